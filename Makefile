@@ -1,0 +1,46 @@
+# The two README commands. Both install what is missing (Debian 12,
+# apt-get, as root or through sudo), then build with CMake.
+#
+#   make demo   build, start a small local cluster in ./var, show it working
+#   make test   build with ASan+UBSan (clang, libFuzzer) and run the ctest suite
+#   make        just build (./build)
+#   make install [DESTDIR=...] [PREFIX=/usr/local]
+
+DEPS := build-essential cmake pkg-config clang libclang-rt-14-dev \
+	libuv1-dev libev-dev libprotobuf-c-dev protobuf-c-compiler \
+	libsqlite3-dev sqlite3 libinih-dev libjansson-dev libcmocka-dev \
+	libsodium-dev libncurses-dev procps
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build deps demo test install clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DHPQ_TESTS=OFF >/dev/null
+	cmake --build build -j $(JOBS)
+
+demo: build
+	./examples/demo.sh build
+
+test: deps
+	CC=clang cmake -S . -B build-test -DHPQ_SANITIZE=ON -DHPQ_FUZZ=ON >/dev/null
+	cmake --build build-test -j $(JOBS)
+	cd build-test && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+install: build
+	cmake --install build
+
+clean:
+	rm -rf build build-test

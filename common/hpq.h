@@ -1,0 +1,29 @@
+/*
+ * hpq.h: constants every hpq program agrees on: versions, default paths
+ * and ports, limits. The wire schema itself is proto/hpq.proto; this is
+ * the one place that holds its version number.
+ */
+#ifndef HPQ_H
+#define HPQ_H
+
+/* Bump when a message changes meaning. The daemon serves agents one
+ * version back (HPQ_PROTOCOL_MIN). */
+#define HPQ_PROTOCOL_VERSION 1
+#define HPQ_PROTOCOL_MIN 1
+
+#ifndef HPQ_VERSION
+#define HPQ_VERSION "0.0.0"
+#endif
+
+#define HPQ_DEFAULT_PORT 7420
+#define HPQ_DEFAULT_SOCKET "/run/hpq/hpqd.sock"
+#define HPQ_DEFAULT_STATE_DIR "/var/lib/hpq"
+#define HPQ_DEFAULT_WORK_DIR "/var/lib/hpq-agent"
+#define HPQ_DEFAULT_POOL "default"
+
+/* Frames larger than this close the connection (DESIGN §7). */
+#define HPQ_FRAME_MAX (4u << 20)
+
+#define HPQ_NAME_MAX 64 /* team, class, pool, node, task names */
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * log.h: logging to stderr with syslog priority prefixes ("<6>") that
+ * journald understands; when stderr is a terminal the prefix is replaced
+ * by a timestamp and a level word. Library code in common/ logs nothing
+ * above debug; its callers decide.
+ */
+#ifndef HPQ_LOG_H
+#define HPQ_LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>
+
+/* Levels are syslog's: LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG. */
+void hpq_log_init(const char *progname, int level);
+void hpq_log_set_level(int level);
+int hpq_log_level(void);
+/* "error", "warning", "notice", "info", "debug" -> level; -1 if unknown. */
+int hpq_log_level_parse(const char *name);
+
+void hpq_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hpq_vlog(int level, const char *fmt, va_list ap);
+
+#define log_err(...) hpq_log(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) hpq_log(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) hpq_log(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) hpq_log(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) hpq_log(LOG_DEBUG, __VA_ARGS__)
+
+/* For broken invariants and out-of-memory only: logs and aborts. */
+void hpq_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * parse.h: parsing and formatting of the values people type: durations
+ * ("90", "90s", "15m", "1h30m", "2d", "1:30:00"), sizes ("512M", "64G",
+ * "1T"; plain numbers are MiB), bounded integers, names, signals. Each
+ * parser returns 0 and sets *ret only on success, and a negative code
+ * (HPQ_EINVAL) on anything else, never a partial value.
+ */
+#ifndef HPQ_PARSE_H
+#define HPQ_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Duration in seconds. Accepts N, Ns, Nm, Nh, Nd and concatenations
+ * (1h30m), and Slurm's [[D-]HH:]MM:SS forms. */
+int hpq_parse_duration(const char *s, uint64_t *ret_seconds);
+
+/* Size in MiB. Suffixes K, M, G, T (binary, optional trailing B or iB);
+ * no suffix means MiB. Rounds up to whole MiB. */
+int hpq_parse_size_mib(const char *s, uint64_t *ret_mib);
+
+/* An unsigned integer in [min, max], decimal, whole string. */
+int hpq_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* A signal given as a number or a name with or without SIG ("TERM", "SIGUSR1"). */
+int hpq_parse_signal(const char *s, int *ret_signo);
+
+/* A name for a team, class, pool or node: 1..HPQ_NAME_MAX-1 of [A-Za-z0-9._-],
+ * starting with a letter or digit. Returns 0 or HPQ_EINVAL. */
+int hpq_check_name(const char *s);
+
+/* "1h30m5s" style; 0 prints "0s". Returns buf. */
+char *hpq_format_duration(uint64_t seconds, char *buf, size_t len);
+/* "512M", "64G" style for a MiB count. Returns buf. */
+char *hpq_format_size_mib(uint64_t mib, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * xalloc.h: allocation that cannot fail. Out of memory is fatal in hpq
+ * (as in tmux and OpenSMTPD): a daemon that cannot allocate a task cannot
+ * do anything useful, and handling it everywhere hides real bugs.
+ */
+#ifndef HPQ_XALLOC_H
+#define HPQ_XALLOC_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+int xasprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

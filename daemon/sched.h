@@ -1,0 +1,189 @@
+/*
+ * sched.h: the dispatcher, a pure module (DESIGN §1, §4, §5).
+ *
+ * It keeps its own indexes over the cluster (per-pool free capacity,
+ * per-team pending queues ordered by class weight then submit time,
+ * incremental usage counters) and, when asked to run a cycle, returns
+ * decisions: start task X on nodes A,B; preempt task Y for task Z. It does
+ * no I/O, reads no clock (the caller passes `now`), and knows nothing of
+ * sockets or SQLite. The daemon turns decisions into messages and storage
+ * writes; the unit tests and tests/bench/sched drive it directly.
+ *
+ * Identities. Pools, teams, classes and nodes are small dense integers the
+ * caller chooses (indexes into its own arrays); the module grows its
+ * tables to fit. Tasks are `struct sched_task` records that the caller
+ * embeds in its own task record (get back with container_of), so pending
+ * tasks cost no second allocation.
+ *
+ * Lifecycle of a task as the dispatcher sees it:
+ *
+ *   sched_task_submit ──▶ PENDING ──(START decision)──▶ RUNNING
+ *        ▲                                   │   │
+ *        └── sched_task_requeue ◀────────────┘   └──(PREEMPT decision)──▶ PREEMPTING
+ *                      ▲                                                     │
+ *                      └─────────────────────────────────────────────────────┘
+ *   sched_task_finish: from any state, the task leaves the dispatcher
+ *   (ended, cancelled). Resources held by RUNNING/PREEMPTING tasks are
+ *   released by requeue and finish, never before.
+ *
+ * A START decision has already moved the task to RUNNING and reserved its
+ * nodes; a PREEMPT decision has already moved the victim to PREEMPTING (it
+ * still holds its resources until the caller reports it stopped). If the
+ * caller cannot carry out a START (the agent vanished), it calls
+ * sched_task_requeue.
+ *
+ * Cost: every call is O(log n) or better in the number of tasks; a cycle
+ * costs O(teams + pools) plus the work it decides, never O(pending).
+ */
+#ifndef HPQ_SCHED_H
+#define HPQ_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "res.h"
+
+struct sched;
+
+enum sched_idle_policy {
+	SCHED_IDLE_FAIR_SHARE = 0,
+	SCHED_IDLE_FCFS = 1,
+};
+
+struct sched_policy {
+	enum sched_idle_policy idle;
+	int64_t half_life_ms;      /* usage decay for fair share (default 1h) */
+	int64_t min_runtime_ms;    /* a task runs at least this long before it may be preempted */
+	bool requeue_by_eviction;  /* requeued tasks go behind (eviction time) instead of keeping submit time */
+};
+
+enum sched_sharing {
+	SCHED_LEND_AND_BORROW = 0,
+	SCHED_LEND = 1,
+	SCHED_DONT_LEND = 2,
+};
+
+/* A team's terms in one pool. */
+struct sched_quota {
+	struct hpq_res guarantee;
+	enum sched_sharing sharing;
+	uint32_t borrow_limit_pct;     /* of the guarantee, 0..10000; default 50 */
+	bool has_borrow_abs;           /* also cap borrowing absolutely */
+	struct hpq_res borrow_abs;
+	bool has_lend_limit;           /* default: all of the unused guarantee */
+	struct hpq_res lend_limit;
+};
+
+enum sched_state {
+	SCHED_NONE = 0,   /* not known to the dispatcher */
+	SCHED_PENDING,
+	SCHED_RUNNING,
+	SCHED_PREEMPTING,
+};
+
+/* Why a pending task waits (hpq list's reason column). */
+enum sched_reason {
+	SCHED_REASON_NONE = 0,
+	SCHED_REASON_QUOTA,          /* over guarantee and the team may not borrow */
+	SCHED_REASON_BORROW_LIMIT,   /* would exceed the team's borrow limit */
+	SCHED_REASON_NO_IDLE,        /* needs idle compute and none is free */
+	SCHED_REASON_CAPACITY,       /* larger than any set of healthy nodes can give */
+	SCHED_REASON_PRIORITY,       /* higher-class work of the team is ahead */
+	SCHED_REASON_GANG,           /* enough in sum, but not on enough whole nodes */
+	SCHED_REASON_PREEMPTING_FOR, /* victims are being preempted for it */
+	SCHED_REASON_UNHEALTHY_POOL, /* no schedulable node in its pool */
+};
+
+const char *sched_reason_name(enum sched_reason r);
+
+/*
+ * A task as the dispatcher sees it. The caller fills the public fields
+ * before sched_task_submit and must not change them while the task is
+ * known to the dispatcher; the rest belongs to the module.
+ */
+struct sched_task {
+	/* set by the caller */
+	uint64_t id;
+	int64_t submit_ms;           /* queue order within (team, class weight) */
+	uint32_t team, pool, class_id;
+	uint32_t nnodes;             /* gang size, >= 1 */
+	struct hpq_res per_node;
+
+	/* read-only for the caller */
+	enum sched_state state;
+	int64_t start_ms;            /* when the current attempt started */
+	int64_t checkpoint_ms;       /* newest checkpoint, 0 if none */
+	uint32_t *nodes;             /* nnodes node ids while RUNNING/PREEMPTING */
+	struct sched_task *preempting_for; /* PREEMPTING: the task it makes room for */
+
+	/* private to sched.c */
+	int64_t queue_key;           /* submit_ms or eviction time */
+	uint32_t heap_index;
+	uint32_t flags;
+};
+
+enum sched_action {
+	SCHED_START = 1,    /* task is now RUNNING on task->nodes */
+	SCHED_PREEMPT = 2,  /* task is now PREEMPTING; stop it, then requeue it */
+};
+
+enum sched_preempt_cause {
+	SCHED_CAUSE_NONE = 0,
+	SCHED_CAUSE_RECLAIM,   /* a team takes its guarantee back */
+	SCHED_CAUSE_PRIORITY,  /* higher class of the same team */
+};
+
+struct sched_decision {
+	enum sched_action action;
+	struct sched_task *task;
+	struct sched_task *beneficiary;   /* PREEMPT: for whom */
+	enum sched_preempt_cause cause;
+};
+
+struct sched *sched_new(const struct sched_policy *policy);
+void sched_free(struct sched *s);
+void sched_set_policy(struct sched *s, const struct sched_policy *policy);
+
+/* Model. Return 0 or HPQ_EINVAL. Changes take effect in the next cycle. */
+int sched_class_set(struct sched *s, uint32_t class_id, uint32_t weight, bool preemptible);
+int sched_team_set(struct sched *s, uint32_t team, uint32_t weight, bool preempt_own_lower);
+int sched_team_quota(struct sched *s, uint32_t team, uint32_t pool, const struct sched_quota *q);
+/* A node that is not schedulable (unhealthy, draining, disconnected) keeps
+ * the tasks it has but receives no new ones and does not count as capacity. */
+int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res capacity,
+		   bool schedulable);
+int sched_node_remove(struct sched *s, uint32_t node); /* HPQ_EBUSY if tasks hold it */
+
+/* Tasks. */
+int sched_task_submit(struct sched *s, struct sched_task *t);
+/* Restart: a task the store says was RUNNING on these nodes. */
+int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *nodes, int64_t start_ms);
+/* Back to PENDING (preempted, node lost, could not start). */
+void sched_task_requeue(struct sched *s, struct sched_task *t, int64_t now_ms);
+/* Leaves the dispatcher, releasing what it holds. */
+void sched_task_finish(struct sched *s, struct sched_task *t, int64_t now_ms);
+void sched_task_checkpoint(struct sched *s, struct sched_task *t, int64_t now_ms);
+
+/* Why t (PENDING) waits right now. Costs O(nodes in its pool) at most;
+ * for queries, not for the cycle. */
+enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t);
+
+/*
+ * Runs one dispatch cycle at time now_ms and returns its decisions (valid
+ * until the next call of any sched_* function that changes state); *ret_n
+ * is their count. Cheap when nothing can start: O(teams + pools).
+ */
+const struct sched_decision *sched_cycle(struct sched *s, int64_t now_ms, size_t *ret_n);
+
+/* Per team and pool accounting, for status and metrics. */
+struct sched_usage {
+	struct hpq_res used, borrowed, lent, guarantee;
+	uint32_t running, pending;
+};
+int sched_team_usage(const struct sched *s, uint32_t team, uint32_t pool, struct sched_usage *ret);
+/* Capacity and free capacity of the schedulable nodes in a pool. */
+int sched_pool_capacity(const struct sched *s, uint32_t pool, struct hpq_res *ret_capacity,
+			struct hpq_res *ret_free);
+
+#endif
