@@ -69,7 +69,7 @@ struct sched_quota {
 	struct hpq_res guarantee;
 	enum sched_sharing sharing;
 	uint32_t borrow_limit_pct;     /* of the guarantee, 0..10000; default 50 */
-	bool has_borrow_abs;           /* also cap borrowing absolutely */
+	bool has_borrow_abs;           /* borrow limit is borrow_abs instead of the percentage */
 	struct hpq_res borrow_abs;
 	bool has_lend_limit;           /* default: all of the unused guarantee */
 	struct hpq_res lend_limit;
