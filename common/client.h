@@ -25,6 +25,7 @@ struct hpq_client {
 	char *user;       /* identity the daemon gave us (HelloReply.user) */
 	bool admin;
 	char *server_version;
+	int timeout_ms;   /* bound on connect and on each wait for a reply */
 	char errbuf[256]; /* last error, for messages */
 };
 

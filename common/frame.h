@@ -39,7 +39,7 @@ void hpq_framer_release(struct hpq_framer *f);
 /* Appends n bytes. Returns 0, or the sticky error. */
 int hpq_framer_feed(struct hpq_framer *f, const void *data, size_t n);
 
-/* Returns 1 and sets *ret_payload/*ret_len to the next whole frame, 0 if
+/* Returns 1 and sets *ret_payload and *ret_len to the next whole frame, 0 if
  * no whole frame is buffered yet, or a negative code (HPQ_ETOOBIG) if the
  * stream is broken. The payload stays valid until the next call. */
 int hpq_framer_next(struct hpq_framer *f, const uint8_t **ret_payload, size_t *ret_len);

@@ -1,0 +1,486 @@
+/*
+ * client.c: the blocking client library (client.h). No event loop: the
+ * socket is non-blocking only so that every wait (connect, write, read)
+ * goes through poll() with a deadline; a hung daemon gives a timeout, not
+ * a hung CLI. Replies are matched on the request id; frames with other
+ * ids (pushes) are skipped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "client.h"
+#include "error.h"
+#include "hpq.h"
+#include "msg.h"
+#include "xalloc.h"
+
+#define CLIENT_DEFAULT_TIMEOUT_MS 30000
+
+__attribute__((format(printf, 2, 3))) static void client_err(struct hpq_client *c,
+							    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errbuf, sizeof(c->errbuf), fmt, ap);
+	va_end(ap);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or the deadline passes. Returns 0,
+ * -ETIMEDOUT or a negative errno. */
+static int client_wait(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = events};
+		int64_t left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r > 0)
+			return 0; /* readiness or an error: the next call says which */
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Connects fd to addr within the deadline. */
+static int client_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen, int64_t deadline)
+{
+	socklen_t elen = sizeof(int);
+	int r, err = 0;
+
+	for (;;) {
+		if (connect(fd, sa, salen) == 0)
+			return 0;
+		if (errno == EINTR || errno == EINPROGRESS)
+			break;
+		if (errno != EAGAIN)
+			return -errno;
+		/* A Unix socket with a full backlog: try again shortly. */
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		poll(NULL, 0, 10);
+	}
+	r = client_wait(fd, POLLOUT, deadline);
+	if (r < 0)
+		return r;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		return -errno;
+	return err ? -err : 0;
+}
+
+static int client_connect_unix(struct hpq_client *c, const char *path, int64_t deadline)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		client_err(c, "socket path '%s' is too long", path);
+		return HPQ_EINVAL;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		client_err(c, "cannot create a socket: %s", hpq_strerror(r));
+		return r;
+	}
+	r = client_connect_fd(fd, (struct sockaddr *)&sun, sizeof(sun), deadline);
+	if (r < 0) {
+		close(fd);
+		client_err(c, "cannot connect to '%s': %s (is hpqd running? set HPQ_SOCKET or "
+			      "HPQ_SERVER to reach another daemon)", path, hpq_strerror(r));
+		return r;
+	}
+	c->fd = fd;
+	return 0;
+}
+
+/* HOST:PORT, [V6ADDR]:PORT, or HOST alone (the default port). */
+static int client_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
+				 size_t portlen)
+{
+	const char *colon, *h = addr;
+	size_t n;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+
+		if (!end || (end[1] != '\0' && end[1] != ':'))
+			return HPQ_EINVAL;
+		h = addr + 1;
+		n = (size_t)(end - h);
+		colon = end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon && strchr(addr, ':') != colon)
+			colon = NULL, n = strlen(addr); /* a bare IPv6 address */
+		else
+			n = colon ? (size_t)(colon - addr) : strlen(addr);
+	}
+	if (n == 0 || n >= hostlen)
+		return HPQ_EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (colon) {
+		uint64_t p;
+		char *end;
+
+		if (colon[1] < '0' || colon[1] > '9')
+			return HPQ_EINVAL;
+		errno = 0;
+		p = strtoull(colon + 1, &end, 10);
+		if (errno || *end != '\0' || p == 0 || p > 65535)
+			return HPQ_EINVAL;
+		snprintf(port, portlen, "%u", (unsigned)p);
+	} else {
+		snprintf(port, portlen, "%d", HPQ_DEFAULT_PORT);
+	}
+	return 0;
+}
+
+static int client_connect_tcp(struct hpq_client *c, const char *addr, int64_t deadline)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL, *ai;
+	char host[256], port[8];
+	int r, one = 1;
+
+	if (client_split_hostport(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+		client_err(c, "invalid server address '%s': expected HOST:PORT", addr);
+		return HPQ_EINVAL;
+	}
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r != 0) {
+		client_err(c, "cannot resolve '%s': %s", host, gai_strerror(r));
+		return HPQ_EUNAVAIL;
+	}
+	r = -ENOENT;
+	for (ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
+
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		r = client_connect_fd(fd, ai->ai_addr, ai->ai_addrlen, deadline);
+		if (r == 0) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			c->fd = fd;
+			break;
+		}
+		close(fd);
+		if (r == -ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (r < 0)
+		client_err(c, "cannot connect to %s: %s (is hpqd running there?)", addr,
+			   hpq_strerror(r));
+	return r;
+}
+
+static int client_write_all(struct hpq_client *c, const uint8_t *p, size_t n, int64_t deadline)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		int r;
+
+		if (w >= 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			r = -errno;
+			client_err(c, "cannot send to hpqd: %s", hpq_strerror(r));
+			return r;
+		}
+		r = client_wait(c->fd, POLLOUT, deadline);
+		if (r < 0) {
+			client_err(c, "cannot send to hpqd: %s", hpq_strerror(r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int client_send(struct hpq_client *c, Hpq__Envelope *env, int64_t deadline)
+{
+	size_t len;
+	uint8_t *buf = hpq_msg_encode(env, &len);
+	int r;
+
+	if (len - HPQ_FRAME_HEADER > HPQ_FRAME_MAX) {
+		client_err(c, "request of %zu bytes is over the %u byte limit",
+			   len - HPQ_FRAME_HEADER, HPQ_FRAME_MAX);
+		free(buf);
+		return HPQ_ETOOBIG;
+	}
+	r = client_write_all(c, buf, len, deadline);
+	free(buf);
+	return r;
+}
+
+/* Reads until a frame with id arrives (or, when any_hello is set, the
+ * daemon's first answer to Hello, whatever its id). */
+static int client_recv(struct hpq_client *c, uint64_t id, bool any_hello, int64_t deadline,
+		       Hpq__Envelope **ret_env)
+{
+	uint8_t buf[65536];
+
+	for (;;) {
+		const uint8_t *payload;
+		size_t plen;
+		ssize_t n;
+		int r;
+
+		while ((r = hpq_framer_next(&c->framer, &payload, &plen)) > 0) {
+			Hpq__Envelope *env = hpq_msg_decode(payload, plen);
+
+			if (!env) {
+				client_err(c, "malformed message from hpqd");
+				return HPQ_EPROTO;
+			}
+			if (env->id == id ||
+			    (any_hello && env->id == 0 &&
+			     (env->body_case == HPQ__ENVELOPE__BODY_HELLO_REPLY ||
+			      env->body_case == HPQ__ENVELOPE__BODY_ERROR))) {
+				*ret_env = env;
+				return 0;
+			}
+			hpq_msg_free(env); /* a push or a stale reply: not ours */
+		}
+		if (r < 0) {
+			client_err(c, "message from hpqd is over the %u byte limit", c->framer.max);
+			return r;
+		}
+
+		n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n > 0) {
+			r = hpq_framer_feed(&c->framer, buf, (size_t)n);
+			if (r < 0) {
+				client_err(c, "message from hpqd is over the %u byte limit",
+					   c->framer.max);
+				return r;
+			}
+			continue;
+		}
+		if (n == 0) {
+			client_err(c, "hpqd closed the connection");
+			return HPQ_EUNAVAIL;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			r = -errno;
+			client_err(c, "cannot read from hpqd: %s", hpq_strerror(r));
+			return r;
+		}
+		r = client_wait(c->fd, POLLIN, deadline);
+		if (r == -ETIMEDOUT) {
+			client_err(c, "no reply from hpqd within %d ms", c->timeout_ms);
+			return r;
+		}
+		if (r < 0) {
+			client_err(c, "cannot read from hpqd: %s", hpq_strerror(r));
+			return r;
+		}
+	}
+}
+
+/* An Error body becomes its code (never >= 0) and message. */
+static int client_error_reply(struct hpq_client *c, const Hpq__Error *e)
+{
+	int code = e && e->code < 0 ? e->code : HPQ_EPROTO;
+
+	if (e && e->message && e->message[0])
+		client_err(c, "%s", e->message);
+	else
+		client_err(c, "%s", hpq_strerror(code));
+	return code;
+}
+
+/* One request and its reply within one timeout. */
+static int client_roundtrip(struct hpq_client *c, Hpq__Envelope *req, bool any_hello,
+			    Hpq__Envelope **ret_reply)
+{
+	int64_t deadline = now_ms() + c->timeout_ms;
+	Hpq__Envelope *rep;
+	int r;
+
+	if (c->fd < 0) {
+		client_err(c, "not connected to hpqd");
+		return HPQ_EUNAVAIL;
+	}
+	req->id = c->next_id++;
+	r = client_send(c, req, deadline);
+	if (r < 0)
+		return r;
+	r = client_recv(c, req->id, any_hello, deadline, &rep);
+	if (r < 0)
+		return r;
+	if (rep->body_case == HPQ__ENVELOPE__BODY_ERROR) {
+		r = client_error_reply(c, rep->error);
+		hpq_msg_free(rep);
+		return r;
+	}
+	*ret_reply = rep;
+	return 0;
+}
+
+static int client_auth(struct hpq_client *c, const ProtobufCBinaryData *nonce)
+{
+	const char *keyfile = getenv("HPQ_KEY_FILE");
+	uint8_t key[HPQ_AUTH_KEY_BYTES], mac[HPQ_AUTH_MAC_BYTES];
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *rep = NULL;
+	Hpq__Auth auth = HPQ__AUTH__INIT;
+	int r;
+
+	if (!keyfile || !keyfile[0]) {
+		client_err(c, "daemon requires a cluster key: set HPQ_KEY_FILE");
+		return HPQ_EAUTH;
+	}
+	r = hpq_auth_load_key(keyfile, key);
+	if (r < 0) {
+		client_err(c, "cannot read key file '%s': %s", keyfile,
+			   r == HPQ_EINVAL ? "file is empty" : hpq_strerror(r));
+		return r;
+	}
+	hpq_auth_mac(nonce->data, nonce->len, key, mac);
+	memset(key, 0, sizeof(key));
+	auth.mac.data = mac;
+	auth.mac.len = sizeof(mac);
+	req.body_case = HPQ__ENVELOPE__BODY_AUTH;
+	req.auth = &auth;
+	r = client_roundtrip(c, &req, false, &rep);
+	if (r < 0)
+		return r;
+	if (rep->body_case != HPQ__ENVELOPE__BODY_OK) {
+		client_err(c, "unexpected %s reply to auth from hpqd", hpq_msg_name(rep));
+		r = HPQ_EPROTO;
+	}
+	hpq_msg_free(rep);
+	return r;
+}
+
+static int client_hello(struct hpq_client *c)
+{
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *rep = NULL;
+	Hpq__Hello hello = HPQ__HELLO__INIT;
+	struct passwd *pw = getpwuid(geteuid());
+	char uidbuf[16];
+	int r;
+
+	if (pw) {
+		hello.name = pw->pw_name;
+	} else {
+		snprintf(uidbuf, sizeof(uidbuf), "%u", (unsigned)geteuid());
+		hello.name = uidbuf;
+	}
+	hello.role = HPQ__ROLE__ROLE_CLIENT;
+	hello.protocol_version = HPQ_PROTOCOL_VERSION;
+	hello.software_version = (char *)HPQ_VERSION;
+	req.body_case = HPQ__ENVELOPE__BODY_HELLO;
+	req.hello = &hello;
+
+	r = client_roundtrip(c, &req, true, &rep);
+	if (r < 0)
+		return r;
+	if (rep->body_case != HPQ__ENVELOPE__BODY_HELLO_REPLY || !rep->hello_reply) {
+		client_err(c, "unexpected %s reply to hello from hpqd", hpq_msg_name(rep));
+		hpq_msg_free(rep);
+		return HPQ_EPROTO;
+	}
+	c->user = xstrdup(rep->hello_reply->user ? rep->hello_reply->user : "");
+	c->admin = rep->hello_reply->admin;
+	c->server_version = xstrdup(rep->hello_reply->software_version ?
+					    rep->hello_reply->software_version : "");
+	if (rep->hello_reply->nonce.len > 0)
+		r = client_auth(c, &rep->hello_reply->nonce);
+	hpq_msg_free(rep);
+	return r;
+}
+
+int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms)
+{
+	int64_t deadline;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->next_id = 1;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+	hpq_framer_init(&c->framer, HPQ_FRAME_MAX);
+	deadline = now_ms() + c->timeout_ms;
+
+	if (!addr || !addr[0]) {
+		const char *sock = getenv("HPQ_SOCKET"), *server = getenv("HPQ_SERVER");
+
+		if (sock && sock[0])
+			addr = sock;
+		else if (server && server[0])
+			addr = server;
+		else
+			addr = HPQ_DEFAULT_SOCKET;
+	}
+	if (strchr(addr, '/'))
+		r = client_connect_unix(c, addr, deadline);
+	else
+		r = client_connect_tcp(c, addr, deadline);
+	if (r == 0)
+		r = client_hello(c);
+	if (r < 0) {
+		char saved[sizeof(c->errbuf)];
+
+		memcpy(saved, c->errbuf, sizeof(saved));
+		hpq_client_close(c);
+		memcpy(c->errbuf, saved, sizeof(saved));
+	}
+	return r;
+}
+
+void hpq_client_close(struct hpq_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	hpq_framer_release(&c->framer);
+	free(c->user);
+	c->user = NULL;
+	free(c->server_version);
+	c->server_version = NULL;
+	c->admin = false;
+}
+
+int hpq_client_call(struct hpq_client *c, Hpq__Envelope *req, Hpq__Envelope **ret_reply)
+{
+	return client_roundtrip(c, req, false, ret_reply);
+}

@@ -1,0 +1,147 @@
+/*
+ * log.c: the one logger of every hpq program. Under systemd stderr goes
+ * to journald, which reads a "<N>" syslog priority prefix on each line, so
+ * that is what we write when stderr is not a terminal. On a terminal a
+ * person reads it: "HH:MM:SS.mmm level prog: message". Each line goes out
+ * in one write so lines from threads do not interleave.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_prog = "hpq";
+static int log_max = LOG_INFO;
+static int log_tty = -1; /* unknown until the first message or hpq_log_init */
+
+static const char *const level_names[] = {
+	[LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+	[LOG_ERR] = "error",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",     [LOG_DEBUG] = "debug",
+};
+
+static int clamp_level(int level)
+{
+	if (level < LOG_EMERG)
+		return LOG_EMERG;
+	if (level > LOG_DEBUG)
+		return LOG_DEBUG;
+	return level;
+}
+
+void hpq_log_init(const char *progname, int level)
+{
+	if (progname) {
+		const char *slash = strrchr(progname, '/');
+
+		log_prog = slash ? slash + 1 : progname;
+	}
+	log_max = clamp_level(level);
+	log_tty = isatty(STDERR_FILENO);
+}
+
+void hpq_log_set_level(int level)
+{
+	log_max = clamp_level(level);
+}
+
+int hpq_log_level(void)
+{
+	return log_max;
+}
+
+int hpq_log_level_parse(const char *name)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} names[] = {
+		{"error", LOG_ERR},   {"err", LOG_ERR},       {"warning", LOG_WARNING},
+		{"warn", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO},
+		{"debug", LOG_DEBUG},
+	};
+
+	if (!name)
+		return -1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(name, names[i].name) == 0)
+			return names[i].level;
+	return -1;
+}
+
+__attribute__((format(printf, 2, 0))) void hpq_vlog(int level, const char *fmt, va_list ap)
+{
+	char line[2048];
+	int saved_errno = errno;
+	size_t n;
+	int r;
+
+	level = clamp_level(level);
+	if (level > log_max)
+		return;
+	if (log_tty < 0)
+		log_tty = isatty(STDERR_FILENO);
+
+	if (log_tty) {
+		struct timeval tv;
+		struct tm tm;
+
+		gettimeofday(&tv, NULL);
+		localtime_r(&tv.tv_sec, &tm);
+		r = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s %s: ", tm.tm_hour,
+			     tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), level_names[level],
+			     log_prog);
+	} else {
+		r = snprintf(line, sizeof(line), "<%d>", level);
+	}
+	n = r < 0 ? 0 : (size_t)r;
+	if (n < sizeof(line)) {
+		r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	/* Truncate long messages, but always end with exactly one newline. */
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	while (n > 0 && line[n - 1] == '\n')
+		n--;
+	line[n++] = '\n';
+
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(STDERR_FILENO, line + off, n - off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)w;
+	}
+	errno = saved_errno;
+}
+
+void hpq_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hpq_vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void hpq_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hpq_vlog(LOG_CRIT, fmt, ap);
+	va_end(ap);
+	abort();
+}

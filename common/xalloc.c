@@ -1,0 +1,88 @@
+/*
+ * xalloc.c: allocation wrappers that treat out-of-memory as fatal (see
+ * xalloc.h). Multiplications are checked, so a size computed from
+ * untrusted input cannot wrap into a small allocation.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+void *xmalloc(size_t n)
+{
+	void *p;
+
+	if (n == 0)
+		n = 1;
+	p = malloc(n);
+	if (!p)
+		hpq_fatal("out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+	void *p;
+
+	if (nmemb == 0 || size == 0)
+		nmemb = size = 1;
+	p = calloc(nmemb, size);
+	if (!p)
+		hpq_fatal("out of memory allocating %zu x %zu bytes", nmemb, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q;
+
+	if (n == 0)
+		n = 1;
+	q = realloc(p, n);
+	if (!q)
+		hpq_fatal("out of memory reallocating to %zu bytes", n);
+	return q;
+}
+
+void *xreallocarray(void *p, size_t nmemb, size_t size)
+{
+	if (size != 0 && nmemb > SIZE_MAX / size)
+		hpq_fatal("allocation of %zu x %zu bytes overflows", nmemb, size);
+	return xrealloc(p, nmemb * size);
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+int xasprintf(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		hpq_fatal("out of memory formatting a string");
+	*ret = s;
+	return n;
+}
