@@ -152,7 +152,7 @@ int hpq_parse_duration(const char *s, uint64_t *ret_seconds)
 
 int hpq_parse_size_mib(const char *s, uint64_t *ret_mib)
 {
-	uint64_t v, kib;
+	uint64_t v;
 	int shift;
 
 	if (!s || parse_digits(&s, &v) < 0)
@@ -162,28 +162,31 @@ int hpq_parse_size_mib(const char *s, uint64_t *ret_mib)
 		*ret_mib = v;
 		return 0;
 	case 'K':
-		shift = 0;
+		shift = -1;
 		break;
 	case 'M':
-		shift = 10;
+		shift = 0;
 		break;
 	case 'G':
-		shift = 20;
+		shift = 10;
 		break;
 	case 'T':
-		shift = 30;
+		shift = 20;
 		break;
 	default:
 		return HPQ_EINVAL;
 	}
 	s++;
-	if (strcasecmp(s, "") != 0 && strcasecmp(s, "B") != 0 && strcasecmp(s, "iB") != 0)
+	if (*s != '\0' && strcasecmp(s, "B") != 0 && strcasecmp(s, "iB") != 0)
 		return HPQ_EINVAL;
-	/* Work in KiB, then round up to whole MiB. */
+	if (shift < 0) {
+		/* KiB, rounded up to whole MiB. */
+		*ret_mib = v / 1024 + (v % 1024 != 0);
+		return 0;
+	}
 	if (v > (UINT64_MAX >> shift))
 		return HPQ_EINVAL;
-	kib = v << shift;
-	*ret_mib = kib / 1024 + (kib % 1024 != 0);
+	*ret_mib = v << shift;
 	return 0;
 }
 

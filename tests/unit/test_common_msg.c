@@ -1,0 +1,169 @@
+/*
+ * test_common_msg.c: Envelope encoding and decoding. A round trip keeps
+ * every field; anything malformed, and an Envelope with no body, decodes
+ * to NULL instead of crashing or half-filling a message.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "error.h"
+#include "frame.h"
+#include "hpq.h"
+#include "msg.h"
+
+static void test_roundtrip(void **state)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *out;
+	Hpq__SubmitRequest sub = HPQ__SUBMIT_REQUEST__INIT;
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	char *argv[] = {"python", "train.py", "--lr=3e-4"};
+	struct hpq_framer f = HPQ_FRAMER_INIT(HPQ_FRAME_MAX);
+	const uint8_t *p;
+	uint8_t *buf;
+	size_t len, plen;
+
+	hpq_res_to_pb((struct hpq_res){8, 64, 512 * 1024}, &res);
+	spec.name = "llm";
+	spec.team = "ml";
+	spec.per_node = &res;
+	spec.nodes = 2;
+	spec.n_argv = 3;
+	spec.argv = argv;
+	spec.time_limit_s = 3600;
+	sub.spec = &spec;
+	env.id = 42;
+	env.body_case = HPQ__ENVELOPE__BODY_SUBMIT;
+	env.submit = &sub;
+
+	buf = hpq_msg_encode(&env, &len);
+	assert_non_null(buf);
+	assert_true(len > HPQ_FRAME_HEADER);
+	/* The header states the payload length. */
+	assert_int_equal(hpq_framer_feed(&f, buf, len), 0);
+	assert_int_equal(hpq_framer_next(&f, &p, &plen), 1);
+	assert_int_equal(plen, len - HPQ_FRAME_HEADER);
+
+	out = hpq_msg_decode(p, plen);
+	assert_non_null(out);
+	assert_int_equal(out->id, 42);
+	assert_int_equal(out->body_case, HPQ__ENVELOPE__BODY_SUBMIT);
+	assert_string_equal(hpq_msg_name(out), "submit");
+	assert_string_equal(out->submit->spec->name, "llm");
+	assert_string_equal(out->submit->spec->team, "ml");
+	assert_int_equal(out->submit->spec->nodes, 2);
+	assert_int_equal(out->submit->spec->time_limit_s, 3600);
+	assert_int_equal(out->submit->spec->n_argv, 3);
+	assert_string_equal(out->submit->spec->argv[2], "--lr=3e-4");
+	assert_true(hpq_res_eq(hpq_res_from_pb(out->submit->spec->per_node),
+			       (struct hpq_res){8, 64, 512 * 1024}));
+	hpq_msg_free(out);
+	hpq_framer_release(&f);
+	free(buf);
+}
+
+static void test_empty_body_message(void **state)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *out;
+	Hpq__Ok ok = HPQ__OK__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	/* Ok has no fields, but the body case is still on the wire. */
+	env.id = 7;
+	env.body_case = HPQ__ENVELOPE__BODY_OK;
+	env.ok = &ok;
+	buf = hpq_msg_encode(&env, &len);
+	out = hpq_msg_decode(buf + HPQ_FRAME_HEADER, len - HPQ_FRAME_HEADER);
+	assert_non_null(out);
+	assert_int_equal(out->body_case, HPQ__ENVELOPE__BODY_OK);
+	assert_string_equal(hpq_msg_name(out), "ok");
+	hpq_msg_free(out);
+	free(buf);
+}
+
+static void test_not_set(void **state)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	env.id = 9;
+	buf = hpq_msg_encode(&env, &len);
+	assert_null(hpq_msg_decode(buf + HPQ_FRAME_HEADER, len - HPQ_FRAME_HEADER));
+	assert_null(hpq_msg_decode(NULL, 0));
+	assert_string_equal(hpq_msg_name(&env), "none");
+	assert_string_equal(hpq_msg_name(NULL), "none");
+	free(buf);
+}
+
+static void test_unknown_body_field(void **state)
+{
+	/* id = 1, then field 99 (varint) = 1: a body this version does not know. */
+	static const uint8_t unknown[] = {0x08, 0x01, 0x98, 0x06, 0x01};
+
+	assert_null(hpq_msg_decode(unknown, sizeof(unknown)));
+}
+
+static void test_garbage(void **state)
+{
+	static const uint8_t truncated_len[] = {0x12, 0x05, 0x08}; /* hello, 5 bytes, only 1 */
+	static const uint8_t bad_wire_type[] = {0x0f, 0x00};
+	static const uint8_t huge_len[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0x0f};
+	static const uint8_t bad_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+					     0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint8_t junk[256];
+	unsigned seed = 1;
+
+	assert_null(hpq_msg_decode(truncated_len, sizeof(truncated_len)));
+	assert_null(hpq_msg_decode(bad_wire_type, sizeof(bad_wire_type)));
+	assert_null(hpq_msg_decode(huge_len, sizeof(huge_len)));
+	assert_null(hpq_msg_decode(bad_varint, sizeof(bad_varint)));
+
+	/* Random bytes: whatever comes back must be a message with a body. */
+	for (int round = 0; round < 2000; round++) {
+		size_t n = (size_t)(rand_r(&seed) % sizeof(junk));
+		Hpq__Envelope *e;
+
+		for (size_t i = 0; i < n; i++)
+			junk[i] = (uint8_t)rand_r(&seed);
+		e = hpq_msg_decode(junk, n);
+		if (e) {
+			assert_int_not_equal(e->body_case, HPQ__ENVELOPE__BODY__NOT_SET);
+			assert_string_not_equal(hpq_msg_name(e), "none");
+			hpq_msg_free(e);
+		}
+	}
+}
+
+static void test_names(void **state)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO_REPLY;
+	assert_string_equal(hpq_msg_name(&env), "hello_reply");
+	env.body_case = HPQ__ENVELOPE__BODY_TASK_UPDATE;
+	assert_string_equal(hpq_msg_name(&env), "task_update");
+	env.body_case = (Hpq__Envelope__BodyCase)9999;
+	assert_string_equal(hpq_msg_name(&env), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_empty_body_message),
+		cmocka_unit_test(test_not_set),
+		cmocka_unit_test(test_unknown_body_field),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
