@@ -1,0 +1,48 @@
+/*
+ * cmd-submit.h: the parsed form of `hpq submit`, exposed so that the unit
+ * tests can check what a command line turns into without a daemon.
+ */
+#ifndef HPQ_CMD_SUBMIT_H
+#define HPQ_CMD_SUBMIT_H
+
+#include <stddef.h>
+
+#include "cli.h"
+
+/* Defaults of a task when the command line does not say (documented in
+ * hpq(1)): one node, one CPU, no GPU, 1 GiB of memory per node. */
+#define SUBMIT_DEFAULT_CPUS 1
+#define SUBMIT_DEFAULT_MEM_MIB 1024
+/* Sanity bounds; the daemon checks requests against real capacity. */
+#define SUBMIT_MAX_NODES 65536
+#define SUBMIT_MAX_GPUS 1024
+#define SUBMIT_MAX_CPUS 65536
+#define SUBMIT_MAX_MEM_MIB ((uint64_t)64 << 20) /* 64 TiB per node */
+#define SUBMIT_MAX_GRACE_S (24 * 3600)
+
+struct cmd_submit {
+	Hpq__TaskSpec spec;      /* ready to send; points into the fields below */
+	Hpq__Resources per_node;
+	char *name;              /* owned */
+	char *cwd;               /* owned, absolute */
+	char *checkpoint_dir;    /* owned, absolute, or NULL */
+	char **env;              /* owned KEY=VALUE strings */
+	size_t n_env;
+};
+
+/* Parses `submit [options] [--] COMMAND [ARGS...]` (argv[0] is "submit")
+ * with envp as the environment to capture. Returns 0 and fills *ret
+ * (release with cmd_submit_release), CLI_DONE after --help, or CLI_USAGE /
+ * CLI_ERR after printing why not. COMMAND and ARGS are borrowed from argv. */
+int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,
+		     char *const *envp, struct cmd_submit *ret);
+void cmd_submit_release(struct cmd_submit *s);
+
+/* Applies an --export value (ALL, NONE, or a comma-separated list of
+ * ALL, NONE, VAR and VAR=VALUE) to envp. Returns 0 and sets *ret_env /
+ * *ret_n (malloc'd strings in a malloc'd array), or HPQ_EINVAL with a
+ * message in err. */
+int cmd_submit_export(const char *spec, char *const *envp, char ***ret_env, size_t *ret_n,
+		      char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * output-text.c: the output for people. Lists are aligned tables (table.h)
+ * with one row per object and the columns an operator scans first; single
+ * objects (show) are "Key: value" blocks followed by tables of their parts
+ * (checkpoints, events, findings, quotas). Times are local with a relative
+ * age, memory is "64G" style, empty values are "-". Colour marks states
+ * and health only when stdout is a terminal and NO_COLOR is not set.
+ *
+ * Nothing here is meant for parsing: scripts use --json, whose fields do
+ * not change when these columns do.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "output.h"
+#include "parse.h"
+#include "table.h"
+#include "xalloc.h"
+
+#define KEY_WIDTH 16
+
+static void text_kv(const struct output_ctx *o, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* One "Key:  value" line; an empty value prints as "-". */
+static void text_kv(const struct output_ctx *o, const char *key, const char *fmt, ...)
+{
+	char *v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&v, fmt, ap) < 0)
+		hpq_fatal("out of memory");
+	va_end(ap);
+	fprintf(o->out, "%s:%*s%s\n", key, (int)(KEY_WIDTH - strlen(key)), "", v[0] ? v : "-");
+	free(v);
+}
+
+static const char *text_colour(const struct output_ctx *o, const char *word)
+{
+	return o->colour ? output_state_colour(word) : NULL;
+}
+
+/* A word in its colour, for key/value lines. */
+static void text_kv_word(const struct output_ctx *o, const char *key, const char *word,
+			 const char *suffix)
+{
+	const char *sgr = text_colour(o, word);
+
+	if (sgr)
+		text_kv(o, key, "%s%s\033[0m%s", sgr, word, suffix);
+	else
+		text_kv(o, key, "%s%s", word, suffix);
+}
+
+static char *text_join(char *const *v, size_t n, const char *sep)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + strlen(sep);
+	p = s = xmalloc(len);
+	*p = '\0';
+	for (size_t i = 0; i < n; i++)
+		p = stpcpy(stpcpy(p, i ? sep : ""), v[i]);
+	return s;
+}
+
+/* An absolute limit vector: "unlimited", or the limited resources as
+ * "gpus=8,mem=512G" (the form `hpq team set --borrow-limit-abs` takes). */
+static char *text_limit(const Hpq__Resources *r, char *buf, size_t len)
+{
+	char m[16];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (r && r->gpus < OUTPUT_UNLIMITED_COUNT)
+		off += snprintf(buf + off, len - off, "gpus=%u", r->gpus);
+	if (r && r->cpus < OUTPUT_UNLIMITED_COUNT && off < len)
+		off += snprintf(buf + off, len - off, "%scpus=%u", off ? "," : "", r->cpus);
+	if (r && r->mem < OUTPUT_UNLIMITED_MEM && off < len)
+		snprintf(buf + off, len - off, "%smem=%s", off ? "," : "",
+			 hpq_format_size_mib(r->mem, m, sizeof(m)));
+	if (buf[0] == '\0')
+		snprintf(buf, len, "unlimited");
+	return buf;
+}
+
+static void text_submitted(const struct output_ctx *o, uint64_t id)
+{
+	fprintf(o->out, "%llu\n", (unsigned long long)id);
+}
+
+static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
+{
+	struct table *t = table_new(11, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "REASON",
+				    "NODES", "GPUS", "TIME", "NODELIST");
+	char buf[64];
+
+	table_align_right(t, 0);
+	table_align_right(t, 7);
+	table_align_right(t, 8);
+	table_align_right(t, 9);
+	for (size_t i = 0; i < n; i++) {
+		const Hpq__Task *k = tasks[i];
+		uint32_t nodes = k->nodes ? k->nodes : 1;
+		char *list = text_join(k->node_names, k->n_node_names, ",");
+
+		table_add(t, NULL, "%llu", (unsigned long long)k->id);
+		table_add(t, NULL, "%s", k->name);
+		table_add(t, NULL, "%s", k->team);
+		table_add(t, NULL, "%s", k->user);
+		table_add(t, NULL, "%s", k->class_);
+		table_add(t, output_state_colour(k->state), "%s", k->state);
+		table_add(t, NULL, "%s", k->reason);
+		table_add(t, NULL, "%u", nodes);
+		table_add(t, NULL, "%llu",
+			  (unsigned long long)nodes * (k->per_node ? k->per_node->gpus : 0));
+		table_add(t, NULL, "%s", output_runtime(k, o->now_ms, buf, sizeof(buf)));
+		table_add(t, NULL, "%s", list);
+		free(list);
+	}
+	table_print(t, o->out, o->colour);
+	table_free(t);
+}
+
+static void text_time_kv(const struct output_ctx *o, const char *key, int64_t ms)
+{
+	char local[OUTPUT_TIME_LEN], ago[48];
+
+	if (ms <= 0)
+		text_kv(o, key, "-");
+	else
+		text_kv(o, key, "%s (%s)", output_time_local(ms, local, sizeof(local)),
+			output_ago(o->now_ms, ms, ago, sizeof(ago)));
+}
+
+static void text_task(const struct output_ctx *o, const Hpq__Task *k)
+{
+	char buf[128], sig[16], *s;
+	uint32_t nodes = k->nodes ? k->nodes : 1;
+
+	text_kv(o, "Task", "%llu", (unsigned long long)k->id);
+	text_kv(o, "Name", "%s", k->name);
+	text_kv_word(o, "State", k->state, "");
+	text_kv(o, "Reason", "%s", k->reason);
+	text_kv(o, "Team", "%s", k->team);
+	text_kv(o, "User", "%s (uid %u, gid %u)", k->user, k->uid, k->gid);
+	text_kv(o, "Class", "%s", k->class_);
+	text_kv(o, "Pool", "%s", k->pool);
+	s = text_join(k->node_names, k->n_node_names, ", ");
+	text_kv(o, "Nodes", "%u%s%s%s", nodes, s[0] ? " (" : "", s, s[0] ? ")" : "");
+	free(s);
+	text_kv(o, "Per node", "%s", output_res(k->per_node, buf, sizeof(buf)));
+	text_kv(o, "Attempts", "%u", k->attempts);
+	text_time_kv(o, "Submitted", k->submit_time);
+	text_time_kv(o, "Started", k->start_time);
+	text_time_kv(o, "Ended", k->end_time);
+	text_kv(o, "Run time", "%s", output_runtime(k, o->now_ms, buf, sizeof(buf)));
+	text_kv(o, "Time limit", "%s",
+		k->time_limit_s ? hpq_format_duration(k->time_limit_s, buf, sizeof(buf)) : "none");
+	if (k->has_exit_code)
+		text_kv(o, "Exit code", "%d", k->exit_code);
+	else
+		text_kv(o, "Exit code", "-");
+	text_kv(o, "Checkpoint dir", "%s", k->checkpoint_dir);
+	text_kv(o, "Preemption", "SIG%s, grace %s", output_signal(k->preempt_signal, sig, sizeof(sig)),
+		k->grace_s ? hpq_format_duration(k->grace_s, buf, sizeof(buf)) : "cluster default");
+	text_kv(o, "Directory", "%s", k->cwd);
+	s = output_argv(k->argv, k->n_argv);
+	text_kv(o, "Command", "%s", s);
+	free(s);
+
+	if (k->n_checkpoints > 0) {
+		struct table *t = table_new(4, "STEP", "ATTEMPT", "TIME", "PATH");
+
+		table_align_right(t, 0);
+		table_align_right(t, 1);
+		for (size_t i = 0; i < k->n_checkpoints; i++) {
+			const Hpq__Checkpoint *c = k->checkpoints[i];
+
+			table_add(t, NULL, "%llu", (unsigned long long)c->step);
+			table_add(t, NULL, "%u", c->attempt);
+			table_add(t, NULL, "%s", output_time_local(c->time * 1000, buf, sizeof(buf)));
+			table_add(t, NULL, "%s", c->path);
+		}
+		fprintf(o->out, "\nCheckpoints:\n");
+		table_print(t, o->out, o->colour);
+		table_free(t);
+	}
+	if (k->n_events > 0) {
+		struct table *t = table_new(5, "TIME", "KIND", "ACTOR", "NODE", "MESSAGE");
+
+		for (size_t i = 0; i < k->n_events; i++) {
+			const Hpq__Event *e = k->events[i];
+
+			table_add(t, NULL, "%s", output_time_local(e->time, buf, sizeof(buf)));
+			table_add(t, NULL, "%s", e->kind);
+			table_add(t, NULL, "%s", e->actor);
+			table_add(t, NULL, "%s", e->node);
+			table_add(t, NULL, "%s", e->message);
+		}
+		fprintf(o->out, "\nEvents:\n");
+		table_print(t, o->out, o->colour);
+		table_free(t);
+	}
+}
+
+static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (r[i]->code == 0)
+			fprintf(o->out, "cancelled task %llu\n", (unsigned long long)r[i]->id);
+		else
+			fprintf(o->err, "hpq: cannot cancel task %llu: %s\n",
+				(unsigned long long)r[i]->id,
+				r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
+	}
+}
+
+/* "used/capacity" of one resource. */
+static void text_usage(struct table *t, uint64_t used, uint64_t cap, bool mem)
+{
+	char u[16], c[16];
+
+	if (mem)
+		table_add(t, NULL, "%s/%s", output_mem(used, u, sizeof(u)),
+			  output_mem(cap, c, sizeof(c)));
+	else
+		table_add(t, NULL, "%llu/%llu", (unsigned long long)used, (unsigned long long)cap);
+}
+
+static void text_nodes(const struct output_ctx *o, Hpq__Node *const *nodes, size_t n)
+{
+	struct table *t = table_new(11, "NAME", "POOL", "AGENT", "HEALTH", "SERVICE", "GPUS", "CPUS",
+				    "MEM", "TASKS", "HEARTBEAT", "REASON");
+	char buf[48];
+
+	for (size_t i = 5; i <= 8; i++)
+		table_align_right(t, i);
+	for (size_t i = 0; i < n; i++) {
+		const Hpq__Node *d = nodes[i];
+		const Hpq__Resources *cap = d->capacity, *used = d->used;
+
+		table_add(t, NULL, "%s", d->name);
+		table_add(t, NULL, "%s", d->pool);
+		table_add(t, d->connected ? NULL : "\033[31m", "%s", d->connected ? "up" : "down");
+		table_add(t, output_state_colour(d->health), "%s", d->health);
+		table_add(t, output_state_colour(d->service), "%s", d->service);
+		text_usage(t, used ? used->gpus : 0, cap ? cap->gpus : 0, false);
+		text_usage(t, used ? used->cpus : 0, cap ? cap->cpus : 0, false);
+		text_usage(t, used ? used->mem : 0, cap ? cap->mem : 0, true);
+		table_add(t, NULL, "%zu", d->n_tasks);
+		table_add(t, NULL, "%s", output_ago(o->now_ms, d->last_heartbeat, buf, sizeof(buf)));
+		table_add(t, NULL, "%s", d->reason);
+	}
+	table_print(t, o->out, o->colour);
+	table_free(t);
+}
+
+static void text_node(const struct output_ctx *o, const Hpq__Node *d)
+{
+	char buf[128];
+
+	text_kv(o, "Node", "%s", d->name);
+	text_kv(o, "Pool", "%s", d->pool);
+	text_kv(o, "Address", "%s", d->address);
+	text_kv(o, "Agent", "%s%s%s", d->connected ? "connected" : "disconnected",
+		d->software_version[0] ? ", version " : "", d->software_version);
+	text_kv_word(o, "Health", d->health, "");
+	text_kv_word(o, "Service", d->service, "");
+	text_kv(o, "Reason", "%s", d->reason);
+	text_kv(o, "Capacity", "%s", output_res(d->capacity, buf, sizeof(buf)));
+	text_kv(o, "Used", "%s", output_res(d->used, buf, sizeof(buf)));
+	text_time_kv(o, "Heartbeat", d->last_heartbeat);
+	if (d->n_tasks == 0) {
+		text_kv(o, "Tasks", "-");
+	} else {
+		fprintf(o->out, "Tasks:%*s", KEY_WIDTH - 5, "");
+		for (size_t i = 0; i < d->n_tasks; i++)
+			fprintf(o->out, "%s%llu", i ? " " : "", (unsigned long long)d->tasks[i]);
+		fputc('\n', o->out);
+	}
+	if (d->n_findings > 0) {
+		struct table *t = table_new(5, "SEVERITY", "CATEGORY", "REASON", "SINCE", "MESSAGE");
+
+		for (size_t i = 0; i < d->n_findings; i++) {
+			const Hpq__Finding *f = d->findings[i];
+
+			table_add(t, NULL, "%s", f->severity);
+			table_add(t, NULL, "%s", f->category);
+			table_add(t, NULL, "%s", f->reason);
+			table_add(t, NULL, "%s",
+				  output_ago(o->now_ms, f->since * 1000, buf, sizeof(buf)));
+			table_add(t, NULL, "%s", f->message);
+		}
+		fprintf(o->out, "\nFindings:\n");
+		table_print(t, o->out, o->colour);
+		table_free(t);
+	}
+}
+
+/* The quota columns of one (team, pool) row. */
+static void text_quota_cells(struct table *t, const Hpq__PoolQuota *q)
+{
+	char buf[96];
+	const Hpq__Resources *g = q->guarantee;
+
+	table_add(t, NULL, "%s", q->pool);
+	table_add(t, NULL, "%s", output_count(g ? g->gpus : 0, buf, sizeof(buf)));
+	table_add(t, NULL, "%s", output_count(g ? g->cpus : 0, buf, sizeof(buf)));
+	table_add(t, NULL, "%s", output_mem(g ? g->mem : 0, buf, sizeof(buf)));
+	table_add(t, NULL, "%s", q->sharing);
+	if (q->has_borrow_limit_abs)
+		table_add(t, NULL, "%s", text_limit(q->borrow_limit_abs, buf, sizeof(buf)));
+	else
+		table_add(t, NULL, "%u%%", q->borrow_limit_pct);
+	table_add(t, NULL, "%s", q->has_lend_limit ? text_limit(q->lend_limit, buf, sizeof(buf))
+						   : "all");
+}
+
+static void text_teams(const struct output_ctx *o, Hpq__Team *const *teams, size_t n)
+{
+	struct table *t = table_new(10, "TEAM", "WEIGHT", "MEMBERS", "POOL", "GPUS", "CPUS", "MEM",
+				    "SHARING", "BORROW", "LEND");
+
+	table_align_right(t, 1);
+	for (size_t i = 4; i <= 6; i++)
+		table_align_right(t, i);
+	for (size_t i = 0; i < n; i++) {
+		const Hpq__Team *m = teams[i];
+		char *members = text_join(m->members, m->n_members, ",");
+
+		/* One row per pool quota; a team without quotas still gets a row. */
+		for (size_t k = 0; k < (m->n_quotas ? m->n_quotas : 1); k++) {
+			table_add(t, NULL, "%s", m->name);
+			table_add(t, NULL, "%u", m->weight);
+			table_add(t, NULL, "%s", m->n_members ? members : "anyone");
+			if (m->n_quotas) {
+				text_quota_cells(t, m->quotas[k]);
+			} else {
+				for (int c = 0; c < 7; c++)
+					table_add(t, NULL, "-");
+			}
+		}
+		free(members);
+	}
+	table_print(t, o->out, o->colour);
+	table_free(t);
+}
+
+static void text_team(const struct output_ctx *o, const Hpq__Team *m)
+{
+	char *members = text_join(m->members, m->n_members, ", ");
+
+	text_kv(o, "Team", "%s", m->name);
+	text_kv(o, "Weight", "%u", m->weight);
+	text_kv(o, "Preempt own", "%s", m->preempt_own);
+	text_kv(o, "Default class", "%s", m->default_class);
+	text_kv(o, "Members", "%s", m->n_members ? members : "anyone (open team)");
+	free(members);
+	if (m->n_quotas > 0) {
+		struct table *t = table_new(7, "POOL", "GPUS", "CPUS", "MEM", "SHARING", "BORROW",
+					    "LEND");
+
+		for (size_t i = 1; i <= 3; i++)
+			table_align_right(t, i);
+		for (size_t i = 0; i < m->n_quotas; i++)
+			text_quota_cells(t, m->quotas[i]);
+		fprintf(o->out, "\nGuarantees:\n");
+		table_print(t, o->out, o->colour);
+		table_free(t);
+	}
+}
+
+static void text_classes(const struct output_ctx *o, Hpq__PriorityClass *const *c, size_t n)
+{
+	struct table *t = table_new(3, "CLASS", "WEIGHT", "PREEMPTIBLE");
+
+	table_align_right(t, 1);
+	for (size_t i = 0; i < n; i++) {
+		table_add(t, NULL, "%s", c[i]->name);
+		table_add(t, NULL, "%u", c[i]->weight);
+		table_add(t, NULL, "%s", c[i]->preemptible ? "yes" : "no");
+	}
+	table_print(t, o->out, o->colour);
+	table_free(t);
+}
+
+static void text_version(const struct output_ctx *o, const struct output_version *v)
+{
+	fprintf(o->out, "hpq %s (protocol %u)\n", v->client_version, v->client_protocol);
+	if (v->server_version)
+		fprintf(o->out, "hpqd %s at %s, connected as %s%s\n", v->server_version, v->address,
+			v->user, v->admin ? " (admin)" : "");
+}
+
+const struct output output_text = {
+	.submitted = text_submitted,
+	.tasks = text_tasks,
+	.task = text_task,
+	.cancelled = text_cancelled,
+	.nodes = text_nodes,
+	.node = text_node,
+	.teams = text_teams,
+	.team = text_team,
+	.classes = text_classes,
+	.version = text_version,
+};

@@ -1,0 +1,183 @@
+/*
+ * output.c: the formatting both outputs share: times (ISO-8601 UTC for
+ * JSON, local and relative for tables), run times, resource counts with
+ * their "unlimited" sentinel, signal names, shell-quoted command lines,
+ * and the colour of a state word. Everything writes into a caller's
+ * buffer, so the printers stay free of allocation and error paths.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "output.h"
+#include "parse.h"
+#include "xalloc.h"
+
+char *output_time_iso(int64_t ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	char day[24];
+
+	if (!gmtime_r(&secs, &tm) || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "invalid");
+	else
+		snprintf(buf, len, "%s.%03dZ", day, (int)(ms % 1000));
+	return buf;
+}
+
+char *output_time_local(int64_t ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || !localtime_r(&secs, &tm) ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+/* Two most significant units: "45s", "12m3s", "3h12m", "2d4h". */
+static char *output_coarse(uint64_t s, char *buf, size_t len)
+{
+	if (s < 60)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%llud%lluh", (unsigned long long)(s / 86400),
+			 (unsigned long long)(s % 86400 / 3600));
+	return buf;
+}
+
+char *output_ago(int64_t now_ms, int64_t ms, char *buf, size_t len)
+{
+	char d[32];
+	int64_t diff = now_ms - ms;
+
+	if (ms <= 0)
+		snprintf(buf, len, "-");
+	else if (diff > -1000 && diff < 1000)
+		snprintf(buf, len, "just now");
+	else if (diff < 0) /* the daemon's clock is ahead of ours */
+		snprintf(buf, len, "in %s", output_coarse((uint64_t)(-diff / 1000), d, sizeof(d)));
+	else
+		snprintf(buf, len, "%s ago", output_coarse((uint64_t)(diff / 1000), d, sizeof(d)));
+	return buf;
+}
+
+char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len)
+{
+	int64_t end = t->end_time > 0 ? t->end_time : now_ms;
+
+	if (t->start_time <= 0)
+		snprintf(buf, len, "-");
+	else
+		hpq_format_duration(end > t->start_time ? (uint64_t)(end - t->start_time) / 1000 : 0,
+				    buf, len);
+	return buf;
+}
+
+char *output_count(uint64_t n, char *buf, size_t len)
+{
+	if (n >= OUTPUT_UNLIMITED_COUNT)
+		snprintf(buf, len, "unlimited");
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	return buf;
+}
+
+char *output_mem(uint64_t mib, char *buf, size_t len)
+{
+	if (mib >= OUTPUT_UNLIMITED_MEM)
+		snprintf(buf, len, "unlimited");
+	else
+		hpq_format_size_mib(mib, buf, len);
+	return buf;
+}
+
+char *output_res(const Hpq__Resources *r, char *buf, size_t len)
+{
+	char g[16], c[16], m[16];
+	uint32_t gpus = r ? r->gpus : 0, cpus = r ? r->cpus : 0;
+	uint64_t mem = r ? r->mem : 0;
+
+	snprintf(buf, len, "%s gpus, %s cpus, %s mem", output_count(gpus, g, sizeof(g)),
+		 output_count(cpus, c, sizeof(c)), output_mem(mem, m, sizeof(m)));
+	return buf;
+}
+
+const char *output_signal(int signo, char *buf, size_t len)
+{
+	const char *name = sigabbrev_np(signo ? signo : SIGTERM);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "%d", signo);
+	return buf;
+}
+
+static bool output_shell_safe(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			    "_@%+=:,./-",
+			    *s))
+			return false;
+	return true;
+}
+
+char *output_argv(char *const *argv, size_t n)
+{
+	size_t cap = 1;
+	char *s, *p;
+
+	/* Worst case: every byte is a quote, which becomes '\'' (4 bytes). */
+	for (size_t i = 0; i < n; i++)
+		cap += 4 * strlen(argv[i]) + 3;
+	p = s = xmalloc(cap);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ' ';
+		if (output_shell_safe(argv[i])) {
+			p = stpcpy(p, argv[i]);
+			continue;
+		}
+		*p++ = '\'';
+		for (const char *a = argv[i]; *a; a++) {
+			if (*a == '\'')
+				p = stpcpy(p, "'\\''");
+			else
+				*p++ = *a;
+		}
+		*p++ = '\'';
+	}
+	*p = '\0';
+	return s;
+}
+
+const char *output_state_colour(const char *state)
+{
+	static const struct {
+		const char *word;
+		const char *sgr;
+	} colours[] = {
+		{"RUNNING", "\033[32m"},   {"PENDING", "\033[33m"},     {"PREEMPTING", "\033[35m"},
+		{"COMPLETED", NULL},       {"FAILED", "\033[31m"},      {"TIMEOUT", "\033[31m"},
+		{"CANCELLED", "\033[2m"},  {"healthy", "\033[32m"},     {"degraded", "\033[33m"},
+		{"unhealthy", "\033[31m"}, {"unreachable", "\033[31m"}, {"draining", "\033[33m"},
+		{"drained", "\033[31m"},   {"repairing", "\033[35m"},   {"down", "\033[31m"},
+	};
+
+	for (size_t i = 0; i < sizeof(colours) / sizeof(colours[0]); i++)
+		if (strcmp(colours[i].word, state) == 0)
+			return colours[i].sgr;
+	return NULL;
+}

@@ -1,0 +1,94 @@
+/*
+ * output.h: how hpq prints what it fetched. Fetching and printing are
+ * separate (bgpctl's struct output): a handler gets a reply from the
+ * daemon and passes its messages to one of two implementations of the
+ * same interface, output_text (aligned tables and key/value blocks for
+ * people) or output_json (one JSON document for scripts, with the field
+ * names every command shares: id, name, team, user, class, state, ...).
+ *
+ * Conventions both follow: wire times are unix milliseconds (checkpoint
+ * and finding times are seconds), 0 or less means unset. JSON prints
+ * times as ISO-8601 UTC with milliseconds and unset ones as null; tables
+ * print local times and relative ages. Memory is MiB on the wire and in
+ * JSON, "64G" style in tables. A resource count at or above
+ * OUTPUT_UNLIMITED_COUNT (memory: OUTPUT_UNLIMITED_MEM) means "no limit":
+ * JSON null, "unlimited" in tables.
+ */
+#ifndef HPQ_OUTPUT_H
+#define HPQ_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "hpq.pb-c.h"
+
+#define OUTPUT_UNLIMITED_COUNT 0x7fffffffu
+#define OUTPUT_UNLIMITED_MEM ((uint64_t)1 << 52)
+
+struct output_ctx {
+	FILE *out;      /* results */
+	FILE *err;      /* per-item failures (cancel) */
+	bool colour;    /* ANSI colour in tables */
+	int64_t now_ms; /* "now" for ages and run times; tests fix it */
+};
+
+struct output_version {
+	const char *client_version;
+	unsigned client_protocol;
+	const char *server_version; /* NULL: daemon not reached */
+	const char *address;
+	const char *user;
+	bool admin;
+};
+
+struct output {
+	void (*submitted)(const struct output_ctx *o, uint64_t id);
+	void (*tasks)(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n);
+	void (*task)(const struct output_ctx *o, const Hpq__Task *t);
+	void (*cancelled)(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n);
+	void (*nodes)(const struct output_ctx *o, Hpq__Node *const *nodes, size_t n);
+	void (*node)(const struct output_ctx *o, const Hpq__Node *node);
+	void (*teams)(const struct output_ctx *o, Hpq__Team *const *teams, size_t n);
+	void (*team)(const struct output_ctx *o, const Hpq__Team *team);
+	void (*classes)(const struct output_ctx *o, Hpq__PriorityClass *const *c, size_t n);
+	void (*version)(const struct output_ctx *o, const struct output_version *v);
+};
+
+extern const struct output output_text;
+extern const struct output output_json;
+
+/* JSON values of single messages (new references), used by output_json
+ * and by the tests that pin the field names. */
+json_t *output_json_task(const Hpq__Task *t);
+json_t *output_json_node(const Hpq__Node *n);
+json_t *output_json_team(const Hpq__Team *t);
+json_t *output_json_class(const Hpq__PriorityClass *c);
+json_t *output_json_res(const Hpq__Resources *r);
+
+/* Formatting shared by both outputs. Each writes into buf and returns it. */
+#define OUTPUT_TIME_LEN 32
+/* "2024-05-01T12:00:03.250Z"; ms must be > 0. */
+char *output_time_iso(int64_t ms, char *buf, size_t len);
+/* "2024-05-01 14:00:03" in local time, "-" when unset. */
+char *output_time_local(int64_t ms, char *buf, size_t len);
+/* "5m ago", "just now", "in 3s" (clock skew); "-" when unset. */
+char *output_ago(int64_t now_ms, int64_t ms, char *buf, size_t len);
+/* Run time of a task: start to end, or to now while it runs; "-" if never started. */
+char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len);
+/* "unlimited" or the number; mem as "64G". */
+char *output_count(uint64_t n, char *buf, size_t len);
+char *output_mem(uint64_t mib, char *buf, size_t len);
+/* "8 gpus, 64 cpus, 512G". */
+char *output_res(const Hpq__Resources *r, char *buf, size_t len);
+/* A signal number as "TERM"; 0 is the default, TERM. */
+const char *output_signal(int signo, char *buf, size_t len);
+/* argv joined with spaces, quoted for a POSIX shell where needed (malloc'd). */
+char *output_argv(char *const *argv, size_t n);
+/* The ANSI colour for a task state or node health word, or NULL. */
+const char *output_state_colour(const char *state);
+
+#endif
