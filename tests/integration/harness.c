@@ -1,0 +1,997 @@
+/*
+ * harness.c: start and stop real hpqd/hpq-agent processes on a temp dir,
+ * run the real hpq CLI and read its JSON. See harness.h for the model.
+ *
+ * Process bookkeeping is the delicate part. The test process is a child
+ * subreaper, so every process that loses its parent below us (task process
+ * groups of a killed agent) is reaped here by h_reap(); statuses of the
+ * processes we track (hpqd, agents, helpers forked by a test) are recorded
+ * as they are reaped so nothing is lost to a waitpid(-1). Cleanup does not
+ * rely on pids at all: it kills whatever carries our marker in its
+ * environment or sits in our dir, which catches tasks started by agents
+ * in their own sessions.
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H_MARKER "HPQ_ITEST_DIR"
+#define H_CLI_TIMEOUT_MS 60000
+#define H_START_TIMEOUT_MS 30000
+
+/* ---------------------------------------------------------------- basics */
+
+int64_t h_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void h_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+const char *h_bin(const char *which)
+{
+	static const struct {
+		const char *which, *env, *path;
+	} bins[] = {
+		{"hpqd", "HPQ_TEST_HPQD", HPQ_TEST_HPQD_PATH},
+		{"agent", "HPQ_TEST_AGENT", HPQ_TEST_AGENT_PATH},
+		{"hpq", "HPQ_TEST_HPQ", HPQ_TEST_HPQ_PATH},
+		{"trainer", "HPQ_TEST_TRAINER", HPQ_TEST_TRAINER_PATH},
+	};
+
+	for (size_t i = 0; i < sizeof(bins) / sizeof(bins[0]); i++) {
+		if (strcmp(bins[i].which, which) != 0)
+			continue;
+		const char *e = getenv(bins[i].env);
+		return e && *e ? e : bins[i].path;
+	}
+	fail_msg("harness: no binary called '%s'", which);
+	return NULL;
+}
+
+const char *h_path(struct h_cluster *c, const char *fmt, ...)
+{
+	static char ring[16][256];
+	static unsigned next;
+	char *buf = ring[next++ % 16];
+	va_list ap;
+	int n;
+
+	n = snprintf(buf, sizeof(ring[0]), "%s/", c->dir);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(ring[0]) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+char *h_read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+void h_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		fail_msg("harness: cannot write '%s': %s", path, strerror(errno));
+	fputs(text, f);
+	if (fclose(f) != 0)
+		fail_msg("harness: cannot write '%s': %s", path, strerror(errno));
+}
+
+int h_count_lines(const char *path, const char *line)
+{
+	char *text = h_read_file(path), *p, *save = NULL;
+	int n = 0;
+
+	if (!text)
+		return 0;
+	for (p = strtok_r(text, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
+		if (strcmp(p, line) == 0)
+			n++;
+	free(text);
+	return n;
+}
+
+int h_count_prefix(const char *path, const char *prefix)
+{
+	char *text = h_read_file(path), *p, *save = NULL;
+	size_t pl = strlen(prefix);
+	int n = 0;
+
+	if (!text)
+		return 0;
+	for (p = strtok_r(text, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
+		n += strncmp(p, prefix, pl) == 0;
+	free(text);
+	return n;
+}
+
+/* ---------------------------------------------------------------- reaping */
+
+/* Statuses of children reaped by h_reap that nobody claimed yet. */
+static struct {
+	pid_t pid;
+	int status;
+} reaped[256];
+static unsigned nreaped;
+
+static void note_status(struct h_cluster *c, pid_t pid, int status)
+{
+	if (c && pid == c->hpqd) {
+		c->hpqd = 0;
+		c->hpqd_status = status;
+		return;
+	}
+	for (int i = 0; c && i < c->nagents; i++) {
+		if (c->agents[i].pid == pid) {
+			c->agents[i].pid = 0;
+			c->agents[i].status = status;
+			return;
+		}
+	}
+	reaped[nreaped % 256].pid = pid;
+	reaped[nreaped % 256].status = status;
+	nreaped++;
+}
+
+void h_reap(struct h_cluster *c)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		note_status(c, pid, status);
+}
+
+int h_wait_child(struct h_cluster *c, pid_t pid, int timeout_ms)
+{
+	int64_t end = h_now_ms() + timeout_ms;
+	int status;
+
+	for (;;) {
+		for (unsigned i = 0; i < 256 && i < nreaped; i++) {
+			if (reaped[i].pid == pid) {
+				reaped[i].pid = 0;
+				return reaped[i].status;
+			}
+		}
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return status;
+		if (r < 0 && errno == ECHILD)
+			return -1;
+		h_reap(c);
+		if (h_now_ms() >= end)
+			return -1;
+		h_sleep_ms(10);
+	}
+}
+
+static int status_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- cleanup */
+
+static bool env_has(pid_t pid, const char *entry)
+{
+	char path[64], *buf;
+	bool found = false;
+	size_t len = 0, cap = 1 << 16;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return false;
+	}
+	while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
+		if (strcmp(buf + off, entry) == 0) {
+			found = true;
+			break;
+		}
+	}
+	free(buf);
+	return found;
+}
+
+static bool cwd_under(pid_t pid, const char *dir)
+{
+	char path[64], cwd[512];
+	size_t dl = strlen(dir);
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+	n = readlink(path, cwd, sizeof(cwd) - 1);
+	if (n < 0)
+		return false;
+	cwd[n] = '\0';
+	return strncmp(cwd, dir, dl) == 0 && (cwd[dl] == '\0' || cwd[dl] == '/');
+}
+
+/* Sends sig to every process (but us) that belongs to the test in dir.
+ * Returns how many it found. */
+static int sweep(const char *dir, int sig)
+{
+	char entry[128];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(entry, sizeof(entry), "%s=%s", H_MARKER, dir);
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 1 || pid == getpid())
+			continue;
+		if (env_has((pid_t)pid, entry) || cwd_under((pid_t)pid, dir)) {
+			kill((pid_t)pid, sig);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+static void rmtree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool keep_tmp(void)
+{
+	const char *k = getenv("HPQ_KEEP_TMP");
+
+	return k && *k && strcmp(k, "0") != 0;
+}
+
+/* The guardian: waits for the test process to close the pipe (or die),
+ * then kills what is left and removes the dir. */
+static void guardian(const char *dir, int fd)
+{
+	char b;
+
+	setsid();
+	while (read(fd, &b, 1) < 0 && errno == EINTR)
+		;
+	for (int round = 0; round < 50 && sweep(dir, SIGKILL) > 0; round++)
+		h_sleep_ms(20);
+	if (!keep_tmp())
+		rmtree(dir);
+	_exit(0);
+}
+
+/* ---------------------------------------------------------------- cluster */
+
+struct h_cluster *h_cluster_new(void)
+{
+	struct h_cluster *c = calloc(1, sizeof(*c));
+	int p[2];
+
+	assert_non_null(c);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		fail_msg("harness: cannot become a child subreaper: %s", strerror(errno));
+	strcpy(c->dir, "/tmp/hpqt-XXXXXX");
+	if (!mkdtemp(c->dir))
+		fail_msg("harness: cannot create a temp dir: %s", strerror(errno));
+	snprintf(c->sock, sizeof(c->sock), "%s/hpqd.sock", c->dir);
+	snprintf(c->log, sizeof(c->log), "%s/hpqd.log", c->dir);
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fail_msg("harness: pipe: %s", strerror(errno));
+	c->guardian = fork();
+	if (c->guardian < 0)
+		fail_msg("harness: fork: %s", strerror(errno));
+	if (c->guardian == 0) {
+		close(p[1]);
+		guardian(c->dir, p[0]);
+	}
+	close(p[0]);
+	c->guardian_fd = p[1];
+	return c;
+}
+
+void h_pass(struct h_cluster *c)
+{
+	c->passed = true;
+}
+
+static void tail_file(const char *title, const char *path, int lines)
+{
+	char *text = h_read_file(path);
+	const char *p;
+	int n = 0;
+
+	if (!text) {
+		fprintf(stderr, "---- %s: (no file %s)\n", title, path);
+		return;
+	}
+	p = text + strlen(text);
+	while (p > text && n <= lines) {
+		p--;
+		if (*p == '\n' && p[1] != '\0')
+			n++;
+	}
+	if (*p == '\n')
+		p++;
+	fprintf(stderr, "---- %s (%s), last %d lines:\n%s", title, path, lines, p);
+	if (*p && p[strlen(p) - 1] != '\n')
+		fputc('\n', stderr);
+	free(text);
+}
+
+void h_dump_logs(struct h_cluster *c)
+{
+	tail_file("hpqd", c->log, 60);
+	for (int i = 0; i < c->nagents; i++)
+		tail_file(c->agents[i].name, c->agents[i].log, 30);
+}
+
+/* Waits until pid (hpqd or an agent, tracked in c) is reaped. */
+static bool wait_gone(struct h_cluster *c, pid_t *slot, int timeout_ms)
+{
+	return H_WAIT_FOR(c, *slot == 0, timeout_ms);
+}
+
+int h_cluster_free(struct h_cluster *c)
+{
+	int rc = 0;
+
+	if (!c)
+		return 0;
+	if (c->hpqd) {
+		kill(c->hpqd, SIGTERM);
+		if (!wait_gone(c, &c->hpqd, 20000)) {
+			fprintf(stderr, "harness: hpqd did not stop within 20 s of SIGTERM\n");
+			kill(c->hpqd, SIGKILL);
+			wait_gone(c, &c->hpqd, 5000);
+			rc = -1;
+		} else if (status_code(c->hpqd_status) != 0) {
+			fprintf(stderr, "harness: hpqd exited with %d on SIGTERM\n",
+				status_code(c->hpqd_status));
+			rc = -1;
+		}
+	}
+	for (int i = 0; i < c->nagents; i++) {
+		struct h_agent *a = &c->agents[i];
+
+		if (!a->pid)
+			continue;
+		kill(a->pid, SIGTERM);
+		if (!wait_gone(c, &a->pid, 15000)) {
+			fprintf(stderr, "harness: agent %s did not stop within 15 s of SIGTERM\n",
+				a->name);
+			kill(a->pid, SIGKILL);
+			wait_gone(c, &a->pid, 5000);
+			rc = -1;
+		} else if (status_code(a->status) != 0) {
+			fprintf(stderr, "harness: agent %s exited with %d on SIGTERM\n", a->name,
+				status_code(a->status));
+			rc = -1;
+		}
+	}
+	for (int round = 0; round < 100 && sweep(c->dir, SIGKILL) > 0; round++) {
+		h_sleep_ms(20);
+		h_reap(c);
+	}
+	h_reap(c);
+	if (!c->passed || rc < 0)
+		h_dump_logs(c);
+	if (keep_tmp())
+		fprintf(stderr, "harness: kept %s\n", c->dir);
+	else
+		rmtree(c->dir);
+	close(c->guardian_fd);
+	h_wait_child(c, c->guardian, 10000);
+	free(c);
+	return rc;
+}
+
+int h_setup(void **state)
+{
+	*state = h_cluster_new();
+	return 0;
+}
+
+int h_teardown(void **state)
+{
+	int rc = h_cluster_free(*state);
+
+	*state = NULL;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- processes */
+
+/* Forks and execs argv with our marker set, cwd dir, stdout and stderr
+ * appended to logpath (or /dev/null). */
+static pid_t spawn(struct h_cluster *c, const char *const *argv, const char *logpath)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		fail_msg("harness: fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(logpath ? logpath : "/dev/null",
+			      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		setenv(H_MARKER, c->dir, 1);
+		setenv("HPQ_SOCKET", c->sock, 1);
+		unsetenv("HPQ_SERVER");
+		if (chdir(c->dir) < 0)
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "harness: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+void h_daemon_config(struct h_cluster *c, const char *text)
+{
+	snprintf(c->config, sizeof(c->config), "%s/hpqd.conf", c->dir);
+	h_write_file(c->config, text);
+}
+
+static bool socket_ready(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static int read_port(struct h_cluster *c)
+{
+	char *text = h_read_file(h_path(c, "hpqd.port"));
+	long port = 0;
+
+	if (text) {
+		char *end;
+		port = strtol(text, &end, 10);
+		if (end == text || (*end && *end != '\n') || port <= 0 || port > 65535)
+			port = 0;
+		free(text);
+	}
+	return (int)port;
+}
+
+void h_daemon_start(struct h_cluster *c)
+{
+	char listen[64];
+	const char *argv[16];
+	int n = 0, attempt;
+
+	assert_int_equal(c->hpqd, 0);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
+	argv[n++] = h_bin("hpqd");
+	argv[n++] = "--foreground";
+	argv[n++] = "--state-dir";
+	argv[n++] = c->dir;
+	argv[n++] = "--socket";
+	argv[n++] = c->sock;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	if (c->config[0]) {
+		argv[n++] = "--config";
+		argv[n++] = c->config;
+	}
+	argv[n] = NULL;
+
+	/* A fixed port may still be held for a moment by the previous
+	 * instance's sockets; try a few times before calling it a failure. */
+	for (attempt = 0; attempt < 5; attempt++) {
+		unlink(h_path(c, "hpqd.port"));
+		c->hpqd = spawn(c, argv, c->log);
+		if (H_WAIT_FOR(c, c->hpqd == 0 || (read_port(c) > 0 && socket_ready(c->sock)),
+			       H_START_TIMEOUT_MS) && c->hpqd != 0)
+			break;
+		if (c->hpqd) {
+			h_dump_logs(c);
+			fail_msg("harness: hpqd did not get ready within %d ms",
+				 H_START_TIMEOUT_MS);
+		}
+		fprintf(stderr, "harness: hpqd exited with %d during start (try %d)\n",
+			status_code(c->hpqd_status), attempt + 1);
+		h_sleep_ms(500);
+	}
+	if (attempt == 5) {
+		h_dump_logs(c);
+		fail_msg("harness: hpqd does not start");
+	}
+	if (c->port == 0)
+		c->port = read_port(c);
+	else
+		assert_int_equal(read_port(c), c->port);
+}
+
+int h_daemon_stop(struct h_cluster *c, int sig)
+{
+	assert_int_not_equal(c->hpqd, 0);
+	kill(c->hpqd, sig);
+	if (!wait_gone(c, &c->hpqd, 20000))
+		fail_msg("harness: hpqd did not exit within 20 s of signal %d", sig);
+	if (sig == SIGTERM && status_code(c->hpqd_status) != 0) {
+		h_dump_logs(c);
+		fail_msg("harness: hpqd exited with %d on SIGTERM", status_code(c->hpqd_status));
+	}
+	return c->hpqd_status;
+}
+
+static void agent_spawn(struct h_cluster *c, struct h_agent *a)
+{
+	char server[64], gpus[16], cpus[16];
+	const char *argv[] = {
+		h_bin("agent"), "--foreground", "--server", server, "--name", a->name,
+		"--work-dir", a->work, "--gpus", gpus, "--cpus", cpus, "--mem", a->mem,
+		"--heartbeat", "1s", "--log-level", "debug", NULL,
+	};
+
+	assert_int_not_equal(c->port, 0);
+	snprintf(server, sizeof(server), "127.0.0.1:%d", c->port);
+	snprintf(gpus, sizeof(gpus), "%u", a->gpus);
+	snprintf(cpus, sizeof(cpus), "%u", a->cpus);
+	a->pid = spawn(c, argv, a->log);
+}
+
+int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
+		  const char *mem)
+{
+	struct h_agent *a;
+
+	assert_true(c->nagents < H_MAX_AGENTS);
+	a = &c->agents[c->nagents];
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->work, sizeof(a->work), "%s/%s", c->dir, name);
+	snprintf(a->log, sizeof(a->log), "%s/%s.log", c->dir, name);
+	snprintf(a->mem, sizeof(a->mem), "%s", mem);
+	a->gpus = gpus;
+	a->cpus = cpus;
+	agent_spawn(c, a);
+	return c->nagents++;
+}
+
+void h_agent_restart(struct h_cluster *c, int i)
+{
+	assert_int_equal(c->agents[i].pid, 0);
+	agent_spawn(c, &c->agents[i]);
+}
+
+void h_agent_stop(struct h_cluster *c, int i, int sig)
+{
+	struct h_agent *a = &c->agents[i];
+
+	assert_int_not_equal(a->pid, 0);
+	kill(a->pid, sig);
+	if (!wait_gone(c, &a->pid, 15000))
+		fail_msg("harness: agent %s did not exit within 15 s of signal %d", a->name, sig);
+}
+
+int h_agent_index(struct h_cluster *c, const char *name)
+{
+	for (int i = 0; i < c->nagents; i++)
+		if (strcmp(c->agents[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- the CLI */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void buf_read(struct buf *b, int fd, bool *eof)
+{
+	ssize_t n;
+
+	if (b->cap - b->len < 4096) {
+		b->cap = b->cap ? b->cap * 2 : 8192;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	n = read(fd, b->p + b->len, b->cap - b->len - 1);
+	if (n > 0)
+		b->len += (size_t)n;
+	else if (n == 0 || errno != EINTR)
+		*eof = true;
+	b->p[b->len] = '\0';
+}
+
+static bool verbose(void)
+{
+	const char *v = getenv("HPQ_ITEST_VERBOSE");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+int h_hpqv(struct h_cluster *c, struct h_out *out, const char *const *args)
+{
+	const char *argv[64];
+	struct buf ob = {0}, eb = {0};
+	int po[2], pe[2], status, n = 0;
+	bool oeof = false, eeof = false;
+	int64_t end = h_now_ms() + H_CLI_TIMEOUT_MS;
+	pid_t pid;
+
+	argv[n++] = h_bin("hpq");
+	for (; *args; args++) {
+		assert_true(n < 63);
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
+
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
+		fail_msg("harness: pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fail_msg("harness: fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
+			_exit(127);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		setenv(H_MARKER, c->dir, 1);
+		setenv("HPQ_SOCKET", c->sock, 1);
+		unsetenv("HPQ_SERVER");
+		if (chdir(c->dir) < 0)
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "harness: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	while (!oeof || !eeof) {
+		struct pollfd pfd[2] = {{po[0], oeof ? 0 : POLLIN, 0}, {pe[0], eeof ? 0 : POLLIN, 0}};
+		int64_t left = end - h_now_ms();
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(pfd, 2, (int)left) < 0 && errno != EINTR)
+			break;
+		if (!oeof && pfd[0].revents)
+			buf_read(&ob, po[0], &oeof);
+		if (!eeof && pfd[1].revents)
+			buf_read(&eb, pe[0], &eeof);
+	}
+	close(po[0]);
+	close(pe[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!ob.p)
+		ob.p = strdup("");
+	if (!eb.p)
+		eb.p = strdup("");
+
+	int code = status_code(status);
+	if (verbose()) {
+		fprintf(stderr, "$ hpq");
+		for (int i = 1; i < n; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fprintf(stderr, "  => %d\n%s%s", code, ob.p, eb.p);
+	}
+	if (out) {
+		out->code = code;
+		out->out = ob.p;
+		out->err = eb.p;
+	} else {
+		free(ob.p);
+		free(eb.p);
+	}
+	return code;
+}
+
+void h_out_free(struct h_out *o)
+{
+	free(o->out);
+	free(o->err);
+	o->out = o->err = NULL;
+}
+
+#define COLLECT_ARGS(argv, first, extra)				\
+	do {								\
+		va_list ap_;						\
+		int n_ = 0;						\
+		va_start(ap_, first);					\
+		for (const char *a_ = (first); a_; a_ = va_arg(ap_, const char *)) { \
+			assert_true(n_ < 60);				\
+			(argv)[n_++] = a_;				\
+		}							\
+		va_end(ap_);						\
+		if (extra)						\
+			(argv)[n_++] = (extra);				\
+		(argv)[n_] = NULL;					\
+	} while (0)
+
+int h_hpq(struct h_cluster *c, struct h_out *out, const char *arg, ...)
+{
+	const char *argv[64];
+
+	COLLECT_ARGS(argv, arg, (const char *)NULL);
+	return h_hpqv(c, out, argv);
+}
+
+static json_t *run_json(struct h_cluster *c, const char *const *argv)
+{
+	struct h_out o;
+	json_error_t jerr;
+	json_t *j;
+
+	h_hpqv(c, &o, argv);
+	if (o.code != 0) {
+		fprintf(stderr, "harness: hpq %s exited %d: %s", argv[0], o.code, o.err);
+		h_out_free(&o);
+		fail_msg("harness: hpq %s --json failed", argv[0]);
+	}
+	j = json_loads(o.out, JSON_DECODE_ANY, &jerr);
+	if (!j) {
+		fprintf(stderr, "harness: hpq %s --json printed invalid JSON (%s, line %d):\n%s",
+			argv[0], jerr.text, jerr.line, o.out);
+		h_out_free(&o);
+		fail_msg("harness: invalid JSON");
+	}
+	h_out_free(&o);
+	return j;
+}
+
+json_t *h_hpq_json(struct h_cluster *c, const char *arg, ...)
+{
+	const char *argv[64];
+
+	COLLECT_ARGS(argv, arg, "--json");
+	return run_json(c, argv);
+}
+
+uint64_t h_submit(struct h_cluster *c, const char *arg, ...)
+{
+	const char *argv[64];
+	struct h_out o;
+	uint64_t id;
+
+	argv[0] = "submit";
+	{
+		va_list ap;
+		int n = 1;
+		va_start(ap, arg);
+		for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+			assert_true(n < 62);
+			argv[n++] = a;
+		}
+		va_end(ap);
+		argv[n] = NULL;
+	}
+	h_hpqv(c, &o, argv);
+	if (o.code != 0) {
+		fprintf(stderr, "harness: hpq submit exited %d: %s", o.code, o.err);
+		h_out_free(&o);
+		fail_msg("harness: submit failed");
+	}
+	id = h_parse_id(o.out);
+	if (id == 0) {
+		fprintf(stderr, "harness: hpq submit printed no task id: '%s'\n", o.out);
+		h_out_free(&o);
+		fail_msg("harness: no task id");
+	}
+	h_out_free(&o);
+	return id;
+}
+
+uint64_t h_parse_id(const char *text)
+{
+	while (*text && (*text < '0' || *text > '9'))
+		text++;
+	return *text ? strtoull(text, NULL, 10) : 0;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Commands print either a bare array/object or wrap it in an object with
+ * one key ("tasks", "task", "nodes"); accept both. */
+static json_t *unwrap(json_t *j, const char *key)
+{
+	json_t *inner = json_is_object(j) ? json_object_get(j, key) : NULL;
+
+	if (inner) {
+		json_incref(inner);
+		json_decref(j);
+		return inner;
+	}
+	return j;
+}
+
+json_t *h_tasks(struct h_cluster *c)
+{
+	const char *argv[] = {"list", "--state", "all", "--json", NULL};
+	json_t *j = unwrap(run_json(c, argv), "tasks");
+
+	if (!json_is_array(j))
+		fail_msg("harness: hpq list --json is not an array");
+	return j;
+}
+
+json_t *h_task(struct h_cluster *c, uint64_t id)
+{
+	char ids[32];
+	const char *argv[] = {"show", ids, "--json", NULL};
+	struct h_out o;
+	json_t *j;
+
+	snprintf(ids, sizeof(ids), "%" PRIu64, id);
+	h_hpqv(c, &o, argv);
+	if (o.code != 0) {
+		h_out_free(&o);
+		return NULL;
+	}
+	j = json_loads(o.out, JSON_DECODE_ANY, NULL);
+	h_out_free(&o);
+	if (!j)
+		fail_msg("harness: hpq show --json printed invalid JSON");
+	j = unwrap(j, "task");
+	if (json_is_array(j) && json_array_size(j) == 1) {
+		json_t *t = json_incref(json_array_get(j, 0));
+		json_decref(j);
+		j = t;
+	}
+	return j;
+}
+
+json_t *h_find_task(json_t *tasks, uint64_t id)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(tasks, i, t)
+		if ((uint64_t)json_integer_value(json_object_get(t, "id")) == id)
+			return t;
+	return NULL;
+}
+
+const char *h_str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "";
+}
+
+long long h_int(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+bool h_is_terminal(const char *state)
+{
+	return strcmp(state, "COMPLETED") == 0 || strcmp(state, "FAILED") == 0 ||
+	       strcmp(state, "CANCELLED") == 0 || strcmp(state, "TIMEOUT") == 0;
+}
+
+static bool task_in_state(struct h_cluster *c, uint64_t id, const char *state)
+{
+	json_t *t = h_task(c, id);
+	bool ok;
+
+	if (!t)
+		return false;
+	ok = state ? strcmp(h_str(t, "state"), state) == 0 : h_is_terminal(h_str(t, "state"));
+	json_decref(t);
+	return ok;
+}
+
+bool h_wait_state(struct h_cluster *c, uint64_t id, const char *state, int timeout_ms)
+{
+	if (H_WAIT_FOR(c, task_in_state(c, id, state), timeout_ms))
+		return true;
+	json_t *t = h_task(c, id);
+	char *dump = t ? json_dumps(t, JSON_COMPACT) : NULL;
+	fprintf(stderr, "harness: task %" PRIu64 " not %s after %d ms: %s\n", id,
+		state ? state : "terminal", timeout_ms, dump ? dump : "(show failed)");
+	free(dump);
+	json_decref(t);
+	return false;
+}
+
+static int nodes_connected(struct h_cluster *c)
+{
+	const char *argv[] = {"node", "list", "--json", NULL};
+	json_t *j = unwrap(run_json(c, argv), "nodes"), *n;
+	size_t i;
+	int count = 0;
+
+	json_array_foreach(j, i, n)
+		if (json_is_true(json_object_get(n, "connected")))
+			count++;
+	json_decref(j);
+	return count;
+}
+
+bool h_wait_nodes(struct h_cluster *c, int n, int timeout_ms)
+{
+	return H_WAIT_FOR(c, nodes_connected(c) >= n, timeout_ms);
+}

@@ -1,0 +1,179 @@
+/*
+ * harness.h: the integration-test harness. Each t_*.c program starts the
+ * real hpqd and real hpq-agent processes on a private temp dir (state,
+ * socket, work dirs, logs), drives them through the real hpq CLI and
+ * checks what the CLI's --json output says.
+ *
+ * Everything started here carries HPQ_ITEST_DIR=<dir> in its environment,
+ * and task processes inherit it through `hpq submit` (which exports the
+ * environment), so teardown finds every leftover process, including task
+ * process groups in their own sessions, by that marker or by a cwd under
+ * the dir. A guardian process does the same sweep if the test process dies
+ * without tearing down (ctest timeout SIGKILL). The test process is a child
+ * subreaper, so orphaned task processes are reaped here and never linger
+ * as zombies that would make "the process group is gone" checks lie.
+ *
+ *	struct h_cluster *c = h_cluster_new();
+ *	h_daemon_start(c);
+ *	h_agent_start(c, "node1", 0, 4, "2G");
+ *	h_wait_nodes(c, 1, 20000);
+ *	uint64_t id = h_submit(c, "--", "sh", "-c", "exit 3", NULL);
+ *	assert_true(h_wait_state(c, id, "FAILED", 20000));
+ *	h_pass(c);                   // teardown prints logs unless this ran
+ *	h_cluster_free(c);
+ *
+ * Binaries: HPQ_TEST_HPQD, HPQ_TEST_AGENT, HPQ_TEST_HPQ, HPQ_TEST_TRAINER
+ * in the environment, else the paths CMake compiled in. HPQ_KEEP_TMP=1
+ * keeps the temp dir; HPQ_ITEST_VERBOSE=1 echoes every CLI call.
+ */
+#ifndef HPQ_HARNESS_H
+#define HPQ_HARNESS_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#define H_MAX_AGENTS 8
+
+struct h_agent {
+	char name[32];
+	char work[128];   /* <dir>/<name> */
+	char log[128];    /* <dir>/<name>.log: the agent's stderr */
+	unsigned gpus, cpus;
+	char mem[16];
+	pid_t pid;        /* 0 when not running */
+	int status;       /* wait status after it ended */
+};
+
+struct h_cluster {
+	char dir[64];     /* /tmp/hpqt-XXXXXX */
+	char sock[100];   /* <dir>/hpqd.sock (sun_path holds 108) */
+	char log[128];    /* <dir>/hpqd.log */
+	char config[128]; /* <dir>/hpqd.conf, or "" */
+	int port;         /* TCP port, fixed after the first start */
+	pid_t hpqd;
+	int hpqd_status;
+	struct h_agent agents[H_MAX_AGENTS];
+	int nagents;
+	pid_t guardian;
+	int guardian_fd;  /* closing it tells the guardian we are done */
+	bool passed;
+	bool daemon_failed_stop; /* hpqd did not exit 0 on SIGTERM */
+};
+
+/* The output of one CLI run. */
+struct h_out {
+	int code;         /* exit status; 128 + signal if killed */
+	char *out;        /* stdout, NUL-terminated */
+	char *err;        /* stderr */
+};
+
+const char *h_bin(const char *which); /* "hpqd", "agent", "hpq", "trainer" */
+
+/* Creates the temp dir and the guardian. Fatal (test fails) on error. */
+struct h_cluster *h_cluster_new(void);
+/* Stops everything, removes the dir (unless HPQ_KEEP_TMP), prints log
+ * tails unless h_pass() was called. Returns -1 if hpqd failed to stop
+ * cleanly on SIGTERM (nonzero exit: a crash or a sanitizer report). */
+int h_cluster_free(struct h_cluster *c);
+void h_pass(struct h_cluster *c);
+
+/* Writes <dir>/hpqd.conf with text; later daemon starts use --config. */
+void h_daemon_config(struct h_cluster *c, const char *text);
+/* Starts hpqd and waits for its port file and socket. */
+void h_daemon_start(struct h_cluster *c);
+/* Sends sig; for SIGKILL waits for it to die. For SIGTERM waits for a
+ * clean exit and returns its wait status. */
+int h_daemon_stop(struct h_cluster *c, int sig);
+
+/* Starts an agent named name (work dir <dir>/<name>); returns its index. */
+int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
+		  const char *mem);
+/* Starts agent i again with the same settings (after h_agent_stop). */
+void h_agent_restart(struct h_cluster *c, int i);
+void h_agent_stop(struct h_cluster *c, int i, int sig);
+int h_agent_index(struct h_cluster *c, const char *name);
+
+/* Runs hpq with the args (NULL-terminated) in <dir>, HPQ_SOCKET set.
+ * Returns the exit code; out is filled (free with h_out_free) if non-NULL. */
+int h_hpq(struct h_cluster *c, struct h_out *out, const char *arg, ...)
+	__attribute__((sentinel));
+int h_hpqv(struct h_cluster *c, struct h_out *out, const char *const *argv);
+void h_out_free(struct h_out *o);
+
+/* Runs a read command with --json appended; asserts exit 0 and valid JSON. */
+json_t *h_hpq_json(struct h_cluster *c, const char *arg, ...) __attribute__((sentinel));
+
+/* `hpq submit ARGS`; asserts success and returns the printed task id. */
+uint64_t h_submit(struct h_cluster *c, const char *arg, ...) __attribute__((sentinel));
+
+/* All tasks (hpq list --json), as an array (a new reference). */
+json_t *h_tasks(struct h_cluster *c);
+/* One task (hpq show ID --json); NULL if the show fails. */
+json_t *h_task(struct h_cluster *c, uint64_t id);
+/* Finds the task with this id in an array from h_tasks (borrowed). */
+json_t *h_find_task(json_t *tasks, uint64_t id);
+/* Task field helpers: "" / -1 when absent or null. */
+const char *h_str(json_t *obj, const char *key);
+long long h_int(json_t *obj, const char *key);
+bool h_is_terminal(const char *state);
+
+/* Polls hpq show until the task is in state (or, with state NULL, any
+ * terminal state); true if it got there before timeout_ms. */
+bool h_wait_state(struct h_cluster *c, uint64_t id, const char *state, int timeout_ms);
+/* Waits until n nodes are connected (hpq node list --json). */
+bool h_wait_nodes(struct h_cluster *c, int n, int timeout_ms);
+
+/* Waits for a child a test forked itself (not hpqd or an agent), which
+ * h_reap may already have reaped. Returns its wait status, -1 on timeout. */
+int h_wait_child(struct h_cluster *c, pid_t pid, int timeout_ms);
+
+/* The first decimal number in text (what `hpq submit` prints), or 0. */
+uint64_t h_parse_id(const char *text);
+
+/* Reaps exited children (tasks orphaned to us, agents, hpqd) and records
+ * the statuses of the ones the harness tracks. */
+void h_reap(struct h_cluster *c);
+
+int64_t h_now_ms(void);
+void h_sleep_ms(int ms);
+
+/* Evaluates expr every 50 ms (reaping children meanwhile) until it is
+ * true or timeout_ms passed; yields its final truth value. */
+#define H_WAIT_FOR(c, expr, timeout_ms) ({					\
+	int64_t h__end = h_now_ms() + (timeout_ms);				\
+	bool h__ok;								\
+	for (;;) {								\
+		h_reap(c);							\
+		if ((h__ok = (expr)) || h_now_ms() >= h__end)			\
+			break;							\
+		h_sleep_ms(50);							\
+	}									\
+	h__ok;									\
+})
+
+/* Small file helpers. h_read_file returns a malloc'd NUL-terminated
+ * string or NULL. h_path formats into a static ring of buffers. */
+char *h_read_file(const char *path);
+void h_write_file(const char *path, const char *text);
+const char *h_path(struct h_cluster *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Counts lines of file equal to line (without the newline), or starting
+ * with prefix. */
+int h_count_lines(const char *path, const char *line);
+int h_count_prefix(const char *path, const char *prefix);
+
+/* Prints the last lines of the daemon and agent logs to stderr. */
+void h_dump_logs(struct h_cluster *c);
+
+/* For cmocka group fixtures: a test's state is its cluster. */
+int h_setup(void **state);
+int h_teardown(void **state);
+
+#endif

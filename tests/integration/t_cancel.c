@@ -1,0 +1,116 @@
+/*
+ * t_cancel: cancel a pending and a running task. One agent with room for
+ * one task: the first task runs (a shell that writes its pid, which is
+ * also its process group id since the agent starts it in its own session,
+ * and waits on a background sleep in the same group), the second waits.
+ * Cancelling the pending one ends it CANCELLED at once and it never runs;
+ * cancelling the running one ends it CANCELLED once the agent reports the
+ * exit, and by then its whole process group is gone. Cancelling a task
+ * that has ended, or one that does not exist, is an error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static bool group_gone(pid_t pgid)
+{
+	return kill(-pgid, 0) < 0 && errno == ESRCH;
+}
+
+static void cancel_pending_and_running(void **state)
+{
+	struct h_cluster *c = *state;
+	char cmd[256], ids[32];
+	struct h_out o;
+	uint64_t running, pending, other;
+	json_t *t;
+	pid_t pgid = 0;
+	char *text;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 1, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+
+	snprintf(cmd, sizeof(cmd), "echo $$ > %s; sleep 120 & wait", h_path(c, "running.pid"));
+	running = h_submit(c, "--cpus", "1", "--", "sh", "-c", cmd, NULL);
+	assert_true(h_wait_state(c, running, "RUNNING", 30000));
+	assert_true(H_WAIT_FOR(c, (text = h_read_file(h_path(c, "running.pid"))) &&
+					  (pgid = (pid_t)atoi(text)) > 0, 10000));
+	free(text);
+	assert_false(group_gone(pgid));
+	/* Both the shell and its sleep are in the group. */
+	assert_true(H_WAIT_FOR(c, ({
+		char out[64];
+		FILE *p;
+		int n = 0;
+		snprintf(cmd, sizeof(cmd), "pgrep -g %d | wc -l", (int)pgid);
+		if ((p = popen(cmd, "r"))) {
+			if (fgets(out, sizeof(out), p))
+				n = atoi(out);
+			pclose(p);
+		}
+		n >= 2;
+	}), 10000));
+
+	snprintf(cmd, sizeof(cmd), "touch %s", h_path(c, "pending-ran"));
+	pending = h_submit(c, "--cpus", "1", "--", "sh", "-c", cmd, NULL);
+	h_sleep_ms(1500);
+	t = h_task(c, pending);
+	assert_non_null(t);
+	assert_string_equal(h_str(t, "state"), "PENDING");
+	json_decref(t);
+
+	/* Cancel the pending one: final at once. */
+	snprintf(ids, sizeof(ids), "%" PRIu64, pending);
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+	t = h_task(c, pending);
+	assert_string_equal(h_str(t, "state"), "CANCELLED");
+	assert_int_equal(h_int(t, "attempts"), 0);
+	json_decref(t);
+
+	/* Cancel the running one: CANCELLED once the agent has killed it. */
+	snprintf(ids, sizeof(ids), "%" PRIu64, running);
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+	assert_true(h_wait_state(c, running, "CANCELLED", 30000));
+	assert_true(H_WAIT_FOR(c, group_gone(pgid), 10000));
+	t = h_task(c, running);
+	assert_non_null(json_object_get(t, "end_time"));
+	assert_false(json_is_null(json_object_get(t, "end_time")));
+	json_decref(t);
+
+	/* The freed slot must not have started the cancelled pending task. */
+	other = h_submit(c, "--cpus", "1", "--", "true", NULL);
+	assert_true(h_wait_state(c, other, "COMPLETED", 30000));
+	assert_int_equal(access(h_path(c, "pending-ran"), F_OK), -1);
+	t = h_task(c, pending);
+	assert_string_equal(h_str(t, "state"), "CANCELLED");
+	json_decref(t);
+
+	/* Errors: a finished task, a task that does not exist. */
+	snprintf(ids, sizeof(ids), "%" PRIu64, other);
+	assert_int_not_equal(h_hpq(c, &o, "cancel", ids, NULL), 0);
+	assert_true(strlen(o.err) > 0);
+	h_out_free(&o);
+	t = h_task(c, other);
+	assert_string_equal(h_str(t, "state"), "COMPLETED");
+	json_decref(t);
+	assert_int_not_equal(h_hpq(c, &o, "cancel", "999999", NULL), 0);
+	assert_true(strlen(o.err) > 0);
+	h_out_free(&o);
+	h_pass(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(cancel_pending_and_running, h_setup, h_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,116 @@
+/*
+ * t_gang: a task over several nodes starts on all of them together or
+ * not at all. A 2-node gang on two idle agents runs once per node with
+ * HPQ_NODE_RANK 0 and 1, HPQ_NNODES=2 and one HPQ_MASTER_ADDR; the same
+ * gang waits while one node is busy and starts when it frees up; a 3-node
+ * gang waits on a 2-node cluster until a third agent joins.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define GANG_CMD "echo \"gang rank=$HPQ_NODE_RANK nnodes=$HPQ_NNODES master=$HPQ_MASTER_ADDR\""
+
+/* Checks a finished gang of n nodes: distinct nodes, each log has its own
+ * rank line, all ranks 0..n-1 present, one master address. */
+static void check_gang(struct h_cluster *c, uint64_t id, int n)
+{
+	json_t *t = h_task(c, id), *names;
+	bool seen[8] = {false};
+	char master[128] = "";
+
+	assert_non_null(t);
+	assert_string_equal(h_str(t, "state"), "COMPLETED");
+	assert_int_equal(h_int(t, "nodes"), n);
+	names = json_object_get(t, "node_names");
+	assert_int_equal(json_array_size(names), n);
+	for (int i = 0; i < n; i++) {
+		const char *node = json_string_value(json_array_get(names, i));
+		char *log, *line;
+		int rank, nn;
+		char m[128];
+
+		assert_non_null(node);
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(node, json_string_value(json_array_get(names, k)));
+		log = h_read_file(h_path(c, "%s/logs/%" PRIu64 ".log", node, id));
+		if (!log || !(line = strstr(log, "gang rank=")))
+			fail_msg("gang %" PRIu64 ": no rank line in %s's log", id, node);
+		m[0] = '\0';
+		assert_true(sscanf(line, "gang rank=%d nnodes=%d master=%127s", &rank, &nn, m) >= 2);
+		assert_int_equal(nn, n);
+		assert_true(rank >= 0 && rank < n);
+		assert_false(seen[rank]);
+		seen[rank] = true;
+		if (i == 0)
+			snprintf(master, sizeof(master), "%s", m);
+		assert_string_equal(master, m);
+		free(log);
+	}
+	assert_true(master[0] != '\0');
+	json_decref(t);
+}
+
+static void assert_stays_pending(struct h_cluster *c, uint64_t id, int ms)
+{
+	int64_t end = h_now_ms() + ms;
+
+	while (h_now_ms() < end) {
+		json_t *t = h_task(c, id);
+
+		assert_non_null(t);
+		if (strcmp(h_str(t, "state"), "PENDING") != 0)
+			fail_msg("gang %" PRIu64 " is %s, should wait", id, h_str(t, "state"));
+		assert_int_equal(h_int(t, "attempts"), 0);
+		json_decref(t);
+		h_sleep_ms(300);
+	}
+}
+
+static void gang(void **state)
+{
+	struct h_cluster *c = *state;
+	uint64_t id, blocker;
+	char ids[32];
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 2, "2G");
+	h_agent_start(c, "node2", 0, 2, "2G");
+	assert_true(h_wait_nodes(c, 2, 30000));
+
+	/* Both nodes idle: it starts on both. */
+	id = h_submit(c, "--nodes", "2", "--cpus", "2", "--", "sh", "-c", GANG_CMD, NULL);
+	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
+	check_gang(c, id, 2);
+
+	/* One node busy: it waits, and starts when that node frees up. */
+	blocker = h_submit(c, "--cpus", "2", "--", "sleep", "120", NULL);
+	assert_true(h_wait_state(c, blocker, "RUNNING", 30000));
+	id = h_submit(c, "--nodes", "2", "--cpus", "2", "--", "sh", "-c", GANG_CMD, NULL);
+	assert_stays_pending(c, id, 3000);
+	snprintf(ids, sizeof(ids), "%" PRIu64, blocker);
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+	assert_true(h_wait_state(c, blocker, "CANCELLED", 30000));
+	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
+	check_gang(c, id, 2);
+
+	/* More nodes than the cluster has: it waits until a node joins. */
+	id = h_submit(c, "--nodes", "3", "--cpus", "1", "--", "sh", "-c", GANG_CMD, NULL);
+	assert_stays_pending(c, id, 3000);
+	h_agent_start(c, "node3", 0, 2, "2G");
+	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
+	check_gang(c, id, 3);
+	h_pass(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(gang, h_setup, h_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
