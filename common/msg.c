@@ -3,8 +3,10 @@
  * between the wire resource vector and struct hpq_res. Decoding is the
  * first thing that touches bytes from a peer, so it accepts nothing that
  * the rest of the program would have to second-guess: a payload that does
- * not unpack, or an Envelope without a body, is NULL.
+ * not unpack, an Envelope without a body, or one carrying the invalid
+ * field number 0 anywhere, is NULL.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -28,6 +30,47 @@ uint8_t *hpq_msg_encode(const Hpq__Envelope *env, size_t *ret_len)
 	return buf;
 }
 
+/* protobuf-c keeps fields it does not know for re-packing, and it takes
+ * an over-long encoding of tag 0 (80 00) for one, although field number 0
+ * is invalid: re-packed canonically, such a message no longer decodes.
+ * Refuse it here, in every nested message, so that whatever decodes can
+ * also be sent on. The schema has no recursive messages, so the depth is
+ * bounded. */
+static bool msg_tags_valid(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	for (size_t i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return false;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *fd = &d->fields[i];
+		const char *base = (const char *)m;
+
+		if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + fd->quantifier_offset);
+			ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base +
+											fd->offset);
+
+			for (size_t k = 0; k < n; k++)
+				if (v[k] && !msg_tags_valid(v[k]))
+					return false;
+		} else {
+			const ProtobufCMessage *sub =
+				*(const ProtobufCMessage *const *)(base + fd->offset);
+
+			if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+			    *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+				continue; /* another member of the oneof is set */
+			if (sub && !msg_tags_valid(sub))
+				return false;
+		}
+	}
+	return true;
+}
+
 Hpq__Envelope *hpq_msg_decode(const uint8_t *payload, size_t len)
 {
 	static const uint8_t empty[1];
@@ -37,7 +80,7 @@ Hpq__Envelope *hpq_msg_decode(const uint8_t *payload, size_t len)
 	env = hpq__envelope__unpack(NULL, len, len ? payload : empty);
 	if (!env)
 		return NULL;
-	if (env->body_case == HPQ__ENVELOPE__BODY__NOT_SET) {
+	if (env->body_case == HPQ__ENVELOPE__BODY__NOT_SET || !msg_tags_valid(&env->base)) {
 		hpq__envelope__free_unpacked(env, NULL);
 		return NULL;
 	}

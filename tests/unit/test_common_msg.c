@@ -111,6 +111,24 @@ static void test_unknown_body_field(void **state)
 	assert_null(hpq_msg_decode(unknown, sizeof(unknown)));
 }
 
+static void test_field_zero(void **state)
+{
+	/* ok {} plus an over-long tag 0 (80 00) = 0 inside the Envelope... */
+	static const uint8_t top[] = {0x08, 0x01, 0x32, 0x00, 0x80, 0x00, 0x00};
+	/* ...and inside a nested message: submit { spec { per_node { 80 00 00 } } } */
+	static const uint8_t nested[] = {0x52, 0x07, 0x0a, 0x05, 0x32, 0x03, 0x80, 0x00, 0x00};
+	/* The same nesting with a valid unknown field 15 is fine (newer peers). */
+	static const uint8_t newer[] = {0x52, 0x06, 0x0a, 0x04, 0x32, 0x02, 0x78, 0x01};
+	Hpq__Envelope *e;
+
+	assert_null(hpq_msg_decode(top, sizeof(top)));
+	assert_null(hpq_msg_decode(nested, sizeof(nested)));
+	e = hpq_msg_decode(newer, sizeof(newer));
+	assert_non_null(e);
+	assert_int_equal(e->body_case, HPQ__ENVELOPE__BODY_SUBMIT);
+	hpq_msg_free(e);
+}
+
 static void test_garbage(void **state)
 {
 	static const uint8_t truncated_len[] = {0x12, 0x05, 0x08}; /* hello, 5 bytes, only 1 */
@@ -161,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_empty_body_message),
 		cmocka_unit_test(test_not_set),
 		cmocka_unit_test(test_unknown_body_field),
+		cmocka_unit_test(test_field_zero),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_names),
 	};
