@@ -1,0 +1,176 @@
+#!/bin/sh
+# demo.sh: a five-minute tour of hpq on one machine, run by `make demo`.
+#
+#   ./examples/demo.sh [BUILD_DIR]      (default: build)
+#
+# It starts hpqd with its state in ./var, three local agents with fake
+# GPUs (node1..node3, 2 GPUs each), creates two teams, submits a handful
+# of tasks from both (one of them the example trainer, which checkpoints),
+# and shows them run and finish. Every hpq command is printed before it
+# runs, so the output doubles as a CLI tutorial. Whatever it started is
+# stopped when it ends or is interrupted; ./var stays for a look around
+# (`HPQ_SOCKET=$PWD/var/hpqd.sock build/client/hpq list --all` while it
+# runs) and is cleared by the next demo.
+set -eu
+
+build=${1:-build}
+here=$(pwd)
+var=$here/var
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+find_bin() {
+	for p in "$build/$1" "$build"/*/"$1"; do
+		[ -x "$p" ] && { (cd "$(dirname "$p")" && printf '%s/%s\n' "$(pwd)" "$(basename "$p")"); return; }
+	done
+	die "no '$1' under $build: build first (make demo does)"
+}
+HPQD=$(find_bin hpqd)
+AGENT=$(find_bin hpq-agent)
+HPQ_BIN=$(find_bin hpq)
+TRAINER=$(find_bin hpq-example-trainer)
+
+# The demo owns ./var only if it made it.
+if [ -e "$var" ] && [ ! -e "$var/.hpq-demo" ]; then
+	die "$var exists and was not made by this demo; move it away first"
+fi
+rm -rf "$var"
+mkdir -p "$var"
+: > "$var/.hpq-demo"
+[ ${#var} -lt 90 ] || die "'$var' is too long a path for a Unix socket; run from a shorter directory"
+
+# Everything the demo starts carries this in its environment (tasks get it
+# through `hpq submit`, which exports the environment), so cleanup finds
+# task process groups too, wherever they run.
+HPQ_DEMO=$var
+export HPQ_DEMO
+HPQ_SOCKET=$var/hpqd.sock
+export HPQ_SOCKET
+unset HPQ_SERVER || true
+
+pids=""
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$pids" ]; then
+		say "stopping what the demo started"
+		# shellcheck disable=SC2086
+		kill $pids 2>/dev/null || true
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			alive=""
+			for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+			[ -z "$alive" ] && break
+			sleep 0.5
+		done
+		# shellcheck disable=SC2086
+		[ -z "$alive" ] || kill -9 $alive 2>/dev/null || true
+	fi
+	# Leftover task processes, found by the marker in their environment.
+	for e in /proc/[0-9]*/environ; do
+		p=${e#/proc/}; p=${p%/environ}
+		[ "$p" = $$ ] && continue
+		if tr '\0' '\n' < "$e" 2>/dev/null | grep -qx "HPQ_DEMO=$var"; then
+			kill -9 "$p" 2>/dev/null || true
+		fi
+	done
+	echo "state, logs and task output are in $var"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Prints a command as the reader would type it, then runs it.
+hpq() {
+	printf '\n\033[36m$ hpq %s\033[0m\n' "$*"
+	"$HPQ_BIN" "$@"
+}
+# Runs hpq quietly (for values the script needs).
+hpq_q() { "$HPQ_BIN" "$@"; }
+
+json_count() { grep -c "\"$1\": $2" || true; }
+
+# ---------------------------------------------------------------- the cluster
+
+say "starting hpqd: state in $var, local socket $HPQ_SOCKET, a free TCP port"
+cat > "$var/hpqd.conf" <<EOF
+# The demo's hpqd: agents heartbeat every second so the tour moves quickly.
+[agents]
+heartbeat = 1s
+EOF
+printf '$ hpqd --foreground --state-dir var --socket var/hpqd.sock --listen 127.0.0.1:0 --config var/hpqd.conf\n'
+"$HPQD" --foreground --state-dir "$var" --socket "$HPQ_SOCKET" --listen 127.0.0.1:0 \
+	--config "$var/hpqd.conf" --log-level info 2> "$var/hpqd.log" &
+pids="$!"
+i=0
+until [ -s "$var/hpqd.port" ] && [ -S "$HPQ_SOCKET" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { tail -20 "$var/hpqd.log" >&2; die "hpqd did not start; its log is above"; }
+	kill -0 "$pids" 2>/dev/null || { tail -20 "$var/hpqd.log" >&2; die "hpqd exited; its log is above"; }
+	sleep 0.1
+done
+port=$(cat "$var/hpqd.port")
+echo "hpqd listens on 127.0.0.1:$port (written to var/hpqd.port)"
+
+say "starting three agents, each with 2 (pretend) GPUs, 4 CPUs and 8G"
+for n in 1 2 3; do
+	printf '$ hpq-agent --foreground --server 127.0.0.1:%s --name node%s --work-dir var/node%s --gpus 2 --cpus 4 --mem 8G\n' \
+		"$port" "$n" "$n"
+	"$AGENT" --foreground --server "127.0.0.1:$port" --name "node$n" --work-dir "$var/node$n" \
+		--gpus 2 --cpus 4 --mem 8G --heartbeat 1s --log-level info 2> "$var/node$n.log" &
+	pids="$pids $!"
+done
+i=0
+until [ "$(hpq_q node list --json | json_count connected true)" -ge 3 ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || die "the agents did not register; see $var/node*.log"
+	sleep 0.1
+done
+hpq node list
+hpq version
+
+# ---------------------------------------------------------------- teams
+
+say "two teams with guaranteed shares of the default pool; idle compute is lent between them"
+hpq team add vision --gpus 4 --cpus 6 --mem 16G --sharing lend-and-borrow
+hpq team add nlp --gpus 2 --cpus 4 --mem 8G --sharing lend-and-borrow
+hpq team list
+hpq class list
+
+# ---------------------------------------------------------------- work
+
+say "submitting work: each submit prints the new task's id"
+hpq submit --team vision --name resnet --class training --gpus 2 --cpus 2 --mem 2G \
+	--checkpoint-dir "$var/ckpt" -- "$TRAINER" --steps 12 --step-time 0.5 --checkpoint-every 4
+trainer_id=$("$HPQ_BIN" list --json | grep '"id"' | tail -1 | tr -dc 0-9)
+hpq submit --team vision --name augment --class data-processing --cpus 1 -- \
+	sh -c 'for shard in 1 2 3 4; do echo "augmenting shard $shard"; sleep 1; done'
+hpq submit --team nlp --name bert --class training --nodes 2 --gpus 1 --cpus 1 -- \
+	sh -c 'echo "rank $HPQ_NODE_RANK of $HPQ_NNODES, master $HPQ_MASTER_ADDR, GPUs $CUDA_VISIBLE_DEVICES"; sleep 4'
+hpq submit --team nlp --name tokenize --class fine-tuning --cpus 2 -- \
+	sh -c 'sleep 2; echo "tokenized"'
+hpq submit --team nlp --name broken --cpus 1 -- sh -c 'echo "bad input file" >&2; exit 3'
+hpq submit --name hello -- echo "hello from the default team"
+
+say "watching the queue until everything has finished"
+for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+	sleep 2
+	hpq list
+	active=$(hpq_q list --json | grep -c '"id"' || true)
+	[ "$active" -gt 0 ] || break
+	[ $((round % 3)) -ne 1 ] || hpq node list
+done
+
+say "everything, finished tasks included"
+hpq list --all
+
+say "one task in detail: the trainer, with its checkpoints and events"
+hpq show "$trainer_id"
+
+say "its output, appended per attempt on the node that ran it"
+for log in "$var"/node*/logs/"$trainer_id".log; do
+	[ -e "$log" ] && { echo "\$ tail -5 ${log#"$here"/}"; tail -5 "$log"; }
+done
+
+say "scripts read the same data as JSON: hpq show $trainer_id --json"
+"$HPQ_BIN" show "$trainer_id" --json | head -25
+echo "..."
