@@ -6,6 +6,8 @@
 #ifndef HPQ_H
 #define HPQ_H
 
+#include <stdint.h>
+
 /* Bump when a message changes meaning. The daemon serves agents one
  * version back (HPQ_PROTOCOL_MIN). */
 #define HPQ_PROTOCOL_VERSION 1
@@ -25,5 +27,12 @@
 #define HPQ_FRAME_MAX (4u << 20)
 
 #define HPQ_NAME_MAX 64 /* team, class, pool, node, task names */
+
+/* "No limit" in a limit vector on the wire (borrow and lend limits): a
+ * count at or above HPQ_UNLIMITED_COUNT, memory at or above
+ * HPQ_UNLIMITED_MEM MiB. Same values as the daemon's STATE_UNLIMITED,
+ * small enough that sums over a cluster cannot overflow an int64. */
+#define HPQ_UNLIMITED_COUNT 1000000000u
+#define HPQ_UNLIMITED_MEM ((uint64_t)1 << 50)
 
 #endif
