@@ -62,9 +62,9 @@ int cmd_team_parse_limit(const char *s, Hpq__Resources *ret)
 	unsigned seen = 0;
 	int rc = HPQ_EINVAL;
 
-	r.gpus = OUTPUT_UNLIMITED_COUNT;
-	r.cpus = OUTPUT_UNLIMITED_COUNT;
-	r.mem = OUTPUT_UNLIMITED_MEM;
+	r.gpus = HPQ_UNLIMITED_COUNT;
+	r.cpus = HPQ_UNLIMITED_COUNT;
+	r.mem = HPQ_UNLIMITED_MEM;
 	if (strcmp(s, "unlimited") == 0) {
 		*ret = r;
 		return 0;
@@ -84,17 +84,17 @@ int cmd_team_parse_limit(const char *s, Hpq__Resources *ret)
 		if (strcmp(item, "gpus") == 0 && !(seen & 1)) {
 			if (!unlimited && hpq_parse_uint(val, 0, TEAM_MAX_COUNT, &v) < 0)
 				goto out;
-			r.gpus = unlimited ? OUTPUT_UNLIMITED_COUNT : (uint32_t)v;
+			r.gpus = unlimited ? HPQ_UNLIMITED_COUNT : (uint32_t)v;
 			seen |= 1;
 		} else if (strcmp(item, "cpus") == 0 && !(seen & 2)) {
 			if (!unlimited && hpq_parse_uint(val, 0, TEAM_MAX_COUNT, &v) < 0)
 				goto out;
-			r.cpus = unlimited ? OUTPUT_UNLIMITED_COUNT : (uint32_t)v;
+			r.cpus = unlimited ? HPQ_UNLIMITED_COUNT : (uint32_t)v;
 			seen |= 2;
 		} else if (strcmp(item, "mem") == 0 && !(seen & 4)) {
 			if (!unlimited && (hpq_parse_size_mib(val, &v) < 0 || v > TEAM_MAX_MEM_MIB))
 				goto out;
-			r.mem = unlimited ? OUTPUT_UNLIMITED_MEM : v;
+			r.mem = unlimited ? HPQ_UNLIMITED_MEM : v;
 			seen |= 4;
 		} else {
 			goto out;

@@ -82,7 +82,7 @@ static json_t *json_strings(char *const *v, size_t n)
 
 static json_t *json_count(uint64_t n)
 {
-	return n >= OUTPUT_UNLIMITED_COUNT ? json_null() : json_integer((json_int_t)n);
+	return n >= HPQ_UNLIMITED_COUNT ? json_null() : json_integer((json_int_t)n);
 }
 
 json_t *output_json_res(const Hpq__Resources *r)
@@ -91,7 +91,7 @@ json_t *output_json_res(const Hpq__Resources *r)
 
 	json_object_set_new(o, "gpus", json_count(r ? r->gpus : 0));
 	json_object_set_new(o, "cpus", json_count(r ? r->cpus : 0));
-	json_object_set_new(o, "mem", r && r->mem >= OUTPUT_UNLIMITED_MEM
+	json_object_set_new(o, "mem", r && r->mem >= HPQ_UNLIMITED_MEM
 					      ? json_null()
 					      : json_integer((json_int_t)(r ? r->mem : 0)));
 	return o;

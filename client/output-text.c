@@ -78,11 +78,11 @@ static char *text_limit(const Hpq__Resources *r, char *buf, size_t len)
 	size_t off = 0;
 
 	buf[0] = '\0';
-	if (r && r->gpus < OUTPUT_UNLIMITED_COUNT)
+	if (r && r->gpus < HPQ_UNLIMITED_COUNT)
 		off += snprintf(buf + off, len - off, "gpus=%u", r->gpus);
-	if (r && r->cpus < OUTPUT_UNLIMITED_COUNT && off < len)
+	if (r && r->cpus < HPQ_UNLIMITED_COUNT && off < len)
 		off += snprintf(buf + off, len - off, "%scpus=%u", off ? "," : "", r->cpus);
-	if (r && r->mem < OUTPUT_UNLIMITED_MEM && off < len)
+	if (r && r->mem < HPQ_UNLIMITED_MEM && off < len)
 		snprintf(buf + off, len - off, "%smem=%s", off ? "," : "",
 			 hpq_format_size_mib(r->mem, m, sizeof(m)));
 	if (buf[0] == '\0')

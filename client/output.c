@@ -85,7 +85,7 @@ char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len)
 
 char *output_count(uint64_t n, char *buf, size_t len)
 {
-	if (n >= OUTPUT_UNLIMITED_COUNT)
+	if (n >= HPQ_UNLIMITED_COUNT)
 		snprintf(buf, len, "unlimited");
 	else
 		snprintf(buf, len, "%llu", (unsigned long long)n);
@@ -94,7 +94,7 @@ char *output_count(uint64_t n, char *buf, size_t len)
 
 char *output_mem(uint64_t mib, char *buf, size_t len)
 {
-	if (mib >= OUTPUT_UNLIMITED_MEM)
+	if (mib >= HPQ_UNLIMITED_MEM)
 		snprintf(buf, len, "unlimited");
 	else
 		hpq_format_size_mib(mib, buf, len);

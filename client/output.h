@@ -11,8 +11,8 @@
  * times as ISO-8601 UTC with milliseconds and unset ones as null; tables
  * print local times and relative ages. Memory is MiB on the wire and in
  * JSON, "64G" style in tables. A resource count at or above
- * OUTPUT_UNLIMITED_COUNT (memory: OUTPUT_UNLIMITED_MEM) means "no limit":
- * JSON null, "unlimited" in tables.
+ * HPQ_UNLIMITED_COUNT (memory: HPQ_UNLIMITED_MEM, common/hpq.h) means
+ * "no limit": JSON null, "unlimited" in tables.
  */
 #ifndef HPQ_OUTPUT_H
 #define HPQ_OUTPUT_H
@@ -24,10 +24,9 @@
 
 #include <jansson.h>
 
+#include "hpq.h"
 #include "hpq.pb-c.h"
 
-#define OUTPUT_UNLIMITED_COUNT 0x7fffffffu
-#define OUTPUT_UNLIMITED_MEM ((uint64_t)1 << 52)
 
 struct output_ctx {
 	FILE *out;      /* results */

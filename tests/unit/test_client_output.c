@@ -201,8 +201,8 @@ static void test_json_node_team_class(void **state)
 	q.borrow_limit_pct = 100;
 	q.has_borrow_limit_abs = true;
 	abs.gpus = 4;
-	abs.cpus = OUTPUT_UNLIMITED_COUNT;
-	abs.mem = OUTPUT_UNLIMITED_MEM;
+	abs.cpus = HPQ_UNLIMITED_COUNT;
+	abs.mem = HPQ_UNLIMITED_MEM;
 	q.borrow_limit_abs = &abs;
 	t.quotas = qs;
 	t.n_quotas = 1;
@@ -385,8 +385,8 @@ static void test_formatting(void **state)
 			    "3h2m ago");
 	assert_string_equal(output_ago(T0, T0 + 5000, buf, sizeof(buf)), "in 5s");
 	assert_string_equal(output_ago(T0, 0, buf, sizeof(buf)), "-");
-	assert_string_equal(output_count(OUTPUT_UNLIMITED_COUNT, buf, sizeof(buf)), "unlimited");
-	assert_string_equal(output_mem(OUTPUT_UNLIMITED_MEM, buf, sizeof(buf)), "unlimited");
+	assert_string_equal(output_count(HPQ_UNLIMITED_COUNT, buf, sizeof(buf)), "unlimited");
+	assert_string_equal(output_mem(HPQ_UNLIMITED_MEM, buf, sizeof(buf)), "unlimited");
 	s = output_argv(argv, 5);
 	assert_string_equal(s, "sh -c 'echo '\\''hi'\\'' $HOME' '' a=b,c/d");
 	free(s);

@@ -124,11 +124,11 @@ static void test_limits(void **state)
 	q = quota(&r, "default");
 	assert_true(q->has_borrow_limit_abs);
 	assert_int_equal(q->borrow_limit_abs->gpus, 4);
-	assert_int_equal(q->borrow_limit_abs->cpus, OUTPUT_UNLIMITED_COUNT);
+	assert_int_equal(q->borrow_limit_abs->cpus, HPQ_UNLIMITED_COUNT);
 	assert_int_equal(q->borrow_limit_abs->mem, 512 * 1024);
 	assert_true(q->has_lend_limit);
 	assert_int_equal(q->lend_limit->cpus, 8);
-	assert_int_equal(q->lend_limit->gpus, OUTPUT_UNLIMITED_COUNT);
+	assert_int_equal(q->lend_limit->gpus, HPQ_UNLIMITED_COUNT);
 	q = quota(&r, "p5");
 	assert_false(q->has_borrow_limit_abs);
 	assert_null(q->borrow_limit_abs);
@@ -139,11 +139,11 @@ static void test_limits(void **state)
 	cmd_team_release(&t);
 
 	assert_int_equal(cmd_team_parse_limit("unlimited", &v), 0);
-	assert_int_equal(v.gpus, OUTPUT_UNLIMITED_COUNT);
-	assert_int_equal(v.mem, OUTPUT_UNLIMITED_MEM);
+	assert_int_equal(v.gpus, HPQ_UNLIMITED_COUNT);
+	assert_int_equal(v.mem, HPQ_UNLIMITED_MEM);
 	assert_int_equal(cmd_team_parse_limit("cpus=unlimited,gpus=0", &v), 0);
 	assert_int_equal(v.gpus, 0);
-	assert_int_equal(v.cpus, OUTPUT_UNLIMITED_COUNT);
+	assert_int_equal(v.cpus, HPQ_UNLIMITED_COUNT);
 	static const char *const bad[] = {"", "gpus", "gpus=", "gpus=-1", "gpus=4,gpus=5",
 					  "disk=1", "gpus=4,", "mem=lots", "none", NULL};
 	for (const char *const *s = bad; *s; s++)
