@@ -149,6 +149,11 @@ void sched_set_policy(struct sched *s, const struct sched_policy *policy);
 int sched_class_set(struct sched *s, uint32_t class_id, uint32_t weight, bool preemptible);
 int sched_team_set(struct sched *s, uint32_t team, uint32_t weight, bool preempt_own_lower);
 int sched_team_quota(struct sched *s, uint32_t team, uint32_t pool, const struct sched_quota *q);
+/* Terms in every pool where the team has no sched_team_quota (the built-in
+ * `default` team: lend-and-borrow, has_borrow_abs with huge values). The
+ * guarantee must be zero. Without it a team has no guarantee and may not
+ * borrow (50% of nothing) in such pools. */
+int sched_team_default_quota(struct sched *s, uint32_t team, const struct sched_quota *q);
 /* A node that is not schedulable (unhealthy, draining, disconnected) keeps
  * the tasks it has but receives no new ones and does not count as capacity. */
 int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res capacity,

@@ -1,0 +1,2303 @@
+/*
+ * sched.c: the dispatcher (DESIGN §4 and §5, issue 3), a pure module.
+ *
+ * Theory of operation.
+ *
+ * Everything is indexed so that a cycle touches only what can change:
+ *
+ *  - A "tq" is one team's presence in one pool: its quota there, its usage
+ *    counters (used, claim), its contribution to the pool's borrowed and
+ *    lendable sums, its running tasks, and its pending queue.
+ *  - A pending queue is a heap of "shapes". A shape groups the pending tasks
+ *    of one tq that ask for exactly the same thing (class, gang size,
+ *    per-node request); inside a shape tasks are a heap on (queue key, id).
+ *    All tasks of a shape are equally admissible and placeable, so when the
+ *    head of a shape cannot start, none of the others can: a cycle skips a
+ *    whole shape in O(log shapes), and the best-effort FIFO costs the number
+ *    of distinct shapes, never the number of pending tasks. The tq heap orders
+ *    shapes by (class weight desc, head queue key, head id).
+ *  - Every pool keeps its schedulable nodes in buckets by the free amount of
+ *    its primary resource (GPUs, or CPUs in a pool without GPUs). Best fit is
+ *    a walk up from the bucket of the request.
+ *  - Pools are marked dirty by the events that can let something start
+ *    (submit: only its tq; a release, a node or model change: the whole
+ *    pool). A cycle visits dirty pools only, so a cycle with nothing new is
+ *    O(pools), and a cycle over a pool costs its tqs plus the work started.
+ *
+ * Admission follows DESIGN §4 per resource dimension. A dimension in which
+ * nobody holds a guarantee in a pool is not governed there (a cluster that
+ * only sets GPU guarantees does not make every task "borrow" CPUs); only
+ * placement checks it. Usage for admission is used + claim, where a claim
+ * is what a beneficiary waiting for its victims has set aside.
+ *
+ * A cycle over one pool:
+ *   0. beneficiaries of earlier preemptions whose victims are gone start on
+ *      the nodes they were promised (claims keep everyone else off them);
+ *   1. tasks within their team's guarantee, in class/queue order; a task
+ *      that cannot be placed reclaims borrowed compute (RECLAIM preemption);
+ *   3. tasks that need idle compute, in fcfs or fair-share order;
+ *   2. priority preemption inside teams with preempt_own_lower, evaluated
+ *      last so that "nothing idle can serve the task" is known.
+ * A task that is admissible but cannot be placed may take the pool's
+ * reservation: the nodes closest to fitting it receive no idle-compute work
+ * of lower rank, so a stream of small tasks cannot starve it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "sched.h"
+#include "xalloc.h"
+
+#define ID_LIMIT (1u << 22)              /* ids index tables: refuse absurd ones */
+#define RES_LIMIT ((int64_t)1 << 40)     /* bound on requests, capacities, guarantees */
+#define NNODES_LIMIT 65536u
+#define BUCKETS_MAX 257u
+#define NOWHERE UINT32_MAX
+#define NDIMS 3
+
+/* sched_task.flags */
+enum {
+	TF_PLANNED = 1u << 0, /* beneficiary waiting for victims; heap_index = plan index */
+};
+
+/* shape.mark: where a shape is during a cycle */
+enum {
+	MARK_NONE = 0,  /* in its tq heap (or empty) */
+	MARK_DEFER,     /* set aside in phase 1: needs idle compute */
+	MARK_BLOCKED,   /* set aside: cannot start in this cycle */
+};
+
+enum adm {
+	ADM_GUARANTEE = 0,
+	ADM_IDLE,
+	ADM_QUOTA,
+	ADM_BORROW_LIMIT,
+	ADM_NO_IDLE,
+};
+
+enum cycle_order {
+	ORDER_CLASS,  /* class weight desc, queue key */
+	ORDER_SHARE,  /* fair share */
+};
+
+struct heap {
+	void **v;
+	uint32_t n, cap;
+};
+
+struct shape {
+	struct tq *tq;
+	uint32_t class_id, nnodes;
+	struct hpq_res per_node, total;
+	struct heap tasks;     /* struct sched_task *, on (queue_key, id) */
+	uint32_t index;        /* in tq->shapes, NOWHERE if not there */
+	uint32_t mark;
+	uint32_t hash;
+	struct shape *hnext;
+};
+
+struct tq {
+	uint32_t team, pool;
+	uint32_t pi;                 /* index in pool->tqs */
+	struct sched_quota quota;
+	bool explicit_quota;
+	bool dirty;                  /* in pool->dirty */
+	struct hpq_res used;         /* RUNNING + PREEMPTING */
+	struct hpq_res leaving;      /* PREEMPTING part of used */
+	struct hpq_res claim;        /* set aside for waiting beneficiaries */
+	struct hpq_res borrowed;     /* contribution to pool->borrowed */
+	struct hpq_res lendable;     /* contribution to pool->lendable */
+	struct hpq_res vleft;        /* scratch: used left while choosing victims */
+	struct heap shapes;          /* struct shape *, non-empty, not set aside */
+	struct sched_task **run;     /* RUNNING and PREEMPTING; task->heap_index */
+	uint32_t nrun, run_cap;
+	uint32_t npending;
+	double hist[NDIMS];          /* decayed borrowed history, resource x half-lives */
+	int64_t hist_ms;
+	uint32_t ci;                 /* index in the cycle heap, NOWHERE if not there */
+	double share;                /* fair-share numerator, set per cycle */
+};
+
+struct node {
+	bool exists, schedulable, reserved, touched;
+	uint32_t pool;
+	uint32_t pi;                 /* index in pool->nodes */
+	struct hpq_res cap, used, claim;
+	struct hpq_res freed;        /* scratch: released by chosen victims */
+	uint32_t ntasks;
+	int32_t bprev, bnext;
+	int32_t bucket;              /* -1: in no bucket (not schedulable) */
+};
+
+struct pool {
+	uint32_t id;
+	struct tq **by_team;         /* indexed by team */
+	uint32_t by_team_cap;
+	struct tq **tqs;             /* dense */
+	uint32_t ntqs, tqs_cap;
+	uint32_t *nodes;             /* every node of the pool */
+	uint32_t nnodes, nodes_cap;
+	uint32_t nsched, ngpu_nodes;
+	struct hpq_res cap;          /* of schedulable nodes */
+	struct hpq_res maxcap;       /* component-wise max over schedulable nodes */
+	struct hpq_res gsum;         /* sum of guarantees */
+	struct hpq_res borrowed;     /* sum of tq->borrowed */
+	struct hpq_res lendable;     /* sum of tq->lendable */
+	struct hpq_res idle_tot;     /* per cycle: base + lendable */
+	int primary;                 /* bucket dimension: 0 gpus, 1 cpus */
+	int32_t *bhead;
+	uint32_t *bcount;
+	uint32_t nbuckets;
+	bool queued, all;
+	struct tq **dirty;
+	uint32_t ndirty, dirty_cap;
+	struct sched_task *resv;     /* holds the reservation */
+	uint32_t *resv_nodes;
+	uint32_t nresv, resv_cap;
+	int64_t retry_at;            /* a failed preemption may succeed then */
+};
+
+struct plan {
+	struct sched_task *b;
+	uint32_t pool;
+	uint32_t *nodes;
+	struct sched_task **victims; /* still PREEMPTING for b */
+	uint32_t nvictims;
+};
+
+struct class_info {
+	uint32_t weight;
+	bool preemptible;
+};
+
+struct team_info {
+	uint32_t weight;
+	bool preempt_own;
+	bool has_default;
+	struct sched_quota default_quota;
+};
+
+struct sched {
+	struct sched_policy pol;
+	int64_t now;
+	int64_t retry_at;
+
+	struct class_info *classes;
+	uint32_t nclasses;
+	struct team_info *teams;
+	uint32_t nteams;
+	struct pool **pools;
+	uint32_t npools;
+	struct node *nodes;
+	uint32_t nnodes;
+
+	struct shape **stab;         /* shape hash, chained */
+	uint32_t stab_mask, nshapes;
+
+	struct plan **plans;
+	uint32_t nplans, plans_cap;
+
+	uint32_t *dirty_pools;
+	uint32_t ndirty, dirty_cap;
+
+	struct sched_decision *dec;
+	uint32_t ndec, dec_cap;
+
+	/* cycle scratch */
+	enum cycle_order order;
+	struct heap cand;            /* struct tq * */
+	struct heap aside;           /* struct shape * set aside */
+	struct heap vic;             /* struct sched_task * victim candidates */
+	struct heap chosen;          /* struct sched_task * chosen victims */
+	uint32_t *nodebuf, *nodebuf2, *touched;
+	uint32_t nodebuf_cap, ntouched, touched_cap;
+};
+
+static const struct class_info class_default = {0, true};
+
+/* ---- small helpers ---- */
+
+static inline int64_t res_dim(struct hpq_res r, int d)
+{
+	return d == 0 ? r.gpus : d == 1 ? r.cpus : r.mem;
+}
+
+static bool res_valid(struct hpq_res r, int64_t limit)
+{
+	return r.gpus >= 0 && r.cpus >= 0 && r.mem >= 0 && r.gpus <= limit && r.cpus <= limit &&
+	       r.mem <= limit;
+}
+
+static inline bool governed(const struct pool *p, int d)
+{
+	return res_dim(p->gsum, d) > 0;
+}
+
+static struct hpq_res task_total(const struct sched_task *t)
+{
+	return hpq_res_scale(t->per_node, t->nnodes);
+}
+
+static const struct class_info *class_of(const struct sched *s, uint32_t c)
+{
+	return c < s->nclasses ? &s->classes[c] : &class_default;
+}
+
+static uint32_t team_weight(const struct sched *s, uint32_t team)
+{
+	return team < s->nteams ? s->teams[team].weight : 1;
+}
+
+static void grow(void **v, uint32_t *cap, uint32_t need, size_t size)
+{
+	uint32_t c = *cap ? *cap : 4;
+
+	if (need <= *cap)
+		return;
+	while (c < need)
+		c *= 2;
+	*v = xreallocarray(*v, c, size);
+	memset((char *)*v + (size_t)*cap * size, 0, (size_t)(c - *cap) * size);
+	*cap = c;
+}
+
+static void nodebuf_reserve(struct sched *s, uint32_t n)
+{
+	if (n <= s->nodebuf_cap)
+		return;
+	s->nodebuf = xreallocarray(s->nodebuf, n, sizeof(*s->nodebuf));
+	s->nodebuf2 = xreallocarray(s->nodebuf2, n, sizeof(*s->nodebuf2));
+	s->nodebuf_cap = n;
+}
+
+/* ---- binary heaps of pointers ---- */
+
+typedef bool (*heap_before_fn)(const struct sched *s, const void *a, const void *b);
+typedef void (*heap_index_fn)(void *e, uint32_t i);
+
+static inline void heap_put(struct heap *h, uint32_t i, void *e, heap_index_fn ix)
+{
+	h->v[i] = e;
+	if (ix)
+		ix(e, i);
+}
+
+static void heap_up(const struct sched *s, struct heap *h, uint32_t i, heap_before_fn before,
+		    heap_index_fn ix)
+{
+	void *e = h->v[i];
+
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+
+		if (!before(s, e, h->v[parent]))
+			break;
+		heap_put(h, i, h->v[parent], ix);
+		i = parent;
+	}
+	heap_put(h, i, e, ix);
+}
+
+static void heap_down(const struct sched *s, struct heap *h, uint32_t i, heap_before_fn before,
+		      heap_index_fn ix)
+{
+	void *e = h->v[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && before(s, h->v[c + 1], h->v[c]))
+			c++;
+		if (!before(s, h->v[c], e))
+			break;
+		heap_put(h, i, h->v[c], ix);
+		i = c;
+	}
+	heap_put(h, i, e, ix);
+}
+
+static void heap_fix(const struct sched *s, struct heap *h, uint32_t i, heap_before_fn before,
+		     heap_index_fn ix)
+{
+	if (i > 0 && before(s, h->v[i], h->v[(i - 1) / 2]))
+		heap_up(s, h, i, before, ix);
+	else
+		heap_down(s, h, i, before, ix);
+}
+
+static void heap_push(const struct sched *s, struct heap *h, void *e, heap_before_fn before,
+		      heap_index_fn ix)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 4;
+		h->v = xreallocarray(h->v, h->cap, sizeof(*h->v));
+	}
+	h->v[h->n++] = e;
+	heap_up(s, h, h->n - 1, before, ix);
+}
+
+static void heap_remove(const struct sched *s, struct heap *h, uint32_t i, heap_before_fn before,
+			heap_index_fn ix)
+{
+	void *last = h->v[--h->n];
+
+	if (i < h->n) {
+		heap_put(h, i, last, ix);
+		heap_fix(s, h, i, before, ix);
+	}
+}
+
+static void heap_build(const struct sched *s, struct heap *h, heap_before_fn before,
+		       heap_index_fn ix)
+{
+	uint32_t i;
+
+	for (i = 0; i < h->n; i++)
+		heap_put(h, i, h->v[i], ix);
+	for (i = h->n / 2; i-- > 0;)
+		heap_down(s, h, i, before, ix);
+}
+
+static void array_push(struct heap *h, void *e)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 4;
+		h->v = xreallocarray(h->v, h->cap, sizeof(*h->v));
+	}
+	h->v[h->n++] = e;
+}
+
+/* ---- orders ---- */
+
+/* Tasks inside a shape: queue key, then id. */
+static bool task_before(const struct sched *s, const void *a, const void *b)
+{
+	const struct sched_task *x = a, *y = b;
+
+	if (x->queue_key != y->queue_key)
+		return x->queue_key < y->queue_key;
+	return x->id < y->id;
+}
+
+static void task_index(void *e, uint32_t i)
+{
+	((struct sched_task *)e)->heap_index = i;
+}
+
+/* Rank of a task against another, across teams: class weight desc, key, id. */
+static bool outranks(const struct sched *s, const struct sched_task *a,
+		     const struct sched_task *b)
+{
+	uint32_t wa = class_of(s, a->class_id)->weight, wb = class_of(s, b->class_id)->weight;
+
+	if (wa != wb)
+		return wa > wb;
+	return task_before(s, a, b);
+}
+
+static inline struct sched_task *shape_head(const struct shape *sh)
+{
+	return sh->tasks.v[0];
+}
+
+static bool shape_before(const struct sched *s, const void *a, const void *b)
+{
+	return outranks(s, shape_head(a), shape_head(b));
+}
+
+static void shape_index(void *e, uint32_t i)
+{
+	((struct shape *)e)->index = i;
+}
+
+static bool share_before(const struct tq *a, const struct tq *b, const struct sched *s)
+{
+	uint32_t wa = team_weight(s, a->team), wb = team_weight(s, b->team);
+
+	/* weight 0 borrows last */
+	if ((wa == 0) != (wb == 0))
+		return wb == 0;
+	if (wa && wb) {
+		double x = a->share / wa, y = b->share / wb;
+
+		if (x != y)
+			return x < y;
+	} else if (a->share != b->share) {
+		return a->share < b->share;
+	}
+	if (a->npending != b->npending)
+		return a->npending > b->npending;
+	if (shape_head(a->shapes.v[0])->queue_key != shape_head(b->shapes.v[0])->queue_key)
+		return shape_head(a->shapes.v[0])->queue_key <
+		       shape_head(b->shapes.v[0])->queue_key;
+	return a->team < b->team;
+}
+
+static bool cand_before(const struct sched *s, const void *a, const void *b)
+{
+	const struct tq *x = a, *y = b;
+
+	if (s->order == ORDER_SHARE)
+		return share_before(x, y, s);
+	return shape_before(s, x->shapes.v[0], y->shapes.v[0]);
+}
+
+static void cand_index(void *e, uint32_t i)
+{
+	((struct tq *)e)->ci = i;
+}
+
+/*
+ * Victims first: lowest class, then the least work lost (the newest of
+ * start and checkpoint: a task that just started or just checkpointed loses
+ * least), then the most recently started, then the highest id.
+ */
+static bool victim_before(const struct sched *s, const void *a, const void *b)
+{
+	const struct sched_task *x = a, *y = b;
+	uint32_t wx = class_of(s, x->class_id)->weight, wy = class_of(s, y->class_id)->weight;
+	int64_t lx = hpq__max64(x->start_ms, x->checkpoint_ms);
+	int64_t ly = hpq__max64(y->start_ms, y->checkpoint_ms);
+
+	if (wx != wy)
+		return wx < wy;
+	if (lx != ly)
+		return lx > ly;
+	if (x->start_ms != y->start_ms)
+		return x->start_ms > y->start_ms;
+	return x->id > y->id;
+}
+
+/* ---- decisions ---- */
+
+static void decide(struct sched *s, enum sched_action a, struct sched_task *t,
+		   struct sched_task *b, enum sched_preempt_cause cause)
+{
+	grow((void **)&s->dec, &s->dec_cap, s->ndec + 1, sizeof(*s->dec));
+	s->dec[s->ndec++] = (struct sched_decision){a, t, b, cause};
+}
+
+/* ---- pools, tqs, usage ---- */
+
+static struct pool *pool_find(const struct sched *s, uint32_t id)
+{
+	return id < s->npools ? s->pools[id] : NULL;
+}
+
+static struct pool *pool_get(struct sched *s, uint32_t id)
+{
+	struct pool *p;
+
+	grow((void **)&s->pools, &s->npools, id + 1, sizeof(*s->pools));
+	if (s->pools[id])
+		return s->pools[id];
+	p = xcalloc(1, sizeof(*p));
+	p->id = id;
+	p->retry_at = INT64_MAX;
+	s->pools[id] = p;
+	return p;
+}
+
+static void pool_queue(struct sched *s, struct pool *p)
+{
+	if (p->queued)
+		return;
+	p->queued = true;
+	grow((void **)&s->dirty_pools, &s->dirty_cap, s->ndirty + 1, sizeof(*s->dirty_pools));
+	s->dirty_pools[s->ndirty++] = p->id;
+}
+
+static void pool_dirty_all(struct sched *s, struct pool *p)
+{
+	p->all = true;
+	pool_queue(s, p);
+}
+
+static void tq_dirty(struct sched *s, struct pool *p, struct tq *q)
+{
+	if (!p->all && !q->dirty) {
+		q->dirty = true;
+		grow((void **)&p->dirty, &p->dirty_cap, p->ndirty + 1, sizeof(*p->dirty));
+		p->dirty[p->ndirty++] = q;
+	}
+	pool_queue(s, p);
+}
+
+static const struct sched_quota quota_default = {
+	.sharing = SCHED_LEND_AND_BORROW,
+	.borrow_limit_pct = 50,
+};
+
+static const struct sched_quota *team_default_quota(const struct sched *s, uint32_t team)
+{
+	if (team < s->nteams && s->teams[team].has_default)
+		return &s->teams[team].default_quota;
+	return &quota_default;
+}
+
+static struct hpq_res lend_of(const struct sched_quota *q, struct hpq_res unused)
+{
+	if (q->sharing == SCHED_DONT_LEND)
+		return HPQ_RES_ZERO;
+	if (q->has_lend_limit)
+		return hpq_res_min(unused, q->lend_limit);
+	return unused;
+}
+
+static int64_t borrow_limit(const struct sched_quota *q, int d)
+{
+	if (q->has_borrow_abs)
+		return res_dim(q->borrow_abs, d);
+	return res_dim(q->guarantee, d) * (int64_t)q->borrow_limit_pct / 100;
+}
+
+/* Advances the decayed borrow history of q to s->now. */
+static void hist_advance(const struct sched *s, struct tq *q)
+{
+	double x, f;
+	int d;
+
+	if (s->now <= q->hist_ms)
+		return;
+	if (s->pol.half_life_ms <= 0) {
+		q->hist[0] = q->hist[1] = q->hist[2] = 0;
+	} else {
+		x = (double)(s->now - q->hist_ms) / (double)s->pol.half_life_ms;
+		f = exp2(-x);
+		for (d = 0; d < NDIMS; d++)
+			q->hist[d] = q->hist[d] * f + (double)res_dim(q->borrowed, d) * x;
+	}
+	q->hist_ms = s->now;
+}
+
+/* Recomputes q's contributions to its pool's sums after used, claim or the quota changed. */
+static void tq_account(struct sched *s, struct pool *p, struct tq *q)
+{
+	struct hpq_res eff = hpq_res_add(q->used, q->claim);
+	struct hpq_res b = hpq_res_sub_floor(eff, q->quota.guarantee);
+	struct hpq_res l = lend_of(&q->quota, hpq_res_sub_floor(q->quota.guarantee, eff));
+
+	hist_advance(s, q);
+	p->borrowed = hpq_res_add(hpq_res_sub(p->borrowed, q->borrowed), b);
+	p->lendable = hpq_res_add(hpq_res_sub(p->lendable, q->lendable), l);
+	q->borrowed = b;
+	q->lendable = l;
+}
+
+static struct tq *tq_find(const struct pool *p, uint32_t team)
+{
+	return p && team < p->by_team_cap ? p->by_team[team] : NULL;
+}
+
+static struct tq *tq_get(struct sched *s, struct pool *p, uint32_t team)
+{
+	struct tq *q = tq_find(p, team);
+
+	if (q)
+		return q;
+	grow((void **)&p->by_team, &p->by_team_cap, team + 1, sizeof(*p->by_team));
+	q = xcalloc(1, sizeof(*q));
+	q->team = team;
+	q->pool = p->id;
+	q->quota = *team_default_quota(s, team);
+	q->ci = NOWHERE;
+	q->hist_ms = s->now;
+	p->by_team[team] = q;
+	grow((void **)&p->tqs, &p->tqs_cap, p->ntqs + 1, sizeof(*p->tqs));
+	q->pi = p->ntqs;
+	p->tqs[p->ntqs++] = q;
+	/* default quotas have no guarantee, so gsum does not change */
+	p->gsum = hpq_res_add(p->gsum, q->quota.guarantee);
+	tq_account(s, p, q);
+	return q;
+}
+
+static void tq_run_add(struct tq *q, struct sched_task *t)
+{
+	grow((void **)&q->run, &q->run_cap, q->nrun + 1, sizeof(*q->run));
+	t->heap_index = q->nrun;
+	q->run[q->nrun++] = t;
+}
+
+static void tq_run_remove(struct tq *q, struct sched_task *t)
+{
+	uint32_t i = t->heap_index;
+
+	q->run[i] = q->run[--q->nrun];
+	q->run[i]->heap_index = i;
+	t->heap_index = NOWHERE;
+}
+
+/* Team over its guarantee in a governed dimension, not counting what is already leaving. */
+static bool over_guarantee(const struct pool *p, const struct tq *q, struct hpq_res used)
+{
+	int d;
+
+	for (d = 0; d < NDIMS; d++)
+		if (governed(p, d) && res_dim(used, d) > res_dim(q->quota.guarantee, d))
+			return true;
+	return false;
+}
+
+/*
+ * Would q be admitted for req when its usage is eff (normally used + claim;
+ * less when victims are being counted out)? Exactly DESIGN §4: within
+ * guarantee; else, if the team may borrow, the new excess within its
+ * borrow limit and within the pool's idle compute.
+ */
+static enum adm admit(const struct pool *p, const struct tq *q, struct hpq_res eff,
+		      struct hpq_res req)
+{
+	const struct sched_quota *qu = &q->quota;
+	struct hpq_res u = hpq_res_add(eff, req);
+	struct hpq_res b0 = hpq_res_sub_floor(eff, qu->guarantee);
+	struct hpq_res b1 = hpq_res_sub_floor(u, qu->guarantee);
+	struct hpq_res l1;
+	bool within = true, quota = false, limit = false;
+	int d;
+
+	for (d = 0; d < NDIMS; d++)
+		if (governed(p, d) && res_dim(req, d) > 0 && res_dim(u, d) > res_dim(qu->guarantee, d))
+			within = false;
+	if (within)
+		return ADM_GUARANTEE;
+	if (qu->sharing == SCHED_LEND)
+		return ADM_QUOTA;
+	for (d = 0; d < NDIMS; d++) {
+		int64_t lim;
+
+		if (!governed(p, d) || res_dim(b1, d) <= res_dim(b0, d))
+			continue;
+		lim = borrow_limit(qu, d);
+		if (lim <= 0)
+			quota = true;
+		else if (res_dim(b1, d) > lim)
+			limit = true;
+	}
+	if (quota)
+		return ADM_QUOTA;
+	if (limit)
+		return ADM_BORROW_LIMIT;
+	l1 = lend_of(qu, hpq_res_sub_floor(qu->guarantee, u));
+	for (d = 0; d < NDIMS; d++) {
+		int64_t base, borrowed, idle;
+
+		if (!governed(p, d) || res_dim(b1, d) <= res_dim(b0, d))
+			continue;
+		base = hpq__max64(res_dim(p->cap, d) - res_dim(p->gsum, d), 0);
+		borrowed = res_dim(p->borrowed, d) - res_dim(q->borrowed, d) + res_dim(b1, d);
+		idle = base + res_dim(p->lendable, d) - res_dim(q->lendable, d) + res_dim(l1, d);
+		if (borrowed > idle)
+			return ADM_NO_IDLE;
+	}
+	return ADM_IDLE;
+}
+
+static inline struct hpq_res tq_eff(const struct tq *q)
+{
+	return hpq_res_add(q->used, q->claim);
+}
+
+/* ---- nodes and the free-capacity index ---- */
+
+static inline struct hpq_res node_avail(const struct node *n)
+{
+	return hpq_res_sub_floor(n->cap, hpq_res_add(n->used, n->claim));
+}
+
+static uint32_t bucket_for(const struct pool *p, struct hpq_res r)
+{
+	int64_t v = res_dim(r, p->primary);
+
+	if (v < 0)
+		v = 0;
+	return v >= (int64_t)p->nbuckets ? p->nbuckets - 1 : (uint32_t)v;
+}
+
+static void bucket_unlink(struct sched *s, struct pool *p, uint32_t id)
+{
+	struct node *n = &s->nodes[id];
+
+	if (n->bucket < 0)
+		return;
+	if (n->bprev >= 0)
+		s->nodes[n->bprev].bnext = n->bnext;
+	else
+		p->bhead[n->bucket] = n->bnext;
+	if (n->bnext >= 0)
+		s->nodes[n->bnext].bprev = n->bprev;
+	p->bcount[n->bucket]--;
+	n->bucket = -1;
+}
+
+static void bucket_link(struct sched *s, struct pool *p, uint32_t id)
+{
+	struct node *n = &s->nodes[id];
+	uint32_t b = bucket_for(p, node_avail(n));
+
+	n->bucket = (int32_t)b;
+	n->bprev = -1;
+	n->bnext = p->bhead[b];
+	if (n->bnext >= 0)
+		s->nodes[n->bnext].bprev = (int32_t)id;
+	p->bhead[b] = (int32_t)id;
+	p->bcount[b]++;
+}
+
+static void node_rebucket(struct sched *s, uint32_t id)
+{
+	struct node *n = &s->nodes[id];
+	struct pool *p;
+
+	if (n->bucket < 0)
+		return;
+	p = s->pools[n->pool];
+	if ((uint32_t)n->bucket == bucket_for(p, node_avail(n)))
+		return;
+	bucket_unlink(s, p, id);
+	bucket_link(s, p, id);
+}
+
+/* Rebuilds the buckets and the pool's capacity sums from its nodes. */
+static void pool_reindex(struct sched *s, struct pool *p)
+{
+	uint32_t i, nb = 1;
+
+	p->cap = p->maxcap = HPQ_RES_ZERO;
+	p->nsched = p->ngpu_nodes = 0;
+	for (i = 0; i < p->nnodes; i++) {
+		struct node *n = &s->nodes[p->nodes[i]];
+
+		if (n->cap.gpus > 0)
+			p->ngpu_nodes++;
+	}
+	p->primary = p->ngpu_nodes ? 0 : 1;
+	for (i = 0; i < p->nnodes; i++) {
+		struct node *n = &s->nodes[p->nodes[i]];
+		int64_t v;
+
+		n->bucket = -1;
+		if (!n->schedulable)
+			continue;
+		p->nsched++;
+		p->cap = hpq_res_add(p->cap, n->cap);
+		p->maxcap = hpq_res_max(p->maxcap, n->cap);
+		v = res_dim(n->cap, p->primary);
+		if (v + 1 > (int64_t)nb)
+			nb = v + 1 > BUCKETS_MAX ? BUCKETS_MAX : (uint32_t)(v + 1);
+	}
+	p->nbuckets = nb;
+	p->bhead = xreallocarray(p->bhead, nb, sizeof(*p->bhead));
+	p->bcount = xreallocarray(p->bcount, nb, sizeof(*p->bcount));
+	for (i = 0; i < nb; i++) {
+		p->bhead[i] = -1;
+		p->bcount[i] = 0;
+	}
+	for (i = 0; i < p->nnodes; i++)
+		if (s->nodes[p->nodes[i]].schedulable)
+			bucket_link(s, p, p->nodes[i]);
+}
+
+static void node_charge(struct sched *s, uint32_t id, struct hpq_res r, int sign)
+{
+	struct node *n = &s->nodes[id];
+
+	n->used = sign > 0 ? hpq_res_add(n->used, r) : hpq_res_sub(n->used, r);
+	n->ntasks += sign;
+	node_rebucket(s, id);
+}
+
+static bool node_can_host(const struct node *n, uint32_t pool, struct hpq_res per)
+{
+	return n->exists && n->schedulable && n->pool == pool && hpq_res_fits(per, n->cap);
+}
+
+/*
+ * Best fit: walks the buckets up from the request's, so the first nodes
+ * found leave the least of the primary resource free. Fills out[0..nn).
+ */
+static bool place(struct sched *s, struct pool *p, struct hpq_res per, uint32_t nn,
+		  bool use_reserved, uint32_t *out)
+{
+	uint32_t b0, b, got = 0, total = 0;
+
+	if (!p->nsched || nn > p->nsched || !hpq_res_fits(per, p->maxcap))
+		return false;
+	b0 = bucket_for(p, per);
+	for (b = b0; b < p->nbuckets; b++)
+		total += p->bcount[b];
+	if (total < nn)
+		return false;
+	for (b = b0; b < p->nbuckets; b++) {
+		int32_t i;
+
+		for (i = p->bhead[b]; i >= 0; i = s->nodes[i].bnext) {
+			const struct node *n = &s->nodes[i];
+
+			if (n->reserved && !use_reserved)
+				continue;
+			if (!hpq_res_fits(per, node_avail(n)))
+				continue;
+			out[got++] = (uint32_t)i;
+			if (got == nn)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* ---- shapes ---- */
+
+static uint32_t shape_hash(uint32_t team, uint32_t pool, uint32_t class_id, uint32_t nnodes,
+			   struct hpq_res r)
+{
+	uint64_t h = 1469598103934665603ull;
+	uint64_t v[7] = {team, pool, class_id, nnodes, (uint64_t)r.gpus, (uint64_t)r.cpus,
+			 (uint64_t)r.mem};
+	int i;
+
+	for (i = 0; i < 7; i++) {
+		h ^= v[i];
+		h *= 1099511628211ull;
+		h ^= h >> 29;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static bool shape_is(const struct shape *sh, const struct sched_task *t)
+{
+	return sh->tq->team == t->team && sh->tq->pool == t->pool && sh->class_id == t->class_id &&
+	       sh->nnodes == t->nnodes && hpq_res_eq(sh->per_node, t->per_node);
+}
+
+static void stab_grow(struct sched *s)
+{
+	uint32_t n = s->stab ? (s->stab_mask + 1) * 2 : 64, i;
+	struct shape **tab = xcalloc(n, sizeof(*tab));
+
+	if (s->stab) {
+		for (i = 0; i <= s->stab_mask; i++) {
+			struct shape *sh = s->stab[i], *next;
+
+			for (; sh; sh = next) {
+				next = sh->hnext;
+				sh->hnext = tab[sh->hash & (n - 1)];
+				tab[sh->hash & (n - 1)] = sh;
+			}
+		}
+		free(s->stab);
+	}
+	s->stab = tab;
+	s->stab_mask = n - 1;
+}
+
+static struct shape *shape_find(const struct sched *s, const struct sched_task *t)
+{
+	uint32_t h = shape_hash(t->team, t->pool, t->class_id, t->nnodes, t->per_node);
+	struct shape *sh;
+
+	if (!s->stab)
+		return NULL;
+	for (sh = s->stab[h & s->stab_mask]; sh; sh = sh->hnext)
+		if (sh->hash == h && shape_is(sh, t))
+			return sh;
+	return NULL;
+}
+
+static struct shape *shape_get(struct sched *s, struct tq *q, const struct sched_task *t)
+{
+	struct shape *sh = shape_find(s, t);
+
+	if (sh)
+		return sh;
+	if (!s->stab || s->nshapes >= s->stab_mask)
+		stab_grow(s);
+	sh = xcalloc(1, sizeof(*sh));
+	sh->tq = q;
+	sh->class_id = t->class_id;
+	sh->nnodes = t->nnodes;
+	sh->per_node = t->per_node;
+	sh->total = task_total(t);
+	sh->index = NOWHERE;
+	sh->hash = shape_hash(t->team, t->pool, t->class_id, t->nnodes, t->per_node);
+	sh->hnext = s->stab[sh->hash & s->stab_mask];
+	s->stab[sh->hash & s->stab_mask] = sh;
+	s->nshapes++;
+	return sh;
+}
+
+static void shape_free(struct sched *s, struct shape *sh)
+{
+	struct shape **pp = &s->stab[sh->hash & s->stab_mask];
+
+	while (*pp != sh)
+		pp = &(*pp)->hnext;
+	*pp = sh->hnext;
+	s->nshapes--;
+	free(sh->tasks.v);
+	free(sh);
+}
+
+/* Adds a PENDING task to its shape (not to npending: callers count). */
+static void queue_insert(struct sched *s, struct tq *q, struct sched_task *t)
+{
+	struct shape *sh = shape_get(s, q, t);
+
+	heap_push(s, &sh->tasks, t, task_before, task_index);
+	if (sh->mark != MARK_NONE)
+		return;
+	if (sh->index == NOWHERE)
+		heap_push(s, &q->shapes, sh, shape_before, shape_index);
+	else
+		heap_fix(s, &q->shapes, sh->index, shape_before, shape_index);
+}
+
+/* Removes a PENDING task from its shape; an emptied shape that is not set aside is freed. */
+static void queue_remove(struct sched *s, struct tq *q, struct sched_task *t)
+{
+	struct shape *sh = shape_find(s, t);
+
+	if (!sh)
+		abort();
+	heap_remove(s, &sh->tasks, t->heap_index, task_before, task_index);
+	t->heap_index = NOWHERE;
+	if (sh->tasks.n == 0) {
+		if (sh->index != NOWHERE)
+			heap_remove(s, &q->shapes, sh->index, shape_before, shape_index);
+		sh->index = NOWHERE;
+		if (sh->mark == MARK_NONE)
+			shape_free(s, sh);
+	} else if (sh->index != NOWHERE) {
+		heap_fix(s, &q->shapes, sh->index, shape_before, shape_index);
+	}
+}
+
+/* ---- reservation ---- */
+
+static void resv_clear(struct sched *s, struct pool *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < p->nresv; i++)
+		s->nodes[p->resv_nodes[i]].reserved = false;
+	p->nresv = 0;
+	p->resv = NULL;
+}
+
+/* Gives t the reservation: the nodes able to host it that are closest to fitting it. */
+static void resv_set(struct sched *s, struct pool *p, struct sched_task *t)
+{
+	uint32_t b;
+
+	resv_clear(s, p);
+	if (!p->nsched || t->nnodes > p->nsched || !hpq_res_fits(t->per_node, p->maxcap))
+		return;
+	grow((void **)&p->resv_nodes, &p->resv_cap, t->nnodes, sizeof(*p->resv_nodes));
+	for (b = p->nbuckets; b-- > 0 && p->nresv < t->nnodes;) {
+		int32_t i;
+
+		for (i = p->bhead[b]; i >= 0 && p->nresv < t->nnodes; i = s->nodes[i].bnext) {
+			if (!hpq_res_fits(t->per_node, s->nodes[i].cap))
+				continue;
+			p->resv_nodes[p->nresv++] = (uint32_t)i;
+		}
+	}
+	if (p->nresv < t->nnodes) {
+		p->nresv = 0;
+		return;
+	}
+	for (b = 0; b < p->nresv; b++)
+		s->nodes[p->resv_nodes[b]].reserved = true;
+	p->resv = t;
+}
+
+static void resv_offer(struct sched *s, struct pool *p, struct sched_task *t)
+{
+	if (!p->resv || outranks(s, t, p->resv))
+		resv_set(s, p, t);
+}
+
+/* ---- starting and releasing ---- */
+
+static void task_start(struct sched *s, struct pool *p, struct tq *q, struct sched_task *t,
+		       const uint32_t *nodes)
+{
+	uint32_t i;
+
+	t->nodes = xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
+	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
+	for (i = 0; i < t->nnodes; i++)
+		node_charge(s, nodes[i], t->per_node, 1);
+	q->used = hpq_res_add(q->used, task_total(t));
+	tq_account(s, p, q);
+	q->npending--;
+	tq_run_add(q, t);
+	t->state = SCHED_RUNNING;
+	t->start_ms = s->now;
+	if (p->resv == t)
+		resv_clear(s, p);
+	decide(s, SCHED_START, t, NULL, SCHED_CAUSE_NONE);
+}
+
+/* Starts the head of sh (the top shape of q) on nodes. */
+static void start_head(struct sched *s, struct pool *p, struct tq *q, struct shape *sh,
+		       const uint32_t *nodes)
+{
+	struct sched_task *t = shape_head(sh);
+
+	queue_remove(s, q, t);
+	task_start(s, p, q, t, nodes);
+}
+
+static struct plan *plan_of(const struct sched *s, const struct sched_task *b)
+{
+	return s->plans[b->heap_index];
+}
+
+static void plan_drop_victim(struct plan *pl, struct sched_task *v)
+{
+	uint32_t i;
+
+	for (i = 0; i < pl->nvictims; i++) {
+		if (pl->victims[i] == v) {
+			pl->victims[i] = pl->victims[--pl->nvictims];
+			break;
+		}
+	}
+	v->preempting_for = NULL;
+}
+
+/* Releases what a RUNNING or PREEMPTING task holds. */
+static void task_release(struct sched *s, struct sched_task *t)
+{
+	struct pool *p = s->pools[t->pool];
+	struct tq *q = tq_find(p, t->team);
+	struct hpq_res total = task_total(t);
+	uint32_t i;
+
+	for (i = 0; i < t->nnodes; i++)
+		node_charge(s, t->nodes[i], t->per_node, -1);
+	free(t->nodes);
+	t->nodes = NULL;
+	q->used = hpq_res_sub(q->used, total);
+	if (t->state == SCHED_PREEMPTING)
+		q->leaving = hpq_res_sub(q->leaving, total);
+	tq_account(s, p, q);
+	tq_run_remove(q, t);
+	if (t->preempting_for)
+		plan_drop_victim(plan_of(s, t->preempting_for), t);
+	pool_dirty_all(s, p);
+}
+
+static void plan_remove(struct sched *s, struct plan *pl)
+{
+	uint32_t i = pl->b->heap_index;
+
+	s->plans[i] = s->plans[--s->nplans];
+	if (i < s->nplans)
+		s->plans[i]->b->heap_index = i;
+	free(pl->nodes);
+	free(pl->victims);
+	free(pl);
+}
+
+/* Gives back what a plan set aside: the claims on its nodes and its team's claim. */
+static void plan_release_claims(struct sched *s, struct plan *pl)
+{
+	struct sched_task *b = pl->b;
+	struct pool *p = s->pools[pl->pool];
+	struct tq *q = tq_find(p, b->team);
+	uint32_t i;
+
+	for (i = 0; i < b->nnodes; i++) {
+		struct node *n = &s->nodes[pl->nodes[i]];
+
+		n->claim = hpq_res_sub(n->claim, b->per_node);
+		node_rebucket(s, pl->nodes[i]);
+	}
+	q->claim = hpq_res_sub(q->claim, task_total(b));
+	tq_account(s, p, q);
+}
+
+/* The beneficiary gives up its plan: back into its queue; the victims keep stopping. */
+static void plan_cancel(struct sched *s, struct plan *pl, bool requeue)
+{
+	struct sched_task *b = pl->b;
+	struct pool *p = s->pools[pl->pool];
+	struct tq *q = tq_find(p, b->team);
+	uint32_t i;
+
+	plan_release_claims(s, pl);
+	for (i = 0; i < pl->nvictims; i++)
+		pl->victims[i]->preempting_for = NULL;
+	plan_remove(s, pl);
+	b->flags &= ~TF_PLANNED;
+	b->heap_index = NOWHERE;
+	if (requeue) {
+		queue_insert(s, q, b);
+		tq_dirty(s, p, q);
+	}
+}
+
+/* ---- preemption ---- */
+
+static void touch(struct sched *s, uint32_t id)
+{
+	struct node *n = &s->nodes[id];
+
+	if (n->touched)
+		return;
+	n->touched = true;
+	n->freed = HPQ_RES_ZERO;
+	grow((void **)&s->touched, &s->touched_cap, s->ntouched + 1, sizeof(*s->touched));
+	s->touched[s->ntouched++] = id;
+}
+
+static void untouch_all(struct sched *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->ntouched; i++)
+		s->nodes[s->touched[i]].touched = false;
+	s->ntouched = 0;
+}
+
+struct search {
+	struct pool *p;
+	struct tq *bq;
+	struct sched_task *b;
+	enum sched_preempt_cause cause;
+	uint32_t base;           /* nodes that fit without victims */
+	uint32_t fit;            /* base + touched nodes that fit with what victims free */
+	struct hpq_res vsum;     /* sum of chosen victims of b's own team */
+};
+
+static bool node_fits_freed(const struct node *n, struct hpq_res per)
+{
+	return hpq_res_fits(per, hpq_res_add(node_avail(n), n->freed));
+}
+
+/* Adds (sign 1) or removes (sign -1) victim v from the search's view. */
+static void search_apply(struct sched *s, struct search *se, struct sched_task *v, int sign)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->nnodes; i++) {
+		struct node *n = &s->nodes[v->nodes[i]];
+		bool before, after;
+
+		if (!node_can_host(n, se->p->id, se->b->per_node))
+			continue;
+		touch(s, v->nodes[i]);
+		before = node_fits_freed(n, se->b->per_node);
+		if (sign > 0)
+			n->freed = hpq_res_add(n->freed, v->per_node);
+		else
+			n->freed = hpq_res_sub(n->freed, v->per_node);
+		after = node_fits_freed(n, se->b->per_node);
+		if (before != after)
+			se->fit += after ? 1 : -1;
+	}
+	if (v->team == se->b->team) {
+		if (sign > 0)
+			se->vsum = hpq_res_add(se->vsum, task_total(v));
+		else
+			se->vsum = hpq_res_sub(se->vsum, task_total(v));
+	}
+}
+
+static bool search_done(const struct sched *s, const struct search *se)
+{
+	enum adm a;
+
+	if (se->fit < se->b->nnodes)
+		return false;
+	if (se->cause != SCHED_CAUSE_PRIORITY)
+		return true;
+	a = admit(se->p, se->bq, hpq_res_sub(tq_eff(se->bq), se->vsum), task_total(se->b));
+	return a == ADM_GUARANTEE || a == ADM_IDLE;
+}
+
+static bool victim_eligible(struct sched *s, struct pool *p, const struct sched_task *v,
+			    const struct sched_task *b)
+{
+	const struct class_info *c = class_of(s, v->class_id);
+	uint32_t i;
+
+	if (v->state != SCHED_RUNNING || !c->preemptible)
+		return false;
+	if (s->pol.min_runtime_ms > 0 && s->now - v->start_ms < s->pol.min_runtime_ms) {
+		int64_t at = v->start_ms + s->pol.min_runtime_ms;
+
+		if (at < p->retry_at)
+			p->retry_at = at;
+		return false;
+	}
+	if (v->team == b->team)
+		return true; /* may be needed for the team's admission alone */
+	for (i = 0; i < v->nnodes; i++)
+		if (node_can_host(&s->nodes[v->nodes[i]], p->id, b->per_node))
+			return true;
+	return false;
+}
+
+static void sort_by_leftover(struct sched *s, struct pool *p, uint32_t *ids, uint32_t n,
+			     struct hpq_res per)
+{
+	uint32_t i, j;
+
+	/* insertion sort: candidate lists are short (at most base + touched nodes) */
+	for (i = 1; i < n; i++) {
+		uint32_t id = ids[i];
+		const struct node *x = &s->nodes[id];
+		int64_t lx = res_dim(hpq_res_add(node_avail(x), x->freed), p->primary) -
+			     res_dim(per, p->primary);
+
+		for (j = i; j > 0; j--) {
+			const struct node *y = &s->nodes[ids[j - 1]];
+			int64_t ly = res_dim(hpq_res_add(node_avail(y), y->freed), p->primary) -
+				     res_dim(per, p->primary);
+
+			if (ly <= lx)
+				break;
+			ids[j] = ids[j - 1];
+		}
+		ids[j] = id;
+	}
+}
+
+/*
+ * Tries to make room for b (the head of a shape that has been set aside)
+ * by preempting: RECLAIM takes tasks of other teams that are over their
+ * guarantee in this pool; PRIORITY takes b's team's own lower-class tasks.
+ * Greedy in victim order until b fits, then drops every victim that turns
+ * out not to be needed. On success b is planned on its nodes and the
+ * victims are PREEMPTING.
+ */
+static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct sched_task *b,
+			enum sched_preempt_cause cause)
+{
+	struct search se = {p, bq, b, cause, 0, 0, HPQ_RES_ZERO};
+	uint32_t bw = class_of(s, b->class_id)->weight;
+	uint32_t i, j, nplan = 0, b0, bk;
+	struct plan *pl;
+	bool ok = false;
+
+	if (!p->nsched || b->nnodes > p->nsched || !hpq_res_fits(b->per_node, p->maxcap))
+		return false;
+
+	/* 1. candidates */
+	s->vic.n = 0;
+	if (cause == SCHED_CAUSE_RECLAIM) {
+		for (i = 0; i < p->ntqs; i++) {
+			struct tq *q = p->tqs[i];
+
+			if (q == bq || !over_guarantee(p, q, hpq_res_sub(q->used, q->leaving)))
+				continue;
+			q->vleft = hpq_res_sub(q->used, q->leaving);
+			for (j = 0; j < q->nrun; j++)
+				if (victim_eligible(s, p, q->run[j], b))
+					array_push(&s->vic, q->run[j]);
+		}
+	} else {
+		for (j = 0; j < bq->nrun; j++) {
+			struct sched_task *v = bq->run[j];
+
+			if (class_of(s, v->class_id)->weight < bw && victim_eligible(s, p, v, b))
+				array_push(&s->vic, v);
+		}
+	}
+	if (!s->vic.n)
+		return false;
+	heap_build(s, &s->vic, victim_before, NULL);
+
+	/* 2. nodes that already fit (other plans' claims respected, reservations not) */
+	nodebuf_reserve(s, p->nnodes + b->nnodes);
+	b0 = bucket_for(p, b->per_node);
+	for (bk = b0; bk < p->nbuckets && se.base < b->nnodes; bk++) {
+		int32_t k;
+
+		for (k = p->bhead[bk]; k >= 0 && se.base < b->nnodes; k = s->nodes[k].bnext)
+			if (hpq_res_fits(b->per_node, node_avail(&s->nodes[k])))
+				s->nodebuf[se.base++] = (uint32_t)k;
+	}
+	se.fit = se.base;
+
+	/* 3. greedy */
+	s->chosen.n = 0;
+	while (!search_done(s, &se)) {
+		struct sched_task *v;
+
+		if (!s->vic.n)
+			goto out;
+		v = s->vic.v[0];
+		heap_remove(s, &s->vic, 0, victim_before, NULL);
+		if (cause == SCHED_CAUSE_RECLAIM) {
+			struct tq *vq = tq_find(p, v->team);
+
+			if (!over_guarantee(p, vq, vq->vleft))
+				continue;
+			vq->vleft = hpq_res_sub(vq->vleft, task_total(v));
+		}
+		search_apply(s, &se, v, 1);
+		array_push(&s->chosen, v);
+	}
+
+	/* 4. minimality: drop, most valuable first, every victim not needed */
+	for (i = s->chosen.n; i-- > 0;) {
+		struct sched_task *v = s->chosen.v[i];
+
+		search_apply(s, &se, v, -1);
+		if (search_done(s, &se)) {
+			memmove(&s->chosen.v[i], &s->chosen.v[i + 1],
+				(s->chosen.n - i - 1) * sizeof(*s->chosen.v));
+			s->chosen.n--;
+		} else {
+			search_apply(s, &se, v, 1);
+		}
+	}
+
+	/* 5. nodes: those that fit already, then the tightest of those made free */
+	for (i = 0; i < se.base && nplan < b->nnodes; i++)
+		s->nodebuf2[nplan++] = s->nodebuf[i];
+	if (nplan < b->nnodes) {
+		uint32_t nc = 0;
+
+		for (i = 0; i < s->ntouched; i++) {
+			const struct node *n = &s->nodes[s->touched[i]];
+			bool in_base = false;
+
+			if (!node_fits_freed(n, b->per_node) || hpq_res_is_zero(n->freed))
+				continue;
+			for (j = 0; j < se.base; j++)
+				in_base |= s->nodebuf[j] == s->touched[i];
+			if (!in_base)
+				s->nodebuf[se.base + nc++] = s->touched[i];
+		}
+		sort_by_leftover(s, p, s->nodebuf + se.base, nc, b->per_node);
+		for (i = 0; i < nc && nplan < b->nnodes; i++)
+			s->nodebuf2[nplan++] = s->nodebuf[se.base + i];
+	}
+	if (nplan < b->nnodes || !s->chosen.n)
+		goto out;
+
+	/* 6. a victim on none of the chosen nodes stays only if the team's admission needs it */
+	for (i = s->chosen.n; i-- > 0;) {
+		struct sched_task *v = s->chosen.v[i];
+		struct hpq_res vsum = se.vsum;
+		bool on_plan = false;
+		enum adm a;
+		uint32_t k;
+
+		for (j = 0; j < v->nnodes && !on_plan; j++)
+			for (k = 0; k < nplan; k++)
+				on_plan |= v->nodes[j] == s->nodebuf2[k];
+		if (on_plan)
+			continue;
+		if (cause == SCHED_CAUSE_PRIORITY) {
+			if (v->team == b->team)
+				vsum = hpq_res_sub(vsum, task_total(v));
+			a = admit(p, bq, hpq_res_sub(tq_eff(bq), vsum), task_total(b));
+			if (a != ADM_GUARANTEE && a != ADM_IDLE)
+				continue;
+		}
+		se.vsum = vsum;
+		memmove(&s->chosen.v[i], &s->chosen.v[i + 1],
+			(s->chosen.n - i - 1) * sizeof(*s->chosen.v));
+		s->chosen.n--;
+	}
+	if (!s->chosen.n)
+		goto out;
+
+	/* 7. commit */
+	pl = xcalloc(1, sizeof(*pl));
+	pl->b = b;
+	pl->pool = p->id;
+	pl->nodes = xreallocarray(NULL, b->nnodes, sizeof(*pl->nodes));
+	memcpy(pl->nodes, s->nodebuf2, b->nnodes * sizeof(*pl->nodes));
+	pl->nvictims = s->chosen.n;
+	pl->victims = xreallocarray(NULL, pl->nvictims, sizeof(*pl->victims));
+	memcpy(pl->victims, s->chosen.v, pl->nvictims * sizeof(*pl->victims));
+	for (i = 0; i < b->nnodes; i++) {
+		struct node *n = &s->nodes[pl->nodes[i]];
+
+		n->claim = hpq_res_add(n->claim, b->per_node);
+		node_rebucket(s, pl->nodes[i]);
+	}
+	bq->claim = hpq_res_add(bq->claim, task_total(b));
+	tq_account(s, p, bq);
+	queue_remove(s, bq, b);
+	grow((void **)&s->plans, &s->plans_cap, s->nplans + 1, sizeof(*s->plans));
+	b->flags |= TF_PLANNED;
+	b->heap_index = s->nplans;
+	s->plans[s->nplans++] = pl;
+	for (i = 0; i < pl->nvictims; i++) {
+		struct sched_task *v = pl->victims[i];
+		struct tq *vq = tq_find(p, v->team);
+
+		v->state = SCHED_PREEMPTING;
+		v->preempting_for = b;
+		vq->leaving = hpq_res_add(vq->leaving, task_total(v));
+		decide(s, SCHED_PREEMPT, v, b, cause);
+	}
+	if (p->resv == b)
+		resv_clear(s, p);
+	ok = true;
+out:
+	untouch_all(s);
+	return ok;
+}
+
+/* ---- the cycle ---- */
+
+/* Beneficiaries whose victims are gone start on their nodes; broken plans are dropped. */
+static void plans_progress(struct sched *s, struct pool *p)
+{
+	uint32_t i, k;
+
+	for (i = s->nplans; i-- > 0;) {
+		struct plan *pl = s->plans[i];
+		struct sched_task *b = pl->b;
+		struct tq *q = tq_find(p, b->team);
+		bool broken = false, fits = true;
+
+		if (pl->pool != p->id)
+			continue;
+		for (k = 0; k < b->nnodes; k++) {
+			const struct node *n = &s->nodes[pl->nodes[k]];
+			struct hpq_res avail;
+
+			if (!n->exists || !n->schedulable || n->pool != p->id) {
+				broken = true;
+				break;
+			}
+			avail = hpq_res_sub(n->cap, hpq_res_add(n->used,
+								hpq_res_sub(n->claim, b->per_node)));
+			fits &= hpq_res_fits(b->per_node, avail);
+		}
+		if (broken || (!pl->nvictims && !fits)) {
+			plan_cancel(s, pl, true);
+			if (q->ci == NOWHERE && q->shapes.n) {
+				array_push(&s->cand, q);
+				q->ci = s->cand.n - 1;
+			}
+		} else if (!pl->nvictims) {
+			memcpy(s->nodebuf2, pl->nodes, b->nnodes * sizeof(*pl->nodes));
+			plan_release_claims(s, pl);
+			plan_remove(s, pl);
+			b->flags &= ~TF_PLANNED;
+			task_start(s, p, q, b, s->nodebuf2);
+		}
+	}
+}
+
+static void aside(struct sched *s, struct tq *q, struct shape *sh, uint32_t mark)
+{
+	heap_remove(s, &q->shapes, sh->index, shape_before, shape_index);
+	sh->index = NOWHERE;
+	sh->mark = mark;
+	array_push(&s->aside, sh);
+}
+
+/* Fair-share numerator of q: its dominant share of the pool's idle compute. */
+static double tq_share(const struct sched *s, const struct pool *p, struct tq *q)
+{
+	double m = 0;
+	int d;
+
+	hist_advance(s, q);
+	for (d = 0; d < NDIMS; d++) {
+		double v;
+
+		if (!governed(p, d))
+			continue;
+		v = ((double)res_dim(q->borrowed, d) + q->hist[d]) /
+		    (double)hpq__max64(res_dim(p->idle_tot, d), 1);
+		if (v > m)
+			m = v;
+	}
+	return m;
+}
+
+static void cand_pop_or_fix(struct sched *s, struct tq *q)
+{
+	if (q->shapes.n)
+		heap_fix(s, &s->cand, q->ci, cand_before, cand_index);
+	else {
+		heap_remove(s, &s->cand, q->ci, cand_before, cand_index);
+		q->ci = NOWHERE;
+	}
+}
+
+/* Phase 1: within guarantee, in class order; reclaim when placement fails. */
+static void phase_guarantee(struct sched *s, struct pool *p)
+{
+	s->order = ORDER_CLASS;
+	heap_build(s, &s->cand, cand_before, cand_index);
+	while (s->cand.n) {
+		struct tq *q = s->cand.v[0];
+		struct shape *sh = q->shapes.v[0];
+		struct sched_task *t = shape_head(sh);
+		enum adm a = admit(p, q, tq_eff(q), sh->total);
+
+		if (a != ADM_GUARANTEE) {
+			if (a != ADM_IDLE && p->resv == t)
+				resv_clear(s, p);
+			aside(s, q, sh, a == ADM_IDLE ? MARK_DEFER : MARK_BLOCKED);
+		} else if (place(s, p, sh->per_node, sh->nnodes, true, s->nodebuf)) {
+			start_head(s, p, q, sh, s->nodebuf);
+		} else {
+			aside(s, q, sh, MARK_BLOCKED);
+			if (!try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
+				resv_offer(s, p, t);
+		}
+		cand_pop_or_fix(s, q);
+	}
+}
+
+/* Phase 3: idle compute, in fcfs or fair-share order. */
+static void phase_idle(struct sched *s, struct pool *p)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < s->aside.n; i++) {
+		struct shape *sh = s->aside.v[i];
+		struct tq *q = sh->tq;
+
+		if (sh->mark != MARK_DEFER) {
+			s->aside.v[n++] = sh;
+			continue;
+		}
+		sh->mark = MARK_NONE;
+		heap_push(s, &q->shapes, sh, shape_before, shape_index);
+		if (q->ci == NOWHERE) {
+			array_push(&s->cand, q);
+			q->ci = s->cand.n - 1;
+		}
+	}
+	s->aside.n = n;
+	if (!s->cand.n)
+		return;
+	s->order = s->pol.idle == SCHED_IDLE_FCFS ? ORDER_CLASS : ORDER_SHARE;
+	if (s->order == ORDER_SHARE)
+		for (i = 0; i < s->cand.n; i++)
+			((struct tq *)s->cand.v[i])->share = tq_share(s, p, s->cand.v[i]);
+	heap_build(s, &s->cand, cand_before, cand_index);
+	while (s->cand.n) {
+		struct tq *q = s->cand.v[0];
+		struct shape *sh = q->shapes.v[0];
+		struct sched_task *t = shape_head(sh);
+		enum adm a = admit(p, q, tq_eff(q), sh->total);
+		bool use_resv;
+
+		if (a != ADM_GUARANTEE && a != ADM_IDLE) {
+			if (p->resv == t)
+				resv_clear(s, p);
+			aside(s, q, sh, MARK_BLOCKED);
+		} else {
+			use_resv = a == ADM_GUARANTEE || !p->resv || p->resv == t ||
+				   outranks(s, t, p->resv);
+			if (place(s, p, sh->per_node, sh->nnodes, use_resv, s->nodebuf)) {
+				start_head(s, p, q, sh, s->nodebuf);
+				if (s->order == ORDER_SHARE)
+					q->share = tq_share(s, p, q);
+			} else {
+				aside(s, q, sh, MARK_BLOCKED);
+				resv_offer(s, p, t);
+			}
+		}
+		cand_pop_or_fix(s, q);
+	}
+}
+
+static int aside_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct shape *x = *(const struct shape *const *)a, *y = *(const struct shape *const *)b;
+	const struct sched *s = ctx;
+
+	if (x->tq != y->tq)
+		return x->tq->team < y->tq->team ? -1 : 1;
+	if (!x->tasks.n || !y->tasks.n)
+		return (int)y->tasks.n - (int)x->tasks.n;
+	if (shape_before(s, x, y))
+		return -1;
+	return shape_before(s, y, x) ? 1 : 0;
+}
+
+/* Phase 2: a team's blocked higher-class work preempts its own lower-class tasks. */
+static void phase_priority(struct sched *s, struct pool *p)
+{
+	uint32_t i;
+
+	if (s->aside.n > 1)
+		qsort_r(s->aside.v, s->aside.n, sizeof(*s->aside.v), aside_cmp, s);
+	for (i = 0; i < s->aside.n; i++) {
+		struct shape *sh = s->aside.v[i];
+		struct tq *q = sh->tq;
+
+		if (!sh->tasks.n || q->team >= s->nteams || !s->teams[q->team].preempt_own)
+			continue;
+		try_preempt(s, p, q, shape_head(sh), SCHED_CAUSE_PRIORITY);
+	}
+}
+
+static void restore(struct sched *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->aside.n; i++) {
+		struct shape *sh = s->aside.v[i];
+
+		sh->mark = MARK_NONE;
+		if (sh->tasks.n)
+			heap_push(s, &sh->tq->shapes, sh, shape_before, shape_index);
+		else
+			shape_free(s, sh);
+	}
+	s->aside.n = 0;
+}
+
+static void pool_cycle(struct sched *s, struct pool *p)
+{
+	bool all = p->all;
+	uint32_t i;
+
+	p->all = false;
+	p->queued = false;
+	s->cand.n = 0;
+	for (i = 0; i < p->ndirty; i++)
+		p->dirty[i]->dirty = false;
+	if (all) {
+		for (i = 0; i < p->ntqs; i++)
+			if (p->tqs[i]->shapes.n)
+				array_push(&s->cand, p->tqs[i]);
+	} else {
+		for (i = 0; i < p->ndirty; i++)
+			if (p->dirty[i]->shapes.n)
+				array_push(&s->cand, p->dirty[i]);
+	}
+	p->ndirty = 0;
+	for (i = 0; i < s->cand.n; i++)
+		((struct tq *)s->cand.v[i])->ci = i;
+	nodebuf_reserve(s, p->nnodes + 1);
+
+	plans_progress(s, p);
+	if (p->resv) {
+		struct tq *q = tq_find(p, p->resv->team);
+		enum adm a = admit(p, q, tq_eff(q), task_total(p->resv));
+
+		if (a == ADM_GUARANTEE || a == ADM_IDLE)
+			resv_set(s, p, p->resv);
+		else
+			resv_clear(s, p);
+	}
+	if (!p->nsched) {
+		for (i = 0; i < s->cand.n; i++)
+			((struct tq *)s->cand.v[i])->ci = NOWHERE;
+		s->cand.n = 0;
+		return;
+	}
+	for (i = 0; i < NDIMS; i++) {
+		int64_t base = hpq__max64(res_dim(p->cap, i) - res_dim(p->gsum, i), 0);
+		int64_t v = base + res_dim(p->lendable, i);
+
+		if (i == 0)
+			p->idle_tot.gpus = v;
+		else if (i == 1)
+			p->idle_tot.cpus = v;
+		else
+			p->idle_tot.mem = v;
+	}
+	phase_guarantee(s, p);
+	phase_idle(s, p);
+	phase_priority(s, p);
+	restore(s);
+}
+
+const struct sched_decision *sched_cycle(struct sched *s, int64_t now_ms, size_t *ret_n)
+{
+	uint32_t i;
+
+	s->ndec = 0;
+	if (now_ms > s->now)
+		s->now = now_ms;
+	if (s->retry_at <= s->now) {
+		s->retry_at = INT64_MAX;
+		for (i = 0; i < s->npools; i++) {
+			struct pool *p = s->pools[i];
+
+			if (!p)
+				continue;
+			if (p->retry_at <= s->now) {
+				p->retry_at = INT64_MAX;
+				pool_dirty_all(s, p);
+			}
+		}
+	}
+	for (i = 0; i < s->ndirty; i++) {
+		struct pool *p = s->pools[s->dirty_pools[i]];
+
+		pool_cycle(s, p);
+		if (p->retry_at < s->retry_at)
+			s->retry_at = p->retry_at;
+	}
+	s->ndirty = 0;
+	*ret_n = s->ndec;
+	return s->dec;
+}
+
+/* ---- model ---- */
+
+struct sched *sched_new(const struct sched_policy *policy)
+{
+	struct sched *s = xcalloc(1, sizeof(*s));
+
+	if (policy)
+		s->pol = *policy;
+	else
+		s->pol.half_life_ms = 3600 * 1000;
+	s->retry_at = INT64_MAX;
+	return s;
+}
+
+void sched_free(struct sched *s)
+{
+	uint32_t i, j;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nplans; i++) {
+		s->plans[i]->b->flags &= ~TF_PLANNED;
+		free(s->plans[i]->nodes);
+		free(s->plans[i]->victims);
+		free(s->plans[i]);
+	}
+	for (i = 0; i < s->npools; i++) {
+		struct pool *p = s->pools[i];
+
+		if (!p)
+			continue;
+		for (j = 0; j < p->ntqs; j++) {
+			struct tq *q = p->tqs[j];
+			uint32_t k;
+
+			for (k = 0; k < q->nrun; k++) {
+				free(q->run[k]->nodes);
+				q->run[k]->nodes = NULL;
+			}
+			free(q->run);
+			free(q->shapes.v);
+			free(q);
+		}
+		free(p->by_team);
+		free(p->tqs);
+		free(p->nodes);
+		free(p->bhead);
+		free(p->bcount);
+		free(p->dirty);
+		free(p->resv_nodes);
+		free(p);
+	}
+	if (s->stab) {
+		for (i = 0; i <= s->stab_mask; i++) {
+			struct shape *sh = s->stab[i], *next;
+
+			for (; sh; sh = next) {
+				next = sh->hnext;
+				free(sh->tasks.v);
+				free(sh);
+			}
+		}
+	}
+	free(s->stab);
+	free(s->plans);
+	free(s->pools);
+	free(s->nodes);
+	free(s->classes);
+	free(s->teams);
+	free(s->dirty_pools);
+	free(s->dec);
+	free(s->cand.v);
+	free(s->aside.v);
+	free(s->vic.v);
+	free(s->chosen.v);
+	free(s->nodebuf);
+	free(s->nodebuf2);
+	free(s->touched);
+	free(s);
+}
+
+static void dirty_every_pool(struct sched *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->npools; i++)
+		if (s->pools[i])
+			pool_dirty_all(s, s->pools[i]);
+}
+
+void sched_set_policy(struct sched *s, const struct sched_policy *policy)
+{
+	uint32_t i, j;
+
+	/* bring the histories up to now under the old half-life */
+	for (i = 0; i < s->npools; i++)
+		for (j = 0; s->pools[i] && j < s->pools[i]->ntqs; j++)
+			hist_advance(s, s->pools[i]->tqs[j]);
+	s->pol = *policy;
+	dirty_every_pool(s);
+}
+
+static void reorder_all(struct sched *s)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < s->npools; i++)
+		for (j = 0; s->pools[i] && j < s->pools[i]->ntqs; j++) {
+			struct tq *q = s->pools[i]->tqs[j];
+
+			heap_build(s, &q->shapes, shape_before, shape_index);
+		}
+}
+
+int sched_class_set(struct sched *s, uint32_t class_id, uint32_t weight, bool preemptible)
+{
+	uint32_t i, old;
+
+	if (class_id >= ID_LIMIT || weight > UINT16_MAX)
+		return HPQ_EINVAL;
+	old = s->nclasses;
+	grow((void **)&s->classes, &s->nclasses, class_id + 1, sizeof(*s->classes));
+	for (i = old; i < s->nclasses; i++)
+		s->classes[i] = class_default;
+	s->classes[class_id].weight = weight;
+	s->classes[class_id].preemptible = preemptible;
+	reorder_all(s);
+	dirty_every_pool(s);
+	return 0;
+}
+
+static struct team_info *team_get(struct sched *s, uint32_t team)
+{
+	uint32_t i, old = s->nteams;
+
+	grow((void **)&s->teams, &s->nteams, team + 1, sizeof(*s->teams));
+	for (i = old; i < s->nteams; i++) {
+		s->teams[i].weight = 1;
+		s->teams[i].preempt_own = false;
+		s->teams[i].has_default = false;
+	}
+	return &s->teams[team];
+}
+
+int sched_team_set(struct sched *s, uint32_t team, uint32_t weight, bool preempt_own_lower)
+{
+	struct team_info *ti;
+
+	if (team >= ID_LIMIT || weight > UINT16_MAX)
+		return HPQ_EINVAL;
+	ti = team_get(s, team);
+	ti->weight = weight;
+	ti->preempt_own = preempt_own_lower;
+	dirty_every_pool(s);
+	return 0;
+}
+
+static bool quota_valid(const struct sched_quota *q)
+{
+	if (!res_valid(q->guarantee, RES_LIMIT) || q->borrow_limit_pct > 10000)
+		return false;
+	if (q->sharing != SCHED_LEND_AND_BORROW && q->sharing != SCHED_LEND &&
+	    q->sharing != SCHED_DONT_LEND)
+		return false;
+	if (q->has_borrow_abs && !res_valid(q->borrow_abs, INT64_MAX))
+		return false;
+	if (q->has_lend_limit && !res_valid(q->lend_limit, INT64_MAX))
+		return false;
+	return true;
+}
+
+static void tq_set_quota(struct sched *s, struct pool *p, struct tq *q,
+			 const struct sched_quota *qu)
+{
+	p->gsum = hpq_res_add(hpq_res_sub(p->gsum, q->quota.guarantee), qu->guarantee);
+	q->quota = *qu;
+	tq_account(s, p, q);
+	pool_dirty_all(s, p);
+}
+
+int sched_team_quota(struct sched *s, uint32_t team, uint32_t pool, const struct sched_quota *q)
+{
+	struct pool *p;
+	struct tq *t;
+
+	if (team >= ID_LIMIT || pool >= ID_LIMIT || !q || !quota_valid(q))
+		return HPQ_EINVAL;
+	team_get(s, team);
+	p = pool_get(s, pool);
+	t = tq_get(s, p, team);
+	t->explicit_quota = true;
+	tq_set_quota(s, p, t, q);
+	return 0;
+}
+
+int sched_team_default_quota(struct sched *s, uint32_t team, const struct sched_quota *q)
+{
+	struct team_info *ti;
+	uint32_t i;
+
+	if (team >= ID_LIMIT || !q || !quota_valid(q) || !hpq_res_is_zero(q->guarantee))
+		return HPQ_EINVAL;
+	ti = team_get(s, team);
+	ti->has_default = true;
+	ti->default_quota = *q;
+	for (i = 0; i < s->npools; i++) {
+		struct tq *t = tq_find(s->pools[i], team);
+
+		if (t && !t->explicit_quota)
+			tq_set_quota(s, s->pools[i], t, q);
+	}
+	return 0;
+}
+
+int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res capacity,
+		   bool schedulable)
+{
+	struct node *n;
+	struct pool *p, *old = NULL;
+
+	if (node >= ID_LIMIT || pool >= ID_LIMIT || !res_valid(capacity, RES_LIMIT))
+		return HPQ_EINVAL;
+	if (node < s->nnodes && s->nodes[node].exists) {
+		n = &s->nodes[node];
+		if (n->pool != pool && (n->ntasks || !hpq_res_is_zero(n->claim)))
+			return HPQ_EBUSY;
+		old = s->pools[n->pool];
+	} else {
+		grow((void **)&s->nodes, &s->nnodes, node + 1, sizeof(*s->nodes));
+	}
+	p = pool_get(s, pool);
+	n = &s->nodes[node];
+	if (old && old != p) {
+		uint32_t i = n->pi;
+
+		bucket_unlink(s, old, node);
+		old->nodes[i] = old->nodes[--old->nnodes];
+		s->nodes[old->nodes[i]].pi = i;
+		pool_reindex(s, old);
+		pool_dirty_all(s, old);
+	}
+	if (!n->exists || old != p) {
+		grow((void **)&p->nodes, &p->nodes_cap, p->nnodes + 1, sizeof(*p->nodes));
+		n->pi = p->nnodes;
+		p->nodes[p->nnodes++] = node;
+		if (!n->exists)
+			n->bucket = -1;
+	}
+	n->exists = true;
+	n->pool = pool;
+	n->cap = capacity;
+	n->schedulable = schedulable;
+	n->reserved = false;
+	pool_reindex(s, p);
+	pool_dirty_all(s, p);
+	return 0;
+}
+
+int sched_node_remove(struct sched *s, uint32_t node)
+{
+	struct node *n;
+	struct pool *p;
+	uint32_t i;
+
+	if (node >= s->nnodes || !s->nodes[node].exists)
+		return HPQ_ENOTFOUND;
+	n = &s->nodes[node];
+	if (n->ntasks)
+		return HPQ_EBUSY;
+	for (i = s->nplans; i-- > 0;) {
+		struct plan *pl = s->plans[i];
+		uint32_t k;
+
+		for (k = 0; k < pl->b->nnodes; k++) {
+			if (pl->nodes[k] == node) {
+				plan_cancel(s, pl, true);
+				break;
+			}
+		}
+	}
+	p = s->pools[n->pool];
+	i = n->pi;
+	p->nodes[i] = p->nodes[--p->nnodes];
+	s->nodes[p->nodes[i]].pi = i;
+	if (p->resv)
+		resv_clear(s, p);
+	memset(n, 0, sizeof(*n));
+	n->bucket = -1;
+	pool_reindex(s, p);
+	pool_dirty_all(s, p);
+	return 0;
+}
+
+/* ---- tasks ---- */
+
+static bool task_valid(const struct sched_task *t)
+{
+	return t->team < ID_LIMIT && t->pool < ID_LIMIT && t->class_id < ID_LIMIT &&
+	       t->nnodes >= 1 && t->nnodes <= NNODES_LIMIT && res_valid(t->per_node, RES_LIMIT) &&
+	       t->state == SCHED_NONE;
+}
+
+int sched_task_submit(struct sched *s, struct sched_task *t)
+{
+	struct pool *p;
+	struct tq *q;
+
+	if (!task_valid(t))
+		return HPQ_EINVAL;
+	p = pool_get(s, t->pool);
+	q = tq_get(s, p, t->team);
+	t->state = SCHED_PENDING;
+	t->queue_key = t->submit_ms;
+	t->nodes = NULL;
+	t->preempting_for = NULL;
+	t->flags = 0;
+	queue_insert(s, q, t);
+	q->npending++;
+	tq_dirty(s, p, q);
+	return 0;
+}
+
+int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *nodes, int64_t start_ms)
+{
+	struct pool *p;
+	struct tq *q;
+	uint32_t i;
+	int r = 0;
+
+	if (!task_valid(t) || !nodes)
+		return HPQ_EINVAL;
+	for (i = 0; i < t->nnodes; i++) {
+		if (nodes[i] >= s->nnodes || !s->nodes[nodes[i]].exists ||
+		    s->nodes[nodes[i]].pool != t->pool || s->nodes[nodes[i]].touched) {
+			r = HPQ_EINVAL;
+			break;
+		}
+		touch(s, nodes[i]);
+	}
+	untouch_all(s);
+	if (r < 0)
+		return r;
+	p = pool_get(s, t->pool);
+	q = tq_get(s, p, t->team);
+	t->queue_key = t->submit_ms;
+	t->preempting_for = NULL;
+	t->flags = 0;
+	t->nodes = xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
+	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
+	for (i = 0; i < t->nnodes; i++)
+		node_charge(s, nodes[i], t->per_node, 1);
+	q->used = hpq_res_add(q->used, task_total(t));
+	tq_account(s, p, q);
+	tq_run_add(q, t);
+	t->state = SCHED_RUNNING;
+	t->start_ms = start_ms;
+	pool_dirty_all(s, p);
+	return 0;
+}
+
+void sched_task_requeue(struct sched *s, struct sched_task *t, int64_t now_ms)
+{
+	struct pool *p;
+	struct tq *q;
+
+	if (t->state != SCHED_RUNNING && t->state != SCHED_PREEMPTING)
+		return;
+	if (now_ms > s->now)
+		s->now = now_ms;
+	task_release(s, t);
+	p = s->pools[t->pool];
+	q = tq_find(p, t->team);
+	t->state = SCHED_PENDING;
+	t->queue_key = s->pol.requeue_by_eviction ? now_ms : t->submit_ms;
+	queue_insert(s, q, t);
+	q->npending++;
+	tq_dirty(s, p, q);
+}
+
+void sched_task_finish(struct sched *s, struct sched_task *t, int64_t now_ms)
+{
+	struct pool *p;
+	struct tq *q;
+
+	if (now_ms > s->now)
+		s->now = now_ms;
+	switch (t->state) {
+	case SCHED_PENDING:
+		p = s->pools[t->pool];
+		q = tq_find(p, t->team);
+		if (t->flags & TF_PLANNED) {
+			plan_cancel(s, plan_of(s, t), false);
+			pool_dirty_all(s, p);
+		} else {
+			queue_remove(s, q, t);
+		}
+		q->npending--;
+		if (p->resv == t) {
+			resv_clear(s, p);
+			pool_dirty_all(s, p);
+		}
+		break;
+	case SCHED_RUNNING:
+	case SCHED_PREEMPTING:
+		task_release(s, t);
+		break;
+	default:
+		return;
+	}
+	t->state = SCHED_NONE;
+	t->flags = 0;
+}
+
+void sched_task_checkpoint(struct sched *s, struct sched_task *t, int64_t now_ms)
+{
+	if (now_ms > s->now)
+		s->now = now_ms;
+	t->checkpoint_ms = now_ms;
+}
+
+/* ---- queries ---- */
+
+const char *sched_reason_name(enum sched_reason r)
+{
+	static const char *const names[] = {
+		[SCHED_REASON_NONE] = "none",
+		[SCHED_REASON_QUOTA] = "quota",
+		[SCHED_REASON_BORROW_LIMIT] = "borrow-limit",
+		[SCHED_REASON_NO_IDLE] = "no-idle-compute",
+		[SCHED_REASON_CAPACITY] = "capacity",
+		[SCHED_REASON_PRIORITY] = "priority",
+		[SCHED_REASON_GANG] = "gang",
+		[SCHED_REASON_PREEMPTING_FOR] = "preempting-for",
+		[SCHED_REASON_UNHEALTHY_POOL] = "unhealthy-pool",
+	};
+
+	if ((unsigned)r >= sizeof(names) / sizeof(names[0]))
+		return "unknown";
+	return names[r];
+}
+
+enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
+{
+	struct pool *p = pool_find(s, t->pool);
+	struct tq *q = tq_find(p, t->team);
+	uint32_t i, hosts = 0, fit = 0, held = 0;
+	struct hpq_res sum = HPQ_RES_ZERO;
+	enum adm a;
+
+	if (t->state != SCHED_PENDING || !p || !q)
+		return SCHED_REASON_NONE;
+	if (t->flags & TF_PLANNED)
+		return SCHED_REASON_PREEMPTING_FOR;
+	if (!p->nsched)
+		return SCHED_REASON_UNHEALTHY_POOL;
+	a = admit(p, q, tq_eff(q), task_total(t));
+	for (i = 0; i < p->nnodes; i++) {
+		const struct node *n = &s->nodes[p->nodes[i]];
+
+		if (!n->schedulable || !hpq_res_fits(t->per_node, n->cap))
+			continue;
+		hosts++;
+		sum = hpq_res_add(sum, hpq_res_sub_floor(n->cap, n->used));
+		if (!hpq_res_fits(t->per_node, hpq_res_sub_floor(n->cap, n->used)))
+			continue;
+		if (hpq_res_fits(t->per_node, node_avail(n)) &&
+		    (!n->reserved || a == ADM_GUARANTEE || p->resv == t || !p->resv ||
+		     outranks(s, t, p->resv)))
+			fit++;
+		else
+			held++;
+	}
+	if (hosts < t->nnodes)
+		return SCHED_REASON_CAPACITY;
+	switch (a) {
+	case ADM_QUOTA:
+		return SCHED_REASON_QUOTA;
+	case ADM_BORROW_LIMIT:
+		return SCHED_REASON_BORROW_LIMIT;
+	case ADM_NO_IDLE:
+		return SCHED_REASON_NO_IDLE;
+	default:
+		break;
+	}
+	if (fit >= t->nnodes)
+		return SCHED_REASON_NONE; /* it starts in the next cycle */
+	if (fit + held >= t->nnodes)
+		return SCHED_REASON_PRIORITY;
+	if (t->nnodes > 1 && hpq_res_fits(task_total(t), sum))
+		return SCHED_REASON_GANG;
+	return a == ADM_IDLE ? SCHED_REASON_NO_IDLE : SCHED_REASON_CAPACITY;
+}
+
+int sched_team_usage(const struct sched *s, uint32_t team, uint32_t pool, struct sched_usage *ret)
+{
+	const struct pool *p = pool_find(s, pool);
+	const struct tq *q = tq_find(p, team);
+	struct sched_usage u = {0};
+	int d;
+
+	if (team >= ID_LIMIT || pool >= ID_LIMIT || !ret)
+		return HPQ_EINVAL;
+	if (!q) {
+		u.guarantee = team_default_quota(s, team)->guarantee;
+		*ret = u;
+		return 0;
+	}
+	u.used = q->used;
+	u.guarantee = q->quota.guarantee;
+	u.borrowed = hpq_res_sub_floor(q->used, q->quota.guarantee);
+	/* lent: this team's share of what borrowers take beyond the unguaranteed part */
+	for (d = 0; d < NDIMS; d++) {
+		int64_t base = hpq__max64(res_dim(p->cap, d) - res_dim(p->gsum, d), 0);
+		int64_t over = hpq__max64(res_dim(p->borrowed, d) - base, 0);
+		int64_t l = res_dim(p->lendable, d), mine = res_dim(q->lendable, d), v;
+
+		v = l > 0 ? (int64_t)((double)mine * (double)hpq__min64(over, l) / (double)l) : 0;
+		if (d == 0)
+			u.lent.gpus = v;
+		else if (d == 1)
+			u.lent.cpus = v;
+		else
+			u.lent.mem = v;
+	}
+	u.running = q->nrun;
+	u.pending = q->npending;
+	*ret = u;
+	return 0;
+}
+
+int sched_pool_capacity(const struct sched *s, uint32_t pool, struct hpq_res *ret_capacity,
+			struct hpq_res *ret_free)
+{
+	const struct pool *p = pool_find(s, pool);
+	struct hpq_res fr = HPQ_RES_ZERO;
+	uint32_t i;
+
+	if (!p)
+		return HPQ_ENOTFOUND;
+	for (i = 0; i < p->nnodes; i++) {
+		const struct node *n = &s->nodes[p->nodes[i]];
+
+		if (n->schedulable)
+			fr = hpq_res_add(fr, hpq_res_sub_floor(n->cap, n->used));
+	}
+	if (ret_capacity)
+		*ret_capacity = p->cap;
+	if (ret_free)
+		*ret_free = fr;
+	return 0;
+}
