@@ -138,9 +138,8 @@ static int client_split_hostport(const char *addr, char *host, size_t hostlen, c
 	} else {
 		colon = strrchr(addr, ':');
 		if (colon && strchr(addr, ':') != colon)
-			colon = NULL, n = strlen(addr); /* a bare IPv6 address */
-		else
-			n = colon ? (size_t)(colon - addr) : strlen(addr);
+			colon = NULL; /* a bare IPv6 address: brackets are needed for a port */
+		n = colon ? (size_t)(colon - addr) : strlen(addr);
 	}
 	if (n == 0 || n >= hostlen)
 		return HPQ_EINVAL;
@@ -375,7 +374,7 @@ static int client_auth(struct hpq_client *c, const ProtobufCBinaryData *nonce)
 		return r;
 	}
 	hpq_auth_mac(nonce->data, nonce->len, key, mac);
-	memset(key, 0, sizeof(key));
+	explicit_bzero(key, sizeof(key));
 	auth.mac.data = mac;
 	auth.mac.len = sizeof(mac);
 	req.body_case = HPQ__ENVELOPE__BODY_AUTH;

@@ -76,16 +76,15 @@ int hpq_log_level_parse(const char *name)
 	return -1;
 }
 
-__attribute__((format(printf, 2, 0))) void hpq_vlog(int level, const char *fmt, va_list ap)
+/* Formats and writes one line, whatever the level filter says. */
+__attribute__((format(printf, 2, 0))) static void log_write(int level, const char *fmt,
+							   va_list ap)
 {
 	char line[2048];
 	int saved_errno = errno;
 	size_t n;
 	int r;
 
-	level = clamp_level(level);
-	if (level > log_max)
-		return;
 	if (log_tty < 0)
 		log_tty = isatty(STDERR_FILENO);
 
@@ -127,6 +126,13 @@ __attribute__((format(printf, 2, 0))) void hpq_vlog(int level, const char *fmt, 
 	errno = saved_errno;
 }
 
+__attribute__((format(printf, 2, 0))) void hpq_vlog(int level, const char *fmt, va_list ap)
+{
+	level = clamp_level(level);
+	if (level <= log_max)
+		log_write(level, fmt, ap);
+}
+
 void hpq_log(int level, const char *fmt, ...)
 {
 	va_list ap;
@@ -141,7 +147,7 @@ void hpq_fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	hpq_vlog(LOG_CRIT, fmt, ap);
+	log_write(LOG_CRIT, fmt, ap); /* never filtered out */
 	va_end(ap);
 	abort();
 }
