@@ -30,7 +30,7 @@ struct hpq_client {
 };
 
 /* Connects and completes the Hello exchange (and Auth when the daemon asks
- * for it and keyfile is given or $HPQ_KEY_FILE is set). timeout_ms bounds
+ * for it; the key comes from $HPQ_KEY_FILE). timeout_ms bounds
  * connect and each read (0: 30 s). Returns 0 or a negative code;
  * c->errbuf says what went wrong. */
 int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms);

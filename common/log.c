@@ -126,7 +126,7 @@ __attribute__((format(printf, 2, 0))) static void log_write(int level, const cha
 	errno = saved_errno;
 }
 
-__attribute__((format(printf, 2, 0))) void hpq_vlog(int level, const char *fmt, va_list ap)
+void hpq_vlog(int level, const char *fmt, va_list ap)
 {
 	level = clamp_level(level);
 	if (level <= log_max)

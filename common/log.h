@@ -18,7 +18,7 @@ int hpq_log_level(void);
 int hpq_log_level_parse(const char *name);
 
 void hpq_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void hpq_vlog(int level, const char *fmt, va_list ap);
+void hpq_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define log_err(...) hpq_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) hpq_log(LOG_WARNING, __VA_ARGS__)
