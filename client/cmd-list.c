@@ -2,8 +2,9 @@
  * cmd-list.c: `hpq list`, the queue. By default it shows the active tasks
  * (pending, running, preempting), as squeue does, because on a busy
  * cluster the finished ones soon outnumber them; --all adds finished
- * tasks and --state picks one state. Filters are applied by the daemon,
- * so a large history is never sent just to be thrown away here.
+ * tasks and --state picks one state. Filters and --limit are applied by
+ * the daemon, so a large history is never sent just to be thrown away
+ * here; a reply that did not fit in one frame says so and hpq warns.
  */
 #include <ctype.h>
 #include <string.h>
@@ -16,6 +17,7 @@ enum {
 	OPT_STATE,
 	OPT_USER,
 	OPT_ALL,
+	OPT_LIMIT,
 };
 
 static const struct option list_options[] = {
@@ -23,6 +25,7 @@ static const struct option list_options[] = {
 	{"state", required_argument, NULL, OPT_STATE},
 	{"user", required_argument, NULL, OPT_USER},
 	{"all", no_argument, NULL, OPT_ALL},
+	{"limit", required_argument, NULL, OPT_LIMIT},
 	CLI_COMMON_OPTIONS,
 };
 
@@ -46,6 +49,7 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply;
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
 	bool all = false, state_given = false;
+	uint64_t v;
 	int c, r;
 
 	list.state = (char *)"active";
@@ -71,6 +75,11 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		case OPT_ALL:
 			all = true;
 			break;
+		case OPT_LIMIT:
+			if (cli_parse_uint(cli, "--limit", optarg, 1, UINT32_MAX, &v) != 0)
+				return CLI_USAGE;
+			list.limit = (uint32_t)v;
+			break;
 		case CLI_OPT_HELP:
 			return CLI_OK;
 		default:
@@ -90,13 +99,17 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	if (r != 0)
 		return r;
 	cli_output(cli)->tasks(&cli->out, reply->list_reply->tasks, reply->list_reply->n_tasks);
+	if (reply->list_reply->truncated)
+		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
+				"newest %zu. Narrow the list with --team, --state, --user or --limit\n",
+			reply->list_reply->n_tasks);
 	hpq_msg_free(reply);
 	return CLI_OK;
 }
 
 const struct cmd_entry cmd_list_entry = {
 	.name = "list",
-	.usage = "list [--team T] [--state S] [--user U] [--all] [--json]",
+	.usage = "list [--team T] [--state S] [--user U] [--all] [--limit N] [--json]",
 	.summary = "list tasks: the active ones, or those you select",
 	.help = "options:\n"
 		"  --team T    only tasks of team T\n"
@@ -105,6 +118,7 @@ const struct cmd_entry cmd_list_entry = {
 		"              cancelled or timeout\n"
 		"  --user U    only tasks of user U\n"
 		"  --all       tasks in every state, finished ones too\n"
+		"  --limit N   at most N tasks, the newest\n"
 		"  --json      print a JSON array of tasks\n",
 	.exec = list_exec,
 };
