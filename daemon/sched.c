@@ -154,6 +154,7 @@ struct pool {
 	struct tq **dirty;
 	uint32_t ndirty, dirty_cap;
 	struct sched_task *resv;     /* holds the reservation */
+	bool resv_guarantee;         /* ... and is within its guarantee */
 	uint32_t *resv_nodes;
 	uint32_t nresv, resv_cap;
 	int64_t retry_at;            /* a failed preemption may succeed then */
@@ -1015,10 +1016,23 @@ static void resv_set(struct sched *s, struct pool *p, struct sched_task *t)
 	p->resv = t;
 }
 
-static void resv_offer(struct sched *s, struct pool *p, struct sched_task *t)
+static void resv_offer(struct sched *s, struct pool *p, struct sched_task *t, enum adm a)
 {
-	if (!p->resv || outranks(s, t, p->resv))
+	if (!p->resv || outranks(s, t, p->resv)) {
 		resv_set(s, p, t);
+		p->resv_guarantee = a == ADM_GUARANTEE;
+	}
+}
+
+/*
+ * Reserved nodes are off limits to work of lower rank, except that a task
+ * within its guarantee is never held back for a task that borrows.
+ */
+static bool may_use_reserved(const struct sched *s, const struct pool *p,
+			     const struct sched_task *t, enum adm a)
+{
+	return !p->resv || p->resv == t || outranks(s, t, p->resv) ||
+	       (a == ADM_GUARANTEE && !p->resv_guarantee);
 }
 
 /* ---- starting and releasing ---- */
@@ -1548,12 +1562,13 @@ static void phase_guarantee(struct sched *s, struct pool *p)
 			if (a != ADM_IDLE && p->resv == t)
 				resv_clear(s, p);
 			aside(s, q, sh, a == ADM_IDLE ? MARK_DEFER : MARK_BLOCKED);
-		} else if (place(s, p, sh->per_node, sh->nnodes, true, s->nodebuf)) {
+		} else if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a),
+				 s->nodebuf)) {
 			start_head(s, p, q, sh, s->nodebuf);
 		} else {
 			aside(s, q, sh, MARK_BLOCKED);
 			if (!try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
-				resv_offer(s, p, t);
+				resv_offer(s, p, t, a);
 		}
 		cand_pop_or_fix(s, q);
 	}
@@ -1592,22 +1607,20 @@ static void phase_idle(struct sched *s, struct pool *p)
 		struct shape *sh = q->shapes.v[0];
 		struct sched_task *t = shape_head(sh);
 		enum adm a = admit(p, q, tq_eff(q), sh->total);
-		bool use_resv;
 
 		if (a != ADM_GUARANTEE && a != ADM_IDLE) {
 			if (p->resv == t)
 				resv_clear(s, p);
 			aside(s, q, sh, MARK_BLOCKED);
 		} else {
-			use_resv = a == ADM_GUARANTEE || !p->resv || p->resv == t ||
-				   outranks(s, t, p->resv);
-			if (place(s, p, sh->per_node, sh->nnodes, use_resv, s->nodebuf)) {
+			if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a),
+				  s->nodebuf)) {
 				start_head(s, p, q, sh, s->nodebuf);
 				if (s->order == ORDER_SHARE)
 					q->share = tq_share(s, p, q);
 			} else {
 				aside(s, q, sh, MARK_BLOCKED);
-				resv_offer(s, p, t);
+				resv_offer(s, p, t, a);
 			}
 		}
 		cand_pop_or_fix(s, q);
@@ -1690,8 +1703,10 @@ static void pool_cycle(struct sched *s, struct pool *p)
 		struct tq *q = tq_find(p, p->resv->team);
 		enum adm a = admit(p, q, tq_eff(q), task_total(p->resv));
 
-		if (a == ADM_GUARANTEE || a == ADM_IDLE)
+		if (a == ADM_GUARANTEE || a == ADM_IDLE) {
 			resv_set(s, p, p->resv);
+			p->resv_guarantee = a == ADM_GUARANTEE;
+		}
 		else
 			resv_clear(s, p);
 	}
@@ -2216,8 +2231,7 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 		if (!hpq_res_fits(t->per_node, hpq_res_sub_floor(n->cap, n->used)))
 			continue;
 		if (hpq_res_fits(t->per_node, node_avail(n)) &&
-		    (!n->reserved || a == ADM_GUARANTEE || p->resv == t || !p->resv ||
-		     outranks(s, t, p->resv)))
+		    (!n->reserved || may_use_reserved(s, p, t, a)))
 			fit++;
 		else
 			held++;
