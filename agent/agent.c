@@ -1,0 +1,534 @@
+/*
+ * agent.c: the agent's rules between runner, journal, link and local
+ * socket (listed in agent.h). Each handler does its work in the order
+ * that keeps an outcome from being lost: act, journal, then report.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "error.h"
+#include "journal.h"
+#include "log.h"
+#include "msg.h"
+#include "xalloc.h"
+
+static int64_t agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void agent_journal(struct agent *a)
+{
+	int r = journal_save(a->journal_path, &a->exec.tasks);
+
+	if (r < 0)
+		log_err("cannot write the journal '%s': %s; if the agent stops now, task "
+			"outcomes may be lost", a->journal_path, hpq_strerror(r));
+}
+
+size_t agent_running(const struct agent *a)
+{
+	const struct task *t;
+	size_t n = 0;
+
+	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+		n += !t->exited;
+	return n;
+}
+
+/* ------------------------------------------------------------ reports */
+
+static void agent_task_pb(const struct task *t, Hpq__AgentTask *pb)
+{
+	hpq__agent_task__init(pb);
+	pb->task_id = t->id;
+	pb->attempt = t->attempt;
+	pb->running = !t->exited;
+	pb->pid = t->pid;
+	pb->exited = t->exited;
+	pb->exit_code = t->exited ? t->exit_code : 0;
+	pb->start_time = t->start_ms;
+	pb->end_time = t->exited ? t->end_ms : 0;
+	pb->reason = (char *)(t->exited ? t->reason : "");
+}
+
+static void agent_report_start(struct agent *a, const struct task *t)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__TaskUpdate up = HPQ__TASK_UPDATE__INIT;
+	Hpq__AgentTask at;
+
+	agent_task_pb(t, &at);
+	up.task = &at;
+	env.body_case = HPQ__ENVELOPE__BODY_TASK_UPDATE;
+	env.task_update = &up;
+	(void)link_send(&a->link, &env); /* not connected: Register will report it */
+}
+
+struct agent_exit_key {
+	struct agent *agent;
+	uint64_t id;
+	uint32_t attempt;
+};
+
+static void agent_exit_answered(void *ctx, const Hpq__Envelope *reply)
+{
+	struct agent_exit_key *k = ctx;
+	struct agent *a = k->agent;
+	struct task *t = task_find(&a->exec.tasks, k->id, k->attempt);
+	int code;
+
+	free(k);
+	if (!t || !t->exited)
+		return;
+	t->update_inflight = false;
+	if (!reply)
+		return; /* connection lost: sent again after the next registration */
+	if (reply->body_case == HPQ__ENVELOPE__BODY_OK) {
+		log_debug("task %" PRIu64 " attempt %" PRIu32 ": exit acknowledged", t->id,
+			  t->attempt);
+		exec_forget(&a->exec, t);
+		agent_journal(a);
+		return;
+	}
+	code = reply->body_case == HPQ__ENVELOPE__BODY_ERROR && reply->error ? reply->error->code
+									       : HPQ_EPROTO;
+	if (code == HPQ_ENOTFOUND || code == HPQ_ESTATE || code == HPQ_EINVAL) {
+		log_warn("task %" PRIu64 " attempt %" PRIu32 ": hpqd rejected its exit (%s); "
+			 "dropping it", t->id, t->attempt,
+			 reply->error && reply->error->message && reply->error->message[0]
+				 ? reply->error->message : hpq_strerror(code));
+		exec_forget(&a->exec, t);
+		agent_journal(a);
+		return;
+	}
+	log_warn("task %" PRIu64 " attempt %" PRIu32 ": hpqd could not take its exit yet (%s); "
+		 "will send it again", t->id, t->attempt, hpq_strerror(code));
+}
+
+static void agent_report_exit(struct agent *a, struct task *t)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__TaskUpdate up = HPQ__TASK_UPDATE__INIT;
+	Hpq__AgentTask at;
+	struct agent_exit_key *k;
+
+	if (!t->exited || t->update_inflight || !link_ready(&a->link))
+		return;
+	agent_task_pb(t, &at);
+	up.task = &at;
+	env.body_case = HPQ__ENVELOPE__BODY_TASK_UPDATE;
+	env.task_update = &up;
+	k = xmalloc(sizeof(*k));
+	*k = (struct agent_exit_key){a, t->id, t->attempt};
+	if (link_request(&a->link, &env, agent_exit_answered, k) < 0) {
+		free(k);
+		return;
+	}
+	t->update_inflight = true;
+	t->update_sent_ms = agent_now_ms();
+}
+
+static void agent_report_exits(struct agent *a)
+{
+	struct task *t;
+
+	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+		agent_report_exit(a, t);
+}
+
+/* ------------------------------------------------------------ runner */
+
+static void agent_task_exited(struct exec *ex, struct task *t)
+{
+	struct agent *a = ex->data;
+
+	log_info("task %" PRIu64 " attempt %" PRIu32 " ended: exit code %d (%s)", t->id,
+		 t->attempt, t->exit_code, t->reason);
+	agent_journal(a);
+	agent_report_exit(a, t);
+	if (a->stopping && agent_running(a) == 0)
+		ev_break(a->loop, EVBREAK_ALL);
+}
+
+/* ------------------------------------------------------------ daemon */
+
+static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
+{
+	struct task *t;
+	int r;
+
+	if (!rt) {
+		link_reply(&a->link, id, HPQ_EPROTO, "empty run_task");
+		return;
+	}
+	if (a->stopping) {
+		link_reply(&a->link, id, HPQ_EUNAVAIL, "the agent is shutting down");
+		return;
+	}
+	r = exec_start(&a->exec, rt, &t);
+	if (r == HPQ_EEXIST) {
+		log_debug("task %" PRIu64 " attempt %" PRIu32 " is already here", rt->task_id,
+			  rt->attempt);
+		link_reply(&a->link, id, 0, NULL);
+		return;
+	}
+	if (r < 0) {
+		log_warn("ignoring a run_task without a task id and attempt");
+		link_reply(&a->link, id, r, "run_task needs a task id and an attempt");
+		return;
+	}
+	agent_journal(a);
+	link_reply(&a->link, id, 0, NULL);
+	if (t->exited)
+		agent_report_exit(a, t);
+	else
+		agent_report_start(a, t);
+}
+
+static void agent_kill_task(struct agent *a, uint64_t id, const Hpq__KillTask *kt)
+{
+	struct task *t = NULL, *it;
+	char msg[128];
+
+	if (!kt || kt->task_id == 0) {
+		link_reply(&a->link, id, HPQ_EINVAL, "kill_task needs a task id");
+		return;
+	}
+	if (kt->attempt) {
+		t = task_find(&a->exec.tasks, kt->task_id, kt->attempt);
+	} else {
+		/* Attempt 0: whichever attempt runs here. */
+		TAILQ_FOREACH(it, &a->exec.tasks, entry)
+			if (it->id == kt->task_id && (!t || !it->exited))
+				t = it;
+	}
+	if (!t) {
+		snprintf(msg, sizeof(msg), "task %" PRIu64 " attempt %" PRIu32 " is not on this node",
+			 kt->task_id, kt->attempt);
+		link_reply(&a->link, id, HPQ_ENOTFOUND, msg);
+		return;
+	}
+	if (!t->exited) {
+		log_info("task %" PRIu64 " attempt %" PRIu32 ": stopping it (%s)", t->id, t->attempt,
+			 kt->reason && kt->reason[0] ? kt->reason : "killed");
+		exec_kill(&a->exec, t, kt->signal, kt->grace_s,
+			  kt->reason && kt->reason[0] ? kt->reason : "killed");
+		agent_journal(a);
+	}
+	link_reply(&a->link, id, 0, NULL);
+}
+
+static void agent_message(void *data, const Hpq__Envelope *env)
+{
+	struct agent *a = data;
+	char msg[96];
+
+	switch (env->body_case) {
+	case HPQ__ENVELOPE__BODY_RUN_TASK:
+		agent_run_task(a, env->id, env->run_task);
+		return;
+	case HPQ__ENVELOPE__BODY_KILL_TASK:
+		agent_kill_task(a, env->id, env->kill_task);
+		return;
+	default:
+		log_debug("link: ignoring %s from hpqd", hpq_msg_name(env));
+		snprintf(msg, sizeof(msg), "the agent does not serve %s", hpq_msg_name(env));
+		link_reply(&a->link, env->id, HPQ_EPROTO, msg);
+		return;
+	}
+}
+
+static void agent_fill_register(void *data, Hpq__Register *reg, const char *local_addr)
+{
+	struct agent *a = data;
+	Hpq__Resources *cap = xmalloc(sizeof(*cap));
+	size_t n = task_list_count(&a->exec.tasks), i = 0;
+	/* One block: n pointers, then the n records they point to. */
+	void *block = xcalloc(1, n * (sizeof(Hpq__AgentTask *) + sizeof(Hpq__AgentTask)) + 1);
+	Hpq__AgentTask *tasks = (Hpq__AgentTask *)((Hpq__AgentTask **)block + n);
+	struct task *t;
+
+	hpq__resources__init(cap);
+	hpq_res_to_pb(a->capacity, cap);
+	reg->pool = a->cfg->pool;
+	reg->capacity = cap;
+	reg->n_labels = a->cfg->nlabels;
+	reg->labels = a->cfg->labels;
+	reg->address = (char *)(a->cfg->address ? a->cfg->address : local_addr);
+	reg->boot_time = a->boot_time_ms;
+	reg->n_tasks = n;
+	reg->tasks = block;
+	TAILQ_FOREACH(t, &a->exec.tasks, entry) {
+		agent_task_pb(t, &tasks[i]);
+		reg->tasks[i] = &tasks[i];
+		i++;
+	}
+	reg->n_findings = a->nfindings;
+	reg->findings = a->findings;
+}
+
+static void agent_release_register(void *data, Hpq__Register *reg)
+{
+	free(reg->capacity);
+	free(reg->tasks);
+}
+
+static void agent_fill_heartbeat(void *data, Hpq__Heartbeat *hb)
+{
+	struct agent *a = data;
+
+	hb->n_findings = a->nfindings;
+	hb->findings = a->findings;
+}
+
+static void agent_ready(void *data)
+{
+	struct agent *a = data;
+	struct task *t;
+
+	/* Register listed the exits; each is confirmed by its own answered TaskUpdate. */
+	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+		t->update_inflight = false;
+	agent_report_exits(a);
+}
+
+static void agent_lost(void *data)
+{
+	struct agent *a = data;
+	struct task *t;
+
+	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+		t->update_inflight = false;
+}
+
+static void agent_tick(void *data)
+{
+	struct agent *a = data;
+	int64_t overdue = agent_now_ms() - (int64_t)(3 * a->link.heartbeat_now * 1000);
+	struct task *t;
+
+	TAILQ_FOREACH(t, &a->exec.tasks, entry) {
+		if (t->exited && t->update_inflight && t->update_sent_ms < overdue) {
+			log_info("task %" PRIu64 " attempt %" PRIu32 ": no answer to its exit; "
+				 "sending it again", t->id, t->attempt);
+			t->update_inflight = false;
+		}
+	}
+	agent_report_exits(a);
+}
+
+static const struct link_ops agent_link_ops = {
+	.fill_register = agent_fill_register,
+	.release_register = agent_release_register,
+	.fill_heartbeat = agent_fill_heartbeat,
+	.ready = agent_ready,
+	.lost = agent_lost,
+	.tick = agent_tick,
+	.message = agent_message,
+};
+
+/* ------------------------------------------------------------ lifetime */
+
+static int64_t agent_boot_time_ms(void)
+{
+	char line[256];
+	long long btime;
+	int64_t r = 0;
+	FILE *f = fopen("/proc/stat", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lld", &btime) == 1) {
+			r = (int64_t)btime * 1000;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+/* mkdir -p for the work directory. */
+static int agent_mkdirs(const char *path)
+{
+	char *copy = xstrdup(path);
+	int r = 0;
+
+	for (char *p = copy + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+				r = -errno;
+				break;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	free(copy);
+	return r;
+}
+
+static int agent_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int agent_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config *cfg,
+	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen)
+{
+	struct task_list journal = TAILQ_HEAD_INITIALIZER(journal);
+	struct link_config lc;
+	struct exec_config ec;
+	char jerr[256], *lock_path = NULL, real[PATH_MAX];
+	struct task *t;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->loop = loop;
+	a->cfg = cfg;
+	a->capacity = capacity;
+	a->lock_fd = -1;
+	a->boot_time_ms = agent_boot_time_ms();
+	TAILQ_INIT(&journal);
+
+	r = agent_mkdirs(cfg->work_dir);
+	if (r < 0 || !realpath(cfg->work_dir, real))
+		return agent_fail(err, errlen, r < 0 ? r : -errno, "cannot create work directory "
+				  "'%s': %s", cfg->work_dir, strerror(r < 0 ? -r : errno));
+	a->work_dir = xstrdup(real);
+	xasprintf(&a->journal_path, "%s/%s", a->work_dir, JOURNAL_FILE);
+	xasprintf(&a->socket_path, "%s/%s", a->work_dir, LOCAL_SOCKET);
+
+	xasprintf(&lock_path, "%s/agent.lock", a->work_dir);
+	a->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (a->lock_fd < 0) {
+		r = agent_fail(err, errlen, -errno, "cannot open '%s': %s", lock_path,
+			       strerror(errno));
+		goto fail;
+	}
+	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = agent_fail(err, errlen, errno == EWOULDBLOCK ? HPQ_EBUSY : -errno,
+			       "another hpq-agent is using work directory '%s'; give each agent "
+			       "its own --work-dir", a->work_dir);
+		goto fail;
+	}
+
+	r = journal_load(a->journal_path, &journal, jerr, sizeof(jerr));
+	if (r < 0) {
+		r = agent_fail(err, errlen, r, "cannot read the journal '%s': %s; move it away to "
+			       "start without it (outcomes of tasks in it are then lost)",
+			       a->journal_path, r == HPQ_EINVAL ? jerr : hpq_strerror(r));
+		goto fail;
+	}
+
+	ec = (struct exec_config){
+		.work_dir = a->work_dir,
+		.node_name = cfg->name,
+		.agent_socket = a->socket_path,
+		.ngpus = (uint32_t)capacity.gpus,
+	};
+	exec_init(&a->exec, loop, &ec, agent_task_exited, a);
+	while ((t = TAILQ_FIRST(&journal))) {
+		TAILQ_REMOVE(&journal, t, entry);
+		exec_adopt(&a->exec, t);
+	}
+
+	lc = (struct link_config){
+		.server = cfg->server,
+		.name = cfg->name,
+		.key = key,
+		.heartbeat = (double)cfg->heartbeat_s,
+	};
+	r = link_init(&a->link, loop, &lc, &agent_link_ops, a);
+	if (r < 0) {
+		r = agent_fail(err, errlen, r, "invalid server address '%s'", cfg->server);
+		exec_release(&a->exec);
+		goto fail;
+	}
+
+	r = local_open(&a->local, loop, a->socket_path, &a->exec, &a->link);
+	if (r < 0) {
+		r = agent_fail(err, errlen, r, "cannot listen on '%s': %s", a->socket_path,
+			       r == HPQ_EINVAL ? "path too long for a socket; use a shorter "
+			       "--work-dir" : hpq_strerror(r));
+		link_release(&a->link);
+		exec_release(&a->exec);
+		goto fail;
+	}
+	agent_journal(a);
+	log_info("work directory %s: %zu tasks running, %zu exits to report", a->work_dir,
+		 agent_running(a), task_list_count(&a->exec.tasks) - agent_running(a));
+	free(lock_path);
+	return 0;
+fail:
+	task_list_release(&journal);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+	free(lock_path);
+	free(a->work_dir);
+	free(a->journal_path);
+	free(a->socket_path);
+	memset(a, 0, sizeof(*a));
+	a->lock_fd = -1;
+	return r;
+}
+
+void agent_start(struct agent *a)
+{
+	link_start(&a->link);
+}
+
+void agent_stop(struct agent *a, bool kill_tasks)
+{
+	struct task *t;
+
+	a->stopping = true;
+	if (kill_tasks && agent_running(a) > 0) {
+		log_notice("stopping %zu tasks before exiting", agent_running(a));
+		TAILQ_FOREACH(t, &a->exec.tasks, entry)
+			exec_kill(&a->exec, t, 0, 0, "agent-stopped");
+		agent_journal(a);
+		return; /* agent_task_exited breaks the loop after the last one */
+	}
+	ev_break(a->loop, EVBREAK_ALL);
+}
+
+void agent_release(struct agent *a)
+{
+	link_release(&a->link);   /* pending callbacks still see the tasks and clients */
+	local_close(&a->local);
+	exec_release(&a->exec);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+	free(a->work_dir);
+	free(a->journal_path);
+	free(a->socket_path);
+	memset(a, 0, sizeof(*a));
+	a->lock_fd = -1;
+}

@@ -1,0 +1,85 @@
+/*
+ * agent.h: one running hpq-agent: the task runner, its journal, the link
+ * to hpqd and the local socket, and the rules that connect them.
+ *
+ * The rules, in one place:
+ *  - RunTask starts the attempt, journals it, answers Ok (also for a
+ *    repeated RunTask of an attempt already here), and reports the start
+ *    with a TaskUpdate (a push: Register reports it again if it is lost).
+ *  - KillTask stops the attempt (signal, grace, SIGKILL of the group) and
+ *    answers Ok; the exit is reported like any other.
+ *  - Every exit is journaled, then sent as a TaskUpdate request and sent
+ *    again (after each reconnect, and when an answer is overdue) until
+ *    the daemon answers Ok, which it does after committing the outcome;
+ *    only then is the record dropped. An Error saying the daemon does not
+ *    know or expect that attempt (HPQ_ENOTFOUND, HPQ_ESTATE, HPQ_EINVAL)
+ *    also ends the retries, with a warning, since no retry can succeed.
+ *  - Register lists every record: running attempts and unacknowledged exits.
+ *
+ * The health monitors of a later stage add their findings to
+ * agent.findings; they go out with every Register and Heartbeat, and
+ * link_heartbeat_now() sends one at once when they change.
+ */
+#ifndef HPQ_AGENT_AGENT_H
+#define HPQ_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "config.h"
+#include "exec.h"
+#include "hpq.pb-c.h"
+#include "link.h"
+#include "local.h"
+#include "res.h"
+
+struct agent {
+	struct ev_loop *loop;
+	const struct agent_config *cfg;
+	struct hpq_res capacity;
+	char *work_dir;             /* absolute */
+	char *journal_path;
+	char *socket_path;
+	int lock_fd;
+	int64_t boot_time_ms;
+	bool stopping;
+
+	struct exec exec;
+	struct link link;
+	struct local local;
+
+	/* Health findings sent with Register and Heartbeat (owned by the monitors). */
+	Hpq__Finding **findings;
+	size_t nfindings;
+};
+
+/*
+ * Prepares the work directory (created if missing, locked against a
+ * second agent), reads the journal and adopts or closes the tasks in it,
+ * and opens the local socket. key is the cluster key or NULL. Does not
+ * connect yet. Returns 0, or a negative code with err saying what to do.
+ */
+int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config *cfg,
+	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen);
+
+/* Starts connecting to hpqd. */
+void agent_start(struct agent *a);
+
+/*
+ * Stops: with kill_tasks, stops every running task (its stop signal, its
+ * grace, SIGKILL) and breaks the loop once all have ended; otherwise
+ * breaks the loop at once and the tasks keep running in their sessions,
+ * to be adopted by the next agent.
+ */
+void agent_stop(struct agent *a, bool kill_tasks);
+
+/* After the loop: closes everything. The journal is already current. */
+void agent_release(struct agent *a);
+
+/* Number of task records still running. */
+size_t agent_running(const struct agent *a);
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * config.c: parsing and checking the agent's settings, from flags and
+ * from agent.conf (INI, read with inih). See config.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "error.h"
+#include "hpq.h"
+#include "link.h"
+#include "log.h"
+#include "parse.h"
+#include "xalloc.h"
+
+#define CONFIG_LABEL_MAX 64
+#define CONFIG_LABELS_MAX 64
+
+static int cerr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int cerr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return HPQ_EINVAL;
+}
+
+void config_init(struct agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->server = xstrdup(CONFIG_DEFAULT_SERVER);
+	cfg->pool = xstrdup(HPQ_DEFAULT_POOL);
+	cfg->work_dir = xstrdup(HPQ_DEFAULT_WORK_DIR);
+	cfg->gpus = cfg->cpus = cfg->mem = -1;
+	cfg->heartbeat_s = CONFIG_DEFAULT_HEARTBEAT_S;
+	cfg->log_level = LOG_INFO;
+}
+
+static void config_labels_clear(struct agent_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlabels; i++)
+		free(cfg->labels[i]);
+	free(cfg->labels);
+	cfg->labels = NULL;
+	cfg->nlabels = 0;
+}
+
+void config_release(struct agent_config *cfg)
+{
+	free(cfg->server);
+	free(cfg->name);
+	free(cfg->pool);
+	free(cfg->work_dir);
+	free(cfg->key_file);
+	free(cfg->address);
+	config_labels_clear(cfg);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static void config_str(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = xstrdup(value);
+}
+
+static int config_bool(const char *v, bool *ret)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return HPQ_EINVAL;
+}
+
+static bool config_label_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n < CONFIG_LABEL_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/=:-") == n;
+}
+
+/* "a,b=c, d": replaces the list; all or nothing. */
+static int config_labels(struct agent_config *cfg, const char *value, char *err, size_t errlen)
+{
+	char **labels = NULL, *copy = xstrdup(value), *tok, *save = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (!*tok)
+			continue;
+		if (!config_label_ok(tok) || n >= CONFIG_LABELS_MAX) {
+			r = cerr(err, errlen, "invalid label '%s': up to %d labels of 1-%d characters "
+				 "[A-Za-z0-9._/=:-]", tok, CONFIG_LABELS_MAX, CONFIG_LABEL_MAX - 1);
+			break;
+		}
+		labels = xreallocarray(labels, n + 1, sizeof(*labels));
+		labels[n++] = xstrdup(tok);
+	}
+	free(copy);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(labels[i]);
+		free(labels);
+		return r;
+	}
+	config_labels_clear(cfg);
+	cfg->labels = labels;
+	cfg->nlabels = n;
+	return 0;
+}
+
+static int config_count(const char *key, const char *value, uint64_t max, int64_t *dst, char *err,
+			size_t errlen)
+{
+	uint64_t v;
+
+	if (hpq_parse_uint(value, 0, max, &v) < 0)
+		return cerr(err, errlen, "invalid %s '%s': expected a whole number from 0 to %llu",
+			    key, value, (unsigned long long)max);
+	*dst = (int64_t)v;
+	return 0;
+}
+
+int config_set(struct agent_config *cfg, const char *key_in, const char *value, char *err,
+	       size_t errlen)
+{
+	char key[32];
+	size_t n = strlen(key_in);
+	uint64_t v;
+	bool b;
+	int level;
+
+	if (n >= sizeof(key)) {
+		cerr(err, errlen, "unknown setting '%s'", key_in);
+		return HPQ_ENOTFOUND;
+	}
+	for (size_t i = 0; i <= n; i++)
+		key[i] = key_in[i] == '_' ? '-' : key_in[i];
+	if (!value)
+		value = "";
+
+	if (strcmp(key, "server") == 0) {
+		char host[256], port[8];
+
+		if (link_split_hostport(value, host, sizeof(host), port, sizeof(port)) < 0)
+			return cerr(err, errlen, "invalid server '%s': expected HOST:PORT", value);
+		config_str(&cfg->server, value);
+	} else if (strcmp(key, "name") == 0) {
+		if (hpq_check_name(value) < 0)
+			return cerr(err, errlen, "invalid node name '%s': 1-%d characters "
+				    "[A-Za-z0-9._-], starting with a letter or digit", value,
+				    HPQ_NAME_MAX - 1);
+		config_str(&cfg->name, value);
+	} else if (strcmp(key, "pool") == 0) {
+		if (hpq_check_name(value) < 0)
+			return cerr(err, errlen, "invalid pool name '%s': 1-%d characters "
+				    "[A-Za-z0-9._-], starting with a letter or digit", value,
+				    HPQ_NAME_MAX - 1);
+		config_str(&cfg->pool, value);
+	} else if (strcmp(key, "work-dir") == 0) {
+		if (!value[0] || strlen(value) > 3000)
+			return cerr(err, errlen, "invalid work-dir '%s'", value);
+		config_str(&cfg->work_dir, value);
+	} else if (strcmp(key, "key-file") == 0) {
+		if (!value[0])
+			return cerr(err, errlen, "key-file needs a path");
+		config_str(&cfg->key_file, value);
+	} else if (strcmp(key, "address") == 0) {
+		if (!value[0] || strlen(value) > 255 || strpbrk(value, " \t/"))
+			return cerr(err, errlen, "invalid address '%s': expected a host name or IP",
+				    value);
+		config_str(&cfg->address, value);
+	} else if (strcmp(key, "labels") == 0) {
+		return config_labels(cfg, value, err, errlen);
+	} else if (strcmp(key, "gpus") == 0) {
+		return config_count(key, value, 4096, &cfg->gpus, err, errlen);
+	} else if (strcmp(key, "cpus") == 0) {
+		return config_count(key, value, 1u << 20, &cfg->cpus, err, errlen);
+	} else if (strcmp(key, "mem") == 0) {
+		if (hpq_parse_size_mib(value, &v) < 0 || v > (1ull << 40))
+			return cerr(err, errlen, "invalid mem '%s': expected a size like 512M, 64G, 2T",
+				    value);
+		cfg->mem = (int64_t)v;
+	} else if (strcmp(key, "heartbeat") == 0) {
+		if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 3600)
+			return cerr(err, errlen, "invalid heartbeat '%s': expected a duration from "
+				    "1s to 1h", value);
+		cfg->heartbeat_s = v;
+	} else if (strcmp(key, "log-level") == 0) {
+		level = hpq_log_level_parse(value);
+		if (level < 0)
+			return cerr(err, errlen, "invalid log-level '%s': expected error, warning, "
+				    "notice, info or debug", value);
+		cfg->log_level = level;
+	} else if (strcmp(key, "foreground") == 0) {
+		if (config_bool(value, &b) < 0)
+			return cerr(err, errlen, "invalid foreground '%s': expected yes or no", value);
+		cfg->foreground = b;
+	} else if (strcmp(key, "kill-tasks-on-exit") == 0) {
+		if (config_bool(value, &b) < 0)
+			return cerr(err, errlen, "invalid kill-tasks-on-exit '%s': expected yes or no",
+				    value);
+		cfg->kill_tasks_on_exit = b;
+	} else {
+		cerr(err, errlen, "unknown setting '%s'", key_in);
+		return HPQ_ENOTFOUND;
+	}
+	return 0;
+}
+
+struct config_file {
+	struct agent_config *cfg;
+	char msg[256];     /* the first error; inih gives its line */
+	bool failed;
+};
+
+/* inih calls this per key; returning 0 makes ini_parse report the line. */
+static int config_ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct config_file *cf = user;
+
+	if (cf->failed)
+		return 1;
+	if (section[0] && strcmp(section, "agent") != 0) {
+		cerr(cf->msg, sizeof(cf->msg), "unknown section [%s]; settings go in [agent] or "
+		     "before any section", section);
+		cf->failed = true;
+		return 0;
+	}
+	if (config_set(cf->cfg, name, value, cf->msg, sizeof(cf->msg)) < 0) {
+		cf->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct config_file cf = {.cfg = cfg};
+	FILE *f = fopen(path, "re");
+	int r;
+
+	if (!f) {
+		r = -errno;
+		cerr(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return r;
+	}
+	r = ini_parse_file(f, config_ini_cb, &cf);
+	fclose(f);
+	if (r < 0)
+		return cerr(err, errlen, "cannot read '%s'", path);
+	if (r > 0 && cf.failed)
+		return cerr(err, errlen, "%s:%d: %s", path, r, cf.msg);
+	if (r > 0)
+		return cerr(err, errlen, "%s:%d: syntax error: expected 'key = value' or "
+			    "'[section]'", path, r);
+	return 0;
+}
+
+int config_finish(struct agent_config *cfg, char *err, size_t errlen)
+{
+	char host[256];
+
+	if (cfg->name)
+		return 0;
+	if (gethostname(host, sizeof(host)) < 0)
+		return cerr(err, errlen, "cannot read the host name: %s; give --name", strerror(errno));
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, ".")] = '\0'; /* the short name, as Slurm's default */
+	if (hpq_check_name(host) < 0)
+		return cerr(err, errlen, "host name '%s' is not a valid node name; give --name", host);
+	cfg->name = xstrdup(host);
+	return 0;
+}

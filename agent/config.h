@@ -1,0 +1,51 @@
+/*
+ * config.h: the agent's settings. Every setting has one name, used both
+ * as a command-line flag (--work-dir DIR) and as a key in agent.conf
+ * (work-dir = DIR, or work_dir; in no section or in [agent]). The
+ * command line wins over the file. config_set is the one place that
+ * parses and checks a value, so a flag and a key can never disagree.
+ */
+#ifndef HPQ_AGENT_CONFIG_H
+#define HPQ_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_SERVER "127.0.0.1:7420"
+#define CONFIG_DEFAULT_HEARTBEAT_S 10
+
+struct agent_config {
+	char *server;            /* HOST:PORT of hpqd */
+	char *name;              /* node name; NULL: the short host name */
+	char *pool;
+	char *work_dir;
+	char *key_file;          /* NULL: no cluster key */
+	char *address;           /* advertised address; NULL: the local end of the link */
+	char **labels;
+	size_t nlabels;
+	int64_t gpus, cpus, mem; /* -1: detect; mem in MiB */
+	uint64_t heartbeat_s;
+	int log_level;           /* syslog level */
+	bool foreground;
+	bool kill_tasks_on_exit;
+};
+
+void config_init(struct agent_config *cfg);
+void config_release(struct agent_config *cfg);
+
+/* Sets one setting by name (flag name without "--"; '_' counts as '-').
+ * Returns 0, or HPQ_EINVAL / HPQ_ENOTFOUND (unknown name) with err
+ * saying why. */
+int config_set(struct agent_config *cfg, const char *key, const char *value, char *err,
+	       size_t errlen);
+
+/* Applies an agent.conf file. Returns 0, -errno if it cannot be read, or
+ * HPQ_EINVAL with err naming the first bad line ("FILE:LINE: ..."). */
+int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Fills what defaults from the system (the node name). Returns 0 or
+ * HPQ_EINVAL with err. */
+int config_finish(struct agent_config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,921 @@
+/*
+ * exec.c: starting and supervising task processes (see exec.h for the
+ * contract).
+ *
+ * Starting. Everything that can fail for a reason worth telling the user
+ * is worked out in the parent before fork (identity and groups from the
+ * password database, GPUs, environment, log file), because the child
+ * after fork should do as little as possible. The child then only
+ * becomes a session leader, points its output at the log, drops to the
+ * task's user, changes directory and execs. It reports a failure through
+ * a close-on-exec pipe: the parent reads the pipe until EOF, which comes
+ * at once when exec succeeds (the kernel closes it) or with the stage and
+ * errno when something failed. That read is the only wait at start, and
+ * it lasts as long as a fork+exec.
+ *
+ * The command is looked up in the task's own PATH, not the agent's, and
+ * with the task's permissions, so the child does the search itself after
+ * dropping privileges (execvpe would use the agent's PATH).
+ *
+ * Stopping. A kill sends the stop signal (and SIGCONT, so a stopped group
+ * can act on it) to the process group, then SIGKILL to the group when the
+ * grace period ends. A task's group is its pid: the kernel does not hand
+ * out a pid while a group of that id exists, so signalling -pid reaches
+ * the task's processes only. For adopted tasks the leader's start time
+ * is checked before every signal; once the leader is gone the group is
+ * left alone, because its id could belong to someone else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "exec.h"
+#include "log.h"
+#include "xalloc.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Variables the agent sets itself; the submitted values are dropped. */
+static const char *const exec_managed_vars[] = {
+	"HPQ_TASK_ID", "HPQ_ATTEMPT", "HPQ_CHECKPOINT_DIR", "HPQ_RESUME_FROM", "HPQ_RESUME_STEP",
+	"HPQ_NODE_RANK", "HPQ_NNODES", "HPQ_MASTER_ADDR", "HPQ_MASTER_PORT",
+	"CUDA_VISIBLE_DEVICES", "HPQ_AGENT_SOCKET", NULL,
+};
+
+#define EXEC_USER_PATH "/usr/local/bin:/usr/bin:/bin"
+#define EXEC_ROOT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int64_t exec_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void exec_format_time(int64_t ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ------------------------------------------------------------ environment */
+
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+static void strv_push(struct strv *sv, char *s)
+{
+	if (sv->n + 2 > sv->cap) {
+		sv->cap = sv->cap ? 2 * sv->cap : 32;
+		sv->v = xreallocarray(sv->v, sv->cap, sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = s;
+	sv->v[sv->n] = NULL;
+}
+
+static void strv_pushf(struct strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void strv_pushf(struct strv *sv, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		hpq_fatal("out of memory");
+	va_end(ap);
+	strv_push(sv, s);
+}
+
+static bool exec_var_managed(const char *entry)
+{
+	size_t n = strcspn(entry, "=");
+
+	for (int i = 0; exec_managed_vars[i]; i++)
+		if (strlen(exec_managed_vars[i]) == n && strncmp(entry, exec_managed_vars[i], n) == 0)
+			return true;
+	return false;
+}
+
+void exec_env_free(char **env)
+{
+	if (!env)
+		return;
+	for (char **e = env; *e; e++)
+		free(*e);
+	free(env);
+}
+
+int exec_env_build(const Hpq__RunTask *rt, const struct exec_ident *ident, const uint32_t *gpus,
+		   uint32_t ngpus, const char *agent_socket, char ***ret_env)
+{
+	struct strv sv = {NULL, 0, 0};
+	char *cvd;
+	size_t len = 0;
+
+	strv_push(&sv, NULL); /* never return NULL for an empty list */
+	sv.n = 0;
+	if (rt->n_env > 0) {
+		for (size_t i = 0; i < rt->n_env; i++) {
+			const char *e = rt->env[i];
+			const char *eq = e ? strchr(e, '=') : NULL;
+
+			if (!eq || eq == e) {
+				exec_env_free(sv.v);
+				return HPQ_EINVAL;
+			}
+			if (!exec_var_managed(e))
+				strv_push(&sv, xstrdup(e));
+		}
+	} else {
+		strv_pushf(&sv, "HOME=%s", ident->home);
+		strv_pushf(&sv, "USER=%s", ident->user);
+		strv_pushf(&sv, "LOGNAME=%s", ident->user);
+		strv_pushf(&sv, "SHELL=%s", ident->shell);
+		strv_pushf(&sv, "PATH=%s", ident->uid == 0 ? EXEC_ROOT_PATH : EXEC_USER_PATH);
+	}
+
+	strv_pushf(&sv, "HPQ_TASK_ID=%" PRIu64, rt->task_id);
+	strv_pushf(&sv, "HPQ_ATTEMPT=%" PRIu32, rt->attempt);
+	strv_pushf(&sv, "HPQ_NODE_RANK=%" PRIu32, rt->node_rank);
+	strv_pushf(&sv, "HPQ_NNODES=%" PRIu32, rt->nnodes ? rt->nnodes : 1);
+
+	cvd = xmalloc(ngpus * 11 + 1);
+	cvd[0] = '\0';
+	for (uint32_t i = 0; i < ngpus; i++)
+		len += (size_t)sprintf(cvd + len, "%s%" PRIu32, i ? "," : "", gpus[i]);
+	strv_pushf(&sv, "CUDA_VISIBLE_DEVICES=%s", cvd);
+	free(cvd);
+
+	if (agent_socket)
+		strv_pushf(&sv, "HPQ_AGENT_SOCKET=%s", agent_socket);
+	if (rt->checkpoint_dir && rt->checkpoint_dir[0])
+		strv_pushf(&sv, "HPQ_CHECKPOINT_DIR=%s", rt->checkpoint_dir);
+	if (rt->has_resume) {
+		strv_pushf(&sv, "HPQ_RESUME_FROM=%s", rt->resume_from ? rt->resume_from : "");
+		strv_pushf(&sv, "HPQ_RESUME_STEP=%" PRIu64, rt->resume_step);
+	}
+	if (rt->master_addr && rt->master_addr[0])
+		strv_pushf(&sv, "HPQ_MASTER_ADDR=%s", rt->master_addr);
+	if (rt->master_port)
+		strv_pushf(&sv, "HPQ_MASTER_PORT=%" PRIu32, rt->master_port);
+	*ret_env = sv.v;
+	return 0;
+}
+
+/* ------------------------------------------------------------ processes */
+
+int exec_exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+int exec_proc_stat(pid_t pid, uint64_t *ret_start, char *ret_state)
+{
+	char path[64], buf[1024], *p, *save = NULL, *tok;
+	unsigned long long start;
+	char state;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 ? -ENOENT : (errno == ESRCH ? -ENOENT : -errno);
+	buf[n] = '\0';
+	/* "pid (comm) S ppid ..." where comm may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return HPQ_EINVAL;
+	p += 2;
+	state = *p;
+	/* Fields after comm start at 3 (state); starttime is field 22. */
+	for (field = 3, tok = strtok_r(p, " ", &save); tok && field < 22;
+	     tok = strtok_r(NULL, " ", &save))
+		field++;
+	if (!tok || sscanf(tok, "%llu", &start) != 1)
+		return HPQ_EINVAL;
+	*ret_start = start;
+	*ret_state = state;
+	return 0;
+}
+
+/* Is the task's leader still the process we started? */
+static bool exec_leader_alive(const struct task *t)
+{
+	uint64_t start;
+	char state;
+
+	if (t->pid <= 1 || exec_proc_stat(t->pid, &start, &state) < 0)
+		return false;
+	return start == t->proc_start && state != 'Z' && state != 'X' && state != 'x';
+}
+
+static void exec_signal(struct task *t, int signo)
+{
+	if (t->pid <= 1)
+		return;
+	if (t->adopted && !exec_leader_alive(t))
+		return;
+	if (kill(-t->pid, signo) < 0 && errno == ESRCH)
+		(void)kill(t->pid, signo); /* the leader left its group */
+}
+
+static void exec_gpus_release(struct exec *ex, struct task *t)
+{
+	for (uint32_t i = 0; i < t->ngpus; i++)
+		if (t->gpus[i] < ex->ngpus)
+			ex->gpu_busy[t->gpus[i]] = false;
+}
+
+/* Appends a line to the task's log file; a failure is only logged. */
+static void exec_log_line(struct exec *ex, const struct task *t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void exec_log_line(struct exec *ex, const struct task *t, const char *fmt, ...)
+{
+	char path[4096];
+	va_list ap;
+	int fd;
+
+	(void)mkdir(ex->log_dir, 0755);
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".log", ex->log_dir, t->id);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0) {
+		log_debug("cannot append to '%s': %s", path, strerror(errno));
+		return;
+	}
+	va_start(ap, fmt);
+	vdprintf(fd, fmt, ap);
+	va_end(ap);
+	close(fd);
+}
+
+static void exec_finish(struct exec *ex, struct task *t, int code, const char *reason)
+{
+	char when[32];
+
+	ev_child_stop(ex->loop, &t->child_w);
+	ev_timer_stop(ex->loop, &t->limit_w);
+	ev_timer_stop(ex->loop, &t->kill_w);
+	ev_timer_stop(ex->loop, &t->poll_w);
+	/* Whatever the task left behind in its group goes with it. */
+	if (!t->adopted && t->pid > 1)
+		(void)kill(-t->pid, SIGKILL);
+	exec_gpus_release(ex, t);
+	t->exited = true;
+	t->exit_code = code;
+	t->end_ms = exec_now_ms();
+	task_set_reason(t->reason, t->kill_reason[0] ? t->kill_reason : reason);
+	exec_format_time(t->end_ms, when, sizeof(when));
+	if (code >= 0)
+		exec_log_line(ex, t, "==== hpq: task %" PRIu64 " attempt %" PRIu32
+			      " ended at %s: exit code %d (%s)\n",
+			      t->id, t->attempt, when, code, t->reason);
+	else
+		exec_log_line(ex, t, "==== hpq: task %" PRIu64 " attempt %" PRIu32
+			      " ended at %s: exit code unknown (%s)\n",
+			      t->id, t->attempt, when, t->reason);
+}
+
+static void exec_child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct task *t = w->data;
+	struct exec *ex = t->exec;
+	int status = w->rstatus;
+
+	exec_finish(ex, t, exec_exit_code(status), WIFSIGNALED(status) ? "signal" : "exit");
+	ex->on_exit(ex, t);
+}
+
+static void exec_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct task *t = w->data;
+	struct exec *ex = t->exec;
+
+	if (exec_leader_alive(t))
+		return;
+	exec_finish(ex, t, -1, "lost");
+	ex->on_exit(ex, t);
+}
+
+static void exec_kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct task *t = w->data;
+
+	log_info("task %" PRIu64 " attempt %" PRIu32 ": grace period over, killing its processes",
+		 t->id, t->attempt);
+	exec_signal(t, SIGKILL);
+	/* Repeat until it is gone: a process in uninterruptible sleep may need it. */
+	ev_timer_set(w, 5.0, 0.0);
+	ev_timer_start(loop, w);
+}
+
+static void exec_limit_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct task *t = w->data;
+
+	log_info("task %" PRIu64 " attempt %" PRIu32 ": time limit reached, stopping it",
+		 t->id, t->attempt);
+	exec_kill(t->exec, t, 0, 0, "timeout");
+}
+
+/* Sets up the record's watchers (not started). */
+static void exec_watchers_init(struct exec *ex, struct task *t)
+{
+	t->exec = ex;
+	ev_child_init(&t->child_w, exec_child_cb, t->pid, 0);
+	ev_timer_init(&t->limit_w, exec_limit_cb, 0.0, 0.0);
+	ev_timer_init(&t->kill_w, exec_kill_cb, 0.0, 0.0);
+	ev_timer_init(&t->poll_w, exec_poll_cb, ex->poll_interval, ex->poll_interval);
+	t->child_w.data = t->limit_w.data = t->kill_w.data = t->poll_w.data = t;
+}
+
+static void exec_timer_at(struct exec *ex, ev_timer *w, int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - exec_now_ms();
+
+	ev_timer_stop(ex->loop, w);
+	ev_timer_set(w, left > 0 ? (double)left / 1000.0 : 0.0, 0.0);
+	ev_timer_start(ex->loop, w);
+}
+
+static bool exec_reason_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n < TASK_REASON_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+void exec_kill(struct exec *ex, struct task *t, int signo, uint64_t grace_s, const char *reason)
+{
+	int64_t deadline;
+
+	if (t->exited)
+		return;
+	if (signo <= 0 || signo >= NSIG)
+		signo = t->stop_signal;
+	if (grace_s == 0)
+		grace_s = t->grace_s;
+	if (grace_s > 86400 * 365)
+		grace_s = 86400 * 365;
+	deadline = exec_now_ms() + (int64_t)grace_s * 1000;
+	if (signo == SIGKILL)
+		deadline = exec_now_ms();
+
+	if (t->kill_reason[0]) {
+		/* Already stopping: a later kill can only hurry it. */
+		if (deadline < t->kill_deadline_ms) {
+			t->kill_deadline_ms = deadline;
+			exec_timer_at(ex, &t->kill_w, deadline);
+		}
+		return;
+	}
+	task_set_reason(t->kill_reason, exec_reason_ok(reason) ? reason : "killed");
+	t->kill_deadline_ms = deadline;
+	ev_timer_stop(ex->loop, &t->limit_w);
+	exec_signal(t, signo);
+	if (signo != SIGKILL && signo != SIGCONT)
+		exec_signal(t, SIGCONT);
+	exec_timer_at(ex, &t->kill_w, deadline);
+}
+
+/* ------------------------------------------------------------ starting */
+
+/* What the child needs, all prepared by the parent. */
+struct spawn {
+	char **argv;
+	char **envp;
+	const char *path;     /* the task's PATH */
+	const char *cwd;
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int ngroups;
+	int logfd;
+	int nullfd;
+};
+
+/* Reported by a child that could not exec. */
+struct spawn_error {
+	int stage;
+	int err;
+};
+
+enum { STAGE_SETSID = 1, STAGE_FDS, STAGE_GROUPS, STAGE_GID, STAGE_UID, STAGE_CWD, STAGE_EXEC };
+
+static const char *exec_stage_name(int stage)
+{
+	switch (stage) {
+	case STAGE_SETSID: return "cannot create a session";
+	case STAGE_FDS: return "cannot set up stdin/stdout/stderr";
+	case STAGE_GROUPS: return "cannot set supplementary groups";
+	case STAGE_GID: return "cannot set group id";
+	case STAGE_UID: return "cannot set user id";
+	case STAGE_CWD: return "cannot change directory";
+	case STAGE_EXEC: return "cannot execute command";
+	}
+	return "cannot start";
+}
+
+/* The parent turns this into a message for the log file and the agent's log. */
+static void exec_child_fail(int errfd, int stage, int err) __attribute__((noreturn));
+
+static void exec_child_fail(int errfd, int stage, int err)
+{
+	struct spawn_error se = {stage, err};
+
+	if (write(errfd, &se, sizeof(se)) < 0) {
+		/* nothing left to tell it with */
+	}
+	_exit(127);
+}
+
+/* execve through the task's PATH, like execvp but with the task's PATH
+ * and environment. Returns the errno to report. */
+static int exec_search(char **argv, char **envp, const char *path)
+{
+	char buf[4096];
+	const char *dir, *end;
+	int saved = ENOENT;
+
+	if (strchr(argv[0], '/')) {
+		execve(argv[0], argv, envp);
+		return errno;
+	}
+	for (dir = path; dir; dir = *end ? end + 1 : NULL) {
+		size_t dlen;
+
+		end = strchrnul(dir, ':');
+		dlen = (size_t)(end - dir);
+		if (dlen == 0) {
+			snprintf(buf, sizeof(buf), "%s", argv[0]);
+		} else {
+			if (dlen + strlen(argv[0]) + 2 > sizeof(buf))
+				continue;
+			snprintf(buf, sizeof(buf), "%.*s/%s", (int)dlen, dir, argv[0]);
+		}
+		execve(buf, argv, envp);
+		if (errno == EACCES)
+			saved = EACCES;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			return errno;
+	}
+	return saved;
+}
+
+static void exec_child(const struct spawn *sp, int errfd) __attribute__((noreturn));
+
+static void exec_child(const struct spawn *sp, int errfd)
+{
+	sigset_t none;
+
+	/* Signals the agent ignores or blocks must not stay that way for the task. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (setsid() < 0)
+		exec_child_fail(errfd, STAGE_SETSID, errno);
+	if (dup2(sp->nullfd, 0) < 0 || dup2(sp->logfd, 1) < 0 || dup2(sp->logfd, 2) < 0)
+		exec_child_fail(errfd, STAGE_FDS, errno);
+	/* Nothing of the agent's leaks into the task, whatever forgot O_CLOEXEC. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != errfd)
+				(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	if (sp->switch_user) {
+		if (setgroups((size_t)sp->ngroups, sp->groups) < 0)
+			exec_child_fail(errfd, STAGE_GROUPS, errno);
+		if (setgid(sp->gid) < 0)
+			exec_child_fail(errfd, STAGE_GID, errno);
+		if (setuid(sp->uid) < 0)
+			exec_child_fail(errfd, STAGE_UID, errno);
+	}
+	if (chdir(sp->cwd) < 0)
+		exec_child_fail(errfd, STAGE_CWD, errno);
+	exec_child_fail(errfd, STAGE_EXEC, exec_search(sp->argv, sp->envp, sp->path));
+}
+
+/* Who the task runs as: resolved in the parent, before fork. */
+struct ident {
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+	char *user, *home, *shell;
+	gid_t *groups;
+	int ngroups;
+};
+
+static void ident_release(struct ident *id)
+{
+	free(id->user);
+	free(id->home);
+	free(id->shell);
+	free(id->groups);
+}
+
+static int exec_ident_resolve(const Hpq__RunTask *rt, struct ident *ret, char *err, size_t errlen)
+{
+	struct ident id = {0};
+	struct passwd *pw = NULL;
+	const char *name = rt->user && rt->user[0] ? rt->user : NULL;
+
+	if (geteuid() != 0) {
+		/* Not root: every task runs as the agent's user. */
+		id.uid = getuid();
+		id.gid = getgid();
+		pw = getpwuid(id.uid);
+	} else {
+		id.switch_user = true;
+		id.uid = rt->uid;
+		id.gid = rt->gid;
+		if (name) {
+			pw = getpwnam(name);
+			if (pw && pw->pw_uid != id.uid) {
+				snprintf(err, errlen, "user '%s' is uid %lu on this node, the task "
+					 "says uid %lu", name, (unsigned long)pw->pw_uid,
+					 (unsigned long)id.uid);
+				return HPQ_EINVAL;
+			}
+		}
+		if (!pw)
+			pw = getpwuid(id.uid);
+		if (pw && !name)
+			name = pw->pw_name;
+		if (name && pw) {
+			int n = 64;
+
+			for (;;) {
+				int want = n;
+
+				id.groups = xreallocarray(id.groups, (size_t)n, sizeof(gid_t));
+				if (getgrouplist(name, id.gid, id.groups, &want) >= 0) {
+					id.ngroups = want;
+					break;
+				}
+				if (want <= n) { /* should not happen; fall back to the primary group */
+					id.groups[0] = id.gid;
+					id.ngroups = 1;
+					break;
+				}
+				n = want;
+			}
+		} else {
+			id.groups = xmalloc(sizeof(gid_t));
+			id.groups[0] = id.gid;
+			id.ngroups = 1;
+		}
+	}
+	if (pw) {
+		id.user = xstrdup(name && id.switch_user ? name : pw->pw_name);
+		id.home = xstrdup(pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : "/");
+		id.shell = xstrdup(pw->pw_shell && pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+	} else {
+		if (name)
+			id.user = xstrdup(name);
+		else
+			xasprintf(&id.user, "%lu", (unsigned long)id.uid);
+		id.home = xstrdup("/");
+		id.shell = xstrdup("/bin/sh");
+	}
+	*ret = id;
+	return 0;
+}
+
+/* Picks count free GPUs, lowest indices first. */
+static int exec_gpus_take(struct exec *ex, uint32_t count, struct task *t)
+{
+	uint32_t nfree = 0;
+
+	for (uint32_t i = 0; i < ex->ngpus; i++)
+		nfree += !ex->gpu_busy[i];
+	if (count > nfree)
+		return HPQ_EBUSY;
+	if (count == 0)
+		return 0;
+	t->gpus = xreallocarray(NULL, count, sizeof(*t->gpus));
+	for (uint32_t i = 0; i < ex->ngpus && t->ngpus < count; i++) {
+		if (!ex->gpu_busy[i]) {
+			ex->gpu_busy[i] = true;
+			t->gpus[t->ngpus++] = i;
+		}
+	}
+	return 0;
+}
+
+static int exec_log_open(struct exec *ex, const struct task *t, const struct ident *id)
+{
+	char path[4096];
+	int fd;
+
+	if (mkdir(ex->log_dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".log", ex->log_dir, t->id);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0)
+		return -errno;
+	/* The task's user may read its own log. */
+	if (id->switch_user && fchown(fd, id->uid, id->gid) < 0)
+		log_debug("cannot chown '%s': %s", path, strerror(errno));
+	return fd;
+}
+
+static const char *exec_env_get(char **envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (char **e = envp; *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static void exec_write_header(int fd, struct exec *ex, const struct task *t, const struct ident *id,
+			      const Hpq__RunTask *rt)
+{
+	char when[32];
+
+	exec_format_time(t->start_ms, when, sizeof(when));
+	dprintf(fd, "==== hpq: task %" PRIu64 "%s%s%s attempt %" PRIu32 " on %s at %s as %s "
+		"(uid %lu):", t->id, t->name[0] ? " (" : "", t->name, t->name[0] ? ")" : "",
+		t->attempt, ex->node_name, when, id->user, (unsigned long)id->uid);
+	for (size_t i = 0; i < rt->n_argv; i++)
+		dprintf(fd, " %s", rt->argv[i]);
+	dprintf(fd, "\n");
+}
+
+/* Marks a record that never ran as exited with 127 and tells why. */
+static void exec_spawn_failed(struct exec *ex, struct task *t, const char *why)
+{
+	log_warn("task %" PRIu64 " attempt %" PRIu32 ": cannot start: %s", t->id, t->attempt, why);
+	exec_log_line(ex, t, "hpq-agent: cannot start task %" PRIu64 " attempt %" PRIu32 ": %s\n",
+		      t->id, t->attempt, why);
+	exec_finish(ex, t, 127, "spawn-failed");
+}
+
+/* Forks and execs; returns the pid, or 0 after exec_spawn_failed. */
+static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
+{
+	struct spawn_error se;
+	char why[512];
+	int pipefd[2];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		snprintf(why, sizeof(why), "cannot create a pipe: %s", strerror(errno));
+		exec_spawn_failed(ex, t, why);
+		return 0;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, sizeof(why), "cannot fork: %s", strerror(errno));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		exec_spawn_failed(ex, t, why);
+		return 0;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		exec_child(sp, pipefd[1]);
+	}
+	close(pipefd[1]);
+	do
+		n = read(pipefd[0], &se, sizeof(se));
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n == 0)
+		return pid; /* exec succeeded: the kernel closed the pipe */
+
+	/* The child is exiting with 127; reap it here, before libev sees it. */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof(se))
+		snprintf(why, sizeof(why), "%s '%s': %s", exec_stage_name(se.stage),
+			 se.stage == STAGE_CWD ? sp->cwd : se.stage == STAGE_EXEC ? sp->argv[0] : "",
+			 strerror(se.err));
+	else
+		snprintf(why, sizeof(why), "the child failed before exec");
+	exec_spawn_failed(ex, t, why);
+	return 0;
+}
+
+static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt)
+{
+	struct ident id = {0};
+	struct spawn sp = {0};
+	char **envp = NULL;
+	char why[512];
+	uint32_t want_gpus;
+	int logfd = -1, nullfd = -1, r;
+	pid_t pid;
+
+	if (rt->n_argv == 0 || !rt->argv[0] || !rt->argv[0][0]) {
+		exec_spawn_failed(ex, t, "empty command");
+		return;
+	}
+	if (exec_ident_resolve(rt, &id, why, sizeof(why)) < 0) {
+		exec_spawn_failed(ex, t, why);
+		return;
+	}
+	t->uid = id.uid;
+	t->gid = id.gid;
+
+	want_gpus = rt->resources ? rt->resources->gpus : 0;
+	if (rt->n_gpu_ids > want_gpus)
+		want_gpus = (uint32_t)rt->n_gpu_ids;
+	if (exec_gpus_take(ex, want_gpus, t) < 0) {
+		snprintf(why, sizeof(why), "needs %" PRIu32 " GPUs, this node has %" PRIu32
+			 " with some in use", want_gpus, ex->ngpus);
+		exec_spawn_failed(ex, t, why);
+		goto out;
+	}
+	if (exec_env_build(rt, &(struct exec_ident){id.user, id.home, id.shell, id.uid}, t->gpus,
+			   t->ngpus, ex->agent_socket, &envp) < 0) {
+		exec_spawn_failed(ex, t, "invalid environment entry (not NAME=VALUE)");
+		goto out;
+	}
+	logfd = exec_log_open(ex, t, &id);
+	if (logfd < 0) {
+		snprintf(why, sizeof(why), "cannot open the log file in '%s': %s", ex->log_dir,
+			 strerror(-logfd));
+		exec_spawn_failed(ex, t, why);
+		goto out;
+	}
+	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nullfd < 0) {
+		snprintf(why, sizeof(why), "cannot open /dev/null: %s", strerror(errno));
+		exec_spawn_failed(ex, t, why);
+		goto out;
+	}
+	exec_write_header(logfd, ex, t, &id, rt);
+
+	sp.argv = rt->argv;
+	sp.envp = envp;
+	sp.path = exec_env_get(envp, "PATH");
+	if (!sp.path)
+		sp.path = EXEC_USER_PATH;
+	sp.cwd = rt->cwd && rt->cwd[0] ? rt->cwd : id.home;
+	sp.switch_user = id.switch_user;
+	sp.uid = id.uid;
+	sp.gid = id.gid;
+	sp.groups = id.groups;
+	sp.ngroups = id.ngroups;
+	sp.logfd = logfd;
+	sp.nullfd = nullfd;
+
+	pid = exec_fork(ex, t, &sp);
+	if (pid == 0)
+		goto out;
+	t->pid = pid;
+	r = exec_proc_stat(pid, &t->proc_start, &(char){0});
+	if (r < 0)
+		log_debug("cannot read /proc/%ld/stat: %s", (long)pid, hpq_strerror(r));
+	ev_child_set(&t->child_w, pid, 0);
+	ev_child_start(ex->loop, &t->child_w);
+	if (t->time_limit_s > 0) {
+		ev_timer_set(&t->limit_w, (double)t->time_limit_s, 0.0);
+		ev_timer_start(ex->loop, &t->limit_w);
+	}
+	log_info("task %" PRIu64 " attempt %" PRIu32 " started: pid %ld, user %s", t->id,
+		 t->attempt, (long)pid, id.user);
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (nullfd >= 0)
+		close(nullfd);
+	exec_env_free(envp);
+	ident_release(&id);
+}
+
+int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
+{
+	struct task *t;
+
+	if (rt->task_id == 0 || rt->attempt == 0)
+		return HPQ_EINVAL;
+	if (task_find(&ex->tasks, rt->task_id, rt->attempt))
+		return HPQ_EEXIST;
+
+	t = task_new(rt->task_id, rt->attempt, rt->name);
+	t->start_ms = exec_now_ms();
+	t->time_limit_s = rt->time_limit_s;
+	t->stop_signal = rt->preempt_signal > 0 && rt->preempt_signal < NSIG ? rt->preempt_signal
+									     : SIGTERM;
+	t->grace_s = rt->grace_s ? rt->grace_s : ex->default_grace_s;
+	exec_watchers_init(ex, t);
+	TAILQ_INSERT_TAIL(&ex->tasks, t, entry);
+	exec_prepare(ex, t, rt);
+	*ret_task = t;
+	return 0;
+}
+
+/* ------------------------------------------------------------ adoption */
+
+void exec_adopt(struct exec *ex, struct task *t)
+{
+	exec_watchers_init(ex, t);
+	TAILQ_INSERT_TAIL(&ex->tasks, t, entry);
+	if (t->exited)
+		return;
+
+	t->adopted = true;
+	if (!exec_leader_alive(t)) {
+		log_notice("task %" PRIu64 " attempt %" PRIu32 ": pid %ld ended while the agent "
+			   "was away; its exit code is unknown", t->id, t->attempt, (long)t->pid);
+		exec_finish(ex, t, -1, "lost");
+		return;
+	}
+	for (uint32_t i = 0; i < t->ngpus; i++)
+		if (t->gpus[i] < ex->ngpus)
+			ex->gpu_busy[t->gpus[i]] = true;
+	ev_timer_start(ex->loop, &t->poll_w);
+	if (t->kill_reason[0]) {
+		exec_timer_at(ex, &t->kill_w, t->kill_deadline_ms);
+	} else if (t->time_limit_s > 0) {
+		exec_timer_at(ex, &t->limit_w, t->start_ms + (int64_t)t->time_limit_s * 1000);
+	}
+	log_info("task %" PRIu64 " attempt %" PRIu32 ": adopted pid %ld", t->id, t->attempt,
+		 (long)t->pid);
+}
+
+void exec_forget(struct exec *ex, struct task *t)
+{
+	if (!t->exited)
+		hpq_fatal("exec: forgetting task %" PRIu64 " while it runs", t->id);
+	TAILQ_REMOVE(&ex->tasks, t, entry);
+	task_free(t);
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+void exec_init(struct exec *ex, struct ev_loop *loop, const struct exec_config *cfg,
+	       exec_exit_fn *on_exit, void *data)
+{
+	memset(ex, 0, sizeof(*ex));
+	ex->loop = loop;
+	ex->work_dir = xstrdup(cfg->work_dir);
+	xasprintf(&ex->log_dir, "%s/logs", cfg->work_dir);
+	ex->node_name = xstrdup(cfg->node_name ? cfg->node_name : "");
+	ex->agent_socket = cfg->agent_socket ? xstrdup(cfg->agent_socket) : NULL;
+	ex->ngpus = cfg->ngpus;
+	ex->gpu_busy = xcalloc(cfg->ngpus ? cfg->ngpus : 1, sizeof(bool));
+	ex->default_grace_s = cfg->default_grace_s ? cfg->default_grace_s : EXEC_DEFAULT_GRACE_S;
+	ex->poll_interval = cfg->poll_interval > 0 ? cfg->poll_interval : EXEC_POLL_INTERVAL;
+	TAILQ_INIT(&ex->tasks);
+	ex->on_exit = on_exit;
+	ex->data = data;
+}
+
+void exec_release(struct exec *ex)
+{
+	struct task *t;
+
+	TAILQ_FOREACH(t, &ex->tasks, entry) {
+		ev_child_stop(ex->loop, &t->child_w);
+		ev_timer_stop(ex->loop, &t->limit_w);
+		ev_timer_stop(ex->loop, &t->kill_w);
+		ev_timer_stop(ex->loop, &t->poll_w);
+	}
+	task_list_release(&ex->tasks);
+	free(ex->work_dir);
+	free(ex->log_dir);
+	free(ex->node_name);
+	free(ex->agent_socket);
+	free(ex->gpu_busy);
+	memset(ex, 0, sizeof(*ex));
+}

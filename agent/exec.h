@@ -1,0 +1,136 @@
+/*
+ * exec.h: the task runner. It starts one attempt of a task as a process
+ * in its own session and process group, as the task's user, with the
+ * task's environment and its output appended to the task's log file, and
+ * supervises it until it ends: time limit, kill with a grace period, and
+ * the exit status.
+ *
+ * Exit status contract (as git's run-command and the shell): exit_code is
+ * the process's exit status when it exited, 128 + the signal number when
+ * a signal ended it, 127 when it could not be started at all (reason
+ * "spawn-failed": unknown user, cwd, command not found, ...), and -1 when
+ * it is unknown because the agent restarted while the task ran and the
+ * process was no longer its child (reason "lost", or the reason of the
+ * kill the agent had started). reason is one of exit, signal, timeout,
+ * spawn-failed, lost, or the reason given to exec_kill (cancelled,
+ * preempted, stale, ...).
+ *
+ * Children are watched with ev_child, which needs libev's default loop.
+ * Tasks adopted from the journal after an agent restart are not our
+ * children; they are watched by polling /proc/<pid>/stat, with the
+ * process start time guarding against a reused pid.
+ *
+ * When the main process of a task ends, whatever it left running in its
+ * process group is killed, as Slurm does: a task owns its resources only
+ * while it runs.
+ */
+#ifndef HPQ_AGENT_EXEC_H
+#define HPQ_AGENT_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include "hpq.pb-c.h"
+#include "task.h"
+
+#define EXEC_DEFAULT_GRACE_S 30   /* when neither RunTask nor KillTask names one */
+#define EXEC_POLL_INTERVAL 1.0    /* seconds, for adopted tasks */
+
+struct exec;
+
+/* A running task ended (called from the loop, never from exec_* calls). */
+typedef void exec_exit_fn(struct exec *ex, struct task *t);
+
+struct exec_config {
+	const char *work_dir;       /* logs go to <work_dir>/logs/<task id>.log */
+	const char *node_name;      /* for the log header */
+	const char *agent_socket;   /* HPQ_AGENT_SOCKET; NULL: not set */
+	uint32_t ngpus;             /* GPU indices 0..ngpus-1 are handed out */
+	uint64_t default_grace_s;   /* 0: EXEC_DEFAULT_GRACE_S */
+	double poll_interval;       /* 0: EXEC_POLL_INTERVAL */
+};
+
+struct exec {
+	struct ev_loop *loop;
+	char *work_dir, *log_dir, *node_name, *agent_socket;
+	uint32_t ngpus;
+	uint64_t default_grace_s;
+	double poll_interval;
+	bool *gpu_busy;             /* ngpus entries */
+	struct task_list tasks;     /* running and exited-unacknowledged */
+	exec_exit_fn *on_exit;
+	void *data;                 /* the owner's */
+};
+
+void exec_init(struct exec *ex, struct ev_loop *loop, const struct exec_config *cfg,
+	       exec_exit_fn *on_exit, void *data);
+/* Stops every watcher and frees the records. Processes keep running. */
+void exec_release(struct exec *ex);
+
+/*
+ * Starts one attempt. Returns 0 and the new record, which is running or,
+ * when the process could not be started, already exited with 127 and
+ * reason "spawn-failed" (the log file and the agent's log say why).
+ * Returns HPQ_EEXIST if (task id, attempt) is already here, HPQ_EINVAL
+ * for a zero task id or attempt; nothing is created then.
+ */
+int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task);
+
+/*
+ * Stops a running task: sends signo (0: the task's stop signal) to its
+ * process group, and SIGKILL to the group grace_s later (0: the task's
+ * grace). reason becomes the exit's reason (a word; anything else is
+ * recorded as "killed"). A second kill while one is in progress only
+ * brings the deadline forward. No effect on an exited task.
+ */
+void exec_kill(struct exec *ex, struct task *t, int signo, uint64_t grace_s, const char *reason);
+
+/*
+ * Takes over a record read from the journal. An exited one is kept for
+ * reporting. A running one whose process still exists (same pid and start
+ * time) is adopted: watched by polling, its GPUs reserved, its time limit
+ * and any kill in progress resumed. One whose process is gone is marked
+ * exited now with exit code -1. The caller sees which in t->exited.
+ */
+void exec_adopt(struct exec *ex, struct task *t);
+
+/* Drops an exited record (its exit was acknowledged). */
+void exec_forget(struct exec *ex, struct task *t);
+
+/* ----------------------------------------------------- parts, for tests */
+
+/* Who a task runs as, for its minimal environment. */
+struct exec_ident {
+	const char *user;
+	const char *home;
+	const char *shell;
+	uid_t uid;
+};
+
+/*
+ * The task's environment: rt->env (or, when empty, a minimal login-like
+ * environment from ident), without any variable the agent manages, then
+ * HPQ_TASK_ID, HPQ_ATTEMPT, HPQ_NODE_RANK, HPQ_NNODES,
+ * CUDA_VISIBLE_DEVICES (gpus, comma-separated; empty when none),
+ * HPQ_AGENT_SOCKET (when agent_socket is set), HPQ_CHECKPOINT_DIR (when
+ * set), HPQ_RESUME_FROM and HPQ_RESUME_STEP (when resuming),
+ * HPQ_MASTER_ADDR and HPQ_MASTER_PORT (when set). Returns 0 and a
+ * NULL-terminated array (free with exec_env_free), or HPQ_EINVAL for an
+ * entry of rt->env that is not NAME=VALUE.
+ */
+int exec_env_build(const Hpq__RunTask *rt, const struct exec_ident *ident, const uint32_t *gpus,
+		   uint32_t ngpus, const char *agent_socket, char ***ret_env);
+void exec_env_free(char **env);
+
+/* exit status of waitpid() -> exit code as above. */
+int exec_exit_code(int status);
+
+/* Start time (clock ticks after boot) and state letter of a process from
+ * /proc/<pid>/stat. Returns 0, -ENOENT when there is no such process, or
+ * HPQ_EINVAL when the file cannot be parsed. */
+int exec_proc_stat(pid_t pid, uint64_t *ret_start, char *ret_state);
+
+#endif

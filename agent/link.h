@@ -1,0 +1,134 @@
+/*
+ * link.h: the agent's one connection to hpqd.
+ *
+ * The link connects (non-blocking, with a timeout), says Hello as an
+ * agent named after the node, answers the daemon's nonce with Auth when
+ * the daemon asks and a key is configured, registers the node, and then
+ * heartbeats. Any failure (refused, timeout, malformed frame, Error
+ * during the handshake, the daemon closing) closes the connection and
+ * tries again after an exponential backoff with jitter: 0.5 s doubling to
+ * 30 s, a uniformly random 50-100% of it, back to 0.5 s once registered.
+ * Tasks are not affected: they keep running and are reported again when
+ * the node registers again.
+ *
+ * The link knows the protocol's shape, not the agent's business: what to
+ * put into Register and Heartbeat, and what to do with RunTask and
+ * KillTask, is asked of its owner through struct link_ops. Requests sent
+ * with link_request get their answer through a callback, called exactly
+ * once: with the reply, or with NULL when the connection is lost or the
+ * link stops before the reply came.
+ */
+#ifndef HPQ_AGENT_LINK_H
+#define HPQ_AGENT_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "auth.h"
+#include "conn.h"
+#include "hpq.pb-c.h"
+
+#define LINK_BACKOFF_MIN 0.5
+#define LINK_BACKOFF_MAX 30.0
+#define LINK_CONNECT_TIMEOUT 10.0
+#define LINK_HANDSHAKE_TIMEOUT 30.0
+
+struct link;
+
+struct link_ops {
+	/* Fill reg (name is set by the link, address is the local end of the
+	 * connection unless the owner sets one); release frees what fill made. */
+	void (*fill_register)(void *data, Hpq__Register *reg, const char *local_addr);
+	void (*release_register)(void *data, Hpq__Register *reg);
+	/* Findings for a Heartbeat (may be NULL: none). */
+	void (*fill_heartbeat)(void *data, Hpq__Heartbeat *hb);
+	/* Registered: the daemon listens now. */
+	void (*ready)(void *data);
+	/* The registered connection is gone (pending requests got NULL first). */
+	void (*lost)(void *data);
+	/* After each heartbeat: time to retry what is unanswered. */
+	void (*tick)(void *data);
+	/* A message from the daemon that is not a reply: RunTask, KillTask, ... */
+	void (*message)(void *data, const Hpq__Envelope *env);
+};
+
+typedef void link_reply_fn(void *ctx, const Hpq__Envelope *reply);
+
+enum link_state {
+	LINK_IDLE,        /* not started, or stopped */
+	LINK_WAIT,        /* backing off before the next attempt */
+	LINK_CONNECTING,
+	LINK_HELLO,
+	LINK_AUTH,
+	LINK_REGISTER,
+	LINK_READY,
+};
+
+struct link_pending {
+	uint64_t id;
+	link_reply_fn *cb;
+	void *ctx;
+};
+
+struct link {
+	struct ev_loop *loop;
+	const struct link_ops *ops;
+	void *data;
+
+	char *server, *host, *port, *name;
+	bool have_key;
+	uint8_t key[HPQ_AUTH_KEY_BYTES];
+	double heartbeat;           /* configured, seconds */
+	double heartbeat_now;       /* in use: at most what the daemon asked for */
+
+	enum link_state state;
+	int fd;                     /* while connecting */
+	struct addrinfo *addrs, *addr_next;
+	ev_io connect_w;
+	ev_timer timer_w;           /* backoff, connect and handshake timeouts */
+	ev_timer heartbeat_w;
+	double backoff;
+	unsigned failures;          /* attempts since the last registration */
+	struct conn *conn;
+	char local_addr[64];
+
+	uint64_t next_id;
+	uint64_t handshake_id;      /* the Hello, Auth or Register being answered */
+	struct link_pending *pending;
+	size_t npending, cap;
+};
+
+struct link_config {
+	const char *server;         /* HOST:PORT */
+	const char *name;           /* the node name, sent in Hello */
+	const uint8_t *key;         /* NULL: no cluster key */
+	double heartbeat;           /* seconds */
+};
+
+/* Splits HOST:PORT, [V6]:PORT or HOST (port 7420). Returns 0 or HPQ_EINVAL. */
+int link_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+
+int link_init(struct link *l, struct ev_loop *loop, const struct link_config *cfg,
+	      const struct link_ops *ops, void *data);
+/* First attempt now. */
+void link_start(struct link *l);
+/* Closes the connection, answers pending callbacks with NULL, stops retrying. */
+void link_stop(struct link *l);
+void link_release(struct link *l);
+
+bool link_ready(const struct link *l);
+/* Sends a message that needs no answer (a reply carries its request's id).
+ * Returns 0, or HPQ_EUNAVAIL when not registered. */
+int link_send(struct link *l, Hpq__Envelope *env);
+/* Replies to request id with Ok, or with Error{code, message} when code < 0. */
+void link_reply(struct link *l, uint64_t id, int code, const char *message);
+/* Sends a request with a fresh id; cb runs once, later. Returns 0, or
+ * HPQ_EUNAVAIL when not registered (cb is then never called). */
+int link_request(struct link *l, Hpq__Envelope *env, link_reply_fn *cb, void *ctx);
+/* Sends a heartbeat now (for a health change) and restarts the interval. */
+void link_heartbeat_now(struct link *l);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * main.c: hpq-agent, the node agent of hpq. Reads its settings (flags
+ * over agent.conf), detects the node's resources, and runs the agent on
+ * libev's default loop (the one that can watch child processes) until
+ * SIGTERM or SIGINT.
+ *
+ * Startup reads top to bottom: settings, logging, cluster key, capacity,
+ * detach, loop, agent (work directory, journal, local socket), signals,
+ * watchdog, connect, READY=1, run. Stopping leaves the tasks running in
+ * their own sessions for the next agent to adopt, unless
+ * --kill-tasks-on-exit says otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "agent.h"
+#include "auth.h"
+#include "capacity.h"
+#include "config.h"
+#include "error.h"
+#include "hpq.h"
+#include "log.h"
+#include "notify.h"
+#include "parse.h"
+#include "res.h"
+
+static const char usage_text[] =
+	"usage: hpq-agent [options]\n"
+	"\n"
+	"The hpq node agent: registers this machine with hpqd, runs the tasks it is\n"
+	"given and reports how they end. Every option is also a key in the --config\n"
+	"file (same name without the dashes); options win over the file.\n"
+	"\n"
+	"  --server HOST:PORT       hpqd to connect to (default 127.0.0.1:7420)\n"
+	"  --name NAME              node name (default: the short host name)\n"
+	"  --pool NAME              pool this node belongs to (default: default)\n"
+	"  --work-dir DIR           task logs, journal and agent socket\n"
+	"                           (default /var/lib/hpq-agent)\n"
+	"  --gpus N                 GPUs to offer (default: count of nvidia-smi -L)\n"
+	"  --cpus N                 CPUs to offer (default: online CPUs)\n"
+	"  --mem SIZE               memory to offer, e.g. 64G (default: MemTotal)\n"
+	"  --labels L1,L2           labels reported with the node\n"
+	"  --address HOST           address other nodes of a gang reach this one at\n"
+	"                           (default: the local address of the link to hpqd)\n"
+	"  --heartbeat DURATION     heartbeat interval (default 10s)\n"
+	"  --key-file FILE          cluster key, when hpqd requires one\n"
+	"  --config FILE            read settings from FILE (INI)\n"
+	"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
+	"  --kill-tasks-on-exit     stop running tasks when the agent stops\n"
+	"                           (default: leave them running for the next agent)\n"
+	"  -f, --foreground         do not detach\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n";
+
+/* Settings given on the command line, kept to re-apply over a reloaded file. */
+struct flags {
+	const char *config_path;
+	const char *keys[32];
+	const char *values[32];
+	int n;
+	bool log_level_given;
+};
+
+static const struct option long_options[] = {
+	{"server", required_argument, NULL, 0},
+	{"name", required_argument, NULL, 0},
+	{"pool", required_argument, NULL, 0},
+	{"work-dir", required_argument, NULL, 0},
+	{"gpus", required_argument, NULL, 0},
+	{"cpus", required_argument, NULL, 0},
+	{"mem", required_argument, NULL, 0},
+	{"labels", required_argument, NULL, 0},
+	{"address", required_argument, NULL, 0},
+	{"heartbeat", required_argument, NULL, 0},
+	{"key-file", required_argument, NULL, 0},
+	{"log-level", required_argument, NULL, 0},
+	{"kill-tasks-on-exit", no_argument, NULL, 0},
+	{"foreground", no_argument, NULL, 'f'},
+	{"config", required_argument, NULL, 'c'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static void usage_error(const char *what, const char *arg) __attribute__((noreturn));
+
+static void usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "hpq-agent: %s%s\nTry 'hpq-agent --help' for more information.\n", what,
+		arg);
+	exit(2);
+}
+
+static void parse_flags(int argc, char **argv, struct flags *fl)
+{
+	struct agent_config scratch;
+	char err[256];
+	int c, idx;
+
+	config_init(&scratch);
+	while ((c = getopt_long(argc, argv, "fc:hV", long_options, &idx)) != -1) {
+		const char *key, *value;
+
+		switch (c) {
+		case 0:
+			key = long_options[idx].name;
+			value = long_options[idx].has_arg ? optarg : "yes";
+			break;
+		case 'f':
+			key = "foreground";
+			value = "yes";
+			break;
+		case 'c':
+			fl->config_path = optarg;
+			continue;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("hpq-agent %s (protocol %d)\n", HPQ_VERSION, HPQ_PROTOCOL_VERSION);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'hpq-agent --help' for more information.\n");
+			exit(2);
+		}
+		/* Check now, so a bad flag is a usage error before anything starts. */
+		if (config_set(&scratch, key, value, err, sizeof(err)) < 0)
+			usage_error(err, "");
+		if (fl->n == (int)(sizeof(fl->keys) / sizeof(fl->keys[0])))
+			usage_error("too many options", "");
+		fl->keys[fl->n] = key;
+		fl->values[fl->n++] = value;
+		if (strcmp(key, "log-level") == 0)
+			fl->log_level_given = true;
+	}
+	config_release(&scratch);
+	if (optind < argc)
+		usage_error("unexpected argument: ", argv[optind]);
+}
+
+/* Defaults, then the file, then the flags. */
+static int load_settings(const struct flags *fl, struct agent_config *ret, char *err, size_t errlen)
+{
+	struct agent_config cfg;
+	int r;
+
+	config_init(&cfg);
+	if (fl->config_path) {
+		r = config_load(&cfg, fl->config_path, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	for (int i = 0; i < fl->n; i++) {
+		r = config_set(&cfg, fl->keys[i], fl->values[i], err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	r = config_finish(&cfg, err, errlen);
+	if (r < 0)
+		goto fail;
+	*ret = cfg;
+	return 0;
+fail:
+	config_release(&cfg);
+	return r;
+}
+
+/*
+ * Detaches from the terminal. The parent waits until the child says it is
+ * serving (or dies), so that `hpq-agent` returns 0 only for a running
+ * agent and startup errors still reach the terminal. Returns the write
+ * end of that pipe in the child.
+ */
+static int daemonize(void)
+{
+	int fds[2], devnull;
+	char status;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		log_err("cannot create a pipe: %s", strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_err("cannot fork: %s", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		exit(read(fds[0], &status, 1) == 1 && status == 0 ? 0 : 1);
+	}
+	close(fds[0]);
+	setsid();
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		close(devnull);
+	}
+	if (chdir("/") < 0) {
+		/* the work directory is absolute; nothing depends on the cwd */
+	}
+	return fds[1];
+}
+
+static void daemon_ready(int fd)
+{
+	char ok = 0;
+	int devnull;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &ok, 1) < 0) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(fd);
+	/* stderr stays where it was unless it is a terminal we just left. */
+	if (isatty(2) && (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+		dup2(devnull, 2);
+		close(devnull);
+	}
+}
+
+struct main_ctx {
+	struct agent agent;
+	struct agent_config cfg;
+	const struct flags *flags;
+	ev_signal sigterm_w, sigint_w, sighup_w;
+	ev_timer watchdog_w;
+};
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct main_ctx *m = w->data;
+
+	if (m->agent.stopping) {
+		log_notice("second stop signal: exiting without waiting for tasks");
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_notice("received %s, stopping%s", strsignal(w->signum),
+		   m->cfg.kill_tasks_on_exit ? " with the tasks" : "; tasks keep running");
+	notify_send("STOPPING=1");
+	agent_stop(&m->agent, m->cfg.kill_tasks_on_exit);
+}
+
+/* SIGHUP: re-read the settings; only the log level changes live. */
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct main_ctx *m = w->data;
+	struct agent_config fresh;
+	char err[512];
+
+	notify_send("RELOADING=1");
+	if (load_settings(m->flags, &fresh, err, sizeof(err)) < 0) {
+		log_err("reload: %s; keeping the current settings", err);
+	} else {
+		if (fresh.log_level != m->cfg.log_level) {
+			m->cfg.log_level = fresh.log_level;
+			hpq_log_set_level(fresh.log_level);
+		}
+		log_notice("reloaded settings (log level applied; other changes need a restart)");
+		config_release(&fresh);
+	}
+	notify_send("READY=1");
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	notify_send("WATCHDOG=1");
+}
+
+int main(int argc, char **argv)
+{
+	static struct main_ctx m;
+	struct flags fl = {0};
+	struct hpq_res given, capacity;
+	struct ev_loop *loop;
+	uint8_t key[HPQ_AUTH_KEY_BYTES];
+	uint64_t wd_usec;
+	char err[512], buf[128];
+	int r, ready_fd = -1;
+
+	parse_flags(argc, argv, &fl);
+	m.flags = &fl;
+	hpq_log_init("hpq-agent", LOG_INFO);
+	if (load_settings(&fl, &m.cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	hpq_log_set_level(m.cfg.log_level);
+
+	if (m.cfg.key_file) {
+		r = hpq_auth_load_key(m.cfg.key_file, key);
+		if (r < 0) {
+			log_err("cannot read key file '%s': %s", m.cfg.key_file,
+				r == HPQ_EINVAL ? "the file is empty" : hpq_strerror(r));
+			return 1;
+		}
+	}
+
+	given = (struct hpq_res){m.cfg.gpus, m.cfg.cpus, m.cfg.mem};
+	r = capacity_detect(given, &capacity);
+	if (r < 0) {
+		log_err("cannot detect this node's memory: %s; give --mem", hpq_strerror(r));
+		return 1;
+	}
+	log_info("node %s in pool %s offers %s", m.cfg.name, m.cfg.pool,
+		 hpq_res_format(capacity, buf, sizeof(buf)));
+
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)(time(NULL) ^ getpid()));
+	if (!m.cfg.foreground)
+		ready_fd = daemonize();
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (!loop) {
+		log_err("cannot initialise the event loop (libev)");
+		return 1;
+	}
+	r = agent_init(&m.agent, loop, &m.cfg, capacity, m.cfg.key_file ? key : NULL, err,
+		       sizeof(err));
+	memset(key, 0, sizeof(key));
+	if (r < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+
+	ev_signal_init(&m.sigterm_w, on_stop_signal, SIGTERM);
+	ev_signal_init(&m.sigint_w, on_stop_signal, SIGINT);
+	ev_signal_init(&m.sighup_w, on_sighup, SIGHUP);
+	m.sigterm_w.data = m.sigint_w.data = m.sighup_w.data = &m;
+	ev_signal_start(loop, &m.sigterm_w);
+	ev_signal_start(loop, &m.sigint_w);
+	ev_signal_start(loop, &m.sighup_w);
+	wd_usec = notify_watchdog_usec();
+	if (wd_usec) {
+		double every = (double)wd_usec / 2e6;
+
+		ev_timer_init(&m.watchdog_w, on_watchdog, every, every);
+		ev_timer_start(loop, &m.watchdog_w);
+		ev_unref(loop); /* the watchdog alone does not keep the loop alive */
+	}
+
+	agent_start(&m.agent);
+	notify_send("READY=1");
+	daemon_ready(ready_fd);
+	log_notice("hpq-agent %s serving node %s (work directory %s)", HPQ_VERSION, m.cfg.name,
+		   m.agent.work_dir);
+
+	ev_run(loop, 0);
+
+	log_notice("stopped; %zu tasks left running", agent_running(&m.agent));
+	if (wd_usec) {
+		ev_ref(loop);
+		ev_timer_stop(loop, &m.watchdog_w);
+	}
+	ev_signal_stop(loop, &m.sigterm_w);
+	ev_signal_stop(loop, &m.sigint_w);
+	ev_signal_stop(loop, &m.sighup_w);
+	agent_release(&m.agent);
+	config_release(&m.cfg);
+	ev_loop_destroy(loop);
+	return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * task.c: the agent's task records and their list. Plain data handling;
+ * see task.h for what a record means and who owns which part of it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "task.h"
+#include "xalloc.h"
+
+struct task *task_new(uint64_t id, uint32_t attempt, const char *name)
+{
+	struct task *t = xcalloc(1, sizeof(*t));
+
+	t->id = id;
+	t->attempt = attempt;
+	t->name = xstrdup(name ? name : "");
+	return t;
+}
+
+void task_free(struct task *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->gpus);
+	free(t);
+}
+
+void task_list_release(struct task_list *list)
+{
+	struct task *t;
+
+	while ((t = TAILQ_FIRST(list))) {
+		TAILQ_REMOVE(list, t, entry);
+		task_free(t);
+	}
+}
+
+struct task *task_find(const struct task_list *list, uint64_t id, uint32_t attempt)
+{
+	struct task *t;
+
+	TAILQ_FOREACH(t, list, entry)
+		if (t->id == id && t->attempt == attempt)
+			return t;
+	return NULL;
+}
+
+size_t task_list_count(const struct task_list *list)
+{
+	const struct task *t;
+	size_t n = 0;
+
+	TAILQ_FOREACH(t, list, entry)
+		n++;
+	return n;
+}
+
+void task_set_reason(char dst[TASK_REASON_MAX], const char *reason)
+{
+	size_t n = reason ? strlen(reason) : 0;
+
+	if (n >= TASK_REASON_MAX)
+		n = TASK_REASON_MAX - 1;
+	memcpy(dst, reason ? reason : "", n);
+	dst[n] = '\0';
+}

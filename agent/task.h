@@ -1,0 +1,84 @@
+/*
+ * task.h: one attempt of a task on this node, as the agent keeps it.
+ *
+ * A task record lives from the RunTask that starts it until the daemon
+ * acknowledges its exit (TaskUpdate answered with Ok). In between it is
+ * either running (a process group we supervise) or exited (an outcome
+ * waiting to be acknowledged). The list of records is what the journal
+ * persists, what Register reports, and what the local socket checks a
+ * checkpoint against. (task id, attempt) names one record.
+ *
+ * The record only holds data; exec.c owns the processes and watchers, the
+ * journal owns the file, the link owns the reports.
+ */
+#ifndef HPQ_AGENT_TASK_H
+#define HPQ_AGENT_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+struct exec;
+
+/* Longest "why it ended" word we keep (cancelled, preempted, spawn-failed, ...). */
+#define TASK_REASON_MAX 32
+
+struct task {
+	TAILQ_ENTRY(task) entry;
+
+	uint64_t id;
+	uint32_t attempt;
+	char *name;               /* for the log header; may be empty, never NULL */
+
+	pid_t pid;                /* also the process group and session id; 0: never started */
+	uint64_t proc_start;      /* starttime of /proc/<pid>/stat, guards against pid reuse */
+	uid_t uid;                /* what the process runs as (not what was asked when */
+	gid_t gid;                /*   the agent is not root) */
+	int64_t start_ms;         /* unix ms */
+	uint64_t time_limit_s;    /* 0: none */
+	int stop_signal;          /* sent first when stopping it (time limit, kill); never 0 */
+	uint64_t grace_s;         /* between stop_signal and SIGKILL */
+	uint32_t *gpus;           /* local GPU indices given to it */
+	uint32_t ngpus;
+
+	/* Stopping: set when a kill or the time limit started one. */
+	char kill_reason[TASK_REASON_MAX]; /* empty: not being stopped */
+	int64_t kill_deadline_ms; /* SIGKILL for the group at this time */
+
+	/* Outcome. */
+	bool exited;
+	int exit_code;            /* exit status, 128 + signal, 127 spawn failure, -1 unknown */
+	int64_t end_ms;
+	char reason[TASK_REASON_MAX];
+
+	/* Reporting (not persisted). */
+	bool update_inflight;     /* an exit TaskUpdate waits for its answer */
+	int64_t update_sent_ms;
+
+	/* Supervision (exec.c). */
+	bool adopted;             /* not our child (agent restarted): watched by polling /proc */
+	ev_child child_w;
+	ev_timer limit_w;
+	ev_timer kill_w;
+	ev_timer poll_w;
+	struct exec *exec;
+};
+
+TAILQ_HEAD(task_list, task);
+
+/* A zeroed record for (id, attempt); name may be NULL. */
+struct task *task_new(uint64_t id, uint32_t attempt, const char *name);
+void task_free(struct task *t);
+/* Frees every record of the list and leaves it empty. Watchers must be stopped. */
+void task_list_release(struct task_list *list);
+
+struct task *task_find(const struct task_list *list, uint64_t id, uint32_t attempt);
+size_t task_list_count(const struct task_list *list);
+
+/* Copies a reason word, truncating to TASK_REASON_MAX - 1. */
+void task_set_reason(char dst[TASK_REASON_MAX], const char *reason);
+
+#endif
