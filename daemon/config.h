@@ -1,0 +1,48 @@
+/*
+ * config.h: hpqd's settings, from built-in defaults, then the INI file
+ * (--config), then the command line, each overriding the one before.
+ * Every key has one setter (config_set) used by both the file and the
+ * flags, so a value is validated the same way wherever it comes from.
+ * man/hpqd.8 lists every key; keep the two in step.
+ */
+#ifndef HPQD_CONFIG_H
+#define HPQD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+	char *listen;               /* HOST:PORT for agents and remote clients; "" = none */
+	char *socket_path;          /* Unix socket for local clients; "" = none */
+	char *state_dir;            /* holds hpq.db, hpqd.port (and hpqd.log when daemonized) */
+	char *key_file;             /* cluster key; NULL = TCP peers are not authenticated */
+	char **admins;              /* user names with administrator rights */
+	size_t nadmins;
+	int log_level;              /* syslog level */
+	uint64_t heartbeat_ms;      /* what agents are told to use */
+	uint32_t unreachable_after; /* heartbeats missed before a node is lost */
+	bool foreground;
+};
+
+void config_init(struct config *c);
+void config_release(struct config *c);
+/* Deep copy of src into dst (dst is not initialised). */
+void config_copy(struct config *dst, const struct config *src);
+
+/*
+ * Sets one key ("listen", "auth.admins", ...: section.key as in the file,
+ * sections [hpqd], [auth], [agents]). Returns 0, or HPQ_EINVAL /
+ * HPQ_ENOTFOUND with a message in err.
+ */
+int config_set(struct config *c, const char *section, const char *key, const char *value,
+	       char *err, size_t errlen);
+
+/* Reads an INI file into c. Returns 0 or a negative code with err set
+ * ("FILE:LINE: ..."). */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Milliseconds after which a silent or disconnected node is lost. */
+uint64_t config_unreachable_ms(const struct config *c);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * dispatch.c: the end-of-iteration tick (dispatch.h).
+ *
+ * A START is recorded (attempt + 1, RUNNING, nodes) in the same batch as
+ * everything else of this iteration and RunTask goes out from that batch's
+ * commit completion: the database learns of a run before any agent does,
+ * so a crash can leave a recorded run that never started (reconciliation
+ * requeues it) but never a run the database does not know. A PREEMPT is
+ * recorded the same way and its KillTask carries the task's own preempt
+ * signal and grace.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agentlink.h"
+#include "dispatch.h"
+#include "hpqd.h"
+#include "log.h"
+#include "store.h"
+#include "xalloc.h"
+
+static void apply(struct hpqd *d, const struct sched_decision *dec)
+{
+	struct state *st = &d->state;
+	struct task *t = state_task_of(dec->task);
+
+	switch (dec->action) {
+	case SCHED_START:
+		state_task_start(st, t);
+		agentlink_run_after_commit(d, t);
+		break;
+	case SCHED_PREEMPT:
+		state_task_preempt(st, t, dec->beneficiary ? state_task_of(dec->beneficiary)
+							   : NULL);
+		agentlink_kill_after_commit(d, t, t->attempts, -1, t->preempt_signal,
+					    t->grace_s ? t->grace_s : st->policy.grace_s,
+					    "preempted");
+		break;
+	default:
+		hpq_fatal("the dispatcher returned an unknown action %d", (int)dec->action);
+	}
+}
+
+void dispatch_run(struct hpqd *d)
+{
+	struct state *st = &d->state;
+
+	if (st->dirty && !d->stopping) {
+		const struct sched_decision *decs;
+		struct sched_decision *copy;
+		size_t n;
+
+		st->dirty = false;
+		decs = sched_cycle(st->sched, hpqd_now_ms(), &n);
+		if (n) {
+			/* The array is the dispatcher's; applying may call into it. */
+			copy = xreallocarray(NULL, n, sizeof(*copy));
+			memcpy(copy, decs, n * sizeof(*copy));
+			for (size_t i = 0; i < n; i++)
+				apply(d, &copy[i]);
+			free(copy);
+			log_debug("dispatch: %zu decisions", n);
+		}
+	}
+	store_submit(d->store);
+}
+
+static void on_tick(uv_prepare_t *h)
+{
+	dispatch_run(container_of(h, struct hpqd, tick));
+}
+
+int dispatch_init(struct hpqd *d)
+{
+	int r = uv_prepare_init(d->loop, &d->tick);
+
+	if (r < 0)
+		return r;
+	return uv_prepare_start(&d->tick, on_tick);
+}
+
+void dispatch_close(struct hpqd *d)
+{
+	if (!uv_is_closing((uv_handle_t *)&d->tick))
+		uv_close((uv_handle_t *)&d->tick, NULL);
+}

@@ -1,0 +1,21 @@
+/*
+ * dispatch.h: runs the dispatcher when something changed and carries out
+ * its decisions (DESIGN §5). The cycle runs from a uv_prepare handle, i.e.
+ * at the end of a loop iteration, only when the state is dirty: every
+ * submit, exit and node change of one iteration costs one cycle, and an
+ * idle daemon runs none (no fixed poll). After the cycle the iteration's
+ * batch goes to the store, so a START and the submits that caused it
+ * commit together.
+ */
+#ifndef HPQD_DISPATCH_H
+#define HPQD_DISPATCH_H
+
+struct hpqd;
+
+int dispatch_init(struct hpqd *d);
+void dispatch_close(struct hpqd *d);
+/* What the tick does: a cycle if dirty, then hand the batch to the store.
+ * Tests and the fuzzer call it directly. */
+void dispatch_run(struct hpqd *d);
+
+#endif

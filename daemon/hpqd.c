@@ -1,0 +1,164 @@
+/*
+ * hpqd.c: bringing the daemon's core up and down (hpqd.h), apart from
+ * main.c so that the unit tests and the fuzzer can run a real core.
+ *
+ * Stopping is the one part with an order to it: close the listeners and
+ * stop reading (no new work), commit what is recorded and let every
+ * completion send its reply, then flush and close the connections, the
+ * tick and the timer, and close the store. The last steps run from a
+ * zero timer rather than from the store's completion itself, because the
+ * store cannot be closed from inside its own callback.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentlink.h"
+#include "dispatch.h"
+#include "error.h"
+#include "hpqd.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "xalloc.h"
+
+int64_t hpqd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_store_error(void *arg)
+{
+	struct hpqd *d = arg;
+
+	log_err("the state database failed: stopping; a restart recovers every change "
+		"that was acknowledged");
+	d->exit_status = 1;
+	hpqd_stop(d);
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	char *p = xstrdup(path);
+	int r = 0;
+
+	for (char *s = p + 1; ; s++) {
+		char c = *s;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			snprintf(err, errlen, "cannot create '%s': %s", p, strerror(errno));
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return r;
+}
+
+int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigned flags,
+	      char *err, size_t errlen)
+{
+	char *path = NULL;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = loop;
+	config_copy(&d->cfg, cfg);
+	d->uid = getuid();
+	uv_update_time(loop);
+	d->start_mono = uv_now(loop);
+
+	if (cfg->key_file) {
+		r = hpq_auth_load_key(cfg->key_file, d->key);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot load the cluster key '%s': %s", cfg->key_file,
+				 hpq_strerror(r));
+			goto fail;
+		}
+		d->has_key = true;
+	}
+	r = make_dir(cfg->state_dir, err, errlen);
+	if (r < 0)
+		goto fail;
+	xasprintf(&path, "%s/hpq.db", cfg->state_dir);
+	r = store_open(path, flags, &d->store, err, errlen);
+	if (r < 0)
+		goto fail;
+	state_init(&d->state, d->store);
+	r = store_load(d->store, &d->state, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = store_start(d->store, loop, on_store_error, d);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the storage thread: %s", uv_strerror(r));
+		goto fail;
+	}
+	server_new(d, &d->server);
+	/* Neither can fail in libuv short of a broken loop. */
+	if (dispatch_init(d) < 0 || agentlink_start(d) < 0)
+		hpq_fatal("cannot set up the loop's handles");
+	free(path);
+	return 0;
+fail:
+	free(path);
+	store_close(d->store);
+	d->store = NULL;
+	state_release(&d->state);
+	config_release(&d->cfg);
+	return r;
+}
+
+static void finish_stop(uv_timer_t *h)
+{
+	struct hpqd *d = container_of(h, struct hpqd, node_timer);
+
+	server_close_all(d->server);
+	dispatch_close(d);
+	uv_close((uv_handle_t *)&d->node_timer, NULL);
+	store_close(d->store);
+	d->store = NULL;
+	log_info("stopped");
+	if (d->on_stop)
+		d->on_stop(d);
+}
+
+static void on_drained(void *arg, int status)
+{
+	struct hpqd *d = arg;
+
+	uv_timer_stop(&d->node_timer);
+	uv_timer_start(&d->node_timer, finish_stop, 0, 0);
+}
+
+void hpqd_stop(struct hpqd *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("stopping: finishing %zu pending commits", store_inflight(d->store));
+	if (d->server)
+		server_quiesce(d->server);
+	store_after_commit(d->store, on_drained, d);
+	store_submit(d->store);
+}
+
+void hpqd_release(struct hpqd *d)
+{
+	state_release(&d->state);
+	server_free(d->server);
+	d->server = NULL;
+	config_release(&d->cfg);
+}

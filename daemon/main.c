@@ -1,0 +1,453 @@
+/*
+ * main.c: hpqd, the queue daemon. Reads flags and the config file, becomes
+ * a daemon unless --foreground, brings up the core (hpqd.c), listens,
+ * tells systemd it is ready, and runs the loop until SIGTERM or SIGINT
+ * stop it gracefully. Read main() top to bottom: that is the startup.
+ *
+ * Daemonizing keeps the parent until the child is serving (or has failed)
+ * and exits with the child's status and message, so `hpqd && hpq list`
+ * works and a bad config fails where it was typed. There is no pidfile:
+ * systemd (Type=notify) or the socket identify the running daemon.
+ *
+ * systemd integration is done by hand, without libsystemd: READY=1,
+ * WATCHDOG=1 (every half $WATCHDOG_USEC, from the loop, so a stuck loop
+ * is noticed) and STOPPING=1 are datagrams to $NOTIFY_SOCKET.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "error.h"
+#include "hpq.h"
+#include "hpqd.h"
+#include "log.h"
+#include "parse.h"
+#include "server.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"usage: hpqd [options]\n"
+	"\n"
+	"The hpq queue daemon.\n"
+	"\n"
+	"  -c, --config FILE          read settings from FILE (INI; see hpqd(8))\n"
+	"  -d, --state-dir DIR        state directory (default " HPQ_DEFAULT_STATE_DIR ")\n"
+	"  -l, --listen HOST:PORT     TCP address for agents and remote clients\n"
+	"                             (default 0.0.0.0:7420; port 0 picks one; \"\" none)\n"
+	"  -s, --socket PATH          Unix socket for local clients\n"
+	"                             (default " HPQ_DEFAULT_SOCKET "; \"\" none)\n"
+	"  -k, --key-file FILE        cluster key that TCP peers must prove they hold\n"
+	"  -L, --log-level LEVEL      error, warning, notice, info (default) or debug\n"
+	"      --heartbeat DURATION   heartbeat interval for agents (default 10s)\n"
+	"      --unreachable-after N  heartbeats missed before a node is lost (default 3)\n"
+	"  -f, --foreground           do not daemonize; log to stderr\n"
+	"  -n, --check                check the configuration, print it and exit\n"
+	"  -h, --help                 show this help\n"
+	"  -V, --version              show the version\n";
+
+enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE };
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "state-dir", required_argument, NULL, 'd' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "key-file", required_argument, NULL, 'k' },
+	{ "log-level", required_argument, NULL, 'L' },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "unreachable-after", required_argument, NULL, OPT_UNREACHABLE },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "check", no_argument, NULL, 'n' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char short_opts[] = "c:d:l:s:k:L:fnhV";
+
+struct daemon_main {
+	struct hpqd d;
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t watchdog;
+	bool has_watchdog;
+	const char *config_path;
+	bool level_from_flag;
+	char *port_path;
+	int ready_fd;              /* daemonized: the parent waits on this */
+};
+
+/* ---------------------------------------------------------------- systemd */
+
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';   /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_debug("cannot notify systemd: %s", strerror(errno));
+	close(fd);
+}
+
+static void on_watchdog(uv_timer_t *h)
+{
+	notify("WATCHDOG=1");
+}
+
+static void start_watchdog(struct daemon_main *m)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	uint64_t us, every;
+
+	if (!usec || hpq_parse_uint(usec, 1, UINT64_MAX, &us) < 0)
+		return;
+	if (pid && (pid_t)atol(pid) != getpid())
+		return;
+	every = us / 2000;
+	if (!every)
+		every = 1;
+	uv_timer_init(&m->loop, &m->watchdog);
+	uv_timer_start(&m->watchdog, on_watchdog, every, every);
+	m->has_watchdog = true;
+}
+
+/* ---------------------------------------------------------------- daemonizing */
+
+/*
+ * Forks twice (no controlling terminal ever again) and returns in the
+ * grandchild with *ret_fd, on which it reports readiness. The original
+ * process waits for that report and exits with it.
+ */
+static void daemonize(const char *log_path, int *ret_fd)
+{
+	int pfd[2], fd;
+	char buf[512];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "hpqd: cannot make a pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "hpqd: cannot fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		/* The first byte is the status; the rest, if any, a message. */
+		close(pfd[1]);
+		n = read(pfd[0], buf, sizeof(buf) - 1);
+		if (n <= 0) {
+			fprintf(stderr, "hpqd: the daemon exited during startup; see %s\n",
+				log_path);
+			exit(1);
+		}
+		buf[n] = '\0';
+		if (n > 1)
+			fprintf(stderr, "hpqd: %s\n", buf + 1);
+		exit((unsigned char)buf[0]);
+	}
+	close(pfd[0]);
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);
+	umask(022);
+	if (chdir("/") < 0)
+		_exit(1);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	*ret_fd = pfd[1];
+}
+
+static void report_ready(struct daemon_main *m, int status, const char *msg)
+{
+	char buf[512];
+	size_t n;
+
+	if (m->ready_fd < 0)
+		return;
+	buf[0] = (char)status;
+	n = (size_t)snprintf(buf + 1, sizeof(buf) - 1, "%s", msg ? msg : "");
+	if (write(m->ready_fd, buf, n + 1) < 0)
+		log_debug("cannot report to the parent: %s", strerror(errno));
+	close(m->ready_fd);
+	m->ready_fd = -1;
+}
+
+/* ---------------------------------------------------------------- signals, stop */
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+	struct daemon_main *m = h->data;
+
+	log_notice("%s: shutting down", strsignal(signum));
+	notify("STOPPING=1");
+	hpqd_stop(&m->d);
+}
+
+/* SIGHUP: re-read the config file's log level (the one thing that changes live). */
+static void on_hup(uv_signal_t *h, int signum)
+{
+	struct daemon_main *m = h->data;
+	struct config c;
+	char err[256];
+
+	if (!m->config_path || m->level_from_flag) {
+		log_info("SIGHUP: no config file to re-read the log level from");
+		return;
+	}
+	config_init(&c);
+	if (config_load(&c, m->config_path, err, sizeof(err)) < 0) {
+		log_warn("SIGHUP: %s; keeping the current settings", err);
+	} else {
+		hpq_log_set_level(c.log_level);
+		log_notice("SIGHUP: log level re-read from %s", m->config_path);
+	}
+	config_release(&c);
+}
+
+static void on_core_stopped(struct hpqd *d)
+{
+	struct daemon_main *m = container_of(d, struct daemon_main, d);
+
+	uv_close((uv_handle_t *)&m->sigterm, NULL);
+	uv_close((uv_handle_t *)&m->sigint, NULL);
+	uv_close((uv_handle_t *)&m->sighup, NULL);
+	if (m->has_watchdog)
+		uv_close((uv_handle_t *)&m->watchdog, NULL);
+}
+
+static int write_port_file(const char *path, int port)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", port);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		int r = -errno;
+
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- flags */
+
+static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_main *m,
+		       bool *ret_check)
+{
+	char err[256];
+	int c, r;
+
+	/* The config file first, so that flags override it whatever their order. */
+	for (optind = 1; (c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1;) {
+		if (c == '?')
+			return EXIT_USAGE;
+		if (c == 'c')
+			m->config_path = optarg;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hpqd: unexpected argument '%s'\n%s", argv[optind], usage_text);
+		return EXIT_USAGE;
+	}
+	if (m->config_path && config_load(cfg, m->config_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hpqd: %s\n", err);
+		return 1;
+	}
+	for (optind = 1; (c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1;) {
+		r = 0;
+		switch (c) {
+		case 'c':
+			break;
+		case 'd':
+			r = config_set(cfg, "hpqd", "state_dir", optarg, err, sizeof(err));
+			break;
+		case 'l':
+			r = config_set(cfg, "hpqd", "listen", optarg, err, sizeof(err));
+			break;
+		case 's':
+			r = config_set(cfg, "hpqd", "socket", optarg, err, sizeof(err));
+			break;
+		case 'k':
+			r = config_set(cfg, "auth", "key_file", optarg, err, sizeof(err));
+			break;
+		case 'L':
+			r = config_set(cfg, "hpqd", "log_level", optarg, err, sizeof(err));
+			m->level_from_flag = true;
+			break;
+		case OPT_HEARTBEAT:
+			r = config_set(cfg, "agents", "heartbeat", optarg, err, sizeof(err));
+			break;
+		case OPT_UNREACHABLE:
+			r = config_set(cfg, "agents", "unreachable_after", optarg, err, sizeof(err));
+			break;
+		case 'f':
+			cfg->foreground = true;
+			break;
+		case 'n':
+			*ret_check = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("hpqd %s (protocol %d, schema %d)\n", HPQ_VERSION,
+			       HPQ_PROTOCOL_VERSION, store_schema_latest());
+			exit(0);
+		default:
+			return EXIT_USAGE;
+		}
+		if (r < 0) {
+			fprintf(stderr, "hpqd: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static void print_config(const struct config *c)
+{
+	static const char *const levels[] = { "emerg", "alert", "crit", "error", "warning",
+					      "notice", "info", "debug" };
+
+	printf("[hpqd]\nlisten = %s\nsocket = %s\nstate_dir = %s\nlog_level = %s\n\n",
+	       c->listen, c->socket_path, c->state_dir, levels[c->log_level & 7]);
+	printf("[auth]\nkey_file = %s\nadmins = ", c->key_file ? c->key_file : "");
+	for (size_t i = 0; i < c->nadmins; i++)
+		printf("%s%s", i ? "," : "", c->admins[i]);
+	printf("\n\n[agents]\nheartbeat = %llus\nunreachable_after = %u\n",
+	       (unsigned long long)(c->heartbeat_ms / 1000), c->unreachable_after);
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	static struct daemon_main m;
+	struct config cfg;
+	bool check = false;
+	char err[512], *log_path = NULL;
+	int r, status;
+
+	m.ready_fd = -1;
+	config_init(&cfg);
+	r = parse_flags(argc, argv, &cfg, &m, &check);
+	if (r) {
+		config_release(&cfg);
+		return r;
+	}
+	if (check) {
+		print_config(&cfg);
+		config_release(&cfg);
+		return 0;
+	}
+	hpq_log_init("hpqd", cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* The log of a daemonized hpqd lives in its state directory. */
+	if (!cfg.foreground) {
+		if (mkdir(cfg.state_dir, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr, "hpqd: cannot create '%s': %s\n", cfg.state_dir,
+				strerror(errno));
+			return 1;
+		}
+		xasprintf(&log_path, "%s/hpqd.log", cfg.state_dir);
+		daemonize(log_path, &m.ready_fd);
+		hpq_log_init("hpqd", cfg.log_level);
+	}
+
+	if (uv_loop_init(&m.loop) < 0)
+		hpq_fatal("cannot make the event loop");
+	r = hpqd_init(&m.d, &m.loop, &cfg, 0, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		report_ready(&m, 1, err);
+		return 1;
+	}
+	m.d.on_stop = on_core_stopped;
+	uv_signal_init(&m.loop, &m.sigterm);
+	uv_signal_init(&m.loop, &m.sigint);
+	uv_signal_init(&m.loop, &m.sighup);
+	m.sigterm.data = m.sigint.data = m.sighup.data = &m;
+	uv_signal_start(&m.sigterm, on_stop_signal, SIGTERM);
+	uv_signal_start(&m.sigint, on_stop_signal, SIGINT);
+	uv_signal_start(&m.sighup, on_hup, SIGHUP);
+
+	xasprintf(&m.port_path, "%s/hpqd.port", cfg.state_dir);
+	unlink(m.port_path);
+	r = server_listen(m.d.server, cfg.listen, cfg.socket_path, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		report_ready(&m, 1, err);
+		m.d.exit_status = 1;
+		hpqd_stop(&m.d);
+	} else {
+		if (*cfg.listen) {
+			r = write_port_file(m.port_path, server_port(m.d.server));
+			if (r < 0)
+				log_warn("cannot write '%s': %s", m.port_path, strerror(-r));
+		}
+		if (*cfg.listen && !m.d.has_key)
+			log_warn("no cluster key ([auth] key_file): TCP peers are not "
+				 "authenticated; use this only on a trusted network");
+		start_watchdog(&m);
+		log_notice("hpqd %s ready (pid %d, state in %s)", HPQ_VERSION, (int)getpid(),
+			   cfg.state_dir);
+		report_ready(&m, 0, NULL);
+		notify("READY=1");
+	}
+
+	uv_run(&m.loop, UV_RUN_DEFAULT);
+
+	status = m.d.exit_status;
+	unlink(m.port_path);
+	hpqd_release(&m.d);
+	if (uv_loop_close(&m.loop) != 0)
+		log_warn("the loop closed with handles still open");
+	free(m.port_path);
+	free(log_path);
+	config_release(&cfg);
+	return status;
+}

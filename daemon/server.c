@@ -1,0 +1,787 @@
+/*
+ * server.c: listeners, connections, framing and the one dispatch switch.
+ *
+ * Reading follows redis's shape: libuv hands us bytes (into one shared
+ * buffer: reads are handled to completion before the next one), we feed
+ * the connection's framer and handle every whole frame it yields. A frame
+ * over the limit gets an Error and the connection is closed once that is
+ * written; a frame that does not decode gets an Error and the connection
+ * goes on; so does a request the handler refuses. Writes go through
+ * uv_write, whose queue is per stream; a peer that lets more than
+ * WRITE_QUEUE_MAX pile up is cut off rather than allowed to grow the heap.
+ *
+ * Identity is settled by Hello before anything else: on the Unix socket
+ * from SO_PEERCRED (Hello.name is ignored), over TCP from Hello.name,
+ * trusted only after Auth when the daemon has a cluster key.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agentlink.h"
+#include "error.h"
+#include "hpq.h"
+#include "hpqd.h"
+#include "log.h"
+#include "msg.h"
+#include "parse.h"
+#include "rpc.h"
+#include "server.h"
+#include "xalloc.h"
+
+#define READ_BUF 65536
+#define WRITE_QUEUE_MAX (64u << 20)
+#define BACKLOG 128
+
+struct server {
+	struct hpqd *d;
+	uv_tcp_t tcp;
+	bool has_tcp;
+	uv_pipe_t pipe;
+	bool has_pipe;
+	char *socket_path;
+	int port;
+	struct dlist conns;
+	char rbuf[READ_BUF];
+};
+
+struct write_req {
+	uv_write_t req;
+	struct conn *c;
+	uint8_t *buf;
+};
+
+static void conn_free(struct conn *c)
+{
+	hpq_framer_release(&c->framer);
+	free(c->user);
+	free(c->software);
+	free(c);
+}
+
+void server_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+void server_unref(struct conn *c)
+{
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	server_unref(container_of(h, struct conn, h.handle));
+}
+
+/* Marks c dead and tells agentlink; the handle closes separately. */
+static void conn_kill(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	dlist_del(&c->link);
+	if (c->node)
+		agentlink_disconnected(c);
+	log_debug("%s: connection closed", c->peer);
+}
+
+static void close_now(struct conn *c)
+{
+	conn_kill(c);
+	if (c->pseudo) {
+		server_unref(c);
+		return;
+	}
+	if (!uv_is_closing(&c->h.handle))
+		uv_close(&c->h.handle, on_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	free(req);
+	if (!uv_is_closing(&c->h.handle))
+		uv_close(&c->h.handle, on_closed);
+}
+
+void server_close(struct conn *c)
+{
+	uv_shutdown_t *req;
+
+	if (c->pseudo || c->dead) {
+		if (c->pseudo && !c->dead)
+			close_now(c);
+		return;
+	}
+	conn_kill(c);
+	uv_read_stop(&c->h.stream);
+	req = xcalloc(1, sizeof(*req));
+	req->data = c;
+	if (uv_shutdown(req, &c->h.stream, on_shutdown) < 0) {
+		free(req);
+		if (!uv_is_closing(&c->h.handle))
+			uv_close(&c->h.handle, on_closed);
+	}
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = container_of(req, struct write_req, req);
+
+	if (status < 0 && status != UV_ECANCELED && !w->c->dead) {
+		log_debug("%s: write failed: %s", w->c->peer, uv_strerror(status));
+		close_now(w->c);
+	}
+	free(w->buf);
+	free(w);
+}
+
+void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
+{
+	struct write_req *w;
+	uv_buf_t b;
+	int r;
+
+	if (c->dead || c->pseudo) {
+		free(frame);
+		return;
+	}
+	if (c->h.stream.write_queue_size > WRITE_QUEUE_MAX) {
+		log_warn("%s: not reading its replies (%zu bytes queued): disconnecting", c->peer,
+			 c->h.stream.write_queue_size);
+		free(frame);
+		close_now(c);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->buf = frame;
+	b = uv_buf_init((char *)w->buf, (unsigned)len);
+	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
+	if (r < 0) {
+		free(w->buf);
+		free(w);
+		close_now(c);
+	}
+}
+
+void server_send(struct conn *c, const Hpq__Envelope *env)
+{
+	size_t len;
+	uint8_t *frame;
+
+	if (c->dead || c->pseudo)
+		return;
+	frame = hpq_msg_encode(env, &len);
+	server_send_frame(c, frame, len);
+}
+
+void server_send_error(struct conn *c, uint64_t id, int code, const char *msg)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Error err = HPQ__ERROR__INIT;
+
+	err.code = code;
+	err.message = (char *)(msg && *msg ? msg : hpq_strerror(code));
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_ERROR;
+	env.error = &err;
+	log_debug("%s: request %llu refused: %s", c->peer, (unsigned long long)id, err.message);
+	server_send(c, &env);
+}
+
+void server_send_ok(struct conn *c, uint64_t id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Ok ok = HPQ__OK__INIT;
+
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_OK;
+	env.ok = &ok;
+	server_send(c, &env);
+}
+
+/* ---------------------------------------------------------------- identity */
+
+static bool is_admin(const struct hpqd *d, const char *user, uint32_t uid, bool known)
+{
+	if (known && (uid == 0 || uid == (uint32_t)d->uid))
+		return true;
+	for (size_t i = 0; i < d->cfg.nadmins; i++)
+		if (!strcmp(d->cfg.admins[i], user))
+			return true;
+	return false;
+}
+
+/* Sets user, uid, gid and admin of c; Unix socket from the peer
+ * credentials, TCP from the name the peer gives. */
+static int identify(struct conn *c, const char *name, struct state_err *e)
+{
+	struct passwd *pw;
+	char num[32];
+
+	if (c->local) {
+		pw = getpwuid(c->peer_uid);
+		snprintf(num, sizeof(num), "%u", c->peer_uid);
+		c->user = xstrdup(pw ? pw->pw_name : num);
+		c->actor.uid = c->peer_uid;
+		c->actor.gid = pw ? pw->pw_gid : c->peer_gid;
+		c->actor.known = true;
+	} else {
+		if (!*name || strlen(name) >= HPQ_NAME_MAX || strpbrk(name, " \t\n:/,"))
+			return state_errf(e, HPQ_EAUTH, "a TCP peer must name its %s in Hello",
+					  c->role == HPQ__ROLE__ROLE_AGENT ? "node" : "user");
+		c->user = xstrdup(name);
+		pw = c->role == HPQ__ROLE__ROLE_CLIENT ? getpwnam(name) : NULL;
+		c->actor.known = pw != NULL;
+		c->actor.uid = pw ? pw->pw_uid : UINT32_MAX;
+		c->actor.gid = pw ? pw->pw_gid : UINT32_MAX;
+	}
+	c->actor.user = c->user;
+	c->actor.agent = c->role == HPQ__ROLE__ROLE_AGENT;
+	c->actor.admin = !c->actor.agent &&
+			 is_admin(c->d, c->user, c->actor.uid, c->actor.known);
+	if (c->actor.agent) {
+		if (c->local && !is_admin(c->d, c->user, c->peer_uid, true))
+			return state_errf(e, HPQ_EPERM,
+					  "agents on the Unix socket must run as root or as hpqd's "
+					  "user");
+		if (hpq_check_name(name) < 0)
+			return state_errf(e, HPQ_EINVAL, "invalid node name '%.64s' in Hello",
+					  name);
+		free(c->user);
+		c->user = xstrdup(name);
+		c->actor.user = c->user;
+		c->actor.node = c->user;
+	}
+	return 0;
+}
+
+static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct state_err *e)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__HelloReply rep = HPQ__HELLO_REPLY__INIT;
+	int r;
+
+	if (h->protocol_version < HPQ_PROTOCOL_MIN || h->protocol_version > HPQ_PROTOCOL_VERSION)
+		return state_errf(e, HPQ_EVERSION,
+				  "protocol version %u is not supported (hpqd %s speaks %d to %d): "
+				  "use matching versions of hpq", h->protocol_version, HPQ_VERSION,
+				  HPQ_PROTOCOL_MIN, HPQ_PROTOCOL_VERSION);
+	if (h->role != HPQ__ROLE__ROLE_CLIENT && h->role != HPQ__ROLE__ROLE_AGENT)
+		return state_errf(e, HPQ_EPROTO, "Hello without a role");
+	c->role = h->role;
+	c->protocol = h->protocol_version;
+	free(c->software);
+	c->software = xstrndup(h->software_version, 64);
+	r = identify(c, h->name, e);
+	if (r < 0)
+		return r;
+	rep.protocol_version = c->protocol;
+	rep.software_version = (char *)HPQ_VERSION;
+	rep.user = c->user;
+	rep.admin = c->actor.admin;
+	if (!c->local && c->d->has_key) {
+		hpq_auth_nonce(c->nonce);
+		rep.nonce.data = c->nonce;
+		rep.nonce.len = sizeof(c->nonce);
+		c->phase = CONN_AUTH;
+	} else {
+		c->phase = CONN_READY;
+	}
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO_REPLY;
+	env.hello_reply = &rep;
+	server_send(c, &env);
+	log_debug("%s: hello from %s %s (%s)%s", c->peer,
+		  c->role == HPQ__ROLE__ROLE_AGENT ? "agent" : "user", c->user,
+		  h->software_version, c->actor.admin ? ", administrator" : "");
+	return 0;
+}
+
+static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state_err *e)
+{
+	if (hpq_auth_verify(a->mac.data, a->mac.len, c->nonce, sizeof(c->nonce), c->d->key) < 0)
+		return state_errf(e, HPQ_EAUTH,
+				  "authentication failed: the cluster key does not match");
+	c->phase = CONN_READY;
+	server_send_ok(c, id);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void dispatch(struct conn *c, const Hpq__Envelope *env)
+{
+	struct state_err e = { { 0 } };
+	uint64_t id = env->id;
+	bool client = c->role == HPQ__ROLE__ROLE_CLIENT;
+	bool agent = c->role == HPQ__ROLE__ROLE_AGENT;
+	bool fatal = false;
+	int r;
+
+	if (c->phase == CONN_HELLO && env->body_case != HPQ__ENVELOPE__BODY_HELLO) {
+		r = state_errf(&e, HPQ_EPROTO, "the first message must be Hello, not %s",
+			       hpq_msg_name(env));
+		fatal = true;
+		goto bad;
+	}
+	if (c->phase == CONN_AUTH && env->body_case != HPQ__ENVELOPE__BODY_AUTH) {
+		r = state_errf(&e, HPQ_EAUTH, "authenticate first: this daemon needs the "
+			       "cluster key over TCP");
+		fatal = true;
+		goto bad;
+	}
+
+	switch (env->body_case) {
+	case HPQ__ENVELOPE__BODY_HELLO:
+		if (c->phase != CONN_HELLO) {
+			r = state_errf(&e, HPQ_EPROTO, "Hello was already said");
+			break;
+		}
+		r = on_hello(c, id, env->hello, &e);
+		fatal = r < 0;
+		break;
+	case HPQ__ENVELOPE__BODY_AUTH:
+		if (c->phase != CONN_AUTH) {
+			r = state_errf(&e, HPQ_EPROTO, "no Auth was asked for");
+			break;
+		}
+		r = on_auth(c, id, env->auth, &e);
+		fatal = r < 0;
+		break;
+	case HPQ__ENVELOPE__BODY_SUBMIT:
+		r = client ? rpc_submit(c, id, env->submit, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_LIST:
+		r = client ? rpc_list(c, id, env->list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_SHOW:
+		r = client ? rpc_show(c, id, env->show, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_CANCEL:
+		r = client ? rpc_cancel(c, id, env->cancel, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_CHECKPOINT:
+		/* From `hpq checkpoint` directly, or relayed by the task's agent. */
+		r = rpc_checkpoint(c, id, env->checkpoint, &e);
+		break;
+	case HPQ__ENVELOPE__BODY_NODE_LIST:
+		r = client ? rpc_node_list(c, id, env->node_list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_TEAM_SET:
+		r = client ? rpc_team_set(c, id, env->team_set, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_TEAM_REMOVE:
+		r = client ? rpc_team_remove(c, id, env->team_remove, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_TEAM_LIST:
+		r = client ? rpc_team_list(c, id, env->team_list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_CLASS_SET:
+		r = client ? rpc_class_set(c, id, env->class_set, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_CLASS_REMOVE:
+		r = client ? rpc_class_remove(c, id, env->class_remove, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_CLASS_LIST:
+		r = client ? rpc_class_list(c, id, env->class_list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_REGISTER:
+		r = agent ? agentlink_register(c, id, env->register_, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_HEARTBEAT:
+		r = agent ? agentlink_heartbeat(c, id, env->heartbeat, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_TASK_UPDATE:
+		r = agent ? agentlink_task_update(c, id, env->task_update, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_OK:
+	case HPQ__ENVELOPE__BODY_ERROR:
+		/* An agent acknowledging a push; nothing waits for it. */
+		if (agent) {
+			if (env->body_case == HPQ__ENVELOPE__BODY_ERROR)
+				log_info("%s: agent reports: %s", c->peer, env->error->message);
+			return;
+		}
+		r = HPQ_EPROTO;
+		break;
+	default:
+		r = HPQ_EPROTO;
+		break;
+	}
+	if (r >= 0)
+		return;
+bad:
+	if (r == HPQ_EPROTO && !e.msg[0])
+		state_errf(&e, HPQ_EPROTO, "%s is not a request a%s may send", hpq_msg_name(env),
+			   agent ? "n agent" : " client");
+	server_send_error(c, id, r, e.msg);
+	if (fatal)
+		server_close(c);
+}
+
+static void feed(struct conn *c, const void *data, size_t n)
+{
+	const uint8_t *p;
+	size_t len;
+	int r;
+
+	r = hpq_framer_feed(&c->framer, data, n);
+	while (r == 0 && !c->dead && (r = hpq_framer_next(&c->framer, &p, &len)) > 0) {
+		Hpq__Envelope *env = hpq_msg_decode(p, len);
+
+		r = 0;
+		if (!env) {
+			server_send_error(c, 0, HPQ_EPROTO, "malformed or unknown message");
+			continue;
+		}
+		dispatch(c, env);
+		hpq_msg_free(env);
+	}
+	if (r < 0 && !c->dead) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "frame larger than %u bytes: closing the connection",
+			 HPQ_FRAME_MAX);
+		log_info("%s: %s", c->peer, msg);
+		server_send_error(c, 0, r, msg);
+		server_close(c);
+	}
+}
+
+void server_feed(struct conn *c, const void *data, size_t len)
+{
+	if (!c->dead)
+		feed(c, data, len);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = container_of(h, struct conn, h.handle);
+
+	*buf = uv_buf_init(c->d->server->rbuf, READ_BUF);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct conn *c = container_of(s, struct conn, h.stream);
+
+	if (n < 0) {
+		if (n != UV_EOF)
+			log_debug("%s: read failed: %s", c->peer, uv_strerror((int)n));
+		close_now(c);
+		return;
+	}
+	if (n > 0)
+		feed(c, buf->base, (size_t)n);
+}
+
+/* ---------------------------------------------------------------- accepting */
+
+static struct conn *conn_new(struct hpqd *d)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->d = d;
+	c->refs = 1;
+	hpq_framer_init(&c->framer, HPQ_FRAME_MAX);
+	dlist_init(&c->link);
+	return c;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+	bool local = listener == (uv_stream_t *)&srv->pipe;
+	struct conn *c;
+	int r;
+
+	if (status < 0) {
+		log_warn("cannot accept a connection: %s", uv_strerror(status));
+		return;
+	}
+	c = conn_new(srv->d);
+	c->local = local;
+	r = local ? uv_pipe_init(srv->d->loop, &c->h.pipe, 0)
+		  : uv_tcp_init(srv->d->loop, &c->h.tcp);
+	if (r < 0) {
+		conn_free(c);
+		return;
+	}
+	if (uv_accept(listener, &c->h.stream) < 0) {
+		uv_close(&c->h.handle, on_closed);
+		return;
+	}
+	if (local) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		uv_os_fd_t fd;
+
+		if (uv_fileno(&c->h.handle, &fd) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			log_warn("cannot read the credentials of a local peer: closing it");
+			uv_close(&c->h.handle, on_closed);
+			return;
+		}
+		c->peer_uid = cred.uid;
+		c->peer_gid = cred.gid;
+		snprintf(c->peer, sizeof(c->peer), "unix uid %u pid %d", cred.uid, (int)cred.pid);
+	} else {
+		struct sockaddr_storage ss;
+		int sl = sizeof(ss);
+		char host[64] = "?";
+
+		uv_tcp_nodelay(&c->h.tcp, 1);
+		uv_tcp_keepalive(&c->h.tcp, 1, 60);
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+				uv_ip6_name(a, host, sizeof(host));
+				snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host,
+					 ntohs(a->sin6_port));
+			} else {
+				struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+				uv_ip4_name(a, host, sizeof(host));
+				snprintf(c->peer, sizeof(c->peer), "%s:%u", host,
+					 ntohs(a->sin_port));
+			}
+		}
+	}
+	dlist_add_tail(&srv->conns, &c->link);
+	r = uv_read_start(&c->h.stream, on_alloc, on_read);
+	if (r < 0)
+		close_now(c);
+}
+
+struct conn *server_pseudo(struct hpqd *d, Hpq__Role role, const char *user, bool admin)
+{
+	struct conn *c = conn_new(d);
+
+	c->pseudo = true;
+	c->local = true;
+	c->phase = CONN_READY;
+	c->role = role;
+	c->protocol = HPQ_PROTOCOL_VERSION;
+	c->user = xstrdup(user);
+	c->actor.user = c->user;
+	c->actor.uid = (uint32_t)getuid();
+	c->actor.gid = (uint32_t)getgid();
+	c->actor.known = true;
+	c->actor.admin = admin;
+	c->actor.agent = role == HPQ__ROLE__ROLE_AGENT;
+	c->actor.node = c->actor.agent ? c->user : NULL;
+	snprintf(c->peer, sizeof(c->peer), "pseudo %s", user);
+	dlist_add_tail(&d->server->conns, &c->link);
+	return c;
+}
+
+/* ---------------------------------------------------------------- listening */
+
+int server_new(struct hpqd *d, struct server **ret_server)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->d = d;
+	dlist_init(&srv->conns);
+	*ret_server = srv;
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static int parse_hostport(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	char host[128];
+	const char *colon;
+	uint64_t port;
+	size_t hl;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			goto bad;
+		hl = (size_t)(end - s - 1);
+		colon = end + 1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - s);
+	}
+	if (hl >= sizeof(host) || hpq_parse_uint(colon + 1, 0, 65535, &port) < 0)
+		goto bad;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (!hl)
+		strcpy(host, "0.0.0.0");
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
+		return 0;
+	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
+		return 0;
+bad:
+	return fail(err, errlen, HPQ_EINVAL, "invalid listen address '%s': use HOST:PORT", s);
+}
+
+static int listen_tcp(struct server *srv, const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss = { 0 };
+	int r, sl = sizeof(ss);
+
+	r = parse_hostport(addr, &ss, err, errlen);
+	if (r < 0)
+		return r;
+	r = uv_tcp_init(srv->d->loop, &srv->tcp);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot make a TCP socket: %s", uv_strerror(r));
+	srv->has_tcp = true;
+	srv->tcp.data = srv;
+	r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&srv->tcp, BACKLOG, on_connection);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot listen on %s: %s", addr, uv_strerror(r));
+	if (uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &sl) == 0)
+		srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	log_info("listening on %s (port %d)", addr, srv->port);
+	return 0;
+}
+
+/* Is a daemon answering on path? A refused connect means a stale socket. */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+static void make_parent(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno == ENOENT) {
+			make_parent(dir);
+			mkdir(dir, 0755);
+		}
+	}
+	free(dir);
+}
+
+static int listen_unix(struct server *srv, const char *path, char *err, size_t errlen)
+{
+	int r;
+
+	if (socket_alive(path))
+		return fail(err, errlen, -EADDRINUSE,
+			    "another daemon is listening on '%s': stop it or use --socket", path);
+	unlink(path);
+	make_parent(path);
+	r = uv_pipe_init(srv->d->loop, &srv->pipe, 0);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot make a Unix socket: %s", uv_strerror(r));
+	srv->has_pipe = true;
+	srv->pipe.data = srv;
+	r = uv_pipe_bind(&srv->pipe, path);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&srv->pipe, BACKLOG, on_connection);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot listen on '%s': %s", path, uv_strerror(r));
+	srv->socket_path = xstrdup(path);
+	/* Anyone local may connect: the kernel tells us who they are. */
+	if (chmod(path, 0666) < 0)
+		log_warn("cannot open '%s' to all local users: %s", path, strerror(errno));
+	log_info("listening on %s", path);
+	return 0;
+}
+
+int server_listen(struct server *srv, const char *listen, const char *path, char *err,
+		  size_t errlen)
+{
+	int r;
+
+	if (listen && *listen) {
+		r = listen_tcp(srv, listen, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (path && *path) {
+		r = listen_unix(srv, path, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int server_port(const struct server *srv)
+{
+	return srv->port;
+}
+
+void server_quiesce(struct server *srv)
+{
+	if (srv->has_tcp && !uv_is_closing((uv_handle_t *)&srv->tcp))
+		uv_close((uv_handle_t *)&srv->tcp, NULL);
+	if (srv->has_pipe && !uv_is_closing((uv_handle_t *)&srv->pipe)) {
+		uv_close((uv_handle_t *)&srv->pipe, NULL);
+		unlink(srv->socket_path);
+	}
+	for (struct dlist *l = srv->conns.next; l != &srv->conns; l = l->next) {
+		struct conn *c = container_of(l, struct conn, link);
+
+		if (!c->pseudo)
+			uv_read_stop(&c->h.stream);
+	}
+}
+
+void server_close_all(struct server *srv)
+{
+	while (!dlist_empty(&srv->conns))
+		server_close(container_of(srv->conns.next, struct conn, link));
+}
+
+void server_free(struct server *srv)
+{
+	if (!srv)
+		return;
+	free(srv->socket_path);
+	free(srv);
+}
