@@ -155,6 +155,7 @@ struct pool {
 	uint32_t ndirty, dirty_cap;
 	struct sched_task *resv;     /* holds the reservation */
 	bool resv_guarantee;         /* ... and is within its guarantee */
+	struct hpq_res resv_borrow;  /* ... and will borrow this much */
 	uint32_t *resv_nodes;
 	uint32_t nresv, resv_cap;
 	int64_t retry_at;            /* a failed preemption may succeed then */
@@ -650,8 +651,8 @@ static bool over_guarantee(const struct pool *p, const struct tq *q, struct hpq_
  * guarantee; else, if the team may borrow, the new excess within its
  * borrow limit and within the pool's idle compute.
  */
-static enum adm admit(const struct pool *p, const struct tq *q, struct hpq_res eff,
-		      struct hpq_res req)
+static enum adm admit_x(const struct pool *p, const struct tq *q, struct hpq_res eff,
+			struct hpq_res req, struct hpq_res earmarked)
 {
 	const struct sched_quota *qu = &q->quota;
 	struct hpq_res u = hpq_res_add(eff, req);
@@ -690,7 +691,8 @@ static enum adm admit(const struct pool *p, const struct tq *q, struct hpq_res e
 		if (!governed(p, d) || res_dim(b1, d) <= res_dim(b0, d))
 			continue;
 		base = hpq__max64(res_dim(p->cap, d) - res_dim(p->gsum, d), 0);
-		borrowed = res_dim(p->borrowed, d) - res_dim(q->borrowed, d) + res_dim(b1, d);
+		borrowed = res_dim(p->borrowed, d) - res_dim(q->borrowed, d) + res_dim(b1, d) +
+			   res_dim(earmarked, d);
 		idle = base + res_dim(p->lendable, d) - res_dim(q->lendable, d) + res_dim(l1, d);
 		if (borrowed > idle)
 			return ADM_NO_IDLE;
@@ -698,9 +700,34 @@ static enum adm admit(const struct pool *p, const struct tq *q, struct hpq_res e
 	return ADM_IDLE;
 }
 
+static enum adm admit(const struct pool *p, const struct tq *q, struct hpq_res eff,
+		      struct hpq_res req)
+{
+	return admit_x(p, q, eff, req, HPQ_RES_ZERO);
+}
+
 static inline struct hpq_res tq_eff(const struct tq *q)
 {
 	return hpq_res_add(q->used, q->claim);
+}
+
+/*
+ * Admission of t (of q) for req, with the pool's reservation earmarked
+ * against work it outranks: its own team counts it as used, other teams
+ * find the idle compute it will borrow taken. Without this, small tasks
+ * could keep eating the idle compute a reserved task waits for.
+ */
+static enum adm admit_task(const struct sched *s, const struct pool *p, const struct tq *q,
+			   const struct sched_task *t, struct hpq_res req)
+{
+	const struct sched_task *r = p->resv;
+	struct hpq_res eff = tq_eff(q);
+
+	if (!r || r == t || outranks(s, t, r))
+		return admit_x(p, q, eff, req, HPQ_RES_ZERO);
+	if (r->team == t->team)
+		return admit_x(p, q, hpq_res_add(eff, task_total(r)), req, HPQ_RES_ZERO);
+	return admit_x(p, q, eff, req, p->resv_borrow);
 }
 
 /* ---- nodes and the free-capacity index ---- */
@@ -1016,11 +1043,23 @@ static void resv_set(struct sched *s, struct pool *p, struct sched_task *t)
 	p->resv = t;
 }
 
-static void resv_offer(struct sched *s, struct pool *p, struct sched_task *t, enum adm a)
+/* Notes how t, holding the reservation, would be admitted. */
+static void resv_note(struct pool *p, const struct tq *q, const struct sched_task *t, enum adm a)
+{
+	struct hpq_res eff = tq_eff(q), g = q->quota.guarantee;
+
+	p->resv_guarantee = a == ADM_GUARANTEE;
+	p->resv_borrow = hpq_res_sub(hpq_res_sub_floor(hpq_res_add(eff, task_total(t)), g),
+				     hpq_res_sub_floor(eff, g));
+}
+
+static void resv_offer(struct sched *s, struct pool *p, struct tq *q, struct sched_task *t,
+		       enum adm a)
 {
 	if (!p->resv || outranks(s, t, p->resv)) {
 		resv_set(s, p, t);
-		p->resv_guarantee = a == ADM_GUARANTEE;
+		if (p->resv)
+			resv_note(p, q, t, a);
 	}
 }
 
@@ -1556,7 +1595,7 @@ static void phase_guarantee(struct sched *s, struct pool *p)
 		struct tq *q = s->cand.v[0];
 		struct shape *sh = q->shapes.v[0];
 		struct sched_task *t = shape_head(sh);
-		enum adm a = admit(p, q, tq_eff(q), sh->total);
+		enum adm a = admit_task(s, p, q, t, sh->total);
 
 		if (a != ADM_GUARANTEE) {
 			if (a != ADM_IDLE && p->resv == t)
@@ -1568,7 +1607,7 @@ static void phase_guarantee(struct sched *s, struct pool *p)
 		} else {
 			aside(s, q, sh, MARK_BLOCKED);
 			if (!try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
-				resv_offer(s, p, t, a);
+				resv_offer(s, p, q, t, a);
 		}
 		cand_pop_or_fix(s, q);
 	}
@@ -1606,7 +1645,7 @@ static void phase_idle(struct sched *s, struct pool *p)
 		struct tq *q = s->cand.v[0];
 		struct shape *sh = q->shapes.v[0];
 		struct sched_task *t = shape_head(sh);
-		enum adm a = admit(p, q, tq_eff(q), sh->total);
+		enum adm a = admit_task(s, p, q, t, sh->total);
 
 		if (a != ADM_GUARANTEE && a != ADM_IDLE) {
 			if (p->resv == t)
@@ -1620,7 +1659,7 @@ static void phase_idle(struct sched *s, struct pool *p)
 					q->share = tq_share(s, p, q);
 			} else {
 				aside(s, q, sh, MARK_BLOCKED);
-				resv_offer(s, p, t, a);
+				resv_offer(s, p, q, t, a);
 			}
 		}
 		cand_pop_or_fix(s, q);
@@ -1704,8 +1743,11 @@ static void pool_cycle(struct sched *s, struct pool *p)
 		enum adm a = admit(p, q, tq_eff(q), task_total(p->resv));
 
 		if (a == ADM_GUARANTEE || a == ADM_IDLE) {
-			resv_set(s, p, p->resv);
-			p->resv_guarantee = a == ADM_GUARANTEE;
+			struct sched_task *t = p->resv;
+
+			resv_set(s, p, t);
+			if (p->resv)
+				resv_note(p, q, t, a);
 		}
 		else
 			resv_clear(s, p);
@@ -2212,7 +2254,7 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 	struct tq *q = tq_find(p, t->team);
 	uint32_t i, hosts = 0, fit = 0, held = 0;
 	struct hpq_res sum = HPQ_RES_ZERO;
-	enum adm a;
+	enum adm a, aheld;
 
 	if (t->state != SCHED_PENDING || !p || !q)
 		return SCHED_REASON_NONE;
@@ -2221,6 +2263,7 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 	if (!p->nsched)
 		return SCHED_REASON_UNHEALTHY_POOL;
 	a = admit(p, q, tq_eff(q), task_total(t));
+	aheld = admit_task(s, p, q, t, task_total(t));
 	for (i = 0; i < p->nnodes; i++) {
 		const struct node *n = &s->nodes[p->nodes[i]];
 
@@ -2248,6 +2291,9 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 	default:
 		break;
 	}
+	/* admissible, but what it needs is held for higher-ranked work */
+	if (aheld != ADM_GUARANTEE && aheld != ADM_IDLE)
+		return SCHED_REASON_PRIORITY;
 	if (fit >= t->nnodes)
 		return SCHED_REASON_NONE; /* it starts in the next cycle */
 	if (fit + held >= t->nnodes)

@@ -1,0 +1,208 @@
+/*
+ * test_sched_idle.c: who gets idle compute (issue 3, "Idle allocation").
+ *
+ * In every test a lender team guarantees the whole pool and runs nothing,
+ * so everything teams A and B run is borrowed from its idle guarantee:
+ * fcfs (class weight, then submit time, across teams) against fair share
+ * (lowest weighted dominant share first, ties by more pending, then the
+ * oldest pending), team weights, weight 0, the decay of borrow history, and
+ * no cap of one start per team per cycle.
+ */
+#include "test_sched_fixture.h"
+
+enum { A = 1, B = 2, LENDER = 9 };
+
+static void world(struct fx *f, enum sched_idle_policy idle, uint32_t nnodes, int64_t half_life)
+{
+	struct sched_quota lender = {.guarantee = fx_gpus(8 * nnodes),
+				     .sharing = SCHED_LEND_AND_BORROW};
+	struct sched_quota borrower = {.sharing = SCHED_LEND_AND_BORROW, .has_borrow_abs = true,
+				       .borrow_abs = {1000, 1000, 1000000}};
+	struct sched_policy pol = {.idle = idle, .half_life_ms = half_life};
+
+	fx_init(f, idle);
+	sched_set_policy(f->s, &pol);
+	fx_nodes(f, 0, nnodes, 0, 8);
+	assert_int_equal(sched_team_quota(f->s, LENDER, 0, &lender), 0);
+	assert_int_equal(sched_team_quota(f->s, A, 0, &borrower), 0);
+	assert_int_equal(sched_team_quota(f->s, B, 0, &borrower), 0);
+}
+
+static void submit_mix(struct fx *f)
+{
+	fx_submit(f, 11, A, TRAINING, 1, 8);
+	fx_submit(f, 12, A, TRAINING, 1, 8);
+	fx_submit(f, 21, B, INFERENCE, 1, 8);
+	fx_submit(f, 22, B, FINETUNE, 1, 8);
+	fx_submit(f, 23, B, TRAINING, 1, 8);
+}
+
+static void test_fcfs(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FCFS, 4, 3600000);
+	submit_mix(&f);
+	/* class weight, then submit time, whatever the team */
+	fx_cycle_expect(&f, "S21 S11 S12 S23");
+	fx_reason(&f, 22, SCHED_REASON_NO_IDLE);
+	fx_free(&f);
+}
+
+static void test_fair_share(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 4, 3600000);
+	submit_mix(&f);
+	/* both at 0: B has more pending; then A (0 < 1/4); tie at 1/4: B has
+	 * more pending; then A. B starts twice in one cycle: no cap. */
+	fx_cycle_expect(&f, "S21 S11 S23 S12");
+	fx_free(&f);
+}
+
+static void test_fair_share_weights(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 4, 3600000);
+	assert_int_equal(sched_team_set(f.s, A, 3, false), 0);
+	assert_int_equal(sched_team_set(f.s, B, 1, false), 0);
+	fx_submit(&f, 11, A, TRAINING, 1, 8);
+	fx_submit(&f, 12, A, TRAINING, 1, 8);
+	fx_submit(&f, 13, A, TRAINING, 1, 8);
+	fx_submit(&f, 14, A, TRAINING, 1, 8);
+	fx_submit(&f, 21, B, INFERENCE, 1, 8);
+	fx_submit(&f, 22, B, TRAINING, 1, 8);
+	fx_submit(&f, 23, B, TRAINING, 1, 8);
+	/* A: 0, then 1/12, 2/12, 3/12 against B's 1/4 after its first */
+	fx_cycle_expect(&f, "S11 S21 S12 S13");
+	fx_free(&f);
+}
+
+static void test_weight_zero_borrows_last(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 4, 3600000);
+	assert_int_equal(sched_team_set(f.s, A, 0, false), 0);
+	fx_submit(&f, 11, A, INFERENCE, 1, 8);
+	fx_submit(&f, 12, A, INFERENCE, 1, 8);
+	fx_submit(&f, 13, A, INFERENCE, 1, 8);
+	fx_submit(&f, 21, B, DATAPROC, 1, 8);
+	fx_submit(&f, 22, B, DATAPROC, 1, 8);
+	fx_submit(&f, 23, B, DATAPROC, 1, 8);
+	fx_cycle_expect(&f, "S21 S22 S23 S11");
+	fx_free(&f);
+}
+
+static void test_ties(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 1, 3600000);
+	/* equal share and pending count: the oldest pending task first */
+	fx_submit(&f, 21, B, TRAINING, 1, 8);
+	fx_submit(&f, 11, A, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "S21");
+	fx_finish(&f, 21);
+	/* B now has history, so A goes first even with fewer pending */
+	fx_submit(&f, 22, B, TRAINING, 1, 8);
+	fx_submit(&f, 23, B, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "S11");
+	fx_free(&f);
+}
+
+/*
+ * share = (borrowed + decayed) / idle, decayed u <- u 0.5^(dt/h) + borrowed dt/h.
+ * A borrows 16 of 16 idle GPUs for one half-life and stops (u_A = 16).
+ * B then borrows 8 and keeps it; x half-lives later A and B each want 8 more:
+ * share_A = 2^-x, share_B = (8 + 8x) / 16. B wins at x = 0.4, A at x = 0.6.
+ */
+static void decay_race(double x, const char *want)
+{
+	const int64_t h = 100000;
+	struct fx f;
+
+	world(&f, SCHED_IDLE_FAIR_SHARE, 2, h);
+	fx_submit(&f, 11, A, TRAINING, 1, 8);
+	fx_submit(&f, 12, A, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "S11 S12");
+	f.now += h;
+	fx_finish(&f, 11);
+	f.now -= 10;
+	fx_finish(&f, 12);
+	fx_submit(&f, 21, B, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "S21");
+	f.now += (int64_t)(x * (double)h);
+	fx_submit(&f, 13, A, TRAINING, 1, 8);
+	fx_submit(&f, 22, B, TRAINING, 1, 8);
+	fx_cycle_expect(&f, want);
+	fx_free(&f);
+}
+
+static void test_decay(void **state)
+{
+	(void)state;
+	decay_race(0.4, "S22");
+	decay_race(0.6, "S13");
+}
+
+/* Without decay (half-life 0) only what is borrowed now counts. */
+static void test_no_history(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 1, 0);
+	fx_submit(&f, 11, A, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "S11");
+	f.now += 1000000;
+	fx_finish(&f, 11);
+	fx_submit(&f, 21, B, TRAINING, 1, 8);
+	fx_submit(&f, 12, A, TRAINING, 1, 8);
+	fx_submit(&f, 13, A, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "S12");
+	fx_free(&f);
+}
+
+/* Fair share orders idle compute only: work within a guarantee goes first. */
+static void test_guarantee_before_idle(void **state)
+{
+	struct fx f;
+	struct sched_quota q = {.guarantee = fx_gpus(8), .sharing = SCHED_LEND_AND_BORROW,
+				.borrow_limit_pct = 100};
+
+	(void)state;
+	fx_init(&f, SCHED_IDLE_FAIR_SHARE);
+	fx_nodes(&f, 0, 2, 0, 8);
+	assert_int_equal(sched_team_quota(f.s, A, 0, &q), 0);
+	assert_int_equal(sched_team_quota(f.s, B, 0, &q), 0);
+	fx_submit(&f, 11, A, INFERENCE, 1, 8); /* within A's guarantee */
+	fx_submit(&f, 12, A, INFERENCE, 1, 8); /* would borrow B's */
+	fx_submit(&f, 21, B, DATAPROC, 1, 8);  /* within B's guarantee */
+	fx_cycle_expect(&f, "S11 S21");
+	fx_reason(&f, 12, SCHED_REASON_NO_IDLE);
+	fx_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fcfs),
+		cmocka_unit_test(test_fair_share),
+		cmocka_unit_test(test_fair_share_weights),
+		cmocka_unit_test(test_weight_zero_borrows_last),
+		cmocka_unit_test(test_ties),
+		cmocka_unit_test(test_decay),
+		cmocka_unit_test(test_no_history),
+		cmocka_unit_test(test_guarantee_before_idle),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
