@@ -1,0 +1,700 @@
+/*
+ * test_daemon_store.c: the daemon's durable store (daemon/store.c) with the
+ * real state module on top, on temporary files:
+ *
+ *   - a new database gets the schema and the defaults of a new cluster;
+ *   - what the state records survives close and reopen, including a task
+ *     that was RUNNING (adopted by the dispatcher on load);
+ *   - completions run in the order they were registered, only after their
+ *     rows are visible to another connection (i.e. committed), and a
+ *     history read sees everything recorded before it;
+ *   - a database written by schema version 1 (the exact v1 SQL, frozen
+ *     below) opens with the current code, upgraded, data intact. Keep
+ *     this test passing when migrations are added: never edit the copy;
+ *   - a database from a newer hpqd is refused, not damaged.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "error.h"
+#include "hpq.pb-c.h"
+#include "state.h"
+#include "store.h"
+
+/* ---------------------------------------------------------------- fixtures */
+
+struct fix {
+	char dir[64];
+	char path[128];
+	uv_loop_t loop;
+};
+
+static int setup(void **ts)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	*ts = f;
+	return 0;
+}
+
+static int teardown(void **ts)
+{
+	struct fix *f = *ts;
+	char cmd[160];
+
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static struct store *open_store(struct fix *f)
+{
+	struct store *s = NULL;
+	char err[256] = "";
+
+	if (store_open(f->path, 0, &s, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	return s;
+}
+
+static void load(struct store *s, struct state *st)
+{
+	char err[256] = "";
+
+	state_init(st, s);
+	if (store_load(s, st, err, sizeof(err)) < 0)
+		fail_msg("store_load: %s", err);
+}
+
+static void on_flag(void *arg, int status)
+{
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+/* Commits what is recorded and waits for it. */
+static void commit(struct fix *f, struct store *s)
+{
+	int done = 0;
+
+	store_after_commit(s, on_flag, &done);
+	store_submit(s);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(done, 1);
+}
+
+static void close_store(struct fix *f, struct store *s)
+{
+	store_close(s);
+	uv_run(&f->loop, UV_RUN_DEFAULT);  /* the async handle's close */
+}
+
+static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
+				    .known = true };
+static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
+
+static int submit(struct state *st, const char *team, const char *cls, uint32_t nodes,
+		  uint32_t gpus, struct task **ret)
+{
+	static char *argv[] = { "/bin/train", "--epochs", "3" };
+	static char *env[] = { "HOME=/home/alice", "LANG=C.UTF-8" };
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	int r;
+
+	res.gpus = gpus;
+	res.cpus = 2;
+	res.mem = 1024;
+	spec.team = (char *)team;
+	spec.class_ = (char *)cls;
+	spec.nodes = nodes;
+	spec.per_node = &res;
+	spec.n_argv = 3;
+	spec.argv = argv;
+	spec.n_env = 2;
+	spec.env = env;
+	spec.cwd = "/home/alice/run";
+	spec.time_limit_s = 3600;
+	r = state_task_submit(st, &spec, &alice, ret, &e);
+	if (r < 0)
+		print_message("submit: %s\n", e.msg);
+	return r;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_new_database_has_defaults(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	struct team *def;
+
+	load(s, &st);
+	assert_int_equal(store_schema_latest(), 1);
+	assert_non_null(state_pool_find(&st, "default"));
+	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
+	assert_false(state_class_find(&st, "inference")->preemptible);
+	assert_int_equal(state_class_find(&st, "training")->weight, 10);
+	assert_int_equal(state_class_find(&st, "fine-tuning")->weight, 5);
+	assert_int_equal(state_class_find(&st, "data-processing")->weight, 1);
+	assert_int_equal(state_class_find(&st, STATE_NO_CLASS)->weight, 0);
+	def = state_team_find(&st, "default");
+	assert_non_null(def);
+	assert_int_equal(def->nmembers, 0);
+	assert_int_equal(def->nquotas, 1);
+	assert_true(def->quotas[0].q.has_borrow_abs);
+	assert_true(def->quotas[0].q.borrow_abs.gpus >= 1000000);
+	assert_true(hpq_res_is_zero(def->quotas[0].q.guarantee));
+	state_release(&st);
+	close_store(f, s);
+}
+
+static void test_round_trip(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	struct task *t1, *t2, *t;
+	struct node *n;
+	const struct sched_decision *decs;
+	struct state_err e;
+	size_t nd;
+	int dummy;
+	static char *members[] = { "alice", "bob" };
+	Hpq__Team team = HPQ__TEAM__INIT;
+	Hpq__PoolQuota pq = HPQ__POOL_QUOTA__INIT;
+	Hpq__PoolQuota *pqs[] = { &pq };
+	Hpq__Resources g = HPQ__RESOURCES__INIT;
+	Hpq__TeamSetRequest tsr = HPQ__TEAM_SET_REQUEST__INIT;
+	Hpq__PriorityClass pc = HPQ__PRIORITY_CLASS__INIT;
+	Hpq__ClassSetRequest csr = HPQ__CLASS_SET_REQUEST__INIT;
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+
+	/* A team with members and a quota in a pool that does not exist yet. */
+	g.gpus = 8;
+	pq.pool = "gpu";
+	pq.guarantee = &g;
+	pq.sharing = "lend";
+	pq.borrow_limit_pct = 100;
+	team.name = "vision";
+	team.weight = 3;
+	team.preempt_own = "never";
+	team.n_members = 2;
+	team.members = members;
+	team.default_class = "training";
+	team.n_quotas = 1;
+	team.quotas = pqs;
+	tsr.team = &team;
+	tsr.create = true;
+	assert_int_equal(state_team_set(&st, &tsr, &admin, &e), 0);
+	/* Only administrators change teams. */
+	assert_int_equal(state_team_set(&st, &tsr, &alice, &e), HPQ_EPERM);
+
+	pc.name = "urgent";
+	pc.weight = 50;
+	pc.preemptible = false;
+	csr.class_ = &pc;
+	csr.create = true;
+	assert_int_equal(state_class_set(&st, &csr, &admin, &e), 0);
+
+	/* A node in pool gpu, "connected" (state.c never dereferences conn). */
+	cap.gpus = 8;
+	cap.cpus = 64;
+	cap.mem = 512 * 1024;
+	reg.name = "g1";
+	reg.pool = "gpu";
+	reg.capacity = &cap;
+	reg.address = "10.0.0.1";
+	assert_int_equal(state_node_register(&st, &reg, "0.1.0", (struct conn *)&dummy, &n, &e),
+			 0);
+
+	assert_int_equal(submit(&st, "", "", 1, 0, &t1), 0);       /* alice's only team */
+	assert_string_equal(t1->team, "vision");
+	assert_string_equal(t1->cls, "training");                  /* the team's default */
+	assert_string_equal(t1->pool, "default");
+	/* Bad input changes nothing. */
+	assert_int_equal(submit(&st, "nope", "", 1, 0, &t), HPQ_ENOTFOUND);
+	assert_int_equal(submit(&st, "vision", "nope", 1, 0, &t), HPQ_ENOTFOUND);
+	assert_int_equal(submit(&st, "vision", "", 1, 5000, &t), HPQ_EINVAL);
+	assert_int_equal(st.ntasks, 1);
+
+	/* t2 runs on g1: submitted to pool gpu, started by the dispatcher. */
+	{
+		Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+		Hpq__Resources res = HPQ__RESOURCES__INIT;
+		char *argv[] = { "sleep", "100" };
+
+		res.gpus = 4;
+		spec.per_node = &res;
+		spec.pool = "gpu";
+		spec.team = "vision";
+		spec.class_ = "urgent";
+		spec.n_argv = 2;
+		spec.argv = argv;
+		assert_int_equal(state_task_submit(&st, &spec, &alice, &t2, &e), 0);
+	}
+	decs = sched_cycle(st.sched, 1, &nd);
+	assert_int_equal(nd, 1);
+	assert_ptr_equal(state_task_of(decs[0].task), t2);
+	state_task_start(&st, t2);
+	assert_int_equal(state_checkpoint_add(&st, t2, 1, 42, "/ckpt/42", &alice, &e), 0);
+	assert_int_equal(state_checkpoint_add(&st, t2, 2, 43, "/ckpt/43", &alice, &e),
+			 HPQ_ESTATE);
+	commit(f, s);
+	state_release(&st);
+	close_store(f, s);
+
+	/* Everything is back after a reopen. */
+	s = open_store(f);
+	load(s, &st);
+	assert_int_equal(st.ntasks, 2);
+	assert_int_equal(st.next_id, 3);
+	t = state_task_find(&st, 1);
+	assert_non_null(t);
+	assert_string_equal(t->user, "alice");
+	assert_int_equal(t->uid, 1000);
+	assert_string_equal(t->cwd, "/home/alice/run");
+	assert_int_equal(t->argc, 3);
+	assert_string_equal(t->argv[1], "--epochs");
+	assert_int_equal(t->envc, 2);
+	assert_string_equal(t->env[1], "LANG=C.UTF-8");
+	assert_int_equal(t->time_limit_s, 3600);
+	assert_int_equal(t->state, TASK_PENDING);
+	assert_int_equal(t->st.state, SCHED_PENDING);
+
+	t = state_task_find(&st, 2);
+	assert_non_null(t);
+	assert_int_equal(t->state, TASK_RUNNING);
+	assert_int_equal(t->st.state, SCHED_RUNNING);     /* adopted on g1 */
+	assert_int_equal(t->attempts, 1);
+	assert_int_equal(t->n_node_names, 1);
+	assert_string_equal(t->node_names[0], "g1");
+	assert_true(t->ckpt.has);
+	assert_int_equal(t->ckpt.step, 42);
+	assert_string_equal(t->ckpt.path, "/ckpt/42");
+	assert_false(dlist_empty(&st.running));
+
+	{
+		struct team *v = state_team_find(&st, "vision");
+		struct pool *gpu = state_pool_find(&st, "gpu");
+		struct team *def = state_team_find(&st, "default");
+
+		assert_non_null(v);
+		assert_non_null(gpu);
+		assert_int_equal(v->weight, 3);
+		assert_false(v->preempt_own_lower);
+		assert_int_equal(v->nmembers, 2);
+		assert_string_equal(v->members[1], "bob");
+		assert_string_equal(v->default_class, "training");
+		assert_int_equal(v->nquotas, 1);
+		assert_int_equal(v->quotas[0].pool, gpu->id);
+		assert_int_equal(v->quotas[0].q.guarantee.gpus, 8);
+		assert_int_equal(v->quotas[0].q.sharing, SCHED_LEND);
+		assert_int_equal(v->quotas[0].q.borrow_limit_pct, 100);
+		assert_int_equal(v->active, 2);
+		/* The new pool gave the default team its unlimited borrowing there too. */
+		assert_int_equal(def->nquotas, 2);
+	}
+	assert_int_equal(state_class_find(&st, "urgent")->weight, 50);
+	n = state_node_find(&st, "g1");
+	assert_non_null(n);
+	assert_string_equal(n->address, "10.0.0.1");
+	assert_int_equal(n->capacity.gpus, 8);
+	assert_null(n->conn);
+	state_release(&st);
+	close_store(f, s);
+}
+
+struct order {
+	struct fix *f;
+	int next;
+	int seen[8];
+	sqlite3 *reader;
+};
+
+struct order_item {
+	struct order *o;
+	int index;
+	char msg[32];
+};
+
+static int count_events(sqlite3 *db, const char *msg)
+{
+	sqlite3_stmt *q;
+	int n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE message = ?",
+					    -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_text(q, 1, msg, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+static void on_ordered(void *arg, int status)
+{
+	struct order_item *it = arg;
+
+	assert_int_equal(status, 0);
+	/* In order, and already visible to another connection: committed. */
+	assert_int_equal(it->index, it->o->next);
+	assert_int_equal(count_events(it->o->reader, it->msg), 1);
+	it->o->seen[it->o->next++] = it->index;
+}
+
+static void on_history(void *arg, int status, const struct store_history *h)
+{
+	struct order *o = arg;
+
+	assert_int_equal(status, 0);
+	/* Sees the six events recorded before it, oldest first. */
+	assert_int_equal(h->nevents, 6);
+	assert_string_equal(h->events[0].message, "e0");
+	assert_string_equal(h->events[5].message, "e5");
+	assert_int_equal(h->nckpts, 1);
+	assert_int_equal(h->ckpts[0].step, 7);
+	assert_int_equal(o->next, 6);
+	o->seen[o->next++] = 100;
+}
+
+static void test_group_commit_order(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct order o = { .f = f };
+	struct order_item items[6];
+
+	assert_int_equal(sqlite3_open_v2(f->path, &o.reader, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	for (int i = 0; i < 6; i++) {
+		struct store_event ev = { .time_ms = i, .kind = "test", .task_id = 7,
+					  .message = items[i].msg };
+
+		items[i].o = &o;
+		items[i].index = i;
+		snprintf(items[i].msg, sizeof(items[i].msg), "e%d", i);
+		store_event_add(s, &ev);
+		store_after_commit(s, on_ordered, &items[i]);
+		/* Batches of one, two and three registrations. */
+		if (i == 0 || i == 2)
+			store_submit(s);
+	}
+	store_checkpoint_add(s, 7, 1, 7, "/c/7", 1000);
+	store_read_history(s, 7, on_history, &o);
+	store_submit(s);
+	assert_true(store_inflight(s) >= 1);
+	while (o.next < 7)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(store_inflight(s), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(o.seen[i], i);
+	assert_int_equal(o.seen[6], 100);
+	sqlite3_close(o.reader);
+	close_store(f, s);
+}
+
+/* What store_close commits itself: rows recorded but never submitted. */
+static void test_close_commits_the_rest(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_event ev = { .time_ms = 1, .kind = "test", .message = "last words" };
+	sqlite3 *db;
+	int done = 0;
+
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	store_event_add(s, &ev);
+	store_after_commit(s, on_flag, &done);
+	close_store(f, s);
+	assert_int_equal(done, 1);
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(count_events(db, "last words"), 1);
+	sqlite3_close(db);
+}
+
+/*
+ * Schema version 1, verbatim. Frozen: it is what hpqd 0.1 wrote, and this
+ * test proves such a file still opens. Do not edit it when the schema
+ * changes; add the new version's expectations below instead.
+ */
+static const char schema_v1[] =
+	"CREATE TABLE meta (\n"
+	"  key TEXT PRIMARY KEY,\n"
+	"  value TEXT NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE policy (\n"
+	"  key TEXT PRIMARY KEY,\n"
+	"  value TEXT NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE pools (\n"
+	"  name TEXT PRIMARY KEY\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE classes (\n"
+	"  name TEXT PRIMARY KEY,\n"
+	"  weight INTEGER NOT NULL,\n"
+	"  preemptible INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE teams (\n"
+	"  name TEXT PRIMARY KEY,\n"
+	"  weight INTEGER NOT NULL DEFAULT 1,\n"
+	"  preempt_own TEXT NOT NULL DEFAULT 'lower-priority',\n"
+	"  default_class TEXT NOT NULL DEFAULT '',\n"
+	"  members TEXT NOT NULL DEFAULT ''\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE team_quotas (\n"
+	"  team TEXT NOT NULL,\n"
+	"  pool TEXT NOT NULL,\n"
+	"  guarantee_gpus INTEGER NOT NULL DEFAULT 0,\n"
+	"  guarantee_cpus INTEGER NOT NULL DEFAULT 0,\n"
+	"  guarantee_mem INTEGER NOT NULL DEFAULT 0,\n"
+	"  sharing TEXT NOT NULL DEFAULT 'lend-and-borrow',\n"
+	"  borrow_limit_pct INTEGER NOT NULL DEFAULT 50,\n"
+	"  borrow_abs_gpus INTEGER,\n"
+	"  borrow_abs_cpus INTEGER,\n"
+	"  borrow_abs_mem INTEGER,\n"
+	"  lend_gpus INTEGER,\n"
+	"  lend_cpus INTEGER,\n"
+	"  lend_mem INTEGER,\n"
+	"  PRIMARY KEY (team, pool)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE nodes (\n"
+	"  name TEXT PRIMARY KEY,\n"
+	"  pool TEXT NOT NULL,\n"
+	"  gpus INTEGER NOT NULL,\n"
+	"  cpus INTEGER NOT NULL,\n"
+	"  mem INTEGER NOT NULL,\n"
+	"  labels BLOB NOT NULL DEFAULT x'',\n"
+	"  address TEXT NOT NULL DEFAULT '',\n"
+	"  service TEXT NOT NULL DEFAULT 'active',\n"
+	"  health TEXT NOT NULL DEFAULT 'healthy',\n"
+	"  reason TEXT NOT NULL DEFAULT '',\n"
+	"  last_seen INTEGER NOT NULL DEFAULT 0\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE tasks (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  name TEXT NOT NULL,\n"
+	"  team TEXT NOT NULL,\n"
+	"  user TEXT NOT NULL,\n"
+	"  uid INTEGER NOT NULL,\n"
+	"  gid INTEGER NOT NULL,\n"
+	"  class TEXT NOT NULL,\n"
+	"  pool TEXT NOT NULL,\n"
+	"  state TEXT NOT NULL,\n"
+	"  reason TEXT NOT NULL DEFAULT '',\n"
+	"  nnodes INTEGER NOT NULL,\n"
+	"  gpus INTEGER NOT NULL,\n"
+	"  cpus INTEGER NOT NULL,\n"
+	"  mem INTEGER NOT NULL,\n"
+	"  node_names TEXT NOT NULL DEFAULT '',\n"
+	"  nodes_done TEXT NOT NULL DEFAULT '',\n"
+	"  attempts INTEGER NOT NULL DEFAULT 0,\n"
+	"  submit_time INTEGER NOT NULL,\n"
+	"  start_time INTEGER NOT NULL DEFAULT 0,\n"
+	"  end_time INTEGER NOT NULL DEFAULT 0,\n"
+	"  exit_code INTEGER,\n"
+	"  time_limit_s INTEGER NOT NULL DEFAULT 0,\n"
+	"  preempt_signal INTEGER NOT NULL DEFAULT 15,\n"
+	"  grace_s INTEGER NOT NULL DEFAULT 0,\n"
+	"  checkpoint_dir TEXT NOT NULL DEFAULT '',\n"
+	"  cwd TEXT NOT NULL DEFAULT '',\n"
+	"  argv BLOB NOT NULL,\n"
+	"  env BLOB NOT NULL DEFAULT x'',\n"
+	"  cancel_requested INTEGER NOT NULL DEFAULT 0\n"
+	");\n"
+	"CREATE INDEX tasks_state ON tasks (state);\n"
+	"CREATE TABLE checkpoints (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  task_id INTEGER NOT NULL,\n"
+	"  attempt INTEGER NOT NULL,\n"
+	"  step INTEGER NOT NULL,\n"
+	"  path TEXT NOT NULL,\n"
+	"  time INTEGER NOT NULL\n"
+	");\n"
+	"CREATE INDEX checkpoints_task ON checkpoints (task_id, id);\n"
+	"CREATE TABLE events (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  time INTEGER NOT NULL,\n"
+	"  kind TEXT NOT NULL,\n"
+	"  task_id INTEGER,\n"
+	"  node TEXT NOT NULL DEFAULT '',\n"
+	"  team TEXT NOT NULL DEFAULT '',\n"
+	"  actor TEXT NOT NULL DEFAULT '',\n"
+	"  message TEXT NOT NULL DEFAULT ''\n"
+	");\n"
+	"CREATE INDEX events_task ON events (task_id, id);\n"
+	"CREATE INDEX events_time ON events (time);\n"
+	"INSERT INTO pools (name) VALUES ('default');\n"
+	"INSERT INTO classes (name, weight, preemptible) VALUES\n"
+	"  ('inference', 15, 0), ('training', 10, 1), ('fine-tuning', 5, 1),\n"
+	"  ('data-processing', 1, 1), ('-', 0, 1);\n"
+	"INSERT INTO teams (name, weight, preempt_own, default_class, members)\n"
+	"  VALUES ('default', 1, 'lower-priority', '', '');\n"
+	"INSERT INTO team_quotas (team, pool, sharing, borrow_limit_pct,\n"
+	"  borrow_abs_gpus, borrow_abs_cpus, borrow_abs_mem)\n"
+	"  VALUES ('default', 'default', 'lend-and-borrow', 0,\n"
+	"  1000000000, 1000000000, 1125899906842624);\n"
+	"INSERT INTO meta (key, value) VALUES ('created', CAST(strftime('%s', 'now') AS TEXT));\n";
+
+/* A cluster's life in version 1: a team, a class, a node, tasks in three states. */
+static const char rows_v1[] =
+	"INSERT INTO pools (name) VALUES ('a100');\n"
+	"INSERT INTO policy (key, value) VALUES ('idle-allocation', 'fcfs'), ('grace', '90s');\n"
+	"INSERT INTO classes (name, weight, preemptible) VALUES ('urgent', 40, 0);\n"
+	"INSERT INTO teams (name, weight, preempt_own, default_class, members)\n"
+	"  VALUES ('nlp', 2, 'never', 'fine-tuning', 'carol,dave');\n"
+	"INSERT INTO team_quotas (team, pool, guarantee_gpus, guarantee_cpus, guarantee_mem,\n"
+	"  sharing, borrow_limit_pct, lend_gpus, lend_cpus, lend_mem)\n"
+	"  VALUES ('nlp', 'a100', 16, 128, 1048576, 'lend-and-borrow', 25, 4, 32, 65536);\n"
+	"INSERT INTO nodes (name, pool, gpus, cpus, mem, labels, address, last_seen)\n"
+	"  VALUES ('a1', 'a100', 8, 96, 1048576, CAST('rack=3' || char(0) AS BLOB),\n"
+	"  '10.1.0.1', 1700000000000);\n"
+	"INSERT INTO tasks (id, name, team, user, uid, gid, class, pool, state, nnodes, gpus,\n"
+	"  cpus, mem, submit_time, argv, env, cwd)\n"
+	"  VALUES (7, 'prep', 'nlp', 'carol', 1001, 1001, 'fine-tuning', 'a100', 'PENDING', 1,\n"
+	"  0, 4, 2048, 1700000000000, CAST('prep.sh' || char(0) AS BLOB),\n"
+	"  CAST('A=1' || char(0) || 'B=2' || char(0) AS BLOB), '/srv/nlp');\n"
+	"INSERT INTO tasks (id, name, team, user, uid, gid, class, pool, state, nnodes, gpus,\n"
+	"  cpus, mem, node_names, nodes_done, attempts, submit_time, start_time, argv)\n"
+	"  VALUES (8, 'train', 'nlp', 'dave', 1002, 1002, 'urgent', 'a100', 'RUNNING', 1, 8,\n"
+	"  32, 65536, 'a1', '0', 2, 1700000001000, 1700000002000,\n"
+	"  CAST('train' || char(0) || '--big' || char(0) AS BLOB));\n"
+	"INSERT INTO tasks (id, name, team, user, uid, gid, class, pool, state, reason, nnodes,\n"
+	"  gpus, cpus, mem, attempts, submit_time, end_time, exit_code, argv)\n"
+	"  VALUES (9, 'eval', 'nlp', 'carol', 1001, 1001, 'fine-tuning', 'a100', 'FAILED',\n"
+	"  'exit on a1', 1, 1, 1, 1, 1, 1700000000500, 1700000003000, 3,\n"
+	"  CAST('eval' || char(0) AS BLOB));\n"
+	"INSERT INTO checkpoints (task_id, attempt, step, path, time) VALUES\n"
+	"  (8, 1, 100, '/ck/100', 1700000001500), (8, 2, 200, '/ck/200', 1700000002500);\n"
+	"INSERT INTO events (time, kind, task_id, team, actor, message) VALUES\n"
+	"  (1700000000000, 'submit', 7, 'nlp', 'carol', 'prep submitted');\n";
+
+static void make_v1(const char *path)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, schema_v1, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, rows_v1, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v1 fixture: %s", msg);
+	sqlite3_close(db);
+}
+
+static void test_v1_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s;
+	struct state st;
+	struct task *t;
+	struct team *nlp;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	make_v1(f->path);
+	s = open_store(f);
+	load(s, &st);
+
+	assert_int_equal(st.policy.sched.idle, SCHED_IDLE_FCFS);
+	assert_int_equal(st.policy.grace_s, 90);
+	assert_int_equal(state_class_find(&st, "urgent")->weight, 40);
+	nlp = state_team_find(&st, "nlp");
+	assert_non_null(nlp);
+	assert_int_equal(nlp->weight, 2);
+	assert_false(nlp->preempt_own_lower);
+	assert_string_equal(nlp->default_class, "fine-tuning");
+	assert_int_equal(nlp->nmembers, 2);
+	assert_int_equal(nlp->nquotas, 1);
+	assert_int_equal(nlp->quotas[0].q.guarantee.gpus, 16);
+	assert_int_equal(nlp->quotas[0].q.borrow_limit_pct, 25);
+	assert_false(nlp->quotas[0].q.has_borrow_abs);
+	assert_true(nlp->quotas[0].q.has_lend_limit);
+	assert_int_equal(nlp->quotas[0].q.lend_limit.cpus, 32);
+	assert_int_equal(nlp->active, 2);
+	assert_int_equal(state_node_find(&st, "a1")->nlabels, 1);
+	assert_string_equal(state_node_find(&st, "a1")->labels[0], "rack=3");
+
+	t = state_task_find(&st, 7);
+	assert_int_equal(t->state, TASK_PENDING);
+	assert_int_equal(t->envc, 2);
+	assert_string_equal(t->env[1], "B=2");
+	assert_string_equal(t->cwd, "/srv/nlp");
+	assert_int_equal(t->preempt_signal, 15);
+	t = state_task_find(&st, 8);
+	assert_int_equal(t->state, TASK_RUNNING);
+	assert_int_equal(t->st.state, SCHED_RUNNING);
+	assert_int_equal(t->attempts, 2);
+	assert_int_equal(t->argc, 2);
+	assert_string_equal(t->argv[1], "--big");
+	assert_int_equal(t->ckpt.step, 200);          /* the newest checkpoint */
+	t = state_task_find(&st, 9);
+	assert_int_equal(t->state, TASK_FAILED);
+	assert_true(t->has_exit_code);
+	assert_int_equal(t->exit_code, 3);
+	assert_string_equal(t->reason, "exit on a1");
+	assert_int_equal(st.next_id, 10);
+	state_release(&st);
+	close_store(f, s);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), store_schema_latest());
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+static void test_newer_schema_refused(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = NULL;
+	sqlite3 *db;
+	char sql[64], err[256] = "";
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, 0, &s, err, sizeof(err)), HPQ_ESTORAGE);
+	assert_null(s);
+	assert_non_null(strstr(err, "newer"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_new_database_has_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
