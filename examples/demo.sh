@@ -48,6 +48,9 @@ export HPQ_DEMO
 HPQ_SOCKET=$var/hpqd.sock
 export HPQ_SOCKET
 unset HPQ_SERVER || true
+# The trainer reports checkpoints with this hpq (it inherits the variable).
+HPQ_CLI=$HPQ_BIN
+export HPQ_CLI
 
 pids=""
 cleanup() {
@@ -86,6 +89,12 @@ hpq() {
 }
 # Runs hpq quietly (for values the script needs).
 hpq_q() { "$HPQ_BIN" "$@"; }
+# hpq submit, shown like hpq(); the new task's id is left in $id.
+submit() {
+	printf '\n\033[36m$ hpq submit %s\033[0m\n' "$*"
+	id=$("$HPQ_BIN" submit "$@")
+	echo "$id"
+}
 
 json_count() { grep -c "\"$1\": $2" || true; }
 
@@ -139,17 +148,17 @@ hpq class list
 # ---------------------------------------------------------------- work
 
 say "submitting work: each submit prints the new task's id"
-hpq submit --team vision --name resnet --class training --gpus 2 --cpus 2 --mem 2G \
-	--checkpoint-dir "$var/ckpt" -- "$TRAINER" --steps 12 --step-time 0.5 --checkpoint-every 4
-trainer_id=$("$HPQ_BIN" list --json | grep '"id"' | tail -1 | tr -dc 0-9)
-hpq submit --team vision --name augment --class data-processing --cpus 1 -- \
+submit --team vision --name resnet --class training --gpus 2 --cpus 2 --mem 2G \
+	--checkpoint-dir "$var/ckpt" -- "$TRAINER" --steps 24 --step-ms 400 --every 6
+trainer_id=$id
+submit --team vision --name augment --class data-processing --cpus 1 -- \
 	sh -c 'for shard in 1 2 3 4; do echo "augmenting shard $shard"; sleep 1; done'
-hpq submit --team nlp --name bert --class training --nodes 2 --gpus 1 --cpus 1 -- \
+submit --team nlp --name bert --class training --nodes 2 --gpus 1 --cpus 1 -- \
 	sh -c 'echo "rank $HPQ_NODE_RANK of $HPQ_NNODES, master $HPQ_MASTER_ADDR, GPUs $CUDA_VISIBLE_DEVICES"; sleep 4'
-hpq submit --team nlp --name tokenize --class fine-tuning --cpus 2 -- \
+submit --team nlp --name tokenize --class fine-tuning --cpus 2 -- \
 	sh -c 'sleep 2; echo "tokenized"'
-hpq submit --team nlp --name broken --cpus 1 -- sh -c 'echo "bad input file" >&2; exit 3'
-hpq submit --name hello -- echo "hello from the default team"
+submit --team nlp --name broken --cpus 1 -- sh -c 'echo "bad input file" >&2; exit 3'
+submit --name hello -- echo "hello from the default team"
 
 say "watching the queue until everything has finished"
 for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do

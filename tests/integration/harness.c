@@ -623,8 +623,10 @@ int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned
 	assert_true(c->nagents < H_MAX_AGENTS);
 	a = &c->agents[c->nagents];
 	snprintf(a->name, sizeof(a->name), "%s", name);
-	snprintf(a->work, sizeof(a->work), "%s/%s", c->dir, name);
-	snprintf(a->log, sizeof(a->log), "%s/%s.log", c->dir, name);
+	/* h_path's buffer, not c->dir: gcc cannot see that a->work and
+	 * c->dir do not overlap. */
+	snprintf(a->work, sizeof(a->work), "%s", h_path(c, "%s", name));
+	snprintf(a->log, sizeof(a->log), "%s", h_path(c, "%s.log", name));
 	snprintf(a->mem, sizeof(a->mem), "%s", mem);
 	a->gpus = gpus;
 	a->cpus = cpus;
@@ -887,7 +889,7 @@ static json_t *unwrap(json_t *j, const char *key)
 
 json_t *h_tasks(struct h_cluster *c)
 {
-	const char *argv[] = {"list", "--state", "all", "--json", NULL};
+	const char *argv[] = {"list", "--all", "--json", NULL};
 	json_t *j = unwrap(run_json(c, argv), "tasks");
 
 	if (!json_is_array(j))

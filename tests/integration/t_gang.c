@@ -29,7 +29,7 @@ static void check_gang(struct h_cluster *c, uint64_t id, int n)
 	assert_int_equal(json_array_size(names), n);
 	for (int i = 0; i < n; i++) {
 		const char *node = json_string_value(json_array_get(names, i));
-		char *log, *line;
+		char *log, *line = NULL;
 		int rank, nn;
 		char m[128];
 

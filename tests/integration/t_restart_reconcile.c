@@ -121,7 +121,7 @@ static void restart_reconcile(void **state)
 		free(text);
 		assert_int_equal(kill(-pgid, SIGKILL), 0);
 	}
-	snprintf(c->agents[i].work, sizeof(c->agents[i].work), "%s/%s-new", c->dir, node);
+	snprintf(c->agents[i].work, sizeof(c->agents[i].work), "%s", h_path(c, "%s-new", node));
 	int64_t t0 = h_now_ms();
 	h_agent_restart(c, i);
 	release(c, "r");
