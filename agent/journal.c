@@ -178,14 +178,18 @@ static int jword(const char *s, char dst[TASK_REASON_MAX])
 static int jgpus(const char *s, struct task *t)
 {
 	uint32_t *gpus = NULL, n = 0;
-	char *copy, *tok, *save = NULL;
+	char *copy, *tok, *next;
 	uint64_t v;
 	int r = 0;
 
 	if (strcmp(s, "-") == 0)
 		return 0;
+	/* Split by hand: strtok would accept "0,,1". */
 	copy = xstrdup(s);
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (tok = copy; tok; tok = next) {
+		next = strchr(tok, ',');
+		if (next)
+			*next++ = '\0';
 		if (n >= JOURNAL_MAX_GPUS || jnum(tok, UINT32_MAX, &v) < 0) {
 			r = -1;
 			break;
@@ -194,7 +198,7 @@ static int jgpus(const char *s, struct task *t)
 		gpus[n++] = (uint32_t)v;
 	}
 	free(copy);
-	if (r < 0 || n == 0) {
+	if (r < 0) {
 		free(gpus);
 		return -1;
 	}

@@ -1,0 +1,198 @@
+/*
+ * test_agent_config.c: every agent setting is checked in one place
+ * (config_set) for flags and agent.conf alike. Good values land, bad ones
+ * are refused with a message and leave the setting as it was, and a bad
+ * line in agent.conf is reported with its line number.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "error.h"
+#include "log.h"
+
+static void defaults(void **state)
+{
+	struct agent_config c;
+
+	config_init(&c);
+	assert_string_equal(c.server, "127.0.0.1:7420");
+	assert_string_equal(c.pool, "default");
+	assert_string_equal(c.work_dir, "/var/lib/hpq-agent");
+	assert_null(c.name);
+	assert_null(c.key_file);
+	assert_int_equal(c.gpus, -1);
+	assert_int_equal(c.cpus, -1);
+	assert_int_equal(c.mem, -1);
+	assert_int_equal(c.heartbeat_s, 10);
+	assert_false(c.kill_tasks_on_exit);
+	config_release(&c);
+}
+
+static void good_values(void **state)
+{
+	struct agent_config c;
+	char err[256];
+
+	config_init(&c);
+	assert_int_equal(config_set(&c, "server", "10.0.0.1:7000", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "server", "[::1]:7420", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "server", "head", err, sizeof(err)), 0);
+	assert_string_equal(c.server, "head");
+	assert_int_equal(config_set(&c, "name", "gpu-node-01.rack2", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "pool", "p5.48xlarge", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "work_dir", "/srv/hpq", err, sizeof(err)), 0);
+	assert_string_equal(c.work_dir, "/srv/hpq");
+	assert_int_equal(config_set(&c, "gpus", "8", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "cpus", "0", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "mem", "64G", err, sizeof(err)), 0);
+	assert_int_equal(c.gpus, 8);
+	assert_int_equal(c.cpus, 0);
+	assert_int_equal(c.mem, 65536);
+	assert_int_equal(config_set(&c, "heartbeat", "2s", err, sizeof(err)), 0);
+	assert_int_equal(c.heartbeat_s, 2);
+	assert_int_equal(config_set(&c, "log-level", "debug", err, sizeof(err)), 0);
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(config_set(&c, "kill-tasks-on-exit", "yes", err, sizeof(err)), 0);
+	assert_true(c.kill_tasks_on_exit);
+	assert_int_equal(config_set(&c, "labels", " zone=a , ib,nvlink ", err, sizeof(err)), 0);
+	assert_int_equal(c.nlabels, 3);
+	assert_string_equal(c.labels[0], "zone=a");
+	assert_string_equal(c.labels[1], "ib");
+	assert_string_equal(c.labels[2], "nvlink");
+	assert_int_equal(config_set(&c, "address", "10.1.2.3", err, sizeof(err)), 0);
+	assert_string_equal(c.address, "10.1.2.3");
+	config_release(&c);
+}
+
+static void bad_values_change_nothing(void **state)
+{
+	struct agent_config c;
+	char err[256];
+
+	config_init(&c);
+	err[0] = '\0';
+	assert_int_equal(config_set(&c, "server", "host:0", err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "host:0"));
+	assert_int_equal(config_set(&c, "server", "host:99999", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "server", ":7420", err, sizeof(err)), HPQ_EINVAL);
+	assert_string_equal(c.server, "127.0.0.1:7420");
+	assert_int_equal(config_set(&c, "name", "-bad", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "name", "a b", err, sizeof(err)), HPQ_EINVAL);
+	assert_null(c.name);
+	assert_int_equal(config_set(&c, "pool", "", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "gpus", "-1", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "gpus", "4097", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "cpus", "two", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "mem", "lots", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(c.gpus, -1);
+	assert_int_equal(c.cpus, -1);
+	assert_int_equal(c.mem, -1);
+	assert_int_equal(config_set(&c, "heartbeat", "0", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "heartbeat", "2h", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(c.heartbeat_s, 10);
+	assert_int_equal(config_set(&c, "log-level", "chatty", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "kill-tasks-on-exit", "maybe", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "labels", "ok,not ok", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(c.nlabels, 0);
+	assert_int_equal(config_set(&c, "address", "a b", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "colour", "blue", err, sizeof(err)), HPQ_ENOTFOUND);
+	assert_non_null(strstr(err, "colour"));
+	config_release(&c);
+}
+
+static char *write_file(const char *text)
+{
+	char *path = strdup("/tmp/test_agent_config.XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void file_with_section(void **state)
+{
+	struct agent_config c;
+	char err[256];
+	char *path = write_file("; agent.conf\n"
+				"server = 10.0.0.5:7420\n"
+				"[agent]\n"
+				"name = n7\n"
+				"work_dir = /srv/agent   ; inline comment\n"
+				"gpus = 2\n");
+
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.server, "10.0.0.5:7420");
+	assert_string_equal(c.name, "n7");
+	assert_string_equal(c.work_dir, "/srv/agent");
+	assert_int_equal(c.gpus, 2);
+	config_release(&c);
+	unlink(path);
+	free(path);
+}
+
+static void file_errors_name_the_line(void **state)
+{
+	struct agent_config c;
+	char err[256], want[300];
+	char *bad_value = write_file("name = n1\n\ngpus = many\n");
+	char *bad_section = write_file("[agent]\nname = n1\n[daemon]\nport = 1\n");
+	char *bad_key = write_file("nmae = n1\n");
+
+	config_init(&c);
+	assert_int_equal(config_load(&c, bad_value, err, sizeof(err)), HPQ_EINVAL);
+	snprintf(want, sizeof(want), "%s:3: invalid gpus 'many'", bad_value);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(config_load(&c, bad_section, err, sizeof(err)), HPQ_EINVAL);
+	snprintf(want, sizeof(want), "%s:4: unknown section [daemon]", bad_section);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(config_load(&c, bad_key, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "unknown setting 'nmae'"));
+	assert_true(config_load(&c, "/nonexistent/agent.conf", err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "cannot open"));
+	config_release(&c);
+	unlink(bad_value);
+	unlink(bad_section);
+	unlink(bad_key);
+	free(bad_value);
+	free(bad_section);
+	free(bad_key);
+}
+
+static void finish_names_the_node(void **state)
+{
+	struct agent_config c;
+	char err[256];
+
+	config_init(&c);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	assert_non_null(c.name);
+	assert_null(strchr(c.name, '.')); /* the short host name */
+	config_release(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults),
+		cmocka_unit_test(good_values),
+		cmocka_unit_test(bad_values_change_nothing),
+		cmocka_unit_test(file_with_section),
+		cmocka_unit_test(file_errors_name_the_line),
+		cmocka_unit_test(finish_names_the_node),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

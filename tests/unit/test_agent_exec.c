@@ -1,0 +1,613 @@
+/*
+ * test_agent_exec.c: the task runner against real processes on a real
+ * libev loop. A task's exit code follows the shell's rule (status, or 128
+ * + signal), its output and a header and footer line land in its log
+ * file, the time limit and kills stop the whole process group (SIGKILL
+ * after the grace period for a task that ignores the polite signal), a
+ * task that cannot start exits 127 with the reason in its log, GPUs are
+ * handed out without overlap, and tasks left by a previous agent are
+ * adopted only if their process is still the same one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "error.h"
+#include "exec.h"
+#include "xalloc.h"
+
+struct fixture {
+	struct ev_loop *loop;
+	struct exec ex;
+	char dir[64];
+	int exits;               /* on_exit calls */
+	int want_exits;          /* break the loop after this many */
+	ev_timer guard;          /* a hung test fails instead of hanging */
+	bool timed_out;
+};
+
+static void on_exit_cb(struct exec *ex, struct task *t)
+{
+	struct fixture *f = ex->data;
+
+	assert_true(t->exited);
+	if (++f->exits >= f->want_exits)
+		ev_break(f->loop, EVBREAK_ALL);
+}
+
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct fixture *f = w->data;
+
+	f->timed_out = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct exec_config cfg = {0};
+	char sock[128];
+
+	/* Orphans of the tasks (background processes) come back to us to be reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	strcpy(f->dir, "/tmp/test_agent_exec.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(sock, sizeof(sock), "%s/agent.sock", f->dir);
+	f->loop = ev_default_loop(0);
+	cfg.work_dir = f->dir;
+	cfg.node_name = "testnode";
+	cfg.agent_socket = sock;
+	cfg.ngpus = 4;
+	cfg.poll_interval = 0.05;
+	exec_init(&f->ex, f->loop, &cfg, on_exit_cb, f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	exec_release(&f->ex);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Runs the loop until n more tasks have exited (at most `limit` seconds). */
+static void run_until_exits(struct fixture *f, int n, double limit)
+{
+	f->want_exits = f->exits + n;
+	ev_timer_init(&f->guard, guard_cb, limit, 0.0);
+	f->guard.data = f;
+	ev_timer_start(f->loop, &f->guard);
+	ev_run(f->loop, 0);
+	ev_timer_stop(f->loop, &f->guard);
+	if (f->timed_out)
+		fail_msg("tasks did not exit within %.0f s", limit);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* argv arrays for shell_task: each RunTask of a test keeps its own. */
+static char *argv_pool[32][4];
+static unsigned argv_next;
+
+/* A RunTask for `sh -c script` as ourselves. */
+static Hpq__RunTask shell_task(uint64_t id, const char *script)
+{
+	Hpq__RunTask rt = HPQ__RUN_TASK__INIT;
+	char **argv_sh = argv_pool[argv_next++ % 32];
+
+	argv_sh[0] = "/bin/sh";
+	argv_sh[1] = "-c";
+	argv_sh[2] = (char *)script;
+	argv_sh[3] = NULL;
+	rt.task_id = id;
+	rt.attempt = 1;
+	rt.argv = argv_sh;
+	rt.n_argv = 3;
+	rt.uid = getuid();
+	rt.gid = getgid();
+	return rt;
+}
+
+static struct task *start(struct fixture *f, const Hpq__RunTask *rt)
+{
+	struct task *t = NULL;
+
+	assert_int_equal(exec_start(&f->ex, rt, &t), 0);
+	assert_non_null(t);
+	return t;
+}
+
+static char *log_text(struct fixture *f, uint64_t id)
+{
+	static char buf[16384];
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/logs/%llu.log", f->dir, (unsigned long long)id);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* Waits (blocking; nothing else has to happen meanwhile) for text in a task's log. */
+static void wait_for_log(struct fixture *f, uint64_t id, const char *text)
+{
+	double until = now() + 10;
+
+	while (now() < until) {
+		char *log = log_text(f, id);
+
+		if (log && strstr(log, text))
+			return;
+		usleep(10000);
+	}
+	fail_msg("'%s' did not appear in the log of task %llu", text, (unsigned long long)id);
+}
+
+static void exit_codes(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r0 = shell_task(1, "exit 0"), r3 = shell_task(2, "exit 3"),
+		     rk = shell_task(3, "kill -KILL $$"), rt = shell_task(4, "kill -TERM $$");
+	struct task *t0 = start(f, &r0), *t3 = start(f, &r3), *tk = start(f, &rk),
+		    *tt = start(f, &rt);
+
+	assert_false(t0->exited);
+	assert_true(t0->pid > 1);
+	run_until_exits(f, 4, 10);
+	assert_int_equal(t0->exit_code, 0);
+	assert_string_equal(t0->reason, "exit");
+	assert_int_equal(t3->exit_code, 3);
+	assert_string_equal(t3->reason, "exit");
+	assert_int_equal(tk->exit_code, 128 + SIGKILL);
+	assert_string_equal(tk->reason, "signal");
+	assert_int_equal(tt->exit_code, 128 + SIGTERM);
+	assert_true(t0->end_ms >= t0->start_ms);
+}
+
+static void same_attempt_twice_refused(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(5, "exit 0");
+	struct task *t = NULL;
+
+	start(f, &r);
+	assert_int_equal(exec_start(&f->ex, &r, &t), HPQ_EEXIST);
+	r.attempt = 0;
+	assert_int_equal(exec_start(&f->ex, &r, &t), HPQ_EINVAL);
+	run_until_exits(f, 1, 10);
+	assert_int_equal(task_list_count(&f->ex.tasks), 1);
+}
+
+static void log_file_and_environment(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(7, "echo out; echo err >&2; "
+				       "echo \"id=$HPQ_TASK_ID attempt=$HPQ_ATTEMPT "
+				       "gpus=$CUDA_VISIBLE_DEVICES sock=$HPQ_AGENT_SOCKET\"; pwd");
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	char want[256], *log;
+	struct task *t;
+
+	res.gpus = 2;
+	r.resources = &res;
+	r.name = "train";
+	r.cwd = "/tmp";
+	t = start(f, &r);
+	assert_int_equal(t->ngpus, 2);
+	run_until_exits(f, 1, 10);
+	assert_int_equal(t->exit_code, 0);
+	assert_int_equal(t->ngpus, 2); /* kept for the record; free again for others */
+
+	/* A second attempt appends to the same file with its own header. */
+	r.attempt = 2;
+	r.resources = NULL;
+	r.argv[2] = "echo second; exit 1";
+	start(f, &r);
+	run_until_exits(f, 1, 10);
+
+	log = log_text(f, 7);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "==== hpq: task 7 (train) attempt 1 on testnode at "));
+	assert_non_null(strstr(log, "out\nerr\n"));
+	snprintf(want, sizeof(want), "id=7 attempt=1 gpus=0,1 sock=%s/agent.sock\n/tmp\n",
+		 f->dir);
+	assert_non_null(strstr(log, want));
+	assert_non_null(strstr(log, "attempt 1 ended at "));
+	assert_non_null(strstr(log, ": exit code 0 (exit)\n"));
+	assert_non_null(strstr(log, "==== hpq: task 7 (train) attempt 2 on testnode"));
+	assert_non_null(strstr(log, "second\n"));
+	assert_non_null(strstr(log, ": exit code 1 (exit)\n"));
+	/* Attempt 1's lines come before attempt 2's. */
+	assert_true(strstr(log, "attempt 1 on") < strstr(log, "attempt 2 on"));
+}
+
+static void gpus_do_not_overlap(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__Resources two = HPQ__RESOURCES__INIT, one = HPQ__RESOURCES__INIT;
+	Hpq__RunTask a = shell_task(10, "sleep 0.3"), b, c, d;
+	struct task *ta, *tb, *tc, *td;
+
+	two.gpus = 2;
+	one.gpus = 1;
+	a.resources = &two;
+	ta = start(f, &a);
+	b = shell_task(11, "sleep 0.3");
+	b.resources = &two;
+	tb = start(f, &b);
+	assert_int_equal(ta->gpus[0], 0);
+	assert_int_equal(ta->gpus[1], 1);
+	assert_int_equal(tb->gpus[0], 2);
+	assert_int_equal(tb->gpus[1], 3);
+	/* All four in use: a fifth GPU cannot be given, the task fails to start. */
+	c = shell_task(12, "exit 0");
+	c.resources = &one;
+	tc = start(f, &c);
+	assert_true(tc->exited);
+	assert_int_equal(tc->exit_code, 127);
+	assert_string_equal(tc->reason, "spawn-failed");
+	assert_non_null(strstr(log_text(f, 12), "needs 1 GPUs"));
+	run_until_exits(f, 2, 10);
+	/* Released at exit. */
+	d = shell_task(13, "exit 0");
+	d.resources = &one;
+	td = start(f, &d);
+	assert_false(td->exited);
+	assert_int_equal(td->gpus[0], 0);
+	run_until_exits(f, 1, 10);
+}
+
+static void spawn_failures(void **state)
+{
+	struct fixture *f = *state;
+	char *missing[] = {"/nonexistent/bin/trainer", NULL};
+	char *not_in_path[] = {"no-such-command-hpq", NULL};
+	Hpq__RunTask a = shell_task(20, "exit 0"), b, c = shell_task(22, "exit 0"),
+		     d = shell_task(23, "exit 0");
+	char *bad_env[] = {"NOT-AN-ASSIGNMENT"};
+	struct task *t;
+
+	a.argv = missing;
+	a.n_argv = 1;
+	t = start(f, &a);
+	assert_true(t->exited);
+	assert_int_equal(t->exit_code, 127);
+	assert_string_equal(t->reason, "spawn-failed");
+	assert_non_null(strstr(log_text(f, 20), "cannot execute command "
+				"'/nonexistent/bin/trainer': No such file or directory"));
+
+	b = shell_task(21, "exit 0");
+	b.argv = not_in_path;
+	b.n_argv = 1;
+	t = start(f, &b);
+	assert_int_equal(t->exit_code, 127);
+	assert_non_null(strstr(log_text(f, 21), "'no-such-command-hpq'"));
+
+	c.cwd = "/nonexistent/dir";
+	t = start(f, &c);
+	assert_int_equal(t->exit_code, 127);
+	assert_non_null(strstr(log_text(f, 22), "cannot change directory '/nonexistent/dir'"));
+
+	d.env = bad_env;
+	d.n_env = 1;
+	t = start(f, &d);
+	assert_int_equal(t->exit_code, 127);
+	assert_non_null(strstr(log_text(f, 23), "invalid environment"));
+
+	/* Empty command. */
+	d.task_id = 24;
+	d.n_argv = 0;
+	d.n_env = 0;
+	t = start(f, &d);
+	assert_int_equal(t->exit_code, 127);
+	assert_non_null(strstr(log_text(f, 24), "empty command"));
+
+	/* The command is looked up in the task's PATH, not the agent's. */
+	{
+		char *env[] = {"PATH=/nonexistent:/bin"};
+		char *sh[] = {"sh", "-c", "exit 4", NULL};
+		Hpq__RunTask e = shell_task(25, "");
+
+		e.argv = sh;
+		e.env = env;
+		e.n_env = 1;
+		t = start(f, &e);
+		assert_false(t->exited);
+		run_until_exits(f, 1, 10);
+		assert_int_equal(t->exit_code, 4);
+	}
+}
+
+static void time_limit_stops_task(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(30, "echo started; sleep 30");
+	struct task *t;
+	double t0 = now(), took;
+
+	r.time_limit_s = 1;
+	r.grace_s = 5;
+	t = start(f, &r);
+	run_until_exits(f, 1, 10);
+	took = now() - t0;
+	assert_int_equal(t->exit_code, 128 + SIGTERM);
+	assert_string_equal(t->reason, "timeout");
+	assert_true(took >= 0.9 && took < 4);
+	assert_non_null(strstr(log_text(f, 30), ": exit code 143 (timeout)"));
+}
+
+/*
+ * A task that ignores SIGTERM (and so do its children: an ignored signal
+ * stays ignored across fork and exec) is SIGKILLed, group and all, when
+ * the grace period ends.
+ */
+static void kill_escalates_after_grace(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(40, "trap '' TERM; sleep 60 & echo child=$!; echo ready; "
+					"while :; do sleep 0.1; done");
+	struct task *t;
+	double t0, took;
+	char *log, *p;
+	pid_t child;
+	uint64_t start_ticks;
+	char st;
+
+	t = start(f, &r);
+	wait_for_log(f, 40, "\nready\n"); /* output, not the header */
+	log = log_text(f, 40);
+	p = strstr(log, "\nchild="); /* not the command line in the header */
+	assert_non_null(p);
+	child = (pid_t)atoi(p + 7);
+	assert_true(child > 1);
+
+	t0 = now();
+	exec_kill(&f->ex, t, SIGTERM, 1, "cancelled");
+	assert_string_equal(t->kill_reason, "cancelled");
+	run_until_exits(f, 1, 10);
+	took = now() - t0;
+	assert_int_equal(t->exit_code, 128 + SIGKILL);
+	assert_string_equal(t->reason, "cancelled");
+	assert_true(took >= 0.9 && took < 5);
+	/* The background child went with the group (gone, or a zombie waiting for us). */
+	usleep(100000);
+	ev_run(f->loop, EVRUN_NOWAIT); /* let libev reap what came back to us */
+	assert_true(exec_proc_stat(child, &start_ticks, &st) == -ENOENT || st == 'Z');
+}
+
+static void kill_polite_task_exits_quickly(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(41, "echo ready; exec sleep 60");
+	struct task *t;
+	double t0;
+
+	r.preempt_signal = SIGUSR1; /* the task's own stop signal */
+	t = start(f, &r);
+	wait_for_log(f, 41, "\nready\n");
+	usleep(50000); /* let the shell exec sleep */
+	t0 = now();
+	exec_kill(&f->ex, t, 0, 30, "preempted");
+	run_until_exits(f, 1, 10);
+	assert_true(now() - t0 < 5);
+	assert_int_equal(t->exit_code, 128 + SIGUSR1);
+	assert_string_equal(t->reason, "preempted");
+	/* A kill after the exit changes nothing. */
+	exec_kill(&f->ex, t, SIGKILL, 0, "stale");
+	assert_string_equal(t->reason, "preempted");
+}
+
+static void background_processes_killed_at_exit(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(42, "sleep 60 & echo bg=$!; exit 0");
+	struct task *t;
+	uint64_t ticks;
+	char st, *p;
+	pid_t bg;
+
+	t = start(f, &r);
+	run_until_exits(f, 1, 10);
+	assert_int_equal(t->exit_code, 0);
+	p = strstr(log_text(f, 42), "\nbg=");
+	assert_non_null(p);
+	bg = (pid_t)atoi(p + 4);
+	assert_true(bg > 1);
+	usleep(100000);
+	ev_run(f->loop, EVRUN_NOWAIT);
+	assert_true(exec_proc_stat(bg, &ticks, &st) == -ENOENT || st == 'Z');
+}
+
+static void forget_drops_exited(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(43, "exit 0");
+	struct task *t = start(f, &r);
+
+	run_until_exits(f, 1, 10);
+	exec_forget(&f->ex, t);
+	assert_null(task_find(&f->ex.tasks, 43, 1));
+}
+
+/* A process in its own session, started "by a previous agent". */
+static pid_t spawn_orphan(const char *seconds)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setsid();
+		execl("/bin/sleep", "sleep", seconds, (char *)NULL);
+		_exit(127);
+	}
+	usleep(50000); /* until it has exec'ed */
+	return pid;
+}
+
+static struct task *journal_record(uint64_t id, pid_t pid)
+{
+	struct task *t = task_new(id, 1, NULL);
+	char st;
+
+	t->pid = pid;
+	t->stop_signal = SIGTERM;
+	t->grace_s = 1;
+	t->start_ms = 1;
+	if (exec_proc_stat(pid, &t->proc_start, &st) < 0)
+		t->proc_start = 1;
+	return t;
+}
+
+static void adopt_running_then_lost(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = spawn_orphan("0.4");
+	struct task *t = journal_record(50, pid);
+
+	t->gpus = xreallocarray(NULL, 1, sizeof(uint32_t));
+	t->gpus[0] = 3;
+	t->ngpus = 1;
+	exec_adopt(&f->ex, t);
+	assert_false(t->exited);
+	assert_true(t->adopted);
+	assert_true(f->ex.gpu_busy[3]);
+	run_until_exits(f, 1, 10);
+	/* Not our child any more: the status is unknown. */
+	assert_int_equal(t->exit_code, -1);
+	assert_string_equal(t->reason, "lost");
+	assert_false(f->ex.gpu_busy[3]);
+}
+
+static void adopt_dead_or_reused_pid(void **state)
+{
+	struct fixture *f = *state;
+	pid_t dead = fork();
+	struct task *gone, *reused;
+
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	gone = journal_record(51, dead);
+	gone->proc_start = 1;
+	exec_adopt(&f->ex, gone);
+	assert_true(gone->exited);
+	assert_int_equal(gone->exit_code, -1);
+	assert_string_equal(gone->reason, "lost");
+
+	/* Our own pid with another start time: the pid was reused, not our task. */
+	reused = journal_record(52, getpid());
+	reused->proc_start += 1;
+	exec_adopt(&f->ex, reused);
+	assert_true(reused->exited);
+	assert_int_equal(f->exits, 0); /* found at adoption: no exit callback */
+}
+
+static void adopted_task_killed_with_grace(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = spawn_orphan("60");
+	struct task *t = journal_record(53, pid);
+
+	exec_adopt(&f->ex, t);
+	assert_false(t->exited);
+	exec_kill(&f->ex, t, SIGTERM, 1, "stale");
+	run_until_exits(f, 1, 10);
+	assert_int_equal(t->exit_code, -1);
+	assert_string_equal(t->reason, "stale");
+}
+
+static void adopted_kill_in_progress_resumes(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = fork();
+	struct task *t;
+	double t0 = now();
+
+	if (pid == 0) {
+		/* Ignores SIGTERM: only the resumed SIGKILL deadline ends it. */
+		setsid();
+		signal(SIGTERM, SIG_IGN);
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	usleep(50000);
+	t = journal_record(54, pid);
+	task_set_reason(t->kill_reason, "preempted");
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t->kill_deadline_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 500;
+	}
+	exec_adopt(&f->ex, t);
+	run_until_exits(f, 1, 10);
+	assert_true(now() - t0 >= 0.4);
+	assert_string_equal(t->reason, "preempted");
+}
+
+static void exit_code_rule(void **state)
+{
+	assert_int_equal(exec_exit_code(0), 0);
+	assert_int_equal(exec_exit_code(3 << 8), 3);
+	assert_int_equal(exec_exit_code(255 << 8), 255);
+	assert_int_equal(exec_exit_code(SIGKILL), 137);
+	assert_int_equal(exec_exit_code(SIGSEGV | 0x80), 128 + SIGSEGV); /* core dumped */
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(exit_codes),
+		T(same_attempt_twice_refused),
+		T(log_file_and_environment),
+		T(gpus_do_not_overlap),
+		T(spawn_failures),
+		T(time_limit_stops_task),
+		T(kill_escalates_after_grace),
+		T(kill_polite_task_exits_quickly),
+		T(background_processes_killed_at_exit),
+		T(forget_drops_exited),
+		T(adopt_running_then_lost),
+		T(adopt_dead_or_reused_pid),
+		T(adopted_task_killed_with_grace),
+		T(adopted_kill_in_progress_resumes),
+		cmocka_unit_test(exit_code_rule),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
