@@ -38,20 +38,25 @@ char *output_time_local(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
-/* Two most significant units: "45s", "12m3s", "3h12m", "2d4h". */
+/* The two most significant units, the second left out when it is zero:
+ * "45s", "12m3s", "12m", "3h12m", "2d4h". */
 static char *output_coarse(uint64_t s, char *buf, size_t len)
 {
-	if (s < 60)
-		snprintf(buf, len, "%llus", (unsigned long long)s);
-	else if (s < 3600)
-		snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
-			 (unsigned long long)(s % 60));
-	else if (s < 86400)
-		snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
-			 (unsigned long long)(s % 3600 / 60));
+	static const struct {
+		uint64_t secs;
+		char unit;
+	} units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+	size_t i = 0;
+
+	while (i < 3 && s < units[i].secs)
+		i++;
+	if (i == 3 || (s % units[i].secs) / units[i + 1].secs == 0)
+		snprintf(buf, len, "%llu%c", (unsigned long long)(s / units[i].secs),
+			 units[i].unit);
 	else
-		snprintf(buf, len, "%llud%lluh", (unsigned long long)(s / 86400),
-			 (unsigned long long)(s % 86400 / 3600));
+		snprintf(buf, len, "%llu%c%llu%c", (unsigned long long)(s / units[i].secs),
+			 units[i].unit, (unsigned long long)(s % units[i].secs / units[i + 1].secs),
+			 units[i + 1].unit);
 	return buf;
 }
 
@@ -107,8 +112,9 @@ char *output_res(const Hpq__Resources *r, char *buf, size_t len)
 	uint32_t gpus = r ? r->gpus : 0, cpus = r ? r->cpus : 0;
 	uint64_t mem = r ? r->mem : 0;
 
-	snprintf(buf, len, "%s gpus, %s cpus, %s mem", output_count(gpus, g, sizeof(g)),
-		 output_count(cpus, c, sizeof(c)), output_mem(mem, m, sizeof(m)));
+	snprintf(buf, len, "%s gpu%s, %s cpu%s, %s mem", output_count(gpus, g, sizeof(g)),
+		 gpus == 1 ? "" : "s", output_count(cpus, c, sizeof(c)), cpus == 1 ? "" : "s",
+		 output_mem(mem, m, sizeof(m)));
 	return buf;
 }
 

@@ -81,7 +81,7 @@ char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len);
 /* "unlimited" or the number; mem as "64G". */
 char *output_count(uint64_t n, char *buf, size_t len);
 char *output_mem(uint64_t mib, char *buf, size_t len);
-/* "8 gpus, 64 cpus, 512G". */
+/* "8 gpus, 1 cpu, 512G mem". */
 char *output_res(const Hpq__Resources *r, char *buf, size_t len);
 /* A signal number as "TERM"; 0 is the default, TERM. */
 const char *output_signal(int signo, char *buf, size_t len);

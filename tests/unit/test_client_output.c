@@ -376,6 +376,7 @@ static void test_text_task_list(void **state)
 
 static void test_formatting(void **state)
 {
+	Hpq__Resources r = HPQ__RESOURCES__INIT;
 	char buf[64], *s;
 	char *argv[] = {"sh", "-c", "echo 'hi' $HOME", "", "a=b,c/d"};
 
@@ -384,9 +385,17 @@ static void test_formatting(void **state)
 	assert_string_equal(output_ago(T0, T0 - 3 * 3600000 - 120000, buf, sizeof(buf)),
 			    "3h2m ago");
 	assert_string_equal(output_ago(T0, T0 + 5000, buf, sizeof(buf)), "in 5s");
+	assert_string_equal(output_ago(T0, T0 - 3600000, buf, sizeof(buf)), "1h ago");
+	assert_string_equal(output_ago(T0, T0 - 2 * 86400000 - 59000, buf, sizeof(buf)),
+			    "2d ago");
+	assert_string_equal(output_ago(T0, T0 - 754000, buf, sizeof(buf)), "12m34s ago");
 	assert_string_equal(output_ago(T0, 0, buf, sizeof(buf)), "-");
 	assert_string_equal(output_count(HPQ_UNLIMITED_COUNT, buf, sizeof(buf)), "unlimited");
 	assert_string_equal(output_mem(HPQ_UNLIMITED_MEM, buf, sizeof(buf)), "unlimited");
+	r.gpus = 1;
+	r.cpus = 2;
+	r.mem = 1536;
+	assert_string_equal(output_res(&r, buf, sizeof(buf)), "1 gpu, 2 cpus, 1536M mem");
 	s = output_argv(argv, 5);
 	assert_string_equal(s, "sh -c 'echo '\\''hi'\\'' $HOME' '' a=b,c/d");
 	free(s);
