@@ -97,10 +97,8 @@ static void conn_kill(struct conn *c)
 static void close_now(struct conn *c)
 {
 	conn_kill(c);
-	if (c->pseudo) {
-		server_unref(c);
-		return;
-	}
+	if (c->pseudo)
+		return;      /* its creator holds the reference */
 	if (!uv_is_closing(&c->h.handle))
 		uv_close(&c->h.handle, on_closed);
 }
@@ -119,8 +117,7 @@ void server_close(struct conn *c)
 	uv_shutdown_t *req;
 
 	if (c->pseudo || c->dead) {
-		if (c->pseudo && !c->dead)
-			close_now(c);
+		conn_kill(c);
 		return;
 	}
 	conn_kill(c);

@@ -90,8 +90,8 @@ void server_close(struct conn *c);
 /*
  * For the fuzzer: a connection with no socket, already past Hello with
  * the given role and identity; server_feed runs bytes through the same
- * framing, decoding and dispatch as a socket's reads. Free with
- * server_close.
+ * framing, decoding and dispatch as a socket's reads. The caller owns
+ * the reference it returns: server_close, then server_unref.
  */
 struct conn *server_pseudo(struct hpqd *d, Hpq__Role role, const char *user, bool admin);
 void server_feed(struct conn *c, const void *data, size_t len);

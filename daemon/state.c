@@ -324,6 +324,9 @@ static void node_free(struct node *n)
 
 void state_release(struct state *st)
 {
+	/* The dispatcher first: it still links the tasks. */
+	if (st->sched)
+		sched_free(st->sched);
 	for (size_t i = 0; i < st->ntasks; i++)
 		state_task_free(st->tasks[i]);
 	free(st->tasks);
@@ -348,8 +351,6 @@ void state_release(struct state *st)
 	strmap_release(&st->class_names);
 	strmap_release(&st->pool_names);
 	strmap_release(&st->node_names);
-	if (st->sched)
-		sched_free(st->sched);
 	memset(st, 0, sizeof(*st));
 }
 
