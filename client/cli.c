@@ -113,7 +113,8 @@ static int cli_unknown(const struct cmd_entry *const *table, const char *family,
 	if (best)
 		fprintf(stderr, "; did you mean '%s'?\n", best);
 	else
-		fprintf(stderr, "; see 'hpq %s%s--help'\n", family ? family : "", family ? " " : "");
+		fprintf(stderr, "; see 'hpq %s%s--help'\n", family ? family : "",
+			family ? " " : "");
 	return CLI_USAGE;
 }
 

@@ -66,8 +66,8 @@ static int class_set_exec(struct cli *cli, const struct cmd_entry *e, int argc, 
 			else if (strcmp(optarg, "no") == 0)
 				pc.preemptible = false;
 			else
-				return cli_usage_error(cli, "--preemptible takes yes or no, not '%s'",
-						       optarg);
+				return cli_usage_error(cli, "--preemptible takes yes or no, "
+						       "not '%s'", optarg);
 			preemptible = true;
 			break;
 		case CLI_OPT_HELP:

@@ -62,9 +62,10 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			break;
 		case OPT_STATE:
 			if (!(list.state = (char *)list_state(optarg)))
-				return cli_usage_error(cli, "unknown state '%s'; use one of active, "
-						       "pending, running, preempting, completed, "
-						       "failed, cancelled, timeout", optarg);
+				return cli_usage_error(cli, "unknown state '%s'; use one of "
+						       "active, pending, running, preempting, "
+						       "completed, failed, cancelled, timeout",
+						       optarg);
 			state_given = true;
 			break;
 		case OPT_USER:
@@ -101,8 +102,8 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	cli_output(cli)->tasks(&cli->out, reply->list_reply->tasks, reply->list_reply->n_tasks);
 	if (reply->list_reply->truncated)
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
-				"newest %zu. Narrow the list with --team, --state, --user or --limit\n",
-			reply->list_reply->n_tasks);
+				"newest %zu. Narrow the list with --team, --state, --user "
+				"or --limit\n", reply->list_reply->n_tasks);
 	hpq_msg_free(reply);
 	return CLI_OK;
 }

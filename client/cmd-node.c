@@ -55,7 +55,8 @@ static int node_show_exec(struct cli *cli, const struct cmd_entry *e, int argc, 
 	if (optind >= argc)
 		return cli_usage_error(cli, "which node? give its name");
 	if (optind + 1 < argc)
-		return cli_usage_error(cli, "one node at a time; unexpected '%s'", argv[optind + 1]);
+		return cli_usage_error(cli, "one node at a time; unexpected '%s'",
+				       argv[optind + 1]);
 	name = argv[optind];
 	if (cli_parse_name(cli, "node", name) != 0)
 		return CLI_USAGE;

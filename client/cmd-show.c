@@ -21,7 +21,8 @@ static int show_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	if (optind >= argc)
 		return cli_usage_error(cli, "which task? give its id");
 	if (optind + 1 < argc)
-		return cli_usage_error(cli, "one task at a time; unexpected '%s'", argv[optind + 1]);
+		return cli_usage_error(cli, "one task at a time; unexpected '%s'",
+				       argv[optind + 1]);
 	if (cli_parse_id(cli, argv[optind], &id) != 0)
 		return CLI_USAGE;
 

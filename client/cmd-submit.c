@@ -59,13 +59,16 @@ static const struct option submit_options[] = {
 
 /* ---------------------------------------------------------------- --export */
 
+#define SUBMIT_LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define SUBMIT_DIGITS "0123456789"
+
+/* A shell variable name: a letter or '_', then letters, digits and '_'. */
 static bool submit_var_name_ok(const char *s, size_t n)
 {
-	if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+	if (n == 0 || !strchr(SUBMIT_LETTERS "_", s[0]))
 		return false;
 	for (size_t i = 1; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9')))
+		if (!s[i] || !strchr(SUBMIT_LETTERS SUBMIT_DIGITS "_", s[i]))
 			return false;
 	return true;
 }
@@ -193,7 +196,7 @@ static char *submit_default_name(const char *cmd)
 	char *s = xstrndup(base, HPQ_NAME_MAX - 1);
 
 	for (char *p = s; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+		if (!strchr(SUBMIT_LETTERS SUBMIT_DIGITS "._-", *p))
 			*p = '_';
 	if (hpq_check_name(s) < 0) {
 		free(s);
@@ -293,8 +296,8 @@ int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			int signo;
 
 			if (hpq_parse_signal(optarg, &signo) < 0 || signo == 0) {
-				cli_usage_error(cli, "--preempt-signal takes a signal name or number "
-						"like TERM, USR1 or 10, not '%s'", optarg);
+				cli_usage_error(cli, "--preempt-signal takes a signal name or "
+						"number like TERM, USR1 or 10, not '%s'", optarg);
 				goto out;
 			}
 			s.spec.preempt_signal = signo;
@@ -304,7 +307,8 @@ int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			if (cli_parse_duration(cli, "--grace", optarg, &v) != 0)
 				goto out;
 			if (v == 0 || v > SUBMIT_MAX_GRACE_S) {
-				cli_usage_error(cli, "--grace must be from 1s to 24h, not '%s'", optarg);
+				cli_usage_error(cli, "--grace must be from 1s to 24h, not '%s'",
+						optarg);
 				goto out;
 			}
 			s.spec.grace_s = v;

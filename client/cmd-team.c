@@ -197,8 +197,8 @@ int cmd_team_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **
 				goto out;
 			for (size_t i = 0; i < t.n_pools; i++) {
 				if (strcmp(t.pools[i].pool, optarg) == 0) {
-					cli_usage_error(cli, "--pool %s given twice; put all of its "
-							"options after one --pool", optarg);
+					cli_usage_error(cli, "--pool %s given twice; put all "
+							"of its options after one --pool", optarg);
 					goto out;
 				}
 			}
@@ -329,8 +329,9 @@ int cmd_team_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **
 		case OPT_LEND_LIMIT:
 			p->has_lend = strcmp(optarg, "all") != 0;
 			if (p->has_lend && cmd_team_parse_limit(optarg, &p->lend) < 0) {
-				cli_usage_error(cli, "--lend-limit takes all or gpus=N,cpus=N,mem=SIZE "
-						"(any of them), not '%s'", optarg);
+				cli_usage_error(cli, "--lend-limit takes all or "
+						"gpus=N,cpus=N,mem=SIZE (any of them), not '%s'",
+						optarg);
 				goto out;
 			}
 			break;

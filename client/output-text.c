@@ -168,7 +168,8 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	else
 		text_kv(o, "Exit code", "-");
 	text_kv(o, "Checkpoint dir", "%s", k->checkpoint_dir);
-	text_kv(o, "Preemption", "SIG%s, grace %s", output_signal(k->preempt_signal, sig, sizeof(sig)),
+	text_kv(o, "Preemption", "SIG%s, grace %s",
+		output_signal(k->preempt_signal, sig, sizeof(sig)),
 		k->grace_s ? hpq_format_duration(k->grace_s, buf, sizeof(buf)) : "cluster default");
 	text_kv(o, "Directory", "%s", k->cwd);
 	s = output_argv(k->argv, k->n_argv);
@@ -185,7 +186,8 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 
 			table_add(t, NULL, "%llu", (unsigned long long)c->step);
 			table_add(t, NULL, "%u", c->attempt);
-			table_add(t, NULL, "%s", output_time_local(c->time * 1000, buf, sizeof(buf)));
+			table_add(t, NULL, "%s",
+				  output_time_local(c->time * 1000, buf, sizeof(buf)));
 			table_add(t, NULL, "%s", c->path);
 		}
 		fprintf(o->out, "\nCheckpoints:\n");
@@ -236,8 +238,8 @@ static void text_usage(struct table *t, uint64_t used, uint64_t cap, bool mem)
 
 static void text_nodes(const struct output_ctx *o, Hpq__Node *const *nodes, size_t n)
 {
-	struct table *t = table_new(11, "NAME", "POOL", "AGENT", "HEALTH", "SERVICE", "GPUS", "CPUS",
-				    "MEM", "TASKS", "HEARTBEAT", "REASON");
+	struct table *t = table_new(11, "NAME", "POOL", "AGENT", "HEALTH", "SERVICE", "GPUS",
+				    "CPUS", "MEM", "TASKS", "HEARTBEAT", "REASON");
 	char buf[48];
 
 	for (size_t i = 5; i <= 8; i++)
@@ -255,7 +257,8 @@ static void text_nodes(const struct output_ctx *o, Hpq__Node *const *nodes, size
 		text_usage(t, used ? used->cpus : 0, cap ? cap->cpus : 0, false);
 		text_usage(t, used ? used->mem : 0, cap ? cap->mem : 0, true);
 		table_add(t, NULL, "%zu", d->n_tasks);
-		table_add(t, NULL, "%s", output_ago(o->now_ms, d->last_heartbeat, buf, sizeof(buf)));
+		table_add(t, NULL, "%s",
+			  output_ago(o->now_ms, d->last_heartbeat, buf, sizeof(buf)));
 		table_add(t, NULL, "%s", d->reason);
 	}
 	table_print(t, o->out, o->colour);
@@ -286,7 +289,8 @@ static void text_node(const struct output_ctx *o, const Hpq__Node *d)
 		fputc('\n', o->out);
 	}
 	if (d->n_findings > 0) {
-		struct table *t = table_new(5, "SEVERITY", "CATEGORY", "REASON", "SINCE", "MESSAGE");
+		struct table *t = table_new(5, "SEVERITY", "CATEGORY", "REASON", "SINCE",
+					    "MESSAGE");
 
 		for (size_t i = 0; i < d->n_findings; i++) {
 			const Hpq__Finding *f = d->findings[i];

@@ -79,12 +79,12 @@ char *output_ago(int64_t now_ms, int64_t ms, char *buf, size_t len)
 char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len)
 {
 	int64_t end = t->end_time > 0 ? t->end_time : now_ms;
+	uint64_t ms = end > t->start_time ? (uint64_t)(end - t->start_time) : 0;
 
 	if (t->start_time <= 0)
 		snprintf(buf, len, "-");
 	else
-		hpq_format_duration(end > t->start_time ? (uint64_t)(end - t->start_time) / 1000 : 0,
-				    buf, len);
+		hpq_format_duration(ms / 1000, buf, len);
 	return buf;
 }
 

@@ -367,10 +367,13 @@ static void test_text_task_list(void **state)
 	output_text.tasks(&o, ts, 2);
 	fclose(o.out);
 
-	assert_string_equal(buf,
-		" ID  NAME   TEAM   USER   CLASS     STATE    REASON  NODES  GPUS   TIME  NODELIST\n"
-		"  5  train  team2  bob    training  RUNNING  -           2     8  1m30s  -\n"
-		"123  eval   team1  alice  -         PENDING  quota       1     0      -  -\n");
+	/* Columns: ID NAME TEAM USER CLASS STATE REASON NODES GPUS TIME NODELIST */
+	assert_string_equal(buf, " ID  NAME   TEAM   USER   CLASS     STATE    REASON  NODES  "
+				 "GPUS   TIME  NODELIST\n"
+				 "  5  train  team2  bob    training  RUNNING  -           2  "
+				 "   8  1m30s  -\n"
+				 "123  eval   team1  alice  -         PENDING  quota       1  "
+				 "   0      -  -\n");
 	free(buf);
 }
 

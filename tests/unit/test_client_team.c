@@ -111,9 +111,9 @@ static void test_default_pool(void **state)
 
 static void test_limits(void **state)
 {
-	char *argv[] = {"add", "ml", "--borrow-limit-abs", "gpus=4,mem=512G", "--lend-limit",
-			"cpus=8", "--pool", "p5", "--borrow-limit-abs", "none", "--lend-limit", "all",
-			NULL};
+	char *argv[] = {"add", "ml", "--borrow-limit-abs", "gpus=4,mem=512G",
+			"--lend-limit", "cpus=8", "--pool", "p5", "--borrow-limit-abs", "none",
+			"--lend-limit", "all", NULL};
 	struct cmd_team t;
 	struct cmd_team_request r;
 	const Hpq__PoolQuota *q;
