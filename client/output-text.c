@@ -108,7 +108,9 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 	for (size_t i = 0; i < n; i++) {
 		const Hpq__Task *k = tasks[i];
 		uint32_t nodes = k->nodes ? k->nodes : 1;
-		char *list = text_join(k->node_names, k->n_node_names, ",");
+		/* A requeued task still names its last nodes; it is not on them now. */
+		bool pending = strcmp(k->state, "PENDING") == 0;
+		char *list = text_join(k->node_names, pending ? 0 : k->n_node_names, ",");
 
 		table_add(t, NULL, "%llu", (unsigned long long)k->id);
 		table_add(t, NULL, "%s", k->name);
@@ -153,7 +155,9 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	text_kv(o, "Class", "%s", k->class_);
 	text_kv(o, "Pool", "%s", k->pool);
 	s = text_join(k->node_names, k->n_node_names, ", ");
-	text_kv(o, "Nodes", "%u%s%s%s", nodes, s[0] ? " (" : "", s, s[0] ? ")" : "");
+	text_kv(o, "Nodes", "%u%s%s%s", nodes, s[0] ? (strcmp(k->state, "PENDING") == 0 ?
+						       " (last attempt: " : " (") : "",
+		s, s[0] ? ")" : "");
 	free(s);
 	text_kv(o, "Per node", "%s", output_res(k->per_node, buf, sizeof(buf)));
 	text_kv(o, "Attempts", "%u", k->attempts);

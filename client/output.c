@@ -81,7 +81,8 @@ char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len)
 	int64_t end = t->end_time > 0 ? t->end_time : now_ms;
 	uint64_t ms = end > t->start_time ? (uint64_t)(end - t->start_time) : 0;
 
-	if (t->start_time <= 0)
+	/* A requeued task keeps its last attempt's start; it does not run now. */
+	if (t->start_time <= 0 || strcmp(t->state, "PENDING") == 0)
 		snprintf(buf, len, "-");
 	else
 		hpq_format_duration(ms / 1000, buf, len);

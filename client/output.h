@@ -76,7 +76,8 @@ char *output_time_iso(int64_t ms, char *buf, size_t len);
 char *output_time_local(int64_t ms, char *buf, size_t len);
 /* "5m ago", "just now", "in 3s" (clock skew); "-" when unset. */
 char *output_ago(int64_t now_ms, int64_t ms, char *buf, size_t len);
-/* Run time of a task: start to end, or to now while it runs; "-" if never started. */
+/* Run time of a task: start to end, or to now while it runs; "-" while it
+ * is pending (also after a requeue) or if it never started. */
 char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len);
 /* "unlimited" or the number; mem as "64G". */
 char *output_count(uint64_t n, char *buf, size_t len);

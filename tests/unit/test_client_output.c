@@ -343,7 +343,7 @@ static void test_text_task_list(void **state)
 	Hpq__Task a = HPQ__TASK__INIT, b = HPQ__TASK__INIT, *ts[] = {&a, &b};
 	Hpq__Resources per = HPQ__RESOURCES__INIT;
 	struct output_ctx o = {0};
-	char *buf = NULL;
+	char *buf = NULL, *nodes[] = {"gpu-a"};
 	size_t len = 0;
 
 	per.gpus = 4;
@@ -362,6 +362,10 @@ static void test_text_task_list(void **state)
 	b.user = "alice";
 	b.state = "PENDING";
 	b.reason = "quota";
+	/* Requeued: its last attempt's start and nodes are history. */
+	b.start_time = T0;
+	b.node_names = nodes;
+	b.n_node_names = 1;
 	o.out = open_memstream(&buf, &len);
 	o.now_ms = T0 + 90 * 1000;
 	output_text.tasks(&o, ts, 2);
