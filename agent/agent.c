@@ -422,6 +422,14 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		return agent_fail(err, errlen, r < 0 ? r : -errno, "cannot create work directory "
 				  "'%s': %s", cfg->work_dir, strerror(r < 0 ? -r : errno));
 	a->work_dir = xstrdup(real);
+	{
+		struct stat st;
+
+		if (stat(a->work_dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+			log_warn("work directory '%s' is not searchable by other users: tasks that "
+				 "do not run as %s cannot reach the agent socket (chmod o+x it)",
+				 a->work_dir, geteuid() == 0 ? "root" : "the agent's user");
+	}
 	xasprintf(&a->journal_path, "%s/%s", a->work_dir, JOURNAL_FILE);
 	xasprintf(&a->socket_path, "%s/%s", a->work_dir, LOCAL_SOCKET);
 

@@ -738,7 +738,7 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 {
 	struct ident id = {0};
 	struct spawn sp = {0};
-	char **envp = NULL;
+	char **envp = NULL, **argv = NULL;
 	char why[512];
 	uint32_t want_gpus;
 	int logfd = -1, nullfd = -1, r;
@@ -784,7 +784,10 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	}
 	exec_write_header(logfd, ex, t, &id, rt);
 
-	sp.argv = rt->argv;
+	/* protobuf-c's repeated strings are counted, not NULL-terminated as execve wants. */
+	argv = xcalloc(rt->n_argv + 1, sizeof(*argv));
+	memcpy(argv, rt->argv, rt->n_argv * sizeof(*argv));
+	sp.argv = argv;
 	sp.envp = envp;
 	sp.path = exec_env_get(envp, "PATH");
 	if (!sp.path)
@@ -818,6 +821,7 @@ out:
 		close(logfd);
 	if (nullfd >= 0)
 		close(nullfd);
+	free(argv);
 	exec_env_free(envp);
 	ident_release(&id);
 }

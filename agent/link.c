@@ -33,6 +33,12 @@
 static void link_attempt(struct link *l);
 static void link_try_next(struct link *l);
 
+/* Errors that repeat on every attempt are loud on the first and every 10th. */
+static int link_loud(const struct link *l)
+{
+	return l->failures % 10 == 0 ? LOG_ERR : LOG_DEBUG;
+}
+
 static int64_t link_now_ms(void)
 {
 	struct timespec ts;
@@ -352,10 +358,11 @@ static void link_handshake(struct link *l, const Hpq__Envelope *env)
 	bool ours = env->id == l->handshake_id || env->id == 0;
 
 	if (ours && env->body_case == HPQ__ENVELOPE__BODY_ERROR) {
-		log_err("link: hpqd at %s refused the %s: %s", l->server, what,
+		hpq_log(link_loud(l), "link: hpqd at %s refused the %s: %s", l->server, what,
 			link_error_text(env));
 		if (env->error && env->error->code == HPQ_EAUTH)
-			log_err("link: check that --key-file names the cluster key of hpqd");
+			hpq_log(link_loud(l), "link: check that --key-file names the cluster key "
+				"of hpqd");
 		link_fail(l);
 		return;
 	}
@@ -364,16 +371,16 @@ static void link_handshake(struct link *l, const Hpq__Envelope *env)
 		const Hpq__HelloReply *hr = env->hello_reply;
 
 		if (hr->protocol_version < HPQ_PROTOCOL_MIN) {
-			log_err("link: hpqd at %s speaks protocol %" PRIu32 ", this agent needs %d "
-				"or newer; upgrade hpqd", l->server, hr->protocol_version,
-				HPQ_PROTOCOL_MIN);
+			hpq_log(link_loud(l), "link: hpqd at %s speaks protocol %" PRIu32 ", this "
+				"agent needs %d or newer; upgrade hpqd", l->server,
+				hr->protocol_version, HPQ_PROTOCOL_MIN);
 			link_fail(l);
 			return;
 		}
 		if (hr->nonce.len > 0) {
 			if (!l->have_key) {
-				log_err("link: hpqd at %s requires the cluster key; start hpq-agent "
-					"with --key-file", l->server);
+				hpq_log(link_loud(l), "link: hpqd at %s requires the cluster key; "
+					"start hpq-agent with --key-file", l->server);
 				link_fail(l);
 				return;
 			}

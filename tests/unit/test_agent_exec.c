@@ -83,8 +83,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	struct task *t;
 	char cmd[128];
 
+	/* A test that failed half-way leaves no processes behind. */
+	TAILQ_FOREACH(t, &f->ex.tasks, entry)
+		if (!t->exited && t->pid > 1)
+			kill(-t->pid, SIGKILL);
 	exec_release(&f->ex);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
@@ -113,7 +118,11 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* argv arrays for shell_task: each RunTask of a test keeps its own. */
+/*
+ * argv arrays for shell_task: each RunTask of a test keeps its own. They
+ * hold exactly 3 pointers and are followed by a non-NULL poison pointer,
+ * as protobuf-c's counted arrays are not NULL-terminated either.
+ */
 static char *argv_pool[32][4];
 static unsigned argv_next;
 
@@ -126,7 +135,7 @@ static Hpq__RunTask shell_task(uint64_t id, const char *script)
 	argv_sh[0] = "/bin/sh";
 	argv_sh[1] = "-c";
 	argv_sh[2] = (char *)script;
-	argv_sh[3] = NULL;
+	argv_sh[3] = (char *)"poison: not part of argv";
 	rt.task_id = id;
 	rt.attempt = 1;
 	rt.argv = argv_sh;
@@ -217,7 +226,8 @@ static void log_file_and_environment(void **state)
 	struct fixture *f = *state;
 	Hpq__RunTask r = shell_task(7, "echo out; echo err >&2; "
 				       "echo \"id=$HPQ_TASK_ID attempt=$HPQ_ATTEMPT "
-				       "gpus=$CUDA_VISIBLE_DEVICES sock=$HPQ_AGENT_SOCKET\"; pwd");
+				       "gpus=$CUDA_VISIBLE_DEVICES sock=$HPQ_AGENT_SOCKET\"; pwd; "
+				       "echo \"extra=$0 $#\"");
 	Hpq__Resources res = HPQ__RESOURCES__INIT;
 	char want[256], *log;
 	struct task *t;
@@ -246,6 +256,8 @@ static void log_file_and_environment(void **state)
 	snprintf(want, sizeof(want), "id=7 attempt=1 gpus=0,1 sock=%s/agent.sock\n/tmp\n",
 		 f->dir);
 	assert_non_null(strstr(log, want));
+	/* Exactly the 3 words of argv reached the task (nothing past n_argv). */
+	assert_non_null(strstr(log, "\nextra=/bin/sh 0\n"));
 	assert_non_null(strstr(log, "attempt 1 ended at "));
 	assert_non_null(strstr(log, ": exit code 0 (exit)\n"));
 	assert_non_null(strstr(log, "==== hpq: task 7 (train) attempt 2 on testnode"));
@@ -294,8 +306,8 @@ static void gpus_do_not_overlap(void **state)
 static void spawn_failures(void **state)
 {
 	struct fixture *f = *state;
-	char *missing[] = {"/nonexistent/bin/trainer", NULL};
-	char *not_in_path[] = {"no-such-command-hpq", NULL};
+	char *missing[] = {"/nonexistent/bin/trainer", "poison"};
+	char *not_in_path[] = {"no-such-command-hpq", "poison"};
 	Hpq__RunTask a = shell_task(20, "exit 0"), b, c = shell_task(22, "exit 0"),
 		     d = shell_task(23, "exit 0");
 	char *bad_env[] = {"NOT-AN-ASSIGNMENT"};
@@ -339,7 +351,7 @@ static void spawn_failures(void **state)
 	/* The command is looked up in the task's PATH, not the agent's. */
 	{
 		char *env[] = {"PATH=/nonexistent:/bin"};
-		char *sh[] = {"sh", "-c", "exit 4", NULL};
+		char *sh[] = {"sh", "-c", "exit 4", "poison"};
 		Hpq__RunTask e = shell_task(25, "");
 
 		e.argv = sh;
