@@ -113,7 +113,7 @@ static void send_run(struct hpqd *d, struct task *t)
 			continue;
 		}
 		rt.node_rank = r;
-		server_send(n->conn, &env);
+		server_push(n->conn, &env);
 	}
 }
 
@@ -165,7 +165,7 @@ static void send_kill(struct conn *c, uint64_t task_id, uint32_t attempt, int si
 	kt.reason = (char *)reason;
 	env.body_case = HPQ__ENVELOPE__BODY_KILL_TASK;
 	env.kill_task = &kt;
-	server_send(c, &env);
+	server_push(c, &env);
 }
 
 static void on_kill_committed(void *arg, int status)
@@ -274,7 +274,7 @@ static void on_register_committed(void *arg, int status)
 		env.id = rr->id;
 		env.body_case = HPQ__ENVELOPE__BODY_REGISTER_REPLY;
 		env.register_reply = &rep;
-		server_send(rr->c, &env);
+		server_open_pushes(rr->c, &env);
 	}
 	server_unref(rr->c);
 	free(rr);

@@ -52,6 +52,12 @@ struct server {
 	char rbuf[READ_BUF];
 };
 
+struct held_frame {
+	struct held_frame *next;
+	uint8_t *frame;
+	size_t len;
+};
+
 struct write_req {
 	uv_write_t req;
 	struct conn *c;
@@ -60,6 +66,13 @@ struct write_req {
 
 static void conn_free(struct conn *c)
 {
+	while (c->held) {
+		struct held_frame *h = c->held;
+
+		c->held = h->next;
+		free(h->frame);
+		free(h);
+	}
 	hpq_framer_release(&c->framer);
 	free(c->user);
 	free(c->software);
@@ -181,6 +194,38 @@ void server_send(struct conn *c, const Hpq__Envelope *env)
 		return;
 	frame = hpq_msg_encode(env, &len);
 	server_send_frame(c, frame, len);
+}
+
+void server_push(struct conn *c, const Hpq__Envelope *env)
+{
+	struct held_frame *h;
+
+	if (c->dead || c->pseudo)
+		return;
+	if (c->pushes_open) {
+		server_send(c, env);
+		return;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->frame = hpq_msg_encode(env, &h->len);
+	if (!c->held_tail)
+		c->held_tail = &c->held;
+	*c->held_tail = h;
+	c->held_tail = &h->next;
+}
+
+void server_open_pushes(struct conn *c, const Hpq__Envelope *reply)
+{
+	server_send(c, reply);
+	c->pushes_open = true;
+	while (c->held) {
+		struct held_frame *h = c->held;
+
+		c->held = h->next;
+		server_send_frame(c, h->frame, h->len);
+		free(h);
+	}
+	c->held_tail = &c->held;
 }
 
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg)

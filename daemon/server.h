@@ -55,6 +55,9 @@ struct conn {
 	uint8_t nonce[HPQ_AUTH_NONCE_BYTES];
 	uint32_t peer_uid, peer_gid; /* SO_PEERCRED on the Unix socket */
 	struct node *node;         /* agents: after Register */
+	bool pushes_open;          /* agents: RegisterReply sent, pushes may flow */
+	struct held_frame *held;   /* pushes waiting for RegisterReply, in order */
+	struct held_frame **held_tail;
 	char peer[96];             /* for log lines: "unix uid 1000", "127.0.0.1:5123" */
 };
 
@@ -84,6 +87,15 @@ void server_send(struct conn *c, const Hpq__Envelope *env);
 void server_send_frame(struct conn *c, uint8_t *frame, size_t len);
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg);
 void server_send_ok(struct conn *c, uint64_t id);
+/*
+ * A push to an agent (RunTask, KillTask). An agent reads nothing but
+ * RegisterReply until it is registered, so pushes decided meanwhile are
+ * held and go out, in order, right after it (server_open_pushes).
+ */
+void server_push(struct conn *c, const Hpq__Envelope *env);
+/* Sends the RegisterReply env, then the held pushes; later pushes flow. */
+void server_open_pushes(struct conn *c, const Hpq__Envelope *reply);
+
 /* Closes c after what is queued has been written. */
 void server_close(struct conn *c);
 
