@@ -53,7 +53,7 @@ static const char usage_text[] =
 	"                           (default: the local address of the link to hpqd)\n"
 	"  --heartbeat DURATION     heartbeat interval (default 10s)\n"
 	"  --key-file FILE          cluster key, when hpqd requires one\n"
-	"  --config FILE            read settings from FILE (INI)\n"
+	"  -c, --config FILE        read settings from FILE (INI)\n"
 	"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
 	"  --kill-tasks-on-exit     stop running tasks when the agent stops\n"
 	"                           (default: leave them running for the next agent)\n"
