@@ -201,34 +201,61 @@ void agentlink_kill_after_commit(struct hpqd *d, const struct task *t, uint32_t 
 	store_after_commit(d->store, on_kill_committed, j);
 }
 
-/* Kills a stale run on one connection, after the commit of whatever is in flight. */
-struct stale_job {
+/* Kills one run on one connection, after the commit of whatever is in flight. */
+struct conn_kill_job {
 	struct conn *c;
 	uint64_t task_id;
 	uint32_t attempt;
+	int signo;
+	uint64_t grace_s;
+	const char *reason;    /* a literal */
 };
 
-static void on_stale_committed(void *arg, int status)
+static void on_conn_kill_committed(void *arg, int status)
 {
-	struct stale_job *j = arg;
+	struct conn_kill_job *j = arg;
 
 	if (status == 0)
-		send_kill(j->c, j->task_id, j->attempt, SIGKILL, 0, "stale");
+		send_kill(j->c, j->task_id, j->attempt, j->signo, j->grace_s, j->reason);
 	server_unref(j->c);
 	free(j);
 }
 
-static void kill_stale(struct conn *c, uint64_t task_id, uint32_t attempt)
+static void kill_on(struct conn *c, uint64_t task_id, uint32_t attempt, int signo,
+		    uint64_t grace_s, const char *reason)
 {
-	struct stale_job *j = xcalloc(1, sizeof(*j));
+	struct conn_kill_job *j = xcalloc(1, sizeof(*j));
 
-	log_notice("node %s runs task %llu attempt %u, which is not expected there: killing it",
-		   c->user, (unsigned long long)task_id, attempt);
 	j->c = c;
 	j->task_id = task_id;
 	j->attempt = attempt;
+	j->signo = signo;
+	j->grace_s = grace_s;
+	j->reason = reason;
 	server_ref(c);
-	store_after_commit(c->d->store, on_stale_committed, j);
+	store_after_commit(c->d->store, on_conn_kill_committed, j);
+}
+
+static void kill_stale(struct conn *c, uint64_t task_id, uint32_t attempt)
+{
+	log_notice("node %s runs task %llu attempt %u, which is not expected there: killing it",
+		   c->user, (unsigned long long)task_id, attempt);
+	kill_on(c, task_id, attempt, SIGKILL, 0, "stale");
+}
+
+/*
+ * An adopted run that should be stopping: its KillTask may have been lost
+ * with the agent's previous connection (or the daemon's previous life).
+ * Saying it again is harmless; the agent is already stopping it or starts to.
+ */
+static void kill_again_if_stopping(struct conn *c, const struct task *t)
+{
+	uint64_t grace = t->grace_s ? t->grace_s : c->d->state.policy.grace_s;
+
+	if (t->cancel_requested)
+		kill_on(c, t->st.id, t->attempts, SIGTERM, grace, "cancelled");
+	else if (t->state == TASK_PREEMPTING)
+		kill_on(c, t->st.id, t->attempts, t->preempt_signal, grace, "preempted");
 }
 
 /* ---------------------------------------------------------------- outcomes */
@@ -342,6 +369,7 @@ int agentlink_register(struct conn *c, uint64_t id, const Hpq__Register *m, stru
 			t->run_unsent = false;
 			log_info("task %llu attempt %u: adopted on %s", (unsigned long long)t->st.id,
 				 t->attempts, n->name);
+			kill_again_if_stopping(c, t);
 		} else {
 			kill_stale(c, at->task_id, at->attempt);
 		}

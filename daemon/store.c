@@ -1174,6 +1174,8 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 				n->service = col_dup(q, 7);
 				free(n->health);
 				n->health = col_dup(q, 8);
+				/* Already lost before the restart: no second "lost". */
+				n->lost = !strcmp(n->health, "unreachable");
 				free(n->reason);
 				n->reason = col_dup(q, 9);
 				n->last_heartbeat_ms = sqlite3_column_int64(q, 10);
