@@ -733,6 +733,10 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 		team->active--;
 	if (cls && cls->active)
 		cls->active--;
+	/* Only a run needs the environment, and it can be large: the store keeps it. */
+	free_strv(t->env, t->envc);
+	t->env = NULL;
+	t->envc = 0;
 	task_record(st, t);
 	if (t->has_exit_code)
 		state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s", state_task_state(to),

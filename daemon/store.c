@@ -1079,8 +1079,10 @@ static struct task *load_task(struct state *st, sqlite3_stmt *q)
 	t->checkpoint_dir = col_dup(q, 24);
 	t->cwd = col_dup(q, 25);
 	t->argv = blob_strv(q, 26, &t->argc);
-	t->env = blob_strv(q, 27, &n);
-	t->envc = n;
+	if (!task_state_final(t->state)) {
+		t->env = blob_strv(q, 27, &n);
+		t->envc = n;
+	}
 	t->cancel_requested = sqlite3_column_int64(q, 28) != 0;
 	(void)st;
 	return t;
