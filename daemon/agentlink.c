@@ -367,8 +367,8 @@ int agentlink_register(struct conn *c, uint64_t id, const Hpq__Register *m, stru
 				apply_exit(d, t, rank, at);
 		} else if (rank >= 0) {
 			t->run_unsent = false;
-			log_info("task %llu attempt %u: adopted on %s", (unsigned long long)t->st.id,
-				 t->attempts, n->name);
+			log_info("task %llu attempt %u: adopted on %s",
+				 (unsigned long long)t->st.id, t->attempts, n->name);
 			kill_again_if_stopping(c, t);
 		} else {
 			kill_stale(c, at->task_id, at->attempt);

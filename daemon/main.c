@@ -321,7 +321,8 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 			r = config_set(cfg, "agents", "heartbeat", optarg, err, sizeof(err));
 			break;
 		case OPT_UNREACHABLE:
-			r = config_set(cfg, "agents", "unreachable_after", optarg, err, sizeof(err));
+			r = config_set(cfg, "agents", "unreachable_after", optarg, err,
+				       sizeof(err));
 			break;
 		case 'f':
 			cfg->foreground = true;

@@ -177,10 +177,10 @@ int rpc_list(struct conn *c, uint64_t id, const Hpq__ListRequest *m, struct stat
 		} else {
 			f.state = state_task_state_parse(m->state);
 			if (f.state < 0)
-				return state_errf(e, HPQ_EINVAL,
-						  "unknown state '%.32s': use PENDING, RUNNING, "
-						  "PREEMPTING, COMPLETED, FAILED, CANCELLED, TIMEOUT "
-						  "or active", m->state);
+				return state_errf(e, HPQ_EINVAL, "unknown state '%.32s': use "
+						  "PENDING, RUNNING, PREEMPTING, COMPLETED, "
+						  "FAILED, CANCELLED, TIMEOUT or active",
+						  m->state);
 		}
 	}
 

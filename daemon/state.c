@@ -1445,9 +1445,8 @@ static int apply_team(struct state *st, struct team *t, const Hpq__Team *pb, uns
 		else if (!strcmp(pb->preempt_own, "never"))
 			t->preempt_own_lower = false;
 		else
-			return state_errf(e, HPQ_EINVAL,
-					  "unknown preempt_own '%.32s': use lower-priority or never",
-					  pb->preempt_own);
+			return state_errf(e, HPQ_EINVAL, "unknown preempt_own '%.32s': "
+					  "use lower-priority or never", pb->preempt_own);
 	}
 	if (mask & F_MEMBERS) {
 		for (size_t i = 0; i < pb->n_members; i++)

@@ -949,8 +949,8 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 	s->flags = flags;
 	s->todo_tail = &s->todo;
 	s->finished_tail = &s->finished;
-	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		r = fail(err, errlen, HPQ_ESTORAGE, "cannot open '%s': %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -974,8 +974,9 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					&s->stmts[i], NULL);
 		if (rc != SQLITE_OK) {
-			r = fail(err, errlen, HPQ_ESTORAGE, "cannot prepare a statement on '%s': %s",
-				 path, sqlite3_errmsg(s->db));
+			r = fail(err, errlen, HPQ_ESTORAGE,
+				 "cannot prepare a statement on '%s': %s", path,
+				 sqlite3_errmsg(s->db));
 			goto fail;
 		}
 	}
@@ -1148,7 +1149,8 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 				qu.guarantee = (struct hpq_res){ sqlite3_column_int64(q, 2),
 								 sqlite3_column_int64(q, 3),
 								 sqlite3_column_int64(q, 4) };
-				qu.sharing = sh < 0 ? SCHED_LEND_AND_BORROW : (enum sched_sharing)sh;
+				qu.sharing = sh < 0 ? SCHED_LEND_AND_BORROW
+						    : (enum sched_sharing)sh;
 				qu.borrow_limit_pct = (uint32_t)sqlite3_column_int64(q, 6);
 				qu.has_borrow_abs = sqlite3_column_type(q, 7) != SQLITE_NULL;
 				qu.borrow_abs = (struct hpq_res){ sqlite3_column_int64(q, 7),
@@ -1188,7 +1190,8 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 				ntasks++;
 				break;
 			case 7: {
-				struct task *t = state_task_find(st, (uint64_t)sqlite3_column_int64(q, 0));
+				uint64_t id = (uint64_t)sqlite3_column_int64(q, 0);
+				struct task *t = state_task_find(st, id);
 
 				if (!t || task_state_final(t->state))
 					break;
