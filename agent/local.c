@@ -35,6 +35,7 @@ struct local_client {
 	uid_t uid;
 	pid_t pid;
 	bool hello;
+	ev_timer idle_w;     /* a silent client does not keep a slot forever */
 };
 
 /* A request waiting for the daemon. */
@@ -165,6 +166,7 @@ static void local_frame(struct conn *c, const Hpq__Envelope *env)
 {
 	struct local_client *cl = c->data;
 
+	ev_timer_again(cl->lo->loop, &cl->idle_w);
 	if (!cl->hello) {
 		if (env->body_case == HPQ__ENVELOPE__BODY_HELLO) {
 			local_hello(cl, env);
@@ -192,10 +194,20 @@ static void local_client_closed(struct conn *c, int error)
 
 	if (error < 0)
 		log_debug("local: client pid %ld: %s", (long)cl->pid, hpq_strerror(error));
+	ev_timer_stop(cl->lo->loop, &cl->idle_w);
 	TAILQ_REMOVE(&cl->lo->clients, cl, entry);
 	cl->lo->nclients--;
 	free(cl);
 	c->data = NULL;
+}
+
+static void local_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct local_client *cl = w->data;
+
+	log_debug("local: client pid %ld idle for %.0f s, closing", (long)cl->pid,
+		  LOCAL_IDLE_TIMEOUT);
+	conn_close(cl->conn, -ETIMEDOUT);
 }
 
 static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -229,6 +241,10 @@ static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	cl->uid = cred.uid;
 	cl->pid = cred.pid;
 	cl->conn = conn_new(loop, fd, local_frame, local_client_closed, cl);
+	ev_init(&cl->idle_w, local_idle_cb);
+	cl->idle_w.repeat = LOCAL_IDLE_TIMEOUT;
+	cl->idle_w.data = cl;
+	ev_timer_again(loop, &cl->idle_w);
 	TAILQ_INSERT_TAIL(&lo->clients, cl, entry);
 	lo->nclients++;
 }

@@ -26,6 +26,7 @@ struct local_client;
 
 #define LOCAL_SOCKET "agent.sock"
 #define LOCAL_MAX_CLIENTS 256
+#define LOCAL_IDLE_TIMEOUT 60.0  /* seconds without a message: the client is dropped */
 
 struct local {
 	struct ev_loop *loop;
