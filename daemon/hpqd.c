@@ -10,9 +10,11 @@
  * store cannot be closed from inside its own callback.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +70,31 @@ static int make_dir(const char *path, char *err, size_t errlen)
 	return r;
 }
 
+/* Two daemons on one database would each believe they own it. */
+static int lock_state_dir(const char *dir, char *err, size_t errlen)
+{
+	char *path = NULL;
+	int fd, r;
+
+	xasprintf(&path, "%s/hpqd.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen, "another hpqd uses the state directory '%s'", dir);
+		else
+			snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
+		close(fd);
+	} else {
+		r = fd;
+	}
+	free(path);
+	return r;
+}
+
 int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigned flags,
 	      char *err, size_t errlen)
 {
@@ -75,6 +102,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
 	d->loop = loop;
 	config_copy(&d->cfg, cfg);
 	d->uid = getuid();
@@ -93,6 +121,10 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	r = make_dir(cfg->state_dir, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = lock_state_dir(cfg->state_dir, err, errlen);
+	if (r < 0)
+		goto fail;
+	d->lock_fd = r;
 	xasprintf(&path, "%s/hpq.db", cfg->state_dir);
 	r = store_open(path, flags, &d->store, err, errlen);
 	if (r < 0)
@@ -118,6 +150,9 @@ fail:
 	d->store = NULL;
 	state_release(&d->state);
 	config_release(&d->cfg);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	d->lock_fd = -1;
 	return r;
 }
 
@@ -161,4 +196,7 @@ void hpqd_release(struct hpqd *d)
 	server_free(d->server);
 	d->server = NULL;
 	config_release(&d->cfg);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	d->lock_fd = -1;
 }

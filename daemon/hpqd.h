@@ -38,6 +38,7 @@ struct hpqd {
 	uv_timer_t node_timer;      /* finds agents that stopped talking (agentlink.c) */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */
+	int lock_fd;                /* flock on <state_dir>/hpqd.lock: one daemon per directory */
 	bool has_key;               /* TCP peers must answer a nonce with the cluster key */
 	uint8_t key[HPQ_AUTH_KEY_BYTES];
 	uint64_t start_mono;        /* uv_now at start: disconnected nodes' grace counts from it */

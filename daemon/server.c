@@ -750,8 +750,12 @@ static void make_parent(const char *path)
 
 static int listen_unix(struct server *srv, const char *path, char *err, size_t errlen)
 {
+	struct sockaddr_un sa;
 	int r;
 
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fail(err, errlen, HPQ_EINVAL, "socket path '%s' is longer than %zu bytes",
+			    path, sizeof(sa.sun_path) - 1);
 	if (socket_alive(path))
 		return fail(err, errlen, -EADDRINUSE,
 			    "another daemon is listening on '%s': stop it or use --socket", path);
