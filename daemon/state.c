@@ -776,6 +776,13 @@ static void restore_one(struct state *st, struct task *t)
 		t->st.nnodes = 1;
 
 	if (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING) {
+		/* One '0'/'1' per rank, whatever the row held. */
+		if (!t->done || strlen(t->done) != t->st.nnodes) {
+			free(t->done);
+			t->done = xmalloc(t->st.nnodes + 1);
+			memset(t->done, '0', t->st.nnodes);
+			t->done[t->st.nnodes] = '\0';
+		}
 		if (t->n_node_names == t->st.nnodes) {
 			ids = xcalloc(t->st.nnodes, sizeof(*ids));
 			for (uint32_t i = 0; i < t->st.nnodes; i++) {

@@ -769,7 +769,9 @@ static int commit_batches(struct store *s, struct batch *list)
 	log_debug("store: committed %zu rows", nops);
 	return 0;
 rollback:
+	log_err("cannot commit to the state database: %s", sqlite3_errmsg(s->db));
 	exec(s->db, "ROLLBACK");
+	return HPQ_ESTORAGE;
 fail:
 	log_err("cannot commit to the state database: %s", sqlite3_errmsg(s->db));
 	return HPQ_ESTORAGE;

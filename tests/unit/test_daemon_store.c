@@ -437,6 +437,52 @@ static void test_close_commits_the_rest(void **ts)
 	sqlite3_close(db);
 }
 
+static void on_store_error(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A commit that fails breaks the store for good: that batch and every later
+ * one complete with HPQ_ESTORAGE, and the daemon is told once. */
+static void test_failed_commit_is_sticky(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_event ev = { .time_ms = 1, .kind = "test", .message = "fine" };
+	int errors = 0, first = 0, second = 0, third = 0;
+	sqlite3 *db;
+
+	assert_int_equal(store_start(s, &f->loop, on_store_error, &errors), 0);
+	store_event_add(s, &ev);
+	store_after_commit(s, on_flag, &first);
+	store_submit(s);
+	while (!first)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(first, 1);
+
+	/* Someone removes a table under the daemon's feet. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE events", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	store_event_add(s, &ev);
+	store_after_commit(s, on_flag, &second);
+	store_submit(s);
+	while (!second)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(second, -1);
+	assert_int_equal(errors, 1);
+
+	store_pool_put(s, "still-broken");
+	store_after_commit(s, on_flag, &third);
+	store_submit(s);
+	while (!third)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(third, -1);
+	assert_int_equal(errors, 1);
+	close_store(f, s);
+}
+
 /*
  * Schema version 1, verbatim. Frozen: it is what hpqd 0.1 wrote, and this
  * test proves such a file still opens. Do not edit it when the schema
@@ -692,6 +738,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_is_sticky, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};
