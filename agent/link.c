@@ -411,6 +411,17 @@ static void link_frame(struct conn *c, const Hpq__Envelope *env)
 	struct link_pending p;
 
 	if (l->state != LINK_READY) {
+		/*
+		 * Once Register is sent the daemon knows the node and may push
+		 * work before its RegisterReply (a stale copy to kill, a start
+		 * committed meanwhile): that is not a handshake error.
+		 */
+		if (l->state == LINK_REGISTER && env->id == 0 &&
+		    (env->body_case == HPQ__ENVELOPE__BODY_RUN_TASK ||
+		     env->body_case == HPQ__ENVELOPE__BODY_KILL_TASK)) {
+			l->ops->message(l->data, env);
+			return;
+		}
 		link_handshake(l, env);
 		return;
 	}
