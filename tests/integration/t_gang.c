@@ -37,10 +37,11 @@ static void check_gang(struct h_cluster *c, uint64_t id, int n)
 		for (int k = 0; k < i; k++)
 			assert_string_not_equal(node, json_string_value(json_array_get(names, k)));
 		log = h_read_file(h_path(c, "%s/logs/%" PRIu64 ".log", node, id));
-		if (!log || !(line = strstr(log, "gang rank=")))
+		/* At a line start: the agent's header line quotes the command. */
+		if (!log || !(line = strstr(log, "\ngang rank=")))
 			fail_msg("gang %" PRIu64 ": no rank line in %s's log", id, node);
 		m[0] = '\0';
-		assert_true(sscanf(line, "gang rank=%d nnodes=%d master=%127s", &rank, &nn, m) >= 2);
+		assert_true(sscanf(line, "\ngang rank=%d nnodes=%d master=%127s", &rank, &nn, m) >= 2);
 		assert_int_equal(nn, n);
 		assert_true(rank >= 0 && rank < n);
 		assert_false(seen[rank]);

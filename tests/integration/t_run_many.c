@@ -38,7 +38,7 @@ static void task_command(int i, struct expect *e, char *cmd, size_t len)
 		e->exit_code = 128 + 15;
 		break;
 	default:
-		snprintf(e->buf, sizeof(e->buf), "out-%d gpu=", i);
+		snprintf(e->buf, sizeof(e->buf), "\nout-%d gpu=", i); /* a line start */
 		snprintf(cmd, len, "echo \"out-%d gpu=$CUDA_VISIBLE_DEVICES\"", i);
 		e->marker = e->buf;
 		e->exit_code = 0;
