@@ -9,13 +9,14 @@
  *    counters (used, claim), its contribution to the pool's borrowed and
  *    lendable sums, its running tasks, and its pending queue.
  *  - A pending queue is a heap of "shapes". A shape groups the pending tasks
- *    of one tq that ask for exactly the same thing (class, gang size,
- *    per-node request); inside a shape tasks are a heap on (queue key, id).
- *    All tasks of a shape are equally admissible and placeable, so when the
- *    head of a shape cannot start, none of the others can: a cycle skips a
- *    whole shape in O(log shapes), and the best-effort FIFO costs the number
- *    of distinct shapes, never the number of pending tasks. The tq heap orders
- *    shapes by (class weight desc, head queue key, head id).
+ *    of one tq that ask for exactly the same resources (gang size, per-node
+ *    request); inside a shape tasks are a heap in queue order (class weight
+ *    desc, queue key, id). All tasks of a shape are equally admissible and
+ *    placeable, and the head ranks highest, so when the head cannot start,
+ *    none of the others can: a cycle skips a whole shape in O(log shapes),
+ *    and the best-effort FIFO costs the number of distinct shapes (a handful
+ *    per team), never the number of pending tasks. The tq heap orders
+ *    shapes by their heads.
  *  - Every pool keeps its schedulable nodes in buckets by the free amount of
  *    its primary resource (GPUs, or CPUs in a pool without GPUs). Best fit is
  *    a walk up from the bucket of the request.
@@ -47,6 +48,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "log.h"
 #include "sched.h"
 #include "xalloc.h"
 
@@ -60,6 +62,8 @@
 /* sched_task.flags */
 enum {
 	TF_PLANNED = 1u << 0, /* beneficiary waiting for victims; heap_index = plan index */
+	TF_WSHIFT = 16,       /* flags >> TF_WSHIFT: its class weight, cached for the heaps */
+	TF_LOW = (1u << TF_WSHIFT) - 1,
 };
 
 /* shape.mark: where a shape is during a cycle */
@@ -89,9 +93,9 @@ struct heap {
 
 struct shape {
 	struct tq *tq;
-	uint32_t class_id, nnodes;
+	uint32_t nnodes;
 	struct hpq_res per_node, total;
-	struct heap tasks;     /* struct sched_task *, on (queue_key, id) */
+	struct heap tasks;     /* struct sched_task *, in queue order */
 	uint32_t index;        /* in tq->shapes, NOWHERE if not there */
 	uint32_t mark;
 	uint32_t hash;
@@ -114,10 +118,19 @@ struct tq {
 	struct sched_task **run;     /* RUNNING and PREEMPTING; task->heap_index */
 	uint32_t nrun, run_cap;
 	uint32_t npending;
+	uint32_t nforms;             /* shapes, wherever they are */
+	bool min_stale;
+	struct hpq_res min_pn;       /* component-wise min over shapes: per node */
+	struct hpq_res min_total;    /* ... and in total */
+	bool minrun_stale;
+	uint32_t minrun_w;           /* lowest class weight of its preemptible RUNNING tasks */
+	struct hpq_res *cls_used;    /* RUNNING usage by class id */
+	uint32_t ncls;
 	double hist[NDIMS];          /* decayed borrowed history, resource x half-lives */
 	int64_t hist_ms;
 	uint32_t ci;                 /* index in the cycle heap, NOWHERE if not there */
 	double share;                /* fair-share numerator, set per cycle */
+	struct shape *pbest;         /* per cycle: best-ranked shape set aside as blocked */
 };
 
 struct node {
@@ -210,6 +223,7 @@ struct sched {
 	/* cycle scratch */
 	enum cycle_order order;
 	struct heap cand;            /* struct tq * */
+	struct heap visit;           /* struct tq * examined in this cycle */
 	struct heap aside;           /* struct shape * set aside */
 	struct heap vic;             /* struct sched_task * victim candidates */
 	struct heap chosen;          /* struct sched_task * chosen victims */
@@ -375,11 +389,15 @@ static void array_push(struct heap *h, void *e)
 
 /* ---- orders ---- */
 
-/* Tasks inside a shape: queue key, then id. */
+/* Queue order, inside a shape and across teams: class weight desc, queue key, id.
+ * Pending tasks carry their class weight in flags (class weights are <= 65535). */
 static bool task_before(const struct sched *s, const void *a, const void *b)
 {
 	const struct sched_task *x = a, *y = b;
+	uint32_t wx = x->flags >> TF_WSHIFT, wy = y->flags >> TF_WSHIFT;
 
+	if (wx != wy)
+		return wx > wy;
 	if (x->queue_key != y->queue_key)
 		return x->queue_key < y->queue_key;
 	return x->id < y->id;
@@ -390,14 +408,9 @@ static void task_index(void *e, uint32_t i)
 	((struct sched_task *)e)->heap_index = i;
 }
 
-/* Rank of a task against another, across teams: class weight desc, key, id. */
 static bool outranks(const struct sched *s, const struct sched_task *a,
 		     const struct sched_task *b)
 {
-	uint32_t wa = class_of(s, a->class_id)->weight, wb = class_of(s, b->class_id)->weight;
-
-	if (wa != wb)
-		return wa > wb;
 	return task_before(s, a, b);
 }
 
@@ -607,6 +620,7 @@ static struct tq *tq_get(struct sched *s, struct pool *p, uint32_t team)
 	q->pool = p->id;
 	q->quota = *team_default_quota(s, team);
 	q->ci = NOWHERE;
+	q->minrun_stale = true;
 	q->hist_ms = s->now;
 	p->by_team[team] = q;
 	grow((void **)&p->tqs, &p->tqs_cap, p->ntqs + 1, sizeof(*p->tqs));
@@ -618,8 +632,33 @@ static struct tq *tq_get(struct sched *s, struct pool *p, uint32_t team)
 	return q;
 }
 
+/* RUNNING usage by class: what priority preemption could free, in O(classes). */
+static void tq_cls_charge(struct tq *q, const struct sched_task *t, int sign)
+{
+	struct hpq_res r = task_total(t);
+
+	grow((void **)&q->cls_used, &q->ncls, t->class_id + 1, sizeof(*q->cls_used));
+	q->cls_used[t->class_id] = sign > 0 ? hpq_res_add(q->cls_used[t->class_id], r)
+					    : hpq_res_sub(q->cls_used[t->class_id], r);
+}
+
+static struct hpq_res tq_lower_usage(const struct sched *s, const struct tq *q, uint32_t w)
+{
+	struct hpq_res sum = HPQ_RES_ZERO;
+	uint32_t c;
+
+	for (c = 0; c < q->ncls; c++) {
+		const struct class_info *ci = class_of(s, c);
+
+		if (ci->preemptible && ci->weight < w)
+			sum = hpq_res_add(sum, q->cls_used[c]);
+	}
+	return sum;
+}
+
 static void tq_run_add(struct tq *q, struct sched_task *t)
 {
+	q->minrun_stale = true;
 	grow((void **)&q->run, &q->run_cap, q->nrun + 1, sizeof(*q->run));
 	t->heap_index = q->nrun;
 	q->run[q->nrun++] = t;
@@ -629,6 +668,7 @@ static void tq_run_remove(struct tq *q, struct sched_task *t)
 {
 	uint32_t i = t->heap_index;
 
+	q->minrun_stale = true;
 	q->run[i] = q->run[--q->nrun];
 	q->run[i]->heap_index = i;
 	t->heap_index = NOWHERE;
@@ -830,6 +870,30 @@ static void pool_reindex(struct sched *s, struct pool *p)
 			bucket_link(s, p, p->nodes[i]);
 }
 
+/*
+ * Accounts a new node in p's sums if the bucket index can take it as it
+ * is (same primary resource, within the bucket range); false if the index
+ * must be rebuilt instead.
+ */
+static bool pool_index_add(struct pool *p, struct hpq_res cap, bool schedulable)
+{
+	int primary = p->ngpu_nodes || cap.gpus > 0 ? 0 : 1;
+
+	if (primary != p->primary || !p->nbuckets)
+		return false;
+	if (schedulable && res_dim(cap, primary) >= (int64_t)p->nbuckets &&
+	    p->nbuckets < BUCKETS_MAX)
+		return false;
+	if (cap.gpus > 0)
+		p->ngpu_nodes++;
+	if (schedulable) {
+		p->nsched++;
+		p->cap = hpq_res_add(p->cap, cap);
+		p->maxcap = hpq_res_max(p->maxcap, cap);
+	}
+	return true;
+}
+
 static void node_charge(struct sched *s, uint32_t id, struct hpq_res r, int sign)
 {
 	struct node *n = &s->nodes[id];
@@ -880,15 +944,13 @@ static bool place(struct sched *s, struct pool *p, struct hpq_res per, uint32_t 
 
 /* ---- shapes ---- */
 
-static uint32_t shape_hash(uint32_t team, uint32_t pool, uint32_t class_id, uint32_t nnodes,
-			   struct hpq_res r)
+static uint32_t shape_hash(uint32_t team, uint32_t pool, uint32_t nnodes, struct hpq_res r)
 {
 	uint64_t h = 1469598103934665603ull;
-	uint64_t v[7] = {team, pool, class_id, nnodes, (uint64_t)r.gpus, (uint64_t)r.cpus,
-			 (uint64_t)r.mem};
+	uint64_t v[6] = {team, pool, nnodes, (uint64_t)r.gpus, (uint64_t)r.cpus, (uint64_t)r.mem};
 	int i;
 
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < 6; i++) {
 		h ^= v[i];
 		h *= 1099511628211ull;
 		h ^= h >> 29;
@@ -898,8 +960,8 @@ static uint32_t shape_hash(uint32_t team, uint32_t pool, uint32_t class_id, uint
 
 static bool shape_is(const struct shape *sh, const struct sched_task *t)
 {
-	return sh->tq->team == t->team && sh->tq->pool == t->pool && sh->class_id == t->class_id &&
-	       sh->nnodes == t->nnodes && hpq_res_eq(sh->per_node, t->per_node);
+	return sh->tq->team == t->team && sh->tq->pool == t->pool && sh->nnodes == t->nnodes &&
+	       hpq_res_eq(sh->per_node, t->per_node);
 }
 
 static void stab_grow(struct sched *s)
@@ -925,7 +987,7 @@ static void stab_grow(struct sched *s)
 
 static struct shape *shape_find(const struct sched *s, const struct sched_task *t)
 {
-	uint32_t h = shape_hash(t->team, t->pool, t->class_id, t->nnodes, t->per_node);
+	uint32_t h = shape_hash(t->team, t->pool, t->nnodes, t->per_node);
 	struct shape *sh;
 
 	if (!s->stab)
@@ -946,15 +1008,21 @@ static struct shape *shape_get(struct sched *s, struct tq *q, const struct sched
 		stab_grow(s);
 	sh = xcalloc(1, sizeof(*sh));
 	sh->tq = q;
-	sh->class_id = t->class_id;
 	sh->nnodes = t->nnodes;
 	sh->per_node = t->per_node;
 	sh->total = task_total(t);
 	sh->index = NOWHERE;
-	sh->hash = shape_hash(t->team, t->pool, t->class_id, t->nnodes, t->per_node);
+	sh->hash = shape_hash(t->team, t->pool, t->nnodes, t->per_node);
 	sh->hnext = s->stab[sh->hash & s->stab_mask];
 	s->stab[sh->hash & s->stab_mask] = sh;
 	s->nshapes++;
+	if (!q->nforms++) {
+		q->min_pn = sh->per_node;
+		q->min_total = sh->total;
+	} else {
+		q->min_pn = hpq_res_min(q->min_pn, sh->per_node);
+		q->min_total = hpq_res_min(q->min_total, sh->total);
+	}
 	return sh;
 }
 
@@ -966,6 +1034,8 @@ static void shape_free(struct sched *s, struct shape *sh)
 		pp = &(*pp)->hnext;
 	*pp = sh->hnext;
 	s->nshapes--;
+	sh->tq->nforms--;
+	sh->tq->min_stale = true;
 	free(sh->tasks.v);
 	free(sh);
 }
@@ -975,6 +1045,7 @@ static void queue_insert(struct sched *s, struct tq *q, struct sched_task *t)
 {
 	struct shape *sh = shape_get(s, q, t);
 
+	t->flags = (t->flags & TF_LOW) | class_of(s, t->class_id)->weight << TF_WSHIFT;
 	heap_push(s, &sh->tasks, t, task_before, task_index);
 	if (sh->mark != MARK_NONE)
 		return;
@@ -985,12 +1056,9 @@ static void queue_insert(struct sched *s, struct tq *q, struct sched_task *t)
 }
 
 /* Removes a PENDING task from its shape; an emptied shape that is not set aside is freed. */
-static void queue_remove(struct sched *s, struct tq *q, struct sched_task *t)
+static void queue_remove_from(struct sched *s, struct tq *q, struct shape *sh,
+			      struct sched_task *t)
 {
-	struct shape *sh = shape_find(s, t);
-
-	if (!sh)
-		abort();
 	heap_remove(s, &sh->tasks, t->heap_index, task_before, task_index);
 	t->heap_index = NOWHERE;
 	if (sh->tasks.n == 0) {
@@ -1002,6 +1070,15 @@ static void queue_remove(struct sched *s, struct tq *q, struct sched_task *t)
 	} else if (sh->index != NOWHERE) {
 		heap_fix(s, &q->shapes, sh->index, shape_before, shape_index);
 	}
+}
+
+static void queue_remove(struct sched *s, struct tq *q, struct sched_task *t)
+{
+	struct shape *sh = shape_find(s, t);
+
+	if (!sh)
+		hpq_fatal("sched: pending task %llu is in no queue", (unsigned long long)t->id);
+	queue_remove_from(s, q, sh, t);
 }
 
 /* ---- reservation ---- */
@@ -1089,6 +1166,7 @@ static void task_start(struct sched *s, struct pool *p, struct tq *q, struct sch
 	tq_account(s, p, q);
 	q->npending--;
 	tq_run_add(q, t);
+	tq_cls_charge(q, t, 1);
 	t->state = SCHED_RUNNING;
 	t->start_ms = s->now;
 	if (p->resv == t)
@@ -1102,7 +1180,7 @@ static void start_head(struct sched *s, struct pool *p, struct tq *q, struct sha
 {
 	struct sched_task *t = shape_head(sh);
 
-	queue_remove(s, q, t);
+	queue_remove_from(s, q, sh, t);
 	task_start(s, p, q, t, nodes);
 }
 
@@ -1141,6 +1219,8 @@ static void task_release(struct sched *s, struct sched_task *t)
 		q->leaving = hpq_res_sub(q->leaving, total);
 	tq_account(s, p, q);
 	tq_run_remove(q, t);
+	if (t->state == SCHED_RUNNING)
+		tq_cls_charge(q, t, -1);
 	if (t->preempting_for)
 		plan_drop_victim(plan_of(s, t->preempting_for), t);
 	pool_dirty_all(s, p);
@@ -1343,7 +1423,14 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	if (!p->nsched || b->nnodes > p->nsched || !hpq_res_fits(b->per_node, p->maxcap))
 		return false;
 
-	/* 1. candidates */
+	/* 1. candidates; for priority, not even freeing all lower classes may admit b */
+	if (cause == SCHED_CAUSE_PRIORITY) {
+		enum adm a = admit(p, bq, hpq_res_sub(tq_eff(bq), tq_lower_usage(s, bq, bw)),
+				   task_total(b));
+
+		if (a != ADM_GUARANTEE && a != ADM_IDLE)
+			return false;
+	}
 	s->vic.n = 0;
 	if (cause == SCHED_CAUSE_RECLAIM) {
 		for (i = 0; i < p->ntqs; i++) {
@@ -1366,7 +1453,6 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	}
 	if (!s->vic.n)
 		return false;
-	heap_build(s, &s->vic, victim_before, NULL);
 
 	/* 2. nodes that already fit (other plans' claims respected, reservations not) */
 	nodebuf_reserve(s, p->nnodes + b->nnodes);
@@ -1380,7 +1466,18 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	}
 	se.fit = se.base;
 
-	/* 3. greedy */
+	/* 3. fail fast: not even all of them together would do */
+	for (i = 0; i < s->vic.n; i++)
+		search_apply(s, &se, s->vic.v[i], 1);
+	if (!search_done(s, &se))
+		goto out;
+	for (i = 0; i < s->ntouched; i++)
+		s->nodes[s->touched[i]].freed = HPQ_RES_ZERO;
+	se.fit = se.base;
+	se.vsum = HPQ_RES_ZERO;
+	heap_build(s, &s->vic, victim_before, NULL);
+
+	/* 4. greedy, in victim order */
 	s->chosen.n = 0;
 	while (!search_done(s, &se)) {
 		struct sched_task *v;
@@ -1400,7 +1497,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 		array_push(&s->chosen, v);
 	}
 
-	/* 4. minimality: drop, most valuable first, every victim not needed */
+	/* 5. minimality: drop, most valuable first, every victim not needed */
 	for (i = s->chosen.n; i-- > 0;) {
 		struct sched_task *v = s->chosen.v[i];
 
@@ -1414,7 +1511,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 		}
 	}
 
-	/* 5. nodes: those that fit already, then the tightest of those made free */
+	/* 6. nodes: those that fit already, then the tightest of those made free */
 	for (i = 0; i < se.base && nplan < b->nnodes; i++)
 		s->nodebuf2[nplan++] = s->nodebuf[i];
 	if (nplan < b->nnodes) {
@@ -1438,7 +1535,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	if (nplan < b->nnodes || !s->chosen.n)
 		goto out;
 
-	/* 6. a victim on none of the chosen nodes stays only if the team's admission needs it */
+	/* 7. a victim on none of the chosen nodes stays only if the team's admission needs it */
 	for (i = s->chosen.n; i-- > 0;) {
 		struct sched_task *v = s->chosen.v[i];
 		struct hpq_res vsum = se.vsum;
@@ -1466,7 +1563,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	if (!s->chosen.n)
 		goto out;
 
-	/* 7. commit */
+	/* 8. commit */
 	pl = xcalloc(1, sizeof(*pl));
 	pl->b = b;
 	pl->pool = p->id;
@@ -1493,6 +1590,8 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 		struct tq *vq = tq_find(p, v->team);
 
 		v->state = SCHED_PREEMPTING;
+		tq_cls_charge(vq, v, -1);
+		vq->minrun_stale = true;
 		v->preempting_for = b;
 		vq->leaving = hpq_res_add(vq->leaving, task_total(v));
 		decide(s, SCHED_PREEMPT, v, b, cause);
@@ -1534,10 +1633,6 @@ static void plans_progress(struct sched *s, struct pool *p)
 		}
 		if (broken || (!pl->nvictims && !fits)) {
 			plan_cancel(s, pl, true);
-			if (q->ci == NOWHERE && q->shapes.n) {
-				array_push(&s->cand, q);
-				q->ci = s->cand.n - 1;
-			}
 		} else if (!pl->nvictims) {
 			memcpy(s->nodebuf2, pl->nodes, b->nnodes * sizeof(*pl->nodes));
 			plan_release_claims(s, pl);
@@ -1554,6 +1649,8 @@ static void aside(struct sched *s, struct tq *q, struct shape *sh, uint32_t mark
 	sh->index = NOWHERE;
 	sh->mark = mark;
 	array_push(&s->aside, sh);
+	if (mark == MARK_BLOCKED && (!q->pbest || shape_before(s, sh, q->pbest)))
+		q->pbest = sh;
 }
 
 /* Fair-share numerator of q: its dominant share of the pool's idle compute. */
@@ -1576,13 +1673,170 @@ static double tq_share(const struct sched *s, const struct pool *p, struct tq *q
 	return m;
 }
 
-static void cand_pop_or_fix(struct sched *s, struct tq *q)
+/* Most of the primary resource free on one node, an upper bound; -1 if none. */
+static int64_t pool_max_free(const struct pool *p)
 {
-	if (q->shapes.n)
+	uint32_t b;
+
+	for (b = p->nbuckets; b-- > 0;)
+		if (p->bcount[b])
+			return b + 1 == BUCKETS_MAX ? INT64_MAX : (int64_t)b;
+	return -1;
+}
+
+static bool pool_has_borrowers(const struct pool *p)
+{
+	int d;
+
+	for (d = 0; d < NDIMS; d++)
+		if (governed(p, d) && res_dim(p->borrowed, d) > 0)
+			return true;
+	return false;
+}
+
+/* Only between cycles: shapes set aside are not in the heap. */
+static void tq_refresh_mins(struct tq *q)
+{
+	uint32_t i;
+
+	if (!q->min_stale || !q->shapes.n)
+		return;
+	q->min_stale = false;
+	for (i = 0; i < q->shapes.n; i++) {
+		const struct shape *sh = q->shapes.v[i];
+
+		q->min_pn = i ? hpq_res_min(q->min_pn, sh->per_node) : sh->per_node;
+		q->min_total = i ? hpq_res_min(q->min_total, sh->total) : sh->total;
+	}
+}
+
+static uint32_t tq_minrun(const struct sched *s, struct tq *q)
+{
+	uint32_t i, w = UINT32_MAX;
+
+	if (!q->minrun_stale)
+		return q->minrun_w;
+	for (i = 0; i < q->nrun; i++) {
+		const struct sched_task *t = q->run[i];
+		const struct class_info *c = class_of(s, t->class_id);
+
+		if (t->state == SCHED_RUNNING && c->preemptible && c->weight < w)
+			w = c->weight;
+	}
+	q->minrun_w = w;
+	q->minrun_stale = false;
+	return w;
+}
+
+static bool may_preempt_own(const struct sched *s, struct tq *q, const struct sched_task *t)
+{
+	return q->team < s->nteams && s->teams[q->team].preempt_own &&
+	       class_of(s, t->class_id)->weight > tq_minrun(s, q);
+}
+
+enum maybe {
+	MAYBE_NOT,
+	MAYBE_PRIORITY, /* only by preempting its own lower-class work */
+	MAYBE_IDLE,     /* on idle compute only: nothing fits in its guarantee */
+	MAYBE_START,    /* perhaps within its guarantee, or by reclaiming it */
+};
+
+/*
+ * Can q possibly start something, or preempt for something, right now?
+ * A cheap necessary condition from its smallest request (component-wise
+ * min over its shapes): admission is monotone in the request, and no
+ * node has more free than pool_max_free. Teams that fail it cost O(1).
+ */
+static enum maybe tq_maybe(const struct sched *s, const struct pool *p, struct tq *q,
+			   int64_t maxfree)
+{
+	bool place_ok;
+	enum adm a;
+
+	if (!q->shapes.n)
+		return MAYBE_NOT;
+	place_ok = res_dim(q->min_pn, p->primary) <= maxfree &&
+		   hpq_res_fits(q->min_pn, p->maxcap);
+	a = admit(p, q, tq_eff(q), q->min_total);
+	if (a == ADM_IDLE && place_ok)
+		return MAYBE_IDLE;
+	if (a == ADM_GUARANTEE && (place_ok || pool_has_borrowers(p)))
+		return MAYBE_START;
+	return may_preempt_own(s, q, shape_head(q->shapes.v[0])) ? MAYBE_PRIORITY : MAYBE_NOT;
+}
+
+/* Drops q from the cycle heap when it cannot start anything more in this phase. */
+static bool cand_skip(struct sched *s, struct pool *p, struct tq *q, enum maybe need)
+{
+	if (tq_maybe(s, p, q, pool_max_free(p)) >= need)
+		return false;
+	heap_remove(s, &s->cand, q->ci, cand_before, cand_index);
+	q->ci = NOWHERE;
+	return true;
+}
+
+enum phase {
+	PHASE_GUARANTEE,
+	PHASE_IDLE,
+};
+
+/*
+ * Sets aside q's shapes that cannot start now, in queue order, until its
+ * top shape can (its nodes are then in s->nodebuf). Within a cycle nothing
+ * that could not start becomes able to, so they stay aside until the end.
+ * Phase 1 defers what needs idle compute to phase 3 and reclaims for work
+ * within the guarantee that does not fit; both offer the reservation.
+ */
+static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase ph)
+{
+	while (q->shapes.n) {
+		struct shape *sh = q->shapes.v[0];
+		struct sched_task *t = shape_head(sh);
+		enum adm a = admit_task(s, p, q, t, sh->total);
+
+		if (a == ADM_IDLE && ph == PHASE_GUARANTEE) {
+			aside(s, q, sh, MARK_DEFER);
+			continue;
+		}
+		if (a != ADM_GUARANTEE && a != ADM_IDLE) {
+			if (p->resv == t)
+				resv_clear(s, p);
+			aside(s, q, sh, MARK_BLOCKED);
+			continue;
+		}
+		if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a), s->nodebuf))
+			return true;
+		aside(s, q, sh, MARK_BLOCKED);
+		if (a == ADM_GUARANTEE && try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
+			continue;
+		resv_offer(s, p, q, t, a);
+	}
+	return false;
+}
+
+/*
+ * Starts work from the candidate tqs in the cycle heap's order. The top
+ * tq first moves past what it cannot start; if another tq now ranks first,
+ * that one goes, else its top task starts. One heap fix per step.
+ */
+static void run_phase(struct sched *s, struct pool *p, enum phase ph)
+{
+	while (s->cand.n) {
+		struct tq *q = s->cand.v[0];
+
+		if (cand_skip(s, p, q, ph == PHASE_GUARANTEE ? MAYBE_START : MAYBE_IDLE))
+			continue;
+		if (!tq_advance(s, p, q, ph)) {
+			heap_remove(s, &s->cand, q->ci, cand_before, cand_index);
+			q->ci = NOWHERE;
+			continue;
+		}
 		heap_fix(s, &s->cand, q->ci, cand_before, cand_index);
-	else {
-		heap_remove(s, &s->cand, q->ci, cand_before, cand_index);
-		q->ci = NOWHERE;
+		if (s->cand.v[0] != q)
+			continue;
+		start_head(s, p, q, q->shapes.v[0], s->nodebuf);
+		if (s->order == ORDER_SHARE)
+			q->share = tq_share(s, p, q);
 	}
 }
 
@@ -1591,49 +1845,33 @@ static void phase_guarantee(struct sched *s, struct pool *p)
 {
 	s->order = ORDER_CLASS;
 	heap_build(s, &s->cand, cand_before, cand_index);
-	while (s->cand.n) {
-		struct tq *q = s->cand.v[0];
-		struct shape *sh = q->shapes.v[0];
-		struct sched_task *t = shape_head(sh);
-		enum adm a = admit_task(s, p, q, t, sh->total);
-
-		if (a != ADM_GUARANTEE) {
-			if (a != ADM_IDLE && p->resv == t)
-				resv_clear(s, p);
-			aside(s, q, sh, a == ADM_IDLE ? MARK_DEFER : MARK_BLOCKED);
-		} else if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a),
-				 s->nodebuf)) {
-			start_head(s, p, q, sh, s->nodebuf);
-		} else {
-			aside(s, q, sh, MARK_BLOCKED);
-			if (!try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
-				resv_offer(s, p, q, t, a);
-		}
-		cand_pop_or_fix(s, q);
-	}
+	run_phase(s, p, PHASE_GUARANTEE);
 }
 
 /* Phase 3: idle compute, in fcfs or fair-share order. */
 static void phase_idle(struct sched *s, struct pool *p)
 {
+	int64_t maxfree = pool_max_free(p);
 	uint32_t i, n = 0;
 
 	for (i = 0; i < s->aside.n; i++) {
 		struct shape *sh = s->aside.v[i];
-		struct tq *q = sh->tq;
 
 		if (sh->mark != MARK_DEFER) {
 			s->aside.v[n++] = sh;
 			continue;
 		}
 		sh->mark = MARK_NONE;
-		heap_push(s, &q->shapes, sh, shape_before, shape_index);
-		if (q->ci == NOWHERE) {
-			array_push(&s->cand, q);
-			q->ci = s->cand.n - 1;
-		}
+		heap_push(s, &sh->tq->shapes, sh, shape_before, shape_index);
 	}
 	s->aside.n = n;
+	s->cand.n = 0;
+	for (i = 0; i < s->visit.n; i++) {
+		struct tq *q = s->visit.v[i];
+
+		if (tq_maybe(s, p, q, maxfree) >= MAYBE_IDLE)
+			array_push(&s->cand, q);
+	}
 	if (!s->cand.n)
 		return;
 	s->order = s->pol.idle == SCHED_IDLE_FCFS ? ORDER_CLASS : ORDER_SHARE;
@@ -1641,57 +1879,26 @@ static void phase_idle(struct sched *s, struct pool *p)
 		for (i = 0; i < s->cand.n; i++)
 			((struct tq *)s->cand.v[i])->share = tq_share(s, p, s->cand.v[i]);
 	heap_build(s, &s->cand, cand_before, cand_index);
-	while (s->cand.n) {
-		struct tq *q = s->cand.v[0];
-		struct shape *sh = q->shapes.v[0];
-		struct sched_task *t = shape_head(sh);
-		enum adm a = admit_task(s, p, q, t, sh->total);
-
-		if (a != ADM_GUARANTEE && a != ADM_IDLE) {
-			if (p->resv == t)
-				resv_clear(s, p);
-			aside(s, q, sh, MARK_BLOCKED);
-		} else {
-			if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a),
-				  s->nodebuf)) {
-				start_head(s, p, q, sh, s->nodebuf);
-				if (s->order == ORDER_SHARE)
-					q->share = tq_share(s, p, q);
-			} else {
-				aside(s, q, sh, MARK_BLOCKED);
-				resv_offer(s, p, q, t, a);
-			}
-		}
-		cand_pop_or_fix(s, q);
-	}
+	run_phase(s, p, PHASE_IDLE);
 }
 
-static int aside_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct shape *x = *(const struct shape *const *)a, *y = *(const struct shape *const *)b;
-	const struct sched *s = ctx;
-
-	if (x->tq != y->tq)
-		return x->tq->team < y->tq->team ? -1 : 1;
-	if (!x->tasks.n || !y->tasks.n)
-		return (int)y->tasks.n - (int)x->tasks.n;
-	if (shape_before(s, x, y))
-		return -1;
-	return shape_before(s, y, x) ? 1 : 0;
-}
-
-/* Phase 2: a team's blocked higher-class work preempts its own lower-class tasks. */
+/*
+ * Phase 2: per team with preempt_own_lower, its best-ranked blocked task
+ * may preempt the team's own lower-class work (one attempt per team and
+ * cycle). Teams that could only do this were not scanned: their top task.
+ */
 static void phase_priority(struct sched *s, struct pool *p)
 {
 	uint32_t i;
 
-	if (s->aside.n > 1)
-		qsort_r(s->aside.v, s->aside.n, sizeof(*s->aside.v), aside_cmp, s);
-	for (i = 0; i < s->aside.n; i++) {
-		struct shape *sh = s->aside.v[i];
-		struct tq *q = sh->tq;
+	for (i = 0; i < s->visit.n; i++) {
+		struct tq *q = s->visit.v[i];
+		struct shape *sh = q->pbest;
 
-		if (!sh->tasks.n || q->team >= s->nteams || !s->teams[q->team].preempt_own)
+		if (!sh && q->shapes.n && tq_maybe(s, p, q, pool_max_free(p)) == MAYBE_PRIORITY)
+			sh = q->shapes.v[0];
+		q->pbest = NULL;
+		if (!sh || !sh->tasks.n || !may_preempt_own(s, q, shape_head(sh)))
 			continue;
 		try_preempt(s, p, q, shape_head(sh), SCHED_CAUSE_PRIORITY);
 	}
@@ -1715,29 +1922,36 @@ static void restore(struct sched *s)
 
 static void pool_cycle(struct sched *s, struct pool *p)
 {
-	bool all = p->all;
+	int64_t maxfree;
 	uint32_t i;
+	bool all;
 
+	nodebuf_reserve(s, p->nnodes + 1);
+	plans_progress(s, p);
+	all = p->all;
 	p->all = false;
 	p->queued = false;
 	s->cand.n = 0;
+	s->visit.n = 0;
+	maxfree = pool_max_free(p);
+	for (i = 0; i < (all ? p->ntqs : p->ndirty); i++) {
+		struct tq *q = all ? p->tqs[i] : p->dirty[i];
+		enum maybe m;
+
+		tq_refresh_mins(q);
+		m = tq_maybe(s, p, q, maxfree);
+		if (m != MAYBE_NOT)
+			array_push(&s->visit, q);
+		if (m == MAYBE_START)
+			array_push(&s->cand, q);
+		q->pbest = NULL;
+	}
 	for (i = 0; i < p->ndirty; i++)
 		p->dirty[i]->dirty = false;
-	if (all) {
-		for (i = 0; i < p->ntqs; i++)
-			if (p->tqs[i]->shapes.n)
-				array_push(&s->cand, p->tqs[i]);
-	} else {
-		for (i = 0; i < p->ndirty; i++)
-			if (p->dirty[i]->shapes.n)
-				array_push(&s->cand, p->dirty[i]);
-	}
 	p->ndirty = 0;
 	for (i = 0; i < s->cand.n; i++)
 		((struct tq *)s->cand.v[i])->ci = i;
-	nodebuf_reserve(s, p->nnodes + 1);
 
-	plans_progress(s, p);
 	if (p->resv) {
 		struct tq *q = tq_find(p, p->resv->team);
 		enum adm a = admit(p, q, tq_eff(q), task_total(p->resv));
@@ -1756,6 +1970,7 @@ static void pool_cycle(struct sched *s, struct pool *p)
 		for (i = 0; i < s->cand.n; i++)
 			((struct tq *)s->cand.v[i])->ci = NOWHERE;
 		s->cand.n = 0;
+		s->visit.n = 0;
 		return;
 	}
 	for (i = 0; i < NDIMS; i++) {
@@ -1847,6 +2062,7 @@ void sched_free(struct sched *s)
 				q->run[k]->nodes = NULL;
 			}
 			free(q->run);
+			free(q->cls_used);
 			free(q->shapes.v);
 			free(q);
 		}
@@ -1879,6 +2095,7 @@ void sched_free(struct sched *s)
 	free(s->dirty_pools);
 	free(s->dec);
 	free(s->cand.v);
+	free(s->visit.v);
 	free(s->aside.v);
 	free(s->vic.v);
 	free(s->chosen.v);
@@ -1916,8 +2133,22 @@ static void reorder_all(struct sched *s)
 	for (i = 0; i < s->npools; i++)
 		for (j = 0; s->pools[i] && j < s->pools[i]->ntqs; j++) {
 			struct tq *q = s->pools[i]->tqs[j];
+			uint32_t k;
 
+			for (k = 0; k < q->shapes.n; k++) {
+				struct shape *sh = q->shapes.v[k];
+				uint32_t m;
+
+				for (m = 0; m < sh->tasks.n; m++) {
+					struct sched_task *t = sh->tasks.v[m];
+
+					t->flags = (t->flags & TF_LOW) |
+						   class_of(s, t->class_id)->weight << TF_WSHIFT;
+				}
+				heap_build(s, &sh->tasks, task_before, task_index);
+			}
 			heap_build(s, &q->shapes, shape_before, shape_index);
+			q->minrun_stale = true;
 		}
 }
 
@@ -2031,6 +2262,8 @@ int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res
 		return HPQ_EINVAL;
 	if (node < s->nnodes && s->nodes[node].exists) {
 		n = &s->nodes[node];
+		if (n->pool == pool && n->schedulable == schedulable && hpq_res_eq(n->cap, capacity))
+			return 0; /* nothing changes (a re-registration) */
 		if (n->pool != pool && (n->ntasks || !hpq_res_is_zero(n->claim)))
 			return HPQ_EBUSY;
 		old = s->pools[n->pool];
@@ -2055,12 +2288,23 @@ int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res
 		if (!n->exists)
 			n->bucket = -1;
 	}
-	n->exists = true;
-	n->pool = pool;
-	n->cap = capacity;
-	n->schedulable = schedulable;
-	n->reserved = false;
-	pool_reindex(s, p);
+	if (!old && pool_index_add(p, capacity, schedulable)) {
+		/* a new node that fits the current index: no rebuild */
+		n->exists = true;
+		n->pool = pool;
+		n->cap = capacity;
+		n->schedulable = schedulable;
+		n->reserved = false;
+		if (schedulable)
+			bucket_link(s, p, node);
+	} else {
+		n->exists = true;
+		n->pool = pool;
+		n->cap = capacity;
+		n->schedulable = schedulable;
+		n->reserved = false;
+		pool_reindex(s, p);
+	}
 	pool_dirty_all(s, p);
 	return 0;
 }
@@ -2161,6 +2405,7 @@ int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *node
 	q->used = hpq_res_add(q->used, task_total(t));
 	tq_account(s, p, q);
 	tq_run_add(q, t);
+	tq_cls_charge(q, t, 1);
 	t->state = SCHED_RUNNING;
 	t->start_ms = start_ms;
 	pool_dirty_all(s, p);
