@@ -39,6 +39,9 @@
 #define READ_BUF 65536
 #define WRITE_QUEUE_MAX (64u << 20)
 #define BACKLOG 128
+/* A peer that has not finished Hello (and Auth) by then is cut off, so idle
+ * sockets cannot pile up before anyone knows who holds them. */
+#define HANDSHAKE_MS 10000
 
 struct server {
 	struct hpqd *d;
@@ -49,6 +52,8 @@ struct server {
 	char *socket_path;
 	int port;
 	struct dlist conns;
+	uv_timer_t reaper;
+	bool has_reaper;
 	char rbuf[READ_BUF];
 };
 
@@ -602,6 +607,7 @@ static void on_connection(uv_stream_t *listener, int status)
 			}
 		}
 	}
+	c->accepted_mono = uv_now(srv->d->loop);
 	dlist_add_tail(&srv->conns, &c->link);
 	r = uv_read_start(&c->h.stream, on_alloc, on_read);
 	if (r < 0)
@@ -779,10 +785,33 @@ static int listen_unix(struct server *srv, const char *path, char *err, size_t e
 	return 0;
 }
 
+static void on_reaper(uv_timer_t *h)
+{
+	struct server *srv = container_of(h, struct server, reaper);
+	uint64_t now = uv_now(srv->d->loop);
+
+	for (struct dlist *l = srv->conns.next, *next; l != &srv->conns; l = next) {
+		struct conn *c = container_of(l, struct conn, link);
+
+		next = l->next;
+		if (c->phase != CONN_READY && !c->pseudo && now - c->accepted_mono > HANDSHAKE_MS) {
+			log_info("%s: no Hello within %d s: closing", c->peer, HANDSHAKE_MS / 1000);
+			server_send_error(c, 0, HPQ_EPROTO, "too slow to say Hello");
+			server_close(c);
+		}
+	}
+}
+
 int server_listen(struct server *srv, const char *listen, const char *path, char *err,
 		  size_t errlen)
 {
 	int r;
+
+	if (!srv->has_reaper) {
+		uv_timer_init(srv->d->loop, &srv->reaper);
+		uv_timer_start(&srv->reaper, on_reaper, HANDSHAKE_MS / 2, HANDSHAKE_MS / 2);
+		srv->has_reaper = true;
+	}
 
 	if (listen && *listen) {
 		r = listen_tcp(srv, listen, err, errlen);
@@ -804,6 +833,8 @@ int server_port(const struct server *srv)
 
 void server_quiesce(struct server *srv)
 {
+	if (srv->has_reaper && !uv_is_closing((uv_handle_t *)&srv->reaper))
+		uv_close((uv_handle_t *)&srv->reaper, NULL);
 	if (srv->has_tcp && !uv_is_closing((uv_handle_t *)&srv->tcp))
 		uv_close((uv_handle_t *)&srv->tcp, NULL);
 	if (srv->has_pipe && !uv_is_closing((uv_handle_t *)&srv->pipe)) {

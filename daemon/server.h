@@ -59,6 +59,7 @@ struct conn {
 	struct held_frame *held;   /* pushes waiting for RegisterReply, in order */
 	struct held_frame **held_tail;
 	char peer[96];             /* for log lines: "unix uid 1000", "127.0.0.1:5123" */
+	uint64_t accepted_mono;    /* uv_now when accepted: Hello must follow soon */
 };
 
 int server_new(struct hpqd *d, struct server **ret_server);
