@@ -2022,6 +2022,11 @@ const struct sched_decision *sched_cycle(struct sched *s, int64_t now_ms, size_t
 	return s->dec;
 }
 
+int64_t sched_next_wakeup(const struct sched *s)
+{
+	return s->retry_at;
+}
+
 /* ---- model ---- */
 
 struct sched *sched_new(const struct sched_policy *policy)
@@ -2565,6 +2570,13 @@ int sched_team_usage(const struct sched *s, uint32_t team, uint32_t pool, struct
 	u.used = q->used;
 	u.guarantee = q->quota.guarantee;
 	u.borrowed = hpq_res_sub_floor(q->used, q->quota.guarantee);
+	/* nothing is borrowed of a resource nobody is guaranteed */
+	if (!governed(p, 0))
+		u.borrowed.gpus = 0;
+	if (!governed(p, 1))
+		u.borrowed.cpus = 0;
+	if (!governed(p, 2))
+		u.borrowed.mem = 0;
 	/* lent: this team's share of what borrowers take beyond the unguaranteed part */
 	for (d = 0; d < NDIMS; d++) {
 		int64_t base = hpq__max64(res_dim(p->cap, d) - res_dim(p->gsum, d), 0);

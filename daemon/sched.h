@@ -181,6 +181,14 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
  */
 const struct sched_decision *sched_cycle(struct sched *s, int64_t now_ms, size_t *ret_n);
 
+/*
+ * When a cycle may decide something without any other event: a preemption
+ * that waits for a victim to reach min_runtime. INT64_MAX if never. The
+ * daemon arms a timer for it and runs sched_cycle then (an earlier cycle
+ * does no harm). Valid after sched_cycle.
+ */
+int64_t sched_next_wakeup(const struct sched *s);
+
 /* Per team and pool accounting, for status and metrics. */
 struct sched_usage {
 	struct hpq_res used, borrowed, lent, guarantee;

@@ -175,7 +175,7 @@ static void test_default_team_alone(void **state)
 	assert_int_not_equal(f.t[2].nodes[0], f.t[2].nodes[1]);
 	assert_int_equal(sched_team_usage(f.s, DEFAULT, 0, &u), 0);
 	assert_int_equal(u.used.gpus, 9);
-	assert_int_equal(u.borrowed.gpus, 9);
+	assert_int_equal(u.borrowed.gpus, 0); /* nobody is guaranteed GPUs here */
 	assert_int_equal(u.running, 2);
 	assert_int_equal(u.pending, 0);
 	fx_free(&f);

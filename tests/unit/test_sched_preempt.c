@@ -118,12 +118,15 @@ static void test_min_runtime_retry(void **state)
 	fx_submit(&f, 1, BORROWER, TRAINING, 1, 8);
 	fx_submit(&f, 2, BORROWER, TRAINING, 1, 8);
 	fx_cycle_expect(&f, "S1 S2");
+	assert_int_equal(sched_next_wakeup(f.s), INT64_MAX);
 	fx_submit(&f, 9, OWNER, TRAINING, 1, 8);
 	fx_cycle_expect(&f, "");
 	fx_reason(&f, 9, SCHED_REASON_CAPACITY);
+	assert_int_equal(sched_next_wakeup(f.s), f.t[1].start_ms + 1000);
 	fx_cycle_expect(&f, "");
-	f.now += 1000;
+	f.now = sched_next_wakeup(f.s) - 10;
 	fx_cycle_expect(&f, "P2>9r");
+	assert_int_equal(sched_next_wakeup(f.s), INT64_MAX);
 	fx_free(&f);
 }
 
