@@ -1121,7 +1121,8 @@ int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uin
 		return state_errf(e, HPQ_ESTATE, "task %llu is %s, not running",
 				  (unsigned long long)t->st.id, state_task_state(t->state));
 	if (attempt != t->attempts)
-		return state_errf(e, HPQ_ESTATE, "attempt %u of task %llu is over (now %u)",
+		return state_errf(e, HPQ_ESTATE,
+				  "attempt %u is not the current attempt of task %llu (%u)",
 				  attempt, (unsigned long long)t->st.id, t->attempts);
 	if (!*path || strlen(path) >= MAX_PATH_LEN || has_ctl(path))
 		return state_errf(e, HPQ_EINVAL, "a checkpoint needs a usable path");
