@@ -17,7 +17,9 @@ build=${1:-build}
 here=$(pwd)
 var=$here/var
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Colour only on a terminal.
+if [ -t 1 ]; then bold='\033[1m' cyan='\033[36m' off='\033[0m'; else bold='' cyan='' off=''; fi
+say() { printf "\n${bold}== %s${off}\n" "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 find_bin() {
@@ -72,7 +74,7 @@ cleanup() {
 	for e in /proc/[0-9]*/environ; do
 		p=${e#/proc/}; p=${p%/environ}
 		[ "$p" = $$ ] && continue
-		if tr '\0' '\n' < "$e" 2>/dev/null | grep -qx "HPQ_DEMO=$var"; then
+		if { tr '\0' '\n' < "$e"; } 2>/dev/null | grep -qx "HPQ_DEMO=$var"; then
 			kill -9 "$p" 2>/dev/null || true
 		fi
 	done
@@ -82,16 +84,32 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The arguments as a shell would need them quoted, paths under the
+# current directory shortened.
+quote() {
+	out=""
+	for a in "$@"; do
+		case $a in
+		"$here"/*) a=${a#"$here"/} ;;
+		esac
+		case $a in
+		"" | *[!A-Za-z0-9_./:=,@%+-]*)
+			a="'$(printf '%s' "$a" | sed "s/'/'\\\\''/g")'" ;;
+		esac
+		out="$out $a"
+	done
+	printf '%s' "${out# }"
+}
 # Prints a command as the reader would type it, then runs it.
 hpq() {
-	printf '\n\033[36m$ hpq %s\033[0m\n' "$*"
+	printf "\n${cyan}\$ hpq %s${off}\n" "$(quote "$@")"
 	"$HPQ_BIN" "$@"
 }
 # Runs hpq quietly (for values the script needs).
 hpq_q() { "$HPQ_BIN" "$@"; }
 # hpq submit, shown like hpq(); the new task's id is left in $id.
 submit() {
-	printf '\n\033[36m$ hpq submit %s\033[0m\n' "$*"
+	printf "\n${cyan}\$ hpq submit %s${off}\n" "$(quote "$@")"
 	id=$("$HPQ_BIN" submit "$@")
 	echo "$id"
 }
@@ -159,6 +177,12 @@ submit --team nlp --name tokenize --class fine-tuning --cpus 2 -- \
 	sh -c 'sleep 2; echo "tokenized"'
 submit --team nlp --name broken --cpus 1 -- sh -c 'echo "bad input file" >&2; exit 3'
 submit --name hello -- echo "hello from the default team"
+submit --team nlp --name eval-server --cpus 1 -- sleep 600
+server_id=$id
+
+say "a task that is not wanted any more is cancelled (its whole process group is stopped)"
+sleep 1
+hpq cancel "$server_id"
 
 say "watching the queue until everything has finished"
 for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
