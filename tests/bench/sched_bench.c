@@ -236,6 +236,8 @@ struct figures {
 	double submit_per_s, fill_per_s, fill_starts, fill_ms, bytes_per_task;
 	double noop_ns, noop_event_ns, recheck_us;
 	double churn_med_us, churn_p99_us, churn_mean_us;
+	double plain_med_us, plain_share;     /* events that only started tasks */
+	double starts_per_event, preempts_per_event;
 	double pending;
 };
 
@@ -304,11 +306,13 @@ static void measure_noop(struct world *w, struct figures *f)
 static void measure_churn(struct world *w, struct figures *f, int events)
 {
 	double *v = calloc((size_t)events, sizeof(*v));
+	double *plain = calloc((size_t)events, sizeof(*plain));
 	double sum = 0;
+	size_t nplain = 0, starts = 0, preempts = 0;
 	int e;
 
 	for (e = 0; e < events && w->nrun; e++) {
-		size_t i = rndn(w, (uint32_t)w->nrun), n, k;
+		size_t i = rndn(w, (uint32_t)w->nrun), n, k, pre = 0;
 		struct sched_task *t = w->run[i];
 		const struct sched_decision *d;
 		uint64_t t0;
@@ -323,20 +327,31 @@ static void measure_churn(struct world *w, struct figures *f, int events)
 		sched_task_finish(w->s, t, w->now);
 		d = cycle(w, &n);
 		for (k = 0; k < n; k++) {
-			if (d[k].action == SCHED_START)
+			if (d[k].action == SCHED_START) {
 				run_add(w, d[k].task);
-			else
+				starts++;
+			} else {
 				sched_task_requeue(w->s, d[k].task, w->now);
+				pre++;
+			}
 		}
 		v[e] = (double)(now_ns() - t0) / 1000;
 		sum += v[e];
+		preempts += pre;
+		if (!pre)
+			plain[nplain++] = v[e];
 		/* resubmit the finished task so that the queue stays as long */
-		sched_task_submit(w->s, t);
+		check(sched_task_submit(w->s, t), "resubmit");
 	}
 	f->churn_mean_us = sum / e;
 	f->churn_med_us = quantile(v, (size_t)e, 0.5);
 	f->churn_p99_us = quantile(v, (size_t)e, 0.99);
+	f->plain_med_us = quantile(plain, nplain, 0.5);
+	f->plain_share = (double)nplain / e;
+	f->starts_per_event = (double)starts / e;
+	f->preempts_per_event = (double)preempts / e;
 	free(v);
+	free(plain);
 }
 
 static void run_world(uint64_t seed, size_t npending, bool full, struct figures *f)
@@ -376,7 +391,7 @@ static void run_world(uint64_t seed, size_t npending, bool full, struct figures 
 	apply(&w, d, n);
 	f->pending = (double)pending(&w);
 	measure_noop(&w, f);
-	measure_churn(&w, f, 20000);
+	measure_churn(&w, f, 50000);
 	world_free(&w);
 }
 
@@ -456,7 +471,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	int runs = 3, i;
+	int runs = 5, i;
 	uint64_t seed = 42;
 	size_t big = 1000000, small = 10000;
 	struct figures *fb, *fs;
@@ -521,6 +536,16 @@ int main(int argc, char **argv)
 	printf("  full recheck, ~1M pending:    %.1f us\n", median(v[0], runs));
 	printf("  full recheck, ~10k pending:   %.1f us\n", median(v[1], runs));
 	printf("  end-and-start event (1M):     median %.2f us, p99 %.2f us\n",
+	       median(v[2], runs), median(v[3], runs));
+	for (i = 0; i < runs; i++) {
+		v[0][i] = fb[i].plain_med_us;
+		v[1][i] = fb[i].plain_share * 100;
+		v[2][i] = fb[i].starts_per_event;
+		v[3][i] = fb[i].preempts_per_event;
+	}
+	printf("    of which only starts:       median %.2f us (%.0f%% of events)\n",
+	       median(v[0], runs), median(v[1], runs));
+	printf("    decisions per event:        %.2f starts, %.2f preemptions\n",
 	       median(v[2], runs), median(v[3], runs));
 	printf("  bytes per pending task:       %.0f\n", median(v[4], runs));
 	printf("  reclaim over 10,000 borrowed: %.1f us", measure_reclaim(seed, 21, &victims));
