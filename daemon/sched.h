@@ -64,7 +64,13 @@ enum sched_sharing {
 	SCHED_DONT_LEND = 2,
 };
 
-/* A team's terms in one pool. */
+/*
+ * A team's terms in one pool. Admission applies them per resource, and
+ * only to the resources someone holds a guarantee of in that pool: with
+ * GPU-only guarantees, CPUs and memory are not governed there (no task
+ * "borrows" CPUs), only placement checks them. A pool where nobody holds a
+ * guarantee runs everything in class order, as if within guarantee.
+ */
 struct sched_quota {
 	struct hpq_res guarantee;
 	enum sched_sharing sharing;
@@ -87,9 +93,14 @@ enum sched_reason {
 	SCHED_REASON_NONE = 0,
 	SCHED_REASON_QUOTA,          /* over guarantee and the team may not borrow */
 	SCHED_REASON_BORROW_LIMIT,   /* would exceed the team's borrow limit */
-	SCHED_REASON_NO_IDLE,        /* needs idle compute and none is free */
-	SCHED_REASON_CAPACITY,       /* larger than any set of healthy nodes can give */
-	SCHED_REASON_PRIORITY,       /* higher-class work of the team is ahead */
+	SCHED_REASON_NO_IDLE,        /* needs idle compute and none is free (in the
+	                              * accounts, or on the nodes) */
+	SCHED_REASON_CAPACITY,       /* larger than any set of healthy nodes can give,
+	                              * or within its guarantee but the nodes are
+	                              * taken by work that cannot be reclaimed */
+	SCHED_REASON_PRIORITY,       /* what it needs is held for higher-ranked work:
+	                              * the pool's reservation, or a beneficiary's
+	                              * claim */
 	SCHED_REASON_GANG,           /* enough in sum, but not on enough whole nodes */
 	SCHED_REASON_PREEMPTING_FOR, /* victims are being preempted for it */
 	SCHED_REASON_UNHEALTHY_POOL, /* no schedulable node in its pool */
@@ -110,17 +121,19 @@ struct sched_task {
 	uint32_t nnodes;             /* gang size, >= 1 */
 	struct hpq_res per_node;
 
-	/* read-only for the caller */
+	/* read-only for the caller (checkpoint_ms may be preset from the store
+	 * before submit or adopt; later it changes via sched_task_checkpoint) */
 	enum sched_state state;
 	int64_t start_ms;            /* when the current attempt started */
 	int64_t checkpoint_ms;       /* newest checkpoint, 0 if none */
 	uint32_t *nodes;             /* nnodes node ids while RUNNING/PREEMPTING */
-	struct sched_task *preempting_for; /* PREEMPTING: the task it makes room for */
+	struct sched_task *preempting_for; /* PREEMPTING: the task it makes room for;
+	                                    * NULL once that task left or gave up */
 
 	/* private to sched.c */
 	int64_t queue_key;           /* submit_ms or eviction time */
-	uint32_t heap_index;
-	uint32_t flags;
+	uint32_t heap_index;         /* in its queue, its team's running set, or plans */
+	uint32_t flags;              /* also caches the class weight */
 };
 
 enum sched_action {
@@ -142,6 +155,8 @@ struct sched_decision {
 };
 
 struct sched *sched_new(const struct sched_policy *policy);
+/* Frees the dispatcher and the nodes arrays of the tasks it still knows:
+ * call it before freeing those tasks. */
 void sched_free(struct sched *s);
 void sched_set_policy(struct sched *s, const struct sched_policy *policy);
 
@@ -162,7 +177,9 @@ int sched_node_remove(struct sched *s, uint32_t node); /* HPQ_EBUSY if tasks hol
 
 /* Tasks. */
 int sched_task_submit(struct sched *s, struct sched_task *t);
-/* Restart: a task the store says was RUNNING on these nodes. */
+/* Restart: a task the store says was RUNNING on these nodes (known nodes
+ * of its pool, distinct; HPQ_EINVAL otherwise). Its usage counts even if
+ * the nodes are not schedulable or now too small. */
 int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *nodes, int64_t start_ms);
 /* Back to PENDING (preempted, node lost, could not start). */
 void sched_task_requeue(struct sched *s, struct sched_task *t, int64_t now_ms);
