@@ -9,6 +9,7 @@
  * recorded the same way and its KillTask carries the task's own preempt
  * signal and grace.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +43,25 @@ static void apply(struct hpqd *d, const struct sched_decision *dec)
 	}
 }
 
+static void on_wakeup(uv_timer_t *h)
+{
+	struct hpqd *d = container_of(h, struct hpqd, wakeup);
+
+	d->state.dirty = true;   /* the tick that follows runs the cycle */
+}
+
+/* A decision that only time can unlock (min-runtime): look again then. */
+static void arm_wakeup(struct hpqd *d, int64_t now)
+{
+	int64_t at = sched_next_wakeup(d->state.sched);
+
+	uv_timer_stop(&d->wakeup);
+	if (at == INT64_MAX)
+		return;
+	/* Never sooner than 10 ms: a wakeup in the past must not spin the loop. */
+	uv_timer_start(&d->wakeup, on_wakeup, at > now + 10 ? (uint64_t)(at - now) : 10, 0);
+}
+
 void dispatch_run(struct hpqd *d)
 {
 	struct state *st = &d->state;
@@ -49,10 +69,11 @@ void dispatch_run(struct hpqd *d)
 	if (st->dirty && !d->stopping) {
 		const struct sched_decision *decs;
 		struct sched_decision *copy;
+		int64_t now = hpqd_now_ms();
 		size_t n;
 
 		st->dirty = false;
-		decs = sched_cycle(st->sched, hpqd_now_ms(), &n);
+		decs = sched_cycle(st->sched, now, &n);
 		if (n) {
 			/* The array is the dispatcher's; applying may call into it. */
 			copy = xreallocarray(NULL, n, sizeof(*copy));
@@ -62,6 +83,7 @@ void dispatch_run(struct hpqd *d)
 			free(copy);
 			log_debug("dispatch: %zu decisions", n);
 		}
+		arm_wakeup(d, now);
 	}
 	store_submit(d->store);
 }
@@ -75,6 +97,8 @@ int dispatch_init(struct hpqd *d)
 {
 	int r = uv_prepare_init(d->loop, &d->tick);
 
+	if (r == 0)
+		r = uv_timer_init(d->loop, &d->wakeup);
 	if (r < 0)
 		return r;
 	return uv_prepare_start(&d->tick, on_tick);
@@ -84,4 +108,6 @@ void dispatch_close(struct hpqd *d)
 {
 	if (!uv_is_closing((uv_handle_t *)&d->tick))
 		uv_close((uv_handle_t *)&d->tick, NULL);
+	if (!uv_is_closing((uv_handle_t *)&d->wakeup))
+		uv_close((uv_handle_t *)&d->wakeup, NULL);
 }

@@ -5,7 +5,9 @@
  * submit, exit and node change of one iteration costs one cycle, and an
  * idle daemon runs none (no fixed poll). After the cycle the iteration's
  * batch goes to the store, so a START and the submits that caused it
- * commit together.
+ * commit together. The one exception to "only when something changed" is
+ * time itself: a preemption may wait for a victim's min-runtime, and a
+ * one-shot timer set from sched_next_wakeup marks the state dirty then.
  */
 #ifndef HPQD_DISPATCH_H
 #define HPQD_DISPATCH_H

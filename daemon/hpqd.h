@@ -36,6 +36,7 @@ struct hpqd {
 
 	uv_prepare_t tick;          /* end of every loop iteration: dispatch, then commit */
 	uv_timer_t node_timer;      /* finds agents that stopped talking (agentlink.c) */
+	uv_timer_t wakeup;          /* when the dispatcher asked to look again (dispatch.c) */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */
 	int lock_fd;                /* flock on <state_dir>/hpqd.lock: one daemon per directory */
