@@ -23,7 +23,10 @@
  *  - Pools are marked dirty by the events that can let something start
  *    (submit: only its tq; a release, a node or model change: the whole
  *    pool). A cycle visits dirty pools only, so a cycle with nothing new is
- *    O(pools), and a cycle over a pool costs its tqs plus the work started.
+ *    O(pools). In a dirty pool, a tq is examined only if its smallest
+ *    request (component-wise min over its shapes) could be admitted and
+ *    placed, or it could preempt its own lower classes: an O(1) test, so a
+ *    cycle costs about the number of teams plus the work it starts.
  *
  * Admission follows DESIGN §4 per resource dimension. A dimension in which
  * nobody holds a guarantee in a pool is not governed there (a cluster that
@@ -40,8 +43,17 @@
  *   2. priority preemption inside teams with preempt_own_lower, evaluated
  *      last so that "nothing idle can serve the task" is known.
  * A task that is admissible but cannot be placed may take the pool's
- * reservation: the nodes closest to fitting it receive no idle-compute work
- * of lower rank, so a stream of small tasks cannot starve it.
+ * reservation: the nodes closest to fitting it receive no work of lower
+ * rank (work within its guarantee ignores a borrower's reservation), and
+ * the idle compute it will borrow is earmarked, so a stream of small tasks
+ * cannot starve it.
+ *
+ * Preemption (try_preempt) collects the eligible victims, fails fast when
+ * not even all of them would let the beneficiary start, else takes them in
+ * victim order until it fits and then drops every victim not needed. The
+ * beneficiary gets a plan: claims on its nodes and on its team's usage, so
+ * that nobody else takes what the victims free and it does not preempt
+ * again while they stop; it starts when the last of them is gone.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -1502,14 +1514,15 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 		struct sched_task *v = s->chosen.v[i];
 
 		search_apply(s, &se, v, -1);
-		if (search_done(s, &se)) {
-			memmove(&s->chosen.v[i], &s->chosen.v[i + 1],
-				(s->chosen.n - i - 1) * sizeof(*s->chosen.v));
-			s->chosen.n--;
-		} else {
+		if (search_done(s, &se))
+			s->chosen.v[i] = NULL;
+		else
 			search_apply(s, &se, v, 1);
-		}
 	}
+	for (i = j = 0; i < s->chosen.n; i++)
+		if (s->chosen.v[i])
+			s->chosen.v[j++] = s->chosen.v[i];
+	s->chosen.n = j;
 
 	/* 6. nodes: those that fit already, then the tightest of those made free */
 	for (i = 0; i < se.base && nplan < b->nnodes; i++)
