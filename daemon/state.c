@@ -1535,8 +1535,7 @@ int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struc
 		if (old)
 			return state_errf(e, HPQ_EEXIST, "team '%s' exists: use hpq team set",
 					  pb->name);
-		if (!req->n_fields)
-			mask = F_WEIGHT | F_PREEMPT_OWN | F_MEMBERS | F_DEFAULT_CLASS | F_QUOTAS;
+		/* Only the listed fields come from the request; the rest are defaults. */
 		t = xcalloc(1, sizeof(*t));
 		t->name = xstrdup(pb->name);
 		t->weight = 1;
@@ -1648,8 +1647,6 @@ int state_class_set(struct state *st, const Hpq__ClassSetRequest *req, const str
 					  "unknown class field '%.64s': use weight or preemptible",
 					  req->fields[i]);
 	}
-	if (req->create && !req->n_fields)
-		mask = F_WEIGHT | F_PREEMPTIBLE;
 	if ((mask & F_WEIGHT) && pb->weight > 100)
 		return state_errf(e, HPQ_EINVAL, "weight %u is out of range 0-100", pb->weight);
 	c = state_class_find(st, pb->name);

@@ -180,6 +180,9 @@ static void test_round_trip(void **ts)
 	size_t nd;
 	int dummy;
 	static char *members[] = { "alice", "bob" };
+	static char *team_fields[] = { "weight", "preempt_own", "members", "default_class",
+				       "quotas" };
+	static char *class_fields[] = { "weight", "preemptible" };
 	Hpq__Team team = HPQ__TEAM__INIT;
 	Hpq__PoolQuota pq = HPQ__POOL_QUOTA__INIT;
 	Hpq__PoolQuota *pqs[] = { &pq };
@@ -209,6 +212,8 @@ static void test_round_trip(void **ts)
 	team.quotas = pqs;
 	tsr.team = &team;
 	tsr.create = true;
+	tsr.n_fields = 5;
+	tsr.fields = team_fields;
 	assert_int_equal(state_team_set(&st, &tsr, &admin, &e), 0);
 	/* Only administrators change teams. */
 	assert_int_equal(state_team_set(&st, &tsr, &alice, &e), HPQ_EPERM);
@@ -218,6 +223,8 @@ static void test_round_trip(void **ts)
 	pc.preemptible = false;
 	csr.class_ = &pc;
 	csr.create = true;
+	csr.n_fields = 2;
+	csr.fields = class_fields;
 	assert_int_equal(state_class_set(&st, &csr, &admin, &e), 0);
 
 	/* A node in pool gpu, "connected" (state.c never dereferences conn). */
