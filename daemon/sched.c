@@ -143,6 +143,8 @@ struct tq {
 	uint32_t ci;                 /* index in the cycle heap, NOWHERE if not there */
 	double share;                /* fair-share numerator, set per cycle */
 	struct shape *pbest;         /* per cycle: best-ranked shape set aside as blocked */
+	uint32_t hold_w;             /* per cycle: lower classes wait for a blocked task
+	                              * that may preempt them */
 };
 
 struct node {
@@ -1373,7 +1375,8 @@ static bool victim_eligible(struct sched *s, struct pool *p, const struct sched_
 	const struct class_info *c = class_of(s, v->class_id);
 	uint32_t i;
 
-	if (v->state != SCHED_RUNNING || !c->preemptible)
+	/* never one that started in this very cycle (or millisecond) */
+	if (v->state != SCHED_RUNNING || !c->preemptible || v->start_ms >= s->now)
 		return false;
 	if (s->pol.min_runtime_ms > 0 && s->now - v->start_ms < s->pol.min_runtime_ms) {
 		int64_t at = v->start_ms + s->pol.min_runtime_ms;
@@ -1794,6 +1797,24 @@ enum phase {
 };
 
 /*
+ * t is blocked. If phase 2 could make room for it by preempting its team's
+ * lower classes, those must not start now only to be preempted at once:
+ * lower-class work of the team waits for the rest of the cycle.
+ */
+static void tq_hold(const struct sched *s, const struct pool *p, struct tq *q,
+		    const struct sched_task *t)
+{
+	uint32_t w = class_of(s, t->class_id)->weight;
+	enum adm a;
+
+	if (w <= q->hold_w || !may_preempt_own(s, q, t))
+		return;
+	a = admit(p, q, hpq_res_sub(tq_eff(q), tq_lower_usage(s, q, w)), task_total(t));
+	if (a == ADM_GUARANTEE || a == ADM_IDLE)
+		q->hold_w = w;
+}
+
+/*
  * Sets aside q's shapes that cannot start now, in queue order, until its
  * top shape can (its nodes are then in s->nodebuf). Within a cycle nothing
  * that could not start becomes able to, so they stay aside until the end.
@@ -1805,8 +1826,15 @@ static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase
 	while (q->shapes.n) {
 		struct shape *sh = q->shapes.v[0];
 		struct sched_task *t = shape_head(sh);
-		enum adm a = admit_task(s, p, q, t, sh->total);
+		const struct class_info *c = class_of(s, t->class_id);
+		enum adm a;
 
+		if (c->preemptible && c->weight < q->hold_w) {
+			/* it would only be preempted again by its own team */
+			aside(s, q, sh, MARK_BLOCKED);
+			continue;
+		}
+		a = admit_task(s, p, q, t, sh->total);
 		if (a == ADM_IDLE && ph == PHASE_GUARANTEE) {
 			aside(s, q, sh, MARK_DEFER);
 			continue;
@@ -1815,6 +1843,7 @@ static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase
 			if (p->resv == t)
 				resv_clear(s, p);
 			aside(s, q, sh, MARK_BLOCKED);
+			tq_hold(s, p, q, t);
 			continue;
 		}
 		if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a), s->nodebuf))
@@ -1823,6 +1852,7 @@ static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase
 		if (a == ADM_GUARANTEE && try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
 			continue;
 		resv_offer(s, p, q, t, a);
+		tq_hold(s, p, q, t);
 	}
 	return false;
 }
@@ -1958,6 +1988,7 @@ static void pool_cycle(struct sched *s, struct pool *p)
 		if (m == MAYBE_START)
 			array_push(&s->cand, q);
 		q->pbest = NULL;
+		q->hold_w = 0;
 	}
 	for (i = 0; i < p->ndirty; i++)
 		p->dirty[i]->dirty = false;
