@@ -497,6 +497,13 @@ static const char *line_value(const char *text, const char *key)
 
 /* ---------------------------------------------------------------- example configs */
 
+/* The start of the line after line's end (its terminating NUL at the end). */
+static char *next_line(char *line)
+{
+	line += strcspn(line, "\n");
+	return *line ? line + 1 : line;
+}
+
 /*
  * The keys an example config documents: lines "#key = value" ('#' right
  * before the key; prose comments have a space after '#'), as "section.key"
@@ -597,7 +604,7 @@ static void check_hpqd_example(struct h_cluster *c, const char *prefix)
 
 	/* And it names every key --check prints. */
 	check_keys = calloc(1, 1);
-	for (char *line = defaults; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0)) {
+	for (char *line = defaults; *line; line = next_line(line)) {
 		size_t len = strcspn(line, "\n");
 		char entry[160];
 
@@ -646,7 +653,7 @@ static void check_agent_example(struct h_cluster *c, const char *prefix)
 	help = h_read_file(help_out);
 	assert_non_null(help);
 	opts = calloc(1, 1);
-	for (char *line = help; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0)) {
+	for (char *line = help; *line; line = next_line(line)) {
 		char *p = line + strspn(line, " "), entry[64];
 
 		if (p == line || *p != '-')
