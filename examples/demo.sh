@@ -40,7 +40,8 @@ fi
 rm -rf "$var"
 mkdir -p "$var"
 : > "$var/.hpq-demo"
-[ ${#var} -lt 90 ] || die "'$var' is too long a path for a Unix socket; run from a shorter directory"
+[ ${#var} -lt 90 ] ||
+	die "'$var' is too long a path for a Unix socket; run from a shorter directory"
 
 # Everything the demo starts carries this in its environment (tasks get it
 # through `hpq submit`, which exports the environment), so cleanup finds
@@ -124,7 +125,8 @@ cat > "$var/hpqd.conf" <<EOF
 [agents]
 heartbeat = 1s
 EOF
-printf '$ hpqd --foreground --state-dir var --socket var/hpqd.sock --listen 127.0.0.1:0 --config var/hpqd.conf\n'
+printf '%s\n' '$ hpqd --foreground --state-dir var --socket var/hpqd.sock \' \
+	'      --listen 127.0.0.1:0 --config var/hpqd.conf'
 "$HPQD" --foreground --state-dir "$var" --socket "$HPQ_SOCKET" --listen 127.0.0.1:0 \
 	--config "$var/hpqd.conf" --log-level info 2> "$var/hpqd.log" &
 pids="$!"
@@ -132,7 +134,8 @@ i=0
 until [ -s "$var/hpqd.port" ] && [ -S "$HPQ_SOCKET" ]; do
 	i=$((i + 1))
 	[ $i -lt 100 ] || { tail -20 "$var/hpqd.log" >&2; die "hpqd did not start; its log is above"; }
-	kill -0 "$pids" 2>/dev/null || { tail -20 "$var/hpqd.log" >&2; die "hpqd exited; its log is above"; }
+	kill -0 "$pids" 2>/dev/null ||
+		{ tail -20 "$var/hpqd.log" >&2; die "hpqd exited; its log is above"; }
 	sleep 0.1
 done
 port=$(cat "$var/hpqd.port")
@@ -140,8 +143,9 @@ echo "hpqd listens on 127.0.0.1:$port (written to var/hpqd.port)"
 
 say "starting three agents, each with 2 (pretend) GPUs, 4 CPUs and 8G"
 for n in 1 2 3; do
-	printf '$ hpq-agent --foreground --server 127.0.0.1:%s --name node%s --work-dir var/node%s --gpus 2 --cpus 4 --mem 8G\n' \
+	printf '$ hpq-agent --foreground --server 127.0.0.1:%s --name node%s --work-dir var/node%s \\\n' \
 		"$port" "$n" "$n"
+	printf '      --gpus 2 --cpus 4 --mem 8G\n'
 	"$AGENT" --foreground --server "127.0.0.1:$port" --name "node$n" --work-dir "$var/node$n" \
 		--gpus 2 --cpus 4 --mem 8G --heartbeat 1s --log-level info 2> "$var/node$n.log" &
 	pids="$pids $!"
@@ -172,7 +176,8 @@ trainer_id=$id
 submit --team vision --name augment --class data-processing --cpus 1 -- \
 	sh -c 'for shard in 1 2 3 4; do echo "augmenting shard $shard"; sleep 1; done'
 submit --team nlp --name bert --class training --nodes 2 --gpus 1 --cpus 1 -- \
-	sh -c 'echo "rank $HPQ_NODE_RANK of $HPQ_NNODES, master $HPQ_MASTER_ADDR, GPUs $CUDA_VISIBLE_DEVICES"; sleep 4'
+	sh -c 'echo "rank $HPQ_NODE_RANK of $HPQ_NNODES, GPUs $CUDA_VISIBLE_DEVICES"; sleep 4'
+gang_id=$id
 submit --team nlp --name tokenize --class fine-tuning --cpus 2 -- \
 	sh -c 'sleep 2; echo "tokenized"'
 submit --team nlp --name broken --cpus 1 -- sh -c 'echo "bad input file" >&2; exit 3'
@@ -203,6 +208,10 @@ say "its output, appended per attempt on the node that ran it"
 for log in "$var"/node*/logs/"$trainer_id".log; do
 	[ -e "$log" ] && { echo "\$ tail -5 ${log#"$here"/}"; tail -5 "$log"; }
 done
+
+say "the 2-node task started on two nodes at once, one rank on each"
+echo "\$ grep -h rank var/node*/logs/$gang_id.log"
+grep -h '^rank' "$var"/node*/logs/"$gang_id".log || true
 
 say "scripts read the same data as JSON: hpq show $trainer_id --json"
 "$HPQ_BIN" show "$trainer_id" --json | head -25

@@ -14,6 +14,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -290,6 +291,31 @@ static int sweep(const char *dir, int sig)
 			kill((pid_t)pid, sig);
 			n++;
 		}
+	}
+	closedir(d);
+	return n;
+}
+
+int h_task_pids(struct h_cluster *c, uint64_t id, pid_t *pids, int max)
+{
+	char marker[128], task[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(marker, sizeof(marker), "%s=%s", H_MARKER, c->dir);
+	snprintf(task, sizeof(task), "HPQ_TASK_ID=%" PRIu64, id);
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 1)
+			continue;
+		if (env_has((pid_t)pid, task) && env_has((pid_t)pid, marker))
+			pids[n++] = (pid_t)pid;
 	}
 	closedir(d);
 	return n;
@@ -713,11 +739,18 @@ int h_hpqv(struct h_cluster *c, struct h_out *out, const char *const *args)
 	if (pid == 0) {
 		if (dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
 			_exit(127);
+		if (c->cli_uid && (setgroups(0, NULL) < 0 || setgid(c->cli_gid) < 0 ||
+				   setuid(c->cli_uid) < 0)) {
+			fprintf(stderr, "harness: cannot become uid %u: %s\n",
+				(unsigned)c->cli_uid, strerror(errno));
+			_exit(127);
+		}
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
 			dup2(nul, 0);
 		setenv(H_MARKER, c->dir, 1);
 		setenv("HPQ_SOCKET", c->sock, 1);
+		setenv("HPQ_CLI", argv[0], 1);
 		unsetenv("HPQ_SERVER");
 		if (chdir(c->dir) < 0)
 			_exit(127);

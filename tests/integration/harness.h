@@ -23,7 +23,9 @@
  *	h_cluster_free(c);
  *
  * Binaries: HPQ_TEST_HPQD, HPQ_TEST_AGENT, HPQ_TEST_HPQ, HPQ_TEST_TRAINER
- * in the environment, else the paths CMake compiled in. HPQ_KEEP_TMP=1
+ * in the environment, else the paths CMake compiled in. The CLI runs with
+ * HPQ_CLI set to the hpq under test, so tasks (the example trainer) that
+ * report checkpoints use it too. HPQ_KEEP_TMP=1
  * keeps the temp dir; HPQ_ITEST_VERBOSE=1 echoes every CLI call.
  */
 #ifndef HPQ_HARNESS_H
@@ -64,7 +66,8 @@ struct h_cluster {
 	pid_t guardian;
 	int guardian_fd;  /* closing it tells the guardian we are done */
 	bool passed;
-	bool daemon_failed_stop; /* hpqd did not exit 0 on SIGTERM */
+	uid_t cli_uid;    /* non-zero: the CLI runs as this user (h_hpq*) */
+	gid_t cli_gid;
 };
 
 /* The output of one CLI run. */
@@ -136,6 +139,10 @@ int h_wait_child(struct h_cluster *c, pid_t pid, int timeout_ms);
 
 /* The first decimal number in text (what `hpq submit` prints), or 0. */
 uint64_t h_parse_id(const char *text);
+
+/* Pids of the processes of task id (found by HPQ_TASK_ID=id and our
+ * marker in their environment); returns how many, at most max. */
+int h_task_pids(struct h_cluster *c, uint64_t id, pid_t *pids, int max);
 
 /* Reaps exited children (tasks orphaned to us, agents, hpqd) and records
  * the statuses of the ones the harness tracks. */
