@@ -66,6 +66,8 @@ extern const struct cmd_entry cmd_node_entry;
 extern const struct cmd_entry cmd_team_entry;
 extern const struct cmd_entry cmd_class_entry;
 extern const struct cmd_entry cmd_version_entry;
+extern const struct cmd_entry cmd_status_entry;   /* the dashboards: cmd-status.c ... */
+extern const struct cmd_entry cmd_events_entry;
 
 /* Sets up cli for one invocation: stdout/stderr, colour when stdout is a
  * terminal and NO_COLOR is unset or empty. */

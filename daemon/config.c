@@ -32,6 +32,7 @@ void config_init(struct config *c)
 	c->log_level = LOG_INFO;
 	c->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
+	c->events_retain_s = 30 * 24 * 3600;
 }
 
 static void free_admins(struct config *c)
@@ -189,9 +190,20 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			c->unreachable_after = (uint32_t)v;
 			return 0;
 		}
+	} else if (!strcmp(section, "events")) {
+		if (!strcmp(key, "retain")) {
+			/* 0 keeps every event. */
+			if (hpq_parse_duration(value, &v) < 0 || v > 100ull * 366 * 24 * 3600)
+				return fail(err, errlen, HPQ_EINVAL,
+					    "invalid retain '%s': give a duration such as 30d, "
+					    "or 0 to keep every event", value);
+			c->events_retain_s = v;
+			return 0;
+		}
 	} else {
 		return fail(err, errlen, HPQ_ENOTFOUND,
-			    "unknown section [%s]: use [hpqd], [auth] or [agents]", section);
+			    "unknown section [%s]: use [hpqd], [auth], [agents] or [events]",
+			    section);
 	}
 	return fail(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
 }

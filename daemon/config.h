@@ -23,6 +23,7 @@ struct config {
 	uint64_t heartbeat_ms;      /* what agents are told to use */
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */
 	bool foreground;
+	uint64_t events_retain_s;   /* [events] retain: older events are pruned; 0 = keep all */
 };
 
 void config_init(struct config *c);

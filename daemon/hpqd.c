@@ -21,6 +21,7 @@
 
 #include "agentlink.h"
 #include "dispatch.h"
+#include "events.h"
 #include "error.h"
 #include "hpqd.h"
 #include "log.h"
@@ -140,7 +141,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	}
 	server_new(d, &d->server);
 	/* Neither can fail in libuv short of a broken loop. */
-	if (dispatch_init(d) < 0 || agentlink_start(d) < 0)
+	if (dispatch_init(d) < 0 || agentlink_start(d) < 0 || events_init(d) < 0)
 		hpq_fatal("cannot set up the loop's handles");
 	free(path);
 	return 0;
@@ -165,6 +166,7 @@ static void finish_stop(uv_timer_t *h)
 	uv_close((uv_handle_t *)&d->node_timer, NULL);
 	store_close(d->store);
 	d->store = NULL;
+	events_close(d);        /* after the store: its last completions push events */
 	log_info("stopped");
 	if (d->on_stop)
 		d->on_stop(d);

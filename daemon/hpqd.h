@@ -26,6 +26,9 @@
 
 struct store;
 struct server;
+struct events;
+struct usage;
+struct metrics;
 
 struct hpqd {
 	uv_loop_t *loop;
@@ -43,6 +46,12 @@ struct hpqd {
 	bool has_key;               /* TCP peers must answer a nonce with the cluster key */
 	uint8_t key[HPQ_AUTH_KEY_BYTES];
 	uint64_t start_mono;        /* uv_now at start: disconnected nodes' grace counts from it */
+
+	/* The dashboards (issue 5). */
+	struct events *events;      /* events.c: followers, preemption marks, retention */
+	struct usage *usage;        /* usage.c: GPU-hour accounting, or NULL */
+	struct metrics *metrics;    /* metrics.c: the --metrics listener, or NULL */
+	uint64_t status_first_active; /* status.c: no task below this id is active */
 
 	bool stopping;              /* no new work; shutting down */
 	int exit_status;            /* what main() returns once the loop ends */

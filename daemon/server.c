@@ -27,6 +27,7 @@
 
 #include "agentlink.h"
 #include "error.h"
+#include "events.h"
 #include "hpq.h"
 #include "hpqd.h"
 #include "log.h"
@@ -34,6 +35,7 @@
 #include "parse.h"
 #include "rpc.h"
 #include "server.h"
+#include "status.h"
 #include "xalloc.h"
 
 #define READ_BUF 65536
@@ -443,6 +445,12 @@ static void dispatch(struct conn *c, const Hpq__Envelope *env)
 		break;
 	case HPQ__ENVELOPE__BODY_CLASS_LIST:
 		r = client ? rpc_class_list(c, id, env->class_list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_STATUS:
+		r = client ? status_rpc(c, id, env->status, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_EVENTS:
+		r = client ? events_rpc(c, id, env->events, &e) : HPQ_EPROTO;
 		break;
 	case HPQ__ENVELOPE__BODY_REGISTER:
 		r = agent ? agentlink_register(c, id, env->register_, &e) : HPQ_EPROTO;

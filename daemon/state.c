@@ -232,6 +232,8 @@ void state_event(struct state *st, const char *kind, const struct task *t, const
 	ev.actor = actor ? actor : "hpqd";
 	ev.message = msg;
 	store_event_add(st->store, &ev);
+	if (st->on_event)
+		st->on_event(st->on_event_arg, &ev, t);
 	if (t)
 		log_info("task %llu: %s: %s", (unsigned long long)t->st.id, kind, msg);
 	else

@@ -30,6 +30,7 @@
 #include "sched.h"
 
 struct store;
+struct store_event;
 struct conn;
 
 #ifndef container_of
@@ -203,6 +204,12 @@ struct state {
 	struct dlist running;        /* RUNNING and PREEMPTING tasks */
 	struct state_policy policy;
 	bool dirty;                  /* the dispatcher has something new to look at */
+
+	/* Told of every event state_event records, with its task (or NULL):
+	 * events.c pushes them to followers after the commit and counts
+	 * preemptions. NULL: nobody listens. */
+	void (*on_event)(void *arg, const struct store_event *ev, const struct task *t);
+	void *on_event_arg;
 };
 
 /* Who asks for a change. */

@@ -158,8 +158,30 @@ static const char schema_v1[] =
 	"  1000000000, 1000000000, 1125899906842624);\n"
 	"INSERT INTO meta (key, value) VALUES ('created', CAST(strftime('%s', 'now') AS TEXT));\n";
 
+/*
+ * Version 2: usage accounting (daemon/usage.c). GPU-milliseconds per hour
+ * bucket (hour = unix time / 3600000), per dimension (team, user, class),
+ * key and pool: used, within the guarantee, borrowed, and lent to others.
+ * Rows are added to, never rewritten, so a crash loses at most the
+ * unflushed minute. events_team lets `hpq events --team` skip other teams.
+ */
+static const char schema_v2[] =
+	"CREATE TABLE usage (\n"
+	"  hour INTEGER NOT NULL,\n"
+	"  dim TEXT NOT NULL,\n"
+	"  key TEXT NOT NULL,\n"
+	"  pool TEXT NOT NULL,\n"
+	"  used_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  within_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  borrowed_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  lent_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  PRIMARY KEY (hour, dim, key, pool)\n"
+	");\n"
+	"CREATE INDEX events_team ON events (team, id);\n";
+
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -251,6 +273,8 @@ struct history_req {
 struct op {
 	enum stmt_id stmt;      /* ST_HIST_CKPTS: a history read */
 	struct history_req *hist;
+	store_call_fn call;     /* store_call: runs instead of a statement */
+	void *call_arg;
 	unsigned n;
 	struct val v[];
 };
@@ -652,6 +676,20 @@ void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, 
 	d->hist = hr;
 }
 
+void store_call(struct store *s, store_call_fn fn, store_done_fn done, void *arg)
+{
+	struct op *op = op_new(s, ST_COUNT, 0);
+
+	op->call = fn;
+	op->call_arg = arg;
+	if (done) {
+		struct done *d = done_new(s);
+
+		d->fn = done;
+		d->arg = arg;
+	}
+}
+
 /* ---------------------------------------------------------------- the storage thread */
 
 static char *col_dup(sqlite3_stmt *q, int i)
@@ -712,6 +750,8 @@ static int run_op(struct store *s, struct op *op)
 
 	if (op->hist)
 		return run_history(s, op->hist);
+	if (op->call)
+		return op->call(s->db, op->call_arg);
 	q = s->stmts[op->stmt];
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);

@@ -114,6 +114,19 @@ struct store_history {
 typedef void (*store_history_fn)(void *arg, int status, const struct store_history *h);
 void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, void *arg);
 
+/*
+ * Runs fn(db, arg) on the storage thread, inside the transaction of the
+ * open batch and after the rows recorded before it, then done(arg,
+ * status) on the loop (if done is not NULL). For modules with tables of
+ * their own (usage.c) and reads the history op does not cover (events.c).
+ * fn returns an SQLite result code; anything but SQLITE_OK fails the
+ * commit and breaks the store, so a read keeps its own errors in arg and
+ * returns SQLITE_OK.
+ */
+struct sqlite3;
+typedef int (*store_call_fn)(struct sqlite3 *db, void *arg);
+void store_call(struct store *s, store_call_fn fn, store_done_fn done, void *arg);
+
 /* End of a loop iteration: hand the open batch to the thread if it has
  * anything in it. */
 void store_submit(struct store *s);

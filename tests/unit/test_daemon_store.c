@@ -149,7 +149,7 @@ static void test_new_database_has_defaults(void **ts)
 	struct team *def;
 
 	load(s, &st);
-	assert_int_equal(store_schema_latest(), 1);
+	assert_int_equal(store_schema_latest(), 2);   /* 2: usage table (daemon/usage.c) */
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -718,6 +718,25 @@ static void test_v1_upgrades(void **ts)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), store_schema_latest());
+	sqlite3_finalize(q);
+	/* Version 2 added the usage table (empty after the upgrade) and an
+	 * index on the events' team; the v1 events are still there. */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM usage WHERE used_ms >= 0"
+					    " AND within_ms >= 0 AND borrowed_ms >= 0"
+					    " AND lent_ms >= 0", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 0);
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE"
+					    " type = 'index' AND name = 'events_team'", -1, &q,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 1);
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &q, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_true(sqlite3_column_int(q, 0) > 0);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 }
