@@ -142,9 +142,7 @@ struct tq {
 	int64_t hist_ms;
 	uint32_t ci;                 /* index in the cycle heap, NOWHERE if not there */
 	double share;                /* fair-share numerator, set per cycle */
-	struct shape *pbest;         /* per cycle: best-ranked shape set aside as blocked */
-	uint32_t hold_w;             /* per cycle: lower classes wait for a blocked task
-	                              * that may preempt them */
+	bool tried_own;              /* per cycle: priority preemption was considered */
 };
 
 struct node {
@@ -152,6 +150,7 @@ struct node {
 	uint32_t pool;
 	uint32_t pi;                 /* index in pool->nodes */
 	struct hpq_res cap, used, claim;
+	struct hpq_res leaving;      /* part of used held by PREEMPTING tasks */
 	struct hpq_res freed;        /* scratch: released by chosen victims */
 	uint32_t ntasks;
 	int32_t bprev, bnext;
@@ -183,6 +182,8 @@ struct pool {
 	struct sched_task *resv;     /* holds the reservation */
 	bool resv_guarantee;         /* ... and is within its guarantee */
 	struct hpq_res resv_borrow;  /* ... and will borrow this much */
+	bool resv_moved;             /* it changed: go over the whole pool again */
+	uint32_t passes;             /* cycles over it in this sched_cycle call */
 	uint32_t *resv_nodes;
 	uint32_t nresv, resv_cap;
 	int64_t retry_at;            /* a failed preemption may succeed then */
@@ -1097,41 +1098,68 @@ static void queue_remove(struct sched *s, struct tq *q, struct sched_task *t)
 
 /* ---- reservation ---- */
 
+/*
+ * Any change of the reservation (another holder, other nodes, none) may let
+ * work start that it held back, in this cycle or earlier ones: the pool is
+ * gone over again (resv_moved; see pool_cycle).
+ */
 static void resv_clear(struct sched *s, struct pool *p)
 {
 	uint32_t i;
 
+	if (p->resv)
+		p->resv_moved = true;
 	for (i = 0; i < p->nresv; i++)
 		s->nodes[p->resv_nodes[i]].reserved = false;
 	p->nresv = 0;
 	p->resv = NULL;
 }
 
-/* Gives t the reservation: the nodes able to host it that are closest to fitting it. */
-static void resv_set(struct sched *s, struct pool *p, struct sched_task *t)
+/*
+ * Reserves for t the nodes able to host it that are closest to fitting it.
+ * A task that cannot get enough of them (larger than the healthy nodes)
+ * gets nothing; it does not take the reservation from its holder, and a
+ * holder in that case loses it. Returns whether anything changed.
+ */
+static bool resv_pick(struct sched *s, struct pool *p, struct sched_task *t)
 {
-	uint32_t b;
+	uint32_t b, i, n = 0, old = p->nresv;
+	bool same;
 
+	if (!p->nsched || t->nnodes > p->nsched || !hpq_res_fits(t->per_node, p->maxcap)) {
+		if (p->resv != t)
+			return false;
+		resv_clear(s, p);
+		return old > 0;
+	}
+	nodebuf_reserve(s, p->nnodes + t->nnodes);
+	for (b = p->nbuckets; b-- > 0 && n < t->nnodes;) {
+		int32_t k;
+
+		for (k = p->bhead[b]; k >= 0 && n < t->nnodes; k = s->nodes[k].bnext)
+			if (hpq_res_fits(t->per_node, s->nodes[k].cap))
+				s->nodebuf2[n++] = (uint32_t)k;
+	}
+	if (n < t->nnodes) {
+		if (p->resv != t)
+			return false;
+		resv_clear(s, p);
+		return old > 0;
+	}
+	same = p->resv == t && old == n;
+	for (i = 0; i < n && same; i++)
+		same = s->nodes[s->nodebuf2[i]].reserved;
+	if (same)
+		return false;
 	resv_clear(s, p);
-	if (!p->nsched || t->nnodes > p->nsched || !hpq_res_fits(t->per_node, p->maxcap))
-		return;
-	grow((void **)&p->resv_nodes, &p->resv_cap, t->nnodes, sizeof(*p->resv_nodes));
-	for (b = p->nbuckets; b-- > 0 && p->nresv < t->nnodes;) {
-		int32_t i;
-
-		for (i = p->bhead[b]; i >= 0 && p->nresv < t->nnodes; i = s->nodes[i].bnext) {
-			if (!hpq_res_fits(t->per_node, s->nodes[i].cap))
-				continue;
-			p->resv_nodes[p->nresv++] = (uint32_t)i;
-		}
-	}
-	if (p->nresv < t->nnodes) {
-		p->nresv = 0;
-		return;
-	}
-	for (b = 0; b < p->nresv; b++)
-		s->nodes[p->resv_nodes[b]].reserved = true;
+	grow((void **)&p->resv_nodes, &p->resv_cap, n, sizeof(*p->resv_nodes));
+	memcpy(p->resv_nodes, s->nodebuf2, n * sizeof(*p->resv_nodes));
+	for (i = 0; i < n; i++)
+		s->nodes[p->resv_nodes[i]].reserved = true;
+	p->nresv = n;
 	p->resv = t;
+	p->resv_moved = true;
+	return true;
 }
 
 /* Notes how t, holding the reservation, would be admitted. */
@@ -1147,11 +1175,8 @@ static void resv_note(struct pool *p, const struct tq *q, const struct sched_tas
 static void resv_offer(struct sched *s, struct pool *p, struct tq *q, struct sched_task *t,
 		       enum adm a)
 {
-	if (!p->resv || outranks(s, t, p->resv)) {
-		resv_set(s, p, t);
-		if (p->resv)
-			resv_note(p, q, t, a);
-	}
+	if ((!p->resv || outranks(s, t, p->resv)) && resv_pick(s, p, t))
+		resv_note(p, q, t, a);
 }
 
 /*
@@ -1224,8 +1249,13 @@ static void task_release(struct sched *s, struct sched_task *t)
 	struct hpq_res total = task_total(t);
 	uint32_t i;
 
-	for (i = 0; i < t->nnodes; i++)
+	for (i = 0; i < t->nnodes; i++) {
+		struct node *n = &s->nodes[t->nodes[i]];
+
+		if (t->state == SCHED_PREEMPTING)
+			n->leaving = hpq_res_sub(n->leaving, t->per_node);
 		node_charge(s, t->nodes[i], t->per_node, -1);
+	}
 	free(t->nodes);
 	t->nodes = NULL;
 	q->used = hpq_res_sub(q->used, total);
@@ -1605,6 +1635,11 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 		struct sched_task *v = pl->victims[i];
 		struct tq *vq = tq_find(p, v->team);
 
+		for (j = 0; j < v->nnodes; j++) {
+			struct node *n = &s->nodes[v->nodes[j]];
+
+			n->leaving = hpq_res_add(n->leaving, v->per_node);
+		}
 		v->state = SCHED_PREEMPTING;
 		tq_cls_charge(vq, v, -1);
 		vq->minrun_stale = true;
@@ -1622,7 +1657,13 @@ out:
 
 /* ---- the cycle ---- */
 
-/* Beneficiaries whose victims are gone start on their nodes; broken plans are dropped. */
+/*
+ * Beneficiaries whose victims are gone start on their nodes. A plan is
+ * dropped (its task queued again) when a node went away, or when its nodes
+ * cannot hold it even once every task being preempted there has stopped
+ * (capacity shrank, say); while other plans' victims still stop on its
+ * nodes, it waits.
+ */
 static void plans_progress(struct sched *s, struct pool *p)
 {
 	uint32_t i, k;
@@ -1631,7 +1672,7 @@ static void plans_progress(struct sched *s, struct pool *p)
 		struct plan *pl = s->plans[i];
 		struct sched_task *b = pl->b;
 		struct tq *q = tq_find(p, b->team);
-		bool broken = false, fits = true;
+		bool broken = false, fits = true, will_fit = true;
 
 		if (pl->pool != p->id)
 			continue;
@@ -1643,13 +1684,15 @@ static void plans_progress(struct sched *s, struct pool *p)
 				broken = true;
 				break;
 			}
+			/* what is free to b: all but others' use and claims */
 			avail = hpq_res_sub(n->cap, hpq_res_add(n->used,
 								hpq_res_sub(n->claim, b->per_node)));
 			fits &= hpq_res_fits(b->per_node, avail);
+			will_fit &= hpq_res_fits(b->per_node, hpq_res_add(avail, n->leaving));
 		}
-		if (broken || (!pl->nvictims && !fits)) {
+		if (broken || (!pl->nvictims && !will_fit)) {
 			plan_cancel(s, pl, true);
-		} else if (!pl->nvictims) {
+		} else if (!pl->nvictims && fits) {
 			memcpy(s->nodebuf2, pl->nodes, b->nnodes * sizeof(*pl->nodes));
 			plan_release_claims(s, pl);
 			plan_remove(s, pl);
@@ -1665,8 +1708,7 @@ static void aside(struct sched *s, struct tq *q, struct shape *sh, uint32_t mark
 	sh->index = NOWHERE;
 	sh->mark = mark;
 	array_push(&s->aside, sh);
-	if (mark == MARK_BLOCKED && (!q->pbest || shape_before(s, sh, q->pbest)))
-		q->pbest = sh;
+
 }
 
 /* Fair-share numerator of q: its dominant share of the pool's idle compute. */
@@ -1797,21 +1839,15 @@ enum phase {
 };
 
 /*
- * t is blocked. If phase 2 could make room for it by preempting its team's
- * lower classes, those must not start now only to be preempted at once:
- * lower-class work of the team waits for the rest of the cycle.
+ * Priority preemption (issue 3): t cannot be admitted or placed, not even
+ * on idle compute (which only shrinks during a cycle), so its team's own
+ * lower-class work may make room, at once: its lower classes queued
+ * behind it must not start first only to be preempted in the next cycle.
  */
-static void tq_hold(const struct sched *s, const struct pool *p, struct tq *q,
-		    const struct sched_task *t)
+static bool preempt_own(struct sched *s, struct pool *p, struct tq *q, struct sched_task *t)
 {
-	uint32_t w = class_of(s, t->class_id)->weight;
-	enum adm a;
-
-	if (w <= q->hold_w || !may_preempt_own(s, q, t))
-		return;
-	a = admit(p, q, hpq_res_sub(tq_eff(q), tq_lower_usage(s, q, w)), task_total(t));
-	if (a == ADM_GUARANTEE || a == ADM_IDLE)
-		q->hold_w = w;
+	q->tried_own = true;
+	return may_preempt_own(s, q, t) && try_preempt(s, p, q, t, SCHED_CAUSE_PRIORITY);
 }
 
 /*
@@ -1826,15 +1862,8 @@ static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase
 	while (q->shapes.n) {
 		struct shape *sh = q->shapes.v[0];
 		struct sched_task *t = shape_head(sh);
-		const struct class_info *c = class_of(s, t->class_id);
-		enum adm a;
+		enum adm a = admit_task(s, p, q, t, sh->total);
 
-		if (c->preemptible && c->weight < q->hold_w) {
-			/* it would only be preempted again by its own team */
-			aside(s, q, sh, MARK_BLOCKED);
-			continue;
-		}
-		a = admit_task(s, p, q, t, sh->total);
 		if (a == ADM_IDLE && ph == PHASE_GUARANTEE) {
 			aside(s, q, sh, MARK_DEFER);
 			continue;
@@ -1843,7 +1872,7 @@ static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase
 			if (p->resv == t)
 				resv_clear(s, p);
 			aside(s, q, sh, MARK_BLOCKED);
-			tq_hold(s, p, q, t);
+			preempt_own(s, p, q, t);
 			continue;
 		}
 		if (place(s, p, sh->per_node, sh->nnodes, may_use_reserved(s, p, t, a), s->nodebuf))
@@ -1851,8 +1880,8 @@ static bool tq_advance(struct sched *s, struct pool *p, struct tq *q, enum phase
 		aside(s, q, sh, MARK_BLOCKED);
 		if (a == ADM_GUARANTEE && try_preempt(s, p, q, t, SCHED_CAUSE_RECLAIM))
 			continue;
-		resv_offer(s, p, q, t, a);
-		tq_hold(s, p, q, t);
+		if (!preempt_own(s, p, q, t))
+			resv_offer(s, p, q, t, a);
 	}
 	return false;
 }
@@ -1926,9 +1955,9 @@ static void phase_idle(struct sched *s, struct pool *p)
 }
 
 /*
- * Phase 2: per team with preempt_own_lower, its best-ranked blocked task
- * may preempt the team's own lower-class work (one attempt per team and
- * cycle). Teams that could only do this were not scanned: their top task.
+ * Phase 2, for the teams that were not scanned because nothing of theirs
+ * can be admitted: their best-ranked task may still preempt their own
+ * lower classes. (Scanned teams tried it as their tasks were found blocked.)
  */
 static void phase_priority(struct sched *s, struct pool *p)
 {
@@ -1936,14 +1965,11 @@ static void phase_priority(struct sched *s, struct pool *p)
 
 	for (i = 0; i < s->visit.n; i++) {
 		struct tq *q = s->visit.v[i];
-		struct shape *sh = q->pbest;
 
-		if (!sh && q->shapes.n && tq_maybe(s, p, q, pool_max_free(p)) == MAYBE_PRIORITY)
-			sh = q->shapes.v[0];
-		q->pbest = NULL;
-		if (!sh || !sh->tasks.n || !may_preempt_own(s, q, shape_head(sh)))
+		if (q->tried_own || !q->shapes.n ||
+		    tq_maybe(s, p, q, pool_max_free(p)) != MAYBE_PRIORITY)
 			continue;
-		try_preempt(s, p, q, shape_head(sh), SCHED_CAUSE_PRIORITY);
+		preempt_own(s, p, q, shape_head(q->shapes.v[0]));
 	}
 }
 
@@ -1971,7 +1997,26 @@ static void pool_cycle(struct sched *s, struct pool *p)
 
 	nodebuf_reserve(s, p->nnodes + 1);
 	plans_progress(s, p);
-	all = p->all;
+	if (p->resv) {
+		/* the reservation follows capacity: its nodes may change */
+		struct sched_task *t = p->resv;
+		struct tq *q = tq_find(p, t->team);
+		enum adm a = admit(p, q, tq_eff(q), task_total(t));
+
+		bool g = p->resv_guarantee;
+		struct hpq_res e = p->resv_borrow;
+
+		if (a != ADM_GUARANTEE && a != ADM_IDLE) {
+			resv_clear(s, p);
+		} else if (resv_pick(s, p, t), p->resv) {
+			resv_note(p, q, t, a);
+			/* what it holds back changed with how it would be admitted */
+			if (g != p->resv_guarantee || !hpq_res_eq(e, p->resv_borrow))
+				p->resv_moved = true;
+		}
+	}
+	all = p->all || p->resv_moved;
+	p->resv_moved = false;
 	p->all = false;
 	p->queued = false;
 	s->cand.n = 0;
@@ -1987,29 +2032,13 @@ static void pool_cycle(struct sched *s, struct pool *p)
 			array_push(&s->visit, q);
 		if (m == MAYBE_START)
 			array_push(&s->cand, q);
-		q->pbest = NULL;
-		q->hold_w = 0;
+		q->tried_own = false;
 	}
 	for (i = 0; i < p->ndirty; i++)
 		p->dirty[i]->dirty = false;
 	p->ndirty = 0;
 	for (i = 0; i < s->cand.n; i++)
 		((struct tq *)s->cand.v[i])->ci = i;
-
-	if (p->resv) {
-		struct tq *q = tq_find(p, p->resv->team);
-		enum adm a = admit(p, q, tq_eff(q), task_total(p->resv));
-
-		if (a == ADM_GUARANTEE || a == ADM_IDLE) {
-			struct sched_task *t = p->resv;
-
-			resv_set(s, p, t);
-			if (p->resv)
-				resv_note(p, q, t, a);
-		}
-		else
-			resv_clear(s, p);
-	}
 	if (!p->nsched) {
 		for (i = 0; i < s->cand.n; i++)
 			((struct tq *)s->cand.v[i])->ci = NOWHERE;
@@ -2032,6 +2061,17 @@ static void pool_cycle(struct sched *s, struct pool *p)
 	phase_idle(s, p);
 	phase_priority(s, p);
 	restore(s);
+	/*
+	 * Work held back by a reservation that has since gone (its task started
+	 * or waits for victims) or moved could start now: go over the pool
+	 * again, within this sched_cycle call. A reservation only moves to a
+	 * higher-ranked task or goes with its task, so this ends; the bound on
+	 * passes is a guard (past it, the next cycle does it).
+	 */
+	if (p->resv_moved && ++p->passes < 8) {
+		p->resv_moved = false;
+		pool_dirty_all(s, p);
+	}
 }
 
 const struct sched_decision *sched_cycle(struct sched *s, int64_t now_ms, size_t *ret_n)
@@ -2061,6 +2101,8 @@ const struct sched_decision *sched_cycle(struct sched *s, int64_t now_ms, size_t
 		if (p->retry_at < s->retry_at)
 			s->retry_at = p->retry_at;
 	}
+	for (i = 0; i < s->ndirty; i++)
+		s->pools[s->dirty_pools[i]]->passes = 0;
 	s->ndirty = 0;
 	*ret_n = s->ndec;
 	return s->dec;
@@ -2568,7 +2610,7 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 		if (!hpq_res_fits(t->per_node, hpq_res_sub_floor(n->cap, n->used)))
 			continue;
 		if (hpq_res_fits(t->per_node, node_avail(n)) &&
-		    (!n->reserved || may_use_reserved(s, p, t, a)))
+		    (!n->reserved || may_use_reserved(s, p, t, aheld)))
 			fit++;
 		else
 			held++;

@@ -24,6 +24,9 @@ struct world {
 	struct hpq_res cap[NNODES];
 	bool sched_ok[NNODES];
 	int stop_in[NTASKS];   /* PREEMPTING: events until it stops */
+	int waits_since[NTASKS]; /* beneficiary: cycle of its preemptions, 0 if none */
+	int cycle;
+	bool plans_may_break;  /* a node went away since the last cycle */
 	uint64_t next_id;
 };
 
@@ -160,6 +163,7 @@ static void apply(struct world *w, const struct sched_decision *d, size_t n)
 		assert_true(idx < NTASKS);
 		if (d[i].action == SCHED_START) {
 			assert_int_equal(t->state, SCHED_RUNNING);
+			w->waits_since[idx] = 0;
 			for (k = 0; k < t->nnodes; k++)
 				assert_true(w->sched_ok[t->nodes[k]]);
 		} else {
@@ -171,6 +175,10 @@ static void apply(struct world *w, const struct sched_decision *d, size_t n)
 			assert_string_equal(sched_reason_name(sched_task_reason(w->f.s,
 										d[i].beneficiary)),
 					    "preempting-for");
+			/* no second round for a beneficiary that already waits */
+			k = (uint32_t)(d[i].beneficiary - w->f.t);
+			assert_true(!w->waits_since[k] || w->waits_since[k] == w->cycle);
+			w->waits_since[k] = w->cycle;
 			if (d[i].cause == SCHED_CAUSE_PRIORITY)
 				assert_int_equal(d[i].beneficiary->team, t->team);
 			else
@@ -204,6 +212,7 @@ static void step(struct world *w)
 		/* a node goes unhealthy or comes back */
 		i = rnd(w, NNODES);
 		w->sched_ok[i] = !w->sched_ok[i];
+		w->plans_may_break = true;
 		assert_int_equal(sched_node_set(w->f.s, i, pool_of_node(i), w->cap[i],
 						 w->sched_ok[i]),
 				 0);
@@ -224,6 +233,9 @@ static void step(struct world *w)
 	} else if (r < 80) {
 		assert_int_equal(sched_team_set(w->f.s, rnd(w, NTEAMS), rnd(w, 4), rnd(w, 2)), 0);
 	}
+	for (i = 0; i < NTASKS; i++)
+		if (w->f.t[i].state != SCHED_PENDING)
+			w->waits_since[i] = 0;
 	/* preempted tasks stop after a while, some exit on their own */
 	for (i = 0; i < NTASKS; i++) {
 		t = &w->f.t[i];
@@ -236,14 +248,28 @@ static void step(struct world *w)
 	}
 	if (rnd(w, 3) == 0) {
 		const struct sched_decision *d;
+		enum sched_reason why;
 		size_t n;
 
+		w->cycle++;
+		if (w->plans_may_break)
+			memset(w->waits_since, 0, sizeof(w->waits_since));
+		w->plans_may_break = false;
 		d = sched_cycle(w->f.s, w->f.now, &n);
 		apply(w, d, n);
 		check(w);
-		for (i = 0; i < NTASKS; i++)
-			if (w->f.t[i].state == SCHED_PENDING)
-				(void)sched_task_reason(w->f.s, &w->f.t[i]);
+		/* what could start has started (the reason says what the cycle saw) */
+		for (i = 0; i < NTASKS; i++) {
+			t = &w->f.t[i];
+			if (t->state != SCHED_PENDING)
+				continue;
+			why = sched_task_reason(w->f.s, t);
+			if (why != SCHED_REASON_PREEMPTING_FOR)
+				w->waits_since[i] = 0;
+			if (why == SCHED_REASON_NONE) {
+				fail_msg("task %u could start but did not", i);
+			}
+		}
 	}
 }
 
