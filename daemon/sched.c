@@ -103,11 +103,27 @@ struct heap {
 	uint32_t n, cap;
 };
 
+/*
+ * A heap of pending tasks that keeps each one's rank key next to its
+ * pointer, so that sifting compares without touching the tasks themselves
+ * (a shape may hold a hundred thousand of them).
+ */
+struct tent {
+	int64_t key;                 /* queue_key */
+	uint32_t w;                  /* class weight */
+	struct sched_task *t;
+};
+
+struct theap {
+	struct tent *v;
+	uint32_t n, cap;
+};
+
 struct shape {
 	struct tq *tq;
 	uint32_t nnodes;
 	struct hpq_res per_node, total;
-	struct heap tasks;     /* struct sched_task *, in queue order */
+	struct theap tasks;    /* pending tasks in queue order */
 	uint32_t index;        /* in tq->shapes, NOWHERE if not there */
 	uint32_t mark;
 	uint32_t hash;
@@ -418,9 +434,87 @@ static bool task_before(const struct sched *s, const void *a, const void *b)
 	return x->id < y->id;
 }
 
-static void task_index(void *e, uint32_t i)
+static inline bool tent_before(const struct tent *a, const struct tent *b)
 {
-	((struct sched_task *)e)->heap_index = i;
+	if (a->w != b->w)
+		return a->w > b->w;
+	if (a->key != b->key)
+		return a->key < b->key;
+	return a->t->id < b->t->id;
+}
+
+static inline void theap_put(struct theap *h, uint32_t i, struct tent e)
+{
+	h->v[i] = e;
+	e.t->heap_index = i;
+}
+
+static void theap_up(struct theap *h, uint32_t i)
+{
+	struct tent e = h->v[i];
+
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+
+		if (!tent_before(&e, &h->v[parent]))
+			break;
+		theap_put(h, i, h->v[parent]);
+		i = parent;
+	}
+	theap_put(h, i, e);
+}
+
+static void theap_down(struct theap *h, uint32_t i)
+{
+	struct tent e = h->v[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && tent_before(&h->v[c + 1], &h->v[c]))
+			c++;
+		if (!tent_before(&h->v[c], &e))
+			break;
+		theap_put(h, i, h->v[c]);
+		i = c;
+	}
+	theap_put(h, i, e);
+}
+
+static void theap_push(struct theap *h, struct sched_task *t)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 4;
+		h->v = xreallocarray(h->v, h->cap, sizeof(*h->v));
+	}
+	h->v[h->n] = (struct tent){t->queue_key, t->flags >> TF_WSHIFT, t};
+	theap_up(h, h->n++);
+}
+
+static void theap_remove(struct theap *h, uint32_t i)
+{
+	struct tent last = h->v[--h->n];
+
+	if (i == h->n)
+		return;
+	theap_put(h, i, last);
+	if (i > 0 && tent_before(&h->v[i], &h->v[(i - 1) / 2]))
+		theap_up(h, i);
+	else
+		theap_down(h, i);
+}
+
+/* After class weights changed: new keys, new order. */
+static void theap_rekey(struct theap *h)
+{
+	uint32_t i;
+
+	for (i = 0; i < h->n; i++)
+		h->v[i].w = h->v[i].t->flags >> TF_WSHIFT;
+	for (i = h->n / 2; i-- > 0;)
+		theap_down(h, i);
 }
 
 static bool outranks(const struct sched *s, const struct sched_task *a,
@@ -431,12 +525,14 @@ static bool outranks(const struct sched *s, const struct sched_task *a,
 
 static inline struct sched_task *shape_head(const struct shape *sh)
 {
-	return sh->tasks.v[0];
+	return sh->tasks.v[0].t;
 }
 
 static bool shape_before(const struct sched *s, const void *a, const void *b)
 {
-	return outranks(s, shape_head(a), shape_head(b));
+	const struct shape *x = a, *y = b;
+
+	return tent_before(&x->tasks.v[0], &y->tasks.v[0]);
 }
 
 static void shape_index(void *e, uint32_t i)
@@ -1061,7 +1157,7 @@ static void queue_insert(struct sched *s, struct tq *q, struct sched_task *t)
 	struct shape *sh = shape_get(s, q, t);
 
 	t->flags = (t->flags & TF_LOW) | class_of(s, t->class_id)->weight << TF_WSHIFT;
-	heap_push(s, &sh->tasks, t, task_before, task_index);
+	theap_push(&sh->tasks, t);
 	if (sh->mark != MARK_NONE)
 		return;
 	if (sh->index == NOWHERE)
@@ -1074,7 +1170,7 @@ static void queue_insert(struct sched *s, struct tq *q, struct sched_task *t)
 static void queue_remove_from(struct sched *s, struct tq *q, struct shape *sh,
 			      struct sched_task *t)
 {
-	heap_remove(s, &sh->tasks, t->heap_index, task_before, task_index);
+	theap_remove(&sh->tasks, t->heap_index);
 	t->heap_index = NOWHERE;
 	if (sh->tasks.n == 0) {
 		if (sh->index != NOWHERE)
@@ -2231,12 +2327,12 @@ static void reorder_all(struct sched *s)
 				uint32_t m;
 
 				for (m = 0; m < sh->tasks.n; m++) {
-					struct sched_task *t = sh->tasks.v[m];
+					struct sched_task *t = sh->tasks.v[m].t;
 
 					t->flags = (t->flags & TF_LOW) |
 						   class_of(s, t->class_id)->weight << TF_WSHIFT;
 				}
-				heap_build(s, &sh->tasks, task_before, task_index);
+				theap_rekey(&sh->tasks);
 			}
 			heap_build(s, &q->shapes, shape_before, shape_index);
 			q->minrun_stale = true;
