@@ -32,8 +32,11 @@
  * caller cannot carry out a START (the agent vanished), it calls
  * sched_task_requeue.
  *
- * Cost: every call is O(log n) or better in the number of tasks; a cycle
- * costs O(teams + pools) plus the work it decides, never O(pending).
+ * Cost: task calls are O(log n) in the number of tasks; a cycle costs
+ * O(dirty pools x teams) plus the work it decides, never O(pending), and
+ * O(1) when nothing changed. Model changes are rare and may cost more:
+ * sched_class_set re-sorts the pending queues (O(pending)), a node that
+ * changes (not one that joins) rebuilds its pool's index (O(its nodes)).
  */
 #ifndef HPQ_SCHED_H
 #define HPQ_SCHED_H
