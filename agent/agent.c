@@ -20,6 +20,7 @@
 #include "error.h"
 #include "journal.h"
 #include "log.h"
+#include "monitor.h"
 #include "msg.h"
 #include "xalloc.h"
 
@@ -278,8 +279,8 @@ static void agent_fill_register(void *data, Hpq__Register *reg, const char *loca
 		reg->tasks[i] = &tasks[i];
 		i++;
 	}
-	reg->n_findings = a->nfindings;
-	reg->findings = a->findings;
+	reg->n_findings = a->health.nfindings;
+	reg->findings = a->health.findings;
 }
 
 static void agent_release_register(void *data, Hpq__Register *reg)
@@ -292,8 +293,8 @@ static void agent_fill_heartbeat(void *data, Hpq__Heartbeat *hb)
 {
 	struct agent *a = data;
 
-	hb->n_findings = a->nfindings;
-	hb->findings = a->findings;
+	hb->n_findings = a->health.nfindings;
+	hb->findings = a->health.findings;
 }
 
 static void agent_ready(void *data)
@@ -330,6 +331,14 @@ static void agent_tick(void *data)
 		}
 	}
 	agent_report_exits(a);
+}
+
+/* The set of counted findings changed: tell hpqd now, not at the next beat. */
+static void agent_health_changed(struct health *h, void *data)
+{
+	struct agent *a = data;
+
+	link_heartbeat_now(&a->link);
 }
 
 static const struct link_ops agent_link_ops = {
@@ -403,6 +412,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen)
 {
 	struct task_list journal = TAILQ_HEAD_INITIALIZER(journal);
+	struct health_config hc;
 	struct link_config lc;
 	struct exec_config ec;
 	char jerr[256], *lock_path = NULL, real[PATH_MAX];
@@ -489,6 +499,23 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		exec_release(&a->exec);
 		goto fail;
 	}
+	health_config_init(&hc);
+	hc.interval = (double)cfg->health_interval_s;
+	hc.timeout = (double)cfg->health_timeout_s;
+	hc.threshold = (unsigned)cfg->health_threshold;
+	hc.work_dir = a->work_dir;
+	hc.gpus = (uint32_t)capacity.gpus;
+	hc.script_dir = cfg->health_dir;
+	hc.inject_path = cfg->health_inject;
+	hc.disk_warning = (unsigned)cfg->health_disk_warning;
+	hc.disk_fatal = (unsigned)cfg->health_disk_fatal;
+	hc.clock_warning = (double)cfg->health_clock_warning_s;
+	hc.clock_fatal = (double)cfg->health_clock_fatal_s;
+	hc.memory_pressure = (unsigned)cfg->health_memory_pressure;
+	hc.tasks = &a->exec.tasks;
+	hc.link = &a->link;
+	health_init(&a->health, loop, &hc, health_builtin, agent_health_changed, a);
+
 	agent_journal(a);
 	log_info("work directory %s: %zu tasks running, %zu exits to report", a->work_dir,
 		 agent_running(a), task_list_count(&a->exec.tasks) - agent_running(a));
@@ -509,6 +536,7 @@ fail:
 
 void agent_start(struct agent *a)
 {
+	health_start(&a->health);
 	link_start(&a->link);
 }
 
@@ -529,6 +557,7 @@ void agent_stop(struct agent *a, bool kill_tasks)
 
 void agent_release(struct agent *a)
 {
+	health_release(&a->health); /* kills its helper processes; uses the link and tasks */
 	link_release(&a->link);   /* pending callbacks still see the tasks and clients */
 	local_close(&a->local);
 	exec_release(&a->exec);

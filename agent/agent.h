@@ -15,10 +15,9 @@
  *    know or expect that attempt (HPQ_ENOTFOUND, HPQ_ESTATE, HPQ_EINVAL)
  *    also ends the retries, with a warning, since no retry can succeed.
  *  - Register lists every record: running attempts and unacknowledged exits.
- *
- * The health monitors of a later stage add their findings to
- * agent.findings; they go out with every Register and Heartbeat, and
- * link_heartbeat_now() sends one at once when they change.
+ *  - The health monitors' counted findings (health.h) go out with every
+ *    Register and Heartbeat, and a heartbeat goes out at once when they
+ *    change.
  */
 #ifndef HPQ_AGENT_AGENT_H
 #define HPQ_AGENT_AGENT_H
@@ -31,6 +30,7 @@
 
 #include "config.h"
 #include "exec.h"
+#include "health.h"
 #include "hpq.pb-c.h"
 #include "link.h"
 #include "local.h"
@@ -50,10 +50,7 @@ struct agent {
 	struct exec exec;
 	struct link link;
 	struct local local;
-
-	/* Health findings sent with Register and Heartbeat (owned by the monitors). */
-	Hpq__Finding **findings;
-	size_t nfindings;
+	struct health health;
 };
 
 /*
@@ -65,7 +62,7 @@ struct agent {
 int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config *cfg,
 	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen);
 
-/* Starts connecting to hpqd. */
+/* Starts connecting to hpqd, and the health monitors. */
 void agent_start(struct agent *a);
 
 /*

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "health.h"
 #include "hpq.h"
 #include "link.h"
 #include "log.h"
@@ -45,6 +46,14 @@ void config_init(struct agent_config *cfg)
 	cfg->work_dir = xstrdup(HPQ_DEFAULT_WORK_DIR);
 	cfg->gpus = cfg->cpus = cfg->mem = -1;
 	cfg->heartbeat_s = CONFIG_DEFAULT_HEARTBEAT_S;
+	cfg->health_interval_s = HEALTH_DEFAULT_INTERVAL_S;
+	cfg->health_timeout_s = HEALTH_DEFAULT_TIMEOUT_S;
+	cfg->health_threshold = HEALTH_DEFAULT_THRESHOLD;
+	cfg->health_disk_warning = HEALTH_DEFAULT_DISK_WARNING;
+	cfg->health_disk_fatal = HEALTH_DEFAULT_DISK_FATAL;
+	cfg->health_clock_warning_s = HEALTH_DEFAULT_CLOCK_WARNING_S;
+	cfg->health_clock_fatal_s = HEALTH_DEFAULT_CLOCK_FATAL_S;
+	cfg->health_memory_pressure = HEALTH_DEFAULT_MEMORY_PRESSURE;
 	cfg->log_level = LOG_INFO;
 }
 
@@ -65,6 +74,8 @@ void config_release(struct agent_config *cfg)
 	free(cfg->work_dir);
 	free(cfg->key_file);
 	free(cfg->address);
+	free(cfg->health_dir);
+	free(cfg->health_inject);
 	config_labels_clear(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -151,6 +162,41 @@ static int config_count(const char *key, const char *value, uint64_t max, int64_
 	return 0;
 }
 
+/* A duration in [min, max] seconds, said in err as "from MIN to MAX". */
+static int config_duration(const char *key, const char *value, uint64_t min, uint64_t max,
+			   const char *range, uint64_t *dst, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (hpq_parse_duration(value, &v) < 0 || v < min || v > max)
+		return cerr(err, errlen, "invalid %s '%s': expected a duration from %s", key, value,
+			    range);
+	*dst = v;
+	return 0;
+}
+
+/* "10" or "10%", 0 to 100. */
+static int config_percent(const char *key, const char *value, uint64_t *dst, char *err,
+			  size_t errlen)
+{
+	char num[8];
+	size_t n = strlen(value);
+	uint64_t v;
+
+	if (n > 0 && value[n - 1] == '%')
+		n--;
+	if (n == 0 || n >= sizeof(num))
+		return cerr(err, errlen, "invalid %s '%s': expected a percentage from 0 to 100",
+			    key, value);
+	memcpy(num, value, n);
+	num[n] = '\0';
+	if (hpq_parse_uint(num, 0, 100, &v) < 0)
+		return cerr(err, errlen, "invalid %s '%s': expected a percentage from 0 to 100",
+			    key, value);
+	*dst = v;
+	return 0;
+}
+
 int config_set(struct agent_config *cfg, const char *key_in, const char *value, char *err,
 	       size_t errlen)
 {
@@ -216,6 +262,37 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 			return cerr(err, errlen, "invalid heartbeat '%s': expected a duration from "
 				    "1s to 1h", value);
 		cfg->heartbeat_s = v;
+	} else if (strcmp(key, "health-dir") == 0) {
+		if (!value[0] || strlen(value) > 3000)
+			return cerr(err, errlen, "invalid health-dir '%s'", value);
+		config_str(&cfg->health_dir, value);
+	} else if (strcmp(key, "health-inject") == 0) {
+		if (!value[0] || strlen(value) > 3000)
+			return cerr(err, errlen, "invalid health-inject '%s'", value);
+		config_str(&cfg->health_inject, value);
+	} else if (strcmp(key, "health-interval") == 0) {
+		return config_duration(key, value, 1, 86400, "1s to 1d", &cfg->health_interval_s, err,
+				       errlen);
+	} else if (strcmp(key, "health-timeout") == 0) {
+		return config_duration(key, value, 1, 3600, "1s to 1h", &cfg->health_timeout_s, err,
+				       errlen);
+	} else if (strcmp(key, "health-threshold") == 0) {
+		if (hpq_parse_uint(value, 1, 1000, &v) < 0)
+			return cerr(err, errlen, "invalid health-threshold '%s': expected a count "
+				    "from 1 to 1000", value);
+		cfg->health_threshold = v;
+	} else if (strcmp(key, "health-disk-warning") == 0) {
+		return config_percent(key, value, &cfg->health_disk_warning, err, errlen);
+	} else if (strcmp(key, "health-disk-fatal") == 0) {
+		return config_percent(key, value, &cfg->health_disk_fatal, err, errlen);
+	} else if (strcmp(key, "health-clock-warning") == 0) {
+		return config_duration(key, value, 0, 86400, "0 (off) to 1d",
+				       &cfg->health_clock_warning_s, err, errlen);
+	} else if (strcmp(key, "health-clock-fatal") == 0) {
+		return config_duration(key, value, 0, 86400, "0 (off) to 1d",
+				       &cfg->health_clock_fatal_s, err, errlen);
+	} else if (strcmp(key, "health-memory-pressure") == 0) {
+		return config_percent(key, value, &cfg->health_memory_pressure, err, errlen);
 	} else if (strcmp(key, "log-level") == 0) {
 		level = hpq_log_level_parse(value);
 		if (level < 0)
@@ -291,6 +368,16 @@ int config_finish(struct agent_config *cfg, char *err, size_t errlen)
 {
 	char host[256];
 
+	if (cfg->health_disk_warning && cfg->health_disk_fatal > cfg->health_disk_warning)
+		return cerr(err, errlen, "health-disk-fatal (%llu%%) is above health-disk-warning "
+			    "(%llu%%): fatal is the lower share of free space",
+			    (unsigned long long)cfg->health_disk_fatal,
+			    (unsigned long long)cfg->health_disk_warning);
+	if (cfg->health_clock_fatal_s && cfg->health_clock_fatal_s < cfg->health_clock_warning_s)
+		return cerr(err, errlen, "health-clock-fatal (%llus) is below health-clock-warning "
+			    "(%llus): fatal is the larger offset",
+			    (unsigned long long)cfg->health_clock_fatal_s,
+			    (unsigned long long)cfg->health_clock_warning_s);
 	if (cfg->name)
 		return 0;
 	if (gethostname(host, sizeof(host)) < 0)

@@ -26,6 +26,15 @@ struct agent_config {
 	size_t nlabels;
 	int64_t gpus, cpus, mem; /* -1: detect; mem in MiB */
 	uint64_t heartbeat_s;
+	/* Health monitoring (health.h). */
+	char *health_dir;        /* admin health scripts; NULL: none */
+	char *health_inject;     /* test-only findings file; NULL: none */
+	uint64_t health_interval_s;
+	uint64_t health_timeout_s;
+	uint64_t health_threshold;
+	uint64_t health_disk_warning, health_disk_fatal;     /* percent free; 0: off */
+	uint64_t health_clock_warning_s, health_clock_fatal_s; /* 0: off */
+	uint64_t health_memory_pressure;                     /* percent; 0: off */
 	int log_level;           /* syslog level */
 	bool foreground;
 	bool kill_tasks_on_exit;
@@ -44,8 +53,8 @@ int config_set(struct agent_config *cfg, const char *key, const char *value, cha
  * HPQ_EINVAL with err naming the first bad line ("FILE:LINE: ..."). */
 int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen);
 
-/* Fills what defaults from the system (the node name). Returns 0 or
- * HPQ_EINVAL with err. */
+/* Fills what defaults from the system (the node name) and checks the
+ * settings against each other. Returns 0 or HPQ_EINVAL with err. */
 int config_finish(struct agent_config *cfg, char *err, size_t errlen);
 
 #endif

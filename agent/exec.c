@@ -841,6 +841,8 @@ int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
 	t->stop_signal = rt->preempt_signal > 0 && rt->preempt_signal < NSIG ? rt->preempt_signal
 									     : SIGTERM;
 	t->grace_s = rt->grace_s ? rt->grace_s : ex->default_grace_s;
+	if (rt->checkpoint_dir && rt->checkpoint_dir[0] == '/')
+		t->checkpoint_dir = xstrdup(rt->checkpoint_dir);
 	exec_watchers_init(ex, t);
 	TAILQ_INSERT_TAIL(&ex->tasks, t, entry);
 	exec_prepare(ex, t, rt);

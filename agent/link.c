@@ -47,6 +47,14 @@ static int64_t link_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static double link_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int link_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
 {
 	const char *colon, *h = addr;
@@ -231,6 +239,8 @@ static void link_send_register(struct link *l)
 	reg.name = l->name;
 	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
 	env.register_ = &reg;
+	l->reg_sent_wall_ms = link_now_ms();
+	l->reg_sent_mono = link_mono();
 	l->handshake_id = link_send_raw(l, &env, true);
 	l->ops->release_register(l->data, &reg);
 	l->state = LINK_REGISTER;
@@ -333,8 +343,45 @@ static const char *link_error_text(const Hpq__Envelope *env)
 	return hpq_msg_name(env);
 }
 
+/* One round trip, Register to RegisterReply, against the daemon's clock. */
+static void link_measure_clock(struct link *l, int64_t daemon_ms)
+{
+	int64_t now_ms = link_now_ms();
+	double now_mono = link_mono(), rtt = now_mono - l->reg_sent_mono;
+
+	if (daemon_ms <= 0 || rtt < 0)
+		return;
+	l->clock_wall_ms = (l->reg_sent_wall_ms + now_ms) / 2;
+	l->clock_offset_ms = daemon_ms - l->clock_wall_ms;
+	l->clock_err_ms = (int64_t)(rtt * 500.0) + 1; /* half the round trip, and rounding */
+	l->clock_mono = (l->reg_sent_mono + now_mono) / 2;
+	l->clock_known = true;
+	log_debug("link: clock offset to hpqd %" PRId64 " ms (+-%" PRId64 " ms)",
+		  l->clock_offset_ms, l->clock_err_ms);
+}
+
+bool link_clock_offset(const struct link *l, int64_t *ret_offset_ms, int64_t *ret_err_ms)
+{
+	int64_t expect_ms;
+
+	if (!l->clock_known)
+		return false;
+	/* Where our clock would be had it kept pace with the monotonic one. */
+	expect_ms = l->clock_wall_ms + (int64_t)((link_mono() - l->clock_mono) * 1000.0);
+	*ret_offset_ms = l->clock_offset_ms + (expect_ms - link_now_ms());
+	*ret_err_ms = l->clock_err_ms;
+	return true;
+}
+
+int link_socket(const struct link *l)
+{
+	return link_ready(l) ? l->conn->fd : -1;
+}
+
 static void link_registered(struct link *l, const Hpq__RegisterReply *rr)
 {
+	if (rr)
+		link_measure_clock(l, rr->daemon_time);
 	l->state = LINK_READY;
 	l->backoff = LINK_BACKOFF_MIN;
 	l->failures = 0;

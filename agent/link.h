@@ -95,6 +95,15 @@ struct link {
 	struct conn *conn;
 	char local_addr[64];
 
+	/* The daemon's clock, from RegisterReply.daemon_time (link_clock_offset). */
+	int64_t reg_sent_wall_ms;   /* our clock when Register went out */
+	double reg_sent_mono;
+	bool clock_known;
+	int64_t clock_offset_ms;    /* daemon minus agent, at clock_mono */
+	int64_t clock_err_ms;       /* half the round trip */
+	int64_t clock_wall_ms;      /* our clock at the middle of the round trip */
+	double clock_mono;          /* the monotonic clock then, in seconds */
+
 	uint64_t next_id;
 	uint64_t handshake_id;      /* the Hello, Auth or Register being answered */
 	struct link_pending *pending;
@@ -130,5 +139,18 @@ void link_reply(struct link *l, uint64_t id, int code, const char *message);
 int link_request(struct link *l, Hpq__Envelope *env, link_reply_fn *cb, void *ctx);
 /* Sends a heartbeat now (for a health change) and restarts the interval. */
 void link_heartbeat_now(struct link *l);
+
+/*
+ * The daemon's clock minus ours, in milliseconds: measured at the last
+ * registration whose RegisterReply carried daemon_time (NTP's estimate
+ * from one round trip: the reply was sent half-way), then carried forward
+ * on the monotonic clock, so that a later jump of our clock shows. The
+ * error bound is half the round trip. Returns false while unknown (no
+ * registration yet, or a daemon that does not send its time).
+ */
+bool link_clock_offset(const struct link *l, int64_t *ret_offset_ms, int64_t *ret_err_ms);
+
+/* The socket of the registered connection to hpqd, or -1. */
+int link_socket(const struct link *l);
 
 #endif

@@ -52,6 +52,28 @@ static const char usage_text[] =
 	"  --address HOST           address other nodes of a gang reach this one at\n"
 	"                           (default: the local address of the link to hpqd)\n"
 	"  --heartbeat DURATION     heartbeat interval (default 10s)\n"
+	"  --health-dir DIR         run the executables in DIR as health checks\n"
+	"                           (exit 0 healthy, 1 warning, 2 fatal; default none)\n"
+	"  --health-interval DURATION\n"
+	"                           how often health is checked (default 60s)\n"
+	"  --health-timeout DURATION\n"
+	"                           kill a health script or probe after this long\n"
+	"                           (default 30s)\n"
+	"  --health-threshold N     report a problem once it is seen this many\n"
+	"                           checks in a row (default 1)\n"
+	"  --health-disk-warning PERCENT\n"
+	"                           warn below this share of free space or inodes on\n"
+	"                           the work and checkpoint filesystems (default 10%)\n"
+	"  --health-disk-fatal PERCENT\n"
+	"                           fatal below this share (default 2%)\n"
+	"  --health-clock-warning DURATION\n"
+	"                           warn at this clock offset to hpqd (default 1s)\n"
+	"  --health-clock-fatal DURATION\n"
+	"                           fatal at this clock offset (default 30s)\n"
+	"  --health-memory-pressure PERCENT\n"
+	"                           warn when tasks wait for memory this share of\n"
+	"                           the time (PSI some avg10; default 20%)\n"
+	"  --health-inject FILE     for tests: report the findings listed in FILE\n"
 	"  --key-file FILE          cluster key, when hpqd requires one\n"
 	"  -c, --config FILE        read settings from FILE (INI)\n"
 	"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
@@ -81,6 +103,16 @@ static const struct option long_options[] = {
 	{"labels", required_argument, NULL, 0},
 	{"address", required_argument, NULL, 0},
 	{"heartbeat", required_argument, NULL, 0},
+	{"health-dir", required_argument, NULL, 0},
+	{"health-interval", required_argument, NULL, 0},
+	{"health-timeout", required_argument, NULL, 0},
+	{"health-threshold", required_argument, NULL, 0},
+	{"health-disk-warning", required_argument, NULL, 0},
+	{"health-disk-fatal", required_argument, NULL, 0},
+	{"health-clock-warning", required_argument, NULL, 0},
+	{"health-clock-fatal", required_argument, NULL, 0},
+	{"health-memory-pressure", required_argument, NULL, 0},
+	{"health-inject", required_argument, NULL, 0},
 	{"key-file", required_argument, NULL, 0},
 	{"log-level", required_argument, NULL, 0},
 	{"kill-tasks-on-exit", no_argument, NULL, 0},

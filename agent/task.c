@@ -24,6 +24,7 @@ void task_free(struct task *t)
 		return;
 	free(t->name);
 	free(t->gpus);
+	free(t->checkpoint_dir);
 	free(t);
 }
 

@@ -43,6 +43,8 @@ struct task {
 	uint64_t grace_s;         /* between stop_signal and SIGKILL */
 	uint32_t *gpus;           /* local GPU indices given to it */
 	uint32_t ngpus;
+	char *checkpoint_dir;     /* for the disk monitor; NULL: none, or not known after a
+				   * restart (not journaled) */
 
 	/* Stopping: set when a kill or the time limit started one. */
 	char kill_reason[TASK_REASON_MAX]; /* empty: not being stopped */
