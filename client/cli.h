@@ -65,6 +65,7 @@ extern const struct cmd_entry cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_node_entry;
 extern const struct cmd_entry cmd_team_entry;
 extern const struct cmd_entry cmd_class_entry;
+extern const struct cmd_entry cmd_policy_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_status_entry;   /* the dashboards: cmd-status.c ... */
 extern const struct cmd_entry cmd_events_entry;

@@ -32,8 +32,9 @@ static void apply(struct hpqd *d, const struct sched_decision *dec)
 		agentlink_run_after_commit(d, t);
 		break;
 	case SCHED_PREEMPT:
-		state_task_preempt(st, t, dec->beneficiary ? state_task_of(dec->beneficiary)
-							   : NULL);
+		state_task_preempt(st, t,
+				   dec->beneficiary ? state_task_of(dec->beneficiary) : NULL,
+				   dec->cause);
 		agentlink_kill_after_commit(d, t, t->attempts, -1, t->preempt_signal,
 					    t->grace_s ? t->grace_s : st->policy.grace_s,
 					    "preempted");

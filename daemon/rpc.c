@@ -72,6 +72,11 @@ static void reply_after_commit(struct conn *c, const Hpq__Envelope *env)
 	store_after_commit(c->d->store, on_committed, p);
 }
 
+void rpc_reply_after_commit(struct conn *c, const Hpq__Envelope *env)
+{
+	reply_after_commit(c, env);
+}
+
 void rpc_ok_after_commit(struct conn *c, uint64_t id)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;

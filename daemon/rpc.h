@@ -38,5 +38,8 @@ int rpc_class_list(struct conn *c, uint64_t id, const Hpq__ClassListRequest *m,
 
 /* Replies Ok (or Error) to c once everything recorded so far is committed. */
 void rpc_ok_after_commit(struct conn *c, uint64_t id);
+/* Replies env (encoded now) to c once everything recorded so far is
+ * committed, or an Error if the commit failed. */
+void rpc_reply_after_commit(struct conn *c, const Hpq__Envelope *env);
 
 #endif

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "msg.h"
 #include "parse.h"
+#include "policy.h"
 #include "rpc.h"
 #include "server.h"
 #include "status.h"
@@ -445,6 +446,12 @@ static void dispatch(struct conn *c, const Hpq__Envelope *env)
 		break;
 	case HPQ__ENVELOPE__BODY_CLASS_LIST:
 		r = client ? rpc_class_list(c, id, env->class_list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_POLICY_SHOW:
+		r = client ? policy_show_rpc(c, id, env->policy_show, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_POLICY_SET:
+		r = client ? policy_set_rpc(c, id, env->policy_set, &e) : HPQ_EPROTO;
 		break;
 	case HPQ__ENVELOPE__BODY_STATUS:
 		r = client ? status_rpc(c, id, env->status, &e) : HPQ_EPROTO;

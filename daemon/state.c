@@ -849,6 +849,37 @@ static int check_res(const Hpq__Resources *pb, struct hpq_res *ret, const char *
 	return 0;
 }
 
+/*
+ * A limit (borrow, lend): a component at or above HPQ_UNLIMITED_COUNT
+ * (memory: HPQ_UNLIMITED_MEM) means "no limit" and is kept as exactly
+ * that value, the one definition of unlimited (common/hpq.h); the others
+ * are checked like any resource vector.
+ */
+static int check_limit(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
+		       struct state_err *e)
+{
+	Hpq__Resources finite = HPQ__RESOURCES__INIT;
+	struct hpq_res r;
+	int rc;
+
+	if (pb) {
+		finite.gpus = pb->gpus >= HPQ_UNLIMITED_COUNT ? 0 : pb->gpus;
+		finite.cpus = pb->cpus >= HPQ_UNLIMITED_COUNT ? 0 : pb->cpus;
+		finite.mem = pb->mem >= HPQ_UNLIMITED_MEM ? 0 : pb->mem;
+	}
+	rc = check_res(&finite, &r, what, e);
+	if (rc < 0)
+		return rc;
+	if (pb && pb->gpus >= HPQ_UNLIMITED_COUNT)
+		r.gpus = HPQ_UNLIMITED_COUNT;
+	if (pb && pb->cpus >= HPQ_UNLIMITED_COUNT)
+		r.cpus = HPQ_UNLIMITED_COUNT;
+	if (pb && pb->mem >= HPQ_UNLIMITED_MEM)
+		r.mem = (int64_t)HPQ_UNLIMITED_MEM;
+	*ret = r;
+	return 0;
+}
+
 /* Team for a submit that named none: the one team whose members list
  * names the user, else `default`. */
 static struct team *guess_team(struct state *st, const char *user, struct state_err *e)
@@ -1179,20 +1210,28 @@ void state_task_start(struct state *st, struct task *t)
 		    t->ckpt.has ? " (resuming)" : "");
 }
 
-void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary)
+void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary,
+			enum sched_preempt_cause cause)
 {
+	const char *how = cause == SCHED_CAUSE_RECLAIM    ? "reclaim"
+			  : cause == SCHED_CAUSE_PRIORITY ? "priority"
+							  : "dispatcher";
 	char why[96];
 
 	if (beneficiary)
-		snprintf(why, sizeof(why), "preempted for task %llu",
-			 (unsigned long long)beneficiary->st.id);
+		snprintf(why, sizeof(why), "preempted by task %llu (%s)",
+			 (unsigned long long)beneficiary->st.id, how);
 	else
-		snprintf(why, sizeof(why), "preempted");
+		snprintf(why, sizeof(why), "preempted (%s)", how);
 	t->state = TASK_PREEMPTING;
 	if (!t->cancel_requested)
 		set_str(&t->reason, why);
 	task_record(st, t);
 	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s", t->attempts, why);
+	if (beneficiary)
+		state_event(st, "preempt-for", beneficiary, NULL, NULL, "preempting task %llu (%s, "
+			    "team %s, class %s) to make room", (unsigned long long)t->st.id, how,
+			    t->team, t->cls);
 }
 
 void state_task_requeue(struct state *st, struct task *t, const char *why)
@@ -1391,7 +1430,7 @@ static int apply_quota(struct sched_quota *q, const Hpq__PoolQuota *pq, unsigned
 		n.has_borrow_abs = pq->has_borrow_limit_abs;
 		n.borrow_abs = HPQ_RES_ZERO;
 		if (n.has_borrow_abs) {
-			r = check_res(pq->borrow_limit_abs, &n.borrow_abs, "a borrow limit", e);
+			r = check_limit(pq->borrow_limit_abs, &n.borrow_abs, "a borrow limit", e);
 			if (r < 0)
 				return r;
 		}
@@ -1400,7 +1439,7 @@ static int apply_quota(struct sched_quota *q, const Hpq__PoolQuota *pq, unsigned
 		n.has_lend_limit = pq->has_lend_limit;
 		n.lend_limit = HPQ_RES_ZERO;
 		if (n.has_lend_limit) {
-			r = check_res(pq->lend_limit, &n.lend_limit, "a lend limit", e);
+			r = check_limit(pq->lend_limit, &n.lend_limit, "a lend limit", e);
 			if (r < 0)
 				return r;
 		}
@@ -1436,6 +1475,33 @@ static int quota_pool(struct state *st, const char *name, struct new_pools *np, 
 	np->names[np->n] = xstrdup(name);
 	*ret = st->npools + (uint32_t)np->n++;
 	return 0;
+}
+
+/*
+ * A guarantee must fit the pool: no resource may exceed what the pool's
+ * nodes have in total (every registered node, schedulable or not: a node
+ * under repair comes back). A pool without nodes yet (named by a quota
+ * before its machines arrive) takes any guarantee. Over-commitment, the
+ * sum of the teams' guarantees beyond capacity, is allowed.
+ */
+static int check_guarantee(const struct state *st, uint32_t pool, struct hpq_res g,
+			   struct state_err *e)
+{
+	struct hpq_res cap = HPQ_RES_ZERO;
+	uint32_t nodes = 0;
+	char want[96], have[96];
+
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		if (st->nodes[i]->pool != pool)
+			continue;
+		cap = hpq_res_add(cap, st->nodes[i]->capacity);
+		nodes++;
+	}
+	if (!nodes || (g.gpus <= cap.gpus && g.cpus <= cap.cpus && g.mem <= cap.mem))
+		return 0;
+	return state_errf(e, HPQ_EINVAL, "a guarantee of %s is larger than pool %s (%s on %u "
+			  "node%s)", hpq_res_format(g, want, sizeof(want)), st->pools[pool]->name,
+			  hpq_res_format(cap, have, sizeof(have)), nodes, nodes == 1 ? "" : "s");
 }
 
 static int apply_team(struct state *st, struct team *t, const Hpq__Team *pb, unsigned mask,
@@ -1500,6 +1566,11 @@ static int apply_team(struct state *st, struct team *t, const Hpq__Team *pb, uns
 		r = apply_quota(&q->q, pq, mask, e);
 		if (r < 0)
 			return r;
+		if ((mask & F_Q_GUARANTEE) && pool < st->npools) {
+			r = check_guarantee(st, pool, q->q.guarantee, e);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hpq.h"
 #include "hpq.pb-c.h"
 #include "res.h"
 #include "sched.h"
@@ -80,8 +81,11 @@ struct strmap {
 #define STATE_MAX_NODES_PER_TASK 1024
 #define STATE_MAX_ARGS 65536
 #define STATE_MAX_CLASSES 16
-/* The "unlimited" borrow limit of the default team. */
-#define STATE_UNLIMITED ((struct hpq_res){1000000000, 1000000000, (int64_t)1 << 50})
+/* The "unlimited" borrow limit of the default team: the wire's unlimited
+ * (common/hpq.h), the daemon's only definition of it. */
+#define STATE_UNLIMITED                                                              \
+	((struct hpq_res){ HPQ_UNLIMITED_COUNT, HPQ_UNLIMITED_COUNT,                 \
+			   (int64_t)HPQ_UNLIMITED_MEM })
 
 struct task {
 	struct sched_task st;        /* st.id is the task id; the dispatcher links it */
@@ -293,8 +297,12 @@ int state_class_remove(struct state *st, const char *name, const struct actor *w
 /* ---- changes from the dispatcher and the agents */
 /* A START decision: attempt + 1, RUNNING on t->st.nodes, run_unsent set. */
 void state_task_start(struct state *st, struct task *t);
-/* A PREEMPT decision (the dispatcher already made it PREEMPTING). */
-void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary);
+/* A PREEMPT decision (the dispatcher already made it PREEMPTING): reason
+ * "preempted by task N (reclaim|priority)", a "preempt" event for the
+ * victim (naming the beneficiary) and a "preempt-for" event for the
+ * beneficiary (naming the victim); only the first counts as a preemption. */
+void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary,
+			enum sched_preempt_cause cause);
 
 enum member_exit {
 	EXIT_IGNORED = 0,   /* not the current attempt on that rank, or already in */
