@@ -29,6 +29,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "usage.h"
 #include "xalloc.h"
 
 #define HOUR_MS (3600 * 1000)
@@ -178,6 +179,7 @@ static void on_event(void *arg, const struct store_event *e, const struct task *
 	struct events *ev = arg;
 	struct push *p;
 
+	usage_note(ev->d, e);
 	if (t && !strcmp(e->kind, "preempt")) {
 		mark_add(ev, e->time_ms, t->st.team, t->st.pool);
 		ev->preempt_total++;

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "usage.h"
 #include "xalloc.h"
 
 int64_t hpqd_now_ms(void)
@@ -141,7 +142,8 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	}
 	server_new(d, &d->server);
 	/* Neither can fail in libuv short of a broken loop. */
-	if (dispatch_init(d) < 0 || agentlink_start(d) < 0 || events_init(d) < 0)
+	if (dispatch_init(d) < 0 || agentlink_start(d) < 0 || events_init(d) < 0 ||
+	    usage_init(d) < 0)
 		hpq_fatal("cannot set up the loop's handles");
 	free(path);
 	return 0;
@@ -164,6 +166,7 @@ static void finish_stop(uv_timer_t *h)
 	server_close_all(d->server);
 	dispatch_close(d);
 	uv_close((uv_handle_t *)&d->node_timer, NULL);
+	usage_close(d);         /* its last rows go into the final commit */
 	store_close(d->store);
 	d->store = NULL;
 	events_close(d);        /* after the store: its last completions push events */

@@ -37,6 +37,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "status.h"
+#include "usage.h"
 #include "xalloc.h"
 
 #define READ_BUF 65536
@@ -458,6 +459,9 @@ static void dispatch(struct conn *c, const Hpq__Envelope *env)
 		break;
 	case HPQ__ENVELOPE__BODY_EVENTS:
 		r = client ? events_rpc(c, id, env->events, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_USAGE:
+		r = client ? usage_rpc(c, id, env->usage, &e) : HPQ_EPROTO;
 		break;
 	case HPQ__ENVELOPE__BODY_REGISTER:
 		r = agent ? agentlink_register(c, id, env->register_, &e) : HPQ_EPROTO;

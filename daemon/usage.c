@@ -1,0 +1,506 @@
+/*
+ * usage.c: GPU-hour accounting (usage.h).
+ *
+ * Three kinds of accumulator, all in GPU-milliseconds: per team and pool
+ * (used, within the guarantee, borrowed, lent: the dispatcher's counters),
+ * and per user and pool and per class and pool (used: the running tasks'
+ * GPUs). Rates change only where the state records an event (start, end,
+ * requeue, team, node...): events.c tells usage_note, which accumulates up
+ * to that moment at the old rates; the next tick (a uv_prepare, whichever
+ * side of the dispatcher's it runs) reads the new rates, O(teams x pools)
+ * plus one walk over the running tasks, which the cluster's size bounds.
+ *
+ * Accumulators move to "rows" (hour, dimension, key, pool, amounts) at
+ * hour boundaries and whenever the rates they belong to are rebuilt; rows
+ * are written with an upsert that adds, so the same bucket may be written
+ * any number of times.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "error.h"
+#include "hpqd.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "usage.h"
+#include "xalloc.h"
+
+#define HOUR_MS ((int64_t)3600 * 1000)
+#define FLUSH_MS 60000
+
+enum { DIM_TEAM, DIM_USER, DIM_CLASS };
+static const char *const dim_names[] = { "team", "user", "class" };
+
+struct acc {
+	int dim;
+	char *key, *pool;
+	int64_t used, within, borrowed, lent;            /* rates: GPUs now */
+	int64_t used_ms, within_ms, borrowed_ms, lent_ms; /* GPU-ms so far */
+};
+
+struct row {
+	int64_t hour;
+	int dim;
+	char *key, *pool;
+	int64_t used_ms, within_ms, borrowed_ms, lent_ms;
+};
+
+struct rows {
+	struct row *v;
+	size_t n, cap;
+};
+
+struct usage {
+	struct hpqd *d;
+	uv_prepare_t tick;
+	uv_timer_t flush;
+	int64_t last_ms;            /* accumulated up to here */
+	struct acc *teams;          /* [team * npools + pool] */
+	uint32_t nt, np;
+	struct acc *others;         /* users and classes, rebuilt on change */
+	size_t nothers;
+	bool dirty;                 /* an event since the rates were read */
+	struct rows rows;           /* waiting to be written */
+};
+
+static void rows_add(struct rows *r, int64_t hour, const struct acc *a)
+{
+	struct row *w;
+
+	if (!a->used_ms && !a->within_ms && !a->borrowed_ms && !a->lent_ms)
+		return;
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 32;
+		r->v = xreallocarray(r->v, r->cap, sizeof(*r->v));
+	}
+	w = &r->v[r->n++];
+	w->hour = hour;
+	w->dim = a->dim;
+	w->key = xstrdup(a->key);
+	w->pool = xstrdup(a->pool);
+	w->used_ms = a->used_ms;
+	w->within_ms = a->within_ms;
+	w->borrowed_ms = a->borrowed_ms;
+	w->lent_ms = a->lent_ms;
+}
+
+static void rows_free(struct rows *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].key);
+		free(r->v[i].pool);
+	}
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Moves what acc holds into a row of hour and starts it again from zero. */
+static void acc_bank(struct usage *u, struct acc *a, int64_t hour)
+{
+	rows_add(&u->rows, hour, a);
+	a->used_ms = a->within_ms = a->borrowed_ms = a->lent_ms = 0;
+}
+
+static void acc_free(struct acc *a)
+{
+	free(a->key);
+	free(a->pool);
+}
+
+static void bank_all(struct usage *u, int64_t hour)
+{
+	for (size_t i = 0; i < (size_t)u->nt * u->np; i++)
+		if (u->teams[i].key)
+			acc_bank(u, &u->teams[i], hour);
+	for (size_t i = 0; i < u->nothers; i++)
+		acc_bank(u, &u->others[i], hour);
+}
+
+static void acc_add(struct acc *a, int64_t dt)
+{
+	a->used_ms += a->used * dt;
+	a->within_ms += a->within * dt;
+	a->borrowed_ms += a->borrowed * dt;
+	a->lent_ms += a->lent * dt;
+}
+
+/* Accumulates the current rates up to now, banking at every hour boundary. */
+static void integrate(struct usage *u, int64_t now)
+{
+	while (u->last_ms < now) {
+		int64_t hour_end = (u->last_ms / HOUR_MS + 1) * HOUR_MS;
+		int64_t to = now < hour_end ? now : hour_end, dt = to - u->last_ms;
+
+		for (size_t i = 0; i < (size_t)u->nt * u->np; i++)
+			if (u->teams[i].key)
+				acc_add(&u->teams[i], dt);
+		for (size_t i = 0; i < u->nothers; i++)
+			acc_add(&u->others[i], dt);
+		u->last_ms = to;
+		if (to == hour_end)
+			bank_all(u, hour_end / HOUR_MS - 1);
+	}
+	if (now < u->last_ms)
+		u->last_ms = now;   /* the clock went back: count nothing twice */
+}
+
+static int64_t cur_hour(const struct usage *u)
+{
+	return (u->last_ms - 1) / HOUR_MS;
+}
+
+/* ---------------------------------------------------------------- rates */
+
+static void refresh_teams(struct usage *u)
+{
+	struct state *st = &u->d->state;
+
+	if (st->nteams != u->nt || st->npools != u->np) {
+		/* Ids only grow: bank everything and lay the table out again. */
+		for (size_t i = 0; i < (size_t)u->nt * u->np; i++) {
+			if (u->teams[i].key)
+				acc_bank(u, &u->teams[i], cur_hour(u));
+			acc_free(&u->teams[i]);
+		}
+		free(u->teams);
+		u->nt = st->nteams;
+		u->np = st->npools;
+		u->teams = xcalloc((size_t)u->nt * u->np + 1, sizeof(*u->teams));
+	}
+	for (uint32_t t = 0; t < u->nt; t++) {
+		for (uint32_t p = 0; p < u->np; p++) {
+			struct acc *a = &u->teams[(size_t)t * u->np + p];
+			struct sched_usage su;
+
+			if (!st->teams[t] || !st->pools[p] ||
+			    sched_team_usage(st->sched, t, p, &su) < 0) {
+				a->used = a->within = a->borrowed = a->lent = 0;
+				continue;
+			}
+			if (!a->key) {
+				if (!su.used.gpus && !su.lent.gpus)
+					continue;
+				a->dim = DIM_TEAM;
+				a->key = xstrdup(st->teams[t]->name);
+				a->pool = xstrdup(st->pools[p]->name);
+			}
+			a->used = su.used.gpus;
+			a->borrowed = su.borrowed.gpus;
+			a->within = su.used.gpus - su.borrowed.gpus;
+			a->lent = su.lent.gpus;
+		}
+	}
+}
+
+static int cmp_acc(const void *x, const void *y)
+{
+	const struct acc *a = x, *b = y;
+	int c;
+
+	if (a->dim != b->dim)
+		return a->dim - b->dim;
+	c = strcmp(a->key, b->key);
+	return c ? c : strcmp(a->pool, b->pool);
+}
+
+/* The per user and per class GPUs of the running tasks. */
+static void refresh_others(struct usage *u)
+{
+	struct state *st = &u->d->state;
+	struct acc *v = NULL;
+	size_t n = 0, cap = 0, w = 0;
+
+	for (size_t i = 0; i < u->nothers; i++) {
+		acc_bank(u, &u->others[i], cur_hour(u));
+		acc_free(&u->others[i]);
+	}
+	free(u->others);
+	for (struct dlist *l = st->running.next; l != &st->running; l = l->next) {
+		const struct task *t = container_of(l, struct task, run_link);
+		int64_t g = (int64_t)t->st.per_node.gpus * t->st.nnodes;
+
+		if (!g)
+			continue;
+		if (n + 2 > cap) {
+			cap = cap ? 2 * cap : 64;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		v[n++] = (struct acc){ .dim = DIM_USER, .key = t->user, .pool = t->pool,
+				       .used = g };
+		v[n++] = (struct acc){ .dim = DIM_CLASS, .key = t->cls, .pool = t->pool,
+				       .used = g };
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_acc);
+	for (size_t i = 0; i < n; i++) {
+		if (w && !cmp_acc(&v[w - 1], &v[i])) {
+			v[w - 1].used += v[i].used;
+			continue;
+		}
+		v[w++] = v[i];
+	}
+	for (size_t i = 0; i < w; i++) {
+		v[i].key = xstrdup(v[i].key);
+		v[i].pool = xstrdup(v[i].pool);
+	}
+	u->others = v;
+	u->nothers = w;
+}
+
+/* New rates if something changed since they were read, then up to now. */
+static void catch_up(struct usage *u)
+{
+	if (u->dirty) {
+		refresh_teams(u);
+		refresh_others(u);
+		u->dirty = false;
+	}
+	integrate(u, hpqd_now_ms());
+}
+
+static void on_tick(uv_prepare_t *h)
+{
+	catch_up(h->data);
+}
+
+void usage_note(struct hpqd *d, const struct store_event *ev)
+{
+	struct usage *u = d->usage;
+
+	if (!u)
+		return;
+	/* Every rate change comes with an event (start, end, requeue, team,
+	 * node...): what ran before it is counted at the old rates now, what
+	 * runs after at the new ones, read at the next tick. */
+	integrate(u, hpqd_now_ms());
+	u->dirty = true;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static int write_rows(sqlite3 *db, void *arg)
+{
+	struct rows *r = arg;
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "INSERT INTO usage (hour, dim, key, pool, used_ms, within_ms,"
+				" borrowed_ms, lent_ms) VALUES (?,?,?,?,?,?,?,?)"
+				" ON CONFLICT (hour, dim, key, pool) DO UPDATE SET"
+				" used_ms = used_ms + excluded.used_ms,"
+				" within_ms = within_ms + excluded.within_ms,"
+				" borrowed_ms = borrowed_ms + excluded.borrowed_ms,"
+				" lent_ms = lent_ms + excluded.lent_ms", -1, &q, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < r->n; i++) {
+		const struct row *w = &r->v[i];
+
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, w->hour);
+		sqlite3_bind_text(q, 2, dim_names[w->dim], -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, w->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, w->pool, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 5, w->used_ms);
+		sqlite3_bind_int64(q, 6, w->within_ms);
+		sqlite3_bind_int64(q, 7, w->borrowed_ms);
+		sqlite3_bind_int64(q, 8, w->lent_ms);
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(q);
+	return rc;      /* like any row of the batch: a failure fails the commit */
+}
+
+static void on_written(void *arg, int status)
+{
+	struct rows *r = arg;
+
+	rows_free(r);
+	free(r);
+}
+
+/* Banks everything up to now and hands the rows to the open batch. */
+static void flush(struct usage *u)
+{
+	struct rows *r;
+
+	catch_up(u);
+	bank_all(u, cur_hour(u));
+	if (!u->rows.n)
+		return;
+	r = xcalloc(1, sizeof(*r));
+	*r = u->rows;
+	memset(&u->rows, 0, sizeof(u->rows));
+	store_call(u->d->store, write_rows, on_written, r);
+}
+
+static void on_flush_timer(uv_timer_t *h)
+{
+	struct usage *u = h->data;
+
+	if (!u->d->stopping)
+		flush(u);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+struct usage_req {
+	struct conn *c;
+	uint64_t id;
+	int dim;
+	int64_t since_hour, until_ms;
+	int rc;
+	char errmsg[128];
+	Hpq__UsageRow **rows;
+	size_t n;
+};
+
+static int read_rows(sqlite3 *db, void *arg)
+{
+	struct usage_req *q = arg;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "SELECT key, pool, sum(used_ms), sum(within_ms),"
+				" sum(borrowed_ms), sum(lent_ms) FROM usage WHERE dim = ?1"
+				" AND hour >= ?2 GROUP BY key, pool ORDER BY key, pool", -1, &st,
+				NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, dim_names[q->dim], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, q->since_hour);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			Hpq__UsageRow *r = xcalloc(1, sizeof(*r));
+
+			hpq__usage_row__init(r);
+			r->key = xstrdup((const char *)sqlite3_column_text(st, 0) ?: "");
+			r->pool = xstrdup((const char *)sqlite3_column_text(st, 1) ?: "");
+			r->used_gpu_h = (double)sqlite3_column_int64(st, 2) / (double)HOUR_MS;
+			r->within_gpu_h = (double)sqlite3_column_int64(st, 3) / (double)HOUR_MS;
+			r->borrowed_gpu_h = (double)sqlite3_column_int64(st, 4) / (double)HOUR_MS;
+			r->lent_gpu_h = (double)sqlite3_column_int64(st, 5) / (double)HOUR_MS;
+			q->rows = xreallocarray(q->rows, q->n + 1, sizeof(*q->rows));
+			q->rows[q->n++] = r;
+		}
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK)
+		snprintf(q->errmsg, sizeof(q->errmsg), "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	q->rc = rc;
+	return SQLITE_OK;
+}
+
+static void on_read(void *arg, int status)
+{
+	struct usage_req *q = arg;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__UsageReply *rep = xcalloc(1, sizeof(*rep));
+
+	hpq__usage_reply__init(rep);
+	rep->rows = q->rows;
+	rep->n_rows = q->n;
+	rep->since = q->since_hour * HOUR_MS;
+	rep->until = q->until_ms;
+	rep->by = xstrdup(dim_names[q->dim]);
+	if (status < 0 || q->rc != SQLITE_OK) {
+		char msg[192];
+
+		snprintf(msg, sizeof(msg), "cannot read the usage: %s",
+			 status < 0 ? "the store failed" : q->errmsg);
+		server_send_error(q->c, q->id, HPQ_ESTORAGE, msg);
+	} else {
+		env.id = q->id;
+		env.body_case = HPQ__ENVELOPE__BODY_USAGE_REPLY;
+		env.usage_reply = rep;
+		server_send(q->c, &env);
+	}
+	hpq__usage_reply__free_unpacked(rep, NULL);
+	server_unref(q->c);
+	free(q);
+}
+
+int usage_rpc(struct conn *c, uint64_t id, const Hpq__UsageRequest *m, struct state_err *e)
+{
+	struct usage *u = c->d->usage;
+	struct usage_req *q;
+	int dim = -1;
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(m->by, dim_names[i]))
+			dim = i;
+	if (!*m->by)
+		dim = DIM_TEAM;
+	if (dim < 0)
+		return state_errf(e, HPQ_EINVAL, "cannot group usage by '%.32s': use team, user "
+				  "or class", m->by);
+	if (m->since < 0)
+		return state_errf(e, HPQ_EINVAL, "since must not be negative");
+	if (!u)
+		return state_errf(e, HPQ_EUNAVAIL, "usage accounting is not running");
+	flush(u);
+	q = xcalloc(1, sizeof(*q));
+	q->c = c;
+	q->id = id;
+	q->dim = dim;
+	q->since_hour = m->since / HOUR_MS;
+	q->until_ms = u->last_ms;
+	server_ref(c);
+	store_call(c->d->store, read_rows, on_read, q);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+int usage_init(struct hpqd *d)
+{
+	struct usage *u = xcalloc(1, sizeof(*u));
+
+	u->d = d;
+	u->last_ms = hpqd_now_ms();
+	u->dirty = true;
+	if (uv_prepare_init(d->loop, &u->tick) < 0 || uv_timer_init(d->loop, &u->flush) < 0) {
+		free(u);
+		return HPQ_EINVAL;
+	}
+	u->tick.data = u;
+	u->flush.data = u;
+	uv_prepare_start(&u->tick, on_tick);
+	uv_unref((uv_handle_t *)&u->tick);
+	uv_timer_start(&u->flush, on_flush_timer, FLUSH_MS, FLUSH_MS);
+	uv_unref((uv_handle_t *)&u->flush);
+	d->usage = u;
+	return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct usage *u = h->data;
+
+	/* The timer closes second: both callbacks have run now. */
+	if (h == (uv_handle_t *)&u->flush)
+		free(u);
+}
+
+void usage_close(struct hpqd *d)
+{
+	struct usage *u = d->usage;
+
+	if (!u)
+		return;
+	flush(u);
+	for (size_t i = 0; i < (size_t)u->nt * u->np; i++)
+		acc_free(&u->teams[i]);
+	free(u->teams);
+	for (size_t i = 0; i < u->nothers; i++)
+		acc_free(&u->others[i]);
+	free(u->others);
+	rows_free(&u->rows);
+	d->usage = NULL;
+	uv_close((uv_handle_t *)&u->tick, on_closed);
+	uv_close((uv_handle_t *)&u->flush, on_closed);
+}

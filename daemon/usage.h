@@ -1,0 +1,34 @@
+/*
+ * usage.h: GPU-hour accounting for `hpq usage` (issue 5).
+ *
+ * Usage is integrated in memory: the current rates (the dispatcher's per
+ * team and pool used, borrowed and lent GPUs; per user and per class the
+ * GPUs of the running tasks) times the time they held, added up in
+ * accumulators at every event that may change them and at every loop
+ * iteration, so a figure is exact to the loop iteration (milliseconds),
+ * whatever the tasks' lengths.
+ * Accumulators go to the usage table (store.c schema v2) in hourly
+ * buckets every minute, at every hour boundary, before every query and
+ * when the daemon stops; a crash loses at most the last minute.
+ */
+#ifndef HPQD_USAGE_H
+#define HPQD_USAGE_H
+
+#include <stdint.h>
+
+#include "hpq.pb-c.h"
+#include "state.h"
+
+struct hpqd;
+struct conn;
+struct store_event;
+
+int usage_init(struct hpqd *d);
+/* Integrates up to now and writes the last rows (before the store closes). */
+void usage_close(struct hpqd *d);
+/* From events.c, for every event: the rates may change from here on. */
+void usage_note(struct hpqd *d, const struct store_event *ev);
+
+int usage_rpc(struct conn *c, uint64_t id, const Hpq__UsageRequest *m, struct state_err *e);
+
+#endif
