@@ -12,6 +12,9 @@
  *     lent 0; b used 2, borrowed 0, pending 2, preempted_1h 2; the pool
  *     is full (idle 0).
  *
+ * After step 1, `hpq usage --json` must show b's GPU-hours half borrowed
+ * and a's lent hours equal to them.
+ *
  * Meanwhile a follower (`hpq events --follow --json`, started before step 2)
  * must receive the preempt and start events live, one JSON object a line,
  * after the backlog it was given first. Filters and errors: --team narrows
@@ -68,6 +71,17 @@ static bool team_is(struct h_cluster *c, const char *team, long long used, long 
 
 	json_decref(s);
 	return ok;
+}
+
+static json_t *usage_row(json_t *usage, const char *team)
+{
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(json_object_get(usage, "rows"), i, row)
+		if (!strcmp(h_str(row, "name"), team) && !strcmp(h_str(row, "pool"), "default"))
+			return row;
+	return NULL;
 }
 
 static pid_t start_follower(struct h_cluster *c, const char *out)
@@ -138,6 +152,31 @@ static void borrow_and_reclaim(void **state)
 	assert_int_equal(gpus(pool, "idle"), 0);
 	assert_int_equal(h_int(team_row(s, "b"), "preempted_1h"), 0);
 	json_decref(s);
+
+	/* Usage while b borrows: half of what b uses is borrowed, and a lent
+	 * that much. The daemon integrates continuously, so after 2 s the
+	 * figures are non-zero and in proportion. */
+	h_sleep_ms(2000);
+	s = h_hpq_json(c, "usage", "--since", "1h", NULL);
+	{
+		json_t *ua = usage_row(s, "a"), *ub = usage_row(s, "b");
+		double bu, bb, bw, al;
+
+		assert_non_null(ub);
+		bu = json_real_value(json_object_get(ub, "used_gpu_h"));
+		bb = json_real_value(json_object_get(ub, "borrowed_gpu_h"));
+		bw = json_real_value(json_object_get(ub, "within_gpu_h"));
+		al = ua ? json_real_value(json_object_get(ua, "lent_gpu_h")) : 0;
+		assert_true(bu >= 4 * 2.0 / 3600 && bu < 4 * 60.0 / 3600);
+		assert_true(bb > 0.45 * bu && bb < 0.55 * bu);
+		assert_true(bw + bb > 0.99 * bu && bw + bb < 1.01 * bu);
+		assert_true(al > 0.9 * bb && al < 1.1 * bb);
+		assert_true(!ua || json_real_value(json_object_get(ua, "used_gpu_h")) == 0);
+	}
+	json_decref(s);
+	assert_int_equal(h_hpq(c, &o, "usage", "--by", "user", "--csv", NULL), 0);
+	assert_true(strncmp(o.out, "user,pool,used_gpu_h\n", 21) == 0);
+	h_out_free(&o);
 
 	/* A follower from here on: the backlog, then live events. */
 	follower = start_follower(c, follow);
