@@ -142,6 +142,8 @@ int dash_follow_next(struct hpq_client *c, uint64_t id, int timeout_ms, Hpq__Env
 	uint8_t buf[65536];
 	struct timespec t0;
 
+	bool tried = false;
+
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		const uint8_t *payload;
@@ -180,10 +182,11 @@ int dash_follow_next(struct hpq_client *c, uint64_t id, int timeout_ms, Hpq__Env
 
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-			if (spent >= timeout_ms)
+			if (spent >= timeout_ms && tried)
 				return 0;
-			wait = (int)(timeout_ms - spent);
+			wait = spent >= timeout_ms ? 0 : (int)(timeout_ms - spent);
 		}
+		tried = true;
 		r = poll(&pfd, 1, wait);
 		if (r < 0 && errno == EINTR)
 			return 0;   /* a signal: let the caller look (resize, quit) */
