@@ -135,6 +135,9 @@ json_t *output_json_task(const Hpq__Task *t)
 	json_object_set_new(o, "pool", json_str(t->pool));
 	json_object_set_new(o, "state", json_str(t->state));
 	json_object_set_new(o, "reason", json_str(t->reason));
+	json_object_set_new(o, "queue_position", t->queue_position
+							 ? json_integer(t->queue_position)
+							 : json_null());
 	json_object_set_new(o, "nodes", json_integer(t->nodes ? t->nodes : 1));
 	json_object_set_new(o, "node_names", json_strings(t->node_names, t->n_node_names));
 	json_object_set_new(o, "per_node", output_json_res(t->per_node));
@@ -232,6 +235,20 @@ json_t *output_json_team(const Hpq__Team *t)
 	for (size_t i = 0; i < t->n_quotas; i++)
 		json_array_append_new(a, json_quota(t->quotas[i]));
 	json_object_set_new(o, "quotas", a);
+	a = json_array();
+	for (size_t i = 0; i < t->n_usage; i++) {
+		const Hpq__PoolUsage *u = t->usage[i];
+		json_t *j = json_object();
+
+		json_object_set_new(j, "pool", json_str(u->pool));
+		json_object_set_new(j, "used", output_json_res(u->used));
+		json_object_set_new(j, "borrowed", output_json_res(u->borrowed));
+		json_object_set_new(j, "lent", output_json_res(u->lent));
+		json_object_set_new(j, "running", json_integer(u->running));
+		json_object_set_new(j, "pending", json_integer(u->pending));
+		json_array_append_new(a, j);
+	}
+	json_object_set_new(o, "usage", a);
 	return o;
 }
 

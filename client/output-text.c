@@ -118,7 +118,11 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 		table_add(t, NULL, "%s", k->user);
 		table_add(t, NULL, "%s", k->class_);
 		table_add(t, output_state_colour(k->state), "%s", k->state);
-		table_add(t, NULL, "%s", k->reason);
+		if (k->queue_position)
+			table_add(t, NULL, "%s%s#%u", k->reason, k->reason[0] ? " " : "",
+				  k->queue_position);
+		else
+			table_add(t, NULL, "%s", k->reason);
 		table_add(t, NULL, "%u", nodes);
 		table_add(t, NULL, "%llu",
 			  (unsigned long long)nodes * (k->per_node ? k->per_node->gpus : 0));
@@ -150,6 +154,8 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	text_kv(o, "Name", "%s", k->name);
 	text_kv_word(o, "State", k->state, "");
 	text_kv(o, "Reason", "%s", k->reason);
+	if (k->queue_position)
+		text_kv(o, "Queue", "#%u in team %s", k->queue_position, k->team);
 	text_kv(o, "Team", "%s", k->team);
 	text_kv(o, "User", "%s (uid %u, gid %u)", k->user, k->uid, k->gid);
 	text_kv(o, "Class", "%s", k->class_);
@@ -380,6 +386,27 @@ static void text_team(const struct output_ctx *o, const Hpq__Team *m)
 		for (size_t i = 0; i < m->n_quotas; i++)
 			text_quota_cells(t, m->quotas[i]);
 		fprintf(o->out, "\nGuarantees:\n");
+		table_print(t, o->out, o->colour);
+		table_free(t);
+	}
+	if (m->n_usage > 0) {
+		struct table *t = table_new(6, "POOL", "USED", "BORROWED", "LENT", "RUNNING",
+					    "PENDING");
+		char a[64], b[64], c[64];
+
+		for (size_t i = 1; i <= 5; i++)
+			table_align_right(t, i);
+		for (size_t i = 0; i < m->n_usage; i++) {
+			const Hpq__PoolUsage *u = m->usage[i];
+
+			table_add(t, NULL, "%s", u->pool);
+			table_add(t, NULL, "%s", output_res(u->used, a, sizeof(a)));
+			table_add(t, NULL, "%s", output_res(u->borrowed, b, sizeof(b)));
+			table_add(t, NULL, "%s", output_res(u->lent, c, sizeof(c)));
+			table_add(t, NULL, "%u", u->running);
+			table_add(t, NULL, "%u", u->pending);
+		}
+		fprintf(o->out, "\nUsage now:\n");
 		table_print(t, o->out, o->colour);
 		table_free(t);
 	}

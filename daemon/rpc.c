@@ -23,6 +23,7 @@
 #include "hpqd.h"
 #include "log.h"
 #include "msg.h"
+#include "queue.h"
 #include "rpc.h"
 #include "server.h"
 #include "store.h"
@@ -170,6 +171,7 @@ int rpc_list(struct conn *c, uint64_t id, const Hpq__ListRequest *m, struct stat
 	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
 	Hpq__Task *tasks = NULL, **ptrs = NULL;
 	Hpq__Resources *res = NULL;
+	struct queue_index *qi = NULL;
 	size_t n = 0, cap = 0, bytes = 0;
 
 	if (*m->team)
@@ -205,6 +207,11 @@ int rpc_list(struct conn *c, uint64_t id, const Hpq__ListRequest *m, struct stat
 		}
 		task_to_pb(st, t, &tasks[n], &res[n]);
 		tasks[n].per_node = &res[n];
+		if (t->state == TASK_PENDING) {
+			if (!qi)
+				qi = queue_index_new(st);
+			tasks[n].queue_position = queue_index_get(qi, t->st.id);
+		}
 		sz = hpq__task__get_packed_size(&tasks[n]) + 8;
 		if (bytes + sz > LIST_BUDGET) {
 			rep.truncated = true;
@@ -228,6 +235,7 @@ int rpc_list(struct conn *c, uint64_t id, const Hpq__ListRequest *m, struct stat
 	free(ptrs);
 	free(tasks);
 	free(res);
+	queue_index_free(qi);
 	return 0;
 }
 
@@ -255,6 +263,7 @@ static void on_history(void *arg, int status, const struct store_history *h)
 		goto out;
 	}
 	task_to_pb(st, t, &task, &res);
+	task.queue_position = queue_position(st, t);
 	if (h->nckpts) {
 		ck = xcalloc(h->nckpts, sizeof(*ck));
 		ckp = xcalloc(h->nckpts, sizeof(*ckp));
@@ -504,6 +513,8 @@ int rpc_team_list(struct conn *c, uint64_t id, const Hpq__TeamListRequest *m,
 	Hpq__Team **ptrs = st->nteams ? xcalloc(st->nteams, sizeof(*ptrs)) : NULL;
 	Hpq__PoolQuota **qptrs = NULL;
 	Hpq__PoolQuota *qs = NULL;
+	Hpq__PoolUsage **uptrs = NULL;
+	Hpq__PoolUsage *us = NULL;
 	Hpq__Resources *res = NULL;
 	size_t nq = 0, k = 0, n = 0;
 
@@ -518,7 +529,9 @@ int rpc_team_list(struct conn *c, uint64_t id, const Hpq__TeamListRequest *m,
 	if (nq) {
 		qs = xcalloc(nq, sizeof(*qs));
 		qptrs = xcalloc(nq, sizeof(*qptrs));
-		res = xcalloc(3 * nq, sizeof(*res));
+		us = xcalloc(nq, sizeof(*us));
+		uptrs = xcalloc(nq, sizeof(*uptrs));
+		res = xcalloc(6 * nq, sizeof(*res));
 	}
 	for (uint32_t i = 0; i < st->nteams; i++) {
 		const struct team *t = st->teams[i];
@@ -535,27 +548,48 @@ int rpc_team_list(struct conn *c, uint64_t id, const Hpq__TeamListRequest *m,
 		pb->default_class = t->default_class;
 		pb->n_quotas = t->nquotas;
 		pb->quotas = t->nquotas ? &qptrs[k] : NULL;
+		pb->n_usage = t->nquotas;
+		pb->usage = t->nquotas ? &uptrs[k] : NULL;
 		for (size_t j = 0; j < t->nquotas; j++, k++) {
 			const struct sched_quota *q = &t->quotas[j].q;
 			Hpq__PoolQuota *pq = &qs[k];
+			Hpq__PoolUsage *pu = &us[k];
+			struct sched_usage u;
+
+			/* What the dispatcher counts for it there now. */
+			hpq__pool_usage__init(pu);
+			pu->pool = st->pools[t->quotas[j].pool]->name;
+			if (sched_team_usage(st->sched, t->id, t->quotas[j].pool, &u) < 0)
+				memset(&u, 0, sizeof(u));
+			for (int r = 3; r < 6; r++)
+				hpq__resources__init(&res[6 * k + r]);
+			hpq_res_to_pb(u.used, &res[6 * k + 3]);
+			hpq_res_to_pb(u.borrowed, &res[6 * k + 4]);
+			hpq_res_to_pb(u.lent, &res[6 * k + 5]);
+			pu->used = &res[6 * k + 3];
+			pu->borrowed = &res[6 * k + 4];
+			pu->lent = &res[6 * k + 5];
+			pu->running = u.running;
+			pu->pending = u.pending;
+			uptrs[k] = pu;
 
 			hpq__pool_quota__init(pq);
 			pq->pool = st->pools[t->quotas[j].pool]->name;
 			for (int r = 0; r < 3; r++)
-				hpq__resources__init(&res[3 * k + r]);
-			hpq_res_to_pb(q->guarantee, &res[3 * k]);
-			pq->guarantee = &res[3 * k];
+				hpq__resources__init(&res[6 * k + r]);
+			hpq_res_to_pb(q->guarantee, &res[6 * k]);
+			pq->guarantee = &res[6 * k];
 			pq->sharing = (char *)state_sharing_name(q->sharing);
 			pq->borrow_limit_pct = q->borrow_limit_pct;
 			pq->has_borrow_limit_abs = q->has_borrow_abs;
 			if (q->has_borrow_abs) {
-				hpq_res_to_pb(q->borrow_abs, &res[3 * k + 1]);
-				pq->borrow_limit_abs = &res[3 * k + 1];
+				hpq_res_to_pb(q->borrow_abs, &res[6 * k + 1]);
+				pq->borrow_limit_abs = &res[6 * k + 1];
 			}
 			pq->has_lend_limit = q->has_lend_limit;
 			if (q->has_lend_limit) {
-				hpq_res_to_pb(q->lend_limit, &res[3 * k + 2]);
-				pq->lend_limit = &res[3 * k + 2];
+				hpq_res_to_pb(q->lend_limit, &res[6 * k + 2]);
+				pq->lend_limit = &res[6 * k + 2];
 			}
 			qptrs[k] = pq;
 		}
@@ -571,6 +605,8 @@ int rpc_team_list(struct conn *c, uint64_t id, const Hpq__TeamListRequest *m,
 	free(ptrs);
 	free(qs);
 	free(qptrs);
+	free(us);
+	free(uptrs);
 	free(res);
 	return 0;
 }

@@ -770,7 +770,7 @@ static void restore_one(struct state *st, struct task *t)
 	}
 	team->active++;
 	cls->active++;
-	t->st.submit_ms = t->submit_ms;
+	t->st.submit_ms = t->queue_ms = t->submit_ms;
 	t->st.team = team->id;
 	t->st.pool = pool->id;
 	t->st.class_id = cls->id;
@@ -1056,7 +1056,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 
 	t = state_task_new();
 	t->st.id = st->next_id;
-	t->st.submit_ms = t->submit_ms = now_ms();
+	t->st.submit_ms = t->submit_ms = t->queue_ms = now_ms();
 	t->st.team = team->id;
 	t->st.pool = pool->id;
 	t->st.class_id = cls->id;
@@ -1242,7 +1242,10 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 		task_end(st, t, TASK_CANCELLED, NULL);
 		return;
 	}
-	sched_task_requeue(st->sched, &t->st, now_ms());
+	t->queue_ms = now_ms();
+	sched_task_requeue(st->sched, &t->st, t->queue_ms);
+	if (!st->policy.sched.requeue_by_eviction)
+		t->queue_ms = t->submit_ms;
 	unlink_running(t);
 	t->state = TASK_PENDING;
 	t->run_unsent = false;

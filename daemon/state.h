@@ -101,6 +101,8 @@ struct task {
 	uint32_t n_node_names;
 	char *done;                  /* per rank '1' once that member's exit is in */
 	int64_t submit_ms, start_ms, end_ms;
+	int64_t queue_ms;            /* PENDING: its queue time as the dispatcher keeps it
+	                              * (submit, or eviction time; queue.h) */
 	int32_t exit_code;
 	bool has_exit_code;
 	char *reason;                /* why it ended or was last requeued */

@@ -1,0 +1,288 @@
+/*
+ * t_seed: the seed scenario of the governance issue, end to end, with the
+ * real daemon, two agents and the example trainer.
+ *
+ * One pool of 2 nodes x 8 GPUs; team1 and team2 each guarantee 8 GPUs,
+ * lend-and-borrow, borrow limit 100%. team1 is idle at first.
+ *   1. team2 runs training T1, T2 (4 GPUs each) within its guarantee;
+ *   2. training T3 and fine-tuning T5 run on team1's idle compute;
+ *   3. training T6: nothing is free and team2 is at its borrow limit, so
+ *      T5 is preempted for it (priority) and goes back to the queue;
+ *   4. team1's training T7 (8 GPUs) takes its guarantee back: T6 and T3,
+ *      newest first, are preempted (reclaim) and T7 runs;
+ *   5. as T7 and the others finish, T3, T6 and then T5 resume, each from
+ *      its newest checkpoint: the trainer's log says "resumed at step N"
+ *      for exactly the step of the newest checkpoint the daemon recorded
+ *      before the requeue, including the one a victim reports during its
+ *      grace period.
+ * The event log (preempt, preempt-for, requeue, checkpoint), the reasons,
+ * the queue positions, team usage and the final states are asserted.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+enum { T1, T2, T3, T5, T6, T7, NT };
+static const char *const names[NT] = { "T1", "T2", "T3", "T5", "T6", "T7" };
+
+static uint64_t submit(struct h_cluster *c, const char *name, const char *team, const char *cls,
+		       const char *gpus, const char *steps)
+{
+	return h_submit(c, "--name", name, "--team", team, "--class", cls, "--gpus", gpus,
+			"--cpus", "1", "--mem", "256M", "--checkpoint-dir",
+			h_path(c, "ckpt/%s", name), "--", h_bin("trainer"), "--steps", steps,
+			"--step-ms", "100", "--every", "5", NULL);
+}
+
+static bool is_state(struct h_cluster *c, uint64_t id, const char *state)
+{
+	json_t *t = h_task(c, id);
+	bool ok = t && !strcmp(h_str(t, "state"), state);
+
+	json_decref(t);
+	return ok;
+}
+
+/* Newest checkpoint step of the task for attempt (0: any), or -1. */
+static long long newest_step(json_t *t, long long attempt)
+{
+	json_t *ck;
+	long long best = -1;
+	size_t i;
+
+	json_array_foreach(json_object_get(t, "checkpoints"), i, ck)
+		if ((!attempt || h_int(ck, "attempt") == attempt) && h_int(ck, "step") > best)
+			best = h_int(ck, "step");
+	return best;
+}
+
+static long long task_step(struct h_cluster *c, uint64_t id)
+{
+	json_t *t = h_task(c, id);
+	long long s = t ? newest_step(t, 0) : -1;
+
+	json_decref(t);
+	return s;
+}
+
+/* The id of the first event of kind whose message contains text, or 0. */
+static long long event_id(json_t *t, const char *kind, const char *text)
+{
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(json_object_get(t, "events"), i, ev)
+		if (!strcmp(h_str(ev, "kind"), kind) && strstr(h_str(ev, "message"), text))
+			return (long long)i + 1;
+	return 0;
+}
+
+static json_t *team_usage(struct h_cluster *c, const char *team)
+{
+	json_t *t = h_hpq_json(c, "team", "show", team, NULL);
+	json_t *u = json_incref(json_array_get(json_object_get(t, "usage"), 0));
+
+	json_decref(t);
+	return u;
+}
+
+static long long usage_gpus(json_t *u, const char *what)
+{
+	return h_int(json_object_get(u, what), "gpus");
+}
+
+/* Both agents' logs of a task, concatenated (it may resume on the other node). */
+static char *task_log(struct h_cluster *c, uint64_t id)
+{
+	char *a = h_read_file(h_path(c, "node1/logs/%" PRIu64 ".log", id));
+	char *b = h_read_file(h_path(c, "node2/logs/%" PRIu64 ".log", id));
+	size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+	char *all = malloc(la + lb + 2);
+
+	assert_non_null(all);
+	snprintf(all, la + lb + 2, "\n%s%s", a ? a : "", b ? b : "");
+	free(a);
+	free(b);
+	return all;
+}
+
+static void seed(void **state)
+{
+	struct h_cluster *c = *state;
+	uint64_t id[NT];
+	long long last[NT], pos;
+	json_t *t, *u, *events;
+	char want[96], *log;
+	size_t i;
+
+	if (!*h_bin("trainer"))
+		skip();
+	assert_int_equal(mkdir(h_path(c, "ckpt"), 0755), 0);
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 8, 4, "4G");
+	h_agent_start(c, "node2", 8, 4, "4G");
+	assert_true(h_wait_nodes(c, 2, 30000));
+
+	/* A short grace so a trainer that ignored TERM would not stall the test. */
+	assert_int_equal(h_hpq(c, NULL, "policy", "set", "grace", "10s", NULL), 0);
+	for (i = 1; i <= 2; i++) {
+		char team[8];
+
+		snprintf(team, sizeof(team), "team%zu", i);
+		assert_int_equal(h_hpq(c, NULL, "team", "add", team, "--pool", "default", "--gpus",
+				       "8", "--sharing", "lend-and-borrow", "--borrow-limit", "100",
+				       NULL), 0);
+	}
+	/* A guarantee larger than the pool is refused, whole. */
+	assert_int_equal(h_hpq(c, NULL, "team", "set", "team1", "--pool", "default", "--gpus",
+			       "17", NULL), 1);
+
+	/* 1 + 2: T1, T2 within team2's guarantee; T3, T5 on team1's idle compute. */
+	id[T1] = submit(c, "T1", "team2", "training", "4", "160");
+	id[T2] = submit(c, "T2", "team2", "training", "4", "160");
+	assert_true(H_WAIT_FOR(c, is_state(c, id[T1], "RUNNING") &&
+				  is_state(c, id[T2], "RUNNING"), 30000));
+	id[T3] = submit(c, "T3", "team2", "training", "4", "70");
+	id[T5] = submit(c, "T5", "team2", "fine-tuning", "4", "70");
+	assert_true(H_WAIT_FOR(c, is_state(c, id[T3], "RUNNING") &&
+				  is_state(c, id[T5], "RUNNING"), 30000));
+	u = team_usage(c, "team2");
+	assert_int_equal(usage_gpus(u, "used"), 16);
+	assert_int_equal(usage_gpus(u, "borrowed"), 8);
+	json_decref(u);
+	u = team_usage(c, "team1");
+	assert_int_equal(usage_gpus(u, "lent"), 8);
+	json_decref(u);
+	assert_true(H_WAIT_FOR(c, task_step(c, id[T5]) >= 10, 30000));
+
+	/* 3: T6 replaces T5, which goes back to the queue at its last checkpoint. */
+	id[T6] = submit(c, "T6", "team2", "training", "4", "70");
+	assert_true(H_WAIT_FOR(c, is_state(c, id[T5], "PENDING"), 30000));
+	assert_true(H_WAIT_FOR(c, is_state(c, id[T6], "RUNNING"), 30000));
+	t = h_task(c, id[T5]);
+	snprintf(want, sizeof(want), "preempted by task %" PRIu64 " (priority)", id[T6]);
+	assert_true(event_id(t, "preempt", want) > 0);
+	assert_true(event_id(t, "requeue", want) > 0);
+	assert_int_equal(h_int(t, "attempts"), 1);
+	last[T5] = newest_step(t, 1);
+	assert_true(last[T5] >= 10);
+	/* It waits: team2 is at its borrow limit. */
+	assert_string_equal(h_str(t, "reason"), "borrow-limit");
+	assert_int_equal(h_int(t, "queue_position"), 1);
+	json_decref(t);
+	t = h_task(c, id[T6]);
+	snprintf(want, sizeof(want), "preempting task %" PRIu64 " (priority", id[T5]);
+	assert_true(event_id(t, "preempt-for", want) > 0);
+	json_decref(t);
+	assert_true(H_WAIT_FOR(c, task_step(c, id[T6]) >= 10, 30000));
+
+	/* 4: team1 takes its guarantee back from T6 and T3, newest first. */
+	id[T7] = submit(c, "T7", "team1", "training", "8", "30");
+	assert_true(H_WAIT_FOR(c, is_state(c, id[T7], "RUNNING"), 30000));
+	assert_true(H_WAIT_FOR(c, is_state(c, id[T3], "PENDING") &&
+				  is_state(c, id[T6], "PENDING"), 30000));
+	assert_true(is_state(c, id[T1], "RUNNING") && is_state(c, id[T2], "RUNNING"));
+	snprintf(want, sizeof(want), "preempted by task %" PRIu64 " (reclaim)", id[T7]);
+	for (int k = T3; k <= T6; k++) {
+		if (k == T5)
+			continue;
+		t = h_task(c, id[k]);
+		assert_true(event_id(t, "preempt", want) > 0);
+		last[k] = newest_step(t, 1);
+		assert_true(last[k] >= 5);
+		json_decref(t);
+	}
+	/* Newest first: T6's preemption is recorded before T3's. */
+	events = h_hpq_json(c, "events", "--team", "team2", NULL);
+	{
+		long long p3 = 0, p6 = 0;
+		json_t *ev;
+
+		json_array_foreach(events, i, ev) {
+			if (strcmp(h_str(ev, "kind"), "preempt") || !strstr(h_str(ev, "message"), want))
+				continue;
+			if (h_int(ev, "task") == (long long)id[T3])
+				p3 = (long long)i + 1;
+			if (h_int(ev, "task") == (long long)id[T6])
+				p6 = (long long)i + 1;
+		}
+		assert_true(p3 > 0 && p6 > 0);
+		assert_true(p6 < p3);
+	}
+	json_decref(events);
+	/* Queue of team2 now: T3, T6 (training, by submit time), then T5. */
+	t = h_task(c, id[T5]);
+	pos = h_int(t, "queue_position");
+	json_decref(t);
+	assert_int_equal(pos, 3);
+	u = team_usage(c, "team1");
+	assert_int_equal(usage_gpus(u, "used"), 8);
+	assert_int_equal(usage_gpus(u, "lent"), 0);
+	json_decref(u);
+
+	/* 5: everything finishes; T3, T6 and then T5 resume. */
+	for (int k = 0; k < NT; k++)
+		assert_true(h_wait_state(c, id[k], "COMPLETED", 90000));
+	for (int k = T3; k <= T6; k++) {
+		long long start2;
+
+		t = h_task(c, id[k]);
+		assert_int_equal(h_int(t, "attempts"), 2);
+		assert_int_equal(newest_step(t, 2), 70);
+		start2 = event_id(t, "start", "attempt 2");
+		assert_true(start2 > 0);
+		json_decref(t);
+		log = task_log(c, id[k]);
+		snprintf(want, sizeof(want), "\nresumed at step %lld\n", last[k]);
+		if (!strstr(log, want))
+			fail_msg("%s did not resume at step %lld; its log:\n%s", names[k], last[k],
+				 log);
+		assert_non_null(strstr(log, "\ndone 70 steps\n"));
+		free(log);
+		fprintf(stderr, "%s resumed at step %lld\n", names[k], last[k]);
+	}
+	/* T5 resumed after T3 and T6 (event log order). */
+	events = h_hpq_json(c, "events", "--team", "team2", NULL);
+	{
+		long long s3 = 0, s5 = 0, s6 = 0;
+		json_t *ev;
+
+		json_array_foreach(events, i, ev) {
+			if (strcmp(h_str(ev, "kind"), "start") ||
+			    !strstr(h_str(ev, "message"), "attempt 2"))
+				continue;
+			if (h_int(ev, "task") == (long long)id[T3])
+				s3 = (long long)i + 1;
+			if (h_int(ev, "task") == (long long)id[T5])
+				s5 = (long long)i + 1;
+			if (h_int(ev, "task") == (long long)id[T6])
+				s6 = (long long)i + 1;
+		}
+		assert_true(s3 > 0 && s5 > 0 && s6 > 0);
+		assert_true(s5 > s3 && s5 > s6);
+	}
+	json_decref(events);
+	/* The others ran once, from the start. */
+	for (int k = 0; k < NT; k++) {
+		if (k == T3 || k == T5 || k == T6)
+			continue;
+		t = h_task(c, id[k]);
+		assert_int_equal(h_int(t, "attempts"), 1);
+		json_decref(t);
+	}
+	h_pass(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(seed, h_setup, h_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
