@@ -127,6 +127,7 @@ struct gpu_state {
 	struct health *h;
 	struct health_source *src;
 	struct probe probe;
+	char *tool;                 /* nvidia-smi's path, found at start */
 };
 
 static void gpu_done(struct probe *p)
@@ -140,7 +141,7 @@ static void gpu_done(struct probe *p)
 static void gpu_run(void *state)
 {
 	struct gpu_state *st = state;
-	char *argv[] = {"nvidia-smi", MONITOR_GPU_QUERY, "--format=csv,noheader", NULL};
+	char *argv[] = {st->tool, MONITOR_GPU_QUERY, "--format=csv,noheader", NULL};
 	int r;
 
 	if (probe_busy(&st->probe)) {
@@ -161,11 +162,13 @@ static void gpu_run(void *state)
 
 static int gpu_init(struct health *h, struct health_source *src, void **ret_state)
 {
+	char *tool = probe_which("nvidia-smi");
 	struct gpu_state *st;
 
-	if (!probe_have("nvidia-smi"))
+	if (!tool)
 		return 1;
 	st = xcalloc(1, sizeof(*st));
+	st->tool = tool;
 	st->h = h;
 	st->src = src;
 	probe_init(&st->probe, h->loop, GPU_OUTPUT_MAX, gpu_done, st);
@@ -178,6 +181,7 @@ static void gpu_release(void *state)
 	struct gpu_state *st = state;
 
 	probe_release(&st->probe);
+	free(st->tool);
 	free(st);
 }
 

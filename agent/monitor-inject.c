@@ -56,13 +56,22 @@ void monitor_inject_apply(struct health_source *src, const char *path, const cha
 		cat = inject_word(&p);
 		reason = inject_word(&p);
 		sev = inject_word(&p);
-		if (!cat || !reason || !sev || health_category_parse(cat, &c) < 0 ||
-		    health_severity_parse(sev, &s) < 0) {
+		if (!sev) {
 			health_see(src, HEALTH_AGENT, "health-inject-invalid", HEALTH_WARNING, NULL,
 				   "%s:%u: expected 'CATEGORY REASON SEVERITY [action=ACTION] "
-				   "MESSAGE' with a category of accelerator, kernel, storage, network, "
-				   "runtime or agent and a severity of info, warning or fatal", path,
-				   lineno);
+				   "MESSAGE'", path, lineno);
+			continue;
+		}
+		if (health_category_parse(cat, &c) < 0) {
+			health_see(src, HEALTH_AGENT, "health-inject-invalid", HEALTH_WARNING, NULL,
+				   "%s:%u: unknown category '%s': expected accelerator, kernel, "
+				   "storage, network, runtime or agent", path, lineno, cat);
+			continue;
+		}
+		if (health_severity_parse(sev, &s) < 0) {
+			health_see(src, HEALTH_AGENT, "health-inject-invalid", HEALTH_WARNING, NULL,
+				   "%s:%u: unknown severity '%s': expected info, warning or fatal",
+				   path, lineno, sev);
 			continue;
 		}
 		p += strspn(p, " \t");

@@ -221,6 +221,7 @@ struct kmsg_state {
 	size_t ncarry;
 	struct kmsg_scan *scan;
 	struct probe probe;         /* dmesg */
+	char *dmesg;                /* its path */
 	bool have_mark;
 	double mark;                /* dmesg: timestamp of the newest line scanned */
 	char why[160];              /* KMSG_NONE: what failed */
@@ -337,7 +338,7 @@ static void kmsg_dmesg_done(struct probe *p)
 static void kmsg_run(void *state)
 {
 	struct kmsg_state *st = state;
-	char *argv[] = {"dmesg", NULL};
+	char *argv[] = {st->dmesg, NULL};
 	int r;
 
 	switch (st->mode) {
@@ -362,6 +363,7 @@ static int kmsg_init(struct health *h, struct health_source *src, void **ret_sta
 {
 	struct kmsg_state *st = xcalloc(1, sizeof(*st));
 	const char *path = h->cfg.kmsg_path ? h->cfg.kmsg_path : "/dev/kmsg";
+	int e;
 
 	st->h = h;
 	st->src = src;
@@ -369,15 +371,16 @@ static int kmsg_init(struct health *h, struct health_source *src, void **ret_sta
 	st->carry = xmalloc(KMSG_LINE_MAX);
 	probe_init(&st->probe, h->loop, KMSG_DMESG_OUTPUT_MAX, kmsg_dmesg_done, st);
 	st->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	e = errno;
 	if (st->fd >= 0) {
 		st->mode = KMSG_FILE;
 		(void)lseek(st->fd, 0, SEEK_END);
-	} else if (!h->cfg.kmsg_path && probe_have("dmesg")) {
+	} else if ((st->dmesg = probe_which("dmesg"))) {
 		log_info("health: cannot read %s (%s); reading the kernel log with dmesg", path,
-			 strerror(errno));
+			 strerror(e));
 		st->mode = KMSG_DMESG;
 	} else {
-		kmsg_off(st, "cannot read %s: %s", path, strerror(errno));
+		kmsg_off(st, "cannot read %s: %s", path, strerror(e));
 	}
 	*ret_state = st;
 	return 0;
@@ -391,6 +394,7 @@ static void kmsg_release(void *state)
 	if (st->fd >= 0)
 		close(st->fd);
 	monitor_kmsg_scan_free(st->scan);
+	free(st->dmesg);
 	free(st->carry);
 	free(st);
 }

@@ -245,18 +245,20 @@ void probe_first_line(const struct probe *p, char *buf, size_t len)
 	buf[o] = '\0';
 }
 
-bool probe_have(const char *name)
+char *probe_which(const char *name)
 {
 	const char *path = getenv("PATH");
 	char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *dir, *save;
-	bool found = false;
+	char *found = NULL;
 
 	for (dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
 		char *full;
 
 		xasprintf(&full, "%s/%s", dir, name);
-		found = access(full, X_OK) == 0;
-		free(full);
+		if (access(full, X_OK) == 0)
+			found = full;
+		else
+			free(full);
 	}
 	free(copy);
 	return found;

@@ -75,8 +75,9 @@ int probe_spawn(struct probe *p, char *const argv[], double timeout);
 /* Runs body(fd, arg) in a forked child instead of a program. Same returns. */
 int probe_fork(struct probe *p, probe_body_fn *body, void *arg, double timeout);
 
-/* Whether the agent's PATH has an executable file called name. */
-bool probe_have(const char *name);
+/* The full path of the executable called name in the agent's PATH (to be
+ * freed), or NULL when there is none. */
+char *probe_which(const char *name);
 
 /* The first line of the output, without the newline and surrounding
  * blanks, control characters replaced by spaces, at most len - 1 bytes. */
