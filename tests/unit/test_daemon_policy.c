@@ -1,0 +1,322 @@
+/*
+ * test_daemon_policy.c: governance administration in the daemon, on a
+ * real state and store in a temp dir:
+ *
+ *   - `hpq policy set` (policy_set): admin only; every pair is checked
+ *     before any is applied (a bad one leaves the policy untouched); the
+ *     change reaches memory and survives a reopen;
+ *   - limits of "unlimited" (HPQ_UNLIMITED_*) are accepted and kept as
+ *     exactly that, also across a reopen; real limits are still capped;
+ *   - a guarantee larger than its pool's nodes is refused, in a pool with
+ *     no nodes yet it is not;
+ *   - queue positions follow class weight, then submit order, per team.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "error.h"
+#include "hpq.h"
+#include "hpq.pb-c.h"
+#include "policy.h"
+#include "queue.h"
+#include "state.h"
+#include "store.h"
+
+struct fix {
+	char dir[64];
+	char path[128];
+	uv_loop_t loop;
+	struct store *s;
+	struct state st;
+};
+
+static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
+				    .known = true };
+static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
+
+static void open_all(struct fix *f)
+{
+	char err[256] = "";
+
+	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&f->st, f->s);
+	if (store_load(f->s, &f->st, err, sizeof(err)) < 0)
+		fail_msg("store_load: %s", err);
+	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
+}
+
+static void on_flag(void *arg, int status)
+{
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+static void commit(struct fix *f)
+{
+	int done = 0;
+
+	store_after_commit(f->s, on_flag, &done);
+	store_submit(f->s);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(done, 1);
+}
+
+static void close_all(struct fix *f)
+{
+	state_release(&f->st);
+	store_close(f->s);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	f->s = NULL;
+}
+
+static int setup(void **ts)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-policy-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	open_all(f);
+	*ts = f;
+	return 0;
+}
+
+static int teardown(void **ts)
+{
+	struct fix *f = *ts;
+	char cmd[160];
+
+	if (f->s)
+		close_all(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* policy_set with pairs "k1", "v1", "k2", "v2", ..., NULL. */
+static int set(struct fix *f, const struct actor *who, struct state_err *e, ...)
+{
+	Hpq__PolicySetting s[8], *p[8];
+	Hpq__PolicySetRequest req = HPQ__POLICY_SET_REQUEST__INIT;
+	const char *k;
+	va_list ap;
+
+	va_start(ap, e);
+	while ((k = va_arg(ap, const char *))) {
+		hpq__policy_setting__init(&s[req.n_settings]);
+		s[req.n_settings].key = (char *)k;
+		s[req.n_settings].value = va_arg(ap, char *);
+		p[req.n_settings] = &s[req.n_settings];
+		req.n_settings++;
+	}
+	va_end(ap);
+	req.settings = p;
+	return policy_set(&f->st, &req, who, e);
+}
+
+static void test_policy_set(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	Hpq__PolicyReply rep;
+
+	/* Defaults of a new cluster. */
+	policy_to_pb(&f->st, &rep);
+	assert_string_equal(rep.idle_allocation, "fair-share");
+	assert_int_equal(rep.half_life_s, 3600);
+	assert_int_equal(rep.min_runtime_s, 0);
+	assert_int_equal(rep.grace_s, 60);
+	assert_string_equal(rep.requeue_order, "submit");
+
+	assert_int_equal(set(f, &alice, &e, "grace", "5s", NULL), HPQ_EPERM);
+	/* One bad pair: nothing changes. */
+	assert_int_equal(set(f, &admin, &e, "grace", "5s", "idle-allocation", "random", NULL),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "fair-share or fcfs"));
+	assert_int_equal(set(f, &admin, &e, "half-life", "0", NULL), HPQ_EINVAL);
+	assert_int_equal(set(f, &admin, &e, "grace", "8d", NULL), HPQ_EINVAL);
+	assert_int_equal(set(f, &admin, &e, "grace", "5s", "grace", "6s", NULL), HPQ_EINVAL);
+	assert_int_equal(set(f, &admin, &e, "quantum", "5s", NULL), HPQ_EINVAL);
+	assert_int_equal(set(f, &admin, &e, NULL), HPQ_EINVAL);
+	assert_int_equal(f->st.policy.grace_s, 60);
+	assert_int_equal(f->st.policy.sched.idle, SCHED_IDLE_FAIR_SHARE);
+
+	assert_int_equal(set(f, &admin, &e, "idle-allocation", "fcfs", "half-life", "2h",
+			     "min-runtime", "90s", "grace", "5s", "requeue-order", "eviction",
+			     NULL), 0);
+	assert_int_equal(f->st.policy.sched.idle, SCHED_IDLE_FCFS);
+	assert_int_equal(f->st.policy.sched.half_life_ms, 2 * 3600 * 1000);
+	assert_int_equal(f->st.policy.sched.min_runtime_ms, 90 * 1000);
+	assert_int_equal(f->st.policy.grace_s, 5);
+	assert_true(f->st.policy.sched.requeue_by_eviction);
+	commit(f);
+
+	/* Durable. */
+	close_all(f);
+	open_all(f);
+	policy_to_pb(&f->st, &rep);
+	assert_string_equal(rep.idle_allocation, "fcfs");
+	assert_int_equal(rep.half_life_s, 7200);
+	assert_int_equal(rep.min_runtime_s, 90);
+	assert_int_equal(rep.grace_s, 5);
+	assert_string_equal(rep.requeue_order, "eviction");
+}
+
+static int team_set(struct fix *f, const char *name, bool create, const char *pool,
+		    const Hpq__Resources *g, const Hpq__Resources *borrow_abs, struct state_err *e)
+{
+	Hpq__Team team = HPQ__TEAM__INIT;
+	Hpq__PoolQuota pq = HPQ__POOL_QUOTA__INIT, *pqs[] = { &pq };
+	Hpq__TeamSetRequest req = HPQ__TEAM_SET_REQUEST__INIT;
+	char *fields[2];
+
+	pq.pool = (char *)pool;
+	team.name = (char *)name;
+	team.n_quotas = 1;
+	team.quotas = pqs;
+	if (g) {
+		pq.guarantee = (Hpq__Resources *)g;
+		fields[req.n_fields++] = "quota.guarantee";
+	}
+	if (borrow_abs) {
+		pq.has_borrow_limit_abs = true;
+		pq.borrow_limit_abs = (Hpq__Resources *)borrow_abs;
+		fields[req.n_fields++] = "quota.borrow_limit_abs";
+	}
+	req.team = &team;
+	req.create = create;
+	req.fields = fields;
+	return state_team_set(&f->st, &req, &admin, e);
+}
+
+static void test_unlimited_and_guarantees(void **ts)
+{
+	struct fix *f = *ts;
+	Hpq__Resources unl = HPQ__RESOURCES__INIT, big = HPQ__RESOURCES__INIT;
+	Hpq__Resources g = HPQ__RESOURCES__INIT, cap = HPQ__RESOURCES__INIT;
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	struct state_err e;
+	struct team *t;
+	struct node *n;
+	int dummy;
+
+	unl.gpus = HPQ_UNLIMITED_COUNT;
+	unl.cpus = HPQ_UNLIMITED_COUNT + 5;
+	unl.mem = HPQ_UNLIMITED_MEM;
+	assert_int_equal(team_set(f, "a", true, "default", NULL, &unl, &e), 0);
+	t = state_team_find(&f->st, "a");
+	assert_true(t->quotas[0].q.has_borrow_abs);
+	assert_int_equal(t->quotas[0].q.borrow_abs.gpus, HPQ_UNLIMITED_COUNT);
+	assert_int_equal(t->quotas[0].q.borrow_abs.cpus, HPQ_UNLIMITED_COUNT);
+	assert_int_equal(t->quotas[0].q.borrow_abs.mem, (int64_t)HPQ_UNLIMITED_MEM);
+	/* The default team's own unlimited is the same value. */
+	t = state_team_find(&f->st, "default");
+	assert_int_equal(t->quotas[0].q.borrow_abs.gpus, HPQ_UNLIMITED_COUNT);
+	/* A finite but absurd limit is still refused. */
+	big.gpus = 5000;
+	assert_int_equal(team_set(f, "a", false, "default", NULL, &big, &e), HPQ_EINVAL);
+
+	/* Pool "gpu" has no nodes yet: any guarantee. */
+	g.gpus = 64;
+	assert_int_equal(team_set(f, "b", true, "gpu", &g, NULL, &e), 0);
+	/* Once it has a node of 8 GPUs, 9 is too many, 8 is fine. */
+	cap.gpus = 8;
+	cap.cpus = 16;
+	cap.mem = 1024;
+	reg.name = "g1";
+	reg.pool = "gpu";
+	reg.capacity = &cap;
+	reg.address = "";
+	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", (struct conn *)&dummy, &n,
+					     &e), 0);
+	g.gpus = 9;
+	assert_int_equal(team_set(f, "b", false, "gpu", &g, NULL, &e), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "larger than pool gpu"));
+	assert_int_equal(state_team_find(&f->st, "b")->quotas[0].q.guarantee.gpus, 64);
+	g.gpus = 8;
+	assert_int_equal(team_set(f, "c", true, "gpu", &g, NULL, &e), 0);
+	commit(f);
+
+	close_all(f);
+	open_all(f);
+	t = state_team_find(&f->st, "a");
+	assert_int_equal(t->quotas[0].q.borrow_abs.cpus, HPQ_UNLIMITED_COUNT);
+	assert_int_equal(t->quotas[0].q.borrow_abs.mem, (int64_t)HPQ_UNLIMITED_MEM);
+}
+
+static struct task *submit(struct fix *f, const char *team, const char *cls)
+{
+	char *argv[] = { "true" };
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	struct task *t = NULL;
+
+	res.gpus = 1;
+	spec.per_node = &res;
+	spec.team = (char *)team;
+	spec.class_ = (char *)cls;
+	spec.n_argv = 1;
+	spec.argv = argv;
+	if (state_task_submit(&f->st, &spec, &admin, &t, &e) < 0)
+		fail_msg("submit: %s", e.msg);
+	return t;
+}
+
+static void test_queue_positions(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *a1, *a2, *a3, *b1, *a4;
+	struct queue_index *qi;
+	struct state_err e;
+
+	assert_int_equal(team_set(f, "b", true, "default", NULL, NULL, &e), 0);
+	/* Nothing runs: no nodes. */
+	a1 = submit(f, "default", "data-processing");
+	a2 = submit(f, "default", "training");
+	a3 = submit(f, "default", "data-processing");
+	b1 = submit(f, "b", "fine-tuning");
+	a4 = submit(f, "default", "inference");
+	assert_int_equal(queue_position(&f->st, a4), 1);
+	assert_int_equal(queue_position(&f->st, a2), 2);
+	assert_int_equal(queue_position(&f->st, a1), 3);
+	assert_int_equal(queue_position(&f->st, a3), 4);
+	assert_int_equal(queue_position(&f->st, b1), 1);
+	qi = queue_index_new(&f->st);
+	assert_int_equal(queue_index_get(qi, a4->st.id), 1);
+	assert_int_equal(queue_index_get(qi, a2->st.id), 2);
+	assert_int_equal(queue_index_get(qi, a1->st.id), 3);
+	assert_int_equal(queue_index_get(qi, a3->st.id), 4);
+	assert_int_equal(queue_index_get(qi, b1->st.id), 1);
+	assert_int_equal(queue_index_get(qi, 9999), 0);
+	queue_index_free(qi);
+	/* A cancelled task leaves the queue. */
+	assert_int_equal(state_task_cancel(&f->st, a2, &admin, &e), 0);
+	assert_int_equal(queue_position(&f->st, a2), 0);
+	assert_int_equal(queue_position(&f->st, a1), 2);
+	commit(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_policy_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlimited_and_guarantees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_positions, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
