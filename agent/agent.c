@@ -306,6 +306,10 @@ static void agent_ready(void *data)
 	TAILQ_FOREACH(t, &a->exec.tasks, entry)
 		t->update_inflight = false;
 	agent_report_exits(a);
+	if (a->health_unsent) {
+		a->health_unsent = false;
+		link_heartbeat_now(&a->link);
+	}
 }
 
 static void agent_lost(void *data)
@@ -338,6 +342,8 @@ static void agent_health_changed(struct health *h, void *data)
 {
 	struct agent *a = data;
 
+	/* Not registered: the next Register carries them, unless it is on its way. */
+	a->health_unsent = !link_ready(&a->link);
 	link_heartbeat_now(&a->link);
 }
 

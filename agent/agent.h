@@ -51,6 +51,7 @@ struct agent {
 	struct link link;
 	struct local local;
 	struct health health;
+	bool health_unsent;         /* changed while not registered: send once registered */
 };
 
 /*

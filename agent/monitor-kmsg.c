@@ -261,22 +261,35 @@ static void kmsg_feed(struct kmsg_state *st, const char *buf, size_t n, double n
 	}
 }
 
+static void kmsg_off(struct kmsg_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads what is new; a read error (some containers allow open, not read) ends file mode. */
 static void kmsg_read(struct kmsg_state *st)
 {
 	char buf[KMSG_LINE_MAX];
 	double now = health_mono();
+	int e;
 
 	for (;;) {
 		ssize_t n = read(st->fd, buf, sizeof(buf));
 
 		if (n < 0 && (errno == EINTR || errno == EPIPE))
 			continue;
-		if (n <= 0) {
-			if (n < 0 && errno != EAGAIN)
-				log_debug("health: reading the kernel log: %s", strerror(errno));
+		if (n == 0 || (n < 0 && errno == EAGAIN))
 			return;
-		}
+		if (n < 0)
+			break;
 		kmsg_feed(st, buf, (size_t)n, now);
+	}
+	e = errno;
+	close(st->fd);
+	st->fd = -1;
+	if ((st->dmesg = probe_which("dmesg"))) {
+		log_info("health: cannot read the kernel log (%s); reading it with dmesg",
+			 strerror(e));
+		st->mode = KMSG_DMESG;
+	} else {
+		kmsg_off(st, "cannot read the kernel log: %s", strerror(e));
 	}
 }
 
@@ -288,8 +301,6 @@ static void kmsg_report(struct kmsg_state *st)
 			   "the kernel log is not watched: %s", st->why);
 	health_done(st->src);
 }
-
-static void kmsg_off(struct kmsg_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void kmsg_off(struct kmsg_state *st, const char *fmt, ...)
 {
@@ -338,23 +349,18 @@ static void kmsg_dmesg_done(struct probe *p)
 static void kmsg_run(void *state)
 {
 	struct kmsg_state *st = state;
-	char *argv[] = {st->dmesg, NULL};
 	int r;
 
-	switch (st->mode) {
-	case KMSG_FILE:
-		kmsg_read(st);
-		break;
-	case KMSG_DMESG:
-		if (probe_busy(&st->probe))
-			break; /* a hung dmesg: report what we know */
+	if (st->mode == KMSG_FILE)
+		kmsg_read(st); /* may turn to dmesg, or off */
+	/* A dmesg still busy (hung): report what is known. */
+	if (st->mode == KMSG_DMESG && !probe_busy(&st->probe)) {
+		char *argv[] = {st->dmesg, NULL};
+
 		r = probe_spawn(&st->probe, argv, st->h->cfg.timeout);
 		if (r == 0)
 			return; /* reported from kmsg_dmesg_done */
 		kmsg_off(st, "cannot run dmesg: %s", hpq_strerror(r));
-		break;
-	case KMSG_NONE:
-		break;
 	}
 	kmsg_report(st);
 }
