@@ -33,6 +33,7 @@ void config_init(struct config *c)
 	c->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
 	c->events_retain_s = 30 * 24 * 3600;
+	c->metrics = xstrdup("");
 }
 
 static void free_admins(struct config *c)
@@ -50,6 +51,7 @@ void config_release(struct config *c)
 	free(c->socket_path);
 	free(c->state_dir);
 	free(c->key_file);
+	free(c->metrics);
 	free_admins(c);
 	memset(c, 0, sizeof(*c));
 }
@@ -66,6 +68,7 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->socket_path = dup_or_null(src->socket_path);
 	dst->state_dir = dup_or_null(src->state_dir);
 	dst->key_file = dup_or_null(src->key_file);
+	dst->metrics = dup_or_null(src->metrics);
 	dst->admins = src->nadmins ? xcalloc(src->nadmins, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < src->nadmins; i++)
 		dst->admins[i] = xstrdup(src->admins[i]);
@@ -143,6 +146,14 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 	if (!strcmp(section, "hpqd")) {
 		if (!strcmp(key, "listen")) {
 			set_str(&c->listen, value);
+			return 0;
+		}
+		if (!strcmp(key, "metrics")) {
+			/* HOST:PORT; checked when the listener starts (metrics.c). */
+			if (strlen(value) > 200)
+				return fail(err, errlen, HPQ_EINVAL, "metrics address too long");
+			free(c->metrics);
+			c->metrics = xstrdup(value);
 			return 0;
 		}
 		if (!strcmp(key, "socket")) {

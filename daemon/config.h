@@ -24,6 +24,7 @@ struct config {
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */
 	bool foreground;
 	uint64_t events_retain_s;   /* [events] retain: older events are pruned; 0 = keep all */
+	char *metrics;              /* [hpqd] metrics: HOST:PORT of /metrics; "" = off */
 };
 
 void config_init(struct config *c);

@@ -18,6 +18,7 @@
 #include "dispatch.h"
 #include "hpqd.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -73,6 +74,8 @@ void dispatch_run(struct hpqd *d)
 		int64_t now = hpqd_now_ms();
 		size_t n;
 
+		uint64_t t0 = uv_hrtime();
+
 		st->dirty = false;
 		decs = sched_cycle(st->sched, now, &n);
 		if (n) {
@@ -84,6 +87,7 @@ void dispatch_run(struct hpqd *d)
 			free(copy);
 			log_debug("dispatch: %zu decisions", n);
 		}
+		metrics_observe_cycle(d, uv_hrtime() - t0, n);
 		arm_wakeup(d, now);
 	}
 	store_submit(d->store);

@@ -25,6 +25,7 @@
 #include "error.h"
 #include "hpqd.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "store.h"
 #include "usage.h"
@@ -163,6 +164,7 @@ static void finish_stop(uv_timer_t *h)
 {
 	struct hpqd *d = container_of(h, struct hpqd, node_timer);
 
+	metrics_stop(d);        /* joins its thread; waiting scrapes get 503 */
 	server_close_all(d->server);
 	dispatch_close(d);
 	uv_close((uv_handle_t *)&d->node_timer, NULL);

@@ -32,6 +32,7 @@
 #include "hpqd.h"
 #include "log.h"
 #include "parse.h"
+#include "metrics.h"
 #include "server.h"
 #include "store.h"
 #include "xalloc.h"
@@ -53,12 +54,13 @@ static const char usage_text[] =
 	"  -L, --log-level LEVEL      error, warning, notice, info (default) or debug\n"
 	"      --heartbeat DURATION   heartbeat interval for agents (default 10s)\n"
 	"      --unreachable-after N  heartbeats missed before a node is lost (default 3)\n"
+	"      --metrics HOST:PORT    serve Prometheus metrics at /metrics (default off)\n"
 	"  -f, --foreground           do not daemonize; log to stderr\n"
 	"  -n, --check                check the configuration, print it and exit\n"
 	"  -h, --help                 show this help\n"
 	"  -V, --version              show the version\n";
 
-enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE };
+enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE, OPT_METRICS };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -69,6 +71,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, 'L' },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "unreachable-after", required_argument, NULL, OPT_UNREACHABLE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
@@ -324,6 +327,9 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 			r = config_set(cfg, "agents", "unreachable_after", optarg, err,
 				       sizeof(err));
 			break;
+		case OPT_METRICS:
+			r = config_set(cfg, "hpqd", "metrics", optarg, err, sizeof(err));
+			break;
 		case 'f':
 			cfg->foreground = true;
 			break;
@@ -353,8 +359,9 @@ static void print_config(const struct config *c)
 	static const char *const levels[] = { "emerg", "alert", "crit", "error", "warning",
 					      "notice", "info", "debug" };
 
-	printf("[hpqd]\nlisten = %s\nsocket = %s\nstate_dir = %s\nlog_level = %s\n\n",
-	       c->listen, c->socket_path, c->state_dir, levels[c->log_level & 7]);
+	printf("[hpqd]\nlisten = %s\nsocket = %s\nstate_dir = %s\nlog_level = %s\n"
+	       "metrics = %s\n\n", c->listen, c->socket_path, c->state_dir,
+	       levels[c->log_level & 7], c->metrics);
 	printf("[auth]\nkey_file = %s\nadmins = ", c->key_file ? c->key_file : "");
 	for (size_t i = 0; i < c->nadmins; i++)
 		printf("%s%s", i ? "," : "", c->admins[i]);
@@ -419,6 +426,8 @@ int main(int argc, char **argv)
 	xasprintf(&m.port_path, "%s/hpqd.port", cfg.state_dir);
 	unlink(m.port_path);
 	r = server_listen(m.d.server, cfg.listen, cfg.socket_path, err, sizeof(err));
+	if (r == 0 && *cfg.metrics)
+		r = metrics_start(&m.d, cfg.metrics, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err);
 		report_ready(&m, 1, err);

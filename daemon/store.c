@@ -292,6 +292,7 @@ struct batch {
 	struct done *dones;
 	size_t ndones, capdones;
 	int status;
+	uint64_t commit_ns;     /* how long its transaction took (first batch of a group) */
 	struct batch *next;
 };
 
@@ -309,6 +310,8 @@ struct store {
 	bool error_reported;
 	void (*on_error)(void *arg);
 	void *err_arg;
+	void (*on_commit)(void *arg, uint64_t ns);
+	void *commit_arg;
 
 	/* shared, under mu */
 	uv_thread_t thread;
@@ -835,7 +838,9 @@ static void store_thread(void *arg)
 		if (!list)
 			break;
 
+		list->commit_ns = uv_hrtime();
 		status = s->broken ? HPQ_ESTORAGE : commit_batches(s, list);
+		list->commit_ns = uv_hrtime() - list->commit_ns;
 		if (status < 0)
 			s->broken = true;
 		for (b = list; b; b = b->next) {
@@ -869,6 +874,8 @@ static void run_finished(struct store *s)
 		next = list->next;
 		if (list->status < 0)
 			failed = true;
+		else if (list->commit_ns && s->on_commit)
+			s->on_commit(s->commit_arg, list->commit_ns);
 		for (size_t i = 0; i < list->ndones; i++) {
 			struct done *d = &list->dones[i];
 
@@ -906,6 +913,12 @@ void store_submit(struct store *s)
 	s->todo_tail = &b->next;
 	uv_cond_signal(&s->cv);
 	uv_mutex_unlock(&s->mu);
+}
+
+void store_set_commit_observer(struct store *s, void (*fn)(void *arg, uint64_t ns), void *arg)
+{
+	s->on_commit = fn;
+	s->commit_arg = arg;
 }
 
 size_t store_inflight(const struct store *s)

@@ -131,6 +131,10 @@ void store_call(struct store *s, store_call_fn fn, store_done_fn done, void *arg
  * anything in it. */
 void store_submit(struct store *s);
 
+/* fn(arg, ns) on the loop after every successful group commit: how long
+ * its transaction took (metrics.c's histogram). NULL: nobody listens. */
+void store_set_commit_observer(struct store *s, void (*fn)(void *arg, uint64_t ns), void *arg);
+
 /* Batches handed over whose completions have not run yet, plus the open one if not empty. */
 size_t store_inflight(const struct store *s);
 

@@ -1,0 +1,33 @@
+/*
+ * metrics.h: the optional Prometheus endpoint (`--metrics HOST:PORT`,
+ * `[hpqd] metrics`; off by default), served by libmicrohttpd on its own
+ * thread. GET /metrics answers in the text exposition format 0.0.4.
+ *
+ * The state belongs to the loop thread, so a scrape does not read it:
+ * the HTTP thread asks the loop (a uv_async) to render the page and waits
+ * for it (at most 2 s), so every scrape sees one consistent instant, the
+ * same figures `hpq status` gives (metrics.c renders status_build's reply).
+ * Histograms (dispatch cycle, storage commit) are observed on the loop
+ * thread while the endpoint runs, i.e. from the daemon's start when the
+ * option is given.
+ */
+#ifndef HPQD_METRICS_H
+#define HPQD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hpqd;
+
+/* Starts the listener on listen (HOST:PORT; port 0 picks one) and writes
+ * the port to <state_dir>/hpqd.metrics.port. Returns 0 or a negative code
+ * with a message in err. */
+int metrics_start(struct hpqd *d, const char *listen, char *err, size_t errlen);
+/* Stops the listener (joins its thread); safe if never started. */
+void metrics_stop(struct hpqd *d);
+
+/* Observations, from the loop thread. */
+void metrics_observe_cycle(struct hpqd *d, uint64_t ns, size_t decisions);
+void metrics_observe_commit(void *d, uint64_t ns);
+
+#endif
