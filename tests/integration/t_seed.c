@@ -175,6 +175,13 @@ static void seed(void **state)
 	assert_string_equal(h_str(t, "reason"), "borrow-limit");
 	assert_int_equal(h_int(t, "queue_position"), 1);
 	json_decref(t);
+	{
+		struct h_out out;
+
+		assert_int_equal(h_hpq(c, &out, "list", "--team", "team2", NULL), 0);
+		assert_non_null(strstr(out.out, "borrow-limit #1"));
+		h_out_free(&out);
+	}
 	t = h_task(c, id[T6]);
 	snprintf(want, sizeof(want), "preempting task %" PRIu64 " (priority", id[T5]);
 	assert_true(event_id(t, "preempt-for", want) > 0);
