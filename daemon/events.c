@@ -55,6 +55,8 @@ struct events {
 	struct hpqd *d;
 	struct dlist subs;
 	uint64_t seq;                /* sequence number of the next event */
+	uint64_t id_base;            /* the table id of event seq 0, once known */
+	bool id_known;
 	struct preempt_mark *marks;
 	size_t head, nmarks, capmarks; /* live marks are [head, nmarks) */
 	uint64_t preempt_total;
@@ -110,6 +112,7 @@ static void on_push_committed(void *arg, int status)
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__Event e = HPQ__EVENT__INIT;
 
+	e.id = ev->id_known ? ev->id_base + p->seq : 0;
 	e.time = p->time_ms;
 	e.kind = p->kind;
 	e.task_id = p->task_id;
@@ -206,6 +209,7 @@ struct seed {
 	struct events *ev;
 	int64_t since_ms;
 	int rc;
+	uint64_t max_id;
 	uint64_t *task_ids;
 	int64_t *times;
 	size_t n;
@@ -217,8 +221,20 @@ static int seed_read(sqlite3 *db, void *arg)
 	sqlite3_stmt *q = NULL;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, "SELECT task_id, time FROM events WHERE kind = 'preempt'"
-				" AND time >= ?1 ORDER BY time", -1, &q, NULL);
+	/* Events are rows appended in the order state_event records them, and
+	 * pruning never deletes the newest, so the events recorded from here on
+	 * get ids max + 1, max + 2, ...: pushes can carry them. */
+	rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM events", -1, &q, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		sd->max_id = (uint64_t)sqlite3_column_int64(q, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT task_id, time FROM events WHERE"
+					" kind = 'preempt' AND time >= ?1 ORDER BY time", -1, &q,
+					NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sd->since_ms);
 		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -242,8 +258,12 @@ static void on_seeded(void *arg, int status)
 	struct preempt_mark *m = xcalloc(sd->n + nold + 1, sizeof(*m));
 	size_t n = 0;
 
-	if (status < 0 || sd->rc != SQLITE_OK)
+	if (status < 0 || sd->rc != SQLITE_OK) {
 		log_warn("cannot read the last hour's preemptions: status counts start at zero");
+	} else {
+		ev->id_base = sd->max_id + 1;
+		ev->id_known = true;
+	}
 	for (size_t i = 0; status >= 0 && i < sd->n; i++) {
 		const struct task *t = state_task_find(&ev->d->state, sd->task_ids[i]);
 
@@ -446,8 +466,10 @@ static int prune_rows(sqlite3 *db, void *arg)
 	sqlite3_stmt *q = NULL;
 	int rc;
 
+	/* Never the newest row: ids must keep growing from it (seed_read). */
 	rc = sqlite3_prepare_v2(db, "DELETE FROM events WHERE id IN (SELECT id FROM events"
-				" WHERE time < ?1 ORDER BY time LIMIT ?2)", -1, &q, NULL);
+				" WHERE time < ?1 AND id < (SELECT max(id) FROM events)"
+				" ORDER BY time LIMIT ?2)", -1, &q, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, p->before_ms);
 		sqlite3_bind_int(q, 2, PRUNE_ROWS);

@@ -217,6 +217,33 @@ static void borrow_and_reclaim(void **state)
 	}), 10000));
 	kill(follower, SIGTERM);
 	assert_true(h_wait_child(c, follower, 5000) != -1);
+	/* Backlog and pushes alike carry the table's ids, each once, in order;
+	 * the pushed ones are what `hpq events` reads back. */
+	text = h_read_file(follow);
+	{
+		json_t *all = h_hpq_json(c, "events", NULL);
+		long long last = 0;
+		size_t n = 0;
+
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+			json_t *ev = json_loads(line, 0, NULL), *back;
+
+			assert_non_null(ev);
+			assert_true(json_is_integer(json_object_get(ev, "id")));
+			assert_true(h_int(ev, "id") > last);
+			last = h_int(ev, "id");
+			back = json_array_get(all, (size_t)h_int(ev, "id") - 1);
+			assert_non_null(back);
+			assert_int_equal(h_int(back, "id"), h_int(ev, "id"));
+			assert_string_equal(h_str(back, "kind"), h_str(ev, "kind"));
+			assert_string_equal(h_str(back, "message"), h_str(ev, "message"));
+			json_decref(ev);
+			n++;
+		}
+		assert_true(n >= 5 + 2 + 2 + 2);
+		json_decref(all);
+	}
+	free(text);
 
 	/* Filters, the text form, and a wrong name. */
 	s = h_hpq_json(c, "status", "--team", "b", NULL);
