@@ -113,9 +113,13 @@ static void print_text(const struct output_ctx *o, const Hpq__StatusReply *s)
 		table_add(t, NULL, "%u", ts->running);
 		table_add(t, NULL, "%u", ts->pending);
 		table_add(t, ts->preempted_1h ? YELLOW : NULL, "%u", ts->preempted_1h);
-		table_add(t, ts->oldest_pending_s > 3600 ? RED
-			     : ts->oldest_pending_s > 600 ? YELLOW : NULL,
-			  "%s", dur(ts->oldest_pending_s, b1, sizeof(b1)));
+		if (*ts->oldest_pending_reason)
+			table_add(t, ts->oldest_pending_s > 3600 ? RED
+				     : ts->oldest_pending_s > 600 ? YELLOW : NULL,
+				  "%s (%s)", dur(ts->oldest_pending_s, b1, sizeof(b1)),
+				  ts->oldest_pending_reason);
+		else
+			table_add(t, NULL, "-");
 		table_add(t, NULL, "%s", dur(ts->longest_running_s, b2, sizeof(b2)));
 		table_add(t, idle_guar ? RED : NULL, "%s", idle_guar ? "unused-guarantee" : "");
 		table_add(t, NULL, "%u", ts->weight);

@@ -87,6 +87,9 @@ json_t *dash_status_json(const Hpq__StatusReply *s)
 		json_object_set_new(j, "pending", json_integer(t->pending));
 		json_object_set_new(j, "preempted_1h", json_integer(t->preempted_1h));
 		json_object_set_new(j, "oldest_pending_s", json_integer(t->oldest_pending_s));
+		json_object_set_new(j, "oldest_pending_reason",
+				    *t->oldest_pending_reason ? str(t->oldest_pending_reason)
+							      : json_null());
 		json_object_set_new(j, "longest_running_s", json_integer(t->longest_running_s));
 		json_object_set_new(j, "guarantee_unused", json_boolean(unused));
 		json_array_append_new(teams, j);

@@ -56,6 +56,7 @@ static void count_word(Hpq__StateCount ***v, size_t *n, const char *name)
 
 /* Per (team, pool) and per class figures from the pass over the tasks. */
 struct tp_acc {
+	const struct task *oldest;  /* the oldest pending task, or NULL */
 	int64_t oldest_submit_ms;   /* 0: nothing pending */
 	int64_t earliest_start_ms;  /* 0: nothing running */
 };
@@ -85,8 +86,10 @@ static void scan_tasks(struct hpqd *d, struct tp_acc *tp, uint32_t npools,
 		a = &tp[(size_t)t->st.team * npools + t->st.pool];
 		if (t->state == TASK_PENDING) {
 			pending++;
-			if (!a->oldest_submit_ms || t->submit_ms < a->oldest_submit_ms)
+			if (!a->oldest_submit_ms || t->submit_ms < a->oldest_submit_ms) {
 				a->oldest_submit_ms = t->submit_ms;
+				a->oldest = t;
+			}
 			if (t->st.class_id < nclasses)
 				cls[t->st.class_id].pending++;
 		} else {
@@ -199,6 +202,9 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 			ts->pending = u.pending;
 			ts->preempted_1h = npre;
 			ts->oldest_pending_s = age_s(now_ms, a->oldest_submit_ms);
+			/* One reason per row (O(nodes of the pool) each), not per task. */
+			ts->oldest_pending_reason = xstrdup(a->oldest ? state_task_reason(st, a->oldest)
+								       : "");
 			ts->longest_running_s = age_s(now_ms, a->earliest_start_ms);
 			rep->teams[rep->n_teams++] = ts;
 		}

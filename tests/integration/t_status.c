@@ -193,6 +193,10 @@ static void borrow_and_reclaim(void **state)
 	row = team_row(s, "b");
 	assert_int_equal(h_int(row, "preempted_1h"), 2);
 	assert_true(h_int(row, "oldest_pending_s") >= 0);
+	/* Why b's oldest waits: a dispatcher reason, e.g. no idle compute. */
+	assert_true(json_is_string(json_object_get(row, "oldest_pending_reason")));
+	assert_true(strlen(h_str(row, "oldest_pending_reason")) > 0);
+	assert_true(json_is_null(json_object_get(team_row(s, "a"), "oldest_pending_reason")));
 	assert_int_equal(h_int(team_row(s, "a"), "preempted_1h"), 0);
 	assert_false(json_is_true(json_object_get(team_row(s, "a"), "guarantee_unused")));
 	assert_int_equal(class_count(s, "training", "running"), 4);
