@@ -20,6 +20,7 @@
 #include "error.h"
 #include "journal.h"
 #include "log.h"
+#include "logs.h"
 #include "monitor.h"
 #include "msg.h"
 #include "xalloc.h"
@@ -245,6 +246,9 @@ static void agent_message(void *data, const Hpq__Envelope *env)
 		return;
 	case HPQ__ENVELOPE__BODY_KILL_TASK:
 		agent_kill_task(a, env->id, env->kill_task);
+		return;
+	case HPQ__ENVELOPE__BODY_LOG_REQUEST:
+		logs_serve(a, env->id, env->log_request);   /* hpq logs (logs.c) */
 		return;
 	default:
 		log_debug("link: ignoring %s from hpqd", hpq_msg_name(env));

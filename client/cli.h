@@ -71,6 +71,7 @@ extern const struct cmd_entry cmd_status_entry;   /* the dashboards: cmd-status.
 extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_usage_entry;
 extern const struct cmd_entry cmd_top_entry;
+extern const struct cmd_entry cmd_logs_entry;
 
 /* Sets up cli for one invocation: stdout/stderr, colour when stdout is a
  * terminal and NO_COLOR is unset or empty. */

@@ -29,6 +29,7 @@ struct server;
 struct events;
 struct usage;
 struct metrics;
+struct logs;
 
 struct hpqd {
 	uv_loop_t *loop;
@@ -51,6 +52,7 @@ struct hpqd {
 	struct events *events;      /* events.c: followers, preemption marks, retention */
 	struct usage *usage;        /* usage.c: GPU-hour accounting, or NULL */
 	struct metrics *metrics;    /* metrics.c: the --metrics listener, or NULL */
+	struct logs *logs;          /* logs.c: hpq logs requests relayed to agents */
 	uint64_t status_first_active; /* status.c: no task below this id is active */
 
 	bool stopping;              /* no new work; shutting down */

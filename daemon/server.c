@@ -31,6 +31,7 @@
 #include "hpq.h"
 #include "hpqd.h"
 #include "log.h"
+#include "logs.h"
 #include "msg.h"
 #include "parse.h"
 #include "policy.h"
@@ -463,6 +464,14 @@ static void dispatch(struct conn *c, const Hpq__Envelope *env)
 	case HPQ__ENVELOPE__BODY_USAGE:
 		r = client ? usage_rpc(c, id, env->usage, &e) : HPQ_EPROTO;
 		break;
+	case HPQ__ENVELOPE__BODY_LOG_REQUEST:
+		r = client ? logs_rpc(c, id, env->log_request, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_LOG_CHUNK:
+		if (agent && logs_agent_reply(c, env))
+			return;
+		r = HPQ_EPROTO;
+		break;
 	case HPQ__ENVELOPE__BODY_REGISTER:
 		r = agent ? agentlink_register(c, id, env->register_, &e) : HPQ_EPROTO;
 		break;
@@ -474,7 +483,10 @@ static void dispatch(struct conn *c, const Hpq__Envelope *env)
 		break;
 	case HPQ__ENVELOPE__BODY_OK:
 	case HPQ__ENVELOPE__BODY_ERROR:
-		/* An agent acknowledging a push; nothing waits for it. */
+		/* An agent acknowledging a push; nothing waits for it, except
+		 * a relayed hpq logs request (logs.c). */
+		if (agent && logs_agent_reply(c, env))
+			return;
 		if (agent) {
 			if (env->body_case == HPQ__ENVELOPE__BODY_ERROR)
 				log_info("%s: agent reports: %s", c->peer, env->error->message);

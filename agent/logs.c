@@ -1,0 +1,72 @@
+/*
+ * logs.c: serves pieces of task output files to hpqd for `hpq logs`
+ * (logs.h). The file is <work-dir>/logs/<task-id>.log, appended across
+ * attempts (exec.c); a read is one pread of at most LOGS_MAX bytes, so a
+ * large log never blocks the loop for long and the daemon pages through
+ * it. Only files of that exact name are opened: the id is a number.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "logs.h"
+#include "xalloc.h"
+
+#define LOGS_DEFAULT (256u << 10)
+#define LOGS_MAX (1u << 20)
+
+void logs_serve(struct agent *a, uint64_t id, const Hpq__LogRequest *req)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__LogChunk chunk = HPQ__LOG_CHUNK__INIT;
+	uint32_t max = req->max ? req->max : LOGS_DEFAULT;
+	char path[4096], msg[160];
+	struct task *t;
+	struct stat sb;
+	ssize_t n = 0;
+	uint8_t *buf = NULL;
+	int fd;
+
+	if (!req->task_id) {
+		link_reply(&a->link, id, HPQ_EINVAL, "log_request needs a task id");
+		return;
+	}
+	if (max > LOGS_MAX)
+		max = LOGS_MAX;
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".log", a->exec.log_dir, req->task_id);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		snprintf(msg, sizeof(msg), "no output of task %" PRIu64 " on %s: %s",
+			 req->task_id, a->cfg->name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		link_reply(&a->link, id, errno == ENOENT ? HPQ_ENOTFOUND : -errno, msg);
+		return;
+	}
+	if (req->offset < (uint64_t)sb.st_size) {
+		buf = xmalloc(max);
+		n = pread(fd, buf, max, (off_t)req->offset);
+		if (n < 0)
+			n = 0;
+	}
+	close(fd);
+	chunk.data.data = buf;
+	chunk.data.len = (size_t)n;
+	chunk.offset = req->offset;
+	chunk.size = (uint64_t)sb.st_size;
+	chunk.node = (char *)a->cfg->name;
+	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+		if (t->id == req->task_id && !t->exited)
+			chunk.running = true;
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_LOG_CHUNK;
+	env.log_chunk = &chunk;
+	link_send(&a->link, &env);
+	free(buf);
+}
