@@ -4,8 +4,8 @@
  * The child is made the same way as a task's (exec.c), with less to do:
  * default signal dispositions and an empty signal mask (the agent ignores
  * SIGPIPE and libev may block signals), a new session, stdin and stderr
- * on /dev/null, stdout on the pipe, every other descriptor closed on
- * exec. It runs as the agent's user.
+ * on /dev/null, stdout on the pipe, every other descriptor closed. It
+ * runs as the agent's user, with the agent's environment.
  *
  * A run ends when its process exits, not when the pipe closes: a script
  * that leaves a background process holding stdout must not look hung.
@@ -25,10 +25,6 @@
 #include "log.h"
 #include "probe.h"
 #include "xalloc.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 #define PROBE_READ_CHUNK 4096
 
@@ -162,11 +158,20 @@ static void probe_child(int nullfd, int outfd, char *const argv[], probe_body_fn
 	(void)setsid();
 	if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(nullfd, 2) < 0)
 		_exit(127);
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+	/*
+	 * Closed, not just close-on-exec: a forked body never execs, and a copy
+	 * of the agent's lock, its socket to hpqd or its listening socket held
+	 * by a child stuck in the kernel would outlive the agent.
+	 */
+	if (close_range(3, ~0U, 0) < 0)
 		for (int fd = 3; fd < 1024; fd++)
-			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+			(void)close(fd);
 	if (body)
 		_exit(body(1, arg));
+	/* systemd's notifications are the agent's, not a script's to send. */
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
 	execvp(argv[0], argv);
 	e = errno;
 	dprintf(1, "cannot execute '%s': %s\n", argv[0], strerror(e));
