@@ -253,8 +253,8 @@ static void on_seeded(void *arg, int status)
 {
 	struct seed *sd = arg;
 	struct events *ev = sd->ev;
-	struct preempt_mark *old = ev->marks + ev->head;
 	size_t nold = ev->nmarks - ev->head;
+	const struct preempt_mark *old = nold ? ev->marks + ev->head : NULL;
 	struct preempt_mark *m = xcalloc(sd->n + nold + 1, sizeof(*m));
 	size_t n = 0;
 
@@ -271,7 +271,8 @@ static void on_seeded(void *arg, int status)
 			m[n++] = (struct preempt_mark){ sd->times[i], t->st.team, t->st.pool };
 	}
 	/* Marks recorded since start are newer than anything read. */
-	memcpy(m + n, old, nold * sizeof(*m));
+	if (nold)
+		memcpy(m + n, old, nold * sizeof(*m));
 	free(ev->marks);
 	ev->marks = m;
 	ev->head = 0;

@@ -65,6 +65,7 @@ struct usage {
 	size_t nothers;
 	bool dirty;                 /* an event since the rates were read */
 	struct rows rows;           /* waiting to be written */
+	int closing;                /* handles still closing */
 };
 
 static void rows_add(struct rows *r, int64_t hour, const struct acc *a)
@@ -481,8 +482,8 @@ static void on_closed(uv_handle_t *h)
 {
 	struct usage *u = h->data;
 
-	/* The timer closes second: both callbacks have run now. */
-	if (h == (uv_handle_t *)&u->flush)
+	/* libuv runs close callbacks in no promised order: free after both. */
+	if (--u->closing == 0)
 		free(u);
 }
 
@@ -501,6 +502,7 @@ void usage_close(struct hpqd *d)
 	free(u->others);
 	rows_free(&u->rows);
 	d->usage = NULL;
+	u->closing = 2;
 	uv_close((uv_handle_t *)&u->tick, on_closed);
 	uv_close((uv_handle_t *)&u->flush, on_closed);
 }
