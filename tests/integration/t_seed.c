@@ -96,6 +96,24 @@ static long long usage_gpus(json_t *u, const char *what)
 	return h_int(json_object_get(u, what), "gpus");
 }
 
+/* A team's row of hpq status in pool default: field key (gpus of a vector). */
+static long long status_of(struct h_cluster *c, const char *team, const char *key)
+{
+	json_t *s = h_hpq_json(c, "status", NULL), *row;
+	long long v = -1;
+	size_t i;
+
+	json_array_foreach(json_object_get(s, "teams"), i, row) {
+		json_t *f = json_object_get(row, key);
+
+		if (strcmp(h_str(row, "name"), team) || strcmp(h_str(row, "pool"), "default"))
+			continue;
+		v = json_is_object(f) ? h_int(f, "gpus") : json_integer_value(f);
+	}
+	json_decref(s);
+	return v;
+}
+
 /* Both agents' logs of a task, concatenated (it may resume on the other node). */
 static char *task_log(struct h_cluster *c, uint64_t id)
 {
@@ -158,6 +176,9 @@ static void seed(void **state)
 	u = team_usage(c, "team1");
 	assert_int_equal(usage_gpus(u, "lent"), 8);
 	json_decref(u);
+	/* hpq status shows the borrowing too. */
+	assert_int_equal(status_of(c, "team2", "borrowed"), 8);
+	assert_int_equal(status_of(c, "team1", "lent"), 8);
 	assert_true(H_WAIT_FOR(c, task_step(c, id[T5]) >= 10, 30000));
 
 	/* 3: T6 replaces T5, which goes back to the queue at its last checkpoint. */
@@ -231,6 +252,10 @@ static void seed(void **state)
 	assert_int_equal(usage_gpus(u, "used"), 8);
 	assert_int_equal(usage_gpus(u, "lent"), 0);
 	json_decref(u);
+	/* hpq status counts team2's three preemptions, none of team1's. */
+	assert_int_equal(status_of(c, "team2", "preempted_1h"), 3);
+	assert_int_equal(status_of(c, "team1", "preempted_1h"), 0);
+	assert_int_equal(status_of(c, "team2", "borrowed"), 0);
 
 	/* 5: everything finishes; T3, T6 and then T5 resume. */
 	for (int k = 0; k < NT; k++)
