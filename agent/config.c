@@ -271,8 +271,8 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 			return cerr(err, errlen, "invalid health-inject '%s'", value);
 		config_str(&cfg->health_inject, value);
 	} else if (strcmp(key, "health-interval") == 0) {
-		return config_duration(key, value, 1, 86400, "1s to 1d", &cfg->health_interval_s, err,
-				       errlen);
+		return config_duration(key, value, 1, 86400, "1s to 1d", &cfg->health_interval_s,
+				       err, errlen);
 	} else if (strcmp(key, "health-timeout") == 0) {
 		return config_duration(key, value, 1, 3600, "1s to 1h", &cfg->health_timeout_s, err,
 				       errlen);

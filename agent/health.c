@@ -574,9 +574,11 @@ void health_init(struct health *h, struct ev_loop *loop, const struct health_con
 		r = m->init(h, hm->source, &hm->state);
 		if (r != 0) {
 			if (r < 0)
-				log_warn("health: the %s monitor is off: %s", m->name, hpq_strerror(r));
+				log_warn("health: the %s monitor is off: %s", m->name,
+					 hpq_strerror(r));
 			else
-				log_debug("health: the %s monitor has nothing to watch here", m->name);
+				log_debug("health: the %s monitor has nothing to watch here",
+					  m->name);
 			health_source_drop(hm->source);
 			continue;
 		}

@@ -23,12 +23,12 @@ void monitor_clock_check(struct health_source *src, int64_t offset_ms, int64_t e
 
 	if (fatal > 0 && (double)beyond > fatal * 1000.0)
 		health_see(src, HEALTH_RUNTIME, "clock-offset", HEALTH_FATAL, NULL,
-			   "this node's clock is %.3f s %s hpqd's (+-%.3f s; fatal above %.0f s); "
-			   "check NTP", off, side, err, fatal);
+			   "this node's clock is %.3f s %s hpqd's (+-%.3f s; fatal above "
+			   "%.0f s); check NTP", off, side, err, fatal);
 	else if (warning > 0 && (double)beyond > warning * 1000.0)
 		health_see(src, HEALTH_RUNTIME, "clock-offset", HEALTH_WARNING, NULL,
-			   "this node's clock is %.3f s %s hpqd's (+-%.3f s; warning above %.0f s); "
-			   "check NTP", off, side, err, warning);
+			   "this node's clock is %.3f s %s hpqd's (+-%.3f s; warning above "
+			   "%.0f s); check NTP", off, side, err, warning);
 }
 
 struct clock_state {

@@ -96,8 +96,9 @@ void monitor_gpu_check(struct health_source *src, uint32_t expected, bool timed_
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		for (char *f = strtok_r(line, ",", &save); f && n < 3; f = strtok_r(NULL, ",", &save))
-			fields[n++] = gpu_trim(f);
+		for (char *fl = strtok_r(line, ",", &save); fl && n < 3;
+		     fl = strtok_r(NULL, ",", &save))
+			fields[n++] = gpu_trim(fl);
 		if (n < 1 || !isdigit((unsigned char)fields[0][0]))
 			continue; /* not a GPU line: an error about one, say */
 		seen++;
@@ -108,8 +109,9 @@ void monitor_gpu_check(struct health_source *src, uint32_t expected, bool timed_
 		if (errno || *end || ecc == 0)
 			continue;
 		if (used < sizeof(dbe))
-			used += (size_t)snprintf(dbe + used, sizeof(dbe) - used, "%sGPU %s (%s): %llu",
-						 used ? ", " : "", fields[0], fields[1], ecc);
+			used += (size_t)snprintf(dbe + used, sizeof(dbe) - used,
+						 "%sGPU %s (%s): %llu", used ? ", " : "",
+						 fields[0], fields[1], ecc);
 	}
 	free(copy);
 

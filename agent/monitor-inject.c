@@ -79,9 +79,10 @@ void monitor_inject_apply(struct health_source *src, const char *path, const cha
 			action = inject_word(&p) + 7;
 			if (strcmp(action, "reboot") && strcmp(action, "replace") &&
 			    strcmp(action, "none")) {
-				health_see(src, HEALTH_AGENT, "health-inject-invalid", HEALTH_WARNING,
-					   NULL, "%s:%u: unknown action '%s': expected reboot, "
-					   "replace or none", path, lineno, action);
+				health_see(src, HEALTH_AGENT, "health-inject-invalid",
+					   HEALTH_WARNING, NULL, "%s:%u: unknown action '%s': "
+					   "expected reboot, replace or none", path, lineno,
+					   action);
 				continue;
 			}
 			if (strcmp(action, "none") == 0)

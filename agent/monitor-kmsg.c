@@ -52,7 +52,8 @@ struct kmsg_pattern {
 };
 
 static const struct kmsg_pattern kmsg_patterns[] = {
-	{"has fallen off the bus", HEALTH_ACCELERATOR, "gpu-fallen-off-bus", HEALTH_FATAL, "reboot"},
+	{"has fallen off the bus", HEALTH_ACCELERATOR, "gpu-fallen-off-bus", HEALTH_FATAL,
+	 "reboot"},
 	{"soft lockup", HEALTH_KERNEL, "soft-lockup", HEALTH_WARNING, ""},
 	{"hard LOCKUP", HEALTH_KERNEL, "hard-lockup", HEALTH_FATAL, "reboot"},
 	{"detected stall", HEALTH_KERNEL, "rcu-stall", HEALTH_WARNING, ""},
@@ -261,7 +262,8 @@ static void kmsg_feed(struct kmsg_state *st, const char *buf, size_t n, double n
 	}
 }
 
-static void kmsg_off(struct kmsg_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void kmsg_off(struct kmsg_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Reads what is new; a read error (some containers allow open, not read) ends file mode. */
 static void kmsg_read(struct kmsg_state *st)

@@ -94,8 +94,8 @@ void monitor_mem_check(struct health_source *src, const char *psi, const char *m
 	if (psi && monitor_mem_parse_psi(psi, &some) == 0) {
 		if (pressure && some >= pressure)
 			health_see(src, HEALTH_KERNEL, "memory-pressure", HEALTH_WARNING, NULL,
-				   "tasks waited for memory %.0f%% of the last 10 s (warning at %u%%)",
-				   some, pressure);
+				   "tasks waited for memory %.0f%% of the last 10 s "
+				   "(warning at %u%%)", some, pressure);
 		return;
 	}
 	if (!meminfo || monitor_mem_parse_meminfo(meminfo, &avail, &total) < 0)

@@ -92,7 +92,8 @@ void monitor_script_result(struct health_source *src, const char *name, bool tim
 		enum health_category c;
 
 		snprintf(word, sizeof(word), "%.*s", (int)(colon - first), first);
-		if ((size_t)(colon - first) < sizeof(word) && health_category_parse(word, &c) == 0) {
+		if ((size_t)(colon - first) < sizeof(word) &&
+		    health_category_parse(word, &c) == 0) {
 			category = c;
 			reason = colon + 1 + strspn(colon + 1, " \t");
 		}
@@ -215,7 +216,8 @@ static void script_scan(struct script_state *st)
 	d = opendir(dir);
 	if (!d) {
 		health_see(st->src, HEALTH_AGENT, "health-dir-unreadable", HEALTH_WARNING, NULL,
-			   "cannot read the health script directory '%s': %s", dir, strerror(errno));
+			   "cannot read the health script directory '%s': %s", dir,
+			   strerror(errno));
 		return;
 	}
 	dfd = dirfd(d);
@@ -233,16 +235,17 @@ static void script_scan(struct script_state *st)
 		    !(sb.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
 			continue;
 		if (script_unsafe(&sb)) {
-			health_see(st->src, HEALTH_AGENT, "health-script-unsafe", HEALTH_WARNING, NULL,
-				   "health script '%s' is not run: other users than root and the "
-				   "agent's can change it (chmod go-w, chown root)", de->d_name);
+			health_see(st->src, HEALTH_AGENT, "health-script-unsafe", HEALTH_WARNING,
+				   NULL, "health script '%s' is not run: other users than root "
+				   "and the agent's can change it (chmod go-w, chown root)",
+				   de->d_name);
 			continue;
 		}
 		s = script_get(st, de->d_name);
 		if (!s) {
 			health_see(st->src, HEALTH_AGENT, "health-scripts-too-many", HEALTH_WARNING,
-				   NULL, "more than %d health scripts in '%s'; the others are not run",
-				   SCRIPTS_MAX, dir);
+				   NULL, "more than %d health scripts in '%s'; the others are "
+				   "not run", SCRIPTS_MAX, dir);
 			continue;
 		}
 		s->present = true;

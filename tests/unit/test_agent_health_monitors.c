@@ -204,8 +204,10 @@ static void kmsg_patterns(void **state)
 		"6,103,500,c;Memory cgroup out of memory: Killed process 77 (x) total-vm:8kB",
 		"4,104,600,-;cgroup: fork rejected by pids controller in /system.slice/x",
 		"bash: fork: retry: Resource temporarily unavailable",
-		"4,105,700,-;NVRM: Xid (PCI:0000:3b:00): 79, pid=1, name=p, GPU has fallen off the bus.",
-		"4,106,701,-;NVRM: Xid (PCI:0000:86:00): 79, pid=2, name=p, GPU has fallen off the bus.",
+		"4,105,700,-;NVRM: Xid (PCI:0000:3b:00): 79, pid=1, name=p, GPU has fallen off "
+		"the bus.",
+		"4,106,701,-;NVRM: Xid (PCI:0000:86:00): 79, pid=2, name=p, GPU has fallen off "
+		"the bus.",
 		"4,107,702,-;NVRM: GPU at PCI:0000:3b:00: GPU has fallen off the bus.",
 		"[ 5093.431234] NVRM: Xid (PCI:0000:86:00): 999, pid=1, something new",
 		"[ 5093.5] NVRM: Xid (PCI:0000:86:00): 13, Graphics SM Warp Exception",
@@ -406,7 +408,8 @@ static void gpu_outputs(void **state)
 	/* An error line about a GPU is not a GPU. */
 	monitor_gpu_check(f->src, 2, false, EXIT(0),
 			  "0, 00000000:3B:00.0, 0\n"
-			  "Unable to determine the device handle for GPU 0000:86:00.0: Unknown Error\n");
+			  "Unable to determine the device handle for GPU 0000:86:00.0: "
+			  "Unknown Error\n");
 	health_done(f->src);
 	assert_non_null(health_find(&f->h, "accelerator", "gpu-missing"));
 	assert_null(health_find(&f->h, "accelerator", "gpu-ecc-dbe"));
@@ -448,8 +451,8 @@ static void gpu_monitor_runs_nvidia_smi(void **state)
 
 	snprintf(tool, sizeof(tool), "%s/nvidia-smi", f->dir);
 	write_file(tool, "#!/bin/sh\n"
-			 "[ \"$1\" = '" MONITOR_GPU_QUERY "' ] && [ \"$2\" = --format=csv,noheader ]"
-			 " || exit 3\n"
+			 "[ \"$1\" = '" MONITOR_GPU_QUERY "' ] &&"
+			 " [ \"$2\" = --format=csv,noheader ] || exit 3\n"
 			 "echo '0, 00000000:3B:00.0, 0'\n"
 			 "echo '1, 00000000:86:00.0, 2'\n", 0755);
 	snprintf(path, sizeof(path), "%s:%s", f->dir, saved);

@@ -335,7 +335,8 @@ static void result_rules(void **state)
 	health_done(s);
 	assert_non_null(strstr(health_find(&h, "runtime", "health-script-error")->message,
 			       "signal 9"));
-	monitor_script_result(s, "x", false, 30, EXIT(1), "kernel:   \n");  /* category, no reason */
+	/* A category, and no reason. */
+	monitor_script_result(s, "x", false, 30, EXIT(1), "kernel:   \n");
 	health_done(s);
 	assert_non_null(health_find(&h, "kernel", "health-script-failed"));
 	monitor_script_result(s, "x", false, 30, EXIT(1), "storage: raid-degraded\r\n");
