@@ -3,8 +3,11 @@
  * them: capacity and use, health and service state, the agent's
  * connection and findings. `node show` picks one node out of the list
  * reply; it needs no request of its own. Administration (drain, resume,
- * repair) joins this table when the protocol carries it.
+ * repair; administrators only) sends its request, waits for the daemon's
+ * Ok (sent after the commit) and prints the node as it is then.
  */
+#include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -12,6 +15,14 @@
 
 static const struct option node_options[] = {
 	CLI_COMMON_OPTIONS,
+};
+
+enum { OPT_REASON = CLI_OPT_FIRST_PRIVATE, OPT_ACTION };
+
+static const struct option node_admin_options[] = {
+	CLI_COMMON_OPTIONS,
+	{"reason", required_argument, NULL, OPT_REASON},
+	{"action", required_argument, NULL, OPT_ACTION},
 };
 
 /* Fetches every node. Returns 0 with *ret_reply set, or CLI_ERR. */
@@ -76,6 +87,90 @@ static int node_show_exec(struct cli *cli, const struct cmd_entry *e, int argc, 
 	return r;
 }
 
+/* Prints node name from a fresh list (after an administrative change). */
+static int node_print(struct cli *cli, const char *name)
+{
+	Hpq__Envelope *reply;
+	Hpq__NodeListReply *nl;
+	int r;
+
+	if ((r = node_fetch(cli, &reply)) != 0)
+		return r;
+	nl = reply->node_list_reply;
+	for (size_t i = 0; i < nl->n_nodes; i++)
+		if (strcmp(nl->nodes[i]->name, name) == 0)
+			cli_output(cli)->node(&cli->out, nl->nodes[i]);
+	hpq_msg_free(reply);
+	return CLI_OK;
+}
+
+/* drain, resume and repair: NAME [--reason R] (repair also --action A). */
+static int node_admin_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
+{
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply;
+	Hpq__NodeDrainRequest drain = HPQ__NODE_DRAIN_REQUEST__INIT;
+	Hpq__NodeResumeRequest resume = HPQ__NODE_RESUME_REQUEST__INIT;
+	Hpq__NodeRepairRequest repair = HPQ__NODE_REPAIR_REQUEST__INIT;
+	const char *reason = "", *action = "", *name;
+	bool is_repair = !strcmp(e->name, "repair");
+	char what[64];
+	int c, r;
+
+	while ((c = cli_getopt(cli, e, argc, argv, ":h", node_admin_options)) != -1) {
+		switch (c) {
+		case OPT_REASON:
+			if (strlen(optarg) > 256)
+				return cli_usage_error(cli, "--reason is longer than 256 "
+						       "characters");
+			reason = optarg;
+			break;
+		case OPT_ACTION:
+			if (!is_repair)
+				return cli_usage_error(cli, "--action is for 'node repair'");
+			if (strcmp(optarg, "reboot") && strcmp(optarg, "replace") &&
+			    strcmp(optarg, "none"))
+				return cli_usage_error(cli, "invalid --action '%s': use reboot, "
+						       "replace or none", optarg);
+			action = optarg;
+			break;
+		case CLI_OPT_HELP:
+			return CLI_OK;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(cli, "which node? give its name");
+	if (optind + 1 < argc)
+		return cli_usage_error(cli, "one node at a time; unexpected '%s'",
+				       argv[optind + 1]);
+	name = argv[optind];
+	if (cli_parse_name(cli, "node", name) != 0)
+		return CLI_USAGE;
+	if (!strcmp(e->name, "drain")) {
+		drain.name = (char *)name;
+		drain.reason = (char *)reason;
+		req.body_case = HPQ__ENVELOPE__BODY_NODE_DRAIN;
+		req.node_drain = &drain;
+	} else if (!strcmp(e->name, "resume")) {
+		resume.name = (char *)name;
+		resume.reason = (char *)reason;
+		req.body_case = HPQ__ENVELOPE__BODY_NODE_RESUME;
+		req.node_resume = &resume;
+	} else {
+		repair.name = (char *)name;
+		repair.reason = (char *)reason;
+		repair.action = (char *)action;
+		req.body_case = HPQ__ENVELOPE__BODY_NODE_REPAIR;
+		req.node_repair = &repair;
+	}
+	snprintf(what, sizeof(what), "%s node %s", e->name, name);
+	if ((r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_OK, what, &reply)) != 0)
+		return r;
+	hpq_msg_free(reply);
+	return node_print(cli, name);
+}
+
 static const struct cmd_entry node_list_entry = {
 	.name = "list",
 	.usage = "node list [--json]",
@@ -94,15 +189,54 @@ static const struct cmd_entry node_show_entry = {
 	.exec = node_show_exec,
 };
 
+static const struct cmd_entry node_drain_entry = {
+	.name = "drain",
+	.usage = "node drain NAME [--reason R] [--json]",
+	.summary = "take a node out of service: no new tasks, running ones finish (admin)",
+	.help = "The node is draining until its tasks end, then drained. hpqd never\n"
+		"returns a node drained by hand to service; 'hpq node resume' does.\n"
+		"options:\n"
+		"  --reason R   why (shown with the node and in its events)\n"
+		"  --json       print the node as a JSON object\n",
+	.exec = node_admin_exec,
+};
+
+static const struct cmd_entry node_resume_entry = {
+	.name = "resume",
+	.usage = "node resume NAME [--reason R] [--json]",
+	.summary = "return a node to service (admin)",
+	.help = "options:\n"
+		"  --reason R   why (shown in the node's events)\n"
+		"  --json       print the node as a JSON object\n",
+	.exec = node_admin_exec,
+};
+
+static const struct cmd_entry node_repair_entry = {
+	.name = "repair",
+	.usage = "node repair NAME [--reason R] [--action A] [--json]",
+	.summary = "repair a node now: requeue its tasks, run the repair command (admin)",
+	.help = "The node's tasks are requeued from their newest checkpoints, hpqd runs\n"
+		"its [repair] command with the node, the action and the reason, and\n"
+		"the node returns to service after its healthy streak.\n"
+		"options:\n"
+		"  --reason R   why (default: the node's worst finding)\n"
+		"  --action A   reboot, replace or none (default: from the finding)\n"
+		"  --json       print the node as a JSON object\n",
+	.exec = node_admin_exec,
+};
+
 static const struct cmd_entry *const node_table[] = {
 	&node_list_entry,
 	&node_show_entry,
+	&node_drain_entry,
+	&node_resume_entry,
+	&node_repair_entry,
 	NULL,
 };
 
 const struct cmd_entry cmd_node_entry = {
 	.name = "node",
-	.usage = "node list|show ...",
-	.summary = "look at the nodes of the cluster",
+	.usage = "node list|show|drain|resume|repair ...",
+	.summary = "look at and administer the nodes of the cluster",
 	.sub = node_table,
 };

@@ -176,6 +176,7 @@ static json_t *json_finding(const Hpq__Finding *f)
 	json_object_set_new(o, "reason", json_str(f->reason));
 	json_object_set_new(o, "message", json_str(f->message));
 	json_object_set_new(o, "severity", json_str(f->severity));
+	json_object_set_new(o, "action", json_str(f->action));
 	json_object_set_new(o, "since", json_time_ms(f->since * 1000)); /* seconds on the wire */
 	return o;
 }
@@ -191,6 +192,9 @@ json_t *output_json_node(const Hpq__Node *n)
 	json_object_set_new(o, "health", json_str(n->health));
 	json_object_set_new(o, "service", json_str(n->service));
 	json_object_set_new(o, "reason", json_str(n->reason));
+	json_object_set_new(o, "service_by", json_str(n->service_by));
+	json_object_set_new(o, "service_since", json_time_ms(n->service_since));
+	json_object_set_new(o, "repair_action", json_str(n->repair_action));
 	json_object_set_new(o, "connected", json_boolean(n->connected));
 	json_object_set_new(o, "last_heartbeat", json_time_ms(n->last_heartbeat));
 	a = json_array();

@@ -286,6 +286,10 @@ static void text_node(const struct output_ctx *o, const Hpq__Node *d)
 		d->software_version[0] ? ", version " : "", d->software_version);
 	text_kv_word(o, "Health", d->health, "");
 	text_kv_word(o, "Service", d->service, "");
+	if (d->service_by[0])
+		text_kv(o, "Service by", "%s", d->service_by);
+	if (d->repair_action[0])
+		text_kv(o, "Repair", "%s", d->repair_action);
 	text_kv(o, "Reason", "%s", d->reason);
 	text_kv(o, "Capacity", "%s", output_res(d->capacity, buf, sizeof(buf)));
 	text_kv(o, "Used", "%s", output_res(d->used, buf, sizeof(buf)));

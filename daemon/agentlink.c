@@ -30,6 +30,7 @@
 #include "hpqd.h"
 #include "log.h"
 #include "msg.h"
+#include "repair.h"
 #include "rpc.h"
 #include "server.h"
 #include "store.h"
@@ -355,6 +356,7 @@ int agentlink_register(struct conn *c, uint64_t id, const Hpq__Register *m, stru
 		return r;
 	c->node = n;
 	n->seen_mono = uv_now(d->loop);
+	repair_node_seen(d, n, false);
 
 	/* What the agent has. */
 	for (size_t i = 0; i < m->n_tasks; i++) {
@@ -402,6 +404,7 @@ int agentlink_heartbeat(struct conn *c, uint64_t id, const Hpq__Heartbeat *m,
 		return state_errf(e, HPQ_EPROTO, "register first");
 	c->node->seen_mono = uv_now(c->d->loop);
 	state_node_heartbeat(&c->d->state, c->node, m);
+	repair_node_seen(c->d, c->node, true);
 	if (id)
 		server_send_ok(c, id);
 	return 0;
@@ -463,6 +466,27 @@ static void lose_node(struct hpqd *d, struct node *n)
 		if (rank >= 0 && t->done[rank] != '1')
 			lose_member(d, t, rank, why);
 	}
+}
+
+int agentlink_evacuate(struct hpqd *d, struct node *n, const char *why)
+{
+	struct state *st = &d->state;
+	int count = 0;
+
+	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
+		struct task *t = container_of(l, struct task, run_link);
+		uint32_t attempt = t->attempts;
+		int rank = rank_on(t, n->name);
+
+		next = l->next;
+		if (rank < 0 || t->done[rank] == '1')
+			continue;
+		state_task_requeue(st, t, why);
+		/* Every member, this node's too: the task resumes elsewhere. */
+		agentlink_kill_after_commit(d, t, attempt, -1, SIGKILL, 0, "node-repair");
+		count++;
+	}
+	return count;
 }
 
 void agentlink_check_nodes(struct hpqd *d)

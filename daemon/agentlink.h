@@ -36,6 +36,10 @@ void agentlink_run_after_commit(struct hpqd *d, struct task *t);
 void agentlink_kill_after_commit(struct hpqd *d, const struct task *t, uint32_t attempt,
 				 int skip_rank, int signo, uint64_t grace_s, const char *reason);
 
+/* Requeues every run with an unfinished member on n (from its newest
+ * checkpoint) and kills all its members, n's included. Returns how many. */
+int agentlink_evacuate(struct hpqd *d, struct node *n, const char *why);
+
 /* The node timer (every heartbeat / 2): declares nodes lost. */
 int agentlink_start(struct hpqd *d);
 void agentlink_check_nodes(struct hpqd *d);

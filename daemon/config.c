@@ -34,6 +34,26 @@ void config_init(struct config *c)
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
 	c->events_retain_s = 30 * 24 * 3600;
 	c->metrics = xstrdup("");
+	c->repair.enabled = true;
+	c->repair.wait_accelerator_ms = 10 * 60 * 1000;
+	c->repair.wait_default_ms = 30 * 60 * 1000;
+	c->repair.command = xstrdup("");
+	c->repair.timeout_ms = 20 * 60 * 1000;
+	c->repair.healthy_streak = 3;
+	c->repair.max_unhealthy_percent = 20;
+	c->repair.max_parallel = 1;
+}
+
+static void free_actions(struct config *c)
+{
+	for (size_t i = 0; i < c->repair.nactions; i++) {
+		free(c->repair.action_reasons[i]);
+		free(c->repair.action_values[i]);
+	}
+	free(c->repair.action_reasons);
+	free(c->repair.action_values);
+	c->repair.action_reasons = c->repair.action_values = NULL;
+	c->repair.nactions = 0;
 }
 
 static void free_admins(struct config *c)
@@ -52,6 +72,8 @@ void config_release(struct config *c)
 	free(c->state_dir);
 	free(c->key_file);
 	free(c->metrics);
+	free(c->repair.command);
+	free_actions(c);
 	free_admins(c);
 	memset(c, 0, sizeof(*c));
 }
@@ -69,6 +91,13 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->state_dir = dup_or_null(src->state_dir);
 	dst->key_file = dup_or_null(src->key_file);
 	dst->metrics = dup_or_null(src->metrics);
+	dst->repair.command = dup_or_null(src->repair.command);
+	dst->repair.action_reasons = NULL;
+	dst->repair.action_values = NULL;
+	dst->repair.nactions = 0;
+	for (size_t i = 0; i < src->repair.nactions; i++)
+		config_repair_action_set(dst, src->repair.action_reasons[i],
+					 src->repair.action_values[i]);
 	dst->admins = src->nadmins ? xcalloc(src->nadmins, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < src->nadmins; i++)
 		dst->admins[i] = xstrdup(src->admins[i]);
@@ -136,6 +165,90 @@ out:
 	return r;
 }
 
+void config_repair_action_set(struct config *c, const char *reason, const char *action)
+{
+	struct repair_config *r = &c->repair;
+
+	for (size_t i = 0; i < r->nactions; i++) {
+		if (!strcmp(r->action_reasons[i], reason)) {
+			set_str(&r->action_values[i], action);
+			return;
+		}
+	}
+	r->action_reasons = xreallocarray(r->action_reasons, r->nactions + 1, sizeof(char *));
+	r->action_values = xreallocarray(r->action_values, r->nactions + 1, sizeof(char *));
+	r->action_reasons[r->nactions] = xstrdup(reason);
+	r->action_values[r->nactions] = xstrdup(action);
+	r->nactions++;
+}
+
+/* Durations of [repair]: whole seconds at least, at most a week. */
+static int set_repair_duration(uint64_t *slot, const char *key, const char *value, char *err,
+			       size_t errlen)
+{
+	uint64_t v;
+
+	if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 7 * 24 * 3600)
+		return fail(err, errlen, HPQ_EINVAL, "invalid %s '%s': give 1s to 7d", key, value);
+	*slot = v * 1000;
+	return 0;
+}
+
+static int set_repair(struct config *c, const char *key, const char *value, char *err,
+		      size_t errlen)
+{
+	struct repair_config *r = &c->repair;
+	uint64_t v;
+
+	if (!strcmp(key, "enabled")) {
+		if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+			r->enabled = true;
+		else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+			r->enabled = false;
+		else
+			return fail(err, errlen, HPQ_EINVAL, "invalid enabled '%s': use yes or no",
+				    value);
+		return 0;
+	}
+	if (!strcmp(key, "wait_accelerator"))
+		return set_repair_duration(&r->wait_accelerator_ms, key, value, err, errlen);
+	if (!strcmp(key, "wait_default"))
+		return set_repair_duration(&r->wait_default_ms, key, value, err, errlen);
+	if (!strcmp(key, "timeout"))
+		return set_repair_duration(&r->timeout_ms, key, value, err, errlen);
+	if (!strcmp(key, "command")) {
+		if (strlen(value) > 1024)
+			return fail(err, errlen, HPQ_EINVAL, "repair command too long");
+		if (*value && value[0] != '/')
+			return fail(err, errlen, HPQ_EINVAL,
+				    "invalid command '%s': give an absolute path", value);
+		set_str(&r->command, value);
+		return 0;
+	}
+	if (!strcmp(key, "healthy_streak")) {
+		if (hpq_parse_uint(value, 1, 1000, &v) < 0)
+			return fail(err, errlen, HPQ_EINVAL,
+				    "invalid healthy_streak '%s': give 1 to 1000 heartbeats", value);
+		r->healthy_streak = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "max_unhealthy_percent")) {
+		if (hpq_parse_uint(value, 0, 100, &v) < 0)
+			return fail(err, errlen, HPQ_EINVAL,
+				    "invalid max_unhealthy_percent '%s': give 0 to 100", value);
+		r->max_unhealthy_percent = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "max_parallel")) {
+		if (hpq_parse_uint(value, 0, 100000, &v) < 0)
+			return fail(err, errlen, HPQ_EINVAL,
+				    "invalid max_parallel '%s': give a count of nodes", value);
+		r->max_parallel = (uint32_t)v;
+		return 0;
+	}
+	return fail(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [repair]", key);
+}
+
 int config_set(struct config *c, const char *section, const char *key, const char *value,
 	       char *err, size_t errlen)
 {
@@ -201,6 +314,20 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			c->unreachable_after = (uint32_t)v;
 			return 0;
 		}
+	} else if (!strcmp(section, "nodes")) {
+		if (!strcmp(key, "unreachable_after"))
+			return config_set(c, "agents", key, value, err, errlen);
+	} else if (!strcmp(section, "repair")) {
+		return set_repair(c, key, value, err, errlen);
+	} else if (!strcmp(section, "repair.actions")) {
+		if (strcmp(value, "reboot") && strcmp(value, "replace") && strcmp(value, "none"))
+			return fail(err, errlen, HPQ_EINVAL,
+				    "invalid repair action '%s' for '%s': use reboot, replace "
+				    "or none", value, key);
+		if (strlen(key) >= 256)
+			return fail(err, errlen, HPQ_EINVAL, "reason '%.32s...' is too long", key);
+		config_repair_action_set(c, key, value);
+		return 0;
 	} else if (!strcmp(section, "events")) {
 		if (!strcmp(key, "retain")) {
 			/* 0 keeps every event. */
@@ -213,7 +340,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		}
 	} else {
 		return fail(err, errlen, HPQ_ENOTFOUND,
-			    "unknown section [%s]: use [hpqd], [auth], [agents] or [events]",
+			    "unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
+			    "[repair], [repair.actions] or [events]",
 			    section);
 	}
 	return fail(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);

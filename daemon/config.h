@@ -25,6 +25,19 @@ struct config {
 	bool foreground;
 	uint64_t events_retain_s;   /* [events] retain: older events are pruned; 0 = keep all */
 	char *metrics;              /* [hpqd] metrics: HOST:PORT of /metrics; "" = off */
+	struct repair_config {      /* [repair] and [repair.actions] (daemon/repair.c) */
+		bool enabled;
+		uint64_t wait_accelerator_ms; /* a fatal accelerator finding lasts this long */
+		uint64_t wait_default_ms;     /* any other fatal finding, or unreachability */
+		char *command;                /* run as COMMAND NODE ACTION REASON; "" = none */
+		uint64_t timeout_ms;          /* the node is back in service by then, or down */
+		uint32_t healthy_streak;      /* healthy heartbeats before it is active again */
+		uint32_t max_unhealthy_percent;
+		uint32_t max_parallel;
+		char **action_reasons;        /* [repair.actions] reason = action */
+		char **action_values;
+		size_t nactions;
+	} repair;
 };
 
 void config_init(struct config *c);
@@ -43,6 +56,9 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 /* Reads an INI file into c. Returns 0 or a negative code with err set
  * ("FILE:LINE: ..."). */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* [repair.actions]: the action (reboot replace none) for a finding's reason. */
+void config_repair_action_set(struct config *c, const char *reason, const char *action);
 
 /* Milliseconds after which a silent or disconnected node is lost. */
 uint64_t config_unreachable_ms(const struct config *c);

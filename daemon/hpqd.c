@@ -27,6 +27,7 @@
 #include "log.h"
 #include "logs.h"
 #include "metrics.h"
+#include "repair.h"
 #include "server.h"
 #include "store.h"
 #include "usage.h"
@@ -145,7 +146,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	server_new(d, &d->server);
 	/* Neither can fail in libuv short of a broken loop. */
 	if (dispatch_init(d) < 0 || agentlink_start(d) < 0 || events_init(d) < 0 ||
-	    usage_init(d) < 0 || logs_init(d) < 0)
+	    usage_init(d) < 0 || logs_init(d) < 0 || repair_init(d) < 0)
 		hpq_fatal("cannot set up the loop's handles");
 	free(path);
 	return 0;
@@ -167,6 +168,7 @@ static void finish_stop(uv_timer_t *h)
 
 	metrics_stop(d);        /* joins its thread; waiting scrapes get 503 */
 	logs_close(d);
+	repair_close(d);
 	server_close_all(d->server);
 	dispatch_close(d);
 	uv_close((uv_handle_t *)&d->node_timer, NULL);

@@ -30,6 +30,7 @@ struct events;
 struct usage;
 struct metrics;
 struct logs;
+struct repair;
 
 struct hpqd {
 	uv_loop_t *loop;
@@ -53,6 +54,7 @@ struct hpqd {
 	struct usage *usage;        /* usage.c: GPU-hour accounting, or NULL */
 	struct metrics *metrics;    /* metrics.c: the --metrics listener, or NULL */
 	struct logs *logs;          /* logs.c: hpq logs requests relayed to agents */
+	struct repair *repair;      /* repair.c: node repair timer and commands (issue 4) */
 	uint64_t status_first_active; /* status.c: no task below this id is active */
 
 	bool stopping;              /* no new work; shutting down */

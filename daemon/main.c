@@ -33,6 +33,7 @@
 #include "log.h"
 #include "parse.h"
 #include "metrics.h"
+#include "repair.h"
 #include "server.h"
 #include "store.h"
 #include "xalloc.h"
@@ -225,23 +226,26 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	hpqd_stop(&m->d);
 }
 
-/* SIGHUP: re-read the config file's log level (the one thing that changes live). */
+/* SIGHUP: re-read the config file's log level and [repair] settings (what
+ * changes live; man/hpqd.8). */
 static void on_hup(uv_signal_t *h, int signum)
 {
 	struct daemon_main *m = h->data;
 	struct config c;
 	char err[256];
 
-	if (!m->config_path || m->level_from_flag) {
-		log_info("SIGHUP: no config file to re-read the log level from");
+	if (!m->config_path) {
+		log_info("SIGHUP: no config file to re-read");
 		return;
 	}
 	config_init(&c);
 	if (config_load(&c, m->config_path, err, sizeof(err)) < 0) {
 		log_warn("SIGHUP: %s; keeping the current settings", err);
 	} else {
-		hpq_log_set_level(c.log_level);
-		log_notice("SIGHUP: log level re-read from %s", m->config_path);
+		if (!m->level_from_flag)
+			hpq_log_set_level(c.log_level);
+		repair_reload(&m->d, &c);
+		log_notice("SIGHUP: log level and [repair] re-read from %s", m->config_path);
 	}
 	config_release(&c);
 }

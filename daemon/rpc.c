@@ -450,6 +450,9 @@ int rpc_node_list(struct conn *c, uint64_t id, const Hpq__NodeListRequest *m,
 		pb->connected = n->conn != NULL;
 		pb->address = n->address;
 		pb->software_version = n->software_version;
+		pb->service_by = n->service_by;
+		pb->service_since = n->service_since_ms;
+		pb->repair_action = n->repair_action;
 		pb->findings = fptrs ? &fptrs[k] : NULL;
 		pb->n_findings = n->nfindings;
 		for (size_t f = 0; f < n->nfindings; f++, k++) {
@@ -458,6 +461,7 @@ int rpc_node_list(struct conn *c, uint64_t id, const Hpq__NodeListRequest *m,
 			finds[k].reason = n->findings[f].reason;
 			finds[k].message = n->findings[f].message;
 			finds[k].severity = n->findings[f].severity;
+			finds[k].action = n->findings[f].action;
 			finds[k].since = n->findings[f].since;
 			fptrs[k] = &finds[k];
 		}

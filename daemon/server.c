@@ -35,6 +35,7 @@
 #include "msg.h"
 #include "parse.h"
 #include "policy.h"
+#include "repair.h"
 #include "rpc.h"
 #include "server.h"
 #include "status.h"
@@ -430,6 +431,15 @@ static void dispatch(struct conn *c, const Hpq__Envelope *env)
 		break;
 	case HPQ__ENVELOPE__BODY_NODE_LIST:
 		r = client ? rpc_node_list(c, id, env->node_list, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_NODE_DRAIN:
+		r = client ? repair_drain_rpc(c, id, env->node_drain, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_NODE_RESUME:
+		r = client ? repair_resume_rpc(c, id, env->node_resume, &e) : HPQ_EPROTO;
+		break;
+	case HPQ__ENVELOPE__BODY_NODE_REPAIR:
+		r = client ? repair_repair_rpc(c, id, env->node_repair, &e) : HPQ_EPROTO;
 		break;
 	case HPQ__ENVELOPE__BODY_TEAM_SET:
 		r = client ? rpc_team_set(c, id, env->team_set, &e) : HPQ_EPROTO;

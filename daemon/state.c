@@ -303,6 +303,7 @@ static void findings_free(struct node *n)
 		free(n->findings[i].reason);
 		free(n->findings[i].message);
 		free(n->findings[i].severity);
+		free(n->findings[i].action);
 	}
 	free(n->findings);
 	n->findings = NULL;
@@ -320,6 +321,8 @@ static void node_free(struct node *n)
 	free(n->service);
 	free(n->health);
 	free(n->reason);
+	free(n->service_by);
+	free(n->repair_action);
 	findings_free(n);
 	free(n);
 }
@@ -662,6 +665,8 @@ static struct node *node_add(struct state *st, const char *name, uint32_t pool)
 	n->service = xstrdup("active");
 	n->health = xstrdup("healthy");
 	n->reason = xstrdup("");
+	n->service_by = xstrdup("");
+	n->repair_action = xstrdup("");
 	st->nodes = xreallocarray(st->nodes, st->nnodes + 1, sizeof(*st->nodes));
 	st->nodes[st->nnodes++] = n;
 	strmap_put(&st->node_names, n->name, n);
@@ -1810,7 +1815,8 @@ static int check_findings(Hpq__Finding **f, size_t n, struct state_err *e)
 		return state_errf(e, HPQ_EINVAL, "%zu findings are too many", n);
 	for (size_t i = 0; i < n; i++)
 		if (strlen(f[i]->message) > 4096 || strlen(f[i]->reason) > 256 ||
-		    strlen(f[i]->category) > 64 || strlen(f[i]->severity) > 16)
+		    strlen(f[i]->category) > 64 || strlen(f[i]->severity) > 16 ||
+		    strlen(f[i]->action) > 16)
 			return state_errf(e, HPQ_EINVAL, "finding %zu is too long", i + 1);
 	return 0;
 }
@@ -1826,6 +1832,7 @@ static void set_findings(struct node *n, Hpq__Finding **f, size_t count)
 		n->findings[i].reason = xstrdup(f[i]->reason);
 		n->findings[i].message = xstrdup(f[i]->message);
 		n->findings[i].severity = xstrdup(f[i]->severity);
+		n->findings[i].action = xstrdup(f[i]->action);
 		n->findings[i].since = f[i]->since;
 	}
 	n->nfindings = count;
@@ -1890,7 +1897,9 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 	set_str(&n->software_version, version);
 	set_findings(n, reg->findings, reg->n_findings);
 	set_str(&n->health, health_of(n->findings, n->nfindings));
-	set_str(&n->reason, "");
+	/* The reason is the service state's (repair.c) unless the node was lost. */
+	if (n->lost || !strcmp(n->service, "active"))
+		set_str(&n->reason, "");
 	n->lost = false;
 	n->conn = conn;
 	n->last_heartbeat_ms = now_ms();
@@ -1929,6 +1938,31 @@ void state_node_disconnected(struct state *st, struct node *n)
 	n->conn = NULL;
 	node_to_sched(st, n);
 	state_event(st, "node", NULL, n->name, NULL, "agent disconnected");
+}
+
+void state_node_set_service(struct state *st, struct node *n, const char *service,
+			    const char *by, const char *reason)
+{
+	char old[16];
+
+	snprintf(old, sizeof(old), "%s", n->service);
+	set_str(&n->service, service);
+	set_str(&n->service_by, by);
+	set_str(&n->reason, reason);
+	n->service_since_ms = now_ms();
+	node_to_sched(st, n);
+	store_node_put(st->store, st, n);
+	if (strcmp(old, service))
+		state_event(st, "node", NULL, n->name, by, "service %s -> %s%s%s", old, service,
+			    *reason ? ": " : "", reason);
+	else
+		state_event(st, "node", NULL, n->name, by, "service %s%s%s", service,
+			    *reason ? ": " : "", reason);
+}
+
+void state_node_save(struct state *st, struct node *n)
+{
+	store_node_put(st->store, st, n);
 }
 
 void state_node_lost(struct state *st, struct node *n)

@@ -160,6 +160,7 @@ struct pool {
 
 struct finding {
 	char *category, *reason, *message, *severity;
+	char *action;                /* the agent's suggested repair; "" = none said */
 	int64_t since;
 };
 
@@ -181,6 +182,15 @@ struct node {
 	uint64_t seen_mono;          /* uv_now of the last message, or of the disconnect */
 	struct conn *conn;           /* the agent's connection; NULL while away */
 	bool lost;                   /* declared unreachable; its tasks were requeued */
+	/* Service administration and repair (daemon/repair.c). */
+	char *service_by;            /* who set the service state: "hpqd" or an admin */
+	int64_t service_since_ms;    /* wall clock of that change */
+	bool admin_hold;             /* drained by an administrator: never resumed by hpqd */
+	char *repair_action;         /* repairing: reboot replace none */
+	uint64_t bad_since_mono;     /* uv_now when a fatal finding or unreachability began; 0 */
+	uint64_t repair_mono;        /* uv_now when the repair started */
+	bool repair_running;         /* its repair command has not exited yet */
+	uint32_t streak;             /* healthy heartbeats since the repair command ended */
 };
 
 /* The cluster policy (policy table; hpq policy in the governance issue). */
@@ -329,6 +339,12 @@ void state_node_disconnected(struct state *st, struct node *n);
 /* Declared unreachable (the caller requeues its tasks). */
 void state_node_lost(struct state *st, struct node *n);
 bool state_node_schedulable(const struct node *n);
+/* Sets the service state (active draining drained repairing down), who set
+ * it and why, tells the dispatcher, records it and a "node" event. */
+void state_node_set_service(struct state *st, struct node *n, const char *service,
+			    const char *by, const char *reason);
+/* Records a node's row again after repair.c changed its fields. */
+void state_node_save(struct state *st, struct node *n);
 
 /* Records an event (kind: submit start end preempt requeue cancel checkpoint node). */
 void state_event(struct state *st, const char *kind, const struct task *t, const char *node,

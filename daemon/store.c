@@ -179,9 +179,21 @@ static const char schema_v2[] =
 	");\n"
 	"CREATE INDEX events_team ON events (team, id);\n";
 
+/*
+ * Version 3: node service administration and repair (daemon/repair.c):
+ * who set the service state and when, whether an administrator holds the
+ * node out of service, and the action of a repair in progress.
+ */
+static const char schema_v3[] =
+	"ALTER TABLE nodes ADD COLUMN service_by TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE nodes ADD COLUMN service_since INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE nodes ADD COLUMN admin_hold INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE nodes ADD COLUMN repair_action TEXT NOT NULL DEFAULT '';\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -244,7 +256,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_POOL_PUT] = "INSERT OR IGNORE INTO pools (name) VALUES (?)",
 	[ST_NODE_PUT] =
 		"INSERT OR REPLACE INTO nodes (name, pool, gpus, cpus, mem, labels, address,"
-		" service, health, reason, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+		" service, health, reason, last_seen, service_by, service_since, admin_hold,"
+		" repair_action) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_POLICY_PUT] = "INSERT OR REPLACE INTO policy (key, value) VALUES (?,?)",
 	[ST_HIST_CKPTS] =
 		"SELECT attempt, step, path, time FROM (SELECT id, attempt, step, path, time"
@@ -634,7 +647,7 @@ void store_pool_put(struct store *s, const char *name)
 
 void store_node_put(struct store *s, const struct state *st, const struct node *n)
 {
-	struct op *op = op_new(s, ST_NODE_PUT, 11);
+	struct op *op = op_new(s, ST_NODE_PUT, 15);
 
 	v_text(op, 0, n->name);
 	v_text(op, 1, st->pools[n->pool]->name);
@@ -647,6 +660,10 @@ void store_node_put(struct store *s, const struct state *st, const struct node *
 	v_text(op, 8, n->health);
 	v_text(op, 9, n->reason);
 	v_int(op, 10, n->last_heartbeat_ms);
+	v_text(op, 11, n->service_by);
+	v_int(op, 12, n->service_since_ms);
+	v_int(op, 13, n->admin_hold);
+	v_text(op, 14, n->repair_action);
 }
 
 void store_policy_put(struct store *s, const char *key, const char *value)
@@ -1155,7 +1172,8 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 		" borrow_limit_pct, borrow_abs_gpus, borrow_abs_cpus, borrow_abs_mem,"
 		" lend_gpus, lend_cpus, lend_mem FROM team_quotas ORDER BY team, pool",
 		"SELECT name, pool, gpus, cpus, mem, labels, address, service, health, reason,"
-		" last_seen FROM nodes ORDER BY name",
+		" last_seen, service_by, service_since, admin_hold, repair_action FROM nodes"
+		" ORDER BY name",
 		"SELECT id, name, team, user, uid, gid, class, pool, state, reason, nnodes, gpus,"
 		" cpus, mem, node_names, nodes_done, attempts, submit_time, start_time, end_time,"
 		" exit_code, time_limit_s, preempt_signal, grace_s, checkpoint_dir, cwd, argv,"
@@ -1238,6 +1256,12 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 				free(n->reason);
 				n->reason = col_dup(q, 9);
 				n->last_heartbeat_ms = sqlite3_column_int64(q, 10);
+				free(n->service_by);
+				n->service_by = col_dup(q, 11);
+				n->service_since_ms = sqlite3_column_int64(q, 12);
+				n->admin_hold = sqlite3_column_int64(q, 13) != 0;
+				free(n->repair_action);
+				n->repair_action = col_dup(q, 14);
 				break;
 			}
 			case 6:

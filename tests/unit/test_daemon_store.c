@@ -149,7 +149,8 @@ static void test_new_database_has_defaults(void **ts)
 	struct team *def;
 
 	load(s, &st);
-	assert_int_equal(store_schema_latest(), 2);   /* 2: usage table (daemon/usage.c) */
+	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c) */
+	assert_int_equal(store_schema_latest(), 3);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -270,6 +271,11 @@ static void test_round_trip(void **ts)
 	assert_int_equal(state_checkpoint_add(&st, t2, 1, 42, "/ckpt/42", &alice, &e), 0);
 	assert_int_equal(state_checkpoint_add(&st, t2, 2, 43, "/ckpt/43", &alice, &e),
 			 HPQ_ESTATE);
+	/* An administrator drains g1, with its service columns (schema version 3). */
+	n->admin_hold = true;
+	free(n->repair_action);
+	n->repair_action = strdup("replace");
+	state_node_set_service(&st, n, "draining", "root", "swap the PSU");
 	commit(f, s);
 	state_release(&st);
 	close_store(f, s);
@@ -331,6 +337,12 @@ static void test_round_trip(void **ts)
 	assert_string_equal(n->address, "10.0.0.1");
 	assert_int_equal(n->capacity.gpus, 8);
 	assert_null(n->conn);
+	assert_string_equal(n->service, "draining");
+	assert_string_equal(n->service_by, "root");
+	assert_string_equal(n->reason, "swap the PSU");
+	assert_true(n->service_since_ms > 0);
+	assert_true(n->admin_hold);
+	assert_string_equal(n->repair_action, "replace");
 	state_release(&st);
 	close_store(f, s);
 }
@@ -691,6 +703,11 @@ static void test_v1_upgrades(void **ts)
 	assert_int_equal(nlp->active, 2);
 	assert_int_equal(state_node_find(&st, "a1")->nlabels, 1);
 	assert_string_equal(state_node_find(&st, "a1")->labels[0], "rack=3");
+	/* Version 3's node columns take their defaults. */
+	assert_string_equal(state_node_find(&st, "a1")->service, "active");
+	assert_string_equal(state_node_find(&st, "a1")->service_by, "");
+	assert_false(state_node_find(&st, "a1")->admin_hold);
+	assert_string_equal(state_node_find(&st, "a1")->repair_action, "");
 
 	t = state_task_find(&st, 7);
 	assert_int_equal(t->state, TASK_PENDING);

@@ -1,0 +1,47 @@
+/*
+ * repair.h: node service administration and automatic repair (DESIGN §9,
+ * issue 4): `hpq node drain|resume|repair`, and the loop that takes a node
+ * whose fatal finding or unreachability has lasted its wait time out of
+ * service, requeues its tasks, runs the configured repair command, and
+ * returns the node after a streak of healthy heartbeats (or leaves it
+ * `down` when the repair times out), within the pool's blast-radius limits.
+ *
+ * Service states: active draining drained repairing down. Every change goes
+ * through state_node_set_service, so each is persisted with who made it and
+ * is an event.
+ */
+#ifndef HPQD_REPAIR_H
+#define HPQD_REPAIR_H
+
+#include <stdint.h>
+
+#include "hpq.pb-c.h"
+#include "state.h"
+
+struct conn;
+struct config;
+struct hpqd;
+
+int repair_init(struct hpqd *d);
+/* At stop: ends the timer and signals repair commands still running. */
+void repair_close(struct hpqd *d);
+
+/* The agent of n registered (heartbeat false) or sent a heartbeat. */
+void repair_node_seen(struct hpqd *d, struct node *n, bool heartbeat);
+
+/* SIGHUP: takes the [repair] settings of cfg. */
+void repair_reload(struct hpqd *d, const struct config *cfg);
+
+/* The action (reboot replace none) for a finding's reason: [repair.actions],
+ * else the agent's suggestion, else the built-in table. */
+const char *repair_action_for(const struct config *cfg, const char *reason,
+			      const char *suggested);
+
+int repair_drain_rpc(struct conn *c, uint64_t id, const Hpq__NodeDrainRequest *m,
+		     struct state_err *e);
+int repair_resume_rpc(struct conn *c, uint64_t id, const Hpq__NodeResumeRequest *m,
+		      struct state_err *e);
+int repair_repair_rpc(struct conn *c, uint64_t id, const Hpq__NodeRepairRequest *m,
+		      struct state_err *e);
+
+#endif
