@@ -20,9 +20,9 @@ static const struct option node_options[] = {
 enum { OPT_REASON = CLI_OPT_FIRST_PRIVATE, OPT_ACTION };
 
 static const struct option node_admin_options[] = {
-	CLI_COMMON_OPTIONS,
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"action", required_argument, NULL, OPT_ACTION},
+	CLI_COMMON_OPTIONS,
 };
 
 /* Fetches every node. Returns 0 with *ret_reply set, or CLI_ERR. */
