@@ -201,7 +201,8 @@ static void view_fetch(struct view *v, struct hpq_client *c)
 	v->tasks = calloc(v->ntasks + 1, sizeof(*v->tasks));
 	if (!v->tasks)
 		abort();
-	memcpy(v->tasks, ls->list_reply->tasks, v->ntasks * sizeof(*v->tasks));
+	if (v->ntasks)
+		memcpy(v->tasks, ls->list_reply->tasks, v->ntasks * sizeof(*v->tasks));
 	v->now_ms = now_ms();
 	view_sort(v);
 }

@@ -362,6 +362,7 @@ static void print_config(const struct config *c)
 {
 	static const char *const levels[] = { "emerg", "alert", "crit", "error", "warning",
 					      "notice", "info", "debug" };
+	char retain[32];
 
 	printf("[hpqd]\nlisten = %s\nsocket = %s\nstate_dir = %s\nlog_level = %s\n"
 	       "metrics = %s\n\n", c->listen, c->socket_path, c->state_dir,
@@ -371,6 +372,8 @@ static void print_config(const struct config *c)
 		printf("%s%s", i ? "," : "", c->admins[i]);
 	printf("\n\n[agents]\nheartbeat = %llus\nunreachable_after = %u\n",
 	       (unsigned long long)(c->heartbeat_ms / 1000), c->unreachable_after);
+	printf("\n[events]\nretain = %s\n",
+	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
 }
 
 /* ---------------------------------------------------------------- main */
