@@ -148,12 +148,24 @@ static void print_text(const struct output_ctx *o, const Hpq__StatusReply *s)
 		const Hpq__PoolStatus *p = s->pools[i];
 		const Hpq__Resources *gs = p->guaranteed, *c = p->capacity;
 
-		if (gs->gpus > c->gpus || gs->cpus > c->cpus || gs->mem > c->mem)
-			fprintf(o->out, "\n%swarning: pool %s is over-committed: guarantees of %u "
-				"gpus, %u cpus exceed the healthy capacity of %u gpus, %u cpus; "
-				"not every team can get its guarantee at once%s\n",
-				o->colour ? RED : "", p->name, gs->gpus, gs->cpus, c->gpus,
-				c->cpus, o->colour ? "\033[0m" : "");
+		char over[160] = "";
+		size_t off = 0;
+
+		if (gs->gpus > c->gpus)
+			off += (size_t)snprintf(over + off, sizeof(over) - off, "%u of %u gpus",
+						gs->gpus, c->gpus);
+		if (gs->cpus > c->cpus)
+			off += (size_t)snprintf(over + off, sizeof(over) - off, "%s%u of %u cpus",
+						off ? ", " : "", gs->cpus, c->cpus);
+		if (gs->mem > c->mem)
+			snprintf(over + off, sizeof(over) - off, "%s%s of %s mem", off ? ", " : "",
+				 hpq_format_size_mib(gs->mem, b1, sizeof(b1)),
+				 hpq_format_size_mib(c->mem, b2, sizeof(b2)));
+		if (over[0])
+			fprintf(o->out, "\n%swarning: pool %s is over-committed: guarantees add up "
+				"to %s of healthy capacity; not every team can have its guarantee "
+				"at once%s\n", o->colour ? RED : "", p->name, over,
+				o->colour ? "\033[0m" : "");
 	}
 }
 
