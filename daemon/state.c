@@ -1896,9 +1896,12 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 	set_str(&n->address, reg->address);
 	set_str(&n->software_version, version);
 	set_findings(n, reg->findings, reg->n_findings);
+	if (strcmp(n->health, health_of(n->findings, n->nfindings)))
+		state_event(st, "node", NULL, n->name, "hpqd", "health %s -> %s", n->health,
+			    health_of(n->findings, n->nfindings));
 	set_str(&n->health, health_of(n->findings, n->nfindings));
-	/* The reason is the service state's (repair.c) unless the node was lost. */
-	if (n->lost || !strcmp(n->service, "active"))
+	/* Out of service, the reason is the service state's (repair.c). */
+	if (!strcmp(n->service, "active"))
 		set_str(&n->reason, "");
 	n->lost = false;
 	n->conn = conn;
@@ -1923,7 +1926,8 @@ void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat
 	set_findings(n, hb->findings, hb->n_findings);
 	health = health_of(n->findings, n->nfindings);
 	if (strcmp(health, n->health)) {
-		state_event(st, "node", NULL, n->name, n->name, "health %s -> %s%s%s", n->health,
+		/* The daemon's judgement of what the agent found. */
+		state_event(st, "node", NULL, n->name, "hpqd", "health %s -> %s%s%s", n->health,
 			    health, n->nfindings ? ": " : "",
 			    n->nfindings ? n->findings[0].message : "");
 		set_str(&n->health, health);
@@ -1945,10 +1949,15 @@ void state_node_set_service(struct state *st, struct node *n, const char *servic
 {
 	char old[16];
 
+	/* by and reason may be n's own strings (drained keeps them). */
+	by = xstrdup(by);
+	reason = xstrdup(reason);
 	snprintf(old, sizeof(old), "%s", n->service);
 	set_str(&n->service, service);
-	set_str(&n->service_by, by);
-	set_str(&n->reason, reason);
+	free(n->service_by);
+	n->service_by = (char *)by;
+	free(n->reason);
+	n->reason = (char *)reason;
 	n->service_since_ms = now_ms();
 	node_to_sched(st, n);
 	store_node_put(st->store, st, n);
@@ -1969,8 +1978,10 @@ void state_node_lost(struct state *st, struct node *n)
 {
 	n->lost = true;
 	set_str(&n->health, "unreachable");
-	set_str(&n->reason, "no word from its agent");
+	if (!strcmp(n->service, "active"))
+		set_str(&n->reason, "no word from its agent");
 	node_to_sched(st, n);
 	store_node_put(st->store, st, n);
-	state_event(st, "node", NULL, n->name, NULL, "lost: %s", n->reason);
+	state_event(st, "node", NULL, n->name, "hpqd", "lost: no word from its agent; health "
+		    "unreachable");
 }

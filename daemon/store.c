@@ -1171,9 +1171,10 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 		"SELECT team, pool, guarantee_gpus, guarantee_cpus, guarantee_mem, sharing,"
 		" borrow_limit_pct, borrow_abs_gpus, borrow_abs_cpus, borrow_abs_mem,"
 		" lend_gpus, lend_cpus, lend_mem FROM team_quotas ORDER BY team, pool",
-		"SELECT name, pool, gpus, cpus, mem, labels, address, service, health, reason,"
-		" last_seen, service_by, service_since, admin_hold, repair_action FROM nodes"
-		" ORDER BY name",
+		/* In parentheses: clang's -Wstring-concatenation guesses a missing comma. */
+		("SELECT name, pool, gpus, cpus, mem, labels, address, service, health, reason,"
+		 " last_seen, service_by, service_since, admin_hold, repair_action FROM nodes"
+		 " ORDER BY name"),
 		"SELECT id, name, team, user, uid, gid, class, pool, state, reason, nnodes, gpus,"
 		" cpus, mem, node_names, nodes_done, attempts, submit_time, start_time, end_time,"
 		" exit_code, time_limit_s, preempt_signal, grace_s, checkpoint_dir, cwd, argv,"

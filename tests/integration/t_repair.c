@@ -21,6 +21,11 @@
  *     agent and reported; the finding shows in hpq node show --json.
  *   admin_drain: drain/resume are admin-only; a drained node gets no
  *     tasks and is never resumed by hpqd.
+ *   unreachable_repairs: unreachability that lasts wait_default starts a
+ *     repair (action reboot, reason unreachable); the agent's return and
+ *     healthy streak end it.
+ *   repair_timeout_down: an administrator's repair whose command hangs
+ *     past [repair] timeout leaves the node down, said in its events.
  *
  * The agents here are started by this file (the harness's h_agent_start
  * takes no extra options) the same way the harness does it: marker in the
@@ -30,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +474,90 @@ static void admin_drain(void **state)
 	h_pass(c);
 }
 
+static void unreachable_repairs(void **state)
+{
+	struct h_cluster *c = *state;
+	char conf[1024], *r;
+	int i;
+
+	write_repair_script(c);
+	snprintf(conf, sizeof(conf),
+		 "[agents]\nheartbeat = 1s\n[nodes]\nunreachable_after = 2\n"
+		 "[repair]\nwait_default = 2s\ncommand = %s\ntimeout = 60s\n"
+		 "healthy_streak = 2\nmax_unhealthy_percent = 50\n", h_path(c, "repair.sh"));
+	h_daemon_config(c, conf);
+	h_daemon_start(c);
+	i = agent_spawn(c, -1, "node1", NULL);
+	agent_spawn(c, -1, "node2", NULL);
+	assert_true(h_wait_nodes(c, 2, 30000));
+	h_agent_stop(c, i, SIGKILL);
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "health", "unreachable"), 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "repairing"), 15000));
+	assert_true(H_WAIT_FOR(c, (r = h_read_file(h_path(c, "repairs.txt"))) != NULL, 15000));
+	assert_non_null(strstr(r, "node1|reboot|unreachable: no word from its agent|node1|"));
+	free(r);
+	assert_true(node_reason_has(c, "node1", "unreachable"));
+	/* The "reboot" brings the agent back; two healthy heartbeats later: active. */
+	agent_spawn(c, i, "node1", NULL);
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "active"), 20000));
+	assert_true(node_field_is(c, "node1", "health", "healthy"));
+	assert_true(node_event(c, "node1", "repaired: 2 healthy heartbeats", "hpqd"));
+	h_pass(c);
+}
+
+static void repair_timeout_down(void **state)
+{
+	struct h_cluster *c = *state;
+	const struct passwd *pw = getpwnam("nobody");
+	const char *cmd = h_path(c, "hang.sh");
+	char conf[512];
+	struct h_out o;
+
+	h_write_file(cmd, "#!/bin/sh\nexec sleep 60\n");
+	assert_int_equal(chmod(cmd, 0755), 0);
+	snprintf(conf, sizeof(conf), "[agents]\nheartbeat = 1s\n[repair]\ncommand = %s\n"
+		 "timeout = 3s\n", cmd);
+	h_daemon_config(c, conf);
+	h_daemon_start(c);
+	agent_spawn(c, -1, "node1", NULL);
+	assert_true(h_wait_nodes(c, 1, 30000));
+
+	/* Administration is for administrators. */
+	if (pw) {
+		assert_int_equal(chmod(c->dir, 0711), 0);   /* the CLI works in it */
+		c->cli_uid = pw->pw_uid;
+		c->cli_gid = pw->pw_gid;
+		assert_int_equal(h_hpq(c, &o, "node", "repair", "node1", NULL), 1);
+		assert_non_null(strstr(o.err, "only administrators"));
+		h_out_free(&o);
+		assert_int_equal(h_hpq(c, &o, "node", "drain", "node1", NULL), 1);
+		h_out_free(&o);
+		c->cli_uid = 0;
+		c->cli_gid = 0;
+		assert_true(node_field_is(c, "node1", "service", "active"));
+	}
+	assert_int_equal(h_hpq(c, &o, "node", "repair", "node1", "--reason", "fan noise",
+			       "--action", "replace", "--json", NULL), 0);
+	assert_non_null(strstr(o.out, "\"repairing\""));
+	h_out_free(&o);
+	assert_true(node_field_is(c, "node1", "repair_action", "replace"));
+	assert_true(node_field_is(c, "node1", "service_by", "root"));
+	/* A second repair while the command runs is refused. */
+	assert_int_equal(h_hpq(c, &o, "node", "repair", "node1", NULL), 1);
+	assert_non_null(strstr(o.err, "being repaired already"));
+	h_out_free(&o);
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "down"), 15000));
+	assert_true(node_reason_has(c, "node1", "repair command timed out (action replace)"));
+	assert_true(node_event(c, "node1", "service repairing -> down", "hpqd"));
+	/* Down stays down, healthy or not, until an administrator says. */
+	h_sleep_ms(2000);
+	assert_true(node_field_is(c, "node1", "service", "down"));
+	assert_int_equal(h_hpq(c, NULL, "node", "resume", "node1", NULL), 0);
+	assert_true(node_field_is(c, "node1", "service", "active"));
+	assert_true(node_event(c, "node1", "service down -> active", "root"));
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +566,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(blast_radius, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(hung_script, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(admin_drain, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(unreachable_repairs, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(repair_timeout_down, h_setup, h_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
