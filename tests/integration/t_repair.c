@@ -26,6 +26,8 @@
  *     healthy streak end it.
  *   repair_timeout_down: an administrator's repair whose command hangs
  *     past [repair] timeout leaves the node down, said in its events.
+ *   sighup_enables_repair: with enabled = no nothing repairs; the config
+ *     changed to yes and SIGHUP, the waiting node repairs.
  *
  * The agents here are started by this file (the harness's h_agent_start
  * takes no extra options) the same way the harness does it: marker in the
@@ -558,6 +560,39 @@ static void repair_timeout_down(void **state)
 	h_pass(c);
 }
 
+static void sighup_enables_repair(void **state)
+{
+	struct h_cluster *c = *state;
+	char conf[1024], *r;
+
+	write_repair_script(c);
+	snprintf(conf, sizeof(conf),
+		 "[agents]\nheartbeat = 1s\n[repair]\nenabled = no\nwait_accelerator = 1s\n"
+		 "command = %s\nmax_unhealthy_percent = 50\n", h_path(c, "repair.sh"));
+	h_daemon_config(c, conf);
+	h_daemon_start(c);
+	agent_spawn(c, -1, "node1", NULL);
+	agent_spawn(c, -1, "node2", NULL);
+	assert_true(h_wait_nodes(c, 2, 30000));
+	inject(c, "node1", "accelerator xid-94 fatal contained ECC error\n");
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "health", "unhealthy"), 15000));
+	h_sleep_ms(2500);
+	assert_true(node_field_is(c, "node1", "service", "active"));
+	assert_null(h_read_file(h_path(c, "repairs.txt")));
+
+	snprintf(conf, sizeof(conf),
+		 "[agents]\nheartbeat = 1s\n[repair]\nenabled = yes\nwait_accelerator = 1s\n"
+		 "command = %s\nmax_unhealthy_percent = 50\n[repair.actions]\nxid-94 = replace\n",
+		 h_path(c, "repair.sh"));
+	h_daemon_config(c, conf);
+	assert_int_equal(kill(c->hpqd, SIGHUP), 0);
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "repairing"), 15000));
+	assert_true(H_WAIT_FOR(c, (r = h_read_file(h_path(c, "repairs.txt"))) != NULL, 15000));
+	assert_non_null(strstr(r, "node1|replace|xid-94: contained ECC error|"));
+	free(r);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +603,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(admin_drain, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(unreachable_repairs, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(repair_timeout_down, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(sighup_enables_repair, h_setup, h_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
