@@ -26,6 +26,9 @@
  *     healthy streak end it.
  *   repair_timeout_down: an administrator's repair whose command hangs
  *     past [repair] timeout leaves the node down, said in its events.
+ *   gang_evacuated: a fatal finding on one member's node requeues the
+ *     whole gang and kills its members on every node; it runs again on
+ *     healthy nodes.
  *   sighup_enables_repair: with enabled = no nothing repairs; the config
  *     changed to yes and SIGHUP, the waiting node repairs.
  *
@@ -593,6 +596,53 @@ static void sighup_enables_repair(void **state)
 	h_pass(c);
 }
 
+static void gang_evacuated(void **state)
+{
+	struct h_cluster *c = *state;
+	char node[32];
+	pid_t pids[16];
+	uint64_t id;
+	json_t *t, *names, *v;
+	size_t k;
+	int n;
+
+	h_daemon_config(c, "[agents]\nheartbeat = 1s\n[repair]\nwait_accelerator = 1s\n"
+			   "max_unhealthy_percent = 50\n");
+	h_daemon_start(c);
+	agent_spawn(c, -1, "node1", NULL);
+	agent_spawn(c, -1, "node2", NULL);
+	agent_spawn(c, -1, "node3", NULL);
+	assert_true(h_wait_nodes(c, 3, 30000));
+	id = h_submit(c, "--nodes", "2", "--cpus", "2", "--", "sleep", "300", NULL);
+	assert_true(h_wait_state(c, id, "RUNNING", 30000));
+	assert_true(H_WAIT_FOR(c, h_task_pids(c, id, pids, 16) >= 2, 10000));
+	n = h_task_pids(c, id, pids, 16);
+	t = h_task(c, id);
+	snprintf(node, sizeof(node), "%s", first_node(t));
+	json_decref(t);
+
+	inject(c, node, "accelerator xid-79 fatal GPU has fallen off the bus\n");
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "repairing"), 20000));
+	/* Attempt 1 is gone everywhere, attempt 2 runs on the other two nodes. */
+	assert_true(H_WAIT_FOR(c, ({
+		bool gone = true;
+		for (int i = 0; i < n; i++)
+			gone = gone && !pid_alive(pids[i]);
+		gone; }), 20000));
+	assert_true(H_WAIT_FOR(c, ({
+		json_t *x = h_task(c, id);
+		bool ok = x && h_int(x, "attempts") == 2 && !strcmp(h_str(x, "state"), "RUNNING");
+		json_decref(x);
+		ok; }), 20000));
+	t = h_task(c, id);
+	names = json_object_get(t, "node_names");
+	assert_int_equal(json_array_size(names), 2);
+	json_array_foreach(names, k, v)
+		assert_string_not_equal(json_string_value(v), node);
+	json_decref(t);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +654,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unreachable_repairs, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(repair_timeout_down, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(sighup_enables_repair, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(gang_evacuated, h_setup, h_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
