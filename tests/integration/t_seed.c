@@ -13,8 +13,9 @@
  *   5. as T7 and the others finish, T3, T6 and then T5 resume, each from
  *      its newest checkpoint: the trainer's log says "resumed at step N"
  *      for exactly the step of the newest checkpoint the daemon recorded
- *      before the requeue, including the one a victim reports during its
- *      grace period.
+ *      before the requeue. T3 checkpoints only when signalled, so the step
+ *      it resumes at comes from the checkpoint it reported during its
+ *      grace period, after its preempt event.
  * The event log (preempt, preempt-for, requeue, checkpoint), the reasons,
  * the queue positions, team usage and the final states are asserted.
  */
@@ -30,13 +31,14 @@
 enum { T1, T2, T3, T5, T6, T7, NT };
 static const char *const names[NT] = { "T1", "T2", "T3", "T5", "T6", "T7" };
 
+/* every: checkpoint every that many steps; "0": only when signalled. */
 static uint64_t submit(struct h_cluster *c, const char *name, const char *team, const char *cls,
-		       const char *gpus, const char *steps)
+		       const char *gpus, const char *steps, const char *every)
 {
 	return h_submit(c, "--name", name, "--team", team, "--class", cls, "--gpus", gpus,
 			"--cpus", "1", "--mem", "256M", "--checkpoint-dir",
 			h_path(c, "ckpt/%s", name), "--", h_bin("trainer"), "--steps", steps,
-			"--step-ms", "100", "--every", "5", NULL);
+			"--step-ms", "100", "--every", every, NULL);
 }
 
 static bool is_state(struct h_cluster *c, uint64_t id, const char *state)
@@ -161,12 +163,20 @@ static void seed(void **state)
 			       "17", NULL), 1);
 
 	/* 1 + 2: T1, T2 within team2's guarantee; T3, T5 on team1's idle compute. */
-	id[T1] = submit(c, "T1", "team2", "training", "4", "160");
-	id[T2] = submit(c, "T2", "team2", "training", "4", "160");
+	/*
+	 * Checkpoint cadence decides the victims' order among equals (the
+	 * least work lost first: the newest checkpoint or start). T1, T2 and
+	 * T3 checkpoint only when signalled, T5 and T6 every 5 steps, so the
+	 * order is the issue's: T6, then T3, and never T1 or T2.
+	 */
+	id[T1] = submit(c, "T1", "team2", "training", "4", "200", "0");
+	id[T2] = submit(c, "T2", "team2", "training", "4", "200", "0");
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T1], "RUNNING") &&
 				  is_state(c, id[T2], "RUNNING"), 30000));
-	id[T3] = submit(c, "T3", "team2", "training", "4", "70");
-	id[T5] = submit(c, "T5", "team2", "fine-tuning", "4", "70");
+	/* T3 checkpoints only when signalled: the step it resumes at can only
+	 * come from the checkpoint it reports during its grace period. */
+	id[T3] = submit(c, "T3", "team2", "training", "4", "150", "0");
+	id[T5] = submit(c, "T5", "team2", "fine-tuning", "4", "70", "5");
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T3], "RUNNING") &&
 				  is_state(c, id[T5], "RUNNING"), 30000));
 	u = team_usage(c, "team2");
@@ -182,7 +192,7 @@ static void seed(void **state)
 	assert_true(H_WAIT_FOR(c, task_step(c, id[T5]) >= 10, 30000));
 
 	/* 3: T6 replaces T5, which goes back to the queue at its last checkpoint. */
-	id[T6] = submit(c, "T6", "team2", "training", "4", "70");
+	id[T6] = submit(c, "T6", "team2", "training", "4", "70", "5");
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T5], "PENDING"), 30000));
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T6], "RUNNING"), 30000));
 	t = h_task(c, id[T5]);
@@ -210,7 +220,7 @@ static void seed(void **state)
 	assert_true(H_WAIT_FOR(c, task_step(c, id[T6]) >= 10, 30000));
 
 	/* 4: team1 takes its guarantee back from T6 and T3, newest first. */
-	id[T7] = submit(c, "T7", "team1", "training", "8", "30");
+	id[T7] = submit(c, "T7", "team1", "training", "8", "30", "5");
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T7], "RUNNING"), 30000));
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T3], "PENDING") &&
 				  is_state(c, id[T6], "PENDING"), 30000));
@@ -219,10 +229,18 @@ static void seed(void **state)
 	for (int k = T3; k <= T6; k++) {
 		if (k == T5)
 			continue;
+		assert_true(H_WAIT_FOR(c, task_step(c, id[k]) >= 5, 30000));
 		t = h_task(c, id[k]);
 		assert_true(event_id(t, "preempt", want) > 0);
 		last[k] = newest_step(t, 1);
 		assert_true(last[k] >= 5);
+		if (k == T3) {
+			char ck[32];
+
+			/* Reported after the preemption: during the grace period. */
+			snprintf(ck, sizeof(ck), "step %lld ", last[k]);
+			assert_true(event_id(t, "checkpoint", ck) > event_id(t, "preempt", want));
+		}
 		json_decref(t);
 	}
 	/* Newest first: T6's preemption is recorded before T3's. */
@@ -265,7 +283,9 @@ static void seed(void **state)
 
 		t = h_task(c, id[k]);
 		assert_int_equal(h_int(t, "attempts"), 2);
-		assert_int_equal(newest_step(t, 2), 70);
+		/* T3 was not signalled again: no checkpoint in its second attempt. */
+		assert_int_equal(newest_step(t, 2), k == T3 ? -1 : 70);
+		assert_true(newest_step(t, 1) == last[k]);
 		start2 = event_id(t, "start", "attempt 2");
 		assert_true(start2 > 0);
 		json_decref(t);
@@ -274,7 +294,7 @@ static void seed(void **state)
 		if (!strstr(log, want))
 			fail_msg("%s did not resume at step %lld; its log:\n%s", names[k], last[k],
 				 log);
-		assert_non_null(strstr(log, "\ndone 70 steps\n"));
+		assert_non_null(strstr(log, k == T3 ? "\ndone 150 steps\n" : "\ndone 70 steps\n"));
 		free(log);
 		fprintf(stderr, "%s resumed at step %lld\n", names[k], last[k]);
 	}
