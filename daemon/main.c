@@ -358,6 +358,25 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 	return 0;
 }
 
+/* [repair] and [repair.actions] (daemon/repair.c), for --check. */
+static void print_repair(const struct config *c)
+{
+	const struct repair_config *r = &c->repair;
+	char wa[32], wd[32], to[32];
+
+	printf("\n[repair]\nenabled = %s\nwait_accelerator = %s\nwait_default = %s\n"
+	       "command = %s\ntimeout = %s\nhealthy_streak = %u\nmax_unhealthy_percent = %u\n"
+	       "max_parallel = %u\n", r->enabled ? "yes" : "no",
+	       hpq_format_duration(r->wait_accelerator_ms / 1000, wa, sizeof(wa)),
+	       hpq_format_duration(r->wait_default_ms / 1000, wd, sizeof(wd)), r->command,
+	       hpq_format_duration(r->timeout_ms / 1000, to, sizeof(to)), r->healthy_streak,
+	       r->max_unhealthy_percent, r->max_parallel);
+	if (r->nactions)
+		printf("\n[repair.actions]\n");
+	for (size_t i = 0; i < r->nactions; i++)
+		printf("%s = %s\n", r->action_reasons[i], r->action_values[i]);
+}
+
 static void print_config(const struct config *c)
 {
 	static const char *const levels[] = { "emerg", "alert", "crit", "error", "warning",
@@ -374,6 +393,7 @@ static void print_config(const struct config *c)
 	       (unsigned long long)(c->heartbeat_ms / 1000), c->unreachable_after);
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
+	print_repair(c);
 }
 
 /* ---------------------------------------------------------------- main */
