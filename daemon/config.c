@@ -228,7 +228,8 @@ static int set_repair(struct config *c, const char *key, const char *value, char
 	if (!strcmp(key, "healthy_streak")) {
 		if (hpq_parse_uint(value, 1, 1000, &v) < 0)
 			return fail(err, errlen, HPQ_EINVAL,
-				    "invalid healthy_streak '%s': give 1 to 1000 heartbeats", value);
+				    "invalid healthy_streak '%s': give 1 to 1000 heartbeats",
+				    value);
 		r->healthy_streak = (uint32_t)v;
 		return 0;
 	}
