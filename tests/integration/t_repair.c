@@ -29,6 +29,8 @@
  *   gang_evacuated: a fatal finding on one member's node requeues the
  *     whole gang and kills its members on every node; it runs again on
  *     healthy nodes.
+ *   restart_keeps_service: a drain and a repair in progress survive a
+ *     restart of hpqd (schema v3 columns); the repair still completes.
  *   sighup_enables_repair: with enabled = no nothing repairs; the config
  *     changed to yes and SIGHUP, the waiting node repairs.
  *
@@ -643,6 +645,39 @@ static void gang_evacuated(void **state)
 	h_pass(c);
 }
 
+static void restart_keeps_service(void **state)
+{
+	struct h_cluster *c = *state;
+
+	h_daemon_config(c, "[agents]\nheartbeat = 1s\n[repair]\nenabled = no\n"
+			   "healthy_streak = 2\n");
+	h_daemon_start(c);
+	agent_spawn(c, -1, "node1", NULL);
+	agent_spawn(c, -1, "node2", NULL);
+	assert_true(h_wait_nodes(c, 2, 30000));
+	assert_int_equal(h_hpq(c, NULL, "node", "drain", "node1", "--reason", "rma", NULL), 0);
+	inject(c, "node2", "kernel hung-task fatal task blocked for more than 120 seconds\n");
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node2", "health", "unhealthy"), 15000));
+	assert_int_equal(h_hpq(c, NULL, "node", "repair", "node2", NULL), 0);
+	assert_true(node_field_is(c, "node2", "service", "repairing"));
+	assert_true(node_field_is(c, "node2", "repair_action", "reboot"));
+
+	h_daemon_stop(c, SIGTERM);
+	h_daemon_start(c);
+	assert_true(h_wait_nodes(c, 2, 30000));
+	assert_true(node_field_is(c, "node1", "service", "drained"));
+	assert_true(node_field_is(c, "node1", "service_by", "root"));
+	assert_true(node_field_is(c, "node1", "reason", "rma"));
+	assert_true(node_field_is(c, "node2", "service", "repairing"));
+	assert_true(node_reason_has(c, "node2", "hung-task: task blocked"));
+	h_sleep_ms(2500);       /* still unhealthy: no streak */
+	assert_true(node_field_is(c, "node2", "service", "repairing"));
+	inject(c, "node2", "");
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node2", "service", "active"), 20000));
+	assert_true(node_field_is(c, "node1", "service", "drained"));
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -654,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unreachable_repairs, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(repair_timeout_down, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(sighup_enables_repair, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(restart_keeps_service, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(gang_evacuated, h_setup, h_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
