@@ -6,7 +6,9 @@
 # It starts hpqd with its state in ./var, three local agents with fake
 # GPUs (node1..node3, 2 GPUs each), creates two teams, submits a handful
 # of tasks from both (one of them the example trainer, which checkpoints),
-# and shows them run and finish. Every hpq command is printed before it
+# and shows them run and finish, then shows idle compute lent to a team
+# without a guarantee and reclaimed, the borrowed tasks resuming from their
+# checkpoints. Every hpq command is printed before it
 # runs, so the output doubles as a CLI tutorial. Whatever it started is
 # stopped when it ends or is interrupted; ./var stays for a look around
 # (`HPQ_SOCKET=$PWD/var/hpqd.sock build/client/hpq list --all` while it
@@ -216,3 +218,37 @@ grep -h '^rank' "$var"/node*/logs/"$gang_id".log || true
 say "scripts read the same data as JSON: hpq show $trainer_id --json"
 "$HPQ_BIN" show "$trainer_id" --json | head -25
 echo "..."
+
+# ---------------------------------------------------------------- governance
+
+say "lending and reclaiming: the default team has no guarantee, so it runs on idle compute"
+for k in 1 2 3; do
+	submit --name "sweep-$k" --class training --gpus 2 --cpus 1 --mem 1G \
+		--checkpoint-dir "$var/ckpt-sweep-$k" -- \
+		"$TRAINER" --steps 30 --step-ms 300 --every 5
+	eval "sweep_$k=\$id"
+done
+sleep 2
+hpq status
+
+say "vision wants its guarantee back: borrowed tasks are preempted to their last checkpoint"
+submit --team vision --name finetune-a --class fine-tuning --gpus 2 --cpus 1 -- sleep 3
+submit --team vision --name finetune-b --class fine-tuning --gpus 2 --cpus 1 -- sleep 3
+sleep 2
+hpq list
+hpq status
+
+say "as vision's work finishes, the preempted sweeps resume where they checkpointed"
+for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+	sleep 2
+	active=$(hpq_q list --json | grep -c '"id"' || true)
+	[ "$active" -gt 0 ] || break
+done
+hpq list --all --team default
+for k in 1 2 3; do
+	eval "sid=\$sweep_$k"
+	grep -h -e '^resumed at' -e '^starting at' "$var"/node*/logs/"$sid".log |
+		sort -r | sed "s/^/task $sid: /"
+done
+say "the event log tells the story of one preempted sweep"
+hpq events --task "$sweep_2"
