@@ -17,12 +17,16 @@
 
 static char tmux_sock[160];
 
-/* Runs tmux with the test's socket; returns its exit status. */
+/* Runs tmux with the test's socket; returns its exit status, or -1 when
+ * the command does not fit (args come from start_top's 1024-byte buffer). */
 static int tmux(const char *args)
 {
-	char cmd[1024];
+	char cmd[sizeof(tmux_sock) + 1024 + 64];
+	int n;
 
-	snprintf(cmd, sizeof(cmd), "tmux -S '%s' %s >/dev/null 2>&1", tmux_sock, args);
+	n = snprintf(cmd, sizeof(cmd), "tmux -S '%s' %s >/dev/null 2>&1", tmux_sock, args);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -1;
 	return system(cmd);
 }
 
