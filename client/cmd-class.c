@@ -27,13 +27,19 @@ static const struct option class_plain_options[] = {
 	CLI_COMMON_OPTIONS,
 };
 
-/* One NAME operand after the options. */
+/* One NAME operand after the options. Returns 0 with *ret_name set, else
+ * CLI_USAGE; every failure returns CLI_USAGE itself so that the compiler
+ * (and the reader) can see *ret_name is set whenever 0 is returned. */
 static int class_name_arg(struct cli *cli, int argc, char **argv, const char **ret_name)
 {
-	if (optind >= argc)
-		return cli_usage_error(cli, "which class? give its name");
-	if (optind + 1 < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind + 1]);
+	if (optind >= argc) {
+		cli_usage_error(cli, "which class? give its name");
+		return CLI_USAGE;
+	}
+	if (optind + 1 < argc) {
+		cli_usage_error(cli, "unexpected argument '%s'", argv[optind + 1]);
+		return CLI_USAGE;
+	}
 	if (cli_parse_name(cli, "class", argv[optind]) != 0)
 		return CLI_USAGE;
 	*ret_name = argv[optind];

@@ -581,10 +581,16 @@ static int team_name_arg(struct cli *cli, const struct cmd_entry *e, int argc, c
 
 	while ((c = cli_getopt(cli, e, argc, argv, ":h", team_plain_options)) != -1)
 		return c == CLI_OPT_HELP ? CLI_DONE : CLI_USAGE;
-	if (optind >= argc)
-		return cli_usage_error(cli, "which team? give its name");
-	if (optind + 1 < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind + 1]);
+	/* Failures return CLI_USAGE themselves, so that the compiler can see
+	 * *ret_name is set whenever 0 is returned. */
+	if (optind >= argc) {
+		cli_usage_error(cli, "which team? give its name");
+		return CLI_USAGE;
+	}
+	if (optind + 1 < argc) {
+		cli_usage_error(cli, "unexpected argument '%s'", argv[optind + 1]);
+		return CLI_USAGE;
+	}
 	if (cli_parse_name(cli, "team", argv[optind]) != 0)
 		return CLI_USAGE;
 	*ret_name = argv[optind];
