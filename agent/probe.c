@@ -166,7 +166,9 @@ static void probe_child(int nullfd, int outfd, char *const argv[], probe_body_fn
 	if (close_range(3, ~0U, 0) < 0)
 		for (int fd = 3; fd < 1024; fd++)
 			(void)close(fd);
-	if (body)
+	/* Exactly one of argv and body is given (probe_run / probe_fork);
+	 * testing argv lets the compiler see execvp never gets a NULL. */
+	if (!argv)
 		_exit(body(1, arg));
 	/* systemd's notifications are the agent's, not a script's to send. */
 	unsetenv("NOTIFY_SOCKET");
