@@ -299,6 +299,9 @@ static void on_register_committed(void *arg, int status)
 		server_send_error(rr->c, rr->id, status, "the registration could not be stored");
 	} else {
 		rep.heartbeat_s = (uint32_t)(rr->c->d->cfg.heartbeat_ms / 1000);
+		/* Read now, not at registration: the commit took a while, and
+		 * the agent measures its clock offset from this. */
+		rep.daemon_time = hpqd_now_ms();
 		env.id = rr->id;
 		env.body_case = HPQ__ENVELOPE__BODY_REGISTER_REPLY;
 		env.register_reply = &rep;
