@@ -9,7 +9,8 @@
  * works and a bad config fails where it was typed. There is no pidfile:
  * systemd (Type=notify) or the socket identify the running daemon.
  *
- * systemd integration is done by hand, without libsystemd: READY=1,
+ * systemd integration is done by hand, without libsystemd (common/notify.c,
+ * shared with the agent): READY=1, RELOADING=1 then READY=1 on SIGHUP,
  * WATCHDOG=1 (every half $WATCHDOG_USEC, from the loop, so a stuck loop
  * is noticed) and STOPPING=1 are datagrams to $NOTIFY_SOCKET.
  */
@@ -20,9 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -33,6 +32,7 @@
 #include "log.h"
 #include "parse.h"
 #include "metrics.h"
+#include "notify.h"
 #include "repair.h"
 #include "server.h"
 #include "store.h"
@@ -96,40 +96,16 @@ struct daemon_main {
 
 /* ---------------------------------------------------------------- systemd */
 
-static void notify(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
-
-	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
-		return;
-	memcpy(sa.sun_path, path, strlen(path));
-	if (path[0] == '@')
-		sa.sun_path[0] = '\0';   /* abstract namespace */
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
-		log_debug("cannot notify systemd: %s", strerror(errno));
-	close(fd);
-}
-
 static void on_watchdog(uv_timer_t *h)
 {
-	notify("WATCHDOG=1");
+	notify_send("WATCHDOG=1");
 }
 
 static void start_watchdog(struct daemon_main *m)
 {
-	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
-	uint64_t us, every;
+	uint64_t us = notify_watchdog_usec(), every;
 
-	if (!usec || hpq_parse_uint(usec, 1, UINT64_MAX, &us) < 0)
-		return;
-	if (pid && (pid_t)atol(pid) != getpid())
+	if (!us)
 		return;
 	every = us / 2000;
 	if (!every)
@@ -222,7 +198,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	struct daemon_main *m = h->data;
 
 	log_notice("%s: shutting down", strsignal(signum));
-	notify("STOPPING=1");
+	notify_send("STOPPING=1");
 	hpqd_stop(&m->d);
 }
 
@@ -234,8 +210,12 @@ static void on_hup(uv_signal_t *h, int signum)
 	struct config c;
 	char err[256];
 
+	/* Like the agent: systemd sees the reload begin and end, also when
+	 * there is nothing to re-read. */
+	notify_send("RELOADING=1");
 	if (!m->config_path) {
 		log_info("SIGHUP: no config file to re-read");
+		notify_send("READY=1");
 		return;
 	}
 	config_init(&c);
@@ -248,6 +228,7 @@ static void on_hup(uv_signal_t *h, int signum)
 		log_notice("SIGHUP: log level and [repair] re-read from %s", m->config_path);
 	}
 	config_release(&c);
+	notify_send("READY=1");
 }
 
 static void on_core_stopped(struct hpqd *d)
@@ -473,7 +454,7 @@ int main(int argc, char **argv)
 		log_notice("hpqd %s ready (pid %d, state in %s)", HPQ_VERSION, (int)getpid(),
 			   cfg.state_dir);
 		report_ready(&m, 0, NULL);
-		notify("READY=1");
+		notify_send("READY=1");
 	}
 
 	uv_run(&m.loop, UV_RUN_DEFAULT);

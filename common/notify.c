@@ -1,7 +1,9 @@
 /*
  * notify.c: sd_notify without libsystemd. The protocol is one datagram
  * per notification to the AF_UNIX socket named by $NOTIFY_SOCKET; a name
- * starting with '@' is in the abstract namespace.
+ * starting with '@' is in the abstract namespace. The socket is
+ * non-blocking: a stalled receiver costs a lost notification, never the
+ * caller's event loop.
  */
 #include <errno.h>
 #include <stddef.h>
