@@ -3,7 +3,6 @@
  * from agent.conf (INI, read with inih). See config.h.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,20 +22,6 @@
 
 #define CONFIG_LABEL_MAX 64
 #define CONFIG_LABELS_MAX 64
-
-static int cerr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int cerr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return HPQ_EINVAL;
-}
 
 void config_init(struct agent_config *cfg)
 {
@@ -130,8 +115,10 @@ static int config_labels(struct agent_config *cfg, const char *value, char *err,
 		if (!*tok)
 			continue;
 		if (!config_label_ok(tok) || n >= CONFIG_LABELS_MAX) {
-			r = cerr(err, errlen, "invalid label '%s': up to %d labels of 1-%d characters "
-				 "[A-Za-z0-9._/=:-]", tok, CONFIG_LABELS_MAX, CONFIG_LABEL_MAX - 1);
+			r = hpq_errf(err, errlen, HPQ_EINVAL,
+				     "invalid label '%s': up to %d labels of 1-%d characters "
+				     "[A-Za-z0-9._/=:-]", tok, CONFIG_LABELS_MAX,
+				     CONFIG_LABEL_MAX - 1);
 			break;
 		}
 		labels = xreallocarray(labels, n + 1, sizeof(*labels));
@@ -156,8 +143,9 @@ static int config_count(const char *key, const char *value, uint64_t max, int64_
 	uint64_t v;
 
 	if (hpq_parse_uint(value, 0, max, &v) < 0)
-		return cerr(err, errlen, "invalid %s '%s': expected a whole number from 0 to %llu",
-			    key, value, (unsigned long long)max);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"invalid %s '%s': expected a whole number from 0 to %llu", key,
+				value, (unsigned long long)max);
 	*dst = (int64_t)v;
 	return 0;
 }
@@ -169,8 +157,8 @@ static int config_duration(const char *key, const char *value, uint64_t min, uin
 	uint64_t v;
 
 	if (hpq_parse_duration(value, &v) < 0 || v < min || v > max)
-		return cerr(err, errlen, "invalid %s '%s': expected a duration from %s", key, value,
-			    range);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"invalid %s '%s': expected a duration from %s", key, value, range);
 	*dst = v;
 	return 0;
 }
@@ -186,13 +174,13 @@ static int config_percent(const char *key, const char *value, uint64_t *dst, cha
 	if (n > 0 && value[n - 1] == '%')
 		n--;
 	if (n == 0 || n >= sizeof(num))
-		return cerr(err, errlen, "invalid %s '%s': expected a percentage from 0 to 100",
-			    key, value);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"invalid %s '%s': expected a percentage from 0 to 100", key, value);
 	memcpy(num, value, n);
 	num[n] = '\0';
 	if (hpq_parse_uint(num, 0, 100, &v) < 0)
-		return cerr(err, errlen, "invalid %s '%s': expected a percentage from 0 to 100",
-			    key, value);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"invalid %s '%s': expected a percentage from 0 to 100", key, value);
 	*dst = v;
 	return 0;
 }
@@ -207,7 +195,7 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 	int level;
 
 	if (n >= sizeof(key)) {
-		cerr(err, errlen, "unknown setting '%s'", key_in);
+		hpq_errf(err, errlen, HPQ_EINVAL, "unknown setting '%s'", key_in);
 		return HPQ_ENOTFOUND;
 	}
 	for (size_t i = 0; i <= n; i++)
@@ -219,32 +207,35 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 		char host[256], port[8];
 
 		if (link_split_hostport(value, host, sizeof(host), port, sizeof(port)) < 0)
-			return cerr(err, errlen, "invalid server '%s': expected HOST:PORT", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid server '%s': expected HOST:PORT", value);
 		config_str(&cfg->server, value);
 	} else if (strcmp(key, "name") == 0) {
 		if (hpq_check_name(value) < 0)
-			return cerr(err, errlen, "invalid node name '%s': 1-%d characters "
-				    "[A-Za-z0-9._-], starting with a letter or digit", value,
-				    HPQ_NAME_MAX - 1);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid node name '%s': 1-%d characters "
+					"[A-Za-z0-9._-], starting with a letter or digit", value,
+					HPQ_NAME_MAX - 1);
 		config_str(&cfg->name, value);
 	} else if (strcmp(key, "pool") == 0) {
 		if (hpq_check_name(value) < 0)
-			return cerr(err, errlen, "invalid pool name '%s': 1-%d characters "
-				    "[A-Za-z0-9._-], starting with a letter or digit", value,
-				    HPQ_NAME_MAX - 1);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid pool name '%s': 1-%d characters "
+					"[A-Za-z0-9._-], starting with a letter or digit", value,
+					HPQ_NAME_MAX - 1);
 		config_str(&cfg->pool, value);
 	} else if (strcmp(key, "work-dir") == 0) {
 		if (!value[0] || strlen(value) > 3000)
-			return cerr(err, errlen, "invalid work-dir '%s'", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL, "invalid work-dir '%s'", value);
 		config_str(&cfg->work_dir, value);
 	} else if (strcmp(key, "key-file") == 0) {
 		if (!value[0])
-			return cerr(err, errlen, "key-file needs a path");
+			return hpq_errf(err, errlen, HPQ_EINVAL, "key-file needs a path");
 		config_str(&cfg->key_file, value);
 	} else if (strcmp(key, "address") == 0) {
 		if (!value[0] || strlen(value) > 255 || strpbrk(value, " \t/"))
-			return cerr(err, errlen, "invalid address '%s': expected a host name or IP",
-				    value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid address '%s': expected a host name or IP", value);
 		config_str(&cfg->address, value);
 	} else if (strcmp(key, "labels") == 0) {
 		return config_labels(cfg, value, err, errlen);
@@ -254,21 +245,24 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 		return config_count(key, value, 1u << 20, &cfg->cpus, err, errlen);
 	} else if (strcmp(key, "mem") == 0) {
 		if (hpq_parse_size_mib(value, &v) < 0 || v > (1ull << 40))
-			return cerr(err, errlen, "invalid mem '%s': expected a size like 512M, 64G, 2T",
-				    value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid mem '%s': expected a size like 512M, 64G, 2T",
+					value);
 		cfg->mem = (int64_t)v;
 	} else if (strcmp(key, "heartbeat") == 0) {
 		if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 3600)
-			return cerr(err, errlen, "invalid heartbeat '%s': expected a duration from "
-				    "1s to 1h", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid heartbeat '%s': expected a duration from "
+					"1s to 1h", value);
 		cfg->heartbeat_s = v;
 	} else if (strcmp(key, "health-dir") == 0) {
 		if (!value[0] || strlen(value) > 3000)
-			return cerr(err, errlen, "invalid health-dir '%s'", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL, "invalid health-dir '%s'", value);
 		config_str(&cfg->health_dir, value);
 	} else if (strcmp(key, "health-inject") == 0) {
 		if (!value[0] || strlen(value) > 3000)
-			return cerr(err, errlen, "invalid health-inject '%s'", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL, "invalid health-inject '%s'",
+					value);
 		config_str(&cfg->health_inject, value);
 	} else if (strcmp(key, "health-interval") == 0) {
 		return config_duration(key, value, 1, 86400, "1s to 1d", &cfg->health_interval_s,
@@ -278,8 +272,9 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 				       errlen);
 	} else if (strcmp(key, "health-threshold") == 0) {
 		if (hpq_parse_uint(value, 1, 1000, &v) < 0)
-			return cerr(err, errlen, "invalid health-threshold '%s': expected a count "
-				    "from 1 to 1000", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid health-threshold '%s': expected a count "
+					"from 1 to 1000", value);
 		cfg->health_threshold = v;
 	} else if (strcmp(key, "health-disk-warning") == 0) {
 		return config_percent(key, value, &cfg->health_disk_warning, err, errlen);
@@ -296,20 +291,23 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 	} else if (strcmp(key, "log-level") == 0) {
 		level = hpq_log_level_parse(value);
 		if (level < 0)
-			return cerr(err, errlen, "invalid log-level '%s': expected error, warning, "
-				    "notice, info or debug", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid log-level '%s': expected error, warning, "
+					"notice, info or debug", value);
 		cfg->log_level = level;
 	} else if (strcmp(key, "foreground") == 0) {
 		if (config_bool(value, &b) < 0)
-			return cerr(err, errlen, "invalid foreground '%s': expected yes or no", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid foreground '%s': expected yes or no", value);
 		cfg->foreground = b;
 	} else if (strcmp(key, "kill-tasks-on-exit") == 0) {
 		if (config_bool(value, &b) < 0)
-			return cerr(err, errlen, "invalid kill-tasks-on-exit '%s': expected yes or no",
-				    value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid kill-tasks-on-exit '%s': expected yes or no",
+					value);
 		cfg->kill_tasks_on_exit = b;
 	} else {
-		cerr(err, errlen, "unknown setting '%s'", key_in);
+		hpq_errf(err, errlen, HPQ_EINVAL, "unknown setting '%s'", key_in);
 		return HPQ_ENOTFOUND;
 	}
 	return 0;
@@ -329,8 +327,9 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
 	if (cf->failed)
 		return 1;
 	if (section[0] && strcmp(section, "agent") != 0) {
-		cerr(cf->msg, sizeof(cf->msg), "unknown section [%s]; settings go in [agent] or "
-		     "before any section", section);
+		hpq_errf(cf->msg, sizeof(cf->msg), HPQ_EINVAL,
+			 "unknown section [%s]; settings go in [agent] or " "before any section",
+			 section);
 		cf->failed = true;
 		return 0;
 	}
@@ -349,18 +348,19 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
 
 	if (!f) {
 		r = -errno;
-		cerr(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		hpq_errf(err, errlen, HPQ_EINVAL, "cannot open '%s': %s", path, strerror(errno));
 		return r;
 	}
 	r = ini_parse_file(f, config_ini_cb, &cf);
 	fclose(f);
 	if (r < 0)
-		return cerr(err, errlen, "cannot read '%s'", path);
+		return hpq_errf(err, errlen, HPQ_EINVAL, "cannot read '%s'", path);
 	if (r > 0 && cf.failed)
-		return cerr(err, errlen, "%s:%d: %s", path, r, cf.msg);
+		return hpq_errf(err, errlen, HPQ_EINVAL, "%s:%d: %s", path, r, cf.msg);
 	if (r > 0)
-		return cerr(err, errlen, "%s:%d: syntax error: expected 'key = value' or "
-			    "'[section]'", path, r);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"%s:%d: syntax error: expected 'key = value' or " "'[section]'",
+				path, r);
 	return 0;
 }
 
@@ -369,23 +369,27 @@ int config_finish(struct agent_config *cfg, char *err, size_t errlen)
 	char host[256];
 
 	if (cfg->health_disk_warning && cfg->health_disk_fatal > cfg->health_disk_warning)
-		return cerr(err, errlen, "health-disk-fatal (%llu%%) is above health-disk-warning "
-			    "(%llu%%): fatal is the lower share of free space",
-			    (unsigned long long)cfg->health_disk_fatal,
-			    (unsigned long long)cfg->health_disk_warning);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"health-disk-fatal (%llu%%) is above health-disk-warning "
+				"(%llu%%): fatal is the lower share of free space",
+				(unsigned long long)cfg->health_disk_fatal,
+				(unsigned long long)cfg->health_disk_warning);
 	if (cfg->health_clock_fatal_s && cfg->health_clock_fatal_s < cfg->health_clock_warning_s)
-		return cerr(err, errlen, "health-clock-fatal (%llus) is below health-clock-warning "
-			    "(%llus): fatal is the larger offset",
-			    (unsigned long long)cfg->health_clock_fatal_s,
-			    (unsigned long long)cfg->health_clock_warning_s);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"health-clock-fatal (%llus) is below health-clock-warning "
+				"(%llus): fatal is the larger offset",
+				(unsigned long long)cfg->health_clock_fatal_s,
+				(unsigned long long)cfg->health_clock_warning_s);
 	if (cfg->name)
 		return 0;
 	if (gethostname(host, sizeof(host)) < 0)
-		return cerr(err, errlen, "cannot read the host name: %s; give --name", strerror(errno));
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"cannot read the host name: %s; give --name", strerror(errno));
 	host[sizeof(host) - 1] = '\0';
 	host[strcspn(host, ".")] = '\0'; /* the short name, as Slurm's default */
 	if (hpq_check_name(host) < 0)
-		return cerr(err, errlen, "host name '%s' is not a valid node name; give --name", host);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"host name '%s' is not a valid node name; give --name", host);
 	cfg->name = xstrdup(host);
 	return 0;
 }

@@ -3,6 +3,8 @@
  * a fixed table; negative errnos go through strerror's static table
  * (strerrordesc_np, which is thread-safe and never allocates).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -36,4 +38,16 @@ const char *hpq_strerror(int code)
 			return s;
 	}
 	return "unknown error";
+}
+
+int hpq_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

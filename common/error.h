@@ -26,4 +26,12 @@ enum {
 /* A static description of code: an HPQ_E* code or a negative errno. */
 const char *hpq_strerror(int code);
 
+#include <stddef.h>
+
+/* Formats a message into err (when err and errlen are set) and returns
+ * code, so that a failure is one line: return hpq_errf(err, errlen,
+ * HPQ_EINVAL, "invalid port '%s'", s); */
+int hpq_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

@@ -6,7 +6,6 @@
  * typo in a daemon's config should stop it at start, not change nothing.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,21 +107,6 @@ uint64_t config_unreachable_ms(const struct config *c)
 	return c->heartbeat_ms * c->unreachable_after;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static void set_str(char **slot, const char *value)
 {
 	free(*slot);
@@ -146,7 +130,8 @@ static int set_admins(struct config *c, const char *value, char *err, size_t err
 		if (!len)
 			continue;
 		if (len >= HPQ_NAME_MAX || strpbrk(tok, " \t:/")) {
-			r = fail(err, errlen, HPQ_EINVAL, "invalid user name '%s' in admins", tok);
+			r = hpq_errf(err, errlen, HPQ_EINVAL, "invalid user name '%s' in admins",
+				     tok);
 			goto out;
 		}
 		list = xreallocarray(list, n + 1, sizeof(*list));
@@ -189,7 +174,8 @@ static int set_repair_duration(uint64_t *slot, const char *key, const char *valu
 	uint64_t v;
 
 	if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 7 * 24 * 3600)
-		return fail(err, errlen, HPQ_EINVAL, "invalid %s '%s': give 1s to 7d", key, value);
+		return hpq_errf(err, errlen, HPQ_EINVAL, "invalid %s '%s': give 1s to 7d", key,
+				value);
 	*slot = v * 1000;
 	return 0;
 }
@@ -206,8 +192,8 @@ static int set_repair(struct config *c, const char *key, const char *value, char
 		else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
 			r->enabled = false;
 		else
-			return fail(err, errlen, HPQ_EINVAL, "invalid enabled '%s': use yes or no",
-				    value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid enabled '%s': use yes or no", value);
 		return 0;
 	}
 	if (!strcmp(key, "wait_accelerator"))
@@ -218,36 +204,36 @@ static int set_repair(struct config *c, const char *key, const char *value, char
 		return set_repair_duration(&r->timeout_ms, key, value, err, errlen);
 	if (!strcmp(key, "command")) {
 		if (strlen(value) > 1024)
-			return fail(err, errlen, HPQ_EINVAL, "repair command too long");
+			return hpq_errf(err, errlen, HPQ_EINVAL, "repair command too long");
 		if (*value && value[0] != '/')
-			return fail(err, errlen, HPQ_EINVAL,
-				    "invalid command '%s': give an absolute path", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid command '%s': give an absolute path", value);
 		set_str(&r->command, value);
 		return 0;
 	}
 	if (!strcmp(key, "healthy_streak")) {
 		if (hpq_parse_uint(value, 1, 1000, &v) < 0)
-			return fail(err, errlen, HPQ_EINVAL,
-				    "invalid healthy_streak '%s': give 1 to 1000 heartbeats",
-				    value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid healthy_streak '%s': give 1 to 1000 heartbeats",
+					value);
 		r->healthy_streak = (uint32_t)v;
 		return 0;
 	}
 	if (!strcmp(key, "max_unhealthy_percent")) {
 		if (hpq_parse_uint(value, 0, 100, &v) < 0)
-			return fail(err, errlen, HPQ_EINVAL,
-				    "invalid max_unhealthy_percent '%s': give 0 to 100", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid max_unhealthy_percent '%s': give 0 to 100", value);
 		r->max_unhealthy_percent = (uint32_t)v;
 		return 0;
 	}
 	if (!strcmp(key, "max_parallel")) {
 		if (hpq_parse_uint(value, 0, 100000, &v) < 0)
-			return fail(err, errlen, HPQ_EINVAL,
-				    "invalid max_parallel '%s': give a count of nodes", value);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid max_parallel '%s': give a count of nodes", value);
 		r->max_parallel = (uint32_t)v;
 		return 0;
 	}
-	return fail(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [repair]", key);
+	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [repair]", key);
 }
 
 int config_set(struct config *c, const char *section, const char *key, const char *value,
@@ -265,7 +251,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		if (!strcmp(key, "metrics")) {
 			/* HOST:PORT; checked when the listener starts (metrics.c). */
 			if (strlen(value) > 200)
-				return fail(err, errlen, HPQ_EINVAL, "metrics address too long");
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"metrics address too long");
 			free(c->metrics);
 			c->metrics = xstrdup(value);
 			return 0;
@@ -276,7 +263,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		}
 		if (!strcmp(key, "state_dir")) {
 			if (!*value)
-				return fail(err, errlen, HPQ_EINVAL, "state_dir must not be empty");
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"state_dir must not be empty");
 			set_str(&c->state_dir, value);
 			return 0;
 		}
@@ -284,9 +272,9 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			int level = hpq_log_level_parse(value);
 
 			if (level < 0)
-				return fail(err, errlen, HPQ_EINVAL,
-					    "unknown log level '%s': use error, warning, notice, "
-					    "info or debug", value);
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"unknown log level '%s': use error, warning, "
+						"notice, info or debug", value);
 			c->log_level = level;
 			return 0;
 		}
@@ -302,16 +290,16 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		if (!strcmp(key, "heartbeat")) {
 			/* Whole seconds on the wire (RegisterReply.heartbeat_s). */
 			if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 3600)
-				return fail(err, errlen, HPQ_EINVAL,
-					    "invalid heartbeat '%s': give 1s to 1h", value);
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid heartbeat '%s': give 1s to 1h", value);
 			c->heartbeat_ms = v * 1000;
 			return 0;
 		}
 		if (!strcmp(key, "unreachable_after")) {
 			if (hpq_parse_uint(value, 1, 1000, &v) < 0)
-				return fail(err, errlen, HPQ_EINVAL,
-					    "invalid unreachable_after '%s': give a count of "
-					    "heartbeats from 1 to 1000", value);
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid unreachable_after '%s': give a count of "
+						"heartbeats from 1 to 1000", value);
 			c->unreachable_after = (uint32_t)v;
 			return 0;
 		}
@@ -322,30 +310,30 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		return set_repair(c, key, value, err, errlen);
 	} else if (!strcmp(section, "repair.actions")) {
 		if (strcmp(value, "reboot") && strcmp(value, "replace") && strcmp(value, "none"))
-			return fail(err, errlen, HPQ_EINVAL,
-				    "invalid repair action '%s' for '%s': use reboot, replace "
-				    "or none", value, key);
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid repair action '%s' for '%s': use reboot, replace "
+					"or none", value, key);
 		if (strlen(key) >= 256)
-			return fail(err, errlen, HPQ_EINVAL, "reason '%.32s...' is too long", key);
+			return hpq_errf(err, errlen, HPQ_EINVAL, "reason '%.32s...' is too long",
+					key);
 		config_repair_action_set(c, key, value);
 		return 0;
 	} else if (!strcmp(section, "events")) {
 		if (!strcmp(key, "retain")) {
 			/* 0 keeps every event. */
 			if (hpq_parse_duration(value, &v) < 0 || v > 100ull * 366 * 24 * 3600)
-				return fail(err, errlen, HPQ_EINVAL,
-					    "invalid retain '%s': give a duration such as 30d, "
-					    "or 0 to keep every event", value);
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid retain '%s': give a duration such as 30d, "
+						"or 0 to keep every event", value);
 			c->events_retain_s = v;
 			return 0;
 		}
 	} else {
-		return fail(err, errlen, HPQ_ENOTFOUND,
-			    "unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-			    "[repair], [repair.actions] or [events]",
-			    section);
+		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
+				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
+				"[repair], [repair.actions] or [events]", section);
 	}
-	return fail(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
+	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
 }
 
 struct load_ctx {
@@ -373,12 +361,12 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	if (r == -1) {
 		int e = errno ? errno : ENOENT;
 
-		return fail(err, errlen, -e, "cannot open config '%s': %s", path, strerror(e));
+		return hpq_errf(err, errlen, -e, "cannot open config '%s': %s", path, strerror(e));
 	}
 	if (r == -2)
 		hpq_fatal("out of memory reading '%s'", path);
 	if (r > 0)
-		return fail(err, errlen, HPQ_EINVAL, "%s:%d: %s", path, r,
-			    ctx.msg[0] ? ctx.msg : "syntax error");
+		return hpq_errf(err, errlen, HPQ_EINVAL, "%s:%d: %s", path, r,
+				ctx.msg[0] ? ctx.msg : "syntax error");
 	return 0;
 }

@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -689,21 +688,6 @@ int server_new(struct hpqd *d, struct server **ret_server)
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static int parse_hostport(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
 	char host[128];
@@ -736,7 +720,7 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss, char *err,
 	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
 		return 0;
 bad:
-	return fail(err, errlen, HPQ_EINVAL, "invalid listen address '%s': use HOST:PORT", s);
+	return hpq_errf(err, errlen, HPQ_EINVAL, "invalid listen address '%s': use HOST:PORT", s);
 }
 
 static int listen_tcp(struct server *srv, const char *addr, char *err, size_t errlen)
@@ -749,14 +733,14 @@ static int listen_tcp(struct server *srv, const char *addr, char *err, size_t er
 		return r;
 	r = uv_tcp_init(srv->d->loop, &srv->tcp);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot make a TCP socket: %s", uv_strerror(r));
+		return hpq_errf(err, errlen, r, "cannot make a TCP socket: %s", uv_strerror(r));
 	srv->has_tcp = true;
 	srv->tcp.data = srv;
 	r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&srv->tcp, BACKLOG, on_connection);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot listen on %s: %s", addr, uv_strerror(r));
+		return hpq_errf(err, errlen, r, "cannot listen on %s: %s", addr, uv_strerror(r));
 	if (uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &sl) == 0)
 		srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 							   : ((struct sockaddr_in *)&ss)->sin_port);
@@ -801,23 +785,25 @@ static int listen_unix(struct server *srv, const char *path, char *err, size_t e
 	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return fail(err, errlen, HPQ_EINVAL, "socket path '%s' is longer than %zu bytes",
-			    path, sizeof(sa.sun_path) - 1);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"socket path '%s' is longer than %zu bytes", path,
+				sizeof(sa.sun_path) - 1);
 	if (socket_alive(path))
-		return fail(err, errlen, -EADDRINUSE,
-			    "another daemon is listening on '%s': stop it or use --socket", path);
+		return hpq_errf(err, errlen, -EADDRINUSE,
+				"another daemon is listening on '%s': stop it or use --socket",
+				path);
 	unlink(path);
 	make_parent(path);
 	r = uv_pipe_init(srv->d->loop, &srv->pipe, 0);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot make a Unix socket: %s", uv_strerror(r));
+		return hpq_errf(err, errlen, r, "cannot make a Unix socket: %s", uv_strerror(r));
 	srv->has_pipe = true;
 	srv->pipe.data = srv;
 	r = uv_pipe_bind(&srv->pipe, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&srv->pipe, BACKLOG, on_connection);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot listen on '%s': %s", path, uv_strerror(r));
+		return hpq_errf(err, errlen, r, "cannot listen on '%s': %s", path, uv_strerror(r));
 	srv->socket_path = xstrdup(path);
 	/* Anyone local may connect: the kernel tells us who they are. */
 	if (chmod(path, 0666) < 0)

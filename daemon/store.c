@@ -15,7 +15,6 @@
  * thread has been joined (close); in between only the thread touches it.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -945,21 +944,6 @@ size_t store_inflight(const struct store *s)
 
 /* ---------------------------------------------------------------- open, migrate */
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static int user_version(sqlite3 *db, int *ret)
 {
 	sqlite3_stmt *q;
@@ -984,12 +968,12 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 	rc = user_version(db, &version);
 	if (rc != SQLITE_OK)
-		return fail(err, errlen, HPQ_ESTORAGE, "cannot read '%s': %s", path,
-			    sqlite3_errmsg(db));
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot read '%s': %s", path,
+				sqlite3_errmsg(db));
 	if (version > NMIGRATIONS)
-		return fail(err, errlen, HPQ_ESTORAGE,
-			    "'%s' has schema version %d, newer than this hpqd knows (%d): "
-			    "run a newer hpqd", path, version, NMIGRATIONS);
+		return hpq_errf(err, errlen, HPQ_ESTORAGE,
+				"'%s' has schema version %d, newer than this hpqd knows (%d): "
+				"run a newer hpqd", path, version, NMIGRATIONS);
 	for (; version < NMIGRATIONS; version++) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
 		rc = exec(db, "BEGIN IMMEDIATE");
@@ -1000,9 +984,9 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 		if (rc == SQLITE_OK)
 			rc = exec(db, "COMMIT");
 		if (rc != SQLITE_OK) {
-			int r = fail(err, errlen, HPQ_ESTORAGE,
-				     "cannot migrate '%s' to schema version %d: %s", path,
-				     version + 1, sqlite3_errmsg(db));
+			int r = hpq_errf(err, errlen, HPQ_ESTORAGE,
+					 "cannot migrate '%s' to schema version %d: %s", path,
+					 version + 1, sqlite3_errmsg(db));
 
 			exec(db, "ROLLBACK");
 			return r;
@@ -1024,8 +1008,8 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		r = fail(err, errlen, HPQ_ESTORAGE, "cannot open '%s': %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot open '%s': %s", path,
+			     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
@@ -1035,8 +1019,8 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 		rc = exec(s->db, (flags & STORE_NOSYNC) ? "PRAGMA synchronous = OFF"
 						       : "PRAGMA synchronous = FULL");
 	if (rc != SQLITE_OK) {
-		r = fail(err, errlen, HPQ_ESTORAGE, "cannot set up '%s': %s", path,
-			 sqlite3_errmsg(s->db));
+		r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot set up '%s': %s", path,
+			     sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	r = migrate(s->db, path, err, errlen);
@@ -1046,9 +1030,9 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					&s->stmts[i], NULL);
 		if (rc != SQLITE_OK) {
-			r = fail(err, errlen, HPQ_ESTORAGE,
-				 "cannot prepare a statement on '%s': %s", path,
-				 sqlite3_errmsg(s->db));
+			r = hpq_errf(err, errlen, HPQ_ESTORAGE,
+				     "cannot prepare a statement on '%s': %s", path,
+				     sqlite3_errmsg(s->db));
 			goto fail;
 		}
 	}
@@ -1191,8 +1175,8 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 
 		rc = sqlite3_prepare_v2(s->db, queries[k], -1, &q, NULL);
 		if (rc != SQLITE_OK)
-			return fail(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
-				    sqlite3_errmsg(s->db));
+			return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
+					sqlite3_errmsg(s->db));
 		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 			switch (k) {
 			case 0:
@@ -1286,8 +1270,8 @@ int store_load(struct store *s, struct state *st, char *err, size_t errlen)
 			}
 		}
 		if (rc != SQLITE_DONE)
-			r = fail(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
-				 sqlite3_errmsg(s->db));
+			r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
+				     sqlite3_errmsg(s->db));
 		sqlite3_finalize(q);
 		if (r < 0)
 			return r;
