@@ -204,9 +204,10 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 		value = "";
 
 	if (strcmp(key, "server") == 0) {
-		char host[256], port[8];
+		char host[256];
+		uint16_t port;
 
-		if (link_split_hostport(value, host, sizeof(host), port, sizeof(port)) < 0)
+		if (hpq_split_hostport(value, 0, host, sizeof(host), &port) < 0)
 			return hpq_errf(err, errlen, HPQ_EINVAL,
 					"invalid server '%s': expected HOST:PORT", value);
 		config_str(&cfg->server, value);

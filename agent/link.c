@@ -28,6 +28,7 @@
 #include "link.h"
 #include "log.h"
 #include "msg.h"
+#include "parse.h"
 #include "xalloc.h"
 
 static void link_attempt(struct link *l);
@@ -53,51 +54,6 @@ static double link_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int link_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon, *h = addr;
-	size_t n;
-
-	if (!addr || !addr[0])
-		return HPQ_EINVAL;
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-
-		if (!end || (end[1] != '\0' && end[1] != ':'))
-			return HPQ_EINVAL;
-		h = addr + 1;
-		n = (size_t)(end - h);
-		colon = end[1] == ':' ? end + 1 : NULL;
-	} else {
-		colon = strrchr(addr, ':');
-		if (colon && strchr(addr, ':') != colon) {
-			colon = NULL; /* a bare IPv6 address */
-			n = strlen(addr);
-		} else {
-			n = colon ? (size_t)(colon - addr) : strlen(addr);
-		}
-	}
-	if (n == 0 || n >= hostlen)
-		return HPQ_EINVAL;
-	if (colon) {
-		char *end;
-		unsigned long p;
-
-		if (colon[1] < '0' || colon[1] > '9')
-			return HPQ_EINVAL;
-		errno = 0;
-		p = strtoul(colon + 1, &end, 10);
-		if (errno || *end || p == 0 || p > 65535)
-			return HPQ_EINVAL;
-		snprintf(port, portlen, "%lu", p);
-	} else {
-		snprintf(port, portlen, "%d", HPQ_DEFAULT_PORT);
-	}
-	memcpy(host, h, n);
-	host[n] = '\0';
-	return 0;
 }
 
 /* ------------------------------------------------------------ pending */
@@ -641,9 +597,11 @@ int link_init(struct link *l, struct ev_loop *loop, const struct link_config *cf
 	      const struct link_ops *ops, void *data)
 {
 	char host[256], port[8];
+	uint16_t portnum;
 
-	if (link_split_hostport(cfg->server, host, sizeof(host), port, sizeof(port)) < 0)
+	if (hpq_split_hostport(cfg->server, 0, host, sizeof(host), &portnum) < 0)
 		return HPQ_EINVAL;
+	snprintf(port, sizeof(port), "%u", (unsigned)portnum);
 	memset(l, 0, sizeof(*l));
 	l->loop = loop;
 	l->ops = ops;

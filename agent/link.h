@@ -117,9 +117,6 @@ struct link_config {
 	double heartbeat;           /* seconds */
 };
 
-/* Splits HOST:PORT, [V6]:PORT or HOST (port 7420). Returns 0 or HPQ_EINVAL. */
-int link_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
-
 int link_init(struct link *l, struct ev_loop *loop, const struct link_config *cfg,
 	      const struct link_ops *ops, void *data);
 /* First attempt now. */

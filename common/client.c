@@ -26,6 +26,7 @@
 #include "error.h"
 #include "hpq.h"
 #include "msg.h"
+#include "parse.h"
 #include "xalloc.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000
@@ -120,59 +121,19 @@ static int client_connect_unix(struct hpq_client *c, const char *path, int64_t d
 	return 0;
 }
 
-/* HOST:PORT, [V6ADDR]:PORT, or HOST alone (the default port). */
-static int client_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
-				 size_t portlen)
-{
-	const char *colon, *h = addr;
-	size_t n;
-
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-
-		if (!end || (end[1] != '\0' && end[1] != ':'))
-			return HPQ_EINVAL;
-		h = addr + 1;
-		n = (size_t)(end - h);
-		colon = end[1] == ':' ? end + 1 : NULL;
-	} else {
-		colon = strrchr(addr, ':');
-		if (colon && strchr(addr, ':') != colon)
-			colon = NULL; /* a bare IPv6 address: brackets are needed for a port */
-		n = colon ? (size_t)(colon - addr) : strlen(addr);
-	}
-	if (n == 0 || n >= hostlen)
-		return HPQ_EINVAL;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (colon) {
-		uint64_t p;
-		char *end;
-
-		if (colon[1] < '0' || colon[1] > '9')
-			return HPQ_EINVAL;
-		errno = 0;
-		p = strtoull(colon + 1, &end, 10);
-		if (errno || *end != '\0' || p == 0 || p > 65535)
-			return HPQ_EINVAL;
-		snprintf(port, portlen, "%u", (unsigned)p);
-	} else {
-		snprintf(port, portlen, "%d", HPQ_DEFAULT_PORT);
-	}
-	return 0;
-}
-
 static int client_connect_tcp(struct hpq_client *c, const char *addr, int64_t deadline)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL, *ai;
 	char host[256], port[8];
+	uint16_t portnum;
 	int r, one = 1;
 
-	if (client_split_hostport(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+	if (hpq_split_hostport(addr, 0, host, sizeof(host), &portnum) < 0) {
 		client_err(c, "invalid server address '%s': expected HOST:PORT", addr);
 		return HPQ_EINVAL;
 	}
+	snprintf(port, sizeof(port), "%u", (unsigned)portnum);
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0) {
 		client_err(c, "cannot resolve '%s': %s", host, gai_strerror(r));

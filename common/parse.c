@@ -277,3 +277,41 @@ char *hpq_format_size_mib(uint64_t mib, char *buf, size_t len)
 	snprintf(buf, len, "%" PRIu64 "%c", mib, suffix[i]);
 	return buf;
 }
+
+int hpq_split_hostport(const char *addr, unsigned flags, char *host, size_t hostlen,
+		       uint16_t *ret_port)
+{
+	const char *colon, *h = addr;
+	uint64_t port = HPQ_DEFAULT_PORT;
+	size_t n;
+
+	if (!addr || !addr[0])
+		return HPQ_EINVAL;
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+
+		if (!end || (end[1] != '\0' && end[1] != ':'))
+			return HPQ_EINVAL;
+		h = addr + 1;
+		n = (size_t)(end - h);
+		if (n == 0)
+			return HPQ_EINVAL;
+		colon = end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon && strchr(addr, ':') != colon)
+			colon = NULL; /* a bare IPv6 address: brackets are needed for a port */
+		n = colon ? (size_t)(colon - addr) : strlen(addr);
+		if (n == 0 && !(flags & HPQ_HOSTPORT_LISTEN))
+			return HPQ_EINVAL;
+	}
+	if (n >= hostlen)
+		return HPQ_EINVAL;
+	if (colon && hpq_parse_uint(colon + 1, flags & HPQ_HOSTPORT_LISTEN ? 0 : 1, 65535,
+				    &port) < 0)
+		return HPQ_EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*ret_port = (uint16_t)port;
+	return 0;
+}

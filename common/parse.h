@@ -29,6 +29,18 @@ int hpq_parse_signal(const char *s, int *ret_signo);
  * starting with a letter or digit. Returns 0 or HPQ_EINVAL. */
 int hpq_check_name(const char *s);
 
+/* hpq_split_hostport flags. */
+#define HPQ_HOSTPORT_LISTEN 1u /* also ":PORT" (empty host: any address) and port 0 */
+
+/* Splits "HOST:PORT", "[V6ADDR]:PORT", "HOST" or a bare IPv6 address (the
+ * last two get HPQ_DEFAULT_PORT) into host (NUL-terminated, without the
+ * brackets) and *ret_port, 1..65535. The one parser behind hpqd --listen,
+ * hpq-agent --server and the CLI's --server. Returns 0, or HPQ_EINVAL (also
+ * when the host does not fit in hostlen); host and *ret_port are written
+ * only on success. */
+int hpq_split_hostport(const char *addr, unsigned flags, char *host, size_t hostlen,
+		       uint16_t *ret_port);
+
 /* "1h30m5s" style; 0 prints "0s". Returns buf. */
 char *hpq_format_duration(uint64_t seconds, char *buf, size_t len);
 /* "512M", "64G" style for a MiB count. Returns buf. */

@@ -691,33 +691,15 @@ int server_new(struct hpqd *d, struct server **ret_server)
 static int parse_hostport(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
 	char host[128];
-	const char *colon;
-	uint64_t port;
-	size_t hl;
+	uint16_t port;
 
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':')
-			goto bad;
-		hl = (size_t)(end - s - 1);
-		colon = end + 1;
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			goto bad;
-		hl = (size_t)(colon - s);
-	}
-	if (hl >= sizeof(host) || hpq_parse_uint(colon + 1, 0, 65535, &port) < 0)
+	if (hpq_split_hostport(s, HPQ_HOSTPORT_LISTEN, host, sizeof(host), &port) < 0)
 		goto bad;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (!hl)
+	if (!host[0])
 		strcpy(host, "0.0.0.0");
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
 		return 0;
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
+	if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
 		return 0;
 bad:
 	return hpq_errf(err, errlen, HPQ_EINVAL, "invalid listen address '%s': use HOST:PORT", s);

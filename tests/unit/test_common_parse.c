@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "error.h"
+#include "hpq.h"
 #include "parse.h"
 
 static uint64_t dur(const char *s)
@@ -229,13 +230,59 @@ static void test_format(void **state)
 	}
 }
 
+static void test_hostport(void **state)
+{
+	char host[16];
+	uint16_t port = 1;
+
+	(void)state;
+	assert_int_equal(hpq_split_hostport("gpu001:7421", 0, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "gpu001");
+	assert_int_equal(port, 7421);
+	assert_int_equal(hpq_split_hostport("10.0.0.1", 0, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "10.0.0.1");
+	assert_int_equal(port, HPQ_DEFAULT_PORT);
+	assert_int_equal(hpq_split_hostport("[::1]:80", 0, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(hpq_split_hostport("[fe80::1]", 0, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "fe80::1");
+	assert_int_equal(port, HPQ_DEFAULT_PORT);
+	assert_int_equal(hpq_split_hostport("fe80::2", 0, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "fe80::2");
+	assert_int_equal(port, HPQ_DEFAULT_PORT);
+
+	/* Only a listen address may leave out the host or ask for port 0. */
+	assert_int_equal(hpq_split_hostport(":0", HPQ_HOSTPORT_LISTEN, host, sizeof(host),
+					    &port), 0);
+	assert_string_equal(host, "");
+	assert_int_equal(port, 0);
+	assert_int_equal(hpq_split_hostport("0.0.0.0:65535", HPQ_HOSTPORT_LISTEN, host,
+					    sizeof(host), &port), 0);
+	assert_int_equal(port, 65535);
+
+	/* Rejected, and nothing written. */
+	strcpy(host, "unchanged");
+	port = 1;
+	const char *bad[] = {"", ":7420", "h:0", "h:", "h:65536", "h:-1", "h: 1", "h:+1", "h:1x",
+			     "[::1", "[::1]x", "[]:1", "[::1]:", "a-host-name-too-long:1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(hpq_split_hostport(bad[i], 0, host, sizeof(host), &port),
+				 HPQ_EINVAL);
+	assert_int_equal(hpq_split_hostport(NULL, 0, host, sizeof(host), &port), HPQ_EINVAL);
+	assert_int_equal(hpq_split_hostport("h:99999", HPQ_HOSTPORT_LISTEN, host, sizeof(host),
+					    &port), HPQ_EINVAL);
+	assert_string_equal(host, "unchanged");
+	assert_int_equal(port, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_duration_bad),
 		cmocka_unit_test(test_size),     cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_signal),   cmocka_unit_test(test_name),
-		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_format),   cmocka_unit_test(test_hostport),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
