@@ -101,8 +101,7 @@ static void strv_pushf(struct strv *sv, const char *fmt, ...)
 	char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		hpq_fatal("out of memory");
+	xvasprintf(&s, fmt, ap);
 	va_end(ap);
 	strv_push(sv, s);
 }

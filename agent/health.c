@@ -456,8 +456,7 @@ void health_see(struct health_source *s, enum health_category category, const ch
 	if (!action)
 		action = "";
 	va_start(ap, fmt);
-	if (vasprintf(&raw, fmt, ap) < 0)
-		hpq_fatal("out of memory");
+	xvasprintf(&raw, fmt, ap);
 	va_end(ap);
 	msg = health_clean(raw, HEALTH_MESSAGE_MAX);
 	free(raw);

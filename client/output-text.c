@@ -32,8 +32,7 @@ static void text_kv(const struct output_ctx *o, const char *key, const char *fmt
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&v, fmt, ap) < 0)
-		hpq_fatal("out of memory");
+	xvasprintf(&v, fmt, ap);
 	va_end(ap);
 	fprintf(o->out, "%s:%*s%s\n", key, (int)(KEY_WIDTH - strlen(key)), "", v[0] ? v : "-");
 	free(v);

@@ -79,8 +79,7 @@ void table_add(struct table *t, const char *colour, const char *fmt, ...)
 	char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		hpq_fatal("out of memory");
+	xvasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (s[0] == '\0') {
 		free(s);

@@ -72,17 +72,25 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
-int xasprintf(char **ret, const char *fmt, ...)
+int xvasprintf(char **ret, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *s;
 	int n;
 
-	va_start(ap, fmt);
 	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		hpq_fatal("out of memory formatting a string");
 	*ret = s;
+	return n;
+}
+
+int xasprintf(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = xvasprintf(ret, fmt, ap);
+	va_end(ap);
 	return n;
 }
