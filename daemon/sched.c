@@ -50,7 +50,10 @@
  *
  * Preemption (try_preempt) collects the eligible victims, fails fast when
  * not even all of them would let the beneficiary start, else takes them in
- * victim order until it fits and then drops every victim not needed. The
+ * victim order until it fits; if their teams reach their guarantees first,
+ * it chooses per node instead (the nodes cheapest to empty with the victims
+ * on them), so scattered victims do not block a reclaim that another set
+ * would satisfy. Then it drops every victim not needed. The
  * beneficiary gets a plan: claims on its nodes and on its team's usage, so
  * that nobody else takes what the victims free and it does not preempt
  * again while they stop; it starts when the last of them is gone.
@@ -74,6 +77,8 @@
 /* sched_task.flags */
 enum {
 	TF_PLANNED = 1u << 0, /* beneficiary waiting for victims; heap_index = plan index */
+	TF_CHOSEN = 1u << 1,  /* scratch in try_preempt: a chosen victim */
+	TF_TRY = 1u << 2,     /* scratch in try_preempt: a victim tried on one node */
 	TF_WSHIFT = 16,       /* flags >> TF_WSHIFT: its class weight, cached for the heaps */
 	TF_LOW = (1u << TF_WSHIFT) - 1,
 };
@@ -168,6 +173,7 @@ struct node {
 	struct hpq_res cap, used, claim;
 	struct hpq_res leaving;      /* part of used held by PREEMPTING tasks */
 	struct hpq_res freed;        /* scratch: released by chosen victims */
+	uint32_t ti;                 /* scratch: index in sched->touched */
 	uint32_t ntasks;
 	int32_t bprev, bnext;
 	int32_t bucket;              /* -1: in no bucket (not schedulable) */
@@ -258,6 +264,11 @@ struct sched {
 	struct heap aside;           /* struct shape * set aside */
 	struct heap vic;             /* struct sched_task * victim candidates */
 	struct heap chosen;          /* struct sched_task * chosen victims */
+	struct heap vord;            /* struct sched_task * victim candidates in victim order */
+	uint32_t *vstart, *vlist;    /* per touched node: indexes in vord of its victims */
+	uint32_t vstart_cap, vlist_cap;
+	struct ncost *ncost;         /* touched nodes by what emptying them costs */
+	uint32_t ncost_cap;
 	uint32_t *nodebuf, *nodebuf2, *touched;
 	uint32_t nodebuf_cap, ntouched, touched_cap;
 };
@@ -1519,6 +1530,77 @@ static bool victim_eligible(struct sched *s, struct pool *p, const struct sched_
 	return false;
 }
 
+/* What making b fit on one node costs: the rank of the most valuable victim needed, then their number. */
+struct ncost {
+	uint32_t worst, count, id;
+};
+
+static int ncost_cmp(const void *a, const void *b)
+{
+	const struct ncost *x = a, *y = b;
+
+	if (x->worst != y->worst)
+		return x->worst < y->worst ? -1 : 1;
+	if (x->count != y->count)
+		return x->count < y->count ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Takes, in victim order, the victims on node id that are not chosen yet
+ * (for RECLAIM only while their team is over its guarantee) until b fits
+ * there. Returns whether it fits; then *ret_cost says what it takes. With
+ * take, the victims are chosen (and their teams' vleft stays charged),
+ * else everything is as before.
+ */
+static bool node_try(struct sched *s, struct search *se, uint32_t id, bool take,
+		     struct ncost *ret_cost)
+{
+	struct node *n = &s->nodes[id];
+	struct hpq_res freed = n->freed;
+	uint32_t k, lo = s->vstart[n->ti], hi = s->vstart[n->ti + 1], end;
+	struct ncost c = {0, 0, id};
+	bool fits = node_fits_freed(n, se->b->per_node);
+
+	for (k = lo; k < hi && !fits; k++) {
+		struct sched_task *v = s->vord.v[s->vlist[k]];
+
+		if (v->flags & (TF_CHOSEN | TF_TRY))
+			continue;
+		if (se->cause == SCHED_CAUSE_RECLAIM) {
+			struct tq *vq = tq_find(se->p, v->team);
+
+			if (!over_guarantee(se->p, vq, vq->vleft))
+				continue;
+			vq->vleft = hpq_res_sub(vq->vleft, task_total(v));
+		}
+		v->flags |= TF_TRY;
+		freed = hpq_res_add(freed, v->per_node);
+		c.worst = s->vlist[k];
+		c.count++;
+		fits = hpq_res_fits(se->b->per_node, hpq_res_add(node_avail(n), freed));
+	}
+	end = k;
+	for (k = lo; k < end; k++) {
+		struct sched_task *v = s->vord.v[s->vlist[k]];
+
+		if (!(v->flags & TF_TRY))
+			continue;
+		v->flags &= ~TF_TRY;
+		if (take && fits) {
+			v->flags |= TF_CHOSEN;
+			search_apply(s, se, v, 1);
+		} else if (se->cause == SCHED_CAUSE_RECLAIM) {
+			struct tq *vq = tq_find(se->p, v->team);
+
+			vq->vleft = hpq_res_add(vq->vleft, task_total(v));
+		}
+	}
+	if (fits)
+		*ret_cost = c;
+	return fits;
+}
+
 static void sort_by_leftover(struct sched *s, struct pool *p, uint32_t *ids, uint32_t n,
 			     struct hpq_res per)
 {
@@ -1548,16 +1630,22 @@ static void sort_by_leftover(struct sched *s, struct pool *p, uint32_t *ids, uin
  * Tries to make room for b (the head of a shape that has been set aside)
  * by preempting: RECLAIM takes tasks of other teams that are over their
  * guarantee in this pool; PRIORITY takes b's team's own lower-class tasks.
- * Greedy in victim order until b fits, then drops every victim that turns
- * out not to be needed. On success b is planned on its nodes and the
- * victims are PREEMPTING.
+ * First greedy in victim order (cheap: it stops as soon as b fits). When
+ * that fails, victims spread over several nodes may have used up what their
+ * teams may give back without making any node fit; then victims are chosen
+ * per node: for every node, what taking the victims on it in victim order
+ * until b fits there would cost, and the cheapest nodes (the most valuable
+ * victim needed, then how many) are emptied first. Whatever b still needs
+ * (its team's admission for PRIORITY) is then taken in victim order. Every
+ * victim that turns out not to be needed is dropped. On success b is
+ * planned on its nodes and the victims are PREEMPTING.
  */
 static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct sched_task *b,
 			enum sched_preempt_cause cause)
 {
 	struct search se = {p, bq, b, cause, 0, 0, HPQ_RES_ZERO};
 	uint32_t bw = class_of(s, b->class_id)->weight;
-	uint32_t i, j, nplan = 0, b0, bk;
+	uint32_t i, j, nplan = 0, b0, bk, nt, nv, nc;
 	struct plan *pl;
 	bool ok = false;
 
@@ -1573,6 +1661,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 			return false;
 	}
 	s->vic.n = 0;
+	s->vord.n = 0;
 	if (cause == SCHED_CAUSE_RECLAIM) {
 		for (i = 0; i < p->ntqs; i++) {
 			struct tq *q = p->tqs[i];
@@ -1618,15 +1707,12 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	se.vsum = HPQ_RES_ZERO;
 	heap_build(s, &s->vic, victim_before, NULL);
 
-	/* 4. greedy, in victim order */
-	s->chosen.n = 0;
-	while (!search_done(s, &se)) {
-		struct sched_task *v;
+	/* 4. greedy in victim order: usually enough, and cheap as it stops early */
+	while (!search_done(s, &se) && s->vic.n) {
+		struct sched_task *v = s->vic.v[0];
 
-		if (!s->vic.n)
-			goto out;
-		v = s->vic.v[0];
 		heap_remove(s, &s->vic, 0, victim_before, NULL);
+		array_push(&s->vord, v);
 		if (cause == SCHED_CAUSE_RECLAIM) {
 			struct tq *vq = tq_find(p, v->team);
 
@@ -1634,11 +1720,105 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 				continue;
 			vq->vleft = hpq_res_sub(vq->vleft, task_total(v));
 		}
+		v->flags |= TF_CHOSEN;
 		search_apply(s, &se, v, 1);
-		array_push(&s->chosen, v);
+	}
+	if (search_done(s, &se))
+		goto chosen;
+
+	/*
+	 * 5. it failed, and every candidate is now in vord, in victim order: the
+	 * victims it took may be spread over nodes none of which fits. Undo, and
+	 * list per touched node its victims in victim order (count, then place).
+	 */
+	for (i = 0; i < s->vord.n; i++) {
+		struct sched_task *v = s->vord.v[i];
+
+		if (!(v->flags & TF_CHOSEN))
+			continue;
+		v->flags &= ~TF_CHOSEN;
+		search_apply(s, &se, v, -1);
+		if (cause == SCHED_CAUSE_RECLAIM) {
+			struct tq *vq = tq_find(p, v->team);
+
+			vq->vleft = hpq_res_add(vq->vleft, task_total(v));
+		}
+	}
+	nt = s->ntouched;
+	grow((void **)&s->vstart, &s->vstart_cap, nt + 1, sizeof(*s->vstart));
+	memset(s->vstart, 0, (nt + 1) * sizeof(*s->vstart));
+	for (i = 0; i < nt; i++)
+		s->nodes[s->touched[i]].ti = i;
+	for (i = nv = 0; i < s->vord.n; i++) {
+		const struct sched_task *v = s->vord.v[i];
+
+		for (j = 0; j < v->nnodes; j++)
+			if (s->nodes[v->nodes[j]].touched) {
+				s->vstart[s->nodes[v->nodes[j]].ti + 1]++;
+				nv++;
+			}
+	}
+	for (i = 0; i < nt; i++)
+		s->vstart[i + 1] += s->vstart[i];
+	grow((void **)&s->vlist, &s->vlist_cap, nv ? nv : 1, sizeof(*s->vlist));
+	for (i = 0; i < s->vord.n; i++) {
+		const struct sched_task *v = s->vord.v[i];
+
+		for (j = 0; j < v->nnodes; j++)
+			if (s->nodes[v->nodes[j]].touched)
+				s->vlist[s->vstart[s->nodes[v->nodes[j]].ti]++] = i;
+	}
+	for (i = nt; i > 0; i--)
+		s->vstart[i] = s->vstart[i - 1];
+	s->vstart[0] = 0;
+
+	/* 6. the cheapest nodes first, each emptied by its own victims */
+	grow((void **)&s->ncost, &s->ncost_cap, nt ? nt : 1, sizeof(*s->ncost));
+	for (i = nc = 0; i < nt; i++) {
+		const struct node *n = &s->nodes[s->touched[i]];
+
+		if (!hpq_res_fits(b->per_node, node_avail(n)) &&
+		    node_try(s, &se, s->touched[i], false, &s->ncost[nc]))
+			nc++;
+	}
+	qsort(s->ncost, nc, sizeof(*s->ncost), ncost_cmp);
+	for (i = 0; i < nc && se.fit < b->nnodes; i++) {
+		struct ncost c;
+
+		if (!node_fits_freed(&s->nodes[s->ncost[i].id], b->per_node))
+			node_try(s, &se, s->ncost[i].id, true, &c);
 	}
 
-	/* 5. minimality: drop, most valuable first, every victim not needed */
+	/* 7. whatever is still missing, in victim order */
+	for (i = 0; i < s->vord.n && !search_done(s, &se); i++) {
+		struct sched_task *v = s->vord.v[i];
+
+		if (v->flags & TF_CHOSEN)
+			continue;
+		if (cause == SCHED_CAUSE_RECLAIM) {
+			struct tq *vq = tq_find(p, v->team);
+
+			if (!over_guarantee(p, vq, vq->vleft))
+				continue;
+			vq->vleft = hpq_res_sub(vq->vleft, task_total(v));
+		}
+		v->flags |= TF_CHOSEN;
+		search_apply(s, &se, v, 1);
+	}
+	if (!search_done(s, &se))
+		goto out;
+chosen:
+	s->chosen.n = 0;
+	for (i = 0; i < s->vord.n; i++) {
+		struct sched_task *v = s->vord.v[i];
+
+		if (v->flags & TF_CHOSEN) {
+			v->flags &= ~TF_CHOSEN;
+			array_push(&s->chosen, v);
+		}
+	}
+
+	/* 8. minimality: drop, most valuable first, every victim not needed */
 	for (i = s->chosen.n; i-- > 0;) {
 		struct sched_task *v = s->chosen.v[i];
 
@@ -1653,12 +1833,11 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 			s->chosen.v[j++] = s->chosen.v[i];
 	s->chosen.n = j;
 
-	/* 6. nodes: those that fit already, then the tightest of those made free */
+	/* 9. nodes: those that fit already, then the tightest of those made free */
 	for (i = 0; i < se.base && nplan < b->nnodes; i++)
 		s->nodebuf2[nplan++] = s->nodebuf[i];
 	if (nplan < b->nnodes) {
-		uint32_t nc = 0;
-
+		nc = 0;
 		for (i = 0; i < s->ntouched; i++) {
 			const struct node *n = &s->nodes[s->touched[i]];
 			bool in_base = false;
@@ -1677,7 +1856,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	if (nplan < b->nnodes || !s->chosen.n)
 		goto out;
 
-	/* 7. a victim on none of the chosen nodes stays only if the team's admission needs it */
+	/* 10. a victim on none of the chosen nodes stays only if the team's admission needs it */
 	for (i = s->chosen.n; i-- > 0;) {
 		struct sched_task *v = s->chosen.v[i];
 		struct hpq_res vsum = se.vsum;
@@ -1705,7 +1884,7 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 	if (!s->chosen.n)
 		goto out;
 
-	/* 8. commit */
+	/* 11. commit */
 	pl = xcalloc(1, sizeof(*pl));
 	pl->b = b;
 	pl->pool = p->id;
@@ -1747,6 +1926,8 @@ static bool try_preempt(struct sched *s, struct pool *p, struct tq *bq, struct s
 		resv_clear(s, p);
 	ok = true;
 out:
+	for (i = 0; i < s->vord.n; i++)
+		((struct sched_task *)s->vord.v[i])->flags &= ~(uint32_t)(TF_CHOSEN | TF_TRY);
 	untouch_all(s);
 	return ok;
 }
@@ -2286,6 +2467,10 @@ void sched_free(struct sched *s)
 	free(s->aside.v);
 	free(s->vic.v);
 	free(s->chosen.v);
+	free(s->vord.v);
+	free(s->vstart);
+	free(s->vlist);
+	free(s->ncost);
 	free(s->nodebuf);
 	free(s->nodebuf2);
 	free(s->touched);
