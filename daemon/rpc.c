@@ -89,6 +89,15 @@ void rpc_ok_after_commit(struct conn *c, uint64_t id)
 	reply_after_commit(c, &env);
 }
 
+/* The reply to a change that was applied (r >= 0): Ok once it is committed. */
+static int ok_after_commit(struct conn *c, uint64_t id, int r)
+{
+	if (r < 0)
+		return r;
+	rpc_ok_after_commit(c, id);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- tasks */
 
 /* Fills pb from t; res is pb's per_node storage. Strings are borrowed. */
@@ -379,15 +388,11 @@ int rpc_checkpoint(struct conn *c, uint64_t id, const Hpq__CheckpointRequest *m,
 		   struct state_err *e)
 {
 	struct task *t = state_task_find(state_of(c), m->task_id);
-	int r;
 
 	if (!t)
 		return state_errf(e, HPQ_ENOTFOUND, "no task %llu", (unsigned long long)m->task_id);
-	r = state_checkpoint_add(state_of(c), t, m->attempt, m->step, m->path, &c->actor, e);
-	if (r < 0)
-		return r;
-	rpc_ok_after_commit(c, id);
-	return 0;
+	return ok_after_commit(c, id, state_checkpoint_add(state_of(c), t, m->attempt, m->step,
+							   m->path, &c->actor, e));
 }
 
 /* ---------------------------------------------------------------- nodes */
@@ -488,23 +493,13 @@ int rpc_node_list(struct conn *c, uint64_t id, const Hpq__NodeListRequest *m,
 
 int rpc_team_set(struct conn *c, uint64_t id, const Hpq__TeamSetRequest *m, struct state_err *e)
 {
-	int r = state_team_set(state_of(c), m, &c->actor, e);
-
-	if (r < 0)
-		return r;
-	rpc_ok_after_commit(c, id);
-	return 0;
+	return ok_after_commit(c, id, state_team_set(state_of(c), m, &c->actor, e));
 }
 
 int rpc_team_remove(struct conn *c, uint64_t id, const Hpq__TeamRemoveRequest *m,
 		    struct state_err *e)
 {
-	int r = state_team_remove(state_of(c), m->name, &c->actor, e);
-
-	if (r < 0)
-		return r;
-	rpc_ok_after_commit(c, id);
-	return 0;
+	return ok_after_commit(c, id, state_team_remove(state_of(c), m->name, &c->actor, e));
 }
 
 int rpc_team_list(struct conn *c, uint64_t id, const Hpq__TeamListRequest *m,
@@ -618,23 +613,13 @@ int rpc_team_list(struct conn *c, uint64_t id, const Hpq__TeamListRequest *m,
 int rpc_class_set(struct conn *c, uint64_t id, const Hpq__ClassSetRequest *m,
 		  struct state_err *e)
 {
-	int r = state_class_set(state_of(c), m, &c->actor, e);
-
-	if (r < 0)
-		return r;
-	rpc_ok_after_commit(c, id);
-	return 0;
+	return ok_after_commit(c, id, state_class_set(state_of(c), m, &c->actor, e));
 }
 
 int rpc_class_remove(struct conn *c, uint64_t id, const Hpq__ClassRemoveRequest *m,
 		     struct state_err *e)
 {
-	int r = state_class_remove(state_of(c), m->name, &c->actor, e);
-
-	if (r < 0)
-		return r;
-	rpc_ok_after_commit(c, id);
-	return 0;
+	return ok_after_commit(c, id, state_class_remove(state_of(c), m->name, &c->actor, e));
 }
 
 int rpc_class_list(struct conn *c, uint64_t id, const Hpq__ClassListRequest *m,
