@@ -121,6 +121,9 @@ json_t *dash_status_json(const Hpq__StatusReply *s)
 	json_object_set_new(o, "teams", teams);
 	json_object_set_new(o, "classes", classes);
 	json_object_set_new(o, "policy", pol);
+	json_object_set_new(o, "cycles", json_integer((json_int_t)s->cycles));
+	json_object_set_new(o, "node_checks", json_integer((json_int_t)s->node_checks));
+	json_object_set_new(o, "repair_checks", json_integer((json_int_t)s->repair_checks));
 	return o;
 }
 

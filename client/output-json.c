@@ -197,6 +197,7 @@ json_t *output_json_node(const Hpq__Node *n)
 	json_object_set_new(o, "repair_action", json_str(n->repair_action));
 	json_object_set_new(o, "connected", json_boolean(n->connected));
 	json_object_set_new(o, "last_heartbeat", json_time_ms(n->last_heartbeat));
+	json_object_set_new(o, "heartbeats", json_integer((json_int_t)n->heartbeats));
 	a = json_array();
 	for (size_t i = 0; i < n->n_tasks; i++)
 		json_array_append_new(a, json_integer((json_int_t)n->tasks[i]));

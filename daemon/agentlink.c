@@ -516,7 +516,10 @@ void agentlink_check_nodes(struct hpqd *d)
 
 static void on_node_timer(uv_timer_t *h)
 {
-	agentlink_check_nodes(container_of(h, struct hpqd, node_timer));
+	struct hpqd *d = container_of(h, struct hpqd, node_timer);
+
+	d->node_checks++;
+	agentlink_check_nodes(d);
 }
 
 int agentlink_start(struct hpqd *d)

@@ -77,6 +77,7 @@ void dispatch_run(struct hpqd *d)
 		uint64_t t0 = uv_hrtime();
 
 		st->dirty = false;
+		d->cycles++;
 		decs = sched_cycle(st->sched, now, &n);
 		if (n) {
 			/* The array is the dispatcher's; applying may call into it. */

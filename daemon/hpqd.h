@@ -56,6 +56,7 @@ struct hpqd {
 	struct logs *logs;          /* logs.c: hpq logs requests relayed to agents */
 	struct repair *repair;      /* repair.c: node repair timer and commands (issue 4) */
 	uint64_t status_first_active; /* status.c: no task below this id is active */
+	uint64_t cycles, node_checks, repair_checks; /* progress since start (hpq status) */
 
 	bool stopping;              /* no new work; shutting down */
 	int exit_status;            /* what main() returns once the loop ends */

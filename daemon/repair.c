@@ -426,6 +426,7 @@ static void on_tick(uv_timer_t *h)
 
 	if (d->stopping)
 		return;
+	d->repair_checks++;
 	for (uint32_t i = 0; i < d->state.nnodes; i++)
 		check_node(d, d->state.nodes[i], now);
 }

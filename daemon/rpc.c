@@ -452,6 +452,7 @@ int rpc_node_list(struct conn *c, uint64_t id, const Hpq__NodeListRequest *m,
 		pb->service = n->service;
 		pb->reason = n->reason;
 		pb->last_heartbeat = n->last_heartbeat_ms;
+		pb->heartbeats = n->heartbeats;
 		pb->connected = n->conn != NULL;
 		pb->address = n->address;
 		pb->software_version = n->software_version;

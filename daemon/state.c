@@ -1920,6 +1920,7 @@ void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat
 	const char *health;
 	bool before = state_node_schedulable(n);
 
+	n->heartbeats++;
 	n->last_heartbeat_ms = now_ms();
 	if (check_findings(hb->findings, hb->n_findings, NULL) < 0)
 		return;

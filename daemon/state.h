@@ -179,6 +179,7 @@ struct node {
 	struct finding *findings;
 	size_t nfindings;
 	int64_t last_heartbeat_ms;   /* wall clock of the last message */
+	uint64_t heartbeats;         /* received since hpqd started */
 	uint64_t seen_mono;          /* uv_now of the last message, or of the disconnect */
 	struct conn *conn;           /* the agent's connection; NULL while away */
 	bool lost;                   /* declared unreachable; its tasks were requeued */

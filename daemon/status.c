@@ -152,6 +152,9 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 	rep = xcalloc(1, sizeof(*rep));
 	hpq__status_reply__init(rep);
 	rep->time = now_ms;
+	rep->cycles = d->cycles;
+	rep->node_checks = d->node_checks;
+	rep->repair_checks = d->repair_checks;
 	scan_tasks(d, tp, np, cls, nc, &rep->running, &rep->pending);
 	marks = events_preemptions(d->events, now_ms - 3600 * 1000, &nmarks);
 	for (size_t i = 0; i < nmarks; i++)
