@@ -1,7 +1,7 @@
 /*
  * queue.c: queue positions within a team (queue.h).
  *
- * The order is the dispatcher's (sched.h): class weight descending, then
+ * The order is the dispatcher's (scheduler.h): class weight descending, then
  * queue time, then id. A task's class cannot be removed while the task is
  * unfinished, so its weight is always at hand.
  */

@@ -1,7 +1,7 @@
 /*
  * state.h: the daemon's in-memory model of the cluster: tasks, teams,
  * priority classes, pools, nodes and the cluster policy, with the
- * dispatcher (sched.h) kept in step inside it.
+ * dispatcher (scheduler.h) kept in step inside it.
  *
  * Every change goes through a state_* function that validates it as a
  * whole, applies it to memory and to the dispatcher, and records the rows
@@ -28,7 +28,7 @@
 #include "hpq.h"
 #include "hpq.pb-c.h"
 #include "res.h"
-#include "sched.h"
+#include "scheduler.h"
 
 struct store;
 struct store_event;

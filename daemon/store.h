@@ -29,7 +29,7 @@
 
 #include <uv.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 struct store;
 struct state;

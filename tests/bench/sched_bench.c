@@ -1,7 +1,7 @@
 /*
  * sched_bench.c: the dispatcher at scale (issue 3, DESIGN §5).
  *
- * A synthetic, seeded cluster driven through daemon/sched.h exactly as
+ * A synthetic, seeded cluster driven through daemon/scheduler.h exactly as
  * hpqd drives it: 10,000 nodes x 8 GPUs in 4 pools, 200 teams (each with a
  * guarantee in its home pool, about 80% of the pool guaranteed in all),
  * 16 classes, and a million pending tasks of mixed shapes (1 to 8 GPUs,
@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 #define NPOOLS 4
 #define NODES_PER_POOL 2500

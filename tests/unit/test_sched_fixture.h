@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "error.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #define FX_TASKS 256
 

@@ -1,5 +1,5 @@
 /*
- * sched.h: the dispatcher, a pure module (DESIGN §1, §4, §5).
+ * scheduler.h: the dispatcher, a pure module (DESIGN §1, §4, §5).
  *
  * It keeps its own indexes over the cluster (per-pool free capacity,
  * per-team pending queues ordered by class weight then submit time,
@@ -133,7 +133,7 @@ struct sched_task {
 	struct sched_task *preempting_for; /* PREEMPTING: the task it makes room for;
 	                                    * NULL once that task left or gave up */
 
-	/* private to sched.c */
+	/* private to scheduler.c */
 	int64_t queue_key;           /* submit_ms or eviction time */
 	uint32_t heap_index;         /* in its queue, its team's running set, or plans */
 	uint32_t flags;              /* also caches the class weight */

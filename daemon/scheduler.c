@@ -1,5 +1,5 @@
 /*
- * sched.c: the dispatcher (DESIGN §4 and §5, issue 3), a pure module.
+ * scheduler.c: the dispatcher (DESIGN §4 and §5, issue 3), a pure module.
  *
  * Theory of operation.
  *
@@ -64,7 +64,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "xalloc.h"
 
 #define ID_LIMIT (1u << 22)              /* ids index tables: refuse absurd ones */
