@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "agentlink.h"
 #include "error.h"
 #include "hpq.h"
@@ -301,7 +302,7 @@ static void on_register_committed(void *arg, int status)
 		rep.heartbeat_s = (uint32_t)(rr->c->d->cfg.heartbeat_ms / 1000);
 		/* Read now, not at registration: the commit took a while, and
 		 * the agent measures its clock offset from this. */
-		rep.daemon_time = hpqd_now_ms();
+		rep.daemon_time = hpq_now_ms();
 		env.id = rr->id;
 		env.body_case = HPQ__ENVELOPE__BODY_REGISTER_REPLY;
 		env.register_reply = &rep;

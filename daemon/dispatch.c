@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "agentlink.h"
 #include "dispatch.h"
 #include "hpqd.h"
@@ -71,7 +72,7 @@ void dispatch_run(struct hpqd *d)
 	if (st->dirty && !d->stopping) {
 		const struct sched_decision *decs;
 		struct sched_decision *copy;
-		int64_t now = hpqd_now_ms();
+		int64_t now = hpq_now_ms();
 		size_t n;
 
 		uint64_t t0 = uv_hrtime();

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "error.h"
 #include "events.h"
 #include "hpqd.h"
@@ -161,7 +162,7 @@ const struct preempt_mark *events_preemptions(struct events *ev, int64_t since_m
 {
 	/* Drop what is older than an hour before the newest query could ask. */
 	while (ev->head < ev->nmarks && ev->marks[ev->head].time_ms < since_ms &&
-	       ev->marks[ev->head].time_ms < hpqd_now_ms() - HOUR_MS)
+	       ev->marks[ev->head].time_ms < hpq_now_ms() - HOUR_MS)
 		ev->head++;
 	for (size_t i = ev->head; i < ev->nmarks; i++)
 		if (ev->marks[i].time_ms >= since_ms) {
@@ -503,7 +504,7 @@ static void on_prune_timer(uv_timer_t *h)
 	if (ev->d->stopping || !ev->d->cfg.events_retain_s)
 		return;
 	p = xcalloc(1, sizeof(*p));
-	p->before_ms = hpqd_now_ms() - (int64_t)ev->d->cfg.events_retain_s * 1000;
+	p->before_ms = hpq_now_ms() - (int64_t)ev->d->cfg.events_retain_s * 1000;
 	store_call(ev->d->store, prune_rows, on_pruned, p);
 }
 
@@ -520,7 +521,7 @@ int events_init(struct hpqd *d)
 	d->state.on_event = on_event;
 	d->state.on_event_arg = ev;
 	sd->ev = ev;
-	sd->since_ms = hpqd_now_ms() - HOUR_MS;
+	sd->since_ms = hpq_now_ms() - HOUR_MS;
 	store_call(d->store, seed_read, on_seeded, sd);
 	if (uv_timer_init(d->loop, &ev->prune) < 0)
 		return HPQ_EINVAL;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "agentlink.h"
 #include "dispatch.h"
 #include "events.h"
@@ -32,14 +33,6 @@
 #include "store.h"
 #include "usage.h"
 #include "xalloc.h"
-
-int64_t hpqd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_store_error(void *arg)
 {

@@ -84,7 +84,4 @@ void hpqd_stop(struct hpqd *d);
 /* After uv_run returned: frees what hpqd_init made. */
 void hpqd_release(struct hpqd *d);
 
-/* Wall-clock unix milliseconds (times on the wire and in the store). */
-int64_t hpqd_now_ms(void);
-
 #endif

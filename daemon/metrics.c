@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "events.h"
 #include "hpqd.h"
@@ -152,7 +153,7 @@ static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 
 	if (!f)
 		hpq_fatal("out of memory");
-	if (status_build(d, NULL, NULL, hpqd_now_ms(), &s, &e) < 0)
+	if (status_build(d, NULL, NULL, hpq_now_ms(), &s, &e) < 0)
 		hpq_fatal("status_build failed without filters: %s", e.msg);
 
 	TEAM_RES(guarantee, "hpq_team_guarantee", "Guaranteed resources of a team in a pool.");

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "hpq.h"
 #include "log.h"
@@ -37,14 +38,6 @@
 #define MAX_GRACE_S (7ull * 24 * 3600)
 #define DEFAULT_GRACE_S 60
 #define MAX_LABELS 256
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int state_errf(struct state_err *e, int code, const char *fmt, ...)
 {
@@ -224,7 +217,7 @@ void state_event(struct state *st, const char *kind, const struct task *t, const
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ev.time_ms = now_ms();
+	ev.time_ms = hpq_now_ms();
 	ev.kind = kind;
 	ev.task_id = t ? t->st.id : 0;
 	ev.node = node ? node : "";
@@ -729,10 +722,10 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 	struct prio_class *cls = state_class_find(st, t->cls);
 
 	if (t->st.state != SCHED_NONE)
-		sched_task_finish(st->sched, &t->st, now_ms());
+		sched_task_finish(st->sched, &t->st, hpq_now_ms());
 	unlink_running(t);
 	t->state = to;
-	t->end_ms = now_ms();
+	t->end_ms = hpq_now_ms();
 	t->run_unsent = false;
 	if (reason)
 		set_str(&t->reason, reason);
@@ -1061,7 +1054,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 
 	t = state_task_new();
 	t->st.id = st->next_id;
-	t->st.submit_ms = t->submit_ms = t->queue_ms = now_ms();
+	t->st.submit_ms = t->submit_ms = t->queue_ms = hpq_now_ms();
 	t->st.team = team->id;
 	t->st.pool = pool->id;
 	t->st.class_id = cls->id;
@@ -1145,7 +1138,7 @@ static bool runs_on(const struct task *t, const char *node)
 int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uint64_t step,
 			 const char *path, const struct actor *who, struct state_err *e)
 {
-	int64_t now = now_ms();
+	int64_t now = hpq_now_ms();
 
 	if (who->agent) {
 		if (!who->node || !runs_on(t, who->node))
@@ -1202,7 +1195,7 @@ void state_task_start(struct state *st, struct task *t)
 	t->done[t->st.nnodes] = '\0';
 	t->attempts++;
 	t->state = TASK_RUNNING;
-	t->start_ms = now_ms();
+	t->start_ms = hpq_now_ms();
 	t->end_ms = 0;
 	t->has_exit_code = false;
 	t->exit_code = 0;
@@ -1247,7 +1240,7 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 		task_end(st, t, TASK_CANCELLED, NULL);
 		return;
 	}
-	t->queue_ms = now_ms();
+	t->queue_ms = hpq_now_ms();
 	sched_task_requeue(st->sched, &t->st, t->queue_ms);
 	if (!st->policy.sched.requeue_by_eviction)
 		t->queue_ms = t->submit_ms;
@@ -1905,7 +1898,7 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 		set_str(&n->reason, "");
 	n->lost = false;
 	n->conn = conn;
-	n->last_heartbeat_ms = now_ms();
+	n->last_heartbeat_ms = hpq_now_ms();
 	node_to_sched(st, n);
 	store_node_put(st->store, st, n);
 	state_event(st, "node", NULL, n->name, n->name, "registered%s in pool %s: %s",
@@ -1921,7 +1914,7 @@ void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat
 	bool before = state_node_schedulable(n);
 
 	n->heartbeats++;
-	n->last_heartbeat_ms = now_ms();
+	n->last_heartbeat_ms = hpq_now_ms();
 	if (check_findings(hb->findings, hb->n_findings, NULL) < 0)
 		return;
 	set_findings(n, hb->findings, hb->n_findings);
@@ -1959,7 +1952,7 @@ void state_node_set_service(struct state *st, struct node *n, const char *servic
 	n->service_by = (char *)by;
 	free(n->reason);
 	n->reason = (char *)reason;
-	n->service_since_ms = now_ms();
+	n->service_since_ms = hpq_now_ms();
 	node_to_sched(st, n);
 	store_node_put(st->store, st, n);
 	if (strcmp(old, service))

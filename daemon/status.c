@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "error.h"
 #include "events.h"
 #include "hpqd.h"
@@ -289,7 +290,7 @@ int status_rpc(struct conn *c, uint64_t id, const Hpq__StatusRequest *m, struct 
 	Hpq__StatusReply *rep;
 	int r;
 
-	r = status_build(c->d, m->pool, m->team, hpqd_now_ms(), &rep, e);
+	r = status_build(c->d, m->pool, m->team, hpq_now_ms(), &rep, e);
 	if (r < 0)
 		return r;
 	env.id = id;

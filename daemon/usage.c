@@ -21,6 +21,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "error.h"
 #include "hpqd.h"
 #include "log.h"
@@ -260,7 +261,7 @@ static void catch_up(struct usage *u)
 		refresh_others(u);
 		u->dirty = false;
 	}
-	integrate(u, hpqd_now_ms());
+	integrate(u, hpq_now_ms());
 }
 
 static void on_tick(uv_prepare_t *h)
@@ -277,7 +278,7 @@ void usage_note(struct hpqd *d, const struct store_event *ev)
 	/* Every rate change comes with an event (start, end, requeue, team,
 	 * node...): what ran before it is counted at the old rates now, what
 	 * runs after at the new ones, read at the next tick. */
-	integrate(u, hpqd_now_ms());
+	integrate(u, hpq_now_ms());
 	u->dirty = true;
 }
 
@@ -462,7 +463,7 @@ int usage_init(struct hpqd *d)
 	struct usage *u = xcalloc(1, sizeof(*u));
 
 	u->d = d;
-	u->last_ms = hpqd_now_ms();
+	u->last_ms = hpq_now_ms();
 	u->dirty = true;
 	if (uv_prepare_init(d->loop, &u->tick) < 0 || uv_timer_init(d->loop, &u->flush) < 0) {
 		free(u);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dash.h"
 #include "log.h"
 #include "msg.h"
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
 			settle();
 	}
 	settle();
-	if (status_build(&d, NULL, NULL, hpqd_now_ms(), &rep, &e) < 0) {
+	if (status_build(&d, NULL, NULL, hpq_now_ms(), &rep, &e) < 0) {
 		fprintf(stderr, "bench_status: %s\n", e.msg);
 		return 1;
 	}
@@ -202,7 +203,7 @@ int main(int argc, char **argv)
 		char *text;
 
 		t0 = now_ns();
-		status_build(&d, NULL, NULL, hpqd_now_ms(), &rep, &e);
+		status_build(&d, NULL, NULL, hpq_now_ms(), &rep, &e);
 		build[r] = (double)(now_ns() - t0) / 1e6;
 
 		/* The client's side: decode the reply and print the JSON. */
