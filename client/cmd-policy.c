@@ -1,5 +1,5 @@
 /*
- * cmd-policy.c: `hpq policy show|set`, the cluster policy of DESIGN §4:
+ * cmd-policy.c: `hpq policy show|set`, the cluster policy of docs/design.md §4:
  * how idle compute is shared between teams (fair-share or fcfs), the
  * half-life of the borrowing history fair share weighs, how long a task
  * runs before it may be preempted (min-runtime), the preemption grace of

@@ -1,5 +1,5 @@
 /*
- * cmd-status.c: `hpq status`, the cluster on one screen (issue 5): a line
+ * cmd-status.c: `hpq status`, the cluster on one screen: a line
  * per pool (nodes by health and service, what is used of the capacity,
  * idle compute), a team table (guarantee, use, borrowing and lending,
  * queue figures, a flag for a guarantee nobody uses) and a class table.

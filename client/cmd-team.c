@@ -1,6 +1,6 @@
 /*
  * cmd-team.c: `hpq team add|set|show|list|rm`, the administration of teams
- * and their per-pool quotas (issue 3): guarantee, sharing, borrow and lend
+ * and their per-pool quotas (docs/design.md §4): guarantee, sharing, borrow and lend
  * limits, fair-share weight, preemption of the team's own work, members
  * and default class. See cmd-team.h for how options map to the request.
  */

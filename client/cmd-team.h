@@ -23,7 +23,7 @@
 
 #include "cli.h"
 
-/* Defaults of a new pool quota (issue 3): lend and borrow, borrow up to
+/* Defaults of a new pool quota (docs/design.md §4, "Admission"): lend and borrow, borrow up to
  * 50% of the guarantee, lend all of the unused guarantee. */
 #define TEAM_DEFAULT_SHARING "lend-and-borrow"
 #define TEAM_DEFAULT_BORROW_PCT 50

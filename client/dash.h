@@ -1,7 +1,7 @@
 /*
  * dash.h: what the dashboard commands (status, events, usage, top) share:
  * the JSON form of a status reply (hpq status --json; the tests pin its
- * names, issue 5) and reading the pushes of a subscription (events
+ * names) and reading the pushes of a subscription (events
  * --follow, top) from the connection a request was made on.
  */
 #ifndef HPQ_DASH_H

@@ -1,8 +1,7 @@
 /*
  * output-json.c: the --json output. One JSON document per command on
  * stdout, built with jansson from the reply and dumped with two-space
- * indentation. Field names are the same in every command (DESIGN
- * decisions: id, name, team, user, class, pool, state, reason, nodes,
+ * indentation. Field names are the same in every command (docs/decisions.md: id, name, team, user, class, pool, state, reason, nodes,
  * node_names, per_node, attempts, submit_time, start_time, end_time,
  * exit_code, time_limit, checkpoints, events, argv, cwd); times are
  * ISO-8601 UTC strings and null when unset; memory is MiB; a resource

@@ -1,5 +1,5 @@
 /*
- * frame.h: the wire framing of DESIGN §7: a 4-byte big-endian length,
+ * frame.h: the wire framing of docs/design.md §7: a 4-byte big-endian length,
  * then that many bytes of one protobuf Envelope.
  *
  * The decoder is incremental and loop-agnostic: feed it whatever chunks

@@ -23,7 +23,7 @@
 #define HPQ_DEFAULT_WORK_DIR "/var/lib/hpq-agent"
 #define HPQ_DEFAULT_POOL "default"
 
-/* Frames larger than this close the connection (DESIGN §7). */
+/* Frames larger than this close the connection (docs/design.md §7). */
 #define HPQ_FRAME_MAX (4u << 20)
 
 #define HPQ_NAME_MAX 64 /* team, class, pool, node, task names */

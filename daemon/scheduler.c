@@ -1,5 +1,5 @@
 /*
- * scheduler.c: the dispatcher (DESIGN §4 and §5, issue 3), a pure module.
+ * scheduler.c: the dispatcher (docs/design.md §4 and §5), a pure module.
  *
  * Theory of operation.
  *
@@ -28,7 +28,7 @@
  *    placed, or it could preempt its own lower classes: an O(1) test, so a
  *    cycle costs about the number of teams plus the work it starts.
  *
- * Admission follows DESIGN §4 per resource dimension. A dimension in which
+ * Admission follows docs/design.md §4 per resource dimension. A dimension in which
  * nobody holds a guarantee in a pool is not governed there (a cluster that
  * only sets GPU guarantees does not make every task "borrow" CPUs); only
  * placement checks it. Usage for admission is used + claim, where a claim
@@ -809,7 +809,7 @@ static bool over_guarantee(const struct pool *p, const struct tq *q, struct hpq_
 
 /*
  * Would q be admitted for req when its usage is eff (normally used + claim;
- * less when victims are being counted out)? Exactly DESIGN §4: within
+ * less when victims are being counted out)? Exactly docs/design.md §4: within
  * guarantee; else, if the team may borrow, the new excess within its
  * borrow limit and within the pool's idle compute.
  */
@@ -2116,7 +2116,7 @@ enum phase {
 };
 
 /*
- * Priority preemption (issue 3): t cannot be admitted or placed, not even
+ * Priority preemption (docs/design.md §4): t cannot be admitted or placed, not even
  * on idle compute (which only shrinks during a cycle), so its team's own
  * lower-class work may make room, at once: its lower classes queued
  * behind it must not start first only to be preempted in the next cycle.

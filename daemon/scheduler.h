@@ -1,5 +1,5 @@
 /*
- * scheduler.h: the dispatcher, a pure module (DESIGN §1, §4, §5).
+ * scheduler.h: the dispatcher, a pure module (docs/design.md §1, §4, §5).
  *
  * It keeps its own indexes over the cluster (per-pool free capacity,
  * per-team pending queues ordered by class weight then submit time,

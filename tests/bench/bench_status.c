@@ -1,6 +1,6 @@
 /*
  * bench_status: what `hpq status` costs the daemon with 100,000 tasks in
- * the queue and 1,000 nodes (issue 5: under 50 ms).
+ * the queue and 1,000 nodes (target: under 50 ms).
  *
  * A real hpqd core (state, dispatcher, SQLite store without fsync) runs in
  * this process, as in the daemon fuzzer: 1,000 agents register through

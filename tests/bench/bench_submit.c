@@ -1,7 +1,7 @@
 /*
  * bench_submit: durable submit throughput, in tasks per second that the
  * daemon acknowledged. An acknowledgement comes only after the task is
- * committed with synchronous=FULL (DESIGN §6), so this measures the storage
+ * committed with synchronous=FULL (docs/design.md §6), so this measures the storage
  * path and its group commit: one client waits for every commit in turn,
  * several concurrent clients can share commits.
  *

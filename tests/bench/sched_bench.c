@@ -1,5 +1,5 @@
 /*
- * sched_bench.c: the dispatcher at scale (issue 3, DESIGN §5).
+ * sched_bench.c: the dispatcher at scale (docs/design.md §5).
  *
  * A synthetic, seeded cluster driven through daemon/scheduler.h exactly as
  * hpqd drives it: 10,000 nodes x 8 GPUs in 4 pools, 200 teams (each with a

@@ -1,5 +1,5 @@
 /*
- * test_sched_admission.c: who may start, and where (DESIGN §4, issue 3).
+ * test_sched_admission.c: who may start, and where (docs/design.md §4).
  *
  * Admission within guarantee or on idle compute within the borrow limit
  * (percentage or absolute), sharing modes and lend limits, the built-in

@@ -3,7 +3,7 @@
  *
  * Each test builds a cluster (classes, teams, nodes), submits tasks from a
  * fixed array, runs cycles and checks the exact decisions. The helpers keep
- * the tests close to the way the rules are written in issue 3: "T6 preempts
+ * the tests close to the way the seed scenario is told in docs/design.md §4: "T6 preempts
  * T5", "T7 starts". Included by the test_sched_*.c programs only.
  */
 #ifndef TEST_SCHED_FIXTURE_H

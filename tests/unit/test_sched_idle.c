@@ -1,5 +1,5 @@
 /*
- * test_sched_idle.c: who gets idle compute (issue 3, "Idle allocation").
+ * test_sched_idle.c: who gets idle compute (docs/design.md §4, "Idle allocation").
  *
  * In every test a lender team guarantees the whole pool and runs nothing,
  * so everything teams A and B run is borrowed from its idle guarantee:

@@ -1,5 +1,5 @@
 /*
- * test_sched_preempt.c: preemption rules (issue 3, "Reclaim" and
+ * test_sched_preempt.c: preemption rules (docs/design.md §4, "Reclaim" and
  * "Priority preemption within a team").
  *
  * Reclaim: a team whose task fits in its unused guarantee preempts tasks on

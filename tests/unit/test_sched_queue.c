@@ -1,5 +1,5 @@
 /*
- * test_sched_queue.c: the queue itself (issue 3, "Queue order").
+ * test_sched_queue.c: the queue itself (docs/design.md §4, "Queue order").
  *
  * Best-effort FIFO: a task that cannot fit does not block smaller ones, but
  * the oldest blocked task of the highest class holds a reservation on the

@@ -1,5 +1,5 @@
 /*
- * test_sched_reclaim.c: reclaim picks its victims per node (issue 3,
+ * test_sched_reclaim.c: reclaim picks its victims per node (docs/design.md §4,
  * "Reclaim").
  *
  * A team that lends only down to its own guarantee can give back just part
