@@ -1,5 +1,5 @@
 /*
- * agent.c: the agent's rules between runner, journal, link and local
+ * agent.c: the agent's rules between runner, journal, uplink and local
  * socket (listed in agent.h). Each handler does its work in the order
  * that keeps an outcome from being lost: act, journal, then report.
  */
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "clock.h"
 #include "error.h"
 #include "journal.h"
 #include "log.h"
@@ -24,14 +24,6 @@
 #include "monitor.h"
 #include "msg.h"
 #include "xalloc.h"
-
-static int64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void agent_journal(struct agent *a)
 {
@@ -47,7 +39,7 @@ size_t agent_running(const struct agent *a)
 	const struct task *t;
 	size_t n = 0;
 
-	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+	dlist_for_each_entry(t, &a->exec.tasks, entry)
 		n += !t->exited;
 	return n;
 }
@@ -78,7 +70,7 @@ static void agent_report_start(struct agent *a, const struct task *t)
 	up.task = &at;
 	env.body_case = HPQ__ENVELOPE__BODY_TASK_UPDATE;
 	env.task_update = &up;
-	(void)link_send(&a->link, &env); /* not connected: Register will report it */
+	(void)uplink_send(&a->uplink, &env); /* not connected: Register will report it */
 }
 
 struct agent_exit_key {
@@ -129,7 +121,7 @@ static void agent_report_exit(struct agent *a, struct task *t)
 	Hpq__AgentTask at;
 	struct agent_exit_key *k;
 
-	if (!t->exited || t->update_inflight || !link_ready(&a->link))
+	if (!t->exited || t->update_inflight || !uplink_ready(&a->uplink))
 		return;
 	agent_task_pb(t, &at);
 	up.task = &at;
@@ -137,19 +129,19 @@ static void agent_report_exit(struct agent *a, struct task *t)
 	env.task_update = &up;
 	k = xmalloc(sizeof(*k));
 	*k = (struct agent_exit_key){a, t->id, t->attempt};
-	if (link_request(&a->link, &env, agent_exit_answered, k) < 0) {
+	if (uplink_request(&a->uplink, &env, agent_exit_answered, k) < 0) {
 		free(k);
 		return;
 	}
 	t->update_inflight = true;
-	t->update_sent_ms = agent_now_ms();
+	t->update_sent_ms = hpq_now_ms();
 }
 
 static void agent_report_exits(struct agent *a)
 {
 	struct task *t;
 
-	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+	dlist_for_each_entry(t, &a->exec.tasks, entry)
 		agent_report_exit(a, t);
 }
 
@@ -175,27 +167,27 @@ static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
 	int r;
 
 	if (!rt) {
-		link_reply(&a->link, id, HPQ_EPROTO, "empty run_task");
+		uplink_reply(&a->uplink, id, HPQ_EPROTO, "empty run_task");
 		return;
 	}
 	if (a->stopping) {
-		link_reply(&a->link, id, HPQ_EUNAVAIL, "the agent is shutting down");
+		uplink_reply(&a->uplink, id, HPQ_EUNAVAIL, "the agent is shutting down");
 		return;
 	}
 	r = exec_start(&a->exec, rt, &t);
 	if (r == HPQ_EEXIST) {
 		log_debug("task %" PRIu64 " attempt %" PRIu32 " is already here", rt->task_id,
 			  rt->attempt);
-		link_reply(&a->link, id, 0, NULL);
+		uplink_reply(&a->uplink, id, 0, NULL);
 		return;
 	}
 	if (r < 0) {
 		log_warn("ignoring a run_task without a task id and attempt");
-		link_reply(&a->link, id, r, "run_task needs a task id and an attempt");
+		uplink_reply(&a->uplink, id, r, "run_task needs a task id and an attempt");
 		return;
 	}
 	agent_journal(a);
-	link_reply(&a->link, id, 0, NULL);
+	uplink_reply(&a->uplink, id, 0, NULL);
 	if (t->exited)
 		agent_report_exit(a, t);
 	else
@@ -208,21 +200,21 @@ static void agent_kill_task(struct agent *a, uint64_t id, const Hpq__KillTask *k
 	char msg[128];
 
 	if (!kt || kt->task_id == 0) {
-		link_reply(&a->link, id, HPQ_EINVAL, "kill_task needs a task id");
+		uplink_reply(&a->uplink, id, HPQ_EINVAL, "kill_task needs a task id");
 		return;
 	}
 	if (kt->attempt) {
 		t = task_find(&a->exec.tasks, kt->task_id, kt->attempt);
 	} else {
 		/* Attempt 0: whichever attempt runs here. */
-		TAILQ_FOREACH(it, &a->exec.tasks, entry)
+		dlist_for_each_entry(it, &a->exec.tasks, entry)
 			if (it->id == kt->task_id && (!t || !it->exited))
 				t = it;
 	}
 	if (!t) {
 		snprintf(msg, sizeof(msg), "task %" PRIu64 " attempt %" PRIu32 " is not on this node",
 			 kt->task_id, kt->attempt);
-		link_reply(&a->link, id, HPQ_ENOTFOUND, msg);
+		uplink_reply(&a->uplink, id, HPQ_ENOTFOUND, msg);
 		return;
 	}
 	if (!t->exited) {
@@ -232,7 +224,7 @@ static void agent_kill_task(struct agent *a, uint64_t id, const Hpq__KillTask *k
 			  kt->reason && kt->reason[0] ? kt->reason : "killed");
 		agent_journal(a);
 	}
-	link_reply(&a->link, id, 0, NULL);
+	uplink_reply(&a->uplink, id, 0, NULL);
 }
 
 static void agent_message(void *data, const Hpq__Envelope *env)
@@ -251,9 +243,9 @@ static void agent_message(void *data, const Hpq__Envelope *env)
 		logs_serve(a, env->id, env->log_request);   /* hpq logs (logs.c) */
 		return;
 	default:
-		log_debug("link: ignoring %s from hpqd", hpq_msg_name(env));
+		log_debug("uplink: ignoring %s from hpqd", hpq_msg_name(env));
 		snprintf(msg, sizeof(msg), "the agent does not serve %s", hpq_msg_name(env));
-		link_reply(&a->link, env->id, HPQ_EPROTO, msg);
+		uplink_reply(&a->uplink, env->id, HPQ_EPROTO, msg);
 		return;
 	}
 }
@@ -278,7 +270,7 @@ static void agent_fill_register(void *data, Hpq__Register *reg, const char *loca
 	reg->boot_time = a->boot_time_ms;
 	reg->n_tasks = n;
 	reg->tasks = block;
-	TAILQ_FOREACH(t, &a->exec.tasks, entry) {
+	dlist_for_each_entry(t, &a->exec.tasks, entry) {
 		agent_task_pb(t, &tasks[i]);
 		reg->tasks[i] = &tasks[i];
 		i++;
@@ -307,12 +299,12 @@ static void agent_ready(void *data)
 	struct task *t;
 
 	/* Register listed the exits; each is confirmed by its own answered TaskUpdate. */
-	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+	dlist_for_each_entry(t, &a->exec.tasks, entry)
 		t->update_inflight = false;
 	agent_report_exits(a);
 	if (a->health_unsent) {
 		a->health_unsent = false;
-		link_heartbeat_now(&a->link);
+		uplink_heartbeat_now(&a->uplink);
 	}
 }
 
@@ -321,17 +313,17 @@ static void agent_lost(void *data)
 	struct agent *a = data;
 	struct task *t;
 
-	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+	dlist_for_each_entry(t, &a->exec.tasks, entry)
 		t->update_inflight = false;
 }
 
 static void agent_tick(void *data)
 {
 	struct agent *a = data;
-	int64_t overdue = agent_now_ms() - (int64_t)(3 * a->link.heartbeat_now * 1000);
+	int64_t overdue = hpq_now_ms() - (int64_t)(3 * a->uplink.heartbeat_now * 1000);
 	struct task *t;
 
-	TAILQ_FOREACH(t, &a->exec.tasks, entry) {
+	dlist_for_each_entry(t, &a->exec.tasks, entry) {
 		if (t->exited && t->update_inflight && t->update_sent_ms < overdue) {
 			log_info("task %" PRIu64 " attempt %" PRIu32 ": no answer to its exit; "
 				 "sending it again", t->id, t->attempt);
@@ -347,11 +339,11 @@ static void agent_health_changed(struct health *h, void *data)
 	struct agent *a = data;
 
 	/* Not registered: the next Register carries them, unless it is on its way. */
-	a->health_unsent = !link_ready(&a->link);
-	link_heartbeat_now(&a->link);
+	a->health_unsent = !uplink_ready(&a->uplink);
+	uplink_heartbeat_now(&a->uplink);
 }
 
-static const struct link_ops agent_link_ops = {
+static const struct uplink_ops agent_uplink_ops = {
 	.fill_register = agent_fill_register,
 	.release_register = agent_release_register,
 	.fill_heartbeat = agent_fill_heartbeat,
@@ -421,9 +413,9 @@ static int agent_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config *cfg,
 	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen)
 {
-	struct task_list journal = TAILQ_HEAD_INITIALIZER(journal);
+	struct dlist journal = DLIST_INIT(journal);
 	struct health_config hc;
-	struct link_config lc;
+	struct uplink_config lc;
 	struct exec_config ec;
 	char jerr[256], *lock_path = NULL, real[PATH_MAX];
 	struct task *t;
@@ -435,7 +427,6 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	a->capacity = capacity;
 	a->lock_fd = -1;
 	a->boot_time_ms = agent_boot_time_ms();
-	TAILQ_INIT(&journal);
 
 	r = agent_mkdirs(cfg->work_dir);
 	if (r < 0 || !realpath(cfg->work_dir, real))
@@ -482,30 +473,31 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		.ngpus = (uint32_t)capacity.gpus,
 	};
 	exec_init(&a->exec, loop, &ec, agent_task_exited, a);
-	while ((t = TAILQ_FIRST(&journal))) {
-		TAILQ_REMOVE(&journal, t, entry);
+	while (!dlist_empty(&journal)) {
+		t = dlist_first_entry(&journal, struct task, entry);
+		dlist_del(&t->entry);
 		exec_adopt(&a->exec, t);
 	}
 
-	lc = (struct link_config){
+	lc = (struct uplink_config){
 		.server = cfg->server,
 		.name = cfg->name,
 		.key = key,
 		.heartbeat = (double)cfg->heartbeat_s,
 	};
-	r = link_init(&a->link, loop, &lc, &agent_link_ops, a);
+	r = uplink_init(&a->uplink, loop, &lc, &agent_uplink_ops, a);
 	if (r < 0) {
 		r = agent_fail(err, errlen, r, "invalid server address '%s'", cfg->server);
 		exec_release(&a->exec);
 		goto fail;
 	}
 
-	r = local_open(&a->local, loop, a->socket_path, &a->exec, &a->link);
+	r = local_open(&a->local, loop, a->socket_path, &a->exec, &a->uplink);
 	if (r < 0) {
 		r = agent_fail(err, errlen, r, "cannot listen on '%s': %s", a->socket_path,
 			       r == HPQ_EINVAL ? "path too long for a socket; use a shorter "
 			       "--work-dir" : hpq_strerror(r));
-		link_release(&a->link);
+		uplink_release(&a->uplink);
 		exec_release(&a->exec);
 		goto fail;
 	}
@@ -523,7 +515,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	hc.clock_fatal = (double)cfg->health_clock_fatal_s;
 	hc.memory_pressure = (unsigned)cfg->health_memory_pressure;
 	hc.tasks = &a->exec.tasks;
-	hc.link = &a->link;
+	hc.uplink = &a->uplink;
 	health_init(&a->health, loop, &hc, health_builtin, agent_health_changed, a);
 
 	agent_journal(a);
@@ -547,7 +539,7 @@ fail:
 void agent_start(struct agent *a)
 {
 	health_start(&a->health);
-	link_start(&a->link);
+	uplink_start(&a->uplink);
 }
 
 void agent_stop(struct agent *a, bool kill_tasks)
@@ -557,7 +549,7 @@ void agent_stop(struct agent *a, bool kill_tasks)
 	a->stopping = true;
 	if (kill_tasks && agent_running(a) > 0) {
 		log_notice("stopping %zu tasks before exiting", agent_running(a));
-		TAILQ_FOREACH(t, &a->exec.tasks, entry)
+		dlist_for_each_entry(t, &a->exec.tasks, entry)
 			exec_kill(&a->exec, t, 0, 0, "agent-stopped");
 		agent_journal(a);
 		return; /* agent_task_exited breaks the loop after the last one */
@@ -567,8 +559,8 @@ void agent_stop(struct agent *a, bool kill_tasks)
 
 void agent_release(struct agent *a)
 {
-	health_release(&a->health); /* kills its helper processes; uses the link and tasks */
-	link_release(&a->link);   /* pending callbacks still see the tasks and clients */
+	health_release(&a->health); /* kills its helper processes; uses the uplink and tasks */
+	uplink_release(&a->uplink);   /* pending callbacks still see the tasks and clients */
 	local_close(&a->local);
 	exec_release(&a->exec);
 	if (a->lock_fd >= 0)

@@ -1,5 +1,5 @@
 /*
- * agent.h: one running hpq-agent: the task runner, its journal, the link
+ * agent.h: one running hpq-agent: the task runner, its journal, the uplink
  * to hpqd and the local socket, and the rules that connect them.
  *
  * The rules, in one place:
@@ -32,9 +32,9 @@
 #include "exec.h"
 #include "health.h"
 #include "hpq.pb-c.h"
-#include "link.h"
 #include "local.h"
 #include "res.h"
+#include "uplink.h"
 
 struct agent {
 	struct ev_loop *loop;
@@ -48,7 +48,7 @@ struct agent {
 	bool stopping;
 
 	struct exec exec;
-	struct link link;
+	struct uplink uplink;
 	struct local local;
 	struct health health;
 	bool health_unsent;         /* changed while not registered: send once registered */

@@ -15,7 +15,6 @@
 #include "error.h"
 #include "health.h"
 #include "hpq.h"
-#include "link.h"
 #include "log.h"
 #include "parse.h"
 #include "xalloc.h"

@@ -21,7 +21,7 @@ struct agent_config {
 	char *pool;
 	char *work_dir;
 	char *key_file;          /* NULL: no cluster key */
-	char *address;           /* advertised address; NULL: the local end of the link */
+	char *address;           /* advertised address; NULL: the local end of the uplink */
 	char **labels;
 	size_t nlabels;
 	int64_t gpus, cpus, mem; /* -1: detect; mem in MiB */

@@ -1,6 +1,6 @@
 /*
  * conn.h: one framed protocol connection on the agent's libev loop, for
- * the link to hpqd (TCP) and for tasks on the local socket (Unix).
+ * the uplink to hpqd (TCP) and for tasks on the local socket (Unix).
  *
  * Reading follows redis's read handler: read what is there, feed the
  * frame decoder, decode and hand each Envelope to on_frame; EAGAIN waits

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "exec.h"
 #include "log.h"
@@ -58,14 +59,6 @@ static const char *const exec_managed_vars[] = {
 
 #define EXEC_USER_PATH "/usr/local/bin:/usr/bin:/bin"
 #define EXEC_ROOT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-static int64_t exec_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void exec_format_time(int64_t ms, char *buf, size_t len)
 {
@@ -292,7 +285,7 @@ static void exec_finish(struct exec *ex, struct task *t, int code, const char *r
 	exec_gpus_release(ex, t);
 	t->exited = true;
 	t->exit_code = code;
-	t->end_ms = exec_now_ms();
+	t->end_ms = hpq_now_ms();
 	task_set_reason(t->reason, t->kill_reason[0] ? t->kill_reason : reason);
 	exec_format_time(t->end_ms, when, sizeof(when));
 	if (code >= 0)
@@ -360,7 +353,7 @@ static void exec_watchers_init(struct exec *ex, struct task *t)
 
 static void exec_timer_at(struct exec *ex, ev_timer *w, int64_t deadline_ms)
 {
-	int64_t left = deadline_ms - exec_now_ms();
+	int64_t left = deadline_ms - hpq_now_ms();
 
 	ev_timer_stop(ex->loop, w);
 	ev_timer_set(w, left > 0 ? (double)left / 1000.0 : 0.0, 0.0);
@@ -387,9 +380,9 @@ void exec_kill(struct exec *ex, struct task *t, int signo, uint64_t grace_s, con
 		grace_s = t->grace_s;
 	if (grace_s > 86400 * 365)
 		grace_s = 86400 * 365;
-	deadline = exec_now_ms() + (int64_t)grace_s * 1000;
+	deadline = hpq_now_ms() + (int64_t)grace_s * 1000;
 	if (signo == SIGKILL)
-		deadline = exec_now_ms();
+		deadline = hpq_now_ms();
 
 	if (t->kill_reason[0]) {
 		/* Already stopping: a later kill can only hurry it. */
@@ -835,7 +828,7 @@ int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
 		return HPQ_EEXIST;
 
 	t = task_new(rt->task_id, rt->attempt, rt->name);
-	t->start_ms = exec_now_ms();
+	t->start_ms = hpq_now_ms();
 	t->time_limit_s = rt->time_limit_s;
 	t->stop_signal = rt->preempt_signal > 0 && rt->preempt_signal < NSIG ? rt->preempt_signal
 									     : SIGTERM;
@@ -843,7 +836,7 @@ int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
 	if (rt->checkpoint_dir && rt->checkpoint_dir[0] == '/')
 		t->checkpoint_dir = xstrdup(rt->checkpoint_dir);
 	exec_watchers_init(ex, t);
-	TAILQ_INSERT_TAIL(&ex->tasks, t, entry);
+	dlist_add_tail(&ex->tasks, &t->entry);
 	exec_prepare(ex, t, rt);
 	*ret_task = t;
 	return 0;
@@ -854,7 +847,7 @@ int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
 void exec_adopt(struct exec *ex, struct task *t)
 {
 	exec_watchers_init(ex, t);
-	TAILQ_INSERT_TAIL(&ex->tasks, t, entry);
+	dlist_add_tail(&ex->tasks, &t->entry);
 	if (t->exited)
 		return;
 
@@ -882,7 +875,7 @@ void exec_forget(struct exec *ex, struct task *t)
 {
 	if (!t->exited)
 		hpq_fatal("exec: forgetting task %" PRIu64 " while it runs", t->id);
-	TAILQ_REMOVE(&ex->tasks, t, entry);
+	dlist_del(&t->entry);
 	task_free(t);
 }
 
@@ -901,7 +894,7 @@ void exec_init(struct exec *ex, struct ev_loop *loop, const struct exec_config *
 	ex->gpu_busy = xcalloc(cfg->ngpus ? cfg->ngpus : 1, sizeof(bool));
 	ex->default_grace_s = cfg->default_grace_s ? cfg->default_grace_s : EXEC_DEFAULT_GRACE_S;
 	ex->poll_interval = cfg->poll_interval > 0 ? cfg->poll_interval : EXEC_POLL_INTERVAL;
-	TAILQ_INIT(&ex->tasks);
+	dlist_init(&ex->tasks);
 	ex->on_exit = on_exit;
 	ex->data = data;
 }
@@ -910,7 +903,7 @@ void exec_release(struct exec *ex)
 {
 	struct task *t;
 
-	TAILQ_FOREACH(t, &ex->tasks, entry) {
+	dlist_for_each_entry(t, &ex->tasks, entry) {
 		ev_child_stop(ex->loop, &t->child_w);
 		ev_timer_stop(ex->loop, &t->limit_w);
 		ev_timer_stop(ex->loop, &t->kill_w);

@@ -60,7 +60,7 @@ struct exec {
 	uint64_t default_grace_s;
 	double poll_interval;
 	bool *gpu_busy;             /* ngpus entries */
-	struct task_list tasks;     /* running and exited-unacknowledged */
+	struct dlist tasks;         /* of struct task: running and exited-unacknowledged */
 	exec_exit_fn *on_exit;
 	void *data;                 /* the owner's */
 };

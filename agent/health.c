@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "health.h"
 #include "log.h"
@@ -63,7 +63,7 @@ struct health_entry {
 };
 
 struct health_source {
-	LIST_ENTRY(health_source) entry;
+	struct dlist entry;
 	struct health *h;
 	char *name;
 	struct health_entry *entries;
@@ -100,19 +100,6 @@ int health_category_parse(const char *name, enum health_category *ret)
 		}
 	}
 	return HPQ_EINVAL;
-}
-
-double health_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int64_t health_wall(void)
-{
-	return (int64_t)time(NULL);
 }
 
 int health_read_file(const char *path, size_t max, char **ret_text)
@@ -305,7 +292,7 @@ static void health_publish(struct health *h)
 	size_t n = 0, cap = 0, m = 0;
 	bool changed;
 
-	LIST_FOREACH(s, &h->sources, entry) {
+	dlist_for_each_entry(s, &h->sources, entry) {
 		for (size_t i = 0; i < s->nentries; i++) {
 			const struct health_entry *e = &s->entries[i];
 
@@ -396,7 +383,7 @@ struct health_source *health_source_new(struct health *h, const char *name)
 
 	s->h = h;
 	s->name = xstrdup(name);
-	LIST_INSERT_HEAD(&h->sources, s, entry);
+	dlist_add_head(&h->sources, &s->entry);
 	return s;
 }
 
@@ -419,7 +406,7 @@ static bool health_source_counts(const struct health_source *s)
 
 static void health_source_drop(struct health_source *s)
 {
-	LIST_REMOVE(s, entry);
+	dlist_del(&s->entry);
 	for (size_t i = 0; i < s->nentries; i++)
 		health_entry_release(&s->entries[i]);
 	free(s->entries);
@@ -499,7 +486,7 @@ void health_see(struct health_source *s, enum health_category category, const ch
 
 void health_done(struct health_source *s)
 {
-	int64_t now = health_wall();
+	int64_t now = hpq_now_ms() / 1000; /* since is in unix seconds */
 	size_t kept = 0;
 
 	for (size_t i = 0; i < s->nentries; i++) {
@@ -556,7 +543,7 @@ void health_init(struct health *h, struct ev_loop *loop, const struct health_con
 		h->cfg.timeout = HEALTH_DEFAULT_TIMEOUT_S;
 	h->on_change = on_change;
 	h->data = data;
-	LIST_INIT(&h->sources);
+	dlist_init(&h->sources);
 	ev_timer_init(&h->round_w, health_round_cb, 0.0, h->cfg.interval);
 	h->round_w.data = h;
 
@@ -600,14 +587,12 @@ void health_run(struct health *h)
 
 void health_release(struct health *h)
 {
-	struct health_source *s;
-
 	ev_timer_stop(h->loop, &h->round_w);
 	h->releasing = true; /* nothing is published or sent while everything goes */
 	for (size_t i = 0; i < h->nmonitors; i++)
 		h->monitors[i].monitor->release(h->monitors[i].state);
-	while ((s = LIST_FIRST(&h->sources)))
-		health_source_drop(s);
+	while (!dlist_empty(&h->sources))
+		health_source_drop(dlist_first_entry(&h->sources, struct health_source, entry));
 	free(h->monitors);
 	health_pb_free(h);
 	health_keys_free(h->keys, h->nkeys);

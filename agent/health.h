@@ -21,7 +21,7 @@
  * Publishing. After every round the counted findings of all sources are
  * merged (one per category and reason: the worst severity, the earliest
  * since, the messages joined), sorted worst first, and kept in
- * h->findings for the link to send. When that set changes (a finding
+ * h->findings for the uplink to send. When that set changes (a finding
  * starts or stops counting, or its severity or action changes; a new
  * message alone is no change), on_change runs, and the agent sends a
  * heartbeat at once.
@@ -32,14 +32,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/queue.h>
 
 #include <ev.h>
 
 #include "hpq.pb-c.h"
+#include "list.h"
 
-struct link;
-struct task_list;
+struct uplink;
 
 #define HEALTH_DEFAULT_INTERVAL_S 60
 #define HEALTH_DEFAULT_TIMEOUT_S 30
@@ -89,15 +88,15 @@ struct health_config {
 	double clock_warning;       /* seconds of offset against hpqd; 0: off */
 	double clock_fatal;
 	unsigned memory_pressure;   /* percent (PSI some avg10); 0: off */
-	const struct task_list *tasks; /* their checkpoint directories are watched; may be NULL */
-	const struct link *link;    /* clock offset and network interface; may be NULL */
+	const struct dlist *tasks;  /* struct task: checkpoint directories watched; may be NULL */
+	const struct uplink *uplink; /* clock offset and network interface; may be NULL */
 	/* For tests; NULL: the system's. */
 	const char *kmsg_path;
 	const char *psi_path;
 	const char *meminfo_path;
 };
 
-/* Fills cfg with the defaults above (no paths, no tasks, no link). */
+/* Fills cfg with the defaults above (no paths, no tasks, no uplink). */
 void health_config_init(struct health_config *cfg);
 
 struct health;
@@ -130,7 +129,7 @@ struct health {
 
 	struct health_monitor *monitors;
 	size_t nmonitors;
-	LIST_HEAD(, health_source) sources;
+	struct dlist sources;       /* of struct health_source, newest first */
 
 	/* The published set: what Register and Heartbeat carry. */
 	Hpq__Finding **findings;
@@ -178,9 +177,5 @@ const Hpq__Finding *health_find(const struct health *h, const char *category, co
 /* Reads a small file (procfs, the inject file) whole, NUL-terminated, at
  * most max bytes. Returns 0, -errno, or -EFBIG when it is longer. */
 int health_read_file(const char *path, size_t max, char **ret_text);
-
-/* CLOCK_MONOTONIC in seconds, and the wall clock in unix seconds. */
-double health_mono(void);
-int64_t health_wall(void);
 
 #endif

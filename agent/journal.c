@@ -57,7 +57,7 @@ out:
 	return r;
 }
 
-int journal_save(const char *path, const struct task_list *tasks)
+int journal_save(const char *path, const struct dlist *tasks)
 {
 	const struct task *t;
 	char *tmp = NULL;
@@ -78,7 +78,7 @@ int journal_save(const char *path, const struct task_list *tasks)
 	}
 	fprintf(f, "# hpq-agent: tasks on this node and exits not yet acknowledged by hpqd\n");
 	fprintf(f, "%s %d\n", JOURNAL_MAGIC, JOURNAL_VERSION);
-	TAILQ_FOREACH(t, tasks, entry)
+	dlist_for_each_entry(t, tasks, entry)
 		journal_write_task(f, t);
 	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
 		r = errno ? -errno : -EIO;
@@ -378,15 +378,14 @@ out:
 	return r;
 }
 
-int journal_load(const char *path, struct task_list *ret_tasks, char *err, size_t errlen)
+int journal_load(const char *path, struct dlist *ret_tasks, char *err, size_t errlen)
 {
 	struct jparse p = {err, errlen, 0};
-	struct task_list tasks = TAILQ_HEAD_INITIALIZER(tasks);
+	struct dlist tasks = DLIST_INIT(tasks);
 	char *text = NULL, *line, *next;
 	bool header = false;
 	int r;
 
-	TAILQ_INIT(&tasks);
 	r = journal_read_file(path, &text);
 	if (r == -ENOENT)
 		return 0;
@@ -435,7 +434,7 @@ int journal_load(const char *path, struct task_list *ret_tasks, char *err, size_
 				task_free(t);
 				goto out;
 			}
-			TAILQ_INSERT_TAIL(&tasks, t, entry);
+			dlist_add_tail(&tasks, &t->entry);
 			continue;
 		}
 		r = jfail(&p, "unknown record");
@@ -446,7 +445,7 @@ int journal_load(const char *path, struct task_list *ret_tasks, char *err, size_
 		r = jfail(&p, "empty journal (no header line)");
 		goto out;
 	}
-	TAILQ_CONCAT(ret_tasks, &tasks, entry);
+	dlist_splice_tail(ret_tasks, &tasks);
 out:
 	task_list_release(&tasks);
 	free(text);

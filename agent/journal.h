@@ -32,7 +32,7 @@
 #define JOURNAL_FILE "tasks.journal"
 
 /* Writes every record of tasks to path atomically. Returns 0 or -errno. */
-int journal_save(const char *path, const struct task_list *tasks);
+int journal_save(const char *path, const struct dlist *tasks);
 
 /*
  * Reads path into *ret_tasks (which must be empty; records are appended
@@ -41,6 +41,6 @@ int journal_save(const char *path, const struct task_list *tasks);
  * which case err says where (when err is not NULL) and *ret_tasks is left
  * empty.
  */
-int journal_load(const char *path, struct task_list *ret_tasks, char *err, size_t errlen);
+int journal_load(const char *path, struct dlist *ret_tasks, char *err, size_t errlen);
 
 #endif

@@ -21,15 +21,15 @@
 #include "error.h"
 #include "exec.h"
 #include "hpq.h"
-#include "link.h"
 #include "local.h"
 #include "log.h"
+#include "uplink.h"
 #include "xalloc.h"
 
 #define LOCAL_PATH_MAX 4096
 
 struct local_client {
-	TAILQ_ENTRY(local_client) entry;
+	struct dlist entry;
 	struct local *lo;
 	struct conn *conn;
 	uid_t uid;
@@ -151,7 +151,7 @@ static void local_checkpoint(struct local_client *cl, const Hpq__Envelope *env)
 	f = xcalloc(1, sizeof(*f));
 	f->conn = cl->conn;
 	f->id = env->id;
-	if (link_request(cl->lo->link, &fwd, local_forward_done, f) < 0) {
+	if (uplink_request(cl->lo->uplink, &fwd, local_forward_done, f) < 0) {
 		free(f);
 		conn_send_error(cl->conn, env->id, HPQ_EUNAVAIL,
 				"the agent is not connected to hpqd right now; try again later");
@@ -195,7 +195,7 @@ static void local_client_closed(struct conn *c, int error)
 	if (error < 0)
 		log_debug("local: client pid %ld: %s", (long)cl->pid, hpq_strerror(error));
 	ev_timer_stop(cl->lo->loop, &cl->idle_w);
-	TAILQ_REMOVE(&cl->lo->clients, cl, entry);
+	dlist_del(&cl->entry);
 	cl->lo->nclients--;
 	free(cl);
 	c->data = NULL;
@@ -245,19 +245,19 @@ static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	cl->idle_w.repeat = LOCAL_IDLE_TIMEOUT;
 	cl->idle_w.data = cl;
 	ev_timer_again(loop, &cl->idle_w);
-	TAILQ_INSERT_TAIL(&lo->clients, cl, entry);
+	dlist_add_tail(&lo->clients, &cl->entry);
 	lo->nclients++;
 }
 
 int local_open(struct local *lo, struct ev_loop *loop, const char *path, struct exec *exec,
-	       struct link *link)
+	       struct uplink *uplink)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd, r;
 
 	memset(lo, 0, sizeof(*lo));
 	lo->fd = -1;
-	TAILQ_INIT(&lo->clients);
+	dlist_init(&lo->clients);
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return HPQ_EINVAL;
 	strcpy(sun.sun_path, path);
@@ -279,7 +279,7 @@ int local_open(struct local *lo, struct ev_loop *loop, const char *path, struct 
 	lo->path = xstrdup(path);
 	lo->fd = fd;
 	lo->exec = exec;
-	lo->link = link;
+	lo->uplink = uplink;
 	ev_io_init(&lo->accept_w, local_accept_cb, fd, EV_READ);
 	lo->accept_w.data = lo;
 	ev_io_start(loop, &lo->accept_w);
@@ -291,16 +291,15 @@ fail:
 
 void local_close(struct local *lo)
 {
-	struct local_client *cl;
-
 	if (lo->fd >= 0) {
 		ev_io_stop(lo->loop, &lo->accept_w);
 		close(lo->fd);
 		lo->fd = -1;
 		unlink(lo->path);
 	}
-	while ((cl = TAILQ_FIRST(&lo->clients)))
-		conn_close(cl->conn, 0); /* local_client_closed unlinks and frees cl */
+	/* local_client_closed unlinks and frees each client. */
+	while (!dlist_empty(&lo->clients))
+		conn_close(dlist_first_entry(&lo->clients, struct local_client, entry)->conn, 0);
 	free(lo->path);
 	lo->path = NULL;
 }

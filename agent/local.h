@@ -16,12 +16,13 @@
 #define HPQ_AGENT_LOCAL_H
 
 #include <stddef.h>
-#include <sys/queue.h>
 
 #include <ev.h>
 
+#include "list.h"
+
 struct exec;
-struct link;
+struct uplink;
 struct local_client;
 
 #define LOCAL_SOCKET "agent.sock"
@@ -34,8 +35,8 @@ struct local {
 	int fd;
 	ev_io accept_w;
 	struct exec *exec;      /* the tasks, to check requests against */
-	struct link *link;      /* where requests go */
-	TAILQ_HEAD(, local_client) clients;
+	struct uplink *uplink;  /* where requests go */
+	struct dlist clients;   /* of struct local_client */
 	size_t nclients;
 };
 
@@ -43,7 +44,7 @@ struct local {
  * credentials are the access check. Returns 0 or -errno (HPQ_EINVAL for a
  * path too long for a socket address). */
 int local_open(struct local *lo, struct ev_loop *loop, const char *path, struct exec *exec,
-	       struct link *link);
+	       struct uplink *uplink);
 /* Closes the socket and every client, and removes the socket file. */
 void local_close(struct local *lo);
 

@@ -34,7 +34,7 @@ void logs_serve(struct agent *a, uint64_t id, const Hpq__LogRequest *req)
 	int fd;
 
 	if (!req->task_id) {
-		link_reply(&a->link, id, HPQ_EINVAL, "log_request needs a task id");
+		uplink_reply(&a->uplink, id, HPQ_EINVAL, "log_request needs a task id");
 		return;
 	}
 	if (max > LOGS_MAX)
@@ -46,7 +46,7 @@ void logs_serve(struct agent *a, uint64_t id, const Hpq__LogRequest *req)
 			 req->task_id, a->cfg->name, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		link_reply(&a->link, id, errno == ENOENT ? HPQ_ENOTFOUND : -errno, msg);
+		uplink_reply(&a->uplink, id, errno == ENOENT ? HPQ_ENOTFOUND : -errno, msg);
 		return;
 	}
 	if (req->offset < (uint64_t)sb.st_size) {
@@ -61,12 +61,12 @@ void logs_serve(struct agent *a, uint64_t id, const Hpq__LogRequest *req)
 	chunk.offset = req->offset;
 	chunk.size = (uint64_t)sb.st_size;
 	chunk.node = (char *)a->cfg->name;
-	TAILQ_FOREACH(t, &a->exec.tasks, entry)
+	dlist_for_each_entry(t, &a->exec.tasks, entry)
 		if (t->id == req->task_id && !t->exited)
 			chunk.running = true;
 	env.id = id;
 	env.body_case = HPQ__ENVELOPE__BODY_LOG_CHUNK;
 	env.log_chunk = &chunk;
-	link_send(&a->link, &env);
+	uplink_send(&a->uplink, &env);
 	free(buf);
 }

@@ -4,14 +4,14 @@
  * hpqd orders events and judges heartbeats and time limits by its own
  * clock, and tasks compare timestamps across nodes; a node whose clock
  * is off by seconds (NTP broken) or minutes (no NTP at all) makes all of
- * that wrong. The measurement itself is the link's (link_clock_offset);
+ * that wrong. The measurement itself is the upuplink's (uplink_clock_offset);
  * this monitor only judges it, each round, so a clock stepped between
  * registrations is caught within a round too.
  */
 #include <stdlib.h>
 
-#include "link.h"
 #include "monitor.h"
+#include "uplink.h"
 #include "xalloc.h"
 
 void monitor_clock_check(struct health_source *src, int64_t offset_ms, int64_t err_ms,
@@ -41,7 +41,7 @@ static void clock_run(void *state)
 	struct clock_state *st = state;
 	int64_t offset, err;
 
-	if (link_clock_offset(st->h->cfg.link, &offset, &err))
+	if (uplink_clock_offset(st->h->cfg.uplink, &offset, &err))
 		monitor_clock_check(st->src, offset, err, st->h->cfg.clock_warning,
 				    st->h->cfg.clock_fatal);
 	health_done(st->src);
@@ -51,7 +51,7 @@ static int clock_init(struct health *h, struct health_source *src, void **ret_st
 {
 	struct clock_state *st;
 
-	if (!h->cfg.link || (h->cfg.clock_warning <= 0 && h->cfg.clock_fatal <= 0))
+	if (!h->cfg.uplink || (h->cfg.clock_warning <= 0 && h->cfg.clock_fatal <= 0))
 		return 1;
 	st = xcalloc(1, sizeof(*st));
 	st->h = h;

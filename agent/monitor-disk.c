@@ -185,7 +185,7 @@ static void disk_run(void *state)
 	disk_paths_clear(st);
 	disk_add(st, st->h->cfg.work_dir);
 	if (st->h->cfg.tasks)
-		TAILQ_FOREACH(t, st->h->cfg.tasks, entry)
+		dlist_for_each_entry(t, st->h->cfg.tasks, entry)
 			if (!t->exited)
 				disk_add(st, t->checkpoint_dir);
 	r = probe_fork(&st->probe, disk_body, st, st->h->cfg.timeout);

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 #include "monitor.h"
@@ -269,7 +270,7 @@ static void kmsg_off(struct kmsg_state *st, const char *fmt, ...)
 static void kmsg_read(struct kmsg_state *st)
 {
 	char buf[KMSG_LINE_MAX];
-	double now = health_mono();
+	double now = hpq_mono_s();
 	int e;
 
 	for (;;) {
@@ -297,7 +298,7 @@ static void kmsg_read(struct kmsg_state *st)
 
 static void kmsg_report(struct kmsg_state *st)
 {
-	monitor_kmsg_scan_report(st->scan, st->src, health_mono());
+	monitor_kmsg_scan_report(st->scan, st->src, hpq_mono_s());
 	if (st->mode == KMSG_NONE)
 		health_see(st->src, HEALTH_AGENT, "kernel-log-unreadable", HEALTH_INFO, NULL,
 			   "the kernel log is not watched: %s", st->why);
@@ -318,7 +319,7 @@ static void kmsg_off(struct kmsg_state *st, const char *fmt, ...)
 static void kmsg_dmesg_done(struct probe *p)
 {
 	struct kmsg_state *st = p->data;
-	double now = health_mono(), newest = st->mark;
+	double now = hpq_mono_s(), newest = st->mark;
 	char first[160];
 
 	if (p->timed_out || !WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {

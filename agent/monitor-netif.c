@@ -3,7 +3,7 @@
  *
  * The interface is found from the connection itself: the local address
  * of the socket to hpqd (getsockname) is looked up among the interface
- * addresses (getifaddrs). Its name is remembered, so that while the link
+ * addresses (getifaddrs). Its name is remembered, so that while the uplink
  * is down (perhaps because of this very interface) the same interface is
  * still checked by name. IFF_UP is the administrative state, IFF_RUNNING
  * the carrier; a usable interface has both.
@@ -18,8 +18,8 @@
 #include <sys/socket.h>
 
 #include "error.h"
-#include "link.h"
 #include "monitor.h"
+#include "uplink.h"
 #include "xalloc.h"
 
 /* Same address? IPv4-mapped IPv6 addresses count as their IPv4 address. */
@@ -110,7 +110,7 @@ struct netif_state {
 static void netif_run(void *state)
 {
 	struct netif_state *st = state;
-	int fd = link_socket(st->h->cfg.link);
+	int fd = uplink_socket(st->h->cfg.uplink);
 	char name[IF_NAMESIZE + 1];
 	unsigned flags = 0;
 	int r;
@@ -130,7 +130,7 @@ static int netif_init(struct health *h, struct health_source *src, void **ret_st
 {
 	struct netif_state *st;
 
-	if (!h->cfg.link)
+	if (!h->cfg.uplink)
 		return 1;
 	st = xcalloc(1, sizeof(*st));
 	st->h = h;

@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "list.h"
 #include "log.h"
 #include "monitor.h"
 #include "probe.h"
@@ -113,7 +113,7 @@ void monitor_script_result(struct health_source *src, const char *name, bool tim
 struct script_state;
 
 struct script {
-	LIST_ENTRY(script) entry;
+	struct dlist entry;
 	struct script_state *st;
 	char *name, *path;
 	struct health_source *src;
@@ -124,13 +124,13 @@ struct script {
 struct script_state {
 	struct health *h;
 	struct health_source *src;  /* the directory's own findings */
-	LIST_HEAD(, script) scripts;
+	struct dlist scripts;       /* of struct script, newest first */
 	size_t nscripts;
 };
 
 static void script_free(struct script *s)
 {
-	LIST_REMOVE(s, entry);
+	dlist_del(&s->entry);
 	s->st->nscripts--;
 	probe_release(&s->probe);
 	health_source_free(s->src);
@@ -157,7 +157,7 @@ static struct script *script_get(struct script_state *st, const char *name)
 	struct script *s;
 	char *src_name;
 
-	LIST_FOREACH(s, &st->scripts, entry)
+	dlist_for_each_entry(s, &st->scripts, entry)
 		if (strcmp(s->name, name) == 0)
 			return s;
 	if (st->nscripts >= SCRIPTS_MAX)
@@ -170,7 +170,7 @@ static struct script *script_get(struct script_state *st, const char *name)
 	s->src = health_source_new(st->h, src_name);
 	free(src_name);
 	probe_init(&s->probe, st->h->loop, SCRIPT_OUTPUT_MAX, script_done, s);
-	LIST_INSERT_HEAD(&st->scripts, s, entry);
+	dlist_add_head(&st->scripts, &s->entry);
 	st->nscripts++;
 	return s;
 }
@@ -211,7 +211,7 @@ static void script_scan(struct script_state *st)
 	DIR *d;
 	int dfd;
 
-	LIST_FOREACH(s, &st->scripts, entry)
+	dlist_for_each_entry(s, &st->scripts, entry)
 		s->present = false;
 	d = opendir(dir);
 	if (!d) {
@@ -260,11 +260,10 @@ static void script_run(void *state)
 
 	script_scan(st);
 	health_done(st->src);
-	for (s = LIST_FIRST(&st->scripts); s; s = next) {
+	dlist_for_each_entry_safe(s, next, &st->scripts, entry) {
 		char *argv[] = {s->path, NULL};
 		int r;
 
-		next = LIST_NEXT(s, entry);
 		if (!s->present) {
 			if (!probe_busy(&s->probe))
 				script_free(s); /* else when its run ends */
@@ -297,7 +296,7 @@ static int script_init(struct health *h, struct health_source *src, void **ret_s
 	st = xcalloc(1, sizeof(*st));
 	st->h = h;
 	st->src = src;
-	LIST_INIT(&st->scripts);
+	dlist_init(&st->scripts);
 	*ret_state = st;
 	return 0;
 }
@@ -306,8 +305,8 @@ static void script_release(void *state)
 {
 	struct script_state *st = state;
 
-	while (!LIST_EMPTY(&st->scripts))
-		script_free(LIST_FIRST(&st->scripts));
+	while (!dlist_empty(&st->scripts))
+		script_free(dlist_first_entry(&st->scripts, struct script, entry));
 	free(st);
 }
 

@@ -118,7 +118,7 @@ void monitor_mem_check(struct health_source *src, const char *psi, const char *m
 
 /*
  * The agent's clock against hpqd's, measured when the node registers
- * (RegisterReply.daemon_time, link.h) and carried forward on the
+ * (RegisterReply.daemon_time, uplink.h) and carried forward on the
  * monotonic clock, so a clock that jumps later is seen too. The offset
  * counts only beyond the measurement's own uncertainty (half the round
  * trip). Category runtime, reason clock-offset.

@@ -28,32 +28,32 @@ void task_free(struct task *t)
 	free(t);
 }
 
-void task_list_release(struct task_list *list)
+void task_list_release(struct dlist *list)
 {
-	struct task *t;
+	while (!dlist_empty(list)) {
+		struct task *t = dlist_first_entry(list, struct task, entry);
 
-	while ((t = TAILQ_FIRST(list))) {
-		TAILQ_REMOVE(list, t, entry);
+		dlist_del(&t->entry);
 		task_free(t);
 	}
 }
 
-struct task *task_find(const struct task_list *list, uint64_t id, uint32_t attempt)
+struct task *task_find(const struct dlist *list, uint64_t id, uint32_t attempt)
 {
 	struct task *t;
 
-	TAILQ_FOREACH(t, list, entry)
+	dlist_for_each_entry(t, list, entry)
 		if (t->id == id && t->attempt == attempt)
 			return t;
 	return NULL;
 }
 
-size_t task_list_count(const struct task_list *list)
+size_t task_list_count(const struct dlist *list)
 {
 	const struct task *t;
 	size_t n = 0;
 
-	TAILQ_FOREACH(t, list, entry)
+	dlist_for_each_entry(t, list, entry)
 		n++;
 	return n;
 }

@@ -4,22 +4,24 @@
  * A task record lives from the RunTask that starts it until the daemon
  * acknowledges its exit (TaskUpdate answered with Ok). In between it is
  * either running (a process group we supervise) or exited (an outcome
- * waiting to be acknowledged). The list of records is what the journal
- * persists, what Register reports, and what the local socket checks a
- * checkpoint against. (task id, attempt) names one record.
+ * waiting to be acknowledged). The list of records (a struct dlist of
+ * records linked by entry) is what the journal persists, what Register
+ * reports, and what the local socket checks a checkpoint against.
+ * (task id, attempt) names one record.
  *
  * The record only holds data; exec.c owns the processes and watchers, the
- * journal owns the file, the link owns the reports.
+ * journal owns the file, the uplink owns the reports.
  */
 #ifndef HPQ_AGENT_TASK_H
 #define HPQ_AGENT_TASK_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <ev.h>
+
+#include "list.h"
 
 struct exec;
 
@@ -27,7 +29,7 @@ struct exec;
 #define TASK_REASON_MAX 32
 
 struct task {
-	TAILQ_ENTRY(task) entry;
+	struct dlist entry;
 
 	uint64_t id;
 	uint32_t attempt;
@@ -69,16 +71,14 @@ struct task {
 	struct exec *exec;
 };
 
-TAILQ_HEAD(task_list, task);
-
 /* A zeroed record for (id, attempt); name may be NULL. */
 struct task *task_new(uint64_t id, uint32_t attempt, const char *name);
 void task_free(struct task *t);
 /* Frees every record of the list and leaves it empty. Watchers must be stopped. */
-void task_list_release(struct task_list *list);
+void task_list_release(struct dlist *list);
 
-struct task *task_find(const struct task_list *list, uint64_t id, uint32_t attempt);
-size_t task_list_count(const struct task_list *list);
+struct task *task_find(const struct dlist *list, uint64_t id, uint32_t attempt);
+size_t task_list_count(const struct dlist *list);
 
 /* Copies a reason word, truncating to TASK_REASON_MAX - 1. */
 void task_set_reason(char dst[TASK_REASON_MAX], const char *reason);

@@ -8,22 +8,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "error.h"
 #include "hpq.h"
 #include "msg.h"
 #include "parse.h"
-
-static int64_t cli_now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 void cli_init(struct cli *cli)
 {
@@ -34,7 +26,7 @@ void cli_init(struct cli *cli)
 	cli->cmd = "";
 	cli->out.out = stdout;
 	cli->out.err = stderr;
-	cli->out.now_ms = cli_now_ms();
+	cli->out.now_ms = hpq_now_ms();
 	/* https://no-color.org: any non-empty NO_COLOR turns colour off. */
 	cli->out.colour = isatty(STDOUT_FILENO) && !(no_colour && no_colour[0]) &&
 			  !(term && strcmp(term, "dumb") == 0);

@@ -17,12 +17,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curses.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "dash.h"
 #include "error.h"
 #include "msg.h"
@@ -72,22 +72,6 @@ struct view {
 	const char *team;
 	int64_t interval_ms;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t task_gpus(const Hpq__Task *t)
 {
@@ -203,7 +187,7 @@ static void view_fetch(struct view *v, struct hpq_client *c)
 		abort();
 	if (v->ntasks)
 		memcpy(v->tasks, ls->list_reply->tasks, v->ntasks * sizeof(*v->tasks));
-	v->now_ms = now_ms();
+	v->now_ms = hpq_now_ms();
 	view_sort(v);
 }
 
@@ -357,7 +341,7 @@ static int top_exec(struct cli *cli, const struct cmd_entry *e, int argc, char *
 	if (r < 0)
 		return cli_error(cli, "cannot connect to %s: %s", cli_address(cli), sub.errbuf);
 	er.follow = true;
-	er.since = now_ms();
+	er.since = hpq_now_ms();
 	er.limit = 1;
 	req.body_case = HPQ__ENVELOPE__BODY_EVENTS;
 	req.events = &er;
@@ -392,11 +376,11 @@ static int top_exec(struct cli *cli, const struct cmd_entry *e, int argc, char *
 		init_pair(C_KEYS, COLOR_WHITE, -1);
 	}
 
-	next_fetch = mono_ms();
+	next_fetch = hpq_mono_ms();
 	while (!stop_signal) {
 		struct pollfd pfd[2] = { { .fd = 0, .events = POLLIN },
 					 { .fd = sub.fd, .events = POLLIN } };
-		int64_t now = mono_ms(), wait;
+		int64_t now = hpq_mono_ms(), wait;
 		Hpq__Envelope *push;
 		int ch;
 
@@ -412,7 +396,7 @@ static int top_exec(struct cli *cli, const struct cmd_entry *e, int argc, char *
 			status = CLI_ERR;
 			break;
 		}
-		if (mono_ms() >= next_fetch)
+		if (hpq_mono_ms() >= next_fetch)
 			want = true;
 		/* Pushed events: drain what is buffered without blocking. */
 		while ((r = dash_follow_next(&sub, req.id, 0, &push)) > 0) {

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "clock.h"
 #include "dash.h"
 #include "error.h"
 #include "msg.h"
@@ -146,11 +146,9 @@ json_t *dash_event_json(const Hpq__Event *e)
 int dash_follow_next(struct hpq_client *c, uint64_t id, int timeout_ms, Hpq__Envelope **ret_env)
 {
 	uint8_t buf[65536];
-	struct timespec t0;
-
+	int64_t t0 = hpq_mono_ms();
 	bool tried = false;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		const uint8_t *payload;
 		size_t plen;
@@ -183,11 +181,8 @@ int dash_follow_next(struct hpq_client *c, uint64_t id, int timeout_ms, Hpq__Env
 			return r;
 		}
 		if (timeout_ms >= 0) {
-			struct timespec t1;
-			int64_t spent;
+			int64_t spent = hpq_mono_ms() - t0;
 
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 			if (spent >= timeout_ms && tried)
 				return 0;
 			wait = spent >= timeout_ms ? 0 : (int)(timeout_ms - spent);

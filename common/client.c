@@ -18,11 +18,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "client.h"
+#include "clock.h"
 #include "error.h"
 #include "hpq.h"
 #include "msg.h"
@@ -41,21 +41,13 @@ __attribute__((format(printf, 2, 3))) static void client_err(struct hpq_client *
 	va_end(ap);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for events or the deadline passes. Returns 0,
  * -ETIMEDOUT or a negative errno. */
 static int client_wait(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = events};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - hpq_mono_ms();
 		int r;
 
 		if (left <= 0)
@@ -82,7 +74,7 @@ static int client_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen,
 		if (errno != EAGAIN)
 			return -errno;
 		/* A Unix socket with a full backlog: try again shortly. */
-		if (now_ms() >= deadline)
+		if (hpq_mono_ms() >= deadline)
 			return -ETIMEDOUT;
 		poll(NULL, 0, 10);
 	}
@@ -292,7 +284,7 @@ static int client_error_reply(struct hpq_client *c, const Hpq__Error *e)
 static int client_roundtrip(struct hpq_client *c, Hpq__Envelope *req, bool any_hello,
 			    Hpq__Envelope **ret_reply)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = hpq_mono_ms() + c->timeout_ms;
 	Hpq__Envelope *rep;
 	int r;
 
@@ -399,7 +391,7 @@ int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms)
 	c->next_id = 1;
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
 	hpq_framer_init(&c->framer, HPQ_FRAME_MAX);
-	deadline = now_ms() + c->timeout_ms;
+	deadline = hpq_mono_ms() + c->timeout_ms;
 
 	if (!addr || !addr[0]) {
 		const char *sock = getenv("HPQ_SOCKET"), *server = getenv("HPQ_SERVER");

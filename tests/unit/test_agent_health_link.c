@@ -1,7 +1,7 @@
 /*
  * test_agent_health_link.c: the monitors that look at the connection to
  * hpqd, against a stand-in daemon on loopback that answers Hello and
- * Register (with its clock set 5 s ahead of ours). The link measures the
+ * Register (with its clock set 5 s ahead of ours). The uplink measures the
  * offset from RegisterReply.daemon_time within half the round trip and
  * carries it forward on the monotonic clock; the clock monitor reports
  * it; the network monitor finds the loopback interface up and reports
@@ -29,8 +29,8 @@
 #include "conn.h"
 #include "health.h"
 #include "hpq.h"
-#include "link.h"
 #include "monitor.h"
+#include "uplink.h"
 #include "xalloc.h"
 
 struct daemon_stub {
@@ -45,7 +45,7 @@ struct daemon_stub {
 struct fixture {
 	struct ev_loop *loop;
 	struct daemon_stub d;
-	struct link link;
+	struct uplink uplink;
 	struct health h;
 	bool ready;
 };
@@ -165,7 +165,7 @@ static void message(void *data, const Hpq__Envelope *env)
 {
 }
 
-static const struct link_ops ops = {
+static const struct uplink_ops ops = {
 	.fill_register = fill_register,
 	.release_register = release_register,
 	.ready = ready,
@@ -183,7 +183,7 @@ static struct fixture *connect_to_stub(int64_t skew_ms)
 {
 	static const struct monitor *const table[] = {&monitor_clock, &monitor_netif, NULL};
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	struct link_config lc = {0};
+	struct uplink_config lc = {0};
 	struct health_config hc;
 	ev_timer guard;
 
@@ -192,8 +192,8 @@ static struct fixture *connect_to_stub(int64_t skew_ms)
 	lc.server = f->d.server;
 	lc.name = "n1";
 	lc.heartbeat = 10;
-	assert_int_equal(link_init(&f->link, f->loop, &lc, &ops, f), 0);
-	link_start(&f->link);
+	assert_int_equal(uplink_init(&f->uplink, f->loop, &lc, &ops, f), 0);
+	uplink_start(&f->uplink);
 	ev_timer_init(&guard, guard_cb, 10.0, 0.0);
 	ev_timer_start(f->loop, &guard);
 	ev_run(f->loop, 0);
@@ -201,7 +201,7 @@ static struct fixture *connect_to_stub(int64_t skew_ms)
 	assert_true(f->ready);
 
 	health_config_init(&hc);
-	hc.link = &f->link;
+	hc.uplink = &f->uplink;
 	health_init(&f->h, f->loop, &hc, table, NULL, NULL);
 	return f;
 }
@@ -209,7 +209,7 @@ static struct fixture *connect_to_stub(int64_t skew_ms)
 static void fixture_free(struct fixture *f)
 {
 	health_release(&f->h);
-	link_release(&f->link);
+	uplink_release(&f->uplink);
 	stub_stop(&f->d);
 	free(f);
 }
@@ -220,7 +220,7 @@ static void clock_offset_from_register_reply(void **state)
 	int64_t offset, err;
 	const Hpq__Finding *x;
 
-	assert_true(link_clock_offset(&f->link, &offset, &err));
+	assert_true(uplink_clock_offset(&f->uplink, &offset, &err));
 	assert_true(err >= 1 && err < 1000);
 	assert_true(offset >= 5000 - err - 5 && offset <= 5000 + err + 5);
 
@@ -234,8 +234,8 @@ static void clock_offset_from_register_reply(void **state)
 	assert_int_equal(f->h.nfindings, 1);
 
 	/* Our clock "jumps" 40 s ahead: seen without a new registration. */
-	f->link.clock_wall_ms -= 40000;
-	assert_true(link_clock_offset(&f->link, &offset, &err));
+	f->uplink.clock_wall_ms -= 40000;
+	assert_true(uplink_clock_offset(&f->uplink, &offset, &err));
 	assert_true(offset >= -35000 - err - 5 && offset <= -35000 + err + 5);
 	health_run(&f->h);
 	x = health_find(&f->h, "runtime", "clock-offset");
@@ -249,8 +249,8 @@ static void no_daemon_time_no_judgement(void **state)
 	struct fixture *f = connect_to_stub(0);
 	int64_t offset, err;
 
-	assert_false(link_clock_offset(&f->link, &offset, &err));
-	assert_true(link_socket(&f->link) >= 0);
+	assert_false(uplink_clock_offset(&f->uplink, &offset, &err));
+	assert_true(uplink_socket(&f->uplink) >= 0);
 	health_run(&f->h);
 	assert_int_equal(f->h.nfindings, 0);
 	fixture_free(f);

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
+#include "clock.h"
 #include "error.h"
 #include "health.h"
 #include "monitor.h"
@@ -85,11 +86,6 @@ static void restart_with(struct fixture *f, const struct health_config *cfg,
 	f->src = NULL;
 }
 
-static double mono(void)
-{
-	return health_mono();
-}
-
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 }
@@ -98,13 +94,13 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static const Hpq__Finding *wait_for(struct fixture *f, const char *category, const char *reason,
 				    double limit)
 {
-	double end = mono() + limit;
+	double end = hpq_mono_s() + limit;
 	ev_timer tick;
 	const Hpq__Finding *x;
 
 	ev_timer_init(&tick, tick_cb, 0.02, 0.02);
 	ev_timer_start(f->loop, &tick);
-	while (!(x = health_find(&f->h, category, reason)) && mono() < end)
+	while (!(x = health_find(&f->h, category, reason)) && hpq_mono_s() < end)
 		ev_run(f->loop, EVRUN_ONCE);
 	ev_timer_stop(f->loop, &tick);
 	return x;
@@ -350,15 +346,15 @@ static void kmsg_falls_back_to_dmesg(void **state)
 			 "[    2.500000] usb 1-1: new device\n", 0644);
 	kmsg_start_without_kmsg(f, f->dir);
 	health_run(&f->h);
-	end = mono() + 10;
-	while (!exists(ran) && mono() < end)
+	end = hpq_mono_s() + 10;
+	while (!exists(ran) && hpq_mono_s() < end)
 		(void)wait_for(f, "agent", "not-reported", 0.05);
 	assert_true(exists(ran));
 
 	append_file(ring, "[    2.400000] BUG: older than the mark, a line the ring lost\n"
 			  "[   10.000000] INFO: task x:1 blocked for more than 120 seconds.\n");
-	end = mono() + 10;
-	while (!x && mono() < end) {
+	end = hpq_mono_s() + 10;
+	while (!x && hpq_mono_s() < end) {
 		health_run(&f->h); /* a no-op while the previous run is busy */
 		x = wait_for(f, "kernel", "hung-task", 0.2);
 	}
@@ -370,8 +366,8 @@ static void kmsg_falls_back_to_dmesg(void **state)
 	write_file(tool, "#!/bin/sh\necho 'dmesg: read kernel buffer failed: Operation not "
 			 "permitted'\nexit 1\n", 0755);
 	x = NULL;
-	end = mono() + 10;
-	while (!x && mono() < end) {
+	end = hpq_mono_s() + 10;
+	while (!x && hpq_mono_s() < end) {
 		health_run(&f->h);
 		x = wait_for(f, "agent", "kernel-log-unreadable", 0.2);
 	}
@@ -551,21 +547,20 @@ static void disk_monitor_measures_paths(void **state)
 {
 	static const struct monitor *const table[] = {&monitor_disk, NULL};
 	struct fixture *f = *state;
-	struct task_list tasks = TAILQ_HEAD_INITIALIZER(tasks);
+	struct dlist tasks = DLIST_INIT(tasks);
 	struct health_config cfg;
 	struct task *t;
 	char ckpt[160];
 	const Hpq__Finding *x;
 
-	TAILQ_INIT(&tasks);
 	t = task_new(1, 1, "train");
 	snprintf(ckpt, sizeof(ckpt), "%s/ckpt/not/made/yet", f->dir);
 	t->checkpoint_dir = xstrdup(ckpt);
-	TAILQ_INSERT_TAIL(&tasks, t, entry);
+	dlist_add_tail(&tasks, &t->entry);
 	t = task_new(2, 1, "done");               /* exited: not watched */
 	t->checkpoint_dir = xstrdup("/nonexistent-exited");
 	t->exited = true;
-	TAILQ_INSERT_TAIL(&tasks, t, entry);
+	dlist_add_tail(&tasks, &t->entry);
 
 	health_config_init(&cfg);
 	cfg.work_dir = f->dir;

@@ -75,7 +75,7 @@ static char *read_text(const char *path)
 }
 
 /* Three records that between them use every field. */
-static void sample(struct task_list *l)
+static void sample(struct dlist *l)
 {
 	struct task *running = task_new(42, 1, "train"), *stopping = task_new(43, 2, NULL),
 		    *exited = task_new(18446744073709551615ull, 4294967295u, NULL);
@@ -107,9 +107,9 @@ static void sample(struct task_list *l)
 	exited->end_ms = 1700000100000;
 	task_set_reason(exited->reason, "lost");
 
-	TAILQ_INSERT_TAIL(l, running, entry);
-	TAILQ_INSERT_TAIL(l, stopping, entry);
-	TAILQ_INSERT_TAIL(l, exited, entry);
+	dlist_add_tail(l, &running->entry);
+	dlist_add_tail(l, &stopping->entry);
+	dlist_add_tail(l, &exited->entry);
 }
 
 static void assert_same_task(const struct task *a, const struct task *b)
@@ -138,8 +138,8 @@ static void assert_same_task(const struct task *a, const struct task *b)
 static void round_trip(void **state)
 {
 	struct fixture *f = *state;
-	struct task_list saved = TAILQ_HEAD_INITIALIZER(saved);
-	struct task_list loaded = TAILQ_HEAD_INITIALIZER(loaded);
+	struct dlist saved = DLIST_INIT(saved);
+	struct dlist loaded = DLIST_INIT(loaded);
 	struct task *a, *b;
 
 	sample(&saved);
@@ -147,9 +147,11 @@ static void round_trip(void **state)
 	assert_int_equal(access(f->tmp, F_OK), -1); /* nothing left behind */
 	assert_int_equal(journal_load(f->path, &loaded, NULL, 0), 0);
 	assert_int_equal(task_list_count(&loaded), 3);
-	for (a = TAILQ_FIRST(&saved), b = TAILQ_FIRST(&loaded); a && b;
-	     a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
+	b = dlist_first_entry(&loaded, struct task, entry);
+	dlist_for_each_entry(a, &saved, entry) {
 		assert_same_task(a, b);
+		b = dlist_next_entry(b, entry);
+	}
 
 	/* Saving what was loaded gives the same bytes. */
 	{
@@ -166,13 +168,13 @@ static void round_trip(void **state)
 static void missing_is_empty_and_empty_list_saves(void **state)
 {
 	struct fixture *f = *state;
-	struct task_list l = TAILQ_HEAD_INITIALIZER(l);
+	struct dlist l = DLIST_INIT(l);
 
 	assert_int_equal(journal_load(f->path, &l, NULL, 0), 0);
-	assert_true(TAILQ_EMPTY(&l));
+	assert_true(dlist_empty(&l));
 	assert_int_equal(journal_save(f->path, &l), 0);
 	assert_int_equal(journal_load(f->path, &l, NULL, 0), 0);
-	assert_true(TAILQ_EMPTY(&l));
+	assert_true(dlist_empty(&l));
 }
 
 /*
@@ -183,8 +185,8 @@ static void missing_is_empty_and_empty_list_saves(void **state)
 static void crash_during_save_keeps_old_journal(void **state)
 {
 	struct fixture *f = *state;
-	struct task_list saved = TAILQ_HEAD_INITIALIZER(saved);
-	struct task_list loaded = TAILQ_HEAD_INITIALIZER(loaded);
+	struct dlist saved = DLIST_INIT(saved);
+	struct dlist loaded = DLIST_INIT(loaded);
 	struct task *t;
 
 	sample(&saved);
@@ -198,7 +200,7 @@ static void crash_during_save_keeps_old_journal(void **state)
 
 	/* The agent carries on: it acknowledges task 42 and saves again. */
 	t = task_find(&saved, 42, 1);
-	TAILQ_REMOVE(&saved, t, entry);
+	dlist_del(&t->entry);
 	task_free(t);
 	assert_int_equal(journal_save(f->path, &saved), 0);
 	assert_int_equal(access(f->tmp, F_OK), -1);
@@ -213,8 +215,8 @@ static void crash_during_save_keeps_old_journal(void **state)
 static void failed_save_keeps_old_journal(void **state)
 {
 	struct fixture *f = *state;
-	struct task_list saved = TAILQ_HEAD_INITIALIZER(saved);
-	struct task_list loaded = TAILQ_HEAD_INITIALIZER(loaded);
+	struct dlist saved = DLIST_INIT(saved);
+	struct dlist loaded = DLIST_INIT(loaded);
 
 	sample(&saved);
 	assert_int_equal(journal_save(f->path, &saved), 0);
@@ -230,12 +232,12 @@ static void failed_save_keeps_old_journal(void **state)
 
 static void expect_refused(struct fixture *f, const char *text, const char *why)
 {
-	struct task_list l = TAILQ_HEAD_INITIALIZER(l);
+	struct dlist l = DLIST_INIT(l);
 	char err[256] = "";
 
 	write_text(f->path, text);
 	assert_int_equal(journal_load(f->path, &l, err, sizeof(err)), HPQ_EINVAL);
-	assert_true(TAILQ_EMPTY(&l)); /* all or nothing */
+	assert_true(dlist_empty(&l)); /* all or nothing */
 	if (!strstr(err, why))
 		fail_msg("error '%s' does not mention '%s'", err, why);
 }
@@ -284,7 +286,7 @@ static void damaged_files_refused(void **state)
 static void binary_garbage_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct task_list l = TAILQ_HEAD_INITIALIZER(l);
+	struct dlist l = DLIST_INIT(l);
 	static const char garbage[] = "hpq-agent-journal 1\n\0\xff\xfe task";
 	char err[128];
 	int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -292,13 +294,13 @@ static void binary_garbage_refused(void **state)
 	assert_int_equal(write(fd, garbage, sizeof(garbage)), (ssize_t)sizeof(garbage));
 	close(fd);
 	assert_int_equal(journal_load(f->path, &l, err, sizeof(err)), HPQ_EINVAL);
-	assert_true(TAILQ_EMPTY(&l));
+	assert_true(dlist_empty(&l));
 }
 
 static void unknown_keys_ignored(void **state)
 {
 	struct fixture *f = *state;
-	struct task_list l = TAILQ_HEAD_INITIALIZER(l);
+	struct dlist l = DLIST_INIT(l);
 
 	write_text(f->path, "hpq-agent-journal 1\n\n"
 		   "task id=5 attempt=2 pid=100 pstart=5 uid=0 gid=0 start=1 limit=0 signal=15 "
@@ -306,8 +308,8 @@ static void unknown_keys_ignored(void **state)
 		   "cgroup=/sys/fs/cgroup/hpq/5\n");
 	assert_int_equal(journal_load(f->path, &l, NULL, 0), 0);
 	assert_int_equal(task_list_count(&l), 1);
-	assert_int_equal(TAILQ_FIRST(&l)->exit_code, 3);
-	assert_string_equal(TAILQ_FIRST(&l)->reason, "exit");
+	assert_int_equal(dlist_first_entry(&l, struct task, entry)->exit_code, 3);
+	assert_string_equal(dlist_first_entry(&l, struct task, entry)->reason, "exit");
 	task_list_release(&l);
 }
 

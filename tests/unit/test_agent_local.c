@@ -28,15 +28,15 @@
 #include "error.h"
 #include "exec.h"
 #include "frame.h"
-#include "link.h"
 #include "local.h"
 #include "msg.h"
+#include "uplink.h"
 #include "xalloc.h"
 
 struct fixture {
 	struct ev_loop *loop;
 	struct exec ex;
-	struct link link;
+	struct uplink uplink;
 	struct local local;
 	struct task *task;
 	char dir[64];
@@ -51,35 +51,35 @@ static void on_task_exit(struct exec *ex, struct task *t)
 {
 }
 
-static void link_noop(void *data)
+static void uplink_noop(void *data)
 {
 }
 
-static void link_fill(void *data, Hpq__Register *reg, const char *addr)
+static void uplink_fill(void *data, Hpq__Register *reg, const char *addr)
 {
 }
 
-static void link_release_reg(void *data, Hpq__Register *reg)
+static void uplink_release_reg(void *data, Hpq__Register *reg)
 {
 }
 
-static void link_msg(void *data, const Hpq__Envelope *env)
+static void uplink_msg(void *data, const Hpq__Envelope *env)
 {
 }
 
-static const struct link_ops ops = {
-	.fill_register = link_fill,
-	.release_register = link_release_reg,
-	.ready = link_noop,
-	.lost = link_noop,
-	.message = link_msg,
+static const struct uplink_ops ops = {
+	.fill_register = uplink_fill,
+	.release_register = uplink_release_reg,
+	.ready = uplink_noop,
+	.lost = uplink_noop,
+	.message = uplink_msg,
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	struct exec_config ec = {0};
-	struct link_config lc = {.server = "127.0.0.1:1", .name = "testnode", .heartbeat = 1};
+	struct uplink_config lc = {.server = "127.0.0.1:1", .name = "testnode", .heartbeat = 1};
 	static char *argv[] = {"/bin/sleep", "30"};
 	Hpq__RunTask rt = HPQ__RUN_TASK__INIT;
 
@@ -91,9 +91,9 @@ static int setup(void **state)
 	ec.work_dir = f->dir;
 	ec.node_name = "testnode";
 	exec_init(&f->ex, f->loop, &ec, on_task_exit, f);
-	/* The link exists but is never started: hpqd is "not connected". */
-	assert_int_equal(link_init(&f->link, f->loop, &lc, &ops, f), 0);
-	assert_int_equal(local_open(&f->local, f->loop, f->sock, &f->ex, &f->link), 0);
+	/* The uplink exists but is never started: hpqd is "not connected". */
+	assert_int_equal(uplink_init(&f->uplink, f->loop, &lc, &ops, f), 0);
+	assert_int_equal(local_open(&f->local, f->loop, f->sock, &f->ex, &f->uplink), 0);
 
 	/* Task 5 attempt 2 runs as nobody when we are root, else as us. */
 	rt.task_id = 5;
@@ -116,7 +116,7 @@ static int teardown(void **state)
 
 	kill(-f->task->pid, SIGKILL);
 	local_close(&f->local);
-	link_release(&f->link);
+	uplink_release(&f->uplink);
 	exec_release(&f->ex);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);

@@ -1,7 +1,7 @@
 /*
- * link.h: the agent's one connection to hpqd.
+ * uplink.h: the agent's one connection to hpqd.
  *
- * The link connects (non-blocking, with a timeout), says Hello as an
+ * The uplink connects (non-blocking, with a timeout), says Hello as an
  * agent named after the node, answers the daemon's nonce with Auth when
  * the daemon asks and a key is configured, registers the node, and then
  * heartbeats. Any failure (refused, timeout, malformed frame, Error
@@ -11,15 +11,15 @@
  * Tasks are not affected: they keep running and are reported again when
  * the node registers again.
  *
- * The link knows the protocol's shape, not the agent's business: what to
+ * The uplink knows the protocol's shape, not the agent's business: what to
  * put into Register and Heartbeat, and what to do with RunTask and
- * KillTask, is asked of its owner through struct link_ops. Requests sent
- * with link_request get their answer through a callback, called exactly
+ * KillTask, is asked of its owner through struct uplink_ops. Requests sent
+ * with uplink_request get their answer through a callback, called exactly
  * once: with the reply, or with NULL when the connection is lost or the
- * link stops before the reply came.
+ * uplink stops before the reply came.
  */
-#ifndef HPQ_AGENT_LINK_H
-#define HPQ_AGENT_LINK_H
+#ifndef HPQ_AGENT_UPLINK_H
+#define HPQ_AGENT_UPLINK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,15 +31,15 @@
 #include "conn.h"
 #include "hpq.pb-c.h"
 
-#define LINK_BACKOFF_MIN 0.5
-#define LINK_BACKOFF_MAX 30.0
-#define LINK_CONNECT_TIMEOUT 10.0
-#define LINK_HANDSHAKE_TIMEOUT 30.0
+#define UPLINK_BACKOFF_MIN 0.5
+#define UPLINK_BACKOFF_MAX 30.0
+#define UPLINK_CONNECT_TIMEOUT 10.0
+#define UPLINK_HANDSHAKE_TIMEOUT 30.0
 
-struct link;
+struct uplink;
 
-struct link_ops {
-	/* Fill reg (name is set by the link, address is the local end of the
+struct uplink_ops {
+	/* Fill reg (name is set by the uplink, address is the local end of the
 	 * connection unless the owner sets one); release frees what fill made. */
 	void (*fill_register)(void *data, Hpq__Register *reg, const char *local_addr);
 	void (*release_register)(void *data, Hpq__Register *reg);
@@ -55,27 +55,27 @@ struct link_ops {
 	void (*message)(void *data, const Hpq__Envelope *env);
 };
 
-typedef void link_reply_fn(void *ctx, const Hpq__Envelope *reply);
+typedef void uplink_reply_fn(void *ctx, const Hpq__Envelope *reply);
 
-enum link_state {
-	LINK_IDLE,        /* not started, or stopped */
-	LINK_WAIT,        /* backing off before the next attempt */
-	LINK_CONNECTING,
-	LINK_HELLO,
-	LINK_AUTH,
-	LINK_REGISTER,
-	LINK_READY,
+enum uplink_state {
+	UPLINK_IDLE,      /* not started, or stopped */
+	UPLINK_WAIT,      /* backing off before the next attempt */
+	UPLINK_CONNECTING,
+	UPLINK_HELLO,
+	UPLINK_AUTH,
+	UPLINK_REGISTER,
+	UPLINK_READY,
 };
 
-struct link_pending {
+struct uplink_pending {
 	uint64_t id;
-	link_reply_fn *cb;
+	uplink_reply_fn *cb;
 	void *ctx;
 };
 
-struct link {
+struct uplink {
 	struct ev_loop *loop;
-	const struct link_ops *ops;
+	const struct uplink_ops *ops;
 	void *data;
 
 	char *server, *host, *port, *name;
@@ -84,7 +84,7 @@ struct link {
 	double heartbeat;           /* configured, seconds */
 	double heartbeat_now;       /* in use: at most what the daemon asked for */
 
-	enum link_state state;
+	enum uplink_state state;
 	int fd;                     /* while connecting */
 	struct addrinfo *addrs, *addr_next;
 	ev_io connect_w;
@@ -95,7 +95,7 @@ struct link {
 	struct conn *conn;
 	char local_addr[64];
 
-	/* The daemon's clock, from RegisterReply.daemon_time (link_clock_offset). */
+	/* The daemon's clock, from RegisterReply.daemon_time (uplink_clock_offset). */
 	int64_t reg_sent_wall_ms;   /* our clock when Register went out */
 	double reg_sent_mono;
 	bool clock_known;
@@ -106,36 +106,36 @@ struct link {
 
 	uint64_t next_id;
 	uint64_t handshake_id;      /* the Hello, Auth or Register being answered */
-	struct link_pending *pending;
+	struct uplink_pending *pending;
 	size_t npending, cap;
 };
 
-struct link_config {
+struct uplink_config {
 	const char *server;         /* HOST:PORT */
 	const char *name;           /* the node name, sent in Hello */
 	const uint8_t *key;         /* NULL: no cluster key */
 	double heartbeat;           /* seconds */
 };
 
-int link_init(struct link *l, struct ev_loop *loop, const struct link_config *cfg,
-	      const struct link_ops *ops, void *data);
+int uplink_init(struct uplink *l, struct ev_loop *loop, const struct uplink_config *cfg,
+		const struct uplink_ops *ops, void *data);
 /* First attempt now. */
-void link_start(struct link *l);
+void uplink_start(struct uplink *l);
 /* Closes the connection, answers pending callbacks with NULL, stops retrying. */
-void link_stop(struct link *l);
-void link_release(struct link *l);
+void uplink_stop(struct uplink *l);
+void uplink_release(struct uplink *l);
 
-bool link_ready(const struct link *l);
+bool uplink_ready(const struct uplink *l);
 /* Sends a message that needs no answer (a reply carries its request's id).
  * Returns 0, or HPQ_EUNAVAIL when not registered. */
-int link_send(struct link *l, Hpq__Envelope *env);
+int uplink_send(struct uplink *l, Hpq__Envelope *env);
 /* Replies to request id with Ok, or with Error{code, message} when code < 0. */
-void link_reply(struct link *l, uint64_t id, int code, const char *message);
+void uplink_reply(struct uplink *l, uint64_t id, int code, const char *message);
 /* Sends a request with a fresh id; cb runs once, later. Returns 0, or
  * HPQ_EUNAVAIL when not registered (cb is then never called). */
-int link_request(struct link *l, Hpq__Envelope *env, link_reply_fn *cb, void *ctx);
+int uplink_request(struct uplink *l, Hpq__Envelope *env, uplink_reply_fn *cb, void *ctx);
 /* Sends a heartbeat now (for a health change) and restarts the interval. */
-void link_heartbeat_now(struct link *l);
+void uplink_heartbeat_now(struct uplink *l);
 
 /*
  * The daemon's clock minus ours, in milliseconds: measured at the last
@@ -145,9 +145,9 @@ void link_heartbeat_now(struct link *l);
  * error bound is half the round trip. Returns false while unknown (no
  * registration yet, or a daemon that does not send its time).
  */
-bool link_clock_offset(const struct link *l, int64_t *ret_offset_ms, int64_t *ret_err_ms);
+bool uplink_clock_offset(const struct uplink *l, int64_t *ret_offset_ms, int64_t *ret_err_ms);
 
 /* The socket of the registered connection to hpqd, or -1. */
-int link_socket(const struct link *l);
+int uplink_socket(const struct uplink *l);
 
 #endif
