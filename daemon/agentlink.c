@@ -1,38 +1,26 @@
 /*
- * agentlink.c: the agents' side of the daemon (agentlink.h).
+ * agentlink.c: the daemon's link to its agents (agentlink.h).
  *
- * (task id, attempt) names one run everywhere. An agent's report about a
- * run is "expected" when the daemon has that task RUNNING or PREEMPTING,
- * at that attempt, with that node among its members; only expected exits
- * change anything, so a duplicate or late report is harmless. Every
- * answer to an agent's report (TaskUpdate Ok, RegisterReply) is sent
- * after the commit of what the report changed, and after any commit
- * still in flight, because completions run in order: an agent that
- * forgets an outcome on our Ok can never see it forgotten by us.
+ * (task id, attempt) names one run everywhere. A session hangs off each
+ * registered agent connection: its node and the pushes decided before its
+ * RegisterReply went out. RunTask and KillTask leave from commit
+ * completions (agentlink.h), and are addressed by node name, looked up
+ * again when they leave, so a node that reconnected meanwhile gets them
+ * on its new connection.
  *
- * Reconciliation at Register, per the agent's task list:
- *   expected and running          -> adopt (it runs; nothing to send)
- *   expected and exited           -> apply the outcome
- *   running but not expected      -> KillTask "stale"
- * and for the daemon's runs on that node that the agent did not list
- * (and whose member there had not already finished) -> requeue, killing
- * the gang's other members. A START whose RunTask has not gone out yet is
- * left alone: its completion sends RunTask on the new connection.
+ * The node timer declares a node lost once its agent has been silent for
+ * unreachable_after: its runs are requeued from their checkpoints, and a
+ * gang loses all its members.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "agentlink.h"
-#include "error.h"
-#include "hpq.h"
-#include "hpqd.h"
+#include "context.h"
 #include "log.h"
 #include "msg.h"
-#include "repair.h"
-#include "rpc.h"
 #include "server.h"
 #include "store.h"
 #include "xalloc.h"
@@ -40,25 +28,32 @@
 #define MASTER_PORT_BASE 20000
 #define MASTER_PORT_SPAN 10000
 
-static int rank_on(const struct task *t, const char *node)
+struct agentlink {
+	struct hpqd *d;
+	uv_timer_t timer;            /* declares silent nodes lost */
+};
+
+/* A frame decided before the agent's RegisterReply went out. */
+struct held_frame {
+	struct held_frame *next;
+	uint8_t *frame;
+	size_t len;
+};
+
+/* An agent connection's session, from its Register on (conn.session). */
+struct session {
+	struct hpqd *d;
+	struct node *node;           /* NULL once another connection took the node over */
+	bool pushes_open;            /* RegisterReply sent: pushes go out at once */
+	struct held_frame *held, **held_tail;
+};
+
+int agentlink_rank_on(const struct task *t, const char *node)
 {
 	for (uint32_t i = 0; i < t->n_node_names; i++)
 		if (!strcmp(t->node_names[i], node))
 			return (int)i;
 	return -1;
-}
-
-/* The rank of node in the current attempt of task, if this report is about it. */
-static int expected_rank(struct state *st, uint64_t task_id, uint32_t attempt,
-			 const struct node *n, struct task **ret_task)
-{
-	struct task *t = state_task_find(st, task_id);
-
-	if (!t || (t->state != TASK_RUNNING && t->state != TASK_PREEMPTING) ||
-	    t->attempts != attempt)
-		return -1;
-	*ret_task = t;
-	return rank_on(t, n->name);
 }
 
 /* ---------------------------------------------------------------- sending after commit */
@@ -115,7 +110,7 @@ static void send_run(struct hpqd *d, struct task *t)
 			continue;
 		}
 		rt.node_rank = r;
-		server_push(n->conn, &env);
+		agentlink_push(n->conn, &env);
 	}
 }
 
@@ -167,7 +162,7 @@ static void send_kill(struct conn *c, uint64_t task_id, uint32_t attempt, int si
 	kt.reason = (char *)reason;
 	env.body_case = HPQ__ENVELOPE__BODY_KILL_TASK;
 	env.kill_task = &kt;
-	server_push(c, &env);
+	agentlink_push(c, &env);
 }
 
 static void on_kill_committed(void *arg, int status)
@@ -203,7 +198,6 @@ void agentlink_kill_after_commit(struct hpqd *d, const struct task *t, uint32_t 
 	store_after_commit(d->store, on_kill_committed, j);
 }
 
-/* Kills one run on one connection, after the commit of whatever is in flight. */
 struct conn_kill_job {
 	struct conn *c;
 	uint64_t task_id;
@@ -223,8 +217,8 @@ static void on_conn_kill_committed(void *arg, int status)
 	free(j);
 }
 
-static void kill_on(struct conn *c, uint64_t task_id, uint32_t attempt, int signo,
-		    uint64_t grace_s, const char *reason)
+void agentlink_kill_on(struct hpqd *d, struct conn *c, uint64_t task_id, uint32_t attempt,
+		       int signo, uint64_t grace_s, const char *reason)
 {
 	struct conn_kill_job *j = xcalloc(1, sizeof(*j));
 
@@ -235,46 +229,12 @@ static void kill_on(struct conn *c, uint64_t task_id, uint32_t attempt, int sign
 	j->grace_s = grace_s;
 	j->reason = reason;
 	server_ref(c);
-	store_after_commit(c->d->store, on_conn_kill_committed, j);
+	store_after_commit(d->store, on_conn_kill_committed, j);
 }
 
-static void kill_stale(struct conn *c, uint64_t task_id, uint32_t attempt)
-{
-	log_notice("node %s runs task %llu attempt %u, which is not expected there: killing it",
-		   c->user, (unsigned long long)task_id, attempt);
-	kill_on(c, task_id, attempt, SIGKILL, 0, "stale");
-}
+/* ---------------------------------------------------------------- lost nodes */
 
-/*
- * An adopted run that should be stopping: its KillTask may have been lost
- * with the agent's previous connection (or the daemon's previous life).
- * Saying it again is harmless; the agent is already stopping it or starts to.
- */
-static void kill_again_if_stopping(struct conn *c, const struct task *t)
-{
-	uint64_t grace = t->grace_s ? t->grace_s : c->d->state.policy.grace_s;
-
-	if (t->cancel_requested)
-		kill_on(c, t->st.id, t->attempts, SIGTERM, grace, "cancelled");
-	else if (t->state == TASK_PREEMPTING)
-		kill_on(c, t->st.id, t->attempts, t->preempt_signal, grace, "preempted");
-}
-
-/* ---------------------------------------------------------------- outcomes */
-
-static void apply_exit(struct hpqd *d, struct task *t, int rank, const Hpq__AgentTask *at)
-{
-	uint32_t attempt = t->attempts;
-	enum member_exit x;
-
-	x = state_task_member_exit(&d->state, t, (uint32_t)rank, at->exit_code, at->reason);
-	/* A gang member's end ends the attempt: stop the others. */
-	if ((x == EXIT_ENDED || x == EXIT_REQUEUED) && t->n_node_names > 1)
-		agentlink_kill_after_commit(d, t, attempt, rank, SIGKILL, 0, "stale");
-}
-
-/* The run of t lost its member on node n: requeue it, kill the rest of the gang. */
-static void lose_member(struct hpqd *d, struct task *t, int rank, const char *why)
+void agentlink_lose_member(struct hpqd *d, struct task *t, int rank, const char *why)
 {
 	uint32_t attempt = t->attempts;
 
@@ -282,178 +242,6 @@ static void lose_member(struct hpqd *d, struct task *t, int rank, const char *wh
 	if (t->n_node_names > 1)
 		agentlink_kill_after_commit(d, t, attempt, rank, SIGKILL, 0, "stale");
 }
-
-/* ---------------------------------------------------------------- messages */
-
-struct register_reply {
-	struct conn *c;
-	uint64_t id;
-};
-
-static void on_register_committed(void *arg, int status)
-{
-	struct register_reply *rr = arg;
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__RegisterReply rep = HPQ__REGISTER_REPLY__INIT;
-
-	if (status < 0) {
-		server_send_error(rr->c, rr->id, status, "the registration could not be stored");
-	} else {
-		rep.heartbeat_s = (uint32_t)(rr->c->d->cfg.heartbeat_ms / 1000);
-		/* Read now, not at registration: the commit took a while, and
-		 * the agent measures its clock offset from this. */
-		rep.daemon_time = hpq_now_ms();
-		env.id = rr->id;
-		env.body_case = HPQ__ENVELOPE__BODY_REGISTER_REPLY;
-		env.register_reply = &rep;
-		server_open_pushes(rr->c, &env);
-	}
-	server_unref(rr->c);
-	free(rr);
-}
-
-static bool listed(const Hpq__Register *m, uint64_t task_id, uint32_t attempt)
-{
-	for (size_t i = 0; i < m->n_tasks; i++)
-		if (m->tasks[i] && m->tasks[i]->task_id == task_id &&
-		    m->tasks[i]->attempt == attempt)
-			return true;
-	return false;
-}
-
-int agentlink_register(struct conn *c, uint64_t id, const Hpq__Register *m, struct state_err *e)
-{
-	struct hpqd *d = c->d;
-	struct state *st = &d->state;
-	Hpq__Register reg = *m;
-	struct register_reply *rr;
-	struct node *n, *old;
-	char why[128];
-	int r;
-
-	if (c->node)
-		return state_errf(e, HPQ_EPROTO, "this connection has registered already");
-	if (!*reg.name)
-		reg.name = c->user;
-	if (strcmp(reg.name, c->user))
-		return state_errf(e, HPQ_EPROTO, "Register names node '%.64s' but Hello said '%s'",
-				  reg.name, c->user);
-	if (m->n_tasks > 65536)
-		return state_errf(e, HPQ_EINVAL, "%zu tasks in one Register are too many",
-				  m->n_tasks);
-	for (size_t i = 0; i < m->n_tasks; i++)
-		if (!m->tasks[i])
-			return state_errf(e, HPQ_EINVAL, "empty task in Register");
-
-	old = state_node_find(st, reg.name);
-	if (old && old->conn && old->conn != c) {
-		struct conn *prev = old->conn;
-
-		log_notice("node %s registers again: dropping its previous connection (%s)",
-			   reg.name, prev->peer);
-		prev->node = NULL;
-		old->conn = NULL;
-		server_close(prev);
-	}
-	r = state_node_register(st, &reg, c->software ? c->software : "", c, &n, e);
-	if (r < 0)
-		return r;
-	c->node = n;
-	n->seen_mono = uv_now(d->loop);
-	repair_node_seen(d, n, false);
-
-	/* What the agent has. */
-	for (size_t i = 0; i < m->n_tasks; i++) {
-		const Hpq__AgentTask *at = m->tasks[i];
-		struct task *t = NULL;
-		int rank = expected_rank(st, at->task_id, at->attempt, n, &t);
-
-		if (at->exited) {
-			if (rank >= 0)
-				apply_exit(d, t, rank, at);
-		} else if (rank >= 0) {
-			t->run_unsent = false;
-			log_info("task %llu attempt %u: adopted on %s",
-				 (unsigned long long)t->st.id, t->attempts, n->name);
-			kill_again_if_stopping(c, t);
-		} else {
-			kill_stale(c, at->task_id, at->attempt);
-		}
-	}
-	/* What the agent should have and does not. */
-	snprintf(why, sizeof(why), "its agent on %s no longer had it", n->name);
-	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
-		struct task *t = container_of(l, struct task, run_link);
-		int rank = rank_on(t, n->name);
-
-		next = l->next;
-		if (rank < 0 || t->run_unsent || t->done[rank] == '1' ||
-		    listed(m, t->st.id, t->attempts))
-			continue;
-		lose_member(d, t, rank, why);
-	}
-
-	rr = xcalloc(1, sizeof(*rr));
-	rr->c = c;
-	rr->id = id;
-	server_ref(c);
-	store_after_commit(d->store, on_register_committed, rr);
-	return 0;
-}
-
-int agentlink_heartbeat(struct conn *c, uint64_t id, const Hpq__Heartbeat *m,
-			struct state_err *e)
-{
-	if (!c->node)
-		return state_errf(e, HPQ_EPROTO, "register first");
-	c->node->seen_mono = uv_now(c->d->loop);
-	state_node_heartbeat(&c->d->state, c->node, m);
-	repair_node_seen(c->d, c->node, true);
-	if (id)
-		server_send_ok(c, id);
-	return 0;
-}
-
-int agentlink_task_update(struct conn *c, uint64_t id, const Hpq__TaskUpdate *m,
-			  struct state_err *e)
-{
-	struct state *st = &c->d->state;
-	const Hpq__AgentTask *at = m->task;
-	struct task *t = NULL;
-	int rank;
-
-	if (!c->node)
-		return state_errf(e, HPQ_EPROTO, "register first");
-	if (!at)
-		return state_errf(e, HPQ_EINVAL, "TaskUpdate without a task");
-	c->node->seen_mono = uv_now(c->d->loop);
-	rank = expected_rank(st, at->task_id, at->attempt, c->node, &t);
-	if (at->exited) {
-		if (rank >= 0)
-			apply_exit(c->d, t, rank, at);
-	} else if (rank >= 0) {
-		t->run_unsent = false;
-	} else {
-		kill_stale(c, at->task_id, at->attempt);
-	}
-	/* Ok after the commit of this outcome and of any earlier one it repeats. */
-	if (id)
-		rpc_ok_after_commit(c, id);
-	return 0;
-}
-
-void agentlink_disconnected(struct conn *c)
-{
-	struct node *n = c->node;
-
-	c->node = NULL;
-	if (!n || n->conn != c)
-		return;
-	n->seen_mono = uv_now(c->d->loop);
-	state_node_disconnected(&c->d->state, n);
-}
-
-/* ---------------------------------------------------------------- lost nodes */
 
 static void lose_node(struct hpqd *d, struct node *n)
 {
@@ -464,11 +252,11 @@ static void lose_node(struct hpqd *d, struct node *n)
 	snprintf(why, sizeof(why), "node %s lost", n->name);
 	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
 		struct task *t = container_of(l, struct task, run_link);
-		int rank = rank_on(t, n->name);
+		int rank = agentlink_rank_on(t, n->name);
 
 		next = l->next;
 		if (rank >= 0 && t->done[rank] != '1')
-			lose_member(d, t, rank, why);
+			agentlink_lose_member(d, t, rank, why);
 	}
 }
 
@@ -480,7 +268,7 @@ int agentlink_evacuate(struct hpqd *d, struct node *n, const char *why)
 	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
 		struct task *t = container_of(l, struct task, run_link);
 		uint32_t attempt = t->attempts;
-		int rank = rank_on(t, n->name);
+		int rank = agentlink_rank_on(t, n->name);
 
 		next = l->next;
 		if (rank < 0 || t->done[rank] == '1')
@@ -493,7 +281,7 @@ int agentlink_evacuate(struct hpqd *d, struct node *n, const char *why)
 	return count;
 }
 
-void agentlink_check_nodes(struct hpqd *d)
+static void check_nodes(struct hpqd *d)
 {
 	struct state *st = &d->state;
 	uint64_t now = uv_now(d->loop), limit = config_unreachable_ms(&d->cfg);
@@ -505,11 +293,9 @@ void agentlink_check_nodes(struct hpqd *d)
 		if (n->lost || now - since <= limit)
 			continue;
 		if (n->conn) {
-			struct conn *c = n->conn;
-
 			log_warn("node %s: no heartbeat for %llu ms: dropping its connection",
 				 n->name, (unsigned long long)(now - since));
-			server_close(c);
+			server_close(n->conn);
 		}
 		lose_node(d, n);
 	}
@@ -517,19 +303,140 @@ void agentlink_check_nodes(struct hpqd *d)
 
 static void on_node_timer(uv_timer_t *h)
 {
-	struct hpqd *d = container_of(h, struct hpqd, node_timer);
+	struct agentlink *al = container_of(h, struct agentlink, timer);
 
-	d->node_checks++;
-	agentlink_check_nodes(d);
+	al->d->node_checks++;
+	check_nodes(al->d);
 }
 
-int agentlink_start(struct hpqd *d)
+/* ---------------------------------------------------------------- sessions */
+
+struct node *agentlink_node(const struct conn *c)
 {
+	const struct session *s = c->session;
+
+	return s ? s->node : NULL;
+}
+
+static void held_free(struct session *s)
+{
+	while (s->held) {
+		struct held_frame *h = s->held;
+
+		s->held = h->next;
+		free(h->frame);
+		free(h);
+	}
+	s->held_tail = &s->held;
+}
+
+/* The connection died: the node keeps its tasks but gets no new ones. */
+static void on_conn_close(struct conn *c)
+{
+	struct session *s = c->session;
+	struct node *n = s->node;
+
+	c->session = NULL;
+	c->on_close = NULL;
+	if (n && n->conn == c) {
+		n->seen_mono = uv_now(s->d->loop);
+		state_node_disconnected(&s->d->state, n);
+	}
+	held_free(s);
+	free(s);
+}
+
+void agentlink_take_over(struct node *n, struct conn *c)
+{
+	struct conn *prev = n->conn;
+	struct session *s;
+
+	if (!prev || prev == c)
+		return;
+	log_notice("node %s registers again: dropping its previous connection (%s)", n->name,
+		   prev->peer);
+	s = prev->session;
+	if (s)
+		s->node = NULL;
+	n->conn = NULL;
+	server_close(prev);
+}
+
+void agentlink_attach(struct hpqd *d, struct conn *c, struct node *n)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+
+	s->d = d;
+	s->node = n;
+	s->held_tail = &s->held;
+	c->session = s;
+	c->on_close = on_conn_close;
+}
+
+void agentlink_push(struct conn *c, const Hpq__Envelope *env)
+{
+	struct session *s = c->session;
+	struct held_frame *h;
+
+	if (c->dead || c->pseudo)
+		return;
+	if (!s || s->pushes_open) {
+		server_send(c, env);
+		return;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->frame = hpq_msg_encode(env, &h->len);
+	*s->held_tail = h;
+	s->held_tail = &h->next;
+}
+
+void agentlink_open_pushes(struct conn *c, const Hpq__Envelope *reply)
+{
+	struct session *s = c->session;
+
+	server_send(c, reply);
+	if (!s)
+		return;
+	s->pushes_open = true;
+	while (s->held) {
+		struct held_frame *h = s->held;
+
+		s->held = h->next;
+		server_send_frame(c, h->frame, h->len);
+		free(h);
+	}
+	s->held_tail = &s->held;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+int agentlink_init(struct hpqd *d)
+{
+	struct agentlink *al = xcalloc(1, sizeof(*al));
 	uint64_t every = d->cfg.heartbeat_ms / 2;
 	int r;
 
-	r = uv_timer_init(d->loop, &d->node_timer);
-	if (r < 0)
+	al->d = d;
+	r = uv_timer_init(d->loop, &al->timer);
+	if (r < 0) {
+		free(al);
 		return r;
-	return uv_timer_start(&d->node_timer, on_node_timer, every, every);
+	}
+	d->agents = al;
+	return uv_timer_start(&al->timer, on_node_timer, every, every);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	free(container_of(h, struct agentlink, timer));
+}
+
+void agentlink_close(struct hpqd *d)
+{
+	struct agentlink *al = d->agents;
+
+	if (!al)
+		return;
+	d->agents = NULL;
+	uv_close((uv_handle_t *)&al->timer, on_closed);
 }

@@ -16,12 +16,19 @@
 
 #include "clock.h"
 #include "agentlink.h"
+#include "context.h"
 #include "dispatch.h"
-#include "hpqd.h"
 #include "log.h"
-#include "metrics.h"
 #include "store.h"
 #include "xalloc.h"
+
+struct dispatch {
+	uv_prepare_t tick;           /* end of every loop iteration: dispatch, then commit */
+	uv_timer_t wakeup;           /* when the dispatcher asked to look again */
+	void (*on_cycle)(void *arg, uint64_t ns, size_t decisions);
+	void *on_cycle_arg;
+	unsigned closing;            /* handles whose close has not completed */
+};
 
 static void apply(struct hpqd *d, const struct sched_decision *dec)
 {
@@ -48,7 +55,7 @@ static void apply(struct hpqd *d, const struct sched_decision *dec)
 
 static void on_wakeup(uv_timer_t *h)
 {
-	struct hpqd *d = container_of(h, struct hpqd, wakeup);
+	struct hpqd *d = h->data;
 
 	d->state.dirty = true;   /* the tick that follows runs the cycle */
 }
@@ -57,12 +64,13 @@ static void on_wakeup(uv_timer_t *h)
 static void arm_wakeup(struct hpqd *d, int64_t now)
 {
 	int64_t at = sched_next_wakeup(d->state.sched);
+	uv_timer_t *wakeup = &d->dispatch->wakeup;
 
-	uv_timer_stop(&d->wakeup);
+	uv_timer_stop(wakeup);
 	if (at == INT64_MAX)
 		return;
 	/* Never sooner than 10 ms: a wakeup in the past must not spin the loop. */
-	uv_timer_start(&d->wakeup, on_wakeup, at > now + 10 ? (uint64_t)(at - now) : 10, 0);
+	uv_timer_start(wakeup, on_wakeup, at > now + 10 ? (uint64_t)(at - now) : 10, 0);
 }
 
 void dispatch_run(struct hpqd *d)
@@ -89,7 +97,8 @@ void dispatch_run(struct hpqd *d)
 			free(copy);
 			log_debug("dispatch: %zu decisions", n);
 		}
-		metrics_observe_cycle(d, uv_hrtime() - t0, n);
+		if (d->dispatch->on_cycle)
+			d->dispatch->on_cycle(d->dispatch->on_cycle_arg, uv_hrtime() - t0, n);
 		arm_wakeup(d, now);
 	}
 	store_submit(d->store);
@@ -97,24 +106,50 @@ void dispatch_run(struct hpqd *d)
 
 static void on_tick(uv_prepare_t *h)
 {
-	dispatch_run(container_of(h, struct hpqd, tick));
+	dispatch_run(h->data);
 }
 
 int dispatch_init(struct hpqd *d)
 {
-	int r = uv_prepare_init(d->loop, &d->tick);
+	struct dispatch *dp = xcalloc(1, sizeof(*dp));
+	int r = uv_prepare_init(d->loop, &dp->tick);
 
 	if (r == 0)
-		r = uv_timer_init(d->loop, &d->wakeup);
-	if (r < 0)
+		r = uv_timer_init(d->loop, &dp->wakeup);
+	if (r < 0) {
+		free(dp);
 		return r;
-	return uv_prepare_start(&d->tick, on_tick);
+	}
+	dp->tick.data = dp->wakeup.data = d;
+	d->dispatch = dp;
+	return uv_prepare_start(&dp->tick, on_tick);
+}
+
+void dispatch_on_cycle(struct hpqd *d, void (*fn)(void *arg, uint64_t ns, size_t decisions),
+		       void *arg)
+{
+	d->dispatch->on_cycle = fn;
+	d->dispatch->on_cycle_arg = arg;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct dispatch *dp = h->data;
+
+	/* libuv runs close callbacks in no promised order: free after both. */
+	if (--dp->closing == 0)
+		free(dp);
 }
 
 void dispatch_close(struct hpqd *d)
 {
-	if (!uv_is_closing((uv_handle_t *)&d->tick))
-		uv_close((uv_handle_t *)&d->tick, NULL);
-	if (!uv_is_closing((uv_handle_t *)&d->wakeup))
-		uv_close((uv_handle_t *)&d->wakeup, NULL);
+	struct dispatch *dp = d->dispatch;
+
+	if (!dp)
+		return;
+	d->dispatch = NULL;
+	dp->tick.data = dp->wakeup.data = dp;
+	dp->closing = 2;
+	uv_close((uv_handle_t *)&dp->wakeup, on_closed);
+	uv_close((uv_handle_t *)&dp->tick, on_closed);
 }

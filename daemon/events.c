@@ -3,8 +3,8 @@
  * (events.h).
  *
  * The events table is written by state_event through the store's batches;
- * this file only reads it (store_call ops, in order with the writes) and
- * prunes it. Live delivery hangs off the state's on_event hook: when
+ * this file only reads it (store reads, queued in order with the writes)
+ * and prunes it. Live delivery hangs off the state's event observer: when
  * somebody follows, each event is copied and a completion registered
  * behind its batch, so it goes out only once committed, in the order
  * recorded. Every event gets a sequence number; a follower takes those at
@@ -21,16 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "clock.h"
 #include "error.h"
 #include "events.h"
-#include "hpqd.h"
+#include "context.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
-#include "usage.h"
 #include "xalloc.h"
 
 #define HOUR_MS (3600 * 1000)
@@ -183,7 +180,6 @@ static void on_event(void *arg, const struct store_event *e, const struct task *
 	struct events *ev = arg;
 	struct push *p;
 
-	usage_note(ev->d, e);
 	if (t && !strcmp(e->kind, "preempt")) {
 		mark_add(ev, e->time_ms, t->st.team, t->st.pool);
 		ev->preempt_total++;
@@ -205,71 +201,33 @@ static void on_event(void *arg, const struct store_event *e, const struct task *
 	store_after_commit(ev->d->store, on_push_committed, p);
 }
 
-/* Seeding the marks: the preemptions of the last hour, from the table. */
-struct seed {
-	struct events *ev;
-	int64_t since_ms;
-	int rc;
-	uint64_t max_id;
-	uint64_t *task_ids;
-	int64_t *times;
-	size_t n;
-};
-
-static int seed_read(sqlite3 *db, void *arg)
+/*
+ * Seeding the marks with the preemptions of the last hour, from the table.
+ * Events are rows appended in the order state_event records them, and
+ * pruning never deletes the newest, so the events recorded from here on
+ * get ids max + 1, max + 2, ...: pushes can carry them.
+ */
+static void on_seeded(void *arg, int status, const struct store_event_marks *r)
 {
-	struct seed *sd = arg;
-	sqlite3_stmt *q = NULL;
-	int rc;
-
-	/* Events are rows appended in the order state_event records them, and
-	 * pruning never deletes the newest, so the events recorded from here on
-	 * get ids max + 1, max + 2, ...: pushes can carry them. */
-	rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM events", -1, &q, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		sd->max_id = (uint64_t)sqlite3_column_int64(q, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(q);
-	q = NULL;
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, "SELECT task_id, time FROM events WHERE"
-					" kind = 'preempt' AND time >= ?1 ORDER BY time", -1, &q,
-					NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, sd->since_ms);
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-			sd->task_ids = xreallocarray(sd->task_ids, sd->n + 1, sizeof(uint64_t));
-			sd->times = xreallocarray(sd->times, sd->n + 1, sizeof(int64_t));
-			sd->task_ids[sd->n] = (uint64_t)sqlite3_column_int64(q, 0);
-			sd->times[sd->n++] = sqlite3_column_int64(q, 1);
-		}
-	}
-	sqlite3_finalize(q);
-	sd->rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-	return SQLITE_OK;
-}
-
-static void on_seeded(void *arg, int status)
-{
-	struct seed *sd = arg;
-	struct events *ev = sd->ev;
+	struct events *ev = arg;
+	bool ok = status >= 0 && !r->error;
+	size_t nread = ok ? r->n : 0;
 	size_t nold = ev->nmarks - ev->head;
 	const struct preempt_mark *old = nold ? ev->marks + ev->head : NULL;
-	struct preempt_mark *m = xcalloc(sd->n + nold + 1, sizeof(*m));
+	struct preempt_mark *m = xcalloc(nread + nold + 1, sizeof(*m));
 	size_t n = 0;
 
-	if (status < 0 || sd->rc != SQLITE_OK) {
+	if (!ok) {
 		log_warn("cannot read the last hour's preemptions: status counts start at zero");
 	} else {
-		ev->id_base = sd->max_id + 1;
+		ev->id_base = r->max_id + 1;
 		ev->id_known = true;
 	}
-	for (size_t i = 0; status >= 0 && i < sd->n; i++) {
-		const struct task *t = state_task_find(&ev->d->state, sd->task_ids[i]);
+	for (size_t i = 0; i < nread; i++) {
+		const struct task *t = state_task_find(&ev->d->state, r->v[i].task_id);
 
 		if (t)
-			m[n++] = (struct preempt_mark){ sd->times[i], t->st.team, t->st.pool };
+			m[n++] = (struct preempt_mark){ r->v[i].time_ms, t->st.team, t->st.pool };
 	}
 	/* Marks recorded since start are newer than anything read. */
 	if (nold)
@@ -282,9 +240,6 @@ static void on_seeded(void *arg, int status)
 		free(ev->marks);
 		ev->marks = NULL;
 	}
-	free(sd->task_ids);
-	free(sd->times);
-	free(sd);
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -292,107 +247,37 @@ static void on_seeded(void *arg, int status)
 struct read_req {
 	struct conn *c;
 	uint64_t id;
-	uint64_t task_id;
-	char *team, *node;
-	int64_t since_ms;
-	uint32_t limit;
-	int rc;
-	char errmsg[128];
-	struct store_event *rows;    /* newest first; strings owned */
-	size_t n;
-	bool truncated;
 };
-
-static int read_rows(sqlite3 *db, void *arg)
-{
-	struct read_req *q = arg;
-	char sql[512];
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	snprintf(sql, sizeof(sql),
-		 "SELECT id, time, kind, task_id, node, team, actor, message FROM events"
-		 " WHERE time >= ?1%s%s%s ORDER BY id DESC LIMIT ?5",
-		 q->task_id ? " AND task_id = ?2" : "", q->team ? " AND team = ?3" : "",
-		 q->node ? " AND node = ?4" : "");
-	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, q->since_ms);
-	if (q->task_id)
-		sqlite3_bind_int64(st, 2, (int64_t)q->task_id);
-	if (q->team)
-		sqlite3_bind_text(st, 3, q->team, -1, SQLITE_STATIC);
-	if (q->node)
-		sqlite3_bind_text(st, 4, q->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (int64_t)q->limit + 1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_event *e;
-
-		if (q->n == q->limit) {
-			q->truncated = true;
-			continue;
-		}
-		q->rows = xreallocarray(q->rows, q->n + 1, sizeof(*q->rows));
-		e = &q->rows[q->n++];
-		e->id = (uint64_t)sqlite3_column_int64(st, 0);
-		e->time_ms = sqlite3_column_int64(st, 1);
-		e->kind = xstrdup((const char *)sqlite3_column_text(st, 2) ?: "");
-		e->task_id = (uint64_t)sqlite3_column_int64(st, 3);
-		e->node = xstrdup((const char *)sqlite3_column_text(st, 4) ?: "");
-		e->team = xstrdup((const char *)sqlite3_column_text(st, 5) ?: "");
-		e->actor = xstrdup((const char *)sqlite3_column_text(st, 6) ?: "");
-		e->message = xstrdup((const char *)sqlite3_column_text(st, 7) ?: "");
-	}
-	if (rc == SQLITE_DONE)
-		rc = SQLITE_OK;
-out:
-	if (rc != SQLITE_OK)
-		snprintf(q->errmsg, sizeof(q->errmsg), "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	q->rc = rc;
-	return SQLITE_OK;
-}
 
 static void read_free(struct read_req *q)
 {
-	for (size_t i = 0; i < q->n; i++) {
-		free((char *)q->rows[i].kind);
-		free((char *)q->rows[i].node);
-		free((char *)q->rows[i].team);
-		free((char *)q->rows[i].actor);
-		free((char *)q->rows[i].message);
-	}
-	free(q->rows);
-	free(q->team);
-	free(q->node);
 	server_unref(q->c);
 	free(q);
 }
 
-static void on_read(void *arg, int status)
+static void on_read(void *arg, int status, const struct store_event_list *l)
 {
 	struct read_req *q = arg;
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__EventsReply rep = HPQ__EVENTS_REPLY__INIT;
 	Hpq__Event *evs = NULL, **ptrs = NULL;
 
-	if (status < 0 || q->rc != SQLITE_OK) {
+	if (status < 0 || l->error) {
 		char msg[192];
 
 		snprintf(msg, sizeof(msg), "cannot read the events: %s",
-			 status < 0 ? "the store failed" : q->errmsg);
+			 status < 0 ? "the store failed" : l->error);
 		server_send_error(q->c, q->id, HPQ_ESTORAGE, msg);
 		read_free(q);
 		return;
 	}
-	if (q->n) {
-		evs = xcalloc(q->n, sizeof(*evs));
-		ptrs = xcalloc(q->n, sizeof(*ptrs));
+	if (l->n) {
+		evs = xcalloc(l->n, sizeof(*evs));
+		ptrs = xcalloc(l->n, sizeof(*ptrs));
 	}
 	/* Oldest first, as logs read. */
-	for (size_t i = 0; i < q->n; i++) {
-		const struct store_event *se = &q->rows[q->n - 1 - i];
+	for (size_t i = 0; i < l->n; i++) {
+		const struct store_event *se = &l->v[i];
 
 		hpq__event__init(&evs[i]);
 		evs[i].id = se->id;
@@ -405,9 +290,9 @@ static void on_read(void *arg, int status)
 		evs[i].message = (char *)se->message;
 		ptrs[i] = &evs[i];
 	}
-	rep.n_events = q->n;
+	rep.n_events = l->n;
 	rep.events = ptrs;
-	rep.truncated = q->truncated;
+	rep.truncated = l->truncated;
 	env.id = q->id;
 	env.body_case = HPQ__ENVELOPE__BODY_EVENTS_REPLY;
 	env.events_reply = &rep;
@@ -417,9 +302,16 @@ static void on_read(void *arg, int status)
 	read_free(q);
 }
 
-int events_rpc(struct conn *c, uint64_t id, const Hpq__EventsRequest *m, struct state_err *e)
+int events_request(struct events *ev, struct conn *c, uint64_t id, const Hpq__EventsRequest *m,
+		   struct state_err *e)
 {
-	struct events *ev = c->d->events;
+	struct store_event_filter f = {
+		.since_ms = m->since,
+		.task_id = m->task_id,
+		.team = *m->team ? m->team : NULL,
+		.node = *m->node ? m->node : NULL,
+		.limit = m->limit ? m->limit : DEFAULT_LIMIT,
+	};
 	struct read_req *q;
 
 	if (m->limit > MAX_LIMIT)
@@ -431,13 +323,8 @@ int events_rpc(struct conn *c, uint64_t id, const Hpq__EventsRequest *m, struct 
 	q = xcalloc(1, sizeof(*q));
 	q->c = c;
 	q->id = id;
-	q->task_id = m->task_id;
-	q->team = *m->team ? xstrdup(m->team) : NULL;
-	q->node = *m->node ? xstrdup(m->node) : NULL;
-	q->since_ms = m->since;
-	q->limit = m->limit ? m->limit : DEFAULT_LIMIT;
 	server_ref(c);
-	store_call(c->d->store, read_rows, on_read, q);
+	store_events_read(ev->d->store, &f, on_read, q);
 
 	if (m->follow) {
 		struct sub *s = xcalloc(1, sizeof(*s));
@@ -457,55 +344,27 @@ int events_rpc(struct conn *c, uint64_t id, const Hpq__EventsRequest *m, struct 
 
 /* ---------------------------------------------------------------- retention */
 
-struct prune {
-	int64_t before_ms;
-	int changes;
-};
-
-static int prune_rows(sqlite3 *db, void *arg)
+/* A failed delete only delays pruning: the store goes on. */
+static void on_pruned(void *arg, int status, const struct store_prune *p)
 {
-	struct prune *p = arg;
-	sqlite3_stmt *q = NULL;
-	int rc;
-
-	/* Never the newest row: ids must keep growing from it (seed_read). */
-	rc = sqlite3_prepare_v2(db, "DELETE FROM events WHERE id IN (SELECT id FROM events"
-				" WHERE time < ?1 AND id < (SELECT max(id) FROM events)"
-				" ORDER BY time LIMIT ?2)", -1, &q, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, p->before_ms);
-		sqlite3_bind_int(q, 2, PRUNE_ROWS);
-		rc = sqlite3_step(q);
-		p->changes = sqlite3_changes(db);
-	}
-	sqlite3_finalize(q);
-	/* A failed delete only delays pruning; it must not break the store. */
-	if (rc != SQLITE_DONE)
-		p->changes = -1;
-	return SQLITE_OK;
-}
-
-static void on_pruned(void *arg, int status)
-{
-	struct prune *p = arg;
-
-	if (status >= 0 && p->changes > 0)
-		log_info("pruned %d events older than the retention period", p->changes);
-	else if (status >= 0 && p->changes < 0)
+	if (status < 0)
+		return;
+	if (p->error)
 		log_warn("cannot prune old events; will try again in an hour");
-	free(p);
+	else if (p->deleted > 0)
+		log_info("pruned %lld events older than the retention period",
+			 (long long)p->deleted);
 }
 
 static void on_prune_timer(uv_timer_t *h)
 {
 	struct events *ev = h->data;
-	struct prune *p;
 
 	if (ev->d->stopping || !ev->d->cfg.events_retain_s)
 		return;
-	p = xcalloc(1, sizeof(*p));
-	p->before_ms = hpq_now_ms() - (int64_t)ev->d->cfg.events_retain_s * 1000;
-	store_call(ev->d->store, prune_rows, on_pruned, p);
+	store_events_prune(ev->d->store,
+			   hpq_now_ms() - (int64_t)ev->d->cfg.events_retain_s * 1000, PRUNE_ROWS,
+			   on_pruned, NULL);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -513,16 +372,12 @@ static void on_prune_timer(uv_timer_t *h)
 int events_init(struct hpqd *d)
 {
 	struct events *ev = xcalloc(1, sizeof(*ev));
-	struct seed *sd = xcalloc(1, sizeof(*sd));
 
 	ev->d = d;
 	dlist_init(&ev->subs);
 	d->events = ev;
-	d->state.on_event = on_event;
-	d->state.on_event_arg = ev;
-	sd->ev = ev;
-	sd->since_ms = hpq_now_ms() - HOUR_MS;
-	store_call(d->store, seed_read, on_seeded, sd);
+	state_observe(&d->state, &(struct state_observer){ .event = on_event, .arg = ev });
+	store_events_marks(d->store, "preempt", hpq_now_ms() - HOUR_MS, on_seeded, ev);
 	if (uv_timer_init(d->loop, &ev->prune) < 0)
 		return HPQ_EINVAL;
 	ev->prune.data = ev;
@@ -545,7 +400,7 @@ void events_close(struct hpqd *d)
 		return;
 	while (!dlist_empty(&ev->subs))
 		sub_free(container_of(ev->subs.next, struct sub, link));
-	d->state.on_event = NULL;
+	state_unobserve(&d->state, ev);
 	d->events = NULL;
 	free(ev->marks);
 	ev->marks = NULL;

@@ -2,8 +2,8 @@
  * events.h: the event log as the dashboards see it (hpq events, status's
  * preemption counts), on top of the events table state_event fills.
  *
- * Reads (`hpq events`) are store_call ops, so they see everything
- * recorded before them. Followers (`hpq events --follow`, `hpq top`)
+ * Reads (`hpq events`) are queued behind the store's writes, so they see
+ * everything recorded before them. Followers (`hpq events --follow`, `hpq top`)
  * subscribe on their connection: every event recorded after the
  * subscription is pushed to them once its batch has committed, after the
  * backlog reply, each exactly once. Old events are pruned after
@@ -34,7 +34,9 @@ int events_init(struct hpqd *d);
 /* Drops the followers and closes the timer (before the store closes). */
 void events_close(struct hpqd *d);
 
-int events_rpc(struct conn *c, uint64_t id, const Hpq__EventsRequest *m, struct state_err *e);
+/* hpq events [--follow]: answers c's request id (req-dash.c checked nothing). */
+int events_request(struct events *ev, struct conn *c, uint64_t id, const Hpq__EventsRequest *m,
+		   struct state_err *e);
 
 /* Preemptions at or after since_ms (at most an hour back), oldest first. */
 const struct preempt_mark *events_preemptions(struct events *ev, int64_t since_ms,

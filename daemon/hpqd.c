@@ -1,11 +1,13 @@
 /*
  * hpqd.c: bringing the daemon's core up and down (hpqd.h), apart from
- * main.c so that the unit tests and the fuzzer can run a real core.
+ * main.c so that the unit tests and the fuzzer can run a real core. This
+ * is the one file that knows every module: it starts each, wires the
+ * server to the router, and stops each in order.
  *
  * Stopping is the one part with an order to it: close the listeners and
  * stop reading (no new work), commit what is recorded and let every
- * completion send its reply, then flush and close the connections, the
- * tick and the timer, and close the store. The last steps run from a
+ * completion send its reply, then flush and close the connections, close
+ * every module's handles, and close the store. The last steps run from a
  * zero timer rather than from the store's completion itself, because the
  * store cannot be closed from inside its own callback.
  */
@@ -29,6 +31,7 @@
 #include "logs.h"
 #include "metrics.h"
 #include "repair.h"
+#include "router.h"
 #include "server.h"
 #include "store.h"
 #include "usage.h"
@@ -128,7 +131,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	if (r < 0)
 		goto fail;
 	state_init(&d->state, d->store);
-	r = store_load(d->store, &d->state, err, errlen);
+	r = state_load(&d->state, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = store_start(d->store, loop, on_store_error, d);
@@ -136,10 +139,19 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 		snprintf(err, errlen, "cannot start the storage thread: %s", uv_strerror(r));
 		goto fail;
 	}
-	server_new(d, &d->server);
-	/* Neither can fail in libuv short of a broken loop. */
-	if (dispatch_init(d) < 0 || agentlink_start(d) < 0 || events_init(d) < 0 ||
-	    usage_init(d) < 0 || logs_init(d) < 0 || repair_init(d) < 0)
+	server_new(&(struct server_params){
+			   .loop = loop,
+			   .store = d->store,
+			   .cfg = &d->cfg,
+			   .uid = d->uid,
+			   .key = d->has_key ? d->key : NULL,
+			   .on_message = router_deliver,
+			   .arg = d,
+		   }, &d->server);
+	/* None can fail in libuv short of a broken loop. */
+	if (uv_timer_init(loop, &d->stop_timer) < 0 || dispatch_init(d) < 0 ||
+	    agentlink_init(d) < 0 || events_init(d) < 0 || usage_init(d) < 0 ||
+	    logs_init(d) < 0 || repair_init(d) < 0)
 		hpq_fatal("cannot set up the loop's handles");
 	free(path);
 	return 0;
@@ -157,14 +169,15 @@ fail:
 
 static void finish_stop(uv_timer_t *h)
 {
-	struct hpqd *d = container_of(h, struct hpqd, node_timer);
+	struct hpqd *d = container_of(h, struct hpqd, stop_timer);
 
 	metrics_stop(d);        /* joins its thread; waiting scrapes get 503 */
 	logs_close(d);
 	repair_close(d);
 	server_close_all(d->server);
 	dispatch_close(d);
-	uv_close((uv_handle_t *)&d->node_timer, NULL);
+	agentlink_close(d);
+	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	usage_close(d);         /* its last rows go into the final commit */
 	store_close(d->store);
 	d->store = NULL;
@@ -178,8 +191,7 @@ static void on_drained(void *arg, int status)
 {
 	struct hpqd *d = arg;
 
-	uv_timer_stop(&d->node_timer);
-	uv_timer_start(&d->node_timer, finish_stop, 0, 0);
+	uv_timer_start(&d->stop_timer, finish_stop, 0, 0);
 }
 
 void hpqd_stop(struct hpqd *d)

@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentlink.h"
+#include "context.h"
 #include "error.h"
-#include "hpqd.h"
 #include "log.h"
 #include "logs.h"
 #include "server.h"
@@ -62,63 +63,35 @@ static void on_timer(uv_timer_t *h)
 		uv_timer_stop(&lg->timer);
 }
 
-int logs_rpc(struct conn *c, uint64_t id, const Hpq__LogRequest *m, struct state_err *e)
+void logs_relay(struct logs *lg, struct conn *client, uint64_t id, uint64_t task_id,
+		struct conn *agent, uint64_t offset, uint32_t max)
 {
-	struct logs *lg = c->d->logs;
-	struct state *st = &c->d->state;
-	struct task *t = state_task_find(st, m->task_id);
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__LogRequest fwd = HPQ__LOG_REQUEST__INIT;
-	const char *node_name = m->node;
-	struct node *n;
-	struct relay *r;
+	struct relay *r = xcalloc(1, sizeof(*r));
 
-	if (!t)
-		return state_errf(e, HPQ_ENOTFOUND, "no task %llu", (unsigned long long)m->task_id);
-	/* Output may hold secrets: the owner and administrators only. */
-	if (!c->actor.admin && strcmp(c->actor.user, t->user))
-		return state_errf(e, HPQ_EPERM, "task %llu is %s's: only its owner and "
-				  "administrators may read its output",
-				  (unsigned long long)t->st.id, t->user);
-	if (!*node_name) {
-		if (!t->n_node_names)
-			return state_errf(e, HPQ_ENOTFOUND, "task %llu has not run yet: no output",
-					  (unsigned long long)t->st.id);
-		node_name = t->node_names[0];
-	}
-	n = state_node_find(st, node_name);
-	if (!n)
-		return state_errf(e, HPQ_ENOTFOUND, "unknown node '%.64s'", node_name);
-	if (!n->conn || n->conn->dead)
-		return state_errf(e, HPQ_EUNAVAIL, "node %s is not connected: its agent holds "
-				  "the output", n->name);
-
-	r = xcalloc(1, sizeof(*r));
-	r->client = c;
-	r->agent = n->conn;
+	r->client = client;
+	r->agent = agent;
 	server_ref(r->client);
 	server_ref(r->agent);
 	r->client_id = id;
 	r->agent_id = LOGS_ID_BIT | ++lg->next_id;
-	r->deadline = uv_now(c->d->loop) + LOGS_TIMEOUT_MS;
+	r->deadline = uv_now(lg->d->loop) + LOGS_TIMEOUT_MS;
 	dlist_add_tail(&lg->relays, &r->link);
 	if (!uv_is_active((uv_handle_t *)&lg->timer))
 		uv_timer_start(&lg->timer, on_timer, 1000, 1000);
 
-	fwd.task_id = t->st.id;
-	fwd.offset = m->offset;
-	fwd.max = m->max && m->max < MAX_CHUNK ? m->max : MAX_CHUNK;
+	fwd.task_id = task_id;
+	fwd.offset = offset;
+	fwd.max = max && max < MAX_CHUNK ? max : MAX_CHUNK;
 	env.id = r->agent_id;
 	env.body_case = HPQ__ENVELOPE__BODY_LOG_REQUEST;
 	env.log_request = &fwd;
-	server_push(r->agent, &env);
-	return 0;
+	agentlink_push(agent, &env);
 }
 
-bool logs_agent_reply(struct conn *agent, const Hpq__Envelope *env)
+bool logs_agent_reply(struct logs *lg, struct conn *agent, const Hpq__Envelope *env)
 {
-	struct logs *lg = agent->d->logs;
-
 	if (!lg || !(env->id & LOGS_ID_BIT))
 		return false;
 	for (struct dlist *l = lg->relays.next; l != &lg->relays; l = l->next) {

@@ -15,8 +15,9 @@
 #include "hpq.pb-c.h"
 #include "state.h"
 
-struct hpqd;
 struct conn;
+struct hpqd;
+struct logs;
 
 #define LOGS_ID_BIT ((uint64_t)1 << 62)
 #define LOGS_TIMEOUT_MS 10000
@@ -24,9 +25,11 @@ struct conn;
 int logs_init(struct hpqd *d);
 void logs_close(struct hpqd *d);
 
-/* From a client. */
-int logs_rpc(struct conn *c, uint64_t id, const Hpq__LogRequest *m, struct state_err *e);
+/* Asks agent for max bytes at offset of task_id's output, on behalf of
+ * client's request id; the answer, or an Error, goes to the client. */
+void logs_relay(struct logs *lg, struct conn *client, uint64_t id, uint64_t task_id,
+		struct conn *agent, uint64_t offset, uint32_t max);
 /* From an agent: a LogChunk, or an Error; false if id is not one of ours. */
-bool logs_agent_reply(struct conn *agent, const Hpq__Envelope *env);
+bool logs_agent_reply(struct logs *lg, struct conn *agent, const Hpq__Envelope *env);
 
 #endif

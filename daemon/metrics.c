@@ -21,7 +21,8 @@
 #include "clock.h"
 #include "error.h"
 #include "events.h"
-#include "hpqd.h"
+#include "context.h"
+#include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
@@ -81,23 +82,22 @@ static void hist_observe(struct histogram *h, double v)
 	h->count++;
 }
 
-void metrics_observe_cycle(struct hpqd *d, uint64_t ns, size_t decisions)
+/* The dispatcher's cycle observer. */
+static void observe_cycle(void *arg, uint64_t ns, size_t decisions)
 {
-	struct metrics *m = d->metrics;
+	struct metrics *m = arg;
 
-	if (!m)
-		return;
 	hist_observe(&m->cycle, (double)ns / 1e9);
 	m->cycles++;
 	m->decisions += decisions;
 }
 
-void metrics_observe_commit(void *arg, uint64_t ns)
+/* The store's commit observer. */
+static void observe_commit(void *arg, uint64_t ns)
 {
-	struct hpqd *d = arg;
+	struct metrics *m = arg;
 
-	if (d->metrics)
-		hist_observe(&d->metrics->commit, (double)ns / 1e9);
+	hist_observe(&m->commit, (double)ns / 1e9);
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -408,7 +408,8 @@ int metrics_start(struct hpqd *d, const char *listen, char *err, size_t errlen)
 	if (info)
 		port = info->port;
 	d->metrics = m;
-	store_set_commit_observer(d->store, metrics_observe_commit, d);
+	store_set_commit_observer(d->store, observe_commit, m);
+	dispatch_on_cycle(d, observe_cycle, m);
 	xasprintf(&m->port_path, "%s/hpqd.metrics.port", d->cfg.state_dir);
 	f = fopen(m->port_path, "w");
 	if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0)
@@ -430,6 +431,8 @@ void metrics_stop(struct hpqd *d)
 	MHD_stop_daemon(m->mhd);
 	if (d->store)
 		store_set_commit_observer(d->store, NULL, NULL);
+	if (d->dispatch)
+		dispatch_on_cycle(d, NULL, NULL);
 	unlink(m->port_path);
 	d->metrics = NULL;
 	uv_close((uv_handle_t *)&m->async, on_async_closed);

@@ -26,8 +26,4 @@ int metrics_start(struct hpqd *d, const char *listen, char *err, size_t errlen);
 /* Stops the listener (joins its thread); safe if never started. */
 void metrics_stop(struct hpqd *d);
 
-/* Observations, from the loop thread. */
-void metrics_observe_cycle(struct hpqd *d, uint64_t ns, size_t decisions);
-void metrics_observe_commit(void *d, uint64_t ns);
-
 #endif

@@ -13,11 +13,8 @@
 #include <string.h>
 
 #include "error.h"
-#include "hpqd.h"
 #include "parse.h"
 #include "policy.h"
-#include "rpc.h"
-#include "server.h"
 #include "store.h"
 
 #define MAX_SETTINGS 16
@@ -196,38 +193,4 @@ void policy_to_pb(const struct state *st, Hpq__PolicyReply *rep)
 	rep->min_runtime_s = (uint64_t)p->sched.min_runtime_ms / 1000;
 	rep->grace_s = p->grace_s;
 	rep->requeue_order = (char *)(p->sched.requeue_by_eviction ? "eviction" : "submit");
-}
-
-int policy_show_rpc(struct conn *c, uint64_t id, const Hpq__PolicyShowRequest *m,
-		    struct state_err *e)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__PolicyReply rep;
-
-	(void)m;
-	(void)e;
-	policy_to_pb(&c->d->state, &rep);
-	env.id = id;
-	env.body_case = HPQ__ENVELOPE__BODY_POLICY_REPLY;
-	env.policy_reply = &rep;
-	server_send(c, &env);
-	return 0;
-}
-
-int policy_set_rpc(struct conn *c, uint64_t id, const Hpq__PolicySetRequest *m,
-		   struct state_err *e)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__PolicyReply rep;
-	int r;
-
-	r = policy_set(&c->d->state, m, &c->actor, e);
-	if (r < 0)
-		return r;
-	policy_to_pb(&c->d->state, &rep);
-	env.id = id;
-	env.body_case = HPQ__ENVELOPE__BODY_POLICY_REPLY;
-	env.policy_reply = &rep;
-	rpc_reply_after_commit(c, &env);
-	return 0;
 }

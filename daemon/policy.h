@@ -1,5 +1,5 @@
 /*
- * policy.h: the cluster policy (DESIGN §4, `hpq policy show|set`): how
+ * policy.h: the cluster policy (docs/design.md §4, `hpq policy show|set`): how
  * idle compute is shared (fair-share or fcfs), the usage half-life, the
  * min-runtime before a task may be preempted, the default preemption
  * grace, and where a requeued task goes back in its queue.
@@ -19,19 +19,11 @@
 #include "hpq.pb-c.h"
 #include "state.h"
 
-struct conn;
-
 /* Validates and applies every setting of req, or none. */
 int policy_set(struct state *st, const Hpq__PolicySetRequest *req, const struct actor *who,
 	       struct state_err *e);
 
 /* Fills rep (strings are static) from the policy in force. */
 void policy_to_pb(const struct state *st, Hpq__PolicyReply *rep);
-
-int policy_show_rpc(struct conn *c, uint64_t id, const Hpq__PolicyShowRequest *m,
-		    struct state_err *e);
-/* Replies PolicyReply once the change is committed. */
-int policy_set_rpc(struct conn *c, uint64_t id, const Hpq__PolicySetRequest *m,
-		   struct state_err *e);
 
 #endif

@@ -6,7 +6,7 @@
  * unreachability has lasted its wait time ([repair] wait_accelerator for
  * accelerator findings, wait_default otherwise) starts a repair, if the
  * pool's blast radius allows; a repair past its timeout leaves the node
- * down. Heartbeats (repair_node_seen) count the healthy streak that returns
+ * down. Heartbeats (observed from the state) count the healthy streak that returns
  * a repaired node to active.
  *
  * Starting a repair: service repairing (by "hpqd" or the administrator),
@@ -33,11 +33,9 @@
 
 #include "agentlink.h"
 #include "error.h"
-#include "hpqd.h"
+#include "context.h"
 #include "log.h"
 #include "repair.h"
-#include "rpc.h"
-#include "server.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -431,9 +429,12 @@ static void on_tick(uv_timer_t *h)
 		check_node(d, d->state.nodes[i], now);
 }
 
-void repair_node_seen(struct hpqd *d, struct node *n, bool heartbeat)
+/* The state's heartbeat observer: counts a repaired node's healthy streak. */
+static void on_heartbeat(void *arg, struct node *n)
 {
-	if (strcmp(n->service, "repairing") || n->repair_running || !heartbeat)
+	struct hpqd *d = arg;
+
+	if (strcmp(n->service, "repairing") || n->repair_running)
 		return;
 	if (!strcmp(n->health, "unhealthy")) {
 		n->streak = 0;
@@ -467,6 +468,7 @@ int repair_init(struct hpqd *d)
 	if (r < 0)
 		return r;
 	rp->tick.data = d;
+	state_observe(&d->state, &(struct state_observer){ .heartbeat = on_heartbeat, .arg = d });
 	return uv_timer_start(&rp->tick, on_tick, every ? every : 1, every ? every : 1);
 }
 
@@ -488,6 +490,7 @@ void repair_close(struct hpqd *d)
 			   p->node, p->proc.pid);
 		proc_finish(p);
 	}
+	state_unobserve(&d->state, d);
 	uv_close((uv_handle_t *)&rp->tick, free_repair);
 	d->repair = NULL;
 }
@@ -504,64 +507,26 @@ void repair_reload(struct hpqd *d, const struct config *cfg)
 	config_release(&tmp);
 }
 
-/* ---------------------------------------------------------------- requests */
+/* ---------------------------------------------------------------- administration */
 
-static int admin_node(struct conn *c, const char *name, const char *reason, const char *what,
-		      struct node **ret_node, struct state_err *e)
+void repair_drain(struct hpqd *d, struct node *n, const char *by, const char *reason)
 {
-	struct node *n;
+	char why[320];
 
-	if (!c->actor.admin)
-		return state_errf(e, HPQ_EPERM, "only administrators can %s nodes", what);
-	if (!name || !*name)
-		return state_errf(e, HPQ_EINVAL, "which node? give its name");
-	if (strlen(reason) > 256)
-		return state_errf(e, HPQ_EINVAL, "the reason is longer than 256 characters");
-	for (const char *s = reason; *s; s++)
-		if ((unsigned char)*s < 0x20)
-			return state_errf(e, HPQ_EINVAL, "the reason has control characters");
-	n = state_node_find(&c->d->state, name);
-	if (!n)
-		return state_errf(e, HPQ_ENOTFOUND, "no node '%.64s'; see 'hpq node list'", name);
-	*ret_node = n;
-	return 0;
-}
-
-int repair_drain_rpc(struct conn *c, uint64_t id, const Hpq__NodeDrainRequest *m,
-		     struct state_err *e)
-{
-	struct hpqd *d = c->d;
-	struct node *n;
-	char reason[320];
-	int r;
-
-	r = admin_node(c, m->name, m->reason, "drain", &n, e);
-	if (r < 0)
-		return r;
-	if (*m->reason)
-		snprintf(reason, sizeof(reason), "%s", m->reason);
+	if (*reason)
+		snprintf(why, sizeof(why), "%s", reason);
 	else
-		snprintf(reason, sizeof(reason), "drained by %s", c->actor.user);
+		snprintf(why, sizeof(why), "drained by %s", by);
 	n->admin_hold = true;
 	n->repair_running = false;      /* a running command's exit is only logged */
 	free(n->repair_action);
 	n->repair_action = xstrdup("");
-	state_node_set_service(&d->state, n, has_runs(&d->state, n) ? "draining" : "drained",
-			       c->actor.user, reason);
-	rpc_ok_after_commit(c, id);
-	return 0;
+	state_node_set_service(&d->state, n, has_runs(&d->state, n) ? "draining" : "drained", by,
+			       why);
 }
 
-int repair_resume_rpc(struct conn *c, uint64_t id, const Hpq__NodeResumeRequest *m,
-		      struct state_err *e)
+void repair_resume(struct hpqd *d, struct node *n, const char *by, const char *reason)
 {
-	struct hpqd *d = c->d;
-	struct node *n;
-	int r;
-
-	r = admin_node(c, m->name, m->reason, "resume", &n, e);
-	if (r < 0)
-		return r;
 	n->admin_hold = false;
 	n->repair_running = false;
 	n->streak = 0;
@@ -569,45 +534,32 @@ int repair_resume_rpc(struct conn *c, uint64_t id, const Hpq__NodeResumeRequest 
 	n->bad_since_mono = is_bad(n) ? uv_now(d->loop) : 0;
 	free(n->repair_action);
 	n->repair_action = xstrdup("");
-	state_node_set_service(&d->state, n, "active", c->actor.user, m->reason);
-	rpc_ok_after_commit(c, id);
-	return 0;
+	state_node_set_service(&d->state, n, "active", by, reason);
 }
 
-int repair_repair_rpc(struct conn *c, uint64_t id, const Hpq__NodeRepairRequest *m,
-		      struct state_err *e)
+int repair_now(struct hpqd *d, struct node *n, const char *by, const char *action,
+	       const char *reason, struct state_err *e)
 {
-	struct hpqd *d = c->d;
 	const struct finding *f;
-	const char *action;
-	char reason[320];
-	struct node *n;
-	int r;
+	char why[320];
 
-	r = admin_node(c, m->name, m->reason, "repair", &n, e);
-	if (r < 0)
-		return r;
-	if (*m->action && strcmp(m->action, "reboot") && strcmp(m->action, "replace") &&
-	    strcmp(m->action, "none"))
+	if (*action && strcmp(action, "reboot") && strcmp(action, "replace") &&
+	    strcmp(action, "none"))
 		return state_errf(e, HPQ_EINVAL, "unknown repair action '%.32s': use reboot, "
-				  "replace or none", m->action);
+				  "replace or none", action);
 	if (!strcmp(n->service, "repairing") && n->repair_running)
 		return state_errf(e, HPQ_EBUSY, "node %s is being repaired already "
 				  "(action %s)", n->name, n->repair_action);
 	f = worst_finding(n);
-	if (*m->reason)
-		snprintf(reason, sizeof(reason), "%s", m->reason);
+	if (*reason)
+		snprintf(why, sizeof(why), "%s", reason);
 	else if (f)
-		snprintf(reason, sizeof(reason), "%s: %s", f->reason, f->message);
+		snprintf(why, sizeof(why), "%s: %s", f->reason, f->message);
 	else
-		snprintf(reason, sizeof(reason), "repair asked by %s", c->actor.user);
-	if (*m->action)
-		action = m->action;
-	else if (f)
-		action = repair_action_for(&d->cfg, f->reason, f->action);
-	else
-		action = repair_action_for(&d->cfg, n->lost ? "unreachable" : "admin", NULL);
-	start_repair(d, n, c->actor.user, action, reason);
-	rpc_ok_after_commit(c, id);
+		snprintf(why, sizeof(why), "repair asked by %s", by);
+	if (!*action)
+		action = f ? repair_action_for(&d->cfg, f->reason, f->action)
+			   : repair_action_for(&d->cfg, n->lost ? "unreachable" : "admin", NULL);
+	start_repair(d, n, by, action, why);
 	return 0;
 }

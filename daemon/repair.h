@@ -18,16 +18,12 @@
 #include "hpq.pb-c.h"
 #include "state.h"
 
-struct conn;
 struct config;
 struct hpqd;
 
 int repair_init(struct hpqd *d);
 /* At stop: ends the timer and signals repair commands still running. */
 void repair_close(struct hpqd *d);
-
-/* The agent of n registered (heartbeat false) or sent a heartbeat. */
-void repair_node_seen(struct hpqd *d, struct node *n, bool heartbeat);
 
 /* SIGHUP: takes the [repair] settings of cfg. */
 void repair_reload(struct hpqd *d, const struct config *cfg);
@@ -37,11 +33,16 @@ void repair_reload(struct hpqd *d, const struct config *cfg);
 const char *repair_action_for(const struct config *cfg, const char *reason,
 			      const char *suggested);
 
-int repair_drain_rpc(struct conn *c, uint64_t id, const Hpq__NodeDrainRequest *m,
-		     struct state_err *e);
-int repair_resume_rpc(struct conn *c, uint64_t id, const Hpq__NodeResumeRequest *m,
-		      struct state_err *e);
-int repair_repair_rpc(struct conn *c, uint64_t id, const Hpq__NodeRepairRequest *m,
-		      struct state_err *e);
+/*
+ * An administrator's orders, already checked by the caller (req-node.c):
+ * drain (no new work; the node stays out of service until resumed; an
+ * empty reason says who drained it), resume, and repair now (action
+ * reboot|replace|none, or "" for the one its worst finding calls for).
+ * Each is recorded; the caller replies once it is committed.
+ */
+void repair_drain(struct hpqd *d, struct node *n, const char *by, const char *reason);
+void repair_resume(struct hpqd *d, struct node *n, const char *by, const char *reason);
+int repair_now(struct hpqd *d, struct node *n, const char *by, const char *action,
+	       const char *reason, struct state_err *e);
 
 #endif

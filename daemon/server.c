@@ -1,5 +1,5 @@
 /*
- * server.c: listeners, connections, framing and the one dispatch switch.
+ * server.c: listeners, connections, framing, Hello and Auth (server.h).
  *
  * Reading follows redis's shape: libuv hands us bytes (into one shared
  * buffer: reads are handled to completion before the next one), we feed
@@ -12,7 +12,8 @@
  *
  * Identity is settled by Hello before anything else: on the Unix socket
  * from SO_PEERCRED (Hello.name is ignored), over TCP from Hello.name,
- * trusted only after Auth when the daemon has a cluster key.
+ * trusted only after Auth when the daemon has a cluster key. Every message
+ * after that goes whole to the on_message callback (the router).
  */
 #include <errno.h>
 #include <pwd.h>
@@ -24,21 +25,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agentlink.h"
+#include "config.h"
 #include "error.h"
-#include "events.h"
 #include "hpq.h"
-#include "hpqd.h"
 #include "log.h"
-#include "logs.h"
 #include "msg.h"
 #include "parse.h"
-#include "policy.h"
-#include "repair.h"
-#include "rpc.h"
 #include "server.h"
-#include "status.h"
-#include "usage.h"
+#include "store.h"
 #include "xalloc.h"
 
 #define READ_BUF 65536
@@ -49,7 +43,7 @@
 #define HANDSHAKE_MS 10000
 
 struct server {
-	struct hpqd *d;
+	struct server_params p;
 	uv_tcp_t tcp;
 	bool has_tcp;
 	uv_pipe_t pipe;
@@ -62,12 +56,6 @@ struct server {
 	char rbuf[READ_BUF];
 };
 
-struct held_frame {
-	struct held_frame *next;
-	uint8_t *frame;
-	size_t len;
-};
-
 struct write_req {
 	uv_write_t req;
 	struct conn *c;
@@ -76,13 +64,6 @@ struct write_req {
 
 static void conn_free(struct conn *c)
 {
-	while (c->held) {
-		struct held_frame *h = c->held;
-
-		c->held = h->next;
-		free(h->frame);
-		free(h);
-	}
 	hpq_framer_release(&c->framer);
 	free(c->user);
 	free(c->software);
@@ -105,15 +86,15 @@ static void on_closed(uv_handle_t *h)
 	server_unref(container_of(h, struct conn, h.handle));
 }
 
-/* Marks c dead and tells agentlink; the handle closes separately. */
+/* Marks c dead and tells the session's owner; the handle closes separately. */
 static void conn_kill(struct conn *c)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
 	dlist_del(&c->link);
-	if (c->node)
-		agentlink_disconnected(c);
+	if (c->on_close)
+		c->on_close(c);
 	log_debug("%s: connection closed", c->peer);
 }
 
@@ -206,38 +187,6 @@ void server_send(struct conn *c, const Hpq__Envelope *env)
 	server_send_frame(c, frame, len);
 }
 
-void server_push(struct conn *c, const Hpq__Envelope *env)
-{
-	struct held_frame *h;
-
-	if (c->dead || c->pseudo)
-		return;
-	if (c->pushes_open) {
-		server_send(c, env);
-		return;
-	}
-	h = xcalloc(1, sizeof(*h));
-	h->frame = hpq_msg_encode(env, &h->len);
-	if (!c->held_tail)
-		c->held_tail = &c->held;
-	*c->held_tail = h;
-	c->held_tail = &h->next;
-}
-
-void server_open_pushes(struct conn *c, const Hpq__Envelope *reply)
-{
-	server_send(c, reply);
-	c->pushes_open = true;
-	while (c->held) {
-		struct held_frame *h = c->held;
-
-		c->held = h->next;
-		server_send_frame(c, h->frame, h->len);
-		free(h);
-	}
-	c->held_tail = &c->held;
-}
-
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
@@ -263,14 +212,62 @@ void server_send_ok(struct conn *c, uint64_t id)
 	server_send(c, &env);
 }
 
+/* ---------------------------------------------------------------- replies after commit */
+
+struct pending_reply {
+	struct conn *c;
+	uint64_t id;
+	uint8_t *frame;
+	size_t len;
+};
+
+static void on_committed(void *arg, int status)
+{
+	struct pending_reply *p = arg;
+
+	if (status < 0) {
+		free(p->frame);
+		server_send_error(p->c, p->id, HPQ_ESTORAGE,
+				  "the change could not be stored: the daemon is stopping");
+	} else {
+		server_send_frame(p->c, p->frame, p->len);
+	}
+	server_unref(p->c);
+	free(p);
+}
+
+void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env)
+{
+	struct pending_reply *p = xcalloc(1, sizeof(*p));
+
+	p->c = c;
+	p->id = env->id;
+	p->frame = hpq_msg_encode(env, &p->len);
+	server_ref(c);
+	store_after_commit(c->srv->p.store, on_committed, p);
+}
+
+void server_ok_after_commit(struct conn *c, uint64_t id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Ok ok = HPQ__OK__INIT;
+
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_OK;
+	env.ok = &ok;
+	server_reply_after_commit(c, &env);
+}
+
 /* ---------------------------------------------------------------- identity */
 
-static bool is_admin(const struct hpqd *d, const char *user, uint32_t uid, bool known)
+static bool is_admin(const struct server *srv, const char *user, uint32_t uid, bool known)
 {
-	if (known && (uid == 0 || uid == (uint32_t)d->uid))
+	const struct config *cfg = srv->p.cfg;
+
+	if (known && (uid == 0 || uid == (uint32_t)srv->p.uid))
 		return true;
-	for (size_t i = 0; i < d->cfg.nadmins; i++)
-		if (!strcmp(d->cfg.admins[i], user))
+	for (size_t i = 0; i < cfg->nadmins; i++)
+		if (!strcmp(cfg->admins[i], user))
 			return true;
 	return false;
 }
@@ -302,9 +299,9 @@ static int identify(struct conn *c, const char *name, struct state_err *e)
 	c->actor.user = c->user;
 	c->actor.agent = c->role == HPQ__ROLE__ROLE_AGENT;
 	c->actor.admin = !c->actor.agent &&
-			 is_admin(c->d, c->user, c->actor.uid, c->actor.known);
+			 is_admin(c->srv, c->user, c->actor.uid, c->actor.known);
 	if (c->actor.agent) {
-		if (c->local && !is_admin(c->d, c->user, c->peer_uid, true))
+		if (c->local && !is_admin(c->srv, c->user, c->peer_uid, true))
 			return state_errf(e, HPQ_EPERM,
 					  "agents on the Unix socket must run as root or as hpqd's "
 					  "user");
@@ -343,7 +340,7 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 	rep.software_version = (char *)HPQ_VERSION;
 	rep.user = c->user;
 	rep.admin = c->actor.admin;
-	if (!c->local && c->d->has_key) {
+	if (!c->local && c->srv->p.key) {
 		hpq_auth_nonce(c->nonce);
 		rep.nonce.data = c->nonce;
 		rep.nonce.len = sizeof(c->nonce);
@@ -363,7 +360,8 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 
 static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state_err *e)
 {
-	if (hpq_auth_verify(a->mac.data, a->mac.len, c->nonce, sizeof(c->nonce), c->d->key) < 0)
+	if (hpq_auth_verify(a->mac.data, a->mac.len, c->nonce, sizeof(c->nonce),
+			    c->srv->p.key) < 0)
 		return state_errf(e, HPQ_EAUTH,
 				  "authentication failed: the cluster key does not match");
 	c->phase = CONN_READY;
@@ -371,151 +369,41 @@ static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state
 	return 0;
 }
 
-/* ---------------------------------------------------------------- dispatch */
+/* ---------------------------------------------------------------- delivery */
 
-static void dispatch(struct conn *c, const Hpq__Envelope *env)
+/* Hello and Auth are the server's; everything after goes to on_message. */
+static void deliver(struct conn *c, const Hpq__Envelope *env)
 {
 	struct state_err e = { { 0 } };
-	uint64_t id = env->id;
-	bool client = c->role == HPQ__ROLE__ROLE_CLIENT;
-	bool agent = c->role == HPQ__ROLE__ROLE_AGENT;
-	bool fatal = false;
 	int r;
 
-	if (c->phase == CONN_HELLO && env->body_case != HPQ__ENVELOPE__BODY_HELLO) {
+	if (c->phase == CONN_READY) {
+		if (env->body_case == HPQ__ENVELOPE__BODY_HELLO ||
+		    env->body_case == HPQ__ENVELOPE__BODY_AUTH) {
+			server_send_error(c, env->id, HPQ_EPROTO,
+					  env->body_case == HPQ__ENVELOPE__BODY_HELLO
+						  ? "Hello was already said"
+						  : "no Auth was asked for");
+			return;
+		}
+		c->srv->p.on_message(c->srv->p.arg, c, env);
+		return;
+	}
+	if (c->phase == CONN_HELLO && env->body_case == HPQ__ENVELOPE__BODY_HELLO)
+		r = on_hello(c, env->id, env->hello, &e);
+	else if (c->phase == CONN_AUTH && env->body_case == HPQ__ENVELOPE__BODY_AUTH)
+		r = on_auth(c, env->id, env->auth, &e);
+	else if (c->phase == CONN_HELLO)
 		r = state_errf(&e, HPQ_EPROTO, "the first message must be Hello, not %s",
 			       hpq_msg_name(env));
-		fatal = true;
-		goto bad;
-	}
-	if (c->phase == CONN_AUTH && env->body_case != HPQ__ENVELOPE__BODY_AUTH) {
+	else
 		r = state_errf(&e, HPQ_EAUTH, "authenticate first: this daemon needs the "
 			       "cluster key over TCP");
-		fatal = true;
-		goto bad;
-	}
-
-	switch (env->body_case) {
-	case HPQ__ENVELOPE__BODY_HELLO:
-		if (c->phase != CONN_HELLO) {
-			r = state_errf(&e, HPQ_EPROTO, "Hello was already said");
-			break;
-		}
-		r = on_hello(c, id, env->hello, &e);
-		fatal = r < 0;
-		break;
-	case HPQ__ENVELOPE__BODY_AUTH:
-		if (c->phase != CONN_AUTH) {
-			r = state_errf(&e, HPQ_EPROTO, "no Auth was asked for");
-			break;
-		}
-		r = on_auth(c, id, env->auth, &e);
-		fatal = r < 0;
-		break;
-	case HPQ__ENVELOPE__BODY_SUBMIT:
-		r = client ? rpc_submit(c, id, env->submit, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_LIST:
-		r = client ? rpc_list(c, id, env->list, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_SHOW:
-		r = client ? rpc_show(c, id, env->show, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_CANCEL:
-		r = client ? rpc_cancel(c, id, env->cancel, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_CHECKPOINT:
-		/* From `hpq checkpoint` directly, or relayed by the task's agent. */
-		r = rpc_checkpoint(c, id, env->checkpoint, &e);
-		break;
-	case HPQ__ENVELOPE__BODY_NODE_LIST:
-		r = client ? rpc_node_list(c, id, env->node_list, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_NODE_DRAIN:
-		r = client ? repair_drain_rpc(c, id, env->node_drain, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_NODE_RESUME:
-		r = client ? repair_resume_rpc(c, id, env->node_resume, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_NODE_REPAIR:
-		r = client ? repair_repair_rpc(c, id, env->node_repair, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_TEAM_SET:
-		r = client ? rpc_team_set(c, id, env->team_set, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_TEAM_REMOVE:
-		r = client ? rpc_team_remove(c, id, env->team_remove, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_TEAM_LIST:
-		r = client ? rpc_team_list(c, id, env->team_list, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_CLASS_SET:
-		r = client ? rpc_class_set(c, id, env->class_set, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_CLASS_REMOVE:
-		r = client ? rpc_class_remove(c, id, env->class_remove, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_CLASS_LIST:
-		r = client ? rpc_class_list(c, id, env->class_list, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_POLICY_SHOW:
-		r = client ? policy_show_rpc(c, id, env->policy_show, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_POLICY_SET:
-		r = client ? policy_set_rpc(c, id, env->policy_set, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_STATUS:
-		r = client ? status_rpc(c, id, env->status, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_EVENTS:
-		r = client ? events_rpc(c, id, env->events, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_USAGE:
-		r = client ? usage_rpc(c, id, env->usage, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_LOG_REQUEST:
-		r = client ? logs_rpc(c, id, env->log_request, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_LOG_CHUNK:
-		if (agent && logs_agent_reply(c, env))
-			return;
-		r = HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_REGISTER:
-		r = agent ? agentlink_register(c, id, env->register_, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_HEARTBEAT:
-		r = agent ? agentlink_heartbeat(c, id, env->heartbeat, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_TASK_UPDATE:
-		r = agent ? agentlink_task_update(c, id, env->task_update, &e) : HPQ_EPROTO;
-		break;
-	case HPQ__ENVELOPE__BODY_OK:
-	case HPQ__ENVELOPE__BODY_ERROR:
-		/* An agent acknowledging a push; nothing waits for it, except
-		 * a relayed hpq logs request (logs.c). */
-		if (agent && logs_agent_reply(c, env))
-			return;
-		if (agent) {
-			if (env->body_case == HPQ__ENVELOPE__BODY_ERROR)
-				log_info("%s: agent reports: %s", c->peer, env->error->message);
-			return;
-		}
-		r = HPQ_EPROTO;
-		break;
-	default:
-		r = HPQ_EPROTO;
-		break;
-	}
 	if (r >= 0)
 		return;
-bad:
-	if (r == HPQ_EPROTO && !e.msg[0])
-		state_errf(&e, HPQ_EPROTO, "%s is not a request a%s may send", hpq_msg_name(env),
-			   agent ? "n agent" : " client");
-	server_send_error(c, id, r, e.msg);
-	if (fatal)
-		server_close(c);
+	/* A failed handshake ends the connection. */
+	server_send_error(c, env->id, r, e.msg);
+	server_close(c);
 }
 
 static void feed(struct conn *c, const void *data, size_t n)
@@ -533,7 +421,7 @@ static void feed(struct conn *c, const void *data, size_t n)
 			server_send_error(c, 0, HPQ_EPROTO, "malformed or unknown message");
 			continue;
 		}
-		dispatch(c, env);
+		deliver(c, env);
 		hpq_msg_free(env);
 	}
 	if (r < 0 && !c->dead) {
@@ -557,7 +445,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = container_of(h, struct conn, h.handle);
 
-	*buf = uv_buf_init(c->d->server->rbuf, READ_BUF);
+	*buf = uv_buf_init(c->srv->rbuf, READ_BUF);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -576,11 +464,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 /* ---------------------------------------------------------------- accepting */
 
-static struct conn *conn_new(struct hpqd *d)
+static struct conn *conn_new(struct server *srv)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
-	c->d = d;
+	c->srv = srv;
 	c->refs = 1;
 	hpq_framer_init(&c->framer, HPQ_FRAME_MAX);
 	dlist_init(&c->link);
@@ -598,10 +486,10 @@ static void on_connection(uv_stream_t *listener, int status)
 		log_warn("cannot accept a connection: %s", uv_strerror(status));
 		return;
 	}
-	c = conn_new(srv->d);
+	c = conn_new(srv);
 	c->local = local;
-	r = local ? uv_pipe_init(srv->d->loop, &c->h.pipe, 0)
-		  : uv_tcp_init(srv->d->loop, &c->h.tcp);
+	r = local ? uv_pipe_init(srv->p.loop, &c->h.pipe, 0)
+		  : uv_tcp_init(srv->p.loop, &c->h.tcp);
 	if (r < 0) {
 		conn_free(c);
 		return;
@@ -647,16 +535,16 @@ static void on_connection(uv_stream_t *listener, int status)
 			}
 		}
 	}
-	c->accepted_mono = uv_now(srv->d->loop);
+	c->accepted_mono = uv_now(srv->p.loop);
 	dlist_add_tail(&srv->conns, &c->link);
 	r = uv_read_start(&c->h.stream, on_alloc, on_read);
 	if (r < 0)
 		close_now(c);
 }
 
-struct conn *server_pseudo(struct hpqd *d, Hpq__Role role, const char *user, bool admin)
+struct conn *server_pseudo(struct server *srv, Hpq__Role role, const char *user, bool admin)
 {
-	struct conn *c = conn_new(d);
+	struct conn *c = conn_new(srv);
 
 	c->pseudo = true;
 	c->local = true;
@@ -672,17 +560,17 @@ struct conn *server_pseudo(struct hpqd *d, Hpq__Role role, const char *user, boo
 	c->actor.agent = role == HPQ__ROLE__ROLE_AGENT;
 	c->actor.node = c->actor.agent ? c->user : NULL;
 	snprintf(c->peer, sizeof(c->peer), "pseudo %s", user);
-	dlist_add_tail(&d->server->conns, &c->link);
+	dlist_add_tail(&srv->conns, &c->link);
 	return c;
 }
 
 /* ---------------------------------------------------------------- listening */
 
-int server_new(struct hpqd *d, struct server **ret_server)
+int server_new(const struct server_params *p, struct server **ret_server)
 {
 	struct server *srv = xcalloc(1, sizeof(*srv));
 
-	srv->d = d;
+	srv->p = *p;
 	dlist_init(&srv->conns);
 	*ret_server = srv;
 	return 0;
@@ -713,7 +601,7 @@ static int listen_tcp(struct server *srv, const char *addr, char *err, size_t er
 	r = parse_hostport(addr, &ss, err, errlen);
 	if (r < 0)
 		return r;
-	r = uv_tcp_init(srv->d->loop, &srv->tcp);
+	r = uv_tcp_init(srv->p.loop, &srv->tcp);
 	if (r < 0)
 		return hpq_errf(err, errlen, r, "cannot make a TCP socket: %s", uv_strerror(r));
 	srv->has_tcp = true;
@@ -776,7 +664,7 @@ static int listen_unix(struct server *srv, const char *path, char *err, size_t e
 				path);
 	unlink(path);
 	make_parent(path);
-	r = uv_pipe_init(srv->d->loop, &srv->pipe, 0);
+	r = uv_pipe_init(srv->p.loop, &srv->pipe, 0);
 	if (r < 0)
 		return hpq_errf(err, errlen, r, "cannot make a Unix socket: %s", uv_strerror(r));
 	srv->has_pipe = true;
@@ -797,7 +685,7 @@ static int listen_unix(struct server *srv, const char *path, char *err, size_t e
 static void on_reaper(uv_timer_t *h)
 {
 	struct server *srv = container_of(h, struct server, reaper);
-	uint64_t now = uv_now(srv->d->loop);
+	uint64_t now = uv_now(srv->p.loop);
 
 	for (struct dlist *l = srv->conns.next, *next; l != &srv->conns; l = next) {
 		struct conn *c = container_of(l, struct conn, link);
@@ -817,7 +705,7 @@ int server_listen(struct server *srv, const char *listen, const char *path, char
 	int r;
 
 	if (!srv->has_reaper) {
-		uv_timer_init(srv->d->loop, &srv->reaper);
+		uv_timer_init(srv->p.loop, &srv->reaper);
 		uv_timer_start(&srv->reaper, on_reaper, HANDSHAKE_MS / 2, HANDSHAKE_MS / 2);
 		srv->has_reaper = true;
 	}

@@ -1,13 +1,16 @@
 /*
- * server.h: hpqd's listeners and connections (DESIGN §7).
+ * server.h: hpqd's transport (docs/design.md §7): listeners, connections,
+ * framing, Hello and Auth, write queues, and the replies that wait for a
+ * commit.
  *
  * A connection embeds its libuv handle and is freed in the close callback
  * or later, when the last reference goes: a reply that waits for a commit
  * holds a reference, and finds the connection marked dead (its sends are
  * dropped) if the peer went away meanwhile. Every connection starts with
- * Hello (and Auth over TCP when the daemon has a cluster key); then its
- * frames are decoded and dispatched by one switch in server.c to rpc.c
- * (clients) and agentlink.c (agents).
+ * Hello (and Auth over TCP when the daemon has a cluster key), which the
+ * server answers itself; every later whole message goes to the on_message
+ * callback given to server_new (the router). The server knows nothing of
+ * what a message means.
  */
 #ifndef HPQD_SERVER_H
 #define HPQD_SERVER_H
@@ -23,8 +26,9 @@
 #include "hpq.pb-c.h"
 #include "state.h"
 
-struct hpqd;
+struct config;
 struct server;
+struct store;
 
 enum conn_phase {
 	CONN_HELLO = 0,   /* waiting for Hello */
@@ -39,7 +43,7 @@ struct conn {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} h;
-	struct hpqd *d;
+	struct server *srv;
 	struct dlist link;         /* in the server's list */
 	unsigned refs;
 	bool dead;                 /* closing or closed: sends are dropped */
@@ -50,19 +54,33 @@ struct conn {
 	uint32_t protocol;         /* the version agreed in Hello */
 	char *user;                /* identity (agents: the node name) */
 	char *software;            /* Hello.software_version */
-	struct actor actor;        /* who this connection acts as, for state.c */
+	struct actor actor;        /* who this connection acts as, for the state */
 	struct hpq_framer framer;
 	uint8_t nonce[HPQ_AUTH_NONCE_BYTES];
 	uint32_t peer_uid, peer_gid; /* SO_PEERCRED on the Unix socket */
-	struct node *node;         /* agents: after Register */
-	bool pushes_open;          /* agents: RegisterReply sent, pushes may flow */
-	struct held_frame *held;   /* pushes waiting for RegisterReply, in order */
-	struct held_frame **held_tail;
 	char peer[96];             /* for log lines: "unix uid 1000", "127.0.0.1:5123" */
 	uint64_t accepted_mono;    /* uv_now when accepted: Hello must follow soon */
+
+	/* The layer above may attach a session to the connection; on_close,
+	 * if set, is called once when the connection dies, before its
+	 * sends start being dropped for good. */
+	void *session;
+	void (*on_close)(struct conn *c);
 };
 
-int server_new(struct hpqd *d, struct server **ret_server);
+/* Who the server hands messages to, and how it decides who is who. */
+struct server_params {
+	uv_loop_t *loop;
+	struct store *store;           /* replies after commit wait on it */
+	const struct config *cfg;      /* [auth] admins; read at each Hello */
+	uid_t uid;                     /* the daemon's own uid: an administrator */
+	const uint8_t *key;            /* the cluster key, or NULL: no Auth over TCP */
+	/* A whole message from a peer past Hello (and Auth). */
+	void (*on_message)(void *arg, struct conn *c, const Hpq__Envelope *env);
+	void *arg;
+};
+
+int server_new(const struct server_params *p, struct server **ret_server);
 /*
  * Listens on TCP (listen: HOST:PORT, IPv6 as [ADDR]:PORT; port 0 picks
  * one) and on the Unix socket at path; either may be NULL or "". Refuses
@@ -88,14 +106,14 @@ void server_send(struct conn *c, const Hpq__Envelope *env);
 void server_send_frame(struct conn *c, uint8_t *frame, size_t len);
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg);
 void server_send_ok(struct conn *c, uint64_t id);
+
 /*
- * A push to an agent (RunTask, KillTask). An agent reads nothing but
- * RegisterReply until it is registered, so pushes decided meanwhile are
- * held and go out, in order, right after it (server_open_pushes).
+ * Replies once everything recorded so far is committed: env is encoded
+ * now (so it says what was decided now) and written from the commit's
+ * completion, or replaced by an Error if the commit failed.
  */
-void server_push(struct conn *c, const Hpq__Envelope *env);
-/* Sends the RegisterReply env, then the held pushes; later pushes flow. */
-void server_open_pushes(struct conn *c, const Hpq__Envelope *reply);
+void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env);
+void server_ok_after_commit(struct conn *c, uint64_t id);
 
 /* Closes c after what is queued has been written. */
 void server_close(struct conn *c);
@@ -103,10 +121,10 @@ void server_close(struct conn *c);
 /*
  * For the fuzzer: a connection with no socket, already past Hello with
  * the given role and identity; server_feed runs bytes through the same
- * framing, decoding and dispatch as a socket's reads. The caller owns
+ * framing, decoding and delivery as a socket's reads. The caller owns
  * the reference it returns: server_close, then server_unref.
  */
-struct conn *server_pseudo(struct hpqd *d, Hpq__Role role, const char *user, bool admin);
+struct conn *server_pseudo(struct server *srv, Hpq__Role role, const char *user, bool admin);
 void server_feed(struct conn *c, const void *data, size_t len);
 
 #endif

@@ -73,98 +73,6 @@ int state_task_state_parse(const char *name)
 	return -1;
 }
 
-/* ---------------------------------------------------------------- name maps */
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static void strmap_put(struct strmap *m, const char *key, void *val);
-
-static void strmap_grow(struct strmap *m)
-{
-	struct strmap old = *m;
-
-	m->cap = old.cap ? 2 * old.cap : 16;
-	m->keys = xcalloc(m->cap, sizeof(*m->keys));
-	m->vals = xcalloc(m->cap, sizeof(*m->vals));
-	m->len = 0;
-	for (size_t i = 0; i < old.cap; i++)
-		if (old.keys[i])
-			strmap_put(m, old.keys[i], old.vals[i]);
-	free(old.keys);
-	free(old.vals);
-}
-
-static size_t strmap_slot(const struct strmap *m, const char *key)
-{
-	size_t i = hash_str(key) & (m->cap - 1);
-
-	while (m->keys[i] && strcmp(m->keys[i], key))
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static void strmap_put(struct strmap *m, const char *key, void *val)
-{
-	size_t i;
-
-	if (2 * (m->len + 1) > m->cap)
-		strmap_grow(m);
-	i = strmap_slot(m, key);
-	if (!m->keys[i])
-		m->len++;
-	m->keys[i] = key;
-	m->vals[i] = val;
-}
-
-static void *strmap_get(const struct strmap *m, const char *key)
-{
-	size_t i;
-
-	if (!m->cap || !key)
-		return NULL;
-	i = strmap_slot(m, key);
-	return m->keys[i] ? m->vals[i] : NULL;
-}
-
-/* Deletion with backward shift, so probing needs no tombstones. */
-static void strmap_del(struct strmap *m, const char *key)
-{
-	size_t i, j;
-
-	if (!m->cap)
-		return;
-	i = strmap_slot(m, key);
-	if (!m->keys[i])
-		return;
-	m->keys[i] = NULL;
-	m->len--;
-	for (j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-		size_t home = hash_str(m->keys[j]) & (m->cap - 1);
-
-		/* Move j back to i unless its home lies cyclically in (i, j]. */
-		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			m->keys[i] = m->keys[j];
-			m->vals[i] = m->vals[j];
-			m->keys[j] = NULL;
-			i = j;
-		}
-	}
-}
-
-static void strmap_release(struct strmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
-
 /* ---------------------------------------------------------------- small helpers */
 
 static void set_str(char **slot, const char *s)
@@ -225,8 +133,9 @@ void state_event(struct state *st, const char *kind, const struct task *t, const
 	ev.actor = actor ? actor : "hpqd";
 	ev.message = msg;
 	store_event_add(st->store, &ev);
-	if (st->on_event)
-		st->on_event(st->on_event_arg, &ev, t);
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].event)
+			st->observers[i].event(st->observers[i].arg, &ev, t);
 	if (t)
 		log_info("task %llu: %s: %s", (unsigned long long)t->st.id, kind, msg);
 	else
@@ -320,8 +229,27 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+void state_observe(struct state *st, const struct state_observer *o)
+{
+	st->observers = xreallocarray(st->observers, st->nobservers + 1, sizeof(*o));
+	st->observers[st->nobservers++] = *o;
+}
+
+void state_unobserve(struct state *st, const void *arg)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].arg != arg)
+			st->observers[k++] = st->observers[i];
+	st->nobservers = k;
+}
+
 void state_release(struct state *st)
 {
+	free(st->observers);
+	st->observers = NULL;
+	st->nobservers = 0;
 	/* The dispatcher first: it still links the tasks. */
 	if (st->sched)
 		sched_free(st->sched);
@@ -468,6 +396,39 @@ static struct quota *team_quota_add(struct team *t, uint32_t pool)
 	return q;
 }
 
+/* Records a team with its quotas. */
+static void team_save(struct state *st, const struct team *t)
+{
+	struct store_quota_row *q = xcalloc(t->nquotas, sizeof(*q));
+	struct store_team_row row = {
+		.name = t->name,
+		.weight = t->weight,
+		.preempt_own = t->preempt_own_lower ? "lower-priority" : "never",
+		.default_class = t->default_class,
+		.members = t->members,
+		.nmembers = t->nmembers,
+		.quotas = q,
+		.nquotas = t->nquotas,
+	};
+
+	for (size_t i = 0; i < t->nquotas; i++) {
+		const struct sched_quota *sq = &t->quotas[i].q;
+
+		q[i] = (struct store_quota_row){
+			.pool = st->pools[t->quotas[i].pool]->name,
+			.guarantee = sq->guarantee,
+			.sharing = state_sharing_name(sq->sharing),
+			.borrow_limit_pct = sq->borrow_limit_pct,
+			.has_borrow_abs = sq->has_borrow_abs,
+			.borrow_abs = sq->borrow_abs,
+			.has_lend_limit = sq->has_lend_limit,
+			.lend_limit = sq->lend_limit,
+		};
+	}
+	store_team_put(st->store, &row);
+	free(q);
+}
+
 /*
  * A pool that comes into being (a node registers with it, a quota names
  * it) gives the team `default` what it has in the default pool: no
@@ -488,7 +449,7 @@ static struct pool *pool_create(struct state *st, const char *name, const char *
 		q->q.has_borrow_abs = true;
 		q->q.borrow_abs = STATE_UNLIMITED;
 		sched_team_quota(st->sched, def->id, p->id, &q->q);
-		store_team_put(st->store, st, def);
+		team_save(st, def);
 	}
 	return p;
 }
@@ -515,21 +476,6 @@ static void team_insert(struct state *st, struct team *t)
 	st->teams = xreallocarray(st->teams, st->nteams + 1, sizeof(*st->teams));
 	st->teams[st->nteams++] = t;
 	strmap_put(&st->team_names, t->name, t);
-}
-
-static char **split_csv(const char *s, size_t *ret_n)
-{
-	char *copy = xstrdup(s ? s : ""), *save = NULL, *tok;
-	char **v = NULL;
-	size_t n = 0;
-
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		v = xreallocarray(v, n + 1, sizeof(*v));
-		v[n++] = xstrdup(tok);
-	}
-	free(copy);
-	*ret_n = n;
-	return v;
 }
 
 static bool team_admits(const struct team *t, const char *user)
@@ -559,8 +505,14 @@ static int64_t parse_ms(const char *v, bool *ok)
 	return *ok ? (int64_t)s * 1000 : 0;
 }
 
-void state_policy_restore(struct state *st, const char *key, const char *value)
+/*
+ * The loader of state_load: store_load hands it rows in dependency order
+ * (store.h). Rows that make no sense are logged and skipped; a restart
+ * must not fail over one bad row.
+ */
+static void state_policy_restore(void *arg, const char *key, const char *value)
 {
+	struct state *st = arg;
 	struct state_policy *p = &st->policy;
 	bool ok = true;
 
@@ -602,48 +554,71 @@ void state_policy_restore(struct state *st, const char *key, const char *value)
 	sched_set_policy(st->sched, &p->sched);
 }
 
-struct pool *state_pool_restore(struct state *st, const char *name)
+static struct pool *pool_restore(struct state *st, const char *name)
 {
 	struct pool *p = state_pool_find(st, name);
 
 	return p ? p : pool_add(st, name);
 }
 
-void state_class_restore(struct state *st, const char *name, uint32_t weight, bool preemptible)
+static void load_pool(void *arg, const char *name)
 {
-	if (!state_class_find(st, name))
-		class_add(st, name, weight, preemptible);
+	pool_restore(arg, name);
 }
 
-struct team *state_team_restore(struct state *st, const char *name, uint32_t weight,
-				const char *preempt_own, const char *default_class,
-				const char *members)
+static void load_class(void *arg, const struct store_class_row *c)
 {
+	struct state *st = arg;
+
+	if (!state_class_find(st, c->name))
+		class_add(st, c->name, c->weight, c->preemptible);
+}
+
+static void load_team(void *arg, const struct store_team_row *row)
+{
+	struct state *st = arg;
 	struct team *t;
 
-	if (state_team_find(st, name))
-		return NULL;
+	if (state_team_find(st, row->name))
+		return;
 	t = xcalloc(1, sizeof(*t));
-	t->name = xstrdup(name);
-	t->weight = weight;
-	t->preempt_own_lower = strcmp(preempt_own, "never") != 0;
-	t->default_class = xstrdup(default_class);
-	t->members = split_csv(members, &t->nmembers);
+	t->name = xstrdup(row->name);
+	t->weight = row->weight;
+	t->preempt_own_lower = strcmp(row->preempt_own, "never") != 0;
+	t->default_class = xstrdup(row->default_class);
+	t->members = dup_strv(row->members, row->nmembers);
+	t->nmembers = row->nmembers;
 	team_insert(st, t);
 	sched_team_set(st->sched, t->id, t->weight, t->preempt_own_lower);
-	return t;
 }
 
-void state_quota_restore(struct state *st, struct team *team, const char *pool,
-			 const struct sched_quota *q)
+static void load_quota(void *arg, const char *team, const struct store_quota_row *row)
 {
-	struct pool *p = state_pool_restore(st, pool);
-	struct quota *tq = team_quota(team, p->id);
+	struct state *st = arg;
+	struct team *t = state_team_find(st, team);
+	int sh = state_sharing_parse(row->sharing);
+	struct sched_quota q = {
+		.guarantee = row->guarantee,
+		.sharing = sh < 0 ? SCHED_LEND_AND_BORROW : (enum sched_sharing)sh,
+		.borrow_limit_pct = row->borrow_limit_pct,
+		.has_borrow_abs = row->has_borrow_abs,
+		.borrow_abs = row->borrow_abs,
+		.has_lend_limit = row->has_lend_limit,
+		.lend_limit = row->lend_limit,
+	};
+	struct quota *tq;
+	struct pool *p;
 
+	if (!t) {
+		log_warn("quota for unknown team '%s' ignored", team);
+		return;
+	}
+	p = pool_restore(st, row->pool);
+	tq = team_quota(t, p->id);
 	if (!tq)
-		tq = team_quota_add(team, p->id);
-	tq->q = *q;
-	sched_team_quota(st->sched, team->id, p->id, q);
+		tq = team_quota_add(t, p->id);
+	tq->q = q;
+	sched_team_quota(st->sched, t->id, p->id, &q);
 }
 
 static struct node *node_add(struct state *st, const char *name, uint32_t pool)
@@ -679,34 +654,146 @@ static void node_to_sched(struct state *st, struct node *n)
 	mark_dirty(st);
 }
 
-struct node *state_node_restore(struct state *st, const char *name, const char *pool,
-				struct hpq_res capacity)
+static void load_node(void *arg, const struct store_node_row *row)
 {
+	struct state *st = arg;
 	struct node *n;
 
-	if (state_node_find(st, name))
-		return NULL;
-	n = node_add(st, name, state_pool_restore(st, pool)->id);
-	n->capacity = capacity;
+	if (state_node_find(st, row->name))
+		return;
+	n = node_add(st, row->name, pool_restore(st, row->pool)->id);
+	n->capacity = row->capacity;
 	/* Every node starts disconnected after a restart (docs/decisions.md). */
 	node_to_sched(st, n);
-	return n;
+	n->labels = dup_strv(row->labels, row->nlabels);
+	n->nlabels = row->nlabels;
+	set_str(&n->address, row->address);
+	set_str(&n->service, row->service);
+	set_str(&n->health, row->health);
+	/* Already lost before the restart: no second "lost". */
+	n->lost = !strcmp(n->health, "unreachable");
+	set_str(&n->reason, row->reason);
+	n->last_heartbeat_ms = row->last_seen_ms;
+	set_str(&n->service_by, row->service_by);
+	n->service_since_ms = row->service_since_ms;
+	n->admin_hold = row->admin_hold;
+	set_str(&n->repair_action, row->repair_action);
 }
 
-void state_task_restore(struct state *st, struct task *t)
+static void load_task(void *arg, const struct store_task_row *row,
+		      const struct store_checkpoint *newest)
 {
-	if (st->ntasks && st->tasks[st->ntasks - 1]->st.id >= t->st.id) {
+	struct state *st = arg;
+	int state = state_task_state_parse(row->state);
+	struct task *t;
+
+	if (st->ntasks && st->tasks[st->ntasks - 1]->st.id >= row->id) {
 		log_warn("task %llu out of order in the state database ignored",
-			 (unsigned long long)t->st.id);
-		state_task_free(t);
+			 (unsigned long long)row->id);
 		return;
+	}
+	if (state < 0) {
+		log_warn("task %llu has unknown state '%s': treating it as FAILED",
+			 (unsigned long long)row->id, row->state);
+		state = TASK_FAILED;
+	}
+	t = state_task_new();
+	t->st.id = row->id;
+	t->state = (enum task_state)state;
+	t->name = xstrdup(row->name);
+	t->team = xstrdup(row->team);
+	t->user = xstrdup(row->user);
+	t->uid = row->uid;
+	t->gid = row->gid;
+	t->cls = xstrdup(row->cls);
+	t->pool = xstrdup(row->pool);
+	t->reason = xstrdup(row->reason);
+	t->st.nnodes = row->nnodes;
+	t->st.per_node = row->per_node;
+	t->node_names = dup_strv(row->node_names, row->n_node_names);
+	t->n_node_names = (uint32_t)row->n_node_names;
+	t->done = xstrdup(row->nodes_done);
+	t->attempts = row->attempts;
+	t->submit_ms = row->submit_ms;
+	t->start_ms = row->start_ms;
+	t->end_ms = row->end_ms;
+	t->has_exit_code = row->has_exit_code;
+	t->exit_code = row->exit_code;
+	t->time_limit_s = row->time_limit_s;
+	t->preempt_signal = row->preempt_signal;
+	t->grace_s = row->grace_s;
+	t->checkpoint_dir = xstrdup(row->checkpoint_dir);
+	t->cwd = xstrdup(row->cwd);
+	t->argv = dup_strv(row->argv, row->argc);
+	t->argc = row->argc;
+	t->cancel_requested = row->cancel_requested;
+	/* An ended task needs neither its environment nor where to resume. */
+	if (!task_state_final(t->state)) {
+		t->env = dup_strv(row->env, row->envc);
+		t->envc = row->envc;
+		if (newest) {
+			t->ckpt.has = true;
+			t->ckpt.attempt = newest->attempt;
+			t->ckpt.step = newest->step;
+			t->ckpt.path = xstrdup(newest->path);
+			t->ckpt.time_ms = newest->time_ms;
+		}
 	}
 	tasks_append(st, t);
 }
 
+/* The row the store keeps of t, borrowing t's strings. */
+static void task_row(const struct task *t, struct store_task_row *row)
+{
+	*row = (struct store_task_row){
+		.id = t->st.id,
+		.name = t->name,
+		.team = t->team,
+		.user = t->user,
+		.uid = t->uid,
+		.gid = t->gid,
+		.cls = t->cls,
+		.pool = t->pool,
+		.state = state_task_state(t->state),
+		.reason = t->reason,
+		.nnodes = t->st.nnodes,
+		.per_node = t->st.per_node,
+		.node_names = t->node_names,
+		.n_node_names = t->n_node_names,
+		.nodes_done = t->done,
+		.attempts = t->attempts,
+		.submit_ms = t->submit_ms,
+		.start_ms = t->start_ms,
+		.end_ms = t->end_ms,
+		.has_exit_code = t->has_exit_code,
+		.exit_code = t->exit_code,
+		.time_limit_s = t->time_limit_s,
+		.preempt_signal = t->preempt_signal,
+		.grace_s = t->grace_s,
+		.checkpoint_dir = t->checkpoint_dir,
+		.cwd = t->cwd,
+		.argv = t->argv,
+		.argc = t->argc,
+		.env = t->env,
+		.envc = t->envc,
+		.cancel_requested = t->cancel_requested,
+	};
+}
+
+static void task_insert(struct state *st, const struct task *t)
+{
+	struct store_task_row row;
+
+	task_row(t, &row);
+	store_task_insert(st->store, &row);
+}
+
 static void task_record(struct state *st, struct task *t)
 {
-	store_task_update(st->store, t);
+	struct store_task_row row;
+
+	task_row(t, &row);
+	store_task_update(st->store, &row);
 }
 
 static void unlink_running(struct task *t)
@@ -818,12 +905,32 @@ static void restore_one(struct state *st, struct task *t)
 	}
 }
 
-void state_restore_done(struct state *st)
+static void load_done(void *arg)
 {
+	struct state *st = arg;
+
 	for (size_t i = 0; i < st->ntasks; i++)
 		if (!task_state_final(st->tasks[i]->state))
 			restore_one(st, st->tasks[i]);
 	mark_dirty(st);
+	log_info("loaded %zu tasks, %u teams, %u classes, %u pools, %u nodes", st->ntasks,
+		 st->nteams, st->nclasses, st->npools, st->nnodes);
+}
+
+int state_load(struct state *st, char *err, size_t errlen)
+{
+	static const struct store_loader loader = {
+		.policy = state_policy_restore,
+		.pool = load_pool,
+		.cls = load_class,
+		.team = load_team,
+		.quota = load_quota,
+		.node = load_node,
+		.task = load_task,
+		.done = load_done,
+	};
+
+	return store_load(st->store, &loader, st, err, errlen);
 }
 
 /* ---------------------------------------------------------------- submit */
@@ -1089,7 +1196,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	tasks_append(st, t);
 	team->active++;
 	cls->active++;
-	store_task_insert(st->store, t);
+	task_insert(st, t);
 	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
 		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
 	mark_dirty(st);
@@ -1651,7 +1758,7 @@ int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struc
 		team_insert(st, t);
 	}
 	team_to_sched(st, t);
-	store_team_put(st->store, st, t);
+	team_save(st, t);
 	state_event(st, "team", NULL, NULL, who->user, "team %s %s", t->name,
 		    old ? "changed" : "created");
 	mark_dirty(st);
@@ -1749,7 +1856,7 @@ int state_class_set(struct state *st, const Hpq__ClassSetRequest *req, const str
 			c->preemptible = pb->preemptible;
 		sched_class_set(st->sched, c->id, c->weight, c->preemptible);
 	}
-	store_class_put(st->store, c);
+	store_class_put(st->store, &(struct store_class_row){ c->name, c->weight, c->preemptible });
 	state_event(st, "class", NULL, NULL, who->user, "class %s %s: weight %u, %spreemptible",
 		    c->name, req->create ? "created" : "changed", c->weight,
 		    c->preemptible ? "" : "not ");
@@ -1900,12 +2007,20 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 	n->conn = conn;
 	n->last_heartbeat_ms = hpq_now_ms();
 	node_to_sched(st, n);
-	store_node_put(st->store, st, n);
+	state_node_save(st, n);
 	state_event(st, "node", NULL, n->name, n->name, "registered%s in pool %s: %s",
 		    was_lost ? " again" : "", st->pools[n->pool]->name,
 		    hpq_res_format(cap, buf, sizeof(buf)));
 	*ret_node = n;
 	return 0;
+}
+
+/* Tells the observers that n's heartbeat is in. */
+static void heard(struct state *st, struct node *n)
+{
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].heartbeat)
+			st->observers[i].heartbeat(st->observers[i].arg, n);
 }
 
 void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat *hb)
@@ -1915,8 +2030,10 @@ void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat
 
 	n->heartbeats++;
 	n->last_heartbeat_ms = hpq_now_ms();
-	if (check_findings(hb->findings, hb->n_findings, NULL) < 0)
+	if (check_findings(hb->findings, hb->n_findings, NULL) < 0) {
+		heard(st, n);      /* alive, if confused: its findings are kept */
 		return;
+	}
 	set_findings(n, hb->findings, hb->n_findings);
 	health = health_of(n->findings, n->nfindings);
 	if (strcmp(health, n->health)) {
@@ -1925,10 +2042,11 @@ void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat
 			    health, n->nfindings ? ": " : "",
 			    n->nfindings ? n->findings[0].message : "");
 		set_str(&n->health, health);
-		store_node_put(st->store, st, n);
+		state_node_save(st, n);
 	}
 	if (before != state_node_schedulable(n))
 		node_to_sched(st, n);
+	heard(st, n);
 }
 
 void state_node_disconnected(struct state *st, struct node *n)
@@ -1954,7 +2072,7 @@ void state_node_set_service(struct state *st, struct node *n, const char *servic
 	n->reason = (char *)reason;
 	n->service_since_ms = hpq_now_ms();
 	node_to_sched(st, n);
-	store_node_put(st->store, st, n);
+	state_node_save(st, n);
 	if (strcmp(old, service))
 		state_event(st, "node", NULL, n->name, by, "service %s -> %s%s%s", old, service,
 			    *reason ? ": " : "", reason);
@@ -1965,7 +2083,24 @@ void state_node_set_service(struct state *st, struct node *n, const char *servic
 
 void state_node_save(struct state *st, struct node *n)
 {
-	store_node_put(st->store, st, n);
+	struct store_node_row row = {
+		.name = n->name,
+		.pool = st->pools[n->pool]->name,
+		.capacity = n->capacity,
+		.labels = n->labels,
+		.nlabels = n->nlabels,
+		.address = n->address,
+		.service = n->service,
+		.health = n->health,
+		.reason = n->reason,
+		.last_seen_ms = n->last_heartbeat_ms,
+		.service_by = n->service_by,
+		.service_since_ms = n->service_since_ms,
+		.admin_hold = n->admin_hold,
+		.repair_action = n->repair_action,
+	};
+
+	store_node_put(st->store, &row);
 }
 
 void state_node_lost(struct state *st, struct node *n)
@@ -1975,7 +2110,7 @@ void state_node_lost(struct state *st, struct node *n)
 	if (!strcmp(n->service, "active"))
 		set_str(&n->reason, "no word from its agent");
 	node_to_sched(st, n);
-	store_node_put(st->store, st, n);
+	state_node_save(st, n);
 	state_event(st, "node", NULL, n->name, "hpqd", "lost: no word from its agent; health "
 		    "unreachable");
 }

@@ -27,16 +27,14 @@
 
 #include "hpq.h"
 #include "hpq.pb-c.h"
+#include "list.h"
 #include "res.h"
 #include "scheduler.h"
+#include "strmap.h"
 
 struct store;
 struct store_event;
 struct conn;
-
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-#endif
 
 enum task_state {
 	TASK_PENDING = 0,
@@ -60,18 +58,6 @@ static inline bool task_state_final(enum task_state s)
 {
 	return s >= TASK_COMPLETED;
 }
-
-/* An intrusive doubly linked list (a list head is a node pointing at itself). */
-struct dlist {
-	struct dlist *prev, *next;
-};
-
-/* A string -> pointer map for names (open addressing, linear probing). */
-struct strmap {
-	const char **keys;   /* borrowed from the values' own name strings */
-	void **vals;
-	size_t cap, len;
-};
 
 /* Limits on what anyone may ask for: well beyond any real machine, low
  * enough that sums over a large cluster cannot overflow. */
@@ -222,12 +208,25 @@ struct state {
 	struct state_policy policy;
 	bool dirty;                  /* the dispatcher has something new to look at */
 
-	/* Told of every event state_event records, with its task (or NULL):
-	 * events.c pushes them to followers after the commit and counts
-	 * preemptions. NULL: nobody listens. */
-	void (*on_event)(void *arg, const struct store_event *ev, const struct task *t);
-	void *on_event_arg;
+	struct state_observer *observers; /* state_observe */
+	size_t nobservers;
 };
+
+/*
+ * Who hears of the state's changes: modules that must react to one
+ * subscribe here instead of being called by whoever made the change.
+ * Callbacks run in the order they subscribed; any may be NULL.
+ */
+struct state_observer {
+	/* Every event recorded, with its task (or NULL), as it is recorded. */
+	void (*event)(void *arg, const struct store_event *ev, const struct task *t);
+	/* A node's heartbeat was taken in, findings and health included. */
+	void (*heartbeat)(void *arg, struct node *n);
+	void *arg;
+};
+/* Adds a copy of o; state_unobserve removes every observer with that arg. */
+void state_observe(struct state *st, const struct state_observer *o);
+void state_unobserve(struct state *st, const void *arg);
 
 /* Who asks for a change. */
 struct actor {
@@ -254,22 +253,11 @@ int state_errf(struct state_err *e, int code, const char *fmt, ...)
 void state_init(struct state *st, struct store *store);
 void state_release(struct state *st);
 
-/* ---- restoring from the store (store_load calls these, in this order) */
-void state_policy_restore(struct state *st, const char *key, const char *value);
-struct pool *state_pool_restore(struct state *st, const char *name);
-void state_class_restore(struct state *st, const char *name, uint32_t weight, bool preemptible);
-struct team *state_team_restore(struct state *st, const char *name, uint32_t weight,
-				const char *preempt_own, const char *default_class,
-				const char *members);
-void state_quota_restore(struct state *st, struct team *team, const char *pool,
-			 const struct sched_quota *q);
-struct node *state_node_restore(struct state *st, const char *name, const char *pool,
-				struct hpq_res capacity);
-/* Takes ownership of t (from state_task_new, fields filled). */
-void state_task_restore(struct state *st, struct task *t);
-/* After the last row: hands tasks to the dispatcher. Tasks that were
- * running on nodes the store no longer knows are requeued (recorded). */
-void state_restore_done(struct state *st);
+/* Fills st from state_init's store (before store_start) and hands the
+ * tasks to the dispatcher. Tasks that were running on nodes the store no
+ * longer knows are requeued (recorded). Returns 0 or a negative code with
+ * a message in err. */
+int state_load(struct state *st, char *err, size_t errlen);
 
 struct task *state_task_new(void);
 void state_task_free(struct task *t);
@@ -350,31 +338,5 @@ void state_node_save(struct state *st, struct node *n);
 /* Records an event (kind: submit start end preempt requeue cancel checkpoint node). */
 void state_event(struct state *st, const char *kind, const struct task *t, const char *node,
 		 const char *actor, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-/* ---- small list helpers */
-static inline void dlist_init(struct dlist *h)
-{
-	h->prev = h->next = h;
-}
-
-static inline bool dlist_empty(const struct dlist *h)
-{
-	return h->next == h;
-}
-
-static inline void dlist_add_tail(struct dlist *h, struct dlist *n)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-
-static inline void dlist_del(struct dlist *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->prev = n->next = n;
-}
 
 #endif

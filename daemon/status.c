@@ -18,9 +18,8 @@
 #include "clock.h"
 #include "error.h"
 #include "events.h"
-#include "hpqd.h"
+#include "context.h"
 #include "msg.h"
-#include "server.h"
 #include "status.h"
 #include "xalloc.h"
 
@@ -222,7 +221,7 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 		if (!st->pools[pi] || (only_pool && only_pool->id != pi))
 			continue;
 		sched_pool_capacity(st->sched, pi, &cap, &fr);
-		/* DESIGN 4: the unguaranteed part plus every team's lendable unused
+		/* docs/design.md §4: the unguaranteed part plus every team's lendable unused
 		 * guarantee, less what borrowers hold of it now, and never more than
 		 * is free on the nodes: what a borrower could still get. */
 		idle = hpq_res_add(hpq_res_sub_floor(cap, pool_gsum[pi]), pool_lendable[pi]);
@@ -281,22 +280,5 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 	free(pool_lendable);
 	free(pool_borrowed);
 	*ret_reply = rep;
-	return 0;
-}
-
-int status_rpc(struct conn *c, uint64_t id, const Hpq__StatusRequest *m, struct state_err *e)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__StatusReply *rep;
-	int r;
-
-	r = status_build(c->d, m->pool, m->team, hpq_now_ms(), &rep, e);
-	if (r < 0)
-		return r;
-	env.id = id;
-	env.body_case = HPQ__ENVELOPE__BODY_STATUS_REPLY;
-	env.status_reply = rep;
-	server_send(c, &env);
-	hpq__status_reply__free_unpacked(rep, NULL);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * status.h: `hpq status`, the cluster at a glance (issue 5), built from
+ * status.h: `hpq status`, the cluster at a glance, built from
  * memory alone: the dispatcher's per-team counters (sched_team_usage,
  * sched_pool_capacity), the nodes, and one pass over the active tasks for
  * what no counter holds (oldest pending wait, longest run, per class
@@ -15,7 +15,6 @@
 #include "state.h"
 
 struct hpqd;
-struct conn;
 
 /*
  * The status at now_ms, restricted to a pool and a team when they are not
@@ -25,7 +24,5 @@ struct conn;
  */
 int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now_ms,
 		 Hpq__StatusReply **ret_reply, struct state_err *e);
-
-int status_rpc(struct conn *c, uint64_t id, const Hpq__StatusRequest *m, struct state_err *e);
 
 #endif

@@ -1,20 +1,14 @@
 /*
- * store.c: the SQLite implementation of store.h.
- *
- * Rows recorded by the loop thread become "ops": one prepared statement
- * and a copy of its bound values. An op owns its copies, so the state can
- * change again before the storage thread gets to it. A batch is the ops
- * and completions of one loop iteration; the thread takes every batch
- * waiting, runs them in one BEGIN IMMEDIATE ... COMMIT, frees the ops and
- * passes the batches back through a uv_async, whose callback runs the
- * completions in order. Reads that must see everything recorded before
- * them (a task's history for `hpq show`) are ops too.
+ * store.c: the store's core (store.h): opening and migrating the database,
+ * the storage thread with its batches, group commit and completions, and
+ * the order of a load. Each table family's rows live in a file of their
+ * own (store-tasks.c, store-teams.c, store-nodes.c, store-events.c,
+ * store-usage.c), built on store-internal.h.
  *
  * The database is opened with SQLITE_OPEN_NOMUTEX: the loop thread uses
  * the connection only before store_start (migrate, load) and after the
  * thread has been joined (close); in between only the thread touches it.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +17,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "state.h"
+#include "store-internal.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -202,102 +196,19 @@ int store_schema_latest(void)
 	return NMIGRATIONS;
 }
 
-/* ---------------------------------------------------------------- statements */
-
-enum stmt_id {
-	ST_TASK_INSERT,
-	ST_TASK_UPDATE,
-	ST_CKPT_INSERT,
-	ST_EVENT_INSERT,
-	ST_TEAM_PUT,
-	ST_TEAM_DELETE,
-	ST_QUOTAS_CLEAR,
-	ST_QUOTA_PUT,
-	ST_CLASS_PUT,
-	ST_CLASS_DELETE,
-	ST_POOL_PUT,
-	ST_NODE_PUT,
-	ST_POLICY_PUT,
-	ST_HIST_CKPTS,
-	ST_HIST_EVENTS,
-	ST_COUNT,
-};
-
-static const char *const stmt_sql[ST_COUNT] = {
-	[ST_TASK_INSERT] =
-		"INSERT INTO tasks (id, name, team, user, uid, gid, class, pool, state, reason,"
-		" nnodes, gpus, cpus, mem, node_names, nodes_done, attempts, submit_time,"
-		" start_time, end_time, exit_code, time_limit_s, preempt_signal, grace_s,"
-		" checkpoint_dir, cwd, argv, env, cancel_requested)"
-		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[ST_TASK_UPDATE] =
-		"UPDATE tasks SET state = ?, reason = ?, node_names = ?, nodes_done = ?,"
-		" attempts = ?, start_time = ?, end_time = ?, exit_code = ?,"
-		" cancel_requested = ? WHERE id = ?",
-	[ST_CKPT_INSERT] =
-		"INSERT INTO checkpoints (task_id, attempt, step, path, time) VALUES (?,?,?,?,?)",
-	[ST_EVENT_INSERT] =
-		"INSERT INTO events (time, kind, task_id, node, team, actor, message)"
-		" VALUES (?,?,?,?,?,?,?)",
-	[ST_TEAM_PUT] =
-		"INSERT OR REPLACE INTO teams (name, weight, preempt_own, default_class, members)"
-		" VALUES (?,?,?,?,?)",
-	[ST_TEAM_DELETE] = "DELETE FROM teams WHERE name = ?",
-	[ST_QUOTAS_CLEAR] = "DELETE FROM team_quotas WHERE team = ?",
-	[ST_QUOTA_PUT] =
-		"INSERT INTO team_quotas (team, pool, guarantee_gpus, guarantee_cpus,"
-		" guarantee_mem, sharing, borrow_limit_pct, borrow_abs_gpus, borrow_abs_cpus,"
-		" borrow_abs_mem, lend_gpus, lend_cpus, lend_mem)"
-		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[ST_CLASS_PUT] =
-		"INSERT OR REPLACE INTO classes (name, weight, preemptible) VALUES (?,?,?)",
-	[ST_CLASS_DELETE] = "DELETE FROM classes WHERE name = ?",
-	[ST_POOL_PUT] = "INSERT OR IGNORE INTO pools (name) VALUES (?)",
-	[ST_NODE_PUT] =
-		"INSERT OR REPLACE INTO nodes (name, pool, gpus, cpus, mem, labels, address,"
-		" service, health, reason, last_seen, service_by, service_since, admin_hold,"
-		" repair_action) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[ST_POLICY_PUT] = "INSERT OR REPLACE INTO policy (key, value) VALUES (?,?)",
-	[ST_HIST_CKPTS] =
-		"SELECT attempt, step, path, time FROM (SELECT id, attempt, step, path, time"
-		" FROM checkpoints WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
-	[ST_HIST_EVENTS] =
-		"SELECT id, time, kind, node, team, actor, message FROM (SELECT * FROM events"
-		" WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
-};
-
 /* ---------------------------------------------------------------- ops and batches */
-
-enum val_type { V_NULL, V_INT, V_TEXT, V_BLOB };
-
-struct val {
-	enum val_type type;
-	int64_t i;
-	char *p;        /* V_TEXT (NUL-terminated) and V_BLOB, owned */
-	size_t len;
-};
-
-struct history_req {
-	uint64_t task_id;
-	struct store_history h;
-};
-
-struct op {
-	enum stmt_id stmt;      /* ST_HIST_CKPTS: a history read */
-	struct history_req *hist;
-	store_call_fn call;     /* store_call: runs instead of a statement */
-	void *call_arg;
-	unsigned n;
-	struct val v[];
-};
 
 struct done {
 	store_done_fn fn;
-	store_history_fn hist_fn;
 	void *arg;
-	struct history_req *hist;
 };
 
+/*
+ * The ops and completions of one loop iteration. The thread takes every
+ * batch waiting, runs their ops in one BEGIN IMMEDIATE ... COMMIT, frees
+ * the ops and passes the batches back through a uv_async, whose callback
+ * runs the completions in order.
+ */
 struct batch {
 	struct op **ops;
 	size_t nops, capops;
@@ -337,6 +248,16 @@ struct store {
 	bool broken;
 };
 
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id)
+{
+	return s->stmts[id];
+}
+
 static struct batch *open_batch(struct store *s)
 {
 	if (!s->open)
@@ -344,7 +265,7 @@ static struct batch *open_batch(struct store *s)
 	return s->open;
 }
 
-static struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
+struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
 {
 	struct batch *b = open_batch(s);
 	struct op *op = xcalloc(1, sizeof(*op) + n * sizeof(struct val));
@@ -359,25 +280,7 @@ static struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
 	return op;
 }
 
-static void v_int(struct op *op, unsigned i, int64_t x)
-{
-	op->v[i].type = V_INT;
-	op->v[i].i = x;
-}
-
-static void v_text(struct op *op, unsigned i, const char *s)
-{
-	op->v[i].type = V_TEXT;
-	op->v[i].p = xstrdup(s ? s : "");
-}
-
-static void v_null(struct op *op, unsigned i)
-{
-	op->v[i].type = V_NULL;
-}
-
-/* Strings, each followed by its NUL, in one blob. */
-static void v_strv(struct op *op, unsigned i, char *const *strv, size_t n)
+void op_strv(struct op *op, unsigned i, char *const *strv, size_t n)
 {
 	size_t len = 0, off = 0;
 	char *p;
@@ -396,8 +299,7 @@ static void v_strv(struct op *op, unsigned i, char *const *strv, size_t n)
 	op->v[i].len = len;
 }
 
-/* Names joined with commas (names cannot contain commas). */
-static char *join_names(char *const *names, size_t n)
+void op_names(struct op *op, unsigned i, char *const *names, size_t n)
 {
 	size_t len = 1;
 	char *p, *q;
@@ -415,13 +317,8 @@ static char *join_names(char *const *names, size_t n)
 		q += l;
 		*q = '\0';
 	}
-	return p;
-}
-
-static void v_names(struct op *op, unsigned i, char *const *names, size_t n)
-{
 	op->v[i].type = V_TEXT;
-	op->v[i].p = join_names(names, n);
+	op->v[i].p = p;
 }
 
 static void op_free(struct op *op)
@@ -429,26 +326,6 @@ static void op_free(struct op *op)
 	for (unsigned i = 0; i < op->n; i++)
 		free(op->v[i].p);
 	free(op);
-}
-
-static void history_free(struct history_req *hr)
-{
-	if (!hr)
-		return;
-	for (size_t i = 0; i < hr->h.nckpts; i++)
-		free(hr->h.ckpts[i].path);
-	free(hr->h.ckpts);
-	for (size_t i = 0; i < hr->h.nevents; i++) {
-		struct store_event *e = &hr->h.events[i];
-
-		free((char *)e->kind);
-		free((char *)e->node);
-		free((char *)e->team);
-		free((char *)e->actor);
-		free((char *)e->message);
-	}
-	free(hr->h.events);
-	free(hr);
 }
 
 static void batch_free_ops(struct batch *b)
@@ -463,13 +340,11 @@ static void batch_free_ops(struct batch *b)
 static void batch_free(struct batch *b)
 {
 	batch_free_ops(b);
-	for (size_t i = 0; i < b->ndones; i++)
-		history_free(b->dones[i].hist);
 	free(b->dones);
 	free(b);
 }
 
-static struct done *done_new(struct store *s)
+void store_after_commit(struct store *s, store_done_fn fn, void *arg)
 {
 	struct batch *b = open_batch(s);
 
@@ -477,300 +352,33 @@ static struct done *done_new(struct store *s)
 		b->capdones = b->capdones ? 2 * b->capdones : 8;
 		b->dones = xreallocarray(b->dones, b->capdones, sizeof(*b->dones));
 	}
-	memset(&b->dones[b->ndones], 0, sizeof(b->dones[0]));
-	return &b->dones[b->ndones++];
+	b->dones[b->ndones++] = (struct done){ fn, arg };
 }
 
-/* ---------------------------------------------------------------- recording rows */
-
-void store_task_insert(struct store *s, const struct task *t)
-{
-	struct op *op = op_new(s, ST_TASK_INSERT, 29);
-
-	v_int(op, 0, (int64_t)t->st.id);
-	v_text(op, 1, t->name);
-	v_text(op, 2, t->team);
-	v_text(op, 3, t->user);
-	v_int(op, 4, t->uid);
-	v_int(op, 5, t->gid);
-	v_text(op, 6, t->cls);
-	v_text(op, 7, t->pool);
-	v_text(op, 8, state_task_state(t->state));
-	v_text(op, 9, t->reason);
-	v_int(op, 10, t->st.nnodes);
-	v_int(op, 11, t->st.per_node.gpus);
-	v_int(op, 12, t->st.per_node.cpus);
-	v_int(op, 13, t->st.per_node.mem);
-	v_names(op, 14, t->node_names, t->n_node_names);
-	v_text(op, 15, t->done);
-	v_int(op, 16, t->attempts);
-	v_int(op, 17, t->submit_ms);
-	v_int(op, 18, t->start_ms);
-	v_int(op, 19, t->end_ms);
-	if (t->has_exit_code)
-		v_int(op, 20, t->exit_code);
-	else
-		v_null(op, 20);
-	v_int(op, 21, (int64_t)t->time_limit_s);
-	v_int(op, 22, t->preempt_signal);
-	v_int(op, 23, (int64_t)t->grace_s);
-	v_text(op, 24, t->checkpoint_dir);
-	v_text(op, 25, t->cwd);
-	v_strv(op, 26, t->argv, t->argc);
-	v_strv(op, 27, t->env, t->envc);
-	v_int(op, 28, t->cancel_requested);
-}
-
-void store_task_update(struct store *s, const struct task *t)
-{
-	struct op *op = op_new(s, ST_TASK_UPDATE, 10);
-
-	v_text(op, 0, state_task_state(t->state));
-	v_text(op, 1, t->reason);
-	v_names(op, 2, t->node_names, t->n_node_names);
-	v_text(op, 3, t->done);
-	v_int(op, 4, t->attempts);
-	v_int(op, 5, t->start_ms);
-	v_int(op, 6, t->end_ms);
-	if (t->has_exit_code)
-		v_int(op, 7, t->exit_code);
-	else
-		v_null(op, 7);
-	v_int(op, 8, t->cancel_requested);
-	v_int(op, 9, (int64_t)t->st.id);
-}
-
-void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
-			  const char *path, int64_t time_ms)
-{
-	struct op *op = op_new(s, ST_CKPT_INSERT, 5);
-
-	v_int(op, 0, (int64_t)task_id);
-	v_int(op, 1, attempt);
-	v_int(op, 2, (int64_t)step);
-	v_text(op, 3, path);
-	v_int(op, 4, time_ms);
-}
-
-void store_event_add(struct store *s, const struct store_event *ev)
-{
-	struct op *op = op_new(s, ST_EVENT_INSERT, 7);
-
-	v_int(op, 0, ev->time_ms);
-	v_text(op, 1, ev->kind);
-	if (ev->task_id)
-		v_int(op, 2, (int64_t)ev->task_id);
-	else
-		v_null(op, 2);
-	v_text(op, 3, ev->node);
-	v_text(op, 4, ev->team);
-	v_text(op, 5, ev->actor);
-	v_text(op, 6, ev->message);
-}
-
-void store_team_put(struct store *s, const struct state *st, const struct team *t)
-{
-	struct op *op = op_new(s, ST_TEAM_PUT, 5);
-
-	v_text(op, 0, t->name);
-	v_int(op, 1, t->weight);
-	v_text(op, 2, t->preempt_own_lower ? "lower-priority" : "never");
-	v_text(op, 3, t->default_class);
-	v_names(op, 4, t->members, t->nmembers);
-
-	op = op_new(s, ST_QUOTAS_CLEAR, 1);
-	v_text(op, 0, t->name);
-	for (size_t i = 0; i < t->nquotas; i++) {
-		const struct quota *q = &t->quotas[i];
-
-		op = op_new(s, ST_QUOTA_PUT, 13);
-		v_text(op, 0, t->name);
-		v_text(op, 1, st->pools[q->pool]->name);
-		v_int(op, 2, q->q.guarantee.gpus);
-		v_int(op, 3, q->q.guarantee.cpus);
-		v_int(op, 4, q->q.guarantee.mem);
-		v_text(op, 5, state_sharing_name(q->q.sharing));
-		v_int(op, 6, q->q.borrow_limit_pct);
-		if (q->q.has_borrow_abs) {
-			v_int(op, 7, q->q.borrow_abs.gpus);
-			v_int(op, 8, q->q.borrow_abs.cpus);
-			v_int(op, 9, q->q.borrow_abs.mem);
-		} else {
-			v_null(op, 7);
-			v_null(op, 8);
-			v_null(op, 9);
-		}
-		if (q->q.has_lend_limit) {
-			v_int(op, 10, q->q.lend_limit.gpus);
-			v_int(op, 11, q->q.lend_limit.cpus);
-			v_int(op, 12, q->q.lend_limit.mem);
-		} else {
-			v_null(op, 10);
-			v_null(op, 11);
-			v_null(op, 12);
-		}
-	}
-}
-
-void store_team_delete(struct store *s, const char *name)
-{
-	struct op *op = op_new(s, ST_QUOTAS_CLEAR, 1);
-
-	v_text(op, 0, name);
-	op = op_new(s, ST_TEAM_DELETE, 1);
-	v_text(op, 0, name);
-}
-
-void store_class_put(struct store *s, const struct prio_class *c)
-{
-	struct op *op = op_new(s, ST_CLASS_PUT, 3);
-
-	v_text(op, 0, c->name);
-	v_int(op, 1, c->weight);
-	v_int(op, 2, c->preemptible);
-}
-
-void store_class_delete(struct store *s, const char *name)
-{
-	struct op *op = op_new(s, ST_CLASS_DELETE, 1);
-
-	v_text(op, 0, name);
-}
-
-void store_pool_put(struct store *s, const char *name)
-{
-	struct op *op = op_new(s, ST_POOL_PUT, 1);
-
-	v_text(op, 0, name);
-}
-
-void store_node_put(struct store *s, const struct state *st, const struct node *n)
-{
-	struct op *op = op_new(s, ST_NODE_PUT, 15);
-
-	v_text(op, 0, n->name);
-	v_text(op, 1, st->pools[n->pool]->name);
-	v_int(op, 2, n->capacity.gpus);
-	v_int(op, 3, n->capacity.cpus);
-	v_int(op, 4, n->capacity.mem);
-	v_strv(op, 5, n->labels, n->nlabels);
-	v_text(op, 6, n->address);
-	v_text(op, 7, n->service);
-	v_text(op, 8, n->health);
-	v_text(op, 9, n->reason);
-	v_int(op, 10, n->last_heartbeat_ms);
-	v_text(op, 11, n->service_by);
-	v_int(op, 12, n->service_since_ms);
-	v_int(op, 13, n->admin_hold);
-	v_text(op, 14, n->repair_action);
-}
-
-void store_policy_put(struct store *s, const char *key, const char *value)
-{
-	struct op *op = op_new(s, ST_POLICY_PUT, 2);
-
-	v_text(op, 0, key);
-	v_text(op, 1, value);
-}
-
-void store_after_commit(struct store *s, store_done_fn fn, void *arg)
-{
-	struct done *d = done_new(s);
-
-	d->fn = fn;
-	d->arg = arg;
-}
-
-void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, void *arg)
-{
-	struct history_req *hr = xcalloc(1, sizeof(*hr));
-	struct op *op = op_new(s, ST_HIST_CKPTS, 0);
-	struct done *d;
-
-	hr->task_id = task_id;
-	op->hist = hr;
-	d = done_new(s);
-	d->hist_fn = fn;
-	d->arg = arg;
-	d->hist = hr;
-}
-
-void store_call(struct store *s, store_call_fn fn, store_done_fn done, void *arg)
+void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg)
 {
 	struct op *op = op_new(s, ST_COUNT, 0);
 
-	op->call = fn;
-	op->call_arg = arg;
-	if (done) {
-		struct done *d = done_new(s);
+	op->run = run;
+	op->arg = arg;
+	store_after_commit(s, done, arg);
+}
 
-		d->fn = done;
-		d->arg = arg;
-	}
+void read_failed(sqlite3 *db, char *buf, size_t size, const char **error)
+{
+	snprintf(buf, size, "%s", sqlite3_errmsg(db));
+	*error = buf;
 }
 
 /* ---------------------------------------------------------------- the storage thread */
-
-static char *col_dup(sqlite3_stmt *q, int i)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-
-	return xstrdup(t ? (const char *)t : "");
-}
-
-static int run_history(struct store *s, struct history_req *hr)
-{
-	sqlite3_stmt *q = s->stmts[ST_HIST_CKPTS];
-	struct store_history *h = &hr->h;
-	int rc;
-
-	sqlite3_reset(q);
-	sqlite3_bind_int64(q, 1, (int64_t)hr->task_id);
-	sqlite3_bind_int(q, 2, STORE_HISTORY_MAX);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct store_checkpoint *c;
-
-		h->ckpts = xreallocarray(h->ckpts, h->nckpts + 1, sizeof(*h->ckpts));
-		c = &h->ckpts[h->nckpts++];
-		c->attempt = (uint32_t)sqlite3_column_int64(q, 0);
-		c->step = (uint64_t)sqlite3_column_int64(q, 1);
-		c->path = col_dup(q, 2);
-		c->time_ms = sqlite3_column_int64(q, 3);
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE)
-		return rc;
-
-	q = s->stmts[ST_HIST_EVENTS];
-	sqlite3_bind_int64(q, 1, (int64_t)hr->task_id);
-	sqlite3_bind_int(q, 2, STORE_HISTORY_MAX);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct store_event *e;
-
-		h->events = xreallocarray(h->events, h->nevents + 1, sizeof(*h->events));
-		e = &h->events[h->nevents++];
-		e->id = (uint64_t)sqlite3_column_int64(q, 0);
-		e->time_ms = sqlite3_column_int64(q, 1);
-		e->kind = col_dup(q, 2);
-		e->task_id = hr->task_id;
-		e->node = col_dup(q, 3);
-		e->team = col_dup(q, 4);
-		e->actor = col_dup(q, 5);
-		e->message = col_dup(q, 6);
-	}
-	sqlite3_reset(q);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
 
 static int run_op(struct store *s, struct op *op)
 {
 	sqlite3_stmt *q;
 	int rc;
 
-	if (op->hist)
-		return run_history(s, op->hist);
-	if (op->call)
-		return op->call(s->db, op->call_arg);
+	if (op->run)
+		return op->run(s, op->arg);
 	q = s->stmts[op->stmt];
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
@@ -892,15 +500,8 @@ static void run_finished(struct store *s)
 			failed = true;
 		else if (list->commit_ns && s->on_commit)
 			s->on_commit(s->commit_arg, list->commit_ns);
-		for (size_t i = 0; i < list->ndones; i++) {
-			struct done *d = &list->dones[i];
-
-			if (d->hist_fn)
-				d->hist_fn(d->arg, list->status,
-					   list->status < 0 ? NULL : &d->hist->h);
-			else
-				d->fn(d->arg, list->status);
-		}
+		for (size_t i = 0; i < list->ndones; i++)
+			list->dones[i].fn(list->dones[i].arg, list->status);
 		s->inflight--;
 		batch_free(list);
 	}
@@ -913,7 +514,7 @@ static void run_finished(struct store *s)
 
 static void on_async(uv_async_t *h)
 {
-	run_finished(container_of(h, struct store, async));
+	run_finished(h->data);
 }
 
 void store_submit(struct store *s)
@@ -996,6 +597,29 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Each table family's statements. */
+static const struct stmt_def *const stmt_defs[] = {
+	store_task_stmts,
+	store_team_stmts,
+	store_node_stmts,
+	store_event_stmts,
+	store_usage_stmts,
+};
+
+static int prepare_all(struct store *s)
+{
+	for (size_t k = 0; k < sizeof(stmt_defs) / sizeof(stmt_defs[0]); k++) {
+		for (const struct stmt_def *d = stmt_defs[k]; d->sql; d++) {
+			int rc = sqlite3_prepare_v3(s->db, d->sql, -1, SQLITE_PREPARE_PERSISTENT,
+						    &s->stmts[d->id], NULL);
+
+			if (rc != SQLITE_OK)
+				return rc;
+		}
+	}
+	return SQLITE_OK;
+}
+
 int store_open(const char *path, unsigned flags, struct store **ret_store, char *err,
 	       size_t errlen)
 {
@@ -1026,15 +650,10 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 	r = migrate(s->db, path, err, errlen);
 	if (r < 0)
 		goto fail;
-	for (int i = 0; i < ST_COUNT; i++) {
-		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&s->stmts[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = hpq_errf(err, errlen, HPQ_ESTORAGE,
-				     "cannot prepare a statement on '%s': %s", path,
-				     sqlite3_errmsg(s->db));
-			goto fail;
-		}
+	if (prepare_all(s) != SQLITE_OK) {
+		r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot prepare a statement on '%s': %s",
+			     path, sqlite3_errmsg(s->db));
+		goto fail;
 	}
 	*ret_store = s;
 	return 0;
@@ -1048,238 +667,77 @@ fail:
 
 /* ---------------------------------------------------------------- load */
 
-/* Splits a blob of NUL-terminated strings. */
-static char **blob_strv(sqlite3_stmt *q, int col, size_t *ret_n)
+int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,
+	       size_t errlen)
 {
-	const char *p = sqlite3_column_blob(q, col);
-	size_t len = (size_t)sqlite3_column_bytes(q, col), n = 0;
-	char **v = NULL;
+	int rc;
 
-	for (size_t off = 0; p && off < len;) {
-		size_t l = strnlen(p + off, len - off);
-
-		v = xreallocarray(v, n + 2, sizeof(*v));
-		v[n++] = xstrndup(p + off, l);
-		off += l + 1;
-	}
-	if (v)
-		v[n] = NULL;
-	*ret_n = n;
-	return v;
-}
-
-static char **split_names(const char *s, uint32_t *ret_n)
-{
-	char *copy, *save = NULL, *tok;
-	char **v = NULL;
-	uint32_t n = 0;
-
-	if (!s || !*s) {
-		*ret_n = 0;
-		return NULL;
-	}
-	copy = xstrdup(s);
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		v = xreallocarray(v, n + 1, sizeof(*v));
-		v[n++] = xstrdup(tok);
-	}
-	free(copy);
-	*ret_n = n;
-	return v;
-}
-
-static const unsigned char *col_text(sqlite3_stmt *q, int i)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-
-	return t ? t : (const unsigned char *)"";
-}
-
-#define TXT(q, i) ((const char *)col_text((q), (i)))
-
-static struct task *load_task(struct state *st, sqlite3_stmt *q)
-{
-	struct task *t = state_task_new();
-	int state = state_task_state_parse(TXT(q, 8));
-	size_t n;
-
-	if (state < 0) {
-		log_warn("task %lld has unknown state '%s': treating it as FAILED",
-			 (long long)sqlite3_column_int64(q, 0), TXT(q, 8));
-		state = TASK_FAILED;
-	}
-	t->st.id = (uint64_t)sqlite3_column_int64(q, 0);
-	t->name = col_dup(q, 1);
-	t->team = col_dup(q, 2);
-	t->user = col_dup(q, 3);
-	t->uid = (uint32_t)sqlite3_column_int64(q, 4);
-	t->gid = (uint32_t)sqlite3_column_int64(q, 5);
-	t->cls = col_dup(q, 6);
-	t->pool = col_dup(q, 7);
-	t->state = (enum task_state)state;
-	t->reason = col_dup(q, 9);
-	t->st.nnodes = (uint32_t)sqlite3_column_int64(q, 10);
-	t->st.per_node.gpus = sqlite3_column_int64(q, 11);
-	t->st.per_node.cpus = sqlite3_column_int64(q, 12);
-	t->st.per_node.mem = sqlite3_column_int64(q, 13);
-	t->node_names = split_names(TXT(q, 14), &t->n_node_names);
-	t->done = col_dup(q, 15);
-	t->attempts = (uint32_t)sqlite3_column_int64(q, 16);
-	t->submit_ms = sqlite3_column_int64(q, 17);
-	t->start_ms = sqlite3_column_int64(q, 18);
-	t->end_ms = sqlite3_column_int64(q, 19);
-	t->has_exit_code = sqlite3_column_type(q, 20) != SQLITE_NULL;
-	t->exit_code = (int32_t)sqlite3_column_int64(q, 20);
-	t->time_limit_s = (uint64_t)sqlite3_column_int64(q, 21);
-	t->preempt_signal = (int32_t)sqlite3_column_int64(q, 22);
-	t->grace_s = (uint64_t)sqlite3_column_int64(q, 23);
-	t->checkpoint_dir = col_dup(q, 24);
-	t->cwd = col_dup(q, 25);
-	t->argv = blob_strv(q, 26, &t->argc);
-	if (!task_state_final(t->state)) {
-		t->env = blob_strv(q, 27, &n);
-		t->envc = n;
-	}
-	t->cancel_requested = sqlite3_column_int64(q, 28) != 0;
-	(void)st;
-	return t;
-}
-
-int store_load(struct store *s, struct state *st, char *err, size_t errlen)
-{
-	static const char *const queries[] = {
-		"SELECT key, value FROM policy ORDER BY key",
-		"SELECT name FROM pools ORDER BY name",
-		"SELECT name, weight, preemptible FROM classes ORDER BY name",
-		"SELECT name, weight, preempt_own, default_class, members FROM teams ORDER BY name",
-		"SELECT team, pool, guarantee_gpus, guarantee_cpus, guarantee_mem, sharing,"
-		" borrow_limit_pct, borrow_abs_gpus, borrow_abs_cpus, borrow_abs_mem,"
-		" lend_gpus, lend_cpus, lend_mem FROM team_quotas ORDER BY team, pool",
-		/* In parentheses: clang's -Wstring-concatenation guesses a missing comma. */
-		("SELECT name, pool, gpus, cpus, mem, labels, address, service, health, reason,"
-		 " last_seen, service_by, service_since, admin_hold, repair_action FROM nodes"
-		 " ORDER BY name"),
-		"SELECT id, name, team, user, uid, gid, class, pool, state, reason, nnodes, gpus,"
-		" cpus, mem, node_names, nodes_done, attempts, submit_time, start_time, end_time,"
-		" exit_code, time_limit_s, preempt_signal, grace_s, checkpoint_dir, cwd, argv,"
-		" env, cancel_requested FROM tasks ORDER BY id",
-		"SELECT c.task_id, c.attempt, c.step, c.path, c.time FROM checkpoints c JOIN"
-		" (SELECT max(id) AS id FROM checkpoints GROUP BY task_id) m ON c.id = m.id",
-	};
-	size_t ntasks = 0;
-	int r = 0;
-
-	for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
-		sqlite3_stmt *q;
-		int rc;
-
-		rc = sqlite3_prepare_v2(s->db, queries[k], -1, &q, NULL);
-		if (rc != SQLITE_OK)
-			return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
-					sqlite3_errmsg(s->db));
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-			switch (k) {
-			case 0:
-				state_policy_restore(st, TXT(q, 0), TXT(q, 1));
-				break;
-			case 1:
-				state_pool_restore(st, TXT(q, 0));
-				break;
-			case 2:
-				state_class_restore(st, TXT(q, 0),
-						    (uint32_t)sqlite3_column_int64(q, 1),
-						    sqlite3_column_int64(q, 2) != 0);
-				break;
-			case 3:
-				state_team_restore(st, TXT(q, 0),
-						   (uint32_t)sqlite3_column_int64(q, 1), TXT(q, 2),
-						   TXT(q, 3), TXT(q, 4));
-				break;
-			case 4: {
-				struct team *t = state_team_find(st, TXT(q, 0));
-				struct sched_quota qu = { 0 };
-				int sh = state_sharing_parse(TXT(q, 5));
-
-				if (!t) {
-					log_warn("quota for unknown team '%s' ignored", TXT(q, 0));
-					break;
-				}
-				qu.guarantee = (struct hpq_res){ sqlite3_column_int64(q, 2),
-								 sqlite3_column_int64(q, 3),
-								 sqlite3_column_int64(q, 4) };
-				qu.sharing = sh < 0 ? SCHED_LEND_AND_BORROW
-						    : (enum sched_sharing)sh;
-				qu.borrow_limit_pct = (uint32_t)sqlite3_column_int64(q, 6);
-				qu.has_borrow_abs = sqlite3_column_type(q, 7) != SQLITE_NULL;
-				qu.borrow_abs = (struct hpq_res){ sqlite3_column_int64(q, 7),
-								  sqlite3_column_int64(q, 8),
-								  sqlite3_column_int64(q, 9) };
-				qu.has_lend_limit = sqlite3_column_type(q, 10) != SQLITE_NULL;
-				qu.lend_limit = (struct hpq_res){ sqlite3_column_int64(q, 10),
-								  sqlite3_column_int64(q, 11),
-								  sqlite3_column_int64(q, 12) };
-				state_quota_restore(st, t, TXT(q, 1), &qu);
-				break;
-			}
-			case 5: {
-				struct hpq_res cap = { sqlite3_column_int64(q, 2),
-						       sqlite3_column_int64(q, 3),
-						       sqlite3_column_int64(q, 4) };
-				struct node *n = state_node_restore(st, TXT(q, 0), TXT(q, 1), cap);
-
-				if (!n)
-					break;
-				n->labels = blob_strv(q, 5, &n->nlabels);
-				free(n->address);
-				n->address = col_dup(q, 6);
-				free(n->service);
-				n->service = col_dup(q, 7);
-				free(n->health);
-				n->health = col_dup(q, 8);
-				/* Already lost before the restart: no second "lost". */
-				n->lost = !strcmp(n->health, "unreachable");
-				free(n->reason);
-				n->reason = col_dup(q, 9);
-				n->last_heartbeat_ms = sqlite3_column_int64(q, 10);
-				free(n->service_by);
-				n->service_by = col_dup(q, 11);
-				n->service_since_ms = sqlite3_column_int64(q, 12);
-				n->admin_hold = sqlite3_column_int64(q, 13) != 0;
-				free(n->repair_action);
-				n->repair_action = col_dup(q, 14);
-				break;
-			}
-			case 6:
-				state_task_restore(st, load_task(st, q));
-				ntasks++;
-				break;
-			case 7: {
-				uint64_t id = (uint64_t)sqlite3_column_int64(q, 0);
-				struct task *t = state_task_find(st, id);
-
-				if (!t || task_state_final(t->state))
-					break;
-				t->ckpt.has = true;
-				t->ckpt.attempt = (uint32_t)sqlite3_column_int64(q, 1);
-				t->ckpt.step = (uint64_t)sqlite3_column_int64(q, 2);
-				free(t->ckpt.path);
-				t->ckpt.path = col_dup(q, 3);
-				t->ckpt.time_ms = sqlite3_column_int64(q, 4);
-				break;
-			}
-			}
-		}
-		if (rc != SQLITE_DONE)
-			r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
-				     sqlite3_errmsg(s->db));
-		sqlite3_finalize(q);
-		if (r < 0)
-			return r;
-	}
-	state_restore_done(st);
-	log_info("loaded %zu tasks, %u teams, %u classes, %u pools, %u nodes", ntasks,
-		 st->nteams, st->nclasses, st->npools, st->nnodes);
+	rc = store_load_teams(s, cb, arg);
+	if (rc == SQLITE_OK)
+		rc = store_load_nodes(s, cb, arg);
+	if (rc == SQLITE_OK)
+		rc = store_load_tasks(s, cb, arg);
+	if (rc != SQLITE_OK)
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
+				sqlite3_errmsg(s->db));
+	cb->done(arg);
 	return 0;
+}
+
+int store_load_rows(struct store *s, const char *sql, load_row_fn row,
+		    const struct store_loader *cb, void *arg)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		row(q, cb, arg);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Splits a copy of the column at sep; a list of names has no empty ones. */
+static void col_strv_split(struct col_strv *sv, sqlite3_stmt *q, int col, char sep)
+{
+	const void *p = sqlite3_column_blob(q, col);
+	size_t len = (size_t)sqlite3_column_bytes(q, col);
+	char *s, *e, *end;
+
+	sv->bytes = xmalloc(len + 1);
+	if (len)
+		memcpy(sv->bytes, p, len);
+	sv->bytes[len] = '\0';
+	sv->v = NULL;
+	sv->n = 0;
+	for (s = sv->bytes, end = s + len; s < end; s = e + 1) {
+		e = memchr(s, sep, (size_t)(end - s));
+		if (!e)
+			e = end;
+		*e = '\0';
+		if (e == s && sep)
+			continue;
+		sv->v = xreallocarray(sv->v, sv->n + 1, sizeof(*sv->v));
+		sv->v[sv->n++] = s;
+	}
+}
+
+void col_strv_blob(struct col_strv *sv, sqlite3_stmt *q, int col)
+{
+	col_strv_split(sv, q, col, '\0');
+}
+
+void col_strv_names(struct col_strv *sv, sqlite3_stmt *q, int col)
+{
+	col_strv_split(sv, q, col, ',');
+}
+
+void col_strv_free(struct col_strv *sv)
+{
+	free(sv->v);
+	free(sv->bytes);
 }
 
 /* ---------------------------------------------------------------- start, close */
@@ -1294,6 +752,7 @@ int store_start(struct store *s, uv_loop_t *loop, void (*on_error)(void *arg), v
 	r = uv_async_init(loop, &s->async, on_async);
 	if (r < 0)
 		return r;
+	s->async.data = s;
 	/* Failing to make a mutex or a thread is running out of resources,
 	 * which is fatal in hpq like running out of memory. */
 	if (uv_mutex_init(&s->mu) < 0 || uv_cond_init(&s->cv) < 0 ||
@@ -1314,7 +773,7 @@ static void close_db(struct store *s)
 
 static void on_async_closed(uv_handle_t *h)
 {
-	free(container_of((uv_async_t *)h, struct store, async));
+	free(h->data);
 }
 
 void store_close(struct store *s)

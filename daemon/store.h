@@ -9,12 +9,18 @@
  * the end of the iteration store_submit hands the batch to the thread,
  * which writes every batch it finds waiting in ONE transaction (group
  * commit) and wakes the loop; the loop then runs the completions in the
- * order they were registered, with the commit's status.
+ * order they were registered, with the commit's status. Reads (a task's
+ * history, `hpq events`, `hpq usage`) are queued the same way, so each
+ * sees everything recorded before it.
  *
  * If a commit fails the store is broken for good (the memory is ahead of
  * the disk and nothing can reconcile them in place): that and every later
  * batch complete with HPQ_ESTORAGE, and on_error is called once so the
  * daemon can stop; a restart loads the last committed state.
+ *
+ * The store speaks in rows of plain values and knows nothing of the state
+ * built from them: words such as a task's state or a quota's sharing mode
+ * are stored as the caller gives them. All SQL lives in store*.c.
  *
  * Schema: migrations keyed on PRAGMA user_version, applied by store_open.
  * Version 1 is frozen (tests/unit/test_daemon_store.c keeps a copy and
@@ -29,14 +35,9 @@
 
 #include <uv.h>
 
-#include "scheduler.h"
+#include "res.h"
 
 struct store;
-struct state;
-struct task;
-struct team;
-struct prio_class;
-struct node;
 
 /* store_open flags */
 #define STORE_NOSYNC 1u   /* synchronous=OFF: for the fuzzer and tests, never the daemon */
@@ -51,9 +52,6 @@ int store_schema_latest(void);
 int store_open(const char *path, unsigned flags, struct store **ret_store, char *err,
 	       size_t errlen);
 
-/* Reads every row into st (before store_start). */
-int store_load(struct store *s, struct state *st, char *err, size_t errlen);
-
 /* Starts the storage thread; completions run on loop. on_error, if set,
  * is called once (on the loop) when a commit fails. */
 int store_start(struct store *s, uv_loop_t *loop, void (*on_error)(void *arg), void *arg);
@@ -61,22 +59,94 @@ int store_start(struct store *s, uv_loop_t *loop, void (*on_error)(void *arg), v
 /*
  * Commits what is queued, stops the thread, runs the last completions,
  * closes the database and frees s once libuv has closed its handle (the
- * loop must run once more). Safe on a store that was never started.
+ * loop must run once more). Safe on a store that was never started; what
+ * such a store has queued is dropped, its completions never run.
  */
 void store_close(struct store *s);
 
-/* ---- rows for the open batch. Everything is copied; nothing is kept. */
-void store_task_insert(struct store *s, const struct task *t);
-void store_task_update(struct store *s, const struct task *t);  /* the fields that change */
-void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
-			  const char *path, int64_t time_ms);
-void store_team_put(struct store *s, const struct state *st, const struct team *t);
-void store_team_delete(struct store *s, const char *name);
-void store_class_put(struct store *s, const struct prio_class *c);
-void store_class_delete(struct store *s, const char *name);
-void store_pool_put(struct store *s, const char *name);
-void store_node_put(struct store *s, const struct state *st, const struct node *n);
-void store_policy_put(struct store *s, const char *key, const char *value);
+/*
+ * ---- rows
+ *
+ * Strings and lists in a row are borrowed: recording copies them into the
+ * open batch, so the caller may change or free them once the call returns.
+ * Rows handed out by the store are valid during the callback only.
+ * Lists of names (members, node names) cannot contain commas.
+ */
+struct store_task_row {
+	uint64_t id;
+	const char *name, *team, *user;
+	uint32_t uid, gid;
+	const char *cls, *pool;
+	const char *state;           /* "PENDING" ... */
+	const char *reason;
+	uint32_t nnodes;
+	struct hpq_res per_node;
+	char *const *node_names;     /* of the newest attempt, by rank */
+	size_t n_node_names;
+	const char *nodes_done;      /* per rank '1' once its exit is in */
+	uint32_t attempts;
+	int64_t submit_ms, start_ms, end_ms;
+	bool has_exit_code;
+	int32_t exit_code;
+	uint64_t time_limit_s;
+	int32_t preempt_signal;
+	uint64_t grace_s;
+	const char *checkpoint_dir, *cwd;
+	char *const *argv;
+	size_t argc;
+	char *const *env;
+	size_t envc;
+	bool cancel_requested;
+};
+
+struct store_checkpoint {
+	uint32_t attempt;
+	uint64_t step;
+	char *path;
+	int64_t time_ms;
+};
+
+struct store_quota_row {
+	const char *pool;
+	struct hpq_res guarantee;
+	const char *sharing;         /* "lend-and-borrow" "lend" "dont-lend" */
+	uint32_t borrow_limit_pct;
+	bool has_borrow_abs;
+	struct hpq_res borrow_abs;
+	bool has_lend_limit;
+	struct hpq_res lend_limit;
+};
+
+struct store_team_row {
+	const char *name;
+	uint32_t weight;
+	const char *preempt_own;     /* "lower-priority" "never" */
+	const char *default_class;
+	char *const *members;
+	size_t nmembers;
+	const struct store_quota_row *quotas;  /* store_team_put: all of them */
+	size_t nquotas;
+};
+
+struct store_class_row {
+	const char *name;
+	uint32_t weight;
+	bool preemptible;
+};
+
+struct store_node_row {
+	const char *name, *pool;
+	struct hpq_res capacity;
+	char *const *labels;
+	size_t nlabels;
+	const char *address;
+	const char *service, *health, *reason;
+	int64_t last_seen_ms;
+	const char *service_by;
+	int64_t service_since_ms;
+	bool admin_hold;
+	const char *repair_action;
+};
 
 struct store_event {
 	uint64_t id;       /* assigned by the database */
@@ -88,44 +158,144 @@ struct store_event {
 	const char *actor;
 	const char *message;
 };
+
+/* GPU-milliseconds of one hour bucket (hour = unix ms / 3600000). */
+struct store_usage_row {
+	int64_t hour;
+	const char *dim;             /* "team" "user" "class" */
+	const char *key, *pool;
+	int64_t used_ms, within_ms, borrowed_ms, lent_ms;
+};
+
+/* ---- recording into the open batch */
+void store_task_insert(struct store *s, const struct store_task_row *t);
+/* Only what changes after the submit: state, reason, node names and done
+ * marks, attempts, start and end times, exit code, cancel_requested. */
+void store_task_update(struct store *s, const struct store_task_row *t);
+void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
+			  const char *path, int64_t time_ms);
+/* The team and exactly t->quotas: quotas it had before and no longer has go. */
+void store_team_put(struct store *s, const struct store_team_row *t);
+void store_team_delete(struct store *s, const char *name);
+void store_class_put(struct store *s, const struct store_class_row *c);
+void store_class_delete(struct store *s, const char *name);
+void store_pool_put(struct store *s, const char *name);
+void store_node_put(struct store *s, const struct store_node_row *n);
+void store_policy_put(struct store *s, const char *key, const char *value);
 void store_event_add(struct store *s, const struct store_event *ev);
+/* Adds to the bucket's amounts (creating it): a bucket may be written any
+ * number of times. */
+void store_usage_add(struct store *s, const struct store_usage_row *u);
 
 /* Runs fn(arg, status) on the loop once everything recorded so far is
  * committed (status 0) or failed (HPQ_ESTORAGE). */
 typedef void (*store_done_fn)(void *arg, int status);
 void store_after_commit(struct store *s, store_done_fn fn, void *arg);
 
-/* A task's checkpoints and events, oldest first (the newest
- * STORE_HISTORY_MAX of each), read after everything recorded so far. */
-#define STORE_HISTORY_MAX 500
-struct store_checkpoint {
-	uint32_t attempt;
-	uint64_t step;
-	char *path;
-	int64_t time_ms;
+/*
+ * ---- loading, before store_start
+ *
+ * store_load hands every row to cb, in this order: policy keys, pools,
+ * classes, teams (without their quotas), quotas (by team, then pool),
+ * nodes, tasks (by id, each with its newest checkpoint or NULL), then
+ * done. Callbacks may record rows; they go into the open batch and are
+ * committed once the store starts.
+ */
+struct store_loader {
+	void (*policy)(void *arg, const char *key, const char *value);
+	void (*pool)(void *arg, const char *name);
+	void (*cls)(void *arg, const struct store_class_row *c);
+	void (*team)(void *arg, const struct store_team_row *t);
+	void (*quota)(void *arg, const char *team, const struct store_quota_row *q);
+	void (*node)(void *arg, const struct store_node_row *n);
+	void (*task)(void *arg, const struct store_task_row *t,
+		     const struct store_checkpoint *newest);
+	void (*done)(void *arg);
 };
+int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,
+	       size_t errlen);
+
+/*
+ * ---- reading, after everything recorded so far
+ *
+ * Each read answers on the loop with fn(arg, status, result): status is
+ * the commit's, and result is NULL when it is < 0. A read that fails by
+ * itself does not break the store; its result's error says why.
+ */
+
+/* A task's checkpoints and events, oldest first (the newest
+ * STORE_HISTORY_MAX of each). A failed history read does break the store. */
+#define STORE_HISTORY_MAX 500
 struct store_history {
 	struct store_checkpoint *ckpts;
 	size_t nckpts;
-	struct store_event *events;   /* strings owned by the history */
+	struct store_event *events;
 	size_t nevents;
 };
-/* h is valid during the call only; NULL when status < 0. */
 typedef void (*store_history_fn)(void *arg, int status, const struct store_history *h);
 void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, void *arg);
 
-/*
- * Runs fn(db, arg) on the storage thread, inside the transaction of the
- * open batch and after the rows recorded before it, then done(arg,
- * status) on the loop (if done is not NULL). For modules with tables of
- * their own (usage.c) and reads the history op does not cover (events.c).
- * fn returns an SQLite result code; anything but SQLITE_OK fails the
- * commit and breaks the store, so a read keeps its own errors in arg and
- * returns SQLITE_OK.
- */
-struct sqlite3;
-typedef int (*store_call_fn)(struct sqlite3 *db, void *arg);
-void store_call(struct store *s, store_call_fn fn, store_done_fn done, void *arg);
+/* Events at or after since_ms, and of one task, team and node where those
+ * are set: the newest limit of them, oldest first. */
+struct store_event_filter {
+	int64_t since_ms;
+	uint64_t task_id;            /* 0: any */
+	const char *team, *node;     /* NULL: any */
+	uint32_t limit;
+};
+struct store_event_list {
+	const struct store_event *v;
+	size_t n;
+	bool truncated;              /* more matched than limit */
+	const char *error;
+};
+typedef void (*store_events_fn)(void *arg, int status, const struct store_event_list *l);
+void store_events_read(struct store *s, const struct store_event_filter *f, store_events_fn fn,
+		       void *arg);
+
+/* The newest event id (0: none yet) and the task and time of each event
+ * of kind at or after since_ms, by time. Events recorded later get ids
+ * from max_id + 1 on: ids only grow, and pruning keeps the newest. */
+struct store_event_mark {
+	uint64_t task_id;
+	int64_t time_ms;
+};
+struct store_event_marks {
+	uint64_t max_id;
+	const struct store_event_mark *v;
+	size_t n;
+	const char *error;
+};
+typedef void (*store_marks_fn)(void *arg, int status, const struct store_event_marks *m);
+void store_events_marks(struct store *s, const char *kind, int64_t since_ms, store_marks_fn fn,
+			void *arg);
+
+/* Deletes at most max_rows of the oldest events before before_ms (never
+ * the newest event), so that one commit never stalls the others for long. */
+struct store_prune {
+	int64_t deleted;
+	const char *error;
+};
+typedef void (*store_prune_fn)(void *arg, int status, const struct store_prune *p);
+void store_events_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_prune_fn fn,
+			void *arg);
+
+/* Usage of one dimension from hour since_hour on, summed per key and pool,
+ * by key then pool. */
+struct store_usage_sum {
+	const char *key, *pool;
+	int64_t used_ms, within_ms, borrowed_ms, lent_ms;
+};
+struct store_usage_list {
+	const struct store_usage_sum *v;
+	size_t n;
+	const char *error;
+};
+typedef void (*store_usage_fn)(void *arg, int status, const struct store_usage_list *l);
+void store_usage_read(struct store *s, const char *dim, int64_t since_hour, store_usage_fn fn,
+		      void *arg);
+
+/* ---- the loop */
 
 /* End of a loop iteration: hand the open batch to the thread if it has
  * anything in it. */

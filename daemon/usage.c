@@ -5,7 +5,7 @@
  * (used, within the guarantee, borrowed, lent: the dispatcher's counters),
  * and per user and pool and per class and pool (used: the running tasks'
  * GPUs). Rates change only where the state records an event (start, end,
- * requeue, team, node...): events.c tells usage_note, which accumulates up
+ * requeue, team, node...): usage observes them, and accumulates up
  * to that moment at the old rates; the next tick (a uv_prepare, whichever
  * side of the dispatcher's it runs) reads the new rates, O(teams x pools)
  * plus one walk over the running tasks, which the cluster's size bounds.
@@ -19,11 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "clock.h"
 #include "error.h"
-#include "hpqd.h"
+#include "context.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -269,12 +267,11 @@ static void on_tick(uv_prepare_t *h)
 	catch_up(h->data);
 }
 
-void usage_note(struct hpqd *d, const struct store_event *ev)
+/* The state's event observer. */
+static void on_event(void *arg, const struct store_event *ev, const struct task *t)
 {
-	struct usage *u = d->usage;
+	struct usage *u = arg;
 
-	if (!u)
-		return;
 	/* Every rate change comes with an event (start, end, requeue, team,
 	 * node...): what ran before it is counted at the old rates now, what
 	 * runs after at the new ones, read at the next tick. */
@@ -284,60 +281,26 @@ void usage_note(struct hpqd *d, const struct store_event *ev)
 
 /* ---------------------------------------------------------------- writing */
 
-static int write_rows(sqlite3 *db, void *arg)
-{
-	struct rows *r = arg;
-	sqlite3_stmt *q = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, "INSERT INTO usage (hour, dim, key, pool, used_ms, within_ms,"
-				" borrowed_ms, lent_ms) VALUES (?,?,?,?,?,?,?,?)"
-				" ON CONFLICT (hour, dim, key, pool) DO UPDATE SET"
-				" used_ms = used_ms + excluded.used_ms,"
-				" within_ms = within_ms + excluded.within_ms,"
-				" borrowed_ms = borrowed_ms + excluded.borrowed_ms,"
-				" lent_ms = lent_ms + excluded.lent_ms", -1, &q, NULL);
-	for (size_t i = 0; rc == SQLITE_OK && i < r->n; i++) {
-		const struct row *w = &r->v[i];
-
-		sqlite3_reset(q);
-		sqlite3_bind_int64(q, 1, w->hour);
-		sqlite3_bind_text(q, 2, dim_names[w->dim], -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, w->key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, w->pool, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 5, w->used_ms);
-		sqlite3_bind_int64(q, 6, w->within_ms);
-		sqlite3_bind_int64(q, 7, w->borrowed_ms);
-		sqlite3_bind_int64(q, 8, w->lent_ms);
-		rc = sqlite3_step(q);
-		if (rc == SQLITE_DONE)
-			rc = SQLITE_OK;
-	}
-	sqlite3_finalize(q);
-	return rc;      /* like any row of the batch: a failure fails the commit */
-}
-
-static void on_written(void *arg, int status)
-{
-	struct rows *r = arg;
-
-	rows_free(r);
-	free(r);
-}
-
-/* Banks everything up to now and hands the rows to the open batch. */
+/* Banks everything up to now and records the rows in the open batch. */
 static void flush(struct usage *u)
 {
-	struct rows *r;
-
 	catch_up(u);
 	bank_all(u, cur_hour(u));
-	if (!u->rows.n)
-		return;
-	r = xcalloc(1, sizeof(*r));
-	*r = u->rows;
-	memset(&u->rows, 0, sizeof(u->rows));
-	store_call(u->d->store, write_rows, on_written, r);
+	for (size_t i = 0; i < u->rows.n; i++) {
+		const struct row *w = &u->rows.v[i];
+
+		store_usage_add(u->d->store, &(struct store_usage_row){
+			.hour = w->hour,
+			.dim = dim_names[w->dim],
+			.key = w->key,
+			.pool = w->pool,
+			.used_ms = w->used_ms,
+			.within_ms = w->within_ms,
+			.borrowed_ms = w->borrowed_ms,
+			.lent_ms = w->lent_ms,
+		});
+	}
+	rows_free(&u->rows);
 }
 
 static void on_flush_timer(uv_timer_t *h)
@@ -355,80 +318,58 @@ struct usage_req {
 	uint64_t id;
 	int dim;
 	int64_t since_hour, until_ms;
-	int rc;
-	char errmsg[128];
-	Hpq__UsageRow **rows;
-	size_t n;
 };
 
-static int read_rows(sqlite3 *db, void *arg)
-{
-	struct usage_req *q = arg;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, "SELECT key, pool, sum(used_ms), sum(within_ms),"
-				" sum(borrowed_ms), sum(lent_ms) FROM usage WHERE dim = ?1"
-				" AND hour >= ?2 GROUP BY key, pool ORDER BY key, pool", -1, &st,
-				NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, dim_names[q->dim], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, q->since_hour);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			Hpq__UsageRow *r = xcalloc(1, sizeof(*r));
-
-			hpq__usage_row__init(r);
-			r->key = xstrdup((const char *)sqlite3_column_text(st, 0) ?: "");
-			r->pool = xstrdup((const char *)sqlite3_column_text(st, 1) ?: "");
-			r->used_gpu_h = (double)sqlite3_column_int64(st, 2) / (double)HOUR_MS;
-			r->within_gpu_h = (double)sqlite3_column_int64(st, 3) / (double)HOUR_MS;
-			r->borrowed_gpu_h = (double)sqlite3_column_int64(st, 4) / (double)HOUR_MS;
-			r->lent_gpu_h = (double)sqlite3_column_int64(st, 5) / (double)HOUR_MS;
-			q->rows = xreallocarray(q->rows, q->n + 1, sizeof(*q->rows));
-			q->rows[q->n++] = r;
-		}
-		if (rc == SQLITE_DONE)
-			rc = SQLITE_OK;
-	}
-	if (rc != SQLITE_OK)
-		snprintf(q->errmsg, sizeof(q->errmsg), "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	q->rc = rc;
-	return SQLITE_OK;
-}
-
-static void on_read(void *arg, int status)
+static void on_read(void *arg, int status, const struct store_usage_list *l)
 {
 	struct usage_req *q = arg;
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__UsageReply *rep = xcalloc(1, sizeof(*rep));
+	Hpq__UsageReply rep = HPQ__USAGE_REPLY__INIT;
+	Hpq__UsageRow *rows = NULL, **ptrs = NULL;
 
-	hpq__usage_reply__init(rep);
-	rep->rows = q->rows;
-	rep->n_rows = q->n;
-	rep->since = q->since_hour * HOUR_MS;
-	rep->until = q->until_ms;
-	rep->by = xstrdup(dim_names[q->dim]);
-	if (status < 0 || q->rc != SQLITE_OK) {
+	if (status < 0 || l->error) {
 		char msg[192];
 
 		snprintf(msg, sizeof(msg), "cannot read the usage: %s",
-			 status < 0 ? "the store failed" : q->errmsg);
+			 status < 0 ? "the store failed" : l->error);
 		server_send_error(q->c, q->id, HPQ_ESTORAGE, msg);
-	} else {
-		env.id = q->id;
-		env.body_case = HPQ__ENVELOPE__BODY_USAGE_REPLY;
-		env.usage_reply = rep;
-		server_send(q->c, &env);
+		goto out;
 	}
-	hpq__usage_reply__free_unpacked(rep, NULL);
+	if (l->n) {
+		rows = xcalloc(l->n, sizeof(*rows));
+		ptrs = xcalloc(l->n, sizeof(*ptrs));
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct store_usage_sum *s = &l->v[i];
+
+		hpq__usage_row__init(&rows[i]);
+		rows[i].key = (char *)s->key;
+		rows[i].pool = (char *)s->pool;
+		rows[i].used_gpu_h = (double)s->used_ms / (double)HOUR_MS;
+		rows[i].within_gpu_h = (double)s->within_ms / (double)HOUR_MS;
+		rows[i].borrowed_gpu_h = (double)s->borrowed_ms / (double)HOUR_MS;
+		rows[i].lent_gpu_h = (double)s->lent_ms / (double)HOUR_MS;
+		ptrs[i] = &rows[i];
+	}
+	rep.rows = ptrs;
+	rep.n_rows = l->n;
+	rep.since = q->since_hour * HOUR_MS;
+	rep.until = q->until_ms;
+	rep.by = (char *)dim_names[q->dim];
+	env.id = q->id;
+	env.body_case = HPQ__ENVELOPE__BODY_USAGE_REPLY;
+	env.usage_reply = &rep;
+	server_send(q->c, &env);
+	free(rows);
+	free(ptrs);
+out:
 	server_unref(q->c);
 	free(q);
 }
 
-int usage_rpc(struct conn *c, uint64_t id, const Hpq__UsageRequest *m, struct state_err *e)
+int usage_request(struct usage *u, struct conn *c, uint64_t id, const Hpq__UsageRequest *m,
+		  struct state_err *e)
 {
-	struct usage *u = c->d->usage;
 	struct usage_req *q;
 	int dim = -1;
 
@@ -452,7 +393,7 @@ int usage_rpc(struct conn *c, uint64_t id, const Hpq__UsageRequest *m, struct st
 	q->since_hour = m->since / HOUR_MS;
 	q->until_ms = u->last_ms;
 	server_ref(c);
-	store_call(c->d->store, read_rows, on_read, q);
+	store_usage_read(u->d->store, dim_names[dim], q->since_hour, on_read, q);
 	return 0;
 }
 
@@ -475,6 +416,7 @@ int usage_init(struct hpqd *d)
 	uv_unref((uv_handle_t *)&u->tick);
 	uv_timer_start(&u->flush, on_flush_timer, FLUSH_MS, FLUSH_MS);
 	uv_unref((uv_handle_t *)&u->flush);
+	state_observe(&d->state, &(struct state_observer){ .event = on_event, .arg = u });
 	d->usage = u;
 	return 0;
 }
@@ -494,6 +436,7 @@ void usage_close(struct hpqd *d)
 
 	if (!u)
 		return;
+	state_unobserve(&d->state, u);
 	flush(u);
 	for (size_t i = 0; i < (size_t)u->nt * u->np; i++)
 		acc_free(&u->teams[i]);

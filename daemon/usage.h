@@ -26,9 +26,8 @@ struct store_event;
 int usage_init(struct hpqd *d);
 /* Integrates up to now and writes the last rows (before the store closes). */
 void usage_close(struct hpqd *d);
-/* From events.c, for every event: the rates may change from here on. */
-void usage_note(struct hpqd *d, const struct store_event *ev);
-
-int usage_rpc(struct conn *c, uint64_t id, const Hpq__UsageRequest *m, struct state_err *e);
+/* hpq usage: answers c's request id; u may be NULL (accounting is off). */
+int usage_request(struct usage *u, struct conn *c, uint64_t id, const Hpq__UsageRequest *m,
+		  struct state_err *e);
 
 #endif

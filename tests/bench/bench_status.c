@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 		char name[32];
 
 		snprintf(name, sizeof(name), "node%04u", i);
-		agents[i] = server_pseudo(&d, HPQ__ROLE__ROLE_AGENT, name, false);
+		agents[i] = server_pseudo(d.server, HPQ__ROLE__ROLE_AGENT, name, false);
 		cap.gpus = 8;
 		cap.cpus = 96;
 		cap.mem = 1 << 20;
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 	}
 	settle();
 
-	admin = server_pseudo(&d, HPQ__ROLE__ROLE_CLIENT, "root", true);
+	admin = server_pseudo(d.server, HPQ__ROLE__ROLE_CLIENT, "root", true);
 	for (unsigned i = 0; i < NTEAMS; i++) {
 		Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 		Hpq__TeamSetRequest ts = HPQ__TEAM_SET_REQUEST__INIT;

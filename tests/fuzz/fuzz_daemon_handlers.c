@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!up)
 		bring_up();
-	c = server_pseudo(&d, (who & 1) ? HPQ__ROLE__ROLE_AGENT : HPQ__ROLE__ROLE_CLIENT,
+	c = server_pseudo(d.server, (who & 1) ? HPQ__ROLE__ROLE_AGENT : HPQ__ROLE__ROLE_CLIENT,
 			  (who & 1) ? "node-1" : "alice", (who & 2) != 0);
 	fuzz_chunker_init(&ch, data, size);
 	while (fuzz_chunker_next(&ch, &p, &n))

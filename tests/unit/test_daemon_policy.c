@@ -49,8 +49,8 @@ static void open_all(struct fix *f)
 	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
 		fail_msg("store_open: %s", err);
 	state_init(&f->st, f->s);
-	if (store_load(f->s, &f->st, err, sizeof(err)) < 0)
-		fail_msg("store_load: %s", err);
+	if (state_load(&f->st, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
 	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
 }
 

@@ -1,5 +1,5 @@
 /*
- * test_daemon_store.c: the daemon's durable store (daemon/store.c) with the
+ * test_daemon_store.c: the daemon's durable store (daemon/store*.c) with the
  * real state module on top, on temporary files:
  *
  *   - a new database gets the schema and the defaults of a new cluster;
@@ -8,6 +8,9 @@
  *   - completions run in the order they were registered, only after their
  *     rows are visible to another connection (i.e. committed), and a
  *     history read sees everything recorded before it;
+ *   - the events and usage reads filter, order and sum as store.h says,
+ *     pruning keeps the newest event, and a read that fails by itself
+ *     leaves the store working;
  *   - a database written by schema version 1 (the exact v1 SQL, frozen
  *     below) opens with the current code, upgraded, data intact. Keep
  *     this test passing when migrations are added: never edit the copy;
@@ -79,8 +82,8 @@ static void load(struct store *s, struct state *st)
 	char err[256] = "";
 
 	state_init(st, s);
-	if (store_load(s, st, err, sizeof(err)) < 0)
-		fail_msg("store_load: %s", err);
+	if (state_load(st, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
 }
 
 static void on_flag(void *arg, int status)
@@ -502,6 +505,177 @@ static void test_failed_commit_is_sticky(void **ts)
 	close_store(f, s);
 }
 
+/* ---------------------------------------------------------------- reads */
+
+struct read_result {
+	bool done;
+	char got[256];          /* what the callback saw, as text */
+};
+
+/* Submits what is recorded and waits for r's answer. */
+static void wait_read(struct fix *f, struct store *s, struct read_result *r)
+{
+	store_submit(s);
+	while (!r->done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+static void on_events(void *arg, int status, const struct store_event_list *l)
+{
+	struct read_result *r = arg;
+	size_t len = 0;
+
+	r->done = true;
+	assert_int_equal(status, 0);
+	assert_null(l->error);
+	for (size_t i = 0; i < l->n; i++)
+		len += (size_t)snprintf(r->got + len, sizeof(r->got) - len, "%s%s",
+					i ? " " : "", l->v[i].message);
+	if (l->truncated)
+		snprintf(r->got + len, sizeof(r->got) - len, " +");
+}
+
+static void on_marks(void *arg, int status, const struct store_event_marks *m)
+{
+	struct read_result *r = arg;
+	size_t len;
+
+	r->done = true;
+	assert_int_equal(status, 0);
+	assert_null(m->error);
+	len = (size_t)snprintf(r->got, sizeof(r->got), "max %llu:",
+			       (unsigned long long)m->max_id);
+	for (size_t i = 0; i < m->n; i++)
+		len += (size_t)snprintf(r->got + len, sizeof(r->got) - len, " %llu@%lld",
+					(unsigned long long)m->v[i].task_id,
+					(long long)m->v[i].time_ms);
+}
+
+static void on_prune(void *arg, int status, const struct store_prune *p)
+{
+	struct read_result *r = arg;
+
+	r->done = true;
+	assert_int_equal(status, 0);
+	assert_null(p->error);
+	snprintf(r->got, sizeof(r->got), "%lld", (long long)p->deleted);
+}
+
+static void test_event_reads(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	static const struct store_event evs[] = {
+		{ .time_ms = 100, .kind = "submit", .task_id = 1, .team = "a", .message = "e1" },
+		{ .time_ms = 200, .kind = "preempt", .task_id = 1, .team = "a", .message = "e2" },
+		{ .time_ms = 300, .kind = "node", .node = "n1", .message = "e3" },
+		{ .time_ms = 250, .kind = "preempt", .task_id = 2, .team = "b", .message = "e4" },
+		{ .time_ms = 400, .kind = "end", .task_id = 1, .team = "a", .message = "e5" },
+	};
+	struct read_result r;
+
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		store_event_add(s, &evs[i]);
+
+	/* The newest of a team, oldest first; more matched than the limit. */
+	r = (struct read_result){ 0 };
+	store_events_read(s, &(struct store_event_filter){ .team = "a", .limit = 2 }, on_events,
+			  &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "e2 e5 +");
+	r = (struct read_result){ 0 };
+	store_events_read(s, &(struct store_event_filter){ .since_ms = 250, .limit = 10 },
+			  on_events, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "e3 e4 e5");
+	r = (struct read_result){ 0 };
+	store_events_read(s, &(struct store_event_filter){ .task_id = 1, .node = "n1",
+							    .limit = 10 }, on_events, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "");
+
+	/* Marks come by time, not by id. */
+	r = (struct read_result){ 0 };
+	store_events_marks(s, "preempt", 150, on_marks, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "max 5: 1@200 2@250");
+
+	/* At most max_rows, the oldest first, and never the newest row. */
+	r = (struct read_result){ 0 };
+	store_events_prune(s, 1000, 2, on_prune, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "2");
+	r = (struct read_result){ 0 };
+	store_events_prune(s, 1000, 100, on_prune, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "2");
+	r = (struct read_result){ 0 };
+	store_events_read(s, &(struct store_event_filter){ .limit = 10 }, on_events, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "e5");
+	close_store(f, s);
+}
+
+static void on_usage(void *arg, int status, const struct store_usage_list *l)
+{
+	struct read_result *r = arg;
+	size_t len = 0;
+
+	r->done = true;
+	assert_int_equal(status, 0);
+	if (l->error) {
+		snprintf(r->got, sizeof(r->got), "error");
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		len += (size_t)snprintf(r->got + len, sizeof(r->got) - len,
+					"%s%s/%s %lld %lld %lld %lld", i ? ", " : "", l->v[i].key,
+					l->v[i].pool, (long long)l->v[i].used_ms,
+					(long long)l->v[i].within_ms,
+					(long long)l->v[i].borrowed_ms, (long long)l->v[i].lent_ms);
+}
+
+static void test_usage_rows(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_event ev = { .time_ms = 1, .kind = "test", .message = "still fine" };
+	/* A bucket adds up whatever is written to it, as often as it is. */
+	static const struct store_usage_row rows[] = {
+		{ 10, "team", "vision", "gpu", 100, 60, 40, 0 },
+		{ 10, "team", "vision", "gpu", 50, 50, 0, 5 },
+		{ 11, "team", "vision", "gpu", 1, 1, 0, 0 },
+		{ 11, "team", "nlp", "gpu", 7, 7, 0, 0 },
+		{ 11, "user", "alice", "gpu", 9, 0, 0, 0 },
+		{ 9, "team", "nlp", "gpu", 1000, 0, 0, 0 },
+	};
+	struct read_result r;
+	sqlite3 *db;
+
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		store_usage_add(s, &rows[i]);
+
+	r = (struct read_result){ 0 };
+	store_usage_read(s, "team", 10, on_usage, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "nlp/gpu 7 7 0 0, vision/gpu 151 111 40 5");
+
+	/* A read that fails by itself answers with its error; the store goes on. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE usage RENAME TO gone", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	r = (struct read_result){ 0 };
+	store_usage_read(s, "team", 0, on_usage, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "error");
+	store_event_add(s, &ev);
+	commit(f, s);
+	close_store(f, s);
+}
+
 /*
  * Schema version 1, verbatim. Frozen: it is what hpqd 0.1 wrote, and this
  * test proves such a file still opens. Do not edit it when the schema
@@ -782,6 +956,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_is_sticky, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};

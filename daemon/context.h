@@ -1,0 +1,75 @@
+/*
+ * context.h: struct hpqd, the one context every module of the daemon is
+ * handed.
+ *
+ * It holds what the loop thread owns: the loop, the configuration, the
+ * in-memory state (with the dispatcher inside it), the store, and one
+ * opaque pointer per module. Each module creates its own struct and its
+ * own libuv handles in its init function and closes them in its close
+ * function; nothing here belongs to two modules. hpqd.c fills the struct
+ * (hpqd.h); the unit tests and the fuzzer make their own, so nothing in
+ * the core is a global.
+ *
+ * Threads: only the loop thread touches this struct. The storage thread
+ * sees finished batches of rows and hands back completions (store.h).
+ */
+#ifndef HPQD_CONTEXT_H
+#define HPQD_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "auth.h"
+#include "config.h"
+#include "state.h"
+
+struct agentlink;
+struct dispatch;
+struct events;
+struct logs;
+struct metrics;
+struct repair;
+struct router;
+struct server;
+struct store;
+struct usage;
+
+struct hpqd {
+	uv_loop_t *loop;
+	struct config cfg;
+	struct state state;
+	struct store *store;
+
+	struct server *server;      /* server.c: listeners, connections, framing */
+	struct router *router;      /* router.c: the request table */
+	struct dispatch *dispatch;  /* dispatch.c: the end-of-iteration tick */
+	struct agentlink *agents;   /* agentlink.c: agent sessions, the node timer */
+	struct events *events;      /* events.c: followers, preemption marks, retention */
+	struct usage *usage;        /* usage.c: GPU-hour accounting, or NULL */
+	struct metrics *metrics;    /* metrics.c: the --metrics listener, or NULL */
+	struct logs *logs;          /* logs.c: hpq logs requests relayed to agents */
+	struct repair *repair;      /* repair.c: node repair timer and commands */
+
+	uid_t uid;                  /* the daemon's own uid: an administrator */
+	bool has_key;               /* TCP peers must answer a nonce with the cluster key */
+	uint8_t key[HPQ_AUTH_KEY_BYTES];
+	uint64_t start_mono;        /* uv_now at start: disconnected nodes' grace counts from it */
+	uint64_t status_first_active; /* status.c: no task below this id is active */
+	/* Progress since start, each counted by its module, for hpq status. */
+	uint64_t cycles;            /* dispatch.c: dispatcher cycles run */
+	uint64_t node_checks;       /* agentlink.c: unreachability checks */
+	uint64_t repair_checks;     /* repair.c: passes of the repair timer */
+
+	bool stopping;              /* no new work; shutting down */
+	int exit_status;            /* what main() returns once the loop ends */
+	void (*on_stop)(struct hpqd *d); /* main.c: called once the store has drained */
+
+	/* hpqd.c's own. */
+	int lock_fd;                /* flock on <state_dir>/hpqd.lock: one daemon per directory */
+	uv_timer_t stop_timer;      /* the last steps of a stop run from it */
+};
+
+#endif

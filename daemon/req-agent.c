@@ -1,0 +1,262 @@
+/*
+ * req-agent.c: what agents send: Register with reconciliation, heartbeats,
+ * task updates, and the answers to our pushes (request.h).
+ *
+ * An agent's report about a run is "expected" when the daemon has that
+ * task RUNNING or PREEMPTING, at that attempt, with that node among its
+ * members; only expected exits change anything, so a duplicate or late
+ * report is harmless. Every answer to an agent's report (TaskUpdate Ok,
+ * RegisterReply) is sent after the commit of what the report changed, and
+ * after any commit still in flight, because completions run in order: an
+ * agent that forgets an outcome on our Ok can never see it forgotten by us.
+ *
+ * Reconciliation at Register, per the agent's task list:
+ *   expected and running          -> adopt (it runs; nothing to send)
+ *   expected and exited           -> apply the outcome
+ *   running but not expected      -> KillTask "stale"
+ * and for the daemon's runs on that node that the agent did not list
+ * (and whose member there had not already finished) -> requeue, killing
+ * the gang's other members. A START whose RunTask has not gone out yet is
+ * left alone: its completion sends RunTask on the new connection.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentlink.h"
+#include "clock.h"
+#include "context.h"
+#include "error.h"
+#include "log.h"
+#include "logs.h"
+#include "request.h"
+#include "server.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define MAX_REGISTER_TASKS 65536
+
+/* The rank of node in the current attempt of task, if this report is about it. */
+static int expected_rank(struct state *st, uint64_t task_id, uint32_t attempt,
+			 const struct node *n, struct task **ret_task)
+{
+	struct task *t = state_task_find(st, task_id);
+
+	if (!t || (t->state != TASK_RUNNING && t->state != TASK_PREEMPTING) ||
+	    t->attempts != attempt)
+		return -1;
+	*ret_task = t;
+	return agentlink_rank_on(t, n->name);
+}
+
+static void apply_exit(struct hpqd *d, struct task *t, int rank, const Hpq__AgentTask *at)
+{
+	uint32_t attempt = t->attempts;
+	enum member_exit x;
+
+	x = state_task_member_exit(&d->state, t, (uint32_t)rank, at->exit_code, at->reason);
+	/* A gang member's end ends the attempt: stop the others. */
+	if ((x == EXIT_ENDED || x == EXIT_REQUEUED) && t->n_node_names > 1)
+		agentlink_kill_after_commit(d, t, attempt, rank, SIGKILL, 0, "stale");
+}
+
+static void kill_stale(struct hpqd *d, struct conn *c, uint64_t task_id, uint32_t attempt)
+{
+	log_notice("node %s runs task %llu attempt %u, which is not expected there: killing it",
+		   c->user, (unsigned long long)task_id, attempt);
+	agentlink_kill_on(d, c, task_id, attempt, SIGKILL, 0, "stale");
+}
+
+/*
+ * An adopted run that should be stopping: its KillTask may have been lost
+ * with the agent's previous connection (or the daemon's previous life).
+ * Saying it again is harmless; the agent is already stopping it or starts to.
+ */
+static void kill_again_if_stopping(struct hpqd *d, struct conn *c, const struct task *t)
+{
+	uint64_t grace = t->grace_s ? t->grace_s : d->state.policy.grace_s;
+
+	if (t->cancel_requested)
+		agentlink_kill_on(d, c, t->st.id, t->attempts, SIGTERM, grace, "cancelled");
+	else if (t->state == TASK_PREEMPTING)
+		agentlink_kill_on(d, c, t->st.id, t->attempts, t->preempt_signal, grace,
+				  "preempted");
+}
+
+/* ---------------------------------------------------------------- register */
+
+struct register_reply {
+	struct conn *c;
+	uint64_t id;
+	uint32_t heartbeat_s;
+};
+
+static void on_register_committed(void *arg, int status)
+{
+	struct register_reply *rr = arg;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__RegisterReply rep = HPQ__REGISTER_REPLY__INIT;
+
+	if (status < 0) {
+		server_send_error(rr->c, rr->id, status, "the registration could not be stored");
+	} else {
+		rep.heartbeat_s = rr->heartbeat_s;
+		/* Read now, not at registration: the commit took a while, and
+		 * the agent measures its clock offset from this. */
+		rep.daemon_time = hpq_now_ms();
+		env.id = rr->id;
+		env.body_case = HPQ__ENVELOPE__BODY_REGISTER_REPLY;
+		env.register_reply = &rep;
+		agentlink_open_pushes(rr->c, &env);
+	}
+	server_unref(rr->c);
+	free(rr);
+}
+
+static bool listed(const Hpq__Register *m, uint64_t task_id, uint32_t attempt)
+{
+	for (size_t i = 0; i < m->n_tasks; i++)
+		if (m->tasks[i] && m->tasks[i]->task_id == task_id &&
+		    m->tasks[i]->attempt == attempt)
+			return true;
+	return false;
+}
+
+int req_register(struct req *q)
+{
+	struct hpqd *d = q->d;
+	struct conn *c = q->c;
+	struct state *st = &d->state;
+	const Hpq__Register *m = q->env->register_;
+	Hpq__Register reg = *m;
+	struct register_reply *rr;
+	struct node *n, *old;
+	char why[128];
+	int r;
+
+	if (agentlink_node(c))
+		return state_errf(q->e, HPQ_EPROTO, "this connection has registered already");
+	if (!*reg.name)
+		reg.name = c->user;
+	if (strcmp(reg.name, c->user))
+		return state_errf(q->e, HPQ_EPROTO,
+				  "Register names node '%.64s' but Hello said '%s'", reg.name,
+				  c->user);
+	if (m->n_tasks > MAX_REGISTER_TASKS)
+		return state_errf(q->e, HPQ_EINVAL, "%zu tasks in one Register are too many",
+				  m->n_tasks);
+	for (size_t i = 0; i < m->n_tasks; i++)
+		if (!m->tasks[i])
+			return state_errf(q->e, HPQ_EINVAL, "empty task in Register");
+
+	old = state_node_find(st, reg.name);
+	if (old)
+		agentlink_take_over(old, c);
+	r = state_node_register(st, &reg, c->software ? c->software : "", c, &n, q->e);
+	if (r < 0)
+		return r;
+	agentlink_attach(d, c, n);
+	n->seen_mono = uv_now(d->loop);
+
+	/* What the agent has. */
+	for (size_t i = 0; i < m->n_tasks; i++) {
+		const Hpq__AgentTask *at = m->tasks[i];
+		struct task *t = NULL;
+		int rank = expected_rank(st, at->task_id, at->attempt, n, &t);
+
+		if (at->exited) {
+			if (rank >= 0)
+				apply_exit(d, t, rank, at);
+		} else if (rank >= 0) {
+			t->run_unsent = false;
+			log_info("task %llu attempt %u: adopted on %s",
+				 (unsigned long long)t->st.id, t->attempts, n->name);
+			kill_again_if_stopping(d, c, t);
+		} else {
+			kill_stale(d, c, at->task_id, at->attempt);
+		}
+	}
+	/* What the agent should have and does not. */
+	snprintf(why, sizeof(why), "its agent on %s no longer had it", n->name);
+	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
+		struct task *t = container_of(l, struct task, run_link);
+		int rank = agentlink_rank_on(t, n->name);
+
+		next = l->next;
+		if (rank < 0 || t->run_unsent || t->done[rank] == '1' ||
+		    listed(m, t->st.id, t->attempts))
+			continue;
+		agentlink_lose_member(d, t, rank, why);
+	}
+
+	rr = xcalloc(1, sizeof(*rr));
+	rr->c = c;
+	rr->id = q->id;
+	rr->heartbeat_s = (uint32_t)(d->cfg.heartbeat_ms / 1000);
+	server_ref(c);
+	store_after_commit(d->store, on_register_committed, rr);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- reports */
+
+int req_heartbeat(struct req *q)
+{
+	struct node *n = agentlink_node(q->c);
+
+	if (!n)
+		return state_errf(q->e, HPQ_EPROTO, "register first");
+	n->seen_mono = uv_now(q->d->loop);
+	state_node_heartbeat(&q->d->state, n, q->env->heartbeat);
+	if (q->id)
+		server_send_ok(q->c, q->id);
+	return 0;
+}
+
+int req_task_update(struct req *q)
+{
+	struct hpqd *d = q->d;
+	struct node *n = agentlink_node(q->c);
+	const Hpq__AgentTask *at = q->env->task_update->task;
+	struct task *t = NULL;
+	int rank;
+
+	if (!n)
+		return state_errf(q->e, HPQ_EPROTO, "register first");
+	if (!at)
+		return state_errf(q->e, HPQ_EINVAL, "TaskUpdate without a task");
+	n->seen_mono = uv_now(d->loop);
+	rank = expected_rank(&d->state, at->task_id, at->attempt, n, &t);
+	if (at->exited) {
+		if (rank >= 0)
+			apply_exit(d, t, rank, at);
+	} else if (rank >= 0) {
+		t->run_unsent = false;
+	} else {
+		kill_stale(d, q->c, at->task_id, at->attempt);
+	}
+	/* Ok after the commit of this outcome and of any earlier one it repeats. */
+	if (q->id)
+		server_ok_after_commit(q->c, q->id);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- answers to our pushes */
+
+/* A relayed hpq logs request's answer (logs.c). */
+int req_log_chunk(struct req *q)
+{
+	return logs_agent_reply(q->d->logs, q->c, q->env) ? 0 : HPQ_EPROTO;
+}
+
+/* Ok or Error: an agent acknowledging a push. Nothing waits for it, except
+ * a relayed hpq logs request. */
+int req_ack(struct req *q)
+{
+	if (logs_agent_reply(q->d->logs, q->c, q->env))
+		return 0;
+	if (q->env->body_case == HPQ__ENVELOPE__BODY_ERROR)
+		log_info("%s: agent reports: %s", q->c->peer, q->env->error->message);
+	return 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * req-dash.c: the dashboards' requests: status, events, usage and logs
+ * (request.h). Each answers from what its module keeps: status.c builds
+ * the status from memory, events.c and usage.c read the store behind
+ * everything recorded so far, logs.c relays the read to the agent that
+ * holds the output.
+ */
+#include <string.h>
+
+#include "clock.h"
+#include "context.h"
+#include "error.h"
+#include "events.h"
+#include "logs.h"
+#include "request.h"
+#include "server.h"
+#include "status.h"
+#include "usage.h"
+
+int req_status(struct req *q)
+{
+	const Hpq__StatusRequest *m = q->env->status;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__StatusReply *rep;
+	int r;
+
+	r = status_build(q->d, m->pool, m->team, hpq_now_ms(), &rep, q->e);
+	if (r < 0)
+		return r;
+	env.id = q->id;
+	env.body_case = HPQ__ENVELOPE__BODY_STATUS_REPLY;
+	env.status_reply = rep;
+	server_send(q->c, &env);
+	hpq__status_reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+int req_events(struct req *q)
+{
+	return events_request(q->d->events, q->c, q->id, q->env->events, q->e);
+}
+
+int req_usage(struct req *q)
+{
+	return usage_request(q->d->usage, q->c, q->id, q->env->usage, q->e);
+}
+
+int req_log_request(struct req *q)
+{
+	const Hpq__LogRequest *m = q->env->log_request;
+	struct state *st = &q->d->state;
+	struct task *t = state_task_find(st, m->task_id);
+	const char *node_name = m->node;
+	struct node *n;
+
+	if (!t)
+		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu",
+				  (unsigned long long)m->task_id);
+	/* Output may hold secrets: the owner and administrators only. */
+	if (!q->c->actor.admin && strcmp(q->c->actor.user, t->user))
+		return state_errf(q->e, HPQ_EPERM, "task %llu is %s's: only its owner and "
+				  "administrators may read its output",
+				  (unsigned long long)t->st.id, t->user);
+	if (!*node_name) {
+		if (!t->n_node_names)
+			return state_errf(q->e, HPQ_ENOTFOUND,
+					  "task %llu has not run yet: no output",
+					  (unsigned long long)t->st.id);
+		node_name = t->node_names[0];
+	}
+	n = state_node_find(st, node_name);
+	if (!n)
+		return state_errf(q->e, HPQ_ENOTFOUND, "unknown node '%.64s'", node_name);
+	if (!n->conn || n->conn->dead)
+		return state_errf(q->e, HPQ_EUNAVAIL, "node %s is not connected: its agent holds "
+				  "the output", n->name);
+	logs_relay(q->d->logs, q->c, q->id, t->st.id, n->conn, m->offset, m->max);
+	return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * request.h: the handlers of hpqd's requests, one per Envelope body, and
+ * what the router hands each of them.
+ *
+ * Every handler is named req_<body> after the request it answers and lives
+ * in the req-*.c file of its family: req-task.c (tasks), req-node.c
+ * (nodes), req-team.c (teams, classes, the policy), req-dash.c (the
+ * dashboards: status, events, usage, logs) and req-agent.c (what agents
+ * send). The router (router.c) has already checked that the sender's role
+ * may send the request, so a handler checks only the request itself.
+ *
+ * A handler either answers (at once for reads, after the commit for
+ * changes: server_reply_after_commit) and returns 0, or refuses: it
+ * returns a negative code with the reason in q->e, and the router sends
+ * the Error, so every refusal leaves through one exit.
+ */
+#ifndef HPQD_REQUEST_H
+#define HPQD_REQUEST_H
+
+#include <stdint.h>
+
+#include "hpq.pb-c.h"
+#include "server.h"
+
+struct conn;
+struct hpqd;
+struct state_err;
+
+struct req {
+	struct hpqd *d;
+	struct conn *c;              /* the sender */
+	uint64_t id;                 /* the request id the reply must carry */
+	const Hpq__Envelope *env;    /* the request; its body is env->(body) */
+	struct state_err *e;         /* a refusal's message */
+};
+
+typedef int req_fn(struct req *q);
+
+/* The reply to a change that was applied (r >= 0): Ok once it is
+ * committed. Returns r when it is a refusal, else 0. */
+static inline int req_ok_after_commit(struct req *q, int r)
+{
+	if (r < 0)
+		return r;
+	server_ok_after_commit(q->c, q->id);
+	return 0;
+}
+
+/* req-task.c */
+req_fn req_submit, req_list, req_show, req_cancel, req_checkpoint;
+/* req-node.c */
+req_fn req_node_list, req_node_drain, req_node_resume, req_node_repair;
+/* req-team.c */
+req_fn req_team_set, req_team_remove, req_team_list;
+req_fn req_class_set, req_class_remove, req_class_list;
+req_fn req_policy_show, req_policy_set;
+/* req-dash.c */
+req_fn req_status, req_events, req_usage, req_log_request;
+/* req-agent.c */
+req_fn req_register, req_heartbeat, req_task_update, req_log_chunk, req_ack;
+
+#endif

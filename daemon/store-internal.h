@@ -1,0 +1,153 @@
+/*
+ * store-internal.h: what the store's files (daemon/store*.c) share: the
+ * prepared statements, the ops that carry rows to the storage thread, and
+ * helpers for reading columns. Nothing else includes it.
+ */
+#ifndef HPQD_STORE_INTERNAL_H
+#define HPQD_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "xalloc.h"
+
+/* The prepared statements; each one's SQL is in the file of its tables. */
+enum stmt_id {
+	/* store-tasks.c */
+	ST_TASK_INSERT,
+	ST_TASK_UPDATE,
+	ST_CKPT_INSERT,
+	ST_HIST_CKPTS,
+	ST_HIST_EVENTS,
+	/* store-teams.c */
+	ST_POLICY_PUT,
+	ST_POOL_PUT,
+	ST_CLASS_PUT,
+	ST_CLASS_DELETE,
+	ST_TEAM_PUT,
+	ST_TEAM_DELETE,
+	ST_QUOTAS_CLEAR,
+	ST_QUOTA_PUT,
+	/* store-nodes.c */
+	ST_NODE_PUT,
+	/* store-events.c */
+	ST_EVENT_INSERT,
+	/* store-usage.c */
+	ST_USAGE_ADD,
+	ST_COUNT,
+};
+
+struct stmt_def {
+	enum stmt_id id;
+	const char *sql;
+};
+
+/* Each file's statements, ended by one without sql; store_open prepares
+ * them all, so a mistake in any fails at start. */
+extern const struct stmt_def store_task_stmts[];
+extern const struct stmt_def store_team_stmts[];
+extern const struct stmt_def store_node_stmts[];
+extern const struct stmt_def store_event_stmts[];
+extern const struct stmt_def store_usage_stmts[];
+
+/*
+ * An op is one row for the open batch: a statement and a copy of each
+ * value bound to it, owned by the op, so the state can change again
+ * before the storage thread gets to it.
+ */
+enum val_type { V_NULL, V_INT, V_TEXT, V_BLOB };
+
+struct val {
+	enum val_type type;
+	int64_t i;
+	char *p;        /* V_TEXT (NUL-terminated) and V_BLOB, owned */
+	size_t len;
+};
+
+typedef int (*store_run_fn)(struct store *s, void *arg);
+
+struct op {
+	enum stmt_id stmt;
+	store_run_fn run;       /* store_call: runs instead of the statement */
+	void *arg;
+	unsigned n;
+	struct val v[];
+};
+
+/* Appends an op with n values to the open batch; values not set are NULL. */
+struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n);
+
+static inline void op_int(struct op *op, unsigned i, int64_t x)
+{
+	op->v[i].type = V_INT;
+	op->v[i].i = x;
+}
+
+static inline void op_text(struct op *op, unsigned i, const char *s)
+{
+	op->v[i].type = V_TEXT;
+	op->v[i].p = xstrdup(s ? s : "");
+}
+
+/* Strings, each followed by its NUL, in one blob. */
+void op_strv(struct op *op, unsigned i, char *const *strv, size_t n);
+/* Names joined with commas. */
+void op_names(struct op *op, unsigned i, char *const *names, size_t n);
+
+/*
+ * Runs run(s, arg) on the storage thread, inside the transaction of the
+ * open batch and after the rows recorded before it, then done(arg,
+ * status) on the loop. run returns an SQLite result code; anything but
+ * SQLITE_OK fails the commit and breaks the store, so a read keeps its
+ * own errors in arg and returns SQLITE_OK.
+ */
+void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg);
+
+/* Reads keep their errors to themselves rather than fail the commit:
+ * the message goes to buf, and *error points at it. */
+void read_failed(sqlite3 *db, char *buf, size_t size, const char **error);
+
+/* The connection and the prepared statements: the storage thread's, or
+ * the loop's before store_start. */
+sqlite3 *store_db(struct store *s);
+sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
+
+/* Each table family's part of store_load, in its order; SQLite result codes. */
+int store_load_teams(struct store *s, const struct store_loader *cb, void *arg);
+int store_load_nodes(struct store *s, const struct store_loader *cb, void *arg);
+int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg);
+
+/* Runs one query of a load, calling row() for each row it returns. */
+typedef void (*load_row_fn)(sqlite3_stmt *q, const struct store_loader *cb, void *arg);
+int store_load_rows(struct store *s, const char *sql, load_row_fn row,
+		    const struct store_loader *cb, void *arg);
+
+/* A column's text, "" for NULL. */
+static inline const char *col_text(sqlite3_stmt *q, int col)
+{
+	const unsigned char *t = sqlite3_column_text(q, col);
+
+	return t ? (const char *)t : "";
+}
+
+static inline char *col_dup(sqlite3_stmt *q, int col)
+{
+	return xstrdup(col_text(q, col));
+}
+
+/* Frees the strings of an event read from the table (store-events.c). */
+void event_free(struct store_event *e);
+
+/* A list column split into strings, for one row's callback. */
+struct col_strv {
+	char **v;
+	size_t n;
+	char *bytes;
+};
+/* A blob of NUL-terminated strings (op_strv's). */
+void col_strv_blob(struct col_strv *sv, sqlite3_stmt *q, int col);
+/* Comma separated names (op_names'); empty names are skipped. */
+void col_strv_names(struct col_strv *sv, sqlite3_stmt *q, int col);
+void col_strv_free(struct col_strv *sv);
+
+#endif

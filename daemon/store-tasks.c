@@ -1,0 +1,245 @@
+/*
+ * store-tasks.c: the tasks and checkpoints tables: recording a task and
+ * its changes, its checkpoints, reading a task's history for `hpq show`,
+ * and loading the tasks with their newest checkpoints at start.
+ */
+#include <stdlib.h>
+
+#include "store-internal.h"
+
+const struct stmt_def store_task_stmts[] = {
+	{ ST_TASK_INSERT,
+	  "INSERT INTO tasks (id, name, team, user, uid, gid, class, pool, state, reason,"
+	  " nnodes, gpus, cpus, mem, node_names, nodes_done, attempts, submit_time,"
+	  " start_time, end_time, exit_code, time_limit_s, preempt_signal, grace_s,"
+	  " checkpoint_dir, cwd, argv, env, cancel_requested)"
+	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+	{ ST_TASK_UPDATE,
+	  "UPDATE tasks SET state = ?, reason = ?, node_names = ?, nodes_done = ?,"
+	  " attempts = ?, start_time = ?, end_time = ?, exit_code = ?,"
+	  " cancel_requested = ? WHERE id = ?" },
+	{ ST_CKPT_INSERT,
+	  "INSERT INTO checkpoints (task_id, attempt, step, path, time) VALUES (?,?,?,?,?)" },
+	{ ST_HIST_CKPTS,
+	  "SELECT attempt, step, path, time FROM (SELECT id, attempt, step, path, time"
+	  " FROM checkpoints WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id" },
+	{ ST_HIST_EVENTS,
+	  "SELECT id, time, kind, node, team, actor, message FROM (SELECT * FROM events"
+	  " WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id" },
+	{ ST_COUNT, NULL },
+};
+
+void store_task_insert(struct store *s, const struct store_task_row *t)
+{
+	struct op *op = op_new(s, ST_TASK_INSERT, 29);
+
+	op_int(op, 0, (int64_t)t->id);
+	op_text(op, 1, t->name);
+	op_text(op, 2, t->team);
+	op_text(op, 3, t->user);
+	op_int(op, 4, t->uid);
+	op_int(op, 5, t->gid);
+	op_text(op, 6, t->cls);
+	op_text(op, 7, t->pool);
+	op_text(op, 8, t->state);
+	op_text(op, 9, t->reason);
+	op_int(op, 10, t->nnodes);
+	op_int(op, 11, t->per_node.gpus);
+	op_int(op, 12, t->per_node.cpus);
+	op_int(op, 13, t->per_node.mem);
+	op_names(op, 14, t->node_names, t->n_node_names);
+	op_text(op, 15, t->nodes_done);
+	op_int(op, 16, t->attempts);
+	op_int(op, 17, t->submit_ms);
+	op_int(op, 18, t->start_ms);
+	op_int(op, 19, t->end_ms);
+	if (t->has_exit_code)
+		op_int(op, 20, t->exit_code);
+	op_int(op, 21, (int64_t)t->time_limit_s);
+	op_int(op, 22, t->preempt_signal);
+	op_int(op, 23, (int64_t)t->grace_s);
+	op_text(op, 24, t->checkpoint_dir);
+	op_text(op, 25, t->cwd);
+	op_strv(op, 26, t->argv, t->argc);
+	op_strv(op, 27, t->env, t->envc);
+	op_int(op, 28, t->cancel_requested);
+}
+
+void store_task_update(struct store *s, const struct store_task_row *t)
+{
+	struct op *op = op_new(s, ST_TASK_UPDATE, 10);
+
+	op_text(op, 0, t->state);
+	op_text(op, 1, t->reason);
+	op_names(op, 2, t->node_names, t->n_node_names);
+	op_text(op, 3, t->nodes_done);
+	op_int(op, 4, t->attempts);
+	op_int(op, 5, t->start_ms);
+	op_int(op, 6, t->end_ms);
+	if (t->has_exit_code)
+		op_int(op, 7, t->exit_code);
+	op_int(op, 8, t->cancel_requested);
+	op_int(op, 9, (int64_t)t->id);
+}
+
+void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
+			  const char *path, int64_t time_ms)
+{
+	struct op *op = op_new(s, ST_CKPT_INSERT, 5);
+
+	op_int(op, 0, (int64_t)task_id);
+	op_int(op, 1, attempt);
+	op_int(op, 2, (int64_t)step);
+	op_text(op, 3, path);
+	op_int(op, 4, time_ms);
+}
+
+/* ---------------------------------------------------------------- history */
+
+struct history_req {
+	uint64_t task_id;
+	struct store_history h;
+	store_history_fn fn;
+	void *arg;
+};
+
+static int history_run(struct store *s, void *arg)
+{
+	struct history_req *hr = arg;
+	struct store_history *h = &hr->h;
+	sqlite3_stmt *q = store_stmt(s, ST_HIST_CKPTS);
+	int rc;
+
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, (int64_t)hr->task_id);
+	sqlite3_bind_int(q, 2, STORE_HISTORY_MAX);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_checkpoint *c;
+
+		h->ckpts = xreallocarray(h->ckpts, h->nckpts + 1, sizeof(*h->ckpts));
+		c = &h->ckpts[h->nckpts++];
+		c->attempt = (uint32_t)sqlite3_column_int64(q, 0);
+		c->step = (uint64_t)sqlite3_column_int64(q, 1);
+		c->path = col_dup(q, 2);
+		c->time_ms = sqlite3_column_int64(q, 3);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return rc;
+
+	q = store_stmt(s, ST_HIST_EVENTS);
+	sqlite3_bind_int64(q, 1, (int64_t)hr->task_id);
+	sqlite3_bind_int(q, 2, STORE_HISTORY_MAX);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_event *e;
+
+		h->events = xreallocarray(h->events, h->nevents + 1, sizeof(*h->events));
+		e = &h->events[h->nevents++];
+		e->id = (uint64_t)sqlite3_column_int64(q, 0);
+		e->time_ms = sqlite3_column_int64(q, 1);
+		e->kind = col_dup(q, 2);
+		e->task_id = hr->task_id;
+		e->node = col_dup(q, 3);
+		e->team = col_dup(q, 4);
+		e->actor = col_dup(q, 5);
+		e->message = col_dup(q, 6);
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void history_done(void *arg, int status)
+{
+	struct history_req *hr = arg;
+	struct store_history *h = &hr->h;
+
+	hr->fn(hr->arg, status, status < 0 ? NULL : h);
+	for (size_t i = 0; i < h->nckpts; i++)
+		free(h->ckpts[i].path);
+	free(h->ckpts);
+	for (size_t i = 0; i < h->nevents; i++)
+		event_free(&h->events[i]);
+	free(h->events);
+	free(hr);
+}
+
+void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, void *arg)
+{
+	struct history_req *hr = xcalloc(1, sizeof(*hr));
+
+	hr->task_id = task_id;
+	hr->fn = fn;
+	hr->arg = arg;
+	store_call(s, history_run, history_done, hr);
+}
+
+/* ---------------------------------------------------------------- load */
+
+static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
+{
+	struct col_strv node_names, argv, env;
+	struct store_checkpoint ck = { 0 };
+	struct store_task_row t = {
+		.id = (uint64_t)sqlite3_column_int64(q, 0),
+		.name = col_text(q, 1),
+		.team = col_text(q, 2),
+		.user = col_text(q, 3),
+		.uid = (uint32_t)sqlite3_column_int64(q, 4),
+		.gid = (uint32_t)sqlite3_column_int64(q, 5),
+		.cls = col_text(q, 6),
+		.pool = col_text(q, 7),
+		.state = col_text(q, 8),
+		.reason = col_text(q, 9),
+		.nnodes = (uint32_t)sqlite3_column_int64(q, 10),
+		.per_node = { sqlite3_column_int64(q, 11), sqlite3_column_int64(q, 12),
+			      sqlite3_column_int64(q, 13) },
+		.nodes_done = col_text(q, 15),
+		.attempts = (uint32_t)sqlite3_column_int64(q, 16),
+		.submit_ms = sqlite3_column_int64(q, 17),
+		.start_ms = sqlite3_column_int64(q, 18),
+		.end_ms = sqlite3_column_int64(q, 19),
+		.has_exit_code = sqlite3_column_type(q, 20) != SQLITE_NULL,
+		.exit_code = (int32_t)sqlite3_column_int64(q, 20),
+		.time_limit_s = (uint64_t)sqlite3_column_int64(q, 21),
+		.preempt_signal = (int32_t)sqlite3_column_int64(q, 22),
+		.grace_s = (uint64_t)sqlite3_column_int64(q, 23),
+		.checkpoint_dir = col_text(q, 24),
+		.cwd = col_text(q, 25),
+		.cancel_requested = sqlite3_column_int64(q, 28) != 0,
+	};
+	bool has_ck = sqlite3_column_type(q, 29) != SQLITE_NULL;
+
+	col_strv_names(&node_names, q, 14);
+	col_strv_blob(&argv, q, 26);
+	col_strv_blob(&env, q, 27);
+	t.node_names = node_names.v;
+	t.n_node_names = node_names.n;
+	t.argv = argv.v;
+	t.argc = argv.n;
+	t.env = env.v;
+	t.envc = env.n;
+	if (has_ck) {
+		ck.attempt = (uint32_t)sqlite3_column_int64(q, 29);
+		ck.step = (uint64_t)sqlite3_column_int64(q, 30);
+		ck.path = col_dup(q, 31);
+		ck.time_ms = sqlite3_column_int64(q, 32);
+	}
+	cb->task(arg, &t, has_ck ? &ck : NULL);
+	free(ck.path);
+	col_strv_free(&node_names);
+	col_strv_free(&argv);
+	col_strv_free(&env);
+}
+
+int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg)
+{
+	return store_load_rows(s,
+		"SELECT t.id, t.name, t.team, t.user, t.uid, t.gid, t.class, t.pool, t.state,"
+		" t.reason, t.nnodes, t.gpus, t.cpus, t.mem, t.node_names, t.nodes_done,"
+		" t.attempts, t.submit_time, t.start_time, t.end_time, t.exit_code,"
+		" t.time_limit_s, t.preempt_signal, t.grace_s, t.checkpoint_dir, t.cwd, t.argv,"
+		" t.env, t.cancel_requested, c.attempt, c.step, c.path, c.time FROM tasks t"
+		" LEFT JOIN checkpoints c"
+		" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id) ORDER BY t.id",
+		task_row, cb, arg);
+}
