@@ -31,6 +31,8 @@
 struct agentlink {
 	struct hpqd *d;
 	uv_timer_t timer;            /* declares silent nodes lost */
+	struct conn **conns;         /* by node id: the agent's connection, or NULL */
+	uint32_t nconns;
 };
 
 /* A frame decided before the agent's RegisterReply went out. */
@@ -103,14 +105,16 @@ static void send_run(struct hpqd *d, struct task *t)
 	for (uint32_t r = 0; r < t->n_node_names; r++) {
 		struct node *n = state_node_find(st, t->node_names[r]);
 
-		if (!n || !n->conn) {
+		struct conn *c = n ? agentlink_conn(d, n) : NULL;
+
+		if (!c) {
 			log_info("task %llu: node %s is away; attempt %u starts there when it "
 				 "is back, or is requeued", (unsigned long long)t->st.id,
 				 t->node_names[r], t->attempts);
 			continue;
 		}
 		rt.node_rank = r;
-		agentlink_push(n->conn, &env);
+		agentlink_push(c, &env);
 	}
 }
 
@@ -172,8 +176,10 @@ static void on_kill_committed(void *arg, int status)
 	for (size_t i = 0; i < j->n; i++) {
 		struct node *n = state_node_find(&j->d->state, j->nodes[i]);
 
-		if (status == 0 && n && n->conn)
-			send_kill(n->conn, j->task_id, j->attempt, j->signo, j->grace_s,
+		struct conn *c = n ? agentlink_conn(j->d, n) : NULL;
+
+		if (status == 0 && c)
+			send_kill(c, j->task_id, j->attempt, j->signo, j->grace_s,
 				  j->reason);
 		free(j->nodes[i]);
 	}
@@ -292,10 +298,12 @@ static void check_nodes(struct hpqd *d)
 
 		if (n->lost || now - since <= limit)
 			continue;
-		if (n->conn) {
+		struct conn *c = agentlink_conn(d, n);
+
+		if (c) {
 			log_warn("node %s: no heartbeat for %llu ms: dropping its connection",
 				 n->name, (unsigned long long)(now - since));
-			server_close(n->conn);
+			server_close(c);
 		}
 		lose_node(d, n);
 	}
@@ -338,7 +346,8 @@ static void on_conn_close(struct conn *c)
 
 	c->session = NULL;
 	c->on_close = NULL;
-	if (n && n->conn == c) {
+	if (n && agentlink_conn(s->d, n) == c) {
+		s->d->agents->conns[n->id] = NULL;
 		n->seen_mono = uv_now(s->d->loop);
 		state_node_disconnected(&s->d->state, n);
 	}
@@ -346,9 +355,16 @@ static void on_conn_close(struct conn *c)
 	free(s);
 }
 
-void agentlink_take_over(struct node *n, struct conn *c)
+struct conn *agentlink_conn(struct hpqd *d, const struct node *n)
 {
-	struct conn *prev = n->conn;
+	const struct agentlink *al = d->agents;
+
+	return al && n->id < al->nconns ? al->conns[n->id] : NULL;
+}
+
+void agentlink_take_over(struct hpqd *d, struct node *n, struct conn *c)
+{
+	struct conn *prev = agentlink_conn(d, n);
 	struct session *s;
 
 	if (!prev || prev == c)
@@ -358,17 +374,26 @@ void agentlink_take_over(struct node *n, struct conn *c)
 	s = prev->session;
 	if (s)
 		s->node = NULL;
-	n->conn = NULL;
+	d->agents->conns[n->id] = NULL;
 	server_close(prev);
 }
 
 void agentlink_attach(struct hpqd *d, struct conn *c, struct node *n)
 {
+	struct agentlink *al = d->agents;
 	struct session *s = xcalloc(1, sizeof(*s));
 
 	s->d = d;
 	s->node = n;
 	s->held_tail = &s->held;
+	if (n->id >= al->nconns) {
+		uint32_t cap = n->id + 1 > 2 * al->nconns ? n->id + 1 : 2 * al->nconns;
+
+		al->conns = xreallocarray(al->conns, cap, sizeof(*al->conns));
+		memset(al->conns + al->nconns, 0, (cap - al->nconns) * sizeof(*al->conns));
+		al->nconns = cap;
+	}
+	al->conns[n->id] = c;
 	c->session = s;
 	c->on_close = on_conn_close;
 }
@@ -428,7 +453,10 @@ int agentlink_init(struct hpqd *d)
 
 static void on_closed(uv_handle_t *h)
 {
-	free(container_of(h, struct agentlink, timer));
+	struct agentlink *al = container_of((uv_timer_t *)h, struct agentlink, timer);
+
+	free(al->conns);
+	free(al);
 }
 
 void agentlink_close(struct hpqd *d)

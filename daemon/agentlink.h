@@ -27,11 +27,13 @@ int agentlink_init(struct hpqd *d);
 void agentlink_close(struct hpqd *d);
 
 /* ---- sessions */
+/* n's agent connection, or NULL while it is away. */
+struct conn *agentlink_conn(struct hpqd *d, const struct node *n);
 /* The node registered on c, or NULL. */
 struct node *agentlink_node(const struct conn *c);
 /* n registers again on c: its previous connection is dropped (before
  * state_node_register gives n to c). */
-void agentlink_take_over(struct node *n, struct conn *c);
+void agentlink_take_over(struct hpqd *d, struct node *n, struct conn *c);
 /* c registered as n: from now on n's tasks go to c, and c's close
  * disconnects n. Pushes wait until agentlink_open_pushes. */
 void agentlink_attach(struct hpqd *d, struct conn *c, struct node *n);

@@ -6,7 +6,7 @@
  * the dispatcher and the store, and make one event. The store keeps the
  * values as people type them (durations formatted by hpq_format_duration,
  * which hpq_parse_duration reads back), so the table is readable with the
- * sqlite3 shell and state_policy_restore needs no second format.
+ * sqlite3 shell and loading needs no second format.
  */
 #include <stdbool.h>
 #include <stdio.h>

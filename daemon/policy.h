@@ -5,8 +5,8 @@
  * grace, and where a requeued task goes back in its queue.
  *
  * The policy lives in state.policy and, durably, in the store's policy
- * table as the words people type (key, value), so that the store loads it
- * with state_policy_restore. A change names one or more keys; all are
+ * table as the words people type (key, value), read back at start as they
+ * are written. A change names one or more keys; all are
  * checked before any is applied, then memory, the dispatcher
  * (sched_set_policy) and the store change together, with one event of
  * kind "policy". Administrators only.

@@ -396,7 +396,7 @@ static void check_node(struct hpqd *d, struct node *n, uint64_t now)
 		return;
 	}
 	if (!strcmp(n->service, "repairing")) {
-		if (!n->conn)
+		if (!n->connected)
 			n->streak = 0;
 		if (!n->repair_running && now - n->repair_mono > rc->timeout_ms) {
 			char why[320];

@@ -152,8 +152,8 @@ int req_register(struct req *q)
 
 	old = state_node_find(st, reg.name);
 	if (old)
-		agentlink_take_over(old, c);
-	r = state_node_register(st, &reg, c->software ? c->software : "", c, &n, q->e);
+		agentlink_take_over(d, old, c);
+	r = state_node_register(st, &reg, c->software ? c->software : "", &n, q->e);
 	if (r < 0)
 		return r;
 	agentlink_attach(d, c, n);

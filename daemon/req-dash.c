@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "agentlink.h"
 #include "clock.h"
 #include "context.h"
 #include "error.h"
@@ -51,6 +52,7 @@ int req_log_request(struct req *q)
 	struct state *st = &q->d->state;
 	struct task *t = state_task_find(st, m->task_id);
 	const char *node_name = m->node;
+	struct conn *agent;
 	struct node *n;
 
 	if (!t)
@@ -71,9 +73,10 @@ int req_log_request(struct req *q)
 	n = state_node_find(st, node_name);
 	if (!n)
 		return state_errf(q->e, HPQ_ENOTFOUND, "unknown node '%.64s'", node_name);
-	if (!n->conn || n->conn->dead)
+	agent = agentlink_conn(q->d, n);
+	if (!agent || agent->dead)
 		return state_errf(q->e, HPQ_EUNAVAIL, "node %s is not connected: its agent holds "
 				  "the output", n->name);
-	logs_relay(q->d->logs, q->c, q->id, t->st.id, n->conn, m->offset, m->max);
+	logs_relay(q->d->logs, q->c, q->id, t->st.id, agent, m->offset, m->max);
 	return 0;
 }

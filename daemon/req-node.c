@@ -70,7 +70,7 @@ int req_node_list(struct req *q)
 		pb->reason = n->reason;
 		pb->last_heartbeat = n->last_heartbeat_ms;
 		pb->heartbeats = n->heartbeats;
-		pb->connected = n->conn != NULL;
+		pb->connected = n->connected;
 		pb->address = n->address;
 		pb->software_version = n->software_version;
 		pb->service_by = n->service_by;

@@ -211,7 +211,6 @@ static void test_unlimited_and_guarantees(void **ts)
 	struct state_err e;
 	struct team *t;
 	struct node *n;
-	int dummy;
 
 	unl.gpus = HPQ_UNLIMITED_COUNT;
 	unl.cpus = HPQ_UNLIMITED_COUNT + 5;
@@ -240,8 +239,7 @@ static void test_unlimited_and_guarantees(void **ts)
 	reg.pool = "gpu";
 	reg.capacity = &cap;
 	reg.address = "";
-	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", (struct conn *)&dummy, &n,
-					     &e), 0);
+	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", &n, &e), 0);
 	g.gpus = 9;
 	assert_int_equal(team_set(f, "b", false, "gpu", &g, NULL, &e), HPQ_EINVAL);
 	assert_non_null(strstr(e.msg, "larger than pool gpu"));

@@ -182,7 +182,6 @@ static void test_round_trip(void **ts)
 	const struct sched_decision *decs;
 	struct state_err e;
 	size_t nd;
-	int dummy;
 	static char *members[] = { "alice", "bob" };
 	static char *team_fields[] = { "weight", "preempt_own", "members", "default_class",
 				       "quotas" };
@@ -239,7 +238,7 @@ static void test_round_trip(void **ts)
 	reg.pool = "gpu";
 	reg.capacity = &cap;
 	reg.address = "10.0.0.1";
-	assert_int_equal(state_node_register(&st, &reg, "0.1.0", (struct conn *)&dummy, &n, &e),
+	assert_int_equal(state_node_register(&st, &reg, "0.1.0", &n, &e),
 			 0);
 
 	assert_int_equal(submit(&st, "", "", 1, 0, &t1), 0);       /* alice's only team */
@@ -339,7 +338,7 @@ static void test_round_trip(void **ts)
 	assert_non_null(n);
 	assert_string_equal(n->address, "10.0.0.1");
 	assert_int_equal(n->capacity.gpus, 8);
-	assert_null(n->conn);
+	assert_false(n->connected);
 	assert_string_equal(n->service, "draining");
 	assert_string_equal(n->service_by, "root");
 	assert_string_equal(n->reason, "swap the PSU");

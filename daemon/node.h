@@ -1,0 +1,77 @@
+/*
+ * node.h: nodes in the daemon's model (state.h): what the agents
+ * registered, their health from their findings, their service state, and
+ * every change to them (docs/design.md §8, §9).
+ *
+ * Nodes get small dense ids (their index in the state's array) that are
+ * also their dispatcher ids, never reused while the daemon runs.
+ */
+#ifndef HPQD_NODE_H
+#define HPQD_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpq.pb-c.h"
+#include "res.h"
+
+struct state;
+struct state_err;
+
+struct finding {
+	char *category, *reason, *message, *severity;
+	char *action;                /* the agent's suggested repair; "" = none said */
+	int64_t since;
+};
+
+struct node {
+	uint32_t id;
+	char *name;
+	uint32_t pool;
+	struct hpq_res capacity;
+	char **labels;
+	size_t nlabels;
+	char *address;
+	char *software_version;
+	char *service;               /* active draining drained repairing down */
+	char *health;                /* healthy degraded unhealthy unreachable */
+	char *reason;
+	struct finding *findings;
+	size_t nfindings;
+	int64_t last_heartbeat_ms;   /* wall clock of the last message */
+	uint64_t heartbeats;         /* received since hpqd started */
+	uint64_t seen_mono;          /* uv_now of the last message, or of the disconnect */
+	bool connected;              /* its agent is connected (agentlink.c has the link) */
+	bool lost;                   /* declared unreachable; its tasks were requeued */
+	/* Service administration and repair (repair.c). */
+	char *service_by;            /* who set the service state: "hpqd" or an admin */
+	int64_t service_since_ms;    /* wall clock of that change */
+	bool admin_hold;             /* drained by an administrator: never resumed by hpqd */
+	char *repair_action;         /* repairing: reboot replace none */
+	uint64_t bad_since_mono;     /* uv_now when a fatal finding or unreachability began; 0 */
+	uint64_t repair_mono;        /* uv_now when the repair started */
+	bool repair_running;         /* its repair command has not exited yet */
+	uint32_t streak;             /* healthy heartbeats since the repair command ended */
+};
+
+struct node *state_node_find(const struct state *st, const char *name);
+bool state_node_schedulable(const struct node *n);
+
+/* An agent registered. Creates or updates the node (and its pool) from
+ * reg and marks it connected. */
+int state_node_register(struct state *st, const Hpq__Register *reg, const char *version,
+			struct node **ret_node, struct state_err *e);
+void state_node_heartbeat(struct state *st, struct node *n, const Hpq__Heartbeat *hb);
+/* The agent's connection went away: the node keeps its tasks but gets no new ones. */
+void state_node_disconnected(struct state *st, struct node *n);
+/* Declared unreachable (the caller requeues its tasks). */
+void state_node_lost(struct state *st, struct node *n);
+/* Sets the service state (active draining drained repairing down), who set
+ * it and why, tells the dispatcher, records it and a "node" event. */
+void state_node_set_service(struct state *st, struct node *n, const char *service,
+			    const char *by, const char *reason);
+/* Records a node's row again after repair.c changed its fields. */
+void state_node_save(struct state *st, struct node *n);
+
+#endif

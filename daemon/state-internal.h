@@ -1,0 +1,46 @@
+/*
+ * state-internal.h: what state.c, task.c, team.c and node.c share and
+ * nobody else may call: string helpers, the common checks, and the
+ * loader callbacks that state_load hands the store.
+ */
+#ifndef HPQD_STATE_INTERNAL_H
+#define HPQD_STATE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "state.h"
+#include "store.h"
+
+/* state.c: small helpers and the checks every noun shares */
+int check_limit(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
+		struct state_err *e);
+int check_res(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
+	      struct state_err *e);
+char **dup_strv(char *const *v, size_t n);
+void free_strv(char **v, size_t n);
+bool has_ctl(const char *s);
+void mark_dirty(struct state *st);
+void set_str(char **slot, const char *s);
+
+/* task.c */
+void load_task(void *arg, const struct store_task_row *row,
+	       const struct store_checkpoint *newest);
+void restore_one(struct state *st, struct task *t);
+bool runs_on(const struct task *t, const char *node);
+
+/* team.c */
+void load_class(void *arg, const struct store_class_row *c);
+void load_pool(void *arg, const char *name);
+void load_quota(void *arg, const char *team, const struct store_quota_row *row);
+void load_team(void *arg, const struct store_team_row *row);
+struct pool *pool_create(struct state *st, const char *name, const char *actor);
+struct pool *pool_restore(struct state *st, const char *name);
+bool team_admits(const struct team *t, const char *user);
+void team_free(struct team *t);
+
+/* node.c */
+void load_node(void *arg, const struct store_node_row *row);
+void node_free(struct node *n);
+
+#endif

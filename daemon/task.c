@@ -1,0 +1,788 @@
+/*
+ * task.c: tasks (task.h): submit, cancel, checkpoints, and the
+ * transitions of docs/design.md §3 and docs/decisions.md: START (the
+ * attempt count goes up and the nodes are recorded), PREEMPT, a member's
+ * exit (a gang ends when every member exited 0, or at the first failure,
+ * cancel, timeout or any exit while preempting), and requeue (node lost,
+ * agent lost the task), which turns into CANCELLED when a cancel waits.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "error.h"
+#include "hpq.h"
+#include "log.h"
+#include "parse.h"
+#include "state-internal.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define MAX_PATH_LEN 4096
+#define MAX_ARG_BYTES (1u << 20)
+#define MAX_TIME_LIMIT_S (366ull * 24 * 3600)
+#define MAX_GRACE_S (7ull * 24 * 3600)
+
+static const char *const state_names[] = {
+	[TASK_PENDING] = "PENDING",     [TASK_RUNNING] = "RUNNING",
+	[TASK_PREEMPTING] = "PREEMPTING", [TASK_COMPLETED] = "COMPLETED",
+	[TASK_FAILED] = "FAILED",       [TASK_CANCELLED] = "CANCELLED",
+	[TASK_TIMEOUT] = "TIMEOUT",
+};
+
+const char *state_task_state(enum task_state s)
+{
+	if ((unsigned)s >= sizeof(state_names) / sizeof(state_names[0]))
+		return "UNKNOWN";
+	return state_names[s];
+}
+
+int state_task_state_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (!strcasecmp(name, state_names[i]))
+			return (int)i;
+	return -1;
+}
+
+struct task *state_task_new(void)
+{
+	struct task *t = xcalloc(1, sizeof(*t));
+
+	t->preempt_signal = SIGTERM;
+	t->run_link.prev = t->run_link.next = &t->run_link;
+	return t;
+}
+
+void state_task_free(struct task *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->user);
+	free(t->team);
+	free(t->cls);
+	free(t->pool);
+	free_strv(t->node_names, t->n_node_names);
+	free(t->done);
+	free(t->reason);
+	free(t->checkpoint_dir);
+	free(t->cwd);
+	free_strv(t->argv, t->argc);
+	free_strv(t->env, t->envc);
+	free(t->ckpt.path);
+	free(t);
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+static size_t lower_bound(const struct state *st, uint64_t id)
+{
+	size_t lo = 0, hi = st->ntasks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->tasks[mid]->st.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+size_t state_task_lower_bound(const struct state *st, uint64_t id)
+{
+	return lower_bound(st, id);
+}
+
+struct task *state_task_find(const struct state *st, uint64_t id)
+{
+	size_t i = lower_bound(st, id);
+
+	return i < st->ntasks && st->tasks[i]->st.id == id ? st->tasks[i] : NULL;
+}
+
+struct task *state_task_of(struct sched_task *t)
+{
+	return container_of(t, struct task, st);
+}
+
+const char *state_task_reason(const struct state *st, const struct task *t)
+{
+	if (t->state == TASK_PENDING && t->st.state == SCHED_PENDING) {
+		enum sched_reason r = sched_task_reason(st->sched, &t->st);
+
+		if (r != SCHED_REASON_NONE)
+			return sched_reason_name(r);
+	}
+	return t->reason ? t->reason : "";
+}
+
+static void tasks_append(struct state *st, struct task *t)
+{
+	if (st->ntasks == st->tasks_cap) {
+		st->tasks_cap = st->tasks_cap ? 2 * st->tasks_cap : 1024;
+		st->tasks = xreallocarray(st->tasks, st->tasks_cap, sizeof(*st->tasks));
+	}
+	st->tasks[st->ntasks++] = t;
+	if (t->st.id >= st->next_id)
+		st->next_id = t->st.id + 1;
+}
+
+void load_task(void *arg, const struct store_task_row *row,
+	       const struct store_checkpoint *newest)
+{
+	struct state *st = arg;
+	int state = state_task_state_parse(row->state);
+	struct task *t;
+
+	if (st->ntasks && st->tasks[st->ntasks - 1]->st.id >= row->id) {
+		log_warn("task %llu out of order in the state database ignored",
+			 (unsigned long long)row->id);
+		return;
+	}
+	if (state < 0) {
+		log_warn("task %llu has unknown state '%s': treating it as FAILED",
+			 (unsigned long long)row->id, row->state);
+		state = TASK_FAILED;
+	}
+	t = state_task_new();
+	t->st.id = row->id;
+	t->state = (enum task_state)state;
+	t->name = xstrdup(row->name);
+	t->team = xstrdup(row->team);
+	t->user = xstrdup(row->user);
+	t->uid = row->uid;
+	t->gid = row->gid;
+	t->cls = xstrdup(row->cls);
+	t->pool = xstrdup(row->pool);
+	t->reason = xstrdup(row->reason);
+	t->st.nnodes = row->nnodes;
+	t->st.per_node = row->per_node;
+	t->node_names = dup_strv(row->node_names, row->n_node_names);
+	t->n_node_names = (uint32_t)row->n_node_names;
+	t->done = xstrdup(row->nodes_done);
+	t->attempts = row->attempts;
+	t->submit_ms = row->submit_ms;
+	t->start_ms = row->start_ms;
+	t->end_ms = row->end_ms;
+	t->has_exit_code = row->has_exit_code;
+	t->exit_code = row->exit_code;
+	t->time_limit_s = row->time_limit_s;
+	t->preempt_signal = row->preempt_signal;
+	t->grace_s = row->grace_s;
+	t->checkpoint_dir = xstrdup(row->checkpoint_dir);
+	t->cwd = xstrdup(row->cwd);
+	t->argv = dup_strv(row->argv, row->argc);
+	t->argc = row->argc;
+	t->cancel_requested = row->cancel_requested;
+	/* An ended task needs neither its environment nor where to resume. */
+	if (!task_state_final(t->state)) {
+		t->env = dup_strv(row->env, row->envc);
+		t->envc = row->envc;
+		if (newest) {
+			t->ckpt.has = true;
+			t->ckpt.attempt = newest->attempt;
+			t->ckpt.step = newest->step;
+			t->ckpt.path = xstrdup(newest->path);
+			t->ckpt.time_ms = newest->time_ms;
+		}
+	}
+	tasks_append(st, t);
+}
+
+/* The row the store keeps of t, borrowing t's strings. */
+static void task_row(const struct task *t, struct store_task_row *row)
+{
+	*row = (struct store_task_row){
+		.id = t->st.id,
+		.name = t->name,
+		.team = t->team,
+		.user = t->user,
+		.uid = t->uid,
+		.gid = t->gid,
+		.cls = t->cls,
+		.pool = t->pool,
+		.state = state_task_state(t->state),
+		.reason = t->reason,
+		.nnodes = t->st.nnodes,
+		.per_node = t->st.per_node,
+		.node_names = t->node_names,
+		.n_node_names = t->n_node_names,
+		.nodes_done = t->done,
+		.attempts = t->attempts,
+		.submit_ms = t->submit_ms,
+		.start_ms = t->start_ms,
+		.end_ms = t->end_ms,
+		.has_exit_code = t->has_exit_code,
+		.exit_code = t->exit_code,
+		.time_limit_s = t->time_limit_s,
+		.preempt_signal = t->preempt_signal,
+		.grace_s = t->grace_s,
+		.checkpoint_dir = t->checkpoint_dir,
+		.cwd = t->cwd,
+		.argv = t->argv,
+		.argc = t->argc,
+		.env = t->env,
+		.envc = t->envc,
+		.cancel_requested = t->cancel_requested,
+	};
+}
+
+static void task_insert(struct state *st, const struct task *t)
+{
+	struct store_task_row row;
+
+	task_row(t, &row);
+	store_task_insert(st->store, &row);
+}
+
+static void task_record(struct state *st, struct task *t)
+{
+	struct store_task_row row;
+
+	task_row(t, &row);
+	store_task_update(st->store, &row);
+}
+
+static void unlink_running(struct task *t)
+{
+	if (t->run_link.next != &t->run_link)
+		dlist_del(&t->run_link);
+}
+
+/* Moves a task to a final state. */
+static void task_end(struct state *st, struct task *t, enum task_state to, const char *reason)
+{
+	struct team *team = state_team_find(st, t->team);
+	struct prio_class *cls = state_class_find(st, t->cls);
+
+	if (t->st.state != SCHED_NONE)
+		sched_task_finish(st->sched, &t->st, hpq_now_ms());
+	unlink_running(t);
+	t->state = to;
+	t->end_ms = hpq_now_ms();
+	t->run_unsent = false;
+	if (reason)
+		set_str(&t->reason, reason);
+	if (team && team->active)
+		team->active--;
+	if (cls && cls->active)
+		cls->active--;
+	/* Only a run needs the environment, and it can be large: the store keeps it. */
+	free_strv(t->env, t->envc);
+	t->env = NULL;
+	t->envc = 0;
+	task_record(st, t);
+	if (t->has_exit_code)
+		state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s", state_task_state(to),
+			    t->exit_code, *t->reason ? ": " : "", t->reason);
+	else
+		state_event(st, "end", t, NULL, NULL, "%s%s%s", state_task_state(to),
+			    *t->reason ? ": " : "", t->reason);
+	mark_dirty(st);
+}
+
+/* Hands a loaded, unfinished task to the dispatcher. */
+void restore_one(struct state *st, struct task *t)
+{
+	struct team *team = state_team_find(st, t->team);
+	struct prio_class *cls = state_class_find(st, t->cls);
+	struct pool *pool = state_pool_find(st, t->pool);
+	uint32_t *ids = NULL;
+	int r;
+
+	if (!pool)
+		pool = pool_create(st, t->pool, NULL);
+	if (!team || !cls) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "its %s '%s' no longer exists", team ? "class" : "team",
+			 team ? t->cls : t->team);
+		task_end(st, t, TASK_FAILED, why);
+		return;
+	}
+	team->active++;
+	cls->active++;
+	t->st.submit_ms = t->queue_ms = t->submit_ms;
+	t->st.team = team->id;
+	t->st.pool = pool->id;
+	t->st.class_id = cls->id;
+	if (!t->st.nnodes)
+		t->st.nnodes = 1;
+
+	if (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING) {
+		/* One '0'/'1' per rank, whatever the row held. */
+		if (!t->done || strlen(t->done) != t->st.nnodes) {
+			free(t->done);
+			t->done = xmalloc(t->st.nnodes + 1);
+			memset(t->done, '0', t->st.nnodes);
+			t->done[t->st.nnodes] = '\0';
+		}
+		if (t->n_node_names == t->st.nnodes) {
+			ids = xcalloc(t->st.nnodes, sizeof(*ids));
+			for (uint32_t i = 0; i < t->st.nnodes; i++) {
+				struct node *n = state_node_find(st, t->node_names[i]);
+
+				if (!n) {
+					free(ids);
+					ids = NULL;
+					break;
+				}
+				ids[i] = n->id;
+			}
+		}
+		r = ids ? sched_task_adopt(st->sched, &t->st, ids, t->start_ms) : HPQ_ENOTFOUND;
+		free(ids);
+		if (r == 0) {
+			dlist_add_tail(&st->running, &t->run_link);
+			if (t->ckpt.has)
+				sched_task_checkpoint(st->sched, &t->st, t->ckpt.time_ms);
+			return;
+		}
+		/* Its nodes are gone from the store: it cannot be running anywhere we know. */
+		t->state = TASK_PENDING;
+		set_str(&t->reason, "its nodes are no longer known");
+		task_record(st, t);
+		state_event(st, "requeue", t, NULL, NULL, "%s", t->reason);
+	}
+	r = sched_task_submit(st->sched, &t->st);
+	if (r < 0) {
+		team->active--;
+		cls->active--;
+		task_end(st, t, TASK_FAILED, "the dispatcher refused it after a restart");
+	}
+}
+
+/* Team for a submit that named none: the one team whose members list
+ * names the user, else `default`. */
+static struct team *guess_team(struct state *st, const char *user, struct state_err *e)
+{
+	struct team *found = NULL, *def;
+	char list[200] = "";
+	size_t len = 0, n = 0;
+
+	for (uint32_t i = 0; i < st->nteams; i++) {
+		struct team *t = st->teams[i];
+
+		if (!t || !t->nmembers || !team_admits(t, user))
+			continue;
+		n++;
+		found = t;
+		if (len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+						len ? ", " : "", t->name);
+	}
+	if (n == 1)
+		return found;
+	if (n > 1) {
+		state_errf(e, HPQ_EINVAL, "you are in several teams (%s): choose one with --team",
+			   list);
+		return NULL;
+	}
+	def = state_team_find(st, "default");
+	if (def)
+		return def;
+	len = 0;
+	for (uint32_t i = 0; i < st->nteams; i++) {
+		struct team *t = st->teams[i];
+
+		if (t && team_admits(t, user) && len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+						len ? ", " : "", t->name);
+	}
+	state_errf(e, HPQ_EINVAL, "no team given and no team names you%s%s: use --team", len ?
+		   "; open to you: " : "", list);
+	return NULL;
+}
+
+/* A task name from argv[0] when none was given: its basename, tamed. */
+static char *default_name(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+	char *name;
+	size_t n;
+
+	base = base && base[1] ? base + 1 : argv0;
+	n = strnlen(base, HPQ_NAME_MAX - 1);
+	name = xstrndup(base, n);
+	for (char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+			*p = '_';
+	if (!*name) {
+		free(name);
+		name = xstrdup("task");
+	}
+	return name;
+}
+
+static int check_strv(char **v, size_t n, const char *what, bool env, struct state_err *e)
+{
+	size_t bytes = 0;
+
+	if (n > STATE_MAX_ARGS)
+		return state_errf(e, HPQ_EINVAL, "%zu %s entries are too many (at most %d)", n,
+				  what, STATE_MAX_ARGS);
+	for (size_t i = 0; i < n; i++) {
+		bytes += strlen(v[i]) + 1;
+		if (env && (!strchr(v[i], '=') || v[i][0] == '='))
+			return state_errf(e, HPQ_EINVAL,
+					  "environment entry %zu is not KEY=VALUE", i + 1);
+	}
+	if (bytes > MAX_ARG_BYTES)
+		return state_errf(e, HPQ_EINVAL, "%s is %zu bytes, more than %u", what, bytes,
+				  MAX_ARG_BYTES);
+	return 0;
+}
+
+static int check_path(const char *p, const char *what, struct state_err *e)
+{
+	if (!*p)
+		return 0;
+	if (p[0] != '/')
+		return state_errf(e, HPQ_EINVAL, "%s '%s' is not an absolute path", what, p);
+	if (strlen(p) >= MAX_PATH_LEN || has_ctl(p))
+		return state_errf(e, HPQ_EINVAL, "%s is not a usable path", what);
+	return 0;
+}
+
+int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,
+		      struct task **ret_task, struct state_err *e)
+{
+	struct team *team;
+	struct prio_class *cls;
+	struct pool *pool;
+	struct hpq_res per_node;
+	const char *pool_name, *cls_name;
+	struct task *t;
+	int r;
+
+	if (!spec)
+		return state_errf(e, HPQ_EINVAL, "submit without a task");
+	if (!who->known)
+		return state_errf(e, HPQ_EPERM, "user '%s' has no account on the daemon's host",
+				  who->user);
+	if (!spec->n_argv || !spec->argv[0][0])
+		return state_errf(e, HPQ_EINVAL, "empty command: give it after --");
+	r = check_strv(spec->argv, spec->n_argv, "command", false, e);
+	if (r < 0)
+		return r;
+	r = check_strv(spec->env, spec->n_env, "environment", true, e);
+	if (r < 0)
+		return r;
+	if (*spec->name && hpq_check_name(spec->name) < 0)
+		return state_errf(e, HPQ_EINVAL,
+				  "invalid task name '%.64s': use letters, digits, '.', '_', '-'",
+				  spec->name);
+	if (*spec->team) {
+		if (hpq_check_name(spec->team) < 0)
+			return state_errf(e, HPQ_EINVAL, "invalid team name '%.64s'", spec->team);
+		team = state_team_find(st, spec->team);
+		if (!team)
+			return state_errf(e, HPQ_ENOTFOUND,
+					  "unknown team '%s': see hpq team list", spec->team);
+	} else {
+		team = guess_team(st, who->user, e);
+		if (!team)
+			return HPQ_EINVAL;
+	}
+	if (!team_admits(team, who->user) && !who->admin)
+		return state_errf(e, HPQ_EPERM, "you are not a member of team '%s'", team->name);
+
+	cls_name = *spec->class_ ? spec->class_ : *team->default_class ? team->default_class
+								      : STATE_NO_CLASS;
+	if (*spec->class_ && hpq_check_name(spec->class_) < 0)
+		return state_errf(e, HPQ_EINVAL, "invalid class name '%.64s'", spec->class_);
+	cls = state_class_find(st, cls_name);
+	if (!cls)
+		return state_errf(e, HPQ_ENOTFOUND, "unknown class '%s': see hpq class list",
+				  cls_name);
+
+	pool_name = *spec->pool ? spec->pool : HPQ_DEFAULT_POOL;
+	if (hpq_check_name(pool_name) < 0)
+		return state_errf(e, HPQ_EINVAL, "invalid pool name '%.64s'", pool_name);
+	pool = state_pool_find(st, pool_name);
+	if (!pool)
+		return state_errf(e, HPQ_ENOTFOUND, "unknown pool '%s': see hpq node list",
+				  pool_name);
+
+	if (spec->nodes > STATE_MAX_NODES_PER_TASK)
+		return state_errf(e, HPQ_EINVAL, "a task of %u nodes is more than %d", spec->nodes,
+				  STATE_MAX_NODES_PER_TASK);
+	r = check_res(spec->per_node, &per_node, "a request", e);
+	if (r < 0)
+		return r;
+	if (hpq_res_is_zero(per_node))
+		per_node.cpus = 1;
+	if (spec->time_limit_s > MAX_TIME_LIMIT_S)
+		return state_errf(e, HPQ_EINVAL, "a time limit over a year is absurd");
+	if (spec->grace_s > MAX_GRACE_S)
+		return state_errf(e, HPQ_EINVAL, "a grace period over a week is absurd");
+	if (spec->preempt_signal < 0 || spec->preempt_signal > SIGRTMAX)
+		return state_errf(e, HPQ_EINVAL, "invalid preempt signal %d", spec->preempt_signal);
+	r = check_path(spec->cwd, "working directory", e);
+	if (r < 0)
+		return r;
+	r = check_path(spec->checkpoint_dir, "checkpoint directory", e);
+	if (r < 0)
+		return r;
+
+	t = state_task_new();
+	t->st.id = st->next_id;
+	t->st.submit_ms = t->submit_ms = t->queue_ms = hpq_now_ms();
+	t->st.team = team->id;
+	t->st.pool = pool->id;
+	t->st.class_id = cls->id;
+	t->st.nnodes = spec->nodes ? spec->nodes : 1;
+	t->st.per_node = per_node;
+	t->name = *spec->name ? xstrdup(spec->name) : default_name(spec->argv[0]);
+	t->user = xstrdup(who->user);
+	t->uid = who->uid;
+	t->gid = who->gid;
+	t->team = xstrdup(team->name);
+	t->cls = xstrdup(cls->name);
+	t->pool = xstrdup(pool->name);
+	t->state = TASK_PENDING;
+	t->reason = xstrdup("");
+	t->done = xstrdup("");
+	t->time_limit_s = spec->time_limit_s;
+	t->grace_s = spec->grace_s;
+	t->preempt_signal = spec->preempt_signal ? spec->preempt_signal : SIGTERM;
+	t->checkpoint_dir = xstrdup(spec->checkpoint_dir);
+	t->cwd = xstrdup(*spec->cwd ? spec->cwd : "/");
+	t->argv = dup_strv(spec->argv, spec->n_argv);
+	t->argc = spec->n_argv;
+	t->env = dup_strv(spec->env, spec->n_env);
+	t->envc = spec->n_env;
+
+	r = sched_task_submit(st->sched, &t->st);
+	if (r < 0) {
+		state_task_free(t);
+		return state_errf(e, r, "the dispatcher cannot take this task: %s",
+				  hpq_strerror(r));
+	}
+	tasks_append(st, t);
+	team->active++;
+	cls->active++;
+	task_insert(st, t);
+	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
+		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
+	mark_dirty(st);
+	*ret_task = t;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- cancel, checkpoint */
+
+int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
+		      struct state_err *e)
+{
+	char why[128];
+
+	if (!who->admin && strcmp(who->user, t->user))
+		return state_errf(e, HPQ_EPERM,
+				  "task %llu belongs to %s: only they or an administrator can "
+				  "cancel it", (unsigned long long)t->st.id, t->user);
+	if (task_state_final(t->state))
+		return state_errf(e, HPQ_ESTATE, "task %llu has already ended (%s)",
+				  (unsigned long long)t->st.id, state_task_state(t->state));
+	snprintf(why, sizeof(why), "cancelled by %s", who->user);
+	if (t->state == TASK_PENDING) {
+		state_event(st, "cancel", t, NULL, who->user, "cancelled while pending");
+		task_end(st, t, TASK_CANCELLED, why);
+		return 0;
+	}
+	if (t->cancel_requested)
+		return 1;
+	t->cancel_requested = true;
+	set_str(&t->reason, why);
+	task_record(st, t);
+	state_event(st, "cancel", t, NULL, who->user, "cancel of attempt %u requested",
+		    t->attempts);
+	return 1;
+}
+
+bool runs_on(const struct task *t, const char *node)
+{
+	for (uint32_t i = 0; i < t->n_node_names; i++)
+		if (!strcmp(t->node_names[i], node))
+			return true;
+	return false;
+}
+
+int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uint64_t step,
+			 const char *path, const struct actor *who, struct state_err *e)
+{
+	int64_t now = hpq_now_ms();
+
+	if (who->agent) {
+		if (!who->node || !runs_on(t, who->node))
+			return state_errf(e, HPQ_EPERM, "task %llu does not run on this node",
+					  (unsigned long long)t->st.id);
+	} else if (!who->admin && strcmp(who->user, t->user)) {
+		return state_errf(e, HPQ_EPERM, "task %llu belongs to %s",
+				  (unsigned long long)t->st.id, t->user);
+	}
+	if (t->state != TASK_RUNNING && t->state != TASK_PREEMPTING)
+		return state_errf(e, HPQ_ESTATE, "task %llu is %s, not running",
+				  (unsigned long long)t->st.id, state_task_state(t->state));
+	if (attempt != t->attempts)
+		return state_errf(e, HPQ_ESTATE,
+				  "attempt %u is not the current attempt of task %llu (%u)",
+				  attempt, (unsigned long long)t->st.id, t->attempts);
+	if (!*path || strlen(path) >= MAX_PATH_LEN || has_ctl(path))
+		return state_errf(e, HPQ_EINVAL, "a checkpoint needs a usable path");
+
+	t->ckpt.has = true;
+	t->ckpt.attempt = attempt;
+	t->ckpt.step = step;
+	set_str(&t->ckpt.path, path);
+	t->ckpt.time_ms = now;
+	sched_task_checkpoint(st->sched, &t->st, now);
+	store_checkpoint_add(st->store, t->st.id, attempt, step, path, now);
+	state_event(st, "checkpoint", t, who->agent ? who->node : NULL, who->user,
+		    "step %llu at %s", (unsigned long long)step, path);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- dispatcher decisions, exits */
+
+void state_task_start(struct state *st, struct task *t)
+{
+	char list[256];
+	size_t len = 0;
+
+	free_strv(t->node_names, t->n_node_names);
+	t->n_node_names = t->st.nnodes;
+	t->node_names = xcalloc(t->st.nnodes, sizeof(*t->node_names));
+	list[0] = '\0';
+	for (uint32_t i = 0; i < t->st.nnodes; i++) {
+		const struct node *n = st->nodes[t->st.nodes[i]];
+
+		t->node_names[i] = xstrdup(n->name);
+		if (len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+						i ? "," : "", n->name);
+	}
+	free(t->done);
+	t->done = xmalloc(t->st.nnodes + 1);
+	memset(t->done, '0', t->st.nnodes);
+	t->done[t->st.nnodes] = '\0';
+	t->attempts++;
+	t->state = TASK_RUNNING;
+	t->start_ms = hpq_now_ms();
+	t->end_ms = 0;
+	t->has_exit_code = false;
+	t->exit_code = 0;
+	set_str(&t->reason, "");
+	t->run_unsent = true;
+	unlink_running(t);
+	dlist_add_tail(&st->running, &t->run_link);
+	task_record(st, t);
+	state_event(st, "start", t, NULL, NULL, "attempt %u on %s%s", t->attempts, list,
+		    t->ckpt.has ? " (resuming)" : "");
+}
+
+void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary,
+			enum sched_preempt_cause cause)
+{
+	const char *how = cause == SCHED_CAUSE_RECLAIM    ? "reclaim"
+			  : cause == SCHED_CAUSE_PRIORITY ? "priority"
+							  : "dispatcher";
+	char why[96];
+
+	if (beneficiary)
+		snprintf(why, sizeof(why), "preempted by task %llu (%s)",
+			 (unsigned long long)beneficiary->st.id, how);
+	else
+		snprintf(why, sizeof(why), "preempted (%s)", how);
+	t->state = TASK_PREEMPTING;
+	if (!t->cancel_requested)
+		set_str(&t->reason, why);
+	task_record(st, t);
+	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s", t->attempts, why);
+	if (beneficiary)
+		state_event(st, "preempt-for", beneficiary, NULL, NULL, "preempting task %llu (%s, "
+			    "team %s, class %s) to make room", (unsigned long long)t->st.id, how,
+			    t->team, t->cls);
+}
+
+void state_task_requeue(struct state *st, struct task *t, const char *why)
+{
+	if (t->state != TASK_RUNNING && t->state != TASK_PREEMPTING)
+		return;
+	if (t->cancel_requested) {
+		task_end(st, t, TASK_CANCELLED, NULL);
+		return;
+	}
+	t->queue_ms = hpq_now_ms();
+	sched_task_requeue(st->sched, &t->st, t->queue_ms);
+	if (!st->policy.sched.requeue_by_eviction)
+		t->queue_ms = t->submit_ms;
+	unlink_running(t);
+	t->state = TASK_PENDING;
+	t->run_unsent = false;
+	set_str(&t->reason, why);
+	task_record(st, t);
+	state_event(st, "requeue", t, NULL, NULL, "attempt %u: %s%s", t->attempts, why,
+		    t->ckpt.has ? "; resumes from its newest checkpoint" : "");
+	mark_dirty(st);
+}
+
+enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32_t rank,
+					int32_t exit_code, const char *reason)
+{
+	char why[160];
+	bool all = true;
+
+	if (t->state != TASK_RUNNING && t->state != TASK_PREEMPTING)
+		return EXIT_IGNORED;
+	if (rank >= t->n_node_names || !t->done || strlen(t->done) <= rank ||
+	    t->done[rank] == '1')
+		return EXIT_IGNORED;
+	t->done[rank] = '1';
+	t->exit_code = exit_code;
+	t->has_exit_code = true;
+	t->run_unsent = false;
+	reason = reason && *reason ? reason : "exit";
+
+	if (t->cancel_requested) {
+		task_end(st, t, TASK_CANCELLED, NULL);
+		return EXIT_ENDED;
+	}
+	if (t->state == TASK_PREEMPTING) {
+		char prev[96];
+
+		snprintf(prev, sizeof(prev), "%s", t->reason ? t->reason : "preempted");
+		t->has_exit_code = false;
+		state_task_requeue(st, t, prev);
+		return EXIT_REQUEUED;
+	}
+	if (!strcmp(reason, "timeout")) {
+		snprintf(why, sizeof(why), "time limit reached on %s", t->node_names[rank]);
+		task_end(st, t, TASK_TIMEOUT, why);
+		return EXIT_ENDED;
+	}
+	if (exit_code != 0) {
+		snprintf(why, sizeof(why), "%s on %s", reason, t->node_names[rank]);
+		task_end(st, t, TASK_FAILED, why);
+		return EXIT_ENDED;
+	}
+	for (uint32_t i = 0; i < t->n_node_names; i++)
+		if (t->done[i] != '1')
+			all = false;
+	if (all) {
+		task_end(st, t, TASK_COMPLETED, "");
+		return EXIT_ENDED;
+	}
+	task_record(st, t);
+	state_event(st, "exit", t, t->node_names[rank], NULL,
+		    "rank %u exited 0; waiting for the others", rank);
+	return EXIT_WAIT;
+}

@@ -1,0 +1,129 @@
+/*
+ * task.h: tasks in the daemon's model (state.h): what one is, its
+ * lifecycle (docs/design.md §3), and every change to one.
+ *
+ * Tasks live in the state's vector ordered by id: ids only grow, so
+ * appending keeps it sorted, lookup is a binary search, and listing in
+ * submit order needs no sort. (task id, attempt) names one run
+ * everywhere.
+ */
+#ifndef HPQD_TASK_H
+#define HPQD_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpq.pb-c.h"
+#include "list.h"
+#include "scheduler.h"
+
+struct actor;
+struct state;
+struct state_err;
+
+enum task_state {
+	TASK_PENDING = 0,
+	TASK_RUNNING,
+	TASK_PREEMPTING,
+	TASK_COMPLETED,
+	TASK_FAILED,
+	TASK_CANCELLED,
+	TASK_TIMEOUT,
+};
+
+const char *state_task_state(enum task_state s);
+/* Returns the state or -1. */
+int state_task_state_parse(const char *name);
+
+static inline bool task_state_final(enum task_state s)
+{
+	return s >= TASK_COMPLETED;
+}
+
+struct task {
+	struct sched_task st;        /* st.id is the task id; the dispatcher links it */
+	enum task_state state;
+	char *name;
+	char *user;
+	char *team;                  /* names stay, even if the team is removed later */
+	char *cls;
+	char *pool;
+	uint32_t uid, gid;
+	uint32_t attempts;           /* attempts started; the current one's number */
+	char **node_names;           /* nodes of the newest attempt, by rank */
+	uint32_t n_node_names;
+	char *done;                  /* per rank '1' once that member's exit is in */
+	int64_t submit_ms, start_ms, end_ms;
+	int64_t queue_ms;            /* PENDING: its queue time as the dispatcher keeps it
+	                              * (submit, or eviction time; queue.h) */
+	int32_t exit_code;
+	bool has_exit_code;
+	char *reason;                /* why it ended or was last requeued */
+	uint64_t time_limit_s;
+	uint64_t grace_s;            /* 0: the cluster's default */
+	int32_t preempt_signal;
+	char *checkpoint_dir;
+	char *cwd;
+	char **argv;
+	size_t argc;
+	char **env;
+	size_t envc;
+	bool cancel_requested;       /* durable: a cancel waits for the exit */
+	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
+	struct {
+		bool has;
+		uint32_t attempt;
+		uint64_t step;
+		char *path;
+		int64_t time_ms;
+	} ckpt;                      /* the newest checkpoint: where a restart resumes */
+	struct dlist run_link;       /* in state.running while RUNNING or PREEMPTING */
+};
+
+struct task *state_task_new(void);
+void state_task_free(struct task *t);
+
+/* ---- lookups */
+struct task *state_task_find(const struct state *st, uint64_t id);
+struct task *state_task_of(struct sched_task *t);
+/* The index of the first task with id >= id (for listing). */
+size_t state_task_lower_bound(const struct state *st, uint64_t id);
+/* Why a task is where it is: the dispatcher's reason while PENDING, the
+ * stored one otherwise. */
+const char *state_task_reason(const struct state *st, const struct task *t);
+
+/* ---- changes from clients */
+int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,
+		      struct task **ret_task, struct state_err *e);
+/* Returns 0 when the task is now CANCELLED, 1 when it runs and must be
+ * killed (the cancel is recorded and completes at its exit). */
+int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
+		      struct state_err *e);
+int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uint64_t step,
+			 const char *path, const struct actor *who, struct state_err *e);
+
+/* ---- changes from the dispatcher and the agents */
+/* A START decision: attempt + 1, RUNNING on t->st.nodes, run_unsent set. */
+void state_task_start(struct state *st, struct task *t);
+/* A PREEMPT decision (the dispatcher already made it PREEMPTING): reason
+ * "preempted by task N (reclaim|priority)", a "preempt" event for the
+ * victim (naming the beneficiary) and a "preempt-for" event for the
+ * beneficiary (naming the victim); only the first counts as a preemption. */
+void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary,
+			enum sched_preempt_cause cause);
+
+enum member_exit {
+	EXIT_IGNORED = 0,   /* not the current attempt on that rank, or already in */
+	EXIT_WAIT,          /* that member is done; others still run */
+	EXIT_ENDED,         /* the task reached a final state */
+	EXIT_REQUEUED,      /* back to PENDING */
+};
+/* The member at rank of the current attempt exited. */
+enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32_t rank,
+					int32_t exit_code, const char *reason);
+/* Back to PENDING (or CANCELLED if a cancel waits): node lost, agent
+ * lost the task, could not start. why goes into reason and the event. */
+void state_task_requeue(struct state *st, struct task *t, const char *why);
+
+#endif

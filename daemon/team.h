@@ -1,0 +1,84 @@
+/*
+ * team.h: governance in the daemon's model (state.h): pools, teams with
+ * their per-pool quotas, and priority classes (docs/design.md §4), and
+ * every change to them.
+ *
+ * Pools, teams and classes get small dense ids (their index in the
+ * state's arrays) that are also their dispatcher ids. Ids are never
+ * reused while the daemon runs; a removed team or class leaves a NULL
+ * slot.
+ */
+#ifndef HPQD_TEAM_H
+#define HPQD_TEAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpq.h"
+#include "hpq.pb-c.h"
+#include "res.h"
+#include "scheduler.h"
+
+struct actor;
+struct state;
+struct state_err;
+
+/* The "unlimited" borrow limit of the default team: the wire's unlimited
+ * (common/hpq.h), the daemon's only definition of it. */
+#define STATE_UNLIMITED                                                              \
+	((struct hpq_res){ HPQ_UNLIMITED_COUNT, HPQ_UNLIMITED_COUNT,                 \
+			   (int64_t)HPQ_UNLIMITED_MEM })
+#define STATE_MAX_CLASSES 16
+/* The built-in weight-0 class of tasks whose team names no default. */
+#define STATE_NO_CLASS "-"
+
+struct pool {
+	uint32_t id;
+	char *name;
+};
+
+struct quota {
+	uint32_t pool;
+	struct sched_quota q;
+};
+
+struct team {
+	uint32_t id;
+	char *name;
+	uint32_t weight;
+	bool preempt_own_lower;      /* preempt_own: "lower-priority" (true) or "never" */
+	char *default_class;         /* "" = none */
+	char **members;              /* empty: open to everyone */
+	size_t nmembers;
+	struct quota *quotas;
+	size_t nquotas;
+	uint32_t active;             /* tasks of this team that have not ended */
+};
+
+struct prio_class {
+	uint32_t id;
+	char *name;
+	uint32_t weight;
+	bool preemptible;
+	uint32_t active;
+};
+
+/* "lend-and-borrow", "lend", "dont-lend". parse returns -1 if unknown. */
+const char *state_sharing_name(enum sched_sharing s);
+int state_sharing_parse(const char *name);
+
+struct team *state_team_find(const struct state *st, const char *name);
+struct prio_class *state_class_find(const struct state *st, const char *name);
+struct pool *state_pool_find(const struct state *st, const char *name);
+
+int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struct actor *who,
+		   struct state_err *e);
+int state_team_remove(struct state *st, const char *name, const struct actor *who,
+		      struct state_err *e);
+int state_class_set(struct state *st, const Hpq__ClassSetRequest *req, const struct actor *who,
+		    struct state_err *e);
+int state_class_remove(struct state *st, const char *name, const struct actor *who,
+		       struct state_err *e);
+
+#endif
