@@ -159,17 +159,6 @@ static void set_findings(struct node *n, Hpq__Finding **f, size_t count)
 	n->nfindings = count;
 }
 
-static bool node_has_tasks(const struct state *st, const struct node *n)
-{
-	for (const struct dlist *l = st->running.next; l != &st->running; l = l->next) {
-		const struct task *t = container_of(l, struct task, run_link);
-
-		if (runs_on(t, n->name))
-			return true;
-	}
-	return false;
-}
-
 int state_node_register(struct state *st, const Hpq__Register *reg, const char *version,
 			struct node **ret_node, struct state_err *e)
 {
@@ -200,7 +189,8 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 		return r;
 	n = state_node_find(st, reg->name);
 	pool = state_pool_find(st, pool_name);
-	if (n && (!pool || pool->id != n->pool) && node_has_tasks(st, n))
+	if (n && (!pool || pool->id != n->pool) &&
+	    sched_node_tasks(st->sched, n->id))
 		return state_errf(e, HPQ_EBUSY, "node %s runs tasks in pool %s: drain it before "
 				  "moving it to pool %s", n->name, st->pools[n->pool]->name,
 				  pool_name);

@@ -2681,6 +2681,13 @@ int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res
 	return 0;
 }
 
+uint32_t sched_node_tasks(const struct sched *s, uint32_t node)
+{
+	if (node >= s->nnodes || !s->nodes[node].exists)
+		return 0;
+	return s->nodes[node].ntasks;
+}
+
 int sched_node_remove(struct sched *s, uint32_t node)
 {
 	struct node *n;

@@ -177,6 +177,8 @@ int sched_team_default_quota(struct sched *s, uint32_t team, const struct sched_
 int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res capacity,
 		   bool schedulable);
 int sched_node_remove(struct sched *s, uint32_t node); /* HPQ_EBUSY if tasks hold it */
+/* How many tasks hold node now (running or preempting); 0 if it is unknown. */
+uint32_t sched_node_tasks(const struct sched *s, uint32_t node);
 
 /* Tasks. */
 int sched_task_submit(struct sched *s, struct sched_task *t);

@@ -1,7 +1,7 @@
 /*
- * state-internal.h: what state.c, task.c, team.c and node.c share and
- * nobody else may call: string helpers, the common checks, and the
- * loader callbacks that state_load hands the store.
+ * state-internal.h: what the model's files (state.c, change.c, task.c,
+ * team.c, node.c) share and nobody else may call: string helpers, the
+ * common checks, and the loader callbacks that state_load hands the store.
  */
 #ifndef HPQD_STATE_INTERNAL_H
 #define HPQD_STATE_INTERNAL_H
@@ -12,7 +12,7 @@
 #include "state.h"
 #include "store.h"
 
-/* state.c: small helpers and the checks every noun shares */
+/* change.c: helpers and the checks every noun shares */
 int check_limit(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
 		struct state_err *e);
 int check_res(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
@@ -27,7 +27,6 @@ void set_str(char **slot, const char *s);
 void load_task(void *arg, const struct store_task_row *row,
 	       const struct store_checkpoint *newest);
 void restore_one(struct state *st, struct task *t);
-bool runs_on(const struct task *t, const char *node);
 
 /* team.c */
 void load_class(void *arg, const struct store_class_row *c);

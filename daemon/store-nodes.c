@@ -55,7 +55,7 @@ static void node_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	col_strv_blob(&labels, q, 5);
 	n.labels = labels.v;
 	n.nlabels = labels.n;
-	cb->node(arg, &n);
+	cb->on_node(arg, &n);
 	col_strv_free(&labels);
 }
 

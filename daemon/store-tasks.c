@@ -224,7 +224,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		ck.path = col_dup(q, 31);
 		ck.time_ms = sqlite3_column_int64(q, 32);
 	}
-	cb->task(arg, &t, has_ck ? &ck : NULL);
+	cb->on_task(arg, &t, has_ck ? &ck : NULL);
 	free(ck.path);
 	col_strv_free(&node_names);
 	col_strv_free(&argv);

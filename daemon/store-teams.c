@@ -103,12 +103,12 @@ void store_team_delete(struct store *s, const char *name)
 
 static void policy_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 {
-	cb->policy(arg, col_text(q, 0), col_text(q, 1));
+	cb->on_policy(arg, col_text(q, 0), col_text(q, 1));
 }
 
 static void pool_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 {
-	cb->pool(arg, col_text(q, 0));
+	cb->on_pool(arg, col_text(q, 0));
 }
 
 static void class_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
@@ -119,7 +119,7 @@ static void class_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.preemptible = sqlite3_column_int64(q, 2) != 0,
 	};
 
-	cb->cls(arg, &c);
+	cb->on_cls(arg, &c);
 }
 
 static void team_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
@@ -135,7 +135,7 @@ static void team_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	col_strv_names(&members, q, 4);
 	t.members = members.v;
 	t.nmembers = members.n;
-	cb->team(arg, &t);
+	cb->on_team(arg, &t);
 	col_strv_free(&members);
 }
 
@@ -158,7 +158,7 @@ static void quota_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.lend_limit = col_res(q, 10),
 	};
 
-	cb->quota(arg, col_text(q, 0), &qu);
+	cb->on_quota(arg, col_text(q, 0), &qu);
 }
 
 int store_load_teams(struct store *s, const struct store_loader *cb, void *arg)

@@ -667,23 +667,6 @@ fail:
 
 /* ---------------------------------------------------------------- load */
 
-int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,
-	       size_t errlen)
-{
-	int rc;
-
-	rc = store_load_teams(s, cb, arg);
-	if (rc == SQLITE_OK)
-		rc = store_load_nodes(s, cb, arg);
-	if (rc == SQLITE_OK)
-		rc = store_load_tasks(s, cb, arg);
-	if (rc != SQLITE_OK)
-		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
-				sqlite3_errmsg(s->db));
-	cb->done(arg);
-	return 0;
-}
-
 int store_load_rows(struct store *s, const char *sql, load_row_fn row,
 		    const struct store_loader *cb, void *arg)
 {

@@ -202,15 +202,15 @@ void store_after_commit(struct store *s, store_done_fn fn, void *arg);
  * committed once the store starts.
  */
 struct store_loader {
-	void (*policy)(void *arg, const char *key, const char *value);
-	void (*pool)(void *arg, const char *name);
-	void (*cls)(void *arg, const struct store_class_row *c);
-	void (*team)(void *arg, const struct store_team_row *t);
-	void (*quota)(void *arg, const char *team, const struct store_quota_row *q);
-	void (*node)(void *arg, const struct store_node_row *n);
-	void (*task)(void *arg, const struct store_task_row *t,
-		     const struct store_checkpoint *newest);
-	void (*done)(void *arg);
+	void (*on_policy)(void *arg, const char *key, const char *value);
+	void (*on_pool)(void *arg, const char *name);
+	void (*on_cls)(void *arg, const struct store_class_row *c);
+	void (*on_team)(void *arg, const struct store_team_row *t);
+	void (*on_quota)(void *arg, const char *team, const struct store_quota_row *q);
+	void (*on_node)(void *arg, const struct store_node_row *n);
+	void (*on_task)(void *arg, const struct store_task_row *t,
+			const struct store_checkpoint *newest);
+	void (*on_done)(void *arg);
 };
 int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,
 	       size_t errlen);

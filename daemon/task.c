@@ -608,7 +608,7 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 	return 1;
 }
 
-bool runs_on(const struct task *t, const char *node)
+static bool runs_on(const struct task *t, const char *node)
 {
 	for (uint32_t i = 0; i < t->n_node_names; i++)
 		if (!strcmp(t->node_names[i], node))

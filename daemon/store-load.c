@@ -1,0 +1,28 @@
+/*
+ * store-load.c: reading the whole state at start (store_load, store.h):
+ * each table family hands its rows to the loader's callbacks, in the
+ * order the state needs them: the policy, pools, classes, teams and their
+ * quotas first, then nodes, then tasks with their newest checkpoints.
+ */
+#include <sqlite3.h>
+
+#include "error.h"
+#include "store-internal.h"
+#include "store.h"
+
+int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,
+	       size_t errlen)
+{
+	int rc;
+
+	rc = store_load_teams(s, cb, arg);
+	if (rc == SQLITE_OK)
+		rc = store_load_nodes(s, cb, arg);
+	if (rc == SQLITE_OK)
+		rc = store_load_tasks(s, cb, arg);
+	if (rc != SQLITE_OK)
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
+				sqlite3_errmsg(store_db(s)));
+	cb->on_done(arg);
+	return 0;
+}
