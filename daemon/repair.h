@@ -1,6 +1,5 @@
 /*
- * repair.h: node service administration and automatic repair (DESIGN §9,
- * issue 4): `hpq node drain|resume|repair`, and the loop that takes a node
+ * repair.h: node service administration and automatic repair (docs/design.md §9): `hpq node drain|resume|repair`, and the loop that takes a node
  * whose fatal finding or unreachability has lasted its wait time out of
  * service, requeues its tasks, runs the configured repair command, and
  * returns the node after a streak of healthy heartbeats (or leaves it

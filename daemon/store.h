@@ -1,5 +1,5 @@
 /*
- * store.h: the durable record of the daemon's state (DESIGN §6), SQLite in
+ * store.h: the durable record of the daemon's state (docs/design.md §6), SQLite in
  * WAL mode with synchronous=FULL, written by one storage thread.
  *
  * The loop thread never waits for the disk. During a loop iteration the

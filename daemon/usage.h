@@ -1,5 +1,5 @@
 /*
- * usage.h: GPU-hour accounting for `hpq usage` (issue 5).
+ * usage.h: GPU-hour accounting for `hpq usage`.
  *
  * Usage is integrated in memory: the current rates (the dispatcher's per
  * team and pool used, borrowed and lent GPUs; per user and per class the
