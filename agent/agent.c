@@ -471,6 +471,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		.node_name = cfg->name,
 		.agent_socket = a->socket_path,
 		.ngpus = (uint32_t)capacity.gpus,
+		.allow_root_tasks = cfg->allow_root_tasks,
 	};
 	exec_init(&a->exec, loop, &ec, agent_task_exited, a);
 	while (!dlist_empty(&journal)) {
@@ -493,6 +494,8 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	}
 
 	r = local_open(&a->local, loop, a->socket_path, &a->exec, &a->uplink);
+	local_set_limits(&a->local, (unsigned)cfg->local_max_per_user,
+			 (double)cfg->local_idle_timeout_s);
 	if (r < 0) {
 		r = agent_fail(err, errlen, r, "cannot listen on '%s': %s", a->socket_path,
 			       r == HPQ_EINVAL ? "path too long for a socket; use a shorter "

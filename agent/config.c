@@ -14,6 +14,7 @@
 #include "config.h"
 #include "error.h"
 #include "health.h"
+#include "local.h"
 #include "hpq.h"
 #include "log.h"
 #include "parse.h"
@@ -38,6 +39,8 @@ void config_init(struct agent_config *cfg)
 	cfg->health_clock_warning_s = HEALTH_DEFAULT_CLOCK_WARNING_S;
 	cfg->health_clock_fatal_s = HEALTH_DEFAULT_CLOCK_FATAL_S;
 	cfg->health_memory_pressure = HEALTH_DEFAULT_MEMORY_PRESSURE;
+	cfg->local_max_per_user = LOCAL_DEFAULT_MAX_PER_UID;
+	cfg->local_idle_timeout_s = (uint64_t)LOCAL_DEFAULT_IDLE_TIMEOUT;
 	cfg->log_level = LOG_INFO;
 }
 
@@ -288,6 +291,15 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 				       &cfg->health_clock_fatal_s, err, errlen);
 	} else if (strcmp(key, "health-memory-pressure") == 0) {
 		return config_percent(key, value, &cfg->health_memory_pressure, err, errlen);
+	} else if (strcmp(key, "local-max-per-user") == 0) {
+		if (hpq_parse_uint(value, 1, LOCAL_MAX_CLIENTS - LOCAL_ROOT_RESERVE, &v) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid local-max-per-user '%s': expected a count from "
+					"1 to %d", value, LOCAL_MAX_CLIENTS - LOCAL_ROOT_RESERVE);
+		cfg->local_max_per_user = v;
+	} else if (strcmp(key, "local-idle-timeout") == 0) {
+		return config_duration(key, value, 1, 3600, "1s to 1h", &cfg->local_idle_timeout_s,
+				       err, errlen);
 	} else if (strcmp(key, "log-level") == 0) {
 		level = hpq_log_level_parse(value);
 		if (level < 0)
@@ -306,6 +318,12 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 					"invalid kill-tasks-on-exit '%s': expected yes or no",
 					value);
 		cfg->kill_tasks_on_exit = b;
+	} else if (strcmp(key, "allow-root-tasks") == 0) {
+		if (config_bool(value, &b) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid allow-root-tasks '%s': expected yes or no",
+					value);
+		cfg->allow_root_tasks = b;
 	} else {
 		hpq_errf(err, errlen, HPQ_EINVAL, "unknown setting '%s'", key_in);
 		return HPQ_ENOTFOUND;

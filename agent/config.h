@@ -35,9 +35,12 @@ struct agent_config {
 	uint64_t health_disk_warning, health_disk_fatal;     /* percent free; 0: off */
 	uint64_t health_clock_warning_s, health_clock_fatal_s; /* 0: off */
 	uint64_t health_memory_pressure;                     /* percent; 0: off */
+	uint64_t local_max_per_user;   /* agent socket: connections of one uid but root */
+	uint64_t local_idle_timeout_s; /* agent socket: a silent client is closed */
 	int log_level;           /* syslog level */
 	bool foreground;
 	bool kill_tasks_on_exit;
+	bool allow_root_tasks;   /* run tasks as uid 0 when hpqd asks (it must allow it too) */
 };
 
 void config_init(struct agent_config *cfg);

@@ -7,7 +7,10 @@
  * password database, GPUs, environment, log file), because the child
  * after fork should do as little as possible. The child then only
  * becomes a session leader, points its output at the log, drops to the
- * task's user, changes directory and execs. It reports a failure through
+ * task's user (its groups too, as initgroups would set them), reaches its
+ * checkpoint directory under the rule of safepath.h, changes directory
+ * and execs. Paths the user names are thus only ever touched with the
+ * user's rights. It reports a failure through
  * a close-on-exec pipe: the parent reads the pipe until EOF, which comes
  * at once when exec succeeds (the kernel closes it) or with the stage and
  * errno when something failed. That read is the only wait at start, and
@@ -42,8 +45,10 @@
 
 #include "clock.h"
 #include "error.h"
+#include "escape.h"
 #include "exec.h"
 #include "log.h"
+#include "safepath.h"
 #include "xalloc.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -248,7 +253,14 @@ static void exec_gpus_release(struct exec *ex, struct task *t)
 			ex->gpu_busy[t->gpus[i]] = false;
 }
 
-/* Appends a line to the task's log file; a failure is only logged. */
+void exec_log_path(const char *log_dir, const char *cluster_id, uint64_t id, uint32_t attempt,
+		   char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s/%" PRIu64 ".%" PRIu32 ".log", log_dir, cluster_id, id, attempt);
+}
+
+/* Appends a line to the attempt's log file, which exec_log_open made; a
+ * failure is only logged. */
 static void exec_log_line(struct exec *ex, const struct task *t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -258,9 +270,10 @@ static void exec_log_line(struct exec *ex, const struct task *t, const char *fmt
 	va_list ap;
 	int fd;
 
-	(void)mkdir(ex->log_dir, 0755);
-	snprintf(path, sizeof(path), "%s/%" PRIu64 ".log", ex->log_dir, t->id);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (!t->cluster_id[0])
+		return;
+	exec_log_path(ex->log_dir, t->cluster_id, t->id, t->attempt, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		log_debug("cannot append to '%s': %s", path, strerror(errno));
 		return;
@@ -409,8 +422,9 @@ struct spawn {
 	char **envp;
 	const char *path;     /* the task's PATH */
 	const char *cwd;
+	const char *checkpoint_dir; /* NULL: none */
 	bool switch_user;
-	uid_t uid;
+	uid_t uid;                  /* the task's, also when not switching */
 	gid_t gid;
 	gid_t *groups;
 	int ngroups;
@@ -418,13 +432,17 @@ struct spawn {
 	int nullfd;
 };
 
-/* Reported by a child that could not exec. */
+/* Reported by a child that could not exec (one write, below PIPE_BUF). */
 struct spawn_error {
 	int stage;
 	int err;
+	struct safepath_err path;   /* STAGE_CHECKPOINT */
 };
 
-enum { STAGE_SETSID = 1, STAGE_FDS, STAGE_GROUPS, STAGE_GID, STAGE_UID, STAGE_CWD, STAGE_EXEC };
+enum {
+	STAGE_SETSID = 1, STAGE_FDS, STAGE_GROUPS, STAGE_GID, STAGE_UID, STAGE_CHECKPOINT,
+	STAGE_CWD, STAGE_EXEC
+};
 
 static const char *exec_stage_name(int stage)
 {
@@ -434,6 +452,7 @@ static const char *exec_stage_name(int stage)
 	case STAGE_GROUPS: return "cannot set supplementary groups";
 	case STAGE_GID: return "cannot set group id";
 	case STAGE_UID: return "cannot set user id";
+	case STAGE_CHECKPOINT: return "unusable checkpoint directory";
 	case STAGE_CWD: return "cannot change directory";
 	case STAGE_EXEC: return "cannot execute command";
 	}
@@ -445,7 +464,7 @@ static void exec_child_fail(int errfd, int stage, int err) __attribute__((noretu
 
 static void exec_child_fail(int errfd, int stage, int err)
 {
-	struct spawn_error se = {stage, err};
+	struct spawn_error se = {.stage = stage, .err = err};
 
 	if (write(errfd, &se, sizeof(se)) < 0) {
 		/* nothing left to tell it with */
@@ -488,8 +507,22 @@ static int exec_search(char **argv, char **envp, const char *path)
 
 static void exec_child(const struct spawn *sp, int errfd) __attribute__((noreturn));
 
+/* The checkpoint directory broke the rule, or could not be reached. */
+static void exec_child_fail_path(int errfd, const struct safepath_err *e) __attribute__((noreturn));
+
+static void exec_child_fail_path(int errfd, const struct safepath_err *e)
+{
+	struct spawn_error se = {.stage = STAGE_CHECKPOINT, .err = e->err, .path = *e};
+
+	if (write(errfd, &se, sizeof(se)) < 0) {
+		/* nothing left to tell it with */
+	}
+	_exit(127);
+}
+
 static void exec_child(const struct spawn *sp, int errfd)
 {
+	struct safepath_err pe;
 	sigset_t none;
 
 	/* Signals the agent ignores or blocks must not stay that way for the task. */
@@ -517,6 +550,9 @@ static void exec_child(const struct spawn *sp, int errfd)
 		if (setuid(sp->uid) < 0)
 			exec_child_fail(errfd, STAGE_UID, errno);
 	}
+	/* As the user: what it creates is the user's, what it may not reach stays out. */
+	if (sp->checkpoint_dir && safepath_dir(sp->checkpoint_dir, sp->uid, true, &pe) < 0)
+		exec_child_fail_path(errfd, &pe);
 	if (chdir(sp->cwd) < 0)
 		exec_child_fail(errfd, STAGE_CWD, errno);
 	exec_child_fail(errfd, STAGE_EXEC, exec_search(sp->argv, sp->envp, sp->path));
@@ -538,6 +574,33 @@ static void ident_release(struct ident *id)
 	free(id->home);
 	free(id->shell);
 	free(id->groups);
+}
+
+/* The groups of pw's user on this node, as initgroups would set them;
+ * false when the task's primary group gid is not among them. */
+static bool exec_groups(const struct passwd *pw, gid_t gid, struct ident *id)
+{
+	int n = 64;
+
+	for (;;) {
+		int want = n;
+
+		id->groups = xreallocarray(id->groups, (size_t)n, sizeof(gid_t));
+		if (getgrouplist(pw->pw_name, pw->pw_gid, id->groups, &want) >= 0) {
+			id->ngroups = want;
+			break;
+		}
+		if (want <= n) { /* should not happen; fall back to the primary group */
+			id->groups[0] = pw->pw_gid;
+			id->ngroups = 1;
+			break;
+		}
+		n = want;
+	}
+	for (int i = 0; i < id->ngroups; i++)
+		if (id->groups[i] == gid)
+			return true;
+	return false;
 }
 
 static int exec_ident_resolve(const Hpq__RunTask *rt, struct ident *ret, char *err, size_t errlen)
@@ -568,25 +631,17 @@ static int exec_ident_resolve(const Hpq__RunTask *rt, struct ident *ret, char *e
 			pw = getpwuid(id.uid);
 		if (pw && !name)
 			name = pw->pw_name;
-		if (name && pw) {
-			int n = 64;
-
-			for (;;) {
-				int want = n;
-
-				id.groups = xreallocarray(id.groups, (size_t)n, sizeof(gid_t));
-				if (getgrouplist(name, id.gid, id.groups, &want) >= 0) {
-					id.ngroups = want;
-					break;
-				}
-				if (want <= n) { /* should not happen; fall back to the primary group */
-					id.groups[0] = id.gid;
-					id.ngroups = 1;
-					break;
-				}
-				n = want;
-			}
-		} else {
+		if (pw && !exec_groups(pw, id.gid, &id)) {
+			snprintf(err, errlen, "group %lu is not one of the groups of user '%s' on "
+				 "this node", (unsigned long)id.gid, pw->pw_name);
+			free(id.groups);
+			return HPQ_EINVAL;
+		}
+		if (!pw) {
+			log_notice("task %" PRIu64 ": uid %lu%s%s%s is unknown on this node: it "
+				   "runs with group %lu alone", rt->task_id, (unsigned long)id.uid,
+				   name ? " ('" : "", name ? name : "", name ? "')" : "",
+				   (unsigned long)id.gid);
 			id.groups = xmalloc(sizeof(gid_t));
 			id.groups[0] = id.gid;
 			id.ngroups = 1;
@@ -629,20 +684,70 @@ static int exec_gpus_take(struct exec *ex, uint32_t count, struct task *t)
 	return 0;
 }
 
-static int exec_log_open(struct exec *ex, const struct task *t, const struct ident *id)
+/* Makes dir (0755) if missing; it must be the agent's user's and writable
+ * by it alone, so that no task's user can add, swap or link a file in it. */
+static int exec_log_dir(const char *dir, char *why, size_t len)
 {
-	char path[4096];
+	struct stat st;
 	int fd;
 
-	if (mkdir(ex->log_dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(path, sizeof(path), "%s/%" PRIu64 ".log", ex->log_dir, t->id);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		snprintf(why, len, "cannot create the log directory '%s': %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, len, "cannot open the log directory '%s': %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(why, len, "the log directory '%s' must belong to uid %lu and be writable "
+			 "by it alone", dir, (unsigned long)geteuid());
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Creates the attempt's own log file. (cluster id, task id, attempt) names
+ * one run, so the file cannot exist, unless hpqd's database was restored
+ * from an older copy and hands out task ids again: that file belongs to
+ * the earlier run, perhaps another user's, and is moved aside (kept for
+ * the administrator) rather than appended to or served.
+ */
+static int exec_log_open(struct exec *ex, const struct task *t, char *why, size_t len)
+{
+	char dir[4096], name[64], aside[96];
+	int dfd, fd;
+
+	dfd = exec_log_dir(ex->log_dir, why, len);
+	if (dfd < 0)
+		return -1;
+	close(dfd);
+	snprintf(dir, sizeof(dir), "%s/%s", ex->log_dir, t->cluster_id);
+	dfd = exec_log_dir(dir, why, len);
+	if (dfd < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%" PRIu64 ".%" PRIu32 ".log", t->id, t->attempt);
+	fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0640);
+	if (fd < 0 && errno == EEXIST) {
+		snprintf(aside, sizeof(aside), "%s.superseded-%" PRId64, name, hpq_now_ms());
+		if (renameat(dfd, name, dfd, aside) == 0)
+			log_warn("task %" PRIu64 " attempt %" PRIu32 ": '%s/%s' is an earlier "
+				 "run's (a restored database?): moved it to '%s'", t->id,
+				 t->attempt, dir, name, aside);
+		fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+			    O_CLOEXEC, 0640);
+	}
 	if (fd < 0)
-		return -errno;
-	/* The task's user may read its own log. */
-	if (id->switch_user && fchown(fd, id->uid, id->gid) < 0)
-		log_debug("cannot chown '%s': %s", path, strerror(errno));
+		snprintf(why, len, "cannot create the log file '%.256s/%s': %s", dir, name,
+			 strerror(errno));
+	close(dfd);
 	return fd;
 }
 
@@ -659,38 +764,49 @@ static const char *exec_env_get(char **envp, const char *name)
 static void exec_write_header(int fd, struct exec *ex, const struct task *t, const struct ident *id,
 			      const Hpq__RunTask *rt)
 {
-	char when[32];
+	char when[32], *name = hpq_escape(t->name), *node = hpq_escape(ex->node_name);
+	char *user = hpq_escape(id->user);
 
+	/* One line whatever the fields hold: a newline or an escape sequence
+	 * in the command cannot forge a second header (escape.h). */
 	exec_format_time(t->start_ms, when, sizeof(when));
 	dprintf(fd, "==== hpq: task %" PRIu64 "%s%s%s attempt %" PRIu32 " on %s at %s as %s "
-		"(uid %lu):", t->id, t->name[0] ? " (" : "", t->name, t->name[0] ? ")" : "",
-		t->attempt, ex->node_name, when, id->user, (unsigned long)id->uid);
-	for (size_t i = 0; i < rt->n_argv; i++)
-		dprintf(fd, " %s", rt->argv[i]);
+		"(uid %lu):", t->id, name[0] ? " (" : "", name, name[0] ? ")" : "",
+		t->attempt, node, when, user, (unsigned long)id->uid);
+	for (size_t i = 0; i < rt->n_argv; i++) {
+		char *arg = hpq_escape(rt->argv[i]);
+
+		dprintf(fd, " %s", arg);
+		free(arg);
+	}
 	dprintf(fd, "\n");
+	free(name);
+	free(node);
+	free(user);
 }
 
 /* Marks a record that never ran as exited with 127 and tells why. */
-static void exec_spawn_failed(struct exec *ex, struct task *t, const char *why)
+static void exec_spawn_failed(struct exec *ex, struct task *t, const char *reason,
+			      const char *why)
 {
 	log_warn("task %" PRIu64 " attempt %" PRIu32 ": cannot start: %s", t->id, t->attempt, why);
 	exec_log_line(ex, t, "hpq-agent: cannot start task %" PRIu64 " attempt %" PRIu32 ": %s\n",
 		      t->id, t->attempt, why);
-	exec_finish(ex, t, 127, "spawn-failed");
+	exec_finish(ex, t, 127, reason);
 }
 
 /* Forks and execs; returns the pid, or 0 after exec_spawn_failed. */
 static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 {
 	struct spawn_error se;
-	char why[512];
+	char why[2048];
 	int pipefd[2];
 	ssize_t n;
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		snprintf(why, sizeof(why), "cannot create a pipe: %s", strerror(errno));
-		exec_spawn_failed(ex, t, why);
+		exec_spawn_failed(ex, t, "spawn-failed", why);
 		return 0;
 	}
 	pid = fork();
@@ -698,7 +814,7 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 		snprintf(why, sizeof(why), "cannot fork: %s", strerror(errno));
 		close(pipefd[0]);
 		close(pipefd[1]);
-		exec_spawn_failed(ex, t, why);
+		exec_spawn_failed(ex, t, "spawn-failed", why);
 		return 0;
 	}
 	if (pid == 0) {
@@ -716,13 +832,24 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	/* The child is exiting with 127; reap it here, before libev sees it. */
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
+	if (n == (ssize_t)sizeof(se) && se.stage == STAGE_CHECKPOINT) {
+		char what[SAFEPATH_WHERE_MAX + 128];
+
+		safepath_describe(&se.path, what, sizeof(what));
+		snprintf(why, sizeof(why), "%s '%s': %s", exec_stage_name(se.stage),
+			 sp->checkpoint_dir, what);
+		/* A path against the rule is refused; a plain error only fails the start. */
+		exec_spawn_failed(ex, t, se.path.rule ? "unsafe-checkpoint-dir" : "spawn-failed",
+				  why);
+		return 0;
+	}
 	if (n == (ssize_t)sizeof(se))
 		snprintf(why, sizeof(why), "%s '%s': %s", exec_stage_name(se.stage),
 			 se.stage == STAGE_CWD ? sp->cwd : se.stage == STAGE_EXEC ? sp->argv[0] : "",
 			 strerror(se.err));
 	else
 		snprintf(why, sizeof(why), "the child failed before exec");
-	exec_spawn_failed(ex, t, why);
+	exec_spawn_failed(ex, t, "spawn-failed", why);
 	return 0;
 }
 
@@ -736,16 +863,38 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	int logfd = -1, nullfd = -1, r;
 	pid_t pid;
 
-	if (rt->n_argv == 0 || !rt->argv[0] || !rt->argv[0][0]) {
-		exec_spawn_failed(ex, t, "empty command");
+	/* First the attempt's own log file, so that every refusal below is in it. */
+	if (!t->cluster_id[0]) {
+		exec_spawn_failed(ex, t, "spawn-failed", "hpqd sent no valid cluster id (is it "
+				  "older than this agent?): the task's log file has no name");
 		return;
 	}
-	if (exec_ident_resolve(rt, &id, why, sizeof(why)) < 0) {
-		exec_spawn_failed(ex, t, why);
+	logfd = exec_log_open(ex, t, why, sizeof(why));
+	if (logfd < 0) {
+		t->cluster_id[0] = '\0'; /* no file to write the reason to */
+		exec_spawn_failed(ex, t, "spawn-failed", why);
 		return;
+	}
+	if (rt->n_argv == 0 || !rt->argv[0] || !rt->argv[0][0]) {
+		exec_spawn_failed(ex, t, "spawn-failed", "empty command");
+		goto out;
+	}
+	if (exec_ident_resolve(rt, &id, why, sizeof(why)) < 0) {
+		exec_spawn_failed(ex, t, "spawn-failed", why);
+		goto out;
 	}
 	t->uid = id.uid;
 	t->gid = id.gid;
+	/* hpqd refuses root's submits unless allowed; this node decides for itself. */
+	if ((id.uid == 0 || rt->uid == 0) && !ex->allow_root_tasks) {
+		exec_spawn_failed(ex, t, "root-refused", "the task would run as root (uid 0), "
+				  "which this agent refuses (its allow-root-tasks setting is off)");
+		goto out;
+	}
+	/* The task's user may read its own log; the directory stays the agent's. */
+	if (id.switch_user && fchown(logfd, id.uid, id.gid) < 0)
+		log_debug("task %" PRIu64 ": cannot hand its log file to uid %lu: %s", t->id,
+			  (unsigned long)id.uid, strerror(errno));
 
 	want_gpus = rt->resources ? rt->resources->gpus : 0;
 	if (rt->n_gpu_ids > want_gpus)
@@ -753,25 +902,19 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	if (exec_gpus_take(ex, want_gpus, t) < 0) {
 		snprintf(why, sizeof(why), "needs %" PRIu32 " GPUs, this node has %" PRIu32
 			 " with some in use", want_gpus, ex->ngpus);
-		exec_spawn_failed(ex, t, why);
+		exec_spawn_failed(ex, t, "spawn-failed", why);
 		goto out;
 	}
 	if (exec_env_build(rt, &(struct exec_ident){id.user, id.home, id.shell, id.uid}, t->gpus,
 			   t->ngpus, ex->agent_socket, &envp) < 0) {
-		exec_spawn_failed(ex, t, "invalid environment entry (not NAME=VALUE)");
-		goto out;
-	}
-	logfd = exec_log_open(ex, t, &id);
-	if (logfd < 0) {
-		snprintf(why, sizeof(why), "cannot open the log file in '%s': %s", ex->log_dir,
-			 strerror(-logfd));
-		exec_spawn_failed(ex, t, why);
+		exec_spawn_failed(ex, t, "spawn-failed",
+				  "invalid environment entry (not NAME=VALUE)");
 		goto out;
 	}
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd < 0) {
 		snprintf(why, sizeof(why), "cannot open /dev/null: %s", strerror(errno));
-		exec_spawn_failed(ex, t, why);
+		exec_spawn_failed(ex, t, "spawn-failed", why);
 		goto out;
 	}
 	exec_write_header(logfd, ex, t, &id, rt);
@@ -785,6 +928,7 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	if (!sp.path)
 		sp.path = EXEC_USER_PATH;
 	sp.cwd = rt->cwd && rt->cwd[0] ? rt->cwd : id.home;
+	sp.checkpoint_dir = t->checkpoint_dir;
 	sp.switch_user = id.switch_user;
 	sp.uid = id.uid;
 	sp.gid = id.gid;
@@ -828,6 +972,8 @@ int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
 		return HPQ_EEXIST;
 
 	t = task_new(rt->task_id, rt->attempt, rt->name);
+	if (task_cluster_id_ok(rt->cluster_id))
+		memcpy(t->cluster_id, rt->cluster_id, TASK_CLUSTER_ID_LEN + 1);
 	t->start_ms = hpq_now_ms();
 	t->time_limit_s = rt->time_limit_s;
 	t->stop_signal = rt->preempt_signal > 0 && rt->preempt_signal < NSIG ? rt->preempt_signal
@@ -894,6 +1040,7 @@ void exec_init(struct exec *ex, struct ev_loop *loop, const struct exec_config *
 	ex->gpu_busy = xcalloc(cfg->ngpus ? cfg->ngpus : 1, sizeof(bool));
 	ex->default_grace_s = cfg->default_grace_s ? cfg->default_grace_s : EXEC_DEFAULT_GRACE_S;
 	ex->poll_interval = cfg->poll_interval > 0 ? cfg->poll_interval : EXEC_POLL_INTERVAL;
+	ex->allow_root_tasks = cfg->allow_root_tasks;
 	dlist_init(&ex->tasks);
 	ex->on_exit = on_exit;
 	ex->data = data;

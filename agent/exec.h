@@ -13,7 +13,17 @@
  * process was no longer its child (reason "lost", or the reason of the
  * kill the agent had started). reason is one of exit, signal, timeout,
  * spawn-failed, lost, or the reason given to exec_kill (cancelled,
- * preempted, stale, ...).
+ * preempted, stale, ...); two refusals to start have words of their own,
+ * root-refused (a task as uid 0 without allow_root_tasks) and
+ * unsafe-checkpoint-dir (its path breaks the rule of safepath.h).
+ *
+ * Files: the output of an attempt goes to
+ * <work_dir>/logs/<cluster id>/<task id>.<attempt>.log, created for that
+ * attempt (O_EXCL) in directories the agent's user alone may write, and
+ * handed to the task's user. The task's checkpoint directory is reached
+ * (and created) by the task's own process after it became the task's
+ * user, under the rule of safepath.h; its working directory is entered
+ * the same way.
  *
  * Children are watched with ev_child, which needs libev's default loop.
  * Tasks adopted from the journal after an agent restart are not our
@@ -45,12 +55,13 @@ struct exec;
 typedef void exec_exit_fn(struct exec *ex, struct task *t);
 
 struct exec_config {
-	const char *work_dir;       /* logs go to <work_dir>/logs/<task id>.log */
+	const char *work_dir;       /* logs go to <work_dir>/logs/ (above) */
 	const char *node_name;      /* for the log header */
 	const char *agent_socket;   /* HPQ_AGENT_SOCKET; NULL: not set */
 	uint32_t ngpus;             /* GPU indices 0..ngpus-1 are handed out */
 	uint64_t default_grace_s;   /* 0: EXEC_DEFAULT_GRACE_S */
 	double poll_interval;       /* 0: EXEC_POLL_INTERVAL */
+	bool allow_root_tasks;      /* start tasks that run as uid 0 */
 };
 
 struct exec {
@@ -59,6 +70,7 @@ struct exec {
 	uint32_t ngpus;
 	uint64_t default_grace_s;
 	double poll_interval;
+	bool allow_root_tasks;
 	bool *gpu_busy;             /* ngpus entries */
 	struct dlist tasks;         /* of struct task: running and exited-unacknowledged */
 	exec_exit_fn *on_exit;
@@ -124,6 +136,10 @@ struct exec_ident {
 int exec_env_build(const Hpq__RunTask *rt, const struct exec_ident *ident, const uint32_t *gpus,
 		   uint32_t ngpus, const char *agent_socket, char ***ret_env);
 void exec_env_free(char **env);
+
+/* The log file of an attempt, as above, into buf. */
+void exec_log_path(const char *log_dir, const char *cluster_id, uint64_t id, uint32_t attempt,
+		   char *buf, size_t len);
 
 /* exit status of waitpid() -> exit code as above. */
 int exec_exit_code(int status);

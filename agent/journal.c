@@ -33,9 +33,11 @@ static void journal_write_task(FILE *f, const struct task *t)
 		fputc('-', f);
 	for (uint32_t i = 0; i < t->ngpus; i++)
 		fprintf(f, "%s%" PRIu32, i ? "," : "", t->gpus[i]);
-	fprintf(f, " kill=%s deadline=%" PRId64 " exited=%d code=%d end=%" PRId64 " reason=%s\n",
+	fprintf(f, " kill=%s deadline=%" PRId64 " exited=%d code=%d end=%" PRId64 " reason=%s"
+		" cluster=%s\n",
 		t->kill_reason[0] ? t->kill_reason : "-", t->kill_deadline_ms, t->exited ? 1 : 0,
-		t->exit_code, t->end_ms, t->reason[0] ? t->reason : "-");
+		t->exit_code, t->end_ms, t->reason[0] ? t->reason : "-",
+		t->cluster_id[0] ? t->cluster_id : "-");
 }
 
 /* fsync the directory holding path, so that the rename itself is durable. */
@@ -209,12 +211,12 @@ static int jgpus(const char *s, struct task *t)
 
 enum {
 	K_ID, K_ATTEMPT, K_PID, K_PSTART, K_UID, K_GID, K_START, K_LIMIT, K_SIGNAL, K_GRACE,
-	K_GPUS, K_KILL, K_DEADLINE, K_EXITED, K_CODE, K_END, K_REASON, K_COUNT
+	K_GPUS, K_KILL, K_DEADLINE, K_EXITED, K_CODE, K_END, K_REASON, K_CLUSTER, K_COUNT
 };
 
 static const char *const jkeys[K_COUNT] = {
 	"id", "attempt", "pid", "pstart", "uid", "gid", "start", "limit", "signal", "grace",
-	"gpus", "kill", "deadline", "exited", "code", "end", "reason",
+	"gpus", "kill", "deadline", "exited", "code", "end", "reason", "cluster",
 };
 
 static int jtask_field(struct task *t, int k, const char *v)
@@ -281,6 +283,13 @@ static int jtask_field(struct task *t, int k, const char *v)
 		return jsnum(v, 0, INT64_MAX, &t->end_ms);
 	case K_REASON:
 		return jword(v, t->reason);
+	case K_CLUSTER:
+		if (strcmp(v, "-") == 0)
+			return 0;
+		if (!task_cluster_id_ok(v))
+			return -1;
+		memcpy(t->cluster_id, v, TASK_CLUSTER_ID_LEN + 1);
+		return 0;
 	}
 	return -1;
 }
@@ -317,7 +326,8 @@ static int jtask(struct jparse *p, char *line, struct task **ret)
 		}
 	}
 	for (int k = 0; k < K_COUNT; k++) {
-		if (!seen[k]) {
+		/* A journal of an agent before log files were named by cluster lacks it. */
+		if (!seen[k] && k != K_CLUSTER) {
 			r = jfail(p, "missing '%s'", jkeys[k]);
 			goto out;
 		}

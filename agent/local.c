@@ -35,7 +35,9 @@ struct local_client {
 	uid_t uid;
 	pid_t pid;
 	bool hello;
-	ev_timer idle_w;     /* a silent client does not keep a slot forever */
+	unsigned forwards;   /* requests waiting for the daemon's answer */
+	double last_s;       /* ev_now of accept or of the last whole message */
+	ev_timer idle_w;     /* ticks every LOCAL_READ_TIMEOUT: deadlines (local_idle_cb) */
 };
 
 /* A request waiting for the daemon. */
@@ -48,7 +50,10 @@ static void local_forward_done(void *ctx, const Hpq__Envelope *reply)
 {
 	struct local_forward *f = ctx;
 	struct conn *c = f->conn;
+	struct local_client *cl = c->data;
 
+	if (cl)
+		cl->forwards--;
 	if (c->dead) {
 		/* The task hung up; the daemon has recorded the checkpoint or not. */
 	} else if (!reply) {
@@ -158,6 +163,7 @@ static void local_checkpoint(struct local_client *cl, const Hpq__Envelope *env)
 		return;
 	}
 	conn_ref(cl->conn);
+	cl->forwards++;
 	log_debug("local: forwarded checkpoint of task %" PRIu64 " attempt %" PRIu32
 		  " step %" PRIu64, ck->task_id, ck->attempt, ck->step);
 }
@@ -166,7 +172,7 @@ static void local_frame(struct conn *c, const Hpq__Envelope *env)
 {
 	struct local_client *cl = c->data;
 
-	ev_timer_again(cl->lo->loop, &cl->idle_w);
+	cl->last_s = ev_now(cl->lo->loop);
 	if (!cl->hello) {
 		if (env->body_case == HPQ__ENVELOPE__BODY_HELLO) {
 			local_hello(cl, env);
@@ -201,13 +207,41 @@ static void local_client_closed(struct conn *c, int error)
 	c->data = NULL;
 }
 
+/* A client that has not said Hello, or stalls in the middle of a frame,
+ * for LOCAL_READ_TIMEOUT, or is silent for idle_timeout without waiting
+ * for an answer, gives its slot back. */
 static void local_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct local_client *cl = w->data;
+	double quiet = ev_now(loop) - cl->last_s;
+	const char *why = NULL;
 
-	log_debug("local: client pid %ld idle for %.0f s, closing", (long)cl->pid,
-		  LOCAL_IDLE_TIMEOUT);
+	if ((!cl->hello || hpq_framer_pending(&cl->conn->framer)) && quiet >= LOCAL_READ_TIMEOUT)
+		why = cl->hello ? "stalled in the middle of a message" : "no Hello";
+	else if (!cl->forwards && quiet >= cl->lo->idle_timeout)
+		why = "idle";
+	if (!why)
+		return;
+	hpq_log_limited(&cl->lo->refused_log, LOG_INFO, "local: client pid %ld uid %lu: %s "
+			"for %.0f s, closing", (long)cl->pid, (unsigned long)cl->uid, why, quiet);
 	conn_close(cl->conn, -ETIMEDOUT);
+}
+
+/* Why a new client of uid may not have a slot, or NULL. */
+static const char *local_admit(const struct local *lo, uid_t uid)
+{
+	const struct local_client *cl;
+	unsigned mine = 0;
+
+	if (uid == 0)
+		return lo->nclients >= LOCAL_MAX_CLIENTS ? "the agent socket is full" : NULL;
+	if (lo->nclients >= LOCAL_MAX_CLIENTS - LOCAL_ROOT_RESERVE)
+		return "the agent socket is full (the rest is kept for root)";
+	dlist_for_each_entry(cl, &lo->clients, entry)
+		if (cl->uid == uid)
+			mine++;
+	return mine >= lo->max_per_uid ? "too many connections of this uid "
+					 "(local-max-per-user)" : NULL;
 }
 
 static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -216,6 +250,7 @@ static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct local_client *cl;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	const char *why;
 	int fd;
 
 	fd = accept4(lo->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -230,9 +265,10 @@ static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		close(fd);
 		return;
 	}
-	if (lo->nclients >= LOCAL_MAX_CLIENTS) {
-		log_warn("local: %zu clients connected, refusing pid %ld", lo->nclients,
-			 (long)cred.pid);
+	why = local_admit(lo, cred.uid);
+	if (why) {
+		hpq_log_limited(&lo->refused_log, LOG_WARNING, "local: refusing pid %ld uid %lu: %s",
+				(long)cred.pid, (unsigned long)cred.uid, why);
 		close(fd);
 		return;
 	}
@@ -240,9 +276,11 @@ static void local_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	cl->lo = lo;
 	cl->uid = cred.uid;
 	cl->pid = cred.pid;
+	cl->last_s = ev_now(loop);
 	cl->conn = conn_new(loop, fd, local_frame, local_client_closed, cl);
+	cl->conn->framer.max = LOCAL_FRAME_MAX;
 	ev_init(&cl->idle_w, local_idle_cb);
-	cl->idle_w.repeat = LOCAL_IDLE_TIMEOUT;
+	cl->idle_w.repeat = LOCAL_READ_TIMEOUT;
 	cl->idle_w.data = cl;
 	ev_timer_again(loop, &cl->idle_w);
 	dlist_add_tail(&lo->clients, &cl->entry);
@@ -258,6 +296,8 @@ int local_open(struct local *lo, struct ev_loop *loop, const char *path, struct 
 	memset(lo, 0, sizeof(*lo));
 	lo->fd = -1;
 	dlist_init(&lo->clients);
+	local_set_limits(lo, LOCAL_DEFAULT_MAX_PER_UID, LOCAL_DEFAULT_IDLE_TIMEOUT);
+	lo->refused_log.interval_ms = LOCAL_LOG_INTERVAL;
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return HPQ_EINVAL;
 	strcpy(sun.sun_path, path);
@@ -287,6 +327,12 @@ int local_open(struct local *lo, struct ev_loop *loop, const char *path, struct 
 fail:
 	close(fd);
 	return r;
+}
+
+void local_set_limits(struct local *lo, unsigned max_per_uid, double idle_timeout)
+{
+	lo->max_per_uid = max_per_uid;
+	lo->idle_timeout = idle_timeout;
 }
 
 void local_close(struct local *lo)

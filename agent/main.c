@@ -75,10 +75,17 @@ static const char usage_text[] =
 	"                           the time (PSI some avg10; default 20%)\n"
 	"  --health-inject FILE     for tests: report the findings listed in FILE\n"
 	"  --key-file FILE          cluster key, when hpqd requires one\n"
+	"  --local-max-per-user N   connections of one user (not root) to the agent\n"
+	"                           socket (default 8)\n"
+	"  --local-idle-timeout DURATION\n"
+	"                           close an agent socket client silent this long\n"
+	"                           (default 30s)\n"
 	"  -c, --config FILE        read settings from FILE (INI)\n"
 	"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
 	"  --kill-tasks-on-exit     stop running tasks when the agent stops\n"
 	"                           (default: leave them running for the next agent)\n"
+	"  --allow-root-tasks       run tasks whose user is root (uid 0); hpqd must\n"
+	"                           allow them too (default: refuse them)\n"
 	"  -f, --foreground         do not detach\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
@@ -114,8 +121,11 @@ static const struct option long_options[] = {
 	{"health-memory-pressure", required_argument, NULL, 0},
 	{"health-inject", required_argument, NULL, 0},
 	{"key-file", required_argument, NULL, 0},
+	{"local-max-per-user", required_argument, NULL, 0},
+	{"local-idle-timeout", required_argument, NULL, 0},
 	{"log-level", required_argument, NULL, 0},
 	{"kill-tasks-on-exit", no_argument, NULL, 0},
+	{"allow-root-tasks", no_argument, NULL, 0},
 	{"foreground", no_argument, NULL, 'f'},
 	{"config", required_argument, NULL, 'c'},
 	{"help", no_argument, NULL, 'h'},

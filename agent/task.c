@@ -67,3 +67,9 @@ void task_set_reason(char dst[TASK_REASON_MAX], const char *reason)
 	memcpy(dst, reason ? reason : "", n);
 	dst[n] = '\0';
 }
+
+bool task_cluster_id_ok(const char *s)
+{
+	return s && strlen(s) == TASK_CLUSTER_ID_LEN &&
+	       strspn(s, "0123456789abcdef") == TASK_CLUSTER_ID_LEN;
+}

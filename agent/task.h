@@ -27,6 +27,8 @@ struct exec;
 
 /* Longest "why it ended" word we keep (cancelled, preempted, spawn-failed, ...). */
 #define TASK_REASON_MAX 32
+/* hpqd's cluster id: 32 lower-case hex digits (RunTask.cluster_id). */
+#define TASK_CLUSTER_ID_LEN 32
 
 struct task {
 	struct dlist entry;
@@ -34,6 +36,9 @@ struct task {
 	uint64_t id;
 	uint32_t attempt;
 	char *name;               /* for the log header; may be empty, never NULL */
+	/* Names the log file, <logs>/<cluster_id>/<id>.<attempt>.log; empty: no
+	 * log file (an invalid RunTask, or a record of an older agent's journal). */
+	char cluster_id[TASK_CLUSTER_ID_LEN + 1];
 
 	pid_t pid;                /* also the process group and session id; 0: never started */
 	uint64_t proc_start;      /* starttime of /proc/<pid>/stat, guards against pid reuse */
@@ -82,5 +87,8 @@ size_t task_list_count(const struct dlist *list);
 
 /* Copies a reason word, truncating to TASK_REASON_MAX - 1. */
 void task_set_reason(char dst[TASK_REASON_MAX], const char *reason);
+
+/* Whether s is a cluster id: exactly TASK_CLUSTER_ID_LEN of [0-9a-f]. */
+bool task_cluster_id_ok(const char *s);
 
 #endif

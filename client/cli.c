@@ -8,14 +8,17 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "clock.h"
 #include "error.h"
+#include "escape.h"
 #include "hpq.h"
 #include "msg.h"
 #include "parse.h"
+#include "xalloc.h"
 
 void cli_init(struct cli *cli)
 {
@@ -153,13 +156,17 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...)
 
 int cli_error(struct cli *cli, const char *fmt, ...)
 {
+	char *msg, *shown;
 	va_list ap;
 
-	fputs("hpq: ", stderr);
+	/* Errors carry the daemon's words, which may quote other users' data. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	shown = hpq_escape(msg);
+	fprintf(stderr, "hpq: %s\n", shown);
+	free(shown);
+	free(msg);
 	return CLI_ERR;
 }
 
@@ -215,6 +222,19 @@ int cli_getopt(struct cli *cli, const struct cmd_entry *e, int argc, char **argv
 			/* The client library reads the key file from the environment. */
 			if (setenv("HPQ_KEY_FILE", optarg, 1) != 0) {
 				cli_error(cli, "cannot set HPQ_KEY_FILE: %s", strerror(errno));
+				return CLI_OPT_BAD;
+			}
+			continue;
+		case CLI_OPT_MUNGE_SOCKET:
+			/* The client library asks munged there, over TCP. */
+			if (!optarg[0] ||
+			    strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				cli_usage_error(cli, "--munge-socket takes the path of munged's "
+						"socket (under 108 bytes), not '%.200s'", optarg);
+				return CLI_OPT_BAD;
+			}
+			if (setenv("HPQ_MUNGE_SOCKET", optarg, 1) != 0) {
+				cli_error(cli, "cannot set HPQ_MUNGE_SOCKET: %s", strerror(errno));
 				return CLI_OPT_BAD;
 			}
 			continue;

@@ -107,6 +107,7 @@ enum {
 	CLI_OPT_SOCKET,
 	CLI_OPT_SERVER,
 	CLI_OPT_KEY_FILE,
+	CLI_OPT_MUNGE_SOCKET,
 	CLI_OPT_FIRST_PRIVATE = 0x1100, /* commands number their long-only options from here */
 };
 #define CLI_COMMON_OPTIONS                                        \
@@ -115,6 +116,7 @@ enum {
 	{"socket", required_argument, NULL, CLI_OPT_SOCKET},      \
 	{"server", required_argument, NULL, CLI_OPT_SERVER},      \
 	{"key-file", required_argument, NULL, CLI_OPT_KEY_FILE},  \
+	{"munge-socket", required_argument, NULL, CLI_OPT_MUNGE_SOCKET}, \
 	{NULL, 0, NULL, 0}
 
 int cli_getopt(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "dash.h"
+#include "escape.h"
 #include "msg.h"
 
 enum {
@@ -46,12 +47,18 @@ static void print_line(const struct cli *cli, const Hpq__Event *e)
 		json_decref(j);
 	} else {
 		char when[OUTPUT_TIME_LEN], task[32] = "";
+		char *kind = hpq_escape(e->kind), *node = hpq_escape(*e->node ? e->node : "-");
+		char *actor = hpq_escape(e->actor), *msg = hpq_escape(e->message);
 
 		if (e->task_id)
 			snprintf(task, sizeof(task), "task %llu", (unsigned long long)e->task_id);
 		fprintf(f, "%s  %-10s %-10s %-12s %-10s %s\n",
-			output_time_local(e->time, when, sizeof(when)), e->kind,
-			*task ? task : "-", *e->node ? e->node : "-", e->actor, e->message);
+			output_time_local(e->time, when, sizeof(when)), kind, *task ? task : "-",
+			node, actor, msg);
+		free(kind);
+		free(node);
+		free(actor);
+		free(msg);
 	}
 }
 

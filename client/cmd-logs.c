@@ -1,17 +1,19 @@
 /*
- * cmd-logs.c: `hpq logs ID`, a task's output, read from the agent of the
- * node that ran it (the daemon relays: the file never leaves the node
- * otherwise). The output is paged through in 1 MiB pieces, so a large log
- * costs nobody a large buffer. --follow keeps reading as the file grows,
- * every half second while nothing new comes, until the task has ended and
- * everything is read; if the task's next attempt runs on another node, the
- * output continues from that node's file (each node keeps its own).
+ * cmd-logs.c: `hpq logs ID`, the output of a task's attempt (the newest,
+ * or --attempt N), read from the agent of the node that ran it (the daemon
+ * relays: the file never leaves the node otherwise). Each attempt has a
+ * file of its own. The output is paged through in 1 MiB pieces, so a large
+ * log costs nobody a large buffer. --follow keeps reading as the file
+ * grows, every half second while nothing new comes, until the task has
+ * ended and everything is read; when the task's next attempt starts, the
+ * output continues from that attempt's file, on whichever node it runs.
  */
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
 #include "msg.h"
+#include "parse.h"
 
 #define PIECE (1u << 20)
 #define FOLLOW_MS 500
@@ -19,11 +21,13 @@
 enum {
 	OPT_FOLLOW = CLI_OPT_FIRST_PRIVATE,
 	OPT_NODE,
+	OPT_ATTEMPT,
 };
 
 static const struct option logs_options[] = {
 	{"follow", no_argument, NULL, OPT_FOLLOW},
 	{"node", required_argument, NULL, OPT_NODE},
+	{"attempt", required_argument, NULL, OPT_ATTEMPT},
 	CLI_COMMON_OPTIONS,
 };
 
@@ -51,7 +55,8 @@ static int logs_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	Hpq__LogRequest lr = HPQ__LOG_REQUEST__INIT;
 	bool follow = false;
 	char node[128] = "";
-	uint64_t id, offset = 0;
+	uint64_t id, offset = 0, attempt;
+	uint32_t seen = 0;    /* the attempt printed so far; 0: none yet */
 	int c, r;
 
 	while ((c = cli_getopt(cli, e, argc, argv, ":hf", logs_options)) != -1) {
@@ -64,6 +69,13 @@ static int logs_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			if (cli_parse_name(cli, "node", optarg) != 0)
 				return CLI_USAGE;
 			lr.node = optarg;
+			break;
+		case OPT_ATTEMPT:
+			if (hpq_parse_uint(optarg, 1, UINT32_MAX, &attempt) < 0)
+				return cli_usage_error(cli, "invalid attempt '%s': give a number "
+						       "from 1 (hpq show ID says how many ran)",
+						       optarg);
+			lr.attempt = (uint32_t)attempt;
 			break;
 		case CLI_OPT_HELP:
 			return CLI_OK;
@@ -94,16 +106,18 @@ static int logs_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		if (r != 0)
 			return r;
 		ch = reply->log_chunk;
-		if (node[0] && strcmp(node, ch->node)) {
-			/* The next attempt runs elsewhere: that node's file, from its start. */
-			fprintf(stderr, "hpq: task %llu continues on node %s\n",
-				(unsigned long long)id, ch->node);
+		if (seen && (ch->attempt != seen || strcmp(node, ch->node))) {
+			/* The next attempt started: its own file, from its start. */
+			fprintf(stderr, "hpq: task %llu continues with attempt %u on node %s\n",
+				(unsigned long long)id, ch->attempt, ch->node);
 			snprintf(node, sizeof(node), "%s", ch->node);
+			seen = ch->attempt;
 			offset = 0;
 			hpq_msg_free(reply);
 			continue;
 		}
 		snprintf(node, sizeof(node), "%s", ch->node);
+		seen = ch->attempt;
 		len = ch->data.len;
 		running = ch->running;
 		if (len && fwrite(ch->data.data, 1, len, cli->out.out) != len) {
@@ -116,7 +130,7 @@ static int logs_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			continue;
 		if (fflush(cli->out.out) != 0)
 			return CLI_ERR;
-		if (!follow)
+		if (!follow || (!running && lr.attempt))
 			return CLI_OK;
 		if (!running && task_ended(cli, id, &r))
 			return r;
@@ -126,10 +140,12 @@ static int logs_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 
 const struct cmd_entry cmd_logs_entry = {
 	.name = "logs",
-	.usage = "logs ID [--follow] [--node N]",
+	.usage = "logs ID [--follow] [--attempt N] [--node N]",
 	.summary = "a task's output, from the node that ran it",
 	.help = "options:\n"
 		"  -f, --follow  keep printing as the output grows, until the task has ended\n"
+		"                (or, with --attempt, that attempt)\n"
+		"  --attempt N   read attempt N's output (default: the newest attempt's)\n"
 		"  --node N      read the copy on node N (default: where the newest attempt ran;\n"
 		"                a gang's first node)\n",
 	.exec = logs_exec,

@@ -3,8 +3,9 @@
  * how idle compute is shared between teams (fair-share or fcfs), the
  * half-life of the borrowing history fair share weighs, how long a task
  * runs before it may be preempted (min-runtime), the preemption grace of
- * tasks submitted without --grace, and where a requeued task goes back in
- * its queue (requeue-order). `set` takes KEY VALUE pairs; the daemon
+ * tasks submitted without --grace, the longest grace any task gets
+ * (max-grace), and where a requeued task goes back in its queue
+ * (requeue-order). `set` takes KEY VALUE pairs; the daemon
  * checks them all and applies them together or not at all, and answers
  * with the policy in force, which `set` prints like `show`.
  */
@@ -21,12 +22,13 @@ static const struct option policy_options[] = {
 };
 
 static const char *const policy_keys[] = {
-	"idle-allocation", "half-life", "min-runtime", "grace", "requeue-order", NULL,
+	"idle-allocation", "half-life", "min-runtime", "grace", "max-grace", "requeue-order",
+	NULL,
 };
 
 static void policy_print(const struct cli *cli, const Hpq__PolicyReply *p)
 {
-	char hl[32], mr[32], gr[32];
+	char hl[32], mr[32], gr[32], mg[32];
 	json_t *o;
 
 	if (cli->json) {
@@ -35,6 +37,7 @@ static void policy_print(const struct cli *cli, const Hpq__PolicyReply *p)
 		json_object_set_new(o, "half_life", json_integer((json_int_t)p->half_life_s));
 		json_object_set_new(o, "min_runtime", json_integer((json_int_t)p->min_runtime_s));
 		json_object_set_new(o, "grace", json_integer((json_int_t)p->grace_s));
+		json_object_set_new(o, "max_grace", json_integer((json_int_t)p->max_grace_s));
 		json_object_set_new(o, "requeue_order", json_string(p->requeue_order));
 		json_dumpf(o, cli->out.out, JSON_INDENT(2));
 		fputc('\n', cli->out.out);
@@ -46,10 +49,12 @@ static void policy_print(const struct cli *cli, const Hpq__PolicyReply *p)
 		"half-life        %s\n"
 		"min-runtime      %s\n"
 		"grace            %s\n"
+		"max-grace        %s\n"
 		"requeue-order    %s\n",
 		p->idle_allocation, hpq_format_duration(p->half_life_s, hl, sizeof(hl)),
 		hpq_format_duration(p->min_runtime_s, mr, sizeof(mr)),
-		hpq_format_duration(p->grace_s, gr, sizeof(gr)), p->requeue_order);
+		hpq_format_duration(p->grace_s, gr, sizeof(gr)),
+		hpq_format_duration(p->max_grace_s, mg, sizeof(mg)), p->requeue_order);
 }
 
 static int policy_show_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
@@ -83,7 +88,7 @@ static int policy_check(struct cli *cli, const char *key, const char *value)
 			break;
 	if (!policy_keys[k])
 		return cli_usage_error(cli, "unknown key '%s': use idle-allocation, half-life, "
-				       "min-runtime, grace or requeue-order", key);
+				       "min-runtime, grace, max-grace or requeue-order", key);
 	if (!strcmp(key, "idle-allocation")) {
 		if (strcmp(value, "fair-share") && strcmp(value, "fcfs"))
 			return cli_usage_error(cli, "idle-allocation takes fair-share or fcfs, "
@@ -143,7 +148,7 @@ static const struct cmd_entry policy_show_entry = {
 	.summary = "show the cluster policy",
 	.help = "options:\n"
 		"  --json   print a JSON object {idle_allocation, half_life, min_runtime,\n"
-		"           grace, requeue_order} (durations in seconds)\n",
+		"           grace, max_grace, requeue_order} (durations in seconds)\n",
 	.exec = policy_show_exec,
 };
 
@@ -160,6 +165,9 @@ static const struct cmd_entry policy_set_entry = {
 		"                                   preempted (default 0)\n"
 		"  grace DURATION                   preemption grace of tasks submitted\n"
 		"                                   without --grace (default 60s)\n"
+		"  max-grace DURATION               the longest grace a task may ask for\n"
+		"                                   (default 1h); an administrator's cancel\n"
+		"                                   and a reclaim give the policy's grace\n"
 		"  requeue-order submit|eviction    a requeued task keeps its submit time, or\n"
 		"                                   goes behind the queue (default submit)\n"
 		"all pairs are applied together or not at all; prints the new policy\n",

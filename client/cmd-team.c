@@ -26,6 +26,7 @@ enum {
 	OPT_WEIGHT,
 	OPT_PREEMPT_OWN,
 	OPT_MEMBERS,
+	OPT_ADMINS,
 	OPT_DEFAULT_CLASS,
 };
 
@@ -41,6 +42,7 @@ static const struct option team_set_options[] = {
 	{"weight", required_argument, NULL, OPT_WEIGHT},
 	{"preempt-own", required_argument, NULL, OPT_PREEMPT_OWN},
 	{"members", required_argument, NULL, OPT_MEMBERS},
+	{"admins", required_argument, NULL, OPT_ADMINS},
 	{"default-class", required_argument, NULL, OPT_DEFAULT_CLASS},
 	CLI_COMMON_OPTIONS,
 };
@@ -107,35 +109,55 @@ out:
 	return rc;
 }
 
-static int team_parse_members(struct cli *cli, const char *arg, struct cmd_team *t)
+static void team_names_free(char **names, size_t n)
 {
-	char *copy, *item, *save = NULL;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* --members and --admins: "U,@G,..." (users and @groups); "" for none. */
+static int team_parse_names(struct cli *cli, const char *opt, const char *arg,
+			    char ***ret_names, size_t *ret_n)
+{
+	char *copy, *item, *save = NULL, **names = NULL;
+	size_t n = 0;
 	int r = CLI_USAGE;
 
-	for (size_t i = 0; i < t->n_members; i++)
-		free(t->members[i]);
-	free(t->members);
-	t->members = NULL;
-	t->n_members = 0;
-	if (arg[0] == '\0')
-		return 0; /* no members: the team is open to everyone */
+	if (arg[0] == '\0') {
+		*ret_names = NULL;
+		*ret_n = 0;
+		return 0;
+	}
 	if (arg[0] == ',' || arg[strlen(arg) - 1] == ',' || strstr(arg, ",,"))
-		return cli_usage_error(cli, "--members has an empty entry in '%s'", arg);
+		return cli_usage_error(cli, "%s has an empty entry in '%s'", opt, arg);
 	copy = xstrdup(arg);
 	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		bool dup = false;
 
-		if (cli_parse_user(cli, "--members", item) != 0)
+		if (item[0] == '@') {
+			if (hpq_check_group_name(item + 1) < 0) {
+				cli_usage_error(cli, "%s: '%s' is not @ and a group name", opt,
+						item);
+				goto out;
+			}
+		} else if (cli_parse_user(cli, opt, item) != 0) {
 			goto out;
-		for (size_t i = 0; i < t->n_members && !dup; i++)
-			dup = strcmp(t->members[i], item) == 0;
+		}
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcmp(names[i], item) == 0;
 		if (dup)
 			continue;
-		t->members = xreallocarray(t->members, t->n_members + 1, sizeof(*t->members));
-		t->members[t->n_members++] = xstrdup(item);
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(item);
 	}
+	*ret_names = names;
+	*ret_n = n;
+	names = NULL;
+	n = 0;
 	r = 0;
 out:
+	team_names_free(names, n);
 	free(copy);
 	return r;
 }
@@ -172,9 +194,8 @@ static const char *team_long_name(int opt)
 
 void cmd_team_release(struct cmd_team *t)
 {
-	for (size_t i = 0; i < t->n_members; i++)
-		free(t->members[i]);
-	free(t->members);
+	team_names_free(t->members, t->n_members);
+	team_names_free(t->admins, t->n_admins);
 	free(t->pools);
 	memset(t, 0, sizeof(*t));
 }
@@ -226,9 +247,17 @@ int cmd_team_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **
 		case OPT_MEMBERS:
 			if (t.given & TEAM_F_MEMBERS)
 				goto twice;
-			if (team_parse_members(cli, optarg, &t) != 0)
+			if (team_parse_names(cli, "--members", optarg, &t.members,
+					     &t.n_members) != 0)
 				goto out;
 			t.given |= TEAM_F_MEMBERS;
+			continue;
+		case OPT_ADMINS:
+			if (t.given & TEAM_F_ADMINS)
+				goto twice;
+			if (team_parse_names(cli, "--admins", optarg, &t.admins, &t.n_admins) != 0)
+				goto out;
+			t.given |= TEAM_F_ADMINS;
 			continue;
 		case OPT_DEFAULT_CLASS:
 			if (t.given & TEAM_F_DEFAULT_CLASS)
@@ -424,6 +453,8 @@ void cmd_team_request(const struct cmd_team *t, bool create, const Hpq__Team *ex
 		r.team.preempt_own = existing->preempt_own;
 		r.team.members = existing->members;
 		r.team.n_members = existing->n_members;
+		r.team.admins = existing->admins;
+		r.team.n_admins = existing->n_admins;
 		r.team.default_class = existing->default_class;
 	}
 	if (t->given & TEAM_F_WEIGHT) {
@@ -438,6 +469,11 @@ void cmd_team_request(const struct cmd_team *t, bool create, const Hpq__Team *ex
 		r.team.members = t->members;
 		r.team.n_members = t->n_members;
 		team_field(&r, "members");
+	}
+	if (t->given & TEAM_F_ADMINS) {
+		r.team.admins = t->admins;
+		r.team.n_admins = t->n_admins;
+		team_field(&r, "admins");
 	}
 	if (t->given & TEAM_F_DEFAULT_CLASS) {
 		r.team.default_class = (char *)t->default_class;
@@ -655,7 +691,8 @@ static int team_rm_exec(struct cli *cli, const struct cmd_entry *e, int argc, ch
 	"[--pool P] [--gpus N] [--cpus N] [--mem SIZE] "                                      \
 	"[--sharing dont-lend|lend|lend-and-borrow] [--borrow-limit PCT] "                    \
 	"[--borrow-limit-abs LIMIT] [--lend-limit LIMIT] [--weight W] "                       \
-	"[--preempt-own lower-priority|never] [--members U,...] [--default-class C]"
+	"[--preempt-own lower-priority|never] [--members U,@G,...] [--admins U,@G,...] "      \
+	"[--default-class C]"
 
 #define TEAM_SET_HELP                                                                         \
 	"Quota options apply to the pool named by the --pool before them (pool\n"             \
@@ -675,7 +712,10 @@ static int team_rm_exec(struct cli *cli, const struct cmd_entry *e, int argc, ch
 	"  --weight W               fair-share weight, 0 to 100 (default 1)\n"                \
 	"  --preempt-own P          lower-priority: the team's tasks may preempt its own\n"  \
 	"                           tasks of lower classes; never: they may not\n"           \
-	"  --members U,...          users of the team; '' makes it open to everyone\n"       \
+	"  --members U,@G,...       users and @groups who may submit to the team; ''\n"     \
+	"                           makes it open to everyone\n"                            \
+	"  --admins U,@G,...        users and @groups who manage the team's tasks and\n"    \
+	"                           set its members; '' for none\n"                         \
 	"  --default-class C        class of tasks submitted without --class; '' for none\n"
 
 static const struct cmd_entry team_add_entry = {

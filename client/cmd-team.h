@@ -5,7 +5,7 @@
  * Options that describe a pool's quota (--gpus --cpus --mem --sharing
  * --borrow-limit --borrow-limit-abs --lend-limit) belong to the --pool
  * group they follow, or to pool "default" before any --pool. Team-wide
- * options (--weight --preempt-own --members --default-class) may appear
+ * options (--weight --preempt-own --members --admins --default-class) may appear
  * anywhere.
  *
  * The request carries the team as it should be afterwards and `fields`
@@ -47,6 +47,7 @@ enum {
 	TEAM_F_PREEMPT_OWN = 1 << 1,
 	TEAM_F_MEMBERS = 1 << 2,
 	TEAM_F_DEFAULT_CLASS = 1 << 3,
+	TEAM_F_ADMINS = 1 << 4,
 };
 
 struct cmd_team_pool {
@@ -66,8 +67,10 @@ struct cmd_team {
 	unsigned given; /* TEAM_F_* */
 	uint32_t weight;
 	const char *preempt_own;
-	char **members; /* owned */
+	char **members; /* owned: users and @groups */
 	size_t n_members;
+	char **admins;  /* owned: users and @groups */
+	size_t n_admins;
 	const char *default_class;
 	struct cmd_team_pool *pools; /* owned */
 	size_t n_pools;

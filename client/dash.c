@@ -113,6 +113,8 @@ json_t *dash_status_json(const Hpq__StatusReply *s)
 				    json_string(s->policy->requeue_by_eviction ? "eviction"
 									       : "submit"));
 		json_object_set_new(pol, "grace_s", json_integer((json_int_t)s->policy->grace_s));
+		json_object_set_new(pol, "max_grace_s",
+				    json_integer((json_int_t)s->policy->max_grace_s));
 	}
 	json_object_set_new(o, "time", json_ms(s->time));
 	json_object_set_new(o, "running", json_integer(s->running));

@@ -23,8 +23,8 @@ static const struct cmd_entry *const cmd_table[] = {
 
 static const struct cmd_entry main_entry = {
 	.name = "",
-	.usage = "[--socket PATH | --server HOST:PORT] [--key-file FILE] [--json] COMMAND "
-		 "[ARGS...]\n"
+	.usage = "[--socket PATH | --server HOST:PORT] [--munge-socket PATH] [--key-file FILE] "
+		 "[--json] COMMAND [ARGS...]\n"
 		 "       hpq --help | --version\n"
 		 "       hpq help [COMMAND [SUBCOMMAND]]",
 	.summary = "hpq is the client of hpqd, the queue daemon of a shared GPU cluster",
@@ -32,7 +32,11 @@ static const struct cmd_entry main_entry = {
 		"  --socket PATH       the daemon's Unix socket; default $HPQ_SOCKET, else\n"
 		"                      $HPQ_SERVER, else " HPQ_DEFAULT_SOCKET "\n"
 		"  --server HOST:PORT  the daemon's TCP address (port 7420 if omitted)\n"
-		"  --key-file FILE     cluster key for TCP connections; default $HPQ_KEY_FILE\n"
+		"  --munge-socket PATH munged's socket, for the MUNGE credential that proves\n"
+		"                      the user over TCP; default $HPQ_MUNGE_SOCKET, else\n"
+		"                      " HPQ_DEFAULT_MUNGE_SOCKET "\n"
+		"  --key-file FILE     cluster key, for an --insecure hpqd that has one over\n"
+		"                      TCP; default $HPQ_KEY_FILE\n"
 		"  --json              print JSON instead of tables\n"
 		"  -h, --help          this help; -V, --version: hpq's version\n",
 	.sub = cmd_table,

@@ -162,8 +162,11 @@ json_t *output_json_task(const Hpq__Task *t)
 	for (size_t i = 0; i < t->n_events; i++)
 		json_array_append_new(a, json_event(t->events[i]));
 	json_object_set_new(o, "events", a);
-	json_object_set_new(o, "argv", json_strings(t->argv, t->n_argv));
-	json_object_set_new(o, "cwd", json_str(t->cwd));
+	/* Another user's private data, withheld by the daemon: null, not empty. */
+	json_object_set_new(o, "argv", t->redacted ? json_null()
+						   : json_strings(t->argv, t->n_argv));
+	json_object_set_new(o, "cwd", t->redacted ? json_null() : json_str(t->cwd));
+	json_object_set_new(o, "redacted", json_boolean(t->redacted));
 	return o;
 }
 
@@ -234,6 +237,7 @@ json_t *output_json_team(const Hpq__Team *t)
 	json_object_set_new(o, "weight", json_integer(t->weight));
 	json_object_set_new(o, "preempt_own", json_str(t->preempt_own));
 	json_object_set_new(o, "members", json_strings(t->members, t->n_members));
+	json_object_set_new(o, "admins", json_strings(t->admins, t->n_admins));
 	json_object_set_new(o, "default_class", json_str(t->default_class));
 	a = json_array();
 	for (size_t i = 0; i < t->n_quotas; i++)

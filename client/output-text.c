@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "escape.h"
 #include "log.h"
 #include "output.h"
 #include "parse.h"
@@ -25,16 +26,20 @@
 static void text_kv(const struct output_ctx *o, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* One "Key:  value" line; an empty value prints as "-". */
+/* One "Key:  value" line; an empty value prints as "-". Values come from
+ * other users (names, commands, messages): control characters become
+ * visible escapes (escape.h), so none can move the cursor or forge a line. */
 static void text_kv(const struct output_ctx *o, const char *key, const char *fmt, ...)
 {
-	char *v;
+	char *v, *shown;
 	va_list ap;
 
 	va_start(ap, fmt);
 	xvasprintf(&v, fmt, ap);
 	va_end(ap);
-	fprintf(o->out, "%s:%*s%s\n", key, (int)(KEY_WIDTH - strlen(key)), "", v[0] ? v : "-");
+	shown = hpq_escape(v[0] ? v : "-");
+	fprintf(o->out, "%s:%*s%s\n", key, (int)(KEY_WIDTH - strlen(key)), "", shown);
+	free(shown);
 	free(v);
 }
 
@@ -48,11 +53,19 @@ static void text_kv_word(const struct output_ctx *o, const char *key, const char
 			 const char *suffix)
 {
 	const char *sgr = text_colour(o, word);
+	char *w, *s;
 
-	if (sgr)
-		text_kv(o, key, "%s%s\033[0m%s", sgr, word, suffix);
-	else
+	if (!sgr) {
 		text_kv(o, key, "%s%s", word, suffix);
+		return;
+	}
+	/* The colour is ours; only the words are escaped. */
+	w = hpq_escape(word);
+	s = hpq_escape(suffix);
+	fprintf(o->out, "%s:%*s%s%s\033[0m%s\n", key, (int)(KEY_WIDTH - strlen(key)), "", sgr, w,
+		s);
+	free(w);
+	free(s);
 }
 
 static char *text_join(char *const *v, size_t n, const char *sep)
@@ -180,8 +193,9 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	text_kv(o, "Preemption", "SIG%s, grace %s",
 		output_signal(k->preempt_signal, sig, sizeof(sig)),
 		k->grace_s ? hpq_format_duration(k->grace_s, buf, sizeof(buf)) : "cluster default");
-	text_kv(o, "Directory", "%s", k->cwd);
-	s = output_argv(k->argv, k->n_argv);
+	/* Another user's private data, withheld by the daemon ([auth] private_data). */
+	s = k->redacted ? xstrdup("(hidden)") : output_argv(k->argv, k->n_argv);
+	text_kv(o, "Directory", "%s", k->redacted ? "(hidden)" : k->cwd);
 	text_kv(o, "Command", "%s", s);
 	free(s);
 
@@ -224,12 +238,16 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (r[i]->code == 0)
+		char *msg;
+
+		if (r[i]->code == 0) {
 			fprintf(o->out, "cancelled task %llu\n", (unsigned long long)r[i]->id);
-		else
-			fprintf(o->err, "hpq: cannot cancel task %llu: %s\n",
-				(unsigned long long)r[i]->id,
-				r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
+			continue;
+		}
+		msg = hpq_escape(r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
+		fprintf(o->err, "hpq: cannot cancel task %llu: %s\n", (unsigned long long)r[i]->id,
+			msg);
+		free(msg);
 	}
 }
 
@@ -342,21 +360,23 @@ static void text_quota_cells(struct table *t, const Hpq__PoolQuota *q)
 
 static void text_teams(const struct output_ctx *o, Hpq__Team *const *teams, size_t n)
 {
-	struct table *t = table_new(10, "TEAM", "WEIGHT", "MEMBERS", "POOL", "GPUS", "CPUS", "MEM",
-				    "SHARING", "BORROW", "LEND");
+	struct table *t = table_new(11, "TEAM", "WEIGHT", "MEMBERS", "ADMINS", "POOL", "GPUS",
+				    "CPUS", "MEM", "SHARING", "BORROW", "LEND");
 
 	table_align_right(t, 1);
-	for (size_t i = 4; i <= 6; i++)
+	for (size_t i = 5; i <= 7; i++)
 		table_align_right(t, i);
 	for (size_t i = 0; i < n; i++) {
 		const Hpq__Team *m = teams[i];
 		char *members = text_join(m->members, m->n_members, ",");
+		char *admins = text_join(m->admins, m->n_admins, ",");
 
 		/* One row per pool quota; a team without quotas still gets a row. */
 		for (size_t k = 0; k < (m->n_quotas ? m->n_quotas : 1); k++) {
 			table_add(t, NULL, "%s", m->name);
 			table_add(t, NULL, "%u", m->weight);
 			table_add(t, NULL, "%s", m->n_members ? members : "anyone");
+			table_add(t, NULL, "%s", m->n_admins ? admins : "-");
 			if (m->n_quotas) {
 				text_quota_cells(t, m->quotas[k]);
 			} else {
@@ -365,6 +385,7 @@ static void text_teams(const struct output_ctx *o, Hpq__Team *const *teams, size
 			}
 		}
 		free(members);
+		free(admins);
 	}
 	table_print(t, o->out, o->colour);
 	table_free(t);
@@ -379,6 +400,9 @@ static void text_team(const struct output_ctx *o, const Hpq__Team *m)
 	text_kv(o, "Preempt own", "%s", m->preempt_own);
 	text_kv(o, "Default class", "%s", m->default_class);
 	text_kv(o, "Members", "%s", m->n_members ? members : "anyone (open team)");
+	free(members);
+	members = text_join(m->admins, m->n_admins, ", ");
+	text_kv(o, "Admins", "%s", m->n_admins ? members : "none (cluster administrators only)");
 	free(members);
 	if (m->n_quotas > 0) {
 		struct table *t = table_new(7, "POOL", "GPUS", "CPUS", "MEM", "SHARING", "BORROW",
@@ -431,10 +455,17 @@ static void text_classes(const struct output_ctx *o, Hpq__PriorityClass *const *
 
 static void text_version(const struct output_ctx *o, const struct output_version *v)
 {
+	char *sv, *user;
+
 	fprintf(o->out, "hpq %s (protocol %u)\n", v->client_version, v->client_protocol);
-	if (v->server_version)
-		fprintf(o->out, "hpqd %s at %s, connected as %s%s\n", v->server_version, v->address,
-			v->user, v->admin ? " (admin)" : "");
+	if (!v->server_version)
+		return;
+	sv = hpq_escape(v->server_version);
+	user = hpq_escape(v->user);
+	fprintf(o->out, "hpqd %s at %s, connected as %s%s\n", sv, v->address, user,
+		v->admin ? " (admin)" : "");
+	free(sv);
+	free(user);
 }
 
 const struct output output_text = {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 #include "table.h"
 #include "xalloc.h"
@@ -76,19 +77,15 @@ void table_align_right(struct table *t, size_t col)
 void table_add(struct table *t, const char *colour, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
+	char *raw, *s;
 
 	va_start(ap, fmt);
-	xvasprintf(&s, fmt, ap);
+	xvasprintf(&raw, fmt, ap);
 	va_end(ap);
-	if (s[0] == '\0') {
-		free(s);
-		s = xstrdup("-");
-	}
-	/* Tabs and newlines would break the columns; a table shows one line. */
-	for (char *p = s; *p; p++)
-		if (*p == '\n' || *p == '\t' || *p == '\r')
-			*p = ' ';
+	/* Cells show other users' data: control characters, which could move
+	 * the cursor or forge lines, become visible escapes (escape.h). */
+	s = hpq_escape(raw[0] ? raw : "-");
+	free(raw);
 	table_push(t, s, colour);
 }
 

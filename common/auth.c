@@ -3,11 +3,13 @@
  * munge-style random file or a passphrase), so it is hashed to a fixed
  * 32-byte key with BLAKE2b instead of being used as is. The file is read
  * in pieces through the streaming hash, and every copy of the secret is
- * wiped before it goes out of scope.
+ * wiped before it goes out of scope. Also the payload that binds a MUNGE
+ * credential to a connection (hex by libsodium).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -86,4 +88,17 @@ int hpq_auth_verify(const uint8_t *mac, size_t mac_len, const uint8_t *nonce, si
 	if (!mac || mac_len != HPQ_AUTH_MAC_BYTES)
 		return HPQ_EAUTH;
 	return crypto_auth_verify(mac, nonce, nonce_len, key) == 0 ? 0 : HPQ_EAUTH;
+}
+
+int hpq_munge_payload(const char *role, const uint8_t *nonce, size_t nonce_len,
+		      char buf[HPQ_MUNGE_PAYLOAD_MAX])
+{
+	char hex[HPQ_AUTH_NONCE_BYTES * 2 + 1];
+	int n;
+
+	if (!nonce || nonce_len != HPQ_AUTH_NONCE_BYTES)
+		return HPQ_EINVAL;
+	sodium_bin2hex(hex, sizeof(hex), nonce, nonce_len);
+	n = snprintf(buf, HPQ_MUNGE_PAYLOAD_MAX, "hpq-munge-v1 %s %s", role, hex);
+	return n < 0 || n >= HPQ_MUNGE_PAYLOAD_MAX ? HPQ_EINVAL : n;
 }

@@ -3,7 +3,8 @@
  * socket is non-blocking only so that every wait (connect, write, read)
  * goes through poll() with a deadline; a hung daemon gives a timeout, not
  * a hung CLI. Replies are matched on the request id; frames with other
- * ids (pushes) are skipped.
+ * ids (pushes) are skipped. Over TCP the user is proven with a MUNGE
+ * credential from the local munged (libmunge), bound to the daemon's nonce.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <munge.h>
 
 #include "auth.h"
 #include "client.h"
@@ -157,6 +160,34 @@ static int client_connect_tcp(struct hpq_client *c, const char *addr, int64_t de
 	return r;
 }
 
+/* The daemon closed the connection: if it said why first (an Error before
+ * closing, as when a limit refuses a connection), that is the error. */
+static int client_closed_why(struct hpq_client *c, int r)
+{
+	uint8_t buf[4096];
+	const uint8_t *payload;
+	size_t plen;
+	ssize_t n;
+
+	while ((n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		if (hpq_framer_feed(&c->framer, buf, (size_t)n) < 0)
+			break;
+	while (hpq_framer_next(&c->framer, &payload, &plen) > 0) {
+		Hpq__Envelope *env = hpq_msg_decode(payload, plen);
+
+		if (!env)
+			break;
+		if (env->body_case == HPQ__ENVELOPE__BODY_ERROR && env->error->message[0]) {
+			client_err(c, "%s", env->error->message);
+			r = env->error->code < 0 ? env->error->code : r;
+			hpq_msg_free(env);
+			return r;
+		}
+		hpq_msg_free(env);
+	}
+	return r;
+}
+
 static int client_write_all(struct hpq_client *c, const uint8_t *p, size_t n, int64_t deadline)
 {
 	while (n > 0) {
@@ -173,7 +204,7 @@ static int client_write_all(struct hpq_client *c, const uint8_t *p, size_t n, in
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			r = -errno;
 			client_err(c, "cannot send to hpqd: %s", hpq_strerror(r));
-			return r;
+			return r == -EPIPE || r == -ECONNRESET ? client_closed_why(c, r) : r;
 		}
 		r = client_wait(c->fd, POLLOUT, deadline);
 		if (r < 0) {
@@ -343,6 +374,69 @@ static int client_auth(struct hpq_client *c, const ProtobufCBinaryData *nonce)
 	return r;
 }
 
+/* Takes the identity the daemon gave us from a HelloReply. */
+static void client_identity(struct hpq_client *c, const Hpq__HelloReply *hr)
+{
+	free(c->user);
+	c->user = xstrdup(hr->user ? hr->user : "");
+	c->admin = hr->admin;
+}
+
+/* Answers the daemon's nonce with a MUNGE credential whose payload binds it
+ * to this connection; the daemon's HelloReply says whom munged vouched for. */
+static int client_munge(struct hpq_client *c, const ProtobufCBinaryData *nonce)
+{
+	const char *sock = getenv("HPQ_MUNGE_SOCKET");
+	char payload[HPQ_MUNGE_PAYLOAD_MAX], *cred = NULL;
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *rep = NULL;
+	Hpq__Auth auth = HPQ__AUTH__INIT;
+	munge_ctx_t ctx;
+	munge_err_t err;
+	int n, r;
+
+	n = hpq_munge_payload("client", nonce->data, nonce->len, payload);
+	if (n < 0) {
+		client_err(c, "hpqd sent a nonce of %zu bytes, not %d", nonce->len,
+			   HPQ_AUTH_NONCE_BYTES);
+		return HPQ_EPROTO;
+	}
+	if (!sock || !sock[0])
+		sock = HPQ_DEFAULT_MUNGE_SOCKET;
+	ctx = munge_ctx_create();
+	if (!ctx) {
+		client_err(c, "cannot make a MUNGE context: out of memory");
+		return -ENOMEM;
+	}
+	err = munge_ctx_set(ctx, MUNGE_OPT_SOCKET, sock);
+	if (err == EMUNGE_SUCCESS)
+		err = munge_encode(&cred, ctx, payload, n);
+	if (err != EMUNGE_SUCCESS) {
+		const char *why = munge_ctx_strerror(ctx);
+
+		client_err(c, "cannot get the MUNGE credential hpqd needs over TCP: %s "
+			      "(--munge-socket names munged's socket)",
+			   why ? why : munge_strerror(err));
+		munge_ctx_destroy(ctx);
+		return HPQ_EAUTH;
+	}
+	munge_ctx_destroy(ctx);
+	auth.munge_credential = cred;
+	req.body_case = HPQ__ENVELOPE__BODY_AUTH;
+	req.auth = &auth;
+	r = client_roundtrip(c, &req, false, &rep);
+	free(cred);
+	if (r < 0)
+		return r;
+	if (rep->body_case != HPQ__ENVELOPE__BODY_HELLO_REPLY || !rep->hello_reply) {
+		client_err(c, "unexpected %s reply to auth from hpqd", hpq_msg_name(rep));
+		r = HPQ_EPROTO;
+	} else {
+		client_identity(c, rep->hello_reply);
+	}
+	hpq_msg_free(rep);
+	return r;
+}
+
 static int client_hello(struct hpq_client *c)
 {
 	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *rep = NULL;
@@ -371,11 +465,12 @@ static int client_hello(struct hpq_client *c)
 		hpq_msg_free(rep);
 		return HPQ_EPROTO;
 	}
-	c->user = xstrdup(rep->hello_reply->user ? rep->hello_reply->user : "");
-	c->admin = rep->hello_reply->admin;
+	client_identity(c, rep->hello_reply);
 	c->server_version = xstrdup(rep->hello_reply->software_version ?
 					    rep->hello_reply->software_version : "");
-	if (rep->hello_reply->nonce.len > 0)
+	if (rep->hello_reply->munge)
+		r = client_munge(c, &rep->hello_reply->nonce);
+	else if (rep->hello_reply->nonce.len > 0)
 		r = client_auth(c, &rep->hello_reply->nonce);
 	hpq_msg_free(rep);
 	return r;

@@ -29,8 +29,11 @@ struct hpq_client {
 	char errbuf[256]; /* last error, for messages */
 };
 
-/* Connects and completes the Hello exchange (and Auth when the daemon asks
- * for it; the key comes from $HPQ_KEY_FILE). timeout_ms bounds
+/* Connects and completes the Hello exchange, and Auth when the daemon asks
+ * for it: over TCP a MUNGE credential from the munged at
+ * $HPQ_MUNGE_SOCKET (default HPQ_DEFAULT_MUNGE_SOCKET), or for an
+ * --insecure daemon with a cluster key the key's MAC (the key from
+ * $HPQ_KEY_FILE). timeout_ms bounds
  * connect and each read (0: 30 s). Returns 0 or a negative code;
  * c->errbuf says what went wrong. */
 int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms);

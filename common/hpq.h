@@ -22,6 +22,8 @@
 #define HPQ_DEFAULT_STATE_DIR "/var/lib/hpq"
 #define HPQ_DEFAULT_WORK_DIR "/var/lib/hpq-agent"
 #define HPQ_DEFAULT_POOL "default"
+/* munged's socket on Debian (and libmunge's default). */
+#define HPQ_DEFAULT_MUNGE_SOCKET "/run/munge/munge.socket.2"
 
 /* Frames larger than this close the connection (docs/design.md §7). */
 #define HPQ_FRAME_MAX (4u << 20)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 static const char *log_prog = "hpq";
@@ -140,6 +141,28 @@ void hpq_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	hpq_vlog(level, fmt, ap);
 	va_end(ap);
+}
+
+void hpq_log_limited(struct hpq_log_limit *l, int level, const char *fmt, ...)
+{
+	int64_t now = hpq_mono_ms();
+	char line[512];
+	va_list ap;
+
+	if (now < l->next_ms) {
+		l->held++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (l->held)
+		hpq_log(level, "%s; %lu more like it in the last %lld s", line, l->held,
+			(long long)(l->interval_ms / 1000));
+	else
+		hpq_log(level, "%s", line);
+	l->held = 0;
+	l->next_ms = now + l->interval_ms;
 }
 
 void hpq_fatal(const char *fmt, ...)

@@ -8,6 +8,7 @@
 #define HPQ_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <syslog.h>
 
 /* Levels are syslog's: LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG. */
@@ -25,6 +26,20 @@ void hpq_vlog(int level, const char *fmt, va_list ap) __attribute__((format(prin
 #define log_notice(...) hpq_log(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...) hpq_log(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) hpq_log(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * A rate-limited log line, for what peers can cause at will (refused and
+ * reaped connections): at most one line per interval_ms; the lines held
+ * back meanwhile are counted and the next line that passes says how many
+ * ("...; 41 more like it in the last 10 s"). A zeroed struct starts open.
+ */
+struct hpq_log_limit {
+	int64_t interval_ms;
+	int64_t next_ms;         /* monotonic: no line before this */
+	unsigned long held;      /* lines held back since the last one */
+};
+void hpq_log_limited(struct hpq_log_limit *l, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* For broken invariants and out-of-memory only: logs and aborts. */
 void hpq_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

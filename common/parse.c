@@ -232,6 +232,23 @@ int hpq_check_name(const char *s)
 	return 0;
 }
 
+int hpq_check_group_name(const char *s)
+{
+	size_t n;
+
+	if (!s || !(isalnum((unsigned char)s[0]) || s[0] == '_'))
+		return HPQ_EINVAL;
+	for (n = 0; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (n >= HPQ_GROUP_NAME_MAX)
+			return HPQ_EINVAL;
+		if (!(c < 128 && (isalnum(c) || c == '.' || c == '_' || c == '-')))
+			return HPQ_EINVAL;
+	}
+	return 0;
+}
+
 char *hpq_format_duration(uint64_t seconds, char *buf, size_t len)
 {
 	static const struct {

@@ -29,6 +29,13 @@ int hpq_parse_signal(const char *s, int *ret_signo);
  * starting with a letter or digit. Returns 0 or HPQ_EINVAL. */
 int hpq_check_name(const char *s);
 
+/* A Unix group name, as team members and admins name one (@GROUP) and
+ * hpqd's [auth] admin_group: 1..HPQ_GROUP_NAME_MAX of [A-Za-z0-9._-],
+ * starting with a letter, digit or '_' (groupadd's rule, as Debian relaxes
+ * it). Returns 0 or HPQ_EINVAL. */
+#define HPQ_GROUP_NAME_MAX 32
+int hpq_check_group_name(const char *s);
+
 /* hpq_split_hostport flags. */
 #define HPQ_HOSTPORT_LISTEN 1u /* also ":PORT" (empty host: any address) and port 0 */
 

@@ -95,10 +95,11 @@ static void send_run(struct hpqd *d, struct task *t)
 	rt.master_port = MASTER_PORT_BASE + (uint32_t)(t->st.id % MASTER_PORT_SPAN);
 	rt.time_limit_s = t->time_limit_s;
 	rt.preempt_signal = t->preempt_signal;
-	rt.grace_s = t->grace_s ? t->grace_s : st->policy.grace_s;
+	rt.grace_s = state_task_grace(st, t);
 	hpq_res_to_pb(t->st.per_node, &res);
 	rt.resources = &res;
 	rt.name = t->name;
+	rt.cluster_id = d->cluster_id;
 	env.body_case = HPQ__ENVELOPE__BODY_RUN_TASK;
 	env.run_task = &rt;
 

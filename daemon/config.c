@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <ini.h>
 
@@ -21,6 +22,7 @@
 
 #define DEFAULT_HEARTBEAT_MS 10000
 #define DEFAULT_UNREACHABLE_AFTER 3
+#define DEFAULT_ADMIN_GROUP "hpq-admin"
 
 void config_init(struct config *c)
 {
@@ -28,6 +30,9 @@ void config_init(struct config *c)
 	xasprintf(&c->listen, "0.0.0.0:%d", HPQ_DEFAULT_PORT);
 	c->socket_path = xstrdup(HPQ_DEFAULT_SOCKET);
 	c->state_dir = xstrdup(HPQ_DEFAULT_STATE_DIR);
+	c->munge_socket = xstrdup(HPQ_DEFAULT_MUNGE_SOCKET);
+	c->admin_group = xstrdup(DEFAULT_ADMIN_GROUP);
+	c->private_data = true;
 	c->log_level = LOG_INFO;
 	c->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
@@ -41,6 +46,23 @@ void config_init(struct config *c)
 	c->repair.healthy_streak = 3;
 	c->repair.max_unhealthy_percent = 20;
 	c->repair.max_parallel = 1;
+	c->limits = (struct limits_config){
+		.hello_timeout_ms = 10000,
+		.read_timeout_ms = 10000,
+		.idle_timeout_ms = 15 * 60 * 1000,
+		.write_timeout_ms = 60000,
+		.max_connections = 1024,
+		.max_connections_per_user = 64,
+		.max_unauthenticated_per_address = 16,
+		.max_inflight = 64,
+		.max_write_queue = 16u << 20,
+		.log_interval_ms = 10000,
+		.max_pending_tasks = 5000,
+		.max_task_bytes = 128u << 10,
+		.rate = 50,
+		.burst = 200,
+		.exempt_admins = true,
+	};
 }
 
 static void free_actions(struct config *c)
@@ -70,6 +92,8 @@ void config_release(struct config *c)
 	free(c->socket_path);
 	free(c->state_dir);
 	free(c->key_file);
+	free(c->munge_socket);
+	free(c->admin_group);
 	free(c->metrics);
 	free(c->repair.command);
 	free_actions(c);
@@ -89,6 +113,8 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->socket_path = dup_or_null(src->socket_path);
 	dst->state_dir = dup_or_null(src->state_dir);
 	dst->key_file = dup_or_null(src->key_file);
+	dst->munge_socket = dup_or_null(src->munge_socket);
+	dst->admin_group = dup_or_null(src->admin_group);
 	dst->metrics = dup_or_null(src->metrics);
 	dst->repair.command = dup_or_null(src->repair.command);
 	dst->repair.action_reasons = NULL;
@@ -236,6 +262,121 @@ static int set_repair(struct config *c, const char *key, const char *value, char
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [repair]", key);
 }
 
+/* A byte count: N (bytes), NK or NM (binary), within [min, max]. */
+static int parse_bytes(const char *value, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	size_t len = strlen(value);
+	unsigned shift = 0;
+	char num[32];
+	uint64_t v;
+
+	if (len && (value[len - 1] == 'K' || value[len - 1] == 'k'))
+		shift = 10;
+	else if (len && (value[len - 1] == 'M' || value[len - 1] == 'm'))
+		shift = 20;
+	if (shift)
+		len--;
+	if (len == 0 || len >= sizeof(num))
+		return HPQ_EINVAL;
+	memcpy(num, value, len);
+	num[len] = '\0';
+	if (hpq_parse_uint(num, 0, UINT64_MAX >> shift, &v) < 0)
+		return HPQ_EINVAL;
+	v <<= shift;
+	if (v < min || v > max)
+		return HPQ_EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* A duration of [limits] in [min_s, max_s] seconds, as milliseconds. */
+static int set_limit_duration(uint64_t *slot, const char *key, const char *value,
+			      uint64_t min_s, uint64_t max_s, const char *range, char *err,
+			      size_t errlen)
+{
+	uint64_t v;
+
+	if (hpq_parse_duration(value, &v) < 0 || v < min_s || v > max_s)
+		return hpq_errf(err, errlen, HPQ_EINVAL, "invalid %s '%s': give %s", key, value,
+				range);
+	*slot = v * 1000;
+	return 0;
+}
+
+static int set_limit_count(uint32_t *slot, const char *key, const char *value, uint64_t max,
+			   char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (hpq_parse_uint(value, 1, max, &v) < 0)
+		return hpq_errf(err, errlen, HPQ_EINVAL, "invalid %s '%s': give 1 to %llu", key,
+				value, (unsigned long long)max);
+	*slot = (uint32_t)v;
+	return 0;
+}
+
+static int set_limits(struct config *c, const char *key, const char *value, char *err,
+		      size_t errlen)
+{
+	struct limits_config *l = &c->limits;
+
+	if (!strcmp(key, "hello_timeout"))
+		return set_limit_duration(&l->hello_timeout_ms, key, value, 1, 300, "1s to 5m",
+					  err, errlen);
+	if (!strcmp(key, "read_timeout"))
+		return set_limit_duration(&l->read_timeout_ms, key, value, 1, 300, "1s to 5m",
+					  err, errlen);
+	if (!strcmp(key, "idle_timeout"))
+		return set_limit_duration(&l->idle_timeout_ms, key, value, 0, 7 * 24 * 3600,
+					  "up to 7d, or 0 to keep idle clients", err, errlen);
+	if (!strcmp(key, "write_timeout"))
+		return set_limit_duration(&l->write_timeout_ms, key, value, 1, 3600, "1s to 1h",
+					  err, errlen);
+	if (!strcmp(key, "log_interval"))
+		return set_limit_duration(&l->log_interval_ms, key, value, 1, 3600, "1s to 1h",
+					  err, errlen);
+	if (!strcmp(key, "max_connections"))
+		return set_limit_count(&l->max_connections, key, value, 1000000, err, errlen);
+	if (!strcmp(key, "max_connections_per_user"))
+		return set_limit_count(&l->max_connections_per_user, key, value, 1000000, err,
+				       errlen);
+	if (!strcmp(key, "max_unauthenticated_per_address"))
+		return set_limit_count(&l->max_unauthenticated_per_address, key, value, 1000000,
+				       err, errlen);
+	if (!strcmp(key, "max_inflight"))
+		return set_limit_count(&l->max_inflight, key, value, 100000, err, errlen);
+	if (!strcmp(key, "max_pending_tasks"))
+		return set_limit_count(&l->max_pending_tasks, key, value, 100000000, err, errlen);
+	if (!strcmp(key, "rate"))
+		return set_limit_count(&l->rate, key, value, 1000000, err, errlen);
+	if (!strcmp(key, "burst"))
+		return set_limit_count(&l->burst, key, value, 1000000, err, errlen);
+	if (!strcmp(key, "max_write_queue")) {
+		if (parse_bytes(value, 64u << 10, 1u << 30, &l->max_write_queue) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid max_write_queue '%s': give 64K to 1024M", value);
+		return 0;
+	}
+	if (!strcmp(key, "max_task_bytes")) {
+		/* A task's argv and environment each may hold up to 1 MiB (task.c). */
+		if (parse_bytes(value, 1u << 10, 2u << 20, &l->max_task_bytes) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid max_task_bytes '%s': give 1K to 2M", value);
+		return 0;
+	}
+	if (!strcmp(key, "exempt_admins")) {
+		if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+			l->exempt_admins = true;
+		else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+			l->exempt_admins = false;
+		else
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid exempt_admins '%s': use yes or no", value);
+		return 0;
+	}
+	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [limits]", key);
+}
+
 int config_set(struct config *c, const char *section, const char *key, const char *value,
 	       char *err, size_t errlen)
 {
@@ -286,6 +427,49 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		}
 		if (!strcmp(key, "admins"))
 			return set_admins(c, value, err, errlen);
+		if (!strcmp(key, "admin_group")) {
+			/* A group that does not exist is fine: nobody is in it. */
+			if (*value && hpq_check_group_name(value) < 0)
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid admin_group '%.64s': give a Unix group's "
+						"name, or nothing for none", value);
+			set_str(&c->admin_group, value);
+			return 0;
+		}
+		if (!strcmp(key, "private_data")) {
+			if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+				c->private_data = true;
+			else if (!strcmp(value, "no") || !strcmp(value, "false") ||
+				 !strcmp(value, "0"))
+				c->private_data = false;
+			else
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid private_data '%.64s': use yes or no",
+						value);
+			return 0;
+		}
+		if (!strcmp(key, "allow_root_tasks")) {
+			if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+				c->allow_root_tasks = true;
+			else if (!strcmp(value, "no") || !strcmp(value, "false") ||
+				 !strcmp(value, "0"))
+				c->allow_root_tasks = false;
+			else
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid allow_root_tasks '%s': use yes or no",
+						value);
+			return 0;
+		}
+		if (!strcmp(key, "munge_socket")) {
+			/* A Unix socket's path: absolute, and within sun_path. */
+			if (value[0] != '/' ||
+			    strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid munge_socket '%.200s': give the absolute "
+						"path of munged's socket (under 108 bytes)", value);
+			set_str(&c->munge_socket, value);
+			return 0;
+		}
 	} else if (!strcmp(section, "agents")) {
 		if (!strcmp(key, "heartbeat")) {
 			/* Whole seconds on the wire (RegisterReply.heartbeat_s). */
@@ -308,6 +492,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			return config_set(c, "agents", key, value, err, errlen);
 	} else if (!strcmp(section, "repair")) {
 		return set_repair(c, key, value, err, errlen);
+	} else if (!strcmp(section, "limits")) {
+		return set_limits(c, key, value, err, errlen);
 	} else if (!strcmp(section, "repair.actions")) {
 		if (strcmp(value, "reboot") && strcmp(value, "replace") && strcmp(value, "none"))
 			return hpq_errf(err, errlen, HPQ_EINVAL,
@@ -331,7 +517,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions] or [events]", section);
+				"[repair], [repair.actions], [events] or [limits]", section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
 }

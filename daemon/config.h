@@ -17,8 +17,13 @@ struct config {
 	char *socket_path;          /* Unix socket for local clients; "" = none */
 	char *state_dir;            /* holds hpq.db, hpqd.port (and hpqd.log when daemonized) */
 	char *key_file;             /* cluster key; NULL = TCP peers are not authenticated */
+	char *munge_socket;         /* [auth] munge_socket: munged, which vouches for TCP clients */
+	bool insecure;              /* --insecure: TCP clients name themselves (loopback only) */
 	char **admins;              /* user names with administrator rights */
 	size_t nadmins;
+	char *admin_group;          /* [auth] admin_group: its members are admins; "" = none */
+	bool private_data;          /* [auth] private_data: others' argv, cwd, output are hidden */
+	bool allow_root_tasks;      /* [auth] allow_root_tasks: accept submits by uid 0 */
 	int log_level;              /* syslog level */
 	uint64_t heartbeat_ms;      /* what agents are told to use */
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */
@@ -38,6 +43,23 @@ struct config {
 		char **action_values;
 		size_t nactions;
 	} repair;
+	struct limits_config {      /* [limits]: misbehaving peers (server.c, router.c, task.c) */
+		uint64_t hello_timeout_ms;    /* Hello (and Auth) must be done by then */
+		uint64_t read_timeout_ms;     /* a frame begun must be complete by then */
+		uint64_t idle_timeout_ms;     /* a client without a request is closed; 0 = never */
+		uint64_t write_timeout_ms;    /* queued replies must make progress by then */
+		uint32_t max_connections;     /* of unprivileged peers, all together */
+		uint32_t max_connections_per_user;
+		uint32_t max_unauthenticated_per_address; /* TCP, before Hello/Auth */
+		uint32_t max_inflight;        /* replies awaiting commit per connection */
+		uint64_t max_write_queue;     /* bytes of replies a peer may leave unread */
+		uint64_t log_interval_ms;     /* one line per interval about refused peers */
+		uint32_t max_pending_tasks;   /* per user */
+		uint64_t max_task_bytes;      /* argv + environment of one task */
+		uint32_t rate;                /* requests per second per user ... */
+		uint32_t burst;               /* ... with this many at once */
+		bool exempt_admins;           /* administrators are not rate limited */
+	} limits;
 };
 
 void config_init(struct config *c);

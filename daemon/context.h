@@ -26,9 +26,13 @@
 #include "config.h"
 #include "state.h"
 
+/* 16 random bytes in lower-case hex, made once per state directory (hpqd.c). */
+#define HPQD_CLUSTER_ID_LEN 32
+
 struct agentlink;
 struct dispatch;
 struct events;
+struct groups;
 struct logs;
 struct metrics;
 struct repair;
@@ -52,11 +56,13 @@ struct hpqd {
 	struct metrics *metrics;    /* metrics.c: the --metrics listener, or NULL */
 	struct logs *logs;          /* logs.c: hpq logs requests relayed to agents */
 	struct repair *repair;      /* repair.c: node repair timer and commands */
+	struct groups *groups;      /* groups.c: users' Unix groups, for roles */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */
 	bool has_key;               /* TCP peers must answer a nonce with the cluster key */
 	uint8_t key[HPQ_AUTH_KEY_BYTES];
 	uint64_t start_mono;        /* uv_now at start: disconnected nodes' grace counts from it */
+	char cluster_id[HPQD_CLUSTER_ID_LEN + 1]; /* <state_dir>/cluster-id: names task logs */
 	uint64_t status_first_active; /* status.c: no task below this id is active */
 	/* Progress since start, each counted by its module, for hpq status. */
 	uint64_t cycles;            /* dispatch.c: dispatcher cycles run */

@@ -45,8 +45,7 @@ static void apply(struct hpqd *d, const struct sched_decision *dec)
 				   dec->beneficiary ? state_task_of(dec->beneficiary) : NULL,
 				   dec->cause);
 		agentlink_kill_after_commit(d, t, t->attempts, -1, t->preempt_signal,
-					    t->grace_s ? t->grace_s : st->policy.grace_s,
-					    "preempted");
+					    state_task_stop_grace(st, t), "preempted");
 		break;
 	default:
 		hpq_fatal("the dispatcher returned an unknown action %d", (int)dec->action);

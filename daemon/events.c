@@ -336,6 +336,7 @@ int events_request(struct events *ev, struct conn *c, uint64_t id, const Hpq__Ev
 		s->team = *m->team ? xstrdup(m->team) : NULL;
 		s->node = *m->node ? xstrdup(m->node) : NULL;
 		s->since_ms = m->since;
+		c->follower = true;   /* silent by design: not idle (server.c) */
 		server_ref(c);
 		dlist_add_tail(&ev->subs, &s->link);
 	}

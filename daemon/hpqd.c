@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "dispatch.h"
 #include "events.h"
 #include "error.h"
+#include "groups.h"
 #include "hpqd.h"
 #include "log.h"
 #include "logs.h"
@@ -96,6 +98,102 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 	return r;
 }
 
+/* fsync a directory, so that a rename in it is durable. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Writes a new random cluster id to path, atomically and durably. */
+static int cluster_id_create(const char *dir, const char *path, char *id, char *err,
+			     size_t errlen)
+{
+	uint8_t raw[HPQD_CLUSTER_ID_LEN / 2];
+	char *tmp = NULL, line[HPQD_CLUSTER_ID_LEN + 2];
+	int fd, r = 0;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot make a cluster id: %s", strerror(errno));
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	snprintf(line, sizeof(line), "%s\n", id);
+	xasprintf(&tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+	} else {
+		errno = 0;
+		if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+			r = errno ? -errno : -EIO;
+		else if (fsync(fd) < 0)
+			r = -errno;
+		if (close(fd) < 0 && r == 0)
+			r = -errno;
+	}
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r == 0)
+		r = sync_dir(dir);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(-r));
+		unlink(tmp);
+	}
+	free(tmp);
+	return r;
+}
+
+/*
+ * The cluster id, <state_dir>/cluster-id: 16 random bytes in hex, made at
+ * the first start and read at every later one. Agents name task log files
+ * after it (docs/decisions.md, "Node agent"), so a new state directory,
+ * whose task ids start again at 1, never reaches an older cluster's logs.
+ */
+static int cluster_id_load(const char *dir, char *id, char *err, size_t errlen)
+{
+	char *path = NULL, buf[HPQD_CLUSTER_ID_LEN + 2];
+	ssize_t n;
+	int fd, r = 0;
+
+	xasprintf(&path, "%s/cluster-id", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		r = cluster_id_create(dir, path, id, err, errlen);
+		if (r == 0)
+			log_notice("made the cluster id %s ('%s')", id, path);
+		goto out;
+	}
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n != HPQD_CLUSTER_ID_LEN + 1 || buf[HPQD_CLUSTER_ID_LEN] != '\n' ||
+	    strspn(buf, "0123456789abcdef") != HPQD_CLUSTER_ID_LEN) {
+		r = HPQ_EINVAL;
+		snprintf(err, errlen, "'%s' does not hold a cluster id (32 lower-case hex digits "
+			 "and a newline): restore it from a backup, or remove it to make a new "
+			 "one (hpq logs then no longer finds the output of earlier tasks)", path);
+		goto out;
+	}
+	memcpy(id, buf, HPQD_CLUSTER_ID_LEN);
+	id[HPQD_CLUSTER_ID_LEN] = '\0';
+out:
+	free(path);
+	return r;
+}
+
 int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigned flags,
 	      char *err, size_t errlen)
 {
@@ -126,11 +224,16 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	if (r < 0)
 		goto fail;
 	d->lock_fd = r;
+	r = cluster_id_load(cfg->state_dir, d->cluster_id, err, errlen);
+	if (r < 0)
+		goto fail;
 	xasprintf(&path, "%s/hpq.db", cfg->state_dir);
 	r = store_open(path, flags, &d->store, err, errlen);
 	if (r < 0)
 		goto fail;
 	state_init(&d->state, d->store);
+	d->state.max_pending_tasks = cfg->limits.max_pending_tasks;
+	d->state.max_task_bytes = cfg->limits.max_task_bytes;
 	r = state_load(&d->state, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -139,12 +242,15 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 		snprintf(err, errlen, "cannot start the storage thread: %s", uv_strerror(r));
 		goto fail;
 	}
+	d->groups = groups_new(GROUPS_TTL_MS, GROUPS_MAX_USERS, NULL, NULL);
+	d->router = router_new();
 	server_new(&(struct server_params){
 			   .loop = loop,
 			   .store = d->store,
 			   .cfg = &d->cfg,
 			   .uid = d->uid,
 			   .key = d->has_key ? d->key : NULL,
+			   .groups = d->groups,
 			   .on_message = router_deliver,
 			   .arg = d,
 		   }, &d->server);
@@ -211,6 +317,10 @@ void hpqd_release(struct hpqd *d)
 	state_release(&d->state);
 	server_free(d->server);
 	d->server = NULL;
+	router_free(d->router);
+	d->router = NULL;
+	groups_free(d->groups);
+	d->groups = NULL;
 	config_release(&d->cfg);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);

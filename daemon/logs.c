@@ -64,7 +64,7 @@ static void on_timer(uv_timer_t *h)
 }
 
 void logs_relay(struct logs *lg, struct conn *client, uint64_t id, uint64_t task_id,
-		struct conn *agent, uint64_t offset, uint32_t max)
+		uint32_t attempt, struct conn *agent, uint64_t offset, uint32_t max)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__LogRequest fwd = HPQ__LOG_REQUEST__INIT;
@@ -82,6 +82,8 @@ void logs_relay(struct logs *lg, struct conn *client, uint64_t id, uint64_t task
 		uv_timer_start(&lg->timer, on_timer, 1000, 1000);
 
 	fwd.task_id = task_id;
+	fwd.attempt = attempt;
+	fwd.cluster_id = lg->d->cluster_id;
 	fwd.offset = offset;
 	fwd.max = max && max < MAX_CHUNK ? max : MAX_CHUNK;
 	env.id = r->agent_id;

@@ -25,10 +25,11 @@ struct logs;
 int logs_init(struct hpqd *d);
 void logs_close(struct hpqd *d);
 
-/* Asks agent for max bytes at offset of task_id's output, on behalf of
- * client's request id; the answer, or an Error, goes to the client. */
+/* Asks agent for max bytes at offset of the output of task_id's attempt,
+ * on behalf of client's request id; the answer, or an Error, goes to the
+ * client. */
 void logs_relay(struct logs *lg, struct conn *client, uint64_t id, uint64_t task_id,
-		struct conn *agent, uint64_t offset, uint32_t max);
+		uint32_t attempt, struct conn *agent, uint64_t offset, uint32_t max);
 /* From an agent: a LogChunk, or an Error; false if id is not one of ours. */
 bool logs_agent_reply(struct logs *lg, struct conn *agent, const Hpq__Envelope *env);
 

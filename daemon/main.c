@@ -52,6 +52,8 @@ static const char usage_text[] =
 	"  -s, --socket PATH          Unix socket for local clients\n"
 	"                             (default " HPQ_DEFAULT_SOCKET "; \"\" none)\n"
 	"  -k, --key-file FILE        cluster key that TCP peers must prove they hold\n"
+	"      --insecure             trust the user a TCP client names, without MUNGE\n"
+	"                             (tests and demos; loopback listen addresses only)\n"
 	"  -L, --log-level LEVEL      error, warning, notice, info (default) or debug\n"
 	"      --heartbeat DURATION   heartbeat interval for agents (default 10s)\n"
 	"      --unreachable-after N  heartbeats missed before a node is lost (default 3)\n"
@@ -61,7 +63,7 @@ static const char usage_text[] =
 	"  -h, --help                 show this help\n"
 	"  -V, --version              show the version\n";
 
-enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE, OPT_METRICS };
+enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE, OPT_METRICS, OPT_INSECURE };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -73,6 +75,7 @@ static const struct option long_opts[] = {
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "unreachable-after", required_argument, NULL, OPT_UNREACHABLE },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
@@ -315,6 +318,9 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 		case OPT_METRICS:
 			r = config_set(cfg, "hpqd", "metrics", optarg, err, sizeof(err));
 			break;
+		case OPT_INSECURE:
+			cfg->insecure = true;
+			break;
 		case 'f':
 			cfg->foreground = true;
 			break;
@@ -358,6 +364,29 @@ static void print_repair(const struct config *c)
 		printf("%s = %s\n", r->action_reasons[i], r->action_values[i]);
 }
 
+/* [limits] (server.c, router.c, task.c), for --check. */
+static void print_limits(const struct config *c)
+{
+	const struct limits_config *l = &c->limits;
+	char he[32], rd[32], id[32], wr[32], li[32];
+
+	printf("\n[limits]\nhello_timeout = %s\nread_timeout = %s\nidle_timeout = %s\n"
+	       "write_timeout = %s\nmax_connections = %u\nmax_connections_per_user = %u\n"
+	       "max_unauthenticated_per_address = %u\nmax_inflight = %u\n"
+	       "max_write_queue = %llu\nlog_interval = %s\nmax_pending_tasks = %u\n"
+	       "max_task_bytes = %llu\nrate = %u\nburst = %u\nexempt_admins = %s\n",
+	       hpq_format_duration(l->hello_timeout_ms / 1000, he, sizeof(he)),
+	       hpq_format_duration(l->read_timeout_ms / 1000, rd, sizeof(rd)),
+	       hpq_format_duration(l->idle_timeout_ms / 1000, id, sizeof(id)),
+	       hpq_format_duration(l->write_timeout_ms / 1000, wr, sizeof(wr)),
+	       l->max_connections, l->max_connections_per_user,
+	       l->max_unauthenticated_per_address, l->max_inflight,
+	       (unsigned long long)l->max_write_queue,
+	       hpq_format_duration(l->log_interval_ms / 1000, li, sizeof(li)),
+	       l->max_pending_tasks, (unsigned long long)l->max_task_bytes, l->rate,
+	       l->burst, l->exempt_admins ? "yes" : "no");
+}
+
 static void print_config(const struct config *c)
 {
 	static const char *const levels[] = { "emerg", "alert", "crit", "error", "warning",
@@ -367,14 +396,19 @@ static void print_config(const struct config *c)
 	printf("[hpqd]\nlisten = %s\nsocket = %s\nstate_dir = %s\nlog_level = %s\n"
 	       "metrics = %s\n\n", c->listen, c->socket_path, c->state_dir,
 	       levels[c->log_level & 7], c->metrics);
-	printf("[auth]\nkey_file = %s\nadmins = ", c->key_file ? c->key_file : "");
+	printf("[auth]\nkey_file = %s\nmunge_socket = %s\nadmins = ",
+	       c->key_file ? c->key_file : "", c->munge_socket);
 	for (size_t i = 0; i < c->nadmins; i++)
 		printf("%s%s", i ? "," : "", c->admins[i]);
+	printf("\nallow_root_tasks = %s", c->allow_root_tasks ? "yes" : "no");
+	printf("\nadmin_group = %s\nprivate_data = %s", c->admin_group,
+	       c->private_data ? "yes" : "no");
 	printf("\n\n[agents]\nheartbeat = %llus\nunreachable_after = %u\n",
 	       (unsigned long long)(c->heartbeat_ms / 1000), c->unreachable_after);
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
 	print_repair(c);
+	print_limits(c);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -393,6 +427,12 @@ int main(int argc, char **argv)
 	if (r) {
 		config_release(&cfg);
 		return r;
+	}
+	/* Before anything is made: --insecure is for this host only. */
+	if (cfg.insecure && server_check_insecure(cfg.listen, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hpqd: %s\n", err);
+		config_release(&cfg);
+		return EXIT_USAGE;
 	}
 	if (check) {
 		print_config(&cfg);
@@ -448,8 +488,15 @@ int main(int argc, char **argv)
 				log_warn("cannot write '%s': %s", m.port_path, strerror(-r));
 		}
 		if (*cfg.listen && !m.d.has_key)
-			log_warn("no cluster key ([auth] key_file): TCP peers are not "
+			log_warn("no cluster key ([auth] key_file): agents over TCP are not "
 				 "authenticated; use this only on a trusted network");
+		if (*cfg.listen && cfg.insecure)
+			log_warn("--insecure: TCP clients are NOT authenticated: whoever reaches "
+				 "%s may act as any user they name, root included; for tests "
+				 "and demos on this host only", cfg.listen);
+		else if (*cfg.listen)
+			log_info("TCP clients prove their user with MUNGE (munged at %s)",
+				 cfg.munge_socket);
 		start_watchdog(&m);
 		log_notice("hpqd %s ready (pid %d, state in %s)", HPQ_VERSION, (int)getpid(),
 			   cfg.state_dir);

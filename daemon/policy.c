@@ -28,6 +28,7 @@ enum key {
 	K_MIN_RUNTIME,
 	K_GRACE,
 	K_REQUEUE,
+	K_MAX_GRACE,
 	K_COUNT,
 };
 
@@ -37,6 +38,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_MIN_RUNTIME] = "min-runtime",
 	[K_GRACE] = "grace",
 	[K_REQUEUE] = "requeue-order",
+	[K_MAX_GRACE] = "max-grace",
 };
 
 static int key_parse(const char *name)
@@ -95,6 +97,11 @@ static int apply(struct state_policy *p, enum key k, const char *value, struct s
 		if (r == 0)
 			p->grace_s = s;
 		return r;
+	case K_MAX_GRACE:
+		r = duration(key_names[k], value, 1, MAX_GRACE_S, &s, e);
+		if (r == 0)
+			p->max_grace_s = s;
+		return r;
 	case K_REQUEUE:
 		if (!strcmp(value, "submit"))
 			p->sched.requeue_by_eviction = false;
@@ -121,6 +128,8 @@ static const char *value_of(const struct state_policy *p, enum key k, char *buf,
 		return hpq_format_duration((uint64_t)p->sched.min_runtime_ms / 1000, buf, len);
 	case K_GRACE:
 		return hpq_format_duration(p->grace_s, buf, len);
+	case K_MAX_GRACE:
+		return hpq_format_duration(p->max_grace_s, buf, len);
 	case K_REQUEUE:
 		return p->sched.requeue_by_eviction ? "eviction" : "submit";
 	default:
@@ -153,14 +162,22 @@ int policy_set(struct state *st, const Hpq__PolicySetRequest *req, const struct 
 		k = key_parse(s->key);
 		if (k < 0)
 			return state_errf(e, HPQ_EINVAL, "unknown policy key '%.64s': use "
-					  "idle-allocation, half-life, min-runtime, grace or "
-					  "requeue-order", s->key);
+					  "idle-allocation, half-life, min-runtime, grace, "
+					  "max-grace or requeue-order", s->key);
 		if (seen[k])
 			return state_errf(e, HPQ_EINVAL, "%s is given twice", key_names[k]);
 		seen[k] = true;
 		r = apply(&next, (enum key)k, s->value, e);
 		if (r < 0)
 			return r;
+	}
+	if ((seen[K_GRACE] || seen[K_MAX_GRACE]) && next.grace_s > next.max_grace_s) {
+		char g[32], m[32];
+
+		return state_errf(e, HPQ_EINVAL, "grace %s is longer than max-grace %s: the "
+				  "default cannot exceed the cap",
+				  hpq_format_duration(next.grace_s, g, sizeof(g)),
+				  hpq_format_duration(next.max_grace_s, m, sizeof(m)));
 	}
 
 	/* Everything checked: apply it whole. */
@@ -192,5 +209,6 @@ void policy_to_pb(const struct state *st, Hpq__PolicyReply *rep)
 	rep->half_life_s = (uint64_t)p->sched.half_life_ms / 1000;
 	rep->min_runtime_s = (uint64_t)p->sched.min_runtime_ms / 1000;
 	rep->grace_s = p->grace_s;
+	rep->max_grace_s = p->max_grace_s;
 	rep->requeue_order = (char *)(p->sched.requeue_by_eviction ? "eviction" : "submit");
 }

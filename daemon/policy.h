@@ -2,7 +2,8 @@
  * policy.h: the cluster policy (docs/design.md §4, `hpq policy show|set`): how
  * idle compute is shared (fair-share or fcfs), the usage half-life, the
  * min-runtime before a task may be preempted, the default preemption
- * grace, and where a requeued task goes back in its queue.
+ * grace and the longest grace a task may ask for (max-grace), and where a
+ * requeued task goes back in its queue.
  *
  * The policy lives in state.policy and, durably, in the store's policy
  * table as the words people type (key, value), read back at start as they

@@ -75,7 +75,7 @@ static void kill_stale(struct hpqd *d, struct conn *c, uint64_t task_id, uint32_
  */
 static void kill_again_if_stopping(struct hpqd *d, struct conn *c, const struct task *t)
 {
-	uint64_t grace = t->grace_s ? t->grace_s : d->state.policy.grace_s;
+	uint64_t grace = state_task_stop_grace(&d->state, t);
 
 	if (t->cancel_requested)
 		agentlink_kill_on(d, c, t->st.id, t->attempts, SIGTERM, grace, "cancelled");

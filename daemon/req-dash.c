@@ -14,6 +14,7 @@
 #include "events.h"
 #include "logs.h"
 #include "request.h"
+#include "rights.h"
 #include "server.h"
 #include "status.h"
 #include "usage.h"
@@ -58,18 +59,19 @@ int req_log_request(struct req *q)
 	if (!t)
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu",
 				  (unsigned long long)m->task_id);
-	/* Output may hold secrets: the owner and administrators only. */
-	if (!q->c->actor.admin && strcmp(q->c->actor.user, t->user))
-		return state_errf(q->e, HPQ_EPERM, "task %llu is %s's: only its owner and "
-				  "administrators may read its output",
-				  (unsigned long long)t->st.id, t->user);
-	if (!*node_name) {
-		if (!t->n_node_names)
-			return state_errf(q->e, HPQ_ENOTFOUND,
-					  "task %llu has not run yet: no output",
-					  (unsigned long long)t->st.id);
+	/* Output may hold secrets: private data (rights.h), unless private_data is off. */
+	if (q->d->cfg.private_data && !rights_task_manage(st, t, &q->c->actor))
+		return rights_task_refuse(t, "read its output", q->e);
+	if (!t->attempts || (!*node_name && !t->n_node_names))
+		return state_errf(q->e, HPQ_ENOTFOUND, "task %llu has not run yet: no output",
+				  (unsigned long long)t->st.id);
+	/* Each attempt has its own file, named by the cluster id, task and attempt. */
+	if (m->attempt > t->attempts)
+		return state_errf(q->e, HPQ_ENOTFOUND, "task %llu has run %u attempt%s, not %u",
+				  (unsigned long long)t->st.id, t->attempts,
+				  t->attempts == 1 ? "" : "s", m->attempt);
+	if (!*node_name)
 		node_name = t->node_names[0];
-	}
 	n = state_node_find(st, node_name);
 	if (!n)
 		return state_errf(q->e, HPQ_ENOTFOUND, "unknown node '%.64s'", node_name);
@@ -77,6 +79,7 @@ int req_log_request(struct req *q)
 	if (!agent || agent->dead)
 		return state_errf(q->e, HPQ_EUNAVAIL, "node %s is not connected: its agent holds "
 				  "the output", n->name);
-	logs_relay(q->d->logs, q->c, q->id, t->st.id, agent, m->offset, m->max);
+	logs_relay(q->d->logs, q->c, q->id, t->st.id, m->attempt ? m->attempt : t->attempts,
+		   agent, m->offset, m->max);
 	return 0;
 }

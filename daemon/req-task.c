@@ -21,6 +21,7 @@
 #include "msg.h"
 #include "queue.h"
 #include "request.h"
+#include "rights.h"
 #include "server.h"
 #include "store.h"
 #include "xalloc.h"
@@ -62,7 +63,18 @@ static void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *
 	pb->argv = t->argv;
 	pb->cwd = t->cwd;
 	pb->preempt_signal = t->preempt_signal;
-	pb->grace_s = t->grace_s ? t->grace_s : st->policy.grace_s;
+	pb->grace_s = state_task_grace(st, t);
+}
+
+/* Withholds t's private data from a reader who may not see it (rights.h). */
+static void task_redact(const struct rights_view *v, const struct task *t, Hpq__Task *pb)
+{
+	if (rights_view_task(v, t))
+		return;
+	pb->n_argv = 0;
+	pb->argv = NULL;
+	pb->cwd = (char *)"";
+	pb->redacted = true;
 }
 
 int req_submit(struct req *q)
@@ -73,6 +85,11 @@ int req_submit(struct req *q)
 	struct task *t;
 	int r;
 
+	/* A task runs as its submitter: root only where the cluster allows it. */
+	if (q->c->actor.uid == 0 && !q->d->cfg.allow_root_tasks)
+		return state_errf(q->e, HPQ_EPERM, "tasks may not run as root on this cluster: "
+				  "submit as an ordinary user (or set [auth] allow_root_tasks "
+				  "= yes in hpqd.conf)");
 	r = state_task_submit(&q->d->state, m->spec, &q->c->actor, &t, q->e);
 	if (r < 0)
 		return r;
@@ -112,6 +129,7 @@ int req_list(struct req *q)
 	Hpq__Task *tasks = NULL, **ptrs = NULL;
 	Hpq__Resources *res = NULL;
 	struct queue_index *qi = NULL;
+	struct rights_view view;
 	size_t n = 0, cap = 0, bytes = 0;
 
 	if (*m->team)
@@ -131,6 +149,8 @@ int req_list(struct req *q)
 		}
 	}
 
+	/* The reader's rights once; then each task's private data is one check. */
+	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
 	/* Newest first, so that a limit (or the frame size) keeps the newest. */
 	for (size_t i = st->ntasks; i-- > 0;) {
 		const struct task *t = st->tasks[i];
@@ -146,6 +166,7 @@ int req_list(struct req *q)
 			res = xreallocarray(res, cap, sizeof(*res));
 		}
 		task_to_pb(st, t, &tasks[n], &res[n]);
+		task_redact(&view, t, &tasks[n]);
 		tasks[n].per_node = &res[n];
 		if (t->state == TASK_PENDING) {
 			if (!qi)
@@ -176,6 +197,7 @@ int req_list(struct req *q)
 	free(tasks);
 	free(res);
 	queue_index_free(qi);
+	rights_view_release(&view);
 	return 0;
 }
 
@@ -197,6 +219,7 @@ static void on_history(void *arg, int status, const struct store_history *h)
 	Hpq__Resources res;
 	Hpq__Checkpoint *ck = NULL, **ckp = NULL;
 	Hpq__Event *ev = NULL, **evp = NULL;
+	struct rights_view view;
 
 	if (status < 0 || !t) {
 		server_send_error(q->c, q->id, status < 0 ? status : HPQ_ENOTFOUND,
@@ -204,6 +227,9 @@ static void on_history(void *arg, int status, const struct store_history *h)
 		goto out;
 	}
 	task_to_pb(st, t, &task, &res);
+	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
+	task_redact(&view, t, &task);
+	rights_view_release(&view);
 	task.queue_position = queue_position(st, t);
 	if (h->nckpts) {
 		ck = xcalloc(h->nckpts, sizeof(*ck));
@@ -298,10 +324,11 @@ int req_cancel(struct req *q)
 				       (unsigned long long)m->ids[i]);
 		} else {
 			r = state_task_cancel(st, t, &q->c->actor, &msgs[i]);
+			if (r == HPQ_EPERM)
+				rights_denied(st, &q->c->actor, t, msgs[i].msg);
 			if (r == 1)
 				agentlink_kill_after_commit(q->d, t, t->attempts, -1, SIGTERM,
-							    t->grace_s ? t->grace_s
-								       : st->policy.grace_s,
+							    state_task_stop_grace(st, t),
 							    "cancelled");
 		}
 		res[i].code = r < 0 ? r : 0;

@@ -73,6 +73,8 @@ int req_team_list(struct req *q)
 		pb->preempt_own = (char *)(t->preempt_own_lower ? "lower-priority" : "never");
 		pb->n_members = t->nmembers;
 		pb->members = t->members;
+		pb->n_admins = t->nadmins;
+		pb->admins = t->admins;
 		pb->default_class = t->default_class;
 		pb->n_quotas = t->nquotas;
 		pb->quotas = t->nquotas ? &qptrs[k] : NULL;

@@ -9,18 +9,92 @@
  * they name, what they do, for the refusal's message. Rights that depend
  * on the object (whose task, which team) are the state's to check. A body
  * with no entry (a reply, a push, a body from a newer protocol) is refused
- * like a request of the wrong role.
+ * like a request of the wrong role. Every refusal for want of a right
+ * (HPQ_EPERM) leaves through here and is recorded as a "denied" event
+ * (rights.h); a cancel's per-task refusals are recorded by req_cancel.
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "context.h"
 #include "error.h"
 #include "msg.h"
 #include "request.h"
+#include "rights.h"
 #include "router.h"
 #include "server.h"
+#include "strmap.h"
+#include "xalloc.h"
+
+/* One user's token bucket: `tokens` requests may go now; it refills at
+ * [limits] rate per second up to burst. */
+struct bucket {
+	char *key;                   /* "uid 1000", or "user NAME" without an account */
+	double tokens;
+	uint64_t mono_ms;            /* when tokens was last brought up to date */
+};
+
+struct router {
+	struct strmap buckets;       /* of struct bucket, by key */
+};
+
+struct router *router_new(void)
+{
+	return xcalloc(1, sizeof(struct router));
+}
+
+void router_free(struct router *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->buckets.cap; i++) {
+		struct bucket *b = r->buckets.keys[i] ? r->buckets.vals[i] : NULL;
+
+		if (b) {
+			free(b->key);
+			free(b);
+		}
+	}
+	strmap_release(&r->buckets);
+	free(r);
+}
+
+/* Takes one token from c's user; refuses (negative, with e) when none is left. */
+static int charge(struct hpqd *d, struct conn *c, struct state_err *e)
+{
+	const struct limits_config *l = &d->cfg.limits;
+	uint64_t now = uv_now(d->loop);
+	struct bucket *b;
+	char key[HPQ_NAME_MAX + 16];
+
+	if (c->role == HPQ__ROLE__ROLE_AGENT || c->pseudo || (c->actor.admin && l->exempt_admins))
+		return 0;
+	if (c->actor.known)
+		snprintf(key, sizeof(key), "uid %u", c->actor.uid);
+	else
+		snprintf(key, sizeof(key), "user %s", c->user);
+	b = strmap_get(&d->router->buckets, key);
+	if (!b) {
+		b = xcalloc(1, sizeof(*b));
+		b->key = xstrdup(key);
+		b->tokens = l->burst;
+		b->mono_ms = now;
+		strmap_put(&d->router->buckets, b->key, b);
+	}
+	b->tokens += (double)(now - b->mono_ms) * l->rate / 1000.0;
+	if (b->tokens > l->burst)
+		b->tokens = l->burst;
+	b->mono_ms = now;
+	if (b->tokens < 1.0)
+		return state_errf(e, HPQ_EBUSY, "too many requests from %s: the limit is %u per "
+				  "second per user, %u at once ([limits] rate and burst); slow "
+				  "down and try again", c->user, l->rate, l->burst);
+	b->tokens -= 1.0;
+	return 0;
+}
 
 enum {
 	CLIENT = 1u << 0,
@@ -84,10 +158,13 @@ void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env)
 		rc = HPQ_EPROTO;
 	else if (r->admin && !c->actor.admin)
 		rc = state_errf(&e, HPQ_EPERM, "only administrators can %s", r->admin);
-	else
+	else if ((rc = charge(q.d, c, &e)) == 0)
 		rc = r->handle(&q);
 	if (rc >= 0)
 		return;
+	/* Every refusal for want of a right goes into the event log (rights.h). */
+	if (rc == HPQ_EPERM)
+		rights_denied(&q.d->state, &c->actor, NULL, e.msg);
 	if (rc == HPQ_EPROTO && !e.msg[0])
 		state_errf(&e, HPQ_EPROTO, "%s is not a request a%s may send", hpq_msg_name(env),
 			   agent ? "n agent" : " client");

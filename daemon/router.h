@@ -16,4 +16,9 @@ struct hpqd;
 /* The server's on_message callback; arg is the struct hpqd. */
 void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env);
 
+/* The per-user request rate ([limits] rate and burst) lives in d->router:
+ * router_new makes it at start, router_free after the loop ended. */
+struct router *router_new(void);
+void router_free(struct router *r);
+
 #endif

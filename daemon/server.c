@@ -8,14 +8,35 @@
  * written; a frame that does not decode gets an Error and the connection
  * goes on; so does a request the handler refuses. Writes go through
  * uv_write, whose queue is per stream; a peer that lets more than
- * WRITE_QUEUE_MAX pile up is cut off rather than allowed to grow the heap.
+ * [limits] max_write_queue pile up, or reads nothing for write_timeout,
+ * is cut off rather than allowed to grow the heap.
+ *
+ * Limits against misbehaving peers ([limits], docs/security.md): before
+ * Hello (and Auth) a peer may send frames of PREAUTH_FRAME_MAX only, the
+ * framer checking each length before keeping a byte of the body, and
+ * must finish within hello_timeout; TCP peers not yet known count per
+ * address. A Unix peer counts by its uid from the moment it is accepted,
+ * a TCP client once it is known, against max_connections_per_user and
+ * max_connections; root, hpqd's own user and agents are never counted,
+ * so there is always room for them (file descriptors permitting:
+ * LimitNOFILE). A frame begun must be complete within read_timeout; a
+ * client silent for idle_timeout is closed, unless events are pushed to
+ * it or it waits for an answer, and an agent once it missed twice the
+ * heartbeats that make its node lost. At most max_inflight replies of a
+ * connection wait for a commit: then its reading stops until one is
+ * sent. What peers cause at will is logged at most once a log_interval.
  *
  * Identity is settled by Hello before anything else: on the Unix socket
- * from SO_PEERCRED (Hello.name is ignored), over TCP from Hello.name,
- * trusted only after Auth when the daemon has a cluster key. Every message
- * after that goes whole to the on_message callback (the router).
+ * from SO_PEERCRED (Hello.name is ignored). Over TCP a client's comes with
+ * Auth, from a MUNGE credential bound to this connection's nonce, which
+ * munged checks (munge_decode, on libuv's thread pool since it blocks);
+ * Hello.name is ignored there too, unless hpqd runs --insecure (loopback
+ * only), where it is trusted as an agent's node name is, after Auth when
+ * the daemon has a cluster key. Every message after that goes whole to the
+ * on_message callback (the router).
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,22 +46,33 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <munge.h>
+
 #include "config.h"
 #include "error.h"
+#include "groups.h"
 #include "hpq.h"
 #include "log.h"
 #include "msg.h"
 #include "parse.h"
+#include "rights.h"
 #include "server.h"
 #include "store.h"
+#include "strmap.h"
 #include "xalloc.h"
 
 #define READ_BUF 65536
-#define WRITE_QUEUE_MAX (64u << 20)
 #define BACKLOG 128
-/* A peer that has not finished Hello (and Auth) by then is cut off, so idle
- * sockets cannot pile up before anyone knows who holds them. */
-#define HANDSHAKE_MS 10000
+/* The largest frame a peer may send before Hello (and Auth) are done: a
+ * Hello or an Auth is a few hundred bytes, so nobody unknown can make the
+ * daemon buffer a whole HPQ_FRAME_MAX. */
+#define PREAUTH_FRAME_MAX (64u << 10)
+
+/* How many connections hold one key ("uid:1000", "addr:10.0.0.7"). */
+struct peer_count {
+	char *key;
+	uint32_t n;
+};
 
 struct server {
 	struct server_params p;
@@ -53,6 +85,9 @@ struct server {
 	struct dlist conns;
 	uv_timer_t reaper;
 	bool has_reaper;
+	struct strmap counts;        /* of struct peer_count, by key */
+	uint32_t unprivileged;       /* connections counted toward max_connections */
+	struct hpq_log_limit peer_log; /* refused and reaped peers */
 	char rbuf[READ_BUF];
 };
 
@@ -67,6 +102,7 @@ static void conn_free(struct conn *c)
 	hpq_framer_release(&c->framer);
 	free(c->user);
 	free(c->software);
+	free(c->actor.groups);
 	free(c);
 }
 
@@ -86,12 +122,98 @@ static void on_closed(uv_handle_t *h)
 	server_unref(container_of(h, struct conn, h.handle));
 }
 
+/* ---------------------------------------------------------------- counts ([limits]) */
+
+static const struct limits_config *limits(const struct server *srv)
+{
+	return &srv->p.cfg->limits;
+}
+
+/* Root and hpqd's own user always get in: whatever users do, the
+ * administrator and the agents on this host can still connect. */
+static bool privileged_uid(const struct server *srv, uint32_t uid)
+{
+	return uid == 0 || uid == (uint32_t)srv->p.uid;
+}
+
+static uint32_t count_of(const struct server *srv, const char *key)
+{
+	const struct peer_count *pc = strmap_get(&srv->counts, key);
+
+	return pc ? pc->n : 0;
+}
+
+static void count_take(struct conn *c, const char *key)
+{
+	struct server *srv = c->srv;
+	struct peer_count *pc = strmap_get(&srv->counts, key);
+
+	if (!pc) {
+		pc = xcalloc(1, sizeof(*pc));
+		pc->key = xstrdup(key);
+		strmap_put(&srv->counts, pc->key, pc);
+	}
+	pc->n++;
+	c->count = pc;
+}
+
+static void count_drop(struct conn *c)
+{
+	struct peer_count *pc = c->count;
+
+	if (!pc)
+		return;
+	c->count = NULL;
+	if (--pc->n == 0) {
+		strmap_del(&c->srv->counts, pc->key);
+		free(pc->key);
+		free(pc);
+	}
+}
+
+/*
+ * Admits a user's connection against max_connections and
+ * max_connections_per_user (key: "uid:N", or "user:NAME" for a TCP name
+ * without an account here). Returns NULL, or why it is refused.
+ */
+static const char *admit_user(struct conn *c, const char *key, char *why, size_t len)
+{
+	struct server *srv = c->srv;
+	const struct limits_config *l = limits(srv);
+
+	if (srv->unprivileged >= l->max_connections) {
+		snprintf(why, len, "hpqd holds %u connections of users, its limit "
+			 "([limits] max_connections %u): try again later", srv->unprivileged,
+			 l->max_connections);
+		return why;
+	}
+	if (count_of(srv, key) >= l->max_connections_per_user) {
+		snprintf(why, len, "too many connections of %s: the limit is %u per user "
+			 "([limits] max_connections_per_user)", key, l->max_connections_per_user);
+		return why;
+	}
+	count_take(c, key);
+	c->unprivileged = true;
+	srv->unprivileged++;
+	return NULL;
+}
+
+static void uncount(struct conn *c)
+{
+	count_drop(c);
+	if (c->unprivileged) {
+		c->unprivileged = false;
+		c->srv->unprivileged--;
+	}
+}
+
 /* Marks c dead and tells the session's owner; the handle closes separately. */
 static void conn_kill(struct conn *c)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
+	uncount(c);
 	dlist_del(&c->link);
 	if (c->on_close)
 		c->on_close(c);
@@ -143,6 +265,8 @@ static void on_written(uv_write_t *req, int status)
 		log_debug("%s: write failed: %s", w->c->peer, uv_strerror(status));
 		close_now(w->c);
 	}
+	if (status == 0)
+		w->c->write_mono = uv_now(w->c->srv->p.loop);
 	free(w->buf);
 	free(w);
 }
@@ -157,13 +281,17 @@ void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
 		free(frame);
 		return;
 	}
-	if (c->h.stream.write_queue_size > WRITE_QUEUE_MAX) {
-		log_warn("%s: not reading its replies (%zu bytes queued): disconnecting", c->peer,
-			 c->h.stream.write_queue_size);
+	if (c->h.stream.write_queue_size > limits(c->srv)->max_write_queue) {
+		hpq_log_limited(&c->srv->peer_log, LOG_WARNING,
+				"%s: not reading its replies (%zu bytes queued, [limits] "
+				"max_write_queue): disconnecting", c->peer,
+				c->h.stream.write_queue_size);
 		free(frame);
 		close_now(c);
 		return;
 	}
+	if (c->h.stream.write_queue_size == 0)
+		c->write_mono = uv_now(c->srv->p.loop);
 	w = xcalloc(1, sizeof(*w));
 	w->c = c;
 	w->buf = frame;
@@ -221,9 +349,13 @@ struct pending_reply {
 	size_t len;
 };
 
+static void conn_resume(struct conn *c);
+
 static void on_committed(void *arg, int status)
 {
 	struct pending_reply *p = arg;
+
+	p->c->inflight--;
 
 	if (status < 0) {
 		free(p->frame);
@@ -232,6 +364,7 @@ static void on_committed(void *arg, int status)
 	} else {
 		server_send_frame(p->c, p->frame, p->len);
 	}
+	conn_resume(p->c);
 	server_unref(p->c);
 	free(p);
 }
@@ -244,6 +377,7 @@ void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env)
 	p->id = env->id;
 	p->frame = hpq_msg_encode(env, &p->len);
 	server_ref(c);
+	c->inflight++;
 	store_after_commit(c->srv->p.store, on_committed, p);
 }
 
@@ -273,18 +407,21 @@ static bool is_admin(const struct server *srv, const char *user, uint32_t uid, b
 }
 
 /* Sets user, uid, gid and admin of c; Unix socket from the peer
- * credentials, TCP from the name the peer gives. */
+ * credentials, a TCP client from its MUNGE credential (c->munged), an
+ * agent or an --insecure daemon's TCP client from the name the peer gives. */
 static int identify(struct conn *c, const char *name, struct state_err *e)
 {
 	struct passwd *pw;
 	char num[32];
 
-	if (c->local) {
-		pw = getpwuid(c->peer_uid);
-		snprintf(num, sizeof(num), "%u", c->peer_uid);
+	if (c->local || c->munged) {
+		uint32_t uid = c->local ? c->peer_uid : c->munge_uid;
+
+		pw = getpwuid(uid);
+		snprintf(num, sizeof(num), "%u", uid);
 		c->user = xstrdup(pw ? pw->pw_name : num);
-		c->actor.uid = c->peer_uid;
-		c->actor.gid = pw ? pw->pw_gid : c->peer_gid;
+		c->actor.uid = uid;
+		c->actor.gid = c->munged ? c->munge_gid : pw ? pw->pw_gid : c->peer_gid;
 		c->actor.known = true;
 	} else {
 		if (!*name || strlen(name) >= HPQ_NAME_MAX || strpbrk(name, " \t\n:/,"))
@@ -298,8 +435,14 @@ static int identify(struct conn *c, const char *name, struct state_err *e)
 	}
 	c->actor.user = c->user;
 	c->actor.agent = c->role == HPQ__ROLE__ROLE_AGENT;
+	/* Roles: the user's groups (teams' @group members and admins, [auth]
+	 * admin_group), from NSS for the uid and gid established above. */
+	if (!c->actor.agent && c->actor.known)
+		c->actor.groups = groups_of(c->srv->p.groups, c->user, c->actor.gid,
+					    (int64_t)uv_now(c->srv->p.loop), &c->actor.ngroups);
 	c->actor.admin = !c->actor.agent &&
-			 is_admin(c->srv, c->user, c->actor.uid, c->actor.known);
+			 (is_admin(c->srv, c->user, c->actor.uid, c->actor.known) ||
+			  rights_in_group(&c->actor, c->srv->p.cfg->admin_group));
 	if (c->actor.agent) {
 		if (c->local && !is_admin(c->srv, c->user, c->peer_uid, true))
 			return state_errf(e, HPQ_EPERM,
@@ -333,14 +476,20 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 	c->protocol = h->protocol_version;
 	free(c->software);
 	c->software = xstrndup(h->software_version, 64);
-	r = identify(c, h->name, e);
-	if (r < 0)
-		return r;
+	/* A TCP client's user comes with Auth, from munged: not from its name. */
+	c->need_munge = !c->local && c->role == HPQ__ROLE__ROLE_CLIENT &&
+			!c->srv->p.cfg->insecure;
+	if (!c->need_munge) {
+		r = identify(c, h->name, e);
+		if (r < 0)
+			return r;
+	}
 	rep.protocol_version = c->protocol;
 	rep.software_version = (char *)HPQ_VERSION;
-	rep.user = c->user;
-	rep.admin = c->actor.admin;
-	if (!c->local && c->srv->p.key) {
+	rep.user = c->need_munge ? (char *)"" : c->user;
+	rep.admin = !c->need_munge && c->actor.admin;
+	rep.munge = c->need_munge;
+	if (!c->local && (c->need_munge || c->srv->p.key)) {
 		hpq_auth_nonce(c->nonce);
 		rep.nonce.data = c->nonce;
 		rep.nonce.len = sizeof(c->nonce);
@@ -353,13 +502,167 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 	env.hello_reply = &rep;
 	server_send(c, &env);
 	log_debug("%s: hello from %s %s (%s)%s", c->peer,
-		  c->role == HPQ__ROLE__ROLE_AGENT ? "agent" : "user", c->user,
-		  h->software_version, c->actor.admin ? ", administrator" : "");
+		  c->role == HPQ__ROLE__ROLE_AGENT ? "agent" : "user",
+		  c->need_munge ? "(who MUNGE will tell)" : c->user, h->software_version,
+		  c->actor.admin ? ", administrator" : "");
+	return 0;
+}
+
+static void settle(struct conn *c);
+
+/* A MUNGE credential on its way through munged (on libuv's thread pool:
+ * munge_decode blocks on munged's socket). */
+struct munge_check {
+	uv_work_t req;
+	struct conn *c;            /* referenced until the check is done */
+	uint64_t id;               /* Auth's request id */
+	char *cred, *socket;
+	munge_err_t err;
+	char msg[160];             /* libmunge's words for err */
+	void *payload;
+	int len;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* On the thread pool: only the munge_check itself is touched here. */
+static void munge_work(uv_work_t *req)
+{
+	struct munge_check *m = container_of(req, struct munge_check, req);
+	munge_ctx_t ctx = munge_ctx_create();
+
+	if (!ctx) {
+		m->err = EMUNGE_NO_MEMORY;
+		snprintf(m->msg, sizeof(m->msg), "%s", munge_strerror(m->err));
+		return;
+	}
+	m->err = munge_ctx_set(ctx, MUNGE_OPT_SOCKET, m->socket);
+	if (m->err == EMUNGE_SUCCESS)
+		m->err = munge_decode(m->cred, ctx, &m->payload, &m->len, &m->uid, &m->gid);
+	if (m->err != EMUNGE_SUCCESS)
+		snprintf(m->msg, sizeof(m->msg), "%s",
+			 munge_ctx_strerror(ctx) ? munge_ctx_strerror(ctx)
+						 : munge_strerror(m->err));
+	munge_ctx_destroy(ctx);
+}
+
+/* What munged said, and whether the payload names this connection. */
+static int munge_verdict(struct conn *c, const struct munge_check *m, struct state_err *e)
+{
+	char want[HPQ_MUNGE_PAYLOAD_MAX];
+	int n;
+
+	switch (m->err) {
+	case EMUNGE_SUCCESS:
+		break;
+	case EMUNGE_CRED_EXPIRED:
+		return state_errf(e, HPQ_EAUTH, "MUNGE credential expired: connect again for a "
+				  "fresh one (and check that the clocks of this host and "
+				  "hpqd's agree)");
+	case EMUNGE_CRED_REWOUND:
+		return state_errf(e, HPQ_EAUTH, "MUNGE credential made in the future: the clocks "
+				  "of this host and hpqd's disagree");
+	case EMUNGE_CRED_REPLAYED:
+		return state_errf(e, HPQ_EAUTH, "MUNGE credential replayed: it was already used, "
+				  "and every connection needs a fresh one");
+	case EMUNGE_SOCKET:
+	case EMUNGE_SNAFU:
+	case EMUNGE_NO_MEMORY:
+		log_warn("%s: cannot check a MUNGE credential with munged at %s: %s", c->peer,
+			 m->socket, m->msg);
+		return state_errf(e, HPQ_EUNAVAIL, "hpqd cannot check MUNGE credentials now (its "
+				  "munged does not answer): try again later");
+	default:
+		return state_errf(e, HPQ_EAUTH, "MUNGE credential refused: %s (do this host and "
+				  "hpqd's share the cluster's munge key?)", m->msg);
+	}
+	n = hpq_munge_payload("client", c->nonce, sizeof(c->nonce), want);
+	if (n < 0 || m->len != n || memcmp(m->payload, want, (size_t)n) != 0)
+		return state_errf(e, HPQ_EAUTH, "MUNGE credential not made for this connection: "
+				  "its payload does not carry this connection's nonce");
+	return 0;
+}
+
+static void munge_done(uv_work_t *req, int status)
+{
+	struct munge_check *m = container_of(req, struct munge_check, req);
+	struct conn *c = m->c;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__HelloReply rep = HPQ__HELLO_REPLY__INIT;
+	struct state_err e = { { 0 } };
+	int r;
+
+	if (c->dead)
+		goto out;
+	r = status < 0 ? state_errf(&e, HPQ_EUNAVAIL, "hpqd is stopping") : munge_verdict(c, m, &e);
+	if (r == 0) {
+		c->munged = true;
+		c->munge_uid = (uint32_t)m->uid;
+		c->munge_gid = (uint32_t)m->gid;
+		r = identify(c, "", &e);
+	}
+	if (r < 0) {
+		log_info("%s: MUNGE authentication failed: %s", c->peer, e.msg);
+		server_send_error(c, m->id, r, e.msg);
+		server_close(c);
+		goto out;
+	}
+	c->phase = CONN_READY;
+	/* The answer to Auth says whom munged vouched for. */
+	rep.protocol_version = c->protocol;
+	rep.software_version = (char *)HPQ_VERSION;
+	rep.user = c->user;
+	rep.admin = c->actor.admin;
+	env.id = m->id;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO_REPLY;
+	env.hello_reply = &rep;
+	server_send(c, &env);
+	log_debug("%s: MUNGE says user %s (uid %u gid %u)%s", c->peer, c->user, c->munge_uid,
+		  c->munge_gid, c->actor.admin ? ", administrator" : "");
+	/* Known now: counted as this user from here on, as after a Hello. */
+	settle(c);
+out:
+	free(m->payload);
+	free(m->cred);
+	free(m->socket);
+	free(m);
+	server_unref(c);
+}
+
+/* Hands a TCP client's credential to munged; the answer comes in munge_done. */
+static int munge_start(struct conn *c, uint64_t id, const char *cred, struct state_err *e)
+{
+	struct munge_check *m;
+	int r;
+
+	if (!cred || !*cred)
+		return state_errf(e, HPQ_EAUTH, "hpqd needs a MUNGE credential from a client over "
+				  "TCP: run munged on this host with the cluster's munge key, "
+				  "or use hpqd's Unix socket on its own host");
+	if (strlen(cred) > 4096)
+		return state_errf(e, HPQ_EAUTH, "MUNGE credential longer than 4096 bytes");
+	m = xcalloc(1, sizeof(*m));
+	m->c = c;
+	m->id = id;
+	m->cred = xstrdup(cred);
+	m->socket = xstrdup(c->srv->p.cfg->munge_socket);
+	r = uv_queue_work(c->srv->p.loop, &m->req, munge_work, munge_done);
+	if (r < 0) {
+		free(m->cred);
+		free(m->socket);
+		free(m);
+		return state_errf(e, HPQ_EUNAVAIL, "cannot check the MUNGE credential: %s",
+				  uv_strerror(r));
+	}
+	server_ref(c);
+	c->phase = CONN_MUNGE;
 	return 0;
 }
 
 static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state_err *e)
 {
+	if (c->need_munge)
+		return munge_start(c, id, a->munge_credential, e);
 	if (hpq_auth_verify(a->mac.data, a->mac.len, c->nonce, sizeof(c->nonce),
 			    c->srv->p.key) < 0)
 		return state_errf(e, HPQ_EAUTH,
@@ -396,6 +699,11 @@ static void deliver(struct conn *c, const Hpq__Envelope *env)
 	else if (c->phase == CONN_HELLO)
 		r = state_errf(&e, HPQ_EPROTO, "the first message must be Hello, not %s",
 			       hpq_msg_name(env));
+	else if (c->phase == CONN_MUNGE)
+		r = state_errf(&e, HPQ_EPROTO, "%s before the answer to Auth", hpq_msg_name(env));
+	else if (c->need_munge)
+		r = state_errf(&e, HPQ_EAUTH, "authenticate first: over TCP hpqd needs a MUNGE "
+			       "credential in Auth");
 	else
 		r = state_errf(&e, HPQ_EAUTH, "authenticate first: this daemon needs the "
 			       "cluster key over TCP");
@@ -406,33 +714,136 @@ static void deliver(struct conn *c, const Hpq__Envelope *env)
 	server_close(c);
 }
 
-static void feed(struct conn *c, const void *data, size_t n)
+/* Logs (rate-limited: peers cause these at will), tells the peer why and
+ * closes the connection. */
+static void refuse(struct conn *c, int code, const char *why)
 {
+	hpq_log_limited(&c->srv->peer_log, LOG_NOTICE, "%s: %s: closing", c->peer, why);
+	server_send_error(c, 0, code, why);
+	server_close(c);
+}
+
+/*
+ * Once Hello (and Auth) made a TCP peer known, it stops counting against
+ * its address and counts as what it is: an agent or root not at all, a
+ * user against max_connections and max_connections_per_user. (A Unix
+ * peer was counted by its uid when accepted.)
+ */
+static void settle(struct conn *c)
+{
+	char key[HPQ_NAME_MAX + 16], why[200];
+	const char *refused;
+
+	if (c->settled || c->dead || c->pseudo || c->phase != CONN_READY)
+		return;
+	c->settled = true;
+	if (c->local)
+		return;
+	count_drop(c);
+	if (c->role == HPQ__ROLE__ROLE_AGENT ||
+	    (c->actor.known && privileged_uid(c->srv, c->actor.uid)))
+		return;
+	if (c->actor.known)
+		snprintf(key, sizeof(key), "uid %u", c->actor.uid);
+	else
+		snprintf(key, sizeof(key), "user %s", c->user);
+	refused = admit_user(c, key, why, sizeof(why));
+	if (refused)
+		refuse(c, HPQ_EBUSY, refused);
+}
+
+/* The largest frame c may send now. */
+static uint32_t frame_max(const struct conn *c)
+{
+	return c->phase == CONN_READY ? HPQ_FRAME_MAX : PREAUTH_FRAME_MAX;
+}
+
+/*
+ * Handles the whole frames buffered, until max_inflight replies wait for
+ * a commit: then reading stops (conn_resume starts it again), so a peer
+ * cannot queue unbounded work by not waiting for its answers.
+ */
+static void process(struct conn *c)
+{
+	uint32_t max_inflight = limits(c->srv)->max_inflight;
 	const uint8_t *p;
 	size_t len;
-	int r;
+	int r = 0;
 
-	r = hpq_framer_feed(&c->framer, data, n);
-	while (r == 0 && !c->dead && (r = hpq_framer_next(&c->framer, &p, &len)) > 0) {
-		Hpq__Envelope *env = hpq_msg_decode(p, len);
+	while (!c->dead && c->inflight < max_inflight) {
+		Hpq__Envelope *env;
 
+		c->framer.max = frame_max(c);
+		r = hpq_framer_next(&c->framer, &p, &len);
+		if (r <= 0)
+			break;
 		r = 0;
+		c->last_rx_mono = uv_now(c->srv->p.loop);
+		env = hpq_msg_decode(p, len);
 		if (!env) {
 			server_send_error(c, 0, HPQ_EPROTO, "malformed or unknown message");
 			continue;
 		}
 		deliver(c, env);
 		hpq_msg_free(env);
+		settle(c);
 	}
-	if (r < 0 && !c->dead) {
+	if (c->dead)
+		return;
+	if (r < 0) {
 		char msg[96];
 
 		snprintf(msg, sizeof(msg), "frame larger than %u bytes: closing the connection",
-			 HPQ_FRAME_MAX);
-		log_info("%s: %s", c->peer, msg);
-		server_send_error(c, 0, r, msg);
-		server_close(c);
+			 c->framer.max);
+		refuse(c, r, msg);
+		return;
 	}
+	if (c->inflight >= max_inflight) {
+		if (!c->paused && !c->pseudo)
+			uv_read_stop(&c->h.stream);
+		c->paused = true;
+		c->frame_mono = 0;   /* what waits is ours to take, not the peer's to finish */
+		return;
+	}
+	/* A frame begun must be finished within read_timeout (on_reaper). */
+	if (!hpq_framer_pending(&c->framer))
+		c->frame_mono = 0;
+	else if (!c->frame_mono)
+		c->frame_mono = uv_now(c->srv->p.loop);
+}
+
+static void feed(struct conn *c, const void *data, size_t n)
+{
+	int r;
+
+	/* The header is checked against the limit before any body is kept. */
+	c->framer.max = frame_max(c);
+	r = hpq_framer_feed(&c->framer, data, n);
+	if (r < 0) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "frame larger than %u bytes: closing the connection",
+			 c->framer.max);
+		refuse(c, r, msg);
+		return;
+	}
+	process(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* A reply was committed: if reading waited for it, go on. */
+static void conn_resume(struct conn *c)
+{
+	if (c->dead || !c->paused || c->inflight >= limits(c->srv)->max_inflight)
+		return;
+	c->paused = false;
+	if (!c->pseudo && uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
+		close_now(c);
+		return;
+	}
+	process(c);
 }
 
 void server_feed(struct conn *c, const void *data, size_t len)
@@ -470,7 +881,7 @@ static struct conn *conn_new(struct server *srv)
 
 	c->srv = srv;
 	c->refs = 1;
-	hpq_framer_init(&c->framer, HPQ_FRAME_MAX);
+	hpq_framer_init(&c->framer, PREAUTH_FRAME_MAX);
 	dlist_init(&c->link);
 	return c;
 }
@@ -479,11 +890,14 @@ static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *srv = listener->data;
 	bool local = listener == (uv_stream_t *)&srv->pipe;
+	const char *refused = NULL;
+	char key[96], why[200];
 	struct conn *c;
 	int r;
 
 	if (status < 0) {
-		log_warn("cannot accept a connection: %s", uv_strerror(status));
+		hpq_log_limited(&srv->peer_log, LOG_WARNING, "cannot accept a connection: %s",
+				uv_strerror(status));
 		return;
 	}
 	c = conn_new(srv);
@@ -512,6 +926,9 @@ static void on_connection(uv_stream_t *listener, int status)
 		c->peer_uid = cred.uid;
 		c->peer_gid = cred.gid;
 		snprintf(c->peer, sizeof(c->peer), "unix uid %u pid %d", cred.uid, (int)cred.pid);
+		snprintf(key, sizeof(key), "uid %u", cred.uid);
+		if (!privileged_uid(srv, cred.uid))
+			refused = admit_user(c, key, why, sizeof(why));
 	} else {
 		struct sockaddr_storage ss;
 		int sl = sizeof(ss);
@@ -534,9 +951,23 @@ static void on_connection(uv_stream_t *listener, int status)
 					 ntohs(a->sin_port));
 			}
 		}
+		/* Until Hello (and Auth) say who it is, a TCP peer is its address. */
+		snprintf(key, sizeof(key), "address %s", host);
+		if (count_of(srv, key) >= limits(srv)->max_unauthenticated_per_address) {
+			snprintf(why, sizeof(why), "too many unauthenticated connections from %s "
+				 "([limits] max_unauthenticated_per_address %u)", host,
+				 limits(srv)->max_unauthenticated_per_address);
+			refused = why;
+		} else {
+			count_take(c, key);
+		}
 	}
-	c->accepted_mono = uv_now(srv->p.loop);
+	c->accepted_mono = c->last_rx_mono = uv_now(srv->p.loop);
 	dlist_add_tail(&srv->conns, &c->link);
+	if (refused) {
+		refuse(c, HPQ_EBUSY, refused);
+		return;
+	}
 	r = uv_read_start(&c->h.stream, on_alloc, on_read);
 	if (r < 0)
 		close_now(c);
@@ -572,6 +1003,7 @@ int server_new(const struct server_params *p, struct server **ret_server)
 
 	srv->p = *p;
 	dlist_init(&srv->conns);
+	srv->peer_log.interval_ms = (int64_t)p->cfg->limits.log_interval_ms;
 	*ret_server = srv;
 	return 0;
 }
@@ -591,6 +1023,29 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss, char *err,
 		return 0;
 bad:
 	return hpq_errf(err, errlen, HPQ_EINVAL, "invalid listen address '%s': use HOST:PORT", s);
+}
+
+/* Only this host can reach a listener on a loopback address. */
+int server_check_insecure(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss = { 0 };
+	bool loopback;
+	int r;
+
+	if (!listen || !*listen)
+		return 0;
+	r = parse_hostport(listen, &ss, err, errlen);
+	if (r < 0)
+		return r;
+	if (ss.ss_family == AF_INET6)
+		loopback = IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
+	else
+		loopback = ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24 == 127;
+	if (!loopback)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"--insecure is allowed only with a loopback listen address "
+				"(127.0.0.1:PORT or [::1]:PORT), not '%s'", listen);
+	return 0;
 }
 
 static int listen_tcp(struct server *srv, const char *addr, char *err, size_t errlen)
@@ -685,18 +1140,61 @@ static int listen_unix(struct server *srv, const char *path, char *err, size_t e
 static void on_reaper(uv_timer_t *h)
 {
 	struct server *srv = container_of(h, struct server, reaper);
+	const struct limits_config *lim = limits(srv);
 	uint64_t now = uv_now(srv->p.loop);
+	/* An agent heartbeats; one silent for twice the time after which
+	 * its node is lost is gone (it reconnects if it is not). */
+	uint64_t agent_idle = 2 * config_unreachable_ms(srv->p.cfg);
+	char why[160], d[32];
 
 	for (struct dlist *l = srv->conns.next, *next; l != &srv->conns; l = next) {
 		struct conn *c = container_of(l, struct conn, link);
+		uint64_t idle = c->role == HPQ__ROLE__ROLE_AGENT ? agent_idle : lim->idle_timeout_ms;
 
 		next = l->next;
-		if (c->phase != CONN_READY && !c->pseudo && now - c->accepted_mono > HANDSHAKE_MS) {
-			log_info("%s: no Hello within %d s: closing", c->peer, HANDSHAKE_MS / 1000);
-			server_send_error(c, 0, HPQ_EPROTO, "too slow to say Hello");
-			server_close(c);
+		if (c->pseudo || c->dead)
+			continue;
+		settle(c);
+		if (c->dead)
+			continue;
+		if (c->phase != CONN_READY && now - c->accepted_mono > lim->hello_timeout_ms) {
+			snprintf(why, sizeof(why), "no Hello (and Auth) within %s ([limits] "
+				 "hello_timeout)", hpq_format_duration(lim->hello_timeout_ms / 1000,
+									d, sizeof(d)));
+			refuse(c, HPQ_EPROTO, why);
+		} else if (c->frame_mono && now - c->frame_mono > lim->read_timeout_ms) {
+			snprintf(why, sizeof(why), "a frame is still incomplete after %s ([limits] "
+				 "read_timeout)", hpq_format_duration(lim->read_timeout_ms / 1000,
+								      d, sizeof(d)));
+			refuse(c, HPQ_EPROTO, why);
+		} else if (c->h.stream.write_queue_size &&
+			   now - c->write_mono > lim->write_timeout_ms) {
+			hpq_log_limited(&srv->peer_log, LOG_NOTICE, "%s: read none of its replies "
+					"for %s ([limits] write_timeout): closing", c->peer,
+					hpq_format_duration(lim->write_timeout_ms / 1000, d,
+							    sizeof(d)));
+			close_now(c);
+		} else if (c->phase == CONN_READY && idle && !c->follower && !c->inflight &&
+			   !c->h.stream.write_queue_size && now - c->last_rx_mono > idle) {
+			snprintf(why, sizeof(why), "idle for %s ([limits] idle_timeout, or missed "
+				 "heartbeats of an agent)", hpq_format_duration(idle / 1000, d,
+										  sizeof(d)));
+			refuse(c, HPQ_EUNAVAIL, why);
 		}
 	}
+}
+
+/* The reaper looks often enough to hold the shortest deadline to about half of it. */
+static uint64_t reaper_interval(const struct limits_config *l)
+{
+	uint64_t ms = l->hello_timeout_ms;
+
+	if (l->read_timeout_ms < ms)
+		ms = l->read_timeout_ms;
+	if (l->write_timeout_ms < ms)
+		ms = l->write_timeout_ms;
+	ms /= 2;
+	return ms < 100 ? 100 : ms > 5000 ? 5000 : ms;
 }
 
 int server_listen(struct server *srv, const char *listen, const char *path, char *err,
@@ -706,7 +1204,8 @@ int server_listen(struct server *srv, const char *listen, const char *path, char
 
 	if (!srv->has_reaper) {
 		uv_timer_init(srv->p.loop, &srv->reaper);
-		uv_timer_start(&srv->reaper, on_reaper, HANDSHAKE_MS / 2, HANDSHAKE_MS / 2);
+		uv_timer_start(&srv->reaper, on_reaper, reaper_interval(limits(srv)),
+			       reaper_interval(limits(srv)));
 		srv->has_reaper = true;
 	}
 
@@ -757,5 +1256,6 @@ void server_free(struct server *srv)
 	if (!srv)
 		return;
 	free(srv->socket_path);
+	strmap_release(&srv->counts);
 	free(srv);
 }

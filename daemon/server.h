@@ -7,7 +7,8 @@
  * or later, when the last reference goes: a reply that waits for a commit
  * holds a reference, and finds the connection marked dead (its sends are
  * dropped) if the peer went away meanwhile. Every connection starts with
- * Hello (and Auth over TCP when the daemon has a cluster key), which the
+ * Hello (and, over TCP, Auth: a MUNGE credential from a client, the
+ * cluster key's MAC from an agent when the daemon has a key), which the
  * server answers itself; every later whole message goes to the on_message
  * callback given to server_new (the router). The server knows nothing of
  * what a message means.
@@ -27,12 +28,14 @@
 #include "state.h"
 
 struct config;
+struct peer_count;
 struct server;
 struct store;
 
 enum conn_phase {
 	CONN_HELLO = 0,   /* waiting for Hello */
 	CONN_AUTH,        /* HelloReply carried a nonce: waiting for Auth */
+	CONN_MUNGE,       /* Auth carried a MUNGE credential: munged is checking it */
 	CONN_READY,
 };
 
@@ -49,6 +52,9 @@ struct conn {
 	bool dead;                 /* closing or closed: sends are dropped */
 	bool pseudo;               /* no socket (fuzzer): replies are discarded */
 	bool local;                /* Unix socket: identity from SO_PEERCRED */
+	bool need_munge;           /* TCP client: Auth must carry a MUNGE credential */
+	bool munged;               /* identity from a MUNGE credential: munge_uid, munge_gid */
+	uint32_t munge_uid, munge_gid;
 	enum conn_phase phase;
 	Hpq__Role role;
 	uint32_t protocol;         /* the version agreed in Hello */
@@ -60,6 +66,16 @@ struct conn {
 	uint32_t peer_uid, peer_gid; /* SO_PEERCRED on the Unix socket */
 	char peer[96];             /* for log lines: "unix uid 1000", "127.0.0.1:5123" */
 	uint64_t accepted_mono;    /* uv_now when accepted: Hello must follow soon */
+	/* [limits] (server.c): what the reaper and the caps look at. */
+	uint64_t last_rx_mono;     /* uv_now of the last whole message */
+	uint64_t frame_mono;       /* uv_now when the partial frame buffered began; 0: none */
+	uint64_t write_mono;       /* uv_now of the last write progress while one is queued */
+	uint32_t inflight;         /* replies waiting for a commit */
+	bool paused;               /* reading stopped until inflight drops */
+	bool settled;              /* counted as what it turned out to be after Hello */
+	bool unprivileged;         /* counts toward [limits] max_connections */
+	bool follower;             /* events.c: events are pushed to it, so silence is normal */
+	struct peer_count *count;  /* the per-user or per-address count it holds, or NULL */
 
 	/* The layer above may attach a session to the connection; on_close,
 	 * if set, is called once when the connection dies, before its
@@ -72,15 +88,19 @@ struct conn {
 struct server_params {
 	uv_loop_t *loop;
 	struct store *store;           /* replies after commit wait on it */
-	const struct config *cfg;      /* [auth] admins; read at each Hello */
+	const struct config *cfg;      /* [auth] admins and munge_socket, --insecure */
 	uid_t uid;                     /* the daemon's own uid: an administrator */
-	const uint8_t *key;            /* the cluster key, or NULL: no Auth over TCP */
+	const uint8_t *key;            /* the cluster key, or NULL: agents need no Auth */
+	struct groups *groups;         /* users' groups for roles (groups.h); NULL: no cache */
 	/* A whole message from a peer past Hello (and Auth). */
 	void (*on_message)(void *arg, struct conn *c, const Hpq__Envelope *env);
 	void *arg;
 };
 
 int server_new(const struct server_params *p, struct server **ret_server);
+/* For --insecure (cfg->insecure): 0 if listen is a loopback address (or
+ * empty), else HPQ_EINVAL and why in err. hpqd checks it before starting. */
+int server_check_insecure(const char *listen, char *err, size_t errlen);
 /*
  * Listens on TCP (listen: HOST:PORT, IPv6 as [ADDR]:PORT; port 0 picks
  * one) and on the Unix socket at path; either may be NULL or "". Refuses

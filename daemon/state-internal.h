@@ -35,8 +35,12 @@ void load_quota(void *arg, const char *team, const struct store_quota_row *row);
 void load_team(void *arg, const struct store_team_row *row);
 struct pool *pool_create(struct state *st, const char *name, const char *actor);
 struct pool *pool_restore(struct state *st, const char *name);
-bool team_admits(const struct team *t, const char *user);
+/* May who submit to t: open, or a member or admin of it (user or @group)? */
+bool team_admits(const struct team *t, const struct actor *who);
 void team_free(struct team *t);
+
+/* task.c: frees the per-user tallies of state_release. */
+void task_tallies_release(struct state *st);
 
 /* node.c */
 void load_node(void *arg, const struct store_node_row *row);

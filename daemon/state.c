@@ -13,11 +13,13 @@
 
 #include "log.h"
 #include "parse.h"
+#include "rights.h"
 #include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
 
 #define DEFAULT_GRACE_S 60
+#define DEFAULT_MAX_GRACE_S 3600
 
 /* ---------------------------------------------------------------- init, release */
 
@@ -32,6 +34,7 @@ void state_init(struct state *st, struct store *store)
 	st->policy.sched.min_runtime_ms = 0;
 	st->policy.sched.requeue_by_eviction = false;
 	st->policy.grace_s = DEFAULT_GRACE_S;
+	st->policy.max_grace_s = DEFAULT_MAX_GRACE_S;
 	st->sched = sched_new(&st->policy.sched);
 }
 
@@ -40,6 +43,8 @@ void state_release(struct state *st)
 	free(st->observers);
 	st->observers = NULL;
 	st->nobservers = 0;
+	rights_release(st);
+	task_tallies_release(st);
 	/* The dispatcher first: it still links the tasks. */
 	if (st->sched)
 		sched_free(st->sched);
@@ -113,6 +118,11 @@ static void state_policy_restore(void *arg, const char *key, const char *value)
 
 		if (ok)
 			p->grace_s = (uint64_t)ms / 1000;
+	} else if (!strcmp(key, "max-grace")) {
+		int64_t ms = parse_ms(value, &ok);
+
+		if (ok)
+			p->max_grace_s = (uint64_t)ms / 1000;
 	} else if (!strcmp(key, "requeue-order")) {
 		if (!strcmp(value, "submit"))
 			p->sched.requeue_by_eviction = false;

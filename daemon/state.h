@@ -43,6 +43,7 @@ struct store_event;
 struct state_policy {
 	struct sched_policy sched;
 	uint64_t grace_s;            /* default preemption grace */
+	uint64_t max_grace_s;        /* no task's own grace is longer */
 };
 
 struct state {
@@ -69,6 +70,13 @@ struct state {
 
 	struct state_observer *observers; /* state_observe */
 	size_t nobservers;
+
+	/* [limits] per user (task.c); 0: none. hpqd.c sets them from hpqd.conf. */
+	uint32_t max_pending_tasks;  /* PENDING tasks of one user */
+	uint64_t max_task_bytes;     /* argv and environment of one task */
+	struct strmap pending_by_user; /* task.c: struct user_tally by user name */
+
+	struct denials *denials;     /* rights.c: refusals recorded per user, rate-limited */
 };
 
 /*
@@ -95,6 +103,11 @@ struct actor {
 	bool agent;                  /* an agent relaying for one of its tasks */
 	const char *node;            /* agent: its node's name */
 	bool known;                  /* uid/gid are real (the user exists here) */
+	/* The names of the user's groups on hpqd's host (groups.h), for
+	 * @group members and admins of teams: one block, owned by whoever
+	 * filled the actor (the connection); NULL for none. */
+	char **groups;
+	size_t ngroups;
 };
 
 /* The message of a refused change, for the Error reply. */

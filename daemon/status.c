@@ -270,6 +270,7 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 	pol->min_runtime_s = st->policy.sched.min_runtime_ms / 1000;
 	pol->requeue_by_eviction = st->policy.sched.requeue_by_eviction;
 	pol->grace_s = st->policy.grace_s;
+	pol->max_grace_s = st->policy.max_grace_s;
 	rep->policy = pol;
 
 	free(tp);

@@ -11,8 +11,8 @@ const struct stmt_def store_team_stmts[] = {
 	  "INSERT OR REPLACE INTO classes (name, weight, preemptible) VALUES (?,?,?)" },
 	{ ST_CLASS_DELETE, "DELETE FROM classes WHERE name = ?" },
 	{ ST_TEAM_PUT,
-	  "INSERT OR REPLACE INTO teams (name, weight, preempt_own, default_class, members)"
-	  " VALUES (?,?,?,?,?)" },
+	  "INSERT OR REPLACE INTO teams (name, weight, preempt_own, default_class, members,"
+	  " admins) VALUES (?,?,?,?,?,?)" },
 	{ ST_TEAM_DELETE, "DELETE FROM teams WHERE name = ?" },
 	{ ST_QUOTAS_CLEAR, "DELETE FROM team_quotas WHERE team = ?" },
 	{ ST_QUOTA_PUT,
@@ -66,13 +66,14 @@ static void op_res(struct op *op, unsigned i, bool has, struct hpq_res r)
 
 void store_team_put(struct store *s, const struct store_team_row *t)
 {
-	struct op *op = op_new(s, ST_TEAM_PUT, 5);
+	struct op *op = op_new(s, ST_TEAM_PUT, 6);
 
 	op_text(op, 0, t->name);
 	op_int(op, 1, t->weight);
 	op_text(op, 2, t->preempt_own);
 	op_text(op, 3, t->default_class);
 	op_names(op, 4, t->members, t->nmembers);
+	op_names(op, 5, t->admins, t->nadmins);
 
 	op = op_new(s, ST_QUOTAS_CLEAR, 1);
 	op_text(op, 0, t->name);
@@ -124,7 +125,7 @@ static void class_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 
 static void team_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 {
-	struct col_strv members;
+	struct col_strv members, admins;
 	struct store_team_row t = {
 		.name = col_text(q, 0),
 		.weight = (uint32_t)sqlite3_column_int64(q, 1),
@@ -133,10 +134,14 @@ static void team_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	};
 
 	col_strv_names(&members, q, 4);
+	col_strv_names(&admins, q, 5);
 	t.members = members.v;
 	t.nmembers = members.n;
+	t.admins = admins.v;
+	t.nadmins = admins.n;
 	cb->on_team(arg, &t);
 	col_strv_free(&members);
+	col_strv_free(&admins);
 }
 
 static struct hpq_res col_res(sqlite3_stmt *q, int col)
@@ -170,7 +175,7 @@ int store_load_teams(struct store *s, const struct store_loader *cb, void *arg)
 		{ "SELECT key, value FROM policy ORDER BY key", policy_row },
 		{ "SELECT name FROM pools ORDER BY name", pool_row },
 		{ "SELECT name, weight, preemptible FROM classes ORDER BY name", class_row },
-		{ "SELECT name, weight, preempt_own, default_class, members FROM teams"
+		{ "SELECT name, weight, preempt_own, default_class, members, admins FROM teams"
 		  " ORDER BY name", team_row },
 		{ "SELECT team, pool, guarantee_gpus, guarantee_cpus, guarantee_mem, sharing,"
 		  " borrow_limit_pct, borrow_abs_gpus, borrow_abs_cpus, borrow_abs_mem,"

@@ -183,10 +183,18 @@ static const char schema_v3[] =
 	"ALTER TABLE nodes ADD COLUMN admin_hold INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE nodes ADD COLUMN repair_action TEXT NOT NULL DEFAULT '';\n";
 
+/*
+ * Version 4: team admins (daemon/rights.c), a list of names like members:
+ * user names and @groups. Every team keeps its rows and gets none.
+ */
+static const char schema_v4[] =
+	"ALTER TABLE teams ADD COLUMN admins TEXT NOT NULL DEFAULT '';\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

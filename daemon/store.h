@@ -122,8 +122,10 @@ struct store_team_row {
 	uint32_t weight;
 	const char *preempt_own;     /* "lower-priority" "never" */
 	const char *default_class;
-	char *const *members;
+	char *const *members;        /* user names and @groups */
 	size_t nmembers;
+	char *const *admins;         /* the same (schema version 4) */
+	size_t nadmins;
 	const struct store_quota_row *quotas;  /* store_team_put: all of them */
 	size_t nquotas;
 };

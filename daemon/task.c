@@ -18,6 +18,7 @@
 #include "hpq.h"
 #include "log.h"
 #include "parse.h"
+#include "rights.h"
 #include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
@@ -76,6 +77,63 @@ void state_task_free(struct task *t)
 	free_strv(t->env, t->envc);
 	free(t->ckpt.path);
 	free(t);
+}
+
+/* ---------------------------------------------------------------- per-user tallies */
+
+/* How many PENDING tasks a user has, for [limits] max_pending_tasks. */
+struct user_tally {
+	char *user;
+	uint32_t pending;
+};
+
+static uint32_t pending_of(const struct state *st, const char *user)
+{
+	const struct user_tally *u = strmap_get(&st->pending_by_user, user);
+
+	return u ? u->pending : 0;
+}
+
+static void pending_add(struct state *st, const char *user, int delta)
+{
+	struct user_tally *u = strmap_get(&st->pending_by_user, user);
+
+	if (!u) {
+		u = xcalloc(1, sizeof(*u));
+		u->user = xstrdup(user);
+		strmap_put(&st->pending_by_user, u->user, u);
+	}
+	u->pending += (uint32_t)delta;
+	if (u->pending == 0) {
+		strmap_del(&st->pending_by_user, u->user);
+		free(u->user);
+		free(u);
+	}
+}
+
+/* Every change of a task's state goes through here, so the tallies follow. */
+static void task_set_state(struct state *st, struct task *t, enum task_state to)
+{
+	if (t->state == TASK_PENDING && to != TASK_PENDING)
+		pending_add(st, t->user, -1);
+	else if (t->state != TASK_PENDING && to == TASK_PENDING)
+		pending_add(st, t->user, 1);
+	t->state = to;
+}
+
+void task_tallies_release(struct state *st)
+{
+	struct strmap *m = &st->pending_by_user;
+
+	for (size_t i = 0; i < m->cap; i++) {
+		struct user_tally *u = m->keys[i] ? m->vals[i] : NULL;
+
+		if (u) {
+			free(u->user);
+			free(u);
+		}
+	}
+	strmap_release(m);
 }
 
 /* ---------------------------------------------------------------- lookups */
@@ -194,6 +252,8 @@ void load_task(void *arg, const struct store_task_row *row,
 		}
 	}
 	tasks_append(st, t);
+	if (t->state == TASK_PENDING)
+		pending_add(st, t->user, 1);
 }
 
 /* The row the store keeps of t, borrowing t's strings. */
@@ -265,7 +325,7 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 	if (t->st.state != SCHED_NONE)
 		sched_task_finish(st->sched, &t->st, hpq_now_ms());
 	unlink_running(t);
-	t->state = to;
+	task_set_state(st, t, to);
 	t->end_ms = hpq_now_ms();
 	t->run_unsent = false;
 	if (reason)
@@ -346,7 +406,7 @@ void restore_one(struct state *st, struct task *t)
 			return;
 		}
 		/* Its nodes are gone from the store: it cannot be running anywhere we know. */
-		t->state = TASK_PENDING;
+		task_set_state(st, t, TASK_PENDING);
 		set_str(&t->reason, "its nodes are no longer known");
 		task_record(st, t);
 		state_event(st, "requeue", t, NULL, NULL, "%s", t->reason);
@@ -360,8 +420,8 @@ void restore_one(struct state *st, struct task *t)
 }
 
 /* Team for a submit that named none: the one team whose members list
- * names the user, else `default`. */
-static struct team *guess_team(struct state *st, const char *user, struct state_err *e)
+ * names the user (or one of their groups), else `default`. */
+static struct team *guess_team(struct state *st, const struct actor *who, struct state_err *e)
 {
 	struct team *found = NULL, *def;
 	char list[200] = "";
@@ -370,7 +430,7 @@ static struct team *guess_team(struct state *st, const char *user, struct state_
 	for (uint32_t i = 0; i < st->nteams; i++) {
 		struct team *t = st->teams[i];
 
-		if (!t || !t->nmembers || !team_admits(t, user))
+		if (!t || !t->nmembers || !team_admits(t, who))
 			continue;
 		n++;
 		found = t;
@@ -392,7 +452,7 @@ static struct team *guess_team(struct state *st, const char *user, struct state_
 	for (uint32_t i = 0; i < st->nteams; i++) {
 		struct team *t = st->teams[i];
 
-		if (t && team_admits(t, user) && len < sizeof(list))
+		if (t && team_admits(t, who) && len < sizeof(list))
 			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 						len ? ", " : "", t->name);
 	}
@@ -441,6 +501,30 @@ static int check_strv(char **v, size_t n, const char *what, bool env, struct sta
 	return 0;
 }
 
+/* [limits] max_task_bytes and max_pending_tasks: what one user may make
+ * the daemon and its database hold. */
+static int check_user_limits(const struct state *st, const Hpq__TaskSpec *spec,
+			     const struct actor *who, struct state_err *e)
+{
+	uint64_t bytes = 0;
+	uint32_t pending = pending_of(st, who->user);
+
+	for (size_t i = 0; i < spec->n_argv; i++)
+		bytes += strlen(spec->argv[i]) + 1;
+	for (size_t i = 0; i < spec->n_env; i++)
+		bytes += strlen(spec->env[i]) + 1;
+	if (st->max_task_bytes && bytes > st->max_task_bytes)
+		return state_errf(e, HPQ_EINVAL, "the command and environment are %llu bytes; the "
+				  "limit is %llu per task ([limits] max_task_bytes): export fewer "
+				  "variables (--export)", (unsigned long long)bytes,
+				  (unsigned long long)st->max_task_bytes);
+	if (st->max_pending_tasks && pending >= st->max_pending_tasks)
+		return state_errf(e, HPQ_EBUSY, "%s has %u pending tasks; the limit is %u per user "
+				  "([limits] max_pending_tasks): wait for some to start", who->user,
+				  pending, st->max_pending_tasks);
+	return 0;
+}
+
 static int check_path(const char *p, const char *what, struct state_err *e)
 {
 	if (!*p)
@@ -476,6 +560,9 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	r = check_strv(spec->env, spec->n_env, "environment", true, e);
 	if (r < 0)
 		return r;
+	r = check_user_limits(st, spec, who, e);
+	if (r < 0)
+		return r;
 	if (*spec->name && hpq_check_name(spec->name) < 0)
 		return state_errf(e, HPQ_EINVAL,
 				  "invalid task name '%.64s': use letters, digits, '.', '_', '-'",
@@ -488,12 +575,14 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 			return state_errf(e, HPQ_ENOTFOUND,
 					  "unknown team '%s': see hpq team list", spec->team);
 	} else {
-		team = guess_team(st, who->user, e);
+		team = guess_team(st, who, e);
 		if (!team)
 			return HPQ_EINVAL;
 	}
-	if (!team_admits(team, who->user) && !who->admin)
-		return state_errf(e, HPQ_EPERM, "you are not a member of team '%s'", team->name);
+	if (!team_admits(team, who) && !who->admin)
+		return state_errf(e, HPQ_EPERM, "%s is not a member of team %s: only its members "
+				  "(users and @groups), its admins and cluster administrators may "
+				  "submit to it", who->user, team->name);
 
 	cls_name = *spec->class_ ? spec->class_ : *team->default_class ? team->default_class
 								      : STATE_NO_CLASS;
@@ -524,6 +613,14 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 		return state_errf(e, HPQ_EINVAL, "a time limit over a year is absurd");
 	if (spec->grace_s > MAX_GRACE_S)
 		return state_errf(e, HPQ_EINVAL, "a grace period over a week is absurd");
+	if (spec->grace_s > st->policy.max_grace_s) {
+		char g[32], m[32];
+
+		return state_errf(e, HPQ_EINVAL, "--grace %s is longer than the policy allows: "
+				  "max-grace is %s (hpq policy show)",
+				  hpq_format_duration(spec->grace_s, g, sizeof(g)),
+				  hpq_format_duration(st->policy.max_grace_s, m, sizeof(m)));
+	}
 	if (spec->preempt_signal < 0 || spec->preempt_signal > SIGRTMAX)
 		return state_errf(e, HPQ_EINVAL, "invalid preempt signal %d", spec->preempt_signal);
 	r = check_path(spec->cwd, "working directory", e);
@@ -568,6 +665,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 				  hpq_strerror(r));
 	}
 	tasks_append(st, t);
+	pending_add(st, t->user, 1);
 	team->active++;
 	cls->active++;
 	task_insert(st, t);
@@ -578,17 +676,54 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	return 0;
 }
 
+/* ---------------------------------------------------------------- grace */
+
+static uint64_t grace_at_least_1(uint64_t s)
+{
+	return s ? s : 1;
+}
+
+/* The policy's grace, as an administrator's stop gives it. */
+static uint64_t policy_grace(const struct state *st)
+{
+	uint64_t g = st->policy.grace_s;
+
+	return grace_at_least_1(g < st->policy.max_grace_s ? g : st->policy.max_grace_s);
+}
+
+uint64_t state_task_grace(const struct state *st, const struct task *t)
+{
+	uint64_t g = t->grace_s ? t->grace_s : st->policy.grace_s;
+
+	return grace_at_least_1(g < st->policy.max_grace_s ? g : st->policy.max_grace_s);
+}
+
+uint64_t state_task_stop_grace(const struct state *st, const struct task *t)
+{
+	uint64_t own = state_task_grace(st, t), pol = policy_grace(st);
+
+	if (t->has_stop_grace)
+		return t->stop_grace_s;
+	/* Decided before a restart: who asked is not known, so the shorter. */
+	return own < pol ? own : pol;
+}
+
+static void set_stop_grace(struct task *t, uint64_t s)
+{
+	t->stop_grace_s = s;
+	t->has_stop_grace = true;
+}
+
 /* ---------------------------------------------------------------- cancel, checkpoint */
 
 int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		      struct state_err *e)
 {
-	char why[128];
+	char why[128], gbuf[32];
+	uint64_t grace;
 
-	if (!who->admin && strcmp(who->user, t->user))
-		return state_errf(e, HPQ_EPERM,
-				  "task %llu belongs to %s: only they or an administrator can "
-				  "cancel it", (unsigned long long)t->st.id, t->user);
+	if (!rights_task_manage(st, t, who))
+		return rights_task_refuse(t, "cancel it", e);
 	if (task_state_final(t->state))
 		return state_errf(e, HPQ_ESTATE, "task %llu has already ended (%s)",
 				  (unsigned long long)t->st.id, state_task_state(t->state));
@@ -598,13 +733,19 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		task_end(st, t, TASK_CANCELLED, why);
 		return 0;
 	}
+	/* The owner's cancel gives the task its own grace; an administrator's
+	 * cancel of another user's task gives the policy's. A later stop can
+	 * only hurry one under way, as on the agent. */
+	grace = strcmp(who->user, t->user) ? policy_grace(st) : state_task_grace(st, t);
+	if (!t->has_stop_grace || grace < t->stop_grace_s)
+		set_stop_grace(t, grace);
 	if (t->cancel_requested)
 		return 1;
 	t->cancel_requested = true;
 	set_str(&t->reason, why);
 	task_record(st, t);
-	state_event(st, "cancel", t, NULL, who->user, "cancel of attempt %u requested",
-		    t->attempts);
+	state_event(st, "cancel", t, NULL, who->user, "cancel of attempt %u requested, grace %s",
+		    t->attempts, hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
 	return 1;
 }
 
@@ -675,7 +816,8 @@ void state_task_start(struct state *st, struct task *t)
 	memset(t->done, '0', t->st.nnodes);
 	t->done[t->st.nnodes] = '\0';
 	t->attempts++;
-	t->state = TASK_RUNNING;
+	t->has_stop_grace = false;
+	task_set_state(st, t, TASK_RUNNING);
 	t->start_ms = hpq_now_ms();
 	t->end_ms = 0;
 	t->has_exit_code = false;
@@ -695,18 +837,26 @@ void state_task_preempt(struct state *st, struct task *t, const struct task *ben
 	const char *how = cause == SCHED_CAUSE_RECLAIM    ? "reclaim"
 			  : cause == SCHED_CAUSE_PRIORITY ? "priority"
 							  : "dispatcher";
-	char why[96];
+	char why[96], gbuf[32];
+	/* Priority preemption stays inside the task's team, which chose its
+	 * grace; a reclaim is the cluster taking back what it lent, on the
+	 * policy's terms (docs/decisions.md, "Grace"). */
+	uint64_t grace = cause == SCHED_CAUSE_PRIORITY ? state_task_grace(st, t)
+						       : policy_grace(st);
 
 	if (beneficiary)
 		snprintf(why, sizeof(why), "preempted by task %llu (%s)",
 			 (unsigned long long)beneficiary->st.id, how);
 	else
 		snprintf(why, sizeof(why), "preempted (%s)", how);
-	t->state = TASK_PREEMPTING;
+	if (!t->has_stop_grace || grace < t->stop_grace_s)
+		set_stop_grace(t, grace);
+	task_set_state(st, t, TASK_PREEMPTING);
 	if (!t->cancel_requested)
 		set_str(&t->reason, why);
 	task_record(st, t);
-	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s", t->attempts, why);
+	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s, grace %s", t->attempts, why,
+		    hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
 	if (beneficiary)
 		state_event(st, "preempt-for", beneficiary, NULL, NULL, "preempting task %llu (%s, "
 			    "team %s, class %s) to make room", (unsigned long long)t->st.id, how,
@@ -726,7 +876,7 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 	if (!st->policy.sched.requeue_by_eviction)
 		t->queue_ms = t->submit_ms;
 	unlink_running(t);
-	t->state = TASK_PENDING;
+	task_set_state(st, t, TASK_PENDING);
 	t->run_unsent = false;
 	set_str(&t->reason, why);
 	task_record(st, t);

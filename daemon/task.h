@@ -62,6 +62,8 @@ struct task {
 	char *reason;                /* why it ended or was last requeued */
 	uint64_t time_limit_s;
 	uint64_t grace_s;            /* 0: the cluster's default */
+	uint64_t stop_grace_s;       /* the grace of the stop under way (cancel, preemption) */
+	bool has_stop_grace;         /* memory only: unset after a restart */
 	int32_t preempt_signal;
 	char *checkpoint_dir;
 	char *cwd;
@@ -102,6 +104,19 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		      struct state_err *e);
 int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uint64_t step,
 			 const char *path, const struct actor *who, struct state_err *e);
+
+/*
+ * Grace periods (docs/decisions.md, "Grace"), in seconds, at least 1 (a
+ * KillTask or RunTask grace of 0 means the agent's default):
+ * state_task_grace is what the task's own stops get (time limit, its
+ * owner's cancel, priority preemption in its team): its --grace, else the
+ * policy's grace, never more than the policy's max-grace.
+ * state_task_stop_grace is the grace of the stop under way, decided when
+ * it was (cancel, preemption): the policy's grace when an administrator
+ * cancels another user's task or a reclaim takes it.
+ */
+uint64_t state_task_grace(const struct state *st, const struct task *t);
+uint64_t state_task_stop_grace(const struct state *st, const struct task *t);
 
 /* ---- changes from the dispatcher and the agents */
 /* A START decision: attempt + 1, RUNNING on t->st.nodes, run_unsent set. */

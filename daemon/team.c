@@ -18,6 +18,7 @@
 #include "hpq.h"
 #include "log.h"
 #include "parse.h"
+#include "rights.h"
 #include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
@@ -29,6 +30,7 @@ void team_free(struct team *t)
 	free(t->name);
 	free(t->default_class);
 	free_strv(t->members, t->nmembers);
+	free_strv(t->admins, t->nadmins);
 	free(t->quotas);
 	free(t);
 }
@@ -99,6 +101,8 @@ static void team_save(struct state *st, const struct team *t)
 		.default_class = t->default_class,
 		.members = t->members,
 		.nmembers = t->nmembers,
+		.admins = t->admins,
+		.nadmins = t->nadmins,
 		.quotas = q,
 		.nquotas = t->nquotas,
 	};
@@ -170,14 +174,10 @@ static void team_insert(struct state *st, struct team *t)
 	strmap_put(&st->team_names, t->name, t);
 }
 
-bool team_admits(const struct team *t, const char *user)
+bool team_admits(const struct team *t, const struct actor *who)
 {
-	if (!t->nmembers)
-		return true;
-	for (size_t i = 0; i < t->nmembers; i++)
-		if (!strcmp(t->members[i], user))
-			return true;
-	return false;
+	return !t->nmembers || rights_names(t->members, t->nmembers, who) ||
+	       rights_team_admin(t, who);
 }
 
 static void team_to_sched(struct state *st, const struct team *t)
@@ -221,6 +221,8 @@ void load_team(void *arg, const struct store_team_row *row)
 	t->default_class = xstrdup(row->default_class);
 	t->members = dup_strv(row->members, row->nmembers);
 	t->nmembers = row->nmembers;
+	t->admins = dup_strv(row->admins, row->nadmins);
+	t->nadmins = row->nadmins;
 	team_insert(st, t);
 	sched_team_set(st->sched, t->id, t->weight, t->preempt_own_lower);
 }
@@ -285,6 +287,7 @@ static struct team *team_clone(const struct team *t)
 	c->name = xstrdup(t->name);
 	c->default_class = xstrdup(t->default_class);
 	c->members = dup_strv(t->members, t->nmembers);
+	c->admins = dup_strv(t->admins, t->nadmins);
 	c->quotas = t->nquotas ? xcalloc(t->nquotas, sizeof(*c->quotas)) : NULL;
 	if (t->nquotas)
 		memcpy(c->quotas, t->quotas, t->nquotas * sizeof(*c->quotas));
@@ -303,6 +306,7 @@ enum {
 	F_Q_BORROW_ABS = 1 << 8,
 	F_Q_LEND = 1 << 9,
 	F_PREEMPTIBLE = 1 << 10,    /* classes */
+	F_ADMINS = 1 << 11,
 	F_Q_ALL = F_Q_GUARANTEE | F_Q_SHARING | F_Q_BORROW_PCT | F_Q_BORROW_ABS | F_Q_LEND,
 };
 
@@ -313,6 +317,7 @@ static const struct {
 	{ "weight", F_WEIGHT },
 	{ "preempt_own", F_PREEMPT_OWN },
 	{ "members", F_MEMBERS },
+	{ "admins", F_ADMINS },
 	{ "default_class", F_DEFAULT_CLASS },
 	{ "quotas", F_QUOTAS },
 	{ "quota.guarantee", F_Q_GUARANTEE },
@@ -335,8 +340,8 @@ static int parse_fields(char **fields, size_t n, unsigned *ret, struct state_err
 		if (k == sizeof(team_fields) / sizeof(team_fields[0]))
 			return state_errf(e, HPQ_EINVAL,
 					  "unknown team field '%.64s': use weight, preempt_own, "
-					  "members, default_class, quotas or quota.guarantee, "
-					  "quota.sharing, quota.borrow_limit_pct, "
+					  "members, admins, default_class, quotas or "
+					  "quota.guarantee, quota.sharing, quota.borrow_limit_pct, "
 					  "quota.borrow_limit_abs, quota.lend_limit", fields[i]);
 		mask |= team_fields[k].bit;
 	}
@@ -453,6 +458,22 @@ static int check_guarantee(const struct state *st, uint32_t pool, struct hpq_res
 			  hpq_res_format(cap, have, sizeof(have)), nodes, nodes == 1 ? "" : "s");
 }
 
+/* Team members and admins: user names and @groups (rights.h). */
+static int check_principals(char **v, size_t n, const char *what, struct state_err *e)
+{
+	if (n > STATE_MAX_PRINCIPALS)
+		return state_errf(e, HPQ_EINVAL, "%zu %ss are too many (at most %d): name a @group",
+				  n, what, STATE_MAX_PRINCIPALS);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = v[i];
+
+		if (s[0] == '@' ? hpq_check_group_name(s + 1) < 0 : hpq_check_name(s) < 0)
+			return state_errf(e, HPQ_EINVAL, "invalid %s '%.64s': give a user name or "
+					  "@GROUP with a Unix group's name", what, s);
+	}
+	return 0;
+}
+
 static int apply_team(struct state *st, struct team *t, const Hpq__Team *pb, unsigned mask,
 		      struct new_pools *np, struct state_err *e)
 {
@@ -474,13 +495,20 @@ static int apply_team(struct state *st, struct team *t, const Hpq__Team *pb, uns
 					  "use lower-priority or never", pb->preempt_own);
 	}
 	if (mask & F_MEMBERS) {
-		for (size_t i = 0; i < pb->n_members; i++)
-			if (hpq_check_name(pb->members[i]) < 0)
-				return state_errf(e, HPQ_EINVAL, "invalid user name '%.64s'",
-						  pb->members[i]);
+		r = check_principals(pb->members, pb->n_members, "member", e);
+		if (r < 0)
+			return r;
 		free_strv(t->members, t->nmembers);
 		t->members = dup_strv(pb->members, pb->n_members);
 		t->nmembers = pb->n_members;
+	}
+	if (mask & F_ADMINS) {
+		r = check_principals(pb->admins, pb->n_admins, "admin", e);
+		if (r < 0)
+			return r;
+		free_strv(t->admins, t->nadmins);
+		t->admins = dup_strv(pb->admins, pb->n_admins);
+		t->nadmins = pb->n_admins;
 	}
 	if (mask & F_DEFAULT_CLASS) {
 		if (*pb->default_class && !state_class_find(st, pb->default_class))
@@ -528,8 +556,28 @@ static bool any_admin_errors(const struct actor *who, struct state_err *e, int *
 {
 	if (who->admin)
 		return false;
-	*r = state_errf(e, HPQ_EPERM, "only administrators can change teams and classes");
+	*r = state_errf(e, HPQ_EPERM, "only cluster administrators can remove teams and change "
+			"classes");
 	return true;
+}
+
+/* What a team's own admins may change: its members, nothing else (rights.h). */
+static int team_admin_may(const struct team *old, bool create, unsigned mask,
+			  const struct actor *who, struct state_err *e)
+{
+	if (create)
+		return state_errf(e, HPQ_EPERM, "only cluster administrators can create teams");
+	if (!old)
+		return 0;    /* unknown: said below */
+	if (!rights_team_admin(old, who))
+		return state_errf(e, HPQ_EPERM, "you are not an admin of team %s: only its admins "
+				  "and cluster administrators may set its members, and only "
+				  "cluster administrators change the rest", old->name);
+	if (mask & ~F_MEMBERS)
+		return state_errf(e, HPQ_EPERM, "as an admin of team %s you may set its members "
+				  "only: its admins, weight, quotas, default class and "
+				  "preempt_own are for cluster administrators", old->name);
+	return 0;
 }
 
 int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struct actor *who,
@@ -541,8 +589,6 @@ int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struc
 	unsigned mask = 0;
 	int r;
 
-	if (any_admin_errors(who, e, &r))
-		return r;
 	if (!pb)
 		return state_errf(e, HPQ_EINVAL, "no team given");
 	if (hpq_check_name(pb->name) < 0)
@@ -553,6 +599,11 @@ int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struc
 	if (r < 0)
 		return r;
 	old = state_team_find(st, pb->name);
+	if (!who->admin) {
+		r = team_admin_may(old, req->create, mask, who, e);
+		if (r < 0)
+			return r;
+	}
 	if (req->create) {
 		if (old)
 			return state_errf(e, HPQ_EEXIST, "team '%s' exists: use hpq team set",

@@ -32,6 +32,8 @@ struct state_err;
 #define STATE_MAX_CLASSES 16
 /* The built-in weight-0 class of tasks whose team names no default. */
 #define STATE_NO_CLASS "-"
+/* Entries of a team's members or admins list at most. */
+#define STATE_MAX_PRINCIPALS 4096
 
 struct pool {
 	uint32_t id;
@@ -49,8 +51,10 @@ struct team {
 	uint32_t weight;
 	bool preempt_own_lower;      /* preempt_own: "lower-priority" (true) or "never" */
 	char *default_class;         /* "" = none */
-	char **members;              /* empty: open to everyone */
+	char **members;              /* user names and @groups; empty: open to everyone */
 	size_t nmembers;
+	char **admins;               /* user names and @groups (rights.h) */
+	size_t nadmins;
 	struct quota *quotas;
 	size_t nquotas;
 	uint32_t active;             /* tasks of this team that have not ended */

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,17 +78,56 @@ const char *h_bin(const char *which)
 
 const char *h_path(struct h_cluster *c, const char *fmt, ...)
 {
-	static char ring[16][256];
-	static unsigned next;
-	char *buf = ring[next++ % 16];
+	char buf[512];
 	va_list ap;
-	int n;
+	int n, m;
 
-	n = snprintf(buf, sizeof(ring[0]), "%s/", c->dir);
+	n = snprintf(buf, sizeof(buf), "%s/", c->dir);
 	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof(ring[0]) - (size_t)n, fmt, ap);
+	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	va_end(ap);
-	return buf;
+	if (m < 0 || (size_t)m >= sizeof(buf) - (size_t)n)
+		fail_msg("harness: a path under %s is longer than %zu bytes", c->dir, sizeof(buf));
+	/* Once made, a path stays: a test may hold it across any number of
+	 * calls (a polling wait makes many). */
+	for (size_t i = 0; i < c->npaths; i++)
+		if (strcmp(c->paths[i], buf) == 0)
+			return c->paths[i];
+	if (c->npaths == c->cappaths) {
+		c->cappaths = c->cappaths ? 2 * c->cappaths : 64;
+		c->paths = realloc(c->paths, c->cappaths * sizeof(*c->paths));
+		assert_non_null(c->paths);
+	}
+	c->paths[c->npaths] = strdup(buf);
+	assert_non_null(c->paths[c->npaths]);
+	return c->paths[c->npaths++];
+}
+
+char *h_task_log(struct h_cluster *c, const char *node, uint64_t id)
+{
+	char *cluster = h_read_file(h_path(c, "cluster-id")), *all = NULL;
+	size_t len = 0;
+
+	if (!cluster)
+		return NULL;
+	cluster[strcspn(cluster, "\n")] = '\0';
+	for (unsigned a = 1; a <= 64; a++) {
+		char *part = h_read_file(h_path(c, "%s/logs/%s/%" PRIu64 ".%u.log", node, cluster,
+						id, a));
+		size_t n;
+
+		if (!part)
+			continue;
+		n = strlen(part);
+		all = realloc(all, len + n + 1);
+		if (!all)
+			fail_msg("harness: out of memory");
+		memcpy(all + len, part, n + 1);
+		len += n;
+		free(part);
+	}
+	free(cluster);
+	return all;
 }
 
 char *h_read_file(const char *path)
@@ -121,6 +161,30 @@ void h_write_file(const char *path, const char *text)
 	fputs(text, f);
 	if (fclose(f) != 0)
 		fail_msg("harness: cannot write '%s': %s", path, strerror(errno));
+}
+
+void h_copy_file(const char *src, const char *dst, mode_t mode)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n;
+
+	if (in < 0)
+		fail_msg("harness: cannot read '%s': %s", src, strerror(errno));
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (out < 0)
+		fail_msg("harness: cannot create '%s': %s", dst, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write(out, buf, (size_t)n) != n)
+			fail_msg("harness: cannot copy '%s' to '%s': %s", src, dst,
+				 strerror(errno));
+	}
+	close(in);
+	/* Explicitly: the umask must not take the others' bits away. */
+	if (fchmod(out, mode) < 0 || close(out) < 0)
+		fail_msg("harness: cannot write '%s': %s", dst, strerror(errno));
 }
 
 int h_count_lines(const char *path, const char *line)
@@ -478,6 +542,9 @@ int h_cluster_free(struct h_cluster *c)
 		rmtree(c->dir);
 	close(c->guardian_fd);
 	h_wait_child(c, c->guardian, 10000);
+	for (size_t i = 0; i < c->npaths; i++)
+		free(c->paths[i]);
+	free(c->paths);
 	free(c);
 	return rc;
 }
@@ -526,10 +593,15 @@ static pid_t spawn(struct h_cluster *c, const char *const *argv, const char *log
 	return pid;
 }
 
+static const char *run_config(struct h_cluster *c);
+
 void h_daemon_config(struct h_cluster *c, const char *text)
 {
 	snprintf(c->config, sizeof(c->config), "%s/hpqd.conf", c->dir);
 	h_write_file(c->config, text);
+	/* A running hpqd reads the run config on SIGHUP: keep it current. */
+	if (c->hpqd)
+		run_config(c);
 }
 
 static bool socket_ready(const char *path)
@@ -542,6 +614,23 @@ static bool socket_ready(const char *path)
 		return false;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Whether 127.0.0.1:port can be bound now, with SO_REUSEADDR as libuv
+ * (hpqd) binds it: only a live socket on it says no. */
+static bool port_bindable(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
 	return ok;
 }
@@ -561,9 +650,31 @@ static int read_port(struct h_cluster *c)
 	return (int)port;
 }
 
+void h_root_tasks(struct h_cluster *c, bool daemon, bool agents)
+{
+	c->no_root_daemon = !daemon;
+	c->no_root_agents = !agents;
+}
+
+/* <dir>/hpqd-run.conf: the harness's [auth] allow_root_tasks, then the
+ * test's config, whose keys win. */
+static const char *run_config(struct h_cluster *c)
+{
+	const char *path = h_path(c, "hpqd-run.conf");
+	char *text = c->config[0] ? h_read_file(c->config) : NULL, *all;
+
+	if (asprintf(&all, "[auth]\nallow_root_tasks = %s\n%s", c->no_root_daemon ? "no" : "yes",
+		     text ? text : "") < 0)
+		fail_msg("harness: out of memory");
+	h_write_file(path, all);
+	free(all);
+	free(text);
+	return path;
+}
+
 void h_daemon_start(struct h_cluster *c)
 {
-	char listen[64];
+	char listen[64], config[160];
 	const char *argv[16];
 	int n = 0, attempt;
 
@@ -579,10 +690,11 @@ void h_daemon_start(struct h_cluster *c)
 	argv[n++] = listen;
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
-	if (c->config[0]) {
-		argv[n++] = "--config";
-		argv[n++] = c->config;
-	}
+	snprintf(config, sizeof(config), "%s", run_config(c));
+	argv[n++] = "--config";
+	argv[n++] = config;
+	if (c->insecure)
+		argv[n++] = "--insecure";
 	argv[n] = NULL;
 
 	/* A fixed port may still be held for a moment by the previous
@@ -601,7 +713,10 @@ void h_daemon_start(struct h_cluster *c)
 			status_code(c->hpqd_status), attempt + 1);
 		if (c->port == 0)
 			break; /* no fixed port to wait for: it is broken */
-		h_sleep_ms(500);
+		/* Try again once the port can be bound (as hpqd binds it). */
+		if (!H_WAIT_FOR(c, port_bindable(c->port), H_START_TIMEOUT_MS))
+			fprintf(stderr, "harness: port %d still taken after %d ms\n", c->port,
+				H_START_TIMEOUT_MS);
 	}
 	if (c->hpqd == 0)
 		fail_msg("harness: hpqd does not start");
@@ -628,7 +743,8 @@ static void agent_spawn(struct h_cluster *c, struct h_agent *a)
 	const char *argv[] = {
 		h_bin("agent"), "--foreground", "--server", server, "--name", a->name,
 		"--work-dir", a->work, "--gpus", gpus, "--cpus", cpus, "--mem", a->mem,
-		"--heartbeat", "1s", "--log-level", "debug", NULL,
+		"--heartbeat", "1s", "--log-level", "debug",
+		c->no_root_agents ? NULL : "--allow-root-tasks", NULL,
 	};
 
 	assert_int_not_equal(c->port, 0);
@@ -712,6 +828,22 @@ static bool verbose(void)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+void h_cli_as(struct h_cluster *c, uid_t uid, gid_t gid)
+{
+	if (uid && !c->cli_copy[0]) {
+		const char *bin = h_path(c, "bin");
+
+		if (chmod(c->dir, 0711) < 0)
+			fail_msg("harness: chmod '%s': %s", c->dir, strerror(errno));
+		if (mkdir(bin, 0755) < 0 || chmod(bin, 0755) < 0)
+			fail_msg("harness: cannot create '%s': %s", bin, strerror(errno));
+		snprintf(c->cli_copy, sizeof(c->cli_copy), "%s/hpq", bin);
+		h_copy_file(h_bin("hpq"), c->cli_copy, 0755);
+	}
+	c->cli_uid = uid;
+	c->cli_gid = gid;
+}
+
 int h_hpqv(struct h_cluster *c, struct h_out *out, const char *const *args)
 {
 	const char *argv[64];
@@ -721,7 +853,9 @@ int h_hpqv(struct h_cluster *c, struct h_out *out, const char *const *args)
 	int64_t end = h_now_ms() + H_CLI_TIMEOUT_MS;
 	pid_t pid;
 
-	argv[n++] = h_bin("hpq");
+	if (c->cli_uid && !c->cli_copy[0])
+		h_cli_as(c, c->cli_uid, c->cli_gid); /* set directly: make the copy */
+	argv[n++] = c->cli_uid ? c->cli_copy : h_bin("hpq");
 	for (; *args; args++) {
 		assert_true(n < 63);
 		argv[n++] = *args;
@@ -1026,4 +1160,95 @@ static int nodes_connected(struct h_cluster *c)
 bool h_wait_nodes(struct h_cluster *c, int n, int timeout_ms)
 {
 	return H_WAIT_FOR(c, nodes_connected(c) >= n, timeout_ms);
+}
+
+/* ---------------------------------------------------------------- trainer */
+
+long long h_resumed_steps(long long at)
+{
+	return (at / 5 + 4) * 5;
+}
+
+const char *h_trainer_cmd(char *buf, size_t len, unsigned every)
+{
+	int n = snprintf(buf, len,
+			 "n=1000000; if [ \"$HPQ_ATTEMPT\" != 1 ]; then n=${HPQ_RESUME_FROM##*-}; "
+			 "case $n in ''|*[!0-9]*) echo \"harness: no step in "
+			 "HPQ_RESUME_FROM='$HPQ_RESUME_FROM'\" >&2; exit 99;; esac; "
+			 "n=$(( (n / 5 + 4) * 5 )); fi; "
+			 "exec '%s' --steps $n --step-ms 100 --every %u",
+			 h_bin("trainer"), every);
+
+	if (n < 0 || (size_t)n >= len)
+		fail_msg("harness: the trainer command does not fit %zu bytes", len);
+	return buf;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+long long h_status_counter(struct h_cluster *c, const char *key)
+{
+	const char *argv[] = {"status", "--json", NULL};
+	json_t *j = run_json(c, argv), *v = json_object_get(j, key);
+	long long n;
+
+	if (!json_is_integer(v))
+		fail_msg("harness: hpq status --json has no counter \"%s\"", key);
+	n = json_integer_value(v);
+	json_decref(j);
+	return n;
+}
+
+long long h_node_heartbeats(struct h_cluster *c, const char *node)
+{
+	const char *argv[] = {"node", "list", "--json", NULL};
+	json_t *j = unwrap(run_json(c, argv), "nodes"), *n;
+	long long count = -1;
+	size_t i;
+
+	json_array_foreach(j, i, n) {
+		if (strcmp(h_str(n, "name"), node) != 0)
+			continue;
+		if (!json_is_integer(json_object_get(n, "heartbeats")))
+			fail_msg("harness: hpq node list --json has no \"heartbeats\" for %s", node);
+		count = json_integer_value(json_object_get(n, "heartbeats"));
+	}
+	json_decref(j);
+	return count;
+}
+
+bool h_wait_counter(struct h_cluster *c, const char *key, long long target, int timeout_ms)
+{
+	long long now = -1;
+
+	if (H_WAIT_FOR(c, (now = h_status_counter(c, key)) >= target, timeout_ms))
+		return true;
+	fprintf(stderr, "harness: hpqd's %s reached %lld, not %lld, in %d ms\n", key, now, target,
+		timeout_ms);
+	return false;
+}
+
+bool h_wait_node_checks(struct h_cluster *c, int n, int timeout_ms)
+{
+	return h_wait_counter(c, "node_checks", h_status_counter(c, "node_checks") + n,
+			      timeout_ms);
+}
+
+bool h_wait_repair_checks(struct h_cluster *c, int n, int timeout_ms)
+{
+	return h_wait_counter(c, "repair_checks", h_status_counter(c, "repair_checks") + n,
+			      timeout_ms);
+}
+
+bool h_wait_heartbeats(struct h_cluster *c, const char *node, int n, int timeout_ms)
+{
+	long long from = h_node_heartbeats(c, node), now = from;
+
+	if (from < 0)
+		fail_msg("harness: no node %s in hpq node list", node);
+	if (H_WAIT_FOR(c, (now = h_node_heartbeats(c, node)) >= from + n, timeout_ms))
+		return true;
+	fprintf(stderr, "harness: %lld of %d more heartbeats from %s in %d ms\n", now - from, n,
+		node, timeout_ms);
+	return false;
 }

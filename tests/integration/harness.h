@@ -43,6 +43,11 @@
 
 #define H_MAX_AGENTS 8
 
+/* A wait's outcome must be looked at: the build (-Werror) fails where a
+ * test drops it, since a wait that fails unnoticed turns a broken daemon
+ * into a later, puzzling failure or into none. */
+#define H_MUST_USE __attribute__((warn_unused_result))
+
 struct h_agent {
 	char name[32];
 	char work[128];   /* <dir>/<name> */
@@ -59,6 +64,7 @@ struct h_cluster {
 	char log[128];    /* <dir>/hpqd.log */
 	char config[128]; /* <dir>/hpqd.conf, or "" */
 	int port;         /* TCP port, fixed after the first start */
+	bool insecure;    /* h_daemon_start passes --insecure: TCP clients need no MUNGE */
 	pid_t hpqd;
 	int hpqd_status;
 	struct h_agent agents[H_MAX_AGENTS];
@@ -66,8 +72,13 @@ struct h_cluster {
 	pid_t guardian;
 	int guardian_fd;  /* closing it tells the guardian we are done */
 	bool passed;
-	uid_t cli_uid;    /* non-zero: the CLI runs as this user (h_hpq*) */
+	bool no_root_daemon; /* see h_root_tasks */
+	bool no_root_agents;
+	uid_t cli_uid;    /* non-zero: the CLI runs as this user (h_hpq*); see h_cli_as */
 	gid_t cli_gid;
+	char cli_copy[128]; /* <dir>/bin/hpq once made: what cli_uid runs */
+	char **paths;     /* h_path's strings, each kept until h_cluster_free */
+	size_t npaths, cappaths;
 };
 
 /* The output of one CLI run. */
@@ -91,6 +102,11 @@ void h_pass(struct h_cluster *c);
 void h_daemon_config(struct h_cluster *c, const char *text);
 /* Starts hpqd and waits for its port file and socket. */
 void h_daemon_start(struct h_cluster *c);
+/* Tasks as root, which is what the tests submit as: the harness allows
+ * them in hpqd ([auth] allow_root_tasks = yes, ahead of the test's own
+ * config text) and in every agent (--allow-root-tasks), unless told
+ * otherwise here, for the daemons and agents started after the call. */
+void h_root_tasks(struct h_cluster *c, bool daemon, bool agents);
 /* Sends sig; for SIGKILL waits for it to die. For SIGTERM waits for a
  * clean exit and returns its wait status. */
 int h_daemon_stop(struct h_cluster *c, int sig);
@@ -102,6 +118,17 @@ int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned
 void h_agent_restart(struct h_cluster *c, int i);
 void h_agent_stop(struct h_cluster *c, int i, int sig);
 int h_agent_index(struct h_cluster *c, const char *name);
+
+/* Runs the CLI (h_hpq*) as uid:gid from now on; 0, 0 runs it as the test
+ * again. Another user need not reach the build tree (a checkout in root's
+ * 0700 home): the first call copies hpq, which the harness runs for that
+ * user, to <dir>/bin/hpq (mode 0755, the dir 0755) and makes <dir> itself
+ * traversable (0711), since the CLI works in it and reaches the socket
+ * there. A task such a user submits runs in <dir> too. */
+void h_cli_as(struct h_cluster *c, uid_t uid, gid_t gid);
+/* Copies the file at src to dst with mode (the harness's own use above,
+ * and for a test's programs that another user must run). */
+void h_copy_file(const char *src, const char *dst, mode_t mode);
 
 /* Runs hpq with the args (NULL-terminated) in <dir>, HPQ_SOCKET set.
  * Returns the exit code; out is filled (free with h_out_free) if non-NULL. */
@@ -129,9 +156,40 @@ bool h_is_terminal(const char *state);
 
 /* Polls hpq show until the task is in state (or, with state NULL, any
  * terminal state); true if it got there before timeout_ms. */
-bool h_wait_state(struct h_cluster *c, uint64_t id, const char *state, int timeout_ms);
+H_MUST_USE bool h_wait_state(struct h_cluster *c, uint64_t id, const char *state,
+			     int timeout_ms);
 /* Waits until n nodes are connected (hpq node list --json). */
-bool h_wait_nodes(struct h_cluster *c, int n, int timeout_ms);
+H_MUST_USE bool h_wait_nodes(struct h_cluster *c, int n, int timeout_ms);
+
+/*
+ * The daemon's progress, for waiting on what it has done instead of on
+ * wall time: "the node was not declared lost" holds once the daemon has
+ * checked it a few more times, however slow the machine is. All count
+ * from 0 when hpqd starts.
+ *
+ * h_status_counter: a top-level counter of `hpq status --json`:
+ *   "cycles"         dispatcher cycles run (one follows every change of a
+ *                    task or node; an idle daemon runs none),
+ *   "node_checks"    unreachability checks of the nodes (every heartbeat/2
+ *                    of the daemon's [agents] heartbeat, 5 s by default),
+ *   "repair_checks"  passes of the repair timer (every heartbeat/2, at
+ *                    most 1 s).
+ * h_node_heartbeats: heartbeats hpqd received from node (`hpq node list
+ * --json`); -1 if there is no such node. The harness's agents send one a
+ * second.
+ *
+ * The waits return true once the counter got there, and otherwise print
+ * what it reached and return false (use them in assert_true):
+ * h_wait_counter waits until key >= target; the others until the counter
+ * has advanced n beyond its value when they are called.
+ */
+long long h_status_counter(struct h_cluster *c, const char *key);
+long long h_node_heartbeats(struct h_cluster *c, const char *node);
+H_MUST_USE bool h_wait_counter(struct h_cluster *c, const char *key, long long target,
+			       int timeout_ms);
+H_MUST_USE bool h_wait_node_checks(struct h_cluster *c, int n, int timeout_ms);
+H_MUST_USE bool h_wait_repair_checks(struct h_cluster *c, int n, int timeout_ms);
+H_MUST_USE bool h_wait_heartbeats(struct h_cluster *c, const char *node, int n, int timeout_ms);
 
 /* Waits for a child a test forked itself (not hpqd or an agent), which
  * h_reap may already have reaped. Returns its wait status, -1 on timeout. */
@@ -151,9 +209,18 @@ void h_reap(struct h_cluster *c);
 int64_t h_now_ms(void);
 void h_sleep_ms(int ms);
 
+static inline H_MUST_USE bool h__wait_result(bool ok)
+{
+	return ok;
+}
+
 /* Evaluates expr every 50 ms (reaping children meanwhile) until it is
- * true or timeout_ms passed; yields its final truth value. */
-#define H_WAIT_FOR(c, expr, timeout_ms) ({					\
+ * true or timeout_ms passed; yields its final truth value, which the test
+ * must use (assert_true(H_WAIT_FOR(...)), or a fail_msg that says what
+ * did not happen). timeout_ms is a deadline against hanging, generous for
+ * a loaded machine, never the thing a test measures: expr is evaluated
+ * at least once, however late. */
+#define H_WAIT_FOR(c, expr, timeout_ms) h__wait_result(({			\
 	int64_t h__end = h_now_ms() + (timeout_ms);				\
 	bool h__ok;								\
 	for (;;) {								\
@@ -163,14 +230,33 @@ void h_sleep_ms(int ms);
 		h_sleep_ms(50);							\
 	}									\
 	h__ok;									\
-})
+}))
+
+/*
+ * The example trainer for a task that is to be stopped and resumed
+ * (preempted, its node lost or repaired), as a `sh -c` command: its first
+ * attempt runs until it is stopped, so that however slow the machine it
+ * still runs when its stop comes; a later attempt resumes at the step of
+ * $HPQ_RESUME_FROM and runs to h_resumed_steps() of it, then exits 0. The
+ * trainer is the task's process (exec), so it gets the stop signal itself.
+ * every: its --every (checkpoint every that many steps; 0: only when
+ * signalled). Returns buf.
+ */
+const char *h_trainer_cmd(char *buf, size_t len, unsigned every);
+long long h_resumed_steps(long long at);
 
 /* Small file helpers. h_read_file returns a malloc'd NUL-terminated
- * string or NULL. h_path formats into a static ring of buffers. */
+ * string or NULL. h_path returns <dir>/<formatted>, valid until
+ * h_cluster_free (the same string for the same path: calling it in a
+ * polling loop costs no memory), so a test may keep it across waits. */
 char *h_read_file(const char *path);
 void h_write_file(const char *path, const char *text);
 const char *h_path(struct h_cluster *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* What node's agent keeps of task id's output: its attempts' log files
+ * (<node>/logs/<cluster id>/<id>.<attempt>.log, the cluster id from the
+ * daemon's <dir>/cluster-id) one after the other; NULL if none is there. */
+char *h_task_log(struct h_cluster *c, const char *node, uint64_t id);
 /* Counts lines of file equal to line (without the newline), or starting
  * with prefix. */
 int h_count_lines(const char *path, const char *line);

@@ -31,6 +31,7 @@ static void cancel_pending_and_running(void **state)
 	uint64_t running, pending, other;
 	json_t *t;
 	pid_t pgid = 0;
+	long long cycles;
 	char *text;
 
 	h_daemon_start(c);
@@ -41,7 +42,7 @@ static void cancel_pending_and_running(void **state)
 	running = h_submit(c, "--cpus", "1", "--", "sh", "-c", cmd, NULL);
 	assert_true(h_wait_state(c, running, "RUNNING", 30000));
 	assert_true(H_WAIT_FOR(c, (text = h_read_file(h_path(c, "running.pid"))) &&
-					  (pgid = (pid_t)atoi(text)) > 0, 10000));
+					  (pgid = (pid_t)atoi(text)) > 0, 30000));
 	free(text);
 	assert_false(group_gone(pgid));
 	/* Both the shell and its sleep are in the group. */
@@ -56,14 +57,20 @@ static void cancel_pending_and_running(void **state)
 			pclose(p);
 		}
 		n >= 2;
-	}), 10000));
+	}), 30000));
 
+	/* The second cannot start while the first holds the only CPU: once
+	 * the dispatcher has run a cycle since its submit, and the agent has
+	 * sent two more heartbeats, it still waits. */
 	snprintf(cmd, sizeof(cmd), "touch %s", h_path(c, "pending-ran"));
+	cycles = h_status_counter(c, "cycles");
 	pending = h_submit(c, "--cpus", "1", "--", "sh", "-c", cmd, NULL);
-	h_sleep_ms(1500);
+	assert_true(h_wait_counter(c, "cycles", cycles + 1, 30000));
+	assert_true(h_wait_heartbeats(c, "node1", 2, 30000));
 	t = h_task(c, pending);
 	assert_non_null(t);
 	assert_string_equal(h_str(t, "state"), "PENDING");
+	assert_int_equal(h_int(t, "attempts"), 0);
 	json_decref(t);
 
 	/* Cancel the pending one: final at once. */
@@ -78,7 +85,7 @@ static void cancel_pending_and_running(void **state)
 	snprintf(ids, sizeof(ids), "%" PRIu64, running);
 	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
 	assert_true(h_wait_state(c, running, "CANCELLED", 30000));
-	assert_true(H_WAIT_FOR(c, group_gone(pgid), 10000));
+	assert_true(H_WAIT_FOR(c, group_gone(pgid), 30000));
 	t = h_task(c, running);
 	assert_non_null(json_object_get(t, "end_time"));
 	assert_false(json_is_null(json_object_get(t, "end_time")));

@@ -36,7 +36,7 @@ static void check_gang(struct h_cluster *c, uint64_t id, int n)
 		assert_non_null(node);
 		for (int k = 0; k < i; k++)
 			assert_string_not_equal(node, json_string_value(json_array_get(names, k)));
-		log = h_read_file(h_path(c, "%s/logs/%" PRIu64 ".log", node, id));
+		log = h_task_log(c, node, id);
 		/* At a line start: the agent's header line quotes the command. */
 		if (!log || !(line = strstr(log, "\ngang rank=")))
 			fail_msg("gang %" PRIu64 ": no rank line in %s's log", id, node);
@@ -55,20 +55,34 @@ static void check_gang(struct h_cluster *c, uint64_t id, int n)
 	json_decref(t);
 }
 
-static void assert_stays_pending(struct h_cluster *c, uint64_t id, int ms)
+static void assert_pending(struct h_cluster *c, uint64_t id)
 {
-	int64_t end = h_now_ms() + ms;
+	json_t *t = h_task(c, id);
 
-	while (h_now_ms() < end) {
-		json_t *t = h_task(c, id);
+	assert_non_null(t);
+	if (strcmp(h_str(t, "state"), "PENDING") != 0)
+		fail_msg("gang %" PRIu64 " is %s, should wait", id, h_str(t, "state"));
+	assert_int_equal(h_int(t, "attempts"), 0);
+	json_decref(t);
+}
 
-		assert_non_null(t);
-		if (strcmp(h_str(t, "state"), "PENDING") != 0)
-			fail_msg("gang %" PRIu64 " is %s, should wait", id, h_str(t, "state"));
-		assert_int_equal(h_int(t, "attempts"), 0);
-		json_decref(t);
-		h_sleep_ms(300);
+/* Submits a gang of nodes x 1 or 2 CPUs that must wait. It has waited long
+ * enough once the dispatcher has run a cycle since the submit and every
+ * agent has sent two more heartbeats (what they report can change nothing
+ * either): it is PENDING, never started, and was so all along. */
+static uint64_t submit_waiting_gang(struct h_cluster *c, const char *nodes, const char *cpus)
+{
+	long long cycles = h_status_counter(c, "cycles");
+	uint64_t id = h_submit(c, "--nodes", nodes, "--cpus", cpus, "--", "sh", "-c", GANG_CMD,
+			       NULL);
+
+	assert_pending(c, id);
+	assert_true(h_wait_counter(c, "cycles", cycles + 1, 30000));
+	for (int i = 0; i < c->nagents; i++) {
+		assert_true(h_wait_heartbeats(c, c->agents[i].name, 2, 30000));
+		assert_pending(c, id);
 	}
+	return id;
 }
 
 static void gang(void **state)
@@ -90,8 +104,7 @@ static void gang(void **state)
 	/* One node busy: it waits, and starts when that node frees up. */
 	blocker = h_submit(c, "--cpus", "2", "--", "sleep", "120", NULL);
 	assert_true(h_wait_state(c, blocker, "RUNNING", 30000));
-	id = h_submit(c, "--nodes", "2", "--cpus", "2", "--", "sh", "-c", GANG_CMD, NULL);
-	assert_stays_pending(c, id, 3000);
+	id = submit_waiting_gang(c, "2", "2");
 	snprintf(ids, sizeof(ids), "%" PRIu64, blocker);
 	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
 	assert_true(h_wait_state(c, blocker, "CANCELLED", 30000));
@@ -99,8 +112,7 @@ static void gang(void **state)
 	check_gang(c, id, 2);
 
 	/* More nodes than the cluster has: it waits until a node joins. */
-	id = h_submit(c, "--nodes", "3", "--cpus", "1", "--", "sh", "-c", GANG_CMD, NULL);
-	assert_stays_pending(c, id, 3000);
+	id = submit_waiting_gang(c, "3", "1");
 	h_agent_start(c, "node3", 0, 2, "2G");
 	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 	check_gang(c, id, 3);

@@ -26,7 +26,7 @@ static void logs_follow_and_page(void **state)
 
 	slow = h_submit(c, "--cpus", "1", "--", "sh", "-c",
 			"for i in 1 2 3 4 5 6; do echo step $i; sleep 0.3; done", NULL);
-	assert_true(h_wait_state(c, slow, "RUNNING", 20000));
+	assert_true(h_wait_state(c, slow, "RUNNING", 30000));
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)slow);
 	assert_int_equal(h_hpq(c, &o, "logs", "--follow", id, NULL), 0);
 	for (int i = 1; i <= 6; i++) {
@@ -43,11 +43,11 @@ static void logs_follow_and_page(void **state)
 	}
 	assert_non_null(strstr(o.out, "exit code 0"));
 	h_out_free(&o);
-	assert_true(h_wait_state(c, slow, "COMPLETED", 10000));
+	assert_true(h_wait_state(c, slow, "COMPLETED", 30000));
 
 	big = h_submit(c, "--cpus", "1", "--", "sh", "-c",
 		       "head -c 3000000 /dev/zero | tr '\\000' x; echo", NULL);
-	assert_true(h_wait_state(c, big, "COMPLETED", 20000));
+	assert_true(h_wait_state(c, big, "COMPLETED", 30000));
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)big);
 	assert_int_equal(h_hpq(c, &o, "logs", id, NULL), 0);
 	/* The longest run of x: the task's output, whole (headers have x's too). */

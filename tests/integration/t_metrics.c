@@ -220,7 +220,7 @@ static void scrape_matches_status(void **state)
 		bool ok = h_int(st, "running") == 2 && h_int(st, "pending") == 1;
 		json_decref(st);
 		ok;
-	}), 20000));
+	}), 30000));
 
 	text = h_read_file(h_path(c, "hpqd.metrics.port"));
 	assert_non_null(text);

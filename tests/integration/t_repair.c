@@ -82,9 +82,9 @@ static int agent_spawn(struct h_cluster *c, int i, const char *name, const char 
 			h_bin("agent"), "--foreground", "--server", server, "--name", a->name,
 			"--work-dir", a->work, "--gpus", "1", "--cpus", "2", "--mem", "2G",
 			"--heartbeat", "1s", "--log-level", "debug", "--health-inject", inject,
-			"--health-interval", "1s",
+			"--health-interval", "1s", "--allow-root-tasks", /* the test submits as root */
 		};
-		int n = 22, fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int n = 23, fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 		if (*hdir) {
 			argv[n++] = "--health-dir";
@@ -198,7 +198,7 @@ static void write_repair_script(struct h_cluster *c)
 static void fatal_finding_repairs(void **state)
 {
 	struct h_cluster *c = *state;
-	char conf[1024], node[32], other[32], want[256], *repairs;
+	char conf[1024], node[32], other[32], want[256], cmd[1024], *repairs;
 	long long last;
 	uint64_t id;
 	json_t *t, *n;
@@ -217,9 +217,11 @@ static void fatal_finding_repairs(void **state)
 	agent_spawn(c, -1, "node2", NULL);
 	assert_true(h_wait_nodes(c, 2, 30000));
 
+	/* Its first attempt runs until stopped (h_trainer_cmd): it still runs
+	 * when the repair evacuates the node, however slow the machine. */
 	id = h_submit(c, "--name", "train", "--gpus", "1", "--cpus", "2", "--checkpoint-dir",
-		      h_path(c, "ckpt"), "--", h_bin("trainer"), "--steps", "250", "--step-ms",
-		      "100", "--every", "5", NULL);
+		      h_path(c, "ckpt"), "--", "sh", "-c", h_trainer_cmd(cmd, sizeof(cmd), 5),
+		      NULL);
 	assert_true(h_wait_state(c, id, "RUNNING", 30000));
 	assert_true(H_WAIT_FOR(c, task_newest_step(c, id) >= 10, 30000));
 	t = h_task(c, id);
@@ -228,7 +230,7 @@ static void fatal_finding_repairs(void **state)
 	json_decref(t);
 
 	inject(c, node, "accelerator xid-79 fatal GPU has fallen off the bus\n");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "health", "unhealthy"), 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "health", "unhealthy"), 30000));
 	n = node_show(c, node);
 	assert_non_null(n);
 	{
@@ -243,7 +245,7 @@ static void fatal_finding_repairs(void **state)
 		assert_true(json_is_array(json_object_get(n, "tasks")));
 	}
 	json_decref(n);
-	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "repairing"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "repairing"), 30000));
 	assert_true(node_field_is(c, node, "service_by", "hpqd"));
 	assert_true(node_field_is(c, node, "repair_action", "reboot"));
 
@@ -256,10 +258,13 @@ static void fatal_finding_repairs(void **state)
 		fail_msg("repair command got:\n%s\nwanted:\n%s", repairs, want);
 	free(repairs);
 
-	/* The trainer resumes on the other node from the newest checkpoint. */
+	/* The trainer resumes on the other node from the newest checkpoint (and
+	 * may have finished its few remaining steps by now). */
 	assert_true(H_WAIT_FOR(c, ({
 		json_t *x = h_task(c, id);
-		bool ok = x && h_int(x, "attempts") == 2 && !strcmp(h_str(x, "state"), "RUNNING");
+		bool ok = x && h_int(x, "attempts") == 2 &&
+			  (!strcmp(h_str(x, "state"), "RUNNING") ||
+			   !strcmp(h_str(x, "state"), "COMPLETED"));
 		json_decref(x);
 		ok; }), 30000));
 	t = h_task(c, id);
@@ -269,16 +274,19 @@ static void fatal_finding_repairs(void **state)
 	json_decref(t);
 	snprintf(want, sizeof(want), "\nresumed at step %lld\n", last);
 	assert_true(H_WAIT_FOR(c, ({
-		char *l = h_read_file(h_path(c, "%s/logs/%" PRIu64 ".log", other, id));
+		char *l = h_task_log(c, other, id);
 		bool ok = l && strstr(l, want);
 		free(l);
-		ok; }), 20000));
+		ok; }), 30000));
 
-	/* Still unhealthy: it stays in repair. Healthy again: back to active. */
-	h_sleep_ms(2500);
+	/* Still unhealthy: it stays in repair, through more unhealthy
+	 * heartbeats than the healthy streak (3) and two more passes of the
+	 * repair timer. Healthy again: back to active. */
+	assert_true(h_wait_heartbeats(c, node, 4, 30000));
+	assert_true(h_wait_repair_checks(c, 2, 30000));
 	assert_true(node_field_is(c, node, "service", "repairing"));
 	inject(c, node, "");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "active"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "active"), 30000));
 	assert_true(node_field_is(c, node, "health", "healthy"));
 	assert_true(node_event(c, node, "service active -> repairing", "hpqd"));
 	assert_true(node_event(c, node, "repair started (action reboot, 1 task requeued)",
@@ -323,19 +331,19 @@ static void agent_loss_kills_stale(void **state)
 	snprintf(node, sizeof(node), "%s", first_node(t));
 	snprintf(other, sizeof(other), "%s", strcmp(node, "node1") ? "node1" : "node2");
 	json_decref(t);
-	assert_true(H_WAIT_FOR(c, h_task_pids(c, id, pids, 16) >= 1, 10000));
+	assert_true(H_WAIT_FOR(c, h_task_pids(c, id, pids, 16) >= 1, 30000));
 	n = h_task_pids(c, id, pids, 16);
 
 	/* The agent dies; its task (own session) keeps running: the stale copy. */
 	i = h_agent_index(c, node);
 	h_agent_stop(c, i, SIGKILL);
-	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "health", "unreachable"), 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "health", "unreachable"), 30000));
 	assert_true(H_WAIT_FOR(c, ({
 		json_t *x = h_task(c, id);
 		bool ok = x && h_int(x, "attempts") == 2 && !strcmp(h_str(x, "state"), "RUNNING") &&
 			  !strcmp(first_node(x), other);
 		json_decref(x);
-		ok; }), 20000));
+		ok; }), 30000));
 	for (int k = 0; k < n; k++)
 		assert_true(pid_alive(pids[k]));
 
@@ -345,8 +353,8 @@ static void agent_loss_kills_stale(void **state)
 		bool gone = true;
 		for (int k = 0; k < n; k++)
 			gone = gone && !pid_alive(pids[k]);
-		gone; }), 20000));
-	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "health", "healthy"), 15000));
+		gone; }), 30000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "health", "healthy"), 30000));
 	t = h_task(c, id);
 	assert_string_equal(h_str(t, "state"), "RUNNING");
 	assert_int_equal(h_int(t, "attempts"), 2);
@@ -382,14 +390,15 @@ static void blast_radius(void **state)
 
 	/* One of five (20%): it repairs. */
 	inject(c, "n1", "accelerator xid-48 fatal double-bit ECC error\n");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "n1", "service", "repairing"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "n1", "service", "repairing"), 30000));
 	/* A second, while the first repairs (stays unhealthy): 2 of 5 = 40%. */
 	inject(c, "n2", "accelerator xid-79 fatal GPU has fallen off the bus\n");
-	assert_true(H_WAIT_FOR(c, node_reason_has(c, "n2", "repair-blocked"), 20000));
+	assert_true(H_WAIT_FOR(c, node_reason_has(c, "n2", "repair-blocked"), 30000));
 	assert_true(node_reason_has(c, "n2", "2 of 5 nodes in pool default"));
 	assert_true(node_field_is(c, "n2", "service", "active"));
 	assert_true(node_field_is(c, "n2", "health", "unhealthy"));
-	h_sleep_ms(2000);
+	/* Four more passes of the repair timer, each blocked again. */
+	assert_true(h_wait_repair_checks(c, 4, 30000));
 	assert_true(node_field_is(c, "n2", "service", "active"));
 	assert_true(node_event(c, "n2", "repair-blocked: 2 of 5 nodes", "hpqd"));
 	{
@@ -402,8 +411,8 @@ static void blast_radius(void **state)
 	}
 	/* n1 recovers: n2 alone is 1 of 5, and repairs now. */
 	inject(c, "n1", "");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "n1", "service", "active"), 20000));
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "n2", "service", "repairing"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "n1", "service", "active"), 30000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "n2", "service", "repairing"), 30000));
 	h_pass(c);
 }
 
@@ -449,6 +458,7 @@ static void admin_drain(void **state)
 	struct h_cluster *c = *state;
 	struct h_out o;
 	uint64_t id;
+	json_t *t;
 
 	h_daemon_config(c, "[agents]\nheartbeat = 1s\n");
 	h_daemon_start(c);
@@ -465,14 +475,20 @@ static void admin_drain(void **state)
 	{
 		uint64_t id2 = h_submit(c, "--", "true", NULL);
 
-		assert_true(h_wait_state(c, id, "COMPLETED", 20000));
+		assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 		assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "drained"),
-				       10000));
-		h_sleep_ms(1500);
+				       30000));
+		/* Drained it stays: three more passes of the repair timer and
+		 * two healthy heartbeats change nothing, and id2 never starts. */
+		assert_true(h_wait_repair_checks(c, 3, 30000));
+		assert_true(h_wait_heartbeats(c, "node1", 2, 30000));
 		assert_true(node_field_is(c, "node1", "service", "drained"));
-		assert_true(h_wait_state(c, id2, "PENDING", 1000));
+		t = h_task(c, id2);
+		assert_string_equal(h_str(t, "state"), "PENDING");
+		assert_int_equal(h_int(t, "attempts"), 0);
+		json_decref(t);
 		assert_int_equal(h_hpq(c, NULL, "node", "resume", "node1", NULL), 0);
-		assert_true(h_wait_state(c, id2, "COMPLETED", 20000));
+		assert_true(h_wait_state(c, id2, "COMPLETED", 30000));
 	}
 	assert_true(node_field_is(c, "node1", "service", "active"));
 	assert_int_equal(h_hpq(c, &o, "node", "drain", "nope", NULL), 1);
@@ -498,15 +514,15 @@ static void unreachable_repairs(void **state)
 	agent_spawn(c, -1, "node2", NULL);
 	assert_true(h_wait_nodes(c, 2, 30000));
 	h_agent_stop(c, i, SIGKILL);
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "health", "unreachable"), 15000));
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "repairing"), 15000));
-	assert_true(H_WAIT_FOR(c, (r = h_read_file(h_path(c, "repairs.txt"))) != NULL, 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "health", "unreachable"), 30000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "repairing"), 30000));
+	assert_true(H_WAIT_FOR(c, (r = h_read_file(h_path(c, "repairs.txt"))) != NULL, 30000));
 	assert_non_null(strstr(r, "node1|reboot|unreachable: no word from its agent|node1|"));
 	free(r);
 	assert_true(node_reason_has(c, "node1", "unreachable"));
 	/* The "reboot" brings the agent back; two healthy heartbeats later: active. */
 	agent_spawn(c, i, "node1", NULL);
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "active"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "active"), 30000));
 	assert_true(node_field_is(c, "node1", "health", "healthy"));
 	assert_true(node_event(c, "node1", "repaired: 2 healthy heartbeats", "hpqd"));
 	h_pass(c);
@@ -531,16 +547,13 @@ static void repair_timeout_down(void **state)
 
 	/* Administration is for administrators. */
 	if (pw) {
-		assert_int_equal(chmod(c->dir, 0711), 0);   /* the CLI works in it */
-		c->cli_uid = pw->pw_uid;
-		c->cli_gid = pw->pw_gid;
+		h_cli_as(c, pw->pw_uid, pw->pw_gid);
 		assert_int_equal(h_hpq(c, &o, "node", "repair", "node1", NULL), 1);
 		assert_non_null(strstr(o.err, "only administrators"));
 		h_out_free(&o);
 		assert_int_equal(h_hpq(c, &o, "node", "drain", "node1", NULL), 1);
 		h_out_free(&o);
-		c->cli_uid = 0;
-		c->cli_gid = 0;
+		h_cli_as(c, 0, 0);
 		assert_true(node_field_is(c, "node1", "service", "active"));
 	}
 	assert_int_equal(h_hpq(c, &o, "node", "repair", "node1", "--reason", "fan noise",
@@ -553,11 +566,14 @@ static void repair_timeout_down(void **state)
 	assert_int_equal(h_hpq(c, &o, "node", "repair", "node1", NULL), 1);
 	assert_non_null(strstr(o.err, "being repaired already"));
 	h_out_free(&o);
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "down"), 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "down"), 30000));
 	assert_true(node_reason_has(c, "node1", "repair command timed out (action replace)"));
 	assert_true(node_event(c, "node1", "service repairing -> down", "hpqd"));
-	/* Down stays down, healthy or not, until an administrator says. */
-	h_sleep_ms(2000);
+	/* Down stays down, healthy or not, until an administrator says: more
+	 * healthy heartbeats than a healthy streak (3) and four more passes of
+	 * the repair timer leave it so. */
+	assert_true(h_wait_heartbeats(c, "node1", 4, 30000));
+	assert_true(h_wait_repair_checks(c, 4, 30000));
 	assert_true(node_field_is(c, "node1", "service", "down"));
 	assert_int_equal(h_hpq(c, NULL, "node", "resume", "node1", NULL), 0);
 	assert_true(node_field_is(c, "node1", "service", "active"));
@@ -580,8 +596,11 @@ static void sighup_enables_repair(void **state)
 	agent_spawn(c, -1, "node2", NULL);
 	assert_true(h_wait_nodes(c, 2, 30000));
 	inject(c, "node1", "accelerator xid-94 fatal contained ECC error\n");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "health", "unhealthy"), 15000));
-	h_sleep_ms(2500);
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "health", "unhealthy"), 30000));
+	/* Past wait_accelerator (1 s): the repair timer ticks every 500 ms of
+	 * hpqd's clock here, so five more passes span at least 2 s after the
+	 * first that saw the node unhealthy. Disabled: nothing repairs. */
+	assert_true(h_wait_repair_checks(c, 5, 30000));
 	assert_true(node_field_is(c, "node1", "service", "active"));
 	assert_null(h_read_file(h_path(c, "repairs.txt")));
 
@@ -591,8 +610,8 @@ static void sighup_enables_repair(void **state)
 		 h_path(c, "repair.sh"));
 	h_daemon_config(c, conf);
 	assert_int_equal(kill(c->hpqd, SIGHUP), 0);
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "repairing"), 15000));
-	assert_true(H_WAIT_FOR(c, (r = h_read_file(h_path(c, "repairs.txt"))) != NULL, 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node1", "service", "repairing"), 30000));
+	assert_true(H_WAIT_FOR(c, (r = h_read_file(h_path(c, "repairs.txt"))) != NULL, 30000));
 	assert_non_null(strstr(r, "node1|replace|xid-94: contained ECC error|"));
 	free(r);
 	h_pass(c);
@@ -617,25 +636,25 @@ static void gang_evacuated(void **state)
 	assert_true(h_wait_nodes(c, 3, 30000));
 	id = h_submit(c, "--nodes", "2", "--cpus", "2", "--", "sleep", "300", NULL);
 	assert_true(h_wait_state(c, id, "RUNNING", 30000));
-	assert_true(H_WAIT_FOR(c, h_task_pids(c, id, pids, 16) >= 2, 10000));
+	assert_true(H_WAIT_FOR(c, h_task_pids(c, id, pids, 16) >= 2, 30000));
 	n = h_task_pids(c, id, pids, 16);
 	t = h_task(c, id);
 	snprintf(node, sizeof(node), "%s", first_node(t));
 	json_decref(t);
 
 	inject(c, node, "accelerator xid-79 fatal GPU has fallen off the bus\n");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "repairing"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, node, "service", "repairing"), 30000));
 	/* Attempt 1 is gone everywhere, attempt 2 runs on the other two nodes. */
 	assert_true(H_WAIT_FOR(c, ({
 		bool gone = true;
 		for (int i = 0; i < n; i++)
 			gone = gone && !pid_alive(pids[i]);
-		gone; }), 20000));
+		gone; }), 30000));
 	assert_true(H_WAIT_FOR(c, ({
 		json_t *x = h_task(c, id);
 		bool ok = x && h_int(x, "attempts") == 2 && !strcmp(h_str(x, "state"), "RUNNING");
 		json_decref(x);
-		ok; }), 20000));
+		ok; }), 30000));
 	t = h_task(c, id);
 	names = json_object_get(t, "node_names");
 	assert_int_equal(json_array_size(names), 2);
@@ -657,7 +676,7 @@ static void restart_keeps_service(void **state)
 	assert_true(h_wait_nodes(c, 2, 30000));
 	assert_int_equal(h_hpq(c, NULL, "node", "drain", "node1", "--reason", "rma", NULL), 0);
 	inject(c, "node2", "kernel hung-task fatal task blocked for more than 120 seconds\n");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node2", "health", "unhealthy"), 15000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node2", "health", "unhealthy"), 30000));
 	assert_int_equal(h_hpq(c, NULL, "node", "repair", "node2", NULL), 0);
 	assert_true(node_field_is(c, "node2", "service", "repairing"));
 	assert_true(node_field_is(c, "node2", "repair_action", "reboot"));
@@ -670,10 +689,13 @@ static void restart_keeps_service(void **state)
 	assert_true(node_field_is(c, "node1", "reason", "rma"));
 	assert_true(node_field_is(c, "node2", "service", "repairing"));
 	assert_true(node_reason_has(c, "node2", "hung-task: task blocked"));
-	h_sleep_ms(2500);       /* still unhealthy: no streak */
+	/* Still unhealthy: no streak. More unhealthy heartbeats since the
+	 * restart than the healthy streak (2), and two repair passes. */
+	assert_true(h_wait_heartbeats(c, "node2", 3, 30000));
+	assert_true(h_wait_repair_checks(c, 2, 30000));
 	assert_true(node_field_is(c, "node2", "service", "repairing"));
 	inject(c, "node2", "");
-	assert_true(H_WAIT_FOR(c, node_field_is(c, "node2", "service", "active"), 20000));
+	assert_true(H_WAIT_FOR(c, node_field_is(c, "node2", "service", "active"), 30000));
 	assert_true(node_field_is(c, "node1", "service", "drained"));
 	h_pass(c);
 }

@@ -54,8 +54,7 @@ static char *task_log(struct h_cluster *c, json_t *t)
 
 	if (!node)
 		return NULL;
-	return h_read_file(h_path(c, "%s/logs/%" PRIu64 ".log", node,
-				  (uint64_t)h_int(t, "id")));
+	return h_task_log(c, node, (uint64_t)h_int(t, "id"));
 }
 
 static int count_terminal(json_t *tasks)

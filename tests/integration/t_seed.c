@@ -1,5 +1,5 @@
 /*
- * t_seed: the seed scenario of the governance issue, end to end, with the
+ * t_seed: the seed scenario of docs/design.md §4, end to end, with the
  * real daemon, two agents and the example trainer.
  *
  * One pool of 2 nodes x 8 GPUs; team1 and team2 each guarantee 8 GPUs,
@@ -18,6 +18,14 @@
  *      grace period, after its preempt event.
  * The event log (preempt, preempt-for, requeue, checkpoint), the reasons,
  * the queue positions, team usage and the final states are asserted.
+ *
+ * How long a trainer runs must not decide the scenario on a slow machine:
+ * T1, T2 and T7 finish their steps and then wait for the test's go (a file
+ * per task) before they exit; the preempted T3, T5 and T6 run without end
+ * in their first attempt, so they are still running whenever their
+ * preemption comes, and their second attempt resumes at the checkpoint's
+ * step and runs to the fourth multiple of 5 past it. The test lets T7 end
+ * first (T3 and T6 resume on its GPUs), then T1 and T2.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -31,14 +39,43 @@
 enum { T1, T2, T3, T5, T6, T7, NT };
 static const char *const names[NT] = { "T1", "T2", "T3", "T5", "T6", "T7" };
 
-/* every: checkpoint every that many steps; "0": only when signalled. */
-static uint64_t submit(struct h_cluster *c, const char *name, const char *team, const char *cls,
-		       const char *gpus, const char *steps, const char *every)
+static uint64_t submit_cmd(struct h_cluster *c, const char *name, const char *team,
+			   const char *cls, const char *gpus, const char *cmd)
 {
 	return h_submit(c, "--name", name, "--team", team, "--class", cls, "--gpus", gpus,
 			"--cpus", "1", "--mem", "256M", "--checkpoint-dir",
-			h_path(c, "ckpt/%s", name), "--", h_bin("trainer"), "--steps", steps,
-			"--step-ms", "100", "--every", every, NULL);
+			h_path(c, "ckpt/%s", name), "--", "sh", "-c", cmd, NULL);
+}
+
+/* A task that runs the trainer's steps and exits 0 once the test lets it
+ * (go(c, name)). every: checkpoint every that many steps; "0": only when
+ * signalled. */
+static uint64_t submit_held(struct h_cluster *c, const char *name, const char *team,
+			    const char *cls, const char *gpus, const char *steps, const char *every)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' --steps %s --step-ms 100 --every %s && "
+		 "until [ -e '%s' ]; do sleep 0.1; done",
+		 h_bin("trainer"), steps, every, h_path(c, "ckpt/%s.go", name));
+	return submit_cmd(c, name, team, cls, gpus, cmd);
+}
+
+static void go(struct h_cluster *c, const char *name)
+{
+	h_write_file(h_path(c, "ckpt/%s.go", name), "");
+}
+
+/* A task that is to be preempted (h_trainer_cmd): its first attempt runs
+ * until it is, a later one from the step it resumes at to
+ * h_resumed_steps() of it. */
+static uint64_t submit_preemptee(struct h_cluster *c, const char *name, const char *team,
+				 const char *cls, const char *gpus, unsigned every)
+{
+	char cmd[1024];
+
+	return submit_cmd(c, name, team, cls, gpus, h_trainer_cmd(cmd, sizeof(cmd), every));
 }
 
 static bool is_state(struct h_cluster *c, uint64_t id, const char *state)
@@ -48,6 +85,15 @@ static bool is_state(struct h_cluster *c, uint64_t id, const char *state)
 
 	json_decref(t);
 	return ok;
+}
+
+static long long attempts_of(struct h_cluster *c, uint64_t id)
+{
+	json_t *t = h_task(c, id);
+	long long n = t ? h_int(t, "attempts") : -1;
+
+	json_decref(t);
+	return n;
 }
 
 /* Newest checkpoint step of the task for attempt (0: any), or -1. */
@@ -119,8 +165,8 @@ static long long status_of(struct h_cluster *c, const char *team, const char *ke
 /* Both agents' logs of a task, concatenated (it may resume on the other node). */
 static char *task_log(struct h_cluster *c, uint64_t id)
 {
-	char *a = h_read_file(h_path(c, "node1/logs/%" PRIu64 ".log", id));
-	char *b = h_read_file(h_path(c, "node2/logs/%" PRIu64 ".log", id));
+	char *a = h_task_log(c, "node1", id);
+	char *b = h_task_log(c, "node2", id);
 	size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
 	char *all = malloc(la + lb + 2);
 
@@ -167,16 +213,16 @@ static void seed(void **state)
 	 * Checkpoint cadence decides the victims' order among equals (the
 	 * least work lost first: the newest checkpoint or start). T1, T2 and
 	 * T3 checkpoint only when signalled, T5 and T6 every 5 steps, so the
-	 * order is the issue's: T6, then T3, and never T1 or T2.
+	 * order is the scenario's (docs/design.md §4): T6, then T3, and never T1 or T2.
 	 */
-	id[T1] = submit(c, "T1", "team2", "training", "4", "200", "0");
-	id[T2] = submit(c, "T2", "team2", "training", "4", "200", "0");
+	id[T1] = submit_held(c, "T1", "team2", "training", "4", "200", "0");
+	id[T2] = submit_held(c, "T2", "team2", "training", "4", "200", "0");
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T1], "RUNNING") &&
 				  is_state(c, id[T2], "RUNNING"), 30000));
 	/* T3 checkpoints only when signalled: the step it resumes at can only
 	 * come from the checkpoint it reports during its grace period. */
-	id[T3] = submit(c, "T3", "team2", "training", "4", "150", "0");
-	id[T5] = submit(c, "T5", "team2", "fine-tuning", "4", "70", "5");
+	id[T3] = submit_preemptee(c, "T3", "team2", "training", "4", 0);
+	id[T5] = submit_preemptee(c, "T5", "team2", "fine-tuning", "4", 5);
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T3], "RUNNING") &&
 				  is_state(c, id[T5], "RUNNING"), 30000));
 	u = team_usage(c, "team2");
@@ -192,7 +238,7 @@ static void seed(void **state)
 	assert_true(H_WAIT_FOR(c, task_step(c, id[T5]) >= 10, 30000));
 
 	/* 3: T6 replaces T5, which goes back to the queue at its last checkpoint. */
-	id[T6] = submit(c, "T6", "team2", "training", "4", "70", "5");
+	id[T6] = submit_preemptee(c, "T6", "team2", "training", "4", 5);
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T5], "PENDING"), 30000));
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T6], "RUNNING"), 30000));
 	t = h_task(c, id[T5]);
@@ -220,7 +266,7 @@ static void seed(void **state)
 	assert_true(H_WAIT_FOR(c, task_step(c, id[T6]) >= 10, 30000));
 
 	/* 4: team1 takes its guarantee back from T6 and T3, newest first. */
-	id[T7] = submit(c, "T7", "team1", "training", "8", "30", "5");
+	id[T7] = submit_held(c, "T7", "team1", "training", "8", "30", "5");
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T7], "RUNNING"), 30000));
 	assert_true(H_WAIT_FOR(c, is_state(c, id[T3], "PENDING") &&
 				  is_state(c, id[T6], "PENDING"), 30000));
@@ -275,7 +321,15 @@ static void seed(void **state)
 	assert_int_equal(status_of(c, "team1", "preempted_1h"), 0);
 	assert_int_equal(status_of(c, "team2", "borrowed"), 0);
 
-	/* 5: everything finishes; T3, T6 and then T5 resume. */
+	/* 5: T7 finishes, and T3 and T6 resume on its GPUs; T5, behind them in
+	 * the queue, resumes once more frees (T3 or T6 done, or T1 and T2,
+	 * which finish next). Then everything finishes. */
+	go(c, "T7");
+	assert_true(h_wait_state(c, id[T7], "COMPLETED", 60000));
+	assert_true(H_WAIT_FOR(c, attempts_of(c, id[T3]) == 2 && attempts_of(c, id[T6]) == 2,
+			       30000));
+	go(c, "T1");
+	go(c, "T2");
 	for (int k = 0; k < NT; k++)
 		assert_true(h_wait_state(c, id[k], "COMPLETED", 90000));
 	for (int k = T3; k <= T6; k++) {
@@ -284,7 +338,7 @@ static void seed(void **state)
 		t = h_task(c, id[k]);
 		assert_int_equal(h_int(t, "attempts"), 2);
 		/* T3 was not signalled again: no checkpoint in its second attempt. */
-		assert_int_equal(newest_step(t, 2), k == T3 ? -1 : 70);
+		assert_int_equal(newest_step(t, 2), k == T3 ? -1 : h_resumed_steps(last[k]));
 		assert_true(newest_step(t, 1) == last[k]);
 		start2 = event_id(t, "start", "attempt 2");
 		assert_true(start2 > 0);
@@ -294,7 +348,10 @@ static void seed(void **state)
 		if (!strstr(log, want))
 			fail_msg("%s did not resume at step %lld; its log:\n%s", names[k], last[k],
 				 log);
-		assert_non_null(strstr(log, k == T3 ? "\ndone 150 steps\n" : "\ndone 70 steps\n"));
+		snprintf(want, sizeof(want), "\ndone %lld steps\n", h_resumed_steps(last[k]));
+		if (!strstr(log, want))
+			fail_msg("%s did not run to step %lld; its log:\n%s", names[k],
+				 h_resumed_steps(last[k]), log);
 		free(log);
 		fprintf(stderr, "%s resumed at step %lld\n", names[k], last[k]);
 	}

@@ -21,6 +21,8 @@ floor() {
 	request.h | req-*.c) echo 5 ;;
 	router.*) echo 6 ;;
 	hpqd.* | main.c) echo 7 ;;
+	groups.*) echo 1 ;;
+	rights.*) echo 2 ;;
 	*) echo "" ;;
 	esac
 }

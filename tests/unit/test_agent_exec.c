@@ -6,7 +6,10 @@
  * after the grace period for a task that ignores the polite signal), a
  * task that cannot start exits 127 with the reason in its log, GPUs are
  * handed out without overlap, and tasks left by a previous agent are
- * adopted only if their process is still the same one.
+ * adopted only if their process is still the same one. Each attempt has a
+ * log file of its own, named by the cluster id, and never one an earlier
+ * run left; a root task starts only where allowed, and a checkpoint
+ * directory that leads elsewhere is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,9 @@
 #include "error.h"
 #include "exec.h"
 #include "xalloc.h"
+
+#define CLUSTER "0123456789abcdef0123456789abcdef"
+#define OTHER_UID 4242   /* a user unknown to the system, for tests as root */
 
 struct fixture {
 	struct ev_loop *loop;
@@ -75,6 +81,7 @@ static int setup(void **state)
 	cfg.agent_socket = sock;
 	cfg.ngpus = 4;
 	cfg.poll_interval = 0.05;
+	cfg.allow_root_tasks = true; /* the tests may run as root */
 	exec_init(&f->ex, f->loop, &cfg, on_exit_cb, f);
 	*state = f;
 	return 0;
@@ -153,6 +160,7 @@ static Hpq__RunTask shell_task(uint64_t id, const char *script)
 	rt.n_argv = 3;
 	rt.uid = getuid();
 	rt.gid = getgid();
+	rt.cluster_id = CLUSTER;
 	return rt;
 }
 
@@ -168,14 +176,18 @@ static struct task *start(struct fixture *f, const Hpq__RunTask *rt)
 	return t;
 }
 
-static char *log_text(struct fixture *f, uint64_t id)
+/* The log of attempt 1 of task id. */
+#define log_text(f, id) attempt_log(f, id, 1)
+
+static char *attempt_log(struct fixture *f, uint64_t id, uint32_t attempt)
 {
 	static char buf[16384];
-	char path[128];
+	char path[256];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/logs/%llu.log", f->dir, (unsigned long long)id);
+	snprintf(path, sizeof(path), "%s/logs/%s/%llu.%u.log", f->dir, CLUSTER,
+		 (unsigned long long)id, attempt);
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return NULL;
@@ -311,7 +323,7 @@ static void log_file_and_environment(void **state)
 	assert_int_equal(t->exit_code, 0);
 	assert_int_equal(t->ngpus, 2); /* kept for the record; free again for others */
 
-	/* A second attempt appends to the same file with its own header. */
+	/* A second attempt has a file of its own. */
 	r.attempt = 2;
 	r.resources = NULL;
 	r.argv[2] = "echo second; exit 1";
@@ -329,11 +341,119 @@ static void log_file_and_environment(void **state)
 	assert_non_null(strstr(log, "\nextra=/bin/sh 0\n"));
 	assert_non_null(strstr(log, "attempt 1 ended at "));
 	assert_non_null(strstr(log, ": exit code 0 (exit)\n"));
+	assert_null(strstr(log, "second"));
+	log = attempt_log(f, 7, 2);
+	assert_non_null(log);
 	assert_non_null(strstr(log, "==== hpq: task 7 (train) attempt 2 on testnode"));
 	assert_non_null(strstr(log, "second\n"));
 	assert_non_null(strstr(log, ": exit code 1 (exit)\n"));
-	/* Attempt 1's lines come before attempt 2's. */
-	assert_true(strstr(log, "attempt 1 on") < strstr(log, "attempt 2 on"));
+	assert_null(strstr(log, "attempt 1"));
+}
+
+/* A restored database names a run again: the earlier file is moved aside,
+ * never appended to; without a cluster id there is no file at all. */
+static void log_file_never_reused(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(8, "echo new-owner"), bad = shell_task(9, "exit 0");
+	char path[256], *log;
+	struct task *t;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/logs", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/logs/%s", f->dir, CLUSTER);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/logs/%s/8.1.log", f->dir, CLUSTER);
+	{
+		FILE *fp = fopen(path, "w");
+
+		assert_non_null(fp);
+		fputs("old-owner-secret\n", fp);
+		fclose(fp);
+	}
+	start(f, &r);
+	run_until_exits(f, 1, 60);
+	log = log_text(f, 8);
+	assert_non_null(strstr(log, "new-owner\n"));
+	assert_null(strstr(log, "old-owner-secret"));
+
+	/* A log directory others may write to is not used. */
+	snprintf(path, sizeof(path), "%s/logs/%s", f->dir, CLUSTER);
+	assert_int_equal(chmod(path, 0777), 0);
+	bad.task_id = 10;
+	t = start(f, &bad);
+	assert_true(t->exited);
+	assert_string_equal(t->reason, "spawn-failed");
+	assert_int_equal(chmod(path, 0755), 0);
+
+	bad.task_id = 9;
+	bad.cluster_id = "../../etc";
+	t = start(f, &bad);
+	assert_true(t->exited);
+	assert_int_equal(t->exit_code, 127);
+	assert_string_equal(t->reason, "spawn-failed");
+	snprintf(path, sizeof(path), "%s/logs/%s/9.1.log", f->dir, CLUSTER);
+	assert_int_equal(stat(path, &st), -1);
+}
+
+/* uid 0 runs only where the agent allows it. */
+static void root_task_refused(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(11, "echo ran");
+	struct task *t;
+
+	f->ex.allow_root_tasks = false;
+	r.uid = 0;
+	r.gid = 0;
+	t = start(f, &r);
+	assert_true(t->exited);
+	assert_int_equal(t->exit_code, 127);
+	assert_string_equal(t->reason, "root-refused");
+	assert_non_null(strstr(log_text(f, 11), "would run as root"));
+	assert_null(strstr(log_text(f, 11), "ran\n"));
+}
+
+/* A checkpoint directory that is a link to a directory of someone else is
+ * refused; one the user owns is created by the task's process, as the user. */
+static void checkpoint_dir_rules(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(12, "exit 0"), ok = shell_task(13, "exit 0");
+	char home[128], link[160], made[160];
+	struct task *t;
+	struct stat st;
+
+	if (getuid() != 0)
+		skip(); /* needs another user */
+	snprintf(home, sizeof(home), "%s/home", f->dir);
+	assert_int_equal(mkdir(home, 0755), 0);
+	assert_int_equal(chown(home, OTHER_UID, OTHER_UID), 0);
+	assert_int_equal(chmod(f->dir, 0711), 0);
+	snprintf(link, sizeof(link), "%s/ckpt", home);
+	assert_int_equal(symlink("/etc", link), 0);
+	assert_int_equal(lchown(link, OTHER_UID, OTHER_UID), 0);
+
+	r.uid = ok.uid = OTHER_UID;
+	r.gid = ok.gid = OTHER_UID;
+	r.cwd = ok.cwd = "/";
+	r.checkpoint_dir = link;
+	t = start(f, &r);
+	assert_true(t->exited); /* found before exec: no exit callback */
+	assert_int_equal(t->exit_code, 127);
+	assert_string_equal(t->reason, "unsafe-checkpoint-dir");
+	assert_non_null(strstr(log_text(f, 12), "'/etc' belongs to uid 0, not to the task's "
+				"user"));
+
+	snprintf(made, sizeof(made), "%s/new/deeper", home);
+	ok.checkpoint_dir = made;
+	t = start(f, &ok);
+	run_until_exits(f, 1, 60);
+	assert_int_equal(t->exit_code, 0);
+	assert_int_equal(stat(made, &st), 0);
+	assert_int_equal(st.st_uid, OTHER_UID);
+	assert_int_equal(st.st_mode & 07777, 0700);
 }
 
 static void gpus_do_not_overlap(void **state)
@@ -666,6 +786,9 @@ int main(void)
 		T(exit_codes),
 		T(same_attempt_twice_refused),
 		T(log_file_and_environment),
+		T(log_file_never_reused),
+		T(root_task_refused),
+		T(checkpoint_dir_rules),
 		T(gpus_do_not_overlap),
 		T(spawn_failures),
 		T(time_limit_stops_task),

@@ -103,6 +103,7 @@ static int setup(void **state)
 	rt.uid = 65534;
 	rt.gid = 65534;
 	rt.cwd = "/";
+	rt.cluster_id = "0123456789abcdef0123456789abcdef"; /* names its log file */
 	assert_int_equal(exec_start(&f->ex, &rt, &f->task), 0);
 	assert_false(f->task->exited);
 	*state = f;

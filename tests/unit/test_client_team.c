@@ -1,8 +1,9 @@
 /*
  * test_client_team.c: `hpq team add|set` command lines and the requests
  * built from them: --pool groups, the implicit "default" pool, limits,
- * members, the usage errors, and for `set` the merge into the team the
- * daemon has, which must keep everything the command did not mention.
+ * members and admins (users and @groups), the usage errors, and for `set`
+ * the merge into the team the daemon has, which must keep everything the
+ * command did not mention.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,12 +287,52 @@ static void test_members_clear(void **state)
 	cmd_team_release(&t);
 }
 
+static void test_admins_and_groups(void **state)
+{
+	char *argv[] = {"set", "team1", "--members", "alice,@ml", "--admins", "@ml-leads,lena",
+			NULL};
+	char *bad1[] = {"set", "team1", "--members", "@", NULL};
+	char *bad2[] = {"set", "team1", "--admins", "@-x", NULL};
+	char *bad3[] = {"set", "team1", "--admins", "a", "--admins", "b", NULL};
+	char *kept[] = {"@old"};
+	Hpq__Team ex = HPQ__TEAM__INIT;
+	struct cmd_team t;
+	struct cmd_team_request r;
+
+	assert_int_equal(parse(argv, ARGC(argv), &t), 0);
+	assert_int_equal(t.given, TEAM_F_MEMBERS | TEAM_F_ADMINS);
+	cmd_team_request(&t, false, NULL, &r);
+	assert_int_equal(r.req.n_fields, 2);
+	assert_true(has_field(&r, "admins"));
+	assert_string_equal(r.req.team->members[1], "@ml");
+	assert_int_equal(r.req.team->n_admins, 2);
+	assert_string_equal(r.req.team->admins[0], "@ml-leads");
+	cmd_team_request_release(&r);
+	cmd_team_release(&t);
+
+	/* set --members keeps the admins the daemon has. */
+	ex.name = "team1";
+	ex.admins = kept;
+	ex.n_admins = 1;
+	assert_int_equal(parse((char *[]){"set", "team1", "--members", "bob", NULL}, 4, &t), 0);
+	cmd_team_request(&t, false, &ex, &r);
+	assert_false(has_field(&r, "admins"));
+	assert_string_equal(r.req.team->admins[0], "@old");
+	cmd_team_request_release(&r);
+	cmd_team_release(&t);
+
+	assert_int_equal(parse(bad1, ARGC(bad1), &t), CLI_USAGE);
+	assert_int_equal(parse(bad2, ARGC(bad2), &t), CLI_USAGE);
+	assert_int_equal(parse(bad3, ARGC(bad3), &t), CLI_USAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_groups),   cmocka_unit_test(test_default_pool),
 		cmocka_unit_test(test_limits),       cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_set_merge),    cmocka_unit_test(test_members_clear),
+		cmocka_unit_test(test_admins_and_groups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * test_common_auth.c: the cluster key. The key depends on the whole key
  * file, a MAC verifies only under the same key and nonce, and a missing
- * or empty key file is an error, not a weak key.
+ * or empty key file is an error, not a weak key. The MUNGE payload names
+ * the role and the whole nonce, and only a nonce of the right size.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -99,11 +100,37 @@ static void test_key_file_errors(void **state)
 	assert_memory_equal(key, before, sizeof(key));
 }
 
+static void test_munge_payload(void **state)
+{
+	uint8_t nonce[HPQ_AUTH_NONCE_BYTES];
+	char p[HPQ_MUNGE_PAYLOAD_MAX], q[HPQ_MUNGE_PAYLOAD_MAX];
+	char role[HPQ_MUNGE_PAYLOAD_MAX];
+
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (uint8_t)(i * 8 + 1);
+	assert_int_equal(hpq_munge_payload("client", nonce, sizeof(nonce), p), 84);
+	assert_string_equal(p, "hpq-munge-v1 client 0109111921293139414951596169717981"
+			       "899199a1a9b1b9c1c9d1d9e1e9f1f9");
+	/* Another role or another nonce is another payload. */
+	assert_int_equal(hpq_munge_payload("agent", nonce, sizeof(nonce), q), 83);
+	assert_string_not_equal(p, q);
+	nonce[31] ^= 1;
+	assert_int_equal(hpq_munge_payload("client", nonce, sizeof(nonce), q), 84);
+	assert_string_not_equal(p, q);
+	/* No nonce, a short one, or a role that does not fit. */
+	assert_int_equal(hpq_munge_payload("client", NULL, 0, q), HPQ_EINVAL);
+	assert_int_equal(hpq_munge_payload("client", nonce, sizeof(nonce) - 1, q), HPQ_EINVAL);
+	memset(role, 'r', sizeof(role) - 1);
+	role[sizeof(role) - 1] = '\0';
+	assert_int_equal(hpq_munge_payload(role, nonce, sizeof(nonce), q), HPQ_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_and_mac),
 		cmocka_unit_test(test_key_file_errors),
+		cmocka_unit_test(test_munge_payload),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -194,6 +194,22 @@ static void test_name(void **state)
 	memset(toolong, 'a', 64);
 	toolong[64] = '\0';
 	assert_int_equal(hpq_check_name(toolong), HPQ_EINVAL);
+
+	/* Group names (@GROUP in team members and admins, [auth] admin_group). */
+	assert_int_equal(hpq_check_group_name("hpq-admin"), 0);
+	assert_int_equal(hpq_check_group_name("_ml.leads"), 0);
+	assert_int_equal(hpq_check_group_name("9lives"), 0);
+	assert_int_equal(hpq_check_group_name(""), HPQ_EINVAL);
+	assert_int_equal(hpq_check_group_name("@ml"), HPQ_EINVAL);
+	assert_int_equal(hpq_check_group_name("-ml"), HPQ_EINVAL);
+	assert_int_equal(hpq_check_group_name("ml leads"), HPQ_EINVAL);
+	assert_int_equal(hpq_check_group_name("ml,ops"), HPQ_EINVAL);
+	memset(longest, 'g', 32);
+	longest[32] = '\0';
+	assert_int_equal(hpq_check_group_name(longest), 0);
+	longest[32] = 'g';
+	longest[33] = '\0';
+	assert_int_equal(hpq_check_group_name(longest), HPQ_EINVAL);
 }
 
 static void test_format(void **state)

@@ -14,6 +14,8 @@
  *   - a database written by schema version 1 (the exact v1 SQL, frozen
  *     below) opens with the current code, upgraded, data intact. Keep
  *     this test passing when migrations are added: never edit the copy;
+ *   - so does one of version 3 (the one before team admins), every team
+ *     kept, with no admins;
  *   - a database from a newer hpqd is refused, not damaged.
  */
 #include <setjmp.h>
@@ -152,8 +154,9 @@ static void test_new_database_has_defaults(void **ts)
 	struct team *def;
 
 	load(s, &st);
-	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c) */
-	assert_int_equal(store_schema_latest(), 3);
+	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c);
+	 * 4: team admins (daemon/rights.c) */
+	assert_int_equal(store_schema_latest(), 4);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -183,8 +186,9 @@ static void test_round_trip(void **ts)
 	struct state_err e;
 	size_t nd;
 	static char *members[] = { "alice", "bob" };
+	static char *admins[] = { "carol", "@ml-leads" };
 	static char *team_fields[] = { "weight", "preempt_own", "members", "default_class",
-				       "quotas" };
+				       "quotas", "admins" };
 	static char *class_fields[] = { "weight", "preemptible" };
 	Hpq__Team team = HPQ__TEAM__INIT;
 	Hpq__PoolQuota pq = HPQ__POOL_QUOTA__INIT;
@@ -210,12 +214,14 @@ static void test_round_trip(void **ts)
 	team.preempt_own = "never";
 	team.n_members = 2;
 	team.members = members;
+	team.n_admins = 2;
+	team.admins = admins;
 	team.default_class = "training";
 	team.n_quotas = 1;
 	team.quotas = pqs;
 	tsr.team = &team;
 	tsr.create = true;
-	tsr.n_fields = 5;
+	tsr.n_fields = 6;
 	tsr.fields = team_fields;
 	assert_int_equal(state_team_set(&st, &tsr, &admin, &e), 0);
 	/* Only administrators change teams. */
@@ -323,6 +329,8 @@ static void test_round_trip(void **ts)
 		assert_false(v->preempt_own_lower);
 		assert_int_equal(v->nmembers, 2);
 		assert_string_equal(v->members[1], "bob");
+		assert_int_equal(v->nadmins, 2);
+		assert_string_equal(v->admins[1], "@ml-leads");
 		assert_string_equal(v->default_class, "training");
 		assert_int_equal(v->nquotas, 1);
 		assert_int_equal(v->quotas[0].pool, gpu->id);
@@ -931,6 +939,81 @@ static void test_v1_upgrades(void **ts)
 	sqlite3_close(db);
 }
 
+/*
+ * Versions 2 and 3, verbatim as store.c applies them, so that a database of
+ * the version before the newest can be made as hpqd 0.3 left it.
+ */
+static const char schema_v2_v3[] =
+	"CREATE TABLE usage (\n"
+	"  hour INTEGER NOT NULL,\n"
+	"  dim TEXT NOT NULL,\n"
+	"  key TEXT NOT NULL,\n"
+	"  pool TEXT NOT NULL,\n"
+	"  used_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  within_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  borrowed_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  lent_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  PRIMARY KEY (hour, dim, key, pool)\n"
+	");\n"
+	"CREATE INDEX events_team ON events (team, id);\n"
+	"ALTER TABLE nodes ADD COLUMN service_by TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE nodes ADD COLUMN service_since INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE nodes ADD COLUMN admin_hold INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE nodes ADD COLUMN repair_action TEXT NOT NULL DEFAULT '';\n";
+
+/* Version 3's teams: members by name, no admins yet. */
+static const char rows_v3[] =
+	"INSERT INTO teams (name, weight, preempt_own, default_class, members)\n"
+	"  VALUES ('vision', 5, 'lower-priority', '', 'erin'),\n"
+	"  ('open', 1, 'lower-priority', '', '');\n";
+
+static void test_v3_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s;
+	struct state st;
+	struct team *t;
+	sqlite3 *db;
+	char *msg = NULL;
+	uint32_t nteams = 0;
+
+	make_v1(f->path);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, schema_v2_v3, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, rows_v3, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v3 fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	load(s, &st);
+	/* Every team is kept, as it was, with no admins. */
+	for (uint32_t i = 0; i < st.nteams; i++)
+		nteams += st.teams[i] != NULL;
+	assert_int_equal(nteams, 4);                /* default, nlp, vision, open */
+	t = state_team_find(&st, "nlp");
+	assert_int_equal(t->nmembers, 2);
+	assert_string_equal(t->members[0], "carol");
+	assert_int_equal(t->nquotas, 1);
+	assert_int_equal(t->nadmins, 0);
+	t = state_team_find(&st, "vision");
+	assert_int_equal(t->weight, 5);
+	assert_int_equal(t->nmembers, 1);
+	assert_string_equal(t->members[0], "erin");
+	assert_int_equal(t->nadmins, 0);
+	t = state_team_find(&st, "open");
+	assert_int_equal(t->nmembers, 0);
+	assert_int_equal(t->nadmins, 0);
+	assert_int_equal(state_team_find(&st, "default")->nadmins, 0);
+	state_release(&st);
+	close_store(f, s);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT admins FROM teams", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+}
+
 static void test_newer_schema_refused(void **ts)
 {
 	struct fix *f = *ts;
@@ -958,6 +1041,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};
 
