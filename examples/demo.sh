@@ -127,6 +127,15 @@ cat > "$var/hpqd.conf" <<EOF
 [agents]
 heartbeat = 1s
 EOF
+# Tasks run as whoever submits them. Run as root (a fresh machine), the
+# demo must allow root tasks, in hpqd and in each agent; a real cluster
+# never does.
+root_agent=
+if [ "$(id -u)" = 0 ]; then
+	printf '[auth]\nallow_root_tasks = yes\n' >> "$var/hpqd.conf"
+	root_agent=--allow-root-tasks
+	echo "(running as root: this demo cluster allows root tasks; a real one must not)"
+fi
 printf '%s\n' '$ hpqd --foreground --state-dir var --socket var/hpqd.sock \' \
 	'      --listen 127.0.0.1:0 --config var/hpqd.conf'
 "$HPQD" --foreground --state-dir "$var" --socket "$HPQ_SOCKET" --listen 127.0.0.1:0 \
@@ -149,7 +158,8 @@ for n in 1 2 3; do
 		"$port" "$n" "$n"
 	printf '      --gpus 2 --cpus 4 --mem 8G\n'
 	"$AGENT" --foreground --server "127.0.0.1:$port" --name "node$n" --work-dir "$var/node$n" \
-		--gpus 2 --cpus 4 --mem 8G --heartbeat 1s --log-level info 2> "$var/node$n.log" &
+		--gpus 2 --cpus 4 --mem 8G --heartbeat 1s --log-level info $root_agent \
+		2> "$var/node$n.log" &
 	pids="$pids $!"
 done
 i=0
