@@ -22,6 +22,7 @@ static const char *const hpq_errors[] = {
 	[-HPQ_ESTORAGE - 1001] = "storage failure",
 	[-HPQ_EUNAVAIL - 1001] = "daemon unavailable",
 	[-HPQ_EBUSY - 1001] = "in use",
+	[-HPQ_ETLS - 1001] = "TLS failed",
 };
 
 const char *hpq_strerror(int code)
@@ -30,7 +31,7 @@ const char *hpq_strerror(int code)
 
 	if (code >= 0)
 		return "success";
-	if (code <= HPQ_EPROTO && code >= HPQ_EBUSY)
+	if (code <= HPQ_EPROTO && code >= HPQ_ETLS)
 		return hpq_errors[-code - 1001];
 	if (code > -1000) {
 		s = strerrordesc_np(-code);

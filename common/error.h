@@ -21,6 +21,7 @@ enum {
 	HPQ_ESTORAGE = -1010,    /* the durable store failed */
 	HPQ_EUNAVAIL = -1011,    /* daemon not reachable or shutting down */
 	HPQ_EBUSY = -1012,       /* in use (e.g. a team with tasks) */
+	HPQ_ETLS = -1013,        /* TLS failed: a certificate, a pin or the channel */
 };
 
 /* A static description of code: an HPQ_E* code or a negative errno. */
