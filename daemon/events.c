@@ -57,7 +57,6 @@ struct events {
 	bool id_known;
 	struct preempt_mark *marks;
 	size_t head, nmarks, capmarks; /* live marks are [head, nmarks) */
-	uint64_t preempt_total;
 	uv_timer_t prune;
 	bool has_timer;
 };
@@ -170,20 +169,13 @@ const struct preempt_mark *events_preemptions(struct events *ev, int64_t since_m
 	return NULL;
 }
 
-uint64_t events_preempt_total(const struct events *ev)
-{
-	return ev->preempt_total;
-}
-
 static void on_event(void *arg, const struct store_event *e, const struct task *t)
 {
 	struct events *ev = arg;
 	struct push *p;
 
-	if (t && !strcmp(e->kind, "preempt")) {
+	if (t && !strcmp(e->kind, "preempt"))
 		mark_add(ev, e->time_ms, t->st.team, t->st.pool);
-		ev->preempt_total++;
-	}
 	if (dlist_empty(&ev->subs)) {
 		ev->seq++;
 		return;

@@ -41,7 +41,5 @@ int events_request(struct events *ev, struct conn *c, uint64_t id, const Hpq__Ev
 /* Preemptions at or after since_ms (at most an hour back), oldest first. */
 const struct preempt_mark *events_preemptions(struct events *ev, int64_t since_ms,
 					      size_t *ret_n);
-/* Preemptions since the daemon started (a Prometheus counter). */
-uint64_t events_preempt_total(const struct events *ev);
 
 #endif

@@ -5,12 +5,29 @@
  * needs is rendered on the loop thread. A scrape bumps `wanted`, wakes
  * the loop with a uv_async and waits on a condition variable until the
  * page generation changes; the loop renders the page from status_build
- * (the figures of `hpq status`), the event counters and the histograms,
- * and publishes it under the mutex. Concurrent scrapes share one render.
- * When the daemon stops, waiting scrapes are released with 503 before the
- * listener's thread is joined.
+ * (the figures of `hpq status`), the model (nodes, running tasks), the
+ * task counters and the histograms, and publishes it under the mutex.
+ * Concurrent scrapes share one render. When the daemon stops, waiting
+ * scrapes are released with 503 before the listener's thread is joined.
+ *
+ * Names follow Prometheus's rules, so that stock dashboards and alerts
+ * apply: an hpq_ prefix, one unit per family in base units (GPUs and CPUs
+ * are counts; memory is in bytes, time in seconds), counters for events
+ * with a _total suffix, and every label combination that can occur
+ * written, at 0 when nothing is there, so that a series never vanishes
+ * and reappears.
+ *
+ * The task counters (submitted, started, finished, preempted, requeued)
+ * are kept here, from the model's events (state_observe); nothing calls
+ * this file. Those the task rows can answer are seeded from the tasks the
+ * store loaded (every task stays in the store), so they carry on across a
+ * restart: submitted (one per task), started (its attempts), finished (its
+ * final state). Preemptions and requeues leave no count in a task's row:
+ * they count from the daemon's start, and a restart resets them, which
+ * Prometheus's rate() and increase() expect of a counter.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +37,14 @@
 
 #include "clock.h"
 #include "error.h"
-#include "events.h"
 #include "context.h"
 #include "dispatch.h"
+#include "hpq.h"
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
 #include "store.h"
+#include "strmap.h"
 #include "xalloc.h"
 
 #define RENDER_WAIT_MS 2000
@@ -53,6 +71,7 @@ struct metrics {
 	/* loop thread */
 	struct histogram cycle, commit;
 	uint64_t cycles, decisions;
+	struct strmap counts;        /* struct team_count by team name */
 
 	/* shared, under mu */
 	uv_mutex_t mu;
@@ -80,6 +99,85 @@ static void hist_observe(struct histogram *h, double v)
 	h->counts[i]++;
 	h->sum += v;
 	h->count++;
+}
+
+/*
+ * Task counters of one team, by the name tasks keep (a removed team's
+ * counts stay). finished[] is indexed by the final state less
+ * TASK_COMPLETED.
+ */
+#define NFINAL (TASK_TIMEOUT - TASK_COMPLETED + 1)
+
+struct team_count {
+	char *team;
+	uint64_t submitted, started, preempted, requeued;
+	uint64_t finished[NFINAL];
+};
+
+/* Label values, in the order of enum task_state from TASK_COMPLETED. */
+static const char *const final_names[NFINAL] = { "completed", "failed", "cancelled",
+						 "timeout" };
+
+static struct team_count *count_of(struct metrics *m, const char *team)
+{
+	struct team_count *c = strmap_get(&m->counts, team);
+
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->team = xstrdup(team);
+		strmap_put(&m->counts, c->team, c);
+	}
+	return c;
+}
+
+/* What the tasks in memory (all of the store's) already say. */
+static void seed_counts(struct metrics *m)
+{
+	const struct state *st = &m->d->state;
+
+	for (size_t i = 0; i < st->ntasks; i++) {
+		const struct task *t = st->tasks[i];
+		struct team_count *c = count_of(m, t->team);
+
+		c->submitted++;
+		c->started += t->attempts;
+		if (task_state_final(t->state))
+			c->finished[t->state - TASK_COMPLETED]++;
+	}
+}
+
+/* The model's event observer. Every final transition records one "end"
+ * event (task.c's task_end), with the task already in its final state. */
+static void observe_event(void *arg, const struct store_event *e, const struct task *t)
+{
+	struct metrics *m = arg;
+	struct team_count *c;
+
+	if (!t)
+		return;
+	c = count_of(m, t->team);
+	if (!strcmp(e->kind, "submit"))
+		c->submitted++;
+	else if (!strcmp(e->kind, "start"))
+		c->started++;
+	else if (!strcmp(e->kind, "preempt"))
+		c->preempted++;
+	else if (!strcmp(e->kind, "requeue"))
+		c->requeued++;
+	else if (!strcmp(e->kind, "end") && task_state_final(t->state))
+		c->finished[t->state - TASK_COMPLETED]++;
+}
+
+static void counts_release(struct strmap *map)
+{
+	for (size_t i = 0; i < map->cap; i++)
+		if (map->keys[i]) {
+			struct team_count *c = map->vals[i];
+
+			free(c->team);
+			free(c);
+		}
+	strmap_release(map);
 }
 
 /* The dispatcher's cycle observer. */
@@ -123,111 +221,445 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Names are checked by the daemon ([A-Za-z0-9._-]), so they need no
- * escaping in label values. */
-static void res3(FILE *f, const char *name, const char *labels, const Hpq__Resources *r)
+/* Names are checked by the daemon ([A-Za-z0-9._-]), but a label value is
+ * escaped all the same: one odd name must not break the whole page. */
+static void put_value(FILE *f, const char *s)
 {
-	fprintf(f, "%s{%s,resource=\"gpus\"} %u\n", name, labels, r ? r->gpus : 0);
-	fprintf(f, "%s{%s,resource=\"cpus\"} %u\n", name, labels, r ? r->cpus : 0);
-	fprintf(f, "%s{%s,resource=\"mem_mib\"} %llu\n", name, labels,
-		(unsigned long long)(r ? r->mem : 0));
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
 }
 
-#define TEAM_RES(field_, metric_, help_)                                                \
-	do {                                                                            \
-		header(f, metric_, "gauge", help_);                                     \
-		for (size_t i = 0; i < s->n_teams; i++) {                               \
-			snprintf(lab, sizeof(lab), "team=\"%s\",pool=\"%s\"",           \
-				 s->teams[i]->name, s->teams[i]->pool);                 \
-			res3(f, metric_, lab, s->teams[i]->field_);                     \
-		}                                                                       \
-	} while (0)
+/* name{k1="v1",...} and a space; the labels are (key, value) pairs ending in NULL. */
+static void put_name(FILE *f, const char *name, va_list ap)
+{
+	const char *k;
+	bool first = true;
+
+	fputs(name, f);
+	while ((k = va_arg(ap, const char *))) {
+		fprintf(f, "%s%s=\"", first ? "{" : ",", k);
+		put_value(f, va_arg(ap, const char *));
+		fputc('"', f);
+		first = false;
+	}
+	fputs(first ? " " : "} ", f);
+}
+
+static void __attribute__((sentinel)) put_u(FILE *f, const char *name, uint64_t v, ...)
+{
+	va_list ap;
+
+	va_start(ap, v);
+	put_name(f, name, ap);
+	va_end(ap);
+	fprintf(f, "%llu\n", (unsigned long long)v);
+}
+
+/* A time in seconds from milliseconds; a negative ms is NaN (unknown). */
+static void __attribute__((sentinel)) put_ms(FILE *f, const char *name, int64_t ms, ...)
+{
+	va_list ap;
+
+	va_start(ap, ms);
+	put_name(f, name, ap);
+	va_end(ap);
+	if (ms < 0)
+		fputs("NaN\n", f);
+	else
+		fprintf(f, "%lld.%03lld\n", (long long)(ms / 1000), (long long)(ms % 1000));
+}
+
+/* The three resources, each a family of its own in its base unit. */
+enum unit { U_GPUS, U_CPUS, U_MEM, NUNITS };
+static const char *const unit_suffix[NUNITS] = { "gpus", "cpus", "memory_bytes" };
+static const char *const unit_word[NUNITS] = { "GPUs", "CPUs", "Memory in bytes" };
+
+static uint64_t res_unit(struct hpq_res r, enum unit u)
+{
+	int64_t v = u == U_GPUS ? r.gpus : u == U_CPUS ? r.cpus : r.mem;
+
+	if (v < 0)
+		return 0;
+	return u == U_MEM ? (uint64_t)v * 1024 * 1024 : (uint64_t)v;
+}
+
+static struct hpq_res res_of(const Hpq__Resources *r)
+{
+	return r ? (struct hpq_res){ r->gpus, r->cpus, (int64_t)r->mem } : HPQ_RES_ZERO;
+}
+
+/* Writes # HELP and # TYPE of the gauge prefix_<unit>, whose help is the
+ * unit's words followed by what, and returns its name in name. */
+static void unit_header(FILE *f, char *name, size_t len, const char *prefix, const char *what,
+			enum unit u)
+{
+	char help[160];
+
+	snprintf(name, len, "%s_%s", prefix, unit_suffix[u]);
+	snprintf(help, sizeof(help), "%s %s", unit_word[u], what);
+	header(f, name, "gauge", help);
+}
+
+/* The words a node's health and service state can be (node.h). */
+static const char *const health_names[] = { "healthy", "degraded", "unhealthy", "unreachable" };
+static const char *const service_names[] = { "active", "draining", "drained", "repairing",
+					     "down" };
+#define NHEALTH (sizeof(health_names) / sizeof(health_names[0]))
+#define NSERVICE (sizeof(service_names) / sizeof(service_names[0]))
+
+static size_t word_index(const char *const *words, size_t n, const char *w)
+{
+	size_t i = 0;
+
+	while (i < n && strcmp(words[i], w))
+		i++;
+	return i;
+}
+
+/* One of a state set: value 1 for the node's word, 0 for the others (and
+ * a word outside the list, should one appear, at 1 after them). */
+static void node_state_set(FILE *f, const char *name, const char *label, const char *node,
+			   const char *pool, const char *const *words, size_t n, const char *is)
+{
+	for (size_t i = 0; i < n; i++)
+		put_u(f, name, !strcmp(words[i], is), "node", node, "pool", pool, label, words[i],
+		      NULL);
+	if (word_index(words, n, is) == n)
+		put_u(f, name, 1, "node", node, "pool", pool, label, is, NULL);
+}
+
+/* A (team, pool) as the metrics show it: every team in every pool. */
+struct trow {
+	const char *team, *pool;
+	struct sched_usage u;
+	int64_t oldest_pending_s;
+	uint32_t preempting;
+};
+
+static int count_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct team_count *const *)a)->team,
+		      (*(struct team_count *const *)b)->team);
+}
+
+/* The counters of every team with counts, and of every team that exists
+ * (at 0 before its first task), sorted by name. */
+static struct team_count **counts_sorted(struct metrics *m, size_t *ret_n)
+{
+	const struct state *st = &m->d->state;
+	struct team_count **v;
+	size_t n = 0;
+
+	for (uint32_t ti = 0; ti < st->nteams; ti++)
+		if (st->teams[ti])
+			count_of(m, st->teams[ti]->name);
+	v = xcalloc(m->counts.len + 1, sizeof(*v));
+	for (size_t i = 0; i < m->counts.cap; i++)
+		if (m->counts.keys[i])
+			v[n++] = m->counts.vals[i];
+	qsort(v, n, sizeof(*v), count_cmp);
+	*ret_n = n;
+	return v;
+}
+
+static struct hpq_res usage_part(const struct sched_usage *u, size_t k)
+{
+	switch (k) {
+	case 0:
+		return u->guarantee;
+	case 1:
+		return u->used;
+	case 2:
+		return u->borrowed;
+	default:
+		return u->lent;
+	}
+}
+
+static void render_teams(FILE *f, const struct trow *rows, size_t nrows)
+{
+	/* In the order of usage_part. */
+	static const struct {
+		const char *prefix, *help;
+	} kinds[] = {
+		{ "hpq_team_guarantee", "guaranteed to a team in a pool." },
+		{ "hpq_team_used", "held by a team's running tasks in a pool." },
+		{ "hpq_team_borrowed", "a team uses beyond its guarantee, on idle compute." },
+		{ "hpq_team_lent", "of a team's unused guarantee that other teams use." },
+	};
+	char name[96];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		for (enum unit u = 0; u < NUNITS; u++) {
+			unit_header(f, name, sizeof(name), kinds[k].prefix, kinds[k].help, u);
+			for (size_t i = 0; i < nrows; i++) {
+				struct hpq_res r = usage_part(&rows[i].u, k);
+
+				put_u(f, name, res_unit(r, u), "team", rows[i].team, "pool",
+				      rows[i].pool, NULL);
+			}
+		}
+	header(f, "hpq_team_tasks", "gauge",
+	       "Tasks of a team in a pool that have not ended, by state.");
+	for (size_t i = 0; i < nrows; i++) {
+		const struct trow *r = &rows[i];
+		uint32_t pre = r->preempting < r->u.running ? r->preempting : r->u.running;
+
+		put_u(f, "hpq_team_tasks", r->u.pending, "team", r->team, "pool", r->pool,
+		      "state", "pending", NULL);
+		put_u(f, "hpq_team_tasks", r->u.running - pre, "team", r->team, "pool", r->pool,
+		      "state", "running", NULL);
+		put_u(f, "hpq_team_tasks", pre, "team", r->team, "pool", r->pool,
+		      "state", "preempting", NULL);
+	}
+	header(f, "hpq_team_oldest_pending_seconds", "gauge",
+	       "Wait of a team's oldest pending task in a pool (0: none).");
+	for (size_t i = 0; i < nrows; i++)
+		put_u(f, "hpq_team_oldest_pending_seconds", (uint64_t)rows[i].oldest_pending_s,
+		      "team", rows[i].team, "pool", rows[i].pool, NULL);
+}
+
+static void render_counters(struct metrics *m, FILE *f)
+{
+	size_t n;
+	struct team_count **v = counts_sorted(m, &n);
+
+	header(f, "hpq_tasks_submitted_total", "counter",
+	       "Tasks submitted, by team (kept across restarts: one per task in the store).");
+	for (size_t i = 0; i < n; i++)
+		put_u(f, "hpq_tasks_submitted_total", v[i]->submitted, "team", v[i]->team, NULL);
+	header(f, "hpq_tasks_started_total", "counter",
+	       "Attempts started, by team (kept across restarts: the tasks' attempts).");
+	for (size_t i = 0; i < n; i++)
+		put_u(f, "hpq_tasks_started_total", v[i]->started, "team", v[i]->team, NULL);
+	header(f, "hpq_tasks_finished_total", "counter",
+	       "Tasks that reached a final state, by team and state (kept across restarts).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < NFINAL; k++)
+			put_u(f, "hpq_tasks_finished_total", v[i]->finished[k], "team", v[i]->team,
+			      "state", final_names[k], NULL);
+	header(f, "hpq_tasks_preempted_total", "counter",
+	       "Preemptions of running tasks, by team (since the daemon started).");
+	for (size_t i = 0; i < n; i++)
+		put_u(f, "hpq_tasks_preempted_total", v[i]->preempted, "team", v[i]->team, NULL);
+	header(f, "hpq_tasks_requeued_total", "counter",
+	       "Attempts that ended with the task back in the queue (preempted, node lost, "
+	       "could not start), by team (since the daemon started).");
+	for (size_t i = 0; i < n; i++)
+		put_u(f, "hpq_tasks_requeued_total", v[i]->requeued, "team", v[i]->team, NULL);
+	free(v);
+}
+
+static void render_nodes(FILE *f, const struct state *st, const struct hpq_res *used,
+			 int64_t now_ms)
+{
+	char name[96];
+
+#define EACH_NODE(n_) \
+	for (uint32_t ni = 0; ni < st->nnodes; ni++) \
+		for (const struct node *n_ = st->nodes[ni]; n_; n_ = NULL)
+
+	header(f, "hpq_node_health", "gauge",
+	       "A node's health: 1 for the state it is in, 0 for the others.");
+	EACH_NODE(n)
+		node_state_set(f, "hpq_node_health", "health", n->name, st->pools[n->pool]->name,
+			       health_names, NHEALTH, n->health);
+	header(f, "hpq_node_service", "gauge",
+	       "A node's service state: 1 for the state it is in, 0 for the others.");
+	EACH_NODE(n)
+		node_state_set(f, "hpq_node_service", "service", n->name,
+			       st->pools[n->pool]->name, service_names, NSERVICE, n->service);
+	header(f, "hpq_node_connected", "gauge", "Whether a node's agent is connected (1) or not (0).");
+	EACH_NODE(n)
+		put_u(f, "hpq_node_connected", n->connected, "node", n->name, "pool",
+		      st->pools[n->pool]->name, NULL);
+	for (enum unit u = 0; u < NUNITS; u++) {
+		unit_header(f, name, sizeof(name), "hpq_node_capacity",
+			    "of a node, as its agent reported them.", u);
+		EACH_NODE(n)
+			put_u(f, name, res_unit(n->capacity, u), "node", n->name, "pool",
+			      st->pools[n->pool]->name, NULL);
+	}
+	for (enum unit u = 0; u < NUNITS; u++) {
+		unit_header(f, name, sizeof(name), "hpq_node_used",
+			    "held by the running tasks on a node.", u);
+		EACH_NODE(n)
+			put_u(f, name, res_unit(used[ni], u), "node", n->name, "pool",
+			      st->pools[n->pool]->name, NULL);
+	}
+	header(f, "hpq_node_last_heartbeat_age_seconds", "gauge",
+	       "Time since a node's agent was last heard from (NaN: never).");
+	EACH_NODE(n) {
+		/* A clock stepped back shows 0, not a negative age. */
+		int64_t ms = now_ms > n->last_heartbeat_ms ? now_ms - n->last_heartbeat_ms : 0;
+
+		put_ms(f, "hpq_node_last_heartbeat_age_seconds",
+		       n->last_heartbeat_ms > 0 ? ms : -1, "node", n->name, "pool",
+		       st->pools[n->pool]->name, NULL);
+	}
+#undef EACH_NODE
+}
+
+static void render_pools(FILE *f, const struct state *st, const Hpq__StatusReply *s)
+{
+	uint32_t np = st->npools;
+	uint32_t (*pool_nodes)[NHEALTH][NSERVICE];  /* per pool */
+	char name[96];
+
+	for (enum unit u = 0; u < NUNITS; u++) {
+		unit_header(f, name, sizeof(name), "hpq_pool_capacity",
+			    "of a pool's schedulable nodes.", u);
+		for (size_t i = 0; i < s->n_pools; i++)
+			put_u(f, name, res_unit(res_of(s->pools[i]->capacity), u), "pool",
+			      s->pools[i]->name, NULL);
+	}
+	for (enum unit u = 0; u < NUNITS; u++) {
+		unit_header(f, name, sizeof(name), "hpq_pool_used",
+			    "held by running tasks in a pool.", u);
+		for (size_t i = 0; i < s->n_pools; i++)
+			put_u(f, name, res_unit(res_of(s->pools[i]->used), u), "pool",
+			      s->pools[i]->name, NULL);
+	}
+	for (enum unit u = 0; u < NUNITS; u++) {
+		unit_header(f, name, sizeof(name), "hpq_pool_idle",
+			    "idle in a pool that a borrower could still get.", u);
+		for (size_t i = 0; i < s->n_pools; i++)
+			put_u(f, name, res_unit(res_of(s->pools[i]->idle), u), "pool",
+			      s->pools[i]->name, NULL);
+	}
+
+	/* A node in a word outside the lists (none today) is in no count. */
+	pool_nodes = xcalloc((size_t)np + 1, sizeof(*pool_nodes));
+	for (uint32_t ni = 0; ni < st->nnodes; ni++) {
+		const struct node *n = st->nodes[ni];
+		size_t h, sv;
+
+		if (!n || n->pool >= np)
+			continue;
+		h = word_index(health_names, NHEALTH, n->health);
+		sv = word_index(service_names, NSERVICE, n->service);
+		if (h < NHEALTH && sv < NSERVICE)
+			pool_nodes[n->pool][h][sv]++;
+	}
+	header(f, "hpq_pool_nodes", "gauge", "Nodes of a pool, by health and service state.");
+	for (uint32_t pi = 0; pi < np; pi++)
+		for (size_t h = 0; st->pools[pi] && h < NHEALTH; h++)
+			for (size_t sv = 0; sv < NSERVICE; sv++)
+				put_u(f, "hpq_pool_nodes", pool_nodes[pi][h][sv], "pool",
+				      st->pools[pi]->name, "health", health_names[h], "service",
+				      service_names[sv], NULL);
+	free(pool_nodes);
+}
 
 static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 {
 	struct hpqd *d = m->d;
+	const struct state *st = &d->state;
 	Hpq__StatusReply *s = NULL;
 	struct state_err e;
-	char lab[320];
+	char proto[16], schema[16];
+	uint32_t np = st->npools, nt = st->nteams, nc = st->nclasses;
+	struct trow *rows;
+	size_t nrows = 0, k;
+	uint32_t *tp_pre, *cls_pre, total_pre = 0;
+	struct hpq_res *node_used;
+	int64_t now_ms = hpq_now_ms();
 	FILE *f = open_memstream(ret_page, ret_len);
 
 	if (!f)
 		hpq_fatal("out of memory");
-	if (status_build(d, NULL, NULL, hpq_now_ms(), &s, &e) < 0)
+	if (status_build(d, NULL, NULL, now_ms, &s, &e) < 0)
 		hpq_fatal("status_build failed without filters: %s", e.msg);
 
-	TEAM_RES(guarantee, "hpq_team_guarantee", "Guaranteed resources of a team in a pool.");
-	TEAM_RES(used, "hpq_team_used", "Resources held by a team's running tasks in a pool.");
-	TEAM_RES(borrowed, "hpq_team_borrowed",
-		 "Resources a team uses beyond its guarantee, on idle compute.");
-	TEAM_RES(lent, "hpq_team_lent", "Part of a team's unused guarantee that others use.");
-	header(f, "hpq_team_tasks", "gauge", "Tasks of a team in a pool, by state.");
-	for (size_t i = 0; i < s->n_teams; i++) {
-		const Hpq__TeamStatus *t = s->teams[i];
+	/* One pass over the running tasks: what the nodes hold and who is
+	 * being preempted (status counts PREEMPTING tasks as running). */
+	tp_pre = xcalloc((size_t)nt * np + 1, sizeof(*tp_pre));
+	cls_pre = xcalloc((size_t)nc + 1, sizeof(*cls_pre));
+	node_used = xcalloc((size_t)st->nnodes + 1, sizeof(*node_used));
+	for (const struct dlist *l = st->running.next; l != &st->running; l = l->next) {
+		const struct task *t = container_of(l, struct task, run_link);
 
-		fprintf(f, "hpq_team_tasks{team=\"%s\",pool=\"%s\",state=\"running\"} %u\n",
-			t->name, t->pool, t->running);
-		fprintf(f, "hpq_team_tasks{team=\"%s\",pool=\"%s\",state=\"pending\"} %u\n",
-			t->name, t->pool, t->pending);
-	}
-	header(f, "hpq_team_preempted_1h", "gauge",
-	       "Tasks of a team preempted in the last hour.");
-	for (size_t i = 0; i < s->n_teams; i++)
-		fprintf(f, "hpq_team_preempted_1h{team=\"%s\",pool=\"%s\"} %u\n",
-			s->teams[i]->name, s->teams[i]->pool, s->teams[i]->preempted_1h);
-	header(f, "hpq_team_oldest_pending_seconds", "gauge",
-	       "Wait of a team's oldest pending task (0: none).");
-	for (size_t i = 0; i < s->n_teams; i++)
-		fprintf(f, "hpq_team_oldest_pending_seconds{team=\"%s\",pool=\"%s\"} %lld\n",
-			s->teams[i]->name, s->teams[i]->pool,
-			(long long)s->teams[i]->oldest_pending_s);
-
-	header(f, "hpq_class_tasks", "gauge", "Tasks of a priority class, by state.");
-	for (size_t i = 0; i < s->n_classes; i++) {
-		const Hpq__ClassStatus *c = s->classes[i];
-
-		fprintf(f, "hpq_class_tasks{class=\"%s\",state=\"running\"} %u\n", c->name,
-			c->running);
-		fprintf(f, "hpq_class_tasks{class=\"%s\",state=\"pending\"} %u\n", c->name,
-			c->pending);
+		for (uint32_t i = 0; t->st.nodes && i < t->st.nnodes; i++)
+			if (t->st.nodes[i] < st->nnodes)
+				node_used[t->st.nodes[i]] = hpq_res_add(node_used[t->st.nodes[i]],
+									t->st.per_node);
+		if (t->state != TASK_PREEMPTING)
+			continue;
+		total_pre++;
+		if (t->st.team < nt && t->st.pool < np)
+			tp_pre[(size_t)t->st.team * np + t->st.pool]++;
+		if (t->st.class_id < nc)
+			cls_pre[t->st.class_id]++;
 	}
 
-	header(f, "hpq_pool_capacity", "gauge", "Resources of a pool's schedulable nodes.");
-	for (size_t i = 0; i < s->n_pools; i++) {
-		snprintf(lab, sizeof(lab), "pool=\"%s\"", s->pools[i]->name);
-		res3(f, "hpq_pool_capacity", lab, s->pools[i]->capacity);
-	}
-	header(f, "hpq_pool_used", "gauge", "Resources held by running tasks in a pool.");
-	for (size_t i = 0; i < s->n_pools; i++) {
-		snprintf(lab, sizeof(lab), "pool=\"%s\"", s->pools[i]->name);
-		res3(f, "hpq_pool_used", lab, s->pools[i]->used);
-	}
-	header(f, "hpq_pool_idle", "gauge", "Idle compute a borrower could still get in a pool.");
-	for (size_t i = 0; i < s->n_pools; i++) {
-		snprintf(lab, sizeof(lab), "pool=\"%s\"", s->pools[i]->name);
-		res3(f, "hpq_pool_idle", lab, s->pools[i]->idle);
-	}
-	header(f, "hpq_nodes", "gauge", "Nodes of a pool by health.");
-	for (size_t i = 0; i < s->n_pools; i++)
-		for (size_t k = 0; k < s->pools[i]->n_health; k++)
-			fprintf(f, "hpq_nodes{pool=\"%s\",health=\"%s\"} %u\n", s->pools[i]->name,
-				s->pools[i]->health[k]->name, s->pools[i]->health[k]->count);
-	header(f, "hpq_nodes_service", "gauge", "Nodes of a pool by service state.");
-	for (size_t i = 0; i < s->n_pools; i++)
-		for (size_t k = 0; k < s->pools[i]->n_service; k++)
-			fprintf(f, "hpq_nodes_service{pool=\"%s\",service=\"%s\"} %u\n",
-				s->pools[i]->name, s->pools[i]->service[k]->name,
-				s->pools[i]->service[k]->count);
+	/* Every team in every pool, from the dispatcher's counters as status
+	 * has them; status leaves idle rows out, the metrics write them. Its
+	 * rows come in the same (team, pool) order, so one walk finds them. */
+	rows = xcalloc((size_t)nt * np + 1, sizeof(*rows));
+	k = 0;
+	for (uint32_t ti = 0; ti < nt; ti++) {
+		for (uint32_t pi = 0; st->teams[ti] && pi < np; pi++) {
+			struct trow *r = &rows[nrows];
 
-	header(f, "hpq_tasks", "gauge", "Active tasks in the cluster, by state.");
-	fprintf(f, "hpq_tasks{state=\"running\"} %u\nhpq_tasks{state=\"pending\"} %u\n",
-		s->running, s->pending);
-	header(f, "hpq_preemptions_total", "counter", "Preemptions since the daemon started.");
-	fprintf(f, "hpq_preemptions_total %llu\n",
-		(unsigned long long)events_preempt_total(d->events));
+			if (!st->pools[pi])
+				continue;
+			r->team = st->teams[ti]->name;
+			r->pool = st->pools[pi]->name;
+			if (sched_team_usage(st->sched, ti, pi, &r->u) < 0)
+				memset(&r->u, 0, sizeof(r->u));
+			r->preempting = tp_pre[(size_t)ti * np + pi];
+			if (k < s->n_teams && !strcmp(s->teams[k]->name, r->team) &&
+			    !strcmp(s->teams[k]->pool, r->pool))
+				r->oldest_pending_s = s->teams[k++]->oldest_pending_s;
+			nrows++;
+		}
+	}
+
+	header(f, "hpq_build_info", "gauge",
+	       "hpqd's version, protocol and database schema, as labels; always 1.");
+	snprintf(proto, sizeof(proto), "%d", HPQ_PROTOCOL_VERSION);
+	snprintf(schema, sizeof(schema), "%d", store_schema_latest());
+	put_u(f, "hpq_build_info", 1, "version", HPQ_VERSION, "protocol", proto, "schema", schema,
+	      NULL);
+
+	header(f, "hpq_tasks", "gauge", "Tasks in the cluster that have not ended, by state.");
+	put_u(f, "hpq_tasks", s->pending, "state", "pending", NULL);
+	put_u(f, "hpq_tasks", s->running - (total_pre < s->running ? total_pre : s->running),
+	      "state", "running", NULL);
+	put_u(f, "hpq_tasks", total_pre < s->running ? total_pre : s->running, "state",
+	      "preempting", NULL);
+	render_counters(m, f);
+	render_teams(f, rows, nrows);
+
+	header(f, "hpq_class_tasks", "gauge",
+	       "Tasks of a priority class that have not ended, by state.");
+	k = 0;
+	for (uint32_t ci = 0; ci < nc; ci++) {
+		const Hpq__ClassStatus *c;
+		uint32_t pre;
+
+		if (!st->classes[ci] || k >= s->n_classes)
+			continue;
+		c = s->classes[k++];
+		pre = cls_pre[ci] < c->running ? cls_pre[ci] : c->running;
+		put_u(f, "hpq_class_tasks", c->pending, "class", c->name, "state", "pending", NULL);
+		put_u(f, "hpq_class_tasks", c->running - pre, "class", c->name, "state", "running",
+		      NULL);
+		put_u(f, "hpq_class_tasks", pre, "class", c->name, "state", "preempting", NULL);
+	}
+
+	render_pools(f, st, s);
+	render_nodes(f, st, node_used, now_ms);
+
 	header(f, "hpq_dispatch_decisions_total", "counter",
-	       "Start and preempt decisions since the daemon started.");
-	fprintf(f, "hpq_dispatch_decisions_total %llu\n", (unsigned long long)m->decisions);
+	       "Start and preempt decisions (since the daemon started).");
+	put_u(f, "hpq_dispatch_decisions_total", m->decisions, NULL);
 	hist_print(f, "hpq_dispatch_cycle_seconds",
 		   "Duration of a dispatch cycle, deciding and applying.", &m->cycle);
 	hist_print(f, "hpq_store_commit_seconds",
@@ -235,6 +667,10 @@ static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 	if (fclose(f) != 0)
 		hpq_fatal("out of memory");
 	hpq__status_reply__free_unpacked(s, NULL);
+	free(rows);
+	free(tp_pre);
+	free(cls_pre);
+	free(node_used);
 }
 
 static void on_render(uv_async_t *h)
@@ -365,6 +801,7 @@ static void on_async_closed(uv_handle_t *h)
 	free(m->commit.counts);
 	free(m->page);
 	free(m->port_path);
+	counts_release(&m->counts);
 	uv_cond_destroy(&m->cv);
 	uv_mutex_destroy(&m->mu);
 	free(m);
@@ -410,6 +847,8 @@ int metrics_start(struct hpqd *d, const char *listen, char *err, size_t errlen)
 	d->metrics = m;
 	store_set_commit_observer(d->store, observe_commit, m);
 	dispatch_on_cycle(d, observe_cycle, m);
+	seed_counts(m);
+	state_observe(&d->state, &(struct state_observer){ .event = observe_event, .arg = m });
 	xasprintf(&m->port_path, "%s/hpqd.metrics.port", d->cfg.state_dir);
 	f = fopen(m->port_path, "w");
 	if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0)
@@ -433,6 +872,7 @@ void metrics_stop(struct hpqd *d)
 		store_set_commit_observer(d->store, NULL, NULL);
 	if (d->dispatch)
 		dispatch_on_cycle(d, NULL, NULL);
+	state_unobserve(&d->state, m);
 	unlink(m->port_path);
 	d->metrics = NULL;
 	uv_close((uv_handle_t *)&m->async, on_async_closed);
