@@ -343,6 +343,28 @@ static void agent_health_changed(struct health *h, void *data)
 	uplink_heartbeat_now(&a->uplink);
 }
 
+static void agent_serving(struct agent *a)
+{
+	if (a->serving || a->uplink.gave_up)
+		return;
+	a->serving = true;
+	if (a->on_serving)
+		a->on_serving(a->on_serving_ctx);
+}
+
+static void agent_join_settled(void *data)
+{
+	agent_serving(data);
+}
+
+/* The node cannot join (the uplink said why): exit, leaving any tasks. */
+static void agent_give_up(void *data)
+{
+	struct agent *a = data;
+
+	ev_break(a->loop, EVBREAK_ALL);
+}
+
 static const struct uplink_ops agent_uplink_ops = {
 	.fill_register = agent_fill_register,
 	.release_register = agent_release_register,
@@ -351,6 +373,8 @@ static const struct uplink_ops agent_uplink_ops = {
 	.lost = agent_lost,
 	.tick = agent_tick,
 	.message = agent_message,
+	.join_settled = agent_join_settled,
+	.give_up = agent_give_up,
 };
 
 /* ------------------------------------------------------------ lifetime */
@@ -411,7 +435,7 @@ static int agent_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 }
 
 int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config *cfg,
-	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen)
+	       struct hpq_res capacity, char *err, size_t errlen)
 {
 	struct dlist journal = DLIST_INIT(journal);
 	struct health_config hc;
@@ -482,13 +506,18 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 
 	lc = (struct uplink_config){
 		.server = cfg->server,
+		.server_name = cfg->server_name,
 		.name = cfg->name,
-		.key = key,
+		.pool = cfg->pool,
+		.work_dir = a->work_dir,
+		.join_token = cfg->join_token,
+		.join_file = cfg->join_file,
+		.ca_hash = cfg->ca_hash,
+		.insecure = cfg->insecure,
 		.heartbeat = (double)cfg->heartbeat_s,
 	};
-	r = uplink_init(&a->uplink, loop, &lc, &agent_uplink_ops, a);
+	r = uplink_init(&a->uplink, loop, &lc, &agent_uplink_ops, a, err, errlen);
 	if (r < 0) {
-		r = agent_fail(err, errlen, r, "invalid server address '%s'", cfg->server);
 		exec_release(&a->exec);
 		goto fail;
 	}
@@ -541,8 +570,12 @@ fail:
 
 void agent_start(struct agent *a)
 {
+	bool joins = a->uplink.join_unsettled;
+
 	health_start(&a->health);
 	uplink_start(&a->uplink);
+	if (!joins)
+		agent_serving(a);
 }
 
 void agent_stop(struct agent *a, bool kill_tasks)

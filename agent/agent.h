@@ -52,16 +52,25 @@ struct agent {
 	struct local local;
 	struct health health;
 	bool health_unsent;         /* changed while not registered: send once registered */
+
+	/* Told once the agent serves (main's READY=1): at agent_start, or, for
+	 * a node that joins, once its first attempt to join is over, so that
+	 * a join refused for good is an error at start. Not told when the
+	 * uplink gave up (a->uplink.gave_up): the agent is to exit then. Set
+	 * between agent_init and agent_start. */
+	void (*on_serving)(void *ctx);
+	void *on_serving_ctx;
+	bool serving;
 };
 
 /*
  * Prepares the work directory (created if missing, locked against a
  * second agent), reads the journal and adopts or closes the tasks in it,
- * and opens the local socket. key is the cluster key or NULL. Does not
+ * opens the local socket, and loads the node's credentials (uplink.h). Does not
  * connect yet. Returns 0, or a negative code with err saying what to do.
  */
 int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config *cfg,
-	       struct hpq_res capacity, const uint8_t *key, char *err, size_t errlen);
+	       struct hpq_res capacity, char *err, size_t errlen);
 
 /* Starts connecting to hpqd, and the health monitors. */
 void agent_start(struct agent *a);

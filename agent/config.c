@@ -7,17 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <ini.h>
 
 #include "config.h"
+#include "credentials.h"
 #include "error.h"
 #include "health.h"
 #include "local.h"
 #include "hpq.h"
 #include "log.h"
 #include "parse.h"
+#include "pki.h"
 #include "xalloc.h"
 
 #define CONFIG_LABEL_MAX 64
@@ -56,10 +61,15 @@ static void config_labels_clear(struct agent_config *cfg)
 void config_release(struct agent_config *cfg)
 {
 	free(cfg->server);
+	free(cfg->server_name);
 	free(cfg->name);
 	free(cfg->pool);
 	free(cfg->work_dir);
-	free(cfg->key_file);
+	if (cfg->join_token)
+		explicit_bzero(cfg->join_token, strlen(cfg->join_token));
+	free(cfg->join_token);
+	free(cfg->join_file);
+	free(cfg->ca_hash);
 	free(cfg->address);
 	free(cfg->health_dir);
 	free(cfg->health_inject);
@@ -97,6 +107,23 @@ static bool config_label_ok(const char *s)
 
 	return n > 0 && n < CONFIG_LABEL_MAX &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/=:-") == n;
+}
+
+/* A DNS name or an IP address, as a certificate's subjectAltName has them. */
+static bool config_tls_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
+		return true;
+	return n > 0 && n <= 253 && s[0] != '-' && s[0] != '.' &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+}
+
+bool config_server_is_path(const char *server)
+{
+	return strchr(server, '/') != NULL;
 }
 
 /* "a,b=c, d": replaces the list; all or nothing. */
@@ -209,10 +236,46 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 		char host[256];
 		uint16_t port;
 
-		if (hpq_split_hostport(value, 0, host, sizeof(host), &port) < 0)
+		if (config_server_is_path(value)) {
+			if (strlen(value) > CONFIG_SOCKET_PATH_MAX)
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid server '%s': a socket path has at most %d "
+						"characters", value, CONFIG_SOCKET_PATH_MAX);
+		} else if (hpq_split_hostport(value, 0, host, sizeof(host), &port) < 0) {
 			return hpq_errf(err, errlen, HPQ_EINVAL,
-					"invalid server '%s': expected HOST:PORT", value);
+					"invalid server '%s': expected HOST:PORT or the path of "
+					"hpqd's Unix socket", value);
+		}
 		config_str(&cfg->server, value);
+	} else if (strcmp(key, "server-name") == 0) {
+		if (!config_tls_name_ok(value))
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid server-name '%s': expected the DNS name or IP "
+					"address hpqd's certificate carries", value);
+		config_str(&cfg->server_name, value);
+	} else if (strcmp(key, "join") == 0 || strcmp(key, "join-token") == 0) {
+		if (!creds_token_valid(value))
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid join token: expected hpq1.ID.SECRET, as 'hpq node "
+					"token create' prints it");
+		if (cfg->join_token)
+			explicit_bzero(cfg->join_token, strlen(cfg->join_token));
+		config_str(&cfg->join_token, value);
+	} else if (strcmp(key, "join-file") == 0 || strcmp(key, "join-token-file") == 0) {
+		if (!value[0] || strlen(value) > 3000)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "invalid join-file '%s'", value);
+		config_str(&cfg->join_file, value);
+	} else if (strcmp(key, "ca-hash") == 0) {
+		if (!hpq_pki_hash_valid(value))
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid ca-hash '%s': expected sha256: and 64 hex digits, "
+					"as 'hpq node token create' prints it", value);
+		config_str(&cfg->ca_hash, value);
+	} else if (strcmp(key, "insecure") == 0) {
+		if (config_bool(value, &b) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid insecure '%s': expected yes or no", value);
+		cfg->insecure = b;
 	} else if (strcmp(key, "name") == 0) {
 		if (hpq_check_name(value) < 0)
 			return hpq_errf(err, errlen, HPQ_EINVAL,
@@ -232,9 +295,11 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 			return hpq_errf(err, errlen, HPQ_EINVAL, "invalid work-dir '%s'", value);
 		config_str(&cfg->work_dir, value);
 	} else if (strcmp(key, "key-file") == 0) {
-		if (!value[0])
-			return hpq_errf(err, errlen, HPQ_EINVAL, "key-file needs a path");
-		config_str(&cfg->key_file, value);
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"key-file is no longer used: nodes join with a token instead of "
+				"the cluster key: run 'hpq node token create' on the hpqd host, "
+				"then start hpq-agent once with --join TOKEN --ca-hash sha256:... "
+				"(see hpq-agent(8)); remove key-file");
 	} else if (strcmp(key, "address") == 0) {
 		if (!value[0] || strlen(value) > 255 || strpbrk(value, " \t/"))
 			return hpq_errf(err, errlen, HPQ_EINVAL,
@@ -382,10 +447,86 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
 	return 0;
 }
 
+/* *path made absolute against the working directory. */
+static int config_absolute(char **path, const char *what, char *err, size_t errlen)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if ((*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"cannot resolve the relative %s '%s': %s; give an absolute path",
+				what, *path, strerror(errno));
+	xasprintf(&abs, "%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+/* A numeric loopback address: only this host can be on the other end. */
+static bool config_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return ntohl(a4.s_addr) >> 24 == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+/* The settings about hpqd and how the agent proves its node, together. */
+static int config_finish_trust(struct agent_config *cfg, char *err, size_t errlen)
+{
+	bool join = cfg->join_token || cfg->join_file;
+	char host[256];
+	uint16_t port;
+	int r;
+
+	if (config_server_is_path(cfg->server)) {
+		r = config_absolute(&cfg->server, "server socket", err, errlen);
+		if (r < 0)
+			return r;
+		if (strlen(cfg->server) > CONFIG_SOCKET_PATH_MAX)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"server socket path '%s' is longer than %d characters",
+					cfg->server, CONFIG_SOCKET_PATH_MAX);
+	}
+	if (cfg->join_file) {
+		r = config_absolute(&cfg->join_file, "join-file", err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (join && !cfg->ca_hash)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"--join needs --ca-hash sha256:..., the hash of the cluster CA that "
+				"'hpq node token create' prints with the token: it is how the "
+				"agent knows it joins the right hpqd");
+	if (cfg->insecure && join)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"--join and --insecure do not go together: an --insecure hpqd "
+				"takes nodes by the names they give; drop one of them");
+	if (cfg->insecure && !config_server_is_path(cfg->server) &&
+	    (hpq_split_hostport(cfg->server, 0, host, sizeof(host), &port) < 0 ||
+	     !config_loopback(host)))
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"--insecure is allowed only with a loopback --server "
+				"(127.0.0.1:PORT or [::1]:PORT), not '%s': without TLS anyone on "
+				"the way could read and change what hpqd and the agent say",
+				cfg->server);
+	return 0;
+}
+
 int config_finish(struct agent_config *cfg, char *err, size_t errlen)
 {
 	char host[256];
+	int r;
 
+	r = config_finish_trust(cfg, err, errlen);
+	if (r < 0)
+		return r;
 	if (cfg->health_disk_warning && cfg->health_disk_fatal > cfg->health_disk_warning)
 		return hpq_errf(err, errlen, HPQ_EINVAL,
 				"health-disk-fatal (%llu%%) is above health-disk-warning "

@@ -1,7 +1,8 @@
 /*
  * config.h: the agent's settings. Every setting has one name, used both
  * as a command-line flag (--work-dir DIR) and as a key in agent.conf
- * (work-dir = DIR, or work_dir; in no section or in [agent]). The
+ * (work-dir = DIR, or work_dir; in no section or in [agent]); join and
+ * join-file may also be written join-token and join-token-file. The
  * command line wins over the file. config_set is the one place that
  * parses and checks a value, so a flag and a key can never disagree.
  */
@@ -13,14 +14,19 @@
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_SERVER "127.0.0.1:7420"
+/* The longest Unix socket path --server takes (sockaddr_un's sun_path). */
+#define CONFIG_SOCKET_PATH_MAX 107
 #define CONFIG_DEFAULT_HEARTBEAT_S 10
 
 struct agent_config {
-	char *server;            /* HOST:PORT of hpqd */
+	char *server;            /* HOST:PORT of hpqd, or the path of its Unix socket */
+	char *server_name;       /* the name hpqd's certificate must carry; NULL: server's host */
 	char *name;              /* node name; NULL: the short host name */
 	char *pool;
 	char *work_dir;
-	char *key_file;          /* NULL: no cluster key */
+	char *join_token;        /* --join: "hpq1.ID.SECRET"; NULL: none */
+	char *join_file;         /* --join-file: the token in a private file (--join wins) */
+	char *ca_hash;           /* --ca-hash: "sha256:..." of the cluster CA to trust */
 	char *address;           /* advertised address; NULL: the local end of the uplink */
 	char **labels;
 	size_t nlabels;
@@ -41,6 +47,7 @@ struct agent_config {
 	bool foreground;
 	bool kill_tasks_on_exit;
 	bool allow_root_tasks;   /* run tasks as uid 0 when hpqd asks (it must allow it too) */
+	bool insecure;           /* plaintext TCP to an --insecure hpqd on loopback */
 };
 
 void config_init(struct agent_config *cfg);
@@ -56,8 +63,14 @@ int config_set(struct agent_config *cfg, const char *key, const char *value, cha
  * HPQ_EINVAL with err naming the first bad line ("FILE:LINE: ..."). */
 int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen);
 
-/* Fills what defaults from the system (the node name) and checks the
- * settings against each other. Returns 0 or HPQ_EINVAL with err. */
+/* Fills what defaults from the system (the node name), makes relative
+ * paths absolute (the agent leaves its working directory when it
+ * detaches) and checks the settings against each other. Returns 0 or
+ * HPQ_EINVAL with err. */
 int config_finish(struct agent_config *cfg, char *err, size_t errlen);
+
+/* Is server the path of a Unix socket (it contains a '/') rather than
+ * HOST:PORT? */
+bool config_server_is_path(const char *server);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * conn.c: buffered, framed, non-blocking connections on libev. The
- * lifecycle rules are in conn.h.
+ * conn.c: buffered, framed, non-blocking connections on libev, in
+ * plaintext or TLS. The lifecycle rules are in conn.h.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,6 +45,95 @@ static int conn_write_some(struct conn *c)
 	return 0;
 }
 
+/* Room for len more bytes at the end of the output buffer. */
+static void conn_out_reserve(struct conn *c, size_t len)
+{
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + len <= c->out_cap)
+		return;
+	/* Compact before growing. */
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + len > c->out_cap) {
+		c->out_cap = c->out_len + len > 2 * c->out_cap ? c->out_len + len : 2 * c->out_cap;
+		c->out = xrealloc(c->out, c->out_cap);
+	}
+}
+
+/* Moves the TLS records waiting in the channel to the output buffer. */
+static void conn_tls_out(struct conn *c)
+{
+	size_t n, got;
+
+	while ((n = hpq_tls_out_pending(c->tls)) > 0) {
+		conn_out_reserve(c, n);
+		got = hpq_tls_out_take(c->tls, c->out + c->out_len, n);
+		c->out_len += got;
+		if (got == 0)
+			break;
+	}
+}
+
+/* Keeps the channel's words: the channel is gone by the time on_close runs. */
+static void conn_tls_note(struct conn *c)
+{
+	const char *why = c->tls ? hpq_tls_error(c->tls) : NULL;
+
+	if (!c->error[0])
+		snprintf(c->error, sizeof(c->error), "%s", why && why[0] ? why : "TLS failed");
+}
+
+/* Starts or stops writing after output was queued; drops a peer whose
+ * queue is over the limit. Returns false if the conn is closed now. */
+static bool conn_out_queued(struct conn *c)
+{
+	if (c->out_len - c->out_off > CONN_OUT_MAX) {
+		conn_close(c, -ENOBUFS);
+		return false;
+	}
+	conn_update_write(c);
+	return true;
+}
+
+/*
+ * Ciphertext from the socket: into the channel, plaintext out of it into
+ * the framer, and what the channel has to say (handshake records) out.
+ * Returns 0 or the framer's error. *end says whether the channel is over
+ * once the frames already decrypted are handled: -EPIPE after the peer's
+ * close_notify, HPQ_ETLS after a failure.
+ */
+static int conn_tls_input(struct conn *c, uint8_t *buf, size_t n, size_t size, int *end)
+{
+	ssize_t m;
+	int r;
+
+	if (hpq_tls_feed(c->tls, buf, n) < 0) {
+		conn_tls_note(c);
+		*end = HPQ_ETLS;
+	}
+	while (!*end) {
+		m = hpq_tls_read(c->tls, buf, size);
+		if (m == 0)
+			break;
+		if (m < 0) {
+			if (m != -EPIPE)
+				conn_tls_note(c);
+			*end = m == -EPIPE ? -EPIPE : HPQ_ETLS;
+			break;
+		}
+		r = hpq_framer_feed(&c->framer, buf, (size_t)m);
+		if (r < 0)
+			return r;
+	}
+	conn_tls_out(c);
+	(void)conn_out_queued(c);
+	return 0;
+}
+
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
@@ -63,7 +153,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	const uint8_t *payload;
 	size_t len;
 	ssize_t n;
-	int r;
+	int r, end = 0;
 
 	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -72,8 +162,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_close(c, n == 0 ? 0 : -errno);
 		return;
 	}
-	r = hpq_framer_feed(&c->framer, buf, (size_t)n);
 	conn_ref(c);
+	if (c->tls)
+		r = conn_tls_input(c, buf, (size_t)n, sizeof(buf), &end);
+	else
+		r = hpq_framer_feed(&c->framer, buf, (size_t)n);
 	while (r >= 0 && !c->dead && (r = hpq_framer_next(&c->framer, &payload, &len)) > 0) {
 		Hpq__Envelope *env = hpq_msg_decode(payload, len);
 
@@ -87,6 +180,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (r < 0 && !c->dead) {
 		conn_send_error(c, 0, r, r == HPQ_ETOOBIG ? "frame too large" : "malformed frame");
 		conn_close_flush(c, r);
+	} else if (end == HPQ_ETLS && !c->dead) {
+		conn_close_flush(c, HPQ_ETLS); /* the alert, if the channel has one */
+	} else if (end && !c->dead) {
+		conn_close(c, 0); /* close_notify: the peer is done, as at EOF */
 	}
 	conn_unref(c);
 }
@@ -110,37 +207,43 @@ struct conn *conn_new(struct ev_loop *loop, int fd, conn_frame_fn *on_frame,
 	return c;
 }
 
+void conn_set_tls(struct conn *c, struct hpq_tls *t)
+{
+	c->tls = t;
+	conn_tls_out(c);
+	(void)conn_out_queued(c);
+}
+
+const char *conn_error(const struct conn *c)
+{
+	return c->error;
+}
+
 void conn_send(struct conn *c, const Hpq__Envelope *env)
 {
 	uint8_t *frame;
 	size_t len;
+	int r;
 
 	if (c->dead)
 		return;
 	frame = hpq_msg_encode(env, &len);
-	if (c->out_off > 0 && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len + len > c->out_cap) {
-		/* Compact before growing. */
-		if (c->out_off > 0) {
-			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-			c->out_len -= c->out_off;
-			c->out_off = 0;
+	if (c->tls) {
+		r = hpq_tls_write(c->tls, frame, len);
+		free(frame);
+		if (r < 0) {
+			conn_tls_note(c);
+			conn_close(c, HPQ_ETLS);
+			return;
 		}
-		if (c->out_len + len > c->out_cap) {
-			c->out_cap = c->out_len + len > 2 * c->out_cap ? c->out_len + len
-								       : 2 * c->out_cap;
-			c->out = xrealloc(c->out, c->out_cap);
-		}
+		conn_tls_out(c);
+	} else {
+		conn_out_reserve(c, len);
+		memcpy(c->out + c->out_len, frame, len);
+		c->out_len += len;
+		free(frame);
 	}
-	memcpy(c->out + c->out_len, frame, len);
-	c->out_len += len;
-	free(frame);
-	if (c->out_len - c->out_off > CONN_OUT_MAX) {
-		conn_close(c, -ENOBUFS);
-		return;
-	}
-	conn_update_write(c);
+	(void)conn_out_queued(c);
 }
 
 void conn_send_error(struct conn *c, uint64_t id, int code, const char *message)
@@ -158,6 +261,11 @@ void conn_send_error(struct conn *c, uint64_t id, int code, const char *message)
 
 void conn_close_flush(struct conn *c, int error)
 {
+	if (!c->dead && c->tls) {
+		if (error != HPQ_ETLS)
+			hpq_tls_shutdown(c->tls);
+		conn_tls_out(c);
+	}
 	if (!c->dead)
 		(void)conn_write_some(c);
 	conn_close(c, error);
@@ -172,6 +280,13 @@ void conn_close(struct conn *c, int error)
 	ev_io_stop(c->loop, &c->wio);
 	close(c->fd);
 	c->fd = -1;
+	if (c->tls) {
+		if (error == HPQ_ETLS)
+			conn_tls_note(c);
+		/* Before on_close, which may free the channel's context. */
+		hpq_tls_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->on_close)
 		c->on_close(c, error);
 	conn_unref(c);

@@ -4,11 +4,14 @@
  * libev's default loop (the one that can watch child processes) until
  * SIGTERM or SIGINT.
  *
- * Startup reads top to bottom: settings, logging, cluster key, capacity,
- * detach, loop, agent (work directory, journal, local socket), signals,
- * watchdog, connect, READY=1, run. Stopping leaves the tasks running in
- * their own sessions for the next agent to adopt, unless
- * --kill-tasks-on-exit says otherwise.
+ * Startup reads top to bottom: settings, logging, capacity, detach, loop,
+ * agent (work directory, journal, local socket, the node's credentials),
+ * signals, watchdog, connect, READY=1, run. A node that joins says READY=1
+ * (and lets a detaching parent return) only once its first attempt to
+ * join is over, so that a join refused for good (a bad token, the wrong
+ * CA hash) is an error at start, on the terminal. Stopping leaves the
+ * tasks running in their own sessions for the next agent to adopt,
+ * unless --kill-tasks-on-exit says otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +26,6 @@
 #include <ev.h>
 
 #include "agent.h"
-#include "auth.h"
 #include "capacity.h"
 #include "config.h"
 #include "error.h"
@@ -40,7 +42,15 @@ static const char usage_text[] =
 	"given and reports how they end. Every option is also a key in the --config\n"
 	"file (same name without the dashes); options win over the file.\n"
 	"\n"
-	"  --server HOST:PORT       hpqd to connect to (default 127.0.0.1:7420)\n"
+	"  --server HOST:PORT|PATH  hpqd to connect to: over TCP (TLS), or on its Unix\n"
+	"                           socket when PATH has a '/' (default 127.0.0.1:7420)\n"
+	"  --server-name NAME       the name hpqd's certificate must carry (default:\n"
+	"                           the host of --server)\n"
+	"  --join TOKEN             join the cluster with this token from\n"
+	"                           'hpq node token create' (once; ignored after)\n"
+	"  --join-file FILE         read the join token from FILE (mode 0600)\n"
+	"  --ca-hash sha256:HEX     the cluster CA hpqd must show to a joining node\n"
+	"  --insecure               plaintext TCP to an --insecure hpqd on loopback\n"
 	"  --name NAME              node name (default: the short host name)\n"
 	"  --pool NAME              pool this node belongs to (default: default)\n"
 	"  --work-dir DIR           task logs, journal and agent socket\n"
@@ -74,7 +84,6 @@ static const char usage_text[] =
 	"                           warn when tasks wait for memory this share of\n"
 	"                           the time (PSI some avg10; default 20%)\n"
 	"  --health-inject FILE     for tests: report the findings listed in FILE\n"
-	"  --key-file FILE          cluster key, when hpqd requires one\n"
 	"  --local-max-per-user N   connections of one user (not root) to the agent\n"
 	"                           socket (default 8)\n"
 	"  --local-idle-timeout DURATION\n"
@@ -101,6 +110,11 @@ struct flags {
 
 static const struct option long_options[] = {
 	{"server", required_argument, NULL, 0},
+	{"server-name", required_argument, NULL, 0},
+	{"join", required_argument, NULL, 0},
+	{"join-file", required_argument, NULL, 0},
+	{"ca-hash", required_argument, NULL, 0},
+	{"insecure", no_argument, NULL, 0},
 	{"name", required_argument, NULL, 0},
 	{"pool", required_argument, NULL, 0},
 	{"work-dir", required_argument, NULL, 0},
@@ -120,7 +134,7 @@ static const struct option long_options[] = {
 	{"health-clock-fatal", required_argument, NULL, 0},
 	{"health-memory-pressure", required_argument, NULL, 0},
 	{"health-inject", required_argument, NULL, 0},
-	{"key-file", required_argument, NULL, 0},
+	{"key-file", required_argument, NULL, 0}, /* gone: config_set says what replaced it */
 	{"local-max-per-user", required_argument, NULL, 0},
 	{"local-idle-timeout", required_argument, NULL, 0},
 	{"log-level", required_argument, NULL, 0},
@@ -279,7 +293,20 @@ struct main_ctx {
 	const struct flags *flags;
 	ev_signal sigterm_w, sigint_w, sighup_w;
 	ev_timer watchdog_w;
+	int ready_fd;
 };
+
+/* The agent serves: tell systemd and a waiting parent. */
+static void on_serving(void *ctx)
+{
+	struct main_ctx *m = ctx;
+
+	notify_send("READY=1");
+	daemon_ready(m->ready_fd);
+	m->ready_fd = -1;
+	log_notice("hpq-agent %s serving node %s (work directory %s)", HPQ_VERSION, m->cfg.name,
+		   m->agent.work_dir);
+}
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -328,10 +355,9 @@ int main(int argc, char **argv)
 	struct flags fl = {0};
 	struct hpq_res given, capacity;
 	struct ev_loop *loop;
-	uint8_t key[HPQ_AUTH_KEY_BYTES];
 	uint64_t wd_usec;
-	char err[512], buf[128];
-	int r, ready_fd = -1;
+	char err[1024], buf[128];
+	int r, status = 0;
 
 	parse_flags(argc, argv, &fl);
 	m.flags = &fl;
@@ -341,15 +367,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hpq_log_set_level(m.cfg.log_level);
-
-	if (m.cfg.key_file) {
-		r = hpq_auth_load_key(m.cfg.key_file, key);
-		if (r < 0) {
-			log_err("cannot read key file '%s': %s", m.cfg.key_file,
-				r == HPQ_EINVAL ? "the file is empty" : hpq_strerror(r));
-			return 1;
-		}
-	}
 
 	given = (struct hpq_res){m.cfg.gpus, m.cfg.cpus, m.cfg.mem};
 	r = capacity_detect(given, &capacity);
@@ -362,17 +379,16 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)(time(NULL) ^ getpid()));
+	m.ready_fd = -1;
 	if (!m.cfg.foreground)
-		ready_fd = daemonize();
+		m.ready_fd = daemonize();
 
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop) {
 		log_err("cannot initialise the event loop (libev)");
 		return 1;
 	}
-	r = agent_init(&m.agent, loop, &m.cfg, capacity, m.cfg.key_file ? key : NULL, err,
-		       sizeof(err));
-	memset(key, 0, sizeof(key));
+	r = agent_init(&m.agent, loop, &m.cfg, capacity, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err);
 		return 1;
@@ -394,14 +410,19 @@ int main(int argc, char **argv)
 		ev_unref(loop); /* the watchdog alone does not keep the loop alive */
 	}
 
+	m.agent.on_serving = on_serving;
+	m.agent.on_serving_ctx = &m;
 	agent_start(&m.agent);
-	notify_send("READY=1");
-	daemon_ready(ready_fd);
-	log_notice("hpq-agent %s serving node %s (work directory %s)", HPQ_VERSION, m.cfg.name,
-		   m.agent.work_dir);
 
-	ev_run(loop, 0);
+	if (!m.agent.uplink.gave_up)
+		ev_run(loop, 0);
 
+	if (m.agent.uplink.gave_up) {
+		/* A token or a pin that was refused stays refused: systemd must not
+		 * keep trying (RestartPreventExitStatus=2). */
+		log_err("stopping: node %s cannot join the cluster (see above)", m.cfg.name);
+		status = 2;
+	}
 	log_notice("stopped; %zu tasks left running", agent_running(&m.agent));
 	if (wd_usec) {
 		ev_ref(loop);
@@ -413,5 +434,5 @@ int main(int argc, char **argv)
 	agent_release(&m.agent);
 	config_release(&m.cfg);
 	ev_loop_destroy(loop);
-	return 0;
+	return status;
 }

@@ -2,14 +2,30 @@
  * uplink.h: the agent's one connection to hpqd.
  *
  * The uplink connects (non-blocking, with a timeout), says Hello as an
- * agent named after the node, answers the daemon's nonce with Auth when
- * the daemon asks and a key is configured, registers the node, and then
- * heartbeats. Any failure (refused, timeout, malformed frame, Error
- * during the handshake, the daemon closing) closes the connection and
- * tries again after an exponential backoff with jitter: 0.5 s doubling to
- * 30 s, a uniformly random 50-100% of it, back to 0.5 s once registered.
- * Tasks are not affected: they keep running and are reported again when
- * the node registers again.
+ * agent named after the node, registers the node, and then heartbeats.
+ * Any failure (refused, timeout, malformed frame, TLS, Error during the
+ * handshake, the daemon closing) closes the connection and tries again
+ * after an exponential backoff with jitter: 0.5 s doubling to 30 s, a
+ * uniformly random 50-100% of it, back to 0.5 s once registered. Tasks
+ * are not affected: they keep running and are reported again when the
+ * node registers again.
+ *
+ * How the node proves who it is depends on --server:
+ *  - a Unix socket path: hpqd knows the agent's user from the kernel (it
+ *    takes agents there from root and its own user); no TLS;
+ *  - HOST:PORT: TLS 1.3 with the node's certificate (credentials.h),
+ *    trusting hpqd's certificate by the cluster CA and the name dialled
+ *    (--server-name overrides it). A node without a certificate joins
+ *    first: TLS trusting hpqd only if its chain holds the CA whose hash
+ *    is --ca-hash, Hello, JoinRequest{token, a request for a fresh key};
+ *    the JoinReply's certificate and CA are saved, and the uplink connects
+ *    again with them at once. A refusal that no retry can change (a bad
+ *    or used-up token, the wrong pin, a name taken) gives up: the agent
+ *    exits with the reason. Once registered, a certificate with less than
+ *    a third of its lifetime left is renewed (RenewRequest for a new key)
+ *    and used from the next connection;
+ *  - HOST:PORT with --insecure: plaintext, to an --insecure hpqd on
+ *    loopback, which takes the node by the name in Hello.
  *
  * The uplink knows the protocol's shape, not the agent's business: what to
  * put into Register and Heartbeat, and what to do with RunTask and
@@ -27,14 +43,19 @@
 
 #include <ev.h>
 
-#include "auth.h"
 #include "conn.h"
+#include "credentials.h"
 #include "hpq.pb-c.h"
+#include "tls.h"
 
 #define UPLINK_BACKOFF_MIN 0.5
 #define UPLINK_BACKOFF_MAX 30.0
 #define UPLINK_CONNECT_TIMEOUT 10.0
 #define UPLINK_HANDSHAKE_TIMEOUT 30.0
+/* How often a registered uplink looks whether its certificate is due for
+ * renewal, and the longest wait after hpqd refused to renew it. */
+#define UPLINK_RENEW_CHECK 60.0
+#define UPLINK_RENEW_RETRY_MAX 3600.0
 
 struct uplink;
 
@@ -53,6 +74,11 @@ struct uplink_ops {
 	void (*tick)(void *data);
 	/* A message from the daemon that is not a reply: RunTask, KillTask, ... */
 	void (*message)(void *data, const Hpq__Envelope *env);
+	/* Joining: the first attempt is over (joined, failed for now, or given
+	 * up). Called once, and only when the uplink started by joining. */
+	void (*join_settled)(void *data);
+	/* Given up (a join that cannot succeed; logged): the agent should exit. */
+	void (*give_up)(void *data);
 };
 
 typedef void uplink_reply_fn(void *ctx, const Hpq__Envelope *reply);
@@ -62,9 +88,15 @@ enum uplink_state {
 	UPLINK_WAIT,      /* backing off before the next attempt */
 	UPLINK_CONNECTING,
 	UPLINK_HELLO,
-	UPLINK_AUTH,
+	UPLINK_JOIN,      /* JoinRequest sent */
 	UPLINK_REGISTER,
 	UPLINK_READY,
+};
+
+enum uplink_mode {
+	UPLINK_UNIX,      /* hpqd's Unix socket */
+	UPLINK_TLS,       /* TCP with TLS */
+	UPLINK_PLAIN,     /* TCP in plaintext (--insecure, loopback) */
 };
 
 struct uplink_pending {
@@ -79,8 +111,21 @@ struct uplink {
 	void *data;
 
 	char *server, *host, *port, *name;
-	bool have_key;
-	uint8_t key[HPQ_AUTH_KEY_BYTES];
+	char *pool;                 /* configured; a certificate's OU wins */
+	enum uplink_mode mode;
+	char *tls_name;             /* the name hpqd's certificate must carry */
+	struct creds creds;         /* UPLINK_TLS: WORK-DIR/tls */
+	char *join_token;           /* until joined; NULL otherwise */
+	char *ca_pin;               /* --ca-hash, or NULL */
+	struct hpq_tls_ctx *tls_ctx;  /* of the current attempt */
+	bool joining;               /* the current attempt joins */
+	bool join_unsettled;        /* join_settled not called yet */
+	bool gave_up;
+	char *join_key_pem;         /* the key of the JoinRequest that is out */
+	ev_timer renew_w;
+	double renew_next;          /* ev_now() before which no RenewRequest goes out */
+	double renew_delay;         /* the wait after a refusal, doubling */
+	char *renew_key_pem;        /* the key of the RenewRequest that is out */
 	double heartbeat;           /* configured, seconds */
 	double heartbeat_now;       /* in use: at most what the daemon asked for */
 
@@ -105,20 +150,29 @@ struct uplink {
 	double clock_mono;          /* the monotonic clock then, in seconds */
 
 	uint64_t next_id;
-	uint64_t handshake_id;      /* the Hello, Auth or Register being answered */
+	uint64_t handshake_id;      /* the Hello, JoinRequest or Register being answered */
 	struct uplink_pending *pending;
 	size_t npending, cap;
 };
 
 struct uplink_config {
-	const char *server;         /* HOST:PORT */
+	const char *server;         /* HOST:PORT, or a Unix socket path (with a '/') */
+	const char *server_name;    /* NULL: the host of server */
 	const char *name;           /* the node name, sent in Hello */
-	const uint8_t *key;         /* NULL: no cluster key */
+	const char *pool;           /* sent in Register unless the certificate names one */
+	const char *work_dir;       /* absolute; the credentials are in WORK-DIR/tls */
+	const char *join_token;     /* NULL: none */
+	const char *join_file;      /* the token in a private file; NULL: none */
+	const char *ca_hash;        /* the pin for joining; NULL: none */
+	bool insecure;              /* TCP in plaintext */
 	double heartbeat;           /* seconds */
 };
 
+/* Loads the credentials (TCP without --insecure) and checks that the node
+ * can reach hpqd at all: a node with neither a certificate nor a join
+ * token cannot. Returns 0, or a negative code with err saying what to do. */
 int uplink_init(struct uplink *l, struct ev_loop *loop, const struct uplink_config *cfg,
-		const struct uplink_ops *ops, void *data);
+		const struct uplink_ops *ops, void *data, char *err, size_t errlen);
 /* First attempt now. */
 void uplink_start(struct uplink *l);
 /* Closes the connection, answers pending callbacks with NULL, stops retrying. */
@@ -147,7 +201,7 @@ void uplink_heartbeat_now(struct uplink *l);
  */
 bool uplink_clock_offset(const struct uplink *l, int64_t *ret_offset_ms, int64_t *ret_err_ms);
 
-/* The socket of the registered connection to hpqd, or -1. */
+/* The TCP socket of the registered connection to hpqd, or -1. */
 int uplink_socket(const struct uplink *l);
 
 #endif

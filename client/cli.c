@@ -191,6 +191,27 @@ static int cli_set_addr(struct cli *cli, int opt, const char *arg)
 	return 0;
 }
 
+/* --ca-file, --server-name and --insecure, for the client library. */
+static int cli_set_env(struct cli *cli, int opt, const char *arg)
+{
+	const char *var = opt == CLI_OPT_CA_FILE	? "HPQ_CA_FILE"
+			  : opt == CLI_OPT_SERVER_NAME ? "HPQ_SERVER_NAME"
+						       : "HPQ_INSECURE";
+
+	if (opt == CLI_OPT_INSECURE)
+		arg = "1";
+	else if (!arg[0] || strlen(arg) > 4096) {
+		cli_usage_error(cli, "--%s needs a value", opt == CLI_OPT_CA_FILE ? "ca-file"
+										  : "server-name");
+		return -1;
+	}
+	if (setenv(var, arg, 1) != 0) {
+		cli_error(cli, "cannot set %s: %s", var, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int cli_getopt(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,
 	       const char *shortopts, const struct option *longopts)
 {
@@ -218,12 +239,12 @@ int cli_getopt(struct cli *cli, const struct cmd_entry *e, int argc, char **argv
 			if (cli_set_addr(cli, c, optarg) != 0)
 				return CLI_OPT_BAD;
 			continue;
-		case CLI_OPT_KEY_FILE:
-			/* The client library reads the key file from the environment. */
-			if (setenv("HPQ_KEY_FILE", optarg, 1) != 0) {
-				cli_error(cli, "cannot set HPQ_KEY_FILE: %s", strerror(errno));
+		case CLI_OPT_CA_FILE:
+		case CLI_OPT_SERVER_NAME:
+		case CLI_OPT_INSECURE:
+			/* The client library reads these from the environment. */
+			if (cli_set_env(cli, c, optarg) != 0)
 				return CLI_OPT_BAD;
-			}
 			continue;
 		case CLI_OPT_MUNGE_SOCKET:
 			/* The client library asks munged there, over TCP. */

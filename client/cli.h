@@ -63,6 +63,8 @@ extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_cancel_entry;
 extern const struct cmd_entry cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_node_entry;
+extern const struct cmd_entry cmd_node_token_entry;  /* cmd-node-join.c */
+extern const struct cmd_entry cmd_node_revoke_entry;
 extern const struct cmd_entry cmd_team_entry;
 extern const struct cmd_entry cmd_class_entry;
 extern const struct cmd_entry cmd_policy_entry;
@@ -106,7 +108,9 @@ enum {
 	CLI_OPT_JSON,
 	CLI_OPT_SOCKET,
 	CLI_OPT_SERVER,
-	CLI_OPT_KEY_FILE,
+	CLI_OPT_CA_FILE,
+	CLI_OPT_SERVER_NAME,
+	CLI_OPT_INSECURE,
 	CLI_OPT_MUNGE_SOCKET,
 	CLI_OPT_FIRST_PRIVATE = 0x1100, /* commands number their long-only options from here */
 };
@@ -115,7 +119,9 @@ enum {
 	{"json", no_argument, NULL, CLI_OPT_JSON},                \
 	{"socket", required_argument, NULL, CLI_OPT_SOCKET},      \
 	{"server", required_argument, NULL, CLI_OPT_SERVER},      \
-	{"key-file", required_argument, NULL, CLI_OPT_KEY_FILE},  \
+	{"ca-file", required_argument, NULL, CLI_OPT_CA_FILE},    \
+	{"server-name", required_argument, NULL, CLI_OPT_SERVER_NAME}, \
+	{"insecure", no_argument, NULL, CLI_OPT_INSECURE},        \
 	{"munge-socket", required_argument, NULL, CLI_OPT_MUNGE_SOCKET}, \
 	{NULL, 0, NULL, 0}
 

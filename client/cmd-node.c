@@ -231,12 +231,14 @@ static const struct cmd_entry *const node_table[] = {
 	&node_drain_entry,
 	&node_resume_entry,
 	&node_repair_entry,
+	&cmd_node_revoke_entry,
+	&cmd_node_token_entry,
 	NULL,
 };
 
 const struct cmd_entry cmd_node_entry = {
 	.name = "node",
-	.usage = "node list|show|drain|resume|repair ...",
+	.usage = "node list|show|drain|resume|repair|revoke|token ...",
 	.summary = "look at and administer the nodes of the cluster",
 	.sub = node_table,
 };

@@ -68,8 +68,14 @@ static void print_text(const struct output_ctx *o, const Hpq__StatusReply *s)
 	struct table *t;
 	char b1[128], b2[128], b3[64];
 
+	if (s->insecure)
+		fprintf(o->out, "WARNING: hpqd runs --insecure: TCP is plain and every peer is "
+			"who it says it is (tests and demos only)\n");
 	fprintf(o->out, "cluster: %u running, %u pending; idle allocation %s\n", s->running,
 		s->pending, s->policy ? s->policy->idle : "?");
+	if (s->ca_hash && *s->ca_hash && !s->insecure)
+		fprintf(o->out, "security: TLS with the cluster CA %s%s\n", s->ca_hash,
+			s->munge ? "; users over TCP by MUNGE" : "");
 	for (size_t i = 0; i < s->n_pools; i++) {
 		const Hpq__PoolStatus *p = s->pools[i];
 		const Hpq__Resources *c = p->capacity, *u = p->used;

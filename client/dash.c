@@ -126,6 +126,9 @@ json_t *dash_status_json(const Hpq__StatusReply *s)
 	json_object_set_new(o, "cycles", json_integer((json_int_t)s->cycles));
 	json_object_set_new(o, "node_checks", json_integer((json_int_t)s->node_checks));
 	json_object_set_new(o, "repair_checks", json_integer((json_int_t)s->repair_checks));
+	json_object_set_new(o, "insecure", json_boolean(s->insecure));
+	json_object_set_new(o, "ca_hash", json_string(s->ca_hash ? s->ca_hash : ""));
+	json_object_set_new(o, "munge", json_boolean(s->munge));
 	return o;
 }
 

@@ -23,8 +23,8 @@ static const struct cmd_entry *const cmd_table[] = {
 
 static const struct cmd_entry main_entry = {
 	.name = "",
-	.usage = "[--socket PATH | --server HOST:PORT] [--munge-socket PATH] [--key-file FILE] "
-		 "[--json] COMMAND [ARGS...]\n"
+	.usage = "[--socket PATH | --server HOST:PORT [--ca-file FILE] [--server-name NAME]\n"
+		 "           [--munge-socket PATH] [--insecure]] [--json] COMMAND [ARGS...]\n"
 		 "       hpq --help | --version\n"
 		 "       hpq help [COMMAND [SUBCOMMAND]]",
 	.summary = "hpq is the client of hpqd, the queue daemon of a shared GPU cluster",
@@ -35,8 +35,13 @@ static const struct cmd_entry main_entry = {
 		"  --munge-socket PATH munged's socket, for the MUNGE credential that proves\n"
 		"                      the user over TCP; default $HPQ_MUNGE_SOCKET, else\n"
 		"                      " HPQ_DEFAULT_MUNGE_SOCKET "\n"
-		"  --key-file FILE     cluster key, for an --insecure hpqd that has one over\n"
-		"                      TCP; default $HPQ_KEY_FILE\n"
+		"  --ca-file FILE      the cluster CA that hpqd's certificate must chain to\n"
+		"                      over TCP (TLS); default $HPQ_CA_FILE, else\n"
+		"                      " HPQ_DEFAULT_CA_FILE "\n"
+		"  --server-name NAME  the name hpqd's certificate must carry; default the\n"
+		"                      host of --server ($HPQ_SERVER_NAME)\n"
+		"  --insecure          plain TCP, to an hpqd started --insecure (tests, demos;\n"
+		"                      $HPQ_INSECURE=1)\n"
 		"  --json              print JSON instead of tables\n"
 		"  -h, --help          this help; -V, --version: hpq's version\n",
 	.sub = cmd_table,

@@ -206,6 +206,10 @@ json_t *output_json_node(const Hpq__Node *n)
 	json_object_set_new(o, "tasks", a);
 	json_object_set_new(o, "address", json_str(n->address));
 	json_object_set_new(o, "software_version", json_str(n->software_version));
+	json_object_set_new(o, "identity", json_str(n->identity));
+	json_object_set_new(o, "cert_not_after", n->cert_not_after_ms
+							 ? json_time_ms(n->cert_not_after_ms)
+							 : json_null());
 	a = json_array();
 	for (size_t i = 0; i < n->n_findings; i++)
 		json_array_append_new(a, json_finding(n->findings[i]));

@@ -301,6 +301,13 @@ static void text_node(const struct output_ctx *o, const Hpq__Node *d)
 	text_kv(o, "Address", "%s", d->address);
 	text_kv(o, "Agent", "%s%s%s", d->connected ? "connected" : "disconnected",
 		d->software_version[0] ? ", version " : "", d->software_version);
+	if (d->identity[0] && !strcmp(d->identity, "tls"))
+		text_kv(o, "Identity", "certificate, valid until %s",
+			output_time_local(d->cert_not_after_ms, buf, sizeof(buf)));
+	else if (d->identity[0])
+		text_kv(o, "Identity", "%s", !strcmp(d->identity, "local")
+						     ? "Unix socket, as root"
+						     : "its own word (hpqd --insecure)");
 	text_kv_word(o, "Health", d->health, "");
 	text_kv_word(o, "Service", d->service, "");
 	if (d->service_by[0])

@@ -3,8 +3,10 @@
  * socket is non-blocking only so that every wait (connect, write, read)
  * goes through poll() with a deadline; a hung daemon gives a timeout, not
  * a hung CLI. Replies are matched on the request id; frames with other
- * ids (pushes) are skipped. Over TCP the user is proven with a MUNGE
- * credential from the local munged (libmunge), bound to the daemon's nonce.
+ * ids (pushes) are skipped. Over TCP the connection is TLS 1.3 (tls.h),
+ * the daemon's certificate checked against the cluster CA, and the user
+ * is proven with a MUNGE credential from the local munged (libmunge),
+ * bound to the daemon's nonce.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,6 +33,8 @@
 #include "hpq.h"
 #include "msg.h"
 #include "parse.h"
+#include "pki.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000
@@ -160,6 +165,8 @@ static int client_connect_tcp(struct hpq_client *c, const char *addr, int64_t de
 	return r;
 }
 
+static int client_take(struct hpq_client *c, const uint8_t *buf, size_t n, int64_t deadline);
+
 /* The daemon closed the connection: if it said why first (an Error before
  * closing, as when a limit refuses a connection), that is the error. */
 static int client_closed_why(struct hpq_client *c, int r)
@@ -170,7 +177,7 @@ static int client_closed_why(struct hpq_client *c, int r)
 	ssize_t n;
 
 	while ((n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-		if (hpq_framer_feed(&c->framer, buf, (size_t)n) < 0)
+		if (client_take(c, buf, (size_t)n, hpq_mono_ms()) < 0)
 			break;
 	while (hpq_framer_next(&c->framer, &payload, &plen) > 0) {
 		Hpq__Envelope *env = hpq_msg_decode(payload, plen);
@@ -188,7 +195,7 @@ static int client_closed_why(struct hpq_client *c, int r)
 	return r;
 }
 
-static int client_write_all(struct hpq_client *c, const uint8_t *p, size_t n, int64_t deadline)
+static int client_send_raw(struct hpq_client *c, const uint8_t *p, size_t n, int64_t deadline)
 {
 	while (n > 0) {
 		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -213,6 +220,71 @@ static int client_write_all(struct hpq_client *c, const uint8_t *p, size_t n, in
 		}
 	}
 	return 0;
+}
+
+/* Sends what the TLS channel has for the daemon. */
+static int client_tls_flush(struct hpq_client *c, int64_t deadline)
+{
+	uint8_t buf[16384];
+	size_t n;
+	int r;
+
+	while ((n = hpq_tls_out_take(c->tls, buf, sizeof(buf))) > 0) {
+		r = client_send_raw(c, buf, n, deadline);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int client_write_all(struct hpq_client *c, const uint8_t *p, size_t n, int64_t deadline)
+{
+	if (!c->tls)
+		return client_send_raw(c, p, n, deadline);
+	if (hpq_tls_write(c->tls, p, n) < 0) {
+		client_err(c, "TLS with hpqd failed: %s", hpq_tls_error(c->tls));
+		return HPQ_ETLS;
+	}
+	return client_tls_flush(c, deadline);
+}
+
+/* Bytes from the daemon: into the framer, through the TLS channel if any. */
+static int client_take(struct hpq_client *c, const uint8_t *buf, size_t n, int64_t deadline)
+{
+	uint8_t plain[16384];
+	ssize_t m;
+	int r;
+
+	if (!c->tls) {
+		r = hpq_framer_feed(&c->framer, buf, n);
+		goto out;
+	}
+	if (hpq_tls_feed(c->tls, buf, n) < 0) {
+		client_err(c, "TLS with hpqd failed: %s", hpq_tls_error(c->tls));
+		return HPQ_ETLS;
+	}
+	r = client_tls_flush(c, deadline);
+	if (r < 0)
+		return r;
+	while ((m = hpq_tls_read(c->tls, plain, sizeof(plain))) > 0) {
+		r = hpq_framer_feed(&c->framer, plain, (size_t)m);
+		if (r < 0)
+			goto out;
+	}
+	if (m == -EPIPE) {
+		/* What came before close_notify is read first (client_recv). */
+		c->tls_closed = true;
+		return 0;
+	}
+	if (m < 0) {
+		client_err(c, "TLS with hpqd failed: %s", hpq_tls_error(c->tls));
+		return HPQ_ETLS;
+	}
+	r = 0;
+out:
+	if (r < 0)
+		client_err(c, "message from hpqd is over the %u byte limit", c->framer.max);
+	return r;
 }
 
 static int client_send(struct hpq_client *c, Hpq__Envelope *env, int64_t deadline)
@@ -265,15 +337,16 @@ static int client_recv(struct hpq_client *c, uint64_t id, bool any_hello, int64_
 			client_err(c, "message from hpqd is over the %u byte limit", c->framer.max);
 			return r;
 		}
+		if (c->tls_closed) {
+			client_err(c, "hpqd closed the connection");
+			return HPQ_EUNAVAIL;
+		}
 
 		n = recv(c->fd, buf, sizeof(buf), 0);
 		if (n > 0) {
-			r = hpq_framer_feed(&c->framer, buf, (size_t)n);
-			if (r < 0) {
-				client_err(c, "message from hpqd is over the %u byte limit",
-					   c->framer.max);
+			r = client_take(c, buf, (size_t)n, deadline);
+			if (r < 0)
 				return r;
-			}
 			continue;
 		}
 		if (n == 0) {
@@ -337,41 +410,6 @@ static int client_roundtrip(struct hpq_client *c, Hpq__Envelope *req, bool any_h
 	}
 	*ret_reply = rep;
 	return 0;
-}
-
-static int client_auth(struct hpq_client *c, const ProtobufCBinaryData *nonce)
-{
-	const char *keyfile = getenv("HPQ_KEY_FILE");
-	uint8_t key[HPQ_AUTH_KEY_BYTES], mac[HPQ_AUTH_MAC_BYTES];
-	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *rep = NULL;
-	Hpq__Auth auth = HPQ__AUTH__INIT;
-	int r;
-
-	if (!keyfile || !keyfile[0]) {
-		client_err(c, "daemon requires a cluster key: set HPQ_KEY_FILE");
-		return HPQ_EAUTH;
-	}
-	r = hpq_auth_load_key(keyfile, key);
-	if (r < 0) {
-		client_err(c, "cannot read key file '%s': %s", keyfile,
-			   r == HPQ_EINVAL ? "file is empty" : hpq_strerror(r));
-		return r;
-	}
-	hpq_auth_mac(nonce->data, nonce->len, key, mac);
-	explicit_bzero(key, sizeof(key));
-	auth.mac.data = mac;
-	auth.mac.len = sizeof(mac);
-	req.body_case = HPQ__ENVELOPE__BODY_AUTH;
-	req.auth = &auth;
-	r = client_roundtrip(c, &req, false, &rep);
-	if (r < 0)
-		return r;
-	if (rep->body_case != HPQ__ENVELOPE__BODY_OK) {
-		client_err(c, "unexpected %s reply to auth from hpqd", hpq_msg_name(rep));
-		r = HPQ_EPROTO;
-	}
-	hpq_msg_free(rep);
-	return r;
 }
 
 /* Takes the identity the daemon gave us from a HelloReply. */
@@ -470,10 +508,76 @@ static int client_hello(struct hpq_client *c)
 					    rep->hello_reply->software_version : "");
 	if (rep->hello_reply->munge)
 		r = client_munge(c, &rep->hello_reply->nonce);
-	else if (rep->hello_reply->nonce.len > 0)
-		r = client_auth(c, &rep->hello_reply->nonce);
 	hpq_msg_free(rep);
 	return r;
+}
+
+/* Reads the cluster CA's certificate: public, but a regular file of sane
+ * size (nothing that could hang or never end). */
+static char *client_read_ca(struct hpq_client *c, const char *path)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		client_err(c, "cannot read the cluster CA '%s': %s (copy the ca.crt of hpqd's "
+			      "state directory there, or give --ca-file)", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > HPQ_PKI_FILE_MAX) {
+		client_err(c, "the cluster CA '%s' is not a regular file of at most %u bytes",
+			   path, HPQ_PKI_FILE_MAX);
+		close(fd);
+		return NULL;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		client_err(c, "cannot read the cluster CA '%s'", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* TLS over the TCP connection, unless $HPQ_INSECURE says the daemon runs
+ * --insecure: the daemon's certificate must be the cluster CA's and name
+ * the host dialled (or $HPQ_SERVER_NAME). The handshake itself runs as
+ * Hello is sent and its answer read. */
+static int client_tls_start(struct hpq_client *c, const char *addr, int64_t deadline)
+{
+	const char *insecure = getenv("HPQ_INSECURE"), *path = getenv("HPQ_CA_FILE");
+	const char *name = getenv("HPQ_SERVER_NAME");
+	struct hpq_tls_config cfg = { 0 };
+	char host[256], err[256];
+	uint16_t port;
+	char *ca;
+
+	if (insecure && !strcmp(insecure, "1"))
+		return 0;
+	if (!path || !path[0])
+		path = HPQ_DEFAULT_CA_FILE;
+	ca = client_read_ca(c, path);
+	if (!ca)
+		return HPQ_ETLS;
+	cfg.ca_pem = ca;
+	c->tls_ctx = hpq_tls_ctx_new(false, &cfg, err, sizeof(err));
+	free(ca);
+	if (!c->tls_ctx) {
+		client_err(c, "cannot use the cluster CA '%s': %s", path, err);
+		return HPQ_ETLS;
+	}
+	if (!name || !name[0]) {
+		if (hpq_split_hostport(addr, 0, host, sizeof(host), &port) < 0)
+			return HPQ_EINVAL;
+		name = host;
+	}
+	c->tls = hpq_tls_new(c->tls_ctx, name);
+	return client_tls_flush(c, deadline);
 }
 
 int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms)
@@ -498,10 +602,13 @@ int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms)
 		else
 			addr = HPQ_DEFAULT_SOCKET;
 	}
-	if (strchr(addr, '/'))
+	if (strchr(addr, '/')) {
 		r = client_connect_unix(c, addr, deadline);
-	else
+	} else {
 		r = client_connect_tcp(c, addr, deadline);
+		if (r == 0)
+			r = client_tls_start(c, addr, deadline);
+	}
 	if (r == 0)
 		r = client_hello(c);
 	if (r < 0) {
@@ -516,6 +623,10 @@ int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms)
 
 void hpq_client_close(struct hpq_client *c)
 {
+	hpq_tls_free(c->tls);
+	c->tls = NULL;
+	hpq_tls_ctx_free(c->tls_ctx);
+	c->tls_ctx = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

@@ -18,8 +18,14 @@
 #include "frame.h"
 #include "hpq.pb-c.h"
 
+struct hpq_tls;
+struct hpq_tls_ctx;
+
 struct hpq_client {
 	int fd;
+	struct hpq_tls_ctx *tls_ctx; /* over TCP (tls.h) */
+	struct hpq_tls *tls;
+	bool tls_closed;             /* hpqd sent close_notify */
 	uint64_t next_id;
 	struct hpq_framer framer;
 	char *user;       /* identity the daemon gave us (HelloReply.user) */
@@ -30,10 +36,11 @@ struct hpq_client {
 };
 
 /* Connects and completes the Hello exchange, and Auth when the daemon asks
- * for it: over TCP a MUNGE credential from the munged at
- * $HPQ_MUNGE_SOCKET (default HPQ_DEFAULT_MUNGE_SOCKET), or for an
- * --insecure daemon with a cluster key the key's MAC (the key from
- * $HPQ_KEY_FILE). timeout_ms bounds
+ * for it. Over TCP: TLS 1.3, trusting the cluster CA in $HPQ_CA_FILE
+ * (default HPQ_DEFAULT_CA_FILE) for a certificate that names the host
+ * dialled or $HPQ_SERVER_NAME, and a MUNGE credential from the munged at
+ * $HPQ_MUNGE_SOCKET (default HPQ_DEFAULT_MUNGE_SOCKET); with
+ * HPQ_INSECURE=1, plain TCP to an --insecure hpqd. timeout_ms bounds
  * connect and each read (0: 30 s). Returns 0 or a negative code;
  * c->errbuf says what went wrong. */
 int hpq_client_connect(struct hpq_client *c, const char *addr, int timeout_ms);

@@ -24,6 +24,9 @@
 #define HPQ_DEFAULT_POOL "default"
 /* munged's socket on Debian (and libmunge's default). */
 #define HPQ_DEFAULT_MUNGE_SOCKET "/run/munge/munge.socket.2"
+/* The cluster CA's certificate on client hosts: a copy of hpqd's
+ * <state_dir>/tls/ca.crt, which the CLI trusts over TCP. */
+#define HPQ_DEFAULT_CA_FILE "/etc/hpq/ca.crt"
 
 /* Frames larger than this close the connection (docs/design.md §7). */
 #define HPQ_FRAME_MAX (4u << 20)

@@ -46,6 +46,9 @@ void config_init(struct config *c)
 	c->repair.healthy_streak = 3;
 	c->repair.max_unhealthy_percent = 20;
 	c->repair.max_parallel = 1;
+	c->tls.node_cert_lifetime_s = 30 * 86400;
+	c->tls.server_cert_lifetime_s = 365 * 86400;
+	c->tls.token_ttl_s = 3600;
 	c->limits = (struct limits_config){
 		.hello_timeout_ms = 10000,
 		.read_timeout_ms = 10000,
@@ -77,6 +80,15 @@ static void free_actions(struct config *c)
 	c->repair.nactions = 0;
 }
 
+static void free_server_names(struct config *c)
+{
+	for (size_t i = 0; i < c->tls.nserver_names; i++)
+		free(c->tls.server_names[i]);
+	free(c->tls.server_names);
+	c->tls.server_names = NULL;
+	c->tls.nserver_names = 0;
+}
+
 static void free_admins(struct config *c)
 {
 	for (size_t i = 0; i < c->nadmins; i++)
@@ -91,7 +103,7 @@ void config_release(struct config *c)
 	free(c->listen);
 	free(c->socket_path);
 	free(c->state_dir);
-	free(c->key_file);
+	free_server_names(c);
 	free(c->munge_socket);
 	free(c->admin_group);
 	free(c->metrics);
@@ -112,7 +124,10 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->listen = dup_or_null(src->listen);
 	dst->socket_path = dup_or_null(src->socket_path);
 	dst->state_dir = dup_or_null(src->state_dir);
-	dst->key_file = dup_or_null(src->key_file);
+	dst->tls.server_names = src->tls.nserver_names
+		? xcalloc(src->tls.nserver_names, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < src->tls.nserver_names; i++)
+		dst->tls.server_names[i] = xstrdup(src->tls.server_names[i]);
 	dst->munge_socket = dup_or_null(src->munge_socket);
 	dst->admin_group = dup_or_null(src->admin_group);
 	dst->metrics = dup_or_null(src->metrics);
@@ -377,6 +392,55 @@ static int set_limits(struct config *c, const char *key, const char *value, char
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [limits]", key);
 }
 
+/* A duration within [min_s, max_s]. */
+static int set_lifetime(uint64_t *slot, const char *key, const char *value, uint64_t min_s,
+			uint64_t max_s, char *err, size_t errlen)
+{
+	uint64_t v;
+	char lo[32], hi[32];
+
+	if (hpq_parse_duration(value, &v) < 0 || v < min_s || v > max_s)
+		return hpq_errf(err, errlen, HPQ_EINVAL, "invalid %s '%.64s': give %s to %s", key,
+				value, hpq_format_duration(min_s, lo, sizeof(lo)),
+				hpq_format_duration(max_s, hi, sizeof(hi)));
+	*slot = v;
+	return 0;
+}
+
+static int set_tls(struct config *c, const char *key, const char *value, char *err,
+		   size_t errlen)
+{
+	if (!strcmp(key, "server_names")) {
+		char *copy = xstrdup(value), *save = NULL;
+
+		free_server_names(c);
+		for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+			if (strlen(tok) > 253 || strspn(tok, "abcdefghijklmnopqrstuvwxyz"
+					"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(tok)) {
+				free(copy);
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid server name '%.64s' in server_names: give "
+						"DNS names and IP addresses, separated by commas", tok);
+			}
+			c->tls.server_names = xreallocarray(c->tls.server_names,
+							    c->tls.nserver_names + 1,
+							    sizeof(char *));
+			c->tls.server_names[c->tls.nserver_names++] = xstrdup(tok);
+		}
+		free(copy);
+		return 0;
+	}
+	if (!strcmp(key, "node_cert_lifetime"))
+		return set_lifetime(&c->tls.node_cert_lifetime_s, key, value, 30, 366 * 86400,
+				    err, errlen);
+	if (!strcmp(key, "server_cert_lifetime"))
+		return set_lifetime(&c->tls.server_cert_lifetime_s, key, value, 86400,
+				    10 * 366 * 86400, err, errlen);
+	if (!strcmp(key, "token_ttl"))
+		return set_lifetime(&c->tls.token_ttl_s, key, value, 60, 30 * 86400, err, errlen);
+	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [tls]", key);
+}
+
 int config_set(struct config *c, const char *section, const char *key, const char *value,
 	       char *err, size_t errlen)
 {
@@ -420,11 +484,12 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			return 0;
 		}
 	} else if (!strcmp(section, "auth")) {
-		if (!strcmp(key, "key_file")) {
-			free(c->key_file);
-			c->key_file = *value ? xstrdup(value) : NULL;
-			return 0;
-		}
+		if (!strcmp(key, "key_file"))
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"[auth] key_file is no longer used: nodes join with a "
+					"token and speak TLS (hpq node token create; see "
+					"dist/README.md, \"From the cluster key to joined nodes\"): "
+					"remove the line");
 		if (!strcmp(key, "admins"))
 			return set_admins(c, value, err, errlen);
 		if (!strcmp(key, "admin_group")) {
@@ -470,6 +535,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			set_str(&c->munge_socket, value);
 			return 0;
 		}
+	} else if (!strcmp(section, "tls")) {
+		return set_tls(c, key, value, err, errlen);
 	} else if (!strcmp(section, "agents")) {
 		if (!strcmp(key, "heartbeat")) {
 			/* Whole seconds on the wire (RegisterReply.heartbeat_s). */
@@ -517,7 +584,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions], [events] or [limits]", section);
+				"[repair], [repair.actions], [events], [tls] or [limits]", section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
 }

@@ -16,9 +16,8 @@ struct config {
 	char *listen;               /* HOST:PORT for agents and remote clients; "" = none */
 	char *socket_path;          /* Unix socket for local clients; "" = none */
 	char *state_dir;            /* holds hpq.db, hpqd.port (and hpqd.log when daemonized) */
-	char *key_file;             /* cluster key; NULL = TCP peers are not authenticated */
 	char *munge_socket;         /* [auth] munge_socket: munged, which vouches for TCP clients */
-	bool insecure;              /* --insecure: TCP clients name themselves (loopback only) */
+	bool insecure;              /* --insecure: plain TCP, peers name themselves (loopback only) */
 	char **admins;              /* user names with administrator rights */
 	size_t nadmins;
 	char *admin_group;          /* [auth] admin_group: its members are admins; "" = none */
@@ -43,6 +42,13 @@ struct config {
 		char **action_values;
 		size_t nactions;
 	} repair;
+	struct tls_config {         /* [tls]: the cluster CA and certificates (ca.c) */
+		char **server_names;          /* names in the server certificate; none: found */
+		size_t nserver_names;
+		uint64_t node_cert_lifetime_s; /* a node certificate's validity */
+		uint64_t server_cert_lifetime_s;
+		uint64_t token_ttl_s;         /* a join token's default life */
+	} tls;
 	struct limits_config {      /* [limits]: misbehaving peers (server.c, router.c, task.c) */
 		uint64_t hello_timeout_ms;    /* Hello (and Auth) must be done by then */
 		uint64_t read_timeout_ms;     /* a frame begun must be complete by then */

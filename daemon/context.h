@@ -22,7 +22,6 @@
 
 #include <uv.h>
 
-#include "auth.h"
 #include "config.h"
 #include "state.h"
 
@@ -30,6 +29,7 @@
 #define HPQD_CLUSTER_ID_LEN 32
 
 struct agentlink;
+struct ca;
 struct dispatch;
 struct events;
 struct groups;
@@ -59,8 +59,7 @@ struct hpqd {
 	struct groups *groups;      /* groups.c: users' Unix groups, for roles */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */
-	bool has_key;               /* TCP peers must answer a nonce with the cluster key */
-	uint8_t key[HPQ_AUTH_KEY_BYTES];
+	struct ca *ca;              /* ca.c: the cluster CA, hpqd's certificate and TLS context */
 	uint64_t start_mono;        /* uv_now at start: disconnected nodes' grace counts from it */
 	char cluster_id[HPQD_CLUSTER_ID_LEN + 1]; /* <state_dir>/cluster-id: names task logs */
 	uint64_t status_first_active; /* status.c: no task below this id is active */

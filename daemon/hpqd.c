@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "agentlink.h"
+#include "ca.h"
 #include "dispatch.h"
 #include "events.h"
 #include "error.h"
@@ -208,15 +209,6 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	uv_update_time(loop);
 	d->start_mono = uv_now(loop);
 
-	if (cfg->key_file) {
-		r = hpq_auth_load_key(cfg->key_file, d->key);
-		if (r < 0) {
-			snprintf(err, errlen, "cannot load the cluster key '%s': %s", cfg->key_file,
-				 hpq_strerror(r));
-			goto fail;
-		}
-		d->has_key = true;
-	}
 	r = make_dir(cfg->state_dir, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -225,6 +217,10 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 		goto fail;
 	d->lock_fd = r;
 	r = cluster_id_load(cfg->state_dir, d->cluster_id, err, errlen);
+	if (r < 0)
+		goto fail;
+	/* The cluster CA and the server certificate, made at the first start. */
+	r = ca_open(cfg, d->cluster_id, &d->ca, err, errlen);
 	if (r < 0)
 		goto fail;
 	xasprintf(&path, "%s/hpq.db", cfg->state_dir);
@@ -249,7 +245,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 			   .store = d->store,
 			   .cfg = &d->cfg,
 			   .uid = d->uid,
-			   .key = d->has_key ? d->key : NULL,
+			   .tls = cfg->insecure ? NULL : ca_server_tls(d->ca),
 			   .groups = d->groups,
 			   .on_message = router_deliver,
 			   .arg = d,
@@ -263,6 +259,8 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	return 0;
 fail:
 	free(path);
+	ca_free(d->ca);
+	d->ca = NULL;
 	store_close(d->store);
 	d->store = NULL;
 	state_release(&d->state);
@@ -321,6 +319,8 @@ void hpqd_release(struct hpqd *d)
 	d->router = NULL;
 	groups_free(d->groups);
 	d->groups = NULL;
+	ca_free(d->ca);
+	d->ca = NULL;
 	config_release(&d->cfg);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);

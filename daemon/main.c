@@ -28,6 +28,7 @@
 
 #include "error.h"
 #include "hpq.h"
+#include "ca.h"
 #include "hpqd.h"
 #include "log.h"
 #include "parse.h"
@@ -51,9 +52,8 @@ static const char usage_text[] =
 	"                             (default 0.0.0.0:7420; port 0 picks one; \"\" none)\n"
 	"  -s, --socket PATH          Unix socket for local clients\n"
 	"                             (default " HPQ_DEFAULT_SOCKET "; \"\" none)\n"
-	"  -k, --key-file FILE        cluster key that TCP peers must prove they hold\n"
-	"      --insecure             trust the user a TCP client names, without MUNGE\n"
-	"                             (tests and demos; loopback listen addresses only)\n"
+	"      --insecure             plain TCP, trusting the user or node a peer names:\n"
+	"                             no TLS, no MUNGE (tests and demos on loopback only)\n"
 	"  -L, --log-level LEVEL      error, warning, notice, info (default) or debug\n"
 	"      --heartbeat DURATION   heartbeat interval for agents (default 10s)\n"
 	"      --unreachable-after N  heartbeats missed before a node is lost (default 3)\n"
@@ -70,7 +70,6 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, 'd' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "socket", required_argument, NULL, 's' },
-	{ "key-file", required_argument, NULL, 'k' },
 	{ "log-level", required_argument, NULL, 'L' },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "unreachable-after", required_argument, NULL, OPT_UNREACHABLE },
@@ -83,7 +82,7 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static const char short_opts[] = "c:d:l:s:k:L:fnhV";
+static const char short_opts[] = "c:d:l:s:L:fnhV";
 
 struct daemon_main {
 	struct hpqd d;
@@ -301,9 +300,6 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 		case 's':
 			r = config_set(cfg, "hpqd", "socket", optarg, err, sizeof(err));
 			break;
-		case 'k':
-			r = config_set(cfg, "auth", "key_file", optarg, err, sizeof(err));
-			break;
 		case 'L':
 			r = config_set(cfg, "hpqd", "log_level", optarg, err, sizeof(err));
 			m->level_from_flag = true;
@@ -396,8 +392,7 @@ static void print_config(const struct config *c)
 	printf("[hpqd]\nlisten = %s\nsocket = %s\nstate_dir = %s\nlog_level = %s\n"
 	       "metrics = %s\n\n", c->listen, c->socket_path, c->state_dir,
 	       levels[c->log_level & 7], c->metrics);
-	printf("[auth]\nkey_file = %s\nmunge_socket = %s\nadmins = ",
-	       c->key_file ? c->key_file : "", c->munge_socket);
+	printf("[auth]\nmunge_socket = %s\nadmins = ", c->munge_socket);
 	for (size_t i = 0; i < c->nadmins; i++)
 		printf("%s%s", i ? "," : "", c->admins[i]);
 	printf("\nallow_root_tasks = %s", c->allow_root_tasks ? "yes" : "no");
@@ -407,6 +402,14 @@ static void print_config(const struct config *c)
 	       (unsigned long long)(c->heartbeat_ms / 1000), c->unreachable_after);
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
+	printf("\n[tls]\nserver_names = ");
+	for (size_t i = 0; i < c->tls.nserver_names; i++)
+		printf("%s%s", i ? "," : "", c->tls.server_names[i]);
+	printf("\nnode_cert_lifetime = %s\n",
+	       hpq_format_duration(c->tls.node_cert_lifetime_s, retain, sizeof(retain)));
+	printf("server_cert_lifetime = %s\n",
+	       hpq_format_duration(c->tls.server_cert_lifetime_s, retain, sizeof(retain)));
+	printf("token_ttl = %s\n", hpq_format_duration(c->tls.token_ttl_s, retain, sizeof(retain)));
 	print_repair(c);
 	print_limits(c);
 }
@@ -487,16 +490,14 @@ int main(int argc, char **argv)
 			if (r < 0)
 				log_warn("cannot write '%s': %s", m.port_path, strerror(-r));
 		}
-		if (*cfg.listen && !m.d.has_key)
-			log_warn("no cluster key ([auth] key_file): agents over TCP are not "
-				 "authenticated; use this only on a trusted network");
 		if (*cfg.listen && cfg.insecure)
-			log_warn("--insecure: TCP clients are NOT authenticated: whoever reaches "
-				 "%s may act as any user they name, root included; for tests "
-				 "and demos on this host only", cfg.listen);
+			log_warn("--insecure: TCP is plain and NOT authenticated: whoever reaches "
+				 "%s may act as any user or node they name, root included; for "
+				 "tests and demos on this host only", cfg.listen);
 		else if (*cfg.listen)
-			log_info("TCP clients prove their user with MUNGE (munged at %s)",
-				 cfg.munge_socket);
+			log_info("TCP speaks TLS 1.3: nodes prove themselves with certificates of "
+				 "the cluster CA %s, users with MUNGE (munged at %s)",
+				 ca_hash(m.d.ca), cfg.munge_socket);
 		start_watchdog(&m);
 		log_notice("hpqd %s ready (pid %d, state in %s)", HPQ_VERSION, (int)getpid(),
 			   cfg.state_dir);

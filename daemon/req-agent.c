@@ -33,6 +33,7 @@
 #include "request.h"
 #include "server.h"
 #include "store.h"
+#include "trust.h"
 #include "xalloc.h"
 
 #define MAX_REGISTER_TASKS 65536
@@ -48,6 +49,23 @@ static int expected_rank(struct state *st, uint64_t task_id, uint32_t attempt,
 		return -1;
 	*ret_task = t;
 	return agentlink_rank_on(t, n->name);
+}
+
+/*
+ * A report no honest agent sends: about the current attempt of a task
+ * that does not run on its node, or an attempt that was never made, or a
+ * task that never existed. (An older attempt is only stale: the node ran
+ * it once, and is told to stop it.)
+ */
+static bool foreign(struct state *st, const Hpq__AgentTask *at, const struct node *n)
+{
+	struct task *t = state_task_find(st, at->task_id);
+
+	if (!t)
+		return at->task_id >= st->next_id;
+	if (at->attempt > t->attempts)
+		return true;
+	return at->attempt == t->attempts && agentlink_rank_on(t, n->name) < 0;
 }
 
 static void apply_exit(struct hpqd *d, struct task *t, int rank, const Hpq__AgentTask *at)
@@ -143,6 +161,20 @@ int req_register(struct req *q)
 		return state_errf(q->e, HPQ_EPROTO,
 				  "Register names node '%.64s' but Hello said '%s'", reg.name,
 				  c->user);
+	/* Over TLS the node is its certificate's: still valid, and in its pool. */
+	if (c->has_cert) {
+		r = state_cert_check(st, c->cert.serial, c->cert.cn, q->e);
+		if (r < 0) {
+			state_security(st, c->user, NULL, c->user, "%s: %s", c->peer, q->e->msg);
+			return r;
+		}
+		if (*c->cert.ou && !*reg.pool)
+			reg.pool = c->cert.ou;
+		if (*c->cert.ou && strcmp(reg.pool, c->cert.ou))
+			return state_errf(q->e, HPQ_EPERM, "node %s joined pool %s: it cannot "
+					  "register in pool %.64s (its agent's --pool)", c->user,
+					  c->cert.ou, reg.pool);
+	}
 	if (m->n_tasks > MAX_REGISTER_TASKS)
 		return state_errf(q->e, HPQ_EINVAL, "%zu tasks in one Register are too many",
 				  m->n_tasks);
@@ -174,6 +206,11 @@ int req_register(struct req *q)
 				 (unsigned long long)t->st.id, t->attempts, n->name);
 			kill_again_if_stopping(d, c, t);
 		} else {
+			if (foreign(st, at, n))
+				state_security(st, n->name, NULL, n->name, "Register lists task %llu "
+					       "attempt %u, which does not run on %s",
+					       (unsigned long long)at->task_id, at->attempt,
+					       n->name);
 			kill_stale(d, c, at->task_id, at->attempt);
 		}
 	}
@@ -228,6 +265,11 @@ int req_task_update(struct req *q)
 		return state_errf(q->e, HPQ_EINVAL, "TaskUpdate without a task");
 	n->seen_mono = uv_now(d->loop);
 	rank = expected_rank(&d->state, at->task_id, at->attempt, n, &t);
+	/* The router records the refusal as a security event. */
+	if (rank < 0 && foreign(&d->state, at, n))
+		return state_errf(q->e, HPQ_EPERM, "task %llu attempt %u does not run on node %s: "
+				  "a node reports only its own tasks",
+				  (unsigned long long)at->task_id, at->attempt, n->name);
 	if (at->exited) {
 		if (rank >= 0)
 			apply_exit(d, t, rank, at);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentlink.h"
 #include "context.h"
 #include "error.h"
 #include "msg.h"
@@ -51,6 +52,7 @@ int req_node_list(struct req *q)
 	for (uint32_t i = 0; i < nn; i++) {
 		const struct node *n = st->nodes[i];
 		Hpq__Node *pb = &nodes[i];
+		const struct conn *ac;
 		uint64_t *tasks = pb->tasks;
 		size_t ntasks = pb->n_tasks;
 
@@ -76,6 +78,11 @@ int req_node_list(struct req *q)
 		pb->service_by = n->service_by;
 		pb->service_since = n->service_since_ms;
 		pb->repair_action = n->repair_action;
+		/* How its agent proved the node, while it is connected. */
+		if ((ac = agentlink_conn(q->d, n)) != NULL) {
+			pb->identity = ac->has_cert ? "tls" : ac->local ? "local" : "insecure";
+			pb->cert_not_after_ms = ac->has_cert ? ac->cert.not_after * 1000 : 0;
+		}
 		pb->findings = fptrs ? &fptrs[k] : NULL;
 		pb->n_findings = n->nfindings;
 		for (size_t f = 0; f < n->nfindings; f++, k++) {

@@ -4,7 +4,8 @@
  *
  * Every handler is named req_<body> after the request it answers and lives
  * in the req-*.c file of its family: req-task.c (tasks), req-node.c
- * (nodes), req-team.c (teams, classes, the policy), req-dash.c (the
+ * (nodes), req-join.c (joining nodes, their tokens and certificates),
+ * req-team.c (teams, classes, the policy), req-dash.c (the
  * dashboards: status, events, usage, logs) and req-agent.c (what agents
  * send). The router (router.c) has already checked that the sender's role
  * may send the request, so a handler checks only the request itself.
@@ -56,6 +57,9 @@ req_fn req_class_set, req_class_remove, req_class_list;
 req_fn req_policy_show, req_policy_set;
 /* req-dash.c */
 req_fn req_status, req_events, req_usage, req_log_request;
+/* req-join.c */
+req_fn req_join, req_renew, req_token_create, req_token_list, req_token_delete;
+req_fn req_node_revoke;
 /* req-agent.c */
 req_fn req_register, req_heartbeat, req_task_update, req_log_chunk, req_ack;
 

@@ -139,10 +139,10 @@ static struct denial *denial_of(struct state *st, const char *user, int64_t now_
 	return d;
 }
 
-void rights_denied_at(struct state *st, const struct actor *who, const struct task *t,
-		      const char *msg, int64_t now_ms)
+void rights_event_at(struct state *st, const char *kind, const char *name, const struct task *t,
+		     const char *node, const char *msg, int64_t now_ms)
 {
-	struct denial *d = denial_of(st, who->user, now_ms);
+	struct denial *d = denial_of(st, name, now_ms);
 
 	if (now_ms - d->window_ms >= DENIED_WINDOW_MS || now_ms < d->window_ms) {
 		d->window_ms = now_ms;
@@ -151,18 +151,24 @@ void rights_denied_at(struct state *st, const struct actor *who, const struct ta
 	if (d->recorded >= DENIED_BURST) {
 		if (!d->dropped++)
 			log_notice("%s was refused more than %d times in %d s: the rest of the "
-				   "minute is counted, not recorded", who->user, DENIED_BURST,
+				   "minute is counted, not recorded", name, DENIED_BURST,
 				   DENIED_WINDOW_MS / 1000);
 		return;
 	}
 	d->recorded++;
 	if (d->dropped)
-		state_event(st, "denied", t, NULL, who->user, "%s (and %u earlier refusals of %s, "
-			    "over %d a minute, not recorded)", msg, d->dropped, who->user,
+		state_event(st, kind, t, node, name, "%s (and %u earlier refusals of %s, "
+			    "over %d a minute, not recorded)", msg, d->dropped, name,
 			    DENIED_BURST);
 	else
-		state_event(st, "denied", t, NULL, who->user, "%s", msg);
+		state_event(st, kind, t, node, name, "%s", msg);
 	d->dropped = 0;
+}
+
+void rights_denied_at(struct state *st, const struct actor *who, const struct task *t,
+		      const char *msg, int64_t now_ms)
+{
+	rights_event_at(st, "denied", who->user, t, NULL, msg, now_ms);
 }
 
 void rights_denied(struct state *st, const struct actor *who, const struct task *t,

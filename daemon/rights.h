@@ -76,6 +76,9 @@ void rights_denied(struct state *st, const struct actor *who, const struct task 
 		   const char *msg);
 void rights_denied_at(struct state *st, const struct actor *who, const struct task *t,
 		      const char *msg, int64_t now_ms);
+/* The same limit for any kind of event about name ("security": trust.h). */
+void rights_event_at(struct state *st, const char *kind, const char *name, const struct task *t,
+		     const char *node, const char *msg, int64_t now_ms);
 /* Frees what rights_denied keeps in st (state_release). */
 void rights_release(struct state *st);
 

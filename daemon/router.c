@@ -27,6 +27,7 @@
 #include "router.h"
 #include "server.h"
 #include "strmap.h"
+#include "trust.h"
 #include "xalloc.h"
 
 /* One user's token bucket: `tokens` requests may go now; it refills at
@@ -99,6 +100,7 @@ static int charge(struct hpqd *d, struct conn *c, struct state_err *e)
 enum {
 	CLIENT = 1u << 0,
 	AGENT = 1u << 1,
+	JOINER = 1u << 2,            /* an agent over TLS without a certificate */
 };
 
 struct req_entry {
@@ -120,6 +122,11 @@ static const struct req_entry table[] = {
 	[BODY(NODE_DRAIN)]    = { CLIENT, "drain nodes", req_node_drain },
 	[BODY(NODE_RESUME)]   = { CLIENT, "resume nodes", req_node_resume },
 	[BODY(NODE_REPAIR)]   = { CLIENT, "repair nodes", req_node_repair },
+	[BODY(NODE_REVOKE)]   = { CLIENT, "revoke nodes", req_node_revoke },
+	[BODY(TOKEN_CREATE)]  = { CLIENT, "make join tokens", req_token_create },
+	[BODY(TOKEN_LIST)]    = { CLIENT, "list join tokens", req_token_list },
+	[BODY(TOKEN_DELETE)]  = { CLIENT, "delete join tokens", req_token_delete },
+	[BODY(JOIN)]          = { JOINER, NULL, req_join },
 
 	[BODY(TEAM_SET)]      = { CLIENT, NULL, req_team_set },
 	[BODY(TEAM_REMOVE)]   = { CLIENT, NULL, req_team_remove },
@@ -139,6 +146,7 @@ static const struct req_entry table[] = {
 	[BODY(HEARTBEAT)]     = { AGENT, NULL, req_heartbeat },
 	[BODY(TASK_UPDATE)]   = { AGENT, NULL, req_task_update },
 	[BODY(LOG_CHUNK)]     = { AGENT, NULL, req_log_chunk },
+	[BODY(RENEW)]         = { AGENT, NULL, req_renew },
 	[BODY(OK)]            = { AGENT, NULL, req_ack },
 	[BODY(ERROR)]         = { AGENT, NULL, req_ack },
 };
@@ -148,7 +156,7 @@ void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env)
 	struct state_err e = { { 0 } };
 	struct req q = { .d = arg, .c = c, .id = env->id, .env = env, .e = &e };
 	bool agent = c->role == HPQ__ROLE__ROLE_AGENT;
-	unsigned role = agent ? AGENT : CLIENT;
+	unsigned role = c->phase != CONN_READY ? JOINER : agent ? AGENT : CLIENT;
 	const struct req_entry *r = NULL;
 	int rc;
 
@@ -162,8 +170,11 @@ void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env)
 		rc = r->handle(&q);
 	if (rc >= 0)
 		return;
-	/* Every refusal for want of a right goes into the event log (rights.h). */
-	if (rc == HPQ_EPERM)
+	/* Every refusal for want of a right goes into the event log (rights.h);
+	 * a node that acts beyond itself is a security event (trust.h). */
+	if (rc == HPQ_EPERM && agent)
+		state_security(&q.d->state, c->user, NULL, c->user, "%s", e.msg);
+	else if (rc == HPQ_EPERM)
 		rights_denied(&q.d->state, &c->actor, NULL, e.msg);
 	if (rc == HPQ_EPROTO && !e.msg[0])
 		state_errf(&e, HPQ_EPROTO, "%s is not a request a%s may send", hpq_msg_name(env),

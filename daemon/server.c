@@ -26,14 +26,22 @@
  * connection wait for a commit: then its reading stops until one is
  * sent. What peers cause at will is logged at most once a log_interval.
  *
+ * TLS (unless --insecure): every TCP connection is a TLS 1.3 channel over
+ * memory BIOs (tls.h). What the socket yields is fed to the channel, the
+ * plaintext it yields to the framer; every frame sent is encrypted and the
+ * ciphertext written. A peer whose first byte is not a TLS handshake
+ * record gets one plain Error saying so. A failed handshake is logged
+ * (rate-limited) and closes the connection; the handshake counts against
+ * hello_timeout.
+ *
  * Identity is settled by Hello before anything else: on the Unix socket
  * from SO_PEERCRED (Hello.name is ignored). Over TCP a client's comes with
  * Auth, from a MUNGE credential bound to this connection's nonce, which
- * munged checks (munge_decode, on libuv's thread pool since it blocks);
- * Hello.name is ignored there too, unless hpqd runs --insecure (loopback
- * only), where it is trusted as an agent's node name is, after Auth when
- * the daemon has a cluster key. Every message after that goes whole to the
- * on_message callback (the router).
+ * munged checks (munge_decode, on libuv's thread pool since it blocks); an
+ * agent's from its certificate, whose CN must be the name Hello gives, or
+ * it may only join (CONN_JOIN). Hello.name is trusted only when hpqd runs
+ * --insecure (loopback only, no TLS). Every message after that goes whole
+ * to the on_message callback (the router).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -89,6 +97,7 @@ struct server {
 	uint32_t unprivileged;       /* connections counted toward max_connections */
 	struct hpq_log_limit peer_log; /* refused and reaped peers */
 	char rbuf[READ_BUF];
+	char pbuf[READ_BUF];         /* plaintext out of a TLS channel */
 };
 
 struct write_req {
@@ -99,6 +108,7 @@ struct write_req {
 
 static void conn_free(struct conn *c)
 {
+	hpq_tls_free(c->tls);
 	hpq_framer_release(&c->framer);
 	free(c->user);
 	free(c->software);
@@ -238,6 +248,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 		uv_close(&c->h.handle, on_closed);
 }
 
+static void tls_flush(struct conn *c);
+
 void server_close(struct conn *c)
 {
 	uv_shutdown_t *req;
@@ -248,6 +260,10 @@ void server_close(struct conn *c)
 	}
 	conn_kill(c);
 	uv_read_stop(&c->h.stream);
+	if (c->tls && c->tls_ready && !c->tls_failed) {
+		hpq_tls_shutdown(c->tls);
+		tls_flush(c);
+	}
 	req = xcalloc(1, sizeof(*req));
 	req->data = c;
 	if (uv_shutdown(req, &c->h.stream, on_shutdown) < 0) {
@@ -271,12 +287,42 @@ static void on_written(uv_write_t *req, int status)
 	free(w);
 }
 
-void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
+/* Writes bytes as they are (ciphertext, or a frame on a plain connection). */
+static void write_raw(struct conn *c, uint8_t *buf, size_t len)
 {
 	struct write_req *w;
 	uv_buf_t b;
 	int r;
 
+	if (c->h.stream.write_queue_size == 0)
+		c->write_mono = uv_now(c->srv->p.loop);
+	w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->buf = buf;
+	b = uv_buf_init((char *)w->buf, (unsigned)len);
+	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
+	if (r < 0) {
+		free(w->buf);
+		free(w);
+		close_now(c);
+	}
+}
+
+/* Writes what the TLS channel has for the peer (handshake records too). */
+static void tls_flush(struct conn *c)
+{
+	size_t n = hpq_tls_out_pending(c->tls);
+	uint8_t *buf;
+
+	if (!n || uv_is_closing(&c->h.handle))
+		return;
+	buf = xmalloc(n);
+	hpq_tls_out_take(c->tls, buf, n);
+	write_raw(c, buf, n);
+}
+
+void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
+{
 	if (c->dead || c->pseudo) {
 		free(frame);
 		return;
@@ -290,18 +336,17 @@ void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
 		close_now(c);
 		return;
 	}
-	if (c->h.stream.write_queue_size == 0)
-		c->write_mono = uv_now(c->srv->p.loop);
-	w = xcalloc(1, sizeof(*w));
-	w->c = c;
-	w->buf = frame;
-	b = uv_buf_init((char *)w->buf, (unsigned)len);
-	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
-	if (r < 0) {
-		free(w->buf);
-		free(w);
-		close_now(c);
+	if (!c->tls) {
+		write_raw(c, frame, len);
+		return;
 	}
+	if (hpq_tls_write(c->tls, frame, len) < 0) {
+		free(frame);
+		close_now(c);
+		return;
+	}
+	free(frame);
+	tls_flush(c);
 }
 
 void server_send(struct conn *c, const Hpq__Envelope *env)
@@ -479,7 +524,22 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 	/* A TCP client's user comes with Auth, from munged: not from its name. */
 	c->need_munge = !c->local && c->role == HPQ__ROLE__ROLE_CLIENT &&
 			!c->srv->p.cfg->insecure;
-	if (!c->need_munge) {
+	if (c->tls && c->role == HPQ__ROLE__ROLE_AGENT) {
+		/* A node is its certificate's; without one it may only join. */
+		if (hpq_check_name(h->name) < 0)
+			return state_errf(e, HPQ_EINVAL, "invalid node name '%.64s' in Hello",
+					  h->name);
+		if (c->has_cert && strcmp(h->name, c->cert.cn))
+			return state_errf(e, HPQ_EAUTH, "this certificate is node %s's: it cannot "
+					  "say Hello as %.64s", c->cert.cn, h->name);
+		if (!c->has_cert) {
+			c->user = xstrdup(h->name);
+			c->actor.user = c->user;
+			c->actor.agent = true;
+			c->phase = CONN_JOIN;
+		}
+	}
+	if (!c->need_munge && c->phase != CONN_JOIN) {
 		r = identify(c, h->name, e);
 		if (r < 0)
 			return r;
@@ -489,12 +549,12 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 	rep.user = c->need_munge ? (char *)"" : c->user;
 	rep.admin = !c->need_munge && c->actor.admin;
 	rep.munge = c->need_munge;
-	if (!c->local && (c->need_munge || c->srv->p.key)) {
+	if (c->need_munge) {
 		hpq_auth_nonce(c->nonce);
 		rep.nonce.data = c->nonce;
 		rep.nonce.len = sizeof(c->nonce);
 		c->phase = CONN_AUTH;
-	} else {
+	} else if (c->phase != CONN_JOIN) {
 		c->phase = CONN_READY;
 	}
 	env.id = id;
@@ -661,15 +721,7 @@ static int munge_start(struct conn *c, uint64_t id, const char *cred, struct sta
 
 static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state_err *e)
 {
-	if (c->need_munge)
-		return munge_start(c, id, a->munge_credential, e);
-	if (hpq_auth_verify(a->mac.data, a->mac.len, c->nonce, sizeof(c->nonce),
-			    c->srv->p.key) < 0)
-		return state_errf(e, HPQ_EAUTH,
-				  "authentication failed: the cluster key does not match");
-	c->phase = CONN_READY;
-	server_send_ok(c, id);
-	return 0;
+	return munge_start(c, id, a->munge_credential, e);
 }
 
 /* ---------------------------------------------------------------- delivery */
@@ -692,6 +744,12 @@ static void deliver(struct conn *c, const Hpq__Envelope *env)
 		c->srv->p.on_message(c->srv->p.arg, c, env);
 		return;
 	}
+	if (c->phase == CONN_JOIN && env->body_case == HPQ__ENVELOPE__BODY_JOIN) {
+		/* One request, then the agent comes back with its certificate. */
+		c->phase = CONN_JOINED;
+		c->srv->p.on_message(c->srv->p.arg, c, env);
+		return;
+	}
 	if (c->phase == CONN_HELLO && env->body_case == HPQ__ENVELOPE__BODY_HELLO)
 		r = on_hello(c, env->id, env->hello, &e);
 	else if (c->phase == CONN_AUTH && env->body_case == HPQ__ENVELOPE__BODY_AUTH)
@@ -701,12 +759,16 @@ static void deliver(struct conn *c, const Hpq__Envelope *env)
 			       hpq_msg_name(env));
 	else if (c->phase == CONN_MUNGE)
 		r = state_errf(&e, HPQ_EPROTO, "%s before the answer to Auth", hpq_msg_name(env));
-	else if (c->need_munge)
+	else if (c->phase == CONN_JOIN)
+		r = state_errf(&e, HPQ_EAUTH, "this agent has no certificate: it may only join "
+			       "(hpq-agent --join TOKEN --ca-hash HASH), not send %s",
+			       hpq_msg_name(env));
+	else if (c->phase == CONN_JOINED)
+		r = state_errf(&e, HPQ_EPROTO, "%s after JoinRequest: connect again with the "
+			       "certificate", hpq_msg_name(env));
+	else
 		r = state_errf(&e, HPQ_EAUTH, "authenticate first: over TCP hpqd needs a MUNGE "
 			       "credential in Auth");
-	else
-		r = state_errf(&e, HPQ_EAUTH, "authenticate first: this daemon needs the "
-			       "cluster key over TCP");
 	if (r >= 0)
 		return;
 	/* A failed handshake ends the connection. */
@@ -852,6 +914,69 @@ void server_feed(struct conn *c, const void *data, size_t len)
 		feed(c, data, len);
 }
 
+/* A plain peer on the TLS listener (an older hpq, a client without TLS):
+ * one Error it can read, then the connection ends. */
+static void refuse_plain(struct conn *c)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Error err = HPQ__ERROR__INIT;
+	size_t len;
+
+	hpq_log_limited(&c->srv->peer_log, LOG_NOTICE, "%s: speaks without TLS: closing",
+			c->peer);
+	err.code = HPQ_ETLS;
+	err.message = (char *)"hpqd speaks TLS on TCP: connect with an hpq that uses TLS "
+			      "(hpq --ca-file, hpq-agent --join), or over the Unix socket";
+	env.body_case = HPQ__ENVELOPE__BODY_ERROR;
+	env.error = &err;
+	c->tls_failed = true;
+	write_raw(c, hpq_msg_encode(&env, &len), len);
+	server_close(c);
+}
+
+/* Ciphertext from a TLS peer: through the channel into the framer. */
+static void tls_in(struct conn *c, const char *data, size_t n)
+{
+	struct server *srv = c->srv;
+	ssize_t m;
+	int r;
+
+	/* Every TLS connection begins with a handshake record (22). */
+	if (!c->tls_ready && !c->tls_started && (uint8_t)data[0] != 22) {
+		refuse_plain(c);
+		return;
+	}
+	c->tls_started = true;
+	r = hpq_tls_feed(c->tls, data, n);
+	tls_flush(c);
+	if (r < 0) {
+		hpq_log_limited(&srv->peer_log, LOG_NOTICE, "%s: TLS failed: %s: closing",
+				c->peer, hpq_tls_error(c->tls));
+		c->tls_failed = true;
+		server_close(c);
+		return;
+	}
+	if (!c->tls_ready && hpq_tls_ready(c->tls)) {
+		c->tls_ready = true;
+		c->has_cert = hpq_tls_peer(c->tls, &c->cert);
+		log_debug("%s: TLS established%s%s", c->peer, c->has_cert ? ", certificate of " : "",
+			  c->has_cert ? c->cert.cn : "");
+	}
+	while (!c->dead && (m = hpq_tls_read(c->tls, srv->pbuf, sizeof(srv->pbuf))) != 0) {
+		if (m < 0) {
+			if (m != -EPIPE)
+				hpq_log_limited(&srv->peer_log, LOG_NOTICE, "%s: TLS failed: %s: "
+						"closing", c->peer, hpq_tls_error(c->tls));
+			c->tls_failed = m != -EPIPE;
+			server_close(c);
+			return;
+		}
+		feed(c, srv->pbuf, (size_t)m);
+	}
+	if (!c->dead)
+		tls_flush(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = container_of(h, struct conn, h.handle);
@@ -869,7 +994,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		close_now(c);
 		return;
 	}
-	if (n > 0)
+	if (n > 0 && c->tls)
+		tls_in(c, buf->base, (size_t)n);
+	else if (n > 0)
 		feed(c, buf->base, (size_t)n);
 }
 
@@ -908,6 +1035,8 @@ static void on_connection(uv_stream_t *listener, int status)
 		conn_free(c);
 		return;
 	}
+	if (!local && srv->p.tls)
+		c->tls = hpq_tls_new(srv->p.tls, NULL);
 	if (uv_accept(listener, &c->h.stream) < 0) {
 		uv_close(&c->h.handle, on_closed);
 		return;
@@ -991,6 +1120,22 @@ struct conn *server_pseudo(struct server *srv, Hpq__Role role, const char *user,
 	c->actor.agent = role == HPQ__ROLE__ROLE_AGENT;
 	c->actor.node = c->actor.agent ? c->user : NULL;
 	snprintf(c->peer, sizeof(c->peer), "pseudo %s", user);
+	dlist_add_tail(&srv->conns, &c->link);
+	return c;
+}
+
+struct conn *server_pseudo_peer(struct server *srv)
+{
+	struct conn *c = conn_new(srv);
+
+	c->pseudo = true;
+	if (srv->p.tls) {
+		/* Never driven: it only makes the connection one over TLS whose
+		 * peer sent no certificate, as a joining agent's is. */
+		c->tls = hpq_tls_new(srv->p.tls, NULL);
+		c->tls_ready = true;
+	}
+	snprintf(c->peer, sizeof(c->peer), "pseudo peer");
 	dlist_add_tail(&srv->conns, &c->link);
 	return c;
 }

@@ -7,11 +7,14 @@
  * or later, when the last reference goes: a reply that waits for a commit
  * holds a reference, and finds the connection marked dead (its sends are
  * dropped) if the peer went away meanwhile. Every connection starts with
- * Hello (and, over TCP, Auth: a MUNGE credential from a client, the
- * cluster key's MAC from an agent when the daemon has a key), which the
- * server answers itself; every later whole message goes to the on_message
- * callback given to server_new (the router). The server knows nothing of
- * what a message means.
+ * Hello (and, from a client over TCP, Auth with a MUNGE credential),
+ * which the server answers itself; every later whole message goes to the
+ * on_message callback given to server_new (the router). The server knows
+ * nothing of what a message means.
+ *
+ * TCP is TLS 1.3 (tls.h) unless hpqd runs --insecure: an agent proves its
+ * node with its certificate (the CN must be the name in Hello); an agent
+ * without one is in CONN_JOIN, where only JoinRequest goes to the router.
  */
 #ifndef HPQD_SERVER_H
 #define HPQD_SERVER_H
@@ -26,6 +29,7 @@
 #include "frame.h"
 #include "hpq.pb-c.h"
 #include "state.h"
+#include "tls.h"
 
 struct config;
 struct peer_count;
@@ -36,6 +40,8 @@ enum conn_phase {
 	CONN_HELLO = 0,   /* waiting for Hello */
 	CONN_AUTH,        /* HelloReply carried a nonce: waiting for Auth */
 	CONN_MUNGE,       /* Auth carried a MUNGE credential: munged is checking it */
+	CONN_JOIN,        /* an agent over TLS without a certificate: JoinRequest only */
+	CONN_JOINED,      /* its JoinRequest was taken: nothing more */
 	CONN_READY,
 };
 
@@ -62,6 +68,12 @@ struct conn {
 	char *software;            /* Hello.software_version */
 	struct actor actor;        /* who this connection acts as, for the state */
 	struct hpq_framer framer;
+	struct hpq_tls *tls;       /* TCP without --insecure: the TLS channel */
+	bool tls_started;          /* the peer's first bytes were a TLS record */
+	bool tls_ready;            /* its handshake is done */
+	bool tls_failed;           /* it failed: no close_notify */
+	bool has_cert;             /* the peer sent a certificate the CA signed: cert */
+	struct hpq_cert_info cert;
 	uint8_t nonce[HPQ_AUTH_NONCE_BYTES];
 	uint32_t peer_uid, peer_gid; /* SO_PEERCRED on the Unix socket */
 	char peer[96];             /* for log lines: "unix uid 1000", "127.0.0.1:5123" */
@@ -90,7 +102,7 @@ struct server_params {
 	struct store *store;           /* replies after commit wait on it */
 	const struct config *cfg;      /* [auth] admins and munge_socket, --insecure */
 	uid_t uid;                     /* the daemon's own uid: an administrator */
-	const uint8_t *key;            /* the cluster key, or NULL: agents need no Auth */
+	struct hpq_tls_ctx *tls;       /* TCP speaks TLS with it; NULL: plain (--insecure) */
 	struct groups *groups;         /* users' groups for roles (groups.h); NULL: no cache */
 	/* A whole message from a peer past Hello (and Auth). */
 	void (*on_message)(void *arg, struct conn *c, const Hpq__Envelope *env);
@@ -146,5 +158,8 @@ void server_close(struct conn *c);
  */
 struct conn *server_pseudo(struct server *srv, Hpq__Role role, const char *user, bool admin);
 void server_feed(struct conn *c, const void *data, size_t len);
+/* For the fuzzer: a connection with no socket before Hello, as a TCP peer
+ * over TLS without a certificate is (a client, or an agent that joins). */
+struct conn *server_pseudo_peer(struct server *srv);
 
 #endif

@@ -42,6 +42,11 @@ void team_free(struct team *t);
 /* task.c: frees the per-user tallies of state_release. */
 void task_tallies_release(struct state *st);
 
+/* trust.c */
+void load_token(void *arg, const struct store_token_row *row);
+void load_cert(void *arg, const struct store_cert_row *row);
+void trust_release(struct state *st);
+
 /* node.c */
 void load_node(void *arg, const struct store_node_row *row);
 void node_free(struct node *n);

@@ -44,6 +44,7 @@ void state_release(struct state *st)
 	st->observers = NULL;
 	st->nobservers = 0;
 	rights_release(st);
+	trust_release(st);
 	task_tallies_release(st);
 	/* The dispatcher first: it still links the tasks. */
 	if (st->sched)
@@ -161,6 +162,8 @@ int state_load(struct state *st, char *err, size_t errlen)
 		.on_quota = load_quota,
 		.on_node = load_node,
 		.on_task = load_task,
+		.on_token = load_token,
+		.on_cert = load_cert,
 		.on_done = load_done,
 	};
 

@@ -77,6 +77,8 @@ struct state {
 	struct strmap pending_by_user; /* task.c: struct user_tally by user name */
 
 	struct denials *denials;     /* rights.c: refusals recorded per user, rate-limited */
+	struct strmap tokens;        /* trust.c: struct join_token by id */
+	struct strmap certs;         /* trust.c: struct node_cert by serial */
 };
 
 /*

@@ -15,10 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca.h"
 #include "clock.h"
+#include "context.h"
 #include "error.h"
 #include "events.h"
-#include "context.h"
 #include "msg.h"
 #include "status.h"
 #include "xalloc.h"
@@ -155,6 +156,9 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 	rep->cycles = d->cycles;
 	rep->node_checks = d->node_checks;
 	rep->repair_checks = d->repair_checks;
+	rep->insecure = d->cfg.insecure && *d->cfg.listen;
+	rep->munge = !d->cfg.insecure && *d->cfg.listen;
+	rep->ca_hash = xstrdup(d->ca ? ca_hash(d->ca) : "");
 	scan_tasks(d, tp, np, cls, nc, &rep->running, &rep->pending);
 	marks = events_preemptions(d->events, now_ms - 3600 * 1000, &nmarks);
 	for (size_t i = 0; i < nmarks; i++)

@@ -34,6 +34,11 @@ enum stmt_id {
 	ST_EVENT_INSERT,
 	/* store-usage.c */
 	ST_USAGE_ADD,
+	/* store-trust.c */
+	ST_TOKEN_PUT,
+	ST_TOKEN_DELETE,
+	ST_CERT_PUT,
+	ST_CERT_DELETE,
 	ST_COUNT,
 };
 
@@ -49,6 +54,7 @@ extern const struct stmt_def store_team_stmts[];
 extern const struct stmt_def store_node_stmts[];
 extern const struct stmt_def store_event_stmts[];
 extern const struct stmt_def store_usage_stmts[];
+extern const struct stmt_def store_trust_stmts[];
 
 /*
  * An op is one row for the open batch: a statement and a copy of each
@@ -116,6 +122,7 @@ sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
 int store_load_teams(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_nodes(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg);
+int store_load_trust(struct store *s, const struct store_loader *cb, void *arg);
 
 /* Runs one query of a load, calling row() for each row it returns. */
 typedef void (*load_row_fn)(sqlite3_stmt *q, const struct store_loader *cb, void *arg);

@@ -2,7 +2,8 @@
  * store-load.c: reading the whole state at start (store_load, store.h):
  * each table family hands its rows to the loader's callbacks, in the
  * order the state needs them: the policy, pools, classes, teams and their
- * quotas first, then nodes, then tasks with their newest checkpoints.
+ * quotas first, then nodes, then tasks with their newest checkpoints, then join
+ * tokens and node certificates.
  */
 #include <sqlite3.h>
 
@@ -20,6 +21,8 @@ int store_load(struct store *s, const struct store_loader *cb, void *arg, char *
 		rc = store_load_nodes(s, cb, arg);
 	if (rc == SQLITE_OK)
 		rc = store_load_tasks(s, cb, arg);
+	if (rc == SQLITE_OK)
+		rc = store_load_trust(s, cb, arg);
 	if (rc != SQLITE_OK)
 		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
 				sqlite3_errmsg(store_db(s)));

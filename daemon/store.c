@@ -190,11 +190,37 @@ static const char schema_v3[] =
 static const char schema_v4[] =
 	"ALTER TABLE teams ADD COLUMN admins TEXT NOT NULL DEFAULT '';\n";
 
+/*
+ * Version 5: joining nodes (store-trust.c). A bootstrap token keeps only a
+ * hash of its secret; every node certificate issued is kept until it has
+ * expired, with the time it was revoked (0: it was not).
+ */
+static const char schema_v5[] =
+	"CREATE TABLE join_tokens (\n"
+	"  id          TEXT PRIMARY KEY,\n"
+	"  secret_hash TEXT NOT NULL,\n"
+	"  pool        TEXT NOT NULL,\n"
+	"  expires     INTEGER NOT NULL,\n"
+	"  uses_left   INTEGER NOT NULL,\n"
+	"  created_by  TEXT NOT NULL,\n"
+	"  created     INTEGER NOT NULL\n"
+	");\n"
+	"CREATE TABLE node_certs (\n"
+	"  serial      TEXT PRIMARY KEY,\n"
+	"  node        TEXT NOT NULL,\n"
+	"  pool        TEXT NOT NULL,\n"
+	"  issued      INTEGER NOT NULL,\n"
+	"  not_after   INTEGER NOT NULL,\n"
+	"  revoked     INTEGER NOT NULL DEFAULT 0\n"
+	");\n"
+	"CREATE INDEX node_certs_node ON node_certs (node);\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -612,6 +638,7 @@ static const struct stmt_def *const stmt_defs[] = {
 	store_node_stmts,
 	store_event_stmts,
 	store_usage_stmts,
+	store_trust_stmts,
 };
 
 static int prepare_all(struct store *s)

@@ -150,6 +150,22 @@ struct store_node_row {
 	const char *repair_action;
 };
 
+struct store_token_row {
+	const char *id;
+	const char *secret_hash;  /* hex of the secret's hash */
+	const char *pool;
+	int64_t expires_ms;
+	uint32_t uses_left;
+	const char *created_by;
+	int64_t created_ms;
+};
+
+struct store_cert_row {
+	const char *serial, *node, *pool;
+	int64_t issued_ms, not_after_ms;
+	int64_t revoked_ms;       /* 0: not revoked */
+};
+
 struct store_event {
 	uint64_t id;       /* assigned by the database */
 	int64_t time_ms;
@@ -184,6 +200,10 @@ void store_class_delete(struct store *s, const char *name);
 void store_pool_put(struct store *s, const char *name);
 void store_node_put(struct store *s, const struct store_node_row *n);
 void store_policy_put(struct store *s, const char *key, const char *value);
+void store_token_put(struct store *s, const struct store_token_row *t);
+void store_token_delete(struct store *s, const char *id);
+void store_cert_put(struct store *s, const struct store_cert_row *c);
+void store_cert_delete(struct store *s, const char *serial);
 void store_event_add(struct store *s, const struct store_event *ev);
 /* Adds to the bucket's amounts (creating it): a bucket may be written any
  * number of times. */
@@ -199,8 +219,8 @@ void store_after_commit(struct store *s, store_done_fn fn, void *arg);
  *
  * store_load hands every row to cb, in this order: policy keys, pools,
  * classes, teams (without their quotas), quotas (by team, then pool),
- * nodes, tasks (by id, each with its newest checkpoint or NULL), then
- * done. Callbacks may record rows; they go into the open batch and are
+ * nodes, tasks (by id, each with its newest checkpoint or NULL), join
+ * tokens, node certificates, then done. Callbacks may record rows; they go into the open batch and are
  * committed once the store starts.
  */
 struct store_loader {
@@ -212,6 +232,8 @@ struct store_loader {
 	void (*on_node)(void *arg, const struct store_node_row *n);
 	void (*on_task)(void *arg, const struct store_task_row *t,
 			const struct store_checkpoint *newest);
+	void (*on_token)(void *arg, const struct store_token_row *t);
+	void (*on_cert)(void *arg, const struct store_cert_row *c);
 	void (*on_done)(void *arg);
 };
 int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,

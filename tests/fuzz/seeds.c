@@ -3,7 +3,9 @@
  * directory named on the command line: valid frames of the messages each
  * side really sends, behind a chunk plan (fuzz.h). Generated at test time
  * from the current hpq.proto, so the seeds never go stale and no binary
- * files live in the repository.
+ * files live in the repository. Also a valid certificate request, as PEM
+ * and as DER, for the target that takes one whole (fuzz_csr); to the
+ * stream targets they are more garbage inputs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,10 +13,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+
 #include "frame.h"
 #include "fuzz.h"
 #include "hpq.h"
 #include "msg.h"
+#include "pki.h"
 
 struct seed {
 	uint8_t *buf;
@@ -136,8 +143,7 @@ int main(int argc, char **argv)
 	hr.nonce.len = sizeof(nonce);
 	e[n].id = 1, e[n].body_case = HPQ__ENVELOPE__BODY_HELLO_REPLY, e[n++].hello_reply = &hr;
 
-	auth.mac.data = nonce;
-	auth.mac.len = sizeof(nonce);
+	auth.munge_credential = (char *)"MUNGE:AwQFAAAA:not-a-credential:";
 	e[n].id = 2, e[n].body_case = HPQ__ENVELOPE__BODY_AUTH, e[n++].auth = &auth;
 
 	res.gpus = 8, res.cpus = 64, res.mem = 524288;
@@ -209,5 +215,33 @@ int main(int argc, char **argv)
 			seed_bytes(&s, empty, sizeof(empty));
 	}
 	seed_write(argv[1], "conversation", &s);
+
+	/* A node's certificate request, as hpq-agent makes it, and its DER. */
+	{
+		char *key, *csr, msg[256], *name = NULL, *header = NULL;
+		unsigned char *der = NULL;
+		long derlen = 0;
+		BIO *b;
+
+		if (hpq_pki_make_request("gpu-01", &key, &csr, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "hpq-fuzz-seeds: %s\n", msg);
+			return 1;
+		}
+		seed_bytes(&s, csr, strlen(csr));
+		seed_write(argv[1], "csr-p256", &s);
+		b = BIO_new_mem_buf(csr, -1);
+		if (!b || !PEM_read_bio(b, &name, &header, &der, &derlen)) {
+			fprintf(stderr, "hpq-fuzz-seeds: cannot decode the request\n");
+			return 1;
+		}
+		seed_bytes(&s, der, (size_t)derlen);
+		seed_write(argv[1], "csr-p256.der", &s);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		BIO_free(b);
+		free(key);
+		free(csr);
+	}
 	return 0;
 }

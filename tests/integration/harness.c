@@ -724,6 +724,9 @@ void h_daemon_start(struct h_cluster *c)
 		c->port = read_port(c);
 	else
 		assert_int_equal(read_port(c), c->port);
+	/* The cluster CA as a client host keeps it: a public copy (hpqd's own
+	 * is 0600 in its state directory), for the CLI over TCP. */
+	h_copy_file(h_path(c, "tls/ca.crt"), h_path(c, "ca.crt"), 0644);
 }
 
 int h_daemon_stop(struct h_cluster *c, int sig)
@@ -737,21 +740,46 @@ int h_daemon_stop(struct h_cluster *c, int sig)
 	return c->hpqd_status;
 }
 
+/* Agents connect over hpqd's Unix socket, as root, as an agent on the
+ * daemon's own host does; those of h_agent_start_tcp over TCP (TLS). */
 static void agent_spawn(struct h_cluster *c, struct h_agent *a)
 {
-	char server[64], gpus[16], cpus[16];
-	const char *argv[] = {
-		h_bin("agent"), "--foreground", "--server", server, "--name", a->name,
+	char gpus[16], cpus[16], server[64];
+	const char *argv[24 + H_AGENT_EXTRA] = {
+		h_bin("agent"), "--foreground", "--server", c->sock, "--name", a->name,
 		"--work-dir", a->work, "--gpus", gpus, "--cpus", cpus, "--mem", a->mem,
 		"--heartbeat", "1s", "--log-level", "debug",
-		c->no_root_agents ? NULL : "--allow-root-tasks", NULL,
 	};
+	int n = 18;
 
-	assert_int_not_equal(c->port, 0);
-	snprintf(server, sizeof(server), "127.0.0.1:%d", c->port);
+	if (!c->no_root_agents)
+		argv[n++] = "--allow-root-tasks";
+	if (a->tcp) {
+		assert_int_not_equal(c->port, 0);
+		snprintf(server, sizeof(server), "127.0.0.1:%d", c->port);
+		argv[3] = server;
+	}
+	for (int i = 0; i < H_AGENT_EXTRA && a->extra[i][0]; i++)
+		argv[n++] = a->extra[i];
+	argv[n] = NULL;
 	snprintf(gpus, sizeof(gpus), "%u", a->gpus);
 	snprintf(cpus, sizeof(cpus), "%u", a->cpus);
 	a->pid = spawn(c, argv, a->log);
+}
+
+int h_agent_start_tcp(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
+		      const char *mem, const char *const *extra)
+{
+	struct h_agent *a;
+
+	assert_true(c->nagents < H_MAX_AGENTS);
+	a = &c->agents[c->nagents];
+	a->tcp = true;
+	for (int i = 0; extra && extra[i]; i++) {
+		assert_true(i < H_AGENT_EXTRA && strlen(extra[i]) < sizeof(a->extra[i]));
+		snprintf(a->extra[i], sizeof(a->extra[i]), "%s", extra[i]);
+	}
+	return h_agent_start(c, name, gpus, cpus, mem);
 }
 
 int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
@@ -882,6 +910,8 @@ int h_hpqv(struct h_cluster *c, struct h_out *out, const char *const *args)
 		setenv(H_MARKER, c->dir, 1);
 		setenv("HPQ_SOCKET", c->sock, 1);
 		setenv("HPQ_CLI", argv[0], 1);
+		/* Over TCP (--server) the CLI trusts this cluster's CA (h_daemon_start). */
+		setenv("HPQ_CA_FILE", h_path(c, "ca.crt"), 1);
 		unsetenv("HPQ_SERVER");
 		if (chdir(c->dir) < 0)
 			_exit(127);

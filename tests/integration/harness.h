@@ -42,6 +42,7 @@
 #include <jansson.h>
 
 #define H_MAX_AGENTS 8
+#define H_AGENT_EXTRA 8    /* options h_agent_start_tcp adds */
 
 /* A wait's outcome must be looked at: the build (-Werror) fails where a
  * test drops it, since a wait that fails unnoticed turns a broken daemon
@@ -56,6 +57,8 @@ struct h_agent {
 	char mem[16];
 	pid_t pid;        /* 0 when not running */
 	int status;       /* wait status after it ended */
+	bool tcp;         /* h_agent_start_tcp: over TCP, with extra */
+	char extra[H_AGENT_EXTRA][128]; /* "" ends them */
 };
 
 struct h_cluster {
@@ -114,6 +117,11 @@ int h_daemon_stop(struct h_cluster *c, int sig);
 /* Starts an agent named name (work dir <dir>/<name>); returns its index. */
 int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
 		  const char *mem);
+/* Starts an agent that connects to hpqd's TCP port (TLS) instead of its
+ * Unix socket, with extra options (NULL-terminated, at most
+ * H_AGENT_EXTRA): --join TOKEN --ca-hash HASH, say. */
+int h_agent_start_tcp(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
+		      const char *mem, const char *const *extra);
 /* Starts agent i again with the same settings (after h_agent_stop). */
 void h_agent_restart(struct h_cluster *c, int i);
 void h_agent_stop(struct h_cluster *c, int i, int sig);

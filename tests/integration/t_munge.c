@@ -2,7 +2,8 @@
  * t_munge: who a client over TCP is, proven by MUNGE. The test starts its
  * own munged, as Slurm's test suites do: its key, socket, pid file, log and
  * seed in the test's temp dir; and an hpqd whose [auth] munge_socket names
- * that socket. The agent still connects over TCP without MUNGE.
+ * that socket. TCP is TLS: the CLI and the raw connections here trust the
+ * cluster's CA.
  *
  * - A valid credential maps to the real uid: the CLI, run as the user
  *   hpqt-munge with --server and --munge-socket, is that user and no
@@ -47,6 +48,7 @@
 #include "frame.h"
 #include "hpq.h"
 #include "msg.h"
+#include "tls.h"
 
 #include "harness.h"
 
@@ -221,17 +223,35 @@ static char *credential(const char *sock, const ProtobufCBinaryData *nonce, int 
 
 /* ---------------------------------------------------------------- raw connections */
 
+/* A client connection by hand, over TLS as every TCP client's is, trusting
+ * the cluster's CA (read once hpqd is up). */
+static char *ca_pem;
+
 struct raw {
 	int fd;
 	struct hpq_framer f;
+	struct hpq_tls_ctx *ctx;
+	struct hpq_tls *tls;
 	Hpq__Envelope *hello; /* the HelloReply */
 };
+
+/* Sends what the TLS channel has for hpqd. */
+static bool raw_flush(struct raw *r)
+{
+	uint8_t buf[16384];
+	size_t n;
+
+	while ((n = hpq_tls_out_take(r->tls, buf, sizeof(buf))) > 0)
+		if (send(r->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+			return false;
+	return true;
+}
 
 static bool raw_send(struct raw *r, Hpq__Envelope *env)
 {
 	size_t len;
 	uint8_t *buf = hpq_msg_encode(env, &len);
-	bool ok = send(r->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len;
+	bool ok = hpq_tls_write(r->tls, buf, len) == 0 && raw_flush(r);
 
 	free(buf);
 	return ok;
@@ -246,13 +266,19 @@ static Hpq__Envelope *raw_read(struct raw *r)
 
 	for (;;) {
 		struct pollfd pfd = {r->fd, POLLIN, 0};
-		ssize_t n;
+		ssize_t n, m;
 
 		if (hpq_framer_next(&r->f, &p, &len) > 0)
 			return hpq_msg_decode(p, len);
 		if (poll(&pfd, 1, 30000) <= 0 || (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
 			return NULL;
-		hpq_framer_feed(&r->f, buf, (size_t)n);
+		if (hpq_tls_feed(r->tls, buf, (size_t)n) < 0 || !raw_flush(r))
+			return NULL;
+		while ((m = hpq_tls_read(r->tls, buf, sizeof(buf))) > 0)
+			hpq_framer_feed(&r->f, buf, (size_t)m);
+		/* After close_notify, what came before it is still read. */
+		if (m < 0 && !hpq_framer_pending(&r->f))
+			return NULL;
 	}
 }
 
@@ -263,6 +289,7 @@ static bool raw_hello(struct raw *r, int port, const char *name)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__Hello hello = HPQ__HELLO__INIT;
+	char err[256];
 
 	memset(r, 0, sizeof(*r));
 	hpq_framer_init(&r->f, HPQ_FRAME_MAX);
@@ -272,6 +299,15 @@ static bool raw_hello(struct raw *r, int port, const char *name)
 		fprintf(stderr, "cannot connect to port %d: %s\n", port, strerror(errno));
 		return false;
 	}
+	r->ctx = hpq_tls_ctx_new(false, &(struct hpq_tls_config){ .ca_pem = ca_pem }, err,
+				 sizeof(err));
+	if (!r->ctx) {
+		fprintf(stderr, "cannot make a TLS context: %s\n", err);
+		return false;
+	}
+	r->tls = hpq_tls_new(r->ctx, "127.0.0.1");
+	if (!raw_flush(r))
+		return false;
 	hello.role = HPQ__ROLE__ROLE_CLIENT;
 	hello.protocol_version = HPQ_PROTOCOL_VERSION;
 	hello.software_version = (char *)"t_munge";
@@ -290,6 +326,8 @@ static bool raw_hello(struct raw *r, int port, const char *name)
 static void raw_close(struct raw *r)
 {
 	hpq_msg_free(r->hello);
+	hpq_tls_free(r->tls);
+	hpq_tls_ctx_free(r->ctx);
 	hpq_framer_release(&r->f);
 	if (r->fd >= 0)
 		close(r->fd);
@@ -563,15 +601,15 @@ static void insecure(struct h_cluster *c)
 			 h_read_file(h_path(c, "insecure.log")));
 	snprintf(server, sizeof(server), "127.0.0.1:%d", atoi(port));
 	free(port);
-	j = h_hpq_json(c, "--server", server, "--munge-socket", h_path(c, "munge/nothing.sock"),
-		       "version", NULL);
+	j = h_hpq_json(c, "--server", server, "--insecure", "--munge-socket",
+		       h_path(c, "munge/nothing.sock"), "version", NULL);
 	assert_string_equal(h_str(json_object_get(j, "server"), "user"), "root");
 	json_decref(j);
 	kill(pid, SIGTERM);
 	st = h_wait_child(c, pid, 30000);
 	assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	log = h_read_file(h_path(c, "insecure.log"));
-	assert_non_null(strstr(log, "TCP clients are NOT authenticated"));
+	assert_non_null(strstr(log, "TCP is plain and NOT authenticated"));
 	free(log);
 }
 
@@ -591,8 +629,9 @@ static void munge(void **state)
 	snprintf(conf, sizeof(conf), "[auth]\nmunge_socket = %s\n", m.sock);
 	h_daemon_config(c, conf);
 	h_daemon_start(c);
+	ca_pem = h_read_file(h_path(c, "ca.crt"));
+	assert_non_null(ca_pem);
 	h_agent_start(c, "node1", 0, 4, "2G");
-	/* The agent, over TCP with no MUNGE, is served as before. */
 	assert_true(h_wait_nodes(c, 1, 30000));
 	snprintf(server, sizeof(server), "127.0.0.1:%d", c->port);
 	/* Where the test user's task writes. */
@@ -615,6 +654,8 @@ static void munge(void **state)
 	/* The Unix socket still serves, by SO_PEERCRED. */
 	assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
 
+	free(ca_pem);
+	ca_pem = NULL;
 	h_pass(c);
 }
 

@@ -57,7 +57,7 @@
 static int agent_spawn(struct h_cluster *c, int i, const char *name, const char *health_dir)
 {
 	struct h_agent *a;
-	char server[64], inject[160], hdir[160];
+	char server[128], inject[160], hdir[160];
 	pid_t pid;
 
 	if (i < 0) {
@@ -72,7 +72,7 @@ static int agent_spawn(struct h_cluster *c, int i, const char *name, const char 
 		a->cpus = 2;
 	}
 	a = &c->agents[i];
-	snprintf(server, sizeof(server), "127.0.0.1:%d", c->port);
+	snprintf(server, sizeof(server), "%s", c->sock);
 	snprintf(inject, sizeof(inject), "%s", h_path(c, "%s.inject", a->name));
 	snprintf(hdir, sizeof(hdir), "%s", health_dir ? health_dir : "");
 	pid = fork();

@@ -693,7 +693,6 @@ static void check_agent_example(struct h_cluster *c, const char *prefix)
 	char agent[512], example[512], *keys, *help, *opts, notify[108], env_notify[160];
 	const char *uncommented = h_path(c, "agent-all.conf");
 	const char *help_out = h_path(c, "agent-help.out");
-	const char *key_path = h_path(c, "cluster.key");
 	char work[256], log[256], *text;
 	size_t olen = 0;
 	struct rx rx;
@@ -733,7 +732,6 @@ static void check_agent_example(struct h_cluster *c, const char *prefix)
 
 	/* Every example value set: the agent must accept them all and serve.
 	 * The site-specific paths and the server are overridden by flags. */
-	h_write_file(key_path, "0123456789abcdef0123456789abcdef");
 	snprintf(work, sizeof(work), "%s", h_path(c, "example-agent"));
 	snprintf(log, sizeof(log), "%s", h_path(c, "example-agent.log"));
 	snprintf(notify, sizeof(notify), "%s", h_path(c, "notify-example"));
@@ -749,7 +747,7 @@ static void check_agent_example(struct h_cluster *c, const char *prefix)
 		setenv("HPQ_ITEST_DIR", c->dir, 1);
 		putenv(env_notify);
 		execl(agent, agent, "--config", uncommented, "--foreground", "--server",
-		      "127.0.0.1:1", "--work-dir", work, "--key-file", key_path, (char *)NULL);
+		      "127.0.0.1:1", "--work-dir", work, (char *)NULL);
 		_exit(127);
 	}
 	status = -1;

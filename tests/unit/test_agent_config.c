@@ -2,7 +2,9 @@
  * test_agent_config.c: every agent setting is checked in one place
  * (config_set) for flags and agent.conf alike. Good values land, bad ones
  * are refused with a message and leave the setting as it was, and a bad
- * line in agent.conf is reported with its line number.
+ * line in agent.conf is reported with its line number. The settings of
+ * how a node reaches hpqd (TLS, joining, --insecure, a Unix socket) are
+ * checked against each other by config_finish.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +30,11 @@ static void defaults(void **state)
 	assert_string_equal(c.pool, "default");
 	assert_string_equal(c.work_dir, "/var/lib/hpq-agent");
 	assert_null(c.name);
-	assert_null(c.key_file);
+	assert_null(c.join_token);
+	assert_null(c.join_file);
+	assert_null(c.ca_hash);
+	assert_null(c.server_name);
+	assert_false(c.insecure);
 	assert_int_equal(c.gpus, -1);
 	assert_int_equal(c.cpus, -1);
 	assert_int_equal(c.mem, -1);
@@ -70,6 +76,164 @@ static void good_values(void **state)
 	assert_string_equal(c.labels[2], "nvlink");
 	assert_int_equal(config_set(&c, "address", "10.1.2.3", err, sizeof(err)), 0);
 	assert_string_equal(c.address, "10.1.2.3");
+	config_release(&c);
+}
+
+#define HASH "sha256:00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
+
+static void trust_values(void **state)
+{
+	struct agent_config c;
+	char err[512];
+
+	config_init(&c);
+	assert_int_equal(config_set(&c, "server", "/run/hpq/hpqd.sock", err, sizeof(err)), 0);
+	assert_true(config_server_is_path(c.server));
+	assert_false(config_server_is_path("head:7420"));
+	assert_int_equal(config_set(&c, "server-name", "hpq-master.example.org", err,
+				    sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "server_name", "10.0.0.1", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "server-name", "fd00::1", err, sizeof(err)), 0);
+	assert_string_equal(c.server_name, "fd00::1");
+	assert_int_equal(config_set(&c, "join", "hpq1.abc.def", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "join_token", "hpq1.id2.secret2", err, sizeof(err)), 0);
+	assert_string_equal(c.join_token, "hpq1.id2.secret2");
+	assert_int_equal(config_set(&c, "join-file", "/etc/hpq/join", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "join_token_file", "/etc/hpq/join2", err, sizeof(err)),
+			 0);
+	assert_string_equal(c.join_file, "/etc/hpq/join2");
+	assert_int_equal(config_set(&c, "ca_hash", HASH, err, sizeof(err)), 0);
+	assert_string_equal(c.ca_hash, HASH);
+	assert_int_equal(config_set(&c, "insecure", "yes", err, sizeof(err)), 0);
+	assert_true(c.insecure);
+	config_release(&c);
+}
+
+static void bad_trust_values_change_nothing(void **state)
+{
+	struct agent_config c;
+	char err[512], longpath[200];
+
+	config_init(&c);
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	assert_int_equal(config_set(&c, "server", longpath, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "socket path"));
+	assert_string_equal(c.server, "127.0.0.1:7420");
+	assert_int_equal(config_set(&c, "server-name", "a b", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "server-name", "", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "server-name", "-x", err, sizeof(err)), HPQ_EINVAL);
+	assert_null(c.server_name);
+	assert_int_equal(config_set(&c, "join", "", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "join", "secret", err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "hpq1.ID.SECRET"));
+	assert_null(strstr(err, "secret")); /* a token is never echoed */
+	assert_int_equal(config_set(&c, "join", "hpq1.a b", err, sizeof(err)), HPQ_EINVAL);
+	assert_null(c.join_token);
+	assert_int_equal(config_set(&c, "join-file", "", err, sizeof(err)), HPQ_EINVAL);
+	assert_null(c.join_file);
+	assert_int_equal(config_set(&c, "ca-hash", "sha256:1234", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "ca-hash", "md5:" "00112233445566778899aabbccddeeff",
+				    err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "sha256:"));
+	assert_null(c.ca_hash);
+	assert_int_equal(config_set(&c, "insecure", "perhaps", err, sizeof(err)), HPQ_EINVAL);
+	assert_false(c.insecure);
+	config_release(&c);
+}
+
+/* The cluster key is gone; whoever still sets it learns what replaced it. */
+static void key_file_is_gone(void **state)
+{
+	struct agent_config c;
+	char err[512];
+	char *path = NULL;
+	FILE *f;
+
+	config_init(&c);
+	assert_int_equal(config_set(&c, "key-file", "/etc/hpq/cluster.key", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(err, "hpq node token create"));
+	assert_non_null(strstr(err, "--join TOKEN --ca-hash"));
+	path = strdup("/tmp/test_agent_config.XXXXXX");
+	f = fdopen(mkstemp(path), "w");
+	assert_non_null(f);
+	fputs("[agent]\nkey_file = /etc/hpq/cluster.key\n", f);
+	fclose(f);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, ":2: key-file is no longer used"));
+	unlink(path);
+	free(path);
+	config_release(&c);
+}
+
+/* config_finish on a config with these settings: its result and err. */
+static int finish_with(const char *const *kv, char *err, size_t errlen,
+		       struct agent_config *ret)
+{
+	int r;
+
+	config_init(ret);
+	assert_int_equal(config_set(ret, "name", "n1", err, errlen), 0);
+	for (; kv[0]; kv += 2)
+		assert_int_equal(config_set(ret, kv[0], kv[1], err, errlen), 0);
+	r = config_finish(ret, err, errlen);
+	return r;
+}
+
+static void finish_checks_trust(void **state)
+{
+	struct agent_config c;
+	char err[512], cwd[4096], want[4200];
+
+	/* --join needs the pin. */
+	assert_int_equal(finish_with((const char *[]){"join", "hpq1.a.b", NULL}, err,
+				     sizeof(err), &c), HPQ_EINVAL);
+	assert_non_null(strstr(err, "--ca-hash"));
+	config_release(&c);
+	assert_int_equal(finish_with((const char *[]){"join-file", "/x", NULL}, err,
+				     sizeof(err), &c), HPQ_EINVAL);
+	config_release(&c);
+	assert_int_equal(finish_with((const char *[]){"join", "hpq1.a.b", "ca-hash", HASH,
+						      NULL}, err, sizeof(err), &c), 0);
+	config_release(&c);
+	/* Both: --join wins (uplink.c), and neither is an error. */
+	assert_int_equal(finish_with((const char *[]){"join", "hpq1.a.b", "join-file", "/x",
+						      "ca-hash", HASH, NULL}, err, sizeof(err),
+				     &c), 0);
+	config_release(&c);
+	/* --insecure: loopback only, and never with --join. */
+	assert_int_equal(finish_with((const char *[]){"insecure", "yes", NULL}, err,
+				     sizeof(err), &c), 0);
+	config_release(&c);
+	assert_int_equal(finish_with((const char *[]){"insecure", "yes", "server", "[::1]:7000",
+						      NULL}, err, sizeof(err), &c), 0);
+	config_release(&c);
+	assert_int_equal(finish_with((const char *[]){"insecure", "yes", "server",
+						      "10.0.0.1:7420", NULL}, err, sizeof(err),
+				     &c), HPQ_EINVAL);
+	assert_non_null(strstr(err, "loopback"));
+	config_release(&c);
+	assert_int_equal(finish_with((const char *[]){"insecure", "yes", "server", "localhost",
+						      NULL}, err, sizeof(err), &c), HPQ_EINVAL);
+	config_release(&c);
+	assert_int_equal(finish_with((const char *[]){"insecure", "yes", "join", "hpq1.a.b",
+						      "ca-hash", HASH, NULL}, err, sizeof(err),
+				     &c), HPQ_EINVAL);
+	assert_non_null(strstr(err, "--insecure"));
+	config_release(&c);
+	/* Relative paths are made absolute before the agent leaves its directory. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(finish_with((const char *[]){"server", "./hpqd.sock", "join-file",
+						      "tok/en", "ca-hash", HASH, NULL}, err,
+				     sizeof(err), &c), 0);
+	snprintf(want, sizeof(want), "%s/tok/en", cwd);
+	assert_string_equal(c.join_file, want);
+	if (strlen(cwd) + 12 <= CONFIG_SOCKET_PATH_MAX) {
+		snprintf(want, sizeof(want), "%s/./hpqd.sock", cwd);
+		assert_string_equal(c.server, want);
+	}
 	config_release(&c);
 }
 
@@ -189,6 +353,10 @@ int main(void)
 		cmocka_unit_test(defaults),
 		cmocka_unit_test(good_values),
 		cmocka_unit_test(bad_values_change_nothing),
+		cmocka_unit_test(trust_values),
+		cmocka_unit_test(bad_trust_values_change_nothing),
+		cmocka_unit_test(key_file_is_gone),
+		cmocka_unit_test(finish_checks_trust),
 		cmocka_unit_test(file_with_section),
 		cmocka_unit_test(file_errors_name_the_line),
 		cmocka_unit_test(finish_names_the_node),

@@ -192,7 +192,8 @@ static struct fixture *connect_to_stub(int64_t skew_ms)
 	lc.server = f->d.server;
 	lc.name = "n1";
 	lc.heartbeat = 10;
-	assert_int_equal(uplink_init(&f->uplink, f->loop, &lc, &ops, f), 0);
+	lc.insecure = true; /* the stand-in speaks plaintext */
+	assert_int_equal(uplink_init(&f->uplink, f->loop, &lc, &ops, f, NULL, 0), 0);
 	uplink_start(&f->uplink);
 	ev_timer_init(&guard, guard_cb, 10.0, 0.0);
 	ev_timer_start(f->loop, &guard);

@@ -79,7 +79,8 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	struct exec_config ec = {0};
-	struct uplink_config lc = {.server = "127.0.0.1:1", .name = "testnode", .heartbeat = 1};
+	struct uplink_config lc = {.server = "127.0.0.1:1", .name = "testnode", .heartbeat = 1,
+				   .insecure = true};
 	static char *argv[] = {"/bin/sleep", "30"};
 	Hpq__RunTask rt = HPQ__RUN_TASK__INIT;
 
@@ -92,7 +93,7 @@ static int setup(void **state)
 	ec.node_name = "testnode";
 	exec_init(&f->ex, f->loop, &ec, on_task_exit, f);
 	/* The uplink exists but is never started: hpqd is "not connected". */
-	assert_int_equal(uplink_init(&f->uplink, f->loop, &lc, &ops, f), 0);
+	assert_int_equal(uplink_init(&f->uplink, f->loop, &lc, &ops, f, NULL, 0), 0);
 	assert_int_equal(local_open(&f->local, f->loop, f->sock, &f->ex, &f->uplink), 0);
 
 	/* Task 5 attempt 2 runs as nobody when we are root, else as us. */

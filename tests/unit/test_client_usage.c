@@ -124,16 +124,21 @@ static void check_entry(const struct cmd_entry *e)
 	free(opts);
 }
 
+/* Every command that runs (a leaf of the table, at any depth). */
+static void check_tree(const struct cmd_entry *e)
+{
+	if (!e->sub) {
+		check_entry(e);
+		return;
+	}
+	for (const struct cmd_entry *const *s = e->sub; *s; s++)
+		check_tree(*s);
+}
+
 static void test_synopsis(void **state)
 {
-	for (const struct cmd_entry *const *f = families; *f; f++) {
-		if (!(*f)->sub) {
-			check_entry(*f);
-			continue;
-		}
-		for (const struct cmd_entry *const *s = (*f)->sub; *s; s++)
-			check_entry(*s);
-	}
+	for (const struct cmd_entry *const *f = families; *f; f++)
+		check_tree(*f);
 }
 
 /* Runs hpq's dispatcher on argv with stdout discarded; returns the status. */

@@ -29,18 +29,16 @@
 #include "hpq.h"
 #include "msg.h"
 
-enum mode { MODE_NORMAL, MODE_AUTH, MODE_HELLO_ERROR };
+enum mode { MODE_NORMAL, MODE_HELLO_ERROR };
 
 struct server {
 	int lfd;
 	enum mode mode;
-	const char *keyfile;
 	pthread_t thread;
 	/* what the server saw */
 	char hello_name[64];
 	int hello_role;
 	unsigned hello_version;
-	bool auth_ok;
 };
 
 static char dir[] = "/tmp/hpq-test-client-XXXXXX";
@@ -124,7 +122,6 @@ static void *srv_main(void *arg)
 {
 	struct server *s = arg;
 	struct hpq_framer f = HPQ_FRAMER_INIT(HPQ_FRAME_MAX);
-	uint8_t nonce[HPQ_AUTH_NONCE_BYTES], key[HPQ_AUTH_KEY_BYTES];
 	Hpq__Envelope *req, rep = HPQ__ENVELOPE__INIT;
 	Hpq__HelloReply hr = HPQ__HELLO_REPLY__INIT;
 	int fd = accept(s->lfd, NULL, NULL);
@@ -145,32 +142,11 @@ static void *srv_main(void *arg)
 	hr.admin = true;
 	hr.software_version = "9.9.9";
 	hr.protocol_version = HPQ_PROTOCOL_VERSION;
-	if (s->mode == MODE_AUTH) {
-		hpq_auth_nonce(nonce);
-		hr.nonce.data = nonce;
-		hr.nonce.len = sizeof(nonce);
-	}
 	rep.id = req->id;
 	rep.body_case = HPQ__ENVELOPE__BODY_HELLO_REPLY;
 	rep.hello_reply = &hr;
 	srv_send(fd, &rep, false);
 	hpq_msg_free(req);
-
-	if (s->mode == MODE_AUTH) {
-		req = srv_recv(fd, &f);
-		if (!req || req->body_case != HPQ__ENVELOPE__BODY_AUTH)
-			goto out;
-		if (hpq_auth_load_key(s->keyfile, key) == 0 &&
-		    hpq_auth_verify(req->auth->mac.data, req->auth->mac.len, nonce, sizeof(nonce),
-				    key) == 0) {
-			s->auth_ok = true;
-			srv_ok(fd, req->id);
-		} else {
-			srv_error(fd, req->id, HPQ_EAUTH, "authentication failed");
-			goto out;
-		}
-		hpq_msg_free(req);
-	}
 
 	while ((req = srv_recv(fd, &f))) {
 		switch (req->body_case) {
@@ -230,7 +206,9 @@ static int setup(void **state)
 	snprintf(sock_path, sizeof(sock_path), "%s/hpqd.sock", dir);
 	unsetenv("HPQ_SOCKET");
 	unsetenv("HPQ_SERVER");
-	unsetenv("HPQ_KEY_FILE");
+	unsetenv("HPQ_CA_FILE");
+	/* This server speaks plain TCP (TLS is the integration tests'). */
+	setenv("HPQ_INSECURE", "1", 1);
 	return 0;
 }
 
@@ -352,52 +330,6 @@ static void test_hello_error(void **state)
 	srv_stop(&s);
 }
 
-static void test_auth(void **state)
-{
-	struct server s;
-	struct hpq_client c;
-	char key[160], other[160];
-	FILE *f;
-	Hpq__ListRequest lr = HPQ__LIST_REQUEST__INIT;
-	Hpq__Envelope req = list_req(&lr), *rep = NULL;
-
-	snprintf(key, sizeof(key), "%s/key", dir);
-	snprintf(other, sizeof(other), "%s/other", dir);
-	assert_non_null(f = fopen(key, "w"));
-	fputs("cluster secret", f);
-	fclose(f);
-	assert_non_null(f = fopen(other, "w"));
-	fputs("another secret", f);
-	fclose(f);
-
-	/* No key configured: a clear message, not a protocol mystery. */
-	srv_start_unix(&s, MODE_AUTH);
-	s.keyfile = key;
-	assert_int_equal(hpq_client_connect(&c, sock_path, 5000), HPQ_EAUTH);
-	assert_string_equal(c.errbuf, "daemon requires a cluster key: set HPQ_KEY_FILE");
-	srv_stop(&s);
-
-	/* The wrong key is refused by the server. */
-	setenv("HPQ_KEY_FILE", other, 1);
-	srv_start_unix(&s, MODE_AUTH);
-	s.keyfile = key;
-	assert_int_equal(hpq_client_connect(&c, sock_path, 5000), HPQ_EAUTH);
-	srv_stop(&s);
-	assert_false(s.auth_ok);
-
-	/* The right key. */
-	setenv("HPQ_KEY_FILE", key, 1);
-	srv_start_unix(&s, MODE_AUTH);
-	s.keyfile = key;
-	assert_int_equal(hpq_client_connect(&c, sock_path, 5000), 0);
-	assert_int_equal(hpq_client_call(&c, &req, &rep), 0);
-	hpq_msg_free(rep);
-	hpq_client_close(&c);
-	srv_stop(&s);
-	assert_true(s.auth_ok);
-	unsetenv("HPQ_KEY_FILE");
-}
-
 static void test_default_address(void **state)
 {
 	struct server s;
@@ -464,7 +396,6 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_peer_closes),
 		cmocka_unit_test(test_hello_error),
-		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_default_address),
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_connect_failures),

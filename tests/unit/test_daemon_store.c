@@ -33,8 +33,10 @@
 
 #include "error.h"
 #include "hpq.pb-c.h"
+#include "clock.h"
 #include "state.h"
 #include "store.h"
+#include "trust.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -155,8 +157,9 @@ static void test_new_database_has_defaults(void **ts)
 
 	load(s, &st);
 	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c);
-	 * 4: team admins (daemon/rights.c) */
-	assert_int_equal(store_schema_latest(), 4);
+	 * 4: team admins (daemon/rights.c); 5: join tokens, node certificates
+	 * (daemon/trust.c) */
+	assert_int_equal(store_schema_latest(), 5);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -936,6 +939,83 @@ static void test_v1_upgrades(void **ts)
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_true(sqlite3_column_int(q, 0) > 0);
 	sqlite3_finalize(q);
+	/* Version 5 added the join tokens and node certificates, empty. */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM join_tokens) +"
+					    " (SELECT count(*) FROM node_certs)", -1, &q, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* Tokens and certificates come back after a restart: a token's uses, and
+ * a revocation, hold across it; only a hash of a token's secret is kept. */
+static void test_trust_round_trip(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	const struct join_token *t, *u;
+	struct state st;
+	struct state_err e;
+	char token[TRUST_TOKEN_MAX], again[TRUST_TOKEN_MAX];
+	size_t n;
+	const struct join_token **v;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	assert_int_equal(state_token_create(&st, "", 600, 2, &admin, token, &t, &e), 0);
+	assert_int_equal(state_token_create(&st, "nosuchpool", 600, 1, &admin, again, &u, &e),
+			 HPQ_ENOTFOUND);
+	assert_int_equal(state_token_check(&st, token, "n1", "test", &t, &e), 0);
+	state_token_use(&st, t);
+	state_cert_issued(&st, "AA01", "n1", "", hpq_now_ms() + 600000, "joined");
+	state_cert_issued(&st, "AA02", "n2", "gpu", hpq_now_ms() + 600000, "joined");
+	assert_int_equal(state_node_revoke(&st, "n2", &admin, &n, &e), 0);
+	assert_int_equal(n, 1);
+	/* The wrong secret of a real token, and a malformed one. */
+	snprintf(again, sizeof(again), "%s", token);
+	again[strlen(again) - 1] = again[strlen(again) - 1] == '0' ? '1' : '0';
+	assert_int_equal(state_token_check(&st, again, "n3", "test", &u, &e), HPQ_EAUTH);
+	assert_int_equal(state_token_check(&st, "hpq1.zz", "n3", "test", &u, &e), HPQ_EAUTH);
+	commit(f, s);
+	state_release(&st);
+	close_store(f, s);
+
+	s = open_store(f);
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	v = state_tokens(&st, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0]->uses_left, 1);
+	free(v);
+	assert_int_equal(state_token_check(&st, token, "n4", "test", &t, &e), 0);
+	state_token_use(&st, t);
+	assert_int_equal(state_token_check(&st, token, "n5", "test", &t, &e), HPQ_EAUTH);
+	assert_non_null(strstr(e.msg, "used up"));
+	assert_int_equal(state_cert_check(&st, "AA01", "n1", &e), 0);
+	assert_int_equal(state_cert_check(&st, "AA01", "n2", &e), HPQ_EAUTH);
+	assert_int_equal(state_cert_check(&st, "AA02", "n2", &e), HPQ_EAUTH);
+	assert_non_null(strstr(e.msg, "revoked"));
+	assert_int_equal(state_cert_check(&st, "FFFF", "n1", &e), HPQ_EAUTH);
+	assert_non_null(state_node_cert(&st, "n1"));
+	assert_null(state_node_cert(&st, "n2"));
+	commit(f, s);
+	state_release(&st);
+	close_store(f, s);
+
+	/* No secret in the database: nothing of the token's last part. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM join_tokens WHERE"
+					    " instr(secret_hash, ?) > 0 OR instr(id, ?) > 0", -1,
+					    &q, NULL), SQLITE_OK);
+	sqlite3_bind_text(q, 1, strrchr(token, '.') + 1, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, strrchr(token, '.') + 1, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 0);
+	sqlite3_finalize(q);
 	sqlite3_close(db);
 }
 
@@ -1041,6 +1121,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};

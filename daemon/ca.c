@@ -1,0 +1,173 @@
+/*
+ * ca.c: hpqd's certificates and TLS context (ca.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "ca.h"
+#include "error.h"
+#include "log.h"
+#include "parse.h"
+#include "xalloc.h"
+
+struct ca {
+	struct hpq_ca *ca;
+	struct hpq_tls_ctx *tls;
+	char **names;
+	size_t nnames;
+	uint64_t node_lifetime_s;
+};
+
+static void add_name(struct ca *ca, const char *name)
+{
+	for (size_t i = 0; i < ca->nnames; i++)
+		if (!strcmp(ca->names[i], name))
+			return;
+	ca->names = xreallocarray(ca->names, ca->nnames + 1, sizeof(char *));
+	ca->names[ca->nnames++] = xstrdup(name);
+}
+
+/* Is host one address (not 0.0.0.0 or ::, which mean all of them)? */
+static bool specific_address(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return a4.s_addr != htonl(INADDR_ANY);
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return !IN6_IS_ADDR_UNSPECIFIED(&a6);
+	return false;
+}
+
+static void find_names(struct ca *ca, const struct config *cfg)
+{
+	char host[256];
+	uint16_t port;
+
+	if (cfg->tls.nserver_names) {
+		for (size_t i = 0; i < cfg->tls.nserver_names; i++)
+			add_name(ca, cfg->tls.server_names[i]);
+		return;
+	}
+	if (*cfg->listen &&
+	    hpq_split_hostport(cfg->listen, HPQ_HOSTPORT_LISTEN, host, sizeof(host), &port) == 0 &&
+	    *host && specific_address(host)) {
+		add_name(ca, host);
+	} else {
+		uv_interface_address_t *ifs;
+		int n;
+
+		if (uv_interface_addresses(&ifs, &n) == 0) {
+			for (int i = 0; i < n; i++) {
+				char a[INET6_ADDRSTRLEN];
+
+				if (ifs[i].address.address4.sin_family == AF_INET)
+					uv_ip4_name(&ifs[i].address.address4, a, sizeof(a));
+				else if (ifs[i].address.address6.sin6_scope_id == 0)
+					uv_ip6_name(&ifs[i].address.address6, a, sizeof(a));
+				else
+					continue;   /* link-local: not dialled by name */
+				add_name(ca, a);
+			}
+			uv_free_interface_addresses(ifs, n);
+		}
+	}
+	if (gethostname(host, sizeof(host)) == 0 && *host)
+		add_name(ca, host);
+	add_name(ca, "localhost");
+	add_name(ca, "127.0.0.1");
+	add_name(ca, "::1");
+}
+
+int ca_open(const struct config *cfg, const char *cluster_id, struct ca **ret, char *err,
+	    size_t errlen)
+{
+	struct ca *ca = xcalloc(1, sizeof(*ca));
+	char *dir = NULL, *cert = NULL, *key = NULL;
+	struct hpq_tls_config tc = { 0 };
+	int r;
+
+	xasprintf(&dir, "%s/tls", cfg->state_dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		r = hpq_errf(err, errlen, -errno, "cannot make '%s': %s", dir, strerror(errno));
+		goto fail;
+	}
+	r = hpq_ca_open(dir, cluster_id, true, &ca->ca, err, errlen);
+	if (r < 0)
+		goto fail;
+	find_names(ca, cfg);
+	r = hpq_ca_server_cert(ca->ca, dir, (const char *const *)ca->names, ca->nnames,
+			       (int)(cfg->tls.server_cert_lifetime_s / 86400), &cert, &key, err,
+			       errlen);
+	if (r < 0)
+		goto fail;
+	tc.ca_pem = hpq_ca_pem(ca->ca);
+	tc.cert_pem = cert;
+	tc.key_pem = key;
+	tc.chain_pem = hpq_ca_pem(ca->ca);
+	ca->tls = hpq_tls_ctx_new(true, &tc, err, errlen);
+	if (!ca->tls) {
+		r = HPQ_ETLS;
+		goto fail;
+	}
+	ca->node_lifetime_s = cfg->tls.node_cert_lifetime_s;
+	free(cert);
+	free(key);
+	free(dir);
+	*ret = ca;
+	return 0;
+fail:
+	free(cert);
+	free(key);
+	free(dir);
+	ca_free(ca);
+	return r;
+}
+
+void ca_free(struct ca *ca)
+{
+	if (!ca)
+		return;
+	hpq_tls_ctx_free(ca->tls);
+	hpq_ca_free(ca->ca);
+	for (size_t i = 0; i < ca->nnames; i++)
+		free(ca->names[i]);
+	free(ca->names);
+	free(ca);
+}
+
+struct hpq_tls_ctx *ca_server_tls(struct ca *ca)
+{
+	return ca->tls;
+}
+
+const char *ca_hash(const struct ca *ca)
+{
+	return hpq_ca_hash(ca->ca);
+}
+
+const char *ca_pem(const struct ca *ca)
+{
+	return hpq_ca_pem(ca->ca);
+}
+
+const char *const *ca_server_names(const struct ca *ca, size_t *n)
+{
+	*n = ca->nnames;
+	return (const char *const *)ca->names;
+}
+
+int ca_sign_node(struct ca *ca, const char *csr, size_t len, const char *node, const char *pool,
+		 char **ret_pem, struct hpq_cert_info *info, char *err, size_t errlen)
+{
+	return hpq_ca_sign_node(ca->ca, csr, len, node, pool, (int64_t)ca->node_lifetime_s,
+				ret_pem, info, err, errlen);
+}

@@ -1,0 +1,39 @@
+/*
+ * ca.h: hpqd's certificates (docs/security.md, "Nodes"): the cluster CA
+ * in <state_dir>/tls, made at the first start; the server certificate for
+ * the names clients and agents dial; the TLS context the TCP listener
+ * speaks; and the signing of node certificates.
+ *
+ * The server certificate names [tls] server_names, or when none are set:
+ * the listen address if it is a specific one (else every address of this
+ * host's interfaces), the host name, localhost, 127.0.0.1 and ::1. It is
+ * made again at start when those names change or a third of its life is
+ * left.
+ */
+#ifndef HPQD_CA_H
+#define HPQD_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "pki.h"
+#include "tls.h"
+
+struct ca;
+
+int ca_open(const struct config *cfg, const char *cluster_id, struct ca **ret, char *err,
+	    size_t errlen);
+void ca_free(struct ca *ca);
+
+/* The listener's TLS context (agents' certificates verified against the CA). */
+struct hpq_tls_ctx *ca_server_tls(struct ca *ca);
+const char *ca_hash(const struct ca *ca);      /* "sha256:..." */
+const char *ca_pem(const struct ca *ca);
+/* The server certificate's names, for hpqd --check and the log. */
+const char *const *ca_server_names(const struct ca *ca, size_t *n);
+/* Signs a node's request for [tls] node_cert_lifetime (pki.h's rules). */
+int ca_sign_node(struct ca *ca, const char *csr, size_t len, const char *node, const char *pool,
+		 char **ret_pem, struct hpq_cert_info *info, char *err, size_t errlen);
+
+#endif

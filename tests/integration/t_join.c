@@ -1,0 +1,542 @@
+/*
+ * t_join: nodes that join over TLS with a bootstrap token, and what hpqd
+ * refuses them (docs/security.md, "Nodes"). hpqd runs as shipped (TLS on
+ * TCP, its own CA in its state directory); the agents here dial its TCP
+ * port, as agents on other machines do.
+ *
+ * - An agent joins with `hpq node token create`'s token and CA hash: its
+ *   key and certificate land in <work>/tls, 0600; the node is "tls" in
+ *   `hpq node list`; a task runs on it and its output comes back; with
+ *   [tls] node_cert_lifetime short, the agent renews its certificate.
+ * - Refused, the agent exiting with status 2 and a message that says why
+ *   (so that systemd does not start it again), and nothing
+ *   taken: a token used a second time (stolen), a token past its TTL, the
+ *   wrong CA hash (the token is not even sent: its uses are untouched), a
+ *   name that already holds a certificate.
+ * - The CLI over TCP refuses an hpqd whose certificate another CA signed;
+ *   a plain-TCP peer is told hpqd speaks TLS.
+ * - With a valid certificate, a node that says Hello as another node is
+ *   refused, and one that reports another node's task is refused, the
+ *   task untouched, and a "security" event is recorded.
+ * - `hpq node revoke` disconnects the node and its certificate is refused
+ *   from then on; a new token lets it join again under its name.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "frame.h"
+#include "hpq.h"
+#include "msg.h"
+#include "pki.h"
+#include "tls.h"
+
+#include "harness.h"
+
+/* ---------------------------------------------------------------- tokens */
+
+struct token {
+	char token[128];
+	char hash[HPQ_PKI_HASH_LEN];
+	long long expires;
+};
+
+static void token_create(struct h_cluster *c, struct token *t, const char *uses,
+			 const char *ttl)
+{
+	json_t *j = h_hpq_json(c, "node", "token", "create", "--uses", uses, "--ttl", ttl, NULL);
+
+	snprintf(t->token, sizeof(t->token), "%s", h_str(j, "token"));
+	snprintf(t->hash, sizeof(t->hash), "%s", h_str(j, "ca_hash"));
+	t->expires = h_int(j, "expires");
+	json_decref(j);
+	assert_true(strncmp(t->token, "hpq1.", 5) == 0);
+	assert_true(hpq_pki_hash_valid(t->hash));
+}
+
+/* The uses left of the token whose whole text is t (hpq node token list). */
+static long long uses_left(struct h_cluster *c, const struct token *t)
+{
+	json_t *j = h_hpq_json(c, "node", "token", "list", NULL), *o;
+	long long n = -1;
+	size_t i;
+
+	json_array_foreach(j, i, o)
+		if (!strncmp(t->token + 5, h_str(o, "id"), strlen(h_str(o, "id"))))
+			n = h_int(o, "uses_left");
+	json_decref(j);
+	return n;
+}
+
+/* Starts an agent that joins over TCP with token and hash. */
+static int join(struct h_cluster *c, const char *name, const char *token, const char *hash)
+{
+	const char *extra[] = { "--join", token, "--ca-hash", hash, NULL };
+
+	return h_agent_start_tcp(c, name, 1, 2, "1G", extra);
+}
+
+/* Agent i must exit on its own with status 2, its log saying want. */
+static void assert_gave_up(struct h_cluster *c, int i, const char *want)
+{
+	struct h_agent *a = &c->agents[i];
+	char *log;
+
+	if (!H_WAIT_FOR(c, a->pid == 0, 30000))
+		fail_msg("agent %s did not give up", a->name);
+	log = h_read_file(a->log);
+	assert_non_null(log);
+	fprintf(stderr, "agent %s exited %d\n", a->name, WEXITSTATUS(a->status));
+	/* 2: refused for good, so systemd does not start it again. */
+	assert_true(WIFEXITED(a->status) && WEXITSTATUS(a->status) == 2);
+	if (!strstr(log, want))
+		fail_msg("agent %s's log does not say '%s':\n%s", a->name, want, log);
+	free(log);
+}
+
+static json_t *node_of(struct h_cluster *c, const char *name)
+{
+	json_t *j = h_hpq_json(c, "node", "list", NULL), *o, *found = NULL;
+	size_t i;
+
+	json_array_foreach(j, i, o)
+		if (!strcmp(h_str(o, "name"), name))
+			found = json_incref(o);
+	json_decref(j);
+	return found;
+}
+
+static bool node_connected(struct h_cluster *c, const char *name)
+{
+	json_t *n = node_of(c, name);
+	bool up = n && json_is_true(json_object_get(n, "connected"));
+
+	json_decref(n);
+	return up;
+}
+
+/* Does an event of kind carry text in its message? */
+static bool has_event(struct h_cluster *c, const char *kind, const char *text)
+{
+	json_t *j = h_hpq_json(c, "events", "--limit", "1000", NULL), *e;
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(j, i, e)
+		if (!strcmp(h_str(e, "kind"), kind) && strstr(h_str(e, "message"), text))
+			found = true;
+	json_decref(j);
+	return found;
+}
+
+static void assert_mode(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	if ((st.st_mode & 07777) != mode)
+		fail_msg("%s has mode %04o, not %04o", path, st.st_mode & 07777, mode);
+}
+
+/* ---------------------------------------------------------------- a node by hand */
+
+/* An agent's connection driven by the test: TLS with a node's own key and
+ * certificate (node.pem holds both), trusting the cluster CA. */
+struct raw {
+	int fd;
+	struct hpq_framer f;
+	struct hpq_tls_ctx *ctx;
+	struct hpq_tls *tls;
+};
+
+static bool raw_flush(struct raw *r)
+{
+	uint8_t buf[16384];
+	size_t n;
+
+	while ((n = hpq_tls_out_take(r->tls, buf, sizeof(buf))) > 0)
+		if (send(r->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+			return false;
+	return true;
+}
+
+static void raw_open(struct raw *r, int port, const char *pem, const char *ca)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct hpq_tls_config cfg = { .ca_pem = ca, .cert_pem = pem, .key_pem = pem };
+	char err[256];
+
+	memset(r, 0, sizeof(*r));
+	hpq_framer_init(&r->f, HPQ_FRAME_MAX);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r->fd >= 0);
+	assert_int_equal(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	r->ctx = hpq_tls_ctx_new(false, &cfg, err, sizeof(err));
+	if (!r->ctx)
+		fail_msg("TLS context: %s", err);
+	r->tls = hpq_tls_new(r->ctx, "127.0.0.1");
+	assert_true(raw_flush(r));
+}
+
+static void raw_send(struct raw *r, uint64_t id, Hpq__Envelope *env)
+{
+	size_t len;
+	uint8_t *buf;
+
+	env->id = id;
+	buf = hpq_msg_encode(env, &len);
+	assert_int_equal(hpq_tls_write(r->tls, buf, len), 0);
+	free(buf);
+	assert_true(raw_flush(r));
+}
+
+/* The next message with id (others skipped); NULL on close. */
+static Hpq__Envelope *raw_read(struct raw *r, uint64_t id)
+{
+	const uint8_t *p;
+	size_t len;
+	uint8_t buf[16384];
+
+	for (;;) {
+		struct pollfd pfd = { r->fd, POLLIN, 0 };
+		ssize_t n, m;
+
+		while (hpq_framer_next(&r->f, &p, &len) > 0) {
+			Hpq__Envelope *env = hpq_msg_decode(p, len);
+
+			if (env && env->id == id)
+				return env;
+			hpq_msg_free(env);
+		}
+		if (poll(&pfd, 1, 30000) <= 0 || (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
+			return NULL;
+		if (hpq_tls_feed(r->tls, buf, (size_t)n) < 0 || !raw_flush(r)) {
+			fprintf(stderr, "raw: TLS failed: %s\n", hpq_tls_error(r->tls));
+			return NULL;
+		}
+		while ((m = hpq_tls_read(r->tls, buf, sizeof(buf))) > 0)
+			hpq_framer_feed(&r->f, buf, (size_t)m);
+		/* After close_notify, what came before it is still read. */
+		if (m < 0 && !hpq_framer_pending(&r->f))
+			return NULL;
+	}
+}
+
+static void raw_close(struct raw *r)
+{
+	hpq_tls_free(r->tls);
+	hpq_tls_ctx_free(r->ctx);
+	hpq_framer_release(&r->f);
+	close(r->fd);
+}
+
+static Hpq__Envelope *raw_hello(struct raw *r, const char *name);
+
+/* A join by hand: TLS pinned to the token's CA hash, Hello as name, a
+ * certificate request; returns hpqd's answer. */
+static Hpq__Envelope *raw_join(struct h_cluster *c, const char *name, const struct token *t)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
+	struct hpq_tls_config cfg = { .pin_hash = t->hash };
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
+	Hpq__JoinRequest jr = HPQ__JOIN_REQUEST__INIT;
+	char err[256], *key = NULL, *csr = NULL;
+	struct raw r;
+
+	memset(&r, 0, sizeof(r));
+	hpq_framer_init(&r.f, HPQ_FRAME_MAX);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r.fd >= 0);
+	assert_int_equal(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	r.ctx = hpq_tls_ctx_new(false, &cfg, err, sizeof(err));
+	if (!r.ctx)
+		fail_msg("TLS context: %s", err);
+	r.tls = hpq_tls_new(r.ctx, "127.0.0.1");
+	assert_true(raw_flush(&r));
+	reply = raw_hello(&r, name);
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
+	hpq_msg_free(reply);
+	assert_int_equal(hpq_pki_make_request(name, &key, &csr, err, sizeof(err)), 0);
+	jr.token = (char *)t->token;
+	jr.csr.data = (uint8_t *)csr;
+	jr.csr.len = strlen(csr);
+	env.body_case = HPQ__ENVELOPE__BODY_JOIN;
+	env.join = &jr;
+	raw_send(&r, 2, &env);
+	reply = raw_read(&r, 2);
+	free(key);
+	free(csr);
+	raw_close(&r);
+	return reply;
+}
+
+static Hpq__Envelope *raw_hello(struct raw *r, const char *name)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Hello hello = HPQ__HELLO__INIT;
+
+	hello.role = HPQ__ROLE__ROLE_AGENT;
+	hello.protocol_version = HPQ_PROTOCOL_VERSION;
+	hello.software_version = (char *)"t_join";
+	hello.name = (char *)name;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	raw_send(r, 1, &env);
+	return raw_read(r, 1);
+}
+
+static void assert_error(Hpq__Envelope *reply, int code, const char *want, const char *what)
+{
+	if (!reply || reply->body_case != HPQ__ENVELOPE__BODY_ERROR)
+		fail_msg("%s: want an Error, got %s", what,
+			 reply ? hpq_msg_name(reply) : "a closed connection");
+	fprintf(stderr, "%s: refused: %s\n", what, reply->error->message);
+	assert_int_equal(reply->error->code, code);
+	if (!strstr(reply->error->message, want))
+		fail_msg("%s: the error does not say '%s'", what, want);
+	hpq_msg_free(reply);
+}
+
+/* Node `as`, holding the certificate in pem, says Hello as `claim`: refused. */
+static void impersonate(struct h_cluster *c, const char *pem, const char *ca, const char *as,
+			const char *claim)
+{
+	struct raw r;
+	char want[128];
+
+	raw_open(&r, c->port, pem, ca);
+	snprintf(want, sizeof(want), "this certificate is node %s's", as);
+	assert_error(raw_hello(&r, claim), HPQ_EAUTH, want, "Hello as another node");
+	raw_close(&r);
+}
+
+/* Node `as` reports that task id (attempt 1, which runs elsewhere) ended. */
+static void report_foreign(struct h_cluster *c, const char *pem, const char *ca, const char *as,
+			   uint64_t id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__RegisterReply *rr;
+	Hpq__TaskUpdate tu = HPQ__TASK_UPDATE__INIT;
+	Hpq__AgentTask at = HPQ__AGENT_TASK__INIT;
+	struct raw r;
+
+	raw_open(&r, c->port, pem, ca);
+	reply = raw_hello(&r, as);
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
+	hpq_msg_free(reply);
+	reg.name = (char *)as;
+	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
+	env.register_ = &reg;
+	raw_send(&r, 2, &env);
+	reply = raw_read(&r, 2);
+	assert_non_null(reply);
+	if (reply->body_case != HPQ__ENVELOPE__BODY_REGISTER_REPLY)
+		fail_msg("Register: %s", reply->body_case == HPQ__ENVELOPE__BODY_ERROR
+						  ? reply->error->message : hpq_msg_name(reply));
+	rr = reply->register_reply;
+	assert_non_null(rr);
+	hpq_msg_free(reply);
+
+	at.task_id = id;
+	at.attempt = 1;
+	at.exited = true;
+	at.exit_code = 0;
+	tu.task = &at;
+	env.body_case = HPQ__ENVELOPE__BODY_TASK_UPDATE;
+	env.task_update = &tu;
+	raw_send(&r, 3, &env);
+	assert_error(raw_read(&r, 3), HPQ_EPERM, "a node reports only its own tasks",
+		     "a report about another node's task");
+	raw_close(&r);
+}
+
+/* ---------------------------------------------------------------- the test */
+
+static void join_flow(void **state)
+{
+	struct h_cluster *c = *state;
+	struct token one, many, brief, again;
+	struct h_out o;
+	char server[64], path[256], zeros[HPQ_PKI_HASH_LEN], *pem, *ca, *log;
+	uint64_t id, sleeper;
+	json_t *n;
+	int edge1, edge5, i;
+
+	/* Certificates due for renewal as soon as they are issued. */
+	h_daemon_config(c, "[tls]\nnode_cert_lifetime = 60s\n");
+	h_daemon_start(c);
+	snprintf(server, sizeof(server), "127.0.0.1:%d", c->port);
+
+	/* A join, and a node that works. */
+	token_create(c, &one, "1", "1h");
+	edge1 = join(c, "edge1", one.token, one.hash);
+	assert_true(H_WAIT_FOR(c, node_connected(c, "edge1"), 30000));
+	n = node_of(c, "edge1");
+	assert_string_equal(h_str(n, "identity"), "tls");
+	assert_false(json_is_null(json_object_get(n, "cert_not_after")));
+	json_decref(n);
+	assert_mode(h_path(c, "edge1/tls"), 0700);
+	assert_mode(h_path(c, "edge1/tls/node.pem"), 0600);
+	assert_mode(h_path(c, "edge1/tls/ca.crt"), 0600);
+	assert_int_equal(uses_left(c, &one), 0);
+	id = h_submit(c, "--", "sh", "-c", "echo over-tls", NULL);
+	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
+	{
+		char ids[32];
+
+		snprintf(ids, sizeof(ids), "%" PRIu64, id);
+		assert_int_equal(h_hpq(c, &o, "logs", ids, NULL), 0);
+		assert_non_null(strstr(o.out, "over-tls"));
+		h_out_free(&o);
+	}
+	assert_true(has_event(c, "node", "joined with token"));
+	/* 60 s certificates are due at once: the agent renews. */
+	assert_true(H_WAIT_FOR(c, has_event(c, "node", "renewed: certificate"), 30000));
+
+	/* The same token again, as a thief would: used up. */
+	i = join(c, "edge2", one.token, one.hash);
+	assert_gave_up(c, i, "used up");
+	assert_true(has_event(c, "security", "join as edge2"));
+	assert_false(node_connected(c, "edge2"));
+
+	/* The wrong CA: the agent stops before sending the token. */
+	token_create(c, &many, "5", "1h");
+	memset(zeros, '0', sizeof(zeros));
+	memcpy(zeros, "sha256:", 7);
+	zeros[HPQ_PKI_HASH_LEN - 1] = '\0';
+	i = join(c, "edge3", many.token, zeros);
+	assert_gave_up(c, i, "pinned");
+	assert_int_equal(uses_left(c, &many), 5);
+
+	/* A token past its TTL. */
+	token_create(c, &brief, "1", "1s");
+	assert_true(H_WAIT_FOR(c, (long long)time(NULL) > brief.expires, 5000));
+	i = join(c, "edge4", brief.token, brief.hash);
+	assert_gave_up(c, i, "expired");
+
+	/* A name that is taken: edge1 holds a certificate. By hand, since an
+	 * agent named edge1 here would share edge1's work directory. */
+	assert_error(raw_join(c, "edge1", &many), HPQ_EEXIST, "already holds a certificate",
+		     "a join under a taken name");
+	assert_int_equal(uses_left(c, &many), 5);
+
+	/* The CLI over TCP: the right CA works (as far as MUNGE, which this
+	 * host need not run); another CA's certificate is refused; plain TCP
+	 * is told that hpqd speaks TLS. */
+	{
+		struct hpq_ca *other;
+		char err[256];
+
+		assert_int_equal(mkdir(h_path(c, "otherca"), 0700), 0);
+		assert_int_equal(hpq_ca_open(h_path(c, "otherca"), "other", true, &other, err,
+					     sizeof(err)), 0);
+		h_write_file(h_path(c, "other.crt"), hpq_ca_pem(other));
+		hpq_ca_free(other);
+	}
+	assert_int_not_equal(h_hpq(c, &o, "--server", server, "--ca-file",
+				   h_path(c, "other.crt"), "list", NULL), 0);
+	fprintf(stderr, "another CA: %s", o.err);
+	assert_non_null(strstr(o.err, "TLS with hpqd failed"));
+	h_out_free(&o);
+	assert_int_not_equal(h_hpq(c, &o, "--server", server, "--insecure", "list", NULL), 0);
+	assert_non_null(strstr(o.err, "hpqd speaks TLS on TCP"));
+	h_out_free(&o);
+	assert_int_not_equal(h_hpq(c, &o, "--server", server, "--server-name", "elsewhere.example",
+				   "list", NULL), 0);
+	fprintf(stderr, "another name: %s", o.err);
+	assert_non_null(strstr(o.err, "TLS with hpqd failed"));
+	h_out_free(&o);
+
+	/* A second node, then by hand with its certificate: no Hello as
+	 * another node, no report about another node's task. */
+	edge5 = join(c, "edge5", many.token, many.hash);
+	assert_true(H_WAIT_FOR(c, node_connected(c, "edge5"), 30000));
+	h_agent_stop(c, edge5, SIGTERM);
+	assert_true(H_WAIT_FOR(c, !node_connected(c, "edge5"), 30000));
+	snprintf(path, sizeof(path), "%s", h_path(c, "edge5/tls/node.pem"));
+	pem = h_read_file(path);
+	ca = h_read_file(h_path(c, "edge5/tls/ca.crt"));
+	assert_non_null(pem);
+	assert_non_null(ca);
+	sleeper = h_submit(c, "--", "sleep", "600", NULL);
+	assert_true(h_wait_state(c, sleeper, "RUNNING", 30000));
+	impersonate(c, pem, ca, "edge5", "edge1");
+	report_foreign(c, pem, ca, "edge5", sleeper);
+	assert_true(has_event(c, "security", "does not run on node edge5"));
+	{
+		json_t *t = h_task(c, sleeper);
+
+		assert_string_equal(h_str(t, "state"), "RUNNING");
+		json_decref(t);
+	}
+
+	/* Revocation: edge1 is cut off and its certificate refused. */
+	assert_int_equal(h_hpq(c, NULL, "node", "revoke", "edge1", NULL), 0);
+	assert_true(H_WAIT_FOR(c, !node_connected(c, "edge1"), 30000));
+	assert_true(H_WAIT_FOR(c, (log = h_read_file(c->agents[edge1].log)) &&
+				      strstr(log, "refuses this node's certificate") ? (free(log), true)
+										   : (free(log), false),
+			       30000));
+	assert_true(has_event(c, "security", "was revoked"));
+	assert_false(node_connected(c, "edge1"));
+	/* The revoked node's certificate cannot even report for itself. */
+	pem = (free(pem), h_read_file(h_path(c, "edge1/tls/node.pem")));
+	{
+		struct raw r;
+		Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
+		Hpq__Register reg = HPQ__REGISTER__INIT;
+
+		raw_open(&r, c->port, pem, ca);
+		reply = raw_hello(&r, "edge1");
+		assert_non_null(reply);
+		hpq_msg_free(reply);
+		reg.name = (char *)"edge1";
+		env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
+		env.register_ = &reg;
+		raw_send(&r, 2, &env);
+		assert_error(raw_read(&r, 2), HPQ_EAUTH, "was revoked", "a revoked certificate");
+		raw_close(&r);
+	}
+	/* A new token lets the machine join again under its name. */
+	h_agent_stop(c, edge1, SIGTERM);
+	snprintf(path, sizeof(path), "rm -rf '%s'", h_path(c, "edge1/tls"));
+	assert_int_equal(system(path), 0);
+	token_create(c, &again, "1", "10m");
+	{
+		struct h_agent *a = &c->agents[edge1];
+
+		snprintf(a->extra[1], sizeof(a->extra[1]), "%s", again.token);
+		snprintf(a->extra[3], sizeof(a->extra[3]), "%s", again.hash);
+		h_agent_restart(c, edge1);
+	}
+	assert_true(H_WAIT_FOR(c, node_connected(c, "edge1"), 30000));
+	free(pem);
+	free(ca);
+	h_pass(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(join_flow, h_setup, h_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
