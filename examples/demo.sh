@@ -152,14 +152,22 @@ done
 port=$(cat "$var/hpqd.port")
 echo "hpqd listens on 127.0.0.1:$port (written to var/hpqd.port)"
 
-say "starting three agents, each with 2 (pretend) GPUs, 4 CPUs and 8G"
+say "a bootstrap token with which three machines may join (TCP is TLS: nodes prove who they are with certificates)"
+printf '%s\n' '$ hpq node token create --uses 3 --ttl 10m --json'
+token_json=$(hpq_q node token create --uses 3 --ttl 10m --json)
+printf '%s\n' "$token_json"
+token=$(printf '%s\n' "$token_json" | sed -n 's/.*"token": "\([^"]*\)".*/\1/p')
+ca_hash=$(printf '%s\n' "$token_json" | sed -n 's/.*"ca_hash": "\([^"]*\)".*/\1/p')
+[ -n "$token" ] && [ -n "$ca_hash" ] || die "no join token: $token_json"
+
+say "starting three agents, each with 2 (pretend) GPUs, 4 CPUs and 8G, joining with it"
 for n in 1 2 3; do
 	printf '$ hpq-agent --foreground --server 127.0.0.1:%s --name node%s --work-dir var/node%s \\\n' \
 		"$port" "$n" "$n"
-	printf '      --gpus 2 --cpus 4 --mem 8G\n'
+	printf '      --gpus 2 --cpus 4 --mem 8G --join TOKEN --ca-hash %s\n' "$ca_hash"
 	"$AGENT" --foreground --server "127.0.0.1:$port" --name "node$n" --work-dir "$var/node$n" \
 		--gpus 2 --cpus 4 --mem 8G --heartbeat 1s --log-level info $root_agent \
-		2> "$var/node$n.log" &
+		--join "$token" --ca-hash "$ca_hash" 2> "$var/node$n.log" &
 	pids="$pids $!"
 done
 i=0
