@@ -1,7 +1,7 @@
 # The two README commands. Both install what is missing (Debian 12,
 # apt-get, as root or through sudo), then build with CMake.
 #
-#   make demo   build, start a small local cluster in ./var, show it working
+#   make demo   build, start a small local cluster in ./hpq-demo, show it working
 #   make test   build with ASan+UBSan (clang, libFuzzer) and run the ctest suite
 #   make        just build (./build)
 #   make install [DESTDIR=...] [PREFIX=/usr/local]
@@ -10,7 +10,7 @@ DEPS := build-essential cmake pkg-config clang libclang-rt-14-dev \
 	libuv1-dev libev-dev libprotobuf-c-dev protobuf-c-compiler \
 	libsqlite3-dev sqlite3 libinih-dev libjansson-dev libcmocka-dev \
 	libsodium-dev libssl-dev libncurses-dev libmicrohttpd-dev procps \
-	munge libmunge-dev python3-prometheus-client
+	munge libmunge-dev python3-prometheus-client logrotate
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 

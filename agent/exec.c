@@ -266,18 +266,24 @@ static void exec_log_line(struct exec *ex, const struct task *t, const char *fmt
 
 static void exec_log_line(struct exec *ex, const struct task *t, const char *fmt, ...)
 {
-	char path[4096];
+	char path[4096], last;
+	struct stat st;
 	va_list ap;
 	int fd;
 
 	if (!t->cluster_id[0])
 		return;
 	exec_log_path(ex->log_dir, t->cluster_id, t->id, t->attempt, path, sizeof(path));
-	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		log_debug("cannot append to '%s': %s", path, strerror(errno));
 		return;
 	}
+	/* hpq's line is a line of its own, also after output that did not
+	 * end with a newline (hpq logs --json tells the two apart). */
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 &&
+	    last != '\n' && write(fd, "\n", 1) < 0)
+		log_debug("cannot append to '%s': %s", path, strerror(errno));
 	va_start(ap, fmt);
 	vdprintf(fd, fmt, ap);
 	va_end(ap);

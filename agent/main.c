@@ -4,14 +4,17 @@
  * libev's default loop (the one that can watch child processes) until
  * SIGTERM or SIGINT.
  *
- * Startup reads top to bottom: settings, logging, capacity, detach, loop,
- * agent (work directory, journal, local socket, the node's credentials),
- * signals, watchdog, connect, READY=1, run. A node that joins says READY=1
- * (and lets a detaching parent return) only once its first attempt to
- * join is over, so that a join refused for good (a bad token, the wrong
- * CA hash) is an error at start, on the terminal. Stopping leaves the
- * tasks running in their own sessions for the next agent to adopt,
- * unless --kill-tasks-on-exit says otherwise.
+ * Startup reads top to bottom: settings (--check stops after them),
+ * logging, capacity, detach, loop, agent (work directory, journal, local
+ * socket, the node's credentials), signals, watchdog, connect, READY=1,
+ * run. Before it detaches, the agent makes its relative paths absolute
+ * (it works in "/" afterwards); detached, it logs to agent.log in its work
+ * directory and keeps its pid in agent.pid there. A node that joins says
+ * READY=1 (and lets a detaching parent return) only once its first
+ * attempt to join is over, so that a join refused for good (a bad token,
+ * the wrong CA hash) is an error at start, on the terminal. Stopping
+ * leaves the tasks running in their own sessions for the next agent to
+ * adopt, unless --kill-tasks-on-exit says otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +31,15 @@
 #include "agent.h"
 #include "capacity.h"
 #include "config.h"
+#include "config-check.h"
 #include "error.h"
 #include "hpq.h"
 #include "log.h"
 #include "notify.h"
 #include "parse.h"
+#include "path.h"
 #include "res.h"
+#include "xalloc.h"
 
 static const char usage_text[] =
 	"usage: hpq-agent [options]\n"
@@ -95,7 +101,10 @@ static const char usage_text[] =
 	"                           (default: leave them running for the next agent)\n"
 	"  --allow-root-tasks       run tasks whose user is root (uid 0); hpqd must\n"
 	"                           allow them too (default: refuse them)\n"
-	"  -f, --foreground         do not detach\n"
+	"  -f, --foreground         do not detach (detached, the agent logs to\n"
+	"                           agent.log in its work directory)\n"
+	"  -n, --check              check the settings, print them with where each\n"
+	"                           value came from, and exit (1 if one is wrong)\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
 
@@ -106,6 +115,7 @@ struct flags {
 	const char *values[32];
 	int n;
 	bool log_level_given;
+	bool check;              /* --check */
 };
 
 static const struct option long_options[] = {
@@ -142,6 +152,7 @@ static const struct option long_options[] = {
 	{"allow-root-tasks", no_argument, NULL, 0},
 	{"foreground", no_argument, NULL, 'f'},
 	{"config", required_argument, NULL, 'c'},
+	{"check", no_argument, NULL, 'n'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -163,7 +174,7 @@ static void parse_flags(int argc, char **argv, struct flags *fl)
 	int c, idx;
 
 	config_init(&scratch);
-	while ((c = getopt_long(argc, argv, "fc:hV", long_options, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "fc:nhV", long_options, &idx)) != -1) {
 		const char *key, *value;
 
 		switch (c) {
@@ -177,6 +188,9 @@ static void parse_flags(int argc, char **argv, struct flags *fl)
 			break;
 		case 'c':
 			fl->config_path = optarg;
+			continue;
+		case 'n':
+			fl->check = true;
 			continue;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -269,10 +283,11 @@ static int daemonize(void)
 	return fds[1];
 }
 
-static void daemon_ready(int fd)
+/* Tells the waiting parent that the agent serves; from now on the agent
+ * logs to log_fd, its log file, with dated lines. */
+static void daemon_ready(int fd, int log_fd)
 {
 	char ok = 0;
-	int devnull;
 
 	if (fd < 0)
 		return;
@@ -280,11 +295,39 @@ static void daemon_ready(int fd)
 		/* the parent is gone; nothing to tell */
 	}
 	close(fd);
-	/* stderr stays where it was unless it is a terminal we just left. */
-	if (isatty(2) && (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
-		dup2(devnull, 2);
-		close(devnull);
+	if (dup2(log_fd, STDERR_FILENO) >= 0)
+		hpq_log_dated(true);
+	close(log_fd);
+}
+
+/* --check: the settings the agent would run with, each with its source,
+ * and what is wrong with them. Returns the exit status. */
+static int check_settings(const struct flags *fl, struct agent_config *cfg)
+{
+	struct hpq_res capacity;
+	char err[512];
+	unsigned problems;
+	int r;
+
+	if (!cfg->foreground && config_make_absolute(cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
 	}
+	r = capacity_detect((struct hpq_res){cfg->gpus, cfg->cpus, cfg->mem}, &capacity);
+	if (r < 0) {
+		log_err("cannot detect this node's memory: %s; give --mem", hpq_strerror(r));
+		return 1;
+	}
+	printf("# the settings hpq-agent runs with; after each, where it comes from:\n"
+	       "# default, detected, file (%s) or option\n",
+	       fl->config_path ? fl->config_path : "none");
+	config_print(cfg, capacity, fl->config_path, fl->keys, (size_t)fl->n, stdout);
+	fflush(stdout);
+	problems = config_check(cfg, stderr);
+	if (problems)
+		fprintf(stderr, "hpq-agent: %u problem%s in the settings\n", problems,
+			problems == 1 ? "" : "s");
+	return problems ? 1 : 0;
 }
 
 struct main_ctx {
@@ -293,7 +336,9 @@ struct main_ctx {
 	const struct flags *flags;
 	ev_signal sigterm_w, sigint_w, sighup_w;
 	ev_timer watchdog_w;
-	int ready_fd;
+	int ready_fd;            /* detached: the pipe to the waiting parent */
+	int log_fd;              /* detached: <work-dir>/agent.log */
+	char *pid_path;          /* detached: <work-dir>/agent.pid */
 };
 
 /* The agent serves: tell systemd and a waiting parent. */
@@ -302,8 +347,8 @@ static void on_serving(void *ctx)
 	struct main_ctx *m = ctx;
 
 	notify_send("READY=1");
-	daemon_ready(m->ready_fd);
-	m->ready_fd = -1;
+	daemon_ready(m->ready_fd, m->log_fd);
+	m->ready_fd = m->log_fd = -1;
 	log_notice("hpq-agent %s serving node %s (work directory %s)", HPQ_VERSION, m->cfg.name,
 		   m->agent.work_dir);
 }
@@ -344,6 +389,28 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 	notify_send("READY=1");
 }
 
+/* agent.pid: the pid, replaced atomically. Returns 0 or -1 with errno. */
+static int write_pid_file(const char *path)
+{
+	char *tmp;
+	FILE *f;
+	int r = 0;
+
+	xasprintf(&tmp, "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		free(tmp);
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		r = -1;
+		unlink(tmp);
+	}
+	free(tmp);
+	return r;
+}
+
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	notify_send("WATCHDOG=1");
@@ -356,7 +423,7 @@ int main(int argc, char **argv)
 	struct hpq_res given, capacity;
 	struct ev_loop *loop;
 	uint64_t wd_usec;
-	char err[1024], buf[128];
+	char err[1024], buf[128], *config_abs = NULL, *path;
 	int r, status = 0;
 
 	parse_flags(argc, argv, &fl);
@@ -367,6 +434,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hpq_log_set_level(m.cfg.log_level);
+	if (fl.check) {
+		r = check_settings(&fl, &m.cfg);
+		config_release(&m.cfg);
+		return r;
+	}
+	/* Detached, the agent works in "/": its paths are absolute from here. */
+	if (!m.cfg.foreground) {
+		if (config_make_absolute(&m.cfg, err, sizeof(err)) < 0 ||
+		    (fl.config_path &&
+		     hpq_path_absolute(fl.config_path, &config_abs, err, sizeof(err)) < 0)) {
+			log_err("%s", err);
+			return 1;
+		}
+		if (config_abs)
+			fl.config_path = config_abs;
+	}
 
 	given = (struct hpq_res){m.cfg.gpus, m.cfg.cpus, m.cfg.mem};
 	r = capacity_detect(given, &capacity);
@@ -379,7 +462,7 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)(time(NULL) ^ getpid()));
-	m.ready_fd = -1;
+	m.ready_fd = m.log_fd = -1;
 	if (!m.cfg.foreground)
 		m.ready_fd = daemonize();
 
@@ -410,6 +493,20 @@ int main(int argc, char **argv)
 		ev_unref(loop); /* the watchdog alone does not keep the loop alive */
 	}
 
+	if (m.ready_fd >= 0) {
+		/* The work directory exists now; failing here still reaches the
+		 * terminal, which the parent shares until daemon_ready. */
+		xasprintf(&path, "%s/agent.log", m.agent.work_dir);
+		m.log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (m.log_fd < 0) {
+			log_err("cannot open the log file '%s': %s", path, strerror(errno));
+			return 1;
+		}
+		free(path);
+		xasprintf(&m.pid_path, "%s/agent.pid", m.agent.work_dir);
+		if (write_pid_file(m.pid_path) < 0)
+			log_warn("cannot write '%s': %s", m.pid_path, strerror(errno));
+	}
 	m.agent.on_serving = on_serving;
 	m.agent.on_serving_ctx = &m;
 	agent_start(&m.agent);
@@ -434,5 +531,9 @@ int main(int argc, char **argv)
 	agent_release(&m.agent);
 	config_release(&m.cfg);
 	ev_loop_destroy(loop);
+	if (m.pid_path)
+		unlink(m.pid_path);
+	free(m.pid_path);
+	free(config_abs);
 	return status;
 }

@@ -4,16 +4,15 @@
  * health, team and class changes, with who did it. Filters are applied by
  * the daemon. --follow keeps the connection open and prints each event as
  * the daemon commits it (a subscription, no polling); one line per event,
- * flushed at once, so `hpq events --follow | grep preempt` works. With
- * --json: an array, or with --follow one JSON object per line.
+ * flushed at once, so `hpq events --follow | grep preempt` works, under
+ * one header line. With --json: an array, or with --follow one JSON
+ * object per line.
  */
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
 #include "dash.h"
-#include "escape.h"
 #include "msg.h"
 
 enum {
@@ -46,19 +45,7 @@ static void print_line(const struct cli *cli, const Hpq__Event *e)
 		fputc('\n', f);
 		json_decref(j);
 	} else {
-		char when[OUTPUT_TIME_LEN], task[32] = "";
-		char *kind = hpq_escape(e->kind), *node = hpq_escape(*e->node ? e->node : "-");
-		char *actor = hpq_escape(e->actor), *msg = hpq_escape(e->message);
-
-		if (e->task_id)
-			snprintf(task, sizeof(task), "task %llu", (unsigned long long)e->task_id);
-		fprintf(f, "%s  %-10s %-10s %-12s %-10s %s\n",
-			output_time_local(e->time, when, sizeof(when)), kind, *task ? task : "-",
-			node, actor, msg);
-		free(kind);
-		free(node);
-		free(actor);
-		free(msg);
+		dash_event_text(f, e);
 	}
 }
 
@@ -131,6 +118,8 @@ static int events_exec(struct cli *cli, const struct cmd_entry *e, int argc, cha
 		hpq_msg_free(reply);
 		return CLI_OK;
 	}
+	if (!cli->json)
+		dash_event_header(cli->out.out);
 	for (size_t i = 0; i < rep->n_events; i++)
 		print_line(cli, rep->events[i]);
 	fflush(cli->out.out);

@@ -331,6 +331,9 @@ static int top_exec(struct cli *cli, const struct cmd_entry *e, int argc, char *
 	}
 	if (optind < argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	if (cli->json)
+		return cli_usage_error(cli, "a live view has no --json; scripts read the same "
+				       "with 'hpq status --json' and 'hpq events --follow --json'");
 	if (!isatty(0) || !isatty(1))
 		return cli_error(cli, "top needs a terminal; use 'hpq status' in scripts");
 	if (cli_connect(cli) != 0)

@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "clock.h"
 #include "dash.h"
 #include "error.h"
+#include "escape.h"
 #include "msg.h"
 #include "output.h"
 
@@ -146,6 +148,30 @@ json_t *dash_event_json(const Hpq__Event *e)
 	json_object_set_new(o, "actor", str(e->actor));
 	json_object_set_new(o, "message", str(e->message));
 	return o;
+}
+
+/* The time column is output_time_local's "2024-05-01 14:00:03". */
+#define EVENT_COLUMNS "%-19s  %-10s %-10s %-12s %-10s %s\n"
+
+void dash_event_header(FILE *f)
+{
+	fprintf(f, EVENT_COLUMNS, "TIME", "KIND", "TASK", "NODE", "ACTOR", "MESSAGE");
+}
+
+void dash_event_text(FILE *f, const Hpq__Event *e)
+{
+	char when[OUTPUT_TIME_LEN], task[32] = "";
+	char *kind = hpq_escape(e->kind), *node = hpq_escape(*e->node ? e->node : "-");
+	char *actor = hpq_escape(e->actor), *msg = hpq_escape(e->message);
+
+	if (e->task_id)
+		snprintf(task, sizeof(task), "task %llu", (unsigned long long)e->task_id);
+	fprintf(f, EVENT_COLUMNS, output_time_local(e->time, when, sizeof(when)), kind,
+		*task ? task : "-", node, actor, msg);
+	free(kind);
+	free(node);
+	free(actor);
+	free(msg);
 }
 
 int dash_follow_next(struct hpq_client *c, uint64_t id, int timeout_ms, Hpq__Envelope **ret_env)

@@ -10,7 +10,8 @@
  *
  * Strings from the daemon are bytes (a command line can hold anything);
  * jansson only takes UTF-8, so invalid sequences become U+FFFD rather
- * than making a whole reply unprintable.
+ * than making a whole reply unprintable. A task's output (hpq logs) may
+ * hold NUL bytes too: they are kept, as \u0000.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +20,14 @@
 #include "output.h"
 #include "xalloc.h"
 
-static json_t *json_str(const char *s)
+json_t *output_json_text(const char *s, size_t n)
 {
 	json_t *v;
 	char *clean, *p;
-	size_t n;
 
-	if (!s)
-		s = "";
-	if ((v = json_string(s)))
+	if ((v = json_stringn(s, n)))
 		return v;
 	/* Replace each byte that is not part of a valid UTF-8 sequence. */
-	n = strlen(s);
 	p = clean = xmalloc(3 * n + 1);
 	for (size_t i = 0; i < n;) {
 		const unsigned char *u = (const unsigned char *)s + i;
@@ -55,12 +52,18 @@ static json_t *json_str(const char *s)
 			i++;
 		}
 	}
-	*p = '\0';
-	v = json_string(clean);
+	v = json_stringn(clean, (size_t)(p - clean));
 	free(clean);
 	if (!v)
 		hpq_fatal("json: cannot build a string");
 	return v;
+}
+
+static json_t *json_str(const char *s)
+{
+	if (!s)
+		s = "";
+	return output_json_text(s, strlen(s));
 }
 
 static json_t *json_time_ms(int64_t ms)

@@ -107,16 +107,35 @@ static void text_submitted(const struct output_ctx *o, uint64_t id)
 	fprintf(o->out, "%llu\n", (unsigned long long)id);
 }
 
+static bool text_finished(const Hpq__Task *k)
+{
+	return strcmp(k->state, "PENDING") && strcmp(k->state, "RUNNING") &&
+	       strcmp(k->state, "PREEMPTING");
+}
+
+/* A list with finished tasks (hpq list --all, --state failed) has an EXIT
+ * column after STATE: their exit codes, "-" for the others. */
 static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
 {
-	struct table *t = table_new(11, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "REASON",
-				    "NODES", "GPUS", "TIME", "NODELIST");
+	struct table *t;
+	size_t exit_col = 0; /* 0: none */
 	char buf[64];
 
+	for (size_t i = 0; i < n && !exit_col; i++)
+		if (text_finished(tasks[i]))
+			exit_col = 6;
+	if (exit_col)
+		t = table_new(12, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON",
+			      "NODES", "GPUS", "TIME", "NODELIST");
+	else
+		t = table_new(11, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "REASON",
+			      "NODES", "GPUS", "TIME", "NODELIST");
 	table_align_right(t, 0);
-	table_align_right(t, 7);
-	table_align_right(t, 8);
-	table_align_right(t, 9);
+	if (exit_col)
+		table_align_right(t, exit_col);
+	table_align_right(t, 7 + !!exit_col);
+	table_align_right(t, 8 + !!exit_col);
+	table_align_right(t, 9 + !!exit_col);
 	for (size_t i = 0; i < n; i++) {
 		const Hpq__Task *k = tasks[i];
 		uint32_t nodes = k->nodes ? k->nodes : 1;
@@ -130,6 +149,10 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 		table_add(t, NULL, "%s", k->user);
 		table_add(t, NULL, "%s", k->class_);
 		table_add(t, output_state_colour(k->state), "%s", k->state);
+		if (exit_col && text_finished(k) && k->has_exit_code)
+			table_add(t, NULL, "%d", k->exit_code);
+		else if (exit_col)
+			table_add(t, NULL, "%s", "");
 		if (k->queue_position)
 			table_add(t, NULL, "%s%s#%u", k->reason, k->reason[0] ? " " : "",
 				  k->queue_position);

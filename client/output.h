@@ -67,6 +67,8 @@ json_t *output_json_node(const Hpq__Node *n);
 json_t *output_json_team(const Hpq__Team *t);
 json_t *output_json_class(const Hpq__PriorityClass *c);
 json_t *output_json_res(const Hpq__Resources *r);
+/* A JSON string of the n bytes at s: invalid UTF-8 becomes U+FFFD. */
+json_t *output_json_text(const char *s, size_t n);
 
 /* Formatting shared by both outputs. Each writes into buf and returns it. */
 #define OUTPUT_TIME_LEN 32

@@ -2,11 +2,14 @@
  * log.c: the one logger of every hpq program. Under systemd stderr goes
  * to journald, which reads a "<N>" syslog priority prefix on each line, so
  * that is what we write when stderr is not a terminal. On a terminal a
- * person reads it: "HH:MM:SS.mmm level prog: message". Each line goes out
- * in one write so lines from threads do not interleave.
+ * person reads it: "HH:MM:SS.mmm level prog: message". A daemon that logs
+ * to a file of its own asks for dated lines (hpq_log_dated), which carry
+ * the date, the time with its UTC offset, the level and the pid. Each line
+ * goes out in one write so lines from threads do not interleave.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 static const char *log_prog = "hpq";
 static int log_max = LOG_INFO;
 static int log_tty = -1; /* unknown until the first message or hpq_log_init */
+static bool log_dated;    /* hpq_log_dated: stderr is our own log file */
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -46,6 +50,12 @@ void hpq_log_init(const char *progname, int level)
 	}
 	log_max = clamp_level(level);
 	log_tty = isatty(STDERR_FILENO);
+	log_dated = false;
+}
+
+void hpq_log_dated(bool on)
+{
+	log_dated = on;
 }
 
 void hpq_log_set_level(int level)
@@ -89,7 +99,19 @@ __attribute__((format(printf, 2, 0))) static void log_write(int level, const cha
 	if (log_tty < 0)
 		log_tty = isatty(STDERR_FILENO);
 
-	if (log_tty) {
+	if (log_dated) {
+		struct timeval tv;
+		struct tm tm;
+		char date[32], zone[8];
+
+		gettimeofday(&tv, NULL);
+		localtime_r(&tv.tv_sec, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+		strftime(zone, sizeof(zone), "%z", &tm);
+		r = snprintf(line, sizeof(line), "%s.%03ld%s %s %s[%ld]: ", date,
+			     (long)(tv.tv_usec / 1000), zone, level_names[level], log_prog,
+			     (long)getpid());
+	} else if (log_tty) {
 		struct timeval tv;
 		struct tm tm;
 

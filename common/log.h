@@ -1,13 +1,15 @@
 /*
  * log.h: logging to stderr with syslog priority prefixes ("<6>") that
  * journald understands; when stderr is a terminal the prefix is replaced
- * by a timestamp and a level word. Library code in common/ logs nothing
+ * by a timestamp and a level word, and in a daemon's own log file by the
+ * date and time, the level and the pid. Library code in common/ logs nothing
  * above debug; its callers decide.
  */
 #ifndef HPQ_LOG_H
 #define HPQ_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -15,6 +17,10 @@
 void hpq_log_init(const char *progname, int level);
 void hpq_log_set_level(int level);
 int hpq_log_level(void);
+/* Lines with the date, the time and its UTC offset, the level and the pid
+ * ("2024-05-01T14:00:03.250+0200 notice hpqd[812]: ..."), for a log file
+ * a daemon writes itself; hpq_log_init turns them off again. */
+void hpq_log_dated(bool on);
 /* "error", "warning", "notice", "info", "debug" -> level; -1 if unknown. */
 int hpq_log_level_parse(const char *name);
 

@@ -6,8 +6,13 @@
  *
  * Daemonizing keeps the parent until the child is serving (or has failed)
  * and exits with the child's status and message, so `hpqd && hpq list`
- * works and a bad config fails where it was typed. There is no pidfile:
- * systemd (Type=notify) or the socket identify the running daemon.
+ * works and a bad config fails where it was typed. Before it, every
+ * relative path (state directory, socket, config file) is made absolute,
+ * since the daemon works in "/", and the log file is opened, so that a
+ * path that cannot be used fails on the terminal too. The daemon logs to
+ * hpqd.log in the state directory with dated lines and keeps its pid in
+ * hpqd.pid there while it runs. Under systemd (Type=notify, --foreground)
+ * neither is needed: the journal has the log, systemd the pid.
  *
  * systemd integration is done by hand, without libsystemd (common/notify.c,
  * shared with the agent): READY=1, RELOADING=1 then READY=1 on SIGHUP,
@@ -26,6 +31,7 @@
 
 #include <uv.h>
 
+#include "config-check.h"
 #include "error.h"
 #include "hpq.h"
 #include "ca.h"
@@ -34,6 +40,7 @@
 #include "parse.h"
 #include "metrics.h"
 #include "notify.h"
+#include "path.h"
 #include "repair.h"
 #include "server.h"
 #include "store.h"
@@ -58,8 +65,10 @@ static const char usage_text[] =
 	"      --heartbeat DURATION   heartbeat interval for agents (default 10s)\n"
 	"      --unreachable-after N  heartbeats missed before a node is lost (default 3)\n"
 	"      --metrics HOST:PORT    serve Prometheus metrics at /metrics (default off)\n"
-	"  -f, --foreground           do not daemonize; log to stderr\n"
-	"  -n, --check                check the configuration, print it and exit\n"
+	"  -f, --foreground           do not daemonize; log to stderr (without it:\n"
+	"                             to hpqd.log in the state directory)\n"
+	"  -n, --check                check the settings, print them with where each\n"
+	"                             value came from, and exit (1 if one is wrong)\n"
 	"  -h, --help                 show this help\n"
 	"  -V, --version              show the version\n";
 
@@ -93,7 +102,10 @@ struct daemon_main {
 	const char *config_path;
 	bool level_from_flag;
 	char *port_path;
+	char *pid_path;            /* daemonized: <state_dir>/hpqd.pid */
 	int ready_fd;              /* daemonized: the parent waits on this */
+	char options[16][48];      /* "section.key" of each setting an option gave */
+	size_t noptions;
 };
 
 /* ---------------------------------------------------------------- systemd */
@@ -121,10 +133,11 @@ static void start_watchdog(struct daemon_main *m)
 
 /*
  * Forks twice (no controlling terminal ever again) and returns in the
- * grandchild with *ret_fd, on which it reports readiness. The original
- * process waits for that report and exits with it.
+ * grandchild with *ret_fd, on which it reports readiness, and standard
+ * error on log_fd, the log file. The original process waits for that
+ * report and exits with it.
  */
-static void daemonize(const char *log_path, int *ret_fd)
+static void daemonize(const char *log_path, int log_fd, int *ret_fd)
 {
 	int pfd[2], fd;
 	char buf[512];
@@ -170,11 +183,9 @@ static void daemonize(const char *log_path, int *ret_fd)
 		dup2(fd, STDOUT_FILENO);
 		close(fd);
 	}
-	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd >= 0) {
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
+	if (dup2(log_fd, STDERR_FILENO) < 0)
+		_exit(1);
+	close(log_fd);
 	*ret_fd = pfd[1];
 }
 
@@ -244,7 +255,8 @@ static void on_core_stopped(struct hpqd *d)
 		uv_close((uv_handle_t *)&m->watchdog, NULL);
 }
 
-static int write_port_file(const char *path, int port)
+/* hpqd.port, hpqd.pid: one number, replaced atomically. */
+static int write_number_file(const char *path, int number)
 {
 	char tmp[4200];
 	FILE *f;
@@ -253,7 +265,7 @@ static int write_port_file(const char *path, int port)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "%d\n", port);
+	fprintf(f, "%d\n", number);
 	if (fclose(f) != 0 || rename(tmp, path) < 0) {
 		int r = -errno;
 
@@ -264,6 +276,17 @@ static int write_port_file(const char *path, int port)
 }
 
 /* ---------------------------------------------------------------- flags */
+
+/* config_set for an option, remembered for --check's sources. */
+static int flag_set(struct daemon_main *m, struct config *cfg, const char *section,
+		    const char *key, const char *value, char *err, size_t errlen)
+{
+	int r = config_set(cfg, section, key, value, err, errlen);
+
+	if (r == 0 && m->noptions < sizeof(m->options) / sizeof(m->options[0]))
+		snprintf(m->options[m->noptions++], sizeof(m->options[0]), "%s.%s", section, key);
+	return r;
+}
 
 static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_main *m,
 		       bool *ret_check)
@@ -292,27 +315,27 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 		case 'c':
 			break;
 		case 'd':
-			r = config_set(cfg, "hpqd", "state_dir", optarg, err, sizeof(err));
+			r = flag_set(m, cfg, "hpqd", "state_dir", optarg, err, sizeof(err));
 			break;
 		case 'l':
-			r = config_set(cfg, "hpqd", "listen", optarg, err, sizeof(err));
+			r = flag_set(m, cfg, "hpqd", "listen", optarg, err, sizeof(err));
 			break;
 		case 's':
-			r = config_set(cfg, "hpqd", "socket", optarg, err, sizeof(err));
+			r = flag_set(m, cfg, "hpqd", "socket", optarg, err, sizeof(err));
 			break;
 		case 'L':
-			r = config_set(cfg, "hpqd", "log_level", optarg, err, sizeof(err));
+			r = flag_set(m, cfg, "hpqd", "log_level", optarg, err, sizeof(err));
 			m->level_from_flag = true;
 			break;
 		case OPT_HEARTBEAT:
-			r = config_set(cfg, "agents", "heartbeat", optarg, err, sizeof(err));
+			r = flag_set(m, cfg, "agents", "heartbeat", optarg, err, sizeof(err));
 			break;
 		case OPT_UNREACHABLE:
-			r = config_set(cfg, "agents", "unreachable_after", optarg, err,
-				       sizeof(err));
+			r = flag_set(m, cfg, "agents", "unreachable_after", optarg, err,
+				     sizeof(err));
 			break;
 		case OPT_METRICS:
-			r = config_set(cfg, "hpqd", "metrics", optarg, err, sizeof(err));
+			r = flag_set(m, cfg, "hpqd", "metrics", optarg, err, sizeof(err));
 			break;
 		case OPT_INSECURE:
 			cfg->insecure = true;
@@ -414,6 +437,49 @@ static void print_config(const struct config *c)
 	print_limits(c);
 }
 
+/*
+ * --check: the settings hpqd would run with (paths absolute unless in the
+ * foreground), each with where its value came from, and what is wrong
+ * with them. Returns the exit status.
+ */
+static int check_config(struct daemon_main *m, struct config *cfg)
+{
+	const char *options[sizeof(m->options) / sizeof(m->options[0])];
+	char err[512], *text = NULL;
+	size_t len = 0;
+	unsigned problems;
+	FILE *saved, *f;
+
+	if (!cfg->foreground && config_make_absolute(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hpqd: %s\n", err);
+		return 1;
+	}
+	/* print_config writes to stdout; catch it to add the sources. glibc's
+	 * stdout is a variable that may be set (the glibc manual, "Standard
+	 * Streams"). */
+	f = open_memstream(&text, &len);
+	if (!f)
+		hpq_fatal("out of memory");
+	fflush(stdout);
+	saved = stdout;
+	stdout = f;
+	print_config(cfg);
+	stdout = saved;
+	if (fclose(f) != 0)
+		hpq_fatal("out of memory");
+	for (size_t i = 0; i < m->noptions; i++)
+		options[i] = m->options[i];
+	printf("# the settings hpqd runs with; after each, where it comes from:\n"
+	       "# default, file (%s) or option\n", m->config_path ? m->config_path : "none");
+	config_print_sources(stdout, text, m->config_path, options, m->noptions);
+	free(text);
+	problems = config_check(cfg, stderr);
+	if (problems)
+		fprintf(stderr, "hpqd: %u problem%s in the settings\n", problems,
+			problems == 1 ? "" : "s");
+	return problems ? 1 : 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -421,8 +487,8 @@ int main(int argc, char **argv)
 	static struct daemon_main m;
 	struct config cfg;
 	bool check = false;
-	char err[512], *log_path = NULL;
-	int r, status;
+	char err[512], *log_path = NULL, *config_abs = NULL;
+	int r, status, log_fd;
 
 	m.ready_fd = -1;
 	config_init(&cfg);
@@ -438,23 +504,41 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (check) {
-		print_config(&cfg);
+		r = check_config(&m, &cfg);
 		config_release(&cfg);
-		return 0;
+		return r;
 	}
 	hpq_log_init("hpqd", cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* The log of a daemonized hpqd lives in its state directory. */
+	/* A daemon works in "/": its paths are absolute from here on. Its log
+	 * lives in its state directory. */
 	if (!cfg.foreground) {
+		if (config_make_absolute(&cfg, err, sizeof(err)) < 0 ||
+		    (m.config_path &&
+		     hpq_path_absolute(m.config_path, &config_abs, err, sizeof(err)) < 0)) {
+			fprintf(stderr, "hpqd: %s\n", err);
+			config_release(&cfg);
+			return 1;
+		}
+		if (config_abs)
+			m.config_path = config_abs;
 		if (mkdir(cfg.state_dir, 0700) < 0 && errno != EEXIST) {
 			fprintf(stderr, "hpqd: cannot create '%s': %s\n", cfg.state_dir,
 				strerror(errno));
 			return 1;
 		}
 		xasprintf(&log_path, "%s/hpqd.log", cfg.state_dir);
-		daemonize(log_path, &m.ready_fd);
+		log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (log_fd < 0) {
+			fprintf(stderr, "hpqd: cannot open the log file '%s': %s\n", log_path,
+				strerror(errno));
+			return 1;
+		}
+		daemonize(log_path, log_fd, &m.ready_fd);
 		hpq_log_init("hpqd", cfg.log_level);
+		hpq_log_dated(true);
+		xasprintf(&m.pid_path, "%s/hpqd.pid", cfg.state_dir);
 	}
 
 	if (uv_loop_init(&m.loop) < 0)
@@ -486,10 +570,12 @@ int main(int argc, char **argv)
 		hpqd_stop(&m.d);
 	} else {
 		if (*cfg.listen) {
-			r = write_port_file(m.port_path, server_port(m.d.server));
+			r = write_number_file(m.port_path, server_port(m.d.server));
 			if (r < 0)
 				log_warn("cannot write '%s': %s", m.port_path, strerror(-r));
 		}
+		if (m.pid_path && (r = write_number_file(m.pid_path, (int)getpid())) < 0)
+			log_warn("cannot write '%s': %s", m.pid_path, strerror(-r));
 		if (*cfg.listen && cfg.insecure)
 			log_warn("--insecure: TCP is plain and NOT authenticated: whoever reaches "
 				 "%s may act as any user or node they name, root included; for "
@@ -509,11 +595,15 @@ int main(int argc, char **argv)
 
 	status = m.d.exit_status;
 	unlink(m.port_path);
+	if (m.pid_path)
+		unlink(m.pid_path);
 	hpqd_release(&m.d);
 	if (uv_loop_close(&m.loop) != 0)
 		log_warn("the loop closed with handles still open");
 	free(m.port_path);
+	free(m.pid_path);
 	free(log_path);
+	free(config_abs);
 	config_release(&cfg);
 	return status;
 }

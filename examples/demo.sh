@@ -3,21 +3,22 @@
 #
 #   ./examples/demo.sh [BUILD_DIR]      (default: build)
 #
-# It starts hpqd with its state in ./var, three local agents with fake
+# It starts hpqd with its state in ./hpq-demo, three local agents with fake
 # GPUs (node1..node3, 2 GPUs each), creates two teams, submits a handful
 # of tasks from both (one of them the example trainer, which checkpoints),
 # and shows them run and finish, then shows idle compute lent to a team
 # without a guarantee and reclaimed, the borrowed tasks resuming from their
 # checkpoints. Every hpq command is printed before it
 # runs, so the output doubles as a CLI tutorial. Whatever it started is
-# stopped when it ends or is interrupted; ./var stays for a look around
-# (`HPQ_SOCKET=$PWD/var/hpqd.sock build/client/hpq list --all` while it
-# runs) and is cleared by the next demo.
+# stopped when it ends or is interrupted; ./hpq-demo stays for a look
+# around (`HPQ_SOCKET=$PWD/hpq-demo/hpqd.sock build/client/hpq list --all`
+# while it runs) and is cleared by the next demo. The demo has a directory
+# of its own, so that it never touches ./var of the README's tour.
 set -eu
 
 build=${1:-build}
 here=$(pwd)
-var=$here/var
+var=$here/hpq-demo
 
 # Colour only on a terminal.
 if [ -t 1 ]; then bold='\033[1m' cyan='\033[36m' off='\033[0m'; else bold='' cyan='' off=''; fi
@@ -35,9 +36,9 @@ AGENT=$(find_bin hpq-agent)
 HPQ_BIN=$(find_bin hpq)
 TRAINER=$(find_bin hpq-example-trainer)
 
-# The demo owns ./var only if it made it.
+# The demo owns ./hpq-demo only if it made it.
 if [ -e "$var" ] && [ ! -e "$var/.hpq-demo" ]; then
-	die "$var exists and was not made by this demo; move it away first"
+	die "$var exists and was not made by this demo; move it away or remove it (rm -rf hpq-demo) first"
 fi
 rm -rf "$var"
 mkdir -p "$var"
@@ -81,7 +82,7 @@ cleanup() {
 			kill -9 "$p" 2>/dev/null || true
 		fi
 	done
-	echo "state, logs and task output are in $var"
+	echo "state, logs and task output are in $var (the next demo clears it; so does rm -rf hpq-demo)"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -136,8 +137,8 @@ if [ "$(id -u)" = 0 ]; then
 	root_agent=--allow-root-tasks
 	echo "(running as root: this demo cluster allows root tasks; a real one must not)"
 fi
-printf '%s\n' '$ hpqd --foreground --state-dir var --socket var/hpqd.sock \' \
-	'      --listen 127.0.0.1:0 --config var/hpqd.conf'
+printf '%s\n' '$ hpqd --foreground --state-dir hpq-demo --socket hpq-demo/hpqd.sock \' \
+	'      --listen 127.0.0.1:0 --config hpq-demo/hpqd.conf'
 "$HPQD" --foreground --state-dir "$var" --socket "$HPQ_SOCKET" --listen 127.0.0.1:0 \
 	--config "$var/hpqd.conf" --log-level info 2> "$var/hpqd.log" &
 pids="$!"
@@ -150,7 +151,7 @@ until [ -s "$var/hpqd.port" ] && [ -S "$HPQ_SOCKET" ]; do
 	sleep 0.1
 done
 port=$(cat "$var/hpqd.port")
-echo "hpqd listens on 127.0.0.1:$port (written to var/hpqd.port)"
+echo "hpqd listens on 127.0.0.1:$port (written to hpq-demo/hpqd.port)"
 
 say "a bootstrap token with which three machines may join (TCP is TLS: nodes prove who they are with certificates)"
 printf '%s\n' '$ hpq node token create --uses 3 --ttl 10m --json'
@@ -162,7 +163,7 @@ ca_hash=$(printf '%s\n' "$token_json" | sed -n 's/.*"ca_hash": "\([^"]*\)".*/\1/
 
 say "starting three agents, each with 2 (pretend) GPUs, 4 CPUs and 8G, joining with it"
 for n in 1 2 3; do
-	printf '$ hpq-agent --foreground --server 127.0.0.1:%s --name node%s --work-dir var/node%s \\\n' \
+	printf '$ hpq-agent --foreground --server 127.0.0.1:%s --name node%s --work-dir hpq-demo/node%s \\\n' \
 		"$port" "$n" "$n"
 	printf '      --gpus 2 --cpus 4 --mem 8G --join TOKEN --ca-hash %s\n' "$ca_hash"
 	"$AGENT" --foreground --server "127.0.0.1:$port" --name "node$n" --work-dir "$var/node$n" \
@@ -224,14 +225,15 @@ hpq list --all
 say "one task in detail: the trainer, with its checkpoints and events"
 hpq show "$trainer_id"
 
-say "its output, appended per attempt on the node that ran it"
-for log in "$var"/node*/logs/"$trainer_id".log; do
-	[ -e "$log" ] && { echo "\$ tail -5 ${log#"$here"/}"; tail -5 "$log"; }
-done
+say "its output, read through hpqd from the node that ran it (a file per attempt there)"
+printf "\n${cyan}\$ hpq logs %s | tail -5${off}\n" "$trainer_id"
+"$HPQ_BIN" logs "$trainer_id" | tail -5
 
 say "the 2-node task started on two nodes at once, one rank on each"
-echo "\$ grep -h rank var/node*/logs/$gang_id.log"
-grep -h '^rank' "$var"/node*/logs/"$gang_id".log || true
+printf "\n${cyan}\$ for n in node1 node2 node3; do hpq logs %s --node \$n; done | grep rank${off}\n" \
+	"$gang_id"
+for n in node1 node2 node3; do "$HPQ_BIN" logs "$gang_id" --node "$n" 2>/dev/null; done |
+	grep '^rank' || true
 
 say "scripts read the same data as JSON: hpq show $trainer_id --json"
 "$HPQ_BIN" show "$trainer_id" --json | head -25
@@ -265,7 +267,7 @@ done
 hpq list --all --team default
 for k in 1 2 3; do
 	eval "sid=\$sweep_$k"
-	grep -h -e '^resumed at' -e '^starting at' "$var"/node*/logs/"$sid".log |
+	grep -h -e '^resumed at' -e '^starting at' "$var"/node*/logs/*/"$sid".*.log |
 		sort -r | sed "s/^/task $sid: /"
 done
 say "the event log tells the story of one preempted sweep"

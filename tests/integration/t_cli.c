@@ -12,6 +12,9 @@
  *   active tasks only.
  * - `team add|set|list|show|rm` round trip; a team with unfinished tasks
  *   cannot be removed; `node list` and `version` have their fields.
+ * - Every read command takes --json and prints one JSON document (`logs`
+ *   one record per line); `top`, a live view, refuses it. The tables:
+ *   `list --all` has the exit codes of finished tasks, `events` a header.
  */
 #include <inttypes.h>
 #include <regex.h>
@@ -251,10 +254,83 @@ static void cli(void **state)
 	h_pass(c);
 }
 
+static void read_commands_json(void **state)
+{
+	struct h_cluster *c = *state;
+	static const char *const reads[][5] = {
+		{"list"}, {"list", "--all"}, {"show", "ID"}, {"status"}, {"events"},
+		{"events", "--task", "ID"}, {"usage"}, {"node", "list"}, {"node", "show", "node1"},
+		{"team", "list"}, {"team", "show", "default"}, {"class", "list"},
+		{"policy", "show"}, {"version"},
+	};
+	struct h_out o;
+	char id[32];
+	uint64_t done, failed;
+	json_t *j;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 2, "2G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	done = h_submit(c, "--cpus", "1", "--", "echo", "hi", NULL);
+	failed = h_submit(c, "--cpus", "1", "--", "sh", "-c", "exit 7", NULL);
+	assert_true(h_wait_state(c, done, "COMPLETED", 30000));
+	assert_true(h_wait_state(c, failed, "FAILED", 30000));
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)done);
+
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		const char *argv[8];
+		size_t n = 0;
+
+		for (size_t k = 0; k < 5 && reads[i][k]; k++)
+			argv[n++] = strcmp(reads[i][k], "ID") ? reads[i][k] : id;
+		argv[n++] = "--json";
+		argv[n] = NULL;
+		h_hpqv(c, &o, argv);
+		if (o.code != 0)
+			fail_msg("hpq %s --json: exit %d: %s", argv[0], o.code, o.err);
+		j = json_loads(o.out, 0, NULL);
+		if (!j)
+			fail_msg("hpq %s %s --json: not one JSON document:\n%s", argv[0],
+				 n > 2 ? argv[1] : "", o.out);
+		json_decref(j);
+		h_out_free(&o);
+	}
+	/* logs: one JSON record per line. */
+	assert_int_equal(h_hpq(c, &o, "logs", id, "--json", NULL), 0);
+	assert_non_null(strstr(o.out, "\"stream\":\"output\",\"offset\":"));
+	assert_non_null(strstr(o.out, "\"text\":\"hi\""));
+	for (char *line = o.out; *line; line += strcspn(line, "\n") + 1) {
+		j = json_loadb(line, strcspn(line, "\n"), 0, NULL);
+		assert_non_null(j);
+		json_decref(j);
+	}
+	h_out_free(&o);
+	/* top is for people: --json is a usage error, not silently ignored. */
+	assert_int_equal(h_hpq(c, &o, "top", "--json", NULL), 2);
+	assert_non_null(strstr(o.err, "hpq status --json"));
+	h_out_free(&o);
+
+	/* The tables: exit codes of finished tasks, a header over the events. */
+	assert_int_equal(h_hpq(c, &o, "list", "--all", NULL), 0);
+	if (!strstr(o.out, " EXIT ") || !strstr(o.out, "FAILED        7") ||
+	    !strstr(o.out, "COMPLETED     0"))
+		fail_msg("hpq list --all lacks the exit codes:\n%s", o.out);
+	h_out_free(&o);
+	assert_int_equal(h_hpq(c, &o, "list", NULL), 0);
+	assert_null(strstr(o.out, "EXIT"));
+	h_out_free(&o);
+	assert_int_equal(h_hpq(c, &o, "events", "--task", id, NULL), 0);
+	assert_memory_equal(o.out, "TIME ", 5);
+	assert_non_null(strstr(o.out, " KIND "));
+	h_out_free(&o);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(cli, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(read_commands_json, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

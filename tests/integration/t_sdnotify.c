@@ -25,17 +25,24 @@
  * makes several node checks and receives several heartbeats.
  *
  * The install test runs `cmake --install` of this build into a temp prefix,
- * directly and with DESTDIR, and checks the tree: programs, man pages, units
- * whose ExecStart is the installed binary, and the example configs, which
- * must name every key the programs accept, with their real defaults (hpqd
- * --check prints the same settings with every example line uncommented as
- * with no file), and be accepted as a whole (the installed agent starts with
- * all of agent.conf's example lines set).
+ * directly (without the files under /etc: component Unspecified) and with
+ * DESTDIR (everything), and checks the tree: programs (the example trainer
+ * on PATH too), man pages, units whose ExecStart is the installed binary,
+ * the tmpfiles.d entry, and the example configs, which must name every key
+ * the programs accept, with their real defaults (hpqd --check prints the
+ * same settings with every example line uncommented as with no file), and
+ * be accepted as a whole (the installed agent starts with all of
+ * agent.conf's example lines set). In DESTDIR the configs are installed
+ * under /etc/hpq, and installing again keeps one an admin edited.
  *
- * `t_sdnotify systemd-analyze` runs only `systemd-analyze verify` on the
+ * Modes that need a tool of the host, each exiting 77 (which ctest reports
+ * as skipped) without it:
+ * `t_sdnotify systemd-analyze` runs `systemd-analyze verify` on the
  * installed units (it checks the ExecStart binaries and the man pages they
- * name); without systemd-analyze the test is skipped and the program exits
- * 77, which ctest reports as skipped.
+ * name); `t_sdnotify tmpfiles` makes the user hpq in a staged root with
+ * systemd-sysusers and /run/hpq there with systemd-tmpfiles, from the
+ * installed files; `t_sdnotify logrotate` rotates logs with the installed
+ * logrotate file, its paths moved to a temp dir, as daemons append to them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -501,12 +508,13 @@ static void run_ok(struct h_cluster *c, const char *const *argv, const char *con
 /*
  * `cmake --install BUILD --prefix prefix` (with DESTDIR when destdir is
  * not NULL), leaving the build's install_manifest.txt as it was: the test
- * must not make a real `make install`'s manifest name temp files.
+ * must not make a real `make install`'s manifest name temp files. Without
+ * a DESTDIR only the component Unspecified: everything but /etc.
  */
 static void install_to(struct h_cluster *c, const char *prefix, const char *destdir)
 {
 	const char *argv[] = {HPQ_TEST_CMAKE, "--install", HPQ_TEST_BUILD_DIR, "--prefix", prefix,
-			      NULL};
+			      destdir ? NULL : "--component", "Unspecified", NULL};
 	char manifest[4096], dest_env[4200];
 	const char *env[] = {dest_env, NULL};
 	char *saved;
@@ -633,6 +641,29 @@ static void assert_same_keys(const char *a, const char *a_name, const char *b, c
 	}
 }
 
+/* --check's output without its comments: the "# ..." lines and each
+ * setting's " ; source" (in place). */
+static void strip_sources(char *text)
+{
+	char *out = text;
+
+	for (char *line = text; *line;) {
+		size_t len = strcspn(line, "\n");
+		char *semi = memmem(line, len, " ; ", 3);
+		size_t keep = semi ? (size_t)(semi - line) : len;
+
+		if (line[0] != '#') {
+			while (keep && line[keep - 1] == ' ')
+				keep--;
+			memmove(out, line, keep);
+			out += keep;
+			*out++ = '\n';
+		}
+		line += len + (line[len] == '\n');
+	}
+	*out = '\0';
+}
+
 /* hpqd.conf: the keys of `hpqd --check`, and the same defaults. */
 static void check_hpqd_example(struct h_cluster *c, const char *prefix)
 {
@@ -648,8 +679,11 @@ static void check_hpqd_example(struct h_cluster *c, const char *prefix)
 		 HPQ_TEST_DATADIR);
 	keys = example_keys(example, uncommented, true);
 
-	const char *argv1[] = {hpqd, "--check", NULL};
-	const char *argv2[] = {hpqd, "--check", "--config", uncommented, NULL};
+	/* Paths this user may write in: --check checks them. */
+	const char *state = h_path(c, "check-state"), *sock = h_path(c, "check.sock");
+	const char *argv1[] = {hpqd, "--check", "-d", state, "-s", sock, NULL};
+	const char *argv2[] = {hpqd, "--check", "--config", uncommented, "-d", state, "-s", sock,
+			       NULL};
 
 	run_ok(c, argv1, NULL, check_out, "hpqd --check");
 	run_ok(c, argv2, NULL, check_all, "hpqd --check --config <example, uncommented>");
@@ -657,6 +691,8 @@ static void check_hpqd_example(struct h_cluster *c, const char *prefix)
 	with_example = h_read_file(check_all);
 	assert_non_null(defaults);
 	assert_non_null(with_example);
+	strip_sources(defaults);
+	strip_sources(with_example);
 	/* The example's values are the defaults. */
 	assert_string_equal(with_example, defaults);
 
@@ -686,7 +722,8 @@ static void check_hpqd_example(struct h_cluster *c, const char *prefix)
 
 /*
  * agent.conf: one key per option of `hpq-agent --help` (but --config,
- * --help, --version), and the installed agent starts with all of them set.
+ * --check, --help, --version), and the installed agent starts with all of
+ * them set.
  */
 static void check_agent_example(struct h_cluster *c, const char *prefix)
 {
@@ -720,8 +757,8 @@ static void check_agent_example(struct h_cluster *c, const char *prefix)
 			continue;
 		snprintf(entry, sizeof(entry), "%.*s\n", (int)strspn(p + 2,
 			 "abcdefghijklmnopqrstuvwxyz-"), p + 2);
-		if (!strcmp(entry, "config\n") || !strcmp(entry, "help\n") ||
-		    !strcmp(entry, "version\n"))
+		if (!strcmp(entry, "config\n") || !strcmp(entry, "check\n") ||
+		    !strcmp(entry, "help\n") || !strcmp(entry, "version\n"))
 			continue;
 		opts = realloc(opts, olen + strlen(entry) + 1);
 		strcpy(opts + olen, entry);
@@ -783,14 +820,18 @@ static void check_tree(const char *root, const char *prefix)
 		{HPQ_TEST_SBINDIR, "hpqd"},
 		{HPQ_TEST_SBINDIR, "hpq-agent"},
 		{HPQ_TEST_BINDIR, "hpq"},
+		{HPQ_TEST_BINDIR, "hpq-example-trainer"},
 		{HPQ_TEST_MANDIR, "man8/hpqd.8"},
 		{HPQ_TEST_MANDIR, "man8/hpq-agent.8"},
 		{HPQ_TEST_MANDIR, "man1/hpq.1"},
 		{HPQ_TEST_UNITDIR, "hpqd.service"},
 		{HPQ_TEST_UNITDIR, "hpq-agent.service"},
 		{HPQ_TEST_SYSUSERSDIR, "hpq.conf"},
+		{HPQ_TEST_TMPFILESDIR, "hpq.conf"},
 		{HPQ_TEST_DATADIR, "hpq/examples/hpqd.conf"},
 		{HPQ_TEST_DATADIR, "hpq/examples/agent.conf"},
+		{HPQ_TEST_DATADIR, "hpq/examples/README.md"},
+		{HPQ_TEST_DATADIR, "hpq/examples/trainer.c"},
 	};
 	static const char *const programs[][2] = {
 		{"hpqd.service", "hpqd"}, {"hpq-agent.service", "hpq-agent"},
@@ -802,7 +843,7 @@ static void check_tree(const char *root, const char *prefix)
 		if (!is_file(path))
 			fail_msg("not installed: %s", path);
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s%s/%s/%s", root, prefix, files[i][0], files[i][1]);
 		assert_true(is_executable(path));
 	}
@@ -833,12 +874,51 @@ static void check_tree(const char *root, const char *prefix)
  */
 static void skip_unless_relocatable(struct h_cluster *c)
 {
-	if (HPQ_TEST_UNITDIR[0] == '/' || HPQ_TEST_SYSUSERSDIR[0] == '/') {
-		fprintf(stderr, "HPQ_SYSTEMD_UNITDIR or HPQ_SYSUSERSDIR is absolute; not "
-			"installing from a test\n");
+	if (HPQ_TEST_UNITDIR[0] == '/' || HPQ_TEST_SYSUSERSDIR[0] == '/' ||
+	    HPQ_TEST_TMPFILESDIR[0] == '/') {
+		fprintf(stderr, "HPQ_SYSTEMD_UNITDIR, HPQ_SYSUSERSDIR or HPQ_TMPFILESDIR is "
+			"absolute; not installing from a test\n");
 		h_pass(c);
 		skip();
 	}
+}
+
+/*
+ * The files under DESTDIR's /etc: the example configs and the logrotate
+ * file, installed as they are, and kept by a second install once edited
+ * (a removed one comes back).
+ */
+static void check_etc(struct h_cluster *c, const char *stage)
+{
+	static const char *const etc[][2] = {
+		{HPQ_TEST_CONFDIR "/hpqd.conf", "dist/hpqd.conf"},
+		{HPQ_TEST_CONFDIR "/agent.conf", "dist/agent.conf"},
+		{HPQ_TEST_LOGROTATEDIR "/hpq", "dist/hpq.logrotate"},
+	};
+	char path[1024], src[1024], *a, *b;
+
+	for (size_t i = 0; i < sizeof(etc) / sizeof(etc[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", stage, etc[i][0]);
+		snprintf(src, sizeof(src), "%s/%s", HPQ_TEST_SOURCE_DIR, etc[i][1]);
+		a = h_read_file(path);
+		b = h_read_file(src);
+		if (!a)
+			fail_msg("not installed: %s", path);
+		assert_non_null(b);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+	}
+	snprintf(path, sizeof(path), "%s%s/hpqd.conf", stage, HPQ_TEST_CONFDIR);
+	h_write_file(path, "[hpqd]\nlisten = 10.0.0.1:7420\n");
+	snprintf(src, sizeof(src), "%s%s/agent.conf", stage, HPQ_TEST_CONFDIR);
+	assert_int_equal(unlink(src), 0);
+	install_to(c, "/usr", stage);
+	a = h_read_file(path);
+	assert_non_null(a);
+	assert_string_equal(a, "[hpqd]\nlisten = 10.0.0.1:7420\n");
+	free(a);
+	assert_true(is_file(src));
 }
 
 static void installed_tree(void **state)
@@ -853,14 +933,159 @@ static void installed_tree(void **state)
 	check_hpqd_example(c, prefix);
 	check_agent_example(c, prefix);
 
-	/* A staged install for a package: DESTDIR in front, the prefix in the units. */
+	/* Without DESTDIR nothing went to /etc (not even under the prefix). */
+	assert_false(is_file(h_path(c, "prefix/etc/hpq/hpqd.conf")));
+
+	/* A staged install for a package: DESTDIR in front, the prefix in the
+	 * units, and the configs under /etc. */
 	snprintf(stage, sizeof(stage), "%s", h_path(c, "stage"));
 	install_to(c, "/usr", stage);
 	check_tree(stage, "/usr");
+	check_etc(c, stage);
 	h_pass(c);
 }
 
-static bool skipped_verify;
+static bool skipped_verify, skipped_tool;
+
+/* True if the host has the program; else says so and skips the test. */
+static void need_tool(struct h_cluster *c, const char *prog)
+{
+	const char *probe[] = {prog, "--version", NULL};
+
+	if (run(c, probe, NULL, NULL, h_path(c, "probe.log"), 30000) != 0) {
+		fprintf(stderr, "%s is not available: skipping\n", prog);
+		skipped_tool = true;
+		h_pass(c);
+		skip();
+	}
+}
+
+/* The user hpq from hpq.sysusers, and /run/hpq from hpq.tmpfiles, in a
+ * staged root, as systemd makes them at boot. */
+static void tmpfiles_run_dir(void **state)
+{
+	struct h_cluster *c = *state;
+	const char *root = h_path(c, "root"), *log = h_path(c, "tmpfiles.log");
+	char root_opt[300], sysusers[512], tmpfiles[512], *passwd, *text;
+	struct stat st;
+	unsigned uid = 0;
+
+	need_tool(c, "systemd-sysusers");
+	need_tool(c, "systemd-tmpfiles");
+	snprintf(root_opt, sizeof(root_opt), "--root=%s", root);
+	snprintf(sysusers, sizeof(sysusers), "%s/dist/hpq.sysusers", HPQ_TEST_SOURCE_DIR);
+	snprintf(tmpfiles, sizeof(tmpfiles), "%s/dist/hpq.tmpfiles", HPQ_TEST_SOURCE_DIR);
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(h_path(c, "root/etc"), 0755), 0);
+
+	const char *argv1[] = {"systemd-sysusers", root_opt, sysusers, NULL};
+	const char *argv2[] = {"systemd-tmpfiles", "--create", root_opt, tmpfiles, NULL};
+
+	run_ok(c, argv1, NULL, NULL, "systemd-sysusers");
+	passwd = h_read_file(h_path(c, "root/etc/passwd"));
+	assert_non_null(passwd);
+	text = strstr(passwd, "hpq:x:");
+	if (!text || sscanf(text, "hpq:x:%u:", &uid) != 1)
+		fail_msg("systemd-sysusers made no user hpq:\n%s", passwd);
+	free(passwd);
+	unlink(log);
+	if (run(c, argv2, NULL, NULL, log, 60000) != 0 || (text = h_read_file(log)) == NULL ||
+	    text[0]) {
+		text = h_read_file(log);
+		fail_msg("systemd-tmpfiles --create %s:\n%s", tmpfiles, text ? text : "");
+	}
+	free(text);
+	assert_int_equal(stat(h_path(c, "root/run/hpq"), &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(st.st_uid, uid);
+	h_pass(c);
+}
+
+/* text with every from replaced by to (malloc'd); fails unless there was one. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+	size_t fl = strlen(from), tl = strlen(to), n = 0;
+	char *out, *p;
+
+	for (const char *q = text; (q = strstr(q, from)); q += fl)
+		n++;
+	if (!n)
+		fail_msg("'%s' is not in the text", from);
+	p = out = malloc(strlen(text) + n * tl + 1);
+	for (const char *q = text, *hit; ; q = hit + fl) {
+		hit = strstr(q, from);
+		if (!hit) {
+			strcpy(p, q);
+			break;
+		}
+		memcpy(p, q, (size_t)(hit - q));
+		p += hit - q;
+		memcpy(p, to, tl);
+		p += tl;
+	}
+	return out;
+}
+
+/*
+ * hpq.logrotate, its paths moved to a temp dir: logrotate -d accepts it,
+ * and a forced rotation moves the logs aside while they are held open for
+ * appending, as hpqd and the agent hold theirs, and the next line written
+ * lands at the start of the emptied file.
+ */
+static void logrotate_rotates(void **state)
+{
+	struct h_cluster *c = *state;
+	const char *dir = h_path(c, "lr"), *conf = h_path(c, "lr/hpq");
+	const char *hpqd_log = h_path(c, "lr/hpqd.log"), *agent_log = h_path(c, "lr/agent.log");
+	const char *status = h_path(c, "lr/status");
+	char src[512], *text, *moved, *again;
+	int fd;
+
+	need_tool(c, "logrotate");
+	snprintf(src, sizeof(src), "%s/dist/hpq.logrotate", HPQ_TEST_SOURCE_DIR);
+	text = h_read_file(src);
+	assert_non_null(text);
+	moved = replace_all(text, "/var/lib/hpq/hpqd.log", hpqd_log);
+	again = replace_all(moved, "/var/lib/hpq-agent/agent.log", agent_log);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	h_write_file(conf, again);
+	assert_int_equal(chmod(conf, 0644), 0);
+	free(text);
+	free(moved);
+	free(again);
+
+	const char *debug[] = {"logrotate", "-d", "-s", status, conf, NULL};
+	const char *force[] = {"logrotate", "-f", "-s", status, conf, NULL};
+
+	/* -d: a dry run that reads the file and says what it would do. */
+	run_ok(c, debug, NULL, NULL, "logrotate -d");
+	text = h_read_file(h_path(c, "run.log"));
+	if (text && strstr(text, "error"))
+		fail_msg("logrotate -d:\n%s", text);
+	free(text);
+
+	fd = open(hpqd_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "line 1\n", 7), 7);
+	h_write_file(agent_log, "agent 1\n");
+	run_ok(c, force, NULL, NULL, "logrotate -f");
+	text = h_read_file(h_path(c, "lr/hpqd.log.1"));
+	assert_non_null(text);
+	assert_string_equal(text, "line 1\n");
+	free(text);
+	text = h_read_file(h_path(c, "lr/agent.log.1"));
+	assert_non_null(text);
+	assert_string_equal(text, "agent 1\n");
+	free(text);
+	assert_int_equal(write(fd, "line 2\n", 7), 7);
+	close(fd);
+	text = h_read_file(hpqd_log);
+	assert_non_null(text);
+	assert_string_equal(text, "line 2\n");
+	free(text);
+	h_pass(c);
+}
 
 static void systemd_analyze_verify(void **state)
 {
@@ -918,14 +1143,28 @@ int main(int argc, char **argv)
 	const struct CMUnitTest verify_tests[] = {
 		cmocka_unit_test_setup_teardown(systemd_analyze_verify, h_setup, h_teardown),
 	};
+	const struct CMUnitTest tmpfiles_tests[] = {
+		cmocka_unit_test_setup_teardown(tmpfiles_run_dir, h_setup, h_teardown),
+	};
+	const struct CMUnitTest logrotate_tests[] = {
+		cmocka_unit_test_setup_teardown(logrotate_rotates, h_setup, h_teardown),
+	};
 	int r;
 
 	if (argc > 1 && strcmp(argv[1], "systemd-analyze") == 0) {
 		r = cmocka_run_group_tests(verify_tests, NULL, NULL);
 		return r == 0 && skipped_verify ? 77 : r;
 	}
+	if (argc > 1 && strcmp(argv[1], "tmpfiles") == 0) {
+		r = cmocka_run_group_tests(tmpfiles_tests, NULL, NULL);
+		return r == 0 && skipped_tool ? 77 : r;
+	}
+	if (argc > 1 && strcmp(argv[1], "logrotate") == 0) {
+		r = cmocka_run_group_tests(logrotate_tests, NULL, NULL);
+		return r == 0 && skipped_tool ? 77 : r;
+	}
 	if (argc > 1) {
-		fprintf(stderr, "usage: %s [systemd-analyze]\n", argv[0]);
+		fprintf(stderr, "usage: %s [systemd-analyze | tmpfiles | logrotate]\n", argv[0]);
 		return 2;
 	}
 	return cmocka_run_group_tests(notify_tests, NULL, NULL);

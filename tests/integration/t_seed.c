@@ -1,5 +1,5 @@
 /*
- * t_seed: the seed scenario of docs/design.md §4, end to end, with the
+ * t_seed: the worked scenario of docs/design.md §4, end to end, with the
  * real daemon, two agents and the example trainer.
  *
  * One pool of 2 nodes x 8 GPUs; team1 and team2 each guarantee 8 GPUs,

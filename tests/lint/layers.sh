@@ -14,7 +14,7 @@ dir=${1:?usage: layers.sh DAEMON_DIR}
 
 floor() {
 	case "$1" in
-	scheduler.* | config.* | store.* | store-*) echo 1 ;;
+	scheduler.* | config.* | config-check.* | store.* | store-*) echo 1 ;;
 	state.* | state-internal.h | change.c | task.* | team.* | node.* | policy.* | queue.*) echo 2 ;;
 	server.* | context.h) echo 3 ;;
 	agentlink.* | dispatch.* | events.* | usage.* | logs.* | repair.* | status.* | metrics.*) echo 4 ;;

@@ -4,7 +4,10 @@
  * are refused with a message and leave the setting as it was, and a bad
  * line in agent.conf is reported with its line number. The settings of
  * how a node reaches hpqd (TLS, joining, --insecure, a Unix socket) are
- * checked against each other by config_finish.
+ * checked against each other by config_finish. For --check and detaching
+ * (config-check.c): relative paths become absolute, the work and health
+ * directories are checked against the system, and every printed setting
+ * says where its value came from.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "config-check.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -347,6 +351,158 @@ static void finish_names_the_node(void **state)
 	config_release(&c);
 }
 
+static void check_make_absolute(void **state)
+{
+	struct agent_config c;
+	char err[512], cwd[256], want[300];
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	config_init(&c);
+	assert_int_equal(config_set(&c, "work-dir", "relwd", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "health-dir", "./health.d", err, sizeof(err)), 0);
+	assert_int_equal(config_make_absolute(&c, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/relwd", cwd);
+	assert_string_equal(c.work_dir, want);
+	snprintf(want, sizeof(want), "%s/health.d", cwd);
+	assert_string_equal(c.health_dir, want);
+	assert_null(c.health_inject); /* unset stays unset */
+	config_release(&c);
+}
+
+static char *check_text(const struct agent_config *c, unsigned *ret_n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	*ret_n = config_check(c, f);
+	fclose(f);
+	return text;
+}
+
+static void check_against_the_system(void **state)
+{
+	struct agent_config c;
+	char err[256], dir[] = "/tmp/hpq-test-acheck-XXXXXX", path[300];
+	char *file, *text;
+	unsigned n;
+
+	assert_non_null(mkdtemp(dir));
+	config_init(&c);
+	assert_int_equal(config_set(&c, "server", "127.0.0.1:7420", err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/work", dir);
+	assert_int_equal(config_set(&c, "work-dir", path, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "health-dir", dir, err, sizeof(err)), 0);
+	text = check_text(&c, &n);
+	if (n != 0)
+		fail_msg("a good configuration has problems:\n%s", text);
+	free(text);
+
+	file = write_file("not a directory\n");
+	assert_int_equal(config_set(&c, "work-dir", file, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(config_set(&c, "health-dir", path, err, sizeof(err)), 0);
+	text = check_text(&c, &n);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(text, "hpq-agent: work-dir"));
+	assert_non_null(strstr(text, "is not a directory"));
+	assert_non_null(strstr(text, "hpq-agent: health-dir"));
+	assert_non_null(strstr(text, "No such file or directory"));
+	free(text);
+	assert_int_equal(config_set(&c, "health-dir", file, err, sizeof(err)), 0);
+	text = check_text(&c, &n);
+	assert_non_null(strstr(text, "not a directory"));
+	free(text);
+	config_release(&c);
+	unlink(file);
+	free(file);
+	rmdir(dir);
+}
+
+/* The line of key in text (up to its newline), or fails. */
+static char *line_of(const char *text, const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key);
+
+	for (const char *l = text; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] == '\n')) {
+		if (!strncmp(l, key, klen) && l[klen] == ' ') {
+			snprintf(buf, len, "%.*s", (int)strcspn(l, "\n"), l);
+			return buf;
+		}
+	}
+	fail_msg("no line for '%s' in:\n%s", key, text);
+	return NULL;
+}
+
+static void print_sources(void **state)
+{
+	struct agent_config c;
+	char err[256], buf[256], *text = NULL;
+	char *file = write_file("[agent]\nwork_dir = /srv/agent\npool = p5\ncpus = 3\n");
+	const char *options[] = {"pool", "foreground", "log-level"};
+	size_t len = 0;
+	FILE *f;
+
+	config_init(&c);
+	assert_int_equal(config_load(&c, file, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "pool", "p6", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "foreground", "yes", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "log-level", "debug", err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	f = open_memstream(&text, &len);
+	config_print(&c, (struct hpq_res){4, 64, 2048}, file, options, 3, f);
+	fclose(f);
+	assert_memory_equal(text, "[agent]\n", 8);
+	assert_string_equal(line_of(text, "server", buf, sizeof(buf)),
+			    "server = 127.0.0.1:7420                  ; default");
+	assert_string_equal(line_of(text, "pool", buf, sizeof(buf)),
+			    "pool = p6                                ; option");
+	assert_string_equal(line_of(text, "work-dir", buf, sizeof(buf)),
+			    "work-dir = /srv/agent                    ; file");
+	assert_string_equal(line_of(text, "cpus", buf, sizeof(buf)),
+			    "cpus = 3                                 ; file");
+	assert_string_equal(line_of(text, "gpus", buf, sizeof(buf)),
+			    "gpus = 4                                 ; detected");
+	assert_string_equal(line_of(text, "mem", buf, sizeof(buf)),
+			    "mem = 2G                                 ; detected");
+	assert_non_null(strstr(line_of(text, "name", buf, sizeof(buf)), "; detected"));
+	assert_string_equal(line_of(text, "log-level", buf, sizeof(buf)),
+			    "log-level = debug                        ; option");
+	assert_string_equal(line_of(text, "foreground", buf, sizeof(buf)),
+			    "foreground = yes                         ; option");
+	assert_string_equal(line_of(text, "#address", buf, sizeof(buf)),
+			    "#address =                               ; default (none)");
+	assert_string_equal(line_of(text, "health-disk-warning", buf, sizeof(buf)),
+			    "health-disk-warning = 10%                ; default");
+	free(text);
+	config_release(&c);
+
+	/* What it prints reads back as the same settings. */
+	text = NULL;
+	f = open_memstream(&text, &len);
+	config_init(&c);
+	assert_int_equal(config_load(&c, file, err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_print(&c, (struct hpq_res){4, 64, 2048}, NULL, NULL, 0, f);
+	fclose(f);
+	config_release(&c);
+	unlink(file);
+	free(file);
+	file = write_file(text);
+	free(text);
+	config_init(&c);
+	assert_int_equal(config_load(&c, file, err, sizeof(err)), 0);
+	assert_string_equal(c.work_dir, "/srv/agent");
+	assert_int_equal(c.cpus, 3);
+	assert_int_equal(c.gpus, 4);
+	assert_int_equal(c.mem, 2048);
+	assert_int_equal(c.heartbeat_s, 10);
+	assert_null(c.address);
+	config_release(&c);
+	unlink(file);
+	free(file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +516,9 @@ int main(void)
 		cmocka_unit_test(file_with_section),
 		cmocka_unit_test(file_errors_name_the_line),
 		cmocka_unit_test(finish_names_the_node),
+		cmocka_unit_test(check_make_absolute),
+		cmocka_unit_test(check_against_the_system),
+		cmocka_unit_test(print_sources),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

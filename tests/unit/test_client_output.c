@@ -3,7 +3,8 @@
  * from hand-made reply messages must carry the shared field names with
  * the agreed types (ISO-8601 UTC times, null when unset, memory in MiB,
  * null for "no limit"); tables must line up whatever the widths, colours
- * and UTF-8 in their cells, with no trailing blanks.
+ * and UTF-8 in their cells, with no trailing blanks. A list with finished
+ * tasks has their exit codes; events print under a header line.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "dash.h"
 #include "output.h"
 #include "table.h"
 
@@ -154,6 +156,20 @@ static void test_json_bad_utf8(void **state)
 			    "bad\xef\xbf\xbd\xef\xbf\xbd");
 	assert_string_equal(json_string_value(json_array_get(a, 3)), "\xef\xbf\xbd\xef\xbf\xbd");
 	json_decref(o);
+}
+
+/* A task's output is bytes: NULs are kept, bad UTF-8 becomes U+FFFD. */
+static void test_json_text_bytes(void **state)
+{
+	json_t *v = output_json_text("a\0b\xff", 4);
+	char *dump;
+
+	assert_int_equal(json_string_length(v), 6);
+	assert_memory_equal(json_string_value(v), "a\0b\xef\xbf\xbd", 6);
+	dump = json_dumps(v, JSON_ENCODE_ANY);
+	assert_string_equal(dump, "\"a\\u0000b\xef\xbf\xbd\"");
+	free(dump);
+	json_decref(v);
 }
 
 static void test_json_node_team_class(void **state)
@@ -382,6 +398,79 @@ static void test_text_task_list(void **state)
 	free(buf);
 }
 
+/* With finished tasks the list has their exit codes, after STATE. */
+static void test_text_task_list_finished(void **state)
+{
+	Hpq__Task a = HPQ__TASK__INIT, b = HPQ__TASK__INIT, c = HPQ__TASK__INIT;
+	Hpq__Task *ts[] = {&a, &b, &c};
+	struct output_ctx o = {0};
+	char *buf = NULL;
+	size_t len = 0;
+
+	a.id = 1;
+	a.name = "ok";
+	a.state = "COMPLETED";
+	a.has_exit_code = true;
+	a.start_time = T0;
+	a.end_time = T0 + 2000;
+	b.id = 2;
+	b.name = "bad";
+	b.state = "FAILED";
+	b.reason = "exit";
+	b.has_exit_code = true;
+	b.exit_code = 137;
+	b.start_time = T0;
+	b.end_time = T0 + 61000;
+	c.id = 3;
+	c.name = "run";
+	c.state = "RUNNING";
+	c.start_time = T0;
+	o.out = open_memstream(&buf, &len);
+	o.now_ms = T0 + 90 * 1000;
+	output_text.tasks(&o, ts, 3);
+	fclose(o.out);
+
+	assert_string_equal(buf, "ID  NAME  TEAM  USER  CLASS  STATE      EXIT  REASON  NODES  "
+				 "GPUS   TIME  NODELIST\n"
+				 " 1  ok    -     -     -      COMPLETED     0  -           1  "
+				 "   0     2s  -\n"
+				 " 2  bad   -     -     -      FAILED      137  exit        1  "
+				 "   0   1m1s  -\n"
+				 " 3  run   -     -     -      RUNNING       -  -           1  "
+				 "   0  1m30s  -\n");
+	free(buf);
+}
+
+/* hpq events: a header, then one line per event in the same columns. */
+static void test_text_events(void **state)
+{
+	Hpq__Event e = HPQ__EVENT__INIT, f = HPQ__EVENT__INIT;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	e.time = T0;
+	e.kind = "submit";
+	e.task_id = 12;
+	e.actor = "alice";
+	e.message = "queued in team nlp";
+	f.time = T0 + 1000;
+	f.kind = "node";
+	f.node = "gpu-01";
+	f.actor = "hpqd";
+	f.message = "line\nbreak";
+	dash_event_header(out);
+	dash_event_text(out, &e);
+	dash_event_text(out, &f);
+	fclose(out);
+	assert_string_equal(buf,
+		"TIME                 KIND       TASK       NODE         ACTOR      MESSAGE\n"
+		"2024-05-01 12:00:03  submit     task 12    -            alice      queued in "
+		"team nlp\n"
+		"2024-05-01 12:00:04  node       -          gpu-01       hpqd       line\\nbreak\n");
+	free(buf);
+}
+
 static void test_formatting(void **state)
 {
 	Hpq__Resources r = HPQ__RESOURCES__INIT;
@@ -414,11 +503,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_task),
 		cmocka_unit_test(test_json_bad_utf8),
+		cmocka_unit_test(test_json_text_bytes),
 		cmocka_unit_test(test_json_node_team_class),
 		cmocka_unit_test(test_json_document),
 		cmocka_unit_test(test_table_alignment),
 		cmocka_unit_test(test_table_cells),
 		cmocka_unit_test(test_text_task_list),
+		cmocka_unit_test(test_text_task_list_finished),
+		cmocka_unit_test(test_text_events),
 		cmocka_unit_test(test_formatting),
 	};
 

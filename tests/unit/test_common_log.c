@@ -1,9 +1,12 @@
 /*
  * test_common_log.c: the logger writes one "<N>message" line per call to a
  * non-terminal stderr, filters by level, keeps errno, and truncates long
- * messages to one line; hpq_strerror covers both code ranges.
+ * messages to one line; dated lines (a daemon's own log file) carry the
+ * date, time, offset, level, program and pid; hpq_strerror covers both
+ * code ranges.
  */
 #include <errno.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,6 +83,30 @@ static void test_long(void **state)
 	assert_null(memchr(out, '\n', n - 1));
 }
 
+static void log_dated(void)
+{
+	hpq_log_init("/usr/sbin/hpqd", LOG_INFO);
+	hpq_log_dated(true);
+	log_notice("hpqd ready");
+	log_debug("not shown");
+	hpq_log_init("hpqd", LOG_INFO); /* back to journald's prefixes */
+	log_info("plain");
+}
+
+static void test_dated(void **state)
+{
+	char *out = capture(log_dated), want[128];
+	regex_t re;
+
+	snprintf(want, sizeof(want), "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+		 "\\.[0-9]{3}[+-][0-9]{4} notice hpqd\\[%ld\\]: hpqd ready\n<6>plain\n$",
+		 (long)getpid());
+	assert_int_equal(regcomp(&re, want, REG_EXTENDED | REG_NOSUB), 0);
+	if (regexec(&re, out, 0, NULL, 0) != 0)
+		fail_msg("not a dated line and a plain one: '%s'", out);
+	regfree(&re);
+}
+
 static void test_levels(void **state)
 {
 	assert_int_equal(hpq_log_level_parse("error"), LOG_ERR);
@@ -132,7 +159,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),   cmocka_unit_test(test_long),
 		cmocka_unit_test(test_levels),  cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_xalloc),
+		cmocka_unit_test(test_xalloc),  cmocka_unit_test(test_dated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * test_sched_seed.c: the seed scenario of docs/design.md §4, replayed on the pure
+ * test_sched_seed.c: the worked scenario of docs/design.md §4, replayed on the pure
  * dispatcher with the exact decisions it must take at every step.
  *
  * Pool of 2 nodes x 8 GPUs; team1 and team2 each guarantee 8 GPUs,

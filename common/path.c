@@ -1,0 +1,98 @@
+/*
+ * path.c: resolving and checking the paths of settings (path.h).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "path.h"
+#include "xalloc.h"
+
+int hpq_path_absolute(const char *path, char **ret, char *err, size_t errlen)
+{
+	char *cwd;
+
+	if (!path[0] || path[0] == '/') {
+		*ret = xstrdup(path);
+		return 0;
+	}
+	/* glibc allocates the buffer; a removed directory gives ENOENT. */
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return hpq_errf(err, errlen, -errno,
+				"cannot resolve the relative path '%s': the current directory "
+				"is unknown (%s); give an absolute path", path, strerror(errno));
+	while (path[0] == '.' && path[1] == '/') {
+		path += 2;
+		path += strspn(path, "/");
+	}
+	if (!path[0] || !strcmp(path, "."))
+		*ret = cwd;
+	else {
+		xasprintf(ret, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", path);
+		free(cwd);
+	}
+	return 0;
+}
+
+int hpq_path_check_dir(const char *path, char *err, size_t errlen)
+{
+	char *p = xstrdup(path), *slash;
+	bool missing = false;
+	struct stat st;
+	int r = 0;
+
+	/* Up to the nearest part of the path that exists (ENOTDIR: a file on
+	 * the way, which the loop then finds). */
+	while (stat(p, &st) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			r = hpq_errf(err, errlen, -errno, "cannot reach '%s': %s", p,
+				     strerror(errno));
+			goto out;
+		}
+		missing = true;
+		slash = strrchr(p, '/');
+		if (!slash)
+			strcpy(p, ".");
+		else if (slash == p)
+			p[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = hpq_errf(err, errlen, HPQ_EINVAL, missing ?
+			     "cannot be made: '%s' is not a directory" : "'%s' is not a directory", p);
+		goto out;
+	}
+	if (access(p, W_OK | X_OK) < 0) {
+		int e = errno;
+
+		if (missing)
+			r = hpq_errf(err, errlen, -e, "does not exist and cannot be made in '%s' "
+				     "by uid %ld: %s", p, (long)geteuid(), strerror(e));
+		else
+			r = hpq_errf(err, errlen, -e, "uid %ld cannot write in '%s': %s",
+				     (long)geteuid(), p, strerror(e));
+	}
+out:
+	free(p);
+	return r;
+}
+
+int hpq_path_check_executable(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return hpq_errf(err, errlen, -errno, "'%s': %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return hpq_errf(err, errlen, HPQ_EINVAL, "'%s' is not a regular file", path);
+	if (access(path, X_OK) < 0)
+		return hpq_errf(err, errlen, -errno, "'%s' is not executable by uid %ld: %s", path,
+				(long)geteuid(), strerror(errno));
+	return 0;
+}

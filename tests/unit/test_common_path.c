@@ -1,0 +1,130 @@
+/*
+ * test_common_path.c: relative paths are resolved against the current
+ * directory (and refused when it is gone), and the checks --check makes
+ * of directories and programs say what is wrong.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "error.h"
+#include "path.h"
+
+static char dir[] = "/tmp/hpq-test-path-XXXXXX";
+
+static void write_file(const char *path, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs("#!/bin/sh\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void absolute(void **state)
+{
+	char err[256], *p, want[128];
+
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(hpq_path_absolute("/etc/x", &p, err, sizeof(err)), 0);
+	assert_string_equal(p, "/etc/x");
+	free(p);
+	assert_int_equal(hpq_path_absolute("", &p, err, sizeof(err)), 0);
+	assert_string_equal(p, "");
+	free(p);
+	snprintf(want, sizeof(want), "%s/var/state", dir);
+	assert_int_equal(hpq_path_absolute("var/state", &p, err, sizeof(err)), 0);
+	assert_string_equal(p, want);
+	free(p);
+	assert_int_equal(hpq_path_absolute("./var/state", &p, err, sizeof(err)), 0);
+	assert_string_equal(p, want);
+	free(p);
+	assert_int_equal(hpq_path_absolute(".", &p, err, sizeof(err)), 0);
+	assert_string_equal(p, dir);
+	free(p);
+
+	/* A current directory that was removed cannot resolve anything. */
+	snprintf(want, sizeof(want), "%s/gone", dir);
+	assert_int_equal(mkdir(want, 0700), 0);
+	assert_int_equal(chdir(want), 0);
+	assert_int_equal(rmdir(want), 0);
+	p = NULL;
+	assert_true(hpq_path_absolute("var", &p, err, sizeof(err)) < 0);
+	assert_null(p);
+	assert_non_null(strstr(err, "cannot resolve the relative path 'var'"));
+	assert_int_equal(chdir(dir), 0);
+}
+
+static void check_dir(void **state)
+{
+	char err[256], path[256];
+
+	assert_int_equal(hpq_path_check_dir(dir, err, sizeof(err)), 0);
+	/* Missing, but it can be made (two levels down too). */
+	snprintf(path, sizeof(path), "%s/a/b", dir);
+	assert_int_equal(hpq_path_check_dir(path, err, sizeof(err)), 0);
+	/* A file on the way. */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	write_file(path, 0644);
+	assert_true(hpq_path_check_dir(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "is not a directory"));
+	snprintf(path, sizeof(path), "%s/file/sub", dir);
+	assert_true(hpq_path_check_dir(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "cannot be made"));
+	/* A directory this user may not write in (root may write anywhere). */
+	if (geteuid() != 0) {
+		snprintf(path, sizeof(path), "%s/ro", dir);
+		assert_int_equal(mkdir(path, 0555), 0);
+		assert_true(hpq_path_check_dir(path, err, sizeof(err)) < 0);
+		assert_non_null(strstr(err, "cannot write in"));
+		snprintf(path, sizeof(path), "%s/ro/sub", dir);
+		assert_true(hpq_path_check_dir(path, err, sizeof(err)) < 0);
+		assert_non_null(strstr(err, "cannot be made in"));
+	}
+}
+
+static void check_executable(void **state)
+{
+	char err[256], path[256];
+
+	snprintf(path, sizeof(path), "%s/prog", dir);
+	write_file(path, 0755);
+	assert_int_equal(hpq_path_check_executable(path, err, sizeof(err)), 0);
+	assert_true(hpq_path_check_executable(dir, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "not a regular file"));
+	snprintf(path, sizeof(path), "%s/nothere", dir);
+	assert_true(hpq_path_check_executable(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "No such file"));
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	write_file(path, 0644);
+	assert_true(hpq_path_check_executable(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "not executable"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(absolute),
+		cmocka_unit_test(check_dir),
+		cmocka_unit_test(check_executable),
+	};
+	char cmd[128];
+	int r;
+
+	if (!mkdtemp(dir))
+		return 1;
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		r = 1;
+	return r;
+}

@@ -1,0 +1,214 @@
+/*
+ * test_daemon_config.c: what `hpqd --check` adds to reading the settings.
+ * Relative paths become absolute against the current directory (a socket
+ * too long once absolute is refused); addresses, directories and the
+ * repair command are checked against the system, one line per problem;
+ * every printed setting says whether an option, the file or the default
+ * gave it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config-check.h"
+#include "config.h"
+
+static char dir[] = "/tmp/hpq-test-dconfig-XXXXXX";
+
+static char *path_in(const char *name)
+{
+	static char buf[4][256];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Runs config_check; returns its count, with its lines in *ret_text. */
+static unsigned check(const struct config *c, char **ret_text)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(ret_text, &len);
+	unsigned n;
+
+	n = config_check(c, f);
+	fclose(f);
+	return n;
+}
+
+static void set(struct config *c, const char *section, const char *key, const char *value)
+{
+	char err[256];
+
+	if (config_set(c, section, key, value, err, sizeof(err)) != 0)
+		fail_msg("%s.%s = %s: %s", section, key, value, err);
+}
+
+static void make_absolute(void **state)
+{
+	struct config c;
+	char err[512], want[300], longer[200];
+
+	assert_int_equal(chdir(dir), 0);
+	config_init(&c);
+	set(&c, "hpqd", "state_dir", "var");
+	set(&c, "hpqd", "socket", "./var/hpqd.sock");
+	assert_int_equal(config_make_absolute(&c, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/var", dir);
+	assert_string_equal(c.state_dir, want);
+	snprintf(want, sizeof(want), "%s/var/hpqd.sock", dir);
+	assert_string_equal(c.socket_path, want);
+	/* Absolute paths and "no socket" stay as they are. */
+	set(&c, "hpqd", "socket", "");
+	set(&c, "hpqd", "state_dir", "/srv/hpq");
+	assert_int_equal(config_make_absolute(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.socket_path, "");
+	assert_string_equal(c.state_dir, "/srv/hpq");
+	/* Short as given, too long for sun_path once absolute. */
+	memset(longer, 'x', 100);
+	longer[100] = '\0';
+	set(&c, "hpqd", "socket", longer);
+	assert_true(config_make_absolute(&c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "too long for a Unix socket"));
+	config_release(&c);
+}
+
+static void check_values(void **state)
+{
+	struct config c;
+	char *text;
+
+	config_init(&c);
+	set(&c, "hpqd", "state_dir", path_in("state"));
+	set(&c, "hpqd", "socket", path_in("run/hpqd.sock"));
+	set(&c, "hpqd", "listen", "127.0.0.1:0");
+	set(&c, "hpqd", "metrics", "[::1]:9100");
+	write_file(path_in("repair"), "#!/bin/sh\n", 0755);
+	set(&c, "repair", "command", path_in("repair"));
+	if (check(&c, &text) != 0)
+		fail_msg("a good configuration has problems:\n%s", text);
+	free(text);
+
+	set(&c, "hpqd", "listen", "head.example.org:7420");
+	set(&c, "hpqd", "metrics", "127.0.0.1");
+	write_file(path_in("plain"), "", 0644);
+	set(&c, "hpqd", "state_dir", path_in("plain"));
+	set(&c, "hpqd", "socket", path_in("plain/hpqd.sock"));
+	set(&c, "repair", "command", path_in("plain"));
+	assert_int_equal(check(&c, &text), 5);
+	assert_non_null(strstr(text, "hpqd: listen 'head.example.org:7420': give an IP address"));
+	assert_non_null(strstr(text, "hpqd: metrics '127.0.0.1': give an IP address"));
+	assert_non_null(strstr(text, "state_dir"));
+	assert_non_null(strstr(text, "is not a directory"));
+	assert_non_null(strstr(text, "hpqd: socket"));
+	assert_non_null(strstr(text, "hpqd: [repair] command:"));
+	assert_non_null(strstr(text, "not executable"));
+	free(text);
+
+	/* The same port twice. */
+	set(&c, "hpqd", "state_dir", dir);
+	set(&c, "hpqd", "socket", "");
+	set(&c, "repair", "command", "");
+	set(&c, "hpqd", "listen", ":7420");
+	set(&c, "hpqd", "metrics", "127.0.0.1:7420");
+	assert_int_equal(check(&c, &text), 1);
+	assert_non_null(strstr(text, "use the same port"));
+	free(text);
+	config_release(&c);
+}
+
+static void sources(void **state)
+{
+	const char *file = path_in("hpqd.conf");
+	const char *options[] = {"hpqd.state_dir", "agents.heartbeat"};
+	const char *text = "[hpqd]\nlisten = 0.0.0.0:7420\nstate_dir = /x\nsocket = /s\n"
+			   "\n[agents]\nheartbeat = 2s\nunreachable_after = 5\n"
+			   "\n[repair.actions]\nxid-79 = replace\n";
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	/* [nodes] unreachable_after is [agents] unreachable_after; the option
+	 * wins over the file's heartbeat. */
+	write_file(file, "listen = 0.0.0.0:7420\n[agents]\nheartbeat = 5s\n[nodes]\n"
+		   "unreachable_after = 5\n[repair.actions]\nxid-79 = replace\n", 0644);
+	f = open_memstream(&out, &len);
+	config_print_sources(f, text, file, options, 2);
+	fclose(f);
+	assert_string_equal(out,
+			    "[hpqd]\n"
+			    "listen = 0.0.0.0:7420                    ; file\n"
+			    "state_dir = /x                           ; option\n"
+			    "socket = /s                              ; default\n"
+			    "\n[agents]\n"
+			    "heartbeat = 2s                           ; option\n"
+			    "unreachable_after = 5                    ; file\n"
+			    "\n[repair.actions]\n"
+			    "xid-79 = replace                         ; file\n");
+	free(out);
+
+	/* Without a file, everything not given as an option is a default. */
+	out = NULL;
+	f = open_memstream(&out, &len);
+	config_print_sources(f, "[hpqd]\nlisten = 0.0.0.0:7420\n", NULL, options, 0);
+	fclose(f);
+	assert_string_equal(out, "[hpqd]\nlisten = 0.0.0.0:7420                    ; default\n");
+	free(out);
+
+	/* What it prints reads back as the same settings. */
+	{
+		struct config c;
+		char err[256];
+		const char *again = path_in("again.conf");
+
+		out = NULL;
+		f = open_memstream(&out, &len);
+		config_print_sources(f, "[hpqd]\nstate_dir = /x\nmetrics =\n", NULL, NULL, 0);
+		fclose(f);
+		write_file(again, out, 0644);
+		free(out);
+		config_init(&c);
+		assert_int_equal(config_load(&c, again, err, sizeof(err)), 0);
+		assert_string_equal(c.state_dir, "/x");
+		assert_string_equal(c.metrics, "");
+		config_release(&c);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(make_absolute),
+		cmocka_unit_test(check_values),
+		cmocka_unit_test(sources),
+	};
+	char cmd[128];
+	int r;
+
+	if (!mkdtemp(dir))
+		return 1;
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		r = 1;
+	return r;
+}
