@@ -12,15 +12,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ini.h>
 
 #include "config-check.h"
+#include "credentials.h"
 #include "error.h"
 #include "log.h"
 #include "parse.h"
 #include "path.h"
+#include "pki.h"
 #include "xalloc.h"
 
 #define SOURCE_COLUMN 40
@@ -69,6 +72,62 @@ static bool resolves(const char *key, const char *value, const char *host, FILE 
 	return false;
 }
 
+/*
+ * Over TCP the node needs its certificate, or a way to get one: what is in
+ * WORK-DIR/tls is read as the agent would read it (making nothing), and
+ * reported on stderr with the check's other findings. Returns the number
+ * of problems.
+ */
+static unsigned check_credentials(const struct agent_config *cfg, FILE *f)
+{
+	struct hpq_cert_info info;
+	char *path, *text = NULL, *key = NULL, *cert = NULL, err[512], when[64];
+	unsigned problems = 0;
+	size_t len;
+
+	xasprintf(&path, "%s/%s/%s", cfg->work_dir, CREDS_DIR, CREDS_NODE_FILE);
+	if (access(path, F_OK) < 0) {
+		if (!cfg->join_token && !cfg->join_file) {
+			fprintf(f, "hpq-agent: no certificate in '%s' and no --join: over TCP "
+				"the node must join first (hpq node token create on hpqd's host, "
+				"then --join TOKEN --ca-hash sha256:...)\n", path);
+			problems++;
+		} else if (!cfg->ca_hash) {
+			fprintf(f, "hpq-agent: --join needs --ca-hash\n");
+			problems++;
+		} else {
+			fprintf(f, "hpq-agent: not joined yet: joins at start with the token\n");
+		}
+	} else if (hpq_pki_read_private(path, &text, &len, err, sizeof(err)) < 0 ||
+		   creds_split_node(text, &key, &cert, err, sizeof(err)) < 0 ||
+		   hpq_pki_cert_info(cert, strlen(cert), &info, err, sizeof(err)) < 0) {
+		fprintf(f, "hpq-agent: %s\n", err);
+		problems++;
+	} else if (strcmp(info.cn, cfg->name)) {
+		fprintf(f, "hpq-agent: '%s' is node %s's certificate, not %s's\n", path, info.cn,
+			cfg->name);
+		problems++;
+	} else {
+		creds_format_time(info.not_after, when, sizeof(when));
+		fprintf(f, "hpq-agent: joined as node %s%s%s; certificate valid until %s\n",
+			info.cn, *info.ou ? " in pool " : "", info.ou, when);
+		if (info.not_after <= (int64_t)time(NULL)) {
+			fprintf(f, "hpq-agent: the certificate has expired: remove '%s/%s' and join "
+				"again with a new token\n", cfg->work_dir, CREDS_DIR);
+			problems++;
+		}
+	}
+	if (text)
+		explicit_bzero(text, len);
+	if (key)
+		explicit_bzero(key, strlen(key));
+	free(text);
+	free(key);
+	free(cert);
+	free(path);
+	return problems;
+}
+
 unsigned config_check(const struct agent_config *cfg, FILE *f)
 {
 	unsigned problems = 0;
@@ -90,6 +149,8 @@ unsigned config_check(const struct agent_config *cfg, FILE *f)
 		problems++;
 	} else if (!resolves("server", cfg->server, host, f)) {
 		problems++;
+	} else if (!cfg->insecure) {
+		problems += check_credentials(cfg, f);
 	}
 	if (cfg->address && !resolves("address", cfg->address, cfg->address, f))
 		problems++;
@@ -216,7 +277,16 @@ void config_print(const struct agent_config *cfg, struct hpq_res capacity,
 	fprintf(out, "[agent]\n");
 	put(&p, "server", cfg->server, NULL);
 	put(&p, "server-name", cfg->server_name, NULL);
-	put(&p, "join", cfg->join_token ? "(set)" : NULL, NULL);
+	/* The token's secret is not for printouts: its public ID is enough. */
+	if (cfg->join_token) {
+		const char *dot = strrchr(cfg->join_token, '.');
+
+		snprintf(buf, sizeof(buf), "%.*s.(secret not shown)",
+			 dot ? (int)(dot - cfg->join_token) : 4, cfg->join_token);
+		put(&p, "join", buf, NULL);
+	} else {
+		put(&p, "join", NULL, NULL);
+	}
 	put(&p, "join-file", cfg->join_file, NULL);
 	put(&p, "ca-hash", cfg->ca_hash, NULL);
 	put_bool(&p, "insecure", cfg->insecure);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -163,6 +164,64 @@ const char *const *ca_server_names(const struct ca *ca, size_t *n)
 {
 	*n = ca->nnames;
 	return (const char *const *)ca->names;
+}
+
+/* "2026-12-04 18:00 UTC" */
+static void format_utc(int64_t s, char *buf, size_t len)
+{
+	time_t t = (time_t)s;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+int ca_check(const struct config *cfg, FILE *out)
+{
+	struct hpq_ca *hca = NULL;
+	struct hpq_cert_info info;
+	struct ca names = { 0 };
+	char *dir = NULL, *path = NULL, *pem = NULL, err[512], when[40];
+	size_t len;
+	int r;
+
+	xasprintf(&dir, "%s/tls", cfg->state_dir);
+	r = hpq_ca_open(dir, "", false, &hca, err, sizeof(err));
+	if (r == -ENOENT || r == -ENOTDIR) {
+		/* (A state directory that cannot be one is config_check's to say.) */
+		fprintf(out, "hpqd: tls: no cluster CA yet: hpqd makes one in %s at its first start\n",
+			dir);
+		r = 0;
+	} else if (r < 0) {
+		fprintf(out, "hpqd: tls: the cluster CA cannot be used: %s\n", err);
+	} else {
+		fprintf(out, "hpqd: tls: cluster CA %s (%s/ca.crt)\n", hpq_ca_hash(hca), dir);
+		xasprintf(&path, "%s/server.crt", dir);
+		if (access(path, F_OK) == 0) {
+			r = hpq_pki_read_private(path, &pem, &len, err, sizeof(err));
+			if (r == 0)
+				r = hpq_pki_cert_info(pem, len, &info, err, sizeof(err));
+			if (r < 0) {
+				fprintf(out, "hpqd: tls: the server certificate cannot be used: %s\n", err);
+			} else {
+				format_utc(info.not_after, when, sizeof(when));
+				fprintf(out, "hpqd: tls: server certificate valid until %s\n", when);
+			}
+		}
+	}
+	find_names(&names, cfg);
+	fprintf(out, "hpqd: tls: the server certificate names ");
+	for (size_t i = 0; i < names.nnames; i++)
+		fprintf(out, "%s%s", i ? "," : "", names.names[i]);
+	fprintf(out, "%s\n", cfg->tls.nserver_names ? " ([tls] server_names)" : " (found)");
+	for (size_t i = 0; i < names.nnames; i++)
+		free(names.names[i]);
+	free(names.names);
+	hpq_ca_free(hca);
+	free(pem);
+	free(path);
+	free(dir);
+	return r;
 }
 
 int ca_sign_node(struct ca *ca, const char *csr, size_t len, const char *node, const char *pool,

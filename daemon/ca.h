@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "pki.h"
@@ -25,6 +26,11 @@ struct ca;
 int ca_open(const struct config *cfg, const char *cluster_id, struct ca **ret, char *err,
 	    size_t errlen);
 void ca_free(struct ca *ca);
+
+/* For hpqd --check: reports to out what a start would use (the CA's hash,
+ * the server certificate's expiry and names), making nothing. Returns 0,
+ * or a negative code when a file there would stop the start. */
+int ca_check(const struct config *cfg, FILE *out);
 
 /* The listener's TLS context (agents' certificates verified against the CA). */
 struct hpq_tls_ctx *ca_server_tls(struct ca *ca);

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <munge.h>
 #include <uv.h>
 
 #include "config-check.h"
@@ -438,6 +439,54 @@ static void print_config(const struct config *c)
 }
 
 /*
+ * --check's report on who hpqd would trust (docs/security.md): TLS and its
+ * CA (what ca.c would use, made nothing), whether the munged that proves
+ * TCP clients answers (a credential made and decoded), and --insecure.
+ * Lines go to f; returns the number of problems that would stop a start.
+ */
+static unsigned check_security(const struct config *cfg, FILE *f)
+{
+	munge_ctx_t ctx;
+	munge_err_t e;
+	char *cred = NULL;
+	unsigned problems = 0;
+
+	if (!*cfg->listen) {
+		fprintf(f, "hpqd: auth: no TCP listener: the Unix socket only, where the "
+			"kernel says who each peer is\n");
+		return 0;
+	}
+	if (cfg->insecure) {
+		fprintf(f, "hpqd: auth: --insecure: TCP on %s is plain and every peer is who it "
+			"says it is, root included (tests and demos on loopback only)\n",
+			cfg->listen);
+		return 0;
+	}
+	fprintf(f, "hpqd: auth: TCP on %s is TLS 1.3; nodes prove themselves with "
+		"certificates of the cluster CA, users with MUNGE\n", cfg->listen);
+	if (ca_check(cfg, f) < 0)
+		problems++;
+	ctx = munge_ctx_create();
+	if (!ctx)
+		hpq_fatal("out of memory");
+	e = munge_ctx_set(ctx, MUNGE_OPT_SOCKET, cfg->munge_socket);
+	if (e == EMUNGE_SUCCESS)
+		e = munge_encode(&cred, ctx, NULL, 0);
+	if (e == EMUNGE_SUCCESS)
+		e = munge_decode(cred, ctx, NULL, NULL, NULL, NULL);
+	if (e == EMUNGE_SUCCESS)
+		fprintf(f, "hpqd: auth: munged at %s answers\n", cfg->munge_socket);
+	else
+		fprintf(f, "hpqd: auth: munged at %s does not answer (%s): TCP clients would be "
+			"refused until it does ([auth] munge_socket); agents and the Unix "
+			"socket are not affected\n", cfg->munge_socket,
+			munge_ctx_strerror(ctx) ? munge_ctx_strerror(ctx) : munge_strerror(e));
+	free(cred);
+	munge_ctx_destroy(ctx);
+	return problems;
+}
+
+/*
  * --check: the settings hpqd would run with (paths absolute unless in the
  * foreground), each with where its value came from, and what is wrong
  * with them. Returns the exit status.
@@ -474,6 +523,7 @@ static int check_config(struct daemon_main *m, struct config *cfg)
 	config_print_sources(stdout, text, m->config_path, options, m->noptions);
 	free(text);
 	problems = config_check(cfg, stderr);
+	problems += check_security(cfg, stderr);
 	if (problems)
 		fprintf(stderr, "hpqd: %u problem%s in the settings\n", problems,
 			problems == 1 ? "" : "s");

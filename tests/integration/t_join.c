@@ -20,9 +20,12 @@
  *   task untouched, and a "security" event is recorded.
  * - `hpq node revoke` disconnects the node and its certificate is refused
  *   from then on; a new token lets it join again under its name.
+ * - hpqd --check reports the TLS setup, and names the rule a CA key open
+ *   to others breaks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -367,6 +370,34 @@ static void report_foreign(struct h_cluster *c, const char *pem, const char *ca,
 	raw_close(&r);
 }
 
+/* hpqd --check on the cluster's state directory: its output, and its exit
+ * status in *status. */
+static char *check_output(struct h_cluster *c, int *status)
+{
+	char listen[64];
+	const char *argv[] = { h_bin("hpqd"), "--check", "--foreground", "--state-dir", c->dir,
+			       "--listen", listen, "--socket", c->sock, NULL };
+	pid_t pid;
+	int st;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(h_path(c, "check.out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	st = h_wait_child(c, pid, 30000);
+	assert_true(st != -1 && WIFEXITED(st));
+	*status = WEXITSTATUS(st);
+	return h_read_file(h_path(c, "check.out"));
+}
+
 /* ---------------------------------------------------------------- the test */
 
 static void join_flow(void **state)
@@ -529,6 +560,21 @@ static void join_flow(void **state)
 	assert_true(H_WAIT_FOR(c, node_connected(c, "edge1"), 30000));
 	free(pem);
 	free(ca);
+
+	/* A CA key others may read: hpqd --check says which rule and how to fix
+	 * it, and hpqd refuses to start on it. */
+	h_daemon_stop(c, SIGTERM);
+	assert_int_equal(chmod(h_path(c, "tls/ca.key"), 0644), 0);
+	log = check_output(c, &i);
+	assert_int_equal(i, 1);
+	assert_non_null(strstr(log, "chmod 600"));
+	assert_non_null(strstr(log, "hpqd: auth: TCP on 127.0.0.1:"));
+	free(log);
+	assert_int_equal(chmod(h_path(c, "tls/ca.key"), 0600), 0);
+	log = check_output(c, &i);
+	assert_int_equal(i, 0);
+	assert_non_null(strstr(log, "hpqd: tls: cluster CA sha256:"));
+	free(log);
 	h_pass(c);
 }
 

@@ -393,9 +393,19 @@ static void check_against_the_system(void **state)
 	snprintf(path, sizeof(path), "%s/work", dir);
 	assert_int_equal(config_set(&c, "work-dir", path, err, sizeof(err)), 0);
 	assert_int_equal(config_set(&c, "health-dir", dir, err, sizeof(err)), 0);
+	/* Over TCP a node without a certificate must have a way to join. */
+	text = check_text(&c, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(text, "the node must join first"));
+	free(text);
+	assert_int_equal(config_set(&c, "join", "hpq1.0123456789ab.0123456789abcdef0123456789abcdef",
+				    err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "ca-hash", "sha256:0123456789abcdef0123456789abcdef"
+				    "0123456789abcdef0123456789abcdef", err, sizeof(err)), 0);
 	text = check_text(&c, &n);
 	if (n != 0)
 		fail_msg("a good configuration has problems:\n%s", text);
+	assert_non_null(strstr(text, "not joined yet"));
 	free(text);
 
 	file = write_file("not a directory\n");
