@@ -37,6 +37,7 @@
 
 #include "error.h"
 #include "parse.h"
+#include "ossl.h"
 #include "pki.h"
 #include "xalloc.h"
 
@@ -60,12 +61,16 @@ struct hpq_ca {
 	char hash[HPQ_PKI_HASH_LEN];
 };
 
-/* Formats "what: OpenSSL's reason" and clears the thread's error queue. */
-__attribute__((format(printf, 4, 5))) static int ossl_errf(char *err, size_t errlen, int code,
-							   const char *fmt, ...)
+const char *hpq_ossl_reason(void)
 {
 	unsigned long e = ERR_peek_error();
-	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+
+	return e ? ERR_reason_error_string(e) : NULL;
+}
+
+int hpq_ossl_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	const char *reason = hpq_ossl_reason();
 	char what[512];
 	va_list ap;
 
@@ -80,8 +85,7 @@ __attribute__((format(printf, 4, 5))) static int ossl_errf(char *err, size_t err
 	return code;
 }
 
-/* Keys are never encrypted; without this OpenSSL would prompt on the tty. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
+int hpq_ossl_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
 	return -1;
 }
@@ -96,7 +100,7 @@ static X509 *x509_from_pem(const char *pem, size_t len)
 	b = BIO_new_mem_buf(pem, (int)len);
 	if (!b)
 		return NULL;
-	x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
+	x = PEM_read_bio_X509(b, NULL, hpq_ossl_no_passphrase, NULL);
 	BIO_free(b);
 	return x;
 }
@@ -111,7 +115,7 @@ static EVP_PKEY *key_from_pem(const char *pem, size_t len)
 	b = BIO_new_mem_buf(pem, (int)len);
 	if (!b)
 		return NULL;
-	k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+	k = PEM_read_bio_PrivateKey(b, NULL, hpq_ossl_no_passphrase, NULL);
 	BIO_free(b);
 	return k;
 }
@@ -205,7 +209,7 @@ static int name_entry(const X509_NAME *name, int nid, const char *what, char *ou
 				what);
 	len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
 	if (len < 0)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "the certificate's %s is not text", what);
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the certificate's %s is not text", what);
 	if ((size_t)len >= outlen) {
 		OPENSSL_free(u);
 		return hpq_errf(err, errlen, HPQ_EINVAL,
@@ -253,7 +257,7 @@ static int x509_info(X509 *x, struct hpq_cert_info *info, char *err, size_t errl
 	hex = bn ? BN_bn2hex(bn) : NULL;
 	BN_free(bn);
 	if (!hex)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "the certificate's serial number");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the certificate's serial number");
 	if (strlen(hex) >= sizeof(info->serial)) {
 		OPENSSL_free(hex);
 		return hpq_errf(err, errlen, HPQ_EINVAL,
@@ -264,7 +268,7 @@ static int x509_info(X509 *x, struct hpq_cert_info *info, char *err, size_t errl
 	OPENSSL_free(hex);
 	if (asn1_time_unix(X509_get0_notBefore(x), &info->not_before) < 0 ||
 	    asn1_time_unix(X509_get0_notAfter(x), &info->not_after) < 0)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "the certificate's validity dates");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the certificate's validity dates");
 	return 0;
 }
 
@@ -279,7 +283,7 @@ int hpq_pki_cert_info(const char *pem, size_t len, struct hpq_cert_info *info, c
 				HPQ_PKI_FILE_MAX);
 	x = x509_from_pem(pem, len);
 	if (!x)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "not a PEM certificate");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "not a PEM certificate");
 	r = x509_info(x, info, err, errlen);
 	X509_free(x);
 	return r;
@@ -296,9 +300,9 @@ int hpq_pki_cert_hash(const char *pem, size_t len, char out[HPQ_PKI_HASH_LEN], c
 				HPQ_PKI_FILE_MAX);
 	x = x509_from_pem(pem, len);
 	if (!x)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "not a PEM certificate");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "not a PEM certificate");
 	if (x509_hash(x, out) < 0)
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "cannot hash the certificate");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot hash the certificate");
 	X509_free(x);
 	return r;
 }
@@ -589,7 +593,7 @@ static int ca_finish(EVP_PKEY *key, X509 *cert, struct hpq_ca **ret, char *err, 
 	ca->pem = x509_to_pem(cert);
 	if (!ca->pem || x509_hash(cert, ca->hash) < 0) {
 		hpq_ca_free(ca);
-		return ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode the CA certificate");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode the CA certificate");
 	}
 	*ret = ca;
 	return 0;
@@ -625,13 +629,13 @@ static int ca_create(const char *keypath, const char *crtpath, const char *label
 	if (!cert || add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
 	    add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
 	    !X509_sign(cert, key, sign_md(key))) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "cannot make the CA certificate");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot make the CA certificate");
 		goto out;
 	}
 	key_pem = key_to_pem(key);
 	crt_pem = x509_to_pem(cert);
 	if (!key_pem || !crt_pem) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode the CA");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode the CA");
 		goto out;
 	}
 	key_len = strlen(key_pem);
@@ -673,21 +677,21 @@ static int ca_load(const char *keypath, const char *crtpath, struct hpq_ca **ret
 		goto out;
 	key = key_from_pem(key_pem, key_len);
 	if (!key) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "'%s' holds no usable private key", keypath);
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "'%s' holds no usable private key", keypath);
 		goto out;
 	}
 	cert = x509_from_pem(crt_pem, crt_len);
 	if (!cert) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "'%s' holds no usable certificate", crtpath);
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "'%s' holds no usable certificate", crtpath);
 		goto out;
 	}
 	if (X509_check_ca(cert) < 1 || X509_self_signed(cert, 1) != 1) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "'%s' is not a self-signed CA certificate",
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "'%s' is not a self-signed CA certificate",
 			      crtpath);
 		goto out;
 	}
 	if (!X509_check_private_key(cert, key)) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "'%s' does not match the certificate '%s'",
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "'%s' does not match the certificate '%s'",
 			      keypath, crtpath);
 		goto out;
 	}
@@ -774,7 +778,7 @@ static GENERAL_NAME *server_gen_name(const char *s, char *err, size_t errlen)
 		if (!o || !g || !ASN1_OCTET_STRING_set(o, ip, iplen)) {
 			ASN1_OCTET_STRING_free(o);
 			GENERAL_NAME_free(g);
-			ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode '%s'", s);
+			hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode '%s'", s);
 			return NULL;
 		}
 		GENERAL_NAME_set0_value(g, GEN_IPADD, o);
@@ -815,7 +819,7 @@ static GENERAL_NAME *server_gen_name(const char *s, char *err, size_t errlen)
 		if (!a || !g || !ASN1_STRING_set(a, dns, (int)n)) {
 			ASN1_IA5STRING_free(a);
 			GENERAL_NAME_free(g);
-			ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode '%s'", s);
+			hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode '%s'", s);
 			return NULL;
 		}
 		GENERAL_NAME_set0_value(g, GEN_DNS, a);
@@ -918,7 +922,7 @@ int hpq_ca_server_cert(struct hpq_ca *ca, const char *dir, const char *const *na
 				SERVER_DAYS_MAX);
 	want = sk_GENERAL_NAME_new_null();
 	if (!want)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "out of memory");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "out of memory");
 	for (size_t i = 0; i < nnames; i++) {
 		GENERAL_NAME *g;
 
@@ -937,7 +941,7 @@ int hpq_ca_server_cert(struct hpq_ca *ca, const char *dir, const char *const *na
 		}
 		if (!sk_GENERAL_NAME_push(want, g)) {
 			GENERAL_NAME_free(g);
-			r = ossl_errf(err, errlen, HPQ_EINVAL, "out of memory");
+			r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "out of memory");
 			goto out;
 		}
 	}
@@ -956,14 +960,14 @@ int hpq_ca_server_cert(struct hpq_ca *ca, const char *dir, const char *const *na
 		if (!cert || leaf_exts(cert, ca->cert, "serverAuth") < 0 ||
 		    !X509_add1_ext_i2d(cert, NID_subject_alt_name, want, 0, X509V3_ADD_DEFAULT) ||
 		    !X509_sign(cert, ca->key, sign_md(ca->key))) {
-			r = ossl_errf(err, errlen, HPQ_EINVAL,
+			r = hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 				      "cannot make the server certificate");
 			goto out;
 		}
 		key_pem = key_to_pem(key);
 		crt_pem = x509_to_pem(cert);
 		if (!key_pem || !crt_pem) {
-			r = ossl_errf(err, errlen, HPQ_EINVAL,
+			r = hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 				      "cannot encode the server certificate");
 			goto out;
 		}
@@ -980,7 +984,7 @@ int hpq_ca_server_cert(struct hpq_ca *ca, const char *dir, const char *const *na
 		key_pem = key_to_pem(key);
 		crt_pem = x509_to_pem(cert);
 		if (!key_pem || !crt_pem) {
-			r = ossl_errf(err, errlen, HPQ_EINVAL,
+			r = hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 				      "cannot encode the server certificate");
 			goto out;
 		}
@@ -1016,20 +1020,20 @@ static EVP_PKEY *node_pubkey(EVP_PKEY *pk, char *err, size_t errlen)
 		len = sizeof(pub);
 		if (!EVP_PKEY_get_raw_public_key(pk, pub, &len) || len != 32 ||
 		    !(out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, len)))
-			ossl_errf(err, errlen, HPQ_EINVAL, "the request's Ed25519 key is unusable");
+			hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the request's Ed25519 key is unusable");
 		return out;
 	}
 	if (!EVP_PKEY_is_a(pk, "EC") ||
 	    !EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
 					    NULL) ||
 	    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
-		ossl_errf(err, errlen, HPQ_EINVAL,
+		hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 			  "the request's key is not EC P-256 or Ed25519 (it is %s)",
 			  EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "unknown");
 		return NULL;
 	}
 	if (!EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &len)) {
-		ossl_errf(err, errlen, HPQ_EINVAL, "the request's EC key is unusable");
+		hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the request's EC key is unusable");
 		return NULL;
 	}
 	{
@@ -1043,7 +1047,7 @@ static EVP_PKEY *node_pubkey(EVP_PKEY *pk, char *err, size_t errlen)
 		if (!pc || EVP_PKEY_fromdata_init(pc) <= 0 ||
 		    EVP_PKEY_fromdata(pc, &out, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
 			EVP_PKEY_CTX_free(pc);
-			ossl_errf(err, errlen, HPQ_EINVAL, "the request's EC key is unusable");
+			hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the request's EC key is unusable");
 			return NULL;
 		}
 		EVP_PKEY_CTX_free(pc);
@@ -1053,7 +1057,7 @@ static EVP_PKEY *node_pubkey(EVP_PKEY *pk, char *err, size_t errlen)
 	if (!pc || EVP_PKEY_public_check(pc) != 1) {
 		EVP_PKEY_CTX_free(pc);
 		EVP_PKEY_free(out);
-		ossl_errf(err, errlen, HPQ_EINVAL, "the request's EC key is not a valid point");
+		hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the request's EC key is not a valid point");
 		return NULL;
 	}
 	EVP_PKEY_CTX_free(pc);
@@ -1090,14 +1094,14 @@ int hpq_ca_sign_node(struct hpq_ca *ca, const char *csr_pem, size_t csr_len, con
 				"certificate request larger than %u bytes", HPQ_PKI_FILE_MAX);
 
 	b = BIO_new_mem_buf(csr_pem, (int)csr_len);
-	req = b ? PEM_read_bio_X509_REQ(b, NULL, no_passphrase, NULL) : NULL;
+	req = b ? PEM_read_bio_X509_REQ(b, NULL, hpq_ossl_no_passphrase, NULL) : NULL;
 	if (!req) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "not a PEM certificate request");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "not a PEM certificate request");
 		goto out;
 	}
 	reqkey = X509_REQ_get0_pubkey(req);
 	if (!reqkey) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "the certificate request has no usable key");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "the certificate request has no usable key");
 		goto out;
 	}
 	pub = node_pubkey(reqkey, err, errlen);
@@ -1107,7 +1111,7 @@ int hpq_ca_sign_node(struct hpq_ca *ca, const char *csr_pem, size_t csr_len, con
 	}
 	/* Proof that the requester holds the private key. */
 	if (X509_REQ_verify(req, reqkey) != 1) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL,
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 			      "the certificate request's signature does not verify");
 		goto out;
 	}
@@ -1115,12 +1119,12 @@ int hpq_ca_sign_node(struct hpq_ca *ca, const char *csr_pem, size_t csr_len, con
 	cert = subject ? new_cert(pub, subject, ca->cert, lifetime_s) : NULL;
 	if (!cert || leaf_exts(cert, ca->cert, "clientAuth") < 0 ||
 	    !X509_sign(cert, ca->key, sign_md(ca->key))) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "cannot make the node certificate");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot make the node certificate");
 		goto out;
 	}
 	pem = x509_to_pem(cert);
 	if (!pem) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode the node certificate");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot encode the node certificate");
 		goto out;
 	}
 	r = x509_info(cert, info ? info : &tmp, err, errlen);
@@ -1160,7 +1164,7 @@ int hpq_pki_make_request(const char *node, char **ret_key_pem, char **ret_csr_pe
 	    !X509_REQ_set_subject_name(req, subject) || !X509_REQ_set_pubkey(req, key) ||
 	    !X509_REQ_sign(req, key, EVP_sha256()) || !PEM_write_bio_X509_REQ(b, req) ||
 	    !(key_pem = key_to_pem(key))) {
-		r = ossl_errf(err, errlen, HPQ_EINVAL, "cannot make a certificate request");
+		r = hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot make a certificate request");
 		goto out;
 	}
 	csr_pem = bio_string(b);

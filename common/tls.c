@@ -38,6 +38,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "ossl.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -77,11 +78,6 @@ struct hpq_tls {
 	struct hpq_cert_info peer;
 	char error[ERROR_MAX];
 };
-
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	return -1;
-}
 
 static void buf_reserve(struct buf *b, size_t need)
 {
@@ -128,32 +124,6 @@ static void buf_free(struct buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* OpenSSL's reason for the oldest error in the queue, or NULL. */
-static const char *ossl_reason(void)
-{
-	unsigned long e = ERR_peek_error();
-
-	return e ? ERR_reason_error_string(e) : NULL;
-}
-
-__attribute__((format(printf, 4, 5))) static int ossl_errf(char *err, size_t errlen, int code,
-							   const char *fmt, ...)
-{
-	const char *reason = ossl_reason();
-	char what[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	if (reason)
-		code = hpq_errf(err, errlen, code, "%s: %s", what, reason);
-	else
-		code = hpq_errf(err, errlen, code, "%s", what);
-	ERR_clear_error();
-	return code;
-}
-
 /* Every certificate in pem (at least one). */
 static STACK_OF(X509) *certs_from_pem(const char *pem, const char *what, char *err, size_t errlen)
 {
@@ -170,7 +140,7 @@ static STACK_OF(X509) *certs_from_pem(const char *pem, const char *what, char *e
 	if (!sk)
 		goto fail;
 	for (;;) {
-		X509 *x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
+		X509 *x = PEM_read_bio_X509(b, NULL, hpq_ossl_no_passphrase, NULL);
 		unsigned long e;
 
 		if (!x) {
@@ -191,7 +161,7 @@ static STACK_OF(X509) *certs_from_pem(const char *pem, const char *what, char *e
 	BIO_free(b);
 	return sk;
 fail:
-	ossl_errf(err, errlen, HPQ_EINVAL, "%s: not a PEM certificate", what);
+	hpq_ossl_errf(err, errlen, HPQ_EINVAL, "%s: not a PEM certificate", what);
 	sk_X509_pop_free(sk, X509_free);
 	BIO_free(b);
 	return NULL;
@@ -214,17 +184,17 @@ static int load_own(SSL_CTX *c, const struct hpq_tls_config *cfg, char *err, siz
 		ok = SSL_CTX_add1_chain_cert(c, sk_X509_value(certs, i));
 	sk_X509_pop_free(certs, X509_free);
 	if (!ok)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "cannot use the own certificate");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot use the own certificate");
 	b = len > 0 && len <= INT_MAX ? BIO_new_mem_buf(cfg->key_pem, (int)len) : NULL;
 	if (b)
-		key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+		key = PEM_read_bio_PrivateKey(b, NULL, hpq_ossl_no_passphrase, NULL);
 	BIO_free(b);
 	if (!key)
-		return ossl_errf(err, errlen, HPQ_EINVAL, "own key: not a PEM private key");
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL, "own key: not a PEM private key");
 	ok = SSL_CTX_use_PrivateKey(c, key);
 	EVP_PKEY_free(key);
 	if (!ok || !SSL_CTX_check_private_key(c))
-		return ossl_errf(err, errlen, HPQ_EINVAL,
+		return hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 				 "the own key does not match the own certificate");
 	return 0;
 }
@@ -294,7 +264,7 @@ struct hpq_tls_ctx *hpq_tls_ctx_new(bool server, const struct hpq_tls_config *cf
 	c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!c || !SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) || !SSL_CTX_set_num_tickets(c, 0)) {
-		ossl_errf(err, errlen, HPQ_ETLS, "cannot set up TLS");
+		hpq_ossl_errf(err, errlen, HPQ_ETLS, "cannot set up TLS");
 		goto fail;
 	}
 	SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
@@ -304,7 +274,7 @@ struct hpq_tls_ctx *hpq_tls_ctx_new(bool server, const struct hpq_tls_config *cf
 
 	store = X509_STORE_new();
 	if (!store) {
-		ossl_errf(err, errlen, HPQ_ETLS, "cannot set up TLS");
+		hpq_ossl_errf(err, errlen, HPQ_ETLS, "cannot set up TLS");
 		goto fail;
 	}
 	if (cfg->ca_pem) {
@@ -315,7 +285,7 @@ struct hpq_tls_ctx *hpq_tls_ctx_new(bool server, const struct hpq_tls_config *cf
 		}
 		for (int i = 0; i < sk_X509_num(cas); i++) {
 			if (!X509_STORE_add_cert(store, sk_X509_value(cas, i))) {
-				ossl_errf(err, errlen, HPQ_EINVAL,
+				hpq_ossl_errf(err, errlen, HPQ_EINVAL,
 					  "cannot trust the CA certificate");
 				sk_X509_pop_free(cas, X509_free);
 				X509_STORE_free(store);
@@ -337,7 +307,7 @@ struct hpq_tls_ctx *hpq_tls_ctx_new(bool server, const struct hpq_tls_config *cf
 		sk_X509_pop_free(chain, X509_free);
 		if (!ok) {
 			if (chain)
-				ossl_errf(err, errlen, HPQ_EINVAL, "cannot use the chain");
+				hpq_ossl_errf(err, errlen, HPQ_EINVAL, "cannot use the chain");
 			goto fail;
 		}
 	}
@@ -423,7 +393,7 @@ static void verify_words(const struct hpq_tls *t, long v, char *out, size_t len)
 static void tls_fail(struct hpq_tls *t)
 {
 	long v = SSL_get_verify_result(t->ssl);
-	const char *reason = ossl_reason();
+	const char *reason = hpq_ossl_reason();
 	char words[300];
 
 	if (v != X509_V_OK) {
