@@ -14,11 +14,27 @@
  *   - `hpq show` prints a newline and ESC in argv as escapes (--json stays
  *     exact), and the task log's header line cannot be forged.
  *
+ * Then hpqd restarts --insecure (plain TCP on loopback, so that a refusal
+ * before Hello is a frame this test can read) with short limits, for:
+ *
+ *   - TCP peers that say nothing count per address: one over
+ *     max_unauthenticated_per_address is told so, the Unix CLI still works;
+ *   - max_inflight: a client pipelining submits is read a few at a time
+ *     (each few is a dispatcher cycle of its own), gets every reply in
+ *     order, and nothing is lost;
+ *   - a follower that reads none of its replies is cut off after
+ *     write_timeout, a client whose unread replies pass max_write_queue at
+ *     once, without hpqd's peak memory growing by what it asked for;
+ *   - a client silent after Hello is closed after idle_timeout, a follower
+ *     of events is not;
+ *   - the agent socket closes a client silent for --local-idle-timeout.
+ *
  * Two unprivileged users, hpqt-lima and hpqt-limb, are made for it and
  * removed at the end (leftovers of an earlier run are tolerated).
  */
 #include <errno.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -504,6 +520,552 @@ static void rate(void **state)
 	/* Root, an administrator, is not limited. */
 	for (int i = 0; i < 30; i++)
 		assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
+}
+
+/* ---------------------------------------------------------------- short limits */
+
+/*
+ * What the tests below watch happen, short enough to wait for. hello_timeout
+ * is long so that a slow machine does not close the silent TCP peers of
+ * preauth_per_address before the one over the limit arrives; idle_timeout
+ * and write_timeout are both 2s, so write_timeout's test uses a follower,
+ * which is never idle.
+ */
+#define SHORT_LIMITS "[limits]\n"					\
+		     "read_timeout = 1s\n"				\
+		     "hello_timeout = 60s\n"				\
+		     "idle_timeout = 2s\n"				\
+		     "write_timeout = 2s\n"				\
+		     "max_write_queue = 4M\n"				\
+		     "max_inflight = 4\n"				\
+		     "max_unauthenticated_per_address = 4\n"
+#define MAX_WRITE_QUEUE (4 << 20)
+#define MAX_INFLIGHT 4
+#define MAX_PREAUTH 4
+#define TIMEOUT_MS 2000
+
+/* Restarts hpqd --insecure with SHORT_LIMITS, once for all the tests below. */
+static void short_limits(struct h_cluster *c)
+{
+	static bool done;
+
+	if (done)
+		return;
+	h_daemon_stop(c, SIGTERM);
+	c->insecure = true;
+	h_daemon_config(c, SHORT_LIMITS);
+	h_daemon_start(c);
+	if (!h_wait_nodes(c, 1, 20000))
+		fail_msg("the agent did not come back");
+	done = true;
+}
+
+static int connect_tcp(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Whether the peer has closed fd, without reading a byte of it (reading
+ * would let a peer that waits to write go on). */
+static bool hung_up(int fd)
+{
+	struct pollfd pfd = {fd, POLLRDHUP, 0};
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* Sends all of buf, waiting for room at most timeout_ms in all. */
+static bool send_all(int fd, const uint8_t *buf, size_t len, int timeout_ms)
+{
+	int64_t end = h_now_ms() + timeout_ms;
+
+	while (len) {
+		struct pollfd pfd = {fd, POLLOUT, 0};
+		int64_t left = end - h_now_ms();
+		ssize_t n;
+
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0)
+			return false;
+		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return false;
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+	}
+	return true;
+}
+
+/* Appends env's frame to *buf (of *len bytes). */
+static void append_frame(uint8_t **buf, size_t *len, const Hpq__Envelope *env)
+{
+	size_t n;
+	uint8_t *frame = hpq_msg_encode(env, &n);
+
+	*buf = realloc(*buf, *len + n);
+	assert_non_null(*buf);
+	memcpy(*buf + *len, frame, n);
+	*len += n;
+	free(frame);
+}
+
+static void send_env(int fd, const Hpq__Envelope *env)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	append_frame(&buf, &len, env);
+	assert_true(send_all(fd, buf, len, 15000));
+	free(buf);
+}
+
+/* The frames of one connection in order. read_env drops what one read
+ * brought after the first frame; this keeps it for the next call. */
+struct reader {
+	int fd;
+	struct hpq_framer f;
+};
+
+static void reader_init(struct reader *r, int fd)
+{
+	r->fd = fd;
+	hpq_framer_init(&r->f, HPQ_FRAME_MAX);
+}
+
+static void reader_close(struct reader *r)
+{
+	hpq_framer_release(&r->f);
+	close(r->fd);
+}
+
+/* The next frame, waiting at most timeout_ms; NULL on EOF or timeout. */
+static Hpq__Envelope *reader_next(struct reader *r, int timeout_ms)
+{
+	int64_t end = h_now_ms() + timeout_ms;
+	static uint8_t buf[65536];
+	const uint8_t *p;
+	size_t len;
+
+	for (;;) {
+		struct pollfd pfd = {r->fd, POLLIN, 0};
+		int64_t left = end - h_now_ms();
+		ssize_t n;
+
+		if (hpq_framer_next(&r->f, &p, &len) > 0)
+			return hpq_msg_decode(p, len);
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0 ||
+		    (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
+			return NULL;
+		hpq_framer_feed(&r->f, buf, (size_t)n);
+	}
+}
+
+/* A client connection on the Unix socket (as root, this test) past Hello. */
+static int unix_client(struct h_cluster *c)
+{
+	int fd = connect_unix(c->sock);
+	Hpq__Envelope *env;
+
+	assert_true(fd >= 0);
+	send_hello(fd, 1);
+	env = read_env(fd, 15000);
+	if (!env || env->body_case != HPQ__ENVELOPE__BODY_HELLO_REPLY)
+		fail_msg("no HelloReply on the Unix socket");
+	hpq_msg_free(env);
+	return fd;
+}
+
+static void list_request(Hpq__Envelope *env, Hpq__ListRequest *list, uint64_t id)
+{
+	hpq__list_request__init(list);
+	env->id = id;
+	env->body_case = HPQ__ENVELOPE__BODY_LIST;
+	env->list = list;
+}
+
+/* Makes r's connection follow every event from now on; reads the first reply. */
+static void follow(struct reader *r, uint64_t id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *rep;
+	Hpq__EventsRequest ev = HPQ__EVENTS_REQUEST__INIT;
+
+	ev.follow = true;
+	ev.limit = 1;
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_EVENTS;
+	env.events = &ev;
+	send_env(r->fd, &env);
+	rep = reader_next(r, 15000);
+	if (!rep || rep->body_case != HPQ__ENVELOPE__BODY_EVENTS_REPLY)
+		fail_msg("no EventsReply to a follow");
+	hpq_msg_free(rep);
+}
+
+/* hpqd's peak resident memory (VmHWM), in KiB. */
+static long peak_kib(pid_t pid)
+{
+	char path[64], *text, *at;
+	long kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	text = h_read_file(path);
+	assert_non_null(text);
+	at = strstr(text, "VmHWM:");
+	if (at)
+		kib = strtol(at + 6, NULL, 10);
+	free(text);
+	assert_true(kib > 0);
+	return kib;
+}
+
+/* A TCP client says Hello (insecure: its name is taken) and is answered. */
+static bool tcp_admitted(struct h_cluster *c)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *rep;
+	Hpq__Hello hello = HPQ__HELLO__INIT;
+	int fd = connect_tcp(c->port);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	hello.role = HPQ__ROLE__ROLE_CLIENT;
+	hello.protocol_version = HPQ_PROTOCOL_VERSION;
+	hello.software_version = (char *)HPQ_VERSION;
+	hello.name = (char *)"root";
+	env.id = 1;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	send_env(fd, &env);
+	rep = read_env(fd, 15000);
+	ok = rep && rep->body_case == HPQ__ENVELOPE__BODY_HELLO_REPLY;
+	if (rep)
+		hpq_msg_free(rep);
+	close(fd);
+	return ok;
+}
+
+/* TCP peers that say nothing count per address: the one over
+ * max_unauthenticated_per_address is told so and closed; the CLI on the
+ * Unix socket is not affected, and a slot given back is taken again. */
+static void preauth_per_address(void **state)
+{
+	struct h_cluster *c = *state;
+	int held[MAX_PREAUTH], extra;
+	Hpq__Envelope *env;
+
+	short_limits(c);
+	for (int i = 0; i < MAX_PREAUTH; i++) {
+		held[i] = connect_tcp(c->port);
+		assert_true(held[i] >= 0);
+	}
+	/* hpqd accepts in the order the connections came. */
+	extra = connect_tcp(c->port);
+	assert_true(extra >= 0);
+	env = read_env(extra, 15000);
+	if (!env || env->body_case != HPQ__ENVELOPE__BODY_ERROR)
+		fail_msg("connection %d from one address was not refused", MAX_PREAUTH + 1);
+	if (!has_text(env->error->message, "max_unauthenticated_per_address"))
+		fail_msg("unexpected refusal: %s", env->error->message);
+	hpq_msg_free(env);
+	assert_true(closed_within(extra, 15000));
+	close(extra);
+	for (int i = 0; i < MAX_PREAUTH; i++)
+		assert_false(hung_up(held[i]));
+
+	assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
+
+	close(held[0]);
+	assert_true(H_WAIT_FOR(c, tcp_admitted(c), 15000));
+	for (int i = 1; i < MAX_PREAUTH; i++)
+		close(held[i]);
+}
+
+#define PIPELINED 200
+#define ARG_PAD 2000   /* bytes of argv per task: what makes the lists below large */
+
+/* A client pipelines 200 submits and reads no reply until it sent them
+ * all. hpqd takes at most max_inflight (4) of its requests before their
+ * commit, so they reach the dispatcher a few at a time: at least 200 / 4
+ * cycles, where one read of them all would make one or a few. */
+static void inflight(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__SubmitRequest sub = HPQ__SUBMIT_REQUEST__INIT;
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	char pad[ARG_PAD + 1], *argv[2] = {(char *)"true", pad};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	long long cycles;
+	uint64_t first = 0;
+	struct reader r;
+
+	short_limits(c);
+	memset(pad, 'x', ARG_PAD);
+	pad[ARG_PAD] = '\0';
+	res.gpus = 8;         /* more than any node: they stay pending */
+	res.cpus = 1;
+	res.mem = 64;
+	spec.nodes = 1;
+	spec.per_node = &res;
+	spec.argv = argv;
+	spec.n_argv = 2;
+	spec.cwd = c->dir;
+	sub.spec = &spec;
+	env.body_case = HPQ__ENVELOPE__BODY_SUBMIT;
+	env.submit = &sub;
+	for (uint64_t i = 1; i <= PIPELINED; i++) {
+		env.id = i;
+		append_frame(&buf, &len, &env);
+	}
+
+	reader_init(&r, unix_client(c));
+	cycles = h_status_counter(c, "cycles");
+	assert_true(send_all(r.fd, buf, len, 30000));
+	free(buf);
+	/* Others are served while its replies wait unread. */
+	assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
+
+	/* Every reply, in order, each a new task. */
+	for (uint64_t i = 1; i <= PIPELINED; i++) {
+		Hpq__Envelope *rep = reader_next(&r, 15000);
+
+		if (!rep || rep->body_case != HPQ__ENVELOPE__BODY_SUBMIT_REPLY || rep->id != i)
+			fail_msg("reply %llu: %s", (unsigned long long)i,
+				 !rep ? "none" : rep->body_case == HPQ__ENVELOPE__BODY_ERROR
+				 ? rep->error->message : "not a SubmitReply to it");
+		if (i == 1)
+			first = rep->submit_reply->id;
+		else
+			assert_int_equal(rep->submit_reply->id, first + i - 1);
+		hpq_msg_free(rep);
+	}
+	reader_close(&r);
+	{
+		json_t *t = h_task(c, first + PIPELINED - 1);
+
+		assert_non_null(t);
+		assert_string_equal(h_str(t, "state"), "PENDING");
+		json_decref(t);
+	}
+	cycles = h_status_counter(c, "cycles") - cycles;
+	if (cycles < PIPELINED / MAX_INFLIGHT)
+		fail_msg("%d pipelined submits came in %lld dispatcher cycles: hpqd read more "
+			 "than max_inflight (%d) of them at once", PIPELINED, cycles, MAX_INFLIGHT);
+}
+
+/* The size of a list of every task, as hpqd sends it. */
+static size_t list_size(struct h_cluster *c)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *rep;
+	Hpq__ListRequest list;
+	int fd = unix_client(c);
+	size_t n;
+
+	list_request(&env, &list, 2);
+	send_env(fd, &env);
+	rep = read_env(fd, 15000);
+	assert_non_null(rep);
+	assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_LIST_REPLY);
+	n = hpq__envelope__get_packed_size(rep);
+	hpq_msg_free(rep);
+	close(fd);
+	return n;
+}
+
+/* Bytes the kernel holds for a Unix stream socket before its writer waits. */
+static size_t socket_room(void)
+{
+	char *text = h_read_file("/proc/sys/net/core/wmem_default");
+	size_t n = text ? strtoul(text, NULL, 10) : 0;
+
+	free(text);
+	return n ? n : 212992;
+}
+
+/*
+ * Replies a peer leaves unread. A follower (never idle) that asks for a
+ * few large lists, more than the socket holds and less than
+ * max_write_queue, is closed after write_timeout. A client that asks for
+ * 300 of them at once is closed when its queue passes max_write_queue (4
+ * MiB), before hpqd has encoded most of them: hpqd's peak memory grows by
+ * far less than the replies would take.
+ */
+static void write_limits(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ListRequest list;
+	uint8_t *buf = NULL;
+	size_t size, len = 0, k, many = 300;
+	struct reader fol;
+	long peak;
+	int64_t t0;
+	int fd;
+
+	short_limits(c);
+	size = list_size(c);
+	/* The tasks inflight left: each list is large. */
+	assert_true(size >= PIPELINED * ARG_PAD);
+	k = (2 * socket_room() + (512 << 10)) / size + 1;
+	if (k * size >= MAX_WRITE_QUEUE - (1 << 20))
+		fail_msg("the socket holds too much (%zu) for this test", socket_room());
+
+	reader_init(&fol, unix_client(c));
+	follow(&fol, 1);
+	fd = fol.fd;
+	for (size_t i = 0; i < k; i++) {
+		list_request(&env, &list, 10 + i);
+		append_frame(&buf, &len, &env);
+	}
+	t0 = h_now_ms();
+	assert_true(send_all(fd, buf, len, 15000));
+	free(buf);
+	buf = NULL;
+	len = 0;
+	if (!H_WAIT_FOR(c, hung_up(fd), 20000))
+		fail_msg("a follower that left %zu bytes unread is still connected", k * size);
+	if (h_now_ms() - t0 < TIMEOUT_MS - 100)
+		fail_msg("closed after %lld ms, before write_timeout",
+			 (long long)(h_now_ms() - t0));
+	reader_close(&fol);
+	assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
+
+	peak = peak_kib(c->hpqd);
+	fd = unix_client(c);
+	for (size_t i = 0; i < many; i++) {
+		list_request(&env, &list, 10 + i);
+		append_frame(&buf, &len, &env);
+	}
+	assert_true(send_all(fd, buf, len, 15000));
+	free(buf);
+	if (!H_WAIT_FOR(c, hung_up(fd), 20000))
+		fail_msg("a client that left %zu bytes unread is still connected", many * size);
+	close(fd);
+	peak = peak_kib(c->hpqd) - peak;
+	if ((size_t)peak * 1024 > many * size / 3)
+		fail_msg("hpqd's peak memory grew by %ld KiB for %zu KiB of unread replies",
+			 peak, many * size / 1024);
+	assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
+	assert_int_equal(kill(c->hpqd, 0), 0);
+}
+
+/* A client silent after Hello is closed after idle_timeout (2s), with an
+ * error naming it; a follower of events, as silent, is not, and still gets
+ * its events. */
+static void idle(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope *env;
+	int64_t t0;
+	int quiet, again;
+	struct reader fol;
+	uint64_t id;
+	bool seen = false;
+
+	short_limits(c);
+	t0 = h_now_ms();
+	quiet = unix_client(c);
+	reader_init(&fol, unix_client(c));
+	follow(&fol, 7);
+	if (!H_WAIT_FOR(c, hung_up(quiet), 20000))
+		fail_msg("a client silent after Hello was not closed");
+	if (h_now_ms() - t0 < TIMEOUT_MS - 100)
+		fail_msg("closed after %lld ms, before idle_timeout", (long long)(h_now_ms() - t0));
+	env = read_env(quiet, 5000);
+	if (!env || env->body_case != HPQ__ENVELOPE__BODY_ERROR ||
+	    !has_text(env->error->message, "idle_timeout"))
+		fail_msg("the idle client was told: %s", env && env->body_case ==
+			 HPQ__ENVELOPE__BODY_ERROR ? env->error->message : "nothing");
+	hpq_msg_free(env);
+	close(quiet);
+
+	/* Once another idle client is closed too, the follower has been silent
+	 * for longer than idle_timeout, checked more than once. */
+	again = unix_client(c);
+	assert_true(H_WAIT_FOR(c, hung_up(again), 20000));
+	close(again);
+	assert_false(hung_up(fol.fd));
+	id = h_submit(c, "--gpus", "8", "--", "true", NULL);
+	for (int64_t end = h_now_ms() + 15000; !seen && h_now_ms() < end;) {
+		env = reader_next(&fol, 1000);
+		if (env && env->body_case == HPQ__ENVELOPE__BODY_EVENT && env->id == 7 &&
+		    env->event->task_id == id)
+			seen = true;
+		if (env)
+			hpq_msg_free(env);
+	}
+	if (!seen)
+		fail_msg("the follower did not get the submit of task %llu",
+			 (unsigned long long)id);
+	reader_close(&fol);
+	{
+		char ids[32];
+
+		snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+		assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+	}
+}
+
+/* A client on the agent socket past Hello, or -1. */
+static int agent_client(const char *path)
+{
+	int fd = connect_unix(path);
+	Hpq__Envelope *env;
+	bool ok;
+
+	if (fd < 0)
+		return -1;
+	send_hello(fd, 1);
+	env = read_env(fd, 5000);
+	ok = env && env->body_case == HPQ__ENVELOPE__BODY_HELLO_REPLY;
+	if (env)
+		hpq_msg_free(env);
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The agent socket closes a client silent after Hello for
+ * --local-idle-timeout (2s here, 30s by default). */
+static void agent_idle(void **state)
+{
+	struct h_cluster *c = *state;
+	int i = h_agent_index(c, "node1"), fd = -1;
+	struct h_agent *a = &c->agents[i];
+	char path[256], *log;
+	int64_t t0 = 0;
+
+	assert_true(i >= 0);
+	h_agent_stop(c, i, SIGTERM);
+	snprintf(a->extra[0], sizeof(a->extra[0]), "--local-idle-timeout");
+	snprintf(a->extra[1], sizeof(a->extra[1]), "2s");
+	h_agent_restart(c, i);
+	snprintf(path, sizeof(path), "%s/agent.sock", a->work);
+	if (!H_WAIT_FOR(c, (t0 = h_now_ms(), fd = agent_client(path)) >= 0, 20000))
+		fail_msg("no Hello answered on the restarted agent's socket");
+	if (!H_WAIT_FOR(c, hung_up(fd), 20000))
+		fail_msg("a client silent on the agent socket was not closed");
+	if (h_now_ms() - t0 < TIMEOUT_MS - 100)
+		fail_msg("closed after %lld ms, before local-idle-timeout",
+			 (long long)(h_now_ms() - t0));
+	close(fd);
+	log = h_read_file(a->log);
+	if (!has_text(log, ": idle for "))
+		fail_msg("the agent's log does not say why it closed the client");
+	free(log);
 	h_pass(c);
 }
 
@@ -518,6 +1080,11 @@ int main(void)
 		cmocka_unit_test(grace),
 		cmocka_unit_test(escapes),
 		cmocka_unit_test(rate),
+		cmocka_unit_test(preauth_per_address),
+		cmocka_unit_test(inflight),
+		cmocka_unit_test(write_limits),
+		cmocka_unit_test(idle),
+		cmocka_unit_test(agent_idle),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
