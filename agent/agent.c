@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,59 @@
 #include "msg.h"
 #include "xalloc.h"
 
-static void agent_journal(struct agent *a)
+static int agent_journal(struct agent *a)
 {
 	int r = journal_save(a->journal_path, &a->exec.tasks);
 
 	if (r < 0)
 		log_err("cannot write the journal '%s': %s; if the agent stops now, task "
 			"outcomes may be lost", a->journal_path, hpq_strerror(r));
+	return r;
+}
+
+/*
+ * The work directory could not record a task's start: a finding about the
+ * node's own storage, until a probe write succeeds again. A failed start
+ * is a fact, not a sample, so it counts at once whatever the threshold.
+ */
+static void agent_work_dir_bad(struct agent *a, const char *why)
+{
+	unsigned rounds = a->work_dir_bad ? 1 : a->health.cfg.threshold;
+
+	if (!a->work_dir_health)
+		a->work_dir_health = health_source_new(&a->health, "work-dir");
+	a->work_dir_bad = true;
+	for (unsigned i = 0; i < (rounds ? rounds : 1); i++) {
+		health_see(a->work_dir_health, HEALTH_STORAGE, "work-dir-unwritable",
+			   HEALTH_FATAL, NULL, "the agent's work directory %s cannot record task "
+			   "starts (%s): tasks cannot start on this node", a->work_dir, why);
+		health_done(a->work_dir_health);
+	}
+}
+
+/* Can the work directory take a synced write again? */
+static void agent_work_dir_probe(struct agent *a)
+{
+	char *path = NULL;
+	int fd, r = 0;
+
+	if (!a->work_dir_bad)
+		return;
+	xasprintf(&path, "%s/.probe", a->work_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, "probe\n", 6) != 6 || fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	free(path);
+	if (r < 0) {
+		agent_work_dir_bad(a, hpq_strerror(r));
+		return;
+	}
+	log_notice("the work directory %s takes writes again", a->work_dir);
+	a->work_dir_bad = false;
+	health_done(a->work_dir_health); /* nothing seen: the finding goes */
 }
 
 size_t agent_running(const struct agent *a)
@@ -186,7 +233,15 @@ static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
 		uplink_reply(&a->uplink, id, r, "run_task needs a task id and an attempt");
 		return;
 	}
-	agent_journal(a);
+	if (t->exited && strcmp(t->reason, "work-dir-unwritable") == 0)
+		agent_work_dir_bad(a, "see the agent's log");
+	if (agent_journal(a) < 0 && !t->exited) {
+		/* Nothing may run that an agent restart would not know of. */
+		log_err("task %" PRIu64 " attempt %" PRIu32 ": its start cannot be journaled: "
+			"killing it", t->id, t->attempt);
+		exec_kill(&a->exec, t, SIGKILL, 0, "work-dir-unwritable");
+		agent_work_dir_bad(a, "the journal cannot be written");
+	}
 	uplink_reply(&a->uplink, id, 0, NULL);
 	if (t->exited)
 		agent_report_exit(a, t);
@@ -293,6 +348,30 @@ static void agent_fill_heartbeat(void *data, Hpq__Heartbeat *hb)
 	hb->findings = a->health.findings;
 }
 
+/* A task's own problem (health.h, task_warning): a heartbeat carrying it,
+ * with the node's findings as every heartbeat has them; hpqd records it
+ * on the task. Not connected: false, and the monitor offers it again. */
+static bool agent_task_warning(void *data, uint64_t task_id, uint32_t attempt,
+			       const char *reason, const char *message)
+{
+	struct agent *a = data;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Heartbeat hb = HPQ__HEARTBEAT__INIT;
+	Hpq__TaskWarning w = HPQ__TASK_WARNING__INIT, *ws[1] = {&w};
+
+	w.task_id = task_id;
+	w.attempt = attempt;
+	w.reason = (char *)reason;
+	w.message = (char *)message;
+	hb.time = hpq_now_ms();
+	agent_fill_heartbeat(a, &hb);
+	hb.n_task_warnings = 1;
+	hb.task_warnings = ws;
+	env.body_case = HPQ__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	return uplink_send(&a->uplink, &env) == 0;
+}
+
 static void agent_ready(void *data)
 {
 	struct agent *a = data;
@@ -331,6 +410,7 @@ static void agent_tick(void *data)
 		}
 	}
 	agent_report_exits(a);
+	agent_work_dir_probe(a);
 }
 
 /* The set of counted findings changed: tell hpqd now, not at the next beat. */
@@ -341,6 +421,65 @@ static void agent_health_changed(struct health *h, void *data)
 	/* Not registered: the next Register carries them, unless it is on its way. */
 	a->health_unsent = !uplink_ready(&a->uplink);
 	uplink_heartbeat_now(&a->uplink);
+}
+
+/*
+ * The node's lease (fencing, hpq-agent(8)): <work_dir>/run/lease holds
+ * "UNTIL FENCE UNTIL FENCE", fixed-width decimal, UNTIL the lease's end on
+ * CLOCK_BOOTTIME in ms and FENCE hpqd's fence_after in ms, rewritten in
+ * place (no new blocks: a full work directory does not stop the renewals)
+ * and read by every supervisor, which stops its task once UNTIL has
+ * passed. The pair is written twice so that a reader can tell a torn read
+ * and look again. Without fencing the file is removed.
+ */
+static void agent_lease(void *data, int64_t sent_ms, uint64_t fence_after_ms)
+{
+	struct agent *a = data;
+	char *path = NULL, buf[128];
+	int64_t until = sent_ms + (int64_t)fence_after_ms;
+	int n;
+
+	xasprintf(&path, "%s/run/lease", a->work_dir);
+	if (!fence_after_ms) {
+		if (a->lease_fd >= 0 || a->lease_until)
+			log_info("hpqd does not fence: no lease for the tasks");
+		if (a->lease_fd >= 0)
+			close(a->lease_fd);
+		a->lease_fd = -1;
+		a->lease_until = 0;
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("cannot remove '%s': %s", path, strerror(errno));
+		free(path);
+		return;
+	}
+	if (until <= a->lease_until) { /* an older heartbeat, answered late */
+		free(path);
+		return;
+	}
+	if (a->lease_fd < 0) {
+		char *dir = NULL;
+
+		xasprintf(&dir, "%s/run", a->work_dir);
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			log_warn("cannot create '%s': %s", dir, strerror(errno));
+		free(dir);
+		a->lease_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (a->lease_fd < 0) {
+			log_err("cannot open the lease file '%s': %s; the tasks here will be "
+				"stopped when the lease they know of runs out", path,
+				strerror(errno));
+			free(path);
+			return;
+		}
+		log_info("hpqd fences after %" PRIu64 " ms: lease in %s", fence_after_ms, path);
+	}
+	n = snprintf(buf, sizeof(buf), "%020" PRId64 " %020" PRIu64 " %020" PRId64 " %020" PRIu64
+		     "\n", until, fence_after_ms, until, fence_after_ms);
+	if (pwrite(a->lease_fd, buf, (size_t)n, 0) != n)
+		log_err("cannot renew the lease in '%s': %s", path, strerror(errno));
+	else
+		a->lease_until = until;
+	free(path);
 }
 
 static void agent_serving(struct agent *a)
@@ -375,6 +514,7 @@ static const struct uplink_ops agent_uplink_ops = {
 	.message = agent_message,
 	.join_settled = agent_join_settled,
 	.give_up = agent_give_up,
+	.lease = agent_lease,
 };
 
 /* ------------------------------------------------------------ lifetime */
@@ -395,6 +535,28 @@ static int64_t agent_boot_time_ms(void)
 		}
 	fclose(f);
 	return r;
+}
+
+/* hpq-supervisor next to this program (a build tree, or an install that
+ * keeps them together), else where it is installed. */
+static char *agent_find_supervisor(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash && (size_t)(slash - self) + sizeof("/hpq-supervisor") <= sizeof(self)) {
+			strcpy(slash + 1, "hpq-supervisor");
+			if (access(self, X_OK) == 0)
+				return xstrdup(self);
+		}
+	}
+	if (access(HPQ_SUPERVISOR_PATH, X_OK) == 0)
+		return xstrdup(HPQ_SUPERVISOR_PATH);
+	return NULL;
 }
 
 /* mkdir -p for the work directory. */
@@ -450,6 +612,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	a->cfg = cfg;
 	a->capacity = capacity;
 	a->lock_fd = -1;
+	a->lease_fd = -1;
 	a->boot_time_ms = agent_boot_time_ms();
 
 	r = agent_mkdirs(cfg->work_dir);
@@ -467,6 +630,13 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	}
 	xasprintf(&a->journal_path, "%s/%s", a->work_dir, JOURNAL_FILE);
 	xasprintf(&a->socket_path, "%s/%s", a->work_dir, LOCAL_SOCKET);
+	a->supervisor = agent_find_supervisor();
+	if (a->supervisor)
+		log_info("tasks run under %s", a->supervisor);
+	else
+		log_warn("hpq-supervisor is neither next to hpq-agent nor at %s: tasks run "
+			 "without it, and the exit code of a task that ends while the agent "
+			 "restarts is lost", HPQ_SUPERVISOR_PATH);
 
 	xasprintf(&lock_path, "%s/agent.lock", a->work_dir);
 	a->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -496,6 +666,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		.agent_socket = a->socket_path,
 		.ngpus = (uint32_t)capacity.gpus,
 		.allow_root_tasks = cfg->allow_root_tasks,
+		.supervisor = a->supervisor,
 	};
 	exec_init(&a->exec, loop, &ec, agent_task_exited, a);
 	while (!dlist_empty(&journal)) {
@@ -538,6 +709,10 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	hc.timeout = (double)cfg->health_timeout_s;
 	hc.threshold = (unsigned)cfg->health_threshold;
 	hc.work_dir = a->work_dir;
+	hc.disks = cfg->health_disks;
+	hc.ndisks = cfg->nhealth_disks;
+	hc.task_warning = agent_task_warning;
+	hc.task_warning_data = a;
 	hc.gpus = (uint32_t)capacity.gpus;
 	hc.script_dir = cfg->health_dir;
 	hc.inject_path = cfg->health_inject;
@@ -563,6 +738,7 @@ fail:
 	free(a->work_dir);
 	free(a->journal_path);
 	free(a->socket_path);
+	free(a->supervisor);
 	memset(a, 0, sizeof(*a));
 	a->lock_fd = -1;
 	return r;
@@ -601,9 +777,13 @@ void agent_release(struct agent *a)
 	exec_release(&a->exec);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
+	if (a->lease_fd >= 0)
+		close(a->lease_fd);
 	free(a->work_dir);
 	free(a->journal_path);
 	free(a->socket_path);
+	free(a->supervisor);
 	memset(a, 0, sizeof(*a));
 	a->lock_fd = -1;
+	a->lease_fd = -1;
 }

@@ -52,6 +52,11 @@ struct agent {
 	struct local local;
 	struct health health;
 	bool health_unsent;         /* changed while not registered: send once registered */
+	char *supervisor;           /* hpq-supervisor's path; NULL: tasks run without one */
+	struct health_source *work_dir_health; /* a start the work directory could not record */
+	bool work_dir_bad;          /* ...is reported: probed every tick until it is not */
+	int lease_fd;               /* <work_dir>/run/lease, for the supervisors; -1: none */
+	int64_t lease_until;        /* its end, CLOCK_BOOTTIME ms; 0: no lease */
 
 	/* Told once the agent serves (main's READY=1): at agent_start, or, for
 	 * a node that joins, once its first attempt to join is over, so that

@@ -52,6 +52,8 @@ int config_make_absolute(struct agent_config *cfg, char *err, size_t errlen)
 		r = make_absolute(&cfg->health_dir, "health-dir", err, errlen);
 	if (r == 0)
 		r = make_absolute(&cfg->health_inject, "health-inject", err, errlen);
+	for (size_t i = 0; r == 0 && i < cfg->nhealth_disks; i++)
+		r = make_absolute(&cfg->health_disks[i], "health-disk", err, errlen);
 	return r;
 }
 
@@ -169,6 +171,14 @@ unsigned config_check(const struct agent_config *cfg, FILE *f)
 		} else if (access(cfg->health_dir, R_OK | X_OK) < 0) {
 			fprintf(f, "hpq-agent: health-dir '%s': uid %ld cannot read it: %s\n",
 				cfg->health_dir, (long)geteuid(), strerror(errno));
+			problems++;
+		}
+	}
+	/* Missing now, it would be a finding (disk-error) every round. */
+	for (size_t i = 0; i < cfg->nhealth_disks; i++) {
+		if (stat(cfg->health_disks[i], &st) < 0) {
+			fprintf(f, "hpq-agent: health-disk '%s': %s\n", cfg->health_disks[i],
+				strerror(errno));
 			problems++;
 		}
 	}
@@ -309,6 +319,14 @@ void config_print(const struct agent_config *cfg, struct hpq_res capacity,
 	put(&p, "address", cfg->address, NULL);
 	put_duration(&p, "heartbeat", cfg->heartbeat_s);
 	put(&p, "health-dir", cfg->health_dir, NULL);
+	len = 1;
+	for (size_t i = 0; i < cfg->nhealth_disks; i++)
+		len += strlen(cfg->health_disks[i]) + 1;
+	labels = xcalloc(1, len);
+	for (size_t i = 0; i < cfg->nhealth_disks; i++)
+		strcat(strcat(labels, i ? "," : ""), cfg->health_disks[i]);
+	put(&p, "health-disk", cfg->nhealth_disks ? labels : NULL, NULL);
+	free(labels);
 	put_duration(&p, "health-interval", cfg->health_interval_s);
 	put_duration(&p, "health-timeout", cfg->health_timeout_s);
 	put_u(&p, "health-threshold", cfg->health_threshold, "");

@@ -73,8 +73,74 @@ void config_release(struct agent_config *cfg)
 	free(cfg->address);
 	free(cfg->health_dir);
 	free(cfg->health_inject);
+	config_health_disks_clear(cfg);
 	config_labels_clear(cfg);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_health_disks_clear(struct agent_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nhealth_disks; i++)
+		free(cfg->health_disks[i]);
+	free(cfg->health_disks);
+	cfg->health_disks = NULL;
+	cfg->nhealth_disks = 0;
+}
+
+/*
+ * health-disk = PATH[,PATH...]: adds to the list (a path already there is
+ * not added twice). A path is checked whole before any is added, so a bad
+ * value changes nothing. The filesystems may be missing now (a mount that
+ * comes later): the disk monitor reports that as a finding.
+ */
+static int config_health_disks(struct agent_config *cfg, const char *value, char *err,
+			       size_t errlen)
+{
+	char *copy = xstrdup(value), *tok, *save = NULL, *add[CONFIG_HEALTH_DISKS_MAX];
+	size_t n = 0, seen = 0, total = cfg->nhealth_disks;
+	int r = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		bool dup = false, ctl = false;
+		char *end;
+
+		tok += strspn(tok, " \t");
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (!*tok)
+			continue;
+		seen++;
+		for (const char *c = tok; *c; c++)
+			ctl |= (unsigned char)*c < 0x20 || *c == 0x7f;
+		if (strlen(tok) > 3000 || ctl) {
+			r = hpq_errf(err, errlen, HPQ_EINVAL, "invalid health-disk '%s'", tok);
+			break;
+		}
+		for (size_t i = 0; i < cfg->nhealth_disks && !dup; i++)
+			dup = strcmp(cfg->health_disks[i], tok) == 0;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcmp(add[i], tok) == 0;
+		if (dup)
+			continue;
+		if (total == CONFIG_HEALTH_DISKS_MAX) {
+			r = hpq_errf(err, errlen, HPQ_EINVAL, "too many health-disk paths: at most %d",
+				     CONFIG_HEALTH_DISKS_MAX);
+			break;
+		}
+		add[n++] = tok;
+		total++;
+	}
+	if (r == 0 && seen == 0)
+		r = hpq_errf(err, errlen, HPQ_EINVAL,
+			     "invalid health-disk '%s': expected PATH[,PATH...]", value);
+	if (r == 0 && n > 0) {
+		cfg->health_disks = xreallocarray(cfg->health_disks, total, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			cfg->health_disks[cfg->nhealth_disks++] = xstrdup(add[i]);
+	}
+	free(copy);
+	return r;
 }
 
 static void config_str(char **dst, const char *value)
@@ -332,6 +398,8 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 			return hpq_errf(err, errlen, HPQ_EINVAL, "invalid health-inject '%s'",
 					value);
 		config_str(&cfg->health_inject, value);
+	} else if (strcmp(key, "health-disk") == 0) {
+		return config_health_disks(cfg, value, err, errlen);
 	} else if (strcmp(key, "health-interval") == 0) {
 		return config_duration(key, value, 1, 86400, "1s to 1d", &cfg->health_interval_s,
 				       err, errlen);

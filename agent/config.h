@@ -17,6 +17,8 @@
 /* The longest Unix socket path --server takes (sockaddr_un's sun_path). */
 #define CONFIG_SOCKET_PATH_MAX 107
 #define CONFIG_DEFAULT_HEARTBEAT_S 10
+/* The most health-disk paths: their filesystems are measured every round. */
+#define CONFIG_HEALTH_DISKS_MAX 16
 
 struct agent_config {
 	char *server;            /* HOST:PORT of hpqd, or the path of its Unix socket */
@@ -35,6 +37,9 @@ struct agent_config {
 	/* Health monitoring (health.h). */
 	char *health_dir;        /* admin health scripts; NULL: none */
 	char *health_inject;     /* test-only findings file; NULL: none */
+	char **health_disks;     /* filesystems that count for the node's health, besides
+				  * the work directory's: each key or flag adds to them */
+	size_t nhealth_disks;
 	uint64_t health_interval_s;
 	uint64_t health_timeout_s;
 	uint64_t health_threshold;
@@ -58,6 +63,9 @@ void config_release(struct agent_config *cfg);
  * saying why. */
 int config_set(struct agent_config *cfg, const char *key, const char *value, char *err,
 	       size_t errlen);
+
+/* Forgets the health-disk paths (the command line's replace the file's). */
+void config_health_disks_clear(struct agent_config *cfg);
 
 /* Applies an agent.conf file. Returns 0, -errno if it cannot be read, or
  * HPQ_EINVAL with err naming the first bad line ("FILE:LINE: ..."). */

@@ -27,6 +27,14 @@
  * the task's processes only. For adopted tasks the leader's start time
  * is checked before every signal; once the leader is gone the group is
  * left alone, because its id could belong to someone else.
+ *
+ * Supervised (exec.h). The fork above happens in a process that first
+ * makes itself a session leader and then execs hpq-supervisor, so the
+ * task's setup code is this file's, unchanged, and the supervisor keeps
+ * nothing of the agent. That process reports the task's pid through the
+ * same pipe before its exec. Kills become requests to the supervisor; the
+ * agent's own kill timer stays as a backstop, and when the control file
+ * cannot be written the agent signals the group itself, as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -236,6 +244,94 @@ static bool exec_leader_alive(const struct task *t)
 	return start == t->proc_start && state != 'Z' && state != 'X' && state != 'x';
 }
 
+/* Is the task's supervisor still the process we started? */
+static bool exec_sup_alive(const struct task *t)
+{
+	uint64_t start;
+	char state;
+
+	if (t->sup_pid <= 1 || exec_proc_stat(t->sup_pid, &start, &state) < 0)
+		return false;
+	return start == t->sup_start && state != 'Z' && state != 'X' && state != 'x';
+}
+
+static void exec_attempt_dir(const struct exec *ex, const struct task *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%" PRIu64 ".%" PRIu32, ex->run_dir, t->id, t->attempt);
+}
+
+static bool exec_reason_ok(const char *s);
+
+/*
+ * Asks the supervisor to stop the task: signo now, SIGKILL at deadline_ms.
+ * When the request cannot be written (a full work directory), the agent
+ * signals the group itself, while its leader is the process we started.
+ */
+static void exec_sup_request(struct exec *ex, struct task *t, int signo, int64_t deadline_ms,
+			     const char *reason)
+{
+	char dir[4096], tmp[4200], path[4200];
+	int64_t grace = deadline_ms - hpq_now_ms();
+	int fd, r = 0;
+
+	exec_attempt_dir(ex, t, dir, sizeof(dir));
+	snprintf(tmp, sizeof(tmp), "%s/control.tmp", dir);
+	snprintf(path, sizeof(path), "%s/control", dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || dprintf(fd, "kill %d %" PRId64 " %s\n", signo, grace > 0 ? grace : 0,
+			      exec_reason_ok(reason) ? reason : "killed") < 0)
+		r = -errno;
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		log_warn("task %" PRIu64 " attempt %" PRIu32 ": cannot write to its supervisor "
+			 "(%s): %s; signalling it directly", t->id, t->attempt, path,
+			 hpq_strerror(r));
+		unlink(tmp);
+		if (exec_leader_alive(t)) {
+			if (kill(-t->pid, signo) < 0 && errno == ESRCH)
+				(void)kill(t->pid, signo);
+			if (signo != SIGKILL)
+				(void)kill(-t->pid, SIGCONT);
+		}
+		return;
+	}
+	if (exec_sup_alive(t) && kill(t->sup_pid, SIGUSR1) < 0)
+		log_debug("cannot signal supervisor %ld: %s", (long)t->sup_pid, strerror(errno));
+}
+
+/* The supervisor's record of how the task ended. Returns 0, or -1 when
+ * there is none (or it is not about this task's process). */
+static int exec_sup_status(struct exec *ex, const struct task *t, int *ret_code,
+			   char ret_reason[TASK_REASON_MAX])
+{
+	char path[4200], buf[256], word[64];
+	long long end;
+	long pid;
+	ssize_t n;
+	int fd, code;
+
+	exec_attempt_dir(ex, t, path, sizeof(path));
+	strcat(path, "/status");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "hpq-supervisor-status 1 pid=%ld code=%d end=%lld reason=%63s", &pid,
+		   &code, &end, word) != 4 || pid != (long)t->pid || code < 0 || code > 255 + 128 ||
+	    !exec_reason_ok(word))
+		return -1;
+	*ret_code = code;
+	task_set_reason(ret_reason, word);
+	return 0;
+}
+
 static void exec_signal(struct task *t, int signo)
 {
 	if (t->pid <= 1)
@@ -299,7 +395,7 @@ static void exec_finish(struct exec *ex, struct task *t, int code, const char *r
 	ev_timer_stop(ex->loop, &t->kill_w);
 	ev_timer_stop(ex->loop, &t->poll_w);
 	/* Whatever the task left behind in its group goes with it. */
-	if (!t->adopted && t->pid > 1)
+	if (!t->adopted && !t->sup_pid && t->pid > 1)
 		(void)kill(-t->pid, SIGKILL);
 	exec_gpus_release(ex, t);
 	t->exited = true;
@@ -317,12 +413,50 @@ static void exec_finish(struct exec *ex, struct task *t, int code, const char *r
 			      t->id, t->attempt, when, t->reason);
 }
 
+/*
+ * The supervisor is gone: its status says how the task ended. Without one
+ * (the supervisor was killed) a task still running is watched alone, as
+ * tasks were before supervisors, and one that is gone is lost. Returns
+ * whether the task ended.
+ */
+static bool exec_sup_ended(struct exec *ex, struct task *t)
+{
+	char reason[TASK_REASON_MAX];
+	int code;
+
+	if (exec_sup_status(ex, t, &code, reason) == 0) {
+		exec_finish(ex, t, code, reason);
+		return true;
+	}
+	if (exec_leader_alive(t)) {
+		log_warn("task %" PRIu64 " attempt %" PRIu32 ": its supervisor (pid %ld) ended "
+			 "before it; watching the task without one (its exit code will be unknown)",
+			 t->id, t->attempt, (long)t->sup_pid);
+		ev_child_stop(ex->loop, &t->child_w);
+		t->sup_pid = 0;
+		t->sup_start = 0;
+		t->adopted = true;
+		ev_timer_start(ex->loop, &t->poll_w);
+		return false;
+	}
+	log_notice("task %" PRIu64 " attempt %" PRIu32 ": its supervisor (pid %ld) left no "
+		   "record of its exit; its exit code is unknown", t->id, t->attempt,
+		   (long)t->sup_pid);
+	exec_finish(ex, t, -1, "lost");
+	return true;
+}
+
 static void exec_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct task *t = w->data;
 	struct exec *ex = t->exec;
 	int status = w->rstatus;
 
+	if (t->sup_pid) {
+		if (exec_sup_ended(ex, t))
+			ex->on_exit(ex, t);
+		return;
+	}
 	exec_finish(ex, t, exec_exit_code(status), WIFSIGNALED(status) ? "signal" : "exit");
 	ex->on_exit(ex, t);
 }
@@ -332,6 +466,11 @@ static void exec_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct task *t = w->data;
 	struct exec *ex = t->exec;
 
+	if (t->sup_pid) {
+		if (!exec_sup_alive(t) && exec_sup_ended(ex, t))
+			ex->on_exit(ex, t);
+		return;
+	}
 	if (exec_leader_alive(t))
 		return;
 	exec_finish(ex, t, -1, "lost");
@@ -344,7 +483,10 @@ static void exec_kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	log_info("task %" PRIu64 " attempt %" PRIu32 ": grace period over, killing its processes",
 		 t->id, t->attempt);
-	exec_signal(t, SIGKILL);
+	if (t->sup_pid) /* it does so itself; this is a backstop */
+		exec_sup_request(t->exec, t, SIGKILL, hpq_now_ms(), t->kill_reason);
+	else
+		exec_signal(t, SIGKILL);
 	/* Repeat until it is gone: a process in uninterruptible sleep may need it. */
 	ev_timer_set(w, 5.0, 0.0);
 	ev_timer_start(loop, w);
@@ -408,12 +550,19 @@ void exec_kill(struct exec *ex, struct task *t, int signo, uint64_t grace_s, con
 		if (deadline < t->kill_deadline_ms) {
 			t->kill_deadline_ms = deadline;
 			exec_timer_at(ex, &t->kill_w, deadline);
+			if (t->sup_pid)
+				exec_sup_request(ex, t, signo, deadline, t->kill_reason);
 		}
 		return;
 	}
 	task_set_reason(t->kill_reason, exec_reason_ok(reason) ? reason : "killed");
 	t->kill_deadline_ms = deadline;
 	ev_timer_stop(ex->loop, &t->limit_w);
+	if (t->sup_pid) {
+		exec_sup_request(ex, t, signo, deadline, t->kill_reason);
+		exec_timer_at(ex, &t->kill_w, deadline);
+		return;
+	}
 	exec_signal(t, signo);
 	if (signo != SIGKILL && signo != SIGCONT)
 		exec_signal(t, SIGCONT);
@@ -447,7 +596,8 @@ struct spawn_error {
 
 enum {
 	STAGE_SETSID = 1, STAGE_FDS, STAGE_GROUPS, STAGE_GID, STAGE_UID, STAGE_CHECKPOINT,
-	STAGE_CWD, STAGE_EXEC
+	STAGE_CWD, STAGE_EXEC, STAGE_SUPERVISOR,
+	STAGE_PID  /* not an error: the supervisor's report of the task's pid (in err) */
 };
 
 static const char *exec_stage_name(int stage)
@@ -461,6 +611,7 @@ static const char *exec_stage_name(int stage)
 	case STAGE_CHECKPOINT: return "unusable checkpoint directory";
 	case STAGE_CWD: return "cannot change directory";
 	case STAGE_EXEC: return "cannot execute command";
+	case STAGE_SUPERVISOR: return "cannot start the supervisor";
 	}
 	return "cannot start";
 }
@@ -801,23 +952,101 @@ static void exec_spawn_failed(struct exec *ex, struct task *t, const char *reaso
 	exec_finish(ex, t, 127, reason);
 }
 
-/* Forks and execs; returns the pid, or 0 after exec_spawn_failed. */
+/* Signals the supervisor waits for or ignores: blocked from before its
+ * exec, so that none is lost, or fatal, before it is ready. */
+static void exec_sup_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGPIPE);
+}
+
+/*
+ * The supervisor-to-be (supervised starts): a session of its own, the
+ * task forked from it (exec_child), its pid told to the agent, then
+ * hpq-supervisor with an empty environment.
+ */
+static void exec_sup_child(struct exec *ex, const struct task *t, const struct spawn *sp,
+			   int errfd) __attribute__((noreturn));
+
+static void exec_sup_child(struct exec *ex, const struct task *t, const struct spawn *sp,
+			   int errfd)
+{
+	struct spawn_error rec = {.stage = STAGE_PID};
+	char dir[4096], pidbuf[24], sigbuf[16], gracebuf[24];
+	char *argv[6], *envp[1] = {NULL};
+	pid_t task;
+
+	/* Ignored signals would stay ignored across exec (SIGCHLD would reap alone). */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	if (setsid() < 0)
+		exec_child_fail(errfd, STAGE_SETSID, errno);
+	task = fork();
+	if (task < 0)
+		exec_child_fail(errfd, STAGE_SUPERVISOR, errno);
+	if (task == 0)
+		exec_child(sp, errfd);
+	rec.err = (int)task;
+	if (write(errfd, &rec, sizeof(rec)) < 0) {
+		/* the agent sees no pid: a failed start */
+	}
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != errfd)
+				(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	exec_attempt_dir(ex, t, dir, sizeof(dir));
+	snprintf(pidbuf, sizeof(pidbuf), "%ld", (long)task);
+	snprintf(sigbuf, sizeof(sigbuf), "%d", t->stop_signal);
+	snprintf(gracebuf, sizeof(gracebuf), "%" PRIu64,
+		 (t->grace_s > 86400 * 365 ? 86400 * 365 : t->grace_s) * 1000);
+	argv[0] = (char *)"hpq-supervisor";
+	argv[1] = dir;
+	argv[2] = pidbuf;
+	argv[3] = sigbuf;
+	argv[4] = gracebuf;
+	argv[5] = NULL;
+	execve(ex->supervisor, argv, envp);
+	rec.stage = STAGE_SUPERVISOR;
+	rec.err = errno;
+	(void)kill(task, SIGKILL);
+	if (write(errfd, &rec, sizeof(rec)) < 0) {
+		/* nothing left to tell it with */
+	}
+	_exit(127);
+}
+
+/* Forks and execs; returns the task's pid, or 0 after exec_spawn_failed.
+ * Supervised, t->sup_pid is the supervisor's. */
 static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 {
-	struct spawn_error se;
+	struct spawn_error se, rec;
+	sigset_t block, old;
 	char why[2048];
 	int pipefd[2];
-	ssize_t n;
-	pid_t pid;
+	ssize_t n = 0, m;
+	pid_t pid, task;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		snprintf(why, sizeof(why), "cannot create a pipe: %s", strerror(errno));
 		exec_spawn_failed(ex, t, "spawn-failed", why);
 		return 0;
 	}
+	if (ex->supervisor) {
+		exec_sup_sigset(&block);
+		sigprocmask(SIG_BLOCK, &block, &old);
+	}
 	pid = fork();
 	if (pid < 0) {
 		snprintf(why, sizeof(why), "cannot fork: %s", strerror(errno));
+		if (ex->supervisor)
+			sigprocmask(SIG_SETMASK, &old, NULL);
 		close(pipefd[0]);
 		close(pipefd[1]);
 		exec_spawn_failed(ex, t, "spawn-failed", why);
@@ -825,15 +1054,37 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
+		if (ex->supervisor)
+			exec_sup_child(ex, t, sp, pipefd[1]);
 		exec_child(sp, pipefd[1]);
 	}
+	if (ex->supervisor)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pipefd[1]);
-	do
-		n = read(pipefd[0], &se, sizeof(se));
-	while (n < 0 && errno == EINTR);
+	/* Until EOF: the supervised child tells the task's pid first, and
+	 * either process may report a failure; the first one counts. */
+	task = ex->supervisor ? 0 : pid;
+	for (;;) {
+		m = read(pipefd[0], &rec, sizeof(rec));
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0)
+			break;
+		if (m == (ssize_t)sizeof(rec) && rec.stage == STAGE_PID && rec.err > 1) {
+			task = (pid_t)rec.err;
+			continue;
+		}
+		if (n == 0) {
+			se = rec;
+			n = m;
+		}
+	}
 	close(pipefd[0]);
-	if (n == 0)
-		return pid; /* exec succeeded: the kernel closed the pipe */
+	if (n == 0 && task > 0) {
+		if (ex->supervisor)
+			t->sup_pid = pid;
+		return task; /* exec succeeded: the kernel closed the pipe */
+	}
 
 	/* The child is exiting with 127; reap it here, before libev sees it. */
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -851,12 +1102,84 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	}
 	if (n == (ssize_t)sizeof(se))
 		snprintf(why, sizeof(why), "%s '%s': %s", exec_stage_name(se.stage),
-			 se.stage == STAGE_CWD ? sp->cwd : se.stage == STAGE_EXEC ? sp->argv[0] : "",
-			 strerror(se.err));
+			 se.stage == STAGE_CWD ? sp->cwd : se.stage == STAGE_EXEC ? sp->argv[0] :
+			 se.stage == STAGE_SUPERVISOR ? ex->supervisor : "", strerror(se.err));
 	else
 		snprintf(why, sizeof(why), "the child failed before exec");
 	exec_spawn_failed(ex, t, "spawn-failed", why);
 	return 0;
+}
+
+static int exec_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * The attempt's directory, with a "start" file in it, written and synced
+ * before anything runs: what cannot be recorded must not start. An
+ * earlier run's leftovers (a restored database hands out ids again) go.
+ */
+static int exec_attempt_prepare(struct exec *ex, const struct task *t, char *why, size_t len)
+{
+	static const char *const files[] = {"status", "status.tmp", "control", "control.tmp",
+					    "start", NULL};
+	char dir[4096], path[4200];
+	int fd, r = 0;
+
+	exec_attempt_dir(ex, t, dir, sizeof(dir));
+	if (mkdir(ex->run_dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(why, len, "cannot create '%s': %s", ex->run_dir, strerror(errno));
+		return r;
+	}
+	if (mkdir(dir, 0700) < 0) {
+		if (errno != EEXIST) {
+			r = -errno;
+			snprintf(why, len, "cannot create '%s': %s", dir, strerror(errno));
+			return r;
+		}
+		for (int i = 0; files[i]; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+			(void)unlink(path);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/start", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || dprintf(fd, "task %" PRIu64 " attempt %" PRIu32 " start %" PRId64 "\n",
+			      t->id, t->attempt, t->start_ms) < 0 || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0)
+		r = exec_sync_dir(dir);
+	if (r == 0)
+		r = exec_sync_dir(ex->run_dir);
+	if (r < 0)
+		snprintf(why, len, "cannot record the start in '%s': %s", dir, hpq_strerror(r));
+	return r;
+}
+
+static void exec_attempt_remove(struct exec *ex, const struct task *t)
+{
+	static const char *const files[] = {"status", "status.tmp", "control", "control.tmp",
+					    "start", NULL};
+	char dir[4096], path[4200];
+
+	exec_attempt_dir(ex, t, dir, sizeof(dir));
+	for (int i = 0; files[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		log_debug("cannot remove '%s': %s", dir, strerror(errno));
 }
 
 static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt)
@@ -869,6 +1192,10 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	int logfd = -1, nullfd = -1, r;
 	pid_t pid;
 
+	if (ex->supervisor && exec_attempt_prepare(ex, t, why, sizeof(why)) < 0) {
+		exec_spawn_failed(ex, t, "work-dir-unwritable", why);
+		return;
+	}
 	/* First the attempt's own log file, so that every refusal below is in it. */
 	if (!t->cluster_id[0]) {
 		exec_spawn_failed(ex, t, "spawn-failed", "hpqd sent no valid cluster id (is it "
@@ -950,7 +1277,13 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	r = exec_proc_stat(pid, &t->proc_start, &(char){0});
 	if (r < 0)
 		log_debug("cannot read /proc/%ld/stat: %s", (long)pid, hpq_strerror(r));
-	ev_child_set(&t->child_w, pid, 0);
+	if (t->sup_pid) {
+		r = exec_proc_stat(t->sup_pid, &t->sup_start, &(char){0});
+		if (r < 0)
+			log_debug("cannot read /proc/%ld/stat: %s", (long)t->sup_pid,
+				  hpq_strerror(r));
+	}
+	ev_child_set(&t->child_w, t->sup_pid ? t->sup_pid : pid, 0);
 	ev_child_start(ex->loop, &t->child_w);
 	if (t->time_limit_s > 0) {
 		ev_timer_set(&t->limit_w, (double)t->time_limit_s, 0.0);
@@ -1004,7 +1337,18 @@ void exec_adopt(struct exec *ex, struct task *t)
 		return;
 
 	t->adopted = true;
-	if (!exec_leader_alive(t)) {
+	if (t->sup_pid && !ex->run_dir) {
+		t->sup_pid = 0; /* no supervisor configured now: watch the task alone */
+		t->sup_start = 0;
+	}
+	if (t->sup_pid && !exec_sup_alive(t)) {
+		if (exec_sup_ended(ex, t)) {
+			log_notice("task %" PRIu64 " attempt %" PRIu32 ": ended while the agent was "
+				   "away: exit code %d (%s)", t->id, t->attempt, t->exit_code,
+				   t->reason);
+			return;
+		}
+	} else if (!t->sup_pid && !exec_leader_alive(t)) {
 		log_notice("task %" PRIu64 " attempt %" PRIu32 ": pid %ld ended while the agent "
 			   "was away; its exit code is unknown", t->id, t->attempt, (long)t->pid);
 		exec_finish(ex, t, -1, "lost");
@@ -1027,6 +1371,8 @@ void exec_forget(struct exec *ex, struct task *t)
 {
 	if (!t->exited)
 		hpq_fatal("exec: forgetting task %" PRIu64 " while it runs", t->id);
+	if (ex->run_dir)
+		exec_attempt_remove(ex, t);
 	dlist_del(&t->entry);
 	task_free(t);
 }
@@ -1047,6 +1393,10 @@ void exec_init(struct exec *ex, struct ev_loop *loop, const struct exec_config *
 	ex->default_grace_s = cfg->default_grace_s ? cfg->default_grace_s : EXEC_DEFAULT_GRACE_S;
 	ex->poll_interval = cfg->poll_interval > 0 ? cfg->poll_interval : EXEC_POLL_INTERVAL;
 	ex->allow_root_tasks = cfg->allow_root_tasks;
+	if (cfg->supervisor) {
+		ex->supervisor = xstrdup(cfg->supervisor);
+		xasprintf(&ex->run_dir, "%s/run", cfg->work_dir);
+	}
 	dlist_init(&ex->tasks);
 	ex->on_exit = on_exit;
 	ex->data = data;
@@ -1065,6 +1415,8 @@ void exec_release(struct exec *ex)
 	task_list_release(&ex->tasks);
 	free(ex->work_dir);
 	free(ex->log_dir);
+	free(ex->supervisor);
+	free(ex->run_dir);
 	free(ex->node_name);
 	free(ex->agent_socket);
 	free(ex->gpu_busy);

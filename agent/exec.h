@@ -9,13 +9,15 @@
  * the process's exit status when it exited, 128 + the signal number when
  * a signal ended it, 127 when it could not be started at all (reason
  * "spawn-failed": unknown user, cwd, command not found, ...), and -1 when
- * it is unknown because the agent restarted while the task ran and the
- * process was no longer its child (reason "lost", or the reason of the
- * kill the agent had started). reason is one of exit, signal, timeout,
- * spawn-failed, lost, or the reason given to exec_kill (cancelled,
- * preempted, stale, ...); two refusals to start have words of their own,
- * root-refused (a task as uid 0 without allow_root_tasks) and
- * unsafe-checkpoint-dir (its path breaks the rule of safepath.h).
+ * it is unknown: the task ran without a supervisor (below) and the agent
+ * restarted meanwhile, or its supervisor left no record (reason "lost",
+ * or the reason of the kill the agent had started). reason is one of
+ * exit, signal, timeout, spawn-failed, lost, fenced (the supervisor
+ * stopped it when the node's lease ran out), or the reason given to
+ * exec_kill (cancelled, preempted, stale, ...); three refusals to start
+ * have words of their own, root-refused (a task as uid 0 without
+ * allow_root_tasks), unsafe-checkpoint-dir (its path breaks the rule of
+ * safepath.h) and work-dir-unwritable (below).
  *
  * Files: the output of an attempt goes to
  * <work_dir>/logs/<cluster id>/<task id>.<attempt>.log, created for that
@@ -33,6 +35,23 @@
  * When the main process of a task ends, whatever it left running in its
  * process group is killed, as Slurm does: a task owns its resources only
  * while it runs.
+ *
+ * Supervisor. When cfg->supervisor names hpq-supervisor (supervisor.c),
+ * each attempt gets one: the agent forks a process that becomes a session
+ * leader, forks the task from there (set up by this file's code, as
+ * above) and execs hpq-supervisor, which waits for the task and records
+ * its exit in <work_dir>/run/<task id>.<attempt>/status, durably. That
+ * process, not the task, is then the agent's child (or, after an agent
+ * restart, what the poll watches); its exit means the status is there to
+ * read, so an adopted task's real exit code and signal are known. Kills
+ * go through it (a control file and SIGUSR1), and it sends the SIGKILL
+ * at the end of the grace period itself, so a kill in progress goes on
+ * while the agent is away. Before anything starts, the attempt's
+ * directory and a "start" file in it are written and synced: a work
+ * directory that cannot take them (full, read-only) fails the start with
+ * reason "work-dir-unwritable" and exit code 127, and nothing runs.
+ * Without a supervisor (cfg->supervisor NULL: the unit tests, or an
+ * install without one) tasks are the agent's children as before.
  */
 #ifndef HPQ_AGENT_EXEC_H
 #define HPQ_AGENT_EXEC_H
@@ -62,11 +81,13 @@ struct exec_config {
 	uint64_t default_grace_s;   /* 0: EXEC_DEFAULT_GRACE_S */
 	double poll_interval;       /* 0: EXEC_POLL_INTERVAL */
 	bool allow_root_tasks;      /* start tasks that run as uid 0 */
+	const char *supervisor;     /* hpq-supervisor's path; NULL: none (above) */
 };
 
 struct exec {
 	struct ev_loop *loop;
 	char *work_dir, *log_dir, *node_name, *agent_socket;
+	char *supervisor, *run_dir; /* NULL without a supervisor */
 	uint32_t ngpus;
 	uint64_t default_grace_s;
 	double poll_interval;

@@ -80,6 +80,8 @@ struct health_config {
 	double timeout;             /* seconds a script or probe may take */
 	unsigned threshold;         /* consecutive rounds before a reason counts */
 	const char *work_dir;       /* its filesystem is watched */
+	char *const *disks;         /* the admin's (--health-disk): watched too; may be NULL */
+	size_t ndisks;
 	uint32_t gpus;              /* GPUs the node offers: nvidia-smi must show as many */
 	const char *script_dir;     /* admin health scripts; NULL: none */
 	const char *inject_path;    /* test-only findings file; NULL: none */
@@ -88,7 +90,16 @@ struct health_config {
 	double clock_warning;       /* seconds of offset against hpqd; 0: off */
 	double clock_fatal;
 	unsigned memory_pressure;   /* percent (PSI some avg10); 0: off */
-	const struct dlist *tasks;  /* struct task: checkpoint directories watched; may be NULL */
+	/* struct task: their checkpoint directories are watched for the tasks
+	 * alone, never as the node's health; may be NULL. */
+	const struct dlist *tasks;
+	/* Tells the owner about one task's own problem (its checkpoint
+	 * directory full, say), to report on that task. Returns whether it
+	 * went out (false: not connected; it is offered again next round).
+	 * NULL: such problems are only logged. */
+	bool (*task_warning)(void *data, uint64_t task_id, uint32_t attempt, const char *reason,
+			     const char *message);
+	void *task_warning_data;
 	const struct uplink *uplink; /* clock offset and network interface; may be NULL */
 	/* For tests; NULL: the system's. */
 	const char *kmsg_path;

@@ -34,10 +34,10 @@ static void journal_write_task(FILE *f, const struct task *t)
 	for (uint32_t i = 0; i < t->ngpus; i++)
 		fprintf(f, "%s%" PRIu32, i ? "," : "", t->gpus[i]);
 	fprintf(f, " kill=%s deadline=%" PRId64 " exited=%d code=%d end=%" PRId64 " reason=%s"
-		" cluster=%s\n",
+		" cluster=%s sup=%ld sstart=%" PRIu64 "\n",
 		t->kill_reason[0] ? t->kill_reason : "-", t->kill_deadline_ms, t->exited ? 1 : 0,
 		t->exit_code, t->end_ms, t->reason[0] ? t->reason : "-",
-		t->cluster_id[0] ? t->cluster_id : "-");
+		t->cluster_id[0] ? t->cluster_id : "-", (long)t->sup_pid, t->sup_start);
 }
 
 /* fsync the directory holding path, so that the rename itself is durable. */
@@ -211,12 +211,13 @@ static int jgpus(const char *s, struct task *t)
 
 enum {
 	K_ID, K_ATTEMPT, K_PID, K_PSTART, K_UID, K_GID, K_START, K_LIMIT, K_SIGNAL, K_GRACE,
-	K_GPUS, K_KILL, K_DEADLINE, K_EXITED, K_CODE, K_END, K_REASON, K_CLUSTER, K_COUNT
+	K_GPUS, K_KILL, K_DEADLINE, K_EXITED, K_CODE, K_END, K_REASON, K_CLUSTER, K_SUP,
+	K_SSTART, K_COUNT
 };
 
 static const char *const jkeys[K_COUNT] = {
 	"id", "attempt", "pid", "pstart", "uid", "gid", "start", "limit", "signal", "grace",
-	"gpus", "kill", "deadline", "exited", "code", "end", "reason", "cluster",
+	"gpus", "kill", "deadline", "exited", "code", "end", "reason", "cluster", "sup", "sstart",
 };
 
 static int jtask_field(struct task *t, int k, const char *v)
@@ -290,6 +291,13 @@ static int jtask_field(struct task *t, int k, const char *v)
 			return -1;
 		memcpy(t->cluster_id, v, TASK_CLUSTER_ID_LEN + 1);
 		return 0;
+	case K_SUP:
+		if (jnum(v, INT32_MAX, &u) < 0 || u == 1)
+			return -1;
+		t->sup_pid = (pid_t)u;
+		return 0;
+	case K_SSTART:
+		return jnum(v, UINT64_MAX, &t->sup_start);
 	}
 	return -1;
 }
@@ -326,8 +334,9 @@ static int jtask(struct jparse *p, char *line, struct task **ret)
 		}
 	}
 	for (int k = 0; k < K_COUNT; k++) {
-		/* A journal of an agent before log files were named by cluster lacks it. */
-		if (!seen[k] && k != K_CLUSTER) {
+		/* A journal of an older agent lacks the cluster (log files named by
+		 * it) and the supervisor (none then). */
+		if (!seen[k] && k != K_CLUSTER && k != K_SUP && k != K_SSTART) {
 			r = jfail(p, "missing '%s'", jkeys[k]);
 			goto out;
 		}

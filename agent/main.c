@@ -77,9 +77,13 @@ static const char usage_text[] =
 	"                           (default 30s)\n"
 	"  --health-threshold N     report a problem once it is seen this many\n"
 	"                           checks in a row (default 1)\n"
+	"  --health-disk PATH[,PATH...]\n"
+	"                           also watch these filesystems' free space and inodes\n"
+	"                           as the node's health (repeatable; the work\n"
+	"                           directory's is always watched)\n"
 	"  --health-disk-warning PERCENT\n"
 	"                           warn below this share of free space or inodes on\n"
-	"                           the work and checkpoint filesystems (default 10%)\n"
+	"                           the work and --health-disk filesystems (default 10%)\n"
 	"  --health-disk-fatal PERCENT\n"
 	"                           fatal below this share (default 2%)\n"
 	"  --health-clock-warning DURATION\n"
@@ -138,6 +142,7 @@ static const struct option long_options[] = {
 	{"health-interval", required_argument, NULL, 0},
 	{"health-timeout", required_argument, NULL, 0},
 	{"health-threshold", required_argument, NULL, 0},
+	{"health-disk", required_argument, NULL, 0},
 	{"health-disk-warning", required_argument, NULL, 0},
 	{"health-disk-fatal", required_argument, NULL, 0},
 	{"health-clock-warning", required_argument, NULL, 0},
@@ -221,6 +226,7 @@ static void parse_flags(int argc, char **argv, struct flags *fl)
 static int load_settings(const struct flags *fl, struct agent_config *ret, char *err, size_t errlen)
 {
 	struct agent_config cfg;
+	bool disks_given = false;
 	int r;
 
 	config_init(&cfg);
@@ -230,6 +236,11 @@ static int load_settings(const struct flags *fl, struct agent_config *ret, char 
 			goto fail;
 	}
 	for (int i = 0; i < fl->n; i++) {
+		/* Repeated --health-disk adds up; together they replace the file's. */
+		if (!disks_given && strcmp(fl->keys[i], "health-disk") == 0) {
+			config_health_disks_clear(&cfg);
+			disks_given = true;
+		}
 		r = config_set(&cfg, fl->keys[i], fl->values[i], err, errlen);
 		if (r < 0)
 			goto fail;

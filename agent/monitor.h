@@ -81,17 +81,40 @@ void monitor_kmsg_scan_report(const struct kmsg_scan *ks, struct health_source *
 /* ------------------------------------------------------ monitor-disk.c */
 
 /*
- * Free space and free inodes of the filesystems of the work directory
- * and of the checkpoint directories of the tasks running here (the
- * nearest existing parent of a directory not made yet). statvfs runs in
- * a forked probe: a hung network filesystem is reported
+ * Free space and free inodes of the node's filesystems: the work
+ * directory's and those of the administrator's --health-disk paths.
+ * statvfs runs in a forked probe: a hung network filesystem is reported
  * (disk-unresponsive), it does not freeze the agent. Category storage.
+ *
+ * The checkpoint directories of the tasks running here are a user's
+ * choice, so they never count for the node: they are measured apart, as
+ * each task's user, and a problem is handed to health_config.task_warning
+ * for that task alone, once per change of it (reasons below).
  */
 extern const struct monitor monitor_disk;
 
 /* Findings for one path (no health_done): disk-space-low, disk-inodes-low. */
 void monitor_disk_check(struct health_source *src, const char *path, const struct statvfs *st,
 			unsigned warning, unsigned fatal);
+
+/* The paths whose filesystems are the node's health: the work directory,
+ * then cfg->disks, each once, at most max; never a task's. Returns how many. */
+size_t monitor_disk_node_paths(const struct health_config *cfg, const char **ret, size_t max);
+
+/*
+ * A task's checkpoint directory as its user sees it: statvfs's figures,
+ * or err (its errno) when that failed, and write_err (access W_OK's
+ * errno; 0: writable). Returns NULL when all is well, else the reason,
+ * with the message in msg: checkpoint-dir-error (err), -readonly, -full
+ * (no space or inodes left, or below fatal percent), -unwritable, -low
+ * (below warning percent). The monitor adds checkpoint-dir-unresponsive
+ * (statvfs hangs).
+ */
+const char *monitor_disk_task_check(const char *path, const struct statvfs *st, int err,
+				    int write_err, unsigned warning, unsigned fatal, char *msg,
+				    size_t len);
+/* For tests: does a probe of the disk monitor (its state) still run? */
+bool monitor_disk_busy(const void *state);
 
 /* ------------------------------------------------------ monitor-mem.c */
 

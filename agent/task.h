@@ -42,6 +42,9 @@ struct task {
 
 	pid_t pid;                /* also the process group and session id; 0: never started */
 	uint64_t proc_start;      /* starttime of /proc/<pid>/stat, guards against pid reuse */
+	pid_t sup_pid;            /* its hpq-supervisor (exec.h); 0: none (started without one,
+				   * or the supervisor is gone and the task is watched alone) */
+	uint64_t sup_start;       /* the supervisor's starttime, as proc_start */
 	uid_t uid;                /* what the process runs as (not what was asked when */
 	gid_t gid;                /*   the agent is not root) */
 	int64_t start_ms;         /* unix ms */

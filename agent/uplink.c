@@ -30,6 +30,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -286,6 +287,15 @@ static void uplink_send_join(struct uplink *l)
 	free(csr);
 }
 
+/* The boot clock (it counts a suspend too), in ms: what leases are kept in. */
+static int64_t uplink_boot_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void uplink_send_register(struct uplink *l)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
@@ -298,22 +308,48 @@ static void uplink_send_register(struct uplink *l)
 	env.register_ = &reg;
 	l->reg_sent_wall_ms = hpq_now_ms();
 	l->reg_sent_mono = hpq_mono_s();
+	l->reg_sent_boot_ms = uplink_boot_ms();
 	l->state = UPLINK_REGISTER;
 	l->handshake_id = uplink_send_raw(l, &env, true);
 	l->ops->release_register(l->data, &reg);
+}
+
+struct uplink_beat {
+	struct uplink *l;
+	int64_t sent_ms;            /* boot clock */
+};
+
+/* hpqd answered a heartbeat: it has seen the node since it was sent. */
+static void uplink_heartbeat_answered(void *ctx, const Hpq__Envelope *reply)
+{
+	struct uplink_beat *b = ctx;
+	struct uplink *l = b->l;
+
+	if (reply && reply->body_case == HPQ__ENVELOPE__BODY_OK && l->fence_after_ms &&
+	    l->ops->lease)
+		l->ops->lease(l->data, b->sent_ms, l->fence_after_ms);
+	free(b);
 }
 
 static void uplink_send_heartbeat(struct uplink *l)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__Heartbeat hb = HPQ__HEARTBEAT__INIT;
+	struct uplink_beat *b;
 
 	hb.time = hpq_now_ms();
 	if (l->ops->fill_heartbeat)
 		l->ops->fill_heartbeat(l->data, &hb);
 	env.body_case = HPQ__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
-	uplink_send_raw(l, &env, false);
+	if (!l->fence_after_ms) {
+		uplink_send_raw(l, &env, false);
+		return;
+	}
+	/* Fencing: each beat is a request, and its Ok renews the lease. */
+	b = xmalloc(sizeof(*b));
+	*b = (struct uplink_beat){l, uplink_boot_ms()};
+	uplink_pending_add(l, uplink_send_raw(l, &env, true), uplink_heartbeat_answered, b);
 }
 
 bool uplink_ready(const struct uplink *l)
@@ -507,6 +543,9 @@ static void uplink_registered(struct uplink *l, const Hpq__RegisterReply *rr)
 {
 	if (rr)
 		uplink_measure_clock(l, rr->daemon_time);
+	l->fence_after_ms = rr ? rr->fence_after_ms : 0;
+	if (l->ops->lease) /* hpqd has seen the node since Register went out */
+		l->ops->lease(l->data, l->reg_sent_boot_ms, l->fence_after_ms);
 	l->state = UPLINK_READY;
 	l->backoff = UPLINK_BACKOFF_MIN;
 	l->failures = 0;

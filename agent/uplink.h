@@ -79,6 +79,12 @@ struct uplink_ops {
 	void (*join_settled)(void *data);
 	/* Given up (a join that cannot succeed; logged): the agent should exit. */
 	void (*give_up)(void *data);
+	/* Fencing ([agents] fence_after of hpqd, RegisterReply.fence_after_ms):
+	 * hpqd acknowledged a Register or Heartbeat sent at boot-clock time
+	 * sent_ms, so the node's lease runs until sent_ms + fence_after_ms
+	 * (CLOCK_BOOTTIME, ms). fence_after_ms 0: hpqd does not fence. May be
+	 * NULL. */
+	void (*lease)(void *data, int64_t sent_ms, uint64_t fence_after_ms);
 };
 
 typedef void uplink_reply_fn(void *ctx, const Hpq__Envelope *reply);
@@ -148,6 +154,10 @@ struct uplink {
 	int64_t clock_err_ms;       /* half the round trip */
 	int64_t clock_wall_ms;      /* our clock at the middle of the round trip */
 	double clock_mono;          /* the monotonic clock then, in seconds */
+
+	/* The lease (uplink_ops.lease). */
+	int64_t reg_sent_boot_ms;   /* CLOCK_BOOTTIME when Register went out */
+	uint64_t fence_after_ms;    /* from RegisterReply; 0: no fencing */
 
 	uint64_t next_id;
 	uint64_t handshake_id;      /* the Hello, JoinRequest or Register being answered */

@@ -6,7 +6,8 @@
  * The daemon computes every figure from its memory; this file only
  * lays them out. Tables show the pool's main resource: GPUs where the
  * pool has any, else CPUs. --json has all three, in the names scripts
- * rely on (dash.c).
+ * rely on (dash.c). A degraded daemon (it cannot write its state: a
+ * full or failing disk) says so on the first line.
  */
 #include <string.h>
 
@@ -68,6 +69,21 @@ static void print_text(const struct output_ctx *o, const Hpq__StatusReply *s)
 	struct table *t;
 	char b1[128], b2[128], b3[64];
 
+	/* First, and loud: hpqd cannot write its state (a full or failing disk). */
+	if (s->store_state && *s->store_state && strcmp(s->store_state, "ok")) {
+		char since[OUTPUT_TIME_LEN];
+
+		fprintf(o->out, "%sDEGRADED: %s; hpqd serves reads and refuses every change "
+			"until %s (since %s)%s\n", o->colour ? RED : "", s->store_problem,
+			strcmp(s->store_state, "full") ? "it can write its state again"
+						       : "space returns",
+			output_time_local(s->store_degraded_since, since, sizeof(since)),
+			o->colour ? "\033[0m" : "");
+		if (s->store_waiting_rows)
+			fprintf(o->out, "  %llu changes made before the failure wait for their "
+				"commit (none of them acknowledged yet)\n",
+				(unsigned long long)s->store_waiting_rows);
+	}
 	if (s->insecure)
 		fprintf(o->out, "WARNING: hpqd runs --insecure: TCP is plain and every peer is "
 			"who it says it is (tests and demos only)\n");

@@ -49,6 +49,25 @@ static bool overcommitted(const Hpq__PoolStatus *p)
 	return g && c && (g->gpus > c->gpus || g->cpus > c->cpus || g->mem > c->mem);
 }
 
+/* The state store's health: degraded while hpqd cannot write its state
+ * (a full or failing disk); an older hpqd sends no state: "ok". */
+static json_t *store_json(const Hpq__StatusReply *s)
+{
+	json_t *o = json_object();
+	const char *state = s->store_state && *s->store_state ? s->store_state : "ok";
+	bool degraded = strcmp(state, "ok") != 0;
+	bool known = s->store_state && *s->store_state && s->store_free_bytes <= INT64_MAX;
+
+	json_object_set_new(o, "degraded", json_boolean(degraded));
+	json_object_set_new(o, "state", json_string(state));
+	json_object_set_new(o, "problem", degraded ? str(s->store_problem) : json_null());
+	json_object_set_new(o, "free_bytes", known ? json_integer((json_int_t)s->store_free_bytes)
+						   : json_null());
+	json_object_set_new(o, "since", json_ms(s->store_degraded_since));
+	json_object_set_new(o, "waiting_rows", json_integer((json_int_t)s->store_waiting_rows));
+	return o;
+}
+
 json_t *dash_status_json(const Hpq__StatusReply *s)
 {
 	json_t *o = json_object(), *pools = json_array(), *teams = json_array();
@@ -131,6 +150,7 @@ json_t *dash_status_json(const Hpq__StatusReply *s)
 	json_object_set_new(o, "insecure", json_boolean(s->insecure));
 	json_object_set_new(o, "ca_hash", json_string(s->ca_hash ? s->ca_hash : ""));
 	json_object_set_new(o, "munge", json_boolean(s->munge));
+	json_object_set_new(o, "store", store_json(s));
 	return o;
 }
 

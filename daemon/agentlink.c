@@ -10,7 +10,9 @@
  *
  * The node timer declares a node lost once its agent has been silent for
  * unreachable_after: its runs are requeued from their checkpoints, and a
- * gang loses all its members.
+ * gang loses all its members. With fencing ([agents] fence_after) that is
+ * never sooner than 2 x fence_after + a margin after its last heartbeat:
+ * by then its tasks' supervisors have stopped and killed them (hpqd(8)).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -292,6 +294,11 @@ static void check_nodes(struct hpqd *d)
 {
 	struct state *st = &d->state;
 	uint64_t now = uv_now(d->loop), limit = config_unreachable_ms(&d->cfg);
+
+	/* Never before a fenced node's supervisors have surely killed its
+	 * tasks (config_fence_check makes this the rule at start already). */
+	if (limit < config_fence_ms(&d->cfg))
+		limit = config_fence_ms(&d->cfg);
 
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		struct node *n = st->nodes[i];

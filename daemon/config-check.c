@@ -63,6 +63,29 @@ static bool ip_and_port(const char *addr, uint16_t *ret_port)
 	       inet_pton(AF_INET6, host, &a6) == 1;
 }
 
+int config_fence_check(const struct config *c, char *err, size_t errlen)
+{
+	uint64_t unreachable = config_unreachable_ms(c), fence = config_fence_ms(c);
+
+	if (!c->fence_after_ms)
+		return 0;
+	if (c->fence_after_ms < 2 * c->heartbeat_ms)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"[agents] fence_after (%llu s) must be at least two heartbeats "
+				"(%llu s), or one late heartbeat stops every task",
+				(unsigned long long)(c->fence_after_ms / 1000),
+				(unsigned long long)(2 * c->heartbeat_ms / 1000));
+	if (unreachable < fence)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"[agents] unreachable_after x heartbeat (%llu ms) must be at "
+				"least 2 x fence_after + %d ms (%llu ms): a lost node's tasks "
+				"are requeued only once their supervisors have surely killed "
+				"them; raise unreachable_after or lower fence_after",
+				(unsigned long long)unreachable, CONFIG_FENCE_MARGIN_MS,
+				(unsigned long long)fence);
+	return 0;
+}
+
 unsigned config_check(const struct config *c, FILE *f)
 {
 	uint16_t listen_port = 0, metrics_port = 0;
@@ -107,6 +130,10 @@ unsigned config_check(const struct config *c, FILE *f)
 			problems++;
 		}
 		free(dir);
+	}
+	if (config_fence_check(c, msg, sizeof(msg)) < 0) {
+		fprintf(f, "hpqd: %s\n", msg);
+		problems++;
 	}
 	if (*c->repair.command &&
 	    hpq_path_check_executable(c->repair.command, msg, sizeof(msg)) < 0) {

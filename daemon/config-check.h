@@ -20,10 +20,21 @@
 int config_make_absolute(struct config *c, char *err, size_t errlen);
 
 /*
+ * The rule of fencing ([agents] fence_after, hpqd(8)): fence_after is at
+ * least two heartbeats, and a node is declared lost (its tasks requeued)
+ * no sooner than its supervisors have surely killed them:
+ * unreachable_after x heartbeat >= 2 x fence_after + CONFIG_FENCE_MARGIN_MS.
+ * Returns 0, or HPQ_EINVAL with err saying which setting to change.
+ * hpqd refuses to start with settings that break it, and --check says so.
+ */
+int config_fence_check(const struct config *c, char *err, size_t errlen);
+
+/*
  * Checks what config_set cannot: the listen and metrics addresses are an
  * IP address and a port, and not the same port; the state directory and
  * the socket's directory can be written in (or made) by this user; the
- * repair command is an executable file. Writes one line per problem to f
+ * repair command is an executable file; the rule of fencing above holds.
+ * Writes one line per problem to f
  * ("hpqd: state_dir '/x': ...") and returns how many there were.
  */
 unsigned config_check(const struct config *c, FILE *f);

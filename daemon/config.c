@@ -21,7 +21,10 @@
 #include "xalloc.h"
 
 #define DEFAULT_HEARTBEAT_MS 10000
-#define DEFAULT_UNREACHABLE_AFTER 3
+/* Fencing on by default: a node is lost only after 25 heartbeats (250 s),
+ * which leaves room for a 2 min lease (config_fence_check). */
+#define DEFAULT_UNREACHABLE_AFTER 25
+#define DEFAULT_FENCE_AFTER_MS (120 * 1000)
 #define DEFAULT_ADMIN_GROUP "hpq-admin"
 
 void config_init(struct config *c)
@@ -36,6 +39,7 @@ void config_init(struct config *c)
 	c->log_level = LOG_INFO;
 	c->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
+	c->fence_after_ms = DEFAULT_FENCE_AFTER_MS;
 	c->events_retain_s = 30 * 24 * 3600;
 	c->metrics = xstrdup("");
 	c->repair.enabled = true;
@@ -146,6 +150,11 @@ void config_copy(struct config *dst, const struct config *src)
 uint64_t config_unreachable_ms(const struct config *c)
 {
 	return c->heartbeat_ms * c->unreachable_after;
+}
+
+uint64_t config_fence_ms(const struct config *c)
+{
+	return c->fence_after_ms ? 2 * c->fence_after_ms + CONFIG_FENCE_MARGIN_MS : 0;
 }
 
 static void set_str(char **slot, const char *value)
@@ -552,6 +561,20 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 						"invalid unreachable_after '%s': give a count of "
 						"heartbeats from 1 to 1000", value);
 			c->unreachable_after = (uint32_t)v;
+			return 0;
+		}
+		if (!strcmp(key, "fence_after")) {
+			/* 0 turns fencing off; the rule against the heartbeat and
+			 * unreachable_after is config-check.c's. */
+			if (!strcmp(value, "0") || !strcmp(value, "off")) {
+				c->fence_after_ms = 0;
+				return 0;
+			}
+			if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 86400)
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid fence_after '%s': give 1s to 1d, or off",
+						value);
+			c->fence_after_ms = v * 1000;
 			return 0;
 		}
 	} else if (!strcmp(section, "nodes")) {

@@ -26,6 +26,7 @@ struct config {
 	int log_level;              /* syslog level */
 	uint64_t heartbeat_ms;      /* what agents are told to use */
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */
+	uint64_t fence_after_ms;    /* [agents] fence_after: agents' lease; 0 = off */
 	bool foreground;
 	uint64_t events_retain_s;   /* [events] retain: older events are pruned; 0 = keep all */
 	char *metrics;              /* [hpqd] metrics: HOST:PORT of /metrics; "" = off */
@@ -90,5 +91,12 @@ void config_repair_action_set(struct config *c, const char *reason, const char *
 
 /* Milliseconds after which a silent or disconnected node is lost. */
 uint64_t config_unreachable_ms(const struct config *c);
+/* Past its lease's end (fence_after), a node's supervisors stop its tasks
+ * and kill them at most fence_after later; this margin covers the rest
+ * (their polling, the kill, scheduling). */
+#define CONFIG_FENCE_MARGIN_MS 5000
+/* How long after a node's last heartbeat its tasks are surely gone:
+ * 2 x fence_after + CONFIG_FENCE_MARGIN_MS; 0 when fencing is off. */
+uint64_t config_fence_ms(const struct config *c);
 
 #endif

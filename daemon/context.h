@@ -71,6 +71,7 @@ struct hpqd {
 	bool stopping;              /* no new work; shutting down */
 	int exit_status;            /* what main() returns once the loop ends */
 	void (*on_stop)(struct hpqd *d); /* main.c: called once the store has drained */
+	void (*on_store)(struct hpqd *d); /* main.c: the store turned degraded or writable */
 
 	/* hpqd.c's own. */
 	int lock_fd;                /* flock on <state_dir>/hpqd.lock: one daemon per directory */

@@ -76,7 +76,9 @@ void dispatch_run(struct hpqd *d)
 {
 	struct state *st = &d->state;
 
-	if (st->dirty && !d->stopping) {
+	/* A START or PREEMPT is a change: none while the store is degraded
+	 * (store.h); dirty stays set, so the cycle runs once it is writable. */
+	if (st->dirty && !d->stopping && !store_degraded(d->store)) {
 		const struct sched_decision *decs;
 		struct sched_decision *copy;
 		int64_t now = hpq_now_ms();

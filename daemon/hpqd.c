@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,14 +41,37 @@
 #include "usage.h"
 #include "xalloc.h"
 
-static void on_store_error(void *arg)
+/*
+ * The store turned degraded (a full or failing disk) or writable again
+ * (store.h); it logs the change itself. While degraded the router refuses
+ * changes and the dispatcher starts nothing; once writable, the tasks that
+ * waited meanwhile get a dispatcher cycle.
+ */
+static void on_store_change(void *arg)
 {
 	struct hpqd *d = arg;
 
-	log_err("the state database failed: stopping; a restart recovers every change "
-		"that was acknowledged");
-	d->exit_status = 1;
-	hpqd_stop(d);
+	if (!store_degraded(d->store))
+		d->state.dirty = true;
+	if (d->on_store)
+		d->on_store(d);
+}
+
+/* A state directory hpqd cannot write is refused at start, not at the
+ * first change: a read-only mount, or no write permission. */
+static int check_state_dir(const char *dir, char *err, size_t errlen)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v) == 0 && (v.f_flag & ST_RDONLY))
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "the state directory '%s' is on a "
+				"read-only file system: hpqd keeps its database there and must "
+				"write it; remount it read-write or choose another state_dir", dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "the state directory '%s' is not "
+				"writable by hpqd (uid %u): %s; hpqd keeps its database there and "
+				"must write it", dir, (unsigned)geteuid(), strerror(errno));
+	return 0;
 }
 
 static int make_dir(const char *path, char *err, size_t errlen)
@@ -212,6 +236,9 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	r = make_dir(cfg->state_dir, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = check_state_dir(cfg->state_dir, err, errlen);
+	if (r < 0)
+		goto fail;
 	r = lock_state_dir(cfg->state_dir, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -233,7 +260,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	r = state_load(&d->state, err, errlen);
 	if (r < 0)
 		goto fail;
-	r = store_start(d->store, loop, on_store_error, d);
+	r = store_start(d->store, loop, on_store_change, d);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot start the storage thread: %s", uv_strerror(r));
 		goto fail;
@@ -306,6 +333,8 @@ void hpqd_stop(struct hpqd *d)
 	log_info("stopping: finishing %zu pending commits", store_inflight(d->store));
 	if (d->server)
 		server_quiesce(d->server);
+	/* Changes waiting for room on a full disk get one last try. */
+	store_finish(d->store);
 	store_after_commit(d->store, on_drained, d);
 	store_submit(d->store);
 }

@@ -17,7 +17,9 @@
  * systemd integration is done by hand, without libsystemd (common/notify.c,
  * shared with the agent): READY=1, RELOADING=1 then READY=1 on SIGHUP,
  * WATCHDOG=1 (every half $WATCHDOG_USEC, from the loop, so a stuck loop
- * is noticed) and STOPPING=1 are datagrams to $NOTIFY_SOCKET.
+ * is noticed) and STOPPING=1 are datagrams to $NOTIFY_SOCKET; so is
+ * STATUS= when the state store turns degraded (a full or failing disk)
+ * or writable again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +66,7 @@ static const char usage_text[] =
 	"                             no TLS, no MUNGE (tests and demos on loopback only)\n"
 	"  -L, --log-level LEVEL      error, warning, notice, info (default) or debug\n"
 	"      --heartbeat DURATION   heartbeat interval for agents (default 10s)\n"
-	"      --unreachable-after N  heartbeats missed before a node is lost (default 3)\n"
+	"      --unreachable-after N  heartbeats missed before a node is lost (default 25)\n"
 	"      --metrics HOST:PORT    serve Prometheus metrics at /metrics (default off)\n"
 	"  -f, --foreground           do not daemonize; log to stderr (without it:\n"
 	"                             to hpqd.log in the state directory)\n"
@@ -243,6 +245,22 @@ static void on_hup(uv_signal_t *h, int signum)
 	}
 	config_release(&c);
 	notify_send("READY=1");
+}
+
+/* STATUS= for systemd (what `systemctl status hpqd` shows): whether the
+ * state store is degraded, a full or failing disk, and why (store.h). */
+static void notify_store(struct hpqd *d)
+{
+	struct store_health h;
+	char buf[640];
+
+	store_health(d->store, &h);
+	if (h.state == STORE_OK)
+		snprintf(buf, sizeof(buf), "STATUS=state store writable: accepting changes");
+	else
+		snprintf(buf, sizeof(buf), "STATUS=degraded: %s; serving reads, refusing changes",
+			 h.problem);
+	notify_send(buf);
 }
 
 static void on_core_stopped(struct hpqd *d)
@@ -424,6 +442,10 @@ static void print_config(const struct config *c)
 	       c->private_data ? "yes" : "no");
 	printf("\n\n[agents]\nheartbeat = %llus\nunreachable_after = %u\n",
 	       (unsigned long long)(c->heartbeat_ms / 1000), c->unreachable_after);
+	if (c->fence_after_ms)
+		printf("fence_after = %llus\n", (unsigned long long)(c->fence_after_ms / 1000));
+	else
+		printf("fence_after = off\n");
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
 	printf("\n[tls]\nserver_names = ");
@@ -558,6 +580,11 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return r;
 	}
+	if (config_fence_check(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hpqd: %s\n", err);
+		config_release(&cfg);
+		return 1;
+	}
 	hpq_log_init("hpqd", cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -600,6 +627,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	m.d.on_stop = on_core_stopped;
+	m.d.on_store = notify_store;
 	uv_signal_init(&m.loop, &m.sigterm);
 	uv_signal_init(&m.loop, &m.sigint);
 	uv_signal_init(&m.loop, &m.sighup);
@@ -639,6 +667,8 @@ int main(int argc, char **argv)
 			   cfg.state_dir);
 		report_ready(&m, 0, NULL);
 		notify_send("READY=1");
+		if (store_degraded(m.d.store))
+			notify_store(&m.d);
 	}
 
 	uv_run(&m.loop, UV_RUN_DEFAULT);

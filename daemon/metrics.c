@@ -557,6 +557,26 @@ static void render_pools(FILE *f, const struct state *st, const Hpq__StatusReply
 	free(pool_nodes);
 }
 
+/* The state store's health (store.h), as hpq status has it: degraded by
+ * reason, both reasons always written. */
+static void render_store(FILE *f, const Hpq__StatusReply *s)
+{
+	header(f, "hpq_store_degraded", "gauge",
+	       "1 while hpqd refuses changes because it cannot count on writing its state "
+	       "database: full (short of space) or failing (a write failed otherwise).");
+	put_u(f, "hpq_store_degraded", !strcmp(s->store_state, "full"), "reason", "full", NULL);
+	put_u(f, "hpq_store_degraded", !strcmp(s->store_state, "failing"), "reason", "failing",
+	      NULL);
+	if (s->store_free_bytes != UINT64_MAX) {
+		header(f, "hpq_store_free_bytes", "gauge",
+		       "Free space on the file system of hpqd's state directory, in bytes.");
+		put_u(f, "hpq_store_free_bytes", s->store_free_bytes, NULL);
+	}
+	header(f, "hpq_store_waiting_rows", "gauge",
+	       "Changes applied in memory that wait for a commit after a failed one.");
+	put_u(f, "hpq_store_waiting_rows", s->store_waiting_rows, NULL);
+}
+
 static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 {
 	struct hpqd *d = m->d;
@@ -664,6 +684,7 @@ static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 		   "Duration of a dispatch cycle, deciding and applying.", &m->cycle);
 	hist_print(f, "hpq_store_commit_seconds",
 		   "Duration of a group commit to the state database.", &m->commit);
+	render_store(f, s);
 	if (fclose(f) != 0)
 		hpq_fatal("out of memory");
 	hpq__status_reply__free_unpacked(s, NULL);

@@ -1,6 +1,7 @@
 /*
- * req-agent.c: what agents send: Register with reconciliation, heartbeats,
- * task updates, and the answers to our pushes (request.h).
+ * req-agent.c: what agents send: Register with reconciliation, heartbeats
+ * (with a task's own warnings), task updates, and the answers to our
+ * pushes (request.h).
  *
  * An agent's report about a run is "expected" when the daemon has that
  * task RUNNING or PREEMPTING, at that attempt, with that node among its
@@ -108,6 +109,7 @@ struct register_reply {
 	struct conn *c;
 	uint64_t id;
 	uint32_t heartbeat_s;
+	uint64_t fence_after_ms;
 };
 
 static void on_register_committed(void *arg, int status)
@@ -120,6 +122,7 @@ static void on_register_committed(void *arg, int status)
 		server_send_error(rr->c, rr->id, status, "the registration could not be stored");
 	} else {
 		rep.heartbeat_s = rr->heartbeat_s;
+		rep.fence_after_ms = rr->fence_after_ms;
 		/* Read now, not at registration: the commit took a while, and
 		 * the agent measures its clock offset from this. */
 		rep.daemon_time = hpq_now_ms();
@@ -231,12 +234,67 @@ int req_register(struct req *q)
 	rr->c = c;
 	rr->id = q->id;
 	rr->heartbeat_s = (uint32_t)(d->cfg.heartbeat_ms / 1000);
+	rr->fence_after_ms = d->cfg.fence_after_ms;
 	server_ref(c);
 	store_after_commit(d->store, on_register_committed, rr);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- reports */
+
+#define TASK_WARNINGS_MAX 16       /* taken from one heartbeat; the agent sends one */
+#define TASK_WARNING_REASON_MAX 64
+#define TASK_WARNING_MESSAGE_MAX 400
+
+static bool warning_text_ok(const char *s, size_t max, bool word)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s; s++)
+		if (word ? !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-')
+			 : ((unsigned char)*s < 0x20 || *s == 0x7f))
+			return false;
+	return true;
+}
+
+/*
+ * A task's own problem, seen by its node (a full checkpoint directory,
+ * say; proto TaskWarning): an event of the task, kind "warning", and
+ * nothing else: the task runs on, the node's health is not touched. Only
+ * about the current attempt of a task this node runs; anything else, or a
+ * malformed warning, is dropped with a log line, and the heartbeat that
+ * carried it still counts. The agent sends one per change, so there is no
+ * flood to damp here beyond a cap per heartbeat.
+ */
+static void task_warnings(struct hpqd *d, const struct node *n, const Hpq__Heartbeat *hb)
+{
+	for (size_t i = 0; i < hb->n_task_warnings; i++) {
+		const Hpq__TaskWarning *w = hb->task_warnings[i];
+		struct task *t = NULL;
+
+		if (i == TASK_WARNINGS_MAX) {
+			log_info("node %s: %zu task warnings in one heartbeat; the first %d taken",
+				 n->name, hb->n_task_warnings, TASK_WARNINGS_MAX);
+			return;
+		}
+		if (!warning_text_ok(w->reason, TASK_WARNING_REASON_MAX, true) ||
+		    !warning_text_ok(w->message, TASK_WARNING_MESSAGE_MAX, false)) {
+			log_info("node %s: a malformed warning about task %llu dropped", n->name,
+				 (unsigned long long)w->task_id);
+			continue;
+		}
+		if (expected_rank(&d->state, w->task_id, w->attempt, n, &t) < 0) {
+			log_info("node %s: warning %s about task %llu attempt %u, which does not "
+				 "run there now: dropped", n->name, w->reason,
+				 (unsigned long long)w->task_id, w->attempt);
+			continue;
+		}
+		state_event(&d->state, "warning", t, n->name, NULL, "%s: %s", w->reason,
+			    w->message);
+	}
+}
 
 int req_heartbeat(struct req *q)
 {
@@ -246,6 +304,7 @@ int req_heartbeat(struct req *q)
 		return state_errf(q->e, HPQ_EPROTO, "register first");
 	n->seen_mono = uv_now(q->d->loop);
 	state_node_heartbeat(&q->d->state, n, q->env->heartbeat);
+	task_warnings(q->d, n, q->env->heartbeat);
 	if (q->id)
 		server_send_ok(q->c, q->id);
 	return 0;

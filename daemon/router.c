@@ -12,6 +12,9 @@
  * like a request of the wrong role. Every refusal for want of a right
  * (HPQ_EPERM) leaves through here and is recorded as a "denied" event
  * (rights.h); a cancel's per-task refusals are recorded by req_cancel.
+ * Requests that change the state are marked WRITE: while the store is
+ * degraded (a full or failing disk, store.h) they are refused here with
+ * HPQ_ESTORAGE and the store's words, before anything is touched.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +29,7 @@
 #include "rights.h"
 #include "router.h"
 #include "server.h"
+#include "store.h"
 #include "strmap.h"
 #include "trust.h"
 #include "xalloc.h"
@@ -101,6 +105,7 @@ enum {
 	CLIENT = 1u << 0,
 	AGENT = 1u << 1,
 	JOINER = 1u << 2,            /* an agent over TLS without a certificate */
+	WRITE = 1u << 3,             /* changes the state: refused while the store is degraded */
 };
 
 struct req_entry {
@@ -112,44 +117,53 @@ struct req_entry {
 #define BODY(name) HPQ__ENVELOPE__BODY_##name
 
 static const struct req_entry table[] = {
-	[BODY(SUBMIT)]        = { CLIENT, NULL, req_submit },
+	[BODY(SUBMIT)]        = { CLIENT | WRITE, NULL, req_submit },
 	[BODY(LIST)]          = { CLIENT, NULL, req_list },
 	[BODY(SHOW)]          = { CLIENT, NULL, req_show },
-	[BODY(CANCEL)]        = { CLIENT, NULL, req_cancel },
-	[BODY(CHECKPOINT)]    = { CLIENT | AGENT, NULL, req_checkpoint },
+	[BODY(CANCEL)]        = { CLIENT | WRITE, NULL, req_cancel },
+	[BODY(CHECKPOINT)]    = { CLIENT | AGENT | WRITE, NULL, req_checkpoint },
 
 	[BODY(NODE_LIST)]     = { CLIENT, NULL, req_node_list },
-	[BODY(NODE_DRAIN)]    = { CLIENT, "drain nodes", req_node_drain },
-	[BODY(NODE_RESUME)]   = { CLIENT, "resume nodes", req_node_resume },
-	[BODY(NODE_REPAIR)]   = { CLIENT, "repair nodes", req_node_repair },
-	[BODY(NODE_REVOKE)]   = { CLIENT, "revoke nodes", req_node_revoke },
-	[BODY(TOKEN_CREATE)]  = { CLIENT, "make join tokens", req_token_create },
+	[BODY(NODE_DRAIN)]    = { CLIENT | WRITE, "drain nodes", req_node_drain },
+	[BODY(NODE_RESUME)]   = { CLIENT | WRITE, "resume nodes", req_node_resume },
+	[BODY(NODE_REPAIR)]   = { CLIENT | WRITE, "repair nodes", req_node_repair },
+	[BODY(NODE_REVOKE)]   = { CLIENT | WRITE, "revoke nodes", req_node_revoke },
+	[BODY(TOKEN_CREATE)]  = { CLIENT | WRITE, "make join tokens", req_token_create },
 	[BODY(TOKEN_LIST)]    = { CLIENT, "list join tokens", req_token_list },
-	[BODY(TOKEN_DELETE)]  = { CLIENT, "delete join tokens", req_token_delete },
-	[BODY(JOIN)]          = { JOINER, NULL, req_join },
+	[BODY(TOKEN_DELETE)]  = { CLIENT | WRITE, "delete join tokens", req_token_delete },
+	[BODY(JOIN)]          = { JOINER | WRITE, NULL, req_join },
 
-	[BODY(TEAM_SET)]      = { CLIENT, NULL, req_team_set },
-	[BODY(TEAM_REMOVE)]   = { CLIENT, NULL, req_team_remove },
+	[BODY(TEAM_SET)]      = { CLIENT | WRITE, NULL, req_team_set },
+	[BODY(TEAM_REMOVE)]   = { CLIENT | WRITE, NULL, req_team_remove },
 	[BODY(TEAM_LIST)]     = { CLIENT, NULL, req_team_list },
-	[BODY(CLASS_SET)]     = { CLIENT, NULL, req_class_set },
-	[BODY(CLASS_REMOVE)]  = { CLIENT, NULL, req_class_remove },
+	[BODY(CLASS_SET)]     = { CLIENT | WRITE, NULL, req_class_set },
+	[BODY(CLASS_REMOVE)]  = { CLIENT | WRITE, NULL, req_class_remove },
 	[BODY(CLASS_LIST)]    = { CLIENT, NULL, req_class_list },
 	[BODY(POLICY_SHOW)]   = { CLIENT, NULL, req_policy_show },
-	[BODY(POLICY_SET)]    = { CLIENT, NULL, req_policy_set },
+	[BODY(POLICY_SET)]    = { CLIENT | WRITE, NULL, req_policy_set },
 
 	[BODY(STATUS)]        = { CLIENT, NULL, req_status },
 	[BODY(EVENTS)]        = { CLIENT, NULL, req_events },
 	[BODY(USAGE)]         = { CLIENT, NULL, req_usage },
 	[BODY(LOG_REQUEST)]   = { CLIENT, NULL, req_log_request },
 
-	[BODY(REGISTER)]      = { AGENT, NULL, req_register },
+	[BODY(REGISTER)]      = { AGENT | WRITE, NULL, req_register },
 	[BODY(HEARTBEAT)]     = { AGENT, NULL, req_heartbeat },
-	[BODY(TASK_UPDATE)]   = { AGENT, NULL, req_task_update },
+	[BODY(TASK_UPDATE)]   = { AGENT | WRITE, NULL, req_task_update },
 	[BODY(LOG_CHUNK)]     = { AGENT, NULL, req_log_chunk },
-	[BODY(RENEW)]         = { AGENT, NULL, req_renew },
+	[BODY(RENEW)]         = { AGENT | WRITE, NULL, req_renew },
 	[BODY(OK)]            = { AGENT, NULL, req_ack },
 	[BODY(ERROR)]         = { AGENT, NULL, req_ack },
 };
+
+/* A change while the disk is full or failing (store.h) is refused before
+ * anything is touched; an agent told so keeps its report and tries again. */
+static int writable(struct hpqd *d, const struct req_entry *r, struct state_err *e)
+{
+	if (!(r->roles & WRITE))
+		return 0;
+	return store_check_writable(d->store, e->msg, sizeof(e->msg));
+}
 
 void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env)
 {
@@ -166,7 +180,7 @@ void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env)
 		rc = HPQ_EPROTO;
 	else if (r->admin && !c->actor.admin)
 		rc = state_errf(&e, HPQ_EPERM, "only administrators can %s", r->admin);
-	else if ((rc = charge(q.d, c, &e)) == 0)
+	else if ((rc = writable(q.d, r, &e)) == 0 && (rc = charge(q.d, c, &e)) == 0)
 		rc = r->handle(&q);
 	if (rc >= 0)
 		return;

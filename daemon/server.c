@@ -403,9 +403,15 @@ static void on_committed(void *arg, int status)
 	p->c->inflight--;
 
 	if (status < 0) {
+		struct store_health h;
+		char msg[600];
+
+		/* Only a stop fails a change that waited for its commit (store.h). */
+		store_health(p->c->srv->p.store, &h);
+		snprintf(msg, sizeof(msg), "the change could not be stored: %s; the daemon is "
+			 "stopping", *h.problem ? h.problem : "the state store failed");
 		free(p->frame);
-		server_send_error(p->c, p->id, HPQ_ESTORAGE,
-				  "the change could not be stored: the daemon is stopping");
+		server_send_error(p->c, p->id, HPQ_ESTORAGE, msg);
 	} else {
 		server_send_frame(p->c, p->frame, p->len);
 	}

@@ -8,6 +8,10 @@
  * still be active is and every call starts there. With 100,000 pending
  * tasks the pass is a few milliseconds (tests/bench/bench_status.c).
  *
+ * The reply also carries the state store's health (store.h): whether
+ * hpqd is degraded by a full or failing disk, and why, which clients show
+ * first.
+ *
  * The reply is built with heap copies of every string so that it owns its
  * memory and protobuf-c's free_unpacked releases it whole; metrics.c
  * keeps such a reply between two scrapes of the same instant.
@@ -22,6 +26,7 @@
 #include "events.h"
 #include "msg.h"
 #include "status.h"
+#include "store.h"
 #include "xalloc.h"
 
 static Hpq__Resources *res_new(struct hpq_res r)
@@ -136,6 +141,7 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 	size_t nmarks;
 	Hpq__StatusReply *rep;
 	Hpq__PolicyStatus *pol;
+	struct store_health sh;
 
 	if (pool && *pool && !(only_pool = state_pool_find(st, pool)))
 		return state_errf(e, HPQ_ENOTFOUND, "unknown pool '%.64s'", pool);
@@ -159,6 +165,12 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 	rep->insecure = d->cfg.insecure && *d->cfg.listen;
 	rep->munge = !d->cfg.insecure && *d->cfg.listen;
 	rep->ca_hash = xstrdup(d->ca ? ca_hash(d->ca) : "");
+	store_health(d->store, &sh);
+	rep->store_state = xstrdup(store_state_name(sh.state));
+	rep->store_problem = xstrdup(sh.problem);
+	rep->store_free_bytes = sh.free_bytes;
+	rep->store_degraded_since = sh.since_ms;
+	rep->store_waiting_rows = sh.waiting_rows;
 	scan_tasks(d, tp, np, cls, nc, &rep->running, &rep->pending);
 	marks = events_preemptions(d->events, now_ms - 3600 * 1000, &nmarks);
 	for (size_t i = 0; i < nmarks; i++)

@@ -131,7 +131,7 @@ void store_events_read(struct store *s, const struct store_event_filter *f, stor
 	r->f.node = f->node ? xstrdup(f->node) : NULL;
 	r->fn = fn;
 	r->arg = arg;
-	store_call(s, events_run, events_done, r);
+	store_call_read(s, events_run, events_done, r);
 }
 
 /* ---------------------------------------------------------------- marks */
@@ -203,7 +203,7 @@ void store_events_marks(struct store *s, const char *kind, int64_t since_ms, sto
 	r->since_ms = since_ms;
 	r->fn = fn;
 	r->arg = arg;
-	store_call(s, marks_run, marks_done, r);
+	store_call_read(s, marks_run, marks_done, r);
 }
 
 /* ---------------------------------------------------------------- pruning */
@@ -258,5 +258,5 @@ void store_events_prune(struct store *s, int64_t before_ms, uint32_t max_rows, s
 	r->max_rows = max_rows;
 	r->fn = fn;
 	r->arg = arg;
-	store_call(s, prune_run, prune_done, r);
+	store_call_read(s, prune_run, prune_done, r);
 }

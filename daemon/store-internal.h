@@ -39,6 +39,8 @@ enum stmt_id {
 	ST_TOKEN_DELETE,
 	ST_CERT_PUT,
 	ST_CERT_DELETE,
+	/* store.c */
+	ST_PROBE,
 	ST_COUNT,
 };
 
@@ -76,6 +78,9 @@ struct op {
 	enum stmt_id stmt;
 	store_run_fn run;       /* store_call: runs instead of the statement */
 	void *arg;
+	bool read;              /* store_call_read: answers even while changes wait */
+	bool ran;               /* a read that ran (storage thread) */
+	size_t done_idx;        /* a read's completion, in its batch */
 	unsigned n;
 	struct val v[];
 };
@@ -104,10 +109,22 @@ void op_names(struct op *op, unsigned i, char *const *names, size_t n);
  * Runs run(s, arg) on the storage thread, inside the transaction of the
  * open batch and after the rows recorded before it, then done(arg,
  * status) on the loop. run returns an SQLite result code; anything but
- * SQLITE_OK fails the commit and breaks the store, so a read keeps its
- * own errors in arg and returns SQLITE_OK.
+ * SQLITE_OK fails the commit, which then waits and is tried again (store.h),
+ * so run may run more than once and must do the same each time. Reads
+ * use store_call_read.
  */
 void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg);
+
+/*
+ * The same for a read, or a change that may be lost (pruning): run keeps
+ * its own errors and returns SQLITE_OK, and it runs once whatever happens
+ * to the changes around it. While changes wait for room on the disk
+ * (store.h, "When the disk is full or failing") it still runs, in a
+ * transaction of its own, and sees what is committed; otherwise it runs
+ * in the group's transaction after the rows recorded before it. done gets
+ * its own status: HPQ_ESTORAGE only if run returned an error.
+ */
+void store_call_read(struct store *s, store_run_fn run, store_done_fn done, void *arg);
 
 /* Reads keep their errors to themselves rather than fail the commit:
  * the message goes to buf, and *error points at it. */

@@ -170,7 +170,7 @@ void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, 
 	hr->task_id = task_id;
 	hr->fn = fn;
 	hr->arg = arg;
-	store_call(s, history_run, history_done, hr);
+	store_call_read(s, history_run, history_done, hr);
 }
 
 /* ---------------------------------------------------------------- load */

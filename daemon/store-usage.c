@@ -100,5 +100,5 @@ void store_usage_read(struct store *s, const char *dim, int64_t since_hour, stor
 	r->since_hour = since_hour;
 	r->fn = fn;
 	r->arg = arg;
-	store_call(s, usage_run, usage_done, r);
+	store_call_read(s, usage_run, usage_done, r);
 }

@@ -8,13 +8,54 @@
  * The database is opened with SQLITE_OPEN_NOMUTEX: the loop thread uses
  * the connection only before store_start (migrate, load) and after the
  * thread has been joined (close); in between only the thread touches it.
+ *
+ * A full or failing disk (store.h, "When the disk is full or failing").
+ * Most of the time the store sees it coming: below a reserve of free
+ * space (the watch timer, and store_check_writable before each request
+ * that would change something) it turns degraded before anything is
+ * applied, so a refused change never touches memory. When a transaction
+ * fails all the same (another program filled the disk, a change larger
+ * than what was left, an I/O error), its changes are already in memory,
+ * and two ways would make memory and disk agree again:
+ *
+ *   (a) reload the state from the database, dropping the changes, and
+ *       answer their requests with an error;
+ *   (b) keep memory as it is, and commit the same changes, in the same
+ *       order, once the disk takes them.
+ *
+ * The store does (b). Every reply and push still leaves only after the
+ * commit of what it announces, so nothing acknowledged can be lost; a
+ * change is never reported failed and then stored, which a client would
+ * take as "try again" and submit twice. (a) would undo facts that are not
+ * requests at all (an agent that disconnected, a node's health), and
+ * would have every module that holds the model (agent sessions, RunTask
+ * waiting for its commit, timers) let go of it: a restart in all but
+ * name, with every connection cut. The price of (b): the changes of the
+ * failed transaction (usually one loop iteration's) are visible to
+ * readers before they are durable, as any change is for the length of
+ * one commit, and are lost if hpqd dies before the disk takes them; their
+ * requests have no answer until then, so nobody was told they were done.
+ *
+ * After a failed transaction the thread "holds": it keeps the rows of
+ * that batch and of every later one (they were made on top of it), runs
+ * their reads in a transaction of their own so that reads still answer,
+ * and hands them back held. The loop keeps them in order; the watch
+ * retries them all in one transaction, with a small row of its own, when
+ * space is back (or with a backoff after an I/O error), and only once the
+ * thread has handed everything back, so that no change can overtake
+ * another. A stop (store_finish) tries them one last time and fails what
+ * cannot be committed.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 #include "store-internal.h"
@@ -235,13 +276,18 @@ int store_schema_latest(void)
 struct done {
 	store_done_fn fn;
 	void *arg;
+	bool read;              /* a read's (store_call_read): runs with its own status */
+	int status;             /* a read's, set where it ran */
 };
 
 /*
  * The ops and completions of one loop iteration. The thread takes every
  * batch waiting, runs their ops in one BEGIN IMMEDIATE ... COMMIT, frees
  * the ops and passes the batches back through a uv_async, whose callback
- * runs the completions in order.
+ * runs the completions in order. A batch whose transaction failed comes
+ * back held: its reads have run, and their completions run at once; its
+ * rows and the completions that wait for them stay on the loop, in order,
+ * until a later transaction commits them.
  */
 struct batch {
 	struct op **ops;
@@ -250,25 +296,51 @@ struct batch {
 	size_t ndones, capdones;
 	int status;
 	uint64_t commit_ns;     /* how long its transaction took (first batch of a group) */
+	bool held;              /* thread to loop: its changes wait for a later commit */
+	bool retry;             /* loop to thread: try to commit it although changes wait */
+	bool final;             /* loop to thread: try to commit it, and fail it if that fails */
+	bool probe;             /* the watch's own batch: one small row */
 	struct batch *next;
+};
+
+/* Why a transaction failed, in SQLite's words and the system's. */
+struct failure {
+	int rc;                 /* SQLite's extended result code */
+	int sys_errno;          /* the errno behind it, or 0 */
+	char msg[160];
 };
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST_COUNT];
 	unsigned flags;
+	char *path, *dir;       /* the database, and the directory it lives in */
+	bool exclusive;         /* opened with locking_mode EXCLUSIVE (no room for -shm) */
 
 	/* loop thread */
 	struct batch *open;
 	size_t inflight;
 	uv_loop_t *loop;
 	uv_async_t async;
-	bool started;
-	bool error_reported;
-	void (*on_error)(void *arg);
-	void *err_arg;
+	uv_timer_t watch;       /* free space, and the retries while degraded */
+	unsigned handles;       /* libuv handles still to close */
+	bool started, joined;
+	bool final;             /* store_finish: nothing waits for room any more */
+	void (*on_change)(void *arg);
+	void *change_arg;
 	void (*on_commit)(void *arg, uint64_t ns);
 	void *commit_arg;
+
+	/* loop thread: the health (store_health) */
+	enum store_state state;
+	char cause[200];        /* STORE_FAILING: the error, in words */
+	char problem[480];
+	int64_t since_ms;
+	uint64_t free_bytes, reserve;
+	struct batch *held, **held_tail;  /* changes waiting for their commit, in order */
+	size_t held_rows, trying_rows;
+	bool trying;            /* the watch's retry is with the thread */
+	int64_t retry_ms, next_try_mono;
 
 	/* shared, under mu */
 	uv_thread_t thread;
@@ -277,9 +349,10 @@ struct store {
 	struct batch *todo, **todo_tail;
 	struct batch *finished, **finished_tail;
 	bool quit;
+	struct failure failure; /* the newest failed transaction's */
 
 	/* storage thread */
-	bool broken;
+	bool holding;           /* a transaction failed: later changes wait behind it */
 };
 
 sqlite3 *store_db(struct store *s)
@@ -299,18 +372,29 @@ static struct batch *open_batch(struct store *s)
 	return s->open;
 }
 
-struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
+static void batch_add(struct batch *b, struct op *op)
 {
-	struct batch *b = open_batch(s);
-	struct op *op = xcalloc(1, sizeof(*op) + n * sizeof(struct val));
-
-	op->stmt = stmt;
-	op->n = n;
 	if (b->nops == b->capops) {
 		b->capops = b->capops ? 2 * b->capops : 16;
 		b->ops = xreallocarray(b->ops, b->capops, sizeof(*b->ops));
 	}
 	b->ops[b->nops++] = op;
+}
+
+static struct op *op_alloc(enum stmt_id stmt, unsigned n)
+{
+	struct op *op = xcalloc(1, sizeof(*op) + n * sizeof(struct val));
+
+	op->stmt = stmt;
+	op->n = n;
+	return op;
+}
+
+struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
+{
+	struct op *op = op_alloc(stmt, n);
+
+	batch_add(open_batch(s), op);
 	return op;
 }
 
@@ -371,6 +455,20 @@ static void batch_free_ops(struct batch *b)
 	b->nops = b->capops = 0;
 }
 
+/* A held batch keeps its rows; its reads have run. */
+static void batch_free_reads(struct batch *b)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < b->nops; i++) {
+		if (b->ops[i]->read)
+			op_free(b->ops[i]);
+		else
+			b->ops[k++] = b->ops[i];
+	}
+	b->nops = k;
+}
+
 static void batch_free(struct batch *b)
 {
 	batch_free_ops(b);
@@ -386,7 +484,7 @@ void store_after_commit(struct store *s, store_done_fn fn, void *arg)
 		b->capdones = b->capdones ? 2 * b->capdones : 8;
 		b->dones = xreallocarray(b->dones, b->capdones, sizeof(*b->dones));
 	}
-	b->dones[b->ndones++] = (struct done){ fn, arg };
+	b->dones[b->ndones++] = (struct done){ fn, arg, false, 0 };
 }
 
 void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg)
@@ -398,10 +496,178 @@ void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg
 	store_after_commit(s, done, arg);
 }
 
+void store_call_read(struct store *s, store_run_fn run, store_done_fn done, void *arg)
+{
+	struct op *op = op_new(s, ST_COUNT, 0);
+	struct batch *b = s->open;
+
+	op->run = run;
+	op->arg = arg;
+	op->read = true;
+	op->done_idx = b->ndones;
+	store_after_commit(s, done, arg);
+	b->dones[op->done_idx].read = true;
+}
+
 void read_failed(sqlite3 *db, char *buf, size_t size, const char **error)
 {
 	snprintf(buf, size, "%s", sqlite3_errmsg(db));
 	*error = buf;
+}
+
+/* ---------------------------------------------------------------- health */
+
+/* The directory's file system, measured: what is free, and the reserve. */
+static void measure(struct store *s)
+{
+	struct statvfs v;
+	uint64_t total;
+
+	if (statvfs(s->dir, &v) < 0) {
+		s->free_bytes = UINT64_MAX;     /* unknown: never short of space */
+		s->reserve = 0;
+		return;
+	}
+	s->free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	total = (uint64_t)v.f_blocks * v.f_frsize;
+	s->reserve = total / STORE_RESERVE_DIVISOR < STORE_RESERVE_MAX
+		     ? total / STORE_RESERVE_DIVISOR : STORE_RESERVE_MAX;
+}
+
+static bool short_of_space(const struct store *s)
+{
+	return s->free_bytes < s->reserve;
+}
+
+/* Enough again to try: half the reserve above it, so that a disk at the
+ * edge does not flap between the two states. */
+static bool room_again(const struct store *s)
+{
+	return s->free_bytes >= s->reserve + s->reserve / 2;
+}
+
+static void describe(struct store *s)
+{
+	switch (s->state) {
+	case STORE_FULL:
+		if (s->free_bytes == UINT64_MAX)
+			snprintf(s->problem, sizeof(s->problem), "state store full on %s", s->dir);
+		else
+			snprintf(s->problem, sizeof(s->problem),
+				 "state store full: %llu bytes free on %s",
+				 (unsigned long long)s->free_bytes, s->dir);
+		break;
+	case STORE_FAILING:
+		snprintf(s->problem, sizeof(s->problem), "state store failing: %s on %s", s->cause,
+			 s->dir);
+		break;
+	case STORE_OK:
+	default:
+		s->problem[0] = '\0';
+		break;
+	}
+}
+
+static const char *until(enum store_state state)
+{
+	return state == STORE_FULL ? "space returns" : "it can write its database again";
+}
+
+/* The state, logged and told once per change, never per retry. */
+static void set_health(struct store *s, enum store_state state, const char *cause)
+{
+	enum store_state was = s->state;
+
+	if (cause)
+		snprintf(s->cause, sizeof(s->cause), "%s", cause);
+	s->state = state;
+	describe(s);
+	if (was == state)
+		return;
+	if (state == STORE_OK) {
+		s->since_ms = 0;
+		if (s->free_bytes == UINT64_MAX)
+			log_notice("state store writable again: accepting changes");
+		else
+			log_notice("state store writable again (%llu bytes free on %s): accepting "
+				   "changes", (unsigned long long)s->free_bytes, s->dir);
+	} else {
+		if (was == STORE_OK) {
+			s->since_ms = hpq_now_ms();
+			s->retry_ms = STORE_RETRY_MIN_MS;
+			s->next_try_mono = hpq_mono_ms() + s->retry_ms;
+		}
+		log_err("%s: serving reads and refusing changes until %s; retrying on its own",
+			s->problem, until(state));
+	}
+	if (s->on_change)
+		s->on_change(s->change_arg);
+}
+
+static enum store_state classify(const struct failure *f)
+{
+	if ((f->rc & 0xff) == SQLITE_FULL || f->sys_errno == ENOSPC || f->sys_errno == EDQUOT)
+		return STORE_FULL;
+	return STORE_FAILING;
+}
+
+static void failure_words(const struct failure *f, char *buf, size_t len)
+{
+	if (f->sys_errno)
+		snprintf(buf, len, "%s (%s)", f->msg, strerror(f->sys_errno));
+	else
+		snprintf(buf, len, "%s", f->msg);
+}
+
+/* The newest failure, from the thread, decides the state. */
+static void set_failed(struct store *s)
+{
+	struct failure f;
+	char words[200];
+
+	uv_mutex_lock(&s->mu);
+	f = s->failure;
+	uv_mutex_unlock(&s->mu);
+	failure_words(&f, words, sizeof(words));
+	measure(s);
+	set_health(s, classify(&f), words);
+}
+
+const char *store_state_name(enum store_state state)
+{
+	return state == STORE_FULL ? "full" : state == STORE_FAILING ? "failing" : "ok";
+}
+
+void store_health(const struct store *s, struct store_health *h)
+{
+	h->state = s->state;
+	h->problem = s->problem;
+	h->free_bytes = s->free_bytes;
+	h->since_ms = s->since_ms;
+	h->waiting_rows = s->held_rows + s->trying_rows;
+	h->exclusive = s->exclusive;
+}
+
+bool store_degraded(const struct store *s)
+{
+	return s->state != STORE_OK;
+}
+
+int store_check_writable(struct store *s, char *msg, size_t len)
+{
+	measure(s);
+	if (s->state == STORE_OK && short_of_space(s))
+		set_health(s, STORE_FULL, NULL);
+	if (s->state == STORE_OK)
+		return 0;
+	describe(s);
+	snprintf(msg, len, "%s: hpqd refuses changes until %s", s->problem, until(s->state));
+	return HPQ_ESTORAGE;
+}
+
+void store_finish(struct store *s)
+{
+	s->final = true;
 }
 
 /* ---------------------------------------------------------------- the storage thread */
@@ -447,18 +713,52 @@ static int exec(sqlite3 *db, const char *sql)
 	return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* One transaction for every batch in the list. */
-static int commit_batches(struct store *s, struct batch *list)
+/* Why the last call on the connection failed; taken before a ROLLBACK
+ * replaces the message. */
+static void note_failure(struct store *s, int rc, struct failure *f)
+{
+	int ext = sqlite3_extended_errcode(s->db);
+
+	f->rc = ext != SQLITE_OK ? ext : rc;
+	f->sys_errno = sqlite3_system_errno(s->db);
+	snprintf(f->msg, sizeof(f->msg), "%s", sqlite3_errmsg(s->db));
+}
+
+/* A read runs once; its completion gets its own status. */
+static void run_read(struct store *s, struct batch *b, struct op *op)
+{
+	int rc = op->run(s, op->arg);
+
+	op->ran = true;
+	b->dones[op->done_idx].status = rc == SQLITE_OK ? 0 : HPQ_ESTORAGE;
+}
+
+/* One transaction for every batch in the list: SQLITE_OK, or what failed in f. */
+static int commit_batches(struct store *s, struct batch *list, struct failure *f)
 {
 	size_t nops = 0;
 	int rc;
 
 	rc = exec(s->db, "BEGIN IMMEDIATE");
-	if (rc != SQLITE_OK)
-		goto fail;
+	if (rc != SQLITE_OK) {
+		note_failure(s, rc, f);
+		return rc;
+	}
 	for (struct batch *b = list; b; b = b->next) {
 		for (size_t i = 0; i < b->nops; i++) {
-			rc = run_op(s, b->ops[i]);
+			struct op *op = b->ops[i];
+
+			if (op->read) {
+				run_read(s, b, op);
+				/* A read that failed with an I/O error may have
+				 * ended the transaction: nothing may run outside it. */
+				if (sqlite3_get_autocommit(s->db)) {
+					note_failure(s, SQLITE_ABORT, f);
+					return f->rc;
+				}
+				continue;
+			}
+			rc = run_op(s, op);
 			if (rc != SQLITE_OK)
 				goto rollback;
 			nops++;
@@ -468,14 +768,82 @@ static int commit_batches(struct store *s, struct batch *list)
 	if (rc != SQLITE_OK)
 		goto rollback;
 	log_debug("store: committed %zu rows", nops);
-	return 0;
+	return SQLITE_OK;
 rollback:
-	log_err("cannot commit to the state database: %s", sqlite3_errmsg(s->db));
+	note_failure(s, rc, f);
 	exec(s->db, "ROLLBACK");
-	return HPQ_ESTORAGE;
-fail:
-	log_err("cannot commit to the state database: %s", sqlite3_errmsg(s->db));
-	return HPQ_ESTORAGE;
+	return rc;
+}
+
+/* The reads of list that have not run, in a transaction of their own:
+ * while changes wait, reads still answer, from what is committed. */
+static void run_reads(struct store *s, struct batch *list)
+{
+	bool begun = false;
+
+	for (struct batch *b = list; b; b = b->next) {
+		for (size_t i = 0; i < b->nops; i++) {
+			struct op *op = b->ops[i];
+
+			if (!op->read || op->ran)
+				continue;
+			if (!begun)
+				exec(s->db, "BEGIN");
+			begun = true;
+			run_read(s, b, op);
+		}
+	}
+	if (begun && !sqlite3_get_autocommit(s->db) && exec(s->db, "COMMIT") != SQLITE_OK)
+		exec(s->db, "ROLLBACK");
+}
+
+/*
+ * One group of batches. After a failed transaction the thread holds: the
+ * changes of every later batch wait behind the failed ones (they were
+ * made on top of them), so it runs only their reads and hands them back
+ * held, until the loop sends them all again with a retry (or a final
+ * try). The thread never reorders changes: the loop sends a retry only
+ * once every batch is back.
+ */
+static void process_group(struct store *s, struct batch *list)
+{
+	struct failure f = { 0 };
+	bool attempt = !s->holding, final = false;
+	uint64_t t0 = uv_hrtime();
+	int rc = SQLITE_OK;
+
+	for (struct batch *b = list; b; b = b->next) {
+		attempt = attempt || b->retry || b->final;
+		final = final || b->final;
+	}
+	if (attempt) {
+		rc = commit_batches(s, list, &f);
+		list->commit_ns = uv_hrtime() - t0;
+		if (rc == SQLITE_OK) {
+			s->holding = false;
+			for (struct batch *b = list; b; b = b->next) {
+				b->status = 0;
+				batch_free_ops(b);
+			}
+			return;
+		}
+		log_debug("store: cannot commit: %s", f.msg);
+		uv_mutex_lock(&s->mu);
+		s->failure = f;
+		uv_mutex_unlock(&s->mu);
+	}
+	run_reads(s, list);
+	for (struct batch *b = list; b; b = b->next) {
+		if (final) {
+			b->status = HPQ_ESTORAGE;
+			batch_free_ops(b);
+		} else {
+			b->held = true;
+			batch_free_reads(b);
+		}
+	}
+	if (!final)
+		s->holding = true;
 }
 
 static void store_thread(void *arg)
@@ -484,7 +852,6 @@ static void store_thread(void *arg)
 
 	for (;;) {
 		struct batch *list, *b;
-		int status;
 
 		uv_mutex_lock(&s->mu);
 		while (!s->todo && !s->quit)
@@ -496,15 +863,7 @@ static void store_thread(void *arg)
 		if (!list)
 			break;
 
-		list->commit_ns = uv_hrtime();
-		status = s->broken ? HPQ_ESTORAGE : commit_batches(s, list);
-		list->commit_ns = uv_hrtime() - list->commit_ns;
-		if (status < 0)
-			s->broken = true;
-		for (b = list; b; b = b->next) {
-			b->status = status;
-			batch_free_ops(b);
-		}
+		process_group(s, list);
 
 		uv_mutex_lock(&s->mu);
 		*s->finished_tail = list;
@@ -516,11 +875,85 @@ static void store_thread(void *arg)
 	}
 }
 
+/* On the loop: hands a chain of batches to the thread, in order. */
+static void hand_over(struct store *s, struct batch *list)
+{
+	struct batch *last = list;
+
+	for (struct batch *b = list; b; b = b->next) {
+		s->inflight++;
+		last = b;
+	}
+	uv_mutex_lock(&s->mu);
+	*s->todo_tail = list;
+	s->todo_tail = &last->next;
+	uv_cond_signal(&s->cv);
+	uv_mutex_unlock(&s->mu);
+}
+
+/* On the loop: a batch came back held. Its reads' completions run now;
+ * its rows and the completions waiting for them wait in order. */
+static void hold(struct store *s, struct batch *b)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < b->ndones; i++) {
+		struct done d = b->dones[i];
+
+		if (d.read)
+			d.fn(d.arg, d.status);
+		else
+			b->dones[k++] = d;
+	}
+	b->ndones = k;
+	b->held = b->retry = false;
+	b->commit_ns = 0;
+	/* The watch's own row is made again for its next try. */
+	if (b->probe || (!b->nops && !b->ndones)) {
+		batch_free(b);
+		return;
+	}
+	*s->held_tail = b;
+	s->held_tail = &b->next;
+	s->held_rows += b->nops;
+}
+
+/* Takes the waiting changes, in order, with b (if any) after them. */
+static struct batch *take_held(struct store *s, struct batch *b)
+{
+	struct batch *list;
+
+	*s->held_tail = b;
+	list = s->held;
+	s->held = NULL;
+	s->held_tail = &s->held;
+	s->held_rows = 0;
+	return list;
+}
+
+/* The watch's retry: every waiting change and one small row of its own,
+ * in one transaction, once nothing is with the thread. */
+static void try_again(struct store *s)
+{
+	struct batch *p = xcalloc(1, sizeof(*p));
+	struct op *op = op_alloc(ST_PROBE, 1);
+
+	op_int(op, 0, hpq_now_ms());
+	batch_add(p, op);
+	p->probe = p->retry = true;
+	s->trying_rows = s->held_rows;
+	s->trying = true;
+	s->next_try_mono = hpq_mono_ms() + s->retry_ms;
+	s->retry_ms = 2 * s->retry_ms < STORE_RETRY_MAX_MS ? 2 * s->retry_ms : STORE_RETRY_MAX_MS;
+	log_debug("store: trying to commit again (%zu rows wait)", s->trying_rows);
+	hand_over(s, take_held(s, p));
+}
+
 /* On the loop: run the completions of finished batches, in order. */
 static void run_finished(struct store *s)
 {
 	struct batch *list, *next;
-	bool failed = false;
+	bool tried = false, ok = false, failed = false, lost = false;
 
 	uv_mutex_lock(&s->mu);
 	list = s->finished;
@@ -530,20 +963,52 @@ static void run_finished(struct store *s)
 
 	for (; list; list = next) {
 		next = list->next;
-		if (list->status < 0)
+		list->next = NULL;
+		s->inflight--;
+		if (list->probe) {
+			tried = true;
+			ok = !list->held && list->status == 0;
+		}
+		if (list->held) {
 			failed = true;
+			hold(s, list);
+			continue;
+		}
+		if (list->status < 0)
+			lost = true;
 		else if (list->commit_ns && s->on_commit)
 			s->on_commit(s->commit_arg, list->commit_ns);
 		for (size_t i = 0; i < list->ndones; i++)
-			list->dones[i].fn(list->dones[i].arg, list->status);
-		s->inflight--;
+			list->dones[i].fn(list->dones[i].arg, list->dones[i].read
+							     ? list->dones[i].status
+							     : list->status);
 		batch_free(list);
 	}
-	if (failed && !s->error_reported) {
-		s->error_reported = true;
-		if (s->on_error)
-			s->on_error(s->err_arg);
+	if (tried) {
+		s->trying = false;
+		s->trying_rows = 0;
 	}
+	if (failed) {
+		set_failed(s);
+	} else if (tried && ok) {
+		s->retry_ms = STORE_RETRY_MIN_MS;
+		measure(s);
+		set_health(s, short_of_space(s) ? STORE_FULL : STORE_OK, NULL);
+	}
+	if (lost) {
+		struct failure f;
+		char words[200];
+
+		uv_mutex_lock(&s->mu);
+		f = s->failure;
+		uv_mutex_unlock(&s->mu);
+		failure_words(&f, words, sizeof(words));
+		log_err("the last commit failed (%s): its changes, never acknowledged, are "
+			"dropped; a restart loads the last committed state", words);
+	}
+	/* Stopping: the last commits go once everything is back. */
+	if (s->final && !s->inflight)
+		store_submit(s);
 }
 
 static void on_async(uv_async_t *h)
@@ -551,19 +1016,51 @@ static void on_async(uv_async_t *h)
 	run_finished(h->data);
 }
 
+/* Every second: the free space; while degraded, a retry when it is due. */
+static void on_watch(uv_timer_t *h)
+{
+	struct store *s = h->data;
+
+	measure(s);
+	if (s->final)
+		return;
+	if (s->state == STORE_OK) {
+		if (short_of_space(s))
+			set_health(s, STORE_FULL, NULL);
+		return;
+	}
+	describe(s);
+	if (s->state == STORE_FULL && !room_again(s))
+		return;
+	if (s->trying || s->inflight || hpq_mono_ms() < s->next_try_mono)
+		return;
+	try_again(s);
+}
+
 void store_submit(struct store *s)
 {
 	struct batch *b = s->open;
 
-	if (!b || !s->started)
+	if (!s->started || s->joined)
+		return;
+	if (s->final) {
+		/* Stopping: the waiting changes first, once the thread has
+		 * handed every batch back; nothing is held from here on. */
+		struct batch *list;
+
+		if (s->inflight || (!b && !s->held))
+			return;
+		s->open = NULL;
+		list = take_held(s, b);
+		for (struct batch *x = list; x; x = x->next)
+			x->final = true;
+		hand_over(s, list);
+		return;
+	}
+	if (!b)
 		return;
 	s->open = NULL;
-	s->inflight++;
-	uv_mutex_lock(&s->mu);
-	*s->todo_tail = b;
-	s->todo_tail = &b->next;
-	uv_cond_signal(&s->cv);
-	uv_mutex_unlock(&s->mu);
+	hand_over(s, b);
 }
 
 void store_set_commit_observer(struct store *s, void (*fn)(void *arg, uint64_t ns), void *arg)
@@ -574,7 +1071,11 @@ void store_set_commit_observer(struct store *s, void (*fn)(void *arg, uint64_t n
 
 size_t store_inflight(const struct store *s)
 {
-	return s->inflight + (s->open ? 1 : 0);
+	size_t n = s->inflight + (s->open ? 1 : 0);
+
+	for (const struct batch *b = s->held; b; b = b->next)
+		n++;
+	return n;
 }
 
 /* ---------------------------------------------------------------- open, migrate */
@@ -631,8 +1132,15 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The store's own statements. */
+static const struct stmt_def store_core_stmts[] = {
+	{ ST_PROBE, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store-probe', ?)" },
+	{ ST_COUNT, NULL },
+};
+
 /* Each table family's statements. */
 static const struct stmt_def *const stmt_defs[] = {
+	store_core_stmts,
 	store_task_stmts,
 	store_team_stmts,
 	store_node_stmts,
@@ -655,31 +1163,160 @@ static int prepare_all(struct store *s)
 	return SQLITE_OK;
 }
 
+/* A database hpqd may not write is refused at start, not at its first
+ * change: the file and its -wal and -shm, where they exist. */
+static int check_writable(const char *path, char *err, size_t errlen)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]) && r == 0; i++) {
+		char *p = NULL;
+
+		xasprintf(&p, "%s%s", path, suffixes[i]);
+		if (access(p, W_OK) < 0 && errno != ENOENT)
+			r = hpq_errf(err, errlen, HPQ_ESTORAGE, "the state database '%s' is "
+				     "read-only (%s): hpqd must write it; give hpqd's user write "
+				     "permission on it and its -wal and -shm files", p,
+				     strerror(errno));
+		free(p);
+	}
+	return r;
+}
+
+/*
+ * Opens the connection in WAL mode. exclusive: with locking_mode
+ * EXCLUSIVE first, so that SQLite keeps the WAL index in memory instead
+ * of the -shm file: on a full disk there may be no room for that file,
+ * and without it not even a read works. Returns an SQLite result code;
+ * s->db is set (for its message) whenever it was opened.
+ */
+static int open_db(struct store *s, bool exclusive)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_busy_timeout(s->db, 5000);
+	if (exclusive)
+		rc = exec(s->db, "PRAGMA locking_mode = EXCLUSIVE");
+	/* journal_mode answers with a row, so it goes through exec too. */
+	if (rc == SQLITE_OK)
+		rc = exec(s->db, "PRAGMA journal_mode = WAL");
+	if (rc == SQLITE_OK)
+		rc = exec(s->db, (s->flags & STORE_NOSYNC) ? "PRAGMA synchronous = OFF"
+							  : "PRAGMA synchronous = FULL");
+	return rc;
+}
+
+/*
+ * One small write at start. A database that cannot be written (read-only
+ * here, for all its file modes say) is refused now, not at its first
+ * change; a full or failing disk makes the store degraded from the start:
+ * it serves reads and retries on its own.
+ */
+static int probe_at_open(struct store *s, char *err, size_t errlen)
+{
+	struct failure f = { 0 };
+	sqlite3_stmt *q = s->stmts[ST_PROBE];
+	char words[200];
+	int rc;
+
+	rc = exec(s->db, "BEGIN IMMEDIATE");
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, hpq_now_ms());
+		rc = sqlite3_step(q);
+		sqlite3_reset(q);
+		if (rc == SQLITE_DONE)
+			rc = exec(s->db, "COMMIT");
+	}
+	if (rc != SQLITE_OK)
+		note_failure(s, rc, &f);
+	if (!sqlite3_get_autocommit(s->db))
+		exec(s->db, "ROLLBACK");
+	measure(s);
+	if (rc == SQLITE_OK) {
+		if (short_of_space(s))
+			set_health(s, STORE_FULL, NULL);
+		return 0;
+	}
+	failure_words(&f, words, sizeof(words));
+	if ((f.rc & 0xff) == SQLITE_READONLY || f.sys_errno == EROFS || f.sys_errno == EACCES ||
+	    f.sys_errno == EPERM)
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "the state database '%s' cannot be "
+				"written: %s; hpqd must write it", s->path, words);
+	set_health(s, classify(&f), words);
+	return 0;
+}
+
+/* What opening without room for the -shm file fails with. */
+static bool no_room(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_IOERR || rc == SQLITE_FULL || rc == SQLITE_CANTOPEN;
+}
+
+static void close_db(struct store *s)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(s->stmts[i]);
+		s->stmts[i] = NULL;
+	}
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		log_warn("closing the state database: %s", sqlite3_errmsg(s->db));
+	s->db = NULL;
+}
+
+static void store_free(struct store *s)
+{
+	free(s->path);
+	free(s->dir);
+	free(s);
+}
+
 int store_open(const char *path, unsigned flags, struct store **ret_store, char *err,
 	       size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
+	const char *slash = strrchr(path, '/');
+	char first[200];
 	int r, rc;
 
 	s->flags = flags;
 	s->todo_tail = &s->todo;
 	s->finished_tail = &s->finished;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+	s->held_tail = &s->held;
+	s->path = xstrdup(path);
+	s->dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+	s->free_bytes = UINT64_MAX;
+	s->retry_ms = STORE_RETRY_MIN_MS;
+	r = check_writable(path, err, errlen);
+	if (r < 0)
+		goto fail;
+	rc = open_db(s, false);
+	if (rc != SQLITE_OK && s->db && no_room(rc)) {
+		snprintf(first, sizeof(first), "%s", sqlite3_errmsg(s->db));
+		close_db(s);
+		rc = open_db(s, true);
+		if (rc == SQLITE_OK) {
+			s->exclusive = true;
+			log_notice("'%s': no room for the database's shared memory file (%s): hpqd "
+				   "holds the database alone (locking_mode EXCLUSIVE) until it "
+				   "restarts; an online backup (sqlite3 .backup) waits until then",
+				   path, first);
+		}
+	}
 	if (rc != SQLITE_OK) {
 		r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot open '%s': %s", path,
 			     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, 5000);
-	/* journal_mode answers with a row, so it goes through exec too. */
-	rc = exec(s->db, "PRAGMA journal_mode = WAL");
-	if (rc == SQLITE_OK)
-		rc = exec(s->db, (flags & STORE_NOSYNC) ? "PRAGMA synchronous = OFF"
-						       : "PRAGMA synchronous = FULL");
-	if (rc != SQLITE_OK) {
-		r = hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot set up '%s': %s", path,
-			     sqlite3_errmsg(s->db));
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		r = hpq_errf(err, errlen, HPQ_ESTORAGE, "the state database '%s' is read-only: "
+			     "hpqd must write it; give hpqd's user write permission on it and "
+			     "its directory", path);
 		goto fail;
 	}
 	r = migrate(s->db, path, err, errlen);
@@ -690,13 +1327,14 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 			     path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
+	r = probe_at_open(s, err, errlen);
+	if (r < 0)
+		goto fail;
 	*ret_store = s;
 	return 0;
 fail:
-	for (int i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(s->stmts[i]);
-	sqlite3_close(s->db);
-	free(s);
+	close_db(s);
+	store_free(s);
 	return r;
 }
 
@@ -760,19 +1398,26 @@ void col_strv_free(struct col_strv *sv)
 
 /* ---------------------------------------------------------------- start, close */
 
-int store_start(struct store *s, uv_loop_t *loop, void (*on_error)(void *arg), void *arg)
+int store_start(struct store *s, uv_loop_t *loop, void (*on_change)(void *arg), void *arg)
 {
 	int r;
 
 	s->loop = loop;
-	s->on_error = on_error;
-	s->err_arg = arg;
+	s->on_change = on_change;
+	s->change_arg = arg;
 	r = uv_async_init(loop, &s->async, on_async);
 	if (r < 0)
 		return r;
 	s->async.data = s;
-	/* Failing to make a mutex or a thread is running out of resources,
-	 * which is fatal in hpq like running out of memory. */
+	s->handles = 1;
+	/* Failing to make a timer, a mutex or a thread is running out of
+	 * resources, which is fatal in hpq like running out of memory. */
+	if (uv_timer_init(loop, &s->watch) < 0)
+		hpq_fatal("cannot make the state store's timer");
+	s->watch.data = s;
+	s->handles = 2;
+	uv_timer_start(&s->watch, on_watch, STORE_WATCH_MS, STORE_WATCH_MS);
+	uv_unref((uv_handle_t *)&s->watch);
 	if (uv_mutex_init(&s->mu) < 0 || uv_cond_init(&s->cv) < 0 ||
 	    uv_thread_create(&s->thread, store_thread, s) < 0)
 		hpq_fatal("cannot start the storage thread");
@@ -780,18 +1425,12 @@ int store_start(struct store *s, uv_loop_t *loop, void (*on_error)(void *arg), v
 	return 0;
 }
 
-static void close_db(struct store *s)
+static void on_handle_closed(uv_handle_t *h)
 {
-	for (int i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(s->stmts[i]);
-	if (sqlite3_close(s->db) != SQLITE_OK)
-		log_warn("closing the state database: %s", sqlite3_errmsg(s->db));
-	s->db = NULL;
-}
+	struct store *s = h->data;
 
-static void on_async_closed(uv_handle_t *h)
-{
-	free(h->data);
+	if (--s->handles == 0)
+		store_free(s);
 }
 
 void store_close(struct store *s)
@@ -802,32 +1441,44 @@ void store_close(struct store *s)
 		if (s->open)
 			batch_free(s->open);
 		close_db(s);
-		free(s);
+		store_free(s);
 		return;
 	}
+	s->final = true;
 	store_submit(s);
 	uv_mutex_lock(&s->mu);
 	s->quit = true;
 	uv_cond_signal(&s->cv);
 	uv_mutex_unlock(&s->mu);
 	uv_thread_join(&s->thread);
+	s->joined = true;
 	run_finished(s);
-	/* Completions may record more; the thread is gone, so commit here. */
-	while (s->open) {
-		struct batch *b = s->open;
+	/* Completions may record more, and changes may still wait; the
+	 * thread is gone, so commit here, once, failing what cannot be. */
+	while (s->open || s->held) {
+		struct batch *list = take_held(s, s->open);
+		struct failure f = { 0 };
+		int rc;
 
 		s->open = NULL;
-		b->status = s->broken ? HPQ_ESTORAGE : commit_batches(s, b);
-		if (b->status < 0)
-			s->broken = true;
-		batch_free_ops(b);
-		s->inflight++;
-		*s->finished_tail = b;
-		s->finished_tail = &b->next;
+		rc = commit_batches(s, list, &f);
+		if (rc != SQLITE_OK) {
+			run_reads(s, list);
+			s->failure = f;
+		}
+		for (struct batch *b = list; b; b = b->next) {
+			b->status = rc == SQLITE_OK ? 0 : HPQ_ESTORAGE;
+			batch_free_ops(b);
+			s->inflight++;
+		}
+		*s->finished_tail = list;
+		while (*s->finished_tail)
+			s->finished_tail = &(*s->finished_tail)->next;
 		run_finished(s);
 	}
 	close_db(s);
 	uv_mutex_destroy(&s->mu);
 	uv_cond_destroy(&s->cv);
-	uv_close((uv_handle_t *)&s->async, on_async_closed);
+	uv_close((uv_handle_t *)&s->watch, on_handle_closed);
+	uv_close((uv_handle_t *)&s->async, on_handle_closed);
 }

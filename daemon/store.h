@@ -13,10 +13,9 @@
  * history, `hpq events`, `hpq usage`) are queued the same way, so each
  * sees everything recorded before it.
  *
- * If a commit fails the store is broken for good (the memory is ahead of
- * the disk and nothing can reconcile them in place): that and every later
- * batch complete with HPQ_ESTORAGE, and on_error is called once so the
- * daemon can stop; a restart loads the last committed state.
+ * If a commit fails, nothing is lost and nothing is answered: the store
+ * turns degraded, keeps the rows and retries them (see "When the disk is
+ * full or failing" below, and store.c for why).
  *
  * The store speaks in rows of plain values and knows nothing of the state
  * built from them: words such as a task's state or a quota's sharing mode
@@ -52,17 +51,90 @@ int store_schema_latest(void);
 int store_open(const char *path, unsigned flags, struct store **ret_store, char *err,
 	       size_t errlen);
 
-/* Starts the storage thread; completions run on loop. on_error, if set,
- * is called once (on the loop) when a commit fails. */
-int store_start(struct store *s, uv_loop_t *loop, void (*on_error)(void *arg), void *arg);
+/* Starts the storage thread and the watch timer; completions run on
+ * loop. on_change, if set, is called on the loop whenever the store's
+ * health (store_health) changes state. */
+int store_start(struct store *s, uv_loop_t *loop, void (*on_change)(void *arg), void *arg);
 
 /*
- * Commits what is queued, stops the thread, runs the last completions,
- * closes the database and frees s once libuv has closed its handle (the
- * loop must run once more). Safe on a store that was never started; what
- * such a store has queued is dropped, its completions never run.
+ * Commits what is queued (what waits for room included, once more),
+ * stops the thread, runs the last completions, closes the database and
+ * frees s once libuv has closed its handles (the loop must run once
+ * more). Safe on a store that was never started; what such a store has
+ * queued is dropped, its completions never run.
  */
 void store_close(struct store *s);
+
+/*
+ * ---- When the disk is full or failing
+ *
+ * The store is degraded while it cannot count on writing its database:
+ * STORE_FULL when the file system of its directory has less free than a
+ * reserve (a sixteenth of the file system, at most STORE_RESERVE_MAX), or
+ * a transaction failed for want of space; STORE_FAILING when one failed
+ * for another reason (an I/O error, a file system gone read-only). While
+ * it is degraded:
+ *
+ *  - the daemon refuses every request that would change something, before
+ *    touching anything (store_check_writable), and starts nothing;
+ *  - reads go on: from memory, and the store's reads (history, events,
+ *    usage) from what is committed;
+ *  - changes that were already applied in memory when a transaction failed
+ *    (and those the daemon makes by itself meanwhile) wait, in order, with
+ *    every completion waiting for them: nothing is acknowledged before it
+ *    is committed, and nothing is reported failed that may yet be stored;
+ *  - a timer (STORE_WATCH_MS) measures the free space and, once there is
+ *    room again (or, after an I/O error, with a backoff from
+ *    STORE_RETRY_MIN_MS to STORE_RETRY_MAX_MS), commits what waits with a
+ *    small row of its own; when that commits, the store is writable again.
+ *
+ * The state changes are logged once each and told to on_change. A store
+ * opened on a full disk starts degraded (with the WAL index in memory if
+ * there is no room for the -shm file); one that cannot be written at all
+ * (read-only file, directory or mount) is refused by store_open.
+ */
+#define STORE_RESERVE_MAX ((uint64_t)8 << 20)
+#define STORE_RESERVE_DIVISOR 16
+#define STORE_WATCH_MS 1000
+#define STORE_RETRY_MIN_MS 1000
+#define STORE_RETRY_MAX_MS 30000
+
+enum store_state {
+	STORE_OK,
+	STORE_FULL,
+	STORE_FAILING,
+};
+
+struct store_health {
+	enum store_state state;
+	const char *problem;         /* "state store full: N bytes free on DIR", ...; "" if OK */
+	uint64_t free_bytes;         /* on the directory's file system; UINT64_MAX: unknown */
+	int64_t since_ms;            /* unix ms it became degraded; 0 when OK */
+	size_t waiting_rows;         /* rows applied in memory that wait for their commit */
+	bool exclusive;              /* opened without room for -shm: held alone until restart */
+};
+
+/* The health now; problem is valid until the next call into the store. */
+void store_health(const struct store *s, struct store_health *h);
+bool store_degraded(const struct store *s);
+/* "ok" "full" "failing" */
+const char *store_state_name(enum store_state state);
+
+/*
+ * Before a change: 0 when it may be made, else HPQ_ESTORAGE with a
+ * message for the refusal in msg ("state store full: N bytes free on
+ * DIR: hpqd refuses changes until space returns"). Measures the free
+ * space (one statvfs), so that a disk that filled a moment ago is seen
+ * now.
+ */
+int store_check_writable(struct store *s, char *msg, size_t len);
+
+/*
+ * Stopping: from now on nothing waits for room. The next store_submit,
+ * once every batch is back from the thread, commits what waits and what
+ * is recorded; what cannot be committed completes with HPQ_ESTORAGE.
+ */
+void store_finish(struct store *s);
 
 /*
  * ---- rows
@@ -210,7 +282,8 @@ void store_event_add(struct store *s, const struct store_event *ev);
 void store_usage_add(struct store *s, const struct store_usage_row *u);
 
 /* Runs fn(arg, status) on the loop once everything recorded so far is
- * committed (status 0) or failed (HPQ_ESTORAGE). */
+ * committed (status 0), or failed for good (HPQ_ESTORAGE: only when the
+ * daemon stops while its changes wait; see store_finish). */
 typedef void (*store_done_fn)(void *arg, int status);
 void store_after_commit(struct store *s, store_done_fn fn, void *arg);
 
@@ -242,13 +315,15 @@ int store_load(struct store *s, const struct store_loader *cb, void *arg, char *
 /*
  * ---- reading, after everything recorded so far
  *
- * Each read answers on the loop with fn(arg, status, result): status is
- * the commit's, and result is NULL when it is < 0. A read that fails by
- * itself does not break the store; its result's error says why.
+ * Each read answers on the loop with fn(arg, status, result): result is
+ * NULL when status is < 0. A read never fails a commit, and answers even
+ * while changes wait for room: it then sees what is committed. A read
+ * that fails by itself says why in its result's error (the history read:
+ * with status HPQ_ESTORAGE).
  */
 
 /* A task's checkpoints and events, oldest first (the newest
- * STORE_HISTORY_MAX of each). A failed history read does break the store. */
+ * STORE_HISTORY_MAX of each). */
 #define STORE_HISTORY_MAX 500
 struct store_history {
 	struct store_checkpoint *ckpts;
@@ -329,7 +404,8 @@ void store_submit(struct store *s);
  * its transaction took (metrics.c's histogram). NULL: nobody listens. */
 void store_set_commit_observer(struct store *s, void (*fn)(void *arg, uint64_t ns), void *arg);
 
-/* Batches handed over whose completions have not run yet, plus the open one if not empty. */
+/* Batches handed over whose completions have not run yet, plus those that
+ * wait for room, plus the open one if not empty. */
 size_t store_inflight(const struct store *s);
 
 #endif

@@ -885,6 +885,17 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 	mark_dirty(st);
 }
 
+/*
+ * Ends that are the node's failure, not the task's: its work directory
+ * could not record the start, or it was cut off from hpqd and its
+ * supervisors fenced the task (agent/supervisor.c). The task goes back to
+ * the queue, as a preempted one does, from its newest checkpoint.
+ */
+static bool node_fault(const char *reason)
+{
+	return !strcmp(reason, "fenced") || !strcmp(reason, "work-dir-unwritable");
+}
+
 enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32_t rank,
 					int32_t exit_code, const char *reason)
 {
@@ -912,6 +923,12 @@ enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32
 		snprintf(prev, sizeof(prev), "%s", t->reason ? t->reason : "preempted");
 		t->has_exit_code = false;
 		state_task_requeue(st, t, prev);
+		return EXIT_REQUEUED;
+	}
+	if (node_fault(reason)) {
+		snprintf(why, sizeof(why), "%s on %s", reason, t->node_names[rank]);
+		t->has_exit_code = false;
+		state_task_requeue(st, t, why);
 		return EXIT_REQUEUED;
 	}
 	if (!strcmp(reason, "timeout")) {

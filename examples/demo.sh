@@ -124,9 +124,14 @@ json_count() { grep -c "\"$1\": $2" || true; }
 
 say "starting hpqd: state in $var, local socket $HPQ_SOCKET, a free TCP port"
 cat > "$var/hpqd.conf" <<EOF
-# The demo's hpqd: agents heartbeat every second so the tour moves quickly.
+# The demo's hpqd: agents heartbeat every second so the tour moves quickly;
+# the fence (a node cut off for 5 s stops its tasks) and the time after which
+# a silent node is lost (15 s, which the fence needs: 2 x 5 s + 5 s) scaled
+# to match.
 [agents]
 heartbeat = 1s
+fence_after = 5s
+unreachable_after = 15
 EOF
 # Tasks run as whoever submits them. Run as root (a fresh machine), the
 # demo must allow root tasks, in hpqd and in each agent; a real cluster

@@ -30,6 +30,7 @@ FINAL = ("completed", "failed", "cancelled", "timeout")
 HEALTH = ("healthy", "degraded", "unhealthy", "unreachable")
 SERVICE = ("active", "draining", "drained", "repairing", "down")
 UNITS = ("gpus", "cpus", "memory_bytes")
+STORE_REASONS = ("full", "failing")
 
 # Every family: its type and its label names, in the page's order. A
 # family added or removed must be added or removed here too.
@@ -52,6 +53,9 @@ FAMILIES = {
     "hpq_dispatch_decisions_total": ("counter", ()),
     "hpq_dispatch_cycle_seconds": ("histogram", ()),
     "hpq_store_commit_seconds": ("histogram", ()),
+    "hpq_store_degraded": ("gauge", ("reason",)),
+    "hpq_store_free_bytes": ("gauge", ()),
+    "hpq_store_waiting_rows": ("gauge", ()),
 }
 for _what in ("guarantee", "used", "borrowed", "lent"):
     for _u in UNITS:
@@ -80,7 +84,7 @@ def expected_label_sets(name, labels, a):
     (None: the values are not from a list, as hpq_build_info's)."""
     domains = {
         "team": a.teams, "pool": a.pools, "class": a.classes,
-        "health": HEALTH, "service": SERVICE,
+        "health": HEALTH, "service": SERVICE, "reason": STORE_REASONS,
         "state": FINAL if name == "hpq_tasks_finished_total" else ACTIVE,
     }
     if any(l not in domains and l != "node" for l in labels):

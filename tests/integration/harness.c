@@ -13,6 +13,7 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <grp.h>
 #include <errno.h>
@@ -32,6 +33,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "msg.h"
 
 #define H_MARKER "HPQ_ITEST_DIR"
 #define H_CLI_TIMEOUT_MS 60000
@@ -663,8 +666,12 @@ static const char *run_config(struct h_cluster *c)
 	const char *path = h_path(c, "hpqd-run.conf");
 	char *text = c->config[0] ? h_read_file(c->config) : NULL, *all;
 
-	if (asprintf(&all, "[auth]\nallow_root_tasks = %s\n%s", c->no_root_daemon ? "no" : "yes",
-		     text ? text : "") < 0)
+	/* Fencing off unless a test turns it on: the tests' quick heartbeats
+	 * and node losses (a few seconds) leave no room for the default lease,
+	 * and hpqd refuses timings that break its rule (t_supervisor, t_chaos
+	 * test the fence). */
+	if (asprintf(&all, "[auth]\nallow_root_tasks = %s\n[agents]\nfence_after = off\n%s",
+		     c->no_root_daemon ? "no" : "yes", text ? text : "") < 0)
 		fail_msg("harness: out of memory");
 	h_write_file(path, all);
 	free(all);
@@ -770,11 +777,18 @@ static void agent_spawn(struct h_cluster *c, struct h_agent *a)
 int h_agent_start_tcp(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
 		      const char *mem, const char *const *extra)
 {
+	assert_true(c->nagents < H_MAX_AGENTS);
+	c->agents[c->nagents].tcp = true;
+	return h_agent_start_opts(c, name, gpus, cpus, mem, extra);
+}
+
+int h_agent_start_opts(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
+		       const char *mem, const char *const *extra)
+{
 	struct h_agent *a;
 
 	assert_true(c->nagents < H_MAX_AGENTS);
 	a = &c->agents[c->nagents];
-	a->tcp = true;
 	for (int i = 0; extra && extra[i]; i++) {
 		assert_true(i < H_AGENT_EXTRA && strlen(extra[i]) < sizeof(a->extra[i]));
 		snprintf(a->extra[i], sizeof(a->extra[i]), "%s", extra[i]);
@@ -1281,4 +1295,86 @@ bool h_wait_heartbeats(struct h_cluster *c, const char *node, int n, int timeout
 	fprintf(stderr, "harness: %lld of %d more heartbeats from %s in %d ms\n", now - from, n,
 		node, timeout_ms);
 	return false;
+}
+
+/* ---------------------------------------------------------------- TLS by hand */
+
+/* Sends what the channel has for the daemon. */
+static bool tls_flush(struct h_tls *r)
+{
+	uint8_t buf[16384];
+	size_t n;
+
+	while ((n = hpq_tls_out_take(r->tls, buf, sizeof(buf))) > 0)
+		if (send(r->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+			return false;
+	return true;
+}
+
+bool h_tls_open(struct h_tls *r, int port, const struct hpq_tls_config *cfg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char err[256];
+
+	memset(r, 0, sizeof(*r));
+	hpq_framer_init(&r->f, HPQ_FRAME_MAX);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "harness: cannot connect to port %d: %s\n", port, strerror(errno));
+		return false;
+	}
+	r->ctx = hpq_tls_ctx_new(false, cfg, err, sizeof(err));
+	if (!r->ctx) {
+		fprintf(stderr, "harness: cannot make a TLS context: %s\n", err);
+		return false;
+	}
+	r->tls = hpq_tls_new(r->ctx, "127.0.0.1");
+	return tls_flush(r);
+}
+
+bool h_tls_send(struct h_tls *r, const Hpq__Envelope *env)
+{
+	size_t len;
+	uint8_t *buf = hpq_msg_encode(env, &len);
+	bool ok = hpq_tls_write(r->tls, buf, len) == 0 && tls_flush(r);
+
+	free(buf);
+	return ok;
+}
+
+Hpq__Envelope *h_tls_next(struct h_tls *r)
+{
+	const uint8_t *p;
+	size_t len;
+	uint8_t buf[16384];
+
+	for (;;) {
+		struct pollfd pfd = { r->fd, POLLIN, 0 };
+		ssize_t n, m;
+
+		if (hpq_framer_next(&r->f, &p, &len) > 0)
+			return hpq_msg_decode(p, len);
+		if (poll(&pfd, 1, 30000) <= 0 || (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
+			return NULL;
+		if (hpq_tls_feed(r->tls, buf, (size_t)n) < 0 || !tls_flush(r)) {
+			fprintf(stderr, "harness: TLS failed: %s\n", hpq_tls_error(r->tls));
+			return NULL;
+		}
+		while ((m = hpq_tls_read(r->tls, buf, sizeof(buf))) > 0)
+			hpq_framer_feed(&r->f, buf, (size_t)m);
+		/* After close_notify, what came before it is still read. */
+		if (m < 0 && !hpq_framer_pending(&r->f))
+			return NULL;
+	}
+}
+
+void h_tls_close(struct h_tls *r)
+{
+	hpq_tls_free(r->tls);
+	hpq_tls_ctx_free(r->ctx);
+	hpq_framer_release(&r->f);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
 }

@@ -41,8 +41,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "frame.h"
+#include "hpq.pb-c.h"
+#include "tls.h"
+
 #define H_MAX_AGENTS 8
-#define H_AGENT_EXTRA 8    /* options h_agent_start_tcp adds */
+#define H_AGENT_EXTRA 8    /* options h_agent_start_tcp and h_agent_start_opts add */
 
 /* A wait's outcome must be looked at: the build (-Werror) fails where a
  * test drops it, since a wait that fails unnoticed turns a broken daemon
@@ -57,7 +61,7 @@ struct h_agent {
 	char mem[16];
 	pid_t pid;        /* 0 when not running */
 	int status;       /* wait status after it ended */
-	bool tcp;         /* h_agent_start_tcp: over TCP, with extra */
+	bool tcp;         /* h_agent_start_tcp: over TCP */
 	char extra[H_AGENT_EXTRA][128]; /* "" ends them */
 };
 
@@ -122,6 +126,11 @@ int h_agent_start(struct h_cluster *c, const char *name, unsigned gpus, unsigned
  * H_AGENT_EXTRA): --join TOKEN --ca-hash HASH, say. */
 int h_agent_start_tcp(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
 		      const char *mem, const char *const *extra);
+/* Starts an agent on hpqd's Unix socket, as h_agent_start does, with
+ * extra options (NULL-terminated, at most H_AGENT_EXTRA): "--health-disk",
+ * "/scratch", say. */
+int h_agent_start_opts(struct h_cluster *c, const char *name, unsigned gpus, unsigned cpus,
+		       const char *mem, const char *const *extra);
 /* Starts agent i again with the same settings (after h_agent_stop). */
 void h_agent_restart(struct h_cluster *c, int i);
 void h_agent_stop(struct h_cluster *c, int i, int sig);
@@ -252,6 +261,25 @@ static inline H_MUST_USE bool h__wait_result(bool ok)
  */
 const char *h_trainer_cmd(char *buf, size_t len, unsigned every);
 long long h_resumed_steps(long long at);
+
+/*
+ * A connection driven by hand over TLS, for tests that speak the protocol
+ * themselves: to 127.0.0.1:port, trusting (and proving itself) as cfg says
+ * (tls.h), the certificate checked for the name 127.0.0.1. h_tls_open
+ * says on stderr why it failed; h_tls_next returns the next whole message
+ * (waiting at most 30 s for each piece), also what came just before the
+ * daemon's close_notify, and NULL once the connection is closed or failed.
+ */
+struct h_tls {
+	int fd;
+	struct hpq_framer f;
+	struct hpq_tls_ctx *ctx;
+	struct hpq_tls *tls;
+};
+bool h_tls_open(struct h_tls *r, int port, const struct hpq_tls_config *cfg);
+bool h_tls_send(struct h_tls *r, const Hpq__Envelope *env);
+Hpq__Envelope *h_tls_next(struct h_tls *r);
+void h_tls_close(struct h_tls *r);
 
 /* Small file helpers. h_read_file returns a malloc'd NUL-terminated
  * string or NULL. h_path returns <dir>/<formatted>, valid until

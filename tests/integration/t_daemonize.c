@@ -296,8 +296,8 @@ static void check_settings(void **state)
 	char abs[300], *out;
 
 	assert_int_equal(mkdir(run, 0755), 0);
-	h_write_file(h_path(c, "run3/hpqd.conf"), "[agents]\nheartbeat = 5s\n[nodes]\n"
-		     "unreachable_after = 4\n");
+	h_write_file(h_path(c, "run3/hpqd.conf"), "[agents]\nheartbeat = 5s\nfence_after = off\n"
+		     "[nodes]\nunreachable_after = 4\n");
 	h_write_file(h_path(c, "run3/agent.conf"), "pool = p5\nwork_dir = /srv/agent\n");
 
 	/* hpqd: sources, and paths made absolute as the daemon would. */

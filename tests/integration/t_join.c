@@ -155,121 +155,44 @@ static void assert_mode(const char *path, mode_t mode)
 
 /* ---------------------------------------------------------------- a node by hand */
 
-/* An agent's connection driven by the test: TLS with a node's own key and
- * certificate (node.pem holds both), trusting the cluster CA. */
-struct raw {
-	int fd;
-	struct hpq_framer f;
-	struct hpq_tls_ctx *ctx;
-	struct hpq_tls *tls;
-};
-
-static bool raw_flush(struct raw *r)
+/* An agent's connection driven by the test (h_tls): with a node's own key
+ * and certificate (node.pem holds both), trusting the cluster CA. */
+static void raw_open(struct h_tls *r, int port, const char *pem, const char *ca)
 {
-	uint8_t buf[16384];
-	size_t n;
-
-	while ((n = hpq_tls_out_take(r->tls, buf, sizeof(buf))) > 0)
-		if (send(r->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
-			return false;
-	return true;
-}
-
-static void raw_open(struct raw *r, int port, const char *pem, const char *ca)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct hpq_tls_config cfg = { .ca_pem = ca, .cert_pem = pem, .key_pem = pem };
-	char err[256];
 
-	memset(r, 0, sizeof(*r));
-	hpq_framer_init(&r->f, HPQ_FRAME_MAX);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(r->fd >= 0);
-	assert_int_equal(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	r->ctx = hpq_tls_ctx_new(false, &cfg, err, sizeof(err));
-	if (!r->ctx)
-		fail_msg("TLS context: %s", err);
-	r->tls = hpq_tls_new(r->ctx, "127.0.0.1");
-	assert_true(raw_flush(r));
+	assert_true(h_tls_open(r, port, &cfg));
 }
 
-static void raw_send(struct raw *r, uint64_t id, Hpq__Envelope *env)
+static void raw_send(struct h_tls *r, uint64_t id, Hpq__Envelope *env)
 {
-	size_t len;
-	uint8_t *buf;
-
 	env->id = id;
-	buf = hpq_msg_encode(env, &len);
-	assert_int_equal(hpq_tls_write(r->tls, buf, len), 0);
-	free(buf);
-	assert_true(raw_flush(r));
+	assert_true(h_tls_send(r, env));
 }
 
 /* The next message with id (others skipped); NULL on close. */
-static Hpq__Envelope *raw_read(struct raw *r, uint64_t id)
+static Hpq__Envelope *raw_read(struct h_tls *r, uint64_t id)
 {
-	const uint8_t *p;
-	size_t len;
-	uint8_t buf[16384];
+	Hpq__Envelope *env;
 
-	for (;;) {
-		struct pollfd pfd = { r->fd, POLLIN, 0 };
-		ssize_t n, m;
-
-		while (hpq_framer_next(&r->f, &p, &len) > 0) {
-			Hpq__Envelope *env = hpq_msg_decode(p, len);
-
-			if (env && env->id == id)
-				return env;
-			hpq_msg_free(env);
-		}
-		if (poll(&pfd, 1, 30000) <= 0 || (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
-			return NULL;
-		if (hpq_tls_feed(r->tls, buf, (size_t)n) < 0 || !raw_flush(r)) {
-			fprintf(stderr, "raw: TLS failed: %s\n", hpq_tls_error(r->tls));
-			return NULL;
-		}
-		while ((m = hpq_tls_read(r->tls, buf, sizeof(buf))) > 0)
-			hpq_framer_feed(&r->f, buf, (size_t)m);
-		/* After close_notify, what came before it is still read. */
-		if (m < 0 && !hpq_framer_pending(&r->f))
-			return NULL;
-	}
+	while ((env = h_tls_next(r)) && env->id != id)
+		hpq_msg_free(env);
+	return env;
 }
 
-static void raw_close(struct raw *r)
-{
-	hpq_tls_free(r->tls);
-	hpq_tls_ctx_free(r->ctx);
-	hpq_framer_release(&r->f);
-	close(r->fd);
-}
-
-static Hpq__Envelope *raw_hello(struct raw *r, const char *name);
+static Hpq__Envelope *raw_hello(struct h_tls *r, const char *name);
 
 /* A join by hand: TLS pinned to the token's CA hash, Hello as name, a
  * certificate request; returns hpqd's answer. */
 static Hpq__Envelope *raw_join(struct h_cluster *c, const char *name, const struct token *t)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
 	struct hpq_tls_config cfg = { .pin_hash = t->hash };
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
 	Hpq__JoinRequest jr = HPQ__JOIN_REQUEST__INIT;
 	char err[256], *key = NULL, *csr = NULL;
-	struct raw r;
+	struct h_tls r;
 
-	memset(&r, 0, sizeof(r));
-	hpq_framer_init(&r.f, HPQ_FRAME_MAX);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(r.fd >= 0);
-	assert_int_equal(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	r.ctx = hpq_tls_ctx_new(false, &cfg, err, sizeof(err));
-	if (!r.ctx)
-		fail_msg("TLS context: %s", err);
-	r.tls = hpq_tls_new(r.ctx, "127.0.0.1");
-	assert_true(raw_flush(&r));
+	assert_true(h_tls_open(&r, c->port, &cfg));
 	reply = raw_hello(&r, name);
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
@@ -284,11 +207,11 @@ static Hpq__Envelope *raw_join(struct h_cluster *c, const char *name, const stru
 	reply = raw_read(&r, 2);
 	free(key);
 	free(csr);
-	raw_close(&r);
+	h_tls_close(&r);
 	return reply;
 }
 
-static Hpq__Envelope *raw_hello(struct raw *r, const char *name)
+static Hpq__Envelope *raw_hello(struct h_tls *r, const char *name)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__Hello hello = HPQ__HELLO__INIT;
@@ -319,13 +242,13 @@ static void assert_error(Hpq__Envelope *reply, int code, const char *want, const
 static void impersonate(struct h_cluster *c, const char *pem, const char *ca, const char *as,
 			const char *claim)
 {
-	struct raw r;
+	struct h_tls r;
 	char want[128];
 
 	raw_open(&r, c->port, pem, ca);
 	snprintf(want, sizeof(want), "this certificate is node %s's", as);
 	assert_error(raw_hello(&r, claim), HPQ_EAUTH, want, "Hello as another node");
-	raw_close(&r);
+	h_tls_close(&r);
 }
 
 /* Node `as` reports that task id (attempt 1, which runs elsewhere) ended. */
@@ -337,7 +260,7 @@ static void report_foreign(struct h_cluster *c, const char *pem, const char *ca,
 	Hpq__RegisterReply *rr;
 	Hpq__TaskUpdate tu = HPQ__TASK_UPDATE__INIT;
 	Hpq__AgentTask at = HPQ__AGENT_TASK__INIT;
-	struct raw r;
+	struct h_tls r;
 
 	raw_open(&r, c->port, pem, ca);
 	reply = raw_hello(&r, as);
@@ -367,7 +290,7 @@ static void report_foreign(struct h_cluster *c, const char *pem, const char *ca,
 	raw_send(&r, 3, &env);
 	assert_error(raw_read(&r, 3), HPQ_EPERM, "a node reports only its own tasks",
 		     "a report about another node's task");
-	raw_close(&r);
+	h_tls_close(&r);
 }
 
 /* hpqd --check on the cluster's state directory: its output, and its exit
@@ -530,7 +453,7 @@ static void join_flow(void **state)
 	/* The revoked node's certificate cannot even report for itself. */
 	pem = (free(pem), h_read_file(h_path(c, "edge1/tls/node.pem")));
 	{
-		struct raw r;
+		struct h_tls r;
 		Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
 		Hpq__Register reg = HPQ__REGISTER__INIT;
 
@@ -543,7 +466,7 @@ static void join_flow(void **state)
 		env.register_ = &reg;
 		raw_send(&r, 2, &env);
 		assert_error(raw_read(&r, 2), HPQ_EAUTH, "was revoked", "a revoked certificate");
-		raw_close(&r);
+		h_tls_close(&r);
 	}
 	/* A new token lets the machine join again under its name. */
 	h_agent_stop(c, edge1, SIGTERM);

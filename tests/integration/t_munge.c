@@ -228,85 +228,30 @@ static char *credential(const char *sock, const ProtobufCBinaryData *nonce, int 
 static char *ca_pem;
 
 struct raw {
-	int fd;
-	struct hpq_framer f;
-	struct hpq_tls_ctx *ctx;
-	struct hpq_tls *tls;
+	struct h_tls t;
 	Hpq__Envelope *hello; /* the HelloReply */
 };
 
-/* Sends what the TLS channel has for hpqd. */
-static bool raw_flush(struct raw *r)
-{
-	uint8_t buf[16384];
-	size_t n;
-
-	while ((n = hpq_tls_out_take(r->tls, buf, sizeof(buf))) > 0)
-		if (send(r->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
-			return false;
-	return true;
-}
-
 static bool raw_send(struct raw *r, Hpq__Envelope *env)
 {
-	size_t len;
-	uint8_t *buf = hpq_msg_encode(env, &len);
-	bool ok = hpq_tls_write(r->tls, buf, len) == 0 && raw_flush(r);
-
-	free(buf);
-	return ok;
+	return h_tls_send(&r->t, env);
 }
 
-/* The next whole frame (at most 30 s for each piece); NULL on close. */
+/* The next whole frame; NULL on close. */
 static Hpq__Envelope *raw_read(struct raw *r)
 {
-	const uint8_t *p;
-	size_t len;
-	uint8_t buf[4096];
-
-	for (;;) {
-		struct pollfd pfd = {r->fd, POLLIN, 0};
-		ssize_t n, m;
-
-		if (hpq_framer_next(&r->f, &p, &len) > 0)
-			return hpq_msg_decode(p, len);
-		if (poll(&pfd, 1, 30000) <= 0 || (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
-			return NULL;
-		if (hpq_tls_feed(r->tls, buf, (size_t)n) < 0 || !raw_flush(r))
-			return NULL;
-		while ((m = hpq_tls_read(r->tls, buf, sizeof(buf))) > 0)
-			hpq_framer_feed(&r->f, buf, (size_t)m);
-		/* After close_notify, what came before it is still read. */
-		if (m < 0 && !hpq_framer_pending(&r->f))
-			return NULL;
-	}
+	return h_tls_next(&r->t);
 }
 
 /* Connects to 127.0.0.1:port and says Hello as a client named name.
  * Returns false (and says why on stderr) unless a HelloReply came. */
 static bool raw_hello(struct raw *r, int port, const char *name)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__Hello hello = HPQ__HELLO__INIT;
-	char err[256];
 
-	memset(r, 0, sizeof(*r));
-	hpq_framer_init(&r->f, HPQ_FRAME_MAX);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "cannot connect to port %d: %s\n", port, strerror(errno));
-		return false;
-	}
-	r->ctx = hpq_tls_ctx_new(false, &(struct hpq_tls_config){ .ca_pem = ca_pem }, err,
-				 sizeof(err));
-	if (!r->ctx) {
-		fprintf(stderr, "cannot make a TLS context: %s\n", err);
-		return false;
-	}
-	r->tls = hpq_tls_new(r->ctx, "127.0.0.1");
-	if (!raw_flush(r))
+	r->hello = NULL;
+	if (!h_tls_open(&r->t, port, &(struct hpq_tls_config){ .ca_pem = ca_pem }))
 		return false;
 	hello.role = HPQ__ROLE__ROLE_CLIENT;
 	hello.protocol_version = HPQ_PROTOCOL_VERSION;
@@ -326,11 +271,7 @@ static bool raw_hello(struct raw *r, int port, const char *name)
 static void raw_close(struct raw *r)
 {
 	hpq_msg_free(r->hello);
-	hpq_tls_free(r->tls);
-	hpq_tls_ctx_free(r->ctx);
-	hpq_framer_release(&r->f);
-	if (r->fd >= 0)
-		close(r->fd);
+	h_tls_close(&r->t);
 }
 
 /* Sends Auth with cred (NULL: none) and returns the answer, NULL on close. */

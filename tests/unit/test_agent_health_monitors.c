@@ -541,41 +541,210 @@ static void disk_thresholds(void **state)
 	assert_int_equal(f->h.nfindings, 0);
 }
 
-/* The monitor: a forked statvfs of the work directory and of the running
- * tasks' checkpoint directories (one not made yet). */
+/* The node's paths: the work directory and the admin's, once each, never a task's. */
+static void disk_node_paths(void **state)
+{
+	char *disks[] = {"/scratch", "/work", "/bad\tpath", "/scratch", "/data"};
+	struct dlist tasks = DLIST_INIT(tasks);
+	struct health_config cfg;
+	const char *paths[8];
+	struct task *t;
+	size_t n;
+
+	t = task_new(1, 1, "train");
+	t->checkpoint_dir = xstrdup("/home/user/ckpt");
+	dlist_add_tail(&tasks, &t->entry);
+	health_config_init(&cfg);
+	cfg.work_dir = "/work";
+	cfg.tasks = &tasks;
+	n = monitor_disk_node_paths(&cfg, paths, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(paths[0], "/work");
+
+	cfg.disks = disks;
+	cfg.ndisks = 5;
+	n = monitor_disk_node_paths(&cfg, paths, 8);
+	assert_int_equal(n, 3);
+	assert_string_equal(paths[0], "/work");
+	assert_string_equal(paths[1], "/scratch");
+	assert_string_equal(paths[2], "/data");
+	assert_int_equal(monitor_disk_node_paths(&cfg, paths, 2), 2); /* at most max */
+	task_list_release(&tasks);
+}
+
+/* A task's checkpoint directory: the reasons, worst first. */
+static void disk_task_checks(void **state)
+{
+	struct statvfs sv;
+	char msg[256];
+
+	sv = fake_vfs(1000, 500, 1000, 500);
+	assert_null(monitor_disk_task_check("/c", &sv, 0, 0, 10, 2, msg, sizeof(msg)));
+	assert_string_equal(monitor_disk_task_check("/c", &sv, EACCES, 0, 10, 2, msg,
+						    sizeof(msg)), "checkpoint-dir-error");
+	assert_string_equal(msg, "/c: the task's user cannot measure it: Permission denied");
+	assert_string_equal(monitor_disk_task_check("/c", &sv, 0, EACCES, 10, 2, msg,
+						    sizeof(msg)), "checkpoint-dir-unwritable");
+	sv.f_flag = ST_RDONLY;
+	assert_string_equal(monitor_disk_task_check("/c", &sv, 0, EROFS, 10, 2, msg,
+						    sizeof(msg)), "checkpoint-dir-readonly");
+
+	sv = fake_vfs(1000, 0, 1000, 500);        /* no space left, even with thresholds off */
+	assert_string_equal(monitor_disk_task_check("/c", &sv, 0, 0, 0, 0, msg, sizeof(msg)),
+			    "checkpoint-dir-full");
+	assert_string_equal(msg, "/c: 0.0% of its space free: checkpoints written there may fail");
+	sv = fake_vfs(1000, 500, 1000, 19);       /* inodes below fatal */
+	assert_string_equal(monitor_disk_task_check("/c", &sv, 0, EACCES, 10, 2, msg,
+						    sizeof(msg)), "checkpoint-dir-full");
+	assert_non_null(strstr(msg, "1.9% of its inodes free"));
+	sv = fake_vfs(1000, 99, 1000, 500);       /* space below warning */
+	assert_string_equal(monitor_disk_task_check("/c", &sv, 0, 0, 10, 2, msg, sizeof(msg)),
+			    "checkpoint-dir-low");
+	assert_string_equal(msg, "/c: 9.9% of its space free (warning below 10%)");
+	assert_null(monitor_disk_task_check("/c", &sv, 0, 0, 0, 2, msg, sizeof(msg)));
+	sv = fake_vfs(0, 0, 0, 0);                /* a pseudo filesystem */
+	assert_null(monitor_disk_task_check("/c", &sv, 0, 0, 10, 2, msg, sizeof(msg)));
+}
+
+/* What the monitor told the owner about tasks (health_config.task_warning). */
+struct warnings {
+	int n;
+	bool refuse;              /* answer "not sent" */
+	uint64_t id;
+	uint32_t attempt;
+	char reason[64];
+	char message[HEALTH_MESSAGE_MAX];
+};
+
+static bool on_task_warning(void *data, uint64_t task_id, uint32_t attempt, const char *reason,
+			    const char *message)
+{
+	struct warnings *w = data;
+
+	if (w->refuse)
+		return false;
+	w->n++;
+	w->id = task_id;
+	w->attempt = attempt;
+	snprintf(w->reason, sizeof(w->reason), "%s", reason);
+	snprintf(w->message, sizeof(w->message), "%s", message);
+	return true;
+}
+
+/* Runs rounds (one now, one every 50 ms) until the disk monitor's node
+ * probe and task probe have both finished `rounds` more times, or 10 s. */
+static void disk_rounds(struct fixture *f, int rounds)
+{
+	struct health_monitor *m = &f->h.monitors[0];
+	double end = hpq_mono_s() + 10;
+	ev_timer tick;
+
+	assert_string_equal(m->monitor->name, "disk");
+	ev_timer_init(&tick, tick_cb, 0.02, 0.02);
+	ev_timer_start(f->loop, &tick);
+	for (int i = 0; i < rounds; i++) {
+		health_run(&f->h);
+		/* Both probes are forked in the round: wait until neither is busy. */
+		while (monitor_disk_busy(m->state) && hpq_mono_s() < end)
+			ev_run(f->loop, EVRUN_ONCE);
+	}
+	ev_timer_stop(f->loop, &tick);
+	assert_true(hpq_mono_s() < end);
+}
+
+/*
+ * The monitor: the node's paths are measured as the node's health (the
+ * work directory, an admin's path, one that is missing), the running
+ * tasks' checkpoint directories (one not made yet) only for their tasks,
+ * once per change, and again when the owner could not send it.
+ */
 static void disk_monitor_measures_paths(void **state)
 {
 	static const struct monitor *const table[] = {&monitor_disk, NULL};
 	struct fixture *f = *state;
 	struct dlist tasks = DLIST_INIT(tasks);
+	struct warnings w = {0};
 	struct health_config cfg;
-	struct task *t;
-	char ckpt[160];
+	char ckpt[160], admin[160], missing[160], *disks[2] = {admin, missing};
+	struct task *t, *t1;
 	const Hpq__Finding *x;
 
-	t = task_new(1, 1, "train");
+	t1 = t = task_new(1, 1, "train");
 	snprintf(ckpt, sizeof(ckpt), "%s/ckpt/not/made/yet", f->dir);
 	t->checkpoint_dir = xstrdup(ckpt);
+	t->uid = getuid();
+	t->gid = getgid();
 	dlist_add_tail(&tasks, &t->entry);
 	t = task_new(2, 1, "done");               /* exited: not watched */
 	t->checkpoint_dir = xstrdup("/nonexistent-exited");
 	t->exited = true;
 	dlist_add_tail(&tasks, &t->entry);
+	snprintf(admin, sizeof(admin), "%s/scratch", f->dir);
+	assert_int_equal(mkdir(admin, 0755), 0);
+	snprintf(missing, sizeof(missing), "%s/not-mounted", f->dir);
 
 	health_config_init(&cfg);
 	cfg.work_dir = f->dir;
+	cfg.disks = disks;
+	cfg.ndisks = 2;
 	cfg.tasks = &tasks;
 	cfg.disk_warning = 100;                   /* any filesystem in use is below */
 	cfg.disk_fatal = 0;
+	cfg.task_warning = on_task_warning;
+	cfg.task_warning_data = &w;
 	restart_with(f, &cfg, table);
-	health_run(&f->h);
-	x = wait_for(f, "storage", "disk-space-low", 10);
+	disk_rounds(f, 1);
+	x = health_find(&f->h, "storage", "disk-space-low");
 	assert_non_null(x);
 	assert_string_equal(x->severity, "warning");
 	assert_non_null(strstr(x->message, f->dir));
-	assert_non_null(strstr(x->message, ckpt));
+	assert_non_null(strstr(x->message, admin));
+	assert_null(strstr(x->message, "ckpt"));  /* a task's path is never the node's */
 	assert_null(strstr(x->message, "nonexistent-exited"));
-	assert_null(health_find(&f->h, "storage", "disk-error"));
+	x = health_find(&f->h, "storage", "disk-error");
+	assert_non_null(x);                       /* the admin named it: it must be there */
+	assert_string_equal(x->severity, "warning");
+	assert_non_null(strstr(x->message, missing));
+	assert_null(strstr(x->message, "ckpt"));
+
+	/* The task's own: told once, for its attempt, not again while unchanged. */
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.id, 1);
+	assert_int_equal(w.attempt, 1);
+	assert_string_equal(w.reason, "checkpoint-dir-low");
+	assert_non_null(strstr(w.message, ckpt));
+	disk_rounds(f, 2);
+	assert_int_equal(w.n, 1);
+
+	/* Fine again (no warning threshold), then low again: told again. */
+	f->h.cfg.disk_warning = 0;
+	disk_rounds(f, 1);
+	assert_int_equal(w.n, 1);
+	f->h.cfg.disk_warning = 100;
+	w.refuse = true;                          /* not connected: not counted as told */
+	disk_rounds(f, 1);
+	assert_int_equal(w.n, 1);
+	w.refuse = false;
+	disk_rounds(f, 1);
+	assert_int_equal(w.n, 2);
+	assert_string_equal(w.reason, "checkpoint-dir-low");
+
+	/* As the task's user: root's private directory is not the task's. */
+	if (geteuid() == 0) {
+		char priv[160];
+
+		snprintf(priv, sizeof(priv), "%s/private", f->dir);
+		assert_int_equal(mkdir(priv, 0700), 0);
+		free(t1->checkpoint_dir);
+		xasprintf(&t1->checkpoint_dir, "%s/ckpt", priv);
+		t1->uid = 65534;
+		t1->gid = 65534;
+		disk_rounds(f, 1);
+		assert_int_equal(w.n, 3);
+		assert_string_equal(w.reason, "checkpoint-dir-error");
+		assert_non_null(strstr(w.message, "Permission denied"));
+		assert_null(health_find(&f->h, "storage", "checkpoint-dir-error"));
+	}
 	health_release(&f->h);
 	health_config_init(&cfg);
 	health_init(&f->h, f->loop, &cfg, NULL, on_change, f);
@@ -757,6 +926,8 @@ int main(void)
 		T(gpu_monitor_runs_nvidia_smi),
 		T(gpu_monitor_off_without_nvidia_smi),
 		T(disk_thresholds),
+		cmocka_unit_test(disk_node_paths),
+		cmocka_unit_test(disk_task_checks),
 		T(disk_monitor_measures_paths),
 		T(psi_and_meminfo),
 		T(mem_monitor_reads_files),

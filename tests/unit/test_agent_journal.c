@@ -82,6 +82,8 @@ static void sample(struct dlist *l)
 
 	running->pid = 12345;
 	running->proc_start = 987654321;
+	running->sup_pid = 12344;         /* its supervisor; the others have none */
+	running->sup_start = 987654320;
 	running->uid = 1000;
 	running->gid = 100;
 	running->start_ms = 1700000000123;
@@ -118,6 +120,8 @@ static void assert_same_task(const struct task *a, const struct task *b)
 	assert_int_equal(a->attempt, b->attempt);
 	assert_int_equal(a->pid, b->pid);
 	assert_int_equal(a->proc_start, b->proc_start);
+	assert_int_equal(a->sup_pid, b->sup_pid);
+	assert_int_equal(a->sup_start, b->sup_start);
 	assert_int_equal(a->uid, b->uid);
 	assert_int_equal(a->gid, b->gid);
 	assert_int_equal(a->start_ms, b->start_ms);
@@ -279,6 +283,10 @@ static void damaged_files_refused(void **state)
 		       "task id=1 attempt=1 pid=100 pstart=5 uid=0 gid=0 start=1 limit=0 signal=15 "
 		       "grace=30 gpus=- kill=- deadline=0 exited=2 code=0 end=0 reason=-\n",
 		       "invalid exited");
+	expect_refused(f, "hpq-agent-journal 1\n"
+		       "task id=1 attempt=1 pid=100 pstart=5 uid=0 gid=0 start=1 limit=0 signal=15 "
+		       "grace=30 gpus=- kill=- deadline=0 exited=0 code=0 end=0 reason=- sup=1\n",
+		       "invalid sup");
 	/* A save cut short (not possible with rename, but a disk can lose blocks). */
 	expect_refused(f, "hpq-agent-journal 1\ntask id=1 attempt=1 pid=100 pst", "line 2");
 }

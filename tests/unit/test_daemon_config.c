@@ -20,6 +20,7 @@
 
 #include "config-check.h"
 #include "config.h"
+#include "error.h"
 
 static char dir[] = "/tmp/hpq-test-dconfig-XXXXXX";
 
@@ -136,6 +137,43 @@ static void check_values(void **state)
 	config_release(&c);
 }
 
+/* [agents] fence_after: 2 min by default, which the defaults allow; a lost
+ * node's tasks are requeued only after 2 x fence_after + the margin, and
+ * fence_after spans two beats. */
+static void fence_rule(void **state)
+{
+	struct config c;
+	char err[512];
+
+	config_init(&c);
+	assert_int_equal(c.fence_after_ms, 120000);
+	assert_int_equal(config_fence_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(config_fence_ms(&c), 245000);
+	set(&c, "agents", "fence_after", "off");
+	assert_int_equal(config_fence_ms(&c), 0);
+	assert_int_not_equal(config_set(&c, "agents", "fence_after", "soon", err, sizeof(err)), 0);
+	assert_int_not_equal(config_set(&c, "agents", "fence_after", "2d", err, sizeof(err)), 0);
+
+	set(&c, "agents", "heartbeat", "1s");
+	set(&c, "agents", "unreachable_after", "12");
+	set(&c, "agents", "fence_after", "3s");
+	assert_int_equal(config_fence_ms(&c), 11000);
+	assert_int_equal(config_fence_check(&c, err, sizeof(err)), 0);
+
+	set(&c, "agents", "unreachable_after", "10"); /* 10 s < 2 x 3 s + 5 s */
+	assert_int_equal(config_fence_check(&c, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "unreachable_after"));
+
+	set(&c, "agents", "unreachable_after", "100");
+	set(&c, "agents", "heartbeat", "2s"); /* 3 s < two heartbeats */
+	assert_int_equal(config_fence_check(&c, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "two heartbeats"));
+
+	set(&c, "agents", "fence_after", "off");
+	assert_int_equal(config_fence_check(&c, err, sizeof(err)), 0);
+	config_release(&c);
+}
+
 static void sources(void **state)
 {
 	const char *file = path_in("hpqd.conf");
@@ -200,6 +238,7 @@ int main(void)
 		cmocka_unit_test(make_absolute),
 		cmocka_unit_test(check_values),
 		cmocka_unit_test(sources),
+		cmocka_unit_test(fence_rule),
 	};
 	char cmd[128];
 	int r;

@@ -41,7 +41,7 @@ static void test_defaults(void **ts)
 	assert_int_equal(c.repair.healthy_streak, 3);
 	assert_int_equal(c.repair.max_unhealthy_percent, 20);
 	assert_int_equal(c.repair.max_parallel, 1);
-	assert_int_equal(c.unreachable_after, 3);
+	assert_int_equal(c.unreachable_after, 25);   /* room for the default fence */
 	config_release(&c);
 }
 

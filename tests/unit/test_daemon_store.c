@@ -8,6 +8,9 @@
  *   - completions run in the order they were registered, only after their
  *     rows are visible to another connection (i.e. committed), and a
  *     history read sees everything recorded before it;
+ *   - a commit that fails answers nothing: the store is degraded, reads
+ *     still answer, and a retry commits what waited, in order, once the
+ *     database takes it; a stop fails what still waits;
  *   - the events and usage reads filter, order and sum as store.h says,
  *     pruning keeps the newest event, and a read that fails by itself
  *     leaves the store working;
@@ -469,52 +472,6 @@ static void test_close_commits_the_rest(void **ts)
 	sqlite3_close(db);
 }
 
-static void on_store_error(void *arg)
-{
-	(*(int *)arg)++;
-}
-
-/* A commit that fails breaks the store for good: that batch and every later
- * one complete with HPQ_ESTORAGE, and the daemon is told once. */
-static void test_failed_commit_is_sticky(void **ts)
-{
-	struct fix *f = *ts;
-	struct store *s = open_store(f);
-	struct store_event ev = { .time_ms = 1, .kind = "test", .message = "fine" };
-	int errors = 0, first = 0, second = 0, third = 0;
-	sqlite3 *db;
-
-	assert_int_equal(store_start(s, &f->loop, on_store_error, &errors), 0);
-	store_event_add(s, &ev);
-	store_after_commit(s, on_flag, &first);
-	store_submit(s);
-	while (!first)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(first, 1);
-
-	/* Someone removes a table under the daemon's feet. */
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE events", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-
-	store_event_add(s, &ev);
-	store_after_commit(s, on_flag, &second);
-	store_submit(s);
-	while (!second)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(second, -1);
-	assert_int_equal(errors, 1);
-
-	store_pool_put(s, "still-broken");
-	store_after_commit(s, on_flag, &third);
-	store_submit(s);
-	while (!third)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(third, -1);
-	assert_int_equal(errors, 1);
-	close_store(f, s);
-}
-
 /* ---------------------------------------------------------------- reads */
 
 struct read_result {
@@ -683,6 +640,154 @@ static void test_usage_rows(void **ts)
 	assert_string_equal(r.got, "error");
 	store_event_add(s, &ev);
 	commit(f, s);
+	close_store(f, s);
+}
+
+/* ---------------------------------------------------------------- failed commits */
+
+static void on_change(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Every completion's status and its place in the order they ran. */
+struct seen {
+	int order[4];
+	int status[4];
+	int n;
+};
+
+struct seen_one {
+	struct seen *seen;
+	int which;
+};
+
+static void on_seen(void *arg, int status)
+{
+	struct seen_one *o = arg;
+
+	o->seen->status[o->which] = status == 0 ? 1 : -1;
+	o->seen->order[o->seen->n++] = o->which;
+}
+
+/* Renames a table under the daemon's feet, from another connection. */
+static void rename_table(struct fix *f, const char *from, const char *to)
+{
+	char sql[128];
+	sqlite3 *db;
+
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s RENAME TO %s", from, to);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * A commit that fails loses nothing and answers nothing: the store turns
+ * degraded (told once), its rows and their completions wait, reads still
+ * answer, what is recorded later waits behind, and the watch's retry
+ * commits it all in order once the database takes it again.
+ */
+static void test_failed_commit_waits(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_event ev = { .time_ms = 1, .kind = "test", .message = "fine" };
+	struct store_event kept = { .time_ms = 2, .kind = "test", .message = "kept" };
+	struct seen seen = { { 0 }, { 0 }, 0 };
+	struct seen_one one[3] = { { &seen, 0 }, { &seen, 1 }, { &seen, 2 } };
+	struct store_health h;
+	struct read_result r;
+	int changes = 0;
+	char msg[512];
+	sqlite3 *db;
+
+	assert_int_equal(store_start(s, &f->loop, on_change, &changes), 0);
+	store_event_add(s, &ev);
+	store_after_commit(s, on_seen, &one[0]);
+	store_submit(s);
+	while (seen.n < 1)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(seen.status[0], 1);
+	assert_false(store_degraded(s));
+	assert_int_equal(store_check_writable(s, msg, sizeof(msg)), 0);
+
+	rename_table(f, "events", "away");
+	store_event_add(s, &kept);
+	store_after_commit(s, on_seen, &one[1]);
+	store_submit(s);
+	while (!changes)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(seen.n, 1);           /* not answered, either way */
+	assert_true(store_degraded(s));
+	store_health(s, &h);
+	assert_int_equal(h.state, STORE_FAILING);
+	assert_non_null(strstr(h.problem, "state store failing: "));
+	assert_non_null(strstr(h.problem, "events"));
+	assert_true(h.waiting_rows >= 1);
+	assert_true(h.since_ms > 0);
+	assert_int_equal(store_check_writable(s, msg, sizeof(msg)), HPQ_ESTORAGE);
+	assert_non_null(strstr(msg, "state store failing: "));
+
+	/* Reads answer meanwhile, from what is committed. */
+	r = (struct read_result){ 0 };
+	store_usage_read(s, "team", 0, on_usage, &r);
+	wait_read(f, s, &r);
+	assert_string_equal(r.got, "");
+
+	/* What is recorded meanwhile waits behind. */
+	store_pool_put(s, "later");
+	store_after_commit(s, on_seen, &one[2]);
+	store_submit(s);
+
+	/* The table is back: the retry commits both, in order, and the store
+	 * is writable again (told once more). */
+	rename_table(f, "away", "events");
+	while (seen.n < 3)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(seen.order[1], 1);
+	assert_int_equal(seen.order[2], 2);
+	assert_int_equal(seen.status[1], 1);
+	assert_int_equal(seen.status[2], 1);
+	assert_false(store_degraded(s));
+	assert_int_equal(changes, 2);
+	store_health(s, &h);
+	assert_int_equal(h.waiting_rows, 0);
+	assert_string_equal(h.problem, "");
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(count_events(db, "kept"), 1);
+	assert_int_equal(sqlite3_exec(db, "SELECT 1 FROM pools WHERE name = 'later'", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	close_store(f, s);
+}
+
+/* A stop does not wait for room: what waits gets one last try, and fails. */
+static void test_stop_fails_what_waits(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_event ev = { .time_ms = 1, .kind = "test", .message = "lost" };
+	struct seen seen = { { 0 }, { 0 }, 0 };
+	struct seen_one one[2] = { { &seen, 0 }, { &seen, 1 } };
+	int changes = 0;
+
+	assert_int_equal(store_start(s, &f->loop, on_change, &changes), 0);
+	commit(f, s);
+	rename_table(f, "events", "away");
+	store_event_add(s, &ev);
+	store_after_commit(s, on_seen, &one[0]);
+	store_submit(s);
+	while (!changes)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(seen.n, 0);
+	store_finish(s);
+	store_after_commit(s, on_seen, &one[1]);
+	store_submit(s);
+	while (seen.n < 2)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(seen.status[0], -1);
+	assert_int_equal(seen.status[1], -1);
 	close_store(f, s);
 }
 
@@ -1117,7 +1222,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_commit_is_sticky, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_fails_what_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
