@@ -459,7 +459,7 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--long")) {
 		chaos_seconds = atoi(argv[2]);
-		ntasks = chaos_seconds * 8;
+		ntasks = chaos_seconds * 4;
 	} else if (argc != 1) {
 		fprintf(stderr, "usage: t_chaos [--long SECONDS]\n");
 		return 2;
