@@ -42,6 +42,12 @@
 
 /* ---------------------------------------------------------------- basics */
 
+/* A file of hpqd's state directory (<dir>, or <dir>/<state>). */
+static const char *state_path(struct h_cluster *c, const char *file)
+{
+	return *c->state ? h_path(c, "%s/%s", c->state, file) : h_path(c, "%s", file);
+}
+
 int64_t h_now_ms(void)
 {
 	struct timespec ts;
@@ -108,7 +114,7 @@ const char *h_path(struct h_cluster *c, const char *fmt, ...)
 
 char *h_task_log(struct h_cluster *c, const char *node, uint64_t id)
 {
-	char *cluster = h_read_file(h_path(c, "cluster-id")), *all = NULL;
+	char *cluster = h_read_file(state_path(c, "cluster-id")), *all = NULL;
 	size_t len = 0;
 
 	if (!cluster)
@@ -640,7 +646,7 @@ static bool port_bindable(int port)
 
 static int read_port(struct h_cluster *c)
 {
-	char *text = h_read_file(h_path(c, "hpqd.port"));
+	char *text = h_read_file(state_path(c, "hpqd.port"));
 	long port = 0;
 
 	if (text) {
@@ -690,7 +696,7 @@ void h_daemon_start(struct h_cluster *c)
 	argv[n++] = h_bin("hpqd");
 	argv[n++] = "--foreground";
 	argv[n++] = "--state-dir";
-	argv[n++] = c->dir;
+	argv[n++] = *c->state ? h_path(c, "%s", c->state) : c->dir;
 	argv[n++] = "--socket";
 	argv[n++] = c->sock;
 	argv[n++] = "--listen";
@@ -707,7 +713,7 @@ void h_daemon_start(struct h_cluster *c)
 	/* A fixed port may still be held for a moment by the previous
 	 * instance's sockets; try a few times before calling it a failure. */
 	for (attempt = 0; attempt < 5; attempt++) {
-		unlink(h_path(c, "hpqd.port"));
+		unlink(state_path(c, "hpqd.port"));
 		c->hpqd = spawn(c, argv, c->log);
 		if (H_WAIT_FOR(c, c->hpqd == 0 || (read_port(c) > 0 && socket_ready(c->sock)),
 			       H_START_TIMEOUT_MS) && c->hpqd != 0)
@@ -733,7 +739,7 @@ void h_daemon_start(struct h_cluster *c)
 		assert_int_equal(read_port(c), c->port);
 	/* The cluster CA as a client host keeps it: a public copy (hpqd's own
 	 * is 0600 in its state directory), for the CLI over TCP. */
-	h_copy_file(h_path(c, "tls/ca.crt"), h_path(c, "ca.crt"), 0644);
+	h_copy_file(state_path(c, "tls/ca.crt"), h_path(c, "ca.crt"), 0644);
 }
 
 int h_daemon_stop(struct h_cluster *c, int sig)

@@ -70,6 +70,7 @@ struct h_cluster {
 	char sock[100];   /* <dir>/hpqd.sock (sun_path holds 108) */
 	char log[128];    /* <dir>/hpqd.log */
 	char config[128]; /* <dir>/hpqd.conf, or "" */
+	char state[16];   /* hpqd's state directory under <dir> ("": <dir> itself) */
 	int port;         /* TCP port, fixed after the first start */
 	bool insecure;    /* h_daemon_start passes --insecure: TCP clients need no MUNGE */
 	pid_t hpqd;

@@ -9,7 +9,8 @@
  *     TCP proxy in this process, which can black-hole its connections
  *     (bytes are held, nothing is closed: a silent network) and heal;
  *   - fills an agent's work directory (a small tmpfs mounted for it) and
- *     frees it again.
+ *     frees it again;
+ *   - fills hpqd's state directory (a tmpfs of its own) and frees it.
  *
  * Every task takes an exclusive flock on a file named after its id, and
  * appends its start and end (attempt, time) to a file of its own; a task
@@ -179,11 +180,12 @@ struct chaos {
 	int lost;                    /* the agent that stays away until the end, or -1 */
 	uint64_t *acked;
 	size_t nacked;
-	unsigned counts[6];          /* of each kind of blow, for the log */
+	bool state_mounted, state_filled;
+	unsigned counts[7];          /* of each kind of blow, for the log */
 };
 
 static const char *const blows[] = { "agent -9", "hpqd -9", "partition", "heal", "fill",
-				     "restart agent" };
+				     "restart agent", "fill state" };
 
 /* Submits task i; remembers its id if hpqd acknowledged it. */
 static void submit_one(struct chaos *ch, int i)
@@ -225,10 +227,26 @@ static void fill(struct chaos *ch, int n, bool on)
 	ch->filled[n] = on;
 }
 
+/* hpqd's state directory (a tmpfs of its own) full, or free again. */
+static void fill_state(struct chaos *ch, bool on)
+{
+	const char *big = h_path(ch->c, "state/chaos-fill");
+	char cmd[300];
+
+	if (!ch->state_mounted)
+		return;
+	if (on)
+		snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of='%s' bs=64k 2>/dev/null; true", big);
+	else
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'", big);
+	assert_int_equal(system(cmd), 0);
+	ch->state_filled = on;
+}
+
 static void blow(struct chaos *ch)
 {
 	struct h_cluster *c = ch->c;
-	int kind = rand() % 6, n = rand() % NODES;
+	int kind = rand() % 7, n = rand() % NODES;
 
 	switch (kind) {
 	case 0:     /* an agent dies */
@@ -254,6 +272,9 @@ static void blow(struct chaos *ch)
 	case 4:
 		fill(ch, n, !ch->filled[n]);
 		break;
+	case 6:     /* hpqd's state disk fills up, or frees */
+		fill_state(ch, !ch->state_filled);
+		break;
 	case 5:     /* a dead agent comes back */
 		for (int i = 0; i < NODES; i++)
 			if (ch->gone[i] && i != ch->lost && c->agents[ch->agent[i]].pid == 0) {
@@ -270,6 +291,8 @@ static void blow(struct chaos *ch)
 /* Everything back: links healed, disks freed, every agent running. */
 static void heal(struct chaos *ch)
 {
+	if (ch->state_filled)
+		fill_state(ch, false);
 	for (int i = 0; i < NODES; i++) {
 		atomic_store(&ch->proxy[i].holed, false);
 		if (ch->filled[i])
@@ -382,8 +405,21 @@ static int teardown(void **state)
 			umount2(h_path(ch.c, "node%d", n + 1), MNT_DETACH);
 	}
 	free(ch.acked);
-	memset(&ch, 0, sizeof(ch));
-	return h_teardown(state);
+	/* After hpqd is gone (h_teardown stops it): its state is on the tmpfs. */
+	{
+		bool state_mounted = ch.state_mounted;
+		struct h_cluster *c = ch.c;
+		int r;
+
+		memset(&ch, 0, sizeof(ch));
+		if (!state_mounted)
+			return h_teardown(state);
+		if (c->hpqd)
+			h_daemon_stop(c, SIGKILL);
+		umount2(h_path(c, "state"), MNT_DETACH);
+		r = h_teardown(state);
+		return r;
+	}
 }
 
 static void chaos(void **state)
@@ -400,6 +436,15 @@ static void chaos(void **state)
 	 * stop its tasks; hpqd requeues them only after 10 s (2 x 2 s + 5 s, and
 	 * a second more). */
 	h_daemon_config(c, "[agents]\nheartbeat = 1s\nunreachable_after = 10\nfence_after = 2s\n");
+	/* hpqd's state on a tmpfs of its own, which the chaos fills. */
+	assert_int_equal(mkdir(h_path(c, "state"), 0700), 0);
+	if (mount("tmpfs", h_path(c, "state"), "tmpfs", 0, "size=32m,mode=0700") == 0) {
+		ch.state_mounted = true;
+		snprintf(c->state, sizeof(c->state), "state");
+	} else {
+		fprintf(stderr, "chaos: cannot mount a tmpfs (%s): the state disk is not filled\n",
+			strerror(errno));
+	}
 	h_daemon_start(c);
 	assert_int_equal(mkdir(h_path(c, "chaos"), 0755), 0);
 	assert_int_equal(mkdir(h_path(c, "chaos/locks"), 0755), 0);
@@ -439,7 +484,7 @@ static void chaos(void **state)
 	while (submitted < ntasks)
 		submit_one(&ch, submitted++);
 	fprintf(stderr, "chaos: %zu of %d submits acknowledged; blows:", ch.nacked, ntasks);
-	for (int k = 0; k < 6; k++)
+	for (int k = 0; k < 7; k++)
 		fprintf(stderr, " %s %u,", blows[k], ch.counts[k]);
 	fputc('\n', stderr);
 	if (!H_WAIT_FOR(c, all_ended(c), 300000))
