@@ -227,6 +227,19 @@ static void fill(struct chaos *ch, int n, bool on)
 	ch->filled[n] = on;
 }
 
+static void fill_state(struct chaos *ch, bool on);
+
+/*
+ * hpqd again. It starts on a full disk too (t_diskfull), but then cannot
+ * write the port file the harness waits for: the disk is freed first.
+ */
+static void start_hpqd(struct chaos *ch)
+{
+	if (ch->state_filled)
+		fill_state(ch, false);
+	h_daemon_start(ch->c);
+}
+
 /* hpqd's state directory (a tmpfs of its own) full, or free again. */
 static void fill_state(struct chaos *ch, bool on)
 {
@@ -260,7 +273,7 @@ static void blow(struct chaos *ch)
 		break;
 	case 1:     /* hpqd dies */
 		h_daemon_stop(c, SIGKILL);
-		h_daemon_start(c);
+		start_hpqd(ch);
 		break;
 	case 2:
 		atomic_store(&ch->proxy[n].holed, true);
@@ -302,7 +315,7 @@ static void heal(struct chaos *ch)
 		ch->gone[i] = false;
 	}
 	if (ch->c->hpqd == 0)
-		h_daemon_start(ch->c);
+		start_hpqd(ch);
 }
 
 /* ---------------------------------------------------------------- the checks */
@@ -475,7 +488,7 @@ static void chaos(void **state)
 		for (int k = 0; k < 8 && submitted < ntasks; k++, submitted++)
 			submit_one(&ch, submitted);
 		if (c->hpqd == 0)
-			h_daemon_start(c);
+			start_hpqd(&ch);
 		blow(&ch);
 		h_sleep_ms(500 + rand() % 2000);  /* the chaos's pace, not a wait for anything */
 		h_reap(c);
