@@ -55,6 +55,15 @@ void *xreallocarray(void *p, size_t nmemb, size_t size)
 	return xrealloc(p, nmemb * size);
 }
 
+char *xmemdup(const void *p, size_t n)
+{
+	char *d = xmalloc(n + 1);
+
+	memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
 char *xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;

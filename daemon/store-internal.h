@@ -16,6 +16,7 @@ enum stmt_id {
 	/* store-tasks.c */
 	ST_TASK_INSERT,
 	ST_TASK_UPDATE,
+	ST_SCRIPT_INSERT,
 	ST_CKPT_INSERT,
 	ST_HIST_CKPTS,
 	ST_HIST_EVENTS,
@@ -102,6 +103,8 @@ static inline void op_text(struct op *op, unsigned i, const char *s)
 
 /* Strings, each followed by its NUL, in one blob. */
 void op_strv(struct op *op, unsigned i, char *const *strv, size_t n);
+/* len bytes, copied. */
+void op_blob(struct op *op, unsigned i, const void *p, size_t len);
 /* Names joined with commas. */
 void op_names(struct op *op, unsigned i, char *const *names, size_t n);
 

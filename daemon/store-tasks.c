@@ -12,12 +12,17 @@ const struct stmt_def store_task_stmts[] = {
 	  "INSERT INTO tasks (id, name, team, user, uid, gid, class, pool, state, reason,"
 	  " nnodes, gpus, cpus, mem, node_names, nodes_done, attempts, submit_time,"
 	  " start_time, end_time, exit_code, time_limit_s, preempt_signal, grace_s,"
-	  " checkpoint_dir, cwd, argv, env, cancel_requested)"
-	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+	  " checkpoint_dir, cwd, argv, env, cancel_requested, array_id, array_index, output,"
+	  " error, dependency, kill_on_invalid_dep, held, submit_dir, ntasks_per_node,"
+	  " peak_mem, cpu_usec, preemptions)"
+	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+	{ ST_SCRIPT_INSERT, "INSERT OR REPLACE INTO scripts (id, body) VALUES (?,?)" },
 	{ ST_TASK_UPDATE,
 	  "UPDATE tasks SET state = ?, reason = ?, node_names = ?, nodes_done = ?,"
 	  " attempts = ?, start_time = ?, end_time = ?, exit_code = ?,"
-	  " cancel_requested = ? WHERE id = ?" },
+	  " cancel_requested = ?, name = ?, class = ?, pool = ?, nnodes = ?, gpus = ?,"
+	  " cpus = ?, mem = ?, time_limit_s = ?, dependency = ?, held = ?, peak_mem = ?,"
+	  " cpu_usec = ?, preemptions = ?, kill_on_invalid_dep = ? WHERE id = ?" },
 	{ ST_CKPT_INSERT,
 	  "INSERT INTO checkpoints (task_id, attempt, step, path, time) VALUES (?,?,?,?,?)" },
 	{ ST_HIST_CKPTS,
@@ -31,7 +36,7 @@ const struct stmt_def store_task_stmts[] = {
 
 void store_task_insert(struct store *s, const struct store_task_row *t)
 {
-	struct op *op = op_new(s, ST_TASK_INSERT, 29);
+	struct op *op = op_new(s, ST_TASK_INSERT, 41);
 
 	op_int(op, 0, (int64_t)t->id);
 	op_text(op, 1, t->name);
@@ -63,11 +68,28 @@ void store_task_insert(struct store *s, const struct store_task_row *t)
 	op_strv(op, 26, t->argv, t->argc);
 	op_strv(op, 27, t->env, t->envc);
 	op_int(op, 28, t->cancel_requested);
+	op_int(op, 29, (int64_t)t->array_id);
+	op_int(op, 30, t->array_index);
+	op_text(op, 31, t->output);
+	op_text(op, 32, t->error);
+	op_text(op, 33, t->dependency);
+	op_int(op, 34, t->kill_on_invalid_dep);
+	op_int(op, 35, t->held);
+	op_text(op, 36, t->submit_dir);
+	op_int(op, 37, t->ntasks_per_node);
+	op_int(op, 38, (int64_t)t->peak_mem);
+	op_int(op, 39, (int64_t)t->cpu_usec);
+	op_int(op, 40, t->preemptions);
+	if (t->script) {
+		op = op_new(s, ST_SCRIPT_INSERT, 2);
+		op_int(op, 0, (int64_t)(t->array_id ? t->array_id : t->id));
+		op_blob(op, 1, t->script, t->script_len);
+	}
 }
 
 void store_task_update(struct store *s, const struct store_task_row *t)
 {
-	struct op *op = op_new(s, ST_TASK_UPDATE, 10);
+	struct op *op = op_new(s, ST_TASK_UPDATE, 24);
 
 	op_text(op, 0, t->state);
 	op_text(op, 1, t->reason);
@@ -79,7 +101,21 @@ void store_task_update(struct store *s, const struct store_task_row *t)
 	if (t->has_exit_code)
 		op_int(op, 7, t->exit_code);
 	op_int(op, 8, t->cancel_requested);
-	op_int(op, 9, (int64_t)t->id);
+	op_text(op, 9, t->name);
+	op_text(op, 10, t->cls);
+	op_text(op, 11, t->pool);
+	op_int(op, 12, t->nnodes);
+	op_int(op, 13, t->per_node.gpus);
+	op_int(op, 14, t->per_node.cpus);
+	op_int(op, 15, t->per_node.mem);
+	op_int(op, 16, (int64_t)t->time_limit_s);
+	op_text(op, 17, t->dependency);
+	op_int(op, 18, t->held);
+	op_int(op, 19, (int64_t)t->peak_mem);
+	op_int(op, 20, (int64_t)t->cpu_usec);
+	op_int(op, 21, t->preemptions);
+	op_int(op, 22, t->kill_on_invalid_dep);
+	op_int(op, 23, (int64_t)t->id);
 }
 
 void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
@@ -206,8 +242,27 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.checkpoint_dir = col_text(q, 24),
 		.cwd = col_text(q, 25),
 		.cancel_requested = sqlite3_column_int64(q, 28) != 0,
+		.array_id = (uint64_t)sqlite3_column_int64(q, 33),
+		.array_index = (uint32_t)sqlite3_column_int64(q, 34),
+		.output = col_text(q, 35),
+		.error = col_text(q, 36),
+		.dependency = col_text(q, 37),
+		.kill_on_invalid_dep = sqlite3_column_int64(q, 38) != 0,
+		.held = sqlite3_column_int64(q, 39) != 0,
+		.submit_dir = col_text(q, 40),
+		.ntasks_per_node = (uint32_t)sqlite3_column_int64(q, 41),
+		.peak_mem = (uint64_t)sqlite3_column_int64(q, 42),
+		.cpu_usec = (uint64_t)sqlite3_column_int64(q, 43),
+		.preemptions = (uint32_t)sqlite3_column_int64(q, 44),
 	};
 	bool has_ck = sqlite3_column_type(q, 29) != SQLITE_NULL;
+
+	if (sqlite3_column_type(q, 45) != SQLITE_NULL) {
+		t.script = sqlite3_column_blob(q, 45);
+		t.script_len = (size_t)sqlite3_column_bytes(q, 45);
+		if (!t.script)
+			t.script = "";
+	}
 
 	col_strv_names(&node_names, q, 14);
 	col_strv_blob(&argv, q, 26);
@@ -238,8 +293,11 @@ int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg)
 		" t.reason, t.nnodes, t.gpus, t.cpus, t.mem, t.node_names, t.nodes_done,"
 		" t.attempts, t.submit_time, t.start_time, t.end_time, t.exit_code,"
 		" t.time_limit_s, t.preempt_signal, t.grace_s, t.checkpoint_dir, t.cwd, t.argv,"
-		" t.env, t.cancel_requested, c.attempt, c.step, c.path, c.time FROM tasks t"
-		" LEFT JOIN checkpoints c"
-		" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id) ORDER BY t.id",
+		" t.env, t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id,"
+		" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held,"
+		" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body"
+		" FROM tasks t LEFT JOIN checkpoints c"
+		" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)"
+		" LEFT JOIN scripts s ON s.id = t.id ORDER BY t.id",
 		task_row, cb, arg);
 }

@@ -256,12 +256,51 @@ static const char schema_v5[] =
 	");\n"
 	"CREATE INDEX node_certs_node ON node_certs (node);\n";
 
+/*
+ * Version 6: the batch workflow. A task may be one index of an array
+ * (array_id is the array's id, which is also the id of its first index;
+ * 0: not in an array); it keeps its output and error patterns, what it
+ * still depends on, whether it is held, where it was submitted, and what
+ * its attempts used (cgroup peak memory and CPU time) and how often it was
+ * preempted. A batch script is kept once, under the task's id (an array's
+ * under the array id). An array keeps its pending indices as ranges
+ * ("5-999:2,1001"), rewritten as indices start; held is 1 while the whole
+ * array is held.
+ */
+static const char schema_v6[] =
+	"ALTER TABLE tasks ADD COLUMN array_id INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN output TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE tasks ADD COLUMN error TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE tasks ADD COLUMN dependency TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE tasks ADD COLUMN kill_on_invalid_dep INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN held INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN submit_dir TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE tasks ADD COLUMN ntasks_per_node INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN peak_mem INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN cpu_usec INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE INDEX tasks_array ON tasks (array_id) WHERE array_id != 0;\n"
+	"CREATE INDEX tasks_end ON tasks (end_time) WHERE end_time != 0;\n"
+	"CREATE TABLE scripts (\n"
+	"  id   INTEGER PRIMARY KEY,\n"
+	"  body BLOB NOT NULL\n"
+	");\n"
+	"CREATE TABLE arrays (\n"
+	"  id          INTEGER PRIMARY KEY,\n"
+	"  spec        TEXT NOT NULL,\n"
+	"  pending     TEXT NOT NULL,\n"
+	"  max_running INTEGER NOT NULL DEFAULT 0,\n"
+	"  held        INTEGER NOT NULL DEFAULT 0\n"
+	");\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
 	schema_v5,
+	schema_v6,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -414,6 +453,16 @@ void op_strv(struct op *op, unsigned i, char *const *strv, size_t n)
 	}
 	op->v[i].type = V_BLOB;
 	op->v[i].p = p;
+	op->v[i].len = len;
+}
+
+void op_blob(struct op *op, unsigned i, const void *p, size_t len)
+{
+	char *b = xmalloc(len ? len : 1);
+
+	memcpy(b, p, len);
+	op->v[i].type = V_BLOB;
+	op->v[i].p = b;
 	op->v[i].len = len;
 }
 

@@ -169,6 +169,20 @@ struct store_task_row {
 	char *const *env;
 	size_t envc;
 	bool cancel_requested;
+	/* schema version 6: the batch workflow */
+	uint64_t array_id;           /* 0: not in an array */
+	uint32_t array_index;
+	const char *output, *error;  /* patterns; "" for none */
+	const char *dependency;      /* what it still waits for; "" */
+	bool kill_on_invalid_dep;
+	bool held;
+	const char *submit_dir;
+	uint32_t ntasks_per_node;
+	uint64_t peak_mem;           /* bytes */
+	uint64_t cpu_usec;
+	uint32_t preemptions;
+	const char *script;          /* insert and load: the batch script, or NULL */
+	size_t script_len;
 };
 
 struct store_checkpoint {

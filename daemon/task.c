@@ -32,7 +32,7 @@ static const char *const state_names[] = {
 	[TASK_PENDING] = "PENDING",     [TASK_RUNNING] = "RUNNING",
 	[TASK_PREEMPTING] = "PREEMPTING", [TASK_COMPLETED] = "COMPLETED",
 	[TASK_FAILED] = "FAILED",       [TASK_CANCELLED] = "CANCELLED",
-	[TASK_TIMEOUT] = "TIMEOUT",
+	[TASK_TIMEOUT] = "TIMEOUT",     [TASK_OUT_OF_MEMORY] = "OUT_OF_MEMORY",
 };
 
 const char *state_task_state(enum task_state s)
@@ -76,6 +76,11 @@ void state_task_free(struct task *t)
 	free_strv(t->argv, t->argc);
 	free_strv(t->env, t->envc);
 	free(t->ckpt.path);
+	free(t->output);
+	free(t->error);
+	free(t->dependency);
+	free(t->submit_dir);
+	free(t->script);
 	free(t);
 }
 
@@ -239,6 +244,22 @@ void load_task(void *arg, const struct store_task_row *row,
 	t->argv = dup_strv(row->argv, row->argc);
 	t->argc = row->argc;
 	t->cancel_requested = row->cancel_requested;
+	t->array_id = row->array_id;
+	t->array_index = row->array_index;
+	t->output = xstrdup(row->output);
+	t->error = xstrdup(row->error);
+	t->dependency = xstrdup(row->dependency);
+	t->kill_on_invalid_dep = row->kill_on_invalid_dep;
+	t->held = row->held;
+	t->submit_dir = xstrdup(row->submit_dir);
+	t->ntasks_per_node = row->ntasks_per_node;
+	t->peak_mem = row->peak_mem;
+	t->cpu_usec = row->cpu_usec;
+	t->preemptions = row->preemptions;
+	if (row->script && !task_state_final(t->state)) {
+		t->script = xmemdup(row->script, row->script_len);
+		t->script_len = row->script_len;
+	}
 	/* An ended task needs neither its environment nor where to resume. */
 	if (!task_state_final(t->state)) {
 		t->env = dup_strv(row->env, row->envc);
@@ -291,6 +312,18 @@ static void task_row(const struct task *t, struct store_task_row *row)
 		.env = t->env,
 		.envc = t->envc,
 		.cancel_requested = t->cancel_requested,
+		.array_id = t->array_id,
+		.array_index = t->array_index,
+		.output = t->output,
+		.error = t->error,
+		.dependency = t->dependency,
+		.kill_on_invalid_dep = t->kill_on_invalid_dep,
+		.held = t->held,
+		.submit_dir = t->submit_dir,
+		.ntasks_per_node = t->ntasks_per_node,
+		.peak_mem = t->peak_mem,
+		.cpu_usec = t->cpu_usec,
+		.preemptions = t->preemptions,
 	};
 }
 
@@ -299,6 +332,8 @@ static void task_insert(struct state *st, const struct task *t)
 	struct store_task_row row;
 
 	task_row(t, &row);
+	row.script = t->script;
+	row.script_len = t->script_len;
 	store_task_insert(st->store, &row);
 }
 

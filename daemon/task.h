@@ -30,6 +30,7 @@ enum task_state {
 	TASK_FAILED,
 	TASK_CANCELLED,
 	TASK_TIMEOUT,
+	TASK_OUT_OF_MEMORY,          /* the kernel's OOM killer ended it in its cgroup */
 };
 
 const char *state_task_state(enum task_state s);
@@ -72,6 +73,20 @@ struct task {
 	char **env;
 	size_t envc;
 	bool cancel_requested;       /* durable: a cancel waits for the exit */
+	/* the batch workflow */
+	uint64_t array_id;           /* 0: not in an array; else the array's id */
+	uint32_t array_index;
+	char *output, *error;        /* -o / -e patterns, "" for the per-task log */
+	char *dependency;            /* what it still waits for ("" none) */
+	bool kill_on_invalid_dep;
+	bool held;                   /* PENDING but not offered to the dispatcher */
+	char *submit_dir;
+	uint32_t ntasks_per_node;
+	char *script;                /* the batch script's copy, or NULL */
+	size_t script_len;
+	uint64_t peak_mem;           /* bytes, the largest over its attempts */
+	uint64_t cpu_usec;           /* over its attempts */
+	uint32_t preemptions;
 	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 	struct {
 		bool has;

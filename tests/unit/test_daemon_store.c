@@ -161,8 +161,8 @@ static void test_new_database_has_defaults(void **ts)
 	load(s, &st);
 	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c);
 	 * 4: team admins (daemon/rights.c); 5: join tokens, node certificates
-	 * (daemon/trust.c) */
-	assert_int_equal(store_schema_latest(), 5);
+	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies) */
+	assert_int_equal(store_schema_latest(), 6);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1004,6 +1004,13 @@ static void test_v1_upgrades(void **ts)
 	assert_string_equal(t->env[1], "B=2");
 	assert_string_equal(t->cwd, "/srv/nlp");
 	assert_int_equal(t->preempt_signal, 15);
+	/* Version 6's columns take their defaults: no array, no script, not held. */
+	assert_int_equal(t->array_id, 0);
+	assert_null(t->script);
+	assert_false(t->held);
+	assert_string_equal(t->dependency, "");
+	assert_string_equal(t->output, "");
+	assert_int_equal(t->preemptions, 0);
 	t = state_task_find(&st, 8);
 	assert_int_equal(t->state, TASK_RUNNING);
 	assert_int_equal(t->st.state, SCHED_RUNNING);
@@ -1047,6 +1054,13 @@ static void test_v1_upgrades(void **ts)
 	/* Version 5 added the join tokens and node certificates, empty. */
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM join_tokens) +"
 					    " (SELECT count(*) FROM node_certs)", -1, &q, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 0);
+	sqlite3_finalize(q);
+	/* Version 6 added scripts and arrays, empty. */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM scripts) +"
+					    " (SELECT count(*) FROM arrays)", -1, &q, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 0);
