@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "cli.h"
+#include "directives.h"
 
 /* Defaults of a task when the command line does not say (documented in
  * hpq(1)): one node, one CPU, no GPU, 1 GiB of memory per node. */
@@ -28,10 +29,18 @@ struct cmd_submit {
 	char *checkpoint_dir;    /* owned, absolute, or NULL */
 	char **env;              /* owned KEY=VALUE strings */
 	size_t n_env;
+	char *submit_dir;        /* owned: the directory submit ran in */
+	char **wrap_argv;        /* owned array (not strings): sh -c CMD for --wrap */
+	struct batch_script script; /* the batch script sent (spec.script), if any */
+	bool test_only;          /* --test-only: print, do not submit */
+	char **warnings;         /* owned: options ignored, "FILE:LINE: " first for a script's */
+	size_t n_warnings;
 };
 
 /* Parses `submit [options] [--] COMMAND [ARGS...]` (argv[0] is "submit")
- * with envp as the environment to capture. Returns 0 and fills *ret
+ * with envp as the environment to capture. When COMMAND is a batch script
+ * (batch_script_load), its #SBATCH and then its #HPQ lines are read with
+ * the same options before the command line, so the command line wins. Returns 0 and fills *ret
  * (release with cmd_submit_release), CLI_DONE after --help, or CLI_USAGE /
  * CLI_ERR after printing why not. COMMAND and ARGS are borrowed from argv. */
 int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,

@@ -33,6 +33,10 @@
 
 #define HPQ_NAME_MAX 64 /* team, class, pool, node, task names */
 
+/* The largest batch script a submit may carry (TaskSpec.script): the
+ * client refuses a larger file and hpqd a larger request. */
+#define HPQ_SCRIPT_MAX (1u << 20)
+
 /* "No limit" in a limit vector on the wire (borrow and lend limits): a
  * count at or above HPQ_UNLIMITED_COUNT, memory at or above
  * HPQ_UNLIMITED_MEM MiB. Same values as the daemon's STATE_UNLIMITED,

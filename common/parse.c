@@ -60,8 +60,9 @@ int hpq_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 
 /* Slurm's colon forms: MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS. The
  * first field is unbounded (90:00 is 90 minutes); later ones are clock
- * fields (< 60, hours after a day < 24). */
-static int parse_clock(const char *s, uint64_t *ret)
+ * fields (< 60, hours after a day < 24) unless lenient, where, as Slurm
+ * does, they simply add up (1:90:00 is 2h30m). */
+static int parse_clock(const char *s, bool lenient, uint64_t *ret)
 {
 	uint64_t f[3], days = 0, total = 0;
 	bool has_days = false;
@@ -90,7 +91,8 @@ static int parse_clock(const char *s, uint64_t *ret)
 		if (mul_add(&total, days, 86400) < 0)
 			return HPQ_EINVAL;
 		for (int i = 0; i < n; i++) {
-			if (f[i] >= limits[i] || mul_add(&total, f[i], units[i]) < 0)
+			if ((!lenient && f[i] >= limits[i]) ||
+			    mul_add(&total, f[i], units[i]) < 0)
 				return HPQ_EINVAL;
 		}
 	} else {
@@ -100,7 +102,7 @@ static int parse_clock(const char *s, uint64_t *ret)
 		if (n < 2)
 			return HPQ_EINVAL;
 		for (int i = 0; i < n; i++, unit /= 60) {
-			if ((i > 0 && f[i] >= 60) || mul_add(&total, f[i], unit) < 0)
+			if ((!lenient && i > 0 && f[i] >= 60) || mul_add(&total, f[i], unit) < 0)
 				return HPQ_EINVAL;
 		}
 	}
@@ -120,7 +122,7 @@ int hpq_parse_duration(const char *s, uint64_t *ret_seconds)
 	if (!s || *s == '\0')
 		return HPQ_EINVAL;
 	if (strchr(s, ':') || strchr(s, '-'))
-		return parse_clock(s, ret_seconds);
+		return parse_clock(s, false, ret_seconds);
 
 	/* A bare number is seconds. */
 	if (hpq_parse_uint(s, 0, UINT64_MAX, &v) == 0) {
@@ -147,6 +149,34 @@ int hpq_parse_duration(const char *s, uint64_t *ret_seconds)
 		next_unit = i + 1;
 	}
 	*ret_seconds = total;
+	return 0;
+}
+
+int hpq_parse_time_limit(const char *s, uint64_t *ret_seconds)
+{
+	uint64_t v;
+
+	if (!s || *s == '\0')
+		return HPQ_EINVAL;
+	if (strcasecmp(s, "UNLIMITED") == 0 || strcasecmp(s, "infinite") == 0 ||
+	    strcasecmp(s, "none") == 0) {
+		*ret_seconds = 0;
+		return 0;
+	}
+	if (strchr(s, ':') || strchr(s, '-')) {
+		if (parse_clock(s, true, &v) < 0)
+			return HPQ_EINVAL;
+	} else if (hpq_parse_uint(s, 0, UINT64_MAX, &v) == 0) {
+		/* A bare number is minutes, as sbatch --time reads it. */
+		if (v > UINT64_MAX / 60)
+			return HPQ_EINVAL;
+		v *= 60;
+	} else if (hpq_parse_duration(s, &v) < 0) {
+		return HPQ_EINVAL;
+	}
+	if (v > HPQ_TIME_LIMIT_MAX_S)
+		return HPQ_EINVAL;
+	*ret_seconds = v;
 	return 0;
 }
 

@@ -15,6 +15,14 @@
  * (1h30m), and Slurm's [[D-]HH:]MM:SS forms. */
 int hpq_parse_duration(const char *s, uint64_t *ret_seconds);
 
+/* A task's time limit, read as sbatch --time reads it: a bare number is
+ * MINUTES; MM:SS, HH:MM:SS, D-HH, D-HH:MM and D-HH:MM:SS, where fields
+ * after the first may exceed their clock range and simply add up (as in
+ * Slurm); hpq's unit forms (90s, 2h, 1h30m, 1d); UNLIMITED, infinite or
+ * none (any case) for no limit, which is 0. At most HPQ_TIME_LIMIT_MAX_S. */
+#define HPQ_TIME_LIMIT_MAX_S (100ull * 366 * 24 * 3600)
+int hpq_parse_time_limit(const char *s, uint64_t *ret_seconds);
+
 /* Size in MiB. Suffixes K, M, G, T (binary, optional trailing B or iB);
  * no suffix means MiB. Rounds up to whole MiB. */
 int hpq_parse_size_mib(const char *s, uint64_t *ret_mib);

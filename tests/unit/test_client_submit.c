@@ -223,6 +223,66 @@ static void test_time_none(void **state)
 	cmd_submit_release(&s);
 }
 
+/* --time reads Slurm's syntax: a bare number is minutes. */
+static void test_time_minutes(void **state)
+{
+	char *a1[] = {"submit", "--time", "90", "x", NULL};
+	char *a2[] = {"submit", "-t", "1:30", "x", NULL};
+	char *a3[] = {"submit", "--time", "90s", "x", NULL};
+	char *a4[] = {"submit", "--time", "INFINITE", "x", NULL};
+	struct cmd_submit s;
+
+	assert_int_equal(parse(a1, ARGC(a1), &s), 0);
+	assert_int_equal(s.spec.time_limit_s, 5400);
+	cmd_submit_release(&s);
+	assert_int_equal(parse(a2, ARGC(a2), &s), 0);
+	assert_int_equal(s.spec.time_limit_s, 90);
+	cmd_submit_release(&s);
+	assert_int_equal(parse(a3, ARGC(a3), &s), 0);
+	assert_int_equal(s.spec.time_limit_s, 90);
+	cmd_submit_release(&s);
+	assert_int_equal(parse(a4, ARGC(a4), &s), 0);
+	assert_int_equal(s.spec.time_limit_s, 0);
+	cmd_submit_release(&s);
+}
+
+/* The batch options of the command line reach the spec. */
+static void test_batch_options(void **state)
+{
+	char *argv[] = {"submit", "-o", "%x-%j.out", "-e", "%x-%j.err", "-a", "0-9%2", "-d",
+			"afterok:3", "--kill-on-invalid-dep=yes", "-H", "--exclusive",
+			"--ntasks-per-node", "2", "-J", "nm", "-A", "t1", "-q", "c1", "-p", "p1",
+			"--", "true", NULL};
+	struct cmd_submit s;
+
+	assert_int_equal(parse(argv, ARGC(argv), &s), 0);
+	assert_string_equal(s.spec.output, "%x-%j.out");
+	assert_string_equal(s.spec.error, "%x-%j.err");
+	assert_string_equal(s.spec.array, "0-9%2");
+	assert_string_equal(s.spec.dependency, "afterok:3");
+	assert_true(s.spec.kill_on_invalid_dep);
+	assert_true(s.spec.hold);
+	assert_true(s.spec.exclusive);
+	assert_int_equal(s.spec.ntasks_per_node, 2);
+	assert_int_equal(s.spec.per_node->cpus, 2);
+	assert_string_equal(s.spec.name, "nm");
+	assert_string_equal(s.spec.team, "t1");
+	assert_string_equal(s.spec.class_, "c1");
+	assert_string_equal(s.spec.pool, "p1");
+	assert_int_equal(s.spec.script.len, 0);
+	assert_false(s.test_only);
+	cmd_submit_release(&s);
+	bad("--output", "%z");
+	bad("--error", "x%");
+	bad("--array", "3-1");
+	bad("--dependency", "afterok:");
+	bad("--kill-on-invalid-dep", "1");
+	bad("--time", "1:2:3:4");
+	bad("--nodes", "3-2");
+	bad("--gres", "gpu:-1");
+	bad("--mem-per-cpu", "0");
+}
+
 static void test_help(void **state)
 {
 	char *argv[] = {"submit", "--gpus", "1", "--help", "x", NULL};
@@ -317,6 +377,8 @@ int main(void)
 		cmocka_unit_test(test_default_name),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_time_none),
+		cmocka_unit_test(test_time_minutes),
+		cmocka_unit_test(test_batch_options),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_export_forms),
 		cmocka_unit_test(test_export_bad),

@@ -57,6 +57,82 @@ static void test_duration(void **state)
 	assert_true(dur("213503982334601d25215s") == UINT64_MAX);
 }
 
+/* ---------------------------------------------------------------- time limits */
+
+static uint64_t tl(const char *s)
+{
+	uint64_t v = 12345;
+
+	if (hpq_parse_time_limit(s, &v) != 0)
+		fail_msg("time limit '%s' was refused", s);
+	return v;
+}
+
+static void tl_bad(const char *s)
+{
+	uint64_t v = 777;
+
+	if (hpq_parse_time_limit(s, &v) != HPQ_EINVAL)
+		fail_msg("time limit '%s' was accepted", s);
+	assert_int_equal(v, 777);
+}
+
+/* Slurm's --time: a bare number is minutes; the colon and day forms as
+ * Slurm reads them; hpq's unit forms as before. */
+static void test_time_limit(void **state)
+{
+	assert_int_equal(tl("90"), 5400);
+	assert_int_equal(tl("0"), 0);
+	assert_int_equal(tl("1"), 60);
+	assert_int_equal(tl("30:15"), 1815);        /* MM:SS */
+	assert_int_equal(tl("90:00"), 5400);
+	assert_int_equal(tl("1:30:00"), 5400);      /* HH:MM:SS */
+	assert_int_equal(tl("2-12"), 216000);       /* D-HH */
+	assert_int_equal(tl("2-12:30"), 217800);    /* D-HH:MM */
+	assert_int_equal(tl("2-00:00:00"), 172800); /* D-HH:MM:SS */
+	assert_int_equal(tl("0-0:0:1"), 1);
+	/* Fields after the first may leave their clock range and add up. */
+	assert_int_equal(tl("25:99:00"), 25 * 3600 + 99 * 60);
+	assert_int_equal(tl("1:90"), 60 + 90);
+	assert_int_equal(tl("1-30"), 86400 + 30 * 3600);
+	assert_int_equal(tl("90s"), 90);
+	assert_int_equal(tl("30m"), 1800);
+	assert_int_equal(tl("2h"), 7200);
+	assert_int_equal(tl("1d"), 86400);
+	assert_int_equal(tl("1h30m"), 5400);
+	assert_int_equal(tl("UNLIMITED"), 0);
+	assert_int_equal(tl("unlimited"), 0);
+	assert_int_equal(tl("infinite"), 0);
+	assert_int_equal(tl("Infinite"), 0);
+	assert_int_equal(tl("none"), 0);
+	assert_true(tl("36600-00:00:00") == HPQ_TIME_LIMIT_MAX_S);
+}
+
+static void test_time_limit_bad(void **state)
+{
+	tl_bad("");
+	tl_bad("1:2:3:4");
+	tl_bad("-5");
+	tl_bad("1-");
+	tl_bad("-1-00");
+	tl_bad("1--2");
+	tl_bad(":30");
+	tl_bad("30:");
+	tl_bad("1::2");
+	tl_bad("1-2:3:4:5");
+	tl_bad("1.5");
+	tl_bad("soon");
+	tl_bad("90 ");
+	tl_bad(" 90");
+	tl_bad("+90");
+	tl_bad("1h30");
+	tl_bad("5x");
+	tl_bad("never");
+	tl_bad("36600-00:00:01");
+	tl_bad("307445734561825861");   /* minutes that overflow as seconds */
+	tl_bad("99999999999999999999"); /* over UINT64_MAX */
+}
+
 static void test_duration_bad(void **state)
 {
 	dur_bad("");
@@ -296,6 +372,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_duration_bad),
+		cmocka_unit_test(test_time_limit), cmocka_unit_test(test_time_limit_bad),
 		cmocka_unit_test(test_size),     cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_signal),   cmocka_unit_test(test_name),
 		cmocka_unit_test(test_format),   cmocka_unit_test(test_hostport),

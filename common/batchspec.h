@@ -1,0 +1,33 @@
+/*
+ * batchspec.h: the syntax of a task's array and dependency specs, as
+ * submit's --array and --dependency (and sbatch's) write them. The client
+ * checks a spec before it sends it and hpqd can call the same functions,
+ * so a typo is refused with the same words on both sides. Whether the
+ * tasks named in a dependency exist is hpqd's to know.
+ */
+#ifndef HPQ_BATCHSPEC_H
+#define HPQ_BATCHSPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest array index, and the longest spec strings, in bytes. */
+#define HPQ_ARRAY_INDEX_MAX 9999999u
+#define HPQ_ARRAY_SPEC_MAX 4096
+#define HPQ_DEPENDENCY_MAX 4096
+
+/* An array spec: a comma-separated list of N, N-M and N-M:STEP (N <= M,
+ * STEP >= 1, indices 0..HPQ_ARRAY_INDEX_MAX), optionally followed by
+ * %LIMIT (>= 1), how many indices may run at once: "0-999%50",
+ * "1,3,5-9:2". Returns 0 and, where ret_count is set, the number of
+ * indices the list names (an index listed twice counts twice); or
+ * HPQ_EINVAL with a message in err. */
+int hpq_array_check(const char *spec, uint64_t *ret_count, char *err, size_t errlen);
+
+/* A dependency spec: "singleton", or TYPE:ID[:ID...] with TYPE one of
+ * after, afterok, afternotok, afterany and ID a task id (12) or an array
+ * index (12_5); several joined by ',' (all must hold) or by '?' (any one
+ * is enough), never both. Returns 0, or HPQ_EINVAL with a message in err. */
+int hpq_dependency_check(const char *spec, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * test_common_batchspec.c: the syntax checks shared by the client and
+ * hpqd for output patterns (outpat.h), array specs and dependency specs
+ * (batchspec.h): what is accepted, what is refused, and that a refusal
+ * names the offending part.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "batchspec.h"
+#include "error.h"
+#include "outpat.h"
+
+static void pat_ok(const char *p)
+{
+	char err[512] = "";
+
+	if (hpq_outpat_check(p, err, sizeof(err)) != 0)
+		fail_msg("pattern '%s' refused: %s", p, err);
+}
+
+/* Refused, with a message holding want. */
+static void pat_bad(const char *p, const char *want)
+{
+	char err[512] = "";
+
+	if (hpq_outpat_check(p, err, sizeof(err)) != HPQ_EINVAL)
+		fail_msg("pattern '%s' was accepted", p);
+	if (!strstr(err, want))
+		fail_msg("pattern '%s': message '%s' lacks '%s'", p, err, want);
+}
+
+static void test_outpat(void **state)
+{
+	char big[HPQ_OUTPAT_MAX + 2];
+
+	pat_ok("");
+	pat_ok("out.log");
+	pat_ok("logs/%x-%j.out");
+	pat_ok("/scratch/%u/%A_%a.%N.%t.err");
+	pat_ok("100%%.txt");
+	pat_ok("%%j");
+	pat_bad("%q.out", "'%q'");
+	pat_bad("slurm-%n.out", "'%n'");
+	pat_bad("%s", "'%s'");
+	pat_bad("x%", "lone '%'");
+	pat_bad("%4a.out", "padding");
+	pat_bad("a\nb", "control character");
+	pat_bad("a\tb", "control character");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	pat_bad(big, "long");
+	big[HPQ_OUTPAT_MAX] = '\0';
+	pat_ok(big);
+}
+
+static void arr_ok(const char *s, uint64_t count)
+{
+	char err[512] = "";
+	uint64_t n = 0;
+
+	if (hpq_array_check(s, &n, err, sizeof(err)) != 0)
+		fail_msg("array '%s' refused: %s", s, err);
+	if (n != count)
+		fail_msg("array '%s': %llu indices, not %llu", s, (unsigned long long)n,
+			 (unsigned long long)count);
+}
+
+static void arr_bad(const char *s)
+{
+	char err[512] = "";
+
+	if (hpq_array_check(s, NULL, err, sizeof(err)) != HPQ_EINVAL)
+		fail_msg("array '%s' was accepted", s);
+	assert_true(err[0] != '\0');
+}
+
+static void test_array(void **state)
+{
+	arr_ok("0", 1);
+	arr_ok("0-15", 16);
+	arr_ok("0-15:4", 4);
+	arr_ok("1,3,5-9:2", 5);
+	arr_ok("0-999%50", 1000);
+	arr_ok("7%1", 1);
+	arr_ok("0-9999999", 10000000);
+	arr_ok("5-5", 1);
+	arr_bad("");
+	arr_bad("-1");
+	arr_bad("1-");
+	arr_bad("5-1");
+	arr_bad("0-10:0");
+	arr_bad("0-10:");
+	arr_bad("1,,2");
+	arr_bad("1,");
+	arr_bad(",1");
+	arr_bad("0-9%");
+	arr_bad("0-9%0");
+	arr_bad("0-9%5x");
+	arr_bad("0-10000000");
+	arr_bad("a-b");
+	arr_bad("1 2");
+	arr_bad("1:2");
+	arr_bad("0-9%%5");
+}
+
+static void dep_ok(const char *s)
+{
+	char err[512] = "";
+
+	if (hpq_dependency_check(s, err, sizeof(err)) != 0)
+		fail_msg("dependency '%s' refused: %s", s, err);
+}
+
+static void dep_bad(const char *s, const char *want)
+{
+	char err[512] = "";
+
+	if (hpq_dependency_check(s, err, sizeof(err)) != HPQ_EINVAL)
+		fail_msg("dependency '%s' was accepted", s);
+	if (!strstr(err, want))
+		fail_msg("dependency '%s': message '%s' lacks '%s'", s, err, want);
+}
+
+static void test_dependency(void **state)
+{
+	dep_ok("afterok:12");
+	dep_ok("afterok:12:13:14");
+	dep_ok("afterany:12,afternotok:13");
+	dep_ok("after:12?afterok:13_5");
+	dep_ok("singleton");
+	dep_ok("singleton,afterok:1");
+	dep_bad("", "needs");
+	dep_bad("afterok", "needs task ids");
+	dep_bad("afterok:", "not a task id");
+	dep_bad("afterok:0", "not a task id");
+	dep_bad("afterok:x", "'x'");
+	dep_bad("afterok:12_", "not a task id");
+	dep_bad("afterok:12+5", "delays");
+	dep_bad("aftercorr:12", "unknown condition 'aftercorr'");
+	dep_bad("before:1", "unknown condition");
+	dep_bad("afterok:1,afterok:2?afterok:3", "not both");
+	dep_bad("afterok:1,", "ends with");
+	dep_bad("afterok:1::2", "not a task id");
+	dep_bad("AFTEROK:1", "unknown condition");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_outpat),
+		cmocka_unit_test(test_array),
+		cmocka_unit_test(test_dependency),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
