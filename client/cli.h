@@ -61,6 +61,11 @@ extern const struct cmd_entry cmd_submit_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_cancel_entry;
+extern const struct cmd_entry cmd_hold_entry;     /* cmd-hold.c */
+extern const struct cmd_entry cmd_release_entry;
+extern const struct cmd_entry cmd_requeue_entry;
+extern const struct cmd_entry cmd_update_entry;
+extern const struct cmd_entry cmd_acct_entry;
 extern const struct cmd_entry cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_node_entry;
 extern const struct cmd_entry cmd_node_token_entry;  /* cmd-node-join.c */

@@ -5,12 +5,23 @@
  * tasks and --state picks one state. Filters and --limit are applied by
  * the daemon, so a large history is never sent just to be thrown away
  * here; a reply that did not fit in one frame says so and hpq warns.
+ *
+ * An array's pending indices come as one row (ID_[5-999%50], as squeue
+ * shows them) unless --expand-arrays asks for one row each. --format picks
+ * the columns (output-columns.h); without it the table is output_text's.
+ * One --state with one state still goes in the older `state` field, so
+ * that an hpqd without `states` answers it.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 #include "msg.h"
+#include "output-columns.h"
+#include "parse.h"
+#include "select.h"
 
 enum {
 	OPT_TEAM = CLI_OPT_FIRST_PRIVATE,
@@ -18,6 +29,11 @@ enum {
 	OPT_USER,
 	OPT_ALL,
 	OPT_LIMIT,
+	OPT_NAME,
+	OPT_ARRAY,
+	OPT_EXPAND,
+	OPT_FORMAT,
+	OPT_NOHEADER,
 };
 
 static const struct option list_options[] = {
@@ -26,51 +42,67 @@ static const struct option list_options[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{"all", no_argument, NULL, OPT_ALL},
 	{"limit", required_argument, NULL, OPT_LIMIT},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"array", required_argument, NULL, OPT_ARRAY},
+	{"expand-arrays", no_argument, NULL, OPT_EXPAND},
+	{"format", required_argument, NULL, OPT_FORMAT},
+	{"noheader", no_argument, NULL, OPT_NOHEADER},
 	CLI_COMMON_OPTIONS,
 };
 
-static const char *const list_states[] = {
-	"PENDING", "RUNNING", "PREEMPTING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",
-};
-
-/* The wire form of a --state value: a state in capitals, or "active". */
-static const char *list_state(const char *arg)
+/* The table hpq list prints when only --noheader is given: output_text's
+ * columns, EXIT only when a finished task is listed. */
+static size_t list_default_columns(Hpq__Task *const *tasks, size_t n, size_t *cols)
 {
-	if (strcasecmp(arg, "active") == 0)
-		return "active";
-	for (size_t i = 0; i < sizeof(list_states) / sizeof(list_states[0]); i++)
-		if (strcasecmp(arg, list_states[i]) == 0)
-			return list_states[i];
-	return NULL;
+	char err[128];
+	bool finished = false;
+	size_t ncols = 0;
+
+	for (size_t i = 0; i < n && !finished; i++)
+		finished = strcmp(tasks[i]->state, "PENDING") && strcmp(tasks[i]->state, "RUNNING") &&
+			   strcmp(tasks[i]->state, "PREEMPTING");
+	if (task_columns_parse(finished ? "id,name,team,user,class,state,exit,reason,nodes,gpus,"
+					  "time,nodelist"
+					: "id,name,team,user,class,state,reason,nodes,gpus,time,"
+					  "nodelist",
+			       cols, TASK_COLUMNS_MAX, &ncols, err, sizeof(err)) != 0)
+		hpq_fatal("hpq list: %s", err);
+	return ncols;
 }
 
 static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
 {
-	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply;
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
-	bool all = false, state_given = false;
+	bool all = false, noheader = false, one_state = false;
+	const char **states = NULL, *format = NULL;
+	size_t n_states = 0, cols[TASK_COLUMNS_MAX], ncols = 0;
+	int n_state_opts = 0, c, r = CLI_USAGE;
+	char err[256];
 	uint64_t v;
-	int c, r;
 
 	list.state = (char *)"active";
 	while ((c = cli_getopt(cli, e, argc, argv, ":h", list_options)) != -1) {
 		switch (c) {
 		case OPT_TEAM:
 			if (cli_parse_name(cli, "team", optarg) != 0)
-				return CLI_USAGE;
+				goto out;
 			list.team = optarg;
 			break;
 		case OPT_STATE:
-			if (!(list.state = (char *)list_state(optarg)))
-				return cli_usage_error(cli, "unknown state '%s'; use one of "
-						       "active, pending, running, preempting, "
-						       "completed, failed, cancelled, timeout",
-						       optarg);
-			state_given = true;
+			if (select_add_states(optarg, &states, &n_states, err, sizeof(err)) != 0) {
+				cli_usage_error(cli, "%s", err);
+				goto out;
+			}
+			/* One plain state (or "active") fits the older field. */
+			one_state = ++n_state_opts == 1 && !strchr(optarg, ',');
+			if (one_state)
+				list.state = strcasecmp(optarg, "active") ? (char *)states[0]
+									  : (char *)"active";
 			break;
 		case OPT_USER:
 			if (cli_parse_user(cli, "--user", optarg) != 0)
-				return CLI_USAGE;
+				goto out;
 			list.user = optarg;
 			break;
 		case OPT_ALL:
@@ -78,48 +110,114 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			break;
 		case OPT_LIMIT:
 			if (cli_parse_uint(cli, "--limit", optarg, 1, UINT32_MAX, &v) != 0)
-				return CLI_USAGE;
+				goto out;
 			list.limit = (uint32_t)v;
 			break;
+		case OPT_NAME:
+			if (cli_parse_name(cli, "task", optarg) != 0)
+				goto out;
+			list.name = optarg;
+			break;
+		case OPT_ARRAY:
+			if (hpq_parse_uint(optarg, 1, INT64_MAX, &v) < 0) {
+				cli_usage_error(cli, "--array takes an array's id (a positive whole "
+						"number), not '%s'", optarg);
+				goto out;
+			}
+			list.array_id = v;
+			break;
+		case OPT_EXPAND:
+			list.expand_arrays = true;
+			break;
+		case OPT_FORMAT:
+			if (task_columns_parse(optarg, cols, TASK_COLUMNS_MAX, &ncols, err,
+					       sizeof(err)) != 0) {
+				cli_usage_error(cli, "%s", err);
+				goto out;
+			}
+			format = optarg;
+			break;
+		case OPT_NOHEADER:
+			noheader = true;
+			break;
 		case CLI_OPT_HELP:
-			return CLI_OK;
+			r = CLI_OK;
+			goto out;
 		default:
-			return CLI_USAGE;
+			goto out;
 		}
 	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	if (all && state_given)
-		return cli_usage_error(cli, "give either --all or --state, not both");
+	if (optind < argc) {
+		cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (all && n_state_opts) {
+		cli_usage_error(cli, "give either --all or --state, not both");
+		goto out;
+	}
+	if (cli->json && (format || noheader)) {
+		cli_usage_error(cli, "--format and --noheader are for tables; --json prints "
+				"every field");
+		goto out;
+	}
 	if (all)
 		list.state = (char *)"";
+	if (n_state_opts && !one_state) {
+		list.state = (char *)"";
+		list.states = (char **)states;
+		list.n_states = n_states;
+	}
 
 	req.body_case = HPQ__ENVELOPE__BODY_LIST;
 	req.list = &list;
 	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_LIST_REPLY, "list the tasks", &reply);
 	if (r != 0)
-		return r;
-	cli_output(cli)->tasks(&cli->out, reply->list_reply->tasks, reply->list_reply->n_tasks);
+		goto out;
+	if (format || noheader) {
+		if (!format)
+			ncols = list_default_columns(reply->list_reply->tasks,
+						     reply->list_reply->n_tasks, cols);
+		task_table(&cli->out, reply->list_reply->tasks, reply->list_reply->n_tasks, cols,
+			   ncols, !noheader);
+	} else {
+		cli_output(cli)->tasks(&cli->out, reply->list_reply->tasks,
+				       reply->list_reply->n_tasks);
+	}
 	if (reply->list_reply->truncated)
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
 				"newest %zu. Narrow the list with --team, --state, --user "
 				"or --limit\n", reply->list_reply->n_tasks);
-	hpq_msg_free(reply);
-	return CLI_OK;
+	r = CLI_OK;
+out:
+	if (reply)
+		hpq_msg_free(reply);
+	free(states);
+	return r;
 }
 
 const struct cmd_entry cmd_list_entry = {
 	.name = "list",
-	.usage = "list [--team T] [--state S] [--user U] [--all] [--limit N] [--json]",
+	.usage = "list [--team T] [--state S]... [--user U] [--name N] [--array ID] [--all] "
+		 "[--limit N] [--expand-arrays] [--format COLUMNS] [--noheader] [--json]",
 	.summary = "list tasks: the active ones, or those you select",
 	.help = "options:\n"
-		"  --team T    only tasks of team T\n"
-		"  --state S   only tasks in state S: active (pending, running, preempting; the\n"
-		"              default), pending, running, preempting, completed, failed,\n"
-		"              cancelled or timeout\n"
-		"  --user U    only tasks of user U\n"
-		"  --all       tasks in every state, finished ones too\n"
-		"  --limit N   at most N tasks, the newest\n"
-		"  --json      print a JSON array of tasks\n",
+		"  --team T          only tasks of team T\n"
+		"  --state S         only tasks in state S: active (pending, running,\n"
+		"                    preempting; the default), pending, running, preempting,\n"
+		"                    completed, failed, cancelled, timeout or out_of_memory;\n"
+		"                    repeat it or give a list (pending,running) for any of them\n"
+		"  --user U          only tasks of user U\n"
+		"  --name N          only tasks named N\n"
+		"  --array ID        only the tasks of array ID\n"
+		"  --all             tasks in every state, finished ones too\n"
+		"  --limit N         at most N tasks, the newest\n"
+		"  --expand-arrays   one row per pending array index, instead of one row\n"
+		"                    for an array's pending rest (ID_[5-999%50])\n"
+		"  --format COLUMNS  the columns to print, separated by commas\n"
+		"                    (e.g. id,name,state,reason,exit,elapsed,nodes)\n"
+		"  --noheader        leave out the header row\n"
+		"  --json            print a JSON array of tasks\n\n"
+		"columns:\n"
+		TASK_COLUMNS_HELP,
 	.exec = list_exec,
 };

@@ -170,6 +170,18 @@ json_t *output_json_task(const Hpq__Task *t)
 						   : json_strings(t->argv, t->n_argv));
 	json_object_set_new(o, "cwd", t->redacted ? json_null() : json_str(t->cwd));
 	json_object_set_new(o, "redacted", json_boolean(t->redacted));
+	/* Arrays: the array's id and this task's index, null outside one;
+	 * array_spec is an array's pending rest shown as one entry. */
+	json_object_set_new(o, "array_id", t->has_array || (t->array_spec && t->array_spec[0])
+						   ? json_integer((json_int_t)t->array_id)
+						   : json_null());
+	json_object_set_new(o, "array_index", t->has_array && !(t->array_spec && t->array_spec[0])
+						      ? json_integer(t->array_index)
+						      : json_null());
+	json_object_set_new(o, "array_spec", t->array_spec && t->array_spec[0]
+						     ? json_str(t->array_spec)
+						     : json_null());
+	json_object_set_new(o, "held", json_boolean(t->held));
 	return o;
 }
 

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "escape.h"
 #include "log.h"
+#include "output-columns.h"
 #include "output.h"
 #include "parse.h"
 #include "table.h"
@@ -143,7 +144,8 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 		bool pending = strcmp(k->state, "PENDING") == 0;
 		char *list = text_join(k->node_names, pending ? 0 : k->n_node_names, ",");
 
-		table_add(t, NULL, "%llu", (unsigned long long)k->id);
+		/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
+		table_add(t, NULL, "%s", task_id_text(k, buf, sizeof(buf)));
 		table_add(t, NULL, "%s", k->name);
 		table_add(t, NULL, "%s", k->team);
 		table_add(t, NULL, "%s", k->user);

@@ -178,6 +178,7 @@ const char *output_state_colour(const char *state)
 	} colours[] = {
 		{"RUNNING", "\033[32m"},   {"PENDING", "\033[33m"},     {"PREEMPTING", "\033[35m"},
 		{"COMPLETED", NULL},       {"FAILED", "\033[31m"},      {"TIMEOUT", "\033[31m"},
+		{"OUT_OF_MEMORY", "\033[31m"},
 		{"CANCELLED", "\033[2m"},  {"healthy", "\033[32m"},     {"degraded", "\033[33m"},
 		{"unhealthy", "\033[31m"}, {"unreachable", "\033[31m"}, {"draining", "\033[33m"},
 		{"drained", "\033[31m"},   {"repairing", "\033[35m"},   {"down", "\033[31m"},

@@ -27,6 +27,7 @@ struct table {
 	size_t ncells;
 	size_t cap;
 	bool *right;
+	bool no_header;
 };
 
 static void table_push(struct table *t, char *text, const char *colour)
@@ -74,6 +75,20 @@ void table_align_right(struct table *t, size_t col)
 	t->right[col] = true;
 }
 
+void table_add_column(struct table *t, const char *header)
+{
+	if (t->ncells != t->ncols)
+		hpq_fatal("table_add_column: the table has rows");
+	t->right = xreallocarray(t->right, t->ncols + 1, sizeof(*t->right));
+	t->right[t->ncols++] = false;
+	table_push(t, xstrdup(header), NULL);
+}
+
+void table_hide_header(struct table *t)
+{
+	t->no_header = true;
+}
+
 void table_add(struct table *t, const char *colour, const char *fmt, ...)
 {
 	va_list ap;
@@ -116,13 +131,14 @@ static void table_pad(FILE *f, size_t n)
 void table_print(const struct table *t, FILE *f, bool colour)
 {
 	size_t *width = xcalloc(t->ncols, sizeof(*width));
+	size_t first = t->no_header ? t->ncols : 0;
 
-	for (size_t i = 0; i < t->ncells; i++) {
+	for (size_t i = first; i < t->ncells; i++) {
 		size_t w = table_width(t->cells[i].text);
 		if (w > width[i % t->ncols])
 			width[i % t->ncols] = w;
 	}
-	for (size_t i = 0; i < t->ncells; i++) {
+	for (size_t i = first; i < t->ncells; i++) {
 		const struct table_cell *c = &t->cells[i];
 		size_t col = i % t->ncols;
 		bool last = col == t->ncols - 1 || i == t->ncells - 1;

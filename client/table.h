@@ -28,6 +28,13 @@ void table_free(struct table *t);
 
 void table_align_right(struct table *t, size_t col);
 
+/* Adds a column after the last one; only before the first cell is added
+ * (for tables whose columns are chosen at run time). */
+void table_add_column(struct table *t, const char *header);
+/* Leaves the header row out when printing (hpq list --noheader); the
+ * widths are then those of the rows alone. */
+void table_hide_header(struct table *t);
+
 /* Appends a cell to the current row (a new row starts after ncols cells).
  * colour is an ANSI SGR sequence used only when printing in colour, or
  * NULL. An empty cell prints as "-". */

@@ -1,0 +1,403 @@
+/*
+ * output-columns.c: task tables with named columns (see output-columns.h).
+ * A column is a name, a header and how to print one task's value twice:
+ * for a table and for a program. The two are kept side by side in one
+ * switch so that a new column cannot exist in one form only.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "log.h"
+#include "output-columns.h"
+#include "parse.h"
+#include "table.h"
+#include "xalloc.h"
+
+enum {
+	COL_ID,
+	COL_NAME,
+	COL_TEAM,
+	COL_USER,
+	COL_CLASS,
+	COL_POOL,
+	COL_STATE,
+	COL_EXIT,
+	COL_REASON,
+	COL_NODES,
+	COL_GPUS,
+	COL_TIME,
+	COL_ELAPSED,
+	COL_NODELIST,
+	COL_SUBMIT,
+	COL_START,
+	COL_END,
+	COL_LIMIT,
+	COL_ATTEMPTS,
+	COL_PREEMPTIONS,
+	COL_HELD,
+	COL_DEPENDENCY,
+	COL_GPU_HOURS,
+	COL_CPU_TIME,
+	COL_PEAK_MEM,
+};
+
+const struct task_column task_columns[] = {
+	[COL_ID] = {"id", "ID", true},
+	[COL_NAME] = {"name", "NAME", false},
+	[COL_TEAM] = {"team", "TEAM", false},
+	[COL_USER] = {"user", "USER", false},
+	[COL_CLASS] = {"class", "CLASS", false},
+	[COL_POOL] = {"pool", "POOL", false},
+	[COL_STATE] = {"state", "STATE", false},
+	[COL_EXIT] = {"exit", "EXIT", true},
+	[COL_REASON] = {"reason", "REASON", false},
+	[COL_NODES] = {"nodes", "NODES", true},
+	[COL_GPUS] = {"gpus", "GPUS", true},
+	[COL_TIME] = {"time", "TIME", true},
+	[COL_ELAPSED] = {"elapsed", "ELAPSED", true},
+	[COL_NODELIST] = {"nodelist", "NODELIST", false},
+	[COL_SUBMIT] = {"submit", "SUBMIT", false},
+	[COL_START] = {"start", "START", false},
+	[COL_END] = {"end", "END", false},
+	[COL_LIMIT] = {"limit", "LIMIT", true},
+	[COL_ATTEMPTS] = {"attempts", "ATTEMPTS", true},
+	[COL_PREEMPTIONS] = {"preemptions", "PREEMPTIONS", true},
+	[COL_HELD] = {"held", "HELD", false},
+	[COL_DEPENDENCY] = {"dependency", "DEPENDENCY", false},
+	[COL_GPU_HOURS] = {"gpu_hours", "GPU-HOURS", true},
+	[COL_CPU_TIME] = {"cpu_time", "CPU-TIME", true},
+	[COL_PEAK_MEM] = {"peak_mem", "PEAK-MEM", true},
+	{NULL, NULL, false},
+};
+
+int task_columns_parse(const char *spec, size_t *cols, size_t max, size_t *ret_n, char *err,
+		       size_t errlen)
+{
+	size_t n = 0, len = strlen(spec);
+	const char *p = spec;
+
+	if (len == 0 || spec[len - 1] == ',')
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"--format takes column names separated by commas, "
+				"not '%.100s'", spec);
+	while (*p) {
+		size_t w = strcspn(p, ","), col;
+
+		for (col = 0; task_columns[col].name; col++)
+			if (strlen(task_columns[col].name) == w &&
+			    strncasecmp(task_columns[col].name, p, w) == 0)
+				break;
+		if (!task_columns[col].name)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"--format: unknown column '%.*s'; see --help for "
+					"the columns", (int)(w > 64 ? 64 : w), p);
+		if (n == max)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"--format: more than %zu columns", max);
+		cols[n++] = col;
+		p += w;
+		if (*p == ',')
+			p++;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+char *task_id_text(const Hpq__Task *t, char *buf, size_t len)
+{
+	unsigned long long array = t->array_id ? t->array_id : t->id;
+
+	if (t->array_spec && t->array_spec[0])
+		snprintf(buf, len, "%llu_[%s]", array, t->array_spec);
+	else if (t->has_array)
+		snprintf(buf, len, "%llu_%u", array, t->array_index);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)t->id);
+	return buf;
+}
+
+uint64_t task_elapsed_s(const Hpq__Task *t, int64_t now_ms)
+{
+	int64_t end = t->end_time > 0 ? t->end_time : now_ms;
+
+	/* A requeued task keeps its last attempt's start; it does not run now. */
+	if (t->start_time <= 0 || end <= t->start_time || strcmp(t->state, "PENDING") == 0)
+		return 0;
+	return (uint64_t)(end - t->start_time) / 1000;
+}
+
+double task_gpu_hours(const Hpq__Task *t, int64_t now_ms)
+{
+	uint32_t nodes = t->nodes ? t->nodes : 1;
+	uint32_t gpus = t->per_node ? t->per_node->gpus : 0;
+
+	if (gpus >= HPQ_UNLIMITED_COUNT)
+		gpus = 0;
+	return (double)gpus * nodes * (double)task_elapsed_s(t, now_ms) / 3600.0;
+}
+
+char *task_bytes_text(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGTPE";
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%lluB", (unsigned long long)bytes);
+		return buf;
+	}
+	v /= 1024;
+	while (v >= 1024 && u + 1 < sizeof(units) - 1) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f%c", v, units[u]);
+	return buf;
+}
+
+static bool task_finished(const Hpq__Task *t)
+{
+	return strcmp(t->state, "PENDING") && strcmp(t->state, "RUNNING") &&
+	       strcmp(t->state, "PREEMPTING");
+}
+
+static char *task_time_cell(int64_t ms, bool raw)
+{
+	char buf[OUTPUT_TIME_LEN];
+
+	if (ms <= 0)
+		return xstrdup("");
+	return xstrdup(raw ? output_time_iso(ms, buf, sizeof(buf))
+			   : output_time_local(ms, buf, sizeof(buf)));
+}
+
+static char *task_join(char *const *v, size_t n)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	p = s = xmalloc(len);
+	*p = '\0';
+	for (size_t i = 0; i < n; i++)
+		p = stpcpy(stpcpy(p, i ? "," : ""), v[i]);
+	return s;
+}
+
+char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms)
+{
+	uint32_t nodes = t->nodes ? t->nodes : 1;
+	char buf[128], *s = NULL;
+	uint64_t secs;
+
+	switch (col) {
+	case COL_ID:
+		return xstrdup(task_id_text(t, buf, sizeof(buf)));
+	case COL_NAME:
+		return xstrdup(t->name);
+	case COL_TEAM:
+		return xstrdup(t->team);
+	case COL_USER:
+		return xstrdup(t->user);
+	case COL_CLASS:
+		return xstrdup(t->class_);
+	case COL_POOL:
+		return xstrdup(t->pool);
+	case COL_STATE:
+		return xstrdup(t->state);
+	case COL_EXIT:
+		if (task_finished(t) && t->has_exit_code)
+			xasprintf(&s, "%d", t->exit_code);
+		return s ? s : xstrdup("");
+	case COL_REASON:
+		if (!raw && t->queue_position)
+			xasprintf(&s, "%s%s#%u", t->reason, t->reason[0] ? " " : "",
+				  t->queue_position);
+		return s ? s : xstrdup(t->reason);
+	case COL_NODES:
+		xasprintf(&s, "%u", nodes);
+		return s;
+	case COL_GPUS:
+		xasprintf(&s, "%llu", (unsigned long long)nodes * (t->per_node ? t->per_node->gpus
+									     : 0));
+		return s;
+	case COL_TIME:
+	case COL_ELAPSED:
+		secs = task_elapsed_s(t, now_ms);
+		if (raw)
+			xasprintf(&s, "%llu", (unsigned long long)secs);
+		else
+			s = xstrdup(output_runtime(t, now_ms, buf, sizeof(buf)));
+		return s;
+	case COL_NODELIST:
+		/* A requeued task still names its last nodes; it is not on them now. */
+		return strcmp(t->state, "PENDING") ? task_join(t->node_names, t->n_node_names)
+						   : xstrdup("");
+	case COL_SUBMIT:
+		return task_time_cell(t->submit_time, raw);
+	case COL_START:
+		return task_time_cell(t->start_time, raw);
+	case COL_END:
+		return task_time_cell(t->end_time, raw);
+	case COL_LIMIT:
+		if (!t->time_limit_s)
+			return xstrdup("");
+		if (raw)
+			xasprintf(&s, "%llu", (unsigned long long)t->time_limit_s);
+		else
+			s = xstrdup(hpq_format_duration(t->time_limit_s, buf, sizeof(buf)));
+		return s;
+	case COL_ATTEMPTS:
+		xasprintf(&s, "%u", t->attempts);
+		return s;
+	case COL_PREEMPTIONS:
+		xasprintf(&s, "%u", t->preemptions);
+		return s;
+	case COL_HELD:
+		return xstrdup(t->held ? "yes" : "no");
+	case COL_DEPENDENCY:
+		return xstrdup(t->dependency);
+	case COL_GPU_HOURS:
+		xasprintf(&s, raw ? "%.3f" : "%.2f", task_gpu_hours(t, now_ms));
+		return s;
+	case COL_CPU_TIME:
+		if (raw)
+			xasprintf(&s, "%.3f", (double)t->cpu_usec / 1e6);
+		else
+			s = xstrdup(t->cpu_usec ? hpq_format_duration(t->cpu_usec / 1000000, buf,
+								       sizeof(buf))
+						: "");
+		return s;
+	case COL_PEAK_MEM:
+		if (raw)
+			xasprintf(&s, "%llu", (unsigned long long)t->peak_mem);
+		else
+			s = xstrdup(t->peak_mem ? task_bytes_text(t->peak_mem, buf, sizeof(buf))
+						: "");
+		return s;
+	}
+	hpq_fatal("task_cell: no column %zu", col);
+}
+
+void task_table(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
+		const size_t *cols, size_t ncols, bool header)
+{
+	struct table *t = table_new(1, task_columns[cols[0]].header);
+
+	/* table_new takes its headers as arguments; the rest are added here. */
+	for (size_t c = 1; c < ncols; c++)
+		table_add_column(t, task_columns[cols[c]].header);
+	for (size_t c = 0; c < ncols; c++)
+		if (task_columns[cols[c]].right)
+			table_align_right(t, c);
+	if (!header)
+		table_hide_header(t);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t c = 0; c < ncols; c++) {
+			char *cell = task_cell(tasks[i], cols[c], false, o->now_ms);
+
+			table_add(t, cols[c] == COL_STATE ? output_state_colour(tasks[i]->state)
+							  : NULL,
+				  "%s", cell);
+			free(cell);
+		}
+	}
+	table_print(t, o->out, o->colour);
+	table_free(t);
+}
+
+char *task_csv_field(const char *s)
+{
+	size_t n = strlen(s);
+	char *q, *p;
+
+	if (strcspn(s, ",\"\r\n") == n && !(n && (s[0] == ' ' || s[n - 1] == ' ')))
+		return xstrdup(s);
+	p = q = xmalloc(2 * n + 3);
+	*p++ = '"';
+	for (; *s; s++) {
+		if (*s == '"')
+			*p++ = '"';
+		*p++ = *s;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return q;
+}
+
+void task_csv(FILE *f, Hpq__Task *const *tasks, size_t n, const size_t *cols, size_t ncols,
+	      bool header, int64_t now_ms)
+{
+	for (size_t c = 0; header && c < ncols; c++)
+		fprintf(f, "%s%s", c ? "," : "", task_columns[cols[c]].name);
+	if (header)
+		fputc('\n', f);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t c = 0; c < ncols; c++) {
+			char *cell = task_cell(tasks[i], cols[c], true, now_ms);
+			char *q = task_csv_field(cell);
+
+			fprintf(f, "%s%s", c ? "," : "", q);
+			free(q);
+			free(cell);
+		}
+		fputc('\n', f);
+	}
+}
+
+static json_t *acct_str(const char *s)
+{
+	return output_json_text(s ? s : "", s ? strlen(s) : 0);
+}
+
+static json_t *acct_time(int64_t ms)
+{
+	char buf[OUTPUT_TIME_LEN];
+
+	return ms > 0 ? json_string(output_time_iso(ms, buf, sizeof(buf))) : json_null();
+}
+
+json_t *task_acct_json(const Hpq__Task *t, int64_t now_ms)
+{
+	json_t *o = json_object(), *a = json_array();
+	uint32_t nodes = t->nodes ? t->nodes : 1;
+	uint32_t gpus = t->per_node ? t->per_node->gpus : 0;
+	char buf[128];
+
+	json_object_set_new(o, "id", json_integer((json_int_t)t->id));
+	json_object_set_new(o, "task", json_string(task_id_text(t, buf, sizeof(buf))));
+	json_object_set_new(o, "array_id", t->has_array ? json_integer((json_int_t)t->array_id)
+							: json_null());
+	json_object_set_new(o, "array_index", t->has_array ? json_integer(t->array_index)
+							   : json_null());
+	json_object_set_new(o, "name", acct_str(t->name));
+	json_object_set_new(o, "user", acct_str(t->user));
+	json_object_set_new(o, "team", acct_str(t->team));
+	json_object_set_new(o, "class", acct_str(t->class_));
+	json_object_set_new(o, "pool", acct_str(t->pool));
+	json_object_set_new(o, "state", acct_str(t->state));
+	json_object_set_new(o, "exit_code", t->has_exit_code ? json_integer(t->exit_code)
+							     : json_null());
+	json_object_set_new(o, "reason", acct_str(t->reason));
+	json_object_set_new(o, "submit_time", acct_time(t->submit_time));
+	json_object_set_new(o, "start_time", acct_time(t->start_time));
+	json_object_set_new(o, "end_time", acct_time(t->end_time));
+	json_object_set_new(o, "elapsed", json_integer((json_int_t)task_elapsed_s(t, now_ms)));
+	json_object_set_new(o, "nodes", json_integer(nodes));
+	for (size_t i = 0; i < t->n_node_names; i++)
+		json_array_append_new(a, acct_str(t->node_names[i]));
+	json_object_set_new(o, "node_names", a);
+	json_object_set_new(o, "per_node", output_json_res(t->per_node));
+	json_object_set_new(o, "gpus", json_integer(gpus >= HPQ_UNLIMITED_COUNT
+							    ? 0
+							    : (json_int_t)gpus * nodes));
+	json_object_set_new(o, "gpu_hours", json_real(task_gpu_hours(t, now_ms)));
+	json_object_set_new(o, "cpu_time", json_real((double)t->cpu_usec / 1e6));
+	json_object_set_new(o, "peak_mem", json_integer((json_int_t)t->peak_mem));
+	json_object_set_new(o, "attempts", json_integer(t->attempts));
+	json_object_set_new(o, "preemptions", json_integer(t->preemptions));
+	return o;
+}

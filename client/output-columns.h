@@ -1,0 +1,86 @@
+/*
+ * output-columns.h: task tables with columns chosen by name, for
+ * `hpq list --format` and `hpq acct`: the column table (the names are
+ * also the keys of hpq acct --json and the header of --csv), the parser
+ * of a "--format id,name,state" list, the cells as people read them
+ * (tables) or as programs do (CSV: seconds, bytes, ISO-8601 UTC), the
+ * CSV quoting of RFC 4180, and the figures hpq derives from a task
+ * (GPU-hours).
+ */
+#ifndef HPQ_OUTPUT_COLUMNS_H
+#define HPQ_OUTPUT_COLUMNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "output.h"
+
+struct task_column {
+	const char *name;   /* as --format takes it, lower case */
+	const char *header; /* table header */
+	bool right;         /* numbers align right */
+};
+
+/* Every column, ending with a NULL name. */
+extern const struct task_column task_columns[];
+#define TASK_COLUMNS_MAX 64 /* the most columns one --format may list */
+
+/* Parses a comma-separated list of column names (any letter case; a name
+ * may repeat) into indices of task_columns. Returns 0, or HPQ_EINVAL with
+ * a message naming the unknown column in err. */
+int task_columns_parse(const char *spec, size_t *cols, size_t max, size_t *ret_n, char *err,
+		       size_t errlen);
+
+/* The columns for --help (a unit test checks it names every column). */
+#define TASK_COLUMNS_HELP                                                            \
+	"  id           task id; ID_INDEX in an array, ID_[5-99%10] for its pending\n"  \
+	"               rest\n"                                                       \
+	"  name, team, user, class, pool, state\n"                                    \
+	"  exit         exit code of a finished task (128+N: signal N)\n"             \
+	"  reason       why it waits or why it ended\n"                               \
+	"  nodes        number of nodes\n"                                            \
+	"  gpus         GPUs over all its nodes\n"                                    \
+	"  time, elapsed  run time of the current or last attempt\n"                  \
+	"  nodelist     nodes of the current or last attempt\n"                       \
+	"  submit, start, end  times (start and end of the last attempt)\n"           \
+	"  limit        time limit\n"                                                 \
+	"  attempts     attempts so far\n"                                            \
+	"  preemptions  times it was preempted\n"                                     \
+	"  held         yes when held (hpq hold)\n"                                   \
+	"  dependency   dependencies it still waits for\n"                            \
+	"  gpu_hours    GPUs per node x nodes x elapsed hours\n"                      \
+	"  cpu_time     CPU time used over its attempts\n"                            \
+	"  peak_mem     the largest memory use of an attempt\n"
+
+/* A cell of column col for task t (malloc'd): for people when !raw
+ * (durations "1h30m", memory "1.5G", local times), for programs when raw
+ * (seconds, bytes, ISO-8601 UTC, "" when unset). */
+char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms);
+
+/* The task's id as shown: "12", "12_5" in an array, "12_[5-999%50]" for
+ * an array's pending rest. Returns buf. */
+char *task_id_text(const Hpq__Task *t, char *buf, size_t len);
+/* Seconds of its last attempt (to now while running); 0 if it never ran. */
+uint64_t task_elapsed_s(const Hpq__Task *t, int64_t now_ms);
+/* GPUs per node x nodes x elapsed hours. */
+double task_gpu_hours(const Hpq__Task *t, int64_t now_ms);
+/* Bytes for people: "512B", "2.0K", "1.5G". Returns buf. */
+char *task_bytes_text(uint64_t bytes, char *buf, size_t len);
+
+/* A table of the chosen columns; header false leaves the header row out. */
+void task_table(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
+		const size_t *cols, size_t ncols, bool header);
+/* CSV with RFC 4180 quoting: a header row of column names when header;
+ * lines end in LF, as hpq usage --csv. */
+void task_csv(FILE *f, Hpq__Task *const *tasks, size_t n, const size_t *cols, size_t ncols,
+	      bool header, int64_t now_ms);
+/* One CSV field: quoted when it holds a comma, quote, CR or LF or starts
+ * or ends with a space, quotes doubled (malloc'd). */
+char *task_csv_field(const char *s);
+/* The object hpq acct --json prints for a task: stable keys, numbers as
+ * numbers, null when unset. */
+json_t *task_acct_json(const Hpq__Task *t, int64_t now_ms);
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * test_client_columns.c: the task columns of hpq list --format and hpq
+ * acct: the --format parser, cells for people and for programs, array
+ * ids (ID_INDEX, ID_[spec]), GPU-hours, CSV quoting as RFC 4180 wants it,
+ * the JSON of hpq acct (stable keys, numbers as numbers), tables without
+ * their header, and the --since/--until times.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "cmd-acct.h"
+#include "error.h"
+#include "output-columns.h"
+
+/* 2024-05-01T12:00:03.250Z */
+#define T0 1714564803250LL
+
+static void test_format_parse(void **state)
+{
+	size_t cols[TASK_COLUMNS_MAX], n = 99;
+	char err[256];
+
+	assert_int_equal(task_columns_parse("id,name,state,reason,exit,elapsed,nodes", cols,
+					    TASK_COLUMNS_MAX, &n, err, sizeof(err)),
+			 0);
+	assert_int_equal(n, 7);
+	assert_string_equal(task_columns[cols[0]].name, "id");
+	assert_string_equal(task_columns[cols[4]].name, "exit");
+	assert_string_equal(task_columns[cols[6]].name, "nodes");
+	/* Any case; a column may repeat. */
+	assert_int_equal(task_columns_parse("ID,Gpu_Hours,id", cols, TASK_COLUMNS_MAX, &n, err,
+					    sizeof(err)),
+			 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(task_columns[cols[1]].name, "gpu_hours");
+	assert_int_equal(cols[0], cols[2]);
+
+	n = 99;
+	assert_int_equal(task_columns_parse("id,colour", cols, TASK_COLUMNS_MAX, &n, err,
+					    sizeof(err)),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(err, "'colour'"));
+	assert_int_equal(n, 99); /* untouched on failure */
+	assert_int_equal(task_columns_parse("", cols, TASK_COLUMNS_MAX, &n, err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(task_columns_parse("id,", cols, TASK_COLUMNS_MAX, &n, err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(task_columns_parse(",id", cols, TASK_COLUMNS_MAX, &n, err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(task_columns_parse("id,,name", cols, TASK_COLUMNS_MAX, &n, err,
+					    sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(task_columns_parse("id,id,id", cols, 2, &n, err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(err, "more than 2"));
+}
+
+/* --help lists every column a --format may name. */
+static void test_help_names_every_column(void **state)
+{
+	for (size_t i = 0; task_columns[i].name; i++) {
+		char want[64];
+		const char *help = TASK_COLUMNS_HELP, *p = help;
+		bool found = false;
+
+		snprintf(want, sizeof(want), "%s", task_columns[i].name);
+		while (!found && (p = strstr(p, want))) {
+			char after = p[strlen(want)];
+
+			found = (p == help || p[-1] == ' ') &&
+				(after == ' ' || after == ',' || after == '\n');
+			p++;
+		}
+		if (!found)
+			fail_msg("TASK_COLUMNS_HELP does not name the column '%s'", want);
+	}
+}
+
+static void test_ids_and_gpu_hours(void **state)
+{
+	Hpq__Task t = HPQ__TASK__INIT;
+	Hpq__Resources per = HPQ__RESOURCES__INIT;
+	char buf[64];
+
+	t.id = 12;
+	t.state = "COMPLETED";
+	assert_string_equal(task_id_text(&t, buf, sizeof(buf)), "12");
+	t.id = 17;
+	t.array_id = 12;
+	t.has_array = true;
+	t.array_index = 5;
+	assert_string_equal(task_id_text(&t, buf, sizeof(buf)), "12_5");
+	t.array_spec = "6-999%50";
+	assert_string_equal(task_id_text(&t, buf, sizeof(buf)), "12_[6-999%50]");
+
+	/* 8 GPUs per node x 2 nodes x 90 minutes = 24 GPU-hours. */
+	per.gpus = 8;
+	t.per_node = &per;
+	t.nodes = 2;
+	t.start_time = T0;
+	t.end_time = T0 + 90 * 60 * 1000;
+	assert_int_equal(task_elapsed_s(&t, T0 + 999999999), 5400);
+	assert_true(task_gpu_hours(&t, 0) > 23.9999 && task_gpu_hours(&t, 0) < 24.0001);
+	/* Running: to now. Pending (also after a requeue): nothing. */
+	t.end_time = 0;
+	t.state = "RUNNING";
+	assert_true(task_gpu_hours(&t, T0 + 1800 * 1000) > 7.9999 &&
+		    task_gpu_hours(&t, T0 + 1800 * 1000) < 8.0001);
+	t.state = "PENDING";
+	assert_true(task_gpu_hours(&t, T0 + 1800 * 1000) == 0.0);
+	/* No nodes on the wire means one; no per_node means no GPUs. */
+	t.state = "COMPLETED";
+	t.end_time = T0 + 3600 * 1000;
+	t.nodes = 0;
+	assert_true(task_gpu_hours(&t, 0) > 7.9999 && task_gpu_hours(&t, 0) < 8.0001);
+	t.per_node = NULL;
+	assert_true(task_gpu_hours(&t, 0) == 0.0);
+	/* An end before the start (clock skew) is no time, not a huge one. */
+	t.per_node = &per;
+	t.end_time = T0 - 1000;
+	assert_int_equal(task_elapsed_s(&t, 0), 0);
+
+	assert_string_equal(task_bytes_text(512, buf, sizeof(buf)), "512B");
+	assert_string_equal(task_bytes_text(2048, buf, sizeof(buf)), "2.0K");
+	assert_string_equal(task_bytes_text(3ULL << 29, buf, sizeof(buf)), "1.5G");
+}
+
+static void test_csv_quoting(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"plain", "plain"},
+		{"", ""},
+		{"a,b", "\"a,b\""},
+		{"say \"hi\"", "\"say \"\"hi\"\"\""},
+		{"two\nlines", "\"two\nlines\""},
+		{"cr\rhere", "\"cr\rhere\""},
+		{" lead", "\" lead\""},
+		{"trail ", "\"trail \""},
+		{"\"", "\"\"\"\""},
+		{"caf\xc3\xa9", "caf\xc3\xa9"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *q = task_csv_field(cases[i].in);
+
+		assert_string_equal(q, cases[i].out);
+		free(q);
+	}
+}
+
+static char *csv_of(Hpq__Task *const *ts, size_t n, const char *format, bool header)
+{
+	size_t cols[TASK_COLUMNS_MAX], ncols;
+	char err[256], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_int_equal(task_columns_parse(format, cols, TASK_COLUMNS_MAX, &ncols, err,
+					    sizeof(err)),
+			 0);
+	task_csv(f, ts, n, cols, ncols, header, T0);
+	fclose(f);
+	return buf;
+}
+
+static void test_csv_rows(void **state)
+{
+	Hpq__Task a = HPQ__TASK__INIT, b = HPQ__TASK__INIT, *ts[] = {&a, &b};
+	Hpq__Resources per = HPQ__RESOURCES__INIT;
+	char *nodes[] = {"gpu-a", "gpu-b"}, *out;
+
+	per.gpus = 4;
+	a.id = 7;
+	a.name = "say \"hi\", twice";
+	a.state = "FAILED";
+	a.has_exit_code = true;
+	a.exit_code = 137;
+	a.reason = "exit";
+	a.nodes = 2;
+	a.per_node = &per;
+	a.node_names = nodes;
+	a.n_node_names = 2;
+	a.start_time = T0;
+	a.end_time = T0 + 1800 * 1000;
+	a.cpu_usec = 1500000;
+	a.peak_mem = 1073741824;
+	a.attempts = 2;
+	a.preemptions = 1;
+	b.id = 9;
+	b.has_array = true;
+	b.array_id = 8;
+	b.array_index = 1;
+	b.name = "ok";
+	b.state = "OUT_OF_MEMORY";
+	out = csv_of(ts, 2, "id,name,state,exit,reason,start,end,elapsed,nodes,nodelist,"
+			    "gpu_hours,cpu_time,peak_mem,attempts,preemptions",
+		     true);
+	assert_string_equal(out,
+			    "id,name,state,exit,reason,start,end,elapsed,nodes,nodelist,"
+			    "gpu_hours,cpu_time,peak_mem,attempts,preemptions\n"
+			    "7,\"say \"\"hi\"\", twice\",FAILED,137,exit,2024-05-01T12:00:03.250Z,"
+			    "2024-05-01T12:30:03.250Z,1800,2,\"gpu-a,gpu-b\",4.000,1.500,"
+			    "1073741824,2,1\n"
+			    "8_1,ok,OUT_OF_MEMORY,,,,,0,1,,0.000,0.000,0,0,0\n");
+	free(out);
+	out = csv_of(ts, 1, "id", false);
+	assert_string_equal(out, "7\n");
+	free(out);
+}
+
+static char *table_of(Hpq__Task *const *ts, size_t n, const char *format, bool header)
+{
+	size_t cols[TASK_COLUMNS_MAX], ncols;
+	struct output_ctx o = {0};
+	char err[256], *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(task_columns_parse(format, cols, TASK_COLUMNS_MAX, &ncols, err,
+					    sizeof(err)),
+			 0);
+	o.out = open_memstream(&buf, &len);
+	o.now_ms = T0 + 90 * 1000;
+	task_table(&o, ts, n, cols, ncols, header);
+	fclose(o.out);
+	return buf;
+}
+
+static void test_tables(void **state)
+{
+	Hpq__Task a = HPQ__TASK__INIT, b = HPQ__TASK__INIT, *ts[] = {&a, &b};
+	char *out;
+
+	a.id = 5;
+	a.name = "train";
+	a.state = "RUNNING";
+	a.start_time = T0;
+	b.id = 1234;
+	b.has_array = true;
+	b.array_id = 1200;
+	b.array_spec = "3-99%5";
+	b.name = "sweep";
+	b.state = "PENDING";
+	b.reason = "quota";
+	b.queue_position = 2;
+	b.held = true;
+	out = table_of(ts, 2, "id,name,state,reason,exit,time,held", true);
+	assert_string_equal(out, "           ID  NAME   STATE    REASON    EXIT   TIME  HELD\n"
+				 "            5  train  RUNNING  -            -  1m30s  no\n"
+				 "1200_[3-99%5]  sweep  PENDING  quota #2     -      -  yes\n");
+	free(out);
+	/* --noheader: the rows alone, their own widths. */
+	out = table_of(ts, 2, "id,name", false);
+	assert_string_equal(out, "            5  train\n"
+				 "1200_[3-99%5]  sweep\n");
+	free(out);
+	out = table_of(ts, 0, "id,name", false);
+	assert_string_equal(out, "");
+	free(out);
+}
+
+static json_t *get(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v)
+		fail_msg("JSON object has no '%s'", key);
+	return v;
+}
+
+static void test_acct_json(void **state)
+{
+	Hpq__Task t = HPQ__TASK__INIT;
+	Hpq__Resources per = HPQ__RESOURCES__INIT;
+	json_t *o;
+
+	per.gpus = 8;
+	per.mem = 1024;
+	t.id = 40;
+	t.has_array = true;
+	t.array_id = 33;
+	t.array_index = 7;
+	t.name = "sweep";
+	t.user = "alice";
+	t.team = "t1";
+	t.state = "COMPLETED";
+	t.has_exit_code = true;
+	t.nodes = 1;
+	t.per_node = &per;
+	t.start_time = T0;
+	t.end_time = T0 + 3600 * 1000;
+	t.cpu_usec = 2500000;
+	t.peak_mem = 4096;
+	t.attempts = 1;
+	o = task_acct_json(&t, T0);
+	assert_int_equal(json_integer_value(get(o, "id")), 40);
+	assert_string_equal(json_string_value(get(o, "task")), "33_7");
+	assert_int_equal(json_integer_value(get(o, "array_id")), 33);
+	assert_int_equal(json_integer_value(get(o, "array_index")), 7);
+	assert_string_equal(json_string_value(get(o, "state")), "COMPLETED");
+	assert_true(json_is_integer(get(o, "exit_code")));
+	assert_int_equal(json_integer_value(get(o, "exit_code")), 0);
+	assert_string_equal(json_string_value(get(o, "start_time")), "2024-05-01T12:00:03.250Z");
+	assert_int_equal(json_integer_value(get(o, "elapsed")), 3600);
+	assert_int_equal(json_integer_value(get(o, "gpus")), 8);
+	assert_true(json_is_real(get(o, "gpu_hours")));
+	assert_true(json_real_value(get(o, "gpu_hours")) > 7.9999);
+	assert_true(json_real_value(get(o, "cpu_time")) == 2.5);
+	assert_int_equal(json_integer_value(get(o, "peak_mem")), 4096);
+	assert_int_equal(json_integer_value(get(o, "preemptions")), 0);
+	assert_true(json_is_object(get(o, "per_node")));
+	assert_true(json_is_array(get(o, "node_names")));
+	assert_true(json_is_null(get(o, "submit_time")));
+	json_decref(o);
+
+	/* Outside an array, and before an exit code: nulls. */
+	t.has_array = false;
+	t.has_exit_code = false;
+	o = task_acct_json(&t, T0);
+	assert_string_equal(json_string_value(get(o, "task")), "40");
+	assert_true(json_is_null(get(o, "array_id")));
+	assert_true(json_is_null(get(o, "array_index")));
+	assert_true(json_is_null(get(o, "exit_code")));
+	json_decref(o);
+}
+
+static void test_acct_time(void **state)
+{
+	int64_t now = T0, ms = -1;
+	char err[256];
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	assert_int_equal(acct_parse_time("2024-05-01", now, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, 1714521600000LL);
+	assert_int_equal(acct_parse_time("2024-05-01T10:30", now, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, 1714521600000LL + 37800000LL);
+	assert_int_equal(acct_parse_time("2024-05-01 10:30:15", now, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, 1714521600000LL + 37815000LL);
+	assert_int_equal(acct_parse_time("2h", now, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, now - 7200000LL);
+	assert_int_equal(acct_parse_time("-1d", now, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, now - 86400000LL);
+	assert_int_equal(acct_parse_time("now", now, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, now);
+
+	ms = 42;
+	assert_int_equal(acct_parse_time("yesterday", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "'yesterday' is not a time"));
+	assert_int_equal(acct_parse_time("2024-13-01", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(acct_parse_time("2024-05-01T", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(acct_parse_time("2024-05-01x", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(acct_parse_time("", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(acct_parse_time("--2h", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(acct_parse_time("100000d", now, &ms, err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(ms, 42);
+}
+
+/* hpq list --json: array tasks carry their array's id and index, an
+ * array's pending rest its spec; null outside an array. */
+static void test_json_task_arrays(void **state)
+{
+	Hpq__Task t = HPQ__TASK__INIT;
+	json_t *o;
+
+	t.id = 5;
+	t.state = "PENDING";
+	o = output_json_task(&t);
+	assert_true(json_is_null(get(o, "array_id")));
+	assert_true(json_is_null(get(o, "array_index")));
+	assert_true(json_is_null(get(o, "array_spec")));
+	assert_true(json_is_false(get(o, "held")));
+	json_decref(o);
+	t.has_array = true;
+	t.array_id = 4;
+	t.array_index = 1;
+	t.held = true;
+	o = output_json_task(&t);
+	assert_int_equal(json_integer_value(get(o, "array_id")), 4);
+	assert_int_equal(json_integer_value(get(o, "array_index")), 1);
+	assert_true(json_is_null(get(o, "array_spec")));
+	assert_true(json_is_true(get(o, "held")));
+	json_decref(o);
+	t.array_spec = "2-9%3";
+	o = output_json_task(&t);
+	assert_int_equal(json_integer_value(get(o, "array_id")), 4);
+	assert_true(json_is_null(get(o, "array_index")));
+	assert_string_equal(json_string_value(get(o, "array_spec")), "2-9%3");
+	json_decref(o);
+}
+
+/* hpq list's default table shows array tasks as ID_INDEX too. */
+static void test_text_list_arrays(void **state)
+{
+	Hpq__Task a = HPQ__TASK__INIT, b = HPQ__TASK__INIT, *ts[] = {&a, &b};
+	struct output_ctx o = {0};
+	char *buf = NULL;
+	size_t len = 0;
+
+	a.id = 13;
+	a.has_array = true;
+	a.array_id = 12;
+	a.array_index = 0;
+	a.name = "sweep";
+	a.state = "OUT_OF_MEMORY";
+	a.has_exit_code = true;
+	a.exit_code = 137;
+	b.id = 12;
+	b.array_id = 12;
+	b.array_spec = "1-9";
+	b.name = "sweep";
+	b.state = "PENDING";
+	o.out = open_memstream(&buf, &len);
+	output_text.tasks(&o, ts, 2);
+	fclose(o.out);
+	assert_non_null(strstr(buf, "\n    12_0  sweep  -     -     -      OUT_OF_MEMORY   137"));
+	assert_non_null(strstr(buf, "\n12_[1-9]  sweep"));
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_parse),
+		cmocka_unit_test(test_help_names_every_column),
+		cmocka_unit_test(test_ids_and_gpu_hours),
+		cmocka_unit_test(test_csv_quoting),
+		cmocka_unit_test(test_csv_rows),
+		cmocka_unit_test(test_tables),
+		cmocka_unit_test(test_acct_json),
+		cmocka_unit_test(test_acct_time),
+		cmocka_unit_test(test_json_task_arrays),
+		cmocka_unit_test(test_text_list_arrays),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
