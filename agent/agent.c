@@ -105,6 +105,9 @@ static void agent_task_pb(const struct task *t, Hpq__AgentTask *pb)
 	pb->start_time = t->start_ms;
 	pb->end_time = t->exited ? t->end_ms : 0;
 	pb->reason = (char *)(t->exited ? t->reason : "");
+	pb->oom = t->exited && t->oom;
+	pb->peak_mem = t->peak_mem;
+	pb->cpu_usec = t->cpu_usec;
 }
 
 static void agent_report_start(struct agent *a, const struct task *t)
@@ -332,6 +335,8 @@ static void agent_fill_register(void *data, Hpq__Register *reg, const char *loca
 	}
 	reg->n_findings = a->health.nfindings;
 	reg->findings = a->health.findings;
+	reg->cgroup = a->cgroup.enabled;
+	reg->cgroup_problem = a->cgroup.problem;
 }
 
 static void agent_release_register(void *data, Hpq__Register *reg)
@@ -403,6 +408,9 @@ static void agent_tick(void *data)
 	struct task *t;
 
 	dlist_for_each_entry(t, &a->exec.tasks, entry) {
+		/* Peak memory where the kernel keeps no memory.peak. */
+		if (!t->exited)
+			cgroup_task_sample(&a->cgroup, t->id, t->attempt, &t->peak_mem);
 		if (t->exited && t->update_inflight && t->update_sent_ms < overdue) {
 			log_info("task %" PRIu64 " attempt %" PRIu32 ": no answer to its exit; "
 				 "sending it again", t->id, t->attempt);
@@ -660,6 +668,17 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		goto fail;
 	}
 
+	r = cgroup_init(&a->cgroup, (enum cgroup_mode)cfg->cgroup_mode, cfg->task_pids_max, err,
+			errlen);
+	if (r < 0)
+		goto fail;
+	if (a->cgroup.enabled)
+		log_info("tasks are confined: each in a cgroup of its own under %s (cpu.max, "
+			 "memory.max, pids.max %llu)", a->cgroup.root,
+			 (unsigned long long)a->cgroup.pids_max);
+	else
+		log_warn("tasks are not confined: %s", a->cgroup.problem);
+
 	ec = (struct exec_config){
 		.work_dir = a->work_dir,
 		.node_name = cfg->name,
@@ -667,6 +686,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		.ngpus = (uint32_t)capacity.gpus,
 		.allow_root_tasks = cfg->allow_root_tasks,
 		.supervisor = a->supervisor,
+		.cgroup = &a->cgroup,
 	};
 	exec_init(&a->exec, loop, &ec, agent_task_exited, a);
 	while (!dlist_empty(&journal)) {
@@ -732,6 +752,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	return 0;
 fail:
 	task_list_release(&journal);
+	cgroup_release(&a->cgroup);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	free(lock_path);
@@ -775,6 +796,7 @@ void agent_release(struct agent *a)
 	uplink_release(&a->uplink);   /* pending callbacks still see the tasks and clients */
 	local_close(&a->local);
 	exec_release(&a->exec);
+	cgroup_release(&a->cgroup);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	if (a->lease_fd >= 0)

@@ -14,7 +14,9 @@
  *    only then is the record dropped. An Error saying the daemon does not
  *    know or expect that attempt (HPQ_ENOTFOUND, HPQ_ESTATE, HPQ_EINVAL)
  *    also ends the retries, with a warning, since no retry can succeed.
- *  - Register lists every record: running attempts and unacknowledged exits.
+ *  - Register lists every record: running attempts and unacknowledged exits,
+ *    and says whether tasks are confined (cgroup.h) or why not; an exit
+ *    carries what the attempt's cgroup saw (OOM kill, peak memory, CPU).
  *  - The health monitors' counted findings (health.h) go out with every
  *    Register and Heartbeat, and a heartbeat goes out at once when they
  *    change.
@@ -28,6 +30,7 @@
 
 #include <ev.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "exec.h"
 #include "health.h"
@@ -47,6 +50,7 @@ struct agent {
 	int64_t boot_time_ms;
 	bool stopping;
 
+	struct cgroup cgroup;       /* confines the tasks, or says why not (cgroup.h) */
 	struct exec exec;
 	struct uplink uplink;
 	struct local local;

@@ -17,6 +17,7 @@
 
 #include <ini.h>
 
+#include "cgroup.h"
 #include "config-check.h"
 #include "credentials.h"
 #include "error.h"
@@ -341,6 +342,8 @@ void config_print(const struct agent_config *cfg, struct hpq_res capacity,
 	put(&p, "log-level", levels[cfg->log_level & 7], NULL);
 	put_bool(&p, "kill-tasks-on-exit", cfg->kill_tasks_on_exit);
 	put_bool(&p, "allow-root-tasks", cfg->allow_root_tasks);
+	put(&p, "cgroup", cgroup_mode_name(cfg->cgroup_mode), NULL);
+	put_u(&p, "task-pids-max", cfg->task_pids_max, "");
 	put_bool(&p, "foreground", cfg->foreground);
 
 	for (size_t i = 0; i < p.options.n; i++)

@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "credentials.h"
 #include "error.h"
@@ -47,6 +48,8 @@ void config_init(struct agent_config *cfg)
 	cfg->local_max_per_user = LOCAL_DEFAULT_MAX_PER_UID;
 	cfg->local_idle_timeout_s = (uint64_t)LOCAL_DEFAULT_IDLE_TIMEOUT;
 	cfg->log_level = LOG_INFO;
+	cfg->cgroup_mode = CGROUP_AUTO;
+	cfg->task_pids_max = CGROUP_DEFAULT_PIDS_MAX;
 }
 
 static void config_labels_clear(struct agent_config *cfg)
@@ -457,6 +460,20 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 					"invalid allow-root-tasks '%s': expected yes or no",
 					value);
 		cfg->allow_root_tasks = b;
+	} else if (strcmp(key, "cgroup") == 0) {
+		enum cgroup_mode mode;
+
+		if (cgroup_mode_parse(value, &mode) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid cgroup '%s': expected auto, required or off",
+					value);
+		cfg->cgroup_mode = mode;
+	} else if (strcmp(key, "task-pids-max") == 0) {
+		if (hpq_parse_uint(value, 16, 1u << 22, &v) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid task-pids-max '%s': expected a count from 16 "
+					"to %u", value, 1u << 22);
+		cfg->task_pids_max = v;
 	} else {
 		hpq_errf(err, errlen, HPQ_EINVAL, "unknown setting '%s'", key_in);
 		return HPQ_ENOTFOUND;

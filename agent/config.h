@@ -53,6 +53,8 @@ struct agent_config {
 	bool kill_tasks_on_exit;
 	bool allow_root_tasks;   /* run tasks as uid 0 when hpqd asks (it must allow it too) */
 	bool insecure;           /* plaintext TCP to an --insecure hpqd on loopback */
+	int cgroup_mode;         /* enum cgroup_mode (cgroup.h): auto, required, off */
+	uint64_t task_pids_max;  /* each task's cgroup pids.max */
 };
 
 void config_init(struct agent_config *cfg);

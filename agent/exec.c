@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
+#include "cgroup.h"
 #include "clock.h"
 #include "error.h"
 #include "escape.h"
@@ -112,14 +114,21 @@ static void strv_pushf(struct strv *sv, const char *fmt, ...)
 	strv_push(sv, s);
 }
 
-static bool exec_var_managed(const char *entry)
+static bool exec_var_managed(const char *entry, bool slurm_env)
 {
 	size_t n = strcspn(entry, "=");
 
+	if (batch_env_managed(entry, slurm_env))
+		return true;
 	for (int i = 0; exec_managed_vars[i]; i++)
 		if (strlen(exec_managed_vars[i]) == n && strncmp(entry, exec_managed_vars[i], n) == 0)
 			return true;
 	return false;
+}
+
+static void exec_env_add(void *arg, char *entry)
+{
+	strv_push(arg, entry);
 }
 
 void exec_env_free(char **env)
@@ -149,7 +158,7 @@ int exec_env_build(const Hpq__RunTask *rt, const struct exec_ident *ident, const
 				exec_env_free(sv.v);
 				return HPQ_EINVAL;
 			}
-			if (!exec_var_managed(e))
+			if (!exec_var_managed(e, rt->slurm_env))
 				strv_push(&sv, xstrdup(e));
 		}
 	} else {
@@ -184,6 +193,7 @@ int exec_env_build(const Hpq__RunTask *rt, const struct exec_ident *ident, const
 		strv_pushf(&sv, "HPQ_MASTER_ADDR=%s", rt->master_addr);
 	if (rt->master_port)
 		strv_pushf(&sv, "HPQ_MASTER_PORT=%" PRIu32, rt->master_port);
+	batch_env(rt, exec_env_add, &sv);
 	*ret_env = sv.v;
 	return 0;
 }
@@ -398,11 +408,23 @@ static void exec_finish(struct exec *ex, struct task *t, int code, const char *r
 	if (!t->adopted && !t->sup_pid && t->pid > 1)
 		(void)kill(-t->pid, SIGKILL);
 	exec_gpus_release(ex, t);
+	if (ex->cg) {
+		struct cgroup_usage u = {t->oom, t->peak_mem, t->cpu_usec};
+
+		cgroup_task_finish(ex->cg, t->id, t->attempt, &u);
+		t->oom = u.oom;
+		t->peak_mem = u.peak_mem;
+		t->cpu_usec = u.cpu_usec;
+	}
 	t->exited = true;
 	t->exit_code = code;
 	t->end_ms = hpq_now_ms();
 	task_set_reason(t->reason, t->kill_reason[0] ? t->kill_reason : reason);
 	exec_format_time(t->end_ms, when, sizeof(when));
+	if (t->oom)
+		exec_log_line(ex, t, "==== hpq: task %" PRIu64 " attempt %" PRIu32 ": out of "
+			      "memory: the kernel's OOM killer ended a process of it at its "
+			      "memory limit\n", t->id, t->attempt);
 	if (code >= 0)
 		exec_log_line(ex, t, "==== hpq: task %" PRIu64 " attempt %" PRIu32
 			      " ended at %s: exit code %d (%s)\n",
@@ -585,6 +607,10 @@ struct spawn {
 	int ngroups;
 	int logfd;
 	int nullfd;
+	const char *cgroup_dir;     /* joined before anything else; NULL: unconfined */
+	const char *script;         /* the batch script's copy, run instead of argv[0] */
+	char **sh_argv;             /* its run under /bin/sh when it has no "#!" */
+	const char *output, *error; /* absolute; NULL: the log file */
 };
 
 /* Reported by a child that could not exec (one write, below PIPE_BUF). */
@@ -596,7 +622,7 @@ struct spawn_error {
 
 enum {
 	STAGE_SETSID = 1, STAGE_FDS, STAGE_GROUPS, STAGE_GID, STAGE_UID, STAGE_CHECKPOINT,
-	STAGE_CWD, STAGE_EXEC, STAGE_SUPERVISOR,
+	STAGE_CWD, STAGE_EXEC, STAGE_SUPERVISOR, STAGE_CGROUP, STAGE_OUTPUT, STAGE_ERROR,
 	STAGE_PID  /* not an error: the supervisor's report of the task's pid (in err) */
 };
 
@@ -612,6 +638,9 @@ static const char *exec_stage_name(int stage)
 	case STAGE_CWD: return "cannot change directory";
 	case STAGE_EXEC: return "cannot execute command";
 	case STAGE_SUPERVISOR: return "cannot start the supervisor";
+	case STAGE_CGROUP: return "cannot join the task's cgroup";
+	case STAGE_OUTPUT: return "cannot open the output file";
+	case STAGE_ERROR: return "cannot open the error file";
 	}
 	return "cannot start";
 }
@@ -691,6 +720,13 @@ static void exec_child(const struct spawn *sp, int errfd)
 
 	if (setsid() < 0)
 		exec_child_fail(errfd, STAGE_SETSID, errno);
+	/* Confined before it can fork or allocate, while it may still write there. */
+	if (sp->cgroup_dir) {
+		int r = cgroup_join(sp->cgroup_dir);
+
+		if (r < 0)
+			exec_child_fail(errfd, STAGE_CGROUP, -r);
+	}
 	if (dup2(sp->nullfd, 0) < 0 || dup2(sp->logfd, 1) < 0 || dup2(sp->logfd, 2) < 0)
 		exec_child_fail(errfd, STAGE_FDS, errno);
 	/* Nothing of the agent's leaks into the task, whatever forgot O_CLOEXEC. */
@@ -712,6 +748,30 @@ static void exec_child(const struct spawn *sp, int errfd)
 		exec_child_fail_path(errfd, &pe);
 	if (chdir(sp->cwd) < 0)
 		exec_child_fail(errfd, STAGE_CWD, errno);
+	/* Opened as the user: a path the user may not write, or a link planted
+	 * by someone else where the user may not go, stays out of reach. */
+	if (sp->output) {
+		int fd = open(sp->output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+		if (fd < 0)
+			exec_child_fail(errfd, STAGE_OUTPUT, errno);
+		if (dup2(fd, 1) < 0 || (!sp->error && dup2(fd, 2) < 0))
+			exec_child_fail(errfd, STAGE_FDS, errno);
+	}
+	if (sp->error) {
+		int fd = open(sp->error, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+		if (fd < 0)
+			exec_child_fail(errfd, STAGE_ERROR, errno);
+		if (dup2(fd, 2) < 0)
+			exec_child_fail(errfd, STAGE_FDS, errno);
+	}
+	if (sp->script) {
+		execve(sp->script, sp->argv, sp->envp);
+		if (errno == ENOEXEC) /* no "#!": a shell script, as execvp runs one */
+			execve("/bin/sh", sp->sh_argv, sp->envp);
+		exec_child_fail(errfd, STAGE_EXEC, errno);
+	}
 	exec_child_fail(errfd, STAGE_EXEC, exec_search(sp->argv, sp->envp, sp->path));
 }
 
@@ -723,6 +783,14 @@ struct ident {
 	char *user, *home, *shell;
 	gid_t *groups;
 	int ngroups;
+};
+
+/* What exec_prepare_batch makes, freed after the fork. */
+struct exec_batch {
+	char script[4200];
+	char **sh_argv;
+	char *path[2];             /* output, error */
+	char cgroup[4200];
 };
 
 static void ident_release(struct ident *id)
@@ -1102,8 +1170,12 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	}
 	if (n == (ssize_t)sizeof(se))
 		snprintf(why, sizeof(why), "%s '%s': %s", exec_stage_name(se.stage),
-			 se.stage == STAGE_CWD ? sp->cwd : se.stage == STAGE_EXEC ? sp->argv[0] :
-			 se.stage == STAGE_SUPERVISOR ? ex->supervisor : "", strerror(se.err));
+			 se.stage == STAGE_CWD ? sp->cwd :
+			 se.stage == STAGE_EXEC ? (sp->script ? sp->script : sp->argv[0]) :
+			 se.stage == STAGE_SUPERVISOR ? ex->supervisor :
+			 se.stage == STAGE_CGROUP ? sp->cgroup_dir :
+			 se.stage == STAGE_OUTPUT ? sp->output :
+			 se.stage == STAGE_ERROR ? sp->error : "", strerror(se.err));
 	else
 		snprintf(why, sizeof(why), "the child failed before exec");
 	exec_spawn_failed(ex, t, "spawn-failed", why);
@@ -1182,10 +1254,82 @@ static void exec_attempt_remove(struct exec *ex, const struct task *t)
 		log_debug("cannot remove '%s': %s", dir, strerror(errno));
 }
 
+/*
+ * A batch task's parts (batch.h): its script's copy, its output and error
+ * files (expanded, made absolute against its working directory, and
+ * named in the log, which then holds hpq's own lines only) and its
+ * cgroup. Fills sp; returns 0, or -1 after exec_spawn_failed.
+ */
+static int exec_prepare_batch(struct exec *ex, struct task *t, const Hpq__RunTask *rt,
+			      const struct ident *id, int logfd, struct spawn *sp,
+			      struct exec_batch *b)
+{
+	const struct batch_names names = {
+		.task_id = rt->task_id, .array_id = rt->array_id, .array_index = rt->array_index,
+		.has_array = rt->has_array, .name = rt->name, .user = id->user,
+		.node = ex->node_name, .rank = rt->node_rank,
+	};
+	const char *pattern[2] = {rt->output, rt->error};
+	char why[512];
+
+	if (rt->script.len > 0) {
+		if (batch_script_write(ex->script_dir, t->id, t->attempt, rt->script.data,
+				       rt->script.len, id->switch_user, id->uid, id->gid,
+				       b->script, sizeof(b->script), why, sizeof(why)) < 0) {
+			exec_spawn_failed(ex, t, "spawn-failed", why);
+			return -1;
+		}
+		sp->script = b->script;
+		/* sh SCRIPT ARGS..., with the process's name as submitted */
+		b->sh_argv = xcalloc(rt->n_argv + 2, sizeof(char *));
+		b->sh_argv[0] = rt->argv[0];
+		b->sh_argv[1] = b->script;
+		for (size_t i = 1; i < rt->n_argv; i++)
+			b->sh_argv[i + 1] = rt->argv[i];
+		sp->sh_argv = b->sh_argv;
+	}
+	for (int i = 0; i < 2; i++) {
+		char *path, *shown;
+
+		if (!pattern[i] || !pattern[i][0])
+			continue;
+		path = batch_expand(pattern[i], &names);
+		if (path[0] != '/') {
+			char *abs;
+
+			xasprintf(&abs, "%s%s%s", sp->cwd,
+				  sp->cwd[strlen(sp->cwd) - 1] == '/' ? "" : "/", path);
+			free(path);
+			path = abs;
+		}
+		b->path[i] = path;
+		shown = hpq_escape(path);
+		dprintf(logfd, "==== hpq: the task's %s to %s\n",
+			i == 0 ? (rt->error && rt->error[0] ? "output goes" : "output and errors go") :
+			"errors go", shown);
+		free(shown);
+	}
+	sp->output = b->path[0];
+	sp->error = b->path[1];
+	if (ex->cg && ex->cg->enabled) {
+		const Hpq__Resources *res = rt->resources;
+
+		if (cgroup_task_create(ex->cg, t->id, t->attempt, res ? res->cpus : 0,
+				       res ? res->mem : 0, why, sizeof(why)) < 0) {
+			exec_spawn_failed(ex, t, "spawn-failed", why);
+			return -1;
+		}
+		cgroup_task_path(ex->cg, t->id, t->attempt, b->cgroup, sizeof(b->cgroup));
+		sp->cgroup_dir = b->cgroup;
+	}
+	return 0;
+}
+
 static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt)
 {
 	struct ident id = {0};
 	struct spawn sp = {0};
+	struct exec_batch b = {0};
 	char **envp = NULL, **argv = NULL;
 	char why[512];
 	uint32_t want_gpus;
@@ -1269,6 +1413,8 @@ static void exec_prepare(struct exec *ex, struct task *t, const Hpq__RunTask *rt
 	sp.ngroups = id.ngroups;
 	sp.logfd = logfd;
 	sp.nullfd = nullfd;
+	if (exec_prepare_batch(ex, t, rt, &id, logfd, &sp, &b) < 0)
+		goto out;
 
 	pid = exec_fork(ex, t, &sp);
 	if (pid == 0)
@@ -1297,6 +1443,9 @@ out:
 	if (nullfd >= 0)
 		close(nullfd);
 	free(argv);
+	free(b.sh_argv);
+	free(b.path[0]);
+	free(b.path[1]);
 	exec_env_free(envp);
 	ident_release(&id);
 }
@@ -1373,6 +1522,9 @@ void exec_forget(struct exec *ex, struct task *t)
 		hpq_fatal("exec: forgetting task %" PRIu64 " while it runs", t->id);
 	if (ex->run_dir)
 		exec_attempt_remove(ex, t);
+	batch_script_remove(ex->script_dir, t->id, t->attempt);
+	if (ex->cg)
+		cgroup_task_remove(ex->cg, t->id, t->attempt);
 	dlist_del(&t->entry);
 	task_free(t);
 }
@@ -1386,6 +1538,8 @@ void exec_init(struct exec *ex, struct ev_loop *loop, const struct exec_config *
 	ex->loop = loop;
 	ex->work_dir = xstrdup(cfg->work_dir);
 	xasprintf(&ex->log_dir, "%s/logs", cfg->work_dir);
+	xasprintf(&ex->script_dir, "%s/scripts", cfg->work_dir);
+	ex->cg = cfg->cgroup;
 	ex->node_name = xstrdup(cfg->node_name ? cfg->node_name : "");
 	ex->agent_socket = cfg->agent_socket ? xstrdup(cfg->agent_socket) : NULL;
 	ex->ngpus = cfg->ngpus;
@@ -1415,6 +1569,7 @@ void exec_release(struct exec *ex)
 	task_list_release(&ex->tasks);
 	free(ex->work_dir);
 	free(ex->log_dir);
+	free(ex->script_dir);
 	free(ex->supervisor);
 	free(ex->run_dir);
 	free(ex->node_name);

@@ -27,6 +27,22 @@
  * user, under the rule of safepath.h; its working directory is entered
  * the same way.
  *
+ * Batch tasks (batch.h). A RunTask with a script runs the script's copy
+ * with argv[1..]; one with output or error patterns has its stdout and
+ * stderr opened by the task's process, as its user, after it changed
+ * directory (O_APPEND, created 0644 less the umask), and the log file then
+ * holds hpq's lines only: the header, a line naming those files, refusals
+ * and the end. The agent's own variables then include HPQ_ARRAY_ID and
+ * HPQ_ARRAY_INDEX in an array and, when RunTask.slurm_env, the SLURM_*
+ * ones (exec_env_build).
+ *
+ * Confinement (cgroup.h). With cfg->cgroup enabled, each attempt gets its
+ * cgroup before it starts (a failure fails the start, spawn-failed: the
+ * node does not run a task unconfined once it said it confines them), the
+ * task's process joins it first thing after fork, and when the attempt
+ * ends its usage (OOM kill, peak memory, CPU time) lands in the record and
+ * the cgroup goes with whatever was left in it.
+ *
  * Children are watched with ev_child, which needs libev's default loop.
  * Tasks adopted from the journal after an agent restart are not our
  * children; they are watched by polling /proc/<pid>/stat, with the
@@ -69,6 +85,7 @@
 #define EXEC_POLL_INTERVAL 1.0    /* seconds, for adopted tasks */
 
 struct exec;
+struct cgroup;
 
 /* A running task ended (called from the loop, never from exec_* calls). */
 typedef void exec_exit_fn(struct exec *ex, struct task *t);
@@ -82,12 +99,15 @@ struct exec_config {
 	double poll_interval;       /* 0: EXEC_POLL_INTERVAL */
 	bool allow_root_tasks;      /* start tasks that run as uid 0 */
 	const char *supervisor;     /* hpq-supervisor's path; NULL: none (above) */
+	struct cgroup *cgroup;      /* confines each attempt (cgroup.h); NULL: never */
 };
 
 struct exec {
 	struct ev_loop *loop;
 	char *work_dir, *log_dir, *node_name, *agent_socket;
 	char *supervisor, *run_dir; /* NULL without a supervisor */
+	char *script_dir;           /* <work_dir>/scripts: batch scripts' copies (batch.h) */
+	struct cgroup *cg;          /* NULL: tasks are not confined */
 	uint32_t ngpus;
 	uint64_t default_grace_s;
 	double poll_interval;
@@ -150,7 +170,8 @@ struct exec_ident {
  * CUDA_VISIBLE_DEVICES (gpus, comma-separated; empty when none),
  * HPQ_AGENT_SOCKET (when agent_socket is set), HPQ_CHECKPOINT_DIR (when
  * set), HPQ_RESUME_FROM and HPQ_RESUME_STEP (when resuming),
- * HPQ_MASTER_ADDR and HPQ_MASTER_PORT (when set). Returns 0 and a
+ * HPQ_MASTER_ADDR and HPQ_MASTER_PORT (when set), then batch_env's
+ * (batch.h); submitted variables with those names are dropped. Returns 0 and a
  * NULL-terminated array (free with exec_env_free), or HPQ_EINVAL for an
  * entry of rt->env that is not NAME=VALUE.
  */

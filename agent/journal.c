@@ -34,10 +34,11 @@ static void journal_write_task(FILE *f, const struct task *t)
 	for (uint32_t i = 0; i < t->ngpus; i++)
 		fprintf(f, "%s%" PRIu32, i ? "," : "", t->gpus[i]);
 	fprintf(f, " kill=%s deadline=%" PRId64 " exited=%d code=%d end=%" PRId64 " reason=%s"
-		" cluster=%s sup=%ld sstart=%" PRIu64 "\n",
+		" cluster=%s sup=%ld sstart=%" PRIu64 " oom=%d peak=%" PRIu64 " cpu=%" PRIu64 "\n",
 		t->kill_reason[0] ? t->kill_reason : "-", t->kill_deadline_ms, t->exited ? 1 : 0,
 		t->exit_code, t->end_ms, t->reason[0] ? t->reason : "-",
-		t->cluster_id[0] ? t->cluster_id : "-", (long)t->sup_pid, t->sup_start);
+		t->cluster_id[0] ? t->cluster_id : "-", (long)t->sup_pid, t->sup_start,
+		t->oom ? 1 : 0, t->peak_mem, t->cpu_usec);
 }
 
 /* fsync the directory holding path, so that the rename itself is durable. */
@@ -212,12 +213,13 @@ static int jgpus(const char *s, struct task *t)
 enum {
 	K_ID, K_ATTEMPT, K_PID, K_PSTART, K_UID, K_GID, K_START, K_LIMIT, K_SIGNAL, K_GRACE,
 	K_GPUS, K_KILL, K_DEADLINE, K_EXITED, K_CODE, K_END, K_REASON, K_CLUSTER, K_SUP,
-	K_SSTART, K_COUNT
+	K_SSTART, K_OOM, K_PEAK, K_CPU, K_COUNT
 };
 
 static const char *const jkeys[K_COUNT] = {
 	"id", "attempt", "pid", "pstart", "uid", "gid", "start", "limit", "signal", "grace",
 	"gpus", "kill", "deadline", "exited", "code", "end", "reason", "cluster", "sup", "sstart",
+	"oom", "peak", "cpu",
 };
 
 static int jtask_field(struct task *t, int k, const char *v)
@@ -298,6 +300,15 @@ static int jtask_field(struct task *t, int k, const char *v)
 		return 0;
 	case K_SSTART:
 		return jnum(v, UINT64_MAX, &t->sup_start);
+	case K_OOM:
+		if (strcmp(v, "0") && strcmp(v, "1"))
+			return -1;
+		t->oom = v[0] == '1';
+		return 0;
+	case K_PEAK:
+		return jnum(v, UINT64_MAX, &t->peak_mem);
+	case K_CPU:
+		return jnum(v, UINT64_MAX, &t->cpu_usec);
 	}
 	return -1;
 }
@@ -335,8 +346,9 @@ static int jtask(struct jparse *p, char *line, struct task **ret)
 	}
 	for (int k = 0; k < K_COUNT; k++) {
 		/* A journal of an older agent lacks the cluster (log files named by
-		 * it) and the supervisor (none then). */
-		if (!seen[k] && k != K_CLUSTER && k != K_SUP && k != K_SSTART) {
+		 * it), the supervisor (none then) and the cgroup's usage. */
+		if (!seen[k] && k != K_CLUSTER && k != K_SUP && k != K_SSTART && k != K_OOM &&
+		    k != K_PEAK && k != K_CPU) {
 			r = jfail(p, "missing '%s'", jkeys[k]);
 			goto out;
 		}

@@ -18,6 +18,7 @@
  *	     start=1700000000000 limit=3600 signal=15 grace=30 gpus=0,1
  *	     kill=- deadline=0 exited=0 code=0 end=0 reason=-
  *	     cluster=0123456789abcdef0123456789abcdef sup=1233 sstart=889910
+ *	     oom=0 peak=104857600 cpu=5000000
  *
  * (one line per task; "-" is an empty word or an empty GPU list). Unknown
  * keys are ignored so that a newer agent's journal can be read by an older
@@ -25,7 +26,9 @@
  * cluster id that names the attempt's log file), which journals written
  * before it existed lack: such a record has no log file to append to;
  * sup and sstart (the task's hpq-supervisor, exec.h; 0: none) are
- * optional too.
+ * optional too, and so are oom, peak and cpu (what the attempt's cgroup
+ * saw, cgroup.h: OOM kill, peak memory in bytes, CPU time in
+ * microseconds).
  */
 #ifndef HPQ_AGENT_JOURNAL_H
 #define HPQ_AGENT_JOURNAL_H

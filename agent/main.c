@@ -105,6 +105,11 @@ static const char usage_text[] =
 	"                           (default: leave them running for the next agent)\n"
 	"  --allow-root-tasks       run tasks whose user is root (uid 0); hpqd must\n"
 	"                           allow them too (default: refuse them)\n"
+	"  --cgroup auto|required|off\n"
+	"                           confine each task in a cgroup v2 of its own under\n"
+	"                           the agent's delegated cgroup (auto: when the host\n"
+	"                           allows it; required: refuse to start otherwise)\n"
+	"  --task-pids-max N        processes and threads a task may have (default 4096)\n"
 	"  -f, --foreground         do not detach (detached, the agent logs to\n"
 	"                           agent.log in its work directory)\n"
 	"  -n, --check              check the settings, print them with where each\n"
@@ -155,6 +160,8 @@ static const struct option long_options[] = {
 	{"log-level", required_argument, NULL, 0},
 	{"kill-tasks-on-exit", no_argument, NULL, 0},
 	{"allow-root-tasks", no_argument, NULL, 0},
+	{"cgroup", required_argument, NULL, 0},
+	{"task-pids-max", required_argument, NULL, 0},
 	{"foreground", no_argument, NULL, 'f'},
 	{"config", required_argument, NULL, 'c'},
 	{"check", no_argument, NULL, 'n'},

@@ -65,6 +65,10 @@ struct task {
 	int exit_code;            /* exit status, 128 + signal, 127 spawn failure, -1 unknown */
 	int64_t end_ms;
 	char reason[TASK_REASON_MAX];
+	/* What its cgroup saw (cgroup.h), read when it ended; zero unconfined. */
+	bool oom;                 /* the kernel's OOM killer acted in it */
+	uint64_t peak_mem;        /* bytes */
+	uint64_t cpu_usec;
 
 	/* Reporting (not persisted). */
 	bool update_inflight;     /* an exit TaskUpdate waits for its answer */

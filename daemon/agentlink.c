@@ -102,6 +102,22 @@ static void send_run(struct hpqd *d, struct task *t)
 	rt.resources = &res;
 	rt.name = t->name;
 	rt.cluster_id = d->cluster_id;
+	/* the batch workflow: the agent writes the script, expands the
+	 * patterns and sets the SLURM_* variables (agent/batch.h) */
+	if (t->script) {
+		rt.script.data = (uint8_t *)t->script;
+		rt.script.len = t->script_len;
+	}
+	rt.output = t->output ? t->output : "";
+	rt.error = t->error ? t->error : "";
+	rt.has_array = t->array_id != 0;
+	rt.array_id = t->array_id;
+	rt.array_index = t->array_index;
+	rt.n_node_names = t->n_node_names;
+	rt.node_names = t->node_names;
+	rt.slurm_env = d->cfg.slurm_env;
+	rt.submit_dir = t->submit_dir ? t->submit_dir : "";
+	rt.ntasks_per_node = t->ntasks_per_node;
 	env.body_case = HPQ__ENVELOPE__BODY_RUN_TASK;
 	env.run_task = &rt;
 

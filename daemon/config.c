@@ -36,6 +36,7 @@ void config_init(struct config *c)
 	c->munge_socket = xstrdup(HPQ_DEFAULT_MUNGE_SOCKET);
 	c->admin_group = xstrdup(DEFAULT_ADMIN_GROUP);
 	c->private_data = true;
+	c->slurm_env = true;
 	c->log_level = LOG_INFO;
 	c->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
@@ -604,10 +605,23 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			c->events_retain_s = v;
 			return 0;
 		}
+	} else if (!strcmp(section, "compat")) {
+		if (!strcmp(key, "slurm_env")) {
+			if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+				c->slurm_env = true;
+			else if (!strcmp(value, "no") || !strcmp(value, "false") ||
+				 !strcmp(value, "0"))
+				c->slurm_env = false;
+			else
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid slurm_env '%.64s': use yes or no", value);
+			return 0;
+		}
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions], [events], [tls] or [limits]", section);
+				"[repair], [repair.actions], [events], [tls], [limits] or [compat]",
+				section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
 }

@@ -23,6 +23,7 @@ struct config {
 	char *admin_group;          /* [auth] admin_group: its members are admins; "" = none */
 	bool private_data;          /* [auth] private_data: others' argv, cwd, output are hidden */
 	bool allow_root_tasks;      /* [auth] allow_root_tasks: accept submits by uid 0 */
+	bool slurm_env;             /* [compat] slurm_env: tasks get SLURM_* variables */
 	int log_level;              /* syslog level */
 	uint64_t heartbeat_ms;      /* what agents are told to use */
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */

@@ -448,6 +448,7 @@ static void print_config(const struct config *c)
 		printf("fence_after = off\n");
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
+	printf("\n[compat]\nslurm_env = %s\n", c->slurm_env ? "yes" : "no");
 	printf("\n[tls]\nserver_names = ");
 	for (size_t i = 0; i < c->tls.nserver_names; i++)
 		printf("%s%s", i ? "," : "", c->tls.server_names[i]);

@@ -41,6 +41,7 @@ void node_free(struct node *n)
 	free(n->name);
 	free_strv(n->labels, n->nlabels);
 	free(n->address);
+	free(n->cgroup_problem);
 	free(n->software_version);
 	free(n->service);
 	free(n->health);
@@ -64,6 +65,7 @@ static struct node *node_add(struct state *st, const char *name, uint32_t pool)
 	n->name = xstrdup(name);
 	n->pool = pool;
 	n->address = xstrdup("");
+	n->cgroup_problem = xstrdup("");
 	n->software_version = xstrdup("");
 	n->service = xstrdup("active");
 	n->health = xstrdup("healthy");
@@ -184,6 +186,8 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 			return state_errf(e, HPQ_EINVAL, "label %zu is not usable", i + 1);
 	if (strlen(reg->address) > 255 || has_ctl(reg->address))
 		return state_errf(e, HPQ_EINVAL, "the node's address is not usable");
+	if (strlen(reg->cgroup_problem) > 512 || has_ctl(reg->cgroup_problem))
+		return state_errf(e, HPQ_EINVAL, "the node's cgroup problem is not usable");
 	r = check_findings(reg->findings, reg->n_findings, e);
 	if (r < 0)
 		return r;
@@ -206,6 +210,8 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 	n->nlabels = reg->n_labels;
 	set_str(&n->address, reg->address);
 	set_str(&n->software_version, version);
+	n->cgroup = reg->cgroup;
+	set_str(&n->cgroup_problem, reg->cgroup_problem);
 	set_findings(n, reg->findings, reg->n_findings);
 	if (strcmp(n->health, health_of(n->findings, n->nfindings)))
 		state_event(st, "node", NULL, n->name, "hpqd", "health %s -> %s", n->health,

@@ -53,6 +53,10 @@ struct node {
 	uint64_t repair_mono;        /* uv_now when the repair started */
 	bool repair_running;         /* its repair command has not exited yet */
 	uint32_t streak;             /* healthy heartbeats since the repair command ended */
+	/* Whether its agent confines tasks (Register.cgroup), or why not; kept
+	 * in memory only: every Register says it again. */
+	bool cgroup;
+	char *cgroup_problem;
 };
 
 struct node *state_node_find(const struct state *st, const char *name);

@@ -74,7 +74,18 @@ static void apply_exit(struct hpqd *d, struct task *t, int rank, const Hpq__Agen
 	uint32_t attempt = t->attempts;
 	enum member_exit x;
 
-	x = state_task_member_exit(&d->state, t, (uint32_t)rank, at->exit_code, at->reason);
+	/* What its cgroup saw, once per member (a repeated report is ignored
+	 * below), before the exit records the row. */
+	if (t->done && strlen(t->done) > (size_t)rank && t->done[rank] != '1') {
+		if (at->peak_mem > t->peak_mem)
+			t->peak_mem = at->peak_mem;
+		t->cpu_usec += at->cpu_usec;
+	}
+	/* An OOM kill explains an exit or a signal; a stop hpqd or the agent
+	 * started (timeout, preempted, fenced, ...) keeps its own reason. */
+	x = state_task_member_exit(&d->state, t, (uint32_t)rank, at->exit_code,
+				   at->oom && (!*at->reason || !strcmp(at->reason, "exit") ||
+					       !strcmp(at->reason, "signal")) ? "oom" : at->reason);
 	/* A gang member's end ends the attempt: stop the others. */
 	if ((x == EXIT_ENDED || x == EXIT_REQUEUED) && t->n_node_names > 1)
 		agentlink_kill_after_commit(d, t, attempt, rank, SIGKILL, 0, "stale");

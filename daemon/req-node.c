@@ -78,6 +78,8 @@ int req_node_list(struct req *q)
 		pb->service_by = n->service_by;
 		pb->service_since = n->service_since_ms;
 		pb->repair_action = n->repair_action;
+		pb->cgroup = n->cgroup;
+		pb->cgroup_problem = n->cgroup_problem;
 		/* How its agent proved the node, while it is connected. */
 		if ((ac = agentlink_conn(q->d, n)) != NULL) {
 			pb->identity = ac->has_cert ? "tls" : ac->local ? "local" : "insecure";

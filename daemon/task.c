@@ -971,6 +971,17 @@ enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32
 		task_end(st, t, TASK_TIMEOUT, why);
 		return EXIT_ENDED;
 	}
+	/* The kernel's OOM killer acted in its cgroup (req-agent.c says "oom"). */
+	if (!strcmp(reason, "oom")) {
+		if (t->st.per_node.mem > 0)
+			snprintf(why, sizeof(why), "out of memory on %s (memory.max %lld MiB)",
+				 t->node_names[rank], (long long)t->st.per_node.mem);
+		else
+			snprintf(why, sizeof(why), "out of memory on %s (no memory limit: the "
+				 "node ran out)", t->node_names[rank]);
+		task_end(st, t, TASK_OUT_OF_MEMORY, why);
+		return EXIT_ENDED;
+	}
 	if (exit_code != 0) {
 		snprintf(why, sizeof(why), "%s on %s", reason, t->node_names[rank]);
 		task_end(st, t, TASK_FAILED, why);

@@ -779,6 +779,112 @@ static void exit_code_rule(void **state)
 	assert_int_equal(exec_exit_code(SIGSEGV | 0x80), 128 + SIGSEGV); /* core dumped */
 }
 
+static char *read_file(const char *path)
+{
+	static char buf[16384];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/*
+ * Batch tasks (batch.h): the script's copy runs with the arguments (under
+ * /bin/sh without "#!"), stdout and stderr go to the expanded pattern
+ * files, made relative to the working directory and owned by the task's
+ * user, the log names them and keeps hpq's lines; a later attempt writes
+ * the copy again and appends; an output file that cannot be opened fails
+ * the start; the copy goes when the attempt is forgotten.
+ */
+static void batch_script_and_output(void **state)
+{
+	struct fixture *f = *state;
+	char *args[] = {"/home/someone/job.sh", "a b", "c", "poison"};
+	static const char plain[] = "echo \"args:$1|$2|$#\"\necho to-stderr >&2\n";
+	static const char bang[] = "#!/bin/sh\necho out-$HPQ_TASK_ID\necho err-$1 >&2\n";
+	Hpq__RunTask a = shell_task(60, "unused"), b = shell_task(61, "unused"),
+		     c = shell_task(62, "unused");
+	char path[256], *text;
+	struct task *t;
+	struct stat st;
+
+	a.argv = args;
+	a.n_argv = 3;
+	a.name = "nm";
+	a.cwd = f->dir;
+	a.script.data = (uint8_t *)plain;
+	a.script.len = sizeof(plain) - 1;
+	a.output = "%j-%x.out";
+	t = start(f, &a);
+	run_until_exits(f, 1, 30);
+	assert_int_equal(t->exit_code, 0);
+	snprintf(path, sizeof(path), "%s/60-nm.out", f->dir);
+	text = read_file(path);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "args:a b|c|2\n"));
+	assert_non_null(strstr(text, "to-stderr\n"));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, getuid());
+	text = log_text(f, 60);
+	assert_non_null(strstr(text, "/home/someone/job.sh"));
+	assert_non_null(strstr(text, "output and errors go to"));
+	assert_null(strstr(text, "args:"));
+	snprintf(path, sizeof(path), "%s/scripts/60.1", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	exec_forget(&f->ex, t);
+	assert_int_equal(stat(path, &st), -1);
+
+	/* A later attempt (after a preemption, say) writes the copy afresh
+	 * and appends to the same file. */
+	a.attempt = 2;
+	t = start(f, &a);
+	run_until_exits(f, 1, 30);
+	assert_int_equal(t->exit_code, 0);
+	snprintf(path, sizeof(path), "%s/60-nm.out", f->dir);
+	text = read_file(path);
+	assert_non_null(text);
+	assert_non_null(strstr(strstr(text, "args:a b|c|2\n") + 1, "args:a b|c|2\n"));
+	snprintf(path, sizeof(path), "%s/scripts/60.2", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+
+	/* With "#!" and an error file of its own, named absolutely. */
+	b.argv = args;
+	b.n_argv = 2;
+	b.cwd = f->dir;
+	b.script.data = (uint8_t *)bang;
+	b.script.len = sizeof(bang) - 1;
+	b.output = "o-%j";
+	snprintf(path, sizeof(path), "%s/e-%%j", f->dir);
+	b.error = path;
+	t = start(f, &b);
+	run_until_exits(f, 1, 30);
+	assert_int_equal(t->exit_code, 0);
+	snprintf(path, sizeof(path), "%s/o-61", f->dir);
+	text = read_file(path);
+	assert_non_null(text);
+	assert_string_equal(text, "out-61\n");
+	snprintf(path, sizeof(path), "%s/e-61", f->dir);
+	text = read_file(path);
+	assert_non_null(text);
+	assert_string_equal(text, "err-a b\n");
+
+	/* A file that cannot be opened: no start, and the log says why. */
+	c.cwd = f->dir;
+	c.output = "no-such-dir/%j.out";
+	t = start(f, &c);
+	assert_true(t->exited);
+	assert_int_equal(t->exit_code, 127);
+	assert_string_equal(t->reason, "spawn-failed");
+	assert_non_null(strstr(log_text(f, 62), "cannot open the output file"));
+	assert_non_null(strstr(log_text(f, 62), "no-such-dir/62.out"));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -791,6 +897,7 @@ int main(void)
 		T(checkpoint_dir_rules),
 		T(gpus_do_not_overlap),
 		T(spawn_failures),
+		T(batch_script_and_output),
 		T(time_limit_stops_task),
 		T(kill_escalates_after_grace),
 		T(kill_polite_task_exits_quickly),

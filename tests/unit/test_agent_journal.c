@@ -108,6 +108,9 @@ static void sample(struct dlist *l)
 	exited->stop_signal = 15;
 	exited->end_ms = 1700000100000;
 	task_set_reason(exited->reason, "lost");
+	exited->oom = true;               /* what its cgroup saw */
+	exited->peak_mem = 18446744073709551615ull;
+	exited->cpu_usec = 2503716;
 
 	dlist_add_tail(l, &running->entry);
 	dlist_add_tail(l, &stopping->entry);
@@ -137,6 +140,9 @@ static void assert_same_task(const struct task *a, const struct task *b)
 	assert_int_equal(a->exit_code, b->exit_code);
 	assert_int_equal(a->end_ms, b->end_ms);
 	assert_string_equal(a->reason, b->reason);
+	assert_int_equal(a->oom, b->oom);
+	assert_int_equal(a->peak_mem, b->peak_mem);
+	assert_int_equal(a->cpu_usec, b->cpu_usec);
 }
 
 static void round_trip(void **state)
@@ -287,6 +293,14 @@ static void damaged_files_refused(void **state)
 		       "task id=1 attempt=1 pid=100 pstart=5 uid=0 gid=0 start=1 limit=0 signal=15 "
 		       "grace=30 gpus=- kill=- deadline=0 exited=0 code=0 end=0 reason=- sup=1\n",
 		       "invalid sup");
+	expect_refused(f, "hpq-agent-journal 1\n"
+		       "task id=1 attempt=1 pid=100 pstart=5 uid=0 gid=0 start=1 limit=0 signal=15 "
+		       "grace=30 gpus=- kill=- deadline=0 exited=0 code=0 end=0 reason=- oom=yes\n",
+		       "invalid oom");
+	expect_refused(f, "hpq-agent-journal 1\n"
+		       "task id=1 attempt=1 pid=100 pstart=5 uid=0 gid=0 start=1 limit=0 signal=15 "
+		       "grace=30 gpus=- kill=- deadline=0 exited=0 code=0 end=0 reason=- peak=-1\n",
+		       "invalid peak");
 	/* A save cut short (not possible with rename, but a disk can lose blocks). */
 	expect_refused(f, "hpq-agent-journal 1\ntask id=1 attempt=1 pid=100 pst", "line 2");
 }
