@@ -285,6 +285,19 @@ static void agent_kill_task(struct agent *a, uint64_t id, const Hpq__KillTask *k
 	uplink_reply(&a->uplink, id, 0, NULL);
 }
 
+static void agent_task_limit(struct agent *a, const Hpq__TaskLimit *tl)
+{
+	struct task *t = tl ? task_find(&a->exec.tasks, tl->task_id, tl->attempt) : NULL;
+
+	/* Pushed without a reply: an attempt that is gone has nothing to change. */
+	if (!t)
+		return;
+	log_info("task %" PRIu64 " attempt %" PRIu32 ": time limit now %" PRIu64 " s", t->id,
+		 t->attempt, tl->time_limit_s);
+	exec_set_limit(&a->exec, t, tl->time_limit_s);
+	agent_journal(a);
+}
+
 static void agent_message(void *data, const Hpq__Envelope *env)
 {
 	struct agent *a = data;
@@ -296,6 +309,9 @@ static void agent_message(void *data, const Hpq__Envelope *env)
 		return;
 	case HPQ__ENVELOPE__BODY_KILL_TASK:
 		agent_kill_task(a, env->id, env->kill_task);
+		return;
+	case HPQ__ENVELOPE__BODY_TASK_LIMIT:
+		agent_task_limit(a, env->task_limit);
 		return;
 	case HPQ__ENVELOPE__BODY_LOG_REQUEST:
 		logs_serve(a, env->id, env->log_request);   /* hpq logs (logs.c) */

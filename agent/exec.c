@@ -1577,3 +1577,13 @@ void exec_release(struct exec *ex)
 	free(ex->gpu_busy);
 	memset(ex, 0, sizeof(*ex));
 }
+
+void exec_set_limit(struct exec *ex, struct task *t, uint64_t time_limit_s)
+{
+	t->time_limit_s = time_limit_s;
+	if (t->exited || t->kill_reason[0])
+		return;
+	ev_timer_stop(ex->loop, &t->limit_w);
+	if (time_limit_s > 0)
+		exec_timer_at(ex, &t->limit_w, t->start_ms + (int64_t)time_limit_s * 1000);
+}

@@ -149,6 +149,9 @@ void exec_kill(struct exec *ex, struct task *t, int signo, uint64_t grace_s, con
  * exited now with exit code -1. The caller sees which in t->exited.
  */
 void exec_adopt(struct exec *ex, struct task *t);
+/* A new time limit for a running attempt (hpq update --time), counted from
+ * its start: one already past stops it now. 0: none. */
+void exec_set_limit(struct exec *ex, struct task *t, uint64_t time_limit_s);
 
 /* Drops an exited record (its exit was acknowledged). */
 void exec_forget(struct exec *ex, struct task *t);

@@ -15,11 +15,13 @@
 enum {
 	OPT_WEIGHT = CLI_OPT_FIRST_PRIVATE,
 	OPT_PREEMPTIBLE,
+	OPT_MAX_TIME,
 };
 
 static const struct option class_set_options[] = {
 	{"weight", required_argument, NULL, OPT_WEIGHT},
 	{"preemptible", required_argument, NULL, OPT_PREEMPTIBLE},
+	{"max-time", required_argument, NULL, OPT_MAX_TIME},
 	CLI_COMMON_OPTIONS,
 };
 
@@ -51,8 +53,9 @@ static int class_set_exec(struct cli *cli, const struct cmd_entry *e, int argc, 
 	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply;
 	Hpq__ClassSetRequest set = HPQ__CLASS_SET_REQUEST__INIT;
 	Hpq__PriorityClass pc = HPQ__PRIORITY_CLASS__INIT;
-	char *fields[2];
+	char *fields[3];
 	bool create = strcmp(e->name, "add") == 0, weight = false, preemptible = false;
+	bool max_time = false;
 	const char *name;
 	uint64_t v;
 	int c, r;
@@ -76,6 +79,18 @@ static int class_set_exec(struct cli *cli, const struct cmd_entry *e, int argc, 
 						       "not '%s'", optarg);
 			preemptible = true;
 			break;
+		case OPT_MAX_TIME:
+			if (!strcmp(optarg, "none") || !strcmp(optarg, "0")) {
+				pc.max_time_s = 0;
+			} else if (hpq_parse_time_limit(optarg, &v) < 0 || !v) {
+				return cli_usage_error(cli, "--max-time takes a time limit (90, "
+						       "1-00:00:00, 12h) or none, not '%s'",
+						       optarg);
+			} else {
+				pc.max_time_s = v;
+			}
+			max_time = true;
+			break;
 		case CLI_OPT_HELP:
 			return CLI_OK;
 		default:
@@ -86,14 +101,17 @@ static int class_set_exec(struct cli *cli, const struct cmd_entry *e, int argc, 
 		return r;
 	if (create && !weight)
 		return cli_usage_error(cli, "a new class needs --weight W");
-	if (!create && !weight && !preemptible)
-		return cli_usage_error(cli, "nothing to change; give --weight or --preemptible");
+	if (!create && !weight && !preemptible && !max_time)
+		return cli_usage_error(cli, "nothing to change; give --weight, --preemptible or "
+				       "--max-time");
 
 	pc.name = (char *)name;
 	if (weight)
 		fields[set.n_fields++] = (char *)"weight";
 	if (preemptible)
 		fields[set.n_fields++] = (char *)"preemptible";
+	if (max_time)
+		fields[set.n_fields++] = (char *)"max_time";
 	set.fields = fields;
 	set.class_ = &pc;
 	set.create = create;
@@ -152,11 +170,13 @@ static int class_rm_exec(struct cli *cli, const struct cmd_entry *e, int argc, c
 	"  --weight W            0 to 100; higher classes run first and may preempt\n"  \
 	"                        lower ones\n"                                          \
 	"  --preemptible yes|no  whether tasks of the class may be preempted\n"         \
-	"                        (default yes for a new class)\n"
+	"                        (default yes for a new class)\n"                     \
+	"  --max-time LIMIT      the longest time limit its tasks may ask for, in\n"   \
+	"                        Slurm's syntax (minutes, D-HH:MM:SS) or 12h; none\n"
 
 static const struct cmd_entry class_add_entry = {
 	.name = "add",
-	.usage = "class add NAME --weight W [--preemptible yes|no]",
+	.usage = "class add NAME --weight W [--preemptible yes|no] [--max-time LIMIT]",
 	.summary = "create a priority class",
 	.help = CLASS_SET_HELP,
 	.exec = class_set_exec,
@@ -164,7 +184,7 @@ static const struct cmd_entry class_add_entry = {
 
 static const struct cmd_entry class_set_entry = {
 	.name = "set",
-	.usage = "class set NAME [--weight W] [--preemptible yes|no]",
+	.usage = "class set NAME [--weight W] [--preemptible yes|no] [--max-time LIMIT]",
 	.summary = "change a priority class",
 	.help = CLASS_SET_HELP,
 	.exec = class_set_exec,

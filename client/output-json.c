@@ -182,6 +182,13 @@ json_t *output_json_task(const Hpq__Task *t)
 						     ? json_str(t->array_spec)
 						     : json_null());
 	json_object_set_new(o, "held", json_boolean(t->held));
+	json_object_set_new(o, "dependency", json_str(t->dependency ? t->dependency : ""));
+	json_object_set_new(o, "output", t->redacted ? json_null() : json_str(t->output));
+	json_object_set_new(o, "error", t->redacted ? json_null() : json_str(t->error));
+	json_object_set_new(o, "has_script", json_boolean(t->has_script));
+	json_object_set_new(o, "peak_mem", json_integer((json_int_t)t->peak_mem));
+	json_object_set_new(o, "cpu_usec", json_integer((json_int_t)t->cpu_usec));
+	json_object_set_new(o, "preemptions", json_integer(t->preemptions));
 	return o;
 }
 
@@ -222,6 +229,8 @@ json_t *output_json_node(const Hpq__Node *n)
 	json_object_set_new(o, "address", json_str(n->address));
 	json_object_set_new(o, "software_version", json_str(n->software_version));
 	json_object_set_new(o, "identity", json_str(n->identity));
+	json_object_set_new(o, "cgroup", json_boolean(n->cgroup));
+	json_object_set_new(o, "cgroup_problem", json_str(n->cgroup_problem));
 	json_object_set_new(o, "cert_not_after", n->cert_not_after_ms
 							 ? json_time_ms(n->cert_not_after_ms)
 							 : json_null());
@@ -286,6 +295,7 @@ json_t *output_json_class(const Hpq__PriorityClass *c)
 	json_object_set_new(o, "name", json_str(c->name));
 	json_object_set_new(o, "weight", json_integer(c->weight));
 	json_object_set_new(o, "preemptible", json_boolean(c->preemptible));
+	json_object_set_new(o, "max_time_s", json_integer((json_int_t)c->max_time_s));
 	return o;
 }
 

@@ -187,7 +187,10 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	char buf[128], sig[16], *s;
 	uint32_t nodes = k->nodes ? k->nodes : 1;
 
-	text_kv(o, "Task", "%llu", (unsigned long long)k->id);
+	text_kv(o, "Task", "%s", task_id_text(k, buf, sizeof(buf)));
+	if (k->has_array)
+		text_kv(o, "Array", "%llu, index %u (task %llu)", (unsigned long long)k->array_id,
+			k->array_index, (unsigned long long)k->id);
 	text_kv(o, "Name", "%s", k->name);
 	text_kv_word(o, "State", k->state, "");
 	text_kv(o, "Reason", "%s", k->reason);
@@ -214,7 +217,28 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 		text_kv(o, "Exit code", "%d", k->exit_code);
 	else
 		text_kv(o, "Exit code", "-");
+	if (k->held)
+		text_kv(o, "Held", "yes (hpq release starts it)");
+	if (k->dependency && k->dependency[0])
+		text_kv(o, "Depends on", "%s%s", k->dependency,
+			k->kill_on_invalid_dep ? " (cancelled if never satisfied)" : "");
+	if (k->peak_mem || k->cpu_usec) {
+		char cpu[32];
+
+		text_kv(o, "Peak memory", "%s", task_bytes_text(k->peak_mem, buf, sizeof(buf)));
+		text_kv(o, "CPU time", "%s",
+			hpq_format_duration((k->cpu_usec + 500000) / 1000000, cpu, sizeof(cpu)));
+	}
+	if (k->preemptions)
+		text_kv(o, "Preemptions", "%u", k->preemptions);
 	text_kv(o, "Checkpoint dir", "%s", k->checkpoint_dir);
+	if (k->output && k->output[0])
+		text_kv(o, "Output", "%s", k->output);
+	if (k->error && k->error[0])
+		text_kv(o, "Error", "%s", k->error);
+	if (k->has_script)
+		text_kv(o, "Script", "kept at submit (hpq show %llu --script)",
+			(unsigned long long)k->id);
 	text_kv(o, "Preemption", "SIG%s, grace %s",
 		output_signal(k->preempt_signal, sig, sizeof(sig)),
 		k->grace_s ? hpq_format_duration(k->grace_s, buf, sizeof(buf)) : "cluster default");
@@ -342,6 +366,10 @@ static void text_node(const struct output_ctx *o, const Hpq__Node *d)
 	text_kv(o, "Reason", "%s", d->reason);
 	text_kv(o, "Capacity", "%s", output_res(d->capacity, buf, sizeof(buf)));
 	text_kv(o, "Used", "%s", output_res(d->used, buf, sizeof(buf)));
+	if (d->connected)
+		text_kv(o, "Confinement", "%s%s", d->cgroup ? "cgroup v2 (CPUs, memory, pids)"
+							  : "none: ",
+			d->cgroup ? "" : d->cgroup_problem[0] ? d->cgroup_problem : "not reported");
 	text_time_kv(o, "Heartbeat", d->last_heartbeat);
 	if (d->n_tasks == 0) {
 		text_kv(o, "Tasks", "-");
@@ -473,13 +501,16 @@ static void text_team(const struct output_ctx *o, const Hpq__Team *m)
 
 static void text_classes(const struct output_ctx *o, Hpq__PriorityClass *const *c, size_t n)
 {
-	struct table *t = table_new(3, "CLASS", "WEIGHT", "PREEMPTIBLE");
+	struct table *t = table_new(4, "CLASS", "WEIGHT", "PREEMPTIBLE", "MAX TIME");
+	char d[32];
 
 	table_align_right(t, 1);
 	for (size_t i = 0; i < n; i++) {
 		table_add(t, NULL, "%s", c[i]->name);
 		table_add(t, NULL, "%u", c[i]->weight);
 		table_add(t, NULL, "%s", c[i]->preemptible ? "yes" : "no");
+		table_add(t, NULL, "%s", c[i]->max_time_s ? hpq_format_duration(c[i]->max_time_s,
+								 d, sizeof(d)) : "-");
 	}
 	table_print(t, o->out, o->colour);
 	table_free(t);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "agentlink.h"
+#include "array.h"
 #include "context.h"
 #include "log.h"
 #include "msg.h"
@@ -118,6 +119,7 @@ static void send_run(struct hpqd *d, struct task *t)
 	rt.slurm_env = d->cfg.slurm_env;
 	rt.submit_dir = t->submit_dir ? t->submit_dir : "";
 	rt.ntasks_per_node = t->ntasks_per_node;
+	array_run_fields(st, t, &rt.array_min, &rt.array_max, &rt.array_count, &rt.array_step);
 	env.body_case = HPQ__ENVELOPE__BODY_RUN_TASK;
 	env.run_task = &rt;
 
@@ -221,6 +223,49 @@ void agentlink_kill_after_commit(struct hpqd *d, const struct task *t, uint32_t 
 		if ((int)r != skip_rank)
 			j->nodes[j->n++] = xstrdup(t->node_names[r]);
 	store_after_commit(d->store, on_kill_committed, j);
+}
+
+struct limit_job {
+	struct hpqd *d;
+	uint64_t task_id;
+	uint32_t attempt;
+};
+
+static void on_limit_committed(void *arg, int status)
+{
+	struct limit_job *j = arg;
+	struct state *st = &j->d->state;
+	struct task *t = state_task_find(st, j->task_id);
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__TaskLimit tl = HPQ__TASK_LIMIT__INIT;
+
+	/* The attempt still runs; a later one gets the limit in its RunTask. */
+	if (status == 0 && t && t->attempts == j->attempt && !t->run_unsent &&
+	    (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING)) {
+		tl.task_id = j->task_id;
+		tl.attempt = j->attempt;
+		tl.time_limit_s = t->time_limit_s;
+		env.body_case = HPQ__ENVELOPE__BODY_TASK_LIMIT;
+		env.task_limit = &tl;
+		for (uint32_t r = 0; r < t->n_node_names; r++) {
+			struct node *n = state_node_find(st, t->node_names[r]);
+			struct conn *c = n ? agentlink_conn(j->d, n) : NULL;
+
+			if (c)
+				agentlink_push(c, &env);
+		}
+	}
+	free(j);
+}
+
+void agentlink_limit_after_commit(struct hpqd *d, const struct task *t)
+{
+	struct limit_job *j = xcalloc(1, sizeof(*j));
+
+	j->d = d;
+	j->task_id = t->st.id;
+	j->attempt = t->attempts;
+	store_after_commit(d->store, on_limit_committed, j);
 }
 
 struct conn_kill_job {

@@ -57,6 +57,9 @@ void agentlink_run_after_commit(struct hpqd *d, struct task *t);
  * preempt signal. */
 void agentlink_kill_after_commit(struct hpqd *d, const struct task *t, uint32_t attempt,
 				 int skip_rank, int signo, uint64_t grace_s, const char *reason);
+/* Tells the agents of t's running attempt its new time limit once the
+ * change is committed (hpq update --time). */
+void agentlink_limit_after_commit(struct hpqd *d, const struct task *t);
 /* Kills one run on one agent connection after the commit of whatever is
  * in flight. reason must be a literal. */
 void agentlink_kill_on(struct hpqd *d, struct conn *c, uint64_t task_id, uint32_t attempt,

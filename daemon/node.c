@@ -331,3 +331,99 @@ void state_node_lost(struct state *st, struct node *n)
 	state_event(st, "node", NULL, n->name, "hpqd", "lost: no word from its agent; health "
 		    "unreachable");
 }
+
+/* ---------------------------------------------------------------- what a pool could give */
+
+static bool res_larger(struct hpq_res a, struct hpq_res b)
+{
+	if (a.gpus != b.gpus)
+		return a.gpus > b.gpus;
+	if (a.cpus != b.cpus)
+		return a.cpus > b.cpus;
+	return a.mem > b.mem;
+}
+
+void state_pool_fit(const struct state *st, uint32_t pool, struct hpq_res per_node,
+		    struct pool_fit *ret)
+{
+	*ret = (struct pool_fit){ 0 };
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const struct node *n = st->nodes[i];
+
+		if (!n || n->pool != pool)
+			continue;
+		ret->nodes++;
+		ret->fitting += hpq_res_fits(per_node, n->capacity);
+		if (res_larger(n->capacity, ret->largest))
+			ret->largest = n->capacity;
+		ret->most = hpq_res_max(ret->most, n->capacity);
+	}
+}
+
+bool state_pool_whole_nodes(const struct state *st, uint32_t pool, uint32_t nnodes,
+			    struct hpq_res per_node, struct hpq_res *ret)
+{
+	bool found = false;
+
+	/* Each node's capacity is a candidate; quadratic in the pool's nodes,
+	 * paid only by --exclusive submissions. */
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const struct node *c = st->nodes[i];
+		uint32_t holding = 0;
+
+		if (!c || c->pool != pool || !hpq_res_fits(per_node, c->capacity))
+			continue;
+		if (found && !res_larger(c->capacity, *ret))
+			continue;
+		for (uint32_t k = 0; k < st->nnodes && holding < nnodes; k++) {
+			const struct node *n = st->nodes[k];
+
+			holding += n && n->pool == pool && hpq_res_fits(c->capacity, n->capacity);
+		}
+		if (holding >= nnodes) {
+			*ret = c->capacity;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/*
+ * What a pool could ever give: a request larger than every registered node
+ * (or needing more such nodes than the pool has) is refused now instead of
+ * waiting forever as "capacity". A pool with no node yet takes anything:
+ * its nodes may still join.
+ */
+int state_pool_check(const struct state *st, const struct pool *pool, uint32_t nnodes,
+		     struct hpq_res per, struct state_err *e)
+{
+	struct pool_fit f;
+	char want[96], big[96];
+
+	state_pool_fit(st, pool->id, per, &f);
+	if (!f.nodes || f.fitting >= nnodes)
+		return 0;
+	hpq_res_format(per, want, sizeof(want));
+	hpq_res_format(f.largest, big, sizeof(big));
+	if (per.gpus > f.most.gpus)
+		return state_errf(e, HPQ_EINVAL, "impossible request: no node of pool %s has %lld "
+				  "GPUs (the most any has is %lld; its largest node offers %s)",
+				  pool->name, (long long)per.gpus, (long long)f.most.gpus, big);
+	if (per.cpus > f.most.cpus)
+		return state_errf(e, HPQ_EINVAL, "impossible request: no node of pool %s has %lld "
+				  "CPUs (the most any has is %lld; its largest node offers %s)",
+				  pool->name, (long long)per.cpus, (long long)f.most.cpus, big);
+	if (per.mem > f.most.mem)
+		return state_errf(e, HPQ_EINVAL, "impossible request: no node of pool %s has %lld "
+				  "MiB of memory (the most any has is %lld; its largest node "
+				  "offers %s)", pool->name, (long long)per.mem,
+				  (long long)f.most.mem, big);
+	if (!f.fitting)
+		return state_errf(e, HPQ_EINVAL, "impossible request: no single node of pool %s "
+				  "has %s at once (its largest node offers %s)", pool->name, want,
+				  big);
+	return state_errf(e, HPQ_EINVAL, "impossible request: %u node%s of %s wanted, but pool "
+			  "%s has only %u node%s that large (of %u; its largest offers %s)",
+			  nnodes, nnodes > 1 ? "s" : "", want, pool->name, f.fitting,
+			  f.fitting > 1 ? "s" : "", f.nodes, big);
+}

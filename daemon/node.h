@@ -16,6 +16,7 @@
 #include "hpq.pb-c.h"
 #include "res.h"
 
+struct pool;
 struct state;
 struct state_err;
 
@@ -61,6 +62,27 @@ struct node {
 
 struct node *state_node_find(const struct state *st, const char *name);
 bool state_node_schedulable(const struct node *n);
+
+/*
+ * What the nodes of a pool could ever give, whatever their health now: a
+ * request no registered node can hold is impossible, not just waiting.
+ */
+struct pool_fit {
+	uint32_t nodes;              /* registered nodes in the pool */
+	uint32_t fitting;            /* of those, nodes whose capacity holds per_node */
+	struct hpq_res largest;      /* the capacity of its largest node (GPUs, CPUs, mem) */
+	struct hpq_res most;         /* per resource, the most any node has */
+};
+void state_pool_fit(const struct state *st, uint32_t pool, struct hpq_res per_node,
+		    struct pool_fit *ret);
+/* Refuses (HPQ_EINVAL, saying which limit and what the largest node
+ * offers) a request no registered node of the pool could ever hold. */
+int state_pool_check(const struct state *st, const struct pool *pool, uint32_t nnodes,
+		     struct hpq_res per, struct state_err *e);
+/* The largest capacity that at least nnodes nodes of the pool all hold
+ * and that holds per_node (--exclusive: whole nodes). false: none. */
+bool state_pool_whole_nodes(const struct state *st, uint32_t pool, uint32_t nnodes,
+			    struct hpq_res per_node, struct hpq_res *ret);
 
 /* An agent registered. Creates or updates the node (and its pool) from
  * reg and marks it connected. */

@@ -1,11 +1,13 @@
 /*
- * req-dash.c: the dashboards' requests: status, events, usage and logs
- * (request.h). Each answers from what its module keeps: status.c builds
- * the status from memory, events.c and usage.c read the store behind
- * everything recorded so far, logs.c relays the read to the agent that
- * holds the output.
+ * req-dash.c: the dashboards' requests: status, events, usage, logs and
+ * accounting (request.h). Each answers from what its module keeps:
+ * status.c builds the status from memory, events.c and usage.c read the
+ * store behind everything recorded so far, logs.c relays the read to the
+ * agent that holds the output; accounting reads the ended tasks' rows.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agentlink.h"
 #include "clock.h"
@@ -13,11 +15,14 @@
 #include "error.h"
 #include "events.h"
 #include "logs.h"
+#include "msg.h"
 #include "request.h"
 #include "rights.h"
 #include "server.h"
 #include "status.h"
+#include "store.h"
 #include "usage.h"
+#include "xalloc.h"
 
 int req_status(struct req *q)
 {
@@ -81,5 +86,141 @@ int req_log_request(struct req *q)
 				  "the output", n->name);
 	logs_relay(q->d->logs, q->c, q->id, t->st.id, m->attempt ? m->attempt : t->attempts,
 		   agent, m->offset, m->max);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- hpq acct */
+
+#define ACCT_DEFAULT_LIMIT 10000
+#define ACCT_MAX_LIMIT 100000
+/* Room left in a frame for the envelope around the rows. */
+#define ACCT_BUDGET (HPQ_FRAME_MAX - 65536)
+
+struct acct_req {
+	struct conn *c;
+	uint64_t id;
+};
+
+static void on_acct(void *arg, int status, const struct store_acct_list *l)
+{
+	struct acct_req *r = arg;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__AcctReply rep = HPQ__ACCT_REPLY__INIT;
+	Hpq__Task *tasks = NULL, **ptrs = NULL;
+	Hpq__Resources *res = NULL;
+	size_t n = 0, bytes = 0, skip = 0;
+
+	if (status < 0) {
+		server_send_error(r->c, r->id, status, l && l->error ? l->error
+					      : "cannot read the accounting records");
+		goto out;
+	}
+	if (l->n) {
+		tasks = xcalloc(l->n, sizeof(*tasks));
+		res = xcalloc(l->n, sizeof(*res));
+		ptrs = xcalloc(l->n, sizeof(*ptrs));
+	}
+	/* Oldest first; when the frame cannot hold them all, keep the newest. */
+	for (size_t i = l->n; i-- > 0;) {
+		const struct store_acct_row *a = &l->v[i];
+		Hpq__Task *t = &tasks[i];
+
+		hpq__task__init(t);
+		hpq__resources__init(&res[i]);
+		t->id = a->id;
+		t->name = a->name;
+		t->team = a->team;
+		t->user = a->user;
+		t->class_ = a->cls;
+		t->pool = a->pool;
+		t->state = a->state;
+		t->reason = a->reason;
+		t->nodes = a->nnodes;
+		hpq_res_to_pb(a->per_node, &res[i]);
+		t->per_node = &res[i];
+		t->n_node_names = a->n_node_names;
+		t->node_names = a->node_names;
+		t->attempts = a->attempts;
+		t->submit_time = a->submit_ms;
+		t->start_time = a->start_ms;
+		t->end_time = a->end_ms;
+		t->has_exit_code = a->has_exit_code;
+		t->exit_code = a->exit_code;
+		t->time_limit_s = a->time_limit_s;
+		t->has_array = a->array_id != 0;
+		t->array_id = a->array_id;
+		t->array_index = a->array_index;
+		t->peak_mem = a->peak_mem;
+		t->cpu_usec = a->cpu_usec;
+		t->preemptions = a->preemptions;
+		bytes += hpq__task__get_packed_size(t) + 8;
+		if (bytes > ACCT_BUDGET) {
+			skip = i + 1;
+			rep.truncated = true;
+			break;
+		}
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = &tasks[skip + i];
+	rep.n_tasks = n;
+	rep.tasks = ptrs;
+	rep.truncated = rep.truncated || l->truncated;
+	env.id = r->id;
+	env.body_case = HPQ__ENVELOPE__BODY_ACCT_REPLY;
+	env.acct_reply = &rep;
+	server_send(r->c, &env);
+	free(tasks);
+	free(res);
+	free(ptrs);
+out:
+	server_unref(r->c);
+	free(r);
+}
+
+int req_acct(struct req *q)
+{
+	const Hpq__AcctRequest *m = q->env->acct;
+	struct store_acct_filter f = { 0 };
+	struct acct_req *r;
+	char *states = NULL;
+	size_t len = 2;
+
+	if (m->until && m->until <= m->since)
+		return state_errf(q->e, HPQ_EINVAL, "--until must be later than --since");
+	if (m->limit > ACCT_MAX_LIMIT)
+		return state_errf(q->e, HPQ_EINVAL, "--limit %u is more than %d", m->limit,
+				  ACCT_MAX_LIMIT);
+	for (size_t i = 0; i < m->n_states; i++) {
+		int s = state_task_state_parse(m->states[i]);
+
+		if (s < 0 || !task_state_final((enum task_state)s))
+			return state_errf(q->e, HPQ_EINVAL, "'%.32s' is not the state of an ended "
+					  "task: use COMPLETED, FAILED, CANCELLED, TIMEOUT or "
+					  "OUT_OF_MEMORY", m->states[i]);
+		len += strlen(state_task_state((enum task_state)s)) + 1;
+	}
+	if (m->n_states) {
+		states = xmalloc(len + 1);
+		strcpy(states, ",");
+		for (size_t i = 0; i < m->n_states; i++) {
+			strcat(states, state_task_state(
+				(enum task_state)state_task_state_parse(m->states[i])));
+			strcat(states, ",");
+		}
+	}
+	f.since_ms = m->since;
+	f.until_ms = m->until;
+	f.user = *m->user ? m->user : NULL;
+	f.team = *m->team ? m->team : NULL;
+	f.name = *m->name ? m->name : NULL;
+	f.states = states;
+	f.limit = m->limit ? m->limit : ACCT_DEFAULT_LIMIT;
+	r = xcalloc(1, sizeof(*r));
+	r->c = q->c;
+	r->id = q->id;
+	server_ref(q->c);
+	store_acct_read(q->d->store, &f, on_acct, r);
+	free(states);
 	return 0;
 }

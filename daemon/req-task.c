@@ -16,12 +16,15 @@
 #include <string.h>
 
 #include "agentlink.h"
+#include "array.h"
 #include "context.h"
 #include "error.h"
+#include "parse.h"
 #include "msg.h"
 #include "queue.h"
 #include "request.h"
 #include "rights.h"
+#include "select.h"
 #include "server.h"
 #include "store.h"
 #include "xalloc.h"
@@ -64,6 +67,19 @@ static void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *
 	pb->cwd = t->cwd;
 	pb->preempt_signal = t->preempt_signal;
 	pb->grace_s = state_task_grace(st, t);
+	pb->has_array = t->array_id != 0;
+	pb->array_id = t->array_id;
+	pb->array_index = t->array_index;
+	pb->dependency = t->dependency ? t->dependency : (char *)"";
+	pb->kill_on_invalid_dep = t->kill_on_invalid_dep;
+	pb->held = t->held;
+	pb->output = t->output;
+	pb->error = t->error;
+	pb->submit_dir = t->submit_dir;
+	pb->has_script = t->has_script;
+	pb->peak_mem = t->peak_mem;
+	pb->cpu_usec = t->cpu_usec;
+	pb->preemptions = t->preemptions;
 }
 
 /* Withholds t's private data from a reader who may not see it (rights.h). */
@@ -74,6 +90,11 @@ static void task_redact(const struct rights_view *v, const struct task *t, Hpq__
 	pb->n_argv = 0;
 	pb->argv = NULL;
 	pb->cwd = (char *)"";
+	pb->output = (char *)"";
+	pb->error = (char *)"";
+	pb->submit_dir = (char *)"";
+	pb->script.len = 0;
+	pb->script.data = NULL;
 	pb->redacted = true;
 }
 
@@ -102,28 +123,140 @@ int req_submit(struct req *q)
 }
 
 struct list_filter {
-	const char *team, *user;
-	int state;           /* -1: any; -2: active */
+	const char *team, *user, *name;
+	unsigned states;     /* 1 << task_state; 0: any */
 };
+
+#define ACTIVE_STATES (1u << TASK_PENDING | 1u << TASK_RUNNING | 1u << TASK_PREEMPTING)
 
 static bool list_match(const struct task *t, const struct list_filter *f)
 {
-	if (f->state == -2 && task_state_final(t->state))
-		return false;
-	if (f->state >= 0 && (int)t->state != f->state)
+	if (f->states && !(f->states & 1u << t->state))
 		return false;
 	if (f->team && strcmp(t->team, f->team))
 		return false;
 	if (f->user && strcmp(t->user, f->user))
 		return false;
+	if (f->name && strcmp(t->name, f->name))
+		return false;
 	return true;
+}
+
+/* Adds one state word ("running", "active") to *states. */
+static int list_state(const char *word, unsigned *states, struct state_err *e)
+{
+	int s;
+
+	if (!strcasecmp(word, "active")) {
+		*states |= ACTIVE_STATES;
+		return 0;
+	}
+	s = state_task_state_parse(word);
+	if (s < 0)
+		return state_errf(e, HPQ_EINVAL, "unknown state '%.32s': use PENDING, RUNNING, "
+				  "PREEMPTING, COMPLETED, FAILED, CANCELLED, TIMEOUT, "
+				  "OUT_OF_MEMORY or active", word);
+	*states |= 1u << s;
+	return 0;
+}
+
+/*
+ * The rows of what an array has not materialized yet: one row for all of
+ * them ("5-999%50"), or with expand_arrays one per index, in the list
+ * being built (o), within its limit and frame budget.
+ */
+struct list_out {
+	Hpq__Task **tasks;
+	Hpq__Resources **res;
+	size_t *n, *cap, *bytes;
+	protobuf_c_boolean *truncated;
+	char ***own;                 /* strings to free after the reply */
+	size_t *nown;
+	uint32_t limit;
+};
+
+static bool list_out_push(struct list_out *o, const struct state *st, const struct array *a,
+			  uint32_t idx, char *spec, const char *reason,
+			  const struct rights_view *view)
+{
+	Hpq__Task *pb;
+	size_t sz;
+
+	if ((o->limit && *o->n >= o->limit) || *o->truncated)
+		return false;
+	if (*o->n == *o->cap) {
+		*o->cap = *o->cap ? 2 * *o->cap : 64;
+		*o->tasks = xreallocarray(*o->tasks, *o->cap, sizeof(**o->tasks));
+		*o->res = xreallocarray(*o->res, *o->cap, sizeof(**o->res));
+	}
+	pb = &(*o->tasks)[*o->n];
+	task_to_pb(st, a->tmpl, pb, &(*o->res)[*o->n]);
+	task_redact(view, a->tmpl, pb);
+	pb->id = a->id;
+	pb->has_array = true;
+	pb->array_id = a->id;
+	pb->array_index = idx;
+	pb->array_spec = spec ? spec : (char *)"";
+	pb->state = (char *)"PENDING";
+	pb->reason = (char *)reason;
+	pb->held = a->held;
+	sz = hpq__task__get_packed_size(pb) + 8;
+	if (*o->bytes + sz > LIST_BUDGET) {
+		*o->truncated = true;
+		return false;
+	}
+	*o->bytes += sz;
+	(*o->n)++;
+	return true;
+}
+
+struct expand_arg {
+	struct list_out *o;
+	const struct state *st;
+	const struct array *a;
+	const char *reason;
+	const struct rights_view *view;
+};
+
+static bool expand_one(void *arg, uint32_t idx)
+{
+	struct expand_arg *x = arg;
+
+	return list_out_push(x->o, x->st, x->a, idx, NULL, x->reason, x->view);
+}
+
+static void list_array_rows(const struct state *st, const struct task *first, bool expand,
+			    const struct list_filter *f, struct list_out *o,
+			    const struct rights_view *view)
+{
+	const struct array *a = array_find(st, first->array_id);
+	const char *reason;
+	char *spec;
+
+	if (!a || !a->tmpl || array_set_empty(&a->pending) || !list_match(a->tmpl, f))
+		return;
+	reason = array_pending_reason(st, a);
+	if (expand) {
+		struct expand_arg x = { o, st, a, reason, view };
+
+		/* Newest first, as the tasks: the reply is reversed at the end. */
+		array_set_each(&a->pending, expand_one, &x);
+		return;
+	}
+	spec = array_pending_spec(a);
+	if (!list_out_push(o, st, a, array_set_min(&a->pending), spec, reason, view)) {
+		free(spec);
+		return;
+	}
+	*o->own = xreallocarray(*o->own, *o->nown + 1, sizeof(**o->own));
+	(*o->own)[(*o->nown)++] = spec;
 }
 
 int req_list(struct req *q)
 {
 	const Hpq__ListRequest *m = q->env->list;
 	struct state *st = &q->d->state;
-	struct list_filter f = { NULL, NULL, -1 };
+	struct list_filter f = { NULL, NULL, NULL, 0 };
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
 	Hpq__Task *tasks = NULL, **ptrs = NULL;
@@ -131,23 +264,22 @@ int req_list(struct req *q)
 	struct queue_index *qi = NULL;
 	struct rights_view view;
 	size_t n = 0, cap = 0, bytes = 0;
+	char **own = NULL;
+	size_t nown = 0;
+	struct list_out out = { &tasks, &res, &n, &cap, &bytes, &rep.truncated, &own, &nown,
+				m->limit };
 
 	if (*m->team)
 		f.team = m->team;
 	if (*m->user)
 		f.user = m->user;
-	if (*m->state) {
-		if (!strcasecmp(m->state, "active")) {
-			f.state = -2;
-		} else {
-			f.state = state_task_state_parse(m->state);
-			if (f.state < 0)
-				return state_errf(q->e, HPQ_EINVAL, "unknown state '%.32s': use "
-						  "PENDING, RUNNING, PREEMPTING, COMPLETED, "
-						  "FAILED, CANCELLED, TIMEOUT or active",
-						  m->state);
-		}
-	}
+	if (*m->name)
+		f.name = m->name;
+	if (*m->state && list_state(m->state, &f.states, q->e) < 0)
+		return HPQ_EINVAL;
+	for (size_t i = 0; i < m->n_states; i++)
+		if (list_state(m->states[i], &f.states, q->e) < 0)
+			return HPQ_EINVAL;
 
 	/* The reader's rights once; then each task's private data is one check. */
 	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
@@ -156,6 +288,12 @@ int req_list(struct req *q)
 		const struct task *t = st->tasks[i];
 		size_t sz;
 
+		if (m->array_id && t->array_id != m->array_id)
+			continue;
+		if (t->array_id && t->array_id == t->st.id)
+			list_array_rows(st, t, m->expand_arrays, &f, &out, &view);
+		if (rep.truncated)
+			break;
 		if (!list_match(t, &f))
 			continue;
 		if (m->limit && n >= m->limit)
@@ -196,6 +334,9 @@ int req_list(struct req *q)
 	free(ptrs);
 	free(tasks);
 	free(res);
+	for (size_t i = 0; i < nown; i++)
+		free(own[i]);
+	free(own);
 	queue_index_free(qi);
 	rights_view_release(&view);
 	return 0;
@@ -206,6 +347,7 @@ struct show_req {
 	struct conn *c;
 	uint64_t id;
 	uint64_t task_id;
+	bool script;                 /* the asker wants the batch script */
 };
 
 static void on_history(void *arg, int status, const struct store_history *h)
@@ -220,6 +362,7 @@ static void on_history(void *arg, int status, const struct store_history *h)
 	Hpq__Checkpoint *ck = NULL, **ckp = NULL;
 	Hpq__Event *ev = NULL, **evp = NULL;
 	struct rights_view view;
+	struct state_err e;
 
 	if (status < 0 || !t) {
 		server_send_error(q->c, q->id, status < 0 ? status : HPQ_ENOTFOUND,
@@ -227,9 +370,27 @@ static void on_history(void *arg, int status, const struct store_history *h)
 		goto out;
 	}
 	task_to_pb(st, t, &task, &res);
+	if (q->script) {
+		if (!h->script) {
+			server_send_error(q->c, q->id,
+					  state_errf(&e, HPQ_ENOTFOUND, "task %llu was not submitted "
+						     "as a batch script",
+						     (unsigned long long)t->st.id), e.msg);
+			goto out;
+		}
+		task.script.data = (uint8_t *)h->script;
+		task.script.len = h->script_len;
+	}
 	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
 	task_redact(&view, t, &task);
 	rights_view_release(&view);
+	if (q->script && task.redacted) {
+		server_send_error(q->c, q->id,
+				  state_errf(&e, HPQ_EPERM, "task %llu is %s's: its script is "
+					     "private", (unsigned long long)t->st.id, t->user),
+				  e.msg);
+		goto out;
+	}
 	task.queue_position = queue_position(st, t);
 	if (h->nckpts) {
 		ck = xcalloc(h->nckpts, sizeof(*ck));
@@ -279,20 +440,74 @@ out:
 	free(q);
 }
 
+/*
+ * ID_INDEX: the index's own task once it is materialized (*task_id), else
+ * the array's template with that index, answered here (returns 1).
+ */
+static int show_array_index(struct req *q, const Hpq__ShowRequest *m, uint64_t *task_id)
+{
+	struct state *st = &q->d->state;
+	const struct array *a = array_find(st, m->id);
+	const struct task *t;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ShowReply rep = HPQ__SHOW_REPLY__INIT;
+	Hpq__Task task;
+	Hpq__Resources res;
+	struct rights_view view;
+
+	if (!a)
+		return state_errf(q->e, HPQ_ENOTFOUND, "no array %llu", (unsigned long long)m->id);
+	t = array_task_find(st, a, m->array_index);
+	if (t) {
+		*task_id = t->st.id;
+		return 0;
+	}
+	if (!a->tmpl || !array_set_has(&a->pending, m->array_index))
+		return state_errf(q->e, HPQ_ENOTFOUND, "array %llu has no index %u",
+				  (unsigned long long)m->id, m->array_index);
+	task_to_pb(st, a->tmpl, &task, &res);
+	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
+	task_redact(&view, a->tmpl, &task);
+	rights_view_release(&view);
+	task.id = a->id;
+	task.has_array = true;
+	task.array_id = a->id;
+	task.array_index = m->array_index;
+	task.held = a->held;
+	task.reason = (char *)array_pending_reason(st, a);
+	rep.task = &task;
+	env.id = q->id;
+	env.body_case = HPQ__ENVELOPE__BODY_SHOW_REPLY;
+	env.show_reply = &rep;
+	server_send(q->c, &env);
+	return 1;
+}
+
 int req_show(struct req *q)
 {
 	const Hpq__ShowRequest *m = q->env->show;
+	const struct task *t;
 	struct show_req *s;
+	uint64_t task_id = m->id;
 
-	if (!state_task_find(&q->d->state, m->id))
+	if (m->has_array_index) {
+		int r = show_array_index(q, m, &task_id);
+
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	t = state_task_find(&q->d->state, task_id);
+	if (!t)
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu", (unsigned long long)m->id);
 	s = xcalloc(1, sizeof(*s));
 	s->d = q->d;
 	s->c = q->c;
 	s->id = q->id;
-	s->task_id = m->id;
+	s->task_id = task_id;
+	s->script = m->script;
 	server_ref(s->c);
-	store_read_history(q->d->store, m->id, on_history, s);
+	store_read_history(q->d->store, task_id,
+			   m->script ? (t->array_id ? t->array_id : t->st.id) : 0, on_history, s);
 	return 0;
 }
 
@@ -305,6 +520,8 @@ int req_cancel(struct req *q)
 	Hpq__CancelResult *res, **ptrs;
 	struct state_err *msgs;
 
+	if (m->select)
+		return req_cancel_select(q);
 	if (!m->n_ids)
 		return state_errf(q->e, HPQ_EINVAL, "no task to cancel");
 	if (m->n_ids > MAX_CANCEL_IDS)
@@ -355,4 +572,50 @@ int req_checkpoint(struct req *q)
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu", (unsigned long long)m->task_id);
 	return req_ok_after_commit(q, state_checkpoint_add(&q->d->state, t, m->attempt, m->step,
 							   m->path, &q->c->actor, q->e));
+}
+
+/* The one task an update names: "12", or an array's started index "12_5". */
+static struct task *update_task(struct state *st, const char *id, struct state_err *e, int *r)
+{
+	Hpq__TaskSelector sel = HPQ__TASK_SELECTOR__INIT;
+	struct selection found;
+	struct task *t = NULL;
+	char *ids[] = { (char *)id };
+
+	sel.n_ids = 1;
+	sel.ids = ids;
+	*r = select_resolve(st, &sel, &found, e);
+	if (*r < 0)
+		return NULL;
+	if (found.n == 1 && found.v[0].kind == SEL_TASK) {
+		t = found.v[0].t;
+	} else if (found.n == 1 && found.v[0].kind == SEL_MISSING) {
+		*r = state_errf(e, found.v[0].code, "%s", found.v[0].msg ? found.v[0].msg : id);
+	} else if (found.n && found.v[0].kind == SEL_INDEX) {
+		*r = state_errf(e, HPQ_ESTATE, "%.32s has not started: an array's pending "
+				"indices share the array's request (hpq hold %.32s makes it a "
+				"task of its own, which hpq update can change)", id, id);
+	} else {
+		*r = state_errf(e, HPQ_EINVAL, "%.32s names more than one task: update one at "
+				"a time", id);
+	}
+	select_release(&found);
+	return t;
+}
+
+int req_update(struct req *q)
+{
+	const Hpq__UpdateRequest *m = q->env->update;
+	struct state *st = &q->d->state;
+	int r;
+	struct task *t = update_task(st, m->id, q->e, &r);
+
+	if (!t)
+		return r;
+	r = state_task_update(st, t, m->fields, m->n_fields, &q->c->actor, q->e);
+	if (r == HPQ_EPERM)
+		rights_denied(st, &q->c->actor, t, q->e->msg);
+	if (r == 1)
+		agentlink_limit_after_commit(q->d, t);
+	return req_ok_after_commit(q, r);
 }

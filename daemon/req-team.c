@@ -172,6 +172,7 @@ int req_class_list(struct req *q)
 		cls[n].name = pc->name;
 		cls[n].weight = pc->weight;
 		cls[n].preemptible = pc->preemptible;
+		cls[n].max_time_s = pc->max_time_s;
 		ptrs[n] = &cls[n];
 		n++;
 	}

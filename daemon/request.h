@@ -49,6 +49,9 @@ static inline int req_ok_after_commit(struct req *q, int r)
 
 /* req-task.c */
 req_fn req_submit, req_list, req_show, req_cancel, req_checkpoint;
+req_fn req_update;
+/* req-control.c */
+req_fn req_hold, req_requeue, req_cancel_select;
 /* req-node.c */
 req_fn req_node_list, req_node_drain, req_node_resume, req_node_repair;
 /* req-team.c */
@@ -56,7 +59,7 @@ req_fn req_team_set, req_team_remove, req_team_list;
 req_fn req_class_set, req_class_remove, req_class_list;
 req_fn req_policy_show, req_policy_set;
 /* req-dash.c */
-req_fn req_status, req_events, req_usage, req_log_request;
+req_fn req_status, req_events, req_usage, req_log_request, req_acct;
 /* req-join.c */
 req_fn req_join, req_renew, req_token_create, req_token_list, req_token_delete;
 req_fn req_node_revoke;

@@ -121,7 +121,10 @@ static const struct req_entry table[] = {
 	[BODY(LIST)]          = { CLIENT, NULL, req_list },
 	[BODY(SHOW)]          = { CLIENT, NULL, req_show },
 	[BODY(CANCEL)]        = { CLIENT | WRITE, NULL, req_cancel },
+	[BODY(HOLD)]          = { CLIENT | WRITE, NULL, req_hold },
 	[BODY(CHECKPOINT)]    = { CLIENT | AGENT | WRITE, NULL, req_checkpoint },
+	[BODY(REQUEUE)]       = { CLIENT | WRITE, NULL, req_requeue },
+	[BODY(UPDATE)]        = { CLIENT | WRITE, NULL, req_update },
 
 	[BODY(NODE_LIST)]     = { CLIENT, NULL, req_node_list },
 	[BODY(NODE_DRAIN)]    = { CLIENT | WRITE, "drain nodes", req_node_drain },
@@ -146,6 +149,7 @@ static const struct req_entry table[] = {
 	[BODY(EVENTS)]        = { CLIENT, NULL, req_events },
 	[BODY(USAGE)]         = { CLIENT, NULL, req_usage },
 	[BODY(LOG_REQUEST)]   = { CLIENT, NULL, req_log_request },
+	[BODY(ACCT)]          = { CLIENT, NULL, req_acct },
 
 	[BODY(REGISTER)]      = { AGENT | WRITE, NULL, req_register },
 	[BODY(HEARTBEAT)]     = { AGENT, NULL, req_heartbeat },

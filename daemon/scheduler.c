@@ -257,6 +257,9 @@ struct sched {
 	struct sched_decision *dec;
 	uint32_t ndec, dec_cap;
 
+	sched_successor_fn successor;  /* sched_set_successor */
+	void *successor_ctx;
+
 	/* cycle scratch */
 	enum cycle_order order;
 	struct heap cand;            /* struct tq * */
@@ -1299,6 +1302,17 @@ static bool may_use_reserved(const struct sched *s, const struct pool *p,
 
 /* ---- starting and releasing ---- */
 
+static bool task_valid(const struct sched_task *t);
+static void task_enqueue(struct sched *s, struct sched_task *t);
+
+/* The successor hook's task joins its queue; an invalid one is dropped
+ * (the caller sees it still SCHED_NONE). */
+static void successor_enqueue(struct sched *s, struct sched_task *n)
+{
+	if (n && task_valid(n))
+		task_enqueue(s, n);
+}
+
 static void task_start(struct sched *s, struct pool *p, struct tq *q, struct sched_task *t,
 		       const uint32_t *nodes)
 {
@@ -1318,6 +1332,8 @@ static void task_start(struct sched *s, struct pool *p, struct tq *q, struct sch
 	if (p->resv == t)
 		resv_clear(s, p);
 	decide(s, SCHED_START, t, NULL, SCHED_CAUSE_NONE);
+	if (t->successor && s->successor)
+		successor_enqueue(s, s->successor(s->successor_ctx, t));
 }
 
 /* Starts the head of sh (the top shape of q) on nodes. */
@@ -2732,13 +2748,25 @@ static bool task_valid(const struct sched_task *t)
 	       t->state == SCHED_NONE;
 }
 
+void sched_set_successor(struct sched *s, sched_successor_fn fn, void *ctx)
+{
+	s->successor = fn;
+	s->successor_ctx = ctx;
+}
+
 int sched_task_submit(struct sched *s, struct sched_task *t)
+{
+	if (!task_valid(t))
+		return HPQ_EINVAL;
+	task_enqueue(s, t);
+	return 0;
+}
+
+static void task_enqueue(struct sched *s, struct sched_task *t)
 {
 	struct pool *p;
 	struct tq *q;
 
-	if (!task_valid(t))
-		return HPQ_EINVAL;
 	p = pool_get(s, t->pool);
 	q = tq_get(s, p, t->team);
 	t->state = SCHED_PENDING;
@@ -2749,7 +2777,6 @@ int sched_task_submit(struct sched *s, struct sched_task *t)
 	queue_insert(s, q, t);
 	q->npending++;
 	tq_dirty(s, p, q);
-	return 0;
 }
 
 int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *nodes, int64_t start_ms)
@@ -2808,6 +2835,24 @@ void sched_task_requeue(struct sched *s, struct sched_task *t, int64_t now_ms)
 	queue_insert(s, q, t);
 	q->npending++;
 	tq_dirty(s, p, q);
+}
+
+int sched_task_set_class(struct sched *s, struct sched_task *t, uint32_t class_id)
+{
+	struct pool *p;
+	struct tq *q;
+
+	if ((t->state != SCHED_RUNNING && t->state != SCHED_PREEMPTING) || class_id >= ID_LIMIT)
+		return HPQ_EINVAL;
+	p = s->pools[t->pool];
+	q = tq_find(p, t->team);
+	tq_cls_charge(q, t, -1);
+	t->class_id = class_id;
+	t->flags = (t->flags & TF_LOW) | class_of(s, class_id)->weight << TF_WSHIFT;
+	tq_cls_charge(q, t, 1);
+	q->minrun_stale = true;
+	pool_dirty_all(s, p);
+	return 0;
 }
 
 void sched_task_finish(struct sched *s, struct sched_task *t, int64_t now_ms)

@@ -123,6 +123,9 @@ struct sched_task {
 	uint32_t team, pool, class_id;
 	uint32_t nnodes;             /* gang size, >= 1 */
 	struct hpq_res per_node;
+	bool successor;              /* when it starts, ask the successor hook for the
+	                              * next task (sched_set_successor); may change at
+	                              * any time */
 
 	/* read-only for the caller (checkpoint_ms may be preset from the store
 	 * before submit or adopt; later it changes via sched_task_checkpoint) */
@@ -180,6 +183,19 @@ int sched_node_remove(struct sched *s, uint32_t node); /* HPQ_EBUSY if tasks hol
 /* How many tasks hold node now (running or preempting); 0 if it is unknown. */
 uint32_t sched_node_tasks(const struct sched *s, uint32_t node);
 
+/*
+ * The successor hook: when a task with `successor` set starts (a START
+ * decision, in a cycle), fn(ctx, started) may return a new task, filled in
+ * as for sched_task_submit, which joins the queue at once (counted as
+ * pending), so the same cycle may start it too. This lets a caller keep a
+ * long run of like tasks (an array's pending indices) as one queued task
+ * and hand over the next only when the one before starts: the queue, and
+ * the cycle's cost, stay the same whatever the run's length. fn must not
+ * call into the dispatcher; NULL (the default) turns the hook off.
+ */
+typedef struct sched_task *(*sched_successor_fn)(void *ctx, struct sched_task *started);
+void sched_set_successor(struct sched *s, sched_successor_fn fn, void *ctx);
+
 /* Tasks. */
 int sched_task_submit(struct sched *s, struct sched_task *t);
 /* Restart: a task the store says was RUNNING on these nodes (known nodes
@@ -191,6 +207,12 @@ void sched_task_requeue(struct sched *s, struct sched_task *t, int64_t now_ms);
 /* Leaves the dispatcher, releasing what it holds. */
 void sched_task_finish(struct sched *s, struct sched_task *t, int64_t now_ms);
 void sched_task_checkpoint(struct sched *s, struct sched_task *t, int64_t now_ms);
+/* A RUNNING or PREEMPTING task changes class (hpq update --class): its
+ * usage moves to the new class, and from the next cycle it is weighed as
+ * one of it (as a victim, and when it preempts its team's lower work). A
+ * pending task changes class by leaving and being submitted again.
+ * HPQ_EINVAL for a task in neither state. */
+int sched_task_set_class(struct sched *s, struct sched_task *t, uint32_t class_id);
 
 /* Why t (PENDING) waits right now. Costs O(nodes in its pool) at most;
  * for queries, not for the cycle. */

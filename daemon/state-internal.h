@@ -27,6 +27,13 @@ void set_str(char **slot, const char *s);
 void load_task(void *arg, const struct store_task_row *row,
 	       const struct store_checkpoint *newest);
 void restore_one(struct state *st, struct task *t);
+/* A task made by the model itself (an array's index): into the state's
+ * tasks, counted and recorded, PENDING, not in the dispatcher. */
+void task_adopt(struct state *st, struct task *t);
+/* Records t's row as it is now. */
+void task_save(struct state *st, struct task *t);
+/* To a final state, out of the dispatcher, recorded with its end event. */
+void task_finish(struct state *st, struct task *t, enum task_state to, const char *reason);
 
 /* team.c */
 void load_class(void *arg, const struct store_class_row *c);

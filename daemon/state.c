@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+#include "depend.h"
 #include "log.h"
 #include "parse.h"
 #include "rights.h"
@@ -36,6 +38,7 @@ void state_init(struct state *st, struct store *store)
 	st->policy.grace_s = DEFAULT_GRACE_S;
 	st->policy.max_grace_s = DEFAULT_MAX_GRACE_S;
 	st->sched = sched_new(&st->policy.sched);
+	sched_set_successor(st->sched, array_successor, st);
 }
 
 void state_release(struct state *st)
@@ -52,6 +55,8 @@ void state_release(struct state *st)
 	for (size_t i = 0; i < st->ntasks; i++)
 		state_task_free(st->tasks[i]);
 	free(st->tasks);
+	array_release_all(st);
+	depend_release(st);
 	for (uint32_t i = 0; i < st->nteams; i++)
 		team_free(st->teams[i]);
 	free(st->teams);
@@ -147,9 +152,20 @@ static void load_done(void *arg)
 	for (size_t i = 0; i < st->ntasks; i++)
 		if (!task_state_final(st->tasks[i]->state))
 			restore_one(st, st->tasks[i]);
+	array_load_done(st);
+	depend_load_done(st);
 	mark_dirty(st);
 	log_info("loaded %zu tasks, %u teams, %u classes, %u pools, %u nodes", st->ntasks,
 		 st->nteams, st->nclasses, st->npools, st->nnodes);
+}
+
+/* A task row, and the template of its array if it is an array's first index. */
+static void load_task_row(void *arg, const struct store_task_row *row,
+			  const struct store_checkpoint *newest)
+{
+	load_task(arg, row, newest);
+	if (row->array_id)
+		array_load_task(arg, row);
 }
 
 int state_load(struct state *st, char *err, size_t errlen)
@@ -161,7 +177,8 @@ int state_load(struct state *st, char *err, size_t errlen)
 		.on_team = load_team,
 		.on_quota = load_quota,
 		.on_node = load_node,
-		.on_task = load_task,
+		.on_array = load_array,
+		.on_task = load_task_row,
 		.on_token = load_token,
 		.on_cert = load_cert,
 		.on_done = load_done,

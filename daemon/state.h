@@ -28,6 +28,8 @@
 #include "task.h"
 #include "team.h"
 
+struct array;
+struct depend;
 struct store;
 struct store_event;
 
@@ -37,6 +39,8 @@ struct store_event;
 #define STATE_MAX_CPUS (1 << 20)
 #define STATE_MAX_MEM ((int64_t)1 << 40)       /* MiB: one exbibyte */
 #define STATE_MAX_NODES_PER_TASK 1024
+#define STATE_MAX_NTASKS_PER_NODE 1024
+#define STATE_MAX_TIME_LIMIT_S (366ull * 24 * 3600)
 #define STATE_MAX_ARGS 65536
 
 /* The cluster policy (the policy table; `hpq policy`, docs/design.md §4). */
@@ -53,6 +57,9 @@ struct state {
 	struct task **tasks;         /* ordered by id */
 	size_t ntasks, tasks_cap;
 	uint64_t next_id;
+	struct array **arrays;       /* array.h: ordered by id */
+	size_t narrays, arrays_cap;
+	struct depend *depend;       /* depend.h: who waits for whom */
 
 	struct team **teams;
 	uint32_t nteams;

@@ -17,6 +17,7 @@ enum stmt_id {
 	ST_TASK_INSERT,
 	ST_TASK_UPDATE,
 	ST_SCRIPT_INSERT,
+	ST_SCRIPT_READ,
 	ST_CKPT_INSERT,
 	ST_HIST_CKPTS,
 	ST_HIST_EVENTS,
@@ -35,6 +36,8 @@ enum stmt_id {
 	ST_EVENT_INSERT,
 	/* store-usage.c */
 	ST_USAGE_ADD,
+	/* store-arrays.c */
+	ST_ARRAY_PUT,
 	/* store-trust.c */
 	ST_TOKEN_PUT,
 	ST_TOKEN_DELETE,
@@ -58,6 +61,7 @@ extern const struct stmt_def store_node_stmts[];
 extern const struct stmt_def store_event_stmts[];
 extern const struct stmt_def store_usage_stmts[];
 extern const struct stmt_def store_trust_stmts[];
+extern const struct stmt_def store_array_stmts[];
 
 /*
  * An op is one row for the open batch: a statement and a copy of each
@@ -143,6 +147,7 @@ int store_load_teams(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_nodes(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_trust(struct store *s, const struct store_loader *cb, void *arg);
+int store_load_arrays(struct store *s, const struct store_loader *cb, void *arg);
 
 /* Runs one query of a load, calling row() for each row it returns. */
 typedef void (*load_row_fn)(sqlite3_stmt *q, const struct store_loader *cb, void *arg);

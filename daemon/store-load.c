@@ -2,7 +2,7 @@
  * store-load.c: reading the whole state at start (store_load, store.h):
  * each table family hands its rows to the loader's callbacks, in the
  * order the state needs them: the policy, pools, classes, teams and their
- * quotas first, then nodes, then tasks with their newest checkpoints, then join
+ * quotas first, then nodes, then arrays, then tasks with their newest checkpoints, then join
  * tokens and node certificates.
  */
 #include <sqlite3.h>
@@ -19,6 +19,8 @@ int store_load(struct store *s, const struct store_loader *cb, void *arg, char *
 	rc = store_load_teams(s, cb, arg);
 	if (rc == SQLITE_OK)
 		rc = store_load_nodes(s, cb, arg);
+	if (rc == SQLITE_OK && cb->on_array)
+		rc = store_load_arrays(s, cb, arg);
 	if (rc == SQLITE_OK)
 		rc = store_load_tasks(s, cb, arg);
 	if (rc == SQLITE_OK)

@@ -17,12 +17,14 @@ const struct stmt_def store_task_stmts[] = {
 	  " peak_mem, cpu_usec, preemptions)"
 	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 	{ ST_SCRIPT_INSERT, "INSERT OR REPLACE INTO scripts (id, body) VALUES (?,?)" },
+	{ ST_SCRIPT_READ, "SELECT body FROM scripts WHERE id = ?" },
 	{ ST_TASK_UPDATE,
 	  "UPDATE tasks SET state = ?, reason = ?, node_names = ?, nodes_done = ?,"
 	  " attempts = ?, start_time = ?, end_time = ?, exit_code = ?,"
 	  " cancel_requested = ?, name = ?, class = ?, pool = ?, nnodes = ?, gpus = ?,"
 	  " cpus = ?, mem = ?, time_limit_s = ?, dependency = ?, held = ?, peak_mem = ?,"
-	  " cpu_usec = ?, preemptions = ?, kill_on_invalid_dep = ? WHERE id = ?" },
+	  " cpu_usec = ?, preemptions = ?, kill_on_invalid_dep = ?, requeue_by = ?"
+	  " WHERE id = ?" },
 	{ ST_CKPT_INSERT,
 	  "INSERT INTO checkpoints (task_id, attempt, step, path, time) VALUES (?,?,?,?,?)" },
 	{ ST_HIST_CKPTS,
@@ -89,7 +91,7 @@ void store_task_insert(struct store *s, const struct store_task_row *t)
 
 void store_task_update(struct store *s, const struct store_task_row *t)
 {
-	struct op *op = op_new(s, ST_TASK_UPDATE, 24);
+	struct op *op = op_new(s, ST_TASK_UPDATE, 25);
 
 	op_text(op, 0, t->state);
 	op_text(op, 1, t->reason);
@@ -115,7 +117,8 @@ void store_task_update(struct store *s, const struct store_task_row *t)
 	op_int(op, 20, (int64_t)t->cpu_usec);
 	op_int(op, 21, t->preemptions);
 	op_int(op, 22, t->kill_on_invalid_dep);
-	op_int(op, 23, (int64_t)t->id);
+	op_text(op, 23, t->requeue_by);
+	op_int(op, 24, (int64_t)t->id);
 }
 
 void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
@@ -133,7 +136,7 @@ void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, u
 /* ---------------------------------------------------------------- history */
 
 struct history_req {
-	uint64_t task_id;
+	uint64_t task_id, script_id;
 	struct store_history h;
 	store_history_fn fn;
 	void *arg;
@@ -181,6 +184,19 @@ static int history_run(struct store *s, void *arg)
 		e->message = col_dup(q, 6);
 	}
 	sqlite3_reset(q);
+	if (rc != SQLITE_DONE || !hr->script_id)
+		return rc == SQLITE_DONE ? SQLITE_OK : rc;
+
+	q = store_stmt(s, ST_SCRIPT_READ);
+	sqlite3_bind_int64(q, 1, (int64_t)hr->script_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		free(h->script);
+		h->script_len = (size_t)sqlite3_column_bytes(q, 0);
+		h->script = xmemdup(h->script_len ? sqlite3_column_blob(q, 0) : "", h->script_len);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -196,17 +212,170 @@ static void history_done(void *arg, int status)
 	for (size_t i = 0; i < h->nevents; i++)
 		event_free(&h->events[i]);
 	free(h->events);
+	free(h->script);
 	free(hr);
 }
 
-void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, void *arg)
+void store_read_history(struct store *s, uint64_t task_id, uint64_t script_id,
+			store_history_fn fn, void *arg)
 {
 	struct history_req *hr = xcalloc(1, sizeof(*hr));
 
 	hr->task_id = task_id;
+	hr->script_id = script_id;
 	hr->fn = fn;
 	hr->arg = arg;
 	store_call_read(s, history_run, history_done, hr);
+}
+
+/* ---------------------------------------------------------------- accounting */
+
+struct acct_req {
+	struct store_acct_filter f;
+	struct store_acct_row *rows;
+	struct store_acct_list l;
+	char errbuf[256];
+	store_acct_fn fn;
+	void *arg;
+};
+
+static void acct_row_free(struct store_acct_row *r)
+{
+	free(r->name);
+	free(r->team);
+	free(r->user);
+	free(r->cls);
+	free(r->pool);
+	free(r->state);
+	free(r->reason);
+	for (size_t i = 0; i < r->n_node_names; i++)
+		free(r->node_names[i]);
+	free(r->node_names);
+}
+
+static int acct_run(struct store *s, void *arg)
+{
+	struct acct_req *r = arg;
+	const struct store_acct_filter *f = &r->f;
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *q = NULL;
+	size_t n = 0;
+	int rc;
+
+	/* A rerun (store.h) starts over. */
+	for (size_t i = 0; i < r->l.n; i++)
+		acct_row_free(&r->rows[i]);
+	r->l.n = 0;
+	r->l.truncated = false;
+	rc = sqlite3_prepare_v2(db,
+		"SELECT id, name, team, user, class, pool, state, reason, nnodes, gpus, cpus, mem,"
+		" node_names, attempts, submit_time, start_time, end_time, exit_code, time_limit_s,"
+		" array_id, array_index, peak_mem, cpu_usec, preemptions FROM tasks"
+		" WHERE end_time != 0 AND end_time >= ?1 AND (?2 = 0 OR end_time < ?2)"
+		" AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR team = ?4)"
+		" AND (?5 IS NULL OR name = ?5)"
+		" AND (?6 IS NULL OR instr(?6, ',' || state || ',') > 0)"
+		" ORDER BY id DESC LIMIT ?7", -1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, f->since_ms);
+		sqlite3_bind_int64(q, 2, f->until_ms);
+		if (f->user)
+			sqlite3_bind_text(q, 3, f->user, -1, SQLITE_STATIC);
+		if (f->team)
+			sqlite3_bind_text(q, 4, f->team, -1, SQLITE_STATIC);
+		if (f->name)
+			sqlite3_bind_text(q, 5, f->name, -1, SQLITE_STATIC);
+		if (f->states)
+			sqlite3_bind_text(q, 6, f->states, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 7, (int64_t)f->limit + 1);
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			struct store_acct_row *a;
+			struct col_strv nodes;
+
+			if (n == f->limit) {
+				r->l.truncated = true;
+				continue;
+			}
+			r->rows = xreallocarray(r->rows, n + 1, sizeof(*r->rows));
+			a = &r->rows[n++];
+			col_strv_names(&nodes, q, 12);
+			*a = (struct store_acct_row){
+				.id = (uint64_t)sqlite3_column_int64(q, 0),
+				.name = col_dup(q, 1),
+				.team = col_dup(q, 2),
+				.user = col_dup(q, 3),
+				.cls = col_dup(q, 4),
+				.pool = col_dup(q, 5),
+				.state = col_dup(q, 6),
+				.reason = col_dup(q, 7),
+				.nnodes = (uint32_t)sqlite3_column_int64(q, 8),
+				.per_node = { sqlite3_column_int64(q, 9), sqlite3_column_int64(q, 10),
+					      sqlite3_column_int64(q, 11) },
+				.node_names = nodes.v,
+				.n_node_names = nodes.n,
+				.attempts = (uint32_t)sqlite3_column_int64(q, 13),
+				.submit_ms = sqlite3_column_int64(q, 14),
+				.start_ms = sqlite3_column_int64(q, 15),
+				.end_ms = sqlite3_column_int64(q, 16),
+				.has_exit_code = sqlite3_column_type(q, 17) != SQLITE_NULL,
+				.exit_code = (int32_t)sqlite3_column_int64(q, 17),
+				.time_limit_s = (uint64_t)sqlite3_column_int64(q, 18),
+				.array_id = (uint64_t)sqlite3_column_int64(q, 19),
+				.array_index = (uint32_t)sqlite3_column_int64(q, 20),
+				.peak_mem = (uint64_t)sqlite3_column_int64(q, 21),
+				.cpu_usec = (uint64_t)sqlite3_column_int64(q, 22),
+				.preemptions = (uint32_t)sqlite3_column_int64(q, 23),
+			};
+			r->l.n = n;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		read_failed(db, r->errbuf, sizeof(r->errbuf), &r->l.error);
+	sqlite3_finalize(q);
+	for (size_t i = 0; i < n / 2; i++) {
+		struct store_acct_row x = r->rows[i];
+
+		r->rows[i] = r->rows[n - 1 - i];
+		r->rows[n - 1 - i] = x;
+	}
+	r->l.v = r->rows;
+	r->l.n = n;
+	return SQLITE_OK;
+}
+
+static void acct_done(void *arg, int status)
+{
+	struct acct_req *r = arg;
+
+	r->fn(r->arg, status, status < 0 ? NULL : &r->l);
+	for (size_t i = 0; i < r->l.n; i++)
+		acct_row_free(&r->rows[i]);
+	free(r->rows);
+	free((char *)r->f.user);
+	free((char *)r->f.team);
+	free((char *)r->f.name);
+	free((char *)r->f.states);
+	free(r);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void store_acct_read(struct store *s, const struct store_acct_filter *f, store_acct_fn fn,
+		     void *arg)
+{
+	struct acct_req *r = xcalloc(1, sizeof(*r));
+
+	r->f = *f;
+	r->f.user = dup_or_null(f->user);
+	r->f.team = dup_or_null(f->team);
+	r->f.name = dup_or_null(f->name);
+	r->f.states = dup_or_null(f->states);
+	r->fn = fn;
+	r->arg = arg;
+	store_call_read(s, acct_run, acct_done, r);
 }
 
 /* ---------------------------------------------------------------- load */
@@ -254,6 +423,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.peak_mem = (uint64_t)sqlite3_column_int64(q, 42),
 		.cpu_usec = (uint64_t)sqlite3_column_int64(q, 43),
 		.preemptions = (uint32_t)sqlite3_column_int64(q, 44),
+		.requeue_by = col_text(q, 46),
 	};
 	bool has_ck = sqlite3_column_type(q, 29) != SQLITE_NULL;
 
@@ -295,7 +465,8 @@ int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg)
 		" t.time_limit_s, t.preempt_signal, t.grace_s, t.checkpoint_dir, t.cwd, t.argv,"
 		" t.env, t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id,"
 		" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held,"
-		" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body"
+		" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body,"
+		" t.requeue_by"
 		" FROM tasks t LEFT JOIN checkpoints c"
 		" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)"
 		" LEFT JOIN scripts s ON s.id = t.id ORDER BY t.id",

@@ -8,7 +8,8 @@ const struct stmt_def store_team_stmts[] = {
 	{ ST_POLICY_PUT, "INSERT OR REPLACE INTO policy (key, value) VALUES (?,?)" },
 	{ ST_POOL_PUT, "INSERT OR IGNORE INTO pools (name) VALUES (?)" },
 	{ ST_CLASS_PUT,
-	  "INSERT OR REPLACE INTO classes (name, weight, preemptible) VALUES (?,?,?)" },
+	  "INSERT OR REPLACE INTO classes (name, weight, preemptible, max_time_s)"
+	  " VALUES (?,?,?,?)" },
 	{ ST_CLASS_DELETE, "DELETE FROM classes WHERE name = ?" },
 	{ ST_TEAM_PUT,
 	  "INSERT OR REPLACE INTO teams (name, weight, preempt_own, default_class, members,"
@@ -40,11 +41,12 @@ void store_pool_put(struct store *s, const char *name)
 
 void store_class_put(struct store *s, const struct store_class_row *c)
 {
-	struct op *op = op_new(s, ST_CLASS_PUT, 3);
+	struct op *op = op_new(s, ST_CLASS_PUT, 4);
 
 	op_text(op, 0, c->name);
 	op_int(op, 1, c->weight);
 	op_int(op, 2, c->preemptible);
+	op_int(op, 3, (int64_t)c->max_time_s);
 }
 
 void store_class_delete(struct store *s, const char *name)
@@ -118,6 +120,7 @@ static void class_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.name = col_text(q, 0),
 		.weight = (uint32_t)sqlite3_column_int64(q, 1),
 		.preemptible = sqlite3_column_int64(q, 2) != 0,
+		.max_time_s = (uint64_t)sqlite3_column_int64(q, 3),
 	};
 
 	cb->on_cls(arg, &c);
@@ -174,7 +177,7 @@ int store_load_teams(struct store *s, const struct store_loader *cb, void *arg)
 	} queries[] = {
 		{ "SELECT key, value FROM policy ORDER BY key", policy_row },
 		{ "SELECT name FROM pools ORDER BY name", pool_row },
-		{ "SELECT name, weight, preemptible FROM classes ORDER BY name", class_row },
+		{ "SELECT name, weight, preemptible, max_time_s FROM classes ORDER BY name", class_row },
 		{ "SELECT name, weight, preempt_own, default_class, members, admins FROM teams"
 		  " ORDER BY name", team_row },
 		{ "SELECT team, pool, guarantee_gpus, guarantee_cpus, guarantee_mem, sharing,"

@@ -262,10 +262,11 @@ static const char schema_v5[] =
  * 0: not in an array); it keeps its output and error patterns, what it
  * still depends on, whether it is held, where it was submitted, and what
  * its attempts used (cgroup peak memory and CPU time) and how often it was
- * preempted. A batch script is kept once, under the task's id (an array's
+ * preempted, and who asked for a requeue that waits for its exit. A batch script is kept once, under the task's id (an array's
  * under the array id). An array keeps its pending indices as ranges
  * ("5-999:2,1001"), rewritten as indices start; held is 1 while the whole
- * array is held.
+ * array is held. A class may cap its tasks' time limits (max_time_s, 0:
+ * none).
  */
 static const char schema_v6[] =
 	"ALTER TABLE tasks ADD COLUMN array_id INTEGER NOT NULL DEFAULT 0;\n"
@@ -280,8 +281,10 @@ static const char schema_v6[] =
 	"ALTER TABLE tasks ADD COLUMN peak_mem INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE tasks ADD COLUMN cpu_usec INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE tasks ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN requeue_by TEXT NOT NULL DEFAULT '';\n"
 	"CREATE INDEX tasks_array ON tasks (array_id) WHERE array_id != 0;\n"
 	"CREATE INDEX tasks_end ON tasks (end_time) WHERE end_time != 0;\n"
+	"ALTER TABLE classes ADD COLUMN max_time_s INTEGER NOT NULL DEFAULT 0;\n"
 	"CREATE TABLE scripts (\n"
 	"  id   INTEGER PRIMARY KEY,\n"
 	"  body BLOB NOT NULL\n"
@@ -1196,6 +1199,7 @@ static const struct stmt_def *const stmt_defs[] = {
 	store_event_stmts,
 	store_usage_stmts,
 	store_trust_stmts,
+	store_array_stmts,
 };
 
 static int prepare_all(struct store *s)

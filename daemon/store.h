@@ -181,8 +181,19 @@ struct store_task_row {
 	uint64_t peak_mem;           /* bytes */
 	uint64_t cpu_usec;
 	uint32_t preemptions;
+	const char *requeue_by;      /* a requeue waits for the exit; "" */
 	const char *script;          /* insert and load: the batch script, or NULL */
 	size_t script_len;
+};
+
+/* An array (array.h): every index, those not materialized yet, the %
+ * limit, and whether its pending indices are held. */
+struct store_array_row {
+	uint64_t id;
+	const char *spec;            /* ranges: "0-999" */
+	const char *pending;         /* ranges; "" when none */
+	uint32_t max_running;        /* 0: no limit */
+	bool held;
 };
 
 struct store_checkpoint {
@@ -220,6 +231,7 @@ struct store_class_row {
 	const char *name;
 	uint32_t weight;
 	bool preemptible;
+	uint64_t max_time_s;         /* schema version 6; 0: no cap */
 };
 
 struct store_node_row {
@@ -276,6 +288,8 @@ void store_task_insert(struct store *s, const struct store_task_row *t);
 /* Only what changes after the submit: state, reason, node names and done
  * marks, attempts, start and end times, exit code, cancel_requested. */
 void store_task_update(struct store *s, const struct store_task_row *t);
+/* Inserts or replaces an array's row (store-arrays.c). */
+void store_array_put(struct store *s, const struct store_array_row *a);
 void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
 			  const char *path, int64_t time_ms);
 /* The team and exactly t->quotas: quotas it had before and no longer has go. */
@@ -317,6 +331,7 @@ struct store_loader {
 	void (*on_team)(void *arg, const struct store_team_row *t);
 	void (*on_quota)(void *arg, const char *team, const struct store_quota_row *q);
 	void (*on_node)(void *arg, const struct store_node_row *n);
+	void (*on_array)(void *arg, const struct store_array_row *a);
 	void (*on_task)(void *arg, const struct store_task_row *t,
 			const struct store_checkpoint *newest);
 	void (*on_token)(void *arg, const struct store_token_row *t);
@@ -344,9 +359,49 @@ struct store_history {
 	size_t nckpts;
 	struct store_event *events;
 	size_t nevents;
+	char *script;                /* script_id given and one is kept; NUL-terminated */
+	size_t script_len;
 };
 typedef void (*store_history_fn)(void *arg, int status, const struct store_history *h);
-void store_read_history(struct store *s, uint64_t task_id, store_history_fn fn, void *arg);
+/* script_id: also the batch script kept under that id (the task's, or its
+ * array's); 0: none. */
+void store_read_history(struct store *s, uint64_t task_id, uint64_t script_id,
+			store_history_fn fn, void *arg);
+
+/*
+ * hpq acct: ended tasks whose end falls in [since_ms, until_ms) (until 0:
+ * no bound), of a user, team and name where those are set, in one of the
+ * states (a ",COMPLETED,FAILED," list; NULL: every final state). The
+ * newest limit of them by id, handed out oldest first.
+ */
+struct store_acct_filter {
+	int64_t since_ms, until_ms;
+	const char *user, *team, *name;  /* NULL: any */
+	const char *states;
+	uint32_t limit;
+};
+struct store_acct_row {
+	uint64_t id, array_id;
+	uint32_t array_index;
+	char *name, *team, *user, *cls, *pool, *state, *reason;
+	char **node_names;
+	size_t n_node_names;
+	uint32_t nnodes, attempts, preemptions;
+	struct hpq_res per_node;
+	int64_t submit_ms, start_ms, end_ms;
+	bool has_exit_code;
+	int32_t exit_code;
+	uint64_t time_limit_s, peak_mem, cpu_usec;
+};
+struct store_acct_list {
+	const struct store_acct_row *v;
+	size_t n;
+	bool truncated;
+	const char *error;
+};
+typedef void (*store_acct_fn)(void *arg, int status, const struct store_acct_list *l);
+void store_acct_read(struct store *s, const struct store_acct_filter *f, store_acct_fn fn,
+		     void *arg);
 
 /* Events at or after since_ms, and of one task, team and node where those
  * are set: the newest limit of them, oldest first. */

@@ -13,10 +13,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "clock.h"
+#include "depend.h"
 #include "error.h"
 #include "hpq.h"
 #include "log.h"
+#include "outpat.h"
 #include "parse.h"
 #include "rights.h"
 #include "state-internal.h"
@@ -25,7 +28,6 @@
 
 #define MAX_PATH_LEN 4096
 #define MAX_ARG_BYTES (1u << 20)
-#define MAX_TIME_LIMIT_S (366ull * 24 * 3600)
 #define MAX_GRACE_S (7ull * 24 * 3600)
 
 static const char *const state_names[] = {
@@ -81,6 +83,7 @@ void state_task_free(struct task *t)
 	free(t->dependency);
 	free(t->submit_dir);
 	free(t->script);
+	free(t->requeue_by);
 	free(t);
 }
 
@@ -179,7 +182,17 @@ const char *state_task_reason(const struct state *st, const struct task *t)
 {
 	if (t->state == TASK_PENDING && t->st.state == SCHED_PENDING) {
 		enum sched_reason r = sched_task_reason(st->sched, &t->st);
+		struct pool_fit f;
 
+		/* "capacity" means wait; a task that no registered node of its
+		 * pool could ever hold (one left, or came back smaller) would
+		 * wait forever. */
+		if (r == SCHED_REASON_CAPACITY || r == SCHED_REASON_GANG ||
+		    r == SCHED_REASON_UNHEALTHY_POOL) {
+			state_pool_fit(st, t->st.pool, t->st.per_node, &f);
+			if (f.nodes && f.fitting < t->st.nnodes)
+				return "unsatisfiable";
+		}
 		if (r != SCHED_REASON_NONE)
 			return sched_reason_name(r);
 	}
@@ -256,6 +269,8 @@ void load_task(void *arg, const struct store_task_row *row,
 	t->peak_mem = row->peak_mem;
 	t->cpu_usec = row->cpu_usec;
 	t->preemptions = row->preemptions;
+	t->requeue_by = xstrdup(row->requeue_by);
+	t->has_script = row->script != NULL;
 	if (row->script && !task_state_final(t->state)) {
 		t->script = xmemdup(row->script, row->script_len);
 		t->script_len = row->script_len;
@@ -324,6 +339,7 @@ static void task_row(const struct task *t, struct store_task_row *row)
 		.peak_mem = t->peak_mem,
 		.cpu_usec = t->cpu_usec,
 		.preemptions = t->preemptions,
+		.requeue_by = t->requeue_by,
 	};
 }
 
@@ -337,7 +353,7 @@ static void task_insert(struct state *st, const struct task *t)
 	store_task_insert(st->store, &row);
 }
 
-static void task_record(struct state *st, struct task *t)
+void task_save(struct state *st, struct task *t)
 {
 	struct store_task_row row;
 
@@ -351,12 +367,17 @@ static void unlink_running(struct task *t)
 		dlist_del(&t->run_link);
 }
 
+static void task_ended_hooks(struct state *st, struct task *t);
+static void task_started_hooks(struct state *st, struct task *t);
+
 /* Moves a task to a final state. */
 static void task_end(struct state *st, struct task *t, enum task_state to, const char *reason)
 {
 	struct team *team = state_team_find(st, t->team);
 	struct prio_class *cls = state_class_find(st, t->cls);
 
+	if (t->array_id)
+		array_task_leaving(st, t);
 	if (t->st.state != SCHED_NONE)
 		sched_task_finish(st->sched, &t->st, hpq_now_ms());
 	unlink_running(t);
@@ -373,7 +394,11 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 	free_strv(t->env, t->envc);
 	t->env = NULL;
 	t->envc = 0;
-	task_record(st, t);
+	/* The script stays in the store, for hpq show --script. */
+	free(t->script);
+	t->script = NULL;
+	t->script_len = 0;
+	task_save(st, t);
 	if (t->has_exit_code)
 		state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s", state_task_state(to),
 			    t->exit_code, *t->reason ? ": " : "", t->reason);
@@ -381,6 +406,7 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 		state_event(st, "end", t, NULL, NULL, "%s%s%s", state_task_state(to),
 			    *t->reason ? ": " : "", t->reason);
 	mark_dirty(st);
+	task_ended_hooks(st, t);
 }
 
 /* Hands a loaded, unfinished task to the dispatcher. */
@@ -443,9 +469,14 @@ void restore_one(struct state *st, struct task *t)
 		/* Its nodes are gone from the store: it cannot be running anywhere we know. */
 		task_set_state(st, t, TASK_PENDING);
 		set_str(&t->reason, "its nodes are no longer known");
-		task_record(st, t);
+		task_save(st, t);
 		state_event(st, "requeue", t, NULL, NULL, "%s", t->reason);
 	}
+	/* Held, waiting for dependencies (depend_load_done looks at it), or
+	 * for its array's % limit (array_load_done). */
+	if (t->held || (t->dependency && *t->dependency) ||
+	    (t->array_id && !strcmp(t->reason, "array-limit")))
+		return;
 	r = sched_task_submit(st->sched, &t->st);
 	if (r < 0) {
 		team->active--;
@@ -571,6 +602,88 @@ static int check_path(const char *p, const char *what, struct state_err *e)
 	return 0;
 }
 
+/* The batch workflow's part of a submit: whole nodes, scripts, limits. */
+static int check_batch(struct state *st, const Hpq__TaskSpec *spec, const struct pool *pool,
+		       const struct prio_class *cls, uint32_t nnodes, struct hpq_res *per,
+		       struct state_err *e)
+{
+	char a[32], b[32], why[160];
+
+	if (hpq_outpat_check(spec->output, why, sizeof(why)) < 0)
+		return state_errf(e, HPQ_EINVAL, "--output: %s", why);
+	if (hpq_outpat_check(spec->error, why, sizeof(why)) < 0)
+		return state_errf(e, HPQ_EINVAL, "--error: %s", why);
+	if (strlen(spec->output) > MAX_PATH_LEN || strlen(spec->error) > MAX_PATH_LEN ||
+	    strlen(spec->submit_dir) > MAX_PATH_LEN)
+		return state_errf(e, HPQ_EINVAL, "an output path over %d bytes is absurd",
+				  MAX_PATH_LEN);
+	if (spec->script.len > HPQ_SCRIPT_MAX)
+		return state_errf(e, HPQ_EINVAL, "the batch script is %zu bytes, more than the "
+				  "%u bytes a script may have", spec->script.len, HPQ_SCRIPT_MAX);
+	if (spec->script.len && memchr(spec->script.data, '\0', spec->script.len))
+		return state_errf(e, HPQ_EINVAL, "the batch script contains a NUL byte: a script "
+				  "is text");
+	if (spec->ntasks_per_node > STATE_MAX_NTASKS_PER_NODE)
+		return state_errf(e, HPQ_EINVAL, "--ntasks-per-node %u is more than %d",
+				  spec->ntasks_per_node, STATE_MAX_NTASKS_PER_NODE);
+	if (cls->max_time_s && spec->time_limit_s > cls->max_time_s)
+		return state_errf(e, HPQ_EINVAL, "a time limit of %s is over class %s's maximum "
+				  "of %s (hpq class list)",
+				  hpq_format_duration(spec->time_limit_s, a, sizeof(a)), cls->name,
+				  hpq_format_duration(cls->max_time_s, b, sizeof(b)));
+	if (spec->exclusive && !state_pool_whole_nodes(st, pool->id, nnodes, *per, per))
+		return state_errf(e, HPQ_EINVAL, "--exclusive: pool %s has no %u node%s to give "
+				  "whole", pool->name, nnodes, nnodes > 1 ? "s" : "");
+	return state_pool_check(st, pool, nnodes, *per, e);
+}
+
+static void take_batch(struct task *t, const Hpq__TaskSpec *spec)
+{
+	if (spec->script.len) {
+		t->script = xmemdup(spec->script.data, spec->script.len);
+		t->script_len = spec->script.len;
+		t->has_script = true;
+	}
+	t->output = xstrdup(spec->output);
+	t->error = xstrdup(spec->error);
+	t->submit_dir = xstrdup(spec->submit_dir);
+	t->ntasks_per_node = spec->ntasks_per_node;
+	t->dependency = xstrdup("");
+	t->requeue_by = xstrdup("");
+}
+
+/* ---- the batch workflow's part of a submit: arrays, holds (array.h) */
+
+static int submit_check_batch(struct state *st, const Hpq__TaskSpec *spec, struct state_err *e)
+{
+	int r = 0;
+
+	if (*spec->array)
+		r = array_submit_check(spec->array, e);
+	if (r == 0 && *spec->dependency)
+		r = depend_check(st, NULL, spec->dependency, e);
+	return r;
+}
+
+static void submit_batch_fields(struct state *st, const Hpq__TaskSpec *spec, struct task *t)
+{
+	if (*spec->array)
+		array_submit_first(t, spec->array);
+	set_str(&t->dependency, spec->dependency);
+	t->kill_on_invalid_dep = spec->kill_on_invalid_dep;
+	if (spec->hold) {
+		t->held = true;
+		set_str(&t->reason, "held");
+	}
+	(void)st;
+}
+
+/* Whether t stays out of the dispatcher at submit (held, or waiting). */
+static bool submit_waits(struct state *st, const struct task *t)
+{
+	return t->held || !depend_met(st, t);
+}
+
 int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,
 		      struct task **ret_task, struct state_err *e)
 {
@@ -644,7 +757,10 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 		return r;
 	if (hpq_res_is_zero(per_node))
 		per_node.cpus = 1;
-	if (spec->time_limit_s > MAX_TIME_LIMIT_S)
+	r = check_batch(st, spec, pool, cls, spec->nodes ? spec->nodes : 1, &per_node, e);
+	if (r < 0)
+		return r;
+	if (spec->time_limit_s > STATE_MAX_TIME_LIMIT_S)
 		return state_errf(e, HPQ_EINVAL, "a time limit over a year is absurd");
 	if (spec->grace_s > MAX_GRACE_S)
 		return state_errf(e, HPQ_EINVAL, "a grace period over a week is absurd");
@@ -662,6 +778,9 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	if (r < 0)
 		return r;
 	r = check_path(spec->checkpoint_dir, "checkpoint directory", e);
+	if (r < 0)
+		return r;
+	r = submit_check_batch(st, spec, e);
 	if (r < 0)
 		return r;
 
@@ -692,8 +811,12 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	t->argc = spec->n_argv;
 	t->env = dup_strv(spec->env, spec->n_env);
 	t->envc = spec->n_env;
+	take_batch(t, spec);
+	submit_batch_fields(st, spec, t);
 
-	r = sched_task_submit(st->sched, &t->st);
+	r = submit_waits(st, t) ? 0 : sched_task_submit(st->sched, &t->st);
+	if (r == 0 && t->st.state == SCHED_PENDING)
+		set_str(&t->dependency, "");    /* met already: nothing left to wait for */
 	if (r < 0) {
 		state_task_free(t);
 		return state_errf(e, r, "the dispatcher cannot take this task: %s",
@@ -704,8 +827,12 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	team->active++;
 	cls->active++;
 	task_insert(st, t);
+	if (*spec->array)
+		array_submit_create(st, t, spec->array);
 	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
 		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
+	if (*t->dependency)
+		depend_offer(st, t);    /* waits, indexed by what it waits for */
 	mark_dirty(st);
 	*ret_task = t;
 	return 0;
@@ -778,9 +905,42 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		return 1;
 	t->cancel_requested = true;
 	set_str(&t->reason, why);
-	task_record(st, t);
+	task_save(st, t);
 	state_event(st, "cancel", t, NULL, who->user, "cancel of attempt %u requested, grace %s",
 		    t->attempts, hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
+	return 1;
+}
+
+int state_task_requeue_request(struct state *st, struct task *t, const struct actor *who,
+			       struct state_err *e)
+{
+	char why[128], gbuf[32];
+	uint64_t grace;
+
+	if (!rights_task_manage(st, t, who))
+		return rights_task_refuse(t, "requeue it", e);
+	if (t->state == TASK_PENDING)
+		return state_errf(e, HPQ_ESTATE, "task %llu is pending, not running",
+				  (unsigned long long)t->st.id);
+	if (task_state_final(t->state))
+		return state_errf(e, HPQ_ESTATE, "task %llu has already ended (%s)",
+				  (unsigned long long)t->st.id, state_task_state(t->state));
+	if (t->cancel_requested)
+		return state_errf(e, HPQ_ESTATE, "task %llu is being cancelled",
+				  (unsigned long long)t->st.id);
+	/* Preempting or already asked: it is on its way back to the queue. */
+	if (t->state == TASK_PREEMPTING || (t->requeue_by && *t->requeue_by))
+		return 0;
+	grace = strcmp(who->user, t->user) ? policy_grace(st) : state_task_grace(st, t);
+	if (!t->has_stop_grace || grace < t->stop_grace_s)
+		set_stop_grace(t, grace);
+	snprintf(why, sizeof(why), "requeued by %s", who->user);
+	set_str(&t->requeue_by, who->user);
+	set_str(&t->reason, why);
+	task_save(st, t);
+	state_event(st, "requeue", t, NULL, who->user, "requeue of attempt %u requested, grace %s%s",
+		    t->attempts, hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)),
+		    t->ckpt.has ? "; it resumes from its newest checkpoint" : "");
 	return 1;
 }
 
@@ -861,9 +1021,10 @@ void state_task_start(struct state *st, struct task *t)
 	t->run_unsent = true;
 	unlink_running(t);
 	dlist_add_tail(&st->running, &t->run_link);
-	task_record(st, t);
+	task_save(st, t);
 	state_event(st, "start", t, NULL, NULL, "attempt %u on %s%s", t->attempts, list,
 		    t->ckpt.has ? " (resuming)" : "");
+	task_started_hooks(st, t);
 }
 
 void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary,
@@ -889,7 +1050,8 @@ void state_task_preempt(struct state *st, struct task *t, const struct task *ben
 	task_set_state(st, t, TASK_PREEMPTING);
 	if (!t->cancel_requested)
 		set_str(&t->reason, why);
-	task_record(st, t);
+	t->preemptions++;
+	task_save(st, t);
 	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s, grace %s", t->attempts, why,
 		    hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
 	if (beneficiary)
@@ -906,15 +1068,20 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 		task_end(st, t, TASK_CANCELLED, NULL);
 		return;
 	}
+	set_str(&t->requeue_by, "");
 	t->queue_ms = hpq_now_ms();
+	if (t->array_id)
+		array_task_leaving(st, t);
 	sched_task_requeue(st->sched, &t->st, t->queue_ms);
+	if (t->array_id)
+		array_task_requeued(st, t);
 	if (!st->policy.sched.requeue_by_eviction)
 		t->queue_ms = t->submit_ms;
 	unlink_running(t);
 	task_set_state(st, t, TASK_PENDING);
 	t->run_unsent = false;
 	set_str(&t->reason, why);
-	task_record(st, t);
+	task_save(st, t);
 	state_event(st, "requeue", t, NULL, NULL, "attempt %u: %s%s", t->attempts, why,
 		    t->ckpt.has ? "; resumes from its newest checkpoint" : "");
 	mark_dirty(st);
@@ -952,7 +1119,7 @@ enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32
 		task_end(st, t, TASK_CANCELLED, NULL);
 		return EXIT_ENDED;
 	}
-	if (t->state == TASK_PREEMPTING) {
+	if (t->state == TASK_PREEMPTING || (t->requeue_by && *t->requeue_by)) {
 		char prev[96];
 
 		snprintf(prev, sizeof(prev), "%s", t->reason ? t->reason : "preempted");
@@ -994,8 +1161,50 @@ enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32
 		task_end(st, t, TASK_COMPLETED, "");
 		return EXIT_ENDED;
 	}
-	task_record(st, t);
+	task_save(st, t);
 	state_event(st, "exit", t, t->node_names[rank], NULL,
 		    "rank %u exited 0; waiting for the others", rank);
 	return EXIT_WAIT;
+}
+
+/* ---------------------------------------------------------------- for array.c, depend.c, select.c */
+
+static void task_ended_hooks(struct state *st, struct task *t)
+{
+	if (t->array_id)
+		array_task_ended(st, t);
+	depend_task_changed(st, t);
+}
+
+static void task_started_hooks(struct state *st, struct task *t)
+{
+	if (t->array_id)
+		array_task_started(st, t);
+	depend_task_changed(st, t);
+}
+
+void task_adopt(struct state *st, struct task *t)
+{
+	struct team *team = state_team_find(st, t->team);
+	struct prio_class *cls = state_class_find(st, t->cls);
+	struct store_task_row row;
+
+	tasks_append(st, t);
+	pending_add(st, t->user, 1);
+	if (team)
+		team->active++;
+	if (cls)
+		cls->active++;
+	task_row(t, &row);
+	/* An array's script is stored once, under the array's id. */
+	if (t->st.id == t->array_id || !t->array_id) {
+		row.script = t->script;
+		row.script_len = t->script_len;
+	}
+	store_task_insert(st->store, &row);
+}
+
+void task_finish(struct state *st, struct task *t, enum task_state to, const char *reason)
+{
+	task_end(st, t, to, reason);
 }

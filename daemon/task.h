@@ -82,11 +82,13 @@ struct task {
 	bool held;                   /* PENDING but not offered to the dispatcher */
 	char *submit_dir;
 	uint32_t ntasks_per_node;
-	char *script;                /* the batch script's copy, or NULL */
+	char *script;                /* the batch script's copy while it may run, or NULL */
+	bool has_script;             /* submitted as a batch script (the store keeps it) */
 	size_t script_len;
 	uint64_t peak_mem;           /* bytes, the largest over its attempts */
 	uint64_t cpu_usec;           /* over its attempts */
 	uint32_t preemptions;
+	char *requeue_by;            /* durable: who asked for a requeue that waits for the exit */
 	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 	struct {
 		bool has;
@@ -117,6 +119,17 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
  * killed (the cancel is recorded and completes at its exit). */
 int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		      struct state_err *e);
+/* hpq requeue: a running task is stopped (its own grace, or the policy's
+ * when another user asks) and goes back to PENDING at its exit, keeping
+ * its checkpoints. Returns 1 when the caller must stop it, 0 when it is
+ * already on its way back. */
+int state_task_requeue_request(struct state *st, struct task *t, const struct actor *who,
+			       struct state_err *e);
+/* hpq update (update.c): fields are key=value (time, class, gpus, cpus,
+ * mem, nodes, name, pool). Returns 1 when a running attempt's time limit
+ * changed and its agent must be told, else 0, or a refusal. */
+int state_task_update(struct state *st, struct task *t, char *const *fields, size_t n,
+		      const struct actor *who, struct state_err *e);
 int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uint64_t step,
 			 const char *path, const struct actor *who, struct state_err *e);
 

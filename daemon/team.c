@@ -204,7 +204,7 @@ void load_class(void *arg, const struct store_class_row *c)
 	struct state *st = arg;
 
 	if (!state_class_find(st, c->name))
-		class_add(st, c->name, c->weight, c->preemptible);
+		class_add(st, c->name, c->weight, c->preemptible)->max_time_s = c->max_time_s;
 }
 
 void load_team(void *arg, const struct store_team_row *row)
@@ -307,6 +307,7 @@ enum {
 	F_Q_LEND = 1 << 9,
 	F_PREEMPTIBLE = 1 << 10,    /* classes */
 	F_ADMINS = 1 << 11,
+	F_MAX_TIME = 1 << 12,       /* classes */
 	F_Q_ALL = F_Q_GUARANTEE | F_Q_SHARING | F_Q_BORROW_PCT | F_Q_BORROW_ABS | F_Q_LEND,
 };
 
@@ -715,13 +716,16 @@ int state_class_set(struct state *st, const Hpq__ClassSetRequest *req, const str
 			mask |= F_WEIGHT;
 		else if (!strcmp(req->fields[i], "preemptible"))
 			mask |= F_PREEMPTIBLE;
+		else if (!strcmp(req->fields[i], "max_time"))
+			mask |= F_MAX_TIME;
 		else
-			return state_errf(e, HPQ_EINVAL,
-					  "unknown class field '%.64s': use weight or preemptible",
-					  req->fields[i]);
+			return state_errf(e, HPQ_EINVAL, "unknown class field '%.64s': use weight, "
+					  "preemptible or max_time", req->fields[i]);
 	}
 	if ((mask & F_WEIGHT) && pb->weight > 100)
 		return state_errf(e, HPQ_EINVAL, "weight %u is out of range 0-100", pb->weight);
+	if ((mask & F_MAX_TIME) && pb->max_time_s > STATE_MAX_TIME_LIMIT_S)
+		return state_errf(e, HPQ_EINVAL, "a maximum time limit over a year is absurd");
 	c = state_class_find(st, pb->name);
 	if (req->create) {
 		if (c)
@@ -735,6 +739,8 @@ int state_class_set(struct state *st, const Hpq__ClassSetRequest *req, const str
 					  STATE_MAX_CLASSES);
 		c = class_add(st, pb->name, (mask & F_WEIGHT) ? pb->weight : 0,
 			      (mask & F_PREEMPTIBLE) ? pb->preemptible : true);
+		if (mask & F_MAX_TIME)
+			c->max_time_s = pb->max_time_s;
 	} else {
 		if (!c)
 			return state_errf(e, HPQ_ENOTFOUND, "unknown class '%s': use hpq class add",
@@ -746,9 +752,14 @@ int state_class_set(struct state *st, const Hpq__ClassSetRequest *req, const str
 			c->weight = pb->weight;
 		if (mask & F_PREEMPTIBLE)
 			c->preemptible = pb->preemptible;
+		/* Tasks already submitted keep their limits: a cap applies to
+		 * submissions and updates from now on. */
+		if (mask & F_MAX_TIME)
+			c->max_time_s = pb->max_time_s;
 		sched_class_set(st->sched, c->id, c->weight, c->preemptible);
 	}
-	store_class_put(st->store, &(struct store_class_row){ c->name, c->weight, c->preemptible });
+	store_class_put(st->store, &(struct store_class_row){ c->name, c->weight, c->preemptible,
+							       c->max_time_s });
 	state_event(st, "class", NULL, NULL, who->user, "class %s %s: weight %u, %spreemptible",
 		    c->name, req->create ? "created" : "changed", c->weight,
 		    c->preemptible ? "" : "not ");

@@ -65,6 +65,7 @@ struct prio_class {
 	char *name;
 	uint32_t weight;
 	bool preemptible;
+	uint64_t max_time_s;         /* the longest time limit its tasks may ask; 0: none */
 	uint32_t active;
 };
 

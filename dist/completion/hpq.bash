@@ -12,9 +12,9 @@ _hpq_opts()
 	local opts=
 	case $1 in
 	# options: begin
-	submit) opts='--name --team --class --pool --nodes --gpus --cpus --mem --time --checkpoint-dir --preempt-signal --grace --export --chdir --json' ;;
+	submit) opts='--name --team --class --pool --nodes --gpus --cpus --mem --time --checkpoint-dir --preempt-signal --grace --export --chdir --output --error --array --dependency --kill-on-invalid-dep --hold --exclusive --test-only --wrap --json' ;;
 	list) opts='--team --state --user --name --array --all --limit --expand-arrays --format --noheader --json' ;;
-	show) opts='--json' ;;
+	show) opts='--script --json' ;;
 	cancel) opts='--user --team --name --state --array --json' ;;
 	hold) opts='--user --team --name --state --array --json' ;;
 	release) opts='--user --team --name --state --array --json' ;;
@@ -36,8 +36,8 @@ _hpq_opts()
 	team-show) opts='--json' ;;
 	team-list) opts='--json' ;;
 	team-rm) opts='' ;;
-	class-add) opts='--weight --preemptible' ;;
-	class-set) opts='--weight --preemptible' ;;
+	class-add) opts='--weight --preemptible --max-time' ;;
+	class-set) opts='--weight --preemptible --max-time' ;;
 	class-list) opts='--json' ;;
 	class-rm) opts='' ;;
 	policy-show) opts='--json' ;;
@@ -69,7 +69,8 @@ _hpq_takes_value()
 	--array | --limit | --format | --dependency | --since | --until | --step | --path | \
 	--task | --attempt | --reason | --action | --ttl | --uses | --sharing | \
 	--borrow-limit | --borrow-limit-abs | --lend-limit | --weight | --preempt-own | \
-	--members | --admins | --default-class | --preemptible | --node | --by | --interval)
+	--members | --admins | --default-class | --preemptible | --node | --by | --interval | --output | --error | --kill-on-invalid-dep | --wrap | \
+	--max-time)
 		return 0 ;;
 	esac
 	return 1

@@ -3,7 +3,8 @@
  * not at all. A 2-node gang on two idle agents runs once per node with
  * HPQ_NODE_RANK 0 and 1, HPQ_NNODES=2 and one HPQ_MASTER_ADDR; the same
  * gang waits while one node is busy and starts when it frees up; a 3-node
- * gang waits on a 2-node cluster until a third agent joins.
+ * gang on a 2-node cluster is refused at submit as impossible, and runs
+ * once a third agent has joined.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -89,6 +90,7 @@ static void gang(void **state)
 {
 	struct h_cluster *c = *state;
 	uint64_t id, blocker;
+	struct h_out o;
 	char ids[32];
 
 	h_daemon_start(c);
@@ -111,9 +113,16 @@ static void gang(void **state)
 	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 	check_gang(c, id, 2);
 
-	/* More nodes than the cluster has: it waits until a node joins. */
-	id = submit_waiting_gang(c, "3", "1");
+	/* More nodes than the pool has: refused at submit, saying so; once a
+	 * third node has joined, the same request runs. */
+	assert_int_not_equal(h_hpq(c, &o, "submit", "--nodes", "3", "--cpus", "1", "--", "sh",
+				   "-c", GANG_CMD, NULL), 0);
+	if (!strstr(o.err, "impossible request") || !strstr(o.err, "only 2 nodes"))
+		fail_msg("a gang of 3 on 2 nodes was refused with: %s", o.err);
+	h_out_free(&o);
 	h_agent_start(c, "node3", 0, 2, "2G");
+	assert_true(h_wait_nodes(c, 3, 30000));
+	id = h_submit(c, "--nodes", "3", "--cpus", "1", "--", "sh", "-c", GANG_CMD, NULL);
 	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 	check_gang(c, id, 3);
 	h_pass(c);

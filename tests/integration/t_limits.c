@@ -361,10 +361,10 @@ static void user_limits(void **state)
 	size_t i, mine = 0;
 
 	h_cli_as(c, user_a.pw_uid, user_a.pw_gid);
-	/* More GPUs than any node: they stay pending. */
+	/* Held: they stay pending. */
 	for (i = 0; i < 3; i++)
-		assert_int_equal(h_hpq(c, NULL, "submit", "--gpus", "8", "--", "true", NULL), 0);
-	assert_int_not_equal(h_hpq(c, &o, "submit", "--gpus", "8", "--", "true", NULL), 0);
+		assert_int_equal(h_hpq(c, NULL, "submit", "--hold", "--", "true", NULL), 0);
+	assert_int_not_equal(h_hpq(c, &o, "submit", "--hold", "--", "true", NULL), 0);
 	if (!has_text(o.err, "max_pending_tasks") || !has_text(o.err, "3"))
 		fail_msg("a 4th pending task was refused with: %s", o.err);
 	h_out_free(&o);
@@ -475,7 +475,7 @@ static void escapes(void **state)
 	uint64_t id;
 	char ids[32];
 
-	id = h_submit(c, "--gpus", "8", "--", "echo", forged, NULL);
+	id = h_submit(c, "--hold", "--", "echo", forged, NULL);
 	snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
 	assert_int_equal(h_hpq(c, &o, "show", ids, NULL), 0);
 	if (has_text(o.out, "\nCommand: forged") || has_text(o.out, "\x1b[31m") ||
@@ -813,7 +813,8 @@ static void inflight(void **state)
 	short_limits(c);
 	memset(pad, 'x', ARG_PAD);
 	pad[ARG_PAD] = '\0';
-	res.gpus = 8;         /* more than any node: they stay pending */
+	res.gpus = 1;
+	spec.hold = true;     /* held: they stay pending */
 	res.cpus = 1;
 	res.mem = 64;
 	spec.nodes = 1;
@@ -996,7 +997,7 @@ static void idle(void **state)
 	assert_true(H_WAIT_FOR(c, hung_up(again), 20000));
 	close(again);
 	assert_false(hung_up(fol.fd));
-	id = h_submit(c, "--gpus", "8", "--", "true", NULL);
+	id = h_submit(c, "--hold", "--", "true", NULL);
 	for (int64_t end = h_now_ms() + 15000; !seen && h_now_ms() < end;) {
 		env = reader_next(&fol, 1000);
 		if (env && env->body_case == HPQ__ENVELOPE__BODY_EVENT && env->id == 7 &&

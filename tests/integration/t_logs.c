@@ -140,8 +140,8 @@ static void logs_follow_and_page(void **state)
 	assert_int_equal(xs, 3000000);
 	h_out_free(&o);
 
-	/* Never ran (too big to start) and unknown: errors that say so. */
-	waiting = h_submit(c, "--cpus", "2", "--mem", "1G", "--nodes", "2", "--", "true", NULL);
+	/* Never ran (held) and unknown: errors that say so. */
+	waiting = h_submit(c, "--hold", "--", "true", NULL);
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)waiting);
 	assert_int_equal(h_hpq(c, &o, "logs", id, NULL), 1);
 	assert_non_null(strstr(o.err, "has not run yet"));

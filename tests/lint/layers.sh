@@ -22,7 +22,8 @@ floor() {
 	router.*) echo 6 ;;
 	hpqd.* | main.c) echo 7 ;;
 	groups.*) echo 1 ;;
-	rights.* | trust.*) echo 2 ;;
+	rights.* | trust.* | update.*) echo 2 ;;
+	array.* | depend.* | select.* | control.*) echo 2 ;;
 	ca.*) echo 1 ;;
 	*) echo "" ;;
 	esac

@@ -440,7 +440,7 @@ static void test_group_commit_order(void **ts)
 			store_submit(s);
 	}
 	store_checkpoint_add(s, 7, 1, 7, "/c/7", 1000);
-	store_read_history(s, 7, on_history, &o);
+	store_read_history(s, 7, 0, on_history, &o);
 	store_submit(s);
 	assert_true(store_inflight(s) >= 1);
 	while (o.next < 7)

@@ -1,0 +1,875 @@
+/*
+ * array.c: task arrays (array.h): the index sets, submit, materializing
+ * indices one at a time through the dispatcher's successor hook, the %
+ * limit, and loading.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "depend.h"
+#include "error.h"
+#include "log.h"
+#include "state-internal.h"
+#include "store.h"
+#include "xalloc.h"
+
+/* ---------------------------------------------------------------- index sets */
+
+static uint64_t range_count(const struct array_range *r)
+{
+	return (uint64_t)(r->hi - r->lo) / r->step + 1;
+}
+
+void array_set_release(struct array_set *set)
+{
+	free(set->r);
+	memset(set, 0, sizeof(*set));
+}
+
+static void set_push(struct array_set *set, struct array_range r)
+{
+	if (set->n == set->cap) {
+		set->cap = set->cap ? 2 * set->cap : 4;
+		set->r = xreallocarray(set->r, set->cap, sizeof(*set->r));
+	}
+	set->r[set->n++] = r;
+}
+
+uint64_t array_set_count(const struct array_set *set)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < set->n; i++)
+		n += range_count(&set->r[i]);
+	return n;
+}
+
+uint32_t array_set_min(const struct array_set *set)
+{
+	return set->r[0].lo;
+}
+
+uint32_t array_set_max(const struct array_set *set)
+{
+	return set->r[set->n - 1].hi;
+}
+
+/* The index of the range whose span holds idx, or -1. */
+static long set_find(const struct array_set *set, uint32_t idx)
+{
+	uint32_t lo = 0, hi = set->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (set->r[mid].hi < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < set->n && set->r[lo].lo <= idx && (idx - set->r[lo].lo) % set->r[lo].step == 0)
+		return lo;
+	return -1;
+}
+
+bool array_set_has(const struct array_set *set, uint32_t idx)
+{
+	return set_find(set, idx) >= 0;
+}
+
+bool array_set_remove(struct array_set *set, uint32_t idx)
+{
+	long i = set_find(set, idx);
+	struct array_range *r;
+
+	if (i < 0)
+		return false;
+	r = &set->r[i];
+	if (r->lo == r->hi) {
+		memmove(r, r + 1, (set->n - (uint32_t)i - 1) * sizeof(*r));
+		set->n--;
+	} else if (idx == r->lo) {
+		r->lo += r->step;
+	} else if (idx == r->hi) {
+		r->hi -= r->step;
+	} else {
+		struct array_range tail = { idx + r->step, r->hi, r->step };
+
+		r->hi = idx - r->step;
+		set_push(set, tail);     /* room first, then move it into place */
+		r = &set->r[i];
+		memmove(r + 2, r + 1, (set->n - (uint32_t)i - 2) * sizeof(*r));
+		r[1] = tail;
+	}
+	return true;
+}
+
+void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx), void *arg)
+{
+	for (uint32_t i = 0; i < set->n; i++)
+		for (uint64_t k = set->r[i].lo; k <= set->r[i].hi; k += set->r[i].step)
+			if (!fn(arg, (uint32_t)k))
+				return;
+}
+
+char *array_set_format(const struct array_set *set)
+{
+	size_t cap = 64, len = 0;
+	char *s = xmalloc(cap);
+
+	s[0] = '\0';
+	for (uint32_t i = 0; i < set->n; i++) {
+		const struct array_range *r = &set->r[i];
+		char item[48];
+		size_t n;
+
+		if (r->lo == r->hi)
+			n = (size_t)snprintf(item, sizeof(item), "%s%u", i ? "," : "", r->lo);
+		else if (r->step == 1)
+			n = (size_t)snprintf(item, sizeof(item), "%s%u-%u", i ? "," : "", r->lo,
+					     r->hi);
+		else
+			n = (size_t)snprintf(item, sizeof(item), "%s%u-%u:%u", i ? "," : "", r->lo,
+					     r->hi, r->step);
+		if (len + n + 1 > cap) {
+			while (len + n + 1 > cap)
+				cap *= 2;
+			s = xrealloc(s, cap);
+		}
+		memcpy(s + len, item, n + 1);
+		len += n;
+	}
+	return s;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct array_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Reads a decimal index at *p, advancing it; -1 if there is none or it is too large. */
+static int64_t read_num(const char **p)
+{
+	int64_t v = 0;
+	const char *s = *p;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9') {
+		v = v * 10 + (*s - '0');
+		if (v > (int64_t)ARRAY_MAX_INDEX * 10)
+			return -2;
+		s++;
+	}
+	*p = s;
+	return v;
+}
+
+/*
+ * Ranges whose spans overlap ("0-10:2,1-9:2", "1-5,3") are rewritten as
+ * plain runs through a bitmap of the indices; an index named twice is
+ * there once.
+ */
+static void set_normalize(struct array_set *set)
+{
+	uint32_t max = 0, n = 0;
+	uint64_t *bits;
+	struct array_set out = { 0 };
+
+	for (uint32_t i = 0; i < set->n; i++)
+		if (set->r[i].hi > max)
+			max = set->r[i].hi;
+	bits = xcalloc(max / 64 + 1, sizeof(*bits));
+	for (uint32_t i = 0; i < set->n; i++)
+		for (uint64_t k = set->r[i].lo; k <= set->r[i].hi; k += set->r[i].step)
+			bits[k / 64] |= 1ull << (k % 64);
+	for (uint64_t k = 0; k <= max; k++) {
+		if (!(bits[k / 64] & (1ull << (k % 64))))
+			continue;
+		if (n && out.r[n - 1].hi + 1 == k) {
+			out.r[n - 1].hi = (uint32_t)k;
+		} else {
+			set_push(&out, (struct array_range){ (uint32_t)k, (uint32_t)k, 1 });
+			n++;
+		}
+	}
+	free(bits);
+	array_set_release(set);
+	*set = out;
+}
+
+int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
+		    struct state_err *e)
+{
+	const char *p = spec;
+	uint64_t count;
+	bool overlap = false;
+
+	memset(set, 0, sizeof(*set));
+	*max_running = 0;
+	if (!*spec)
+		return state_errf(e, HPQ_EINVAL, "an empty --array: give indices, e.g. 0-99%%10");
+	if (strlen(spec) > ARRAY_MAX_SPEC)
+		return state_errf(e, HPQ_EINVAL, "--array is longer than %d bytes", ARRAY_MAX_SPEC);
+	for (;;) {
+		struct array_range r;
+		int64_t a, b, s = 1;
+
+		a = read_num(&p);
+		if (a == -1)
+			goto bad;
+		b = a;
+		if (*p == '-') {
+			p++;
+			b = read_num(&p);
+			if (b == -1)
+				goto bad;
+		}
+		if (*p == ':') {
+			p++;
+			s = read_num(&p);
+			if (s == -1)
+				goto bad;
+			if (s == 0) {
+				array_set_release(set);
+				return state_errf(e, HPQ_EINVAL, "--array '%.64s': a step of 0", spec);
+			}
+			if (s < -1)
+				s = ARRAY_MAX_INDEX + 1;  /* larger than any range: one index */
+		}
+		if (a > ARRAY_MAX_INDEX || b > ARRAY_MAX_INDEX || a < 0 || b < 0) {
+			array_set_release(set);
+			return state_errf(e, HPQ_EINVAL, "--array '%.64s': indices go from 0 to %u",
+					  spec, ARRAY_MAX_INDEX);
+		}
+		if (b < a) {
+			array_set_release(set);
+			return state_errf(e, HPQ_EINVAL, "--array '%.64s': range %lld-%lld goes "
+					  "down", spec, (long long)a, (long long)b);
+		}
+		r.lo = (uint32_t)a;
+		r.step = (uint32_t)(s > ARRAY_MAX_INDEX ? ARRAY_MAX_INDEX + 1 : s);
+		r.hi = r.lo + (uint32_t)(((uint64_t)b - (uint64_t)a) / r.step * r.step);
+		set_push(set, r);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		break;
+	}
+	if (*p == '%') {
+		int64_t m;
+
+		p++;
+		m = read_num(&p);
+		if (m < 0 || m > ARRAY_MAX_COUNT)
+			goto bad;
+		if (m == 0) {
+			array_set_release(set);
+			return state_errf(e, HPQ_EINVAL, "--array '%.64s': a %% limit of 0 would "
+					  "never run anything", spec);
+		}
+		*max_running = (uint32_t)m;
+	}
+	if (*p)
+		goto bad;
+	qsort(set->r, set->n, sizeof(*set->r), range_cmp);
+	for (uint32_t i = 1; i < set->n; i++)
+		if (set->r[i].lo <= set->r[i - 1].hi)
+			overlap = true;
+	count = array_set_count(set);
+	if (count > ARRAY_MAX_COUNT) {
+		array_set_release(set);
+		return state_errf(e, HPQ_EINVAL, "--array '%.64s' has %llu indices, more than %u",
+				  spec, (unsigned long long)count, ARRAY_MAX_COUNT);
+	}
+	if (overlap)
+		set_normalize(set);
+	return 0;
+bad:
+	array_set_release(set);
+	return state_errf(e, HPQ_EINVAL, "--array '%.64s' is not a list of indices N, ranges "
+			  "N-M or N-M:STEP, with an optional %%LIMIT (e.g. 0-999%%50)", spec);
+}
+
+/* ---------------------------------------------------------------- the arrays of the state */
+
+static size_t arrays_lower_bound(const struct state *st, uint64_t id)
+{
+	size_t lo = 0, hi = st->narrays;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->arrays[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct array *array_find(const struct state *st, uint64_t id)
+{
+	size_t i = arrays_lower_bound(st, id);
+
+	return i < st->narrays && st->arrays[i]->id == id ? st->arrays[i] : NULL;
+}
+
+static void arrays_add(struct state *st, struct array *a)
+{
+	size_t i = arrays_lower_bound(st, a->id);
+
+	if (st->narrays == st->arrays_cap) {
+		st->arrays_cap = st->arrays_cap ? 2 * st->arrays_cap : 16;
+		st->arrays = xreallocarray(st->arrays, st->arrays_cap, sizeof(*st->arrays));
+	}
+	memmove(st->arrays + i + 1, st->arrays + i, (st->narrays - i) * sizeof(*st->arrays));
+	st->arrays[i] = a;
+	st->narrays++;
+}
+
+static void array_free(struct array *a)
+{
+	free(a->spec);
+	array_set_release(&a->pending);
+	state_task_free(a->tmpl);
+	free(a);
+}
+
+void array_release_all(struct state *st)
+{
+	for (size_t i = 0; i < st->narrays; i++)
+		array_free(st->arrays[i]);
+	free(st->arrays);
+	st->arrays = NULL;
+	st->narrays = st->arrays_cap = 0;
+}
+
+struct task *array_task_find(const struct state *st, const struct array *a, uint32_t idx)
+{
+	/* An array's tasks have ids from its own on. */
+	for (size_t i = state_task_lower_bound(st, a->id); i < st->ntasks; i++) {
+		struct task *t = st->tasks[i];
+
+		if (t->array_id == a->id && t->array_index == idx)
+			return t;
+	}
+	return NULL;
+}
+
+char *array_pending_spec(const struct array *a)
+{
+	char *set = array_set_format(&a->pending), *s;
+	size_t n = strlen(set) + 16;
+
+	if (!a->max_running)
+		return set;
+	s = xmalloc(n);
+	snprintf(s, n, "%s%%%u", set, a->max_running);
+	free(set);
+	return s;
+}
+
+const char *array_pending_reason(const struct state *st, const struct array *a)
+{
+	if (a->held)
+		return "held";
+	if (a->head)
+		return state_task_reason(st, a->head);
+	return a->max_running ? "array-limit" : "array";
+}
+
+static void array_record(struct state *st, const struct array *a)
+{
+	char *pending = array_set_format(&a->pending);
+	struct store_array_row row = {
+		.id = a->id,
+		.spec = a->spec,
+		.pending = pending,
+		.max_running = a->max_running,
+		.held = a->held,
+	};
+
+	store_array_put(st->store, &row);
+	free(pending);
+}
+
+static char *sdup(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
+
+/* What every index is made of: t's request, not its run. */
+static struct task *tmpl_copy(const struct task *t)
+{
+	struct task *c = state_task_new();
+
+	c->st.id = t->st.id;
+	c->st.submit_ms = t->st.submit_ms;
+	c->st.team = t->st.team;
+	c->st.pool = t->st.pool;
+	c->st.class_id = t->st.class_id;
+	c->st.nnodes = t->st.nnodes;
+	c->st.per_node = t->st.per_node;
+	c->state = TASK_PENDING;
+	c->name = sdup(t->name);
+	c->user = sdup(t->user);
+	c->team = sdup(t->team);
+	c->cls = sdup(t->cls);
+	c->pool = sdup(t->pool);
+	c->uid = t->uid;
+	c->gid = t->gid;
+	c->submit_ms = c->queue_ms = t->submit_ms;
+	c->reason = xstrdup("");
+	c->done = xstrdup("");
+	c->time_limit_s = t->time_limit_s;
+	c->grace_s = t->grace_s;
+	c->preempt_signal = t->preempt_signal;
+	c->checkpoint_dir = sdup(t->checkpoint_dir);
+	c->cwd = sdup(t->cwd);
+	c->argv = dup_strv(t->argv, t->argc);
+	c->argc = t->argc;
+	c->env = dup_strv(t->env, t->envc);
+	c->envc = t->envc;
+	c->array_id = t->array_id;
+	c->array_index = t->array_index;
+	c->output = sdup(t->output);
+	c->error = sdup(t->error);
+	c->dependency = sdup(t->dependency);
+	c->kill_on_invalid_dep = t->kill_on_invalid_dep;
+	c->submit_dir = sdup(t->submit_dir);
+	c->ntasks_per_node = t->ntasks_per_node;
+	if (t->script) {
+		c->script = xmemdup(t->script, t->script_len);
+		c->script_len = t->script_len;
+	}
+	c->has_script = t->has_script || t->script;
+	c->requeue_by = xstrdup("");
+	return c;
+}
+
+static void set_whole(struct array *a, const struct array_set *set)
+{
+	a->min = array_set_min(set);
+	a->max = array_set_max(set);
+	a->count = (uint32_t)array_set_count(set);
+	a->step = set->n == 1 ? set->r[0].step : 1;
+	if (a->count == 1)
+		a->step = 1;
+}
+
+/* ---------------------------------------------------------------- submit */
+
+int array_submit_check(const char *spec, struct state_err *e)
+{
+	struct array_set set;
+	uint32_t m;
+	int r = array_set_parse(spec, &set, &m, e);
+
+	array_set_release(&set);
+	return r;
+}
+
+void array_submit_first(struct task *t, const char *spec)
+{
+	struct array_set set;
+	uint32_t m;
+
+	if (array_set_parse(spec, &set, &m, NULL) < 0)
+		return;
+	t->array_id = t->st.id;
+	t->array_index = array_set_min(&set);
+	t->st.successor = true;
+	array_set_release(&set);
+}
+
+void array_submit_create(struct state *st, struct task *t, const char *spec)
+{
+	struct array *a = xcalloc(1, sizeof(*a));
+
+	if (array_set_parse(spec, &a->pending, &a->max_running, NULL) < 0) {
+		free(a);
+		return;
+	}
+	a->id = t->st.id;
+	set_whole(a, &a->pending);
+	a->spec = array_set_format(&a->pending);
+	array_set_remove(&a->pending, t->array_index);
+	a->tmpl = tmpl_copy(t);
+	a->held = t->held;
+	a->head = t;
+	if (t->st.state == SCHED_PENDING)
+		a->noffered = 1;
+	arrays_add(st, a);
+	array_record(st, a);
+}
+
+/* ---------------------------------------------------------------- materializing */
+
+struct task *array_materialize(struct state *st, struct array *a, uint32_t idx)
+{
+	struct task *t;
+
+	if (!array_set_remove(&a->pending, idx))
+		return NULL;
+	t = tmpl_copy(a->tmpl);
+	t->st.id = st->next_id;
+	t->array_id = a->id;
+	t->array_index = idx;
+	t->st.successor = true;
+	if (a->deps_met)
+		set_str(&t->dependency, "");
+	task_adopt(st, t);
+	array_record(st, a);
+	return t;
+}
+
+void array_drop_pending(struct state *st, struct array *a)
+{
+	uint32_t n = (uint32_t)array_set_count(&a->pending);
+
+	a->nbad += n;
+	a->nbegun += n;
+	array_set_release(&a->pending);
+	array_record(st, a);
+}
+
+void array_set_held(struct state *st, struct array *a, bool held)
+{
+	if (a->held == held)
+		return;
+	a->held = held;
+	array_record(st, a);
+}
+
+/*
+ * The % limit counts what runs and what the dispatcher may start: both
+ * together stay within it, so that one cycle cannot start more.
+ */
+static bool room(const struct array *a)
+{
+	return !a->max_running || a->nactive + a->noffered < a->max_running;
+}
+
+/* May a have one more index in the dispatcher? */
+static bool may_grow(const struct array *a)
+{
+	return !a->head && !a->held && !array_set_empty(&a->pending) && room(a);
+}
+
+static bool parked(const struct task *t)
+{
+	return t->state == TASK_PENDING && !t->held && t->st.state == SCHED_NONE && t->reason &&
+	       !strcmp(t->reason, "array-limit");
+}
+
+int array_offer(struct state *st, struct task *t)
+{
+	struct array *a = array_find(st, t->array_id);
+	int r;
+
+	if (a && !room(a)) {
+		if (!parked(t)) {
+			set_str(&t->reason, "array-limit");
+			a->nparked++;
+			task_save(st, t);
+		}
+		return 0;
+	}
+	if (a && parked(t) && a->nparked)
+		a->nparked--;
+	r = sched_task_submit(st->sched, &t->st);
+	if (r < 0)
+		return r;
+	if (a)
+		a->noffered++;
+	return 1;
+}
+
+/* Indices parked by the % limit go first, in index order. */
+static void offer_parked(struct state *st, struct array *a)
+{
+	for (size_t i = state_task_lower_bound(st, a->id); i < st->ntasks && a->nparked &&
+							room(a); i++) {
+		struct task *t = st->tasks[i];
+
+		if (t->array_id != a->id || !parked(t))
+			continue;
+		set_str(&t->reason, "");
+		a->nparked--;
+		if (sched_task_submit(st->sched, &t->st) == 0) {
+			a->noffered++;
+			task_save(st, t);
+			mark_dirty(st);
+		}
+	}
+}
+
+void array_refill(struct state *st, struct array *a)
+{
+	struct task *t;
+
+	if (a->nparked)
+		offer_parked(st, a);
+	if (!may_grow(a))
+		return;
+	t = array_materialize(st, a, array_set_min(&a->pending));
+	if (!t)
+		return;
+	a->head = t;
+	depend_offer(st, t);
+	mark_dirty(st);
+}
+
+struct sched_task *array_successor(void *ctx, struct sched_task *started)
+{
+	struct state *st = ctx;
+	struct task *t = state_task_of(started), *n;
+	struct array *a = array_find(st, t->array_id);
+
+	if (!a) {
+		started->successor = false;
+		return NULL;
+	}
+	a->nactive++;
+	if (a->noffered)
+		a->noffered--;
+	a->deps_met = true;
+	if (a->head != t)
+		return NULL;
+	a->head = NULL;
+	if (!may_grow(a))
+		return NULL;
+	n = array_materialize(st, a, array_set_min(&a->pending));
+	if (!n)
+		return NULL;
+	a->head = n;
+	a->noffered++;
+	return &n->st;
+}
+
+void array_task_leaving(struct state *st, struct task *t)
+{
+	struct array *a = array_find(st, t->array_id);
+
+	if (!a)
+		return;
+	if (a->head == t)
+		a->head = NULL;
+	if ((t->st.state == SCHED_RUNNING || t->st.state == SCHED_PREEMPTING) && a->nactive)
+		a->nactive--;
+	if (t->st.state == SCHED_PENDING && a->noffered)
+		a->noffered--;
+	if (parked(t) && a->nparked)
+		a->nparked--;
+}
+
+void array_task_requeued(struct state *st, struct task *t)
+{
+	struct array *a = array_find(st, t->array_id);
+
+	if (a && t->st.state == SCHED_PENDING)
+		a->noffered++;
+}
+
+void array_task_started(struct state *st, struct task *t)
+{
+	struct array *a = array_find(st, t->array_id);
+
+	if (a && t->attempts == 1)
+		a->nbegun++;
+}
+
+void array_task_ended(struct state *st, struct task *t)
+{
+	struct array *a = array_find(st, t->array_id);
+
+	if (!a)
+		return;
+	if (!t->attempts)
+		a->nbegun++;
+	if (t->state == TASK_COMPLETED)
+		a->nok++;
+	else
+		a->nbad++;
+	array_refill(st, a);
+}
+
+void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,
+		      uint32_t *max, uint32_t *count, uint32_t *step)
+{
+	const struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+
+	*min = a ? a->min : 0;
+	*max = a ? a->max : 0;
+	*count = a ? a->count : 0;
+	*step = a ? a->step : 0;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+void load_array(void *arg, const struct store_array_row *row)
+{
+	struct state *st = arg;
+	struct array *a;
+	struct array_set all;
+	uint32_t m;
+
+	if (array_set_parse(row->spec, &all, &m, NULL) < 0) {
+		log_warn("array %llu has an unreadable spec '%s': ignored",
+			 (unsigned long long)row->id, row->spec);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->id = row->id;
+	set_whole(a, &all);
+	array_set_release(&all);
+	a->spec = xstrdup(row->spec);
+	if (*row->pending && array_set_parse(row->pending, &a->pending, &m, NULL) < 0) {
+		log_warn("array %llu has unreadable pending indices '%s': none kept",
+			 (unsigned long long)row->id, row->pending);
+		memset(&a->pending, 0, sizeof(a->pending));
+	}
+	a->max_running = row->max_running;
+	a->held = row->held;
+	arrays_add(st, a);
+}
+
+void array_load_task(struct state *st, const struct store_task_row *row)
+{
+	struct array *a = array_find(st, row->array_id);
+	struct task *t, tmp;
+
+	if (!a || row->id != row->array_id || a->tmpl)
+		return;
+	/* The template from the row: the task's own copy may lose its
+	 * environment and script once it ends. */
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.st.id = row->id;
+	tmp.st.nnodes = row->nnodes ? row->nnodes : 1;
+	tmp.st.per_node = row->per_node;
+	tmp.name = (char *)row->name;
+	tmp.user = (char *)row->user;
+	tmp.team = (char *)row->team;
+	tmp.cls = (char *)row->cls;
+	tmp.pool = (char *)row->pool;
+	tmp.uid = row->uid;
+	tmp.gid = row->gid;
+	tmp.submit_ms = tmp.st.submit_ms = row->submit_ms;
+	tmp.time_limit_s = row->time_limit_s;
+	tmp.grace_s = row->grace_s;
+	tmp.preempt_signal = row->preempt_signal;
+	tmp.checkpoint_dir = (char *)row->checkpoint_dir;
+	tmp.cwd = (char *)row->cwd;
+	tmp.argv = (char **)row->argv;
+	tmp.argc = row->argc;
+	tmp.env = (char **)row->env;
+	tmp.envc = row->envc;
+	tmp.array_id = row->array_id;
+	tmp.array_index = row->array_index;
+	tmp.output = (char *)row->output;
+	tmp.error = (char *)row->error;
+	tmp.dependency = (char *)row->dependency;
+	tmp.kill_on_invalid_dep = row->kill_on_invalid_dep;
+	tmp.submit_dir = (char *)row->submit_dir;
+	tmp.ntasks_per_node = row->ntasks_per_node;
+	tmp.script = (char *)row->script;
+	tmp.script_len = row->script_len;
+	t = tmpl_copy(&tmp);
+	a->tmpl = t;
+}
+
+/* One loaded task of a: what the array counts of it. */
+static void load_count(struct array *a, struct task *t)
+{
+	if (t->attempts || task_state_final(t->state))
+		a->nbegun++;
+	if (t->attempts)
+		a->deps_met = true;
+	if (t->state == TASK_COMPLETED)
+		a->nok++;
+	else if (task_state_final(t->state))
+		a->nbad++;
+	if (task_state_final(t->state))
+		return;
+	t->st.successor = true;
+	if (t->st.state == SCHED_RUNNING || t->st.state == SCHED_PREEMPTING) {
+		a->nactive++;
+		return;
+	}
+	if (t->st.state == SCHED_PENDING)
+		a->noffered++;
+	else if (parked(t))
+		a->nparked++;
+	/* The first one that waits stands for the rest again. */
+	if (!t->held && !parked(t) && !a->head)
+		a->head = t;
+	if (t->script == NULL && a->tmpl && a->tmpl->script) {
+		t->script = xmemdup(a->tmpl->script, a->tmpl->script_len);
+		t->script_len = a->tmpl->script_len;
+	}
+}
+
+void array_load_done(struct state *st)
+{
+	uint32_t *nmat = st->narrays ? xcalloc(st->narrays, sizeof(*nmat)) : NULL;
+
+	/* One pass over the tasks, whatever the number of arrays. */
+	for (size_t k = 0; k < st->ntasks; k++) {
+		struct task *t = st->tasks[k];
+		size_t i;
+
+		if (!t->array_id)
+			continue;
+		i = arrays_lower_bound(st, t->array_id);
+		if (i >= st->narrays || st->arrays[i]->id != t->array_id)
+			continue;
+		nmat[i]++;
+		load_count(st->arrays[i], t);
+	}
+	for (size_t i = 0; i < st->narrays; i++) {
+		struct array *a = st->arrays[i];
+		uint64_t left = array_set_count(&a->pending);
+		struct team *team;
+		struct prio_class *cls;
+		struct pool *pool;
+
+		/* Indices neither materialized nor pending were dropped (cancelled). */
+		if (a->count > nmat[i] + left) {
+			uint32_t dropped = a->count - nmat[i] - (uint32_t)left;
+
+			a->nbad += dropped;
+			a->nbegun += dropped;
+		}
+		if (!a->tmpl) {
+			if (left) {
+				log_warn("array %llu lost its first task: its %llu pending indices "
+					 "are dropped", (unsigned long long)a->id,
+					 (unsigned long long)left);
+				array_drop_pending(st, a);
+			}
+			continue;
+		}
+		team = state_team_find(st, a->tmpl->team);
+		cls = state_class_find(st, a->tmpl->cls);
+		pool = state_pool_find(st, a->tmpl->pool);
+		if (!team || !cls || !pool) {
+			if (left) {
+				log_warn("array %llu: its team, class or pool is gone: its pending "
+					 "indices are dropped", (unsigned long long)a->id);
+				array_drop_pending(st, a);
+			}
+			continue;
+		}
+		a->tmpl->st.team = team->id;
+		a->tmpl->st.class_id = cls->id;
+		a->tmpl->st.pool = pool->id;
+		array_refill(st, a);
+	}
+	free(nmat);
+}

@@ -1,0 +1,151 @@
+/*
+ * array.h: task arrays in the daemon's model (state.h).
+ *
+ * `--array 0-999%50` is one submit and one array. The array's id is the
+ * task id of its first index, which is a normal task made at submit. The
+ * other indices wait as a compact set of ranges (struct array_set: a few
+ * bytes per range, nothing per index) until they are needed: the array
+ * keeps at most one of them materialized as a pending task, its head, in
+ * the dispatcher. When the head starts, the dispatcher's successor hook
+ * (scheduler.h) asks for the next index, which is materialized then (a new
+ * task id, a copy of the array's template) and may start in the same
+ * cycle; the `%` limit stops the chain while that many indices run, and
+ * an index that ends lets it go on. Any operation on one index that is not
+ * materialized (hold, cancel, show) materializes it first.
+ *
+ * The arrays table keeps each array's pending set as ranges
+ * ("5-999:2,1001"), rewritten as indices are materialized.
+ */
+#ifndef HPQD_ARRAY_H
+#define HPQD_ARRAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpq.pb-c.h"
+
+struct state;
+struct state_err;
+struct task;
+struct store_array_row;
+struct store_task_row;
+
+/* What one array may be: indices 0..ARRAY_MAX_INDEX, at most
+ * ARRAY_MAX_COUNT of them, a spec of at most ARRAY_MAX_SPEC bytes. */
+#define ARRAY_MAX_INDEX 4000000u
+#define ARRAY_MAX_COUNT 1000000u
+#define ARRAY_MAX_SPEC 4096
+
+/* lo, lo + step, ..., hi (hi is in the range: (hi - lo) % step == 0). */
+struct array_range {
+	uint32_t lo, hi, step;
+};
+
+/* A set of indices as disjoint ranges sorted by lo. */
+struct array_set {
+	struct array_range *r;
+	uint32_t n, cap;
+};
+
+/* Parses "0-999%50", "1,3,5-9:2", "7": returns 0 with *set filled (owned
+ * by the caller: array_set_release) and *max_running (0: no % limit), or
+ * a negative code with a message. */
+int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
+		    struct state_err *e);
+void array_set_release(struct array_set *set);
+uint64_t array_set_count(const struct array_set *set);
+static inline bool array_set_empty(const struct array_set *set)
+{
+	return set->n == 0;
+}
+uint32_t array_set_min(const struct array_set *set);   /* the set must not be empty */
+uint32_t array_set_max(const struct array_set *set);
+bool array_set_has(const struct array_set *set, uint32_t idx);
+/* Returns whether idx was there. */
+bool array_set_remove(struct array_set *set, uint32_t idx);
+/* The set as ranges ("5-999:2,1001"; "" when empty), malloc'd. */
+char *array_set_format(const struct array_set *set);
+/* Calls fn for each index in order until it returns false. */
+void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx), void *arg);
+
+struct array {
+	uint64_t id;                 /* the task id of its first index */
+	char *spec;                  /* every index, as ranges, without the % limit */
+	struct array_set pending;    /* indices not materialized yet */
+	uint32_t max_running;        /* the % limit; 0: none */
+	uint32_t min, max, count, step; /* of the whole array (RunTask, SLURM_ARRAY_*) */
+	bool held;                   /* the pending set is held */
+	struct task *tmpl;           /* what every index runs: a task of its own, never
+	                              * in the dispatcher nor in the state's tasks */
+	struct task *head;           /* the materialized pending head, or NULL */
+	uint32_t nactive;            /* indices started and not yet requeued or ended */
+	uint32_t noffered;           /* indices PENDING in the dispatcher (the head too) */
+	uint32_t nparked;            /* indices ready but out of it: the % limit is reached */
+	/* for dependencies on the whole array (depend.h) */
+	uint32_t nbegun;             /* indices that started or ended */
+	uint32_t nok, nbad;          /* indices ended COMPLETED, or otherwise (dropped too) */
+	bool deps_met;               /* an index started: the next need not wait */
+};
+
+struct array *array_find(const struct state *st, uint64_t id);
+/* The materialized task of index idx of a, or NULL. */
+struct task *array_task_find(const struct state *st, const struct array *a, uint32_t idx);
+/* a's pending indices as one list row: "5-999%50". malloc'd. */
+char *array_pending_spec(const struct array *a);
+/* Why a's pending indices wait: "held", "array-limit", or its head's reason. */
+const char *array_pending_reason(const struct state *st, const struct array *a);
+
+/* Submit (task.c): checks spec; then names t index min of a new array;
+ * then, once t is recorded, makes the array. */
+int array_submit_check(const char *spec, struct state_err *e);
+void array_submit_first(struct task *t, const char *spec);
+void array_submit_create(struct state *st, struct task *t, const char *spec);
+
+/*
+ * Index idx of a materialized now: a PENDING task in the state, recorded,
+ * not in the dispatcher; NULL if idx is not pending in a. Operations on
+ * one index (hold, cancel) call it first.
+ */
+struct task *array_materialize(struct state *st, struct array *a, uint32_t idx);
+/* Drops every pending index of a (cancel of a whole array); recorded. */
+void array_drop_pending(struct state *st, struct array *a);
+/* Holds or releases the pending set of a (not its head); recorded. */
+void array_set_held(struct state *st, struct array *a, bool held);
+/* Gives a a head in the dispatcher when it has pending indices, none is
+ * held, it has no head and its % limit allows one more. */
+void array_refill(struct state *st, struct array *a);
+
+/* task.c: an array task leaves RUNNING/PREEMPTING or the dispatcher (it
+ * ended or was requeued): called before the change, with t still in its
+ * old state. */
+void array_task_leaving(struct state *st, struct task *t);
+/* After a requeue: t is PENDING in the dispatcher again. */
+void array_task_requeued(struct state *st, struct task *t);
+/*
+ * t, an array's pending task whose dependencies are met, enters the
+ * dispatcher (1), or waits with reason "array-limit" while its array's %
+ * limit is reached (0; array_refill offers it later). < 0: the
+ * dispatcher refused it.
+ */
+int array_offer(struct state *st, struct task *t);
+/* task.c: an array task started (its first attempt counts) or ended;
+ * ended refills the array. */
+void array_task_started(struct state *st, struct task *t);
+void array_task_ended(struct state *st, struct task *t);
+
+/* The RunTask description of t's array: zero if t is in none. */
+void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,
+		      uint32_t *max, uint32_t *count, uint32_t *step);
+
+/* state.c: loading. Arrays load before tasks; the task rows of first
+ * indices give the arrays their templates; after the tasks, every array
+ * counts its running indices and gets a head. */
+void load_array(void *arg, const struct store_array_row *row);
+void array_load_task(struct state *st, const struct store_task_row *row);
+void array_load_done(struct state *st);
+void array_release_all(struct state *st);
+/* The dispatcher's successor hook (scheduler.h), set by state_init. */
+struct sched_task *array_successor(void *ctx, struct sched_task *started);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * control.c: hold, release, and cancel, hold or release over a selection
+ * (control.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "clock.h"
+#include "control.h"
+#include "depend.h"
+#include "error.h"
+#include "rights.h"
+#include "state-internal.h"
+#include "xalloc.h"
+
+int state_task_hold(struct state *st, struct task *t, bool release, const struct actor *who,
+		    struct state_err *e)
+{
+	struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+
+	if (!rights_task_manage(st, t, who))
+		return rights_task_refuse(t, release ? "release it" : "hold it", e);
+	if (t->state != TASK_PENDING)
+		return state_errf(e, HPQ_ESTATE, "task %llu is %s, not pending",
+				  (unsigned long long)t->st.id, state_task_state(t->state));
+	if (!release) {
+		if (t->held)
+			return 0;
+		if (a)
+			array_task_leaving(st, t);
+		if (t->st.state != SCHED_NONE)
+			sched_task_finish(st->sched, &t->st, hpq_now_ms());
+		t->held = true;
+		set_str(&t->reason, "held");
+		task_save(st, t);
+		state_event(st, "hold", t, NULL, who->user, "held by %s", who->user);
+		mark_dirty(st);
+		/* The array goes on with its next index. */
+		if (a)
+			array_refill(st, a);
+		return 0;
+	}
+	if (!t->held)
+		return state_errf(e, HPQ_ESTATE, "task %llu is not held",
+				  (unsigned long long)t->st.id);
+	t->held = false;
+	set_str(&t->reason, "");
+	depend_offer(st, t);
+	task_save(st, t);
+	state_event(st, "release", t, NULL, who->user, "released by %s", who->user);
+	mark_dirty(st);
+	return 0;
+}
+
+/* The whole pending rest of an array. */
+static int rest_apply(struct state *st, struct array *a, enum control_op op,
+		      const struct actor *who, struct state_err *e)
+{
+	unsigned long long n = array_set_count(&a->pending);
+
+	switch (op) {
+	case CONTROL_CANCEL:
+		array_drop_pending(st, a);
+		state_event(st, "cancel", a->tmpl, NULL, who->user,
+			    "%llu pending indices of array %llu cancelled", n,
+			    (unsigned long long)a->id);
+		return 0;
+	case CONTROL_HOLD:
+		if (a->held)
+			return 0;
+		array_set_held(st, a, true);
+		state_event(st, "hold", a->tmpl, NULL, who->user,
+			    "%llu pending indices of array %llu held by %s", n,
+			    (unsigned long long)a->id, who->user);
+		return 0;
+	case CONTROL_RELEASE:
+		if (!a->held)
+			return state_errf(e, HPQ_ESTATE, "array %llu is not held",
+					  (unsigned long long)a->id);
+		array_set_held(st, a, false);
+		state_event(st, "release", a->tmpl, NULL, who->user,
+			    "%llu pending indices of array %llu released by %s", n,
+			    (unsigned long long)a->id, who->user);
+		array_refill(st, a);
+		mark_dirty(st);
+		return 0;
+	case CONTROL_REQUEUE:        /* refused by control_apply: nothing here runs */
+		break;
+	}
+	return HPQ_EINVAL;
+}
+
+/* One index that is not materialized yet. */
+static int index_apply(struct state *st, struct sel_item *it, enum control_op op,
+		       const struct actor *who, struct state_err *e)
+{
+	struct array *a = it->a;
+	struct task *t;
+
+	if (op == CONTROL_RELEASE && !a->held)
+		return state_errf(e, HPQ_ESTATE, "%llu_%u is not held",
+				  (unsigned long long)a->id, it->index);
+	t = array_materialize(st, a, it->index);
+	if (!t)
+		return state_errf(e, HPQ_ESTATE, "%llu_%u is no longer pending",
+				  (unsigned long long)a->id, it->index);
+	it->t = t;
+	it->id = t->st.id;
+	switch (op) {
+	case CONTROL_CANCEL:
+		return state_task_cancel(st, t, who, e);
+	case CONTROL_HOLD:
+		return state_task_hold(st, t, false, who, e);
+	case CONTROL_RELEASE:
+		/* Out of its held array, on its own. */
+		depend_offer(st, t);
+		state_event(st, "release", t, NULL, who->user, "released by %s", who->user);
+		mark_dirty(st);
+		return 0;
+	case CONTROL_REQUEUE:        /* refused by control_apply: nothing here runs */
+		break;
+	}
+	return HPQ_EINVAL;
+}
+
+void control_apply(struct state *st, struct selection *sel, enum control_op op,
+		   const struct actor *who, void (*kill)(void *arg, struct task *t), void *arg)
+{
+	static const char *const what[] = {
+		[CONTROL_CANCEL] = "cancel it",
+		[CONTROL_HOLD] = "hold it",
+		[CONTROL_RELEASE] = "release it",
+		[CONTROL_REQUEUE] = "requeue it",
+	};
+
+	for (size_t i = 0; i < sel->n; i++) {
+		struct sel_item *it = &sel->v[i];
+		struct state_err e = { { 0 } };
+		const struct task *subject = it->t ? it->t : it->a ? it->a->tmpl : NULL;
+		int r = 0;
+
+		switch (it->kind) {
+		case SEL_MISSING:
+			continue;
+		case SEL_TASK:
+			if (op == CONTROL_CANCEL || op == CONTROL_REQUEUE) {
+				r = op == CONTROL_CANCEL
+					    ? state_task_cancel(st, it->t, who, &e)
+					    : state_task_requeue_request(st, it->t, who, &e);
+				if (r == 1 && kill)
+					kill(arg, it->t);
+			} else {
+				r = state_task_hold(st, it->t, op == CONTROL_RELEASE, who, &e);
+			}
+			break;
+		case SEL_INDEX:
+		case SEL_ARRAY_REST:
+			if (!rights_task_manage(st, it->a->tmpl, who)) {
+				r = rights_task_refuse(it->a->tmpl, what[op], &e);
+				break;
+			}
+			/* What an array has not materialized is pending, never running. */
+			if (op == CONTROL_REQUEUE) {
+				r = state_errf(&e, HPQ_ESTATE, "array %llu's pending indices are not "
+					       "running", (unsigned long long)it->a->id);
+				break;
+			}
+			r = it->kind == SEL_INDEX ? index_apply(st, it, op, who, &e)
+						  : rest_apply(st, it->a, op, who, &e);
+			break;
+		}
+		if (r == HPQ_EPERM && subject)
+			rights_denied(st, who, subject, e.msg);
+		it->code = r < 0 ? r : 0;
+		free(it->msg);
+		it->msg = r < 0 ? xstrdup(e.msg) : NULL;
+	}
+}

@@ -1,0 +1,675 @@
+/*
+ * depend.c: task dependencies (depend.h): parsing, evaluation against the
+ * model, and the index of waiting tasks by what they wait for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "depend.h"
+#include "error.h"
+#include "log.h"
+#include "state-internal.h"
+#include "xalloc.h"
+
+enum dtype { D_AFTER, D_AFTERANY, D_AFTEROK, D_AFTERNOTOK, D_SINGLETON };
+
+static const char *const dnames[] = {
+	[D_AFTER] = "after", [D_AFTERANY] = "afterany", [D_AFTEROK] = "afterok",
+	[D_AFTERNOTOK] = "afternotok", [D_SINGLETON] = "singleton",
+};
+
+struct dterm {
+	enum dtype type;
+	uint64_t id;
+	bool has_index;
+	uint32_t index;
+};
+
+struct dspec {
+	struct dterm v[DEPEND_MAX_TERMS];
+	unsigned n;
+	bool any;                    /* '?': any one term is enough */
+};
+
+enum dres { D_WAIT, D_MET, D_NEVER };
+
+/* ---------------------------------------------------------------- parsing */
+
+static int read_u64(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t x = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9') {
+		if (x > (UINT64_MAX - 9) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(*s++ - '0');
+	}
+	*p = s;
+	*v = x;
+	return 0;
+}
+
+static int dparse(const char *spec, struct dspec *d, struct state_err *e)
+{
+	const char *p = spec;
+	bool comma = false, quest = false;
+
+	memset(d, 0, sizeof(*d));
+	if (strlen(spec) > DEPEND_MAX_SPEC)
+		return state_errf(e, HPQ_EINVAL, "--dependency is longer than %d bytes",
+				  DEPEND_MAX_SPEC);
+	while (*p) {
+		enum dtype type;
+		size_t len = strcspn(p, ":,?");
+		int k;
+
+		for (k = 0; k <= D_SINGLETON; k++)
+			if (len == strlen(dnames[k]) && !strncmp(p, dnames[k], len))
+				break;
+		if (k > D_SINGLETON)
+			return state_errf(e, HPQ_EINVAL, "--dependency '%.64s': unknown kind '%.*s'"
+					  " (after, afterany, afterok, afternotok, singleton)",
+					  spec, (int)(len > 32 ? 32 : len), p);
+		type = (enum dtype)k;
+		p += len;
+		if (type == D_SINGLETON) {
+			if (d->n == DEPEND_MAX_TERMS)
+				goto many;
+			d->v[d->n++] = (struct dterm){ .type = type };
+		} else {
+			if (*p != ':')
+				return state_errf(e, HPQ_EINVAL, "--dependency '%.64s': %s needs "
+						  "ids (%s:ID[:ID...])", spec, dnames[type],
+						  dnames[type]);
+			while (*p == ':') {
+				struct dterm t = { .type = type };
+				uint64_t idx;
+
+				p++;
+				if (read_u64(&p, &t.id) < 0 || !t.id)
+					goto bad;
+				if (*p == '_') {
+					p++;
+					if (read_u64(&p, &idx) < 0 || idx > ARRAY_MAX_INDEX)
+						goto bad;
+					t.has_index = true;
+					t.index = (uint32_t)idx;
+				}
+				if (*p == '+')
+					return state_errf(e, HPQ_EINVAL, "--dependency '%.64s': "
+							  "delays (+TIME) are not supported", spec);
+				if (d->n == DEPEND_MAX_TERMS)
+					goto many;
+				d->v[d->n++] = t;
+			}
+		}
+		if (*p == ',' || *p == '?') {
+			if (*p == ',')
+				comma = true;
+			else
+				quest = true;
+			p++;
+			if (!*p)
+				goto bad;
+		} else if (*p) {
+			goto bad;
+		}
+	}
+	if (comma && quest)
+		return state_errf(e, HPQ_EINVAL, "--dependency '%.64s': use ',' (all of) or '?' "
+				  "(any of), not both", spec);
+	d->any = quest;
+	return 0;
+bad:
+	return state_errf(e, HPQ_EINVAL, "--dependency '%.64s' is malformed: e.g. "
+			  "afterok:12:13,afterany:14_2 or afterok:12?afternotok:13", spec);
+many:
+	return state_errf(e, HPQ_EINVAL, "--dependency '%.64s' has more than %d parts", spec,
+			  DEPEND_MAX_TERMS);
+}
+
+/* The terms left, grouping neighbours of one kind: "afterok:12:13,singleton". */
+static char *dformat(const struct dspec *d)
+{
+	size_t cap = 64, len = 0;
+	char *s = xmalloc(cap);
+
+	s[0] = '\0';
+	for (unsigned i = 0; i < d->n; i++) {
+		const struct dterm *t = &d->v[i];
+		bool same = i && d->v[i - 1].type == t->type && t->type != D_SINGLETON;
+		char item[64];
+		int n;
+
+		if (t->type == D_SINGLETON)
+			n = snprintf(item, sizeof(item), "%ssingleton", i ? (d->any ? "?" : ",") : "");
+		else if (same)
+			n = snprintf(item, sizeof(item), ":%llu", (unsigned long long)t->id);
+		else
+			n = snprintf(item, sizeof(item), "%s%s:%llu", i ? (d->any ? "?" : ",") : "",
+				     dnames[t->type], (unsigned long long)t->id);
+		if (t->has_index && t->type != D_SINGLETON)
+			n += snprintf(item + n, sizeof(item) - (size_t)n, "_%u", t->index);
+		while (len + (size_t)n + 1 > cap) {
+			cap *= 2;
+			s = xrealloc(s, cap);
+		}
+		memcpy(s + len, item, (size_t)n + 1);
+		len += (size_t)n;
+	}
+	return s;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+static enum dres by_state(enum dtype type, const struct task *x)
+{
+	bool final = task_state_final(x->state);
+
+	switch (type) {
+	case D_AFTER:
+		return x->attempts || final ? D_MET : D_WAIT;
+	case D_AFTERANY:
+		return final ? D_MET : D_WAIT;
+	case D_AFTEROK:
+		return !final ? D_WAIT : x->state == TASK_COMPLETED ? D_MET : D_NEVER;
+	case D_AFTERNOTOK:
+		return !final ? D_WAIT : x->state == TASK_COMPLETED ? D_NEVER : D_MET;
+	default:
+		return D_WAIT;
+	}
+}
+
+static enum dres by_array(enum dtype type, const struct array *a)
+{
+	uint32_t ended = a->nok + a->nbad;
+
+	switch (type) {
+	case D_AFTER:
+		return a->nbegun >= a->count ? D_MET : D_WAIT;
+	case D_AFTERANY:
+		return ended >= a->count ? D_MET : D_WAIT;
+	case D_AFTEROK:
+		return a->nbad ? D_NEVER : a->nok >= a->count ? D_MET : D_WAIT;
+	case D_AFTERNOTOK:
+		return a->nok >= a->count ? D_NEVER : ended >= a->count ? D_MET : D_WAIT;
+	default:
+		return D_WAIT;
+	}
+}
+
+/* Another task of t's user and name runs, or may start (in the dispatcher). */
+static bool singleton_busy(const struct state *st, const struct task *t)
+{
+	for (size_t i = 0; i < st->ntasks; i++) {
+		const struct task *x = st->tasks[i];
+
+		if (x == t || x->st.state == SCHED_NONE)
+			continue;
+		if (!strcmp(x->name, t->name) && !strcmp(x->user, t->user))
+			return true;
+	}
+	return false;
+}
+
+static enum dres term_eval(const struct state *st, const struct task *self,
+			   const struct dterm *d)
+{
+	const struct array *a;
+	const struct task *x;
+
+	if (d->type == D_SINGLETON)
+		return singleton_busy(st, self) ? D_WAIT : D_MET;
+	a = array_find(st, d->id);
+	if (d->has_index) {
+		if (!a)
+			return d->type == D_AFTEROK ? D_NEVER : D_MET;
+		x = array_task_find(st, a, d->index);
+		if (x)
+			return by_state(d->type, x);
+		if (array_set_has(&a->pending, d->index))
+			return D_WAIT;
+		/* Neither run nor pending: dropped with its array's rest. */
+		return d->type == D_AFTEROK ? D_NEVER : D_MET;
+	}
+	if (a)
+		return by_array(d->type, a);
+	x = state_task_find(st, d->id);
+	if (!x)
+		return d->type == D_AFTEROK ? D_NEVER : D_MET;
+	return by_state(d->type, x);
+}
+
+/* Evaluates d for t, dropping the met terms (all-of) from d. */
+static enum dres spec_eval(const struct state *st, const struct task *t, struct dspec *d)
+{
+	unsigned k = 0, never = 0;
+
+	for (unsigned i = 0; i < d->n; i++) {
+		enum dres r = term_eval(st, t, &d->v[i]);
+
+		if (d->any) {
+			if (r == D_MET) {
+				d->n = 0;
+				return D_MET;
+			}
+			if (r == D_NEVER)
+				never++;
+			d->v[k++] = d->v[i];
+		} else {
+			if (r == D_NEVER)
+				return D_NEVER;
+			if (r == D_WAIT)
+				d->v[k++] = d->v[i];
+		}
+	}
+	d->n = k;
+	if (d->any && k && never == k)
+		return D_NEVER;
+	return k ? D_WAIT : D_MET;
+}
+
+/* ---------------------------------------------------------------- the waiting index */
+
+struct wlist {
+	uint64_t key;
+	uint64_t *ids;               /* waiting task ids */
+	uint32_t n, cap;
+	struct wlist *next;
+};
+
+struct depend {
+	struct wlist **b;
+	size_t nb, n;
+};
+
+#define SINGLETON_BIT (1ull << 63)
+
+static uint64_t mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t singleton_key(const struct task *t)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = t->user; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (const char *p = t->name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h | SINGLETON_BIT;
+}
+
+/* What a term waits on: its task, or its array for any index of it. */
+static uint64_t term_key(const struct state *st, const struct task *self, const struct dterm *d)
+{
+	if (d->type == D_SINGLETON)
+		return singleton_key(self);
+	(void)st;
+	return d->id & ~SINGLETON_BIT;
+}
+
+static struct wlist **wfind(struct depend *dp, uint64_t key)
+{
+	struct wlist **pp = &dp->b[mix(key) & (dp->nb - 1)];
+
+	while (*pp && (*pp)->key != key)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void wadd(struct state *st, uint64_t key, uint64_t id)
+{
+	struct depend *dp = st->depend;
+	struct wlist **pp, *w;
+
+	if (!dp) {
+		dp = st->depend = xcalloc(1, sizeof(*dp));
+		dp->nb = 64;
+		dp->b = xcalloc(dp->nb, sizeof(*dp->b));
+	}
+	if (dp->n >= dp->nb) {
+		size_t nb = dp->nb * 2;
+		struct wlist **b = xcalloc(nb, sizeof(*b));
+
+		for (size_t i = 0; i < dp->nb; i++) {
+			while (dp->b[i]) {
+				w = dp->b[i];
+				dp->b[i] = w->next;
+				w->next = b[mix(w->key) & (nb - 1)];
+				b[mix(w->key) & (nb - 1)] = w;
+			}
+		}
+		free(dp->b);
+		dp->b = b;
+		dp->nb = nb;
+	}
+	pp = wfind(dp, key);
+	if (!*pp) {
+		*pp = xcalloc(1, sizeof(**pp));
+		(*pp)->key = key;
+		dp->n++;
+	}
+	w = *pp;
+	if (w->n && w->ids[w->n - 1] == id)
+		return;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 4;
+		w->ids = xreallocarray(w->ids, w->cap, sizeof(*w->ids));
+	}
+	w->ids[w->n++] = id;
+}
+
+/* Takes the list of key out of the index (the caller frees it). */
+static struct wlist *wtake(struct state *st, uint64_t key)
+{
+	struct depend *dp = st->depend;
+	struct wlist **pp, *w;
+
+	if (!dp)
+		return NULL;
+	pp = wfind(dp, key);
+	w = *pp;
+	if (w) {
+		*pp = w->next;
+		dp->n--;
+	}
+	return w;
+}
+
+void depend_release(struct state *st)
+{
+	struct depend *dp = st->depend;
+
+	if (!dp)
+		return;
+	for (size_t i = 0; i < dp->nb; i++) {
+		while (dp->b[i]) {
+			struct wlist *w = dp->b[i];
+
+			dp->b[i] = w->next;
+			free(w->ids);
+			free(w);
+		}
+	}
+	free(dp->b);
+	free(dp);
+	st->depend = NULL;
+}
+
+/* ---------------------------------------------------------------- changes */
+
+static bool waits(const struct task *t)
+{
+	return t->state == TASK_PENDING && !t->held && t->st.state == SCHED_NONE;
+}
+
+/*
+ * Evaluates t's dependencies and acts: into the dispatcher, never
+ * satisfiable (maybe cancelled), or waiting (indexed under each term's key
+ * when index is set). Returns the outcome.
+ */
+static enum dres evaluate(struct state *st, struct task *t, bool index)
+{
+	struct dspec d;
+	enum dres r;
+	char *left;
+	bool changed;
+
+	if (!t->dependency || !*t->dependency) {
+		r = D_MET;
+		d.n = 0;
+	} else if (dparse(t->dependency, &d, NULL) < 0) {
+		log_warn("task %llu: unreadable dependency '%s' dropped",
+			 (unsigned long long)t->st.id, t->dependency);
+		d.n = 0;
+		r = D_MET;
+	} else {
+		r = spec_eval(st, t, &d);
+	}
+	if (r == D_NEVER) {
+		if (t->reason && !strcmp(t->reason, "dependency-never-satisfied") &&
+		    !t->kill_on_invalid_dep)
+			return r;
+		if (t->kill_on_invalid_dep) {
+			struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+
+			/* Every index waits for the same: the whole array goes. */
+			if (a)
+				array_drop_pending(st, a);
+			task_finish(st, t, TASK_CANCELLED, "dependency-never-satisfied");
+			return r;
+		}
+		set_str(&t->reason, "dependency-never-satisfied");
+		task_save(st, t);
+		state_event(st, "dependency", t, NULL, NULL, "can never be satisfied: %s",
+			    t->dependency);
+		return r;
+	}
+	left = dformat(&d);
+	changed = strcmp(left, t->dependency ? t->dependency : "") != 0;
+	if (changed) {
+		free(t->dependency);
+		t->dependency = left;
+	} else {
+		free(left);
+	}
+	if (r == D_MET) {
+		int k;
+
+		set_str(&t->reason, "");
+		k = t->array_id ? array_offer(st, t) : sched_task_submit(st->sched, &t->st);
+		if (k < 0) {
+			task_finish(st, t, TASK_FAILED, "the dispatcher refused it");
+			return D_NEVER;
+		}
+		task_save(st, t);
+		mark_dirty(st);
+		return k > 0 ? D_MET : D_WAIT;
+	}
+	if (!t->reason || strcmp(t->reason, "dependency")) {
+		set_str(&t->reason, "dependency");
+		changed = true;
+	}
+	if (changed)
+		task_save(st, t);
+	if (index)
+		for (unsigned i = 0; i < d.n; i++)
+			wadd(st, term_key(st, t, &d.v[i]), t->st.id);
+	return r;
+}
+
+bool depend_offer(struct state *st, struct task *t)
+{
+	if (!waits(t))
+		return false;
+	return evaluate(st, t, true) == D_MET;
+}
+
+void depend_changed(struct state *st, struct task *t)
+{
+	if (t->state != TASK_PENDING || t->held)
+		return;
+	if (t->st.state == SCHED_PENDING) {
+		if (t->array_id)
+			array_task_leaving(st, t);
+		sched_task_finish(st->sched, &t->st, 0);
+	}
+	evaluate(st, t, true);
+	if (t->array_id) {
+		struct array *a = array_find(st, t->array_id);
+
+		if (a)
+			array_refill(st, a);
+	}
+}
+
+bool depend_met(struct state *st, const struct task *t)
+{
+	struct dspec d;
+
+	if (!t->dependency || !*t->dependency)
+		return true;
+	if (dparse(t->dependency, &d, NULL) < 0)
+		return true;
+	return spec_eval(st, t, &d) == D_MET;
+}
+
+/* Looks again at the tasks waiting under key; those that still wait on
+ * key stay in its list. */
+static void wake(struct state *st, uint64_t key)
+{
+	struct wlist *w = wtake(st, key);
+
+	if (!w)
+		return;
+	for (uint32_t i = 0; i < w->n; i++) {
+		struct task *t = state_task_find(st, w->ids[i]);
+		struct dspec d;
+
+		if (!t || !waits(t))
+			continue;
+		if (evaluate(st, t, false) != D_WAIT)
+			continue;
+		/* Still waiting: on key too? */
+		if (dparse(t->dependency, &d, NULL) < 0)
+			continue;
+		for (unsigned k = 0; k < d.n; k++) {
+			if (term_key(st, t, &d.v[k]) == key) {
+				wadd(st, key, t->st.id);
+				break;
+			}
+		}
+	}
+	free(w->ids);
+	free(w);
+}
+
+void depend_task_changed(struct state *st, struct task *t)
+{
+	if (!st->depend)
+		return;
+	wake(st, t->array_id ? t->array_id : t->st.id);
+	if (task_state_final(t->state) || t->state == TASK_PENDING)
+		wake(st, singleton_key(t));
+}
+
+void depend_load_done(struct state *st)
+{
+	for (size_t i = 0; i < st->ntasks; i++) {
+		struct task *t = st->tasks[i];
+
+		if (t->dependency && *t->dependency && waits(t))
+			evaluate(st, t, true);
+	}
+}
+
+/* ---------------------------------------------------------------- checks */
+
+struct walk {
+	uint64_t *seen;
+	size_t n, cap;
+};
+
+static bool walk_seen(struct walk *w, uint64_t id)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->seen[i] == id)
+			return true;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 16;
+		w->seen = xreallocarray(w->seen, w->cap, sizeof(*w->seen));
+	}
+	w->seen[w->n++] = id;
+	return false;
+}
+
+/* Whether what spec waits for reaches t (its id or its array). */
+static bool reaches(struct state *st, const struct task *t, const char *spec, struct walk *w,
+		    int depth)
+{
+	struct dspec d;
+
+	if (depth > 64 || w->n > 10000 || dparse(spec, &d, NULL) < 0)
+		return false;
+	for (unsigned i = 0; i < d.n; i++) {
+		const struct dterm *x = &d.v[i];
+		const struct array *a;
+		const struct task *o;
+
+		if (x->type == D_SINGLETON)
+			continue;
+		if (x->id == t->st.id || (t->array_id && x->id == t->array_id))
+			return true;
+		if (walk_seen(w, x->id))
+			continue;
+		a = array_find(st, x->id);
+		o = a ? a->tmpl : state_task_find(st, x->id);
+		if (o && o->dependency && *o->dependency &&
+		    reaches(st, t, o->dependency, w, depth + 1))
+			return true;
+		if (a) {
+			/* its materialized indices may have their own */
+			for (size_t k = state_task_lower_bound(st, a->id); k < st->ntasks; k++) {
+				const struct task *m = st->tasks[k];
+
+				if (m->array_id == a->id && m->dependency && *m->dependency &&
+				    !task_state_final(m->state) &&
+				    reaches(st, t, m->dependency, w, depth + 1))
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+int depend_check(struct state *st, struct task *t, const char *spec, struct state_err *e)
+{
+	struct dspec d;
+	int r = dparse(spec, &d, e);
+
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < d.n; i++) {
+		const struct dterm *x = &d.v[i];
+		const struct array *a;
+
+		if (x->type == D_SINGLETON)
+			continue;
+		a = array_find(st, x->id);
+		if (x->has_index) {
+			if (!a)
+				return state_errf(e, HPQ_ENOTFOUND, "--dependency: no array %llu",
+						  (unsigned long long)x->id);
+			if (x->index < a->min || x->index > a->max ||
+			    (!array_task_find(st, a, x->index) &&
+			     !array_set_has(&a->pending, x->index)))
+				return state_errf(e, HPQ_ENOTFOUND, "--dependency: array %llu has "
+						  "no index %u", (unsigned long long)x->id,
+						  x->index);
+		} else if (!a && !state_task_find(st, x->id)) {
+			return state_errf(e, HPQ_ENOTFOUND, "--dependency: no task %llu",
+					  (unsigned long long)x->id);
+		}
+	}
+	if (t) {
+		struct walk w = { 0 };
+		bool cyc = reaches(st, t, spec, &w, 0);
+
+		free(w.seen);
+		if (cyc)
+			return state_errf(e, HPQ_EINVAL, "--dependency '%.64s' would make task %llu "
+					  "wait for itself (a cycle)", spec,
+					  (unsigned long long)t->st.id);
+	}
+	return 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * depend.h: task dependencies (`--dependency`), Slurm's grammar:
+ * afterok:ID[:ID...], afterany:ID, afternotok:ID, after:ID, singleton,
+ * joined by ',' (all of them) or '?' (any of them). An ID is a task, an
+ * array (all its indices) or one index (ID_INDEX).
+ *
+ * A task whose dependencies are not met is PENDING, out of the
+ * dispatcher, reason "dependency"; it enters the dispatcher with its
+ * submit time once they are. One that can never be met (afterok on a task
+ * that did not complete, afternotok on one that did) gets the reason
+ * "dependency-never-satisfied" and, with kill_on_invalid_dep, is
+ * cancelled. tasks.dependency keeps what is still waited for.
+ *
+ * Waiting tasks are indexed by what they wait for (a task, or an array for
+ * its indices; singleton by user and name), so a change costs O(the tasks
+ * waiting on it), not O(pending).
+ */
+#ifndef HPQD_DEPEND_H
+#define HPQD_DEPEND_H
+
+#include <stdbool.h>
+
+struct state;
+struct state_err;
+struct task;
+
+#define DEPEND_MAX_SPEC 4096
+#define DEPEND_MAX_TERMS 256
+
+/* Checks spec for t (t may be NULL at submit): the grammar, that every id
+ * exists, and that t is not among what it would wait for, directly or
+ * through others (a cycle). Changes nothing. */
+int depend_check(struct state *st, struct task *t, const char *spec, struct state_err *e);
+
+/*
+ * t (PENDING, not held, not in the dispatcher) enters the dispatcher if
+ * its dependencies are met; else it waits, indexed by what it waits for,
+ * with its reason, or is cancelled when they can never be met and it has
+ * kill_on_invalid_dep. Returns whether it entered.
+ */
+bool depend_offer(struct state *st, struct task *t);
+/* Submit: whether t's dependencies are met now (nothing changes). */
+bool depend_met(struct state *st, const struct task *t);
+/*
+ * t's dependency was changed (hpq update, after depend_check): a PENDING
+ * task that is not held leaves the dispatcher if it is in it and enters
+ * again only once the new dependencies are met.
+ */
+void depend_changed(struct state *st, struct task *t);
+/* t started or ended: the tasks waiting on it look again. */
+void depend_task_changed(struct state *st, struct task *t);
+/* Load: every waiting task is indexed and looks again. */
+void depend_load_done(struct state *st);
+void depend_release(struct state *st);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * req-control.c: job control over a selection (select.h, control.h):
+ * hpq hold and hpq release (HoldRequest), hpq requeue (RequeueRequest),
+ * and hpq cancel with a
+ * TaskSelector (CancelRequest.select: ids as text, whole arrays, indices
+ * and filters). The reply gives each item's outcome and waits for the
+ * commit of the whole batch: one transaction however many tasks it
+ * touches.
+ */
+#include <signal.h>
+#include <stdlib.h>
+
+#include "agentlink.h"
+#include "context.h"
+#include "control.h"
+#include "error.h"
+#include "request.h"
+#include "select.h"
+#include "server.h"
+#include "xalloc.h"
+
+struct stop_ctx {
+	struct hpqd *d;
+	enum control_op op;
+};
+
+/* A running task's stop reaches its agent after the commit: a cancel with
+ * SIGTERM, a requeue with the task's own preemption signal, so that it can
+ * checkpoint as it would for a preemption. */
+static void kill_one(void *arg, struct task *t)
+{
+	struct stop_ctx *x = arg;
+	bool requeue = x->op == CONTROL_REQUEUE;
+
+	agentlink_kill_after_commit(x->d, t, t->attempts, -1, requeue ? 0 : SIGTERM,
+				    state_task_stop_grace(&x->d->state, t),
+				    requeue ? "requeued" : "cancelled");
+}
+
+/* The items' outcomes, in the selection's order. */
+static Hpq__CancelResult **results(const struct selection *sel, Hpq__CancelResult **ret_res)
+{
+	Hpq__CancelResult *res = sel->n ? xcalloc(sel->n, sizeof(*res)) : NULL;
+	Hpq__CancelResult **ptrs = sel->n ? xcalloc(sel->n, sizeof(*ptrs)) : NULL;
+
+	for (size_t i = 0; i < sel->n; i++) {
+		hpq__cancel_result__init(&res[i]);
+		res[i].id = sel->v[i].id;
+		res[i].code = sel->v[i].code;
+		res[i].message = sel->v[i].msg ? sel->v[i].msg : (char *)"";
+		ptrs[i] = &res[i];
+	}
+	*ret_res = res;
+	return ptrs;
+}
+
+static int control(struct req *q, const Hpq__TaskSelector *select, enum control_op op)
+{
+	struct state *st = &q->d->state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__CancelReply crep = HPQ__CANCEL_REPLY__INIT;
+	Hpq__ControlReply rep = HPQ__CONTROL_REPLY__INIT;
+	Hpq__CancelResult *res, **ptrs;
+	struct selection sel;
+	struct stop_ctx x = { q->d, op };
+	int r = select_resolve(st, select, &sel, q->e);
+
+	if (r < 0)
+		return r;
+	if (!sel.n) {
+		select_release(&sel);
+		return state_errf(q->e, HPQ_ENOTFOUND, "no task matches");
+	}
+	control_apply(st, &sel, op, &q->c->actor, kill_one, &x);
+	ptrs = results(&sel, &res);
+	env.id = q->id;
+	if (op == CONTROL_CANCEL) {
+		crep.n_results = sel.n;
+		crep.results = ptrs;
+		env.body_case = HPQ__ENVELOPE__BODY_CANCEL_REPLY;
+		env.cancel_reply = &crep;
+	} else {
+		rep.n_results = sel.n;
+		rep.results = ptrs;
+		env.body_case = HPQ__ENVELOPE__BODY_CONTROL_REPLY;
+		env.control_reply = &rep;
+	}
+	server_reply_after_commit(q->c, &env);
+	free(res);
+	free(ptrs);
+	select_release(&sel);
+	return 0;
+}
+
+int req_hold(struct req *q)
+{
+	const Hpq__HoldRequest *m = q->env->hold;
+
+	return control(q, m->select, m->release ? CONTROL_RELEASE : CONTROL_HOLD);
+}
+
+int req_requeue(struct req *q)
+{
+	return control(q, q->env->requeue->select, CONTROL_REQUEUE);
+}
+
+int req_cancel_select(struct req *q)
+{
+	return control(q, q->env->cancel->select, CONTROL_CANCEL);
+}

@@ -1,0 +1,424 @@
+/*
+ * t_array: arrays, hold and release, and dependencies with real processes,
+ * the requests built in C (TaskSpec.array, .hold, .dependency,
+ * .kill_on_invalid_dep; HoldRequest; CancelRequest.select).
+ *
+ *   - array_limit: 0-11%2 on a node with room for 4: every index runs
+ *     exactly once, and never more than 2 at a time (each index marks
+ *     itself running in a directory and records how many it sees there);
+ *     each index's task carries its array id and index, and when the
+ *     agent sets HPQ_ARRAY_INDEX each saw its own;
+ *   - hold_release: a task submitted held does not start while the
+ *     dispatcher runs cycles; another hold is refused for running tasks;
+ *     its release starts it; a held array's indices shown one by one
+ *     (ID_INDEX) and listed one row each (expand_arrays); cancel of a
+ *     whole pending array by selector;
+ *   - depend_restart: A -> B (afterok) -> C across a daemon restart, then
+ *     afternotok (runs after a failure) and afterok with
+ *     kill_on_invalid_dep (cancelled, dependency-never-satisfied).
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "client.h"
+#include "harness.h"
+#include "msg.h"
+
+extern char **environ;
+
+static int call(struct h_cluster *c, Hpq__Envelope *env, Hpq__Envelope **reply, char *err,
+		size_t errlen)
+{
+	struct hpq_client cl;
+	int r = hpq_client_connect(&cl, c->sock, 30000);
+
+	if (r < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	r = hpq_client_call(&cl, env, reply);
+	if (r < 0 && err)
+		snprintf(err, errlen, "%s", cl.errbuf);
+	hpq_client_close(&cl);
+	return r;
+}
+
+/* Submits sh -c cmd with the batch fields; returns the id, 0 on refusal (err). */
+static uint64_t submit(struct h_cluster *c, const char *cmd, const char *array, bool hold,
+		       const char *dep, bool kill, char *err, size_t errlen)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__SubmitRequest req = HPQ__SUBMIT_REQUEST__INIT;
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	char *argv[] = { "sh", "-c", (char *)cmd };
+	size_t nenv = 0;
+	uint64_t id = 0;
+
+	while (environ[nenv])
+		nenv++;
+	res.cpus = 1;
+	spec.per_node = &res;
+	spec.n_argv = 3;
+	spec.argv = argv;
+	spec.n_env = nenv;
+	spec.env = environ;     /* HPQ_ITEST_DIR: the teardown finds the tasks */
+	spec.cwd = c->dir;
+	spec.array = (char *)array;
+	spec.hold = hold;
+	spec.dependency = (char *)dep;
+	spec.kill_on_invalid_dep = kill;
+	req.spec = &spec;
+	env.body_case = HPQ__ENVELOPE__BODY_SUBMIT;
+	env.submit = &req;
+	if (call(c, &env, &reply, err, errlen) == 0) {
+		if (reply->body_case == HPQ__ENVELOPE__BODY_SUBMIT_REPLY)
+			id = reply->submit_reply->id;
+		hpq_msg_free(reply);
+	}
+	return id;
+}
+
+/* The tasks of an array (materialized), and its pending rest's spec. */
+struct arr {
+	uint64_t ids[64];
+	uint32_t index[64];
+	char state[64][16];
+	int n;
+	char rest[64];
+};
+
+static int control(struct h_cluster *c, bool cancel, bool release, const char *id,
+		   Hpq__Envelope **reply);
+
+static void list_array(struct h_cluster *c, uint64_t array_id, struct arr *a)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__ListRequest req = HPQ__LIST_REQUEST__INIT;
+
+	memset(a, 0, sizeof(*a));
+	req.array_id = array_id;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST;
+	env.list = &req;
+	assert_int_equal(call(c, &env, &reply, NULL, 0), 0);
+	for (size_t i = 0; i < reply->list_reply->n_tasks; i++) {
+		const Hpq__Task *t = reply->list_reply->tasks[i];
+
+		assert_true(t->has_array);
+		assert_int_equal(t->array_id, array_id);
+		if (*t->array_spec) {
+			snprintf(a->rest, sizeof(a->rest), "%s", t->array_spec);
+			continue;
+		}
+		if (a->n < 64) {
+			a->ids[a->n] = t->id;
+			a->index[a->n] = t->array_index;
+			snprintf(a->state[a->n], sizeof(a->state[0]), "%s", t->state);
+			a->n++;
+		}
+	}
+	hpq_msg_free(reply);
+}
+
+static int completed(struct h_cluster *c, uint64_t array_id)
+{
+	struct arr a;
+	int n = 0;
+
+	list_array(c, array_id, &a);
+	for (int i = 0; i < a.n; i++)
+		n += !strcmp(a.state[i], "COMPLETED");
+	return n;
+}
+
+static void array_limit(void **state)
+{
+	struct h_cluster *c = *state;
+	char cmd[1024], err[256] = "";
+	uint64_t id;
+	struct arr a;
+	bool seen[12] = { false };
+	char *maxes, *idx;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 4, "2G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	mkdir(h_path(c, "run"), 0755);
+
+	/* Bad specs are refused and make nothing. */
+	assert_int_equal(submit(c, "true", "0-5000000", false, "", false, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "indices go from 0 to"));
+	assert_int_equal(submit(c, "true", "3-1", false, "", false, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "goes down"));
+
+	/* Each index: mark itself running, count the running, work a little, unmark. */
+	snprintf(cmd, sizeof(cmd),
+		 "touch %1$s/$HPQ_TASK_ID; ls %1$s | wc -l >> %2$s;"
+		 " echo \"$HPQ_TASK_ID ${HPQ_ARRAY_INDEX:-}\" >> %3$s;"
+		 " sleep 0.3; rm %1$s/$HPQ_TASK_ID",
+		 h_path(c, "run"), h_path(c, "max"), h_path(c, "idx"));
+	id = submit(c, cmd, "0-11%2", true, "", false, err, sizeof(err));
+	if (!id)
+		fail_msg("array submit: %s", err);
+	/* Held: its first index and its rest wait; released, it runs. */
+	list_array(c, id, &a);
+	assert_string_equal(a.rest, "1-11%2");
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.state[0], "PENDING");
+	{
+		Hpq__Envelope *reply;
+		char ids[32];
+
+		snprintf(ids, sizeof(ids), "%" PRIu64, id);
+		assert_int_equal(control(c, false, true, ids, &reply), 0);
+		hpq_msg_free(reply);
+	}
+	assert_true(H_WAIT_FOR(c, completed(c, id) == 12, 90000));
+
+	list_array(c, id, &a);
+	assert_int_equal(a.n, 12);
+	assert_string_equal(a.rest, "");
+	for (int i = 0; i < a.n; i++) {
+		assert_true(a.index[i] < 12);
+		assert_false(seen[a.index[i]]);
+		seen[a.index[i]] = true;
+	}
+	maxes = h_read_file(h_path(c, "max"));
+	assert_non_null(maxes);
+	for (char *p = maxes; *p; p++)
+		if (*p >= '0' && *p <= '9' && atoi(p) > 2)
+			fail_msg("more than 2 indices ran at once: %s", maxes);
+	free(maxes);
+	assert_int_equal(h_count_prefix(h_path(c, "idx"), ""), 12);
+	/* Where the agent sets HPQ_ARRAY_INDEX, each saw its own. */
+	idx = h_read_file(h_path(c, "idx"));
+	for (char *line = strtok(idx, "\n"); line; line = strtok(NULL, "\n")) {
+		unsigned long long tid;
+		int k = -1;
+
+		if (sscanf(line, "%llu %d", &tid, &k) == 2)
+			for (int i = 0; i < a.n; i++)
+				if (a.ids[i] == tid)
+					assert_int_equal(a.index[i], k);
+	}
+	free(idx);
+	h_pass(c);
+}
+
+static int control(struct h_cluster *c, bool cancel, bool release, const char *id,
+		   Hpq__Envelope **reply)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__HoldRequest hold = HPQ__HOLD_REQUEST__INIT;
+	Hpq__CancelRequest can = HPQ__CANCEL_REQUEST__INIT;
+	Hpq__TaskSelector sel = HPQ__TASK_SELECTOR__INIT;
+	char *ids[] = { (char *)id };
+
+	sel.n_ids = 1;
+	sel.ids = ids;
+	if (cancel) {
+		can.select = &sel;
+		env.body_case = HPQ__ENVELOPE__BODY_CANCEL;
+		env.cancel = &can;
+	} else {
+		hold.select = &sel;
+		hold.release = release;
+		env.body_case = HPQ__ENVELOPE__BODY_HOLD;
+		env.hold = &hold;
+	}
+	return call(c, &env, reply, NULL, 0);
+}
+
+static int first_code(Hpq__Envelope *reply)
+{
+	Hpq__CancelResult **r = reply->body_case == HPQ__ENVELOPE__BODY_CONTROL_REPLY
+					? reply->control_reply->results
+					: reply->cancel_reply->results;
+	size_t n = reply->body_case == HPQ__ENVELOPE__BODY_CONTROL_REPLY
+			   ? reply->control_reply->n_results
+			   : reply->cancel_reply->n_results;
+
+	return n ? r[0]->code : 1;
+}
+
+/* hpq show ARRAY_INDEX: the index's task, or the template while pending. */
+static void show_index(struct h_cluster *c, uint64_t array_id, uint32_t index,
+		       const char *state, const char *reason)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__ShowRequest req = HPQ__SHOW_REQUEST__INIT;
+	const Hpq__Task *t;
+
+	req.id = array_id;
+	req.array_index = index;
+	req.has_array_index = true;
+	env.body_case = HPQ__ENVELOPE__BODY_SHOW;
+	env.show = &req;
+	assert_int_equal(call(c, &env, &reply, NULL, 0), 0);
+	t = reply->show_reply->task;
+	assert_true(t->has_array);
+	assert_int_equal(t->array_id, array_id);
+	assert_int_equal(t->array_index, index);
+	assert_string_equal(t->state, state);
+	assert_string_equal(t->reason, reason);
+	hpq_msg_free(reply);
+	req.array_index = 100000;
+	assert_true(call(c, &env, &reply, NULL, 0) < 0);
+}
+
+/* Rows of an array's list with expand_arrays: one per index. */
+static size_t expanded(struct h_cluster *c, uint64_t array_id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__ListRequest req = HPQ__LIST_REQUEST__INIT;
+	size_t n;
+
+	req.array_id = array_id;
+	req.expand_arrays = true;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST;
+	env.list = &req;
+	assert_int_equal(call(c, &env, &reply, NULL, 0), 0);
+	n = reply->list_reply->n_tasks;
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(reply->list_reply->tasks[i]->array_spec, "");
+	hpq_msg_free(reply);
+	return n;
+}
+
+static void hold_release(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope *reply;
+	char err[256], ids[32], cmd[256];
+	uint64_t held, running, arr, other;
+	json_t *t;
+	long long cycles;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 2, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+
+	held = submit(c, "true", "", true, "", false, err, sizeof(err));
+	assert_true(held > 0);
+	snprintf(cmd, sizeof(cmd), "while [ ! -f %s ]; do sleep 0.1; done", h_path(c, "go"));
+	running = submit(c, cmd, "", false, "", false, err, sizeof(err));
+	assert_true(h_wait_state(c, running, "RUNNING", 30000));
+	/* The dispatcher runs (another task starts and ends), the held one stays. */
+	cycles = h_status_counter(c, "cycles");
+	other = submit(c, "true", "", false, "", false, err, sizeof(err));
+	assert_true(h_wait_state(c, other, "COMPLETED", 30000));
+	assert_true(h_wait_counter(c, "cycles", cycles + 1, 30000));
+	t = h_task(c, held);
+	assert_string_equal(h_str(t, "state"), "PENDING");
+	assert_string_equal(h_str(t, "reason"), "held");
+	json_decref(t);
+
+	snprintf(ids, sizeof(ids), "%" PRIu64, running);
+	assert_int_equal(control(c, false, false, ids, &reply), 0);
+	assert_true(first_code(reply) < 0);     /* running: not pending */
+	hpq_msg_free(reply);
+	snprintf(ids, sizeof(ids), "%" PRIu64, held);
+	assert_int_equal(control(c, false, true, ids, &reply), 0);
+	assert_int_equal(first_code(reply), 0);
+	hpq_msg_free(reply);
+	assert_true(h_wait_state(c, held, "COMPLETED", 30000));
+
+	/* A whole array held, then cancelled by its id: nothing of it runs. */
+	arr = submit(c, "true", "0-99", true, "", false, err, sizeof(err));
+	assert_true(arr > 0);
+	show_index(c, arr, 5, "PENDING", "held");
+	show_index(c, arr, 0, "PENDING", "held");
+	assert_int_equal(expanded(c, arr), 100);
+	snprintf(ids, sizeof(ids), "%" PRIu64, arr);
+	assert_int_equal(control(c, true, false, ids, &reply), 0);
+	assert_int_equal(first_code(reply), 0);
+	hpq_msg_free(reply);
+	assert_true(h_wait_state(c, arr, "CANCELLED", 30000));
+	{
+		struct arr a;
+
+		list_array(c, arr, &a);
+		assert_string_equal(a.rest, "");
+		assert_int_equal(a.n, 1);
+	}
+	h_write_file(h_path(c, "go"), "");
+	assert_true(h_wait_state(c, running, "COMPLETED", 30000));
+	h_pass(c);
+}
+
+static void depend_restart(void **state)
+{
+	struct h_cluster *c = *state;
+	char cmd[256], dep[64], err[256] = "";
+	uint64_t a, b, cc, d, e, f;
+	json_t *t;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 4, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+
+	assert_int_equal(submit(c, "true", "", false, "afterok:999", false, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "no task 999"));
+	assert_int_equal(submit(c, "true", "", false, "afterok", false, err, sizeof(err)), 0);
+
+	snprintf(cmd, sizeof(cmd), "while [ ! -f %s ]; do sleep 0.1; done", h_path(c, "go"));
+	a = submit(c, cmd, "", false, "", false, err, sizeof(err));
+	snprintf(dep, sizeof(dep), "afterok:%" PRIu64, a);
+	b = submit(c, "true", "", false, dep, false, err, sizeof(err));
+	snprintf(dep, sizeof(dep), "afterok:%" PRIu64, b);
+	cc = submit(c, "true", "", false, dep, false, err, sizeof(err));
+	assert_true(a && b && cc);
+	assert_true(h_wait_state(c, a, "RUNNING", 30000));
+	t = h_task(c, cc);
+	assert_string_equal(h_str(t, "reason"), "dependency");
+	json_decref(t);
+
+	/* hpqd restarts while B and C wait. */
+	assert_int_equal(h_daemon_stop(c, SIGTERM), 0);
+	h_daemon_start(c);
+	assert_true(h_wait_nodes(c, 1, 30000));
+	t = h_task(c, b);
+	assert_string_equal(h_str(t, "state"), "PENDING");
+	assert_string_equal(h_str(t, "reason"), "dependency");
+	json_decref(t);
+	h_write_file(h_path(c, "go"), "");
+	assert_true(h_wait_state(c, cc, "COMPLETED", 60000));
+	assert_true(h_wait_state(c, b, "COMPLETED", 1000));
+
+	/* D fails: E (afterok, kill) is cancelled, F (afternotok) runs. */
+	d = submit(c, "exit 3", "", true, "", false, err, sizeof(err));
+	snprintf(dep, sizeof(dep), "afterok:%" PRIu64, d);
+	e = submit(c, "true", "", false, dep, true, err, sizeof(err));
+	snprintf(dep, sizeof(dep), "afternotok:%" PRIu64, d);
+	f = submit(c, "true", "", false, dep, false, err, sizeof(err));
+	assert_true(d && e && f);
+	{
+		Hpq__Envelope *reply;
+		char ids[32];
+
+		snprintf(ids, sizeof(ids), "%" PRIu64, d);
+		assert_int_equal(control(c, false, true, ids, &reply), 0);
+		hpq_msg_free(reply);
+	}
+	assert_true(h_wait_state(c, d, "FAILED", 30000));
+	assert_true(h_wait_state(c, e, "CANCELLED", 30000));
+	t = h_task(c, e);
+	assert_string_equal(h_str(t, "reason"), "dependency-never-satisfied");
+	json_decref(t);
+	assert_true(h_wait_state(c, f, "COMPLETED", 30000));
+	h_pass(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(array_limit, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(hold_release, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(depend_restart, h_setup, h_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

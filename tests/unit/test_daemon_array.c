@@ -1,0 +1,847 @@
+/*
+ * test_daemon_array.c: task arrays (daemon/array.c) on a real state and
+ * store in a temp dir:
+ *
+ *   - index specs: ranges, steps, lists, the % limit, overlaps, and every
+ *     malformed or out-of-range spec refused with a message;
+ *   - the index sets: removal from the middle of a stepped range, format;
+ *   - a 10,000-index array with %50 is one task and one queued entry at
+ *     submit; one cycle starts exactly 50 indices (the successor hook), an
+ *     index that ends lets exactly one more start; each index runs once;
+ *   - a restart keeps the pending indices, the running ones and the limit;
+ *   - a bad array submit changes nothing;
+ *   - selectors: ids (12, 12_5, 12_[1-3,7]) and filters, malformed ones
+ *     and the empty selector refused;
+ *   - hold and release: a held task leaves the dispatcher and comes back
+ *     with its place in the queue; another user is refused and nothing
+ *     changes; running tasks are "not pending", released ones "not held";
+ *     one index, a whole array, and cancel of a whole array (head,
+ *     pending rest and running indices) and of 10,000 pending tasks by a
+ *     filter;
+ *   - dependencies: parsing, unknown ids, cycles, a changed dependency,
+ *     afterok chains,
+ *     afternotok, never-satisfied with and without kill_on_invalid_dep,
+ *     any-of, arrays as a whole and by index, singleton, and a restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "array.h"
+#include "control.h"
+#include "depend.h"
+#include "error.h"
+#include "hpq.h"
+#include "hpq.pb-c.h"
+#include "log.h"
+#include "select.h"
+#include "state.h"
+#include "store.h"
+
+struct fix {
+	char dir[64];
+	char path[128];
+	uv_loop_t loop;
+	struct store *s;
+	struct state st;
+};
+
+static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
+static const struct actor bob = { .user = "bob", .uid = 1002, .gid = 1002, .known = true };
+
+static void open_all(struct fix *f)
+{
+	char err[256] = "";
+
+	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&f->st, f->s);
+	if (state_load(&f->st, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
+}
+
+static void on_flag(void *arg, int status)
+{
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+static void commit(struct fix *f)
+{
+	int done = 0;
+
+	store_after_commit(f->s, on_flag, &done);
+	store_submit(f->s);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(done, 1);
+}
+
+static void close_all(struct fix *f)
+{
+	state_release(&f->st);
+	store_close(f->s);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	f->s = NULL;
+}
+
+static int setup(void **ts)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-array-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	open_all(f);
+	*ts = f;
+	return 0;
+}
+
+static int teardown(void **ts)
+{
+	struct fix *f = *ts;
+	char cmd[160];
+
+	if (f->s)
+		close_all(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- specs */
+
+static char *fmt(const char *spec, uint32_t *m)
+{
+	struct array_set set;
+	struct state_err e;
+	char *s;
+
+	if (array_set_parse(spec, &set, m, &e) < 0)
+		fail_msg("%s: %s", spec, e.msg);
+	s = array_set_format(&set);
+	array_set_release(&set);
+	return s;
+}
+
+static void expect(const char *spec, const char *want, uint32_t want_m)
+{
+	uint32_t m;
+	char *s = fmt(spec, &m);
+
+	assert_string_equal(s, want);
+	assert_int_equal(m, want_m);
+	free(s);
+}
+
+static void refused(const char *spec, const char *msg_part)
+{
+	struct array_set set;
+	struct state_err e = { { 0 } };
+	uint32_t m;
+
+	assert_int_equal(array_set_parse(spec, &set, &m, &e), HPQ_EINVAL);
+	if (!strstr(e.msg, msg_part))
+		fail_msg("'%s': message '%s' does not say '%s'", spec, e.msg, msg_part);
+}
+
+static void test_specs(void **ts)
+{
+	struct array_set set;
+	struct state_err e;
+	uint32_t m;
+	char *s;
+
+	(void)ts;
+	expect("0-999%50", "0-999", 50);
+	expect("7", "7", 0);
+	expect("1,3,5-9:2", "1,3,5-9:2", 0);
+	expect("0-10:3", "0-9:3", 0);                  /* the last index in the range */
+	expect("5-9,0-2", "0-2,5-9", 0);               /* sorted */
+	expect("1-5,3", "1-5", 0);                     /* overlaps: each index once */
+	expect("0-10:2,1-9:2", "0-10", 0);
+	expect("4000000", "4000000", 0);
+	expect("0-999999%1", "0-999999", 1);
+
+	refused("", "empty");
+	refused("abc", "not a list of indices");
+	refused("1-", "not a list of indices");
+	refused("-3", "not a list of indices");
+	refused("1,,2", "not a list of indices");
+	refused("1-5%", "not a list of indices");
+	refused("1-5%x", "not a list of indices");
+	refused("1-5%0", "limit of 0");
+	refused("9-3", "goes down");
+	refused("1-9:0", "step of 0");
+	refused("4000001", "from 0 to 4000000");
+	refused("99999999999999999999", "from 0 to 4000000");
+	refused("0-1000000", "more than 1000000");
+	refused("0-10 ", "not a list of indices");
+
+	/* Removal: the ends, then the middle of a stepped range splits it. */
+	assert_int_equal(array_set_parse("0-20:2,30", &set, &m, &e), 0);
+	assert_int_equal(array_set_count(&set), 12);
+	assert_true(array_set_has(&set, 8));
+	assert_false(array_set_has(&set, 9));
+	assert_false(array_set_remove(&set, 9));
+	assert_true(array_set_remove(&set, 0));
+	assert_true(array_set_remove(&set, 20));
+	assert_true(array_set_remove(&set, 10));
+	assert_true(array_set_remove(&set, 30));
+	s = array_set_format(&set);
+	assert_string_equal(s, "2-8:2,12-18:2");
+	free(s);
+	assert_int_equal(array_set_min(&set), 2);
+	assert_int_equal(array_set_count(&set), 8);
+	array_set_release(&set);
+}
+
+/* ---------------------------------------------------------------- on a state */
+
+static void add_node(struct fix *f, const char *name, int64_t cpus)
+{
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	struct node *n;
+
+	cap.gpus = 0;
+	cap.cpus = cpus;
+	cap.mem = 1024 * 1024;
+	reg.name = (char *)name;
+	reg.pool = HPQ_DEFAULT_POOL;
+	reg.capacity = &cap;
+	reg.address = "";
+	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", &n, &e), 0);
+}
+
+static int submit_full(struct fix *f, const struct actor *who, const char *name,
+		       const char *array, bool hold, const char *dep, bool kill, struct task **t,
+		       struct state_err *e)
+{
+	char *argv[] = { "/bin/true" };
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+
+	res.cpus = 1;
+	spec.per_node = &res;
+	spec.n_argv = 1;
+	spec.argv = argv;
+	spec.name = (char *)name;
+	spec.array = (char *)array;
+	spec.hold = hold;
+	spec.dependency = (char *)dep;
+	spec.kill_on_invalid_dep = kill;
+	return state_task_submit(&f->st, &spec, who, t, e);
+}
+
+static int submit(struct fix *f, const char *array, bool hold, struct task **t,
+		  struct state_err *e)
+{
+	return submit_full(f, &alice, "", array, hold, "", false, t, e);
+}
+
+/* A plain task of alice's with a dependency; asserts it was accepted. */
+static struct task *dep_task(struct fix *f, const char *dep, bool kill)
+{
+	struct state_err e = { { 0 } };
+	struct task *t = NULL;
+
+	if (submit_full(f, &alice, "", "", false, dep, kill, &t, &e) < 0)
+		fail_msg("submit with '%s': %s", dep, e.msg);
+	return t;
+}
+
+/* Ends a running task with exit code code. */
+static void task_exit(struct fix *f, struct task *t, int code)
+{
+	assert_int_equal(t->state, TASK_RUNNING);
+	assert_int_equal(state_task_member_exit(&f->st, t, 0, code, "exit"), EXIT_ENDED);
+}
+
+/* One dispatcher cycle, its STARTs applied as dispatch.c does; returns them. */
+static size_t cycle(struct fix *f)
+{
+	const struct sched_decision *d;
+	size_t n, starts = 0;
+
+	d = sched_cycle(f->st.sched, 1, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].action != SCHED_START)
+			continue;
+		state_task_start(&f->st, state_task_of(d[i].task));
+		starts++;
+	}
+	return starts;
+}
+
+static uint32_t count_state(struct fix *f, uint64_t array_id, enum task_state s)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < f->st.ntasks; i++)
+		if (f->st.tasks[i]->array_id == array_id && f->st.tasks[i]->state == s)
+			n++;
+	return n;
+}
+
+/* Every running index of the array exits 0. */
+static uint32_t finish_running(struct fix *f, uint64_t array_id, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < f->st.ntasks && n < max; i++) {
+		struct task *t = f->st.tasks[i];
+
+		if (t->array_id == array_id && t->state == TASK_RUNNING) {
+			assert_int_equal(state_task_member_exit(&f->st, t, 0, 0, "exit"),
+					 EXIT_ENDED);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void test_limit_and_fanout(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct sched_usage u;
+	struct array *a;
+	struct task *t;
+	uint8_t *seen;
+	size_t ntasks;
+
+	/* 2 nodes of 64 CPUs: room for 128 one-CPU tasks. */
+	add_node(f, "n1", 64);
+	add_node(f, "n2", 64);
+
+	/* Bad input changes nothing. */
+	assert_int_equal(submit(f, "0-9999%0", false, &t, &e), HPQ_EINVAL);
+	assert_int_equal(submit(f, "0-5000000", false, &t, &e), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "indices go from 0 to 4000000"));
+	assert_int_equal(f->st.ntasks, 0);
+	assert_int_equal(f->st.narrays, 0);
+
+	assert_int_equal(submit(f, "0-9999%50", false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	assert_non_null(a);
+	assert_int_equal(t->array_id, t->st.id);
+	assert_int_equal(t->array_index, 0);
+	assert_int_equal(f->st.ntasks, 1);
+	assert_int_equal(array_set_count(&a->pending), 9999);
+	assert_int_equal(sched_team_usage(f->st.sched, t->st.team, t->st.pool, &u), 0);
+	assert_int_equal(u.pending, 1);
+	commit(f);
+
+	/* One cycle: exactly the limit starts, with one head left queued. */
+	assert_int_equal(cycle(f), 50);
+	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 50);
+	assert_int_equal(a->nactive, 50);
+	assert_null(a->head);
+	assert_int_equal(f->st.ntasks, 50);
+	assert_int_equal(cycle(f), 0);
+	commit(f);
+
+	/* 10 end: 10 more start, never more than 50 at once. */
+	assert_int_equal(finish_running(f, a->id, 10), 10);
+	assert_int_equal(cycle(f), 10);
+	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 50);
+	commit(f);
+
+	/* A restart keeps the running, the pending and the limit. */
+	ntasks = f->st.ntasks;
+	close_all(f);
+	open_all(f);
+	add_node(f, "n1", 64);   /* the agents are back */
+	add_node(f, "n2", 64);
+	a = array_find(&f->st, f->st.tasks[0]->st.id);
+	assert_non_null(a);
+	assert_int_equal(a->max_running, 50);
+	assert_int_equal(a->nactive, 50);
+	assert_int_equal(array_set_count(&a->pending), 10000 - 60);
+	assert_int_equal(f->st.ntasks, ntasks);
+	assert_int_equal(cycle(f), 0);
+	assert_non_null(a->tmpl);
+	assert_string_equal(a->tmpl->argv[0], "/bin/true");
+
+	/* Run it to the end: every index exactly once. */
+	for (int guard = 0; guard < 1000; guard++) {
+		if (!finish_running(f, a->id, 50))
+			break;
+		cycle(f);
+		assert_true(count_state(f, a->id, TASK_RUNNING) <= 50);
+	}
+	commit(f);
+	assert_true(array_set_empty(&a->pending));
+	assert_int_equal(count_state(f, a->id, TASK_COMPLETED), 10000);
+	seen = calloc(10000, 1);
+	assert_non_null(seen);
+	for (size_t i = 0; i < f->st.ntasks; i++) {
+		t = f->st.tasks[i];
+		assert_int_equal(t->array_id, a->id);
+		assert_true(t->array_index < 10000);
+		assert_int_equal(seen[t->array_index], 0);
+		seen[t->array_index] = 1;
+	}
+	free(seen);
+}
+
+/* Without a limit the chain starts as many as fit in one cycle. */
+static void test_fanout_unlimited(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct array *a;
+	struct task *t;
+
+	add_node(f, "n1", 64);
+	assert_int_equal(submit(f, "1-100:3", false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	assert_int_equal(t->array_index, 1);
+	assert_int_equal(a->count, 34);
+	assert_int_equal(a->step, 3);
+	assert_int_equal(a->max, 100);
+	assert_int_equal(cycle(f), 34);
+	assert_true(array_set_empty(&a->pending));
+	assert_null(a->head);
+	commit(f);
+}
+
+
+/* ---------------------------------------------------------------- selectors */
+
+static void test_select_ids(void **ts)
+{
+	struct array_set set;
+	struct state_err e = { { 0 } };
+	uint64_t id;
+	bool has;
+	char *s;
+	static const char *const bad[] = { "", "x", "12_", "12_[", "12_[1-3", "12_[1%2]",
+					   "12-3", "12_5x", "_5", "12_[]", "12__5",
+					   "99999999999999999999999" };
+
+	(void)ts;
+	assert_int_equal(select_parse_id("12", &id, &has, &set, &e), 0);
+	assert_int_equal(id, 12);
+	assert_false(has);
+	assert_int_equal(select_parse_id("12_5", &id, &has, &set, &e), 0);
+	assert_true(has);
+	s = array_set_format(&set);
+	assert_string_equal(s, "5");
+	free(s);
+	array_set_release(&set);
+	assert_int_equal(select_parse_id("12_[1-3,7]", &id, &has, &set, &e), 0);
+	s = array_set_format(&set);
+	assert_string_equal(s, "1-3,7");
+	free(s);
+	array_set_release(&set);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e.msg[0] = '\0';
+		if (select_parse_id(bad[i], &id, &has, &set, &e) == 0)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_true(e.msg[0] != '\0');
+	}
+}
+
+static int hold_ids(struct fix *f, const struct actor *who, bool release, const char *id,
+		    struct selection *sel)
+{
+	Hpq__TaskSelector ts = HPQ__TASK_SELECTOR__INIT;
+	char *ids[] = { (char *)id };
+	struct state_err e = { { 0 } };
+	int r;
+
+	ts.n_ids = 1;
+	ts.ids = ids;
+	r = select_resolve(&f->st, &ts, sel, &e);
+	if (r < 0)
+		fail_msg("%s: %s", id, e.msg);
+	control_apply(&f->st, sel, release ? CONTROL_RELEASE : CONTROL_HOLD, who, NULL, NULL);
+	for (size_t i = 0; i < sel->n; i++)
+		if (sel->v[i].code < 0)
+			return sel->v[i].code;
+	return 0;
+}
+
+static const char *first_msg(const struct selection *sel)
+{
+	for (size_t i = 0; i < sel->n; i++)
+		if (sel->v[i].msg)
+			return sel->v[i].msg;
+	return "";
+}
+
+static void test_hold_release(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	Hpq__TaskSelector empty = HPQ__TASK_SELECTOR__INIT;
+	struct selection sel;
+	struct task *a, *b, *c;
+	char id[32];
+
+	add_node(f, "n1", 1);
+	assert_int_equal(select_resolve(&f->st, &empty, &sel, &e), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "empty selection matches nothing"));
+
+	assert_int_equal(submit(f, "", true, &a, &e), 0);
+	assert_true(a->held);
+	assert_int_equal(a->st.state, SCHED_NONE);
+	assert_string_equal(state_task_reason(&f->st, a), "held");
+	assert_int_equal(submit(f, "", false, &b, &e), 0);
+	assert_int_equal(submit(f, "", false, &c, &e), 0);
+	assert_int_equal(cycle(f), 1);
+	assert_int_equal(b->state, TASK_RUNNING);
+
+	/* bob may not release alice's task: refused, nothing changes. */
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)a->st.id);
+	assert_int_equal(hold_ids(f, &bob, true, id, &sel), HPQ_EPERM);
+	assert_non_null(strstr(first_msg(&sel), "only its owner"));
+	select_release(&sel);
+	assert_true(a->held);
+	/* Holding again is fine; releasing puts it back with its submit time. */
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), 0);
+	select_release(&sel);
+	assert_int_equal(hold_ids(f, &alice, true, id, &sel), 0);
+	select_release(&sel);
+	assert_false(a->held);
+	assert_int_equal(a->st.state, SCHED_PENDING);
+	assert_int_equal(hold_ids(f, &alice, true, id, &sel), HPQ_ESTATE);
+	assert_non_null(strstr(first_msg(&sel), "not held"));
+	select_release(&sel);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)b->st.id);
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), HPQ_ESTATE);
+	assert_non_null(strstr(first_msg(&sel), "RUNNING, not pending"));
+	select_release(&sel);
+	/* b ends: a (older) starts before c. */
+	task_exit(f, b, 0);
+	assert_int_equal(cycle(f), 1);
+	assert_int_equal(a->state, TASK_RUNNING);
+	assert_int_equal(c->state, TASK_PENDING);
+	commit(f);
+}
+
+static void test_array_control(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct selection sel;
+	struct array *a;
+	struct task *t, *five;
+	char id[32];
+	uint32_t running;
+
+	add_node(f, "n1", 8);
+	assert_int_equal(submit(f, "0-9%2", false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	assert_int_equal(cycle(f), 2);
+
+	/* One index that is not materialized: materialized, held. */
+	snprintf(id, sizeof(id), "%llu_5", (unsigned long long)a->id);
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), 0);
+	select_release(&sel);
+	assert_false(array_set_has(&a->pending, 5));
+	five = array_task_find(&f->st, a, 5);
+	assert_non_null(five);
+	assert_true(five->held);
+	snprintf(id, sizeof(id), "%llu_77", (unsigned long long)a->id);
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), HPQ_ENOTFOUND);
+	assert_non_null(strstr(first_msg(&sel), "has no index 77"));
+	select_release(&sel);
+
+	/* The whole array: its rest is held; the running say "not pending". */
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)a->id);
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), HPQ_ESTATE);
+	select_release(&sel);
+	assert_true(a->held);
+	assert_int_equal(finish_running(f, a->id, 2), 2);
+	assert_int_equal(cycle(f), 0);
+	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 0);
+
+	/* Release: the limit still holds within one cycle. */
+	assert_int_equal(hold_ids(f, &alice, true, id, &sel), HPQ_ESTATE); /* the ended ones */
+	select_release(&sel);
+	assert_false(a->held);
+	assert_false(five->held);
+	assert_int_equal(cycle(f), 2);
+	running = count_state(f, a->id, TASK_RUNNING);
+	assert_int_equal(running, 2);
+
+	/* Cancel of the whole array: its rest, its head and its running indices. */
+	{
+		Hpq__TaskSelector ts2 = HPQ__TASK_SELECTOR__INIT;
+		char *ids[] = { id };
+		int kills = 0;
+
+		ts2.n_ids = 1;
+		ts2.ids = ids;
+		assert_int_equal(select_resolve(&f->st, &ts2, &sel, &e), 0);
+		control_apply(&f->st, &sel, CONTROL_CANCEL, &alice, NULL, NULL);
+		for (size_t i = 0; i < sel.n; i++)
+			if (sel.v[i].kind == SEL_TASK && sel.v[i].t->state == TASK_RUNNING &&
+			    sel.v[i].t->cancel_requested)
+				kills++;
+		select_release(&sel);
+		assert_int_equal(kills, 2);
+	}
+	assert_true(array_set_empty(&a->pending));
+	assert_int_equal(count_state(f, a->id, TASK_PENDING), 0);
+	assert_int_equal(cycle(f), 0);
+	commit(f);
+}
+
+static void test_cancel_by_filter(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	Hpq__TaskSelector sel = HPQ__TASK_SELECTOR__INIT;
+	char *states[] = { "pending" };
+	struct selection s;
+	struct task *t;
+	struct timespec t0, t1;
+	double ms;
+
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(submit(f, "", false, &t, &e), 0);
+	assert_int_equal(submit_full(f, &bob, "", "", false, "", false, &t, &e), 0);
+	commit(f);
+	sel.user = "alice";
+	sel.n_states = 1;
+	sel.states = states;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(select_resolve(&f->st, &sel, &s, &e), 0);
+	assert_int_equal(s.n, 10000);
+	control_apply(&f->st, &s, CONTROL_CANCEL, &alice, NULL, NULL);
+	commit(f);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("cancel of 10,000 pending tasks by a filter: %.1f ms (with the commit)\n",
+		      ms);
+	for (size_t i = 0; i < s.n; i++)
+		assert_int_equal(s.v[i].code, 0);
+	select_release(&s);
+	assert_int_equal(t->state, TASK_PENDING);   /* bob's */
+	assert_int_equal(f->st.tasks[0]->state, TASK_CANCELLED);
+	/* A state name that does not exist is refused as a whole. */
+	states[0] = "sleeping";
+	assert_int_equal(select_resolve(&f->st, &sel, &s, &e), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "unknown state"));
+}
+
+/* ---------------------------------------------------------------- dependencies */
+
+static void test_depend_parse(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *a, *b;
+	char spec[64];
+	static const char *const bad[] = { "afterok", "afterok:", "afterok:x", "bogus:1",
+					   "afterok:1,", "afterok:1,afterany:1?after:1",
+					   "afterok:1+5", "afterok:0", "singleton:1" };
+
+	assert_int_equal(submit(f, "", false, &a, &e), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e.msg[0] = '\0';
+		if (depend_check(&f->st, NULL, bad[i], &e) == 0)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_true(e.msg[0] != '\0');
+	}
+	assert_int_equal(depend_check(&f->st, NULL, "afterok:1:1", &e), 0);
+	assert_int_equal(depend_check(&f->st, NULL, "afterok:99", &e), HPQ_ENOTFOUND);
+	assert_non_null(strstr(e.msg, "no task 99"));
+	assert_int_equal(depend_check(&f->st, NULL, "afterok:1_3", &e), HPQ_ENOTFOUND);
+	assert_int_equal(depend_check(&f->st, NULL, "singleton", &e), 0);
+	/* An unknown id at submit: refused, nothing changes. */
+	assert_int_equal(submit_full(f, &alice, "", "", false, "afterok:42", false, &b, &e),
+			 HPQ_ENOTFOUND);
+	assert_int_equal(f->st.ntasks, 1);
+	/* b waits for a; a waiting for b would be a cycle. */
+	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->st.id);
+	b = dep_task(f, spec, false);
+	snprintf(spec, sizeof(spec), "afterany:%llu", (unsigned long long)b->st.id);
+	assert_int_equal(depend_check(&f->st, a, spec, &e), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "cycle"));
+	assert_int_equal(depend_check(&f->st, b, spec, &e), HPQ_EINVAL);
+
+	/* An update of a queued task's dependency takes it out until met. */
+	assert_int_equal(submit(f, "", false, &b, &e), 0);
+	assert_int_equal(b->st.state, SCHED_PENDING);
+	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->st.id);
+	assert_int_equal(depend_check(&f->st, b, spec, &e), 0);
+	free(b->dependency);
+	b->dependency = strdup(spec);
+	depend_changed(&f->st, b);
+	assert_int_equal(b->st.state, SCHED_NONE);
+	assert_string_equal(state_task_reason(&f->st, b), "dependency");
+	commit(f);
+}
+
+static void test_depend_chain(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *a, *b, *c, *d, *k, *n, *any;
+	struct state_err e = { { 0 } };
+	char spec[96];
+	uint64_t bid, cid, did, kid;
+
+	add_node(f, "n1", 8);
+	assert_int_equal(submit(f, "", false, &a, &e), 0);
+	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->st.id);
+	b = dep_task(f, spec, false);
+	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)b->st.id);
+	c = dep_task(f, spec, false);
+	snprintf(spec, sizeof(spec), "afternotok:%llu", (unsigned long long)a->st.id);
+	d = dep_task(f, spec, false);
+	snprintf(spec, sizeof(spec), "afternotok:%llu", (unsigned long long)b->st.id);
+	k = dep_task(f, spec, true);
+	snprintf(spec, sizeof(spec), "afterok:%llu?afternotok:%llu", (unsigned long long)a->st.id,
+		 (unsigned long long)a->st.id);
+	any = dep_task(f, spec, false);
+	assert_string_equal(state_task_reason(&f->st, b), "dependency");
+	assert_int_equal(b->st.state, SCHED_NONE);
+	assert_int_equal(cycle(f), 1);                  /* a only */
+	commit(f);
+	bid = b->st.id;
+	cid = c->st.id;
+	did = d->st.id;
+	kid = k->st.id;
+
+	/* A restart in the middle: the waits survive. */
+	close_all(f);
+	open_all(f);
+	add_node(f, "n1", 8);
+	a = f->st.tasks[0];
+	b = state_task_find(&f->st, bid);
+	c = state_task_find(&f->st, cid);
+	d = state_task_find(&f->st, did);
+	k = state_task_find(&f->st, kid);
+	assert_int_equal(b->st.state, SCHED_NONE);
+	assert_string_equal(state_task_reason(&f->st, b), "dependency");
+	assert_int_equal(cycle(f), 0);
+
+	/* a completes: b and the any-of start; d can never. */
+	task_exit(f, a, 0);
+	assert_string_equal(b->dependency, "");
+	assert_string_equal(state_task_reason(&f->st, d), "dependency-never-satisfied");
+	assert_int_equal(d->state, TASK_PENDING);
+	assert_int_equal(cycle(f), 2);
+	any = state_task_find(&f->st, kid + 1);
+	assert_int_equal(any->state, TASK_RUNNING);
+	/* b completes: c starts; k (afternotok, kill) is cancelled. */
+	task_exit(f, b, 0);
+	assert_int_equal(k->state, TASK_CANCELLED);
+	assert_string_equal(k->reason, "dependency-never-satisfied");
+	assert_int_equal(cycle(f), 1);
+	assert_int_equal(c->state, TASK_RUNNING);
+	/* afternotok on a failure starts. */
+	snprintf(spec, sizeof(spec), "afternotok:%llu", (unsigned long long)c->st.id);
+	n = dep_task(f, spec, false);
+	task_exit(f, c, 3);
+	assert_int_equal(cycle(f), 1);
+	assert_int_equal(n->state, TASK_RUNNING);
+	commit(f);
+}
+
+static void test_depend_arrays(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *t, *all, *one, *s1, *s2;
+	struct array *a;
+	char spec[64];
+
+	add_node(f, "n1", 2);
+	assert_int_equal(submit(f, "0-3", false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->id);
+	all = dep_task(f, spec, false);
+	snprintf(spec, sizeof(spec), "afterany:%llu_1", (unsigned long long)a->id);
+	one = dep_task(f, spec, false);
+	assert_int_equal(cycle(f), 2);                  /* indices 0 and 1 */
+	assert_int_equal(finish_running(f, a->id, 2), 2);
+	assert_int_equal(one->st.state, SCHED_PENDING); /* 1 ended */
+	assert_int_equal(all->st.state, SCHED_NONE);
+	cycle(f);
+	while (finish_running(f, a->id, 4))
+		cycle(f);
+	assert_int_equal(a->nok, 4);
+	assert_int_equal(all->state, TASK_RUNNING);     /* entered once the last one ended */
+
+	/* singleton: one of a name at a time. */
+	assert_int_equal(submit_full(f, &alice, "solo", "", false, "singleton", false, &s1, &e),
+			 0);
+	assert_int_equal(submit_full(f, &alice, "solo", "", false, "singleton", false, &s2, &e),
+			 0);
+	assert_int_equal(s1->st.state, SCHED_PENDING);
+	assert_int_equal(s2->st.state, SCHED_NONE);
+	assert_string_equal(s2->reason, "dependency");
+	commit(f);
+}
+
+/* A restart finds the array's queued head again: no second one. */
+static void test_restart_head(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct array *a;
+	struct task *t;
+	uint64_t head;
+	size_t ntasks;
+
+	add_node(f, "n1", 2);
+	assert_int_equal(submit(f, "0-99", false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	assert_int_equal(cycle(f), 2);
+	assert_non_null(a->head);
+	head = a->head->st.id;
+	ntasks = f->st.ntasks;
+	commit(f);
+	close_all(f);
+	open_all(f);
+	add_node(f, "n1", 2);
+	a = array_find(&f->st, f->st.tasks[0]->st.id);
+	assert_non_null(a->head);
+	assert_int_equal(a->head->st.id, head);
+	assert_int_equal(f->st.ntasks, ntasks);
+	assert_int_equal(a->nactive, 2);
+	assert_int_equal(array_set_count(&a->pending), 97);
+	assert_int_equal(finish_running(f, a->id, 1), 1);
+	assert_int_equal(cycle(f), 1);
+	assert_int_equal(a->head->array_index, 3);
+	commit(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_specs),
+		cmocka_unit_test_setup_teardown(test_limit_and_fanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_unlimited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_head, setup, teardown),
+		cmocka_unit_test(test_select_ids),
+		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_array_control, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_by_filter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depend_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depend_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depend_arrays, setup, teardown),
+	};
+
+	hpq_log_set_level(LOG_WARNING);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,342 @@
+/*
+ * test_daemon_update.c: what a submit may ask and how a task's request
+ * changes after it (daemon/task.c, daemon/update.c, daemon/node.c), with
+ * the real state and store on temporary files:
+ *
+ *   - a request no registered node of its pool could ever hold is refused
+ *     at submit, saying which limit and what the largest node offers; a
+ *     pool with no node yet takes anything;
+ *   - --exclusive asks for whole nodes; a class caps time limits;
+ *   - a pending task that no node can hold any more (its node came back
+ *     smaller) says "unsatisfiable", not "capacity";
+ *   - hpq update: a pending task changes its resources, class, name and
+ *     time; a running one only its time and class, and only a team admin
+ *     or an administrator gives it more time; bad fields change nothing;
+ *   - hpq requeue: a running task is marked, a pending or ended one is
+ *     refused; the mark, the preemption count and the class cap survive
+ *     a reopen.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "error.h"
+#include "hpq.pb-c.h"
+#include "state.h"
+#include "store.h"
+
+struct fix {
+	char dir[64];
+	char path[128];
+	uv_loop_t loop;
+	struct store *s;
+	struct state st;
+};
+
+static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
+				    .known = true };
+static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
+static const struct actor bob = { .user = "bob", .uid = 1001, .gid = 1001, .known = true };
+
+static void open_all(struct fix *f)
+{
+	char err[256] = "";
+
+	if (store_open(f->path, 0, &f->s, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&f->st, f->s);
+	if (state_load(&f->st, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
+}
+
+static void on_flag(void *arg, int status)
+{
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+static void close_all(struct fix *f)
+{
+	int done = 0;
+
+	store_after_commit(f->s, on_flag, &done);
+	store_submit(f->s);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(done, 1);
+	state_release(&f->st);
+	store_close(f->s);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static int setup(void **ts)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-update-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	open_all(f);
+	*ts = f;
+	return 0;
+}
+
+static int teardown(void **ts)
+{
+	struct fix *f = *ts;
+	char cmd[160];
+
+	close_all(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void node(struct fix *f, const char *name, const char *pool, uint32_t gpus)
+{
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	struct node *n;
+
+	cap.gpus = gpus;
+	cap.cpus = 64;
+	cap.mem = 512 * 1024;
+	reg.name = (char *)name;
+	reg.pool = (char *)pool;
+	reg.capacity = &cap;
+	reg.address = "10.0.0.1";
+	if (state_node_register(&f->st, &reg, "0.1.0", &n, &e) < 0)
+		fail_msg("register: %s", e.msg);
+}
+
+struct ask {
+	const char *pool, *cls;
+	uint32_t nodes, gpus;
+	uint64_t time_s;
+	bool exclusive;
+};
+
+static int submit(struct fix *f, const struct actor *who, struct ask a, struct task **ret,
+		  struct state_err *e)
+{
+	static char *argv[] = { "/bin/train" };
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	struct task *t;
+
+	res.gpus = a.gpus;
+	res.cpus = 1;
+	spec.pool = (char *)(a.pool ? a.pool : "");
+	spec.class_ = (char *)(a.cls ? a.cls : "");
+	spec.nodes = a.nodes;
+	spec.per_node = &res;
+	spec.n_argv = 1;
+	spec.argv = argv;
+	spec.time_limit_s = a.time_s;
+	spec.exclusive = a.exclusive;
+	return state_task_submit(&f->st, &spec, who, ret ? ret : &t, e);
+}
+
+static void class_cap(struct fix *f, const char *name, uint64_t max_s)
+{
+	static char *fields[] = { "max_time" };
+	Hpq__PriorityClass pc = HPQ__PRIORITY_CLASS__INIT;
+	Hpq__ClassSetRequest req = HPQ__CLASS_SET_REQUEST__INIT;
+	struct state_err e;
+
+	pc.name = (char *)name;
+	pc.max_time_s = max_s;
+	req.class_ = &pc;
+	req.n_fields = 1;
+	req.fields = fields;
+	if (state_class_set(&f->st, &req, &admin, &e) < 0)
+		fail_msg("class set: %s", e.msg);
+}
+
+static int update(struct fix *f, struct task *t, const struct actor *who, struct state_err *e,
+		  const char *f1, const char *f2)
+{
+	char *fields[2] = { (char *)f1, (char *)f2 };
+
+	return state_task_update(&f->st, t, fields, f2 ? 2 : 1, who, e);
+}
+
+static void start_all(struct fix *f)
+{
+	const struct sched_decision *d;
+	size_t n;
+
+	d = sched_cycle(f->st.sched, 1, &n);
+	for (size_t i = 0; i < n; i++)
+		if (d[i].action == SCHED_START)
+			state_task_start(&f->st, state_task_of(d[i].task));
+}
+
+static void impossible_requests_are_refused(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *t;
+	size_t before;
+
+	/* No node yet: anything is taken, nodes may still join. */
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 16 }, &t, &e), 0);
+
+	node(f, "a1", "default", 8);
+	node(f, "a2", "default", 8);
+	before = f->st.ntasks;
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 16 }, NULL, &e), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "16 GPUs"));
+	assert_non_null(strstr(e.msg, "the most any has is 8"));
+	assert_int_equal(submit(f, &alice, (struct ask){ .nodes = 3, .gpus = 8 }, NULL, &e),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "only 2 nodes"));
+	assert_int_equal(submit(f, &alice, (struct ask){ .pool = "nope" }, NULL, &e),
+			 HPQ_ENOTFOUND);
+	assert_int_equal(f->st.ntasks, before);         /* nothing changed */
+
+	/* The task taken before the nodes came is now known never to fit. */
+	assert_string_equal(state_task_reason(&f->st, t), "unsatisfiable");
+
+	/* Whole nodes: --exclusive takes a node's size. */
+	assert_int_equal(submit(f, &alice, (struct ask){ .nodes = 2, .gpus = 1, .exclusive = true },
+				&t, &e), 0);
+	assert_int_equal(t->st.per_node.gpus, 8);
+	assert_int_equal(t->st.per_node.cpus, 64);
+
+	/* A class caps time limits. */
+	class_cap(f, "training", 3600);
+	assert_int_equal(submit(f, &alice, (struct ask){ .cls = "training", .gpus = 1,
+							  .time_s = 7200 }, NULL, &e),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "class training's maximum of 1h"));
+	assert_int_equal(submit(f, &alice, (struct ask){ .cls = "training", .gpus = 1,
+							  .time_s = 3600 }, NULL, &e), 0);
+}
+
+static void a_node_that_shrinks_leaves_its_queue_unsatisfiable(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *big, *t;
+
+	node(f, "a1", "default", 8);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &big, &e), 0);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &t, &e), 0);
+	start_all(f);
+	assert_int_equal(big->state, TASK_RUNNING);
+	assert_string_not_equal(state_task_reason(&f->st, t), "unsatisfiable");
+	/* The node comes back with half its GPUs (one failed for good). */
+	node(f, "a1", "default", 4);
+	assert_string_equal(state_task_reason(&f->st, t), "unsatisfiable");
+}
+
+static void update_pending_and_running(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *run, *wait;
+
+	node(f, "a1", "default", 8);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8, .time_s = 600 }, &run, &e), 0);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8, .time_s = 600 }, &wait, &e),
+			 0);
+	start_all(f);
+	assert_int_equal(run->state, TASK_RUNNING);
+	assert_int_equal(wait->state, TASK_PENDING);
+
+	/* Pending: resources, name, class, time, all at once. */
+	assert_int_equal(update(f, wait, &alice, &e, "gpus=4", "name=smaller"), 0);
+	assert_int_equal(wait->st.per_node.gpus, 4);
+	assert_string_equal(wait->name, "smaller");
+	assert_int_equal(update(f, wait, &alice, &e, "class=training", "time=30m"), 0);
+	assert_string_equal(wait->cls, "training");
+	assert_int_equal(wait->time_limit_s, 1800);
+	/* The dispatcher sees the new size: 4 GPUs still do not fit next to 8. */
+	start_all(f);
+	assert_int_equal(wait->state, TASK_PENDING);
+
+	/* Bad input changes nothing. */
+	assert_int_equal(update(f, wait, &alice, &e, "gpus=4", "colour=blue"), HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "colour"));
+	assert_int_equal(update(f, wait, &alice, &e, "gpus=16", NULL), HPQ_EINVAL);
+	assert_int_equal(wait->st.per_node.gpus, 4);
+	assert_int_equal(update(f, wait, &alice, &e, "class=nope", NULL), HPQ_ENOTFOUND);
+	assert_int_equal(update(f, wait, &alice, &e, "gpus", NULL), HPQ_EINVAL);
+	assert_int_equal(update(f, wait, &bob, &e, "name=mine", NULL), HPQ_EPERM);
+	assert_string_equal(wait->name, "smaller");
+
+	/* Running: only time and class; the owner may only give time back. */
+	assert_int_equal(update(f, run, &alice, &e, "gpus=1", NULL), HPQ_ESTATE);
+	assert_int_equal(update(f, run, &alice, &e, "time=2h", NULL), HPQ_EPERM);
+	assert_int_equal(update(f, run, &alice, &e, "time=none", NULL), HPQ_EPERM);
+	assert_int_equal(run->time_limit_s, 600);
+	assert_int_equal(update(f, run, &alice, &e, "time=5", NULL), 1);    /* 5 minutes */
+	assert_int_equal(run->time_limit_s, 300);
+	assert_int_equal(update(f, run, &admin, &e, "time=2h", NULL), 1);
+	assert_int_equal(run->time_limit_s, 7200);
+	assert_int_equal(update(f, run, &alice, &e, "class=inference", NULL), 0);
+	assert_string_equal(run->cls, "inference");
+
+	/* A class cap holds for updates too, except for administrators. */
+	class_cap(f, "training", 3600);
+	assert_int_equal(update(f, wait, &alice, &e, "time=2h", NULL), HPQ_EINVAL);
+	assert_int_equal(update(f, wait, &admin, &e, "time=2h", NULL), 0);
+}
+
+static void requeue_marks_running_tasks(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *run, *wait;
+	uint64_t id;
+
+	node(f, "a1", "default", 8);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &run, &e), 0);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &wait, &e), 0);
+	start_all(f);
+	id = run->st.id;
+	assert_int_equal(state_task_requeue_request(&f->st, wait, &alice, &e), HPQ_ESTATE);
+	assert_non_null(strstr(e.msg, "pending"));
+	assert_int_equal(state_task_requeue_request(&f->st, run, &bob, &e), HPQ_EPERM);
+	assert_int_equal(state_task_requeue_request(&f->st, run, &alice, &e), 1);
+	assert_string_equal(run->requeue_by, "alice");
+	assert_int_equal(state_task_requeue_request(&f->st, run, &alice, &e), 0); /* on its way */
+	class_cap(f, "fine-tuning", 7200);
+
+	/* The mark survives a restart; the exit then requeues instead of ending. */
+	close_all(f);
+	open_all(f);
+	run = state_task_find(&f->st, id);
+	assert_string_equal(run->requeue_by, "alice");
+	assert_int_equal(state_class_find(&f->st, "fine-tuning")->max_time_s, 7200);
+	assert_int_equal(state_task_member_exit(&f->st, run, 0, 143, "signal"), EXIT_REQUEUED);
+	assert_int_equal(run->state, TASK_PENDING);
+	assert_string_equal(run->requeue_by, "");
+	assert_false(run->has_exit_code);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(impossible_requests_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_node_that_shrinks_leaves_its_queue_unsatisfiable,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(update_pending_and_running, setup, teardown),
+		cmocka_unit_test_setup_teardown(requeue_marks_running_tasks, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
