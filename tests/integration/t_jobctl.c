@@ -5,6 +5,8 @@
  *     limit; a class's --max-time caps time limits; nothing is queued;
  *   - a batch script edited after submit: the stored copy runs, with its
  *     #HPQ directives, and `hpq show --script` prints that copy;
+ *   - a script written for Slurm runs unchanged: #SBATCH options, minutes,
+ *     -o with %x and %j, a warning naming the line it ignores, SLURM_*;
  *   - hpq requeue: a training task goes back to the queue and resumes from
  *     its newest checkpoint in attempt 2;
  *   - hpq update: a pending task changes its name and size; a running
@@ -95,6 +97,42 @@ static uint64_t edited_script(struct h_cluster *c)
 	assert_string_equal(copy, script);
 	h_out_free(&o);
 	return id;
+}
+
+/* A script written for Slurm runs unchanged: its #SBATCH lines are
+ * options (a bare --time is minutes), -o names the output file, harmless
+ * options are warnings naming their line, and the task sees SLURM_*. */
+static void slurm_script(struct h_cluster *c)
+{
+	const char *path = h_path(c, "slurm.sh");
+	char want[96], *out;
+	struct h_out o;
+	uint64_t id;
+	json_t *t;
+
+	h_write_file(path, "#!/bin/bash\n"
+			   "#SBATCH --job-name=slurmjob\n"
+			   "#SBATCH --time=5 --cpus-per-task=1\n"
+			   "#SBATCH -o slurm-%x-%j.out\n"
+			   "#SBATCH --mail-type=END\n"
+			   "echo \"job $SLURM_JOB_ID name $SLURM_JOB_NAME nodes $SLURM_JOB_NODELIST\"\n");
+	if (h_hpq(c, &o, "submit", "--chdir", c->dir, path, NULL) != 0)
+		fail_msg("hpq submit %s: %s", path, o.err);
+	if (!strstr(o.err, "slurm.sh:5") || !strstr(o.err, "mail-type"))
+		fail_msg("no warning naming slurm.sh:5 for --mail-type: %s", o.err);
+	id = h_parse_id(o.out);
+	h_out_free(&o);
+	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
+	t = h_task(c, id);
+	assert_string_equal(h_str(t, "name"), "slurmjob");
+	assert_int_equal(h_int(t, "time_limit"), 300);
+	json_decref(t);
+	snprintf(want, sizeof(want), "job %" PRIu64 " name slurmjob nodes node1\n", id);
+	out = h_read_file(h_path(c, "slurm-slurmjob-%" PRIu64 ".out", id));
+	if (!out || strcmp(out, want))
+		fail_msg("slurm-slurmjob-%" PRIu64 ".out holds '%s', not '%s'", id,
+			 out ? out : "(nothing)", want);
+	free(out);
 }
 
 static uint64_t requeue_resumes(struct h_cluster *c)
@@ -205,6 +243,7 @@ static void job_control(void **state)
 
 	refused_at_submit(c);
 	scripted = edited_script(c);
+	slurm_script(c);
 	requeued = requeue_resumes(c);
 	timed_out = update_pending_and_running(c);
 	list_and_acct(c, scripted, requeued, timed_out);
