@@ -61,7 +61,7 @@ extern const struct cmd_entry cmd_submit_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_cancel_entry;
-extern const struct cmd_entry cmd_hold_entry;     /* cmd-hold.c */
+extern const struct cmd_entry cmd_hold_entry;     /* cmd-control.c, with the next two */
 extern const struct cmd_entry cmd_release_entry;
 extern const struct cmd_entry cmd_requeue_entry;
 extern const struct cmd_entry cmd_update_entry;
