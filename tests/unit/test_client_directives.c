@@ -173,7 +173,7 @@ static void test_load(void **state)
 	batch_script_release(&b);
 	free(p);
 	/* A binary, text without #! or directives, a directory, nothing. */
-	p = put("prog", "\x7f" "ELF\0\0#!", 10, 0755);
+	p = put("prog", "\x7f" "ELF\0\0#!", 8, 0755);
 	assert_int_equal(batch_script_load(p, &b, err, sizeof(err)), 0);
 	free(p);
 	p = put("notes.txt", "just text\n#SBATCH -N 2\n", 0, 0644);
