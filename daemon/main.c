@@ -34,6 +34,7 @@
 #include <munge.h>
 #include <uv.h>
 
+#include "backup.h"
 #include "config-check.h"
 #include "error.h"
 #include "hpq.h"
@@ -72,10 +73,12 @@ static const char usage_text[] =
 	"                             to hpqd.log in the state directory)\n"
 	"  -n, --check                check the settings, print them with where each\n"
 	"                             value came from, and exit (1 if one is wrong)\n"
+	"      --backup PATH          copy the state database to PATH (a new file),\n"
+	"                             also while hpqd runs, and exit\n"
 	"  -h, --help                 show this help\n"
 	"  -V, --version              show the version\n";
 
-enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE, OPT_METRICS, OPT_INSECURE };
+enum { OPT_HEARTBEAT = 256, OPT_UNREACHABLE, OPT_METRICS, OPT_INSECURE, OPT_BACKUP };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -89,6 +92,7 @@ static const struct option long_opts[] = {
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "check", no_argument, NULL, 'n' },
+	{ "backup", required_argument, NULL, OPT_BACKUP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -97,6 +101,7 @@ static const struct option long_opts[] = {
 static const char short_opts[] = "c:d:l:s:L:fnhV";
 
 struct daemon_main {
+	const char *backup_path;   /* --backup: copy the database there and exit */
 	struct hpqd d;
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint, sighup;
@@ -365,6 +370,9 @@ static int parse_flags(int argc, char **argv, struct config *cfg, struct daemon_
 		case 'n':
 			*ret_check = true;
 			break;
+		case OPT_BACKUP:
+			m->backup_path = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -514,6 +522,24 @@ static unsigned check_security(const struct config *cfg, FILE *f)
  * foreground), each with where its value came from, and what is wrong
  * with them. Returns the exit status.
  */
+/* --backup PATH: the state database, copied while hpqd may run (backup.h). */
+static int backup(const struct config *cfg, const char *path)
+{
+	struct backup_result res;
+	char err[512], *db;
+	int r;
+
+	xasprintf(&db, "%s/hpq.db", cfg->state_dir);
+	r = backup_run(db, path, &res, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "hpqd: %s\n", err);
+	else
+		printf("backed up %s to %s: schema version %d, %llu pages, %llu bytes\n", db, path,
+		       res.schema, (unsigned long long)res.pages, (unsigned long long)res.bytes);
+	free(db);
+	return r < 0 ? 1 : 0;
+}
+
 static int check_config(struct daemon_main *m, struct config *cfg)
 {
 	const char *options[sizeof(m->options) / sizeof(m->options[0])];
@@ -578,6 +604,11 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		r = check_config(&m, &cfg);
+		config_release(&cfg);
+		return r;
+	}
+	if (m.backup_path) {
+		r = backup(&cfg, m.backup_path);
 		config_release(&cfg);
 		return r;
 	}

@@ -24,7 +24,7 @@ floor() {
 	groups.*) echo 1 ;;
 	rights.* | trust.* | update.*) echo 2 ;;
 	array.* | depend.* | select.* | control.*) echo 2 ;;
-	ca.*) echo 1 ;;
+	ca.* | backup.*) echo 1 ;;
 	*) echo "" ;;
 	esac
 }
