@@ -398,6 +398,46 @@ static void json_version(const struct output_ctx *o, const struct output_version
 	json_print(o, root);
 }
 
+static void json_versions(const struct output_ctx *o, const Hpq__VersionsReply *r)
+{
+	json_t *v = json_object(), *a = json_array();
+
+	for (size_t i = 0; i < r->n_releases; i++) {
+		const Hpq__Release *x = r->releases[i];
+		json_t *e = json_object();
+
+		json_object_set_new(e, "version", json_str(x->version));
+		json_object_set_new(e, "released", json_str(x->released));
+		json_object_set_new(e, "end_of_standard_support",
+				    json_str(x->end_of_standard_support));
+		json_object_set_new(e, "end_of_extended_support",
+				    json_str(x->end_of_extended_support));
+		json_object_set_new(e, "status", json_str(x->status));
+		json_object_set_new(e, "protocol", json_integer(x->protocol));
+		json_object_set_new(e, "protocol_min", json_integer(x->protocol_min));
+		json_object_set_new(e, "schema", json_integer(x->schema));
+		json_object_set_new(e, "default", json_boolean(x->default_));
+		json_array_append_new(a, e);
+	}
+	json_object_set_new(v, "releases", a);
+	json_object_set_new(v, "catalog", json_str(r->catalog));
+	json_object_set_new(v, "catalog_error", *r->catalog_error ? json_str(r->catalog_error)
+								  : json_null());
+	json_object_set_new(v, "daemon", json_pack("{s:s, s:i, s:i}", "version",
+						     r->daemon_version, "protocol",
+						     (int)r->daemon_protocol, "schema",
+						     (int)r->daemon_schema));
+	a = json_array();
+	for (size_t i = 0; i < r->n_agents; i++)
+		json_array_append_new(a, json_pack("{s:s, s:o, s:b}", "node", r->agents[i]->node,
+						   "version", *r->agents[i]->version
+								      ? json_string(r->agents[i]->version)
+								      : json_null(),
+						   "connected", r->agents[i]->connected));
+	json_object_set_new(v, "agents", a);
+	json_print(o, v);
+}
+
 const struct output output_json = {
 	.submitted = json_submitted,
 	.tasks = json_tasks,
@@ -409,4 +449,5 @@ const struct output output_json = {
 	.team = json_team,
 	.classes = json_classes,
 	.version = json_version,
+	.versions = json_versions,
 };

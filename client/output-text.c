@@ -531,6 +531,62 @@ static void text_version(const struct output_ctx *o, const struct output_version
 	free(user);
 }
 
+/* hpq versions: the catalogue, then who runs what, agents grouped by release. */
+static void text_versions(const struct output_ctx *o, const Hpq__VersionsReply *r)
+{
+	struct table *t = table_new(8, "VERSION", "RELEASED", "STANDARD-UNTIL", "EXTENDED-UNTIL",
+				    "STATUS", "PROTOCOL", "SCHEMA", "DEFAULT");
+	bool *done = r->n_agents ? xcalloc(r->n_agents, sizeof(*done)) : NULL;
+
+	for (size_t i = 0; i < r->n_releases; i++) {
+		const Hpq__Release *x = r->releases[i];
+
+		table_add(t, NULL, "%s", x->version);
+		table_add(t, NULL, "%s", x->released);
+		table_add(t, NULL, "%s", x->end_of_standard_support);
+		table_add(t, NULL, "%s", x->end_of_extended_support);
+		table_add(t, strcmp(x->status, "END_OF_SUPPORT") ? NULL : output_state_colour("FAILED"), "%s",
+			  x->status);
+		if (x->protocol_min < x->protocol)
+			table_add(t, NULL, "%u (from %u)", x->protocol, x->protocol_min);
+		else
+			table_add(t, NULL, "%u", x->protocol);
+		table_add(t, NULL, "%u", x->schema);
+		table_add(t, NULL, "%s", x->default_ ? "yes" : "");
+	}
+	if (r->n_releases)
+		table_print(t, o->out, o->colour);
+	else
+		fprintf(o->out, "no release catalogue: %s\n", r->catalog_error);
+	table_free(t);
+	fprintf(o->out, "\nhpqd: %s (protocol %u, schema %u)\n", r->daemon_version,
+		r->daemon_protocol, r->daemon_schema);
+	/* Agents, one line per version, in the order first seen. */
+	for (size_t i = 0; i < r->n_agents; i++) {
+		const char *v = r->agents[i]->version;
+		size_t n = 0, off = 0;
+		char line[1024];
+
+		if (done[i])
+			continue;
+		line[0] = '\0';
+		for (size_t k = i; k < r->n_agents; k++) {
+			if (done[k] || strcmp(r->agents[k]->version, v))
+				continue;
+			done[k] = true;
+			n++;
+			if (off < sizeof(line) - 64)
+				off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s%s",
+							n > 1 ? ", " : "", r->agents[k]->node,
+							r->agents[k]->connected ? "" : " (away)");
+			else if (off < sizeof(line) - 4)
+				off += (size_t)snprintf(line + off, sizeof(line) - off, ", ...");
+		}
+		fprintf(o->out, "agents %s: %zu (%s)\n", *v ? v : "(not yet known)", n, line);
+	}
+	free(done);
+}
+
 const struct output output_text = {
 	.submitted = text_submitted,
 	.tasks = text_tasks,
@@ -542,4 +598,5 @@ const struct output output_text = {
 	.team = text_team,
 	.classes = text_classes,
 	.version = text_version,
+	.versions = text_versions,
 };

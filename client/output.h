@@ -55,6 +55,7 @@ struct output {
 	void (*team)(const struct output_ctx *o, const Hpq__Team *team);
 	void (*classes)(const struct output_ctx *o, Hpq__PriorityClass *const *c, size_t n);
 	void (*version)(const struct output_ctx *o, const struct output_version *v);
+	void (*versions)(const struct output_ctx *o, const Hpq__VersionsReply *r);
 };
 
 extern const struct output output_text;

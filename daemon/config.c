@@ -37,6 +37,7 @@ void config_init(struct config *c)
 	c->admin_group = xstrdup(DEFAULT_ADMIN_GROUP);
 	c->private_data = true;
 	c->slurm_env = true;
+	c->versions_catalog = xstrdup("");
 	c->log_level = LOG_INFO;
 	c->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
@@ -108,6 +109,7 @@ void config_release(struct config *c)
 	free(c->listen);
 	free(c->socket_path);
 	free(c->state_dir);
+	free(c->versions_catalog);
 	free_server_names(c);
 	free(c->munge_socket);
 	free(c->admin_group);
@@ -605,6 +607,12 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			c->events_retain_s = v;
 			return 0;
 		}
+	} else if (!strcmp(section, "versions")) {
+		if (!strcmp(key, "catalog")) {
+			free(c->versions_catalog);
+			c->versions_catalog = xstrdup(value);
+			return 0;
+		}
 	} else if (!strcmp(section, "compat")) {
 		if (!strcmp(key, "slurm_env")) {
 			if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
@@ -620,7 +628,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions], [events], [tls], [limits] or [compat]",
+				"[repair], [repair.actions], [events], [tls], [limits], [compat] or "
+				"[versions]",
 				section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
@@ -659,4 +668,9 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		return hpq_errf(err, errlen, HPQ_EINVAL, "%s:%d: %s", path, r,
 				ctx.msg[0] ? ctx.msg : "syntax error");
 	return 0;
+}
+
+const char *config_catalog(const struct config *c)
+{
+	return *c->versions_catalog ? c->versions_catalog : HPQ_DATADIR "/hpq/versions.json";
 }

@@ -24,6 +24,8 @@ struct config {
 	bool private_data;          /* [auth] private_data: others' argv, cwd, output are hidden */
 	bool allow_root_tasks;      /* [auth] allow_root_tasks: accept submits by uid 0 */
 	bool slurm_env;             /* [compat] slurm_env: tasks get SLURM_* variables */
+	char *versions_catalog;     /* [versions] catalog: the release catalogue (JSON);
+	                             * "": the installed one (config_catalog) */
 	int log_level;              /* syslog level */
 	uint64_t heartbeat_ms;      /* what agents are told to use */
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */
@@ -99,5 +101,8 @@ uint64_t config_unreachable_ms(const struct config *c);
 /* How long after a node's last heartbeat its tasks are surely gone:
  * 2 x fence_after + CONFIG_FENCE_MARGIN_MS; 0 when fencing is off. */
 uint64_t config_fence_ms(const struct config *c);
+
+/* The release catalogue's path: [versions] catalog, or the installed one. */
+const char *config_catalog(const struct config *c);
 
 #endif

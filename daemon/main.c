@@ -39,6 +39,7 @@
 #include "error.h"
 #include "hpq.h"
 #include "ca.h"
+#include "catalog.h"
 #include "hpqd.h"
 #include "log.h"
 #include "parse.h"
@@ -457,6 +458,7 @@ static void print_config(const struct config *c)
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
 	printf("\n[compat]\nslurm_env = %s\n", c->slurm_env ? "yes" : "no");
+	printf("\n[versions]\ncatalog = %s\n", c->versions_catalog);
 	printf("\n[tls]\nserver_names = ");
 	for (size_t i = 0; i < c->tls.nserver_names; i++)
 		printf("%s%s", i ? "," : "", c->tls.server_names[i]);
@@ -540,6 +542,29 @@ static int backup(const struct config *cfg, const char *path)
 	return r < 0 ? 1 : 0;
 }
 
+/* --check: the release catalogue (hpq versions). Absent is a note, since
+ * hpqd runs without it; present but malformed is a problem. */
+static unsigned check_catalog(const struct config *cfg, FILE *out, FILE *problems)
+{
+	struct hpq_catalog cat;
+	char err[512];
+
+	const char *path = config_catalog(cfg);
+
+	if (access(path, F_OK) < 0) {
+		fprintf(out, "# versions: no catalogue at %s: hpq versions has no releases to "
+			"show\n", path);
+		return 0;
+	}
+	if (hpq_catalog_load(path, &cat, err, sizeof(err)) < 0) {
+		fprintf(problems, "hpqd: [versions] catalog: %s\n", err);
+		return 1;
+	}
+	fprintf(out, "# versions: %zu release%s in %s\n", cat.n, cat.n == 1 ? "" : "s", path);
+	hpq_catalog_release(&cat);
+	return 0;
+}
+
 static int check_config(struct daemon_main *m, struct config *cfg)
 {
 	const char *options[sizeof(m->options) / sizeof(m->options[0])];
@@ -573,6 +598,7 @@ static int check_config(struct daemon_main *m, struct config *cfg)
 	free(text);
 	problems = config_check(cfg, stderr);
 	problems += check_security(cfg, stderr);
+	problems += check_catalog(cfg, stdout, stderr);
 	if (problems)
 		fprintf(stderr, "hpqd: %u problem%s in the settings\n", problems,
 			problems == 1 ? "" : "s");

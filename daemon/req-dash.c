@@ -3,13 +3,16 @@
  * accounting (request.h). Each answers from what its module keeps:
  * status.c builds the status from memory, events.c and usage.c read the
  * store behind everything recorded so far, logs.c relays the read to the
- * agent that holds the output; accounting reads the ended tasks' rows.
+ * agent that holds the output; accounting reads the ended tasks' rows;
+ * hpq versions reads the release catalogue.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "agentlink.h"
+#include "catalog.h"
 #include "clock.h"
 #include "context.h"
 #include "error.h"
@@ -222,5 +225,77 @@ int req_acct(struct req *q)
 	server_ref(q->c);
 	store_acct_read(q->d->store, &f, on_acct, r);
 	free(states);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- hpq versions */
+
+/* The catalogue is read at each request: small, and an edit shows at once. */
+int req_versions(struct req *q)
+{
+	struct hpqd *d = q->d;
+	struct state *st = &d->state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__VersionsReply rep = HPQ__VERSIONS_REPLY__INIT;
+	Hpq__Release *rel = NULL, **relp = NULL;
+	Hpq__NodeVersion *nv = NULL, **nvp = NULL;
+	struct hpq_catalog cat;
+	char err[512] = "";
+	time_t now = time(NULL);
+	size_t n = 0;
+
+	if (hpq_catalog_load(config_catalog(&d->cfg), &cat, err, sizeof(err)) == 0) {
+		rel = xcalloc(cat.n, sizeof(*rel));
+		relp = xcalloc(cat.n, sizeof(*relp));
+		for (size_t i = 0; i < cat.n; i++) {
+			const struct hpq_release *r = &cat.v[i];
+
+			hpq__release__init(&rel[i]);
+			rel[i].version = (char *)r->version;
+			rel[i].released = (char *)r->released;
+			rel[i].end_of_standard_support = (char *)r->standard_end;
+			rel[i].end_of_extended_support = (char *)r->extended_end;
+			rel[i].status = (char *)hpq_release_status(r, now);
+			rel[i].protocol = r->protocol;
+			rel[i].protocol_min = r->protocol_min;
+			rel[i].schema = r->schema;
+			rel[i].default_ = r->is_default;
+			relp[i] = &rel[i];
+		}
+		rep.n_releases = cat.n;
+		rep.releases = relp;
+	}
+	rep.catalog = (char *)config_catalog(&d->cfg);
+	rep.catalog_error = err;
+	rep.daemon_version = (char *)HPQ_VERSION;
+	rep.daemon_protocol = HPQ_PROTOCOL_VERSION;
+	rep.daemon_schema = (uint32_t)store_schema_latest();
+	if (st->nnodes) {
+		nv = xcalloc(st->nnodes, sizeof(*nv));
+		nvp = xcalloc(st->nnodes, sizeof(*nvp));
+	}
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const struct node *nd = st->nodes[i];
+
+		if (!nd)
+			continue;
+		hpq__node_version__init(&nv[n]);
+		nv[n].node = nd->name;
+		nv[n].version = nd->software_version ? nd->software_version : (char *)"";
+		nv[n].connected = nd->connected;
+		nvp[n] = &nv[n];
+		n++;
+	}
+	rep.n_agents = n;
+	rep.agents = nvp;
+	env.id = q->id;
+	env.body_case = HPQ__ENVELOPE__BODY_VERSIONS_REPLY;
+	env.versions_reply = &rep;
+	server_send(q->c, &env);
+	free(rel);
+	free(relp);
+	free(nv);
+	free(nvp);
+	hpq_catalog_release(&cat);
 	return 0;
 }

@@ -150,6 +150,7 @@ static const struct req_entry table[] = {
 	[BODY(USAGE)]         = { CLIENT, NULL, req_usage },
 	[BODY(LOG_REQUEST)]   = { CLIENT, NULL, req_log_request },
 	[BODY(ACCT)]          = { CLIENT, NULL, req_acct },
+	[BODY(VERSIONS)]      = { CLIENT, NULL, req_versions },
 
 	[BODY(REGISTER)]      = { AGENT | WRITE, NULL, req_register },
 	[BODY(HEARTBEAT)]     = { AGENT, NULL, req_heartbeat },

@@ -48,12 +48,13 @@ _hpq_opts()
 	top) opts='--interval --team' ;;
 	logs) opts='--follow --attempt --node --json' ;;
 	version) opts='--json' ;;
+	versions) opts='--json' ;;
 	# options: end
 	esac
 	printf '%s\n' "$opts --help"
 }
 
-_hpq_commands='submit list show cancel hold release requeue update acct checkpoint node team class policy status events usage top logs version help'
+_hpq_commands='submit list show cancel hold release requeue update acct checkpoint node team class policy status events usage top logs version versions help'
 _hpq_global_opts='--socket --server --ca-file --server-name --munge-socket --insecure --json --help --version'
 _hpq_states='active pending running preempting completed failed cancelled timeout out_of_memory'
 _hpq_columns='id name team user class pool state exit reason nodes gpus time elapsed nodelist submit start end limit attempts preemptions held dependency gpu_hours cpu_time peak_mem'
