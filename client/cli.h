@@ -70,6 +70,7 @@ extern const struct cmd_entry cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_node_entry;
 extern const struct cmd_entry cmd_node_token_entry;  /* cmd-node-join.c */
 extern const struct cmd_entry cmd_node_revoke_entry;
+extern const struct cmd_entry cmd_node_remove_entry;
 extern const struct cmd_entry cmd_team_entry;
 extern const struct cmd_entry cmd_class_entry;
 extern const struct cmd_entry cmd_policy_entry;

@@ -1,7 +1,7 @@
 /*
- * cmd-node-join.c: `hpq node token create|list|delete` and `hpq node
- * revoke`, how administrators let machines join the cluster and put them
- * out of it again (docs/security.md, "Nodes"). A token is printed once, at
+ * cmd-node-join.c: `hpq node token create|list|delete`, `hpq node
+ * revoke` and `hpq node remove`, how administrators let machines join the
+ * cluster and put them out of it again (docs/security.md, "Nodes"). A token is printed once, at
  * its creation, with the CA hash the joining agent pins and the command
  * that joins; hpqd keeps only a hash of its secret.
  */
@@ -154,13 +154,15 @@ static int token_list_exec(struct cli *cli, const struct cmd_entry *e, int argc,
 	return CLI_OK;
 }
 
-/* token delete ID, and revoke NAME: one operand, an Ok back. */
+/* token delete ID, revoke NAME and remove NAME: one operand, an Ok back. */
 static int one_name_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
 {
 	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply;
 	Hpq__TokenDeleteRequest td = HPQ__TOKEN_DELETE_REQUEST__INIT;
 	Hpq__NodeRevokeRequest nr = HPQ__NODE_REVOKE_REQUEST__INIT;
-	bool revoke = !strcmp(e->name, "revoke");
+	Hpq__NodeRemoveRequest rm = HPQ__NODE_REMOVE_REQUEST__INIT;
+	bool remove = !strcmp(e->name, "remove");
+	bool revoke = !strcmp(e->name, "revoke") || remove;
 	char what[128];
 	int c, r;
 
@@ -174,10 +176,15 @@ static int one_name_exec(struct cli *cli, const struct cmd_entry *e, int argc, c
 	if (revoke) {
 		if (cli_parse_name(cli, "node", argv[optind]) != 0)
 			return CLI_USAGE;
-		nr.name = argv[optind];
-		req.body_case = HPQ__ENVELOPE__BODY_NODE_REVOKE;
-		req.node_revoke = &nr;
-		snprintf(what, sizeof(what), "revoke node %s", argv[optind]);
+		nr.name = rm.name = argv[optind];
+		if (remove) {
+			req.body_case = HPQ__ENVELOPE__BODY_NODE_REMOVE;
+			req.node_remove = &rm;
+		} else {
+			req.body_case = HPQ__ENVELOPE__BODY_NODE_REVOKE;
+			req.node_revoke = &nr;
+		}
+		snprintf(what, sizeof(what), "%s node %s", e->name, argv[optind]);
 	} else {
 		if (strlen(argv[optind]) > 32 ||
 		    strspn(argv[optind], "0123456789abcdef") != strlen(argv[optind]))
@@ -193,9 +200,10 @@ static int one_name_exec(struct cli *cli, const struct cmd_entry *e, int argc, c
 		return r;
 	hpq_msg_free(reply);
 	if (!cli->json)
-		fprintf(cli->out.out, revoke ? "node %s: certificates revoked; it can come back "
-					       "only by joining with a new token\n"
-					     : "join token %s deleted\n", argv[optind]);
+		fprintf(cli->out.out, remove ? "node %s removed from the cluster\n"
+				      : revoke ? "node %s: certificates revoked; it can come back "
+						 "only by joining with a new token\n"
+					       : "join token %s deleted\n", argv[optind]);
 	return CLI_OK;
 }
 
@@ -251,5 +259,16 @@ const struct cmd_entry cmd_node_revoke_entry = {
 	.help = "The node's agent is disconnected and its certificates are refused from\n"
 		"then on. The same machine, or a new one, comes back under that name only\n"
 		"by joining with a new token (hpq node token create).\n",
+	.exec = one_name_exec,
+};
+
+const struct cmd_entry cmd_node_remove_entry = {
+	.name = "remove",
+	.usage = "node remove NAME",
+	.summary = "take a drained node out of the cluster for good (admin)",
+	.help = "The node must be drained (hpq node drain), hold no task, and have no\n"
+		"agent connected (stop it, or hpq node revoke it). Its row, its place in\n"
+		"hpq status and its metrics go; an agent of that name that registers later\n"
+		"is a new node.\n",
 	.exec = one_name_exec,
 };

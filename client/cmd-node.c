@@ -232,13 +232,14 @@ static const struct cmd_entry *const node_table[] = {
 	&node_resume_entry,
 	&node_repair_entry,
 	&cmd_node_revoke_entry,
+	&cmd_node_remove_entry,
 	&cmd_node_token_entry,
 	NULL,
 };
 
 const struct cmd_entry cmd_node_entry = {
 	.name = "node",
-	.usage = "node list|show|drain|resume|repair|revoke|token ...",
+	.usage = "node list|show|drain|resume|repair|revoke|remove|token ...",
 	.summary = "look at and administer the nodes of the cluster",
 	.sub = node_table,
 };

@@ -363,8 +363,11 @@ static void check_nodes(struct hpqd *d)
 
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		struct node *n = st->nodes[i];
-		uint64_t since = n->seen_mono > d->start_mono ? n->seen_mono : d->start_mono;
+		uint64_t since;
 
+		if (!n)              /* removed (hpq node remove) */
+			continue;
+		since = n->seen_mono > d->start_mono ? n->seen_mono : d->start_mono;
 		if (n->lost || now - since <= limit)
 			continue;
 		struct conn *c = agentlink_conn(d, n);

@@ -131,6 +131,7 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->listen = dup_or_null(src->listen);
 	dst->socket_path = dup_or_null(src->socket_path);
 	dst->state_dir = dup_or_null(src->state_dir);
+	dst->versions_catalog = dup_or_null(src->versions_catalog);
 	dst->tls.server_names = src->tls.nserver_names
 		? xcalloc(src->tls.nserver_names, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < src->tls.nserver_names; i++)

@@ -332,6 +332,39 @@ void state_node_lost(struct state *st, struct node *n)
 		    "unreachable");
 }
 
+/* ---------------------------------------------------------------- removal */
+
+int state_node_remove(struct state *st, struct node *n, const struct actor *who,
+		      struct state_err *e)
+{
+	uint32_t ntasks = sched_node_tasks(st->sched, n->id);
+
+	if (!who->admin)
+		return state_errf(e, HPQ_EPERM, "only administrators can remove nodes");
+	if (strcmp(n->service, "drained"))
+		return state_errf(e, HPQ_ESTATE, "node %s is %s: drain it first (hpq node drain "
+				  "%s), so that nothing new starts there", n->name, n->service,
+				  n->name);
+	if (ntasks)
+		return state_errf(e, HPQ_EBUSY, "node %s still holds %u task%s", n->name, ntasks,
+				  ntasks == 1 ? "" : "s");
+	if (n->connected)
+		return state_errf(e, HPQ_EBUSY, "node %s's agent is connected: stop it first "
+				  "(or hpq node revoke %s), or it registers again", n->name,
+				  n->name);
+	if (sched_node_remove(st->sched, n->id) < 0)
+		return state_errf(e, HPQ_EBUSY, "the dispatcher still has work on node %s",
+				  n->name);
+	state_event(st, "node", NULL, n->name, who->user, "removed from pool %s by %s",
+		    st->pools[n->pool]->name, who->user);
+	store_node_delete(st->store, n->name);
+	strmap_del(&st->node_names, n->name);
+	st->nodes[n->id] = NULL;
+	node_free(n);
+	mark_dirty(st);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- what a pool could give */
 
 static bool res_larger(struct hpq_res a, struct hpq_res b)

@@ -16,6 +16,7 @@
 #include "hpq.pb-c.h"
 #include "res.h"
 
+struct actor;
 struct pool;
 struct state;
 struct state_err;
@@ -99,5 +100,11 @@ void state_node_set_service(struct state *st, struct node *n, const char *servic
 			    const char *by, const char *reason);
 /* Records a node's row again after repair.c changed its fields. */
 void state_node_save(struct state *st, struct node *n);
+/* hpq node remove: a drained node with no task and no connected agent
+ * leaves the cluster: the dispatcher, its row, status and metrics. Its
+ * slot in st->nodes becomes NULL (ids are the dispatcher's and stay);
+ * a node of that name that joins later is a new node. */
+int state_node_remove(struct state *st, struct node *n, const struct actor *who,
+		      struct state_err *e);
 
 #endif

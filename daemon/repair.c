@@ -310,8 +310,11 @@ static const char *blocked(struct hpqd *d, const struct node *n, char *buf, size
 
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		const struct node *o = st->nodes[i];
-		bool rep = !strcmp(o->service, "repairing");
+		bool rep;
 
+		if (!o)
+			continue;
+		rep = !strcmp(o->service, "repairing");
 		repairing += rep;
 		if (o->pool != n->pool)
 			continue;
@@ -426,7 +429,8 @@ static void on_tick(uv_timer_t *h)
 		return;
 	d->repair_checks++;
 	for (uint32_t i = 0; i < d->state.nnodes; i++)
-		check_node(d, d->state.nodes[i], now);
+		if (d->state.nodes[i])
+			check_node(d, d->state.nodes[i], now);
 }
 
 /* The state's heartbeat observer: counts a repaired node's healthy streak. */
@@ -462,7 +466,7 @@ int repair_init(struct hpqd *d)
 	d->repair = rp;
 	/* After a restart a repair's clock starts again; its command is not rerun. */
 	for (uint32_t i = 0; i < d->state.nnodes; i++)
-		if (!strcmp(d->state.nodes[i]->service, "repairing"))
+		if (d->state.nodes[i] && !strcmp(d->state.nodes[i]->service, "repairing"))
 			d->state.nodes[i]->repair_mono = d->start_mono;
 	r = uv_timer_init(d->loop, &rp->tick);
 	if (r < 0)

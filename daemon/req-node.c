@@ -1,7 +1,7 @@
 /*
  * req-node.c: the node requests: list, and the administrators' drain,
- * resume and repair (request.h; the router admits administrators only to
- * the last three). What a drain or a repair does to a node is repair.c's.
+ * resume, repair and remove (request.h; the router admits administrators
+ * only to the last four). What a drain or a repair does to a node is repair.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ int req_node_list(struct req *q)
 	Hpq__Node **ptrs = nn ? xcalloc(nn, sizeof(*ptrs)) : NULL;
 	Hpq__Resources *res = nn ? xcalloc(2 * (size_t)nn, sizeof(*res)) : NULL;
 	struct hpq_res *used = nn ? xcalloc(nn, sizeof(*used)) : NULL;
-	size_t nfind = 0, k = 0;
+	size_t nfind = 0, k = 0, nout = 0;
 	Hpq__Finding *finds, **fptrs;
 
 	/* What runs where, from the running tasks (bounded by the cluster's size). */
@@ -46,7 +46,7 @@ int req_node_list(struct req *q)
 		}
 	}
 	for (uint32_t i = 0; i < nn; i++)
-		nfind += st->nodes[i]->nfindings;
+		nfind += st->nodes[i] ? st->nodes[i]->nfindings : 0;
 	finds = nfind ? xcalloc(nfind, sizeof(*finds)) : NULL;
 	fptrs = nfind ? xcalloc(nfind, sizeof(*fptrs)) : NULL;
 	for (uint32_t i = 0; i < nn; i++) {
@@ -56,6 +56,8 @@ int req_node_list(struct req *q)
 		uint64_t *tasks = pb->tasks;
 		size_t ntasks = pb->n_tasks;
 
+		if (!n)                      /* removed: its slot stays empty */
+			continue;
 		hpq__node__init(pb);
 		pb->tasks = tasks;
 		pb->n_tasks = ntasks;
@@ -97,9 +99,9 @@ int req_node_list(struct req *q)
 			finds[k].since = n->findings[f].since;
 			fptrs[k] = &finds[k];
 		}
-		ptrs[i] = pb;
+		ptrs[nout++] = pb;
 	}
-	rep.n_nodes = nn;
+	rep.n_nodes = nout;
 	rep.nodes = ptrs;
 	env.id = q->id;
 	env.body_case = HPQ__ENVELOPE__BODY_NODE_LIST_REPLY;
@@ -171,4 +173,14 @@ int req_node_repair(struct req *q)
 		return r;
 	return req_ok_after_commit(q, repair_now(q->d, n, q->c->actor.user, m->action, m->reason,
 						 q->e));
+}
+
+int req_node_remove(struct req *q)
+{
+	const Hpq__NodeRemoveRequest *m = q->env->node_remove;
+	struct node *n = state_node_find(&q->d->state, m->name);
+
+	if (!n)
+		return state_errf(q->e, HPQ_ENOTFOUND, "no node '%.64s'", m->name);
+	return req_ok_after_commit(q, state_node_remove(&q->d->state, n, &q->c->actor, q->e));
 }

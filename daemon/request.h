@@ -53,7 +53,7 @@ req_fn req_update;
 /* req-control.c */
 req_fn req_hold, req_requeue, req_cancel_select;
 /* req-node.c */
-req_fn req_node_list, req_node_drain, req_node_resume, req_node_repair;
+req_fn req_node_list, req_node_drain, req_node_resume, req_node_repair, req_node_remove;
 /* req-team.c */
 req_fn req_team_set, req_team_remove, req_team_list;
 req_fn req_class_set, req_class_remove, req_class_list;

@@ -130,6 +130,7 @@ static const struct req_entry table[] = {
 	[BODY(NODE_DRAIN)]    = { CLIENT | WRITE, "drain nodes", req_node_drain },
 	[BODY(NODE_RESUME)]   = { CLIENT | WRITE, "resume nodes", req_node_resume },
 	[BODY(NODE_REPAIR)]   = { CLIENT | WRITE, "repair nodes", req_node_repair },
+	[BODY(NODE_REMOVE)]   = { CLIENT | WRITE, "remove nodes", req_node_remove },
 	[BODY(NODE_REVOKE)]   = { CLIENT | WRITE, "revoke nodes", req_node_revoke },
 	[BODY(TOKEN_CREATE)]  = { CLIENT | WRITE, "make join tokens", req_token_create },
 	[BODY(TOKEN_LIST)]    = { CLIENT, "list join tokens", req_token_list },

@@ -32,6 +32,7 @@ enum stmt_id {
 	ST_QUOTA_PUT,
 	/* store-nodes.c */
 	ST_NODE_PUT,
+	ST_NODE_DELETE,
 	/* store-events.c */
 	ST_EVENT_INSERT,
 	/* store-usage.c */

@@ -9,6 +9,7 @@ const struct stmt_def store_node_stmts[] = {
 	  "INSERT OR REPLACE INTO nodes (name, pool, gpus, cpus, mem, labels, address,"
 	  " service, health, reason, last_seen, service_by, service_since, admin_hold,"
 	  " repair_action) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+	{ ST_NODE_DELETE, "DELETE FROM nodes WHERE name = ?" },
 	{ ST_COUNT, NULL },
 };
 
@@ -31,6 +32,13 @@ void store_node_put(struct store *s, const struct store_node_row *n)
 	op_int(op, 12, n->service_since_ms);
 	op_int(op, 13, n->admin_hold);
 	op_text(op, 14, n->repair_action);
+}
+
+void store_node_delete(struct store *s, const char *name)
+{
+	struct op *op = op_new(s, ST_NODE_DELETE, 1);
+
+	op_text(op, 0, name);
 }
 
 static void node_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)

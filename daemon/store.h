@@ -299,6 +299,7 @@ void store_class_put(struct store *s, const struct store_class_row *c);
 void store_class_delete(struct store *s, const char *name);
 void store_pool_put(struct store *s, const char *name);
 void store_node_put(struct store *s, const struct store_node_row *n);
+void store_node_delete(struct store *s, const char *name);
 void store_policy_put(struct store *s, const char *key, const char *value);
 void store_token_put(struct store *s, const struct store_token_row *t);
 void store_token_delete(struct store *s, const char *id);

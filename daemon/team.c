@@ -447,7 +447,7 @@ static int check_guarantee(const struct state *st, uint32_t pool, struct hpq_res
 	char want[96], have[96];
 
 	for (uint32_t i = 0; i < st->nnodes; i++) {
-		if (st->nodes[i]->pool != pool)
+		if (!st->nodes[i] || st->nodes[i]->pool != pool)
 			continue;
 		cap = hpq_res_add(cap, st->nodes[i]->capacity);
 		nodes++;

@@ -28,6 +28,7 @@ _hpq_opts()
 	node-resume) opts='--reason --json' ;;
 	node-repair) opts='--reason --action --json' ;;
 	node-revoke) opts='' ;;
+	node-remove) opts='' ;;
 	node-token-create) opts='--pool --ttl --uses --json' ;;
 	node-token-list) opts='--json' ;;
 	node-token-delete) opts='' ;;
@@ -200,7 +201,7 @@ _hpq()
 	fi
 	if [[ -n $family && -z $sub ]]; then
 		case $family in
-		node) w='list show drain resume repair revoke token' ;;
+		node) w='list show drain resume repair revoke remove token' ;;
 		team) w='add set show list rm' ;;
 		class) w='add set list rm' ;;
 		policy) w='show set' ;;
@@ -224,7 +225,7 @@ _hpq()
 			COMPREPLY=($(compgen -W "$_hpq_update_keys" -- "$cur"))
 			[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		fi ;;
-	node-show | node-drain | node-resume | node-repair | node-revoke)
+	node-show | node-drain | node-resume | node-repair | node-revoke | node-remove)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_hpq_names node list)" -- "$cur")) ;;
 	team-show | team-set | team-rm)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_hpq_names team list)" -- "$cur")) ;;

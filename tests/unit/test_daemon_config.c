@@ -232,10 +232,34 @@ static void sources(void **state)
 	}
 }
 
+/* SIGHUP copies the whole config to swap [repair] in (repair_reload):
+ * the copy owns every string, so releasing both frees nothing twice
+ * (ASan watches this in make test). */
+static void copy_is_deep(void **state)
+{
+	struct config a, b;
+	char err[256];
+
+	(void)state;
+	config_init(&a);
+	assert_int_equal(config_set(&a, "versions", "catalog", "/etc/hpq/versions.json", err,
+				    sizeof(err)), 0);
+	assert_int_equal(config_set(&a, "repair", "command", "/bin/true", err, sizeof(err)), 0);
+	config_copy(&b, &a);
+	config_release(&a);
+	assert_string_equal(b.versions_catalog, "/etc/hpq/versions.json");
+	assert_string_equal(config_catalog(&b), "/etc/hpq/versions.json");
+	config_release(&b);
+	config_init(&a);
+	assert_non_null(strstr(config_catalog(&a), "/hpq/versions.json"));
+	config_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(make_absolute),
+		cmocka_unit_test(copy_is_deep),
 		cmocka_unit_test(check_values),
 		cmocka_unit_test(sources),
 		cmocka_unit_test(fence_rule),

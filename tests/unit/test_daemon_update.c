@@ -14,7 +14,9 @@
  *     or an administrator gives it more time; bad fields change nothing;
  *   - hpq requeue: a running task is marked, a pending or ended one is
  *     refused; the mark, the preemption count and the class cap survive
- *     a reopen.
+ *     a reopen;
+ *   - hpq node remove: only a drained node that holds no task leaves, for
+ *     good (also after a reopen), and its name may join again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -328,6 +330,46 @@ static void requeue_marks_running_tasks(void **ts)
 	assert_false(run->has_exit_code);
 }
 
+static void a_drained_node_is_removed(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *run;
+	struct node *n;
+	char name[16];
+
+	node(f, "a1", "default", 8);
+	node(f, "a2", "default", 8);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &run, &e), 0);
+	start_all(f);
+	snprintf(name, sizeof(name), "%s", run->node_names[0]);
+	n = state_node_find(&f->st, name);
+	/* Not drained, a task on it, not an administrator: refused, nothing changes. */
+	assert_int_equal(state_node_remove(&f->st, n, &admin, &e), HPQ_ESTATE);
+	assert_non_null(strstr(e.msg, "drain it first"));
+	state_node_set_service(&f->st, n, "drained", "root", "retire");
+	assert_int_equal(state_node_remove(&f->st, n, &admin, &e), HPQ_EBUSY);
+	assert_non_null(strstr(e.msg, "holds 1 task"));
+	assert_int_equal(state_task_member_exit(&f->st, run, 0, 0, "exit"), EXIT_ENDED);
+	assert_int_equal(state_node_remove(&f->st, n, &admin, &e), HPQ_EBUSY);
+	assert_non_null(strstr(e.msg, "agent is connected"));
+	state_node_disconnected(&f->st, n);
+	assert_int_equal(state_node_remove(&f->st, n, &alice, &e), HPQ_EPERM);
+	assert_int_equal(state_node_remove(&f->st, n, &admin, &e), 0);
+	assert_null(state_node_find(&f->st, name));
+	/* A 16-GPU gang now needs both nodes: only one is left. */
+	assert_int_equal(submit(f, &alice, (struct ask){ .nodes = 2, .gpus = 8 }, NULL, &e),
+			 HPQ_EINVAL);
+
+	/* Gone after a restart too; the name can join again as a new node. */
+	close_all(f);
+	open_all(f);
+	assert_null(state_node_find(&f->st, name));
+	assert_non_null(state_node_find(&f->st, strcmp(name, "a1") ? "a1" : "a2"));
+	node(f, name, "default", 8);
+	assert_non_null(state_node_find(&f->st, name));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +378,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(update_pending_and_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(requeue_marks_running_tasks, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_drained_node_is_removed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
