@@ -31,7 +31,11 @@
  * Admission follows docs/design.md §4 per resource dimension. A dimension in which
  * nobody holds a guarantee in a pool is not governed there (a cluster that
  * only sets GPU guarantees does not make every task "borrow" CPUs); only
- * placement checks it. Usage for admission is used + claim, where a claim
+ * placement checks it. A pool where nobody holds a guarantee of anything is
+ * all idle compute: every task there is admitted as idle work (no borrow
+ * limit: nothing is borrowed from anyone), so the idle-allocation policy
+ * and the team weights share it, fair share weighing use of the primary
+ * resource. Usage for admission is used + claim, where a claim
  * is what a beneficiary waiting for its victims has set aside.
  *
  * A cycle over one pool:
@@ -191,6 +195,8 @@ struct pool {
 	struct hpq_res cap;          /* of schedulable nodes */
 	struct hpq_res maxcap;       /* component-wise max over schedulable nodes */
 	struct hpq_res gsum;         /* sum of guarantees */
+	enum adm within;             /* admission within guarantee: ADM_IDLE if gsum is zero */
+	uint32_t share_dims;         /* per cycle: the dimensions fair share weighs, a bit each */
 	struct hpq_res borrowed;     /* sum of tq->borrowed */
 	struct hpq_res lendable;     /* sum of tq->lendable */
 	struct hpq_res idle_tot;     /* per cycle: base + lendable */
@@ -294,6 +300,12 @@ static bool res_valid(struct hpq_res r, int64_t limit)
 static inline bool governed(const struct pool *p, int d)
 {
 	return res_dim(p->gsum, d) > 0;
+}
+
+/* Nobody holds a guarantee in p: all of it is idle compute. */
+static inline bool unguaranteed(const struct pool *p)
+{
+	return hpq_res_is_zero(p->gsum);
 }
 
 static struct hpq_res task_total(const struct sched_task *t)
@@ -638,6 +650,7 @@ static struct pool *pool_get(struct sched *s, uint32_t id)
 	p = xcalloc(1, sizeof(*p));
 	p->id = id;
 	p->retry_at = INT64_MAX;
+	p->within = ADM_IDLE;
 	s->pools[id] = p;
 	return p;
 }
@@ -753,6 +766,7 @@ static struct tq *tq_get(struct sched *s, struct pool *p, uint32_t team)
 	p->tqs[p->ntqs++] = q;
 	/* default quotas have no guarantee, so gsum does not change */
 	p->gsum = hpq_res_add(p->gsum, q->quota.guarantee);
+	p->within = unguaranteed(p) ? ADM_IDLE : ADM_GUARANTEE;
 	tq_account(s, p, q);
 	return q;
 }
@@ -831,7 +845,7 @@ static enum adm admit_x(const struct pool *p, const struct tq *q, struct hpq_res
 		if (governed(p, d) && res_dim(req, d) > 0 && res_dim(u, d) > res_dim(qu->guarantee, d))
 			within = false;
 	if (within)
-		return ADM_GUARANTEE;
+		return p->within;
 	if (qu->sharing == SCHED_LEND)
 		return ADM_QUOTA;
 	for (d = 0; d < NDIMS; d++) {
@@ -2014,7 +2028,7 @@ static double tq_share(const struct sched *s, const struct pool *p, struct tq *q
 	for (d = 0; d < NDIMS; d++) {
 		double v;
 
-		if (!governed(p, d))
+		if (!(p->share_dims >> d & 1))
 			continue;
 		v = ((double)res_dim(q->borrowed, d) + q->hist[d]) /
 		    (double)hpq__max64(res_dim(p->idle_tot, d), 1);
@@ -2339,9 +2353,13 @@ static void pool_cycle(struct sched *s, struct pool *p)
 		s->visit.n = 0;
 		return;
 	}
+	p->share_dims = 0;
 	for (i = 0; i < NDIMS; i++) {
 		int64_t base = hpq__max64(res_dim(p->cap, i) - res_dim(p->gsum, i), 0);
 		int64_t v = base + res_dim(p->lendable, i);
+
+		if (governed(p, i))
+			p->share_dims |= 1u << i;
 
 		if (i == 0)
 			p->idle_tot.gpus = v;
@@ -2350,6 +2368,9 @@ static void pool_cycle(struct sched *s, struct pool *p)
 		else
 			p->idle_tot.mem = v;
 	}
+	/* in a pool nobody is guaranteed anything, all use is borrowed */
+	if (!p->share_dims)
+		p->share_dims = 1u << p->primary;
 	phase_guarantee(s, p);
 	phase_idle(s, p);
 	phase_priority(s, p);
@@ -2601,6 +2622,7 @@ static void tq_set_quota(struct sched *s, struct pool *p, struct tq *q,
 			 const struct sched_quota *qu)
 {
 	p->gsum = hpq_res_add(hpq_res_sub(p->gsum, q->quota.guarantee), qu->guarantee);
+	p->within = unguaranteed(p) ? ADM_IDLE : ADM_GUARANTEE;
 	q->quota = *qu;
 	tq_account(s, p, q);
 	pool_dirty_all(s, p);
@@ -2969,7 +2991,7 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 		return SCHED_REASON_PRIORITY;
 	if (t->nnodes > 1 && hpq_res_fits(task_total(t), sum))
 		return SCHED_REASON_GANG;
-	return a == ADM_IDLE ? SCHED_REASON_NO_IDLE : SCHED_REASON_CAPACITY;
+	return a == ADM_IDLE && !unguaranteed(p) ? SCHED_REASON_NO_IDLE : SCHED_REASON_CAPACITY;
 }
 
 int sched_team_usage(const struct sched *s, uint32_t team, uint32_t pool, struct sched_usage *ret)

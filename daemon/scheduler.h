@@ -72,7 +72,9 @@ enum sched_sharing {
  * only to the resources someone holds a guarantee of in that pool: with
  * GPU-only guarantees, CPUs and memory are not governed there (no task
  * "borrows" CPUs), only placement checks them. A pool where nobody holds a
- * guarantee runs everything in class order, as if within guarantee.
+ * guarantee is all idle compute: the idle-allocation policy and the team
+ * weights share it (fair share by use of its GPUs, or CPUs in a pool
+ * without GPUs), with no borrow limits.
  */
 struct sched_quota {
 	struct hpq_res guarantee;

@@ -6,7 +6,9 @@
  * fcfs (class weight, then submit time, across teams) against fair share
  * (lowest weighted dominant share first, ties by more pending, then the
  * oldest pending), team weights, weight 0, the decay of borrow history, and
- * no cap of one start per team per cycle.
+ * no cap of one start per team per cycle. The last tests have no lender:
+ * in a pool where nobody holds a guarantee all of it is idle compute, and
+ * the same policy and weights share it.
  */
 #include "test_sched_fixture.h"
 
@@ -191,6 +193,97 @@ static void test_guarantee_before_idle(void **state)
 	fx_free(&f);
 }
 
+/* Both teams keep 20 one-GPU tasks queued, submitted in turn. */
+static void submit_full(struct fx *f)
+{
+	uint32_t i;
+
+	for (i = 0; i < 20; i++) {
+		fx_submit(f, 100 + i, A, TRAINING, 1, 1);
+		fx_submit(f, 150 + i, B, TRAINING, 1, 1);
+	}
+}
+
+/* Weights 3:1 and no guarantee anywhere: 12 and 4 of 16 GPUs. */
+static void test_no_guarantee_weights(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, SCHED_IDLE_FAIR_SHARE);
+	fx_nodes(&f, 0, 2, 0, 8);
+	assert_int_equal(sched_team_set(f.s, A, 3, false), 0);
+	assert_int_equal(sched_team_set(f.s, B, 1, false), 0);
+	submit_full(&f);
+	fx_cycle(&f);
+	assert_int_equal(f.nd, 16);
+	assert_int_equal(fx_used(&f, A), 12);
+	assert_int_equal(fx_used(&f, B), 4);
+	/* one of A's ends: its share is the lowest again, so A takes the GPU */
+	fx_finish(&f, 100);
+	fx_cycle_expect(&f, "S112");
+	fx_reason(&f, 113, SCHED_REASON_CAPACITY);
+	fx_free(&f);
+}
+
+/* The same with explicit quotas of no guarantee (sharing as the daemon's
+ * default team has it): still 12 and 4. */
+static void test_no_guarantee_quotas(void **state)
+{
+	struct sched_quota q = {.sharing = SCHED_LEND_AND_BORROW, .borrow_limit_pct = 50};
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, SCHED_IDLE_FAIR_SHARE);
+	fx_nodes(&f, 0, 2, 0, 8);
+	assert_int_equal(sched_team_quota(f.s, A, 0, &q), 0);
+	assert_int_equal(sched_team_quota(f.s, B, 0, &q), 0);
+	assert_int_equal(sched_team_set(f.s, A, 3, false), 0);
+	assert_int_equal(sched_team_set(f.s, B, 1, false), 0);
+	submit_full(&f);
+	fx_cycle(&f);
+	assert_int_equal(fx_used(&f, A), 12);
+	assert_int_equal(fx_used(&f, B), 4);
+	fx_free(&f);
+}
+
+/* fcfs with no guarantee: submit order across teams, whatever the weights. */
+static void test_no_guarantee_fcfs(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, SCHED_IDLE_FCFS);
+	fx_nodes(&f, 0, 1, 0, 8);
+	assert_int_equal(sched_team_set(f.s, A, 3, false), 0);
+	assert_int_equal(sched_team_set(f.s, B, 1, false), 0);
+	fx_submit(&f, 21, B, TRAINING, 1, 2);
+	fx_submit(&f, 11, A, TRAINING, 1, 1);
+	fx_submit(&f, 22, B, TRAINING, 1, 1);
+	fx_submit(&f, 23, B, TRAINING, 1, 2);
+	fx_submit(&f, 12, A, TRAINING, 1, 2);
+	fx_submit(&f, 13, A, TRAINING, 1, 1);
+	fx_cycle_expect(&f, "S21 S11 S22 S23 S12");
+	fx_free(&f);
+}
+
+/* A third team lending its guarantee gives the same 12 and 4. */
+static void test_lender_weights(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 2, 3600000);
+	assert_int_equal(sched_team_set(f.s, A, 3, false), 0);
+	assert_int_equal(sched_team_set(f.s, B, 1, false), 0);
+	submit_full(&f);
+	fx_cycle(&f);
+	assert_int_equal(f.nd, 16);
+	assert_int_equal(fx_used(&f, A), 12);
+	assert_int_equal(fx_used(&f, B), 4);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +295,10 @@ int main(void)
 		cmocka_unit_test(test_decay),
 		cmocka_unit_test(test_no_history),
 		cmocka_unit_test(test_guarantee_before_idle),
+		cmocka_unit_test(test_no_guarantee_weights),
+		cmocka_unit_test(test_no_guarantee_quotas),
+		cmocka_unit_test(test_no_guarantee_fcfs),
+		cmocka_unit_test(test_lender_weights),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
