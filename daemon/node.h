@@ -44,6 +44,8 @@ struct node {
 	int64_t last_heartbeat_ms;   /* wall clock of the last message */
 	uint64_t heartbeats;         /* received since hpqd started */
 	uint64_t seen_mono;          /* uv_now of the last message, or of the disconnect */
+	uint64_t beat_window_mono;   /* req-agent.c: the second whose heartbeats are counted */
+	uint32_t beats_in_window;    /* and the heartbeats in it */
 	bool connected;              /* its agent is connected (agentlink.c has the link) */
 	bool lost;                   /* declared unreachable; its tasks were requeued */
 	/* Service administration and repair (repair.c). */

@@ -54,8 +54,8 @@ static int expected_rank(struct state *st, uint64_t task_id, uint32_t attempt,
 
 /*
  * A report no honest agent sends: about the current attempt of a task
- * that does not run on its node, or an attempt that was never made, or a
- * task that never existed. (An older attempt is only stale: the node ran
+ * that does not run on its node, or an attempt that was never made (0
+ * never is), or a task that never existed. (An older attempt is only stale: the node ran
  * it once, and is told to stop it.)
  */
 static bool foreign(struct state *st, const Hpq__AgentTask *at, const struct node *n)
@@ -64,7 +64,7 @@ static bool foreign(struct state *st, const Hpq__AgentTask *at, const struct nod
 
 	if (!t)
 		return at->task_id >= st->next_id;
-	if (at->attempt > t->attempts)
+	if (at->attempt == 0 || at->attempt > t->attempts)
 		return true;
 	return at->attempt == t->attempts && agentlink_rank_on(t, n->name) < 0;
 }
@@ -93,6 +93,14 @@ static void apply_exit(struct hpqd *d, struct task *t, int rank, const Hpq__Agen
 
 static void kill_stale(struct hpqd *d, struct conn *c, uint64_t task_id, uint32_t attempt)
 {
+	/* An agent reads KillTask attempt 0 as "whichever attempt runs here":
+	 * a report about attempt 0, which no run ever is, must not stop the
+	 * current one. */
+	if (!attempt) {
+		log_notice("node %s reports task %llu attempt 0, which no run is: ignored",
+			   c->user, (unsigned long long)task_id);
+		return;
+	}
 	log_notice("node %s runs task %llu attempt %u, which is not expected there: killing it",
 		   c->user, (unsigned long long)task_id, attempt);
 	agentlink_kill_on(d, c, task_id, attempt, SIGKILL, 0, "stale");
@@ -307,6 +315,30 @@ static void task_warnings(struct hpqd *d, const struct node *n, const Hpq__Heart
 	}
 }
 
+/*
+ * An agent beats once a heartbeat interval (a second at the least), and
+ * again when its findings change. Beats far faster than that (a broken or
+ * hostile agent) are ignored beyond HEARTBEAT_BURST a second: each would
+ * cost the loop a findings update, and findings that changed with every
+ * beat a database write. They still show the node is alive, and a beat
+ * sent as a request (fencing) is still answered.
+ */
+#define HEARTBEAT_BURST 20
+
+static bool heartbeat_flood(struct node *n, uint64_t now)
+{
+	if (now - n->beat_window_mono >= 1000) {
+		n->beat_window_mono = now;
+		n->beats_in_window = 0;
+	}
+	if (++n->beats_in_window <= HEARTBEAT_BURST)
+		return false;
+	if (n->beats_in_window == HEARTBEAT_BURST + 1)
+		log_notice("node %s sends more than %d heartbeats a second: ignoring the rest "
+			   "of this second's", n->name, HEARTBEAT_BURST);
+	return true;
+}
+
 int req_heartbeat(struct req *q)
 {
 	struct node *n = agentlink_node(q->c);
@@ -314,6 +346,11 @@ int req_heartbeat(struct req *q)
 	if (!n)
 		return state_errf(q->e, HPQ_EPROTO, "register first");
 	n->seen_mono = uv_now(q->d->loop);
+	if (heartbeat_flood(n, n->seen_mono)) {
+		if (q->id)
+			server_send_ok(q->c, q->id);
+		return 0;
+	}
 	state_node_heartbeat(&q->d->state, n, q->env->heartbeat);
 	task_warnings(q->d, n, q->env->heartbeat);
 	if (q->id)
