@@ -4,6 +4,8 @@
 #   make demo   build, start a small local cluster in ./hpq-demo, show it working
 #   make test   build with ASan+UBSan (clang, libFuzzer) and run the ctest suite
 #   make        just build (./build)
+#   make bench  build the benchmarks (Release, ./build-bench), run them all
+#               (about 10 minutes on 2 cores) and regenerate docs/performance.md
 #   make install [DESTDIR=...] [PREFIX=/usr/local]
 
 DEPS := build-essential cmake pkg-config clang libclang-rt-14-dev \
@@ -14,7 +16,11 @@ DEPS := build-essential cmake pkg-config clang libclang-rt-14-dev \
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build deps demo test install clean
+# What only `make bench` needs: gnuplot draws the trace replay's plots.
+BENCH_DEPS := gnuplot-nox python3
+BENCH_BUILD ?= build-bench
+
+.PHONY: all build deps demo test bench install clean
 
 all: build
 
@@ -40,8 +46,15 @@ test: deps
 	cmake --build build-test -j $(JOBS)
 	cd build-test && ctest --output-on-failure -j $(JOBS) --timeout 600
 
+# Not part of `make test`: timings are figures, not pass/fail questions.
+# The sizes are in tests/bench/run_all.sh; its results stay in
+# $(BENCH_BUILD)/bench-results.
+bench: DEPS += $(BENCH_DEPS)
+bench: deps
+	JOBS=$(JOBS) ./tests/bench/run_all.sh $(BENCH_BUILD)
+
 install: build
 	cmake --install build
 
 clean:
-	rm -rf build build-test
+	rm -rf build build-test build-bench

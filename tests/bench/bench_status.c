@@ -95,6 +95,11 @@ int main(int argc, char **argv)
 	if (uv_loop_init(&loop) < 0 || !mkdtemp(dir))
 		return 1;
 	config_init(&cfg);
+	/* The submitting connection is root's, whose tasks hpqd refuses by
+	 * default ([auth] allow_root_tasks), and one user may hold only
+	 * [limits] max_pending_tasks pending tasks. */
+	cfg.allow_root_tasks = true;
+	cfg.limits.max_pending_tasks = ntasks;
 	free(cfg.state_dir);
 	cfg.state_dir = strdup(dir);
 	if (hpqd_init(&d, &loop, &cfg, STORE_NOSYNC, err, sizeof(err)) < 0) {
