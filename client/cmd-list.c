@@ -11,17 +11,25 @@
  * the columns (output-columns.h); without it the table is output_text's.
  * One --state with one state still goes in the older `state` field, so
  * that an hpqd without `states` answers it.
+ *
+ * A queue can hold 100,000 tasks: the list is asked for streamed (as many
+ * frames as it takes, none truncated) and, for a table whose columns need
+ * no more, with only the table's fields (LIST_VIEW_TABLE); --json asks
+ * for every field. An hpqd that knows neither sends one whole frame,
+ * which reads the same way.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "error.h"
 #include "log.h"
 #include "msg.h"
 #include "output-columns.h"
 #include "parse.h"
 #include "select.h"
+#include "xalloc.h"
 
 enum {
 	OPT_TEAM = CLI_OPT_FIRST_PRIVATE,
@@ -70,11 +78,75 @@ static size_t list_default_columns(Hpq__Task *const *tasks, size_t n, size_t *co
 	return ncols;
 }
 
+/* Do the columns need only what LIST_VIEW_TABLE carries? */
+static bool list_table_view(const size_t *cols, size_t ncols)
+{
+	static const char *const table[] = {"id", "name", "team", "user", "class", "state",
+					    "exit", "reason", "nodes", "gpus", "time", "elapsed",
+					    "nodelist", "start", "end", "held"};
+
+	for (size_t i = 0; i < ncols; i++) {
+		size_t k = 0;
+
+		while (k < sizeof(table) / sizeof(table[0]) &&
+		       strcmp(task_columns[cols[i]].name, table[k]))
+			k++;
+		if (k == sizeof(table) / sizeof(table[0]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Reads the rest of a streamed reply into *frames (the first is there
+ * already), then points *ret_tasks at every task, oldest first: frames
+ * come newest first, each oldest first within (ListReply.more).
+ */
+static int list_receive(struct cli *cli, uint64_t id, Hpq__Envelope ***frames, size_t *nframes,
+			Hpq__Task ***ret_tasks, size_t *ret_n, bool *truncated)
+{
+	size_t n = 0, k = 0;
+	Hpq__Task **tasks;
+
+	while ((*frames)[*nframes - 1]->list_reply->more) {
+		Hpq__Envelope *next = NULL;
+		int r = hpq_client_next(&cli->client, id, &next);
+
+		if (r != 0)
+			return cli_error(cli, "cannot list the tasks: %s",
+					 cli->client.errbuf[0] ? cli->client.errbuf
+							       : hpq_strerror(r));
+		if (next->body_case != HPQ__ENVELOPE__BODY_LIST_REPLY) {
+			hpq_msg_free(next);
+			return cli_error(cli, "cannot list the tasks: hpqd answered with an "
+					 "unexpected message");
+		}
+		*frames = xreallocarray(*frames, *nframes + 1, sizeof(**frames));
+		(*frames)[(*nframes)++] = next;
+	}
+	for (size_t i = 0; i < *nframes; i++) {
+		n += (*frames)[i]->list_reply->n_tasks;
+		*truncated |= (*frames)[i]->list_reply->truncated;
+	}
+	tasks = xcalloc(n ? n : 1, sizeof(*tasks));
+	for (size_t i = *nframes; i-- > 0;) {
+		const Hpq__ListReply *lr = (*frames)[i]->list_reply;
+
+		memcpy(tasks + k, lr->tasks, lr->n_tasks * sizeof(*tasks));
+		k += lr->n_tasks;
+	}
+	*ret_tasks = tasks;
+	*ret_n = n;
+	return 0;
+}
+
 static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
 {
-	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL, **frames = NULL;
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
-	bool all = false, noheader = false, one_state = false;
+	Hpq__Task **tasks = NULL;
+	size_t ntasks = 0, nframes = 0;
+	bool all = false, noheader = false, one_state = false, truncated = false;
 	const char **states = NULL, *format = NULL;
 	size_t n_states = 0, cols[TASK_COLUMNS_MAX], ncols = 0;
 	int n_state_opts = 0, c, r = CLI_USAGE;
@@ -168,29 +240,38 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		list.n_states = n_states;
 	}
 
+	list.stream = true;
+	/* hpq exits after printing: the reply's tasks need not be freed. */
+	hpq_msg_use_arena();
+	if (!cli->json && (!format || list_table_view(cols, ncols)))
+		list.view = HPQ__LIST_VIEW__LIST_VIEW_TABLE;
 	req.body_case = HPQ__ENVELOPE__BODY_LIST;
 	req.list = &list;
 	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_LIST_REPLY, "list the tasks", &reply);
 	if (r != 0)
 		goto out;
+	frames = xcalloc(1, sizeof(*frames));
+	frames[nframes++] = reply;
+	r = list_receive(cli, req.id, &frames, &nframes, &tasks, &ntasks, &truncated);
+	if (r != 0)
+		goto out;
 	if (format || noheader) {
 		if (!format)
-			ncols = list_default_columns(reply->list_reply->tasks,
-						     reply->list_reply->n_tasks, cols);
-		task_table(&cli->out, reply->list_reply->tasks, reply->list_reply->n_tasks, cols,
-			   ncols, !noheader);
+			ncols = list_default_columns(tasks, ntasks, cols);
+		task_table(&cli->out, tasks, ntasks, cols, ncols, !noheader);
 	} else {
-		cli_output(cli)->tasks(&cli->out, reply->list_reply->tasks,
-				       reply->list_reply->n_tasks);
+		cli_output(cli)->tasks(&cli->out, tasks, ntasks);
 	}
-	if (reply->list_reply->truncated)
+	if (truncated)
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
 				"newest %zu. Narrow the list with --team, --state, --user "
-				"or --limit\n", reply->list_reply->n_tasks);
+				"or --limit\n", ntasks);
 	r = CLI_OK;
 out:
-	if (reply)
-		hpq_msg_free(reply);
+	for (size_t i = 0; i < nframes; i++)
+		hpq_msg_free(frames[i]);
+	free(frames);
+	free(tasks);
 	free(states);
 	return r;
 }

@@ -311,13 +311,38 @@ static void json_submitted(const struct output_ctx *o, uint64_t id)
 	json_print(o, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
+/*
+ * One task at a time, each freed before the next, so that a list of
+ * 100,000 tasks never holds them all as JSON values (malloc and page
+ * faults were most of its cost). What it prints is what dumping them as
+ * one array prints: each object indented one level more, which is two
+ * spaces after every newline (a string's newlines are escaped, so every
+ * newline in a dump is the layout's).
+ */
 static void json_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
 {
-	json_t *a = json_array();
+	if (!n) {
+		json_print(o, json_array());
+		return;
+	}
+	fputs("[\n", o->out);
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = output_json_task(tasks[i]);
+		char *s = json_dumps(v, JSON_INDENT(2)), *p, *nl;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, output_json_task(tasks[i]));
-	json_print(o, a);
+		if (!s)
+			hpq_fatal("json: cannot print a task");
+		fputs("  ", o->out);
+		for (p = s; (nl = strchr(p, '\n')); p = nl + 1) {
+			fwrite(p, 1, (size_t)(nl + 1 - p), o->out);
+			fputs("  ", o->out);
+		}
+		fputs(p, o->out);
+		fputs(i + 1 < n ? ",\n" : "\n", o->out);
+		free(s);
+		json_decref(v);
+	}
+	fputs("]\n", o->out);
 }
 
 static void json_task(const struct output_ctx *o, const Hpq__Task *t)

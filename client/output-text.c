@@ -142,29 +142,29 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 		uint32_t nodes = k->nodes ? k->nodes : 1;
 		/* A requeued task still names its last nodes; it is not on them now. */
 		bool pending = strcmp(k->state, "PENDING") == 0;
-		char *list = text_join(k->node_names, pending ? 0 : k->n_node_names, ",");
+		char *list = pending ? NULL : text_join(k->node_names, k->n_node_names, ",");
 
 		/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
-		table_add(t, NULL, "%s", task_id_text(k, buf, sizeof(buf)));
-		table_add(t, NULL, "%s", k->name);
-		table_add(t, NULL, "%s", k->team);
-		table_add(t, NULL, "%s", k->user);
-		table_add(t, NULL, "%s", k->class_);
-		table_add(t, output_state_colour(k->state), "%s", k->state);
+		table_add_text(t, NULL, task_id_text(k, buf, sizeof(buf)));
+		table_add_text(t, NULL, k->name);
+		table_add_text(t, NULL, k->team);
+		table_add_text(t, NULL, k->user);
+		table_add_text(t, NULL, k->class_);
+		table_add_text(t, output_state_colour(k->state), k->state);
 		if (exit_col && text_finished(k) && k->has_exit_code)
 			table_add(t, NULL, "%d", k->exit_code);
 		else if (exit_col)
-			table_add(t, NULL, "%s", "");
+			table_add_text(t, NULL, "");
 		if (k->queue_position)
 			table_add(t, NULL, "%s%s#%u", k->reason, k->reason[0] ? " " : "",
 				  k->queue_position);
 		else
-			table_add(t, NULL, "%s", k->reason);
+			table_add_text(t, NULL, k->reason);
 		table_add(t, NULL, "%u", nodes);
 		table_add(t, NULL, "%llu",
 			  (unsigned long long)nodes * (k->per_node ? k->per_node->gpus : 0));
-		table_add(t, NULL, "%s", output_runtime(k, o->now_ms, buf, sizeof(buf)));
-		table_add(t, NULL, "%s", list);
+		table_add_text(t, NULL, output_runtime(k, o->now_ms, buf, sizeof(buf)));
+		table_add_text(t, NULL, list ? list : "");
 		free(list);
 	}
 	table_print(t, o->out, o->colour);

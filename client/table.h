@@ -41,6 +41,9 @@ void table_hide_header(struct table *t);
 void table_add(struct table *t, const char *colour, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* table_add(t, colour, "%s", s), without the formatting. */
+void table_add_text(struct table *t, const char *colour, const char *s);
+
 size_t table_rows(const struct table *t);
 
 /* Prints the header (bold in colour) and the rows; the header even when

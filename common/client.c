@@ -642,3 +642,24 @@ int hpq_client_call(struct hpq_client *c, Hpq__Envelope *req, Hpq__Envelope **re
 {
 	return client_roundtrip(c, req, false, ret_reply);
 }
+
+int hpq_client_next(struct hpq_client *c, uint64_t id, Hpq__Envelope **ret_reply)
+{
+	Hpq__Envelope *rep;
+	int r;
+
+	if (c->fd < 0) {
+		client_err(c, "not connected to hpqd");
+		return HPQ_EUNAVAIL;
+	}
+	r = client_recv(c, id, false, hpq_mono_ms() + c->timeout_ms, &rep);
+	if (r < 0)
+		return r;
+	if (rep->body_case == HPQ__ENVELOPE__BODY_ERROR) {
+		r = client_error_reply(c, rep->error);
+		hpq_msg_free(rep);
+		return r;
+	}
+	*ret_reply = rep;
+	return 0;
+}

@@ -52,4 +52,9 @@ void hpq_client_close(struct hpq_client *c);
  * copies its message into c->errbuf; *ret_reply is not set. */
 int hpq_client_call(struct hpq_client *c, Hpq__Envelope *req, Hpq__Envelope **ret_reply);
 
+/* Waits for one more reply to the request with id (req->id after
+ * hpq_client_call), for requests answered in several frames (a streamed
+ * ListRequest). Returns as hpq_client_call does. */
+int hpq_client_next(struct hpq_client *c, uint64_t id, Hpq__Envelope **ret_reply);
+
 #endif

@@ -21,6 +21,10 @@ uint8_t *hpq_msg_encode(const Hpq__Envelope *env, size_t *ret_len);
 
 /* Unpacks a payload; NULL if malformed. Free with hpq_msg_free(). */
 Hpq__Envelope *hpq_msg_decode(const uint8_t *payload, size_t len);
+/* From now on, what this process decodes is allocated from large blocks
+ * that are freed only at its exit, and hpq_msg_free frees nothing: for a
+ * short-lived process that reads one long reply (hpq list). */
+void hpq_msg_use_arena(void);
 void hpq_msg_free(Hpq__Envelope *env);
 
 /* The oneof case's name ("submit", "hello", ...), for logs and errors. */

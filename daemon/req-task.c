@@ -32,6 +32,9 @@
 #define MAX_CANCEL_IDS 10000
 /* Room left in a frame for the envelope around a list of tasks. */
 #define LIST_BUDGET (HPQ_FRAME_MAX - 65536)
+/* A streamed list's frames: small enough that the client decodes one
+ * while the next is on its way. */
+#define LIST_FRAME_BYTES (1u << 20)
 
 /* Fills pb from t; res is pb's per_node storage. Strings are borrowed. */
 static void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
@@ -161,37 +164,186 @@ static int list_state(const char *word, unsigned *states, struct state_err *e)
 }
 
 /*
+ * The reply being built. Rows are collected newest first, so that a limit
+ * (or, without stream, the frame size) keeps the newest; each frame is
+ * sent oldest first. With stream, a frame that is full is sent with `more`
+ * and the next one starts empty, so that any number of tasks can be
+ * listed; without it (a client that does not say it reads more than one
+ * frame), what does not fit is left out and the reply says `truncated`.
+ */
+struct list_out {
+	struct conn *c;
+	uint64_t req_id;
+	bool stream;
+	uint32_t view;               /* LIST_VIEW_* */
+	Hpq__Task *tasks;
+	Hpq__Resources *res;
+	Hpq__Task **ptrs;
+	size_t n, cap, bytes;
+	uint64_t total;              /* rows in every frame so far */
+	unsigned frames;             /* frames sent */
+	protobuf_c_boolean truncated;
+	char **own;                  /* strings to free once the frame is sent */
+	size_t nown;
+	uint32_t limit;
+};
+
+/* Fills pb with only what hpq list's default table shows (LIST_VIEW_TABLE):
+ * no argv, environment or paths, so nothing is private to redact. */
+static void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
+			     Hpq__Resources *res)
+{
+	hpq__task__init(pb);
+	hpq__resources__init(res);
+	pb->id = t->st.id;
+	pb->name = t->name;
+	pb->team = t->team;
+	pb->user = t->user;
+	pb->class_ = t->cls;
+	pb->state = (char *)state_task_state(t->state);
+	pb->reason = (char *)state_task_reason(st, t);
+	pb->nodes = t->st.nnodes;
+	res->gpus = t->st.per_node.gpus;
+	pb->per_node = res;
+	pb->n_node_names = t->n_node_names;
+	pb->node_names = t->node_names;
+	pb->start_time = t->start_ms;
+	pb->end_time = t->end_ms;
+	pb->exit_code = t->exit_code;
+	pb->has_exit_code = t->has_exit_code;
+	pb->has_array = t->array_id != 0;
+	pb->array_id = t->array_id;
+	pb->array_index = t->array_index;
+	pb->held = t->held;
+}
+
+/*
+ * At least the packed size of a LIST_VIEW_TABLE row, without protobuf-c's
+ * walk over every field of Task (much of a long list's cost): each
+ * string at most its length, a tag and a 5-byte length; the numbers and
+ * per_node at most 160 bytes together.
+ */
+static size_t table_row_bound(const Hpq__Task *pb)
+{
+	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->state, pb->reason,
+			    pb->array_spec };
+	size_t sz = 160;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		sz += (s[i] ? strlen(s[i]) : 0) + 8;
+	for (size_t i = 0; i < pb->n_node_names; i++)
+		sz += strlen(pb->node_names[i]) + 8;
+	return sz;
+}
+
+/* The next row's slot, growing the frame's arrays. */
+static Hpq__Task *list_out_slot(struct list_out *o, Hpq__Resources **res)
+{
+	if (o->n == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 64;
+		o->tasks = xreallocarray(o->tasks, o->cap, sizeof(*o->tasks));
+		o->res = xreallocarray(o->res, o->cap, sizeof(*o->res));
+		o->ptrs = xreallocarray(o->ptrs, o->cap, sizeof(*o->ptrs));
+	}
+	*res = &o->res[o->n];
+	return &o->tasks[o->n];
+}
+
+static void list_out_fill(struct list_out *o, const struct state *st, const struct task *t,
+			  Hpq__Task *pb, Hpq__Resources *res, const struct rights_view *view)
+{
+	if (o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE) {
+		task_to_pb_table(st, t, pb, res);
+		return;
+	}
+	task_to_pb(st, t, pb, res);
+	task_redact(view, t, pb);
+}
+
+/* Sends the rows collected so far as one ListReply, oldest first. */
+static void list_out_send(struct list_out *o, bool more)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
+
+	/* res may have moved while growing: point every task at its own again. */
+	for (size_t i = 0; i < o->n; i++) {
+		o->tasks[o->n - 1 - i].per_node = &o->res[o->n - 1 - i];
+		o->ptrs[i] = &o->tasks[o->n - 1 - i];
+	}
+	rep.n_tasks = o->n;
+	rep.tasks = o->ptrs;
+	rep.truncated = o->truncated;
+	rep.more = more;
+	env.id = o->req_id;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
+	env.list_reply = &rep;
+	/* A long list is sent whole, past the write queue's limit. */
+	if (o->frames++)
+		server_send_continued(o->c, &env);
+	else
+		server_send(o->c, &env);
+	for (size_t i = 0; i < o->nown; i++)
+		free(o->own[i]);
+	o->nown = 0;
+	o->n = 0;
+	o->bytes = 0;
+}
+
+/*
+ * Takes the row just filled in the next slot, if the limit and (without
+ * stream) the frame allow it; with stream, a full frame is sent first and
+ * the row moves to the new one.
+ */
+static bool list_out_take(struct list_out *o)
+{
+	Hpq__Task *pb = &o->tasks[o->n];
+	size_t sz;
+
+	pb->per_node = &o->res[o->n];
+	sz = o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
+							 : hpq__task__get_packed_size(pb) + 8;
+	if (o->stream && o->n && o->bytes + sz > LIST_FRAME_BYTES) {
+		Hpq__Task row = *pb;
+		Hpq__Resources res = o->res[o->n];
+
+		/* This row opens the next frame. */
+		list_out_send(o, true);
+		o->tasks[0] = row;
+		o->res[0] = res;
+		o->tasks[0].per_node = &o->res[0];
+	}
+	if (o->bytes + sz > LIST_BUDGET) {
+		o->truncated = true;
+		return false;
+	}
+	o->bytes += sz;
+	o->n++;
+	o->total++;
+	return true;
+}
+
+static bool list_out_full(const struct list_out *o)
+{
+	return (o->limit && o->total >= o->limit) || o->truncated;
+}
+
+/*
  * The rows of what an array has not materialized yet: one row for all of
  * them ("5-999%50"), or with expand_arrays one per index, in the list
  * being built (o), within its limit and frame budget.
  */
-struct list_out {
-	Hpq__Task **tasks;
-	Hpq__Resources **res;
-	size_t *n, *cap, *bytes;
-	protobuf_c_boolean *truncated;
-	char ***own;                 /* strings to free after the reply */
-	size_t *nown;
-	uint32_t limit;
-};
-
 static bool list_out_push(struct list_out *o, const struct state *st, const struct array *a,
 			  uint32_t idx, char *spec, const char *reason,
 			  const struct rights_view *view)
 {
 	Hpq__Task *pb;
-	size_t sz;
+	Hpq__Resources *res;
 
-	if ((o->limit && *o->n >= o->limit) || *o->truncated)
+	if (list_out_full(o))
 		return false;
-	if (*o->n == *o->cap) {
-		*o->cap = *o->cap ? 2 * *o->cap : 64;
-		*o->tasks = xreallocarray(*o->tasks, *o->cap, sizeof(**o->tasks));
-		*o->res = xreallocarray(*o->res, *o->cap, sizeof(**o->res));
-	}
-	pb = &(*o->tasks)[*o->n];
-	task_to_pb(st, a->tmpl, pb, &(*o->res)[*o->n]);
-	task_redact(view, a->tmpl, pb);
+	pb = list_out_slot(o, &res);
+	list_out_fill(o, st, a->tmpl, pb, res, view);
 	pb->id = a->id;
 	pb->has_array = true;
 	pb->array_id = a->id;
@@ -200,14 +352,7 @@ static bool list_out_push(struct list_out *o, const struct state *st, const stru
 	pb->state = (char *)"PENDING";
 	pb->reason = (char *)reason;
 	pb->held = a->held;
-	sz = hpq__task__get_packed_size(pb) + 8;
-	if (*o->bytes + sz > LIST_BUDGET) {
-		*o->truncated = true;
-		return false;
-	}
-	*o->bytes += sz;
-	(*o->n)++;
-	return true;
+	return list_out_take(o);
 }
 
 struct expand_arg {
@@ -239,7 +384,7 @@ static void list_array_rows(const struct state *st, const struct task *first, bo
 	if (expand) {
 		struct expand_arg x = { o, st, a, reason, view };
 
-		/* Newest first, as the tasks: the reply is reversed at the end. */
+		/* Newest first, as the tasks: each frame is reversed when sent. */
 		array_set_each(&a->pending, expand_one, &x);
 		return;
 	}
@@ -248,8 +393,8 @@ static void list_array_rows(const struct state *st, const struct task *first, bo
 		free(spec);
 		return;
 	}
-	*o->own = xreallocarray(*o->own, *o->nown + 1, sizeof(**o->own));
-	(*o->own)[(*o->nown)++] = spec;
+	o->own = xreallocarray(o->own, o->nown + 1, sizeof(*o->own));
+	o->own[o->nown++] = spec;
 }
 
 int req_list(struct req *q)
@@ -257,18 +402,14 @@ int req_list(struct req *q)
 	const Hpq__ListRequest *m = q->env->list;
 	struct state *st = &q->d->state;
 	struct list_filter f = { NULL, NULL, NULL, 0 };
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
-	Hpq__Task *tasks = NULL, **ptrs = NULL;
-	Hpq__Resources *res = NULL;
 	struct queue_index *qi = NULL;
 	struct rights_view view;
-	size_t n = 0, cap = 0, bytes = 0;
-	char **own = NULL;
-	size_t nown = 0;
-	struct list_out out = { &tasks, &res, &n, &cap, &bytes, &rep.truncated, &own, &nown,
-				m->limit };
+	struct list_out o = { .c = q->c, .req_id = q->id, .stream = m->stream, .view = m->view,
+			      .limit = m->limit };
 
+	if (m->view > HPQ__LIST_VIEW__LIST_VIEW_TABLE)
+		return state_errf(q->e, HPQ_EINVAL, "unknown list view %u: this hpqd knows "
+				  "0 (every field) and 1 (the table's)", m->view);
 	if (*m->team)
 		f.team = m->team;
 	if (*m->user)
@@ -286,57 +427,34 @@ int req_list(struct req *q)
 	/* Newest first, so that a limit (or the frame size) keeps the newest. */
 	for (size_t i = st->ntasks; i-- > 0;) {
 		const struct task *t = st->tasks[i];
-		size_t sz;
+		Hpq__Task *pb;
+		Hpq__Resources *res;
 
 		if (m->array_id && t->array_id != m->array_id)
 			continue;
 		if (t->array_id && t->array_id == t->st.id)
-			list_array_rows(st, t, m->expand_arrays, &f, &out, &view);
-		if (rep.truncated)
+			list_array_rows(st, t, m->expand_arrays, &f, &o, &view);
+		if (o.truncated)
 			break;
 		if (!list_match(t, &f))
 			continue;
-		if (m->limit && n >= m->limit)
+		if (list_out_full(&o))
 			break;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			tasks = xreallocarray(tasks, cap, sizeof(*tasks));
-			res = xreallocarray(res, cap, sizeof(*res));
-		}
-		task_to_pb(st, t, &tasks[n], &res[n]);
-		task_redact(&view, t, &tasks[n]);
-		tasks[n].per_node = &res[n];
+		pb = list_out_slot(&o, &res);
+		list_out_fill(&o, st, t, pb, res, &view);
 		if (t->state == TASK_PENDING) {
 			if (!qi)
 				qi = queue_index_new(st);
-			tasks[n].queue_position = queue_index_get(qi, t->st.id);
+			pb->queue_position = queue_index_get(qi, t->st.id);
 		}
-		sz = hpq__task__get_packed_size(&tasks[n]) + 8;
-		if (bytes + sz > LIST_BUDGET) {
-			rep.truncated = true;
+		if (!list_out_take(&o))
 			break;
-		}
-		bytes += sz;
-		n++;
 	}
-	/* res may have moved while growing: point every task at its own again. */
-	ptrs = n ? xcalloc(n, sizeof(*ptrs)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		tasks[n - 1 - i].per_node = &res[n - 1 - i];
-		ptrs[i] = &tasks[n - 1 - i];
-	}
-	rep.n_tasks = n;
-	rep.tasks = ptrs;
-	env.id = q->id;
-	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
-	env.list_reply = &rep;
-	server_send(q->c, &env);
-	free(ptrs);
-	free(tasks);
-	free(res);
-	for (size_t i = 0; i < nown; i++)
-		free(own[i]);
-	free(own);
+	list_out_send(&o, false);
+	free(o.ptrs);
+	free(o.tasks);
+	free(o.res);
+	free(o.own);
 	queue_index_free(qi);
 	rights_view_release(&view);
 	return 0;

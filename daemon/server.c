@@ -321,13 +321,14 @@ static void tls_flush(struct conn *c)
 	write_raw(c, buf, n);
 }
 
-void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
+/* bounded: checked against [limits] max_write_queue (server_send_continued). */
+static void send_frame(struct conn *c, uint8_t *frame, size_t len, bool bounded)
 {
 	if (c->dead || c->pseudo) {
 		free(frame);
 		return;
 	}
-	if (c->h.stream.write_queue_size > limits(c->srv)->max_write_queue) {
+	if (bounded && c->h.stream.write_queue_size > limits(c->srv)->max_write_queue) {
 		hpq_log_limited(&c->srv->peer_log, LOG_WARNING,
 				"%s: not reading its replies (%zu bytes queued, [limits] "
 				"max_write_queue): disconnecting", c->peer,
@@ -349,6 +350,11 @@ void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
 	tls_flush(c);
 }
 
+void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
+{
+	send_frame(c, frame, len, true);
+}
+
 void server_send(struct conn *c, const Hpq__Envelope *env)
 {
 	size_t len;
@@ -358,6 +364,17 @@ void server_send(struct conn *c, const Hpq__Envelope *env)
 		return;
 	frame = hpq_msg_encode(env, &len);
 	server_send_frame(c, frame, len);
+}
+
+void server_send_continued(struct conn *c, const Hpq__Envelope *env)
+{
+	size_t len;
+	uint8_t *frame;
+
+	if (c->dead || c->pseudo)
+		return;
+	frame = hpq_msg_encode(env, &len);
+	send_frame(c, frame, len, false);
 }
 
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg)

@@ -134,6 +134,12 @@ void server_unref(struct conn *c);
 
 /* Sends env on c (dropped if c is dead or pseudo). */
 void server_send(struct conn *c, const Hpq__Envelope *env);
+/* server_send for the frames of one long reply after its first (a streamed
+ * list), which was sent with server_send: they are let past [limits]
+ * max_write_queue, so that a reply longer than that is not cut off; what
+ * one reply queues is bounded by what hpqd holds, and a client that does
+ * not read meets the limit at its next reply. */
+void server_send_continued(struct conn *c, const Hpq__Envelope *env);
 /* Sends an encoded frame (hpq_msg_encode), taking ownership of it. */
 void server_send_frame(struct conn *c, uint8_t *frame, size_t len);
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg);

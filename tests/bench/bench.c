@@ -182,6 +182,8 @@ static int copy_file(const char *from, const char *to)
 	return r;
 }
 
+const char *bench_extra_config;
+
 static void write_config(const char *path, const char *munge_sock)
 {
 	FILE *f = fopen(path, "w");
@@ -195,6 +197,8 @@ static void write_config(const char *path, const char *munge_sock)
 	fprintf(f, "[auth]\nallow_root_tasks = yes\n");
 	if (munge_sock)
 		fprintf(f, "munge_socket = %s\n", munge_sock);
+	if (bench_extra_config)
+		fputs(bench_extra_config, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "bench: cannot write '%s': %s\n", path, strerror(errno));
 		exit(1);

@@ -37,6 +37,10 @@ struct bench_munged {
 	pid_t pid;
 };
 
+/* More of hpqd's config, appended after the [auth] section when not NULL
+ * (e.g. "[limits]\nmax_pending_tasks = 1000000\n"). */
+extern const char *bench_extra_config;
+
 /* Path of hpqd or hpq: $HPQ_BENCH_HPQD / $HPQ_BENCH_HPQ, else the build's. */
 const char *bench_bin(const char *which);
 

@@ -12,6 +12,11 @@
  *   filters are refused (2) and cancel nothing; plain ids still cancel
  *   through the older request, so an older hpqd keeps working.
  * - `update` with an unknown key or a malformed value is refused (2).
+ * - A list longer than one frame holds (30,000 pending array indices,
+ *   one row each, between two plain tasks) comes whole, every row once,
+ *   in the order of a list that fits in one frame: table, --format and
+ *   --json alike, also past a small [limits] max_write_queue; --limit
+ *   still keeps the newest.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -130,10 +135,94 @@ static void list_format(void **state)
 	h_pass(c);
 }
 
+#define MANY 30000
+
+static void list_many_frames(void **state)
+{
+	struct h_cluster *c = *state;
+	uint64_t before, array, after;
+	struct h_out o;
+	json_t *all;
+	char *save = NULL, *line, *text;
+	size_t n = 0;
+
+	/* A write queue far smaller than the list: a long reply still comes
+	 * whole (only a client that reads nothing is cut off). */
+	h_daemon_config(c, "[limits]\nmax_write_queue = 64K\n");
+	h_daemon_start(c);
+	/* No agent: held tasks and indices stay pending. */
+	before = h_submit(c, "--hold", "--name", "before", "--", "true", NULL);
+	array = h_submit(c, "--hold", "--array", "0-29999", "--name", "many", "--", "true", NULL);
+	after = h_submit(c, "--hold", "--name", "after", "--", "true", NULL);
+
+	/* One id a line, oldest first: before, the array's rows, after. */
+	assert_int_equal(h_hpq(c, &o, "list", "--expand-arrays", "--format", "id", "--noheader",
+			       NULL),
+			 0);
+	assert_null(strstr(o.err, "more tasks matched"));
+	text = strdup(o.out);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+		char want[64];
+
+		if (n == 0)
+			snprintf(want, sizeof(want), "%" PRIu64, before);
+		else if (n == MANY + 1)
+			snprintf(want, sizeof(want), "%" PRIu64, after);
+		else if (n == 1)
+			snprintf(want, sizeof(want), "%" PRIu64 "_0", array); /* the head */
+		else /* the rest, newest (highest) index first, as one frame has it */
+			snprintf(want, sizeof(want), "%" PRIu64 "_%zu", array, (size_t)MANY + 1 - n);
+		line += strspn(line, " "); /* ids align right */
+		if (strcmp(line, want))
+			fail_msg("row %zu is '%s', not '%s'", n, line, want);
+	}
+	free(text);
+	assert_int_equal(n, MANY + 2);
+	h_out_free(&o);
+
+	/* The default table: a header and every row. */
+	assert_int_equal(h_hpq(c, &o, "list", "--expand-arrays", NULL), 0);
+	assert_int_equal(count_lines(o.out), MANY + 3);
+	h_out_free(&o);
+
+	/* Every field of every row (larger rows: more frames). */
+	all = h_hpq_json(c, "list", "--expand-arrays", NULL);
+	assert_non_null(all);
+	assert_int_equal(json_array_size(all), MANY + 2);
+	assert_int_equal(h_int(json_array_get(all, 0), "id"), (long long)before);
+	assert_int_equal(h_int(json_array_get(all, MANY + 1), "id"), (long long)after);
+	json_decref(all);
+
+	/* --limit keeps the newest, as in one frame. */
+	assert_int_equal(h_hpq(c, &o, "list", "--expand-arrays", "--limit", "3", "--format", "id",
+			       "--noheader", NULL),
+			 0);
+	{
+		char want[128];
+
+		/* Walking back from the newest: `after`, then the array's
+		 * rows, its unstarted indices from the lowest. */
+		snprintf(want, sizeof(want), "%" PRIu64 "_2\n%" PRIu64 "_1\n%" PRIu64 "\n", array,
+			 array, after);
+			char *got = strdup(o.out), *p = got, *q = got;
+
+		/* the ids without their right-aligning blanks */
+		for (; *p; p++)
+			if (*p != ' ')
+				*q++ = *p;
+		*q = '\0';
+		assert_string_equal(got, want);
+		free(got);
+	}
+	h_out_free(&o);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(list_format, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(list_many_frames, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
