@@ -69,7 +69,7 @@ struct run_job {
 	uint32_t attempt;
 };
 
-static void send_run(struct hpqd *d, struct task *t)
+static void send_run(struct hpqd *d, struct task *t, const struct store_run *run)
 {
 	struct state *st = &d->state;
 	const struct node *master = state_node_find(st, t->node_names[0]);
@@ -81,8 +81,8 @@ static void send_run(struct hpqd *d, struct task *t)
 	rt.attempt = t->attempts;
 	rt.n_argv = t->argc;
 	rt.argv = t->argv;
-	rt.n_env = t->envc;
-	rt.env = t->env;
+	rt.n_env = run->envc;
+	rt.env = (char **)run->env;
 	rt.cwd = t->cwd;
 	rt.uid = t->uid;
 	rt.gid = t->gid;
@@ -105,9 +105,9 @@ static void send_run(struct hpqd *d, struct task *t)
 	rt.cluster_id = d->cluster_id;
 	/* the batch workflow: the agent writes the script, expands the
 	 * patterns and sets the SLURM_* variables (agent/batch.h) */
-	if (t->script) {
-		rt.script.data = (uint8_t *)t->script;
-		rt.script.len = t->script_len;
+	if (run->script) {
+		rt.script.data = (uint8_t *)run->script;
+		rt.script.len = run->script_len;
 	}
 	rt.output = t->output ? t->output : "";
 	rt.error = t->error ? t->error : "";
@@ -139,18 +139,49 @@ static void send_run(struct hpqd *d, struct task *t)
 	}
 }
 
+/* Still the same run, not yet sent (a Register may have sent it). */
+static struct task *run_still_unsent(struct run_job *j)
+{
+	struct task *t = state_task_find(&j->d->state, j->task_id);
+
+	if (t && t->run_unsent && t->attempts == j->attempt &&
+	    (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING))
+		return t;
+	return NULL;
+}
+
+/* The environment and script are read from the store, not kept in memory
+ * for the task's wait in the queue (task.c). */
+static void on_run_read(void *arg, int status, const struct store_run *run)
+{
+	struct run_job *j = arg;
+	struct task *t = run_still_unsent(j);
+
+	if (t && status < 0) {
+		/* Never sent, so it runs nowhere: back to the queue. */
+		log_warn("task %llu attempt %u: cannot read its environment from the state "
+			 "database; it is requeued", (unsigned long long)j->task_id, j->attempt);
+		t->run_unsent = false;
+		state_task_requeue(&j->d->state, t, "its environment could not be read");
+	} else if (t) {
+		t->run_unsent = false;
+		send_run(j->d, t, run);
+	}
+	free(j);
+}
+
 static void on_start_committed(void *arg, int status)
 {
 	struct run_job *j = arg;
-	struct task *t = state_task_find(&j->d->state, j->task_id);
+	struct task *t = status == 0 ? run_still_unsent(j) : NULL;
 
-	/* Still the same run, not yet sent (a Register may have sent it). */
-	if (status == 0 && t && t->run_unsent && t->attempts == j->attempt &&
-	    (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING)) {
-		t->run_unsent = false;
-		send_run(j->d, t);
+	if (!t) {
+		free(j);
+		return;
 	}
-	free(j);
+	/* An array's indices run its first task's environment and script. */
+	store_read_run(j->d->store, t->array_id ? t->array_id : t->st.id,
+		       t->has_script ? (t->array_id ? t->array_id : t->st.id) : 0, on_run_read, j);
 }
 
 void agentlink_run_after_commit(struct hpqd *d, struct task *t)

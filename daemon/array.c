@@ -401,7 +401,7 @@ static void array_record(struct state *st, const struct array *a)
 
 static char *sdup(const char *s)
 {
-	return xstrdup(s ? s : "");
+	return str_dup(s);
 }
 
 /* What every index is made of: t's request, not its run. */
@@ -425,8 +425,8 @@ static struct task *tmpl_copy(const struct task *t)
 	c->uid = t->uid;
 	c->gid = t->gid;
 	c->submit_ms = c->queue_ms = t->submit_ms;
-	c->reason = xstrdup("");
-	c->done = xstrdup("");
+	c->reason = str_dup("");
+	c->done = str_dup("");
 	c->time_limit_s = t->time_limit_s;
 	c->grace_s = t->grace_s;
 	c->preempt_signal = t->preempt_signal;
@@ -434,8 +434,8 @@ static struct task *tmpl_copy(const struct task *t)
 	c->cwd = sdup(t->cwd);
 	c->argv = dup_strv(t->argv, t->argc);
 	c->argc = t->argc;
-	c->env = dup_strv(t->env, t->envc);
-	c->envc = t->envc;
+	/* Not its environment nor its script: RunTask reads both from the
+	 * array's first task in the store (agentlink.c). */
 	c->array_id = t->array_id;
 	c->array_index = t->array_index;
 	c->output = sdup(t->output);
@@ -444,12 +444,8 @@ static struct task *tmpl_copy(const struct task *t)
 	c->kill_on_invalid_dep = t->kill_on_invalid_dep;
 	c->submit_dir = sdup(t->submit_dir);
 	c->ntasks_per_node = t->ntasks_per_node;
-	if (t->script) {
-		c->script = xmemdup(t->script, t->script_len);
-		c->script_len = t->script_len;
-	}
 	c->has_script = t->has_script || t->script;
-	c->requeue_by = xstrdup("");
+	c->requeue_by = str_dup("");
 	return c;
 }
 
@@ -768,8 +764,6 @@ void array_load_task(struct state *st, const struct store_task_row *row)
 	tmp.cwd = (char *)row->cwd;
 	tmp.argv = (char **)row->argv;
 	tmp.argc = row->argc;
-	tmp.env = (char **)row->env;
-	tmp.envc = row->envc;
 	tmp.array_id = row->array_id;
 	tmp.array_index = row->array_index;
 	tmp.output = (char *)row->output;
@@ -778,8 +772,7 @@ void array_load_task(struct state *st, const struct store_task_row *row)
 	tmp.kill_on_invalid_dep = row->kill_on_invalid_dep;
 	tmp.submit_dir = (char *)row->submit_dir;
 	tmp.ntasks_per_node = row->ntasks_per_node;
-	tmp.script = (char *)row->script;
-	tmp.script_len = row->script_len;
+	tmp.has_script = row->script != NULL;
 	t = tmpl_copy(&tmp);
 	a->tmpl = t;
 }
@@ -809,10 +802,20 @@ static void load_count(struct array *a, struct task *t)
 	/* The first one that waits stands for the rest again. */
 	if (!t->held && !parked(t) && !a->head)
 		a->head = t;
-	if (t->script == NULL && a->tmpl && a->tmpl->script) {
-		t->script = xmemdup(a->tmpl->script, a->tmpl->script_len);
-		t->script_len = a->tmpl->script_len;
-	}
+}
+
+void array_load_gone(struct state *st, uint64_t array_id, bool completed)
+{
+	struct array *a = array_find(st, array_id);
+
+	if (!a)
+		return;
+	a->ngone++;
+	a->nbegun++;
+	if (completed)
+		a->nok++;
+	else
+		a->nbad++;
 }
 
 void array_load_done(struct state *st)
@@ -836,6 +839,8 @@ void array_load_done(struct state *st)
 		struct array *a = st->arrays[i];
 		uint64_t left = array_set_count(&a->pending);
 		struct team *team;
+
+		nmat[i] += a->ngone;
 		struct prio_class *cls;
 		struct pool *pool;
 

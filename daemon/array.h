@@ -86,6 +86,7 @@ struct array {
 	uint32_t nbegun;             /* indices that started or ended */
 	uint32_t nok, nbad;          /* indices ended COMPLETED, or otherwise (dropped too) */
 	bool deps_met;               /* an index started: the next need not wait */
+	uint32_t ngone;              /* at load: its ended tasks the store did not load */
 };
 
 struct array *array_find(const struct state *st, uint64_t id);
@@ -144,6 +145,8 @@ void array_run_fields(const struct state *st, const struct task *t, uint32_t *mi
 void load_array(void *arg, const struct store_array_row *row);
 void array_load_task(struct state *st, const struct store_task_row *row);
 void array_load_done(struct state *st);
+/* An ended task of array array_id that stayed in the store (state_load). */
+void array_load_gone(struct state *st, uint64_t array_id, bool completed);
 void array_release_all(struct state *st);
 /* The dispatcher's successor hook (scheduler.h), set by state_init. */
 struct sched_task *array_successor(void *ctx, struct sched_task *started);

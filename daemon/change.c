@@ -39,11 +39,26 @@ int state_errf(struct state_err *e, int code, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- small helpers */
 
+/* The one empty string tasks share (most of their optional fields are
+ * empty): str_dup gives it for "", str_free and set_str never free it. */
+static char empty_str[1];
+
+char *str_dup(const char *s)
+{
+	return s && *s ? xstrdup(s) : empty_str;
+}
+
+void str_free(char *s)
+{
+	if (s != empty_str)
+		free(s);
+}
+
 void set_str(char **slot, const char *s)
 {
 	char *n = xstrdup(s ? s : "");
 
-	free(*slot);
+	str_free(*slot);
 	*slot = n;
 }
 

@@ -43,6 +43,8 @@ void config_init(struct config *c)
 	c->unreachable_after = DEFAULT_UNREACHABLE_AFTER;
 	c->fence_after_ms = DEFAULT_FENCE_AFTER_MS;
 	c->events_retain_s = 30 * 24 * 3600;
+	c->keep_finished_s = 3600;
+	c->tasks_retain_s = 0;
 	c->metrics = xstrdup("");
 	c->repair.enabled = true;
 	c->repair.wait_accelerator_ms = 10 * 60 * 1000;
@@ -614,6 +616,25 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			c->versions_catalog = xstrdup(value);
 			return 0;
 		}
+	} else if (!strcmp(section, "tasks")) {
+		if (!strcmp(key, "keep_finished")) {
+			/* 0 lets an ended task go once its end is committed. */
+			if (hpq_parse_duration(value, &v) < 0 || v > 366ull * 24 * 3600)
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid keep_finished '%.64s': give a duration up "
+						"to 366d, such as 1h, or 0", value);
+			c->keep_finished_s = v;
+			return 0;
+		}
+		if (!strcmp(key, "retain")) {
+			/* 0 keeps every task. */
+			if (hpq_parse_duration(value, &v) < 0 || v > 100ull * 366 * 24 * 3600)
+				return hpq_errf(err, errlen, HPQ_EINVAL,
+						"invalid retain '%.64s': give a duration such as "
+						"365d, or 0 to keep every task", value);
+			c->tasks_retain_s = v;
+			return 0;
+		}
 	} else if (!strcmp(section, "compat")) {
 		if (!strcmp(key, "slurm_env")) {
 			if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
@@ -629,8 +650,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions], [events], [tls], [limits], [compat] or "
-				"[versions]",
+				"[repair], [repair.actions], [events], [tasks], [tls], [limits], [compat] "
+				"or [versions]",
 				section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);

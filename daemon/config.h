@@ -32,6 +32,8 @@ struct config {
 	uint64_t fence_after_ms;    /* [agents] fence_after: agents' lease; 0 = off */
 	bool foreground;
 	uint64_t events_retain_s;   /* [events] retain: older events are pruned; 0 = keep all */
+	uint64_t keep_finished_s;   /* [tasks] keep_finished: an ended task's time in memory */
+	uint64_t tasks_retain_s;    /* [tasks] retain: older ended tasks are pruned; 0 = keep all */
 	char *metrics;              /* [hpqd] metrics: HOST:PORT of /metrics; "" = off */
 	struct repair_config {      /* [repair] and [repair.actions] (daemon/repair.c) */
 		bool enabled;

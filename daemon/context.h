@@ -36,6 +36,7 @@ struct groups;
 struct logs;
 struct metrics;
 struct repair;
+struct retention;
 struct router;
 struct server;
 struct store;
@@ -56,6 +57,7 @@ struct hpqd {
 	struct metrics *metrics;    /* metrics.c: the --metrics listener, or NULL */
 	struct logs *logs;          /* logs.c: hpq logs requests relayed to agents */
 	struct repair *repair;      /* repair.c: node repair timer and commands */
+	struct retention *retention; /* retention.c: ended tasks leave memory, then the database */
 	struct groups *groups;      /* groups.c: users' Unix groups, for roles */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */

@@ -240,8 +240,19 @@ static enum dres term_eval(const struct state *st, const struct task *self,
 	if (a)
 		return by_array(d->type, a);
 	x = state_task_find(st, d->id);
-	if (!x)
+	if (!x) {
+		bool ok;
+
+		/* It ended and left memory: only whether it completed is kept. */
+		if (state_task_gone(st, d->id, &ok)) {
+			if (d->type == D_AFTEROK)
+				return ok ? D_MET : D_NEVER;
+			if (d->type == D_AFTERNOTOK)
+				return ok ? D_NEVER : D_MET;
+			return D_MET;
+		}
 		return d->type == D_AFTEROK ? D_NEVER : D_MET;
+	}
 	return by_state(d->type, x);
 }
 
@@ -458,7 +469,7 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 	left = dformat(&d);
 	changed = strcmp(left, t->dependency ? t->dependency : "") != 0;
 	if (changed) {
-		free(t->dependency);
+		str_free(t->dependency);
 		t->dependency = left;
 	} else {
 		free(left);
@@ -634,6 +645,7 @@ static bool reaches(struct state *st, const struct task *t, const char *spec, st
 
 int depend_check(struct state *st, struct task *t, const char *spec, struct state_err *e)
 {
+	bool ok;
 	struct dspec d;
 	int r = dparse(spec, &d, e);
 
@@ -656,7 +668,7 @@ int depend_check(struct state *st, struct task *t, const char *spec, struct stat
 				return state_errf(e, HPQ_ENOTFOUND, "--dependency: array %llu has "
 						  "no index %u", (unsigned long long)x->id,
 						  x->index);
-		} else if (!a && !state_task_find(st, x->id)) {
+		} else if (!a && !state_task_find(st, x->id) && !state_task_gone(st, x->id, &ok)) {
 			return state_errf(e, HPQ_ENOTFOUND, "--dependency: no task %llu",
 					  (unsigned long long)x->id);
 		}

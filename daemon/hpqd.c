@@ -35,6 +35,7 @@
 #include "logs.h"
 #include "metrics.h"
 #include "repair.h"
+#include "retention.h"
 #include "router.h"
 #include "server.h"
 #include "store.h"
@@ -257,6 +258,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	state_init(&d->state, d->store);
 	d->state.max_pending_tasks = cfg->limits.max_pending_tasks;
 	d->state.max_task_bytes = cfg->limits.max_task_bytes;
+	d->state.keep_finished_ms = (int64_t)cfg->keep_finished_s * 1000;
 	r = state_load(&d->state, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -280,7 +282,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	/* None can fail in libuv short of a broken loop. */
 	if (uv_timer_init(loop, &d->stop_timer) < 0 || dispatch_init(d) < 0 ||
 	    agentlink_init(d) < 0 || events_init(d) < 0 || usage_init(d) < 0 ||
-	    logs_init(d) < 0 || repair_init(d) < 0)
+	    logs_init(d) < 0 || repair_init(d) < 0 || retention_init(d) < 0)
 		hpq_fatal("cannot set up the loop's handles");
 	free(path);
 	return 0;
@@ -305,6 +307,7 @@ static void finish_stop(uv_timer_t *h)
 	metrics_stop(d);        /* joins its thread; waiting scrapes get 503 */
 	logs_close(d);
 	repair_close(d);
+	retention_close(d);
 	server_close_all(d->server);
 	dispatch_close(d);
 	agentlink_close(d);

@@ -130,10 +130,25 @@ static struct team_count *count_of(struct metrics *m, const char *team)
 	return c;
 }
 
-/* What the tasks in memory (all of the store's) already say. */
+/* What the tasks already say: those in memory, and the counts the ones
+ * that left it (task.h, state_tasks_evict) left behind. */
 static void seed_counts(struct metrics *m)
 {
 	const struct state *st = &m->d->state;
+	const struct strmap *gone = &st->gone_counts;
+
+	for (size_t i = 0; i < gone->cap; i++) {
+		const struct task_gone_count *g = gone->keys[i] ? gone->vals[i] : NULL;
+		struct team_count *c;
+
+		if (!g)
+			continue;
+		c = count_of(m, g->team);
+		c->submitted += g->submitted;
+		c->started += g->started;
+		for (int k = 0; k < NFINAL; k++)
+			c->finished[k] += g->finished[k];
+	}
 
 	for (size_t i = 0; i < st->ntasks; i++) {
 		const struct task *t = st->tasks[i];

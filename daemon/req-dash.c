@@ -63,7 +63,14 @@ int req_log_request(struct req *q)
 	const char *node_name = m->node;
 	struct conn *agent;
 	struct node *n;
+	bool completed;
 
+	/* Only what hpqd holds in memory: where an attempt ran is in its row. */
+	if (!t && state_task_gone(st, m->task_id, &completed))
+		return state_errf(q->e, HPQ_ENOTFOUND, "task %llu ended longer ago than [tasks] "
+				  "keep_finished: hpq logs no longer follows it (hpq show %llu "
+				  "names its nodes)", (unsigned long long)m->task_id,
+				  (unsigned long long)m->task_id);
 	if (!t)
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu",
 				  (unsigned long long)m->task_id);

@@ -466,13 +466,20 @@ struct show_req {
 	uint64_t id;
 	uint64_t task_id;
 	bool script;                 /* the asker wants the batch script */
+	bool from_store;             /* the task's row is read too */
+	uint64_t array_id;           /* ID_INDEX read from the store: its array and index */
+	uint32_t array_index;
 };
+
+static void *task_of_row(const struct store_task_row *row, const struct store_checkpoint *newest);
 
 static void on_history(void *arg, int status, const struct store_history *h)
 {
 	struct show_req *q = arg;
 	struct state *st = &q->d->state;
-	const struct task *t = state_task_find(st, q->task_id);
+	/* A task that left memory comes with its row (state_tasks_evict). */
+	struct task *gone = h ? h->task : NULL;
+	const struct task *t = gone ? gone : state_task_find(st, q->task_id);
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__ShowReply rep = HPQ__SHOW_REPLY__INIT;
 	Hpq__Task task;
@@ -482,9 +489,27 @@ static void on_history(void *arg, int status, const struct store_history *h)
 	struct rights_view view;
 	struct state_err e;
 
-	if (status < 0 || !t) {
-		server_send_error(q->c, q->id, status < 0 ? status : HPQ_ENOTFOUND,
-				  "cannot read the task's history");
+	if (status < 0) {
+		server_send_error(q->c, q->id, status, "cannot read the task's history");
+		goto out;
+	}
+	if (!t && q->array_id) {
+		server_send_error(q->c, q->id, state_errf(&e, HPQ_ENOTFOUND, "array %llu has no "
+							  "index %u",
+							  (unsigned long long)q->array_id,
+							  q->array_index), e.msg);
+		goto out;
+	}
+	if (!t && !q->from_store && q->task_id && q->task_id < st->next_id) {
+		/* It left memory while its history was read: read its row. */
+		q->from_store = true;
+		store_read_task_history(q->d->store, q->task_id, q->script, task_of_row, on_history,
+					q);
+		return;
+	}
+	if (!t) {
+		server_send_error(q->c, q->id, state_errf(&e, HPQ_ENOTFOUND, "no task %llu",
+							  (unsigned long long)q->task_id), e.msg);
 		goto out;
 	}
 	task_to_pb(st, t, &task, &res);
@@ -554,8 +579,14 @@ static void on_history(void *arg, int status, const struct store_history *h)
 	free(ev);
 	free(evp);
 out:
+	state_task_free(gone);
 	server_unref(q->c);
 	free(q);
+}
+
+static void *task_of_row(const struct store_task_row *row, const struct store_checkpoint *newest)
+{
+	return state_task_from_row(row, newest);
 }
 
 /*
@@ -578,6 +609,12 @@ static int show_array_index(struct req *q, const Hpq__ShowRequest *m, uint64_t *
 	t = array_task_find(st, a, m->array_index);
 	if (t) {
 		*task_id = t->st.id;
+		return 0;
+	}
+	/* Its task ended and left memory: the store has it (req_show). */
+	if ((!a->tmpl || !array_set_has(&a->pending, m->array_index)) &&
+	    m->array_index >= a->min && m->array_index <= a->max) {
+		*task_id = 0;
 		return 0;
 	}
 	if (!a->tmpl || !array_set_has(&a->pending, m->array_index))
@@ -614,8 +651,8 @@ int req_show(struct req *q)
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}
-	t = state_task_find(&q->d->state, task_id);
-	if (!t)
+	t = task_id ? state_task_find(&q->d->state, task_id) : NULL;
+	if (!t && !m->has_array_index && (task_id == 0 || task_id >= q->d->state.next_id))
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu", (unsigned long long)m->id);
 	s = xcalloc(1, sizeof(*s));
 	s->d = q->d;
@@ -624,8 +661,19 @@ int req_show(struct req *q)
 	s->task_id = task_id;
 	s->script = m->script;
 	server_ref(s->c);
-	store_read_history(q->d->store, task_id,
-			   m->script ? (t->array_id ? t->array_id : t->st.id) : 0, on_history, s);
+	s->from_store = !t;
+	if (!t && !task_id) {
+		s->array_id = m->id;
+		s->array_index = m->array_index;
+		store_read_index_history(q->d->store, m->id, m->array_index, m->script, task_of_row,
+					 on_history, s);
+	} else if (!t) {
+		store_read_task_history(q->d->store, task_id, m->script, task_of_row, on_history, s);
+	} else {
+		store_read_history(q->d->store, task_id,
+				   m->script ? (t->array_id ? t->array_id : t->st.id) : 0,
+				   on_history, s);
+	}
 	return 0;
 }
 

@@ -22,11 +22,23 @@ void free_strv(char **v, size_t n);
 bool has_ctl(const char *s);
 void mark_dirty(struct state *st);
 void set_str(char **slot, const char *s);
+/* A task's string: "" is one shared empty string, never freed (str_free). */
+char *str_dup(const char *s);
+void str_free(char *s);
+/* task.c: t's user, team, class and pool become the state's shared copies
+ * of those names (a task holds them for its life; there are few names). */
+void task_intern(struct state *st, struct task *t);
+/* Sets t's class or pool name (update.c), shared or not as t's are. */
+void task_set_name(struct state *st, struct task *t, char **slot, const char *name);
+void task_names_release(struct state *st);
 
 /* task.c */
 void load_task(void *arg, const struct store_task_row *row,
 	       const struct store_checkpoint *newest);
 void restore_one(struct state *st, struct task *t);
+/* A task the store did not load: it ended long ago (store_loader.on_gone). */
+void load_gone(void *arg, const struct store_gone_row *g);
+void task_gone_release(struct state *st);
 /* A task made by the model itself (an array's index): into the state's
  * tasks, counted and recorded, PENDING, not in the dispatcher. */
 void task_adopt(struct state *st, struct task *t);

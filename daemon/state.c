@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "clock.h"
 #include "depend.h"
 #include "log.h"
 #include "parse.h"
@@ -30,6 +31,7 @@ void state_init(struct state *st, struct store *store)
 	memset(st, 0, sizeof(*st));
 	st->store = store;
 	st->next_id = 1;
+	st->keep_finished_ms = -1;
 	dlist_init(&st->running);
 	st->policy.sched.idle = SCHED_IDLE_FAIR_SHARE;
 	st->policy.sched.half_life_ms = 3600 * 1000;
@@ -49,6 +51,7 @@ void state_release(struct state *st)
 	rights_release(st);
 	trust_release(st);
 	task_tallies_release(st);
+	task_gone_release(st);
 	/* The dispatcher first: it still links the tasks. */
 	if (st->sched)
 		sched_free(st->sched);
@@ -57,6 +60,7 @@ void state_release(struct state *st)
 	free(st->tasks);
 	array_release_all(st);
 	depend_release(st);
+	task_names_release(st);
 	for (uint32_t i = 0; i < st->nteams; i++)
 		team_free(st->teams[i]);
 	free(st->teams);
@@ -182,7 +186,12 @@ int state_load(struct state *st, char *err, size_t errlen)
 		.on_token = load_token,
 		.on_cert = load_cert,
 		.on_done = load_done,
+		.on_gone = load_gone,
 	};
+	struct store_loader cb = loader;
 
-	return store_load(st->store, &loader, st, err, errlen);
+	/* Tasks that ended before keep_finished are left in the store. */
+	if (st->keep_finished_ms >= 0)
+		cb.ended_since_ms = hpq_now_ms() - st->keep_finished_ms;
+	return store_load(st->store, &cb, st, err, errlen);
 }

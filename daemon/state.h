@@ -82,9 +82,21 @@ struct state {
 	uint32_t max_pending_tasks;  /* PENDING tasks of one user */
 	uint64_t max_task_bytes;     /* argv and environment of one task */
 	struct strmap pending_by_user; /* task.c: struct user_tally by user name */
+	/* [tasks] keep_finished: state_load leaves tasks that ended longer ago
+	 * in the store; -1 (state_init's): load them all. */
+	int64_t keep_finished_ms;
 
 	struct denials *denials;     /* rights.c: refusals recorded per user, rate-limited */
 	struct strmap tokens;        /* trust.c: struct join_token by id */
+
+	/* Tasks that left memory (task.h, state_tasks_evict): the ids of those
+	 * that did not end COMPLETED, sorted, for dependencies on them; and
+	 * their counts by team (struct task_gone_count), for the metrics. */
+	uint64_t *gone_bad;
+	size_t ngone_bad, gone_bad_cap;
+	bool gone_bad_unsorted;
+	struct strmap gone_counts;
+	struct strmap names;         /* task.c: user, team, class and pool names tasks share */
 	struct strmap certs;         /* trust.c: struct node_cert by serial */
 };
 

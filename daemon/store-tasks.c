@@ -17,6 +17,7 @@ const struct stmt_def store_task_stmts[] = {
 	  " peak_mem, cpu_usec, preemptions)"
 	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 	{ ST_SCRIPT_INSERT, "INSERT OR REPLACE INTO scripts (id, body) VALUES (?,?)" },
+	{ ST_ENV_INSERT, "INSERT OR REPLACE INTO task_env (id, env) VALUES (?,?)" },
 	{ ST_SCRIPT_READ, "SELECT body FROM scripts WHERE id = ?" },
 	{ ST_TASK_UPDATE,
 	  "UPDATE tasks SET state = ?, reason = ?, node_names = ?, nodes_done = ?,"
@@ -68,7 +69,7 @@ void store_task_insert(struct store *s, const struct store_task_row *t)
 	op_text(op, 24, t->checkpoint_dir);
 	op_text(op, 25, t->cwd);
 	op_strv(op, 26, t->argv, t->argc);
-	op_strv(op, 27, t->env, t->envc);
+	op_strv(op, 27, NULL, 0);    /* in task_env (schema version 7) */
 	op_int(op, 28, t->cancel_requested);
 	op_int(op, 29, (int64_t)t->array_id);
 	op_int(op, 30, t->array_index);
@@ -82,6 +83,11 @@ void store_task_insert(struct store *s, const struct store_task_row *t)
 	op_int(op, 38, (int64_t)t->peak_mem);
 	op_int(op, 39, (int64_t)t->cpu_usec);
 	op_int(op, 40, t->preemptions);
+	if (t->envc) {
+		op = op_new(s, ST_ENV_INSERT, 2);
+		op_int(op, 0, (int64_t)t->id);
+		op_strv(op, 1, t->env, t->envc);
+	}
 	if (t->script) {
 		op = op_new(s, ST_SCRIPT_INSERT, 2);
 		op_int(op, 0, (int64_t)(t->array_id ? t->array_id : t->id));
@@ -132,6 +138,8 @@ void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, u
 	op_text(op, 3, path);
 	op_int(op, 4, time_ms);
 }
+
+static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg);
 
 /* ---------------------------------------------------------------- history */
 
@@ -188,6 +196,7 @@ static int history_run(struct store *s, void *arg)
 		return rc == SQLITE_DONE ? SQLITE_OK : rc;
 
 	q = store_stmt(s, ST_SCRIPT_READ);
+	sqlite3_reset(q);
 	sqlite3_bind_int64(q, 1, (int64_t)hr->script_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
@@ -200,12 +209,10 @@ static int history_run(struct store *s, void *arg)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static void history_done(void *arg, int status)
+static void history_free(struct history_req *hr)
 {
-	struct history_req *hr = arg;
 	struct store_history *h = &hr->h;
 
-	hr->fn(hr->arg, status, status < 0 ? NULL : h);
 	for (size_t i = 0; i < h->nckpts; i++)
 		free(h->ckpts[i].path);
 	free(h->ckpts);
@@ -214,6 +221,14 @@ static void history_done(void *arg, int status)
 	free(h->events);
 	free(h->script);
 	free(hr);
+}
+
+static void history_done(void *arg, int status)
+{
+	struct history_req *hr = arg;
+
+	hr->fn(hr->arg, status, status < 0 ? NULL : &hr->h);
+	history_free(hr);
 }
 
 void store_read_history(struct store *s, uint64_t task_id, uint64_t script_id,
@@ -456,19 +471,363 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	col_strv_free(&env);
 }
 
+/* The columns of a task row as task_row reads them. Not the environment:
+ * nobody keeps it in memory (RunTask reads it, store_read_run). */
+#define TASK_COLS \
+	"SELECT t.id, t.name, t.team, t.user, t.uid, t.gid, t.class, t.pool, t.state," \
+	" t.reason, t.nnodes, t.gpus, t.cpus, t.mem, t.node_names, t.nodes_done," \
+	" t.attempts, t.submit_time, t.start_time, t.end_time, t.exit_code," \
+	" t.time_limit_s, t.preempt_signal, t.grace_s, t.checkpoint_dir, t.cwd, t.argv," \
+	" x'', t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id," \
+	" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held," \
+	" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body," \
+	" t.requeue_by" \
+	" FROM tasks t LEFT JOIN checkpoints c" \
+	" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)" \
+	" LEFT JOIN scripts s ON s.id = t.id"
+
+#define LIVE_STATES "('PENDING','RUNNING','PREEMPTING')"
+/* An array's first task while its array has indices left: its template. */
+#define ARRAY_TEMPLATE "(SELECT id FROM arrays WHERE pending != '')"
+
+/* The ended tasks that are not loaded. */
+#define GONE_WHERE \
+	" state NOT IN " LIVE_STATES " AND (end_time = 0 OR end_time < ?1)" \
+	" AND id NOT IN " ARRAY_TEMPLATE
+
+/* Each query reads an index, not the table: the start never reads the
+ * rows of the tasks that ended long ago. */
+static const struct {
+	enum store_gone_kind kind;
+	const char *sql;
+} gone_queries[] = {
+	{ STORE_GONE_BAD, "SELECT id FROM tasks WHERE state IN"
+			  " ('FAILED','CANCELLED','TIMEOUT','OUT_OF_MEMORY') AND" GONE_WHERE
+			  " ORDER BY id" },
+	{ STORE_GONE_ARRAY, "SELECT array_id, state FROM tasks WHERE array_id != 0 AND"
+			    GONE_WHERE },
+	{ STORE_GONE_TEAM, "SELECT team, state, count(*), sum(attempts) FROM tasks WHERE"
+			   GONE_WHERE " GROUP BY team, state" },
+	{ STORE_GONE_MAX, "SELECT max(id) FROM tasks WHERE ?1 = ?1" },
+};
+
+static int load_gone(struct store *s, const struct store_loader *cb, void *arg)
+{
+	for (size_t i = 0; i < sizeof(gone_queries) / sizeof(gone_queries[0]); i++) {
+		sqlite3_stmt *q;
+		int rc = sqlite3_prepare_v2(store_db(s), gone_queries[i].sql, -1, &q, NULL);
+
+		if (rc != SQLITE_OK)
+			return rc;
+		sqlite3_bind_int64(q, 1, cb->ended_since_ms);
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			struct store_gone_row g = { .kind = gone_queries[i].kind };
+
+			switch (g.kind) {
+			case STORE_GONE_BAD:
+			case STORE_GONE_MAX:
+				g.id = (uint64_t)sqlite3_column_int64(q, 0);
+				break;
+			case STORE_GONE_ARRAY:
+				g.array_id = (uint64_t)sqlite3_column_int64(q, 0);
+				g.state = col_text(q, 1);
+				break;
+			case STORE_GONE_TEAM:
+				g.team = col_text(q, 0);
+				g.state = col_text(q, 1);
+				g.count = (uint64_t)sqlite3_column_int64(q, 2);
+				g.attempts = (uint64_t)sqlite3_column_int64(q, 3);
+				break;
+			}
+			cb->on_gone(arg, &g);
+		}
+		sqlite3_finalize(q);
+		if (rc != SQLITE_DONE)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
 int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg)
 {
-	return store_load_rows(s,
-		"SELECT t.id, t.name, t.team, t.user, t.uid, t.gid, t.class, t.pool, t.state,"
-		" t.reason, t.nnodes, t.gpus, t.cpus, t.mem, t.node_names, t.nodes_done,"
-		" t.attempts, t.submit_time, t.start_time, t.end_time, t.exit_code,"
-		" t.time_limit_s, t.preempt_signal, t.grace_s, t.checkpoint_dir, t.cwd, t.argv,"
-		" t.env, t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id,"
-		" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held,"
-		" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body,"
-		" t.requeue_by"
-		" FROM tasks t LEFT JOIN checkpoints c"
-		" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)"
-		" LEFT JOIN scripts s ON s.id = t.id ORDER BY t.id",
-		task_row, cb, arg);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (cb->ended_since_ms <= 0)
+		return store_load_rows(s, TASK_COLS " ORDER BY t.id", task_row, cb, arg);
+	/* The ids from the indices (tasks_state, tasks_end), then the rows by
+	 * id: the rows of tasks that ended long ago are never read. */
+	rc = sqlite3_prepare_v2(store_db(s), TASK_COLS
+				" WHERE t.id IN (SELECT id FROM tasks WHERE state IN " LIVE_STATES
+				" UNION SELECT id FROM tasks WHERE end_time != 0 AND end_time >= ?1"
+				" UNION SELECT id FROM tasks WHERE id IN " ARRAY_TEMPLATE ")"
+				" ORDER BY t.id", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, cb->ended_since_ms);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		task_row(q, cb, arg);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return rc;
+	return cb->on_gone ? load_gone(s, cb, arg) : SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------- a task no longer in memory */
+
+struct task_hist_req {
+	struct history_req hr;
+	bool script;
+	store_make_fn make;
+	uint64_t array_id;           /* hr.task_id 0: the task of this array's index */
+	uint32_t index;
+};
+
+static void made_row(void *arg, const struct store_task_row *row,
+		     const struct store_checkpoint *newest)
+{
+	struct task_hist_req *r = arg;
+
+	if (!r->hr.h.task) {
+		r->hr.h.task = r->make(row, newest);
+		if (r->script)
+			r->hr.script_id = row->array_id ? row->array_id : row->id;
+	}
+}
+
+static int task_hist_run(struct store *s, void *arg)
+{
+	struct task_hist_req *r = arg;
+	struct store_loader cb = { .on_task = made_row };
+	sqlite3_stmt *q;
+	int rc;
+
+	if (!r->hr.task_id && r->array_id) {
+		rc = sqlite3_prepare_v2(store_db(s), "SELECT id FROM tasks WHERE array_id = ?1"
+					" AND array_index = ?2", -1, &q, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		sqlite3_bind_int64(q, 1, (int64_t)r->array_id);
+		sqlite3_bind_int64(q, 2, r->index);
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW)
+			r->hr.task_id = (uint64_t)sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_ROW)
+			return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	rc = sqlite3_prepare_v2(store_db(s), TASK_COLS " WHERE t.id = ?1", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)r->hr.task_id);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		task_row(q, &cb, r);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return rc;
+	if (!r->hr.h.task)
+		return SQLITE_OK;
+	return history_run(s, &r->hr);
+}
+
+/* h goes to fn whatever the status: what make made is fn's to free. */
+static void task_hist_done(void *arg, int status)
+{
+	struct history_req *hr = arg;
+
+	hr->fn(hr->arg, status, &hr->h);
+	history_free(hr);
+}
+
+void store_read_index_history(struct store *s, uint64_t array_id, uint32_t index, bool script,
+			      store_make_fn make, store_history_fn fn, void *arg)
+{
+	struct task_hist_req *r = xcalloc(1, sizeof(*r));
+
+	r->array_id = array_id;
+	r->index = index;
+	r->hr.fn = fn;
+	r->hr.arg = arg;
+	r->script = script;
+	r->make = make;
+	store_call_read(s, task_hist_run, task_hist_done, r);
+}
+
+void store_read_task_history(struct store *s, uint64_t task_id, bool script, store_make_fn make,
+			     store_history_fn fn, void *arg)
+{
+	struct task_hist_req *r = xcalloc(1, sizeof(*r));
+
+	/* history_free frees &r->hr, which is r. */
+	r->hr.task_id = task_id;
+	r->hr.fn = fn;
+	r->hr.arg = arg;
+	r->script = script;
+	r->make = make;
+	store_call_read(s, task_hist_run, task_hist_done, r);
+}
+
+/* ---------------------------------------------------------------- what RunTask needs */
+
+struct run_req {
+	uint64_t task_id, script_id;
+	struct col_strv env;
+	bool has_env;
+	char *script;
+	size_t script_len;
+	store_run_fn_t fn;
+	void *arg;
+};
+
+static int run_read_run(struct store *s, void *arg)
+{
+	struct run_req *r = arg;
+	sqlite3_stmt *q;
+	int rc;
+
+	/* A rerun (store.h) starts over. */
+	if (r->has_env)
+		col_strv_free(&r->env);
+	r->has_env = false;
+	free(r->script);
+	r->script = NULL;
+	rc = sqlite3_prepare_v2(store_db(s), "SELECT env FROM task_env WHERE id = ?1", -1, &q,
+				NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)r->task_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		col_strv_blob(&r->env, q, 0);
+		r->has_env = true;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE || !r->script_id)
+		return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	q = store_stmt(s, ST_SCRIPT_READ);
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, (int64_t)r->script_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		r->script_len = (size_t)sqlite3_column_bytes(q, 0);
+		r->script = xmemdup(r->script_len ? sqlite3_column_blob(q, 0) : "", r->script_len);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void run_done(void *arg, int status)
+{
+	struct run_req *r = arg;
+	struct store_run run = {
+		.env = r->has_env ? r->env.v : NULL,
+		.envc = r->has_env ? r->env.n : 0,
+		.script = r->script,
+		.script_len = r->script_len,
+	};
+
+	r->fn(r->arg, status, status < 0 ? NULL : &run);
+	if (r->has_env)
+		col_strv_free(&r->env);
+	free(r->script);
+	free(r);
+}
+
+void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store_run_fn_t fn,
+		    void *arg)
+{
+	struct run_req *r = xcalloc(1, sizeof(*r));
+
+	r->task_id = task_id;
+	r->script_id = script_id;
+	r->fn = fn;
+	r->arg = arg;
+	store_call_read(s, run_read_run, run_done, r);
+}
+
+/* ---------------------------------------------------------------- retention */
+
+struct tprune_req {
+	int64_t before_ms;
+	uint32_t max_rows;
+	store_prune_fn fn;
+	void *arg;
+	struct store_prune p;
+	char errbuf[128];
+};
+
+static int tprune_run(struct store *s, void *arg)
+{
+	static const char *const sql[] = {
+		/* The batch: the oldest ended tasks, never an array's first task
+		 * while its array has indices left to run (their environment
+		 * and script are its). */
+		"CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY, array_id INTEGER)",
+		"DELETE FROM temp.prune_ids",
+		/* never the newest: ids must keep growing from it after a restart */
+		("INSERT INTO temp.prune_ids SELECT id, array_id FROM tasks WHERE end_time != 0"
+		 " AND end_time < ?1 AND state NOT IN " LIVE_STATES
+		 " AND id NOT IN " ARRAY_TEMPLATE
+		 " AND id NOT IN (SELECT array_id FROM tasks WHERE state IN " LIVE_STATES
+		 " AND array_id != 0)"
+		 " AND id < (SELECT max(id) FROM tasks) ORDER BY end_time LIMIT ?2"),
+		"DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM temp.prune_ids)",
+		"DELETE FROM task_env WHERE id IN (SELECT id FROM temp.prune_ids)",
+		"DELETE FROM tasks WHERE id IN (SELECT id FROM temp.prune_ids)",
+		/* A script goes with its task, an array's once no task of it is left. */
+		("DELETE FROM scripts WHERE id IN (SELECT id FROM temp.prune_ids UNION"
+		 " SELECT array_id FROM temp.prune_ids WHERE array_id != 0)"
+		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = scripts.id)"
+		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE array_id = scripts.id)"),
+		"DELETE FROM temp.prune_ids",
+	};
+	struct tprune_req *r = arg;
+	sqlite3 *db = store_db(s);
+	int rc = SQLITE_OK;
+
+	r->p.deleted = 0;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == SQLITE_OK; i++) {
+		sqlite3_stmt *q = NULL;
+
+		rc = sqlite3_prepare_v2(db, sql[i], -1, &q, NULL);
+		if (rc != SQLITE_OK)
+			break;
+		if (sqlite3_bind_parameter_count(q) >= 2) {
+			sqlite3_bind_int64(q, 1, r->before_ms);
+			sqlite3_bind_int64(q, 2, r->max_rows);
+		}
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+			if (i == 5)
+				r->p.deleted = sqlite3_changes(db);
+		}
+		sqlite3_finalize(q);
+	}
+	/* A failed delete only delays pruning; it must not break the store. */
+	if (rc != SQLITE_OK)
+		read_failed(db, r->errbuf, sizeof(r->errbuf), &r->p.error);
+	return SQLITE_OK;
+}
+
+static void tprune_done(void *arg, int status)
+{
+	struct tprune_req *r = arg;
+
+	r->fn(r->arg, status, status < 0 ? NULL : &r->p);
+	free(r);
+}
+
+void store_tasks_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_prune_fn fn,
+		       void *arg)
+{
+	struct tprune_req *r = xcalloc(1, sizeof(*r));
+
+	r->before_ms = before_ms;
+	r->max_rows = max_rows;
+	r->fn = fn;
+	r->arg = arg;
+	store_call_read(s, tprune_run, tprune_done, r);
 }

@@ -297,6 +297,24 @@ static const char schema_v6[] =
 	"  held        INTEGER NOT NULL DEFAULT 0\n"
 	");\n";
 
+/*
+ * Version 7: a task's environment moves to a table of its own. hpqd
+ * keeps neither environments nor scripts of tasks in memory (RunTask
+ * reads them at start), and a row of tasks without its environment's
+ * kilobytes (and their overflow pages) is cheap to read at start and for
+ * hpq acct. tasks.env stays, empty. The index on team, state, end time
+ * and attempts lets the start count the tasks that ended long ago per
+ * team (for the metrics) without reading their rows.
+ */
+static const char schema_v7[] =
+	"CREATE TABLE task_env (\n"
+	"  id  INTEGER PRIMARY KEY,\n"
+	"  env BLOB NOT NULL\n"
+	");\n"
+	"INSERT INTO task_env (id, env) SELECT id, env FROM tasks WHERE length(env) > 0;\n"
+	"UPDATE tasks SET env = x'' WHERE length(env) > 0;\n"
+	"CREATE INDEX tasks_team ON tasks (team, state, end_time, attempts);\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -304,6 +322,7 @@ static const char *const migrations[] = {
 	schema_v4,
 	schema_v5,
 	schema_v6,
+	schema_v7,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -283,6 +283,21 @@ struct store_usage_row {
 	int64_t used_ms, within_ms, borrowed_ms, lent_ms;
 };
 
+/* What the daemon still needs of the tasks that ended long ago and are
+ * not loaded (store_loader.ended_since_ms), one kind of summary a row. */
+enum store_gone_kind {
+	STORE_GONE_BAD,              /* id: one that did not end COMPLETED */
+	STORE_GONE_ARRAY,            /* array_id, state: one of an array */
+	STORE_GONE_TEAM,             /* team, state: count of them, attempts summed */
+	STORE_GONE_MAX,              /* id: the largest task id in the store */
+};
+struct store_gone_row {
+	enum store_gone_kind kind;
+	uint64_t id, array_id;
+	const char *team, *state;
+	uint64_t count, attempts;
+};
+
 /* ---- recording into the open batch */
 void store_task_insert(struct store *s, const struct store_task_row *t);
 /* Only what changes after the submit: state, reason, node names and done
@@ -338,6 +353,13 @@ struct store_loader {
 	void (*on_token)(void *arg, const struct store_token_row *t);
 	void (*on_cert)(void *arg, const struct store_cert_row *c);
 	void (*on_done)(void *arg);
+	/* Tasks that ended before ended_since_ms (> 0) are not loaded: the
+	 * daemon keeps them in the store only. on_gone, if set, gets a summary
+	 * of each of them instead, after the tasks (an array's first task is
+	 * loaded whenever its array still has pending indices: it is the
+	 * array's template). */
+	int64_t ended_since_ms;
+	void (*on_gone)(void *arg, const struct store_gone_row *g);
 };
 int store_load(struct store *s, const struct store_loader *cb, void *arg, char *err,
 	       size_t errlen);
@@ -362,12 +384,55 @@ struct store_history {
 	size_t nevents;
 	char *script;                /* script_id given and one is kept; NUL-terminated */
 	size_t script_len;
+	void *task;                  /* store_read_task_history: what make made, or NULL */
 };
 typedef void (*store_history_fn)(void *arg, int status, const struct store_history *h);
 /* script_id: also the batch script kept under that id (the task's, or its
  * array's); 0: none. */
 void store_read_history(struct store *s, uint64_t task_id, uint64_t script_id,
 			store_history_fn fn, void *arg);
+/*
+ * The same for a task the daemon no longer holds in memory: make is called
+ * ON THE STORAGE THREAD with the task's row (it must touch nothing but the
+ * row) and its result is handed to fn in h->task (NULL when there is no such
+ * row), which fn then owns: h is given even when status < 0. With script,
+ * the batch script kept for it (its own, or its array's) is read too.
+ */
+typedef void *(*store_make_fn)(const struct store_task_row *row,
+			       const struct store_checkpoint *newest);
+void store_read_task_history(struct store *s, uint64_t task_id, bool script, store_make_fn make,
+			     store_history_fn fn, void *arg);
+/* The same for the task of index index of array array_id. */
+void store_read_index_history(struct store *s, uint64_t array_id, uint32_t index, bool script,
+			      store_make_fn make, store_history_fn fn, void *arg);
+
+/*
+ * What RunTask needs that the daemon does not keep in memory: the
+ * environment of task task_id (an array's index runs its array's first
+ * task's) and the batch script kept under script_id (the task's or its
+ * array's id; 0: none). env is a NULL-terminated vector; both are
+ * valid during fn only. status < 0: they could not be read.
+ */
+struct store_run {
+	char *const *env;
+	size_t envc;
+	const char *script;          /* NULL: none */
+	size_t script_len;
+};
+typedef void (*store_run_fn_t)(void *arg, int status, const struct store_run *r);
+void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store_run_fn_t fn,
+		    void *arg);
+
+/*
+ * [tasks] retain: deletes at most max_rows of the tasks that ended before
+ * before_ms, with their checkpoints and scripts (an array's script once no
+ * task of it is left), never the first task of an array that still has
+ * pending indices. p->deleted says how many went.
+ */
+struct store_prune;
+typedef void (*store_prune_fn)(void *arg, int status, const struct store_prune *p);
+void store_tasks_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_prune_fn fn,
+		       void *arg);
 
 /*
  * hpq acct: ended tasks whose end falls in [since_ms, until_ms) (until 0:
@@ -445,7 +510,6 @@ struct store_prune {
 	int64_t deleted;
 	const char *error;
 };
-typedef void (*store_prune_fn)(void *arg, int status, const struct store_prune *p);
 void store_events_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_prune_fn fn,
 			void *arg);
 

@@ -65,26 +65,79 @@ void state_task_free(struct task *t)
 {
 	if (!t)
 		return;
-	free(t->name);
-	free(t->user);
-	free(t->team);
-	free(t->cls);
-	free(t->pool);
+	str_free(t->name);
+	if (!t->interned) {
+		free(t->user);
+		free(t->team);
+		free(t->cls);
+		free(t->pool);
+	}
 	free_strv(t->node_names, t->n_node_names);
-	free(t->done);
-	free(t->reason);
-	free(t->checkpoint_dir);
-	free(t->cwd);
+	str_free(t->done);
+	str_free(t->reason);
+	str_free(t->checkpoint_dir);
+	str_free(t->cwd);
 	free_strv(t->argv, t->argc);
 	free_strv(t->env, t->envc);
 	free(t->ckpt.path);
-	free(t->output);
-	free(t->error);
-	free(t->dependency);
-	free(t->submit_dir);
+	str_free(t->output);
+	str_free(t->error);
+	str_free(t->dependency);
+	str_free(t->submit_dir);
 	free(t->script);
-	free(t->requeue_by);
+	str_free(t->requeue_by);
 	free(t);
+}
+
+/* ---------------------------------------------------------------- shared names */
+
+static char *intern(struct state *st, const char *name)
+{
+	char *s = strmap_get(&st->names, name);
+
+	if (!s) {
+		s = xstrdup(name);
+		strmap_put(&st->names, s, s);
+	}
+	return s;
+}
+
+static void intern_one(struct state *st, struct task *t, char **slot)
+{
+	char *s = intern(st, *slot ? *slot : "");
+
+	if (!t->interned)
+		free(*slot);
+	*slot = s;
+}
+
+void task_intern(struct state *st, struct task *t)
+{
+	if (t->interned)
+		return;
+	intern_one(st, t, &t->user);
+	intern_one(st, t, &t->team);
+	intern_one(st, t, &t->cls);
+	intern_one(st, t, &t->pool);
+	t->interned = true;
+}
+
+void task_set_name(struct state *st, struct task *t, char **slot, const char *name)
+{
+	if (t->interned)
+		*slot = intern(st, name);
+	else
+		set_str(slot, name);
+}
+
+void task_names_release(struct state *st)
+{
+	struct strmap *m = &st->names;
+
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->keys[i])
+			free(m->vals[i]);
+	strmap_release(m);
 }
 
 /* ---------------------------------------------------------------- per-user tallies */
@@ -210,18 +263,12 @@ static void tasks_append(struct state *st, struct task *t)
 		st->next_id = t->st.id + 1;
 }
 
-void load_task(void *arg, const struct store_task_row *row,
-	       const struct store_checkpoint *newest)
+struct task *state_task_from_row(const struct store_task_row *row,
+				 const struct store_checkpoint *newest)
 {
-	struct state *st = arg;
 	int state = state_task_state_parse(row->state);
 	struct task *t;
 
-	if (st->ntasks && st->tasks[st->ntasks - 1]->st.id >= row->id) {
-		log_warn("task %llu out of order in the state database ignored",
-			 (unsigned long long)row->id);
-		return;
-	}
 	if (state < 0) {
 		log_warn("task %llu has unknown state '%s': treating it as FAILED",
 			 (unsigned long long)row->id, row->state);
@@ -230,19 +277,19 @@ void load_task(void *arg, const struct store_task_row *row,
 	t = state_task_new();
 	t->st.id = row->id;
 	t->state = (enum task_state)state;
-	t->name = xstrdup(row->name);
+	t->name = str_dup(row->name);
 	t->team = xstrdup(row->team);
 	t->user = xstrdup(row->user);
 	t->uid = row->uid;
 	t->gid = row->gid;
 	t->cls = xstrdup(row->cls);
 	t->pool = xstrdup(row->pool);
-	t->reason = xstrdup(row->reason);
+	t->reason = str_dup(row->reason);
 	t->st.nnodes = row->nnodes;
 	t->st.per_node = row->per_node;
 	t->node_names = dup_strv(row->node_names, row->n_node_names);
 	t->n_node_names = (uint32_t)row->n_node_names;
-	t->done = xstrdup(row->nodes_done);
+	t->done = str_dup(row->nodes_done);
 	t->attempts = row->attempts;
 	t->submit_ms = row->submit_ms;
 	t->start_ms = row->start_ms;
@@ -252,41 +299,50 @@ void load_task(void *arg, const struct store_task_row *row,
 	t->time_limit_s = row->time_limit_s;
 	t->preempt_signal = row->preempt_signal;
 	t->grace_s = row->grace_s;
-	t->checkpoint_dir = xstrdup(row->checkpoint_dir);
-	t->cwd = xstrdup(row->cwd);
+	t->checkpoint_dir = str_dup(row->checkpoint_dir);
+	t->cwd = str_dup(row->cwd);
 	t->argv = dup_strv(row->argv, row->argc);
 	t->argc = row->argc;
 	t->cancel_requested = row->cancel_requested;
 	t->array_id = row->array_id;
 	t->array_index = row->array_index;
-	t->output = xstrdup(row->output);
-	t->error = xstrdup(row->error);
-	t->dependency = xstrdup(row->dependency);
+	t->output = str_dup(row->output);
+	t->error = str_dup(row->error);
+	t->dependency = str_dup(row->dependency);
 	t->kill_on_invalid_dep = row->kill_on_invalid_dep;
 	t->held = row->held;
-	t->submit_dir = xstrdup(row->submit_dir);
+	t->submit_dir = str_dup(row->submit_dir);
 	t->ntasks_per_node = row->ntasks_per_node;
 	t->peak_mem = row->peak_mem;
 	t->cpu_usec = row->cpu_usec;
 	t->preemptions = row->preemptions;
-	t->requeue_by = xstrdup(row->requeue_by);
+	t->requeue_by = str_dup(row->requeue_by);
 	t->has_script = row->script != NULL;
-	if (row->script && !task_state_final(t->state)) {
-		t->script = xmemdup(row->script, row->script_len);
-		t->script_len = row->script_len;
+	/* Its environment and script stay in the store: RunTask reads them
+	 * there (agentlink.c). An ended task needs no place to resume. */
+	if (newest && !task_state_final(t->state)) {
+		t->ckpt.has = true;
+		t->ckpt.attempt = newest->attempt;
+		t->ckpt.step = newest->step;
+		t->ckpt.path = xstrdup(newest->path);
+		t->ckpt.time_ms = newest->time_ms;
 	}
-	/* An ended task needs neither its environment nor where to resume. */
-	if (!task_state_final(t->state)) {
-		t->env = dup_strv(row->env, row->envc);
-		t->envc = row->envc;
-		if (newest) {
-			t->ckpt.has = true;
-			t->ckpt.attempt = newest->attempt;
-			t->ckpt.step = newest->step;
-			t->ckpt.path = xstrdup(newest->path);
-			t->ckpt.time_ms = newest->time_ms;
-		}
+	return t;
+}
+
+void load_task(void *arg, const struct store_task_row *row,
+	       const struct store_checkpoint *newest)
+{
+	struct state *st = arg;
+	struct task *t;
+
+	if (st->ntasks && st->tasks[st->ntasks - 1]->st.id >= row->id) {
+		log_warn("task %llu out of order in the state database ignored",
+			 (unsigned long long)row->id);
+		return;
 	}
+	t = state_task_from_row(row, newest);
+	task_intern(st, t);
 	tasks_append(st, t);
 	if (t->state == TASK_PENDING)
 		pending_add(st, t->user, 1);
@@ -341,6 +397,18 @@ static void task_row(const struct task *t, struct store_task_row *row)
 		.preemptions = t->preemptions,
 		.requeue_by = t->requeue_by,
 	};
+}
+
+/* The environment and script are in the store's open batch (and the
+ * array's template has its copy): the task runs from the store's. */
+static void drop_run_fields(struct task *t)
+{
+	free_strv(t->env, t->envc);
+	t->env = NULL;
+	t->envc = 0;
+	free(t->script);
+	t->script = NULL;
+	t->script_len = 0;
 }
 
 static void task_insert(struct state *st, const struct task *t)
@@ -440,7 +508,7 @@ void restore_one(struct state *st, struct task *t)
 	if (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING) {
 		/* One '0'/'1' per rank, whatever the row held. */
 		if (!t->done || strlen(t->done) != t->st.nnodes) {
-			free(t->done);
+			str_free(t->done);
 			t->done = xmalloc(t->st.nnodes + 1);
 			memset(t->done, '0', t->st.nnodes);
 			t->done[t->st.nnodes] = '\0';
@@ -644,12 +712,12 @@ static void take_batch(struct task *t, const Hpq__TaskSpec *spec)
 		t->script_len = spec->script.len;
 		t->has_script = true;
 	}
-	t->output = xstrdup(spec->output);
-	t->error = xstrdup(spec->error);
-	t->submit_dir = xstrdup(spec->submit_dir);
+	t->output = str_dup(spec->output);
+	t->error = str_dup(spec->error);
+	t->submit_dir = str_dup(spec->submit_dir);
 	t->ntasks_per_node = spec->ntasks_per_node;
-	t->dependency = xstrdup("");
-	t->requeue_by = xstrdup("");
+	t->dependency = str_dup("");
+	t->requeue_by = str_dup("");
 }
 
 /* ---- the batch workflow's part of a submit: arrays, holds (array.h) */
@@ -669,7 +737,8 @@ static void submit_batch_fields(struct state *st, const Hpq__TaskSpec *spec, str
 {
 	if (*spec->array)
 		array_submit_first(t, spec->array);
-	set_str(&t->dependency, spec->dependency);
+	str_free(t->dependency);
+	t->dependency = str_dup(spec->dependency);
 	t->kill_on_invalid_dep = spec->kill_on_invalid_dep;
 	if (spec->hold) {
 		t->held = true;
@@ -793,19 +862,20 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	t->st.nnodes = spec->nodes ? spec->nodes : 1;
 	t->st.per_node = per_node;
 	t->name = *spec->name ? xstrdup(spec->name) : default_name(spec->argv[0]);
-	t->user = xstrdup(who->user);
+	t->user = intern(st, who->user);
 	t->uid = who->uid;
 	t->gid = who->gid;
-	t->team = xstrdup(team->name);
-	t->cls = xstrdup(cls->name);
-	t->pool = xstrdup(pool->name);
+	t->team = intern(st, team->name);
+	t->cls = intern(st, cls->name);
+	t->pool = intern(st, pool->name);
+	t->interned = true;
 	t->state = TASK_PENDING;
-	t->reason = xstrdup("");
-	t->done = xstrdup("");
+	t->reason = str_dup("");
+	t->done = str_dup("");
 	t->time_limit_s = spec->time_limit_s;
 	t->grace_s = spec->grace_s;
 	t->preempt_signal = spec->preempt_signal ? spec->preempt_signal : SIGTERM;
-	t->checkpoint_dir = xstrdup(spec->checkpoint_dir);
+	t->checkpoint_dir = str_dup(spec->checkpoint_dir);
 	t->cwd = xstrdup(*spec->cwd ? spec->cwd : "/");
 	t->argv = dup_strv(spec->argv, spec->n_argv);
 	t->argc = spec->n_argv;
@@ -815,8 +885,10 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	submit_batch_fields(st, spec, t);
 
 	r = submit_waits(st, t) ? 0 : sched_task_submit(st->sched, &t->st);
-	if (r == 0 && t->st.state == SCHED_PENDING)
-		set_str(&t->dependency, "");    /* met already: nothing left to wait for */
+	if (r == 0 && t->st.state == SCHED_PENDING) {
+		str_free(t->dependency);    /* met already: nothing left to wait for */
+		t->dependency = str_dup("");
+	}
 	if (r < 0) {
 		state_task_free(t);
 		return state_errf(e, r, "the dispatcher cannot take this task: %s",
@@ -829,6 +901,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	task_insert(st, t);
 	if (*spec->array)
 		array_submit_create(st, t, spec->array);
+	drop_run_fields(t);
 	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
 		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
 	if (*t->dependency)
@@ -1006,7 +1079,7 @@ void state_task_start(struct state *st, struct task *t)
 			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 						i ? "," : "", n->name);
 	}
-	free(t->done);
+	str_free(t->done);
 	t->done = xmalloc(t->st.nnodes + 1);
 	memset(t->done, '0', t->st.nnodes);
 	t->done[t->st.nnodes] = '\0';
@@ -1189,6 +1262,7 @@ void task_adopt(struct state *st, struct task *t)
 	struct prio_class *cls = state_class_find(st, t->cls);
 	struct store_task_row row;
 
+	task_intern(st, t);
 	tasks_append(st, t);
 	pending_add(st, t->user, 1);
 	if (team)
@@ -1202,9 +1276,167 @@ void task_adopt(struct state *st, struct task *t)
 		row.script_len = t->script_len;
 	}
 	store_task_insert(st->store, &row);
+	drop_run_fields(t);
 }
 
 void task_finish(struct state *st, struct task *t, enum task_state to, const char *reason)
 {
 	task_end(st, t, to, reason);
+}
+
+/* ---------------------------------------------------------------- leaving memory */
+
+static struct task_gone_count *gone_count_of(struct state *st, const char *team)
+{
+	struct task_gone_count *c = strmap_get(&st->gone_counts, team);
+
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->team = xstrdup(team);
+		strmap_put(&st->gone_counts, c->team, c);
+	}
+	return c;
+}
+
+static void gone_note_bad(struct state *st, uint64_t id)
+{
+	if (st->ngone_bad == st->gone_bad_cap) {
+		st->gone_bad_cap = st->gone_bad_cap ? 2 * st->gone_bad_cap : 256;
+		st->gone_bad = xreallocarray(st->gone_bad, st->gone_bad_cap, sizeof(*st->gone_bad));
+	}
+	if (st->ngone_bad && st->gone_bad[st->ngone_bad - 1] > id)
+		st->gone_bad_unsorted = true;
+	st->gone_bad[st->ngone_bad++] = id;
+}
+
+static void gone_note(struct state *st, uint64_t id, const char *team, enum task_state s,
+		      uint32_t attempts)
+{
+	struct task_gone_count *c = gone_count_of(st, team);
+
+	c->submitted++;
+	c->started += attempts;
+	if (task_state_final(s))
+		c->finished[s - TASK_COMPLETED]++;
+	if (s != TASK_COMPLETED)
+		gone_note_bad(st, id);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void gone_sort(struct state *st)
+{
+	if (st->gone_bad_unsorted)
+		qsort(st->gone_bad, st->ngone_bad, sizeof(*st->gone_bad), cmp_u64);
+	st->gone_bad_unsorted = false;
+}
+
+static enum task_state final_of(const char *name)
+{
+	int s = state_task_state_parse(name ? name : "");
+
+	return s < 0 || !task_state_final((enum task_state)s) ? TASK_FAILED : (enum task_state)s;
+}
+
+void load_gone(void *arg, const struct store_gone_row *g)
+{
+	struct state *st = arg;
+	struct task_gone_count *c;
+	enum task_state s;
+
+	switch (g->kind) {
+	case STORE_GONE_BAD:
+		gone_note_bad(st, g->id);
+		break;
+	case STORE_GONE_ARRAY:
+		array_load_gone(st, g->array_id, final_of(g->state) == TASK_COMPLETED);
+		break;
+	case STORE_GONE_TEAM:
+		s = final_of(g->state);
+		c = gone_count_of(st, g->team);
+		c->submitted += g->count;
+		c->started += g->attempts;
+		c->finished[s - TASK_COMPLETED] += g->count;
+		break;
+	case STORE_GONE_MAX:
+		if (g->id >= st->next_id)
+			st->next_id = g->id + 1;
+		break;
+	}
+	gone_sort(st);
+}
+
+bool state_task_gone(const struct state *st, uint64_t id, bool *completed)
+{
+	size_t lo = 0, hi = st->ngone_bad;
+
+	if (id == 0 || id >= st->next_id || state_task_find(st, id))
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->gone_bad[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*completed = !(lo < st->ngone_bad && st->gone_bad[lo] == id);
+	return true;
+}
+
+/* An array's tasks stay until every index of it has ended. */
+static bool array_ended(const struct state *st, const struct task *t)
+{
+	const struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+
+	return !a || a->nok + a->nbad >= a->count;
+}
+
+size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max)
+{
+	size_t k = 0, n = 0;
+
+	for (size_t i = 0; i < st->ntasks; i++) {
+		struct task *t = st->tasks[i];
+
+		if (n < max && task_state_final(t->state) && t->end_ms < ended_before_ms &&
+		    array_ended(st, t)) {
+			gone_note(st, t->st.id, t->team, t->state, t->attempts);
+			state_task_free(t);
+			n++;
+			continue;
+		}
+		st->tasks[k++] = t;
+	}
+	st->ntasks = k;
+	gone_sort(st);
+	/* Give memory back once the vector is mostly empty. */
+	if (n && st->tasks_cap > 1024 && st->ntasks < st->tasks_cap / 4) {
+		st->tasks_cap = st->ntasks > 512 ? 2 * st->ntasks : 1024;
+		st->tasks = xreallocarray(st->tasks, st->tasks_cap, sizeof(*st->tasks));
+	}
+	return n;
+}
+
+void task_gone_release(struct state *st)
+{
+	struct strmap *m = &st->gone_counts;
+
+	for (size_t i = 0; i < m->cap; i++) {
+		struct task_gone_count *c = m->keys[i] ? m->vals[i] : NULL;
+
+		if (c) {
+			free(c->team);
+			free(c);
+		}
+	}
+	strmap_release(m);
+	free(st->gone_bad);
+	st->gone_bad = NULL;
+	st->ngone_bad = st->gone_bad_cap = 0;
 }

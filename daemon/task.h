@@ -5,7 +5,13 @@
  * Tasks live in the state's vector ordered by id: ids only grow, so
  * appending keeps it sorted, lookup is a binary search, and listing in
  * submit order needs no sort. (task id, attempt) names one run
- * everywhere.
+ * everywhere. An ended task leaves the vector after [tasks] keep_finished
+ * (state_tasks_evict) and lives on in the store only.
+ *
+ * What a task holds is what the model needs while it waits: its
+ * environment and batch script stay in the store (RunTask reads them at
+ * start), its user, team, class and pool are names shared through the
+ * state, and its many empty strings are one (str_dup, state-internal.h).
  */
 #ifndef HPQD_TASK_H
 #define HPQD_TASK_H
@@ -20,6 +26,8 @@
 
 struct actor;
 struct state;
+struct store_checkpoint;
+struct store_task_row;
 struct state_err;
 
 enum task_state {
@@ -50,6 +58,7 @@ struct task {
 	char *team;                  /* names stay, even if the team is removed later */
 	char *cls;
 	char *pool;
+	bool interned;               /* user, team, cls, pool are the state's shared names */
 	uint32_t uid, gid;
 	uint32_t attempts;           /* attempts started; the current one's number */
 	char **node_names;           /* nodes of the newest attempt, by rank */
@@ -70,7 +79,7 @@ struct task {
 	char *cwd;
 	char **argv;
 	size_t argc;
-	char **env;
+	char **env;                  /* only from submit to its row: the store keeps it */
 	size_t envc;
 	bool cancel_requested;       /* durable: a cancel waits for the exit */
 	/* the batch workflow */
@@ -82,7 +91,7 @@ struct task {
 	bool held;                   /* PENDING but not offered to the dispatcher */
 	char *submit_dir;
 	uint32_t ntasks_per_node;
-	char *script;                /* the batch script's copy while it may run, or NULL */
+	char *script;                /* only from submit to its row, else NULL: the store keeps it */
 	bool has_script;             /* submitted as a batch script (the store keeps it) */
 	size_t script_len;
 	uint64_t peak_mem;           /* bytes, the largest over its attempts */
@@ -100,6 +109,15 @@ struct task {
 	struct dlist run_link;       /* in state.running while RUNNING or PREEMPTING */
 };
 
+/* What ended tasks that left memory (state_tasks_evict) leave of
+ * themselves per team: counters for metrics.c, which count events. */
+#define TASK_NFINAL (TASK_OUT_OF_MEMORY - TASK_COMPLETED + 1)
+struct task_gone_count {
+	char *team;
+	uint64_t submitted, started;
+	uint64_t finished[TASK_NFINAL];  /* by final state less TASK_COMPLETED */
+};
+
 struct task *state_task_new(void);
 void state_task_free(struct task *t);
 
@@ -111,6 +129,24 @@ size_t state_task_lower_bound(const struct state *st, uint64_t id);
 /* Why a task is where it is: the dispatcher's reason while PENDING, the
  * stored one otherwise. */
 const char *state_task_reason(const struct state *st, const struct task *t);
+
+/*
+ * ---- leaving memory ([tasks] keep_finished)
+ *
+ * A task that ended before ended_before_ms leaves memory: it lives on in
+ * the store only (hpq show reads it there, hpq acct and hpq usage always
+ * did). An array's tasks stay while any index of the array has not ended.
+ * At most max go per call, in one pass that compacts the vector. What
+ * dependencies need of it stays: whether it ended COMPLETED
+ * (state_task_gone). Returns how many went.
+ */
+size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max);
+/* Whether id is a task that left memory, and if so whether it ended COMPLETED. */
+bool state_task_gone(const struct state *st, uint64_t id, bool *completed);
+/* A task of its own (in no state) from a stored row, as state_load makes
+ * them; touches nothing else, so the storage thread may call it. */
+struct task *state_task_from_row(const struct store_task_row *row,
+				 const struct store_checkpoint *newest);
 
 /* ---- changes from clients */
 int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,

@@ -224,7 +224,7 @@ int state_task_update(struct state *st, struct task *t, char *const *fields, siz
 		if (old && old->active)
 			old->active--;
 		((struct prio_class *)u.to_cls)->active++;
-		set_str(&t->cls, u.to_cls->name);
+		task_set_name(st, t, &t->cls, u.to_cls->name);
 		if (t->state == TASK_PENDING)
 			t->st.class_id = u.to_cls->id;
 		else
@@ -237,7 +237,7 @@ int state_task_update(struct state *st, struct task *t, char *const *fields, siz
 	if (u.name)
 		set_str(&t->name, u.to_name);
 	if (u.pool) {
-		set_str(&t->pool, u.to_pool->name);
+		task_set_name(st, t, &t->pool, u.to_pool->name);
 		t->st.pool = u.to_pool->id;
 	}
 	if (u.dep)

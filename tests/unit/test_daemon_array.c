@@ -44,6 +44,7 @@
 #include "log.h"
 #include "select.h"
 #include "state.h"
+#include "state-internal.h"
 #include "store.h"
 
 struct fix {
@@ -683,7 +684,7 @@ static void test_depend_parse(void **ts)
 	assert_int_equal(b->st.state, SCHED_PENDING);
 	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->st.id);
 	assert_int_equal(depend_check(&f->st, b, spec, &e), 0);
-	free(b->dependency);
+	str_free(b->dependency);        /* "" is shared (daemon/change.c) */
 	b->dependency = strdup(spec);
 	depend_changed(&f->st, b);
 	assert_int_equal(b->st.state, SCHED_NONE);

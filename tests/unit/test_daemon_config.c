@@ -174,6 +174,35 @@ static void fence_rule(void **state)
 	config_release(&c);
 }
 
+/* [tasks]: how long ended tasks stay in memory and in the database. */
+static void tasks_retention(void **state)
+{
+	struct config c;
+	char err[512];
+
+	(void)state;
+	config_init(&c);
+	assert_int_equal(c.keep_finished_s, 3600);
+	assert_int_equal(c.tasks_retain_s, 0);
+	set(&c, "tasks", "keep_finished", "0");
+	assert_int_equal(c.keep_finished_s, 0);
+	set(&c, "tasks", "keep_finished", "10m");
+	assert_int_equal(c.keep_finished_s, 600);
+	set(&c, "tasks", "retain", "365d");
+	assert_int_equal(c.tasks_retain_s, 365ull * 24 * 3600);
+	assert_int_equal(config_set(&c, "tasks", "keep_finished", "soon", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(err, "keep_finished"));
+	assert_int_equal(config_set(&c, "tasks", "keep_finished", "400d", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "tasks", "retain", "-1", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "tasks", "forever", "1", err, sizeof(err)), HPQ_ENOTFOUND);
+	/* Nothing changed by the refusals. */
+	assert_int_equal(c.keep_finished_s, 600);
+	assert_int_equal(c.tasks_retain_s, 365ull * 24 * 3600);
+	config_release(&c);
+}
+
 static void sources(void **state)
 {
 	const char *file = path_in("hpqd.conf");
@@ -263,6 +292,7 @@ int main(void)
 		cmocka_unit_test(check_values),
 		cmocka_unit_test(sources),
 		cmocka_unit_test(fence_rule),
+		cmocka_unit_test(tasks_retention),
 	};
 	char cmd[128];
 	int r;

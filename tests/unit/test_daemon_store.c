@@ -116,6 +116,42 @@ static void close_store(struct fix *f, struct store *s)
 	uv_run(&f->loop, UV_RUN_DEFAULT);  /* the async handle's close */
 }
 
+/* What store_read_run gave: entry nth of the environment, and how many. */
+struct env_read {
+	int done;
+	size_t envc;
+	char nth[128];
+	size_t want;
+};
+
+static void on_env(void *arg, int status, const struct store_run *r)
+{
+	struct env_read *e = arg;
+
+	e->done = status == 0 ? 1 : -1;
+	if (status == 0) {
+		e->envc = r->envc;
+		if (e->want < r->envc)
+			snprintf(e->nth, sizeof(e->nth), "%s", r->env[e->want]);
+	}
+}
+
+/* A pending task's environment stays in the store (task.c): reads it
+ * there, on a started store. */
+static void assert_env(struct fix *f, struct store *s, uint64_t id, size_t envc, size_t nth,
+		       const char *want)
+{
+	struct env_read e = { .want = nth };
+
+	store_read_run(s, id, 0, on_env, &e);
+	store_submit(s);
+	while (!e.done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(e.done, 1);
+	assert_int_equal(e.envc, envc);
+	assert_string_equal(e.nth, want);
+}
+
 static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
 				    .known = true };
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
@@ -161,8 +197,9 @@ static void test_new_database_has_defaults(void **ts)
 	load(s, &st);
 	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c);
 	 * 4: team admins (daemon/rights.c); 5: join tokens, node certificates
-	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies) */
-	assert_int_equal(store_schema_latest(), 6);
+	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies);
+	 * 7: environments in a table of their own (task_env) */
+	assert_int_equal(store_schema_latest(), 7);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -306,8 +343,7 @@ static void test_round_trip(void **ts)
 	assert_string_equal(t->cwd, "/home/alice/run");
 	assert_int_equal(t->argc, 3);
 	assert_string_equal(t->argv[1], "--epochs");
-	assert_int_equal(t->envc, 2);
-	assert_string_equal(t->env[1], "LANG=C.UTF-8");
+	assert_null(t->env);             /* it stays in the store: assert_env below */
 	assert_int_equal(t->time_limit_s, 3600);
 	assert_int_equal(t->state, TASK_PENDING);
 	assert_int_equal(t->st.state, SCHED_PENDING);
@@ -359,6 +395,8 @@ static void test_round_trip(void **ts)
 	assert_true(n->service_since_ms > 0);
 	assert_true(n->admin_hold);
 	assert_string_equal(n->repair_action, "replace");
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	assert_env(f, s, 1, 2, 1, "LANG=C.UTF-8");
 	state_release(&st);
 	close_store(f, s);
 }
@@ -1000,8 +1038,7 @@ static void test_v1_upgrades(void **ts)
 
 	t = state_task_find(&st, 7);
 	assert_int_equal(t->state, TASK_PENDING);
-	assert_int_equal(t->envc, 2);
-	assert_string_equal(t->env[1], "B=2");
+	assert_null(t->env);             /* it stays in the store */
 	assert_string_equal(t->cwd, "/srv/nlp");
 	assert_int_equal(t->preempt_signal, 15);
 	/* Version 6's columns take their defaults: no array, no script, not held. */
@@ -1024,6 +1061,8 @@ static void test_v1_upgrades(void **ts)
 	assert_int_equal(t->exit_code, 3);
 	assert_string_equal(t->reason, "exit on a1");
 	assert_int_equal(st.next_id, 10);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	assert_env(f, s, 7, 2, 1, "B=2");
 	state_release(&st);
 	close_store(f, s);
 
@@ -1064,6 +1103,15 @@ static void test_v1_upgrades(void **ts)
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 0);
+	sqlite3_finalize(q);
+	/* Version 7 moved every environment to task_env (a version-6 file is
+	 * what the migrations above made of it), leaving tasks.env empty. */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM task_env),"
+					    " (SELECT count(*) FROM tasks WHERE length(env) > 0)",
+					    -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_true(sqlite3_column_int(q, 0) > 0);
+	assert_int_equal(sqlite3_column_int(q, 1), 0);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 }

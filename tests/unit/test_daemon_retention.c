@@ -1,0 +1,600 @@
+/*
+ * test_daemon_retention.c: ended tasks leaving memory and the database
+ * (daemon/task.c state_tasks_evict, daemon/store-tasks.c), and pending
+ * tasks that keep their environment and script in the store only, on a
+ * real state and store in a temp dir:
+ *
+ *   - a pending task holds no environment or script in memory; the store
+ *     hands them out for RunTask, an array index's script under its
+ *     array's id;
+ *   - after eviction an ended task is gone from memory; hpq show's read
+ *     finds its row and history in the store; a dependency on it still
+ *     resolves by how it ended (afterok, afternotok, afterany); ids do not
+ *     come back; the per-team counts it leaves behind are kept;
+ *   - an array's ended indices stay while others have not ended; its
+ *     later indices still materialize from the template; once all ended
+ *     and gone, an index is found in the store (hpq show ID_INDEX);
+ *   - a restart with keep_finished leaves old ended tasks in the store,
+ *     still knows how they ended, loads an array's template whose first
+ *     index ended long ago and counts its ended indices;
+ *   - [tasks] retain deletes in batches, with checkpoints and scripts, and
+ *     never the newest task.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "array.h"
+#include "clock.h"
+#include "error.h"
+#include "hpq.h"
+#include "hpq.pb-c.h"
+#include "state.h"
+#include "store.h"
+
+struct fix {
+	char dir[64];
+	char path[128];
+	uv_loop_t loop;
+	struct store *s;
+	struct state st;
+};
+
+static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
+
+static void open_keep(struct fix *f, int64_t keep_ms)
+{
+	char err[256] = "";
+
+	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&f->st, f->s);
+	f->st.keep_finished_ms = keep_ms;
+	if (state_load(&f->st, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
+}
+
+static void on_flag(void *arg, int status)
+{
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+static void commit(struct fix *f)
+{
+	int done = 0;
+
+	store_after_commit(f->s, on_flag, &done);
+	store_submit(f->s);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(done, 1);
+}
+
+static void close_all(struct fix *f)
+{
+	commit(f);
+	state_release(&f->st);
+	store_close(f->s);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	f->s = NULL;
+}
+
+static int setup(void **ts)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-retention-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	open_keep(f, -1);
+	*ts = f;
+	return 0;
+}
+
+static int teardown(void **ts)
+{
+	struct fix *f = *ts;
+	char cmd[160];
+
+	if (f->s)
+		close_all(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void add_node(struct fix *f, const char *name, int64_t cpus)
+{
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	struct node *n;
+
+	cap.cpus = cpus;
+	cap.mem = 1024 * 1024;
+	reg.name = (char *)name;
+	reg.pool = HPQ_DEFAULT_POOL;
+	reg.capacity = &cap;
+	reg.address = "";
+	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", &n, &e), 0);
+}
+
+static struct task *submit(struct fix *f, const char *array, const char *dep, const char *script)
+{
+	char *argv[] = { "/bin/job" };
+	char *env[] = { "HOME=/home/alice", "PATH=/usr/bin:/bin", "LANG=C.UTF-8" };
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	struct state_err e = { { 0 } };
+	struct task *t = NULL;
+
+	res.cpus = 1;
+	spec.per_node = &res;
+	spec.n_argv = 1;
+	spec.argv = argv;
+	spec.n_env = 3;
+	spec.env = env;
+	spec.array = (char *)array;
+	spec.dependency = (char *)dep;
+	if (script) {
+		spec.script.data = (uint8_t *)script;
+		spec.script.len = strlen(script);
+	}
+	if (state_task_submit(&f->st, &spec, &alice, &t, &e) < 0)
+		fail_msg("submit: %s", e.msg);
+	return t;
+}
+
+static size_t cycle(struct fix *f)
+{
+	const struct sched_decision *d;
+	size_t n, starts = 0;
+
+	d = sched_cycle(f->st.sched, 1, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].action != SCHED_START)
+			continue;
+		state_task_start(&f->st, state_task_of(d[i].task));
+		starts++;
+	}
+	return starts;
+}
+
+/* Every running task exits with code. */
+static void finish_running(struct fix *f, int code)
+{
+	for (size_t i = 0; i < f->st.ntasks; i++) {
+		struct task *t = f->st.tasks[i];
+
+		if (t->state == TASK_RUNNING)
+			assert_int_equal(state_task_member_exit(&f->st, t, 0, code, "exit"),
+					 EXIT_ENDED);
+	}
+}
+
+/* ---------------------------------------------------------------- store reads */
+
+struct run_read {
+	int done;
+	size_t envc;
+	char env1[64];
+	char script[64];
+	bool has_script;
+};
+
+static void on_run(void *arg, int status, const struct store_run *r)
+{
+	struct run_read *rr = arg;
+
+	rr->done = status == 0 ? 1 : -1;
+	if (status < 0)
+		return;
+	rr->envc = r->envc;
+	if (r->envc > 1)
+		snprintf(rr->env1, sizeof(rr->env1), "%s", r->env[1]);
+	rr->has_script = r->script != NULL;
+	if (r->script)
+		snprintf(rr->script, sizeof(rr->script), "%.*s", (int)r->script_len, r->script);
+}
+
+static void read_run(struct fix *f, uint64_t id, uint64_t script_id, struct run_read *rr)
+{
+	memset(rr, 0, sizeof(*rr));
+	store_read_run(f->s, id, script_id, on_run, rr);
+	store_submit(f->s);
+	while (!rr->done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(rr->done, 1);
+}
+
+struct show_read {
+	int done;
+	struct task *t;
+	size_t nevents;
+	bool has_script;
+};
+
+static void *make(const struct store_task_row *row, const struct store_checkpoint *newest)
+{
+	return state_task_from_row(row, newest);
+}
+
+static void on_show(void *arg, int status, const struct store_history *h)
+{
+	struct show_read *sr = arg;
+
+	sr->done = status == 0 ? 1 : -1;
+	if (status < 0)
+		return;
+	sr->t = h->task;
+	sr->nevents = h->nevents;
+	sr->has_script = h->script != NULL;
+}
+
+static void read_show(struct fix *f, uint64_t id, struct show_read *sr)
+{
+	memset(sr, 0, sizeof(*sr));
+	store_read_task_history(f->s, id, true, make, on_show, sr);
+	store_submit(f->s);
+	while (!sr->done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(sr->done, 1);
+}
+
+static int64_t count_rows(struct fix *f, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_env_stays_in_store(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *t = submit(f, "", "", NULL);
+	struct task *b = submit(f, "", "", "#!/bin/sh\necho hi\n");
+	struct task *a = submit(f, "0-3", "", "#!/bin/sh\necho array\n");
+	struct run_read rr;
+	uint64_t a_id = a->st.id;
+
+	assert_null(t->env);
+	assert_int_equal(t->envc, 0);
+	assert_null(b->script);
+	assert_true(b->has_script);
+	commit(f);
+	read_run(f, t->st.id, 0, &rr);
+	assert_int_equal(rr.envc, 3);
+	assert_string_equal(rr.env1, "PATH=/usr/bin:/bin");
+	assert_false(rr.has_script);
+	read_run(f, b->st.id, b->st.id, &rr);
+	assert_string_equal(rr.script, "#!/bin/sh\necho hi\n");
+
+	/* An array's later index runs its array's first task's environment
+	 * and script (agentlink.c reads them there). */
+	add_node(f, "n1", 8);
+	assert_true(cycle(f) >= 4);
+	commit(f);
+	for (size_t i = 0; i < f->st.ntasks; i++) {
+		struct task *x = f->st.tasks[i];
+
+		assert_null(x->env);
+		assert_null(x->script);
+		if (x->array_id == a_id && x->st.id != a_id) {
+			assert_true(x->has_script);
+			read_run(f, a_id, a_id, &rr);
+			assert_int_equal(rr.envc, 3);
+			assert_string_equal(rr.script, "#!/bin/sh\necho array\n");
+		}
+	}
+}
+
+static void test_evict_show_depend(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *ok, *bad, *w;
+	uint64_t ok_id, bad_id, next;
+	struct show_read sr;
+	struct state_err e;
+	bool done;
+	size_t n;
+
+	add_node(f, "n1", 2);
+	ok = submit(f, "", "", "#!/bin/sh\ntrue\n");
+	bad = submit(f, "", "", NULL);
+	ok_id = ok->st.id;
+	bad_id = bad->st.id;
+	assert_int_equal(cycle(f), 2);
+	assert_int_equal(state_task_member_exit(&f->st, ok, 0, 0, "exit"), EXIT_ENDED);
+	assert_int_equal(state_task_member_exit(&f->st, bad, 0, 3, "exit"), EXIT_ENDED);
+	commit(f);
+	next = f->st.next_id;
+
+	/* Not yet: they ended after the cut. */
+	assert_int_equal(state_tasks_evict(&f->st, ok->end_ms - 1, 100), 0);
+	/* At most max per call. */
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 1), 1);
+	n = state_tasks_evict(&f->st, hpq_now_ms() + 1, 100);
+	assert_int_equal(n, 1);
+	assert_int_equal(f->st.ntasks, 0);
+	assert_null(state_task_find(&f->st, ok_id));
+	assert_null(state_task_find(&f->st, bad_id));
+	assert_int_equal(f->st.next_id, next);
+	assert_true(state_task_gone(&f->st, ok_id, &done));
+	assert_true(done);
+	assert_true(state_task_gone(&f->st, bad_id, &done));
+	assert_false(done);
+	assert_false(state_task_gone(&f->st, next, &done));
+
+	/* Its counts stay behind for the metrics. */
+	{
+		const struct task_gone_count *c = strmap_get(&f->st.gone_counts, "default");
+
+		assert_non_null(c);
+		assert_int_equal(c->submitted, 2);
+		assert_int_equal(c->started, 2);
+		assert_int_equal(c->finished[TASK_COMPLETED - TASK_COMPLETED], 1);
+		assert_int_equal(c->finished[TASK_FAILED - TASK_COMPLETED], 1);
+	}
+
+	/* hpq show reads it from the store, history and script included. */
+	read_show(f, ok_id, &sr);
+	assert_non_null(sr.t);
+	assert_int_equal(sr.t->st.id, ok_id);
+	assert_int_equal(sr.t->state, TASK_COMPLETED);
+	assert_string_equal(sr.t->user, "alice");
+	assert_true(sr.nevents >= 3);          /* submit, start, end */
+	assert_true(sr.has_script);
+	state_task_free(sr.t);
+	read_show(f, next + 5, &sr);
+	assert_null(sr.t);
+
+	/* Dependencies on them resolve by how they ended. */
+	w = submit(f, "", "", NULL);
+	(void)w;
+	{
+		char dep[64];
+		struct task *x;
+
+		snprintf(dep, sizeof(dep), "afterok:%llu", (unsigned long long)ok_id);
+		x = submit(f, "", dep, NULL);
+		assert_string_equal(x->dependency, "");
+		assert_int_equal(x->st.state, SCHED_PENDING);
+
+		snprintf(dep, sizeof(dep), "afterok:%llu", (unsigned long long)bad_id);
+		x = submit(f, "", dep, NULL);
+		assert_string_equal(x->reason, "dependency-never-satisfied");
+		assert_int_equal(x->st.state, SCHED_NONE);
+
+		snprintf(dep, sizeof(dep), "afternotok:%llu", (unsigned long long)bad_id);
+		x = submit(f, "", dep, NULL);
+		assert_int_equal(x->st.state, SCHED_PENDING);
+
+		snprintf(dep, sizeof(dep), "afternotok:%llu", (unsigned long long)ok_id);
+		x = submit(f, "", dep, NULL);
+		assert_string_equal(x->reason, "dependency-never-satisfied");
+
+		snprintf(dep, sizeof(dep), "afterany:%llu", (unsigned long long)bad_id);
+		x = submit(f, "", dep, NULL);
+		assert_int_equal(x->st.state, SCHED_PENDING);
+	}
+	/* An id never given is still unknown. */
+	{
+		Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+		Hpq__Resources res = HPQ__RESOURCES__INIT;
+		char *argv[] = { "/bin/job" };
+		struct task *x;
+		char dep[64];
+
+		snprintf(dep, sizeof(dep), "afterok:%llu", (unsigned long long)next + 100);
+		res.cpus = 1;
+		spec.per_node = &res;
+		spec.n_argv = 1;
+		spec.argv = argv;
+		spec.dependency = dep;
+		assert_int_equal(state_task_submit(&f->st, &spec, &alice, &x, &e), HPQ_ENOTFOUND);
+	}
+
+	/* A restart that loads everything still knows them. */
+	close_all(f);
+	open_keep(f, -1);
+	assert_non_null(state_task_find(&f->st, ok_id));
+	close_all(f);
+	/* One with keep_finished leaves them in the store, and knows how they ended. */
+	open_keep(f, 0);
+	assert_null(state_task_find(&f->st, ok_id));
+	assert_null(state_task_find(&f->st, bad_id));
+	assert_true(state_task_gone(&f->st, ok_id, &done));
+	assert_true(done);
+	assert_true(state_task_gone(&f->st, bad_id, &done));
+	assert_false(done);
+	assert_true(f->st.next_id > next);
+	{
+		const struct task_gone_count *c = strmap_get(&f->st.gone_counts, "default");
+
+		assert_non_null(c);
+		assert_int_equal(c->finished[TASK_FAILED - TASK_COMPLETED], 1);
+	}
+}
+
+static void test_array_survives(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *a, *t;
+	struct array *arr;
+	uint64_t a_id;
+
+	add_node(f, "n1", 1);
+	a = submit(f, "0-2", "", "#!/bin/sh\necho $SLURM_ARRAY_TASK_ID\n");
+	a_id = a->st.id;
+	assert_int_equal(cycle(f), 1);
+	finish_running(f, 0);           /* index 0 ended; index 1 is the head */
+	commit(f);
+
+	/* Its array has indices left: index 0 stays. */
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 0);
+	assert_non_null(state_task_find(&f->st, a_id));
+
+	/* A restart long after index 0 ended: the template still comes back. */
+	close_all(f);
+	open_keep(f, 0);
+	arr = array_find(&f->st, a_id);
+	assert_non_null(arr);
+	assert_non_null(arr->tmpl);
+	assert_int_equal(arr->nok, 1);
+	add_node(f, "n1", 1);            /* its agent registers again */
+	assert_int_equal(cycle(f), 1);
+	finish_running(f, 0);
+	assert_int_equal(cycle(f), 1);    /* index 2, from the template */
+	t = NULL;
+	for (size_t i = 0; i < f->st.ntasks; i++)
+		if (f->st.tasks[i]->array_id == a_id && f->st.tasks[i]->array_index == 2)
+			t = f->st.tasks[i];
+	assert_non_null(t);
+	assert_int_equal(t->state, TASK_RUNNING);
+	assert_string_equal(t->argv[0], "/bin/job");
+	assert_true(t->has_script);
+	finish_running(f, 0);
+	commit(f);
+	arr = array_find(&f->st, a_id);
+	assert_int_equal(arr->nok, 3);
+
+	/* Every index ended: they all go, and the array as a whole is met. */
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 100);
+	assert_int_equal(f->st.ntasks, 0);
+	/* hpq show ID_INDEX finds an index in the store, with its array's script. */
+	{
+		struct show_read sr = { 0 };
+
+		store_read_index_history(f->s, a_id, 1, true, make, on_show, &sr);
+		store_submit(f->s);
+		while (!sr.done)
+			uv_run(&f->loop, UV_RUN_ONCE);
+		assert_int_equal(sr.done, 1);
+		assert_non_null(sr.t);
+		assert_int_equal(sr.t->array_id, a_id);
+		assert_int_equal(sr.t->array_index, 1);
+		assert_int_equal(sr.t->state, TASK_COMPLETED);
+		assert_true(sr.has_script);
+		state_task_free(sr.t);
+		memset(&sr, 0, sizeof(sr));
+		store_read_index_history(f->s, a_id, 9, false, make, on_show, &sr);
+		store_submit(f->s);
+		while (!sr.done)
+			uv_run(&f->loop, UV_RUN_ONCE);
+		assert_null(sr.t);
+	}
+	{
+		char dep[64];
+		struct task *x;
+
+		snprintf(dep, sizeof(dep), "afterok:%llu", (unsigned long long)a_id);
+		x = submit(f, "", dep, NULL);
+		assert_int_equal(x->st.state, SCHED_PENDING);
+	}
+	/* And after a restart that leaves them all in the store. */
+	close_all(f);
+	open_keep(f, 0);
+	arr = array_find(&f->st, a_id);
+	assert_non_null(arr);
+	assert_int_equal(arr->nok, 3);
+	assert_int_equal(arr->nbad, 0);
+}
+
+struct prune_res {
+	int done;
+	int64_t deleted;
+};
+
+static void on_pruned(void *arg, int status, const struct store_prune *p)
+{
+	struct prune_res *r = arg;
+
+	r->done = status == 0 && !p->error ? 1 : -1;
+	if (status == 0)
+		r->deleted = p->deleted;
+}
+
+static int64_t prune(struct fix *f, uint32_t max)
+{
+	struct prune_res r = { 0 };
+
+	store_tasks_prune(f->s, hpq_now_ms() + 1, max, on_pruned, &r);
+	store_submit(f->s);
+	while (!r.done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(r.done, 1);
+	return r.deleted;
+}
+
+static void test_retain_batches(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *t;
+
+	add_node(f, "n1", 1);
+	/* 1,200 cancelled tasks, one run with a checkpoint, one with a script. */
+	for (int i = 0; i < 1200; i++) {
+		t = submit(f, "", "", i == 7 ? "#!/bin/sh\n" : NULL);
+		if (i == 0)
+			continue;
+		assert_int_equal(state_task_cancel(&f->st, t, &alice, &e), 0);
+	}
+	assert_int_equal(cycle(f), 1);
+	t = f->st.tasks[0];
+	assert_int_equal(state_checkpoint_add(&f->st, t, 1, 5, "/ck/5", &alice, &e), 0);
+	finish_running(f, 0);
+	t = submit(f, "", "", NULL);        /* pending: never pruned */
+	commit(f);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM tasks"), 1201);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM checkpoints"), 1);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM scripts"), 1);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM task_env"), 1201);
+
+	assert_int_equal(prune(f, 500), 500);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM tasks"), 701);
+	assert_int_equal(prune(f, 500), 500);
+	assert_int_equal(prune(f, 500), 200);
+	assert_int_equal(prune(f, 500), 0);
+	/* Only the pending one is left; it is also the newest. */
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM tasks"), 1);
+	assert_int_equal(count_rows(f, "SELECT max(id) FROM tasks"), (int64_t)t->st.id);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM checkpoints"), 0);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM scripts"), 0);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM task_env"), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_env_stays_in_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_array_survives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retain_batches, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
