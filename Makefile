@@ -12,7 +12,7 @@ DEPS := build-essential cmake pkg-config clang libclang-rt-14-dev \
 	libuv1-dev libev-dev libprotobuf-c-dev protobuf-c-compiler \
 	libsqlite3-dev sqlite3 libinih-dev libjansson-dev libcmocka-dev \
 	libsodium-dev libssl-dev libncurses-dev libmicrohttpd-dev procps \
-	munge libmunge-dev python3-prometheus-client logrotate
+	munge libmunge-dev python3-prometheus-client logrotate libyaml-dev
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 

@@ -20,6 +20,8 @@
  * only at the end (submit_resolve), when all of them are known.
  */
 #include <errno.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,9 @@ enum {
 	OPT_GPUS_PER_NODE,
 	OPT_MEM_PER_CPU,
 	OPT_PARSABLE,
+	OPT_RECIPE,
+	OPT_SET,
+	OPT_RECIPE_PATH,
 	/* sbatch options hpq cannot honour: a warning or an error (submit_unsupported) */
 	OPT_MAIL_TYPE,
 	OPT_MAIL_USER,
@@ -124,6 +129,9 @@ static const struct option submit_options[] = {
 	{"gpus-per-node", required_argument, NULL, OPT_GPUS_PER_NODE},
 	{"mem-per-cpu", required_argument, NULL, OPT_MEM_PER_CPU},
 	{"parsable", no_argument, NULL, OPT_PARSABLE},
+	{"recipe", required_argument, NULL, OPT_RECIPE},
+	{"set", required_argument, NULL, OPT_SET},
+	{"recipe-path", required_argument, NULL, OPT_RECIPE_PATH},
 	{"mail-type", required_argument, NULL, OPT_MAIL_TYPE},
 	{"mail-user", required_argument, NULL, OPT_MAIL_USER},
 	{"requeue", no_argument, NULL, OPT_REQUEUE},
@@ -386,7 +394,10 @@ static const char *submit_where(const struct submit_opt *o, char *buf, size_t le
 {
 	if (!o || !o->file)
 		return "";
-	snprintf(buf, len, "%s:%u: ", o->file, o->line);
+	if (o->line == 0) /* set by a recipe */
+		snprintf(buf, len, "%s: ", o->file);
+	else
+		snprintf(buf, len, "%s:%u: ", o->file, o->line);
 	return buf;
 }
 
@@ -717,6 +728,14 @@ static int submit_apply(struct submit_req *q, const struct submit_opt *o, char *
 		break;
 	case OPT_PARSABLE:
 		break; /* hpq prints the bare id already */
+	case OPT_RECIPE:
+	case OPT_SET:
+	case OPT_RECIPE_PATH:
+		/* Read before the options are applied (submit_recipe). */
+		if (o->file)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "--recipe, --set and "
+					"--recipe-path work on the command line only");
+		break;
 	case CLI_OPT_HELP:
 	case CLI_OPT_JSON:
 	case CLI_OPT_SOCKET:
@@ -834,6 +853,12 @@ void cmd_submit_release(struct cmd_submit *s)
 	free(s->warnings);
 	batch_script_release(&s->script);
 	submit_env_free(&env);
+	recipe_task_release(&s->recipe);
+	free(s->recipe_script);
+	free(s->recipe_argv);
+	for (size_t i = 0; i < s->n_recipe_opts; i++)
+		free(s->recipe_opts[i]);
+	free(s->recipe_opts);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -870,9 +895,119 @@ static int submit_read_directive(struct cli *cli, const char *path, const struct
 	return 0;
 }
 
+/* An option value the recipe sets, kept in s for the option list. */
+static void submit_recipe_opt(struct cmd_submit *s, struct submit_opts *all, int c,
+			      char *value)
+{
+	s->recipe_opts = xreallocarray(s->recipe_opts, s->n_recipe_opts + 1,
+				       sizeof(*s->recipe_opts));
+	s->recipe_opts[s->n_recipe_opts++] = value;
+	submit_opts_add(all, c, value, s->recipe.path, 0, false);
+}
+
+/* The submitting user's name, for a checkpoint directory's %u. */
+static char *submit_user_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	char *s;
+
+	if (pw && pw->pw_name)
+		return xstrdup(pw->pw_name);
+	xasprintf(&s, "%lu", (unsigned long)getuid());
+	return s;
+}
+
+/*
+ * --recipe NAME: finds it (--recipe-path, $HPQ_RECIPE_PATH, the user's,
+ * the site's and the system's directories), resolves it with the --set
+ * values and adds the options it sets to all, ahead of the command line's,
+ * which therefore win. The task runs the recipe's wrapper (recipe.h) as
+ * its batch script with the recipe's command as its arguments.
+ */
+static int submit_recipe(struct cli *cli, const struct submit_opts *line, const char *name,
+			 struct cmd_submit *s, struct submit_opts *all)
+{
+	char **dirs = NULL, **sets = NULL, **path, *user, err[2048], buf[64];
+	const char *home = getenv("XDG_CONFIG_HOME"), *h = getenv("HOME");
+	char *config_home = NULL, *self;
+	size_t n_dirs = 0, n_sets = 0;
+	struct recipe r;
+	int rc;
+
+	for (size_t i = 0; i < line->n; i++) {
+		if (line->v[i].c == OPT_RECIPE_PATH) {
+			dirs = xreallocarray(dirs, n_dirs + 1, sizeof(*dirs));
+			dirs[n_dirs++] = (char *)line->v[i].arg;
+		} else if (line->v[i].c == OPT_SET) {
+			sets = xreallocarray(sets, n_sets + 1, sizeof(*sets));
+			sets[n_sets++] = (char *)line->v[i].arg;
+		}
+	}
+	if (home && home[0] == '/')
+		config_home = xstrdup(home);
+	else if (h && h[0] == '/')
+		xasprintf(&config_home, "%s/.config", h);
+	path = recipe_search_path(dirs, n_dirs, getenv("HPQ_RECIPE_PATH"), config_home);
+	free(config_home);
+	free(dirs);
+	rc = recipe_load(path, name, &r, err, sizeof(err));
+	recipe_strv_free(path);
+	if (rc < 0) {
+		free(sets);
+		return rc == HPQ_ENOTFOUND || rc == HPQ_EINVAL ? cli_usage_error(cli, "%s", err)
+							       : cli_error(cli, "%s", err);
+	}
+	rc = recipe_resolve(&r, sets, n_sets, &s->recipe, err, sizeof(err));
+	recipe_release(&r);
+	free(sets);
+	if (rc < 0)
+		return cli_usage_error(cli, "%s", err);
+	s->has_recipe = true;
+
+	if (s->recipe.nodes) {
+		xasprintf(&self, "%u", s->recipe.nodes);
+		submit_recipe_opt(s, all, OPT_NODES, self);
+	}
+	if (s->recipe.gpus) {
+		xasprintf(&self, "%u", s->recipe.gpus);
+		submit_recipe_opt(s, all, OPT_GPUS, self);
+	}
+	if (s->recipe.cpus) {
+		xasprintf(&self, "%u", s->recipe.cpus);
+		submit_recipe_opt(s, all, OPT_CPUS, self);
+	}
+	if (s->recipe.mem_mib) {
+		xasprintf(&self, "%lluM", (unsigned long long)s->recipe.mem_mib);
+		submit_recipe_opt(s, all, OPT_MEM, self);
+	}
+	if (s->recipe.has_time) {
+		if (s->recipe.time_s)
+			snprintf(buf, sizeof(buf), "%llus", (unsigned long long)s->recipe.time_s);
+		else
+			snprintf(buf, sizeof(buf), "UNLIMITED");
+		submit_recipe_opt(s, all, OPT_TIME, xstrdup(buf));
+	}
+	if (s->recipe.class_)
+		submit_recipe_opt(s, all, OPT_CLASS, xstrdup(s->recipe.class_));
+	submit_recipe_opt(s, all, OPT_NAME, xstrdup(s->recipe.name));
+
+	/* The watcher is this program, wherever the task runs it from. */
+	self = realpath("/proc/self/exe", NULL);
+	user = submit_user_name();
+	s->recipe_script = recipe_script(&s->recipe, user, self ? self : "hpq");
+	free(user);
+	free(self);
+	s->recipe_argv = xcalloc(s->recipe.n_command + 2, sizeof(*s->recipe_argv));
+	s->recipe_argv[0] = s->recipe.path;
+	for (size_t i = 0; i < s->recipe.n_command; i++)
+		s->recipe_argv[i + 1] = s->recipe.command[i];
+	return 0;
+}
+
 int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,
 		     char *const *envp, struct cmd_submit *ret)
 {
+	const char *recipe = NULL;
 	struct cmd_submit s;
 	struct submit_opts line = {NULL, 0}, all = {NULL, 0};
 	struct submit_req q;
@@ -899,26 +1034,44 @@ int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		submit_opts_add(&line, submit_short(c), optarg, NULL, 0, false);
 	}
 	first = optind; /* reading directives moves optind */
-	for (size_t i = 0; i < line.n; i++)
+	for (size_t i = 0; i < line.n; i++) {
 		if (line.v[i].c == OPT_WRAP)
 			q.wrap = line.v[i].arg;
+		if (line.v[i].c == OPT_RECIPE)
+			recipe = line.v[i].arg;
+	}
+	for (size_t i = 0; !recipe && i < line.n; i++) {
+		if (line.v[i].c == OPT_SET || line.v[i].c == OPT_RECIPE_PATH) {
+			cli_usage_error(cli, "--set and --recipe-path go with --recipe NAME");
+			goto out;
+		}
+	}
+	if (recipe) {
+		if (q.wrap || first < argc) {
+			cli_usage_error(cli, "--recipe is the command; unexpected '%s'",
+					q.wrap ? "--wrap" : argv[first]);
+			goto out;
+		}
+		if (submit_recipe(cli, &line, recipe, &s, &all) != 0)
+			goto out;
+	}
 	if (q.wrap && first < argc) {
 		cli_usage_error(cli, "--wrap is the command; unexpected '%s'", argv[first]);
 		goto out;
 	}
-	if (!q.wrap && first >= argc) {
+	if (!recipe && !q.wrap && first >= argc) {
 		cli_usage_error(cli, "no command given; put it after the options, e.g. "
 				"'hpq submit --gpus 1 -- ./train.sh', or use --wrap 'CMD'");
 		goto out;
 	}
-	if (!q.wrap && argv[first][0] == '\0') {
+	if (!recipe && !q.wrap && argv[first][0] == '\0') {
 		cli_usage_error(cli, "the command is an empty string");
 		goto out;
 	}
 
 	/* A batch script: its directives come before the command line, the
 	 * #SBATCH ones before the #HPQ ones, so that later ones win. */
-	if (!q.wrap) {
+	if (!recipe && !q.wrap) {
 		loaded = batch_script_load(argv[first], &s.script, err, sizeof(err));
 		if (loaded < 0) {
 			r = loaded == HPQ_EINVAL ? cli_usage_error(cli, "%s", err)
@@ -946,7 +1099,16 @@ int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		goto out;
 	}
 
-	if (q.wrap) {
+	if (recipe) {
+		s.spec.argv = s.recipe_argv;
+		s.spec.n_argv = s.recipe.n_command + 1;
+		s.spec.script.data = (uint8_t *)s.recipe_script;
+		s.spec.script.len = strlen(s.recipe_script);
+		s.spec.recipe = s.recipe.name;
+		s.spec.recipe_version = s.recipe.version;
+		s.spec.recipe_params = s.recipe.params;
+		s.spec.n_recipe_params = s.recipe.n_params;
+	} else if (q.wrap) {
 		s.wrap_argv = xcalloc(4, sizeof(*s.wrap_argv));
 		s.wrap_argv[0] = "sh";
 		s.wrap_argv[1] = "-c";
@@ -1036,7 +1198,7 @@ done:
 extern char **environ;
 
 /* --test-only: the request as it would be sent, for people and scripts. */
-static void submit_print(struct cli *cli, const struct cmd_submit *s)
+void cmd_submit_print(struct cli *cli, const struct cmd_submit *s)
 {
 	const Hpq__TaskSpec *t = &s->spec;
 	FILE *f = cli->out.out;
@@ -1071,6 +1233,32 @@ static void submit_print(struct cli *cli, const struct cmd_submit *s)
 		json_object_set_new(o, "exclusive", json_boolean(t->exclusive));
 		json_object_set_new(o, "ntasks_per_node", json_integer(t->ntasks_per_node));
 		json_object_set_new(o, "env", env);
+		if (s->has_recipe) {
+			json_t *rp = json_object(), *params = json_array(), *cmd = json_array();
+
+			for (size_t i = 0; i < t->n_recipe_params; i++)
+				json_array_append_new(params, output_json_text(
+					t->recipe_params[i], strlen(t->recipe_params[i])));
+			for (size_t i = 0; i < s->recipe.n_command; i++)
+				json_array_append_new(cmd, output_json_text(
+					s->recipe.command[i], strlen(s->recipe.command[i])));
+			json_object_set_new(rp, "name", output_json_text(t->recipe,
+									 strlen(t->recipe)));
+			json_object_set_new(rp, "version", output_json_text(
+				t->recipe_version, strlen(t->recipe_version)));
+			json_object_set_new(rp, "file", output_json_text(s->recipe.path,
+									 strlen(s->recipe.path)));
+			json_object_set_new(rp, "params", params);
+			json_object_set_new(rp, "command", cmd);
+			json_object_set_new(rp, "launcher", json_string(recipe_launcher_name(
+				s->recipe.launcher)));
+			json_object_set_new(rp, "checkpoint_dir", s->recipe.ckpt_dir ?
+					    output_json_text(s->recipe.ckpt_dir,
+							     strlen(s->recipe.ckpt_dir)) : json_null());
+			json_object_set_new(rp, "script", output_json_text(s->recipe_script,
+									   strlen(s->recipe_script)));
+			json_object_set_new(o, "recipe", rp);
+		}
 		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fprintf(f, "%s\n", text ? text : "{}");
 		free(text);
@@ -1078,11 +1266,24 @@ static void submit_print(struct cli *cli, const struct cmd_submit *s)
 		return;
 	}
 	fprintf(f, "name:       %s\n", t->name[0] ? t->name : "-");
+	if (s->has_recipe) {
+		fprintf(f, "recipe:     %s %s (%s)\n", t->recipe, t->recipe_version,
+			s->recipe.path);
+		for (size_t i = 0; i < t->n_recipe_params; i++)
+			fprintf(f, "%s%s\n", i ? "            " : "parameters: ",
+				t->recipe_params[i]);
+		fprintf(f, "launcher:   %s\n", recipe_launcher_name(s->recipe.launcher));
+		if (s->recipe.ckpt_dir)
+			fprintf(f, "checkpoints: %s (%%u user, %%j task id)\n", s->recipe.ckpt_dir);
+	}
 	fprintf(f, "command:   ");
-	for (size_t i = 0; i < t->n_argv; i++)
+	for (size_t i = s->has_recipe ? 1 : 0; i < t->n_argv; i++)
 		fprintf(f, " %s", t->argv[i]);
 	fputc('\n', f);
-	if (t->script.len)
+	if (t->script.len && s->has_recipe)
+		fprintf(f, "script:     the recipe's wrapper, %zu bytes (hpq recipe show "
+			"prints it)\n", t->script.len);
+	else if (t->script.len)
 		fprintf(f, "script:     %zu bytes, copied at submit\n", t->script.len);
 	fprintf(f, "team:       %s\n", t->team[0] ? t->team : "(default)");
 	fprintf(f, "class:      %s\n", t->class_[0] ? t->class_ : "(default)");
@@ -1123,7 +1324,7 @@ static int submit_exec(struct cli *cli, const struct cmd_entry *e, int argc, cha
 	for (size_t i = 0; i < s.n_warnings; i++)
 		fprintf(stderr, "hpq submit: warning: %s\n", s.warnings[i]);
 	if (s.test_only) {
-		submit_print(cli, &s);
+		cmd_submit_print(cli, &s);
 		cmd_submit_release(&s);
 		return CLI_OK;
 	}
@@ -1146,7 +1347,8 @@ const struct cmd_entry cmd_submit_entry = {
 		 "[--preempt-signal SIG] [--grace DURATION] [--export=ALL|NONE|VAR[=VALUE][,...]] "
 		 "[--chdir DIR] [--output PATTERN] [--error PATTERN] [--array SPEC] "
 		 "[--dependency SPEC] [--kill-on-invalid-dep yes|no] [--hold] [--exclusive] "
-		 "[--test-only] [--json] [--wrap CMD | [--] COMMAND|SCRIPT [ARGS...]]",
+		 "[--test-only] [--json] [--recipe NAME [--set K=V]... [--recipe-path DIR]... | "
+		 "--wrap CMD | [--] COMMAND|SCRIPT [ARGS...]]",
 	.summary = "queue a task or a batch script and print its id",
 	.help = "options (a SCRIPT's #HPQ and #SBATCH lines take the same ones; the command\n"
 		"line wins over #HPQ, #HPQ over #SBATCH):\n"
@@ -1176,6 +1378,10 @@ const struct cmd_entry cmd_submit_entry = {
 		"  -H, --hold           submit it held; 'hpq release' starts it\n"
 		"  --exclusive          whole nodes\n"
 		"  --wrap CMD           run 'sh -c CMD' instead of a command\n"
+		"  --recipe NAME        run recipe NAME (hpq recipe list); the options given\n"
+		"                       here win over what the recipe sets\n"
+		"  --set K=V            a recipe parameter's value (repeatable)\n"
+		"  --recipe-path DIR    look for recipes in DIR first (repeatable)\n"
 		"  --test-only          check everything and print the request; submit nothing\n"
 		"  --json               print {\"id\": N} instead of the bare id\n"
 		"Slurm's -c/--cpus-per-task, --gpus-per-node, --gres=gpu:N, -G, --mem-per-cpu,\n"

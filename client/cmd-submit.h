@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "directives.h"
+#include "recipe.h"
 
 /* Defaults of a task when the command line does not say (documented in
  * hpq(1)): one node, one CPU, no GPU, 1 GiB of memory per node. */
@@ -35,6 +36,14 @@ struct cmd_submit {
 	bool test_only;          /* --test-only: print, do not submit */
 	char **warnings;         /* owned: options ignored, "FILE:LINE: " first for a script's */
 	size_t n_warnings;
+	/* --recipe: the resolved recipe, its wrapper (spec.script), the argv
+	 * (the recipe's file, then its command) and the option values it set. */
+	bool has_recipe;
+	struct recipe_task recipe;
+	char *recipe_script;
+	char **recipe_argv;      /* owned array (not strings) */
+	char **recipe_opts;      /* owned strings */
+	size_t n_recipe_opts;
 };
 
 /* Parses `submit [options] [--] COMMAND [ARGS...]` (argv[0] is "submit")
@@ -46,6 +55,9 @@ struct cmd_submit {
 int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,
 		     char *const *envp, struct cmd_submit *ret);
 void cmd_submit_release(struct cmd_submit *s);
+
+/* Prints s as --test-only does (text or, with --json, JSON). */
+void cmd_submit_print(struct cli *cli, const struct cmd_submit *s);
 
 /* Applies an --export value (ALL, NONE, or a comma-separated list of
  * ALL, NONE, VAR and VAR=VALUE) to envp. Returns 0 and sets *ret_env /

@@ -161,6 +161,18 @@ json_t *output_json_task(const Hpq__Task *t)
 	for (size_t i = 0; i < t->n_checkpoints; i++)
 		json_array_append_new(a, json_checkpoint(t->checkpoints[i]));
 	json_object_set_new(o, "checkpoints", a);
+	/* Made from a recipe (hpq submit --recipe): its name, version, parameters. */
+	if (t->recipe && t->recipe[0]) {
+		json_t *r = json_object();
+
+		json_object_set_new(r, "name", json_str(t->recipe));
+		json_object_set_new(r, "version", json_str(t->recipe_version));
+		json_object_set_new(r, "params", json_strings(t->recipe_params,
+							      t->n_recipe_params));
+		json_object_set_new(o, "recipe", r);
+	} else {
+		json_object_set_new(o, "recipe", json_null());
+	}
 	a = json_array();
 	for (size_t i = 0; i < t->n_events; i++)
 		json_array_append_new(a, json_event(t->events[i]));

@@ -232,6 +232,11 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	if (k->preemptions)
 		text_kv(o, "Preemptions", "%u", k->preemptions);
 	text_kv(o, "Checkpoint dir", "%s", k->checkpoint_dir);
+	if (k->recipe && k->recipe[0]) {
+		s = text_join(k->recipe_params, k->n_recipe_params, ", ");
+		text_kv(o, "Recipe", "%s %s (%s)", k->recipe, k->recipe_version, s);
+		free(s);
+	}
 	if (k->output && k->output[0])
 		text_kv(o, "Output", "%s", k->output);
 	if (k->error && k->error[0])

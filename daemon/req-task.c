@@ -83,6 +83,10 @@ static void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *
 	pb->peak_mem = t->peak_mem;
 	pb->cpu_usec = t->cpu_usec;
 	pb->preemptions = t->preemptions;
+	pb->recipe = t->recipe ? t->recipe : (char *)"";
+	pb->recipe_version = t->recipe_version ? t->recipe_version : (char *)"";
+	pb->n_recipe_params = t->n_recipe_params;
+	pb->recipe_params = t->recipe_params;
 }
 
 /* Withholds t's private data from a reader who may not see it (rights.h). */

@@ -14,8 +14,9 @@ const struct stmt_def store_task_stmts[] = {
 	  " start_time, end_time, exit_code, time_limit_s, preempt_signal, grace_s,"
 	  " checkpoint_dir, cwd, argv, env, cancel_requested, array_id, array_index, output,"
 	  " error, dependency, kill_on_invalid_dep, held, submit_dir, ntasks_per_node,"
-	  " peak_mem, cpu_usec, preemptions)"
-	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+	  " peak_mem, cpu_usec, preemptions, recipe, recipe_version, recipe_params)"
+	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+	  "?,?,?)" },
 	{ ST_SCRIPT_INSERT, "INSERT OR REPLACE INTO scripts (id, body) VALUES (?,?)" },
 	{ ST_ENV_INSERT, "INSERT OR REPLACE INTO task_env (id, env) VALUES (?,?)" },
 	{ ST_SCRIPT_READ, "SELECT body FROM scripts WHERE id = ?" },
@@ -39,7 +40,7 @@ const struct stmt_def store_task_stmts[] = {
 
 void store_task_insert(struct store *s, const struct store_task_row *t)
 {
-	struct op *op = op_new(s, ST_TASK_INSERT, 41);
+	struct op *op = op_new(s, ST_TASK_INSERT, 44);
 
 	op_int(op, 0, (int64_t)t->id);
 	op_text(op, 1, t->name);
@@ -83,6 +84,9 @@ void store_task_insert(struct store *s, const struct store_task_row *t)
 	op_int(op, 38, (int64_t)t->peak_mem);
 	op_int(op, 39, (int64_t)t->cpu_usec);
 	op_int(op, 40, t->preemptions);
+	op_text(op, 41, t->recipe ? t->recipe : "");
+	op_text(op, 42, t->recipe_version ? t->recipe_version : "");
+	op_strv(op, 43, t->recipe_params, t->n_recipe_params);
 	if (t->envc) {
 		op = op_new(s, ST_ENV_INSERT, 2);
 		op_int(op, 0, (int64_t)t->id);
@@ -397,7 +401,7 @@ void store_acct_read(struct store *s, const struct store_acct_filter *f, store_a
 
 static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 {
-	struct col_strv node_names, argv, env;
+	struct col_strv node_names, argv, env, recipe_params;
 	struct store_checkpoint ck = { 0 };
 	struct store_task_row t = {
 		.id = (uint64_t)sqlite3_column_int64(q, 0),
@@ -439,6 +443,8 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.cpu_usec = (uint64_t)sqlite3_column_int64(q, 43),
 		.preemptions = (uint32_t)sqlite3_column_int64(q, 44),
 		.requeue_by = col_text(q, 46),
+		.recipe = col_text(q, 47),
+		.recipe_version = col_text(q, 48),
 	};
 	bool has_ck = sqlite3_column_type(q, 29) != SQLITE_NULL;
 
@@ -452,6 +458,9 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	col_strv_names(&node_names, q, 14);
 	col_strv_blob(&argv, q, 26);
 	col_strv_blob(&env, q, 27);
+	col_strv_blob(&recipe_params, q, 49);
+	t.recipe_params = recipe_params.v;
+	t.n_recipe_params = recipe_params.n;
 	t.node_names = node_names.v;
 	t.n_node_names = node_names.n;
 	t.argv = argv.v;
@@ -469,6 +478,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	col_strv_free(&node_names);
 	col_strv_free(&argv);
 	col_strv_free(&env);
+	col_strv_free(&recipe_params);
 }
 
 /* The columns of a task row as task_row reads them. Not the environment:
@@ -481,7 +491,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	" x'', t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id," \
 	" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held," \
 	" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body," \
-	" t.requeue_by" \
+	" t.requeue_by, t.recipe, t.recipe_version, t.recipe_params" \
 	" FROM tasks t LEFT JOIN checkpoints c" \
 	" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)" \
 	" LEFT JOIN scripts s ON s.id = t.id"

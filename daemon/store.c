@@ -315,6 +315,16 @@ static const char schema_v7[] =
 	"UPDATE tasks SET env = x'' WHERE length(env) > 0;\n"
 	"CREATE INDEX tasks_team ON tasks (team, state, end_time, attempts);\n";
 
+/*
+ * Version 8: recipes. A task made from a recipe (hpq submit --recipe)
+ * keeps the recipe's name, its version and every parameter's value
+ * ("k=v" strings, as argv), so that `hpq show` tells how it was made.
+ */
+static const char schema_v8[] =
+	"ALTER TABLE tasks ADD COLUMN recipe TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE tasks ADD COLUMN recipe_version TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE tasks ADD COLUMN recipe_params BLOB NOT NULL DEFAULT x'';\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -323,6 +333,7 @@ static const char *const migrations[] = {
 	schema_v5,
 	schema_v6,
 	schema_v7,
+	schema_v8,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

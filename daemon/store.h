@@ -182,6 +182,10 @@ struct store_task_row {
 	uint64_t cpu_usec;
 	uint32_t preemptions;
 	const char *requeue_by;      /* a requeue waits for the exit; "" */
+	/* schema version 7: recipes */
+	const char *recipe, *recipe_version; /* "" when not made from one */
+	char *const *recipe_params;  /* "k=v" */
+	size_t n_recipe_params;
 	const char *script;          /* insert and load: the batch script, or NULL */
 	size_t script_len;
 };

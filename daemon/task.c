@@ -86,6 +86,9 @@ void state_task_free(struct task *t)
 	str_free(t->submit_dir);
 	free(t->script);
 	str_free(t->requeue_by);
+	free(t->recipe);
+	free(t->recipe_version);
+	free_strv(t->recipe_params, t->n_recipe_params);
 	free(t);
 }
 
@@ -317,6 +320,10 @@ struct task *state_task_from_row(const struct store_task_row *row,
 	t->cpu_usec = row->cpu_usec;
 	t->preemptions = row->preemptions;
 	t->requeue_by = str_dup(row->requeue_by);
+	t->recipe = xstrdup(row->recipe ? row->recipe : "");
+	t->recipe_version = xstrdup(row->recipe_version ? row->recipe_version : "");
+	t->recipe_params = dup_strv(row->recipe_params, row->n_recipe_params);
+	t->n_recipe_params = row->n_recipe_params;
 	t->has_script = row->script != NULL;
 	/* Its environment and script stay in the store: RunTask reads them
 	 * there (agentlink.c). An ended task needs no place to resume. */
@@ -396,6 +403,10 @@ static void task_row(const struct task *t, struct store_task_row *row)
 		.cpu_usec = t->cpu_usec,
 		.preemptions = t->preemptions,
 		.requeue_by = t->requeue_by,
+		.recipe = t->recipe,
+		.recipe_version = t->recipe_version,
+		.recipe_params = t->recipe_params,
+		.n_recipe_params = t->n_recipe_params,
 	};
 }
 
@@ -691,6 +702,16 @@ static int check_batch(struct state *st, const Hpq__TaskSpec *spec, const struct
 	if (spec->script.len && memchr(spec->script.data, '\0', spec->script.len))
 		return state_errf(e, HPQ_EINVAL, "the batch script contains a NUL byte: a script "
 				  "is text");
+	/* The recipe a task was made from is only shown: keep it printable and small. */
+	if (strlen(spec->recipe) > 256 || has_ctl(spec->recipe) ||
+	    strlen(spec->recipe_version) > 256 || has_ctl(spec->recipe_version) ||
+	    spec->n_recipe_params > 256)
+		return state_errf(e, HPQ_EINVAL, "the recipe's name or version is not printable "
+				  "text of at most 256 bytes, or it has over 256 parameters");
+	for (size_t i = 0; i < spec->n_recipe_params; i++)
+		if (strlen(spec->recipe_params[i]) > 4096 || has_ctl(spec->recipe_params[i]))
+			return state_errf(e, HPQ_EINVAL, "recipe parameter %zu is not printable "
+					  "text of at most 4096 bytes", i + 1);
 	if (spec->ntasks_per_node > STATE_MAX_NTASKS_PER_NODE)
 		return state_errf(e, HPQ_EINVAL, "--ntasks-per-node %u is more than %d",
 				  spec->ntasks_per_node, STATE_MAX_NTASKS_PER_NODE);
@@ -718,6 +739,10 @@ static void take_batch(struct task *t, const Hpq__TaskSpec *spec)
 	t->ntasks_per_node = spec->ntasks_per_node;
 	t->dependency = str_dup("");
 	t->requeue_by = str_dup("");
+	t->recipe = xstrdup(spec->recipe);
+	t->recipe_version = xstrdup(spec->recipe_version);
+	t->recipe_params = dup_strv(spec->recipe_params, spec->n_recipe_params);
+	t->n_recipe_params = spec->n_recipe_params;
 }
 
 /* ---- the batch workflow's part of a submit: arrays, holds (array.h) */

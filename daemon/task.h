@@ -98,6 +98,9 @@ struct task {
 	uint64_t cpu_usec;           /* over its attempts */
 	uint32_t preemptions;
 	char *requeue_by;            /* durable: who asked for a requeue that waits for the exit */
+	char *recipe, *recipe_version; /* made from this recipe ("": not) */
+	char **recipe_params;        /* "k=v" */
+	size_t n_recipe_params;
 	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 	struct {
 		bool has;

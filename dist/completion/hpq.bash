@@ -12,7 +12,7 @@ _hpq_opts()
 	local opts=
 	case $1 in
 	# options: begin
-	submit) opts='--name --team --class --pool --nodes --gpus --cpus --mem --time --checkpoint-dir --preempt-signal --grace --export --chdir --output --error --array --dependency --kill-on-invalid-dep --hold --exclusive --test-only --wrap --json' ;;
+	submit) opts='--name --team --class --pool --nodes --gpus --cpus --mem --time --checkpoint-dir --preempt-signal --grace --export --chdir --output --error --array --dependency --kill-on-invalid-dep --hold --exclusive --test-only --recipe --set --recipe-path --wrap --json' ;;
 	list) opts='--team --state --user --name --array --all --limit --expand-arrays --format --noheader --json' ;;
 	show) opts='--script --json' ;;
 	cancel) opts='--user --team --name --state --array --json' ;;
@@ -21,7 +21,9 @@ _hpq_opts()
 	requeue) opts='--user --team --name --state --array --json' ;;
 	update) opts='--time --gpus --cpus --mem --nodes --class --pool --name --dependency --json' ;;
 	acct) opts='--since --until --user --team --state --name --limit --format --noheader --json --csv' ;;
-	checkpoint) opts='--step --path --task --attempt' ;;
+	checkpoint) opts='--step --path --watch --task --attempt' ;;
+	recipe-list) opts='--recipe-path --json' ;;
+	recipe-show) opts='--set --recipe-path --json' ;;
 	node-list) opts='--json' ;;
 	node-show) opts='--json' ;;
 	node-drain) opts='--reason --json' ;;
@@ -55,7 +57,7 @@ _hpq_opts()
 	printf '%s\n' "$opts --help"
 }
 
-_hpq_commands='submit list show cancel hold release requeue update acct checkpoint node team class policy status events usage top logs version versions help'
+_hpq_commands='submit list show cancel hold release requeue update acct checkpoint recipe node team class policy status events usage top logs version versions help'
 _hpq_global_opts='--socket --server --ca-file --server-name --munge-socket --insecure --json --help --version'
 _hpq_states='active pending running preempting completed failed cancelled timeout out_of_memory'
 _hpq_columns='id name team user class pool state exit reason nodes gpus time elapsed nodelist submit start end limit attempts preemptions held dependency gpu_hours cpu_time peak_mem'
@@ -72,7 +74,7 @@ _hpq_takes_value()
 	--task | --attempt | --reason | --action | --ttl | --uses | --sharing | \
 	--borrow-limit | --borrow-limit-abs | --lend-limit | --weight | --preempt-own | \
 	--members | --admins | --default-class | --preemptible | --node | --by | --interval | --output | --error | --kill-on-invalid-dep | --wrap | \
-	--max-time)
+	--max-time | --recipe | --set | --recipe-path | --watch)
 		return 0 ;;
 	esac
 	return 1
@@ -88,6 +90,12 @@ _hpq_ask()
 _hpq_names()
 {
 	_hpq_ask "$@" | awk 'NR > 1 && $1 != "-" { print $1 }' | sort -u
+}
+
+# Recipe names (hpq recipe list reads files, not the daemon).
+_hpq_recipes()
+{
+	timeout 2 "${_hpq_prog:-hpq}" recipe list 2>/dev/null | awk 'NR > 1 { print $1 }'
 }
 
 _hpq_task_ids()
@@ -124,7 +132,8 @@ _hpq_value()
 	--preemptible) COMPREPLY=($(compgen -W 'yes no' -- "$cur")) ;;
 	--preempt-signal) COMPREPLY=($(compgen -W 'TERM INT HUP USR1 USR2 QUIT' -- "$cur")) ;;
 	--socket | --ca-file | --path) COMPREPLY=($(compgen -f -- "$cur")) ;;
-	--chdir | --checkpoint-dir) COMPREPLY=($(compgen -d -- "$cur")) ;;
+	--chdir | --checkpoint-dir | --recipe-path | --watch) COMPREPLY=($(compgen -d -- "$cur")) ;;
+	--recipe) COMPREPLY=($(compgen -W "$(_hpq_recipes)" -- "$cur")) ;;
 	*) COMPREPLY=() ;;
 	esac
 }
@@ -161,7 +170,7 @@ _hpq()
 		esac
 		if [[ -z $cmd ]]; then
 			cmd=$w
-			case $cmd in node | team | class | policy) family=$cmd ;; esac
+			case $cmd in node | team | class | policy | recipe) family=$cmd ;; esac
 		elif [[ -n $family && -z $sub ]]; then
 			sub=$w
 		elif [[ $family == node && $sub == token && -z $key ]]; then
@@ -205,6 +214,7 @@ _hpq()
 		team) w='add set show list rm' ;;
 		class) w='add set list rm' ;;
 		policy) w='show set' ;;
+		recipe) w='list show' ;;
 		esac
 		COMPREPLY=($(compgen -W "$w" -- "$cur"))
 		return
@@ -233,6 +243,8 @@ _hpq()
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_hpq_names class list)" -- "$cur")) ;;
 	help)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$_hpq_commands" -- "$cur")) ;;
+	recipe-show)
+		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_hpq_recipes)" -- "$cur")) ;;
 	submit)
 		# The command to run: a program, then files.
 		if ((nargs == 0)); then

@@ -117,7 +117,7 @@ expect()
 
 export HPQ_SOCKET=/nonexistent/hpq-completion-test.sock
 expect 'hold ' "$hpq" ho
-expect 'release requeue ' "$hpq" re
+expect 'recipe release requeue ' "$hpq" re
 expect '--user ' "$hpq" cancel --us
 expect '--user ' "$hpq" --json cancel 12 --us
 expect '--time ' "$hpq" update 12 --t

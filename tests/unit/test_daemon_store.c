@@ -198,8 +198,9 @@ static void test_new_database_has_defaults(void **ts)
 	/* 2: usage table (daemon/usage.c); 3: node service columns (daemon/repair.c);
 	 * 4: team admins (daemon/rights.c); 5: join tokens, node certificates
 	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies);
-	 * 7: environments in a table of their own (task_env) */
-	assert_int_equal(store_schema_latest(), 7);
+	 * 7: environments in a table of their own (task_env); 8: the recipe a task was
+	 * made from */
+	assert_int_equal(store_schema_latest(), 8);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -305,10 +306,15 @@ static void test_round_trip(void **ts)
 		Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
 		Hpq__Resources res = HPQ__RESOURCES__INIT;
 		char *argv[] = { "sleep", "100" };
+		char *params[] = { "steps=10", "lr=0.1" };
 
 		res.gpus = 4;
 		spec.per_node = &res;
 		spec.pool = "gpu";
+		spec.recipe = "pretrain";     /* made from a recipe (schema version 7) */
+		spec.recipe_version = "1.2";
+		spec.n_recipe_params = 2;
+		spec.recipe_params = params;
 		spec.team = "vision";
 		spec.class_ = "urgent";
 		spec.n_argv = 2;
@@ -347,6 +353,8 @@ static void test_round_trip(void **ts)
 	assert_int_equal(t->time_limit_s, 3600);
 	assert_int_equal(t->state, TASK_PENDING);
 	assert_int_equal(t->st.state, SCHED_PENDING);
+	assert_string_equal(t->recipe, "");
+	assert_int_equal(t->n_recipe_params, 0);
 
 	t = state_task_find(&st, 2);
 	assert_non_null(t);
@@ -359,6 +367,10 @@ static void test_round_trip(void **ts)
 	assert_int_equal(t->ckpt.step, 42);
 	assert_string_equal(t->ckpt.path, "/ckpt/42");
 	assert_false(dlist_empty(&st.running));
+	assert_string_equal(t->recipe, "pretrain");
+	assert_string_equal(t->recipe_version, "1.2");
+	assert_int_equal(t->n_recipe_params, 2);
+	assert_string_equal(t->recipe_params[1], "lr=0.1");
 
 	{
 		struct team *v = state_team_find(&st, "vision");
