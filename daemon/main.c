@@ -457,6 +457,9 @@ static void print_config(const struct config *c)
 		printf("fence_after = off\n");
 	printf("\n[events]\nretain = %s\n",
 	       hpq_format_duration(c->events_retain_s, retain, sizeof(retain)));
+	printf("\n[tasks]\nkeep_finished = %s\n",
+	       hpq_format_duration(c->keep_finished_s, retain, sizeof(retain)));
+	printf("retain = %s\n", hpq_format_duration(c->tasks_retain_s, retain, sizeof(retain)));
 	printf("\n[compat]\nslurm_env = %s\n", c->slurm_env ? "yes" : "no");
 	printf("\n[versions]\ncatalog = %s\n", c->versions_catalog);
 	printf("\n[tls]\nserver_names = ");
