@@ -185,12 +185,20 @@ static int cgroup_read(const char *path, char *buf, size_t len)
 	return r;
 }
 
+/* dir/name into path; -ENAMETOOLONG rather than a cut path. */
+static int cgroup_path_join(char *path, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(path, len, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 static int cgroup_read_at(const char *dir, const char *name, char *buf, size_t len)
 {
 	char path[4200];
+	int r = cgroup_path_join(path, sizeof(path), dir, name);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return cgroup_read(path, buf, len);
+	return r < 0 ? r : cgroup_read(path, buf, len);
 }
 
 /* Writes value to dir/name in one write. Returns 0 or -errno. */
@@ -198,9 +206,10 @@ static int cgroup_write(const char *dir, const char *name, const char *value)
 {
 	char path[4200];
 	size_t n = strlen(value);
-	int fd, r = 0;
+	int fd, r = cgroup_path_join(path, sizeof(path), dir, name);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (r < 0)
+		return r;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -214,8 +223,10 @@ static int cgroup_write(const char *dir, const char *name, const char *value)
 static int cgroup_access(const char *dir, const char *name, int mode)
 {
 	char path[4200];
+	int r = cgroup_path_join(path, sizeof(path), dir, name);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (r < 0)
+		return r;
 	return access(path, mode) < 0 ? -errno : 0;
 }
 

@@ -1215,7 +1215,7 @@ static int exec_attempt_prepare(struct exec *ex, const struct task *t, char *why
 	if (mkdir(dir, 0700) < 0) {
 		if (errno != EEXIST) {
 			r = -errno;
-			snprintf(why, len, "cannot create '%s': %s", dir, strerror(errno));
+			snprintf(why, len, "cannot create '%.300s': %s", dir, strerror(errno));
 			return r;
 		}
 		for (int i = 0; files[i]; i++) {
@@ -1235,7 +1235,7 @@ static int exec_attempt_prepare(struct exec *ex, const struct task *t, char *why
 	if (r == 0)
 		r = exec_sync_dir(ex->run_dir);
 	if (r < 0)
-		snprintf(why, len, "cannot record the start in '%s': %s", dir, hpq_strerror(r));
+		snprintf(why, len, "cannot record the start in '%.300s': %s", dir, hpq_strerror(r));
 	return r;
 }
 
