@@ -106,7 +106,7 @@ static void hist_observe(struct histogram *h, double v)
  * counts stay). finished[] is indexed by the final state less
  * TASK_COMPLETED.
  */
-#define NFINAL (TASK_TIMEOUT - TASK_COMPLETED + 1)
+#define NFINAL (TASK_OUT_OF_MEMORY - TASK_COMPLETED + 1)
 
 struct team_count {
 	char *team;
@@ -116,7 +116,7 @@ struct team_count {
 
 /* Label values, in the order of enum task_state from TASK_COMPLETED. */
 static const char *const final_names[NFINAL] = { "completed", "failed", "cancelled",
-						 "timeout" };
+						 "timeout", "out_of_memory" };
 
 static struct team_count *count_of(struct metrics *m, const char *team)
 {

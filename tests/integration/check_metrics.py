@@ -26,7 +26,7 @@ import sys
 from prometheus_client.parser import text_string_to_metric_families
 
 ACTIVE = ("pending", "running", "preempting")
-FINAL = ("completed", "failed", "cancelled", "timeout")
+FINAL = ("completed", "failed", "cancelled", "timeout", "out_of_memory")
 HEALTH = ("healthy", "degraded", "unhealthy", "unreachable")
 SERVICE = ("active", "draining", "drained", "repairing", "down")
 UNITS = ("gpus", "cpus", "memory_bytes")
