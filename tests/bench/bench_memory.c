@@ -171,8 +171,8 @@ static char **make_env(int nvars, size_t *bytes)
 	static const char *const common[] = {
 		"HOME=/home/alice", "USER=alice", "LOGNAME=alice", "SHELL=/bin/bash",
 		"LANG=C.UTF-8", "TERM=xterm-256color",
-		"PATH=/home/alice/.local/bin:/opt/conda/bin:/usr/local/cuda/bin:/usr/local/sbin:"
-		"/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		("PATH=/home/alice/.local/bin:/opt/conda/bin:/usr/local/cuda/bin:/usr/local/sbin:"
+		 "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
 		"LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/nccl/lib:/opt/conda/lib",
 		"PWD=/home/alice/projects/llm-train/runs/2024-06-01",
 	};
