@@ -132,7 +132,8 @@ static int list_receive(struct cli *cli, uint64_t id, Hpq__Envelope ***frames, s
 	for (size_t i = *nframes; i-- > 0;) {
 		const Hpq__ListReply *lr = (*frames)[i]->list_reply;
 
-		memcpy(tasks + k, lr->tasks, lr->n_tasks * sizeof(*tasks));
+		if (lr->n_tasks)     /* an empty frame has no array at all */
+			memcpy(tasks + k, lr->tasks, lr->n_tasks * sizeof(*tasks));
 		k += lr->n_tasks;
 	}
 	*ret_tasks = tasks;
