@@ -97,12 +97,7 @@ static int events_run(struct store *s, void *arg)
 		read_failed(db, r->errbuf, sizeof(r->errbuf), &r->l.error);
 	sqlite3_finalize(q);
 	/* Read newest first to keep the newest; handed out oldest first. */
-	for (size_t i = 0; i < n / 2; i++) {
-		struct store_event e = r->rows[i];
-
-		r->rows[i] = r->rows[n - 1 - i];
-		r->rows[n - 1 - i] = e;
-	}
+	rows_reverse(r->rows, n, sizeof(*r->rows));
 	r->l.v = r->rows;
 	r->l.n = n;
 	return SQLITE_OK;

@@ -111,6 +111,9 @@ static inline void op_text(struct op *op, unsigned i, const char *s)
 void op_strv(struct op *op, unsigned i, char *const *strv, size_t n);
 /* len bytes, copied. */
 void op_blob(struct op *op, unsigned i, const void *p, size_t len);
+/* Reverses n rows of size bytes in place: reads that keep the newest
+ * limit rows read newest first and hand them out oldest first. */
+void rows_reverse(void *rows, size_t n, size_t size);
 /* Names joined with commas. */
 void op_names(struct op *op, unsigned i, char *const *names, size_t n);
 

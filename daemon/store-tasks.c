@@ -351,12 +351,7 @@ static int acct_run(struct store *s, void *arg)
 	if (rc != SQLITE_DONE)
 		read_failed(db, r->errbuf, sizeof(r->errbuf), &r->l.error);
 	sqlite3_finalize(q);
-	for (size_t i = 0; i < n / 2; i++) {
-		struct store_acct_row x = r->rows[i];
-
-		r->rows[i] = r->rows[n - 1 - i];
-		r->rows[n - 1 - i] = x;
-	}
+	rows_reverse(r->rows, n, sizeof(*r->rows));
 	r->l.v = r->rows;
 	r->l.n = n;
 	return SQLITE_OK;

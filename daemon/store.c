@@ -489,6 +489,19 @@ void op_strv(struct op *op, unsigned i, char *const *strv, size_t n)
 	op->v[i].len = len;
 }
 
+void rows_reverse(void *rows, size_t n, size_t size)
+{
+	char *v = rows, tmp[256];
+
+	if (size > sizeof(tmp))
+		hpq_fatal("rows_reverse: rows of %zu bytes", size);
+	for (size_t i = 0; i < n / 2; i++) {
+		memcpy(tmp, v + i * size, size);
+		memcpy(v + i * size, v + (n - 1 - i) * size, size);
+		memcpy(v + (n - 1 - i) * size, tmp, size);
+	}
+}
+
 void op_blob(struct op *op, unsigned i, const void *p, size_t len)
 {
 	char *b = xmalloc(len ? len : 1);
