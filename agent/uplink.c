@@ -236,14 +236,37 @@ static uint64_t uplink_send_raw(struct uplink *l, Hpq__Envelope *env, bool reque
 	return env->id;
 }
 
+/*
+ * The release the agent announces: its own, unless the test suite's
+ * HPQ_TEST_AGENT_ANNOUNCE=VERSION:PROTOCOL makes it say Hello as an older
+ * one (tests/integration/t_upgrade.c runs a cluster of mixed versions with
+ * it). Only protocols this agent also speaks are taken.
+ */
+static void uplink_announce(const char **version, uint32_t *protocol)
+{
+	static char v[32];
+	const char *e = getenv("HPQ_TEST_AGENT_ANNOUNCE");
+	unsigned p;
+	int n = 0;
+
+	*version = HPQ_VERSION;
+	*protocol = HPQ_PROTOCOL_VERSION;
+	if (!e || sscanf(e, "%31[0-9.]:%u%n", v, &p, &n) != 2 || e[n] || p < HPQ_PROTOCOL_MIN ||
+	    p > HPQ_PROTOCOL_VERSION)
+		return;
+	*version = v;
+	*protocol = p;
+}
+
 static void uplink_send_hello(struct uplink *l)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__Hello hello = HPQ__HELLO__INIT;
+	const char *version;
 
 	hello.role = HPQ__ROLE__ROLE_AGENT;
-	hello.protocol_version = HPQ_PROTOCOL_VERSION;
-	hello.software_version = (char *)HPQ_VERSION;
+	uplink_announce(&version, &hello.protocol_version);
+	hello.software_version = (char *)version;
 	hello.name = l->name;
 	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;

@@ -77,6 +77,7 @@ extern const struct cmd_entry cmd_policy_entry;
 extern const struct cmd_entry cmd_recipe_entry;  /* cmd-recipe.c */
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_versions_entry;
+extern const struct cmd_entry cmd_upgrade_check_entry;
 extern const struct cmd_entry cmd_status_entry;   /* the dashboards: cmd-status.c ... */
 extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_usage_entry;

@@ -9,8 +9,8 @@
  * An array's pending indices come as one row (ID_[5-999%50], as squeue
  * shows them) unless --expand-arrays asks for one row each. --format picks
  * the columns (output-columns.h); without it the table is output_text's.
- * One --state with one state still goes in the older `state` field, so
- * that an hpqd without `states` answers it.
+ * States go in `states` only: the older `state` field is protocol 1's,
+ * deprecated (hpqd records who still sends it).
  *
  * A queue can hold 100,000 tasks: the list is asked for streamed (as many
  * frames as it takes, none truncated) and, for a table whose columns need
@@ -147,14 +147,14 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
 	Hpq__Task **tasks = NULL;
 	size_t ntasks = 0, nframes = 0;
-	bool all = false, noheader = false, one_state = false, truncated = false;
+	bool all = false, noheader = false, truncated = false;
+	static char *active[] = { "active" };
 	const char **states = NULL, *format = NULL;
 	size_t n_states = 0, cols[TASK_COLUMNS_MAX], ncols = 0;
 	int n_state_opts = 0, c, r = CLI_USAGE;
 	char err[256];
 	uint64_t v;
 
-	list.state = (char *)"active";
 	while ((c = cli_getopt(cli, e, argc, argv, ":h", list_options)) != -1) {
 		switch (c) {
 		case OPT_TEAM:
@@ -167,11 +167,7 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 				cli_usage_error(cli, "%s", err);
 				goto out;
 			}
-			/* One plain state (or "active") fits the older field. */
-			one_state = ++n_state_opts == 1 && !strchr(optarg, ',');
-			if (one_state)
-				list.state = strcasecmp(optarg, "active") ? (char *)states[0]
-									  : (char *)"active";
+			n_state_opts++;
 			break;
 		case OPT_USER:
 			if (cli_parse_user(cli, "--user", optarg) != 0)
@@ -233,12 +229,12 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 				"every field");
 		goto out;
 	}
-	if (all)
-		list.state = (char *)"";
-	if (n_state_opts && !one_state) {
-		list.state = (char *)"";
+	if (n_state_opts) {
 		list.states = (char **)states;
 		list.n_states = n_states;
+	} else if (!all) {
+		list.states = active;
+		list.n_states = 1;
 	}
 
 	list.stream = true;

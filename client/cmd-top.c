@@ -159,8 +159,10 @@ static void view_fetch(struct view *v, struct hpq_client *c)
 	r = hpq_client_call(c, &req, &st);
 	if (r == 0 && st->body_case == HPQ__ENVELOPE__BODY_STATUS_REPLY) {
 		Hpq__Envelope lreq = HPQ__ENVELOPE__INIT;
+		static char *active[] = { "active" };
 
-		lr.state = (char *)"active";
+		lr.states = active;     /* not `state`: protocol 1's, deprecated */
+		lr.n_states = 1;
 		lr.team = (char *)(v->team ? v->team : "");
 		lr.limit = 5000;
 		lreq.body_case = HPQ__ENVELOPE__BODY_LIST;

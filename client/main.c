@@ -20,7 +20,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_policy_entry,     &cmd_recipe_entry,
 	&cmd_status_entry,     &cmd_events_entry, &cmd_usage_entry,
 	&cmd_top_entry,        &cmd_logs_entry,
-	&cmd_version_entry,    &cmd_versions_entry, NULL,
+	&cmd_version_entry,    &cmd_versions_entry, &cmd_upgrade_check_entry, NULL,
 };
 
 static const struct cmd_entry main_entry = {

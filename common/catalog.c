@@ -82,12 +82,83 @@ static int field_uint(json_t *o, const char *key, uint32_t *out, size_t i, const
 	return 0;
 }
 
+/* "section.key" or "section.*": lower-case words of [a-z0-9_.] around one
+ * dot at least (repair.actions.* has two). */
+static bool valid_config_key(const char *s)
+{
+	const char *dot = strrchr(s, '.');
+
+	if (!dot || dot == s || !dot[1] || strlen(s) > 128)
+		return false;
+	if (!strcmp(dot + 1, "*"))
+		return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.") == (size_t)(dot - s) + 1;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.") == strlen(s);
+}
+
+static void keys_free(struct hpq_release *r)
+{
+	for (size_t k = 0; k < r->nconfig_keys; k++)
+		free(r->config_keys[k]);
+	free(r->config_keys);
+	r->config_keys = NULL;
+	r->nconfig_keys = 0;
+}
+
+static int config_keys_load(json_t *o, struct hpq_release *r, size_t i, const char *path,
+			    char *err, size_t errlen)
+{
+	json_t *list = json_object_get(o, "config_keys"), *v;
+	size_t k;
+
+	if (!list)
+		return 0;
+	if (!json_is_array(list))
+		return hpq_errf(err, errlen, HPQ_EINVAL, "%s: release %zu: \"config_keys\" must be "
+				"an array of \"section.key\" strings", path, i + 1);
+	r->has_config_keys = true;
+	r->config_keys = xcalloc(json_array_size(list) + 1, sizeof(*r->config_keys));
+	json_array_foreach(list, k, v) {
+		const char *s = json_string_value(v);
+
+		if (!s || !valid_config_key(s)) {
+			keys_free(r);
+			return hpq_errf(err, errlen, HPQ_EINVAL, "%s: release %zu: config key %zu "
+					"is not \"section.key\" or \"section.*\": '%.60s'", path,
+					i + 1, k + 1, s ? s : "(not a string)");
+		}
+		for (size_t j = 0; j < r->nconfig_keys; j++)
+			if (!strcmp(r->config_keys[j], s)) {
+				keys_free(r);
+				return hpq_errf(err, errlen, HPQ_EINVAL, "%s: release %zu: config key "
+						"'%s' is listed twice", path, i + 1, s);
+			}
+		r->config_keys[r->nconfig_keys++] = xstrdup(s);
+	}
+	return 0;
+}
+
+bool hpq_release_knows_key(const struct hpq_release *r, const char *section, const char *key)
+{
+	size_t ls = strlen(section);
+
+	for (size_t k = 0; k < r->nconfig_keys; k++) {
+		const char *c = r->config_keys[k];
+
+		if (strncmp(c, section, ls) || c[ls] != '.')
+			continue;
+		if (!strcmp(c + ls + 1, "*") || !strcmp(c + ls + 1, key))
+			return true;
+	}
+	return false;
+}
+
 static int release_load(json_t *o, struct hpq_release *r, size_t i, const char *path,
 			char *err, size_t errlen)
 {
 	static const char *const known[] = { "version", "released", "end_of_standard_support",
 					     "end_of_extended_support", "protocol",
-					     "protocol_min", "schema", "default", "notes" };
+					     "protocol_min", "schema", "default", "notes",
+					     "config_keys" };
 	const char *key;
 	json_t *v;
 	unsigned ver[3];
@@ -134,7 +205,7 @@ static int release_load(json_t *o, struct hpq_release *r, size_t i, const char *
 		return hpq_errf(err, errlen, HPQ_EINVAL, "%s: release %s: \"default\" must be "
 				"true or false", path, r->version);
 	r->is_default = json_is_true(v);
-	return 0;
+	return config_keys_load(o, r, i, path, err, errlen);
 }
 
 int hpq_catalog_load(const char *path, struct hpq_catalog *cat, char *err, size_t errlen)
@@ -167,6 +238,7 @@ int hpq_catalog_load(const char *path, struct hpq_catalog *cat, char *err, size_
 		if (rc < 0)
 			goto out;
 		if (hpq_catalog_find(cat, r->version)) {
+			keys_free(r);
 			rc = hpq_errf(err, errlen, HPQ_EINVAL, "%s: release %s is listed twice",
 				      path, r->version);
 			goto out;
@@ -186,6 +258,8 @@ out:
 
 void hpq_catalog_release(struct hpq_catalog *cat)
 {
+	for (size_t i = 0; i < cat->n; i++)
+		keys_free(&cat->v[i]);
 	free(cat->v);
 	cat->v = NULL;
 	cat->n = 0;
@@ -195,6 +269,14 @@ const struct hpq_release *hpq_catalog_find(const struct hpq_catalog *cat, const 
 {
 	for (size_t i = 0; i < cat->n; i++)
 		if (!strcmp(cat->v[i].version, version))
+			return &cat->v[i];
+	return NULL;
+}
+
+const struct hpq_release *hpq_catalog_default(const struct hpq_catalog *cat)
+{
+	for (size_t i = 0; i < cat->n; i++)
+		if (cat->v[i].is_default)
 			return &cat->v[i];
 	return NULL;
 }

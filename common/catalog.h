@@ -22,6 +22,11 @@ struct hpq_release {
 	uint32_t protocol_min;       /* the oldest peer protocol it accepts */
 	uint32_t schema;             /* the database schema version it migrates to */
 	bool is_default;             /* the release new clusters should install */
+	/* "config_keys": the hpqd.conf keys it knows, "section.key" ("section.*":
+	 * any key of that section); has_config_keys false when not listed. */
+	char **config_keys;
+	size_t nconfig_keys;
+	bool has_config_keys;
 };
 
 struct hpq_catalog {
@@ -35,6 +40,12 @@ struct hpq_catalog {
 int hpq_catalog_load(const char *path, struct hpq_catalog *cat, char *err, size_t errlen);
 void hpq_catalog_release(struct hpq_catalog *cat);
 const struct hpq_release *hpq_catalog_find(const struct hpq_catalog *cat, const char *version);
+
+/* The default release (there is exactly one in a loaded catalogue). */
+const struct hpq_release *hpq_catalog_default(const struct hpq_catalog *cat);
+
+/* Whether r lists the hpqd.conf key section.key (config_keys). */
+bool hpq_release_knows_key(const struct hpq_release *r, const char *section, const char *key);
 
 /* STANDARD_SUPPORT, EXTENDED_SUPPORT or END_OF_SUPPORT on the day of now
  * (UTC). */

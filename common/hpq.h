@@ -8,9 +8,12 @@
 
 #include <stdint.h>
 
-/* Bump when a message changes meaning. The daemon serves agents one
- * version back (HPQ_PROTOCOL_MIN). */
-#define HPQ_PROTOCOL_VERSION 1
+/* Bump when a message changes meaning. The daemon serves peers (agents
+ * and clients) from HPQ_PROTOCOL_MIN to its own version, one release back,
+ * and notes each use of an older one as deprecated; a newer peer is
+ * refused, so the daemon is upgraded first (docs/upgrades.md).
+ * 2: ListRequest.states replaces ListRequest.state (still served). */
+#define HPQ_PROTOCOL_VERSION 2
 #define HPQ_PROTOCOL_MIN 1
 
 #ifndef HPQ_VERSION

@@ -9,6 +9,8 @@
  * already copied. The copy is written to PATH.tmp, checked with
  * `PRAGMA integrity_check`, made durable and renamed into place: PATH is
  * either a whole, consistent database or absent. PATH must not exist.
+ * The copy is then recorded in the live database's backups table (its
+ * path, time, size and schema) for hpq upgrade-check.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,9 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "clock.h"
 #include "error.h"
+#include "store.h"
 #include "xalloc.h"
 
 #define PAGES_PER_STEP 256
@@ -153,6 +157,15 @@ int backup_run(const char *db_path, const char *path, struct backup_result *res,
 	sync_path(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
 	if (stat(path, &sb) == 0)
 		res->bytes = (uint64_t)sb.st_size;
+	{
+		char *abs = realpath(path, NULL);
+
+		res->recorded = store_backup_record(db_path, abs ? abs : path, hpq_now_ms(),
+						    res->bytes, (uint32_t)res->schema,
+						    res->record_error,
+						    sizeof(res->record_error)) == 0;
+		free(abs);
+	}
 out:
 	if (b)
 		sqlite3_backup_finish(b);

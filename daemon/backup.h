@@ -4,12 +4,18 @@
 #ifndef HPQD_BACKUP_H
 #define HPQD_BACKUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct backup_result {
 	int schema;                  /* the copy's schema version */
 	uint64_t pages, bytes;
+	/* Whether the copy was recorded in the live database (hpq upgrade-check
+	 * reads the newest), and if not why (recording is not the backup's
+	 * success: the copy is whole either way). */
+	bool recorded;
+	char record_error[256];
 };
 
 /* Copies the database at db_path to path, which must not exist, while a

@@ -106,8 +106,19 @@ static void free_admins(struct config *c)
 	c->nadmins = 0;
 }
 
+static void free_file_keys(struct config *c)
+{
+	for (size_t i = 0; i < c->nfile_keys; i++)
+		free(c->file_keys[i]);
+	free(c->file_keys);
+	c->file_keys = NULL;
+	c->nfile_keys = 0;
+}
+
 void config_release(struct config *c)
 {
+	free(c->file);
+	free_file_keys(c);
 	free(c->listen);
 	free(c->socket_path);
 	free(c->state_dir);
@@ -130,6 +141,10 @@ static char *dup_or_null(const char *s)
 void config_copy(struct config *dst, const struct config *src)
 {
 	*dst = *src;
+	dst->file = dup_or_null(src->file);
+	dst->file_keys = src->nfile_keys ? xcalloc(src->nfile_keys, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < src->nfile_keys; i++)
+		dst->file_keys[i] = xstrdup(src->file_keys[i]);
 	dst->listen = dup_or_null(src->listen);
 	dst->socket_path = dup_or_null(src->socket_path);
 	dst->state_dir = dup_or_null(src->state_dir);
@@ -584,6 +599,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			return 0;
 		}
 	} else if (!strcmp(section, "nodes")) {
+		/* The key's first name, deprecated (deprecation.c): still read,
+		 * and hpqd records that the file uses it. */
 		if (!strcmp(key, "unreachable_after"))
 			return config_set(c, "agents", key, value, err, errlen);
 	} else if (!strcmp(section, "repair")) {
@@ -665,10 +682,24 @@ struct load_ctx {
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *ctx = user;
+	struct config *c = ctx->c;
+	char *full = NULL;
 
 	/* inih calls with name == NULL at a new section when that option is on. */
 	if (!name)
 		return 1;
+	/* Which keys the file sets, for hpq upgrade-check (keys a release does
+	 * not know, deprecated ones). A key repeated is listed once. */
+	xasprintf(&full, "%s.%s", section && *section ? section : "hpqd", name);
+	for (size_t i = 0; i < c->nfile_keys && full; i++)
+		if (!strcmp(c->file_keys[i], full)) {
+			free(full);
+			full = NULL;
+		}
+	if (full) {
+		c->file_keys = xreallocarray(c->file_keys, c->nfile_keys + 1, sizeof(char *));
+		c->file_keys[c->nfile_keys++] = full;
+	}
 	return config_set(ctx->c, section, name, value ? value : "", ctx->msg,
 			  sizeof(ctx->msg)) == 0;
 }
@@ -678,6 +709,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	struct load_ctx ctx = { .c = c };
 	int r;
 
+	free(c->file);
+	c->file = xstrdup(path);
 	r = ini_parse(path, on_ini, &ctx);
 	if (r == -1) {
 		int e = errno ? errno : ENOENT;

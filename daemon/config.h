@@ -26,6 +26,9 @@ struct config {
 	bool slurm_env;             /* [compat] slurm_env: tasks get SLURM_* variables */
 	char *versions_catalog;     /* [versions] catalog: the release catalogue (JSON);
 	                             * "": the installed one (config_catalog) */
+	char *file;                 /* the INI file read (config_load); NULL: none */
+	char **file_keys;           /* "section.key" of each line it set, in order */
+	size_t nfile_keys;
 	int log_level;              /* syslog level */
 	uint64_t heartbeat_ms;      /* what agents are told to use */
 	uint32_t unreachable_after; /* heartbeats missed before a node is lost */

@@ -30,6 +30,7 @@
 
 struct agentlink;
 struct ca;
+struct deprecations;
 struct dispatch;
 struct events;
 struct groups;
@@ -59,6 +60,7 @@ struct hpqd {
 	struct repair *repair;      /* repair.c: node repair timer and commands */
 	struct retention *retention; /* retention.c: ended tasks leave memory, then the database */
 	struct groups *groups;      /* groups.c: users' Unix groups, for roles */
+	struct deprecations *deprecations; /* deprecation.c: who uses what is deprecated */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */
 	struct ca *ca;              /* ca.c: the cluster CA, hpqd's certificate and TLS context */

@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "agentlink.h"
 #include "ca.h"
+#include "deprecation.h"
 #include "dispatch.h"
 #include "events.h"
 #include "error.h"
@@ -220,6 +221,24 @@ out:
 	return r;
 }
 
+/* hpqd.conf's deprecated keys (deprecation.h): the file is their user. */
+static void note_deprecated_keys(struct hpqd *d)
+{
+	for (size_t i = 0; i < DEPRECATED_COUNT; i++) {
+		const struct deprecation *dep = &deprecation_table[i];
+		char *full = NULL;
+
+		if (!dep->section)
+			continue;
+		xasprintf(&full, "%s.%s", dep->section, dep->key);
+		for (size_t k = 0; k < d->cfg.nfile_keys; k++)
+			if (!strcmp(d->cfg.file_keys[k], full))
+				deprecation_note(d->deprecations, (enum deprecation_id)i,
+						 d->cfg.file, hpq_now_ms());
+		free(full);
+	}
+}
+
 int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigned flags,
 	      char *err, size_t errlen)
 {
@@ -262,6 +281,10 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	r = state_load(&d->state, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = deprecation_open(d->store, &d->deprecations, err, errlen);
+	if (r < 0)
+		goto fail;
+	note_deprecated_keys(d);
 	r = store_start(d->store, loop, on_store_change, d);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot start the storage thread: %s", uv_strerror(r));
@@ -290,6 +313,8 @@ fail:
 	free(path);
 	ca_free(d->ca);
 	d->ca = NULL;
+	deprecation_close(d->deprecations);
+	d->deprecations = NULL;
 	store_close(d->store);
 	d->store = NULL;
 	state_release(&d->state);
@@ -313,6 +338,8 @@ static void finish_stop(uv_timer_t *h)
 	agentlink_close(d);
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	usage_close(d);         /* its last rows go into the final commit */
+	deprecation_close(d->deprecations); /* and the uses not written yet */
+	d->deprecations = NULL;
 	store_close(d->store);
 	d->store = NULL;
 	events_close(d);        /* after the store: its last completions push events */

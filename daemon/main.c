@@ -36,6 +36,7 @@
 
 #include "backup.h"
 #include "config-check.h"
+#include "deprecation.h"
 #include "error.h"
 #include "hpq.h"
 #include "ca.h"
@@ -539,10 +540,36 @@ static int backup(const struct config *cfg, const char *path)
 	if (r < 0)
 		fprintf(stderr, "hpqd: %s\n", err);
 	else
+	{
 		printf("backed up %s to %s: schema version %d, %llu pages, %llu bytes\n", db, path,
 		       res.schema, (unsigned long long)res.pages, (unsigned long long)res.bytes);
+		if (!res.recorded)
+			fprintf(stderr, "hpqd: warning: %s (hpq upgrade-check will not see this "
+				"backup)\n", res.record_error);
+	}
 	free(db);
 	return r < 0 ? 1 : 0;
+}
+
+/* --check: deprecated keys in the file are notes, not problems: hpqd
+ * still reads them (and records their use for hpq upgrade-check). */
+static void check_deprecated(const struct config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < DEPRECATED_COUNT; i++) {
+		const struct deprecation *d = &deprecation_table[i];
+
+		if (!d->section)
+			continue;
+		for (size_t k = 0; k < cfg->nfile_keys; k++) {
+			size_t ls = strlen(d->section);
+			const char *f = cfg->file_keys[k];
+
+			if (!strncmp(f, d->section, ls) && f[ls] == '.' && !strcmp(f + ls + 1, d->key))
+				fprintf(out, "# deprecated: [%s] %s in %s (since %s, removed in %s): "
+					"use %s\n", d->section, d->key, cfg->file, d->since,
+					d->removed, d->instead);
+		}
+	}
 }
 
 /* --check: the release catalogue (hpq versions). Absent is a note, since
@@ -602,6 +629,7 @@ static int check_config(struct daemon_main *m, struct config *cfg)
 	problems = config_check(cfg, stderr);
 	problems += check_security(cfg, stderr);
 	problems += check_catalog(cfg, stdout, stderr);
+	check_deprecated(cfg, stdout);
 	if (problems)
 		fprintf(stderr, "hpqd: %u problem%s in the settings\n", problems,
 			problems == 1 ? "" : "s");

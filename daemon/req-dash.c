@@ -4,11 +4,13 @@
  * status.c builds the status from memory, events.c and usage.c read the
  * store behind everything recorded so far, logs.c relays the read to the
  * agent that holds the output; accounting reads the ended tasks' rows;
- * hpq versions reads the release catalogue.
+ * hpq versions reads the release catalogue; hpq upgrade-check reads it too,
+ * then the newest backup's record, and runs upgrade.c's checks.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "agentlink.h"
@@ -24,6 +26,7 @@
 #include "server.h"
 #include "status.h"
 #include "store.h"
+#include "upgrade.h"
 #include "usage.h"
 #include "xalloc.h"
 
@@ -304,5 +307,119 @@ int req_versions(struct req *q)
 	free(nv);
 	free(nvp);
 	hpq_catalog_release(&cat);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- hpq upgrade-check */
+
+struct upgrade_req {
+	struct hpqd *d;
+	struct conn *c;
+	uint64_t id;
+	struct hpq_catalog cat;
+	const struct hpq_release *target;
+};
+
+/* The checks run once the newest backup is read, on the state as it is
+ * then. */
+static void on_upgrade_backup(void *arg, int status, const struct store_backup_info *b)
+{
+	struct upgrade_req *r = arg;
+	struct hpqd *d = r->d;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__UpgradeCheckReply rep = HPQ__UPGRADE_CHECK_REPLY__INIT;
+	Hpq__UpgradeCheck *chk, **chkp;
+	struct upgrade_result *res = NULL;
+	struct statvfs vfs;
+	struct upgrade_ctx x = {
+		.st = &d->state,
+		.cfg = &d->cfg,
+		.dp = d->deprecations,
+		.cat = &r->cat,
+		.target = r->target,
+		.daemon_version = HPQ_VERSION,
+		.schema = (uint32_t)store_schema_latest(),
+		.client_version = r->c->software ? r->c->software : "",
+		.client_protocol = r->c->protocol,
+		.backup = b,
+		.free_bytes = UINT64_MAX,
+		.now_ms = hpq_now_ms(),
+	};
+
+	if (status < 0) {
+		server_send_error(r->c, r->id, status, b && b->error ? b->error
+					      : "cannot read the backups' record");
+		goto out;
+	}
+	if (statvfs(d->cfg.state_dir, &vfs) == 0)
+		x.free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	upgrade_run(&x, &res);
+	chk = xcalloc(upgrade_ncheck, sizeof(*chk));
+	chkp = xcalloc(upgrade_ncheck, sizeof(*chkp));
+	for (size_t i = 0; i < upgrade_ncheck; i++) {
+		hpq__upgrade_check__init(&chk[i]);
+		chk[i].id = (char *)upgrade_checks[i].id;
+		chk[i].description = (char *)upgrade_checks[i].description;
+		chk[i].status = (char *)upgrade_status_name(res[i].status);
+		chk[i].n_affected = res[i].naffected;
+		chk[i].affected = res[i].affected;
+		chk[i].recommendation = res[i].recommendation ? res[i].recommendation : (char *)"";
+		chkp[i] = &chk[i];
+	}
+	rep.daemon_version = (char *)HPQ_VERSION;
+	rep.target = (char *)r->target->version;
+	rep.catalog = (char *)config_catalog(&d->cfg);
+	rep.n_checks = upgrade_ncheck;
+	rep.checks = chkp;
+	env.id = r->id;
+	env.body_case = HPQ__ENVELOPE__BODY_UPGRADE_CHECK_REPLY;
+	env.upgrade_check_reply = &rep;
+	server_send(r->c, &env);
+	free(chk);
+	free(chkp);
+	upgrade_results_free(res);
+out:
+	server_unref(r->c);
+	hpq_catalog_release(&r->cat);
+	free(r);
+}
+
+int req_upgrade_check(struct req *q)
+{
+	const Hpq__UpgradeCheckRequest *m = q->env->upgrade_check;
+	struct hpqd *d = q->d;
+	struct upgrade_req *r;
+	struct hpq_catalog cat;
+	const struct hpq_release *t;
+	char err[512] = "", list[256] = "";
+	size_t used = 0;
+
+	if (hpq_catalog_load(config_catalog(&d->cfg), &cat, err, sizeof(err)) < 0)
+		return state_errf(q->e, HPQ_EINVAL, "the release catalogue ([versions] catalog): "
+				  "%s", err);
+	t = *m->target ? hpq_catalog_find(&cat, m->target) : hpq_catalog_default(&cat);
+	if (!t) {
+		for (size_t i = 0; i < cat.n && used < sizeof(list); i++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+						 i ? ", " : "", cat.v[i].version);
+		state_errf(q->e, HPQ_ENOTFOUND, "unknown target release '%.40s': the catalogue "
+			   "%s lists %s", m->target, config_catalog(&d->cfg), list);
+		hpq_catalog_release(&cat);
+		return HPQ_ENOTFOUND;
+	}
+	if (hpq_version_cmp(t->version, HPQ_VERSION) < 0) {
+		state_errf(q->e, HPQ_EINVAL, "target %s is older than this hpqd (%s): hpq "
+			   "upgrades, it does not go back", t->version, HPQ_VERSION);
+		hpq_catalog_release(&cat);
+		return HPQ_EINVAL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	r->c = q->c;
+	r->id = q->id;
+	r->cat = cat;
+	r->target = t;
+	server_ref(q->c);
+	store_backup_latest(d->store, on_upgrade_backup, r);
 	return 0;
 }

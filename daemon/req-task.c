@@ -17,7 +17,9 @@
 
 #include "agentlink.h"
 #include "array.h"
+#include "clock.h"
 #include "context.h"
+#include "deprecation.h"
 #include "error.h"
 #include "parse.h"
 #include "msg.h"
@@ -422,6 +424,9 @@ int req_list(struct req *q)
 		f.name = m->name;
 	if (*m->state && list_state(m->state, &f.states, q->e) < 0)
 		return HPQ_EINVAL;
+	if (*m->state)               /* protocol 1's field: served, and recorded */
+		deprecation_note(q->d->deprecations, DEPRECATED_LIST_STATE, q->c->user,
+				 hpq_now_ms());
 	for (size_t i = 0; i < m->n_states; i++)
 		if (list_state(m->states[i], &f.states, q->e) < 0)
 			return HPQ_EINVAL;

@@ -60,6 +60,7 @@ req_fn req_class_set, req_class_remove, req_class_list;
 req_fn req_policy_show, req_policy_set;
 /* req-dash.c */
 req_fn req_status, req_events, req_usage, req_log_request, req_acct, req_versions;
+req_fn req_upgrade_check;
 /* req-join.c */
 req_fn req_join, req_renew, req_token_create, req_token_list, req_token_delete;
 req_fn req_node_revoke;

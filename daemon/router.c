@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "context.h"
+#include "deprecation.h"
 #include "error.h"
 #include "msg.h"
 #include "request.h"
@@ -152,6 +154,7 @@ static const struct req_entry table[] = {
 	[BODY(LOG_REQUEST)]   = { CLIENT, NULL, req_log_request },
 	[BODY(ACCT)]          = { CLIENT, NULL, req_acct },
 	[BODY(VERSIONS)]      = { CLIENT, NULL, req_versions },
+	[BODY(UPGRADE_CHECK)] = { CLIENT, NULL, req_upgrade_check },
 
 	[BODY(REGISTER)]      = { AGENT | WRITE, NULL, req_register },
 	[BODY(HEARTBEAT)]     = { AGENT, NULL, req_heartbeat },
@@ -180,6 +183,14 @@ void router_deliver(void *arg, struct conn *c, const Hpq__Envelope *env)
 	const struct req_entry *r = NULL;
 	int rc;
 
+	/* A peer of an older protocol is served, and its use recorded (in
+	 * memory per request; the store's row is rate-limited). */
+	if (c->protocol == 1 && c->phase == CONN_READY && c->user) {
+		char who[HPQ_NAME_MAX + 16];
+
+		snprintf(who, sizeof(who), "%s %s", agent ? "agent" : "client", c->user);
+		deprecation_note(q.d->deprecations, DEPRECATED_PROTOCOL_1, who, hpq_now_ms());
+	}
 	if ((size_t)env->body_case < sizeof(table) / sizeof(table[0]))
 		r = &table[env->body_case];
 	if (!r || !r->handle || !(r->roles & role))

@@ -533,11 +533,20 @@ static int on_hello(struct conn *c, uint64_t id, const Hpq__Hello *h, struct sta
 	Hpq__HelloReply rep = HPQ__HELLO_REPLY__INIT;
 	int r;
 
-	if (h->protocol_version < HPQ_PROTOCOL_MIN || h->protocol_version > HPQ_PROTOCOL_VERSION)
+	/* The promise (docs/upgrades.md): peers one release back are served; a
+	 * newer peer is refused, as the daemon is upgraded first. */
+	if (h->protocol_version < HPQ_PROTOCOL_MIN)
 		return state_errf(e, HPQ_EVERSION,
-				  "protocol version %u is not supported (hpqd %s speaks %d to %d): "
-				  "use matching versions of hpq", h->protocol_version, HPQ_VERSION,
-				  HPQ_PROTOCOL_MIN, HPQ_PROTOCOL_VERSION);
+				  "protocol version %u is too old (hpqd %s speaks %d to %d): "
+				  "upgrade this hpq or hpq-agent to a release hpqd serves",
+				  h->protocol_version, HPQ_VERSION, HPQ_PROTOCOL_MIN,
+				  HPQ_PROTOCOL_VERSION);
+	if (h->protocol_version > HPQ_PROTOCOL_VERSION)
+		return state_errf(e, HPQ_EVERSION,
+				  "protocol version %u is newer than hpqd %s speaks (%d to %d): "
+				  "upgrade hpqd first, then the agents, then hpq",
+				  h->protocol_version, HPQ_VERSION, HPQ_PROTOCOL_MIN,
+				  HPQ_PROTOCOL_VERSION);
 	if (h->role != HPQ__ROLE__ROLE_CLIENT && h->role != HPQ__ROLE__ROLE_AGENT)
 		return state_errf(e, HPQ_EPROTO, "Hello without a role");
 	c->role = h->role;

@@ -325,6 +325,25 @@ static const char schema_v8[] =
 	"ALTER TABLE tasks ADD COLUMN recipe_version TEXT NOT NULL DEFAULT '';\n"
 	"ALTER TABLE tasks ADD COLUMN recipe_params BLOB NOT NULL DEFAULT x'';\n";
 
+/* Upgrade insights (store-upgrade.c): who still uses what is deprecated,
+ * one row per thing and user, and the backups hpqd --backup made. */
+static const char schema_v9[] =
+	"CREATE TABLE deprecated_uses (\n"
+	"  what TEXT NOT NULL,\n"
+	"  who TEXT NOT NULL,\n"
+	"  first_seen_ms INTEGER NOT NULL,\n"
+	"  last_seen_ms INTEGER NOT NULL,\n"
+	"  count INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (what, who)\n"
+	");\n"
+	"CREATE TABLE backups (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  path TEXT NOT NULL,\n"
+	"  time_ms INTEGER NOT NULL,\n"
+	"  bytes INTEGER NOT NULL,\n"
+	"  schema INTEGER NOT NULL\n"
+	");\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -334,6 +353,7 @@ static const char *const migrations[] = {
 	schema_v6,
 	schema_v7,
 	schema_v8,
+	schema_v9,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -546,4 +546,43 @@ void store_set_commit_observer(struct store *s, void (*fn)(void *arg, uint64_t n
  * wait for room, plus the open one if not empty. */
 size_t store_inflight(const struct store *s);
 
+/*
+ * ---- upgrade insights (store-upgrade.c, schema version 9)
+ *
+ * deprecated_uses: one row per deprecated thing (deprecation.h's ids) and
+ * per user of it, with its first and last use and a count, rewritten
+ * whole (deprecation.c limits how often). backups: each copy hpqd --backup
+ * made, recorded by that process in the live database.
+ */
+struct store_deprecated_row {
+	const char *what, *who;
+	int64_t first_seen_ms, last_seen_ms;
+	uint64_t count;
+};
+void store_deprecated_put(struct store *s, const struct store_deprecated_row *r);
+/* Before store_start: hands every row to cb. 0 or a negative code. */
+int store_deprecated_load(struct store *s,
+			  void (*cb)(void *arg, const struct store_deprecated_row *r), void *arg,
+			  char *err, size_t errlen);
+
+struct store_backup_info {
+	bool has;                    /* a backup is recorded */
+	const char *path;
+	int64_t time_ms;
+	uint64_t bytes;
+	uint32_t schema;
+	uint64_t db_bytes;           /* the database now: page_count x page_size */
+	const char *error;           /* the read failed; NULL when it did not */
+};
+typedef void (*store_backup_fn)(void *arg, int status, const struct store_backup_info *b);
+/* The newest backup recorded, and the database's size. */
+void store_backup_latest(struct store *s, store_backup_fn fn, void *arg);
+/* hpqd --backup, in its own process: records the copy at path in the live
+ * database db_path through a connection of its own (a short write that
+ * waits for hpqd's), as the database's owner only (HPQ_EPERM otherwise: the
+ * files SQLite may create must stay hpqd's). A database older than schema
+ * 9 has no table: -ENOENT. */
+int store_backup_record(const char *db_path, const char *path, int64_t time_ms, uint64_t bytes,
+			uint32_t schema, char *err, size_t errlen);
+
 #endif

@@ -52,12 +52,13 @@ _hpq_opts()
 	logs) opts='--follow --attempt --node --json' ;;
 	version) opts='--json' ;;
 	versions) opts='--json' ;;
+	upgrade-check) opts='--target --json' ;;
 	# options: end
 	esac
 	printf '%s\n' "$opts --help"
 }
 
-_hpq_commands='submit list show cancel hold release requeue update acct checkpoint recipe node team class policy status events usage top logs version versions help'
+_hpq_commands='submit list show cancel hold release requeue update acct checkpoint recipe node team class policy status events usage top logs version versions upgrade-check help'
 _hpq_global_opts='--socket --server --ca-file --server-name --munge-socket --insecure --json --help --version'
 _hpq_states='active pending running preempting completed failed cancelled timeout out_of_memory'
 _hpq_columns='id name team user class pool state exit reason nodes gpus time elapsed nodelist submit start end limit attempts preemptions held dependency gpu_hours cpu_time peak_mem'
@@ -74,7 +75,7 @@ _hpq_takes_value()
 	--task | --attempt | --reason | --action | --ttl | --uses | --sharing | \
 	--borrow-limit | --borrow-limit-abs | --lend-limit | --weight | --preempt-own | \
 	--members | --admins | --default-class | --preemptible | --node | --by | --interval | --output | --error | --kill-on-invalid-dep | --wrap | \
-	--max-time | --recipe | --set | --recipe-path | --watch)
+	--max-time | --recipe | --set | --recipe-path | --watch | --target)
 		return 0 ;;
 	esac
 	return 1

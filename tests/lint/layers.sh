@@ -25,6 +25,7 @@ floor() {
 	rights.* | trust.* | update.*) echo 2 ;;
 	array.* | depend.* | select.* | control.*) echo 2 ;;
 	ca.* | backup.*) echo 1 ;;
+	deprecation.* | upgrade.*) echo 4 ;;
 	*) echo "" ;;
 	esac
 }

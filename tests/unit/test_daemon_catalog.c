@@ -10,7 +10,14 @@
  *     bad JSON (with its line), no releases, an unknown key, a date that
  *     is no day, dates out of order, a version twice, not exactly one
  *     default, protocol_min above protocol;
- *   - versions compare as numbers (0.10.0 after 0.9.1).
+ *   - versions compare as numbers (0.10.0 after 0.9.1);
+ *   - config_keys: the shipped default release lists exactly the keys of
+ *     dist/hpqd.conf (and the deprecated [nodes] unreachable_after, and
+ *     any [repair.actions] key), so that a key cannot land without its
+ *     catalogue entry; keys match by section, "section.*" any key of it;
+ *     a malformed list is refused;
+ *   - the release before this one is in the catalogue, inside this one's
+ *     protocol window (the promise of docs/upgrades.md).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,6 +53,57 @@ static void shipped_catalogue_lists_this_build(void **ts)
 	assert_int_equal(r->protocol, HPQ_PROTOCOL_VERSION);
 	assert_int_equal(r->protocol_min, HPQ_PROTOCOL_MIN);
 	assert_int_equal(r->schema, store_schema_latest());
+	assert_ptr_equal(hpq_catalog_default(&cat), r);
+	/* One release back is served. */
+	{
+		const struct hpq_release *prev = NULL;
+
+		for (size_t i = 0; i < cat.n; i++)
+			if (hpq_version_cmp(cat.v[i].version, r->version) < 0 &&
+			    (!prev || hpq_version_cmp(cat.v[i].version, prev->version) > 0))
+				prev = &cat.v[i];
+		assert_non_null(prev);
+		assert_true(prev->protocol >= r->protocol_min && prev->protocol < r->protocol);
+	}
+	hpq_catalog_release(&cat);
+}
+
+/* dist/hpqd.conf's keys ("#key = default" under "[section]") are the
+ * default release's config_keys, less the two that are not in the file. */
+static void shipped_config_keys_match_hpqd_conf(void **ts)
+{
+	struct hpq_catalog cat;
+	const struct hpq_release *r;
+	char err[512], line[512], section[64] = "", key[64];
+	size_t in_file = 0;
+	FILE *f;
+
+	(void)ts;
+	if (hpq_catalog_load(HPQ_SOURCE_DIR "/dist/versions.json", &cat, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	r = hpq_catalog_default(&cat);
+	assert_true(r->has_config_keys);
+	f = fopen(HPQ_SOURCE_DIR "/dist/hpqd.conf", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "[%63[a-z.]]", section) == 1)
+			continue;
+		if (sscanf(line, "#%63[a-z_] =", key) != 1 || !*section ||
+		    !strcmp(section, "repair.actions"))
+			continue;
+		in_file++;
+		if (!hpq_release_knows_key(r, section, key))
+			fail_msg("dist/hpqd.conf has [%s] %s; dist/versions.json's %s does not "
+				 "list \"%s.%s\"", section, key, r->version, section, key);
+	}
+	fclose(f);
+	assert_true(in_file > 30);
+	assert_true(hpq_release_knows_key(r, "nodes", "unreachable_after"));
+	assert_true(hpq_release_knows_key(r, "repair.actions", "gpu-xid-79"));
+	assert_false(hpq_release_knows_key(r, "auth", "key_file"));
+	assert_false(hpq_release_knows_key(r, "hpqd", "colour"));
+	/* Nothing listed that the file lacks. */
+	assert_int_equal(r->nconfig_keys, in_file + 2);
 	hpq_catalog_release(&cat);
 }
 
@@ -124,6 +182,16 @@ static void malformed_catalogues(void **ts)
 	       "\"default\": true}]}",
 	       "protocol_min 3");
 	refuse("{\"releases\": [" REL(", \"default\": \"yes\"") "]}", "true or false");
+	refuse("{\"releases\": [" REL(", \"default\": true, \"config_keys\": \"hpqd.listen\"")
+	       "]}", "must be an array");
+	refuse("{\"releases\": [" REL(", \"default\": true, \"config_keys\": [\"listen\"]")
+	       "]}", "config key 1 is not");
+	refuse("{\"releases\": [" REL(", \"default\": true, \"config_keys\": [\"a.b\", 3]")
+	       "]}", "config key 2 is not");
+	refuse("{\"releases\": [" REL(", \"default\": true, \"config_keys\": [\"a.*x\"]")
+	       "]}", "config key 1 is not");
+	refuse("{\"releases\": [" REL(", \"default\": true, \"config_keys\": [\"a.b\", "
+	       "\"a.b\"]") "]}", "listed twice");
 }
 
 int main(void)
@@ -132,6 +200,7 @@ int main(void)
 		cmocka_unit_test(shipped_catalogue_lists_this_build),
 		cmocka_unit_test(status_by_date),
 		cmocka_unit_test(malformed_catalogues),
+		cmocka_unit_test(shipped_config_keys_match_hpqd_conf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -263,7 +263,7 @@ static void sources(void **state)
 
 /* SIGHUP copies the whole config to swap [repair] in (repair_reload):
  * the copy owns every string, so releasing both frees nothing twice
- * (ASan watches this in make test). */
+ * (ASan watches this in make test). The file's keys are copied too. */
 static void copy_is_deep(void **state)
 {
 	struct config a, b;
@@ -282,6 +282,22 @@ static void copy_is_deep(void **state)
 	config_init(&a);
 	assert_non_null(strstr(config_catalog(&a), "/hpq/versions.json"));
 	config_release(&a);
+
+	/* The file and the keys it set (hpq upgrade-check reads them), each
+	 * once, in order, deep-copied. */
+	write_file(path_in("keys.conf"), "listen = 0.0.0.0:7420\n[nodes]\nunreachable_after = 5\n"
+		   "[hpqd]\nlisten = 0.0.0.0:7421\n[repair.actions]\nxid-79 = replace\n", 0644);
+	config_init(&a);
+	assert_int_equal(config_load(&a, path_in("keys.conf"), err, sizeof(err)), 0);
+	config_copy(&b, &a);
+	config_release(&a);
+	assert_string_equal(b.file, path_in("keys.conf"));
+	assert_int_equal(b.nfile_keys, 3);
+	assert_string_equal(b.file_keys[0], "hpqd.listen");
+	assert_string_equal(b.file_keys[1], "nodes.unreachable_after");
+	assert_string_equal(b.file_keys[2], "repair.actions.xid-79");
+	assert_int_equal(b.unreachable_after, 5);
+	config_release(&b);
 }
 
 int main(void)

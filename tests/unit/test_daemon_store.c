@@ -19,9 +19,13 @@
  *     this test passing when migrations are added: never edit the copy;
  *   - so does one of version 3 (the one before team admins), every team
  *     kept, with no admins;
+ *   - so does one of version 8 (the one before upgrade insights): its rows
+ *     kept, the tables of deprecated use and backups added, a backup
+ *     recorded from another connection read back with the database's size;
  *   - a database from a newer hpqd is refused, not damaged.
  */
 #include <setjmp.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -199,8 +203,8 @@ static void test_new_database_has_defaults(void **ts)
 	 * 4: team admins (daemon/rights.c); 5: join tokens, node certificates
 	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies);
 	 * 7: environments in a table of their own (task_env); 8: the recipe a task was
-	 * made from */
-	assert_int_equal(store_schema_latest(), 8);
+	 * made from; 9: deprecated uses and backups (upgrade insights) */
+	assert_int_equal(store_schema_latest(), 9);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1273,6 +1277,78 @@ static void test_v3_upgrades(void **ts)
 	sqlite3_close(db);
 }
 
+static void on_backup(void *arg, int status, const struct store_backup_info *b)
+{
+	struct store_backup_info *out = arg;
+
+	assert_int_equal(status, 0);
+	*out = *b;
+	out->path = b->path ? strdup(b->path) : NULL;
+	out->error = "read";
+}
+
+static void on_deprecated_row(void *arg, const struct store_deprecated_row *r)
+{
+	assert_string_equal(r->what, "protocol-1");
+	assert_string_equal(r->who, "agent n1");
+	assert_int_equal(r->count, 7);
+	(*(int *)arg)++;
+}
+
+/* Version 8 is version 9 without its two tables: made by dropping them. */
+static void test_v8_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_backup_info b = { 0 };
+	struct state st;
+	sqlite3 *db;
+	char err[256] = "", *msg = NULL;
+	int rows = 0;
+
+	close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups;"
+			 " INSERT INTO pools (name) VALUES ('v8pool');"
+			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v8 fixture: %s", msg);
+	sqlite3_close(db);
+	/* hpqd --backup against a version 8 database: nowhere to record. */
+	assert_int_equal(store_backup_record(f->path, "/b/1.db", 1, 2, 8, err, sizeof(err)),
+			 -ENOENT);
+
+	s = open_store(f);
+	load(s, &st);
+	assert_non_null(state_pool_find(&st, "v8pool"));
+	store_deprecated_put(s, &(struct store_deprecated_row){
+		.what = "protocol-1", .who = "agent n1", .first_seen_ms = 1, .last_seen_ms = 2,
+		.count = 7 });
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	commit(f, s);
+	assert_int_equal(store_backup_record(f->path, "/b/2.db", 5000, 4096, 9, err,
+					     sizeof(err)), 0);
+	assert_int_equal(store_backup_record(f->path, "/b/3.db", 6000, 8192, 9, err,
+					     sizeof(err)), 0);
+	store_backup_latest(s, on_backup, &b);
+	store_submit(s);
+	while (!b.error)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_true(b.has);
+	assert_string_equal(b.path, "/b/3.db");
+	assert_int_equal(b.time_ms, 6000);
+	assert_int_equal(b.bytes, 8192);
+	assert_int_equal(b.schema, 9);
+	assert_true(b.db_bytes > 0);
+	free((char *)b.path);
+	state_release(&st);
+	close_store(f, s);
+
+	s = open_store(f);
+	assert_int_equal(store_deprecated_load(s, on_deprecated_row, &rows, err, sizeof(err)), 0);
+	assert_int_equal(rows, 1);
+	close_store(f, s);
+}
+
 static void test_newer_schema_refused(void **ts)
 {
 	struct fix *f = *ts;
@@ -1293,6 +1369,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new_database_has_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v8_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
