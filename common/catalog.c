@@ -83,16 +83,21 @@ static int field_uint(json_t *o, const char *key, uint32_t *out, size_t i, const
 }
 
 /* "section.key" or "section.*": lower-case words of [a-z0-9_.] around one
- * dot at least (repair.actions.* has two). */
+ * dot at least (repair.actions.* has two); a section word may be "*" for a
+ * section named by the site, as in autoscale.*.min_nodes ([autoscale.POOL]). */
 static bool valid_config_key(const char *s)
 {
 	const char *dot = strrchr(s, '.');
 
 	if (!dot || dot == s || !dot[1] || strlen(s) > 128)
 		return false;
-	if (!strcmp(dot + 1, "*"))
-		return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.") == (size_t)(dot - s) + 1;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.") == strlen(s);
+	if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.*") != strlen(s))
+		return false;
+	/* A star is a whole word: between dots, or the whole key after the last. */
+	for (const char *p = strchr(s, '*'); p; p = strchr(p + 1, '*'))
+		if ((p != s && p[-1] != '.') || (p[1] && p[1] != '.'))
+			return false;
+	return true;
 }
 
 static void keys_free(struct hpq_release *r)
@@ -137,18 +142,32 @@ static int config_keys_load(json_t *o, struct hpq_release *r, size_t i, const ch
 	return 0;
 }
 
+/* Whether pattern (words between dots, "*" for any one word) names name. */
+static bool key_matches(const char *pattern, const char *name)
+{
+	for (;;) {
+		size_t lp = strcspn(pattern, "."), ln = strcspn(name, ".");
+
+		if (!(lp == 1 && *pattern == '*') && (lp != ln || strncmp(pattern, name, lp)))
+			return false;
+		pattern += lp;
+		name += ln;
+		if (!*pattern || !*name)
+			return !*pattern && !*name;
+		pattern++;
+		name++;
+	}
+}
+
 bool hpq_release_knows_key(const struct hpq_release *r, const char *section, const char *key)
 {
-	size_t ls = strlen(section);
+	char name[256];
 
-	for (size_t k = 0; k < r->nconfig_keys; k++) {
-		const char *c = r->config_keys[k];
-
-		if (strncmp(c, section, ls) || c[ls] != '.')
-			continue;
-		if (!strcmp(c + ls + 1, "*") || !strcmp(c + ls + 1, key))
+	if (snprintf(name, sizeof(name), "%s.%s", section, key) >= (int)sizeof(name))
+		return false;
+	for (size_t k = 0; k < r->nconfig_keys; k++)
+		if (key_matches(r->config_keys[k], name))
 			return true;
-	}
 	return false;
 }
 

@@ -22,8 +22,10 @@ struct hpq_release {
 	uint32_t protocol_min;       /* the oldest peer protocol it accepts */
 	uint32_t schema;             /* the database schema version it migrates to */
 	bool is_default;             /* the release new clusters should install */
-	/* "config_keys": the hpqd.conf keys it knows, "section.key" ("section.*":
-	 * any key of that section); has_config_keys false when not listed. */
+	/* "config_keys": the hpqd.conf keys it knows, "section.key"; a word "*"
+	 * stands for any one word ("repair.actions.*": any key of the section;
+	 * "autoscale.*.min_nodes": that key of any [autoscale.POOL]);
+	 * has_config_keys false when not listed. */
 	char **config_keys;
 	size_t nconfig_keys;
 	bool has_config_keys;

@@ -398,6 +398,10 @@ static void check_nodes(struct hpqd *d)
 
 		if (!n)              /* removed (hpq node remove) */
 			continue;
+		/* Launched by the autoscaler, never heard from yet: its own
+		 * launch timeout decides (autoscale.c), not this one. */
+		if (!strcmp(n->service, "launching"))
+			continue;
 		since = n->seen_mono > d->start_mono ? n->seen_mono : d->start_mono;
 		if (n->lost || now - since <= limit)
 			continue;

@@ -140,6 +140,22 @@ unsigned config_check(const struct config *c, FILE *f)
 		fprintf(f, "hpqd: [repair] command: %s\n", msg);
 		problems++;
 	}
+	if (config_autoscale_check(c, msg, sizeof(msg)) < 0) {
+		fprintf(f, "hpqd: %s\n", msg);
+		problems++;
+	}
+	for (size_t i = 0; i < c->nautoscale; i++) {
+		const struct autoscale_config *a = &c->autoscale[i];
+		const char *cmds[2] = { a->provision_command, a->deprovision_command };
+
+		for (int k = 0; k < 2; k++) {
+			if (!*cmds[k] || hpq_path_check_executable(cmds[k], msg, sizeof(msg)) == 0)
+				continue;
+			fprintf(f, "hpqd: [autoscale.%s] %s: %s\n", a->pool,
+				k ? "deprovision_command" : "provision_command", msg);
+			problems++;
+		}
+	}
 	return problems;
 }
 

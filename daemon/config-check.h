@@ -33,7 +33,9 @@ int config_fence_check(const struct config *c, char *err, size_t errlen);
  * Checks what config_set cannot: the listen and metrics addresses are an
  * IP address and a port, and not the same port; the state directory and
  * the socket's directory can be written in (or made) by this user; the
- * repair command is an executable file; the rule of fencing above holds.
+ * repair command is an executable file; the rule of fencing above holds;
+ * the [autoscale.POOL] sections are whole (config_autoscale_check) and
+ * their commands executable files.
  * Writes one line per problem to f
  * ("hpqd: state_dir '/x': ...") and returns how many there were.
  */

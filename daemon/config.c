@@ -115,6 +115,23 @@ static void free_file_keys(struct config *c)
 	c->nfile_keys = 0;
 }
 
+static void free_autoscale(struct config *c)
+{
+	for (size_t i = 0; i < c->nautoscale; i++) {
+		struct autoscale_config *a = &c->autoscale[i];
+
+		free(a->pool);
+		for (size_t k = 0; k < a->nlabels; k++)
+			free(a->labels[k]);
+		free(a->labels);
+		free(a->provision_command);
+		free(a->deprovision_command);
+	}
+	free(c->autoscale);
+	c->autoscale = NULL;
+	c->nautoscale = 0;
+}
+
 void config_release(struct config *c)
 {
 	free(c->file);
@@ -130,6 +147,7 @@ void config_release(struct config *c)
 	free(c->repair.command);
 	free_actions(c);
 	free_admins(c);
+	free_autoscale(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -166,6 +184,20 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->admins = src->nadmins ? xcalloc(src->nadmins, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < src->nadmins; i++)
 		dst->admins[i] = xstrdup(src->admins[i]);
+	dst->autoscale = src->nautoscale ? xcalloc(src->nautoscale, sizeof(*dst->autoscale))
+					 : NULL;
+	for (size_t i = 0; i < src->nautoscale; i++) {
+		const struct autoscale_config *s = &src->autoscale[i];
+		struct autoscale_config *a = &dst->autoscale[i];
+
+		*a = *s;
+		a->pool = xstrdup(s->pool);
+		a->labels = s->nlabels ? xcalloc(s->nlabels, sizeof(char *)) : NULL;
+		for (size_t k = 0; k < s->nlabels; k++)
+			a->labels[k] = xstrdup(s->labels[k]);
+		a->provision_command = xstrdup(s->provision_command);
+		a->deprovision_command = xstrdup(s->deprovision_command);
+	}
 }
 
 uint64_t config_unreachable_ms(const struct config *c)
@@ -471,6 +503,216 @@ static int set_tls(struct config *c, const char *key, const char *value, char *e
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [tls]", key);
 }
 
+/* ---------------------------------------------------------------- [autoscale.POOL] */
+
+#define AUTOSCALE_MAX_NODES 100000
+
+const struct autoscale_config *config_autoscale_find(const struct config *c, const char *pool)
+{
+	for (size_t i = 0; i < c->nautoscale; i++)
+		if (!strcmp(c->autoscale[i].pool, pool))
+			return &c->autoscale[i];
+	return NULL;
+}
+
+uint32_t config_autoscale_budget(const struct autoscale_config *a, uint32_t nnodes)
+{
+	if (!a->budget_percent)
+		return a->budget;
+	return (uint32_t)(((uint64_t)nnodes * a->budget + 99) / 100);
+}
+
+static struct autoscale_config *autoscale_section(struct config *c, const char *pool)
+{
+	struct autoscale_config *a = (struct autoscale_config *)config_autoscale_find(c, pool);
+
+	if (a)
+		return a;
+	c->autoscale = xreallocarray(c->autoscale, c->nautoscale + 1, sizeof(*c->autoscale));
+	a = &c->autoscale[c->nautoscale++];
+	memset(a, 0, sizeof(*a));
+	a->pool = xstrdup(pool);
+	a->provision_command = xstrdup("");
+	a->deprovision_command = xstrdup("");
+	a->launch_timeout_ms = 10 * 60 * 1000;
+	a->idle_timeout_ms = 10 * 60 * 1000;
+	a->budget = 10;
+	a->budget_percent = true;
+	return a;
+}
+
+static int set_as_duration(uint64_t *slot, const char *pool, const char *key, const char *value,
+			   bool zero_is_off, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (zero_is_off && (!strcmp(value, "0") || !strcmp(value, "off"))) {
+		*slot = 0;
+		return 0;
+	}
+	if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 366ull * 24 * 3600)
+		return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid %s '%.64s': "
+				"give 1s to 366d%s", pool, key, value,
+				zero_is_off ? ", or off" : "");
+	*slot = v * 1000;
+	return 0;
+}
+
+static int set_as_labels(struct autoscale_config *a, const char *value, char *err, size_t errlen)
+{
+	char *copy = xstrdup(value), *save = NULL, *tok;
+	char **list = NULL;
+	size_t n = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t len;
+
+		tok += strspn(tok, " \t");
+		len = strlen(tok);
+		while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+			tok[--len] = '\0';
+		if (!len)
+			continue;
+		if (len > 256 || n >= 256 || strpbrk(tok, " \t\n")) {
+			for (size_t i = 0; i < n; i++)
+				free(list[i]);
+			free(list);
+			free(copy);
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid label "
+					"'%.64s': labels are words without blanks, at most 256",
+					a->pool, tok);
+		}
+		list = xreallocarray(list, n + 1, sizeof(*list));
+		list[n++] = xstrdup(tok);
+	}
+	for (size_t i = 0; i < a->nlabels; i++)
+		free(a->labels[i]);
+	free(a->labels);
+	a->labels = list;
+	a->nlabels = n;
+	free(copy);
+	return 0;
+}
+
+static int set_autoscale(struct config *c, const char *pool, const char *key, const char *value,
+			 char *err, size_t errlen)
+{
+	struct autoscale_config *a;
+	uint64_t v;
+
+	if (hpq_check_name(pool) < 0)
+		return hpq_errf(err, errlen, HPQ_EINVAL, "invalid pool name '%.64s' in "
+				"[autoscale.POOL]", pool);
+	a = autoscale_section(c, pool);
+	if (!strcmp(key, "min_nodes") || !strcmp(key, "max_nodes")) {
+		if (hpq_parse_uint(value, 0, AUTOSCALE_MAX_NODES, &v) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid %s "
+					"'%.64s': give 0 to %d nodes", pool, key, value,
+					AUTOSCALE_MAX_NODES);
+		if (key[1] == 'i') {
+			a->min_nodes = (uint32_t)v;
+		} else {
+			a->max_nodes = (uint32_t)v;
+			a->has_max = true;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "gpus") || !strcmp(key, "cpus")) {
+		if (hpq_parse_uint(value, 0, key[0] == 'g' ? 4096 : 1 << 20, &v) < 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid %s "
+					"'%.64s': give a count", pool, key, value);
+		if (key[0] == 'g')
+			a->tmpl.gpus = (int64_t)v;
+		else
+			a->tmpl.cpus = (int64_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "mem")) {
+		if (hpq_parse_size_mib(value, &v) < 0 || v > ((uint64_t)1 << 40))
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid mem "
+					"'%.64s': give a size such as 64G", pool, value);
+		a->tmpl.mem = (int64_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "labels"))
+		return set_as_labels(a, value, err, errlen);
+	if (!strcmp(key, "provision_command") || !strcmp(key, "deprovision_command")) {
+		if (strlen(value) > 1024)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] %s too long",
+					pool, key);
+		if (value[0] != '/')
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid %s "
+					"'%.64s': give an absolute path", pool, key, value);
+		set_str(key[0] == 'p' ? &a->provision_command : &a->deprovision_command, value);
+		return 0;
+	}
+	if (!strcmp(key, "launch_timeout"))
+		return set_as_duration(&a->launch_timeout_ms, pool, key, value, false, err,
+				       errlen);
+	if (!strcmp(key, "idle_timeout"))
+		return set_as_duration(&a->idle_timeout_ms, pool, key, value, false, err,
+				       errlen);
+	if (!strcmp(key, "max_node_lifetime"))
+		return set_as_duration(&a->max_lifetime_ms, pool, key, value, true, err,
+				       errlen);
+	if (!strcmp(key, "consolidation")) {
+		if (!strcmp(value, "on") || !strcmp(value, "yes") || !strcmp(value, "true"))
+			a->consolidation = true;
+		else if (!strcmp(value, "off") || !strcmp(value, "no") || !strcmp(value, "false"))
+			a->consolidation = false;
+		else
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid "
+					"consolidation '%.64s': use on or off", pool, value);
+		return 0;
+	}
+	if (!strcmp(key, "disruption_budget")) {
+		size_t len = strlen(value);
+		bool pct = len && value[len - 1] == '%';
+		char num[32];
+
+		if (len == 0 || len >= sizeof(num))
+			goto bad_budget;
+		memcpy(num, value, len - pct);
+		num[len - pct] = '\0';
+		if (hpq_parse_uint(num, 0, pct ? 100 : AUTOSCALE_MAX_NODES, &v) < 0)
+			goto bad_budget;
+		a->budget = (uint32_t)v;
+		a->budget_percent = pct;
+		return 0;
+bad_budget:
+		return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid "
+				"disruption_budget '%.64s': give a count of nodes or a "
+				"percentage such as 10%%", pool, value);
+	}
+	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [autoscale.%s]", key,
+			pool);
+}
+
+int config_autoscale_check(const struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->nautoscale; i++) {
+		const struct autoscale_config *a = &c->autoscale[i];
+
+		if (!a->has_max)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] has no max_nodes: "
+					"say how many nodes the pool may have at most", a->pool);
+		if (a->max_nodes < 1 || a->min_nodes > a->max_nodes)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] min_nodes (%u) is "
+					"more than max_nodes (%u), or max_nodes is 0", a->pool,
+					a->min_nodes, a->max_nodes);
+		if (!*a->provision_command || !*a->deprovision_command)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] has no %s: give the "
+					"command that %s a node", a->pool,
+					*a->provision_command ? "deprovision_command"
+							      : "provision_command",
+					*a->provision_command ? "removes" : "starts");
+		if (a->tmpl.gpus == 0 && a->tmpl.cpus == 0)
+			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] the node template "
+					"has no capacity: set gpus or cpus (and mem)", a->pool);
+	}
+	return 0;
+}
+
 int config_set(struct config *c, const char *section, const char *key, const char *value,
 	       char *err, size_t errlen)
 {
@@ -664,11 +906,13 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 						"invalid slurm_env '%.64s': use yes or no", value);
 			return 0;
 		}
+	} else if (!strncmp(section, "autoscale.", 10)) {
+		return set_autoscale(c, section + 10, key, value, err, errlen);
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions], [events], [tasks], [tls], [limits], [compat] "
-				"or [versions]",
+				"[repair], [repair.actions], [events], [tasks], [tls], [limits], [compat], "
+				"[autoscale.POOL] or [versions]",
 				section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);

@@ -12,6 +12,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "res.h"
+
+/* [autoscale.POOL]: one pool whose nodes hpqd launches and removes
+ * (daemon/autoscale.c, docs/autoscale.md). */
+struct autoscale_config {
+	char *pool;
+	uint32_t min_nodes, max_nodes;
+	bool has_max;                 /* max_nodes was set: it has no default */
+	struct hpq_res tmpl;          /* what each launched node offers */
+	char **labels;                /* the template's labels */
+	size_t nlabels;
+	char *provision_command;      /* absolute path; run as COMMAND NODE... */
+	char *deprovision_command;
+	uint64_t launch_timeout_ms;   /* its agent registers by then, or it is undone */
+	uint64_t idle_timeout_ms;     /* an empty node is removed after this long */
+	uint64_t max_lifetime_ms;     /* a node older than this is replaced; 0 = never */
+	bool consolidation;           /* move preemptible work off nodes it empties */
+	uint32_t budget;              /* disruption_budget: nodes at once ... */
+	bool budget_percent;          /* ... or percent of the pool's nodes */
+};
+
 struct config {
 	char *listen;               /* HOST:PORT for agents and remote clients; "" = none */
 	char *socket_path;          /* Unix socket for local clients; "" = none */
@@ -75,6 +96,8 @@ struct config {
 		uint32_t burst;               /* ... with this many at once */
 		bool exempt_admins;           /* administrators are not rate limited */
 	} limits;
+	struct autoscale_config *autoscale; /* [autoscale.POOL] sections, in file order */
+	size_t nautoscale;
 };
 
 void config_init(struct config *c);
@@ -93,6 +116,20 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 /* Reads an INI file into c. Returns 0 or a negative code with err set
  * ("FILE:LINE: ..."). */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * What config_set cannot check key by key in [autoscale.POOL] sections:
+ * max_nodes given and at least min_nodes, both commands given, a
+ * template with some capacity. Returns 0, or HPQ_EINVAL with err naming
+ * the section and what to change. hpqd refuses to start without it, and
+ * --check says so.
+ */
+int config_autoscale_check(const struct config *c, char *err, size_t errlen);
+/* The [autoscale.POOL] section of pool, or NULL. */
+const struct autoscale_config *config_autoscale_find(const struct config *c, const char *pool);
+/* The disruption budget of a pool of nnodes nodes: the number, or the
+ * percentage of nnodes rounded up. */
+uint32_t config_autoscale_budget(const struct autoscale_config *a, uint32_t nnodes);
 
 /* [repair.actions]: the action (reboot replace none) for a finding's reason. */
 void config_repair_action_set(struct config *c, const char *reason, const char *action);

@@ -29,6 +29,7 @@
 #define HPQD_CLUSTER_ID_LEN 32
 
 struct agentlink;
+struct autoscale;
 struct ca;
 struct deprecations;
 struct dispatch;
@@ -61,6 +62,7 @@ struct hpqd {
 	struct retention *retention; /* retention.c: ended tasks leave memory, then the database */
 	struct groups *groups;      /* groups.c: users' Unix groups, for roles */
 	struct deprecations *deprecations; /* deprecation.c: who uses what is deprecated */
+	struct autoscale *autoscale; /* autoscale.c: [autoscale.POOL] pools, or NULL */
 
 	uid_t uid;                  /* the daemon's own uid: an administrator */
 	struct ca *ca;              /* ca.c: the cluster CA, hpqd's certificate and TLS context */

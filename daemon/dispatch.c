@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "agentlink.h"
+#include "autoscale.h"
 #include "context.h"
 #include "dispatch.h"
 #include "log.h"
@@ -98,6 +99,8 @@ void dispatch_run(struct hpqd *d)
 			free(copy);
 			log_debug("dispatch: %zu decisions", n);
 		}
+		/* The autoscaler looks at what the cycle could not place. */
+		autoscale_cycle(d, now);
 		if (d->dispatch->on_cycle)
 			d->dispatch->on_cycle(d->dispatch->on_cycle_arg, uv_hrtime() - t0, n);
 		arm_wakeup(d, now);

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "agentlink.h"
+#include "autoscale.h"
 #include "ca.h"
 #include "deprecation.h"
 #include "dispatch.h"
@@ -285,6 +286,10 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	if (r < 0)
 		goto fail;
 	note_deprecated_keys(d);
+	/* Before the storage thread: it reads its rows as state_load did. */
+	r = autoscale_load(d, err, errlen);
+	if (r < 0)
+		goto fail;
 	r = store_start(d->store, loop, on_store_change, d);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot start the storage thread: %s", uv_strerror(r));
@@ -305,12 +310,14 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	/* None can fail in libuv short of a broken loop. */
 	if (uv_timer_init(loop, &d->stop_timer) < 0 || dispatch_init(d) < 0 ||
 	    agentlink_init(d) < 0 || events_init(d) < 0 || usage_init(d) < 0 ||
-	    logs_init(d) < 0 || repair_init(d) < 0 || retention_init(d) < 0)
+	    logs_init(d) < 0 || repair_init(d) < 0 || retention_init(d) < 0 ||
+	    autoscale_init(d) < 0)
 		hpq_fatal("cannot set up the loop's handles");
 	free(path);
 	return 0;
 fail:
 	free(path);
+	autoscale_close(d);
 	ca_free(d->ca);
 	d->ca = NULL;
 	deprecation_close(d->deprecations);
@@ -343,6 +350,7 @@ static void finish_stop(uv_timer_t *h)
 	store_close(d->store);
 	d->store = NULL;
 	events_close(d);        /* after the store: its last completions push events */
+	autoscale_close(d);     /* after the store: its completions start commands */
 	log_info("stopped");
 	if (d->on_stop)
 		d->on_stop(d);

@@ -435,6 +435,32 @@ static void print_limits(const struct config *c)
 	       l->burst, l->exempt_admins ? "yes" : "no");
 }
 
+/* [autoscale.POOL] (daemon/autoscale.c), for --check: one per pool. */
+static void print_autoscale(const struct config *c)
+{
+	char lt[32], it[32], ml[32], mem[32];
+
+	for (size_t i = 0; i < c->nautoscale; i++) {
+		const struct autoscale_config *a = &c->autoscale[i];
+
+		printf("\n[autoscale.%s]\nmin_nodes = %u\nmax_nodes = %u\ngpus = %lld\n"
+		       "cpus = %lld\nmem = %s\nlabels = ", a->pool, a->min_nodes, a->max_nodes,
+		       (long long)a->tmpl.gpus, (long long)a->tmpl.cpus,
+		       hpq_format_size_mib((uint64_t)a->tmpl.mem, mem, sizeof(mem)));
+		for (size_t k = 0; k < a->nlabels; k++)
+			printf("%s%s", k ? "," : "", a->labels[k]);
+		printf("\nprovision_command = %s\ndeprovision_command = %s\nlaunch_timeout = %s\n"
+		       "idle_timeout = %s\nmax_node_lifetime = %s\nconsolidation = %s\n"
+		       "disruption_budget = %u%s\n", a->provision_command, a->deprovision_command,
+		       hpq_format_duration(a->launch_timeout_ms / 1000, lt, sizeof(lt)),
+		       hpq_format_duration(a->idle_timeout_ms / 1000, it, sizeof(it)),
+		       a->max_lifetime_ms
+			       ? hpq_format_duration(a->max_lifetime_ms / 1000, ml, sizeof(ml))
+			       : "off",
+		       a->consolidation ? "on" : "off", a->budget, a->budget_percent ? "%" : "");
+	}
+}
+
 static void print_config(const struct config *c)
 {
 	static const char *const levels[] = { "emerg", "alert", "crit", "error", "warning",
@@ -473,6 +499,7 @@ static void print_config(const struct config *c)
 	printf("token_ttl = %s\n", hpq_format_duration(c->tls.token_ttl_s, retain, sizeof(retain)));
 	print_repair(c);
 	print_limits(c);
+	print_autoscale(c);
 }
 
 /*
@@ -669,7 +696,8 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return r;
 	}
-	if (config_fence_check(&cfg, err, sizeof(err)) < 0) {
+	if (config_fence_check(&cfg, err, sizeof(err)) < 0 ||
+	    config_autoscale_check(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hpqd: %s\n", err);
 		config_release(&cfg);
 		return 1;

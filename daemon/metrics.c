@@ -324,7 +324,7 @@ static void unit_header(FILE *f, char *name, size_t len, const char *prefix, con
 /* The words a node's health and service state can be (node.h). */
 static const char *const health_names[] = { "healthy", "degraded", "unhealthy", "unreachable" };
 static const char *const service_names[] = { "active", "draining", "drained", "repairing",
-					     "down" };
+					     "down", "launching" };
 #define NHEALTH (sizeof(health_names) / sizeof(health_names[0]))
 #define NSERVICE (sizeof(service_names) / sizeof(service_names[0]))
 

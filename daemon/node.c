@@ -232,6 +232,31 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 	return 0;
 }
 
+int state_node_add_launching(struct state *st, const char *name, struct pool *pool,
+			     struct hpq_res capacity, char *const *labels, size_t nlabels,
+			     const char *by, struct state_err *e)
+{
+	struct node *n;
+	char buf[96];
+
+	if (hpq_check_name(name) < 0)
+		return state_errf(e, HPQ_EINVAL, "invalid node name '%.64s'", name);
+	if (state_node_find(st, name))
+		return state_errf(e, HPQ_EEXIST, "node %s exists already", name);
+	n = node_add(st, name, pool->id);
+	n->capacity = capacity;
+	n->labels = dup_strv(labels, nlabels);
+	n->nlabels = nlabels;
+	set_str(&n->service, "launching");
+	set_str(&n->service_by, by);
+	n->service_since_ms = hpq_now_ms();
+	node_to_sched(st, n);
+	state_node_save(st, n);
+	state_event(st, "node", NULL, n->name, by, "launching in pool %s: %s", pool->name,
+		    hpq_res_format(capacity, buf, sizeof(buf)));
+	return 0;
+}
+
 /* Tells the observers that n's heartbeat is in. */
 static void heard(struct state *st, struct node *n)
 {

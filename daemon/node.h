@@ -100,6 +100,16 @@ void state_node_lost(struct state *st, struct node *n);
  * it and why, tells the dispatcher, records it and a "node" event. */
 void state_node_set_service(struct state *st, struct node *n, const char *service,
 			    const char *by, const char *reason);
+/*
+ * The autoscaler launched a node (autoscale.c): it is in the model before
+ * its agent registers, with the template's capacity and labels, service
+ * `launching` (not schedulable) and no agent, so that `hpq node list`
+ * shows it and the same name registering takes it over. by: who launched
+ * it ("hpqd"). HPQ_EEXIST if a node of that name exists.
+ */
+int state_node_add_launching(struct state *st, const char *name, struct pool *pool,
+			     struct hpq_res capacity, char *const *labels, size_t nlabels,
+			     const char *by, struct state_err *e);
 /* Records a node's row again after repair.c changed its fields. */
 void state_node_save(struct state *st, struct node *n);
 /* hpq node remove: a drained node with no task and no connected agent

@@ -34,6 +34,8 @@ enum stmt_id {
 	/* store-nodes.c */
 	ST_NODE_PUT,
 	ST_NODE_DELETE,
+	ST_ASNODE_PUT,
+	ST_ASNODE_DELETE,
 	/* store-events.c */
 	ST_EVENT_INSERT,
 	/* store-usage.c */

@@ -344,6 +344,23 @@ static const char schema_v9[] =
 	"  schema INTEGER NOT NULL\n"
 	");\n";
 
+/*
+ * Version 10: the autoscaler's nodes ([autoscale.POOL], autoscale.c). A
+ * row is written before a node's provision command runs, so a restart in
+ * the middle of a launch waits for that node instead of launching
+ * another; it keeps when the node registered (its lifetime counts from
+ * then) and which node it replaces.
+ */
+static const char schema_v10[] =
+	"CREATE TABLE autoscale_nodes (\n"
+	"  name        TEXT PRIMARY KEY,\n"
+	"  pool        TEXT NOT NULL,\n"
+	"  state       TEXT NOT NULL,\n"
+	"  launched_ms INTEGER NOT NULL,\n"
+	"  born_ms     INTEGER NOT NULL DEFAULT 0,\n"
+	"  replaces    TEXT NOT NULL DEFAULT ''\n"
+	");\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -354,6 +371,7 @@ static const char *const migrations[] = {
 	schema_v7,
 	schema_v8,
 	schema_v9,
+	schema_v10,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -369,6 +369,21 @@ int store_load(struct store *s, const struct store_loader *cb, void *arg, char *
 	       size_t errlen);
 
 /*
+ * The autoscaler's nodes (autoscale.c): one row per node it launched,
+ * from before its provision command runs until the node is removed.
+ * state: launching ready leaving. store_load_asnodes reads them, before
+ * store_start, like store_load.
+ */
+struct store_asnode_row {
+	const char *name, *pool, *state, *replaces;
+	int64_t launched_ms, born_ms;
+};
+void store_asnode_put(struct store *s, const struct store_asnode_row *a);
+void store_asnode_delete(struct store *s, const char *name);
+int store_load_asnodes(struct store *s, void (*fn)(void *arg, const struct store_asnode_row *a),
+		       void *arg, char *err, size_t errlen);
+
+/*
  * ---- reading, after everything recorded so far
  *
  * Each read answers on the loop with fn(arg, status, result): result is

@@ -248,6 +248,9 @@ const char *state_task_reason(const struct state *st, const struct task *t)
 			state_pool_fit(st, t->st.pool, t->st.per_node, &f);
 			if (f.nodes && f.fitting < t->st.nnodes)
 				return "unsatisfiable";
+			/* The pool's nodes are the autoscaler's to add: its word. */
+			if (st->pools[t->st.pool]->waiting[0])
+				return st->pools[t->st.pool]->waiting;
 		}
 		if (r != SCHED_REASON_NONE)
 			return sched_reason_name(r);

@@ -125,6 +125,19 @@ static void team_save(struct state *st, const struct team *t)
 	free(q);
 }
 
+struct pool *state_pool_ensure(struct state *st, const char *name, const char *actor)
+{
+	struct pool *p = state_pool_find(st, name);
+
+	return p ? p : pool_create(st, name, actor);
+}
+
+void state_pool_set_waiting(struct state *st, struct pool *p, const char *why)
+{
+	(void)st;
+	snprintf(p->waiting, sizeof(p->waiting), "%s", why);
+}
+
 /*
  * A pool that comes into being (a node registers with it, a quota names
  * it) gives the team `default` what it has in the default pool: no

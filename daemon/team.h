@@ -38,6 +38,10 @@ struct state_err;
 struct pool {
 	uint32_t id;
 	char *name;
+	/* The autoscaler's word on the pool (state_pool_set_waiting): what
+	 * its pending work waits for when no node can take it, instead of
+	 * "capacity" ("launch-failed"); "" for none. */
+	char waiting[32];
 };
 
 struct quota {
@@ -76,6 +80,12 @@ int state_sharing_parse(const char *name);
 struct team *state_team_find(const struct state *st, const char *name);
 struct prio_class *state_class_find(const struct state *st, const char *name);
 struct pool *state_pool_find(const struct state *st, const char *name);
+/* The pool of that name, created (recorded, with an event by actor) if
+ * there is none: a pool the autoscaler serves exists before its first
+ * node, so that work can be submitted to it. */
+struct pool *state_pool_ensure(struct state *st, const char *name, const char *actor);
+/* Sets what the pool's pending work waits for (struct pool.waiting). */
+void state_pool_set_waiting(struct state *st, struct pool *p, const char *why);
 
 int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struct actor *who,
 		   struct state_err *e);

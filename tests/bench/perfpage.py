@@ -52,6 +52,11 @@ RULES = {
          ["part", "median", "p95", "max"]),
         (r"^(status reply): (.*)$", ["what", "value"]),
     ], None),
+    "bench_autoscale": ("The autoscaler's decision (bench_autoscale)", [
+        (r"^(plan|cycle): (.*)$", ["what", "value"]),
+        (r"^(plan|cycle|noop)\s+median\s+(\S+ \S+)\s+p95\s+(\S+ \S+)\s+max\s+(\S+ \S+)",
+         ["part", "median", "p95", "max"]),
+    ], None),
     "bench_e2e": ("End to end on one agent (bench_e2e)", [
         (r"^e2e: (.+?): (.*)$", ["figure", "median of the runs"]),
     ], r"^histogram of"),
@@ -79,7 +84,7 @@ RULES = {
     ], None),
     "bench_restart": ("Memory and restart (bench_restart)", [], None),
 }
-ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_e2e",
+ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_autoscale", "bench_e2e",
          "bench_array", "sim", "replay", "bench_cli", "bench_restart"]
 
 

@@ -25,6 +25,7 @@ SCHED_ARGS=${SCHED_ARGS:---runs 5 --pending 1000000}
 SUBMIT_ARGS=${SUBMIT_ARGS:---clients 1,8 --tasks 2000 --runs 3 --transport unix,tls}
 RTT_ARGS=${RTT_ARGS:---calls 1000 --execs 100}
 STATUS_ARGS=${STATUS_ARGS:-100000 1000}
+AUTOSCALE_ARGS=${AUTOSCALE_ARGS:-10000 1000}
 E2E_ARGS=${E2E_ARGS:---tasks 500 --runs 3 --latency 100}
 ARRAY_ARGS=${ARRAY_ARGS:---runs 10 --pending 1000000}
 # The hpq-sim scenario takes its sizes from the environment (its defaults
@@ -42,7 +43,7 @@ targets=$(cmake --build "$BUILD" --target help | sed -n 's/^\.\.\. \([^ ]*\).*/\
 has_target() { printf '%s\n' "$targets" | grep -qx "$1"; }
 
 want="hpqd hpq hpq-agent hpq-supervisor"
-for t in sched_bench bench_submit bench_rtt bench_status bench_e2e bench_array \
+for t in sched_bench bench_submit bench_rtt bench_status bench_autoscale bench_e2e bench_array \
 	hpq-sim hpq-replay bench_cli bench_restart bench_memory; do
 	has_target "$t" && want="$want $t"
 done
@@ -94,6 +95,7 @@ run_bin sched_bench "$SCHED_ARGS"
 run_bin bench_submit "$SUBMIT_ARGS"
 run_bin bench_rtt "$RTT_ARGS"
 run_bin bench_status "$STATUS_ARGS"
+run_bin bench_autoscale "$AUTOSCALE_ARGS"
 run_bin bench_e2e "$E2E_ARGS"
 run_bin bench_array "$ARRAY_ARGS"
 

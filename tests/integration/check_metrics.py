@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ACTIVE = ("pending", "running", "preempting")
 FINAL = ("completed", "failed", "cancelled", "timeout", "out_of_memory")
 HEALTH = ("healthy", "degraded", "unhealthy", "unreachable")
-SERVICE = ("active", "draining", "drained", "repairing", "down")
+SERVICE = ("active", "draining", "drained", "repairing", "down", "launching")
 UNITS = ("gpus", "cpus", "memory_bytes")
 STORE_REASONS = ("full", "failing")
 

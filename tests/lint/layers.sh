@@ -26,6 +26,8 @@ floor() {
 	array.* | depend.* | select.* | control.*) echo 2 ;;
 	ca.* | backup.*) echo 1 ;;
 	deprecation.* | upgrade.*) echo 4 ;;
+	autoscale-plan.*) echo 1 ;;
+	autoscale.*) echo 4 ;;
 	*) echo "" ;;
 	esac
 }

@@ -102,8 +102,14 @@ static void shipped_config_keys_match_hpqd_conf(void **ts)
 	assert_true(hpq_release_knows_key(r, "repair.actions", "gpu-xid-79"));
 	assert_false(hpq_release_knows_key(r, "auth", "key_file"));
 	assert_false(hpq_release_knows_key(r, "hpqd", "colour"));
-	/* Nothing listed that the file lacks. */
-	assert_int_equal(r->nconfig_keys, in_file + 2);
+	/* [autoscale.POOL]: the file's example is commented out whole. */
+	assert_true(hpq_release_knows_key(r, "autoscale.gpu", "min_nodes"));
+	assert_true(hpq_release_knows_key(r, "autoscale.gpu", "disruption_budget"));
+	assert_false(hpq_release_knows_key(r, "autoscale.gpu", "colour"));
+	assert_false(hpq_release_knows_key(r, "autoscale", "min_nodes"));
+	assert_false(hpq_release_knows_key(r, "autoscale.a.b", "min_nodes"));
+	/* Nothing listed that the file lacks: its two and autoscale's 13. */
+	assert_int_equal(r->nconfig_keys, in_file + 2 + 13);
 	hpq_catalog_release(&cat);
 }
 

@@ -300,9 +300,78 @@ static void copy_is_deep(void **state)
 	config_release(&b);
 }
 
+/* [autoscale.POOL]: each key, the rules across keys, the budget, and a
+ * deep copy (hpqd_init copies the config; ASan watches the frees). */
+static void autoscale_sections(void **state)
+{
+	struct config a, b;
+	const struct autoscale_config *g;
+	char err[256];
+
+	(void)state;
+	config_init(&a);
+	assert_int_equal(config_autoscale_check(&a, err, sizeof(err)), 0);
+	set(&a, "autoscale.gpu", "max_nodes", "10");
+	set(&a, "autoscale.gpu", "gpus", "8");
+	set(&a, "autoscale.gpu", "mem", "64G");
+	set(&a, "autoscale.gpu", "labels", "spot, h100");
+	set(&a, "autoscale.gpu", "provision_command", "/bin/true");
+	set(&a, "autoscale.gpu", "idle_timeout", "5s");
+	set(&a, "autoscale.gpu", "max_node_lifetime", "off");
+	set(&a, "autoscale.gpu", "disruption_budget", "25%");
+	/* No deprovision_command yet. */
+	assert_int_equal(config_autoscale_check(&a, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "[autoscale.gpu] has no deprovision_command"));
+	set(&a, "autoscale.gpu", "deprovision_command", "/bin/true");
+	assert_int_equal(config_autoscale_check(&a, err, sizeof(err)), 0);
+	set(&a, "autoscale.gpu", "min_nodes", "11");
+	assert_int_equal(config_autoscale_check(&a, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "min_nodes (11) is more than max_nodes (10)"));
+	set(&a, "autoscale.gpu", "min_nodes", "1");
+	assert_int_equal(config_set(&a, "autoscale.gpu", "provision_command", "up.sh", err,
+				    sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&a, "autoscale.gpu", "idle_timeout", "0", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&a, "autoscale.gpu", "consolidation", "maybe", err,
+				    sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&a, "autoscale.gpu", "size", "xl", err, sizeof(err)),
+			 HPQ_ENOTFOUND);
+	assert_int_equal(config_set(&a, "autoscale.a/b", "max_nodes", "1", err, sizeof(err)),
+			 HPQ_EINVAL);
+
+	config_copy(&b, &a);
+	config_release(&a);
+	g = config_autoscale_find(&b, "gpu");
+	assert_non_null(g);
+	assert_null(config_autoscale_find(&b, "cpu"));
+	assert_int_equal(g->min_nodes, 1);
+	assert_int_equal(g->max_nodes, 10);
+	assert_int_equal(g->tmpl.gpus, 8);
+	assert_int_equal(g->tmpl.mem, 64 * 1024);
+	assert_int_equal(g->nlabels, 2);
+	assert_string_equal(g->labels[1], "h100");
+	assert_string_equal(g->deprovision_command, "/bin/true");
+	assert_int_equal(g->idle_timeout_ms, 5000);
+	assert_int_equal(g->max_lifetime_ms, 0);
+	assert_int_equal(config_autoscale_budget(g, 10), 3);    /* 25% of 10, rounded up */
+	assert_int_equal(config_autoscale_budget(g, 0), 0);
+	config_release(&b);
+
+	/* A template of no capacity. */
+	config_init(&a);
+	set(&a, "autoscale.x", "max_nodes", "1");
+	set(&a, "autoscale.x", "mem", "1G");
+	set(&a, "autoscale.x", "provision_command", "/bin/true");
+	set(&a, "autoscale.x", "deprovision_command", "/bin/true");
+	assert_int_equal(config_autoscale_check(&a, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "no capacity"));
+	config_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(autoscale_sections),
 		cmocka_unit_test(make_absolute),
 		cmocka_unit_test(copy_is_deep),
 		cmocka_unit_test(check_values),

@@ -22,6 +22,8 @@
  *   - so does one of version 8 (the one before upgrade insights): its rows
  *     kept, the tables of deprecated use and backups added, a backup
  *     recorded from another connection read back with the database's size;
+ *   - so does one of version 9 (the one before the autoscaler's nodes),
+ *     and that table keeps its rows;
  *   - a database from a newer hpqd is refused, not damaged.
  */
 #include <setjmp.h>
@@ -203,8 +205,9 @@ static void test_new_database_has_defaults(void **ts)
 	 * 4: team admins (daemon/rights.c); 5: join tokens, node certificates
 	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies);
 	 * 7: environments in a table of their own (task_env); 8: the recipe a task was
-	 * made from; 9: deprecated uses and backups (upgrade insights) */
-	assert_int_equal(store_schema_latest(), 9);
+	 * made from; 9: deprecated uses and backups (upgrade insights);
+	 * 10: the autoscaler's nodes (daemon/autoscale.c) */
+	assert_int_equal(store_schema_latest(), 10);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1295,7 +1298,8 @@ static void on_deprecated_row(void *arg, const struct store_deprecated_row *r)
 	(*(int *)arg)++;
 }
 
-/* Version 8 is version 9 without its two tables: made by dropping them. */
+/* Version 8 is this one without the tables of versions 9 and 10: made by
+ * dropping them. */
 static void test_v8_upgrades(void **ts)
 {
 	struct fix *f = *ts;
@@ -1308,7 +1312,7 @@ static void test_v8_upgrades(void **ts)
 
 	close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups;"
+	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
 			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
@@ -1349,6 +1353,69 @@ static void test_v8_upgrades(void **ts)
 	close_store(f, s);
 }
 
+/* store_load_asnodes' callback: the rows, as "name pool state launched born replaces;". */
+static void on_asnode(void *arg, const struct store_asnode_row *a)
+{
+	char *out = arg;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 512 - len, "%s %s %s %lld %lld %s;", a->name, a->pool, a->state,
+		 (long long)a->launched_ms, (long long)a->born_ms, a->replaces);
+}
+
+/*
+ * Version 10 added the autoscaler's nodes. A database of version 9 (this
+ * code's, less that table: version 10 only adds it) opens, upgraded, and
+ * the table keeps its rows from one start to the next.
+ */
+static void test_v9_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s;
+	struct state st;
+	sqlite3 *db;
+	char *msg = NULL, rows[512] = "", err[256] = "";
+
+	s = open_store(f);
+	close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; PRAGMA user_version = 9", NULL, NULL,
+			 &msg) != SQLITE_OK)
+		fail_msg("making the v9 fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(store_load_asnodes(s, on_asnode, rows, err, sizeof(err)), 0);
+	assert_string_equal(rows, "");
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	store_asnode_put(s, &(struct store_asnode_row){ "gpu-1", "gpu", "launching", "", 1000,
+							0 });
+	store_asnode_put(s, &(struct store_asnode_row){ "gpu-2", "gpu", "ready", "gpu-1", 2000,
+							3000 });
+	store_asnode_put(s, &(struct store_asnode_row){ "gpu-3", "gpu", "ready", "", 1, 2 });
+	store_asnode_delete(s, "gpu-3");
+	commit(f, s);
+	state_release(&st);
+	close_store(f, s);
+
+	s = open_store(f);
+	assert_int_equal(store_load_asnodes(s, on_asnode, rows, err, sizeof(err)), 0);
+	assert_string_equal(rows, "gpu-1 gpu launching 1000 0 ;gpu-2 gpu ready 2000 3000 gpu-1;");
+	close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *q;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(q, 0), store_schema_latest());
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+}
+
 static void test_newer_schema_refused(void **ts)
 {
 	struct fix *f = *ts;
@@ -1380,6 +1447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v9_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};
 
