@@ -1148,10 +1148,13 @@ void state_task_preempt(struct state *st, struct task *t, const struct task *ben
 		snprintf(why, sizeof(why), "preempted (%s)", how);
 	if (!t->has_stop_grace || grace < t->stop_grace_s)
 		set_stop_grace(t, grace);
+	/* One stop is one preemption, even when the dispatcher picks a task
+	 * that the autoscaler or `hpq requeue` is already stopping. */
+	if (t->state != TASK_PREEMPTING && !(t->requeue_by && *t->requeue_by))
+		t->preemptions++;
 	task_set_state(st, t, TASK_PREEMPTING);
 	if (!t->cancel_requested)
 		set_str(&t->reason, why);
-	t->preemptions++;
 	task_save(st, t);
 	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s, grace %s", t->attempts, why,
 		    hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
