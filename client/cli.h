@@ -74,6 +74,7 @@ extern const struct cmd_entry cmd_node_remove_entry;
 extern const struct cmd_entry cmd_team_entry;
 extern const struct cmd_entry cmd_class_entry;
 extern const struct cmd_entry cmd_policy_entry;
+extern const struct cmd_entry cmd_plan_entry;    /* cmd-plan.c */
 extern const struct cmd_entry cmd_recipe_entry;  /* cmd-recipe.c */
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_versions_entry;

@@ -166,6 +166,26 @@ static void print_text(const struct output_ctx *o, const Hpq__StatusReply *s)
 	table_print(t, o->out, o->colour);
 	table_free(t);
 
+	if (s->n_plans) {
+		fputc('\n', o->out);
+		t = table_new(6, "PLAN", "TEAM", "POOL", "STATE", "NODES", "NEXT CHANGE");
+		table_align_right(t, 4);
+		for (size_t i = 0; i < s->n_plans; i++) {
+			const Hpq__Plan *p = s->plans[i];
+			char when[OUTPUT_TIME_LEN];
+
+			table_add(t, NULL, "%s", p->name);
+			table_add(t, NULL, "%s", p->team);
+			table_add(t, NULL, "%s", p->pool);
+			table_add(t, NULL, "%s", p->state);
+			table_add(t, NULL, "%u", p->nodes);
+			table_add(t, NULL, "%s", p->next_change > 0
+				  ? output_time_local(p->next_change, when, sizeof(when)) : "-");
+		}
+		table_print(t, o->out, o->colour);
+		table_free(t);
+	}
+
 	for (size_t i = 0; i < s->n_pools; i++) {
 		const Hpq__PoolStatus *p = s->pools[i];
 		const Hpq__Resources *gs = p->guaranteed, *c = p->capacity;

@@ -68,6 +68,27 @@ static json_t *store_json(const Hpq__StatusReply *s)
 	return o;
 }
 
+/* The training plans that have not ended (hpq plan show has the rest). */
+static json_t *plans_json(const Hpq__StatusReply *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < s->n_plans; i++) {
+		const Hpq__Plan *p = s->plans[i];
+		json_t *j = json_object();
+
+		json_object_set_new(j, "name", str(p->name));
+		json_object_set_new(j, "team", str(p->team));
+		json_object_set_new(j, "pool", str(p->pool));
+		json_object_set_new(j, "state", str(p->state));
+		json_object_set_new(j, "nodes", json_integer(p->nodes));
+		json_object_set_new(j, "next_change", json_ms(p->next_change));
+		json_object_set_new(j, "gpu_hours_reserved", json_real(p->gpu_hours_reserved));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
 json_t *dash_status_json(const Hpq__StatusReply *s)
 {
 	json_t *o = json_object(), *pools = json_array(), *teams = json_array();
@@ -144,6 +165,7 @@ json_t *dash_status_json(const Hpq__StatusReply *s)
 	json_object_set_new(o, "teams", teams);
 	json_object_set_new(o, "classes", classes);
 	json_object_set_new(o, "policy", pol);
+	json_object_set_new(o, "plans", plans_json(s));
 	json_object_set_new(o, "cycles", json_integer((json_int_t)s->cycles));
 	json_object_set_new(o, "node_checks", json_integer((json_int_t)s->node_checks));
 	json_object_set_new(o, "repair_checks", json_integer((json_int_t)s->repair_checks));

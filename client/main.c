@@ -17,7 +17,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_hold_entry,       &cmd_release_entry, &cmd_requeue_entry, &cmd_update_entry,
 	&cmd_acct_entry,
 	&cmd_checkpoint_entry, &cmd_node_entry, &cmd_team_entry, &cmd_class_entry,
-	&cmd_policy_entry,     &cmd_recipe_entry,
+	&cmd_policy_entry,     &cmd_recipe_entry, &cmd_plan_entry,
 	&cmd_status_entry,     &cmd_events_entry, &cmd_usage_entry,
 	&cmd_top_entry,        &cmd_logs_entry,
 	&cmd_version_entry,    &cmd_versions_entry, &cmd_upgrade_check_entry, NULL,

@@ -74,6 +74,10 @@ void config_init(struct config *c)
 		.burst = 200,
 		.exempt_admins = true,
 	};
+	c->plans.reservable = xstrdup("");
+	c->plans.max_length_s = 90 * 86400;
+	c->plans.end_warning_s = 30 * 60;
+	c->plans.offer_lifetime_s = 10 * 60;
 }
 
 static void free_actions(struct config *c)
@@ -145,6 +149,7 @@ void config_release(struct config *c)
 	free(c->admin_group);
 	free(c->metrics);
 	free(c->repair.command);
+	free(c->plans.reservable);
 	free_actions(c);
 	free_admins(c);
 	free_autoscale(c);
@@ -175,6 +180,7 @@ void config_copy(struct config *dst, const struct config *src)
 	dst->admin_group = dup_or_null(src->admin_group);
 	dst->metrics = dup_or_null(src->metrics);
 	dst->repair.command = dup_or_null(src->repair.command);
+	dst->plans.reservable = dup_or_null(src->plans.reservable);
 	dst->repair.action_reasons = NULL;
 	dst->repair.action_values = NULL;
 	dst->repair.nactions = 0;
@@ -713,6 +719,141 @@ int config_autoscale_check(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * One item of [plans] reservable, "POOL=N" or "POOL=N%": its pool name's
+ * length, the number and whether it is a percentage. s points at the
+ * item, which ends at a comma or the end. 0 or HPQ_EINVAL.
+ */
+static int reservable_item(const char *s, size_t *ret_namelen, uint64_t *ret_n, bool *ret_pct,
+			   const char **ret_end, char *err, size_t errlen)
+{
+	const char *eq, *end = strchr(s, ',');
+	char num[24];
+	size_t len, nlen;
+
+	if (!end)
+		end = s + strlen(s);
+	*ret_end = end;
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	len = (size_t)(end - s);
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	eq = memchr(s, '=', len);
+	if (!eq || eq == s)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"invalid reservable item '%.*s': use POOL=NODES or POOL=PERCENT%%",
+				(int)(len > 64 ? 64 : len), s);
+	*ret_namelen = (size_t)(eq - s);
+	while (*ret_namelen && s[*ret_namelen - 1] == ' ')
+		(*ret_namelen)--;
+	eq++;
+	while (*eq == ' ')
+		eq++;
+	nlen = (size_t)(s + len - eq);
+	*ret_pct = nlen > 0 && eq[nlen - 1] == '%';
+	if (*ret_pct)
+		nlen--;
+	if (nlen == 0 || nlen >= sizeof(num))
+		return hpq_errf(err, errlen, HPQ_EINVAL, "invalid reservable count for pool '%.*s'",
+				(int)*ret_namelen, s);
+	memcpy(num, eq, nlen);
+	num[nlen] = 0;
+	if (hpq_parse_uint(num, 0, *ret_pct ? 100 : 1000000, ret_n) < 0)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"invalid reservable '%s' for pool '%.*s': a node count up to "
+				"1000000, or a percentage up to 100%%", num, (int)*ret_namelen, s);
+	return 0;
+}
+
+static int set_reservable(struct config *c, const char *value, char *err, size_t errlen)
+{
+	const char *s = value;
+
+	while (*s == ' ')
+		s++;
+	if (*s) {
+		for (;;) {
+			size_t namelen;
+			uint64_t n;
+			bool pct;
+			const char *end;
+			int rc = reservable_item(s, &namelen, &n, &pct, &end, err, errlen);
+
+			if (rc)
+				return rc;
+			if (!*end)
+				break;
+			s = end + 1;
+		}
+	}
+	free(c->plans.reservable);
+	c->plans.reservable = xstrdup(value);
+	return 0;
+}
+
+uint32_t config_plans_reservable(const struct config *c, const char *pool, uint32_t nnodes)
+{
+	const char *s = c->plans.reservable ? c->plans.reservable : "";
+
+	while (*s == ' ')
+		s++;
+	while (*s) {
+		size_t namelen;
+		uint64_t n;
+		bool pct;
+		const char *end, *name = s;
+
+		if (reservable_item(s, &namelen, &n, &pct, &end, NULL, 0))
+			return 0;
+		while (*name == ' ' || *name == '\t')
+			name++;
+		if (strlen(pool) == namelen && !strncmp(name, pool, namelen)) {
+			if (pct)
+				return (uint32_t)((uint64_t)nnodes * n / 100);
+			return n < nnodes ? (uint32_t)n : nnodes;
+		}
+		if (!*end)
+			break;
+		s = end + 1;
+	}
+	return 0;
+}
+
+static int set_plans(struct config *c, const char *key, const char *value, char *err,
+		     size_t errlen)
+{
+	uint64_t v;
+
+	if (!strcmp(key, "reservable"))
+		return set_reservable(c, value, err, errlen);
+	if (!strcmp(key, "max_length")) {
+		if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 366ull * 86400)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid max_length '%.64s': give a duration from 1s to "
+					"366d, such as 90d", value);
+		c->plans.max_length_s = v;
+		return 0;
+	}
+	if (!strcmp(key, "end_warning")) {
+		if (hpq_parse_duration(value, &v) < 0 || v > 86400)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid end_warning '%.64s': give a duration up to 1d, "
+					"such as 30m, or 0", value);
+		c->plans.end_warning_s = v;
+		return 0;
+	}
+	if (!strcmp(key, "offer_lifetime")) {
+		if (hpq_parse_duration(value, &v) < 0 || v < 1 || v > 86400)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"invalid offer_lifetime '%.64s': give a duration from 1s "
+					"to 1d, such as 10m", value);
+		c->plans.offer_lifetime_s = v;
+		return 0;
+	}
+	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [plans]", key);
+}
+
 int config_set(struct config *c, const char *section, const char *key, const char *value,
 	       char *err, size_t errlen)
 {
@@ -906,13 +1047,15 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 						"invalid slurm_env '%.64s': use yes or no", value);
 			return 0;
 		}
+	} else if (!strcmp(section, "plans")) {
+		return set_plans(c, key, value, err, errlen);
 	} else if (!strncmp(section, "autoscale.", 10)) {
 		return set_autoscale(c, section + 10, key, value, err, errlen);
 	} else {
 		return hpq_errf(err, errlen, HPQ_ENOTFOUND,
 				"unknown section [%s]: use [hpqd], [auth], [agents], [nodes], "
-				"[repair], [repair.actions], [events], [tasks], [tls], [limits], [compat], "
-				"[autoscale.POOL] or [versions]",
+				"[repair], [repair.actions], [events], [tasks], [plans], [tls], "
+				"[limits], [compat], [autoscale.POOL] or [versions]",
 				section);
 	}
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);

@@ -98,6 +98,12 @@ struct config {
 	} limits;
 	struct autoscale_config *autoscale; /* [autoscale.POOL] sections, in file order */
 	size_t nautoscale;
+	struct plans_config {       /* [plans]: training plans (plan.c, docs/plans.md) */
+		char *reservable;             /* "POOL=N[%], ...": "" = no pool */
+		uint64_t max_length_s;        /* longest plan, all segments together */
+		uint64_t end_warning_s;       /* plan tasks are warned this long before a segment ends */
+		uint64_t offer_lifetime_s;    /* an offering of hpq plan search lasts this long */
+	} plans;
 };
 
 void config_init(struct config *c);
@@ -130,6 +136,13 @@ const struct autoscale_config *config_autoscale_find(const struct config *c, con
 /* The disruption budget of a pool of nnodes nodes: the number, or the
  * percentage of nnodes rounded up. */
 uint32_t config_autoscale_budget(const struct autoscale_config *a, uint32_t nnodes);
+
+/*
+ * [plans] reservable: how many of pool's nnodes nodes plans may hold at
+ * once (0 for a pool the setting does not name). config_set has checked
+ * the syntax.
+ */
+uint32_t config_plans_reservable(const struct config *c, const char *pool, uint32_t nnodes);
 
 /* [repair.actions]: the action (reboot replace none) for a finding's reason. */
 void config_repair_action_set(struct config *c, const char *reason, const char *action);

@@ -20,6 +20,7 @@
 #include "context.h"
 #include "dispatch.h"
 #include "log.h"
+#include "plan.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -60,12 +61,15 @@ static void on_wakeup(uv_timer_t *h)
 	d->state.dirty = true;   /* the tick that follows runs the cycle */
 }
 
-/* A decision that only time can unlock (min-runtime): look again then. */
-static void arm_wakeup(struct hpqd *d, int64_t now)
+/* A decision that only time can unlock (min-runtime), or a plan's next
+ * change of state (plans_advance's answer): look again then. */
+static void arm_wakeup(struct hpqd *d, int64_t now, int64_t plans_at)
 {
 	int64_t at = sched_next_wakeup(d->state.sched);
 	uv_timer_t *wakeup = &d->dispatch->wakeup;
 
+	if (plans_at < at)
+		at = plans_at;
 	uv_timer_stop(wakeup);
 	if (at == INT64_MAX)
 		return;
@@ -86,7 +90,10 @@ void dispatch_run(struct hpqd *d)
 		size_t n;
 
 		uint64_t t0 = uv_hrtime();
+		int64_t plans_at;
 
+		/* plans first: a segment that begins or ends is a change */
+		plans_at = plans_advance(st, now);
 		st->dirty = false;
 		d->cycles++;
 		decs = sched_cycle(st->sched, now, &n);
@@ -103,7 +110,7 @@ void dispatch_run(struct hpqd *d)
 		autoscale_cycle(d, now);
 		if (d->dispatch->on_cycle)
 			d->dispatch->on_cycle(d->dispatch->on_cycle_arg, uv_hrtime() - t0, n);
-		arm_wakeup(d, now);
+		arm_wakeup(d, now, plans_at);
 	}
 	store_submit(d->store);
 }

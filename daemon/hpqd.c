@@ -36,6 +36,7 @@
 #include "log.h"
 #include "logs.h"
 #include "metrics.h"
+#include "plan.h"
 #include "repair.h"
 #include "retention.h"
 #include "router.h"
@@ -276,6 +277,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 	if (r < 0)
 		goto fail;
 	state_init(&d->state, d->store);
+	plans_configure(&d->state, &d->cfg);
 	d->state.max_pending_tasks = cfg->limits.max_pending_tasks;
 	d->state.max_task_bytes = cfg->limits.max_task_bytes;
 	d->state.keep_finished_ms = (int64_t)cfg->keep_finished_s * 1000;

@@ -487,6 +487,12 @@ static void print_config(const struct config *c)
 	printf("\n[tasks]\nkeep_finished = %s\n",
 	       hpq_format_duration(c->keep_finished_s, retain, sizeof(retain)));
 	printf("retain = %s\n", hpq_format_duration(c->tasks_retain_s, retain, sizeof(retain)));
+	printf("\n[plans]\nreservable = %s\n", c->plans.reservable);
+	printf("max_length = %s\n", hpq_format_duration(c->plans.max_length_s, retain, sizeof(retain)));
+	printf("end_warning = %s\n",
+	       hpq_format_duration(c->plans.end_warning_s, retain, sizeof(retain)));
+	printf("offer_lifetime = %s\n",
+	       hpq_format_duration(c->plans.offer_lifetime_s, retain, sizeof(retain)));
 	printf("\n[compat]\nslurm_env = %s\n", c->slurm_env ? "yes" : "no");
 	printf("\n[versions]\ncatalog = %s\n", c->versions_catalog);
 	printf("\n[tls]\nserver_names = ");

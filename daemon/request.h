@@ -5,7 +5,8 @@
  * Every handler is named req_<body> after the request it answers and lives
  * in the req-*.c file of its family: req-task.c (tasks), req-node.c
  * (nodes), req-join.c (joining nodes, their tokens and certificates),
- * req-team.c (teams, classes, the policy), req-dash.c (the
+ * req-team.c (teams, classes, the policy), req-plan.c (training plans),
+ * req-dash.c (the
  * dashboards: status, events, usage, logs) and req-agent.c (what agents
  * send). The router (router.c) has already checked that the sender's role
  * may send the request, so a handler checks only the request itself.
@@ -64,6 +65,8 @@ req_fn req_upgrade_check;
 /* req-join.c */
 req_fn req_join, req_renew, req_token_create, req_token_list, req_token_delete;
 req_fn req_node_revoke;
+/* req-plan.c */
+req_fn req_plan_search, req_plan_create, req_plan_list, req_plan_cancel;
 /* req-agent.c */
 req_fn req_register, req_heartbeat, req_task_update, req_log_chunk, req_ack;
 

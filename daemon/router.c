@@ -148,6 +148,11 @@ static const struct req_entry table[] = {
 	[BODY(POLICY_SHOW)]   = { CLIENT, NULL, req_policy_show },
 	[BODY(POLICY_SET)]    = { CLIENT | WRITE, NULL, req_policy_set },
 
+	[BODY(PLAN_SEARCH)]   = { CLIENT, NULL, req_plan_search },
+	[BODY(PLAN_CREATE)]   = { CLIENT | WRITE, NULL, req_plan_create },
+	[BODY(PLAN_LIST)]     = { CLIENT, NULL, req_plan_list },
+	[BODY(PLAN_CANCEL)]   = { CLIENT | WRITE, NULL, req_plan_cancel },
+
 	[BODY(STATUS)]        = { CLIENT, NULL, req_status },
 	[BODY(EVENTS)]        = { CLIENT, NULL, req_events },
 	[BODY(USAGE)]         = { CLIENT, NULL, req_usage },

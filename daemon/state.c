@@ -16,6 +16,7 @@
 #include "depend.h"
 #include "log.h"
 #include "parse.h"
+#include "plan.h"
 #include "rights.h"
 #include "state-internal.h"
 #include "store.h"
@@ -41,6 +42,7 @@ void state_init(struct state *st, struct store *store)
 	st->policy.max_grace_s = DEFAULT_MAX_GRACE_S;
 	st->sched = sched_new(&st->policy.sched);
 	sched_set_successor(st->sched, array_successor, st);
+	plans_init(st);
 }
 
 void state_release(struct state *st)
@@ -48,6 +50,7 @@ void state_release(struct state *st)
 	free(st->observers);
 	st->observers = NULL;
 	st->nobservers = 0;
+	plans_release(st);
 	rights_release(st);
 	trust_release(st);
 	task_tallies_release(st);
@@ -185,6 +188,7 @@ int state_load(struct state *st, char *err, size_t errlen)
 		.on_task = load_task_row,
 		.on_token = load_token,
 		.on_cert = load_cert,
+		.on_plan = plans_load_row,
 		.on_done = load_done,
 		.on_gone = load_gone,
 	};

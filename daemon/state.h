@@ -30,6 +30,7 @@
 
 struct array;
 struct depend;
+struct plans;
 struct store;
 struct store_event;
 
@@ -60,6 +61,7 @@ struct state {
 	struct array **arrays;       /* array.h: ordered by id */
 	size_t narrays, arrays_cap;
 	struct depend *depend;       /* depend.h: who waits for whom */
+	struct plans *plans;         /* plan.h: training plans */
 
 	struct team **teams;
 	uint32_t nteams;

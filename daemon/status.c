@@ -8,6 +8,9 @@
  * still be active is and every call starts there. With 100,000 pending
  * tasks the pass is a few milliseconds (tests/bench/bench_status.c).
  *
+ * It lists the training plans that have not ended (plan.h), without their
+ * segments: O(plans).
+ *
  * The reply also carries the state store's health (store.h): whether
  * hpqd is degraded by a full or failing disk, and why, which clients show
  * first.
@@ -25,6 +28,7 @@
 #include "error.h"
 #include "events.h"
 #include "msg.h"
+#include "plan.h"
 #include "status.h"
 #include "store.h"
 #include "xalloc.h"
@@ -277,6 +281,31 @@ int status_build(struct hpqd *d, const char *pool, const char *team, int64_t now
 		cs->running = cls[ci].running;
 		cs->pending = cls[ci].pending;
 		rep->classes[rep->n_classes++] = cs;
+	}
+
+	/* plans that have not ended: their state and when it next changes */
+	rep->plans = xcalloc(st->plans->n + 1, sizeof(*rep->plans));
+	for (size_t i = 0; i < st->plans->n; i++) {
+		const struct plan *p = st->plans->v[i];
+		Hpq__Plan *pb;
+
+		if (p->state == PLAN_COMPLETED || p->state == PLAN_CANCELLED ||
+		    (only_team && strcmp(only_team->name, p->team)) ||
+		    (only_pool && strcmp(only_pool->name, p->pool)))
+			continue;
+		pb = xcalloc(1, sizeof(*pb));
+		hpq__plan__init(pb);
+		pb->name = xstrdup(p->name);
+		pb->team = xstrdup(p->team);
+		pb->pool = xstrdup(p->pool);
+		pb->state = xstrdup(plan_state_name(p->state));
+		pb->created_by = xstrdup(p->created_by);
+		pb->nodes = p->nnodes;
+		pb->duration_s = p->duration_s;
+		pb->created = p->created_ms;
+		pb->gpu_hours_reserved = plan_gpu_hours_reserved(p);
+		pb->next_change = plan_next_change(p, now_ms);
+		rep->plans[rep->n_plans++] = pb;
 	}
 
 	pol = xcalloc(1, sizeof(*pol));

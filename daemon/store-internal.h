@@ -47,6 +47,8 @@ enum stmt_id {
 	ST_TOKEN_DELETE,
 	ST_CERT_PUT,
 	ST_CERT_DELETE,
+	/* store-plans.c */
+	ST_PLAN_PUT,
 	/* store.c */
 	ST_PROBE,
 	ST_COUNT,
@@ -66,6 +68,7 @@ extern const struct stmt_def store_event_stmts[];
 extern const struct stmt_def store_usage_stmts[];
 extern const struct stmt_def store_trust_stmts[];
 extern const struct stmt_def store_array_stmts[];
+extern const struct stmt_def store_plan_stmts[];
 
 /*
  * An op is one row for the open batch: a statement and a copy of each
@@ -155,6 +158,7 @@ int store_load_nodes(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_trust(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_arrays(struct store *s, const struct store_loader *cb, void *arg);
+int store_load_plans(struct store *s, const struct store_loader *cb, void *arg);
 
 /* Runs one query of a load, calling row() for each row it returns. */
 typedef void (*load_row_fn)(sqlite3_stmt *q, const struct store_loader *cb, void *arg);

@@ -3,7 +3,7 @@
  * each table family hands its rows to the loader's callbacks, in the
  * order the state needs them: the policy, pools, classes, teams and their
  * quotas first, then nodes, then arrays, then tasks with their newest checkpoints, then join
- * tokens and node certificates.
+ * tokens and node certificates, then plans.
  */
 #include <sqlite3.h>
 
@@ -25,6 +25,8 @@ int store_load(struct store *s, const struct store_loader *cb, void *arg, char *
 		rc = store_load_tasks(s, cb, arg);
 	if (rc == SQLITE_OK)
 		rc = store_load_trust(s, cb, arg);
+	if (rc == SQLITE_OK && cb->on_plan)
+		rc = store_load_plans(s, cb, arg);
 	if (rc != SQLITE_OK)
 		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot load state: %s",
 				sqlite3_errmsg(store_db(s)));

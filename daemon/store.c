@@ -361,6 +361,23 @@ static const char schema_v10[] =
 	"  replaces    TEXT NOT NULL DEFAULT ''\n"
 	");\n";
 
+/* Version 11: training plans (plan.h): one row each, its segments in one text. */
+static const char schema_v11[] =
+	"CREATE TABLE plans (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  name TEXT NOT NULL UNIQUE,\n"
+	"  team TEXT NOT NULL,\n"
+	"  pool TEXT NOT NULL,\n"
+	"  nodes INTEGER NOT NULL,\n"
+	"  gpus_per_node INTEGER NOT NULL DEFAULT 0,\n"
+	"  duration_s INTEGER NOT NULL,\n"
+	"  state TEXT NOT NULL,\n"
+	"  segments TEXT NOT NULL,\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  created_by TEXT NOT NULL,\n"
+	"  ended_ms INTEGER NOT NULL DEFAULT 0\n"
+	");\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -372,6 +389,7 @@ static const char *const migrations[] = {
 	schema_v8,
 	schema_v9,
 	schema_v10,
+	schema_v11,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1281,6 +1299,7 @@ static const struct stmt_def *const stmt_defs[] = {
 	store_usage_stmts,
 	store_trust_stmts,
 	store_array_stmts,
+	store_plan_stmts,
 };
 
 static int prepare_all(struct store *s)

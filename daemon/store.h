@@ -200,6 +200,18 @@ struct store_array_row {
 	bool held;
 };
 
+/* A training plan (plan.h). Its segments in one text:
+ * "START-END@NODE,NODE;START-END@..." (unix ms). */
+struct store_plan_row {
+	uint64_t id;
+	const char *name, *team, *pool, *state, *segments, *created_by;
+	uint32_t nodes;              /* per segment */
+	uint32_t gpus_per_node;      /* for GPU-hours reserved */
+	uint64_t duration_s;
+	int64_t created_ms;
+	int64_t ended_ms;            /* cancelled or completed; 0: not yet */
+};
+
 struct store_checkpoint {
 	uint32_t attempt;
 	uint64_t step;
@@ -309,6 +321,8 @@ void store_task_insert(struct store *s, const struct store_task_row *t);
 void store_task_update(struct store *s, const struct store_task_row *t);
 /* Inserts or replaces an array's row (store-arrays.c). */
 void store_array_put(struct store *s, const struct store_array_row *a);
+/* Inserts or replaces a plan's row (store-plans.c). */
+void store_plan_put(struct store *s, const struct store_plan_row *p);
 void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,
 			  const char *path, int64_t time_ms);
 /* The team and exactly t->quotas: quotas it had before and no longer has go. */
@@ -341,7 +355,7 @@ void store_after_commit(struct store *s, store_done_fn fn, void *arg);
  * store_load hands every row to cb, in this order: policy keys, pools,
  * classes, teams (without their quotas), quotas (by team, then pool),
  * nodes, tasks (by id, each with its newest checkpoint or NULL), join
- * tokens, node certificates, then done. Callbacks may record rows; they go into the open batch and are
+ * tokens, node certificates, plans, then done. Callbacks may record rows; they go into the open batch and are
  * committed once the store starts.
  */
 struct store_loader {
@@ -356,6 +370,7 @@ struct store_loader {
 			const struct store_checkpoint *newest);
 	void (*on_token)(void *arg, const struct store_token_row *t);
 	void (*on_cert)(void *arg, const struct store_cert_row *c);
+	void (*on_plan)(void *arg, const struct store_plan_row *p);  /* by id; may be NULL */
 	void (*on_done)(void *arg);
 	/* Tasks that ended before ended_since_ms (> 0) are not loaded: the
 	 * daemon keeps them in the store only. on_gone, if set, gets a summary

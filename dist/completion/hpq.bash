@@ -24,6 +24,11 @@ _hpq_opts()
 	checkpoint) opts='--step --path --watch --task --attempt' ;;
 	recipe-list) opts='--recipe-path --json' ;;
 	recipe-show) opts='--set --recipe-path --json' ;;
+	plan-search) opts='--pool --nodes --duration --after --before --max-segments --min-segment --team --json' ;;
+	plan-create) opts='--team --name --json' ;;
+	plan-list) opts='--team --all --json' ;;
+	plan-show) opts='--json' ;;
+	plan-cancel) opts='' ;;
 	node-list) opts='--json' ;;
 	node-show) opts='--json' ;;
 	node-drain) opts='--reason --json' ;;
@@ -58,7 +63,7 @@ _hpq_opts()
 	printf '%s\n' "$opts --help"
 }
 
-_hpq_commands='submit list show cancel hold release requeue update acct checkpoint recipe node team class policy status events usage top logs version versions upgrade-check help'
+_hpq_commands='submit list show cancel hold release requeue update acct checkpoint recipe plan node team class policy status events usage top logs version versions upgrade-check help'
 _hpq_global_opts='--socket --server --ca-file --server-name --munge-socket --insecure --json --help --version'
 _hpq_states='active pending running preempting completed failed cancelled timeout out_of_memory'
 _hpq_columns='id name team user class pool state exit reason nodes gpus time elapsed nodelist submit start end limit attempts preemptions held dependency gpu_hours cpu_time peak_mem'
@@ -75,7 +80,8 @@ _hpq_takes_value()
 	--task | --attempt | --reason | --action | --ttl | --uses | --sharing | \
 	--borrow-limit | --borrow-limit-abs | --lend-limit | --weight | --preempt-own | \
 	--members | --admins | --default-class | --preemptible | --node | --by | --interval | --output | --error | --kill-on-invalid-dep | --wrap | \
-	--max-time | --recipe | --set | --recipe-path | --watch | --target)
+	--max-time | --recipe | --set | --recipe-path | --watch | --target | --duration | --after | \
+	--before | --max-segments | --min-segment)
 		return 0 ;;
 	esac
 	return 1
@@ -171,7 +177,7 @@ _hpq()
 		esac
 		if [[ -z $cmd ]]; then
 			cmd=$w
-			case $cmd in node | team | class | policy | recipe) family=$cmd ;; esac
+			case $cmd in node | team | class | policy | recipe | plan) family=$cmd ;; esac
 		elif [[ -n $family && -z $sub ]]; then
 			sub=$w
 		elif [[ $family == node && $sub == token && -z $key ]]; then
@@ -216,6 +222,7 @@ _hpq()
 		class) w='add set list rm' ;;
 		policy) w='show set' ;;
 		recipe) w='list show' ;;
+		plan) w='search create list show cancel' ;;
 		esac
 		COMPREPLY=($(compgen -W "$w" -- "$cur"))
 		return
@@ -246,6 +253,8 @@ _hpq()
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$_hpq_commands" -- "$cur")) ;;
 	recipe-show)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_hpq_recipes)" -- "$cur")) ;;
+	plan-show | plan-cancel)
+		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_hpq_names plan list)" -- "$cur")) ;;
 	submit)
 		# The command to run: a program, then files.
 		if ((nargs == 0)); then

@@ -83,9 +83,15 @@ RULES = {
          ["queue", "command", "median", "hpq CPU"], r"^(\d+ pending):"),
     ], None),
     "bench_restart": ("Memory and restart (bench_restart)", [], None),
+    "bench_plan_search": ("Training-plan search (bench_plan_search)", [
+        (r"^(calendar): (.*)$", ["what", "value"]),
+        (r"^(\d+ nodes, .*?)\s{2,}([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(-?[\d.]+)\s*$",
+         ["search", "median ms", "CPU ms", "offers", "segments", "finish (days)"]),
+    ], None),
 }
 ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_autoscale", "bench_e2e",
-         "bench_array", "sim", "replay", "bench_cli", "bench_restart"]
+         "bench_array", "sim", "replay", "bench_cli", "bench_restart",
+         "bench_plan_search"]
 
 
 def read(path, default=""):

@@ -34,6 +34,7 @@ SIM_ENV=${SIM_ENV:-RUN=60 WARMUP=10}
 REPLAY_ARGS=${REPLAY_ARGS:-}
 CLI_ARGS=${CLI_ARGS:-}
 RESTART_ARGS=${RESTART_ARGS:-}
+PLAN_ARGS=${PLAN_ARGS:---runs 9}
 
 # Warnings stay warnings here: an optimised build finds format-truncation
 # cases that the default (unoptimised) build does not.
@@ -44,7 +45,7 @@ has_target() { printf '%s\n' "$targets" | grep -qx "$1"; }
 
 want="hpqd hpq hpq-agent hpq-supervisor"
 for t in sched_bench bench_submit bench_rtt bench_status bench_autoscale bench_e2e bench_array \
-	hpq-sim hpq-replay bench_cli bench_restart bench_memory; do
+	hpq-sim hpq-replay bench_cli bench_restart bench_memory bench_plan_search; do
 	has_target "$t" && want="$want $t"
 done
 echo "== building:$want"
@@ -98,6 +99,7 @@ run_bin bench_status "$STATUS_ARGS"
 run_bin bench_autoscale "$AUTOSCALE_ARGS"
 run_bin bench_e2e "$E2E_ARGS"
 run_bin bench_array "$ARRAY_ARGS"
+run_bin bench_plan_search "$PLAN_ARGS"
 
 # The hpq-sim scenario: a script that takes the build directory and its
 # sizes from the environment.

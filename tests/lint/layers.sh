@@ -14,7 +14,7 @@ dir=${1:?usage: layers.sh DAEMON_DIR}
 
 floor() {
 	case "$1" in
-	scheduler.* | config.* | config-check.* | store.* | store-*) echo 1 ;;
+	scheduler.* | calendar.* | config.* | config-check.* | store.* | store-*) echo 1 ;;
 	state.* | state-internal.h | change.c | task.* | team.* | node.* | policy.* | queue.*) echo 2 ;;
 	server.* | context.h) echo 3 ;;
 	agentlink.* | dispatch.* | events.* | usage.* | logs.* | repair.* | status.* | metrics.* | retention.*) echo 4 ;;
@@ -23,7 +23,7 @@ floor() {
 	hpqd.* | main.c) echo 7 ;;
 	groups.*) echo 1 ;;
 	rights.* | trust.* | update.*) echo 2 ;;
-	array.* | depend.* | select.* | control.*) echo 2 ;;
+	array.* | depend.* | select.* | control.* | plan.*) echo 2 ;;
 	ca.* | backup.*) echo 1 ;;
 	deprecation.* | upgrade.*) echo 4 ;;
 	autoscale-plan.*) echo 1 ;;

@@ -25,7 +25,7 @@ static const struct cmd_entry *const families[] = {
 	&cmd_acct_entry,
 	&cmd_checkpoint_entry, &cmd_node_entry, &cmd_team_entry, &cmd_class_entry,
 	&cmd_policy_entry, &cmd_status_entry, &cmd_events_entry, &cmd_usage_entry,
-	&cmd_top_entry, &cmd_logs_entry,
+	&cmd_top_entry, &cmd_logs_entry, &cmd_plan_entry,
 	&cmd_version_entry, NULL,
 };
 

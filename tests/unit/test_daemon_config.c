@@ -203,6 +203,50 @@ static void tasks_retention(void **state)
 	config_release(&c);
 }
 
+/* [plans]: the reservable list per pool, durations, refusals that change nothing. */
+static void plans_settings(void **state)
+{
+	struct config c, d;
+	char err[512];
+
+	(void)state;
+	config_init(&c);
+	assert_string_equal(c.plans.reservable, "");
+	assert_int_equal(config_plans_reservable(&c, "gpu", 10), 0);
+	assert_int_equal(c.plans.end_warning_s, 1800);
+	set(&c, "plans", "reservable", "gpu=8, train = 50%");
+	assert_int_equal(config_plans_reservable(&c, "gpu", 10), 8);
+	assert_int_equal(config_plans_reservable(&c, "gpu", 4), 4);
+	assert_int_equal(config_plans_reservable(&c, "train", 9), 4);
+	assert_int_equal(config_plans_reservable(&c, "tra", 9), 0);
+	assert_int_equal(config_plans_reservable(&c, "other", 9), 0);
+	set(&c, "plans", "max_length", "30d");
+	assert_int_equal(c.plans.max_length_s, 30 * 86400);
+	set(&c, "plans", "end_warning", "0");
+	assert_int_equal(c.plans.end_warning_s, 0);
+	set(&c, "plans", "offer_lifetime", "5m");
+	assert_int_equal(c.plans.offer_lifetime_s, 300);
+	assert_int_equal(config_set(&c, "plans", "reservable", "gpu", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(err, "POOL=NODES"));
+	assert_int_equal(config_set(&c, "plans", "reservable", "gpu=101%", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "plans", "reservable", "gpu=8,=3", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "plans", "reservable", "gpu=x", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "plans", "max_length", "0", err, sizeof(err)), HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "plans", "end_warning", "2d", err, sizeof(err)),
+			 HPQ_EINVAL);
+	assert_int_equal(config_set(&c, "plans", "later", "1", err, sizeof(err)), HPQ_ENOTFOUND);
+	assert_int_equal(config_plans_reservable(&c, "gpu", 10), 8);
+	assert_int_equal(c.plans.max_length_s, 30 * 86400);
+	config_copy(&d, &c);
+	config_release(&c);
+	assert_int_equal(config_plans_reservable(&d, "train", 10), 5);
+	config_release(&d);
+}
+
 static void sources(void **state)
 {
 	const char *file = path_in("hpqd.conf");
@@ -378,6 +422,7 @@ int main(void)
 		cmocka_unit_test(sources),
 		cmocka_unit_test(fence_rule),
 		cmocka_unit_test(tasks_retention),
+		cmocka_unit_test(plans_settings),
 	};
 	char cmd[128];
 	int r;

@@ -24,6 +24,7 @@
  *     recorded from another connection read back with the database's size;
  *   - so does one of version 9 (the one before the autoscaler's nodes),
  *     and that table keeps its rows;
+ *   - so does one of the version before plans, and a plan's row loads back;
  *   - a database from a newer hpqd is refused, not damaged.
  */
 #include <setjmp.h>
@@ -43,6 +44,7 @@
 #include "error.h"
 #include "hpq.pb-c.h"
 #include "clock.h"
+#include "plan.h"
 #include "state.h"
 #include "store.h"
 #include "trust.h"
@@ -206,8 +208,9 @@ static void test_new_database_has_defaults(void **ts)
 	 * (daemon/trust.c); 6: the batch workflow (arrays, scripts, dependencies);
 	 * 7: environments in a table of their own (task_env); 8: the recipe a task was
 	 * made from; 9: deprecated uses and backups (upgrade insights);
-	 * 10: the autoscaler's nodes (daemon/autoscale.c) */
-	assert_int_equal(store_schema_latest(), 10);
+	 * 10: the autoscaler's nodes (daemon/autoscale.c); 11: training plans
+	 * (daemon/plan.c) */
+	assert_int_equal(store_schema_latest(), 11);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1298,7 +1301,7 @@ static void on_deprecated_row(void *arg, const struct store_deprecated_row *r)
 	(*(int *)arg)++;
 }
 
-/* Version 8 is this one without the tables of versions 9 and 10: made by
+/* Version 8 is this one without the tables of versions 9 to 11: made by
  * dropping them. */
 static void test_v8_upgrades(void **ts)
 {
@@ -1313,6 +1316,7 @@ static void test_v8_upgrades(void **ts)
 	close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
+			 " DROP TABLE plans;"
 			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
@@ -1365,7 +1369,7 @@ static void on_asnode(void *arg, const struct store_asnode_row *a)
 
 /*
  * Version 10 added the autoscaler's nodes. A database of version 9 (this
- * code's, less that table: version 10 only adds it) opens, upgraded, and
+ * code's, less that table and version 11's) opens, upgraded, and
  * the table keeps its rows from one start to the next.
  */
 static void test_v9_upgrades(void **ts)
@@ -1379,7 +1383,7 @@ static void test_v9_upgrades(void **ts)
 	s = open_store(f);
 	close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; PRAGMA user_version = 9", NULL, NULL,
+	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; PRAGMA user_version = 9", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v9 fixture: %s", msg);
 	sqlite3_close(db);
@@ -1416,6 +1420,56 @@ static void test_v9_upgrades(void **ts)
 	sqlite3_close(db);
 }
 
+/* The version before plans: the plans table comes with the upgrade, and
+ * a plan recorded then loads back with its segments and state. */
+static void test_plans_upgrade(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	struct plan *p;
+	sqlite3 *db;
+	char sql[64], *msg = NULL;
+	struct store_plan_row row = {
+		.id = 7, .name = "llm", .team = "default", .pool = "gpu", .state = "between-segments",
+		.segments = "1000-2000@n1,n2;3000-4000@n3,n4", .created_by = "carol", .nodes = 2,
+		.gpus_per_node = 8, .duration_s = 2, .created_ms = 500,
+	};
+
+	close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() - 1);
+	if (sqlite3_exec(db, "DROP TABLE plans", NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	load(s, &st);
+	assert_int_equal(st.plans->n, 0);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	store_plan_put(s, &row);
+	commit(f, s);
+	state_release(&st);
+	close_store(f, s);
+
+	s = open_store(f);
+	load(s, &st);
+	p = plans_find(&st, "llm");
+	assert_non_null(p);
+	assert_int_equal(p->id, 7);
+	assert_int_equal(p->state, PLAN_BETWEEN);
+	assert_int_equal(p->nsegments, 2);
+	assert_int_equal(p->seg[1].start_ms, 3000);
+	assert_int_equal(p->seg[1].end_ms, 4000);
+	assert_int_equal(p->seg[1].nnodes, 2);
+	assert_string_equal(p->seg[1].nodes[1], "n4");
+	assert_string_equal(p->created_by, "carol");
+	assert_true(plan_gpu_hours_reserved(p) > 0);
+	state_release(&st);
+	close_store(f, s);
+}
+
 static void test_newer_schema_refused(void **ts)
 {
 	struct fix *f = *ts;
@@ -1448,6 +1502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trust_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v9_upgrades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};
 

@@ -1,0 +1,681 @@
+/*
+ * plan.c: training plans, the model (plan.h, docs/plans.md): search with
+ * offerings, create, cancel, the state that follows the clock, and the
+ * rows and events each change records.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "parse.h"
+#include "plan.h"
+#include "rights.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define MAX_OFFERS_KEPT 256
+#define OFFERS_PER_SEARCH 5
+
+static const char *const state_names[] = {
+	[PLAN_SCHEDULED] = "scheduled",
+	[PLAN_ACTIVE] = "active",
+	[PLAN_BETWEEN] = "between-segments",
+	[PLAN_COMPLETED] = "completed",
+	[PLAN_CANCELLED] = "cancelled",
+};
+
+const char *plan_state_name(enum plan_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
+}
+
+void plans_init(struct state *st)
+{
+	st->plans = xcalloc(1, sizeof(*st->plans));
+	st->plans->next_id = 1;
+	st->plans->next_offer = 1;
+}
+
+static void plan_free(struct plan *p)
+{
+	if (!p)
+		return;
+	for (uint32_t i = 0; i < p->nsegments; i++) {
+		for (uint32_t k = 0; k < p->seg[i].nnodes; k++)
+			free(p->seg[i].nodes[k]);
+		free(p->seg[i].nodes);
+	}
+	free(p->name);
+	free(p->team);
+	free(p->pool);
+	free(p->created_by);
+	free(p);
+}
+
+static void offer_free(struct plan_offer *o)
+{
+	for (uint32_t k = 0; k < o->o.nsegments; k++)
+		free(o->o.segments[k].nodes);
+	memset(o, 0, sizeof(*o));
+}
+
+void plans_release(struct state *st)
+{
+	struct plans *ps = st->plans;
+
+	if (!ps)
+		return;
+	for (size_t i = 0; i < ps->n; i++)
+		plan_free(ps->v[i]);
+	for (size_t i = 0; i < ps->noffers; i++)
+		offer_free(&ps->offers[i]);
+	free(ps->offers);
+	free(ps->v);
+	free(ps);
+	st->plans = NULL;
+}
+
+void plans_configure(struct state *st, const struct config *cfg)
+{
+	st->plans->cfg = cfg;
+}
+
+struct plan *plans_find(const struct state *st, const char *name)
+{
+	for (size_t i = 0; i < st->plans->n; i++)
+		if (!strcmp(st->plans->v[i]->name, name))
+			return st->plans->v[i];
+	return NULL;
+}
+
+static bool plan_ended(const struct plan *p)
+{
+	return p->state == PLAN_COMPLETED || p->state == PLAN_CANCELLED;
+}
+
+/* "2026-12-10 00:00:00Z" */
+static const char *fmt_time(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
+	return buf;
+}
+
+/* ---------------------------------------------------------------- rows, events */
+
+/* Its segments as the store keeps them: "START-END@NODE,NODE;..." */
+static char *segments_text(const struct plan *p)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	for (uint32_t i = 0; i < p->nsegments; i++) {
+		len += 48;
+		for (uint32_t k = 0; k < p->seg[i].nnodes; k++)
+			len += strlen(p->seg[i].nodes[k]) + 1;
+	}
+	s = xmalloc(len);
+	s[0] = 0;
+	for (uint32_t i = 0; i < p->nsegments; i++) {
+		off += (size_t)snprintf(s + off, len - off, "%s%lld-%lld@", i ? ";" : "",
+					(long long)p->seg[i].start_ms, (long long)p->seg[i].end_ms);
+		for (uint32_t k = 0; k < p->seg[i].nnodes; k++)
+			off += (size_t)snprintf(s + off, len - off, "%s%s", k ? "," : "",
+						p->seg[i].nodes[k]);
+	}
+	return s;
+}
+
+static void plan_put(struct state *st, const struct plan *p)
+{
+	char *segs = segments_text(p);
+	struct store_plan_row row = {
+		.id = p->id, .name = p->name, .team = p->team, .pool = p->pool,
+		.state = plan_state_name(p->state), .segments = segs, .created_by = p->created_by,
+		.nodes = p->nnodes, .gpus_per_node = p->gpus_per_node,
+		.duration_s = p->duration_s, .created_ms = p->created_ms, .ended_ms = p->ended_ms,
+	};
+
+	store_plan_put(st->store, &row);
+	free(segs);
+}
+
+/* A `plan` event of p's team, told to the observers like every event. */
+static void plan_event(struct state *st, const struct plan *p, const char *actor, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+
+static void plan_event(struct state *st, const struct plan *p, const char *actor, const char *fmt,
+		       ...)
+{
+	struct store_event ev = { 0 };
+	char msg[512], body[440];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "plan %s: %s", p->name, body);
+	ev.time_ms = hpq_now_ms();
+	ev.kind = "plan";
+	ev.node = "";
+	ev.team = p->team;
+	ev.actor = actor ? actor : "hpqd";
+	ev.message = msg;
+	store_event_add(st->store, &ev);
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].event)
+			st->observers[i].event(st->observers[i].arg, &ev, NULL);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int parse_segments(struct plan *p, const char *text)
+{
+	const char *s = text;
+
+	while (*s && p->nsegments < CALENDAR_MAX_SEGMENTS) {
+		struct plan_segment *sg = &p->seg[p->nsegments];
+		char *end;
+		const char *stop;
+		size_t n = 1;
+
+		sg->start_ms = strtoll(s, &end, 10);
+		if (*end != '-')
+			return -1;
+		sg->end_ms = strtoll(end + 1, &end, 10);
+		if (*end != '@')
+			return -1;
+		s = end + 1;
+		stop = strchr(s, ';');
+		if (!stop)
+			stop = s + strlen(s);
+		for (const char *c = s; c < stop; c++)
+			n += *c == ',';
+		sg->nodes = xcalloc(n, sizeof(*sg->nodes));
+		while (s < stop) {
+			const char *comma = memchr(s, ',', (size_t)(stop - s));
+
+			if (!comma)
+				comma = stop;
+			sg->nodes[sg->nnodes++] = xstrndup(s, (size_t)(comma - s));
+			s = comma < stop ? comma + 1 : stop;
+		}
+		p->nsegments++;
+		if (*s == ';')
+			s++;
+	}
+	return *s ? -1 : 0;
+}
+
+static void plans_add(struct plans *ps, struct plan *p)
+{
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 16;
+		ps->v = xreallocarray(ps->v, ps->cap, sizeof(*ps->v));
+	}
+	ps->v[ps->n++] = p;
+	if (p->id >= ps->next_id)
+		ps->next_id = p->id + 1;
+}
+
+void plans_load_row(void *arg, const struct store_plan_row *row)
+{
+	struct state *st = arg;
+	struct plan *p = xcalloc(1, sizeof(*p));
+
+	p->id = row->id;
+	p->name = xstrdup(row->name);
+	p->team = xstrdup(row->team);
+	p->pool = xstrdup(row->pool);
+	p->created_by = xstrdup(row->created_by);
+	p->nnodes = row->nodes;
+	p->gpus_per_node = row->gpus_per_node;
+	p->duration_s = row->duration_s;
+	p->created_ms = row->created_ms;
+	p->ended_ms = row->ended_ms;
+	p->state = PLAN_SCHEDULED;
+	for (int s = 0; s <= PLAN_CANCELLED; s++)
+		if (!strcmp(row->state, state_names[s]))
+			p->state = (enum plan_state)s;
+	if (parse_segments(p, row->segments) < 0 || p->nsegments == 0) {
+		log_warn("plan %s: unreadable segments '%.64s': left out", row->name,
+			    row->segments);
+		plan_free(p);
+		return;
+	}
+	plans_add(st->plans, p);
+	/* a first cycle records what changed while hpqd was down */
+	st->dirty = true;
+}
+
+/* ---------------------------------------------------------------- the calendar */
+
+/* What one node of pool offers: GPUs if the pool has any, else CPUs. */
+static int64_t pool_unit(const struct state *st, uint32_t pool, bool gpus)
+{
+	int64_t most = 0;
+
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const struct node *n = st->nodes[i];
+		int64_t v;
+
+		if (!n || n->pool != pool)
+			continue;
+		v = gpus ? n->capacity.gpus : n->capacity.cpus;
+		if (v > most)
+			most = v;
+	}
+	return most;
+}
+
+static const char *node_name(void *ctx, uint32_t id)
+{
+	const struct state *st = ctx;
+
+	return id < st->nnodes && st->nodes[id] ? st->nodes[id]->name : "(gone)";
+}
+
+/*
+ * The calendar of pool: its nodes, the teams' guarantees in whole nodes
+ * (rounded up, so a guarantee is never shortchanged), and the segments of
+ * the plans that still hold capacity (skip: one plan left out, 0 for none).
+ */
+static struct calendar *build_calendar(const struct state *st, uint32_t pool, uint32_t *ret_gpn)
+{
+	struct calendar *c = calendar_new();
+	int64_t gpn = pool_unit(st, pool, true), cpn = pool_unit(st, pool, false);
+	const struct config *cfg = st->plans->cfg;
+	const char *pname = st->pools[pool]->name;
+
+	calendar_set_namer(c, node_name, (void *)st);
+
+	for (uint32_t i = 0; i < st->nnodes; i++)
+		if (st->nodes[i] && st->nodes[i]->pool == pool)
+			calendar_node_add(c, st->nodes[i]->id);
+	calendar_set_reservable(c, cfg ? config_plans_reservable(cfg, pname, calendar_nodes(c))
+				: 0);
+	for (uint32_t t = 0; t < st->nteams; t++) {
+		const struct team *tm = st->teams[t];
+
+		if (!tm)
+			continue;
+		for (size_t k = 0; k < tm->nquotas; k++) {
+			const struct hpq_res *g = &tm->quotas[k].q.guarantee;
+			int64_t need = 0;
+
+			if (tm->quotas[k].pool != pool)
+				continue;
+			if (gpn > 0)
+				need = (g->gpus + gpn - 1) / gpn;
+			else if (cpn > 0)
+				need = (g->cpus + cpn - 1) / cpn;
+			calendar_set_guarantee(c, tm->id, (uint32_t)(need > UINT32_MAX ? UINT32_MAX
+								     : need));
+		}
+	}
+	for (size_t i = 0; i < st->plans->n; i++) {
+		const struct plan *p = st->plans->v[i];
+		struct calendar_segment segs[CALENDAR_MAX_SEGMENTS];
+		uint32_t ids[CALENDAR_MAX_SEGMENTS][STATE_MAX_NODES_PER_TASK];
+		const struct team *tm = state_team_find(st, p->team);
+		uint32_t nsegs = 0;
+
+		if (plan_ended(p) || strcmp(p->pool, pname))
+			continue;
+		for (uint32_t s = 0; s < p->nsegments; s++) {
+			struct calendar_segment *sg = &segs[nsegs];
+
+			sg->start = p->seg[s].start_ms;
+			sg->end = p->seg[s].end_ms;
+			sg->nodes = ids[nsegs];
+			sg->nnodes = 0;
+			/* nodes that left the pool hold nothing */
+			for (uint32_t k = 0; k < p->seg[s].nnodes; k++) {
+				const struct node *n = state_node_find(st, p->seg[s].nodes[k]);
+
+				if (n && n->pool == pool && sg->nnodes < STATE_MAX_NODES_PER_TASK)
+					ids[nsegs][sg->nnodes++] = n->id;
+			}
+			if (sg->nnodes)
+				nsegs++;
+		}
+		if (nsegs)
+			calendar_reserve(c, p->id, tm ? tm->id : st->nteams, segs, nsegs, 1, NULL,
+					 0);
+	}
+	if (ret_gpn)
+		*ret_gpn = (uint32_t)(gpn > 0 ? gpn : 0);
+	return c;
+}
+
+/* ---------------------------------------------------------------- search */
+
+static void offers_expire(struct plans *ps, int64_t now)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < ps->noffers; i++) {
+		if (ps->offers[i].expires_ms <= now || ps->noffers - i > MAX_OFFERS_KEPT - 5)
+			offer_free(&ps->offers[i]);
+		else
+			ps->offers[k++] = ps->offers[i];
+	}
+	ps->noffers = k;
+}
+
+int plans_search(struct state *st, const struct plan_query *q, int64_t now,
+		 const struct plan_offer **ret, uint32_t *ret_reservable, uint32_t *ret_pool_nodes,
+		 struct state_err *e)
+{
+	struct plans *ps = st->plans;
+	const struct config *cfg = ps->cfg;
+	uint64_t max_len = cfg ? cfg->plans.max_length_s : 0;
+	uint64_t lifetime = cfg ? cfg->plans.offer_lifetime_s : 600;
+	struct pool *pool = state_pool_find(st, q->pool);
+	const struct team *tm = NULL;
+	struct calendar_query cq = { 0 };
+	struct calendar_offer *found = NULL;
+	struct calendar *c;
+	char err[256], when[32];
+	int n;
+
+	*ret = NULL;
+	if (!pool)
+		return state_errf(e, HPQ_ENOTFOUND, "unknown pool '%.64s'", q->pool);
+	if (q->team && *q->team && !(tm = state_team_find(st, q->team)))
+		return state_errf(e, HPQ_ENOTFOUND, "unknown team '%.64s'", q->team);
+	if (q->nodes == 0 || q->nodes > STATE_MAX_NODES_PER_TASK)
+		return state_errf(e, HPQ_EINVAL, "a plan has 1 to %d nodes, not %u",
+				  STATE_MAX_NODES_PER_TASK, q->nodes);
+	if (q->duration_s == 0)
+		return state_errf(e, HPQ_EINVAL, "a plan's duration must be positive");
+	if (q->duration_s > max_len)
+		return state_errf(e, HPQ_EINVAL,
+				  "a plan of %s is longer than [plans] max_length (%s)",
+				  hpq_format_duration(q->duration_s, err, 32),
+				  hpq_format_duration(max_len, when, sizeof(when)));
+	if (q->max_segments > CALENDAR_MAX_SEGMENTS)
+		return state_errf(e, HPQ_EINVAL, "a plan has 1 to %d segments, not %u",
+				  CALENDAR_MAX_SEGMENTS, q->max_segments);
+	if (q->min_segment_s > q->duration_s)
+		return state_errf(e, HPQ_EINVAL,
+				  "the minimum segment is longer than the whole duration");
+	/* a second of slack for the client's clock and the trip */
+	if (q->after && q->after < now - 1000)
+		return state_errf(e, HPQ_EINVAL, "--after %s is in the past",
+				  fmt_time(q->after, when, sizeof(when)));
+	if (q->before && q->before <= now)
+		return state_errf(e, HPQ_EINVAL, "--before %s is in the past",
+				  fmt_time(q->before, when, sizeof(when)));
+
+	c = build_calendar(st, pool->id, NULL);
+	if (ret_pool_nodes)
+		*ret_pool_nodes = calendar_nodes(c);
+	if (ret_reservable)
+		*ret_reservable = cfg ? config_plans_reservable(cfg, pool->name, calendar_nodes(c))
+				      : 0;
+	if (!cfg || config_plans_reservable(cfg, pool->name, calendar_nodes(c)) == 0) {
+		calendar_free(c);
+		return state_errf(e, HPQ_EINVAL,
+				  "pool '%s' has no reservable nodes: an administrator sets "
+				  "[plans] reservable in hpqd.conf", pool->name);
+	}
+	cq.team = tm ? tm->id : st->nteams;
+	cq.nnodes = q->nodes;
+	cq.duration = (int64_t)q->duration_s * 1000;
+	cq.after = q->after > now ? q->after : now;
+	cq.before = q->before ? q->before : CALENDAR_FOREVER;
+	cq.max_segments = q->max_segments ? q->max_segments : 1;
+	cq.min_segment = (int64_t)q->min_segment_s * 1000;
+	/* by default no segment is shorter than a tenth of the run: a split
+	 * into scraps would finish sooner on paper and waste the breaks */
+	if (!q->min_segment_s && cq.max_segments > 1)
+		cq.min_segment = cq.duration / 10;
+	cq.max_offers = OFFERS_PER_SEARCH;
+	n = calendar_search(c, &cq, &found, err, sizeof(err));
+	calendar_free(c);
+	if (n < 0)
+		return state_errf(e, n, "%s", err);
+	offers_expire(ps, now);
+	for (int i = 0; i < n; i++) {
+		struct plan_offer *o;
+
+		ps->offers = xreallocarray(ps->offers, ps->noffers + 1, sizeof(*ps->offers));
+		o = &ps->offers[ps->noffers++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->id, sizeof(o->id), "o%llu", (unsigned long long)ps->next_offer++);
+		o->expires_ms = now + (int64_t)lifetime * 1000;
+		o->pool = pool->id;
+		o->duration_s = q->duration_s;
+		o->o = found[i];
+	}
+	/* the offers own the node arrays now */
+	free(found);
+	*ret = n ? &ps->offers[ps->noffers - (size_t)n] : NULL;
+	return n;
+}
+
+/* ---------------------------------------------------------------- create, cancel */
+
+static struct plan_offer *offer_find(struct plans *ps, const char *id)
+{
+	for (size_t i = 0; i < ps->noffers; i++)
+		if (!strcmp(ps->offers[i].id, id))
+			return &ps->offers[i];
+	return NULL;
+}
+
+int plans_create(struct state *st, const struct actor *who, const char *offer_id,
+		 const char *team, const char *name, int64_t now, struct plan **ret,
+		 struct state_err *e)
+{
+	struct plans *ps = st->plans;
+	struct plan_offer *o = offer_find(ps, offer_id);
+	const struct team *tm = state_team_find(st, team);
+	struct calendar *c;
+	struct plan *p;
+	char err[256], a[32], b[32];
+	uint32_t gpn;
+	int rc;
+
+	*ret = NULL;
+	if (!tm)
+		return state_errf(e, HPQ_ENOTFOUND, "unknown team '%.64s'", team);
+	if (!who->admin && !rights_team_admin(tm, who))
+		return state_errf(e, HPQ_EPERM,
+				  "only team admins of %s or cluster administrators can make its "
+				  "plans", tm->name);
+	if (hpq_check_name(name) < 0)
+		return state_errf(e, HPQ_EINVAL,
+				  "invalid plan name '%.64s': use letters, digits, '.', '_', '-'",
+				  name);
+	if (plans_find(st, name))
+		return state_errf(e, HPQ_EEXIST, "a plan named '%.64s' exists", name);
+	if (!o)
+		return state_errf(e, HPQ_ENOTFOUND,
+				  "unknown offering '%.32s': offerings last [plans] offer_lifetime; "
+				  "search again", offer_id);
+	if (o->expires_ms <= now)
+		return state_errf(e, HPQ_ESTATE, "offering %s expired at %s: search again", o->id,
+				  fmt_time(o->expires_ms, a, sizeof(a)));
+	if (o->o.segments[o->o.nsegments - 1].end <= now)
+		return state_errf(e, HPQ_EINVAL, "offering %s lies in the past: search again",
+				  o->id);
+	if (o->pool >= st->npools || !st->pools[o->pool])
+		return state_errf(e, HPQ_ESTATE, "offering %s: its pool is gone", o->id);
+	/* the snapshot may be stale: check it against the calendar as it is now */
+	c = build_calendar(st, o->pool, &gpn);
+	rc = calendar_reserve(c, ps->next_id, tm->id, o->o.segments, o->o.nsegments, 0, err,
+			      sizeof(err));
+	calendar_free(c);
+	if (rc < 0)
+		return state_errf(e, HPQ_EBUSY,
+				  "offering %s is stale: the capacity it offered is no longer free "
+				  "(%s); search again", o->id, err);
+
+	p = xcalloc(1, sizeof(*p));
+	p->id = ps->next_id;
+	p->name = xstrdup(name);
+	p->team = xstrdup(tm->name);
+	p->pool = xstrdup(st->pools[o->pool]->name);
+	p->created_by = xstrdup(who->user ? who->user : "");
+	p->nnodes = o->o.segments[0].nnodes;
+	p->gpus_per_node = gpn;
+	p->duration_s = o->duration_s;
+	p->created_ms = now;
+	p->nsegments = o->o.nsegments;
+	for (uint32_t s = 0; s < p->nsegments; s++) {
+		const struct calendar_segment *cs = &o->o.segments[s];
+		struct plan_segment *sg = &p->seg[s];
+
+		sg->start_ms = cs->start;
+		sg->end_ms = cs->end;
+		sg->nnodes = cs->nnodes;
+		sg->nodes = xcalloc(cs->nnodes, sizeof(*sg->nodes));
+		for (uint32_t k = 0; k < cs->nnodes; k++)
+			sg->nodes[k] = xstrdup(st->nodes[cs->nodes[k]]->name);
+	}
+	plans_add(ps, p);
+	/* an offering is used once */
+	offer_free(o);
+	*o = ps->offers[--ps->noffers];
+	plan_put(st, p);
+	plan_event(st, p, who->user, "scheduled for team %s: %u nodes of pool %s in %u segment%s, "
+		   "%s to %s", p->team, p->nnodes, p->pool, p->nsegments,
+		   p->nsegments == 1 ? "" : "s", fmt_time(p->seg[0].start_ms, a, sizeof(a)),
+		   fmt_time(p->seg[p->nsegments - 1].end_ms, b, sizeof(b)));
+	plans_advance(st, now);
+	st->dirty = true;            /* the dispatcher wakes up for its segments */
+	*ret = p;
+	return 0;
+}
+
+int plans_cancel(struct state *st, const struct actor *who, const char *name, int64_t now,
+		 struct state_err *e)
+{
+	struct plan *p = plans_find(st, name);
+	const struct team *tm;
+
+	if (!p)
+		return state_errf(e, HPQ_ENOTFOUND, "unknown plan '%.64s'", name);
+	tm = state_team_find(st, p->team);
+	if (!who->admin && !rights_team_admin(tm, who))
+		return state_errf(e, HPQ_EPERM,
+				  "only team admins of %s or cluster administrators can cancel its "
+				  "plans", p->team);
+	if (plan_ended(p))
+		return state_errf(e, HPQ_ESTATE, "plan %s is already %s", p->name,
+				  plan_state_name(p->state));
+	p->state = PLAN_CANCELLED;
+	p->ended_ms = now;
+	plan_put(st, p);
+	plan_event(st, p, who->user, "cancelled");
+	st->dirty = true;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the clock */
+
+static enum plan_state state_at(const struct plan *p, int64_t now)
+{
+	if (now < p->seg[0].start_ms)
+		return PLAN_SCHEDULED;
+	for (uint32_t s = 0; s < p->nsegments; s++)
+		if (now >= p->seg[s].start_ms && now < p->seg[s].end_ms)
+			return PLAN_ACTIVE;
+	if (now >= p->seg[p->nsegments - 1].end_ms)
+		return PLAN_COMPLETED;
+	return PLAN_BETWEEN;
+}
+
+int64_t plan_next_change(const struct plan *p, int64_t now)
+{
+	if (plan_ended(p))
+		return 0;
+	for (uint32_t s = 0; s < p->nsegments; s++) {
+		if (p->seg[s].start_ms > now)
+			return p->seg[s].start_ms;
+		if (p->seg[s].end_ms > now)
+			return p->seg[s].end_ms;
+	}
+	return 0;
+}
+
+/* Which segment holds now (1-based), or the next one. */
+static uint32_t segment_at(const struct plan *p, int64_t now)
+{
+	for (uint32_t s = 0; s < p->nsegments; s++)
+		if (now < p->seg[s].end_ms)
+			return s + 1;
+	return p->nsegments;
+}
+
+int64_t plans_advance(struct state *st, int64_t now)
+{
+	struct plans *ps = st->plans;
+	int64_t next = INT64_MAX;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		struct plan *p = ps->v[i];
+		enum plan_state want;
+		int64_t at;
+		char t[32];
+		uint32_t s;
+
+		if (plan_ended(p))
+			continue;
+		want = state_at(p, now);
+		if (want != p->state) {
+			p->state = want;
+			s = segment_at(p, now);
+			if (want == PLAN_COMPLETED)
+				p->ended_ms = p->seg[p->nsegments - 1].end_ms;
+			plan_put(st, p);
+			switch (want) {
+			case PLAN_ACTIVE:
+				plan_event(st, p, NULL, "active: segment %u of %u, until %s", s,
+					   p->nsegments, fmt_time(p->seg[s - 1].end_ms, t, sizeof(t)));
+				break;
+			case PLAN_BETWEEN:
+				plan_event(st, p, NULL, "between-segments: segment %u starts at %s",
+					   s, fmt_time(p->seg[s - 1].start_ms, t, sizeof(t)));
+				break;
+			case PLAN_COMPLETED:
+				plan_event(st, p, NULL, "completed");
+				break;
+			default:
+				plan_event(st, p, NULL, "%s", plan_state_name(want));
+				break;
+			}
+			st->dirty = true;
+		}
+		at = plan_next_change(p, now);
+		if (at && at < next)
+			next = at;
+	}
+	return next;
+}
+
+double plan_gpu_hours_reserved(const struct plan *p)
+{
+	double ms = 0;
+
+	for (uint32_t s = 0; s < p->nsegments; s++) {
+		int64_t end = p->seg[s].end_ms;
+
+		if (p->state == PLAN_CANCELLED && p->ended_ms < end)
+			end = p->ended_ms;
+		if (end > p->seg[s].start_ms)
+			ms += (double)(end - p->seg[s].start_ms) * p->seg[s].nnodes;
+	}
+	return ms * p->gpus_per_node / 3.6e6;
+}
