@@ -1,7 +1,8 @@
 /*
  * output-json.c: the --json output. One JSON document per command on
  * stdout, built with jansson from the reply and dumped with two-space
- * indentation. Field names are the same in every command (docs/decisions.md: id, name, team, user, class, pool, state, reason, nodes,
+ * indentation; a list of tasks, which can be 100,000 long, is written
+ * directly in the same bytes (json_tasks). Field names are the same in every command (docs/decisions.md: id, name, team, user, class, pool, state, reason, nodes,
  * node_names, per_node, attempts, submit_time, start_time, end_time,
  * exit_code, time_limit, checkpoints, events, argv, cwd); times are
  * ISO-8601 UTC strings and null when unset; memory is MiB; a resource
@@ -13,8 +14,10 @@
  * than making a whole reply unprintable. A task's output (hpq logs) may
  * hold NUL bytes too: they are kept, as \u0000.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "output.h"
@@ -324,37 +327,398 @@ static void json_submitted(const struct output_ctx *o, uint64_t id)
 }
 
 /*
- * One task at a time, each freed before the next, so that a list of
- * 100,000 tasks never holds them all as JSON values (malloc and page
- * faults were most of its cost). What it prints is what dumping them as
- * one array prints: each object indented one level more, which is two
- * spaces after every newline (a string's newlines are escaped, so every
- * newline in a dump is the layout's).
+ * The task list's writer. Building each task as jansson values and dumping
+ * them cost about 130,000 instructions a task (a list of 100,000 took
+ * seconds), so the list is written straight from the reply instead, byte
+ * for byte what json_dumps(output_json_task(t), JSON_INDENT(2)) prints
+ * inside the array (tests/unit/test_client_output.c compares the two).
+ * Only strings that are plain printable ASCII are written here; any other
+ * goes through output_json_text and jansson, whose escaping and UTF-8
+ * repair are then the same as everywhere else.
  */
-static void json_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
+#define JW_DEPTH 8
+
+struct jw {
+	FILE *f;
+	char buf[65536];        /* written to f when full: stdio's per-call cost */
+	size_t len;             /* was most of the rest */
+	unsigned depth;
+	bool first[JW_DEPTH];   /* nothing written yet in the object or array at depth */
+	time_t day_secs;        /* output_time_iso's last second, kept: most tasks */
+	char day[24];           /* of a list share their submit second */
+	bool has_day;
+};
+
+static void jw_flush(struct jw *w)
 {
-	if (!n) {
-		json_print(o, json_array());
+	fwrite_unlocked(w->buf, 1, w->len, w->f);
+	w->len = 0;
+}
+
+static void jw_put(struct jw *w, const char *s, size_t n)
+{
+	if (w->len + n > sizeof(w->buf)) {
+		jw_flush(w);
+		if (n > sizeof(w->buf)) {
+			fwrite_unlocked(s, 1, n, w->f);
+			return;
+		}
+	}
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+}
+
+static void jw_putc(struct jw *w, char c)
+{
+	if (w->len == sizeof(w->buf))
+		jw_flush(w);
+	w->buf[w->len++] = c;
+}
+
+/* Before a value inside the current object or array: its separator and
+ * indentation ("\n" and two spaces a level), then the key's text if any
+ * (written into the buffer at once: a list has 47 of them a task). */
+static void jw_sep(struct jw *w, const char *key, size_t klen)
+{
+	size_t d = w->depth, need = 2 + 2 * d + (key ? klen + 4 : 0);
+	char *p;
+
+	if (w->len + need > sizeof(w->buf))
+		jw_flush(w);
+	p = w->buf + w->len;
+	if (!w->first[d])
+		*p++ = ',';
+	w->first[d] = false;
+	*p++ = '\n';
+	memset(p, ' ', 2 * d);
+	p += 2 * d;
+	if (key) {
+		*p++ = '"';
+		memcpy(p, key, klen);
+		p += klen;
+		memcpy(p, "\": ", 3);
+		p += 3;
+	}
+	w->len = (size_t)(p - w->buf);
+}
+
+static void jw_next(struct jw *w)
+{
+	jw_sep(w, NULL, 0);
+}
+
+static void jw_open(struct jw *w, char c)
+{
+	jw_putc(w, c);
+	if (w->depth + 1 >= JW_DEPTH)
+		hpq_fatal("json: nested too deep");
+	w->first[++w->depth] = true;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	static const char spaces[] = "                                ";
+	bool empty = w->first[w->depth];
+
+	w->depth--;
+	if (!empty) {
+		jw_putc(w, '\n');
+		jw_put(w, spaces, 2 * w->depth < sizeof(spaces) - 1 ? 2 * w->depth
+								      : sizeof(spaces) - 1);
+	}
+	jw_putc(w, c);
+}
+
+/* A string value: plain printable ASCII as it is, anything else as jansson
+ * writes it. */
+static void jw_string(struct jw *w, const char *s)
+{
+	const unsigned char *p;
+	char *dumped;
+	json_t *v;
+
+	if (!s)
+		s = "";
+	for (p = (const unsigned char *)s; *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+	     p++)
+		;
+	if (!*p) {
+		jw_putc(w, '"');
+		jw_put(w, s, (size_t)(p - (const unsigned char *)s));
+		jw_putc(w, '"');
 		return;
 	}
-	fputs("[\n", o->out);
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = output_json_task(tasks[i]);
-		char *s = json_dumps(v, JSON_INDENT(2)), *p, *nl;
+	v = output_json_text(s, strlen(s));
+	dumped = json_dumps(v, JSON_ENCODE_ANY);
+	if (!dumped)
+		hpq_fatal("json: cannot print a string");
+	jw_put(w, dumped, strlen(dumped));
+	free(dumped);
+	json_decref(v);
+}
 
-		if (!s)
-			hpq_fatal("json: cannot print a task");
-		fputs("  ", o->out);
-		for (p = s; (nl = strchr(p, '\n')); p = nl + 1) {
-			fwrite(p, 1, (size_t)(nl + 1 - p), o->out);
-			fputs("  ", o->out);
-		}
-		fputs(p, o->out);
-		fputs(i + 1 < n ? ",\n" : "\n", o->out);
-		free(s);
-		json_decref(v);
+/* "key": (keys are ours: plain ASCII) */
+static void jw_key(struct jw *w, const char *key)
+{
+	jw_sep(w, key, strlen(key));
+}
+
+/* json_integer's text ("%lld"), without printf. */
+static void jw_int(struct jw *w, json_int_t x)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned long long u = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (x < 0)
+		*--p = '-';
+	jw_put(w, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void jw_null(struct jw *w)
+{
+	jw_put(w, "null", 4);
+}
+
+static void jw_bool(struct jw *w, bool b)
+{
+	if (b)
+		jw_put(w, "true", 4);
+	else
+		jw_put(w, "false", 5);
+}
+
+static void jw_key_int(struct jw *w, const char *key, json_int_t x)
+{
+	jw_key(w, key);
+	jw_int(w, x);
+}
+
+static void jw_key_string(struct jw *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	jw_string(w, s);
+}
+
+/* json_time_ms: output_time_iso's text, its date and time part kept for
+ * the next time in the same second. */
+static void jw_key_time(struct jw *w, const char *key, int64_t ms)
+{
+	time_t secs = (time_t)(ms / 1000);
+	char buf[OUTPUT_TIME_LEN];
+	struct tm tm;
+	int n;
+
+	jw_key(w, key);
+	if (ms <= 0) {
+		jw_null(w);
+		return;
 	}
-	fputs("]\n", o->out);
+	if (!w->has_day || w->day_secs != secs) {
+		if (!gmtime_r(&secs, &tm) ||
+		    strftime(w->day, sizeof(w->day), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+			jw_string(w, output_time_iso(ms, buf, sizeof(buf)));
+			return;
+		}
+		w->day_secs = secs;
+		w->has_day = true;
+	}
+	n = snprintf(buf, sizeof(buf), "%s.%03dZ", w->day, (int)(ms % 1000));
+	jw_putc(w, '"');
+	jw_put(w, buf, (size_t)n);
+	jw_putc(w, '"');
+}
+
+static void jw_strings(struct jw *w, char *const *v, size_t n)
+{
+	jw_open(w, '[');
+	for (size_t i = 0; i < n; i++) {
+		jw_next(w);
+		jw_string(w, v[i]);
+	}
+	jw_close(w, ']');
+}
+
+static void jw_count(struct jw *w, const char *key, uint64_t n)
+{
+	jw_key(w, key);
+	if (n >= HPQ_UNLIMITED_COUNT)
+		jw_null(w);
+	else
+		jw_int(w, (json_int_t)n);
+}
+
+/* output_json_res */
+static void jw_res(struct jw *w, const Hpq__Resources *r)
+{
+	jw_open(w, '{');
+	jw_count(w, "gpus", r ? r->gpus : 0);
+	jw_count(w, "cpus", r ? r->cpus : 0);
+	jw_key(w, "mem");
+	if (r && r->mem >= HPQ_UNLIMITED_MEM)
+		jw_null(w);
+	else
+		jw_int(w, (json_int_t)(r ? r->mem : 0));
+	jw_close(w, '}');
+}
+
+/* output_json_task, field for field. */
+static void jw_task(struct jw *w, const Hpq__Task *t)
+{
+	bool spec = t->array_spec && t->array_spec[0];
+	char sig[16];
+
+	jw_open(w, '{');
+	jw_key_int(w, "id", (json_int_t)t->id);
+	jw_key_string(w, "name", t->name);
+	jw_key_string(w, "team", t->team);
+	jw_key_string(w, "user", t->user);
+	jw_key_int(w, "uid", t->uid);
+	jw_key_int(w, "gid", t->gid);
+	jw_key_string(w, "class", t->class_);
+	jw_key_string(w, "pool", t->pool);
+	jw_key_string(w, "state", t->state);
+	jw_key_string(w, "reason", t->reason);
+	jw_key(w, "queue_position");
+	if (t->queue_position)
+		jw_int(w, t->queue_position);
+	else
+		jw_null(w);
+	jw_key_int(w, "nodes", t->nodes ? t->nodes : 1);
+	jw_key(w, "node_names");
+	jw_strings(w, t->node_names, t->n_node_names);
+	jw_key(w, "per_node");
+	jw_res(w, t->per_node);
+	jw_key_int(w, "attempts", t->attempts);
+	jw_key_time(w, "submit_time", t->submit_time);
+	jw_key_time(w, "start_time", t->start_time);
+	jw_key_time(w, "end_time", t->end_time);
+	jw_key(w, "exit_code");
+	if (t->has_exit_code)
+		jw_int(w, t->exit_code);
+	else
+		jw_null(w);
+	jw_key(w, "time_limit");
+	if (t->time_limit_s)
+		jw_int(w, (json_int_t)t->time_limit_s);
+	else
+		jw_null(w);
+	jw_key_string(w, "checkpoint_dir", t->checkpoint_dir);
+	jw_key_string(w, "preempt_signal", output_signal(t->preempt_signal, sig, sizeof(sig)));
+	jw_key(w, "grace");
+	if (t->grace_s)
+		jw_int(w, (json_int_t)t->grace_s);
+	else
+		jw_null(w);
+	jw_key(w, "checkpoints");
+	jw_open(w, '[');
+	for (size_t i = 0; i < t->n_checkpoints; i++) {
+		const Hpq__Checkpoint *c = t->checkpoints[i];
+
+		jw_next(w);
+		jw_open(w, '{');
+		jw_key_int(w, "step", (json_int_t)c->step);
+		jw_key_string(w, "path", c->path);
+		jw_key_time(w, "time", c->time * 1000); /* seconds on the wire */
+		jw_key_int(w, "attempt", c->attempt);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+	jw_key(w, "recipe");
+	if (t->recipe && t->recipe[0]) {
+		jw_open(w, '{');
+		jw_key_string(w, "name", t->recipe);
+		jw_key_string(w, "version", t->recipe_version);
+		jw_key(w, "params");
+		jw_strings(w, t->recipe_params, t->n_recipe_params);
+		jw_close(w, '}');
+	} else {
+		jw_null(w);
+	}
+	jw_key(w, "events");
+	jw_open(w, '[');
+	for (size_t i = 0; i < t->n_events; i++) {
+		const Hpq__Event *e = t->events[i];
+
+		jw_next(w);
+		jw_open(w, '{');
+		jw_key_time(w, "time", e->time);
+		jw_key_string(w, "kind", e->kind);
+		jw_key_string(w, "actor", e->actor);
+		jw_key_string(w, "node", e->node);
+		jw_key_string(w, "message", e->message);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+	jw_key(w, "argv");
+	if (t->redacted)
+		jw_null(w);
+	else
+		jw_strings(w, t->argv, t->n_argv);
+	jw_key(w, "cwd");
+	if (t->redacted)
+		jw_null(w);
+	else
+		jw_string(w, t->cwd);
+	jw_key(w, "redacted");
+	jw_bool(w, t->redacted);
+	jw_key(w, "array_id");
+	if (t->has_array || spec)
+		jw_int(w, (json_int_t)t->array_id);
+	else
+		jw_null(w);
+	jw_key(w, "array_index");
+	if (t->has_array && !spec)
+		jw_int(w, t->array_index);
+	else
+		jw_null(w);
+	jw_key(w, "array_spec");
+	if (spec)
+		jw_string(w, t->array_spec);
+	else
+		jw_null(w);
+	jw_key(w, "held");
+	jw_bool(w, t->held);
+	jw_key_string(w, "dependency", t->dependency ? t->dependency : "");
+	jw_key(w, "output");
+	if (t->redacted)
+		jw_null(w);
+	else
+		jw_string(w, t->output);
+	jw_key(w, "error");
+	if (t->redacted)
+		jw_null(w);
+	else
+		jw_string(w, t->error);
+	jw_key(w, "has_script");
+	jw_bool(w, t->has_script);
+	jw_key_int(w, "peak_mem", (json_int_t)t->peak_mem);
+	jw_key_int(w, "cpu_usec", (json_int_t)t->cpu_usec);
+	jw_key_int(w, "preemptions", t->preemptions);
+	jw_close(w, '}');
+}
+
+/* A JSON array of the tasks, as json_dumps(JSON_INDENT(2)) of one array
+ * of output_json_task values would print it, and a newline. */
+static void json_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
+{
+	struct jw *w = xcalloc(1, sizeof(*w));
+
+	w->f = o->out;
+	w->first[0] = true;
+	flockfile(o->out);
+	jw_open(w, '[');
+	for (size_t i = 0; i < n; i++) {
+		jw_next(w);
+		jw_task(w, tasks[i]);
+	}
+	jw_close(w, ']');
+	jw_putc(w, '\n');
+	jw_flush(w);
+	funlockfile(o->out);
+	free(w);
 }
 
 static void json_task(const struct output_ctx *o, const Hpq__Task *t)

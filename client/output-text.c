@@ -7,7 +7,9 @@
  * and health only when stdout is a terminal and NO_COLOR is not set.
  *
  * Nothing here is meant for parsing: scripts use --json, whose fields do
- * not change when these columns do.
+ * not change when these columns do. The task list, which can be 100,000
+ * rows, is printed in two passes without a table when no cell needs
+ * colour or escaping (text_tasks_plain), in the same bytes.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -114,6 +116,236 @@ static bool text_finished(const Hpq__Task *k)
 	       strcmp(k->state, "PREEMPTING");
 }
 
+/* v in decimal at the end of buf (24 bytes at least), without printf:
+ * a list of 100,000 tasks has several numbers a row. */
+static char *text_uint(uint64_t v, char *buf, size_t len)
+{
+	char *p = buf + len;
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	return p;
+}
+
+/* REASON with the queue position: "reason #3", or "#3" alone. */
+static void text_reason(struct table *t, const Hpq__Task *k)
+{
+	char num[24], *pos, *cell;
+	size_t rlen;
+
+	if (!k->queue_position) {
+		table_add_text(t, NULL, k->reason);
+		return;
+	}
+	pos = text_uint(k->queue_position, num, sizeof(num));
+	rlen = strlen(k->reason);
+	cell = xmalloc(rlen + 2 + strlen(pos) + 1);
+	memcpy(cell, k->reason, rlen);
+	if (rlen)
+		cell[rlen++] = ' ';
+	cell[rlen++] = '#';
+	strcpy(cell + rlen, pos);
+	table_add_text(t, NULL, cell);
+	free(cell);
+}
+
+/*
+ * The task table without colour, as table.h would print it, but in two
+ * passes over the tasks (the widths, then the rows) instead of keeping a
+ * million cells: most of the time of a list of 100,000 tasks went to
+ * storing and copying them. Only for cells that are shown as they are
+ * (printable ASCII without a backslash): returns false, having printed
+ * nothing, when a cell needs escaping, and the table does it.
+ */
+#define ROW_COLS 12
+
+struct text_row {
+	const char *cell[ROW_COLS];
+	size_t len[ROW_COLS];
+	char id[64], exit[16], nodes[24], gpus[24], time[64];
+	char *reason, *nodelist;    /* grown as needed */
+	size_t reason_cap, nodelist_cap;
+	/* Each column's last text from the reply and its length: rows share
+	 * most texts (a reply of columns sends each once), checked once. */
+	const char *seen[ROW_COLS];
+	size_t seen_len[ROW_COLS];
+};
+
+static bool text_plain(const char *s, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			return false;
+	*len = (size_t)(p - (const unsigned char *)s);
+	return true;
+}
+
+static char *text_room(char **buf, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		*cap = n * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	return *buf;
+}
+
+/* The cells of task k's row (text_tasks' columns); false if one is not plain. */
+static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, bool exit_col,
+			  struct text_row *r)
+{
+	uint32_t nodes = k->nodes ? k->nodes : 1;
+	bool pending = strcmp(k->state, "PENDING") == 0;
+	size_t c = 0, len;
+	char *p;
+
+	if (!k->has_array && !(k->array_spec && k->array_spec[0]))
+		r->cell[c++] = text_uint(k->id, r->id, sizeof(r->id));
+	else
+		r->cell[c++] = task_id_text(k, r->id, sizeof(r->id));
+	r->cell[c++] = k->name;
+	r->cell[c++] = k->team;
+	r->cell[c++] = k->user;
+	r->cell[c++] = k->class_;
+	r->cell[c++] = k->state;
+	if (exit_col) {
+		if (text_finished(k) && k->has_exit_code)
+			snprintf(r->exit, sizeof(r->exit), "%d", k->exit_code);
+		else
+			r->exit[0] = '\0';
+		r->cell[c++] = r->exit;
+	}
+	if (k->queue_position) {
+		char num[24], *pos = text_uint(k->queue_position, num, sizeof(num));
+
+		len = strlen(k->reason);
+		p = text_room(&r->reason, &r->reason_cap, len + 2 + strlen(pos) + 1);
+		memcpy(p, k->reason, len);
+		if (len)
+			p[len++] = ' ';
+		p[len++] = '#';
+		strcpy(p + len, pos);
+		r->cell[c++] = p;
+	} else {
+		r->cell[c++] = k->reason;
+	}
+	r->cell[c++] = text_uint(nodes, r->nodes, sizeof(r->nodes));
+	r->cell[c++] = text_uint((uint64_t)nodes * (k->per_node ? k->per_node->gpus : 0), r->gpus,
+				 sizeof(r->gpus));
+	r->cell[c++] = pending ? "-" : output_runtime(k, o->now_ms, r->time, sizeof(r->time));
+	len = 1;
+	if (!pending)
+		for (size_t i = 0; i < k->n_node_names; i++)
+			len += strlen(k->node_names[i]) + 1;
+	p = text_room(&r->nodelist, &r->nodelist_cap, len);
+	p[0] = '\0';
+	if (!pending)
+		for (size_t i = 0, off = 0; i < k->n_node_names; i++) {
+			if (i)
+				p[off++] = ',';
+			off = (size_t)(stpcpy(p + off, k->node_names[i]) - p);
+		}
+	r->cell[c++] = p;
+	for (size_t i = 0; i < c; i++) {
+		const char *x = r->cell[i];
+		bool own = (x >= (const char *)r && x < (const char *)(r + 1)) || x == r->reason ||
+			   x == r->nodelist;
+
+		if (!x || !x[0])
+			x = r->cell[i] = "-";
+		if (!own && x == r->seen[i]) {
+			r->len[i] = r->seen_len[i];
+			continue;
+		}
+		if (!text_plain(x, &r->len[i]))
+			return false;
+		if (!own) {
+			r->seen[i] = x;
+			r->seen_len[i] = r->len[i];
+		}
+	}
+	return true;
+}
+
+static bool text_tasks_plain(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
+			     bool exit_col)
+{
+	static const char *const head[ROW_COLS] = {
+		"ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON", "NODES", "GPUS",
+		"TIME", "NODELIST",
+	};
+	struct text_row r = { 0 };
+	size_t ncols = exit_col ? 12 : 11, width[ROW_COLS], cap = 0, off;
+	bool right[ROW_COLS] = { false }, ok = true;
+	char *line = NULL;
+
+	for (size_t c = 0; c < ncols; c++) {
+		r.cell[c] = head[exit_col || c < 6 ? c : c + 1];
+		width[c] = strlen(r.cell[c]);
+	}
+	right[0] = true;
+	if (exit_col)
+		right[6] = true;
+	right[7 + exit_col] = right[8 + exit_col] = right[9 + exit_col] = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		ok = text_row_fill(o, tasks[i], exit_col, &r);
+		for (size_t c = 0; ok && c < ncols; c++)
+			if (r.len[c] > width[c])
+				width[c] = r.len[c];
+	}
+	if (!ok)
+		goto out;
+	flockfile(o->out);
+	for (size_t i = 0; i <= n; i++) {
+		size_t need = 1;
+
+		if (i == 0) {
+			for (size_t c = 0; c < ncols; c++) {
+				r.cell[c] = head[exit_col || c < 6 ? c : c + 1];
+				r.len[c] = strlen(r.cell[c]);
+			}
+		} else {
+			text_row_fill(o, tasks[i - 1], exit_col, &r);
+		}
+		for (size_t c = 0; c < ncols; c++)
+			need += 2 + width[c];
+		for (size_t c = 0; c < ncols; c++)
+			need += r.len[c]; /* the last column is not padded: its own length */
+		text_room(&line, &cap, need);
+		off = 0;
+		for (size_t c = 0; c < ncols; c++) {
+			size_t pad = width[c] - r.len[c];
+			bool last = c == ncols - 1;
+
+			if (c > 0) {
+				memcpy(line + off, "  ", 2);
+				off += 2;
+			}
+			if (right[c]) {
+				memset(line + off, ' ', pad);
+				off += pad;
+			}
+			memcpy(line + off, r.cell[c], r.len[c]);
+			off += r.len[c];
+			if (!right[c] && !last) {
+				memset(line + off, ' ', pad);
+				off += pad;
+			}
+		}
+		line[off++] = '\n';
+		fwrite_unlocked(line, 1, off, o->out);
+	}
+	funlockfile(o->out);
+out:
+	free(line);
+	free(r.reason);
+	free(r.nodelist);
+	return ok;
+}
+
 /* A list with finished tasks (hpq list --all, --state failed) has an EXIT
  * column after STATE: their exit codes, "-" for the others. */
 static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
@@ -125,6 +357,8 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 	for (size_t i = 0; i < n && !exit_col; i++)
 		if (text_finished(tasks[i]))
 			exit_col = 6;
+	if (!o->colour && text_tasks_plain(o, tasks, n, exit_col != 0))
+		return;
 	if (exit_col)
 		t = table_new(12, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON",
 			      "NODES", "GPUS", "TIME", "NODELIST");
@@ -145,7 +379,10 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 		char *list = pending ? NULL : text_join(k->node_names, k->n_node_names, ",");
 
 		/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
-		table_add_text(t, NULL, task_id_text(k, buf, sizeof(buf)));
+		if (!k->has_array && !(k->array_spec && k->array_spec[0]))
+			table_add_text(t, NULL, text_uint(k->id, buf, sizeof(buf)));
+		else
+			table_add_text(t, NULL, task_id_text(k, buf, sizeof(buf)));
 		table_add_text(t, NULL, k->name);
 		table_add_text(t, NULL, k->team);
 		table_add_text(t, NULL, k->user);
@@ -155,15 +392,13 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 			table_add(t, NULL, "%d", k->exit_code);
 		else if (exit_col)
 			table_add_text(t, NULL, "");
-		if (k->queue_position)
-			table_add(t, NULL, "%s%s#%u", k->reason, k->reason[0] ? " " : "",
-				  k->queue_position);
-		else
-			table_add_text(t, NULL, k->reason);
-		table_add(t, NULL, "%u", nodes);
-		table_add(t, NULL, "%llu",
-			  (unsigned long long)nodes * (k->per_node ? k->per_node->gpus : 0));
-		table_add_text(t, NULL, output_runtime(k, o->now_ms, buf, sizeof(buf)));
+		text_reason(t, k);
+		table_add_text(t, NULL, text_uint(nodes, buf, sizeof(buf)));
+		table_add_text(t, NULL, text_uint((uint64_t)nodes * (k->per_node ? k->per_node->gpus
+										  : 0),
+						  buf, sizeof(buf)));
+		table_add_text(t, NULL, pending ? "-" : output_runtime(k, o->now_ms, buf,
+									 sizeof(buf)));
 		table_add_text(t, NULL, list ? list : "");
 		free(list);
 	}

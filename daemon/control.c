@@ -135,6 +135,12 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 		[CONTROL_REQUEUE] = "requeue it",
 	};
 
+	struct cancel_batch batch = { 0 };
+	size_t pending = 0;
+
+	for (size_t i = 0; op == CONTROL_CANCEL && i < sel->n; i++)
+		pending += sel->v[i].kind == SEL_TASK && sel->v[i].t->state == TASK_PENDING;
+	batch.on = pending >= CANCEL_BATCH_MIN;
 	for (size_t i = 0; i < sel->n; i++) {
 		struct sel_item *it = &sel->v[i];
 		struct state_err e = { { 0 } };
@@ -147,7 +153,7 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 		case SEL_TASK:
 			if (op == CONTROL_CANCEL || op == CONTROL_REQUEUE) {
 				r = op == CONTROL_CANCEL
-					    ? state_task_cancel(st, it->t, who, &e)
+					    ? state_task_cancel_in(st, it->t, who, &batch, &e)
 					    : state_task_requeue_request(st, it->t, who, &e);
 				if (r == 1 && kill)
 					kill(arg, it->t);
@@ -177,4 +183,5 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 		free(it->msg);
 		it->msg = r < 0 ? xstrdup(e.msg) : NULL;
 	}
+	state_cancel_batch_end(st, &batch, who);
 }

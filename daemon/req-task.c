@@ -29,6 +29,7 @@
 #include "select.h"
 #include "server.h"
 #include "store.h"
+#include "strmap.h"
 #include "xalloc.h"
 
 #define MAX_CANCEL_IDS 10000
@@ -37,6 +38,11 @@
 /* A streamed list's frames: small enough that the client decodes one
  * while the next is on its way. */
 #define LIST_FRAME_BYTES (1u << 20)
+/* Slots of the caches of texts by address that columns keep per frame. */
+#define LIST_SEEN 256
+/* The columns of texts: name, team, user, class, state, reason, array_spec
+ * and node names. */
+#define LIST_TEXT_COLS 8
 
 /* Fills pb from t; res is pb's per_node storage. Strings are borrowed. */
 static void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
@@ -181,6 +187,7 @@ struct list_out {
 	struct conn *c;
 	uint64_t req_id;
 	bool stream;
+	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
 	uint32_t view;               /* LIST_VIEW_* */
 	Hpq__Task *tasks;
 	Hpq__Resources *res;
@@ -192,6 +199,10 @@ struct list_out {
 	char **own;                  /* strings to free once the frame is sent */
 	size_t nown;
 	uint32_t limit;
+	/* With columns: texts already counted in this frame's bytes, by
+	 * address (most are the state's shared strings). */
+	const char *seen[LIST_SEEN];
+	const char *last[LIST_TEXT_COLS]; /* each text column's last text */
 };
 
 /* Fills pb with only what hpq list's default table shows (LIST_VIEW_TABLE):
@@ -242,6 +253,78 @@ static size_t table_row_bound(const Hpq__Task *pb)
 	return sz;
 }
 
+/*
+ * About the packed size of a full row (LIST_VIEW_FULL), for cutting a
+ * stream into frames (a frame may hold four times LIST_FRAME_BYTES, so a
+ * field added to Task and not counted here still fits): each text and
+ * each string of a list at most its length, a tag and a 5-byte length;
+ * the numbers and per_node at most 512 bytes together. protobuf-c's own
+ * count walks every field, and packing the frame walks them twice more.
+ * A row with checkpoints, events or a script (none that task_to_pb
+ * fills) is counted by protobuf-c.
+ */
+static size_t full_row_bound(const Hpq__Task *pb)
+{
+	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->pool, pb->state,
+			    pb->reason, pb->checkpoint_dir, pb->cwd, pb->dependency, pb->output,
+			    pb->error, pb->submit_dir, pb->recipe, pb->recipe_version,
+			    pb->array_spec };
+	size_t sz = 512;
+
+	if (pb->n_checkpoints || pb->n_events || pb->script.len)
+		return hpq__task__get_packed_size(pb) + 8;
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		sz += (s[i] ? strlen(s[i]) : 0) + 8;
+	for (size_t i = 0; i < pb->n_node_names; i++)
+		sz += strlen(pb->node_names[i]) + 8;
+	for (size_t i = 0; i < pb->n_argv; i++)
+		sz += strlen(pb->argv[i]) + 8;
+	for (size_t i = 0; i < pb->n_recipe_params; i++)
+		sz += strlen(pb->recipe_params[i]) + 8;
+	return sz;
+}
+
+static size_t seen_slot(const char *s)
+{
+	return ((uintptr_t)s >> 4) & (LIST_SEEN - 1);
+}
+
+/* A text's share of a columns row's bound: its index, and the text itself
+ * unless this frame has counted it already. */
+static size_t cols_text_bound(struct list_out *o, unsigned col, const char *s)
+{
+	size_t h;
+
+	if (!s)
+		return 6;
+	/* Neighbouring rows often have equal texts at other addresses (each
+	 * task's own reason): compared as text, no hashing. */
+	if (o->last[col] && (o->last[col] == s || !strcmp(o->last[col], s)))
+		return 6;
+	o->last[col] = s;
+	h = seen_slot(s);
+	if (o->seen[h] == s)
+		return 6;
+	o->seen[h] = s;
+	return strlen(s) + 8 + 6;
+}
+
+/* At least a row's share of a frame of columns: its numbers (at most 10
+ * bytes each) and its texts' indices, and each text the frame has not
+ * counted yet; no strlen of the texts the rows share. */
+static size_t cols_row_bound(struct list_out *o, const Hpq__Task *pb)
+{
+	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->state, pb->reason,
+			    pb->array_spec };
+	size_t sz = 128;
+
+	for (unsigned i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		sz += cols_text_bound(o, i, s[i]);
+	for (size_t i = 0; i < pb->n_node_names; i++)
+		sz += cols_text_bound(o, LIST_TEXT_COLS - 1, pb->node_names[i]);
+	return sz;
+}
+
 /* The next row's slot, growing the frame's arrays. */
 static Hpq__Task *list_out_slot(struct list_out *o, Hpq__Resources **res)
 {
@@ -266,19 +349,169 @@ static void list_out_fill(struct list_out *o, const struct state *st, const stru
 	task_redact(view, t, pb);
 }
 
+#define COL_HAS_EXIT_CODE HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_EXIT_CODE
+#define COL_HAS_ARRAY HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_ARRAY
+#define COL_HELD HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HELD
+
+/* The columns of a frame being built: its texts, each once. */
+struct list_cols {
+	Hpq__TaskColumns pb;
+	struct strmap index;         /* text -> its index + 1 */
+	size_t cap_strings;
+	struct {
+		const char *s;       /* by address first: most texts are shared */
+		uint32_t i;
+	} recent[LIST_SEEN], last[LIST_TEXT_COLS];
+};
+
+/* s's index in the frame's strings, added if new. */
+static uint32_t list_cols_text_index(struct list_cols *c, const char *s)
+{
+	size_t h;
+	uintptr_t k;
+
+	h = seen_slot(s);
+	if (c->recent[h].s == s)
+		return c->recent[h].i;
+	k = (uintptr_t)strmap_get(&c->index, s);
+	if (k) {
+		c->recent[h].s = s;
+		c->recent[h].i = (uint32_t)(k - 1);
+		return (uint32_t)(k - 1);
+	}
+	c->recent[h].s = s;
+	c->recent[h].i = (uint32_t)c->pb.n_strings;
+	if (c->pb.n_strings == c->cap_strings) {
+		c->cap_strings = c->cap_strings ? 2 * c->cap_strings : 64;
+		c->pb.strings = xreallocarray(c->pb.strings, c->cap_strings,
+					      sizeof(*c->pb.strings));
+	}
+	c->pb.strings[c->pb.n_strings] = (char *)s;
+	strmap_put(&c->index, s, (void *)(uintptr_t)(c->pb.n_strings + 1));
+	return (uint32_t)c->pb.n_strings++;
+}
+
+/* The index of text s of column col in the frame's strings, added if new. */
+static uint32_t list_cols_text(struct list_cols *c, unsigned col, const char *s)
+{
+	uint32_t i;
+
+	if (!s)
+		s = "";
+	/* As cols_text_bound: the column's last text, then by address. */
+	if (c->last[col].s && (c->last[col].s == s || !strcmp(c->last[col].s, s)))
+		return c->last[col].i;
+	i = list_cols_text_index(c, s);
+	c->last[col].s = s;
+	c->last[col].i = i;
+	return i;
+}
+
+/* The rows of o (newest first) as columns, oldest first, into c: the
+ * texts are borrowed from the rows, which outlive the frame's sending. */
+static void list_cols_fill(struct list_cols *c, const struct list_out *o)
+{
+	Hpq__TaskColumns *pb = &c->pb;
+	size_t n = o->n, nn = 0, k = 0;
+
+	hpq__task_columns__init(pb);
+	for (size_t i = 0; i < n; i++)
+		nn += o->tasks[i].n_node_names;
+#define COL(f) (pb->n_##f = n, pb->f = xcalloc(n ? n : 1, sizeof(*pb->f)))
+	COL(id);
+	COL(name);
+	COL(team);
+	COL(user);
+	COL(class_);
+	COL(state);
+	COL(reason);
+	COL(queue_position);
+	COL(nodes);
+	COL(gpus);
+	COL(node_counts);
+	COL(start_time);
+	COL(end_time);
+	COL(exit_code);
+	COL(flags);
+	COL(array_id);
+	COL(array_index);
+	COL(array_spec);
+#undef COL
+	pb->n_node_names = nn;
+	pb->node_names = xcalloc(nn ? nn : 1, sizeof(*pb->node_names));
+	for (size_t i = 0; i < n; i++) {
+		const Hpq__Task *t = &o->tasks[n - 1 - i];
+
+		pb->id[i] = t->id;
+		pb->name[i] = list_cols_text(c, 0, t->name);
+		pb->team[i] = list_cols_text(c, 1, t->team);
+		pb->user[i] = list_cols_text(c, 2, t->user);
+		pb->class_[i] = list_cols_text(c, 3, t->class_);
+		pb->state[i] = list_cols_text(c, 4, t->state);
+		pb->reason[i] = list_cols_text(c, 5, t->reason);
+		pb->queue_position[i] = t->queue_position;
+		pb->nodes[i] = t->nodes;
+		pb->gpus[i] = t->per_node ? t->per_node->gpus : 0;
+		pb->node_counts[i] = (uint32_t)t->n_node_names;
+		for (size_t j = 0; j < t->n_node_names; j++)
+			pb->node_names[k++] = list_cols_text(c, 7, t->node_names[j]);
+		pb->start_time[i] = t->start_time;
+		pb->end_time[i] = t->end_time;
+		pb->exit_code[i] = t->exit_code;
+		pb->flags[i] = (t->has_exit_code ? COL_HAS_EXIT_CODE : 0) |
+			       (t->has_array ? COL_HAS_ARRAY : 0) | (t->held ? COL_HELD : 0);
+		pb->array_id[i] = t->array_id;
+		pb->array_index[i] = t->array_index;
+		pb->array_spec[i] = list_cols_text(c, 6, t->array_spec);
+	}
+}
+
+static void list_cols_release(struct list_cols *c)
+{
+	Hpq__TaskColumns *pb = &c->pb;
+
+	free(pb->strings);
+	free(pb->id);
+	free(pb->name);
+	free(pb->team);
+	free(pb->user);
+	free(pb->class_);
+	free(pb->state);
+	free(pb->reason);
+	free(pb->queue_position);
+	free(pb->nodes);
+	free(pb->gpus);
+	free(pb->node_counts);
+	free(pb->node_names);
+	free(pb->start_time);
+	free(pb->end_time);
+	free(pb->exit_code);
+	free(pb->flags);
+	free(pb->array_id);
+	free(pb->array_index);
+	free(pb->array_spec);
+	strmap_release(&c->index);
+}
+
 /* Sends the rows collected so far as one ListReply, oldest first. */
 static void list_out_send(struct list_out *o, bool more)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
+	struct list_cols cols = { .pb = HPQ__TASK_COLUMNS__INIT };
 
 	/* res may have moved while growing: point every task at its own again. */
 	for (size_t i = 0; i < o->n; i++) {
 		o->tasks[o->n - 1 - i].per_node = &o->res[o->n - 1 - i];
 		o->ptrs[i] = &o->tasks[o->n - 1 - i];
 	}
-	rep.n_tasks = o->n;
-	rep.tasks = o->ptrs;
+	if (o->columns) {
+		list_cols_fill(&cols, o);
+		rep.columns = &cols.pb;
+	} else {
+		rep.n_tasks = o->n;
+		rep.tasks = o->ptrs;
+	}
 	rep.truncated = o->truncated;
 	rep.more = more;
 	env.id = o->req_id;
@@ -289,11 +522,15 @@ static void list_out_send(struct list_out *o, bool more)
 		server_send_continued(o->c, &env);
 	else
 		server_send(o->c, &env);
+	if (o->columns)
+		list_cols_release(&cols);
 	for (size_t i = 0; i < o->nown; i++)
 		free(o->own[i]);
 	o->nown = 0;
 	o->n = 0;
 	o->bytes = 0;
+	memset(o->seen, 0, sizeof(o->seen));
+	memset(o->last, 0, sizeof(o->last));
 }
 
 /*
@@ -307,8 +544,13 @@ static bool list_out_take(struct list_out *o)
 	size_t sz;
 
 	pb->per_node = &o->res[o->n];
-	sz = o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
-							 : hpq__task__get_packed_size(pb) + 8;
+	/* Without stream, the frame must fit: counted exactly. With it, the
+	 * count only cuts frames near LIST_FRAME_BYTES, far below the most a
+	 * frame may hold. */
+	sz = o->columns ? cols_row_bound(o, pb)
+	     : o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
+	     : o->stream ? full_row_bound(pb)
+			 : hpq__task__get_packed_size(pb) + 8;
 	if (o->stream && o->n && o->bytes + sz > LIST_FRAME_BYTES) {
 		Hpq__Task row = *pb;
 		Hpq__Resources res = o->res[o->n];
@@ -318,6 +560,9 @@ static bool list_out_take(struct list_out *o)
 		o->tasks[0] = row;
 		o->res[0] = res;
 		o->tasks[0].per_node = &o->res[0];
+		pb = &o->tasks[0];
+		if (o->columns)
+			sz = cols_row_bound(o, pb); /* its texts, counted in the new frame */
 	}
 	if (o->bytes + sz > LIST_BUDGET) {
 		o->truncated = true;
@@ -413,6 +658,7 @@ int req_list(struct req *q)
 	struct list_out o = { .c = q->c, .req_id = q->id, .stream = m->stream, .view = m->view,
 			      .limit = m->limit };
 
+	o.columns = m->columns && m->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE;
 	if (m->view > HPQ__LIST_VIEW__LIST_VIEW_TABLE)
 		return state_errf(q->e, HPQ_EINVAL, "unknown list view %u: this hpqd knows "
 				  "0 (every field) and 1 (the table's)", m->view);
@@ -694,6 +940,8 @@ int req_cancel(struct req *q)
 	Hpq__CancelReply rep = HPQ__CANCEL_REPLY__INIT;
 	Hpq__CancelResult *res, **ptrs;
 	struct state_err *msgs;
+	struct cancel_batch batch = { 0 };
+	size_t pending = 0;
 
 	if (m->select)
 		return req_cancel_select(q);
@@ -705,6 +953,12 @@ int req_cancel(struct req *q)
 	ptrs = xcalloc(m->n_ids, sizeof(*ptrs));
 	msgs = xcalloc(m->n_ids, sizeof(*msgs));
 	for (size_t i = 0; i < m->n_ids; i++) {
+		const struct task *t = state_task_find(st, m->ids[i]);
+
+		pending += t && t->state == TASK_PENDING;
+	}
+	batch.on = pending >= CANCEL_BATCH_MIN;
+	for (size_t i = 0; i < m->n_ids; i++) {
 		struct task *t = state_task_find(st, m->ids[i]);
 		int r;
 
@@ -715,7 +969,7 @@ int req_cancel(struct req *q)
 			r = state_errf(&msgs[i], HPQ_ENOTFOUND, "no task %llu",
 				       (unsigned long long)m->ids[i]);
 		} else {
-			r = state_task_cancel(st, t, &q->c->actor, &msgs[i]);
+			r = state_task_cancel_in(st, t, &q->c->actor, &batch, &msgs[i]);
 			if (r == HPQ_EPERM)
 				rights_denied(st, &q->c->actor, t, msgs[i].msg);
 			if (r == 1)
@@ -726,6 +980,7 @@ int req_cancel(struct req *q)
 		res[i].code = r < 0 ? r : 0;
 		res[i].message = r < 0 ? msgs[i].msg : (char *)"";
 	}
+	state_cancel_batch_end(st, &batch, &q->c->actor);
 	rep.n_results = m->n_ids;
 	rep.results = ptrs;
 	env.id = q->id;

@@ -16,6 +16,7 @@ enum stmt_id {
 	/* store-tasks.c */
 	ST_TASK_INSERT,
 	ST_TASK_UPDATE,
+	ST_TASK_END,
 	ST_SCRIPT_INSERT,
 	ST_ENV_INSERT,
 	ST_SCRIPT_READ,

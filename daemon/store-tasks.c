@@ -27,6 +27,7 @@ const struct stmt_def store_task_stmts[] = {
 	  " cpus = ?, mem = ?, time_limit_s = ?, dependency = ?, held = ?, peak_mem = ?,"
 	  " cpu_usec = ?, preemptions = ?, kill_on_invalid_dep = ?, requeue_by = ?"
 	  " WHERE id = ?" },
+	{ ST_TASK_END, "UPDATE tasks SET state = ?, reason = ?, end_time = ? WHERE id = ?" },
 	{ ST_CKPT_INSERT,
 	  "INSERT INTO checkpoints (task_id, attempt, step, path, time) VALUES (?,?,?,?,?)" },
 	{ ST_HIST_CKPTS,
@@ -129,6 +130,17 @@ void store_task_update(struct store *s, const struct store_task_row *t)
 	op_int(op, 22, t->kill_on_invalid_dep);
 	op_text(op, 23, t->requeue_by);
 	op_int(op, 24, (int64_t)t->id);
+}
+
+void store_task_end(struct store *s, uint64_t id, const char *state, const char *reason,
+		    int64_t end_ms)
+{
+	struct op *op = op_new(s, ST_TASK_END, 4);
+
+	op_text(op, 0, state);
+	op_text(op, 1, reason);
+	op_int(op, 2, end_ms);
+	op_int(op, 3, (int64_t)id);
 }
 
 void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, uint64_t step,

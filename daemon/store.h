@@ -319,6 +319,11 @@ void store_task_insert(struct store *s, const struct store_task_row *t);
 /* Only what changes after the submit: state, reason, node names and done
  * marks, attempts, start and end times, exit code, cancel_requested. */
 void store_task_update(struct store *s, const struct store_task_row *t);
+/* A pending task's end (cancelled): its state, reason and end time, all
+ * that changed since its row was last written; cheaper than a whole
+ * update when a cancel ends thousands. */
+void store_task_end(struct store *s, uint64_t id, const char *state, const char *reason,
+		    int64_t end_ms);
 /* Inserts or replaces an array's row (store-arrays.c). */
 void store_array_put(struct store *s, const struct store_array_row *a);
 /* Inserts or replaces a plan's row (store-plans.c). */

@@ -452,8 +452,11 @@ static void unlink_running(struct task *t)
 static void task_ended_hooks(struct state *st, struct task *t);
 static void task_started_hooks(struct state *st, struct task *t);
 
-/* Moves a task to a final state. */
-static void task_end(struct state *st, struct task *t, enum task_state to, const char *reason)
+/* Moves a task to a final state. With narrow (a pending task that a cancel
+ * ends), its row has only its state, reason and end time to change: every
+ * other change of a pending task is written when it is made. */
+static void task_end_as(struct state *st, struct task *t, enum task_state to, const char *reason,
+			bool narrow)
 {
 	struct team *team = state_team_find(st, t->team);
 	struct prio_class *cls = state_class_find(st, t->cls);
@@ -480,7 +483,10 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 	free(t->script);
 	t->script = NULL;
 	t->script_len = 0;
-	task_save(st, t);
+	if (narrow)
+		store_task_end(st->store, t->st.id, state_task_state(to), t->reason, t->end_ms);
+	else
+		task_save(st, t);
 	if (t->has_exit_code)
 		state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s", state_task_state(to),
 			    t->exit_code, *t->reason ? ": " : "", t->reason);
@@ -489,6 +495,11 @@ static void task_end(struct state *st, struct task *t, enum task_state to, const
 			    *t->reason ? ": " : "", t->reason);
 	mark_dirty(st);
 	task_ended_hooks(st, t);
+}
+
+static void task_end(struct state *st, struct task *t, enum task_state to, const char *reason)
+{
+	task_end_as(st, t, to, reason, false);
 }
 
 /* Hands a loaded, unfinished task to the dispatcher. */
@@ -982,6 +993,12 @@ static void set_stop_grace(struct task *t, uint64_t s)
 int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		      struct state_err *e)
 {
+	return state_task_cancel_in(st, t, who, NULL, e);
+}
+
+int state_task_cancel_in(struct state *st, struct task *t, const struct actor *who,
+			 struct cancel_batch *b, struct state_err *e)
+{
 	char why[128], gbuf[32];
 	uint64_t grace;
 
@@ -992,8 +1009,12 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 				  (unsigned long long)t->st.id, state_task_state(t->state));
 	snprintf(why, sizeof(why), "cancelled by %s", who->user);
 	if (t->state == TASK_PENDING) {
-		state_event(st, "cancel", t, NULL, who->user, "cancelled while pending");
-		task_end(st, t, TASK_CANCELLED, why);
+		/* In a batch, its end event ("cancelled by U") is the record. */
+		if (b && b->on)
+			b->pending++;
+		else
+			state_event(st, "cancel", t, NULL, who->user, "cancelled while pending");
+		task_end_as(st, t, TASK_CANCELLED, why, true);
 		return 0;
 	}
 	/* The owner's cancel gives the task its own grace; an administrator's
@@ -1010,6 +1031,14 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 	state_event(st, "cancel", t, NULL, who->user, "cancel of attempt %u requested, grace %s",
 		    t->attempts, hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
 	return 1;
+}
+
+void state_cancel_batch_end(struct state *st, struct cancel_batch *b, const struct actor *who)
+{
+	if (b->on && b->pending)
+		state_event(st, "cancel", NULL, NULL, who->user,
+			    "%zu pending tasks cancelled by %s", b->pending, who->user);
+	b->pending = 0;
 }
 
 int state_task_requeue_request(struct state *st, struct task *t, const struct actor *who,

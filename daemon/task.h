@@ -158,6 +158,22 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
  * killed (the cancel is recorded and completes at its exit). */
 int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 		      struct state_err *e);
+/*
+ * A cancel of many tasks at once (hpq cancel --user U, or a list of ids):
+ * a pending task cancelled in a batch records its end event only, and the
+ * batch one cancel event for all of them (state_cancel_batch_end), instead
+ * of a cancel event each. Below CANCEL_BATCH_MIN pending tasks a batch
+ * records what single cancels record.
+ */
+#define CANCEL_BATCH_MIN 2
+struct cancel_batch {
+	bool on;                     /* enough pending tasks to be one */
+	size_t pending;              /* pending tasks cancelled so far */
+};
+int state_task_cancel_in(struct state *st, struct task *t, const struct actor *who,
+			 struct cancel_batch *b, struct state_err *e);
+/* The batch's cancel event, if it cancelled pending tasks. */
+void state_cancel_batch_end(struct state *st, struct cancel_batch *b, const struct actor *who);
 /* hpq requeue: a running task is stopped (its own grace, or the policy's
  * when another user asks) and goes back to PENDING at its exit, keeping
  * its checkpoints. Returns 1 when the caller must stop it, 0 when it is

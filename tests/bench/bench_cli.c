@@ -5,6 +5,7 @@
  * tasks (one SubmitRequest each, pipelined over one connection), and
  * times whole CLI processes, fork and exec to exit, stdout to /dev/null:
  *
+ *	hpq --version                             process start alone (no daemon)
  *	hpq list                                  the default table
  *	hpq list --json
  *	hpq list --state pending --user U         U: the benchmark's user
@@ -23,6 +24,11 @@
  * has a daemon of its own, filled again; a cancel by ids cancels 10,000
  * tasks submitted just before it. Before timing, one `hpq list` and one
  * `hpq list --json` are checked to hold every pending task.
+ *
+ * The rows with a target say whether the median met it: at 10,000 and at
+ * 100,000 pending tasks, hpq list under 15 ms, hpq list --json under
+ * 30 ms, a cancel of every pending task by filter under 200 ms, and hpqd
+ * under 1 KiB of memory per pending task (its RSS growth while filling).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -225,12 +231,18 @@ static long rss_kib(pid_t pid)
 	return kib;
 }
 
-enum { M_LIST, M_JSON, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER, M_N };
+enum { M_VERSION, M_LIST, M_JSON, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER, M_N };
 
 static const char *const m_name[M_N] = {
-	"hpq list", "hpq list --json", "hpq list --state pending --user U", "hpq show ID",
-	"hpq cancel ID x 10,000", "hpq cancel --user U --state pending",
+	"hpq --version", "hpq list", "hpq list --json", "hpq list --state pending --user U",
+	"hpq show ID", "hpq cancel ID x 10,000", "hpq cancel --user U --state pending",
 };
+
+/* The targets, in ms of wall time; 0: none. */
+static const double m_target[M_N] = {
+	[M_LIST] = 15, [M_JSON] = 30, [M_CANCEL_FILTER] = 200,
+};
+#define TARGET_BYTES_PER_TASK 1024
 
 static void bench_size(int n, int runs)
 {
@@ -239,6 +251,7 @@ static void bench_size(int n, int runs)
 	char idbuf[32], out[160];
 	uint64_t first, last;
 	const char *user = user_name();
+	char *version[] = {NULL, (char *)"--version", NULL};
 	char *list[] = {NULL, (char *)"list", NULL};
 	char *json[] = {NULL, (char *)"list", (char *)"--json", NULL};
 	char *filt[] = {NULL, (char *)"list", (char *)"--state", (char *)"pending",
@@ -248,13 +261,20 @@ static void bench_size(int n, int runs)
 			 (char *)"--state", (char *)"pending", NULL};
 	char **cids = xcalloc(CANCEL_IDS + 3, sizeof(*cids));
 	size_t rows;
+	long rss0, rss1;
+	double per_task;
 
 	bench_daemon_start(&d, BENCH_UNIX, NULL);
 	hpqd_pid = d.pid;
 	setenv("HPQ_SOCKET", d.sock, 1);
+	rss0 = rss_kib(d.pid);
 	sub_s = submit_many(&d, n, &first, &last);
+	rss1 = rss_kib(d.pid);
+	per_task = (double)(rss1 - rss0) * 1024 / n;
 	printf("%d pending: submitted in %.2f s (%.0f/s, pipelined over one connection); "
-	       "hpqd RSS %ld KiB\n", n, sub_s, n / sub_s, rss_kib(d.pid));
+	       "hpqd RSS %ld KiB, %.0f B per pending task (target < %d: %s)\n", n, sub_s,
+	       n / sub_s, rss1, per_task, TARGET_BYTES_PER_TASK,
+	       per_task < TARGET_BYTES_PER_TASK ? "met" : "MISSED");
 	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)(first + (last - first) / 2));
 
 	/* Every pending task, once. */
@@ -269,6 +289,9 @@ static void bench_size(int n, int runs)
 		printf("  warning: hpq list --json printed %zu of %d pending tasks\n", rows, n);
 
 	for (int r = 0; r < runs; r++) {
+		t[M_VERSION][r] = time_hpq(version, NULL);
+		cpu[M_VERSION][r] = last_cpu_ms;
+		dcpu[M_VERSION][r] = last_hpqd_ms;
 		t[M_LIST][r] = time_hpq(list, NULL);
 		cpu[M_LIST][r] = last_cpu_ms;
 		dcpu[M_LIST][r] = last_hpqd_ms;
@@ -308,15 +331,18 @@ static void bench_size(int n, int runs)
 		bench_daemon_stop(&d);
 	}
 	for (int m = 0; m < M_N; m++) {
-		char line[512];
+		char line[512], target[48] = "";
 		size_t off = 0;
+		double med = bench_quantile(t[m], (size_t)runs, 0.5);
 
 		for (int r = 0; r < runs; r++)
 			off += (size_t)snprintf(line + off, sizeof(line) - off, " %.1f", t[m][r]);
-		printf("  %-38s median %8.1f ms  CPU: hpq %6.1f ms, hpqd %6.0f ms   runs:%s\n",
-		       m_name[m], bench_quantile(t[m], (size_t)runs, 0.5),
-		       bench_quantile(cpu[m], (size_t)runs, 0.5),
-		       bench_quantile(dcpu[m], (size_t)runs, 0.5), line);
+		if (m_target[m])
+			snprintf(target, sizeof(target), "  (target < %.0f ms: %s)", m_target[m],
+				 med < m_target[m] ? "met" : "MISSED");
+		printf("  %-38s median %8.1f ms  CPU: hpq %6.1f ms, hpqd %6.0f ms   runs:%s%s\n",
+		       m_name[m], med, bench_quantile(cpu[m], (size_t)runs, 0.5),
+		       bench_quantile(dcpu[m], (size_t)runs, 0.5), line, target);
 	}
 	fflush(stdout);
 	free(cids);

@@ -79,8 +79,10 @@ RULES = {
     ], None),
     "bench_cli": ("The CLI at real queue sizes (bench_cli)", [
         (r"^(\d+ pending): (.*)$", ["queue", "filled"]),
-        (r"^  (hpq .*?)\s+median\s+(\S+ ms) \(hpq CPU\s+(\S+ ms)\)",
-         ["queue", "command", "median", "hpq CPU"], r"^(\d+ pending):"),
+        (r"^  (hpq .*?)\s+median\s+(\S+ ms)\s+CPU: hpq\s+(\S+ ms), hpqd\s+(\S+ ms)"
+         r"\s+runs:[\d. ]*(?:\(target < (\S+ ms): (\w+)\))?",
+         ["queue", "command", "median", "hpq CPU", "hpqd CPU", "target", "met"],
+         r"^(\d+ pending):"),
     ], None),
     "bench_restart": ("Memory and restart (bench_restart)", [], None),
     "bench_plan_search": ("Training-plan search (bench_plan_search)", [

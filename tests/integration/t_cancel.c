@@ -6,7 +6,9 @@
  * Cancelling the pending one ends it CANCELLED at once and it never runs;
  * cancelling the running one ends it CANCELLED once the agent reports the
  * exit, and by then its whole process group is gone. Cancelling a task
- * that has ended, or one that does not exist, is an error.
+ * that has ended, or one that does not exist, is an error. A cancel of
+ * several pending tasks at once records one cancel event for all of them
+ * and each one's end, where a single cancel records both for its task.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +23,49 @@
 static bool group_gone(pid_t pgid)
 {
 	return kill(-pgid, 0) < 0 && errno == ESRCH;
+}
+
+/* Does task id have an event of kind whose message holds text? */
+static bool has_event(struct h_cluster *c, uint64_t id, const char *kind, const char *text)
+{
+	json_t *t = h_task(c, id), *ev;
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(json_object_get(t, "events"), i, ev)
+		if (!strcmp(h_str(ev, "kind"), kind) && strstr(h_str(ev, "message"), text))
+			found = true;
+	json_decref(t);
+	return found;
+}
+
+/* Three held tasks cancelled by a filter: CANCELLED, each with its end
+ * event; the cancel itself is one event, naming how many. */
+static void cancel_many_pending(struct h_cluster *c)
+{
+	uint64_t id[3];
+	json_t *evs, *ev;
+	bool summary = false;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		id[i] = h_submit(c, "--hold", "--name", "many", "--", "true", NULL);
+	assert_int_equal(h_hpq(c, NULL, "cancel", "--name", "many", "--state", "pending", NULL),
+			 0);
+	for (i = 0; i < 3; i++) {
+		json_t *t = h_task(c, id[i]);
+
+		assert_string_equal(h_str(t, "state"), "CANCELLED");
+		json_decref(t);
+		assert_true(has_event(c, id[i], "end", "CANCELLED: cancelled by "));
+		assert_false(has_event(c, id[i], "cancel", ""));
+	}
+	evs = h_hpq_json(c, "events", NULL);
+	json_array_foreach(json_is_array(evs) ? evs : json_object_get(evs, "events"), i, ev)
+		summary |= !strcmp(h_str(ev, "kind"), "cancel") &&
+			   strstr(h_str(ev, "message"), "3 pending tasks cancelled by ") != NULL;
+	json_decref(evs);
+	assert_true(summary);
 }
 
 static void cancel_pending_and_running(void **state)
@@ -80,6 +125,7 @@ static void cancel_pending_and_running(void **state)
 	assert_string_equal(h_str(t, "state"), "CANCELLED");
 	assert_int_equal(h_int(t, "attempts"), 0);
 	json_decref(t);
+	assert_true(has_event(c, pending, "cancel", "cancelled while pending"));
 
 	/* Cancel the running one: CANCELLED once the agent has killed it. */
 	snprintf(ids, sizeof(ids), "%" PRIu64, running);
@@ -110,6 +156,7 @@ static void cancel_pending_and_running(void **state)
 	assert_int_not_equal(h_hpq(c, &o, "cancel", "999999", NULL), 0);
 	assert_true(strlen(o.err) > 0);
 	h_out_free(&o);
+	cancel_many_pending(c);
 	h_pass(c);
 }
 

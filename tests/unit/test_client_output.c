@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "dash.h"
+#include "output-columns.h"
 #include "output.h"
 #include "table.h"
 
@@ -273,6 +274,141 @@ static void test_json_document(void **state)
 	free(buf);
 }
 
+/*
+ * The task list is written without jansson, for speed: it must print what
+ * dumping output_json_task values as one array prints, byte for byte,
+ * whatever the fields hold (escapes, bytes that are not UTF-8, nulls,
+ * unlimited resources, nested arrays and objects, numbers at their ends).
+ */
+static void test_json_list_as_jansson(void **state)
+{
+	Hpq__Task t[6], *ts[6];
+	Hpq__Resources per = HPQ__RESOURCES__INIT, unl = HPQ__RESOURCES__INIT;
+	Hpq__Checkpoint ck = HPQ__CHECKPOINT__INIT, *cks[] = {&ck, &ck};
+	Hpq__Event ev = HPQ__EVENT__INIT, ev2 = HPQ__EVENT__INIT, *evs[] = {&ev, &ev2};
+	char *nodes[] = {"gpu-a", "gpu-\"b\""};
+	char *argv[] = {"sh", "-c", "echo \"hi\\\"\t\n\x01/\x7f"};
+	char *params[] = {"lr=0.1", "caf\xc3\xa9", "bad\xff\xfe"};
+	struct output_ctx o = {0};
+	char *buf = NULL, *want;
+	size_t len = 0;
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < 6; i++) {
+		hpq__task__init(&t[i]);
+		ts[i] = &t[i];
+	}
+	per.gpus = 8;
+	per.cpus = 96;
+	per.mem = 1048576;
+	unl.gpus = 1000000000u;
+	unl.cpus = 4000000000u;
+	unl.mem = (uint64_t)1 << 50;
+	ck.step = 500;
+	ck.path = "/ck/\"500\"";
+	ck.time = T0 / 1000 + 120;
+	ck.attempt = 2;
+	ev.time = T0;
+	ev.kind = "submit";
+	ev.actor = "alice";
+	ev.node = "";
+	ev.message = "queued \xe2\x9c\x93";
+	ev2.time = T0 + 1999;
+	ev2.kind = "end";
+	ev2.message = "line\nbreak";
+
+	/* Every field set. */
+	t[0].id = 42;
+	t[0].name = "llm";
+	t[0].team = "team1";
+	t[0].user = "alice";
+	t[0].uid = 1000;
+	t[0].gid = 4294967295u;
+	t[0].class_ = "training";
+	t[0].pool = "p5";
+	t[0].state = "RUNNING";
+	t[0].reason = "";
+	t[0].queue_position = 7;
+	t[0].nodes = 2;
+	t[0].node_names = nodes;
+	t[0].n_node_names = 2;
+	t[0].per_node = &per;
+	t[0].attempts = 3;
+	t[0].submit_time = T0;
+	t[0].start_time = T0 + 60000;
+	t[0].end_time = T0 + 60001;
+	t[0].has_exit_code = true;
+	t[0].exit_code = -2147483647 - 1;
+	t[0].time_limit_s = 7200;
+	t[0].checkpoint_dir = "/ck";
+	t[0].preempt_signal = 10;
+	t[0].grace_s = 30;
+	t[0].checkpoints = cks;
+	t[0].n_checkpoints = 2;
+	t[0].events = evs;
+	t[0].n_events = 2;
+	t[0].argv = argv;
+	t[0].n_argv = 3;
+	t[0].cwd = "/home/al\\ice";
+	t[0].has_array = true;
+	t[0].array_id = 40;
+	t[0].array_index = 2;
+	t[0].held = true;
+	t[0].dependency = "afterok:41";
+	t[0].output = "/out/%j.log";
+	t[0].error = "\x1b[31m";
+	t[0].has_script = true;
+	t[0].peak_mem = UINT64_MAX;
+	t[0].cpu_usec = 123456789012345ull;
+	t[0].preemptions = 4294967295u;
+	t[0].recipe = "torch";
+	t[0].recipe_version = "2";
+	t[0].recipe_params = params;
+	t[0].n_recipe_params = 3;
+	/* Nothing set at all: NULL strings. */
+	/* Withheld, unlimited, an array's pending rest, an id past INT64_MAX. */
+	t[2].id = UINT64_MAX;
+	t[2].name = "n\xc3";
+	t[2].redacted = true;
+	t[2].per_node = &unl;
+	t[2].array_spec = "5-999%50";
+	t[2].array_id = 7;
+	t[2].preempt_signal = 999;
+	t[2].submit_time = T0 + 1000;
+	/* A recipe with nothing in it, empty lists. */
+	t[3].recipe = "r";
+	t[3].state = "PENDING";
+	t[3].submit_time = -5;
+	/* Times in other seconds than the one before. */
+	t[4].submit_time = T0 + 86400000;
+	t[4].start_time = T0;
+	t[5].submit_time = T0 + 86400000;
+	t[5].name = "plain ascii ~!@#$%^&*()_+`-={}|[]:;'<>?,./";
+
+	for (size_t i = 0; i < 6; i++)
+		json_array_append_new(a, output_json_task(&t[i]));
+	want = json_dumps(a, JSON_INDENT(2));
+	assert_non_null(want);
+	json_decref(a);
+
+	o.out = open_memstream(&buf, &len);
+	output_json.tasks(&o, ts, 6);
+	fclose(o.out);
+	assert_int_equal(len, strlen(want) + 1);
+	assert_memory_equal(buf, want, strlen(want));
+	assert_int_equal(buf[len - 1], '\n');
+	free(buf);
+	free(want);
+
+	/* No tasks: an empty array. */
+	buf = NULL;
+	o.out = open_memstream(&buf, &len);
+	output_json.tasks(&o, ts, 0);
+	fclose(o.out);
+	assert_string_equal(buf, "[]\n");
+	free(buf);
+}
+
 /* ---------------------------------------------------------------- tables */
 
 static char *print_table(struct table *t, bool colour)
@@ -398,6 +534,95 @@ static void test_text_task_list(void **state)
 	free(buf);
 }
 
+/* hpq list's table is printed without the table module when no cell needs
+ * escaping: the same bytes as the table of the same columns (which hpq
+ * list --noheader prints), for arrays, queue positions, node lists and
+ * finished tasks; a cell that needs escaping is escaped as before. */
+static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **fast,
+		       char **table)
+{
+	struct output_ctx o = {0};
+	size_t cols[TASK_COLUMNS_MAX], ncols = 0, len = 0;
+	char err[128];
+
+	assert_int_equal(task_columns_parse(spec, cols, TASK_COLUMNS_MAX, &ncols, err,
+					    sizeof(err)), 0);
+	o.now_ms = T0 + 90 * 1000;
+	*fast = NULL;
+	o.out = open_memstream(fast, &len);
+	output_text.tasks(&o, ts, n);
+	fclose(o.out);
+	*table = NULL;
+	o.out = open_memstream(table, &len);
+	task_table(&o, ts, n, cols, ncols, true);
+	fclose(o.out);
+}
+
+static void test_text_task_list_as_table(void **state)
+{
+	Hpq__Task t[5], *ts[5];
+	Hpq__Resources per = HPQ__RESOURCES__INIT;
+	char *nodes[] = {"gpu-a", "gpu-b"}, *fast, *table;
+	const char *active = "id,name,team,user,class,state,reason,nodes,gpus,time,nodelist";
+
+	for (size_t i = 0; i < 5; i++) {
+		hpq__task__init(&t[i]);
+		ts[i] = &t[i];
+		t[i].state = "PENDING";
+	}
+	per.gpus = 8;
+	t[0].id = 7;
+	t[0].name = "a-long-task-name";
+	t[0].team = "t";
+	t[0].user = "alice";
+	t[0].class_ = "batch";
+	t[0].reason = "capacity";
+	t[0].queue_position = 12;
+	t[1].id = 40;
+	t[1].has_array = true;
+	t[1].array_id = 40;
+	t[1].array_index = 3;
+	t[1].queue_position = 1;
+	t[2].id = 41;
+	t[2].array_id = 40;
+	t[2].array_spec = "5-999%50";
+	t[2].reason = "held";
+	t[3].id = 123456789;
+	t[3].state = "RUNNING";
+	t[3].nodes = 2;
+	t[3].per_node = &per;
+	t[3].node_names = nodes;
+	t[3].n_node_names = 2;
+	t[3].start_time = T0 + 1000;
+	t[4].id = 8;
+	t[4].state = "PREEMPTING";
+	t[4].start_time = T0;
+	print_both(ts, 5, active, &fast, &table);
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+
+	/* A finished task adds EXIT. */
+	t[4].state = "FAILED";
+	t[4].has_exit_code = true;
+	t[4].exit_code = -9;
+	t[4].end_time = T0 + 5000;
+	print_both(ts, 5, "id,name,team,user,class,state,exit,reason,nodes,gpus,time,nodelist",
+		   &fast, &table);
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+
+	/* A cell to escape: the table prints it, as before. */
+	t[0].name = "tab\there";
+	print_both(ts, 5, "id,name,team,user,class,state,exit,reason,nodes,gpus,time,nodelist",
+		   &fast, &table);
+	assert_non_null(strstr(fast, "tab\\there"));
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+}
+
 /* With finished tasks the list has their exit codes, after STATE. */
 static void test_text_task_list_finished(void **state)
 {
@@ -506,9 +731,11 @@ int main(void)
 		cmocka_unit_test(test_json_text_bytes),
 		cmocka_unit_test(test_json_node_team_class),
 		cmocka_unit_test(test_json_document),
+		cmocka_unit_test(test_json_list_as_jansson),
 		cmocka_unit_test(test_table_alignment),
 		cmocka_unit_test(test_table_cells),
 		cmocka_unit_test(test_text_task_list),
+		cmocka_unit_test(test_text_task_list_as_table),
 		cmocka_unit_test(test_text_task_list_finished),
 		cmocka_unit_test(test_text_events),
 		cmocka_unit_test(test_formatting),
