@@ -2,6 +2,14 @@
  * agent.c: the agent's rules between runner, journal, uplink and local
  * socket (listed in agent.h). Each handler does its work in the order
  * that keeps an outcome from being lost: act, journal, then report.
+ *
+ * Starts, exits and acknowledged exits do not save the journal each:
+ * they mark it dirty, and agent_flush, at the end of the loop iteration
+ * (an ev_prepare), saves it once and only then answers the RunTasks and
+ * reports the starts and exits. A burst (hpqd sends its RunTasks
+ * together, exits come together) costs one save, with its two fsyncs,
+ * instead of one per task; the order is the same, only grouped. Anything
+ * else that answers hpqd (a kill, a Register) flushes first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +41,25 @@ static int agent_journal(struct agent *a)
 	if (r < 0)
 		log_err("cannot write the journal '%s': %s; if the agent stops now, task "
 			"outcomes may be lost", a->journal_path, hpq_strerror(r));
+	else
+		a->journal_dirty = false;
 	return r;
+}
+
+/* A RunTask that started a task (or found it here): answered by agent_flush. */
+struct agent_started {
+	uint64_t msg_id;            /* the RunTask's */
+	uint64_t id;
+	uint32_t attempt;
+	bool report;                /* a start of this iteration: report it */
+};
+
+/* The journal is behind: saved, and what waits on it sent, before the
+ * loop sleeps again. */
+static void agent_dirty(struct agent *a)
+{
+	a->journal_dirty = true;
+	ev_prepare_start(a->loop, &a->flush_w);
 }
 
 /*
@@ -146,7 +172,7 @@ static void agent_exit_answered(void *ctx, const Hpq__Envelope *reply)
 		log_debug("task %" PRIu64 " attempt %" PRIu32 ": exit acknowledged", t->id,
 			  t->attempt);
 		exec_forget(&a->exec, t);
-		agent_journal(a);
+		agent_dirty(a);
 		return;
 	}
 	code = reply->body_case == HPQ__ENVELOPE__BODY_ERROR && reply->error ? reply->error->code
@@ -157,7 +183,7 @@ static void agent_exit_answered(void *ctx, const Hpq__Envelope *reply)
 			 reply->error && reply->error->message && reply->error->message[0]
 				 ? reply->error->message : hpq_strerror(code));
 		exec_forget(&a->exec, t);
-		agent_journal(a);
+		agent_dirty(a);
 		return;
 	}
 	log_warn("task %" PRIu64 " attempt %" PRIu32 ": hpqd could not take its exit yet (%s); "
@@ -171,7 +197,8 @@ static void agent_report_exit(struct agent *a, struct task *t)
 	Hpq__AgentTask at;
 	struct agent_exit_key *k;
 
-	if (!t->exited || t->update_inflight || !uplink_ready(&a->uplink))
+	/* Not before the journal has it (agent_flush sends it then). */
+	if (!t->exited || t->update_inflight || !uplink_ready(&a->uplink) || a->journal_dirty)
 		return;
 	agent_task_pb(t, &at);
 	up.task = &at;
@@ -195,6 +222,54 @@ static void agent_report_exits(struct agent *a)
 		agent_report_exit(a, t);
 }
 
+/*
+ * Saves the journal if it is behind, then answers the RunTasks and
+ * reports what it now holds. A start the journal cannot hold is killed:
+ * nothing may run that an agent restart would not know of.
+ */
+static void agent_flush(struct agent *a)
+{
+	size_t n = a->nstarted;
+	bool killed = false;
+
+	ev_prepare_stop(a->loop, &a->flush_w);
+	if (a->journal_dirty && agent_journal(a) < 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct agent_started *s = &a->started[i];
+			struct task *t = task_find(&a->exec.tasks, s->id, s->attempt);
+
+			if (!s->report || !t || t->exited)
+				continue;
+			log_err("task %" PRIu64 " attempt %" PRIu32 ": its start cannot be "
+				"journaled: killing it", t->id, t->attempt);
+			exec_kill(&a->exec, t, SIGKILL, 0, "work-dir-unwritable");
+			killed = true;
+		}
+		if (killed)
+			agent_work_dir_bad(a, "the journal cannot be written");
+		/* Tried again at the next change; what waits on it goes now,
+		 * as before: the exits are sent again until acknowledged. */
+		a->journal_dirty = false;
+	}
+	a->nstarted = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct agent_started *s = &a->started[i];
+		struct task *t = task_find(&a->exec.tasks, s->id, s->attempt);
+
+		uplink_reply(&a->uplink, s->msg_id, 0, NULL);
+		if (s->report && t && !t->exited)
+			agent_report_start(a, t);
+	}
+	agent_report_exits(a);
+	if (a->stopping && agent_running(a) == 0)
+		ev_break(a->loop, EVBREAK_ALL);
+}
+
+static void agent_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	agent_flush(w->data);
+}
+
 /* ------------------------------------------------------------ runner */
 
 static void agent_task_exited(struct exec *ex, struct task *t)
@@ -203,10 +278,18 @@ static void agent_task_exited(struct exec *ex, struct task *t)
 
 	log_info("task %" PRIu64 " attempt %" PRIu32 " ended: exit code %d (%s)", t->id,
 		 t->attempt, t->exit_code, t->reason);
-	agent_journal(a);
-	agent_report_exit(a, t);
-	if (a->stopping && agent_running(a) == 0)
-		ev_break(a->loop, EVBREAK_ALL);
+	agent_dirty(a); /* reported by agent_flush, which also ends a stopping loop */
+}
+
+static void agent_started_push(struct agent *a, uint64_t msg_id, const struct task *t,
+			       bool report)
+{
+	if (a->nstarted == a->started_cap) {
+		a->started_cap = a->started_cap ? 2 * a->started_cap : 64;
+		a->started = xreallocarray(a->started, a->started_cap, sizeof(*a->started));
+	}
+	a->started[a->nstarted++] = (struct agent_started){msg_id, t->id, t->attempt, report};
+	ev_prepare_start(a->loop, &a->flush_w);
 }
 
 /* ------------------------------------------------------------ daemon */
@@ -228,7 +311,9 @@ static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
 	if (r == HPQ_EEXIST) {
 		log_debug("task %" PRIu64 " attempt %" PRIu32 " is already here", rt->task_id,
 			  rt->attempt);
-		uplink_reply(&a->uplink, id, 0, NULL);
+		/* Perhaps started in this iteration: answered after its journal. */
+		t = task_find(&a->exec.tasks, rt->task_id, rt->attempt);
+		agent_started_push(a, id, t, false);
 		return;
 	}
 	if (r < 0) {
@@ -238,18 +323,9 @@ static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
 	}
 	if (t->exited && strcmp(t->reason, "work-dir-unwritable") == 0)
 		agent_work_dir_bad(a, "see the agent's log");
-	if (agent_journal(a) < 0 && !t->exited) {
-		/* Nothing may run that an agent restart would not know of. */
-		log_err("task %" PRIu64 " attempt %" PRIu32 ": its start cannot be journaled: "
-			"killing it", t->id, t->attempt);
-		exec_kill(&a->exec, t, SIGKILL, 0, "work-dir-unwritable");
-		agent_work_dir_bad(a, "the journal cannot be written");
-	}
-	uplink_reply(&a->uplink, id, 0, NULL);
-	if (t->exited)
-		agent_report_exit(a, t);
-	else
-		agent_report_start(a, t);
+	/* Journaled, answered and reported by agent_flush (the top). */
+	a->journal_dirty = true;
+	agent_started_push(a, id, t, true);
 }
 
 static void agent_kill_task(struct agent *a, uint64_t id, const Hpq__KillTask *kt)
@@ -303,6 +379,9 @@ static void agent_message(void *data, const Hpq__Envelope *env)
 	struct agent *a = data;
 	char msg[96];
 
+	/* Whatever else hpqd asks is answered after what it asked before. */
+	if (env->body_case != HPQ__ENVELOPE__BODY_RUN_TASK)
+		agent_flush(a);
 	switch (env->body_case) {
 	case HPQ__ENVELOPE__BODY_RUN_TASK:
 		agent_run_task(a, env->id, env->run_task);
@@ -334,6 +413,7 @@ static void agent_fill_register(void *data, Hpq__Register *reg, const char *loca
 	Hpq__AgentTask *tasks = (Hpq__AgentTask *)((Hpq__AgentTask **)block + n);
 	struct task *t;
 
+	agent_flush(a); /* no exit listed that the journal does not hold */
 	hpq__resources__init(cap);
 	hpq_res_to_pb(a->capacity, cap);
 	reg->pool = a->cfg->pool;
@@ -413,6 +493,8 @@ static void agent_lost(void *data)
 	struct agent *a = data;
 	struct task *t;
 
+	/* Nobody to answer: the next Register lists the tasks. */
+	a->nstarted = 0;
 	dlist_for_each_entry(t, &a->exec.tasks, entry)
 		t->update_inflight = false;
 }
@@ -638,6 +720,8 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 	a->lock_fd = -1;
 	a->lease_fd = -1;
 	a->boot_time_ms = agent_boot_time_ms();
+	ev_prepare_init(&a->flush_w, agent_flush_cb);
+	a->flush_w.data = a;
 
 	r = agent_mkdirs(cfg->work_dir);
 	if (r < 0 || !realpath(cfg->work_dir, real))
@@ -801,13 +885,18 @@ void agent_stop(struct agent *a, bool kill_tasks)
 		dlist_for_each_entry(t, &a->exec.tasks, entry)
 			exec_kill(&a->exec, t, 0, 0, "agent-stopped");
 		agent_journal(a);
-		return; /* agent_task_exited breaks the loop after the last one */
+		return; /* agent_flush breaks the loop after the last one */
 	}
+	agent_flush(a);
 	ev_break(a->loop, EVBREAK_ALL);
 }
 
 void agent_release(struct agent *a)
 {
+	if (a->journal_dirty) /* the loop ended between a change and its flush */
+		agent_journal(a);
+	ev_prepare_stop(a->loop, &a->flush_w);
+	free(a->started);
 	health_release(&a->health); /* kills its helper processes; uses the uplink and tasks */
 	uplink_release(&a->uplink);   /* pending callbacks still see the tasks and clients */
 	local_close(&a->local);

@@ -62,6 +62,13 @@ struct agent {
 	int lease_fd;               /* <work_dir>/run/lease, for the supervisors; -1: none */
 	int64_t lease_until;        /* its end, CLOCK_BOOTTIME ms; 0: no lease */
 
+	/* Changes waiting for the journal, saved once per loop iteration
+	 * (agent.c, agent_flush), and what may only leave after it. */
+	ev_prepare flush_w;
+	bool journal_dirty;
+	struct agent_started *started; /* RunTasks to answer and starts to report */
+	size_t nstarted, started_cap;
+
 	/* Told once the agent serves (main's READY=1): at agent_start, or, for
 	 * a node that joins, once its first attempt to join is over, so that
 	 * a join refused for good is an error at start. Not told when the

@@ -35,6 +35,18 @@
  * same pipe before its exec. Kills become requests to the supervisor; the
  * agent's own kill timer stays as a backstop, and when the control file
  * cannot be written the agent signals the group itself, as before.
+ *
+ * The "fork" is clone(2) with CLONE_VM | CLONE_VFORK, as posix_spawn does
+ * it (exec_clone): the child runs on a stack of its own in the agent's
+ * memory while the agent waits, until it execs or exits. A real fork
+ * copied the agent's page tables, twice per supervised task, and the
+ * copies were torn down again by the exec, with copy-on-write faults in
+ * the agent meanwhile: most of the agent's CPU time per start. Sharing
+ * the memory asks of the child code what async-signal safety asks
+ * already (no allocation, no stdio), and also: every signal blocked until
+ * the dispositions are reset (a handler would run on the agent's data),
+ * and ids changed by raw system calls (glibc's wrappers would, in a
+ * process it believes threaded, have the agent's threads change theirs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +58,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -693,6 +708,17 @@ static int exec_search(char **argv, char **envp, const char *path)
 
 static void exec_child(const struct spawn *sp, int errfd) __attribute__((noreturn));
 
+/* The 32-bit id calls where the plain ones take 16-bit ids. */
+#ifdef SYS_setgroups32
+#define EXEC_SYS_SETGROUPS SYS_setgroups32
+#define EXEC_SYS_SETGID SYS_setgid32
+#define EXEC_SYS_SETUID SYS_setuid32
+#else
+#define EXEC_SYS_SETGROUPS SYS_setgroups
+#define EXEC_SYS_SETGID SYS_setgid
+#define EXEC_SYS_SETUID SYS_setuid
+#endif
+
 /* The checkpoint directory broke the rule, or could not be reached. */
 static void exec_child_fail_path(int errfd, const struct safepath_err *e) __attribute__((noreturn));
 
@@ -735,12 +761,13 @@ static void exec_child(const struct spawn *sp, int errfd)
 			if (fd != errfd)
 				(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
+	/* Raw system calls: this process's own ids only (see the top). */
 	if (sp->switch_user) {
-		if (setgroups((size_t)sp->ngroups, sp->groups) < 0)
+		if (syscall(EXEC_SYS_SETGROUPS, (size_t)sp->ngroups, sp->groups) < 0)
 			exec_child_fail(errfd, STAGE_GROUPS, errno);
-		if (setgid(sp->gid) < 0)
+		if (syscall(EXEC_SYS_SETGID, sp->gid) < 0)
 			exec_child_fail(errfd, STAGE_GID, errno);
-		if (setuid(sp->uid) < 0)
+		if (syscall(EXEC_SYS_SETUID, sp->uid) < 0)
 			exec_child_fail(errfd, STAGE_UID, errno);
 	}
 	/* As the user: what it creates is the user's, what it may not reach stays out. */
@@ -1033,9 +1060,73 @@ static void exec_sup_sigset(sigset_t *set)
 	sigaddset(set, SIGPIPE);
 }
 
+/* What a child made by exec_clone gets. */
+struct exec_clone_arg {
+	struct exec *ex;
+	const struct task *t;
+	const struct spawn *sp;
+	int errfd;
+};
+
+/*
+ * The children's stacks, one for the supervisor-to-be and one for the
+ * task that it starts in turn, each above a guard page; made once, as
+ * the agent starts one task at a time. Sized for exec_child's path
+ * buffers (safepath.c) with a wide margin.
+ */
+#define EXEC_STACK_SIZE (512 * 1024)
+
+static char *exec_stacks;
+
+static char *exec_stack_top(int which)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t one = EXEC_STACK_SIZE + (size_t)page;
+
+	if (!exec_stacks) {
+		void *p = mmap(NULL, 2 * one, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+		if (p == MAP_FAILED)
+			return NULL;
+		if (mprotect(p, (size_t)page, PROT_NONE) < 0 ||
+		    mprotect((char *)p + one, (size_t)page, PROT_NONE) < 0) {
+			munmap(p, 2 * one);
+			return NULL;
+		}
+		exec_stacks = p;
+	}
+	/* Stacks grow down here (x86, arm64): the top is the end. */
+	return exec_stacks + (size_t)which * one + one;
+}
+
+/*
+ * A child in the caller's memory, the caller stopped until it execs or
+ * exits (see the top); its end is SIGCHLD to the caller, as fork's is.
+ * Every signal must be blocked in the caller. Returns its pid, or -1
+ * with errno set.
+ */
+static pid_t exec_clone(int (*fn)(void *), struct exec_clone_arg *arg, int which)
+{
+	char *top = exec_stack_top(which);
+
+	if (!top) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return clone(fn, top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+}
+
+static int exec_clone_task(void *arg)
+{
+	const struct exec_clone_arg *a = arg;
+
+	exec_child(a->sp, a->errfd);
+}
+
 /*
  * The supervisor-to-be (supervised starts): a session of its own, the
- * task forked from it (exec_child), its pid told to the agent, then
+ * task started from it (exec_child), its pid told to the agent, then
  * hpq-supervisor with an empty environment.
  */
 static void exec_sup_child(struct exec *ex, const struct task *t, const struct spawn *sp,
@@ -1045,21 +1136,23 @@ static void exec_sup_child(struct exec *ex, const struct task *t, const struct s
 			   int errfd)
 {
 	struct spawn_error rec = {.stage = STAGE_PID};
+	struct exec_clone_arg arg = {ex, t, sp, errfd};
 	char dir[4096], pidbuf[24], sigbuf[16], gracebuf[24];
 	char *argv[6], *envp[1] = {NULL};
+	sigset_t set;
 	pid_t task;
 
-	/* Ignored signals would stay ignored across exec (SIGCHLD would reap alone). */
+	/* Ignored signals would stay ignored across exec (SIGCHLD would reap
+	 * alone); all are still blocked (exec_fork), so no handler of the
+	 * agent's runs here meanwhile. */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
 	if (setsid() < 0)
 		exec_child_fail(errfd, STAGE_SETSID, errno);
-	task = fork();
+	task = exec_clone(exec_clone_task, &arg, 1);
 	if (task < 0)
 		exec_child_fail(errfd, STAGE_SUPERVISOR, errno);
-	if (task == 0)
-		exec_child(sp, errfd);
 	rec.err = (int)task;
 	if (write(errfd, &rec, sizeof(rec)) < 0) {
 		/* the agent sees no pid: a failed start */
@@ -1080,6 +1173,9 @@ static void exec_sup_child(struct exec *ex, const struct task *t, const struct s
 	argv[3] = sigbuf;
 	argv[4] = gracebuf;
 	argv[5] = NULL;
+	/* The supervisor's signals stay blocked across exec, the others not. */
+	exec_sup_sigset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
 	execve(ex->supervisor, argv, envp);
 	rec.stage = STAGE_SUPERVISOR;
 	rec.err = errno;
@@ -1090,14 +1186,22 @@ static void exec_sup_child(struct exec *ex, const struct task *t, const struct s
 	_exit(127);
 }
 
-/* Forks and execs; returns the task's pid, or 0 after exec_spawn_failed.
- * Supervised, t->sup_pid is the supervisor's. */
+static int exec_clone_sup(void *arg)
+{
+	const struct exec_clone_arg *a = arg;
+
+	exec_sup_child(a->ex, a->t, a->sp, a->errfd);
+}
+
+/* Starts the child (exec_clone) and has it exec; returns the task's pid,
+ * or 0 after exec_spawn_failed. Supervised, t->sup_pid is the supervisor's. */
 static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 {
 	struct spawn_error se, rec;
+	struct exec_clone_arg arg = {ex, t, sp, -1};
 	sigset_t block, old;
 	char why[2048];
-	int pipefd[2];
+	int pipefd[2], err;
 	ssize_t n = 0, m;
 	pid_t pid, task;
 
@@ -1106,28 +1210,21 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 		exec_spawn_failed(ex, t, "spawn-failed", why);
 		return 0;
 	}
-	if (ex->supervisor) {
-		exec_sup_sigset(&block);
-		sigprocmask(SIG_BLOCK, &block, &old);
-	}
-	pid = fork();
+	/* The read end stays open in the child until its exec (close-on-exec):
+	 * harmless, EOF waits for the write ends only. */
+	arg.errfd = pipefd[1];
+	sigfillset(&block);
+	sigprocmask(SIG_SETMASK, &block, &old);
+	pid = exec_clone(ex->supervisor ? exec_clone_sup : exec_clone_task, &arg, 0);
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		snprintf(why, sizeof(why), "cannot fork: %s", strerror(errno));
-		if (ex->supervisor)
-			sigprocmask(SIG_SETMASK, &old, NULL);
+		snprintf(why, sizeof(why), "cannot fork: %s", strerror(err));
 		close(pipefd[0]);
 		close(pipefd[1]);
 		exec_spawn_failed(ex, t, "spawn-failed", why);
 		return 0;
 	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		if (ex->supervisor)
-			exec_sup_child(ex, t, sp, pipefd[1]);
-		exec_child(sp, pipefd[1]);
-	}
-	if (ex->supervisor)
-		sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pipefd[1]);
 	/* Until EOF: the supervised child tells the task's pid first, and
 	 * either process may report a failure; the first one counts. */

@@ -207,48 +207,115 @@ static int cmp_acc(const void *x, const void *y)
 	return c ? c : strcmp(a->pool, b->pool);
 }
 
-/* The per user and per class GPUs of the running tasks. */
+/* Where (dim, key, pool) is in an index of v (open addressing, a power of
+ * two of slots holding v's index + 1); returns the slot. */
+static size_t others_slot(const uint32_t *slot, size_t mask, const struct acc *v, int dim,
+			  const char *key, const char *pool)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)dim;
+	size_t i;
+
+	for (const char *c = key; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	h = (h ^ 0x100) * 1099511628211ull; /* key "ab" pool "c" is not key "a" pool "bc" */
+	for (const char *c = pool; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	for (i = (size_t)h & mask; slot[i]; i = (i + 1) & mask) {
+		const struct acc *a = &v[slot[i] - 1];
+
+		if (a->dim == dim && !strcmp(a->key, key) && !strcmp(a->pool, pool))
+			break;
+	}
+	return i;
+}
+
+struct others_index {
+	struct acc *v;
+	size_t n, cap;
+	uint32_t *slot;
+	size_t nslots;
+};
+
+/* Adds g GPUs to (dim, key, pool), a new entry (pointing at key and pool) if need be. */
+static void others_add(struct others_index *x, int dim, const char *key, const char *pool,
+		       int64_t g)
+{
+	size_t i;
+
+	if (2 * (x->n + 1) > x->nslots) {
+		x->nslots = x->nslots ? 2 * x->nslots : 256;
+		free(x->slot);
+		x->slot = xcalloc(x->nslots, sizeof(*x->slot));
+		for (size_t j = 0; j < x->n; j++) {
+			i = others_slot(x->slot, x->nslots - 1, x->v, x->v[j].dim, x->v[j].key,
+					x->v[j].pool);
+			x->slot[i] = (uint32_t)(j + 1);
+		}
+	}
+	i = others_slot(x->slot, x->nslots - 1, x->v, dim, key, pool);
+	if (x->slot[i]) {
+		x->v[x->slot[i] - 1].used += g;
+		return;
+	}
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 64;
+		x->v = xreallocarray(x->v, x->cap, sizeof(*x->v));
+	}
+	x->v[x->n++] = (struct acc){ .dim = dim, .key = (char *)key, .pool = (char *)pool,
+				     .used = g };
+	x->slot[i] = (uint32_t)x->n;
+}
+
+/*
+ * The per user and per class GPUs of the running tasks: one walk, summed
+ * through a hash index (this runs after every start and end, so at a high
+ * rate with many tasks running). What the old entries accumulated stays
+ * with the same (dim, key, pool) when it is still there, to be banked
+ * with it (rows add up per hour, so the stored sums are the same); only
+ * the entries that are gone are banked now.
+ */
 static void refresh_others(struct usage *u)
 {
 	struct state *st = &u->d->state;
-	struct acc *v = NULL;
-	size_t n = 0, cap = 0, w = 0;
+	struct others_index x = { 0 };
 
-	for (size_t i = 0; i < u->nothers; i++) {
-		acc_bank(u, &u->others[i], cur_hour(u));
-		acc_free(&u->others[i]);
-	}
-	free(u->others);
 	for (struct dlist *l = st->running.next; l != &st->running; l = l->next) {
 		const struct task *t = container_of(l, struct task, run_link);
 		int64_t g = (int64_t)t->st.per_node.gpus * t->st.nnodes;
 
 		if (!g)
 			continue;
-		if (n + 2 > cap) {
-			cap = cap ? 2 * cap : 64;
-			v = xreallocarray(v, cap, sizeof(*v));
+		others_add(&x, DIM_USER, t->user, t->pool, g);
+		others_add(&x, DIM_CLASS, t->cls, t->pool, g);
+	}
+	for (size_t i = 0; i < x.n; i++) {
+		x.v[i].key = xstrdup(x.v[i].key);
+		x.v[i].pool = xstrdup(x.v[i].pool);
+	}
+	for (size_t i = 0; i < u->nothers; i++) {
+		struct acc *o = &u->others[i];
+		size_t j = x.n ? others_slot(x.slot, x.nslots - 1, x.v, o->dim, o->key, o->pool)
+			       : 0;
+
+		if (x.n && x.slot[j]) {
+			struct acc *a = &x.v[x.slot[j] - 1];
+
+			a->used_ms += o->used_ms;
+			a->within_ms += o->within_ms;
+			a->borrowed_ms += o->borrowed_ms;
+			a->lent_ms += o->lent_ms;
+		} else {
+			acc_bank(u, o, cur_hour(u));
 		}
-		v[n++] = (struct acc){ .dim = DIM_USER, .key = t->user, .pool = t->pool,
-				       .used = g };
-		v[n++] = (struct acc){ .dim = DIM_CLASS, .key = t->cls, .pool = t->pool,
-				       .used = g };
+		acc_free(o);
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_acc);
-	for (size_t i = 0; i < n; i++) {
-		if (w && !cmp_acc(&v[w - 1], &v[i])) {
-			v[w - 1].used += v[i].used;
-			continue;
-		}
-		v[w++] = v[i];
-	}
-	for (size_t i = 0; i < w; i++) {
-		v[i].key = xstrdup(v[i].key);
-		v[i].pool = xstrdup(v[i].pool);
-	}
-	u->others = v;
-	u->nothers = w;
+	free(u->others);
+	free(x.slot);
+	/* In a stable order, as before: rows are written in it. */
+	if (x.n)
+		qsort(x.v, x.n, sizeof(*x.v), cmp_acc);
+	u->others = x.v;
+	u->nothers = x.n;
 }
 
 /* New rates if something changed since they were read, then up to now. */

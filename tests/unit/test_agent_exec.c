@@ -288,6 +288,42 @@ static void exit_codes(void **state)
 	assert_true(t0->end_ms >= t0->start_ms);
 }
 
+/*
+ * The child shares the agent's memory until its exec (exec.c): the task
+ * still starts with every signal unblocked and at its default, whatever
+ * the agent blocks or ignores, and the agent's own mask and dispositions
+ * are as they were.
+ */
+static void signals_reset_and_agent_untouched(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r = shell_task(6, "grep -E '^Sig(Blk|Ign):' /proc/self/status");
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_usr2, now_usr2;
+	sigset_t block, old, now;
+	struct task *t;
+	char *log;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGHUP);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &block, &old), 0);
+	assert_int_equal(sigaction(SIGUSR2, &ign, &old_usr2), 0);
+	t = start(f, &r);
+	assert_int_equal(sigprocmask(SIG_BLOCK, NULL, &now), 0);
+	assert_int_equal(sigaction(SIGUSR2, NULL, &now_usr2), 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	sigaction(SIGUSR2, &old_usr2, NULL);
+	assert_true(sigismember(&now, SIGUSR1) && sigismember(&now, SIGHUP));
+	assert_false(sigismember(&now, SIGTERM) || sigismember(&now, SIGCHLD));
+	assert_ptr_equal(now_usr2.sa_handler, SIG_IGN);
+	run_until_exits(f, 1, 60);
+	assert_int_equal(t->exit_code, 0);
+	log = log_text(f, 6);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "SigBlk:\t0000000000000000\n"));
+	assert_non_null(strstr(log, "SigIgn:\t0000000000000000\n"));
+}
+
 static void same_attempt_twice_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -890,6 +926,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(exit_codes),
+		T(signals_reset_and_agent_untouched),
 		T(same_attempt_twice_refused),
 		T(log_file_and_environment),
 		T(log_file_never_reused),
