@@ -1088,6 +1088,7 @@ int autoscale_load(struct hpqd *d, char *err, size_t errlen)
 
 		p->cfg = &d->cfg.autoscale[i];
 		p->pool_id = state_pool_ensure(st, p->cfg->pool, ACTOR)->id;
+		state_pool_set_growth(st, st->pools[p->pool_id], p->cfg->tmpl, p->cfg->max_nodes);
 		p->changed = true;
 		p->wake_ms = INT64_MAX;
 		asplan_init(&p->plan);

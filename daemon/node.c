@@ -450,7 +450,8 @@ bool state_pool_whole_nodes(const struct state *st, uint32_t pool, uint32_t nnod
  * What a pool could ever give: a request larger than every registered node
  * (or needing more such nodes than the pool has) is refused now instead of
  * waiting forever as "capacity". A pool with no node yet takes anything:
- * its nodes may still join.
+ * its nodes may still join. An autoscaled pool may also grow by nodes of
+ * its template, up to its max_nodes, and takes only what those could hold.
  */
 int state_pool_check(const struct state *st, const struct pool *pool, uint32_t nnodes,
 		     struct hpq_res per, struct state_err *e)
@@ -459,6 +460,19 @@ int state_pool_check(const struct state *st, const struct pool *pool, uint32_t n
 	char want[96], big[96];
 
 	state_pool_fit(st, pool->id, per, &f);
+	if (pool->grows_max) {
+		if (hpq_res_fits(per, pool->grows) && f.fitting + pool->grows_max >= nnodes)
+			return 0;
+		if (f.fitting >= nnodes)
+			return 0;
+		hpq_res_format(per, want, sizeof(want));
+		hpq_res_format(pool->grows, big, sizeof(big));
+		return state_errf(e, HPQ_EINVAL, "impossible request: pool %s grows by nodes "
+				  "of %s, at most %u ([autoscale.%s]), and has %u node%s that "
+				  "hold %s; %u such node%s wanted", pool->name, big,
+				  pool->grows_max, pool->name, f.fitting,
+				  f.fitting == 1 ? "" : "s", want, nnodes, nnodes == 1 ? "" : "s");
+	}
 	if (!f.nodes || f.fitting >= nnodes)
 		return 0;
 	hpq_res_format(per, want, sizeof(want));

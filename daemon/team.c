@@ -138,6 +138,14 @@ void state_pool_set_waiting(struct state *st, struct pool *p, const char *why)
 	snprintf(p->waiting, sizeof(p->waiting), "%s", why);
 }
 
+void state_pool_set_growth(struct state *st, struct pool *p, struct hpq_res tmpl,
+			   uint32_t max_nodes)
+{
+	(void)st;
+	p->grows = tmpl;
+	p->grows_max = max_nodes;
+}
+
 /*
  * A pool that comes into being (a node registers with it, a quota names
  * it) gives the team `default` what it has in the default pool: no

@@ -42,6 +42,11 @@ struct pool {
 	 * its pending work waits for when no node can take it, instead of
 	 * "capacity" ("launch-failed"); "" for none. */
 	char waiting[32];
+	/* An autoscaled pool's node template and most nodes
+	 * (state_pool_set_growth): what it may still grow to, so that a
+	 * request no node of it could ever hold is refused at submit. */
+	struct hpq_res grows;
+	uint32_t grows_max;
 };
 
 struct quota {
@@ -86,6 +91,9 @@ struct pool *state_pool_find(const struct state *st, const char *name);
 struct pool *state_pool_ensure(struct state *st, const char *name, const char *actor);
 /* Sets what the pool's pending work waits for (struct pool.waiting). */
 void state_pool_set_waiting(struct state *st, struct pool *p, const char *why);
+/* The autoscaler's template and max_nodes for the pool (struct pool.grows). */
+void state_pool_set_growth(struct state *st, struct pool *p, struct hpq_res tmpl,
+			   uint32_t max_nodes);
 
 int state_team_set(struct state *st, const Hpq__TeamSetRequest *req, const struct actor *who,
 		   struct state_err *e);

@@ -177,6 +177,20 @@ static void burst_up_and_down(void **state)
 	h_daemon_start(c);
 	/* The pool exists before its first node: work can be submitted. */
 	assert_int_equal(nodes_in(c, "burst", NULL), 0);
+	/* But not work no node of its template could hold, nor more such
+	 * nodes than max_nodes: refused at submit, nothing launched. */
+	{
+		struct h_out o;
+
+		assert_int_not_equal(h_hpq(c, &o, "submit", "--pool", "burst", "--cpus", "3",
+					   "--", "true", NULL), 0);
+		assert_non_null(strstr(o.err, "impossible request: pool burst grows by nodes of"));
+		h_out_free(&o);
+		assert_int_not_equal(h_hpq(c, &o, "submit", "--pool", "burst", "--cpus", "1",
+					   "--nodes", "5", "--", "true", NULL), 0);
+		assert_non_null(strstr(o.err, "at most 4"));
+		h_out_free(&o);
+	}
 
 	/* Six 1-CPU tasks on 2-CPU nodes: three nodes, all at once. */
 	for (int i = 0; i < 6; i++)
