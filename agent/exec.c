@@ -38,7 +38,7 @@
  *
  * The "fork" is clone(2) with CLONE_VM | CLONE_VFORK, as posix_spawn does
  * it (exec_clone): the child runs on a stack of its own in the agent's
- * memory while the agent waits, until it execs or exits. A real fork
+ * memory (a buffer in the caller's frame) while the agent waits, until it execs or exits. A real fork
  * copied the agent's page tables, twice per supervised task, and the
  * copies were torn down again by the exec, with copy-on-write faults in
  * the agent meanwhile: most of the agent's CPU time per start. Sharing
@@ -59,7 +59,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1069,51 +1068,29 @@ struct exec_clone_arg {
 };
 
 /*
- * The children's stacks, one for the supervisor-to-be and one for the
- * task that it starts in turn, each above a guard page; made once, as
- * the agent starts one task at a time. Sized for exec_child's path
- * buffers (safepath.c) with a wide margin.
+ * The children's stacks: a buffer in the frame of the caller, which is
+ * stopped until the child execs or exits (CLONE_VFORK). On the caller's
+ * own stack, the child stays inside the stack range the thread is known
+ * to have, which is what AddressSanitizer needs to follow it (it keeps
+ * the thread's bounds, and unpoisons them at the child's exec). The
+ * supervisor-to-be's holds the task's, its own child, inside it. Sized
+ * for exec_child's path buffers (safepath.c) with a wide margin.
  */
-#define EXEC_STACK_SIZE (512 * 1024)
-
-static char *exec_stacks;
-
-static char *exec_stack_top(int which)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	size_t one = EXEC_STACK_SIZE + (size_t)page;
-
-	if (!exec_stacks) {
-		void *p = mmap(NULL, 2 * one, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-
-		if (p == MAP_FAILED)
-			return NULL;
-		if (mprotect(p, (size_t)page, PROT_NONE) < 0 ||
-		    mprotect((char *)p + one, (size_t)page, PROT_NONE) < 0) {
-			munmap(p, 2 * one);
-			return NULL;
-		}
-		exec_stacks = p;
-	}
-	/* Stacks grow down here (x86, arm64): the top is the end. */
-	return exec_stacks + (size_t)which * one + one;
-}
+#define EXEC_STACK_SIZE (384 * 1024)
+#define EXEC_SUP_STACK_SIZE (3 * EXEC_STACK_SIZE)
 
 /*
  * A child in the caller's memory, the caller stopped until it execs or
  * exits (see the top); its end is SIGCHLD to the caller, as fork's is.
- * Every signal must be blocked in the caller. Returns its pid, or -1
- * with errno set.
+ * Every signal must be blocked in the caller. stack is the child's (size
+ * bytes, in the caller's frame). Returns its pid, or -1 with errno set.
  */
-static pid_t exec_clone(int (*fn)(void *), struct exec_clone_arg *arg, int which)
+static pid_t exec_clone(int (*fn)(void *), struct exec_clone_arg *arg, char *stack,
+			size_t size)
 {
-	char *top = exec_stack_top(which);
+	/* Stacks grow down here (x86, arm64): the top is the end, 16-aligned. */
+	char *top = (char *)((uintptr_t)(stack + size) & ~(uintptr_t)15);
 
-	if (!top) {
-		errno = ENOMEM;
-		return -1;
-	}
 	return clone(fn, top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 }
 
@@ -1141,6 +1118,7 @@ static void exec_sup_child(struct exec *ex, const struct task *t, const struct s
 	char *argv[6], *envp[1] = {NULL};
 	sigset_t set;
 	pid_t task;
+	char stack[EXEC_STACK_SIZE];
 
 	/* Ignored signals would stay ignored across exec (SIGCHLD would reap
 	 * alone); all are still blocked (exec_fork), so no handler of the
@@ -1150,7 +1128,7 @@ static void exec_sup_child(struct exec *ex, const struct task *t, const struct s
 			signal(sig, SIG_DFL);
 	if (setsid() < 0)
 		exec_child_fail(errfd, STAGE_SETSID, errno);
-	task = exec_clone(exec_clone_task, &arg, 1);
+	task = exec_clone(exec_clone_task, &arg, stack, sizeof(stack));
 	if (task < 0)
 		exec_child_fail(errfd, STAGE_SUPERVISOR, errno);
 	rec.err = (int)task;
@@ -1204,6 +1182,7 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	int pipefd[2], err;
 	ssize_t n = 0, m;
 	pid_t pid, task;
+	char stack[EXEC_SUP_STACK_SIZE];
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		snprintf(why, sizeof(why), "cannot create a pipe: %s", strerror(errno));
@@ -1215,7 +1194,8 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	arg.errfd = pipefd[1];
 	sigfillset(&block);
 	sigprocmask(SIG_SETMASK, &block, &old);
-	pid = exec_clone(ex->supervisor ? exec_clone_sup : exec_clone_task, &arg, 0);
+	pid = exec_clone(ex->supervisor ? exec_clone_sup : exec_clone_task, &arg, stack,
+			 sizeof(stack));
 	err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
