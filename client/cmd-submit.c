@@ -72,6 +72,7 @@ enum {
 	OPT_RECIPE,
 	OPT_SET,
 	OPT_RECIPE_PATH,
+	OPT_PLAN,
 	/* sbatch options hpq cannot honour: a warning or an error (submit_unsupported) */
 	OPT_MAIL_TYPE,
 	OPT_MAIL_USER,
@@ -119,6 +120,7 @@ static const struct option submit_options[] = {
 	{"dependency", required_argument, NULL, OPT_DEPENDENCY},
 	{"kill-on-invalid-dep", required_argument, NULL, OPT_KILL_ON_INVALID_DEP},
 	{"hold", no_argument, NULL, OPT_HOLD},
+	{"plan", required_argument, NULL, OPT_PLAN},
 	{"exclusive", optional_argument, NULL, OPT_EXCLUSIVE},
 	{"wrap", required_argument, NULL, OPT_WRAP},
 	{"test-only", no_argument, NULL, OPT_TEST_ONLY},
@@ -376,7 +378,7 @@ static void submit_opts_add(struct submit_opts *o, int c, const char *arg, const
  * wins, which makes the command line win over #HPQ, and #HPQ over #SBATCH. */
 struct submit_req {
 	const char *name, *team, *class_, *pool, *chdir, *ckpt, *export, *output, *error;
-	const char *array, *dependency, *wrap;
+	const char *array, *dependency, *wrap, *plan;
 	uint64_t nodes, cpus, gpus, mem, time_s, grace_s, ntasks, ntasks_per_node;
 	bool cpus_per_task;          /* cpus counts per task, not per node */
 	bool gpus_total;             /* gpus counts over all nodes */
@@ -696,6 +698,11 @@ static int submit_apply(struct submit_req *q, const struct submit_opt *o, char *
 		break;
 	case OPT_HOLD:
 		q->hold = true;
+		break;
+	case OPT_PLAN:
+		if (submit_name_arg("plan", "--plan", arg, err, errlen) < 0)
+			return HPQ_EINVAL;
+		q->plan = arg;
 		break;
 	case OPT_EXCLUSIVE:
 		if (arg)
@@ -1157,6 +1164,8 @@ int cmd_submit_parse(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		s.spec.class_ = (char *)q.class_;
 	if (q.pool)
 		s.spec.pool = (char *)q.pool;
+	if (q.plan)
+		s.spec.plan = (char *)q.plan;
 	if (q.output)
 		s.spec.output = (char *)q.output;
 	if (q.error)
@@ -1218,6 +1227,7 @@ void cmd_submit_print(struct cli *cli, const struct cmd_submit *s)
 		json_object_set_new(o, "team", json_string(t->team));
 		json_object_set_new(o, "class", json_string(t->class_));
 		json_object_set_new(o, "pool", json_string(t->pool));
+		json_object_set_new(o, "plan", json_string(t->plan));
 		json_object_set_new(o, "nodes", json_integer(t->nodes));
 		json_object_set_new(o, "gpus", json_integer(t->per_node->gpus));
 		json_object_set_new(o, "cpus", json_integer(t->per_node->cpus));
@@ -1346,7 +1356,7 @@ const struct cmd_entry cmd_submit_entry = {
 		 "[--cpus N] [--mem SIZE] [--time TIME] [--checkpoint-dir DIR] "
 		 "[--preempt-signal SIG] [--grace DURATION] [--export=ALL|NONE|VAR[=VALUE][,...]] "
 		 "[--chdir DIR] [--output PATTERN] [--error PATTERN] [--array SPEC] "
-		 "[--dependency SPEC] [--kill-on-invalid-dep yes|no] [--hold] [--exclusive] "
+		 "[--dependency SPEC] [--kill-on-invalid-dep yes|no] [--hold] [--plan NAME] [--exclusive] "
 		 "[--test-only] [--json] [--recipe NAME [--set K=V]... [--recipe-path DIR]... | "
 		 "--wrap CMD | [--] COMMAND|SCRIPT [ARGS...]]",
 	.summary = "queue a task or a batch script and print its id",
@@ -1376,6 +1386,8 @@ const struct cmd_entry cmd_submit_entry = {
 		"                       singleton; ',' for all of, '?' for any of\n"
 		"  --kill-on-invalid-dep yes|no  cancel it if the dependency can never be met\n"
 		"  -H, --hold           submit it held; 'hpq release' starts it\n"
+		"  --plan NAME          run in training plan NAME (hpq plan list): only inside\n"
+		"                       its segments; team and pool default to the plan's\n"
 		"  --exclusive          whole nodes\n"
 		"  --wrap CMD           run 'sh -c CMD' instead of a command\n"
 		"  --recipe NAME        run recipe NAME (hpq recipe list); the options given\n"

@@ -164,6 +164,7 @@ json_t *output_json_task(const Hpq__Task *t)
 	for (size_t i = 0; i < t->n_checkpoints; i++)
 		json_array_append_new(a, json_checkpoint(t->checkpoints[i]));
 	json_object_set_new(o, "checkpoints", a);
+	json_object_set_new(o, "plan", t->plan && t->plan[0] ? json_str(t->plan) : json_null());
 	/* Made from a recipe (hpq submit --recipe): its name, version, parameters. */
 	if (t->recipe && t->recipe[0]) {
 		json_t *r = json_object();

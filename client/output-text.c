@@ -467,6 +467,8 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 	if (k->preemptions)
 		text_kv(o, "Preemptions", "%u", k->preemptions);
 	text_kv(o, "Checkpoint dir", "%s", k->checkpoint_dir);
+	if (k->plan && k->plan[0])
+		text_kv(o, "Plan", "%s", k->plan);
 	if (k->recipe && k->recipe[0]) {
 		s = text_join(k->recipe_params, k->n_recipe_params, ", ");
 		text_kv(o, "Recipe", "%s %s (%s)", k->recipe, k->recipe_version, s);

@@ -10,6 +10,7 @@
 #include "depend.h"
 #include "error.h"
 #include "log.h"
+#include "plan.h"
 #include "state-internal.h"
 #include "xalloc.h"
 
@@ -478,7 +479,12 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 		int k;
 
 		set_str(&t->reason, "");
-		k = t->array_id ? array_offer(st, t) : sched_task_submit(st->sched, &t->st);
+		if (t->array_id)
+			k = array_offer(st, t);
+		else if (plan_task_waits(st, t))
+			k = 0;    /* its plan is closed: it waits for the plan */
+		else
+			k = sched_task_submit(st->sched, &t->st);
 		if (k < 0) {
 			task_finish(st, t, TASK_FAILED, "the dispatcher refused it");
 			return D_NEVER;

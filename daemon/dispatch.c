@@ -7,7 +7,8 @@
  * so a crash can leave a recorded run that never started (reconciliation
  * requeues it) but never a run the database does not know. A PREEMPT is
  * recorded the same way and its KillTask carries the task's own preempt
- * signal and grace.
+ * signal and grace. A plan's running tasks are stopped the same way at
+ * its segment's end warning.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,6 +55,22 @@ static void apply(struct hpqd *d, const struct sched_decision *dec)
 	}
 }
 
+/* A plan's segment nears its end ([plans] end_warning): its running
+ * tasks get their preemption signal and grace, and requeue with their
+ * checkpoints to wait for the next segment; before a segment starts, the
+ * other work on its nodes is stopped the same way (plan.h). */
+static void stop_plan_task(void *arg, struct task *t)
+{
+	struct hpqd *d = arg;
+	struct state *st = &d->state;
+
+	state_task_preempt(st, t, NULL, SCHED_CAUSE_NONE);
+	agentlink_kill_after_commit(d, t, t->attempts, -1, t->preempt_signal,
+				    state_task_stop_grace(st, t), "preempted");
+	log_info("task %llu stopped to its checkpoint for a plan's segment",
+		 (unsigned long long)t->st.id);
+}
+
 static void on_wakeup(uv_timer_t *h)
 {
 	struct hpqd *d = h->data;
@@ -94,6 +111,9 @@ void dispatch_run(struct hpqd *d)
 
 		/* plans first: a segment that begins or ends is a change */
 		plans_at = plans_advance(st, now);
+		plans_each_to_stop(st, now, stop_plan_task, d);
+		if (plans_next_wakeup(st, now) < plans_at)
+			plans_at = plans_next_wakeup(st, now);
 		st->dirty = false;
 		d->cycles++;
 		decs = sched_cycle(st->sched, now, &n);

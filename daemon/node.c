@@ -86,9 +86,15 @@ bool state_node_schedulable(const struct node *n)
 
 static void node_to_sched(struct state *st, struct node *n)
 {
-	if (sched_node_set(st->sched, n->id, n->pool, n->capacity, state_node_schedulable(n)) < 0)
+	if (sched_node_set(st->sched, n->id, n->in_plan ? n->plan_pool : n->pool, n->capacity,
+			   state_node_schedulable(n)) < 0)
 		log_warn("node %s: the dispatcher refused its capacity", n->name);
 	mark_dirty(st);
+}
+
+void state_node_resched(struct state *st, struct node *n)
+{
+	node_to_sched(st, n);
 }
 
 void load_node(void *arg, const struct store_node_row *row)

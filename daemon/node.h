@@ -61,10 +61,16 @@ struct node {
 	 * in memory only: every Register says it again. */
 	bool cgroup;
 	char *cgroup_problem;
+	/* Memory only: while a plan's segment holds it (plan.c), the node is
+	 * in the plan's own dispatcher pool, plan_pool, not in pool. */
+	bool in_plan;
+	uint32_t plan_pool;
 };
 
 struct node *state_node_find(const struct state *st, const char *name);
 bool state_node_schedulable(const struct node *n);
+/* Tells the dispatcher n's pool and capacity again (after in_plan changed). */
+void state_node_resched(struct state *st, struct node *n);
 
 /*
  * What the nodes of a pool could ever give, whatever their health now: a

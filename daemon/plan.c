@@ -1,7 +1,9 @@
 /*
  * plan.c: training plans, the model (plan.h, docs/plans.md): search with
  * offerings, create, cancel, the state that follows the clock, and the
- * rows and events each change records.
+ * rows and events each change records; and the plans' tasks and nodes:
+ * which tasks may be in the dispatcher, in which pool, and which nodes a
+ * segment holds in its plan's own pool.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,8 +18,11 @@
 #include "parse.h"
 #include "plan.h"
 #include "rights.h"
+#include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
+
+static void tasks_follow(struct state *st, struct plan *p, int64_t now);
 
 #define MAX_OFFERS_KEPT 256
 #define OFFERS_PER_SEARCH 5
@@ -577,13 +582,428 @@ int plans_cancel(struct state *st, const struct actor *who, const char *name, in
 				  plan_state_name(p->state));
 	p->state = PLAN_CANCELLED;
 	p->ended_ms = now;
+	p->open = false;
 	plan_put(st, p);
 	plan_event(st, p, who->user, "cancelled");
+	tasks_follow(st, p, now);
 	st->dirty = true;
 	return 0;
 }
 
 /* ---------------------------------------------------------------- the clock */
+
+/* Which segment holds now (0-based), or -1. */
+static int segment_now(const struct plan *p, int64_t now)
+{
+	for (uint32_t s = 0; s < p->nsegments; s++)
+		if (now >= p->seg[s].start_ms && now < p->seg[s].end_ms)
+			return (int)s;
+	return -1;
+}
+
+/* The end warning of segment s: [plans] end_warning, but never more than
+ * half the segment, so that a short segment still runs something. */
+static int64_t warning_ms(const struct state *st, const struct plan *p, uint32_t s)
+{
+	int64_t w = st->plans->cfg ? (int64_t)st->plans->cfg->plans.end_warning_s * 1000 : 0;
+	int64_t half = (p->seg[s].end_ms - p->seg[s].start_ms) / 2;
+
+	return w < half ? w : half;
+}
+
+/* When the segment under way stops taking plan tasks (its end warning). */
+static int64_t window_end(const struct state *st, const struct plan *p, int64_t now)
+{
+	int s = segment_now(p, now);
+
+	return s < 0 ? 0 : p->seg[s].end_ms - warning_ms(st, p, (uint32_t)s);
+}
+
+/*
+ * Whether p's tasks may run now: inside a segment, before its end
+ * warning. From the warning on, its running tasks are stopped to their
+ * checkpoints (plans_each_to_stop) and its pending ones wait for the next
+ * segment.
+ */
+static bool plan_open(const struct state *st, const struct plan *p, int64_t now)
+{
+	if (plan_ended(p) || segment_now(p, now) < 0)
+		return false;
+	return now < window_end(st, p, now);
+}
+
+/* Why a task of p waits now (p live and not open): the next segment's start. */
+static void wait_reason(const struct plan *p, int64_t now, char *buf, size_t len)
+{
+	char t[32];
+
+	for (uint32_t s = 0; s < p->nsegments; s++) {
+		if (p->seg[s].start_ms <= now)
+			continue;
+		snprintf(buf, len, "%s: segment %u of %u starts %s",
+			 s == 0 ? "plan-not-started" : "between-segments", s + 1, p->nsegments,
+			 fmt_time(p->seg[s].start_ms, t, sizeof(t)));
+		return;
+	}
+	snprintf(buf, len, "plan-ending: its last segment ends %s",
+		 fmt_time(p->seg[p->nsegments - 1].end_ms, t, sizeof(t)));
+}
+
+/* p's own dispatcher pool (plan.h), made when first needed. */
+static uint32_t plan_pool_id(struct state *st, struct plan *p)
+{
+	char name[HPQ_NAME_MAX + 8];
+
+	if (!p->has_pool) {
+		snprintf(name, sizeof(name), "plan:%s", p->name);
+		p->pool_id = pool_restore(st, name)->id;
+		p->has_pool = true;
+	}
+	return p->pool_id;
+}
+
+/* The pool t was submitted to (a plan's task is in its plan's pool while
+ * the plan is open). */
+static uint32_t own_pool_id(struct state *st, const struct task *t)
+{
+	struct pool *pl = state_pool_find(st, t->pool);
+
+	return pl ? pl->id : t->st.pool;
+}
+
+/* t leaves the dispatcher if it is pending there in another pool than want. */
+static void leave_other_pool(struct state *st, struct task *t, uint32_t want, int64_t now)
+{
+	if (t->st.state == SCHED_PENDING && t->st.pool != want)
+		sched_task_finish(st->sched, &t->st, now);
+	if (t->st.state == SCHED_NONE)
+		t->st.pool = want;
+}
+
+/*
+ * Puts one pending plan task where its plan says: in the dispatcher while
+ * the plan is open, out of it (with the reason) while it is not, and back
+ * in its team's queue as any task once the plan has ended. Held tasks,
+ * tasks waiting for dependencies, and running ones are left alone: a
+ * release or a met dependency comes here (plan_task_waits), a requeue
+ * too (plan_task_requeued).
+ */
+static void place(struct state *st, struct task *t, struct plan *p, int64_t now)
+{
+	char why[160];
+
+	if (t->state != TASK_PENDING || t->held || (t->dependency && *t->dependency))
+		return;
+	if (!p || plan_ended(p)) {
+		leave_other_pool(st, t, own_pool_id(st, t), now);
+		if (t->st.state != SCHED_NONE)
+			return;
+		if (sched_task_submit(st->sched, &t->st) < 0) {
+			log_err("plan: the dispatcher refused task %llu back",
+				  (unsigned long long)t->st.id);
+			return;
+		}
+		if (!t->reason || strcmp(t->reason, "plan-ended")) {
+			set_str(&t->reason, "plan-ended");
+			task_save(st, t);
+			state_event(st, "requeue", t, NULL, NULL, "plan %s ended: queued in team %s "
+				    "as any task", t->plan, t->team);
+		}
+		return;
+	}
+	if (plan_open(st, p, now)) {
+		leave_other_pool(st, t, plan_pool_id(st, p), now);
+		if (t->st.state != SCHED_NONE)
+			return;    /* already there: it keeps its reason (a preemption's) */
+		if (sched_task_submit(st->sched, &t->st) < 0) {
+			log_err("plan: the dispatcher refused task %llu",
+				  (unsigned long long)t->st.id);
+			return;
+		}
+		if (t->reason && *t->reason) {
+			set_str(&t->reason, "");
+			task_save(st, t);
+		}
+		return;
+	}
+	if (t->st.state == SCHED_PENDING)
+		sched_task_finish(st->sched, &t->st, now);
+	t->st.pool = own_pool_id(st, t);
+	wait_reason(p, now, why, sizeof(why));
+	if (!t->reason || strcmp(t->reason, why)) {
+		set_str(&t->reason, why);
+		task_save(st, t);
+	}
+}
+
+/* p changed (a segment began or ended, its end warning came, it ended):
+ * its pending tasks follow. O(tasks in memory), once per change. */
+static void tasks_follow(struct state *st, struct plan *p, int64_t now)
+{
+	for (size_t i = 0; i < st->ntasks; i++) {
+		struct task *t = st->tasks[i];
+
+		if (t->plan && !strcmp(t->plan, p->name))
+			place(st, t, p, now);
+	}
+}
+
+int plans_check_task(const struct state *st, const char *name, const char *team,
+		     const char *pool, uint32_t nnodes, struct state_err *e)
+{
+	const struct plan *p = plans_find(st, name);
+
+	if (!p)
+		return state_errf(e, HPQ_ENOTFOUND, "unknown plan '%.64s': see hpq plan list",
+				  name);
+	if (strcmp(p->team, team))
+		return state_errf(e, HPQ_EPERM, "plan %s is team %s's, not team %s's: its tasks "
+				  "are submitted to team %s", p->name, p->team, team, p->team);
+	if (plan_ended(p))
+		return state_errf(e, HPQ_ESTATE, "plan %s is %s: it holds no nodes any more",
+				  p->name, plan_state_name(p->state));
+	if (strcmp(p->pool, pool))
+		return state_errf(e, HPQ_EINVAL, "plan %s reserves nodes of pool %s, not of pool "
+				  "%s", p->name, p->pool, pool);
+	if (nnodes > p->nnodes)
+		return state_errf(e, HPQ_EINVAL, "plan %s holds %u node%s per segment: a task of "
+				  "%u nodes cannot run in it", p->name, p->nnodes,
+				  p->nnodes == 1 ? "" : "s", nnodes);
+	return 0;
+}
+
+bool plan_task_waits(struct state *st, struct task *t)
+{
+	struct plan *p;
+	char why[160];
+	int64_t now = hpq_now_ms();
+
+	if (!t->plan || !*t->plan)
+		return false;
+	p = plans_find(st, t->plan);
+	if (!p || plan_ended(p)) {
+		if (t->st.state == SCHED_NONE)
+			t->st.pool = own_pool_id(st, t);    /* held in its plan's pool, say */
+		return false;
+	}
+	if (plan_open(st, p, now)) {
+		t->st.pool = plan_pool_id(st, p);    /* it enters its plan's pool */
+		return false;
+	}
+	wait_reason(p, now, why, sizeof(why));
+	set_str(&t->reason, why);
+	return true;
+}
+
+void plan_task_requeued(struct state *st, struct task *t)
+{
+	if (t->plan && *t->plan)
+		place(st, t, plans_find(st, t->plan), hpq_now_ms());
+}
+
+static bool runs_on(const struct task *t, const struct node *n);
+
+static bool in_segment(const struct plan_segment *seg, const char *node)
+{
+	for (uint32_t k = 0; k < seg->nnodes; k++)
+		if (!strcmp(seg->nodes[k], node))
+			return true;
+	return false;
+}
+
+/*
+ * After a restart: the nodes of a segment under way go back to its plan's
+ * pool at once, with the plan's tasks that run on them (the load adopted
+ * them in their own pool), so that the segment is as it was. Where other
+ * work runs on them too, nothing moves here: the claim (claim_nodes)
+ * empties them.
+ */
+static void reclaim_at_load(struct state *st, struct plan *p, int64_t now)
+{
+	int s = segment_now(p, now);
+	const struct plan_segment *seg;
+	struct task **mine = NULL;
+	size_t n = 0;
+	uint32_t pool;
+
+	if (s < 0 || plan_ended(p))
+		return;
+	seg = &p->seg[s];
+	for (struct dlist *l = st->running.next; l != &st->running; l = l->next) {
+		struct task *t = container_of(l, struct task, run_link);
+		bool on = false, inside = true;
+
+		for (uint32_t k = 0; k < seg->nnodes && !on; k++) {
+			struct node *nd = state_node_find(st, seg->nodes[k]);
+
+			on = nd && runs_on(t, nd);
+		}
+		if (!on)
+			continue;
+		for (uint32_t r = 0; r < t->n_node_names; r++)
+			inside = inside && in_segment(seg, t->node_names[r]);
+		if (!t->plan || strcmp(t->plan, p->name) || !inside) {
+			free(mine);
+			return;
+		}
+		mine = xreallocarray(mine, n + 1, sizeof(*mine));
+		mine[n++] = t;
+	}
+	pool = plan_pool_id(st, p);
+	for (size_t i = 0; i < n; i++)
+		sched_task_finish(st->sched, &mine[i]->st, now);
+	for (uint32_t k = 0; k < seg->nnodes; k++) {
+		struct node *nd = state_node_find(st, seg->nodes[k]);
+
+		if (nd && !nd->in_plan && sched_node_tasks(st->sched, nd->id) == 0) {
+			nd->in_plan = true;
+			nd->plan_pool = pool;
+			state_node_resched(st, nd);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = mine[i];
+		uint32_t *ids = xcalloc(t->n_node_names ? t->n_node_names : 1, sizeof(*ids));
+
+		for (uint32_t r = 0; r < t->n_node_names; r++)
+			ids[r] = state_node_find(st, t->node_names[r])->id;
+		t->st.pool = pool;
+		if (sched_task_adopt(st->sched, &t->st, ids, t->start_ms) < 0)
+			log_err("plan %s: the dispatcher refused running task %llu back", p->name,
+				(unsigned long long)t->st.id);
+		else if (t->ckpt.has)
+			sched_task_checkpoint(st->sched, &t->st, t->ckpt.time_ms);
+		free(ids);
+	}
+	free(mine);
+}
+
+void plans_load_done(struct state *st)
+{
+	int64_t now = hpq_now_ms();
+
+	for (size_t i = 0; i < st->plans->n; i++) {
+		st->plans->v[i]->open = plan_open(st, st->plans->v[i], now);
+		reclaim_at_load(st, st->plans->v[i], now);
+	}
+	for (size_t i = 0; i < st->ntasks; i++) {
+		struct task *t = st->tasks[i];
+
+		if (t->plan && *t->plan)
+			place(st, t, plans_find(st, t->plan), now);
+	}
+}
+
+/* Whether t runs on node n (a rank not done yet). */
+static bool runs_on(const struct task *t, const struct node *n)
+{
+	for (uint32_t r = 0; r < t->n_node_names; r++)
+		if (!strcmp(t->node_names[r], n->name) && t->done && t->done[r] != '1')
+			return true;
+	return false;
+}
+
+/* Whether t is a task of the plan whose pool is pool (one adopted in its
+ * own pool at a restart, say: it is not stopped for its own segment). */
+static bool own_task(struct state *st, const struct task *t, uint32_t pool)
+{
+	const struct plan *p = t->plan && *t->plan ? plans_find(st, t->plan) : NULL;
+
+	return p && p->has_pool && p->pool_id == pool;
+}
+
+/* The segment nodes' pools, as the clock says; see plan.h. */
+static void claim_nodes(struct state *st, int64_t now, void (*fn)(void *arg, struct task *t),
+			void *arg)
+{
+	struct plans *ps = st->plans;
+	int64_t grace = (int64_t)st->policy.grace_s * 1000;
+	uint32_t *want = NULL;       /* by node id: its plan pool + 1, 0 for its own */
+	bool any = false;
+
+	for (uint32_t i = 0; i < st->nnodes && !any; i++)
+		any = st->nodes[i] && st->nodes[i]->in_plan;
+	/* Claims before a start first, so that a segment under way keeps its
+	 * nodes until its end against the next one's claim. */
+	for (size_t j = 0; j < 2 * ps->n; j++) {
+		struct plan *p = ps->v[j % ps->n];
+		bool started = j >= ps->n;
+
+		if (plan_ended(p))
+			continue;
+		for (uint32_t s = 0; s < p->nsegments; s++) {
+			if (now < p->seg[s].start_ms - grace || now >= p->seg[s].end_ms ||
+			    (now >= p->seg[s].start_ms) != started)
+				continue;
+			if (!want)
+				want = xcalloc(st->nnodes ? st->nnodes : 1, sizeof(*want));
+			for (uint32_t k = 0; k < p->seg[s].nnodes; k++) {
+				struct node *n = state_node_find(st, p->seg[s].nodes[k]);
+
+				if (n)
+					want[n->id] = plan_pool_id(st, p) + 1;
+			}
+		}
+	}
+	if (!any && !want)
+		return;
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		struct node *n = st->nodes[i];
+		uint32_t w = want ? want[i] : 0, have;
+
+		if (!n)
+			continue;
+		have = n->in_plan ? n->plan_pool + 1 : 0;
+		if (w == have)
+			continue;
+		if (sched_node_tasks(st->sched, n->id) == 0) {
+			n->in_plan = w != 0;
+			n->plan_pool = w ? w - 1 : 0;
+			state_node_resched(st, n);
+			log_info("node %s: now in pool %s", n->name,
+				 st->pools[w ? w - 1 : n->pool]->name);
+			continue;
+		}
+		if (!w)
+			continue;    /* its plan's tasks are on their way out */
+		/* Empty it for its segment: the work of anyone but the plan. */
+		for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
+			struct task *t = container_of(l, struct task, run_link);
+
+			next = l->next;
+			if (t->state == TASK_RUNNING && t->st.pool != w - 1 && runs_on(t, n) &&
+			    !own_task(st, t, w - 1))
+				fn(arg, t);
+		}
+	}
+	free(want);
+}
+
+void plans_each_to_stop(struct state *st, int64_t now, void (*fn)(void *arg, struct task *t),
+			void *arg)
+{
+	struct plans *ps = st->plans;
+	bool any = false;
+
+	claim_nodes(st, now, fn, arg);
+	/* Most of the time no live plan is closed: then nothing to walk. */
+	for (size_t i = 0; i < ps->n && !any; i++)
+		any = !plan_ended(ps->v[i]) && !ps->v[i]->open;
+	if (!any)
+		return;
+	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
+		struct task *t = container_of(l, struct task, run_link);
+		const struct plan *p;
+
+		next = l->next;
+		if (t->state != TASK_RUNNING || !t->plan || !*t->plan)
+			continue;
+		p = plans_find(st, t->plan);
+		if (p && !plan_ended(p) && !p->open)
+			fn(arg, t);
+	}
+}
+
 
 static enum plan_state state_at(const struct plan *p, int64_t now)
 {
@@ -623,6 +1043,7 @@ int64_t plans_advance(struct state *st, int64_t now)
 {
 	struct plans *ps = st->plans;
 	int64_t next = INT64_MAX;
+	bool changed = false, open;
 
 	for (size_t i = 0; i < ps->n; i++) {
 		struct plan *p = ps->v[i];
@@ -634,6 +1055,10 @@ int64_t plans_advance(struct state *st, int64_t now)
 		if (plan_ended(p))
 			continue;
 		want = state_at(p, now);
+		open = plan_open(st, p, now);
+		if (want != p->state || open != p->open) {
+			changed = true;  /* its tasks follow, below, once p->state is set */
+		}
 		if (want != p->state) {
 			p->state = want;
 			s = segment_at(p, now);
@@ -658,9 +1083,38 @@ int64_t plans_advance(struct state *st, int64_t now)
 			}
 			st->dirty = true;
 		}
+		if (changed) {
+			p->open = open;
+			tasks_follow(st, p, now);
+			st->dirty = true;
+			changed = false;
+		}
 		at = plan_next_change(p, now);
 		if (at && at < next)
 			next = at;
+	}
+	return next;
+}
+
+int64_t plans_next_wakeup(const struct state *st, int64_t now)
+{
+	const struct plans *ps = st->plans;
+	int64_t next = INT64_MAX, at;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		const struct plan *p = ps->v[i];
+
+		if (plan_ended(p))
+			continue;
+		/* the end warning of the segment under way */
+		if (p->open && (at = window_end(st, p, now)) > now && at < next)
+			next = at;
+		/* the claim of a segment's nodes: its start less the grace */
+		for (uint32_t k = 0; k < p->nsegments; k++) {
+			at = p->seg[k].start_ms - (int64_t)st->policy.grace_s * 1000;
+			if (at > now && at < next)
+				next = at;
+		}
 	}
 	return next;
 }

@@ -14,6 +14,9 @@
  * active (inside a segment), between-segments, completed (after its last),
  * or cancelled. plans_advance records each change as a `plan` event and in
  * the plan's row; dispatch.c calls it and wakes up for the next change.
+ * A plan's tasks (hpq submit --plan) run only in its segments, on its
+ * segments' nodes, which a dispatcher pool of the plan's own holds while
+ * the segment lasts (below).
  */
 #ifndef HPQD_PLAN_H
 #define HPQD_PLAN_H
@@ -51,6 +54,9 @@ struct plan {
 	uint64_t duration_s;
 	int64_t created_ms, ended_ms;
 	enum plan_state state;
+	bool open;                   /* memory only: its tasks may run now (plan.c) */
+	bool has_pool;               /* memory only: its dispatcher pool, pool_id, exists */
+	uint32_t pool_id;
 	uint32_t nsegments;
 	struct plan_segment seg[CALENDAR_MAX_SEGMENTS];
 };
@@ -111,8 +117,46 @@ struct plan *plans_find(const struct state *st, const char *name);
 /* Records every state change due by now; returns when the next is due
  * (INT64_MAX: none). */
 int64_t plans_advance(struct state *st, int64_t now);
+/* When a plan's tasks or nodes next need the dispatcher without a change
+ * of state: a segment's end warning, or the claim of its nodes
+ * (INT64_MAX: none). */
+int64_t plans_next_wakeup(const struct state *st, int64_t now);
 /* When p next changes state after now, 0 if never. */
 int64_t plan_next_change(const struct plan *p, int64_t now);
+/*
+ * Plan-bound tasks (hpq submit --plan). A plan's tasks enter the
+ * dispatcher only while the plan is open: inside a segment, before the
+ * segment's end warning ([plans] end_warning, at most half the segment).
+ * Otherwise they wait out of it with the reason plan-not-started,
+ * between-segments or plan-ending (and the next segment's start); once
+ * the plan has ended they queue in their team as any task (plan-ended).
+ */
+/* Refuses a task of team for plan name that the plan cannot hold. */
+int plans_check_task(const struct state *st, const char *name, const char *team,
+		     const char *pool, uint32_t nnodes, struct state_err *e);
+/* Whether pending t must stay out of the dispatcher for its plan now
+ * (then its reason says why, unsaved); when not and its plan is open, t
+ * is set to enter the plan's pool. */
+bool plan_task_waits(struct state *st, struct task *t);
+/* t was requeued (into the dispatcher): out of it again if its plan is closed. */
+void plan_task_requeued(struct state *st, struct task *t);
+/* After a load: the plans' tasks placed as the clock says. */
+void plans_load_done(struct state *st);
+/*
+ * A segment's nodes are the plan's alone: from the segment's start less
+ * the policy's grace until its end they belong to a dispatcher pool of
+ * the plan's own ("plan:NAME", never stored, which no submit may name),
+ * where only its tasks go. A node moves when nothing runs on it; until
+ * then the other work on it is stopped to its checkpoints.
+ *
+ * Each cycle: moves the nodes that may move, and calls fn(arg, t) for
+ * each RUNNING task the caller must stop to its checkpoint: a closed
+ * plan's tasks, and other work on nodes a segment claims. Costs nothing
+ * when no live plan is closed and no segment claims or holds a node.
+ */
+void plans_each_to_stop(struct state *st, int64_t now, void (*fn)(void *arg, struct task *t),
+			void *arg);
+
 /* GPU-hours p holds over all its segments (as far as it got, once cancelled). */
 double plan_gpu_hours_reserved(const struct plan *p);
 

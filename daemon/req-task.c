@@ -95,6 +95,7 @@ static void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *
 	pb->recipe_version = t->recipe_version ? t->recipe_version : (char *)"";
 	pb->n_recipe_params = t->n_recipe_params;
 	pb->recipe_params = t->recipe_params;
+	pb->plan = t->plan ? t->plan : (char *)"";
 }
 
 /* Withholds t's private data from a reader who may not see it (rights.h). */

@@ -161,6 +161,7 @@ static void load_done(void *arg)
 			restore_one(st, st->tasks[i]);
 	array_load_done(st);
 	depend_load_done(st);
+	plans_load_done(st);
 	mark_dirty(st);
 	log_info("loaded %zu tasks, %u teams, %u classes, %u pools, %u nodes", st->ntasks,
 		 st->nteams, st->nclasses, st->npools, st->nnodes);

@@ -14,9 +14,10 @@ const struct stmt_def store_task_stmts[] = {
 	  " start_time, end_time, exit_code, time_limit_s, preempt_signal, grace_s,"
 	  " checkpoint_dir, cwd, argv, env, cancel_requested, array_id, array_index, output,"
 	  " error, dependency, kill_on_invalid_dep, held, submit_dir, ntasks_per_node,"
-	  " peak_mem, cpu_usec, preemptions, recipe, recipe_version, recipe_params)"
+	  " peak_mem, cpu_usec, preemptions, recipe, recipe_version, recipe_params,"
+	  " plan)"
 	  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-	  "?,?,?)" },
+	  "?,?,?,?)" },
 	{ ST_SCRIPT_INSERT, "INSERT OR REPLACE INTO scripts (id, body) VALUES (?,?)" },
 	{ ST_ENV_INSERT, "INSERT OR REPLACE INTO task_env (id, env) VALUES (?,?)" },
 	{ ST_SCRIPT_READ, "SELECT body FROM scripts WHERE id = ?" },
@@ -41,7 +42,7 @@ const struct stmt_def store_task_stmts[] = {
 
 void store_task_insert(struct store *s, const struct store_task_row *t)
 {
-	struct op *op = op_new(s, ST_TASK_INSERT, 44);
+	struct op *op = op_new(s, ST_TASK_INSERT, 45);
 
 	op_int(op, 0, (int64_t)t->id);
 	op_text(op, 1, t->name);
@@ -88,6 +89,7 @@ void store_task_insert(struct store *s, const struct store_task_row *t)
 	op_text(op, 41, t->recipe ? t->recipe : "");
 	op_text(op, 42, t->recipe_version ? t->recipe_version : "");
 	op_strv(op, 43, t->recipe_params, t->n_recipe_params);
+	op_text(op, 44, t->plan ? t->plan : "");
 	if (t->envc) {
 		op = op_new(s, ST_ENV_INSERT, 2);
 		op_int(op, 0, (int64_t)t->id);
@@ -452,6 +454,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.requeue_by = col_text(q, 46),
 		.recipe = col_text(q, 47),
 		.recipe_version = col_text(q, 48),
+		.plan = col_text(q, 50),
 	};
 	bool has_ck = sqlite3_column_type(q, 29) != SQLITE_NULL;
 
@@ -498,7 +501,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	" x'', t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id," \
 	" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held," \
 	" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body," \
-	" t.requeue_by, t.recipe, t.recipe_version, t.recipe_params" \
+	" t.requeue_by, t.recipe, t.recipe_version, t.recipe_params, t.plan" \
 	" FROM tasks t LEFT JOIN checkpoints c" \
 	" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)" \
 	" LEFT JOIN scripts s ON s.id = t.id"

@@ -378,6 +378,10 @@ static const char schema_v11[] =
 	"  ended_ms INTEGER NOT NULL DEFAULT 0\n"
 	");\n";
 
+/* Version 12: plan-bound tasks (docs/plans.md): the plan a task runs in, "" none. */
+static const char schema_v12[] =
+	"ALTER TABLE tasks ADD COLUMN plan TEXT NOT NULL DEFAULT '';\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -390,6 +394,7 @@ static const char *const migrations[] = {
 	schema_v9,
 	schema_v10,
 	schema_v11,
+	schema_v12,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

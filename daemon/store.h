@@ -186,6 +186,7 @@ struct store_task_row {
 	const char *recipe, *recipe_version; /* "" when not made from one */
 	char *const *recipe_params;  /* "k=v" */
 	size_t n_recipe_params;
+	const char *plan;            /* schema version 12: the plan it runs in, "" none */
 	const char *script;          /* insert and load: the batch script, or NULL */
 	size_t script_len;
 };

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "outpat.h"
 #include "parse.h"
+#include "plan.h"
 #include "rights.h"
 #include "state-internal.h"
 #include "store.h"
@@ -89,6 +90,7 @@ void state_task_free(struct task *t)
 	free(t->recipe);
 	free(t->recipe_version);
 	free_strv(t->recipe_params, t->n_recipe_params);
+	str_free(t->plan);
 	free(t);
 }
 
@@ -327,6 +329,7 @@ struct task *state_task_from_row(const struct store_task_row *row,
 	t->recipe_version = xstrdup(row->recipe_version ? row->recipe_version : "");
 	t->recipe_params = dup_strv(row->recipe_params, row->n_recipe_params);
 	t->n_recipe_params = row->n_recipe_params;
+	t->plan = str_dup(row->plan ? row->plan : "");
 	t->has_script = row->script != NULL;
 	/* Its environment and script stay in the store: RunTask reads them
 	 * there (agentlink.c). An ended task needs no place to resume. */
@@ -410,6 +413,7 @@ static void task_row(const struct task *t, struct store_task_row *row)
 		.recipe_version = t->recipe_version,
 		.recipe_params = t->recipe_params,
 		.n_recipe_params = t->n_recipe_params,
+		.plan = t->plan,
 	};
 }
 
@@ -569,6 +573,9 @@ void restore_one(struct state *st, struct task *t)
 	 * for its array's % limit (array_load_done). */
 	if (t->held || (t->dependency && *t->dependency) ||
 	    (t->array_id && !strcmp(t->reason, "array-limit")))
+		return;
+	/* A plan's task: plans load after tasks; plans_load_done places it. */
+	if (t->plan && *t->plan)
 		return;
 	r = sched_task_submit(st->sched, &t->st);
 	if (r < 0) {
@@ -787,9 +794,9 @@ static void submit_batch_fields(struct state *st, const Hpq__TaskSpec *spec, str
 }
 
 /* Whether t stays out of the dispatcher at submit (held, or waiting). */
-static bool submit_waits(struct state *st, const struct task *t)
+static bool submit_waits(struct state *st, struct task *t)
 {
-	return t->held || !depend_met(st, t);
+	return t->held || !depend_met(st, t) || plan_task_waits(st, t);
 }
 
 int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,
@@ -823,13 +830,18 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 		return state_errf(e, HPQ_EINVAL,
 				  "invalid task name '%.64s': use letters, digits, '.', '_', '-'",
 				  spec->name);
-	if (*spec->team) {
-		if (hpq_check_name(spec->team) < 0)
+	if (*spec->plan && (hpq_check_name(spec->plan) < 0 || !plans_find(st, spec->plan)))
+		return state_errf(e, HPQ_ENOTFOUND, "unknown plan '%.64s': see hpq plan list",
+				  spec->plan);
+	if (*spec->team || *spec->plan) {
+		const char *tname = *spec->team ? spec->team : plans_find(st, spec->plan)->team;
+
+		if (hpq_check_name(tname) < 0)
 			return state_errf(e, HPQ_EINVAL, "invalid team name '%.64s'", spec->team);
-		team = state_team_find(st, spec->team);
+		team = state_team_find(st, tname);
 		if (!team)
 			return state_errf(e, HPQ_ENOTFOUND,
-					  "unknown team '%s': see hpq team list", spec->team);
+					  "unknown team '%s': see hpq team list", tname);
 	} else {
 		team = guess_team(st, who, e);
 		if (!team)
@@ -849,7 +861,8 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 		return state_errf(e, HPQ_ENOTFOUND, "unknown class '%s': see hpq class list",
 				  cls_name);
 
-	pool_name = *spec->pool ? spec->pool : HPQ_DEFAULT_POOL;
+	pool_name = *spec->pool ? spec->pool
+		    : *spec->plan ? plans_find(st, spec->plan)->pool : HPQ_DEFAULT_POOL;
 	if (hpq_check_name(pool_name) < 0)
 		return state_errf(e, HPQ_EINVAL, "invalid pool name '%.64s'", pool_name);
 	pool = state_pool_find(st, pool_name);
@@ -891,6 +904,15 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	r = submit_check_batch(st, spec, e);
 	if (r < 0)
 		return r;
+	if (*spec->plan) {
+		if (*spec->array)
+			return state_errf(e, HPQ_EINVAL, "--plan with --array: an array cannot run "
+					  "in a plan (submit its tasks one by one)");
+		r = plans_check_task(st, spec->plan, team->name, pool->name,
+				     spec->nodes ? spec->nodes : 1, e);
+		if (r < 0)
+			return r;
+	}
 
 	t = state_task_new();
 	t->st.id = st->next_id;
@@ -922,6 +944,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	t->envc = spec->n_env;
 	take_batch(t, spec);
 	submit_batch_fields(st, spec, t);
+	t->plan = str_dup(spec->plan);
 
 	r = submit_waits(st, t) ? 0 : sched_task_submit(st->sched, &t->st);
 	if (r == 0 && t->st.state == SCHED_PENDING) {
@@ -1217,6 +1240,7 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 	task_save(st, t);
 	state_event(st, "requeue", t, NULL, NULL, "attempt %u: %s%s", t->attempts, why,
 		    t->ckpt.has ? "; resumes from its newest checkpoint" : "");
+	plan_task_requeued(st, t);    /* out of the dispatcher while its plan is closed */
 	mark_dirty(st);
 }
 

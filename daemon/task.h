@@ -101,6 +101,7 @@ struct task {
 	char *recipe, *recipe_version; /* made from this recipe ("": not) */
 	char **recipe_params;        /* "k=v" */
 	size_t n_recipe_params;
+	char *plan;                  /* the plan it runs in (plan.h); "" or NULL: none */
 	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 	struct {
 		bool has;

@@ -18,6 +18,7 @@
 #include "hpq.h"
 #include "log.h"
 #include "parse.h"
+#include "plan.h"
 #include "rights.h"
 #include "state-internal.h"
 #include "xalloc.h"
@@ -160,6 +161,17 @@ static int check(struct state *st, struct task *t, const struct update *u,
 				  cls->name, hpq_format_duration(cls->max_time_s, b, sizeof(b)));
 	if (u->res && hpq_res_is_zero(u->per_node))
 		return state_errf(e, HPQ_EINVAL, "a task needs some GPUs, CPUs or memory");
+	/* A task of a live plan stays one its plan can hold. */
+	if ((u->nodes || u->pool) && t->plan && *t->plan && pool) {
+		const struct plan *p = plans_find(st, t->plan);
+		int r = p && p->state < PLAN_COMPLETED
+				? plans_check_task(st, t->plan, t->team, pool->name,
+						   u->nodes ? u->nnodes : t->st.nnodes, e)
+				: 0;
+
+		if (r < 0)
+			return r;
+	}
 	if ((u->res || u->nodes || u->pool) && pool)
 		return state_pool_check(st, pool, u->nodes ? u->nnodes : t->st.nnodes,
 					u->res ? u->per_node : t->st.per_node, e);
@@ -244,6 +256,8 @@ int state_task_update(struct state *st, struct task *t, char *const *fields, siz
 		set_str(&t->dependency, u.dependency);
 	if (reshape && queued) {
 		t->st.submit_ms = t->queue_ms;
+		/* queued, so its plan (if any) is open or ended: back to its pool */
+		(void)plan_task_waits(st, t);
 		if (sched_task_submit(st->sched, &t->st) < 0)
 			hpq_fatal("update: the dispatcher refused task %llu back",
 				  (unsigned long long)t->st.id);

@@ -12,7 +12,7 @@ _hpq_opts()
 	local opts=
 	case $1 in
 	# options: begin
-	submit) opts='--name --team --class --pool --nodes --gpus --cpus --mem --time --checkpoint-dir --preempt-signal --grace --export --chdir --output --error --array --dependency --kill-on-invalid-dep --hold --exclusive --test-only --recipe --set --recipe-path --wrap --json' ;;
+	submit) opts='--name --team --class --pool --nodes --gpus --cpus --mem --time --checkpoint-dir --preempt-signal --grace --export --chdir --output --error --array --dependency --kill-on-invalid-dep --hold --plan --exclusive --test-only --recipe --set --recipe-path --wrap --json' ;;
 	list) opts='--team --state --user --name --array --all --limit --expand-arrays --format --noheader --json' ;;
 	show) opts='--script --json' ;;
 	cancel) opts='--user --team --name --state --array --json' ;;
@@ -81,7 +81,7 @@ _hpq_takes_value()
 	--borrow-limit | --borrow-limit-abs | --lend-limit | --weight | --preempt-own | \
 	--members | --admins | --default-class | --preemptible | --node | --by | --interval | --output | --error | --kill-on-invalid-dep | --wrap | \
 	--max-time | --recipe | --set | --recipe-path | --watch | --target | --duration | --after | \
-	--before | --max-segments | --min-segment)
+	--before | --max-segments | --min-segment | --plan)
 		return 0 ;;
 	esac
 	return 1
@@ -141,6 +141,7 @@ _hpq_value()
 	--socket | --ca-file | --path) COMPREPLY=($(compgen -f -- "$cur")) ;;
 	--chdir | --checkpoint-dir | --recipe-path | --watch) COMPREPLY=($(compgen -d -- "$cur")) ;;
 	--recipe) COMPREPLY=($(compgen -W "$(_hpq_recipes)" -- "$cur")) ;;
+	--plan) COMPREPLY=($(compgen -W "$(_hpq_names plan list)" -- "$cur")) ;;
 	*) COMPREPLY=() ;;
 	esac
 }

@@ -209,8 +209,8 @@ static void test_new_database_has_defaults(void **ts)
 	 * 7: environments in a table of their own (task_env); 8: the recipe a task was
 	 * made from; 9: deprecated uses and backups (upgrade insights);
 	 * 10: the autoscaler's nodes (daemon/autoscale.c); 11: training plans
-	 * (daemon/plan.c) */
-	assert_int_equal(store_schema_latest(), 11);
+	 * (daemon/plan.c); 12: the plan a task runs in */
+	assert_int_equal(store_schema_latest(), 12);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1316,7 +1316,7 @@ static void test_v8_upgrades(void **ts)
 	close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
-			 " DROP TABLE plans;"
+			 " DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
 			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
@@ -1383,7 +1383,8 @@ static void test_v9_upgrades(void **ts)
 	s = open_store(f);
 	close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; PRAGMA user_version = 9", NULL, NULL,
+	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; "
+			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v9 fixture: %s", msg);
 	sqlite3_close(db);
@@ -1438,8 +1439,9 @@ static void test_plans_upgrade(void **ts)
 
 	close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() - 1);
-	if (sqlite3_exec(db, "DROP TABLE plans", NULL, NULL, &msg) != SQLITE_OK ||
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() - 2);
+	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan", NULL, NULL,
+			 &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
 	sqlite3_close(db);
@@ -1466,6 +1468,52 @@ static void test_plans_upgrade(void **ts)
 	assert_string_equal(p->seg[1].nodes[1], "n4");
 	assert_string_equal(p->created_by, "carol");
 	assert_true(plan_gpu_hours_reserved(p) > 0);
+	state_release(&st);
+	close_store(f, s);
+}
+
+/* The version before plan-bound tasks: the tasks' plan column comes with
+ * the upgrade, empty for the tasks there were; a task's plan loads back,
+ * and one whose plan is unknown queues as any task (plan-ended). */
+static void test_plan_tasks_upgrade(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s;
+	struct state st;
+	struct task *t;
+	sqlite3 *db;
+	char sql[64], *msg = NULL;
+
+	make_v1(f->path);
+	s = open_store(f);
+	close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() - 1);
+	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan", NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	load(s, &st);
+	t = state_task_find(&st, 7);
+	assert_non_null(t);
+	assert_string_equal(t->plan, "");
+	state_release(&st);
+	close_store(f, s);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "UPDATE tasks SET plan = 'llm' WHERE id = 7", NULL, NULL, &msg) !=
+	    SQLITE_OK)
+		fail_msg("setting a plan: %s", msg);
+	sqlite3_close(db);
+	s = open_store(f);
+	load(s, &st);
+	t = state_task_find(&st, 7);
+	assert_non_null(t);
+	assert_string_equal(t->plan, "llm");
+	assert_int_equal(t->st.state, SCHED_PENDING);
+	assert_string_equal(t->reason, "plan-ended");
 	state_release(&st);
 	close_store(f, s);
 }
@@ -1503,6 +1551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v9_upgrades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan_tasks_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	};
 
