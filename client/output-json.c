@@ -627,6 +627,11 @@ static void jw_task(struct jw *w, const Hpq__Task *t)
 		jw_close(w, '}');
 	}
 	jw_close(w, ']');
+	jw_key(w, "plan");
+	if (t->plan && t->plan[0])
+		jw_string(w, t->plan);
+	else
+		jw_null(w);
 	jw_key(w, "recipe");
 	if (t->recipe && t->recipe[0]) {
 		jw_open(w, '{');

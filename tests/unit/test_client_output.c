@@ -361,6 +361,7 @@ static void test_json_list_as_jansson(void **state)
 	t[0].peak_mem = UINT64_MAX;
 	t[0].cpu_usec = 123456789012345ull;
 	t[0].preemptions = 4294967295u;
+	t[0].plan = "llm";
 	t[0].recipe = "torch";
 	t[0].recipe_version = "2";
 	t[0].recipe_params = params;
