@@ -1145,9 +1145,13 @@ char *recipe_script(const struct recipe_task *t, const char *user, const char *h
 			   "# One watcher per task, on the first node: rank 0 writes the "
 			   "checkpoints.\n"
 			   "watcher=\n"
+			   "# It starts with USR1 ignored, so that the notice below cannot end it\n"
+			   "# before it has its handler; the notice is repeated until it has.\n"
 			   "if [ \"${HPQ_NODE_RANK:-0}\" = 0 ]; then\n"
+			   "\ttrap '' USR1\n"
 			   "\t\"$hpq_bin\" checkpoint --watch \"$ckpt_dir\" &\n"
 			   "\twatcher=$!\n"
+			   "\ttrap - USR1\n"
 			   "fi\n\n");
 	}
 	sb_str(&b, "# The program runs in the background so that the signals of preemption\n"
@@ -1165,8 +1169,10 @@ char *recipe_script(const struct recipe_task *t, const char *user, const char *h
 	if (t->ckpt_dir)
 		sb_str(&b, "# The watcher reports what is left, then exits.\n"
 			   "if [ -n \"$watcher\" ]; then\n"
-			   "\tkill -USR1 \"$watcher\" 2>/dev/null\n"
+			   "\t( while kill -USR1 \"$watcher\" 2>/dev/null; do sleep 0.1; done ) &\n"
+			   "\tnudger=$!\n"
 			   "\twait \"$watcher\" 2>/dev/null\n"
+			   "\tkill \"$nudger\" 2>/dev/null\n"
 			   "fi\n");
 	sb_str(&b, "exit \"$status\"\n");
 	return b.s;
