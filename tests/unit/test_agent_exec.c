@@ -320,9 +320,18 @@ static void signals_reset_and_agent_untouched(void **state)
 	assert_int_equal(t->exit_code, 0);
 	log = log_text(f, 6);
 	assert_non_null(log);
-	if (!strstr(log, "SigBlk:\t0000000000000000\n") ||
-	    !strstr(log, "SigIgn:\t0000000000000000\n"))
-		fail_msg("the task's signals are not all unblocked and default:\n%s", log);
+	/* glibc keeps 32 to SIGRTMIN-1 for itself and lets no one set them:
+	 * what the agent was started with stays there, and the task's own
+	 * glibc sets them as it needs. Every other signal is at its default. */
+	{
+		const char *line = strstr(log, "SigIgn:\t");
+		unsigned long long mask = line ? strtoull(line + 8, NULL, 16) : ~0ULL;
+
+		for (int sig = 32; sig < SIGRTMIN; sig++)
+			mask &= ~(1ULL << (sig - 1));
+		if (!strstr(log, "SigBlk:\t0000000000000000\n") || mask)
+			fail_msg("the task's signals are not all unblocked and default:\n%s", log);
+	}
 }
 
 static void same_attempt_twice_refused(void **state)
