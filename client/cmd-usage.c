@@ -2,7 +2,7 @@
  * cmd-usage.c: `hpq usage`, GPU-hours per team and pool over a period:
  * used, of it within the team's guarantee and borrowed beyond it, and how
  * much of its unused guarantee others used (lent); or per user or class,
- * used only. The daemon accounts in hourly buckets (daemon/usage.c), so
+ * used only; or per training plan, used next to what it reserves. The daemon accounts in hourly buckets (daemon/usage.c), so
  * --since is rounded down to the hour; the figures run to now.
  */
 #include <string.h>
@@ -26,13 +26,15 @@ static const struct option usage_options[] = {
 	CLI_COMMON_OPTIONS,
 };
 
-static json_t *row_json(const Hpq__UsageRow *r, bool team)
+static json_t *row_json(const Hpq__UsageRow *r, bool team, bool plan)
 {
 	json_t *o = json_object();
 
 	json_object_set_new(o, "name", json_string(r->key));
 	json_object_set_new(o, "pool", json_string(r->pool));
 	json_object_set_new(o, "used_gpu_h", json_real(r->used_gpu_h));
+	if (plan)
+		json_object_set_new(o, "reserved_gpu_h", json_real(r->reserved_gpu_h));
 	if (team) {
 		json_object_set_new(o, "within_gpu_h", json_real(r->within_gpu_h));
 		json_object_set_new(o, "borrowed_gpu_h", json_real(r->borrowed_gpu_h));
@@ -43,7 +45,7 @@ static json_t *row_json(const Hpq__UsageRow *r, bool team)
 
 static void print(const struct cli *cli, const Hpq__UsageReply *u, bool csv)
 {
-	bool team = !strcmp(u->by, "team");
+	bool team = !strcmp(u->by, "team"), plan = !strcmp(u->by, "plan");
 	FILE *f = cli->out.out;
 	char b1[OUTPUT_TIME_LEN], b2[OUTPUT_TIME_LEN];
 
@@ -51,7 +53,7 @@ static void print(const struct cli *cli, const Hpq__UsageReply *u, bool csv)
 		json_t *o = json_object(), *rows = json_array();
 
 		for (size_t i = 0; i < u->n_rows; i++)
-			json_array_append_new(rows, row_json(u->rows[i], team));
+			json_array_append_new(rows, row_json(u->rows[i], team, plan));
 		json_object_set_new(o, "by", json_string(u->by));
 		json_object_set_new(o, "since", json_string(output_time_iso(u->since > 0 ? u->since
 										: 1, b1,
@@ -66,11 +68,14 @@ static void print(const struct cli *cli, const Hpq__UsageReply *u, bool csv)
 	}
 	if (csv) {
 		fprintf(f, "%s,pool,used_gpu_h%s\n", u->by,
-			team ? ",within_gpu_h,borrowed_gpu_h,lent_gpu_h" : "");
+			team ? ",within_gpu_h,borrowed_gpu_h,lent_gpu_h"
+			     : plan ? ",reserved_gpu_h" : "");
 		for (size_t i = 0; i < u->n_rows; i++) {
 			const Hpq__UsageRow *r = u->rows[i];
 
 			fprintf(f, "%s,%s,%.3f", r->key, r->pool, r->used_gpu_h);
+			if (plan)
+				fprintf(f, ",%.3f", r->reserved_gpu_h);
 			if (team)
 				fprintf(f, ",%.3f,%.3f,%.3f", r->within_gpu_h, r->borrowed_gpu_h,
 					r->lent_gpu_h);
@@ -84,10 +89,11 @@ static void print(const struct cli *cli, const Hpq__UsageReply *u, bool csv)
 	{
 		struct table *t = team ? table_new(6, "TEAM", "POOL", "USED", "WITHIN", "BORROWED",
 						   "LENT")
+				  : plan ? table_new(4, "PLAN", "POOL", "USED", "RESERVED")
 				       : table_new(3, !strcmp(u->by, "user") ? "USER" : "CLASS",
 						   "POOL", "USED");
 
-		for (size_t c = 2; c < (team ? 6u : 3u); c++)
+		for (size_t c = 2; c < (team ? 6u : plan ? 4u : 3u); c++)
 			table_align_right(t, c);
 		for (size_t i = 0; i < u->n_rows; i++) {
 			const Hpq__UsageRow *r = u->rows[i];
@@ -95,6 +101,8 @@ static void print(const struct cli *cli, const Hpq__UsageReply *u, bool csv)
 			table_add(t, NULL, "%s", r->key);
 			table_add(t, NULL, "%s", r->pool);
 			table_add(t, NULL, "%.2f", r->used_gpu_h);
+			if (plan)
+				table_add(t, NULL, "%.2f", r->reserved_gpu_h);
 			if (team) {
 				table_add(t, NULL, "%.2f", r->within_gpu_h);
 				table_add(t, r->borrowed_gpu_h > 0 && cli->out.colour ? "\033[33m"
@@ -125,9 +133,9 @@ static int usage_exec(struct cli *cli, const struct cmd_entry *e, int argc, char
 			break;
 		case OPT_BY:
 			if (strcmp(optarg, "team") && strcmp(optarg, "user") &&
-			    strcmp(optarg, "class"))
-				return cli_usage_error(cli, "--by takes team, user or class, not "
-						       "'%s'", optarg);
+			    strcmp(optarg, "class") && strcmp(optarg, "plan"))
+				return cli_usage_error(cli, "--by takes team, user, class or plan, "
+						       "not '%s'", optarg);
 			ur.by = optarg;
 			break;
 		case OPT_CSV:
@@ -159,12 +167,14 @@ static int usage_exec(struct cli *cli, const struct cmd_entry *e, int argc, char
 
 const struct cmd_entry cmd_usage_entry = {
 	.name = "usage",
-	.usage = "usage [--since DURATION] [--by team|user|class] [--json|--csv]",
-	.summary = "GPU-hours per team (within guarantee, borrowed, lent), user or class",
+	.usage = "usage [--since DURATION] [--by team|user|class|plan] [--json|--csv]",
+	.summary = "GPU-hours per team (within guarantee, borrowed, lent), user, class or plan",
 	.help = "options:\n"
 		"  --since DURATION     the period up to now (default 24h; whole hours)\n"
-		"  --by team|user|class group by team (default; with within, borrowed and\n"
-		"                       lent), by user or by class\n"
+		"  --by team|user|class|plan\n"
+		"                       group by team (default; with within, borrowed and\n"
+		"                       lent), by user, by class, or by training plan (with\n"
+		"                       the GPU-hours it reserves)\n"
 		"  --json               a JSON object {by, since, until, rows}\n"
 		"  --csv                comma-separated values with a header line\n",
 	.exec = usage_exec,

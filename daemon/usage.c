@@ -3,8 +3,8 @@
  *
  * Three kinds of accumulator, all in GPU-milliseconds: per team and pool
  * (used, within the guarantee, borrowed, lent: the dispatcher's counters),
- * and per user and pool and per class and pool (used: the running tasks'
- * GPUs). Rates change only where the state records an event (start, end,
+ * and per user, per class and per training plan, each with its pool (used:
+ * the running tasks' GPUs). Rates change only where the state records an event (start, end,
  * requeue, team, node...): usage observes them, and accumulates up
  * to that moment at the old rates; the next tick (a uv_prepare, whichever
  * side of the dispatcher's it runs) reads the new rates, O(teams x pools)
@@ -23,6 +23,7 @@
 #include "error.h"
 #include "context.h"
 #include "log.h"
+#include "plan.h"
 #include "server.h"
 #include "store.h"
 #include "usage.h"
@@ -31,8 +32,8 @@
 #define HOUR_MS ((int64_t)3600 * 1000)
 #define FLUSH_MS 60000
 
-enum { DIM_TEAM, DIM_USER, DIM_CLASS };
-static const char *const dim_names[] = { "team", "user", "class" };
+enum { DIM_TEAM, DIM_USER, DIM_CLASS, DIM_PLAN, NDIMS };
+static const char *const dim_names[] = { "team", "user", "class", "plan" };
 
 struct acc {
 	int dim;
@@ -287,6 +288,8 @@ static void refresh_others(struct usage *u)
 			continue;
 		others_add(&x, DIM_USER, t->user, t->pool, g);
 		others_add(&x, DIM_CLASS, t->cls, t->pool, g);
+		if (t->plan && *t->plan)
+			others_add(&x, DIM_PLAN, t->plan, t->pool, g);
 	}
 	for (size_t i = 0; i < x.n; i++) {
 		x.v[i].key = xstrdup(x.v[i].key);
@@ -381,6 +384,7 @@ static void on_flush_timer(uv_timer_t *h)
 /* ---------------------------------------------------------------- reading */
 
 struct usage_req {
+	struct usage *u;
 	struct conn *c;
 	uint64_t id;
 	int dim;
@@ -393,6 +397,8 @@ static void on_read(void *arg, int status, const struct store_usage_list *l)
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__UsageReply rep = HPQ__USAGE_REPLY__INIT;
 	Hpq__UsageRow *rows = NULL, **ptrs = NULL;
+	const struct plans *pl = q->u->d->state.plans;
+	size_t n = 0, cap = l ? l->n : 0;
 
 	if (status < 0 || l->error) {
 		char msg[192];
@@ -402,24 +408,50 @@ static void on_read(void *arg, int status, const struct store_usage_list *l)
 		server_send_error(q->c, q->id, HPQ_ESTORAGE, msg);
 		goto out;
 	}
-	if (l->n) {
-		rows = xcalloc(l->n, sizeof(*rows));
-		ptrs = xcalloc(l->n, sizeof(*ptrs));
+	/* By plan, also the plans of the period that used nothing yet: what
+	 * each reserves stands next to what it used. */
+	if (q->dim == DIM_PLAN && pl)
+		cap += pl->n;
+	if (cap) {
+		rows = xcalloc(cap, sizeof(*rows));
+		ptrs = xcalloc(cap, sizeof(*ptrs));
 	}
 	for (size_t i = 0; i < l->n; i++) {
 		const struct store_usage_sum *s = &l->v[i];
+		const struct plan *p = q->dim == DIM_PLAN ? plans_find(&q->u->d->state, s->key)
+							  : NULL;
 
-		hpq__usage_row__init(&rows[i]);
-		rows[i].key = (char *)s->key;
-		rows[i].pool = (char *)s->pool;
-		rows[i].used_gpu_h = (double)s->used_ms / (double)HOUR_MS;
-		rows[i].within_gpu_h = (double)s->within_ms / (double)HOUR_MS;
-		rows[i].borrowed_gpu_h = (double)s->borrowed_ms / (double)HOUR_MS;
-		rows[i].lent_gpu_h = (double)s->lent_ms / (double)HOUR_MS;
-		ptrs[i] = &rows[i];
+		hpq__usage_row__init(&rows[n]);
+		rows[n].key = (char *)s->key;
+		rows[n].pool = (char *)s->pool;
+		rows[n].used_gpu_h = (double)s->used_ms / (double)HOUR_MS;
+		rows[n].within_gpu_h = (double)s->within_ms / (double)HOUR_MS;
+		rows[n].borrowed_gpu_h = (double)s->borrowed_ms / (double)HOUR_MS;
+		rows[n].lent_gpu_h = (double)s->lent_ms / (double)HOUR_MS;
+		rows[n].reserved_gpu_h = p ? plan_gpu_hours_reserved(p) : 0;
+		ptrs[n] = &rows[n];
+		n++;
+	}
+	for (size_t i = 0; q->dim == DIM_PLAN && pl && i < pl->n; i++) {
+		const struct plan *p = pl->v[i];
+		bool listed = false;
+
+		if (!p || (p->ended_ms && p->ended_ms < q->since_hour * HOUR_MS) ||
+		    p->created_ms > q->until_ms)
+			continue;
+		for (size_t k = 0; k < l->n && !listed; k++)
+			listed = !strcmp(l->v[k].key, p->name);
+		if (listed)
+			continue;
+		hpq__usage_row__init(&rows[n]);
+		rows[n].key = p->name;
+		rows[n].pool = p->pool;
+		rows[n].reserved_gpu_h = plan_gpu_hours_reserved(p);
+		ptrs[n] = &rows[n];
+		n++;
 	}
 	rep.rows = ptrs;
-	rep.n_rows = l->n;
+	rep.n_rows = n;
 	rep.since = q->since_hour * HOUR_MS;
 	rep.until = q->until_ms;
 	rep.by = (char *)dim_names[q->dim];
@@ -440,20 +472,21 @@ int usage_request(struct usage *u, struct conn *c, uint64_t id, const Hpq__Usage
 	struct usage_req *q;
 	int dim = -1;
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < NDIMS; i++)
 		if (!strcmp(m->by, dim_names[i]))
 			dim = i;
 	if (!*m->by)
 		dim = DIM_TEAM;
 	if (dim < 0)
-		return state_errf(e, HPQ_EINVAL, "cannot group usage by '%.32s': use team, user "
-				  "or class", m->by);
+		return state_errf(e, HPQ_EINVAL, "cannot group usage by '%.32s': use team, user, "
+				  "class or plan", m->by);
 	if (m->since < 0)
 		return state_errf(e, HPQ_EINVAL, "since must not be negative");
 	if (!u)
 		return state_errf(e, HPQ_EUNAVAIL, "usage accounting is not running");
 	flush(u);
 	q = xcalloc(1, sizeof(*q));
+	q->u = u;
 	q->c = c;
 	q->id = id;
 	q->dim = dim;

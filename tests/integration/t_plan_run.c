@@ -147,8 +147,8 @@ static void plan_run(void **state)
 	h_daemon_start(c);
 	/* a segment's nodes are claimed 2s before it starts */
 	assert_int_equal(h_hpq(c, NULL, "policy", "set", "grace", "2s", NULL), 0);
-	h_agent_start(c, "node1", 0, 2, "2G");
-	h_agent_start(c, "node2", 0, 2, "2G");
+	h_agent_start(c, "node1", 1, 2, "2G");
+	h_agent_start(c, "node2", 1, 2, "2G");
 	h_agent_start_opts(c, "other1", 0, 2, "2G", (const char *const[]){"--pool", "other", NULL});
 	assert_true(h_wait_nodes(c, 3, 30000));
 	assert_int_equal(h_hpq(c, NULL, "team", "add", "vision", NULL), 0);
@@ -184,7 +184,8 @@ static void plan_run(void **state)
 
 	/* the plan's task waits for segment 1, runs in it, stops to its
 	 * checkpoint at the end warning, waits, and resumes in segment 2 */
-	id = h_submit(c, "--name", "train", "--plan", "run", "--cpus", "1", "--checkpoint-dir",
+	id = h_submit(c, "--name", "train", "--plan", "run", "--cpus", "1", "--gpus", "1",
+		      "--checkpoint-dir",
 		      h_path(c, "ckpt"), "--", "sh", "-c", h_trainer_cmd(cmd, sizeof(cmd), 5),
 		      NULL);
 	assert_true(reason_starts(c, id, "PENDING", "plan-not-started: segment 1 of 2 starts"));
@@ -228,6 +229,32 @@ static void plan_run(void **state)
 	if (!log || !strstr(log, want))
 		fail_msg("task %" PRIu64 "'s log has no '%s': %s", id, want, log ? log : "(none)");
 	free(log);
+	/* Its GPU-hours count to the plan, next to what the plan reserves
+	 * (1 node x 1 GPU x 16 s); a plan that ran nothing is listed too. */
+	{
+		json_t *u = h_hpq_json(c, "usage", "--by", "plan", NULL), *r, *rows;
+		bool saw_run = false, saw_later = false;
+		size_t i;
+
+		assert_non_null(u);
+		rows = json_object_get(u, "rows");
+		json_array_foreach(rows, i, r) {
+			const char *name = h_str(r, "name");
+			double used = json_real_value(json_object_get(r, "used_gpu_h"));
+			double resv = json_real_value(json_object_get(r, "reserved_gpu_h"));
+
+			if (!strcmp(name, "run")) {
+				saw_run = true;
+				assert_true(used > 0 && used <= resv);
+				assert_true(resv > 15.0 / 3600 && resv < 17.0 / 3600);
+			} else if (!strcmp(name, "later")) {
+				saw_later = true;
+				assert_true(used == 0 && resv > 0);
+			}
+		}
+		assert_true(saw_run && saw_later);
+		json_decref(u);
+	}
 
 	/* a waiting plan task survives a restart with its plan */
 	late = h_submit(c, "--plan", "later", "--", "true", NULL);
@@ -240,10 +267,16 @@ static void plan_run(void **state)
 	assert_string_equal(h_str(t, "plan"), "later");
 	json_decref(t);
 
-	/* its plan ends (cancelled): it queues in its team as any task */
+	/* its plan ends (cancelled): it queues in its team as any task (the
+	 * borrowers fill both nodes' CPUs meanwhile, and use no GPU, which the
+	 * fair share of a GPU pool counts: it waits for capacity there) */
 	assert_int_equal(h_hpq(c, NULL, "plan", "cancel", "later", NULL), 0);
-	assert_true(h_wait_state(c, late, "COMPLETED", 30000));
-	assert_true(event_has(c, "requeue", "plan later ended"));
+	assert_true(H_WAIT_FOR(c, event_has(c, "requeue", "plan later ended"), 30000));
+	assert_true(H_WAIT_FOR(c, reason_starts(c, late, "PENDING", "capacity") ||
+				     reason_starts(c, late, "RUNNING", "") ||
+				     reason_starts(c, late, "COMPLETED", ""), 30000));
+	snprintf(want, sizeof(want), "%" PRIu64, late);
+	(void)h_hpq(c, NULL, "cancel", want, NULL);
 
 	/* a segment under way at a restart is under way again: its task runs
 	 * on, on its node, and the plan's next task joins it there (a plan of
