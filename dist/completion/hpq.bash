@@ -133,7 +133,7 @@ _hpq_value()
 	--state) _hpq_list_items "$cur" "$_hpq_states" ;;
 	--format) _hpq_list_items "$cur" "$_hpq_columns" ;;
 	--task | --array) COMPREPLY=($(compgen -W "$(_hpq_task_ids)" -- "$cur")) ;;
-	--by) COMPREPLY=($(compgen -W 'team user class' -- "$cur")) ;;
+	--by) COMPREPLY=($(compgen -W 'team user class plan' -- "$cur")) ;;
 	--sharing) COMPREPLY=($(compgen -W 'dont-lend lend lend-and-borrow' -- "$cur")) ;;
 	--preempt-own) COMPREPLY=($(compgen -W 'lower-priority never' -- "$cur")) ;;
 	--preemptible) COMPREPLY=($(compgen -W 'yes no' -- "$cur")) ;;

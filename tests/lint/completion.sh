@@ -129,7 +129,7 @@ expect '--server --server-name --socket ' "$hpq" --json --s
 expect 'pending,running ' "$hpq" list --state pending,ru
 expect 'pending,pending pending,preempting ' "$hpq" list --state pending,p
 expect 'id,name id,nodelist id,nodes ' "$hpq" list --format id,n
-expect 'class team user ' "$hpq" usage --by ''
+expect 'class plan team user ' "$hpq" usage --by ''
 expect '' "$hpq" update 12 --dependency afterok:1
 expect '--expand-arrays ' "$hpq" list --state pending --e
 expect '--csv ' "$hpq" acct --since 2h --c
