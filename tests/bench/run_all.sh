@@ -45,7 +45,7 @@ has_target() { printf '%s\n' "$targets" | grep -qx "$1"; }
 
 want="hpqd hpq hpq-agent hpq-supervisor"
 for t in sched_bench bench_submit bench_rtt bench_status bench_autoscale bench_e2e bench_array \
-	hpq-sim hpq-replay bench_cli bench_restart bench_memory bench_plan_search; do
+	hpq-sim sim_submit hpq-replay bench_cli bench_restart bench_memory bench_plan_search; do
 	has_target "$t" && want="$want $t"
 done
 echo "== building:$want"
