@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "bench.h"
 #include "msg.h"
 
 #include "../../daemon/autoscale-plan.h"
@@ -41,26 +42,13 @@
 static uv_loop_t loop;
 static struct hpqd d;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
+/* The sorted samples' median, p95 and max (bench_quantile sorts them). */
 static void report(const char *what, double *us, size_t n)
 {
-	qsort(us, n, sizeof(*us), cmp_double);
-	printf("%-6s median %9.1f us   p95 %9.1f us   max %9.1f us\n", what, us[n / 2],
-	       us[(n * 95) / 100], us[n - 1]);
+	double med = bench_quantile(us, n, 0.5), p95 = bench_quantile(us, n, 0.95);
+
+	printf("%-6s median %9.1f us   p95 %9.1f us   max %9.1f us\n", what, med, p95,
+	       us[n - 1]);
 }
 
 static void feed(struct conn *c, Hpq__Envelope *env)
@@ -115,10 +103,10 @@ static void bench_plan(unsigned npending, unsigned nnodes)
 						 1 + (i % 50 == 0), 1 };
 	asplan_init(&p);
 	for (int r = 0; r < RUNS; r++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		asplan_run(&p, &pool, n, nnodes + 100, dem, npending, 1000);
-		us[r] = (double)(now_ns() - t0) / 1e3;
+		us[r] = (double)(bench_now_ns() - t0) / 1e3;
 	}
 	printf("plan: %u nodes (+100 launching), %u pending: launch %u, unplaced %u\n", nnodes,
 	       npending, p.launch, p.unplaced);
@@ -189,7 +177,7 @@ static int bench_cycle(unsigned npending, unsigned nnodes)
 	}
 	config_release(&cfg);
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	agents = calloc(nnodes, sizeof(*agents));
 	for (unsigned i = 0; i < nnodes; i++) {
 		Hpq__Envelope env = HPQ__ENVELOPE__INIT;
@@ -219,18 +207,18 @@ static int bench_cycle(unsigned npending, unsigned nnodes)
 	}
 	settle();
 	printf("cycle: %u nodes in pool gpu, %u tasks submitted; set up in %.1f s\n", nnodes,
-	       ntasks, (double)(now_ns() - t0) / 1e9);
+	       ntasks, (double)(bench_now_ns() - t0) / 1e9);
 
 	for (int r = 0; r < RUNS; r++) {
 		/* A change in the pool, then the autoscaler's part of the cycle. */
 		submit(admin, (unsigned)r);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		autoscale_cycle(&d, hpq_now_ms());
-		cyc[r] = (double)(now_ns() - t0) / 1e3;
+		cyc[r] = (double)(bench_now_ns() - t0) / 1e3;
 		settle();
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		autoscale_cycle(&d, hpq_now_ms());
-		noop[r] = (double)(now_ns() - t0) / 1e3;
+		noop[r] = (double)(bench_now_ns() - t0) / 1e3;
 	}
 	report("cycle", cyc, RUNS);
 	report("noop", noop, RUNS);
