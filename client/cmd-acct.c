@@ -196,7 +196,10 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	} else if (csv) {
 		task_csv(cli->out.out, rep->tasks, rep->n_tasks, cols, ncols, !noheader, now_ms);
 	} else {
-		task_table(&cli->out, rep->tasks, rep->n_tasks, cols, ncols, !noheader);
+		struct task_array_rows rows;
+
+		task_table(&cli->out, task_rows_array(&rows, rep->tasks, rep->n_tasks), cols, ncols,
+			   !noheader);
 	}
 	if (rep->truncated)
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are %zu of "

@@ -13,11 +13,15 @@
  * deprecated (hpqd records who still sends it).
  *
  * A queue can hold 100,000 tasks: the list is asked for streamed (as many
- * frames as it takes, none truncated) and, for a table whose columns need
- * no more, with only the table's fields (LIST_VIEW_TABLE), sent as
- * columns (ListRequest.columns: packed numbers, each text once, turned
- * back into tasks here); --json asks for every field. An hpqd that knows
- * none of these sends one whole frame of tasks, which reads the same way.
+ * frames as it takes, none truncated), in order (oldest first, frame after
+ * frame) and, for a table whose columns need no more, with only the
+ * table's fields (LIST_VIEW_TABLE), sent as columns (ListRequest.columns:
+ * packed numbers, each text once). The printers read the rows one at a
+ * time (output.h's task_rows): a table's frames are kept, compact, and
+ * each row becomes a Task only while it is printed; --json asks for every
+ * field and prints each frame as it comes, then forgets it. An hpqd that
+ * knows none of these sends one whole frame of tasks, which reads the
+ * same way.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -61,15 +65,16 @@ static const struct option list_options[] = {
 
 /* The table hpq list prints when only --noheader is given: output_text's
  * columns, EXIT only when a finished task is listed. */
-static size_t list_default_columns(Hpq__Task *const *tasks, size_t n, size_t *cols)
+static size_t list_default_columns(struct task_rows *tasks, size_t *cols)
 {
 	char err[128];
 	bool finished = false;
 	size_t ncols = 0;
 
-	for (size_t i = 0; i < n && !finished; i++)
-		finished = strcmp(tasks[i]->state, "PENDING") && strcmp(tasks[i]->state, "RUNNING") &&
-			   strcmp(tasks[i]->state, "PREEMPTING");
+	tasks->rewind(tasks);
+	for (const Hpq__Task *k; !finished && (k = tasks->next(tasks));)
+		finished = strcmp(k->state, "PENDING") && strcmp(k->state, "RUNNING") &&
+			   strcmp(k->state, "PREEMPTING");
 	if (task_columns_parse(finished ? "id,name,team,user,class,state,exit,reason,nodes,gpus,"
 					  "time,nodelist"
 					: "id,name,team,user,class,state,reason,nodes,gpus,time,"
@@ -102,146 +107,201 @@ static bool list_table_view(const size_t *cols, size_t ncols)
 #define COL_HAS_ARRAY HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_ARRAY
 #define COL_HELD HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HELD
 
-/* A text of a columns frame, or NULL when the index is out of range. */
-static char *list_text(const Hpq__TaskColumns *c, uint32_t i)
+/* Do a frame's columns agree: as many entries in each, and every text
+ * index in range? Checked once, so that reading a row cannot fail. */
+static bool list_columns_valid(const Hpq__TaskColumns *c)
 {
-	return i < c->n_strings ? c->strings[i] : NULL;
-}
-
-/*
- * The rows of a ListReply's columns (ListRequest.columns) as tasks with
- * the fields of LIST_VIEW_TABLE, so that the output is the same whichever
- * way they came. The tasks are left to the process's exit, like the
- * reply (hpq_msg_use_arena). Columns that disagree are an error.
- */
-static int list_columns_tasks(struct cli *cli, Hpq__ListReply *lr)
-{
-	const Hpq__TaskColumns *c = lr->columns;
 	size_t n = c->n_id, nn = 0;
-	Hpq__Task *rows, **ptrs;
-	Hpq__Resources *res;
-	char **names;
+	const uint32_t *texts[] = { c->name, c->team, c->user, c->class_, c->state, c->reason,
+				    c->array_spec };
 
 	if (c->n_name != n || c->n_team != n || c->n_user != n || c->n_class_ != n ||
 	    c->n_state != n || c->n_reason != n || c->n_queue_position != n || c->n_nodes != n ||
 	    c->n_gpus != n || c->n_node_counts != n || c->n_start_time != n ||
 	    c->n_end_time != n || c->n_exit_code != n || c->n_flags != n ||
 	    c->n_array_id != n || c->n_array_index != n || c->n_array_spec != n)
-		goto bad;
-	for (size_t i = 0; i < n; i++)
-		nn += c->node_counts[i];
-	if (nn != c->n_node_names)
-		goto bad;
-	/* From the reply's arena: its 2 MiB pages fault once where 4 KiB
-	 * pages of a Task a row faulted a thousand times (most of the time). */
-	rows = hpq_msg_arena_alloc(n * sizeof(*rows));
-	res = hpq_msg_arena_alloc(n * sizeof(*res));
-	ptrs = hpq_msg_arena_alloc(n * sizeof(*ptrs));
-	names = hpq_msg_arena_alloc(nn * sizeof(*names));
-	for (size_t i = 0; i < nn; i++)
-		if (!(names[i] = list_text(c, c->node_names[i])))
-			goto bad;
-	nn = 0;
+		return false;
 	for (size_t i = 0; i < n; i++) {
-		Hpq__Task *t = &rows[i];
-
-		hpq__task__init(t);
-		hpq__resources__init(&res[i]);
-		t->id = c->id[i];
-		t->name = list_text(c, c->name[i]);
-		t->team = list_text(c, c->team[i]);
-		t->user = list_text(c, c->user[i]);
-		t->class_ = list_text(c, c->class_[i]);
-		t->state = list_text(c, c->state[i]);
-		t->reason = list_text(c, c->reason[i]);
-		t->array_spec = list_text(c, c->array_spec[i]);
-		if (!t->name || !t->team || !t->user || !t->class_ || !t->state || !t->reason ||
-		    !t->array_spec)
-			goto bad;
-		t->queue_position = c->queue_position[i];
-		t->nodes = c->nodes[i];
-		res[i].gpus = c->gpus[i];
-		t->per_node = &res[i];
-		t->n_node_names = c->node_counts[i];
-		t->node_names = names + nn;
 		nn += c->node_counts[i];
-		t->start_time = c->start_time[i];
-		t->end_time = c->end_time[i];
-		t->exit_code = c->exit_code[i];
-		t->has_exit_code = !!(c->flags[i] & COL_HAS_EXIT_CODE);
-		t->has_array = !!(c->flags[i] & COL_HAS_ARRAY);
-		t->held = !!(c->flags[i] & COL_HELD);
-		t->array_id = c->array_id[i];
-		t->array_index = c->array_index[i];
-		ptrs[i] = t;
+		for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++)
+			if (texts[k][i] >= c->n_strings)
+				return false;
 	}
-	lr->n_tasks = n;
-	lr->tasks = ptrs;
-	return 0;
-bad:
-	/* What was allocated goes with the process, which ends with this error. */
-	return cli_error(cli, "cannot list the tasks: hpqd sent columns that do not agree");
+	if (nn != c->n_node_names)
+		return false;
+	for (size_t i = 0; i < nn; i++)
+		if (c->node_names[i] >= c->n_strings)
+			return false;
+	return true;
 }
 
 /*
- * Reads the rest of a streamed reply into *frames (the first is there
- * already), then points *ret_tasks at every task, oldest first: frames
- * come newest first, each oldest first within (ListReply.more). Frames
- * of columns are turned into tasks first.
+ * The rows of a list's frames, kept as they came: frames of tasks, or of
+ * columns, whose rows are turned one at a time into the one Task here
+ * with the fields of LIST_VIEW_TABLE, so that the output is the same
+ * whichever way they came. A list of 100,000 rows once became 100,000
+ * Tasks (48 MiB), and faulting that memory in was most of hpq's time.
+ * Without in_order (an older hpqd), the frames are read last to first.
  */
-static int list_receive(struct cli *cli, uint64_t id, Hpq__Envelope ***frames, size_t *nframes,
-			Hpq__Task ***ret_tasks, size_t *ret_n, bool *truncated)
+struct frame_rows {
+	struct task_rows rows;
+	Hpq__ListReply **frames;
+	size_t nframes;
+	bool reverse;
+	size_t f, i, nn;             /* the next row: frame f (in print order), row i */
+	Hpq__Task task;
+	Hpq__Resources res;
+	char **names;                /* the row's node names */
+	size_t names_cap;
+};
+
+static const Hpq__Task *frame_row(struct frame_rows *fr, const Hpq__ListReply *lr, size_t i)
 {
-	size_t n = 0, k = 0;
-	Hpq__Task **tasks;
+	const Hpq__TaskColumns *c = lr->columns;
+	Hpq__Task *t = &fr->task;
+	uint32_t nn = c->node_counts[i];
 
-	while ((*frames)[*nframes - 1]->list_reply->more) {
-		Hpq__Envelope *next = NULL;
-		int r = hpq_client_next(&cli->client, id, &next);
-
-		if (r != 0)
-			return cli_error(cli, "cannot list the tasks: %s",
-					 cli->client.errbuf[0] ? cli->client.errbuf
-							       : hpq_strerror(r));
-		if (next->body_case != HPQ__ENVELOPE__BODY_LIST_REPLY) {
-			hpq_msg_free(next);
-			return cli_error(cli, "cannot list the tasks: hpqd answered with an "
-					 "unexpected message");
-		}
-		*frames = xreallocarray(*frames, *nframes + 1, sizeof(**frames));
-		(*frames)[(*nframes)++] = next;
+	if (i == 0)
+		fr->nn = 0;
+	if (nn > fr->names_cap) {
+		fr->names_cap = 2 * nn;
+		fr->names = xreallocarray(fr->names, fr->names_cap, sizeof(*fr->names));
 	}
-	for (size_t i = 0; i < *nframes; i++) {
-		Hpq__ListReply *lr = (*frames)[i]->list_reply;
+	for (uint32_t k = 0; k < nn; k++)
+		fr->names[k] = c->strings[c->node_names[fr->nn + k]];
+	fr->nn += nn;
+	/* Every row sets the same fields: the rest stay as initialised. */
+	t->id = c->id[i];
+	t->name = c->strings[c->name[i]];
+	t->team = c->strings[c->team[i]];
+	t->user = c->strings[c->user[i]];
+	t->class_ = c->strings[c->class_[i]];
+	t->state = c->strings[c->state[i]];
+	t->reason = c->strings[c->reason[i]];
+	t->array_spec = c->strings[c->array_spec[i]];
+	t->queue_position = c->queue_position[i];
+	t->nodes = c->nodes[i];
+	fr->res.gpus = c->gpus[i];
+	t->per_node = &fr->res;
+	t->n_node_names = nn;
+	t->node_names = fr->names;
+	t->start_time = c->start_time[i];
+	t->end_time = c->end_time[i];
+	t->exit_code = c->exit_code[i];
+	t->has_exit_code = !!(c->flags[i] & COL_HAS_EXIT_CODE);
+	t->has_array = !!(c->flags[i] & COL_HAS_ARRAY);
+	t->held = !!(c->flags[i] & COL_HELD);
+	t->array_id = c->array_id[i];
+	t->array_index = c->array_index[i];
+	return t;
+}
 
-		if (lr->columns && !lr->n_tasks) {
-			int r = list_columns_tasks(cli, lr);
+static const Hpq__Task *frame_rows_next(struct task_rows *r)
+{
+	struct frame_rows *fr = (struct frame_rows *)r;
 
-			if (r != 0)
-				return r;
-		}
-		n += (*frames)[i]->list_reply->n_tasks;
-		*truncated |= (*frames)[i]->list_reply->truncated;
+	for (; fr->f < fr->nframes; fr->f++, fr->i = 0) {
+		const Hpq__ListReply *lr =
+			fr->frames[fr->reverse ? fr->nframes - 1 - fr->f : fr->f];
+
+		if (lr->n_tasks && fr->i < lr->n_tasks)
+			return lr->tasks[fr->i++];
+		if (!lr->n_tasks && lr->columns && fr->i < lr->columns->n_id)
+			return frame_row(fr, lr, fr->i++);
 	}
-	tasks = xcalloc(n ? n : 1, sizeof(*tasks));
-	for (size_t i = *nframes; i-- > 0;) {
-		const Hpq__ListReply *lr = (*frames)[i]->list_reply;
+	return NULL;
+}
 
-		if (lr->n_tasks)     /* an empty frame has no array at all */
-			memcpy(tasks + k, lr->tasks, lr->n_tasks * sizeof(*tasks));
-		k += lr->n_tasks;
+static void frame_rows_rewind(struct task_rows *r)
+{
+	struct frame_rows *fr = (struct frame_rows *)r;
+
+	fr->f = fr->i = 0;
+}
+
+/* The frame's ListReply, checked: NULL (having said why) if it is not one. */
+static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env)
+{
+	Hpq__ListReply *lr = env->body_case == HPQ__ENVELOPE__BODY_LIST_REPLY ? env->list_reply
+									       : NULL;
+
+	if (!lr) {
+		cli_error(cli, "cannot list the tasks: hpqd answered with an unexpected message");
+		return NULL;
 	}
-	*ret_tasks = tasks;
-	*ret_n = n;
+	if (!lr->n_tasks && lr->columns && !list_columns_valid(lr->columns)) {
+		cli_error(cli, "cannot list the tasks: hpqd sent columns that do not agree");
+		return NULL;
+	}
+	return lr;
+}
+
+/* The next frame of the reply to id; NULL (having said why) on an error. */
+static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
+{
+	Hpq__Envelope *next = NULL;
+	int r = hpq_client_next(&cli->client, id, &next);
+
+	if (r != 0) {
+		cli_error(cli, "cannot list the tasks: %s",
+			  cli->client.errbuf[0] ? cli->client.errbuf : hpq_strerror(r));
+		return NULL;
+	}
+	return list_frame(cli, next);
+}
+
+/* Reads the rest of a streamed reply (its first frame is in fr already). */
+static int list_receive(struct cli *cli, uint64_t id, struct frame_rows *fr, bool *truncated)
+{
+	while (fr->frames[fr->nframes - 1]->more) {
+		Hpq__ListReply *lr = list_next_frame(cli, id);
+
+		if (!lr)
+			return CLI_ERR;
+		fr->frames = xreallocarray(fr->frames, fr->nframes + 1, sizeof(*fr->frames));
+		fr->frames[fr->nframes++] = lr;
+	}
+	for (size_t i = 0; i < fr->nframes; i++)
+		*truncated |= fr->frames[i]->truncated;
 	return 0;
+}
+
+/*
+ * The rows of an in_order reply read as it comes, for output_json, which
+ * reads each row once: each frame is printed and forgotten (its memory
+ * reused, hpq_msg_arena_reset) before the next is read, so that hpq's
+ * memory does not grow with the list. An error ends the rows; err says it.
+ */
+struct stream_rows {
+	struct task_rows rows;
+	struct cli *cli;
+	uint64_t id;
+	Hpq__ListReply *frame;
+	size_t i;
+	int err;
+};
+
+static const Hpq__Task *stream_rows_next(struct task_rows *r)
+{
+	struct stream_rows *sr = (struct stream_rows *)r;
+
+	while (!sr->err && sr->i >= sr->frame->n_tasks) {
+		if (!sr->frame->more)
+			return NULL;
+		hpq_msg_arena_reset();
+		sr->i = 0;
+		if (!(sr->frame = list_next_frame(sr->cli, sr->id)))
+			sr->err = CLI_ERR;
+	}
+	return sr->err ? NULL : sr->frame->tasks[sr->i++];
 }
 
 static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
 {
-	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL, **frames = NULL;
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
-	Hpq__Task **tasks = NULL;
-	size_t ntasks = 0, nframes = 0;
+	Hpq__ListReply *first;
+	struct frame_rows fr = { .rows = { frame_rows_next, frame_rows_rewind } };
 	bool all = false, noheader = false, truncated = false;
 	static char *active[] = { "active" };
 	const char **states = NULL, *format = NULL;
@@ -333,6 +393,10 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	}
 
 	list.stream = true;
+	/* A table is printed once every frame is in (its widths): the frames
+	 * come as hpqd builds them, newest first, while hpq reads the ones
+	 * before. JSON is printed as it comes: oldest first. */
+	list.in_order = cli->json;
 	/* hpq exits after printing: the reply's tasks need not be freed. */
 	hpq_msg_use_arena();
 	if (!cli->json && (!format || list_table_view(cols, ncols))) {
@@ -344,28 +408,40 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_LIST_REPLY, "list the tasks", &reply);
 	if (r != 0)
 		goto out;
-	frames = xcalloc(1, sizeof(*frames));
-	frames[nframes++] = reply;
-	r = list_receive(cli, req.id, &frames, &nframes, &tasks, &ntasks, &truncated);
-	if (r != 0)
+	r = CLI_ERR;
+	if (!(first = list_frame(cli, reply)))
+		goto out;
+	if (cli->json && first->in_order) {
+		/* Printed as it comes: the frames are in order. */
+		struct stream_rows sr = { { stream_rows_next, NULL }, cli, req.id, first, 0, 0 };
+
+		cli_output(cli)->tasks(&cli->out, &sr.rows);
+		r = sr.err ? sr.err : CLI_OK;
+		goto out;
+	}
+	hpq__task__init(&fr.task);
+	hpq__resources__init(&fr.res);
+	fr.frames = xcalloc(1, sizeof(*fr.frames));
+	fr.frames[fr.nframes++] = first;
+	fr.reverse = !first->in_order;
+	if (list_receive(cli, req.id, &fr, &truncated) != 0)
 		goto out;
 	if (format || noheader) {
 		if (!format)
-			ncols = list_default_columns(tasks, ntasks, cols);
-		task_table(&cli->out, tasks, ntasks, cols, ncols, !noheader);
+			ncols = list_default_columns(&fr.rows, cols);
+		task_table(&cli->out, &fr.rows, cols, ncols, !noheader);
 	} else {
-		cli_output(cli)->tasks(&cli->out, tasks, ntasks);
+		cli_output(cli)->tasks(&cli->out, &fr.rows);
 	}
 	if (truncated)
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
-				"newest %zu. Narrow the list with --team, --state, --user "
-				"or --limit\n", ntasks);
+				"newest. Narrow the list with --team, --state, --user "
+				"or --limit\n");
 	r = CLI_OK;
 out:
-	for (size_t i = 0; i < nframes; i++)
-		hpq_msg_free(frames[i]);
-	free(frames);
-	free(tasks);
+	/* The frames are the arena's, freed at exit. */
+	free(fr.frames);
+	free(fr.names);
 	free(states);
 	return r;
 }

@@ -282,8 +282,8 @@ char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms)
 	hpq_fatal("task_cell: no column %zu", col);
 }
 
-void task_table(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
-		const size_t *cols, size_t ncols, bool header)
+void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_t *cols,
+		size_t ncols, bool header)
 {
 	struct table *t = table_new(1, task_columns[cols[0]].header);
 
@@ -295,12 +295,12 @@ void task_table(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
 			table_align_right(t, c);
 	if (!header)
 		table_hide_header(t);
-	for (size_t i = 0; i < n; i++) {
+	tasks->rewind(tasks);
+	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		for (size_t c = 0; c < ncols; c++) {
-			char *cell = task_cell(tasks[i], cols[c], false, o->now_ms);
+			char *cell = task_cell(k, cols[c], false, o->now_ms);
 
-			table_add(t, cols[c] == COL_STATE ? output_state_colour(tasks[i]->state)
-							  : NULL,
+			table_add(t, cols[c] == COL_STATE ? output_state_colour(k->state) : NULL,
 				  "%s", cell);
 			free(cell);
 		}

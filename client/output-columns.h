@@ -70,8 +70,8 @@ double task_gpu_hours(const Hpq__Task *t, int64_t now_ms);
 char *task_bytes_text(uint64_t bytes, char *buf, size_t len);
 
 /* A table of the chosen columns; header false leaves the header row out. */
-void task_table(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
-		const size_t *cols, size_t ncols, bool header);
+void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_t *cols,
+		size_t ncols, bool header);
 /* CSV with RFC 4180 quoting: a header row of column names when header;
  * lines end in LF, as hpq usage --csv. */
 void task_csv(FILE *f, Hpq__Task *const *tasks, size_t n, const size_t *cols, size_t ncols,

@@ -708,7 +708,9 @@ static void jw_task(struct jw *w, const Hpq__Task *t)
 
 /* A JSON array of the tasks, as json_dumps(JSON_INDENT(2)) of one array
  * of output_json_task values would print it, and a newline. */
-static void json_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
+/* One pass, printing each task as it is read: a list that comes in frames
+ * is printed as they come. */
+static void json_tasks(const struct output_ctx *o, struct task_rows *tasks)
 {
 	struct jw *w = xcalloc(1, sizeof(*w));
 
@@ -716,9 +718,9 @@ static void json_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 	w->first[0] = true;
 	flockfile(o->out);
 	jw_open(w, '[');
-	for (size_t i = 0; i < n; i++) {
+	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		jw_next(w);
-		jw_task(w, tasks[i]);
+		jw_task(w, k);
 	}
 	jw_close(w, ']');
 	jw_putc(w, '\n');

@@ -270,36 +270,41 @@ static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, bool e
 	return true;
 }
 
-static bool text_tasks_plain(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n,
-			     bool exit_col)
+static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks)
 {
 	static const char *const head[ROW_COLS] = {
 		"ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON", "NODES", "GPUS",
 		"TIME", "NODELIST",
 	};
 	struct text_row r = { 0 };
-	size_t ncols = exit_col ? 12 : 11, width[ROW_COLS], cap = 0, off;
-	bool right[ROW_COLS] = { false }, ok = true;
+	size_t ncols, width[ROW_COLS], cap = 0, off;
+	bool right[ROW_COLS] = { false }, ok = true, exit_col = false;
 	char *line = NULL;
 
-	for (size_t c = 0; c < ncols; c++) {
-		r.cell[c] = head[exit_col || c < 6 ? c : c + 1];
-		width[c] = strlen(r.cell[c]);
-	}
-	right[0] = true;
-	if (exit_col)
-		right[6] = true;
-	right[7 + exit_col] = right[8 + exit_col] = right[9 + exit_col] = true;
-	for (size_t i = 0; i < n && ok; i++) {
-		ok = text_row_fill(o, tasks[i], exit_col, &r);
-		for (size_t c = 0; ok && c < ncols; c++)
+	/* The widths with EXIT, and whether any task has finished: without
+	 * one, the EXIT column goes (one pass fewer over 100,000 rows). */
+	for (size_t c = 0; c < ROW_COLS; c++)
+		width[c] = strlen(head[c]);
+	tasks->rewind(tasks);
+	for (const Hpq__Task *k; ok && (k = tasks->next(tasks));) {
+		ok = text_row_fill(o, k, true, &r);
+		exit_col = exit_col || text_finished(k);
+		for (size_t c = 0; ok && c < ROW_COLS; c++)
 			if (r.len[c] > width[c])
 				width[c] = r.len[c];
 	}
 	if (!ok)
 		goto out;
+	ncols = exit_col ? 12 : 11;
+	if (!exit_col)
+		memmove(width + 6, width + 7, (ROW_COLS - 7) * sizeof(width[0]));
+	right[0] = true;
+	if (exit_col)
+		right[6] = true;
+	right[7 + exit_col] = right[8 + exit_col] = right[9 + exit_col] = true;
+	tasks->rewind(tasks);
 	flockfile(o->out);
-	for (size_t i = 0; i <= n; i++) {
+	for (size_t i = 0;; i++) {
 		size_t need = 1;
 
 		if (i == 0) {
@@ -308,7 +313,11 @@ static bool text_tasks_plain(const struct output_ctx *o, Hpq__Task *const *tasks
 				r.len[c] = strlen(r.cell[c]);
 			}
 		} else {
-			text_row_fill(o, tasks[i - 1], exit_col, &r);
+			const Hpq__Task *k = tasks->next(tasks);
+
+			if (!k)
+				break;
+			text_row_fill(o, k, exit_col, &r);
 		}
 		for (size_t c = 0; c < ncols; c++)
 			need += 2 + width[c];
@@ -348,17 +357,18 @@ out:
 
 /* A list with finished tasks (hpq list --all, --state failed) has an EXIT
  * column after STATE: their exit codes, "-" for the others. */
-static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n)
+static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 {
 	struct table *t;
 	size_t exit_col = 0; /* 0: none */
 	char buf[64];
 
-	for (size_t i = 0; i < n && !exit_col; i++)
-		if (text_finished(tasks[i]))
-			exit_col = 6;
-	if (!o->colour && text_tasks_plain(o, tasks, n, exit_col != 0))
+	if (!o->colour && text_tasks_plain(o, tasks))
 		return;
+	tasks->rewind(tasks);
+	for (const Hpq__Task *k; !exit_col && (k = tasks->next(tasks));)
+		if (text_finished(k))
+			exit_col = 6;
 	if (exit_col)
 		t = table_new(12, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON",
 			      "NODES", "GPUS", "TIME", "NODELIST");
@@ -371,8 +381,8 @@ static void text_tasks(const struct output_ctx *o, Hpq__Task *const *tasks, size
 	table_align_right(t, 7 + !!exit_col);
 	table_align_right(t, 8 + !!exit_col);
 	table_align_right(t, 9 + !!exit_col);
-	for (size_t i = 0; i < n; i++) {
-		const Hpq__Task *k = tasks[i];
+	tasks->rewind(tasks);
+	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		uint32_t nodes = k->nodes ? k->nodes : 1;
 		/* A requeued task still names its last nodes; it is not on them now. */
 		bool pending = strcmp(k->state, "PENDING") == 0;

@@ -14,6 +14,24 @@
 #include "parse.h"
 #include "xalloc.h"
 
+static const Hpq__Task *array_next(struct task_rows *r)
+{
+	struct task_array_rows *a = (struct task_array_rows *)r;
+
+	return a->i < a->n ? a->tasks[a->i++] : NULL;
+}
+
+static void array_rewind(struct task_rows *r)
+{
+	((struct task_array_rows *)r)->i = 0;
+}
+
+struct task_rows *task_rows_array(struct task_array_rows *a, Hpq__Task *const *tasks, size_t n)
+{
+	*a = (struct task_array_rows){ { array_next, array_rewind }, tasks, n, 0 };
+	return &a->rows;
+}
+
 char *output_time_iso(int64_t ms, char *buf, size_t len)
 {
 	time_t secs = (time_t)(ms / 1000);

@@ -44,9 +44,32 @@ struct output_version {
 	bool admin;
 };
 
+/*
+ * A list of tasks read one at a time, so that a list of 100,000 tasks is
+ * printed without 100,000 Task messages in memory at once: hpq list reads
+ * them from the reply's frames as they come (cmd-list.c), or turns each
+ * row of a frame of columns into one Task it reuses. next() returns the
+ * next task, valid until the next call, or NULL after the last. rewind()
+ * starts again from the first, for a printer that takes two passes (the
+ * text table measures its columns first); a list that cannot be read
+ * twice has none, and only output_json prints it.
+ */
+struct task_rows {
+	const Hpq__Task *(*next)(struct task_rows *r);
+	void (*rewind)(struct task_rows *r);
+};
+
+/* task_rows over an array of tasks; the array outlives the rows. */
+struct task_array_rows {
+	struct task_rows rows;
+	Hpq__Task *const *tasks;
+	size_t n, i;
+};
+struct task_rows *task_rows_array(struct task_array_rows *a, Hpq__Task *const *tasks, size_t n);
+
 struct output {
 	void (*submitted)(const struct output_ctx *o, uint64_t id);
-	void (*tasks)(const struct output_ctx *o, Hpq__Task *const *tasks, size_t n);
+	void (*tasks)(const struct output_ctx *o, struct task_rows *tasks);
 	void (*task)(const struct output_ctx *o, const Hpq__Task *t);
 	void (*cancelled)(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n);
 	void (*nodes)(const struct output_ctx *o, Hpq__Node *const *nodes, size_t n);

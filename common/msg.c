@@ -74,15 +74,17 @@ static bool msg_tags_valid(const ProtobufCMessage *m)
 
 /*
  * The arena of hpq_msg_use_arena: decoded messages are carved from large
- * blocks, never freed. A reply of 100,000 tasks is over a million small
- * allocations; one by one, malloc was much of the time it took to read.
+ * blocks, never freed one by one. A reply of 100,000 tasks is over a
+ * million small allocations; one by one, malloc was much of the time it
+ * took to read. hpq_msg_arena_reset starts again at the first block.
  */
 #define ARENA_BLOCK (8u << 20)
 #define ARENA_HUGE (2u << 20)
 
 static struct {
-	uint8_t *block;
-	size_t used, size;
+	uint8_t **blocks;            /* every block mapped, in order of use */
+	size_t nblocks, cur;         /* blocks[cur] is being carved */
+	size_t used;                 /* of blocks[cur] */
 } arena;
 
 /* n bytes, zero, aligned to huge pages and asking for them: where the
@@ -108,12 +110,18 @@ static void *arena_alloc(void *data, size_t n)
 	n = (n + 15) & ~(size_t)15;
 	if (n > ARENA_BLOCK / 4)
 		return arena_map(n); /* left to the process's exit, like the blocks */
-	if (!arena.block || arena.used + n > arena.size) {
-		arena.block = arena_map(ARENA_BLOCK);
+	if (!arena.nblocks || arena.used + n > ARENA_BLOCK) {
+		if (arena.nblocks && arena.cur + 1 < arena.nblocks) {
+			arena.cur++;
+		} else {
+			arena.blocks = xreallocarray(arena.blocks, arena.nblocks + 1,
+						     sizeof(*arena.blocks));
+			arena.blocks[arena.nblocks] = arena_map(ARENA_BLOCK);
+			arena.cur = arena.nblocks++;
+		}
 		arena.used = 0;
-		arena.size = ARENA_BLOCK;
 	}
-	p = arena.block + arena.used;
+	p = arena.blocks[arena.cur] + arena.used;
 	arena.used += n;
 	return p;
 }
@@ -132,12 +140,10 @@ void hpq_msg_use_arena(void)
 	msg_allocator = &arena_allocator;
 }
 
-void *hpq_msg_arena_alloc(size_t n)
+void hpq_msg_arena_reset(void)
 {
-	/* The arena's blocks are fresh mappings, zero until written. */
-	if (msg_allocator == &arena_allocator)
-		return arena_alloc(NULL, n ? n : 1);
-	return xcalloc(1, n ? n : 1);
+	arena.cur = 0;
+	arena.used = 0;
 }
 
 Hpq__Envelope *hpq_msg_decode(const uint8_t *payload, size_t len)

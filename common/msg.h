@@ -25,9 +25,10 @@ Hpq__Envelope *hpq_msg_decode(const uint8_t *payload, size_t len);
  * that are freed only at its exit, and hpq_msg_free frees nothing: for a
  * short-lived process that reads one long reply (hpq list). */
 void hpq_msg_use_arena(void);
-/* n bytes from that arena, zeroed, freed only at exit (what a reader builds
- * from a decoded reply and keeps as long); xcalloc'd without the arena. */
-void *hpq_msg_arena_alloc(size_t n);
+/* Forgets everything decoded so far and reuses the arena's memory for what
+ * comes next: a reader that prints a long reply frame by frame, and keeps
+ * nothing of a frame once printed, touches fresh memory once. */
+void hpq_msg_arena_reset(void);
 void hpq_msg_free(Hpq__Envelope *env);
 
 /* The oneof case's name ("submit", "hello", ...), for logs and errors. */

@@ -417,7 +417,7 @@ static struct task *tmpl_copy(const struct task *t)
 	c->st.nnodes = t->st.nnodes;
 	c->st.per_node = t->st.per_node;
 	c->state = TASK_PENDING;
-	c->name = sdup(t->name);
+	state_task_set_name(c, t->name);
 	c->user = sdup(t->user);
 	c->team = sdup(t->team);
 	c->cls = sdup(t->cls);

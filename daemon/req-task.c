@@ -183,11 +183,18 @@ static int list_state(const char *word, unsigned *states, struct state_err *e)
  * and the next one starts empty, so that any number of tasks can be
  * listed; without it (a client that does not say it reads more than one
  * frame), what does not fit is left out and the reply says `truncated`.
+ * With in_order, the frames are encoded as they fill and held, then sent
+ * last built first, so that the client gets the list oldest first and can
+ * print each frame as it comes: the write queue would have held them all
+ * the same.
  */
 struct list_out {
 	struct conn *c;
 	uint64_t req_id;
 	bool stream;
+	bool in_order;               /* ListRequest.in_order (with stream) */
+	uint8_t **held;              /* in_order: the encoded frames, newest first */
+	size_t *held_len, nheld;
 	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
 	uint32_t view;               /* LIST_VIEW_* */
 	Hpq__Task *tasks;
@@ -290,6 +297,17 @@ static size_t seen_slot(const char *s)
 	return ((uintptr_t)s >> 4) & (LIST_SEEN - 1);
 }
 
+/* Are two short texts equal? Inline: rows' texts are a few bytes, where
+ * strcmp's setup was half the cost of listing 100,000 tasks. */
+static inline bool text_eq(const char *a, const char *b)
+{
+	if (a == b)
+		return true;
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 /* A text's share of a columns row's bound: its index, and the text itself
  * unless this frame has counted it already. */
 static size_t cols_text_bound(struct list_out *o, unsigned col, const char *s)
@@ -299,8 +317,8 @@ static size_t cols_text_bound(struct list_out *o, unsigned col, const char *s)
 	if (!s)
 		return 6;
 	/* Neighbouring rows often have equal texts at other addresses (each
-	 * task's own reason): compared as text, no hashing. */
-	if (o->last[col] && (o->last[col] == s || !strcmp(o->last[col], s)))
+	 * task's own name): compared as text, no hashing. */
+	if (o->last[col] && text_eq(o->last[col], s))
 		return 6;
 	o->last[col] = s;
 	h = seen_slot(s);
@@ -400,7 +418,7 @@ static uint32_t list_cols_text(struct list_cols *c, unsigned col, const char *s)
 	if (!s)
 		s = "";
 	/* As cols_text_bound: the column's last text, then by address. */
-	if (c->last[col].s && (c->last[col].s == s || !strcmp(c->last[col].s, s)))
+	if (c->last[col].s && text_eq(c->last[col].s, s))
 		return c->last[col].i;
 	i = list_cols_text_index(c, s);
 	c->last[col].s = s;
@@ -514,15 +532,24 @@ static void list_out_send(struct list_out *o, bool more)
 		rep.tasks = o->ptrs;
 	}
 	rep.truncated = o->truncated;
-	rep.more = more;
+	/* in_order: the first frame built is sent last. */
+	rep.more = o->in_order ? o->frames > 0 : more;
+	rep.in_order = o->in_order;
 	env.id = o->req_id;
 	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
 	env.list_reply = &rep;
-	/* A long list is sent whole, past the write queue's limit. */
-	if (o->frames++)
+	if (o->in_order) {
+		o->held = xreallocarray(o->held, o->nheld + 1, sizeof(*o->held));
+		o->held_len = xreallocarray(o->held_len, o->nheld + 1, sizeof(*o->held_len));
+		o->held[o->nheld] = hpq_msg_encode(&env, &o->held_len[o->nheld]);
+		o->nheld++;
+		o->frames++;
+	} else if (o->frames++) {
+		/* A long list is sent whole, past the write queue's limit. */
 		server_send_continued(o->c, &env);
-	else
+	} else {
 		server_send(o->c, &env);
+	}
 	if (o->columns)
 		list_cols_release(&cols);
 	for (size_t i = 0; i < o->nown; i++)
@@ -657,7 +684,7 @@ int req_list(struct req *q)
 	struct queue_index *qi = NULL;
 	struct rights_view view;
 	struct list_out o = { .c = q->c, .req_id = q->id, .stream = m->stream, .view = m->view,
-			      .limit = m->limit };
+			      .limit = m->limit, .in_order = m->stream && m->in_order };
 
 	o.columns = m->columns && m->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE;
 	if (m->view > HPQ__LIST_VIEW__LIST_VIEW_TABLE)
@@ -707,6 +734,14 @@ int req_list(struct req *q)
 			break;
 	}
 	list_out_send(&o, false);
+	/* in_order: oldest first, the first as a reply's first frame. */
+	for (size_t i = o.nheld; i-- > 0;)
+		if (i == o.nheld - 1)
+			server_send_frame(q->c, o.held[i], o.held_len[i]);
+		else
+			server_send_frame_continued(q->c, o.held[i], o.held_len[i]);
+	free(o.held);
+	free(o.held_len);
 	free(o.ptrs);
 	free(o.tasks);
 	free(o.res);

@@ -377,6 +377,11 @@ void server_send_continued(struct conn *c, const Hpq__Envelope *env)
 	send_frame(c, frame, len, false);
 }
 
+void server_send_frame_continued(struct conn *c, uint8_t *frame, size_t len)
+{
+	send_frame(c, frame, len, false);
+}
+
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;

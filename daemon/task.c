@@ -62,11 +62,27 @@ struct task *state_task_new(void)
 	return t;
 }
 
+void state_task_set_name(struct task *t, const char *name)
+{
+	char *old = t->name;
+	size_t n = strlen(name);
+
+	if (n < sizeof(t->name_buf)) {
+		memmove(t->name_buf, name, n + 1);
+		t->name = t->name_buf;
+	} else {
+		t->name = xstrdup(name);
+	}
+	if (old != t->name_buf)
+		str_free(old);
+}
+
 void state_task_free(struct task *t)
 {
 	if (!t)
 		return;
-	str_free(t->name);
+	if (t->name != t->name_buf)
+		str_free(t->name);
 	if (!t->interned) {
 		free(t->user);
 		free(t->team);
@@ -285,7 +301,7 @@ struct task *state_task_from_row(const struct store_task_row *row,
 	t = state_task_new();
 	t->st.id = row->id;
 	t->state = (enum task_state)state;
-	t->name = str_dup(row->name);
+	state_task_set_name(t, row->name);
 	t->team = xstrdup(row->team);
 	t->user = xstrdup(row->user);
 	t->uid = row->uid;
@@ -922,7 +938,14 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	t->st.class_id = cls->id;
 	t->st.nnodes = spec->nodes ? spec->nodes : 1;
 	t->st.per_node = per_node;
-	t->name = *spec->name ? xstrdup(spec->name) : default_name(spec->argv[0]);
+	if (*spec->name) {
+		state_task_set_name(t, spec->name);
+	} else {
+		char *name = default_name(spec->argv[0]);
+
+		state_task_set_name(t, name);
+		free(name);
+	}
 	t->user = intern(st, who->user);
 	t->uid = who->uid;
 	t->gid = who->gid;

@@ -53,7 +53,8 @@ static inline bool task_state_final(enum task_state s)
 struct task {
 	struct sched_task st;        /* st.id is the task id; the dispatcher links it */
 	enum task_state state;
-	char *name;
+	char *name;                  /* name_buf when it fits (state_task_set_name) */
+	char name_buf[24];
 	char *user;
 	char *team;                  /* names stay, even if the team is removed later */
 	char *cls;
@@ -124,6 +125,9 @@ struct task_gone_count {
 
 struct task *state_task_new(void);
 void state_task_free(struct task *t);
+/* Sets t's name to a copy of name: a short one (most) inside the task,
+ * where a long list reads it with the task and nothing is allocated. */
+void state_task_set_name(struct task *t, const char *name);
 
 /* ---- lookups */
 struct task *state_task_find(const struct state *st, uint64_t id);

@@ -247,7 +247,7 @@ int state_task_update(struct state *st, struct task *t, char *const *fields, siz
 	if (u.nodes)
 		t->st.nnodes = u.nnodes;
 	if (u.name)
-		set_str(&t->name, u.to_name);
+		state_task_set_name(t, u.to_name);
 	if (u.pool) {
 		task_set_name(st, t, &t->pool, u.to_pool->name);
 		t->st.pool = u.to_pool->id;

@@ -16,14 +16,17 @@
  *   one row each, between two plain tasks) comes whole, every row once,
  *   in the order of a list that fits in one frame: table, --format and
  *   --json alike, also past a small [limits] max_write_queue; --limit
- *   still keeps the newest.
+ *   still keeps the newest. Asked in order (as --json asks, to print each
+ *   frame as it comes), the frames themselves come oldest first.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "harness.h"
+#include "msg.h"
 
 /* Whether text has a line of exactly these whitespace-separated words. */
 static bool has_row(const char *text, const char *const *words, size_t n)
@@ -137,6 +140,64 @@ static void list_format(void **state)
 
 #define MANY 30000
 
+/*
+ * The frames of a streamed ListRequest with in_order, read raw: each says
+ * in_order, all but the last say more, and the rows of frame after frame
+ * are the list oldest first: first, then every pending index of array
+ * from the highest, then last. Returns how many frames came.
+ */
+static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t array,
+			      uint64_t last, bool columns)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__ListRequest req = HPQ__LIST_REQUEST__INIT;
+	struct hpq_client cl;
+	size_t frames = 0, row = 0;
+	bool more = true;
+
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	req.stream = true;
+	req.in_order = true;
+	req.expand_arrays = true;
+	req.view = columns ? HPQ__LIST_VIEW__LIST_VIEW_TABLE : HPQ__LIST_VIEW__LIST_VIEW_FULL;
+	req.columns = columns;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST;
+	env.list = &req;
+	assert_int_equal(hpq_client_call(&cl, &env, &reply), 0);
+	while (more) {
+		const Hpq__ListReply *lr = reply->list_reply;
+		size_t n = columns ? lr->columns->n_id : lr->n_tasks;
+
+		assert_true(lr->in_order);
+		assert_false(lr->truncated);
+		for (size_t i = 0; i < n; i++, row++) {
+			uint64_t id = columns ? lr->columns->id[i] : lr->tasks[i]->id;
+			uint32_t idx = columns ? lr->columns->array_index[i]
+					       : lr->tasks[i]->array_index;
+
+			if (row == 0)
+				assert_int_equal(id, first);
+			else if (row == MANY + 1)
+				assert_int_equal(id, last);
+			else if (row == 1)
+				assert_true(id == array && idx == 0);
+			else if (id != array || idx != MANY + 1 - row)
+				fail_msg("row %zu is %" PRIu64 "_%u, not %" PRIu64 "_%zu", row, id,
+					 idx, array, (size_t)MANY + 1 - row);
+		}
+		frames++;
+		more = lr->more;
+		hpq_msg_free(reply);
+		reply = NULL;
+		if (more)
+			assert_int_equal(hpq_client_next(&cl, env.id, &reply), 0);
+	}
+	assert_int_equal(row, MANY + 2);
+	hpq_client_close(&cl);
+	return frames;
+}
+
 static void list_many_frames(void **state)
 {
 	struct h_cluster *c = *state;
@@ -215,6 +276,10 @@ static void list_many_frames(void **state)
 		free(got);
 	}
 	h_out_free(&o);
+
+	/* Asked in order, the frames come oldest first, every row once. */
+	assert_true(in_order_frames(c, before, array, after, false) > 1);
+	assert_true(in_order_frames(c, before, array, after, true) > 1);
 	h_pass(c);
 }
 

@@ -23,6 +23,14 @@
 /* 2024-05-01T12:00:03.250Z */
 #define T0 1714564803250LL
 
+
+/* The printers read task_rows: ts as rows, one list at a time. */
+static struct task_rows *rows_of(Hpq__Task *const *ts, size_t n)
+{
+	static struct task_array_rows rows;
+
+	return task_rows_array(&rows, ts, n);
+}
 static void test_format_parse(void **state)
 {
 	size_t cols[TASK_COLUMNS_MAX], n = 99;
@@ -230,7 +238,7 @@ static char *table_of(Hpq__Task *const *ts, size_t n, const char *format, bool h
 			 0);
 	o.out = open_memstream(&buf, &len);
 	o.now_ms = T0 + 90 * 1000;
-	task_table(&o, ts, n, cols, ncols, header);
+	task_table(&o, rows_of(ts, n), cols, ncols, header);
 	fclose(o.out);
 	return buf;
 }
@@ -420,7 +428,7 @@ static void test_text_list_arrays(void **state)
 	b.name = "sweep";
 	b.state = "PENDING";
 	o.out = open_memstream(&buf, &len);
-	output_text.tasks(&o, ts, 2);
+	output_text.tasks(&o, rows_of(ts, 2));
 	fclose(o.out);
 	assert_non_null(strstr(buf, "\n    12_0  sweep  -     -     -      OUT_OF_MEMORY   137"));
 	assert_non_null(strstr(buf, "\n12_[1-9]  sweep"));

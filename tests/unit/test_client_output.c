@@ -25,6 +25,14 @@
 /* 2024-05-01T12:00:03.250Z */
 #define T0 1714564803250LL
 
+
+/* The printers read task_rows: ts as rows, one list at a time. */
+static struct task_rows *rows_of(Hpq__Task *const *ts, size_t n)
+{
+	static struct task_array_rows rows;
+
+	return task_rows_array(&rows, ts, n);
+}
 static json_t *get(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
@@ -258,7 +266,7 @@ static void test_json_document(void **state)
 	t1.id = 1;
 	t2.id = 2;
 	o.out = open_memstream(&buf, &len);
-	output_json.tasks(&o, ts, 2);
+	output_json.tasks(&o, rows_of(ts, 2));
 	output_json.submitted(&o, 77);
 	fclose(o.out);
 	v = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &err);
@@ -393,7 +401,7 @@ static void test_json_list_as_jansson(void **state)
 	json_decref(a);
 
 	o.out = open_memstream(&buf, &len);
-	output_json.tasks(&o, ts, 6);
+	output_json.tasks(&o, rows_of(ts, 6));
 	fclose(o.out);
 	assert_int_equal(len, strlen(want) + 1);
 	assert_memory_equal(buf, want, strlen(want));
@@ -404,7 +412,7 @@ static void test_json_list_as_jansson(void **state)
 	/* No tasks: an empty array. */
 	buf = NULL;
 	o.out = open_memstream(&buf, &len);
-	output_json.tasks(&o, ts, 0);
+	output_json.tasks(&o, rows_of(ts, 0));
 	fclose(o.out);
 	assert_string_equal(buf, "[]\n");
 	free(buf);
@@ -522,7 +530,7 @@ static void test_text_task_list(void **state)
 	b.n_node_names = 1;
 	o.out = open_memstream(&buf, &len);
 	o.now_ms = T0 + 90 * 1000;
-	output_text.tasks(&o, ts, 2);
+	output_text.tasks(&o, rows_of(ts, 2));
 	fclose(o.out);
 
 	/* Columns: ID NAME TEAM USER CLASS STATE REASON NODES GPUS TIME NODELIST */
@@ -551,11 +559,11 @@ static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **
 	o.now_ms = T0 + 90 * 1000;
 	*fast = NULL;
 	o.out = open_memstream(fast, &len);
-	output_text.tasks(&o, ts, n);
+	output_text.tasks(&o, rows_of(ts, n));
 	fclose(o.out);
 	*table = NULL;
 	o.out = open_memstream(table, &len);
-	task_table(&o, ts, n, cols, ncols, true);
+	task_table(&o, rows_of(ts, n), cols, ncols, true);
 	fclose(o.out);
 }
 
@@ -653,7 +661,7 @@ static void test_text_task_list_finished(void **state)
 	c.start_time = T0;
 	o.out = open_memstream(&buf, &len);
 	o.now_ms = T0 + 90 * 1000;
-	output_text.tasks(&o, ts, 3);
+	output_text.tasks(&o, rows_of(ts, 3));
 	fclose(o.out);
 
 	assert_string_equal(buf, "ID  NAME  TEAM  USER  CLASS  STATE      EXIT  REASON  NODES  "

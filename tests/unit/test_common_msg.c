@@ -1,12 +1,14 @@
 /*
  * test_common_msg.c: Envelope encoding and decoding. A round trip keeps
  * every field; anything malformed, and an Envelope with no body, decodes
- * to NULL instead of crashing or half-filling a message.
+ * to NULL instead of crashing or half-filling a message. The arena that
+ * hpq list decodes into reuses its memory after a reset.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,6 +174,74 @@ static void test_names(void **state)
 	assert_string_equal(hpq_msg_name(&env), "unknown");
 }
 
+/* A ListReply of n tasks named "tN", encoded (payload only). */
+static uint8_t *list_payload(size_t n, uint64_t first, size_t *ret_len)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ListReply lr = HPQ__LIST_REPLY__INIT;
+	Hpq__Task *tasks = calloc(n, sizeof(*tasks)), **ptrs = calloc(n, sizeof(*ptrs));
+	char (*names)[24] = calloc(n, sizeof(*names));
+	uint8_t *buf, *payload;
+	size_t len;
+
+	for (size_t i = 0; i < n; i++) {
+		hpq__task__init(&tasks[i]);
+		tasks[i].id = first + i;
+		snprintf(names[i], sizeof(names[i]), "t%zu", first + i);
+		tasks[i].name = names[i];
+		ptrs[i] = &tasks[i];
+	}
+	lr.n_tasks = n;
+	lr.tasks = ptrs;
+	env.id = 7;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
+	env.list_reply = &lr;
+	buf = hpq_msg_encode(&env, &len);
+	payload = malloc(len - HPQ_FRAME_HEADER);
+	memcpy(payload, buf + HPQ_FRAME_HEADER, len - HPQ_FRAME_HEADER);
+	*ret_len = len - HPQ_FRAME_HEADER;
+	free(buf);
+	free(tasks);
+	free(ptrs);
+	free(names);
+	return payload;
+}
+
+/* The arena (hpq list's): what is decoded after a reset reuses the memory
+ * of what came before, across more than one of its blocks, and reads
+ * right. It cannot be turned off: this test runs last. */
+static void test_arena_reset(void **state)
+{
+	size_t alen, blen;
+	uint8_t *a = list_payload(40000, 1, &alen), *b = list_payload(1000, 90000, &blen);
+	Hpq__Envelope *x, *y, *z;
+	char name[24];
+
+	(void)state;
+	hpq_msg_use_arena();
+	x = hpq_msg_decode(a, alen);
+	assert_non_null(x);
+	assert_int_equal(x->list_reply->n_tasks, 40000);
+	assert_string_equal(x->list_reply->tasks[39999]->name, "t40000");
+	hpq_msg_arena_reset();
+	y = hpq_msg_decode(b, blen);
+	assert_non_null(y);
+	assert_ptr_equal(y, x);      /* the same memory, from its start */
+	for (size_t i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "t%zu", 90000 + i);
+		assert_int_equal(y->list_reply->tasks[i]->id, 90000 + i);
+		assert_string_equal(y->list_reply->tasks[i]->name, name);
+		assert_int_equal(y->list_reply->tasks[i]->exit_code, 0);
+	}
+	hpq_msg_arena_reset();
+	z = hpq_msg_decode(a, alen);  /* past the first block again */
+	assert_ptr_equal(z, x);
+	assert_int_equal(z->list_reply->tasks[39999]->id, 40000);
+	assert_string_equal(z->list_reply->tasks[39999]->name, "t40000");
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_field_zero),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_arena_reset), /* last: the arena stays on */
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -279,6 +279,16 @@ static void update_pending_and_running(void **ts)
 	assert_int_equal(update(f, wait, &alice, &e, "gpus", NULL), HPQ_EINVAL);
 	assert_int_equal(update(f, wait, &bob, &e, "name=mine", NULL), HPQ_EPERM);
 	assert_string_equal(wait->name, "smaller");
+	/* A short name lives in the task, a long one apart (ASan checks
+	 * that each is freed the right way). */
+	assert_ptr_equal(wait->name, wait->name_buf);
+	assert_int_equal(update(f, wait, &alice, &e,
+				"name=a-name-longer-than-the-task-holds-inside", NULL), 0);
+	assert_string_equal(wait->name, "a-name-longer-than-the-task-holds-inside");
+	assert_ptr_not_equal(wait->name, wait->name_buf);
+	assert_int_equal(update(f, wait, &alice, &e, "name=smaller", NULL), 0);
+	assert_string_equal(wait->name, "smaller");
+	assert_ptr_equal(wait->name, wait->name_buf);
 
 	/* Running: only time and class; the owner may only give time back. */
 	assert_int_equal(update(f, run, &alice, &e, "gpus=1", NULL), HPQ_ESTATE);
