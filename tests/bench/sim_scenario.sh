@@ -16,6 +16,8 @@
 # Sizes are environment variables:
 #   BUILD=build NODES=2000 GPUS=8 TEAMS=200 HEARTBEAT=10s RATE=200 BATCH=20
 #   TASK=exp:20s RUN=120 WARMUP=20 SAMPLE=2 KEEP=0 SUBMITTERS=4
+#   KEEP_FINISHED=1h ([tasks] keep_finished: how long a finished task stays
+#   in hpqd's memory; shorter than the run, RSS follows the live tasks)
 # RATE tasks a second, submitted BATCH at a time (one SubmitRequest of an
 # array, from sim_submit.c; SUBMITTERS of them, each on its own connection);
 # TASK is each task's duration as hpq-sim reads it (sim:duration=TASK).
@@ -34,6 +36,7 @@ WARMUP=${WARMUP:-20}
 SAMPLE=${SAMPLE:-2}
 KEEP=${KEEP:-0}
 SUBMITTERS=${SUBMITTERS:-4}
+KEEP_FINISHED=${KEEP_FINISHED:-1h}
 
 HPQD=$BUILD/daemon/hpqd
 HPQ=$(realpath $BUILD/client/hpq)
@@ -69,6 +72,8 @@ allow_root_tasks = yes
 fence_after = off
 [limits]
 max_connections = $((NODES + 1024))
+[tasks]
+keep_finished = $KEEP_FINISHED
 EOF
 "$HPQD" --foreground --state-dir "$DIR" --socket "$SOCK" --listen "" --log-level warning \
 	--heartbeat "$HEARTBEAT" --config "$DIR/hpqd.conf" 2>"$DIR/hpqd.log" &
@@ -77,7 +82,8 @@ pids+=($HPQD_PID)
 for _ in $(seq 100); do [ -S "$SOCK" ] && "$HPQ" status >/dev/null 2>&1 && break; sleep 0.1; done
 
 echo "nodes $NODES x $GPUS GPUs, heartbeat $HEARTBEAT, $TEAMS teams, $RATE tasks/s" \
-     "($BATCH per submit) of $TASK for ${RUN}s; hpqd pid $HPQD_PID, dir $DIR"
+     "($BATCH per submit) of $TASK for ${RUN}s, finished tasks kept $KEEP_FINISHED;" \
+     "hpqd pid $HPQD_PID, dir $DIR"
 
 "$SIM" --server "$SOCK" --nodes "$NODES" --gpus "$GPUS" --quiet --stats "$DIR/sim.stats" \
 	--runlog "$DIR/runlog" 2>"$DIR/sim.log" &
