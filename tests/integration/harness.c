@@ -1137,6 +1137,29 @@ json_t *h_task(struct h_cluster *c, uint64_t id)
 	return j;
 }
 
+long long h_newest_step(struct h_cluster *c, uint64_t id)
+{
+	json_t *t = h_task(c, id), *cks = t ? json_object_get(t, "checkpoints") : NULL, *ck;
+	long long best = -1;
+	size_t i;
+
+	json_array_foreach(cks, i, ck)
+		if (h_int(ck, "step") > best)
+			best = h_int(ck, "step");
+	json_decref(t);
+	return best;
+}
+
+const char *h_id(uint64_t id)
+{
+	static char buf[4][32];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%" PRIu64, id);
+	return buf[k];
+}
+
 json_t *h_find_task(json_t *tasks, uint64_t id)
 {
 	size_t i;

@@ -165,6 +165,10 @@ uint64_t h_submit(struct h_cluster *c, const char *arg, ...) __attribute__((sent
 json_t *h_tasks(struct h_cluster *c);
 /* One task (hpq show ID --json); NULL if the show fails. */
 json_t *h_task(struct h_cluster *c, uint64_t id);
+/* The step of the task's newest checkpoint (hpq show); -1 if none. */
+long long h_newest_step(struct h_cluster *c, uint64_t id);
+/* A task id as text, for an hpq argument: one of four rotating buffers. */
+const char *h_id(uint64_t id);
 /* Finds the task with this id in an array from h_tasks (borrowed). */
 json_t *h_find_task(json_t *tasks, uint64_t id);
 /* Task field helpers: "" / -1 when absent or null. */

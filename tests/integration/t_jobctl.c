@@ -21,30 +21,6 @@
 
 #include "harness.h"
 
-/* A task id as text, in one of a few rotating buffers. */
-static const char *idtext(uint64_t id)
-{
-	static char buf[4][32];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%" PRIu64, id);
-	return buf[k];
-}
-
-static long long newest_step(struct h_cluster *c, uint64_t id)
-{
-	json_t *t = h_task(c, id), *ck;
-	long long best = -1;
-	size_t i;
-
-	json_array_foreach(json_object_get(t, "checkpoints"), i, ck)
-		if (h_int(ck, "step") > best)
-			best = h_int(ck, "step");
-	json_decref(t);
-	return best;
-}
-
 static void refused_at_submit(struct h_cluster *c)
 {
 	struct h_out o;
@@ -82,7 +58,7 @@ static uint64_t edited_script(struct h_cluster *c)
 	id = h_parse_id(o.out);
 	h_out_free(&o);
 	h_write_file(path, "#!/bin/sh\necho edited after submit\n");
-	assert_int_equal(h_hpq(c, NULL, "release", idtext(id), NULL), 0);
+	assert_int_equal(h_hpq(c, NULL, "release", h_id(id), NULL), 0);
 	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 	t = h_task(c, id);
 	assert_string_equal(h_str(t, "name"), "scripted");
@@ -92,7 +68,7 @@ static uint64_t edited_script(struct h_cluster *c)
 	if (!strstr(log, "hello from the script, world") || strstr(log, "edited"))
 		fail_msg("the stored copy did not run; the log:\n%s", log);
 	free(log);
-	assert_int_equal(h_hpq(c, &o, "show", idtext(id), "--script", NULL), 0);
+	assert_int_equal(h_hpq(c, &o, "show", h_id(id), "--script", NULL), 0);
 	copy = o.out;
 	assert_string_equal(copy, script);
 	h_out_free(&o);
@@ -145,8 +121,8 @@ static uint64_t requeue_resumes(struct h_cluster *c)
 	id = h_submit(c, "--name", "train", "--gpus", "1", "--checkpoint-dir", h_path(c, "ckpt"),
 		      "--", "sh", "-c", h_trainer_cmd(cmd, sizeof(cmd), 5), NULL);
 	assert_true(h_wait_state(c, id, "RUNNING", 30000));
-	assert_true(H_WAIT_FOR(c, newest_step(c, id) >= 10, 30000));
-	assert_int_equal(h_hpq(c, NULL, "requeue", idtext(id), NULL), 0);
+	assert_true(H_WAIT_FOR(c, h_newest_step(c, id) >= 10, 30000));
+	assert_int_equal(h_hpq(c, NULL, "requeue", h_id(id), NULL), 0);
 	assert_true(H_WAIT_FOR(c, ({
 		json_t *x = h_task(c, id);
 		bool two = h_int(x, "attempts") >= 2;
@@ -158,7 +134,7 @@ static uint64_t requeue_resumes(struct h_cluster *c)
 	assert_int_equal(h_int(t, "attempts"), 2);
 	json_decref(t);
 	/* Attempt 2 started where attempt 1's newest checkpoint left off. */
-	at = newest_step(c, id);
+	at = h_newest_step(c, id);
 	assert_true(at > 10);
 	return id;
 }

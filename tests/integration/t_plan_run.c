@@ -119,19 +119,6 @@ static bool runs_on(struct h_cluster *c, uint64_t id, const char *node)
 	return ok;
 }
 
-static long long newest_step(struct h_cluster *c, uint64_t id)
-{
-	json_t *t = h_task(c, id), *cks = t ? json_object_get(t, "checkpoints") : NULL, *ck;
-	long long best = -1;
-	size_t i;
-
-	json_array_foreach(cks, i, ck)
-		if (h_int(ck, "step") > best)
-			best = h_int(ck, "step");
-	json_decref(t);
-	return best;
-}
-
 static void plan_run(void **state)
 {
 	struct h_cluster *c = *state;
@@ -212,10 +199,10 @@ static void plan_run(void **state)
 	assert_string_equal(h_str(t, "state"), "PENDING");
 	assert_true(h_int(t, "preemptions") >= 1);
 	json_decref(t);
-	assert_true(H_WAIT_FOR(c, newest_step(c, id) >= 5, 30000));
+	assert_true(H_WAIT_FOR(c, h_newest_step(c, id) >= 5, 30000));
 	assert_true(H_WAIT_FOR(c, reason_starts(c, id, "PENDING",
 						"between-segments: segment 2 of 2 starts"), 30000));
-	step = newest_step(c, id);
+	step = h_newest_step(c, id);
 	assert_true(step >= 5);
 	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 	t = h_task(c, id);

@@ -27,29 +27,6 @@
 
 #define CHUNKS "30"
 
-static const char *idtext(uint64_t id)
-{
-	static char buf[4][32];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%" PRIu64, id);
-	return buf[k];
-}
-
-static long long newest_step(struct h_cluster *c, uint64_t id)
-{
-	json_t *t = h_task(c, id), *ck;
-	long long best = -1;
-	size_t i;
-
-	json_array_foreach(json_object_get(t, "checkpoints"), i, ck)
-		if (h_int(ck, "step") > best)
-			best = h_int(ck, "step");
-	json_decref(t);
-	return best;
-}
-
 static void bad_sets_refused(struct h_cluster *c)
 {
 	struct h_out o;
@@ -90,8 +67,8 @@ static void recipe_resumes(struct h_cluster *c)
 		      "--set", out, NULL);
 	assert_true(h_wait_state(c, id, "RUNNING", 30000));
 	/* Nothing but the watcher reports checkpoints. */
-	assert_true(H_WAIT_FOR(c, newest_step(c, id) >= 3, 30000));
-	assert_int_equal(h_hpq(c, NULL, "requeue", idtext(id), NULL), 0);
+	assert_true(H_WAIT_FOR(c, h_newest_step(c, id) >= 3, 30000));
+	assert_int_equal(h_hpq(c, NULL, "requeue", h_id(id), NULL), 0);
 	assert_true(H_WAIT_FOR(c, ({
 		json_t *x = h_task(c, id);
 		bool two = h_int(x, "attempts") >= 2;
@@ -109,12 +86,12 @@ static void recipe_resumes(struct h_cluster *c)
 		found = found || !strcmp(json_string_value(p), "chunks=" CHUNKS);
 	assert_true(found);
 	json_decref(t);
-	at = newest_step(c, id);
+	at = h_newest_step(c, id);
 	if (at != atoi(CHUNKS))
 		fail_msg("the newest checkpoint is step %lld, not %s", at, CHUNKS);
 
 	/* Attempt 2 resumed from attempt 1's newest automatic checkpoint. */
-	assert_int_equal(h_hpq(c, &o, "logs", idtext(id), "--attempt", "2", NULL), 0);
+	assert_int_equal(h_hpq(c, &o, "logs", h_id(id), "--attempt", "2", NULL), 0);
 	if (!strstr(o.out, "resumed from step "))
 		fail_msg("attempt 2 did not resume: %s", o.out);
 	if (atoi(strstr(o.out, "resumed from step ") + 18) < 3)
@@ -125,7 +102,7 @@ static void recipe_resumes(struct h_cluster *c)
 		fail_msg("result.json: %s", result ? result : "(none)");
 	free(result);
 
-	assert_int_equal(h_hpq(c, &o, "show", idtext(id), NULL), 0);
+	assert_int_equal(h_hpq(c, &o, "show", h_id(id), NULL), 0);
 	if (!strstr(o.out, "cpu-dataprep 1.0 (") || !strstr(o.out, "chunks=" CHUNKS))
 		fail_msg("hpq show has no recipe line: %s", o.out);
 	h_out_free(&o);
@@ -168,8 +145,8 @@ static void watcher_shapes(struct h_cluster *c)
 	h_write_file(h_path(c, "mine/shapes.yaml"), shapes_recipe);
 	id = h_submit(c, "--recipe", "shapes", "--recipe-path", h_path(c, "mine"), NULL);
 	assert_true(h_wait_state(c, id, "RUNNING", 30000));
-	assert_true(H_WAIT_FOR(c, newest_step(c, id) == 7, 30000));
-	assert_int_equal(h_hpq(c, NULL, "requeue", idtext(id), NULL), 0);
+	assert_true(H_WAIT_FOR(c, h_newest_step(c, id) == 7, 30000));
+	assert_int_equal(h_hpq(c, NULL, "requeue", h_id(id), NULL), 0);
 	assert_true(h_wait_state(c, id, "COMPLETED", 60000));
 	t = h_task(c, id);
 	assert_int_equal(h_int(t, "attempts"), 2);
@@ -182,7 +159,7 @@ static void watcher_shapes(struct h_cluster *c)
 			fail_msg("checkpoint step %lld at %s", h_int(ck, "step"), path);
 	}
 	json_decref(t);
-	assert_int_equal(h_hpq(c, &o, "logs", idtext(id), "--attempt", "2", NULL), 0);
+	assert_int_equal(h_hpq(c, &o, "logs", h_id(id), "--attempt", "2", NULL), 0);
 	snprintf(want, sizeof(want), "resume=%s", h_path(c, "ck-%" PRIu64 "/ckpt_7.pt", id));
 	if (!strstr(o.out, want))
 		fail_msg("attempt 2 got no %s: %s", want, o.out);
