@@ -25,22 +25,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-core.h"
+#include "bench.h"
 #include "clock.h"
 #include "log.h"
-#include "bench.h"
-#include "msg.h"
 
 #include "../../daemon/autoscale-plan.h"
 #include "../../daemon/autoscale.h"
-#include "../../daemon/dispatch.h"
-#include "../../daemon/hpqd.h"
-#include "../../daemon/server.h"
-#include "../../daemon/store.h"
 
 #define RUNS 31
-
-static uv_loop_t loop;
-static struct hpqd d;
 
 /* The sorted samples' median, p95 and max (bench_quantile sorts them). */
 static void report(const char *what, double *us, size_t n)
@@ -49,24 +42,6 @@ static void report(const char *what, double *us, size_t n)
 
 	printf("%-6s median %9.1f us   p95 %9.1f us   max %9.1f us\n", what, med, p95,
 	       us[n - 1]);
-}
-
-static void feed(struct conn *c, Hpq__Envelope *env)
-{
-	size_t len;
-	uint8_t *frame = hpq_msg_encode(env, &len);
-
-	server_feed(c, frame, len);
-	free(frame);
-}
-
-static void settle(void)
-{
-	dispatch_run(&d);
-	while (store_inflight(d.store)) {
-		uv_run(&loop, UV_RUN_ONCE);
-		dispatch_run(&d);
-	}
 }
 
 /* ---------------------------------------------------------------- the pure plan */
@@ -140,25 +115,20 @@ static void submit(struct conn *admin, unsigned i)
 	env.id = 3;
 	env.body_case = HPQ__ENVELOPE__BODY_SUBMIT;
 	env.submit = &sr;
-	feed(admin, &env);
+	bench_core_feed(admin, &env);
 }
 
 static int bench_cycle(unsigned npending, unsigned nnodes)
 {
-	char dir[64] = "/tmp/hpq-bench-autoscale-XXXXXX", err[256], cmd[128], num[32];
+	static struct bench_core b;
+	char err[256], num[32];
 	double cyc[RUNS], noop[RUNS];
 	struct config cfg;
-	struct conn *admin, **agents;
 	unsigned ntasks = npending + nnodes * 8;
 	uint64_t t0;
 
-	if (uv_loop_init(&loop) < 0 || !mkdtemp(dir))
-		return 1;
 	config_init(&cfg);
-	cfg.allow_root_tasks = true;
 	cfg.limits.max_pending_tasks = ntasks + RUNS + 10;
-	free(cfg.state_dir);
-	cfg.state_dir = strdup(dir);
 	snprintf(num, sizeof(num), "%u", nnodes + 100);
 	if (config_set(&cfg, "autoscale.gpu", "max_nodes", num, err, sizeof(err)) < 0 ||
 	    config_set(&cfg, "autoscale.gpu", "gpus", "8", err, sizeof(err)) < 0 ||
@@ -171,71 +141,38 @@ static int bench_cycle(unsigned npending, unsigned nnodes)
 	    config_set(&cfg, "autoscale.gpu", "deprovision_command", "/bin/true", err,
 		       sizeof(err)) < 0 ||
 	    config_autoscale_check(&cfg, err, sizeof(err)) < 0 ||
-	    hpqd_init(&d, &loop, &cfg, STORE_NOSYNC, err, sizeof(err)) < 0) {
+	    bench_core_start(&b, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bench_autoscale: %s\n", err);
 		return 1;
 	}
 	config_release(&cfg);
 
 	t0 = bench_now_ns();
-	agents = calloc(nnodes, sizeof(*agents));
-	for (unsigned i = 0; i < nnodes; i++) {
-		Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-		Hpq__Register reg = HPQ__REGISTER__INIT;
-		Hpq__Resources cap = HPQ__RESOURCES__INIT;
-		char name[32];
-
-		snprintf(name, sizeof(name), "node%04u", i);
-		agents[i] = server_pseudo(d.server, HPQ__ROLE__ROLE_AGENT, name, false);
-		cap.gpus = 8;
-		cap.cpus = 96;
-		cap.mem = 1 << 20;
-		reg.name = name;
-		reg.pool = (char *)"gpu";
-		reg.capacity = &cap;
-		env.id = 1;
-		env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
-		env.register_ = &reg;
-		feed(agents[i], &env);
-	}
-	settle();
-	admin = server_pseudo(d.server, HPQ__ROLE__ROLE_CLIENT, "root", true);
+	bench_core_nodes(&b, nnodes, "gpu");
 	for (unsigned i = 0; i < ntasks; i++) {
-		submit(admin, i);
+		submit(b.admin, i);
 		if (i % 2000 == 1999)
-			settle();
+			bench_core_settle(&b);
 	}
-	settle();
+	bench_core_settle(&b);
 	printf("cycle: %u nodes in pool gpu, %u tasks submitted; set up in %.1f s\n", nnodes,
 	       ntasks, (double)(bench_now_ns() - t0) / 1e9);
 
 	for (int r = 0; r < RUNS; r++) {
 		/* A change in the pool, then the autoscaler's part of the cycle. */
-		submit(admin, (unsigned)r);
+		submit(b.admin, (unsigned)r);
 		t0 = bench_now_ns();
-		autoscale_cycle(&d, hpq_now_ms());
+		autoscale_cycle(&b.d, hpq_now_ms());
 		cyc[r] = (double)(bench_now_ns() - t0) / 1e3;
-		settle();
+		bench_core_settle(&b);
 		t0 = bench_now_ns();
-		autoscale_cycle(&d, hpq_now_ms());
+		autoscale_cycle(&b.d, hpq_now_ms());
 		noop[r] = (double)(bench_now_ns() - t0) / 1e3;
 	}
 	report("cycle", cyc, RUNS);
 	report("noop", noop, RUNS);
 
-	for (unsigned i = 0; i < nnodes; i++) {
-		server_close(agents[i]);
-		server_unref(agents[i]);
-	}
-	free(agents);
-	server_close(admin);
-	server_unref(admin);
-	hpqd_stop(&d);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	hpqd_release(&d);
-	uv_loop_close(&loop);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : 1;
+	return bench_core_stop(&b) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
