@@ -857,6 +857,7 @@ static void reclaim_at_load(struct state *st, struct plan *p, int64_t now)
 
 		if (nd && !nd->in_plan && sched_node_tasks(st->sched, nd->id) == 0) {
 			nd->in_plan = true;
+			st->plans->nodes_in_plan++;
 			nd->plan_pool = pool;
 			state_node_resched(st, nd);
 		}
@@ -919,10 +920,9 @@ static void claim_nodes(struct state *st, int64_t now, void (*fn)(void *arg, str
 	struct plans *ps = st->plans;
 	int64_t grace = (int64_t)st->policy.grace_s * 1000;
 	uint32_t *want = NULL;       /* by node id: its plan pool + 1, 0 for its own */
-	bool any = false;
+	bool any = ps->nodes_in_plan > 0;
+	uint32_t in = 0;
 
-	for (uint32_t i = 0; i < st->nnodes && !any; i++)
-		any = st->nodes[i] && st->nodes[i]->in_plan;
 	/* Claims before a start first, so that a segment under way keeps its
 	 * nodes until its end against the next one's claim. */
 	for (size_t j = 0; j < 2 * ps->n; j++) {
@@ -977,6 +977,10 @@ static void claim_nodes(struct state *st, int64_t now, void (*fn)(void *arg, str
 		}
 	}
 	free(want);
+	/* Exact again (a node removed while in a plan left it too high). */
+	for (uint32_t i = 0; i < st->nnodes; i++)
+		in += st->nodes[i] && st->nodes[i]->in_plan;
+	ps->nodes_in_plan = in;
 }
 
 void plans_each_to_stop(struct state *st, int64_t now, void (*fn)(void *arg, struct task *t),

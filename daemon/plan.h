@@ -78,6 +78,10 @@ struct plans {
 	size_t noffers;
 	uint64_t next_offer;
 	const struct config *cfg;    /* [plans]; NULL: none reservable */
+	/* Nodes with in_plan set, as last counted (never fewer): the nodes are
+	 * walked at each dispatcher cycle only while some are, or a segment
+	 * claims them. */
+	uint32_t nodes_in_plan;
 };
 
 /* What hpq plan search asks; times in unix ms, 0 for "none". */

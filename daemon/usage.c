@@ -7,13 +7,19 @@
  * the running tasks' GPUs). Rates change only where the state records an event (start, end,
  * requeue, team, node...): usage observes them, and accumulates up
  * to that moment at the old rates; the next tick (a uv_prepare, whichever
- * side of the dispatcher's it runs) reads the new rates, O(teams x pools)
- * plus one walk over the running tasks, which the cluster's size bounds.
+ * side of the dispatcher's it runs) reads the new rates: the teams' from
+ * the dispatcher, O(teams x pools); the users', classes' and plans' by
+ * taking back what each task with an event added and adding what it adds
+ * now (a table by task id), so that a start or an end costs the same
+ * however many tasks run. Only an event without a task (a node, a team,
+ * a policy...), rare next to starts and ends, counts the running tasks
+ * again in one walk.
  *
  * Accumulators move to "rows" (hour, dimension, key, pool, amounts) at
- * hour boundaries and whenever the rates they belong to are rebuilt; rows
- * are written with an upsert that adds, so the same bucket may be written
- * any number of times.
+ * hour boundaries and at every flush; rows are written with an upsert
+ * that adds, so the same bucket may be written any number of times. A
+ * user's, class's or plan's accumulator that holds nothing and runs
+ * nothing leaves at a flush.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@
 #include "plan.h"
 #include "server.h"
 #include "store.h"
+#include "task.h"
 #include "usage.h"
 #include "xalloc.h"
 
@@ -61,8 +68,15 @@ struct usage {
 	int64_t last_ms;            /* accumulated up to here */
 	struct acc *teams;          /* [team * npools + pool] */
 	uint32_t nt, np;
-	struct acc *others;         /* users and classes, rebuilt on change */
-	size_t nothers;
+	struct acc **others;        /* users, classes and plans, each with its pool */
+	size_t nothers, capothers;
+	struct acc **oslot;         /* an index of others by (dim, key, pool) */
+	size_t noslots;
+	struct counted *cslot;      /* what each running task adds to others' rates */
+	size_t ncslots, ncounted;
+	uint64_t *touched;          /* tasks with an event since the rates were read */
+	size_t ntouched, captouched;
+	bool recount;               /* an event without a task: count them all again */
 	bool dirty;                 /* an event since the rates were read */
 	struct rows rows;           /* waiting to be written */
 	int closing;                /* handles still closing */
@@ -112,13 +126,27 @@ static void acc_free(struct acc *a)
 	free(a->pool);
 }
 
+static int cmp_acc(const void *x, const void *y)
+{
+	const struct acc *a = *(struct acc *const *)x, *b = *(struct acc *const *)y;
+	int c;
+
+	if (a->dim != b->dim)
+		return a->dim - b->dim;
+	c = strcmp(a->key, b->key);
+	return c ? c : strcmp(a->pool, b->pool);
+}
+
 static void bank_all(struct usage *u, int64_t hour)
 {
 	for (size_t i = 0; i < (size_t)u->nt * u->np; i++)
 		if (u->teams[i].key)
 			acc_bank(u, &u->teams[i], hour);
+	/* In a stable order: rows are written in it. */
+	if (u->nothers)
+		qsort(u->others, u->nothers, sizeof(*u->others), cmp_acc);
 	for (size_t i = 0; i < u->nothers; i++)
-		acc_bank(u, &u->others[i], hour);
+		acc_bank(u, u->others[i], hour);
 }
 
 static void acc_add(struct acc *a, int64_t dt)
@@ -140,7 +168,7 @@ static void integrate(struct usage *u, int64_t now)
 			if (u->teams[i].key)
 				acc_add(&u->teams[i], dt);
 		for (size_t i = 0; i < u->nothers; i++)
-			acc_add(&u->others[i], dt);
+			acc_add(u->others[i], dt);
 		u->last_ms = to;
 		if (to == hour_end)
 			bank_all(u, hour_end / HOUR_MS - 1);
@@ -197,32 +225,20 @@ static void refresh_teams(struct usage *u)
 	}
 }
 
-static int cmp_acc(const void *x, const void *y)
-{
-	const struct acc *a = x, *b = y;
-	int c;
-
-	if (a->dim != b->dim)
-		return a->dim - b->dim;
-	c = strcmp(a->key, b->key);
-	return c ? c : strcmp(a->pool, b->pool);
-}
-
-/* Where (dim, key, pool) is in an index of v (open addressing, a power of
- * two of slots holding v's index + 1); returns the slot. */
-static size_t others_slot(const uint32_t *slot, size_t mask, const struct acc *v, int dim,
-			  const char *key, const char *pool)
+/* Where (dim, key, pool) is in the index of others (open addressing, a
+ * power of two of slots), or the empty slot where it would go. */
+static size_t others_slot(const struct usage *u, int dim, const char *key, const char *pool)
 {
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)dim;
-	size_t i;
+	size_t mask = u->noslots - 1, i;
 
 	for (const char *c = key; *c; c++)
 		h = (h ^ (unsigned char)*c) * 1099511628211ull;
 	h = (h ^ 0x100) * 1099511628211ull; /* key "ab" pool "c" is not key "a" pool "bc" */
 	for (const char *c = pool; *c; c++)
 		h = (h ^ (unsigned char)*c) * 1099511628211ull;
-	for (i = (size_t)h & mask; slot[i]; i = (i + 1) & mask) {
-		const struct acc *a = &v[slot[i] - 1];
+	for (i = (size_t)h & mask; u->oslot[i]; i = (i + 1) & mask) {
+		const struct acc *a = u->oslot[i];
 
 		if (a->dim == dim && !strcmp(a->key, key) && !strcmp(a->pool, pool))
 			break;
@@ -230,95 +246,219 @@ static size_t others_slot(const uint32_t *slot, size_t mask, const struct acc *v
 	return i;
 }
 
-struct others_index {
-	struct acc *v;
-	size_t n, cap;
-	uint32_t *slot;
-	size_t nslots;
-};
-
-/* Adds g GPUs to (dim, key, pool), a new entry (pointing at key and pool) if need be. */
-static void others_add(struct others_index *x, int dim, const char *key, const char *pool,
-		       int64_t g)
+/* Lays the index of others out again, at most half full. */
+static void others_reindex(struct usage *u)
 {
+	size_t n = 256;
+
+	while (n < 2 * (u->nothers + 1))
+		n *= 2;
+	free(u->oslot);
+	u->noslots = n;
+	u->oslot = xcalloc(n, sizeof(*u->oslot));
+	for (size_t j = 0; j < u->nothers; j++) {
+		struct acc *a = u->others[j];
+
+		u->oslot[others_slot(u, a->dim, a->key, a->pool)] = a;
+	}
+}
+
+/* The accumulator of (dim, key, pool), a new one at rate 0 if there is none. */
+static struct acc *others_get(struct usage *u, int dim, const char *key, const char *pool)
+{
+	struct acc *a;
 	size_t i;
 
-	if (2 * (x->n + 1) > x->nslots) {
-		x->nslots = x->nslots ? 2 * x->nslots : 256;
-		free(x->slot);
-		x->slot = xcalloc(x->nslots, sizeof(*x->slot));
-		for (size_t j = 0; j < x->n; j++) {
-			i = others_slot(x->slot, x->nslots - 1, x->v, x->v[j].dim, x->v[j].key,
-					x->v[j].pool);
-			x->slot[i] = (uint32_t)(j + 1);
+	if (2 * (u->nothers + 1) > u->noslots)
+		others_reindex(u);
+	i = others_slot(u, dim, key, pool);
+	if (u->oslot[i])
+		return u->oslot[i];
+	if (u->nothers == u->capothers) {
+		u->capothers = u->capothers ? 2 * u->capothers : 64;
+		u->others = xreallocarray(u->others, u->capothers, sizeof(*u->others));
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->dim = dim;
+	a->key = xstrdup(key);
+	a->pool = xstrdup(pool);
+	u->others[u->nothers++] = a;
+	u->oslot[i] = a;
+	return a;
+}
+
+/* Drops the accumulators that hold nothing and count no running task
+ * (once banked: flush), so that users and classes long gone cost nothing. */
+static void others_compact(struct usage *u)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < u->nothers; i++) {
+		struct acc *a = u->others[i];
+
+		if (a->used || a->used_ms || a->within_ms || a->borrowed_ms || a->lent_ms) {
+			u->others[n++] = a;
+		} else {
+			acc_free(a);
+			free(a);
 		}
 	}
-	i = others_slot(x->slot, x->nslots - 1, x->v, dim, key, pool);
-	if (x->slot[i]) {
-		x->v[x->slot[i] - 1].used += g;
+	if (n == u->nothers)
 		return;
-	}
-	if (x->n == x->cap) {
-		x->cap = x->cap ? 2 * x->cap : 64;
-		x->v = xreallocarray(x->v, x->cap, sizeof(*x->v));
-	}
-	x->v[x->n++] = (struct acc){ .dim = dim, .key = (char *)key, .pool = (char *)pool,
-				     .used = g };
-	x->slot[i] = (uint32_t)x->n;
+	u->nothers = n;
+	others_reindex(u);
 }
 
 /*
- * The per user and per class GPUs of the running tasks: one walk, summed
- * through a hash index (this runs after every start and end, so at a high
- * rate with many tasks running). What the old entries accumulated stays
- * with the same (dim, key, pool) when it is still there, to be banked
- * with it (rows add up per hour, so the stored sums are the same); only
- * the entries that are gone are banked now.
+ * What each running task adds to the rates, by task id: its GPUs, to its
+ * user's, its class's and its plan's (or no) accumulator. An event of a
+ * task takes back what it added and adds what it adds now, so a start or
+ * an end costs the same however many tasks run. Open addressing with
+ * linear probing and deletion by shifting back; g == 0 is an empty slot
+ * (a task that adds nothing is not kept).
  */
-static void refresh_others(struct usage *u)
+struct counted {
+	uint64_t id;
+	int64_t g;
+	struct acc *a[3];            /* user, class, plan (or NULL) */
+};
+
+static size_t counted_home(const struct usage *u, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & (u->ncslots - 1);
+}
+
+static struct counted *counted_find(struct usage *u, uint64_t id)
+{
+	size_t mask = u->ncslots - 1;
+
+	if (!u->ncslots)
+		return NULL;
+	for (size_t i = counted_home(u, id); u->cslot[i].g; i = (i + 1) & mask)
+		if (u->cslot[i].id == id)
+			return &u->cslot[i];
+	return NULL;
+}
+
+/* Adds c, whose id is not there yet. */
+static void counted_put(struct usage *u, const struct counted *c)
+{
+	size_t mask, i;
+
+	if (2 * (u->ncounted + 1) > u->ncslots) {
+		struct counted *old = u->cslot;
+		size_t n = u->ncslots;
+
+		u->ncslots = n ? 2 * n : 1024;
+		u->cslot = xcalloc(u->ncslots, sizeof(*u->cslot));
+		u->ncounted = 0;
+		for (size_t j = 0; j < n; j++)
+			if (old[j].g)
+				counted_put(u, &old[j]);
+		free(old);
+	}
+	mask = u->ncslots - 1;
+	for (i = counted_home(u, c->id); u->cslot[i].g; i = (i + 1) & mask)
+		;
+	u->cslot[i] = *c;
+	u->ncounted++;
+}
+
+/* Removes the entry at c: each later entry of its run that may fill the
+ * hole (its home is not between the hole and itself) moves back into it. */
+static void counted_del(struct usage *u, struct counted *c)
+{
+	size_t mask = u->ncslots - 1, i = (size_t)(c - u->cslot), j = i;
+
+	for (;;) {
+		size_t h;
+
+		j = (j + 1) & mask;
+		if (!u->cslot[j].g)
+			break;
+		h = counted_home(u, u->cslot[j].id);
+		if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
+			u->cslot[i] = u->cslot[j];
+			i = j;
+		}
+	}
+	memset(&u->cslot[i], 0, sizeof(u->cslot[i]));
+	u->ncounted--;
+}
+
+/* The GPUs a task adds to the rates: those of a running one (in the
+ * state's running list), 0 for any other. */
+static int64_t task_gpus(const struct task *t)
+{
+	if (!t || dlist_empty(&t->run_link))
+		return 0;
+	return (int64_t)t->st.per_node.gpus * t->st.nnodes;
+}
+
+static const char *task_plan(const struct task *t)
+{
+	return t->plan && *t->plan ? t->plan : NULL;
+}
+
+static void count(struct usage *u, const struct task *t, int64_t g)
+{
+	struct counted c = { .id = t->st.id, .g = g };
+
+	c.a[0] = others_get(u, DIM_USER, t->user, t->pool);
+	c.a[1] = others_get(u, DIM_CLASS, t->cls, t->pool);
+	if (task_plan(t))
+		c.a[2] = others_get(u, DIM_PLAN, task_plan(t), t->pool);
+	for (int k = 0; k < 3; k++)
+		if (c.a[k])
+			c.a[k]->used += g;
+	counted_put(u, &c);
+}
+
+static bool acc_is(const struct acc *a, const char *key, const char *pool)
+{
+	return key ? a && !strcmp(a->key, key) && !strcmp(a->pool, pool) : !a;
+}
+
+/* Brings what task id adds to the rates in line with the task as it is now
+ * (running or not, ended, gone from memory, its class changed...). */
+static void recount_task(struct usage *u, uint64_t id)
+{
+	const struct task *t = state_task_find(&u->d->state, id);
+	struct counted *c = counted_find(u, id);
+	int64_t g = task_gpus(t);
+
+	if (c && g == c->g && acc_is(c->a[0], t->user, t->pool) &&
+	    acc_is(c->a[1], t->cls, t->pool) && acc_is(c->a[2], task_plan(t), t->pool))
+		return;
+	if (c) {
+		for (int k = 0; k < 3; k++)
+			if (c->a[k])
+				c->a[k]->used -= c->g;
+		counted_del(u, c);
+	}
+	if (g)
+		count(u, t, g);
+}
+
+/* The per user, class and plan GPUs counted afresh: one walk over the
+ * running tasks. At the start, and after an event with no task, which
+ * might have changed any of them. */
+static void recount_all(struct usage *u)
 {
 	struct state *st = &u->d->state;
-	struct others_index x = { 0 };
 
+	for (size_t i = 0; i < u->nothers; i++)
+		u->others[i]->used = 0;
+	if (u->ncslots)
+		memset(u->cslot, 0, u->ncslots * sizeof(*u->cslot));
+	u->ncounted = 0;
 	for (struct dlist *l = st->running.next; l != &st->running; l = l->next) {
 		const struct task *t = container_of(l, struct task, run_link);
-		int64_t g = (int64_t)t->st.per_node.gpus * t->st.nnodes;
+		int64_t g = task_gpus(t);
 
-		if (!g)
-			continue;
-		others_add(&x, DIM_USER, t->user, t->pool, g);
-		others_add(&x, DIM_CLASS, t->cls, t->pool, g);
-		if (t->plan && *t->plan)
-			others_add(&x, DIM_PLAN, t->plan, t->pool, g);
+		if (g)
+			count(u, t, g);
 	}
-	for (size_t i = 0; i < x.n; i++) {
-		x.v[i].key = xstrdup(x.v[i].key);
-		x.v[i].pool = xstrdup(x.v[i].pool);
-	}
-	for (size_t i = 0; i < u->nothers; i++) {
-		struct acc *o = &u->others[i];
-		size_t j = x.n ? others_slot(x.slot, x.nslots - 1, x.v, o->dim, o->key, o->pool)
-			       : 0;
-
-		if (x.n && x.slot[j]) {
-			struct acc *a = &x.v[x.slot[j] - 1];
-
-			a->used_ms += o->used_ms;
-			a->within_ms += o->within_ms;
-			a->borrowed_ms += o->borrowed_ms;
-			a->lent_ms += o->lent_ms;
-		} else {
-			acc_bank(u, o, cur_hour(u));
-		}
-		acc_free(o);
-	}
-	free(u->others);
-	free(x.slot);
-	/* In a stable order, as before: rows are written in it. */
-	if (x.n)
-		qsort(x.v, x.n, sizeof(*x.v), cmp_acc);
-	u->others = x.v;
-	u->nothers = x.n;
 }
 
 /* New rates if something changed since they were read, then up to now. */
@@ -326,10 +466,45 @@ static void catch_up(struct usage *u)
 {
 	if (u->dirty) {
 		refresh_teams(u);
-		refresh_others(u);
+		if (u->recount)
+			recount_all(u);
+		else
+			for (size_t i = 0; i < u->ntouched; i++)
+				recount_task(u, u->touched[i]);
+		u->ntouched = 0;
+		u->recount = false;
 		u->dirty = false;
 	}
 	integrate(u, hpq_now_ms());
+}
+
+int usage_verify(struct usage *u, char *err, size_t errlen)
+{
+	size_t n, ncounted;
+	int64_t *used;
+	int r = 0;
+
+	catch_up(u);
+	n = u->nothers;
+	ncounted = u->ncounted;
+	used = xcalloc(n + 1, sizeof(*used));
+	for (size_t i = 0; i < n; i++)
+		used[i] = u->others[i]->used;
+	recount_all(u);
+	for (size_t i = 0; i < u->nothers && !r; i++) {
+		const struct acc *a = u->others[i];
+		int64_t had = i < n ? used[i] : 0;
+
+		if (a->used != had)
+			r = hpq_errf(err, errlen, HPQ_ESTATE, "%s %s in pool %s: %lld GPUs counted, "
+				     "%lld running", dim_names[a->dim], a->key, a->pool,
+				     (long long)had, (long long)a->used);
+	}
+	if (!r && ncounted != u->ncounted)
+		r = hpq_errf(err, errlen, HPQ_ESTATE, "%zu tasks counted, %zu running with GPUs",
+			     ncounted, u->ncounted);
+	free(used);
+	return r;
 }
 
 static void on_tick(uv_prepare_t *h)
@@ -347,6 +522,22 @@ static void on_event(void *arg, const struct store_event *ev, const struct task 
 	 * runs after at the new ones, read at the next tick. */
 	integrate(u, hpq_now_ms());
 	u->dirty = true;
+	if (!t) {
+		u->recount = true;
+		return;
+	}
+	if (u->recount)
+		return;
+	/* Past as many as run, a walk over the running tasks costs less. */
+	if (u->ntouched >= 1024 && u->ntouched > 2 * u->ncounted) {
+		u->recount = true;
+		return;
+	}
+	if (u->ntouched == u->captouched) {
+		u->captouched = u->captouched ? 2 * u->captouched : 256;
+		u->touched = xreallocarray(u->touched, u->captouched, sizeof(*u->touched));
+	}
+	u->touched[u->ntouched++] = t->st.id;
 }
 
 /* ---------------------------------------------------------------- writing */
@@ -356,6 +547,7 @@ static void flush(struct usage *u)
 {
 	catch_up(u);
 	bank_all(u, cur_hour(u));
+	others_compact(u);
 	for (size_t i = 0; i < u->rows.n; i++) {
 		const struct row *w = &u->rows.v[i];
 
@@ -506,6 +698,7 @@ int usage_init(struct hpqd *d)
 	u->d = d;
 	u->last_ms = hpq_now_ms();
 	u->dirty = true;
+	u->recount = true;          /* the tasks the load found running */
 	if (uv_prepare_init(d->loop, &u->tick) < 0 || uv_timer_init(d->loop, &u->flush) < 0) {
 		free(u);
 		return HPQ_EINVAL;
@@ -541,9 +734,14 @@ void usage_close(struct hpqd *d)
 	for (size_t i = 0; i < (size_t)u->nt * u->np; i++)
 		acc_free(&u->teams[i]);
 	free(u->teams);
-	for (size_t i = 0; i < u->nothers; i++)
-		acc_free(&u->others[i]);
+	for (size_t i = 0; i < u->nothers; i++) {
+		acc_free(u->others[i]);
+		free(u->others[i]);
+	}
 	free(u->others);
+	free(u->oslot);
+	free(u->cslot);
+	free(u->touched);
 	rows_free(&u->rows);
 	d->usage = NULL;
 	u->closing = 2;

@@ -29,5 +29,9 @@ void usage_close(struct hpqd *d);
 /* hpq usage: answers c's request id; u may be NULL (accounting is off). */
 int usage_request(struct usage *u, struct conn *c, uint64_t id, const Hpq__UsageRequest *m,
 		  struct state_err *e);
+/* For the tests: catches up, then counts the running tasks afresh; 0 when
+ * what the events kept per user, class and plan agrees with the count,
+ * else HPQ_ESTATE and what differs (the count stays). */
+int usage_verify(struct usage *u, char *err, size_t errlen);
 
 #endif
