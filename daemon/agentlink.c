@@ -347,16 +347,16 @@ void agentlink_lose_member(struct hpqd *d, struct task *t, int rank, const char 
 static void lose_node(struct hpqd *d, struct node *n)
 {
 	struct state *st = &d->state;
+	struct task_member *m, *next;
 	char why[128];
 
 	state_node_lost(st, n);
 	snprintf(why, sizeof(why), "node %s lost", n->name);
-	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
-		struct task *t = container_of(l, struct task, run_link);
-		int rank = agentlink_rank_on(t, n->name);
+	node_for_each_member(m, next, n) {
+		struct task *t = m->t;
+		int rank = (int)m->rank;
 
-		next = l->next;
-		if (rank >= 0 && t->done[rank] != '1')
+		if (t->done[rank] != '1')
 			agentlink_lose_member(d, t, rank, why);
 	}
 }
@@ -364,15 +364,14 @@ static void lose_node(struct hpqd *d, struct node *n)
 int agentlink_evacuate(struct hpqd *d, struct node *n, const char *why)
 {
 	struct state *st = &d->state;
+	struct task_member *m, *next;
 	int count = 0;
 
-	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
-		struct task *t = container_of(l, struct task, run_link);
+	node_for_each_member(m, next, n) {
+		struct task *t = m->t;
 		uint32_t attempt = t->attempts;
-		int rank = agentlink_rank_on(t, n->name);
 
-		next = l->next;
-		if (rank < 0 || t->done[rank] == '1')
+		if (t->done[m->rank] == '1')
 			continue;
 		state_task_requeue(st, t, why);
 		/* Every member, this node's too: the task resumes elsewhere. */

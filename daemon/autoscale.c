@@ -626,14 +626,12 @@ static void leave(struct autoscale *as, struct as_node *a, const char *why, bool
 	if (!n)
 		return;
 	if (preempt) {
-		for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
-			struct task *t = container_of(l, struct task, run_link);
-			bool here = false;
+		struct task_member *m, *next;
 
-			next = l->next;
-			for (uint32_t r = 0; r < t->n_node_names && !here; r++)
-				here = !strcmp(t->node_names[r], n->name) && t->done &&
-				       t->done[r] != '1';
+		node_for_each_member(m, next, n) {
+			struct task *t = m->t;
+			bool here = t->done && t->done[m->rank] != '1';
+
 			if (!here || t->state != TASK_RUNNING || !preemptible(st, t))
 				continue;
 			state_task_preempt(st, t, NULL, SCHED_CAUSE_NONE);

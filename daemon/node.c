@@ -38,6 +38,12 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
+	/* A node leaves with no task on it (state_node_remove), and tasks
+	 * are freed before nodes (state_release); should a member be linked
+	 * still, it is unlinked here, so that its task never touches this
+	 * freed node. */
+	while (!dlist_empty(&n->members))
+		dlist_del(n->members.next);
 	free(n->name);
 	free_strv(n->labels, n->nlabels);
 	free(n->address);
@@ -72,6 +78,7 @@ static struct node *node_add(struct state *st, const char *name, uint32_t pool)
 	n->reason = xstrdup("");
 	n->service_by = xstrdup("");
 	n->repair_action = xstrdup("");
+	dlist_init(&n->members);
 	st->nodes = xreallocarray(st->nodes, st->nnodes + 1, sizeof(*st->nodes));
 	st->nodes[st->nnodes++] = n;
 	strmap_put(&st->node_names, n->name, n);

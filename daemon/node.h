@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hpq.pb-c.h"
+#include "list.h"
 #include "res.h"
 
 struct actor;
@@ -65,7 +66,22 @@ struct node {
 	 * in the plan's own dispatcher pool, plan_pool, not in pool. */
 	bool in_plan;
 	uint32_t plan_pool;
+	/* Memory only: the members here of the running tasks (task.h, struct
+	 * task_member), in the order they started, so that what runs on one
+	 * node is found without walking every running task. task.c keeps it
+	 * as tasks enter and leave the state's running list. */
+	struct dlist members;
 };
+
+/*
+ * m walks the running tasks' members on node n (struct task_member:
+ * m->t the task, m->rank its rank here), in the order the tasks started,
+ * as the state's running list has them. A task has at most one member on
+ * a node (its first rank there). The next member is read before the
+ * body runs, so the body may requeue, preempt or end m->t (which unlinks
+ * m); read m->t and m->rank before it does.
+ */
+#define node_for_each_member(m, next, n) dlist_for_each_entry_safe(m, next, &(n)->members, link)
 
 struct node *state_node_find(const struct state *st, const char *name);
 bool state_node_schedulable(const struct node *n);

@@ -950,6 +950,7 @@ static void claim_nodes(struct state *st, int64_t now, void (*fn)(void *arg, str
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		struct node *n = st->nodes[i];
 		uint32_t w = want ? want[i] : 0, have;
+		struct task_member *m, *next;
 
 		if (!n)
 			continue;
@@ -967,12 +968,12 @@ static void claim_nodes(struct state *st, int64_t now, void (*fn)(void *arg, str
 		if (!w)
 			continue;    /* its plan's tasks are on their way out */
 		/* Empty it for its segment: the work of anyone but the plan. */
-		for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
-			struct task *t = container_of(l, struct task, run_link);
+		node_for_each_member(m, next, n) {
+			struct task *t = m->t;
 
-			next = l->next;
-			if (t->state == TASK_RUNNING && t->st.pool != w - 1 && runs_on(t, n) &&
-			    !own_task(st, t, w - 1))
+			/* As runs_on: a rank here not done yet. */
+			if (t->state == TASK_RUNNING && t->st.pool != w - 1 && t->done &&
+			    t->done[m->rank] != '1' && !own_task(st, t, w - 1))
 				fn(arg, t);
 		}
 	}

@@ -118,15 +118,13 @@ static bool is_bad(const struct node *n)
 	return n->lost || !strcmp(n->health, "unhealthy") || !strcmp(n->health, "unreachable");
 }
 
-static bool has_runs(const struct state *st, const struct node *n)
+static bool has_runs(const struct node *n)
 {
-	for (const struct dlist *l = st->running.next; l != &st->running; l = l->next) {
-		const struct task *t = container_of(l, struct task, run_link);
+	const struct task_member *m;
 
-		for (uint32_t r = 0; r < t->n_node_names; r++)
-			if (!strcmp(t->node_names[r], n->name) && t->done && t->done[r] != '1')
-				return true;
-	}
+	dlist_for_each_entry(m, &n->members, link)
+		if (m->t->done && m->t->done[m->rank] != '1')
+			return true;
 	return false;
 }
 
@@ -394,7 +392,7 @@ static void check_node(struct hpqd *d, struct node *n, uint64_t now)
 		n->bad_since_mono = now;
 
 	if (!strcmp(n->service, "draining")) {
-		if (!has_runs(&d->state, n))
+		if (!has_runs(n))
 			state_node_set_service(&d->state, n, "drained", n->service_by, n->reason);
 		return;
 	}
@@ -525,7 +523,7 @@ void repair_drain(struct hpqd *d, struct node *n, const char *by, const char *re
 	n->repair_running = false;      /* a running command's exit is only logged */
 	free(n->repair_action);
 	n->repair_action = xstrdup("");
-	state_node_set_service(&d->state, n, has_runs(&d->state, n) ? "draining" : "drained", by,
+	state_node_set_service(&d->state, n, has_runs(n) ? "draining" : "drained", by,
 			       why);
 }
 

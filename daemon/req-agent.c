@@ -172,6 +172,7 @@ int req_register(struct req *q)
 	Hpq__Register reg = *m;
 	struct register_reply *rr;
 	struct node *n, *old;
+	struct task_member *mb, *next;
 	char why[128];
 	int r;
 
@@ -238,13 +239,11 @@ int req_register(struct req *q)
 	}
 	/* What the agent should have and does not. */
 	snprintf(why, sizeof(why), "its agent on %s no longer had it", n->name);
-	for (struct dlist *l = st->running.next, *next; l != &st->running; l = next) {
-		struct task *t = container_of(l, struct task, run_link);
-		int rank = agentlink_rank_on(t, n->name);
+	node_for_each_member(mb, next, n) {
+		struct task *t = mb->t;
+		int rank = (int)mb->rank;
 
-		next = l->next;
-		if (rank < 0 || t->run_unsent || t->done[rank] == '1' ||
-		    listed(m, t->st.id, t->attempts))
+		if (t->run_unsent || t->done[rank] == '1' || listed(m, t->st.id, t->attempts))
 			continue;
 		agentlink_lose_member(d, t, rank, why);
 	}

@@ -107,6 +107,9 @@ void state_task_free(struct task *t)
 	free(t->recipe_version);
 	free_strv(t->recipe_params, t->n_recipe_params);
 	str_free(t->plan);
+	for (uint32_t i = 0; i < t->nmembers; i++)
+		dlist_del(&t->members[i].link);
+	free(t->members);
 	free(t);
 }
 
@@ -467,6 +470,42 @@ static void unlink_running(struct task *t)
 {
 	if (t->run_link.next != &t->run_link)
 		dlist_del(&t->run_link);
+	for (uint32_t i = 0; i < t->nmembers; i++)
+		dlist_del(&t->members[i].link);
+}
+
+/*
+ * Into the state's running list, and each rank's member into its node's
+ * members (node.h), found by the name the attempt recorded, as every walk
+ * of the running tasks compared names before. A node not known (none
+ * is, while the dispatcher holds the task) gets no member; a node named
+ * twice only its first rank, as a walk by name found the first.
+ */
+static void link_running(struct state *st, struct task *t)
+{
+	uint32_t n = t->n_node_names;
+
+	unlink_running(t);
+	dlist_add_tail(&st->running, &t->run_link);
+	if (n != t->nmembers) {
+		free(t->members);
+		t->members = n ? xcalloc(n, sizeof(*t->members)) : NULL;
+		t->nmembers = n;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct task_member *m = &t->members[i];
+		struct node *nd = state_node_find(st, t->node_names[i]);
+
+		m->t = t;
+		m->rank = i;
+		dlist_init(&m->link);
+		/* This task's members go in rank order at the tails: an
+		 * earlier rank on nd is at its tail now. */
+		if (!nd || (!dlist_empty(&nd->members) &&
+			    container_of(nd->members.prev, struct task_member, link)->t == t))
+			continue;
+		dlist_add_tail(&nd->members, &m->link);
+	}
 }
 
 static void task_ended_hooks(struct state *st, struct task *t);
@@ -574,7 +613,7 @@ void restore_one(struct state *st, struct task *t)
 		r = ids ? sched_task_adopt(st->sched, &t->st, ids, t->start_ms) : HPQ_ENOTFOUND;
 		free(ids);
 		if (r == 0) {
-			dlist_add_tail(&st->running, &t->run_link);
+			link_running(st, t);
 			if (t->ckpt.has)
 				sched_task_checkpoint(st->sched, &t->st, t->ckpt.time_ms);
 			return;
@@ -1195,8 +1234,7 @@ void state_task_start(struct state *st, struct task *t)
 	t->exit_code = 0;
 	set_str(&t->reason, "");
 	t->run_unsent = true;
-	unlink_running(t);
-	dlist_add_tail(&st->running, &t->run_link);
+	link_running(st, t);
 	task_save(st, t);
 	state_event(st, "start", t, NULL, NULL, "attempt %u on %s%s", t->attempts, list,
 		    t->ckpt.has ? " (resuming)" : "");

@@ -50,6 +50,15 @@ static inline bool task_state_final(enum task_state s)
 	return s >= TASK_COMPLETED;
 }
 
+/* A running task's member on one node, in that node's members list
+ * (node.h, node_for_each_member); not in any list (it points at itself)
+ * while the task does not run, or for a rank whose node is not known. */
+struct task_member {
+	struct dlist link;
+	struct task *t;
+	uint32_t rank;
+};
+
 struct task {
 	struct sched_task st;        /* st.id is the task id; the dispatcher links it */
 	enum task_state state;
@@ -112,6 +121,9 @@ struct task {
 		int64_t time_ms;
 	} ckpt;                      /* the newest checkpoint: where a restart resumes */
 	struct dlist run_link;       /* in state.running while RUNNING or PREEMPTING */
+	struct task_member *members; /* by rank, linked to their nodes while in state.running;
+	                              * kept (unlinked) for the next attempt */
+	uint32_t nmembers;
 };
 
 /* What ended tasks that left memory (state_tasks_evict) leave of

@@ -1,0 +1,395 @@
+/*
+ * test_daemon_members.c: the per node index of running members (node.h
+ * members, task.h struct task_member) that task.c keeps as tasks enter
+ * and leave the state's running list, on a real state and store in a
+ * temp dir:
+ *
+ *   - after any sequence of submits, starts (gangs too), preemptions,
+ *     members' exits, requeue requests, cancels, requeues, lost nodes
+ *     (their tasks requeued through node_for_each_member, as hpqd does),
+ *     removed nodes and nodes of the same name joining again, and a
+ *     restart that adopts the running tasks, each node's members are
+ *     exactly what a scan of the running tasks by node name finds, in
+ *     the running list's order, and no other member is linked;
+ *   - the sequence did reach each of those kinds of change.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "clock.h"
+#include "context.h"
+#include "error.h"
+#include "hpq.pb-c.h"
+#include "log.h"
+#include "node.h"
+#include "state.h"
+#include "store.h"
+#include "task.h"
+#include "team.h"
+
+#define NNODES 24
+
+struct fix {
+	char dir[64];
+	char path[128];
+	uv_loop_t loop;
+	struct hpqd d;
+};
+
+static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
+				    .known = true };
+
+static void on_flag(void *arg, int status)
+{
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+static void commit(struct fix *f)
+{
+	int done = 0;
+
+	store_after_commit(f->d.store, on_flag, &done);
+	store_submit(f->d.store);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(done, 1);
+}
+
+static void node(struct fix *f, const char *name)
+{
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	struct node *n;
+
+	cap.gpus = 8;
+	cap.cpus = 64;
+	cap.mem = 512 * 1024;
+	reg.name = (char *)name;
+	reg.pool = "a";
+	reg.capacity = &cap;
+	reg.address = "10.0.0.1";
+	if (state_node_register(&f->d.state, &reg, "0.1.0", &n, &e) < 0)
+		fail_msg("register: %s", e.msg);
+}
+
+static void open_all(struct fix *f)
+{
+	char err[256] = "";
+
+	if (store_open(f->path, STORE_NOSYNC, &f->d.store, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&f->d.state, f->d.store);
+	if (state_load(&f->d.state, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(f->d.store, &f->loop, NULL, NULL), 0);
+}
+
+static void close_all(struct fix *f)
+{
+	commit(f);
+	state_release(&f->d.state);
+	store_close(f->d.store);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static int setup(void **ts)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	hpq_log_set_level(LOG_WARNING);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-members-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	f->d.loop = &f->loop;
+	open_all(f);
+	for (int i = 0; i < NNODES; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d", i);
+		node(f, name);
+	}
+	*ts = f;
+	return 0;
+}
+
+static int teardown(void **ts)
+{
+	struct fix *f = *ts;
+	char cmd[160];
+
+	close_all(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* The index against a fresh scan of the running tasks by node name. */
+static void verify(struct fix *f, unsigned seed, int step)
+{
+	struct state *st = &f->d.state;
+	size_t linked = 0, expected = 0;
+
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const struct node *n = st->nodes[i];
+		const struct dlist *at;
+
+		if (!n)
+			continue;
+		at = n->members.next;
+		for (const struct dlist *l = st->running.next; l != &st->running; l = l->next) {
+			const struct task *t = container_of(l, struct task, run_link);
+			const struct task_member *m;
+			int rank = -1;
+
+			for (uint32_t r = 0; r < t->n_node_names && rank < 0; r++)
+				if (!strcmp(t->node_names[r], n->name))
+					rank = (int)r;
+			if (rank < 0)
+				continue;
+			expected++;
+			if (at == &n->members)
+				fail_msg("seed %u, step %d: node %s lacks task %llu", seed, step,
+					 n->name, (unsigned long long)t->st.id);
+			m = container_of(at, struct task_member, link);
+			if (m->t != t || m->rank != (uint32_t)rank)
+				fail_msg("seed %u, step %d: node %s has task %llu rank %u where "
+					 "task %llu rank %d was expected", seed, step, n->name,
+					 (unsigned long long)m->t->st.id, m->rank,
+					 (unsigned long long)t->st.id, rank);
+			at = at->next;
+		}
+		if (at != &n->members)
+			fail_msg("seed %u, step %d: node %s has task %llu, which does not run "
+				 "there", seed, step, n->name,
+				 (unsigned long long)container_of(at, struct task_member, link)
+					 ->t->st.id);
+	}
+	/* Nothing else is linked: count every task's linked members. */
+	for (size_t i = 0; i < st->ntasks; i++) {
+		const struct task *t = st->tasks[i];
+
+		for (uint32_t r = 0; r < t->nmembers; r++) {
+			if (t->members[r].link.next == &t->members[r].link)
+				continue;
+			linked++;
+			assert_true(t->state == TASK_RUNNING || t->state == TASK_PREEMPTING);
+			assert_ptr_equal(t->members[r].t, t);
+		}
+	}
+	if (linked != expected)
+		fail_msg("seed %u, step %d: %zu members linked, %zu expected", seed, step,
+			 linked, expected);
+}
+
+static void submit(struct fix *f, unsigned *rs)
+{
+	static char *argv[] = { "/bin/train" };
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	struct state_err e;
+	struct task *t;
+
+	res.gpus = 1 + (uint32_t)(rand_r(rs) % 4);
+	res.cpus = 1;
+	spec.pool = "a";
+	spec.nodes = rand_r(rs) % 4 == 0 ? 2 + (uint32_t)(rand_r(rs) % 3) : 1;
+	spec.per_node = &res;
+	spec.n_argv = 1;
+	spec.argv = argv;
+	spec.time_limit_s = 3600;
+	if (state_task_submit(&f->d.state, &spec, &admin, &t, &e) < 0)
+		fail_msg("submit: %s", e.msg);
+}
+
+static struct task *running(struct fix *f, unsigned *rs)
+{
+	struct dlist *h = &f->d.state.running, *l;
+	size_t n = 0, k;
+
+	for (l = h->next; l != h; l = l->next)
+		n++;
+	if (!n)
+		return NULL;
+	k = (size_t)rand_r(rs) % n;
+	for (l = h->next; k--; l = l->next)
+		;
+	return container_of(l, struct task, run_link);
+}
+
+/* A node picked at random, or NULL when that slot was removed. */
+static struct node *some_node(struct fix *f, unsigned *rs)
+{
+	return f->d.state.nodes[(uint32_t)rand_r(rs) % f->d.state.nnodes];
+}
+
+struct seen {
+	int starts, gangs, preempts, exits, requeues, cancels, lost, lost_tasks, removed, rejoined;
+};
+
+static void cycle(struct fix *f, int64_t now, struct seen *s)
+{
+	const struct sched_decision *d;
+	size_t n;
+
+	d = sched_cycle(f->d.state.sched, now, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = state_task_of(d[i].task);
+
+		if (d[i].action == SCHED_START) {
+			state_task_start(&f->d.state, t);
+			s->starts++;
+			s->gangs += t->st.nnodes > 1;
+		} else if (d[i].action == SCHED_PREEMPT) {
+			state_task_preempt(&f->d.state, t,
+					   d[i].beneficiary ? state_task_of(d[i].beneficiary)
+							    : NULL, d[i].cause);
+			s->preempts++;
+		}
+	}
+}
+
+/* What hpqd does when a node is lost (agentlink.c lose_node). */
+static void lose(struct fix *f, struct node *n, struct seen *s)
+{
+	struct task_member *m, *next;
+
+	state_node_lost(&f->d.state, n);
+	node_for_each_member(m, next, n) {
+		struct task *t = m->t;
+
+		if (t->done[m->rank] != '1') {
+			state_task_requeue(&f->d.state, t, "node lost");
+			s->lost_tasks++;
+		}
+	}
+	s->lost++;
+}
+
+/* A node without tasks leaves (hpq node remove), and may join again. */
+static void remove_node(struct fix *f, struct node *n, struct seen *s)
+{
+	struct state_err e;
+	char name[32];
+
+	if (sched_node_tasks(f->d.state.sched, n->id))
+		return;
+	snprintf(name, sizeof(name), "%s", n->name);
+	state_node_set_service(&f->d.state, n, "drained", "root", "test");
+	state_node_disconnected(&f->d.state, n);
+	if (state_node_remove(&f->d.state, n, &admin, &e) < 0)
+		fail_msg("remove %s: %s", name, e.msg);
+	s->removed++;
+	if (strcmp(name, "n0")) {     /* n0 stays away: a slot stays NULL */
+		node(f, name);
+		s->rejoined++;
+	}
+}
+
+static void run_seed(struct fix *f, unsigned seed, struct seen *s)
+{
+	unsigned rs = seed;
+	int64_t now = hpq_now_ms();
+	struct state_err e;
+	struct task *t;
+	struct node *n;
+
+	for (int step = 0; step < 1500; step++) {
+		int what = rand_r(&rs) % 100;
+
+		now += 20000;
+		if (what < 30) {
+			submit(f, &rs);
+		} else if (what < 55) {
+			cycle(f, now, s);
+		} else if (what < 75) {
+			if ((t = running(f, &rs))) {
+				state_task_member_exit(&f->d.state, t,
+						       (uint32_t)(rand_r(&rs) % t->st.nnodes),
+						       rand_r(&rs) % 4 == 0, "exit");
+				s->exits++;
+			}
+		} else if (what < 80) {
+			if ((t = running(f, &rs)) &&
+			    state_task_requeue_request(&f->d.state, t, &admin, &e) == 1)
+				s->requeues++;
+		} else if (what < 85) {
+			if ((t = running(f, &rs)) && t->state == TASK_RUNNING &&
+			    state_task_cancel(&f->d.state, t, &admin, &e) >= 0)
+				s->cancels++;
+		} else if (what < 90) {
+			if ((t = running(f, &rs))) {
+				state_task_requeue(&f->d.state, t, "agent lost it");
+				s->requeues++;
+			}
+		} else if (what < 94) {
+			if ((n = some_node(f, &rs)) && !n->lost)
+				lose(f, n, s);
+		} else if (what < 97) {
+			/* A lost node comes back. */
+			if ((n = some_node(f, &rs)) && n->lost)
+				node(f, n->name);
+		} else if (what < 99) {
+			if ((n = some_node(f, &rs)))
+				remove_node(f, n, s);
+		} else {
+			state_tasks_evict(&f->d.state, INT64_MAX, 50);
+		}
+		verify(f, seed, step);
+		if (step % 100 == 99)
+			commit(f);
+	}
+}
+
+static void test_index_matches_a_scan(void **ts)
+{
+	struct fix *f = *ts;
+	struct seen s = { 0 };
+	size_t before = 0, after = 0;
+
+	for (unsigned seed = 1; seed <= 4; seed++)
+		run_seed(f, seed, &s);
+	print_message("starts %d (gangs %d), preemptions %d, exits %d, requeues %d, cancels "
+		      "%d, lost nodes %d (tasks %d), removed %d, rejoined %d\n", s.starts,
+		      s.gangs, s.preempts, s.exits, s.requeues, s.cancels, s.lost, s.lost_tasks,
+		      s.removed, s.rejoined);
+	assert_true(s.starts > 100);
+	assert_true(s.gangs > 10);
+	assert_true(s.exits > 50);
+	assert_true(s.requeues > 20);
+	assert_true(s.cancels > 10);
+	assert_true(s.lost > 5 && s.lost_tasks > 5);
+	assert_true(s.removed > 0 && s.rejoined > 0);
+
+	/* A restart: the running tasks are adopted, and indexed again. */
+	for (struct dlist *l = f->d.state.running.next; l != &f->d.state.running; l = l->next)
+		before++;
+	assert_true(before > 0);
+	close_all(f);
+	open_all(f);
+	for (struct dlist *l = f->d.state.running.next; l != &f->d.state.running; l = l->next)
+		after++;
+	assert_int_equal(after, before);
+	verify(f, 0, -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_index_matches_a_scan, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
