@@ -18,6 +18,10 @@
 #   TASK=exp:20s RUN=120 WARMUP=20 SAMPLE=2 KEEP=0 SUBMITTERS=4
 #   KEEP_FINISHED=1h ([tasks] keep_finished: how long a finished task stays
 #   in hpqd's memory; shorter than the run, RSS follows the live tasks)
+#   RESTART=0 (1: once the submits are done, hpqd is killed with SIGKILL
+#   and started again on the same state; reported: how long until every
+#   node has registered again, hpqd's CPU meanwhile, and the tasks still
+#   running then, none started twice; give TASK long enough to outlive it)
 # RATE tasks a second, submitted BATCH at a time (one SubmitRequest of an
 # array, from sim_submit.c; SUBMITTERS of them, each on its own connection);
 # TASK is each task's duration as hpq-sim reads it (sim:duration=TASK).
@@ -37,6 +41,7 @@ SAMPLE=${SAMPLE:-2}
 KEEP=${KEEP:-0}
 SUBMITTERS=${SUBMITTERS:-4}
 KEEP_FINISHED=${KEEP_FINISHED:-1h}
+RESTART=${RESTART:-0}
 
 HPQD=$BUILD/daemon/hpqd
 HPQ=$(realpath $BUILD/client/hpq)
@@ -75,11 +80,14 @@ max_connections = $((NODES + 1024))
 [tasks]
 keep_finished = $KEEP_FINISHED
 EOF
-"$HPQD" --foreground --state-dir "$DIR" --socket "$SOCK" --listen "" --log-level warning \
-	--heartbeat "$HEARTBEAT" --config "$DIR/hpqd.conf" 2>"$DIR/hpqd.log" &
-HPQD_PID=$!
-pids+=($HPQD_PID)
-for _ in $(seq 100); do [ -S "$SOCK" ] && "$HPQ" status >/dev/null 2>&1 && break; sleep 0.1; done
+start_hpqd() {
+	"$HPQD" --foreground --state-dir "$DIR" --socket "$SOCK" --listen "" --log-level warning \
+		--heartbeat "$HEARTBEAT" --config "$DIR/hpqd.conf" 2>>"$DIR/hpqd.log" &
+	HPQD_PID=$!
+	pids+=($HPQD_PID)
+	for _ in $(seq 600); do [ -S "$SOCK" ] && "$HPQ" status >/dev/null 2>&1 && break; sleep 0.1; done
+}
+start_hpqd
 
 echo "nodes $NODES x $GPUS GPUs, heartbeat $HEARTBEAT, $TEAMS teams, $RATE tasks/s" \
      "($BATCH per submit) of $TASK for ${RUN}s, finished tasks kept $KEEP_FINISHED;" \
@@ -150,6 +158,33 @@ pids+=($SAMPLER)
 submitter
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
+
+# A crash under load: every agent reconnects and registers again at once.
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/sim.stats"; }
+restart_report=
+if [ "$RESTART" = 1 ]; then
+	before=$("$HPQ" status --json | jq -r '.running // 0')
+	disc=$(stat_of disconnects)
+	kill -9 "$HPQD_PID"
+	wait "$HPQD_PID" 2>/dev/null || true
+	t0=$(date +%s%N)
+	until [ "$(stat_of disconnects)" -ge $((disc + NODES)) ]; do sleep 0.05; done
+	start_hpqd
+	tup=$(date +%s%N)
+	until [ "$(stat_of ready)" = "$NODES" ]; do
+		sleep 0.1
+		if [ $((($(date +%s%N) - t0) / 1000000000)) -gt 600 ]; then
+			echo "sim_scenario: not every node registered again in 600 s" >&2
+			break
+		fi
+	done
+	t1=$(date +%s%N)
+	after=$("$HPQ" status --json | jq -r '.running // 0')
+	restart_report=$(printf 'restart: SIGKILL with %s tasks running; hpqd served again %.1f s after the kill, every one of %s nodes registered again %.1f s after that; hpqd CPU %.1f s; %s tasks running then' \
+		"$before" "$(echo "($tup - $t0) / 1000000000" | bc -l)" "$NODES" \
+		"$(echo "($t1 - $tup) / 1000000000" | bc -l)" \
+		"$(echo "$(ticks $HPQD_PID) / $(getconf CLK_TCK)" | bc -l)" "$after")
+fi
 kill -TERM $SIM_PID
 wait $SIM_PID || true
 
@@ -213,6 +248,7 @@ if len(rows) >= 2:
           % (st.median(int(r[7]) / 1e3 for r in rows), st.median(int(r[8]) / 1e3 for r in rows),
              len(rows)))
 EOF
+[ -n "$restart_report" ] && echo "$restart_report"
 grep -E "^(dup_starts|max_attempt|exits_refused|disconnects|cpu_s|maxrss_kib) " "$DIR/sim.stats" |
 	tr '\n' ' '
 echo
