@@ -112,13 +112,18 @@ void state_event(struct state *st, const char *kind, const struct task *t, const
 	ev.actor = actor ? actor : "hpqd";
 	ev.message = msg;
 	store_event_add(st->store, &ev);
+	state_event_told(st, &ev, t);
+}
+
+void state_event_told(struct state *st, const struct store_event *ev, const struct task *t)
+{
 	for (size_t i = 0; i < st->nobservers; i++)
 		if (st->observers[i].event)
-			st->observers[i].event(st->observers[i].arg, &ev, t);
+			st->observers[i].event(st->observers[i].arg, ev, t);
 	if (t)
-		log_info("task %llu: %s: %s", (unsigned long long)t->st.id, kind, msg);
+		log_info("task %llu: %s: %s", (unsigned long long)t->st.id, ev->kind, ev->message);
 	else
-		log_info("%s%s%s: %s", kind, node ? " " : "", node ? node : "", msg);
+		log_info("%s%s%s: %s", ev->kind, *ev->node ? " " : "", ev->node, ev->message);
 }
 
 /* ---------------------------------------------------------------- observers */

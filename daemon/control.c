@@ -15,8 +15,60 @@
 #include "state-internal.h"
 #include "xalloc.h"
 
-int state_task_hold(struct state *st, struct task *t, bool release, const struct actor *who,
-		    struct state_err *e)
+/*
+ * A held task that waits for nothing else: no dependency, not an index of
+ * an array, not bound to a plan. Its release only puts it back into the
+ * dispatcher, and its row changes only in held and reason.
+ */
+static bool plain_held(const struct task *t)
+{
+	return t->state == TASK_PENDING && t->held && !t->array_id &&
+	       (!t->dependency || !*t->dependency) && (!t->plan || !*t->plan);
+}
+
+/*
+ * A plain held task's release in a batch (a release of many at once):
+ * what depend_offer and state_task_hold do for it, with its row and its
+ * release event recorded as the store's bulk change. Returns false, having
+ * changed nothing, when the dispatcher would refuse it: the caller
+ * releases it the usual way, which ends it.
+ */
+static bool release_in_batch(struct state *st, struct task *t, const struct actor *who,
+			     const struct cancel_batch *b)
+{
+	char msg[160];
+	struct store_event ev = {
+		.time_ms = b->now_ms,
+		.kind = "release",
+		.task_id = t->st.id,
+		.node = "",
+		.team = t->team,
+		.actor = who->user,
+		.message = msg,
+	};
+
+	t->held = false;
+	if (sched_task_submit(st->sched, &t->st) < 0) {
+		t->held = true;
+		return false;
+	}
+	set_str(&t->reason, "");
+	snprintf(msg, sizeof(msg), "released by %s", who->user);
+	store_task_bulk(st->store, t->st.id, &(struct store_bulk){
+		.change = STORE_BULK_RELEASE,
+		.reason = t->reason,
+		.time_ms = ev.time_ms,
+		.kind = ev.kind,
+		.actor = ev.actor,
+		.message = msg,
+	});
+	state_event_told(st, &ev, t);
+	mark_dirty(st);
+	return true;
+}
+
+static int hold_in(struct state *st, struct task *t, bool release, const struct actor *who,
+		   const struct cancel_batch *b, struct state_err *e)
 {
 	struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
 
@@ -45,6 +97,8 @@ int state_task_hold(struct state *st, struct task *t, bool release, const struct
 	if (!t->held)
 		return state_errf(e, HPQ_ESTATE, "task %llu is not held",
 				  (unsigned long long)t->st.id);
+	if (b && b->on && plain_held(t) && release_in_batch(st, t, who, b))
+		return 0;
 	t->held = false;
 	set_str(&t->reason, "");
 	depend_offer(st, t);
@@ -52,6 +106,12 @@ int state_task_hold(struct state *st, struct task *t, bool release, const struct
 	state_event(st, "release", t, NULL, who->user, "released by %s", who->user);
 	mark_dirty(st);
 	return 0;
+}
+
+int state_task_hold(struct state *st, struct task *t, bool release, const struct actor *who,
+		    struct state_err *e)
+{
+	return hold_in(st, t, release, who, NULL, e);
 }
 
 /* The whole pending rest of an array. */
@@ -138,9 +198,20 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 	struct cancel_batch batch = { 0 };
 	size_t pending = 0;
 
-	for (size_t i = 0; op == CONTROL_CANCEL && i < sel->n; i++)
-		pending += sel->v[i].kind == SEL_TASK && sel->v[i].t->state == TASK_PENDING;
+	/* Many pending tasks cancelled, or many plain held ones released: one
+	 * batch (task.h), and one bulk change in the store. */
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct sel_item *it = &sel->v[i];
+
+		if (it->kind != SEL_TASK)
+			continue;
+		if (op == CONTROL_CANCEL)
+			pending += it->t->state == TASK_PENDING;
+		else if (op == CONTROL_RELEASE)
+			pending += plain_held(it->t);
+	}
 	batch.on = pending >= CANCEL_BATCH_MIN;
+	batch.now_ms = hpq_now_ms();
 	for (size_t i = 0; i < sel->n; i++) {
 		struct sel_item *it = &sel->v[i];
 		struct state_err e = { { 0 } };
@@ -158,7 +229,7 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 				if (r == 1 && kill)
 					kill(arg, it->t);
 			} else {
-				r = state_task_hold(st, it->t, op == CONTROL_RELEASE, who, &e);
+				r = hold_in(st, it->t, op == CONTROL_RELEASE, who, &batch, &e);
 			}
 			break;
 		case SEL_INDEX:

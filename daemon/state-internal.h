@@ -21,6 +21,9 @@ char **dup_strv(char *const *v, size_t n);
 void free_strv(char **v, size_t n);
 bool has_ctl(const char *s);
 void mark_dirty(struct state *st);
+/* An event whose row the caller has recorded itself (store_task_bulk):
+ * the observers and the log, as state_event tells them. */
+void state_event_told(struct state *st, const struct store_event *ev, const struct task *t);
 void set_str(char **slot, const char *s);
 /* A task's string: "" is one shared empty string, never freed (str_free). */
 char *str_dup(const char *s);

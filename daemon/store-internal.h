@@ -23,6 +23,12 @@ enum stmt_id {
 	ST_CKPT_INSERT,
 	ST_HIST_CKPTS,
 	ST_HIST_EVENTS,
+	ST_TASK_BULK,           /* no SQL: a bulk op (store_task_bulk) */
+	ST_BULK_EVENT_NEXT,
+	ST_BULK_EVENT,
+	ST_BULK_PUT,
+	ST_BULK_FIRST,
+	ST_BULK_DELETE,
 	/* store-teams.c */
 	ST_POLICY_PUT,
 	ST_POOL_PUT,
@@ -100,6 +106,8 @@ struct op {
 
 /* Appends an op with n values to the open batch; values not set are NULL. */
 struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n);
+/* The open batch's last op, NULL if none. */
+struct op *store_last_op(struct store *s);
 
 static inline void op_int(struct op *op, unsigned i, int64_t x)
 {
@@ -152,6 +160,24 @@ void read_failed(sqlite3 *db, char *buf, size_t size, const char **error);
  * the loop's before store_start. */
 sqlite3 *store_db(struct store *s);
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
+
+/*
+ * Bulk changes (store_task_bulk, store-tasks.c). A bulk op's run writes
+ * its task_bulk row and reserves its events' ids; store_bulk_apply, on
+ * the storage thread inside a transaction, writes the rows and events of
+ * every task_bulk row and deletes it. store.c runs it after each commit
+ * that wrote such a row, and before anything later in a transaction that
+ * could see or change those rows (store_bulk_forced).
+ */
+int store_bulk_apply(struct store *s);
+static inline bool store_bulk_forced(const struct op *op)
+{
+	return op->read || (op->run && op->stmt != ST_TASK_BULK) ||
+	       op->stmt == ST_TASK_UPDATE || op->stmt == ST_TASK_END;
+}
+/* Finishes what task_bulk holds in a transaction of its own (store.c):
+ * an SQLite result code. */
+int store_bulk_finish(struct store *s);
 
 /* Each table family's part of store_load, in its order; SQLite result codes. */
 int store_load_teams(struct store *s, const struct store_loader *cb, void *arg);

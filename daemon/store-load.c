@@ -1,7 +1,8 @@
 /*
  * store-load.c: reading the whole state at start (store_load, store.h):
  * each table family hands its rows to the loader's callbacks, in the
- * order the state needs them: the policy, pools, classes, teams and their
+ * order the state needs them (after finishing a change of many tasks that
+ * a crash left half written): the policy, pools, classes, teams and their
  * quotas first, then nodes, then arrays, then tasks with their newest checkpoints, then join
  * tokens and node certificates, then plans.
  */
@@ -16,6 +17,12 @@ int store_load(struct store *s, const struct store_loader *cb, void *arg, char *
 {
 	int rc;
 
+	/* A bulk change that a crash left half written is finished first,
+	 * so that its tasks load as it left them. */
+	rc = store_bulk_finish(s);
+	if (rc != SQLITE_OK)
+		return hpq_errf(err, errlen, HPQ_ESTORAGE, "cannot finish writing a change of "
+				"many tasks: %s", sqlite3_errstr(rc));
 	rc = store_load_teams(s, cb, arg);
 	if (rc == SQLITE_OK)
 		rc = store_load_nodes(s, cb, arg);

@@ -382,6 +382,30 @@ static const char schema_v11[] =
 static const char schema_v12[] =
 	"ALTER TABLE tasks ADD COLUMN plan TEXT NOT NULL DEFAULT '';\n";
 
+/*
+ * Version 13: a change that many tasks get alike in one request (a cancel
+ * of every pending task, a release of every held one: store_task_bulk),
+ * kept as one row until each task's row and event are written after it
+ * (store-tasks.c): the change (end or release), the tasks' ids (8 bytes
+ * each, little-endian), the id of the first task's event (the others
+ * follow it), what the rows get and what each event says. A row left by
+ * a crash is finished when the database is next loaded.
+ */
+static const char schema_v13[] =
+	"CREATE TABLE task_bulk (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  change TEXT NOT NULL,\n"
+	"  ids BLOB NOT NULL,\n"
+	"  first_event INTEGER NOT NULL,\n"
+	"  state TEXT NOT NULL DEFAULT '',\n"
+	"  reason TEXT NOT NULL DEFAULT '',\n"
+	"  end_time INTEGER NOT NULL DEFAULT 0,\n"
+	"  time INTEGER NOT NULL,\n"
+	"  kind TEXT NOT NULL,\n"
+	"  actor TEXT NOT NULL,\n"
+	"  message TEXT NOT NULL\n"
+	");\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -395,6 +419,7 @@ static const char *const migrations[] = {
 	schema_v10,
 	schema_v11,
 	schema_v12,
+	schema_v13,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -486,6 +511,9 @@ struct store {
 
 	/* storage thread */
 	bool holding;           /* a transaction failed: later changes wait behind it */
+	/* storage thread (the loop before store_start and after the join):
+	 * task_bulk may hold rows whose tasks' rows are still to be written */
+	bool bulk_pending;
 };
 
 sqlite3 *store_db(struct store *s)
@@ -529,6 +557,11 @@ struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
 
 	batch_add(open_batch(s), op);
 	return op;
+}
+
+struct op *store_last_op(struct store *s)
+{
+	return s->open && s->open->nops ? s->open->ops[s->open->nops - 1] : NULL;
 }
 
 void op_strv(struct op *op, unsigned i, char *const *strv, size_t n)
@@ -889,6 +922,41 @@ static void run_read(struct store *s, struct batch *b, struct op *op)
 	b->dones[op->done_idx].status = rc == SQLITE_OK ? 0 : HPQ_ESTORAGE;
 }
 
+/* Inside a transaction: the tasks' rows of what task_bulk holds. */
+static int bulk_apply(struct store *s)
+{
+	int rc = store_bulk_apply(s);
+
+	if (rc == SQLITE_OK)
+		s->bulk_pending = false;
+	return rc;
+}
+
+int store_bulk_finish(struct store *s)
+{
+	uint64_t t0 = uv_hrtime();
+	int rc;
+
+	if (!s->bulk_pending)
+		return SQLITE_OK;
+	rc = exec(s->db, "BEGIN IMMEDIATE");
+	if (rc == SQLITE_OK)
+		rc = bulk_apply(s);
+	if (rc == SQLITE_OK)
+		rc = exec(s->db, "COMMIT");
+	if (rc != SQLITE_OK) {
+		log_warn("store: cannot write the rows of a change of many tasks yet (%s): "
+			 "trying again with the next commit", sqlite3_errmsg(s->db));
+		if (!sqlite3_get_autocommit(s->db))
+			exec(s->db, "ROLLBACK");
+		s->bulk_pending = true;
+		return rc;
+	}
+	log_debug("store: rows of a change of many tasks written in %.1f ms",
+		  (double)(uv_hrtime() - t0) / 1e6);
+	return SQLITE_OK;
+}
+
 /* One transaction for every batch in the list: SQLITE_OK, or what failed in f. */
 static int commit_batches(struct store *s, struct batch *list, struct failure *f)
 {
@@ -900,10 +968,17 @@ static int commit_batches(struct store *s, struct batch *list, struct failure *f
 		note_failure(s, rc, f);
 		return rc;
 	}
+	/* A bulk change not yet written out (its own transaction failed):
+	 * everything here was recorded after it. */
+	if (s->bulk_pending && (rc = bulk_apply(s)) != SQLITE_OK)
+		goto rollback;
 	for (struct batch *b = list; b; b = b->next) {
 		for (size_t i = 0; i < b->nops; i++) {
 			struct op *op = b->ops[i];
 
+			if (s->bulk_pending && store_bulk_forced(op) &&
+			    (rc = bulk_apply(s)) != SQLITE_OK)
+				goto rollback;
 			if (op->read) {
 				run_read(s, b, op);
 				/* A read that failed with an I/O error may have
@@ -917,6 +992,8 @@ static int commit_batches(struct store *s, struct batch *list, struct failure *f
 			rc = run_op(s, op);
 			if (rc != SQLITE_OK)
 				goto rollback;
+			if (op->stmt == ST_TASK_BULK)
+				s->bulk_pending = true;
 			nops++;
 		}
 	}
@@ -928,6 +1005,8 @@ static int commit_batches(struct store *s, struct batch *list, struct failure *f
 rollback:
 	note_failure(s, rc, f);
 	exec(s->db, "ROLLBACK");
+	/* What a bulk apply deleted in it is back. */
+	s->bulk_pending = true;
 	return rc;
 }
 
@@ -1028,6 +1107,11 @@ static void store_thread(void *arg)
 		s->finished_tail = &b->next;
 		uv_mutex_unlock(&s->mu);
 		uv_async_send(&s->async);
+
+		/* The group's completions go now; the rows of a bulk change it
+		 * committed follow, before any later group. */
+		if (s->bulk_pending && !s->holding)
+			store_bulk_finish(s);
 	}
 }
 
@@ -1450,6 +1534,7 @@ int store_open(const char *path, unsigned flags, struct store **ret_store, char 
 	s->dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
 	s->free_bytes = UINT64_MAX;
 	s->retry_ms = STORE_RETRY_MIN_MS;
+	s->bulk_pending = true;      /* a crash may have left some: store_load looks */
 	r = check_writable(path, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -1634,6 +1719,7 @@ void store_close(struct store *s)
 			s->finished_tail = &(*s->finished_tail)->next;
 		run_finished(s);
 	}
+	store_bulk_finish(s);
 	close_db(s);
 	uv_mutex_destroy(&s->mu);
 	uv_cond_destroy(&s->cv);

@@ -325,6 +325,34 @@ void store_task_update(struct store *s, const struct store_task_row *t);
  * update when a cancel ends thousands. */
 void store_task_end(struct store *s, uint64_t id, const char *state, const char *reason,
 		    int64_t end_ms);
+/*
+ * One task of a change that many tasks get alike in one request (a cancel
+ * of every pending task, a release of every held one): its row's narrow
+ * change, and its event (task_id the task, team the task's row's, node
+ * ""). Consecutive calls that differ only in the task share one op, and
+ * the commit that completions wait for writes one row for all of them
+ * (task_bulk, schema version 13) and the last task's event: the events
+ * get the ids they would have had one by one, and each task's row and
+ * event are written by the storage thread right after that commit,
+ * before anything recorded later runs (a read or a change of a task's
+ * row in the same transaction first has them written), or when the
+ * database is next opened if hpqd died in between. Reads therefore see
+ * them as if written one by one; only while changes wait for room on the
+ * disk may a read not see them yet.
+ */
+enum store_bulk_change {
+	STORE_BULK_END,              /* state, reason, end_ms */
+	STORE_BULK_RELEASE,          /* held cleared, reason */
+};
+struct store_bulk {
+	enum store_bulk_change change;
+	const char *state;           /* STORE_BULK_END only */
+	const char *reason;
+	int64_t end_ms;              /* STORE_BULK_END only */
+	int64_t time_ms;             /* the events' */
+	const char *kind, *actor, *message;
+};
+void store_task_bulk(struct store *s, uint64_t id, const struct store_bulk *b);
 /* Inserts or replaces an array's row (store-arrays.c). */
 void store_array_put(struct store *s, const struct store_array_row *a);
 /* Inserts or replaces a plan's row (store-plans.c). */

@@ -511,14 +511,56 @@ static void link_running(struct state *st, struct task *t)
 static void task_ended_hooks(struct state *st, struct task *t);
 static void task_started_hooks(struct state *st, struct task *t);
 
+/* A pending task's end in a batch: its row and end event go into the
+ * store's bulk change, and the observers hear the event now. */
+static void end_in_batch(struct state *st, struct task *t, struct cancel_batch *b)
+{
+	char own[512], *msg = own;
+	const char *state = state_task_state(t->state);
+	struct store_event ev = {
+		.time_ms = b->now_ms,
+		.kind = "end",
+		.task_id = t->st.id,
+		.node = "",
+		.team = t->team,
+		.actor = "hpqd",
+	};
+
+	/* What task_end_as's state_event would say: the same for the whole
+	 * batch (one state, one reason), but for an exit code. */
+	if (t->has_exit_code) {
+		snprintf(own, sizeof(own), "%s, exit code %d%s%s", state, t->exit_code,
+			 *t->reason ? ": " : "", t->reason);
+	} else {
+		if (!b->end_msg[0])
+			snprintf(b->end_msg, sizeof(b->end_msg), "%s%s%s", state,
+				 *t->reason ? ": " : "", t->reason);
+		msg = b->end_msg;
+	}
+	ev.message = msg;
+	store_task_bulk(st->store, t->st.id, &(struct store_bulk){
+		.change = STORE_BULK_END,
+		.state = state,
+		.reason = t->reason,
+		.end_ms = t->end_ms,
+		.time_ms = ev.time_ms,
+		.kind = ev.kind,
+		.actor = ev.actor,
+		.message = msg,
+	});
+	state_event_told(st, &ev, t);
+}
+
 /* Moves a task to a final state. With narrow (a pending task that a cancel
  * ends), its row has only its state, reason and end time to change: every
- * other change of a pending task is written when it is made. */
+ * other change of a pending task is written when it is made; in a batch
+ * (b on) they go to the store with the batch's others. */
 static void task_end_as(struct state *st, struct task *t, enum task_state to, const char *reason,
-			bool narrow)
+			bool narrow, struct cancel_batch *b)
 {
 	struct team *team = state_team_find(st, t->team);
 	struct prio_class *cls = state_class_find(st, t->cls);
+	bool batch = narrow && b && b->on;
 
 	if (t->array_id)
 		array_task_leaving(st, t);
@@ -526,7 +568,7 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 		sched_task_finish(st->sched, &t->st, hpq_now_ms());
 	unlink_running(t);
 	task_set_state(st, t, to);
-	t->end_ms = hpq_now_ms();
+	t->end_ms = batch ? b->now_ms : hpq_now_ms();
 	t->run_unsent = false;
 	if (reason)
 		set_str(&t->reason, reason);
@@ -542,23 +584,29 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 	free(t->script);
 	t->script = NULL;
 	t->script_len = 0;
-	if (narrow)
-		store_task_end(st->store, t->st.id, state_task_state(to), t->reason, t->end_ms);
-	else
-		task_save(st, t);
-	if (t->has_exit_code)
-		state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s", state_task_state(to),
-			    t->exit_code, *t->reason ? ": " : "", t->reason);
-	else
-		state_event(st, "end", t, NULL, NULL, "%s%s%s", state_task_state(to),
-			    *t->reason ? ": " : "", t->reason);
+	if (batch) {
+		end_in_batch(st, t, b);
+	} else {
+		if (narrow)
+			store_task_end(st->store, t->st.id, state_task_state(to), t->reason,
+				       t->end_ms);
+		else
+			task_save(st, t);
+		if (t->has_exit_code)
+			state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s",
+				    state_task_state(to), t->exit_code, *t->reason ? ": " : "",
+				    t->reason);
+		else
+			state_event(st, "end", t, NULL, NULL, "%s%s%s", state_task_state(to),
+				    *t->reason ? ": " : "", t->reason);
+	}
 	mark_dirty(st);
 	task_ended_hooks(st, t);
 }
 
 static void task_end(struct state *st, struct task *t, enum task_state to, const char *reason)
 {
-	task_end_as(st, t, to, reason, false);
+	task_end_as(st, t, to, reason, false, NULL);
 }
 
 /* Hands a loaded, unfinished task to the dispatcher. */
@@ -1084,7 +1132,7 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
 int state_task_cancel_in(struct state *st, struct task *t, const struct actor *who,
 			 struct cancel_batch *b, struct state_err *e)
 {
-	char why[128], gbuf[32];
+	char own[128], *why = b ? b->why : own, gbuf[32];
 	uint64_t grace;
 
 	if (!rights_task_manage(st, t, who))
@@ -1092,14 +1140,19 @@ int state_task_cancel_in(struct state *st, struct task *t, const struct actor *w
 	if (task_state_final(t->state))
 		return state_errf(e, HPQ_ESTATE, "task %llu has already ended (%s)",
 				  (unsigned long long)t->st.id, state_task_state(t->state));
-	snprintf(why, sizeof(why), "cancelled by %s", who->user);
+	_Static_assert(sizeof(own) == sizeof(b->why), "one size for both");
+	if (!b || !b->why[0])
+		snprintf(why, sizeof(own), "cancelled by %s", who->user);
 	if (t->state == TASK_PENDING) {
-		/* In a batch, its end event ("cancelled by U") is the record. */
+		/* In a batch, its end event ("cancelled by U") is the record;
+		 * the batch's tasks end at one time, its first's. */
+		if (b && b->on && !b->now_ms)
+			b->now_ms = hpq_now_ms();
 		if (b && b->on)
 			b->pending++;
 		else
 			state_event(st, "cancel", t, NULL, who->user, "cancelled while pending");
-		task_end_as(st, t, TASK_CANCELLED, why, true);
+		task_end_as(st, t, TASK_CANCELLED, why, true, b);
 		return 0;
 	}
 	/* The owner's cancel gives the task its own grace; an administrator's

@@ -179,13 +179,18 @@ int state_task_cancel(struct state *st, struct task *t, const struct actor *who,
  * A cancel of many tasks at once (hpq cancel --user U, or a list of ids):
  * a pending task cancelled in a batch records its end event only, and the
  * batch one cancel event for all of them (state_cancel_batch_end), instead
- * of a cancel event each. Below CANCEL_BATCH_MIN pending tasks a batch
- * records what single cancels record.
+ * of a cancel event each. Its row and end event go to the store as one
+ * bulk change (store_task_bulk), ended at the batch's time. Below
+ * CANCEL_BATCH_MIN pending tasks a batch records what single cancels
+ * record. control.c releases held tasks in batches the same way.
  */
 #define CANCEL_BATCH_MIN 2
 struct cancel_batch {
 	bool on;                     /* enough pending tasks to be one */
 	size_t pending;              /* pending tasks cancelled so far */
+	int64_t now_ms;              /* its end time and events' (0: set at its first) */
+	char why[128];               /* "cancelled by U", once made */
+	char end_msg[160];           /* its end events' message (no exit code), once made */
 };
 int state_task_cancel_in(struct state *st, struct task *t, const struct actor *who,
 			 struct cancel_batch *b, struct state_err *e);

@@ -12,6 +12,7 @@
  *	hpq show ID                               one task
  *	hpq cancel ID x 10,000                    10,000 more tasks, by id
  *	hpq cancel --user U --state pending       every pending task
+ *	hpq release --user U                      every held task
  *
  *	bench_cli [--sizes 10000,100000] [--runs 5]
  *	bench_cli --serve N       fill a daemon with N tasks, print its socket
@@ -20,10 +21,11 @@
  * Each figure is the median over --runs (runs of different commands are
  * interleaved), with the CPU time of the hpq process and of hpqd meanwhile
  * (all its threads, in clock ticks), steadier than wall times on a busy
- * machine. A cancel by filter empties the queue, so each of its runs
- * has a daemon of its own, filled again; a cancel by ids cancels 10,000
- * tasks submitted just before it. Before timing, one `hpq list` and one
- * `hpq list --json` are checked to hold every pending task.
+ * machine. A cancel by filter empties the queue, and a release leaves no
+ * task held, so each of their runs has a daemon of its own, filled again;
+ * a cancel by ids cancels 10,000 tasks submitted just before it. Before
+ * timing, one `hpq list` and one `hpq list --json` are checked to hold
+ * every pending task.
  *
  * The rows with a target say whether the median met it: at 10,000 and at
  * 100,000 pending tasks, hpq list under 15 ms, hpq list --json under
@@ -231,11 +233,15 @@ static long rss_kib(pid_t pid)
 	return kib;
 }
 
-enum { M_VERSION, M_LIST, M_JSON, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER, M_N };
+enum {
+	M_VERSION, M_LIST, M_JSON, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER,
+	M_RELEASE_FILTER, M_N
+};
 
 static const char *const m_name[M_N] = {
 	"hpq --version", "hpq list", "hpq list --json", "hpq list --state pending --user U",
 	"hpq show ID", "hpq cancel ID x 10,000", "hpq cancel --user U --state pending",
+	"hpq release --user U",
 };
 
 /* The targets, in ms of wall time; 0: none. */
@@ -259,6 +265,7 @@ static void bench_size(int n, int runs)
 	char *show[] = {NULL, (char *)"show", idbuf, NULL};
 	char *cfilt[] = {NULL, (char *)"cancel", (char *)"--user", (char *)user,
 			 (char *)"--state", (char *)"pending", NULL};
+	char *rfilt[] = {NULL, (char *)"release", (char *)"--user", (char *)user, NULL};
 	char **cids = xcalloc(CANCEL_IDS + 3, sizeof(*cids));
 	size_t rows;
 	long rss0, rss1;
@@ -328,6 +335,17 @@ static void bench_size(int n, int runs)
 		t[M_CANCEL_FILTER][r] = time_hpq(cfilt, r ? NULL : out);
 		cpu[M_CANCEL_FILTER][r] = last_cpu_ms;
 		dcpu[M_CANCEL_FILTER][r] = last_hpqd_ms;
+		bench_daemon_stop(&d);
+	}
+	/* Release every held task: a fresh queue for each run too. */
+	for (int r = 0; r < runs; r++) {
+		bench_daemon_start(&d, BENCH_UNIX, NULL);
+		hpqd_pid = d.pid;
+		setenv("HPQ_SOCKET", d.sock, 1);
+		submit_many(&d, n, &first, &last);
+		t[M_RELEASE_FILTER][r] = time_hpq(rfilt, NULL);
+		cpu[M_RELEASE_FILTER][r] = last_cpu_ms;
+		dcpu[M_RELEASE_FILTER][r] = last_hpqd_ms;
 		bench_daemon_stop(&d);
 	}
 	for (int m = 0; m < M_N; m++) {

@@ -9,6 +9,12 @@
  * that has ended, or one that does not exist, is an error. A cancel of
  * several pending tasks at once records one cancel event for all of them
  * and each one's end, where a single cancel records both for its task.
+ *
+ * A release of many held tasks and a cancel of many pending ones, by a
+ * filter and by ids (each one bulk change in the store), survive hpqd
+ * killed with SIGKILL as soon as the last cancel is answered: after a
+ * restart every task is as it was told, ended at a time, with its event,
+ * and hpq acct lists the cancelled ones.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -160,10 +166,70 @@ static void cancel_pending_and_running(void **state)
 	h_pass(c);
 }
 
+#define BULK_CANCEL 40
+#define BULK_RELEASE 20
+#define BULK_IDS 5
+
+static void bulk_survives_kill(void **state)
+{
+	struct h_cluster *c = *state;
+	uint64_t cancel[BULK_CANCEL + BULK_IDS], release[BULK_RELEASE];
+	char ids[BULK_IDS][24];
+	struct h_out o;
+	json_t *j, *row;
+	size_t i, acct = 0;
+
+	h_daemon_start(c);
+	for (i = 0; i < BULK_CANCEL; i++)
+		cancel[i] = h_submit(c, "--hold", "--name", "bulkc", "--", "true", NULL);
+	for (i = 0; i < BULK_RELEASE; i++)
+		release[i] = h_submit(c, "--hold", "--name", "bulkr", "--", "true", NULL);
+	for (i = 0; i < BULK_IDS; i++) {
+		cancel[BULK_CANCEL + i] = h_submit(c, "--hold", "--name", "bulkc", "--", "true",
+						   NULL);
+		snprintf(ids[i], sizeof(ids[i]), "%" PRIu64, cancel[BULK_CANCEL + i]);
+	}
+	assert_int_equal(h_hpq(c, &o, "release", "--name", "bulkr", NULL), 0);
+	assert_non_null(strstr(o.out, "released 20 tasks"));
+	h_out_free(&o);
+	/* Plain ids: CancelRequest.ids, the other way to a batch. */
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids[0], ids[1], ids[2], ids[3], ids[4], NULL),
+			 0);
+	assert_int_equal(h_hpq(c, &o, "cancel", "--name", "bulkc", "--state", "pending", NULL), 0);
+	assert_non_null(strstr(o.out, "cancelled 40 tasks"));
+	h_out_free(&o);
+	h_daemon_stop(c, SIGKILL);
+	h_daemon_start(c);
+
+	for (i = 0; i < BULK_CANCEL + BULK_IDS; i++) {
+		json_t *t = h_task(c, cancel[i]);
+
+		assert_string_equal(h_str(t, "state"), "CANCELLED");
+		assert_false(json_is_null(json_object_get(t, "end_time")));
+		json_decref(t);
+		assert_true(has_event(c, cancel[i], "end", "CANCELLED: cancelled by "));
+	}
+	for (i = 0; i < BULK_RELEASE; i++) {
+		json_t *t = h_task(c, release[i]);
+
+		assert_string_equal(h_str(t, "state"), "PENDING");
+		assert_false(json_is_true(json_object_get(t, "held")));
+		json_decref(t);
+		assert_true(has_event(c, release[i], "release", "released by "));
+	}
+	j = h_hpq_json(c, "acct", "--state", "cancelled", NULL);
+	json_array_foreach(j, i, row)
+		acct += !strcmp(h_str(row, "name"), "bulkc");
+	json_decref(j);
+	assert_int_equal(acct, BULK_CANCEL + BULK_IDS);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(cancel_pending_and_running, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(bulk_survives_kill, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
