@@ -114,6 +114,22 @@ void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t 
 				return;
 }
 
+void array_set_each_desc(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx),
+			 void *arg)
+{
+	for (uint32_t i = set->n; i-- > 0;) {
+		const struct array_range *r = &set->r[i];
+		uint64_t k = r->lo + (uint64_t)(r->hi - r->lo) / r->step * r->step;
+
+		for (;; k -= r->step) {
+			if (!fn(arg, (uint32_t)k))
+				return;
+			if (k < (uint64_t)r->lo + r->step)
+				break;
+		}
+	}
+}
+
 char *array_set_format(const struct array_set *set)
 {
 	size_t cap = 64, len = 0;

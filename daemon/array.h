@@ -68,6 +68,9 @@ bool array_set_remove(struct array_set *set, uint32_t idx);
 char *array_set_format(const struct array_set *set);
 /* Calls fn for each index in order until it returns false. */
 void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx), void *arg);
+/* The same from the highest index down. */
+void array_set_each_desc(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx),
+			 void *arg);
 
 struct array {
 	uint64_t id;                 /* the task id of its first index */

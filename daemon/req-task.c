@@ -183,16 +183,19 @@ static int list_state(const char *word, unsigned *states, struct state_err *e)
  * and the next one starts empty, so that any number of tasks can be
  * listed; without it (a client that does not say it reads more than one
  * frame), what does not fit is left out and the reply says `truncated`.
- * With in_order, the frames are encoded as they fill and held, then sent
- * last built first, so that the client gets the list oldest first and can
- * print each frame as it comes: the write queue would have held them all
- * the same.
+ * With in_order, the client gets the list oldest first, frame after frame,
+ * to print each as it comes: without a limit, the tasks are walked oldest
+ * first (forward: rows in print order, frames sent as they fill, while
+ * the client reads the ones before); with one, the frames are encoded as
+ * they fill and held, then sent last built first (the write queue would
+ * have held them all the same).
  */
 struct list_out {
 	struct conn *c;
 	uint64_t req_id;
 	bool stream;
 	bool in_order;               /* ListRequest.in_order (with stream) */
+	bool forward;                /* in_order without a limit: rows in print order */
 	uint8_t **held;              /* in_order: the encoded frames, newest first */
 	size_t *held_len, nheld;
 	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
@@ -459,7 +462,7 @@ static void list_cols_fill(struct list_cols *c, const struct list_out *o)
 	pb->n_node_names = nn;
 	pb->node_names = xcalloc(nn ? nn : 1, sizeof(*pb->node_names));
 	for (size_t i = 0; i < n; i++) {
-		const Hpq__Task *t = &o->tasks[n - 1 - i];
+		const Hpq__Task *t = &o->tasks[o->forward ? i : n - 1 - i];
 
 		pb->id[i] = t->id;
 		pb->name[i] = list_cols_text(c, 0, t->name);
@@ -521,8 +524,10 @@ static void list_out_send(struct list_out *o, bool more)
 
 	/* res may have moved while growing: point every task at its own again. */
 	for (size_t i = 0; i < o->n; i++) {
-		o->tasks[o->n - 1 - i].per_node = &o->res[o->n - 1 - i];
-		o->ptrs[i] = &o->tasks[o->n - 1 - i];
+		size_t k = o->forward ? i : o->n - 1 - i;
+
+		o->tasks[k].per_node = &o->res[k];
+		o->ptrs[i] = &o->tasks[k];
 	}
 	if (o->columns) {
 		list_cols_fill(&cols, o);
@@ -532,13 +537,13 @@ static void list_out_send(struct list_out *o, bool more)
 		rep.tasks = o->ptrs;
 	}
 	rep.truncated = o->truncated;
-	/* in_order: the first frame built is sent last. */
-	rep.more = o->in_order ? o->frames > 0 : more;
+	/* Held (in_order with a limit): the first frame built is sent last. */
+	rep.more = o->in_order && !o->forward ? o->frames > 0 : more;
 	rep.in_order = o->in_order;
 	env.id = o->req_id;
 	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
 	env.list_reply = &rep;
-	if (o->in_order) {
+	if (o->in_order && !o->forward) {
 		o->held = xreallocarray(o->held, o->nheld + 1, sizeof(*o->held));
 		o->held_len = xreallocarray(o->held_len, o->nheld + 1, sizeof(*o->held_len));
 		o->held[o->nheld] = hpq_msg_encode(&env, &o->held_len[o->nheld]);
@@ -663,8 +668,13 @@ static void list_array_rows(const struct state *st, const struct task *first, bo
 	if (expand) {
 		struct expand_arg x = { o, st, a, reason, view };
 
-		/* Newest first, as the tasks: each frame is reversed when sent. */
-		array_set_each(&a->pending, expand_one, &x);
+		/* Collected newest first, as the tasks, each frame reversed when
+		 * sent, these read from the highest index down; forward, they
+		 * are collected as printed. */
+		if (o->forward)
+			array_set_each_desc(&a->pending, expand_one, &x);
+		else
+			array_set_each(&a->pending, expand_one, &x);
 		return;
 	}
 	spec = array_pending_spec(a);
@@ -674,6 +684,25 @@ static void list_array_rows(const struct state *st, const struct task *first, bo
 	}
 	o->own = xreallocarray(o->own, o->nown + 1, sizeof(*o->own));
 	o->own[o->nown++] = spec;
+}
+
+/* Task t's own row; false when the list is full. */
+static bool list_task_row(struct list_out *o, const struct state *st, const struct task *t,
+			  struct queue_index **qi, const struct rights_view *view)
+{
+	Hpq__Task *pb;
+	Hpq__Resources *res;
+
+	if (list_out_full(o))
+		return false;
+	pb = list_out_slot(o, &res);
+	list_out_fill(o, st, t, pb, res, view);
+	if (t->state == TASK_PENDING) {
+		if (!*qi)
+			*qi = queue_index_new(st);
+		pb->queue_position = queue_index_get(*qi, t->st.id);
+	}
+	return list_out_take(o);
 }
 
 int req_list(struct req *q)
@@ -707,30 +736,28 @@ int req_list(struct req *q)
 
 	/* The reader's rights once; then each task's private data is one check. */
 	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
-	/* Newest first, so that a limit (or the frame size) keeps the newest. */
-	for (size_t i = st->ntasks; i-- > 0;) {
-		const struct task *t = st->tasks[i];
-		Hpq__Task *pb;
-		Hpq__Resources *res;
+	o.forward = o.in_order && !o.limit;
+	/* Newest first, so that a limit (or the frame size) keeps the newest;
+	 * forward, oldest first, an array's pending rest after its first task. */
+	for (size_t k = 0; k < st->ntasks; k++) {
+		const struct task *t = st->tasks[o.forward ? k : st->ntasks - 1 - k];
+		bool head;
 
 		if (m->array_id && t->array_id != m->array_id)
 			continue;
-		if (t->array_id && t->array_id == t->st.id)
+		head = t->array_id && t->array_id == t->st.id;
+		if (head && !o.forward)
 			list_array_rows(st, t, m->expand_arrays, &f, &o, &view);
 		if (o.truncated)
 			break;
-		if (!list_match(t, &f))
-			continue;
-		if (list_out_full(&o))
+		if (list_match(t, &f) && !list_task_row(&o, st, t, &qi, &view))
 			break;
-		pb = list_out_slot(&o, &res);
-		list_out_fill(&o, st, t, pb, res, &view);
-		if (t->state == TASK_PENDING) {
-			if (!qi)
-				qi = queue_index_new(st);
-			pb->queue_position = queue_index_get(qi, t->st.id);
+		if (head && o.forward) {
+			list_array_rows(st, t, m->expand_arrays, &f, &o, &view);
+			if (o.truncated)
+				break;
 		}
-		if (!list_out_take(&o))
+		if (list_out_full(&o))
 			break;
 	}
 	list_out_send(&o, false);

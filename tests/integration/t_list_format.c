@@ -277,6 +277,15 @@ static void list_many_frames(void **state)
 	}
 	h_out_free(&o);
 
+	/* --json asks in order; with a limit, the newest, oldest first. */
+	all = h_hpq_json(c, "list", "--expand-arrays", "--limit", "3", NULL);
+	assert_non_null(all);
+	assert_int_equal(json_array_size(all), 3);
+	assert_int_equal(h_int(json_array_get(all, 0), "array_index"), 2);
+	assert_int_equal(h_int(json_array_get(all, 1), "array_index"), 1);
+	assert_int_equal(h_int(json_array_get(all, 2), "id"), (long long)after);
+	json_decref(all);
+
 	/* Asked in order, the frames come oldest first, every row once. */
 	assert_true(in_order_frames(c, before, array, after, false) > 1);
 	assert_true(in_order_frames(c, before, array, after, true) > 1);

@@ -158,6 +158,19 @@ static void refused(const char *spec, const char *msg_part)
 		fail_msg("'%s': message '%s' does not say '%s'", spec, e.msg, msg_part);
 }
 
+/* The indices an array_set walk gave, up to stop (0: all). */
+static struct {
+	uint32_t v[64];
+	size_t n, stop;
+} walked;
+
+static bool walk_one(void *arg, uint32_t idx)
+{
+	(void)arg;
+	walked.v[walked.n++] = idx;
+	return !walked.stop || walked.n < walked.stop;
+}
+
 static void test_specs(void **ts)
 {
 	struct array_set set;
@@ -206,6 +219,25 @@ static void test_specs(void **ts)
 	free(s);
 	assert_int_equal(array_set_min(&set), 2);
 	assert_int_equal(array_set_count(&set), 8);
+	array_set_release(&set);
+
+	/* Walked both ways: every index once, in order, whatever the steps. */
+	assert_int_equal(array_set_parse("0,3-9:3,11-16:2,20-21", &set, &m, &e), 0);
+	walked.n = 0;
+	array_set_each(&set, walk_one, &walked);
+	assert_int_equal(walked.n, 9);
+	assert_memory_equal(walked.v, ((uint32_t[]){ 0, 3, 6, 9, 11, 13, 15, 20, 21 }),
+			    9 * sizeof(uint32_t));
+	walked.n = 0;
+	array_set_each_desc(&set, walk_one, &walked);
+	assert_int_equal(walked.n, 9);
+	assert_memory_equal(walked.v, ((uint32_t[]){ 21, 20, 15, 13, 11, 9, 6, 3, 0 }),
+			    9 * sizeof(uint32_t));
+	/* Stopped by its callback. */
+	walked.n = 0;
+	walked.stop = 4;
+	array_set_each_desc(&set, walk_one, &walked);
+	assert_int_equal(walked.n, 4);
 	array_set_release(&set);
 }
 
