@@ -16,7 +16,8 @@
  *
  *	bench_cli [--sizes 10000,100000] [--runs 5]
  *	bench_cli --serve N       fill a daemon with N tasks, print its socket
- *	                          and wait (for profiling by hand) until killed
+ *	                          and wait (for profiling by hand) until SIGINT,
+ *	                          SIGTERM or SIGHUP, then stop the daemon
  *
  * Each figure is the median over --runs (runs of different commands are
  * interleaved), with the CPU time of the hpq process and of hpqd meanwhile
@@ -36,6 +37,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,9 +417,19 @@ int main(int argc, char **argv)
 		bench_extra_config = "[limits]\nmax_pending_tasks = 10000000\n";
 		bench_daemon_start(&d, BENCH_UNIX, NULL);
 		submit_many(&d, serve, &first, &last);
+		sigset_t stop;
+		int sig;
+
 		printf("HPQ_SOCKET=%s (hpqd %d, tasks %llu-%llu)\n", d.sock, (int)d.pid,
 		       (unsigned long long)first, (unsigned long long)last);
-		pause();
+		/* Killed, it stops its hpqd first (blocked only now: hpqd
+		 * would inherit the mask). */
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGHUP);
+		sigprocmask(SIG_BLOCK, &stop, NULL);
+		sigwait(&stop, &sig);
 		bench_daemon_stop(&d);
 		return 0;
 	}
