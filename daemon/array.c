@@ -106,6 +106,68 @@ bool array_set_remove(struct array_set *set, uint32_t idx)
 	return true;
 }
 
+static void set_insert(struct array_set *set, uint32_t at, struct array_range r)
+{
+	set_push(set, r);            /* room first, then move it into place */
+	memmove(set->r + at + 1, set->r + at, (set->n - at - 1) * sizeof(*set->r));
+	set->r[at] = r;
+}
+
+/* A range's stride: its own, or step for a single index. */
+static uint32_t stride(const struct array_range *r, uint32_t step)
+{
+	return r->lo == r->hi ? step : r->step;
+}
+
+void array_set_add(struct array_set *set, uint32_t idx, uint32_t step)
+{
+	uint32_t lo = 0, hi = set->n;
+	struct array_range *p, *q, one = { idx, idx, 1 };
+	bool joins_p, joins_q;
+
+	if (!step)
+		step = 1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (set->r[mid].hi < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < set->n && set->r[lo].lo <= idx) {
+		/* Inside the span of a stepped range, not in it: split it. */
+		struct array_range *r = &set->r[lo];
+		uint32_t below = idx - (idx - r->lo) % r->step;
+		struct array_range tail = { below + r->step, r->hi, r->step };
+
+		if (array_set_has(set, idx))
+			return;
+		r->hi = below;
+		set_insert(set, lo + 1, tail);
+		set_insert(set, lo + 1, one);
+		return;
+	}
+	p = lo ? &set->r[lo - 1] : NULL;
+	q = lo < set->n ? &set->r[lo] : NULL;
+	joins_p = p && idx - p->hi == stride(p, step);
+	joins_q = q && q->lo - idx == stride(q, step);
+	if (joins_p && joins_q && stride(p, step) == stride(q, step)) {
+		p->step = stride(p, step);
+		p->hi = q->hi;
+		memmove(q, q + 1, (set->n - lo - 1) * sizeof(*q));
+		set->n--;
+	} else if (joins_p) {
+		p->step = stride(p, step);
+		p->hi = idx;
+	} else if (joins_q) {
+		q->step = stride(q, step);
+		q->lo = idx;
+	} else {
+		set_insert(set, lo, one);
+	}
+}
+
 void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx), void *arg)
 {
 	for (uint32_t i = 0; i < set->n; i++)
@@ -353,6 +415,7 @@ static void array_free(struct array *a)
 {
 	free(a->spec);
 	array_set_release(&a->pending);
+	array_set_release(&a->gone_ok);
 	state_task_free(a->tmpl);
 	free(a);
 }
@@ -709,7 +772,64 @@ void array_task_ended(struct state *st, struct task *t)
 		a->nok++;
 	else
 		a->nbad++;
+	if (t->end_ms > a->last_end_ms)
+		a->last_end_ms = t->end_ms;
 	array_refill(st, a);
+}
+
+bool array_has_index(const struct array *a, uint32_t idx)
+{
+	struct array_set all = { 0 };
+	struct state_err e = { 0 };
+	uint32_t max_running;
+	bool has;
+
+	if (array_set_parse(a->spec, &all, &max_running, &e) < 0)
+		return idx >= a->min && idx <= a->max;
+	has = array_set_has(&all, idx);
+	array_set_release(&all);
+	return has;
+}
+
+void array_task_gone(struct state *st, const struct task *t)
+{
+	struct array *a = array_find(st, t->array_id);
+
+	if (a && t->state == TASK_COMPLETED)
+		array_set_add(&a->gone_ok, t->array_index, a->step);
+}
+
+/* Every index ended, and the last of them before ended_before_ms: its
+ * tasks, which ended no later, have left memory before it. */
+static bool array_may_leave(const struct array *a, int64_t ended_before_ms)
+{
+	return array_set_empty(&a->pending) && !a->head && !a->nactive && !a->noffered &&
+	       !a->nparked && a->nok + a->nbad >= a->count && a->last_end_ms < ended_before_ms;
+}
+
+size_t array_evict(struct state *st, int64_t ended_before_ms, size_t max,
+		   void (*bad)(struct state *st, uint64_t id))
+{
+	size_t k = 0, n = 0;
+
+	for (size_t i = 0; i < st->narrays; i++) {
+		struct array *a = st->arrays[i];
+
+		if (n < max && array_may_leave(a, ended_before_ms)) {
+			if (a->nbad)
+				bad(st, a->id);
+			array_free(a);
+			n++;
+			continue;
+		}
+		st->arrays[k++] = a;
+	}
+	st->narrays = k;
+	if (n && st->arrays_cap > 64 && st->narrays < st->arrays_cap / 4) {
+		st->arrays_cap = st->narrays > 32 ? 2 * st->narrays : 64;
+		st->arrays = xreallocarray(st->arrays, st->arrays_cap, sizeof(*st->arrays));
+	}
+	return n;
 }
 
 void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,
@@ -804,8 +924,11 @@ static void load_count(struct array *a, struct task *t)
 		a->nok++;
 	else if (task_state_final(t->state))
 		a->nbad++;
-	if (task_state_final(t->state))
+	if (task_state_final(t->state)) {
+		if (t->end_ms > a->last_end_ms)
+			a->last_end_ms = t->end_ms;
 		return;
+	}
 	t->st.successor = true;
 	if (t->st.state == SCHED_RUNNING || t->st.state == SCHED_PREEMPTING) {
 		a->nactive++;
@@ -820,7 +943,7 @@ static void load_count(struct array *a, struct task *t)
 		a->head = t;
 }
 
-void array_load_gone(struct state *st, uint64_t array_id, bool completed)
+void array_load_gone(struct state *st, uint64_t array_id, uint32_t index, bool completed)
 {
 	struct array *a = array_find(st, array_id);
 
@@ -828,10 +951,12 @@ void array_load_gone(struct state *st, uint64_t array_id, bool completed)
 		return;
 	a->ngone++;
 	a->nbegun++;
-	if (completed)
+	if (completed) {
 		a->nok++;
-	else
+		array_set_add(&a->gone_ok, index, a->step);
+	} else {
 		a->nbad++;
+	}
 }
 
 void array_load_done(struct state *st)

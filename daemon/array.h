@@ -64,6 +64,9 @@ uint32_t array_set_max(const struct array_set *set);
 bool array_set_has(const struct array_set *set, uint32_t idx);
 /* Returns whether idx was there. */
 bool array_set_remove(struct array_set *set, uint32_t idx);
+/* Adds idx, joining it to the range before or after it where it follows
+ * with that range's stride (step for a range of one index). */
+void array_set_add(struct array_set *set, uint32_t idx, uint32_t step);
 /* The set as ranges ("5-999:2,1001"; "" when empty), malloc'd. */
 char *array_set_format(const struct array_set *set);
 /* Calls fn for each index in order until it returns false. */
@@ -90,6 +93,8 @@ struct array {
 	uint32_t nok, nbad;          /* indices ended COMPLETED, or otherwise (dropped too) */
 	bool deps_met;               /* an index started: the next need not wait */
 	uint32_t ngone;              /* at load: its ended tasks the store did not load */
+	struct array_set gone_ok;    /* indices that ended COMPLETED and left memory */
+	int64_t last_end_ms;         /* when its newest ended index in memory ended */
 };
 
 struct array *array_find(const struct state *st, uint64_t id);
@@ -138,6 +143,22 @@ int array_offer(struct state *st, struct task *t);
 void array_task_started(struct state *st, struct task *t);
 void array_task_ended(struct state *st, struct task *t);
 
+/* Whether idx is one of a's indices (its spec; not a hot path). */
+bool array_has_index(const struct array *a, uint32_t idx);
+
+/*
+ * ---- leaving memory ([tasks] keep_finished, state_tasks_evict)
+ *
+ * An array's ended task leaves memory as any task does; its array keeps
+ * whether it completed (gone_ok) for dependencies on that index. An
+ * array whose every index has ended and whose tasks have all left goes
+ * too, at most max per call; for each that did not all complete, bad is
+ * called with its id (task.c keeps it as a task that did not complete).
+ */
+void array_task_gone(struct state *st, const struct task *t);
+size_t array_evict(struct state *st, int64_t ended_before_ms, size_t max,
+		   void (*bad)(struct state *st, uint64_t id));
+
 /* The RunTask description of t's array: zero if t is in none. */
 void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,
 		      uint32_t *max, uint32_t *count, uint32_t *step);
@@ -149,7 +170,7 @@ void load_array(void *arg, const struct store_array_row *row);
 void array_load_task(struct state *st, const struct store_task_row *row);
 void array_load_done(struct state *st);
 /* An ended task of array array_id that stayed in the store (state_load). */
-void array_load_gone(struct state *st, uint64_t array_id, bool completed);
+void array_load_gone(struct state *st, uint64_t array_id, uint32_t index, bool completed);
 void array_release_all(struct state *st);
 /* The dispatcher's successor hook (scheduler.h), set by state_init. */
 struct sched_task *array_successor(void *ctx, struct sched_task *started);

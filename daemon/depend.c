@@ -204,6 +204,17 @@ static enum dres by_array(enum dtype type, const struct array *a)
 	}
 }
 
+/* A task (or an array's index) that ended and left memory: only whether
+ * it completed is kept. */
+static enum dres by_gone(enum dtype type, bool completed)
+{
+	if (type == D_AFTEROK)
+		return completed ? D_MET : D_NEVER;
+	if (type == D_AFTERNOTOK)
+		return completed ? D_NEVER : D_MET;
+	return D_MET;
+}
+
 /* Another task of t's user and name runs, or may start (in the dispatcher). */
 static bool singleton_busy(const struct state *st, const struct task *t)
 {
@@ -228,31 +239,26 @@ static enum dres term_eval(const struct state *st, const struct task *self,
 		return singleton_busy(st, self) ? D_WAIT : D_MET;
 	a = array_find(st, d->id);
 	if (d->has_index) {
+		bool ok = false;
+
+		/* The array left memory: its indices all completed, or not. */
 		if (!a)
-			return d->type == D_AFTEROK ? D_NEVER : D_MET;
+			return by_gone(d->type, state_task_gone(st, d->id, &ok) && ok);
 		x = array_task_find(st, a, d->index);
 		if (x)
 			return by_state(d->type, x);
 		if (array_set_has(&a->pending, d->index))
 			return D_WAIT;
-		/* Neither run nor pending: dropped with its array's rest. */
-		return d->type == D_AFTEROK ? D_NEVER : D_MET;
+		/* It ended and left memory, or was dropped with its array's rest. */
+		return by_gone(d->type, array_set_has(&a->gone_ok, d->index));
 	}
 	if (a)
 		return by_array(d->type, a);
 	x = state_task_find(st, d->id);
 	if (!x) {
-		bool ok;
+		bool ok = false;
 
-		/* It ended and left memory: only whether it completed is kept. */
-		if (state_task_gone(st, d->id, &ok)) {
-			if (d->type == D_AFTEROK)
-				return ok ? D_MET : D_NEVER;
-			if (d->type == D_AFTERNOTOK)
-				return ok ? D_NEVER : D_MET;
-			return D_MET;
-		}
-		return d->type == D_AFTEROK ? D_NEVER : D_MET;
+		return by_gone(d->type, state_task_gone(st, d->id, &ok) && ok);
 	}
 	return by_state(d->type, x);
 }
@@ -665,12 +671,10 @@ int depend_check(struct state *st, struct task *t, const char *spec, struct stat
 			continue;
 		a = array_find(st, x->id);
 		if (x->has_index) {
-			if (!a)
+			if (!a && !state_task_gone(st, x->id, &ok))
 				return state_errf(e, HPQ_ENOTFOUND, "--dependency: no array %llu",
 						  (unsigned long long)x->id);
-			if (x->index < a->min || x->index > a->max ||
-			    (!array_task_find(st, a, x->index) &&
-			     !array_set_has(&a->pending, x->index)))
+			if (a && !array_has_index(a, x->index))
 				return state_errf(e, HPQ_ENOTFOUND, "--dependency: array %llu has "
 						  "no index %u", (unsigned long long)x->id,
 						  x->index);

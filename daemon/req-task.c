@@ -922,6 +922,11 @@ static int show_array_index(struct req *q, const Hpq__ShowRequest *m, uint64_t *
 	Hpq__Resources res;
 	struct rights_view view;
 
+	/* The array ended and left memory: the store has its tasks. */
+	if (!a && state_task_gone(st, m->id, &(bool){ false })) {
+		*task_id = 0;
+		return 0;
+	}
 	if (!a)
 		return state_errf(q->e, HPQ_ENOTFOUND, "no array %llu", (unsigned long long)m->id);
 	t = array_task_find(st, a, m->array_index);

@@ -180,6 +180,9 @@ static bool each_index(void *arg, uint32_t idx)
 		push_task(x->s, x->f, hit->t);
 	else if (array_set_has(&x->a->pending, idx))
 		push_pending(x->s, x->f, x->a, SEL_INDEX, idx);
+	else if (array_has_index(x->a, idx))
+		push_missing(x->s, x->a->id, HPQ_ESTATE, "array %llu index %u has already ended",
+			     (unsigned long long)x->a->id, idx);
 	else
 		push_missing(x->s, x->a->id, HPQ_ENOTFOUND, "array %llu has no index %u",
 			     (unsigned long long)x->a->id, idx);
@@ -298,13 +301,16 @@ int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct 
 		struct array *a;
 		struct task *t;
 		uint64_t id;
-		bool has_set;
+		bool has_set, gone_ok;
 
 		select_parse_id(sel->ids[i], &id, &has_set, &set, NULL);
 		a = array_find(st, id);
 		if (has_set) {
 			if (a)
 				select_indices(st, out, &f, a, &set);
+			else if (state_task_gone(st, id, &gone_ok))
+				push_missing(out, id, HPQ_ESTATE, "array %llu has already ended",
+					     (unsigned long long)id);
 			else
 				push_missing(out, id, HPQ_ENOTFOUND, "no array %llu",
 					     (unsigned long long)id);
@@ -318,6 +324,9 @@ int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct 
 		t = state_task_find(st, id);
 		if (t)
 			push_task(out, &f, t);
+		else if (state_task_gone(st, id, &gone_ok))
+			push_missing(out, id, HPQ_ESTATE, "task %llu has already ended",
+				     (unsigned long long)id);
 		else
 			push_missing(out, id, HPQ_ENOTFOUND, "no task %llu",
 				     (unsigned long long)id);

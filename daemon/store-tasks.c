@@ -809,7 +809,7 @@ static const struct {
 	{ STORE_GONE_BAD, "SELECT id FROM tasks WHERE state IN"
 			  " ('FAILED','CANCELLED','TIMEOUT','OUT_OF_MEMORY') AND" GONE_WHERE
 			  " ORDER BY id" },
-	{ STORE_GONE_ARRAY, "SELECT array_id, state FROM tasks WHERE array_id != 0 AND"
+	{ STORE_GONE_ARRAY, "SELECT array_id, state, array_index FROM tasks WHERE array_id != 0 AND"
 			    GONE_WHERE },
 	{ STORE_GONE_TEAM, "SELECT team, state, count(*), sum(attempts) FROM tasks WHERE"
 			   GONE_WHERE " GROUP BY team, state" },
@@ -836,6 +836,7 @@ static int load_gone(struct store *s, const struct store_loader *cb, void *arg)
 			case STORE_GONE_ARRAY:
 				g.array_id = (uint64_t)sqlite3_column_int64(q, 0);
 				g.state = col_text(q, 1);
+				g.index = (uint32_t)sqlite3_column_int64(q, 2);
 				break;
 			case STORE_GONE_TEAM:
 				g.team = col_text(q, 0);

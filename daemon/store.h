@@ -304,13 +304,14 @@ struct store_usage_row {
  * not loaded (store_loader.ended_since_ms), one kind of summary a row. */
 enum store_gone_kind {
 	STORE_GONE_BAD,              /* id: one that did not end COMPLETED */
-	STORE_GONE_ARRAY,            /* array_id, state: one of an array */
+	STORE_GONE_ARRAY,            /* array_id, index, state: one of an array */
 	STORE_GONE_TEAM,             /* team, state: count of them, attempts summed */
 	STORE_GONE_MAX,              /* id: the largest task id in the store */
 };
 struct store_gone_row {
 	enum store_gone_kind kind;
 	uint64_t id, array_id;
+	uint32_t index;              /* in its array */
 	const char *team, *state;
 	uint64_t count, attempts;
 };

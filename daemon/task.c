@@ -1552,7 +1552,7 @@ void load_gone(void *arg, const struct store_gone_row *g)
 		gone_note_bad(st, g->id);
 		break;
 	case STORE_GONE_ARRAY:
-		array_load_gone(st, g->array_id, final_of(g->state) == TASK_COMPLETED);
+		array_load_gone(st, g->array_id, g->index, final_of(g->state) == TASK_COMPLETED);
 		break;
 	case STORE_GONE_TEAM:
 		s = final_of(g->state);
@@ -1587,14 +1587,6 @@ bool state_task_gone(const struct state *st, uint64_t id, bool *completed)
 	return true;
 }
 
-/* An array's tasks stay until every index of it has ended. */
-static bool array_ended(const struct state *st, const struct task *t)
-{
-	const struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
-
-	return !a || a->nok + a->nbad >= a->count;
-}
-
 size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max)
 {
 	size_t k = 0, n = 0;
@@ -1602,9 +1594,10 @@ size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max)
 	for (size_t i = 0; i < st->ntasks; i++) {
 		struct task *t = st->tasks[i];
 
-		if (n < max && task_state_final(t->state) && t->end_ms < ended_before_ms &&
-		    array_ended(st, t)) {
+		if (n < max && task_state_final(t->state) && t->end_ms < ended_before_ms) {
 			gone_note(st, t->st.id, t->team, t->state, t->attempts);
+			if (t->array_id)
+				array_task_gone(st, t);
 			state_task_free(t);
 			n++;
 			continue;
@@ -1612,6 +1605,10 @@ size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max)
 		st->tasks[k++] = t;
 	}
 	st->ntasks = k;
+	/* Arrays go once their tasks have: all of them, when none was left for
+	 * the next call. */
+	if (n < max)
+		array_evict(st, ended_before_ms, max - n, gone_note_bad);
 	gone_sort(st);
 	/* Give memory back once the vector is mostly empty. */
 	if (n && st->tasks_cap > 1024 && st->ntasks < st->tasks_cap / 4) {

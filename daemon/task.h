@@ -155,10 +155,11 @@ const char *state_task_reason(const struct state *st, const struct task *t);
  *
  * A task that ended before ended_before_ms leaves memory: it lives on in
  * the store only (hpq show reads it there, hpq acct and hpq usage always
- * did). An array's tasks stay while any index of the array has not ended.
- * At most max go per call, in one pass that compacts the vector. What
- * dependencies need of it stays: whether it ended COMPLETED
- * (state_task_gone). Returns how many went.
+ * did). An array's tasks go the same way while the rest of it runs, and
+ * the array once all of it went (array_evict). At most max go per call,
+ * in one pass that compacts the vector. What dependencies need of it
+ * stays: whether it ended COMPLETED (state_task_gone). Returns how many
+ * tasks went.
  */
 size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max);
 /* Whether id is a task that left memory, and if so whether it ended COMPLETED. */

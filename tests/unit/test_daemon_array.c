@@ -21,7 +21,11 @@
  *   - dependencies: parsing, unknown ids, cycles, a changed dependency,
  *     afterok chains,
  *     afternotok, never-satisfied with and without kill_on_invalid_dep,
- *     any-of, arrays as a whole and by index, singleton, and a restart.
+ *     any-of, arrays as a whole and by index, singleton, and a restart;
+ *   - adding to index sets in any order joins ranges by stride;
+ *   - an array's ended tasks leave memory while the rest runs, the array
+ *     once all of it ended; dependencies on its indices and on it still
+ *     resolve, also after a restart that loads no ended task.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +40,7 @@
 #include <uv.h>
 
 #include "array.h"
+#include "clock.h"
 #include "control.h"
 #include "depend.h"
 #include "error.h"
@@ -859,10 +864,198 @@ static void test_restart_head(void **ts)
 	commit(f);
 }
 
+/* Adding indices one at a time in any order gives the set they make,
+ * joined into as few ranges as their strides allow. */
+static void test_set_add(void **ts)
+{
+	enum { N = 400 };
+	static const uint32_t steps[] = { 1, 3 };
+
+	(void)ts;
+	srand(7);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		uint32_t step = steps[k], order[N];
+		bool in[N * 3 + 1] = { false };
+		struct array_set set = { 0 };
+
+		for (uint32_t i = 0; i < N; i++)
+			order[i] = i * step;
+		for (uint32_t i = N - 1; i > 0; i--) {
+			uint32_t j = (uint32_t)rand() % (i + 1), x = order[i];
+
+			order[i] = order[j];
+			order[j] = x;
+		}
+		for (uint32_t i = 0; i < N; i++) {
+			array_set_add(&set, order[i], step);
+			array_set_add(&set, order[i], step);  /* twice: no change */
+			in[order[i]] = true;
+			for (uint32_t r = 1; r < set.n; r++)
+				assert_true(set.r[r - 1].hi < set.r[r].lo);
+			if (i % 37 == 0)
+				for (uint32_t x = 0; x <= N * step; x++)
+					assert_int_equal(array_set_has(&set, x), in[x]);
+		}
+		assert_int_equal(array_set_count(&set), N);
+		assert_int_equal(set.n, 1);
+		array_set_release(&set);
+	}
+
+	/* An index inside a stepped range's span, not in it, splits it. */
+	{
+		struct array_set set = { 0 };
+		char *s;
+
+		for (uint32_t x = 0; x <= 12; x += 4)
+			array_set_add(&set, x, 4);
+		array_set_add(&set, 6, 4);
+		s = array_set_format(&set);
+		assert_string_equal(s, "0-4:4,6,8-12:4");
+		free(s);
+		array_set_release(&set);
+	}
+}
+
+/* Whether a new task of alice's that depends on "kind:id" (or on
+ * "kind:id_idx", idx >= 0) is offered to the dispatcher at once. */
+static bool dep_offered(struct fix *f, const char *kind, uint64_t id, long idx)
+{
+	char spec[96];
+	int n = snprintf(spec, sizeof(spec), "%s:%llu", kind, (unsigned long long)id);
+
+	if (idx >= 0)
+		snprintf(spec + n, sizeof(spec) - (size_t)n, "_%ld", idx);
+	return dep_task(f, spec, false)->st.state == SCHED_PENDING;
+}
+
+/* Cycles, every running task exiting 0, until nothing more starts. */
+static void run_all(struct fix *f)
+{
+	for (bool more = true; more;) {
+		more = false;
+		cycle(f);
+		for (size_t i = 0; i < f->st.ntasks; i++)
+			if (f->st.tasks[i]->state == TASK_RUNNING) {
+				task_exit(f, f->st.tasks[i], 0);
+				more = true;
+			}
+	}
+}
+
+/*
+ * An array's ended tasks leave memory with [tasks] keep_finished while
+ * the rest of it runs; the array keeps which of them completed, for
+ * dependencies on one index, and leaves once all of it has ended. After
+ * a restart the store gives the same answers.
+ */
+static void test_evict_ended(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct selection sel = { 0 };
+	Hpq__TaskSelector q = HPQ__TASK_SELECTOR__INIT;
+	struct task *t;
+	struct array *a;
+	uint64_t x, y, z;
+	char id[32], *ids[] = { id };
+	size_t before;
+
+	add_node(f, "n1", 2);
+	assert_int_equal(submit(f, "0-5", false, &t, &e), 0);
+	x = t->st.id;
+	a = array_find(&f->st, x);
+	assert_int_equal(cycle(f), 2);
+	task_exit(f, array_task_find(&f->st, a, 0), 0);
+	task_exit(f, array_task_find(&f->st, a, 1), 1);
+	assert_int_equal(cycle(f), 2);                  /* 2 and 3 */
+	before = f->st.ntasks;
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000), 2);
+	assert_int_equal(f->st.ntasks, before - 2);
+	assert_ptr_equal(array_find(&f->st, x), a);
+	assert_null(array_task_find(&f->st, a, 0));
+	assert_true(array_set_has(&a->gone_ok, 0));
+	assert_false(array_set_has(&a->gone_ok, 1));
+	assert_true(dep_offered(f, "afterok", x, 0));
+	assert_false(dep_offered(f, "afterok", x, 1));
+	assert_true(dep_offered(f, "afternotok", x, 1));
+	assert_false(dep_offered(f, "afterok", x, 4));  /* pending */
+	snprintf(id, sizeof(id), "afterok:%llu_77", (unsigned long long)x);
+	assert_true(submit_full(f, &alice, "", "", false, id, false, &t, &e) < 0);
+	assert_non_null(strstr(e.msg, "has no index 77"));
+	/* A selector names a gone index as ended, not as unknown. */
+	snprintf(id, sizeof(id), "%llu_0", (unsigned long long)x);
+	q.n_ids = 1;
+	q.ids = ids;
+	assert_int_equal(select_resolve(&f->st, &q, &sel, &e), 0);
+	assert_non_null(strstr(first_msg(&sel), "has already ended"));
+	select_release(&sel);
+
+	/* The rest ends; the array goes with its tasks, and one of them failed. */
+	run_all(f);
+	assert_int_equal(a->nok + a->nbad, 6);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	assert_false(dep_offered(f, "afterok", x, -1));
+	assert_true(dep_offered(f, "afterany", x, 3));
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)x);
+	assert_int_equal(select_resolve(&f->st, &q, &sel, &e), 0);
+	assert_non_null(strstr(first_msg(&sel), "has already ended"));
+	select_release(&sel);
+
+	/* One that all completed. */
+	assert_int_equal(submit(f, "0-2", false, &t, &e), 0);
+	y = t->st.id;
+	run_all(f);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, y));
+	assert_true(dep_offered(f, "afterok", y, -1));
+	assert_true(dep_offered(f, "afterok", y, 1));
+
+	/* A restart that loads no ended task: the store tells which completed. */
+	run_all(f);
+	assert_int_equal(submit(f, "0-9", false, &t, &e), 0);
+	z = t->st.id;
+	assert_int_equal(cycle(f), 2);
+	a = array_find(&f->st, z);
+	task_exit(f, array_task_find(&f->st, a, 0), 2);
+	task_exit(f, array_task_find(&f->st, a, 1), 0);
+	commit(f);
+	close_all(f);
+	{
+		char err[256] = "";
+
+		assert_int_equal(store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)), 0);
+		state_init(&f->st, f->s);
+		f->st.keep_finished_ms = 0;
+		assert_int_equal(state_load(&f->st, err, sizeof(err)), 0);
+		assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
+	}
+	add_node(f, "n1", 2);
+	a = array_find(&f->st, z);
+	assert_non_null(a);
+	/* Its first task stays: it is the template of the indices left. */
+	assert_non_null(array_task_find(&f->st, a, 0));
+	assert_null(array_task_find(&f->st, a, 1));
+	assert_true(array_set_has(&a->gone_ok, 1));
+	assert_int_equal(a->nok, 1);
+	assert_int_equal(a->nbad, 1);
+	assert_false(dep_offered(f, "afterok", z, 0));
+	assert_true(dep_offered(f, "afterok", z, 1));
+	/* The arrays that ended before are not kept at all. */
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	assert_null(array_find(&f->st, y));
+	assert_false(dep_offered(f, "afterok", x, -1));
+	assert_true(dep_offered(f, "afterok", y, -1));
+	commit(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_specs),
+		cmocka_unit_test(test_set_add),
+		cmocka_unit_test_setup_teardown(test_evict_ended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_and_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_unlimited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_head, setup, teardown),

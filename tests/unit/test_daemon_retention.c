@@ -11,9 +11,10 @@
  *     finds its row and history in the store; a dependency on it still
  *     resolves by how it ended (afterok, afternotok, afterany); ids do not
  *     come back; the per-team counts it leaves behind are kept;
- *   - an array's ended indices stay while others have not ended; its
+ *   - an array's ended indices leave while others have not ended; its
  *     later indices still materialize from the template; once all ended
- *     and gone, an index is found in the store (hpq show ID_INDEX);
+ *     the array goes too, and an index is found in the store (hpq show
+ *     ID_INDEX);
  *   - a restart with keep_finished leaves old ended tasks in the store,
  *     still knows how they ended, loads an array's template whose first
  *     index ended long ago and counts its ended indices;
@@ -453,9 +454,13 @@ static void test_array_survives(void **ts)
 	finish_running(f, 0);           /* index 0 ended; index 1 is the head */
 	commit(f);
 
-	/* Its array has indices left: index 0 stays. */
-	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 0);
-	assert_non_null(state_task_find(&f->st, a_id));
+	/* Index 0 leaves memory; its array, with indices left, stays whole. */
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 1);
+	assert_null(state_task_find(&f->st, a_id));
+	arr = array_find(&f->st, a_id);
+	assert_non_null(arr);
+	assert_non_null(arr->tmpl);
+	assert_true(array_set_has(&arr->gone_ok, 0));
 
 	/* A restart long after index 0 ended: the template still comes back. */
 	close_all(f);
@@ -481,9 +486,10 @@ static void test_array_survives(void **ts)
 	arr = array_find(&f->st, a_id);
 	assert_int_equal(arr->nok, 3);
 
-	/* Every index ended: they all go, and the array as a whole is met. */
+	/* Every index ended: they all go, the array too, and it as a whole is met. */
 	state_tasks_evict(&f->st, hpq_now_ms() + 1, 100);
 	assert_int_equal(f->st.ntasks, 0);
+	assert_null(array_find(&f->st, a_id));
 	/* hpq show ID_INDEX finds an index in the store, with its array's script. */
 	{
 		struct show_read sr = { 0 };
@@ -514,13 +520,22 @@ static void test_array_survives(void **ts)
 		x = submit(f, "", dep, NULL);
 		assert_int_equal(x->st.state, SCHED_PENDING);
 	}
-	/* And after a restart that leaves them all in the store. */
+	/* And after a restart that leaves them all in the store: the array
+	 * is counted from the store, then goes at the first sweep. */
 	close_all(f);
 	open_keep(f, 0);
 	arr = array_find(&f->st, a_id);
 	assert_non_null(arr);
 	assert_int_equal(arr->nok, 3);
 	assert_int_equal(arr->nbad, 0);
+	state_tasks_evict(&f->st, hpq_now_ms(), 100);
+	assert_null(array_find(&f->st, a_id));
+	{
+		bool ok = false;
+
+		assert_true(state_task_gone(&f->st, a_id, &ok));
+		assert_true(ok);
+	}
 }
 
 struct prune_res {
