@@ -62,60 +62,52 @@ struct task_member {
 struct task {
 	struct sched_task st;        /* st.id is the task id; the dispatcher links it */
 	enum task_state state;
+	uint32_t uid, gid;
+	uint32_t attempts;           /* attempts started; the current one's number */
 	char *name;                  /* name_buf when it fits (state_task_set_name) */
 	char name_buf[24];
 	char *user;
 	char *team;                  /* names stay, even if the team is removed later */
 	char *cls;
 	char *pool;
-	bool interned;               /* user, team, cls, pool are the state's shared names */
-	uint32_t uid, gid;
-	uint32_t attempts;           /* attempts started; the current one's number */
 	char **node_names;           /* nodes of the newest attempt, by rank */
 	uint32_t n_node_names;
+	int32_t exit_code;
 	char *done;                  /* per rank '1' once that member's exit is in */
 	int64_t submit_ms, start_ms, end_ms;
 	int64_t queue_ms;            /* PENDING: its queue time as the dispatcher keeps it
 	                              * (submit, or eviction time; queue.h) */
-	int32_t exit_code;
-	bool has_exit_code;
 	char *reason;                /* why it ended or was last requeued */
 	uint64_t time_limit_s;
 	uint64_t grace_s;            /* 0: the cluster's default */
 	uint64_t stop_grace_s;       /* the grace of the stop under way (cancel, preemption) */
-	bool has_stop_grace;         /* memory only: unset after a restart */
 	int32_t preempt_signal;
+	uint32_t ntasks_per_node;
 	char *checkpoint_dir;
 	char *cwd;
 	char **argv;
 	size_t argc;
 	char **env;                  /* only from submit to its row: the store keeps it */
 	size_t envc;
-	bool cancel_requested;       /* durable: a cancel waits for the exit */
 	/* the batch workflow */
 	uint64_t array_id;           /* 0: not in an array; else the array's id */
 	uint32_t array_index;
+	uint32_t preemptions;
 	char *output, *error;        /* -o / -e patterns, "" for the per-task log */
 	char *dependency;            /* what it still waits for ("" none) */
-	bool kill_on_invalid_dep;
-	bool held;                   /* PENDING but not offered to the dispatcher */
 	char *submit_dir;
-	uint32_t ntasks_per_node;
 	char *script;                /* only from submit to its row, else NULL: the store keeps it */
-	bool has_script;             /* submitted as a batch script (the store keeps it) */
 	size_t script_len;
 	uint64_t peak_mem;           /* bytes, the largest over its attempts */
 	uint64_t cpu_usec;           /* over its attempts */
-	uint32_t preemptions;
 	char *requeue_by;            /* durable: who asked for a requeue that waits for the exit */
 	char *recipe, *recipe_version; /* made from this recipe ("": not) */
 	char **recipe_params;        /* "k=v" */
 	size_t n_recipe_params;
 	char *plan;                  /* the plan it runs in (plan.h); "" or NULL: none */
-	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 	struct {
-		bool has;
 		uint32_t attempt;
+		bool has;
 		uint64_t step;
 		char *path;
 		int64_t time_ms;
@@ -124,6 +116,15 @@ struct task {
 	struct task_member *members; /* by rank, linked to their nodes while in state.running;
 	                              * kept (unlinked) for the next attempt */
 	uint32_t nmembers;
+	/* flags, together */
+	bool interned;               /* user, team, cls, pool are the state's shared names */
+	bool has_exit_code;
+	bool has_stop_grace;         /* memory only: unset after a restart */
+	bool cancel_requested;       /* durable: a cancel waits for the exit */
+	bool kill_on_invalid_dep;
+	bool held;                   /* PENDING but not offered to the dispatcher */
+	bool has_script;             /* submitted as a batch script (the store keeps it) */
+	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 };
 
 /* What ended tasks that left memory (state_tasks_evict) leave of
