@@ -94,6 +94,18 @@ void mark_dirty(struct state *st)
 	st->dirty = true;
 }
 
+/* The observers and the log hear ev, whose row is recorded. */
+static void event_told(struct state *st, const struct store_event *ev, const struct task *t)
+{
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].event)
+			st->observers[i].event(st->observers[i].arg, ev, t);
+	if (t)
+		log_info("task %llu: %s: %s", (unsigned long long)t->st.id, ev->kind, ev->message);
+	else
+		log_info("%s%s%s: %s", ev->kind, *ev->node ? " " : "", ev->node, ev->message);
+}
+
 void state_event(struct state *st, const char *kind, const struct task *t, const char *node,
 		 const char *actor, const char *fmt, ...)
 {
@@ -112,18 +124,23 @@ void state_event(struct state *st, const char *kind, const struct task *t, const
 	ev.actor = actor ? actor : "hpqd";
 	ev.message = msg;
 	store_event_add(st->store, &ev);
-	state_event_told(st, &ev, t);
+	event_told(st, &ev, t);
 }
 
-void state_event_told(struct state *st, const struct store_event *ev, const struct task *t)
+void state_task_bulk(struct state *st, const struct task *t, const struct store_bulk *b)
 {
-	for (size_t i = 0; i < st->nobservers; i++)
-		if (st->observers[i].event)
-			st->observers[i].event(st->observers[i].arg, ev, t);
-	if (t)
-		log_info("task %llu: %s: %s", (unsigned long long)t->st.id, ev->kind, ev->message);
-	else
-		log_info("%s%s%s: %s", ev->kind, *ev->node ? " " : "", ev->node, ev->message);
+	struct store_event ev = {
+		.time_ms = b->time_ms,
+		.kind = b->kind,
+		.task_id = t->st.id,
+		.node = "",
+		.team = t->team,
+		.actor = b->actor,
+		.message = b->message,
+	};
+
+	store_task_bulk(st->store, t->st.id, b);
+	event_told(st, &ev, t);
 }
 
 /* ---------------------------------------------------------------- observers */

@@ -37,15 +37,6 @@ static bool release_in_batch(struct state *st, struct task *t, const struct acto
 			     const struct cancel_batch *b)
 {
 	char msg[160];
-	struct store_event ev = {
-		.time_ms = b->now_ms,
-		.kind = "release",
-		.task_id = t->st.id,
-		.node = "",
-		.team = t->team,
-		.actor = who->user,
-		.message = msg,
-	};
 
 	t->held = false;
 	if (sched_task_submit(st->sched, &t->st) < 0) {
@@ -54,15 +45,14 @@ static bool release_in_batch(struct state *st, struct task *t, const struct acto
 	}
 	set_str(&t->reason, "");
 	snprintf(msg, sizeof(msg), "released by %s", who->user);
-	store_task_bulk(st->store, t->st.id, &(struct store_bulk){
+	state_task_bulk(st, t, &(struct store_bulk){
 		.change = STORE_BULK_RELEASE,
 		.reason = t->reason,
-		.time_ms = ev.time_ms,
-		.kind = ev.kind,
-		.actor = ev.actor,
+		.time_ms = b->now_ms,
+		.kind = "release",
+		.actor = who->user,
 		.message = msg,
 	});
-	state_event_told(st, &ev, t);
 	mark_dirty(st);
 	return true;
 }

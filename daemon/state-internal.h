@@ -21,9 +21,10 @@ char **dup_strv(char *const *v, size_t n);
 void free_strv(char **v, size_t n);
 bool has_ctl(const char *s);
 void mark_dirty(struct state *st);
-/* An event whose row the caller has recorded itself (store_task_bulk):
- * the observers and the log, as state_event tells them. */
-void state_event_told(struct state *st, const struct store_event *ev, const struct task *t);
+/* One task's change in a batch (struct cancel_batch): its row's change and
+ * its event go to the store as b (store_task_bulk), and the observers and
+ * the log hear the event now, as state_event tells them. */
+void state_task_bulk(struct state *st, const struct task *t, const struct store_bulk *b);
 void set_str(char **slot, const char *s);
 /* A task's string: "" is one shared empty string, never freed (str_free). */
 char *str_dup(const char *s);

@@ -511,44 +511,41 @@ static void link_running(struct state *st, struct task *t)
 static void task_ended_hooks(struct state *st, struct task *t);
 static void task_started_hooks(struct state *st, struct task *t);
 
+/* What t's end event says: its state, its exit code if it has one, and
+ * the reason it ended. */
+static const char *end_message(const struct task *t, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", state_task_state(t->state));
+	if (t->has_exit_code)
+		snprintf(buf + strlen(buf), size - strlen(buf), ", exit code %d", t->exit_code);
+	if (*t->reason)
+		snprintf(buf + strlen(buf), size - strlen(buf), ": %s", t->reason);
+	return buf;
+}
+
 /* A pending task's end in a batch: its row and end event go into the
- * store's bulk change, and the observers hear the event now. */
+ * store's bulk change, and the observers hear the event now. The batch
+ * ends its tasks with one state and one reason: one message serves all
+ * but those with an exit code. */
 static void end_in_batch(struct state *st, struct task *t, struct cancel_batch *b)
 {
-	char own[512], *msg = own;
-	const char *state = state_task_state(t->state);
-	struct store_event ev = {
-		.time_ms = b->now_ms,
-		.kind = "end",
-		.task_id = t->st.id,
-		.node = "",
-		.team = t->team,
-		.actor = "hpqd",
-	};
+	char own[512];
+	const char *msg;
 
-	/* What task_end_as's state_event would say: the same for the whole
-	 * batch (one state, one reason), but for an exit code. */
-	if (t->has_exit_code) {
-		snprintf(own, sizeof(own), "%s, exit code %d%s%s", state, t->exit_code,
-			 *t->reason ? ": " : "", t->reason);
-	} else {
-		if (!b->end_msg[0])
-			snprintf(b->end_msg, sizeof(b->end_msg), "%s%s%s", state,
-				 *t->reason ? ": " : "", t->reason);
-		msg = b->end_msg;
-	}
-	ev.message = msg;
-	store_task_bulk(st->store, t->st.id, &(struct store_bulk){
+	if (t->has_exit_code)
+		msg = end_message(t, own, sizeof(own));
+	else
+		msg = b->end_msg[0] ? b->end_msg : end_message(t, b->end_msg, sizeof(b->end_msg));
+	state_task_bulk(st, t, &(struct store_bulk){
 		.change = STORE_BULK_END,
-		.state = state,
+		.state = state_task_state(t->state),
 		.reason = t->reason,
 		.end_ms = t->end_ms,
-		.time_ms = ev.time_ms,
-		.kind = ev.kind,
-		.actor = ev.actor,
+		.time_ms = b->now_ms,
+		.kind = "end",
+		.actor = "hpqd",
 		.message = msg,
 	});
-	state_event_told(st, &ev, t);
 }
 
 /* Moves a task to a final state. With narrow (a pending task that a cancel
@@ -561,6 +558,7 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 	struct team *team = state_team_find(st, t->team);
 	struct prio_class *cls = state_class_find(st, t->cls);
 	bool batch = narrow && b && b->on;
+	char msg[512];
 
 	if (t->array_id)
 		array_task_leaving(st, t);
@@ -592,13 +590,7 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 				       t->end_ms);
 		else
 			task_save(st, t);
-		if (t->has_exit_code)
-			state_event(st, "end", t, NULL, NULL, "%s, exit code %d%s%s",
-				    state_task_state(to), t->exit_code, *t->reason ? ": " : "",
-				    t->reason);
-		else
-			state_event(st, "end", t, NULL, NULL, "%s%s%s", state_task_state(to),
-				    *t->reason ? ": " : "", t->reason);
+		state_event(st, "end", t, NULL, NULL, "%s", end_message(t, msg, sizeof(msg)));
 	}
 	mark_dirty(st);
 	task_ended_hooks(st, t);
