@@ -433,10 +433,15 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	} else {
 		cli_output(cli)->tasks(&cli->out, &fr.rows);
 	}
-	if (truncated)
+	if (truncated) {
+		size_t shown = 0;
+
+		for (fr.rows.rewind(&fr.rows); fr.rows.next(&fr.rows);)
+			shown++;
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
-				"newest. Narrow the list with --team, --state, --user "
-				"or --limit\n");
+				"newest %zu. Narrow the list with --team, --state, --user "
+				"or --limit\n", shown);
+	}
 	r = CLI_OK;
 out:
 	/* The frames are the arena's, freed at exit. */
