@@ -801,7 +801,6 @@ void plan_task_requeued(struct state *st, struct task *t)
 		place(st, t, plans_find(st, t->plan), hpq_now_ms());
 }
 
-static bool runs_on(const struct task *t, const struct node *n);
 
 static bool in_segment(const struct plan_segment *seg, const char *node)
 {
@@ -818,6 +817,13 @@ static bool in_segment(const struct plan_segment *seg, const char *node)
  * work runs on them too, nothing moves here: the claim (claim_nodes)
  * empties them.
  */
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void reclaim_at_load(struct state *st, struct plan *p, int64_t now)
 {
 	int s = segment_now(p, now);
@@ -829,25 +835,39 @@ static void reclaim_at_load(struct state *st, struct plan *p, int64_t now)
 	if (s < 0 || plan_ended(p))
 		return;
 	seg = &p->seg[s];
-	for (struct dlist *l = st->running.next; l != &st->running; l = l->next) {
-		struct task *t = container_of(l, struct task, run_link);
-		bool on = false, inside = true;
+	/* What runs on the segment's nodes, from their members lists. */
+	for (uint32_t k = 0; k < seg->nnodes; k++) {
+		struct node *nd = state_node_find(st, seg->nodes[k]);
+		struct task_member *m, *next;
 
-		for (uint32_t k = 0; k < seg->nnodes && !on; k++) {
-			struct node *nd = state_node_find(st, seg->nodes[k]);
-
-			on = nd && runs_on(t, nd);
-		}
-		if (!on)
+		if (!nd)
 			continue;
-		for (uint32_t r = 0; r < t->n_node_names; r++)
-			inside = inside && in_segment(seg, t->node_names[r]);
-		if (!t->plan || strcmp(t->plan, p->name) || !inside) {
-			free(mine);
-			return;
+		node_for_each_member(m, next, nd) {
+			struct task *t = m->t;
+			bool inside = true;
+
+			/* A rank here not done yet. */
+			if (!t->done || t->done[m->rank] == '1')
+				continue;
+			for (uint32_t r = 0; r < t->n_node_names; r++)
+				inside = inside && in_segment(seg, t->node_names[r]);
+			if (!t->plan || strcmp(t->plan, p->name) || !inside) {
+				free(mine);
+				return;
+			}
+			mine = xreallocarray(mine, n + 1, sizeof(*mine));
+			mine[n++] = t;
 		}
-		mine = xreallocarray(mine, n + 1, sizeof(*mine));
-		mine[n++] = t;
+	}
+	/* A gang on several of the nodes came once from each. */
+	if (n > 1) {
+		size_t k = 1;
+
+		qsort(mine, n, sizeof(*mine), cmp_ptr);
+		for (size_t i = 1; i < n; i++)
+			if (mine[i] != mine[k - 1])
+				mine[k++] = mine[i];
+		n = k;
 	}
 	pool = plan_pool_id(st, p);
 	for (size_t i = 0; i < n; i++)
@@ -893,15 +913,6 @@ void plans_load_done(struct state *st)
 		if (t->plan && *t->plan)
 			place(st, t, plans_find(st, t->plan), now);
 	}
-}
-
-/* Whether t runs on node n (a rank not done yet). */
-static bool runs_on(const struct task *t, const struct node *n)
-{
-	for (uint32_t r = 0; r < t->n_node_names; r++)
-		if (!strcmp(t->node_names[r], n->name) && t->done && t->done[r] != '1')
-			return true;
-	return false;
 }
 
 /* Whether t is a task of the plan whose pool is pool (one adopted in its
@@ -971,7 +982,7 @@ static void claim_nodes(struct state *st, int64_t now, void (*fn)(void *arg, str
 		node_for_each_member(m, next, n) {
 			struct task *t = m->t;
 
-			/* As runs_on: a rank here not done yet. */
+			/* A rank here not done yet. */
 			if (t->state == TASK_RUNNING && t->st.pool != w - 1 && t->done &&
 			    t->done[m->rank] != '1' && !own_task(st, t, w - 1))
 				fn(arg, t);
