@@ -194,6 +194,7 @@ struct pool {
 	uint32_t nsched, ngpu_nodes;
 	struct hpq_res cap;          /* of schedulable nodes */
 	struct hpq_res maxcap;       /* component-wise max over schedulable nodes */
+	uint32_t nmax[NDIMS];        /* schedulable nodes that reach maxcap, per dimension */
 	struct hpq_res gsum;         /* sum of guarantees */
 	enum adm within;             /* admission within guarantee: ADM_IDLE if gsum is zero */
 	uint32_t share_dims;         /* per cycle: the dimensions fair share weighs, a bit each */
@@ -969,12 +970,59 @@ static void node_rebucket(struct sched *s, uint32_t id)
 	bucket_link(s, p, id);
 }
 
+static inline int64_t *res_dim_at(struct hpq_res *r, int d)
+{
+	return d == 0 ? &r->gpus : d == 1 ? &r->cpus : &r->mem;
+}
+
+/* A schedulable node's capacity joins maxcap. */
+static void maxcap_add(struct pool *p, struct hpq_res cap)
+{
+	for (int d = 0; d < NDIMS; d++) {
+		int64_t v = res_dim(cap, d), *m = res_dim_at(&p->maxcap, d);
+
+		if (v > *m) {
+			*m = v;
+			p->nmax[d] = 1;
+		} else if (v == *m) {
+			p->nmax[d]++;
+		}
+	}
+}
+
+/* A node with capacity cap is no longer schedulable (its flag is already
+ * down): only the last node at the top of a dimension costs a walk. */
+static void maxcap_remove(struct sched *s, struct pool *p, struct hpq_res cap)
+{
+	for (int d = 0; d < NDIMS; d++) {
+		int64_t *m = res_dim_at(&p->maxcap, d);
+
+		if (res_dim(cap, d) != *m || --p->nmax[d])
+			continue;
+		*m = 0;
+		for (uint32_t i = 0; i < p->nnodes; i++) {
+			const struct node *n = &s->nodes[p->nodes[i]];
+			int64_t v = res_dim(n->cap, d);
+
+			if (!n->schedulable)
+				continue;
+			if (v > *m) {
+				*m = v;
+				p->nmax[d] = 1;
+			} else if (v == *m) {
+				p->nmax[d]++;
+			}
+		}
+	}
+}
+
 /* Rebuilds the buckets and the pool's capacity sums from its nodes. */
 static void pool_reindex(struct sched *s, struct pool *p)
 {
 	uint32_t i, nb = 1;
 
 	p->cap = p->maxcap = HPQ_RES_ZERO;
+	memset(p->nmax, 0, sizeof(p->nmax));
 	p->nsched = p->ngpu_nodes = 0;
 	for (i = 0; i < p->nnodes; i++) {
 		struct node *n = &s->nodes[p->nodes[i]];
@@ -992,7 +1040,7 @@ static void pool_reindex(struct sched *s, struct pool *p)
 			continue;
 		p->nsched++;
 		p->cap = hpq_res_add(p->cap, n->cap);
-		p->maxcap = hpq_res_max(p->maxcap, n->cap);
+		maxcap_add(p, n->cap);
 		v = res_dim(n->cap, p->primary);
 		if (v + 1 > (int64_t)nb)
 			nb = v + 1 > BUCKETS_MAX ? BUCKETS_MAX : (uint32_t)(v + 1);
@@ -1028,7 +1076,39 @@ static bool pool_index_add(struct pool *p, struct hpq_res cap, bool schedulable)
 	if (schedulable) {
 		p->nsched++;
 		p->cap = hpq_res_add(p->cap, cap);
-		p->maxcap = hpq_res_max(p->maxcap, cap);
+		maxcap_add(p, cap);
+	}
+	return true;
+}
+
+/*
+ * A node of p that stays in it with its capacity becomes schedulable or
+ * stops being so (an agent lost, back, drained, healthy again): accounted
+ * in place if the bucket index can take it as it is, instead of a rebuild
+ * that walks the pool. A whole cluster's agents reconnecting costs each
+ * node O(1), not O(nodes). False if the index must be rebuilt.
+ */
+static bool pool_index_flip(struct sched *s, struct pool *p, uint32_t id, bool schedulable)
+{
+	struct node *n = &s->nodes[id];
+
+	if (!p->nbuckets)
+		return false;
+	if (schedulable) {
+		if (res_dim(n->cap, p->primary) >= (int64_t)p->nbuckets &&
+		    p->nbuckets < BUCKETS_MAX)
+			return false;
+		n->schedulable = true;
+		p->nsched++;
+		p->cap = hpq_res_add(p->cap, n->cap);
+		maxcap_add(p, n->cap);
+		bucket_link(s, p, id);
+	} else {
+		bucket_unlink(s, p, id);
+		n->schedulable = false;
+		p->nsched--;
+		p->cap = hpq_res_sub(p->cap, n->cap);
+		maxcap_remove(s, p, n->cap);
 	}
 	return true;
 }
@@ -2682,6 +2762,11 @@ int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res
 	}
 	p = pool_get(s, pool);
 	n = &s->nodes[node];
+	if (old == p && hpq_res_eq(n->cap, capacity) && pool_index_flip(s, p, node, schedulable)) {
+		n->reserved = false;
+		pool_dirty_all(s, p);
+		return 0;
+	}
 	if (old && old != p) {
 		uint32_t i = n->pi;
 

@@ -301,6 +301,48 @@ static void test_unschedulable_node(void **state)
 	fx_free(&f);
 }
 
+/*
+ * Nodes going down and up are accounted one at a time (no rebuild of the
+ * pool's index): when the last of the largest nodes goes, the largest
+ * request that fits shrinks with it, and grows back with the first that
+ * returns.
+ */
+static void test_largest_node_flips(void **state)
+{
+	struct fx f;
+	struct hpq_res cap, fr;
+	const struct hpq_res big = {8, 64, 512 * 1024}, small = {4, 64, 512 * 1024};
+
+	(void)state;
+	fx_init(&f, SCHED_IDLE_FCFS);
+	default_team(&f, 0);
+	assert_int_equal(sched_node_set(f.s, 0, 0, big, true), 0);
+	assert_int_equal(sched_node_set(f.s, 1, 0, big, true), 0);
+	assert_int_equal(sched_node_set(f.s, 2, 0, small, true), 0);
+	assert_int_equal(sched_node_set(f.s, 0, 0, big, false), 0);
+	assert_int_equal(sched_node_set(f.s, 1, 0, big, false), 0);
+	assert_int_equal(sched_pool_capacity(f.s, 0, &cap, &fr), 0);
+	assert_int_equal(cap.gpus, 4);
+	fx_submit(&f, 1, DEFAULT, TRAINING, 1, 8);
+	fx_cycle_expect(&f, "");
+	fx_submit(&f, 2, DEFAULT, TRAINING, 1, 4);
+	fx_cycle_expect(&f, "S2");
+	assert_int_equal(f.t[2].nodes[0], 2);
+	assert_int_equal(sched_node_set(f.s, 1, 0, big, true), 0);
+	assert_int_equal(sched_pool_capacity(f.s, 0, &cap, &fr), 0);
+	assert_int_equal(cap.gpus, 12);
+	assert_int_equal(fr.gpus, 8);
+	fx_cycle_expect(&f, "S1");
+	assert_int_equal(f.t[1].nodes[0], 1);
+	/* The small one down and up again, with its task: nothing moves. */
+	assert_int_equal(sched_node_set(f.s, 2, 0, small, false), 0);
+	assert_int_equal(sched_node_set(f.s, 2, 0, small, true), 0);
+	assert_int_equal(sched_pool_capacity(f.s, 0, &cap, &fr), 0);
+	assert_int_equal(cap.gpus, 12);
+	assert_int_equal(fr.gpus, 0);
+	fx_free(&f);
+}
+
 static void test_gang(void **state)
 {
 	struct fx f;
@@ -459,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_team_default_quota),
 		cmocka_unit_test(test_ungoverned),
 		cmocka_unit_test(test_unschedulable_node),
+		cmocka_unit_test(test_largest_node_flips),
 		cmocka_unit_test(test_gang),
 		cmocka_unit_test(test_best_fit),
 		cmocka_unit_test(test_capacity_checks_every_resource),

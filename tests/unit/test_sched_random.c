@@ -139,6 +139,16 @@ static void check(struct world *w)
 	}
 	for (i = 0; i < NNODES; i++)
 		assert_true(hpq_res_fits(node_used[i], w->cap[i]));
+	/* The pools' capacity, kept node by node, against a fresh sum. */
+	for (k = 0; k < 2; k++) {
+		struct hpq_res want = HPQ_RES_ZERO, cap, fr;
+
+		for (i = 0; i < NNODES; i++)
+			if (pool_of_node(i) == k && w->sched_ok[i])
+				want = hpq_res_add(want, w->cap[i]);
+		assert_int_equal(sched_pool_capacity(w->f.s, k, &cap, &fr), 0);
+		assert_true(hpq_res_eq(cap, want));
+	}
 	for (t = 0; t < NTEAMS; t++) {
 		for (k = 0; k < 2; k++) {
 			struct sched_usage u;
