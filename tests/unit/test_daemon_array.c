@@ -42,6 +42,7 @@
 #include "array.h"
 #include "clock.h"
 #include "control.h"
+#include "daemon_fixture.h"
 #include "depend.h"
 #include "error.h"
 #include "hpq.h"
@@ -52,79 +53,18 @@
 #include "state-internal.h"
 #include "store.h"
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct store *s;
-	struct state st;
-};
-
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
 static const struct actor bob = { .user = "bob", .uid = 1002, .gid = 1002, .known = true };
 
-static void open_all(struct fix *f)
-{
-	char err[256] = "";
-
-	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
-		fail_msg("store_open: %s", err);
-	state_init(&f->st, f->s);
-	if (state_load(&f->st, err, sizeof(err)) < 0)
-		fail_msg("state_load: %s", err);
-	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
-}
-
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void commit(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->s, on_flag, &done);
-	store_submit(f->s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void close_all(struct fix *f)
-{
-	state_release(&f->st);
-	store_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	f->s = NULL;
-}
-
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-array-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	open_all(f);
-	*ts = f;
-	return 0;
+	return fix_setup(ts, "array", STORE_NOSYNC);
 }
 
+/* No commit of its own before the close: store_close commits what is left. */
 static int teardown(void **ts)
 {
-	struct fix *f = *ts;
-	char cmd[160];
-
-	if (f->s)
-		close_all(f);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
+	return fix_teardown_uncommitted(ts);
 }
 
 /* ---------------------------------------------------------------- specs */
@@ -248,23 +188,6 @@ static void test_specs(void **ts)
 
 /* ---------------------------------------------------------------- on a state */
 
-static void add_node(struct fix *f, const char *name, int64_t cpus)
-{
-	Hpq__Register reg = HPQ__REGISTER__INIT;
-	Hpq__Resources cap = HPQ__RESOURCES__INIT;
-	struct state_err e;
-	struct node *n;
-
-	cap.gpus = 0;
-	cap.cpus = cpus;
-	cap.mem = 1024 * 1024;
-	reg.name = (char *)name;
-	reg.pool = HPQ_DEFAULT_POOL;
-	reg.capacity = &cap;
-	reg.address = "";
-	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", &n, &e), 0);
-}
-
 static int submit_full(struct fix *f, const struct actor *who, const char *name,
 		       const char *array, bool hold, const char *dep, bool kill, struct task **t,
 		       struct state_err *e)
@@ -309,22 +232,6 @@ static void task_exit(struct fix *f, struct task *t, int code)
 	assert_int_equal(state_task_member_exit(&f->st, t, 0, code, "exit"), EXIT_ENDED);
 }
 
-/* One dispatcher cycle, its STARTs applied as dispatch.c does; returns them. */
-static size_t cycle(struct fix *f)
-{
-	const struct sched_decision *d;
-	size_t n, starts = 0;
-
-	d = sched_cycle(f->st.sched, 1, &n);
-	for (size_t i = 0; i < n; i++) {
-		if (d[i].action != SCHED_START)
-			continue;
-		state_task_start(&f->st, state_task_of(d[i].task));
-		starts++;
-	}
-	return starts;
-}
-
 static uint32_t count_state(struct fix *f, uint64_t array_id, enum task_state s)
 {
 	uint32_t n = 0;
@@ -363,8 +270,8 @@ static void test_limit_and_fanout(void **ts)
 	size_t ntasks;
 
 	/* 2 nodes of 64 CPUs: room for 128 one-CPU tasks. */
-	add_node(f, "n1", 64);
-	add_node(f, "n2", 64);
+	fix_cpu_node(&f->st, "n1", 64);
+	fix_cpu_node(&f->st, "n2", 64);
 
 	/* Bad input changes nothing. */
 	assert_int_equal(submit(f, "0-9999%0", false, &t, &e), HPQ_EINVAL);
@@ -382,36 +289,36 @@ static void test_limit_and_fanout(void **ts)
 	assert_int_equal(array_set_count(&a->pending), 9999);
 	assert_int_equal(sched_team_usage(f->st.sched, t->st.team, t->st.pool, &u), 0);
 	assert_int_equal(u.pending, 1);
-	commit(f);
+	fix_commit(f);
 
 	/* One cycle: exactly the limit starts, with one head left queued. */
-	assert_int_equal(cycle(f), 50);
+	assert_int_equal(fix_cycle(&f->st), 50);
 	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 50);
 	assert_int_equal(a->nactive, 50);
 	assert_null(a->head);
 	assert_int_equal(f->st.ntasks, 50);
-	assert_int_equal(cycle(f), 0);
-	commit(f);
+	assert_int_equal(fix_cycle(&f->st), 0);
+	fix_commit(f);
 
 	/* 10 end: 10 more start, never more than 50 at once. */
 	assert_int_equal(finish_running(f, a->id, 10), 10);
-	assert_int_equal(cycle(f), 10);
+	assert_int_equal(fix_cycle(&f->st), 10);
 	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 50);
-	commit(f);
+	fix_commit(f);
 
 	/* A restart keeps the running, the pending and the limit. */
 	ntasks = f->st.ntasks;
-	close_all(f);
-	open_all(f);
-	add_node(f, "n1", 64);   /* the agents are back */
-	add_node(f, "n2", 64);
+	fix_close(f);
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 64);   /* the agents are back */
+	fix_cpu_node(&f->st, "n2", 64);
 	a = array_find(&f->st, f->st.tasks[0]->st.id);
 	assert_non_null(a);
 	assert_int_equal(a->max_running, 50);
 	assert_int_equal(a->nactive, 50);
 	assert_int_equal(array_set_count(&a->pending), 10000 - 60);
 	assert_int_equal(f->st.ntasks, ntasks);
-	assert_int_equal(cycle(f), 0);
+	assert_int_equal(fix_cycle(&f->st), 0);
 	assert_non_null(a->tmpl);
 	assert_string_equal(a->tmpl->argv[0], "/bin/true");
 
@@ -419,10 +326,10 @@ static void test_limit_and_fanout(void **ts)
 	for (int guard = 0; guard < 1000; guard++) {
 		if (!finish_running(f, a->id, 50))
 			break;
-		cycle(f);
+		fix_cycle(&f->st);
 		assert_true(count_state(f, a->id, TASK_RUNNING) <= 50);
 	}
-	commit(f);
+	fix_commit(f);
 	assert_true(array_set_empty(&a->pending));
 	assert_int_equal(count_state(f, a->id, TASK_COMPLETED), 10000);
 	seen = calloc(10000, 1);
@@ -445,17 +352,17 @@ static void test_fanout_unlimited(void **ts)
 	struct array *a;
 	struct task *t;
 
-	add_node(f, "n1", 64);
+	fix_cpu_node(&f->st, "n1", 64);
 	assert_int_equal(submit(f, "1-100:3", false, &t, &e), 0);
 	a = array_find(&f->st, t->st.id);
 	assert_int_equal(t->array_index, 1);
 	assert_int_equal(a->count, 34);
 	assert_int_equal(a->step, 3);
 	assert_int_equal(a->max, 100);
-	assert_int_equal(cycle(f), 34);
+	assert_int_equal(fix_cycle(&f->st), 34);
 	assert_true(array_set_empty(&a->pending));
 	assert_null(a->head);
-	commit(f);
+	fix_commit(f);
 }
 
 
@@ -532,7 +439,7 @@ static void test_hold_release(void **ts)
 	struct task *a, *b, *c;
 	char id[32];
 
-	add_node(f, "n1", 1);
+	fix_cpu_node(&f->st, "n1", 1);
 	assert_int_equal(select_resolve(&f->st, &empty, &sel, &e), HPQ_EINVAL);
 	assert_non_null(strstr(e.msg, "empty selection matches nothing"));
 
@@ -542,7 +449,7 @@ static void test_hold_release(void **ts)
 	assert_string_equal(state_task_reason(&f->st, a), "held");
 	assert_int_equal(submit(f, "", false, &b, &e), 0);
 	assert_int_equal(submit(f, "", false, &c, &e), 0);
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	assert_int_equal(b->state, TASK_RUNNING);
 
 	/* bob may not release alice's task: refused, nothing changes. */
@@ -567,10 +474,10 @@ static void test_hold_release(void **ts)
 	select_release(&sel);
 	/* b ends: a (older) starts before c. */
 	task_exit(f, b, 0);
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	assert_int_equal(a->state, TASK_RUNNING);
 	assert_int_equal(c->state, TASK_PENDING);
-	commit(f);
+	fix_commit(f);
 }
 
 static void test_array_control(void **ts)
@@ -583,10 +490,10 @@ static void test_array_control(void **ts)
 	char id[32];
 	uint32_t running;
 
-	add_node(f, "n1", 8);
+	fix_cpu_node(&f->st, "n1", 8);
 	assert_int_equal(submit(f, "0-9%2", false, &t, &e), 0);
 	a = array_find(&f->st, t->st.id);
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 
 	/* One index that is not materialized: materialized, held. */
 	snprintf(id, sizeof(id), "%llu_5", (unsigned long long)a->id);
@@ -607,7 +514,7 @@ static void test_array_control(void **ts)
 	select_release(&sel);
 	assert_true(a->held);
 	assert_int_equal(finish_running(f, a->id, 2), 2);
-	assert_int_equal(cycle(f), 0);
+	assert_int_equal(fix_cycle(&f->st), 0);
 	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 0);
 
 	/* Release: the limit still holds within one cycle. */
@@ -615,7 +522,7 @@ static void test_array_control(void **ts)
 	select_release(&sel);
 	assert_false(a->held);
 	assert_false(five->held);
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 	running = count_state(f, a->id, TASK_RUNNING);
 	assert_int_equal(running, 2);
 
@@ -638,8 +545,8 @@ static void test_array_control(void **ts)
 	}
 	assert_true(array_set_empty(&a->pending));
 	assert_int_equal(count_state(f, a->id, TASK_PENDING), 0);
-	assert_int_equal(cycle(f), 0);
-	commit(f);
+	assert_int_equal(fix_cycle(&f->st), 0);
+	fix_commit(f);
 }
 
 static void test_cancel_by_filter(void **ts)
@@ -656,7 +563,7 @@ static void test_cancel_by_filter(void **ts)
 	for (int i = 0; i < 10000; i++)
 		assert_int_equal(submit(f, "", false, &t, &e), 0);
 	assert_int_equal(submit_full(f, &bob, "", "", false, "", false, &t, &e), 0);
-	commit(f);
+	fix_commit(f);
 	sel.user = "alice";
 	sel.n_states = 1;
 	sel.states = states;
@@ -664,7 +571,7 @@ static void test_cancel_by_filter(void **ts)
 	assert_int_equal(select_resolve(&f->st, &sel, &s, &e), 0);
 	assert_int_equal(s.n, 10000);
 	control_apply(&f->st, &s, CONTROL_CANCEL, &alice, NULL, NULL);
-	commit(f);
+	fix_commit(f);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	print_message("cancel of 10,000 pending tasks by a filter: %.1f ms (with the commit)\n",
@@ -726,7 +633,7 @@ static void test_depend_parse(void **ts)
 	depend_changed(&f->st, b);
 	assert_int_equal(b->st.state, SCHED_NONE);
 	assert_string_equal(state_task_reason(&f->st, b), "dependency");
-	commit(f);
+	fix_commit(f);
 }
 
 static void test_depend_chain(void **ts)
@@ -737,7 +644,7 @@ static void test_depend_chain(void **ts)
 	char spec[96];
 	uint64_t bid, cid, did, kid;
 
-	add_node(f, "n1", 8);
+	fix_cpu_node(&f->st, "n1", 8);
 	assert_int_equal(submit(f, "", false, &a, &e), 0);
 	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->st.id);
 	b = dep_task(f, spec, false);
@@ -752,17 +659,17 @@ static void test_depend_chain(void **ts)
 	any = dep_task(f, spec, false);
 	assert_string_equal(state_task_reason(&f->st, b), "dependency");
 	assert_int_equal(b->st.state, SCHED_NONE);
-	assert_int_equal(cycle(f), 1);                  /* a only */
-	commit(f);
+	assert_int_equal(fix_cycle(&f->st), 1);         /* a only */
+	fix_commit(f);
 	bid = b->st.id;
 	cid = c->st.id;
 	did = d->st.id;
 	kid = k->st.id;
 
 	/* A restart in the middle: the waits survive. */
-	close_all(f);
-	open_all(f);
-	add_node(f, "n1", 8);
+	fix_close(f);
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 8);
 	a = f->st.tasks[0];
 	b = state_task_find(&f->st, bid);
 	c = state_task_find(&f->st, cid);
@@ -770,29 +677,29 @@ static void test_depend_chain(void **ts)
 	k = state_task_find(&f->st, kid);
 	assert_int_equal(b->st.state, SCHED_NONE);
 	assert_string_equal(state_task_reason(&f->st, b), "dependency");
-	assert_int_equal(cycle(f), 0);
+	assert_int_equal(fix_cycle(&f->st), 0);
 
 	/* a completes: b and the any-of start; d can never. */
 	task_exit(f, a, 0);
 	assert_string_equal(b->dependency, "");
 	assert_string_equal(state_task_reason(&f->st, d), "dependency-never-satisfied");
 	assert_int_equal(d->state, TASK_PENDING);
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 	any = state_task_find(&f->st, kid + 1);
 	assert_int_equal(any->state, TASK_RUNNING);
 	/* b completes: c starts; k (afternotok, kill) is cancelled. */
 	task_exit(f, b, 0);
 	assert_int_equal(k->state, TASK_CANCELLED);
 	assert_string_equal(k->reason, "dependency-never-satisfied");
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	assert_int_equal(c->state, TASK_RUNNING);
 	/* afternotok on a failure starts. */
 	snprintf(spec, sizeof(spec), "afternotok:%llu", (unsigned long long)c->st.id);
 	n = dep_task(f, spec, false);
 	task_exit(f, c, 3);
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	assert_int_equal(n->state, TASK_RUNNING);
-	commit(f);
+	fix_commit(f);
 }
 
 static void test_depend_arrays(void **ts)
@@ -803,20 +710,20 @@ static void test_depend_arrays(void **ts)
 	struct array *a;
 	char spec[64];
 
-	add_node(f, "n1", 2);
+	fix_cpu_node(&f->st, "n1", 2);
 	assert_int_equal(submit(f, "0-3", false, &t, &e), 0);
 	a = array_find(&f->st, t->st.id);
 	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)a->id);
 	all = dep_task(f, spec, false);
 	snprintf(spec, sizeof(spec), "afterany:%llu_1", (unsigned long long)a->id);
 	one = dep_task(f, spec, false);
-	assert_int_equal(cycle(f), 2);                  /* indices 0 and 1 */
+	assert_int_equal(fix_cycle(&f->st), 2);         /* indices 0 and 1 */
 	assert_int_equal(finish_running(f, a->id, 2), 2);
 	assert_int_equal(one->st.state, SCHED_PENDING); /* 1 ended */
 	assert_int_equal(all->st.state, SCHED_NONE);
-	cycle(f);
+	fix_cycle(&f->st);
 	while (finish_running(f, a->id, 4))
-		cycle(f);
+		fix_cycle(&f->st);
 	assert_int_equal(a->nok, 4);
 	assert_int_equal(all->state, TASK_RUNNING);     /* entered once the last one ended */
 
@@ -828,7 +735,7 @@ static void test_depend_arrays(void **ts)
 	assert_int_equal(s1->st.state, SCHED_PENDING);
 	assert_int_equal(s2->st.state, SCHED_NONE);
 	assert_string_equal(s2->reason, "dependency");
-	commit(f);
+	fix_commit(f);
 }
 
 /* A restart finds the array's queued head again: no second one. */
@@ -841,17 +748,17 @@ static void test_restart_head(void **ts)
 	uint64_t head;
 	size_t ntasks;
 
-	add_node(f, "n1", 2);
+	fix_cpu_node(&f->st, "n1", 2);
 	assert_int_equal(submit(f, "0-99", false, &t, &e), 0);
 	a = array_find(&f->st, t->st.id);
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 	assert_non_null(a->head);
 	head = a->head->st.id;
 	ntasks = f->st.ntasks;
-	commit(f);
-	close_all(f);
-	open_all(f);
-	add_node(f, "n1", 2);
+	fix_commit(f);
+	fix_close(f);
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 2);
 	a = array_find(&f->st, f->st.tasks[0]->st.id);
 	assert_non_null(a->head);
 	assert_int_equal(a->head->st.id, head);
@@ -859,9 +766,9 @@ static void test_restart_head(void **ts)
 	assert_int_equal(a->nactive, 2);
 	assert_int_equal(array_set_count(&a->pending), 97);
 	assert_int_equal(finish_running(f, a->id, 1), 1);
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	assert_int_equal(a->head->array_index, 3);
-	commit(f);
+	fix_commit(f);
 }
 
 /* Adding indices one at a time in any order gives the set they make,
@@ -933,7 +840,7 @@ static void run_all(struct fix *f)
 {
 	for (bool more = true; more;) {
 		more = false;
-		cycle(f);
+		fix_cycle(&f->st);
 		for (size_t i = 0; i < f->st.ntasks; i++)
 			if (f->st.tasks[i]->state == TASK_RUNNING) {
 				task_exit(f, f->st.tasks[i], 0);
@@ -960,14 +867,14 @@ static void test_evict_ended(void **ts)
 	char id[32], *ids[] = { id };
 	size_t before;
 
-	add_node(f, "n1", 2);
+	fix_cpu_node(&f->st, "n1", 2);
 	assert_int_equal(submit(f, "0-5", false, &t, &e), 0);
 	x = t->st.id;
 	a = array_find(&f->st, x);
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 	task_exit(f, array_task_find(&f->st, a, 0), 0);
 	task_exit(f, array_task_find(&f->st, a, 1), 1);
-	assert_int_equal(cycle(f), 2);                  /* 2 and 3 */
+	assert_int_equal(fix_cycle(&f->st), 2);         /* 2 and 3 */
 	before = f->st.ntasks;
 	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000), 2);
 	assert_int_equal(f->st.ntasks, before - 2);
@@ -1015,22 +922,14 @@ static void test_evict_ended(void **ts)
 	run_all(f);
 	assert_int_equal(submit(f, "0-9", false, &t, &e), 0);
 	z = t->st.id;
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 	a = array_find(&f->st, z);
 	task_exit(f, array_task_find(&f->st, a, 0), 2);
 	task_exit(f, array_task_find(&f->st, a, 1), 0);
-	commit(f);
-	close_all(f);
-	{
-		char err[256] = "";
-
-		assert_int_equal(store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)), 0);
-		state_init(&f->st, f->s);
-		f->st.keep_finished_ms = 0;
-		assert_int_equal(state_load(&f->st, err, sizeof(err)), 0);
-		assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
-	}
-	add_node(f, "n1", 2);
+	fix_commit(f);
+	fix_close(f);
+	fix_open_keep(f, 0);
+	fix_cpu_node(&f->st, "n1", 2);
 	a = array_find(&f->st, z);
 	assert_non_null(a);
 	/* Its first task stays: it is the template of the indices left. */
@@ -1047,7 +946,7 @@ static void test_evict_ended(void **ts)
 	assert_null(array_find(&f->st, y));
 	assert_false(dep_offered(f, "afterok", x, -1));
 	assert_true(dep_offered(f, "afterok", y, -1));
-	commit(f);
+	fix_commit(f);
 }
 
 int main(void)

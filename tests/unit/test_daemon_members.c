@@ -25,7 +25,7 @@
 #include <uv.h>
 
 #include "clock.h"
-#include "context.h"
+#include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.pb-c.h"
 #include "log.h"
@@ -37,109 +37,29 @@
 
 #define NNODES 24
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct hpqd d;
-};
-
 static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
 				    .known = true };
 
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void commit(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->d.store, on_flag, &done);
-	store_submit(f->d.store);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void node(struct fix *f, const char *name)
-{
-	Hpq__Register reg = HPQ__REGISTER__INIT;
-	Hpq__Resources cap = HPQ__RESOURCES__INIT;
-	struct state_err e;
-	struct node *n;
-
-	cap.gpus = 8;
-	cap.cpus = 64;
-	cap.mem = 512 * 1024;
-	reg.name = (char *)name;
-	reg.pool = "a";
-	reg.capacity = &cap;
-	reg.address = "10.0.0.1";
-	if (state_node_register(&f->d.state, &reg, "0.1.0", &n, &e) < 0)
-		fail_msg("register: %s", e.msg);
-}
-
-static void open_all(struct fix *f)
-{
-	char err[256] = "";
-
-	if (store_open(f->path, STORE_NOSYNC, &f->d.store, err, sizeof(err)) < 0)
-		fail_msg("store_open: %s", err);
-	state_init(&f->d.state, f->d.store);
-	if (state_load(&f->d.state, err, sizeof(err)) < 0)
-		fail_msg("state_load: %s", err);
-	assert_int_equal(store_start(f->d.store, &f->loop, NULL, NULL), 0);
-}
-
-static void close_all(struct fix *f)
-{
-	commit(f);
-	state_release(&f->d.state);
-	store_close(f->d.store);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-}
-
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
+	struct fix *f;
 
-	assert_non_null(f);
 	hpq_log_set_level(LOG_WARNING);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-members-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->d.loop = &f->loop;
-	open_all(f);
+	fix_setup(ts, "members", STORE_NOSYNC);
+	f = *ts;
 	for (int i = 0; i < NNODES; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "n%d", i);
-		node(f, name);
+		fix_gpu_node(&f->st, name, "a", 8);
 	}
-	*ts = f;
-	return 0;
-}
-
-static int teardown(void **ts)
-{
-	struct fix *f = *ts;
-	char cmd[160];
-
-	close_all(f);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
 	return 0;
 }
 
 /* The index against a fresh scan of the running tasks by node name. */
 static void verify(struct fix *f, unsigned seed, int step)
 {
-	struct state *st = &f->d.state;
+	struct state *st = &f->st;
 	size_t linked = 0, expected = 0;
 
 	for (uint32_t i = 0; i < st->nnodes; i++) {
@@ -210,13 +130,13 @@ static void submit(struct fix *f, unsigned *rs)
 	spec.n_argv = 1;
 	spec.argv = argv;
 	spec.time_limit_s = 3600;
-	if (state_task_submit(&f->d.state, &spec, &admin, &t, &e) < 0)
+	if (state_task_submit(&f->st, &spec, &admin, &t, &e) < 0)
 		fail_msg("submit: %s", e.msg);
 }
 
 static struct task *running(struct fix *f, unsigned *rs)
 {
-	struct dlist *h = &f->d.state.running, *l;
+	struct dlist *h = &f->st.running, *l;
 	size_t n = 0, k;
 
 	for (l = h->next; l != h; l = l->next)
@@ -232,7 +152,7 @@ static struct task *running(struct fix *f, unsigned *rs)
 /* A node picked at random, or NULL when that slot was removed. */
 static struct node *some_node(struct fix *f, unsigned *rs)
 {
-	return f->d.state.nodes[(uint32_t)rand_r(rs) % f->d.state.nnodes];
+	return f->st.nodes[(uint32_t)rand_r(rs) % f->st.nnodes];
 }
 
 struct seen {
@@ -244,16 +164,16 @@ static void cycle(struct fix *f, int64_t now, struct seen *s)
 	const struct sched_decision *d;
 	size_t n;
 
-	d = sched_cycle(f->d.state.sched, now, &n);
+	d = sched_cycle(f->st.sched, now, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = state_task_of(d[i].task);
 
 		if (d[i].action == SCHED_START) {
-			state_task_start(&f->d.state, t);
+			state_task_start(&f->st, t);
 			s->starts++;
 			s->gangs += t->st.nnodes > 1;
 		} else if (d[i].action == SCHED_PREEMPT) {
-			state_task_preempt(&f->d.state, t,
+			state_task_preempt(&f->st, t,
 					   d[i].beneficiary ? state_task_of(d[i].beneficiary)
 							    : NULL, d[i].cause);
 			s->preempts++;
@@ -266,12 +186,12 @@ static void lose(struct fix *f, struct node *n, struct seen *s)
 {
 	struct task_member *m, *next;
 
-	state_node_lost(&f->d.state, n);
+	state_node_lost(&f->st, n);
 	node_for_each_member(m, next, n) {
 		struct task *t = m->t;
 
 		if (t->done[m->rank] != '1') {
-			state_task_requeue(&f->d.state, t, "node lost");
+			state_task_requeue(&f->st, t, "node lost");
 			s->lost_tasks++;
 		}
 	}
@@ -284,16 +204,16 @@ static void remove_node(struct fix *f, struct node *n, struct seen *s)
 	struct state_err e;
 	char name[32];
 
-	if (sched_node_tasks(f->d.state.sched, n->id))
+	if (sched_node_tasks(f->st.sched, n->id))
 		return;
 	snprintf(name, sizeof(name), "%s", n->name);
-	state_node_set_service(&f->d.state, n, "drained", "root", "test");
-	state_node_disconnected(&f->d.state, n);
-	if (state_node_remove(&f->d.state, n, &admin, &e) < 0)
+	state_node_set_service(&f->st, n, "drained", "root", "test");
+	state_node_disconnected(&f->st, n);
+	if (state_node_remove(&f->st, n, &admin, &e) < 0)
 		fail_msg("remove %s: %s", name, e.msg);
 	s->removed++;
 	if (strcmp(name, "n0")) {     /* n0 stays away: a slot stays NULL */
-		node(f, name);
+		fix_gpu_node(&f->st, name, "a", 8);
 		s->rejoined++;
 	}
 }
@@ -316,22 +236,22 @@ static void run_seed(struct fix *f, unsigned seed, struct seen *s)
 			cycle(f, now, s);
 		} else if (what < 75) {
 			if ((t = running(f, &rs))) {
-				state_task_member_exit(&f->d.state, t,
+				state_task_member_exit(&f->st, t,
 						       (uint32_t)(rand_r(&rs) % t->st.nnodes),
 						       rand_r(&rs) % 4 == 0, "exit");
 				s->exits++;
 			}
 		} else if (what < 80) {
 			if ((t = running(f, &rs)) &&
-			    state_task_requeue_request(&f->d.state, t, &admin, &e) == 1)
+			    state_task_requeue_request(&f->st, t, &admin, &e) == 1)
 				s->requeues++;
 		} else if (what < 85) {
 			if ((t = running(f, &rs)) && t->state == TASK_RUNNING &&
-			    state_task_cancel(&f->d.state, t, &admin, &e) >= 0)
+			    state_task_cancel(&f->st, t, &admin, &e) >= 0)
 				s->cancels++;
 		} else if (what < 90) {
 			if ((t = running(f, &rs))) {
-				state_task_requeue(&f->d.state, t, "agent lost it");
+				state_task_requeue(&f->st, t, "agent lost it");
 				s->requeues++;
 			}
 		} else if (what < 94) {
@@ -340,16 +260,16 @@ static void run_seed(struct fix *f, unsigned seed, struct seen *s)
 		} else if (what < 97) {
 			/* A lost node comes back. */
 			if ((n = some_node(f, &rs)) && n->lost)
-				node(f, n->name);
+				fix_gpu_node(&f->st, n->name, "a", 8);
 		} else if (what < 99) {
 			if ((n = some_node(f, &rs)))
 				remove_node(f, n, s);
 		} else {
-			state_tasks_evict(&f->d.state, INT64_MAX, 50);
+			state_tasks_evict(&f->st, INT64_MAX, 50);
 		}
 		verify(f, seed, step);
 		if (step % 100 == 99)
-			commit(f);
+			fix_commit(f);
 	}
 }
 
@@ -374,12 +294,12 @@ static void test_index_matches_a_scan(void **ts)
 	assert_true(s.removed > 0 && s.rejoined > 0);
 
 	/* A restart: the running tasks are adopted, and indexed again. */
-	for (struct dlist *l = f->d.state.running.next; l != &f->d.state.running; l = l->next)
+	for (struct dlist *l = f->st.running.next; l != &f->st.running; l = l->next)
 		before++;
 	assert_true(before > 0);
-	close_all(f);
-	open_all(f);
-	for (struct dlist *l = f->d.state.running.next; l != &f->d.state.running; l = l->next)
+	fix_commit_close(f);
+	fix_open(f);
+	for (struct dlist *l = f->st.running.next; l != &f->st.running; l = l->next)
 		after++;
 	assert_int_equal(after, before);
 	verify(f, 0, -1);
@@ -388,7 +308,7 @@ static void test_index_matches_a_scan(void **ts)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_index_matches_a_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_matches_a_scan, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,21 +24,19 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.pb-c.h"
 #include "plan.h"
 #include "state.h"
 #include "store.h"
+#include "xalloc.h"
 
 #define T0 ((int64_t)1900000000000)   /* "now", a fixed clock */
 #define MINUTE 60000
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct store *s;
-	struct state st;
+struct plan_fix {
+	struct fix fx;
 	struct config cfg;
 	int events;                  /* `plan` events seen */
 	char last[512];
@@ -50,65 +48,30 @@ static const struct actor dave = { .user = "dave", .uid = 1003, .gid = 1003, .kn
 
 static void on_event(void *arg, const struct store_event *ev, const struct task *t)
 {
-	struct fix *f = arg;
+	struct plan_fix *pf = arg;
 
 	(void)t;
 	if (!strcmp(ev->kind, "plan")) {
-		f->events++;
-		snprintf(f->last, sizeof(f->last), "%s", ev->message);
+		pf->events++;
+		snprintf(pf->last, sizeof(pf->last), "%s", ev->message);
 	}
 }
 
-static void on_flag(void *arg, int status)
+/* fix_open, with the plans configured and the events observed before the load. */
+static void open_all(struct plan_fix *pf)
 {
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void open_all(struct fix *f)
-{
+	struct fix *f = &pf->fx;
 	char err[256] = "";
-	struct state_observer o = { .event = on_event, .arg = f };
+	struct state_observer o = { .event = on_event, .arg = pf };
 
-	if (store_open(f->path, 0, &f->s, err, sizeof(err)) < 0)
+	if (store_open(f->path, f->flags, &f->s, err, sizeof(err)) < 0)
 		fail_msg("store_open: %s", err);
 	state_init(&f->st, f->s);
-	plans_configure(&f->st, &f->cfg);
+	plans_configure(&f->st, &pf->cfg);
 	state_observe(&f->st, &o);
 	if (state_load(&f->st, err, sizeof(err)) < 0)
 		fail_msg("state_load: %s", err);
 	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
-}
-
-static void close_all(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->s, on_flag, &done);
-	store_submit(f->s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-	state_release(&f->st);
-	store_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-}
-
-static void node(struct fix *f, const char *name, const char *pool)
-{
-	Hpq__Register reg = HPQ__REGISTER__INIT;
-	Hpq__Resources cap = HPQ__RESOURCES__INIT;
-	struct state_err e;
-	struct node *n;
-
-	cap.gpus = 8;
-	cap.cpus = 64;
-	cap.mem = 512 * 1024;
-	reg.name = (char *)name;
-	reg.pool = (char *)pool;
-	reg.capacity = &cap;
-	reg.address = "10.0.0.1";
-	if (state_node_register(&f->st, &reg, "0.1.0", &n, &e) < 0)
-		fail_msg("register: %s", e.msg);
 }
 
 /* Team name with admins and a guarantee of gpus in pool "gpu". */
@@ -141,42 +104,36 @@ static void team(struct fix *f, const char *name, const char *admins, int64_t gp
 
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
+	struct plan_fix *pf = xcalloc(1, sizeof(*pf));
+	struct fix *f = &pf->fx;
 	char err[256];
 
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-plan-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	config_init(&f->cfg);
-	assert_int_equal(config_set(&f->cfg, "plans", "reservable", "gpu=100%", err,
+	fix_init(f, "plan", 0);
+	config_init(&pf->cfg);
+	assert_int_equal(config_set(&pf->cfg, "plans", "reservable", "gpu=100%", err,
 				    sizeof(err)), 0);
-	open_all(f);
+	open_all(pf);
 	for (int i = 0; i < 4; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "g%d", i);
-		node(f, name, "gpu");
+		fix_gpu_node(&f->st, name, "gpu", 8);
 	}
-	node(f, "c0", "cpu");
+	fix_gpu_node(&f->st, "c0", "cpu", 8);
 	team(f, "nlp", "carol", 12);      /* 1.5 nodes of 8 GPUs: 2 whole nodes */
 	team(f, "vision", "dave", 0);
-	*ts = f;
+	*ts = pf;
 	return 0;
 }
 
 static int teardown(void **ts)
 {
-	struct fix *f = *ts;
-	char cmd[160];
+	struct plan_fix *pf = *ts;
 
-	close_all(f);
-	config_release(&f->cfg);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	fix_commit_close(&pf->fx);
+	config_release(&pf->cfg);
+	fix_fini(&pf->fx);
+	free(pf);
 	return 0;
 }
 
@@ -191,7 +148,8 @@ static int search(struct fix *f, const char *pool, const char *team, uint32_t no
 
 static void test_guarantees_and_pools(void **ts)
 {
-	struct fix *f = *ts;
+	struct plan_fix *pf = *ts;
+	struct fix *f = &pf->fx;
 	const struct plan_offer *o;
 	struct state_err e;
 	struct plan *p;
@@ -236,7 +194,8 @@ static void test_guarantees_and_pools(void **ts)
 
 static void test_rights_and_expiry(void **ts)
 {
-	struct fix *f = *ts;
+	struct plan_fix *pf = *ts;
+	struct fix *f = &pf->fx;
 	const struct plan_offer *o;
 	struct state_err e;
 	struct plan *p;
@@ -245,22 +204,22 @@ static void test_rights_and_expiry(void **ts)
 
 	assert_int_equal(search(f, "gpu", "vision", 1, 600, &o, &e), 1);
 	snprintf(id, sizeof(id), "%s", o[0].id);
-	events = f->events;
+	events = pf->events;
 	assert_int_equal(plans_create(&f->st, &carol, id, "vision", "v1", T0, &p, &e), HPQ_EPERM);
 	assert_int_equal(plans_create(&f->st, &dave, id, "vision", "bad name", T0, &p, &e),
 			 HPQ_EINVAL);
 	assert_int_equal(plans_create(&f->st, &dave, id, "vision", "v1",
-				      T0 + (int64_t)f->cfg.plans.offer_lifetime_s * 1000, &p, &e),
+				      T0 + (int64_t)pf->cfg.plans.offer_lifetime_s * 1000, &p, &e),
 			 HPQ_ESTATE);
 	assert_non_null(strstr(e.msg, "expired"));
-	assert_int_equal(f->events, events);
+	assert_int_equal(pf->events, events);
 	assert_null(plans_find(&f->st, "v1"));
 	assert_int_equal(plans_create(&f->st, &dave, id, "vision", "v1", T0 + 1000, &p, &e), 0);
-	assert_int_equal(f->events, events + 2);       /* scheduled, active */
+	assert_int_equal(pf->events, events + 2);      /* scheduled, active */
 	assert_int_equal(plans_cancel(&f->st, &carol, "v1", T0 + 2000, &e), HPQ_EPERM);
 	assert_int_equal(plans_cancel(&f->st, &dave, "v1", T0 + 2000, &e), 0);
 	assert_int_equal(plans_cancel(&f->st, &admin, "v1", T0 + 3000, &e), HPQ_ESTATE);
-	assert_non_null(strstr(f->last, "cancelled"));
+	assert_non_null(strstr(pf->last, "cancelled"));
 	/* two seconds of one node of 8 GPUs */
 	assert_true(plan_gpu_hours_reserved(plans_find(&f->st, "v1")) > 0.0044);
 	assert_true(plan_gpu_hours_reserved(plans_find(&f->st, "v1")) < 0.0045);
@@ -268,7 +227,8 @@ static void test_rights_and_expiry(void **ts)
 
 static void test_clock_and_reopen(void **ts)
 {
-	struct fix *f = *ts;
+	struct plan_fix *pf = *ts;
+	struct fix *f = &pf->fx;
 	struct plan_query q = { .pool = "gpu", .team = "nlp", .nodes = 4, .duration_s = 120,
 				.after = T0 + MINUTE, .max_segments = 2 };
 	const struct plan_offer *o;
@@ -296,10 +256,10 @@ static void test_clock_and_reopen(void **ts)
 	assert_int_equal(p->state, PLAN_ACTIVE);
 	plans_advance(&f->st, T0 + 2 * MINUTE);
 	assert_int_equal(p->state, PLAN_BETWEEN);
-	assert_non_null(strstr(f->last, "segment 2 starts"));
+	assert_non_null(strstr(pf->last, "segment 2 starts"));
 
-	close_all(f);
-	open_all(f);
+	fix_commit_close(f);
+	open_all(pf);
 	p = plans_find(&f->st, "split");
 	assert_non_null(p);
 	assert_int_equal(p->state, PLAN_BETWEEN);

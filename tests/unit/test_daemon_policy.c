@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.h"
 #include "hpq.pb-c.h"
@@ -30,80 +31,19 @@
 #include "state.h"
 #include "store.h"
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct store *s;
-	struct state st;
-};
-
 static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
 				    .known = true };
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
 
-static void open_all(struct fix *f)
-{
-	char err[256] = "";
-
-	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
-		fail_msg("store_open: %s", err);
-	state_init(&f->st, f->s);
-	if (state_load(&f->st, err, sizeof(err)) < 0)
-		fail_msg("state_load: %s", err);
-	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
-}
-
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void commit(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->s, on_flag, &done);
-	store_submit(f->s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void close_all(struct fix *f)
-{
-	state_release(&f->st);
-	store_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	f->s = NULL;
-}
-
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-policy-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	open_all(f);
-	*ts = f;
-	return 0;
+	return fix_setup(ts, "policy", STORE_NOSYNC);
 }
 
+/* No commit of its own before the close: store_close commits what is left. */
 static int teardown(void **ts)
 {
-	struct fix *f = *ts;
-	char cmd[160];
-
-	if (f->s)
-		close_all(f);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
+	return fix_teardown_uncommitted(ts);
 }
 
 /* policy_set with pairs "k1", "v1", "k2", "v2", ..., NULL. */
@@ -162,11 +102,11 @@ static void test_policy_set(void **ts)
 	assert_int_equal(f->st.policy.sched.min_runtime_ms, 90 * 1000);
 	assert_int_equal(f->st.policy.grace_s, 5);
 	assert_true(f->st.policy.sched.requeue_by_eviction);
-	commit(f);
+	fix_commit(f);
 
 	/* Durable. */
-	close_all(f);
-	open_all(f);
+	fix_close(f);
+	fix_open(f);
 	policy_to_pb(&f->st, &rep);
 	assert_string_equal(rep.idle_allocation, "fcfs");
 	assert_int_equal(rep.half_life_s, 7200);
@@ -246,10 +186,10 @@ static void test_unlimited_and_guarantees(void **ts)
 	assert_int_equal(state_team_find(&f->st, "b")->quotas[0].q.guarantee.gpus, 64);
 	g.gpus = 8;
 	assert_int_equal(team_set(f, "c", true, "gpu", &g, NULL, &e), 0);
-	commit(f);
+	fix_commit(f);
 
-	close_all(f);
-	open_all(f);
+	fix_close(f);
+	fix_open(f);
 	t = state_team_find(&f->st, "a");
 	assert_int_equal(t->quotas[0].q.borrow_abs.cpus, HPQ_UNLIMITED_COUNT);
 	assert_int_equal(t->quotas[0].q.borrow_abs.mem, (int64_t)HPQ_UNLIMITED_MEM);
@@ -305,7 +245,7 @@ static void test_queue_positions(void **ts)
 	assert_int_equal(state_task_cancel(&f->st, a2, &admin, &e), 0);
 	assert_int_equal(queue_position(&f->st, a2), 0);
 	assert_int_equal(queue_position(&f->st, a1), 2);
-	commit(f);
+	fix_commit(f);
 }
 
 int main(void)

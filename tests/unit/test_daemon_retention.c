@@ -35,102 +35,18 @@
 
 #include "array.h"
 #include "clock.h"
+#include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.h"
 #include "hpq.pb-c.h"
 #include "state.h"
 #include "store.h"
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct store *s;
-	struct state st;
-};
-
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
-
-static void open_keep(struct fix *f, int64_t keep_ms)
-{
-	char err[256] = "";
-
-	if (store_open(f->path, STORE_NOSYNC, &f->s, err, sizeof(err)) < 0)
-		fail_msg("store_open: %s", err);
-	state_init(&f->st, f->s);
-	f->st.keep_finished_ms = keep_ms;
-	if (state_load(&f->st, err, sizeof(err)) < 0)
-		fail_msg("state_load: %s", err);
-	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
-}
-
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void commit(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->s, on_flag, &done);
-	store_submit(f->s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void close_all(struct fix *f)
-{
-	commit(f);
-	state_release(&f->st);
-	store_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	f->s = NULL;
-}
 
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-retention-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	open_keep(f, -1);
-	*ts = f;
-	return 0;
-}
-
-static int teardown(void **ts)
-{
-	struct fix *f = *ts;
-	char cmd[160];
-
-	if (f->s)
-		close_all(f);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
-}
-
-static void add_node(struct fix *f, const char *name, int64_t cpus)
-{
-	Hpq__Register reg = HPQ__REGISTER__INIT;
-	Hpq__Resources cap = HPQ__RESOURCES__INIT;
-	struct state_err e;
-	struct node *n;
-
-	cap.cpus = cpus;
-	cap.mem = 1024 * 1024;
-	reg.name = (char *)name;
-	reg.pool = HPQ_DEFAULT_POOL;
-	reg.capacity = &cap;
-	reg.address = "";
-	assert_int_equal(state_node_register(&f->st, &reg, "0.1.0", &n, &e), 0);
+	return fix_setup(ts, "retention", STORE_NOSYNC);
 }
 
 static struct task *submit(struct fix *f, const char *array, const char *dep, const char *script)
@@ -157,21 +73,6 @@ static struct task *submit(struct fix *f, const char *array, const char *dep, co
 	if (state_task_submit(&f->st, &spec, &alice, &t, &e) < 0)
 		fail_msg("submit: %s", e.msg);
 	return t;
-}
-
-static size_t cycle(struct fix *f)
-{
-	const struct sched_decision *d;
-	size_t n, starts = 0;
-
-	d = sched_cycle(f->st.sched, 1, &n);
-	for (size_t i = 0; i < n; i++) {
-		if (d[i].action != SCHED_START)
-			continue;
-		state_task_start(&f->st, state_task_of(d[i].task));
-		starts++;
-	}
-	return starts;
 }
 
 /* Every running task exits with code. */
@@ -285,7 +186,7 @@ static void test_env_stays_in_store(void **ts)
 	assert_int_equal(t->envc, 0);
 	assert_null(b->script);
 	assert_true(b->has_script);
-	commit(f);
+	fix_commit(f);
 	read_run(f, t->st.id, 0, &rr);
 	assert_int_equal(rr.envc, 3);
 	assert_string_equal(rr.env1, "PATH=/usr/bin:/bin");
@@ -295,9 +196,9 @@ static void test_env_stays_in_store(void **ts)
 
 	/* An array's later index runs its array's first task's environment
 	 * and script (agentlink.c reads them there). */
-	add_node(f, "n1", 8);
-	assert_true(cycle(f) >= 4);
-	commit(f);
+	fix_cpu_node(&f->st, "n1", 8);
+	assert_true(fix_cycle(&f->st) >= 4);
+	fix_commit(f);
 	for (size_t i = 0; i < f->st.ntasks; i++) {
 		struct task *x = f->st.tasks[i];
 
@@ -322,15 +223,15 @@ static void test_evict_show_depend(void **ts)
 	bool done;
 	size_t n;
 
-	add_node(f, "n1", 2);
+	fix_cpu_node(&f->st, "n1", 2);
 	ok = submit(f, "", "", "#!/bin/sh\ntrue\n");
 	bad = submit(f, "", "", NULL);
 	ok_id = ok->st.id;
 	bad_id = bad->st.id;
-	assert_int_equal(cycle(f), 2);
+	assert_int_equal(fix_cycle(&f->st), 2);
 	assert_int_equal(state_task_member_exit(&f->st, ok, 0, 0, "exit"), EXIT_ENDED);
 	assert_int_equal(state_task_member_exit(&f->st, bad, 0, 3, "exit"), EXIT_ENDED);
-	commit(f);
+	fix_commit(f);
 	next = f->st.next_id;
 
 	/* Not yet: they ended after the cut. */
@@ -419,12 +320,12 @@ static void test_evict_show_depend(void **ts)
 	}
 
 	/* A restart that loads everything still knows them. */
-	close_all(f);
-	open_keep(f, -1);
+	fix_commit_close(f);
+	fix_open_keep(f, -1);
 	assert_non_null(state_task_find(&f->st, ok_id));
-	close_all(f);
+	fix_commit_close(f);
 	/* One with keep_finished leaves them in the store, and knows how they ended. */
-	open_keep(f, 0);
+	fix_open_keep(f, 0);
 	assert_null(state_task_find(&f->st, ok_id));
 	assert_null(state_task_find(&f->st, bad_id));
 	assert_true(state_task_gone(&f->st, ok_id, &done));
@@ -447,12 +348,12 @@ static void test_array_survives(void **ts)
 	struct array *arr;
 	uint64_t a_id;
 
-	add_node(f, "n1", 1);
+	fix_cpu_node(&f->st, "n1", 1);
 	a = submit(f, "0-2", "", "#!/bin/sh\necho $SLURM_ARRAY_TASK_ID\n");
 	a_id = a->st.id;
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	finish_running(f, 0);           /* index 0 ended; index 1 is the head */
-	commit(f);
+	fix_commit(f);
 
 	/* Index 0 leaves memory; its array, with indices left, stays whole. */
 	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 1);
@@ -463,16 +364,16 @@ static void test_array_survives(void **ts)
 	assert_true(array_set_has(&arr->gone_ok, 0));
 
 	/* A restart long after index 0 ended: the template still comes back. */
-	close_all(f);
-	open_keep(f, 0);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
 	arr = array_find(&f->st, a_id);
 	assert_non_null(arr);
 	assert_non_null(arr->tmpl);
 	assert_int_equal(arr->nok, 1);
-	add_node(f, "n1", 1);            /* its agent registers again */
-	assert_int_equal(cycle(f), 1);
+	fix_cpu_node(&f->st, "n1", 1);   /* its agent registers again */
+	assert_int_equal(fix_cycle(&f->st), 1);
 	finish_running(f, 0);
-	assert_int_equal(cycle(f), 1);    /* index 2, from the template */
+	assert_int_equal(fix_cycle(&f->st), 1); /* index 2, from the template */
 	t = NULL;
 	for (size_t i = 0; i < f->st.ntasks; i++)
 		if (f->st.tasks[i]->array_id == a_id && f->st.tasks[i]->array_index == 2)
@@ -482,7 +383,7 @@ static void test_array_survives(void **ts)
 	assert_string_equal(t->argv[0], "/bin/job");
 	assert_true(t->has_script);
 	finish_running(f, 0);
-	commit(f);
+	fix_commit(f);
 	arr = array_find(&f->st, a_id);
 	assert_int_equal(arr->nok, 3);
 
@@ -522,8 +423,8 @@ static void test_array_survives(void **ts)
 	}
 	/* And after a restart that leaves them all in the store: the array
 	 * is counted from the store, then goes at the first sweep. */
-	close_all(f);
-	open_keep(f, 0);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
 	arr = array_find(&f->st, a_id);
 	assert_non_null(arr);
 	assert_int_equal(arr->nok, 3);
@@ -570,7 +471,7 @@ static void test_retain_batches(void **ts)
 	struct state_err e;
 	struct task *t;
 
-	add_node(f, "n1", 1);
+	fix_cpu_node(&f->st, "n1", 1);
 	/* 1,200 cancelled tasks, one run with a checkpoint, one with a script. */
 	for (int i = 0; i < 1200; i++) {
 		t = submit(f, "", "", i == 7 ? "#!/bin/sh\n" : NULL);
@@ -578,12 +479,12 @@ static void test_retain_batches(void **ts)
 			continue;
 		assert_int_equal(state_task_cancel(&f->st, t, &alice, &e), 0);
 	}
-	assert_int_equal(cycle(f), 1);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	t = f->st.tasks[0];
 	assert_int_equal(state_checkpoint_add(&f->st, t, 1, 5, "/ck/5", &alice, &e), 0);
 	finish_running(f, 0);
 	t = submit(f, "", "", NULL);        /* pending: never pruned */
-	commit(f);
+	fix_commit(f);
 	assert_int_equal(count_rows(f, "SELECT count(*) FROM tasks"), 1201);
 	assert_int_equal(count_rows(f, "SELECT count(*) FROM checkpoints"), 1);
 	assert_int_equal(count_rows(f, "SELECT count(*) FROM scripts"), 1);
@@ -605,10 +506,10 @@ static void test_retain_batches(void **ts)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_env_stays_in_store, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_array_survives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retain_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_stays_in_store, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_batches, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,41 +52,23 @@
 #include "hpq.pb-c.h"
 #include "clock.h"
 #include "control.h"
+#include "daemon_fixture.h"
 #include "plan.h"
 #include "state.h"
 #include "store.h"
 #include "trust.h"
+#include "xalloc.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-};
-
+/* The fixture's temp dir and loop; each test opens its own store and
+ * state, so f->s stays NULL. */
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
+	struct fix *f = xcalloc(1, sizeof(*f));
 
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
+	fix_init(f, "store", 0);
 	*ts = f;
-	return 0;
-}
-
-static int teardown(void **ts)
-{
-	struct fix *f = *ts;
-	char cmd[160];
-
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
 	return 0;
 }
 
@@ -107,29 +89,6 @@ static void load(struct store *s, struct state *st)
 	state_init(st, s);
 	if (state_load(st, err, sizeof(err)) < 0)
 		fail_msg("state_load: %s", err);
-}
-
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-/* Commits what is recorded and waits for it. */
-static void commit(struct fix *f, struct store *s)
-{
-	int done = 0;
-
-	store_after_commit(s, on_flag, &done);
-	store_submit(s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void close_store(struct fix *f, struct store *s)
-{
-	store_close(s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);  /* the async handle's close */
 }
 
 /* What store_read_run gave: entry nth of the environment, and how many. */
@@ -235,7 +194,7 @@ static void test_new_database_has_defaults(void **ts)
 	assert_true(def->quotas[0].q.borrow_abs.gpus >= 1000000);
 	assert_true(hpq_res_is_zero(def->quotas[0].q.guarantee));
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 static void test_round_trip(void **ts)
@@ -352,9 +311,9 @@ static void test_round_trip(void **ts)
 	free(n->repair_action);
 	n->repair_action = strdup("replace");
 	state_node_set_service(&st, n, "draining", "root", "swap the PSU");
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	/* Everything is back after a reopen. */
 	s = open_store(f);
@@ -429,7 +388,7 @@ static void test_round_trip(void **ts)
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	assert_env(f, s, 1, 2, 1, "LANG=C.UTF-8");
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 struct order {
@@ -519,7 +478,7 @@ static void test_group_commit_order(void **ts)
 		assert_int_equal(o.seen[i], i);
 	assert_int_equal(o.seen[6], 100);
 	sqlite3_close(o.reader);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* What store_close commits itself: rows recorded but never submitted. */
@@ -533,8 +492,8 @@ static void test_close_commits_the_rest(void **ts)
 
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	store_event_add(s, &ev);
-	store_after_commit(s, on_flag, &done);
-	close_store(f, s);
+	store_after_commit(s, fix_on_commit, &done);
+	fix_close_store(f, s);
 	assert_int_equal(done, 1);
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(count_events(db, "last words"), 1);
@@ -650,7 +609,7 @@ static void test_event_reads(void **ts)
 	store_events_read(s, &(struct store_event_filter){ .limit = 10 }, on_events, &r);
 	wait_read(f, s, &r);
 	assert_string_equal(r.got, "e5");
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 static void on_usage(void *arg, int status, const struct store_usage_list *l)
@@ -708,8 +667,8 @@ static void test_usage_rows(void **ts)
 	wait_read(f, s, &r);
 	assert_string_equal(r.got, "error");
 	store_event_add(s, &ev);
-	commit(f, s);
-	close_store(f, s);
+	fix_commit_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* ---------------------------------------------------------------- failed commits */
@@ -828,7 +787,7 @@ static void test_failed_commit_waits(void **ts)
 	assert_int_equal(sqlite3_exec(db, "SELECT 1 FROM pools WHERE name = 'later'", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* A stop does not wait for room: what waits gets one last try, and fails. */
@@ -842,7 +801,7 @@ static void test_stop_fails_what_waits(void **ts)
 	int changes = 0;
 
 	assert_int_equal(store_start(s, &f->loop, on_change, &changes), 0);
-	commit(f, s);
+	fix_commit_store(f, s);
 	rename_table(f, "events", "away");
 	store_event_add(s, &ev);
 	store_after_commit(s, on_seen, &one[0]);
@@ -857,7 +816,7 @@ static void test_stop_fails_what_waits(void **ts)
 		uv_run(&f->loop, UV_RUN_ONCE);
 	assert_int_equal(seen.status[0], -1);
 	assert_int_equal(seen.status[1], -1);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /*
@@ -1095,7 +1054,7 @@ static void test_v1_upgrades(void **ts)
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	assert_env(f, s, 7, 2, 1, "B=2");
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
@@ -1178,9 +1137,9 @@ static void test_trust_round_trip(void **ts)
 	again[strlen(again) - 1] = again[strlen(again) - 1] == '0' ? '1' : '0';
 	assert_int_equal(state_token_check(&st, again, "n3", "test", &u, &e), HPQ_EAUTH);
 	assert_int_equal(state_token_check(&st, "hpq1.zz", "n3", "test", &u, &e), HPQ_EAUTH);
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	s = open_store(f);
 	load(s, &st);
@@ -1200,9 +1159,9 @@ static void test_trust_round_trip(void **ts)
 	assert_int_equal(state_cert_check(&st, "FFFF", "n1", &e), HPQ_EAUTH);
 	assert_non_null(state_node_cert(&st, "n1"));
 	assert_null(state_node_cert(&st, "n2"));
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	/* No secret in the database: nothing of the token's last part. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -1284,7 +1243,7 @@ static void test_v3_upgrades(void **ts)
 	assert_int_equal(t->nadmins, 0);
 	assert_int_equal(state_team_find(&st, "default")->nadmins, 0);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "SELECT admins FROM teams", NULL, NULL, NULL),
@@ -1322,7 +1281,7 @@ static void test_v8_upgrades(void **ts)
 	char err[256] = "", *msg = NULL;
 	int rows = 0;
 
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
 			 " DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
@@ -1341,7 +1300,7 @@ static void test_v8_upgrades(void **ts)
 		.what = "protocol-1", .who = "agent n1", .first_seen_ms = 1, .last_seen_ms = 2,
 		.count = 7 });
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
-	commit(f, s);
+	fix_commit_store(f, s);
 	assert_int_equal(store_backup_record(f->path, "/b/2.db", 5000, 4096, 9, err,
 					     sizeof(err)), 0);
 	assert_int_equal(store_backup_record(f->path, "/b/3.db", 6000, 8192, 9, err,
@@ -1358,12 +1317,12 @@ static void test_v8_upgrades(void **ts)
 	assert_true(b.db_bytes > 0);
 	free((char *)b.path);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	s = open_store(f);
 	assert_int_equal(store_deprecated_load(s, on_deprecated_row, &rows, err, sizeof(err)), 0);
 	assert_int_equal(rows, 1);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* store_load_asnodes' callback: the rows, as "name pool state launched born replaces;". */
@@ -1390,7 +1349,7 @@ static void test_v9_upgrades(void **ts)
 	char *msg = NULL, rows[512] = "", err[256] = "";
 
 	s = open_store(f);
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; DROP TABLE task_bulk; "
 			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
@@ -1409,14 +1368,14 @@ static void test_v9_upgrades(void **ts)
 							3000 });
 	store_asnode_put(s, &(struct store_asnode_row){ "gpu-3", "gpu", "ready", "", 1, 2 });
 	store_asnode_delete(s, "gpu-3");
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	s = open_store(f);
 	assert_int_equal(store_load_asnodes(s, on_asnode, rows, err, sizeof(err)), 0);
 	assert_string_equal(rows, "gpu-1 gpu launching 1000 0 ;gpu-2 gpu ready 2000 3000 gpu-1;");
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	{
 		sqlite3_stmt *q;
@@ -1446,7 +1405,7 @@ static void test_plans_upgrade(void **ts)
 		.gpus_per_node = 8, .duration_s = 2, .created_ms = 500,
 	};
 
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 10);
 	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
@@ -1460,9 +1419,9 @@ static void test_plans_upgrade(void **ts)
 	assert_int_equal(st.plans->n, 0);
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	store_plan_put(s, &row);
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	s = open_store(f);
 	load(s, &st);
@@ -1478,7 +1437,7 @@ static void test_plans_upgrade(void **ts)
 	assert_string_equal(p->created_by, "carol");
 	assert_true(plan_gpu_hours_reserved(p) > 0);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* The version before plan-bound tasks: the tasks' plan column comes with
@@ -1495,7 +1454,7 @@ static void test_plan_tasks_upgrade(void **ts)
 
 	make_v1(f->path);
 	s = open_store(f);
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 11);
 	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE task_bulk", NULL,
@@ -1510,7 +1469,7 @@ static void test_plan_tasks_upgrade(void **ts)
 	assert_non_null(t);
 	assert_string_equal(t->plan, "");
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "UPDATE tasks SET plan = 'llm' WHERE id = 7", NULL, NULL, &msg) !=
@@ -1525,7 +1484,7 @@ static void test_plan_tasks_upgrade(void **ts)
 	assert_int_equal(t->st.state, SCHED_PENDING);
 	assert_string_equal(t->reason, "plan-ended");
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* ---------------------------------------------------------------- bulk changes */
@@ -1665,7 +1624,7 @@ static void test_bulk_changes(void **ts)
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(submit_held(&st)->st.id, (uint64_t)i + 1);
-	commit(f, s);
+	fix_commit_store(f, s);
 	first = db_int(f->path, "SELECT max(id) FROM events") + 1;
 
 	control_ids(&st, CONTROL_CANCEL, cancel, 3);
@@ -1684,7 +1643,7 @@ static void test_bulk_changes(void **ts)
 	control_ids(&st, CONTROL_RELEASE, release, 3);
 	assert_false(state_task_find(&st, 5)->held);
 	assert_int_equal(state_task_find(&st, 5)->st.state, SCHED_PENDING);
-	commit(f, s);
+	fix_commit_store(f, s);
 	store_read_history(s, 5, 0, on_bulk_history, &later);
 	store_submit(s);
 	while (!later.done)
@@ -1713,7 +1672,7 @@ static void test_bulk_changes(void **ts)
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'PENDING'"
 				" AND held = 0 AND reason = '' AND id > 3"), 3);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	s = open_store(f);
 	load(s, &st);
@@ -1726,7 +1685,7 @@ static void test_bulk_changes(void **ts)
 	assert_false(t->held);
 	assert_int_equal(t->st.state, SCHED_PENDING);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 }
 
 /* Tasks' ids as a task_bulk row keeps them: 8 bytes each, little-endian. */
@@ -1761,9 +1720,9 @@ static void test_bulk_finished_at_load(void **ts)
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	for (int i = 0; i < 4; i++)
 		submit_held(&st);
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	first = db_int(f->path, "SELECT max(id) FROM events") + 1;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -1819,7 +1778,7 @@ static void test_bulk_finished_at_load(void **ts)
 	assert_int_equal(t->state, TASK_PENDING);
 	assert_true(t->held);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 
 	snprintf(want, sizeof(want),
 		 "%lld:end:2:default:hpqd:CANCELLED: cancelled by alice;"
@@ -1848,9 +1807,9 @@ static void test_v12_upgrades(void **ts)
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	submit_held(&st);
 	submit_held(&st);
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE task_bulk; PRAGMA user_version = 12", NULL, NULL,
 			 &msg) != SQLITE_OK)
@@ -1862,9 +1821,9 @@ static void test_v12_upgrades(void **ts)
 	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
 	control_ids(&st, CONTROL_CANCEL, ids, 2);
-	commit(f, s);
+	fix_commit_store(f, s);
 	state_release(&st);
-	close_store(f, s);
+	fix_close_store(f, s);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'CANCELLED'"),
 			 2);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM events WHERE kind = 'end'"), 2);
@@ -1890,25 +1849,26 @@ static void test_newer_schema_refused(void **ts)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_new_database_has_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_v8_upgrades, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_commit_waits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_fails_what_waits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_reads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trust_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_v9_upgrades, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plans_upgrade, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_tasks_upgrade, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bulk_changes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bulk_finished_at_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_v12_upgrades, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_database_has_defaults,
+						setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v8_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_waits, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_fails_what_waits, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_event_reads, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_rows, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_trust_round_trip, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v3_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v9_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_plans_upgrade, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_plan_tasks_upgrade, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_changes, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_finished_at_load, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v12_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

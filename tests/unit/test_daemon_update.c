@@ -29,98 +29,20 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.pb-c.h"
 #include "state.h"
 #include "store.h"
-
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct store *s;
-	struct state st;
-};
 
 static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
 				    .known = true };
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
 static const struct actor bob = { .user = "bob", .uid = 1001, .gid = 1001, .known = true };
 
-static void open_all(struct fix *f)
-{
-	char err[256] = "";
-
-	if (store_open(f->path, 0, &f->s, err, sizeof(err)) < 0)
-		fail_msg("store_open: %s", err);
-	state_init(&f->st, f->s);
-	if (state_load(&f->st, err, sizeof(err)) < 0)
-		fail_msg("state_load: %s", err);
-	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
-}
-
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void close_all(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->s, on_flag, &done);
-	store_submit(f->s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-	state_release(&f->st);
-	store_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-}
-
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-update-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	open_all(f);
-	*ts = f;
-	return 0;
-}
-
-static int teardown(void **ts)
-{
-	struct fix *f = *ts;
-	char cmd[160];
-
-	close_all(f);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
-}
-
-static void node(struct fix *f, const char *name, const char *pool, uint32_t gpus)
-{
-	Hpq__Register reg = HPQ__REGISTER__INIT;
-	Hpq__Resources cap = HPQ__RESOURCES__INIT;
-	struct state_err e;
-	struct node *n;
-
-	cap.gpus = gpus;
-	cap.cpus = 64;
-	cap.mem = 512 * 1024;
-	reg.name = (char *)name;
-	reg.pool = (char *)pool;
-	reg.capacity = &cap;
-	reg.address = "10.0.0.1";
-	if (state_node_register(&f->st, &reg, "0.1.0", &n, &e) < 0)
-		fail_msg("register: %s", e.msg);
+	return fix_setup(ts, "update", 0);
 }
 
 struct ask {
@@ -175,17 +97,6 @@ static int update(struct fix *f, struct task *t, const struct actor *who, struct
 	return state_task_update(&f->st, t, fields, f2 ? 2 : 1, who, e);
 }
 
-static void start_all(struct fix *f)
-{
-	const struct sched_decision *d;
-	size_t n;
-
-	d = sched_cycle(f->st.sched, 1, &n);
-	for (size_t i = 0; i < n; i++)
-		if (d[i].action == SCHED_START)
-			state_task_start(&f->st, state_task_of(d[i].task));
-}
-
 static void impossible_requests_are_refused(void **ts)
 {
 	struct fix *f = *ts;
@@ -196,8 +107,8 @@ static void impossible_requests_are_refused(void **ts)
 	/* No node yet: anything is taken, nodes may still join. */
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 16 }, &t, &e), 0);
 
-	node(f, "a1", "default", 8);
-	node(f, "a2", "default", 8);
+	fix_gpu_node(&f->st, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a2", "default", 8);
 	before = f->st.ntasks;
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 16 }, NULL, &e), HPQ_EINVAL);
 	assert_non_null(strstr(e.msg, "16 GPUs"));
@@ -234,14 +145,14 @@ static void a_node_that_shrinks_leaves_its_queue_unsatisfiable(void **ts)
 	struct state_err e;
 	struct task *big, *t;
 
-	node(f, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a1", "default", 8);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &big, &e), 0);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &t, &e), 0);
-	start_all(f);
+	fix_cycle(&f->st);
 	assert_int_equal(big->state, TASK_RUNNING);
 	assert_string_not_equal(state_task_reason(&f->st, t), "unsatisfiable");
 	/* The node comes back with half its GPUs (one failed for good). */
-	node(f, "a1", "default", 4);
+	fix_gpu_node(&f->st, "a1", "default", 4);
 	assert_string_equal(state_task_reason(&f->st, t), "unsatisfiable");
 }
 
@@ -251,11 +162,11 @@ static void update_pending_and_running(void **ts)
 	struct state_err e;
 	struct task *run, *wait;
 
-	node(f, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a1", "default", 8);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8, .time_s = 600 }, &run, &e), 0);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8, .time_s = 600 }, &wait, &e),
 			 0);
-	start_all(f);
+	fix_cycle(&f->st);
 	assert_int_equal(run->state, TASK_RUNNING);
 	assert_int_equal(wait->state, TASK_PENDING);
 
@@ -267,7 +178,7 @@ static void update_pending_and_running(void **ts)
 	assert_string_equal(wait->cls, "training");
 	assert_int_equal(wait->time_limit_s, 1800);
 	/* The dispatcher sees the new size: 4 GPUs still do not fit next to 8. */
-	start_all(f);
+	fix_cycle(&f->st);
 	assert_int_equal(wait->state, TASK_PENDING);
 
 	/* Bad input changes nothing. */
@@ -315,10 +226,10 @@ static void requeue_marks_running_tasks(void **ts)
 	struct task *run, *wait;
 	uint64_t id;
 
-	node(f, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a1", "default", 8);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &run, &e), 0);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &wait, &e), 0);
-	start_all(f);
+	fix_cycle(&f->st);
 	id = run->st.id;
 	assert_int_equal(state_task_requeue_request(&f->st, wait, &alice, &e), HPQ_ESTATE);
 	assert_non_null(strstr(e.msg, "pending"));
@@ -329,8 +240,8 @@ static void requeue_marks_running_tasks(void **ts)
 	class_cap(f, "fine-tuning", 7200);
 
 	/* The mark survives a restart; the exit then requeues instead of ending. */
-	close_all(f);
-	open_all(f);
+	fix_commit_close(f);
+	fix_open(f);
 	run = state_task_find(&f->st, id);
 	assert_string_equal(run->requeue_by, "alice");
 	assert_int_equal(state_class_find(&f->st, "fine-tuning")->max_time_s, 7200);
@@ -348,10 +259,10 @@ static void a_drained_node_is_removed(void **ts)
 	struct node *n;
 	char name[16];
 
-	node(f, "a1", "default", 8);
-	node(f, "a2", "default", 8);
+	fix_gpu_node(&f->st, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a2", "default", 8);
 	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &run, &e), 0);
-	start_all(f);
+	fix_cycle(&f->st);
 	snprintf(name, sizeof(name), "%s", run->node_names[0]);
 	n = state_node_find(&f->st, name);
 	/* Not drained, a task on it, not an administrator: refused, nothing changes. */
@@ -372,23 +283,24 @@ static void a_drained_node_is_removed(void **ts)
 			 HPQ_EINVAL);
 
 	/* Gone after a restart too; the name can join again as a new node. */
-	close_all(f);
-	open_all(f);
+	fix_commit_close(f);
+	fix_open(f);
 	assert_null(state_node_find(&f->st, name));
 	assert_non_null(state_node_find(&f->st, strcmp(name, "a1") ? "a1" : "a2"));
-	node(f, name, "default", 8);
+	fix_gpu_node(&f->st, name, "default", 8);
 	assert_non_null(state_node_find(&f->st, name));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(impossible_requests_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(impossible_requests_are_refused,
+						setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(a_node_that_shrinks_leaves_its_queue_unsatisfiable,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(update_pending_and_running, setup, teardown),
-		cmocka_unit_test_setup_teardown(requeue_marks_running_tasks, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_drained_node_is_removed, setup, teardown),
+						setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(update_pending_and_running, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(requeue_marks_running_tasks, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(a_drained_node_is_removed, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "daemon_fixture.h"
 #include "deprecation.h"
 #include "error.h"
 #include "hpq.pb-c.h"
@@ -44,81 +45,54 @@
 #include "upgrade.h"
 #include "xalloc.h"
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
-	struct store *s;
-	struct state st;
+struct upgrade_fix {
+	struct fix fx;
 	struct deprecations *dp;
 };
 
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
 
-static void open_all(struct fix *f)
+/* fix_open, with the record of deprecated use opened after the load. */
+static void open_all(struct upgrade_fix *uf)
 {
+	struct fix *f = &uf->fx;
 	char err[256] = "";
 
-	if (store_open(f->path, 0, &f->s, err, sizeof(err)) < 0)
+	if (store_open(f->path, f->flags, &f->s, err, sizeof(err)) < 0)
 		fail_msg("store_open: %s", err);
 	state_init(&f->st, f->s);
 	if (state_load(&f->st, err, sizeof(err)) < 0)
 		fail_msg("state_load: %s", err);
-	if (deprecation_open(f->s, &f->dp, err, sizeof(err)) < 0)
+	if (deprecation_open(f->s, &uf->dp, err, sizeof(err)) < 0)
 		fail_msg("deprecation_open: %s", err);
 	assert_int_equal(store_start(f->s, &f->loop, NULL, NULL), 0);
 }
 
-static void on_flag(void *arg, int status)
+/* The record writes what is left, then fix_commit_close. */
+static void close_all(struct upgrade_fix *uf)
 {
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void commit(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->s, on_flag, &done);
-	store_submit(f->s);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void close_all(struct fix *f)
-{
-	deprecation_close(f->dp);
-	f->dp = NULL;
-	commit(f);
-	state_release(&f->st);
-	store_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
+	deprecation_close(uf->dp);
+	uf->dp = NULL;
+	fix_commit_close(&uf->fx);
 }
 
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
+	struct upgrade_fix *uf = xcalloc(1, sizeof(*uf));
 
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-upgrade-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	open_all(f);
-	*ts = f;
+	fix_init(&uf->fx, "upgrade", 0);
+	open_all(uf);
+	*ts = uf;
 	return 0;
 }
 
 static int teardown(void **ts)
 {
-	struct fix *f = *ts;
-	char cmd[160];
+	struct upgrade_fix *uf = *ts;
 
-	close_all(f);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	close_all(uf);
+	fix_fini(&uf->fx);
+	free(uf);
 	return 0;
 }
 
@@ -172,10 +146,11 @@ static int64_t row_count(struct fix *f, const char *what, const char *who)
 	return n;
 }
 
-static const struct deprecated_use *use_of(struct fix *f, const char *what, const char *who)
+static const struct deprecated_use *use_of(struct upgrade_fix *uf, const char *what,
+					   const char *who)
 {
 	size_t n;
-	const struct deprecated_use *u = deprecation_uses(f->dp, &n);
+	const struct deprecated_use *u = deprecation_uses(uf->dp, &n);
 
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(u[i].dep->id, what) && !strcmp(u[i].who, who))
@@ -185,30 +160,31 @@ static const struct deprecated_use *use_of(struct fix *f, const char *what, cons
 
 static void record_is_rate_limited_and_kept(void **ts)
 {
-	struct fix *f = *ts;
+	struct upgrade_fix *uf = *ts;
+	struct fix *f = &uf->fx;
 	const struct deprecated_use *u;
 	const int64_t t0 = 1700000000000;
 	sqlite3 *db;
 
-	deprecation_note(f->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0);
-	commit(f);
+	deprecation_note(uf->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0);
+	fix_commit(f);
 	assert_int_equal(row_count(f, "protocol-1", "agent n1"), 1);
 	/* Within the minute: memory only. */
 	for (int i = 1; i <= 100; i++)
-		deprecation_note(f->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0 + i * 100);
-	commit(f);
+		deprecation_note(uf->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0 + i * 100);
+	fix_commit(f);
 	assert_int_equal(row_count(f, "protocol-1", "agent n1"), 1);
-	u = use_of(f, "protocol-1", "agent n1");
+	u = use_of(uf, "protocol-1", "agent n1");
 	assert_non_null(u);
 	assert_int_equal(u->count, 101);
 	/* A minute on: written again. */
-	deprecation_note(f->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0 + DEPRECATION_WRITE_MS);
-	commit(f);
+	deprecation_note(uf->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0 + DEPRECATION_WRITE_MS);
+	fix_commit(f);
 	assert_int_equal(row_count(f, "protocol-1", "agent n1"), 102);
-	deprecation_note(f->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0 + DEPRECATION_WRITE_MS + 5);
-	deprecation_note(f->dp, DEPRECATED_LIST_STATE, "alice", t0 + 7);
-	deprecation_note(f->dp, DEPRECATED_NODES_UNREACHABLE, "/etc/hpq/hpqd.conf", t0 + 9);
-	commit(f);
+	deprecation_note(uf->dp, DEPRECATED_PROTOCOL_1, "agent n1", t0 + DEPRECATION_WRITE_MS + 5);
+	deprecation_note(uf->dp, DEPRECATED_LIST_STATE, "alice", t0 + 7);
+	deprecation_note(uf->dp, DEPRECATED_NODES_UNREACHABLE, "/etc/hpq/hpqd.conf", t0 + 9);
+	fix_commit(f);
 	assert_int_equal(row_count(f, "protocol-1", "agent n1"), 102);
 
 	/* A row of a newer hpqd, whose thing this one does not know. */
@@ -218,21 +194,21 @@ static void record_is_rate_limited_and_kept(void **ts)
 	sqlite3_close(db);
 
 	/* Close writes the rest; a reopen reads it all back. */
-	close_all(f);
-	open_all(f);
-	u = use_of(f, "protocol-1", "agent n1");
+	close_all(uf);
+	open_all(uf);
+	u = use_of(uf, "protocol-1", "agent n1");
 	assert_non_null(u);
 	assert_int_equal(u->count, 103);
 	assert_int_equal(u->first_ms, t0);
 	assert_int_equal(u->last_ms, t0 + DEPRECATION_WRITE_MS + 5);
-	u = use_of(f, "list-request-state", "alice");
+	u = use_of(uf, "list-request-state", "alice");
 	assert_non_null(u);
 	assert_int_equal(u->count, 1);
-	assert_non_null(use_of(f, "config-nodes-unreachable_after", "/etc/hpq/hpqd.conf"));
+	assert_non_null(use_of(uf, "config-nodes-unreachable_after", "/etc/hpq/hpqd.conf"));
 	{
 		size_t n;
 
-		deprecation_uses(f->dp, &n);
+		deprecation_uses(uf->dp, &n);
 		assert_int_equal(n, 3);           /* not the future thing */
 	}
 
@@ -241,9 +217,9 @@ static void record_is_rate_limited_and_kept(void **ts)
 		char who[32];
 
 		snprintf(who, sizeof(who), "client u%d", i);
-		deprecation_note(f->dp, DEPRECATED_LIST_STATE, who, t0 + 1000);
+		deprecation_note(uf->dp, DEPRECATED_LIST_STATE, who, t0 + 1000);
 	}
-	u = use_of(f, "list-request-state", "(others)");
+	u = use_of(uf, "list-request-state", "(others)");
 	assert_non_null(u);
 	assert_true(u->count >= 10);
 	/* A core without a record notes nothing, and says so with no uses. */
@@ -284,10 +260,8 @@ static struct task *run_task(struct fix *f)
 	static char *argv[] = { "/bin/train" };
 	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
 	Hpq__Resources res = HPQ__RESOURCES__INIT;
-	const struct sched_decision *d;
 	struct state_err e;
 	struct task *t;
-	size_t n;
 
 	res.gpus = 1;
 	res.cpus = 1;
@@ -297,10 +271,7 @@ static struct task *run_task(struct fix *f)
 	spec.argv = argv;
 	if (state_task_submit(&f->st, &spec, &alice, &t, &e) < 0)
 		fail_msg("submit: %s", e.msg);
-	d = sched_cycle(f->st.sched, 1, &n);
-	for (size_t i = 0; i < n; i++)
-		if (d[i].action == SCHED_START)
-			state_task_start(&f->st, state_task_of(d[i].task));
+	fix_cycle(&f->st);
 	assert_int_equal(t->state, TASK_RUNNING);
 	return t;
 }
@@ -351,7 +322,8 @@ static void expect(struct upgrade_result *res, const char *id, enum upgrade_stat
 
 static void checks_on_a_cluster(void **ts)
 {
-	struct fix *f = *ts;
+	struct upgrade_fix *uf = *ts;
+	struct fix *f = &uf->fx;
 	struct hpq_release v[3] = { rel("0.1.0", 1, 1, 8), rel("0.2.0", 2, 1, 9),
 				    rel("0.3.0", 3, 2, 10) };
 	struct hpq_catalog cat = { .v = v, .n = 3 };
@@ -361,7 +333,7 @@ static void checks_on_a_cluster(void **ts)
 	struct upgrade_result *res;
 	const int64_t now = 1800000000000;
 	struct upgrade_ctx x = {
-		.st = &f->st, .cfg = &cfg, .dp = f->dp, .cat = &cat, .target = &v[1],
+		.st = &f->st, .cfg = &cfg, .dp = uf->dp, .cat = &cat, .target = &v[1],
 		.daemon_version = "0.2.0", .schema = 9, .client_version = "0.2.0",
 		.client_protocol = 2, .backup = &backup, .free_bytes = 1 << 20, .now_ms = now,
 	};
@@ -395,8 +367,8 @@ static void checks_on_a_cluster(void **ts)
 	node(f, "n5", "0.2.0");
 	t = run_task(f);
 	state_class_find(&f->st, t->cls)->preemptible = false;
-	deprecation_note(f->dp, DEPRECATED_PROTOCOL_1, "agent old", now - 1000);
-	deprecation_note(f->dp, DEPRECATED_LIST_STATE, "bob", now - 40LL * 24 * 3600 * 1000);
+	deprecation_note(uf->dp, DEPRECATED_PROTOCOL_1, "agent old", now - 1000);
+	deprecation_note(uf->dp, DEPRECATED_LIST_STATE, "bob", now - 40LL * 24 * 3600 * 1000);
 
 	/* To 0.2.0: the old agent is within the window, the odd one unknown;
 	 * protocol 1 is still served (a warning); bob's use is too old to count. */

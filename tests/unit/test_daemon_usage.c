@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "context.h"
+#include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.pb-c.h"
 #include "log.h"
@@ -33,11 +34,10 @@
 #include "task.h"
 #include "team.h"
 #include "usage.h"
+#include "xalloc.h"
 
-struct fix {
-	char dir[64];
-	char path[128];
-	uv_loop_t loop;
+struct usage_fix {
+	struct fix fx;              /* the temp dir and the loop; not its store and state */
 	struct hpqd d;              /* the state, the store and usage's context */
 };
 
@@ -45,43 +45,9 @@ static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin =
 				    .known = true };
 static const char *const users[] = { "alice", "bob", "carol" };
 
-static void on_flag(void *arg, int status)
-{
-	*(int *)arg = status == 0 ? 1 : -1;
-}
-
-static void commit(struct fix *f)
-{
-	int done = 0;
-
-	store_after_commit(f->d.store, on_flag, &done);
-	store_submit(f->d.store);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(done, 1);
-}
-
-static void node(struct fix *f, const char *name, const char *pool)
-{
-	Hpq__Register reg = HPQ__REGISTER__INIT;
-	Hpq__Resources cap = HPQ__RESOURCES__INIT;
-	struct state_err e;
-	struct node *n;
-
-	cap.gpus = 8;
-	cap.cpus = 64;
-	cap.mem = 512 * 1024;
-	reg.name = (char *)name;
-	reg.pool = (char *)pool;
-	reg.capacity = &cap;
-	reg.address = "10.0.0.1";
-	if (state_node_register(&f->d.state, &reg, "0.1.0", &n, &e) < 0)
-		fail_msg("register: %s", e.msg);
-}
-
 /* Team name with a guarantee of gpus in pool "a", lending, preempting its
  * own lower classes. */
-static void team(struct fix *f, const char *name, int64_t gpus)
+static void team(struct usage_fix *f, const char *name, int64_t gpus)
 {
 	Hpq__TeamSetRequest req = HPQ__TEAM_SET_REQUEST__INIT;
 	Hpq__Team tm = HPQ__TEAM__INIT;
@@ -107,7 +73,7 @@ static void team(struct fix *f, const char *name, int64_t gpus)
 		fail_msg("team: %s", e.msg);
 }
 
-static void class_set(struct fix *f, const char *name, bool create, uint32_t weight,
+static void class_set(struct usage_fix *f, const char *name, bool create, uint32_t weight,
 		      bool preemptible)
 {
 	static char *fields[] = { "weight", "preemptible" };
@@ -128,33 +94,29 @@ static void class_set(struct fix *f, const char *name, bool create, uint32_t wei
 
 static int setup(void **ts)
 {
-	struct fix *f = calloc(1, sizeof(*f));
+	struct usage_fix *f = xcalloc(1, sizeof(*f));
 	char err[256] = "";
 
-	assert_non_null(f);
 	hpq_log_set_level(LOG_WARNING);   /* thousands of tasks' events otherwise */
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hpq-usage-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/hpq.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->d.loop = &f->loop;
-	if (store_open(f->path, STORE_NOSYNC, &f->d.store, err, sizeof(err)) < 0)
+	fix_init(&f->fx, "usage", STORE_NOSYNC);
+	f->d.loop = &f->fx.loop;
+	if (store_open(f->fx.path, f->fx.flags, &f->d.store, err, sizeof(err)) < 0)
 		fail_msg("store_open: %s", err);
 	state_init(&f->d.state, f->d.store);
 	if (state_load(&f->d.state, err, sizeof(err)) < 0)
 		fail_msg("state_load: %s", err);
-	assert_int_equal(store_start(f->d.store, &f->loop, NULL, NULL), 0);
-	node(f, "a0", "a");
-	node(f, "a1", "a");
-	node(f, "a2", "a");
-	node(f, "a3", "a");
+	assert_int_equal(store_start(f->d.store, &f->fx.loop, NULL, NULL), 0);
+	fix_gpu_node(&f->d.state, "a0", "a", 8);
+	fix_gpu_node(&f->d.state, "a1", "a", 8);
+	fix_gpu_node(&f->d.state, "a2", "a", 8);
+	fix_gpu_node(&f->d.state, "a3", "a", 8);
 	/* Pool b holds hundreds of small tasks at once: what usage keeps per
 	 * task then fills its table well past the first collisions. */
 	for (int i = 0; i < 60; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "b%d", i);
-		node(f, name, "b");
+		fix_gpu_node(&f->d.state, name, "b", 8);
 	}
 	team(f, "t1", 16);
 	team(f, "t2", 0);
@@ -167,22 +129,18 @@ static int setup(void **ts)
 
 static int teardown(void **ts)
 {
-	struct fix *f = *ts;
-	char cmd[160];
+	struct usage_fix *f = *ts;
 
 	usage_close(&f->d);
-	commit(f);
+	fix_commit_store(&f->fx, f->d.store);
 	state_release(&f->d.state);
-	store_close(f->d.store);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	fix_close_store(&f->fx, f->d.store);
+	fix_fini(&f->fx);
 	free(f);
 	return 0;
 }
 
-static void verify(struct fix *f, unsigned seed, int step)
+static void verify(struct usage_fix *f, unsigned seed, int step)
 {
 	char err[256] = "";
 
@@ -190,7 +148,7 @@ static void verify(struct fix *f, unsigned seed, int step)
 		fail_msg("seed %u, step %d: %s", seed, step, err);
 }
 
-static void submit(struct fix *f, unsigned *rs)
+static void submit(struct usage_fix *f, unsigned *rs)
 {
 	static char *argv[] = { "/bin/train" };
 	static const char *const classes[] = { "", "low", "high" };
@@ -222,7 +180,7 @@ static void submit(struct fix *f, unsigned *rs)
 static size_t most_running;     /* the most tasks running at once */
 
 /* A running task picked at random, or NULL when none runs. */
-static struct task *running(struct fix *f, unsigned *rs)
+static struct task *running(struct usage_fix *f, unsigned *rs)
 {
 	struct dlist *h = &f->d.state.running, *l;
 	size_t n = 0, k;
@@ -243,7 +201,7 @@ struct seen {
 	int starts, preempts, ends, requeues, updates, cancels, untasked, evicted;
 };
 
-static void cycle(struct fix *f, int64_t now, struct seen *s)
+static void cycle(struct usage_fix *f, int64_t now, struct seen *s)
 {
 	const struct sched_decision *d;
 	size_t n;
@@ -264,7 +222,7 @@ static void cycle(struct fix *f, int64_t now, struct seen *s)
 	}
 }
 
-static void member_exit(struct fix *f, unsigned *rs, struct seen *s)
+static void member_exit(struct usage_fix *f, unsigned *rs, struct seen *s)
 {
 	static const char *const reasons[] = { "exit", "exit", "fenced", "timeout", "signal" };
 	struct task *t = running(f, rs);
@@ -286,7 +244,7 @@ static void member_exit(struct fix *f, unsigned *rs, struct seen *s)
 	}
 }
 
-static void run_seed(struct fix *f, unsigned seed, struct seen *s)
+static void run_seed(struct usage_fix *f, unsigned seed, struct seen *s)
 {
 	unsigned rs = seed;
 	int64_t now = hpq_now_ms();
@@ -335,14 +293,14 @@ static void run_seed(struct fix *f, unsigned seed, struct seen *s)
 		if (rand_r(&rs) % 8 == 0)
 			verify(f, seed, step);
 		if (step % 100 == 99)
-			commit(f);
+			fix_commit_store(&f->fx, f->d.store);
 	}
 	verify(f, seed, -1);
 }
 
 static void test_kept_rates_match_a_recount(void **ts)
 {
-	struct fix *f = *ts;
+	struct usage_fix *f = *ts;
 	struct seen s = { 0 };
 
 	for (unsigned seed = 1; seed <= 4; seed++)
