@@ -93,6 +93,7 @@ bool state_node_schedulable(const struct node *n)
 
 static void node_to_sched(struct state *st, struct node *n)
 {
+	st->nodes_gen++;
 	if (sched_node_set(st->sched, n->id, n->in_plan ? n->plan_pool : n->pool, n->capacity,
 			   state_node_schedulable(n)) < 0)
 		log_warn("node %s: the dispatcher refused its capacity", n->name);
@@ -398,6 +399,7 @@ int state_node_remove(struct state *st, struct node *n, const struct actor *who,
 	store_node_delete(st->store, n->name);
 	strmap_del(&st->node_names, n->name);
 	st->nodes[n->id] = NULL;
+	st->nodes_gen++;
 	node_free(n);
 	mark_dirty(st);
 	return 0;
@@ -414,9 +416,58 @@ static bool res_larger(struct hpq_res a, struct hpq_res b)
 	return a.mem > b.mem;
 }
 
+/* The answers of state_pool_fit for the last few request shapes of a pool. */
+#define FIT_MEMO 8
+struct pool_fit_memo {
+	uint64_t gen;                /* the state's nodes_gen when they were given */
+	uint32_t n, next;
+	struct {
+		struct hpq_res per;
+		struct pool_fit fit;
+	} e[FIT_MEMO];
+};
+
+static bool fit_recall(const struct state *st, struct pool *p, struct hpq_res per,
+		       struct pool_fit *ret)
+{
+	struct pool_fit_memo *m = p->fit_memo;
+
+	if (!m || m->gen != st->nodes_gen)
+		return false;
+	for (uint32_t i = 0; i < m->n; i++) {
+		if (hpq_res_eq(m->e[i].per, per)) {
+			*ret = m->e[i].fit;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void fit_keep(const struct state *st, struct pool *p, struct hpq_res per,
+		     const struct pool_fit *fit)
+{
+	struct pool_fit_memo *m = p->fit_memo;
+
+	if (!m)
+		m = p->fit_memo = xcalloc(1, sizeof(*m));
+	if (m->gen != st->nodes_gen) {
+		m->gen = st->nodes_gen;
+		m->n = m->next = 0;
+	}
+	m->e[m->next].per = per;
+	m->e[m->next].fit = *fit;
+	m->next = (m->next + 1) % FIT_MEMO;
+	if (m->n < FIT_MEMO)
+		m->n++;
+}
+
 void state_pool_fit(const struct state *st, uint32_t pool, struct hpq_res per_node,
 		    struct pool_fit *ret)
 {
+	struct pool *p = pool < st->npools ? st->pools[pool] : NULL;
+
+	if (p && fit_recall(st, p, per_node, ret))
+		return;
 	*ret = (struct pool_fit){ 0 };
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		const struct node *n = st->nodes[i];
@@ -429,6 +480,8 @@ void state_pool_fit(const struct state *st, uint32_t pool, struct hpq_res per_no
 			ret->largest = n->capacity;
 		ret->most = hpq_res_max(ret->most, n->capacity);
 	}
+	if (p)
+		fit_keep(st, p, per_node, ret);
 }
 
 bool state_pool_whole_nodes(const struct state *st, uint32_t pool, uint32_t nnodes,

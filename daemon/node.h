@@ -98,6 +98,9 @@ struct pool_fit {
 	struct hpq_res largest;      /* the capacity of its largest node (GPUs, CPUs, mem) */
 	struct hpq_res most;         /* per resource, the most any node has */
 };
+/* Walks the pool's nodes, or answers as it did for the same per_node while
+ * no node has come, gone or changed since (a list asks for every waiting
+ * task). */
 void state_pool_fit(const struct state *st, uint32_t pool, struct hpq_res per_node,
 		    struct pool_fit *ret);
 /* Refuses (HPQ_EINVAL, saying which limit and what the largest node

@@ -75,6 +75,7 @@ void state_release(struct state *st)
 	free(st->classes);
 	for (uint32_t i = 0; i < st->npools; i++) {
 		free(st->pools[i]->name);
+		free(st->pools[i]->fit_memo);
 		free(st->pools[i]);
 	}
 	free(st->pools);

@@ -71,6 +71,7 @@ struct state {
 	uint32_t npools;
 	struct node **nodes;
 	uint32_t nnodes;
+	uint64_t nodes_gen;          /* moves when a node comes, goes or changes (node.c) */
 	struct strmap team_names, class_names, pool_names, node_names;
 
 	struct dlist running;        /* RUNNING and PREEMPTING tasks */

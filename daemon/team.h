@@ -47,6 +47,9 @@ struct pool {
 	 * request no node of it could ever hold is refused at submit. */
 	struct hpq_res grows;
 	uint32_t grows_max;
+	/* state_pool_fit's latest answers (node.c), good while the state's
+	 * nodes_gen stays: a long list asks it for every waiting task. */
+	struct pool_fit_memo *fit_memo;
 };
 
 struct quota {

@@ -8,7 +8,8 @@
  *     pool with no node yet takes anything;
  *   - --exclusive asks for whole nodes; a class caps time limits;
  *   - a pending task that no node can hold any more (its node came back
- *     smaller) says "unsatisfiable", not "capacity";
+ *     smaller, or a node of a gang's pool left) says "unsatisfiable", not
+ *     "capacity";
  *   - hpq update: a pending task changes its resources, class, name and
  *     time; a running one only its time and class, and only a team admin
  *     or an administrator gives it more time; bad fields change nothing;
@@ -156,6 +157,37 @@ static void a_node_that_shrinks_leaves_its_queue_unsatisfiable(void **ts)
 	assert_string_equal(state_task_reason(&f->st, t), "unsatisfiable");
 }
 
+/* What a pool could ever give is remembered per request shape while its
+ * nodes stay as they are; a node that leaves makes it count again. */
+static void a_node_removed_leaves_a_gang_unsatisfiable(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *one, *gang;
+	struct node *idle;
+
+	fix_gpu_node(&f->st, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a2", "default", 8);
+	assert_int_equal(submit(f, &alice, (struct ask){ .gpus = 8 }, &one, &e), 0);
+	fix_cycle(&f->st);
+	assert_int_equal(one->state, TASK_RUNNING);
+	assert_int_equal(submit(f, &alice, (struct ask){ .nodes = 2, .gpus = 8 }, &gang, &e), 0);
+	fix_cycle(&f->st);
+	assert_string_not_equal(state_task_reason(&f->st, gang), "unsatisfiable");
+	assert_string_not_equal(state_task_reason(&f->st, gang), "unsatisfiable");
+	idle = state_node_find(&f->st, strcmp(one->node_names[0], "a1") ? "a1" : "a2");
+	state_node_set_service(&f->st, idle, "drained", "root", "retired");
+	state_node_disconnected(&f->st, idle);
+	/* Drained, it still counts: it may come back. */
+	assert_string_not_equal(state_task_reason(&f->st, gang), "unsatisfiable");
+	assert_int_equal(state_node_remove(&f->st, idle, &admin, &e), 0);
+	assert_string_equal(state_task_reason(&f->st, gang), "unsatisfiable");
+	/* And a new submit of that shape is refused. */
+	assert_int_equal(submit(f, &alice, (struct ask){ .nodes = 2, .gpus = 8 }, NULL, &e),
+			 HPQ_EINVAL);
+	assert_non_null(strstr(e.msg, "only 1 node"));
+}
+
 static void update_pending_and_running(void **ts)
 {
 	struct fix *f = *ts;
@@ -298,6 +330,8 @@ int main(void)
 						setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(a_node_that_shrinks_leaves_its_queue_unsatisfiable,
 						setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(a_node_removed_leaves_a_gang_unsatisfiable, setup,
+						fix_teardown),
 		cmocka_unit_test_setup_teardown(update_pending_and_running, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(requeue_marks_running_tasks, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(a_drained_node_is_removed, setup, fix_teardown),
