@@ -183,6 +183,23 @@ struct node {
 	int32_t bucket;              /* -1: in no bucket (not schedulable) */
 };
 
+/*
+ * What the nodes of a pool offer a request of one size per node, as
+ * sched_task_reason weighs it: the same for every waiting task of that
+ * size until a node changes (nodes_gen), so that the reasons of a long
+ * list cost a walk of the nodes per size, not per task.
+ */
+#define FIT_VIEWS 8
+struct fit_view {
+	uint64_t gen;                /* 0: empty */
+	struct hpq_res per_node;
+	uint32_t hosts;              /* schedulable nodes it fits on when empty */
+	uint32_t fit;                /* ... with room for it now, not reserved */
+	uint32_t fit_reserved;       /* ... with room for it now, reserved */
+	uint32_t held;               /* ... room only once claims are given back */
+	struct hpq_res sum;          /* free capacity on the hosts */
+};
+
 struct pool {
 	uint32_t id;
 	struct tq **by_team;         /* indexed by team */
@@ -194,6 +211,8 @@ struct pool {
 	uint32_t nsched, ngpu_nodes;
 	struct hpq_res cap;          /* of schedulable nodes */
 	struct hpq_res maxcap;       /* component-wise max over schedulable nodes */
+	struct fit_view *views;      /* sched_task_reason's, FIT_VIEWS of them; NULL until asked */
+	uint32_t next_view;
 	uint32_t nmax[NDIMS];        /* schedulable nodes that reach maxcap, per dimension */
 	struct hpq_res gsum;         /* sum of guarantees */
 	enum adm within;             /* admission within guarantee: ADM_IDLE if gsum is zero */
@@ -251,6 +270,7 @@ struct sched {
 	uint32_t npools;
 	struct node *nodes;
 	uint32_t nnodes;
+	uint64_t nodes_gen;          /* moves with any node's use, claim, reservation or capacity */
 
 	struct shape **stab;         /* shape hash, chained */
 	uint32_t stab_mask, nshapes;
@@ -961,6 +981,7 @@ static void node_rebucket(struct sched *s, uint32_t id)
 	struct node *n = &s->nodes[id];
 	struct pool *p;
 
+	s->nodes_gen++;
 	if (n->bucket < 0)
 		return;
 	p = s->pools[n->pool];
@@ -1311,6 +1332,7 @@ static void resv_clear(struct sched *s, struct pool *p)
 {
 	uint32_t i;
 
+	s->nodes_gen++;
 	if (p->resv)
 		p->resv_moved = true;
 	for (i = 0; i < p->nresv; i++)
@@ -1360,6 +1382,7 @@ static bool resv_pick(struct sched *s, struct pool *p, struct sched_task *t)
 	memcpy(p->resv_nodes, s->nodebuf2, n * sizeof(*p->resv_nodes));
 	for (i = 0; i < n; i++)
 		s->nodes[p->resv_nodes[i]].reserved = true;
+	s->nodes_gen++;
 	p->nresv = n;
 	p->resv = t;
 	p->resv_moved = true;
@@ -2518,6 +2541,7 @@ struct sched *sched_new(const struct sched_policy *policy)
 	else
 		s->pol.half_life_ms = 3600 * 1000;
 	s->retry_at = INT64_MAX;
+	s->nodes_gen = 1;            /* an empty fit_view (gen 0) is never current */
 	return s;
 }
 
@@ -2558,6 +2582,7 @@ void sched_free(struct sched *s)
 		free(p->bcount);
 		free(p->dirty);
 		free(p->resv_nodes);
+		free(p->views);
 		free(p);
 	}
 	if (s->stab) {
@@ -2750,6 +2775,7 @@ int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res
 
 	if (node >= ID_LIMIT || pool >= ID_LIMIT || !res_valid(capacity, RES_LIMIT))
 		return HPQ_EINVAL;
+	s->nodes_gen++;
 	if (node < s->nnodes && s->nodes[node].exists) {
 		n = &s->nodes[node];
 		if (n->pool == pool && n->schedulable == schedulable && hpq_res_eq(n->cap, capacity))
@@ -2822,6 +2848,7 @@ int sched_node_remove(struct sched *s, uint32_t node)
 	n = &s->nodes[node];
 	if (n->ntasks)
 		return HPQ_EBUSY;
+	s->nodes_gen++;
 	for (i = s->nplans; i-- > 0;) {
 		struct plan *pl = s->plans[i];
 		uint32_t k;
@@ -3024,12 +3051,47 @@ const char *sched_reason_name(enum sched_reason r)
 	return names[r];
 }
 
+/* The view of p's nodes for requests of per_node, kept or made now. */
+static const struct fit_view *fit_view(struct sched *s, struct pool *p, struct hpq_res per)
+{
+	struct fit_view *v;
+
+	if (!p->views)
+		p->views = xcalloc(FIT_VIEWS, sizeof(*p->views));
+	for (uint32_t i = 0; i < FIT_VIEWS; i++)
+		if (p->views[i].gen == s->nodes_gen && hpq_res_eq(p->views[i].per_node, per))
+			return &p->views[i];
+	v = &p->views[p->next_view];
+	p->next_view = (p->next_view + 1) % FIT_VIEWS;
+	*v = (struct fit_view){ .gen = s->nodes_gen, .per_node = per };
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		const struct node *n = &s->nodes[p->nodes[i]];
+		struct hpq_res free_now;
+
+		if (!n->schedulable || !hpq_res_fits(per, n->cap))
+			continue;
+		v->hosts++;
+		free_now = hpq_res_sub_floor(n->cap, n->used);
+		v->sum = hpq_res_add(v->sum, free_now);
+		if (!hpq_res_fits(per, free_now))
+			continue;
+		if (!hpq_res_fits(per, node_avail(n)))
+			v->held++;
+		else if (n->reserved)
+			v->fit_reserved++;
+		else
+			v->fit++;
+	}
+	return v;
+}
+
 enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 {
 	struct pool *p = pool_find(s, t->pool);
 	struct tq *q = tq_find(p, t->team);
-	uint32_t i, hosts = 0, fit = 0, held = 0;
-	struct hpq_res sum = HPQ_RES_ZERO;
+	const struct fit_view *v;
+	uint32_t hosts, fit, held;
+	struct hpq_res sum;
 	enum adm a, aheld;
 
 	if (t->state != SCHED_PENDING || !p || !q)
@@ -3040,21 +3102,15 @@ enum sched_reason sched_task_reason(struct sched *s, const struct sched_task *t)
 		return SCHED_REASON_UNHEALTHY_POOL;
 	a = admit(p, q, tq_eff(q), task_total(t));
 	aheld = admit_task(s, p, q, t, task_total(t));
-	for (i = 0; i < p->nnodes; i++) {
-		const struct node *n = &s->nodes[p->nodes[i]];
-
-		if (!n->schedulable || !hpq_res_fits(t->per_node, n->cap))
-			continue;
-		hosts++;
-		sum = hpq_res_add(sum, hpq_res_sub_floor(n->cap, n->used));
-		if (!hpq_res_fits(t->per_node, hpq_res_sub_floor(n->cap, n->used)))
-			continue;
-		if (hpq_res_fits(t->per_node, node_avail(n)) &&
-		    (!n->reserved || may_use_reserved(s, p, t, aheld)))
-			fit++;
-		else
-			held++;
-	}
+	v = fit_view(s, p, t->per_node);
+	hosts = v->hosts;
+	sum = v->sum;
+	fit = v->fit;
+	held = v->held;
+	if (v->fit_reserved && may_use_reserved(s, p, t, aheld))
+		fit += v->fit_reserved;
+	else
+		held += v->fit_reserved;
 	if (hosts < t->nnodes)
 		return SCHED_REASON_CAPACITY;
 	switch (a) {

@@ -10,7 +10,9 @@
  * checks, against its own bookkeeping: no node holds more than its
  * capacity, gangs are on distinct schedulable nodes of their pool, usage
  * per team equals the sum of its running tasks, victims are preemptible and
- * were running, and every task is in exactly one state. ASan does the rest.
+ * were running, and every task is in exactly one state; the waiting tasks'
+ * reasons, which the dispatcher answers from what it keeps per request
+ * size, equal a fresh look. ASan does the rest.
  */
 #include "test_sched_fixture.h"
 
@@ -246,6 +248,21 @@ static void step(struct world *w)
 	for (i = 0; i < NTASKS; i++)
 		if (w->f.t[i].state != SCHED_PENDING)
 			w->waits_since[i] = 0;
+	/* The reasons, from what the dispatcher keeps of its nodes per
+	 * request size since the last look, against a fresh look (a node set
+	 * again as it is, as a re-registration does, drops what it kept);
+	 * every few steps, so that kept views live across several events. */
+	if (rnd(w, 8) == 0) {
+		enum sched_reason kept[NTASKS];
+
+		for (i = 0; i < NTASKS; i++)
+			kept[i] = sched_task_reason(w->f.s, &w->f.t[i]);
+		assert_int_equal(sched_node_set(w->f.s, 0, pool_of_node(0), w->cap[0],
+						 w->sched_ok[0]),
+				 0);
+		for (i = 0; i < NTASKS; i++)
+			assert_int_equal(kept[i], sched_task_reason(w->f.s, &w->f.t[i]));
+	}
 	/* preempted tasks stop after a while, some exit on their own */
 	for (i = 0; i < NTASKS; i++) {
 		t = &w->f.t[i];
