@@ -56,8 +56,8 @@ uint32_t array_set_max(const struct array_set *set)
 	return set->r[set->n - 1].hi;
 }
 
-/* The index of the range whose span holds idx, or -1. */
-static long set_find(const struct array_set *set, uint32_t idx)
+/* The index of the first range that ends at or after idx (n if none). */
+static uint32_t set_lower(const struct array_set *set, uint32_t idx)
 {
 	uint32_t lo = 0, hi = set->n;
 
@@ -69,6 +69,14 @@ static long set_find(const struct array_set *set, uint32_t idx)
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* The index of the range that holds idx, or -1. */
+static long set_find(const struct array_set *set, uint32_t idx)
+{
+	uint32_t lo = set_lower(set, idx);
+
 	if (lo < set->n && set->r[lo].lo <= idx && (idx - set->r[lo].lo) % set->r[lo].step == 0)
 		return lo;
 	return -1;
@@ -121,20 +129,12 @@ static uint32_t stride(const struct array_range *r, uint32_t step)
 
 void array_set_add(struct array_set *set, uint32_t idx, uint32_t step)
 {
-	uint32_t lo = 0, hi = set->n;
+	uint32_t lo = set_lower(set, idx);
 	struct array_range *p, *q, one = { idx, idx, 1 };
 	bool joins_p, joins_q;
 
 	if (!step)
 		step = 1;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (set->r[mid].hi < idx)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo < set->n && set->r[lo].lo <= idx) {
 		/* Inside the span of a stepped range, not in it: split it. */
 		struct array_range *r = &set->r[lo];
