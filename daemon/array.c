@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "clock.h"
 #include "depend.h"
 #include "error.h"
 #include "log.h"
@@ -610,6 +611,9 @@ void array_drop_pending(struct state *st, struct array *a)
 
 	a->nbad += n;
 	a->nbegun += n;
+	/* They end now: the array stays for keep_finished from here. */
+	if (n)
+		a->last_end_ms = hpq_now_ms();
 	array_set_release(&a->pending);
 	array_record(st, a);
 }
