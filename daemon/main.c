@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -680,11 +679,6 @@ int main(int argc, char **argv)
 	char err[512], *log_path = NULL, *config_abs = NULL;
 	int r, status, log_fd;
 
-	/* A fixed threshold: glibc raises its own after the first large block
-	 * (a long list's reply) is freed, and from then on such blocks come
-	 * from the heap, where what they leave behind stays in the RSS for
-	 * good (docs/performance.md: memory per live task). */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	m.ready_fd = -1;
 	config_init(&cfg);
 	r = parse_flags(argc, argv, &cfg, &m, &check);
