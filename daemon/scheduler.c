@@ -996,19 +996,22 @@ static inline int64_t *res_dim_at(struct hpq_res *r, int d)
 	return d == 0 ? &r->gpus : d == 1 ? &r->cpus : &r->mem;
 }
 
+/* Counts v into a maximum *m that *n nodes reach. */
+static void top_count(int64_t *m, uint32_t *n, int64_t v)
+{
+	if (v > *m) {
+		*m = v;
+		*n = 1;
+	} else if (v == *m) {
+		(*n)++;
+	}
+}
+
 /* A schedulable node's capacity joins maxcap. */
 static void maxcap_add(struct pool *p, struct hpq_res cap)
 {
-	for (int d = 0; d < NDIMS; d++) {
-		int64_t v = res_dim(cap, d), *m = res_dim_at(&p->maxcap, d);
-
-		if (v > *m) {
-			*m = v;
-			p->nmax[d] = 1;
-		} else if (v == *m) {
-			p->nmax[d]++;
-		}
-	}
+	for (int d = 0; d < NDIMS; d++)
+		top_count(res_dim_at(&p->maxcap, d), &p->nmax[d], res_dim(cap, d));
 }
 
 /* A node with capacity cap is no longer schedulable (its flag is already
@@ -1023,16 +1026,9 @@ static void maxcap_remove(struct sched *s, struct pool *p, struct hpq_res cap)
 		*m = 0;
 		for (uint32_t i = 0; i < p->nnodes; i++) {
 			const struct node *n = &s->nodes[p->nodes[i]];
-			int64_t v = res_dim(n->cap, d);
 
-			if (!n->schedulable)
-				continue;
-			if (v > *m) {
-				*m = v;
-				p->nmax[d] = 1;
-			} else if (v == *m) {
-				p->nmax[d]++;
-			}
+			if (n->schedulable)
+				top_count(m, &p->nmax[d], res_dim(n->cap, d));
 		}
 	}
 }
@@ -1382,7 +1378,6 @@ static bool resv_pick(struct sched *s, struct pool *p, struct sched_task *t)
 	memcpy(p->resv_nodes, s->nodebuf2, n * sizeof(*p->resv_nodes));
 	for (i = 0; i < n; i++)
 		s->nodes[p->resv_nodes[i]].reserved = true;
-	s->nodes_gen++;
 	p->nresv = n;
 	p->resv = t;
 	p->resv_moved = true;
