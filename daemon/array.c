@@ -169,21 +169,34 @@ void array_set_add(struct array_set *set, uint32_t idx, uint32_t step)
 	}
 }
 
-void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx), void *arg)
+void array_set_each(const struct array_set *set, uint32_t from,
+		    bool (*fn)(void *arg, uint32_t idx), void *arg)
 {
-	for (uint32_t i = 0; i < set->n; i++)
-		for (uint64_t k = set->r[i].lo; k <= set->r[i].hi; k += set->r[i].step)
+	for (uint32_t i = 0; i < set->n; i++) {
+		const struct array_range *r = &set->r[i];
+		uint64_t k = r->lo;
+
+		if (r->hi < from)
+			continue;
+		if (from > r->lo)
+			k += ((uint64_t)(from - r->lo) + r->step - 1) / r->step * r->step;
+		for (; k <= r->hi; k += r->step)
 			if (!fn(arg, (uint32_t)k))
 				return;
+	}
 }
 
-void array_set_each_desc(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx),
-			 void *arg)
+void array_set_each_desc(const struct array_set *set, uint32_t from,
+			 bool (*fn)(void *arg, uint32_t idx), void *arg)
 {
 	for (uint32_t i = set->n; i-- > 0;) {
 		const struct array_range *r = &set->r[i];
-		uint64_t k = r->lo + (uint64_t)(r->hi - r->lo) / r->step * r->step;
+		uint32_t top = r->hi < from ? r->hi : from;
+		uint64_t k;
 
+		if (r->lo > from)
+			continue;
+		k = r->lo + (uint64_t)(top - r->lo) / r->step * r->step;
 		for (;; k -= r->step) {
 			if (!fn(arg, (uint32_t)k))
 				return;

@@ -69,11 +69,13 @@ bool array_set_remove(struct array_set *set, uint32_t idx);
 void array_set_add(struct array_set *set, uint32_t idx, uint32_t step);
 /* The set as ranges ("5-999:2,1001"; "" when empty), malloc'd. */
 char *array_set_format(const struct array_set *set);
-/* Calls fn for each index in order until it returns false. */
-void array_set_each(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx), void *arg);
-/* The same from the highest index down. */
-void array_set_each_desc(const struct array_set *set, bool (*fn)(void *arg, uint32_t idx),
-			 void *arg);
+/* Calls fn for each index from the first at or above from, in order, until
+ * it returns false. */
+void array_set_each(const struct array_set *set, uint32_t from,
+		    bool (*fn)(void *arg, uint32_t idx), void *arg);
+/* The same from the highest index at or below from, down. */
+void array_set_each_desc(const struct array_set *set, uint32_t from,
+			 bool (*fn)(void *arg, uint32_t idx), void *arg);
 
 struct array {
 	uint64_t id;                 /* the task id of its first index */

@@ -207,7 +207,7 @@ static void select_indices(const struct state *st, struct selection *s, const st
 		x.map[x.nmap++] = (struct idx_task){ t->array_index, t };
 	}
 	qsort(x.map, x.nmap, sizeof(*x.map), idx_cmp);
-	array_set_each(set, each_index, &x);
+	array_set_each(set, 0, each_index, &x);
 	free(x.map);
 }
 

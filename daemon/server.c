@@ -350,6 +350,11 @@ static void send_frame(struct conn *c, uint8_t *frame, size_t len, bool bounded)
 	tls_flush(c);
 }
 
+size_t server_queued(const struct conn *c)
+{
+	return c->dead || c->pseudo ? 0 : c->h.stream.write_queue_size;
+}
+
 void server_send_frame(struct conn *c, uint8_t *frame, size_t len)
 {
 	send_frame(c, frame, len, true);

@@ -142,6 +142,8 @@ void server_send(struct conn *c, const Hpq__Envelope *env);
 void server_send_continued(struct conn *c, const Hpq__Envelope *env);
 /* The same for a frame encoded already (hpq_msg_encode), which it takes. */
 void server_send_frame_continued(struct conn *c, uint8_t *frame, size_t len);
+/* Bytes queued to c and not yet written (0 once it is dead). */
+size_t server_queued(const struct conn *c);
 /* Sends an encoded frame (hpq_msg_encode), taking ownership of it. */
 void server_send_frame(struct conn *c, uint8_t *frame, size_t len);
 void server_send_error(struct conn *c, uint64_t id, int code, const char *msg);

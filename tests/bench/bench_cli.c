@@ -14,6 +14,11 @@
  *	hpq cancel --user U --state pending       every pending task
  *	hpq release --user U                      every held task
  *
+ * and how long a long list holds up everyone else: the longest wait of a
+ * StatusRequest, sent back to back on a connection of its own while one
+ * `hpq list --json` runs, against the median wait of the same request
+ * with nothing else running.
+ *
  *	bench_cli [--sizes 10000,100000] [--runs 5]
  *	bench_cli --serve N       fill a daemon with N tasks, print its socket
  *	                          and wait (for profiling by hand) until SIGINT,
@@ -205,6 +210,73 @@ static double time_hpq(char **argv, const char *out_path)
 	return (double)(bench_now_ns() - t0) / 1e6;
 }
 
+/* Starts hpq with argv (argv[0] ignored), stdout to /dev/null. */
+static pid_t start_hpq(char **argv)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		argv[0] = (char *)"hpq";
+		execv(bench_bin("hpq"), argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* One StatusRequest's round trip on c, in ms. */
+static double status_ms(struct hpq_client *c)
+{
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *rep = NULL;
+	Hpq__StatusRequest st = HPQ__STATUS_REQUEST__INIT;
+	uint64_t t0 = bench_now_ns();
+
+	req.body_case = HPQ__ENVELOPE__BODY_STATUS;
+	req.status = &st;
+	if (hpq_client_call(c, &req, &rep) != 0) {
+		fprintf(stderr, "bench_cli: status: %s\n", c->errbuf);
+		exit(1);
+	}
+	hpq_msg_free(rep);
+	return (double)(bench_now_ns() - t0) / 1e6;
+}
+
+/*
+ * The longest wait of a StatusRequest, sent back to back while hpq runs
+ * with argv, in ms; *alone is the median wait of 50 with nothing else
+ * running.
+ */
+static double longest_wait_during(const struct bench_daemon *d, char **argv, double *alone)
+{
+	struct hpq_client c;
+	double w[50], most = 0;
+	int status;
+	pid_t pid;
+
+	if (hpq_client_connect(&c, d->addr, 60000) < 0) {
+		fprintf(stderr, "bench_cli: %s\n", c.errbuf);
+		exit(1);
+	}
+	for (int i = 0; i < 50; i++)
+		w[i] = status_ms(&c);
+	*alone = bench_quantile(w, 50, 0.5);
+	pid = start_hpq(argv);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		double ms = status_ms(&c);
+
+		most = ms > most ? ms : most;
+	}
+	hpq_client_close(&c);
+	return most;
+}
+
 static size_t count_in_file(const char *path, const char *needle)
 {
 	FILE *f = fopen(path, "r");
@@ -256,6 +328,7 @@ static void bench_size(int n, int runs)
 {
 	struct bench_daemon d;
 	double t[M_N][MAX_RUNS], cpu[M_N][MAX_RUNS], dcpu[M_N][MAX_RUNS], sub_s;
+	double stall[MAX_RUNS], alone[MAX_RUNS];
 	char idbuf[32], out[160];
 	uint64_t first, last;
 	const char *user = user_name();
@@ -314,6 +387,9 @@ static void bench_size(int n, int runs)
 		cpu[M_SHOW][r] = last_cpu_ms;
 		dcpu[M_SHOW][r] = last_hpqd_ms;
 	}
+	/* What a long list costs everyone else. */
+	for (int r = 0; r < runs; r++)
+		stall[r] = longest_wait_during(&d, json, &alone[r]);
 	/* 10,000 more each time, cancelled by their ids. */
 	for (int r = 0; r < runs; r++) {
 		submit_many(&d, CANCEL_IDS, &first, &last);
@@ -364,6 +440,9 @@ static void bench_size(int n, int runs)
 		       m_name[m], med, bench_quantile(cpu[m], (size_t)runs, 0.5),
 		       bench_quantile(dcpu[m], (size_t)runs, 0.5), line, target);
 	}
+	printf("  %-38s median %8.1f ms  (a status alone: %.2f ms)\n",
+	       "longest status wait during --json", bench_quantile(stall, (size_t)runs, 0.5),
+	       bench_quantile(alone, (size_t)runs, 0.5));
 	fflush(stdout);
 	free(cids);
 }

@@ -83,6 +83,9 @@ RULES = {
          r"\s+runs:[\d. ]*(?:\(target < (\S+ ms): (\w+)\))?",
          ["queue", "command", "median", "hpq CPU", "hpqd CPU", "target", "met"],
          r"^(\d+ pending):"),
+        (r"^  (longest status wait during --json)\s+median\s+(\S+ ms)\s+"
+         r"\(a status alone: (\S+ ms)\)",
+         ["queue", "figure", "median", "a status alone"], r"^(\d+ pending):"),
     ], None),
     "bench_restart": ("Memory and restart (bench_restart)", [], None),
     "bench_plan_search": ("Training-plan search (bench_plan_search)", [

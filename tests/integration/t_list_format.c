@@ -18,11 +18,18 @@
  *   --json alike, also past a small [limits] max_write_queue; --limit
  *   still keeps the newest. Asked in order (as --json asks, to print each
  *   frame as it comes), the frames themselves come oldest first.
+ * - Such a list is built over several turns of hpqd's loop: requests sent
+ *   right behind it on the same connection are answered before its last
+ *   frame, a task they submit is not in it, and a client that hangs up
+ *   halfway leaves hpqd serving (and, under ASan, leaking nothing).
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "harness.h"
@@ -198,6 +205,168 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
 	return frames;
 }
 
+/* The next frame on cl's socket, whatever its id; NULL after 30 s. */
+static Hpq__Envelope *next_frame(struct hpq_client *cl)
+{
+	int64_t end = h_now_ms() + 30000;
+	static uint8_t buf[65536];
+	const uint8_t *p;
+	size_t len;
+
+	for (;;) {
+		struct pollfd pfd = { cl->fd, POLLIN, 0 };
+		int64_t left = end - h_now_ms();
+		ssize_t n;
+
+		if (hpq_framer_next(&cl->framer, &p, &len) > 0)
+			return hpq_msg_decode(p, len);
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0 ||
+		    (n = recv(cl->fd, buf, sizeof(buf), 0)) <= 0)
+			return NULL;
+		hpq_framer_feed(&cl->framer, buf, (size_t)n);
+	}
+}
+
+/* Appends env's frame to *buf (of *len bytes). */
+static void append_frame(uint8_t **buf, size_t *len, const Hpq__Envelope *env)
+{
+	size_t n;
+	uint8_t *frame = hpq_msg_encode(env, &n);
+
+	*buf = realloc(*buf, *len + n);
+	assert_non_null(*buf);
+	memcpy(*buf + *len, frame, n);
+	*len += n;
+	free(frame);
+}
+
+/*
+ * One write: a list of every row in order (expanded: it pauses within
+ * the array's rows), a submit and a status request. The submit and the
+ * status are taken before the list's last frame (the status is answered
+ * at once, so before it too), and the task submitted is not in the list, which has every row once, oldest first.
+ * Then lists asked for and left unread by a client that hangs up: one
+ * sent as it is built, one held to be sent oldest first.
+ */
+static void list_over_turns(struct h_cluster *c, uint64_t first, uint64_t array,
+			    uint64_t last)
+{
+	Hpq__Envelope list_env = HPQ__ENVELOPE__INIT, sub_env = HPQ__ENVELOPE__INIT;
+	Hpq__Envelope st_env = HPQ__ENVELOPE__INIT, *rep;
+	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
+	Hpq__SubmitRequest sub = HPQ__SUBMIT_REQUEST__INIT;
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	Hpq__StatusRequest status = HPQ__STATUS_REQUEST__INIT;
+	char *argv[] = { (char *)"true" };
+	struct hpq_client cl;
+	uint8_t *buf = NULL;
+	size_t len = 0, rows = 0, frames = 0, list_frames = 0;
+	uint64_t late = 0;
+	bool listed = false, status_seen = false;
+
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	list.stream = list.in_order = list.expand_arrays = list.columns = true;
+	list.view = HPQ__LIST_VIEW__LIST_VIEW_TABLE;
+	list_env.id = 101;
+	list_env.body_case = HPQ__ENVELOPE__BODY_LIST;
+	list_env.list = &list;
+	res.cpus = 1;
+	spec.per_node = &res;
+	spec.name = (char *)"late";
+	spec.n_argv = 1;
+	spec.argv = argv;
+	spec.cwd = (char *)"/";
+	spec.hold = true;
+	sub.spec = &spec;
+	sub_env.id = 102;
+	sub_env.body_case = HPQ__ENVELOPE__BODY_SUBMIT;
+	sub_env.submit = &sub;
+	st_env.id = 103;
+	st_env.body_case = HPQ__ENVELOPE__BODY_STATUS;
+	st_env.status = &status;
+	append_frame(&buf, &len, &list_env);
+	append_frame(&buf, &len, &sub_env);
+	append_frame(&buf, &len, &st_env);
+	assert_int_equal(send(cl.fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+	free(buf);
+
+	while (!listed || !late || !status_seen) {
+		const Hpq__TaskColumns *col;
+
+		rep = next_frame(&cl);
+		if (!rep)
+			fail_msg("hpqd stopped answering after %zu frames", frames);
+		frames++;
+		if (rep->id == 102) {
+			/* Answered after its commit: before or after the list's end. */
+			assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_SUBMIT_REPLY);
+			late = rep->submit_reply->id;
+		} else if (rep->id == 103) {
+			assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_STATUS_REPLY);
+			assert_false(listed);
+			status_seen = true;
+		} else {
+			assert_int_equal(rep->id, 101);
+			assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_LIST_REPLY);
+			col = rep->list_reply->columns;
+			assert_non_null(col);
+			for (size_t i = 0; i < col->n_id; i++, rows++) {
+				uint64_t id = col->id[i];
+				uint32_t idx = col->array_index[i];
+
+				if (rows == 0)
+					assert_int_equal(id, first);
+				else if (rows == MANY + 1)
+					assert_int_equal(id, last);
+				else if (rows > MANY + 1)
+					fail_msg("row %zu (task %" PRIu64 ") after the last", rows,
+						 id);
+				else if (rows == 1)
+					assert_true(id == array && idx == 0);
+				else if (id != array || idx != MANY + 1 - rows)
+					fail_msg("row %zu is %" PRIu64 "_%u, not %" PRIu64 "_%zu",
+						 rows, id, idx, array, (size_t)MANY + 1 - rows);
+			}
+			list_frames++;
+			listed = !rep->list_reply->more;
+		}
+		hpq_msg_free(rep);
+	}
+	assert_int_equal(rows, MANY + 2);
+	assert_true(list_frames > 2);
+	assert_true(late > last);
+	hpq_client_close(&cl);
+	assert_int_equal(h_hpq(c, NULL, "cancel", h_id(late), NULL), 0);
+
+	/* Asked for and never read: hpqd drops the rest when the client goes. */
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	buf = NULL;
+	len = 0;
+	append_frame(&buf, &len, &list_env);
+	assert_int_equal(send(cl.fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+	free(buf);
+	rep = next_frame(&cl);
+	assert_non_null(rep);
+	assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_LIST_REPLY);
+	assert_true(rep->list_reply->more);
+	hpq_msg_free(rep);
+	hpq_client_close(&cl);
+	/* The same with a limit: its frames are held until the last is built. */
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	list.limit = 20000;
+	buf = NULL;
+	len = 0;
+	append_frame(&buf, &len, &list_env);
+	assert_int_equal(send(cl.fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+	free(buf);
+	hpq_client_close(&cl);
+	assert_int_equal(h_hpq(c, NULL, "status", NULL), 0);
+}
+
 static void list_many_frames(void **state)
 {
 	struct h_cluster *c = *state;
@@ -285,10 +454,22 @@ static void list_many_frames(void **state)
 	assert_int_equal(h_int(json_array_get(all, 1), "array_index"), 1);
 	assert_int_equal(h_int(json_array_get(all, 2), "id"), (long long)after);
 	json_decref(all);
+	/* The same with a limit that takes several frames, built over several
+	 * turns, held and sent oldest first. */
+	all = h_hpq_json(c, "list", "--expand-arrays", "--limit", "20000", NULL);
+	assert_non_null(all);
+	assert_int_equal(json_array_size(all), 20000);
+	for (size_t i = 0; i + 1 < 20000; i++)
+		if (h_int(json_array_get(all, i), "array_index") != (long long)(19999 - i))
+			fail_msg("row %zu is index %lld, not %zu", i,
+				 h_int(json_array_get(all, i), "array_index"), 19999 - i);
+	assert_int_equal(h_int(json_array_get(all, 19999), "id"), (long long)after);
+	json_decref(all);
 
 	/* Asked in order, the frames come oldest first, every row once. */
 	assert_true(in_order_frames(c, before, array, after, false) > 1);
 	assert_true(in_order_frames(c, before, array, after, true) > 1);
+	list_over_turns(c, before, array, after);
 	h_pass(c);
 }
 

@@ -18,7 +18,7 @@ floor() {
 	state.* | state-internal.h | change.c | task.* | team.* | node.* | policy.* | queue.*) echo 2 ;;
 	server.* | context.h) echo 3 ;;
 	agentlink.* | dispatch.* | events.* | usage.* | logs.* | repair.* | status.* | metrics.* | retention.*) echo 4 ;;
-	request.h | req-*.c) echo 5 ;;
+	request.h | req-*.c | task-reply.*) echo 5 ;;
 	router.*) echo 6 ;;
 	hpqd.* | main.c) echo 7 ;;
 	groups.*) echo 1 ;;

@@ -169,20 +169,46 @@ static void test_specs(void **ts)
 	/* Walked both ways: every index once, in order, whatever the steps. */
 	assert_int_equal(array_set_parse("0,3-9:3,11-16:2,20-21", &set, &m, &e), 0);
 	walked.n = 0;
-	array_set_each(&set, walk_one, &walked);
+	array_set_each(&set, 0, walk_one, &walked);
 	assert_int_equal(walked.n, 9);
 	assert_memory_equal(walked.v, ((uint32_t[]){ 0, 3, 6, 9, 11, 13, 15, 20, 21 }),
 			    9 * sizeof(uint32_t));
 	walked.n = 0;
-	array_set_each_desc(&set, walk_one, &walked);
+	array_set_each_desc(&set, UINT32_MAX, walk_one, &walked);
 	assert_int_equal(walked.n, 9);
 	assert_memory_equal(walked.v, ((uint32_t[]){ 21, 20, 15, 13, 11, 9, 6, 3, 0 }),
 			    9 * sizeof(uint32_t));
 	/* Stopped by its callback. */
 	walked.n = 0;
 	walked.stop = 4;
-	array_set_each_desc(&set, walk_one, &walked);
+	array_set_each_desc(&set, UINT32_MAX, walk_one, &walked);
 	assert_int_equal(walked.n, 4);
+	walked.stop = 0;
+	/* Resumed where a walk stopped: from an index in a range, between
+	 * its steps, between ranges, and past either end. */
+	walked.n = 0;
+	array_set_each(&set, 4, walk_one, &walked);
+	assert_memory_equal(walked.v, ((uint32_t[]){ 6, 9, 11, 13, 15, 20, 21 }),
+			    7 * sizeof(uint32_t));
+	assert_int_equal(walked.n, 7);
+	walked.n = 0;
+	array_set_each(&set, 13, walk_one, &walked);
+	assert_int_equal(walked.n, 4);
+	assert_int_equal(walked.v[0], 13);
+	walked.n = 0;
+	array_set_each(&set, 22, walk_one, &walked);
+	assert_int_equal(walked.n, 0);
+	walked.n = 0;
+	array_set_each_desc(&set, 14, walk_one, &walked);
+	assert_memory_equal(walked.v, ((uint32_t[]){ 13, 11, 9, 6, 3, 0 }), 6 * sizeof(uint32_t));
+	assert_int_equal(walked.n, 6);
+	walked.n = 0;
+	array_set_each_desc(&set, 18, walk_one, &walked);
+	assert_int_equal(walked.v[0], 15);
+	walked.n = 0;
+	array_set_each_desc(&set, 2, walk_one, &walked);
+	assert_int_equal(walked.n, 1);
+	assert_int_equal(walked.v[0], 0);
 	array_set_release(&set);
 }
 

@@ -1,0 +1,864 @@
+/*
+ * req-list.c: ListRequest, `hpq list` (request.h): the tasks that match a
+ * filter, newest first (or oldest first, in_order), each whole or with
+ * only the table's fields, as rows or as columns, in one frame or
+ * streamed in as many as it takes.
+ *
+ * A streamed list is built over several turns of the loop, about a
+ * frame's worth (LIST_FRAME_BYTES) at a time, so that a list of 100,000
+ * tasks does not hold up every other request and agent for the tens of
+ * milliseconds it takes to build; a turn waits while the client has more
+ * than LIST_QUEUE_MAX unread. Between turns the walk remembers only ids
+ * (the next task's, and within an array's expanded rows the next index):
+ * a task that leaves memory meanwhile is simply not met, and each frame
+ * is encoded before its turn ends, so no row outlives the strings it
+ * borrows. The list is of the tasks that existed when it was asked for
+ * (below st->next_id then), each as it stands when the walk reaches it,
+ * with queue positions as of its first pending row. A list that is not
+ * streamed, or has no socket to go to, is built at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "array.h"
+#include "clock.h"
+#include "context.h"
+#include "deprecation.h"
+#include "error.h"
+#include "msg.h"
+#include "queue.h"
+#include "request.h"
+#include "rights.h"
+#include "server.h"
+#include "strmap.h"
+#include "task-reply.h"
+#include "xalloc.h"
+
+/* Room left in a frame for the envelope around a list of tasks. */
+#define LIST_BUDGET (HPQ_FRAME_MAX - 65536)
+/* A streamed list's frames: small enough that the client decodes one
+ * while the next is on its way. */
+#define LIST_FRAME_BYTES (1u << 20)
+/* Slots of the caches of texts by address that columns keep per frame. */
+#define LIST_SEEN 256
+/* The columns of texts: name, team, user, class, state, reason, array_spec
+ * and node names. */
+#define LIST_TEXT_COLS 8
+/* A turn of a streamed list ends once its frame is within this of
+ * LIST_FRAME_BYTES: more than a row takes. */
+#define LIST_TURN_SLACK (16u << 10)
+/* A streamed list waits while its client has more than this unread, and
+ * looks again after LIST_WAIT_MS. */
+#define LIST_QUEUE_MAX (2 * LIST_FRAME_BYTES)
+#define LIST_WAIT_MS 2
+
+struct list_filter {
+	const char *team, *user, *name;
+	unsigned states;     /* 1 << task_state; 0: any */
+};
+
+#define ACTIVE_STATES (1u << TASK_PENDING | 1u << TASK_RUNNING | 1u << TASK_PREEMPTING)
+
+static bool list_match(const struct task *t, const struct list_filter *f)
+{
+	if (f->states && !(f->states & 1u << t->state))
+		return false;
+	if (f->team && strcmp(t->team, f->team))
+		return false;
+	if (f->user && strcmp(t->user, f->user))
+		return false;
+	if (f->name && strcmp(t->name, f->name))
+		return false;
+	return true;
+}
+
+/* Adds one state word ("running", "active") to *states. */
+static int list_state(const char *word, unsigned *states, struct state_err *e)
+{
+	int s;
+
+	if (!strcasecmp(word, "active")) {
+		*states |= ACTIVE_STATES;
+		return 0;
+	}
+	s = state_task_state_parse(word);
+	if (s < 0)
+		return state_errf(e, HPQ_EINVAL, "unknown state '%.32s': use PENDING, RUNNING, "
+				  "PREEMPTING, COMPLETED, FAILED, CANCELLED, TIMEOUT, "
+				  "OUT_OF_MEMORY or active", word);
+	*states |= 1u << s;
+	return 0;
+}
+
+/*
+ * The reply being built. Rows are collected newest first, so that a limit
+ * (or, without stream, the frame size) keeps the newest; each frame is
+ * sent oldest first. With stream, a frame that is full is sent with `more`
+ * and the next one starts empty, so that any number of tasks can be
+ * listed; without it (a client that does not say it reads more than one
+ * frame), what does not fit is left out and the reply says `truncated`.
+ * With in_order, the client gets the list oldest first, frame after frame,
+ * to print each as it comes: without a limit, the tasks are walked oldest
+ * first (forward: rows in print order, frames sent as they fill, while
+ * the client reads the ones before); with one, the frames are encoded as
+ * they fill and held, then sent last built first (the write queue would
+ * have held them all the same).
+ */
+struct list_out {
+	struct conn *c;
+	uint64_t req_id;
+	bool stream;
+	bool in_order;               /* ListRequest.in_order (with stream) */
+	bool forward;                /* in_order without a limit: rows in print order */
+	uint8_t **held;              /* in_order: the encoded frames, newest first */
+	size_t *held_len, nheld;
+	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
+	uint32_t view;               /* LIST_VIEW_* */
+	Hpq__Task *tasks;
+	Hpq__Resources *res;
+	Hpq__Task **ptrs;
+	size_t n, cap, bytes;
+	uint64_t total;              /* rows in every frame so far */
+	unsigned frames;             /* frames sent */
+	protobuf_c_boolean truncated;
+	char **own;                  /* strings to free once the frame is sent */
+	size_t nown;
+	uint32_t limit;
+	/* With columns: texts already counted in this frame's bytes, by
+	 * address (most are the state's shared strings). */
+	const char *seen[LIST_SEEN];
+	const char *last[LIST_TEXT_COLS]; /* each text column's last text */
+};
+
+
+/*
+ * At least the packed size of a LIST_VIEW_TABLE row, without protobuf-c's
+ * walk over every field of Task (much of a long list's cost): each
+ * string at most its length, a tag and a 5-byte length; the numbers and
+ * per_node at most 160 bytes together.
+ */
+static size_t table_row_bound(const Hpq__Task *pb)
+{
+	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->state, pb->reason,
+			    pb->array_spec };
+	size_t sz = 160;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		sz += (s[i] ? strlen(s[i]) : 0) + 8;
+	for (size_t i = 0; i < pb->n_node_names; i++)
+		sz += strlen(pb->node_names[i]) + 8;
+	return sz;
+}
+
+/*
+ * About the packed size of a full row (LIST_VIEW_FULL), for cutting a
+ * stream into frames (a frame may hold four times LIST_FRAME_BYTES, so a
+ * field added to Task and not counted here still fits): each text and
+ * each string of a list at most its length, a tag and a 5-byte length;
+ * the numbers and per_node at most 512 bytes together. protobuf-c's own
+ * count walks every field, and packing the frame walks them twice more.
+ * A row with checkpoints, events or a script (none that task_to_pb
+ * fills) is counted by protobuf-c.
+ */
+static size_t full_row_bound(const Hpq__Task *pb)
+{
+	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->pool, pb->state,
+			    pb->reason, pb->checkpoint_dir, pb->cwd, pb->dependency, pb->output,
+			    pb->error, pb->submit_dir, pb->recipe, pb->recipe_version,
+			    pb->array_spec };
+	size_t sz = 512;
+
+	if (pb->n_checkpoints || pb->n_events || pb->script.len)
+		return hpq__task__get_packed_size(pb) + 8;
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		sz += (s[i] ? strlen(s[i]) : 0) + 8;
+	for (size_t i = 0; i < pb->n_node_names; i++)
+		sz += strlen(pb->node_names[i]) + 8;
+	for (size_t i = 0; i < pb->n_argv; i++)
+		sz += strlen(pb->argv[i]) + 8;
+	for (size_t i = 0; i < pb->n_recipe_params; i++)
+		sz += strlen(pb->recipe_params[i]) + 8;
+	return sz;
+}
+
+static size_t seen_slot(const char *s)
+{
+	return ((uintptr_t)s >> 4) & (LIST_SEEN - 1);
+}
+
+/* Are two short texts equal? Inline: rows' texts are a few bytes, where
+ * strcmp's setup was half the cost of listing 100,000 tasks. */
+static inline bool text_eq(const char *a, const char *b)
+{
+	if (a == b)
+		return true;
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* A text's share of a columns row's bound: its index, and the text itself
+ * unless this frame has counted it already. */
+static size_t cols_text_bound(struct list_out *o, unsigned col, const char *s)
+{
+	size_t h;
+
+	if (!s)
+		return 6;
+	/* Neighbouring rows often have equal texts at other addresses (each
+	 * task's own name): compared as text, no hashing. */
+	if (o->last[col] && text_eq(o->last[col], s))
+		return 6;
+	o->last[col] = s;
+	h = seen_slot(s);
+	if (o->seen[h] == s)
+		return 6;
+	o->seen[h] = s;
+	return strlen(s) + 8 + 6;
+}
+
+/* At least a row's share of a frame of columns: its numbers (at most 10
+ * bytes each) and its texts' indices, and each text the frame has not
+ * counted yet; no strlen of the texts the rows share. */
+static size_t cols_row_bound(struct list_out *o, const Hpq__Task *pb)
+{
+	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->state, pb->reason,
+			    pb->array_spec };
+	size_t sz = 128;
+
+	for (unsigned i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		sz += cols_text_bound(o, i, s[i]);
+	for (size_t i = 0; i < pb->n_node_names; i++)
+		sz += cols_text_bound(o, LIST_TEXT_COLS - 1, pb->node_names[i]);
+	return sz;
+}
+
+/* The next row's slot, growing the frame's arrays. */
+static Hpq__Task *list_out_slot(struct list_out *o, Hpq__Resources **res)
+{
+	if (o->n == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 64;
+		o->tasks = xreallocarray(o->tasks, o->cap, sizeof(*o->tasks));
+		o->res = xreallocarray(o->res, o->cap, sizeof(*o->res));
+		o->ptrs = xreallocarray(o->ptrs, o->cap, sizeof(*o->ptrs));
+	}
+	*res = &o->res[o->n];
+	return &o->tasks[o->n];
+}
+
+static void list_out_fill(struct list_out *o, const struct state *st, const struct task *t,
+			  Hpq__Task *pb, Hpq__Resources *res, const struct rights_view *view)
+{
+	if (o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE) {
+		task_to_pb_table(st, t, pb, res);
+		return;
+	}
+	task_to_pb(st, t, pb, res);
+	task_redact(view, t, pb);
+}
+
+#define COL_HAS_EXIT_CODE HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_EXIT_CODE
+#define COL_HAS_ARRAY HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_ARRAY
+#define COL_HELD HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HELD
+
+/* The columns of a frame being built: its texts, each once. */
+struct list_cols {
+	Hpq__TaskColumns pb;
+	struct strmap index;         /* text -> its index + 1 */
+	size_t cap_strings;
+	struct {
+		const char *s;       /* by address first: most texts are shared */
+		uint32_t i;
+	} recent[LIST_SEEN], last[LIST_TEXT_COLS];
+};
+
+/* s's index in the frame's strings, added if new. */
+static uint32_t list_cols_text_index(struct list_cols *c, const char *s)
+{
+	size_t h;
+	uintptr_t k;
+
+	h = seen_slot(s);
+	if (c->recent[h].s == s)
+		return c->recent[h].i;
+	k = (uintptr_t)strmap_get(&c->index, s);
+	if (k) {
+		c->recent[h].s = s;
+		c->recent[h].i = (uint32_t)(k - 1);
+		return (uint32_t)(k - 1);
+	}
+	c->recent[h].s = s;
+	c->recent[h].i = (uint32_t)c->pb.n_strings;
+	if (c->pb.n_strings == c->cap_strings) {
+		c->cap_strings = c->cap_strings ? 2 * c->cap_strings : 64;
+		c->pb.strings = xreallocarray(c->pb.strings, c->cap_strings,
+					      sizeof(*c->pb.strings));
+	}
+	c->pb.strings[c->pb.n_strings] = (char *)s;
+	strmap_put(&c->index, s, (void *)(uintptr_t)(c->pb.n_strings + 1));
+	return (uint32_t)c->pb.n_strings++;
+}
+
+/* The index of text s of column col in the frame's strings, added if new. */
+static uint32_t list_cols_text(struct list_cols *c, unsigned col, const char *s)
+{
+	uint32_t i;
+
+	if (!s)
+		s = "";
+	/* As cols_text_bound: the column's last text, then by address. */
+	if (c->last[col].s && text_eq(c->last[col].s, s))
+		return c->last[col].i;
+	i = list_cols_text_index(c, s);
+	c->last[col].s = s;
+	c->last[col].i = i;
+	return i;
+}
+
+/* The rows of o (newest first) as columns, oldest first, into c: the
+ * texts are borrowed from the rows, which outlive the frame's sending. */
+static void list_cols_fill(struct list_cols *c, const struct list_out *o)
+{
+	Hpq__TaskColumns *pb = &c->pb;
+	size_t n = o->n, nn = 0, k = 0;
+
+	hpq__task_columns__init(pb);
+	for (size_t i = 0; i < n; i++)
+		nn += o->tasks[i].n_node_names;
+#define COL(f) (pb->n_##f = n, pb->f = xcalloc(n ? n : 1, sizeof(*pb->f)))
+	COL(id);
+	COL(name);
+	COL(team);
+	COL(user);
+	COL(class_);
+	COL(state);
+	COL(reason);
+	COL(queue_position);
+	COL(nodes);
+	COL(gpus);
+	COL(node_counts);
+	COL(start_time);
+	COL(end_time);
+	COL(exit_code);
+	COL(flags);
+	COL(array_id);
+	COL(array_index);
+	COL(array_spec);
+#undef COL
+	pb->n_node_names = nn;
+	pb->node_names = xcalloc(nn ? nn : 1, sizeof(*pb->node_names));
+	for (size_t i = 0; i < n; i++) {
+		const Hpq__Task *t = &o->tasks[o->forward ? i : n - 1 - i];
+
+		pb->id[i] = t->id;
+		pb->name[i] = list_cols_text(c, 0, t->name);
+		pb->team[i] = list_cols_text(c, 1, t->team);
+		pb->user[i] = list_cols_text(c, 2, t->user);
+		pb->class_[i] = list_cols_text(c, 3, t->class_);
+		pb->state[i] = list_cols_text(c, 4, t->state);
+		pb->reason[i] = list_cols_text(c, 5, t->reason);
+		pb->queue_position[i] = t->queue_position;
+		pb->nodes[i] = t->nodes;
+		pb->gpus[i] = t->per_node ? t->per_node->gpus : 0;
+		pb->node_counts[i] = (uint32_t)t->n_node_names;
+		for (size_t j = 0; j < t->n_node_names; j++)
+			pb->node_names[k++] = list_cols_text(c, 7, t->node_names[j]);
+		pb->start_time[i] = t->start_time;
+		pb->end_time[i] = t->end_time;
+		pb->exit_code[i] = t->exit_code;
+		pb->flags[i] = (t->has_exit_code ? COL_HAS_EXIT_CODE : 0) |
+			       (t->has_array ? COL_HAS_ARRAY : 0) | (t->held ? COL_HELD : 0);
+		pb->array_id[i] = t->array_id;
+		pb->array_index[i] = t->array_index;
+		pb->array_spec[i] = list_cols_text(c, 6, t->array_spec);
+	}
+}
+
+static void list_cols_release(struct list_cols *c)
+{
+	Hpq__TaskColumns *pb = &c->pb;
+
+	free(pb->strings);
+	free(pb->id);
+	free(pb->name);
+	free(pb->team);
+	free(pb->user);
+	free(pb->class_);
+	free(pb->state);
+	free(pb->reason);
+	free(pb->queue_position);
+	free(pb->nodes);
+	free(pb->gpus);
+	free(pb->node_counts);
+	free(pb->node_names);
+	free(pb->start_time);
+	free(pb->end_time);
+	free(pb->exit_code);
+	free(pb->flags);
+	free(pb->array_id);
+	free(pb->array_index);
+	free(pb->array_spec);
+	strmap_release(&c->index);
+}
+
+/* Sends the rows collected so far as one ListReply, oldest first. */
+static void list_out_send(struct list_out *o, bool more)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
+	struct list_cols cols = { .pb = HPQ__TASK_COLUMNS__INIT };
+
+	/* res may have moved while growing: point every task at its own again. */
+	for (size_t i = 0; i < o->n; i++) {
+		size_t k = o->forward ? i : o->n - 1 - i;
+
+		o->tasks[k].per_node = &o->res[k];
+		o->ptrs[i] = &o->tasks[k];
+	}
+	if (o->columns) {
+		list_cols_fill(&cols, o);
+		rep.columns = &cols.pb;
+	} else {
+		rep.n_tasks = o->n;
+		rep.tasks = o->ptrs;
+	}
+	rep.truncated = o->truncated;
+	/* Held (in_order with a limit): the first frame built is sent last. */
+	rep.more = o->in_order && !o->forward ? o->frames > 0 : more;
+	rep.in_order = o->in_order;
+	env.id = o->req_id;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
+	env.list_reply = &rep;
+	if (o->in_order && !o->forward) {
+		o->held = xreallocarray(o->held, o->nheld + 1, sizeof(*o->held));
+		o->held_len = xreallocarray(o->held_len, o->nheld + 1, sizeof(*o->held_len));
+		o->held[o->nheld] = hpq_msg_encode(&env, &o->held_len[o->nheld]);
+		o->nheld++;
+		o->frames++;
+	} else if (o->frames++) {
+		/* A long list is sent whole, past the write queue's limit. */
+		server_send_continued(o->c, &env);
+	} else {
+		server_send(o->c, &env);
+	}
+	if (o->columns)
+		list_cols_release(&cols);
+	for (size_t i = 0; i < o->nown; i++)
+		free(o->own[i]);
+	o->nown = 0;
+	o->n = 0;
+	o->bytes = 0;
+	memset(o->seen, 0, sizeof(o->seen));
+	memset(o->last, 0, sizeof(o->last));
+}
+
+/*
+ * Takes the row just filled in the next slot, if the limit and (without
+ * stream) the frame allow it; with stream, a full frame is sent first and
+ * the row moves to the new one.
+ */
+static bool list_out_take(struct list_out *o)
+{
+	Hpq__Task *pb = &o->tasks[o->n];
+	size_t sz;
+
+	pb->per_node = &o->res[o->n];
+	/* Without stream, the frame must fit: counted exactly. With it, the
+	 * count only cuts frames near LIST_FRAME_BYTES, far below the most a
+	 * frame may hold. */
+	sz = o->columns ? cols_row_bound(o, pb)
+	     : o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
+	     : o->stream ? full_row_bound(pb)
+			 : hpq__task__get_packed_size(pb) + 8;
+	if (o->stream && o->n && o->bytes + sz > LIST_FRAME_BYTES) {
+		Hpq__Task row = *pb;
+		Hpq__Resources res = o->res[o->n];
+
+		/* This row opens the next frame. */
+		list_out_send(o, true);
+		o->tasks[0] = row;
+		o->res[0] = res;
+		o->tasks[0].per_node = &o->res[0];
+		pb = &o->tasks[0];
+		if (o->columns)
+			sz = cols_row_bound(o, pb); /* its texts, counted in the new frame */
+	}
+	if (o->bytes + sz > LIST_BUDGET) {
+		o->truncated = true;
+		return false;
+	}
+	o->bytes += sz;
+	o->n++;
+	o->total++;
+	return true;
+}
+
+static bool list_out_full(const struct list_out *o)
+{
+	return (o->limit && o->total >= o->limit) || o->truncated;
+}
+
+/* How a task's step of the walk ended. */
+enum list_step {
+	STEP_ON,        /* its rows are in: on to the next task */
+	STEP_PAUSED,    /* the turn ended within its array's rows */
+	STEP_FULL,      /* the limit or the frame budget is reached: the list is done */
+};
+
+/* A list being built, from its request until its last frame is sent. */
+struct list_run {
+	/* The next turn: at the loop's next iteration (soon), or after a wait
+	 * for the client to read (wait). Made when a list first needs one. */
+	uv_idle_t soon;
+	uv_timer_t wait;
+	bool has_handles;
+	unsigned open_handles;
+	struct hpqd *d;
+	struct list_out o;
+	struct list_filter f;        /* its texts are the run's own copies */
+	uint64_t array_id;           /* ListRequest.array_id: that array's tasks only */
+	bool expand;                 /* ListRequest.expand_arrays */
+	bool whole;                  /* built in one go: not streamed, or no socket */
+	uint64_t end;                /* only tasks below this id: st->next_id at the start */
+	/* Where the walk goes on: the task with this id, or forward the next
+	 * above it, else the next below it; within the array that task heads,
+	 * at its pending index after (forward: before) next_index. */
+	uint64_t next;
+	bool in_array;
+	uint32_t next_index;
+	unsigned turn_frames;        /* o.frames when this turn began */
+	struct queue_index *qi;      /* queue positions, made at the first pending row */
+	const struct rights_view *view; /* this turn's */
+};
+
+/* Has this turn built a frame's worth? Never, for a list built at once. */
+static bool turn_over(const struct list_run *r)
+{
+	return !r->whole && (r->o.frames != r->turn_frames ||
+			     r->o.bytes + LIST_TURN_SLACK > LIST_FRAME_BYTES);
+}
+
+/*
+ * The row of what an array has not materialized yet: one row for all of
+ * them ("5-999%50"), or with expand_arrays one per index, in the list
+ * being built (o), within its limit and frame budget.
+ */
+static bool list_out_push(struct list_out *o, const struct state *st, const struct array *a,
+			  uint32_t idx, char *spec, const char *reason,
+			  const struct rights_view *view)
+{
+	Hpq__Task *pb;
+	Hpq__Resources *res;
+
+	if (list_out_full(o))
+		return false;
+	pb = list_out_slot(o, &res);
+	list_out_fill(o, st, a->tmpl, pb, res, view);
+	pb->id = a->id;
+	pb->has_array = true;
+	pb->array_id = a->id;
+	pb->array_index = idx;
+	pb->array_spec = spec ? spec : (char *)"";
+	pb->state = (char *)"PENDING";
+	pb->reason = (char *)reason;
+	pb->held = a->held;
+	return list_out_take(o);
+}
+
+struct expand_arg {
+	struct list_run *r;
+	const struct array *a;
+	const char *reason;
+	enum list_step step;
+};
+
+static bool expand_one(void *arg, uint32_t idx)
+{
+	struct expand_arg *x = arg;
+	struct list_run *r = x->r;
+
+	if (!list_out_push(&r->o, &r->d->state, x->a, idx, NULL, x->reason, r->view)) {
+		x->step = STEP_FULL;
+		return false;
+	}
+	if (!turn_over(r))
+		return true;
+	/* The rest at the next turn, unless this was the last index. */
+	if (r->o.forward ? idx > 0 : idx < UINT32_MAX) {
+		x->step = STEP_PAUSED;
+		r->in_array = true;
+		r->next_index = idx;
+	}
+	return false;
+}
+
+/* The rows of the pending indices of the array head heads, from where the
+ * last turn paused if it did. */
+static enum list_step list_array_rows(struct list_run *r, const struct task *head)
+{
+	const struct state *st = &r->d->state;
+	const struct array *a = array_find(st, head->array_id);
+	struct expand_arg x = { r, a, NULL, STEP_ON };
+	bool resume = r->in_array;
+	char *spec;
+
+	r->in_array = false;
+	if (!a || !a->tmpl || array_set_empty(&a->pending) || !list_match(a->tmpl, &r->f))
+		return STEP_ON;
+	x.reason = array_pending_reason(st, a);
+	if (r->expand) {
+		/* Collected newest first, as the tasks, each frame reversed when
+		 * sent, these read from the highest index down; forward, they
+		 * are collected as printed. */
+		if (r->o.forward)
+			array_set_each_desc(&a->pending, resume ? r->next_index - 1 : UINT32_MAX,
+					    expand_one, &x);
+		else
+			array_set_each(&a->pending, resume ? r->next_index + 1 : 0, expand_one, &x);
+		return x.step;
+	}
+	spec = array_pending_spec(a);
+	if (!list_out_push(&r->o, st, a, array_set_min(&a->pending), spec, x.reason, r->view)) {
+		free(spec);
+		return STEP_FULL;
+	}
+	r->o.own = xreallocarray(r->o.own, r->o.nown + 1, sizeof(*r->o.own));
+	r->o.own[r->o.nown++] = spec;
+	return STEP_ON;
+}
+
+/* Task t's own row; false when the list is full. */
+static bool list_task_row(struct list_run *r, const struct task *t)
+{
+	const struct state *st = &r->d->state;
+	Hpq__Task *pb;
+	Hpq__Resources *res;
+
+	if (list_out_full(&r->o))
+		return false;
+	pb = list_out_slot(&r->o, &res);
+	list_out_fill(&r->o, st, t, pb, res, r->view);
+	if (t->state == TASK_PENDING) {
+		if (!r->qi)
+			r->qi = queue_index_new(st);
+		pb->queue_position = queue_index_get(r->qi, t->st.id);
+	}
+	return list_out_take(&r->o);
+}
+
+/*
+ * Task t's rows: its own and, when it heads an array, its array's pending
+ * indices (before its own walking back, after it forward). A step the
+ * last turn paused in its array's rows goes on from there.
+ */
+static enum list_step list_step(struct list_run *r, const struct task *t)
+{
+	bool head = t->array_id && t->array_id == t->st.id;
+	bool resumed = r->in_array;
+	enum list_step s;
+
+	if (r->array_id && t->array_id != r->array_id)
+		return STEP_ON;
+	if (head && !r->o.forward && (s = list_array_rows(r, t)) != STEP_ON)
+		return s;
+	/* Forward, a paused step's own row went out before its array's. */
+	if (!(resumed && r->o.forward) && list_match(t, &r->f) && !list_task_row(r, t))
+		return STEP_FULL;
+	if (head && r->o.forward && (s = list_array_rows(r, t)) != STEP_ON)
+		return s;
+	return list_out_full(&r->o) ? STEP_FULL : STEP_ON;
+}
+
+/* One turn of the walk: true once the list is complete. */
+static bool list_walk(struct list_run *r)
+{
+	const struct state *st = &r->d->state;
+	bool fwd = r->o.forward;
+	/* fwd: the next task is tasks[p]; else tasks[p - 1]. */
+	size_t p = state_task_lower_bound(st, fwd ? r->next : r->next + 1);
+
+	r->turn_frames = r->o.frames;
+	/* The task whose array's rows paused has left: go on past it. */
+	if (r->in_array && !(fwd ? p < st->ntasks && st->tasks[p]->st.id == r->next
+				 : p > 0 && st->tasks[p - 1]->st.id == r->next))
+		r->in_array = false;
+	while (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0) {
+		const struct task *t = st->tasks[fwd ? p++ : --p];
+
+		switch (list_step(r, t)) {
+		case STEP_FULL:
+			return true;
+		case STEP_PAUSED:
+			r->next = t->st.id;
+			return false;
+		case STEP_ON:
+			break;
+		}
+		r->next = fwd ? t->st.id + 1 : t->st.id - 1;
+		if (turn_over(r))
+			return fwd ? p == st->ntasks || st->tasks[p]->st.id >= r->end : p == 0;
+	}
+	return true;
+}
+
+static void list_run_free(struct list_run *r)
+{
+	for (size_t i = 0; i < r->o.nheld; i++)   /* a client gone before they were sent */
+		free(r->o.held[i]);
+	free(r->o.held);
+	free(r->o.held_len);
+	free(r->o.ptrs);
+	free(r->o.tasks);
+	free(r->o.res);
+	for (size_t i = 0; i < r->o.nown; i++)
+		free(r->o.own[i]);
+	free(r->o.own);
+	queue_index_free(r->qi);
+	free((char *)r->f.team);
+	free((char *)r->f.user);
+	free((char *)r->f.name);
+	server_unref(r->o.c);
+	free(r);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct list_run *r = h->data;
+
+	if (--r->open_handles == 0)
+		list_run_free(r);
+}
+
+static void list_run_end(struct list_run *r)
+{
+	if (!r->has_handles) {
+		list_run_free(r);
+		return;
+	}
+	r->open_handles = 2;
+	uv_close((uv_handle_t *)&r->soon, on_handle_closed);
+	uv_close((uv_handle_t *)&r->wait, on_handle_closed);
+}
+
+/* The last frame, then (in_order with a limit) the held ones, oldest first. */
+static void list_finish(struct list_run *r)
+{
+	struct list_out *o = &r->o;
+
+	list_out_send(o, false);
+	for (size_t i = o->nheld; i-- > 0;)
+		if (i == o->nheld - 1)
+			server_send_frame(o->c, o->held[i], o->held_len[i]);
+		else
+			server_send_frame_continued(o->c, o->held[i], o->held_len[i]);
+	o->nheld = 0;
+}
+
+static void on_soon(uv_idle_t *h);
+static void on_wait(uv_timer_t *h);
+
+/*
+ * The next turn: after ms, or with 0 at the loop's next iteration, once
+ * it has polled for everything else. (Not a timer of 0 ms: libuv before
+ * 1.45 runs one restarted from its own callback again at once.)
+ */
+static void list_later(struct list_run *r, uint64_t ms)
+{
+	if (!r->has_handles) {
+		uv_idle_init(r->d->loop, &r->soon);
+		uv_timer_init(r->d->loop, &r->wait);
+		r->soon.data = r->wait.data = r;
+		r->has_handles = true;
+	}
+	if (ms)
+		uv_timer_start(&r->wait, on_wait, ms, 0);
+	else
+		uv_idle_start(&r->soon, on_soon);
+}
+
+static void list_turn(struct list_run *r)
+{
+	struct rights_view view;
+	bool done;
+
+	if (r->has_handles)
+		uv_idle_stop(&r->soon);
+	if (r->o.c->dead) {
+		list_run_end(r);
+		return;
+	}
+	/* A client that does not read its frames is not sent more meanwhile;
+	 * one that never does meets [limits] write_timeout. */
+	if (!r->whole && server_queued(r->o.c) > LIST_QUEUE_MAX) {
+		list_later(r, LIST_WAIT_MS);
+		return;
+	}
+	/* The reader's rights, this turn's: each task's private data is one check. */
+	rights_view_init(&view, &r->d->state, &r->o.c->actor, r->d->cfg.private_data);
+	r->view = &view;
+	done = list_walk(r);
+	r->view = NULL;
+	rights_view_release(&view);
+	if (done) {
+		list_finish(r);
+		list_run_end(r);
+		return;
+	}
+	if (r->o.n)
+		list_out_send(&r->o, true);
+	list_later(r, 0);
+}
+
+static void on_soon(uv_idle_t *h)
+{
+	list_turn(h->data);
+}
+
+static void on_wait(uv_timer_t *h)
+{
+	list_turn(h->data);
+}
+
+int req_list(struct req *q)
+{
+	const Hpq__ListRequest *m = q->env->list;
+	struct state *st = &q->d->state;
+	struct list_filter f = { NULL, NULL, NULL, 0 };
+	struct list_run *r;
+
+	if (m->view > HPQ__LIST_VIEW__LIST_VIEW_TABLE)
+		return state_errf(q->e, HPQ_EINVAL, "unknown list view %u: this hpqd knows "
+				  "0 (every field) and 1 (the table's)", m->view);
+	if (*m->state && list_state(m->state, &f.states, q->e) < 0)
+		return HPQ_EINVAL;
+	if (*m->state)               /* protocol 1's field: served, and recorded */
+		deprecation_note(q->d->deprecations, DEPRECATED_LIST_STATE, q->c->user,
+				 hpq_now_ms());
+	for (size_t i = 0; i < m->n_states; i++)
+		if (list_state(m->states[i], &f.states, q->e) < 0)
+			return HPQ_EINVAL;
+
+	r = xcalloc(1, sizeof(*r));
+	r->d = q->d;
+	r->o = (struct list_out){ .c = q->c, .req_id = q->id, .stream = m->stream,
+				  .view = m->view, .limit = m->limit,
+				  .in_order = m->stream && m->in_order };
+	r->o.columns = m->columns && m->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE;
+	/* Newest first, so that a limit (or the frame size) keeps the newest;
+	 * forward, oldest first, an array's pending rest after its first task. */
+	r->o.forward = r->o.in_order && !r->o.limit;
+	r->f = f;
+	r->f.team = *m->team ? xstrdup(m->team) : NULL;
+	r->f.user = *m->user ? xstrdup(m->user) : NULL;
+	r->f.name = *m->name ? xstrdup(m->name) : NULL;
+	r->array_id = m->array_id;
+	r->expand = m->expand_arrays;
+	r->whole = !r->o.stream || q->c->pseudo;
+	r->end = st->next_id;
+	r->next = r->o.forward ? 0 : st->next_id ? st->next_id - 1 : 0;
+	server_ref(q->c);
+	list_turn(r);
+	return 0;
+}

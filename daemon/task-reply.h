@@ -1,0 +1,27 @@
+/*
+ * task-reply.h: a task as a reply carries it (Hpq__Task), for hpq show,
+ * hpq list and an array's unstarted index: every field, or only the
+ * table's; and what a reader who may not see a task's private data
+ * (rights.h) gets instead.
+ *
+ * The strings are borrowed from the task: the reply must be encoded
+ * before the task can change or leave memory.
+ */
+#ifndef HPQD_TASK_REPLY_H
+#define HPQD_TASK_REPLY_H
+
+#include "hpq.pb-c.h"
+#include "rights.h"
+#include "task.h"
+
+/* Fills pb from t; res is pb's per_node storage. */
+void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
+		Hpq__Resources *res);
+/* Fills pb with only what hpq list's default table shows (LIST_VIEW_TABLE):
+ * no argv, environment or paths, so nothing is private to redact. */
+void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
+		      Hpq__Resources *res);
+/* Withholds t's private data from a reader who may not see it. */
+void task_redact(const struct rights_view *v, const struct task *t, Hpq__Task *pb);
+
+#endif
