@@ -5,7 +5,7 @@
  * streamed in as many as it takes.
  *
  * A streamed list is built over several turns of the loop, about a
- * frame's worth (LIST_FRAME_BYTES) at a time, so that a list of 100,000
+ * frame's worth (LIST_FRAME_BYTES or LIST_FRAME_ROWS) at a time, so that a list of 100,000
  * tasks does not hold up every other request and agent for the tens of
  * milliseconds it takes to build; a turn waits while the client has more
  * than LIST_QUEUE_MAX unread. Between turns the walk remembers only ids
@@ -41,6 +41,10 @@
 /* A streamed list's frames: small enough that the client decodes one
  * while the next is on its way. */
 #define LIST_FRAME_BYTES (1u << 20)
+/* ... and of at most this many rows: each row is staged as a whole Task
+ * until its frame is sent, and a frame of 6,000 small rows staged 3 MiB,
+ * which stayed in hpqd's heap after every long list. */
+#define LIST_FRAME_ROWS 1024
 /* Slots of the caches of texts by address that columns keep per frame. */
 #define LIST_SEEN 256
 /* The columns of texts: name, team, user, class, state, reason, array_spec
@@ -472,7 +476,8 @@ static bool list_out_take(struct list_out *o)
 	     : o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
 	     : o->stream ? full_row_bound(pb)
 			 : hpq__task__get_packed_size(pb) + 8;
-	if (o->stream && o->n && o->bytes + sz > LIST_FRAME_BYTES) {
+	if (o->stream && o->n &&
+	    (o->bytes + sz > LIST_FRAME_BYTES || o->n >= LIST_FRAME_ROWS)) {
 		Hpq__Task row = *pb;
 		Hpq__Resources res = o->res[o->n];
 
@@ -537,7 +542,8 @@ struct list_run {
 static bool turn_over(const struct list_run *r)
 {
 	return !r->whole && (r->o.frames != r->turn_frames ||
-			     r->o.bytes + LIST_TURN_SLACK > LIST_FRAME_BYTES);
+			     r->o.bytes + LIST_TURN_SLACK > LIST_FRAME_BYTES ||
+			     r->o.n >= LIST_FRAME_ROWS);
 }
 
 /*
