@@ -314,8 +314,9 @@ static void others_compact(struct usage *u)
  * user's, its class's and its plan's (or no) accumulator. An event of a
  * task takes back what it added and adds what it adds now, so a start or
  * an end costs the same however many tasks run. Open addressing with
- * linear probing and deletion by shifting back; g == 0 is an empty slot
- * (a task that adds nothing is not kept).
+ * linear probing, at most 3/4 full (40 B a slot: at half full the table
+ * was 150 B per running task), and deletion by shifting back; g == 0 is
+ * an empty slot (a task that adds nothing is not kept).
  */
 struct counted {
 	uint64_t id;
@@ -345,7 +346,7 @@ static void counted_put(struct usage *u, const struct counted *c)
 {
 	size_t mask, i;
 
-	if (2 * (u->ncounted + 1) > u->ncslots) {
+	if (4 * (u->ncounted + 1) > 3 * u->ncslots) {
 		struct counted *old = u->cslot;
 		size_t n = u->ncslots;
 
