@@ -5,8 +5,8 @@
 
 #include "msg.h"
 
-void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
-		Hpq__Resources *res)
+void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
+		      Hpq__Resources *res)
 {
 	hpq__task__init(pb);
 	hpq__resources__init(res);
@@ -14,23 +14,34 @@ void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
 	pb->name = t->name;
 	pb->team = t->team;
 	pb->user = t->user;
-	pb->uid = t->uid;
-	pb->gid = t->gid;
 	pb->class_ = t->cls;
-	pb->pool = t->pool;
 	pb->state = (char *)state_task_state(t->state);
 	pb->reason = (char *)state_task_reason(st, t);
 	pb->nodes = t->st.nnodes;
-	hpq_res_to_pb(t->st.per_node, res);
+	res->gpus = t->st.per_node.gpus;
 	pb->per_node = res;
 	pb->n_node_names = t->n_node_names;
 	pb->node_names = t->node_names;
-	pb->attempts = t->attempts;
-	pb->submit_time = t->submit_ms;
 	pb->start_time = t->start_ms;
 	pb->end_time = t->end_ms;
 	pb->exit_code = t->exit_code;
 	pb->has_exit_code = t->has_exit_code;
+	pb->has_array = t->array_id != 0;
+	pb->array_id = t->array_id;
+	pb->array_index = t->array_index;
+	pb->held = t->held;
+}
+
+void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
+		Hpq__Resources *res)
+{
+	task_to_pb_table(st, t, pb, res);
+	hpq_res_to_pb(t->st.per_node, res);
+	pb->uid = t->uid;
+	pb->gid = t->gid;
+	pb->pool = t->pool;
+	pb->attempts = t->attempts;
+	pb->submit_time = t->submit_ms;
 	pb->time_limit_s = t->time_limit_s;
 	pb->checkpoint_dir = t->checkpoint_dir;
 	pb->n_argv = t->argc;
@@ -38,12 +49,8 @@ void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
 	pb->cwd = t->cwd;
 	pb->preempt_signal = t->preempt_signal;
 	pb->grace_s = state_task_grace(st, t);
-	pb->has_array = t->array_id != 0;
-	pb->array_id = t->array_id;
-	pb->array_index = t->array_index;
 	pb->dependency = t->dependency ? t->dependency : (char *)"";
 	pb->kill_on_invalid_dep = t->kill_on_invalid_dep;
-	pb->held = t->held;
 	pb->output = t->output;
 	pb->error = t->error;
 	pb->submit_dir = t->submit_dir;
@@ -71,31 +78,4 @@ void task_redact(const struct rights_view *v, const struct task *t, Hpq__Task *p
 	pb->script.len = 0;
 	pb->script.data = NULL;
 	pb->redacted = true;
-}
-
-void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
-		      Hpq__Resources *res)
-{
-	hpq__task__init(pb);
-	hpq__resources__init(res);
-	pb->id = t->st.id;
-	pb->name = t->name;
-	pb->team = t->team;
-	pb->user = t->user;
-	pb->class_ = t->cls;
-	pb->state = (char *)state_task_state(t->state);
-	pb->reason = (char *)state_task_reason(st, t);
-	pb->nodes = t->st.nnodes;
-	res->gpus = t->st.per_node.gpus;
-	pb->per_node = res;
-	pb->n_node_names = t->n_node_names;
-	pb->node_names = t->node_names;
-	pb->start_time = t->start_ms;
-	pb->end_time = t->end_ms;
-	pb->exit_code = t->exit_code;
-	pb->has_exit_code = t->has_exit_code;
-	pb->has_array = t->array_id != 0;
-	pb->array_id = t->array_id;
-	pb->array_index = t->array_index;
-	pb->held = t->held;
 }

@@ -14,11 +14,12 @@
 #include "rights.h"
 #include "task.h"
 
-/* Fills pb from t; res is pb's per_node storage. */
+/* Fills pb from t (every field); res is pb's per_node storage. */
 void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
 		Hpq__Resources *res);
-/* Fills pb with only what hpq list's default table shows (LIST_VIEW_TABLE):
- * no argv, environment or paths, so nothing is private to redact. */
+/* Fills pb with only what hpq list's default table shows (LIST_VIEW_TABLE,
+ * task_to_pb's first part): no argv, environment or paths, so nothing is
+ * private to redact. */
 void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
 		      Hpq__Resources *res);
 /* Withholds t's private data from a reader who may not see it. */

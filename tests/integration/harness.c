@@ -1362,6 +1362,39 @@ bool h_tls_open(struct h_tls *r, int port, const struct hpq_tls_config *cfg)
 	return tls_flush(r);
 }
 
+void h_append_frame(uint8_t **buf, size_t *len, const Hpq__Envelope *env)
+{
+	size_t n;
+	uint8_t *frame = hpq_msg_encode(env, &n);
+
+	*buf = realloc(*buf, *len + n);
+	assert_non_null(*buf);
+	memcpy(*buf + *len, frame, n);
+	*len += n;
+	free(frame);
+}
+
+Hpq__Envelope *h_next_frame(int fd, struct hpq_framer *f, int timeout_ms)
+{
+	int64_t end = h_now_ms() + timeout_ms;
+	static uint8_t buf[65536];
+	const uint8_t *p;
+	size_t len;
+
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		int64_t left = end - h_now_ms();
+		ssize_t n;
+
+		if (hpq_framer_next(f, &p, &len) > 0)
+			return hpq_msg_decode(p, len);
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0 ||
+		    (n = recv(fd, buf, sizeof(buf), 0)) <= 0)
+			return NULL;
+		hpq_framer_feed(f, buf, (size_t)n);
+	}
+}
+
 bool h_tls_send(struct h_tls *r, const Hpq__Envelope *env)
 {
 	size_t len;

@@ -281,6 +281,13 @@ struct h_tls {
 	struct hpq_tls_ctx *ctx;
 	struct hpq_tls *tls;
 };
+/* Raw frames, for tests that pipeline requests or read replies as they
+ * come: appends env's frame to *buf (of *len bytes); reads the next frame
+ * on fd through f, which keeps what a read brought after it, waiting at
+ * most timeout_ms in all (NULL on EOF or timeout). */
+void h_append_frame(uint8_t **buf, size_t *len, const Hpq__Envelope *env);
+Hpq__Envelope *h_next_frame(int fd, struct hpq_framer *f, int timeout_ms);
+
 bool h_tls_open(struct h_tls *r, int port, const struct hpq_tls_config *cfg);
 bool h_tls_send(struct h_tls *r, const Hpq__Envelope *env);
 Hpq__Envelope *h_tls_next(struct h_tls *r);

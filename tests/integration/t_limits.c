@@ -607,25 +607,12 @@ static bool send_all(int fd, const uint8_t *buf, size_t len, int timeout_ms)
 	return true;
 }
 
-/* Appends env's frame to *buf (of *len bytes). */
-static void append_frame(uint8_t **buf, size_t *len, const Hpq__Envelope *env)
-{
-	size_t n;
-	uint8_t *frame = hpq_msg_encode(env, &n);
-
-	*buf = realloc(*buf, *len + n);
-	assert_non_null(*buf);
-	memcpy(*buf + *len, frame, n);
-	*len += n;
-	free(frame);
-}
-
 static void send_env(int fd, const Hpq__Envelope *env)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	append_frame(&buf, &len, env);
+	h_append_frame(&buf, &len, env);
 	assert_true(send_all(fd, buf, len, 15000));
 	free(buf);
 }
@@ -652,23 +639,7 @@ static void reader_close(struct reader *r)
 /* The next frame, waiting at most timeout_ms; NULL on EOF or timeout. */
 static Hpq__Envelope *reader_next(struct reader *r, int timeout_ms)
 {
-	int64_t end = h_now_ms() + timeout_ms;
-	static uint8_t buf[65536];
-	const uint8_t *p;
-	size_t len;
-
-	for (;;) {
-		struct pollfd pfd = {r->fd, POLLIN, 0};
-		int64_t left = end - h_now_ms();
-		ssize_t n;
-
-		if (hpq_framer_next(&r->f, &p, &len) > 0)
-			return hpq_msg_decode(p, len);
-		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0 ||
-		    (n = recv(r->fd, buf, sizeof(buf), 0)) <= 0)
-			return NULL;
-		hpq_framer_feed(&r->f, buf, (size_t)n);
-	}
+	return h_next_frame(r->fd, &r->f, timeout_ms);
 }
 
 /* A client connection on the Unix socket (as root, this test) past Hello. */
@@ -829,7 +800,7 @@ static void inflight(void **state)
 	env.submit = &sub;
 	for (uint64_t i = 1; i <= PIPELINED; i++) {
 		env.id = i;
-		append_frame(&buf, &len, &env);
+		h_append_frame(&buf, &len, &env);
 	}
 
 	reader_init(&r, unix_client(c));
@@ -929,7 +900,7 @@ static void write_limits(void **state)
 	fd = fol.fd;
 	for (size_t i = 0; i < k; i++) {
 		list_request(&env, &list, 10 + i);
-		append_frame(&buf, &len, &env);
+		h_append_frame(&buf, &len, &env);
 	}
 	t0 = h_now_ms();
 	assert_true(send_all(fd, buf, len, 15000));
@@ -948,7 +919,7 @@ static void write_limits(void **state)
 	fd = unix_client(c);
 	for (size_t i = 0; i < many; i++) {
 		list_request(&env, &list, 10 + i);
-		append_frame(&buf, &len, &env);
+		h_append_frame(&buf, &len, &env);
 	}
 	assert_true(send_all(fd, buf, len, 15000));
 	free(buf);

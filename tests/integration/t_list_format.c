@@ -24,7 +24,6 @@
  *   halfway leaves hpqd serving (and, under ASan, leaking nothing).
  */
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,41 +204,6 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
 	return frames;
 }
 
-/* The next frame on cl's socket, whatever its id; NULL after 30 s. */
-static Hpq__Envelope *next_frame(struct hpq_client *cl)
-{
-	int64_t end = h_now_ms() + 30000;
-	static uint8_t buf[65536];
-	const uint8_t *p;
-	size_t len;
-
-	for (;;) {
-		struct pollfd pfd = { cl->fd, POLLIN, 0 };
-		int64_t left = end - h_now_ms();
-		ssize_t n;
-
-		if (hpq_framer_next(&cl->framer, &p, &len) > 0)
-			return hpq_msg_decode(p, len);
-		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0 ||
-		    (n = recv(cl->fd, buf, sizeof(buf), 0)) <= 0)
-			return NULL;
-		hpq_framer_feed(&cl->framer, buf, (size_t)n);
-	}
-}
-
-/* Appends env's frame to *buf (of *len bytes). */
-static void append_frame(uint8_t **buf, size_t *len, const Hpq__Envelope *env)
-{
-	size_t n;
-	uint8_t *frame = hpq_msg_encode(env, &n);
-
-	*buf = realloc(*buf, *len + n);
-	assert_non_null(*buf);
-	memcpy(*buf + *len, frame, n);
-	*len += n;
-	free(frame);
-}
-
 /*
  * One write: a list of every row in order (expanded: it pauses within
  * the array's rows), a submit and a status request. The submit and the
@@ -286,16 +250,16 @@ static void list_over_turns(struct h_cluster *c, uint64_t first, uint64_t array,
 	st_env.id = 103;
 	st_env.body_case = HPQ__ENVELOPE__BODY_STATUS;
 	st_env.status = &status;
-	append_frame(&buf, &len, &list_env);
-	append_frame(&buf, &len, &sub_env);
-	append_frame(&buf, &len, &st_env);
+	h_append_frame(&buf, &len, &list_env);
+	h_append_frame(&buf, &len, &sub_env);
+	h_append_frame(&buf, &len, &st_env);
 	assert_int_equal(send(cl.fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
 	free(buf);
 
 	while (!listed || !late || !status_seen) {
 		const Hpq__TaskColumns *col;
 
-		rep = next_frame(&cl);
+		rep = h_next_frame(cl.fd, &cl.framer, 30000);
 		if (!rep)
 			fail_msg("hpqd stopped answering after %zu frames", frames);
 		frames++;
@@ -345,10 +309,10 @@ static void list_over_turns(struct h_cluster *c, uint64_t first, uint64_t array,
 		fail_msg("cannot connect: %s", cl.errbuf);
 	buf = NULL;
 	len = 0;
-	append_frame(&buf, &len, &list_env);
+	h_append_frame(&buf, &len, &list_env);
 	assert_int_equal(send(cl.fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
 	free(buf);
-	rep = next_frame(&cl);
+	rep = h_next_frame(cl.fd, &cl.framer, 30000);
 	assert_non_null(rep);
 	assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_LIST_REPLY);
 	assert_true(rep->list_reply->more);
@@ -360,7 +324,7 @@ static void list_over_turns(struct h_cluster *c, uint64_t first, uint64_t array,
 	list.limit = 20000;
 	buf = NULL;
 	len = 0;
-	append_frame(&buf, &len, &list_env);
+	h_append_frame(&buf, &len, &list_env);
 	assert_int_equal(send(cl.fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
 	free(buf);
 	hpq_client_close(&cl);
