@@ -615,6 +615,12 @@ struct task *array_materialize(struct state *st, struct array *a, uint32_t idx)
 		set_str(&t->dependency, "");
 	task_adopt(st, t);
 	array_record(st, a);
+	/* Nothing is made from it any more (pending never grows back): an
+	 * array whose indices all started keeps no template while they run. */
+	if (array_set_empty(&a->pending)) {
+		state_task_free(a->tmpl);
+		a->tmpl = NULL;
+	}
 	return t;
 }
 
@@ -894,7 +900,7 @@ void array_load_task(struct state *st, const struct store_task_row *row)
 	struct array *a = array_find(st, row->array_id);
 	struct task *t, tmp;
 
-	if (!a || row->id != row->array_id || a->tmpl)
+	if (!a || row->id != row->array_id || a->tmpl || array_set_empty(&a->pending))
 		return;
 	/* The template from the row: the task's own copy may lose its
 	 * environment and script once it ends. */

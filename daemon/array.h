@@ -85,7 +85,8 @@ struct array {
 	uint32_t min, max, count, step; /* of the whole array (RunTask, SLURM_ARRAY_*) */
 	bool held;                   /* the pending set is held */
 	struct task *tmpl;           /* what every index runs: a task of its own, never
-	                              * in the dispatcher nor in the state's tasks */
+	                              * in the dispatcher nor in the state's tasks;
+	                              * NULL once every index is materialized */
 	struct task *head;           /* the materialized pending head, or NULL */
 	uint32_t nactive;            /* indices started and not yet requeued or ended */
 	uint32_t noffered;           /* indices PENDING in the dispatcher (the head too) */

@@ -388,6 +388,18 @@ static void test_fanout_unlimited(void **ts)
 	assert_int_equal(fix_cycle(&f->st), 34);
 	assert_true(array_set_empty(&a->pending));
 	assert_null(a->head);
+	/* Every index started: nothing is made from the template any more,
+	 * so it is gone, and a restart does not make it again. */
+	assert_null(a->tmpl);
+	fix_commit(f);
+	fix_close(f);
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 64);
+	a = array_find(&f->st, f->st.tasks[0]->st.id);
+	assert_non_null(a);
+	assert_null(a->tmpl);
+	assert_int_equal(a->nactive, 34);
+	assert_int_equal(fix_cycle(&f->st), 0);
 	fix_commit(f);
 }
 
