@@ -6,9 +6,10 @@
  * (moves the unconsumed tail to the front) before appending, and next()
  * only rewinds when everything has been consumed. A buffer is freed once
  * it drains, so an idle connection keeps none: hpqd with 10,000 agents
- * kept 40 MiB of 4 KiB buffers between their heartbeats. The length of the frame being collected is checked as
- * soon as its header is complete, before its body is stored, so a peer
- * cannot make us buffer more than max + one read chunk.
+ * kept 40 MiB of 4 KiB buffers between their heartbeats. The length of
+ * the frame being collected is checked as soon as its header is complete,
+ * before its body is stored, so a peer cannot make us buffer more than
+ * max + one read chunk.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@ void hpq_framer_init(struct hpq_framer *f, uint32_t max)
 {
 	*f = (struct hpq_framer)HPQ_FRAMER_INIT(max);
 }
-
 
 static uint32_t get_be32(const uint8_t *p)
 {

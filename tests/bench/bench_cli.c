@@ -169,20 +169,9 @@ static double submit_many(const struct bench_daemon *d, int n, uint64_t *first, 
 	return (double)(bench_now_ns() - t0) / 1e9;
 }
 
-/* CPU time (user + system, ms) of the last hpq that time_hpq ran, and
- * what hpqd (every thread of it) used meanwhile: on a busy shared machine
- * much steadier than the wall time. */
-static double last_cpu_ms, last_hpqd_ms;
-static pid_t hpqd_pid;
-
-/* Runs hpq with argv (argv[0] ignored), stdout to out_path or /dev/null;
- * returns the wall time in ms from fork to its exit. */
-static double time_hpq(char **argv, const char *out_path)
+/* Starts hpq with argv (argv[0] ignored), stdout to out_path or /dev/null. */
+static pid_t start_hpq(char **argv, const char *out_path)
 {
-	uint64_t t0 = bench_now_ns();
-	double d0 = bench_proc_cpu_s(hpqd_pid);
-	struct rusage ru;
-	int status;
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -199,6 +188,25 @@ static double time_hpq(char **argv, const char *out_path)
 		execv(bench_bin("hpq"), argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* CPU time (user + system, ms) of the last hpq that time_hpq ran, and
+ * what hpqd (every thread of it) used meanwhile: on a busy shared machine
+ * much steadier than the wall time. */
+static double last_cpu_ms, last_hpqd_ms;
+static pid_t hpqd_pid;
+
+/* Runs hpq with argv (argv[0] ignored), stdout to out_path or /dev/null;
+ * returns the wall time in ms from fork to its exit. */
+static double time_hpq(char **argv, const char *out_path)
+{
+	uint64_t t0 = bench_now_ns();
+	double d0 = bench_proc_cpu_s(hpqd_pid);
+	struct rusage ru;
+	int status;
+	pid_t pid = start_hpq(argv, out_path);
+
 	wait4(pid, &status, 0, &ru);
 	last_cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 		      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
@@ -208,27 +216,6 @@ static double time_hpq(char **argv, const char *out_path)
 		exit(1);
 	}
 	return (double)(bench_now_ns() - t0) / 1e6;
-}
-
-/* Starts hpq with argv (argv[0] ignored), stdout to /dev/null. */
-static pid_t start_hpq(char **argv)
-{
-	pid_t pid = fork();
-
-	if (pid < 0) {
-		perror("fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-
-		if (fd < 0 || dup2(fd, 1) < 0)
-			_exit(127);
-		argv[0] = (char *)"hpq";
-		execv(bench_bin("hpq"), argv);
-		_exit(127);
-	}
-	return pid;
 }
 
 /* One StatusRequest's round trip on c, in ms. */
@@ -267,7 +254,7 @@ static double longest_wait_during(const struct bench_daemon *d, char **argv, dou
 	for (int i = 0; i < 50; i++)
 		w[i] = status_ms(&c);
 	*alone = bench_quantile(w, 50, 0.5);
-	pid = start_hpq(argv);
+	pid = start_hpq(argv, NULL);
 	while (waitpid(pid, &status, WNOHANG) == 0) {
 		double ms = status_ms(&c);
 
