@@ -1425,12 +1425,20 @@ static void successor_enqueue(struct sched *s, struct sched_task *n)
 		task_enqueue(s, n);
 }
 
+/* A one-node task's node is in the task itself (node_one). */
+static void task_nodes_free(struct sched_task *t)
+{
+	if (t->nodes != &t->node_one)
+		free(t->nodes);
+	t->nodes = NULL;
+}
+
 static void task_start(struct sched *s, struct pool *p, struct tq *q, struct sched_task *t,
 		       const uint32_t *nodes)
 {
 	uint32_t i;
 
-	t->nodes = xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
+	t->nodes = t->nnodes == 1 ? &t->node_one : xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
 	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
 	for (i = 0; i < t->nnodes; i++)
 		node_charge(s, nodes[i], t->per_node, 1);
@@ -1491,8 +1499,7 @@ static void task_release(struct sched *s, struct sched_task *t)
 			n->leaving = hpq_res_sub(n->leaving, t->per_node);
 		node_charge(s, t->nodes[i], t->per_node, -1);
 	}
-	free(t->nodes);
-	t->nodes = NULL;
+	task_nodes_free(t);
 	q->used = hpq_res_sub(q->used, total);
 	if (t->state == SCHED_PREEMPTING)
 		q->leaving = hpq_res_sub(q->leaving, total);
@@ -2561,10 +2568,8 @@ void sched_free(struct sched *s)
 			struct tq *q = p->tqs[j];
 			uint32_t k;
 
-			for (k = 0; k < q->nrun; k++) {
-				free(q->run[k]->nodes);
-				q->run[k]->nodes = NULL;
-			}
+			for (k = 0; k < q->nrun; k++)
+				task_nodes_free(q->run[k]);
 			free(q->run);
 			free(q->cls_used);
 			free(q->shapes.v);
@@ -2933,7 +2938,7 @@ int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *node
 	t->queue_key = t->submit_ms;
 	t->preempting_for = NULL;
 	t->flags = 0;
-	t->nodes = xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
+	t->nodes = t->nnodes == 1 ? &t->node_one : xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
 	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
 	for (i = 0; i < t->nnodes; i++)
 		node_charge(s, nodes[i], t->per_node, 1);

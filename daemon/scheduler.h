@@ -142,6 +142,7 @@ struct sched_task {
 	int64_t queue_key;           /* submit_ms or eviction time */
 	uint32_t heap_index;         /* in its queue, its team's running set, or plans */
 	uint32_t flags;              /* also caches the class weight */
+	uint32_t node_one;           /* nodes of a one-node task: no allocation */
 };
 
 enum sched_action {
