@@ -525,7 +525,7 @@ static struct task *tmpl_copy(const struct task *t)
 	c->preempt_signal = t->preempt_signal;
 	c->checkpoint_dir = sdup(t->checkpoint_dir);
 	c->cwd = sdup(t->cwd);
-	c->argv = dup_strv(t->argv, t->argc);
+	c->argv = strv_pack(t->argv, t->argc);
 	c->argc = t->argc;
 	/* Not its environment nor its script: RunTask reads both from the
 	 * array's first task in the store (agentlink.c). */
@@ -612,7 +612,7 @@ struct task *array_materialize(struct state *st, struct array *a, uint32_t idx)
 	t->array_index = idx;
 	t->st.successor = true;
 	if (a->deps_met)
-		set_str(&t->dependency, "");
+		str_set(&t->dependency, "");
 	task_adopt(st, t);
 	array_record(st, a);
 	/* Nothing is made from it any more (pending never grows back): an
@@ -673,7 +673,7 @@ int array_offer(struct state *st, struct task *t)
 
 	if (a && !room(a)) {
 		if (!parked(t)) {
-			set_str(&t->reason, "array-limit");
+			str_set(&t->reason, "array-limit");
 			a->nparked++;
 			task_save(st, t);
 		}
@@ -698,7 +698,7 @@ static void offer_parked(struct state *st, struct array *a)
 
 		if (t->array_id != a->id || !parked(t))
 			continue;
-		set_str(&t->reason, "");
+		str_set(&t->reason, "");
 		a->nparked--;
 		if (sched_task_submit(st->sched, &t->st) == 0) {
 			a->noffered++;

@@ -40,7 +40,7 @@ int state_errf(struct state_err *e, int code, const char *fmt, ...)
 /* ---------------------------------------------------------------- small helpers */
 
 /* The one empty string tasks share (most of their optional fields are
- * empty): str_dup gives it for "", str_free and set_str never free it. */
+ * empty): str_dup and str_set give it for "", str_free never frees it. */
 static char empty_str[1];
 
 char *str_dup(const char *s)
@@ -52,6 +52,14 @@ void str_free(char *s)
 {
 	if (s != empty_str)
 		free(s);
+}
+
+void str_set(char **slot, const char *s)
+{
+	char *n = str_dup(s);
+
+	str_free(*slot);
+	*slot = n;
 }
 
 void set_str(char **slot, const char *s)
@@ -67,6 +75,27 @@ void free_strv(char **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+char **strv_pack(char *const *v, size_t n)
+{
+	size_t size = (n + 1) * sizeof(char *);
+	char **c, *p;
+
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		size += strlen(v[i]) + 1;
+	c = xmalloc(size);
+	p = (char *)(c + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i]) + 1;
+
+		c[i] = memcpy(p, v[i], len);
+		p += len;
+	}
+	c[n] = NULL;
+	return c;
 }
 
 char **dup_strv(char *const *v, size_t n)

@@ -43,7 +43,7 @@ static bool release_in_batch(struct state *st, struct task *t, const struct acto
 		t->held = true;
 		return false;
 	}
-	set_str(&t->reason, "");
+	str_set(&t->reason, "");
 	snprintf(msg, sizeof(msg), "released by %s", who->user);
 	state_task_bulk(st, t, &(struct store_bulk){
 		.change = STORE_BULK_RELEASE,
@@ -75,7 +75,7 @@ static int hold_in(struct state *st, struct task *t, bool release, const struct 
 		if (t->st.state != SCHED_NONE)
 			sched_task_finish(st->sched, &t->st, hpq_now_ms());
 		t->held = true;
-		set_str(&t->reason, "held");
+		str_set(&t->reason, "held");
 		task_save(st, t);
 		state_event(st, "hold", t, NULL, who->user, "held by %s", who->user);
 		mark_dirty(st);
@@ -90,7 +90,7 @@ static int hold_in(struct state *st, struct task *t, bool release, const struct 
 	if (b && b->on && plain_held(t) && release_in_batch(st, t, who, b))
 		return 0;
 	t->held = false;
-	set_str(&t->reason, "");
+	str_set(&t->reason, "");
 	depend_offer(st, t);
 	task_save(st, t);
 	state_event(st, "release", t, NULL, who->user, "released by %s", who->user);

@@ -467,7 +467,7 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 			task_finish(st, t, TASK_CANCELLED, "dependency-never-satisfied");
 			return r;
 		}
-		set_str(&t->reason, "dependency-never-satisfied");
+		str_set(&t->reason, "dependency-never-satisfied");
 		task_save(st, t);
 		state_event(st, "dependency", t, NULL, NULL, "can never be satisfied: %s",
 			    t->dependency);
@@ -484,7 +484,7 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 	if (r == D_MET) {
 		int k;
 
-		set_str(&t->reason, "");
+		str_set(&t->reason, "");
 		if (t->array_id)
 			k = array_offer(st, t);
 		else if (plan_task_waits(st, t))
@@ -500,7 +500,7 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 		return k > 0 ? D_MET : D_WAIT;
 	}
 	if (!t->reason || strcmp(t->reason, "dependency")) {
-		set_str(&t->reason, "dependency");
+		str_set(&t->reason, "dependency");
 		changed = true;
 	}
 	if (changed)

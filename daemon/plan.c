@@ -704,7 +704,7 @@ static void place(struct state *st, struct task *t, struct plan *p, int64_t now)
 			return;
 		}
 		if (!t->reason || strcmp(t->reason, "plan-ended")) {
-			set_str(&t->reason, "plan-ended");
+			str_set(&t->reason, "plan-ended");
 			task_save(st, t);
 			state_event(st, "requeue", t, NULL, NULL, "plan %s ended: queued in team %s "
 				    "as any task", t->plan, t->team);
@@ -721,7 +721,7 @@ static void place(struct state *st, struct task *t, struct plan *p, int64_t now)
 			return;
 		}
 		if (t->reason && *t->reason) {
-			set_str(&t->reason, "");
+			str_set(&t->reason, "");
 			task_save(st, t);
 		}
 		return;
@@ -731,7 +731,7 @@ static void place(struct state *st, struct task *t, struct plan *p, int64_t now)
 	t->st.pool = own_pool_id(st, t);
 	wait_reason(p, now, why, sizeof(why));
 	if (!t->reason || strcmp(t->reason, why)) {
-		set_str(&t->reason, why);
+		str_set(&t->reason, why);
 		task_save(st, t);
 	}
 }
@@ -791,7 +791,7 @@ bool plan_task_waits(struct state *st, struct task *t)
 		return false;
 	}
 	wait_reason(p, now, why, sizeof(why));
-	set_str(&t->reason, why);
+	str_set(&t->reason, why);
 	return true;
 }
 

@@ -19,15 +19,21 @@ int check_res(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
 	      struct state_err *e);
 char **dup_strv(char *const *v, size_t n);
 void free_strv(char **v, size_t n);
+/* v's n strings and a NULL after them in one allocation, for free();
+ * NULL for none. A task's argv, which never changes, is one. */
+char **strv_pack(char *const *v, size_t n);
 bool has_ctl(const char *s);
 void mark_dirty(struct state *st);
 /* One task's change in a batch (struct cancel_batch): its row's change and
  * its event go to the store as b (store_task_bulk), and the observers and
  * the log hear the event now, as state_event tells them. */
 void state_task_bulk(struct state *st, const struct task *t, const struct store_bulk *b);
+/* *slot (a heap string, or NULL) becomes a heap copy of s. */
 void set_str(char **slot, const char *s);
-/* A task's string: "" is one shared empty string, never freed (str_free). */
+/* A task's string: "" is one shared empty string, never freed (str_free);
+ * str_set is set_str for such a string. */
 char *str_dup(const char *s);
+void str_set(char **slot, const char *s);
 void str_free(char *s);
 /* task.c: t's user, team, class and pool become the state's shared copies
  * of those names (a task holds them for its life; there are few names). */

@@ -77,6 +77,56 @@ void state_task_set_name(struct task *t, const char *name)
 		str_free(old);
 }
 
+/*
+ * Where t's newest attempt runs or ran, in one allocation that t->members
+ * starts: each rank's member (on its node's list while the task runs:
+ * link_running), its node's name and its exit mark ('0', then '1' once
+ * that rank's exit is in). done's marks are kept when there is one per
+ * rank, as a stored row has them; else every mark is '0'.
+ */
+static void task_unplace(struct task *t)
+{
+	for (uint32_t i = 0; i < t->n_node_names; i++)
+		dlist_del(&t->members[i].link);
+	free(t->members);
+	t->members = NULL;
+	t->node_names = NULL;
+	t->n_node_names = 0;
+	t->done = str_dup("");
+}
+
+static void task_place(struct task *t, const char *const *names, uint32_t n, const char *done)
+{
+	size_t size = n * (sizeof(*t->members) + sizeof(*t->node_names)) + n + 1;
+	char *p;
+
+	task_unplace(t);
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		size += strlen(names[i]) + 1;
+	t->members = xmalloc(size);
+	t->node_names = (char **)(t->members + n);
+	t->done = (char *)(t->node_names + n);
+	p = t->done + n + 1;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = strlen(names[i]) + 1;
+
+		t->members[i].t = t;
+		t->members[i].rank = i;
+		dlist_init(&t->members[i].link);
+		t->node_names[i] = memcpy(p, names[i], len);
+		p += len;
+	}
+	if (done && strlen(done) == n) {
+		memcpy(t->done, done, n + 1);
+	} else {
+		memset(t->done, '0', n);
+		t->done[n] = '\0';
+	}
+	t->n_node_names = n;
+}
+
 void state_task_free(struct task *t)
 {
 	if (!t)
@@ -84,19 +134,18 @@ void state_task_free(struct task *t)
 	if (t->name != t->name_buf)
 		str_free(t->name);
 	if (!t->interned) {
-		free(t->user);
-		free(t->team);
-		free(t->cls);
-		free(t->pool);
+		str_free(t->user);
+		str_free(t->team);
+		str_free(t->cls);
+		str_free(t->pool);
 	}
-	free_strv(t->node_names, t->n_node_names);
-	str_free(t->done);
+	task_unplace(t);
 	str_free(t->reason);
 	str_free(t->checkpoint_dir);
 	str_free(t->cwd);
-	free_strv(t->argv, t->argc);
+	free(t->argv);
 	free_strv(t->env, t->envc);
-	free(t->ckpt.path);
+	str_free(t->ckpt.path);
 	str_free(t->output);
 	str_free(t->error);
 	str_free(t->dependency);
@@ -107,9 +156,6 @@ void state_task_free(struct task *t)
 	free(t->recipe_version);
 	free_strv(t->recipe_params, t->n_recipe_params);
 	str_free(t->plan);
-	for (uint32_t i = 0; i < t->nmembers; i++)
-		dlist_del(&t->members[i].link);
-	free(t->members);
 	free(t);
 }
 
@@ -314,9 +360,8 @@ struct task *state_task_from_row(const struct store_task_row *row,
 	t->reason = str_dup(row->reason);
 	t->st.nnodes = row->nnodes;
 	t->st.per_node = row->per_node;
-	t->node_names = dup_strv(row->node_names, row->n_node_names);
-	t->n_node_names = (uint32_t)row->n_node_names;
-	t->done = str_dup(row->nodes_done);
+	task_place(t, (const char *const *)row->node_names, (uint32_t)row->n_node_names,
+		   row->nodes_done);
 	t->attempts = row->attempts;
 	t->submit_ms = row->submit_ms;
 	t->start_ms = row->start_ms;
@@ -328,7 +373,7 @@ struct task *state_task_from_row(const struct store_task_row *row,
 	t->grace_s = row->grace_s;
 	t->checkpoint_dir = str_dup(row->checkpoint_dir);
 	t->cwd = str_dup(row->cwd);
-	t->argv = dup_strv(row->argv, row->argc);
+	t->argv = strv_pack(row->argv, row->argc);
 	t->argc = row->argc;
 	t->cancel_requested = row->cancel_requested;
 	t->array_id = row->array_id;
@@ -470,7 +515,7 @@ static void unlink_running(struct task *t)
 {
 	if (t->run_link.next != &t->run_link)
 		dlist_del(&t->run_link);
-	for (uint32_t i = 0; i < t->nmembers; i++)
+	for (uint32_t i = 0; i < t->n_node_names; i++)
 		dlist_del(&t->members[i].link);
 }
 
@@ -487,18 +532,10 @@ static void link_running(struct state *st, struct task *t)
 
 	unlink_running(t);
 	dlist_add_tail(&st->running, &t->run_link);
-	if (n != t->nmembers) {
-		free(t->members);
-		t->members = n ? xcalloc(n, sizeof(*t->members)) : NULL;
-		t->nmembers = n;
-	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct task_member *m = &t->members[i];
 		struct node *nd = state_node_find(st, t->node_names[i]);
 
-		m->t = t;
-		m->rank = i;
-		dlist_init(&m->link);
 		/* This task's members go in rank order at the tails: an
 		 * earlier rank on nd is at its tail now. */
 		if (!nd || (!dlist_empty(&nd->members) &&
@@ -569,7 +606,7 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 	t->end_ms = batch ? b->now_ms : hpq_now_ms();
 	t->run_unsent = false;
 	if (reason)
-		set_str(&t->reason, reason);
+		str_set(&t->reason, reason);
 	if (team && team->active)
 		team->active--;
 	if (cls && cls->active)
@@ -630,13 +667,6 @@ void restore_one(struct state *st, struct task *t)
 		t->st.nnodes = 1;
 
 	if (t->state == TASK_RUNNING || t->state == TASK_PREEMPTING) {
-		/* One '0'/'1' per rank, whatever the row held. */
-		if (!t->done || strlen(t->done) != t->st.nnodes) {
-			str_free(t->done);
-			t->done = xmalloc(t->st.nnodes + 1);
-			memset(t->done, '0', t->st.nnodes);
-			t->done[t->st.nnodes] = '\0';
-		}
 		if (t->n_node_names == t->st.nnodes) {
 			ids = xcalloc(t->st.nnodes, sizeof(*ids));
 			for (uint32_t i = 0; i < t->st.nnodes; i++) {
@@ -660,7 +690,7 @@ void restore_one(struct state *st, struct task *t)
 		}
 		/* Its nodes are gone from the store: it cannot be running anywhere we know. */
 		task_set_state(st, t, TASK_PENDING);
-		set_str(&t->reason, "its nodes are no longer known");
+		str_set(&t->reason, "its nodes are no longer known");
 		task_save(st, t);
 		state_event(st, "requeue", t, NULL, NULL, "%s", t->reason);
 	}
@@ -883,7 +913,7 @@ static void submit_batch_fields(struct state *st, const Hpq__TaskSpec *spec, str
 	t->kill_on_invalid_dep = spec->kill_on_invalid_dep;
 	if (spec->hold) {
 		t->held = true;
-		set_str(&t->reason, "held");
+		str_set(&t->reason, "held");
 	}
 	(void)st;
 }
@@ -1040,7 +1070,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	t->preempt_signal = spec->preempt_signal ? spec->preempt_signal : SIGTERM;
 	t->checkpoint_dir = str_dup(spec->checkpoint_dir);
 	t->cwd = xstrdup(*spec->cwd ? spec->cwd : "/");
-	t->argv = dup_strv(spec->argv, spec->n_argv);
+	t->argv = strv_pack(spec->argv, spec->n_argv);
 	t->argc = spec->n_argv;
 	t->env = dup_strv(spec->env, spec->n_env);
 	t->envc = spec->n_env;
@@ -1156,7 +1186,7 @@ int state_task_cancel_in(struct state *st, struct task *t, const struct actor *w
 	if (t->cancel_requested)
 		return 1;
 	t->cancel_requested = true;
-	set_str(&t->reason, why);
+	str_set(&t->reason, why);
 	task_save(st, t);
 	state_event(st, "cancel", t, NULL, who->user, "cancel of attempt %u requested, grace %s",
 		    t->attempts, hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
@@ -1195,8 +1225,8 @@ int state_task_requeue_request(struct state *st, struct task *t, const struct ac
 	if (!t->has_stop_grace || grace < t->stop_grace_s)
 		set_stop_grace(t, grace);
 	snprintf(why, sizeof(why), "requeued by %s", who->user);
-	set_str(&t->requeue_by, who->user);
-	set_str(&t->reason, why);
+	str_set(&t->requeue_by, who->user);
+	str_set(&t->reason, why);
 	task_save(st, t);
 	state_event(st, "requeue", t, NULL, who->user, "requeue of attempt %u requested, grace %s%s",
 		    t->attempts, hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)),
@@ -1238,7 +1268,7 @@ int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uin
 	t->ckpt.has = true;
 	t->ckpt.attempt = attempt;
 	t->ckpt.step = step;
-	set_str(&t->ckpt.path, path);
+	str_set(&t->ckpt.path, path);
 	t->ckpt.time_ms = now;
 	sched_task_checkpoint(st->sched, &t->st, now);
 	store_checkpoint_add(st->store, t->st.id, attempt, step, path, now);
@@ -1253,23 +1283,19 @@ void state_task_start(struct state *st, struct task *t)
 {
 	char list[256];
 	size_t len = 0;
+	const char *one[8];
+	const char **names = t->st.nnodes <= 8 ? one : xcalloc(t->st.nnodes, sizeof(*names));
 
-	free_strv(t->node_names, t->n_node_names);
-	t->n_node_names = t->st.nnodes;
-	t->node_names = xcalloc(t->st.nnodes, sizeof(*t->node_names));
 	list[0] = '\0';
 	for (uint32_t i = 0; i < t->st.nnodes; i++) {
-		const struct node *n = st->nodes[t->st.nodes[i]];
-
-		t->node_names[i] = xstrdup(n->name);
+		names[i] = st->nodes[t->st.nodes[i]]->name;
 		if (len < sizeof(list))
 			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-						i ? "," : "", n->name);
+						i ? "," : "", names[i]);
 	}
-	str_free(t->done);
-	t->done = xmalloc(t->st.nnodes + 1);
-	memset(t->done, '0', t->st.nnodes);
-	t->done[t->st.nnodes] = '\0';
+	task_place(t, names, t->st.nnodes, NULL);
+	if (names != one)
+		free(names);
 	t->attempts++;
 	t->has_stop_grace = false;
 	task_set_state(st, t, TASK_RUNNING);
@@ -1277,7 +1303,7 @@ void state_task_start(struct state *st, struct task *t)
 	t->end_ms = 0;
 	t->has_exit_code = false;
 	t->exit_code = 0;
-	set_str(&t->reason, "");
+	str_set(&t->reason, "");
 	t->run_unsent = true;
 	link_running(st, t);
 	task_save(st, t);
@@ -1312,7 +1338,7 @@ void state_task_preempt(struct state *st, struct task *t, const struct task *ben
 		t->preemptions++;
 	task_set_state(st, t, TASK_PREEMPTING);
 	if (!t->cancel_requested)
-		set_str(&t->reason, why);
+		str_set(&t->reason, why);
 	task_save(st, t);
 	state_event(st, "preempt", t, NULL, NULL, "attempt %u %s, grace %s", t->attempts, why,
 		    hpq_format_duration(t->stop_grace_s, gbuf, sizeof(gbuf)));
@@ -1330,7 +1356,7 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 		task_end(st, t, TASK_CANCELLED, NULL);
 		return;
 	}
-	set_str(&t->requeue_by, "");
+	str_set(&t->requeue_by, "");
 	t->queue_ms = hpq_now_ms();
 	if (t->array_id)
 		array_task_leaving(st, t);
@@ -1342,7 +1368,7 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 	unlink_running(t);
 	task_set_state(st, t, TASK_PENDING);
 	t->run_unsent = false;
-	set_str(&t->reason, why);
+	str_set(&t->reason, why);
 	task_save(st, t);
 	state_event(st, "requeue", t, NULL, NULL, "attempt %u: %s%s", t->attempts, why,
 		    t->ckpt.has ? "; resumes from its newest checkpoint" : "");

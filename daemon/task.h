@@ -71,7 +71,7 @@ struct task {
 	char *cls;
 	char *pool;
 	char **node_names;           /* nodes of the newest attempt, by rank */
-	uint32_t n_node_names;
+	uint32_t n_node_names;       /* its ranks, members and marks (task_place) */
 	int32_t exit_code;
 	char *done;                  /* per rank '1' once that member's exit is in */
 	int64_t submit_ms, start_ms, end_ms;
@@ -85,10 +85,9 @@ struct task {
 	uint32_t ntasks_per_node;
 	char *checkpoint_dir;
 	char *cwd;
-	char **argv;
-	size_t argc;
+	char **argv;                 /* one allocation (strv_pack) */
 	char **env;                  /* only from submit to its row: the store keeps it */
-	size_t envc;
+	uint32_t argc, envc;         /* these and script_len: bounded by a frame's size */
 	/* the batch workflow */
 	uint64_t array_id;           /* 0: not in an array; else the array's id */
 	uint32_t array_index;
@@ -97,13 +96,12 @@ struct task {
 	char *dependency;            /* what it still waits for ("" none) */
 	char *submit_dir;
 	char *script;                /* only from submit to its row, else NULL: the store keeps it */
-	size_t script_len;
 	uint64_t peak_mem;           /* bytes, the largest over its attempts */
 	uint64_t cpu_usec;           /* over its attempts */
 	char *requeue_by;            /* durable: who asked for a requeue that waits for the exit */
 	char *recipe, *recipe_version; /* made from this recipe ("": not) */
 	char **recipe_params;        /* "k=v" */
-	size_t n_recipe_params;
+	uint32_t script_len, n_recipe_params;
 	char *plan;                  /* the plan it runs in (plan.h); "" or NULL: none */
 	struct {
 		uint32_t attempt;
@@ -114,8 +112,8 @@ struct task {
 	} ckpt;                      /* the newest checkpoint: where a restart resumes */
 	struct dlist run_link;       /* in state.running while RUNNING or PREEMPTING */
 	struct task_member *members; /* by rank, linked to their nodes while in state.running;
-	                              * kept (unlinked) for the next attempt */
-	uint32_t nmembers;
+	                              * kept (unlinked) until the next attempt; its
+	                              * allocation holds node_names and done too */
 	/* flags, together */
 	bool interned;               /* user, team, cls, pool are the state's shared names */
 	bool has_exit_code;

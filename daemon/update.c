@@ -253,7 +253,7 @@ int state_task_update(struct state *st, struct task *t, char *const *fields, siz
 		t->st.pool = u.to_pool->id;
 	}
 	if (u.dep)
-		set_str(&t->dependency, u.dependency);
+		str_set(&t->dependency, u.dependency);
 	if (reshape && queued) {
 		t->st.submit_ms = t->queue_ms;
 		/* queued, so its plan (if any) is open or ended: back to its pool */

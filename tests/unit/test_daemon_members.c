@@ -101,7 +101,7 @@ static void verify(struct fix *f, unsigned seed, int step)
 	for (size_t i = 0; i < st->ntasks; i++) {
 		const struct task *t = st->tasks[i];
 
-		for (uint32_t r = 0; r < t->nmembers; r++) {
+		for (uint32_t r = 0; r < t->n_node_names; r++) {
 			if (t->members[r].link.next == &t->members[r].link)
 				continue;
 			linked++;
@@ -293,15 +293,45 @@ static void test_index_matches_a_scan(void **ts)
 	assert_true(s.lost > 5 && s.lost_tasks > 5);
 	assert_true(s.removed > 0 && s.rejoined > 0);
 
-	/* A restart: the running tasks are adopted, and indexed again. */
-	for (struct dlist *l = f->st.running.next; l != &f->st.running; l = l->next)
+	/* A restart: the running tasks are adopted, and indexed again, each
+	 * with its nodes and the exits its gang's ranks had reported. */
+	struct was { uint64_t id; char nodes[64], done[16]; } *was = NULL;
+	size_t partial = 0;
+
+	for (struct dlist *l = f->st.running.next; l != &f->st.running; l = l->next) {
+		const struct task *t = container_of(l, struct task, run_link);
+
+		was = realloc(was, (before + 1) * sizeof(*was));
+		assert_non_null(was);
+		was[before].id = t->st.id;
+		snprintf(was[before].done, sizeof(was[before].done), "%s", t->done);
+		was[before].nodes[0] = '\0';
+		for (uint32_t r = 0; r < t->n_node_names; r++)
+			snprintf(was[before].nodes + strlen(was[before].nodes),
+				 sizeof(was[before].nodes) - strlen(was[before].nodes), "%s,",
+				 t->node_names[r]);
+		partial += strchr(t->done, '1') != NULL;
 		before++;
+	}
 	assert_true(before > 0);
+	assert_true(partial > 0);
 	fix_commit_close(f);
 	fix_open(f);
 	for (struct dlist *l = f->st.running.next; l != &f->st.running; l = l->next)
 		after++;
 	assert_int_equal(after, before);
+	for (size_t i = 0; i < before; i++) {
+		const struct task *t = state_task_find(&f->st, was[i].id);
+		char nodes[64] = "";
+
+		assert_non_null(t);
+		for (uint32_t r = 0; r < t->n_node_names; r++)
+			snprintf(nodes + strlen(nodes), sizeof(nodes) - strlen(nodes), "%s,",
+				 t->node_names[r]);
+		assert_string_equal(nodes, was[i].nodes);
+		assert_string_equal(t->done, was[i].done);
+	}
+	free(was);
 	verify(f, 0, -1);
 }
 
