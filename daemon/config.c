@@ -216,7 +216,7 @@ uint64_t config_fence_ms(const struct config *c)
 	return c->fence_after_ms ? 2 * c->fence_after_ms + CONFIG_FENCE_MARGIN_MS : 0;
 }
 
-static void set_str(char **slot, const char *value)
+static void cfg_set_str(char **slot, const char *value)
 {
 	free(*slot);
 	*slot = xstrdup(value);
@@ -265,7 +265,7 @@ void config_repair_action_set(struct config *c, const char *reason, const char *
 
 	for (size_t i = 0; i < r->nactions; i++) {
 		if (!strcmp(r->action_reasons[i], reason)) {
-			set_str(&r->action_values[i], action);
+			cfg_set_str(&r->action_values[i], action);
 			return;
 		}
 	}
@@ -317,7 +317,7 @@ static int set_repair(struct config *c, const char *key, const char *value, char
 		if (*value && value[0] != '/')
 			return hpq_errf(err, errlen, HPQ_EINVAL,
 					"invalid command '%s': give an absolute path", value);
-		set_str(&r->command, value);
+		cfg_set_str(&r->command, value);
 		return 0;
 	}
 	if (!strcmp(key, "healthy_streak")) {
@@ -649,7 +649,7 @@ static int set_autoscale(struct config *c, const char *pool, const char *key, co
 		if (value[0] != '/')
 			return hpq_errf(err, errlen, HPQ_EINVAL, "[autoscale.%s] invalid %s "
 					"'%.64s': give an absolute path", pool, key, value);
-		set_str(key[0] == 'p' ? &a->provision_command : &a->deprovision_command, value);
+		cfg_set_str(key[0] == 'p' ? &a->provision_command : &a->deprovision_command, value);
 		return 0;
 	}
 	if (!strcmp(key, "launch_timeout"))
@@ -863,7 +863,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 		section = "hpqd";
 	if (!strcmp(section, "hpqd")) {
 		if (!strcmp(key, "listen")) {
-			set_str(&c->listen, value);
+			cfg_set_str(&c->listen, value);
 			return 0;
 		}
 		if (!strcmp(key, "metrics")) {
@@ -876,14 +876,14 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			return 0;
 		}
 		if (!strcmp(key, "socket")) {
-			set_str(&c->socket_path, value);
+			cfg_set_str(&c->socket_path, value);
 			return 0;
 		}
 		if (!strcmp(key, "state_dir")) {
 			if (!*value)
 				return hpq_errf(err, errlen, HPQ_EINVAL,
 						"state_dir must not be empty");
-			set_str(&c->state_dir, value);
+			cfg_set_str(&c->state_dir, value);
 			return 0;
 		}
 		if (!strcmp(key, "log_level")) {
@@ -911,7 +911,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 				return hpq_errf(err, errlen, HPQ_EINVAL,
 						"invalid admin_group '%.64s': give a Unix group's "
 						"name, or nothing for none", value);
-			set_str(&c->admin_group, value);
+			cfg_set_str(&c->admin_group, value);
 			return 0;
 		}
 		if (!strcmp(key, "private_data")) {
@@ -945,7 +945,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 				return hpq_errf(err, errlen, HPQ_EINVAL,
 						"invalid munge_socket '%.200s': give the absolute "
 						"path of munged's socket (under 108 bytes)", value);
-			set_str(&c->munge_socket, value);
+			cfg_set_str(&c->munge_socket, value);
 			return 0;
 		}
 	} else if (!strcmp(section, "tls")) {

@@ -435,7 +435,7 @@ void store_checkpoint_add(struct store *s, uint64_t task_id, uint32_t attempt, u
 	op_int(op, 4, time_ms);
 }
 
-static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg);
+static void read_task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg);
 
 /* ---------------------------------------------------------------- history */
 
@@ -693,7 +693,7 @@ void store_acct_read(struct store *s, const struct store_acct_filter *f, store_a
 
 /* ---------------------------------------------------------------- load */
 
-static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
+static void read_task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 {
 	struct col_strv node_names, argv, env, recipe_params;
 	struct store_checkpoint ck = { 0 };
@@ -776,7 +776,7 @@ static void task_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 	col_strv_free(&recipe_params);
 }
 
-/* The columns of a task row as task_row reads them. Not the environment:
+/* The columns of a task row as read_task_row reads them. Not the environment:
  * nobody keeps it in memory (RunTask reads it, store_read_run). */
 #define TASK_COLS \
 	"SELECT t.id, t.name, t.team, t.user, t.uid, t.gid, t.class, t.pool, t.state," \
@@ -816,7 +816,7 @@ static const struct {
 	{ STORE_GONE_MAX, "SELECT max(id) FROM tasks WHERE ?1 = ?1" },
 };
 
-static int load_gone(struct store *s, const struct store_loader *cb, void *arg)
+static int read_gone_rows(struct store *s, const struct store_loader *cb, void *arg)
 {
 	for (size_t i = 0; i < sizeof(gone_queries) / sizeof(gone_queries[0]); i++) {
 		sqlite3_stmt *q;
@@ -860,7 +860,7 @@ int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg)
 	int rc;
 
 	if (cb->ended_since_ms <= 0)
-		return store_load_rows(s, TASK_COLS " ORDER BY t.id", task_row, cb, arg);
+		return store_load_rows(s, TASK_COLS " ORDER BY t.id", read_task_row, cb, arg);
 	/* The ids from the indices (tasks_state, tasks_end), then the rows by
 	 * id: the rows of tasks that ended long ago are never read. */
 	rc = sqlite3_prepare_v2(store_db(s), TASK_COLS
@@ -872,11 +872,11 @@ int store_load_tasks(struct store *s, const struct store_loader *cb, void *arg)
 		return rc;
 	sqlite3_bind_int64(q, 1, cb->ended_since_ms);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		task_row(q, cb, arg);
+		read_task_row(q, cb, arg);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return rc;
-	return cb->on_gone ? load_gone(s, cb, arg) : SQLITE_OK;
+	return cb->on_gone ? read_gone_rows(s, cb, arg) : SQLITE_OK;
 }
 
 /* ---------------------------------------------------------------- a task no longer in memory */
@@ -927,7 +927,7 @@ static int task_hist_run(struct store *s, void *arg)
 		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)r->hr.task_id);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		task_row(q, &cb, r);
+		read_task_row(q, &cb, r);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return rc;
