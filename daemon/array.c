@@ -751,9 +751,11 @@ struct sched_task *array_successor(void *ctx, struct sched_task *started)
 	return &n->st;
 }
 
-void array_task_leaving(struct state *st, struct task *t)
+/* ---------------------------------------------------------------- following its tasks (state.h) */
+
+static void array_on_leaving(void *arg, struct task *t)
 {
-	struct array *a = array_find(st, t->array_id);
+	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
 
 	if (!a)
 		return;
@@ -767,25 +769,26 @@ void array_task_leaving(struct state *st, struct task *t)
 		a->nparked--;
 }
 
-void array_task_requeued(struct state *st, struct task *t)
+static void array_on_requeued(void *arg, struct task *t)
 {
-	struct array *a = array_find(st, t->array_id);
+	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
 
 	if (a && t->st.state == SCHED_PENDING)
 		a->noffered++;
 }
 
-void array_task_started(struct state *st, struct task *t)
+static void array_on_started(void *arg, struct task *t)
 {
-	struct array *a = array_find(st, t->array_id);
+	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
 
 	if (a && t->attempts == 1)
 		a->nbegun++;
 }
 
-void array_task_ended(struct state *st, struct task *t)
+static void array_on_ended(void *arg, struct task *t)
 {
-	struct array *a = array_find(st, t->array_id);
+	struct state *st = arg;
+	struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
 
 	if (!a)
 		return;
@@ -814,9 +817,9 @@ bool array_has_index(const struct array *a, uint32_t idx)
 	return has;
 }
 
-void array_task_gone(struct state *st, const struct task *t)
+static void array_on_gone(void *arg, const struct task *t)
 {
-	struct array *a = array_find(st, t->array_id);
+	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
 
 	if (a && t->state == TASK_COMPLETED)
 		array_set_add(&a->gone_ok, t->array_index, a->step);
@@ -830,9 +833,12 @@ static bool array_may_leave(const struct array *a, int64_t ended_before_ms)
 	       !a->nparked && a->nok + a->nbad >= a->count && a->last_end_ms < ended_before_ms;
 }
 
-size_t array_evict(struct state *st, int64_t ended_before_ms, size_t max,
-		   void (*bad)(struct state *st, uint64_t id))
+/* Arrays whose every index ended before ended_before_ms, and whose tasks
+ * all left memory, go too; one that did not all complete stays known as
+ * a task that did not (for dependencies on the whole array). */
+static size_t array_on_evicted(void *arg, int64_t ended_before_ms, size_t max)
 {
+	struct state *st = arg;
 	size_t k = 0, n = 0;
 
 	for (size_t i = 0; i < st->narrays; i++) {
@@ -840,7 +846,7 @@ size_t array_evict(struct state *st, int64_t ended_before_ms, size_t max,
 
 		if (n < max && array_may_leave(a, ended_before_ms)) {
 			if (a->nbad)
-				bad(st, a->id);
+				task_gone_bad(st, a->id);
 			array_free(a);
 			n++;
 			continue;
@@ -853,6 +859,19 @@ size_t array_evict(struct state *st, int64_t ended_before_ms, size_t max,
 		st->arrays = xreallocarray(st->arrays, st->arrays_cap, sizeof(*st->arrays));
 	}
 	return n;
+}
+
+void array_follow_tasks(struct state *st)
+{
+	state_observe(st, &(struct state_observer){
+		.task_leaving = array_on_leaving,
+		.task_requeued = array_on_requeued,
+		.task_started = array_on_started,
+		.task_ended = array_on_ended,
+		.task_gone = array_on_gone,
+		.tasks_evicted = array_on_evicted,
+		.arg = st,
+	});
 }
 
 void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,

@@ -128,12 +128,6 @@ void array_set_held(struct state *st, struct array *a, bool held);
  * held, it has no head and its % limit allows one more. */
 void array_refill(struct state *st, struct array *a);
 
-/* task.c: an array task leaves RUNNING/PREEMPTING or the dispatcher (it
- * ended or was requeued): called before the change, with t still in its
- * old state. */
-void array_task_leaving(struct state *st, struct task *t);
-/* After a requeue: t is PENDING in the dispatcher again. */
-void array_task_requeued(struct state *st, struct task *t);
 /*
  * t, an array's pending task whose dependencies are met, enters the
  * dispatcher (1), or waits with reason "array-limit" while its array's %
@@ -141,10 +135,13 @@ void array_task_requeued(struct state *st, struct task *t);
  * dispatcher refused it.
  */
 int array_offer(struct state *st, struct task *t);
-/* task.c: an array task started (its first attempt counts) or ended;
- * ended refills the array. */
-void array_task_started(struct state *st, struct task *t);
-void array_task_ended(struct state *st, struct task *t);
+/*
+ * An array follows its tasks (state_init subscribes it: state.h): one
+ * leaving the dispatcher or coming back changes what is active and
+ * offered; a start counts its first attempt; an end counts it and
+ * refills the array; one leaving memory leaves whether it completed.
+ */
+void array_follow_tasks(struct state *st);
 
 /* Whether idx is one of a's indices (its spec; not a hot path). */
 bool array_has_index(const struct array *a, uint32_t idx);
@@ -155,12 +152,9 @@ bool array_has_index(const struct array *a, uint32_t idx);
  * An array's ended task leaves memory as any task does; its array keeps
  * whether it completed (gone_ok) for dependencies on that index. An
  * array whose every index has ended and whose tasks have all left goes
- * too, at most max per call; for each that did not all complete, bad is
- * called with its id (task.c keeps it as a task that did not complete).
+ * too, in the same call; one that did not all complete stays known as a
+ * task that did not (task_gone_bad).
  */
-void array_task_gone(struct state *st, const struct task *t);
-size_t array_evict(struct state *st, int64_t ended_before_ms, size_t max,
-		   void (*bad)(struct state *st, uint64_t id));
 
 /* The RunTask description of t's array: zero if t is in none. */
 void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,

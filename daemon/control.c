@@ -70,8 +70,7 @@ static int hold_in(struct state *st, struct task *t, bool release, const struct 
 	if (!release) {
 		if (t->held)
 			return 0;
-		if (a)
-			array_task_leaving(st, t);
+		task_leaving(st, t);
 		if (t->st.state != SCHED_NONE)
 			sched_task_finish(st->sched, &t->st, hpq_now_ms());
 		t->held = true;

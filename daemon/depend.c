@@ -523,8 +523,7 @@ void depend_changed(struct state *st, struct task *t)
 	if (t->state != TASK_PENDING || t->held)
 		return;
 	if (t->st.state == SCHED_PENDING) {
-		if (t->array_id)
-			array_task_leaving(st, t);
+		task_leaving(st, t);
 		sched_task_finish(st->sched, &t->st, 0);
 	}
 	evaluate(st, t, true);
@@ -577,13 +576,25 @@ static void wake(struct state *st, uint64_t key)
 	free(w);
 }
 
-void depend_task_changed(struct state *st, struct task *t)
+/* t started or ended: the tasks waiting on it look again. */
+static void depend_on_task(void *arg, struct task *t)
 {
+	struct state *st = arg;
+
 	if (!st->depend)
 		return;
 	wake(st, t->array_id ? t->array_id : t->st.id);
 	if (task_state_final(t->state) || t->state == TASK_PENDING)
 		wake(st, singleton_key(t));
+}
+
+void depend_follow_tasks(struct state *st)
+{
+	state_observe(st, &(struct state_observer){
+		.task_started = depend_on_task,
+		.task_ended = depend_on_task,
+		.arg = st,
+	});
 }
 
 void depend_load_done(struct state *st)

@@ -47,8 +47,9 @@ bool depend_met(struct state *st, const struct task *t);
  * again only once the new dependencies are met.
  */
 void depend_changed(struct state *st, struct task *t);
-/* t started or ended: the tasks waiting on it look again. */
-void depend_task_changed(struct state *st, struct task *t);
+/* The tasks waiting on one look again when it starts or ends: state_init
+ * subscribes them (state.h). */
+void depend_follow_tasks(struct state *st);
 /* Load: every waiting task is indexed and looks again. */
 void depend_load_done(struct state *st);
 void depend_release(struct state *st);

@@ -40,11 +40,14 @@ const char *plan_state_name(enum plan_state s)
 	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
 }
 
+static void plan_on_requeued(void *arg, struct task *t);
+
 void plans_init(struct state *st)
 {
 	st->plans = xcalloc(1, sizeof(*st->plans));
 	st->plans->next_id = 1;
 	st->plans->next_offer = 1;
+	state_observe(st, &(struct state_observer){ .task_requeued = plan_on_requeued, .arg = st });
 }
 
 static void plan_free(struct plan *p)
@@ -686,7 +689,7 @@ static void leave_other_pool(struct state *st, struct task *t, uint32_t want, in
  * in its team's queue as any task once the plan has ended. Held tasks,
  * tasks waiting for dependencies, and running ones are left alone: a
  * release or a met dependency comes here (plan_task_waits), a requeue
- * too (plan_task_requeued).
+ * too (plan_on_requeued).
  */
 static void place(struct state *st, struct task *t, struct plan *p, int64_t now)
 {
@@ -795,12 +798,14 @@ bool plan_task_waits(struct state *st, struct task *t)
 	return true;
 }
 
-void plan_task_requeued(struct state *st, struct task *t)
+/* t was requeued (into the dispatcher): out of it again if its plan is closed. */
+static void plan_on_requeued(void *arg, struct task *t)
 {
+	struct state *st = arg;
+
 	if (t->plan && *t->plan)
 		place(st, t, plans_find(st, t->plan), hpq_now_ms());
 }
-
 
 static bool in_segment(const struct plan_segment *seg, const char *node)
 {

@@ -94,6 +94,8 @@ struct plan_query {
 	uint64_t min_segment_s;      /* 0: a tenth of the duration when split */
 };
 
+/* Empty; its tasks requeued while their plan is closed leave the
+ * dispatcher again (it follows them: state.h). */
 void plans_init(struct state *st);
 void plans_release(struct state *st);
 /* The settings ([plans] of hpqd.conf); cfg must outlive the state. */
@@ -142,8 +144,6 @@ int plans_check_task(const struct state *st, const char *name, const char *team,
  * (then its reason says why, unsaved); when not and its plan is open, t
  * is set to enter the plan's pool. */
 bool plan_task_waits(struct state *st, struct task *t);
-/* t was requeued (into the dispatcher): out of it again if its plan is closed. */
-void plan_task_requeued(struct state *st, struct task *t);
 /* After a load: the plans' tasks placed as the clock says. */
 void plans_load_done(struct state *st);
 /*

@@ -26,6 +26,7 @@
 #include "select.h"
 #include "server.h"
 #include "store.h"
+#include "submit.h"
 #include "task-reply.h"
 #include "xalloc.h"
 

@@ -56,6 +56,19 @@ void task_adopt(struct state *st, struct task *t);
 void task_save(struct state *st, struct task *t);
 /* To a final state, out of the dispatcher, recorded with its end event. */
 void task_finish(struct state *st, struct task *t, enum task_state to, const char *reason);
+/* t leaves the dispatcher (held, or waiting again): the observers that
+ * follow tasks hear it first (state.h, task_leaving). */
+void task_leaving(struct state *st, struct task *t);
+/* id left memory and did not end COMPLETED (for dependencies on it). */
+void task_gone_bad(struct state *st, uint64_t id);
+
+/* task.c, for submit.c: the state's shared copy of a user, team, class or
+ * pool name; a user's PENDING tasks; a new task joining the model (into
+ * the state's tasks, counted, its row with its environment and script
+ * into the store's batch, which keeps those two from then on). */
+char *task_shared_name(struct state *st, const char *name);
+uint32_t task_pending_of(const struct state *st, const char *user);
+void task_enter(struct state *st, struct task *t);
 
 /* team.c */
 void load_class(void *arg, const struct store_class_row *c);

@@ -42,6 +42,9 @@ void state_init(struct state *st, struct store *store)
 	st->policy.max_grace_s = DEFAULT_MAX_GRACE_S;
 	st->sched = sched_new(&st->policy.sched);
 	sched_set_successor(st->sched, array_successor, st);
+	/* What follows tasks, in the order it hears of them (state.h). */
+	array_follow_tasks(st);
+	depend_follow_tasks(st);
 	plans_init(st);
 }
 
@@ -177,6 +180,17 @@ static void load_task_row(void *arg, const struct store_task_row *row,
 		array_load_task(arg, row);
 }
 
+/* What left memory: an array's index is its array's to count, the rest
+ * the tasks'. */
+static void load_gone_row(void *arg, const struct store_gone_row *g)
+{
+	if (g->kind == STORE_GONE_ARRAY)
+		array_load_gone(arg, g->array_id, g->index,
+				state_task_state_parse(g->state ? g->state : "") == TASK_COMPLETED);
+	else
+		load_gone(arg, g);
+}
+
 int state_load(struct state *st, char *err, size_t errlen)
 {
 	static const struct store_loader loader = {
@@ -192,7 +206,7 @@ int state_load(struct state *st, char *err, size_t errlen)
 		.on_cert = load_cert,
 		.on_plan = plans_load_row,
 		.on_done = load_done,
-		.on_gone = load_gone,
+		.on_gone = load_gone_row,
 	};
 	struct store_loader cb = loader;
 

@@ -43,6 +43,7 @@ struct store_event;
 #define STATE_MAX_NTASKS_PER_NODE 1024
 #define STATE_MAX_TIME_LIMIT_S (366ull * 24 * 3600)
 #define STATE_MAX_ARGS 65536
+#define STATE_MAX_PATH 4096                    /* bytes of a path a task names */
 
 /* The cluster policy (the policy table; `hpq policy`, docs/design.md §4). */
 struct state_policy {
@@ -113,6 +114,25 @@ struct state_observer {
 	void (*event)(void *arg, const struct store_event *ev, const struct task *t);
 	/* A node's heartbeat was taken in, findings and health included. */
 	void (*heartbeat)(void *arg, struct node *n);
+	/*
+	 * A task's life, for what is built on tasks (array.c, depend.c,
+	 * plan.c: task.c calls none of them by name):
+	 *   task_leaving   t leaves the dispatcher (it ends, is requeued, is
+	 *                  held or waits again), told before the dispatcher
+	 *                  hears, t still as it was;
+	 *   task_requeued  t is back in the queue;
+	 *   task_started, task_ended;
+	 *   task_gone      t, ended, leaves memory (state_tasks_evict);
+	 *   tasks_evicted  every task that ended before ended_before_ms has
+	 *                  left memory: what followed them may go too, at most
+	 *                  max of it; returns how many went.
+	 */
+	void (*task_leaving)(void *arg, struct task *t);
+	void (*task_requeued)(void *arg, struct task *t);
+	void (*task_started)(void *arg, struct task *t);
+	void (*task_ended)(void *arg, struct task *t);
+	void (*task_gone)(void *arg, const struct task *t);
+	size_t (*tasks_evicted)(void *arg, int64_t ended_before_ms, size_t max);
 	void *arg;
 };
 /* Adds a copy of o; state_unobserve removes every observer with that arg. */

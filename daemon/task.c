@@ -1,10 +1,13 @@
 /*
- * task.c: tasks (task.h): submit, cancel, checkpoints, and the
- * transitions of docs/design.md §3 and docs/decisions.md: START (the
- * attempt count goes up and the nodes are recorded), PREEMPT, a member's
- * exit (a gang ends when every member exited 0, or at the first failure,
- * cancel, timeout or any exit while preempting), and requeue (node lost,
- * agent lost the task), which turns into CANCELLED when a cancel waits.
+ * task.c: tasks (task.h): cancel, checkpoints, and the transitions of
+ * docs/design.md §3 and docs/decisions.md: START (the attempt count goes
+ * up and the nodes are recorded), PREEMPT, a member's exit (a gang ends
+ * when every member exited 0, or at the first failure, cancel, timeout or
+ * any exit while preempting), and requeue (node lost, agent lost the
+ * task), which turns into CANCELLED when a cancel waits. A new task comes
+ * from submit.c. What is built on tasks (arrays, dependencies, plans)
+ * hears of each step from the state's observers (state.h): this file
+ * calls none of it by name.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -13,23 +16,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "array.h"
 #include "clock.h"
-#include "depend.h"
 #include "error.h"
 #include "hpq.h"
 #include "log.h"
-#include "outpat.h"
 #include "parse.h"
-#include "plan.h"
 #include "rights.h"
 #include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
 
-#define MAX_PATH_LEN 4096
-#define MAX_ARG_BYTES (1u << 20)
-#define MAX_GRACE_S (7ull * 24 * 3600)
 
 static const char *const state_names[] = {
 	[TASK_PENDING] = "PENDING",     [TASK_RUNNING] = "RUNNING",
@@ -161,7 +157,7 @@ void state_task_free(struct task *t)
 
 /* ---------------------------------------------------------------- shared names */
 
-static char *intern(struct state *st, const char *name)
+char *task_shared_name(struct state *st, const char *name)
 {
 	char *s = strmap_get(&st->names, name);
 
@@ -174,7 +170,7 @@ static char *intern(struct state *st, const char *name)
 
 static void intern_one(struct state *st, struct task *t, char **slot)
 {
-	char *s = intern(st, *slot ? *slot : "");
+	char *s = task_shared_name(st, *slot ? *slot : "");
 
 	if (!t->interned)
 		free(*slot);
@@ -195,7 +191,7 @@ void task_intern(struct state *st, struct task *t)
 void task_set_name(struct state *st, struct task *t, char **slot, const char *name)
 {
 	if (t->interned)
-		*slot = intern(st, name);
+		*slot = task_shared_name(st, name);
 	else
 		set_str(slot, name);
 }
@@ -218,7 +214,7 @@ struct user_tally {
 	uint32_t pending;
 };
 
-static uint32_t pending_of(const struct state *st, const char *user)
+uint32_t task_pending_of(const struct state *st, const char *user)
 {
 	const struct user_tally *u = strmap_get(&st->pending_by_user, user);
 
@@ -493,14 +489,17 @@ static void drop_run_fields(struct task *t)
 	t->script_len = 0;
 }
 
-static void task_insert(struct state *st, const struct task *t)
+void task_enter(struct state *st, struct task *t)
 {
 	struct store_task_row row;
 
+	tasks_append(st, t);
+	pending_add(st, t->user, 1);
 	task_row(t, &row);
 	row.script = t->script;
 	row.script_len = t->script_len;
 	store_task_insert(st->store, &row);
+	drop_run_fields(t);
 }
 
 void task_save(struct state *st, struct task *t)
@@ -545,8 +544,19 @@ static void link_running(struct state *st, struct task *t)
 	}
 }
 
-static void task_ended_hooks(struct state *st, struct task *t);
-static void task_started_hooks(struct state *st, struct task *t);
+/* Tells the observers that follow tasks (state.h) of one step of a task's life. */
+#define TELL(st, what, ...)                                                        \
+	do {                                                                       \
+		for (size_t i_ = 0; i_ < (st)->nobservers; i_++)                   \
+			if ((st)->observers[i_].what)                              \
+				(st)->observers[i_].what((st)->observers[i_].arg,  \
+							 __VA_ARGS__);             \
+	} while (0)
+
+void task_leaving(struct state *st, struct task *t)
+{
+	TELL(st, task_leaving, t);
+}
 
 /* What t's end event says: its state, its exit code if it has one, and
  * the reason it ended. */
@@ -597,8 +607,7 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 	bool batch = narrow && b && b->on;
 	char msg[512];
 
-	if (t->array_id)
-		array_task_leaving(st, t);
+	task_leaving(st, t);
 	if (t->st.state != SCHED_NONE)
 		sched_task_finish(st->sched, &t->st, hpq_now_ms());
 	unlink_running(t);
@@ -630,7 +639,7 @@ static void task_end_as(struct state *st, struct task *t, enum task_state to, co
 		state_event(st, "end", t, NULL, NULL, "%s", end_message(t, msg, sizeof(msg)));
 	}
 	mark_dirty(st);
-	task_ended_hooks(st, t);
+	TELL(st, task_ended, t);
 }
 
 static void task_end(struct state *st, struct task *t, enum task_state to, const char *reason)
@@ -708,401 +717,6 @@ void restore_one(struct state *st, struct task *t)
 		cls->active--;
 		task_end(st, t, TASK_FAILED, "the dispatcher refused it after a restart");
 	}
-}
-
-/* Team for a submit that named none: the one team whose members list
- * names the user (or one of their groups), else `default`. */
-static struct team *guess_team(struct state *st, const struct actor *who, struct state_err *e)
-{
-	struct team *found = NULL, *def;
-	char list[200] = "";
-	size_t len = 0, n = 0;
-
-	for (uint32_t i = 0; i < st->nteams; i++) {
-		struct team *t = st->teams[i];
-
-		if (!t || !t->nmembers || !team_admits(t, who))
-			continue;
-		n++;
-		found = t;
-		if (len < sizeof(list))
-			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-						len ? ", " : "", t->name);
-	}
-	if (n == 1)
-		return found;
-	if (n > 1) {
-		state_errf(e, HPQ_EINVAL, "you are in several teams (%s): choose one with --team",
-			   list);
-		return NULL;
-	}
-	def = state_team_find(st, "default");
-	if (def)
-		return def;
-	len = 0;
-	for (uint32_t i = 0; i < st->nteams; i++) {
-		struct team *t = st->teams[i];
-
-		if (t && team_admits(t, who) && len < sizeof(list))
-			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-						len ? ", " : "", t->name);
-	}
-	state_errf(e, HPQ_EINVAL, "no team given and no team names you%s%s: use --team", len ?
-		   "; open to you: " : "", list);
-	return NULL;
-}
-
-/* A task name from argv[0] when none was given: its basename, tamed. */
-static char *default_name(const char *argv0)
-{
-	const char *base = strrchr(argv0, '/');
-	char *name;
-	size_t n;
-
-	base = base && base[1] ? base + 1 : argv0;
-	n = strnlen(base, HPQ_NAME_MAX - 1);
-	name = xstrndup(base, n);
-	for (char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
-			*p = '_';
-	if (!*name) {
-		free(name);
-		name = xstrdup("task");
-	}
-	return name;
-}
-
-static int check_strv(char **v, size_t n, const char *what, bool env, struct state_err *e)
-{
-	size_t bytes = 0;
-
-	if (n > STATE_MAX_ARGS)
-		return state_errf(e, HPQ_EINVAL, "%zu %s entries are too many (at most %d)", n,
-				  what, STATE_MAX_ARGS);
-	for (size_t i = 0; i < n; i++) {
-		bytes += strlen(v[i]) + 1;
-		if (env && (!strchr(v[i], '=') || v[i][0] == '='))
-			return state_errf(e, HPQ_EINVAL,
-					  "environment entry %zu is not KEY=VALUE", i + 1);
-	}
-	if (bytes > MAX_ARG_BYTES)
-		return state_errf(e, HPQ_EINVAL, "%s is %zu bytes, more than %u", what, bytes,
-				  MAX_ARG_BYTES);
-	return 0;
-}
-
-/* [limits] max_task_bytes and max_pending_tasks: what one user may make
- * the daemon and its database hold. */
-static int check_user_limits(const struct state *st, const Hpq__TaskSpec *spec,
-			     const struct actor *who, struct state_err *e)
-{
-	uint64_t bytes = 0;
-	uint32_t pending = pending_of(st, who->user);
-
-	for (size_t i = 0; i < spec->n_argv; i++)
-		bytes += strlen(spec->argv[i]) + 1;
-	for (size_t i = 0; i < spec->n_env; i++)
-		bytes += strlen(spec->env[i]) + 1;
-	if (st->max_task_bytes && bytes > st->max_task_bytes)
-		return state_errf(e, HPQ_EINVAL, "the command and environment are %llu bytes; the "
-				  "limit is %llu per task ([limits] max_task_bytes): export fewer "
-				  "variables (--export)", (unsigned long long)bytes,
-				  (unsigned long long)st->max_task_bytes);
-	if (st->max_pending_tasks && pending >= st->max_pending_tasks)
-		return state_errf(e, HPQ_EBUSY, "%s has %u pending tasks; the limit is %u per user "
-				  "([limits] max_pending_tasks): wait for some to start", who->user,
-				  pending, st->max_pending_tasks);
-	return 0;
-}
-
-static int check_path(const char *p, const char *what, struct state_err *e)
-{
-	if (!*p)
-		return 0;
-	if (p[0] != '/')
-		return state_errf(e, HPQ_EINVAL, "%s '%s' is not an absolute path", what, p);
-	if (strlen(p) >= MAX_PATH_LEN || has_ctl(p))
-		return state_errf(e, HPQ_EINVAL, "%s is not a usable path", what);
-	return 0;
-}
-
-/* The batch workflow's part of a submit: whole nodes, scripts, limits. */
-static int check_batch(struct state *st, const Hpq__TaskSpec *spec, const struct pool *pool,
-		       const struct prio_class *cls, uint32_t nnodes, struct hpq_res *per,
-		       struct state_err *e)
-{
-	char a[32], b[32], why[160];
-
-	if (hpq_outpat_check(spec->output, why, sizeof(why)) < 0)
-		return state_errf(e, HPQ_EINVAL, "--output: %s", why);
-	if (hpq_outpat_check(spec->error, why, sizeof(why)) < 0)
-		return state_errf(e, HPQ_EINVAL, "--error: %s", why);
-	if (strlen(spec->output) > MAX_PATH_LEN || strlen(spec->error) > MAX_PATH_LEN ||
-	    strlen(spec->submit_dir) > MAX_PATH_LEN)
-		return state_errf(e, HPQ_EINVAL, "an output path over %d bytes is absurd",
-				  MAX_PATH_LEN);
-	if (spec->script.len > HPQ_SCRIPT_MAX)
-		return state_errf(e, HPQ_EINVAL, "the batch script is %zu bytes, more than the "
-				  "%u bytes a script may have", spec->script.len, HPQ_SCRIPT_MAX);
-	if (spec->script.len && memchr(spec->script.data, '\0', spec->script.len))
-		return state_errf(e, HPQ_EINVAL, "the batch script contains a NUL byte: a script "
-				  "is text");
-	/* The recipe a task was made from is only shown: keep it printable and small. */
-	if (strlen(spec->recipe) > 256 || has_ctl(spec->recipe) ||
-	    strlen(spec->recipe_version) > 256 || has_ctl(spec->recipe_version) ||
-	    spec->n_recipe_params > 256)
-		return state_errf(e, HPQ_EINVAL, "the recipe's name or version is not printable "
-				  "text of at most 256 bytes, or it has over 256 parameters");
-	for (size_t i = 0; i < spec->n_recipe_params; i++)
-		if (strlen(spec->recipe_params[i]) > 4096 || has_ctl(spec->recipe_params[i]))
-			return state_errf(e, HPQ_EINVAL, "recipe parameter %zu is not printable "
-					  "text of at most 4096 bytes", i + 1);
-	if (spec->ntasks_per_node > STATE_MAX_NTASKS_PER_NODE)
-		return state_errf(e, HPQ_EINVAL, "--ntasks-per-node %u is more than %d",
-				  spec->ntasks_per_node, STATE_MAX_NTASKS_PER_NODE);
-	if (cls->max_time_s && spec->time_limit_s > cls->max_time_s)
-		return state_errf(e, HPQ_EINVAL, "a time limit of %s is over class %s's maximum "
-				  "of %s (hpq class list)",
-				  hpq_format_duration(spec->time_limit_s, a, sizeof(a)), cls->name,
-				  hpq_format_duration(cls->max_time_s, b, sizeof(b)));
-	if (spec->exclusive && !state_pool_whole_nodes(st, pool->id, nnodes, *per, per))
-		return state_errf(e, HPQ_EINVAL, "--exclusive: pool %s has no %u node%s to give "
-				  "whole", pool->name, nnodes, nnodes > 1 ? "s" : "");
-	return state_pool_check(st, pool, nnodes, *per, e);
-}
-
-static void take_batch(struct task *t, const Hpq__TaskSpec *spec)
-{
-	if (spec->script.len) {
-		t->script = xmemdup(spec->script.data, spec->script.len);
-		t->script_len = spec->script.len;
-		t->has_script = true;
-	}
-	t->output = str_dup(spec->output);
-	t->error = str_dup(spec->error);
-	t->submit_dir = str_dup(spec->submit_dir);
-	t->ntasks_per_node = spec->ntasks_per_node;
-	t->dependency = str_dup("");
-	t->requeue_by = str_dup("");
-	t->recipe = xstrdup(spec->recipe);
-	t->recipe_version = xstrdup(spec->recipe_version);
-	t->recipe_params = dup_strv(spec->recipe_params, spec->n_recipe_params);
-	t->n_recipe_params = spec->n_recipe_params;
-}
-
-/* ---- the batch workflow's part of a submit: arrays, holds (array.h) */
-
-static int submit_check_batch(struct state *st, const Hpq__TaskSpec *spec, struct state_err *e)
-{
-	int r = 0;
-
-	if (*spec->array)
-		r = array_submit_check(spec->array, e);
-	if (r == 0 && *spec->dependency)
-		r = depend_check(st, NULL, spec->dependency, e);
-	return r;
-}
-
-static void submit_batch_fields(struct state *st, const Hpq__TaskSpec *spec, struct task *t)
-{
-	if (*spec->array)
-		array_submit_first(t, spec->array);
-	str_free(t->dependency);
-	t->dependency = str_dup(spec->dependency);
-	t->kill_on_invalid_dep = spec->kill_on_invalid_dep;
-	if (spec->hold) {
-		t->held = true;
-		str_set(&t->reason, "held");
-	}
-	(void)st;
-}
-
-/* Whether t stays out of the dispatcher at submit (held, or waiting). */
-static bool submit_waits(struct state *st, struct task *t)
-{
-	return t->held || !depend_met(st, t) || plan_task_waits(st, t);
-}
-
-int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,
-		      struct task **ret_task, struct state_err *e)
-{
-	struct team *team;
-	struct prio_class *cls;
-	struct pool *pool;
-	struct hpq_res per_node;
-	const char *pool_name, *cls_name;
-	struct task *t;
-	int r;
-
-	if (!spec)
-		return state_errf(e, HPQ_EINVAL, "submit without a task");
-	if (!who->known)
-		return state_errf(e, HPQ_EPERM, "user '%s' has no account on the daemon's host",
-				  who->user);
-	if (!spec->n_argv || !spec->argv[0][0])
-		return state_errf(e, HPQ_EINVAL, "empty command: give it after --");
-	r = check_strv(spec->argv, spec->n_argv, "command", false, e);
-	if (r < 0)
-		return r;
-	r = check_strv(spec->env, spec->n_env, "environment", true, e);
-	if (r < 0)
-		return r;
-	r = check_user_limits(st, spec, who, e);
-	if (r < 0)
-		return r;
-	if (*spec->name && hpq_check_name(spec->name) < 0)
-		return state_errf(e, HPQ_EINVAL,
-				  "invalid task name '%.64s': use letters, digits, '.', '_', '-'",
-				  spec->name);
-	if (*spec->plan && (hpq_check_name(spec->plan) < 0 || !plans_find(st, spec->plan)))
-		return state_errf(e, HPQ_ENOTFOUND, "unknown plan '%.64s': see hpq plan list",
-				  spec->plan);
-	if (*spec->team || *spec->plan) {
-		const char *tname = *spec->team ? spec->team : plans_find(st, spec->plan)->team;
-
-		if (hpq_check_name(tname) < 0)
-			return state_errf(e, HPQ_EINVAL, "invalid team name '%.64s'", spec->team);
-		team = state_team_find(st, tname);
-		if (!team)
-			return state_errf(e, HPQ_ENOTFOUND,
-					  "unknown team '%s': see hpq team list", tname);
-	} else {
-		team = guess_team(st, who, e);
-		if (!team)
-			return HPQ_EINVAL;
-	}
-	if (!team_admits(team, who) && !who->admin)
-		return state_errf(e, HPQ_EPERM, "%s is not a member of team %s: only its members "
-				  "(users and @groups), its admins and cluster administrators may "
-				  "submit to it", who->user, team->name);
-
-	cls_name = *spec->class_ ? spec->class_ : *team->default_class ? team->default_class
-								      : STATE_NO_CLASS;
-	if (*spec->class_ && hpq_check_name(spec->class_) < 0)
-		return state_errf(e, HPQ_EINVAL, "invalid class name '%.64s'", spec->class_);
-	cls = state_class_find(st, cls_name);
-	if (!cls)
-		return state_errf(e, HPQ_ENOTFOUND, "unknown class '%s': see hpq class list",
-				  cls_name);
-
-	pool_name = *spec->pool ? spec->pool
-		    : *spec->plan ? plans_find(st, spec->plan)->pool : HPQ_DEFAULT_POOL;
-	if (hpq_check_name(pool_name) < 0)
-		return state_errf(e, HPQ_EINVAL, "invalid pool name '%.64s'", pool_name);
-	pool = state_pool_find(st, pool_name);
-	if (!pool)
-		return state_errf(e, HPQ_ENOTFOUND, "unknown pool '%s': see hpq node list",
-				  pool_name);
-
-	if (spec->nodes > STATE_MAX_NODES_PER_TASK)
-		return state_errf(e, HPQ_EINVAL, "a task of %u nodes is more than %d", spec->nodes,
-				  STATE_MAX_NODES_PER_TASK);
-	r = check_res(spec->per_node, &per_node, "a request", e);
-	if (r < 0)
-		return r;
-	if (hpq_res_is_zero(per_node))
-		per_node.cpus = 1;
-	r = check_batch(st, spec, pool, cls, spec->nodes ? spec->nodes : 1, &per_node, e);
-	if (r < 0)
-		return r;
-	if (spec->time_limit_s > STATE_MAX_TIME_LIMIT_S)
-		return state_errf(e, HPQ_EINVAL, "a time limit over a year is absurd");
-	if (spec->grace_s > MAX_GRACE_S)
-		return state_errf(e, HPQ_EINVAL, "a grace period over a week is absurd");
-	if (spec->grace_s > st->policy.max_grace_s) {
-		char g[32], m[32];
-
-		return state_errf(e, HPQ_EINVAL, "--grace %s is longer than the policy allows: "
-				  "max-grace is %s (hpq policy show)",
-				  hpq_format_duration(spec->grace_s, g, sizeof(g)),
-				  hpq_format_duration(st->policy.max_grace_s, m, sizeof(m)));
-	}
-	if (spec->preempt_signal < 0 || spec->preempt_signal > SIGRTMAX)
-		return state_errf(e, HPQ_EINVAL, "invalid preempt signal %d", spec->preempt_signal);
-	r = check_path(spec->cwd, "working directory", e);
-	if (r < 0)
-		return r;
-	r = check_path(spec->checkpoint_dir, "checkpoint directory", e);
-	if (r < 0)
-		return r;
-	r = submit_check_batch(st, spec, e);
-	if (r < 0)
-		return r;
-	if (*spec->plan) {
-		if (*spec->array)
-			return state_errf(e, HPQ_EINVAL, "--plan with --array: an array cannot run "
-					  "in a plan (submit its tasks one by one)");
-		r = plans_check_task(st, spec->plan, team->name, pool->name,
-				     spec->nodes ? spec->nodes : 1, e);
-		if (r < 0)
-			return r;
-	}
-
-	t = state_task_new();
-	t->st.id = st->next_id;
-	t->st.submit_ms = t->submit_ms = t->queue_ms = hpq_now_ms();
-	t->st.team = team->id;
-	t->st.pool = pool->id;
-	t->st.class_id = cls->id;
-	t->st.nnodes = spec->nodes ? spec->nodes : 1;
-	t->st.per_node = per_node;
-	if (*spec->name) {
-		state_task_set_name(t, spec->name);
-	} else {
-		char *name = default_name(spec->argv[0]);
-
-		state_task_set_name(t, name);
-		free(name);
-	}
-	t->user = intern(st, who->user);
-	t->uid = who->uid;
-	t->gid = who->gid;
-	t->team = intern(st, team->name);
-	t->cls = intern(st, cls->name);
-	t->pool = intern(st, pool->name);
-	t->interned = true;
-	t->state = TASK_PENDING;
-	t->reason = str_dup("");
-	t->done = str_dup("");
-	t->time_limit_s = spec->time_limit_s;
-	t->grace_s = spec->grace_s;
-	t->preempt_signal = spec->preempt_signal ? spec->preempt_signal : SIGTERM;
-	t->checkpoint_dir = str_dup(spec->checkpoint_dir);
-	t->cwd = xstrdup(*spec->cwd ? spec->cwd : "/");
-	t->argv = strv_pack(spec->argv, spec->n_argv);
-	t->argc = spec->n_argv;
-	t->env = dup_strv(spec->env, spec->n_env);
-	t->envc = spec->n_env;
-	take_batch(t, spec);
-	submit_batch_fields(st, spec, t);
-	t->plan = str_dup(spec->plan);
-
-	r = submit_waits(st, t) ? 0 : sched_task_submit(st->sched, &t->st);
-	if (r == 0 && t->st.state == SCHED_PENDING) {
-		str_free(t->dependency);    /* met already: nothing left to wait for */
-		t->dependency = str_dup("");
-	}
-	if (r < 0) {
-		state_task_free(t);
-		return state_errf(e, r, "the dispatcher cannot take this task: %s",
-				  hpq_strerror(r));
-	}
-	tasks_append(st, t);
-	pending_add(st, t->user, 1);
-	team->active++;
-	cls->active++;
-	task_insert(st, t);
-	if (*spec->array)
-		array_submit_create(st, t, spec->array);
-	drop_run_fields(t);
-	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
-		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
-	if (*t->dependency)
-		depend_offer(st, t);    /* waits, indexed by what it waits for */
-	mark_dirty(st);
-	*ret_task = t;
-	return 0;
 }
 
 /* ---------------------------------------------------------------- grace */
@@ -1262,7 +876,7 @@ int state_checkpoint_add(struct state *st, struct task *t, uint32_t attempt, uin
 		return state_errf(e, HPQ_ESTATE,
 				  "attempt %u is not the current attempt of task %llu (%u)",
 				  attempt, (unsigned long long)t->st.id, t->attempts);
-	if (!*path || strlen(path) >= MAX_PATH_LEN || has_ctl(path))
+	if (!*path || strlen(path) >= STATE_MAX_PATH || has_ctl(path))
 		return state_errf(e, HPQ_EINVAL, "a checkpoint needs a usable path");
 
 	t->ckpt.has = true;
@@ -1309,7 +923,7 @@ void state_task_start(struct state *st, struct task *t)
 	task_save(st, t);
 	state_event(st, "start", t, NULL, NULL, "attempt %u on %s%s", t->attempts, list,
 		    t->ckpt.has ? " (resuming)" : "");
-	task_started_hooks(st, t);
+	TELL(st, task_started, t);
 }
 
 void state_task_preempt(struct state *st, struct task *t, const struct task *beneficiary,
@@ -1358,11 +972,8 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 	}
 	str_set(&t->requeue_by, "");
 	t->queue_ms = hpq_now_ms();
-	if (t->array_id)
-		array_task_leaving(st, t);
+	task_leaving(st, t);
 	sched_task_requeue(st->sched, &t->st, t->queue_ms);
-	if (t->array_id)
-		array_task_requeued(st, t);
 	if (!st->policy.sched.requeue_by_eviction)
 		t->queue_ms = t->submit_ms;
 	unlink_running(t);
@@ -1372,7 +983,7 @@ void state_task_requeue(struct state *st, struct task *t, const char *why)
 	task_save(st, t);
 	state_event(st, "requeue", t, NULL, NULL, "attempt %u: %s%s", t->attempts, why,
 		    t->ckpt.has ? "; resumes from its newest checkpoint" : "");
-	plan_task_requeued(st, t);    /* out of the dispatcher while its plan is closed */
+	TELL(st, task_requeued, t);
 	mark_dirty(st);
 }
 
@@ -1458,20 +1069,6 @@ enum member_exit state_task_member_exit(struct state *st, struct task *t, uint32
 
 /* ---------------------------------------------------------------- for array.c, depend.c, select.c */
 
-static void task_ended_hooks(struct state *st, struct task *t)
-{
-	if (t->array_id)
-		array_task_ended(st, t);
-	depend_task_changed(st, t);
-}
-
-static void task_started_hooks(struct state *st, struct task *t)
-{
-	if (t->array_id)
-		array_task_started(st, t);
-	depend_task_changed(st, t);
-}
-
 void task_adopt(struct state *st, struct task *t)
 {
 	struct team *team = state_team_find(st, t->team);
@@ -1514,7 +1111,7 @@ static struct task_gone_count *gone_count_of(struct state *st, const char *team)
 	return c;
 }
 
-static void gone_note_bad(struct state *st, uint64_t id)
+void task_gone_bad(struct state *st, uint64_t id)
 {
 	if (st->ngone_bad == st->gone_bad_cap) {
 		st->gone_bad_cap = st->gone_bad_cap ? 2 * st->gone_bad_cap : 256;
@@ -1535,7 +1132,7 @@ static void gone_note(struct state *st, uint64_t id, const char *team, enum task
 	if (task_state_final(s))
 		c->finished[s - TASK_COMPLETED]++;
 	if (s != TASK_COMPLETED)
-		gone_note_bad(st, id);
+		task_gone_bad(st, id);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1567,10 +1164,9 @@ void load_gone(void *arg, const struct store_gone_row *g)
 
 	switch (g->kind) {
 	case STORE_GONE_BAD:
-		gone_note_bad(st, g->id);
+		task_gone_bad(st, g->id);
 		break;
-	case STORE_GONE_ARRAY:
-		array_load_gone(st, g->array_id, g->index, final_of(g->state) == TASK_COMPLETED);
+	case STORE_GONE_ARRAY:       /* the array's: state.c hands it to array.c */
 		break;
 	case STORE_GONE_TEAM:
 		s = final_of(g->state);
@@ -1614,8 +1210,7 @@ size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max)
 
 		if (n < max && task_state_final(t->state) && t->end_ms < ended_before_ms) {
 			gone_note(st, t->st.id, t->team, t->state, t->attempts);
-			if (t->array_id)
-				array_task_gone(st, t);
+			TELL(st, task_gone, t);
 			state_task_free(t);
 			n++;
 			continue;
@@ -1623,10 +1218,12 @@ size_t state_tasks_evict(struct state *st, int64_t ended_before_ms, size_t max)
 		st->tasks[k++] = t;
 	}
 	st->ntasks = k;
-	/* Arrays go once their tasks have: all of them, when none was left for
-	 * the next call. */
-	if (n < max)
-		array_evict(st, ended_before_ms, max - n, gone_note_bad);
+	/* What followed them goes once they have (an array, once all its
+	 * tasks have), with the room they left in this call. */
+	for (size_t i = 0, room = max - n; i < st->nobservers && room; i++)
+		if (st->observers[i].tasks_evicted)
+			room -= st->observers[i].tasks_evicted(st->observers[i].arg, ended_before_ms,
+							       room);
 	gone_sort(st);
 	/* Give memory back once the vector is mostly empty. */
 	if (n && st->tasks_cap > 1024 && st->ntasks < st->tasks_cap / 4) {

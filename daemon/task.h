@@ -155,7 +155,8 @@ const char *state_task_reason(const struct state *st, const struct task *t);
  * A task that ended before ended_before_ms leaves memory: it lives on in
  * the store only (hpq show reads it there, hpq acct and hpq usage always
  * did). An array's tasks go the same way while the rest of it runs, and
- * the array once all of it went (array_evict). At most max go per call,
+ * the array once all of it went (in the same call: the observers that
+ * follow tasks hear of it, state.h). At most max tasks go per call,
  * in one pass that compacts the vector. What dependencies need of it
  * stays: whether it ended COMPLETED (state_task_gone). Returns how many
  * tasks went.
@@ -168,9 +169,7 @@ bool state_task_gone(const struct state *st, uint64_t id, bool *completed);
 struct task *state_task_from_row(const struct store_task_row *row,
 				 const struct store_checkpoint *newest);
 
-/* ---- changes from clients */
-int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct actor *who,
-		      struct task **ret_task, struct state_err *e);
+/* ---- changes from clients (a submit: submit.h) */
 /* Returns 0 when the task is now CANCELLED, 1 when it runs and must be
  * killed (the cancel is recorded and completes at its exit). */
 int state_task_cancel(struct state *st, struct task *t, const struct actor *who,

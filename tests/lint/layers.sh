@@ -23,7 +23,7 @@ floor() {
 	hpqd.* | main.c) echo 7 ;;
 	groups.*) echo 1 ;;
 	rights.* | trust.* | update.*) echo 2 ;;
-	array.* | depend.* | select.* | control.* | plan.*) echo 2 ;;
+	array.* | depend.* | select.* | control.* | plan.* | submit.*) echo 2 ;;
 	ca.* | backup.*) echo 1 ;;
 	deprecation.* | upgrade.*) echo 4 ;;
 	autoscale-plan.*) echo 1 ;;

@@ -52,6 +52,7 @@
 #include "state.h"
 #include "state-internal.h"
 #include "store.h"
+#include "submit.h"
 
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
 static const struct actor bob = { .user = "bob", .uid = 1002, .gid = 1002, .known = true };

@@ -25,6 +25,7 @@
 #include "scheduler.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 
 struct fix {
 	char dir[64];

@@ -32,6 +32,7 @@
 #include "node.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 #include "task.h"
 #include "team.h"
 

@@ -30,6 +30,7 @@
 #include "queue.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 
 static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
 				    .known = true };

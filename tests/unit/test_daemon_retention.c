@@ -41,6 +41,7 @@
 #include "hpq.pb-c.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 
 static const struct actor alice = { .user = "alice", .uid = 1000, .gid = 1000, .known = true };
 

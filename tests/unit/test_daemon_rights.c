@@ -32,6 +32,7 @@
 #include "rights.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 
 /* ---------------------------------------------------------------- the group cache */
 

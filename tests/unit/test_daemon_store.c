@@ -56,6 +56,7 @@
 #include "plan.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 #include "trust.h"
 #include "xalloc.h"
 

@@ -35,6 +35,7 @@
 #include "hpq.pb-c.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 
 static const struct actor admin = { .user = "root", .uid = 0, .gid = 0, .admin = true,
 				    .known = true };

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "state.h"
 #include "store.h"
+#include "submit.h"
 #include "task.h"
 #include "team.h"
 #include "usage.h"
