@@ -17,6 +17,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* n bytes of p, plus a NUL after them. */
 char *xmemdup(const void *p, size_t n);
+/* v's n strings in one allocation, which free() frees whole: n pointers
+ * and a NULL, then the strings. NULL when n is 0. */
+char **xstrv_pack(char *const *v, size_t n);
 int xasprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* xasprintf for variadic wrappers (log-like helpers that format a message). */
 int xvasprintf(char **ret, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

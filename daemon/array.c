@@ -525,7 +525,7 @@ static struct task *tmpl_copy(const struct task *t)
 	c->preempt_signal = t->preempt_signal;
 	c->checkpoint_dir = sdup(t->checkpoint_dir);
 	c->cwd = sdup(t->cwd);
-	c->argv = strv_pack(t->argv, t->argc);
+	c->argv = xstrv_pack(t->argv, t->argc);
 	c->argc = t->argc;
 	/* Not its environment nor its script: RunTask reads both from the
 	 * array's first task in the store (agentlink.c). */

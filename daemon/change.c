@@ -77,27 +77,6 @@ void free_strv(char **v, size_t n)
 	free(v);
 }
 
-char **strv_pack(char *const *v, size_t n)
-{
-	size_t size = (n + 1) * sizeof(char *);
-	char **c, *p;
-
-	if (!n)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		size += strlen(v[i]) + 1;
-	c = xmalloc(size);
-	p = (char *)(c + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(v[i]) + 1;
-
-		c[i] = memcpy(p, v[i], len);
-		p += len;
-	}
-	c[n] = NULL;
-	return c;
-}
-
 char **dup_strv(char *const *v, size_t n)
 {
 	char **c;

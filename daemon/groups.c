@@ -43,27 +43,6 @@ struct groups {
 	struct strmap by_user;
 };
 
-/* names[0..n) copied into one block: the pointers, then the strings. */
-static char **block_new(char *const *names, size_t n)
-{
-	size_t bytes = n * sizeof(char *);
-	char **block, *p;
-
-	if (!n)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		bytes += strlen(names[i]) + 1;
-	block = xmalloc(bytes);
-	p = (char *)(block + n);
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(names[i]) + 1;
-
-		block[i] = memcpy(p, names[i], len);
-		p += len;
-	}
-	return block;
-}
-
 /* The name of group gid, or NULL; *buf grows as getgrgid_r asks. */
 static const char *group_name(gid_t gid, char **buf, size_t *cap)
 {
@@ -112,7 +91,7 @@ char **groups_nss(void *arg, const char *user, uint32_t gid, size_t *ret_n)
 		if (name && !dup)
 			names[n++] = xstrdup(name);
 	}
-	block = block_new(names, n);
+	block = xstrv_pack(names, n);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -186,5 +165,5 @@ char **groups_of(struct groups *g, const char *user, uint32_t gid, int64_t now_m
 		strmap_put(&g->by_user, e->user, e);
 	}
 	*ret_n = e->n;
-	return block_new(e->names, e->n);
+	return xstrv_pack(e->names, e->n);
 }

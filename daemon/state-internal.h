@@ -19,9 +19,6 @@ int check_res(const Hpq__Resources *pb, struct hpq_res *ret, const char *what,
 	      struct state_err *e);
 char **dup_strv(char *const *v, size_t n);
 void free_strv(char **v, size_t n);
-/* v's n strings and a NULL after them in one allocation, for free();
- * NULL for none. A task's argv, which never changes, is one. */
-char **strv_pack(char *const *v, size_t n);
 bool has_ctl(const char *s);
 void mark_dirty(struct state *st);
 /* One task's change in a batch (struct cancel_batch): its row's change and

@@ -386,7 +386,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	t->preempt_signal = spec->preempt_signal ? spec->preempt_signal : SIGTERM;
 	t->checkpoint_dir = str_dup(spec->checkpoint_dir);
 	t->cwd = xstrdup(*spec->cwd ? spec->cwd : "/");
-	t->argv = strv_pack(spec->argv, spec->n_argv);
+	t->argv = xstrv_pack(spec->argv, spec->n_argv);
 	t->argc = spec->n_argv;
 	t->env = dup_strv(spec->env, spec->n_env);
 	t->envc = spec->n_env;

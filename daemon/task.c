@@ -369,7 +369,7 @@ struct task *state_task_from_row(const struct store_task_row *row,
 	t->grace_s = row->grace_s;
 	t->checkpoint_dir = str_dup(row->checkpoint_dir);
 	t->cwd = str_dup(row->cwd);
-	t->argv = strv_pack(row->argv, row->argc);
+	t->argv = xstrv_pack(row->argv, row->argc);
 	t->argc = row->argc;
 	t->cancel_requested = row->cancel_requested;
 	t->array_id = row->array_id;

@@ -85,7 +85,7 @@ struct task {
 	uint32_t ntasks_per_node;
 	char *checkpoint_dir;
 	char *cwd;
-	char **argv;                 /* one allocation (strv_pack) */
+	char **argv;                 /* one allocation (xstrv_pack) */
 	char **env;                  /* only from submit to its row: the store keeps it */
 	uint32_t argc, envc;         /* these and script_len: bounded by a frame's size */
 	/* the batch workflow */
