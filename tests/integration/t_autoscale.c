@@ -383,7 +383,10 @@ static void consolidation_moves_to_checkpoint(void **state)
 	assert_string_not_equal(trainer_node, infer_node);
 
 	/* The waiters end: one node could hold both tasks left, and only the
-	 * trainer may move. Its node leaves; it resumes on the other. */
+	 * trainer may move. Its node leaves; it resumes on the other, from a
+	 * checkpoint it wrote before (a move before its first one would
+	 * restart it from nothing, which this trainer refuses). */
+	assert_true(H_WAIT_FOR(c, h_newest_step(c, t[0]) >= 5, 60000));
 	let_go(c, t[1]);
 	let_go(c, t[3]);
 	assert_true(h_wait_state(c, t[1], "COMPLETED", 60000));
