@@ -103,6 +103,12 @@ static struct {
 	uint64_t errors_received, running, stale_kills;
 } stats;
 
+/* Lies sent that hpqd has not answered yet. */
+static uint64_t lies_unanswered(void)
+{
+	return stats.lies_sent - stats.lies_refused - stats.lies_accepted;
+}
+
 /* ---------------------------------------------------------------- structures */
 
 struct node;
@@ -158,6 +164,7 @@ static struct node *ghosts;
 static unsigned nghosts;
 static unsigned next_connect;
 static ev_timer connect_w, stats_w, stop_w, lie_w, bad_w, ghost_w;
+static bool draining;                /* SIGTERM: waiting for the answers to lies */
 static ev_signal sigterm_w, sigint_w, sigusr2_w;
 static FILE *runlog;
 static uint64_t rng_state;
@@ -823,6 +830,8 @@ static void on_reply(struct node *n, const Hpq__Envelope *env, const struct pend
 			stats.lies_accepted++;
 		else
 			stats.lies_refused++;
+		if (draining && !lies_unanswered())
+			ev_break(loop, EVBREAK_ALL);
 		return;
 	case P_BAD:
 		if (ok)
@@ -1156,9 +1165,28 @@ static void stop_cb(struct ev_loop *l, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void sig_cb(struct ev_loop *l, ev_signal *w, int revents)
+static void drain_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* A lie is counted refused or accepted when hpqd answers it: at SIGTERM
+ * no more go out, and those in flight get their answers first (2 s at
+ * most), so that the counters add up. A second signal ends it at once. */
+static void sig_cb(struct ev_loop *l, ev_signal *w, int revents)
+{
+	static ev_timer drain_w;
+
+	ev_timer_stop(loop, &lie_w);
+	ev_timer_stop(loop, &bad_w);
+	ev_timer_stop(loop, &ghost_w);
+	if (draining || !lies_unanswered()) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	draining = true;
+	ev_timer_init(&drain_w, drain_cb, 2.0, 0);
+	ev_timer_start(loop, &drain_w);
 }
 
 /* SIGUSR2: the --unhealthy-fraction nodes turn sick, or well again. */
