@@ -309,7 +309,7 @@ static void generate(const char *path, long finished, long npending, int nvars)
 	int64_t now = (int64_t)time(NULL) * 1000, old = now - 2 * 3600 * 1000;
 	sqlite3 *db;
 	sqlite3_stmt *q, *qe;
-	int rc;
+	int rc, fd;
 
 	for (int i = 0; i < nvars; i++) {
 		memcpy(blob + off, env[i], strlen(env[i]) + 1);
@@ -365,6 +365,14 @@ static void generate(const char *path, long finished, long npending, int nvars)
 	check(rc, db, "commit");
 	sqlite3_close(db);
 	free(blob);
+	/* On disk before hpqd starts, as hpqd's own commits would have put
+	 * it: else the first restart's first fsync writes all of it out. */
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fsync(fd) < 0) {
+		fprintf(stderr, "bench_memory: fsync %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	close(fd);
 }
 
 /* reuse: a directory a previous run kept (HPQ_KEEP_TMP), or NULL. */

@@ -87,7 +87,18 @@ RULES = {
          r"\(a status alone: (\S+ ms)\)",
          ["queue", "figure", "median", "a status alone"], r"^(\d+ pending):"),
     ], None),
-    "bench_restart": ("Memory and restart (bench_restart)", [], None),
+    "bench_memory": ("Memory per pending task (bench_memory)", [
+        (r"^(pending \d+) \((.*?)\): VmRSS up (\d+ KiB), after (\d+ KiB) = (\d+ bytes/task); "
+         r"after a restart \(([\d.]+ s)\) (\d+ KiB) = (\d+ bytes/task)$",
+         ["tasks", "each", "VmRSS up", "VmRSS filled", "per task",
+          "restart", "VmRSS after it", "per task after it"]),
+    ], None),
+    "bench_restart": ("Restart on a large database (bench_memory --restart)", [
+        (r"^(wrote) (.*)$", ["what", "value"]),
+        (r"^(restart \d+): first answer ([\d.]+ s) after start; VmRSS then (\d+ KiB), "
+         r"2 s later (\d+ KiB)$",
+         ["restart", "first answer after start", "VmRSS then", "2 s later"]),
+    ], None),
     "bench_plan_search": ("Training-plan search (bench_plan_search)", [
         (r"^(calendar): (.*)$", ["what", "value"]),
         (r"^(\d+ nodes, .*?)\s{2,}([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(-?[\d.]+)\s*$",
@@ -95,7 +106,7 @@ RULES = {
     ], None),
 }
 ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_autoscale", "bench_e2e",
-         "bench_array", "sim", "replay", "bench_cli", "bench_restart",
+         "bench_array", "sim", "replay", "bench_cli", "bench_memory", "bench_restart",
          "bench_plan_search"]
 
 

@@ -33,7 +33,8 @@ ARRAY_ARGS=${ARRAY_ARGS:---runs 10 --pending 1000000}
 SIM_ENV=${SIM_ENV:-RUN=60 WARMUP=10}
 REPLAY_ARGS=${REPLAY_ARGS:-}
 CLI_ARGS=${CLI_ARGS:-}
-RESTART_ARGS=${RESTART_ARGS:-}
+MEMORY_ARGS=${MEMORY_ARGS:-}
+RESTART_ARGS=${RESTART_ARGS:---restart 1000000,100000}
 PLAN_ARGS=${PLAN_ARGS:---runs 9}
 
 # Warnings stay warnings here: an optimised build finds format-truncation
@@ -122,12 +123,14 @@ else
 fi
 
 run_bin bench_cli "$CLI_ARGS"
-if [ -x "$B/bench_restart" ]; then
-	run_bin bench_restart "$RESTART_ARGS"
-elif [ -x "$B/bench_memory" ]; then
-	run_bin bench_memory "$RESTART_ARGS"
+# bench_memory twice: memory per pending task, then a restart on a large
+# database (its two modes).
+run_bin bench_memory "$MEMORY_ARGS"
+if [ -x "$B/bench_memory" ]; then
+	# shellcheck disable=SC2086
+	run bench_restart "$B/bench_memory" $RESTART_ARGS
 else
-	skip bench_restart "no memory and restart benchmark in this tree"
+	skip bench_restart "no bench_memory in this tree"
 fi
 
 echo "== all benchmarks: $(($(date +%s) - start_all)) s"
