@@ -407,7 +407,11 @@ static size_t arrays_lower_bound(const struct state *st, uint64_t id)
 
 struct array *array_find(const struct state *st, uint64_t id)
 {
-	size_t i = arrays_lower_bound(st, id);
+	size_t i;
+
+	if (!id)                     /* a task in no array */
+		return NULL;
+	i = arrays_lower_bound(st, id);
 
 	return i < st->narrays && st->arrays[i]->id == id ? st->arrays[i] : NULL;
 }
@@ -755,7 +759,7 @@ struct sched_task *array_successor(void *ctx, struct sched_task *started)
 
 static void array_on_leaving(void *arg, struct task *t)
 {
-	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
+	struct array *a = array_find(arg, t->array_id);
 
 	if (!a)
 		return;
@@ -771,7 +775,7 @@ static void array_on_leaving(void *arg, struct task *t)
 
 static void array_on_requeued(void *arg, struct task *t)
 {
-	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
+	struct array *a = array_find(arg, t->array_id);
 
 	if (a && t->st.state == SCHED_PENDING)
 		a->noffered++;
@@ -779,7 +783,7 @@ static void array_on_requeued(void *arg, struct task *t)
 
 static void array_on_started(void *arg, struct task *t)
 {
-	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
+	struct array *a = array_find(arg, t->array_id);
 
 	if (a && t->attempts == 1)
 		a->nbegun++;
@@ -788,7 +792,7 @@ static void array_on_started(void *arg, struct task *t)
 static void array_on_ended(void *arg, struct task *t)
 {
 	struct state *st = arg;
-	struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+	struct array *a = array_find(st, t->array_id);
 
 	if (!a)
 		return;
@@ -819,7 +823,7 @@ bool array_has_index(const struct array *a, uint32_t idx)
 
 static void array_on_gone(void *arg, const struct task *t)
 {
-	struct array *a = t->array_id ? array_find(arg, t->array_id) : NULL;
+	struct array *a = array_find(arg, t->array_id);
 
 	if (a && t->state == TASK_COMPLETED)
 		array_set_add(&a->gone_ok, t->array_index, a->step);
@@ -877,7 +881,7 @@ void array_follow_tasks(struct state *st)
 void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,
 		      uint32_t *max, uint32_t *count, uint32_t *step)
 {
-	const struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+	const struct array *a = array_find(st, t->array_id);
 
 	*min = a ? a->min : 0;
 	*max = a ? a->max : 0;

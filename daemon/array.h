@@ -100,6 +100,7 @@ struct array {
 	int64_t last_end_ms;         /* when its newest ended index in memory ended */
 };
 
+/* The array with this id; NULL if none (id 0: a task in no array). */
 struct array *array_find(const struct state *st, uint64_t id);
 /* The materialized task of index idx of a, or NULL. */
 struct task *array_task_find(const struct state *st, const struct array *a, uint32_t idx);

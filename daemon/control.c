@@ -60,7 +60,7 @@ static bool release_in_batch(struct state *st, struct task *t, const struct acto
 static int hold_in(struct state *st, struct task *t, bool release, const struct actor *who,
 		   const struct cancel_batch *b, struct state_err *e)
 {
-	struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+	struct array *a = array_find(st, t->array_id);
 
 	if (!rights_task_manage(st, t, who))
 		return rights_task_refuse(t, release ? "release it" : "hold it", e);

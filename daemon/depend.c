@@ -459,7 +459,7 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 		    !t->kill_on_invalid_dep)
 			return r;
 		if (t->kill_on_invalid_dep) {
-			struct array *a = t->array_id ? array_find(st, t->array_id) : NULL;
+			struct array *a = array_find(st, t->array_id);
 
 			/* Every index waits for the same: the whole array goes. */
 			if (a)

@@ -1426,6 +1426,12 @@ static void successor_enqueue(struct sched *s, struct sched_task *n)
 }
 
 /* A one-node task's node is in the task itself (node_one). */
+static void task_nodes_set(struct sched_task *t, const uint32_t *nodes)
+{
+	t->nodes = t->nnodes == 1 ? &t->node_one : xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
+	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
+}
+
 static void task_nodes_free(struct sched_task *t)
 {
 	if (t->nodes != &t->node_one)
@@ -1438,8 +1444,7 @@ static void task_start(struct sched *s, struct pool *p, struct tq *q, struct sch
 {
 	uint32_t i;
 
-	t->nodes = t->nnodes == 1 ? &t->node_one : xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
-	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
+	task_nodes_set(t, nodes);
 	for (i = 0; i < t->nnodes; i++)
 		node_charge(s, nodes[i], t->per_node, 1);
 	q->used = hpq_res_add(q->used, task_total(t));
@@ -2938,8 +2943,7 @@ int sched_task_adopt(struct sched *s, struct sched_task *t, const uint32_t *node
 	t->queue_key = t->submit_ms;
 	t->preempting_for = NULL;
 	t->flags = 0;
-	t->nodes = t->nnodes == 1 ? &t->node_one : xreallocarray(NULL, t->nnodes, sizeof(*t->nodes));
-	memcpy(t->nodes, nodes, t->nnodes * sizeof(*t->nodes));
+	task_nodes_set(t, nodes);
 	for (i = 0; i < t->nnodes; i++)
 		node_charge(s, nodes[i], t->per_node, 1);
 	q->used = hpq_res_add(q->used, task_total(t));
