@@ -28,6 +28,8 @@
  *   --flood-heartbeats N  N heartbeats a second from every node
  *   --bad-attempts R      R updates a second about a node's own running
  *                         task with a wrong attempt (next, 0, exited)
+ * At SIGTERM it stops misbehaving and exits once hpqd has answered every
+ * lie sent (2 s at most), so that lies sent = refused + accepted.
  */
 #include <errno.h>
 #include <getopt.h>
