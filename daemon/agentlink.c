@@ -150,14 +150,17 @@ static struct task *run_still_unsent(struct run_job *j)
 	return NULL;
 }
 
-/* The environment and script are read from the store, not kept in memory
- * for the task's wait in the queue (task.c). */
-static void on_run_read(void *arg, int status, const struct store_run *run)
+/*
+ * The START is committed, and the environment and script (task.c does
+ * not keep them in memory while a task waits in the queue) were read in
+ * its own transaction: the RunTask goes out now.
+ */
+static void on_start_committed(void *arg, int status, const struct store_run *run)
 {
 	struct run_job *j = arg;
-	struct task *t = run_still_unsent(j);
+	struct task *t = status == 0 ? run_still_unsent(j) : NULL;
 
-	if (t && status < 0) {
+	if (t && !run) {
 		/* Never sent, so it runs nowhere: back to the queue. */
 		log_warn("task %llu attempt %u: cannot read its environment from the state "
 			 "database; it is requeued", (unsigned long long)j->task_id, j->attempt);
@@ -170,28 +173,16 @@ static void on_run_read(void *arg, int status, const struct store_run *run)
 	free(j);
 }
 
-static void on_start_committed(void *arg, int status)
-{
-	struct run_job *j = arg;
-	struct task *t = status == 0 ? run_still_unsent(j) : NULL;
-
-	if (!t) {
-		free(j);
-		return;
-	}
-	/* An array's indices run its first task's environment and script. */
-	store_read_run(j->d->store, t->array_id ? t->array_id : t->st.id,
-		       t->has_script ? (t->array_id ? t->array_id : t->st.id) : 0, on_run_read, j);
-}
-
 void agentlink_run_after_commit(struct hpqd *d, struct task *t)
 {
 	struct run_job *j = xcalloc(1, sizeof(*j));
+	uint64_t first = t->array_id ? t->array_id : t->st.id;
 
 	j->d = d;
 	j->task_id = t->st.id;
 	j->attempt = t->attempts;
-	store_after_commit(d->store, on_start_committed, j);
+	/* An array's indices run its first task's environment and script. */
+	store_read_run(d->store, first, t->has_script ? first : 0, on_start_committed, j);
 }
 
 struct kill_job {

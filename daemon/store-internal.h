@@ -19,6 +19,7 @@ enum stmt_id {
 	ST_TASK_END,
 	ST_SCRIPT_INSERT,
 	ST_ENV_INSERT,
+	ST_ENV_READ,
 	ST_SCRIPT_READ,
 	ST_CKPT_INSERT,
 	ST_HIST_CKPTS,
@@ -137,7 +138,8 @@ void op_names(struct op *op, unsigned i, char *const *names, size_t n);
  * status) on the loop. run returns an SQLite result code; anything but
  * SQLITE_OK fails the commit, which then waits and is tried again (store.h),
  * so run may run more than once and must do the same each time. Reads
- * use store_call_read.
+ * use store_call_read, unless they must see the batch's changes and
+ * answer only once those are committed (store_read_run).
  */
 void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg);
 

@@ -24,6 +24,7 @@ const struct stmt_def store_task_stmts[] = {
 	  "?,?,?,?)" },
 	{ ST_SCRIPT_INSERT, "INSERT OR REPLACE INTO scripts (id, body) VALUES (?,?)" },
 	{ ST_ENV_INSERT, "INSERT OR REPLACE INTO task_env (id, env) VALUES (?,?)" },
+	{ ST_ENV_READ, "SELECT env FROM task_env WHERE id = ?" },
 	{ ST_SCRIPT_READ, "SELECT body FROM scripts WHERE id = ?" },
 	{ ST_TASK_UPDATE,
 	  "UPDATE tasks SET state = ?, reason = ?, node_names = ?, nodes_done = ?,"
@@ -981,26 +982,32 @@ struct run_req {
 	bool has_env;
 	char *script;
 	size_t script_len;
+	int read_rc;                 /* the read's own SQLite result */
 	store_run_fn_t fn;
 	void *arg;
 };
 
+/*
+ * Runs among the batch's changes, so it reads what they wrote (a task
+ * submitted and started in one iteration); run again from the start when
+ * their transaction failed and is tried again. A failed read fails only
+ * itself, not the transaction, unless it ended the transaction (an I/O
+ * error): then nothing else may run outside it.
+ */
 static int run_read_run(struct store *s, void *arg)
 {
 	struct run_req *r = arg;
 	sqlite3_stmt *q;
 	int rc;
 
-	/* A rerun (store.h) starts over. */
+	/* A rerun starts over. */
 	if (r->has_env)
 		col_strv_free(&r->env);
 	r->has_env = false;
 	free(r->script);
 	r->script = NULL;
-	rc = sqlite3_prepare_v2(store_db(s), "SELECT env FROM task_env WHERE id = ?1", -1, &q,
-				NULL);
-	if (rc != SQLITE_OK)
-		return rc;
+	q = store_stmt(s, ST_ENV_READ);
+	sqlite3_reset(q);
 	sqlite3_bind_int64(q, 1, (int64_t)r->task_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
@@ -1008,20 +1015,22 @@ static int run_read_run(struct store *s, void *arg)
 		r->has_env = true;
 		rc = SQLITE_DONE;
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE || !r->script_id)
-		return rc == SQLITE_DONE ? SQLITE_OK : rc;
-	q = store_stmt(s, ST_SCRIPT_READ);
 	sqlite3_reset(q);
-	sqlite3_bind_int64(q, 1, (int64_t)r->script_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		r->script_len = (size_t)sqlite3_column_bytes(q, 0);
-		r->script = xmemdup(r->script_len ? sqlite3_column_blob(q, 0) : "", r->script_len);
-		rc = SQLITE_DONE;
+	if (rc == SQLITE_DONE && r->script_id) {
+		q = store_stmt(s, ST_SCRIPT_READ);
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, (int64_t)r->script_id);
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW) {
+			r->script_len = (size_t)sqlite3_column_bytes(q, 0);
+			r->script = xmemdup(r->script_len ? sqlite3_column_blob(q, 0) : "",
+					    r->script_len);
+			rc = SQLITE_DONE;
+		}
+		sqlite3_reset(q);
 	}
-	sqlite3_reset(q);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	r->read_rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	return sqlite3_get_autocommit(store_db(s)) ? r->read_rc : SQLITE_OK;
 }
 
 static void run_done(void *arg, int status)
@@ -1034,7 +1043,7 @@ static void run_done(void *arg, int status)
 		.script_len = r->script_len,
 	};
 
-	r->fn(r->arg, status, status < 0 ? NULL : &run);
+	r->fn(r->arg, status, status < 0 || r->read_rc != SQLITE_OK ? NULL : &run);
 	if (r->has_env)
 		col_strv_free(&r->env);
 	free(r->script);
@@ -1050,7 +1059,7 @@ void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store
 	r->script_id = script_id;
 	r->fn = fn;
 	r->arg = arg;
-	store_call_read(s, run_read_run, run_done, r);
+	store_call(s, run_read_run, run_done, r);
 }
 
 /* ---------------------------------------------------------------- retention */

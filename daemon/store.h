@@ -479,8 +479,12 @@ void store_read_index_history(struct store *s, uint64_t array_id, uint32_t index
  * What RunTask needs that the daemon does not keep in memory: the
  * environment of task task_id (an array's index runs its array's first
  * task's) and the batch script kept under script_id (the task's or its
- * array's id; 0: none). env is a NULL-terminated vector; both are
- * valid during fn only. status < 0: they could not be read.
+ * array's id; 0: none). Read in the open batch's transaction, after the
+ * changes recorded so far (the START that this RunTask announces), and
+ * handed over once they are committed: a start waits for one commit.
+ * fn gets the commit's status as store_after_commit's does; r is NULL
+ * when the commit failed or the rows could not be read. env is a
+ * NULL-terminated vector; r is valid during fn only.
  */
 struct store_run {
 	char *const *env;

@@ -11,7 +11,10 @@
 #   submit-to-start latency p50/p99 (submit: when sim_submit sends the
 #     SubmitRequest; start: RunTask's arrival at hpq-sim, from its --runlog),
 #   tasks started and finished per second over the steady part of the run,
-#   `hpq status` and `hpq list` latency during the run (medians).
+#   `hpq status` and `hpq list` latency during the run (medians),
+#   hpqd's group commits over the run (hpq_store_commit_seconds: how many,
+#     and what share took longer than 10, 25 and 50 ms) and the size of
+#     the database's WAL file at the end.
 #
 # Sizes are environment variables:
 #   BUILD=build NODES=2000 GPUS=8 TEAMS=200 HEARTBEAT=10s RATE=200 BATCH=20
@@ -80,8 +83,10 @@ max_connections = $((NODES + 1024))
 [tasks]
 keep_finished = $KEEP_FINISHED
 EOF
+METRICS=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_hpqd() {
 	"$HPQD" --foreground --state-dir "$DIR" --socket "$SOCK" --listen "" --log-level warning \
+		--metrics "$METRICS" \
 		--heartbeat "$HEARTBEAT" --config "$DIR/hpqd.conf" 2>>"$DIR/hpqd.log" &
 	HPQD_PID=$!
 	pids+=($HPQD_PID)
@@ -158,6 +163,8 @@ pids+=($SAMPLER)
 submitter
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
+curl -sf "http://$METRICS/metrics" >"$DIR/metrics" || : >"$DIR/metrics"
+wal_kib=$(du -k "$DIR/hpqd.db-wal" 2>/dev/null | cut -f1)
 
 # A crash under load: every agent reconnects and registers again at once.
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/sim.stats"; }
@@ -188,10 +195,11 @@ fi
 kill -TERM $SIM_PID
 wait $SIM_PID || true
 
-python3 - "$DIR" "$WARMUP" "$RUN" "$(getconf CLK_TCK)" "$NODES" "$BATCH" <<'EOF'
+python3 - "$DIR" "$WARMUP" "$RUN" "$(getconf CLK_TCK)" "$NODES" "$BATCH" "${wal_kib:-0}" <<'EOF'
 import sys, statistics as st
 d, warm, run, hz, nodes, batch = (sys.argv[1], float(sys.argv[2]), float(sys.argv[3]),
                                   int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+wal_kib = int(sys.argv[7])
 
 def q(v, p):
     v = sorted(v)
@@ -247,6 +255,18 @@ if len(rows) >= 2:
     print('hpq status: median %.1f ms; hpq list: median %.1f ms (%d samples)'
           % (st.median(int(r[7]) / 1e3 for r in rows), st.median(int(r[8]) / 1e3 for r in rows),
              len(rows)))
+# The group commits of the whole run, from the histogram's cumulative buckets.
+buckets = {}
+for line in open(d + '/metrics'):
+    if line.startswith('hpq_store_commit_seconds_bucket{le="'):
+        le = line.split('"')[1]
+        buckets[float('inf') if le == '+Inf' else float(le)] = int(line.split()[-1])
+if buckets:
+    n = buckets[float('inf')]
+    def over(s):
+        return 100.0 * (n - buckets[s]) / n if n else 0.0
+    print('group commits: %d; over 10 ms %.1f%%, over 25 ms %.2f%%, over 50 ms %.2f%%; '
+          'WAL file at the end %d KiB' % (n, over(0.01), over(0.025), over(0.05), wal_kib))
 EOF
 [ -n "$restart_report" ] && echo "$restart_report"
 grep -E "^(dup_starts|max_attempt|exits_refused|disconnects|cpu_s|maxrss_kib) " "$DIR/sim.stats" |

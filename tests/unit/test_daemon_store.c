@@ -10,7 +10,8 @@
  *     history read sees everything recorded before it;
  *   - a commit that fails answers nothing: the store is degraded, reads
  *     still answer, and a retry commits what waited, in order, once the
- *     database takes it; a stop fails what still waits;
+ *     database takes it; a stop fails what still waits; what a RunTask
+ *     reads sees the rows of its own transaction and waits for their commit;
  *   - the events and usage reads filter, order and sum as store.h says,
  *     pruning keeps the newest event, and a read that fails by itself
  *     leaves the store working;
@@ -98,15 +99,17 @@ struct env_read {
 	size_t envc;
 	char nth[128];
 	size_t want;
+	size_t script_len;
 };
 
 static void on_env(void *arg, int status, const struct store_run *r)
 {
 	struct env_read *e = arg;
 
-	e->done = status == 0 ? 1 : -1;
-	if (status == 0) {
+	e->done = status == 0 && r ? 1 : -1;
+	if (e->done == 1) {
 		e->envc = r->envc;
+		e->script_len = r->script ? r->script_len : 0;
 		if (e->want < r->envc)
 			snprintf(e->nth, sizeof(e->nth), "%s", r->env[e->want]);
 	}
@@ -817,6 +820,58 @@ static void test_stop_fails_what_waits(void **ts)
 		uv_run(&f->loop, UV_RUN_ONCE);
 	assert_int_equal(seen.status[0], -1);
 	assert_int_equal(seen.status[1], -1);
+	fix_close_store(f, s);
+}
+
+/*
+ * What a RunTask needs is read in the START's own transaction, so it sees
+ * a task submitted in the same one, and is handed over only once that
+ * commits: not from what was committed before while the commit waits,
+ * which has neither the task's environment nor its script.
+ */
+static void test_run_read_waits_for_its_rows(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	static char *argv[] = { "/bin/train" };
+	static char *env[] = { "HOME=/root", "LANG=C.UTF-8" };
+	static const char script[] = "#!/bin/sh\ntrain\n";
+	Hpq__TaskSpec spec = HPQ__TASK_SPEC__INIT;
+	Hpq__Resources res = HPQ__RESOURCES__INIT;
+	struct env_read e = { .want = 1 };
+	struct state_err err;
+	struct state st;
+	struct task *t;
+	int changes = 0;
+
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, on_change, &changes), 0);
+	fix_commit_store(f, s);
+	rename_table(f, "events", "away");    /* the submit's event fails the commit */
+	res.cpus = 1;
+	spec.per_node = &res;
+	spec.n_argv = 1;
+	spec.argv = argv;
+	spec.n_env = 2;
+	spec.env = env;
+	spec.script.data = (uint8_t *)script;
+	spec.script.len = sizeof(script) - 1;
+	assert_int_equal(state_task_submit(&st, &spec, &admin, &t, &err), 0);
+	store_read_run(s, t->st.id, t->st.id, on_env, &e);
+	store_submit(s);
+	while (!changes)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_true(store_degraded(s));
+	assert_int_equal(e.done, 0);          /* nothing before its rows are durable */
+
+	rename_table(f, "away", "events");
+	while (!e.done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(e.done, 1);
+	assert_int_equal(e.envc, 2);
+	assert_string_equal(e.nth, "LANG=C.UTF-8");
+	assert_int_equal(e.script_len, sizeof(script) - 1);
+	state_release(&st);
 	fix_close_store(f, s);
 }
 
@@ -1858,6 +1913,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_waits, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_fails_what_waits, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_run_read_waits_for_its_rows, setup,
+						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_event_reads, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_rows, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v1_upgrades, setup, fix_teardown),
