@@ -164,7 +164,7 @@ submitter
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
 curl -sf "http://$METRICS/metrics" >"$DIR/metrics" || : >"$DIR/metrics"
-wal_kib=$(du -k "$DIR/hpqd.db-wal" 2>/dev/null | cut -f1)
+wal_kib=$(du -k "$DIR/hpq.db-wal" 2>/dev/null | cut -f1)
 
 # A crash under load: every agent reconnects and registers again at once.
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/sim.stats"; }
