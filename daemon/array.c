@@ -9,7 +9,6 @@
 
 #include "array.h"
 #include "clock.h"
-#include "depend.h"
 #include "error.h"
 #include "log.h"
 #include "state-internal.h"
@@ -724,7 +723,7 @@ void array_refill(struct state *st, struct array *a)
 	if (!t)
 		return;
 	a->head = t;
-	depend_offer(st, t);
+	task_entered(st, t);
 	mark_dirty(st);
 }
 

@@ -588,9 +588,16 @@ static void depend_on_task(void *arg, struct task *t)
 		wake(st, singleton_key(t));
 }
 
+/* A task new in the queue goes in through its dependencies. */
+static void depend_on_entered(void *arg, struct task *t)
+{
+	depend_offer(arg, t);
+}
+
 void depend_follow_tasks(struct state *st)
 {
 	state_observe(st, &(struct state_observer){
+		.task_entered = depend_on_entered,
 		.task_started = depend_on_task,
 		.task_ended = depend_on_task,
 		.arg = st,

@@ -498,7 +498,7 @@ int plans_create(struct state *st, const struct actor *who, const char *offer_id
 	*ret = NULL;
 	if (!tm)
 		return state_errf(e, HPQ_ENOTFOUND, "unknown team '%.64s'", team);
-	if (!who->admin && !rights_team_admin(tm, who))
+	if (!who->admin && !team_is_admin(tm, who))
 		return state_errf(e, HPQ_EPERM,
 				  "only team admins of %s or cluster administrators can make its "
 				  "plans", tm->name);
@@ -576,7 +576,7 @@ int plans_cancel(struct state *st, const struct actor *who, const char *name, in
 	if (!p)
 		return state_errf(e, HPQ_ENOTFOUND, "unknown plan '%.64s'", name);
 	tm = state_team_find(st, p->team);
-	if (!who->admin && !rights_team_admin(tm, who))
+	if (!who->admin && !team_is_admin(tm, who))
 		return state_errf(e, HPQ_EPERM,
 				  "only team admins of %s or cluster administrators can cancel its "
 				  "plans", p->team);

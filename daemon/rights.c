@@ -18,39 +18,11 @@
 #include "rights.h"
 #include "xalloc.h"
 
-bool rights_in_group(const struct actor *who, const char *group)
-{
-	if (!group || !*group)
-		return false;
-	for (size_t i = 0; i < who->ngroups; i++)
-		if (!strcmp(who->groups[i], group))
-			return true;
-	return false;
-}
-
-bool rights_names(char *const *list, size_t n, const struct actor *who)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (list[i][0] == '@') {
-			if (rights_in_group(who, list[i] + 1))
-				return true;
-		} else if (!who->agent && !strcmp(list[i], who->user)) {
-			return true;
-		}
-	}
-	return false;
-}
-
-bool rights_team_admin(const struct team *tm, const struct actor *who)
-{
-	return tm && rights_names(tm->admins, tm->nadmins, who);
-}
-
 bool rights_task_manage(const struct state *st, const struct task *t, const struct actor *who)
 {
 	if (who->admin || (!who->agent && !strcmp(who->user, t->user)))
 		return true;
-	return rights_team_admin(state_team_find(st, t->team), who);
+	return team_is_admin(state_team_find(st, t->team), who);
 }
 
 int rights_task_refuse(const struct task *t, const char *what, struct state_err *e)
@@ -74,7 +46,7 @@ void rights_view_init(struct rights_view *v, const struct state *st, const struc
 	v->nteams = st->nteams;
 	v->team_admin = xcalloc(st->nteams, sizeof(*v->team_admin));
 	for (uint32_t i = 0; i < st->nteams; i++) {
-		v->team_admin[i] = rights_team_admin(st->teams[i], who);
+		v->team_admin[i] = team_is_admin(st->teams[i], who);
 		v->any_team |= v->team_admin[i];
 	}
 }

@@ -30,14 +30,6 @@
 #define DENIED_WINDOW_MS 60000
 #define DENIED_MAX_USERS 256
 
-/* Is who a member of group (a name; "" is no group)? */
-bool rights_in_group(const struct actor *who, const char *group);
-/* Does list (a team's members or admins: user names and @groups) name who? */
-bool rights_names(char *const *list, size_t n, const struct actor *who);
-/* Is who an admin of team tm (NULL: no team, no)? Cluster administrators
- * are not, unless listed: check actor.admin besides. */
-bool rights_team_admin(const struct team *tm, const struct actor *who);
-
 /* May who manage t (cancel it): its owner, its team's admins, cluster
  * administrators. */
 bool rights_task_manage(const struct state *st, const struct task *t, const struct actor *who);

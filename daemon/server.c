@@ -520,7 +520,7 @@ static int identify(struct conn *c, const char *name, struct state_err *e)
 					    (int64_t)uv_now(c->srv->p.loop), &c->actor.ngroups);
 	c->actor.admin = !c->actor.agent &&
 			 (is_admin(c->srv, c->user, c->actor.uid, c->actor.known) ||
-			  rights_in_group(&c->actor, c->srv->p.cfg->admin_group));
+			  actor_in_group(&c->actor, c->srv->p.cfg->admin_group));
 	if (c->actor.agent) {
 		if (c->local && !is_admin(c->srv, c->user, c->peer_uid, true))
 			return state_errf(e, HPQ_EPERM,

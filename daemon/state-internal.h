@@ -53,6 +53,9 @@ void task_adopt(struct state *st, struct task *t);
 void task_save(struct state *st, struct task *t);
 /* To a final state, out of the dispatcher, recorded with its end event. */
 void task_finish(struct state *st, struct task *t, enum task_state to, const char *reason);
+/* t, pending and outside the dispatcher, is new in the queue: the
+ * observers that follow tasks offer it (state.h, task_entered). */
+void task_entered(struct state *st, struct task *t);
 /* t leaves the dispatcher (held, or waiting again): the observers that
  * follow tasks hear it first (state.h, task_leaving). */
 void task_leaving(struct state *st, struct task *t);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor.h"
 #include "list.h"
 #include "node.h"
 #include "scheduler.h"
@@ -117,6 +118,9 @@ struct state_observer {
 	/*
 	 * A task's life, for what is built on tasks (array.c, depend.c,
 	 * plan.c: task.c calls none of them by name):
+	 *   task_entered   t, pending outside the dispatcher, is new in the
+	 *                  queue (its array's next index): its dependencies
+	 *                  decide whether it goes in (depend.c);
 	 *   task_leaving   t leaves the dispatcher (it ends, is requeued, is
 	 *                  held or waits again), told before the dispatcher
 	 *                  hears, t still as it was;
@@ -127,6 +131,7 @@ struct state_observer {
 	 *                  left memory: what followed them may go too, at most
 	 *                  max of it; returns how many went.
 	 */
+	void (*task_entered)(void *arg, struct task *t);
 	void (*task_leaving)(void *arg, struct task *t);
 	void (*task_requeued)(void *arg, struct task *t);
 	void (*task_started)(void *arg, struct task *t);
@@ -138,21 +143,6 @@ struct state_observer {
 /* Adds a copy of o; state_unobserve removes every observer with that arg. */
 void state_observe(struct state *st, const struct state_observer *o);
 void state_unobserve(struct state *st, const void *arg);
-
-/* Who asks for a change. */
-struct actor {
-	const char *user;
-	uint32_t uid, gid;
-	bool admin;
-	bool agent;                  /* an agent relaying for one of its tasks */
-	const char *node;            /* agent: its node's name */
-	bool known;                  /* uid/gid are real (the user exists here) */
-	/* The names of the user's groups on hpqd's host (groups.h), for
-	 * @group members and admins of teams: one block, owned by whoever
-	 * filled the actor (the connection); NULL for none. */
-	char **groups;
-	size_t ngroups;
-};
 
 /* The message of a refused change, for the Error reply. */
 struct state_err {

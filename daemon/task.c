@@ -553,6 +553,11 @@ static void link_running(struct state *st, struct task *t)
 							 __VA_ARGS__);             \
 	} while (0)
 
+void task_entered(struct state *st, struct task *t)
+{
+	TELL(st, task_entered, t);
+}
+
 void task_leaving(struct state *st, struct task *t)
 {
 	TELL(st, task_leaving, t);

@@ -13,12 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "actor.h"
 #include "clock.h"
 #include "error.h"
 #include "hpq.h"
 #include "log.h"
 #include "parse.h"
-#include "rights.h"
 #include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
@@ -195,10 +195,14 @@ static void team_insert(struct state *st, struct team *t)
 	strmap_put(&st->team_names, t->name, t);
 }
 
+bool team_is_admin(const struct team *tm, const struct actor *who)
+{
+	return tm && actor_named(tm->admins, tm->nadmins, who);
+}
+
 bool team_admits(const struct team *t, const struct actor *who)
 {
-	return !t->nmembers || rights_names(t->members, t->nmembers, who) ||
-	       rights_team_admin(t, who);
+	return !t->nmembers || actor_named(t->members, t->nmembers, who) || team_is_admin(t, who);
 }
 
 static void team_to_sched(struct state *st, const struct team *t)
@@ -591,7 +595,7 @@ static int team_admin_may(const struct team *old, bool create, unsigned mask,
 		return state_errf(e, HPQ_EPERM, "only cluster administrators can create teams");
 	if (!old)
 		return 0;    /* unknown: said below */
-	if (!rights_team_admin(old, who))
+	if (!team_is_admin(old, who))
 		return state_errf(e, HPQ_EPERM, "you are not an admin of team %s: only its admins "
 				  "and cluster administrators may set its members, and only "
 				  "cluster administrators change the rest", old->name);

@@ -86,6 +86,9 @@ const char *state_sharing_name(enum sched_sharing s);
 int state_sharing_parse(const char *name);
 
 struct team *state_team_find(const struct state *st, const char *name);
+/* Is who an admin of team tm (NULL: no team, no)? Cluster administrators
+ * are not, unless listed: check actor.admin besides. */
+bool team_is_admin(const struct team *tm, const struct actor *who);
 struct prio_class *state_class_find(const struct state *st, const char *name);
 struct pool *state_pool_find(const struct state *st, const char *name);
 /* The pool of that name, created (recorded, with an event by actor) if

@@ -21,7 +21,7 @@ floor() {
 	request.h | req-*.c | task-reply.*) echo 5 ;;
 	router.*) echo 6 ;;
 	hpqd.* | main.c) echo 7 ;;
-	groups.*) echo 1 ;;
+	groups.* | actor.*) echo 1 ;;
 	rights.* | trust.* | update.*) echo 2 ;;
 	array.* | depend.* | select.* | control.* | plan.* | submit.*) echo 2 ;;
 	ca.* | backup.*) echo 1 ;;

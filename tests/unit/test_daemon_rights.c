@@ -240,11 +240,11 @@ static void test_team_roles(void **ts)
 	assert_int_equal(vision->nadmins, 1);
 	assert_string_equal(vision->admins[0], "@ml-leads");
 
-	assert_true(rights_names(vision->members, vision->nmembers, &alice));   /* @ml */
-	assert_false(rights_names(vision->members, vision->nmembers, &bob));
-	assert_true(rights_team_admin(vision, &lead));
-	assert_false(rights_team_admin(vision, &alice));
-	assert_false(rights_team_admin(NULL, &lead));
+	assert_true(actor_named(vision->members, vision->nmembers, &alice));   /* @ml */
+	assert_false(actor_named(vision->members, vision->nmembers, &bob));
+	assert_true(team_is_admin(vision, &lead));
+	assert_false(team_is_admin(vision, &alice));
+	assert_false(team_is_admin(NULL, &lead));
 
 	/* A member via @ml submits; bob is refused, saying who may. */
 	t = submit(f, &alice, "vision", &e);
