@@ -16,8 +16,9 @@ DEPS := build-essential cmake pkg-config clang libclang-rt-14-dev \
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-# What only `make bench` needs: gnuplot draws the trace replay's plots.
-BENCH_DEPS := gnuplot-nox python3
+# What only `make bench` needs: gnuplot draws the trace replay's plots; jq
+# reads `hpq status --json` in the hpq-sim scenario.
+BENCH_DEPS := gnuplot-nox python3 jq
 BENCH_BUILD ?= build-bench
 
 .PHONY: all build deps demo test bench install clean

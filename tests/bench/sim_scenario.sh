@@ -163,7 +163,8 @@ pids+=($SAMPLER)
 submitter
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
-curl -sf "http://$METRICS/metrics" >"$DIR/metrics" || : >"$DIR/metrics"
+python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+	"http://$METRICS/metrics" >"$DIR/metrics" 2>/dev/null || : >"$DIR/metrics"
 wal_kib=$(du -k "$DIR/hpq.db-wal" 2>/dev/null | cut -f1)
 
 # A crash under load: every agent reconnects and registers again at once.
