@@ -146,7 +146,7 @@ static int check(struct state *st, struct task *t, const struct update *u,
 		return HPQ_EINVAL;
 	/* More time for a running task is its team's admins' to give: the
 	 * owner may only give some back. */
-	if (running && u->time && !who->admin && !(team && team_is_admin(team, who)) &&
+	if (running && u->time && !who->admin && !team_is_admin(team, who) &&
 	    (!u->time_limit_s || (t->time_limit_s && u->time_limit_s > t->time_limit_s)))
 		return state_errf(e, HPQ_EPERM, "only a team admin or an administrator can give "
 				  "running task %llu more time (it has %s)",

@@ -1167,11 +1167,6 @@ static void stop_cb(struct ev_loop *l, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void drain_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-	ev_break(loop, EVBREAK_ALL);
-}
-
 /* A lie is counted refused or accepted when hpqd answers it: at SIGTERM
  * no more go out, and those in flight get their answers first (2 s at
  * most), so that the counters add up. A second signal ends it at once. */
@@ -1187,7 +1182,7 @@ static void sig_cb(struct ev_loop *l, ev_signal *w, int revents)
 		return;
 	}
 	draining = true;
-	ev_timer_init(&drain_w, drain_cb, 2.0, 0);
+	ev_timer_init(&drain_w, stop_cb, 2.0, 0);
 	ev_timer_start(loop, &drain_w);
 }
 
