@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -876,6 +877,16 @@ static bool verbose(void)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+const char *h_cli_tls_module(void)
+{
+	static char path[PATH_MAX];
+	const char *hpq = h_bin("hpq"), *slash = strrchr(hpq, '/');
+	int n = slash ? (int)(slash - hpq) : 1;
+
+	snprintf(path, sizeof(path), "%.*s/hpq-tls.so", n, slash ? hpq : ".");
+	return path;
+}
+
 void h_cli_as(struct h_cluster *c, uid_t uid, gid_t gid)
 {
 	if (uid && !c->cli_copy[0]) {
@@ -887,6 +898,8 @@ void h_cli_as(struct h_cluster *c, uid_t uid, gid_t gid)
 			fail_msg("harness: cannot create '%s': %s", bin, strerror(errno));
 		snprintf(c->cli_copy, sizeof(c->cli_copy), "%s/hpq", bin);
 		h_copy_file(h_bin("hpq"), c->cli_copy, 0755);
+		/* and the TLS module that hpq loads from beside itself */
+		h_copy_file(h_cli_tls_module(), h_path(c, "bin/hpq-tls.so"), 0644);
 	}
 	c->cli_uid = uid;
 	c->cli_gid = gid;

@@ -140,10 +140,13 @@ int h_agent_index(struct h_cluster *c, const char *name);
 /* Runs the CLI (h_hpq*) as uid:gid from now on; 0, 0 runs it as the test
  * again. Another user need not reach the build tree (a checkout in root's
  * 0700 home): the first call copies hpq, which the harness runs for that
- * user, to <dir>/bin/hpq (mode 0755, the dir 0755) and makes <dir> itself
- * traversable (0711), since the CLI works in it and reaches the socket
- * there. A task such a user submits runs in <dir> too. */
+ * user, to <dir>/bin/hpq (mode 0755, the dir 0755), with the TLS module it
+ * loads from beside itself, and makes <dir> itself traversable (0711),
+ * since the CLI works in it and reaches the socket there. A task such a
+ * user submits runs in <dir> too. */
 void h_cli_as(struct h_cluster *c, uid_t uid, gid_t gid);
+/* hpq-tls.so, which h_bin("hpq") loads to speak TLS: beside it. */
+const char *h_cli_tls_module(void);
 /* Copies the file at src to dst with mode (the harness's own use above,
  * and for a test's programs that another user must run). */
 void h_copy_file(const char *src, const char *dst, mode_t mode);

@@ -323,6 +323,37 @@ static char *check_output(struct h_cluster *c, int *status)
 
 /* ---------------------------------------------------------------- the test */
 
+/* An hpq without its TLS module (hpq loads it only for TCP) says so and
+ * does nothing; over the Unix socket it needs none. Only where no hpq is
+ * installed, whose module a lone hpq would find. */
+static void no_tls_module(struct h_cluster *c, const char *server)
+{
+	const char *saved = getenv("HPQ_TEST_HPQ");
+	char *keep = saved ? strdup(saved) : NULL;
+	struct h_out o;
+
+	if (access(HPQ_TLS_MODULE_PATH, F_OK) == 0) {
+		fprintf(stderr, "skipped: an hpq without its TLS module (%s is installed)\n",
+			HPQ_TLS_MODULE_PATH);
+		free(keep);
+		return;
+	}
+	assert_int_equal(mkdir(h_path(c, "lone"), 0700), 0);
+	h_copy_file(h_bin("hpq"), h_path(c, "lone/hpq"), 0700);
+	setenv("HPQ_TEST_HPQ", h_path(c, "lone/hpq"), 1);
+	assert_int_not_equal(h_hpq(c, &o, "--server", server, "list", NULL), 0);
+	fprintf(stderr, "no TLS module: %s", o.err);
+	assert_non_null(strstr(o.err, "this hpq has no TLS"));
+	assert_non_null(strstr(o.err, "hpq-tls.so"));
+	h_out_free(&o);
+	assert_int_equal(h_hpq(c, NULL, "list", NULL), 0);
+	if (keep)
+		setenv("HPQ_TEST_HPQ", keep, 1);
+	else
+		unsetenv("HPQ_TEST_HPQ");
+	free(keep);
+}
+
 static void join_flow(void **state)
 {
 	struct h_cluster *c = *state;
@@ -417,6 +448,7 @@ static void join_flow(void **state)
 	fprintf(stderr, "another name: %s", o.err);
 	assert_non_null(strstr(o.err, "TLS with hpqd failed"));
 	h_out_free(&o);
+	no_tls_module(c, server);
 
 	/* A second node, then by hand with its certificate: no Hello as
 	 * another node, no report about another node's task. */

@@ -27,7 +27,7 @@
  * The install test runs `cmake --install` of this build into a temp prefix,
  * directly (without the files under /etc: component Unspecified) and with
  * DESTDIR (everything), and checks the tree: programs (the example trainer
- * on PATH too), man pages, units whose ExecStart is the installed binary,
+ * on PATH too), the CLI's TLS module, man pages, units whose ExecStart is the installed binary,
  * the tmpfiles.d entry, and the example configs, which must name every key
  * the programs accept, with their real defaults (hpqd --check prints the
  * same settings with every example line uncommented as with no file), and
@@ -824,6 +824,7 @@ static void check_tree(const char *root, const char *prefix)
 		{HPQ_TEST_MANDIR, "man8/hpqd.8"},
 		{HPQ_TEST_MANDIR, "man8/hpq-agent.8"},
 		{HPQ_TEST_MANDIR, "man1/hpq.1"},
+		{HPQ_TEST_TLS_MODULE_DIR, "hpq-tls.so"},
 		{HPQ_TEST_UNITDIR, "hpqd.service"},
 		{HPQ_TEST_UNITDIR, "hpq-agent.service"},
 		{HPQ_TEST_SYSUSERSDIR, "hpq.conf"},
