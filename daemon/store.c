@@ -47,6 +47,7 @@
  * cannot be committed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1085,6 +1086,8 @@ static void store_thread(void *arg)
 {
 	struct store *s = arg;
 
+	/* top -H and perf tell it from the loop by this name */
+	pthread_setname_np(pthread_self(), "hpqd-store");
 	for (;;) {
 		struct batch *list, *b;
 

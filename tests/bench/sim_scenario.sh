@@ -6,7 +6,8 @@
 # connection per simulated node; 200 teams get guarantees; tasks (1 GPU
 # each) arrive over time as small arrays, round-robin over the teams, for
 # RUN seconds. Reported at the end (and kept in the dir with KEEP=1):
-#   hpqd's CPU share (utime+stime over wall time) and VmRSS, per live task,
+#   hpqd's CPU share (utime+stime over wall time), and its loop thread's
+#     alone (the rest is its storage thread), and VmRSS, per live task,
 #   hpq-sim's own CPU share (it shares the machine with hpqd),
 #   submit-to-start latency p50/p99 (submit: when sim_submit sends the
 #     SubmitRequest; start: RunTask's arrival at hpq-sim, from its --runlog),
@@ -122,6 +123,8 @@ done
 # The baseline: nodes and teams, no tasks.
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# The loop's thread is the process's first (its tid is the pid).
+loop_ticks() { awk '{ print $14 + $15 }' "/proc/$1/task/$1/stat"; }
 echo "baseline: hpqd VmRSS $(rss_kib $HPQD_PID) KiB with $NODES nodes, $TEAMS teams"
 echo "base $(date +%s%N) $(ticks $HPQD_PID) $(rss_kib $HPQD_PID) $(ticks $SIM_PID)" \
 	>"$DIR/samples"
@@ -152,7 +155,7 @@ sampler() {
 		c=$(date +%s%N)
 		echo "sample $a $(ticks $HPQD_PID) $(rss_kib $HPQD_PID) $(ticks $SIM_PID)" \
 		     "$(jq -r '"\(.running // 0) \(.pending // 0)"' <<<"$s")" \
-		     "$(((b - a) / 1000)) $(((c - b) / 1000))"
+		     "$(((b - a) / 1000)) $(((c - b) / 1000)) $(loop_ticks $HPQD_PID)"
 		sleep "$SAMPLE"
 	done >>"$DIR/samples"
 }
@@ -240,8 +243,9 @@ print('steady window %.0f s: %.1f starts/s, %.1f ends/s, %.1f together'
 if len(rows) >= 2:
     f, l = rows[0], rows[-1]
     dt = (int(l[1]) - int(f[1])) / 1e9
-    print('hpqd CPU %.1f%% of one core; hpq-sim CPU %.1f%%'
-          % (100 * (int(l[2]) - int(f[2])) / hz / dt, 100 * (int(l[4]) - int(f[4])) / hz / dt))
+    print('hpqd CPU %.1f%% of one core (its loop thread %.1f%%); hpq-sim CPU %.1f%%'
+          % (100 * (int(l[2]) - int(f[2])) / hz / dt, 100 * (int(l[9]) - int(f[9])) / hz / dt,
+             100 * (int(l[4]) - int(f[4])) / hz / dt))
     rss = [int(r[3]) for r in rows]
     live = [int(r[5]) + int(r[6]) for r in rows]
     per = [(int(r[3]) - int(base[3])) * 1024 / max(1, int(r[5]) + int(r[6])) for r in rows]
