@@ -5,7 +5,8 @@
  * not link OpenSSL: loading libssl and libcrypto cost every hpq process
  * about 4 ms of page faults, as much as the rest of its start. hpq loads
  * the module on first use instead (tls-load.c); hpqd and hpq-agent link
- * tls.c as it is.
+ * tls.c as it is. On a login node, which dials hpqd over TCP, every
+ * command loads it, and starts as it did before.
  */
 #ifndef HPQ_TLS_MODULE_H
 #define HPQ_TLS_MODULE_H
