@@ -88,13 +88,16 @@ enum val_type { V_NULL, V_INT, V_TEXT, V_BLOB };
 struct val {
 	enum val_type type;
 	int64_t i;
-	char *p;        /* V_TEXT (NUL-terminated) and V_BLOB, owned */
+	char *p;        /* V_TEXT (NUL-terminated) and V_BLOB, in the batch's memory */
 	size_t len;
 };
+
+struct batch;
 
 typedef int (*store_run_fn)(struct store *s, void *arg);
 
 struct op {
+	struct batch *batch;    /* whose memory holds it and its values */
 	enum stmt_id stmt;
 	store_run_fn run;       /* store_call: runs instead of the statement */
 	void *arg;
@@ -116,11 +119,12 @@ static inline void op_int(struct op *op, unsigned i, int64_t x)
 	op->v[i].i = x;
 }
 
-static inline void op_text(struct op *op, unsigned i, const char *s)
-{
-	op->v[i].type = V_TEXT;
-	op->v[i].p = xstrdup(s ? s : "");
-}
+/* A copy of s (NULL: ""). */
+void op_text(struct op *op, unsigned i, const char *s);
+/* Room for more bytes at the end of blob i, which grows as needed (its
+ * capacity kept in its int): returns where they go. The caller adds them
+ * to its len. */
+char *op_blob_room(struct op *op, unsigned i, size_t more);
 
 /* Strings, each followed by its NUL, in one blob. */
 void op_strv(struct op *op, unsigned i, char *const *strv, size_t n);

@@ -192,7 +192,7 @@ static int bulk_run(struct store *s, void *arg);
 void store_task_bulk(struct store *s, uint64_t id, const struct store_bulk *b)
 {
 	struct op *op = store_last_op(s);
-	struct val *ids;
+	char *p;
 
 	if (!op || !bulk_same(op, b)) {
 		op = op_new(s, ST_TASK_BULK, BV_N);
@@ -206,16 +206,11 @@ void store_task_bulk(struct store *s, uint64_t id, const struct store_bulk *b)
 		op_text(op, BV_KIND, b->kind);
 		op_text(op, BV_ACTOR, b->actor);
 		op_text(op, BV_MESSAGE, b->message);
-		op->v[BV_IDS].type = V_BLOB;
 	}
-	ids = &op->v[BV_IDS];
-	if (ids->len + 8 > (size_t)ids->i) {
-		ids->i = ids->i ? 2 * ids->i : 64 * 8;
-		ids->p = xrealloc(ids->p, (size_t)ids->i);
-	}
+	p = op_blob_room(op, BV_IDS, 8);
 	for (int k = 0; k < 8; k++)
-		ids->p[ids->len + (size_t)k] = (char)(id >> (8 * k));
-	ids->len += 8;
+		p[k] = (char)(id >> (8 * k));
+	op->v[BV_IDS].len += 8;
 }
 
 static uint64_t bulk_id(const void *ids, size_t i)
