@@ -18,7 +18,8 @@
 
 struct hpq_tls_module {
 	/* HPQ_VERSION and the table's size when the module was built: hpq
-	 * refuses a module from another build, whose table may differ. */
+	 * refuses a module from another build, whose table may differ.
+	 * These two stay first, so that any build can read them. */
 	const char *version;
 	size_t size;
 	struct hpq_tls_ctx *(*ctx_new)(bool server, const struct hpq_tls_config *cfg, char *err,
