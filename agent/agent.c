@@ -32,6 +32,7 @@
 #include "logs.h"
 #include "monitor.h"
 #include "msg.h"
+#include "path.h"
 #include "xalloc.h"
 
 static int agent_journal(struct agent *a)
@@ -647,19 +648,10 @@ static int64_t agent_boot_time_ms(void)
  * keeps them together), else where it is installed. */
 static char *agent_find_supervisor(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
+	char *beside = hpq_path_beside_self("hpq-supervisor", X_OK);
 
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash && (size_t)(slash - self) + sizeof("/hpq-supervisor") <= sizeof(self)) {
-			strcpy(slash + 1, "hpq-supervisor");
-			if (access(self, X_OK) == 0)
-				return xstrdup(self);
-		}
-	}
+	if (beside)
+		return beside;
 	if (access(HPQ_SUPERVISOR_PATH, X_OK) == 0)
 		return xstrdup(HPQ_SUPERVISOR_PATH);
 	return NULL;

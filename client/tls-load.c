@@ -10,58 +10,37 @@
  * once a context does, so only hpq_tls_ctx_new loads; the rest forward.
  */
 #include <dlfcn.h>
-#include <limits.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "path.h"
 #include "tls-module.h"
 
 #define TLS_MODULE_NAME "hpq-tls.so"
 
 static const struct hpq_tls_module *tls;
 
-/* hpq-tls.so in the directory of the running program, if it is there. */
-static bool tls_module_beside(char *path, size_t len)
-{
-	ssize_t n = readlink("/proc/self/exe", path, len);
-	char *slash;
-
-	if (n <= 0 || (size_t)n >= len)
-		return false;
-	path[n] = '\0';
-	slash = strrchr(path, '/');
-	if (!slash || (size_t)(slash + 1 - path) + sizeof(TLS_MODULE_NAME) > len)
-		return false;
-	memcpy(slash + 1, TLS_MODULE_NAME, sizeof(TLS_MODULE_NAME));
-	return access(path, R_OK) == 0;
-}
-
 static const struct hpq_tls_module *tls_load(char *err, size_t errlen)
 {
-	char path[PATH_MAX];
-	const struct hpq_tls_module *m;
-	void *h;
+	char *beside = hpq_path_beside_self(TLS_MODULE_NAME, R_OK);
+	const char *path = beside ? beside : HPQ_TLS_MODULE_PATH;
+	const struct hpq_tls_module *m = NULL;
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 
-	if (!tls_module_beside(path, sizeof(path)))
-		snprintf(path, sizeof(path), "%s", HPQ_TLS_MODULE_PATH);
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		hpq_errf(err, errlen, HPQ_EINVAL, "this hpq has no TLS: %s", dlerror());
-		return NULL;
-	}
-	m = dlsym(h, HPQ_TLS_MODULE_SYMBOL);
-	if (!m || m->size != sizeof(*m) || strcmp(m->version, HPQ_VERSION)) {
-		if (!m)
-			hpq_errf(err, errlen, HPQ_EINVAL, "%s is not hpq's TLS module", path);
-		else
-			hpq_errf(err, errlen, HPQ_EINVAL,
-				 "%s is the TLS module of hpq %s, not of this hpq %s", path,
-				 m->version, HPQ_VERSION);
+	} else if (!(m = dlsym(h, HPQ_TLS_MODULE_SYMBOL))) {
+		hpq_errf(err, errlen, HPQ_EINVAL, "%s is not hpq's TLS module", path);
 		dlclose(h);
-		return NULL;
+	} else if (m->size != sizeof(*m) || strcmp(m->version, HPQ_VERSION)) {
+		hpq_errf(err, errlen, HPQ_EINVAL, "%s is the TLS module of hpq %s, not of this hpq %s",
+			 path, m->version, HPQ_VERSION);
+		m = NULL;
+		dlclose(h);
 	}
+	free(beside);
 	return m;   /* kept loaded until the process exits */
 }
 

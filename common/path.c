@@ -2,6 +2,7 @@
  * path.c: resolving and checking the paths of settings (path.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,4 +96,25 @@ int hpq_path_check_executable(const char *path, char *err, size_t errlen)
 		return hpq_errf(err, errlen, -errno, "'%s' is not executable by uid %ld: %s", path,
 				(long)geteuid(), strerror(errno));
 	return 0;
+}
+
+char *hpq_path_beside_self(const char *name, int mode)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash, *path;
+
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	path = xmalloc((size_t)(slash + 1 - self) + strlen(name) + 1);
+	memcpy(path, self, (size_t)(slash + 1 - self));
+	strcpy(path + (slash + 1 - self), name);
+	if (access(path, mode) == 0)
+		return path;
+	free(path);
+	return NULL;
 }

@@ -31,4 +31,9 @@ int hpq_path_check_dir(const char *path, char *err, size_t errlen);
  * negative code with err set. */
 int hpq_path_check_executable(const char *path, char *err, size_t errlen);
 
+/* name in the directory of the running program (/proc/self/exe), as a new
+ * string, if access(2) grants it mode there; else NULL. A program finds
+ * its helpers this way in a build tree, before where they are installed. */
+char *hpq_path_beside_self(const char *name, int mode);
+
 #endif
