@@ -45,8 +45,15 @@
  * until its frame is sent, and a frame of 6,000 small rows staged 3 MiB,
  * which stayed in hpqd's heap after every long list. */
 #define LIST_FRAME_ROWS 1024
-/* Slots of the caches of texts by address that columns keep per frame. */
+/* Slots of the cache of texts by address that columns keep per frame. */
 #define LIST_SEEN 256
+/* At least what a columns row adds to a frame, packed: its numbers and
+ * text indices (five varints of up to 10 bytes, thirteen of up to 5),
+ * 5 more for each node name's index, and each text new to the frame its
+ * length and 8. */
+#define LIST_COLS_ROW_BYTES 128
+#define LIST_COLS_NODE_BYTES 5
+#define LIST_COLS_TEXT_BYTES 8
 /* The columns of texts: name, team, user, class, state, reason, array_spec
  * and node names. */
 #define LIST_TEXT_COLS 8
@@ -97,6 +104,22 @@ static int list_state(const char *word, unsigned *states, struct state_err *e)
 }
 
 /*
+ * The columns of the frame being built (ListRequest.columns): each row
+ * goes straight in as it is taken, each text once; the arrays keep their
+ * room from frame to frame.
+ */
+struct list_cols {
+	Hpq__TaskColumns pb;         /* its n_ counts are set when it is sent */
+	size_t n, cap;               /* rows */
+	size_t cap_strings, cap_node_names;
+	struct strmap index;         /* text -> its index + 1 */
+	struct {
+		const char *s;       /* by address first: most texts are shared */
+		uint32_t i;
+	} recent[LIST_SEEN], last[LIST_TEXT_COLS];
+};
+
+/*
  * The reply being built. Rows are collected newest first, so that a limit
  * (or, without stream, the frame size) keeps the newest; each frame is
  * sent oldest first. With stream, a frame that is full is sent with `more`
@@ -119,21 +142,20 @@ struct list_out {
 	uint8_t **held;              /* in_order: the encoded frames, newest first */
 	size_t *held_len, nheld;
 	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
+	struct list_cols cols;       /* with columns: the frame's rows */
 	uint32_t view;               /* LIST_VIEW_* */
+	/* The frame's rows, each a Task; with columns only the row being
+	 * taken, in tasks[0]. */
 	Hpq__Task *tasks;
 	Hpq__Resources *res;
 	Hpq__Task **ptrs;
-	size_t n, cap, bytes;
+	size_t n, cap, bytes;        /* n: the frame's rows, either way */
 	uint64_t total;              /* rows in every frame so far */
 	unsigned frames;             /* frames sent */
 	protobuf_c_boolean truncated;
 	char **own;                  /* strings to free once the frame is sent */
 	size_t nown;
 	uint32_t limit;
-	/* With columns: texts already counted in this frame's bytes, by
-	 * address (most are the state's shared strings). */
-	const char *seen[LIST_SEEN];
-	const char *last[LIST_TEXT_COLS]; /* each text column's last text */
 };
 
 
@@ -203,53 +225,20 @@ static inline bool text_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* A text's share of a columns row's bound: its index, and the text itself
- * unless this frame has counted it already. */
-static size_t cols_text_bound(struct list_out *o, unsigned col, const char *s)
-{
-	size_t h;
-
-	if (!s)
-		return 6;
-	/* Neighbouring rows often have equal texts at other addresses (each
-	 * task's own name): compared as text, no hashing. */
-	if (o->last[col] && text_eq(o->last[col], s))
-		return 6;
-	o->last[col] = s;
-	h = seen_slot(s);
-	if (o->seen[h] == s)
-		return 6;
-	o->seen[h] = s;
-	return strlen(s) + 8 + 6;
-}
-
-/* At least a row's share of a frame of columns: its numbers (at most 10
- * bytes each) and its texts' indices, and each text the frame has not
- * counted yet; no strlen of the texts the rows share. */
-static size_t cols_row_bound(struct list_out *o, const Hpq__Task *pb)
-{
-	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->state, pb->reason,
-			    pb->array_spec };
-	size_t sz = 128;
-
-	for (unsigned i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		sz += cols_text_bound(o, i, s[i]);
-	for (size_t i = 0; i < pb->n_node_names; i++)
-		sz += cols_text_bound(o, LIST_TEXT_COLS - 1, pb->node_names[i]);
-	return sz;
-}
-
-/* The next row's slot, growing the frame's arrays. */
+/* The next row's slot, growing the frame's arrays; with columns, the
+ * one slot a row passes through. */
 static Hpq__Task *list_out_slot(struct list_out *o, Hpq__Resources **res)
 {
-	if (o->n == o->cap) {
-		o->cap = o->cap ? 2 * o->cap : 64;
+	size_t i = o->columns ? 0 : o->n;
+
+	if (i == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : o->columns ? 1 : 64;
 		o->tasks = xreallocarray(o->tasks, o->cap, sizeof(*o->tasks));
 		o->res = xreallocarray(o->res, o->cap, sizeof(*o->res));
 		o->ptrs = xreallocarray(o->ptrs, o->cap, sizeof(*o->ptrs));
 	}
-	*res = &o->res[o->n];
-	return &o->tasks[o->n];
+	*res = &o->res[i];
+	return &o->tasks[i];
 }
 
 static void list_out_fill(struct list_out *o, const struct state *st, const struct task *t,
@@ -266,17 +255,6 @@ static void list_out_fill(struct list_out *o, const struct state *st, const stru
 #define COL_HAS_EXIT_CODE HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_EXIT_CODE
 #define COL_HAS_ARRAY HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_ARRAY
 #define COL_HELD HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HELD
-
-/* The columns of a frame being built: its texts, each once. */
-struct list_cols {
-	Hpq__TaskColumns pb;
-	struct strmap index;         /* text -> its index + 1 */
-	size_t cap_strings;
-	struct {
-		const char *s;       /* by address first: most texts are shared */
-		uint32_t i;
-	} recent[LIST_SEEN], last[LIST_TEXT_COLS];
-};
 
 /* s's index in the frame's strings, added if new. */
 static uint32_t list_cols_text_index(struct list_cols *c, const char *s)
@@ -321,63 +299,135 @@ static uint32_t list_cols_text(struct list_cols *c, unsigned col, const char *s)
 	return i;
 }
 
-/* The rows of o (newest first) as columns, oldest first, into c: the
- * texts are borrowed from the rows, which outlive the frame's sending. */
-static void list_cols_fill(struct list_cols *c, const struct list_out *o)
+#define COL_ROW_ARRAYS(X) X(id) X(name) X(team) X(user) X(class_) X(state) X(reason) \
+	X(queue_position) X(nodes) X(gpus) X(node_counts) X(start_time) X(end_time) \
+	X(exit_code) X(flags) X(array_id) X(array_index) X(array_spec)
+
+/* Room for one more row in every column, and for n more node names. */
+static void list_cols_reserve(struct list_cols *c, size_t n)
 {
 	Hpq__TaskColumns *pb = &c->pb;
-	size_t n = o->n, nn = 0, k = 0;
 
-	hpq__task_columns__init(pb);
-	for (size_t i = 0; i < n; i++)
-		nn += o->tasks[i].n_node_names;
-#define COL(f) (pb->n_##f = n, pb->f = xcalloc(n ? n : 1, sizeof(*pb->f)))
-	COL(id);
-	COL(name);
-	COL(team);
-	COL(user);
-	COL(class_);
-	COL(state);
-	COL(reason);
-	COL(queue_position);
-	COL(nodes);
-	COL(gpus);
-	COL(node_counts);
-	COL(start_time);
-	COL(end_time);
-	COL(exit_code);
-	COL(flags);
-	COL(array_id);
-	COL(array_index);
-	COL(array_spec);
-#undef COL
-	pb->n_node_names = nn;
-	pb->node_names = xcalloc(nn ? nn : 1, sizeof(*pb->node_names));
-	for (size_t i = 0; i < n; i++) {
-		const Hpq__Task *t = &o->tasks[o->forward ? i : n - 1 - i];
-
-		pb->id[i] = t->id;
-		pb->name[i] = list_cols_text(c, 0, t->name);
-		pb->team[i] = list_cols_text(c, 1, t->team);
-		pb->user[i] = list_cols_text(c, 2, t->user);
-		pb->class_[i] = list_cols_text(c, 3, t->class_);
-		pb->state[i] = list_cols_text(c, 4, t->state);
-		pb->reason[i] = list_cols_text(c, 5, t->reason);
-		pb->queue_position[i] = t->queue_position;
-		pb->nodes[i] = t->nodes;
-		pb->gpus[i] = t->per_node ? t->per_node->gpus : 0;
-		pb->node_counts[i] = (uint32_t)t->n_node_names;
-		for (size_t j = 0; j < t->n_node_names; j++)
-			pb->node_names[k++] = list_cols_text(c, 7, t->node_names[j]);
-		pb->start_time[i] = t->start_time;
-		pb->end_time[i] = t->end_time;
-		pb->exit_code[i] = t->exit_code;
-		pb->flags[i] = (t->has_exit_code ? COL_HAS_EXIT_CODE : 0) |
-			       (t->has_array ? COL_HAS_ARRAY : 0) | (t->held ? COL_HELD : 0);
-		pb->array_id[i] = t->array_id;
-		pb->array_index[i] = t->array_index;
-		pb->array_spec[i] = list_cols_text(c, 6, t->array_spec);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+#define GROW(f) pb->f = xreallocarray(pb->f, c->cap, sizeof(*pb->f));
+		COL_ROW_ARRAYS(GROW)
+#undef GROW
 	}
+	if (pb->n_node_names + n > c->cap_node_names) {
+		c->cap_node_names = c->cap_node_names ? 2 * c->cap_node_names : 64;
+		if (c->cap_node_names < pb->n_node_names + n)
+			c->cap_node_names = pb->n_node_names + n;
+		pb->node_names = xreallocarray(pb->node_names, c->cap_node_names,
+					       sizeof(*pb->node_names));
+	}
+}
+
+/*
+ * Row t as the last of the frame's columns; returns at least what it adds
+ * to the packed frame. Its texts are borrowed: from the tasks, which the
+ * turn does not change, or from o->own, freed after the frame is sent.
+ */
+static size_t list_cols_add(struct list_cols *c, const Hpq__Task *t)
+{
+	Hpq__TaskColumns *pb = &c->pb;
+	size_t i = c->n, first = pb->n_strings, bytes = LIST_COLS_ROW_BYTES;
+
+	list_cols_reserve(c, t->n_node_names);
+	pb->id[i] = t->id;
+	pb->name[i] = list_cols_text(c, 0, t->name);
+	pb->team[i] = list_cols_text(c, 1, t->team);
+	pb->user[i] = list_cols_text(c, 2, t->user);
+	pb->class_[i] = list_cols_text(c, 3, t->class_);
+	pb->state[i] = list_cols_text(c, 4, t->state);
+	pb->reason[i] = list_cols_text(c, 5, t->reason);
+	pb->queue_position[i] = t->queue_position;
+	pb->nodes[i] = t->nodes;
+	pb->gpus[i] = t->per_node ? t->per_node->gpus : 0;
+	pb->node_counts[i] = (uint32_t)t->n_node_names;
+	for (size_t j = 0; j < t->n_node_names; j++)
+		pb->node_names[pb->n_node_names++] = list_cols_text(c, 7, t->node_names[j]);
+	pb->start_time[i] = t->start_time;
+	pb->end_time[i] = t->end_time;
+	pb->exit_code[i] = t->exit_code;
+	pb->flags[i] = (t->has_exit_code ? COL_HAS_EXIT_CODE : 0) |
+		       (t->has_array ? COL_HAS_ARRAY : 0) | (t->held ? COL_HELD : 0);
+	pb->array_id[i] = t->array_id;
+	pb->array_index[i] = t->array_index;
+	pb->array_spec[i] = list_cols_text(c, 6, t->array_spec);
+	c->n++;
+	bytes += LIST_COLS_NODE_BYTES * t->n_node_names;
+	for (size_t k = first; k < pb->n_strings; k++)
+		bytes += strlen(pb->strings[k]) + LIST_COLS_TEXT_BYTES;
+	return bytes;
+}
+
+/* Takes back the last row, which added the texts from index strings on
+ * and the node names from node_names on. */
+static void list_cols_drop_last(struct list_cols *c, size_t strings, size_t node_names)
+{
+	for (size_t k = strings; k < c->pb.n_strings; k++)
+		strmap_del(&c->index, c->pb.strings[k]);
+	c->pb.n_strings = strings;
+	c->pb.n_node_names = node_names;
+	c->n--;
+	/* They may name the texts just taken back. */
+	memset(c->recent, 0, sizeof(c->recent));
+	memset(c->last, 0, sizeof(c->last));
+}
+
+static void swap_u32(uint32_t *v, size_t i, size_t j)
+{
+	uint32_t x = v[i];
+
+	v[i] = v[j];
+	v[j] = x;
+}
+
+/* Collected newest first, the rows are sent oldest first: reversed, and
+ * so are the node names, row by row. */
+static void list_cols_reverse(struct list_cols *c)
+{
+	Hpq__TaskColumns *pb = &c->pb;
+	size_t n = c->n, total = pb->n_node_names, k = 0;
+
+	for (size_t i = 0; i < n / 2; i++) {
+		size_t j = n - 1 - i;
+#define SWAP(f) { __typeof__(*pb->f) x = pb->f[i]; pb->f[i] = pb->f[j]; pb->f[j] = x; }
+		COL_ROW_ARRAYS(SWAP)
+#undef SWAP
+	}
+	for (size_t i = 0; i < total / 2; i++)
+		swap_u32(pb->node_names, i, total - 1 - i);
+	for (size_t r = 0; r < n; r++) {
+		size_t m = pb->node_counts[r];
+
+		for (size_t i = 0; i < m / 2; i++)
+			swap_u32(pb->node_names, k + i, k + m - 1 - i);
+		k += m;
+	}
+}
+
+/* The frame's columns, ready to pack. */
+static Hpq__TaskColumns *list_cols_frame(struct list_cols *c, bool forward)
+{
+	if (!forward)
+		list_cols_reverse(c);
+#define SETN(f) c->pb.n_##f = c->n;
+	COL_ROW_ARRAYS(SETN)
+#undef SETN
+	return &c->pb;
+}
+
+/* Empty for the next frame, keeping the room. */
+static void list_cols_clear(struct list_cols *c)
+{
+	c->n = 0;
+	c->pb.n_strings = 0;
+	c->pb.n_node_names = 0;
+	strmap_release(&c->index);
+	memset(c->recent, 0, sizeof(c->recent));
+	memset(c->last, 0, sizeof(c->last));
 }
 
 static void list_cols_release(struct list_cols *c)
@@ -385,25 +435,10 @@ static void list_cols_release(struct list_cols *c)
 	Hpq__TaskColumns *pb = &c->pb;
 
 	free(pb->strings);
-	free(pb->id);
-	free(pb->name);
-	free(pb->team);
-	free(pb->user);
-	free(pb->class_);
-	free(pb->state);
-	free(pb->reason);
-	free(pb->queue_position);
-	free(pb->nodes);
-	free(pb->gpus);
-	free(pb->node_counts);
 	free(pb->node_names);
-	free(pb->start_time);
-	free(pb->end_time);
-	free(pb->exit_code);
-	free(pb->flags);
-	free(pb->array_id);
-	free(pb->array_index);
-	free(pb->array_spec);
+#define FREE(f) free(pb->f);
+	COL_ROW_ARRAYS(FREE)
+#undef FREE
 	strmap_release(&c->index);
 }
 
@@ -412,19 +447,17 @@ static void list_out_send(struct list_out *o, bool more)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
-	struct list_cols cols = { .pb = HPQ__TASK_COLUMNS__INIT };
 
-	/* res may have moved while growing: point every task at its own again. */
-	for (size_t i = 0; i < o->n; i++) {
-		size_t k = o->forward ? i : o->n - 1 - i;
-
-		o->tasks[k].per_node = &o->res[k];
-		o->ptrs[i] = &o->tasks[k];
-	}
 	if (o->columns) {
-		list_cols_fill(&cols, o);
-		rep.columns = &cols.pb;
+		rep.columns = list_cols_frame(&o->cols, o->forward);
 	} else {
+		/* res may have moved while growing: point every task at its own again. */
+		for (size_t i = 0; i < o->n; i++) {
+			size_t k = o->forward ? i : o->n - 1 - i;
+
+			o->tasks[k].per_node = &o->res[k];
+			o->ptrs[i] = &o->tasks[k];
+		}
 		rep.n_tasks = o->n;
 		rep.tasks = o->ptrs;
 	}
@@ -448,14 +481,40 @@ static void list_out_send(struct list_out *o, bool more)
 		server_send(o->c, &env);
 	}
 	if (o->columns)
-		list_cols_release(&cols);
+		list_cols_clear(&o->cols);
 	for (size_t i = 0; i < o->nown; i++)
 		free(o->own[i]);
 	o->nown = 0;
 	o->n = 0;
 	o->bytes = 0;
-	memset(o->seen, 0, sizeof(o->seen));
-	memset(o->last, 0, sizeof(o->last));
+}
+
+/*
+ * Takes the row just filled with columns (in tasks[0]): into the frame's
+ * columns, if the frame allows it. With stream, a frame that is full
+ * first goes out and the row opens the next one.
+ */
+static bool list_out_take_cols(struct list_out *o)
+{
+	struct list_cols *c = &o->cols;
+	size_t strings, node_names, sz;
+
+	o->tasks[0].per_node = &o->res[0];
+	if (o->stream && o->n && (o->bytes + LIST_TURN_SLACK > LIST_FRAME_BYTES ||
+				  o->n >= LIST_FRAME_ROWS))
+		list_out_send(o, true);
+	strings = c->pb.n_strings;
+	node_names = c->pb.n_node_names;
+	sz = list_cols_add(c, &o->tasks[0]);
+	if (o->bytes + sz > LIST_BUDGET) {
+		list_cols_drop_last(c, strings, node_names);
+		o->truncated = true;
+		return false;
+	}
+	o->bytes += sz;
+	o->n++;
+	o->total++;
+	return true;
 }
 
 /*
@@ -465,15 +524,17 @@ static void list_out_send(struct list_out *o, bool more)
  */
 static bool list_out_take(struct list_out *o)
 {
-	Hpq__Task *pb = &o->tasks[o->n];
+	Hpq__Task *pb;
 	size_t sz;
 
+	if (o->columns)
+		return list_out_take_cols(o);
+	pb = &o->tasks[o->n];
 	pb->per_node = &o->res[o->n];
 	/* Without stream, the frame must fit: counted exactly. With it, the
 	 * count only cuts frames near LIST_FRAME_BYTES, far below the most a
 	 * frame may hold. */
-	sz = o->columns ? cols_row_bound(o, pb)
-	     : o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
+	sz = o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
 	     : o->stream ? full_row_bound(pb)
 			 : hpq__task__get_packed_size(pb) + 8;
 	if (o->stream && o->n &&
@@ -486,9 +547,6 @@ static bool list_out_take(struct list_out *o)
 		o->tasks[0] = row;
 		o->res[0] = res;
 		o->tasks[0].per_node = &o->res[0];
-		pb = &o->tasks[0];
-		if (o->columns)
-			sz = cols_row_bound(o, pb); /* its texts, counted in the new frame */
 	}
 	if (o->bytes + sz > LIST_BUDGET) {
 		o->truncated = true;
@@ -716,6 +774,7 @@ static void list_run_free(struct list_run *r)
 	free(r->o.held);
 	free(r->o.held_len);
 	free(r->o.ptrs);
+	list_cols_release(&r->o.cols);
 	free(r->o.tasks);
 	free(r->o.res);
 	for (size_t i = 0; i < r->o.nown; i++)
@@ -852,6 +911,7 @@ int req_list(struct req *q)
 				  .view = m->view, .limit = m->limit,
 				  .in_order = m->stream && m->in_order };
 	r->o.columns = m->columns && m->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE;
+	hpq__task_columns__init(&r->o.cols.pb);
 	/* Newest first, so that a limit (or the frame size) keeps the newest;
 	 * forward, oldest first, an array's pending rest after its first task. */
 	r->o.forward = r->o.in_order && !r->o.limit;

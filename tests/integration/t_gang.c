@@ -86,6 +86,48 @@ static uint64_t submit_waiting_gang(struct h_cluster *c, const char *nodes, cons
 	return id;
 }
 
+/*
+ * Each row of `hpq list` names its own nodes, in rank order, as the task's
+ * record does; also with --limit, which hpqd walks newest first and sends
+ * oldest first (its columns reversed, node names and all). The newest
+ * tasks are gangs of different sizes.
+ */
+static void check_list_nodes(struct h_cluster *c, int rows)
+{
+	struct h_out all, last;
+	char limit[16], *tail, *line, *save = NULL;
+	int n = 0;
+
+	snprintf(limit, sizeof(limit), "%d", rows);
+	assert_int_equal(h_hpq(c, &all, "list", "--all", "--format", "id,nodelist", "--noheader",
+			       NULL), 0);
+	assert_int_equal(h_hpq(c, &last, "list", "--all", "--limit", limit, "--format", "id,nodelist",
+			       "--noheader", NULL), 0);
+	/* --limit: the newest rows, as the whole list ends. */
+	for (tail = all.out + strlen(all.out); tail > all.out; tail--)
+		if (tail[-1] == '\n' && n++ == rows)
+			break;
+	assert_string_equal(tail, last.out);
+	assert_non_null(strchr(last.out, ','));   /* gangs among them */
+	for (line = strtok_r(last.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		uint64_t id = strtoull(line, NULL, 10);
+		json_t *t = h_task(c, id), *names = json_object_get(t, "node_names");
+		char want[512] = "", got[512] = "";
+
+		for (size_t i = 0; i < json_array_size(names); i++)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
+				 i ? "," : "", json_string_value(json_array_get(names, i)));
+		if (sscanf(line, "%*s %511s", got) != 1)
+			got[0] = '\0';
+		if (strcmp(got, want))
+			fail_msg("task %" PRIu64 ": hpq list names nodes '%s', its record '%s'", id,
+				 got, want);
+		json_decref(t);
+	}
+	h_out_free(&all);
+	h_out_free(&last);
+}
+
 static void gang(void **state)
 {
 	struct h_cluster *c = *state;
@@ -125,6 +167,7 @@ static void gang(void **state)
 	id = h_submit(c, "--nodes", "3", "--cpus", "1", "--", "sh", "-c", GANG_CMD, NULL);
 	assert_true(h_wait_state(c, id, "COMPLETED", 30000));
 	check_gang(c, id, 3);
+	check_list_nodes(c, 3);
 	h_pass(c);
 }
 

@@ -150,10 +150,12 @@ static void list_format(void **state)
  * The frames of a streamed ListRequest with in_order, read raw: each says
  * in_order, all but the last say more, and the rows of frame after frame
  * are the list oldest first: first, then every pending index of array
- * from the highest, then last. Returns how many frames came.
+ * from the highest, then last. Returns how many frames came. Without
+ * stream, the same rows come in one frame, which hpqd builds newest first
+ * and sends oldest first.
  */
 static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t array,
-			      uint64_t last, bool columns)
+			      uint64_t last, bool columns, bool stream)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
 	Hpq__ListRequest req = HPQ__LIST_REQUEST__INIT;
@@ -163,8 +165,8 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
 
 	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
 		fail_msg("cannot connect: %s", cl.errbuf);
-	req.stream = true;
-	req.in_order = true;
+	req.stream = stream;
+	req.in_order = stream;
 	req.expand_arrays = true;
 	req.view = columns ? HPQ__LIST_VIEW__LIST_VIEW_TABLE : HPQ__LIST_VIEW__LIST_VIEW_FULL;
 	req.columns = columns;
@@ -175,7 +177,7 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
 		const Hpq__ListReply *lr = reply->list_reply;
 		size_t n = columns ? lr->columns->n_id : lr->n_tasks;
 
-		assert_true(lr->in_order);
+		assert_int_equal(lr->in_order, stream);
 		assert_false(lr->truncated);
 		for (size_t i = 0; i < n; i++, row++) {
 			uint64_t id = columns ? lr->columns->id[i] : lr->tasks[i]->id;
@@ -431,8 +433,9 @@ static void list_many_frames(void **state)
 	json_decref(all);
 
 	/* Asked in order, the frames come oldest first, every row once. */
-	assert_true(in_order_frames(c, before, array, after, false) > 1);
-	assert_true(in_order_frames(c, before, array, after, true) > 1);
+	assert_true(in_order_frames(c, before, array, after, false, true) > 1);
+	assert_true(in_order_frames(c, before, array, after, true, true) > 1);
+	assert_int_equal(in_order_frames(c, before, array, after, true, false), 1);
 	list_over_turns(c, before, array, after);
 	h_pass(c);
 }
