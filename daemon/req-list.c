@@ -489,6 +489,20 @@ static void list_out_send(struct list_out *o, bool more)
 	o->bytes = 0;
 }
 
+/* Counts a row of sz bytes into the frame, unless it would pass the
+ * frame's budget: then the list ends there, truncated. */
+static bool list_out_count(struct list_out *o, size_t sz)
+{
+	if (o->bytes + sz > LIST_BUDGET) {
+		o->truncated = true;
+		return false;
+	}
+	o->bytes += sz;
+	o->n++;
+	o->total++;
+	return true;
+}
+
 /*
  * Takes the row just filled with columns (in tasks[0]): into the frame's
  * columns, if the frame allows it. With stream, a frame that is full
@@ -506,14 +520,10 @@ static bool list_out_take_cols(struct list_out *o)
 	strings = c->pb.n_strings;
 	node_names = c->pb.n_node_names;
 	sz = list_cols_add(c, &o->tasks[0]);
-	if (o->bytes + sz > LIST_BUDGET) {
+	if (!list_out_count(o, sz)) {
 		list_cols_drop_last(c, strings, node_names);
-		o->truncated = true;
 		return false;
 	}
-	o->bytes += sz;
-	o->n++;
-	o->total++;
 	return true;
 }
 
@@ -548,14 +558,7 @@ static bool list_out_take(struct list_out *o)
 		o->res[0] = res;
 		o->tasks[0].per_node = &o->res[0];
 	}
-	if (o->bytes + sz > LIST_BUDGET) {
-		o->truncated = true;
-		return false;
-	}
-	o->bytes += sz;
-	o->n++;
-	o->total++;
-	return true;
+	return list_out_count(o, sz);
 }
 
 static bool list_out_full(const struct list_out *o)
