@@ -144,15 +144,20 @@ static void list_format(void **state)
 	h_pass(c);
 }
 
-#define MANY 30000
+/* An array's pending rows: more than one frame of columns holds without
+ * stream, whose budget (4 MiB less 64 KiB) hpqd counts at 128 bytes a row
+ * at most: 32,256 rows. */
+#define MANY 33000
 
 /*
  * The frames of a streamed ListRequest with in_order, read raw: each says
  * in_order, all but the last say more, and the rows of frame after frame
  * are the list oldest first: first, then every pending index of array
  * from the highest, then last. Returns how many frames came. Without
- * stream, the same rows come in one frame, which hpqd builds newest first
- * and sends oldest first.
+ * stream, the rows come in one frame, which hpqd builds newest first and
+ * sends oldest first: the newest that fit in it (MANY rows take more than
+ * a frame's budget of columns, counted at their most), and it says
+ * truncated.
  */
 static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t array,
 			      uint64_t last, bool columns, bool stream)
@@ -160,7 +165,7 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
 	Hpq__ListRequest req = HPQ__LIST_REQUEST__INIT;
 	struct hpq_client cl;
-	size_t frames = 0, row = 0;
+	size_t frames = 0, row = 0, n;
 	bool more = true;
 
 	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
@@ -175,10 +180,14 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
 	assert_int_equal(hpq_client_call(&cl, &env, &reply), 0);
 	while (more) {
 		const Hpq__ListReply *lr = reply->list_reply;
-		size_t n = columns ? lr->columns->n_id : lr->n_tasks;
 
+		n = columns ? lr->columns->n_id : lr->n_tasks;
 		assert_int_equal(lr->in_order, stream);
-		assert_false(lr->truncated);
+		assert_int_equal(lr->truncated, !stream);
+		if (!stream) {        /* the newest rows: where they start in the list */
+			assert_true(n > 0 && n < MANY + 2);
+			row = MANY + 2 - n;
+		}
 		for (size_t i = 0; i < n; i++, row++) {
 			uint64_t id = columns ? lr->columns->id[i] : lr->tasks[i]->id;
 			uint32_t idx = columns ? lr->columns->array_index[i]
@@ -339,7 +348,7 @@ static void list_many_frames(void **state)
 	uint64_t before, array, after;
 	struct h_out o;
 	json_t *all;
-	char *save = NULL, *line, *text;
+	char *save = NULL, *line, *text, spec[32];
 	size_t n = 0;
 
 	/* A write queue far smaller than the list: a long reply still comes
@@ -348,7 +357,8 @@ static void list_many_frames(void **state)
 	h_daemon_start(c);
 	/* No agent: held tasks and indices stay pending. */
 	before = h_submit(c, "--hold", "--name", "before", "--", "true", NULL);
-	array = h_submit(c, "--hold", "--array", "0-29999", "--name", "many", "--", "true", NULL);
+	snprintf(spec, sizeof(spec), "0-%d", MANY - 1);
+	array = h_submit(c, "--hold", "--array", spec, "--name", "many", "--", "true", NULL);
 	after = h_submit(c, "--hold", "--name", "after", "--", "true", NULL);
 
 	/* One id a line, oldest first: before, the array's rows, after. */
