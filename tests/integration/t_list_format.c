@@ -219,7 +219,8 @@ static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t arra
  * One write: a list of every row in order (expanded: it pauses within
  * the array's rows), a submit and a status request. The submit and the
  * status are taken before the list's last frame (the status is answered
- * at once, so before it too), and the task submitted is not in the list, which has every row once, oldest first.
+ * at once, so before it too), and the task submitted is not in the list,
+ * which has every row once, oldest first.
  * Then lists asked for and left unread by a client that hangs up: one
  * sent as it is built, one held to be sent oldest first.
  */
