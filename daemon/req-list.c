@@ -376,14 +376,6 @@ static void list_cols_drop_last(struct list_cols *c, size_t strings, size_t node
 	memset(c->last, 0, sizeof(c->last));
 }
 
-static void swap_u32(uint32_t *v, size_t i, size_t j)
-{
-	uint32_t x = v[i];
-
-	v[i] = v[j];
-	v[j] = x;
-}
-
 /* Collected newest first, the rows are sent oldest first: reversed, and
  * so are the node names, row by row. */
 static void list_cols_reverse(struct list_cols *c)
@@ -391,21 +383,22 @@ static void list_cols_reverse(struct list_cols *c)
 	Hpq__TaskColumns *pb = &c->pb;
 	size_t n = c->n, total = pb->n_node_names, k = 0;
 
+#define SWAP(v, i, j) { __typeof__(*(v)) x = (v)[i]; (v)[i] = (v)[j]; (v)[j] = x; }
 	for (size_t i = 0; i < n / 2; i++) {
-		size_t j = n - 1 - i;
-#define SWAP(f) { __typeof__(*pb->f) x = pb->f[i]; pb->f[i] = pb->f[j]; pb->f[j] = x; }
-		COL_ROW_ARRAYS(SWAP)
-#undef SWAP
+#define SWAP_ROWS(f) SWAP(pb->f, i, n - 1 - i)
+		COL_ROW_ARRAYS(SWAP_ROWS)
+#undef SWAP_ROWS
 	}
 	for (size_t i = 0; i < total / 2; i++)
-		swap_u32(pb->node_names, i, total - 1 - i);
+		SWAP(pb->node_names, i, total - 1 - i)
 	for (size_t r = 0; r < n; r++) {
 		size_t m = pb->node_counts[r];
 
 		for (size_t i = 0; i < m / 2; i++)
-			swap_u32(pb->node_names, k + i, k + m - 1 - i);
+			SWAP(pb->node_names, k + i, k + m - 1 - i)
 		k += m;
 	}
+#undef SWAP
 }
 
 /* The frame's columns, ready to pack. */
@@ -419,7 +412,8 @@ static Hpq__TaskColumns *list_cols_frame(struct list_cols *c, bool forward)
 	return &c->pb;
 }
 
-/* Empty for the next frame, keeping the room. */
+/* Empty for the next frame, keeping the columns' room (the index of
+ * texts starts again: a frame has few). */
 static void list_cols_clear(struct list_cols *c)
 {
 	c->n = 0;
@@ -513,7 +507,7 @@ static bool list_out_take_cols(struct list_out *o)
 	struct list_cols *c = &o->cols;
 	size_t strings, node_names, sz;
 
-	o->tasks[0].per_node = &o->res[0];
+	/* tasks[0] points at res[0] (list_out_fill), which never moves here. */
 	if (o->stream && o->n && (o->bytes + LIST_TURN_SLACK > LIST_FRAME_BYTES ||
 				  o->n >= LIST_FRAME_ROWS))
 		list_out_send(o, true);
