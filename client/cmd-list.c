@@ -71,7 +71,7 @@ static size_t list_default_columns(struct task_rows *tasks, size_t *cols)
 	bool finished = false;
 	size_t ncols = 0;
 
-	tasks->rewind(tasks);
+	task_rows_rewind_any(tasks);
 	for (const Hpq__Task *k; !finished && (k = tasks->next(tasks));)
 		finished = strcmp(k->state, "PENDING") && strcmp(k->state, "RUNNING") &&
 			   strcmp(k->state, "PREEMPTING");
@@ -135,20 +135,63 @@ static bool list_columns_valid(const Hpq__TaskColumns *c)
 	return true;
 }
 
+/* The frame's ListReply, checked: NULL (having said why) if it is not one. */
+static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env)
+{
+	Hpq__ListReply *lr = env->body_case == HPQ__ENVELOPE__BODY_LIST_REPLY ? env->list_reply
+									       : NULL;
+
+	if (!lr) {
+		cli_error(cli, "cannot list the tasks: hpqd answered with an unexpected message");
+		return NULL;
+	}
+	if (!lr->n_tasks && lr->columns && !list_columns_valid(lr->columns)) {
+		cli_error(cli, "cannot list the tasks: hpqd sent columns that do not agree");
+		return NULL;
+	}
+	return lr;
+}
+
+/* The next frame of the reply to id; NULL (having said why) on an error. */
+static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
+{
+	Hpq__Envelope *next = NULL;
+	int r = hpq_client_next(&cli->client, id, &next);
+
+	if (r != 0) {
+		cli_error(cli, "cannot list the tasks: %s",
+			  cli->client.errbuf[0] ? cli->client.errbuf : hpq_strerror(r));
+		return NULL;
+	}
+	return list_frame(cli, next);
+}
+
 /*
  * The rows of a list's frames, kept as they came: frames of tasks, or of
  * columns, whose rows are turned one at a time into the one Task here
  * with the fields of LIST_VIEW_TABLE, so that the output is the same
  * whichever way they came. A list of 100,000 rows once became 100,000
  * Tasks (48 MiB), and faulting that memory in was most of hpq's time.
- * Without in_order (an older hpqd), the frames are read last to first.
+ * Without in_order (every table, and an older hpqd), the frames are
+ * read last to first.
+ *
+ * The frames are read from the connection as the rows need them. A pass
+ * in print order needs them all first; a pass in any order (rewind_any:
+ * a table's widths) reads each frame as it arrives, while hpqd builds
+ * the next one, so that only the printing pass is left once the last
+ * frame is in. A frame that cannot be read ends the rows, in every pass
+ * after it too; err says why.
  */
 struct frame_rows {
 	struct task_rows rows;
+	struct cli *cli;
+	uint64_t id;                 /* the request the frames answer */
 	Hpq__ListReply **frames;
 	size_t nframes;
 	bool reverse;
-	size_t f, i, nn;             /* the next row: frame f (in print order), row i */
+	bool any_order;              /* this pass reads the frames as they came */
+	int err;
+	size_t f, i, nn;             /* the next row: frame f (in this pass's order), row i */
 	Hpq__Task task;
 	Hpq__Resources res;
 	char **names;                /* the row's node names */
@@ -196,14 +239,36 @@ static const Hpq__Task *frame_row(struct frame_rows *fr, const Hpq__ListReply *l
 	return t;
 }
 
+/* Reads the reply's next frame into fr; false when there is none (the
+ * last one came, or reading failed: fr->err). */
+static bool frame_rows_more(struct frame_rows *fr)
+{
+	Hpq__ListReply *lr;
+
+	if (fr->err || !fr->frames[fr->nframes - 1]->more)
+		return false;
+	if (!(lr = list_next_frame(fr->cli, fr->id))) {
+		fr->err = CLI_ERR;
+		return false;
+	}
+	fr->frames = xreallocarray(fr->frames, fr->nframes + 1, sizeof(*fr->frames));
+	fr->frames[fr->nframes++] = lr;
+	return true;
+}
+
 static const Hpq__Task *frame_rows_next(struct task_rows *r)
 {
 	struct frame_rows *fr = (struct frame_rows *)r;
 
-	for (; fr->f < fr->nframes; fr->f++, fr->i = 0) {
-		const Hpq__ListReply *lr =
-			fr->frames[fr->reverse ? fr->nframes - 1 - fr->f : fr->f];
+	if (!fr->any_order)
+		while (frame_rows_more(fr))
+			;
+	for (; !fr->err; fr->f++, fr->i = 0) {
+		const Hpq__ListReply *lr;
 
+		if (fr->f == fr->nframes && !frame_rows_more(fr))
+			break;
+		lr = fr->frames[fr->reverse && !fr->any_order ? fr->nframes - 1 - fr->f : fr->f];
 		if (lr->n_tasks && fr->i < lr->n_tasks)
 			return lr->tasks[fr->i++];
 		if (!lr->n_tasks && lr->columns && fr->i < lr->columns->n_id)
@@ -217,53 +282,15 @@ static void frame_rows_rewind(struct task_rows *r)
 	struct frame_rows *fr = (struct frame_rows *)r;
 
 	fr->f = fr->i = 0;
+	fr->any_order = false;
 }
 
-/* The frame's ListReply, checked: NULL (having said why) if it is not one. */
-static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env)
+static void frame_rows_rewind_any(struct task_rows *r)
 {
-	Hpq__ListReply *lr = env->body_case == HPQ__ENVELOPE__BODY_LIST_REPLY ? env->list_reply
-									       : NULL;
+	struct frame_rows *fr = (struct frame_rows *)r;
 
-	if (!lr) {
-		cli_error(cli, "cannot list the tasks: hpqd answered with an unexpected message");
-		return NULL;
-	}
-	if (!lr->n_tasks && lr->columns && !list_columns_valid(lr->columns)) {
-		cli_error(cli, "cannot list the tasks: hpqd sent columns that do not agree");
-		return NULL;
-	}
-	return lr;
-}
-
-/* The next frame of the reply to id; NULL (having said why) on an error. */
-static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
-{
-	Hpq__Envelope *next = NULL;
-	int r = hpq_client_next(&cli->client, id, &next);
-
-	if (r != 0) {
-		cli_error(cli, "cannot list the tasks: %s",
-			  cli->client.errbuf[0] ? cli->client.errbuf : hpq_strerror(r));
-		return NULL;
-	}
-	return list_frame(cli, next);
-}
-
-/* Reads the rest of a streamed reply (its first frame is in fr already). */
-static int list_receive(struct cli *cli, uint64_t id, struct frame_rows *fr, bool *truncated)
-{
-	while (fr->frames[fr->nframes - 1]->more) {
-		Hpq__ListReply *lr = list_next_frame(cli, id);
-
-		if (!lr)
-			return CLI_ERR;
-		fr->frames = xreallocarray(fr->frames, fr->nframes + 1, sizeof(*fr->frames));
-		fr->frames[fr->nframes++] = lr;
-	}
-	for (size_t i = 0; i < fr->nframes; i++)
-		*truncated |= fr->frames[i]->truncated;
-	return 0;
+	fr->f = fr->i = 0;
+	fr->any_order = true;
 }
 
 /*
@@ -301,7 +328,9 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
 	Hpq__ListReply *first;
-	struct frame_rows fr = { .rows = { frame_rows_next, frame_rows_rewind } };
+	struct frame_rows fr = {
+		.rows = { frame_rows_next, frame_rows_rewind, frame_rows_rewind_any },
+	};
 	bool all = false, noheader = false, truncated = false;
 	static char *active[] = { "active" };
 	const char **states = NULL, *format = NULL;
@@ -394,8 +423,8 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 
 	list.stream = true;
 	/* A table is printed once every frame is in (its widths): the frames
-	 * come as hpqd builds them, newest first, while hpq reads the ones
-	 * before. JSON is printed as it comes: oldest first. */
+	 * come as hpqd builds them, newest first, and hpq measures each as it
+	 * comes (frame_rows). JSON is printed as it comes: oldest first. */
 	list.in_order = cli->json;
 	/* hpq exits after printing: the reply's tasks need not be freed. */
 	hpq_msg_use_arena();
@@ -413,7 +442,7 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		goto out;
 	if (cli->json && first->in_order) {
 		/* Printed as it comes: the frames are in order. */
-		struct stream_rows sr = { { stream_rows_next, NULL }, cli, req.id, first, 0, 0 };
+		struct stream_rows sr = { { stream_rows_next, NULL, NULL }, cli, req.id, first, 0, 0 };
 
 		cli_output(cli)->tasks(&cli->out, &sr.rows);
 		r = sr.err ? sr.err : CLI_OK;
@@ -421,11 +450,11 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	}
 	hpq__task__init(&fr.task);
 	hpq__resources__init(&fr.res);
+	fr.cli = cli;
+	fr.id = req.id;
 	fr.frames = xcalloc(1, sizeof(*fr.frames));
 	fr.frames[fr.nframes++] = first;
 	fr.reverse = !first->in_order;
-	if (list_receive(cli, req.id, &fr, &truncated) != 0)
-		goto out;
 	if (format || noheader) {
 		if (!format)
 			ncols = list_default_columns(&fr.rows, cols);
@@ -433,6 +462,12 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	} else {
 		cli_output(cli)->tasks(&cli->out, &fr.rows);
 	}
+	if (fr.err) {
+		r = fr.err;
+		goto out;
+	}
+	for (size_t i = 0; i < fr.nframes; i++)
+		truncated |= fr.frames[i]->truncated;
 	if (truncated) {
 		size_t shown = 0;
 

@@ -285,7 +285,7 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 	 * one, the EXIT column goes (one pass fewer over 100,000 rows). */
 	for (size_t c = 0; c < ROW_COLS; c++)
 		width[c] = strlen(head[c]);
-	tasks->rewind(tasks);
+	task_rows_rewind_any(tasks);
 	for (const Hpq__Task *k; ok && (k = tasks->next(tasks));) {
 		ok = text_row_fill(o, k, true, &r);
 		exit_col = exit_col || text_finished(k);
@@ -365,7 +365,7 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 
 	if (!o->colour && text_tasks_plain(o, tasks))
 		return;
-	tasks->rewind(tasks);
+	task_rows_rewind_any(tasks);
 	for (const Hpq__Task *k; !exit_col && (k = tasks->next(tasks));)
 		if (text_finished(k))
 			exit_col = 6;

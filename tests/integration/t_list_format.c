@@ -12,10 +12,11 @@
  *   filters are refused (2) and cancel nothing; plain ids still cancel
  *   through the older request, so an older hpqd keeps working.
  * - `update` with an unknown key or a malformed value is refused (2).
- * - A list longer than one frame holds (30,000 pending array indices,
+ * - A list longer than one frame holds (33,000 pending array indices,
  *   one row each, between two plain tasks) comes whole, every row once,
  *   in the order of a list that fits in one frame: table, --format and
- *   --json alike, also past a small [limits] max_write_queue; --limit
+ *   --json alike, also past a small [limits] max_write_queue; a table's
+ *   columns are as wide as their widest cell in any frame; --limit
  *   still keeps the newest. Asked in order (as --json asks, to print each
  *   frame as it comes), the frames themselves come oldest first.
  * - Such a list is built over several turns of hpqd's loop: requests sent
@@ -357,7 +358,9 @@ static void list_many_frames(void **state)
 	h_daemon_config(c, "[limits]\nmax_write_queue = 64K\n");
 	h_daemon_start(c);
 	/* No agent: held tasks and indices stay pending. */
-	before = h_submit(c, "--hold", "--name", "before", "--", "true", NULL);
+	/* The oldest row, in the last frame of a table's reply: its name is
+	 * the widest, and the NAME column must be as wide as it on every row. */
+	before = h_submit(c, "--hold", "--name", "before-and-the-widest-name", "--", "true", NULL);
 	snprintf(spec, sizeof(spec), "0-%d", MANY - 1);
 	array = h_submit(c, "--hold", "--array", spec, "--name", "many", "--", "true", NULL);
 	after = h_submit(c, "--hold", "--name", "after", "--", "true", NULL);
@@ -387,9 +390,24 @@ static void list_many_frames(void **state)
 	assert_int_equal(n, MANY + 2);
 	h_out_free(&o);
 
-	/* The default table: a header and every row. */
+	/* The default table: a header and every row, its columns measured
+	 * over every frame (each measured as it arrives): TEAM starts at the
+	 * same place on every line. */
 	assert_int_equal(h_hpq(c, &o, "list", "--expand-arrays", NULL), 0);
 	assert_int_equal(count_lines(o.out), MANY + 3);
+	assert_null(strstr(o.err, "more tasks matched"));
+	{
+		const char *team = strstr(o.out, "TEAM");
+		size_t at, row = 0;
+
+		assert_non_null(team);
+		at = (size_t)(team - o.out);
+		for (const char *l = strchr(o.out, '\n') + 1; *l; l = strchr(l, '\n') + 1, row++)
+			if (strncmp(l + at - 2, "  ", 2) || l[at] == ' ')
+				fail_msg("row %zu: its TEAM is not at column %zu: %.*s", row, at,
+					 (int)strcspn(l, "\n"), l);
+		assert_int_equal(row, MANY + 2);
+	}
 	h_out_free(&o);
 
 	/* Every field of every row (larger rows: more frames). */
