@@ -6,8 +6,9 @@
  * mirrors it), then id; position 1 is the task the team starts next.
  *
  * Positions are computed on demand, for reads only, never in the cycle:
- * one task costs a pass over the tasks, a whole list one sort of the
- * pending ones.
+ * one task costs a pass over the tasks; a whole list a pass over the
+ * pending ones, and a sort of those whose queue times are out of id order
+ * (requeued, or an array's indices).
  */
 #ifndef HPQD_QUEUE_H
 #define HPQD_QUEUE_H
@@ -21,9 +22,10 @@ struct queue_index;
 /* 1-based position of t in its team's queue; 0 if t is not pending. */
 uint32_t queue_position(const struct state *st, const struct task *t);
 
-/* Positions of every pending task at once. */
+/* Positions of every pending task at once. Asking in id order (a list's
+ * walk, either way) costs a step each, else a binary search. */
 struct queue_index *queue_index_new(const struct state *st);
-uint32_t queue_index_get(const struct queue_index *q, uint64_t task_id);
+uint32_t queue_index_get(struct queue_index *q, uint64_t task_id);
 void queue_index_free(struct queue_index *q);
 
 #endif

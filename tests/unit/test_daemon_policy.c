@@ -249,12 +249,57 @@ static void test_queue_positions(void **ts)
 	fix_commit(f);
 }
 
+/* The index agrees with queue_position for every task, asked as a list
+ * walks (up, down, and skipping) and in no order, ids not pending too. */
+static void test_queue_index_orders(void **ts)
+{
+	static const char *const cls[] = { "data-processing", "training", "inference",
+					   "fine-tuning" };
+	struct fix *f = *ts;
+	struct queue_index *qi;
+	struct state_err e;
+	uint64_t first, last;
+	char team[40][8];
+
+	/* 40 teams and 4 weights: more groups than the index first has room for. */
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(team[i], sizeof(team[i]), "t%u", i);
+		assert_int_equal(team_set(f, team[i], true, "default", NULL, NULL, &e), 0);
+	}
+	first = submit(f, "default", cls[0])->st.id;
+	for (unsigned i = 1; i < 400; i++)
+		submit(f, i % 3 ? "default" : team[i % 40], cls[(i * 7) % 4]);
+	last = f->st.tasks[f->st.ntasks - 1]->st.id;
+	for (unsigned i = 0; i < 400; i += 9)
+		assert_int_equal(state_task_cancel(&f->st, f->st.tasks[i], &admin, &e), 0);
+	/* Queue times out of id order (requeued by eviction, an array's
+	 * later indices), some equal: those groups are sorted, the others not. */
+	for (unsigned i = 0; i < 400; i++)
+		f->st.tasks[i]->queue_ms = i % 5 == 0 ? 5000 - (int64_t)i * 10
+					 : i % 7 == 0 ? 3000 : 1000 + (int64_t)i;
+	qi = queue_index_new(&f->st);
+	for (int pass = 0; pass < 4; pass++) {
+		for (size_t k = 0; k < f->st.ntasks; k++) {
+			size_t i = pass == 0 ? k : pass == 1 ? f->st.ntasks - 1 - k
+				 : pass == 2 ? (k * 2) % f->st.ntasks : (k * 37) % f->st.ntasks;
+			const struct task *t = f->st.tasks[i];
+
+			assert_int_equal(queue_index_get(qi, t->st.id), queue_position(&f->st, t));
+		}
+		assert_int_equal(queue_index_get(qi, first - 1), 0);
+		assert_int_equal(queue_index_get(qi, last + 1), 0);
+	}
+	queue_index_free(qi);
+	fix_commit(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_policy_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlimited_and_guarantees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_positions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_index_orders, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
