@@ -13,6 +13,8 @@
  *	hpq cancel ID x 10,000                    10,000 more tasks, by id
  *	hpq cancel --user U --state pending       every pending task
  *	hpq release --user U                      every held task
+ *	hpq list                                  the released queue: every row
+ *	                                          has its queue position
  *
  * and how long a long list holds up everyone else: the longest wait of a
  * StatusRequest, sent back to back on a connection of its own while one
@@ -197,6 +199,23 @@ static pid_t start_hpq(char **argv, const char *out_path)
 static double last_cpu_ms, last_hpqd_ms;
 static pid_t hpqd_pid;
 
+/* Until hpqd has used no CPU for 200 ms (a release's commits go on after
+ * its reply), or 30 s passed. */
+static void wait_idle(void)
+{
+	double last = bench_proc_cpu_s(hpqd_pid);
+	int still = 0;
+
+	for (int i = 0; i < 600 && still < 4; i++) {
+		double now;
+
+		usleep(50 * 1000);
+		now = bench_proc_cpu_s(hpqd_pid);
+		still = now == last ? still + 1 : 0;
+		last = now;
+	}
+}
+
 /* Runs hpq with argv (argv[0] ignored), stdout to out_path or /dev/null;
  * returns the wall time in ms from fork to its exit. */
 static double time_hpq(char **argv, const char *out_path)
@@ -296,18 +315,18 @@ static long rss_kib(pid_t pid)
 
 enum {
 	M_VERSION, M_LIST, M_JSON, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER,
-	M_RELEASE_FILTER, M_N
+	M_RELEASE_FILTER, M_LIST_QUEUED, M_N
 };
 
 static const char *const m_name[M_N] = {
 	"hpq --version", "hpq list", "hpq list --json", "hpq list --state pending --user U",
 	"hpq show ID", "hpq cancel ID x 10,000", "hpq cancel --user U --state pending",
-	"hpq release --user U",
+	"hpq release --user U", "hpq list, released (queue positions)",
 };
 
 /* The targets, in ms of wall time; 0: none. */
 static const double m_target[M_N] = {
-	[M_LIST] = 15, [M_JSON] = 30, [M_CANCEL_FILTER] = 200,
+	[M_LIST] = 15, [M_JSON] = 30, [M_CANCEL_FILTER] = 200, [M_LIST_QUEUED] = 15,
 };
 #define TARGET_BYTES_PER_TASK 1024
 
@@ -411,6 +430,17 @@ static void bench_size(int n, int runs)
 		t[M_RELEASE_FILTER][r] = time_hpq(rfilt, NULL);
 		cpu[M_RELEASE_FILTER][r] = last_cpu_ms;
 		dcpu[M_RELEASE_FILTER][r] = last_hpqd_ms;
+		/* Queued now, as a real queue is: each row has its position. */
+		wait_idle();
+		snprintf(out, sizeof(out), "%s/queued.out", d.dir);
+		time_hpq(list, out);
+		rows = count_in_file(out, " PENDING ");
+		if (rows != (size_t)n || !count_in_file(out, " #1 "))
+			printf("  warning: hpq list printed %zu of %d queued tasks, or no "
+			       "position\n", rows, n);
+		t[M_LIST_QUEUED][r] = time_hpq(list, NULL);
+		cpu[M_LIST_QUEUED][r] = last_cpu_ms;
+		dcpu[M_LIST_QUEUED][r] = last_hpqd_ms;
 		bench_daemon_stop(&d);
 	}
 	for (int m = 0; m < M_N; m++) {
