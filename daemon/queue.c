@@ -27,7 +27,8 @@ struct entry {
 struct group {
 	uint32_t team, weight;
 	uint32_t n;          /* its tasks */
-	uint32_t first;      /* the position before its first task's */
+	uint32_t last;       /* the position last handed out: at first, the one
+	                      * before its first task's */
 	int64_t last_ms;     /* the queue time of its last task so far */
 	bool sort;           /* a queue time went down: sort it */
 };
@@ -155,7 +156,7 @@ struct queue_index *queue_index_new(const struct state *st)
 	struct groups gs = { 0 };
 	struct group **order;
 	struct entry *e = NULL;
-	uint32_t *gof = NULL, *done;
+	uint32_t *gof = NULL;
 	size_t cap = 0, nsort = 0;
 
 	for (size_t i = 0; i < st->ntasks; i++) {
@@ -187,25 +188,23 @@ struct queue_index *queue_index_new(const struct state *st)
 		order[i] = &gs.g[i];
 	qsort(order, gs.n, sizeof(*order), group_order);
 	for (size_t i = 0; i < gs.n; i++)
-		order[i]->first = i && order[i - 1]->team == order[i]->team
-				  ? order[i - 1]->first + order[i - 1]->n : 0;
+		order[i]->last = i && order[i - 1]->team == order[i]->team
+				 ? order[i - 1]->last + order[i - 1]->n : 0;
 	free(order);
 
 	q->pos = xreallocarray(NULL, q->n, sizeof(*q->pos));
-	done = xcalloc(gs.n, sizeof(*done));
 	for (size_t k = 0; k < q->n; k++) {
-		const struct group *g = &gs.g[gof[k]];
+		struct group *g = &gs.g[gof[k]];
 
 		if (g->sort)
 			e[nsort++] = e[k]; /* nsort <= k: e[k] is read before it is written */
 		else
-			q->pos[k] = g->first + ++done[gof[k]];
+			q->pos[k] = ++g->last;
 	}
 	/* The rest, into queue order: each group's tasks together. */
 	qsort(e, nsort, sizeof(*e), by_queue);
 	for (size_t i = 0; i < nsort; i++)
-		q->pos[e[i].k] = gs.g[gof[e[i].k]].first + ++done[gof[e[i].k]];
-	free(done);
+		q->pos[e[i].k] = ++gs.g[gof[e[i].k]].last;
 out:
 	free(e);
 	free(gof);
