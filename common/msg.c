@@ -1,5 +1,6 @@
 /*
- * msg.c: packing and unpacking of Envelopes (msg.h) and the conversion
+ * msg.c: packing and unpacking of Envelopes (msg.h), whole or with the
+ * values of a long reply packed one by one, and the conversion
  * between the wire resource vector and struct hpq_res. Decoding is the
  * first thing that touches bytes from a peer, so it accepts nothing that
  * the rest of the program would have to second-guess: a payload that does
@@ -9,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "frame.h"
@@ -28,6 +30,162 @@ uint8_t *hpq_msg_encode(const Hpq__Envelope *env, size_t *ret_len)
 	if (hpq__envelope__pack(env, buf + HPQ_FRAME_HEADER) != size)
 		hpq_fatal("protobuf-c packed a different size than it measured");
 	*ret_len = HPQ_FRAME_HEADER + size;
+	return buf;
+}
+
+/* A varint: 7 bits a byte, least significant first. */
+static size_t varint_put(uint8_t *p, uint64_t x)
+{
+	size_t n = 0;
+
+	while (x >= 0x80) {
+		p[n++] = (uint8_t)(x | 0x80);
+		x >>= 7;
+	}
+	p[n++] = (uint8_t)x;
+	return n;
+}
+
+static size_t varint_size(uint64_t x)
+{
+	uint8_t scratch[10];
+
+	return varint_put(scratch, x);
+}
+
+/* A length-delimited field's key: its number and wire type 2. */
+static uint64_t key_delimited(uint32_t field)
+{
+	return (uint64_t)field << 3 | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+}
+
+/* The most a value's key and length take: two varints of a 32-bit number. */
+#define VALUE_HEAD_MAX 10
+
+static void values_reserve(struct hpq_msg_values *v, size_t n)
+{
+	if (v->len + n <= v->cap)
+		return;
+	v->cap = v->cap ? 2 * v->cap : 65536;
+	if (v->cap < v->len + n)
+		v->cap = v->len + n;
+	v->buf = xrealloc(v->buf, v->cap);
+}
+
+/* protobuf-c packs into this, piece by piece. */
+struct values_buffer {
+	ProtobufCBuffer base;
+	struct hpq_msg_values *v;
+};
+
+static void values_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+	struct hpq_msg_values *v = ((struct values_buffer *)b)->v;
+
+	values_reserve(v, n);
+	memcpy(v->buf + v->len, data, n);
+	v->len += n;
+}
+
+size_t hpq_msg_values_add(struct hpq_msg_values *v, const ProtobufCMessage *m)
+{
+	struct values_buffer b = { { values_append }, v };
+	size_t start = v->len, guess, body, head;
+	uint8_t h[VALUE_HEAD_MAX];
+
+	if (v->n == v->cap_at) {
+		v->cap_at = v->cap_at ? 2 * v->cap_at : 1024;
+		v->at = xreallocarray(v->at, v->cap_at, sizeof(*v->at));
+	}
+	/* Packed after room for its head, which its length decides: the room
+	 * of a length of two bytes (128 to 16,383: most values), else moved. */
+	guess = varint_size(key_delimited(v->field)) + 2;
+	values_reserve(v, guess);
+	v->len += guess;
+	body = protobuf_c_message_pack_to_buffer(m, &b.base);
+	head = varint_put(h, key_delimited(v->field));
+	head += varint_put(h + head, body);
+	if (head != guess) {
+		values_reserve(v, VALUE_HEAD_MAX);
+		memmove(v->buf + start + head, v->buf + start + guess, body);
+	}
+	memcpy(v->buf + start, h, head);
+	v->len = start + head + body;
+	v->at[v->n++] = start;
+	return head + body;
+}
+
+void hpq_msg_values_drop_last(struct hpq_msg_values *v)
+{
+	v->len = v->at[--v->n];
+}
+
+void hpq_msg_values_drop_first(struct hpq_msg_values *v, size_t n)
+{
+	size_t cut;
+
+	if (!n)
+		return;
+	cut = n < v->n ? v->at[n] : v->len;
+	memmove(v->buf, v->buf + cut, v->len - cut);
+	v->len -= cut;
+	for (size_t i = n; i < v->n; i++)
+		v->at[i - n] = v->at[i] - cut;
+	v->n -= n;
+}
+
+void hpq_msg_values_release(struct hpq_msg_values *v)
+{
+	free(v->buf);
+	free(v->at);
+	*v = (struct hpq_msg_values){ .field = v->field };
+}
+
+static size_t value_end(const struct hpq_msg_values *v, size_t i)
+{
+	return i + 1 < v->n ? v->at[i + 1] : v->len;
+}
+
+/*
+ * A protobuf message is its fields in any order, so the body is packed
+ * without the values and they follow; the Envelope is packed without its
+ * body, which follows as one more field (the oneof's, length-delimited).
+ */
+uint8_t *hpq_msg_encode_values(const Hpq__Envelope *env, const struct hpq_msg_values *v,
+			       size_t n, bool reverse, size_t *ret_len)
+{
+	const ProtobufCFieldDescriptor *fd =
+		protobuf_c_message_descriptor_get_field(&hpq__envelope__descriptor,
+							(unsigned)env->body_case);
+	const ProtobufCMessage *body;
+	Hpq__Envelope bare = *env;
+	size_t values = n ? value_end(v, n - 1) : 0, body_len, size, off;
+	uint8_t *buf;
+
+	if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE || n > v->n)
+		hpq_fatal("hpq_msg_encode_values: no body to append values to");
+	body = *(const ProtobufCMessage *const *)((const char *)env + fd->offset);
+	bare.body_case = HPQ__ENVELOPE__BODY__NOT_SET;
+	body_len = protobuf_c_message_get_packed_size(body) + values;
+	size = hpq__envelope__get_packed_size(&bare) + varint_size(key_delimited(fd->id)) +
+	       varint_size(body_len) + body_len;
+	if (size > UINT32_MAX)
+		hpq_fatal("message of %zu bytes cannot be framed", size);
+	buf = xmalloc(HPQ_FRAME_HEADER + size);
+	hpq_frame_header(buf, (uint32_t)size);
+	off = HPQ_FRAME_HEADER + hpq__envelope__pack(&bare, buf + HPQ_FRAME_HEADER);
+	off += varint_put(buf + off, key_delimited(fd->id));
+	off += varint_put(buf + off, body_len);
+	off += protobuf_c_message_pack(body, buf + off);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = reverse ? n - 1 - k : k, len = value_end(v, i) - v->at[i];
+
+		memcpy(buf + off, v->buf + v->at[i], len);
+		off += len;
+	}
+	if (off != HPQ_FRAME_HEADER + size)
+		hpq_fatal("protobuf-c packed a different size than it measured");
+	*ret_len = off;
 	return buf;
 }
 

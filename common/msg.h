@@ -10,6 +10,7 @@
 #ifndef HPQ_MSG_H
 #define HPQ_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,34 @@
 
 /* Returns a malloc'd buffer holding header + payload and sets *ret_len. */
 uint8_t *hpq_msg_encode(const Hpq__Envelope *env, size_t *ret_len);
+
+/*
+ * The values of one repeated message field of an Envelope's body, each
+ * packed as it comes (tag, length, message) into one buffer, for a reply
+ * too long to build whole first: protobuf-c's hpq_msg_encode measures
+ * every value in one walk of its fields and packs it in another, where
+ * hpq_msg_values_add packs it in one. hpq_msg_encode_values then frames
+ * the Envelope with these values appended to its body.
+ */
+struct hpq_msg_values {
+	uint32_t field;              /* the body's field number they are values of */
+	uint8_t *buf;
+	size_t len, cap;
+	size_t *at;                  /* where each value starts in buf */
+	size_t n, cap_at;
+};
+
+/* Packs m as the next value; returns the bytes it takes (tag included). */
+size_t hpq_msg_values_add(struct hpq_msg_values *v, const ProtobufCMessage *m);
+/* Forgets the last value, or the first n. */
+void hpq_msg_values_drop_last(struct hpq_msg_values *v);
+void hpq_msg_values_drop_first(struct hpq_msg_values *v, size_t n);
+void hpq_msg_values_release(struct hpq_msg_values *v);
+/* hpq_msg_encode, with the first n values appended to the body's fields,
+ * in their order or, with reverse, last first. The body's own field of
+ * that number must be empty. */
+uint8_t *hpq_msg_encode_values(const Hpq__Envelope *env, const struct hpq_msg_values *v,
+			       size_t n, bool reverse, size_t *ret_len);
 
 /* Unpacks a payload; NULL if malformed. Free with hpq_msg_free(). */
 Hpq__Envelope *hpq_msg_decode(const uint8_t *payload, size_t len);

@@ -5,14 +5,15 @@
  * streamed in as many as it takes.
  *
  * A streamed list is built over several turns of the loop, about a
- * frame's worth (LIST_FRAME_BYTES or LIST_FRAME_ROWS) at a time, so that a list of 100,000
- * tasks does not hold up every other request and agent for the tens of
- * milliseconds it takes to build; a turn waits while the client has more
- * than LIST_QUEUE_MAX unread. Between turns the walk remembers only ids
- * (the next task's, and within an array's expanded rows the next index):
- * a task that leaves memory meanwhile is simply not met, and each frame
- * is encoded before its turn ends, so no row outlives the strings it
- * borrows. The list is of the tasks that existed when it was asked for
+ * frame's worth (LIST_FRAME_BYTES or LIST_FRAME_ROWS) at a time, so that
+ * a list of 100,000 tasks does not hold up every other request and agent
+ * for the tens of milliseconds it takes to build; a turn waits while the
+ * client has more than LIST_QUEUE_MAX unread. Between turns the walk
+ * remembers only ids (the next task's, and within an array's expanded
+ * rows the next index): a task that leaves memory meanwhile is simply
+ * not met, and no row outlives the strings it borrows: a row of tasks is
+ * packed as it is taken, and a frame of columns is encoded before its
+ * turn ends. The list is of the tasks that existed when it was asked for
  * (below st->next_id then), each as it stands when the walk reaches it,
  * with queue positions as of its first pending row. A list that is not
  * streamed, or has no socket to go to, is built at once.
@@ -39,11 +40,9 @@
 /* Room left in a frame for the envelope around a list of tasks. */
 #define LIST_BUDGET (HPQ_FRAME_MAX - 65536)
 /* A streamed list's frames: small enough that the client decodes one
- * while the next is on its way. */
+ * while the next is on its way, */
 #define LIST_FRAME_BYTES (1u << 20)
-/* ... and of at most this many rows: each row is staged as a whole Task
- * until its frame is sent, and a frame of 6,000 small rows staged 3 MiB,
- * which stayed in hpqd's heap after every long list. */
+/* and of at most this many rows, each a Task for the client to decode. */
 #define LIST_FRAME_ROWS 1024
 /* Slots of the cache of texts by address that columns keep per frame. */
 #define LIST_SEEN 256
@@ -144,12 +143,13 @@ struct list_out {
 	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
 	struct list_cols cols;       /* with columns: the frame's rows */
 	uint32_t view;               /* LIST_VIEW_* */
-	/* The frame's rows, each a Task; with columns only the row being
-	 * taken, in tasks[0]. */
-	Hpq__Task *tasks;
-	Hpq__Resources *res;
-	Hpq__Task **ptrs;
-	size_t n, cap, bytes;        /* n: the frame's rows, either way */
+	/* The row being taken, into the columns or packed into rows, */
+	Hpq__Task task;
+	Hpq__Resources res;
+	/* without columns, the frame's rows: each Task packed as it is taken
+	 * (ListReply.tasks), in one walk of its fields, with its exact size. */
+	struct hpq_msg_values rows;
+	size_t n, bytes;             /* the frame's rows, either way, and their bytes */
 	uint64_t total;              /* rows in every frame so far */
 	unsigned frames;             /* frames sent */
 	protobuf_c_boolean truncated;
@@ -158,56 +158,6 @@ struct list_out {
 	uint32_t limit;
 };
 
-
-/*
- * At least the packed size of a LIST_VIEW_TABLE row, without protobuf-c's
- * walk over every field of Task (much of a long list's cost): each
- * string at most its length, a tag and a 5-byte length; the numbers and
- * per_node at most 160 bytes together.
- */
-static size_t table_row_bound(const Hpq__Task *pb)
-{
-	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->state, pb->reason,
-			    pb->array_spec };
-	size_t sz = 160;
-
-	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		sz += (s[i] ? strlen(s[i]) : 0) + 8;
-	for (size_t i = 0; i < pb->n_node_names; i++)
-		sz += strlen(pb->node_names[i]) + 8;
-	return sz;
-}
-
-/*
- * About the packed size of a full row (LIST_VIEW_FULL), for cutting a
- * stream into frames (a frame may hold four times LIST_FRAME_BYTES, so a
- * field added to Task and not counted here still fits): each text and
- * each string of a list at most its length, a tag and a 5-byte length;
- * the numbers and per_node at most 512 bytes together. protobuf-c's own
- * count walks every field, and packing the frame walks them twice more.
- * A row with checkpoints, events or a script (none that task_to_pb
- * fills) is counted by protobuf-c.
- */
-static size_t full_row_bound(const Hpq__Task *pb)
-{
-	const char *s[] = { pb->name, pb->team, pb->user, pb->class_, pb->pool, pb->state,
-			    pb->reason, pb->checkpoint_dir, pb->cwd, pb->dependency, pb->output,
-			    pb->error, pb->submit_dir, pb->recipe, pb->recipe_version,
-			    pb->array_spec };
-	size_t sz = 512;
-
-	if (pb->n_checkpoints || pb->n_events || pb->script.len)
-		return hpq__task__get_packed_size(pb) + 8;
-	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		sz += (s[i] ? strlen(s[i]) : 0) + 8;
-	for (size_t i = 0; i < pb->n_node_names; i++)
-		sz += strlen(pb->node_names[i]) + 8;
-	for (size_t i = 0; i < pb->n_argv; i++)
-		sz += strlen(pb->argv[i]) + 8;
-	for (size_t i = 0; i < pb->n_recipe_params; i++)
-		sz += strlen(pb->recipe_params[i]) + 8;
-	return sz;
-}
 
 static size_t seen_slot(const char *s)
 {
@@ -223,22 +173,6 @@ static inline bool text_eq(const char *a, const char *b)
 	while (*a && *a == *b)
 		a++, b++;
 	return *a == *b;
-}
-
-/* The next row's slot, growing the frame's arrays; with columns, the
- * one slot a row passes through. */
-static Hpq__Task *list_out_slot(struct list_out *o, Hpq__Resources **res)
-{
-	size_t i = o->columns ? 0 : o->n;
-
-	if (i == o->cap) {
-		o->cap = o->cap ? 2 * o->cap : o->columns ? 1 : 64;
-		o->tasks = xreallocarray(o->tasks, o->cap, sizeof(*o->tasks));
-		o->res = xreallocarray(o->res, o->cap, sizeof(*o->res));
-		o->ptrs = xreallocarray(o->ptrs, o->cap, sizeof(*o->ptrs));
-	}
-	*res = &o->res[i];
-	return &o->tasks[i];
 }
 
 static void list_out_fill(struct list_out *o, const struct state *st, const struct task *t,
@@ -436,25 +370,17 @@ static void list_cols_release(struct list_cols *c)
 	strmap_release(&c->index);
 }
 
-/* Sends the rows collected so far as one ListReply, oldest first. */
+/* Sends the frame's rows (the first n: a row taken since may open the
+ * next frame) as one ListReply, oldest first. */
 static void list_out_send(struct list_out *o, bool more)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
+	uint8_t *frame;
+	size_t len;
 
-	if (o->columns) {
+	if (o->columns)
 		rep.columns = list_cols_frame(&o->cols, o->forward);
-	} else {
-		/* res may have moved while growing: point every task at its own again. */
-		for (size_t i = 0; i < o->n; i++) {
-			size_t k = o->forward ? i : o->n - 1 - i;
-
-			o->tasks[k].per_node = &o->res[k];
-			o->ptrs[i] = &o->tasks[k];
-		}
-		rep.n_tasks = o->n;
-		rep.tasks = o->ptrs;
-	}
 	rep.truncated = o->truncated;
 	/* Held (in_order with a limit): the first frame built is sent last. */
 	rep.more = o->in_order && !o->forward ? o->frames > 0 : more;
@@ -462,20 +388,26 @@ static void list_out_send(struct list_out *o, bool more)
 	env.id = o->req_id;
 	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
 	env.list_reply = &rep;
+	/* Collected newest first, the rows go out oldest first. */
+	frame = o->columns ? hpq_msg_encode(&env, &len)
+			   : hpq_msg_encode_values(&env, &o->rows, o->n, !o->forward, &len);
 	if (o->in_order && !o->forward) {
 		o->held = xreallocarray(o->held, o->nheld + 1, sizeof(*o->held));
 		o->held_len = xreallocarray(o->held_len, o->nheld + 1, sizeof(*o->held_len));
-		o->held[o->nheld] = hpq_msg_encode(&env, &o->held_len[o->nheld]);
+		o->held[o->nheld] = frame;
+		o->held_len[o->nheld] = len;
 		o->nheld++;
 		o->frames++;
 	} else if (o->frames++) {
 		/* A long list is sent whole, past the write queue's limit. */
-		server_send_continued(o->c, &env);
+		server_send_frame_continued(o->c, frame, len);
 	} else {
-		server_send(o->c, &env);
+		server_send_frame(o->c, frame, len);
 	}
 	if (o->columns)
 		list_cols_clear(&o->cols);
+	else
+		hpq_msg_values_drop_first(&o->rows, o->n);
 	for (size_t i = 0; i < o->nown; i++)
 		free(o->own[i]);
 	o->nown = 0;
@@ -498,22 +430,21 @@ static bool list_out_count(struct list_out *o, size_t sz)
 }
 
 /*
- * Takes the row just filled with columns (in tasks[0]): into the frame's
- * columns, if the frame allows it. With stream, a frame that is full
- * first goes out and the row opens the next one.
+ * Takes the row just filled (o->task) into the frame's columns, if the
+ * frame allows it. With stream, a frame that is full first goes out and
+ * the row opens the next one.
  */
 static bool list_out_take_cols(struct list_out *o)
 {
 	struct list_cols *c = &o->cols;
 	size_t strings, node_names, sz;
 
-	/* tasks[0] points at res[0] (list_out_fill), which never moves here. */
 	if (o->stream && o->n && (o->bytes + LIST_TURN_SLACK > LIST_FRAME_BYTES ||
 				  o->n >= LIST_FRAME_ROWS))
 		list_out_send(o, true);
 	strings = c->pb.n_strings;
 	node_names = c->pb.n_node_names;
-	sz = list_cols_add(c, &o->tasks[0]);
+	sz = list_cols_add(c, &o->task);
 	if (!list_out_count(o, sz)) {
 		list_cols_drop_last(c, strings, node_names);
 		return false;
@@ -522,37 +453,24 @@ static bool list_out_take_cols(struct list_out *o)
 }
 
 /*
- * Takes the row just filled in the next slot, if the limit and (without
- * stream) the frame allow it; with stream, a full frame is sent first and
- * the row moves to the new one.
+ * Takes the row just filled (o->task), packed, if the limit and (without
+ * stream) the frame allow it. With stream, a frame that is full goes out
+ * first and the row opens the next one.
  */
 static bool list_out_take(struct list_out *o)
 {
-	Hpq__Task *pb;
 	size_t sz;
 
 	if (o->columns)
 		return list_out_take_cols(o);
-	pb = &o->tasks[o->n];
-	pb->per_node = &o->res[o->n];
-	/* Without stream, the frame must fit: counted exactly. With it, the
-	 * count only cuts frames near LIST_FRAME_BYTES, far below the most a
-	 * frame may hold. */
-	sz = o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE ? table_row_bound(pb)
-	     : o->stream ? full_row_bound(pb)
-			 : hpq__task__get_packed_size(pb) + 8;
-	if (o->stream && o->n &&
-	    (o->bytes + sz > LIST_FRAME_BYTES || o->n >= LIST_FRAME_ROWS)) {
-		Hpq__Task row = *pb;
-		Hpq__Resources res = o->res[o->n];
-
-		/* This row opens the next frame. */
+	sz = hpq_msg_values_add(&o->rows, &o->task.base);
+	if (o->stream && o->n && (o->bytes + sz > LIST_FRAME_BYTES || o->n >= LIST_FRAME_ROWS))
 		list_out_send(o, true);
-		o->tasks[0] = row;
-		o->res[0] = res;
-		o->tasks[0].per_node = &o->res[0];
+	if (!list_out_count(o, sz)) {
+		hpq_msg_values_drop_last(&o->rows);
+		return false;
 	}
-	return list_out_count(o, sz);
+	return true;
 }
 
 static bool list_out_full(const struct list_out *o)
@@ -611,12 +529,11 @@ static bool list_out_push(struct list_out *o, const struct state *st, const stru
 			  const struct rights_view *view)
 {
 	Hpq__Task *pb;
-	Hpq__Resources *res;
 
 	if (list_out_full(o))
 		return false;
-	pb = list_out_slot(o, &res);
-	list_out_fill(o, st, a->tmpl, pb, res, view);
+	pb = &o->task;
+	list_out_fill(o, st, a->tmpl, pb, &o->res, view);
 	pb->id = a->id;
 	pb->has_array = true;
 	pb->array_id = a->id;
@@ -695,12 +612,11 @@ static bool list_task_row(struct list_run *r, const struct task *t)
 {
 	const struct state *st = &r->d->state;
 	Hpq__Task *pb;
-	Hpq__Resources *res;
 
 	if (list_out_full(&r->o))
 		return false;
-	pb = list_out_slot(&r->o, &res);
-	list_out_fill(&r->o, st, t, pb, res, r->view);
+	pb = &r->o.task;
+	list_out_fill(&r->o, st, t, pb, &r->o.res, r->view);
 	if (t->state == TASK_PENDING) {
 		if (!r->qi)
 			r->qi = queue_index_new(st);
@@ -770,10 +686,8 @@ static void list_run_free(struct list_run *r)
 		free(r->o.held[i]);
 	free(r->o.held);
 	free(r->o.held_len);
-	free(r->o.ptrs);
 	list_cols_release(&r->o.cols);
-	free(r->o.tasks);
-	free(r->o.res);
+	hpq_msg_values_release(&r->o.rows);
 	for (size_t i = 0; i < r->o.nown; i++)
 		free(r->o.own[i]);
 	free(r->o.own);
@@ -908,6 +822,8 @@ int req_list(struct req *q)
 				  .view = m->view, .limit = m->limit,
 				  .in_order = m->stream && m->in_order };
 	r->o.columns = m->columns && m->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE;
+	r->o.rows.field = protobuf_c_message_descriptor_get_field_by_name(
+		&hpq__list_reply__descriptor, "tasks")->id;
 	hpq__task_columns__init(&r->o.cols.pb);
 	/* Newest first, so that a limit (or the frame size) keeps the newest;
 	 * forward, oldest first, an array's pending rest after its first task. */

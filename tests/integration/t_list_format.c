@@ -157,8 +157,8 @@ static void list_format(void **state)
  * from the highest, then last. Returns how many frames came. Without
  * stream, the rows come in one frame, which hpqd builds newest first and
  * sends oldest first: the newest that fit in it (MANY rows take more than
- * a frame's budget of columns, counted at their most), and it says
- * truncated.
+ * a frame's budget, as columns counted at their most or as whole tasks
+ * packed one by one), and it says truncated.
  */
 static size_t in_order_frames(struct h_cluster *c, uint64_t first, uint64_t array,
 			      uint64_t last, bool columns, bool stream)
@@ -465,6 +465,7 @@ static void list_many_frames(void **state)
 	assert_true(in_order_frames(c, before, array, after, false, true) > 1);
 	assert_true(in_order_frames(c, before, array, after, true, true) > 1);
 	assert_int_equal(in_order_frames(c, before, array, after, true, false), 1);
+	assert_int_equal(in_order_frames(c, before, array, after, false, false), 1);
 	list_over_turns(c, before, array, after);
 	h_pass(c);
 }

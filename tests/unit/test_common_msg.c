@@ -1,8 +1,9 @@
 /*
  * test_common_msg.c: Envelope encoding and decoding. A round trip keeps
  * every field; anything malformed, and an Envelope with no body, decodes
- * to NULL instead of crashing or half-filling a message. The arena that
- * hpq list decodes into reuses its memory after a reset.
+ * to NULL instead of crashing or half-filling a message. Values packed
+ * one by one (hpq_msg_values) make the same message as packed whole. The
+ * arena that hpq list decodes into reuses its memory after a reset.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +69,124 @@ static void test_roundtrip(void **state)
 	hpq_msg_free(out);
 	hpq_framer_release(&f);
 	free(buf);
+}
+
+/* Decodes a frame made by hpq_msg_encode_values: a list_reply with ids. */
+static Hpq__Envelope *values_decode(const uint8_t *buf, size_t len)
+{
+	Hpq__Envelope *out;
+
+	assert_true(len > HPQ_FRAME_HEADER);
+	assert_int_equal(((size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 | buf[3]),
+			 len - HPQ_FRAME_HEADER);
+	out = hpq_msg_decode(buf + HPQ_FRAME_HEADER, len - HPQ_FRAME_HEADER);
+	assert_non_null(out);
+	assert_int_equal(out->body_case, HPQ__ENVELOPE__BODY_LIST_REPLY);
+	return out;
+}
+
+/*
+ * Values packed one by one and appended to a body decode as the same
+ * message packed whole, in either order, with each length's varint of
+ * one, two or three bytes (a value packed in the room of two is moved
+ * either way), after values were dropped from either end.
+ */
+static void test_values(void **state)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *out;
+	Hpq__ListReply rep = HPQ__LIST_REPLY__INIT;
+	Hpq__Task t[4], *whole[3];
+	struct hpq_msg_values v = { .field = 1 };  /* ListReply.tasks */
+	static char longname[20000], midname[200];
+	const char *names[] = { "a", longname, midname, "d" };
+	uint8_t *buf, *ref;
+	size_t len, ref_len, sz;
+
+	(void)state;
+	/* Nothing yet (a list that matched nothing): a frame, and nothing to drop. */
+	rep.in_order = true;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST_REPLY;
+	env.list_reply = &rep;
+	hpq_msg_values_drop_first(&v, 0);
+	buf = hpq_msg_encode_values(&env, &v, 0, true, &len);
+	out = values_decode(buf, len);
+	assert_int_equal(out->list_reply->n_tasks, 0);
+	assert_true(out->list_reply->in_order);
+	hpq_msg_free(out);
+	free(buf);
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	memset(midname, 'm', sizeof(midname) - 1);
+	for (int i = 0; i < 4; i++) {
+		hpq__task__init(&t[i]);
+		t[i].id = (uint64_t)i + 1;
+		t[i].name = (char *)names[i];
+		sz = hpq_msg_values_add(&v, &t[i].base);
+		assert_int_equal(sz, hpq__task__get_packed_size(&t[i]) +
+				 (i == 0 || i == 3 ? 2 : i == 1 ? 4 : 3));
+	}
+	hpq_msg_values_drop_last(&v);
+	assert_int_equal(v.n, 3);
+
+	rep.more = true;
+	env.id = 7;
+	buf = hpq_msg_encode_values(&env, &v, 3, true, &len);
+	/* The same reply packed whole by protobuf-c: as long. */
+	whole[0] = &t[2];
+	whole[1] = &t[1];
+	whole[2] = &t[0];
+	rep.n_tasks = 3;
+	rep.tasks = whole;
+	ref = hpq_msg_encode(&env, &ref_len);
+	rep.n_tasks = 0;
+	rep.tasks = NULL;
+	assert_int_equal(len, ref_len);
+	out = values_decode(buf, len);
+	assert_int_equal(out->id, 7);
+	assert_true(out->list_reply->more);
+	assert_true(out->list_reply->in_order);
+	assert_int_equal(out->list_reply->n_tasks, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(out->list_reply->tasks[i]->id, 3 - i);
+		assert_string_equal(out->list_reply->tasks[i]->name, names[2 - i]);
+	}
+	hpq_msg_free(out);
+	free(buf);
+	free(ref);
+
+	/* In order, the first two only. */
+	buf = hpq_msg_encode_values(&env, &v, 2, false, &len);
+	out = values_decode(buf, len);
+	assert_int_equal(out->list_reply->n_tasks, 2);
+	assert_int_equal(out->list_reply->tasks[0]->id, 1);
+	assert_string_equal(out->list_reply->tasks[1]->name, longname);
+	hpq_msg_free(out);
+	free(buf);
+
+	/* The first two sent: the third is what is left, and more can follow it. */
+	hpq_msg_values_drop_first(&v, 2);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(v.at[0], 0);
+	hpq_msg_values_add(&v, &t[3].base);
+	rep.more = false;
+	buf = hpq_msg_encode_values(&env, &v, 2, false, &len);
+	out = values_decode(buf, len);
+	assert_false(out->list_reply->more);
+	assert_int_equal(out->list_reply->n_tasks, 2);
+	assert_string_equal(out->list_reply->tasks[0]->name, midname);
+	assert_string_equal(out->list_reply->tasks[1]->name, "d");
+	hpq_msg_free(out);
+	free(buf);
+
+	/* None: the body alone. */
+	buf = hpq_msg_encode_values(&env, &v, 0, false, &len);
+	out = values_decode(buf, len);
+	assert_int_equal(out->list_reply->n_tasks, 0);
+	hpq_msg_free(out);
+	free(buf);
+	hpq_msg_values_release(&v);
+	assert_int_equal(v.n, 0);
+	assert_int_equal(v.field, 1);
 }
 
 static void test_empty_body_message(void **state)
@@ -246,6 +365,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_empty_body_message),
 		cmocka_unit_test(test_not_set),
 		cmocka_unit_test(test_unknown_body_field),
