@@ -8,8 +8,11 @@
  * (an ev_prepare), saves it once and only then answers the RunTasks and
  * reports the starts and exits. A burst (hpqd sends its RunTasks
  * together, exits come together) costs one save, with its two fsyncs,
- * instead of one per task; the order is the same, only grouped. Anything
- * else that answers hpqd (a kill, a Register) flushes first.
+ * instead of one per task; the order is the same, only grouped. The
+ * RunTasks themselves wait for agent_flush too, which starts them all
+ * at once (exec_start_many: their start records reach the disk
+ * together). Anything else that answers hpqd (a kill, a Register)
+ * flushes first, so it finds the tasks asked for before it started.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +49,12 @@ static int agent_journal(struct agent *a)
 		a->journal_dirty = false;
 	return r;
 }
+
+/* A RunTask received, started by agent_flush with the others of its burst. */
+struct agent_run {
+	uint64_t msg_id;
+	Hpq__RunTask *rt;           /* a copy: the uplink frees its own */
+};
 
 /* A RunTask that started a task (or found it here): answered by agent_flush. */
 struct agent_started {
@@ -228,12 +237,16 @@ static void agent_report_exits(struct agent *a)
  * reports what it now holds. A start the journal cannot hold is killed:
  * nothing may run that an agent restart would not know of.
  */
+static void agent_start_runs(struct agent *a);
+
 static void agent_flush(struct agent *a)
 {
-	size_t n = a->nstarted;
+	size_t n;
 	bool killed = false;
 
+	agent_start_runs(a);
 	ev_prepare_stop(a->loop, &a->flush_w);
+	n = a->nstarted;
 	if (a->journal_dirty && agent_journal(a) < 0) {
 		for (size_t i = 0; i < n; i++) {
 			struct agent_started *s = &a->started[i];
@@ -295,11 +308,23 @@ static void agent_started_push(struct agent *a, uint64_t msg_id, const struct ta
 
 /* ------------------------------------------------------------ daemon */
 
+static Hpq__RunTask *run_task_copy(const Hpq__RunTask *rt)
+{
+	size_t len = hpq__run_task__get_packed_size(rt);
+	uint8_t *buf = xmalloc(len + 1);
+	Hpq__RunTask *copy;
+
+	hpq__run_task__pack(rt, buf);
+	copy = hpq__run_task__unpack(NULL, len, buf);
+	free(buf);
+	if (!copy)
+		hpq_fatal("a RunTask does not unpack from its own packing");
+	return copy;
+}
+
+/* Kept for agent_flush, which starts the burst's tasks together. */
 static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
 {
-	struct task *t;
-	int r;
-
 	if (!rt) {
 		uplink_reply(&a->uplink, id, HPQ_EPROTO, "empty run_task");
 		return;
@@ -308,25 +333,57 @@ static void agent_run_task(struct agent *a, uint64_t id, const Hpq__RunTask *rt)
 		uplink_reply(&a->uplink, id, HPQ_EUNAVAIL, "the agent is shutting down");
 		return;
 	}
-	r = exec_start(&a->exec, rt, &t);
-	if (r == HPQ_EEXIST) {
-		log_debug("task %" PRIu64 " attempt %" PRIu32 " is already here", rt->task_id,
-			  rt->attempt);
-		/* Perhaps started in this iteration: answered after its journal. */
-		t = task_find(&a->exec.tasks, rt->task_id, rt->attempt);
-		agent_started_push(a, id, t, false);
-		return;
+	if (a->nruns == a->runs_cap) {
+		a->runs_cap = a->runs_cap ? 2 * a->runs_cap : 64;
+		a->runs = xreallocarray(a->runs, a->runs_cap, sizeof(*a->runs));
 	}
-	if (r < 0) {
-		log_warn("ignoring a run_task without a task id and attempt");
-		uplink_reply(&a->uplink, id, r, "run_task needs a task id and an attempt");
+	a->runs[a->nruns++] = (struct agent_run){ id, run_task_copy(rt) };
+	ev_prepare_start(a->loop, &a->flush_w);
+}
+
+/* Starts the RunTasks received since the last flush, all at once. */
+static void agent_start_runs(struct agent *a)
+{
+	size_t n = a->nruns;
+	const Hpq__RunTask **rts;
+	struct task **tasks;
+	int *ret;
+
+	if (!n)
 		return;
+	rts = xcalloc(n, sizeof(*rts));
+	tasks = xcalloc(n, sizeof(*tasks));
+	ret = xcalloc(n, sizeof(*ret));
+	for (size_t i = 0; i < n; i++)
+		rts[i] = a->runs[i].rt;
+	a->nruns = 0;
+	exec_start_many(&a->exec, rts, n, tasks, ret);
+	for (size_t i = 0; i < n; i++) {
+		const Hpq__RunTask *rt = rts[i];
+		uint64_t id = a->runs[i].msg_id;
+		struct task *t = tasks[i];
+
+		if (ret[i] == HPQ_EEXIST) {
+			log_debug("task %" PRIu64 " attempt %" PRIu32 " is already here",
+				  rt->task_id, rt->attempt);
+			/* Perhaps started in this burst: answered after its journal. */
+			t = task_find(&a->exec.tasks, rt->task_id, rt->attempt);
+			agent_started_push(a, id, t, false);
+		} else if (ret[i] < 0) {
+			log_warn("ignoring a run_task without a task id and attempt");
+			uplink_reply(&a->uplink, id, ret[i], "run_task needs a task id and an attempt");
+		} else {
+			if (t->exited && strcmp(t->reason, "work-dir-unwritable") == 0)
+				agent_work_dir_bad(a, "see the agent's log");
+			/* Journaled, answered and reported by agent_flush (the top). */
+			a->journal_dirty = true;
+			agent_started_push(a, id, t, true);
+		}
+		hpq__run_task__free_unpacked(a->runs[i].rt, NULL);
 	}
-	if (t->exited && strcmp(t->reason, "work-dir-unwritable") == 0)
-		agent_work_dir_bad(a, "see the agent's log");
-	/* Journaled, answered and reported by agent_flush (the top). */
-	a->journal_dirty = true;
-	agent_started_push(a, id, t, true);
+	free(rts);
+	free(tasks);
+	free(ret);
 }
 
 static void agent_kill_task(struct agent *a, uint64_t id, const Hpq__KillTask *kt)
@@ -871,6 +928,7 @@ void agent_stop(struct agent *a, bool kill_tasks)
 {
 	struct task *t;
 
+	agent_start_runs(a);   /* asked before the stop: started, and stopped with the rest */
 	a->stopping = true;
 	if (kill_tasks && agent_running(a) > 0) {
 		log_notice("stopping %zu tasks before exiting", agent_running(a));
@@ -888,6 +946,10 @@ void agent_release(struct agent *a)
 	if (a->journal_dirty) /* the loop ended between a change and its flush */
 		agent_journal(a);
 	ev_prepare_stop(a->loop, &a->flush_w);
+	/* RunTasks never started: hpqd finds them missing at the next Register. */
+	for (size_t i = 0; i < a->nruns; i++)
+		hpq__run_task__free_unpacked(a->runs[i].rt, NULL);
+	free(a->runs);
 	free(a->started);
 	health_release(&a->health); /* kills its helper processes; uses the uplink and tasks */
 	uplink_release(&a->uplink);   /* pending callbacks still see the tasks and clients */

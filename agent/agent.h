@@ -66,6 +66,8 @@ struct agent {
 	 * (agent.c, agent_flush), and what may only leave after it. */
 	ev_prepare flush_w;
 	bool journal_dirty;
+	struct agent_run *runs;     /* RunTasks to start together */
+	size_t nruns, runs_cap;
 	struct agent_started *started; /* RunTasks to answer and starts to report */
 	size_t nstarted, started_cap;
 

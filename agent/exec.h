@@ -131,6 +131,14 @@ void exec_release(struct exec *ex);
  * for a zero task id or attempt; nothing is created then.
  */
 int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task);
+/*
+ * exec_start for several attempts that came together (hpqd sends its
+ * RunTasks in bursts), each into ret_tasks[i] and ret[i]: their start
+ * records are written first and made durable together, then their
+ * processes started, so that the burst waits for the disk once.
+ */
+void exec_start_many(struct exec *ex, const Hpq__RunTask *const *rts, size_t n,
+		     struct task **ret_tasks, int *ret);
 
 /*
  * Stops a running task: sends signo (0: the task's stop signal) to its

@@ -9,7 +9,8 @@
  * adopted only if their process is still the same one. Each attempt has a
  * log file of its own, named by the cluster id, and never one an earlier
  * run left; a root task starts only where allowed, and a checkpoint
- * directory that leads elsewhere is refused.
+ * directory that leads elsewhere is refused. A burst of RunTasks started
+ * together is answered one by one as if each came alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -346,6 +347,35 @@ static void same_attempt_twice_refused(void **state)
 	assert_int_equal(exec_start(&f->ex, &r, &t), HPQ_EINVAL);
 	run_until_exits(f, 1, 60);
 	assert_int_equal(task_list_count(&f->ex.tasks), 1);
+}
+
+/* A burst started together: each RunTask answered as exec_start would,
+ * a repeat within the burst included, and every new one runs. */
+static void burst_started_together(void **state)
+{
+	struct fixture *f = *state;
+	Hpq__RunTask r[4] = { shell_task(11, "exit 3"), shell_task(12, "exit 4"),
+			      shell_task(11, "exit 5"), shell_task(13, "exit 0") };
+	const Hpq__RunTask *rts[4] = { &r[0], &r[1], &r[2], &r[3] };
+	struct task *t[4];
+	int ret[4];
+
+	r[3].attempt = 0;
+	ev_now_update(f->loop);
+	exec_start_many(&f->ex, rts, 4, t, ret);
+	assert_int_equal(ret[0], 0);
+	assert_int_equal(ret[1], 0);
+	assert_int_equal(ret[2], HPQ_EEXIST);
+	assert_int_equal(ret[3], HPQ_EINVAL);
+	assert_non_null(t[0]);
+	assert_non_null(t[1]);
+	assert_null(t[2]);
+	assert_null(t[3]);
+	assert_true(t[0]->pid > 0 && t[1]->pid > 0);
+	run_until_exits(f, 2, 60);
+	assert_int_equal(task_list_count(&f->ex.tasks), 2);
+	assert_int_equal(task_find(&f->ex.tasks, 11, 1)->exit_code, 3);
+	assert_int_equal(task_find(&f->ex.tasks, 12, 1)->exit_code, 4);
 }
 
 static void log_file_and_environment(void **state)
@@ -938,6 +968,7 @@ int main(void)
 		T(exit_codes),
 		T(signals_reset_and_agent_untouched),
 		T(same_attempt_twice_refused),
+		T(burst_started_together),
 		T(log_file_and_environment),
 		T(log_file_never_reused),
 		T(root_task_refused),
