@@ -158,7 +158,6 @@ struct list_out {
 	uint32_t limit;
 };
 
-
 static size_t seen_slot(const char *s)
 {
 	return ((uintptr_t)s >> 4) & (LIST_SEEN - 1);
