@@ -338,6 +338,19 @@ static void json_submitted(const struct output_ctx *o, uint64_t id)
  * repair are then the same as everywhere else.
  */
 #define JW_DEPTH 8
+/* Slots of the cache of key texts (jw_key), by the key's address. */
+#define JW_KEYS 128
+/* The most a cached key text holds: "\n", the indentation, the quoted key
+ * and ": ". A longer one is written without the cache. */
+#define JW_KEY_TEXT 48
+
+/* What jw_key writes before a key's value, but its comma. */
+struct jw_key_text {
+	const char *key;        /* the key's address: the writer's keys are literals */
+	unsigned depth;
+	size_t len;
+	char text[JW_KEY_TEXT];
+};
 
 struct jw {
 	FILE *f;
@@ -347,7 +360,11 @@ struct jw {
 	bool first[JW_DEPTH];   /* nothing written yet in the object or array at depth */
 	time_t day_secs;        /* output_time_iso's last second, kept: most tasks */
 	char day[24];           /* of a list share their submit second */
+	size_t day_len;
 	bool has_day;
+	/* A task writes 47 keys, the same literals at the same depth, task
+	 * after task: each one's text is made once and then copied. */
+	struct jw_key_text keys[JW_KEYS];
 };
 
 static void jw_flush(struct jw *w)
@@ -458,10 +475,41 @@ static void jw_string(struct jw *w, const char *s)
 	json_decref(v);
 }
 
-/* "key": (keys are ours: plain ASCII) */
+/* "key": (keys are ours: plain ASCII literals) */
 static void jw_key(struct jw *w, const char *key)
 {
-	jw_sep(w, key, strlen(key));
+	struct jw_key_text *k = &w->keys[((uintptr_t)key * 0x9e3779b97f4a7c15u) >> 57];
+	size_t d = w->depth;
+	char *p;
+
+	if (k->key != key || k->depth != d) {
+		size_t klen = strlen(key);
+
+		if (1 + 2 * d + klen + 4 > JW_KEY_TEXT) {
+			jw_sep(w, key, klen);
+			return;
+		}
+		k->key = key;
+		k->depth = (unsigned)d;
+		p = k->text;
+		*p++ = '\n';
+		memset(p, ' ', 2 * d);
+		p += 2 * d;
+		*p++ = '"';
+		memcpy(p, key, klen);
+		p += klen;
+		memcpy(p, "\": ", 3);
+		k->len = (size_t)(p + 3 - k->text);
+	}
+	/* The whole of text, whatever its length: one copy of a known size. */
+	if (w->len + 1 + JW_KEY_TEXT > sizeof(w->buf))
+		jw_flush(w);
+	p = w->buf + w->len;
+	if (!w->first[d])
+		*p++ = ',';
+	w->first[d] = false;
+	memcpy(p, k->text, JW_KEY_TEXT);
+	w->len = (size_t)(p + k->len - w->buf);
 }
 
 /* json_integer's text ("%lld"), without printf. */
@@ -510,7 +558,8 @@ static void jw_key_time(struct jw *w, const char *key, int64_t ms)
 	time_t secs = (time_t)(ms / 1000);
 	char buf[OUTPUT_TIME_LEN];
 	struct tm tm;
-	int n;
+	size_t n;
+	int frac;
 
 	jw_key(w, key);
 	if (ms <= 0) {
@@ -519,17 +568,25 @@ static void jw_key_time(struct jw *w, const char *key, int64_t ms)
 	}
 	if (!w->has_day || w->day_secs != secs) {
 		if (!gmtime_r(&secs, &tm) ||
-		    strftime(w->day, sizeof(w->day), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		    !(w->day_len = strftime(w->day, sizeof(w->day), "%Y-%m-%dT%H:%M:%S", &tm))) {
 			jw_string(w, output_time_iso(ms, buf, sizeof(buf)));
 			return;
 		}
 		w->day_secs = secs;
 		w->has_day = true;
 	}
-	n = snprintf(buf, sizeof(buf), "%s.%03dZ", w->day, (int)(ms % 1000));
-	jw_putc(w, '"');
-	jw_put(w, buf, (size_t)n);
-	jw_putc(w, '"');
+	/* "%s.%03dZ", without printf. */
+	frac = (int)(ms % 1000);
+	buf[0] = '"';
+	memcpy(buf + 1, w->day, w->day_len);
+	n = 1 + w->day_len;
+	buf[n++] = '.';
+	buf[n++] = (char)('0' + frac / 100);
+	buf[n++] = (char)('0' + frac / 10 % 10);
+	buf[n++] = (char)('0' + frac % 10);
+	buf[n++] = 'Z';
+	buf[n++] = '"';
+	jw_put(w, buf, n);
 }
 
 static void jw_strings(struct jw *w, char *const *v, size_t n)
