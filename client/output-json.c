@@ -393,9 +393,25 @@ static void jw_putc(struct jw *w, char c)
 	w->buf[w->len++] = c;
 }
 
-/* Before a value inside the current object or array: its separator and
- * indentation ("\n" and two spaces a level), then the key's text if any
- * (written into the buffer at once: a list has 47 of them a task). */
+/* At p, a value's indentation at depth d ("\n" and two spaces a level),
+ * then key's text if any; returns the end. */
+static char *jw_indent_key(char *p, size_t d, const char *key, size_t klen)
+{
+	*p++ = '\n';
+	memset(p, ' ', 2 * d);
+	p += 2 * d;
+	if (key) {
+		*p++ = '"';
+		memcpy(p, key, klen);
+		p += klen;
+		memcpy(p, "\": ", 3);
+		p += 3;
+	}
+	return p;
+}
+
+/* Before a value inside the current object or array: its separator,
+ * then jw_indent_key's text, written into the buffer at once. */
 static void jw_sep(struct jw *w, const char *key, size_t klen)
 {
 	size_t d = w->depth, need = 2 + 2 * d + (key ? klen + 4 : 0);
@@ -407,17 +423,7 @@ static void jw_sep(struct jw *w, const char *key, size_t klen)
 	if (!w->first[d])
 		*p++ = ',';
 	w->first[d] = false;
-	*p++ = '\n';
-	memset(p, ' ', 2 * d);
-	p += 2 * d;
-	if (key) {
-		*p++ = '"';
-		memcpy(p, key, klen);
-		p += klen;
-		memcpy(p, "\": ", 3);
-		p += 3;
-	}
-	w->len = (size_t)(p - w->buf);
+	w->len = (size_t)(jw_indent_key(p, d, key, klen) - w->buf);
 }
 
 static void jw_next(struct jw *w)
@@ -491,15 +497,7 @@ static void jw_key(struct jw *w, const char *key)
 		}
 		k->key = key;
 		k->depth = (unsigned)d;
-		p = k->text;
-		*p++ = '\n';
-		memset(p, ' ', 2 * d);
-		p += 2 * d;
-		*p++ = '"';
-		memcpy(p, key, klen);
-		p += klen;
-		memcpy(p, "\": ", 3);
-		k->len = (size_t)(p + 3 - k->text);
+		k->len = (size_t)(jw_indent_key(k->text, d, key, klen) - k->text);
 	}
 	/* The whole of text, whatever its length: one copy of a known size. */
 	if (w->len + 1 + JW_KEY_TEXT > sizeof(w->buf))
