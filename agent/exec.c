@@ -1271,6 +1271,16 @@ static int exec_sync_dir(const char *dir)
 	return r;
 }
 
+/* The files an attempt's directory may hold (supervisor.c's and ours). */
+static const char *const attempt_files[] = {"status", "status.tmp", "control", "control.tmp",
+					    "start", NULL};
+
+/* why: the start record could not be made durable in path, for error r. */
+static void exec_record_failed(char *why, size_t len, const char *path, int r)
+{
+	snprintf(why, len, "cannot record the start in '%.300s': %s", path, hpq_strerror(r));
+}
+
 /*
  * The attempt's directory, with a "start" file in it, written here and
  * synced (exec_attempt_sync) before anything runs: what cannot be
@@ -1279,8 +1289,6 @@ static int exec_sync_dir(const char *dir)
  */
 static int exec_attempt_write(struct exec *ex, const struct task *t, char *why, size_t len)
 {
-	static const char *const files[] = {"status", "status.tmp", "control", "control.tmp",
-					    "start", NULL};
 	char dir[4096], path[4200];
 	int fd, r = 0;
 
@@ -1296,8 +1304,8 @@ static int exec_attempt_write(struct exec *ex, const struct task *t, char *why, 
 			snprintf(why, len, "cannot create '%.300s': %s", dir, strerror(errno));
 			return r;
 		}
-		for (int i = 0; files[i]; i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		for (int i = 0; attempt_files[i]; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, attempt_files[i]);
 			(void)unlink(path);
 		}
 	}
@@ -1308,7 +1316,7 @@ static int exec_attempt_write(struct exec *ex, const struct task *t, char *why, 
 		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		snprintf(why, len, "cannot record the start in '%.300s': %s", dir, hpq_strerror(r));
+		exec_record_failed(why, len, dir, r);
 		return r;
 	}
 	return fd;
@@ -1330,19 +1338,17 @@ static int exec_attempt_sync(struct exec *ex, const struct task *t, int fd, char
 	if (r == 0)
 		r = exec_sync_dir(dir);
 	if (r < 0)
-		snprintf(why, len, "cannot record the start in '%.300s': %s", dir, hpq_strerror(r));
+		exec_record_failed(why, len, dir, r);
 	return r;
 }
 
 static void exec_attempt_remove(struct exec *ex, const struct task *t)
 {
-	static const char *const files[] = {"status", "status.tmp", "control", "control.tmp",
-					    "start", NULL};
 	char dir[4096], path[4200];
 
 	exec_attempt_dir(ex, t, dir, sizeof(dir));
-	for (int i = 0; files[i]; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+	for (int i = 0; attempt_files[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, attempt_files[i]);
 		(void)unlink(path);
 	}
 	if (rmdir(dir) < 0 && errno != ENOENT)
@@ -1608,8 +1614,7 @@ static void exec_start_chunk(struct exec *ex, const Hpq__RunTask *const *rts, si
 
 		for (size_t i = 0; r < 0 && i < n; i++)
 			if (fd[i] >= 0 && !why[i][0])
-				snprintf(why[i], EXEC_WHY_LEN, "cannot record the start in '%.300s': %s",
-					 ex->run_dir, hpq_strerror(r));
+				exec_record_failed(why[i], EXEC_WHY_LEN, ex->run_dir, r);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (ret[i] == 0)
