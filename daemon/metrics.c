@@ -66,10 +66,13 @@ struct metrics {
 	struct hpqd *d;
 	struct MHD_Daemon *mhd;
 	uv_async_t async;
+	uv_prepare_t turn_mark;      /* before each poll: one turn of the loop ended */
+	int open_handles;
 	char *port_path;
 
 	/* loop thread */
-	struct histogram cycle, commit;
+	struct histogram cycle, commit, turn;
+	uint64_t turn_start_ns, turn_idle_ns; /* the last mark: uv_hrtime, idle time */
 	uint64_t cycles, decisions;
 	struct strmap counts;        /* struct team_count by team name */
 
@@ -211,6 +214,25 @@ static void observe_commit(void *arg, uint64_t ns)
 	struct metrics *m = arg;
 
 	hist_observe(&m->commit, (double)ns / 1e9);
+}
+
+/*
+ * One turn of the loop: from one mark, before the loop polls, to the next,
+ * less the time it waited in the poll. Every request, agent frame, timer
+ * and completion of that turn is in it; a long one held up everything else.
+ */
+static void on_turn_mark(uv_prepare_t *h)
+{
+	struct metrics *m = h->data;
+	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(h->loop);
+
+	if (m->turn_start_ns) {
+		uint64_t busy = (now - m->turn_start_ns) - (idle - m->turn_idle_ns);
+
+		hist_observe(&m->turn, (double)busy / 1e9);
+	}
+	m->turn_start_ns = now;
+	m->turn_idle_ns = idle;
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -699,6 +721,9 @@ static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 		   "Duration of a dispatch cycle, deciding and applying.", &m->cycle);
 	hist_print(f, "hpq_store_commit_seconds",
 		   "Duration of a group commit to the state database.", &m->commit);
+	hist_print(f, "hpq_loop_turn_seconds",
+		   "Work of one turn of the daemon's event loop (requests, agent messages, "
+		   "timers), its wait for events excluded.", &m->turn);
 	render_store(f, s);
 	if (fclose(f) != 0)
 		hpq_fatal("out of memory");
@@ -829,12 +854,15 @@ bad:
 	return HPQ_EINVAL;
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
 	struct metrics *m = h->data;
 
+	if (--m->open_handles > 0)
+		return;
 	free(m->cycle.counts);
 	free(m->commit.counts);
+	free(m->turn.counts);
 	free(m->page);
 	free(m->port_path);
 	counts_release(&m->counts);
@@ -859,11 +887,13 @@ int metrics_start(struct hpqd *d, const char *listen, char *err, size_t errlen)
 	m->d = d;
 	hist_init(&m->cycle, cycle_bounds, sizeof(cycle_bounds) / sizeof(cycle_bounds[0]));
 	hist_init(&m->commit, commit_bounds, sizeof(commit_bounds) / sizeof(commit_bounds[0]));
+	hist_init(&m->turn, cycle_bounds, sizeof(cycle_bounds) / sizeof(cycle_bounds[0]));
 	if (uv_mutex_init(&m->mu) < 0 || uv_cond_init(&m->cv) < 0)
 		hpq_fatal("cannot make a mutex");
 	uv_async_init(d->loop, &m->async, on_render);
 	m->async.data = m;
 	uv_unref((uv_handle_t *)&m->async);
+	m->open_handles = 1;
 	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 				  (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				  0, NULL, NULL, on_request, m,
@@ -874,13 +904,20 @@ int metrics_start(struct hpqd *d, const char *listen, char *err, size_t errlen)
 	if (!m->mhd) {
 		snprintf(err, errlen, "cannot serve metrics on %s: %s", listen,
 			 errno ? strerror(errno) : "libmicrohttpd failed");
-		uv_close((uv_handle_t *)&m->async, on_async_closed);
+		uv_close((uv_handle_t *)&m->async, on_handle_closed);
 		return HPQ_EINVAL;
 	}
 	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	if (info)
 		port = info->port;
 	d->metrics = m;
+	if (uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME) == 0) {
+		uv_prepare_init(d->loop, &m->turn_mark);
+		m->turn_mark.data = m;
+		uv_prepare_start(&m->turn_mark, on_turn_mark);
+		uv_unref((uv_handle_t *)&m->turn_mark);
+		m->open_handles++;
+	}
 	store_set_commit_observer(d->store, observe_commit, m);
 	dispatch_on_cycle(d, observe_cycle, m);
 	seed_counts(m);
@@ -911,5 +948,7 @@ void metrics_stop(struct hpqd *d)
 	state_unobserve(&d->state, m);
 	unlink(m->port_path);
 	d->metrics = NULL;
-	uv_close((uv_handle_t *)&m->async, on_async_closed);
+	if (m->open_handles > 1)
+		uv_close((uv_handle_t *)&m->turn_mark, on_handle_closed);
+	uv_close((uv_handle_t *)&m->async, on_handle_closed);
 }

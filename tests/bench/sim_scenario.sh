@@ -14,12 +14,14 @@
 #   tasks started and finished per second over the steady part of the run,
 #   `hpq status` and `hpq list` latency during the run (medians),
 #   hpqd's group commits over the run (hpq_store_commit_seconds: how many,
-#     and what share took longer than 10, 25 and 50 ms) and the size of
-#     the database's WAL file at the end.
+#     and what share took longer than 10, 25 and 50 ms), the turns of its
+#     loop likewise (hpq_loop_turn_seconds), and the size of the
+#     database's WAL file at the end.
 #
 # Sizes are environment variables:
 #   BUILD=build NODES=2000 GPUS=8 TEAMS=200 HEARTBEAT=10s RATE=200 BATCH=20
 #   TASK=exp:20s RUN=120 WARMUP=20 SAMPLE=2 KEEP=0 SUBMITTERS=4
+#   HPQD=$BUILD/daemon/hpqd (another hpqd binary, to compare two builds)
 #   KEEP_FINISHED=1h ([tasks] keep_finished: how long a finished task stays
 #   in hpqd's memory; shorter than the run, RSS follows the live tasks)
 #   RESTART=0 (1: once the submits are done, hpqd is killed with SIGKILL
@@ -47,7 +49,7 @@ SUBMITTERS=${SUBMITTERS:-4}
 KEEP_FINISHED=${KEEP_FINISHED:-1h}
 RESTART=${RESTART:-0}
 
-HPQD=$BUILD/daemon/hpqd
+HPQD=${HPQD:-$BUILD/daemon/hpqd}
 HPQ=$(realpath $BUILD/client/hpq)
 SIM=$BUILD/tests/sim/hpq-sim
 SUBMIT=$BUILD/tests/bench/sim_submit
@@ -260,18 +262,27 @@ if len(rows) >= 2:
     print('hpq status: median %.1f ms; hpq list: median %.1f ms (%d samples)'
           % (st.median(int(r[7]) / 1e3 for r in rows), st.median(int(r[8]) / 1e3 for r in rows),
              len(rows)))
-# The group commits of the whole run, from the histogram's cumulative buckets.
-buckets = {}
-for line in open(d + '/metrics'):
-    if line.startswith('hpq_store_commit_seconds_bucket{le="'):
-        le = line.split('"')[1]
-        buckets[float('inf') if le == '+Inf' else float(le)] = int(line.split()[-1])
-if buckets:
-    n = buckets[float('inf')]
-    def over(s):
-        return 100.0 * (n - buckets[s]) / n if n else 0.0
+# The group commits and the loop's turns over the whole run, from the
+# histograms' cumulative buckets.
+def histogram(name):
+    b = {}
+    for line in open(d + '/metrics'):
+        if line.startswith(name + '_bucket{le="'):
+            le = line.split('"')[1]
+            b[float('inf') if le == '+Inf' else float(le)] = int(line.split()[-1])
+    return b
+def over(b, s):
+    n = b[float('inf')]
+    return 100.0 * (n - b[s]) / n if n else 0.0
+commits, turns = histogram('hpq_store_commit_seconds'), histogram('hpq_loop_turn_seconds')
+if commits:
     print('group commits: %d; over 10 ms %.1f%%, over 25 ms %.2f%%, over 50 ms %.2f%%; '
-          'WAL file at the end %d KiB' % (n, over(0.01), over(0.025), over(0.05), wal_kib))
+          'WAL file at the end %d KiB'
+          % (commits[float('inf')], over(commits, 0.01), over(commits, 0.025),
+             over(commits, 0.05), wal_kib))
+if turns:
+    print('loop turns: %d; over 10 ms %.3f%%, over 25 ms %.3f%%, over 50 ms %.3f%%'
+          % (turns[float('inf')], over(turns, 0.01), over(turns, 0.025), over(turns, 0.05)))
 EOF
 [ -n "$restart_report" ] && echo "$restart_report"
 grep -E "^(dup_starts|max_attempt|exits_refused|disconnects|cpu_s|maxrss_kib) " "$DIR/sim.stats" |

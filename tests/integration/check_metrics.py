@@ -53,6 +53,7 @@ FAMILIES = {
     "hpq_dispatch_decisions_total": ("counter", ()),
     "hpq_dispatch_cycle_seconds": ("histogram", ()),
     "hpq_store_commit_seconds": ("histogram", ()),
+    "hpq_loop_turn_seconds": ("histogram", ()),
     "hpq_store_degraded": ("gauge", ("reason",)),
     "hpq_store_free_bytes": ("gauge", ()),
     "hpq_store_waiting_rows": ("gauge", ()),
