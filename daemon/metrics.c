@@ -596,8 +596,10 @@ static void render_pools(FILE *f, const struct state *st, const Hpq__StatusReply
 
 /* The state store's health (store.h), as hpq status has it: degraded by
  * reason, both reasons always written. */
-static void render_store(FILE *f, const Hpq__StatusReply *s)
+static void render_store(FILE *f, const Hpq__StatusReply *s, const struct store *store)
 {
+	struct store_checkpoints c;
+
 	header(f, "hpq_store_degraded", "gauge",
 	       "1 while hpqd refuses changes because it cannot count on writing its state "
 	       "database: full (short of space) or failing (a write failed otherwise).");
@@ -612,6 +614,14 @@ static void render_store(FILE *f, const Hpq__StatusReply *s)
 	header(f, "hpq_store_waiting_rows", "gauge",
 	       "Changes applied in memory that wait for a commit after a failed one.");
 	put_u(f, "hpq_store_waiting_rows", s->store_waiting_rows, NULL);
+	store_checkpoints(store, &c);
+	header(f, "hpq_store_checkpoints_total", "counter",
+	       "Checkpoints of the database's write-ahead log: passes of the background "
+	       "thread (background), short ends of them after a commit (finish), and full "
+	       "ones in a commit because the log grew too long (forced).");
+	put_u(f, "hpq_store_checkpoints_total", c.background, "where", "background", NULL);
+	put_u(f, "hpq_store_checkpoints_total", c.finished, "where", "finish", NULL);
+	put_u(f, "hpq_store_checkpoints_total", c.forced, "where", "forced", NULL);
 }
 
 static void render(struct metrics *m, char **ret_page, size_t *ret_len)
@@ -724,7 +734,7 @@ static void render(struct metrics *m, char **ret_page, size_t *ret_len)
 	hist_print(f, "hpq_loop_turn_seconds",
 		   "Work of one turn of the daemon's event loop (requests, agent messages, "
 		   "timers), its wait for events excluded.", &m->turn);
-	render_store(f, s);
+	render_store(f, s, d->store);
 	if (fclose(f) != 0)
 		hpq_fatal("out of memory");
 	hpq__status_reply__free_unpacked(s, NULL);

@@ -67,6 +67,14 @@ struct stmt_def {
 	const char *sql;
 };
 
+/* store-checkpoint.c: checkpoints of main's WAL on a thread and a
+ * connection of their own; NULL (SQLite's in-commit checkpoints stay)
+ * if that connection cannot be opened. */
+struct checkpointer;
+struct checkpointer *checkpointer_start(sqlite3 *main, const char *path, bool nosync);
+void checkpointer_stop(struct checkpointer *c);
+void checkpointer_counts(const struct checkpointer *c, struct store_checkpoints *out);
+
 /* Each file's statements, ended by one without sql; store_open prepares
  * them all, so a mistake in any fails at start. */
 extern const struct stmt_def store_task_stmts[];

@@ -497,6 +497,7 @@ struct store {
 	unsigned flags;
 	char *path, *dir;       /* the database, and the directory it lives in */
 	bool exclusive;         /* opened with locking_mode EXCLUSIVE (no room for -shm) */
+	struct checkpointer *ckpt; /* the WAL's checkpoints; NULL: in the commits */
 
 	/* loop thread */
 	struct batch *open;
@@ -908,6 +909,11 @@ static void set_failed(struct store *s)
 const char *store_state_name(enum store_state state)
 {
 	return state == STORE_FULL ? "full" : state == STORE_FAILING ? "failing" : "ok";
+}
+
+void store_checkpoints(const struct store *s, struct store_checkpoints *out)
+{
+	checkpointer_counts(s->ckpt, out);
 }
 
 void store_health(const struct store *s, struct store_health *h)
@@ -1746,6 +1752,9 @@ int store_start(struct store *s, uv_loop_t *loop, void (*on_change)(void *arg), 
 	s->handles = 2;
 	uv_timer_start(&s->watch, on_watch, STORE_WATCH_MS, STORE_WATCH_MS);
 	uv_unref((uv_handle_t *)&s->watch);
+	/* Held alone, the database has no room for a second connection. */
+	if (!s->exclusive)
+		s->ckpt = checkpointer_start(s->db, s->path, s->flags & STORE_NOSYNC);
 	if (uv_mutex_init(&s->mu) < 0 || uv_cond_init(&s->cv) < 0 ||
 	    uv_thread_create(&s->thread, store_thread, s) < 0)
 		hpq_fatal("cannot start the storage thread");
@@ -1805,6 +1814,8 @@ void store_close(struct store *s)
 		run_finished(s);
 	}
 	store_bulk_finish(s);
+	checkpointer_stop(s->ckpt);
+	s->ckpt = NULL;
 	close_db(s);
 	uv_mutex_destroy(&s->mu);
 	uv_cond_destroy(&s->cv);

@@ -117,6 +117,18 @@ struct store_health {
 /* The health now; problem is valid until the next call into the store. */
 void store_health(const struct store *s, struct store_health *h);
 bool store_degraded(const struct store *s);
+/*
+ * The WAL's checkpoints since the store opened (store-checkpoint.c):
+ * passes of the background thread, the short ends the storage thread
+ * gave them after a commit, and the full ones it ran because the WAL
+ * had grown too long. All zero where SQLite checkpoints inside its
+ * commits (a database held alone, store_health's exclusive).
+ */
+struct store_checkpoints {
+	uint64_t background, finished, forced;
+};
+void store_checkpoints(const struct store *s, struct store_checkpoints *out);
+
 /* "ok" "full" "failing" */
 const char *store_state_name(enum store_state state);
 

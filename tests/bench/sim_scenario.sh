@@ -15,7 +15,8 @@
 #   `hpq status` and `hpq list` latency during the run (medians),
 #   hpqd's group commits over the run (hpq_store_commit_seconds: how many,
 #     and what share took longer than 10, 25 and 50 ms), the turns of its
-#     loop likewise (hpq_loop_turn_seconds), and the size of the
+#     loop likewise (hpq_loop_turn_seconds), the WAL's checkpoints by
+#     where they ran (hpq_store_checkpoints_total), and the size of the
 #     database's WAL file at the end.
 #
 # Sizes are environment variables:
@@ -263,7 +264,7 @@ if len(rows) >= 2:
           % (st.median(int(r[7]) / 1e3 for r in rows), st.median(int(r[8]) / 1e3 for r in rows),
              len(rows)))
 # The group commits and the loop's turns over the whole run, from the
-# histograms' cumulative buckets.
+# histograms' cumulative buckets; the checkpoints by where they ran.
 def histogram(name):
     b = {}
     for line in open(d + '/metrics'):
@@ -275,6 +276,10 @@ def over(b, s):
     n = b[float('inf')]
     return 100.0 * (n - b[s]) / n if n else 0.0
 commits, turns = histogram('hpq_store_commit_seconds'), histogram('hpq_loop_turn_seconds')
+ckpt = {}
+for line in open(d + '/metrics'):
+    if line.startswith('hpq_store_checkpoints_total{where="'):
+        ckpt[line.split('"')[1]] = int(line.split()[-1])
 if commits:
     print('group commits: %d; over 10 ms %.1f%%, over 25 ms %.2f%%, over 50 ms %.2f%%; '
           'WAL file at the end %d KiB'
@@ -283,6 +288,9 @@ if commits:
 if turns:
     print('loop turns: %d; over 10 ms %.3f%%, over 25 ms %.3f%%, over 50 ms %.3f%%'
           % (turns[float('inf')], over(turns, 0.01), over(turns, 0.025), over(turns, 0.05)))
+if ckpt:
+    print('WAL checkpoints: %d background passes, %d finished after a commit, %d forced'
+          % (ckpt.get('background', 0), ckpt.get('finish', 0), ckpt.get('forced', 0)))
 EOF
 [ -n "$restart_report" ] && echo "$restart_report"
 grep -E "^(dup_starts|max_attempt|exits_refused|disconnects|cpu_s|maxrss_kib) " "$DIR/sim.stats" |

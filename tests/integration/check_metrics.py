@@ -31,6 +31,7 @@ HEALTH = ("healthy", "degraded", "unhealthy", "unreachable")
 SERVICE = ("active", "draining", "drained", "repairing", "down", "launching")
 UNITS = ("gpus", "cpus", "memory_bytes")
 STORE_REASONS = ("full", "failing")
+CHECKPOINT_WHERE = ("background", "finish", "forced")
 
 # Every family: its type and its label names, in the page's order. A
 # family added or removed must be added or removed here too.
@@ -57,6 +58,7 @@ FAMILIES = {
     "hpq_store_degraded": ("gauge", ("reason",)),
     "hpq_store_free_bytes": ("gauge", ()),
     "hpq_store_waiting_rows": ("gauge", ()),
+    "hpq_store_checkpoints_total": ("counter", ("where",)),
 }
 for _what in ("guarantee", "used", "borrowed", "lent"):
     for _u in UNITS:
@@ -86,6 +88,7 @@ def expected_label_sets(name, labels, a):
     domains = {
         "team": a.teams, "pool": a.pools, "class": a.classes,
         "health": HEALTH, "service": SERVICE, "reason": STORE_REASONS,
+        "where": CHECKPOINT_WHERE,
         "state": FINAL if name == "hpq_tasks_finished_total" else ACTIVE,
     }
     if any(l not in domains and l != "node" for l in labels):

@@ -311,6 +311,7 @@ static void scrape_checked(void **state)
 	assert_true(get(&e, "hpq_dispatch_cycle_seconds_count") >= 1);
 	assert_true(get(&e, "hpq_store_commit_seconds_count") >= 1);
 	assert_true(get(&e, "hpq_loop_turn_seconds_count") >= 1);
+	assert_true(get(&e, "hpq_store_checkpoints_total{where=\"forced\"}") == 0);
 
 	/* 2. y takes its guarantee back from x's borrowed task. */
 	assert_int_equal(h_hpq(c, NULL, "team", "add", "y", "--gpus", "1", NULL), 0);

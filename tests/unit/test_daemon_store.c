@@ -8,6 +8,8 @@
  *   - completions run in the order they were registered, only after their
  *     rows are visible to another connection (i.e. committed), and a
  *     history read sees everything recorded before it;
+ *   - the WAL is checkpointed beside the commits, by a thread of its own
+ *     that the storage thread completes, and starts over;
  *   - a commit that fails answers nothing: the store is degraded, reads
  *     still answer, and a retry commits what waited, in order, once the
  *     database takes it; a stop fails what still waits; what a RunTask
@@ -44,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -502,6 +505,51 @@ static void test_close_commits_the_rest(void **ts)
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(count_events(db, "last words"), 1);
 	sqlite3_close(db);
+}
+
+/*
+ * The WAL's checkpoints run beside the commits (store-checkpoint.c): 12 MiB
+ * of events in 240 commits take the WAL past its checkpoint size a few
+ * times over. Passes ran in the background, and the storage thread ended
+ * them after a commit, so the WAL started over from its beginning and
+ * ends far shorter than what went through it; every row is there.
+ */
+static void test_checkpoints_beside_commits(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct store_checkpoints c;
+	char *wal, msg[3001];
+	struct stat sb;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	xasprintf(&wal, "%s-wal", f->path);
+	memset(msg, 'w', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	for (int i = 0; i < 240; i++) {
+		for (int k = 0; k < 16; k++) {
+			struct store_event ev = { .time_ms = i, .kind = "fill", .message = msg };
+
+			store_event_add(s, &ev);
+		}
+		fix_commit_store(f, s);
+	}
+	store_checkpoints(s, &c);
+	assert_true(c.background >= 1);
+	assert_true(c.finished >= 1);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size < 8 << 20);
+	fix_close_store(f, s);
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE kind = 'fill'",
+					    -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 240 * 16);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(wal);
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -1911,6 +1959,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_order, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_beside_commits, setup,
+						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_waits, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_fails_what_waits, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_run_read_waits_for_its_rows, setup,
