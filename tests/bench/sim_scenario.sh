@@ -7,7 +7,8 @@
 # each) arrive over time as small arrays, round-robin over the teams, for
 # RUN seconds. Reported at the end (and kept in the dir with KEEP=1):
 #   hpqd's CPU share (utime+stime over wall time), and its loop thread's
-#     alone (the rest is its storage thread), and VmRSS, per live task,
+#     alone (the rest is its storage and checkpoint threads), and VmRSS,
+#     per live task,
 #   hpq-sim's own CPU share (it shares the machine with hpqd),
 #   submit-to-start latency p50/p99 (submit: when sim_submit sends the
 #     SubmitRequest; start: RunTask's arrival at hpq-sim, from its --runlog),
