@@ -28,6 +28,7 @@
 #include "context.h"
 #include "deprecation.h"
 #include "error.h"
+#include "log.h"
 #include "msg.h"
 #include "queue.h"
 #include "request.h"
@@ -723,6 +724,10 @@ static void list_finish(struct list_run *r)
 	struct list_out *o = &r->o;
 
 	list_out_send(o, false);
+	if (!r->whole)
+		log_debug("%s: list (request %llu) built: %llu rows in %u frames", o->c->peer,
+			  (unsigned long long)o->req_id, (unsigned long long)o->total,
+			  o->frames);
 	for (size_t i = o->nheld; i-- > 0;)
 		if (i == o->nheld - 1)
 			server_send_frame(o->c, o->held[i], o->held_len[i]);

@@ -104,6 +104,7 @@ struct write_req {
 	uv_write_t req;
 	struct conn *c;
 	uint8_t *buf;
+	size_t streamed;             /* its part of c->streamed */
 };
 
 static void conn_free(struct conn *c)
@@ -248,7 +249,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 		uv_close(&c->h.handle, on_closed);
 }
 
-static void tls_flush(struct conn *c);
+static void tls_flush(struct conn *c, bool streamed);
 
 void server_close(struct conn *c)
 {
@@ -262,7 +263,7 @@ void server_close(struct conn *c)
 	uv_read_stop(&c->h.stream);
 	if (c->tls && c->tls_ready && !c->tls_failed) {
 		hpq_tls_shutdown(c->tls);
-		tls_flush(c);
+		tls_flush(c, false);
 	}
 	req = xcalloc(1, sizeof(*req));
 	req->data = c;
@@ -283,12 +284,14 @@ static void on_written(uv_write_t *req, int status)
 	}
 	if (status == 0)
 		w->c->write_mono = uv_now(w->c->srv->p.loop);
+	w->c->streamed -= w->streamed;
 	free(w->buf);
 	free(w);
 }
 
-/* Writes bytes as they are (ciphertext, or a frame on a plain connection). */
-static void write_raw(struct conn *c, uint8_t *buf, size_t len)
+/* Writes bytes as they are (ciphertext, or a frame on a plain connection);
+ * streamed: they carry a long reply's later frames (server_send_continued). */
+static void write_raw(struct conn *c, uint8_t *buf, size_t len, bool streamed)
 {
 	struct write_req *w;
 	uv_buf_t b;
@@ -299,9 +302,12 @@ static void write_raw(struct conn *c, uint8_t *buf, size_t len)
 	w = xcalloc(1, sizeof(*w));
 	w->c = c;
 	w->buf = buf;
+	w->streamed = streamed ? len : 0;
+	c->streamed += w->streamed;
 	b = uv_buf_init((char *)w->buf, (unsigned)len);
 	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
 	if (r < 0) {
+		c->streamed -= w->streamed;
 		free(w->buf);
 		free(w);
 		close_now(c);
@@ -309,7 +315,7 @@ static void write_raw(struct conn *c, uint8_t *buf, size_t len)
 }
 
 /* Writes what the TLS channel has for the peer (handshake records too). */
-static void tls_flush(struct conn *c)
+static void tls_flush(struct conn *c, bool streamed)
 {
 	size_t n = hpq_tls_out_pending(c->tls);
 	uint8_t *buf;
@@ -318,27 +324,37 @@ static void tls_flush(struct conn *c)
 		return;
 	buf = xmalloc(n);
 	hpq_tls_out_take(c->tls, buf, n);
-	write_raw(c, buf, n);
+	write_raw(c, buf, n, streamed);
 }
 
-/* bounded: checked against [limits] max_write_queue (server_send_continued). */
+/*
+ * bounded: checked against [limits] max_write_queue, and not a long
+ * reply's later frame (server_send_continued). What those frames leave
+ * queued does not count: a client that sent a list and a submit at once
+ * and reads both is not cut off because the submit's reply came while
+ * the list was still on its way. (A partly written frame counts whole, so
+ * the check errs toward the client.)
+ */
 static void send_frame(struct conn *c, uint8_t *frame, size_t len, bool bounded)
 {
+	size_t queued;
+
 	if (c->dead || c->pseudo) {
 		free(frame);
 		return;
 	}
-	if (bounded && c->h.stream.write_queue_size > limits(c->srv)->max_write_queue) {
+	queued = c->h.stream.write_queue_size;
+	queued -= queued < c->streamed ? queued : c->streamed;
+	if (bounded && queued > limits(c->srv)->max_write_queue) {
 		hpq_log_limited(&c->srv->peer_log, LOG_WARNING,
 				"%s: not reading its replies (%zu bytes queued, [limits] "
-				"max_write_queue): disconnecting", c->peer,
-				c->h.stream.write_queue_size);
+				"max_write_queue): disconnecting", c->peer, queued);
 		free(frame);
 		close_now(c);
 		return;
 	}
 	if (!c->tls) {
-		write_raw(c, frame, len);
+		write_raw(c, frame, len, !bounded);
 		return;
 	}
 	if (hpq_tls_write(c->tls, frame, len) < 0) {
@@ -347,7 +363,7 @@ static void send_frame(struct conn *c, uint8_t *frame, size_t len, bool bounded)
 		return;
 	}
 	free(frame);
-	tls_flush(c);
+	tls_flush(c, !bounded);
 }
 
 size_t server_queued(const struct conn *c)
@@ -972,7 +988,7 @@ static void refuse_plain(struct conn *c)
 	env.body_case = HPQ__ENVELOPE__BODY_ERROR;
 	env.error = &err;
 	c->tls_failed = true;
-	write_raw(c, hpq_msg_encode(&env, &len), len);
+	write_raw(c, hpq_msg_encode(&env, &len), len, false);
 	server_close(c);
 }
 
@@ -990,7 +1006,7 @@ static void tls_in(struct conn *c, const char *data, size_t n)
 	}
 	c->tls_started = true;
 	r = hpq_tls_feed(c->tls, data, n);
-	tls_flush(c);
+	tls_flush(c, false);
 	if (r < 0) {
 		hpq_log_limited(&srv->peer_log, LOG_NOTICE, "%s: TLS failed: %s: closing",
 				c->peer, hpq_tls_error(c->tls));
@@ -1016,7 +1032,7 @@ static void tls_in(struct conn *c, const char *data, size_t n)
 		feed(c, srv->pbuf, (size_t)m);
 	}
 	if (!c->dead)
-		tls_flush(c);
+		tls_flush(c, false);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

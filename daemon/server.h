@@ -82,6 +82,8 @@ struct conn {
 	uint64_t last_rx_mono;     /* uv_now of the last whole message */
 	uint64_t frame_mono;       /* uv_now when the partial frame buffered began; 0: none */
 	uint64_t write_mono;       /* uv_now of the last write progress while one is queued */
+	size_t streamed;           /* bytes of the later frames of long replies not yet
+	                            * written: not held against max_write_queue */
 	uint32_t inflight;         /* replies waiting for a commit */
 	bool paused;               /* reading stopped until inflight drops */
 	bool settled;              /* counted as what it turned out to be after Hello */
@@ -136,9 +138,10 @@ void server_unref(struct conn *c);
 void server_send(struct conn *c, const Hpq__Envelope *env);
 /* server_send for the frames of one long reply after its first (a streamed
  * list), which was sent with server_send: they are let past [limits]
- * max_write_queue, so that a reply longer than that is not cut off; what
- * one reply queues is bounded by what hpqd holds, and a client that does
- * not read meets the limit at its next reply. */
+ * max_write_queue and not counted against it, so that a reply longer than
+ * that is not cut off, nor another reply sent while it is on its way. The
+ * long reply bounds what it queues itself (server_queued); a client that
+ * does not read meets [limits] write_timeout. */
 void server_send_continued(struct conn *c, const Hpq__Envelope *env);
 /* The same for a frame encoded already (hpq_msg_encode), which it takes. */
 void server_send_frame_continued(struct conn *c, uint8_t *frame, size_t len);
