@@ -113,8 +113,7 @@ struct checkpointer *checkpointer_start(sqlite3 *main, const char *path, bool no
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, nosync ? "PRAGMA synchronous = OFF"
-						: "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+		rc = sqlite3_exec(c->db, store_sync_pragma(nosync), NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		log_notice("store: checkpoints stay in the commits: a second connection to '%s' "
 			   "failed: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));

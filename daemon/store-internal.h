@@ -67,6 +67,13 @@ struct stmt_def {
 	const char *sql;
 };
 
+/* How every connection to the database syncs: FULL, or OFF with
+ * STORE_NOSYNC. */
+static inline const char *store_sync_pragma(bool nosync)
+{
+	return nosync ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL";
+}
+
 /* store-checkpoint.c: checkpoints of main's WAL on a thread and a
  * connection of their own; NULL (SQLite's in-commit checkpoints stay)
  * if that connection cannot be opened. */

@@ -1539,8 +1539,7 @@ static int open_db(struct store *s, bool exclusive)
 	if (rc == SQLITE_OK)
 		rc = exec(s->db, "PRAGMA journal_mode = WAL");
 	if (rc == SQLITE_OK)
-		rc = exec(s->db, (s->flags & STORE_NOSYNC) ? "PRAGMA synchronous = OFF"
-							  : "PRAGMA synchronous = FULL");
+		rc = exec(s->db, store_sync_pragma(s->flags & STORE_NOSYNC));
 	return rc;
 }
 
