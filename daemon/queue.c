@@ -164,6 +164,8 @@ struct queue_index *queue_index_new(const struct state *st)
 		struct group *g;
 		uint32_t gi;
 
+		if (i + TASK_PREFETCH_AHEAD < st->ntasks)
+			task_prefetch(st->tasks[i + TASK_PREFETCH_AHEAD]);
 		if (!pending(t))
 			continue;
 		if (q->n == cap) {

@@ -664,6 +664,10 @@ static bool list_walk(struct list_run *r)
 	while (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0) {
 		const struct task *t = st->tasks[fwd ? p++ : --p];
 
+		if (fwd ? p + TASK_PREFETCH_AHEAD < st->ntasks : p >= TASK_PREFETCH_AHEAD)
+			task_prefetch(st->tasks[fwd ? p + TASK_PREFETCH_AHEAD
+						    : p - TASK_PREFETCH_AHEAD]);
+
 		switch (list_step(r, t)) {
 		case STEP_FULL:
 			return true;
