@@ -632,6 +632,82 @@ static void test_text_task_list_as_table(void **state)
 	free(table);
 }
 
+/*
+ * The same over many varied rows, drawn from a fixed seed: the two-pass
+ * printer's widths and cells agree with the table's whatever the ids,
+ * positions, node and GPU counts, empty texts and states. Most rounds
+ * have a few rows, so that each row is often the widest in some column.
+ */
+static void test_text_task_list_varied(void **state)
+{
+	static const char *const names[] = {"", "a", "train-llm", "a-much-longer-task-name"};
+	static const char *const reasons[] = {"", "held", "capacity", "unhealthy-pool"};
+	static const char *const states[] = {"PENDING", "PENDING", "PENDING", "RUNNING",
+					     "FAILED"};
+	static const uint64_t scale[] = {1, 10, 1000, 100000, 10000000000ull};
+	enum { N = 400 };
+	Hpq__Task t[N], *ts[N];
+	Hpq__Resources per[N];
+	char *nodes[] = {"gpu-a", "gpu-b"}, *fast, *table;
+	unsigned seed = 1;
+	bool finished;
+
+	for (int round = 0; round < 320; round++) {
+		size_t n = round < 300 ? 1 + (size_t)rand_r(&seed) % 5 : N;
+
+		for (size_t i = 0; i < n; i++) {
+			hpq__task__init(&t[i]);
+			hpq__resources__init(&per[i]);
+			ts[i] = &t[i];
+			t[i].id = 1 + (uint64_t)rand_r(&seed) % scale[rand_r(&seed) % 5];
+			t[i].name = (char *)names[rand_r(&seed) % 4];
+			t[i].team = (char *)names[rand_r(&seed) % 4];
+			t[i].user = "alice";
+			t[i].class_ = (char *)names[rand_r(&seed) % 2];
+			t[i].state = (char *)states[rand_r(&seed) % 5];
+			t[i].reason = (char *)reasons[rand_r(&seed) % 4];
+			if (rand_r(&seed) % 2)
+				t[i].queue_position = 1 + (uint32_t)rand_r(&seed) %
+							       (uint32_t)scale[rand_r(&seed) % 4];
+			t[i].nodes = (uint32_t)rand_r(&seed) % (uint32_t)scale[rand_r(&seed) % 4];
+			if (rand_r(&seed) % 2) {
+				per[i].gpus = (uint32_t)rand_r(&seed) % (uint32_t)scale[rand_r(&seed) % 4];
+				t[i].per_node = &per[i];
+			}
+			if (rand_r(&seed) % 8 == 0) {
+				t[i].has_array = true;
+				t[i].array_id = t[i].id;
+				t[i].array_index = (uint32_t)rand_r(&seed) % 1000;
+			}
+			if (strcmp(t[i].state, "PENDING")) {
+				t[i].start_time = T0 - (int64_t)(rand_r(&seed) % 100000) * 1000;
+				t[i].node_names = nodes;
+				t[i].n_node_names = 1 + (size_t)rand_r(&seed) % 2;
+			}
+			if (!strcmp(t[i].state, "FAILED")) {
+				t[i].has_exit_code = true;
+				t[i].exit_code = 1;
+				t[i].end_time = T0;
+			}
+		}
+		/* With a finished task the list has EXIT (every third round has
+		 * none). */
+		finished = false;
+		for (size_t i = 0; i < n; i++) {
+			if (round % 3 == 0 && !strcmp(t[i].state, "FAILED"))
+				t[i].state = "PENDING";
+			finished = finished || !strcmp(t[i].state, "FAILED");
+		}
+		print_both(ts, n, finished ?
+			   "id,name,team,user,class,state,exit,reason,nodes,gpus,time,nodelist" :
+			   "id,name,team,user,class,state,reason,nodes,gpus,time,nodelist",
+			   &fast, &table);
+		assert_string_equal(fast, table);
+		free(fast);
+		free(table);
+	}
+}
+
 /* With finished tasks the list has their exit codes, after STATE. */
 static void test_text_task_list_finished(void **state)
 {
@@ -745,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_table_cells),
 		cmocka_unit_test(test_text_task_list),
 		cmocka_unit_test(test_text_task_list_as_table),
+		cmocka_unit_test(test_text_task_list_varied),
 		cmocka_unit_test(test_text_task_list_finished),
 		cmocka_unit_test(test_text_events),
 		cmocka_unit_test(test_formatting),
