@@ -225,6 +225,15 @@ int h_count_prefix(const char *path, const char *prefix)
 	return n;
 }
 
+bool h_file_has(const char *path, const char *text)
+{
+	char *all = h_read_file(path);
+	bool found = all && strstr(all, text);
+
+	free(all);
+	return found;
+}
+
 /* ---------------------------------------------------------------- reaping */
 
 /* Statuses of children reaped by h_reap that nobody claimed yet. */

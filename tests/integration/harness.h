@@ -312,6 +312,8 @@ char *h_task_log(struct h_cluster *c, const char *node, uint64_t id);
  * with prefix. */
 int h_count_lines(const char *path, const char *line);
 int h_count_prefix(const char *path, const char *prefix);
+/* Whether the file holds text anywhere (false if it cannot be read). */
+bool h_file_has(const char *path, const char *text);
 
 /* Prints the last lines of the daemon and agent logs to stderr. */
 void h_dump_logs(struct h_cluster *c);

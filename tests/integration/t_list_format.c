@@ -356,16 +356,6 @@ static void list_over_turns(struct h_cluster *c, uint64_t first, uint64_t array,
 	assert_int_equal(h_hpq(c, NULL, "status", NULL), 0);
 }
 
-/* Whether hpqd logged text. */
-static bool logged(struct h_cluster *c, const char *text)
-{
-	char *log = h_read_file(c->log);
-	bool found = log && strstr(log, text);
-
-	free(log);
-	return found;
-}
-
 /*
  * A reply queued behind a long one the client has not read yet: the
  * list's later frames are not held against max_write_queue (64K here),
@@ -388,7 +378,7 @@ static void reply_behind_list(struct h_cluster *c)
 		fail_msg("cannot connect: %s", cl.errbuf);
 	table_list_request(&list_env, &list, 4242);
 	send_request(cl.fd, &list_env);
-	if (!H_WAIT_FOR(c, logged(c, "list (request 4242) built"), 30000))
+	if (!H_WAIT_FOR(c, h_file_has(c->log, "list (request 4242) built"), 30000))
 		fail_msg("hpqd did not build the list");
 	st_env.id = 4243;
 	st_env.body_case = HPQ__ENVELOPE__BODY_STATUS;
