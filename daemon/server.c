@@ -328,27 +328,31 @@ static void tls_flush(struct conn *c, bool streamed)
 }
 
 /*
- * bounded: checked against [limits] max_write_queue, and not a long
- * reply's later frame (server_send_continued). What those frames leave
- * queued does not count: a client that sent a list and a submit at once
- * and reads both is not cut off because the submit's reply came while
- * the list was still on its way. (A partly written frame counts whole, so
- * the check errs toward the client.)
+ * Bytes of replies c has left unread, less what the later frames of long
+ * replies (server_send_continued) leave queued: a client that sent a list
+ * and a submit at once and reads both is not cut off because the
+ * submit's reply came while the list was still on its way. (A partly
+ * written frame counts whole, so this errs toward the client.)
  */
+static size_t unread_replies(const struct conn *c)
+{
+	size_t queued = c->h.stream.write_queue_size;
+
+	return queued > c->streamed ? queued - c->streamed : 0;
+}
+
+/* bounded: checked against [limits] max_write_queue (not a long reply's
+ * later frame, server_send_continued). */
 static void send_frame(struct conn *c, uint8_t *frame, size_t len, bool bounded)
 {
-	size_t queued;
-
 	if (c->dead || c->pseudo) {
 		free(frame);
 		return;
 	}
-	queued = c->h.stream.write_queue_size;
-	queued -= queued < c->streamed ? queued : c->streamed;
-	if (bounded && queued > limits(c->srv)->max_write_queue) {
+	if (bounded && unread_replies(c) > limits(c->srv)->max_write_queue) {
 		hpq_log_limited(&c->srv->peer_log, LOG_WARNING,
 				"%s: not reading its replies (%zu bytes queued, [limits] "
-				"max_write_queue): disconnecting", c->peer, queued);
+				"max_write_queue): disconnecting", c->peer, unread_replies(c));
 		free(frame);
 		close_now(c);
 		return;
