@@ -40,7 +40,7 @@ struct queue_index {
 	size_t hint;         /* the last k asked for */
 };
 
-static bool pending(const struct task *t)
+bool queue_has(const struct task *t)
 {
 	return t->state == TASK_PENDING && t->st.state == SCHED_PENDING;
 }
@@ -67,13 +67,13 @@ uint32_t queue_position(const struct state *st, const struct task *t)
 {
 	uint32_t w, pos = 1;
 
-	if (!pending(t))
+	if (!queue_has(t))
 		return 0;
 	w = weight_of(st, t);
 	for (size_t i = 0; i < st->ntasks; i++) {
 		const struct task *u = st->tasks[i];
 
-		if (u != t && pending(u) && u->st.team == t->st.team &&
+		if (u != t && queue_has(u) && u->st.team == t->st.team &&
 		    before(weight_of(st, u), u->queue_ms, u->st.id, w, t->queue_ms, t->st.id))
 			pos++;
 	}
@@ -166,7 +166,7 @@ struct queue_index *queue_index_new(const struct state *st)
 
 		if (i + TASK_PREFETCH_AHEAD < st->ntasks)
 			task_prefetch(st->tasks[i + TASK_PREFETCH_AHEAD]);
-		if (!pending(t))
+		if (!queue_has(t))
 			continue;
 		if (q->n == cap) {
 			cap = cap ? 2 * cap : 64;

@@ -19,6 +19,11 @@
 
 struct queue_index;
 
+/* Is t in its team's queue: pending and offered to the dispatcher (not
+ * held, nor waiting for a dependency or its array's limit)? Only such a
+ * task has a position. */
+bool queue_has(const struct task *t);
+
 /* 1-based position of t in its team's queue; 0 if t is not pending. */
 uint32_t queue_position(const struct state *st, const struct task *t);
 

@@ -617,7 +617,7 @@ static bool list_task_row(struct list_run *r, const struct task *t)
 		return false;
 	pb = &r->o.task;
 	list_out_fill(&r->o, st, t, pb, &r->o.res, r->view);
-	if (t->state == TASK_PENDING) {
+	if (queue_has(t)) {
 		if (!r->qi)
 			r->qi = queue_index_new(st);
 		pb->queue_position = queue_index_get(r->qi, t->st.id);
@@ -648,6 +648,14 @@ static enum list_step list_step(struct list_run *r, const struct task *t)
 	return list_out_full(&r->o) ? STEP_FULL : STEP_ON;
 }
 
+/* The task k ahead of the walk at p (list_walk), if there is one. */
+static const struct task *walk_ahead(const struct state *st, size_t p, bool fwd, size_t k)
+{
+	if (fwd)
+		return p + k < st->ntasks ? st->tasks[p + k] : NULL;
+	return p >= k ? st->tasks[p - k] : NULL;
+}
+
 /* One turn of the walk: true once the list is complete. */
 static bool list_walk(struct list_run *r)
 {
@@ -664,9 +672,12 @@ static bool list_walk(struct list_run *r)
 	while (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0) {
 		const struct task *t = st->tasks[fwd ? p++ : --p];
 
-		if (fwd ? p + TASK_PREFETCH_AHEAD < st->ntasks : p >= TASK_PREFETCH_AHEAD)
-			task_prefetch(st->tasks[fwd ? p + TASK_PREFETCH_AHEAD
-						    : p - TASK_PREFETCH_AHEAD]);
+		const struct task *ahead;
+
+		if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_AHEAD)))
+			task_prefetch(ahead);
+		if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_TEXTS)))
+			task_prefetch_texts(ahead);
 
 		switch (list_step(r, t)) {
 		case STEP_FULL:

@@ -140,6 +140,19 @@ static inline void task_prefetch(const struct task *t)
 		__builtin_prefetch((const char *)t + off);
 }
 
+/*
+ * Asks for what a list's row reads of t outside it: its reason, a text of
+ * its own (a held task's "held" is one per task). It reads t to find it,
+ * so the walk asks it of a task whose lines task_prefetch asked for a
+ * while before: TASK_PREFETCH_TEXTS ahead.
+ */
+#define TASK_PREFETCH_TEXTS (TASK_PREFETCH_AHEAD / 2)
+static inline void task_prefetch_texts(const struct task *t)
+{
+	if (t->reason)
+		__builtin_prefetch(t->reason);
+}
+
 /* What ended tasks that left memory (state_tasks_evict) leave of
  * themselves per team: counters for metrics.c, which count events. */
 #define TASK_NFINAL (TASK_OUT_OF_MEMORY - TASK_COMPLETED + 1)
