@@ -24,7 +24,7 @@ struct queue_index;
  * task has a position. */
 bool queue_has(const struct task *t);
 
-/* 1-based position of t in its team's queue; 0 if t is not pending. */
+/* 1-based position of t in its team's queue; 0 if it is not in it (queue_has). */
 uint32_t queue_position(const struct state *st, const struct task *t);
 
 /* Positions of every pending task at once. Asking in id order (a list's
