@@ -670,9 +670,7 @@ static bool list_walk(struct list_run *r)
 				 : p > 0 && st->tasks[p - 1]->st.id == r->next))
 		r->in_array = false;
 	while (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0) {
-		const struct task *t = st->tasks[fwd ? p++ : --p];
-
-		const struct task *ahead;
+		const struct task *t = st->tasks[fwd ? p++ : --p], *ahead;
 
 		if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_AHEAD)))
 			task_prefetch(ahead);
