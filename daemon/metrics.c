@@ -614,7 +614,7 @@ static void render_store(FILE *f, const Hpq__StatusReply *s, const struct store 
 	header(f, "hpq_store_waiting_rows", "gauge",
 	       "Changes applied in memory that wait for a commit after a failed one.");
 	put_u(f, "hpq_store_waiting_rows", s->store_waiting_rows, NULL);
-	store_checkpoints(store, &c);
+	store_checkpoint_counts(store, &c);
 	header(f, "hpq_store_checkpoints_total", "counter",
 	       "Checkpoints of the database's write-ahead log: passes of the background "
 	       "thread (background), short ends of them after a commit (finish), and full "

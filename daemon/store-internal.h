@@ -1,7 +1,8 @@
 /*
  * store-internal.h: what the store's files (daemon/store*.c) share: the
- * prepared statements, the ops that carry rows to the storage thread, and
- * helpers for reading columns. Nothing else includes it.
+ * prepared statements, the ops that carry rows to the storage thread
+ * (store-batch.c), and helpers for reading rows and columns
+ * (store-rows.c). Nothing else includes it.
  */
 #ifndef HPQD_STORE_INTERNAL_H
 #define HPQD_STORE_INTERNAL_H

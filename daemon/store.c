@@ -1,9 +1,11 @@
 /*
  * store.c: the store's core (store.h): opening and migrating the database,
- * the storage thread with its batches, group commit and completions, and
- * the order of a load. Each table family's rows live in a file of their
- * own (store-tasks.c, store-teams.c, store-nodes.c, store-events.c,
- * store-usage.c), built on store-internal.h.
+ * the storage thread with its group commits and completions, and the
+ * store's health. Each table family's rows live in a file of their own
+ * (store-tasks.c, store-teams.c, store-nodes.c, store-events.c,
+ * store-usage.c and the rest), built on store-internal.h: the batches
+ * and ops they queue for the thread are store-batch.c's, the rows they
+ * read back store-rows.c's, and the order of a load store-load.c's.
  *
  * The database is opened with SQLITE_OPEN_NOMUTEX: the loop thread uses
  * the connection only before store_start (migrate, load) and after the
@@ -55,12 +57,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <sanitizer/asan_interface.h>   /* no-ops unless built with ASan */
 #include <sqlite3.h>
 
 #include "clock.h"
 #include "error.h"
 #include "log.h"
+#include "store-core.h"
 #include "store-internal.h"
 #include "store.h"
 #include "xalloc.h"
@@ -432,362 +434,6 @@ int store_schema_latest(void)
 	return NMIGRATIONS;
 }
 
-/* ---------------------------------------------------------------- ops and batches */
-
-struct done {
-	store_done_fn fn;
-	void *arg;
-	bool read;              /* a read's (store_call_read): runs with its own status */
-	int status;             /* a read's, set where it ran */
-};
-
-/*
- * Where a batch's ops and their values live: chunks that grow from a
- * small first one (a few rows, the usual batch) to BATCH_CHUNK_MAX, and
- * are freed together with the ops. Allocating each op and each copied
- * text with malloc took a tenth of hpqd's loop at 10,000 nodes: an op of
- * a task row is over 1 KiB, a "large" request that made malloc
- * consolidate its small free chunks every time. Under AddressSanitizer
- * what no value was given stays poisoned, so that running past a value
- * is caught as it would be past a malloc'd one.
- */
-#define BATCH_CHUNK_FIRST 1000u   /* under 1 KiB: served from glibc's thread cache */
-#define BATCH_CHUNK_MAX (64u << 10)
-
-struct chunk {
-	struct chunk *prev;
-	size_t size, used;
-	max_align_t data[];
-};
-
-/*
- * The ops and completions of one loop iteration. The thread takes every
- * batch waiting, runs their ops in one BEGIN IMMEDIATE ... COMMIT, frees
- * the ops and passes the batches back through a uv_async, whose callback
- * runs the completions in order. A batch whose transaction failed comes
- * back held: its reads have run, and their completions run at once; its
- * rows and the completions that wait for them stay on the loop, in order,
- * until a later transaction commits them.
- */
-struct batch {
-	struct op **ops;
-	size_t nops, capops;
-	struct chunk *mem;      /* its ops and their values, newest chunk first */
-	struct done *dones;
-	size_t ndones, capdones;
-	int status;
-	uint64_t commit_ns;     /* how long its transaction took (first batch of a group) */
-	bool held;              /* thread to loop: its changes wait for a later commit */
-	bool retry;             /* loop to thread: try to commit it although changes wait */
-	bool final;             /* loop to thread: try to commit it, and fail it if that fails */
-	bool probe;             /* the watch's own batch: one small row */
-	struct batch *next;
-};
-
-/* Why a transaction failed, in SQLite's words and the system's. */
-struct failure {
-	int rc;                 /* SQLite's extended result code */
-	int sys_errno;          /* the errno behind it, or 0 */
-	char msg[160];
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[ST_COUNT];
-	unsigned flags;
-	char *path, *dir;       /* the database, and the directory it lives in */
-	bool exclusive;         /* opened with locking_mode EXCLUSIVE (no room for -shm) */
-	struct checkpointer *ckpt; /* the WAL's checkpoints; NULL: in the commits */
-
-	/* loop thread */
-	struct batch *open;
-	size_t inflight;
-	uv_loop_t *loop;
-	uv_async_t async;
-	uv_timer_t watch;       /* free space, and the retries while degraded */
-	unsigned handles;       /* libuv handles still to close */
-	bool started, joined;
-	bool final;             /* store_finish: nothing waits for room any more */
-	void (*on_change)(void *arg);
-	void *change_arg;
-	void (*on_commit)(void *arg, uint64_t ns);
-	void *commit_arg;
-
-	/* loop thread: the health (store_health) */
-	enum store_state state;
-	char cause[200];        /* STORE_FAILING: the error, in words */
-	char problem[480];
-	int64_t since_ms;
-	uint64_t free_bytes, reserve;
-	struct batch *held, **held_tail;  /* changes waiting for their commit, in order */
-	size_t held_rows, trying_rows;
-	bool trying;            /* the watch's retry is with the thread */
-	int64_t retry_ms, next_try_mono;
-
-	/* shared, under mu */
-	uv_thread_t thread;
-	uv_mutex_t mu;
-	uv_cond_t cv;
-	struct batch *todo, **todo_tail;
-	struct batch *finished, **finished_tail;
-	bool quit;
-	struct failure failure; /* the newest failed transaction's */
-
-	/* storage thread */
-	bool holding;           /* a transaction failed: later changes wait behind it */
-	/* storage thread (the loop before store_start and after the join):
-	 * task_bulk may hold rows whose tasks' rows are still to be written */
-	bool bulk_pending;
-};
-
-sqlite3 *store_db(struct store *s)
-{
-	return s->db;
-}
-
-sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id)
-{
-	return s->stmts[id];
-}
-
-static struct batch *open_batch(struct store *s)
-{
-	if (!s->open)
-		s->open = xcalloc(1, sizeof(*s->open));
-	return s->open;
-}
-
-/* n bytes of b's memory, aligned for anything; freed with its ops. */
-static void *batch_mem(struct batch *b, size_t n)
-{
-	struct chunk *c = b->mem;
-	size_t a = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-	void *p;
-
-	if (a < n)
-		hpq_fatal("store: a value of %zu bytes", n);
-	if (!c || c->size - c->used < a) {
-		size_t size = c ? (c->size < BATCH_CHUNK_MAX / 4 ? 4 * c->size : BATCH_CHUNK_MAX)
-				: BATCH_CHUNK_FIRST - sizeof(*c);
-
-		if (size < a)
-			size = a;
-		c = xmalloc(sizeof(*c) + size);
-		c->prev = b->mem;
-		c->size = size;
-		c->used = 0;
-		b->mem = c;
-		ASAN_POISON_MEMORY_REGION(c->data, size);
-	}
-	p = (char *)c->data + c->used;
-	c->used += a;
-	ASAN_UNPOISON_MEMORY_REGION(p, n);
-	return p;
-}
-
-static void batch_add(struct batch *b, struct op *op)
-{
-	if (b->nops == b->capops) {
-		b->capops = b->capops ? 2 * b->capops : 16;
-		b->ops = xreallocarray(b->ops, b->capops, sizeof(*b->ops));
-	}
-	b->ops[b->nops++] = op;
-}
-
-/* An op of b with n values, all NULL, not yet among b's ops. */
-static struct op *op_alloc(struct batch *b, enum stmt_id stmt, unsigned n)
-{
-	size_t size = sizeof(struct op) + n * sizeof(struct val);
-	struct op *op = memset(batch_mem(b, size), 0, size);
-
-	op->batch = b;
-	op->stmt = stmt;
-	op->n = n;
-	return op;
-}
-
-struct op *op_new(struct store *s, enum stmt_id stmt, unsigned n)
-{
-	struct batch *b = open_batch(s);
-	struct op *op = op_alloc(b, stmt, n);
-
-	batch_add(b, op);
-	return op;
-}
-
-void op_text(struct op *op, unsigned i, const char *s)
-{
-	size_t len = s ? strlen(s) : 0;
-	char *p = batch_mem(op->batch, len + 1);
-
-	memcpy(p, s ? s : "", len);
-	p[len] = '\0';
-	op->v[i].type = V_TEXT;
-	op->v[i].p = p;
-}
-
-char *op_blob_room(struct op *op, unsigned i, size_t more)
-{
-	struct val *v = &op->v[i];
-
-	if (more > SIZE_MAX / 2 - v->len)
-		hpq_fatal("store: a value of %zu bytes", v->len + more);
-	if (v->len + more > (size_t)v->i) {
-		size_t cap = v->i ? 2 * (size_t)v->i : 512;
-		char *p;
-
-		while (cap < v->len + more)
-			cap *= 2;
-		p = batch_mem(op->batch, cap);
-		if (v->len)
-			memcpy(p, v->p, v->len);
-		v->p = p;
-		v->i = (int64_t)cap;
-	}
-	v->type = V_BLOB;
-	return v->p + v->len;
-}
-
-struct op *store_last_op(struct store *s)
-{
-	return s->open && s->open->nops ? s->open->ops[s->open->nops - 1] : NULL;
-}
-
-void op_strv(struct op *op, unsigned i, char *const *strv, size_t n)
-{
-	size_t len = 0, off = 0;
-	char *p;
-
-	for (size_t k = 0; k < n; k++)
-		len += strlen(strv[k]) + 1;
-	p = batch_mem(op->batch, len ? len : 1);
-	for (size_t k = 0; k < n; k++) {
-		size_t l = strlen(strv[k]) + 1;
-
-		memcpy(p + off, strv[k], l);
-		off += l;
-	}
-	op->v[i].type = V_BLOB;
-	op->v[i].p = p;
-	op->v[i].len = len;
-}
-
-void rows_reverse(void *rows, size_t n, size_t size)
-{
-	char *v = rows, tmp[256];
-
-	if (size > sizeof(tmp))
-		hpq_fatal("rows_reverse: rows of %zu bytes", size);
-	for (size_t i = 0; i < n / 2; i++) {
-		memcpy(tmp, v + i * size, size);
-		memcpy(v + i * size, v + (n - 1 - i) * size, size);
-		memcpy(v + (n - 1 - i) * size, tmp, size);
-	}
-}
-
-void op_blob(struct op *op, unsigned i, const void *p, size_t len)
-{
-	char *b = batch_mem(op->batch, len ? len : 1);
-
-	memcpy(b, p, len);
-	op->v[i].type = V_BLOB;
-	op->v[i].p = b;
-	op->v[i].len = len;
-}
-
-void op_names(struct op *op, unsigned i, char *const *names, size_t n)
-{
-	size_t len = 1;
-	char *p, *q;
-
-	for (size_t k = 0; k < n; k++)
-		len += strlen(names[k]) + 1;
-	p = q = batch_mem(op->batch, len);
-	*p = '\0';
-	for (size_t k = 0; k < n; k++) {
-		size_t l = strlen(names[k]);
-
-		if (k)
-			*q++ = ',';
-		memcpy(q, names[k], l);
-		q += l;
-		*q = '\0';
-	}
-	op->v[i].type = V_TEXT;
-	op->v[i].p = p;
-}
-
-static void batch_free_ops(struct batch *b)
-{
-	for (struct chunk *c = b->mem, *prev; c; c = prev) {
-		prev = c->prev;
-		ASAN_UNPOISON_MEMORY_REGION(c->data, c->size);
-		free(c);
-	}
-	b->mem = NULL;
-	free(b->ops);
-	b->ops = NULL;
-	b->nops = b->capops = 0;
-}
-
-/* A held batch keeps its rows; its reads have run. (Their memory goes
- * with the rows'.) */
-static void batch_free_reads(struct batch *b)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < b->nops; i++)
-		if (!b->ops[i]->read)
-			b->ops[k++] = b->ops[i];
-	b->nops = k;
-}
-
-static void batch_free(struct batch *b)
-{
-	batch_free_ops(b);
-	free(b->dones);
-	free(b);
-}
-
-void store_after_commit(struct store *s, store_done_fn fn, void *arg)
-{
-	struct batch *b = open_batch(s);
-
-	if (b->ndones == b->capdones) {
-		b->capdones = b->capdones ? 2 * b->capdones : 8;
-		b->dones = xreallocarray(b->dones, b->capdones, sizeof(*b->dones));
-	}
-	b->dones[b->ndones++] = (struct done){ fn, arg, false, 0 };
-}
-
-void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg)
-{
-	struct op *op = op_new(s, ST_COUNT, 0);
-
-	op->run = run;
-	op->arg = arg;
-	store_after_commit(s, done, arg);
-}
-
-void store_call_read(struct store *s, store_run_fn run, store_done_fn done, void *arg)
-{
-	struct op *op = op_new(s, ST_COUNT, 0);
-	struct batch *b = s->open;
-
-	op->run = run;
-	op->arg = arg;
-	op->read = true;
-	op->done_idx = b->ndones;
-	store_after_commit(s, done, arg);
-	b->dones[op->done_idx].read = true;
-}
-
-void read_failed(sqlite3 *db, char *buf, size_t size, const char **error)
-{
-	snprintf(buf, size, "%s", sqlite3_errmsg(db));
-	*error = buf;
-}
-
 /* ---------------------------------------------------------------- health */
 
 /* The directory's file system, measured: what is free, and the reserve. */
@@ -911,7 +557,7 @@ const char *store_state_name(enum store_state state)
 	return state == STORE_FULL ? "full" : state == STORE_FAILING ? "failing" : "ok";
 }
 
-void store_checkpoints(const struct store *s, struct store_checkpoints *out)
+void store_checkpoint_counts(const struct store *s, struct store_checkpoints *out)
 {
 	checkpointer_counts(s->ckpt, out);
 }
@@ -1669,64 +1315,6 @@ fail:
 	close_db(s);
 	store_free(s);
 	return r;
-}
-
-/* ---------------------------------------------------------------- load */
-
-int store_load_rows(struct store *s, const char *sql, load_row_fn row,
-		    const struct store_loader *cb, void *arg)
-{
-	sqlite3_stmt *q;
-	int rc;
-
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		row(q, cb, arg);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* Splits a copy of the column at sep; a list of names has no empty ones. */
-static void col_strv_split(struct col_strv *sv, sqlite3_stmt *q, int col, char sep)
-{
-	const void *p = sqlite3_column_blob(q, col);
-	size_t len = (size_t)sqlite3_column_bytes(q, col);
-	char *s, *e, *end;
-
-	sv->bytes = xmalloc(len + 1);
-	if (len)
-		memcpy(sv->bytes, p, len);
-	sv->bytes[len] = '\0';
-	sv->v = NULL;
-	sv->n = 0;
-	for (s = sv->bytes, end = s + len; s < end; s = e + 1) {
-		e = memchr(s, sep, (size_t)(end - s));
-		if (!e)
-			e = end;
-		*e = '\0';
-		if (e == s && sep)
-			continue;
-		sv->v = xreallocarray(sv->v, sv->n + 1, sizeof(*sv->v));
-		sv->v[sv->n++] = s;
-	}
-}
-
-void col_strv_blob(struct col_strv *sv, sqlite3_stmt *q, int col)
-{
-	col_strv_split(sv, q, col, '\0');
-}
-
-void col_strv_names(struct col_strv *sv, sqlite3_stmt *q, int col)
-{
-	col_strv_split(sv, q, col, ',');
-}
-
-void col_strv_free(struct col_strv *sv)
-{
-	free(sv->v);
-	free(sv->bytes);
 }
 
 /* ---------------------------------------------------------------- start, close */

@@ -127,7 +127,7 @@ bool store_degraded(const struct store *s);
 struct store_checkpoints {
 	uint64_t background, finished, forced;
 };
-void store_checkpoints(const struct store *s, struct store_checkpoints *out);
+void store_checkpoint_counts(const struct store *s, struct store_checkpoints *out);
 
 /* "ok" "full" "failing" */
 const char *store_state_name(enum store_state state);

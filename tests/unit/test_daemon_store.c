@@ -536,7 +536,7 @@ static void test_checkpoints_beside_commits(void **ts)
 		}
 		fix_commit_store(f, s);
 	}
-	store_checkpoints(s, &c);
+	store_checkpoint_counts(s, &c);
 	assert_true(c.background >= 1);
 	assert_true(c.finished >= 1);
 	assert_int_equal(stat(wal, &sb), 0);
