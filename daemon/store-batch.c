@@ -2,7 +2,8 @@
  * store-batch.c: what the loop thread hands the storage thread (store.c):
  * the open batch, its ops (a statement and a copy of each value bound to
  * it) in memory of the batch's own, and the calls and completions that
- * run with it (store-internal.h).
+ * run with it (store-internal.h); and the connection and prepared
+ * statements those ops and calls run with (store_db, store_stmt).
  */
 #include <stddef.h>
 #include <stdint.h>
