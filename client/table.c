@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "escape.h"
 #include "log.h"
@@ -25,7 +24,7 @@ struct table_cell {
 };
 
 /* Cells' texts live in one arena, not one allocation each: a table of
- * 100,000 tasks has over a million cells. */
+ * 100,000 tasks has over a million cells. Both are big buffers (xalloc.h). */
 struct table {
 	size_t ncols;
 	struct table_cell *cells; /* header row first */
@@ -36,53 +35,6 @@ struct table {
 	bool *right;
 	bool no_header;
 };
-
-/*
- * The cells and texts of a long table (megabytes for 100,000 rows) are
- * anonymous mappings aligned to 2 MiB pages and asking for them: on a
- * virtual machine a page fault per 4 KiB cost more than the rest of
- * printing the table. Below TABLE_BIG bytes they are malloc's.
- */
-#define TABLE_BIG (256u << 10)
-#define TABLE_HUGE (2u << 20)
-
-/* Whole 2 MiB pages: a part of one would be 4 KiB pages. */
-static size_t table_map_len(size_t n)
-{
-	return (n + TABLE_HUGE - 1) & ~(size_t)(TABLE_HUGE - 1);
-}
-
-static void table_buf_free(void *p, size_t size)
-{
-	if (size < TABLE_BIG)
-		free(p);
-	else if (p)
-		munmap(p, table_map_len(size));
-}
-
-/* p (size bytes, by table_buf_grow or NULL) grown to n bytes. */
-static void *table_buf_grow(void *p, size_t size, size_t n)
-{
-	uint8_t *m, *q;
-	size_t len = table_map_len(n), front;
-
-	if (n < TABLE_BIG)
-		return xrealloc(p, n);
-	m = mmap(NULL, len + TABLE_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
-	if (m == MAP_FAILED)
-		hpq_fatal("out of memory");
-	q = (uint8_t *)(((uintptr_t)m + TABLE_HUGE - 1) & ~(uintptr_t)(TABLE_HUGE - 1));
-	front = (size_t)(q - m);
-	if (front)
-		munmap(m, front);
-	munmap(q + len, TABLE_HUGE - front);
-	madvise(q, len, MADV_HUGEPAGE);
-	if (size)
-		memcpy(q, p, size);
-	table_buf_free(p, size);
-	return q;
-}
 
 /* Is s shown as it is: printable ASCII without a backslash (escape.h)? */
 static bool table_plain(const char *s, size_t *len)
@@ -119,7 +71,7 @@ static void table_push(struct table *t, const char *s, const char *colour)
 
 		if (cap > SIZE_MAX / sizeof(*t->cells))
 			hpq_fatal("table: too many cells");
-		t->cells = table_buf_grow(t->cells, t->cap * sizeof(*t->cells),
+		t->cells = xbig_grow(t->cells, t->cap * sizeof(*t->cells),
 					  cap * sizeof(*t->cells));
 		t->cap = cap;
 	}
@@ -128,7 +80,7 @@ static void table_push(struct table *t, const char *s, const char *colour)
 
 		while (t->alen + len + 1 > acap)
 			acap *= 2;
-		t->arena = table_buf_grow(t->arena, t->acap, acap);
+		t->arena = xbig_grow(t->arena, t->acap, acap);
 		t->acap = acap;
 	}
 	memcpy(t->arena + t->alen, s, len + 1);
@@ -161,8 +113,8 @@ void table_free(struct table *t)
 {
 	if (!t)
 		return;
-	table_buf_free(t->arena, t->acap);
-	table_buf_free(t->cells, t->cap * sizeof(*t->cells));
+	xbig_free(t->arena, t->acap);
+	xbig_free(t->cells, t->cap * sizeof(*t->cells));
 	free(t->right);
 	free(t);
 }

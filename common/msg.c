@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "frame.h"
 #include "log.h"
@@ -234,31 +233,16 @@ static bool msg_tags_valid(const ProtobufCMessage *m)
  * The arena of hpq_msg_use_arena: decoded messages are carved from large
  * blocks, never freed one by one. A reply of 100,000 tasks is over a
  * million small allocations; one by one, malloc was much of the time it
- * took to read. hpq_msg_arena_reset starts again at the first block.
+ * took to read. The blocks are big buffers (xbig_grow, xalloc.h): zeroed,
+ * in huge pages. hpq_msg_arena_reset starts again at the first block.
  */
 #define ARENA_BLOCK (8u << 20)
-#define ARENA_HUGE (2u << 20)
 
 static struct {
 	uint8_t **blocks;            /* every block mapped, in order of use */
 	size_t nblocks, cur;         /* blocks[cur] is being carved */
 	size_t used;                 /* of blocks[cur] */
 } arena;
-
-/* n bytes, zero, aligned to huge pages and asking for them: where the
- * kernel gives them, filling the memory faults once per 2 MiB instead of
- * once per 4 KiB (on a virtual machine, faults were most of the cost). */
-static void *arena_map(size_t n)
-{
-	uint8_t *b = mmap(NULL, n + ARENA_HUGE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (b == MAP_FAILED)
-		hpq_fatal("out of memory");
-	b = (uint8_t *)(((uintptr_t)b + ARENA_HUGE - 1) & ~(uintptr_t)(ARENA_HUGE - 1));
-	madvise(b, n, MADV_HUGEPAGE);
-	return b;
-}
 
 static void *arena_alloc(void *data, size_t n)
 {
@@ -267,14 +251,14 @@ static void *arena_alloc(void *data, size_t n)
 	(void)data;
 	n = (n + 15) & ~(size_t)15;
 	if (n > ARENA_BLOCK / 4)
-		return arena_map(n); /* left to the process's exit, like the blocks */
+		return xbig_grow(NULL, 0, n); /* left to the process's exit, like the blocks */
 	if (!arena.nblocks || arena.used + n > ARENA_BLOCK) {
 		if (arena.nblocks && arena.cur + 1 < arena.nblocks) {
 			arena.cur++;
 		} else {
 			arena.blocks = xreallocarray(arena.blocks, arena.nblocks + 1,
 						     sizeof(*arena.blocks));
-			arena.blocks[arena.nblocks] = arena_map(ARENA_BLOCK);
+			arena.blocks[arena.nblocks] = xbig_grow(NULL, 0, ARENA_BLOCK);
 			arena.cur = arena.nblocks++;
 		}
 		arena.used = 0;

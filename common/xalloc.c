@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "log.h"
 #include "xalloc.h"
@@ -123,4 +124,47 @@ int xasprintf(char **ret, const char *fmt, ...)
 	n = xvasprintf(ret, fmt, ap);
 	va_end(ap);
 	return n;
+}
+
+#define XBIG_PAGE (2u << 20)
+
+/* Whole 2 MiB pages: a part of one would be 4 KiB pages. */
+static size_t xbig_map_len(size_t n)
+{
+	return (n + XBIG_PAGE - 1) & ~(size_t)(XBIG_PAGE - 1);
+}
+
+void xbig_free(void *p, size_t size)
+{
+	if (size < XBIG_MIN)
+		free(p);
+	else if (p)
+		munmap(p, xbig_map_len(size));
+}
+
+void *xbig_grow(void *p, size_t size, size_t n)
+{
+	uint8_t *m, *q;
+	size_t len, front;
+
+	if (n < XBIG_MIN)
+		return xrealloc(p, n);
+	if (n > SIZE_MAX - 2 * XBIG_PAGE)
+		hpq_fatal("out of memory allocating %zu bytes", n);
+	len = xbig_map_len(n);
+	/* One page more than needed, then the ends trimmed to an aligned start. */
+	m = mmap(NULL, len + XBIG_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (m == MAP_FAILED)
+		hpq_fatal("out of memory allocating %zu bytes", n);
+	q = (uint8_t *)(((uintptr_t)m + XBIG_PAGE - 1) & ~(uintptr_t)(XBIG_PAGE - 1));
+	front = (size_t)(q - m);
+	if (front)
+		munmap(m, front);
+	munmap(q + len, XBIG_PAGE - front);
+	madvise(q, len, MADV_HUGEPAGE);
+	if (size)
+		memcpy(q, p, size < n ? size : n);
+	xbig_free(p, size);
+	return q;
 }

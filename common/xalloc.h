@@ -24,4 +24,18 @@ int xasprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2,
 /* xasprintf for variadic wrappers (log-like helpers that format a message). */
 int xvasprintf(char **ret, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/*
+ * Buffers of megabytes, filled once and read back (a reply's decoded
+ * messages, a table of 100,000 rows). From XBIG_MIN bytes they are
+ * anonymous mappings of whole 2 MiB pages that ask for huge pages, so
+ * that filling one faults once per 2 MiB instead of once per 4 KiB: on a
+ * virtual machine those faults were most of the cost of printing a long
+ * list. A mapping comes zeroed; below XBIG_MIN the memory is malloc's.
+ * xbig_grow returns p (of size bytes, from xbig_grow, or NULL and 0)
+ * grown to n bytes, its contents kept; xbig_free takes the same size.
+ */
+#define XBIG_MIN (256u << 10)
+void *xbig_grow(void *p, size_t size, size_t n);
+void xbig_free(void *p, size_t size);
+
 #endif
