@@ -18,7 +18,7 @@
  * table's fields (LIST_VIEW_TABLE), sent as columns (ListRequest.columns:
  * packed numbers, each text once). The printers read the rows one at a
  * time (output.h's task_rows): a table's frames are kept, compact, and
- * each row becomes a Task only while it is printed; --json asks for every
+ * each row becomes a Task only while it is read; --json asks for every
  * field and prints each frame as it comes, then forgets it. An hpqd that
  * knows none of these sends one whole frame of tasks, which reads the
  * same way.
@@ -71,7 +71,7 @@ static size_t list_default_columns(struct task_rows *tasks, size_t *cols)
 	bool finished = false;
 	size_t ncols = 0;
 
-	task_rows_rewind_any(tasks);
+	task_rows_rewind_live(tasks);
 	for (const Hpq__Task *k; !finished && (k = tasks->next(tasks));)
 		finished = strcmp(k->state, "PENDING") && strcmp(k->state, "RUNNING") &&
 			   strcmp(k->state, "PREEMPTING");
@@ -172,15 +172,15 @@ static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
  * with the fields of LIST_VIEW_TABLE, so that the output is the same
  * whichever way they came. A list of 100,000 rows once became 100,000
  * Tasks (48 MiB), and faulting that memory in was most of hpq's time.
- * Without in_order (every table, and an older hpqd), the frames are
- * read last to first.
+ * From an hpqd that does not know in_order, the frames are read last to
+ * first.
  *
- * The frames are read from the connection as the rows need them. A pass
- * in print order needs them all first; a pass in any order (rewind_any:
- * a table's widths) reads each frame as it arrives, while hpqd builds
- * the next one, so that only the printing pass is left once the last
- * frame is in. A frame that cannot be read ends the rows, in every pass
- * after it too; err says why.
+ * The frames are read from the connection as the rows need them. A
+ * rewind()'s pass needs them all first; a live one (rewind_live, only
+ * for frames in order: a table's widths) reads each frame as it arrives,
+ * while hpqd builds the next one, so that only the printing is left once
+ * the last frame is in. A frame that cannot be read ends the rows, in
+ * every pass after it too; err says why.
  */
 struct frame_rows {
 	struct task_rows rows;
@@ -189,7 +189,7 @@ struct frame_rows {
 	Hpq__ListReply **frames;
 	size_t nframes;
 	bool reverse;
-	bool any_order;              /* this pass reads the frames as they came */
+	bool live;                   /* this pass reads the frames as they come */
 	int err;
 	size_t f, i, nn;             /* the next row: frame f (in this pass's order), row i */
 	Hpq__Task task;
@@ -260,7 +260,7 @@ static const Hpq__Task *frame_rows_next(struct task_rows *r)
 {
 	struct frame_rows *fr = (struct frame_rows *)r;
 
-	if (!fr->any_order)
+	if (!fr->live)
 		while (frame_rows_more(fr))
 			;
 	for (; !fr->err; fr->f++, fr->i = 0) {
@@ -268,7 +268,7 @@ static const Hpq__Task *frame_rows_next(struct task_rows *r)
 
 		if (fr->f == fr->nframes && !frame_rows_more(fr))
 			break;
-		lr = fr->frames[fr->reverse && !fr->any_order ? fr->nframes - 1 - fr->f : fr->f];
+		lr = fr->frames[fr->reverse ? fr->nframes - 1 - fr->f : fr->f];
 		if (lr->n_tasks && fr->i < lr->n_tasks)
 			return lr->tasks[fr->i++];
 		if (!lr->n_tasks && lr->columns && fr->i < lr->columns->n_id)
@@ -282,15 +282,15 @@ static void frame_rows_rewind(struct task_rows *r)
 	struct frame_rows *fr = (struct frame_rows *)r;
 
 	fr->f = fr->i = 0;
-	fr->any_order = false;
+	fr->live = false;
 }
 
-static void frame_rows_rewind_any(struct task_rows *r)
+static void frame_rows_rewind_live(struct task_rows *r)
 {
 	struct frame_rows *fr = (struct frame_rows *)r;
 
 	fr->f = fr->i = 0;
-	fr->any_order = true;
+	fr->live = true;
 }
 
 /*
@@ -329,7 +329,7 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
 	Hpq__ListReply *first;
 	struct frame_rows fr = {
-		.rows = { frame_rows_next, frame_rows_rewind, frame_rows_rewind_any },
+		.rows = { frame_rows_next, frame_rows_rewind, frame_rows_rewind_live },
 	};
 	bool all = false, noheader = false, truncated = false;
 	static char *active[] = { "active" };
@@ -422,10 +422,9 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	}
 
 	list.stream = true;
-	/* A table is printed once every frame is in (its widths): the frames
-	 * come as hpqd builds them, newest first, and hpq measures each as it
-	 * comes (frame_rows). JSON is printed as it comes: oldest first. */
-	list.in_order = cli->json;
+	/* Oldest first, frame after frame: JSON is printed as it comes, and a
+	 * table measures and keeps each row as it comes (frame_rows). */
+	list.in_order = true;
 	/* hpq exits after printing: the reply's tasks need not be freed. */
 	hpq_msg_use_arena();
 	if (!cli->json && (!format || list_table_view(cols, ncols))) {
@@ -455,6 +454,8 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	fr.frames = xcalloc(1, sizeof(*fr.frames));
 	fr.frames[fr.nframes++] = first;
 	fr.reverse = !first->in_order;
+	if (fr.reverse)
+		fr.rows.rewind_live = NULL; /* the frames come last to first */
 	if (format || noheader) {
 		if (!format)
 			ncols = list_default_columns(&fr.rows, cols);

@@ -8,10 +8,11 @@
  *
  * Nothing here is meant for parsing: scripts use --json, whose fields do
  * not change when these columns do. The task list, which can be 100,000
- * rows, is printed in two passes without a table when no cell needs
- * colour or escaping (text_tasks_plain), in the same bytes.
+ * rows, is printed without a table when no cell needs colour or escaping
+ * (text_tasks_plain), in the same bytes.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,10 +153,10 @@ static void text_reason(struct table *t, const Hpq__Task *k)
 }
 
 /*
- * The task table without colour, as table.h would print it, but in two
- * passes over the tasks (the widths, then the rows) instead of keeping a
- * million cells: most of the time of a list of 100,000 tasks went to
- * storing and copying them. Only for cells that are shown as they are
+ * The task table without colour, as table.h would print it, but with
+ * each row's cells kept in a few bytes (text_kept) instead of a million
+ * cells of a table: most of the time of a list of 100,000 tasks went to
+ * storing and copying those. Only for cells that are shown as they are
  * (printable ASCII without a backslash): returns false, having printed
  * nothing, when a cell needs escaping, and the table does it.
  */
@@ -273,6 +274,94 @@ static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, bool e
 	return true;
 }
 
+/*
+ * The rows of the widths pass, kept for the printing pass, which made
+ * again every row from its frame: that second reading was most of what
+ * was left to do once the last frame of 100,000 rows had come. A row is
+ * its cells' lengths, a byte each (255: the next four bytes hold it),
+ * then their texts. Blocks are big buffers (xalloc.h), never moved.
+ */
+#define TEXT_KEPT_BLOCK (2u << 20)
+
+struct text_kept {
+	struct text_kept_block {
+		uint8_t *buf;
+		size_t len, cap;
+	} *b;
+	size_t n;
+	size_t at, off;              /* the next row to read: block at, byte off */
+};
+
+static void text_keep(struct text_kept *k, const struct text_row *r)
+{
+	struct text_kept_block *b = k->n ? &k->b[k->n - 1] : NULL;
+	size_t need = 0;
+	uint8_t *p;
+
+	for (size_t c = 0; c < ROW_COLS; c++)
+		need += 1 + sizeof(uint32_t) + r->len[c];
+	if (!b || b->len + need > b->cap) {
+		k->b = xreallocarray(k->b, k->n + 1, sizeof(*k->b));
+		b = &k->b[k->n++];
+		b->cap = need > TEXT_KEPT_BLOCK ? need : TEXT_KEPT_BLOCK;
+		b->buf = xbig_grow(NULL, 0, b->cap);
+		b->len = 0;
+	}
+	p = b->buf + b->len;
+	for (size_t c = 0; c < ROW_COLS; c++) {
+		uint32_t len = (uint32_t)r->len[c]; /* a reply's texts: far below 4 GiB */
+
+		if (len < UINT8_MAX) {
+			*p++ = (uint8_t)len;
+		} else {
+			*p++ = UINT8_MAX;
+			memcpy(p, &len, sizeof(len));
+			p += sizeof(len);
+		}
+	}
+	for (size_t c = 0; c < ROW_COLS; c++) {
+		memcpy(p, r->cell[c], r->len[c]);
+		p += r->len[c];
+	}
+	b->len = (size_t)(p - b->buf);
+}
+
+/* The next kept row's cells into r; false after the last. */
+static bool text_kept_next(struct text_kept *k, struct text_row *r)
+{
+	const uint8_t *p;
+
+	if (k->at < k->n && k->off == k->b[k->at].len) {
+		k->at++;
+		k->off = 0;
+	}
+	if (k->at == k->n)
+		return false;
+	p = k->b[k->at].buf + k->off;
+	for (size_t c = 0; c < ROW_COLS; c++) {
+		uint32_t len = *p++;
+
+		if (len == UINT8_MAX) {
+			memcpy(&len, p, sizeof(len));
+			p += sizeof(len);
+		}
+		r->len[c] = len;
+	}
+	for (size_t c = 0; c < ROW_COLS; c++) {
+		r->cell[c] = (const char *)p;
+		p += r->len[c];
+	}
+	k->off = (size_t)(p - k->b[k->at].buf);
+	return true;
+}
+
+static void text_kept_free(struct text_kept *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		xbig_free(k->b[i].buf, k->b[i].cap);
+	free(k->b);
+}
+
 static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks)
 {
 	static const char *const head[ROW_COLS] = {
@@ -280,25 +369,32 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 		"TIME", "NODELIST",
 	};
 	struct text_row r = { 0 };
+	struct text_kept kept = { 0 };
 	size_t ncols, last, width[ROW_COLS], at[ROW_COLS], cap = 0, off;
+	size_t src[ROW_COLS];       /* column c shows the kept row's cell src[c] */
 	bool right[ROW_COLS] = { false }, ok = true, exit_col = false;
 	char *chunk = NULL;         /* rows not yet written, up to TEXT_OUT_CHUNK bytes */
 
 	/* The widths with EXIT, and whether any task has finished: without
-	 * one, the EXIT column goes (one pass fewer over 100,000 rows). */
+	 * one, the EXIT column goes. The rows come in print order
+	 * (task_rows_rewind_live) and are kept for the printing. */
 	for (size_t c = 0; c < ROW_COLS; c++)
 		width[c] = strlen(head[c]);
-	task_rows_rewind_any(tasks);
+	task_rows_rewind_live(tasks);
 	for (const Hpq__Task *k; ok && (k = tasks->next(tasks));) {
 		ok = text_row_fill(o, k, true, &r);
 		exit_col = exit_col || text_finished(k);
 		for (size_t c = 0; ok && c < ROW_COLS; c++)
 			if (r.len[c] > width[c])
 				width[c] = r.len[c];
+		if (ok)
+			text_keep(&kept, &r);
 	}
 	if (!ok)
 		goto out;
 	ncols = exit_col ? 12 : 11;
+	for (size_t c = 0; c < ncols; c++)
+		src[c] = exit_col || c < 6 ? c : c + 1;
 	if (!exit_col)
 		memmove(width + 6, width + 7, (ROW_COLS - 7) * sizeof(width[0]));
 	right[0] = true;
@@ -310,25 +406,20 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 	for (size_t c = 1; c < ncols; c++)
 		at[c] = at[c - 1] + width[c - 1] + 2;
 	last = ncols - 1;
-	tasks->rewind(tasks);
 	flockfile(o->out);
 	off = 0;
 	for (size_t i = 0;; i++) {
 		size_t need;
 
 		if (i == 0) {
-			for (size_t c = 0; c < ncols; c++) {
-				r.cell[c] = head[exit_col || c < 6 ? c : c + 1];
+			for (size_t c = 0; c < ROW_COLS; c++) {
+				r.cell[c] = head[c];
 				r.len[c] = strlen(r.cell[c]);
 			}
-		} else {
-			const Hpq__Task *k = tasks->next(tasks);
-
-			if (!k)
-				break;
-			text_row_fill(o, k, exit_col, &r);
+		} else if (!text_kept_next(&kept, &r)) {
+			break;
 		}
-		need = at[last] + (right[last] ? width[last] : r.len[last]) + 1;
+		need = at[last] + (right[last] ? width[last] : r.len[src[last]]) + 1;
 		if (off + need > TEXT_OUT_CHUNK) {
 			fwrite_unlocked(chunk, 1, off, o->out);
 			off = 0;
@@ -336,15 +427,19 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 		text_room(&chunk, &cap, off + need);
 		/* Blank, then each cell at its column's place. */
 		memset(chunk + off, ' ', need - 1);
-		for (size_t c = 0; c < ncols; c++)
-			memcpy(chunk + off + at[c] + (right[c] ? width[c] - r.len[c] : 0), r.cell[c],
-			       r.len[c]);
+		for (size_t c = 0; c < ncols; c++) {
+			size_t len = r.len[src[c]];
+
+			memcpy(chunk + off + at[c] + (right[c] ? width[c] - len : 0), r.cell[src[c]],
+			       len);
+		}
 		off += need;
 		chunk[off - 1] = '\n';
 	}
 	fwrite_unlocked(chunk, 1, off, o->out);
 	funlockfile(o->out);
 out:
+	text_kept_free(&kept);
 	free(chunk);
 	free(r.reason);
 	free(r.nodelist);
@@ -361,7 +456,7 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 
 	if (!o->colour && text_tasks_plain(o, tasks))
 		return;
-	task_rows_rewind_any(tasks);
+	task_rows_rewind_live(tasks);
 	for (const Hpq__Task *k; !exit_col && (k = tasks->next(tasks));)
 		if (text_finished(k))
 			exit_col = 6;

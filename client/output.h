@@ -52,20 +52,20 @@ struct output_version {
  * next task, valid until the next call, or NULL after the last. rewind()
  * starts again from the first, for a printer that takes two passes (the
  * text table measures its columns first); a list that cannot be read
- * twice has none, and only output_json prints it. rewind_any(), where
- * there is one, starts a pass that takes the rows in any order, for what
- * order does not change (the widths): hpq list's then come as its reply
- * arrives (task_rows_rewind_any).
+ * twice has none, and only output_json prints it. rewind_live(), where
+ * there is one, starts a pass over the same rows in the same order, taken
+ * as they arrive: hpq list's then come while hpqd still sends its reply
+ * (task_rows_rewind_live), where rewind() would wait for all of it.
  */
 struct task_rows {
 	const Hpq__Task *(*next)(struct task_rows *r);
 	void (*rewind)(struct task_rows *r);
-	void (*rewind_any)(struct task_rows *r);
+	void (*rewind_live)(struct task_rows *r);
 };
 
-static inline void task_rows_rewind_any(struct task_rows *r)
+static inline void task_rows_rewind_live(struct task_rows *r)
 {
-	(r->rewind_any ? r->rewind_any : r->rewind)(r);
+	(r->rewind_live ? r->rewind_live : r->rewind)(r);
 }
 
 /* task_rows over an array of tasks; the array outlives the rows. */

@@ -712,6 +712,59 @@ static void test_text_task_list_varied(void **state)
 	}
 }
 
+/*
+ * Cells of every length, and more rows than one block of the printer's
+ * kept rows holds: a cell's length takes one byte below 255 and five from
+ * it, a row longer than a block has one of its own, and 20,000 rows of
+ * names of many lengths cross the blocks' ends at a different place in a
+ * row each time. Every row is as wide as the longest name, so the rows
+ * with the longest are few.
+ */
+static void test_text_task_list_long_cells(void **state)
+{
+	enum { N = 20000, LONG = 70000, HUGE = 3 << 20 };
+	const char *cols = "id,name,team,user,class,state,reason,nodes,gpus,time,nodelist";
+	Hpq__Task *t = calloc(N, sizeof(*t)), **ts = calloc(N, sizeof(*ts));
+	char *name = malloc(HUGE + 1), *fast, *table;
+
+	assert_non_null(t);
+	assert_non_null(ts);
+	assert_non_null(name);
+	memset(name, 'n', HUGE);
+	for (size_t i = 0; i < N; i++) {
+		hpq__task__init(&t[i]);
+		ts[i] = &t[i];
+		t[i].id = 1 + i;
+		t[i].state = "PENDING";
+		t[i].team = "t";
+		t[i].user = "alice";
+		t[i].reason = "held";
+		t[i].queue_position = (uint32_t)(i % 3 ? i : 0);
+		/* Each its own text, as in a reply: 0 to 256 bytes. */
+		t[i].name = name + HUGE - i * 7 % 257;
+	}
+	name[HUGE] = '\0';
+	print_both(ts, N, cols, &fast, &table);
+	/* Every row holds the widest name: 256 bytes. */
+	assert_true(strlen(fast) > (size_t)N * 256);
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+
+	/* A cell of 70,000 bytes, and one longer than a block. */
+	t[0].name = name + HUGE - LONG;
+	t[1].name = name;
+	t[2].name = "short";
+	print_both(ts, 3, cols, &fast, &table);
+	assert_true(strlen(fast) > 3u * HUGE);
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+	free(name);
+	free(ts);
+	free(t);
+}
+
 /* With finished tasks the list has their exit codes, after STATE. */
 static void test_text_task_list_finished(void **state)
 {
@@ -826,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_text_task_list),
 		cmocka_unit_test(test_text_task_list_as_table),
 		cmocka_unit_test(test_text_task_list_varied),
+		cmocka_unit_test(test_text_task_list_long_cells),
 		cmocka_unit_test(test_text_task_list_finished),
 		cmocka_unit_test(test_text_events),
 		cmocka_unit_test(test_formatting),
