@@ -61,23 +61,40 @@ struct task_member {
 
 struct task {
 	struct sched_task st;        /* st.id is the task id; the dispatcher links it */
+	/*
+	 * What a list's row, a queue position and a right to see read, in
+	 * the lines right after st, which task_prefetch asks for: the rest
+	 * is read one task at a time.
+	 */
 	enum task_state state;
-	uint32_t uid, gid;
-	uint32_t attempts;           /* attempts started; the current one's number */
+	int32_t exit_code;
+	uint32_t n_node_names;       /* its ranks, members and marks (task_place) */
+	uint32_t array_index;
 	char *name;                  /* name_buf when it fits (state_task_set_name) */
 	char name_buf[24];
 	char *user;
 	char *team;                  /* names stay, even if the team is removed later */
 	char *cls;
-	char *pool;
 	char **node_names;           /* nodes of the newest attempt, by rank */
-	uint32_t n_node_names;       /* its ranks, members and marks (task_place) */
-	int32_t exit_code;
-	char *done;                  /* per rank '1' once that member's exit is in */
-	int64_t submit_ms, start_ms, end_ms;
+	int64_t start_ms, end_ms;
 	int64_t queue_ms;            /* PENDING: its queue time as the dispatcher keeps it
 	                              * (submit, or eviction time; queue.h) */
 	char *reason;                /* why it ended or was last requeued */
+	uint64_t array_id;           /* the batch workflow: 0, not in an array; else its id */
+	/* flags, together */
+	bool interned;               /* user, team, cls, pool are the state's shared names */
+	bool has_exit_code;
+	bool has_stop_grace;         /* memory only: unset after a restart */
+	bool cancel_requested;       /* durable: a cancel waits for the exit */
+	bool kill_on_invalid_dep;
+	bool held;                   /* PENDING but not offered to the dispatcher */
+	bool has_script;             /* submitted as a batch script (the store keeps it) */
+	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
+	/* The rest: the first of it ends what task_prefetch asks for. */
+	uint32_t uid, gid;
+	char *pool;
+	char *done;                  /* per rank '1' once that member's exit is in */
+	int64_t submit_ms;
 	uint64_t time_limit_s;
 	uint64_t grace_s;            /* 0: the cluster's default */
 	uint64_t stop_grace_s;       /* the grace of the stop under way (cancel, preemption) */
@@ -88,10 +105,9 @@ struct task {
 	char **argv;                 /* one allocation (xstrv_pack) */
 	char **env;                  /* only from submit to its row: the store keeps it */
 	uint32_t argc, envc;         /* these and script_len: bounded by a frame's size */
-	/* the batch workflow */
-	uint64_t array_id;           /* 0: not in an array; else the array's id */
-	uint32_t array_index;
+	uint32_t attempts;           /* attempts started; the current one's number */
 	uint32_t preemptions;
+	uint32_t script_len, n_recipe_params;
 	char *output, *error;        /* -o / -e patterns, "" for the per-task log */
 	char *dependency;            /* what it still waits for ("" none) */
 	char *submit_dir;
@@ -101,7 +117,6 @@ struct task {
 	char *requeue_by;            /* durable: who asked for a requeue that waits for the exit */
 	char *recipe, *recipe_version; /* made from this recipe ("": not) */
 	char **recipe_params;        /* "k=v" */
-	uint32_t script_len, n_recipe_params;
 	char *plan;                  /* the plan it runs in (plan.h); "" or NULL: none */
 	struct {
 		uint32_t attempt;
@@ -114,19 +129,10 @@ struct task {
 	struct task_member *members; /* by rank, linked to their nodes while in state.running;
 	                              * kept (unlinked) until the next attempt; its
 	                              * allocation holds node_names and done too */
-	/* flags, together */
-	bool interned;               /* user, team, cls, pool are the state's shared names */
-	bool has_exit_code;
-	bool has_stop_grace;         /* memory only: unset after a restart */
-	bool cancel_requested;       /* durable: a cancel waits for the exit */
-	bool kill_on_invalid_dep;
-	bool held;                   /* PENDING but not offered to the dispatcher */
-	bool has_script;             /* submitted as a batch script (the store keeps it) */
-	bool run_unsent;             /* START committed or committing, RunTask not sent yet */
 };
 
 /*
- * Asks for every cache line of t ahead of its use. A walk over many tasks
+ * Asks for t's first cache lines ahead of their use. A walk over many tasks
  * (a list, the queue's positions) is bound by reading them from memory:
  * each is several lines, each allocated on its own, and 100,000 of them
  * are far more than the caches hold; the processor cannot guess the next
@@ -136,8 +142,13 @@ struct task {
 #define TASK_PREFETCH_AHEAD 8
 static inline void task_prefetch(const struct task *t)
 {
-	for (size_t off = 0; off < sizeof(*t); off += 64)
-		__builtin_prefetch((const char *)t + off);
+	/* Up to uid: the lines a walk reads (struct task), not all of them,
+	 * which left the walk waiting for lines it never read. */
+	const char *p = (const char *)t, *end = p + offsetof(struct task, uid) - 1;
+
+	for (; p < end; p += 64)
+		__builtin_prefetch(p);
+	__builtin_prefetch(end);
 }
 
 /*
