@@ -72,7 +72,7 @@ static void table_push(struct table *t, const char *s, const char *colour)
 		if (cap > SIZE_MAX / sizeof(*t->cells))
 			hpq_fatal("table: too many cells");
 		t->cells = xbig_grow(t->cells, t->cap * sizeof(*t->cells),
-					  cap * sizeof(*t->cells));
+				     cap * sizeof(*t->cells));
 		t->cap = cap;
 	}
 	if (t->alen + len + 1 > t->acap) {
