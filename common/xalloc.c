@@ -147,6 +147,8 @@ void *xbig_grow(void *p, size_t size, size_t n)
 	uint8_t *m, *q;
 	size_t len, front;
 
+	if (n < size) /* a mapping given to realloc would corrupt the heap */
+		hpq_fatal("xbig_grow: %zu bytes cannot grow to %zu", size, n);
 	if (n < XBIG_MIN)
 		return xrealloc(p, n);
 	if (n > SIZE_MAX - 2 * XBIG_PAGE)
@@ -164,7 +166,7 @@ void *xbig_grow(void *p, size_t size, size_t n)
 	munmap(q + len, XBIG_PAGE - front);
 	madvise(q, len, MADV_HUGEPAGE);
 	if (size)
-		memcpy(q, p, size < n ? size : n);
+		memcpy(q, p, size);
 	xbig_free(p, size);
 	return q;
 }

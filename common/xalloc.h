@@ -32,7 +32,8 @@ int xvasprintf(char **ret, const char *fmt, va_list ap) __attribute__((format(pr
  * virtual machine those faults were most of the cost of printing a long
  * list. A mapping comes zeroed; below XBIG_MIN the memory is malloc's.
  * xbig_grow returns p (of size bytes, from xbig_grow, or NULL and 0)
- * grown to n bytes, its contents kept; xbig_free takes the same size.
+ * grown to n bytes (n >= size), its contents kept; xbig_free takes the
+ * same size.
  */
 #define XBIG_MIN (256u << 10)
 void *xbig_grow(void *p, size_t size, size_t n);
