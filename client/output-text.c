@@ -197,9 +197,9 @@ static char *text_room(char **buf, size_t *cap, size_t n)
 	return *buf;
 }
 
-/* The cells of task k's row (text_tasks' columns); false if one is not plain. */
-static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, bool exit_col,
-			  struct text_row *r)
+/* The cells of task k's row (text_tasks' columns, EXIT too); false if one
+ * is not plain. */
+static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, struct text_row *r)
 {
 	uint32_t nodes = k->nodes ? k->nodes : 1;
 	bool pending = strcmp(k->state, "PENDING") == 0;
@@ -215,13 +215,11 @@ static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, bool e
 	r->cell[c++] = k->user;
 	r->cell[c++] = k->class_;
 	r->cell[c++] = k->state;
-	if (exit_col) {
-		if (text_finished(k) && k->has_exit_code)
-			snprintf(r->exit, sizeof(r->exit), "%d", k->exit_code);
-		else
-			r->exit[0] = '\0';
-		r->cell[c++] = r->exit;
-	}
+	if (text_finished(k) && k->has_exit_code)
+		snprintf(r->exit, sizeof(r->exit), "%d", k->exit_code);
+	else
+		r->exit[0] = '\0';
+	r->cell[c++] = r->exit;
 	if (k->queue_position) {
 		char num[24], *pos = text_uint(k->queue_position, num, sizeof(num));
 
@@ -368,11 +366,16 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 		"ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON", "NODES", "GPUS",
 		"TIME", "NODELIST",
 	};
+	/* ID, EXIT, NODES, GPUS and TIME are aligned right. */
+	static const bool right[ROW_COLS] = {
+		[0] = true, [6] = true, [8] = true, [9] = true, [10] = true,
+	};
 	struct text_row r = { 0 };
 	struct text_kept kept = { 0 };
-	size_t ncols, last, width[ROW_COLS], at[ROW_COLS], cap = 0, off;
-	size_t src[ROW_COLS];       /* column c shows the kept row's cell src[c] */
-	bool right[ROW_COLS] = { false }, ok = true, exit_col = false;
+	/* width[], right[] and a row's cells are by cell, EXIT included;
+	 * column c of the table shows cell src[c], the last column cell last. */
+	size_t ncols, last, width[ROW_COLS], src[ROW_COLS], at[ROW_COLS], cap = 0, off;
+	bool ok = true, exit_col = false;
 	char *chunk = NULL;         /* rows not yet written, up to TEXT_OUT_CHUNK bytes */
 
 	/* The widths with EXIT, and whether any task has finished: without
@@ -382,7 +385,7 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 		width[c] = strlen(head[c]);
 	task_rows_rewind_live(tasks);
 	for (const Hpq__Task *k; ok && (k = tasks->next(tasks));) {
-		ok = text_row_fill(o, k, true, &r);
+		ok = text_row_fill(o, k, &r);
 		exit_col = exit_col || text_finished(k);
 		for (size_t c = 0; ok && c < ROW_COLS; c++)
 			if (r.len[c] > width[c])
@@ -395,17 +398,11 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 	ncols = exit_col ? 12 : 11;
 	for (size_t c = 0; c < ncols; c++)
 		src[c] = exit_col || c < 6 ? c : c + 1;
-	if (!exit_col)
-		memmove(width + 6, width + 7, (ROW_COLS - 7) * sizeof(width[0]));
-	right[0] = true;
-	if (exit_col)
-		right[6] = true;
-	right[7 + exit_col] = right[8 + exit_col] = right[9 + exit_col] = true;
 	/* Where each column starts in a row: two spaces between columns. */
 	at[0] = 0;
 	for (size_t c = 1; c < ncols; c++)
-		at[c] = at[c - 1] + width[c - 1] + 2;
-	last = ncols - 1;
+		at[c] = at[c - 1] + width[src[c - 1]] + 2;
+	last = src[ncols - 1];
 	flockfile(o->out);
 	off = 0;
 	for (size_t i = 0;; i++) {
@@ -419,7 +416,7 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 		} else if (!text_kept_next(&kept, &r)) {
 			break;
 		}
-		need = at[last] + (right[last] ? width[last] : r.len[src[last]]) + 1;
+		need = at[ncols - 1] + (right[last] ? width[last] : r.len[last]) + 1;
 		if (off + need > TEXT_OUT_CHUNK) {
 			fwrite_unlocked(chunk, 1, off, o->out);
 			off = 0;
@@ -428,10 +425,9 @@ static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks
 		/* Blank, then each cell at its column's place. */
 		memset(chunk + off, ' ', need - 1);
 		for (size_t c = 0; c < ncols; c++) {
-			size_t len = r.len[src[c]];
+			size_t k = src[c], len = r.len[k];
 
-			memcpy(chunk + off + at[c] + (right[c] ? width[c] - len : 0), r.cell[src[c]],
-			       len);
+			memcpy(chunk + off + at[c] + (right[k] ? width[k] - len : 0), r.cell[k], len);
 		}
 		off += need;
 		chunk[off - 1] = '\n';
