@@ -23,10 +23,15 @@
  * the pass runs on the checkpointer's thread; they meet under mu.
  */
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include <uv.h>
+
 #include "log.h"
-#include "store-internal.h"
+#include "store-checkpoint.h"
+#include "xalloc.h"
 
 #define CKPT_SOFT 1000          /* pages in the WAL: time for a pass */
 #define CKPT_TAIL 64            /* left after a pass: the writer finishes */
@@ -101,19 +106,35 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-struct checkpointer *checkpointer_start(sqlite3 *main, const char *path, bool nosync)
+/* main's PRAGMA synchronous (0 to 3); FULL if it cannot be read. */
+static int sync_level(sqlite3 *main)
+{
+	sqlite3_stmt *q;
+	int level = 2;
+
+	if (sqlite3_prepare_v2(main, "PRAGMA synchronous", -1, &q, NULL) != SQLITE_OK)
+		return level;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		level = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return level >= 0 && level <= 3 ? level : 2;
+}
+
+struct checkpointer *checkpointer_start(sqlite3 *main, const char *path)
 {
 	struct checkpointer *c = xcalloc(1, sizeof(*c));
+	char pragma[32];
 	int rc;
 
 	c->main = main;
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous = %d", sync_level(main));
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	/* One read opens the WAL for this connection; the checkpoint syncs
 	 * as the store's commits do. */
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, store_sync_pragma(nosync), NULL, NULL, NULL);
+		rc = sqlite3_exec(c->db, pragma, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		log_notice("store: checkpoints stay in the commits: a second connection to '%s' "
 			   "failed: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -147,12 +168,10 @@ void checkpointer_stop(struct checkpointer *c)
 	free(c);
 }
 
-void checkpointer_counts(const struct checkpointer *c, struct store_checkpoints *out)
+void checkpointer_counts(const struct checkpointer *c, uint64_t *passes, uint64_t *finished,
+			 uint64_t *forced)
 {
-	*out = (struct store_checkpoints){ 0 };
-	if (!c)
-		return;
-	out->background = atomic_load(&c->passes);
-	out->finished = atomic_load(&c->finished);
-	out->forced = atomic_load(&c->forced);
+	*passes = c ? atomic_load(&c->passes) : 0;
+	*finished = c ? atomic_load(&c->finished) : 0;
+	*forced = c ? atomic_load(&c->forced) : 0;
 }

@@ -1,8 +1,9 @@
 /*
- * store-core.h: the store's own structures, for store.c (the storage
- * thread, its commits and the store's health) and store-batch.c (what the
- * loop queues for that thread). The table families (store-*.c) see the
- * store through store-internal.h only.
+ * store-core.h: the store's own structures, for the engine (store.c: the
+ * storage thread, its commits and the store's health), store-batch.c
+ * (what the loop queues for that thread) and store-open.c (which puts
+ * the store together). The table families (store-*.c) see the store
+ * through store-internal.h only.
  */
 #ifndef HPQD_STORE_CORE_H
 #define HPQD_STORE_CORE_H
@@ -13,6 +14,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "store-checkpoint.h"
 #include "store-internal.h"
 #include "store.h"
 
@@ -99,9 +101,23 @@ struct store {
 	/* storage thread */
 	bool holding;           /* a transaction failed: later changes wait behind it */
 	/* storage thread (the loop before store_start and after the join):
-	 * task_bulk may hold rows whose tasks' rows are still to be written */
+	 * task_bulk may hold rows whose tasks' rows are still to be written,
+	 * which bulk_apply writes (store_bulk_apply: set by store_open) */
 	bool bulk_pending;
+	int (*bulk_apply)(struct store *s);
 };
+
+/* store.c, for store_open (store-open.c): the engine's own statements
+ * (ended by one without sql); a store not yet opened, every field as the
+ * engine starts it; one small write, refusing a database that cannot be
+ * written and finding a full or failing disk at once (0, or HPQ_ESTORAGE
+ * with a message); the connection closed with its statements; the store
+ * freed. */
+extern const struct stmt_def store_core_stmts[];
+struct store *store_new(const char *path, unsigned flags);
+int store_probe(struct store *s, char *err, size_t errlen);
+void store_close_db(struct store *s);
+void store_free(struct store *s);
 
 /* store-batch.c: an op of b with n values, all NULL, not yet among b's
  * ops, and adding it (a batch of the store's own: the watch's probe); */

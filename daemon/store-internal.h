@@ -58,7 +58,7 @@ enum stmt_id {
 	ST_CERT_DELETE,
 	/* store-plans.c */
 	ST_PLAN_PUT,
-	/* store.c */
+	/* store.c: the engine's own */
 	ST_PROBE,
 	ST_COUNT,
 };
@@ -68,23 +68,8 @@ struct stmt_def {
 	const char *sql;
 };
 
-/* How every connection to the database syncs: FULL, or OFF with
- * STORE_NOSYNC. */
-static inline const char *store_sync_pragma(bool nosync)
-{
-	return nosync ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL";
-}
-
-/* store-checkpoint.c: checkpoints of main's WAL on a thread and a
- * connection of their own; NULL (SQLite's in-commit checkpoints stay)
- * if that connection cannot be opened. */
-struct checkpointer;
-struct checkpointer *checkpointer_start(sqlite3 *main, const char *path, bool nosync);
-void checkpointer_stop(struct checkpointer *c);
-void checkpointer_counts(const struct checkpointer *c, struct store_checkpoints *out);
-
-/* Each file's statements, ended by one without sql; store_open prepares
- * them all, so a mistake in any fails at start. */
+/* Each file's statements, ended by one without sql; store_open
+ * (store-open.c) prepares them all, so a mistake in any fails at start. */
 extern const struct stmt_def store_task_stmts[];
 extern const struct stmt_def store_team_stmts[];
 extern const struct stmt_def store_node_stmts[];
@@ -187,9 +172,10 @@ sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
  * Bulk changes (store_task_bulk, store-tasks.c). A bulk op's run writes
  * its task_bulk row and reserves its events' ids; store_bulk_apply, on
  * the storage thread inside a transaction, writes the rows and events of
- * every task_bulk row and deletes it. store.c runs it after each commit
- * that wrote such a row, and before anything later in a transaction that
- * could see or change those rows (store_bulk_forced).
+ * every task_bulk row and deletes it. The engine (store.c) runs it, as
+ * its bulk_apply (set by store_open), after each commit that wrote such
+ * a row, and before anything later in a transaction that could see or
+ * change those rows (store_bulk_forced).
  */
 int store_bulk_apply(struct store *s);
 static inline bool store_bulk_forced(const struct op *op)

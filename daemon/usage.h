@@ -7,7 +7,7 @@
  * accumulators at every event that may change them and at every loop
  * iteration, so a figure is exact to the loop iteration (milliseconds),
  * whatever the tasks' lengths.
- * Accumulators go to the usage table (store.c schema v2) in hourly
+ * Accumulators go to the usage table (schema v2, store-open.c) in hourly
  * buckets every minute, at every hour boundary, before every query and
  * when the daemon stops; a crash loses at most the last minute.
  */

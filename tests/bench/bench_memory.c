@@ -333,7 +333,7 @@ static void generate(const char *path, long finished, long npending, int nvars)
 		" end_time, exit_code, cwd, argv) VALUES ('train', 'default', 'alice', 1000,"
 		" 1000, ?1, 'default', ?2, '', 1, 1, 8, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
 		" '/home/alice', ?10)", -1, &q, NULL), db, "prepare");
-	/* The environment's table of schema version 7 (daemon/store.c). */
+	/* The environment's table of schema version 7 (daemon/store-open.c). */
 	check(sqlite3_prepare_v2(db, "INSERT INTO task_env (id, env) VALUES (last_insert_rowid(), ?1)",
 				 -1, &qe, NULL), db, "prepare env");
 	for (long i = 0; i < finished + npending; i++) {

@@ -1281,7 +1281,7 @@ static void test_trust_round_trip(void **ts)
 }
 
 /*
- * Versions 2 and 3, verbatim as store.c applies them, so that a database of
+ * Versions 2 and 3, verbatim as store-open.c applies them, so that a database of
  * the version before the newest can be made as hpqd 0.3 left it.
  */
 static const char schema_v2_v3[] =
