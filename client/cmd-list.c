@@ -179,8 +179,11 @@ static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
  * rewind()'s pass needs them all first; a live one (rewind_live, only
  * for frames in order: a table's widths) reads each frame as it arrives,
  * while hpqd builds the next one, so that only the printing is left once
- * the last frame is in. A frame that cannot be read ends the rows, in
- * every pass after it too; err says why.
+ * the last frame is in. The last pass (rewind_last: the task table's,
+ * which keeps what it prints) forgets each frame once its rows are read,
+ * and reads the next into the same memory (hpq_msg_arena_reset), so that
+ * hpq does not hold the whole reply. A frame that cannot be read ends
+ * the rows, in every pass after it too; err says why.
  */
 struct frame_rows {
 	struct task_rows rows;
@@ -190,6 +193,9 @@ struct frame_rows {
 	size_t nframes;
 	bool reverse;
 	bool live;                   /* this pass reads the frames as they come */
+	bool forget;                 /* ... and forgets them (rewind_last) */
+	bool truncated;              /* a frame read says more tasks matched */
+	size_t nrows;                /* in the frames read */
 	int err;
 	size_t f, i, nn;             /* the next row: frame f (in this pass's order), row i */
 	Hpq__Task task;
@@ -239,6 +245,15 @@ static const Hpq__Task *frame_row(struct frame_rows *fr, const Hpq__ListReply *l
 	return t;
 }
 
+/* lr among fr's frames, counted. */
+static void frame_rows_add(struct frame_rows *fr, Hpq__ListReply *lr)
+{
+	fr->frames = xreallocarray(fr->frames, fr->nframes + 1, sizeof(*fr->frames));
+	fr->frames[fr->nframes++] = lr;
+	fr->truncated |= lr->truncated;
+	fr->nrows += lr->n_tasks ? lr->n_tasks : lr->columns ? lr->columns->n_id : 0;
+}
+
 /* Reads the reply's next frame into fr; false when there is none (the
  * last one came, or reading failed: fr->err). */
 static bool frame_rows_more(struct frame_rows *fr)
@@ -247,12 +262,17 @@ static bool frame_rows_more(struct frame_rows *fr)
 
 	if (fr->err || !fr->frames[fr->nframes - 1]->more)
 		return false;
+	if (fr->forget) {
+		/* The frames read are gone, and their texts with them. */
+		hpq_msg_arena_reset();
+		fr->rows.gen++;
+		fr->nframes = fr->f = 0;
+	}
 	if (!(lr = list_next_frame(fr->cli, fr->id))) {
 		fr->err = CLI_ERR;
 		return false;
 	}
-	fr->frames = xreallocarray(fr->frames, fr->nframes + 1, sizeof(*fr->frames));
-	fr->frames[fr->nframes++] = lr;
+	frame_rows_add(fr, lr);
 	return true;
 }
 
@@ -293,6 +313,12 @@ static void frame_rows_rewind_live(struct task_rows *r)
 	fr->live = true;
 }
 
+static void frame_rows_rewind_last(struct task_rows *r)
+{
+	frame_rows_rewind_live(r);
+	((struct frame_rows *)r)->forget = true;
+}
+
 /*
  * The rows of an in_order reply read as it comes, for output_json, which
  * reads each row once: each frame is printed and forgotten (its memory
@@ -316,6 +342,7 @@ static const Hpq__Task *stream_rows_next(struct task_rows *r)
 		if (!sr->frame->more)
 			return NULL;
 		hpq_msg_arena_reset();
+		sr->rows.gen++;
 		sr->i = 0;
 		if (!(sr->frame = list_next_frame(sr->cli, sr->id)))
 			sr->err = CLI_ERR;
@@ -329,9 +356,11 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
 	Hpq__ListReply *first;
 	struct frame_rows fr = {
-		.rows = { frame_rows_next, frame_rows_rewind, frame_rows_rewind_live },
+		.rows = { .next = frame_rows_next, .rewind = frame_rows_rewind,
+			  .rewind_live = frame_rows_rewind_live,
+			  .rewind_last = frame_rows_rewind_last },
 	};
-	bool all = false, noheader = false, truncated = false;
+	bool all = false, noheader = false;
 	static char *active[] = { "active" };
 	const char **states = NULL, *format = NULL;
 	size_t n_states = 0, cols[TASK_COLUMNS_MAX], ncols = 0;
@@ -441,7 +470,7 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		goto out;
 	if (cli->json && first->in_order) {
 		/* Printed as it comes: the frames are in order. */
-		struct stream_rows sr = { { stream_rows_next, NULL, NULL }, cli, req.id, first, 0, 0 };
+		struct stream_rows sr = { { .next = stream_rows_next }, cli, req.id, first, 0, 0 };
 
 		cli_output(cli)->tasks(&cli->out, &sr.rows);
 		r = sr.err ? sr.err : CLI_OK;
@@ -451,11 +480,10 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	hpq__resources__init(&fr.res);
 	fr.cli = cli;
 	fr.id = req.id;
-	fr.frames = xcalloc(1, sizeof(*fr.frames));
-	fr.frames[fr.nframes++] = first;
+	frame_rows_add(&fr, first);
 	fr.reverse = !first->in_order;
-	if (fr.reverse)
-		fr.rows.rewind_live = NULL; /* the frames come last to first */
+	if (fr.reverse) /* the frames come last to first */
+		fr.rows.rewind_live = fr.rows.rewind_last = NULL;
 	if (format || noheader) {
 		if (!format)
 			ncols = list_default_columns(&fr.rows, cols);
@@ -467,17 +495,10 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		r = fr.err;
 		goto out;
 	}
-	for (size_t i = 0; i < fr.nframes; i++)
-		truncated |= fr.frames[i]->truncated;
-	if (truncated) {
-		size_t shown = 0;
-
-		for (fr.rows.rewind(&fr.rows); fr.rows.next(&fr.rows);)
-			shown++;
+	if (fr.truncated)
 		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are the "
 				"newest %zu. Narrow the list with --team, --state, --user "
-				"or --limit\n", shown);
-	}
+				"or --limit\n", fr.nrows);
 	r = CLI_OK;
 out:
 	/* The frames are the arena's, freed at exit. */

@@ -8,8 +8,8 @@
  *
  * Nothing here is meant for parsing: scripts use --json, whose fields do
  * not change when these columns do. The task list, which can be 100,000
- * rows, is printed without a table when no cell needs colour or escaping
- * (text_tasks_plain), in the same bytes.
+ * rows, has a printer of its own (text_tasks) that lays out the same
+ * bytes as a table would.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -130,51 +130,39 @@ static char *text_uint(uint64_t v, char *buf, size_t len)
 	return p;
 }
 
-/* REASON with the queue position: "reason #3", or "#3" alone. */
-static void text_reason(struct table *t, const Hpq__Task *k)
-{
-	char num[24], *pos, *cell;
-	size_t rlen;
-
-	if (!k->queue_position) {
-		table_add_text(t, NULL, k->reason);
-		return;
-	}
-	pos = text_uint(k->queue_position, num, sizeof(num));
-	rlen = strlen(k->reason);
-	cell = xmalloc(rlen + 2 + strlen(pos) + 1);
-	memcpy(cell, k->reason, rlen);
-	if (rlen)
-		cell[rlen++] = ' ';
-	cell[rlen++] = '#';
-	strcpy(cell + rlen, pos);
-	table_add_text(t, NULL, cell);
-	free(cell);
-}
-
 /*
- * The task table without colour, as table.h would print it, but with
- * each row's cells kept in a few bytes (text_kept) instead of a million
- * cells of a table: most of the time of a list of 100,000 tasks went to
- * storing and copying those. Only for cells that are shown as they are
- * (printable ASCII without a backslash): returns false, having printed
- * nothing, when a cell needs escaping, and the table does it.
+ * The task table: hpq list's, which can be 100,000 rows. It lays out what
+ * table.h would, in the same bytes, but keeps each row's cells in a few
+ * bytes (text_kept) instead of a million cells of a table: most of the
+ * time of a long list went to storing and copying those. The rows are
+ * read once, as they arrive (task_rows_rewind_last), so hpq list forgets
+ * each frame of the reply once its rows are kept.
  */
 #define ROW_COLS 12
+#define ROW_STATE 5                 /* the cell that has a colour */
 /* Its rows go to the stream this many bytes at a time: stdio's buffer
  * is a page, a write(2) for every 50 rows, 1,800 for 100,000. */
 #define TEXT_OUT_CHUNK (64u << 10)
+#define TEXT_BOLD "\033[1m"
+#define TEXT_RESET "\033[0m"
 
 struct text_row {
 	const char *cell[ROW_COLS];
-	size_t len[ROW_COLS];
+	size_t len[ROW_COLS];       /* bytes */
+	size_t shown[ROW_COLS];     /* characters shown: len, but for escaped cells */
+	bool wide;                  /* a cell's shown is not its len */
+	const char *sgr;            /* STATE's colour, with colour on; or NULL */
 	char id[64], exit[16], nodes[24], gpus[24], time[64];
 	char *reason, *nodelist;    /* grown as needed */
 	size_t reason_cap, nodelist_cap;
+	char *esc[ROW_COLS];        /* cells escaped (escape.h), this row's */
 	/* Each column's last text from the reply and its length: rows share
-	 * most texts (a reply of columns sends each once), checked once. */
+	 * most texts (a reply of columns sends each once), checked once. A
+	 * text is known by its address, so they are forgotten whenever the
+	 * rows' gen says that addresses may have been reused. */
 	const char *seen[ROW_COLS];
 	size_t seen_len[ROW_COLS];
+	unsigned gen;
 };
 
 static bool text_plain(const char *s, size_t *len)
@@ -197,15 +185,22 @@ static char *text_room(char **buf, size_t *cap, size_t n)
 	return *buf;
 }
 
-/* The cells of task k's row (text_tasks' columns, EXIT too); false if one
- * is not plain. */
-static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, struct text_row *r)
+/* The cells of task k's row (EXIT too), from rows whose texts are of
+ * generation gen (task_rows). */
+static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsigned gen,
+			  struct text_row *r)
 {
 	uint32_t nodes = k->nodes ? k->nodes : 1;
+	/* A requeued task still names its last nodes; it is not on them now. */
 	bool pending = strcmp(k->state, "PENDING") == 0;
 	size_t c = 0, len;
 	char *p;
 
+	if (gen != r->gen) {
+		memset(r->seen, 0, sizeof(r->seen));
+		r->gen = gen;
+	}
+	/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
 	if (!k->has_array && !(k->array_spec && k->array_spec[0]))
 		r->cell[c++] = text_uint(k->id, r->id, sizeof(r->id));
 	else
@@ -220,6 +215,7 @@ static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, struct
 	else
 		r->exit[0] = '\0';
 	r->cell[c++] = r->exit;
+	/* REASON with the queue position: "reason #3", or "#3" alone. */
 	if (k->queue_position) {
 		char num[24], *pos = text_uint(k->queue_position, num, sizeof(num));
 
@@ -251,6 +247,8 @@ static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, struct
 			off = (size_t)(stpcpy(p + off, k->node_names[i]) - p);
 		}
 	r->cell[c++] = p;
+	r->wide = false;
+	r->sgr = o->colour ? output_state_colour(k->state) : NULL;
 	for (size_t i = 0; i < c; i++) {
 		const char *x = r->cell[i];
 		bool own = (x >= (const char *)r && x < (const char *)(r + 1)) || x == r->reason ||
@@ -259,27 +257,46 @@ static bool text_row_fill(const struct output_ctx *o, const Hpq__Task *k, struct
 		if (!x || !x[0])
 			x = r->cell[i] = "-";
 		if (!own && x == r->seen[i]) {
-			r->len[i] = r->seen_len[i];
+			r->len[i] = r->shown[i] = r->seen_len[i];
 			continue;
 		}
-		if (!text_plain(x, &r->len[i]))
-			return false;
-		if (!own) {
-			r->seen[i] = x;
-			r->seen_len[i] = r->len[i];
+		if (text_plain(x, &r->len[i])) {
+			r->shown[i] = r->len[i];
+			if (!own) {
+				r->seen[i] = x;
+				r->seen_len[i] = r->len[i];
+			}
+			continue;
 		}
+		/* Cells show other users' data: control characters, which could
+		 * move the cursor or forge lines, become visible escapes. */
+		free(r->esc[i]);
+		r->cell[i] = r->esc[i] = hpq_escape(x);
+		r->len[i] = strlen(r->cell[i]);
+		r->shown[i] = table_width(r->cell[i]);
+		r->wide = true;
 	}
-	return true;
+}
+
+static void text_row_free(struct text_row *r)
+{
+	free(r->reason);
+	free(r->nodelist);
+	for (size_t i = 0; i < ROW_COLS; i++)
+		free(r->esc[i]);
 }
 
 /*
- * The rows of the widths pass, kept for the printing pass, which made
- * again every row from its frame: that second reading was most of what
- * was left to do once the last frame of 100,000 rows had come. A row is
- * its cells' lengths, a byte each (255: the next four bytes hold it),
- * then their texts. Blocks are big buffers (xalloc.h), never moved.
+ * The rows of the widths pass, kept for the printing. A row is a byte of
+ * flags, its cells' lengths, a byte each (255: the next four bytes hold
+ * it), then, where a cell is shown in fewer characters than its bytes
+ * (KEPT_WIDE), the characters each in the same way, then its colour
+ * (KEPT_SGR: the pointer), then the texts. Blocks are big buffers
+ * (xalloc.h), never moved.
  */
 #define TEXT_KEPT_BLOCK (2u << 20)
+#define KEPT_WIDE 1u
+#define KEPT_SGR 2u
 
 struct text_kept {
 	struct text_kept_block {
@@ -290,14 +307,41 @@ struct text_kept {
 	size_t at, off;              /* the next row to read: block at, byte off */
 };
 
+static uint8_t *text_keep_size(uint8_t *p, size_t n)
+{
+	uint32_t v = (uint32_t)n; /* a reply's texts: far below 4 GiB */
+
+	if (v < UINT8_MAX) {
+		*p++ = (uint8_t)v;
+	} else {
+		*p++ = UINT8_MAX;
+		memcpy(p, &v, sizeof(v));
+		p += sizeof(v);
+	}
+	return p;
+}
+
+static const uint8_t *text_kept_size(const uint8_t *p, size_t *n)
+{
+	uint32_t v = *p++;
+
+	if (v == UINT8_MAX) {
+		memcpy(&v, p, sizeof(v));
+		p += sizeof(v);
+	}
+	*n = v;
+	return p;
+}
+
 static void text_keep(struct text_kept *k, const struct text_row *r)
 {
 	struct text_kept_block *b = k->n ? &k->b[k->n - 1] : NULL;
-	size_t need = 0;
+	unsigned flags = (r->wide ? KEPT_WIDE : 0) | (r->sgr ? KEPT_SGR : 0);
+	size_t need = 1 + sizeof(r->sgr);
 	uint8_t *p;
 
 	for (size_t c = 0; c < ROW_COLS; c++)
-		need += 1 + sizeof(uint32_t) + r->len[c];
+		need += 2 * (1 + sizeof(uint32_t)) + r->len[c];
 	if (!b || b->len + need > b->cap) {
 		k->b = xreallocarray(k->b, k->n + 1, sizeof(*k->b));
 		b = &k->b[k->n++];
@@ -306,16 +350,14 @@ static void text_keep(struct text_kept *k, const struct text_row *r)
 		b->len = 0;
 	}
 	p = b->buf + b->len;
-	for (size_t c = 0; c < ROW_COLS; c++) {
-		uint32_t len = (uint32_t)r->len[c]; /* a reply's texts: far below 4 GiB */
-
-		if (len < UINT8_MAX) {
-			*p++ = (uint8_t)len;
-		} else {
-			*p++ = UINT8_MAX;
-			memcpy(p, &len, sizeof(len));
-			p += sizeof(len);
-		}
+	*p++ = (uint8_t)flags;
+	for (size_t c = 0; c < ROW_COLS; c++)
+		p = text_keep_size(p, r->len[c]);
+	for (size_t c = 0; (flags & KEPT_WIDE) && c < ROW_COLS; c++)
+		p = text_keep_size(p, r->shown[c]);
+	if (flags & KEPT_SGR) {
+		memcpy(p, &r->sgr, sizeof(r->sgr));
+		p += sizeof(r->sgr);
 	}
 	for (size_t c = 0; c < ROW_COLS; c++) {
 		memcpy(p, r->cell[c], r->len[c]);
@@ -328,6 +370,7 @@ static void text_keep(struct text_kept *k, const struct text_row *r)
 static bool text_kept_next(struct text_kept *k, struct text_row *r)
 {
 	const uint8_t *p;
+	unsigned flags;
 
 	if (k->at < k->n && k->off == k->b[k->at].len) {
 		k->at++;
@@ -336,14 +379,19 @@ static bool text_kept_next(struct text_kept *k, struct text_row *r)
 	if (k->at == k->n)
 		return false;
 	p = k->b[k->at].buf + k->off;
-	for (size_t c = 0; c < ROW_COLS; c++) {
-		uint32_t len = *p++;
-
-		if (len == UINT8_MAX) {
-			memcpy(&len, p, sizeof(len));
-			p += sizeof(len);
-		}
-		r->len[c] = len;
+	flags = *p++;
+	for (size_t c = 0; c < ROW_COLS; c++)
+		p = text_kept_size(p, &r->len[c]);
+	for (size_t c = 0; c < ROW_COLS; c++)
+		if (flags & KEPT_WIDE)
+			p = text_kept_size(p, &r->shown[c]);
+		else
+			r->shown[c] = r->len[c];
+	r->wide = flags & KEPT_WIDE;
+	r->sgr = NULL;
+	if (flags & KEPT_SGR) {
+		memcpy(&r->sgr, p, sizeof(r->sgr));
+		p += sizeof(r->sgr);
 	}
 	for (size_t c = 0; c < ROW_COLS; c++) {
 		r->cell[c] = (const char *)p;
@@ -360,147 +408,142 @@ static void text_kept_free(struct text_kept *k)
 	free(k->b);
 }
 
-static bool text_tasks_plain(const struct output_ctx *o, struct task_rows *tasks)
+/* How a row is laid out: column c shows cell src[c], from at[c] on. */
+struct text_layout {
+	size_t ncols, src[ROW_COLS], at[ROW_COLS];
+	size_t width[ROW_COLS];     /* by cell */
+	bool colour;
+};
+
+/* ID, EXIT, NODES, GPUS and TIME are aligned right. */
+static const bool text_right[ROW_COLS] = {
+	[0] = true, [6] = true, [8] = true, [9] = true, [10] = true,
+};
+
+/* The most bytes r's line takes (text_line), its newline included. */
+static size_t text_line_size(const struct text_layout *l, const struct text_row *r)
 {
-	static const char *const head[ROW_COLS] = {
-		"ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON", "NODES", "GPUS",
-		"TIME", "NODELIST",
-	};
-	/* ID, EXIT, NODES, GPUS and TIME are aligned right. */
-	static const bool right[ROW_COLS] = {
-		[0] = true, [6] = true, [8] = true, [9] = true, [10] = true,
-	};
-	struct text_row r = { 0 };
-	struct text_kept kept = { 0 };
-	/* width[], right[] and a row's cells are by cell, EXIT included;
-	 * column c of the table shows cell src[c], the last column cell last. */
-	size_t ncols, last, width[ROW_COLS], src[ROW_COLS], at[ROW_COLS], cap = 0, off;
-	bool ok = true, exit_col = false;
-	char *chunk = NULL;         /* rows not yet written, up to TEXT_OUT_CHUNK bytes */
+	size_t last = l->src[l->ncols - 1], need = 1;
 
-	/* The widths with EXIT, and whether any task has finished: without
-	 * one, the EXIT column goes. The rows come in print order
-	 * (task_rows_rewind_live) and are kept for the printing. */
-	for (size_t c = 0; c < ROW_COLS; c++)
-		width[c] = strlen(head[c]);
-	task_rows_rewind_live(tasks);
-	for (const Hpq__Task *k; ok && (k = tasks->next(tasks));) {
-		ok = text_row_fill(o, k, &r);
-		exit_col = exit_col || text_finished(k);
-		for (size_t c = 0; ok && c < ROW_COLS; c++)
-			if (r.len[c] > width[c])
-				width[c] = r.len[c];
-		if (ok)
-			text_keep(&kept, &r);
+	if (!r->wide && !l->colour)
+		return l->at[l->ncols - 1] + (text_right[last] ? l->width[last] : r->len[last]) + 1;
+	for (size_t c = 0; c < l->ncols; c++)
+		need += 2 + l->width[l->src[c]] + r->len[l->src[c]] +
+			sizeof(TEXT_BOLD) + sizeof(TEXT_RESET);
+	return need;
+}
+
+/* r's line at p, as table.h lays out a row (header: the header row, bold
+ * with colour on); returns its length. */
+static size_t text_line(char *p, const struct text_layout *l, const struct text_row *r,
+			bool header)
+{
+	char *start = p;
+
+	if (!r->wide && !l->colour) {
+		/* Every cell's bytes are its characters: blank, then each cell
+		 * at its column's place. */
+		size_t n = text_line_size(l, r);
+
+		memset(p, ' ', n - 1);
+		for (size_t c = 0; c < l->ncols; c++) {
+			size_t k = l->src[c], len = r->len[k];
+
+			memcpy(p + l->at[c] + (text_right[k] ? l->width[k] - len : 0), r->cell[k],
+			       len);
+		}
+		p[n - 1] = '\n';
+		return n;
 	}
-	if (!ok)
-		goto out;
-	ncols = exit_col ? 12 : 11;
-	for (size_t c = 0; c < ncols; c++)
-		src[c] = exit_col || c < 6 ? c : c + 1;
-	/* Where each column starts in a row: two spaces between columns. */
-	at[0] = 0;
-	for (size_t c = 1; c < ncols; c++)
-		at[c] = at[c - 1] + width[src[c - 1]] + 2;
-	last = src[ncols - 1];
-	flockfile(o->out);
-	off = 0;
-	for (size_t i = 0;; i++) {
-		size_t need;
+	for (size_t c = 0; c < l->ncols; c++) {
+		size_t k = l->src[c], pad = l->width[k] - r->shown[k];
+		const char *sgr = !l->colour ? NULL : header ? TEXT_BOLD
+					    : k == ROW_STATE ? r->sgr : NULL;
 
-		if (i == 0) {
-			for (size_t c = 0; c < ROW_COLS; c++) {
-				r.cell[c] = head[c];
-				r.len[c] = strlen(r.cell[c]);
-			}
-		} else if (!text_kept_next(&kept, &r)) {
-			break;
+		if (c > 0) {
+			memcpy(p, "  ", 2);
+			p += 2;
 		}
-		need = at[ncols - 1] + (right[last] ? width[last] : r.len[last]) + 1;
-		if (off + need > TEXT_OUT_CHUNK) {
-			fwrite_unlocked(chunk, 1, off, o->out);
-			off = 0;
+		if (text_right[k]) {
+			memset(p, ' ', pad);
+			p += pad;
 		}
-		text_room(&chunk, &cap, off + need);
-		/* Blank, then each cell at its column's place. */
-		memset(chunk + off, ' ', need - 1);
-		for (size_t c = 0; c < ncols; c++) {
-			size_t k = src[c], len = r.len[k];
-
-			memcpy(chunk + off + at[c] + (right[k] ? width[k] - len : 0), r.cell[k], len);
+		if (sgr)
+			p = stpcpy(p, sgr);
+		memcpy(p, r->cell[k], r->len[k]);
+		p += r->len[k];
+		if (sgr)
+			p = stpcpy(p, TEXT_RESET);
+		if (!text_right[k] && c + 1 < l->ncols) {
+			memset(p, ' ', pad);
+			p += pad;
 		}
-		off += need;
-		chunk[off - 1] = '\n';
 	}
-	fwrite_unlocked(chunk, 1, off, o->out);
-	funlockfile(o->out);
-out:
-	text_kept_free(&kept);
-	free(chunk);
-	free(r.reason);
-	free(r.nodelist);
-	return ok;
+	*p++ = '\n';
+	return (size_t)(p - start);
 }
 
 /* A list with finished tasks (hpq list --all, --state failed) has an EXIT
  * column after STATE: their exit codes, "-" for the others. */
 static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 {
-	struct table *t;
-	size_t exit_col = 0; /* 0: none */
-	char buf[64];
+	static const char *const head[ROW_COLS] = {
+		"ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON", "NODES", "GPUS",
+		"TIME", "NODELIST",
+	};
+	struct text_layout l = { .colour = o->colour };
+	struct text_row r = { 0 };
+	struct text_kept kept = { 0 };
+	size_t cap = 0, off = 0;
+	bool exit_col = false;
+	char *chunk = NULL;         /* rows not yet written, up to TEXT_OUT_CHUNK bytes */
 
-	if (!o->colour && text_tasks_plain(o, tasks))
-		return;
-	task_rows_rewind_live(tasks);
-	for (const Hpq__Task *k; !exit_col && (k = tasks->next(tasks));)
-		if (text_finished(k))
-			exit_col = 6;
-	if (exit_col)
-		t = table_new(12, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "EXIT", "REASON",
-			      "NODES", "GPUS", "TIME", "NODELIST");
-	else
-		t = table_new(11, "ID", "NAME", "TEAM", "USER", "CLASS", "STATE", "REASON",
-			      "NODES", "GPUS", "TIME", "NODELIST");
-	table_align_right(t, 0);
-	if (exit_col)
-		table_align_right(t, exit_col);
-	table_align_right(t, 7 + !!exit_col);
-	table_align_right(t, 8 + !!exit_col);
-	table_align_right(t, 9 + !!exit_col);
-	tasks->rewind(tasks);
+	/* The widths with EXIT, and whether any task has finished: without
+	 * one, the EXIT column goes. The rows come in print order, are read
+	 * once (task_rows_rewind_last) and are kept for the printing. */
+	for (size_t c = 0; c < ROW_COLS; c++)
+		l.width[c] = strlen(head[c]);
+	task_rows_rewind_last(tasks);
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
-		uint32_t nodes = k->nodes ? k->nodes : 1;
-		/* A requeued task still names its last nodes; it is not on them now. */
-		bool pending = strcmp(k->state, "PENDING") == 0;
-		char *list = pending ? NULL : text_join(k->node_names, k->n_node_names, ",");
-
-		/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
-		if (!k->has_array && !(k->array_spec && k->array_spec[0]))
-			table_add_text(t, NULL, text_uint(k->id, buf, sizeof(buf)));
-		else
-			table_add_text(t, NULL, task_id_text(k, buf, sizeof(buf)));
-		table_add_text(t, NULL, k->name);
-		table_add_text(t, NULL, k->team);
-		table_add_text(t, NULL, k->user);
-		table_add_text(t, NULL, k->class_);
-		table_add_text(t, output_state_colour(k->state), k->state);
-		if (exit_col && text_finished(k) && k->has_exit_code)
-			table_add(t, NULL, "%d", k->exit_code);
-		else if (exit_col)
-			table_add_text(t, NULL, "");
-		text_reason(t, k);
-		table_add_text(t, NULL, text_uint(nodes, buf, sizeof(buf)));
-		table_add_text(t, NULL, text_uint((uint64_t)nodes * (k->per_node ? k->per_node->gpus
-										  : 0),
-						  buf, sizeof(buf)));
-		table_add_text(t, NULL, pending ? "-" : output_runtime(k, o->now_ms, buf,
-									 sizeof(buf)));
-		table_add_text(t, NULL, list ? list : "");
-		free(list);
+		text_row_fill(o, k, tasks->gen, &r);
+		exit_col = exit_col || text_finished(k);
+		for (size_t c = 0; c < ROW_COLS; c++)
+			if (r.shown[c] > l.width[c])
+				l.width[c] = r.shown[c];
+		text_keep(&kept, &r);
 	}
-	table_print(t, o->out, o->colour);
-	table_free(t);
+	l.ncols = exit_col ? 12 : 11;
+	for (size_t c = 0; c < l.ncols; c++)
+		l.src[c] = exit_col || c < 6 ? c : c + 1;
+	/* Two spaces between columns. */
+	for (size_t c = 1; c < l.ncols; c++)
+		l.at[c] = l.at[c - 1] + l.width[l.src[c - 1]] + 2;
+	flockfile(o->out);
+	for (size_t i = 0;; i++) {
+		size_t need;
+
+		if (i == 0) {
+			for (size_t c = 0; c < ROW_COLS; c++) {
+				r.cell[c] = head[c];
+				r.len[c] = r.shown[c] = strlen(head[c]);
+			}
+			r.wide = false;
+		} else if (!text_kept_next(&kept, &r)) {
+			break;
+		}
+		need = text_line_size(&l, &r);
+		if (off + need > TEXT_OUT_CHUNK) {
+			fwrite_unlocked(chunk, 1, off, o->out);
+			off = 0;
+		}
+		text_room(&chunk, &cap, off + need);
+		off += text_line(chunk + off, &l, &r, i == 0);
+	}
+	fwrite_unlocked(chunk, 1, off, o->out);
+	funlockfile(o->out);
+	text_kept_free(&kept);
+	free(chunk);
+	text_row_free(&r);
 }
 
 static void text_time_kv(const struct output_ctx *o, const char *key, int64_t ms)

@@ -28,7 +28,10 @@ static void array_rewind(struct task_rows *r)
 
 struct task_rows *task_rows_array(struct task_array_rows *a, Hpq__Task *const *tasks, size_t n)
 {
-	*a = (struct task_array_rows){ { array_next, array_rewind, array_rewind }, tasks, n, 0 };
+	*a = (struct task_array_rows){
+		{ .next = array_next, .rewind = array_rewind, .rewind_live = array_rewind },
+		tasks, n, 0,
+	};
 	return &a->rows;
 }
 

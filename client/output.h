@@ -56,16 +56,31 @@ struct output_version {
  * there is one, starts a pass over the same rows in the same order, taken
  * as they arrive: hpq list's then come while hpqd still sends its reply
  * (task_rows_rewind_live), where rewind() would wait for all of it.
+ * rewind_last(), where there is one, is rewind_live() for the last pass:
+ * the rows may be forgotten as they are read (hpq list's frames, their
+ * memory reused), and no rewind may follow (task_rows_rewind_last).
+ * gen changes whenever the texts of rows read before may be gone, so
+ * that a printer that knows a text by its address forgets them.
  */
 struct task_rows {
 	const Hpq__Task *(*next)(struct task_rows *r);
 	void (*rewind)(struct task_rows *r);
 	void (*rewind_live)(struct task_rows *r);
+	void (*rewind_last)(struct task_rows *r);
+	unsigned gen;
 };
 
 static inline void task_rows_rewind_live(struct task_rows *r)
 {
 	(r->rewind_live ? r->rewind_live : r->rewind)(r);
+}
+
+static inline void task_rows_rewind_last(struct task_rows *r)
+{
+	if (r->rewind_last)
+		r->rewind_last(r);
+	else
+		task_rows_rewind_live(r);
 }
 
 /* task_rows over an array of tasks; the array outlives the rows. */

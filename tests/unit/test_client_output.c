@@ -543,12 +543,12 @@ static void test_text_task_list(void **state)
 	free(buf);
 }
 
-/* hpq list's table is printed without the table module when no cell needs
- * escaping: the same bytes as the table of the same columns (which hpq
- * list --noheader prints), for arrays, queue positions, node lists and
- * finished tasks; a cell that needs escaping is escaped as before. */
-static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **fast,
-		       char **table)
+/* hpq list's table has a printer of its own, without the table module:
+ * the same bytes as the table of the same columns (which hpq list
+ * --noheader prints), for arrays, queue positions, node lists, finished
+ * tasks, cells to escape, cells of UTF-8, and with colour. */
+static void print_both_colour(Hpq__Task *const *ts, size_t n, const char *spec, bool colour,
+			      char **fast, char **table)
 {
 	struct output_ctx o = {0};
 	size_t cols[TASK_COLUMNS_MAX], ncols = 0, len = 0;
@@ -557,6 +557,7 @@ static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **
 	assert_int_equal(task_columns_parse(spec, cols, TASK_COLUMNS_MAX, &ncols, err,
 					    sizeof(err)), 0);
 	o.now_ms = T0 + 90 * 1000;
+	o.colour = colour;
 	*fast = NULL;
 	o.out = open_memstream(fast, &len);
 	output_text.tasks(&o, rows_of(ts, n));
@@ -565,6 +566,12 @@ static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **
 	o.out = open_memstream(table, &len);
 	task_table(&o, rows_of(ts, n), cols, ncols, true);
 	fclose(o.out);
+}
+
+static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **fast,
+		       char **table)
+{
+	print_both_colour(ts, n, spec, false, fast, table);
 }
 
 static void test_text_task_list_as_table(void **state)
@@ -622,14 +629,85 @@ static void test_text_task_list_as_table(void **state)
 	free(fast);
 	free(table);
 
-	/* A cell to escape: the table prints it, as before. */
+	/* A cell to escape, and cells shown in fewer characters than their
+	 * bytes: escapes and UTF-8, in columns aligned both ways. */
 	t[0].name = "tab\there";
+	t[1].team = "\xc3\xa9quipe-\xe6\x97\xa5\xe6\x9c\xac";
+	t[2].reason = "bad \xff byte";
+	t[3].node_names[1] = "gpu-\xc3\xa9";
 	print_both(ts, 5, "id,name,team,user,class,state,exit,reason,nodes,gpus,time,nodelist",
 		   &fast, &table);
 	assert_non_null(strstr(fast, "tab\\there"));
+	assert_non_null(strstr(fast, "bad \\xff byte"));
 	assert_string_equal(fast, table);
 	free(fast);
 	free(table);
+
+	/* With colour: the header bold, each state in its colour. */
+	print_both_colour(ts, 5, "id,name,team,user,class,state,exit,reason,nodes,gpus,time,"
+			  "nodelist", true, &fast, &table);
+	assert_non_null(strstr(fast, "\033[1mID\033[0m"));
+	assert_non_null(strstr(fast, "\033[31mFAILED\033[0m"));
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+	t[4].state = "RUNNING";
+	t[4].has_exit_code = false;
+	print_both_colour(ts, 5, "id,name,team,user,class,state,reason,nodes,gpus,time,nodelist",
+			  true, &fast, &table);
+	assert_string_equal(fast, table);
+	free(fast);
+	free(table);
+}
+
+/*
+ * Rows whose texts go away as they are read, as hpq list's frames do:
+ * every row's name is the same buffer with another text, and the rows'
+ * gen says so. The printer must not take a text for the one it saw at
+ * that address before: a control character would reach the terminal.
+ */
+struct reused_rows {
+	struct task_rows rows;
+	Hpq__Task task;
+	char name[16];
+	size_t i, n;
+};
+
+static const Hpq__Task *reused_next(struct task_rows *r)
+{
+	struct reused_rows *u = (struct reused_rows *)r;
+
+	if (u->i == u->n)
+		return NULL;
+	u->rows.gen++;
+	snprintf(u->name, sizeof(u->name), u->i % 2 ? "a\033[2Jb" : "plain-%zu", u->i);
+	u->task.id = ++u->i;
+	return &u->task;
+}
+
+static void reused_rewind(struct task_rows *r)
+{
+	((struct reused_rows *)r)->i = 0;
+}
+
+static void test_text_task_list_reused_texts(void **state)
+{
+	struct reused_rows u = { .rows = { .next = reused_next, .rewind = reused_rewind },
+				 .n = 4 };
+	struct output_ctx o = {0};
+	char *buf = NULL;
+	size_t len = 0;
+
+	hpq__task__init(&u.task);
+	u.task.name = u.name;
+	u.task.state = "PENDING";
+	o.out = open_memstream(&buf, &len);
+	output_text.tasks(&o, &u.rows);
+	fclose(o.out);
+	assert_null(strchr(buf, '\033'));
+	assert_non_null(strstr(buf, "\n 2  a\\x1b[2Jb  -"));
+	assert_non_null(strstr(buf, "\n 3  plain-2    -"));
+	free(buf);
 }
 
 /*
@@ -880,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_text_task_list_as_table),
 		cmocka_unit_test(test_text_task_list_varied),
 		cmocka_unit_test(test_text_task_list_long_cells),
+		cmocka_unit_test(test_text_task_list_reused_texts),
 		cmocka_unit_test(test_text_task_list_finished),
 		cmocka_unit_test(test_text_events),
 		cmocka_unit_test(test_formatting),
