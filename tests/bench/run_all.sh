@@ -32,7 +32,7 @@ ARRAY_ARGS=${ARRAY_ARGS:---runs 10 --pending 1000000}
 # but a shorter run); the others below come with their own defaults.
 SIM_ENV=${SIM_ENV:-RUN=60 WARMUP=10}
 REPLAY_ARGS=${REPLAY_ARGS:-}
-CLI_ARGS=${CLI_ARGS:-}
+CLI_ARGS=${CLI_ARGS:---runs 9}
 MEMORY_ARGS=${MEMORY_ARGS:-}
 RESTART_ARGS=${RESTART_ARGS:---restart 1000000,100000}
 PLAN_ARGS=${PLAN_ARGS:---runs 9}
