@@ -73,8 +73,7 @@ static size_t list_default_columns(struct task_rows *tasks, size_t *cols)
 
 	task_rows_rewind_live(tasks);
 	for (const Hpq__Task *k; !finished && (k = tasks->next(tasks));)
-		finished = strcmp(k->state, "PENDING") && strcmp(k->state, "RUNNING") &&
-			   strcmp(k->state, "PREEMPTING");
+		finished = output_state_ended(k->state);
 	if (task_columns_parse(finished ? "id,name,team,user,class,state,exit,reason,nodes,gpus,"
 					  "time,nodelist"
 					: "id,name,team,user,class,state,reason,nodes,gpus,time,"

@@ -139,7 +139,7 @@ static bool task_ended(struct cli *cli, uint64_t id, int *ret_r)
 	if (*ret_r != 0)
 		return true;
 	s = reply->show_reply->task->state;
-	ended = strcmp(s, "PENDING") && strcmp(s, "RUNNING") && strcmp(s, "PREEMPTING");
+	ended = output_state_ended(s);
 	hpq_msg_free(reply);
 	return ended;
 }

@@ -157,12 +157,6 @@ char *task_bytes_text(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-static bool task_finished(const Hpq__Task *t)
-{
-	return strcmp(t->state, "PENDING") && strcmp(t->state, "RUNNING") &&
-	       strcmp(t->state, "PREEMPTING");
-}
-
 static char *task_time_cell(int64_t ms, bool raw)
 {
 	char buf[OUTPUT_TIME_LEN];
@@ -209,7 +203,7 @@ char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms)
 	case COL_STATE:
 		return xstrdup(t->state);
 	case COL_EXIT:
-		if (task_finished(t) && t->has_exit_code)
+		if (output_state_ended(t->state) && t->has_exit_code)
 			xasprintf(&s, "%d", t->exit_code);
 		return s ? s : xstrdup("");
 	case COL_REASON:

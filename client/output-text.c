@@ -111,12 +111,6 @@ static void text_submitted(const struct output_ctx *o, uint64_t id)
 	fprintf(o->out, "%llu\n", (unsigned long long)id);
 }
 
-static bool text_finished(const Hpq__Task *k)
-{
-	return strcmp(k->state, "PENDING") && strcmp(k->state, "RUNNING") &&
-	       strcmp(k->state, "PREEMPTING");
-}
-
 /* v in decimal at the end of buf (24 bytes at least), without printf:
  * a list of 100,000 tasks has several numbers a row. */
 static char *text_uint(uint64_t v, char *buf, size_t len)
@@ -210,7 +204,7 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	r->cell[c++] = k->user;
 	r->cell[c++] = k->class_;
 	r->cell[c++] = k->state;
-	if (text_finished(k) && k->has_exit_code)
+	if (output_state_ended(k->state) && k->has_exit_code)
 		snprintf(r->exit, sizeof(r->exit), "%d", k->exit_code);
 	else
 		r->exit[0] = '\0';
@@ -506,7 +500,7 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 	task_rows_rewind_last(tasks);
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		text_row_fill(o, k, tasks->gen, &r);
-		exit_col = exit_col || text_finished(k);
+		exit_col = exit_col || output_state_ended(k->state);
 		for (size_t c = 0; c < ROW_COLS; c++)
 			if (r.shown[c] > l.width[c])
 				l.width[c] = r.shown[c];

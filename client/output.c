@@ -210,3 +210,8 @@ const char *output_state_colour(const char *state)
 			return colours[i].sgr;
 	return NULL;
 }
+
+bool output_state_ended(const char *state)
+{
+	return strcmp(state, "PENDING") && strcmp(state, "RUNNING") && strcmp(state, "PREEMPTING");
+}

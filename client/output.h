@@ -140,5 +140,7 @@ const char *output_signal(int signo, char *buf, size_t len);
 char *output_argv(char *const *argv, size_t n);
 /* The ANSI colour for a task state or node health word, or NULL. */
 const char *output_state_colour(const char *state);
+/* Is a task in this state finished: not pending, running or preempting? */
+bool output_state_ended(const char *state);
 
 #endif
