@@ -159,17 +159,6 @@ struct text_row {
 	unsigned gen;
 };
 
-static bool text_plain(const char *s, size_t *len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	for (; *p; p++)
-		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
-			return false;
-	*len = (size_t)(p - (const unsigned char *)s);
-	return true;
-}
-
 static char *text_room(char **buf, size_t *cap, size_t n)
 {
 	if (n > *cap) {
@@ -254,7 +243,7 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 			r->len[i] = r->shown[i] = r->seen_len[i];
 			continue;
 		}
-		if (text_plain(x, &r->len[i])) {
+		if (table_plain(x, &r->len[i])) {
 			r->shown[i] = r->len[i];
 			if (!own) {
 				r->seen[i] = x;
@@ -262,12 +251,8 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 			}
 			continue;
 		}
-		/* Cells show other users' data: control characters, which could
-		 * move the cursor or forge lines, become visible escapes. */
 		free(r->esc[i]);
-		r->cell[i] = r->esc[i] = hpq_escape(x);
-		r->len[i] = strlen(r->cell[i]);
-		r->shown[i] = table_width(r->cell[i]);
+		r->cell[i] = r->esc[i] = table_escape(x, &r->len[i], &r->shown[i]);
 		r->wide = true;
 	}
 }

@@ -36,16 +36,24 @@ struct table {
 	bool no_header;
 };
 
-/* Is s shown as it is: printable ASCII without a backslash (escape.h)? */
-static bool table_plain(const char *s, size_t *len)
+size_t table_width(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
 
-	for (; *p; p++)
-		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
-			return false;
-	*len = (size_t)(p - (const unsigned char *)s);
-	return true;
+	/* Count every byte that does not continue a UTF-8 sequence. */
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+char *table_escape(const char *s, size_t *len, size_t *width)
+{
+	char *esc = hpq_escape(s);
+
+	*len = strlen(esc);
+	*width = table_width(esc);
+	return esc;
 }
 
 /* Appends a cell showing s: escaped (escape.h), "-" when empty. */
@@ -57,15 +65,10 @@ static void table_push(struct table *t, const char *s, const char *colour)
 
 	if (!s[0])
 		s = "-";
-	/* Cells show other users' data: control characters, which could move
-	 * the cursor or forge lines, become visible escapes (escape.h). */
-	if (table_plain(s, &len)) {
+	if (table_plain(s, &len))
 		width = len;
-	} else {
-		s = esc = hpq_escape(s);
-		len = strlen(s);
-		width = table_width(s);
-	}
+	else
+		s = esc = table_escape(s, &len, &width);
 	if (t->ncells == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 8 * t->ncols;
 
@@ -168,17 +171,6 @@ size_t table_rows(const struct table *t)
 	size_t body = t->ncells - t->ncols;
 
 	return (body + t->ncols - 1) / t->ncols; /* a partial last row counts */
-}
-
-size_t table_width(const char *s)
-{
-	size_t n = 0;
-
-	/* Count every byte that does not continue a UTF-8 sequence. */
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
 }
 
 static void table_pad(FILE *f, size_t n)

@@ -53,4 +53,23 @@ void table_print(const struct table *t, FILE *f, bool colour);
 /* Display width of a UTF-8 string: its number of characters. */
 size_t table_width(const char *s);
 
+/* Is s shown in a cell as it is: printable ASCII without a backslash
+ * (escape.h)? Then *len is its length, and the characters it takes. */
+static inline bool table_plain(const char *s, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			return false;
+	*len = (size_t)(p - (const unsigned char *)s);
+	return true;
+}
+
+/* What a cell shows for s when it is not plain: a new string, s escaped
+ * (escape.h), with its bytes in *len and the characters it takes (UTF-8)
+ * in *width. Cells show other users' data: control characters, which
+ * could move the cursor or forge lines, become visible escapes. */
+char *table_escape(const char *s, size_t *len, size_t *width);
+
 #endif
