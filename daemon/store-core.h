@@ -107,6 +107,13 @@ struct store {
 	int (*bulk_apply)(struct store *s);
 };
 
+/* An SQL statement without rows or values, on the engine's connection
+ * or store_open's: SQLite's result code. */
+static inline int store_exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
 /* store.c, for store_open (store-open.c): the engine's own statements
  * (ended by one without sql); a store not yet opened, every field as the
  * engine starts it; one small write, refusing a database that cannot be

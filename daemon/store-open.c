@@ -24,11 +24,6 @@
 #include "store.h"
 #include "xalloc.h"
 
-static int exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
 /* ---------------------------------------------------------------- schema */
 
 /*
@@ -430,19 +425,19 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 				"run a newer hpqd", path, version, NMIGRATIONS);
 	for (; version < NMIGRATIONS; version++) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		rc = exec(db, "BEGIN IMMEDIATE");
+		rc = store_exec(db, "BEGIN IMMEDIATE");
 		if (rc == SQLITE_OK)
-			rc = exec(db, migrations[version]);
+			rc = store_exec(db, migrations[version]);
 		if (rc == SQLITE_OK)
-			rc = exec(db, sql);
+			rc = store_exec(db, sql);
 		if (rc == SQLITE_OK)
-			rc = exec(db, "COMMIT");
+			rc = store_exec(db, "COMMIT");
 		if (rc != SQLITE_OK) {
 			int r = hpq_errf(err, errlen, HPQ_ESTORAGE,
 					 "cannot migrate '%s' to schema version %d: %s", path,
 					 version + 1, sqlite3_errmsg(db));
 
-			exec(db, "ROLLBACK");
+			store_exec(db, "ROLLBACK");
 			return r;
 		}
 		log_info("state database '%s' now at schema version %d", path, version + 1);
@@ -515,13 +510,13 @@ static int open_db(struct store *s, bool exclusive)
 		return rc;
 	sqlite3_busy_timeout(s->db, 5000);
 	if (exclusive)
-		rc = exec(s->db, "PRAGMA locking_mode = EXCLUSIVE");
-	/* journal_mode answers with a row, so it goes through exec too. */
+		rc = store_exec(s->db, "PRAGMA locking_mode = EXCLUSIVE");
+	/* journal_mode answers with a row, so it goes through store_exec too. */
 	if (rc == SQLITE_OK)
-		rc = exec(s->db, "PRAGMA journal_mode = WAL");
+		rc = store_exec(s->db, "PRAGMA journal_mode = WAL");
 	if (rc == SQLITE_OK)
-		rc = exec(s->db, s->flags & STORE_NOSYNC ? "PRAGMA synchronous = OFF"
-					  : "PRAGMA synchronous = FULL");
+		rc = store_exec(s->db, s->flags & STORE_NOSYNC ? "PRAGMA synchronous = OFF"
+							       : "PRAGMA synchronous = FULL");
 	return rc;
 }
 

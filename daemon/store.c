@@ -265,11 +265,6 @@ static int run_op(struct store *s, struct op *op)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
 /* Why the last call on the connection failed; taken before a ROLLBACK
  * replaces the message. */
 static void note_failure(struct store *s, int rc, struct failure *f)
@@ -307,16 +302,16 @@ int store_bulk_finish(struct store *s)
 
 	if (!s->bulk_pending)
 		return SQLITE_OK;
-	rc = exec(s->db, "BEGIN IMMEDIATE");
+	rc = store_exec(s->db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK)
 		rc = bulk_apply(s);
 	if (rc == SQLITE_OK)
-		rc = exec(s->db, "COMMIT");
+		rc = store_exec(s->db, "COMMIT");
 	if (rc != SQLITE_OK) {
 		log_warn("store: cannot write the rows of a change of many tasks yet (%s): "
 			 "trying again with the next commit", sqlite3_errmsg(s->db));
 		if (!sqlite3_get_autocommit(s->db))
-			exec(s->db, "ROLLBACK");
+			store_exec(s->db, "ROLLBACK");
 		s->bulk_pending = true;
 		return rc;
 	}
@@ -331,7 +326,7 @@ static int commit_batches(struct store *s, struct batch *list, struct failure *f
 	size_t nops = 0;
 	int rc;
 
-	rc = exec(s->db, "BEGIN IMMEDIATE");
+	rc = store_exec(s->db, "BEGIN IMMEDIATE");
 	if (rc != SQLITE_OK) {
 		note_failure(s, rc, f);
 		return rc;
@@ -365,14 +360,14 @@ static int commit_batches(struct store *s, struct batch *list, struct failure *f
 			nops++;
 		}
 	}
-	rc = exec(s->db, "COMMIT");
+	rc = store_exec(s->db, "COMMIT");
 	if (rc != SQLITE_OK)
 		goto rollback;
 	log_debug("store: committed %zu rows", nops);
 	return SQLITE_OK;
 rollback:
 	note_failure(s, rc, f);
-	exec(s->db, "ROLLBACK");
+	store_exec(s->db, "ROLLBACK");
 	/* What a bulk apply deleted in it is back. */
 	s->bulk_pending = true;
 	return rc;
@@ -391,13 +386,13 @@ static void run_reads(struct store *s, struct batch *list)
 			if (!op->read || op->ran)
 				continue;
 			if (!begun)
-				exec(s->db, "BEGIN");
+				store_exec(s->db, "BEGIN");
 			begun = true;
 			run_read(s, b, op);
 		}
 	}
-	if (begun && !sqlite3_get_autocommit(s->db) && exec(s->db, "COMMIT") != SQLITE_OK)
-		exec(s->db, "ROLLBACK");
+	if (begun && !sqlite3_get_autocommit(s->db) && store_exec(s->db, "COMMIT") != SQLITE_OK)
+		store_exec(s->db, "ROLLBACK");
 }
 
 /*
@@ -726,18 +721,18 @@ int store_probe(struct store *s, char *err, size_t errlen)
 	char words[200];
 	int rc;
 
-	rc = exec(s->db, "BEGIN IMMEDIATE");
+	rc = store_exec(s->db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, hpq_now_ms());
 		rc = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (rc == SQLITE_DONE)
-			rc = exec(s->db, "COMMIT");
+			rc = store_exec(s->db, "COMMIT");
 	}
 	if (rc != SQLITE_OK)
 		note_failure(s, rc, &f);
 	if (!sqlite3_get_autocommit(s->db))
-		exec(s->db, "ROLLBACK");
+		store_exec(s->db, "ROLLBACK");
 	measure(s);
 	if (rc == SQLITE_OK) {
 		if (short_of_space(s))
