@@ -29,6 +29,16 @@ GENERIC = r"^\s*([A-Za-z][^:]{2,80}?):\s+(\S.*\d.*)$"
 # The columns are the regex's groups, whitespace collapsed. A rule may
 # have a third element, a section regex: the first group of the last line
 # that matched it becomes the row's first column (a queue size, say).
+# hpq-replay's lines, in its three runs.
+REPLAY_RULES = [
+    (r"^(replay wall time), (median of \d+): (.*)$", ["what", "runs", "value"]),
+    (r"^(arrays|chains): (.*)$", ["what", "value"]),
+    (r"^(\S+)\s+(\d+s)\s+(\d+s)\s+(\d+s)\s+(\d+s)\s+([\d.]+)\s+([\d.]+)\s+(\d+)"
+     r"\s+([\d.]+)\s+(\d+)\s*$",
+     ["policy", "queue mean", "queue median", "queue p95", "JCT mean", "util %",
+      "Jain", "preemptions", "GPU-h lost", "peak queued"]),
+]
+
 RULES = {
     "sched_bench": ("The dispatcher alone (sched_bench)", [
         (r"^\s{2,}(\S[^:]*?(?::\s\S+)?):?\s{2,}(\S.*)$", ["figure", "median"]),
@@ -70,13 +80,11 @@ RULES = {
         (GENERIC, ["figure", "value"]),
         (r"^(hpqd CPU) (.*)$", ["figure", "value"]),
     ], None),
-    "replay": ("Trace replay (hpq-replay)", [
-        (r"^(replay wall time), (median of \d+): (.*)$", ["what", "runs", "value"]),
-        (r"^(\S+)\s+(\d+s)\s+(\d+s)\s+(\d+s)\s+(\d+s)\s+([\d.]+)\s+([\d.]+)\s+(\d+)"
-         r"\s+([\d.]+)\s*$",
-         ["policy", "queue mean", "queue median", "queue p95", "JCT mean", "util %",
-          "Jain", "preemptions", "GPU-h lost"]),
-    ], None),
+    "replay": ("Trace replay (hpq-replay)", REPLAY_RULES, None),
+    "replay-arrays": ("Trace replay, sweeps as arrays (hpq-replay --arrays)", REPLAY_RULES,
+                      None),
+    "replay-workflow": ("Trace replay with arrays under a % limit and chains of parts "
+                        "(hpq-replay --arrays --array-limit --chain)", REPLAY_RULES, None),
     "bench_cli": ("The CLI at real queue sizes (bench_cli)", [
         (r"^(\d+ pending): (.*)$", ["queue", "filled"]),
         (r"^  (hpq .*?)\s+median\s+(\S+ ms)\s+CPU: hpq\s+(\S+ ms), hpqd\s+(\S+ ms)"
@@ -106,7 +114,7 @@ RULES = {
     ], None),
 }
 ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_autoscale", "bench_e2e",
-         "bench_array", "sim", "replay", "bench_cli", "bench_memory", "bench_restart",
+         "bench_array", "sim", "replay", "replay-arrays", "replay-workflow", "bench_cli", "bench_memory", "bench_restart",
          "bench_plan_search"]
 
 

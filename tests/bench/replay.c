@@ -27,8 +27,19 @@
  * and the dispatcher's own wakeups (sched_next_wakeup). After the events
  * of one instant, cycles run until no preemption is decided: a preempted
  * job stops at once and is requeued with its remaining work plus the work
- * it lost. The successor hook is not used: the traces have no arrays or
- * dependencies.
+ * it lost.
+ *
+ * The traces record no arrays or dependencies, but most of their jobs come
+ * in sweeps: a team's jobs of one size submitted in the same second. With
+ * --arrays each such group is one task array, as `hpq submit --array`
+ * makes it: one index waits in the dispatcher at a time and the successor
+ * hook hands over the next when it starts (daemon/array.c's rules, the %
+ * limit of --array-limit included). With --chain H a job that runs longer
+ * than H hours is a chain of parts of at most H hours, each after the one
+ * before (`--dependency afterok`), as a site with a time limit runs long
+ * training: a part enters the queue when the one before completes, with
+ * the job's submission as its queue time (daemon/depend.h). A job's
+ * queueing delay is then the sum of its parts' waits.
  *
  * It writes into --out: summary.csv (one row per policy), teams.csv (per
  * policy and team), util.csv (GPU utilisation per time bin and policy),
@@ -62,6 +73,7 @@
 #define NTEAMS 10
 #define NODE_GPUS 8
 #define MS 1000
+#define NONE UINT32_MAX
 
 enum mode { M_STATIC, M_LEND, M_NOGUAR };
 
@@ -83,13 +95,19 @@ static const struct policy policies[] = {
 };
 #define NPOL (sizeof(policies) / sizeof(policies[0]))
 
-/* One trace job, and its state in the current replay. */
+/* One trace job or one part of it (--chain), and its state in the
+ * current replay. */
 struct job {
 	struct sched_task t;     /* embedded: the dispatcher points at it */
-	int64_t submit;          /* ms */
+	int64_t submit;          /* ms, the trace job's */
 	int64_t work;            /* ms of running time it needs */
 	uint32_t gpus, team;
+	uint32_t part_next;      /* --chain: the part after this one, or NONE */
+	uint32_t array;          /* --arrays: its array, or NONE */
+	uint32_t array_next;     /* the next index of its array, or NONE */
 	/* per replay */
+	int64_t ready;           /* when it could first run: its submission, or
+	                          * the end of the part before it */
 	int64_t left;            /* work left when the current attempt started */
 	int64_t first_start;     /* -1 until it starts */
 	int64_t end;             /* -1 until it ends */
@@ -105,6 +123,18 @@ struct ev {
 	int64_t t;
 	uint32_t job, attempt;
 	enum ev_kind kind;
+};
+
+/* A sweep submitted as one array: its indices are jobs linked by
+ * array_next, from first on. */
+struct array {
+	uint32_t first, n;
+	/* per replay, as daemon/array.c counts them */
+	uint32_t pending;        /* the next index not yet handed over, or NONE */
+	uint32_t head;           /* the index waiting in the dispatcher for the
+	                          * next to follow it, or NONE */
+	uint32_t nactive;        /* indices running */
+	uint32_t noffered;       /* indices pending in the dispatcher */
 };
 
 struct evheap {
@@ -138,6 +168,7 @@ struct result {
 	double lost_gpuh, used_gpuh;
 	double window_alloc;          /* GPU-ms allocated before the last arrival */
 	double jain, util;            /* util: % of the pool over the window */
+	size_t peak_queued;           /* most tasks pending in the dispatcher at once */
 	int64_t makespan;             /* ms, last end */
 	double wall;                  /* s */
 	struct bins bins;
@@ -150,11 +181,19 @@ struct opts {
 	size_t max_jobs;              /* per cluster, 0: all */
 	int runs;
 	bool plots;
+	bool arrays;                  /* sweeps as arrays */
+	uint32_t array_limit;         /* their % limit; 0: none */
+	int64_t chain_ms;             /* parts of at most this long; 0: none */
 	const char *only;
 };
 
+/* jobs[0, ntrace): the trace's, by submission; then the later parts of
+ * chains. A job's id is its index + 1, but for an array's later indices,
+ * which get a new one when they are handed over (as in hpqd). */
 static struct job *jobs;
-static size_t njobs, jobs_cap;
+static size_t njobs, jobs_cap, ntrace;
+static struct array *arrays;
+static size_t narrays, array_jobs, nchained;
 static double team_gpuh[NTEAMS];
 static uint32_t team_maxgpus[NTEAMS], team_njobs[NTEAMS];
 static uint32_t guar_nodes[NTEAMS];
@@ -279,8 +318,82 @@ static void load(const struct opts *o)
 	for (i = 0; i < njobs; i++)
 		jobs[i].t.id = i;
 	qsort(jobs, njobs, sizeof(*jobs), job_cmp);
-	for (i = 0; i < njobs; i++)
+	for (i = 0; i < njobs; i++) {
 		jobs[i].t.id = i + 1;
+		jobs[i].part_next = jobs[i].array = jobs[i].array_next = NONE;
+	}
+	ntrace = njobs;
+}
+
+/*
+ * --arrays: each team's jobs of one size submitted in the same second
+ * (two or more) become one array, its indices in trace order. The jobs of
+ * one second and team lie together in jobs[].
+ */
+static void make_arrays(void)
+{
+	size_t cap = 0;
+
+	for (size_t i = 0; i < ntrace; i++) {
+		struct job *j = &jobs[i];
+		uint32_t last = (uint32_t)i, n = 1;
+
+		if (j->array != NONE)
+			continue;
+		for (size_t k = i + 1; k < ntrace && jobs[k].submit == j->submit &&
+				       jobs[k].team == j->team; k++) {
+			if (jobs[k].gpus != j->gpus)
+				continue;
+			jobs[last].array_next = (uint32_t)k;
+			jobs[k].array = (uint32_t)narrays;
+			last = (uint32_t)k;
+			n++;
+		}
+		if (n == 1)
+			continue;
+		if (narrays == cap) {
+			cap = cap ? 2 * cap : 1024;
+			arrays = xreallocarray(arrays, cap, sizeof(*arrays));
+		}
+		j->array = (uint32_t)narrays;
+		arrays[narrays++] = (struct array){.first = (uint32_t)i, .n = n};
+		array_jobs += n;
+	}
+}
+
+/*
+ * --chain: a job longer than chain_ms runs as parts of chain_ms, the last
+ * one the rest, each after the one before. The first part is the trace
+ * job itself (in an array, the array's index); the others follow jobs[].
+ */
+static void make_chains(int64_t chain_ms)
+{
+	for (size_t i = 0; i < ntrace; i++) {
+		uint32_t prev = (uint32_t)i;
+		int64_t rest;
+
+		if (jobs[i].work <= chain_ms)
+			continue;
+		rest = jobs[i].work - chain_ms;
+		jobs[i].work = chain_ms;
+		nchained++;
+		while (rest > 0) {
+			struct job *p;
+
+			if (njobs == jobs_cap) {
+				jobs_cap *= 2;
+				jobs = xreallocarray(jobs, jobs_cap, sizeof(*jobs));
+			}
+			p = &jobs[njobs];
+			*p = jobs[i];
+			p->t.id = njobs + 1;
+			p->work = rest < chain_ms ? rest : chain_ms;
+			p->array = p->array_next = p->part_next = NONE;
+			jobs[prev].part_next = (uint32_t)njobs;
+			prev = (uint32_t)njobs++;
+			rest -= p->work;
+		}
+	}
 }
 
 /* ---- guarantees ---- */
@@ -451,6 +564,29 @@ static struct ev ev_pop(struct evheap *h)
 
 static void team_results(struct result *r);
 
+/* A trace job's fate: the waits of its parts, each from when it could
+ * run, its last part's end, and what preemption took from them. */
+struct outcome {
+	int64_t queue, end;
+	uint32_t preempted;
+	double lost;
+};
+
+static struct outcome outcome_of(const struct job *j)
+{
+	struct outcome oc = {0, 0, 0, 0};
+
+	for (;;) {
+		oc.queue += j->first_start - j->ready;
+		oc.end = j->end;
+		oc.preempted += j->preempted;
+		oc.lost += j->lost;
+		if (j->part_next == NONE)
+			return oc;
+		j = &jobs[j->part_next];
+	}
+}
+
 /* ---- one replay ---- */
 
 struct sim {
@@ -461,6 +597,8 @@ struct sim {
 	int64_t now, window_end;
 	int64_t run_gpus[NTEAMS], dem_gpus[NTEAMS], busy, cap;
 	size_t ended;
+	size_t queued;           /* tasks pending in the dispatcher */
+	uint64_t next_id;        /* the last id given */
 	struct result *r;
 };
 
@@ -510,8 +648,87 @@ static void advance(struct sim *m, int64_t to)
 	m->now = to;
 }
 
+/* The dispatcher's queue length, for peak_queued. */
+static void queued_add(struct sim *m)
+{
+	if (++m->queued > m->r->peak_queued)
+		m->r->peak_queued = m->queued;
+}
+
+static void submit(struct sim *m, struct job *j)
+{
+	if (sched_task_submit(m->s, &j->t) < 0)
+		die("%s: submit of job %" PRIu64 " refused", m->pol->name, j->t.id);
+	queued_add(m);
+}
+
+/* ---- arrays, by daemon/array.c's rules ---- */
+
+/* The % limit counts what runs and what the dispatcher may start. */
+static bool array_may_grow(const struct sim *m, const struct array *a)
+{
+	uint32_t limit = m->o->array_limit;
+
+	return a->head == NONE && a->pending != NONE &&
+	       (!limit || a->nactive + a->noffered < limit);
+}
+
+/* The next index, made the array's head: the one that, when it starts,
+ * hands over the one after it. */
+static struct job *array_hand_over(struct sim *m, struct array *a)
+{
+	uint32_t k = a->pending;
+	struct job *x = &jobs[k];
+
+	a->pending = x->array_next;
+	/* The array's id is its first index's; the others get theirs now. */
+	if (k != a->first)
+		x->t.id = ++m->next_id;
+	x->t.successor = true;
+	a->head = k;
+	a->noffered++;
+	return x;
+}
+
+/* Outside a cycle: an index more in the dispatcher, if the array may. */
+static void array_refill(struct sim *m, struct array *a)
+{
+	if (array_may_grow(m, a))
+		submit(m, array_hand_over(m, a));
+}
+
+/* The dispatcher's successor hook (scheduler.h): in a cycle, an index
+ * started. */
+static struct sched_task *array_successor(void *ctx, struct sched_task *started)
+{
+	struct sim *m = ctx;
+	struct job *j = container_of(started, struct job, t);
+	struct array *a;
+
+	if (j->array == NONE) {
+		started->successor = false;
+		return NULL;
+	}
+	a = &arrays[j->array];
+	a->nactive++;
+	if (a->noffered)
+		a->noffered--;
+	if (a->head != (uint32_t)(j - jobs))
+		return NULL;
+	a->head = NONE;
+	if (!array_may_grow(m, a))
+		return NULL;
+	queued_add(m); /* it joins the queue at once */
+	return &array_hand_over(m, a)->t;
+}
+
 static void on_start(struct sim *m, struct job *j)
 {
+	m->queued--;
+	if (j->array != NONE && m->o->array_limit &&
+	    arrays[j->array].nactive > m->o->array_limit)
+		die("%s: an array runs %u indices, over its limit of %u", m->pol->name,
+		    arrays[j->array].nactive, m->o->array_limit);
 	m->run_gpus[j->team] += j->gpus;
 	m->busy += j->gpus;
 	if (m->busy > m->cap)
@@ -542,6 +759,11 @@ static void on_preempt(struct sim *m, struct job *j)
 	j->attempt++;
 	m->r->preemptions++;
 	sched_task_requeue(m->s, &j->t, m->now);
+	queued_add(m);
+	if (j->array != NONE) {
+		arrays[j->array].nactive--;
+		arrays[j->array].noffered++;
+	}
 }
 
 static void on_event(struct sim *m, const struct ev *e)
@@ -560,10 +782,22 @@ static void on_event(struct sim *m, const struct ev *e)
 	}
 	sched_task_finish(m->s, &j->t, m->now);
 	m->run_gpus[j->team] -= j->gpus;
-	m->dem_gpus[j->team] -= j->gpus;
 	m->busy -= j->gpus;
 	j->end = m->now;
 	m->ended++;
+	if (j->array != NONE) {
+		arrays[j->array].nactive--;
+		array_refill(m, &arrays[j->array]);
+	}
+	if (j->part_next == NONE) {
+		m->dem_gpus[j->team] -= j->gpus;
+		return;
+	}
+	/* The next part's dependency is met: it enters the queue now, with
+	 * the job's submission as its queue time; the job still asks. */
+	j = &jobs[j->part_next];
+	j->ready = m->now;
+	submit(m, j);
 }
 
 /* Cycles until nothing more is preempted at this instant. */
@@ -607,6 +841,7 @@ static void sched_setup(struct sim *m)
 	uint32_t i;
 
 	m->s = sched_new(&sp);
+	sched_set_successor(m->s, array_successor, m);
 	if (sched_class_set(m->s, 0, 10, m->pol->preempt) < 0)
 		die("class");
 	for (i = 0; i < m->o->nodes; i++)
@@ -638,7 +873,8 @@ static void replay(const struct opts *o, const struct policy *pol, struct result
 	double t0 = now_s();
 
 	m.cap = (int64_t)o->nodes * NODE_GPUS;
-	m.window_end = jobs[njobs - 1].submit;
+	m.window_end = jobs[ntrace - 1].submit;
+	m.next_id = njobs;
 	free(r->bins.alloc);
 	free(r->bins.dem);
 	memset(r, 0, sizeof(*r));
@@ -646,28 +882,34 @@ static void replay(const struct opts *o, const struct policy *pol, struct result
 	for (i = 0; i < njobs; i++) {
 		struct job *j = &jobs[i];
 		struct sched_task *t = &j->t;
-		uint64_t id = t->id;
 
 		memset(t, 0, sizeof(*t));
-		t->id = id;
+		t->id = i + 1;
 		t->submit_ms = j->submit;
 		t->team = j->team;
 		t->class_id = 0;
 		t->nnodes = j->gpus > NODE_GPUS ? j->gpus / NODE_GPUS : 1;
 		t->per_node = (struct hpq_res){j->gpus > NODE_GPUS ? NODE_GPUS : j->gpus, 0, 0};
 		j->left = j->work;
-		j->first_start = j->end = -1;
+		j->ready = j->first_start = j->end = -1;
 		j->ckpt = 0;
 		j->attempt = 0;
 		j->preempted = 0;
 		j->lost = 0;
+	}
+	for (i = 0; i < narrays; i++) {
+		struct array *a = &arrays[i];
+
+		a->pending = a->first;
+		a->head = NONE;
+		a->nactive = a->noffered = 0;
 	}
 	sched_setup(&m);
 	m.now = jobs[0].submit;
 	while (m.ended < njobs) {
 		int64_t t = INT64_MAX, w = sched_next_wakeup(m.s);
 
-		if (next < njobs)
+		if (next < ntrace)
 			t = jobs[next].submit;
 		if (m.ev.n && m.ev.v[0].t < t)
 			t = m.ev.v[0].t;
@@ -682,31 +924,39 @@ static void replay(const struct opts *o, const struct policy *pol, struct result
 
 			on_event(&m, &e);
 		}
-		while (next < njobs && jobs[next].submit == t) {
-			struct job *j = &jobs[next++];
+		while (next < ntrace && jobs[next].submit == t) {
+			struct job *j = &jobs[next];
 
-			if (sched_task_submit(m.s, &j->t) < 0)
-				die("submit of job %zu refused", next);
 			m.dem_gpus[j->team] += j->gpus;
+			j->ready = j->submit;
+			if (j->array == NONE)
+				submit(&m, j);
+			else if (arrays[j->array].first == next)
+				array_refill(&m, &arrays[j->array]);
+			next++;
 		}
 		cycles(&m);
 	}
 	r->wall = now_s() - t0;
 	sched_free(m.s);
 	free(m.ev.v);
-	r->queue = xreallocarray(NULL, njobs, sizeof(double));
-	r->jct = xreallocarray(NULL, njobs, sizeof(double));
+	r->queue = xreallocarray(NULL, ntrace, sizeof(double));
+	r->jct = xreallocarray(NULL, ntrace, sizeof(double));
 	for (i = 0; i < njobs; i++) {
 		const struct job *j = &jobs[i];
 
-		if (j->end < 0 || j->first_start < j->submit)
+		if (j->end < 0 || j->ready < j->submit || j->first_start < j->ready)
 			die("%s: job %zu never ran", pol->name, i);
-		r->queue[i] = (double)(j->first_start - j->submit) / MS;
-		r->jct[i] = (double)(j->end - j->submit) / MS;
 		r->lost_gpuh += j->lost / MS / 3600;
 		r->used_gpuh += ((double)j->work * j->gpus + j->lost) / MS / 3600;
 		if (j->end > r->makespan)
 			r->makespan = j->end;
+	}
+	for (i = 0; i < ntrace; i++) {
+		struct outcome oc = outcome_of(&jobs[i]);
+
+		r->queue[i] = (double)oc.queue / MS;
+		r->jct[i] = (double)(oc.end - jobs[i].submit) / MS;
 	}
 	team_results(r);
 }
@@ -739,8 +989,8 @@ static struct stats stats_of(double *v, size_t n)
 /* Per team, from the jobs as this replay left them. */
 static void team_results(struct result *r)
 {
-	double *qv = xreallocarray(NULL, njobs, sizeof(double));
-	double *cv = xreallocarray(NULL, njobs, sizeof(double));
+	double *qv = xreallocarray(NULL, ntrace, sizeof(double));
+	double *cv = xreallocarray(NULL, ntrace, sizeof(double));
 	uint32_t t;
 	size_t i;
 
@@ -749,15 +999,17 @@ static void team_results(struct result *r)
 		size_t n = 0;
 
 		memset(tr, 0, sizeof(*tr));
-		for (i = 0; i < njobs; i++) {
+		for (i = 0; i < ntrace; i++) {
 			const struct job *j = &jobs[i];
+			struct outcome oc;
 
 			if (j->team != t)
 				continue;
-			qv[n] = (double)(j->first_start - j->submit) / MS;
-			cv[n++] = (double)(j->end - j->submit) / MS;
-			tr->preemptions += j->preempted;
-			tr->lost_gpuh += j->lost / MS / 3600;
+			oc = outcome_of(j);
+			qv[n] = (double)oc.queue / MS;
+			cv[n++] = (double)(oc.end - j->submit) / MS;
+			tr->preemptions += oc.preempted;
+			tr->lost_gpuh += oc.lost / MS / 3600;
 		}
 		tr->n = n;
 		tr->queue = stats_of(qv, n);
@@ -858,23 +1110,24 @@ static void out_close(FILE *f, const char *name)
 static void write_csv(const struct opts *o, struct result *res, size_t nres)
 {
 	double cap = (double)o->nodes * NODE_GPUS;
-	double window = jobs[njobs - 1].submit > 0 ? (double)jobs[njobs - 1].submit : 1;
+	double window = jobs[ntrace - 1].submit > 0 ? (double)jobs[ntrace - 1].submit : 1;
 	size_t p, b, nbins = 0;
 	FILE *f = out_open(o, "summary.csv"), *g;
 
 	fprintf(f, "policy,jobs,queue_mean_s,queue_median_s,queue_p95_s,jct_mean_s,"
 		   "jct_median_s,jct_p95_s,util_pct,jain,preemptions,gpu_hours_lost,"
-		   "gpu_hours_used,makespan_h,wall_s\n");
+		   "gpu_hours_used,makespan_h,wall_s,peak_queued\n");
 	for (p = 0; p < nres; p++) {
 		struct result *r = &res[p];
-		struct stats q = stats_of(r->queue, njobs), c = stats_of(r->jct, njobs);
+		struct stats q = stats_of(r->queue, ntrace), c = stats_of(r->jct, ntrace);
 
 		r->jain = jain(r, cap * (double)o->bin_ms);
 		r->util = 100 * r->window_alloc / (cap * window);
-		fprintf(f, "%s,%zu,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.2f,%.4f,%" PRIu64 ",%.1f,%.1f,%.1f,%.3f\n",
-			r->pol->name, njobs, q.mean, q.median, q.p95, c.mean, c.median, c.p95,
-			r->util, r->jain, r->preemptions,
-			r->lost_gpuh, r->used_gpuh, (double)r->makespan / MS / 3600, r->wall);
+		fprintf(f, "%s,%zu,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.2f,%.4f,%" PRIu64
+			   ",%.1f,%.1f,%.1f,%.3f,%zu\n",
+			r->pol->name, ntrace, q.mean, q.median, q.p95, c.mean, c.median, c.p95,
+			r->util, r->jain, r->preemptions, r->lost_gpuh, r->used_gpuh,
+			(double)r->makespan / MS / 3600, r->wall, r->peak_queued);
 		if (r->bins.n > nbins)
 			nbins = r->bins.n;
 	}
@@ -966,7 +1219,7 @@ static void write_gp(const struct opts *o, const struct result *res, size_t nres
 		   "     '' skip 1 using ($5 < 1 ? 1 : $5) title 'p95'\n"
 		   "set xtics norotate\n"
 		   "unset logscale y\n\n",
-		   njobs, o->nodes * NODE_GPUS);
+		   ntrace, o->nodes * NODE_GPUS);
 	fprintf(f, "set output 'util.png'\n"
 		   "set title 'GPU utilisation over time (%.0f h bins)'\n"
 		   "set xlabel 'day'\n"
@@ -1029,6 +1282,7 @@ static void usage(FILE *f)
 		"                  [--quota demand|philly] [--ckpt-interval S] [--min-runtime S]\n"
 		"                  [--half-life S] [--bin S] [--max-jobs N] [--runs N]\n"
 		"                  [--policy NAME] [--no-plots]\n"
+		"                  [--arrays] [--array-limit N] [--chain HOURS]\n"
 		"policies:");
 	for (size_t i = 0; i < NPOL; i++)
 		fprintf(f, " %s", policies[i].name);
@@ -1062,6 +1316,9 @@ static void parse(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(a, "--no-plots")) {
 			o->plots = false;
 			continue;
+		} else if (!strcmp(a, "--arrays")) {
+			o->arrays = true;
+			continue;
 		}
 		if (!v)
 			die("%s wants a value (--help)", a);
@@ -1090,9 +1347,15 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->max_jobs = (size_t)num_arg(a, v, 0, 100000000);
 		else if (!strcmp(a, "--runs"))
 			o->runs = (int)num_arg(a, v, 1, 100);
+		else if (!strcmp(a, "--array-limit"))
+			o->array_limit = (uint32_t)num_arg(a, v, 1, 1000000);
+		else if (!strcmp(a, "--chain"))
+			o->chain_ms = num_arg(a, v, 1, 24 * 365) * 3600 * MS;
 		else
 			die("unknown option %s (--help)", a);
 	}
+	if (o->array_limit && !o->arrays)
+		die("--array-limit is the %% limit of --arrays' arrays: give --arrays too");
 	if (strcmp(o->quota, "demand") && strcmp(o->quota, "philly"))
 		die("--quota is demand or philly, not '%s'", o->quota);
 	if (o->only) {
@@ -1142,15 +1405,34 @@ int main(int argc, char **argv)
 		die("%s: %s", o.out, strerror(errno));
 	load_s = now_s();
 	load(&o);
+	if (o.arrays)
+		make_arrays();
+	if (o.chain_ms)
+		make_chains(o.chain_ms);
 	load_s = now_s() - load_s;
 	guarantees(&o);
 	printf("hpq-replay: %zu jobs from %s, %u nodes x %d GPUs, guarantees by %s, "
 	       "checkpoint every %" PRId64 " s\n",
-	       njobs, o.traces, o.nodes, NODE_GPUS, o.quota, o.ckpt_ms / MS);
+	       ntrace, o.traces, o.nodes, NODE_GPUS, o.quota, o.ckpt_ms / MS);
 	printf("team  cluster    jobs  GPU-hours  max GPUs  guarantee GPUs\n");
 	for (t = 0; t < NTEAMS; t++)
 		printf("%4u  cluster%02u %6u %10.0f %9u %15u\n", t + 1, t + 1, team_njobs[t],
 		       team_gpuh[t], team_maxgpus[t], guar_nodes[t] * NODE_GPUS);
+	if (o.arrays) {
+		char lim[32] = "no % limit";
+		uint32_t most = 0;
+
+		for (size_t i = 0; i < narrays; i++)
+			if (arrays[i].n > most)
+				most = arrays[i].n;
+		if (o.array_limit)
+			snprintf(lim, sizeof(lim), "%%%u", o.array_limit);
+		printf("arrays: %zu, of %zu jobs (%.1f%%), the largest %u indices, %s\n", narrays,
+		       array_jobs, 100.0 * (double)array_jobs / (double)ntrace, most, lim);
+	}
+	if (o.chain_ms)
+		printf("chains: %zu jobs over %" PRId64 " h run as %zu parts (afterok)\n", nchained,
+		       o.chain_ms / MS / 3600, nchained + njobs - ntrace);
 	memset(res, 0, sizeof(res));
 	for (run = 0; run < o.runs; run++) {
 		double t0 = now_s();
@@ -1171,14 +1453,14 @@ int main(int argc, char **argv)
 	printf("replay wall time, median of %d: %.3f s\n", o.runs, walls[o.runs / 2]);
 	write_csv(&o, res, nres);
 	write_gp(&o, res, nres);
-	printf("\n%-13s %9s %9s %9s %9s %7s %6s %8s %10s\n", "policy", "queue_mean", "median",
-	       "p95", "jct_mean", "util%", "jain", "preempt", "lost_GPUh");
+	printf("\n%-13s %9s %9s %9s %9s %7s %6s %8s %10s %7s\n", "policy", "queue_mean",
+	       "median", "p95", "jct_mean", "util%", "jain", "preempt", "lost_GPUh", "queued");
 	for (p = 0; p < nres; p++) {
-		struct stats q = stats_of(res[p].queue, njobs), c = stats_of(res[p].jct, njobs);
+		struct stats q = stats_of(res[p].queue, ntrace), c = stats_of(res[p].jct, ntrace);
 
-		printf("%-13s %9.0fs %8.0fs %8.0fs %8.0fs %7.2f %6.3f %8" PRIu64 " %10.1f\n",
+		printf("%-13s %9.0fs %8.0fs %8.0fs %8.0fs %7.2f %6.3f %8" PRIu64 " %10.1f %7zu\n",
 		       res[p].pol->name, q.mean, q.median, q.p95, c.mean, res[p].util, res[p].jain,
-		       res[p].preemptions, res[p].lost_gpuh);
+		       res[p].preemptions, res[p].lost_gpuh, res[p].peak_queued);
 	}
 	printf("csv: %s/summary.csv teams.csv util.csv share-*.csv\n", o.out);
 	if (o.plots)
@@ -1190,5 +1472,6 @@ int main(int argc, char **argv)
 		free(res[p].bins.dem);
 	}
 	free(jobs);
+	free(arrays);
 	return 0;
 }

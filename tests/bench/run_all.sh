@@ -32,6 +32,7 @@ ARRAY_ARGS=${ARRAY_ARGS:---runs 10 --pending 1000000}
 # but a shorter run); the others below come with their own defaults.
 SIM_ENV=${SIM_ENV:-RUN=60 WARMUP=10}
 REPLAY_ARGS=${REPLAY_ARGS:-}
+WORKFLOW_ARGS=${WORKFLOW_ARGS:---arrays --array-limit 4 --chain 24}
 CLI_ARGS=${CLI_ARGS:---runs 9}
 MEMORY_ARGS=${MEMORY_ARGS:-}
 RESTART_ARGS=${RESTART_ARGS:---restart 1000000,100000}
@@ -118,6 +119,13 @@ if [ -n "$replay" ]; then
 	mkdir -p "$RESULTS/replay"
 	# shellcheck disable=SC2086
 	run replay "$replay" --out "$RESULTS/replay" $REPLAY_ARGS
+	# The same jobs with the workflow features: sweeps as arrays (alone,
+	# then with a % limit) and jobs over a day as chains of afterok parts.
+	# shellcheck disable=SC2086
+	run replay-arrays "$replay" --no-plots --arrays --out "$RESULTS/replay-arrays" $REPLAY_ARGS
+	# shellcheck disable=SC2086
+	run replay-workflow "$replay" --no-plots $WORKFLOW_ARGS --out "$RESULTS/replay-workflow" \
+		$REPLAY_ARGS
 else
 	skip replay "no hpq-replay in this tree"
 fi
