@@ -25,11 +25,7 @@ MARKER = "<!-- GENERATED: everything below is written by tests/bench/perfpage.py
 
 GENERIC = r"^\s*([A-Za-z][^:]{2,80}?):\s+(\S.*\d.*)$"
 
-# name: (title, [(regex, [column headers])], verbatim block start regex or None)
-# The columns are the regex's groups, whitespace collapsed. A rule may
-# have a third element, a section regex: the first group of the last line
-# that matched it becomes the row's first column (a queue size, say).
-# hpq-replay's lines, in its three runs.
+# hpq-replay's lines, in its three runs (RULES below).
 REPLAY_RULES = [
     (r"^(replay wall time), (median of \d+): (.*)$", ["what", "runs", "value"]),
     (r"^(arrays|chains): (.*)$", ["what", "value"]),
@@ -39,6 +35,10 @@ REPLAY_RULES = [
       "Jain", "preemptions", "GPU-h lost", "peak queued"]),
 ]
 
+# name: (title, [(regex, [column headers])], verbatim block start regex or None)
+# The columns are the regex's groups, whitespace collapsed. A rule may
+# have a third element, a section regex: the first group of the last line
+# that matched it becomes the row's first column (a queue size, say).
 RULES = {
     "sched_bench": ("The dispatcher alone (sched_bench)", [
         (r"^\s{2,}(\S[^:]*?(?::\s\S+)?):?\s{2,}(\S.*)$", ["figure", "median"]),
@@ -114,8 +114,8 @@ RULES = {
     ], None),
 }
 ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_autoscale", "bench_e2e",
-         "bench_array", "sim", "replay", "replay-arrays", "replay-workflow", "bench_cli", "bench_memory", "bench_restart",
-         "bench_plan_search"]
+         "bench_array", "sim", "replay", "replay-arrays", "replay-workflow", "bench_cli",
+         "bench_memory", "bench_restart", "bench_plan_search"]
 
 
 def read(path, default=""):

@@ -188,8 +188,9 @@ struct opts {
 };
 
 /* jobs[0, ntrace): the trace's, by submission; then the later parts of
- * chains. A job's id is its index + 1, but for an array's later indices,
- * which get a new one when they are handed over (as in hpqd). */
+ * chains. Each replay gives a job the id of its index + 1, but an array's
+ * later indices, which get a new one when they are handed over (as in
+ * hpqd). */
 static struct job *jobs;
 static size_t njobs, jobs_cap, ntrace;
 static struct array *arrays;
@@ -318,10 +319,8 @@ static void load(const struct opts *o)
 	for (i = 0; i < njobs; i++)
 		jobs[i].t.id = i;
 	qsort(jobs, njobs, sizeof(*jobs), job_cmp);
-	for (i = 0; i < njobs; i++) {
-		jobs[i].t.id = i + 1;
+	for (i = 0; i < njobs; i++)
 		jobs[i].part_next = jobs[i].array = jobs[i].array_next = NONE;
-	}
 	ntrace = njobs;
 }
 
@@ -386,7 +385,6 @@ static void make_chains(int64_t chain_ms)
 			}
 			p = &jobs[njobs];
 			*p = jobs[i];
-			p->t.id = njobs + 1;
 			p->work = rest < chain_ms ? rest : chain_ms;
 			p->array = p->array_next = p->part_next = NONE;
 			jobs[prev].part_next = (uint32_t)njobs;
