@@ -20,7 +20,9 @@
  *
  * and, for reference, what this machine allows at all: /bin/true forked,
  * exec'ed and waited for, one at a time, by a small process (the agent
- * forks twice per task: the task and its supervisor).
+ * forks twice per task: the task and its supervisor), and the same by as
+ * many processes at once as there are cores, which says whether process
+ * creation here grows with the cores.
  *
  * It prints every run, then one figure per line, "e2e: LABEL: VALUE",
  * medians over --runs (the latency percentiles are the medians of each
@@ -406,11 +408,9 @@ static void histogram(const char *what, double *v, size_t n)
 	}
 }
 
-/* Forks, execs and waits for /bin/true n times in a row: per second. */
-static double fork_exec_rate(int n)
+/* Forks, execs and waits for /bin/true n times in a row. */
+static void fork_exec_loop(int n)
 {
-	uint64_t t0 = bench_now_ns();
-
 	for (int i = 0; i < n; i++) {
 		pid_t pid = fork();
 		int status;
@@ -425,7 +425,33 @@ static double fork_exec_rate(int n)
 		}
 		waitpid(pid, &status, 0);
 	}
-	return n / ((double)(bench_now_ns() - t0) / 1e9);
+}
+
+/* fork_exec_loop in procs processes at once, n in all: per second, for
+ * the whole machine. Where process creation scales with the cores, procs
+ * at once do procs times what one does. */
+static double fork_exec_rate(int n, int procs)
+{
+	pid_t pids[256];
+	uint64_t t0;
+
+	if (procs > (int)(sizeof(pids) / sizeof(pids[0])))
+		procs = (int)(sizeof(pids) / sizeof(pids[0]));
+	t0 = bench_now_ns();
+	for (int p = 0; p < procs; p++) {
+		pids[p] = fork();
+		if (pids[p] < 0) {
+			fprintf(stderr, "bench_e2e: fork: %s\n", strerror(errno));
+			exit(1);
+		}
+		if (pids[p] == 0) {
+			fork_exec_loop(n / procs);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < procs; p++)
+		waitpid(pids[p], NULL, 0);
+	return n / procs * procs / ((double)(bench_now_ns() - t0) / 1e9);
 }
 
 static void usage(FILE *f)
@@ -441,6 +467,7 @@ int main(int argc, char **argv)
 	const char *cgroup = "off";
 	struct run runs[MAX_RUNS];
 	double *all_start, *all_end;
+	int ncpu;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--tasks") && i + 1 < argc)
@@ -465,6 +492,9 @@ int main(int argc, char **argv)
 			MAX_RUNS);
 		return 2;
 	}
+	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
 	all_start = calloc((size_t)nruns * (size_t)nlat, sizeof(*all_start));
 	all_end = calloc((size_t)nruns * (size_t)nlat, sizeof(*all_end));
 	printf("end to end on one agent: hpqd and hpq-agent (--cpus %u, no GPUs, cgroup %s) on "
@@ -485,7 +515,9 @@ int main(int argc, char **argv)
 	printf("e2e: submit-to-end p50: %.3f ms\n", MED(end_p[0]));
 	printf("e2e: submit-to-end p99: %.3f ms\n", MED(end_p[2]));
 	printf("e2e: reference, fork+exec+wait of /bin/true one at a time: %.0f/s\n",
-	       fork_exec_rate(500));
+	       fork_exec_rate(500, 1));
+	printf("e2e: reference, the same in %d processes at once (one a core), all together: "
+	       "%.0f/s\n", ncpu, fork_exec_rate(1000, ncpu));
 	histogram("submit-to-start", all_start, (size_t)nruns * (size_t)nlat);
 	free(all_start);
 	free(all_end);
