@@ -17,8 +17,11 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # What only `make bench` needs: gnuplot draws the trace replay's plots; jq
-# reads `hpq status --json` in the hpq-sim scenario.
-BENCH_DEPS := gnuplot-nox python3 jq
+# reads `hpq status --json` in the hpq-sim scenario; Slurm's controller and
+# commands answer the same questions as hpq in bench_slurm.sh, on a config
+# of its own (the packaged slurmctld.service starts only once
+# /etc/slurm/slurm.conf exists, which make bench never writes).
+BENCH_DEPS := gnuplot-nox python3 jq slurmctld slurm-client
 BENCH_BUILD ?= build-bench
 
 .PHONY: all build deps demo test bench install clean

@@ -95,6 +95,11 @@ RULES = {
          r"\(a status alone: (\S+ ms)\)",
          ["queue", "figure", "median", "a status alone"], r"^(\d+ pending):"),
     ], None),
+    "bench_slurm": ("hpq and Slurm side by side (bench_slurm.sh)", [
+        (r"^(filled|memory): (.*)$", ["what", "value"]),
+        (r"^side: (.+?): Slurm `(.+?)` (\S+ ms), hpq `(.+?)` (\S+ ms), Slurm/hpq (\S+)$",
+         ["question", "Slurm", "median", "hpq", "median", "Slurm / hpq"]),
+    ], None),
     "bench_memory": ("Memory per pending task (bench_memory)", [
         (r"^(pending \d+) \((.*?)\): VmRSS up (\d+ KiB), after (\d+ KiB) = (\d+ bytes/task); "
          r"after a restart \(([\d.]+ s)\) (\d+ KiB) = (\d+ bytes/task)$",
@@ -115,7 +120,7 @@ RULES = {
 }
 ORDER = ["sched_bench", "bench_submit", "bench_rtt", "bench_status", "bench_autoscale", "bench_e2e",
          "bench_array", "sim", "replay", "replay-arrays", "replay-workflow", "bench_cli",
-         "bench_memory", "bench_restart", "bench_plan_search"]
+         "bench_slurm", "bench_memory", "bench_restart", "bench_plan_search"]
 
 
 def read(path, default=""):

@@ -34,6 +34,9 @@ SIM_ENV=${SIM_ENV:-RUN=60 WARMUP=10}
 REPLAY_ARGS=${REPLAY_ARGS:-}
 WORKFLOW_ARGS=${WORKFLOW_ARGS:---arrays --array-limit 4 --chain 24}
 CLI_ARGS=${CLI_ARGS:---runs 9}
+# hpq and Slurm side by side: like the hpq-sim scenario, sizes from the
+# environment. 10,000 held jobs: sbatch fills about 100 a second here.
+SLURM_ENV=${SLURM_ENV:-JOBS=10000 RUNS=5}
 MEMORY_ARGS=${MEMORY_ARGS:-}
 RESTART_ARGS=${RESTART_ARGS:---restart 1000000,100000}
 PLAN_ARGS=${PLAN_ARGS:---runs 9}
@@ -131,6 +134,16 @@ else
 fi
 
 run_bin bench_cli "$CLI_ARGS"
+# The same questions to a real slurmctld and to hpqd, in turn (Debian's
+# Slurm, which `make bench` installs; by hand it may be missing).
+if [ ! -f tests/bench/bench_slurm.sh ]; then
+	skip bench_slurm "no tests/bench/bench_slurm.sh in this tree"
+elif [ ! -x /usr/sbin/slurmctld ] || ! command -v sbatch >/dev/null; then
+	skip bench_slurm "Slurm is not installed (Debian packages slurmctld and slurm-client)"
+else
+	# shellcheck disable=SC2086
+	run bench_slurm env BUILD="$BUILD" $SLURM_ENV bash tests/bench/bench_slurm.sh
+fi
 # bench_memory twice: memory per pending task, then a restart on a large
 # database (its two modes).
 run_bin bench_memory "$MEMORY_ARGS"
