@@ -34,6 +34,16 @@ RUNS=${RUNS:-9}
 SBATCH_PROCS=${SBATCH_PROCS:-8}
 KEEP=${KEEP:-0}
 
+for v in "$JOBS" "$RUNS" "$SBATCH_PROCS"; do
+	case $v in
+	'' | *[!0-9]*) echo "bench_slurm: JOBS, RUNS and SBATCH_PROCS are numbers" >&2; exit 2 ;;
+	esac
+done
+if [ "$JOBS" -lt 1 ] || [ "$RUNS" -lt 1 ] || [ "$SBATCH_PROCS" -lt 1 ]; then
+	echo "bench_slurm: JOBS, RUNS and SBATCH_PROCS are at least 1" >&2
+	exit 2
+fi
+
 HPQ=$(realpath "$BUILD/client/hpq")
 SERVE=$BUILD/tests/bench/bench_cli
 MUNGED=${MUNGED:-/usr/sbin/munged}
@@ -42,13 +52,6 @@ for b in "$HPQ" "$SERVE" "$MUNGED" "$SLURMCTLD" "$(command -v sbatch || echo sba
 	"$(command -v squeue || echo squeue)" "$(command -v scancel || echo scancel)"; do
 	[ -x "$b" ] || { echo "bench_slurm: $b is not installed or built" >&2; exit 1; }
 done
-case $JOBS$RUNS$SBATCH_PROCS in
-*[!0-9]*) echo "bench_slurm: JOBS, RUNS and SBATCH_PROCS are numbers" >&2; exit 2 ;;
-esac
-if [ "$JOBS" -lt 1 ] || [ "$RUNS" -lt 1 ] || [ "$SBATCH_PROCS" -lt 1 ]; then
-	echo "bench_slurm: JOBS, RUNS and SBATCH_PROCS are at least 1" >&2
-	exit 2
-fi
 
 DIR=$(mktemp -d /tmp/hpq-slurm-XXXXXX)
 chmod 755 "$DIR"
@@ -155,7 +158,7 @@ awk -v n="$JOBS" -v e="$ctld_empty" -v f="$ctld_full" -v h="$(rss_kib "$hpqd")" 
 		 f, e, (f - e) * 1024 / n, h }'
 
 # Every answer lists the whole queue (or the one job) before it is timed.
-mid=$((JOBS / 2))
+mid=$(((JOBS + 1) / 2))
 slurm_mid=$(squeue -h -o %i | sort -n | sed -n "${mid}p")
 hpq_mid=$((first + mid - 1))
 n=$(squeue -h | wc -l)
