@@ -563,22 +563,18 @@ static struct ev ev_pop(struct evheap *h)
 static void team_results(struct result *r);
 
 /* A trace job's fate: the waits of its parts, each from when it could
- * run, its last part's end, and what preemption took from them. */
+ * run, and its last part's end. */
 struct outcome {
 	int64_t queue, end;
-	uint32_t preempted;
-	double lost;
 };
 
 static struct outcome outcome_of(const struct job *j)
 {
-	struct outcome oc = {0, 0, 0, 0};
+	struct outcome oc = {0, 0};
 
 	for (;;) {
 		oc.queue += j->first_start - j->ready;
 		oc.end = j->end;
-		oc.preempted += j->preempted;
-		oc.lost += j->lost;
 		if (j->part_next == NONE)
 			return oc;
 		j = &jobs[j->part_next];
@@ -984,34 +980,36 @@ static struct stats stats_of(double *v, size_t n)
 	return st;
 }
 
-/* Per team, from the jobs as this replay left them. */
+/* Per team: the trace jobs' delays and completion times as replay()
+ * left them in r (in trace order: before stats_of sorts them), and what
+ * preemption took from every part. */
 static void team_results(struct result *r)
 {
 	double *qv = xreallocarray(NULL, ntrace, sizeof(double));
 	double *cv = xreallocarray(NULL, ntrace, sizeof(double));
+	double lost[NTEAMS] = {0}; /* GPU-ms: whole numbers, summed exactly */
 	uint32_t t;
 	size_t i;
 
+	memset(r->team, 0, sizeof(r->team));
+	for (i = 0; i < njobs; i++) {
+		r->team[jobs[i].team].preemptions += jobs[i].preempted;
+		lost[jobs[i].team] += jobs[i].lost;
+	}
 	for (t = 0; t < NTEAMS; t++) {
 		struct team_result *tr = &r->team[t];
 		size_t n = 0;
 
-		memset(tr, 0, sizeof(*tr));
 		for (i = 0; i < ntrace; i++) {
-			const struct job *j = &jobs[i];
-			struct outcome oc;
-
-			if (j->team != t)
+			if (jobs[i].team != t)
 				continue;
-			oc = outcome_of(j);
-			qv[n] = (double)oc.queue / MS;
-			cv[n++] = (double)(oc.end - j->submit) / MS;
-			tr->preemptions += oc.preempted;
-			tr->lost_gpuh += oc.lost / MS / 3600;
+			qv[n] = r->queue[i];
+			cv[n++] = r->jct[i];
 		}
 		tr->n = n;
 		tr->queue = stats_of(qv, n);
 		tr->jct_mean = stats_of(cv, n).mean;
+		tr->lost_gpuh = lost[t] / MS / 3600;
 	}
 	free(qv);
 	free(cv);
