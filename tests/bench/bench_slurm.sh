@@ -27,6 +27,8 @@
 # KEEP=1 keeps the temp dir (slurm.conf, slurmctld.log, munged's log).
 set -eu
 export LC_ALL=C
+# shellcheck source=tests/bench/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 BUILD=${BUILD:-build}
 JOBS=${JOBS:-10000}
@@ -72,14 +74,6 @@ wait_for() {
 		[ $SECONDS -lt $end ] || return 1
 		sleep 0.1
 	done
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-rss_kib() {
-	sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
 }
 
 # munged, on a key of its own: as in tests/integration/t_munge.c.

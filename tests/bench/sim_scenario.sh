@@ -34,6 +34,8 @@
 # array, from sim_submit.c; SUBMITTERS of them, each on its own connection);
 # TASK is each task's duration as hpq-sim reads it (sim:duration=TASK).
 set -eu
+# shellcheck source=tests/bench/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 BUILD=${BUILD:-build}
 NODES=${NODES:-2000}
@@ -88,7 +90,7 @@ max_connections = $((NODES + 1024))
 [tasks]
 keep_finished = $KEEP_FINISHED
 EOF
-METRICS=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+METRICS=127.0.0.1:$(free_port)
 start_hpqd() {
 	"$HPQD" --foreground --state-dir "$DIR" --socket "$SOCK" --listen "" --log-level warning \
 		--metrics "$METRICS" \
@@ -125,7 +127,6 @@ for i in $(seq 1 "$TEAMS"); do
 done
 
 # The baseline: nodes and teams, no tasks.
-rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # The loop's thread is the process's first (its tid is the pid).
 loop_ticks() { awk '{ print $14 + $15 }' "/proc/$1/task/$1/stat"; }
