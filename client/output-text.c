@@ -145,6 +145,7 @@ struct text_row {
 	size_t len[ROW_COLS];       /* bytes */
 	size_t shown[ROW_COLS];     /* characters shown: len, but for escaped cells */
 	bool wide;                  /* a cell's shown is not its len */
+	bool ended;                 /* the task has finished (output_state_ended) */
 	const char *sgr;            /* STATE's colour, with colour on; or NULL */
 	char id[64], exit[16], nodes[24], gpus[24], time[64];
 	char *reason, *nodelist;    /* grown as needed */
@@ -193,7 +194,8 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	r->cell[c++] = k->user;
 	r->cell[c++] = k->class_;
 	r->cell[c++] = k->state;
-	if (output_state_ended(k->state) && k->has_exit_code)
+	r->ended = !pending && output_state_ended(k->state);
+	if (r->ended && k->has_exit_code)
 		snprintf(r->exit, sizeof(r->exit), "%d", k->exit_code);
 	else
 		r->exit[0] = '\0';
@@ -485,7 +487,7 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 	task_rows_rewind_last(tasks);
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		text_row_fill(o, k, tasks->gen, &r);
-		exit_col = exit_col || output_state_ended(k->state);
+		exit_col = exit_col || r.ended;
 		for (size_t c = 0; c < ROW_COLS; c++)
 			if (r.shown[c] > l.width[c])
 				l.width[c] = r.shown[c];
