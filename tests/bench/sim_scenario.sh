@@ -54,7 +54,7 @@ KEEP_FINISHED=${KEEP_FINISHED:-1h}
 RESTART=${RESTART:-0}
 
 HPQD=${HPQD:-$BUILD/daemon/hpqd}
-HPQ=$(realpath $BUILD/client/hpq)
+HPQ=$(realpath "$BUILD/client/hpq")
 SIM=$BUILD/tests/sim/hpq-sim
 SUBMIT=$BUILD/tests/bench/sim_submit
 for b in "$HPQD" "$HPQ" "$SIM" "$SUBMIT"; do
@@ -73,6 +73,7 @@ DIR=$(mktemp -d /tmp/hpq-sim-XXXXXX)
 SOCK=$DIR/hpqd.sock
 export HPQ_SOCKET=$SOCK
 pids=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
@@ -96,7 +97,7 @@ start_hpqd() {
 		--metrics "$METRICS" \
 		--heartbeat "$HEARTBEAT" --config "$DIR/hpqd.conf" 2>>"$DIR/hpqd.log" &
 	HPQD_PID=$!
-	pids+=($HPQD_PID)
+	pids+=("$HPQD_PID")
 	for _ in $(seq 600); do [ -S "$SOCK" ] && "$HPQ" status >/dev/null 2>&1 && break; sleep 0.1; done
 }
 start_hpqd
@@ -108,7 +109,7 @@ echo "nodes $NODES x $GPUS GPUs, heartbeat $HEARTBEAT, $TEAMS teams, $RATE tasks
 "$SIM" --server "$SOCK" --nodes "$NODES" --gpus "$GPUS" --quiet --stats "$DIR/sim.stats" \
 	--runlog "$DIR/runlog" 2>"$DIR/sim.log" &
 SIM_PID=$!
-pids+=($SIM_PID)
+pids+=("$SIM_PID")
 t0=$(date +%s)
 until [ -f "$DIR/sim.stats" ] && grep -qx "ready $NODES" "$DIR/sim.stats"; do
 	sleep 0.5
@@ -167,7 +168,7 @@ sampler() {
 
 sampler &
 SAMPLER=$!
-pids+=($SAMPLER)
+pids+=("$SAMPLER")
 submitter
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
