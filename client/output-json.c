@@ -369,7 +369,7 @@ struct jw {
 
 static void jw_flush(struct jw *w)
 {
-	fwrite_unlocked(w->buf, 1, w->len, w->f);
+	output_write(w->f, w->buf, w->len);
 	w->len = 0;
 }
 
@@ -378,7 +378,7 @@ static void jw_put(struct jw *w, const char *s, size_t n)
 	if (w->len + n > sizeof(w->buf)) {
 		jw_flush(w);
 		if (n > sizeof(w->buf)) {
-			fwrite_unlocked(s, 1, n, w->f);
+			output_write(w->f, s, n);
 			return;
 		}
 	}

@@ -514,13 +514,13 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 		}
 		need = text_line_size(&l, &r);
 		if (off + need > TEXT_OUT_CHUNK) {
-			fwrite_unlocked(chunk, 1, off, o->out);
+			output_write(o->out, chunk, off);
 			off = 0;
 		}
 		text_room(&chunk, &cap, off + need);
 		off += text_line(chunk + off, &l, &r, i == 0);
 	}
-	fwrite_unlocked(chunk, 1, off, o->out);
+	output_write(o->out, chunk, off);
 	funlockfile(o->out);
 	text_kept_free(&kept);
 	free(chunk);

@@ -3,12 +3,15 @@
  * JSON, local and relative for tables), run times, resource counts with
  * their "unlimited" sentinel, signal names, shell-quoted command lines,
  * and the colour of a state word. Everything writes into a caller's
- * buffer, so the printers stay free of allocation and error paths.
+ * buffer, so the printers stay free of allocation and error paths; the
+ * one exception, output_write, hands a printer's full buffer to its file.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "output.h"
 #include "parse.h"
@@ -214,4 +217,30 @@ const char *output_state_colour(const char *state)
 bool output_state_ended(const char *state)
 {
 	return strcmp(state, "PENDING") && strcmp(state, "RUNNING") && strcmp(state, "PREEMPTING");
+}
+
+void output_write(FILE *f, const char *buf, size_t n)
+{
+	int fd = fileno_unlocked(f);
+
+	/* A stream with no file (a test's memory stream), or one that cannot
+	 * be emptied, is written the usual way. */
+	if (fd < 0 || fflush_unlocked(f) != 0) {
+		fwrite_unlocked(buf, 1, n, f);
+		return;
+	}
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		buf += w;
+		n -= (size_t)w;
+	}
+	/* What write(2) refused, stdio tries once more: it fails the same
+	 * way, and marks f. */
+	if (n > 0)
+		fwrite_unlocked(buf, 1, n, f);
 }

@@ -142,5 +142,11 @@ char *output_argv(char *const *argv, size_t n);
 const char *output_state_colour(const char *state);
 /* Is a task in this state finished: not pending, running or preempting? */
 bool output_state_ended(const char *state);
+/* A printer's own buffer of n bytes to f, after what f holds: straight to
+ * its file, one write(2) for the whole buffer where stdio would make two
+ * (it copies a buffer's head into its own first). A failure is left on f
+ * for ferror(), as stdio leaves its own. f is locked by the caller or
+ * used by one thread. */
+void output_write(FILE *f, const char *buf, size_t n);
 
 #endif

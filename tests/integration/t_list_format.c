@@ -23,15 +23,21 @@
  *   right behind it on the same connection are answered before its last
  *   frame, a task they submit is not in it, and a client that hangs up
  *   halfway leaves hpqd serving (and, under ASan, leaking nothing).
+ * - Such a list written where it does not fit (/dev/full), as a table or
+ *   as --json, fails (1) and says so: its rows go to the file by write(2),
+ *   around stdio, and a refused write must still count.
  * - A reply sent while such a list lies unread (all of it built, far more
  *   than the socket takes plus the 64K limit) is not refused for the
  *   list's bytes: the client that reads both gets both.
  */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -146,6 +152,52 @@ static void list_format(void **state)
 	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
 	assert_true(h_wait_state(c, run, "CANCELLED", 30000));
 	h_pass(c);
+}
+
+/* `hpq list ARGS...` with its output to path and its errors to err.txt;
+ * returns its exit status. */
+static int list_to(struct h_cluster *c, const char *path, const char *arg, ...)
+{
+	const char *argv[8] = { "hpq", "list", "--expand-arrays" };
+	size_t n = 3;
+	va_list ap;
+	pid_t pid;
+	int st;
+
+	va_start(ap, arg);
+	for (; arg && n + 1 < sizeof(argv) / sizeof(argv[0]); arg = va_arg(ap, const char *))
+		argv[n++] = arg;
+	va_end(ap);
+	argv[n] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int err = open(h_path(c, "err.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(127);
+		setenv("HPQ_SOCKET", c->sock, 1);
+		execv(h_bin("hpq"), (char *const *)argv);
+		_exit(127);
+	}
+	st = h_wait_child(c, pid, 60000);
+	assert_true(st >= 0 && WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* Whether err.txt (list_to's) holds text. */
+static bool list_err_has(struct h_cluster *c, const char *text)
+{
+	char buf[4096] = "";
+	FILE *f = fopen(h_path(c, "err.txt"), "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, text) != NULL;
 }
 
 /* An array's pending rows: more than one frame of columns holds without
@@ -476,6 +528,27 @@ static void list_many_frames(void **state)
 					 (int)strcspn(l, "\n"), l);
 		assert_int_equal(row, MANY + 2);
 	}
+	/* Written to a file, the same bytes; to a full disk, an error. */
+	{
+		char *file = NULL;
+		size_t len = 0;
+		FILE *f;
+
+		assert_int_equal(list_to(c, h_path(c, "list.txt"), NULL), 0);
+		f = fopen(h_path(c, "list.txt"), "r");
+		assert_non_null(f);
+		file = malloc(strlen(o.out) + 2);
+		assert_non_null(file);
+		len = fread(file, 1, strlen(o.out) + 1, f);
+		fclose(f);
+		assert_int_equal(len, strlen(o.out));
+		assert_memory_equal(file, o.out, len);
+		free(file);
+	}
+	assert_int_equal(list_to(c, "/dev/full", NULL), 1);
+	assert_true(list_err_has(c, "cannot write the output"));
+	assert_int_equal(list_to(c, "/dev/full", "--json", NULL), 1);
+	assert_true(list_err_has(c, "cannot write the output"));
 	h_out_free(&o);
 
 	/* Every field of every row (larger rows: more frames). */
