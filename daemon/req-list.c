@@ -179,7 +179,8 @@ static void list_out_fill(struct list_out *o, const struct state *st, const stru
 			  Hpq__Task *pb, Hpq__Resources *res, const struct rights_view *view)
 {
 	if (o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE) {
-		task_to_pb_table(st, t, pb, res);
+		/* Initialised once (req_list), then row after row. */
+		task_table_row(st, t, pb, res);
 		return;
 	}
 	task_to_pb(st, t, pb, res);
@@ -842,6 +843,8 @@ int req_list(struct req *q)
 	r->o.rows.field = protobuf_c_message_descriptor_get_field_by_name(
 		&hpq__list_reply__descriptor, "tasks")->id;
 	hpq__task_columns__init(&r->o.cols.pb);
+	hpq__task__init(&r->o.task);
+	hpq__resources__init(&r->o.res);
 	/* Newest first, so that a limit (or the frame size) keeps the newest;
 	 * forward, oldest first, an array's pending rest after its first task. */
 	r->o.forward = r->o.in_order && !r->o.limit;

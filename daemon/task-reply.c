@@ -5,11 +5,9 @@
 
 #include "msg.h"
 
-void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
-		      Hpq__Resources *res)
+void task_table_row(const struct state *st, const struct task *t, Hpq__Task *pb,
+		    Hpq__Resources *res)
 {
-	hpq__task__init(pb);
-	hpq__resources__init(res);
 	pb->id = t->st.id;
 	pb->name = t->name;
 	pb->team = t->team;
@@ -17,6 +15,7 @@ void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *p
 	pb->class_ = t->cls;
 	pb->state = (char *)state_task_state(t->state);
 	pb->reason = (char *)state_task_reason(st, t);
+	pb->queue_position = 0;
 	pb->nodes = t->st.nnodes;
 	res->gpus = t->st.per_node.gpus;
 	pb->per_node = res;
@@ -29,7 +28,16 @@ void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *p
 	pb->has_array = t->array_id != 0;
 	pb->array_id = t->array_id;
 	pb->array_index = t->array_index;
+	pb->array_spec = (char *)protobuf_c_empty_string;
 	pb->held = t->held;
+}
+
+void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
+		      Hpq__Resources *res)
+{
+	hpq__task__init(pb);
+	hpq__resources__init(res);
+	task_table_row(st, t, pb, res);
 }
 
 void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,

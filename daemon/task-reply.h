@@ -22,6 +22,12 @@ void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
  * private to redact. */
 void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
 		      Hpq__Resources *res);
+/* The same on a pb and res that hold a table row already (task_to_pb_table's
+ * or this one's): every field that a table row carries is set, and the rest
+ * stay as they were, so that a list can fill one Task for all its rows
+ * without initialising it for each. */
+void task_table_row(const struct state *st, const struct task *t, Hpq__Task *pb,
+		    Hpq__Resources *res);
 /* Withholds t's private data from a reader who may not see it. */
 void task_redact(const struct rights_view *v, const struct task *t, Hpq__Task *pb);
 

@@ -65,6 +65,21 @@ static bool has_row(const char *text, const char *const *words, size_t n)
 	return found;
 }
 
+/* The line of text whose first word is id, up to its newline (copied into
+ * buf), or NULL. */
+static const char *line_of(const char *text, uint64_t id, char *buf, size_t len)
+{
+	for (const char *l = text; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0)) {
+		char *end;
+
+		if (strtoull(l, &end, 10) == id && (*end == ' ' || *end == '\n' || !*end)) {
+			snprintf(buf, len, "%.*s", (int)strcspn(l, "\n"), l);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
 static size_t count_lines(const char *text)
 {
 	size_t n = 0;
@@ -77,8 +92,8 @@ static size_t count_lines(const char *text)
 static void list_format(void **state)
 {
 	struct h_cluster *c = *state;
-	uint64_t done, run, pend;
-	char want[256], ids[32];
+	uint64_t done, run, pend, held;
+	char want[256], ids[32], line[256];
 	struct h_out o;
 	json_t *t;
 
@@ -104,6 +119,20 @@ static void list_format(void **state)
 		assert_int_equal(count_lines(o.out), 4);
 	}
 	h_out_free(&o);
+
+	/* hpqd fills one Task for all of a table's rows: a held task listed
+	 * right after a queued one has no queue position of its own. */
+	held = h_submit(c, "--hold", "--name", "held", "--", "true", NULL);
+	assert_int_equal(h_hpq(c, &o, "list", "--format", "id,reason", "--noheader", NULL), 0);
+	if (!line_of(o.out, pend, line, sizeof(line)) || !strstr(line, "#1"))
+		fail_msg("the queued task's row has no #1 in:\n%s", o.out);
+	if (!line_of(o.out, held, line, sizeof(line)) || !strstr(line, "held") ||
+	    strchr(line, '#'))
+		fail_msg("the held task's row is not 'held' alone in:\n%s", o.out);
+	h_out_free(&o);
+	snprintf(ids, sizeof(ids), "%" PRIu64, held);
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+	assert_true(h_wait_state(c, held, "CANCELLED", 30000));
 
 	/* The completion's question: the active ids, one a line, no header. */
 	assert_int_equal(h_hpq(c, &o, "list", "--format", "id", "--noheader", "--state", "active",
@@ -470,7 +499,7 @@ static void list_many_frames(void **state)
 	uint64_t before, array, after;
 	struct h_out o;
 	json_t *all;
-	char *save = NULL, *line, *text, spec[32];
+	char *save = NULL, *line, *text, spec[32], last[128];
 	size_t n = 0;
 
 	/* A write queue far smaller than the list: a long reply still comes
@@ -508,6 +537,17 @@ static void list_many_frames(void **state)
 	}
 	free(text);
 	assert_int_equal(n, MANY + 2);
+	h_out_free(&o);
+
+	/* Unexpanded, the array's pending rest is one row; the plain task
+	 * listed after it carries no array's spec. */
+	assert_int_equal(h_hpq(c, &o, "list", "--format", "id", "--noheader", NULL), 0);
+	assert_int_equal(count_lines(o.out), 4);
+	snprintf(spec, sizeof(spec), "%" PRIu64 "_[1-%d]", array, MANY - 1);
+	assert_non_null(strstr(o.out, spec));
+	snprintf(spec, sizeof(spec), "%" PRIu64, after);
+	if (!line_of(o.out, after, last, sizeof(last)) || strcmp(last + strspn(last, " "), spec))
+		fail_msg("the last task's row is not its plain id %s in:\n%s", spec, o.out);
 	h_out_free(&o);
 
 	/* The default table: a header and every row, its columns measured
