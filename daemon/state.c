@@ -32,6 +32,7 @@ void state_init(struct state *st, struct store *store)
 	memset(st, 0, sizeof(*st));
 	st->store = store;
 	st->next_id = 1;
+	st->ended_first_ms = INT64_MAX;
 	st->keep_finished_ms = -1;
 	dlist_init(&st->running);
 	st->policy.sched.idle = SCHED_IDLE_FAIR_SHARE;

@@ -59,6 +59,9 @@ struct state {
 
 	struct task **tasks;         /* ordered by id */
 	size_t ntasks, tasks_cap;
+	/* No ended task among them ended before this: state_tasks_evict walks
+	 * them only when one may have (INT64_MAX: none has ended). */
+	int64_t ended_first_ms;
 	uint64_t next_id;
 	struct array **arrays;       /* array.h: ordered by id */
 	size_t narrays, arrays_cap;

@@ -7,6 +7,9 @@
  *   - a pending task holds no environment or script in memory; the store
  *     hands them out for RunTask, an array index's script under its
  *     array's id;
+ *   - the sweep walks the tasks only when one may be old enough: the
+ *     state's bound is the earliest end in memory, kept through ends,
+ *     evictions of at most max and a restart that loads ended tasks;
  *   - after eviction an ended task is gone from memory; hpq show's read
  *     finds its row and history in the store; a dependency on it still
  *     resolves by how it ended (afterok, afternotok, afterany); ids do not
@@ -212,6 +215,53 @@ static void test_env_stays_in_store(void **ts)
 			assert_string_equal(rr.script, "#!/bin/sh\necho array\n");
 		}
 	}
+}
+
+static void test_evict_bound(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct task *a, *b, *c;
+	int64_t a_end;
+	uint64_t b_id, c_id;
+
+	/* No node: all three wait. Nothing has ended, nothing is walked. */
+	a = submit(f, "", "", NULL);
+	b = submit(f, "", "", NULL);
+	c = submit(f, "", "", NULL);
+	c_id = c->st.id;
+	assert_int_equal(f->st.ended_first_ms, INT64_MAX);
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 0);
+	assert_int_equal(f->st.ntasks, 3);
+
+	/* An end sets the bound; a cut at it is not after it. */
+	assert_int_equal(state_task_cancel(&f->st, a, &alice, &e), 0);
+	a_end = a->end_ms;
+	assert_int_equal(f->st.ended_first_ms, a_end);
+	assert_int_equal(state_tasks_evict(&f->st, a_end, 100), 0);
+	assert_int_equal(f->st.ended_first_ms, a_end);
+	assert_int_equal(state_task_cancel(&f->st, b, &alice, &e), 0);
+	b_id = b->st.id;
+	assert_int_equal(f->st.ended_first_ms, a_end);
+	fix_commit(f);
+
+	/* One at a time: the bound moves to the end still in memory. */
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 1), 1);
+	assert_int_equal(f->st.ntasks, 2);
+	b = state_task_find(&f->st, b_id);
+	assert_non_null(b);
+	assert_int_equal(f->st.ended_first_ms, b->end_ms);
+
+	/* A restart that loads every ended task (both: the store keeps what
+	 * left memory) bounds them by the earliest, and they can leave. */
+	fix_commit_close(f);
+	fix_open_keep(f, -1);
+	assert_int_equal(f->st.ntasks, 3);
+	assert_int_equal(f->st.ended_first_ms, a_end);
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 2);
+	assert_int_equal(f->st.ended_first_ms, INT64_MAX);
+	assert_int_equal(f->st.ntasks, 1);
+	assert_non_null(state_task_find(&f->st, c_id));
 }
 
 static void test_evict_show_depend(void **ts)
@@ -508,6 +558,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_env_stays_in_store, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_evict_bound, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_batches, setup, fix_teardown),
