@@ -215,20 +215,6 @@ static int list_to(struct h_cluster *c, const char *path, const char *arg, ...)
 	return WEXITSTATUS(st);
 }
 
-/* Whether err.txt (list_to's) holds text. */
-static bool list_err_has(struct h_cluster *c, const char *text)
-{
-	char buf[4096] = "";
-	FILE *f = fopen(h_path(c, "err.txt"), "r");
-	size_t n;
-
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return strstr(buf, text) != NULL;
-}
-
 /* An array's pending rows: more than one frame of columns holds without
  * stream, whose budget (4 MiB less 64 KiB) hpqd counts at 128 bytes a row
  * at most: 32,256 rows. */
@@ -570,25 +556,18 @@ static void list_many_frames(void **state)
 	}
 	/* Written to a file, the same bytes; to a full disk, an error. */
 	{
-		char *file = NULL;
-		size_t len = 0;
-		FILE *f;
+		char *file;
 
 		assert_int_equal(list_to(c, h_path(c, "list.txt"), NULL), 0);
-		f = fopen(h_path(c, "list.txt"), "r");
-		assert_non_null(f);
-		file = malloc(strlen(o.out) + 2);
+		file = h_read_file(h_path(c, "list.txt"));
 		assert_non_null(file);
-		len = fread(file, 1, strlen(o.out) + 1, f);
-		fclose(f);
-		assert_int_equal(len, strlen(o.out));
-		assert_memory_equal(file, o.out, len);
+		assert_string_equal(file, o.out);
 		free(file);
 	}
 	assert_int_equal(list_to(c, "/dev/full", NULL), 1);
-	assert_true(list_err_has(c, "cannot write the output"));
+	assert_true(h_file_has(h_path(c, "err.txt"), "cannot write the output"));
 	assert_int_equal(list_to(c, "/dev/full", "--json", NULL), 1);
-	assert_true(list_err_has(c, "cannot write the output"));
+	assert_true(h_file_has(h_path(c, "err.txt"), "cannot write the output"));
 	h_out_free(&o);
 
 	/* Every field of every row (larger rows: more frames). */
