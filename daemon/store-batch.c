@@ -280,6 +280,26 @@ void store_call_read(struct store *s, store_run_fn run, store_done_fn done, void
 	b->dones[op->done_idx].read = true;
 }
 
+static void prune_done(void *arg, int status)
+{
+	struct store_prune_req *r = arg;
+
+	r->fn(r->arg, status, status < 0 ? NULL : &r->p);
+	free(r);
+}
+
+void store_call_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_run_fn run,
+		      store_prune_fn fn, void *arg)
+{
+	struct store_prune_req *r = xcalloc(1, sizeof(*r));
+
+	r->before_ms = before_ms;
+	r->max_rows = max_rows;
+	r->fn = fn;
+	r->arg = arg;
+	store_call_read(s, run, prune_done, r);
+}
+
 void read_failed(sqlite3 *db, char *buf, size_t size, const char **error)
 {
 	snprintf(buf, size, "%s", sqlite3_errmsg(db));

@@ -203,18 +203,9 @@ void store_events_marks(struct store *s, const char *kind, int64_t since_ms, sto
 
 /* ---------------------------------------------------------------- pruning */
 
-struct prune_req {
-	int64_t before_ms;
-	uint32_t max_rows;
-	store_prune_fn fn;
-	void *arg;
-	struct store_prune p;
-	char errbuf[128];
-};
-
 static int prune_run(struct store *s, void *arg)
 {
-	struct prune_req *r = arg;
+	struct store_prune_req *r = arg;
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *q = NULL;
 	int rc;
@@ -236,22 +227,8 @@ static int prune_run(struct store *s, void *arg)
 	return SQLITE_OK;
 }
 
-static void prune_done(void *arg, int status)
-{
-	struct prune_req *r = arg;
-
-	r->fn(r->arg, status, status < 0 ? NULL : &r->p);
-	free(r);
-}
-
 void store_events_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_prune_fn fn,
 			void *arg)
 {
-	struct prune_req *r = xcalloc(1, sizeof(*r));
-
-	r->before_ms = before_ms;
-	r->max_rows = max_rows;
-	r->fn = fn;
-	r->arg = arg;
-	store_call_read(s, prune_run, prune_done, r);
+	store_call_prune(s, before_ms, max_rows, prune_run, fn, arg);
 }

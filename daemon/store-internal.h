@@ -159,6 +159,23 @@ void store_call(struct store *s, store_run_fn run, store_done_fn done, void *arg
  */
 void store_call_read(struct store *s, store_run_fn run, store_done_fn done, void *arg);
 
+/*
+ * A pruning call (store_tasks_prune, store_events_prune), made with
+ * store_call_read: run deletes at most max_rows of its table's rows older
+ * than before_ms and says in p how many went (or why none could); fn
+ * gets p on the loop.
+ */
+struct store_prune_req {
+	int64_t before_ms;
+	uint32_t max_rows;
+	store_prune_fn fn;
+	void *arg;
+	struct store_prune p;
+	char errbuf[128];
+};
+void store_call_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_run_fn run,
+		      store_prune_fn fn, void *arg);
+
 /* Reads keep their errors to themselves rather than fail the commit:
  * the message goes to buf, and *error points at it. */
 void read_failed(sqlite3 *db, char *buf, size_t size, const char **error);

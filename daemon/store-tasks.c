@@ -1059,15 +1059,6 @@ void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store
 
 /* ---------------------------------------------------------------- retention */
 
-struct tprune_req {
-	int64_t before_ms;
-	uint32_t max_rows;
-	store_prune_fn fn;
-	void *arg;
-	struct store_prune p;
-	char errbuf[128];
-};
-
 static int tprune_run(struct store *s, void *arg)
 {
 	static const char *const sql[] = {
@@ -1093,7 +1084,7 @@ static int tprune_run(struct store *s, void *arg)
 		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE array_id = scripts.id)"),
 		"DELETE FROM temp.prune_ids",
 	};
-	struct tprune_req *r = arg;
+	struct store_prune_req *r = arg;
 	sqlite3 *db = store_db(s);
 	int rc = SQLITE_OK;
 
@@ -1122,22 +1113,8 @@ static int tprune_run(struct store *s, void *arg)
 	return SQLITE_OK;
 }
 
-static void tprune_done(void *arg, int status)
-{
-	struct tprune_req *r = arg;
-
-	r->fn(r->arg, status, status < 0 ? NULL : &r->p);
-	free(r);
-}
-
 void store_tasks_prune(struct store *s, int64_t before_ms, uint32_t max_rows, store_prune_fn fn,
 		       void *arg)
 {
-	struct tprune_req *r = xcalloc(1, sizeof(*r));
-
-	r->before_ms = before_ms;
-	r->max_rows = max_rows;
-	r->fn = fn;
-	r->arg = arg;
-	store_call_read(s, tprune_run, tprune_done, r);
+	store_call_prune(s, before_ms, max_rows, tprune_run, fn, arg);
 }
