@@ -384,12 +384,30 @@ static int client_error_reply(struct hpq_client *c, const Hpq__Error *e)
 	return code;
 }
 
+/* The reply to id (client_recv), by deadline: an Error body becomes its
+ * code and message. */
+static int client_reply(struct hpq_client *c, uint64_t id, bool any_hello, int64_t deadline,
+			Hpq__Envelope **ret_reply)
+{
+	Hpq__Envelope *rep;
+	int r = client_recv(c, id, any_hello, deadline, &rep);
+
+	if (r < 0)
+		return r;
+	if (rep->body_case == HPQ__ENVELOPE__BODY_ERROR) {
+		r = client_error_reply(c, rep->error);
+		hpq_msg_free(rep);
+		return r;
+	}
+	*ret_reply = rep;
+	return 0;
+}
+
 /* One request and its reply within one timeout. */
 static int client_roundtrip(struct hpq_client *c, Hpq__Envelope *req, bool any_hello,
 			    Hpq__Envelope **ret_reply)
 {
 	int64_t deadline = hpq_mono_ms() + c->timeout_ms;
-	Hpq__Envelope *rep;
 	int r;
 
 	if (c->fd < 0) {
@@ -400,16 +418,7 @@ static int client_roundtrip(struct hpq_client *c, Hpq__Envelope *req, bool any_h
 	r = client_send(c, req, deadline);
 	if (r < 0)
 		return r;
-	r = client_recv(c, req->id, any_hello, deadline, &rep);
-	if (r < 0)
-		return r;
-	if (rep->body_case == HPQ__ENVELOPE__BODY_ERROR) {
-		r = client_error_reply(c, rep->error);
-		hpq_msg_free(rep);
-		return r;
-	}
-	*ret_reply = rep;
-	return 0;
+	return client_reply(c, req->id, any_hello, deadline, ret_reply);
 }
 
 /* Takes the identity the daemon gave us from a HelloReply. */
@@ -645,21 +654,9 @@ int hpq_client_call(struct hpq_client *c, Hpq__Envelope *req, Hpq__Envelope **re
 
 int hpq_client_next(struct hpq_client *c, uint64_t id, Hpq__Envelope **ret_reply)
 {
-	Hpq__Envelope *rep;
-	int r;
-
 	if (c->fd < 0) {
 		client_err(c, "not connected to hpqd");
 		return HPQ_EUNAVAIL;
 	}
-	r = client_recv(c, id, false, hpq_mono_ms() + c->timeout_ms, &rep);
-	if (r < 0)
-		return r;
-	if (rep->body_case == HPQ__ENVELOPE__BODY_ERROR) {
-		r = client_error_reply(c, rep->error);
-		hpq_msg_free(rep);
-		return r;
-	}
-	*ret_reply = rep;
-	return 0;
+	return client_reply(c, id, false, hpq_mono_ms() + c->timeout_ms, ret_reply);
 }
