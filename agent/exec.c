@@ -72,6 +72,7 @@
 #include "escape.h"
 #include "exec.h"
 #include "log.h"
+#include "path.h"
 #include "safepath.h"
 #include "xalloc.h"
 
@@ -1259,18 +1260,6 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 	return 0;
 }
 
-static int exec_sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* The files an attempt's directory may hold (supervisor.c's and ours). */
 static const char *const attempt_files[] = {"status", "status.tmp", "control", "control.tmp",
 					    "start", NULL};
@@ -1336,7 +1325,7 @@ static int exec_attempt_sync(struct exec *ex, const struct task *t, int fd, char
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0)
-		r = exec_sync_dir(dir);
+		r = hpq_path_sync_dir(dir);
 	if (r < 0)
 		exec_record_failed(why, len, dir, r);
 	return r;
@@ -1610,7 +1599,7 @@ static void exec_start_chunk(struct exec *ex, const Hpq__RunTask *const *rts, si
 		if (fd[i] >= 0)
 			exec_attempt_sync(ex, ret_tasks[i], fd[i], why[i], EXEC_WHY_LEN);
 	if (written) {
-		int r = exec_sync_dir(ex->run_dir);
+		int r = hpq_path_sync_dir(ex->run_dir);
 
 		for (size_t i = 0; r < 0 && i < n; i++)
 			if (fd[i] >= 0 && !why[i][0])

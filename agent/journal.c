@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "error.h"
 #include "journal.h"
+#include "path.h"
 #include "xalloc.h"
 
 #define JOURNAL_MAGIC "hpq-agent-journal"
@@ -39,25 +39,6 @@ static void journal_write_task(FILE *f, const struct task *t)
 		t->exit_code, t->end_ms, t->reason[0] ? t->reason : "-",
 		t->cluster_id[0] ? t->cluster_id : "-", (long)t->sup_pid, t->sup_start,
 		t->oom ? 1 : 0, t->peak_mem, t->cpu_usec);
-}
-
-/* fsync the directory holding path, so that the rename itself is durable. */
-static int journal_sync_dir(const char *path)
-{
-	char *copy = xstrdup(path);
-	int fd, r = 0;
-
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-out:
-	free(copy);
-	return r;
 }
 
 int journal_save(const char *path, const struct dlist *tasks)
@@ -95,7 +76,7 @@ int journal_save(const char *path, const struct dlist *tasks)
 		r = -errno;
 		goto out;
 	}
-	r = journal_sync_dir(path);
+	r = hpq_path_sync_dir_of(path);
 out:
 	if (f)
 		fclose(f);

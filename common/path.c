@@ -1,7 +1,9 @@
 /*
- * path.c: resolving and checking the paths of settings (path.h).
+ * path.c: resolving and checking the paths of settings, and making what
+ * is written in a directory durable (path.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -117,4 +119,30 @@ char *hpq_path_beside_self(const char *name, int mode)
 		return path;
 	free(path);
 	return NULL;
+}
+
+int hpq_path_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int hpq_path_sync_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int r;
+
+	if (!slash)
+		return hpq_path_sync_dir(".");
+	dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+	r = hpq_path_sync_dir(dir);
+	free(dir);
+	return r;
 }

@@ -36,4 +36,12 @@ int hpq_path_check_executable(const char *path, char *err, size_t errlen);
  * its helpers this way in a build tree, before where they are installed. */
 char *hpq_path_beside_self(const char *name, int mode);
 
+/*
+ * fsync(2) of the directory dir, or of the one that holds the file path,
+ * so that a file made, renamed or removed in it is still so after a
+ * crash. Returns 0 or a negative errno.
+ */
+int hpq_path_sync_dir(const char *dir);
+int hpq_path_sync_dir_of(const char *path);
+
 #endif

@@ -37,6 +37,7 @@
 
 #include "error.h"
 #include "parse.h"
+#include "path.h"
 #include "ossl.h"
 #include "pki.h"
 #include "xalloc.h"
@@ -397,26 +398,6 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int fd, r = 0;
-
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return r;
-}
-
 int hpq_pki_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
 		       size_t errlen)
 {
@@ -456,7 +437,7 @@ int hpq_pki_write_file(const char *path, const void *data, size_t len, mode_t mo
 		return r;
 	}
 	free(tmp);
-	r = fsync_dir_of(path);
+	r = hpq_path_sync_dir_of(path);
 	if (r < 0)
 		return hpq_errf(err, errlen, r, "cannot sync the directory of '%s': %s", path,
 				strerror(-r));

@@ -24,15 +24,16 @@
 #include "backup.h"
 #include "clock.h"
 #include "error.h"
+#include "path.h"
 #include "store.h"
 #include "xalloc.h"
 
 #define PAGES_PER_STEP 256
 #define BUSY_WAIT_MS 5000
 
-static int sync_path(const char *path, int flags)
+static int sync_file(const char *path)
 {
-	int fd = open(path, flags | O_CLOEXEC), r = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -80,7 +81,7 @@ int backup_run(const char *db_path, const char *path, struct backup_result *res,
 {
 	sqlite3 *src = NULL, *dst = NULL;
 	sqlite3_backup *b = NULL;
-	char *tmp = NULL, *dir = NULL, *slash;
+	char *tmp = NULL;
 	struct stat sb;
 	int rc, r = 0;
 
@@ -140,7 +141,7 @@ int backup_run(const char *db_path, const char *path, struct backup_result *res,
 	}
 	sqlite3_close(dst);
 	dst = NULL;
-	if ((rc = sync_path(tmp, O_RDONLY)) < 0) {
+	if ((rc = sync_file(tmp)) < 0) {
 		r = hpq_errf(err, errlen, rc, "cannot flush '%s': %s", tmp, strerror(-rc));
 		goto out;
 	}
@@ -150,11 +151,7 @@ int backup_run(const char *db_path, const char *path, struct backup_result *res,
 		goto out;
 	}
 	unlink(tmp);
-	dir = xstrdup(path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	sync_path(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+	hpq_path_sync_dir_of(path);
 	if (stat(path, &sb) == 0)
 		res->bytes = (uint64_t)sb.st_size;
 	{
@@ -174,6 +171,5 @@ out:
 	if (r < 0)
 		unlink(tmp);
 	free(tmp);
-	free(dir);
 	return r;
 }

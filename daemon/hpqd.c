@@ -36,6 +36,7 @@
 #include "log.h"
 #include "logs.h"
 #include "metrics.h"
+#include "path.h"
 #include "plan.h"
 #include "repair.h"
 #include "retention.h"
@@ -127,19 +128,6 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 	return r;
 }
 
-/* fsync a directory, so that a rename in it is durable. */
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* Writes a new random cluster id to path, atomically and durably. */
 static int cluster_id_create(const char *dir, const char *path, char *id, char *err,
 			     size_t errlen)
@@ -172,7 +160,7 @@ static int cluster_id_create(const char *dir, const char *path, char *id, char *
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r == 0)
-		r = sync_dir(dir);
+		r = hpq_path_sync_dir(dir);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(-r));
 		unlink(tmp);

@@ -1,10 +1,12 @@
 /*
  * test_common_path.c: relative paths are resolved against the current
- * directory (and refused when it is gone), and the checks --check makes
- * of directories and programs say what is wrong.
+ * directory (and refused when it is gone), the checks --check makes
+ * of directories and programs say what is wrong, and a file's directory
+ * is the one synced.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,12 +112,35 @@ static void check_executable(void **state)
 	assert_non_null(strstr(err, "not executable"));
 }
 
+/* Which directory is synced shows in the errors: each names what it opened. */
+static void sync_dir(void **state)
+{
+	char path[256];
+
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(hpq_path_sync_dir(dir), 0);
+	snprintf(path, sizeof(path), "%s/nothere", dir);
+	assert_int_equal(hpq_path_sync_dir(path), -ENOENT);
+	snprintf(path, sizeof(path), "%s/synced", dir);
+	write_file(path, 0644);
+	assert_int_equal(hpq_path_sync_dir(path), -ENOTDIR);
+
+	assert_int_equal(hpq_path_sync_dir_of(path), 0);        /* dir */
+	assert_int_equal(hpq_path_sync_dir_of("/x"), 0);        /* "/" */
+	assert_int_equal(hpq_path_sync_dir_of("synced"), 0);    /* "." */
+	snprintf(path, sizeof(path), "%s/nothere/file", dir);
+	assert_int_equal(hpq_path_sync_dir_of(path), -ENOENT);
+	snprintf(path, sizeof(path), "%s/synced/file", dir);
+	assert_int_equal(hpq_path_sync_dir_of(path), -ENOTDIR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(absolute),
 		cmocka_unit_test(check_dir),
 		cmocka_unit_test(check_executable),
+		cmocka_unit_test(sync_dir),
 	};
 	char cmd[128];
 	int r;
