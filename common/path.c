@@ -121,9 +121,9 @@ char *hpq_path_beside_self(const char *name, int mode)
 	return NULL;
 }
 
-int hpq_path_sync_dir(const char *dir)
+static int sync_path(const char *path, int flags)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags), r = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -131,6 +131,16 @@ int hpq_path_sync_dir(const char *dir)
 		r = -errno;
 	close(fd);
 	return r;
+}
+
+int hpq_path_sync_file(const char *path)
+{
+	return sync_path(path, 0);
+}
+
+int hpq_path_sync_dir(const char *dir)
+{
+	return sync_path(dir, O_DIRECTORY);
 }
 
 int hpq_path_sync_dir_of(const char *path)

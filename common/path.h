@@ -37,10 +37,12 @@ int hpq_path_check_executable(const char *path, char *err, size_t errlen);
 char *hpq_path_beside_self(const char *name, int mode);
 
 /*
- * fsync(2) of the directory dir, or of the one that holds the file path,
- * so that a file made, renamed or removed in it is still so after a
- * crash. Returns 0 or a negative errno.
+ * fsync(2) of the file path, of the directory dir, or of the one that
+ * holds the file path, so that the file's bytes, or a file made, renamed
+ * or removed in the directory, are still so after a crash. Returns 0 or
+ * a negative errno.
  */
+int hpq_path_sync_file(const char *path);
 int hpq_path_sync_dir(const char *dir);
 int hpq_path_sync_dir_of(const char *path);
 

@@ -13,7 +13,6 @@
  * path, time, size and schema) for hpq upgrade-check.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,18 +29,6 @@
 
 #define PAGES_PER_STEP 256
 #define BUSY_WAIT_MS 5000
-
-static int sync_file(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 static int integrity(sqlite3 *db, char *err, size_t errlen)
 {
@@ -141,7 +128,7 @@ int backup_run(const char *db_path, const char *path, struct backup_result *res,
 	}
 	sqlite3_close(dst);
 	dst = NULL;
-	if ((rc = sync_file(tmp)) < 0) {
+	if ((rc = hpq_path_sync_file(tmp)) < 0) {
 		r = hpq_errf(err, errlen, rc, "cannot flush '%s': %s", tmp, strerror(-rc));
 		goto out;
 	}

@@ -124,6 +124,10 @@ static void sync_dir(void **state)
 	snprintf(path, sizeof(path), "%s/synced", dir);
 	write_file(path, 0644);
 	assert_int_equal(hpq_path_sync_dir(path), -ENOTDIR);
+	assert_int_equal(hpq_path_sync_file(path), 0);
+	snprintf(path, sizeof(path), "%s/nothere", dir);
+	assert_int_equal(hpq_path_sync_file(path), -ENOENT);
+	snprintf(path, sizeof(path), "%s/synced", dir);
 
 	assert_int_equal(hpq_path_sync_dir_of(path), 0);        /* dir */
 	assert_int_equal(hpq_path_sync_dir_of("/x"), 0);        /* "/" */
