@@ -15,6 +15,7 @@
 #include "credentials.h"
 #include "error.h"
 #include "hpq.h"
+#include "path.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -295,7 +296,7 @@ int creds_store(struct creds *c, const char *node, const char *key_pem, const vo
 		goto out;
 	}
 	if (ca_pem) {
-		r = hpq_pki_write_file(c->ca_path, ca_pem, strlen(ca_pem), 0600, msg, sizeof(msg));
+		r = hpq_path_write_file(c->ca_path, ca_pem, strlen(ca_pem), 0600, msg, sizeof(msg));
 		if (r < 0) {
 			r = hpq_errf(err, errlen, r, "cannot save the cluster CA: %s", msg);
 			goto out;
@@ -303,7 +304,7 @@ int creds_store(struct creds *c, const char *node, const char *key_pem, const vo
 	}
 	xasprintf(&file, "%s%s%s", key_pem,
 		  key_pem[0] && key_pem[strlen(key_pem) - 1] != '\n' ? "\n" : "", cert_pem);
-	r = hpq_pki_write_file(c->node_path, file, strlen(file), 0600, msg, sizeof(msg));
+	r = hpq_path_write_file(c->node_path, file, strlen(file), 0600, msg, sizeof(msg));
 	if (r < 0) {
 		r = hpq_errf(err, errlen, r, "cannot save this node's certificate: %s", msg);
 		goto out;

@@ -12,7 +12,7 @@
  * first and node.pem last, so a join cut short leaves at most a ca.crt,
  * which the next join replaces. Files are read with hpq_pki_read_private
  * (no group or other access, owned by the agent's user or root) and
- * written atomically with hpq_pki_write_file.
+ * written atomically with hpq_path_write_file.
  */
 #ifndef HPQ_AGENT_CREDENTIALS_H
 #define HPQ_AGENT_CREDENTIALS_H

@@ -1,11 +1,12 @@
 /*
- * path.c: resolving and checking the paths of settings, and making what
- * is written in a directory durable (path.h).
+ * path.c: resolving and checking the paths of settings, and writing
+ * files durably (path.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -155,4 +156,67 @@ int hpq_path_sync_dir_of(const char *path)
 	r = hpq_path_sync_dir(dir);
 	free(dir);
 	return r;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int hpq_path_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
+			size_t errlen)
+{
+	char *tmp;
+	int fd, r;
+
+	xasprintf(&tmp, "%s.tmp", path);
+	/* A stale temporary file from a crash may exist; O_EXCL after removing
+	 * it makes sure the file written is a new one with our mode. */
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		r = -errno;
+		hpq_errf(err, errlen, r, "cannot remove '%s': %s", tmp, strerror(-r));
+		free(tmp);
+		return r;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
+	if (fd < 0) {
+		r = -errno;
+		hpq_errf(err, errlen, r, "cannot create '%s': %s", tmp, strerror(-r));
+		free(tmp);
+		return r;
+	}
+	/* The umask must not decide the mode. */
+	r = fchmod(fd, mode & 07777) < 0 ? -errno : 0;
+	if (r == 0)
+		r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		hpq_errf(err, errlen, r, "cannot write '%s': %s", path, strerror(-r));
+		unlink(tmp);
+		free(tmp);
+		return r;
+	}
+	free(tmp);
+	r = hpq_path_sync_dir_of(path);
+	if (r < 0)
+		return hpq_errf(err, errlen, r, "cannot sync the directory of '%s': %s", path,
+				strerror(-r));
+	return 0;
 }

@@ -9,6 +9,7 @@
 #define HPQ_PATH_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * *ret becomes a new string: path itself when it is empty or absolute,
@@ -45,5 +46,11 @@ char *hpq_path_beside_self(const char *name, int mode);
 int hpq_path_sync_file(const char *path);
 int hpq_path_sync_dir(const char *dir);
 int hpq_path_sync_dir_of(const char *path);
+
+/* Writes len bytes to path atomically (path.tmp, made anew, fsync, rename,
+ * fsync of the directory) with mode, whatever the umask. Returns 0, or a
+ * negative errno with err saying which step failed. */
+int hpq_path_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
+			size_t errlen);
 
 #endif

@@ -381,69 +381,6 @@ int hpq_pki_read_private(const char *path, char **ret, size_t *ret_len, char *er
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int hpq_pki_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
-		       size_t errlen)
-{
-	char *tmp;
-	int fd, r;
-
-	xasprintf(&tmp, "%s.tmp", path);
-	/* A stale temporary file from a crash may exist; O_EXCL after removing
-	 * it makes sure the file written is a new one with our mode. */
-	if (unlink(tmp) < 0 && errno != ENOENT) {
-		r = -errno;
-		hpq_errf(err, errlen, r, "cannot remove '%s': %s", tmp, strerror(-r));
-		free(tmp);
-		return r;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
-	if (fd < 0) {
-		r = -errno;
-		hpq_errf(err, errlen, r, "cannot create '%s': %s", tmp, strerror(-r));
-		free(tmp);
-		return r;
-	}
-	/* The umask must not decide the mode. */
-	r = fchmod(fd, mode & 07777) < 0 ? -errno : 0;
-	if (r == 0)
-		r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		hpq_errf(err, errlen, r, "cannot write '%s': %s", path, strerror(-r));
-		unlink(tmp);
-		free(tmp);
-		return r;
-	}
-	free(tmp);
-	r = hpq_path_sync_dir_of(path);
-	if (r < 0)
-		return hpq_errf(err, errlen, r, "cannot sync the directory of '%s': %s", path,
-				strerror(-r));
-	return 0;
-}
-
 static EVP_PKEY *new_key(void)
 {
 	return EVP_EC_gen("P-256");
@@ -620,10 +557,10 @@ static int ca_create(const char *keypath, const char *crtpath, const char *label
 		goto out;
 	}
 	key_len = strlen(key_pem);
-	r = hpq_pki_write_file(keypath, key_pem, key_len, 0600, err, errlen);
+	r = hpq_path_write_file(keypath, key_pem, key_len, 0600, err, errlen);
 	if (r < 0)
 		goto out;
-	r = hpq_pki_write_file(crtpath, crt_pem, strlen(crt_pem), 0600, err, errlen);
+	r = hpq_path_write_file(crtpath, crt_pem, strlen(crt_pem), 0600, err, errlen);
 	if (r < 0) {
 		/* A key without its certificate would block every later start. */
 		unlink(keypath);
@@ -955,9 +892,9 @@ int hpq_ca_server_cert(struct hpq_ca *ca, const char *dir, const char *const *na
 		key_len = strlen(key_pem);
 		/* Key first: a crash in between leaves a pair that does not
 		 * match, which the next start replaces. */
-		r = hpq_pki_write_file(keypath, key_pem, key_len, 0600, err, errlen);
+		r = hpq_path_write_file(keypath, key_pem, key_len, 0600, err, errlen);
 		if (r == 0)
-			r = hpq_pki_write_file(crtpath, crt_pem, strlen(crt_pem), 0600, err,
+			r = hpq_path_write_file(crtpath, crt_pem, strlen(crt_pem), 0600, err,
 					       errlen);
 		if (r < 0)
 			goto out;

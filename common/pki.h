@@ -96,9 +96,5 @@ bool hpq_pki_hash_valid(const char *s);
  * contents NUL-terminated (malloc'd) and its length. */
 int hpq_pki_read_private(const char *path, char **ret, size_t *ret_len, char *err,
 			 size_t errlen);
-/* Writes len bytes to path atomically (path.tmp, fsync, rename, fsync of
- * the directory) with mode. */
-int hpq_pki_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
-		       size_t errlen);
 
 #endif

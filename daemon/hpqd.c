@@ -129,44 +129,21 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 }
 
 /* Writes a new random cluster id to path, atomically and durably. */
-static int cluster_id_create(const char *dir, const char *path, char *id, char *err,
-			     size_t errlen)
+static int cluster_id_create(const char *path, char *id, char *err, size_t errlen)
 {
 	uint8_t raw[HPQD_CLUSTER_ID_LEN / 2];
-	char *tmp = NULL, line[HPQD_CLUSTER_ID_LEN + 2];
-	int fd, r = 0;
+	char line[HPQD_CLUSTER_ID_LEN + 2];
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		r = -errno;
+		int r = -errno;
+
 		snprintf(err, errlen, "cannot make a cluster id: %s", strerror(errno));
 		return r;
 	}
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(id + 2 * i, 3, "%02x", raw[i]);
 	snprintf(line, sizeof(line), "%s\n", id);
-	xasprintf(&tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-	} else {
-		errno = 0;
-		if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
-			r = errno ? -errno : -EIO;
-		else if (fsync(fd) < 0)
-			r = -errno;
-		if (close(fd) < 0 && r == 0)
-			r = -errno;
-	}
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r == 0)
-		r = hpq_path_sync_dir(dir);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(-r));
-		unlink(tmp);
-	}
-	free(tmp);
-	return r;
+	return hpq_path_write_file(path, line, strlen(line), 0600, err, errlen);
 }
 
 /*
@@ -184,7 +161,7 @@ static int cluster_id_load(const char *dir, char *id, char *err, size_t errlen)
 	xasprintf(&path, "%s/cluster-id", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		r = cluster_id_create(dir, path, id, err, errlen);
+		r = cluster_id_create(path, id, err, errlen);
 		if (r == 0)
 			log_notice("made the cluster id %s ('%s')", id, path);
 		goto out;

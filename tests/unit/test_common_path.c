@@ -2,7 +2,7 @@
  * test_common_path.c: relative paths are resolved against the current
  * directory (and refused when it is gone), the checks --check makes
  * of directories and programs say what is wrong, and a file's directory
- * is the one synced.
+ * is the one synced, and a file is written whole with its mode.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +112,43 @@ static void check_executable(void **state)
 	assert_non_null(strstr(err, "not executable"));
 }
 
+static mode_t mode_of(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_mode & 07777;
+}
+
+static void write_durably(void **state)
+{
+	char err[512], path[256], tmp[256], buf[16];
+	mode_t old;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/written", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* The mode is the one asked for, whatever the umask. */
+	old = umask(0);
+	assert_int_equal(hpq_path_write_file(path, "one", 3, 0600, err, sizeof(err)), 0);
+	umask(old);
+	assert_int_equal(mode_of(path), 0600);
+	/* A stale temporary file with a loose mode is replaced, not reused. */
+	write_file(tmp, 0666);
+	assert_int_equal(hpq_path_write_file(path, "two", 3, 0600, err, sizeof(err)), 0);
+	assert_int_equal(mode_of(path), 0600);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "two");
+	assert_int_not_equal(access(tmp, F_OK), 0);
+
+	snprintf(path, sizeof(path), "%s/nowhere/f", dir);
+	assert_int_equal(hpq_path_write_file(path, "x", 1, 0600, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "nowhere"));
+}
+
 /* Which directory is synced shows in the errors: each names what it opened. */
 static void sync_dir(void **state)
 {
@@ -145,6 +182,7 @@ int main(void)
 		cmocka_unit_test(check_dir),
 		cmocka_unit_test(check_executable),
 		cmocka_unit_test(sync_dir),
+		cmocka_unit_test(write_durably),
 	};
 	char cmd[128];
 	int r;

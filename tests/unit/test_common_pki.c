@@ -319,34 +319,6 @@ static void test_read_private_rules(void **state)
 	assert_non_null(strstr(err, "missing"));
 }
 
-static void test_write_file(void **state)
-{
-	char err[512], *buf;
-	const char *p;
-	mode_t old;
-
-	subdir("write");
-	p = path_in("write", "f");
-	/* The mode is the one asked for, whatever the umask. */
-	old = umask(0);
-	assert_ok(hpq_pki_write_file(p, "one", 3, 0600, err, sizeof(err)));
-	umask(old);
-	assert_int_equal(mode_of(p), 0600);
-	/* A stale temporary file with a loose mode is replaced, not reused. */
-	write_mode(path_in("write", "f.tmp"), "stale", 5, 0666);
-	assert_ok(hpq_pki_write_file(p, "two", 3, 0600, err, sizeof(err)));
-	assert_int_equal(mode_of(p), 0600);
-	buf = read_all(p);
-	assert_string_equal(buf, "two");
-	free(buf);
-	assert_int_not_equal(access(path_in("write", "f.tmp"), F_OK), 0);
-
-	assert_int_equal(
-		hpq_pki_write_file(path_in("nowhere", "f"), "x", 1, 0600, err, sizeof(err)),
-		-ENOENT);
-	assert_non_null(strstr(err, "nowhere"));
-}
-
 static void test_server_cert(void **state)
 {
 	const char *names[] = {"127.0.0.1", "Head-01.example", "::1"};
@@ -761,7 +733,6 @@ int main(void)
 		cmocka_unit_test(test_ca_create_and_reopen),
 		cmocka_unit_test(test_ca_half_or_mismatched),
 		cmocka_unit_test(test_read_private_rules),
-		cmocka_unit_test(test_write_file),
 		cmocka_unit_test(test_server_cert),
 		cmocka_unit_test(test_sign_node),
 		cmocka_unit_test(test_cert_info_and_hash),
