@@ -584,6 +584,10 @@ static void depend_on_task(void *arg, struct task *t)
 	if (!st->depend)
 		return;
 	wake(st, t->array_id ? t->array_id : t->st.id);
+	/* An index is a task with an id of its own, which a term can name
+	 * ("afterok:ID" of that task) as well as ID_INDEX. */
+	if (t->array_id && t->array_id != t->st.id)
+		wake(st, t->st.id);
 	if (task_state_final(t->state) || t->state == TASK_PENDING)
 		wake(st, singleton_key(t));
 }

@@ -777,6 +777,31 @@ static void test_depend_arrays(void **ts)
 	fix_commit(f);
 }
 
+/* An index's own task id, named as a plain id: the dependent starts when
+ * that task completes, not only at a restart. */
+static void test_depend_index_task_id(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *t, *idx1, *d;
+	struct array *a;
+	char spec[64];
+
+	fix_cpu_node(&f->st, "n1", 8);
+	assert_int_equal(submit(f, "0-2", false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	assert_int_equal(fix_cycle(&f->st), 3);
+	idx1 = array_task_find(&f->st, a, 1);
+	assert_non_null(idx1);
+	assert_int_not_equal(idx1->st.id, a->id);
+	snprintf(spec, sizeof(spec), "afterok:%llu", (unsigned long long)idx1->st.id);
+	d = dep_task(f, spec, false);
+	assert_int_equal(d->st.state, SCHED_NONE);
+	task_exit(f, idx1, 0);
+	assert_int_equal(d->st.state, SCHED_PENDING);
+	fix_commit(f);
+}
+
 /* A restart finds the array's queued head again: no second one. */
 static void test_restart_head(void **ts)
 {
@@ -1004,6 +1029,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_depend_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depend_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depend_arrays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depend_index_task_id, setup, teardown),
 	};
 
 	hpq_log_set_level(LOG_WARNING);
