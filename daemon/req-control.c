@@ -8,6 +8,7 @@
  * touches.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "agentlink.h"
@@ -107,4 +108,27 @@ int req_requeue(struct req *q)
 int req_cancel_select(struct req *q)
 {
 	return control(q, q->env->cancel->select, CONTROL_CANCEL);
+}
+
+/* A cancel by plain ids (CancelRequest.ids, as hpq cancel 12 sends it)
+ * of which one is an array's: that id means every task of the array, as
+ * in a selector, which cancels the array's pending rest first. */
+int req_cancel_ids_select(struct req *q)
+{
+	const Hpq__CancelRequest *m = q->env->cancel;
+	Hpq__TaskSelector sel = HPQ__TASK_SELECTOR__INIT;
+	char **ids = xcalloc(m->n_ids, sizeof(*ids));
+	char (*buf)[24] = xcalloc(m->n_ids, sizeof(*buf));
+	int r;
+
+	for (size_t i = 0; i < m->n_ids; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "%llu", (unsigned long long)m->ids[i]);
+		ids[i] = buf[i];
+	}
+	sel.n_ids = m->n_ids;
+	sel.ids = ids;
+	r = control(q, &sel, CONTROL_CANCEL);
+	free(ids);
+	free(buf);
+	return r;
 }

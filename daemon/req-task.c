@@ -30,7 +30,7 @@
 #include "task-reply.h"
 #include "xalloc.h"
 
-#define MAX_CANCEL_IDS 10000
+#define MAX_CANCEL_IDS SELECT_MAX_IDS /* req_cancel_ids_select takes them all */
 
 int req_submit(struct req *q)
 {
@@ -296,6 +296,11 @@ int req_cancel(struct req *q)
 		return state_errf(q->e, HPQ_EINVAL, "no task to cancel");
 	if (m->n_ids > MAX_CANCEL_IDS)
 		return state_errf(q->e, HPQ_EINVAL, "at most %d tasks per cancel", MAX_CANCEL_IDS);
+	/* An array's id is every task of the array, not only its first: as a
+	 * selector names it (the pending rest goes first, then the tasks). */
+	for (size_t i = 0; i < m->n_ids; i++)
+		if (array_find(st, m->ids[i]))
+			return req_cancel_ids_select(q);
 	res = xcalloc(m->n_ids, sizeof(*res));
 	ptrs = xcalloc(m->n_ids, sizeof(*ptrs));
 	msgs = xcalloc(m->n_ids, sizeof(*msgs));
@@ -345,6 +350,10 @@ int req_checkpoint(struct req *q)
 	const Hpq__CheckpointRequest *m = q->env->checkpoint;
 	struct task *t = state_task_find(&q->d->state, m->task_id);
 
+	/* An agent speaks for its node once Register checked its certificate
+	 * (known, not revoked): before that, Hello proved only a CA signature. */
+	if (q->c->actor.agent && !agentlink_node(q->c))
+		return state_errf(q->e, HPQ_EPROTO, "register first");
 	if (!t)
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task %llu", (unsigned long long)m->task_id);
 	return req_ok_after_commit(q, state_checkpoint_add(&q->d->state, t, m->attempt, m->step,

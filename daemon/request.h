@@ -52,7 +52,7 @@ static inline int req_ok_after_commit(struct req *q, int r)
 req_fn req_submit, req_list, req_show, req_cancel, req_checkpoint;
 req_fn req_update;
 /* req-control.c */
-req_fn req_hold, req_requeue, req_cancel_select;
+req_fn req_hold, req_requeue, req_cancel_select, req_cancel_ids_select;
 /* req-node.c */
 req_fn req_node_list, req_node_drain, req_node_resume, req_node_repair, req_node_remove;
 /* req-team.c */

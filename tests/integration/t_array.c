@@ -12,7 +12,7 @@
  *     dispatcher runs cycles; another hold is refused for running tasks;
  *     its release starts it; a held array's indices shown one by one
  *     (ID_INDEX) and listed one row each (expand_arrays); cancel of a
- *     whole pending array by selector;
+ *     whole pending array by selector, and by its plain id (hpq cancel);
  *   - depend_restart: A -> B (afterok) -> C across a daemon restart, then
  *     afternotok (runs after a failure) and afterok with
  *     kill_on_invalid_dep (cancelled, dependency-never-satisfied).
@@ -336,6 +336,18 @@ static void hold_release(void **state)
 	assert_int_equal(control(c, true, false, ids, &reply), 0);
 	assert_int_equal(first_code(reply), 0);
 	hpq_msg_free(reply);
+	assert_true(h_wait_state(c, arr, "CANCELLED", 30000));
+	{
+		struct arr a;
+
+		list_array(c, arr, &a);
+		assert_string_equal(a.rest, "");
+		assert_int_equal(a.n, 1);
+	}
+	/* Cancelled by its plain id, as hpq cancel sends one: the same. */
+	arr = submit(c, "true", "0-99", true, "", false, err, sizeof(err));
+	assert_true(arr > 0);
+	assert_int_equal(h_hpq(c, NULL, "cancel", h_id(arr), NULL), 0);
 	assert_true(h_wait_state(c, arr, "CANCELLED", 30000));
 	{
 		struct arr a;
