@@ -122,7 +122,7 @@ static mode_t mode_of(const char *path)
 
 static void write_durably(void **state)
 {
-	char err[512], path[256], tmp[256], buf[16];
+	char err[512], path[256], tmp[sizeof(path) + 4], buf[16];
 	mode_t old;
 	FILE *f;
 
