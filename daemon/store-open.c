@@ -368,6 +368,17 @@ static const char schema_v13[] =
 	"  message TEXT NOT NULL\n"
 	");\n";
 
+/*
+ * Version 14: the ids of tasks that [tasks] retain deleted without their
+ * having completed (FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY), so that
+ * a dependency on one (afterok, afternotok) still resolves by how it
+ * ended after a restart, as it did while it had its row.
+ */
+static const char schema_v14[] =
+	"CREATE TABLE tasks_gone_bad (\n"
+	"  id INTEGER PRIMARY KEY\n"
+	");\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -382,6 +393,7 @@ static const char *const migrations[] = {
 	schema_v11,
 	schema_v12,
 	schema_v13,
+	schema_v14,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

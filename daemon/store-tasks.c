@@ -788,6 +788,8 @@ static void read_task_row(sqlite3_stmt *q, const struct store_loader *cb, void *
 	" LEFT JOIN scripts s ON s.id = t.id"
 
 #define LIVE_STATES "('PENDING','RUNNING','PREEMPTING')"
+/* The ends that are not a completion. */
+#define BAD_STATES "('FAILED','CANCELLED','TIMEOUT','OUT_OF_MEMORY')"
 /* An array's first task while its array has indices left: its template. */
 #define ARRAY_TEMPLATE "(SELECT id FROM arrays WHERE pending != '')"
 
@@ -802,9 +804,8 @@ static const struct {
 	enum store_gone_kind kind;
 	const char *sql;
 } gone_queries[] = {
-	{ STORE_GONE_BAD, "SELECT id FROM tasks WHERE state IN"
-			  " ('FAILED','CANCELLED','TIMEOUT','OUT_OF_MEMORY') AND" GONE_WHERE
-			  " ORDER BY id" },
+	{ STORE_GONE_BAD, "SELECT id FROM tasks WHERE state IN " BAD_STATES " AND" GONE_WHERE
+			  " UNION SELECT id FROM tasks_gone_bad ORDER BY id" },
 	{ STORE_GONE_ARRAY, "SELECT array_id, state, array_index FROM tasks WHERE array_id != 0 AND"
 			    GONE_WHERE },
 	{ STORE_GONE_TEAM, "SELECT team, state, count(*), sum(attempts) FROM tasks WHERE"
@@ -1074,6 +1075,9 @@ static int tprune_run(struct store *s, void *arg)
 		 " AND id NOT IN (SELECT array_id FROM tasks WHERE state IN " LIVE_STATES
 		 " AND array_id != 0)"
 		 " AND id < (SELECT max(id) FROM tasks) ORDER BY end_time LIMIT ?2"),
+		/* how the ones that did not complete ended outlives their rows */
+		("INSERT OR IGNORE INTO tasks_gone_bad SELECT id FROM tasks WHERE id IN"
+		 " (SELECT id FROM temp.prune_ids) AND state IN " BAD_STATES),
 		"DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM temp.prune_ids)",
 		"DELETE FROM task_env WHERE id IN (SELECT id FROM temp.prune_ids)",
 		"DELETE FROM tasks WHERE id IN (SELECT id FROM temp.prune_ids)",
@@ -1105,7 +1109,7 @@ static int tprune_run(struct store *s, void *arg)
 		rc = sqlite3_step(q);
 		if (rc == SQLITE_DONE) {
 			rc = SQLITE_OK;
-			if (i == 5)
+			if (i == 6)
 				r->p.deleted = sqlite3_changes(db);
 		}
 		sqlite3_finalize(q);

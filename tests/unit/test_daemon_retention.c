@@ -554,6 +554,64 @@ static void test_retain_batches(void **ts)
 	assert_int_equal(count_rows(f, "SELECT count(*) FROM task_env"), 1);
 }
 
+
+/*
+ * [tasks] retain deletes a failed task that a pending task's afterok
+ * still names (it waits as dependency-never-satisfied), and an array of
+ * which one index failed. After a restart, which reads no row of them,
+ * each still counts as not completed: the waiting task stays out of the
+ * dispatcher, and a new afterok on either is never met.
+ */
+static void test_retain_keeps_how_it_ended(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *bad, *w, *t;
+	struct array *a;
+	uint64_t bad_id, w_id, arr;
+	char dep[64], arr_ok[64], arr_notok[64];
+	bool completed = true;
+
+	fix_cpu_node(&f->st, "n1", 2);
+	bad = submit(f, "", "", NULL);
+	bad_id = bad->st.id;
+	assert_int_equal(fix_cycle(&f->st), 1);
+	finish_running(f, 3);
+	assert_int_equal(bad->state, TASK_FAILED);
+	snprintf(dep, sizeof(dep), "afterok:%llu", (unsigned long long)bad_id);
+	w = submit(f, "", dep, NULL);
+	w_id = w->st.id;
+	assert_string_equal(w->reason, "dependency-never-satisfied");
+	/* Index 0, the array's own id, completes; index 1 fails. */
+	t = submit(f, "0-1", "", NULL);
+	arr = t->st.id;
+	a = array_find(&f->st, arr);
+	assert_int_equal(fix_cycle(&f->st), 2);
+	assert_int_equal(state_task_member_exit(&f->st, array_task_find(&f->st, a, 0), 0, 0,
+						"exit"), EXIT_ENDED);
+	assert_int_equal(state_task_member_exit(&f->st, array_task_find(&f->st, a, 1), 0, 2,
+						"exit"), EXIT_ENDED);
+	/* Something newer than them all: the newest row is never pruned. */
+	submit(f, "", "", NULL);
+	fix_commit(f);
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 3);
+	assert_null(array_find(&f->st, arr));
+	assert_int_equal(prune(f, 500), 3);
+
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	w = state_task_find(&f->st, w_id);
+	assert_non_null(w);
+	assert_int_equal(w->st.state, SCHED_NONE);
+	assert_true(state_task_gone(&f->st, bad_id, &completed));
+	assert_false(completed);
+	assert_int_equal(submit(f, "", dep, NULL)->st.state, SCHED_NONE);
+	snprintf(arr_ok, sizeof(arr_ok), "afterok:%llu", (unsigned long long)arr);
+	snprintf(arr_notok, sizeof(arr_notok), "afternotok:%llu", (unsigned long long)arr);
+	assert_int_equal(submit(f, "", arr_ok, NULL)->st.state, SCHED_NONE);
+	assert_int_equal(submit(f, "", arr_notok, NULL)->st.state, SCHED_PENDING);
+	fix_commit(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +620,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_batches, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_keeps_how_it_ended, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,8 +184,8 @@ static void test_new_database_has_defaults(void **ts)
 	 * made from; 9: deprecated uses and backups (upgrade insights);
 	 * 10: the autoscaler's nodes (daemon/autoscale.c); 11: training plans
 	 * (daemon/plan.c); 12: the plan a task runs in; 13: changes of many
-	 * tasks at once (task_bulk) */
-	assert_int_equal(store_schema_latest(), 13);
+	 * tasks at once (task_bulk); 14: how pruned tasks ended (tasks_gone_bad) */
+	assert_int_equal(store_schema_latest(), 14);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1389,7 +1389,8 @@ static void test_v8_upgrades(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
 			 " DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
-			 " DROP TABLE task_bulk; INSERT INTO pools (name) VALUES ('v8pool');"
+			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
 	sqlite3_close(db);
@@ -1455,7 +1456,8 @@ static void test_v9_upgrades(void **ts)
 	s = open_store(f);
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; DROP TABLE task_bulk; "
+	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; "
+			 "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk; "
 			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v9 fixture: %s", msg);
@@ -1513,7 +1515,7 @@ static void test_plans_upgrade(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 10);
 	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
-			 " DROP TABLE task_bulk", NULL, NULL, &msg) != SQLITE_OK ||
+			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk", NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
 	sqlite3_close(db);
@@ -1561,7 +1563,8 @@ static void test_plan_tasks_upgrade(void **ts)
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 11);
-	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE task_bulk", NULL,
+	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE tasks_gone_bad;"
+			 " DROP TABLE task_bulk", NULL,
 			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
@@ -1915,7 +1918,8 @@ static void test_v12_upgrades(void **ts)
 	state_release(&st);
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE task_bulk; PRAGMA user_version = 12", NULL, NULL,
+	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+			 " PRAGMA user_version = 12", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v12 fixture: %s", msg);
 	sqlite3_close(db);
@@ -1932,6 +1936,41 @@ static void test_v12_upgrades(void **ts)
 			 2);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM events WHERE kind = 'end'"), 2);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM task_bulk"), 0);
+}
+
+/* Version 14 adds tasks_gone_bad to a version-13 database and keeps its
+ * rows; a restart reads the tasks that did not complete from both. */
+static void test_v13_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	static const uint64_t ids[] = { 1 };
+	struct state st;
+	sqlite3 *db;
+	char *msg = NULL;
+
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	submit_held(&st);
+	submit_held(&st);
+	control_ids(&st, CONTROL_CANCEL, ids, 1);
+	fix_commit_store(f, s);
+	state_release(&st);
+	fix_close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; PRAGMA user_version = 13", NULL, NULL,
+			 &msg) != SQLITE_OK)
+		fail_msg("making the v13 fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	load(s, &st);
+	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks"), 2);
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks_gone_bad"), 0);
+	assert_int_equal(st.ntasks, 2);
+	state_release(&st);
+	fix_close_store(f, s);
 }
 
 static void test_newer_schema_refused(void **ts)
@@ -1976,6 +2015,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_changes, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_finished_at_load, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v12_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v13_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
 	};
 
