@@ -110,12 +110,11 @@ static void cert_save(struct state *st, const struct node_cert *c)
 	store_cert_put(st->store, &row);
 }
 
-/* Forgets tokens and certificates that have expired, here and in the store. */
-static void trust_prune(struct state *st, int64_t now)
+/* Forgets the join tokens that have expired, here and in the store. */
+static void trust_prune_tokens(struct state *st, int64_t now)
 {
 	struct join_token **tv = xcalloc(st->tokens.len + 1, sizeof(*tv));
-	struct node_cert **cv = xcalloc(st->certs.len + 1, sizeof(*cv));
-	size_t nt = 0, nc = 0;
+	size_t nt = 0;
 
 	/* Collected first: deleting from a strmap moves its entries. */
 	for (size_t i = 0; i < st->tokens.cap; i++) {
@@ -124,23 +123,31 @@ static void trust_prune(struct state *st, int64_t now)
 		if (t && t->expires_ms <= now)
 			tv[nt++] = t;
 	}
+	for (size_t i = 0; i < nt; i++) {
+		strmap_del(&st->tokens, tv[i]->id);
+		store_token_delete(st->store, tv[i]->id);
+		token_free(tv[i]);
+	}
+	free(tv);
+}
+
+/* Forgets the certificates that have expired, here and in the store. */
+static void trust_prune_certs(struct state *st, int64_t now)
+{
+	struct node_cert **cv = xcalloc(st->certs.len + 1, sizeof(*cv));
+	size_t nc = 0;
+
 	for (size_t i = 0; i < st->certs.cap; i++) {
 		struct node_cert *c = st->certs.keys[i] ? st->certs.vals[i] : NULL;
 
 		if (c && c->not_after_ms <= now)
 			cv[nc++] = c;
 	}
-	for (size_t i = 0; i < nt; i++) {
-		strmap_del(&st->tokens, tv[i]->id);
-		store_token_delete(st->store, tv[i]->id);
-		token_free(tv[i]);
-	}
 	for (size_t i = 0; i < nc; i++) {
 		strmap_del(&st->certs, cv[i]->serial);
 		store_cert_delete(st->store, cv[i]->serial);
 		cert_free(cv[i]);
 	}
-	free(tv);
 	free(cv);
 }
 
@@ -192,7 +199,8 @@ int state_token_create(struct state *st, const char *pool, uint64_t ttl_s, uint3
 	if (uses > TRUST_TOKEN_MAX_USES)
 		return state_errf(e, HPQ_EINVAL, "a token is good for at most %d joins",
 				  TRUST_TOKEN_MAX_USES);
-	trust_prune(st, now);
+	trust_prune_tokens(st, now);
+	trust_prune_certs(st, now);
 	do {
 		randombytes_buf(id, sizeof(id));
 		sodium_bin2hex(idhex, sizeof(idhex), id, sizeof(id));
@@ -311,7 +319,9 @@ void state_cert_issued(struct state *st, const char *serial, const char *node, c
 	struct node_cert *c;
 	char when[32];
 
-	trust_prune(st, hpq_now_ms());
+	/* Not the tokens: req_join holds the one it checked until it has
+	 * answered, and it may have expired while the certificate was signed. */
+	trust_prune_certs(st, hpq_now_ms());
 	c = xcalloc(1, sizeof(*c));
 	c->serial = xstrdup(serial);
 	c->node = xstrdup(node);

@@ -60,6 +60,7 @@
 #include "plan.h"
 #include "state.h"
 #include "store.h"
+#include "strmap.h"
 #include "submit.h"
 #include "trust.h"
 #include "xalloc.h"
@@ -1280,6 +1281,36 @@ static void test_trust_round_trip(void **ts)
 	sqlite3_close(db);
 }
 
+/* req_join's order: a token checked, the certificate signed (which takes
+ * a while), the use recorded, the certificate recorded, then the token's
+ * id and pool read for the log and the reply. A token that expires while
+ * its join is signed must not be freed under the join. */
+static void test_token_outlives_its_join(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	const struct join_token *t;
+	struct state st;
+	struct state_err e;
+	char token[TRUST_TOKEN_MAX], id[32];
+
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	assert_int_equal(state_token_create(&st, "", 1, 1, &admin, token, &t, &e), 0);
+	assert_int_equal(state_token_check(&st, token, "n1", "test", &t, &e), 0);
+	snprintf(id, sizeof(id), "%s", t->id);
+	/* The signing outlasted the token's last millisecond. */
+	((struct join_token *)t)->expires_ms = hpq_now_ms() - 1;
+	state_token_use(&st, t);
+	state_cert_issued(&st, "AA01", "n1", "", hpq_now_ms() + 600000, "joined with token");
+	if (strmap_get(&st.tokens, id) != t)
+		fail_msg("token %s was freed while its join still uses it", id);
+	assert_string_equal(t->id, id);
+	fix_commit_store(f, s);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
 /*
  * Versions 2 and 3, verbatim as store-open.c applies them, so that a database of
  * the version before the newest can be made as hpqd 0.3 left it.
@@ -2017,6 +2048,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v12_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v13_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_token_outlives_its_join, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
