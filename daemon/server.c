@@ -542,7 +542,7 @@ static int identify(struct conn *c, const char *name, struct state_err *e)
 			 (is_admin(c->srv, c->user, c->actor.uid, c->actor.known) ||
 			  actor_in_group(&c->actor, c->srv->p.cfg->admin_group));
 	if (c->actor.agent) {
-		if (c->local && !is_admin(c->srv, c->user, c->peer_uid, true))
+		if (c->local && !privileged_uid(c->srv, c->peer_uid))
 			return state_errf(e, HPQ_EPERM,
 					  "agents on the Unix socket must run as root or as hpqd's "
 					  "user");

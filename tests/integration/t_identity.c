@@ -213,10 +213,90 @@ static void identity(void **state)
 	h_pass(c);
 }
 
+/* In a child running as uid (named in [auth] admins, not root, not hpqd's
+ * user): a Hello as the agent of node1 on the Unix socket, then its
+ * Register. Exits 0 if the Hello is refused. */
+static void node_impostor(struct h_cluster *c, uid_t uid, gid_t gid)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
+	Hpq__Hello hello = HPQ__HELLO__INIT;
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	struct hpq_framer f;
+	int fd;
+
+	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		_exit(11);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(12);
+	hpq_framer_init(&f, HPQ_FRAME_MAX);
+	hello.role = HPQ__ROLE__ROLE_AGENT;
+	hello.protocol_version = HPQ_PROTOCOL_VERSION;
+	hello.software_version = (char *)HPQ_VERSION;
+	hello.name = (char *)"node1";
+	env.id = 1;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	send_env(fd, &env);
+	reply = read_env(fd, &f);
+	if (!reply)
+		_exit(13);
+	if (reply->body_case == HPQ__ENVELOPE__BODY_ERROR)
+		_exit(0);
+	fprintf(stderr, "uid %u (an [auth] admin) said Hello as the agent of node1: %s\n",
+		(unsigned)uid, hpq_msg_name(reply));
+	hpq_msg_free(reply);
+	reg.name = (char *)"node1";
+	env.id = 2;
+	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
+	env.register_ = &reg;
+	send_env(fd, &env);
+	while ((reply = read_env(fd, &f)) && reply->id != 2)
+		hpq_msg_free(reply);
+	if (reply && reply->body_case == HPQ__ENVELOPE__BODY_REGISTER_REPLY) {
+		fprintf(stderr, "... and registered as node1, dropping its agent\n");
+		_exit(20);
+	}
+	_exit(21);
+}
+
+/* docs/security.md: "An agent on the Unix socket must run as root or as
+ * hpqd's user": an [auth] admins user is neither. */
+static void admin_is_no_agent(void **state)
+{
+	struct h_cluster *c = *state;
+	const struct passwd *pw = getpwnam("nobody");
+	pid_t pid;
+	int st;
+
+	if (!pw)
+		skip();
+	struct passwd nobody = *pw;
+
+	h_daemon_config(c, "[auth]\nadmins = nobody\n");
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 4, "2G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	h_cli_as(c, nobody.pw_uid, nobody.pw_gid);   /* the test's dir, traversable */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		node_impostor(c, nobody.pw_uid, nobody.pw_gid);
+	st = h_wait_child(c, pid, 30000);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("an [auth] admins user became an agent on the Unix socket (status %d)",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : st);
+	h_cli_as(c, 0, 0);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(identity, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(admin_is_no_agent, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
