@@ -892,6 +892,7 @@ static void process(struct conn *c)
 	uint32_t max_inflight = limits(c->srv)->max_inflight;
 	const uint8_t *p;
 	size_t len;
+	bool took = false;
 	int r = 0;
 
 	while (!c->dead && c->inflight < max_inflight) {
@@ -902,6 +903,7 @@ static void process(struct conn *c)
 		if (r <= 0)
 			break;
 		r = 0;
+		took = true;
 		c->last_rx_mono = uv_now(c->srv->p.loop);
 		env = hpq_msg_decode(p, len);
 		if (!env) {
@@ -929,10 +931,12 @@ static void process(struct conn *c)
 		c->frame_mono = 0;   /* what waits is ours to take, not the peer's to finish */
 		return;
 	}
-	/* A frame begun must be finished within read_timeout (on_reaper). */
+	/* A frame begun must be finished within read_timeout (on_reaper),
+	 * timed from its own first byte: what follows a frame just taken
+	 * began with this read. */
 	if (!hpq_framer_pending(&c->framer))
 		c->frame_mono = 0;
-	else if (!c->frame_mono)
+	else if (!c->frame_mono || took)
 		c->frame_mono = uv_now(c->srv->p.loop);
 }
 

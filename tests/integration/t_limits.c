@@ -219,6 +219,59 @@ static void stalled_frame(void **state)
 	close(fd);
 }
 
+/* read_timeout times each frame from its own first byte: a client whose
+ * reads keep ending inside its next request, every request completed and
+ * answered at once, is not cut off after 1s of such traffic. */
+static void busy_stream(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *rep;
+	Hpq__TeamListRequest tl = HPQ__TEAM_LIST_REQUEST__INIT;
+	int fd = connect_unix(c->sock);
+	uint8_t *frame, *next, both[512];
+	size_t len, half, nlen, tail;
+	uint64_t id = 2;
+	int64_t t0;
+
+	assert_true(fd >= 0);
+	send_hello(fd, 1);
+	rep = read_env(fd, 15000);
+	assert_non_null(rep);
+	assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
+	hpq_msg_free(rep);
+	env.body_case = HPQ__ENVELOPE__BODY_TEAM_LIST;
+	env.team_list = &tl;
+	env.id = id;
+	frame = hpq_msg_encode(&env, &len);
+	half = len / 2;
+	assert_int_equal(send(fd, frame, half, MSG_NOSIGNAL), (ssize_t)half);
+	/* Each step finishes the frame begun and begins the next, then waits
+	 * for the answer to the finished one. */
+	for (t0 = h_now_ms(); h_now_ms() - t0 < 3000;) {
+		env.id = ++id;
+		next = hpq_msg_encode(&env, &nlen);
+		tail = len - half;
+		assert_true(tail + nlen / 2 <= sizeof(both));
+		memcpy(both, frame + half, tail);
+		memcpy(both + tail, next, nlen / 2);
+		assert_int_equal(send(fd, both, tail + nlen / 2, MSG_NOSIGNAL),
+				 (ssize_t)(tail + nlen / 2));
+		rep = read_env(fd, 15000);
+		if (!rep || rep->body_case == HPQ__ENVELOPE__BODY_ERROR)
+			fail_msg("request %llu, %lld ms into a stream of answered requests: %s",
+				 (unsigned long long)(id - 1), (long long)(h_now_ms() - t0),
+				 rep ? rep->error->message : "connection closed");
+		assert_int_equal(rep->id, id - 1);
+		hpq_msg_free(rep);
+		free(frame);
+		frame = next;
+		len = nlen;
+		half = nlen / 2;
+	}
+	free(frame);
+	close(fd);
+}
+
 /* Before Hello a frame may hold 64 KiB: a 1 MiB header alone is refused. */
 static void preauth_big_frame(void **state)
 {
@@ -1047,6 +1100,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(stalled_frame),
+		cmocka_unit_test(busy_stream),
 		cmocka_unit_test(preauth_big_frame),
 		cmocka_unit_test(many_connections),
 		cmocka_unit_test(agent_socket_cap),
