@@ -498,6 +498,27 @@ static void join_flow(void **state)
 		env.register_ = &reg;
 		raw_send(&r, 2, &env);
 		assert_error(raw_read(&r, 2), HPQ_EAUTH, "was revoked", "a revoked certificate");
+		/* Nor, registered or not, record a checkpoint of a task that
+		 * still runs on its node: the path an attempt resumes from. */
+		{
+			Hpq__CheckpointRequest ck = HPQ__CHECKPOINT_REQUEST__INIT;
+			json_t *t = h_task(c, sleeper);
+
+			assert_string_equal(h_str(t, "state"), "RUNNING");
+			json_decref(t);
+			ck.task_id = sleeper;
+			ck.attempt = 1;
+			ck.step = 999;
+			ck.path = (char *)"/tmp/planted-by-a-revoked-node";
+			env.body_case = HPQ__ENVELOPE__BODY_CHECKPOINT;
+			env.checkpoint = &ck;
+			raw_send(&r, 3, &env);
+			reply = raw_read(&r, 3);
+			if (reply && reply->body_case != HPQ__ENVELOPE__BODY_ERROR)
+				fail_msg("a revoked certificate recorded a checkpoint of task %"
+					 PRIu64 " (%s)", sleeper, hpq_msg_name(reply));
+			hpq_msg_free(reply);
+		}
 		h_tls_close(&r);
 	}
 	/* A new token lets the machine join again under its name. */
