@@ -1232,7 +1232,12 @@ static pid_t exec_fork(struct exec *ex, struct task *t, const struct spawn *sp)
 		return task; /* exec succeeded: the kernel closed the pipe */
 	}
 
-	/* The child is exiting with 127; reap it here, before libev sees it. */
+	/* The child is exiting with 127; reap it here, before libev sees it.
+	 * Supervised, it may have become an hpq-supervisor of a task that
+	 * never ran, which waits to record that exit (on a full work directory,
+	 * for ever): nothing needs its record, so it goes now. */
+	if (ex->supervisor)
+		(void)kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	if (n == (ssize_t)sizeof(se) && se.stage == STAGE_CHECKPOINT) {
