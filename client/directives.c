@@ -105,8 +105,10 @@ int directives_scan(const char *data, size_t len, struct directive **ret, size_t
 			sp++;
 		if (sp == ll)
 			continue;
-		if (s[0] != '#')
+		if (s[sp] != '#')
 			break; /* the first command: the header ends */
+		/* (An indented '#' line is a comment, as for sbatch; directives
+		 * start in the first column.) */
 		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			size_t pl = strlen(kinds[k].prefix);
 

@@ -465,6 +465,25 @@ static void test_test_only(void **state)
 	free(p);
 }
 
+/* An indented comment is still a comment of the header, as sbatch reads it
+ * ("Stop parsing script if not a comment": blanks, then '#'): the #SBATCH
+ * line after it must not be dropped. */
+static void test_indented_comment(void **state)
+{
+	const char *text = "#!/bin/bash\n"
+			   "  # resources for the big run\n"
+			   "#SBATCH --mem=64G\n"
+			   "echo hi\n";
+	struct directive *d;
+	size_t n;
+	char err[256];
+
+	assert_int_equal(directives_scan(text, strlen(text), &d, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(d[0].line, 3);
+	directives_free(d, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_not_a_script),
 		cmocka_unit_test(test_test_only),
+		cmocka_unit_test(test_indented_comment),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
