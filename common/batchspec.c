@@ -18,9 +18,11 @@ static int bs_number(const char **sp, uint64_t max, uint64_t *ret)
 	if (*s < '0' || *s > '9')
 		return HPQ_EINVAL;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > max)
-			return HPQ_EINVAL;
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (v > (max - d) / 10)
+			return HPQ_EINVAL; /* checked before v * 10 can wrap */
+		v = v * 10 + d;
 	}
 	*sp = s;
 	*ret = v;

@@ -148,6 +148,11 @@ static void test_dependency(void **state)
 	dep_bad("afterok:1,", "ends with");
 	dep_bad("afterok:1::2", "not a task id");
 	dep_bad("AFTEROK:1", "unknown condition");
+	/* A task id past INT64_MAX is refused, also one that wraps uint64_t
+	 * back into range while it is read (2^64 + 1 reads as 1). */
+	dep_bad("afterok:9223372036854775808", "not a task id");
+	dep_bad("afterok:18446744073709551617", "not a task id");
+	dep_bad("afterok:20000000000000000000", "not a task id");
 }
 
 int main(void)
