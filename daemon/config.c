@@ -1063,7 +1063,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 
 struct load_ctx {
 	struct config *c;
-	char msg[256];
+	char msg[256]; /* the first error; inih gives its line */
+	bool failed;
 };
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
@@ -1087,8 +1088,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		c->file_keys = xreallocarray(c->file_keys, c->nfile_keys + 1, sizeof(char *));
 		c->file_keys[c->nfile_keys++] = full;
 	}
-	return config_set(ctx->c, section, name, value ? value : "", ctx->msg,
-			  sizeof(ctx->msg)) == 0;
+	if (ctx->failed)
+		return 1; /* inih reports the first error's line: keep its message */
+	if (config_set(ctx->c, section, name, value ? value : "", ctx->msg,
+		       sizeof(ctx->msg)) != 0) {
+		ctx->failed = true;
+		return 0;
+	}
+	return 1;
 }
 
 int config_load(struct config *c, const char *path, char *err, size_t errlen)

@@ -412,6 +412,22 @@ static void autoscale_sections(void **state)
 	config_release(&a);
 }
 
+/* A file with two bad lines: the error names the first line and says what
+ * is wrong with that line, not with the last bad one. */
+static void load_first_error(void **state)
+{
+	struct config c;
+	char err[512];
+
+	write_file(path_in("two-errors.conf"), "[agents]\nheartbeat = 0\nbogus = 1\n", 0644);
+	config_init(&c);
+	assert_int_equal(config_load(&c, path_in("two-errors.conf"), err, sizeof(err)),
+			 HPQ_EINVAL);
+	if (!strstr(err, ":2: invalid heartbeat"))
+		fail_msg("'%s' does not say what is wrong with line 2", err);
+	config_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +439,7 @@ int main(void)
 		cmocka_unit_test(fence_rule),
 		cmocka_unit_test(tasks_retention),
 		cmocka_unit_test(plans_settings),
+		cmocka_unit_test(load_first_error),
 	};
 	char cmd[128];
 	int r;
