@@ -31,8 +31,9 @@ void agentlink_close(struct hpqd *d);
 struct conn *agentlink_conn(struct hpqd *d, const struct node *n);
 /* The node registered on c, or NULL. */
 struct node *agentlink_node(const struct conn *c);
-/* n registers again on c: its previous connection is dropped (before
- * state_node_register gives n to c). */
+/* n registers again on c: its previous connection is dropped (once
+ * state_node_register has accepted c's Register: a refused one leaves
+ * the node and its connection as they were). */
 void agentlink_take_over(struct hpqd *d, struct node *n, struct conn *c);
 /* c registered as n: from now on n's tasks go to c, and c's close
  * disconnects n. Pushes wait until agentlink_open_pushes. */

@@ -171,7 +171,7 @@ int req_register(struct req *q)
 	const Hpq__Register *m = q->env->register_;
 	Hpq__Register reg = *m;
 	struct register_reply *rr;
-	struct node *n, *old;
+	struct node *n;
 	struct task_member *mb, *next;
 	char why[128];
 	int r;
@@ -205,12 +205,12 @@ int req_register(struct req *q)
 		if (!m->tasks[i])
 			return state_errf(q->e, HPQ_EINVAL, "empty task in Register");
 
-	old = state_node_find(st, reg.name);
-	if (old)
-		agentlink_take_over(d, old, c);
+	/* A refused Register changes nothing: the node's connection, if it
+	 * has one, goes only once this one has taken the node. */
 	r = state_node_register(st, &reg, c->software ? c->software : "", &n, q->e);
 	if (r < 0)
 		return r;
+	agentlink_take_over(d, n, c);
 	agentlink_attach(d, c, n);
 	n->seen_mono = uv_now(d->loop);
 

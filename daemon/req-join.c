@@ -107,6 +107,8 @@ int req_renew(struct req *q)
 		return state_errf(q->e, HPQ_EPERM, "only a node that holds a certificate renews "
 				  "it (this connection has none)");
 	r = state_cert_check(st, c->cert.serial, c->cert.cn, q->e);
+	if (r == 0)
+		r = state_cert_renewable(st, c->cert.cn, q->e);
 	if (r < 0)
 		return r;
 	r = ca_sign_node(q->d->ca, (const char *)m->csr.data, m->csr.len, c->cert.cn, c->cert.ou,
@@ -192,23 +194,17 @@ int req_token_delete(struct req *q)
 int req_node_revoke(struct req *q)
 {
 	const char *name = q->env->node_revoke->name;
-	struct node *n;
 	size_t count;
 	int r;
 
 	r = state_node_revoke(&q->d->state, name, &q->c->actor, &count, q->e);
 	if (r < 0)
 		return r;
-	/* Its connection ends now; it cannot come back with what it holds. */
-	n = state_node_find(&q->d->state, name);
-	if (n && agentlink_conn(q->d, n)) {
-		struct conn *c = agentlink_conn(q->d, n);
-
-		if (c->has_cert) {
-			log_notice("node %s: certificate revoked by %s: closing its connection", name,
-				   q->c->actor.user);
-			server_close(c);
-		}
-	}
+	/* Its connections end now, registered or not (the one that renewed
+	 * its certificate too); it cannot come back with what it holds. */
+	count = server_close_node(q->d->server, name);
+	if (count)
+		log_notice("node %s: certificates revoked by %s: %zu connection%s closed", name,
+			   q->c->actor.user, count, count == 1 ? "" : "s");
 	return req_ok_after_commit(q, 0);
 }

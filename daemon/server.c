@@ -1348,6 +1348,22 @@ static int listen_unix(struct server *srv, const char *path, char *err, size_t e
 	return 0;
 }
 
+size_t server_close_node(struct server *srv, const char *node)
+{
+	size_t n = 0;
+
+	for (struct dlist *l = srv->conns.next, *next; l != &srv->conns; l = next) {
+		struct conn *c = container_of(l, struct conn, link);
+
+		next = l->next;
+		if (c->dead || !c->has_cert || strcmp(c->cert.cn, node))
+			continue;
+		server_close(c);
+		n++;
+	}
+	return n;
+}
+
 static void on_reaper(uv_timer_t *h)
 {
 	struct server *srv = container_of(h, struct server, reaper);

@@ -162,6 +162,9 @@ void server_ok_after_commit(struct conn *c, uint64_t id);
 
 /* Closes c after what is queued has been written. */
 void server_close(struct conn *c);
+/* Closes every connection whose peer proved itself with a certificate of
+ * node (revocation); returns how many. */
+size_t server_close_node(struct server *srv, const char *node);
 
 /*
  * For the fuzzer: a connection with no socket, already past Hello with

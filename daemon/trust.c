@@ -367,6 +367,30 @@ const struct node_cert *state_node_cert(const struct state *st, const char *node
 	return best;
 }
 
+int state_cert_renewable(const struct state *st, const char *node, struct state_err *e)
+{
+	const struct node_cert *newest = NULL;
+	int64_t now = hpq_now_ms();
+	size_t valid = 0;
+	char when[32];
+
+	for (size_t i = 0; i < st->certs.cap; i++) {
+		const struct node_cert *c = st->certs.keys[i] ? st->certs.vals[i] : NULL;
+
+		if (!c || c->revoked_ms || c->not_after_ms <= now || strcmp(c->node, node))
+			continue;
+		valid++;
+		if (!newest || c->not_after_ms > newest->not_after_ms)
+			newest = c;
+	}
+	if (valid < TRUST_NODE_CERTS_MAX)
+		return 0;
+	format_utc(newest->not_after_ms, when, sizeof(when));
+	return state_errf(e, HPQ_EBUSY, "node %s holds %zu valid certificates already (the "
+			  "newest, %s, valid until %s): no renewal until one of them expires",
+			  node, valid, newest->serial, when);
+}
+
 int state_node_revoke(struct state *st, const char *node, const struct actor *who, size_t *n,
 		      struct state_err *e)
 {

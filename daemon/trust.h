@@ -27,6 +27,7 @@
 #define TRUST_TOKEN_MAX_USES 10000
 #define TRUST_TOKEN_MAX_TTL_S (30 * 86400)
 #define TRUST_TOKEN_DEFAULT_TTL_S 3600
+#define TRUST_NODE_CERTS_MAX 3       /* valid certificates a node may hold (renewal) */
 
 struct join_token {
 	char *id;
@@ -72,6 +73,15 @@ int state_cert_check(const struct state *st, const char *serial, const char *nod
 		     struct state_err *e);
 /* The newest certificate of node that is neither revoked nor expired. */
 const struct node_cert *state_node_cert(const struct state *st, const char *node);
+/*
+ * May node get one more certificate by renewal? Not while it holds
+ * TRUST_NODE_CERTS_MAX that are neither expired nor revoked: an agent
+ * renews once a certificate lifetime (a third before the end), so that is
+ * room for its current one, the renewed one and one whose answer was lost,
+ * and a node that asks again and again (a fault, or a thief) cannot make
+ * hpqd sign and keep more.
+ */
+int state_cert_renewable(const struct state *st, const char *node, struct state_err *e);
 /* Revokes every certificate of node; how many were valid goes to *n. */
 int state_node_revoke(struct state *st, const char *node, const struct actor *who, size_t *n,
 		      struct state_err *e);

@@ -18,8 +18,14 @@
  * - With a valid certificate, a node that says Hello as another node is
  *   refused, and one that reports another node's task is refused, the
  *   task untouched, and a "security" event is recorded.
- * - `hpq node revoke` disconnects the node and its certificate is refused
- *   from then on; a new token lets it join again under its name.
+ * - A Register hpqd refuses (an unusable address) on a second connection
+ *   with a node's certificate leaves its registered connection serving it.
+ * - Renewals asked for one after another are refused once the node holds
+ *   3 valid certificates.
+ * - `hpq node revoke` disconnects the node, and every other connection
+ *   with its certificate (one that never registered here), and its
+ *   certificate is refused from then on; a new token lets it join again
+ *   under its name.
  * - hpqd --check reports the TLS setup, and names the rule a CA key open
  *   to others breaks.
  */
@@ -39,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "frame.h"
 #include "hpq.h"
@@ -293,6 +300,142 @@ static void report_foreign(struct h_cluster *c, const char *pem, const char *ca,
 	h_tls_close(&r);
 }
 
+/* A Register by hand as `as` on r (after its Hello); address "" or one
+ * hpqd must refuse. Returns hpqd's answer. */
+static Hpq__Envelope *raw_register(struct h_tls *r, uint64_t id, const char *as,
+				   const char *address)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+
+	reg.name = (char *)as;
+	reg.address = (char *)address;
+	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
+	env.register_ = &reg;
+	raw_send(r, id, &env);
+	return raw_read(r, id);
+}
+
+static void raw_hello_ok(struct h_tls *r, const char *as)
+{
+	Hpq__Envelope *reply = raw_hello(r, as);
+
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
+	hpq_msg_free(reply);
+}
+
+/* A heartbeat sent as a request on r: is it answered (Ok, or an Error
+ * when the connection is not registered), or is the connection closed? */
+static Hpq__Envelope *raw_beat(struct h_tls *r, uint64_t id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Heartbeat hb = HPQ__HEARTBEAT__INIT;
+
+	env.body_case = HPQ__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	env.id = id;
+	if (!h_tls_send(r, &env))
+		return NULL;
+	return raw_read(r, id);
+}
+
+/*
+ * Node `as` is registered on one connection; a second connection with its
+ * certificate sends a Register hpqd refuses (an unusable address). The
+ * refusal changes nothing: the first connection still serves the node,
+ * which is still connected, and once that connection ends the node is not.
+ */
+static void refused_register_keeps_node(struct h_cluster *c, const char *pem, const char *ca,
+					const char *as)
+{
+	struct h_tls one, two;
+	Hpq__Envelope *reply;
+
+	raw_open(&one, c->port, pem, ca);
+	raw_hello_ok(&one, as);
+	reply = raw_register(&one, 2, as, "");
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_REGISTER_REPLY);
+	hpq_msg_free(reply);
+	assert_true(H_WAIT_FOR(c, node_connected(c, as), 30000));
+
+	raw_open(&two, c->port, pem, ca);
+	raw_hello_ok(&two, as);
+	assert_error(raw_register(&two, 2, as, "bad\naddress"), HPQ_EINVAL, "address",
+		     "a Register with an unusable address");
+	h_tls_close(&two);
+
+	reply = raw_beat(&one, 3);
+	if (!reply || reply->body_case != HPQ__ENVELOPE__BODY_OK)
+		fail_msg("after another connection's refused Register, node %s's connection %s",
+			 as, reply ? hpq_msg_name(reply) : "was closed");
+	hpq_msg_free(reply);
+	assert_true(node_connected(c, as));
+	h_tls_close(&one);
+	assert_true(H_WAIT_FOR(c, !node_connected(c, as), 30000));
+}
+
+/* Node `as` asks for one renewal after another on one connection: hpqd
+ * signs until the node holds 3 valid certificates, then refuses. */
+static void renewal_flood(struct h_cluster *c, const char *pem, const char *ca, const char *as)
+{
+	struct h_tls r;
+	int signed_ = 0, i;
+	bool refused = false;
+
+	raw_open(&r, c->port, pem, ca);
+	raw_hello_ok(&r, as);
+	/* Certificates here live 60 s, so some may expire meanwhile: a few
+	 * more tries than 3 are allowed, never one without limit. */
+	for (i = 0; i < 8 && !refused; i++) {
+		Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
+		Hpq__RenewRequest rq = HPQ__RENEW_REQUEST__INIT;
+		char err[256], *key = NULL, *csr = NULL;
+
+		assert_int_equal(hpq_pki_make_request(as, &key, &csr, err, sizeof(err)), 0);
+		rq.csr.data = (uint8_t *)csr;
+		rq.csr.len = strlen(csr);
+		env.body_case = HPQ__ENVELOPE__BODY_RENEW;
+		env.renew = &rq;
+		raw_send(&r, 10 + (uint64_t)i, &env);
+		reply = raw_read(&r, 10 + (uint64_t)i);
+		free(key);
+		free(csr);
+		assert_non_null(reply);
+		if (reply->body_case == HPQ__ENVELOPE__BODY_RENEW_REPLY) {
+			signed_++;
+			hpq_msg_free(reply);
+		} else {
+			refused = true;
+			assert_error(reply, HPQ_EBUSY, "valid certificates already",
+				     "a renewal beyond the limit");
+		}
+	}
+	fprintf(stderr, "renewals by hand: %d signed before the refusal\n", signed_);
+	if (!refused)
+		fail_msg("node %s got %d renewals in a row, none refused", as, signed_);
+	assert_true(signed_ <= 3);
+	h_tls_close(&r);
+}
+
+/* The certificate the agent holds in path once it has min_left_s of life
+ * left: with 60 s certificates renewed every minute, the one in the file
+ * can be about to expire, and a handshake with it then fails. */
+static char *pem_with_life_left(struct h_cluster *c, const char *path, int64_t min_left_s)
+{
+	struct hpq_cert_info info;
+	char *pem = NULL, err[256];
+
+	if (!H_WAIT_FOR(c, (free(pem), (pem = h_read_file(path))) &&
+			       hpq_pki_cert_info(pem, strlen(pem), &info, err, sizeof(err)) == 0 &&
+			       info.not_after - hpq_now_ms() / 1000 >= min_left_s,
+			90000))
+		fail_msg("%s never held a certificate with %lld s left", path,
+			 (long long)min_left_s);
+	return pem;
+}
+
 /* hpqd --check on the cluster's state directory: its output, and its exit
  * status in *status. */
 static char *check_output(struct h_cluster *c, int *status)
@@ -465,6 +608,8 @@ static void join_flow(void **state)
 	assert_true(h_wait_state(c, sleeper, "RUNNING", 30000));
 	impersonate(c, pem, ca, "edge5", "edge1");
 	report_foreign(c, pem, ca, "edge5", sleeper);
+	refused_register_keeps_node(c, pem, ca, "edge5");
+	renewal_flood(c, pem, ca, "edge5");
 	assert_true(has_event(c, "security", "does not run on node edge5"));
 	{
 		json_t *t = h_task(c, sleeper);
@@ -473,8 +618,29 @@ static void join_flow(void **state)
 		json_decref(t);
 	}
 
-	/* Revocation: edge1 is cut off and its certificate refused. */
-	assert_int_equal(h_hpq(c, NULL, "node", "revoke", "edge1", NULL), 0);
+	/* Revocation: edge1 is cut off and its certificate refused, on every
+	 * connection: also one that has not registered (by hand, with the
+	 * certificate the agent holds now). */
+	{
+		struct h_tls other;
+		Hpq__Envelope *reply;
+
+		/* Taken before the revocation stops its renewals, with time left
+		 * for both uses of it here. */
+		pem = (free(pem), pem_with_life_left(c, h_path(c, "edge1/tls/node.pem"), 30));
+		raw_open(&other, c->port, pem, ca);
+		raw_hello_ok(&other, "edge1");
+		reply = raw_beat(&other, 2);     /* open: refused, since not registered */
+		assert_non_null(reply);
+		assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_ERROR);
+		hpq_msg_free(reply);
+		assert_int_equal(h_hpq(c, NULL, "node", "revoke", "edge1", NULL), 0);
+		reply = raw_beat(&other, 3);
+		if (reply)
+			fail_msg("a connection with edge1's revoked certificate is still open: %s",
+				 hpq_msg_name(reply));
+		h_tls_close(&other);
+	}
 	assert_true(H_WAIT_FOR(c, !node_connected(c, "edge1"), 30000));
 	assert_true(H_WAIT_FOR(c, (log = h_read_file(c->agents[edge1].log)) &&
 				      strstr(log, "refuses this node's certificate") ? (free(log), true)
@@ -482,8 +648,8 @@ static void join_flow(void **state)
 			       30000));
 	assert_true(has_event(c, "security", "was revoked"));
 	assert_false(node_connected(c, "edge1"));
-	/* The revoked node's certificate cannot even report for itself. */
-	pem = (free(pem), h_read_file(h_path(c, "edge1/tls/node.pem")));
+	/* The revoked node's certificate (the one above) cannot even report
+	 * for itself. */
 	{
 		struct h_tls r;
 		Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
