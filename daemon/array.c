@@ -444,6 +444,11 @@ void array_release_all(struct state *st)
 	free(st->arrays);
 	st->arrays = NULL;
 	st->narrays = st->arrays_cap = 0;
+	for (size_t i = 0; i < st->narrays_gone; i++)
+		array_set_release(&st->arrays_gone[i].bad);
+	free(st->arrays_gone);
+	st->arrays_gone = NULL;
+	st->narrays_gone = st->arrays_gone_cap = 0;
 }
 
 struct task *array_task_find(const struct state *st, const struct array *a, uint32_t idx)
@@ -828,6 +833,75 @@ static void array_on_gone(void *arg, const struct task *t)
 		array_set_add(&a->gone_ok, t->array_index, a->step);
 }
 
+struct bad_walk {
+	const struct array *a;
+	struct array_set bad;
+	uint32_t last;
+};
+
+static bool bad_one(void *arg, uint32_t idx)
+{
+	struct bad_walk *w = arg;
+
+	if (array_set_has(&w->a->gone_ok, idx))
+		return true;
+	/* In order: the distance from the last joins runs of one stride. */
+	array_set_add(&w->bad, idx, w->bad.n ? idx - w->last : 1);
+	w->last = idx;
+	return true;
+}
+
+/* a leaves memory with some indices completed and some not: the ones
+ * that did not (dropped ones too) stay, for dependencies on them. */
+static void gone_keep_bad(struct state *st, const struct array *a)
+{
+	struct bad_walk w = { .a = a };
+	struct array_set all;
+	uint32_t m;
+	size_t i;
+
+	if (array_set_parse(a->spec, &all, &m, NULL) < 0)
+		return;
+	array_set_each(&all, 0, bad_one, &w);
+	array_set_release(&all);
+	if (w.bad.n) {
+		w.bad.r = xreallocarray(w.bad.r, w.bad.n, sizeof(*w.bad.r));
+		w.bad.cap = w.bad.n;
+	}
+	for (i = st->narrays_gone; i > 0 && st->arrays_gone[i - 1].id > a->id; i--)
+		;
+	if (st->narrays_gone == st->arrays_gone_cap) {
+		st->arrays_gone_cap = st->arrays_gone_cap ? 2 * st->arrays_gone_cap : 16;
+		st->arrays_gone = xreallocarray(st->arrays_gone, st->arrays_gone_cap,
+						sizeof(*st->arrays_gone));
+	}
+	memmove(st->arrays_gone + i + 1, st->arrays_gone + i,
+		(st->narrays_gone - i) * sizeof(*st->arrays_gone));
+	st->arrays_gone[i] = (struct array_gone){ .id = a->id, .bad = w.bad };
+	st->narrays_gone++;
+}
+
+bool array_gone_completed(const struct state *st, uint64_t id, uint32_t idx)
+{
+	size_t lo = 0, hi = st->narrays_gone;
+	bool ok = false;
+
+	/* Not a task that did not complete: all of it completed. */
+	if (!state_task_gone(st, id, &ok) || ok)
+		return ok;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->arrays_gone[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Without a record none of it completed. */
+	return lo < st->narrays_gone && st->arrays_gone[lo].id == id &&
+	       !array_set_has(&st->arrays_gone[lo].bad, idx);
+}
+
 /* Every index ended, and the last of them before ended_before_ms: its
  * tasks, which ended no later, have left memory before it. */
 static bool array_may_leave(const struct array *a, int64_t ended_before_ms)
@@ -850,6 +924,8 @@ static size_t array_on_evicted(void *arg, int64_t ended_before_ms, size_t max)
 		if (n < max && array_may_leave(a, ended_before_ms)) {
 			if (a->nbad)
 				task_gone_bad(st, a->id);
+			if (a->nbad && a->nok)
+				gone_keep_bad(st, a);
 			array_free(a);
 			n++;
 			continue;

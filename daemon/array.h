@@ -154,8 +154,20 @@ bool array_has_index(const struct array *a, uint32_t idx);
  * whether it completed (gone_ok) for dependencies on that index. An
  * array whose every index has ended and whose tasks have all left goes
  * too, in the same call; one that did not all complete stays known as a
- * task that did not (task_gone_bad).
+ * task that did not (task_gone_bad), and one of which some indices
+ * completed and some not keeps the indices that did not (as ranges: a
+ * few bytes per such index, nothing for the others). A restart loads
+ * every array again with its gone indices (array_load_gone), and the
+ * sweep that follows makes the same record.
  */
+struct array_gone {
+	uint64_t id;
+	struct array_set bad;        /* its indices that did not end COMPLETED */
+};
+
+/* Whether index idx of array id, which left memory, ended COMPLETED
+ * (false for an array that is not known). */
+bool array_gone_completed(const struct state *st, uint64_t id, uint32_t idx);
 
 /* The RunTask description of t's array: zero if t is in none. */
 void array_run_fields(const struct state *st, const struct task *t, uint32_t *min,

@@ -239,11 +239,9 @@ static enum dres term_eval(const struct state *st, const struct task *self,
 		return singleton_busy(st, self) ? D_WAIT : D_MET;
 	a = array_find(st, d->id);
 	if (d->has_index) {
-		bool ok = false;
-
-		/* The array left memory: its indices all completed, or not. */
+		/* The array left memory: it kept which of its indices completed. */
 		if (!a)
-			return by_gone(d->type, state_task_gone(st, d->id, &ok) && ok);
+			return by_gone(d->type, array_gone_completed(st, d->id, d->index));
 		x = array_task_find(st, a, d->index);
 		if (x)
 			return by_state(d->type, x);
@@ -431,6 +429,35 @@ static bool waits(const struct task *t)
 	return t->state == TASK_PENDING && !t->held && t->st.state == SCHED_NONE;
 }
 
+/* The other indices of a that exist and can never start either (held
+ * ones too, which nothing looks at until they are released) go with
+ * its rest. */
+static void drop_indices(struct state *st, const struct array *a)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	for (size_t i = state_task_lower_bound(st, a->id); i < st->ntasks; i++) {
+		struct task *m = st->tasks[i];
+		struct dspec d;
+
+		if (m->array_id != a->id || m->state != TASK_PENDING ||
+		    m->st.state != SCHED_NONE || !m->kill_on_invalid_dep || !m->dependency ||
+		    !*m->dependency || dparse(m->dependency, &d, NULL) < 0 ||
+		    spec_eval(st, m, &d) != D_NEVER)
+			continue;
+		ids = xreallocarray(ids, n + 1, sizeof(*ids));
+		ids[n++] = m->st.id;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct task *m = state_task_find(st, ids[i]);
+
+		if (m && m->state == TASK_PENDING)
+			task_finish(st, m, TASK_CANCELLED, "dependency-never-satisfied");
+	}
+	free(ids);
+}
+
 /*
  * Evaluates t's dependencies and acts: into the dispatcher, never
  * satisfiable (maybe cancelled), or waiting (indexed under each term's key
@@ -465,6 +492,8 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 			if (a)
 				array_drop_pending(st, a);
 			task_finish(st, t, TASK_CANCELLED, "dependency-never-satisfied");
+			if (a)
+				drop_indices(st, a);
 			return r;
 		}
 		str_set(&t->reason, "dependency-never-satisfied");
@@ -525,6 +554,11 @@ void depend_changed(struct state *st, struct task *t)
 	if (t->st.state == SCHED_PENDING) {
 		task_leaving(st, t);
 		sched_task_finish(st->sched, &t->st, 0);
+	} else if (t->reason && !strcmp(t->reason, "array-limit")) {
+		/* Parked by its array's % limit: it is counted out, and in
+		 * again if it parks once more (array_offer). */
+		task_leaving(st, t);
+		str_set(&t->reason, "");
 	}
 	evaluate(st, t, true);
 	if (t->array_id) {

@@ -30,6 +30,7 @@
 #include "team.h"
 
 struct array;
+struct array_gone;
 struct depend;
 struct plans;
 struct store;
@@ -65,6 +66,10 @@ struct state {
 	uint64_t next_id;
 	struct array **arrays;       /* array.h: ordered by id */
 	size_t narrays, arrays_cap;
+	/* array.h: arrays that left memory with some indices completed and
+	 * some not, ordered by id, each with the indices that did not */
+	struct array_gone *arrays_gone;
+	size_t narrays_gone, arrays_gone_cap;
 	struct depend *depend;       /* depend.h: who waits for whom */
 	struct plans *plans;         /* plan.h: training plans */
 

@@ -1013,12 +1013,189 @@ static void test_evict_ended(void **ts)
 	fix_commit(f);
 }
 
+/* What dependencies on array x's indices see: 0 and 3 failed, 1 and 2
+ * completed, 4 was cancelled and 5 dropped with the rest. */
+static void check_mixed(struct fix *f, uint64_t x)
+{
+	assert_false(dep_offered(f, "afterok", x, 0));
+	assert_true(dep_offered(f, "afternotok", x, 0));
+	assert_true(dep_offered(f, "afterok", x, 1));
+	assert_false(dep_offered(f, "afternotok", x, 1));
+	assert_true(dep_offered(f, "afterok", x, 2));
+	assert_false(dep_offered(f, "afterok", x, 3));
+	assert_false(dep_offered(f, "afterok", x, 4));
+	assert_false(dep_offered(f, "afterok", x, 5));
+	assert_true(dep_offered(f, "afternotok", x, 5));
+	assert_true(dep_offered(f, "afterany", x, 1));
+	assert_false(dep_offered(f, "afterok", x, -1));
+	assert_true(dep_offered(f, "afternotok", x, -1));
+}
+
+/*
+ * An array of which some indices completed and some did not leaves
+ * memory: a dependency on one index still follows that index, not the
+ * whole array, also after a restart. Only the indices that did not
+ * complete are kept, as ranges; nothing for an array that all completed
+ * or all failed.
+ */
+static void test_evict_mixed(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	Hpq__TaskSelector q = HPQ__TASK_SELECTOR__INIT;
+	struct selection sel;
+	struct task *t;
+	struct array *a;
+	uint64_t x, y, z;
+	char id[32], *ids[] = { id };
+
+	fix_cpu_node(&f->st, "n1", 4);
+	assert_int_equal(submit(f, "0-5%2", false, &t, &e), 0);
+	x = t->st.id;
+	a = array_find(&f->st, x);
+	assert_int_equal(fix_cycle(&f->st), 2);
+	task_exit(f, array_task_find(&f->st, a, 0), 1);
+	task_exit(f, array_task_find(&f->st, a, 1), 0);
+	assert_int_equal(fix_cycle(&f->st), 2);
+	task_exit(f, array_task_find(&f->st, a, 2), 0);
+	task_exit(f, array_task_find(&f->st, a, 3), 1);
+	assert_non_null(array_task_find(&f->st, a, 4));
+	assert_true(array_set_has(&a->pending, 5));
+	/* The whole array cancelled: its head 4, and 5 that never existed. */
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)x);
+	q.n_ids = 1;
+	q.ids = ids;
+	assert_int_equal(select_resolve(&f->st, &q, &sel, &e), 0);
+	control_apply(&f->st, &sel, CONTROL_CANCEL, &alice, NULL, NULL);
+	select_release(&sel);
+	assert_int_equal(a->nok, 2);
+	assert_int_equal(a->nbad, 4);
+
+	assert_int_equal(submit(f, "0-2", false, &t, &e), 0);       /* all complete */
+	y = t->st.id;
+	assert_int_equal(fix_cycle(&f->st), 3);
+	assert_int_equal(finish_running(f, y, 3), 3);
+	assert_int_equal(submit(f, "0-1", false, &t, &e), 0);       /* all fail */
+	z = t->st.id;
+	a = array_find(&f->st, z);
+	assert_int_equal(fix_cycle(&f->st), 2);
+	task_exit(f, array_task_find(&f->st, a, 0), 1);
+	task_exit(f, array_task_find(&f->st, a, 1), 1);
+
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	assert_null(array_find(&f->st, y));
+	assert_null(array_find(&f->st, z));
+	check_mixed(f, x);
+	assert_true(dep_offered(f, "afterok", y, 1));
+	assert_false(dep_offered(f, "afternotok", y, 1));
+	assert_false(dep_offered(f, "afterok", z, 1));
+	assert_true(dep_offered(f, "afternotok", z, 0));
+	/* x's four that did not complete, in two ranges: y and z keep none. */
+	assert_int_equal(f->st.narrays_gone, 1);
+	assert_int_equal(f->st.arrays_gone[0].id, x);
+	assert_int_equal(array_set_count(&f->st.arrays_gone[0].bad), 4);
+	assert_int_equal(f->st.arrays_gone[0].bad.n, 2);
+
+	/* A restart loads the arrays with their gone indices; they go again. */
+	fix_commit(f);
+	fix_close(f);
+	fix_open_keep(f, 0);
+	fix_cpu_node(&f->st, "n1", 4);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	assert_null(array_find(&f->st, y));
+	assert_null(array_find(&f->st, z));
+	check_mixed(f, x);
+	assert_true(dep_offered(f, "afterok", y, 1));
+	assert_false(dep_offered(f, "afterok", z, 1));
+	assert_int_equal(f->st.narrays_gone, 1);
+	assert_int_equal(array_set_count(&f->st.arrays_gone[0].bad), 4);
+	fix_commit(f);
+}
+
+/* A parked index (the % limit) given a dependency that is not met is no
+ * longer parked: its array counts it out, and leaves memory once all of
+ * it ended. */
+static void test_parked_dependency_update(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct selection sel;
+	struct task *t, *p, *two;
+	struct array *a;
+	char id[32], dep[64], *fields[] = { dep };
+	uint64_t x;
+
+	fix_cpu_node(&f->st, "n1", 8);
+	p = dep_task(f, "", false);
+	assert_int_equal(submit(f, "0-3%1", false, &t, &e), 0);
+	x = t->st.id;
+	a = array_find(&f->st, x);
+	assert_int_equal(fix_cycle(&f->st), 2);          /* p and index 0 */
+	snprintf(id, sizeof(id), "%llu_2", (unsigned long long)a->id);
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), 0);
+	select_release(&sel);
+	assert_int_equal(hold_ids(f, &alice, true, id, &sel), 0);
+	select_release(&sel);
+	two = array_task_find(&f->st, a, 2);
+	assert_string_equal(two->reason, "array-limit");
+	assert_int_equal(a->nparked, 1);
+	snprintf(dep, sizeof(dep), "dependency=afterok:%llu", (unsigned long long)p->st.id);
+	assert_int_equal(state_task_update(&f->st, two, fields, 1, &alice, &e), 0);
+	assert_string_equal(two->reason, "dependency");
+	assert_int_equal(a->nparked, 0);
+	task_exit(f, p, 0);
+	run_all(f);
+	assert_int_equal(a->nok, 4);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	fix_commit(f);
+}
+
+/* A dependency that can never be met, with kill_on_invalid_dep: the
+ * indices that already exist go with the rest, a held one too. */
+static void test_kill_invalid_held_index(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct selection sel;
+	struct task *t, *p, *two;
+	struct array *a;
+	char id[32], dep[64];
+	uint64_t x;
+
+	fix_cpu_node(&f->st, "n1", 8);
+	p = dep_task(f, "", false);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	snprintf(dep, sizeof(dep), "afterok:%llu", (unsigned long long)p->st.id);
+	assert_int_equal(submit_full(f, &alice, "", "0-3", false, dep, true, &t, &e), 0);
+	x = t->st.id;
+	a = array_find(&f->st, x);
+	snprintf(id, sizeof(id), "%llu_2", (unsigned long long)x);
+	assert_int_equal(hold_ids(f, &alice, false, id, &sel), 0);
+	select_release(&sel);
+	two = array_task_find(&f->st, a, 2);
+	assert_true(two->held);
+	task_exit(f, p, 1);
+	assert_int_equal(t->state, TASK_CANCELLED);
+	assert_int_equal(two->state, TASK_CANCELLED);
+	assert_string_equal(two->reason, "dependency-never-satisfied");
+	assert_int_equal(a->nbad, 4);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	fix_commit(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_specs),
 		cmocka_unit_test(test_set_add),
 		cmocka_unit_test_setup_teardown(test_evict_ended, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_mixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_dependency_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_invalid_held_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_and_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_unlimited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_head, setup, teardown),
