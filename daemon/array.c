@@ -9,6 +9,7 @@
 
 #include "array.h"
 #include "clock.h"
+#include "depend.h"
 #include "error.h"
 #include "log.h"
 #include "state-internal.h"
@@ -431,6 +432,8 @@ static void arrays_add(struct state *st, struct array *a)
 static void array_free(struct array *a)
 {
 	free(a->spec);
+	free(a->dependency);
+	free(a->later);
 	array_set_release(&a->pending);
 	array_set_release(&a->gone_ok);
 	state_task_free(a->tmpl);
@@ -494,6 +497,7 @@ static void array_record(struct state *st, const struct array *a)
 		.pending = pending,
 		.max_running = a->max_running,
 		.held = a->held,
+		.dependency = a->dependency,
 	};
 
 	store_array_put(st->store, &row);
@@ -585,7 +589,15 @@ void array_submit_first(struct task *t, const char *spec)
 	array_set_release(&set);
 }
 
-void array_submit_create(struct state *st, struct task *t, const char *spec)
+/* What a's indices wait for: dependency, as submitted. */
+static void set_dependency(struct array *a, const char *dependency)
+{
+	a->dependency = xstrdup(dependency ? dependency : "");
+	a->later = depend_once_started(a->dependency);
+}
+
+void array_submit_create(struct state *st, struct task *t, const char *spec,
+			 const char *dependency)
 {
 	struct array *a = xcalloc(1, sizeof(*a));
 
@@ -598,6 +610,10 @@ void array_submit_create(struct state *st, struct task *t, const char *spec)
 	a->spec = array_set_format(&a->pending);
 	array_set_remove(&a->pending, t->array_index);
 	a->tmpl = tmpl_copy(t);
+	/* Not t's: a dependency met at submit leaves t with none, and
+	 * singleton holds for each index anew. */
+	set_dependency(a, dependency);
+	str_set(&a->tmpl->dependency, a->dependency);
 	a->held = t->held;
 	a->head = t;
 	if (t->st.state == SCHED_PENDING)
@@ -620,7 +636,7 @@ struct task *array_materialize(struct state *st, struct array *a, uint32_t idx)
 	t->array_index = idx;
 	t->st.successor = true;
 	if (a->deps_met)
-		str_set(&t->dependency, "");
+		str_set(&t->dependency, a->later);
 	task_adopt(st, t);
 	array_record(st, a);
 	/* Nothing is made from it any more (pending never grows back): an
@@ -755,6 +771,9 @@ struct sched_task *array_successor(void *ctx, struct sched_task *started)
 	if (!n)
 		return NULL;
 	a->head = n;
+	/* singleton: t runs now, so n waits for it out of the dispatcher. */
+	if (*a->later && depend_holds_back(st, n))
+		return NULL;
 	a->noffered++;
 	return &n->st;
 }
@@ -990,6 +1009,7 @@ void load_array(void *arg, const struct store_array_row *row)
 	}
 	a->max_running = row->max_running;
 	a->held = row->held;
+	set_dependency(a, row->dependency);
 	arrays_add(st, a);
 }
 
@@ -1025,7 +1045,8 @@ void array_load_task(struct state *st, const struct store_task_row *row)
 	tmp.array_index = row->array_index;
 	tmp.output = (char *)row->output;
 	tmp.error = (char *)row->error;
-	tmp.dependency = (char *)row->dependency;
+	/* The first task's own is what it still waits for: "" once met. */
+	tmp.dependency = (char *)(*a->dependency ? a->dependency : row->dependency);
 	tmp.kill_on_invalid_dep = row->kill_on_invalid_dep;
 	tmp.submit_dir = (char *)row->submit_dir;
 	tmp.ntasks_per_node = row->ntasks_per_node;

@@ -14,7 +14,14 @@
  * materialized (hold, cancel, show) materializes it first.
  *
  * The arrays table keeps each array's pending set as ranges
- * ("5-999:2,1001"), rewritten as indices are materialized.
+ * ("5-999:2,1001"), rewritten as indices are materialized, and the
+ * dependency its indices were submitted with.
+ *
+ * A singleton array (`--dependency singleton`) runs one index at a time:
+ * the successor hook still materializes the next index, which waits on
+ * singleton out of the dispatcher (depend_holds_back) as the array's head,
+ * and enters once the one that runs has ended. The pending rest waits as
+ * ranges behind it: one waiter per array, whatever its length.
  */
 #ifndef HPQD_ARRAY_H
 #define HPQD_ARRAY_H
@@ -94,7 +101,12 @@ struct array {
 	/* for dependencies on the whole array (depend.h) */
 	uint32_t nbegun;             /* indices that started or ended */
 	uint32_t nok, nbad;          /* indices ended COMPLETED, or otherwise (dropped too) */
-	bool deps_met;               /* an index started: the next need not wait */
+	bool deps_met;               /* an index started: the next need not wait, but
+	                              * for singleton (later) */
+	char *dependency;            /* what its indices were submitted with; "" also
+	                              * for an array of a store before version 15 */
+	char *later;                 /* what an index waits for once deps_met
+	                              * (depend_once_started): "" but for singleton */
 	uint32_t ngone;              /* at load: its ended tasks the store did not load */
 	struct array_set gone_ok;    /* indices that ended COMPLETED and left memory */
 	int64_t last_end_ms;         /* when its newest ended index in memory ended */
@@ -113,7 +125,8 @@ const char *array_pending_reason(const struct state *st, const struct array *a);
  * then, once t is recorded, makes the array. */
 int array_submit_check(const char *spec, struct state_err *e);
 void array_submit_first(struct task *t, const char *spec);
-void array_submit_create(struct state *st, struct task *t, const char *spec);
+void array_submit_create(struct state *st, struct task *t, const char *spec,
+			 const char *dependency);
 
 /*
  * Index idx of a materialized now: a PENDING task in the state, recorded,

@@ -25,6 +25,7 @@ struct dterm {
 	enum dtype type;
 	uint64_t id;
 	bool has_index;
+	bool waits;                  /* spec_eval: t waits on it now (is indexed under it) */
 	uint32_t index;
 };
 
@@ -261,14 +262,30 @@ static enum dres term_eval(const struct state *st, const struct task *self,
 	return by_state(d->type, x);
 }
 
-/* Evaluates d for t, dropping the met terms (all-of) from d. */
+/*
+ * Evaluates d for t, dropping the met terms (all-of) from d and marking
+ * those t waits on now. All-of keeps its singleton terms until every
+ * other term is met, and only then asks whether another task of the name
+ * is active: that changes back and forth, so a singleton met while the
+ * rest waits says nothing of the time the rest is met (and the walk of
+ * the tasks is spared meanwhile).
+ */
 static enum dres spec_eval(const struct state *st, const struct task *t, struct dspec *d)
 {
 	unsigned k = 0, never = 0;
+	bool rest = false;           /* all-of: a term other than singleton waits */
 
 	for (unsigned i = 0; i < d->n; i++) {
-		enum dres r = term_eval(st, t, &d->v[i]);
+		struct dterm *x = &d->v[i];
+		enum dres r;
 
+		if (!d->any && x->type == D_SINGLETON) {
+			x->waits = false;    /* below, once the rest is known */
+			d->v[k++] = *x;
+			continue;
+		}
+		r = term_eval(st, t, x);
+		x->waits = r == D_WAIT;
 		if (d->any) {
 			if (r == D_MET) {
 				d->n = 0;
@@ -276,17 +293,28 @@ static enum dres spec_eval(const struct state *st, const struct task *t, struct 
 			}
 			if (r == D_NEVER)
 				never++;
-			d->v[k++] = d->v[i];
+			d->v[k++] = *x;
 		} else {
 			if (r == D_NEVER)
 				return D_NEVER;
-			if (r == D_WAIT)
-				d->v[k++] = d->v[i];
+			if (r == D_WAIT) {
+				rest = true;
+				d->v[k++] = *x;
+			}
 		}
 	}
 	d->n = k;
-	if (d->any && k && never == k)
-		return D_NEVER;
+	if (d->any)
+		return !k ? D_MET : never == k ? D_NEVER : D_WAIT;
+	if (k && !rest) {
+		/* Only singleton terms are left: one walk answers them all. */
+		if (!singleton_busy(st, t)) {
+			d->n = 0;
+			return D_MET;
+		}
+		for (unsigned i = 0; i < k; i++)
+			d->v[i].waits = true;
+	}
 	return k ? D_WAIT : D_MET;
 }
 
@@ -458,29 +486,81 @@ static void drop_indices(struct state *st, const struct array *a)
 	free(ids);
 }
 
-/*
- * Evaluates t's dependencies and acts: into the dispatcher, never
- * satisfiable (maybe cancelled), or waiting (indexed under each term's key
- * when index is set). Returns the outcome.
- */
-static enum dres evaluate(struct state *st, struct task *t, bool index)
+/* Evaluates t's dependencies into d (what is left of them). */
+static enum dres reckon(const struct state *st, const struct task *t, struct dspec *d)
 {
-	struct dspec d;
-	enum dres r;
-	char *left;
-	bool changed;
-
 	if (!t->dependency || !*t->dependency) {
-		r = D_MET;
-		d.n = 0;
-	} else if (dparse(t->dependency, &d, NULL) < 0) {
+		d->n = 0;
+		return D_MET;
+	}
+	if (dparse(t->dependency, d, NULL) < 0) {
 		log_warn("task %llu: unreadable dependency '%s' dropped",
 			 (unsigned long long)t->st.id, t->dependency);
-		d.n = 0;
-		r = D_MET;
-	} else {
-		r = spec_eval(st, t, &d);
+		d->n = 0;
+		return D_MET;
 	}
+	return spec_eval(st, t, d);
+}
+
+/* t's dependency becomes what d left of it; returns whether it changed. */
+static bool keep_left(struct task *t, const struct dspec *d)
+{
+	char *left = dformat(d);
+	bool changed = strcmp(left, t->dependency ? t->dependency : "") != 0;
+
+	if (changed) {
+		str_free(t->dependency);
+		t->dependency = left;
+	} else {
+		free(left);
+	}
+	return changed;
+}
+
+/*
+ * Indexes waiting t under the keys of the terms it waits on: all of them
+ * (woke 0), or, when a wake of key woke took it out of that key's list,
+ * that key and singleton's (the lists of its other terms still hold it;
+ * all-of comes to wait on singleton only once the rest is met).
+ */
+static void index_waits(struct state *st, const struct task *t, const struct dspec *d,
+			uint64_t woke)
+{
+	for (unsigned i = 0; i < d->n; i++) {
+		uint64_t key;
+
+		if (!d->v[i].waits)
+			continue;
+		key = term_key(st, t, &d->v[i]);
+		if (!woke || key == woke || d->v[i].type == D_SINGLETON)
+			wadd(st, key, t->st.id);
+	}
+}
+
+/* t waits for what d left: its reason, its row, the index. */
+static void wait_left(struct state *st, struct task *t, const struct dspec *d, uint64_t woke)
+{
+	bool changed = keep_left(t, d);
+
+	if (!t->reason || strcmp(t->reason, "dependency")) {
+		str_set(&t->reason, "dependency");
+		changed = true;
+	}
+	if (changed)
+		task_save(st, t);
+	index_waits(st, t, d, woke);
+}
+
+/*
+ * Evaluates t's dependencies and acts: into the dispatcher, never
+ * satisfiable (maybe cancelled), or waiting (indexed as index_waits
+ * says). Returns the outcome.
+ */
+static enum dres evaluate(struct state *st, struct task *t, uint64_t woke)
+{
+	struct dspec d;
+	enum dres r = reckon(st, t, &d);
+
 	if (r == D_NEVER) {
 		if (t->reason && !strcmp(t->reason, "dependency-never-satisfied") &&
 		    !t->kill_on_invalid_dep)
@@ -502,17 +582,10 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 			    t->dependency);
 		return r;
 	}
-	left = dformat(&d);
-	changed = strcmp(left, t->dependency ? t->dependency : "") != 0;
-	if (changed) {
-		str_free(t->dependency);
-		t->dependency = left;
-	} else {
-		free(left);
-	}
 	if (r == D_MET) {
 		int k;
 
+		keep_left(t, &d);
 		str_set(&t->reason, "");
 		if (t->array_id)
 			k = array_offer(st, t);
@@ -528,15 +601,7 @@ static enum dres evaluate(struct state *st, struct task *t, bool index)
 		mark_dirty(st);
 		return k > 0 ? D_MET : D_WAIT;
 	}
-	if (!t->reason || strcmp(t->reason, "dependency")) {
-		str_set(&t->reason, "dependency");
-		changed = true;
-	}
-	if (changed)
-		task_save(st, t);
-	if (index)
-		for (unsigned i = 0; i < d.n; i++)
-			wadd(st, term_key(st, t, &d.v[i]), t->st.id);
+	wait_left(st, t, &d, woke);
 	return r;
 }
 
@@ -544,7 +609,23 @@ bool depend_offer(struct state *st, struct task *t)
 {
 	if (!waits(t))
 		return false;
-	return evaluate(st, t, true) == D_MET;
+	return evaluate(st, t, 0) == D_MET;
+}
+
+bool depend_holds_back(struct state *st, struct task *t)
+{
+	struct dspec d;
+	enum dres r = reckon(st, t, &d);
+
+	if (r == D_MET) {
+		if (keep_left(t, &d))
+			task_save(st, t);
+		return false;
+	}
+	/* Never D_NEVER: a successor waits for singleton alone, or for an
+	 * any-of with it (array.c), and singleton is never unsatisfiable. */
+	wait_left(st, t, &d, 0);
+	return true;
 }
 
 void depend_changed(struct state *st, struct task *t)
@@ -560,7 +641,7 @@ void depend_changed(struct state *st, struct task *t)
 		task_leaving(st, t);
 		str_set(&t->reason, "");
 	}
-	evaluate(st, t, true);
+	evaluate(st, t, 0);
 	if (t->array_id) {
 		struct array *a = array_find(st, t->array_id);
 
@@ -580,6 +661,18 @@ bool depend_met(struct state *st, const struct task *t)
 	return spec_eval(st, t, &d) == D_MET;
 }
 
+char *depend_once_started(const char *spec)
+{
+	struct dspec d;
+
+	if (!spec || dparse(spec, &d, NULL) < 0)
+		return xstrdup("");
+	for (unsigned i = 0; i < d.n; i++)
+		if (d.v[i].type == D_SINGLETON)
+			return xstrdup(d.any ? spec : "singleton");
+	return xstrdup("");
+}
+
 /* Looks again at the tasks waiting under key; those that still wait on
  * key stay in its list. */
 static void wake(struct state *st, uint64_t key)
@@ -590,21 +683,9 @@ static void wake(struct state *st, uint64_t key)
 		return;
 	for (uint32_t i = 0; i < w->n; i++) {
 		struct task *t = state_task_find(st, w->ids[i]);
-		struct dspec d;
 
-		if (!t || !waits(t))
-			continue;
-		if (evaluate(st, t, false) != D_WAIT)
-			continue;
-		/* Still waiting: on key too? */
-		if (dparse(t->dependency, &d, NULL) < 0)
-			continue;
-		for (unsigned k = 0; k < d.n; k++) {
-			if (term_key(st, t, &d.v[k]) == key) {
-				wadd(st, key, t->st.id);
-				break;
-			}
-		}
+		if (t && waits(t))
+			evaluate(st, t, key);
 	}
 	free(w->ids);
 	free(w);
@@ -648,7 +729,7 @@ void depend_load_done(struct state *st)
 		struct task *t = st->tasks[i];
 
 		if (t->dependency && *t->dependency && waits(t))
-			evaluate(st, t, true);
+			evaluate(st, t, 0);
 	}
 }
 

@@ -13,7 +13,10 @@
  *
  * Waiting tasks are indexed by what they wait for (a task, or an array for
  * its indices; singleton by user and name), so a change costs O(the tasks
- * waiting on it), not O(pending).
+ * waiting on it), not O(pending). singleton is "no other task of the
+ * user's with this name is in the dispatcher or running"; an array's
+ * indices share its name, so a singleton array runs one index at a time,
+ * and only its one materialized head waits on it (array.h).
  */
 #ifndef HPQD_DEPEND_H
 #define HPQD_DEPEND_H
@@ -47,6 +50,20 @@ bool depend_met(struct state *st, const struct task *t);
  * again only once the new dependencies are met.
  */
 void depend_changed(struct state *st, struct task *t);
+/*
+ * An array's index that the dispatcher's successor hook made: whether it
+ * waits (reason "dependency", indexed; true) or its dependency is met
+ * (false: the hook hands it over). Never calls into the dispatcher.
+ */
+bool depend_holds_back(struct state *st, struct task *t);
+/*
+ * What an array's later indices still wait for once one of its indices
+ * started, for spec, what they were submitted with: the other terms are
+ * met for good, singleton never is. "" without singleton, "singleton"
+ * for all-of, spec itself for any-of (singleton may be what was met).
+ * malloc'd.
+ */
+char *depend_once_started(const char *spec);
 /* The tasks waiting on one look again when it starts or ends: state_init
  * subscribes them (state.h). */
 void depend_follow_tasks(struct state *st);

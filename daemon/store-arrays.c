@@ -10,20 +10,21 @@
 
 const struct stmt_def store_array_stmts[] = {
 	{ ST_ARRAY_PUT,
-	  "INSERT OR REPLACE INTO arrays (id, spec, pending, max_running, held)"
-	  " VALUES (?,?,?,?,?)" },
+	  "INSERT OR REPLACE INTO arrays (id, spec, pending, max_running, held, dependency)"
+	  " VALUES (?,?,?,?,?,?)" },
 	{ ST_COUNT, NULL },
 };
 
 void store_array_put(struct store *s, const struct store_array_row *a)
 {
-	struct op *op = op_new(s, ST_ARRAY_PUT, 5);
+	struct op *op = op_new(s, ST_ARRAY_PUT, 6);
 
 	op_int(op, 0, (int64_t)a->id);
 	op_text(op, 1, a->spec);
 	op_text(op, 2, a->pending);
 	op_int(op, 3, a->max_running);
 	op_int(op, 4, a->held);
+	op_text(op, 5, a->dependency ? a->dependency : "");
 }
 
 static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
@@ -34,6 +35,7 @@ static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.pending = col_text(q, 2),
 		.max_running = (uint32_t)sqlite3_column_int64(q, 3),
 		.held = sqlite3_column_int64(q, 4) != 0,
+		.dependency = col_text(q, 5),
 	};
 
 	cb->on_array(arg, &a);
@@ -41,6 +43,6 @@ static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 
 int store_load_arrays(struct store *s, const struct store_loader *cb, void *arg)
 {
-	return store_load_rows(s, "SELECT id, spec, pending, max_running, held FROM arrays"
-			       " ORDER BY id", array_row, cb, arg);
+	return store_load_rows(s, "SELECT id, spec, pending, max_running, held, dependency"
+			       " FROM arrays ORDER BY id", array_row, cb, arg);
 }

@@ -379,6 +379,16 @@ static const char schema_v14[] =
 	"  id INTEGER PRIMARY KEY\n"
 	");\n";
 
+/*
+ * Version 15: an array keeps the dependency its indices were submitted
+ * with. Its first task keeps only what it still waits for ("" once met),
+ * which was all a restart had to make the rest from: a singleton array,
+ * whose every index waits for singleton anew, ran the rest of its indices
+ * at once after a restart.
+ */
+static const char schema_v15[] =
+	"ALTER TABLE arrays ADD COLUMN dependency TEXT NOT NULL DEFAULT '';\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -394,6 +404,7 @@ static const char *const migrations[] = {
 	schema_v12,
 	schema_v13,
 	schema_v14,
+	schema_v15,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

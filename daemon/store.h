@@ -211,6 +211,8 @@ struct store_array_row {
 	const char *pending;         /* ranges; "" when none */
 	uint32_t max_running;        /* 0: no limit */
 	bool held;
+	const char *dependency;      /* version 15: what its indices were submitted
+	                              * with (singleton holds for each); "" none */
 };
 
 /* A training plan (plan.h). Its segments in one text:

@@ -408,7 +408,7 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	cls->active++;
 	task_enter(st, t);
 	if (*spec->array)
-		array_submit_create(st, t, spec->array);
+		array_submit_create(st, t, spec->array, spec->dependency);
 	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
 		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
 	if (*t->dependency)

@@ -22,6 +22,9 @@
  *     afterok chains,
  *     afternotok, never-satisfied with and without kill_on_invalid_dep,
  *     any-of, arrays as a whole and by index, singleton, and a restart;
+ *   - a singleton array runs one index at a time (met at submit or not,
+ *     with afterok and a % limit, a million indices, across restarts),
+ *     and a plain task of its name and user waits its turn;
  *   - adding to index sets in any order joins ranges by stride;
  *   - an array's ended tasks leave memory while the rest runs, the array
  *     once all of it ended; dependencies on its indices and on it still
@@ -1187,6 +1190,216 @@ static void test_kill_invalid_held_index(void **ts)
 	fix_commit(f);
 }
 
+/* ---------------------------------------------------------------- singleton arrays */
+
+/* The tasks of user's named "solo" that run now; *one: the last of them. */
+static uint32_t solo_running(struct fix *f, const char *user, struct task **one)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < f->st.ntasks; i++) {
+		struct task *t = f->st.tasks[i];
+
+		if (t->state == TASK_RUNNING && !strcmp(t->name, "solo") && !strcmp(t->user, user)) {
+			n++;
+			if (one)
+				*one = t;
+		}
+	}
+	return n;
+}
+
+/*
+ * Runs alice's "solo" tasks to the end, one at a time: after each cycle
+ * exactly one runs (never two), the one that runs exits 0, until none is
+ * left to start. Returns how many ran.
+ */
+static uint32_t run_solo_one_by_one(struct fix *f)
+{
+	uint32_t ran = 0;
+	struct task *t;
+
+	for (;;) {
+		fix_cycle(&f->st);
+		fix_cycle(&f->st);
+		if (!solo_running(f, "alice", NULL))
+			return ran;
+		assert_int_equal(solo_running(f, "alice", &t), 1);
+		task_exit(f, t, 0);
+		ran++;
+	}
+}
+
+/*
+ * singleton: "no other task of yours with the same name is active". An
+ * array's indices share its name, so they run one at a time, as in Slurm,
+ * also when the dependency was met at submit; a plain task of the name
+ * waits its turn too, another user's does not.
+ */
+static void test_singleton_array(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *t, *plain, *other, *run;
+	struct array *a;
+
+	fix_cpu_node(&f->st, "n1", 8);
+	assert_int_equal(submit_full(f, &alice, "solo", "0-3", false, "singleton", false, &t, &e),
+			 0);
+	assert_int_equal(t->st.state, SCHED_PENDING);   /* met at submit */
+	a = array_find(&f->st, t->st.id);
+	fix_cycle(&f->st);
+	fix_cycle(&f->st);
+	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 1);
+	/* The next index waits out of the dispatcher, the rest as ranges. */
+	assert_non_null(a->head);
+	assert_int_equal(a->head->array_index, 1);
+	assert_int_equal(a->head->st.state, SCHED_NONE);
+	assert_string_equal(a->head->reason, "dependency");
+	assert_string_equal(a->head->dependency, "singleton");
+	assert_int_equal(array_set_count(&a->pending), 2);
+	assert_int_equal(f->st.ntasks, 2);
+
+	/* While an index runs, a plain task of the name waits; bob's runs. */
+	assert_int_equal(submit_full(f, &alice, "solo", "", false, "singleton", false, &plain,
+				     &e), 0);
+	assert_int_equal(plain->st.state, SCHED_NONE);
+	assert_string_equal(plain->reason, "dependency");
+	assert_int_equal(submit_full(f, &bob, "solo", "", false, "singleton", false, &other, &e),
+			 0);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	assert_int_equal(other->state, TASK_RUNNING);
+	assert_int_equal(solo_running(f, "alice", &run), 1);
+	assert_int_equal(run->array_index, 0);
+
+	/* Index 0 ends: one more of alice's starts, not two; then each in
+	 * turn, through the whole array and the plain task. */
+	task_exit(f, run, 0);
+	assert_int_equal(run_solo_one_by_one(f), 4);
+	assert_int_equal(count_state(f, a->id, TASK_COMPLETED), 4);
+	assert_int_equal(plain->state, TASK_COMPLETED);
+	assert_true(array_set_empty(&a->pending));
+	fix_commit(f);
+}
+
+/*
+ * A million-index singleton array: still one materialized waiter behind
+ * the index that runs (what a wake of the name looks at), the rest ranges.
+ */
+static void test_singleton_array_large(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *t, *run;
+	struct array *a;
+
+	fix_cpu_node(&f->st, "n1", 64);
+	assert_int_equal(submit_full(f, &alice, "solo", "0-999999", false, "singleton", false,
+				     &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	for (uint32_t i = 0; i < 3; i++) {
+		fix_cycle(&f->st);
+		fix_cycle(&f->st);
+		assert_int_equal(solo_running(f, "alice", &run), 1);
+		assert_int_equal(run->array_index, i);
+		assert_int_equal(count_state(f, a->id, TASK_PENDING), 1);
+		assert_int_equal(array_set_count(&a->pending), 999998 - i);
+		task_exit(f, run, 0);
+	}
+	fix_commit(f);
+}
+
+/*
+ * singleton with other terms and the % limit: the array waits for
+ * afterok's task first, then runs one index at a time although its %
+ * limit allows two; a running plain task of the name holds back its
+ * first index until it ends. A failed afterok is never satisfied.
+ */
+static void test_singleton_array_terms(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *x, *t, *plain, *bad;
+	struct array *a;
+	char spec[64];
+
+	fix_cpu_node(&f->st, "n1", 8);
+	assert_int_equal(submit_full(f, &alice, "x", "", false, "", false, &x, &e), 0);
+	snprintf(spec, sizeof(spec), "afterok:%llu,singleton", (unsigned long long)x->st.id);
+	assert_int_equal(submit_full(f, &alice, "solo", "0-4%2", false, spec, false, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	assert_int_equal(fix_cycle(&f->st), 1);          /* x only */
+	assert_int_equal(count_state(f, a->id, TASK_RUNNING), 0);
+	assert_string_equal(t->reason, "dependency");
+	/* singleton is kept while afterok waits: it is asked again at the end. */
+	assert_string_equal(t->dependency, spec);
+	assert_int_equal(submit_full(f, &alice, "solo", "", false, "", false, &plain, &e), 0);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	assert_int_equal(plain->state, TASK_RUNNING);
+	task_exit(f, x, 0);                                /* met but for singleton */
+	assert_int_equal(t->st.state, SCHED_NONE);
+	assert_string_equal(t->dependency, "singleton");
+	assert_int_equal(fix_cycle(&f->st), 0);
+	task_exit(f, plain, 0);
+	assert_int_equal(t->st.state, SCHED_PENDING);
+	assert_int_equal(run_solo_one_by_one(f), 5);
+	assert_int_equal(count_state(f, a->id, TASK_COMPLETED), 5);
+
+	/* afterok on a task that failed: never, the singleton aside. */
+	assert_int_equal(submit_full(f, &alice, "x", "", false, "", false, &x, &e), 0);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	task_exit(f, x, 1);
+	snprintf(spec, sizeof(spec), "afterok:%llu,singleton", (unsigned long long)x->st.id);
+	assert_int_equal(submit_full(f, &alice, "solo", "0-2", false, spec, false, &bad, &e), 0);
+	assert_string_equal(bad->reason, "dependency-never-satisfied");
+	assert_int_equal(fix_cycle(&f->st), 0);
+	fix_commit(f);
+}
+
+/* A restart keeps a singleton array one at a time: before its first
+ * index starts, while one runs with the next waiting, and while the next
+ * is queued after the one before ended. */
+static void test_singleton_array_restart(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct task *t, *run;
+	uint64_t id;
+
+	fix_cpu_node(&f->st, "n1", 8);
+	assert_int_equal(submit_full(f, &alice, "solo", "0-5", false, "singleton", false, &t, &e),
+			 0);
+	id = t->st.id;
+	fix_commit(f);
+	fix_close(f);                                      /* index 0 queued, not started */
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 8);
+	fix_cycle(&f->st);
+	fix_cycle(&f->st);
+	assert_int_equal(solo_running(f, "alice", &run), 1);
+	assert_int_equal(run->array_index, 0);
+	fix_commit(f);
+	fix_close(f);                                      /* 0 runs, 1 waits */
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 8);
+	fix_cycle(&f->st);
+	assert_int_equal(solo_running(f, "alice", &run), 1);
+	assert_string_equal(array_find(&f->st, id)->head->reason, "dependency");
+	task_exit(f, run, 0);
+	fix_commit(f);
+	fix_close(f);                                      /* 1 queued, 0 ended */
+	fix_open(f);
+	fix_cpu_node(&f->st, "n1", 8);
+	fix_cycle(&f->st);
+	fix_cycle(&f->st);
+	assert_int_equal(solo_running(f, "alice", &run), 1);
+	assert_int_equal(run->array_index, 1);
+	task_exit(f, run, 0);
+	assert_int_equal(run_solo_one_by_one(f), 4);
+	assert_int_equal(count_state(f, id, TASK_COMPLETED), 6);
+	fix_commit(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1207,6 +1420,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_depend_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depend_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depend_index_task_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_singleton_array, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_singleton_array_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_singleton_array_terms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_singleton_array_restart, setup, teardown),
 	};
 
 	hpq_log_set_level(LOG_WARNING);

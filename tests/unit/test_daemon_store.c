@@ -185,8 +185,9 @@ static void test_new_database_has_defaults(void **ts)
 	 * made from; 9: deprecated uses and backups (upgrade insights);
 	 * 10: the autoscaler's nodes (daemon/autoscale.c); 11: training plans
 	 * (daemon/plan.c); 12: the plan a task runs in; 13: changes of many
-	 * tasks at once (task_bulk); 14: how pruned tasks ended (tasks_gone_bad) */
-	assert_int_equal(store_schema_latest(), 14);
+	 * tasks at once (task_bulk); 14: how pruned tasks ended (tasks_gone_bad);
+	 * 15: the dependency an array's indices were submitted with */
+	assert_int_equal(store_schema_latest(), 15);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1421,6 +1422,7 @@ static void test_v8_upgrades(void **ts)
 	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
 			 " DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
 			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+			 " ALTER TABLE arrays DROP COLUMN dependency;"
 			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
@@ -1489,6 +1491,7 @@ static void test_v9_upgrades(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; "
 			 "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk; "
+			 "ALTER TABLE arrays DROP COLUMN dependency; "
 			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v9 fixture: %s", msg);
@@ -1546,7 +1549,8 @@ static void test_plans_upgrade(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 10);
 	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
-			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk", NULL, NULL, &msg) != SQLITE_OK ||
+			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+			 " ALTER TABLE arrays DROP COLUMN dependency", NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
 	sqlite3_close(db);
@@ -1595,7 +1599,7 @@ static void test_plan_tasks_upgrade(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 11);
 	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE tasks_gone_bad;"
-			 " DROP TABLE task_bulk", NULL,
+			 " DROP TABLE task_bulk; ALTER TABLE arrays DROP COLUMN dependency", NULL,
 			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
@@ -1950,6 +1954,7 @@ static void test_v12_upgrades(void **ts)
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+			 " ALTER TABLE arrays DROP COLUMN dependency;"
 			 " PRAGMA user_version = 12", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v12 fixture: %s", msg);
@@ -1989,7 +1994,8 @@ static void test_v13_upgrades(void **ts)
 	state_release(&st);
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; PRAGMA user_version = 13", NULL, NULL,
+	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; ALTER TABLE arrays DROP COLUMN dependency;"
+			 " PRAGMA user_version = 13", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v13 fixture: %s", msg);
 	sqlite3_close(db);
@@ -2000,6 +2006,34 @@ static void test_v13_upgrades(void **ts)
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks"), 2);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks_gone_bad"), 0);
 	assert_int_equal(st.ntasks, 2);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
+/* Version 15 adds arrays.dependency to a version-14 database, "" for the
+ * arrays it had (their first task's dependency stands for it, as before). */
+static void test_v14_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	sqlite3 *db;
+	char *msg = NULL;
+
+	load(s, &st);
+	state_release(&st);
+	fix_close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "ALTER TABLE arrays DROP COLUMN dependency;"
+			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', '');"
+			 " PRAGMA user_version = 14", NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v14 fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	load(s, &st);
+	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays WHERE dependency = ''"), 1);
 	state_release(&st);
 	fix_close_store(f, s);
 }
@@ -2047,6 +2081,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_finished_at_load, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v12_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v13_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v14_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_token_outlives_its_join, setup, fix_teardown),
 	};
