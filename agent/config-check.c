@@ -15,12 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ini.h>
-
 #include "cgroup.h"
 #include "config-check.h"
 #include "credentials.h"
 #include "error.h"
+#include "inifile.h"
 #include "log.h"
 #include "parse.h"
 #include "path.h"
@@ -212,15 +211,14 @@ static bool names_has(const struct names *l, const char *key)
 	return false;
 }
 
-static int on_file_key(void *user, const char *section, const char *name, const char *value)
+static int on_file_key(void *user, const char *section, const char *name, const char *value,
+		       char *err, size_t errlen)
 {
 	struct names *l = user;
 
-	if (!name)
-		return 1;
 	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n++] = name_norm(name);
-	return 1;
+	return 0;
 }
 
 struct printer {
@@ -283,7 +281,7 @@ void config_print(const struct agent_config *cfg, struct hpq_res capacity,
 	/* load_settings has read it already; a file that changed since is
 	 * only misattributed, never misread. */
 	if (config_path)
-		ini_parse(config_path, on_file_key, &p.file);
+		hpq_ini_load(config_path, on_file_key, &p.file, NULL, 0);
 
 	fprintf(out, "[agent]\n");
 	put(&p, "server", cfg->server, NULL);

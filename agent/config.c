@@ -12,13 +12,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <ini.h>
 
 #include "cgroup.h"
 #include "config.h"
 #include "credentials.h"
 #include "error.h"
 #include "health.h"
+#include "inifile.h"
 #include "local.h"
 #include "hpq.h"
 #include "log.h"
@@ -481,54 +481,27 @@ int config_set(struct agent_config *cfg, const char *key_in, const char *value, 
 	return 0;
 }
 
-struct config_file {
-	struct agent_config *cfg;
-	char msg[256];     /* the first error; inih gives its line */
-	bool failed;
-};
-
-/* inih calls this per key; returning 0 makes ini_parse report the line. */
-static int config_ini_cb(void *user, const char *section, const char *name, const char *value)
+/* inifile.h calls this per key, in file order. */
+static int config_ini_cb(void *user, const char *section, const char *name, const char *value,
+			 char *err, size_t errlen)
 {
-	struct config_file *cf = user;
+	struct agent_config *cfg = user;
 
-	if (cf->failed)
-		return 1;
-	if (section[0] && strcmp(section, "agent") != 0) {
-		hpq_errf(cf->msg, sizeof(cf->msg), HPQ_EINVAL,
-			 "unknown section [%s]; settings go in [agent] or " "before any section",
-			 section);
-		cf->failed = true;
-		return 0;
-	}
-	if (config_set(cf->cfg, name, value, cf->msg, sizeof(cf->msg)) < 0) {
-		cf->failed = true;
-		return 0;
-	}
-	return 1;
+	if (section[0] && strcmp(section, "agent") != 0)
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"unknown section [%s]; settings go in [agent] or before any "
+				"section", section);
+	return config_set(cfg, name, value, err, errlen) < 0 ? HPQ_EINVAL : 0;
 }
 
 int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct config_file cf = {.cfg = cfg};
-	FILE *f = fopen(path, "re");
+	char msg[512];
 	int r;
 
-	if (!f) {
-		r = -errno;
-		hpq_errf(err, errlen, HPQ_EINVAL, "cannot open '%s': %s", path, strerror(errno));
-		return r;
-	}
-	r = ini_parse_file(f, config_ini_cb, &cf);
-	fclose(f);
+	r = hpq_ini_load(path, config_ini_cb, cfg, msg, sizeof(msg));
 	if (r < 0)
-		return hpq_errf(err, errlen, HPQ_EINVAL, "cannot read '%s'", path);
-	if (r > 0 && cf.failed)
-		return hpq_errf(err, errlen, HPQ_EINVAL, "%s:%d: %s", path, r, cf.msg);
-	if (r > 0)
-		return hpq_errf(err, errlen, HPQ_EINVAL,
-				"%s:%d: syntax error: expected 'key = value' or " "'[section]'",
-				path, r);
+		return hpq_errf(err, errlen, r, "%s", msg);
 	return 0;
 }
 

@@ -11,10 +11,9 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include <ini.h>
-
 #include "config-check.h"
 #include "error.h"
+#include "inifile.h"
 #include "parse.h"
 #include "path.h"
 #include "xalloc.h"
@@ -182,17 +181,16 @@ static bool names_has(char *const *v, size_t n, const char *section, const char 
 	return false;
 }
 
-/* The keys a file sets, under the names --check prints them by. */
-static int on_file_key(void *user, const char *section, const char *name, const char *value)
+/* The keys a file sets, under the names --check prints them by (inifile.h). */
+static int on_file_key(void *user, const char *section, const char *name, const char *value,
+		       char *err, size_t errlen)
 {
-	if (!name)
-		return 1;
 	if (!*section)
 		section = "hpqd";
 	else if (!strcmp(section, "nodes"))
 		section = "agents"; /* the same setting under another name */
 	names_add(user, section, name);
-	return 1;
+	return 0;
 }
 
 void config_print_sources(FILE *out, const char *text, const char *config_path,
@@ -204,7 +202,7 @@ void config_print_sources(FILE *out, const char *text, const char *config_path,
 	/* config_load has read it already; a file that changed since is
 	 * only misattributed, never misread. */
 	if (config_path)
-		ini_parse(config_path, on_file_key, &file);
+		hpq_ini_load(config_path, on_file_key, &file, NULL, 0);
 	for (const char *line = text; *line;) {
 		size_t len = strcspn(line, "\n"), klen = strcspn(line, " =");
 		const char *src;

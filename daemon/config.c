@@ -11,11 +11,11 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include <ini.h>
 
 #include "config.h"
 #include "error.h"
 #include "hpq.h"
+#include "inifile.h"
 #include "log.h"
 #include "parse.h"
 #include "xalloc.h"
@@ -1061,24 +1061,16 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 	return hpq_errf(err, errlen, HPQ_ENOTFOUND, "unknown key '%s' in [%s]", key, section);
 }
 
-struct load_ctx {
-	struct config *c;
-	char msg[256]; /* the first error; inih gives its line */
-	bool failed;
-};
-
-static int on_ini(void *user, const char *section, const char *name, const char *value)
+/* inifile.h calls this per key, in file order. */
+static int on_ini(void *user, const char *section, const char *name, const char *value,
+		  char *err, size_t errlen)
 {
-	struct load_ctx *ctx = user;
-	struct config *c = ctx->c;
+	struct config *c = user;
 	char *full = NULL;
 
-	/* inih calls with name == NULL at a new section when that option is on. */
-	if (!name)
-		return 1;
 	/* Which keys the file sets, for hpq upgrade-check (keys a release does
 	 * not know, deprecated ones). A key repeated is listed once. */
-	xasprintf(&full, "%s.%s", section && *section ? section : "hpqd", name);
+	xasprintf(&full, "%s.%s", *section ? section : "hpqd", name);
 	for (size_t i = 0; i < c->nfile_keys && full; i++)
 		if (!strcmp(c->file_keys[i], full)) {
 			free(full);
@@ -1088,34 +1080,19 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		c->file_keys = xreallocarray(c->file_keys, c->nfile_keys + 1, sizeof(char *));
 		c->file_keys[c->nfile_keys++] = full;
 	}
-	if (ctx->failed)
-		return 1; /* inih reports the first error's line: keep its message */
-	if (config_set(ctx->c, section, name, value ? value : "", ctx->msg,
-		       sizeof(ctx->msg)) != 0) {
-		ctx->failed = true;
-		return 0;
-	}
-	return 1;
+	return config_set(c, section, name, value, err, errlen);
 }
 
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	struct load_ctx ctx = { .c = c };
+	char msg[512];
 	int r;
 
 	free(c->file);
 	c->file = xstrdup(path);
-	r = ini_parse(path, on_ini, &ctx);
-	if (r == -1) {
-		int e = errno ? errno : ENOENT;
-
-		return hpq_errf(err, errlen, -e, "cannot open config '%s': %s", path, strerror(e));
-	}
-	if (r == -2)
-		hpq_fatal("out of memory reading '%s'", path);
-	if (r > 0)
-		return hpq_errf(err, errlen, HPQ_EINVAL, "%s:%d: %s", path, r,
-				ctx.msg[0] ? ctx.msg : "syntax error");
+	r = hpq_ini_load(path, on_ini, c, msg, sizeof(msg));
+	if (r < 0)
+		return hpq_errf(err, errlen, r, "%s", msg);
 	return 0;
 }
 

@@ -339,6 +339,43 @@ static void file_errors_name_the_line(void **state)
 	free(bad_key);
 }
 
+/* A syntax error, then a bad value: the error names line 2 and what is wrong
+ * there, not line 2 with line 3's message. */
+static void file_error_line_matches_message(void **state)
+{
+	struct agent_config c;
+	char err[256], want[300];
+	char *path = write_file("name = n1\nthis is no setting\ngpus = many\n");
+
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), HPQ_EINVAL);
+	snprintf(want, sizeof(want), "%s:2: syntax error", path);
+	if (!strstr(err, want))
+		fail_msg("'%s' does not say line 2 is a syntax error", err);
+	config_release(&c);
+	unlink(path);
+	free(path);
+}
+
+/* A continuation line (leading blank) must not silently replace the list
+ * the line before set: "labels = ib," "  nvlink" is both, or an error. */
+static void file_continuation_keeps_list(void **state)
+{
+	struct agent_config c;
+	char err[256];
+	char *path = write_file("labels = ib,\n  nvlink\n");
+	int r;
+
+	config_init(&c);
+	r = config_load(&c, path, err, sizeof(err));
+	if (r == 0 && !(c.nlabels == 2 && !strcmp(c.labels[0], "ib")))
+		fail_msg("labels = ib,<newline>  nvlink was read as %zu label(s), the first '%s'",
+			 c.nlabels, c.nlabels ? c.labels[0] : "");
+	config_release(&c);
+	unlink(path);
+	free(path);
+}
+
 static void finish_names_the_node(void **state)
 {
 	struct agent_config c;
@@ -525,6 +562,8 @@ int main(void)
 		cmocka_unit_test(finish_checks_trust),
 		cmocka_unit_test(file_with_section),
 		cmocka_unit_test(file_errors_name_the_line),
+		cmocka_unit_test(file_error_line_matches_message),
+		cmocka_unit_test(file_continuation_keeps_list),
 		cmocka_unit_test(finish_names_the_node),
 		cmocka_unit_test(check_make_absolute),
 		cmocka_unit_test(check_against_the_system),

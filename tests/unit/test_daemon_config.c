@@ -428,6 +428,76 @@ static void load_first_error(void **state)
 	config_release(&c);
 }
 
+/* A continuation line (leading blank) must not replace the list the line
+ * before set: "admins = alice," "  bob" is both names or an error, never
+ * bob alone (alice would lose her rights without a word). */
+static void load_continuation_keeps_admins(void **state)
+{
+	struct config c;
+	char err[512];
+	int r;
+
+	write_file(path_in("cont.conf"), "[auth]\nadmins = alice,\n  bob\n", 0644);
+	config_init(&c);
+	r = config_load(&c, path_in("cont.conf"), err, sizeof(err));
+	if (r == 0 && !(c.nadmins == 2 && !strcmp(c.admins[0], "alice")))
+		fail_msg("admins = alice,<newline>  bob was read as %zu admin(s), the first '%s'",
+			 c.nadmins, c.nadmins ? c.admins[0] : "");
+	if (r != 0 && !strstr(err, ":3: "))
+		fail_msg("'%s' does not name line 3", err);
+	config_release(&c);
+}
+
+/* A line longer than inih's buffer (199 bytes with Debian's) must not be
+ * cut in two, its tail read as a line of its own: 96 admins or an error
+ * naming the line, never {zed}. */
+static void load_long_line_not_split(void **state)
+{
+	struct config c;
+	char text[512], err[512];
+	size_t n = 0;
+	int r;
+
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "[auth]\nadmins = ");
+	for (int i = 0; i < 95; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "u,");
+	snprintf(text + n, sizeof(text) - n, " zed\n");
+	assert_true(strlen(strchr(text, '\n') + 1) > 200);
+	write_file(path_in("long.conf"), text, 0644);
+	config_init(&c);
+	r = config_load(&c, path_in("long.conf"), err, sizeof(err));
+	if (r == 0 && c.nadmins != 96)
+		fail_msg("a %zu-byte admins line of 96 names was read as %zu admin(s), the "
+			 "first '%s'", strlen(strchr(text, '\n') + 1) - 1, c.nadmins,
+			 c.nadmins ? c.admins[0] : "");
+	if (r != 0 && !strstr(err, ":2: "))
+		fail_msg("'%s' does not name line 2", err);
+	config_release(&c);
+}
+
+/* A syntax error, then a bad value: the error names line 2 and what is
+ * wrong there, not line 2 with line 3's message. */
+static void load_error_line_matches_message(void **state)
+{
+	struct config c;
+	char err[512];
+
+	write_file(path_in("syntax.conf"), "[agents]\nthis is no setting\nheartbeat = 0\n", 0644);
+	config_init(&c);
+	assert_int_equal(config_load(&c, path_in("syntax.conf"), err, sizeof(err)), HPQ_EINVAL);
+	if (!strstr(err, ":2: syntax error"))
+		fail_msg("'%s' does not say line 2 is a syntax error", err);
+	config_release(&c);
+
+	/* And the other way round: the bad value first. */
+	write_file(path_in("syntax2.conf"), "[agents]\nheartbeat = 0\nthis is no setting\n", 0644);
+	config_init(&c);
+	assert_int_equal(config_load(&c, path_in("syntax2.conf"), err, sizeof(err)), HPQ_EINVAL);
+	if (!strstr(err, ":2: invalid heartbeat"))
+		fail_msg("'%s' does not say what is wrong with line 2", err);
+	config_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +510,9 @@ int main(void)
 		cmocka_unit_test(tasks_retention),
 		cmocka_unit_test(plans_settings),
 		cmocka_unit_test(load_first_error),
+		cmocka_unit_test(load_continuation_keeps_admins),
+		cmocka_unit_test(load_long_line_not_split),
+		cmocka_unit_test(load_error_line_matches_message),
 	};
 	char cmd[128];
 	int r;
