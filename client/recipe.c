@@ -71,9 +71,13 @@ const char *recipe_launcher_name(enum recipe_launcher l)
 	}
 }
 
+static const char *const type_names[] = {"string", "int", "bool", "duration", "size", "time"};
+
+/* What a value of type t is, for "'x' is not a ..." */
 static const char *type_name(enum recipe_type t)
 {
-	static const char *const names[] = {"string", "int", "bool", "duration", "size"};
+	static const char *const names[] = {"string", "int", "bool", "duration", "size",
+					    "time limit"};
 
 	return names[t];
 }
@@ -176,10 +180,8 @@ static int rd_mapping(struct reader *rd, struct recipe *r, const char *what,
 
 static int rd_type(const char *s, enum recipe_type *ret)
 {
-	static const char *const names[] = {"string", "int", "bool", "duration", "size"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i])) {
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (!strcmp(s, type_names[i])) {
 			*ret = (enum recipe_type)i;
 			return 0;
 		}
@@ -205,7 +207,7 @@ static int rd_param_field(struct reader *rd, struct recipe *r, const char *key,
 		free(s);
 		if (rc < 0)
 			return rd_err(rd, v, "parameter '%s': type '%s' is not string, int, bool, "
-				      "duration or size", p->name, scalar(v));
+				      "duration, time or size", p->name, scalar(v));
 		p->has_type = true;
 	} else if (!strcmp(key, "default")) {
 		free(p->def);
@@ -684,6 +686,10 @@ static int check_value(enum recipe_type t, const char *v, char **norm)
 		if (hpq_parse_duration(v, &u) < 0)
 			return HPQ_EINVAL;
 		break;
+	case RECIPE_TIME:
+		if (hpq_parse_time_limit(v, &u) < 0)
+			return HPQ_EINVAL;
+		break;
 	case RECIPE_SIZE:
 		if (hpq_parse_size_mib(v, &u) < 0)
 			return HPQ_EINVAL;
@@ -775,6 +781,30 @@ static int resolve_uint(const struct values *vals, const char *field, const char
 	else
 		*ret = (uint32_t)v;
 	free(s);
+	return rc;
+}
+
+/* The time: field substituted. A duration parameter's bare number is
+ * seconds, and a time limit's is minutes (as --time reads it): a duration
+ * goes in as its seconds ("3600s"), so that it means there what it was
+ * checked as; a time parameter, and any other, goes in as given. */
+static int subst_time(const struct values *vals, const char *tmpl, char **ret, char *err,
+		      size_t errlen)
+{
+	const struct recipe *r = vals->r;
+	struct values tv = {r, xcalloc(r->n_params + 1, sizeof(char *))};
+	uint64_t secs;
+	int rc;
+
+	for (size_t i = 0; i < r->n_params; i++) {
+		if (r->params[i].type == RECIPE_DURATION &&
+		    hpq_parse_duration(vals->v[i], &secs) == 0)
+			xasprintf(&tv.v[i], "%llus", (unsigned long long)secs);
+		else
+			tv.v[i] = xstrdup(vals->v[i]);
+	}
+	rc = subst(&tv, "time", tmpl, false, ret, err, errlen);
+	strv_free_n(tv.v, r->n_params);
 	return rc;
 }
 
@@ -886,7 +916,7 @@ int recipe_resolve(const struct recipe *r, char *const *sets, size_t n_sets,
 		s = NULL;
 	}
 	if (r->time) {
-		if ((rc = subst(&vals, "time", r->time, false, &s, err, errlen)) < 0)
+		if ((rc = subst_time(&vals, r->time, &s, err, errlen)) < 0)
 			goto out;
 		if (hpq_parse_time_limit(s, &t.time_s) < 0) {
 			rc = hpq_errf(err, errlen, HPQ_EINVAL, "time is '%s', not a time limit "

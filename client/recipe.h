@@ -17,7 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum recipe_type { RECIPE_STRING, RECIPE_INT, RECIPE_BOOL, RECIPE_DURATION, RECIPE_SIZE };
+/* RECIPE_DURATION is an hpq duration (a bare number is seconds);
+ * RECIPE_TIME a time limit as --time takes it (a bare number is minutes,
+ * UNLIMITED). Either means the same in the recipe's time: field. */
+enum recipe_type {
+	RECIPE_STRING, RECIPE_INT, RECIPE_BOOL, RECIPE_DURATION, RECIPE_SIZE, RECIPE_TIME
+};
 enum recipe_launcher { RECIPE_LAUNCH_NONE, RECIPE_LAUNCH_TORCHRUN, RECIPE_LAUNCH_MPIRUN };
 
 struct recipe_param {

@@ -137,6 +137,60 @@ static void test_types_defaults_and_sets(void **state)
 	recipe_task_release(&t);
 }
 
+/* A duration parameter is checked as an hpq duration, where a bare number is
+ * seconds (docs/recipes.md, hpq(1)); used as the time limit it must mean the
+ * same: limit=3600 is one hour, not 3600 minutes. */
+static void test_duration_param_as_time(void **state)
+{
+	struct fix *f = *state;
+	char *sets[] = {"data=d", "limit=3600"};
+	struct recipe_task t;
+	char err[1024];
+
+	put(f->dir, "basic.yaml", basic);
+	assert_int_equal(resolve(f, "basic", sets, 2, &t, err, sizeof(err)), 0);
+	if (t.time_s != 3600)
+		fail_msg("--set limit=3600 (a duration: 3600 s) gave a time limit of %llu s",
+			 (unsigned long long)t.time_s);
+	recipe_task_release(&t);
+}
+
+/* A time parameter is a time limit as --time takes it: a bare number is
+ * minutes, UNLIMITED is no limit (0), and it is checked as such. */
+static void test_time_param(void **state)
+{
+	struct fix *f = *state;
+	char *minutes[] = {"t=90"}, *unlimited[] = {"t=unlimited"}, *units[] = {"t=1h30m"};
+	char *bad[] = {"t=soon"};
+	struct recipe_task t;
+	char err[1024];
+
+	put(f->dir, "timed.yaml", "name: timed\nparams:\n  t: {type: time, default: 2h}\n"
+	    "time: \"{t}\"\ncommand: [x]\n");
+	assert_int_equal(resolve(f, "timed", NULL, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.time_s, 7200);
+	recipe_task_release(&t);
+	assert_int_equal(resolve(f, "timed", minutes, 1, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.time_s, 90 * 60);
+	recipe_task_release(&t);
+	assert_int_equal(resolve(f, "timed", units, 1, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.time_s, 90 * 60);
+	recipe_task_release(&t);
+	assert_int_equal(resolve(f, "timed", unlimited, 1, &t, err, sizeof(err)), 0);
+	assert_true(t.has_time);
+	assert_int_equal(t.time_s, 0);
+	recipe_task_release(&t);
+	assert_int_equal(resolve(f, "timed", bad, 1, &t, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "'soon' is not a time limit"));
+
+	/* A duration keeps its seconds in the time limit, whatever its form. */
+	put(f->dir, "dur.yaml", "name: dur\nparams:\n  d: {type: duration, default: \"1:30:00\"}\n"
+	    "time: \"{d}\"\ncommand: [x]\n");
+	assert_int_equal(resolve(f, "dur", NULL, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.time_s, 5400);
+	recipe_task_release(&t);
+}
+
 static void test_bad_sets(void **state)
 {
 	struct fix *f = *state;
@@ -531,6 +585,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_types_defaults_and_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duration_param_as_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_time_param, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_errors_have_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_placeholder, setup, teardown),
