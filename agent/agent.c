@@ -464,14 +464,20 @@ static void agent_message(void *data, const Hpq__Envelope *env)
 static void agent_fill_register(void *data, Hpq__Register *reg, const char *local_addr)
 {
 	struct agent *a = data;
-	Hpq__Resources *cap = xmalloc(sizeof(*cap));
-	size_t n = task_list_count(&a->exec.tasks), i = 0;
-	/* One block: n pointers, then the n records they point to. */
-	void *block = xcalloc(1, n * (sizeof(Hpq__AgentTask *) + sizeof(Hpq__AgentTask)) + 1);
-	Hpq__AgentTask *tasks = (Hpq__AgentTask *)((Hpq__AgentTask **)block + n);
+	Hpq__Resources *cap;
+	size_t n, i = 0;
+	void *block;
+	Hpq__AgentTask *tasks;
 	struct task *t;
 
-	agent_flush(a); /* no exit listed that the journal does not hold */
+	/* No exit listed that the journal does not hold; first, as it can
+	 * start the RunTasks it holds, which the list then counts. */
+	agent_flush(a);
+	cap = xmalloc(sizeof(*cap));
+	n = task_list_count(&a->exec.tasks);
+	/* One block: n pointers, then the n records they point to. */
+	block = xcalloc(1, n * (sizeof(Hpq__AgentTask *) + sizeof(Hpq__AgentTask)) + 1);
+	tasks = (Hpq__AgentTask *)((Hpq__AgentTask **)block + n);
 	hpq__resources__init(cap);
 	hpq_res_to_pb(a->capacity, cap);
 	reg->pool = a->cfg->pool;
@@ -843,6 +849,7 @@ int agent_init(struct agent *a, struct ev_loop *loop, const struct agent_config 
 		dlist_del(&t->entry);
 		exec_adopt(&a->exec, t);
 	}
+	exec_orphans(&a->exec); /* started, but the journal never held them */
 
 	lc = (struct uplink_config){
 		.server = cfg->server,

@@ -48,6 +48,7 @@
  * and ids changed by raw system calls (glibc's wrappers would, in a
  * process it believes threaded, have the agent's threads change theirs).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1683,6 +1684,174 @@ void exec_forget(struct exec *ex, struct task *t)
 		cgroup_task_remove(ex->cg, t->id, t->attempt);
 	dlist_del(&t->entry);
 	task_free(t);
+}
+
+/* Is process pid ours and running the supervisor we start (sup, resolved)?
+ * A command line anyone can choose; its owner and program they cannot. */
+static bool exec_is_our_sup(long pid, const char *sup)
+{
+	char path[64], exe[PATH_MAX];
+	struct stat sb;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld", pid);
+	if (stat(path, &sb) < 0 || sb.st_uid != geteuid())
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	return strcmp(exe, sup) == 0;
+}
+
+/*
+ * The live hpq-supervisor of the attempt directory dir, from /proc: its
+ * command line is "hpq-supervisor DIR TASK_PID SIGNAL GRACE_MS" (exec_fork),
+ * and it is this agent's user's and runs ex->supervisor. Fills t's sup_pid,
+ * sup_start and pid, proc_start. Returns whether found.
+ */
+static bool exec_find_sup(const struct exec *ex, const char *dir, struct task *t)
+{
+	char sup[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	bool found = false;
+
+	if (!realpath(ex->supervisor, sup) || !(d = opendir("/proc")))
+		return false;
+	while (!found && (de = readdir(d))) {
+		char path[64], buf[8192], *argv[5], *p, *end;
+		long pid = strtol(de->d_name, &end, 10);
+		const char *base;
+		ssize_t n;
+		int fd, argc = 0;
+
+		if (*end || pid <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		for (p = buf; p < buf + n && argc < 5; p += strlen(p) + 1)
+			argv[argc++] = p;
+		if (argc != 5 || p != buf + n || strcmp(argv[1], dir) != 0)
+			continue;
+		base = strrchr(argv[0], '/');
+		if (strcmp(base ? base + 1 : argv[0], "hpq-supervisor") != 0 ||
+		    !exec_is_our_sup(pid, sup))
+			continue;
+		t->sup_pid = (pid_t)pid;
+		t->pid = (pid_t)strtol(argv[2], NULL, 10);
+		if (exec_proc_stat(t->sup_pid, &t->sup_start, &(char){0}) < 0)
+			continue;
+		if (exec_proc_stat(t->pid, &t->proc_start, &(char){0}) < 0)
+			t->proc_start = 0;
+		found = exec_sup_alive(t);
+	}
+	closedir(d);
+	return found;
+}
+
+/* What a record-less attempt left: its directory, script copy and cgroup. */
+static void exec_orphan_remove(struct exec *ex, struct task *t)
+{
+	exec_attempt_remove(ex, t);
+	batch_script_remove(ex->script_dir, t->id, t->attempt);
+	if (ex->cg)
+		cgroup_task_remove(ex->cg, t->id, t->attempt);
+	task_free(t);
+}
+
+/*
+ * An attempt directory with no record: the agent died after the attempt
+ * started and before its journal was saved (agent.c, agent_flush). hpqd
+ * never had its start answered and requeues it when this agent registers
+ * without it, so a copy still running under its supervisor is killed now,
+ * before the registration, and waited for; one that ended meanwhile is
+ * reported with the outcome its supervisor recorded, like an adopted one.
+ */
+static void exec_orphan(struct exec *ex, uint64_t id, uint32_t attempt)
+{
+	struct task *t = task_new(id, attempt, NULL);
+	char dir[4096], path[4200], buf[256], reason[TASK_REASON_MAX];
+	long long start = 0, end = 0;
+	long pid = 0;
+	int code, fd;
+	ssize_t n;
+
+	exec_attempt_dir(ex, t, dir, sizeof(dir));
+	if (exec_find_sup(ex, dir, t)) {
+		log_warn("task %" PRIu64 " attempt %" PRIu32 ": runs (pid %ld) with no record "
+			 "in the journal (the agent died before saving it): killing it, hpqd "
+			 "requeues it", id, attempt, (long)t->pid);
+		exec_sup_request(ex, t, SIGKILL, hpq_now_ms(), "stale");
+		for (int i = 0; i < 3000 && exec_sup_alive(t); i++) /* 30 s at most */
+			usleep(10000);
+		if (exec_sup_alive(t))
+			log_err("task %" PRIu64 " attempt %" PRIu32 ": its supervisor (pid %ld) is "
+				"still there 30 s after it was told to kill it", id, attempt,
+				(long)t->sup_pid);
+		exec_orphan_remove(ex, t);
+		return;
+	}
+	/* Gone: its supervisor's record, if any, says how it ended. */
+	snprintf(path, sizeof(path), "%s/status", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	if (sscanf(buf, "hpq-supervisor-status 1 pid=%ld code=%*d end=%lld", &pid, &end) == 2)
+		t->pid = (pid_t)pid;
+	if (pid <= 1 || exec_sup_status(ex, t, &code, reason) < 0) {
+		log_notice("task %" PRIu64 " attempt %" PRIu32 ": a start with no record in the "
+			   "journal and nothing running: dropped", id, attempt);
+		exec_orphan_remove(ex, t);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/start", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	if (sscanf(buf, "task %*u attempt %*u start %lld", &start) == 1)
+		t->start_ms = start;
+	exec_watchers_init(ex, t);
+	t->exited = true;
+	t->exit_code = code;
+	t->end_ms = end;
+	task_set_reason(t->reason, reason);
+	dlist_add_tail(&ex->tasks, &t->entry);
+	log_notice("task %" PRIu64 " attempt %" PRIu32 ": ended while the agent was away, "
+		   "before its journal held it: exit code %d (%s)", id, attempt, code, reason);
+}
+
+void exec_orphans(struct exec *ex)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (!ex->run_dir || !(d = opendir(ex->run_dir)))
+		return;
+	while ((de = readdir(d))) {
+		unsigned long long id;
+		unsigned attempt;
+		char extra;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    sscanf(de->d_name, "%llu.%u%c", &id, &attempt, &extra) != 2 || !attempt ||
+		    task_find(&ex->tasks, id, attempt))
+			continue;
+		exec_orphan(ex, id, attempt);
+	}
+	closedir(d);
 }
 
 /* ------------------------------------------------------------ lifetime */

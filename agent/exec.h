@@ -157,6 +157,15 @@ void exec_kill(struct exec *ex, struct task *t, int signo, uint64_t grace_s, con
  * exited now with exit code -1. The caller sees which in t->exited.
  */
 void exec_adopt(struct exec *ex, struct task *t);
+/*
+ * After the journal's records are adopted: an attempt directory in
+ * <work_dir>/run with no record is an attempt started by an agent that
+ * died before its journal held it. One still running is killed (through
+ * its supervisor, waited for: hpqd requeues it when the agent registers
+ * without it); one that ended gets an exited record with its supervisor's
+ * outcome, to report. Without a supervisor configured: nothing.
+ */
+void exec_orphans(struct exec *ex);
 /* A new time limit for a running attempt (hpq update --time), counted from
  * its start: one already past stops it now. 0: none. */
 void exec_set_limit(struct exec *ex, struct task *t, uint64_t time_limit_s);

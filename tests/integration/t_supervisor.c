@@ -164,6 +164,44 @@ static void kill_escalation(void **state)
 	h_pass(c);
 }
 
+/*
+ * unjournaled: the agent is killed (-9) after it started a task and before
+ * its journal held it (agent_flush: start, then save). That moment's state
+ * on disk is made here: the agent killed once the task runs, and its
+ * journal put back to what it was before the start. The restarted agent
+ * must not leave that copy running: hpqd requeues the attempt it does not
+ * list, and the second attempt must never meet the first.
+ */
+static void unjournaled(void **state)
+{
+	struct h_cluster *c = *state;
+	const char *runs;
+	uint64_t id;
+	pid_t pid;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 2, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	id = submit_held(c, "unj", "", "5s");
+	assert_true(h_wait_state(c, id, "RUNNING", 30000));
+	assert_true(H_WAIT_FOR(c, (pid = started_pid(c, "unj")) > 1, 30000));
+
+	h_agent_stop(c, 0, SIGKILL);
+	assert_false(gone(pid)); /* its supervisor keeps it */
+	h_write_file(h_path(c, "node1/tasks.journal"), "hpq-agent-journal 1\n");
+	h_agent_restart(c, 0);
+
+	runs = h_path(c, "unj.runs");
+	if (!H_WAIT_FOR(c, h_count_prefix(runs, "start") >= 2, 30000))
+		fail_msg("task %" PRIu64 " was not run again", id);
+	if (!gone(pid))
+		fail_msg("task %" PRIu64 ": attempt 2 started while attempt 1 (pid %ld), which "
+			 "no journal held, still ran", id, (long)pid);
+	h_write_file(h_path(c, "unj.release"), "");
+	expect_end(c, id, "COMPLETED", 0, NULL);
+	h_pass(c);
+}
+
 static bool has_finding(struct h_cluster *c, const char *node, const char *reason)
 {
 	json_t *nodes = h_hpq_json(c, "node", "list", NULL), *n, *f;
@@ -336,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exit0, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(signal_reported, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(kill_escalation, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(unjournaled, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(work_dir_full, h_setup, full_teardown),
 		cmocka_unit_test_setup_teardown(fence, h_setup, h_teardown),
 	};
