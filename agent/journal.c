@@ -20,7 +20,7 @@
 #define JOURNAL_MAGIC "hpq-agent-journal"
 #define JOURNAL_VERSION 1
 #define JOURNAL_MAX_BYTES (16u << 20)
-#define JOURNAL_MAX_GPUS 1024
+#define JOURNAL_MAX_GPUS 4096  /* the most an agent may have (config.c, gpus) */
 
 static void journal_write_task(FILE *f, const struct task *t)
 {

@@ -187,6 +187,36 @@ static void missing_is_empty_and_empty_list_saves(void **state)
 	assert_true(dlist_empty(&l));
 }
 
+/* A node may have as many GPUs as the agent's config allows (gpus, at
+ * most 4096: agent/config.c), and one task may hold them all: the next
+ * agent must read that record back. */
+static void all_gpus_of_the_largest_node(void **state)
+{
+	struct fixture *f = *state;
+	struct dlist saved = DLIST_INIT(saved);
+	struct dlist loaded = DLIST_INIT(loaded);
+	struct task *t = task_new(7, 1, "big");
+
+	t->ngpus = 4096;
+	t->gpus = xcalloc(t->ngpus, sizeof(*t->gpus));
+	for (uint32_t i = 0; i < t->ngpus; i++)
+		t->gpus[i] = i;
+	t->uid = 4294967294u;
+	t->stop_signal = 15;
+	t->grace_s = 30;
+	t->pid = 1234;
+	t->start_ms = 1700000000000;
+	dlist_add_tail(&saved, &t->entry);
+	assert_int_equal(journal_save(f->path, &saved), 0);
+	assert_int_equal(journal_load(f->path, &loaded, NULL, 0), 0);
+	assert_false(dlist_empty(&loaded));
+	t = dlist_first_entry(&loaded, struct task, entry);
+	assert_int_equal(t->ngpus, 4096);
+	assert_int_equal(t->gpus[4095], 4095);
+	task_list_release(&saved);
+	task_list_release(&loaded);
+}
+
 /*
  * A crash during a save can leave the temporary file in any state; the
  * journal itself is only ever replaced by rename. Loading must see the
@@ -347,6 +377,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(damaged_files_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(binary_garbage_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_keys_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(all_gpus_of_the_largest_node, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
