@@ -269,9 +269,13 @@ int main(int argc, char **argv)
 	for (;;) {
 		long long now, wait_ms = SUP_LEASE_CHECK_MS;
 		struct timespec ts;
-		pid_t r = waitpid(sup_task, &status, WNOHANG);
+		int r;
 
-		if (r == sup_task)
+		/* Ended but not reaped (WNOWAIT): its pid, hence its group's id,
+		 * stays reserved until the group is killed below. */
+		si.si_pid = 0;
+		r = waitid(P_PID, (id_t)sup_task, &si, WEXITED | WNOHANG | WNOWAIT);
+		if (r == 0 && si.si_pid == sup_task)
 			break;
 		if (r < 0 && errno == ECHILD) {
 			sup_warn("the task is not this process's child");
@@ -294,8 +298,12 @@ int main(int argc, char **argv)
 		if (sigtimedwait(&set, &si, &ts) == SIGUSR1)
 			sup_control();
 	}
-	/* Whatever the task left behind in its group goes with it. */
+	/* Whatever the task left behind in its group goes with it, while the
+	 * leader's zombie keeps the group's id from being handed out again;
+	 * only then is it reaped. */
 	(void)kill(-sup_task, SIGKILL);
+	while (waitpid(sup_task, &status, 0) < 0 && errno == EINTR)
+		;
 	/* No exit without a record: on a full or failing disk the outcome is
 	 * kept here, and this process stays (the agent sees it alive, so the
 	 * task as not yet ended) until the record is written. */
