@@ -1768,6 +1768,22 @@ static void exec_orphan_remove(struct exec *ex, struct task *t)
 	task_free(t);
 }
 
+/* The start of file name in the attempt directory dir into buf, a string:
+ * "" when there is none. */
+static void exec_attempt_file(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[4200];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
 /*
  * An attempt directory with no record: the agent died after the attempt
  * started and before its journal was saved (agent.c, agent_flush). hpqd
@@ -1779,11 +1795,10 @@ static void exec_orphan_remove(struct exec *ex, struct task *t)
 static void exec_orphan(struct exec *ex, uint64_t id, uint32_t attempt)
 {
 	struct task *t = task_new(id, attempt, NULL);
-	char dir[4096], path[4200], buf[256], reason[TASK_REASON_MAX];
+	char dir[4096], buf[256], reason[TASK_REASON_MAX];
 	long long start = 0, end = 0;
 	long pid = 0;
-	int code, fd;
-	ssize_t n;
+	int code;
 
 	exec_attempt_dir(ex, t, dir, sizeof(dir));
 	if (exec_find_sup(ex, dir, t)) {
@@ -1801,12 +1816,7 @@ static void exec_orphan(struct exec *ex, uint64_t id, uint32_t attempt)
 		return;
 	}
 	/* Gone: its supervisor's record, if any, says how it ended. */
-	snprintf(path, sizeof(path), "%s/status", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	exec_attempt_file(dir, "status", buf, sizeof(buf));
 	if (sscanf(buf, "hpq-supervisor-status 1 pid=%ld code=%*d end=%lld", &pid, &end) == 2)
 		t->pid = (pid_t)pid;
 	if (pid <= 1 || exec_sup_status(ex, t, &code, reason) < 0) {
@@ -1815,12 +1825,7 @@ static void exec_orphan(struct exec *ex, uint64_t id, uint32_t attempt)
 		exec_orphan_remove(ex, t);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/start", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	exec_attempt_file(dir, "start", buf, sizeof(buf));
 	if (sscanf(buf, "task %*u attempt %*u start %lld", &start) == 1)
 		t->start_ms = start;
 	exec_watchers_init(ex, t);
