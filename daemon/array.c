@@ -9,7 +9,6 @@
 
 #include "array.h"
 #include "clock.h"
-#include "depend.h"
 #include "error.h"
 #include "log.h"
 #include "state-internal.h"
@@ -589,15 +588,16 @@ void array_submit_first(struct task *t, const char *spec)
 	array_set_release(&set);
 }
 
-/* What a's indices wait for: dependency, as submitted. */
-static void set_dependency(struct array *a, const char *dependency)
+/* What a's indices wait for: dependency, as submitted, and later, what
+ * the ones after the first to start still wait for. */
+static void set_dependency(struct array *a, const char *dependency, const char *later)
 {
 	a->dependency = xstrdup(dependency ? dependency : "");
-	a->later = depend_once_started(a->dependency);
+	a->later = xstrdup(later ? later : "");
 }
 
 void array_submit_create(struct state *st, struct task *t, const char *spec,
-			 const char *dependency)
+			 const char *dependency, const char *later)
 {
 	struct array *a = xcalloc(1, sizeof(*a));
 
@@ -612,7 +612,7 @@ void array_submit_create(struct state *st, struct task *t, const char *spec,
 	a->tmpl = tmpl_copy(t);
 	/* Not t's: a dependency met at submit leaves t with none, and
 	 * singleton holds for each index anew. */
-	set_dependency(a, dependency);
+	set_dependency(a, dependency, later);
 	str_set(&a->tmpl->dependency, a->dependency);
 	a->held = t->held;
 	a->head = t;
@@ -772,7 +772,7 @@ struct sched_task *array_successor(void *ctx, struct sched_task *started)
 		return NULL;
 	a->head = n;
 	/* singleton: t runs now, so n waits for it out of the dispatcher. */
-	if (*a->later && depend_holds_back(st, n))
+	if (*a->later && task_successor_held(st, n))
 		return NULL;
 	a->noffered++;
 	return &n->st;
@@ -985,9 +985,8 @@ void array_run_fields(const struct state *st, const struct task *t, uint32_t *mi
 
 /* ---------------------------------------------------------------- loading */
 
-void load_array(void *arg, const struct store_array_row *row)
+void array_load(struct state *st, const struct store_array_row *row, const char *later)
 {
-	struct state *st = arg;
 	struct array *a;
 	struct array_set all;
 	uint32_t m;
@@ -1009,7 +1008,7 @@ void load_array(void *arg, const struct store_array_row *row)
 	}
 	a->max_running = row->max_running;
 	a->held = row->held;
-	set_dependency(a, row->dependency);
+	set_dependency(a, row->dependency, later);
 	arrays_add(st, a);
 }
 

@@ -19,9 +19,10 @@
  *
  * A singleton array (`--dependency singleton`) runs one index at a time:
  * the successor hook still materializes the next index, which waits on
- * singleton out of the dispatcher (depend_holds_back) as the array's head,
- * and enters once the one that runs has ended. The pending rest waits as
- * ranges behind it: one waiter per array, whatever its length.
+ * singleton out of the dispatcher as the array's head (depend.c holds it
+ * there: successor_held, state.h), and enters once the one that runs has
+ * ended. The pending rest waits as ranges behind it: one waiter per array,
+ * whatever its length.
  */
 #ifndef HPQD_ARRAY_H
 #define HPQD_ARRAY_H
@@ -122,11 +123,13 @@ char *array_pending_spec(const struct array *a);
 const char *array_pending_reason(const struct state *st, const struct array *a);
 
 /* Submit (task.c): checks spec; then names t index min of a new array;
- * then, once t is recorded, makes the array. */
+ * then, once t is recorded, makes the array, whose indices wait for
+ * dependency, and those after the first to start for later
+ * (depend_once_started). */
 int array_submit_check(const char *spec, struct state_err *e);
 void array_submit_first(struct task *t, const char *spec);
 void array_submit_create(struct state *st, struct task *t, const char *spec,
-			 const char *dependency);
+			 const char *dependency, const char *later);
 
 /*
  * Index idx of a materialized now: a PENDING task in the state, recorded,
@@ -189,7 +192,7 @@ void array_run_fields(const struct state *st, const struct task *t, uint32_t *mi
 /* state.c: loading. Arrays load before tasks; the task rows of first
  * indices give the arrays their templates; after the tasks, every array
  * counts its running indices and gets a head. */
-void load_array(void *arg, const struct store_array_row *row);
+void array_load(struct state *st, const struct store_array_row *row, const char *later);
 void array_load_task(struct state *st, const struct store_task_row *row);
 void array_load_done(struct state *st);
 /* An ended task of array array_id that stayed in the store (state_load). */

@@ -612,8 +612,12 @@ bool depend_offer(struct state *st, struct task *t)
 	return evaluate(st, t, 0) == D_MET;
 }
 
-bool depend_holds_back(struct state *st, struct task *t)
+/* An array's index that the dispatcher's successor hook made: whether it
+ * waits (reason "dependency", indexed; true) or its dependency is met
+ * (false: the hook hands it over). Never calls into the dispatcher. */
+static bool depend_on_successor(void *arg, struct task *t)
 {
+	struct state *st = arg;
 	struct dspec d;
 	enum dres r = reckon(st, t, &d);
 
@@ -719,6 +723,7 @@ void depend_follow_tasks(struct state *st)
 		.task_entered = depend_on_entered,
 		.task_started = depend_on_task,
 		.task_ended = depend_on_task,
+		.successor_held = depend_on_successor,
 		.arg = st,
 	});
 }

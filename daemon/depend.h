@@ -51,12 +51,6 @@ bool depend_met(struct state *st, const struct task *t);
  */
 void depend_changed(struct state *st, struct task *t);
 /*
- * An array's index that the dispatcher's successor hook made: whether it
- * waits (reason "dependency", indexed; true) or its dependency is met
- * (false: the hook hands it over). Never calls into the dispatcher.
- */
-bool depend_holds_back(struct state *st, struct task *t);
-/*
  * What an array's later indices still wait for once one of its indices
  * started, for spec, what they were submitted with: the other terms are
  * met for good, singleton never is. "" without singleton, "singleton"

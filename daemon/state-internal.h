@@ -56,6 +56,8 @@ void task_finish(struct state *st, struct task *t, enum task_state to, const cha
 /* t, pending and outside the dispatcher, is new in the queue: the
  * observers that follow tasks offer it (state.h, task_entered). */
 void task_entered(struct state *st, struct task *t);
+/* Does an observer keep t, a successor about to be offered, out (state.h)? */
+bool task_successor_held(struct state *st, struct task *t);
 /* t leaves the dispatcher (held, or waiting again): the observers that
  * follow tasks hear it first (state.h, task_leaving). */
 void task_leaving(struct state *st, struct task *t);

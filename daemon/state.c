@@ -172,6 +172,15 @@ static void load_done(void *arg)
 		 st->nteams, st->nclasses, st->npools, st->nnodes);
 }
 
+/* An array row: what its later indices wait for is depend.c's to say. */
+static void load_array(void *arg, const struct store_array_row *row)
+{
+	char *later = depend_once_started(row->dependency);
+
+	array_load(arg, row, later);
+	free(later);
+}
+
 /* A task row, and the template of its array if it is an array's first index. */
 static void load_task_row(void *arg, const struct store_task_row *row,
 			  const struct store_checkpoint *newest)

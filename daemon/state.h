@@ -137,7 +137,12 @@ struct state_observer {
 	 *   task_gone      t, ended, leaves memory (state_tasks_evict);
 	 *   tasks_evicted  every task that ended before ended_before_ms has
 	 *                  left memory: what followed them may go too, at most
-	 *                  max of it; returns how many went.
+	 *                  max of it; returns how many went;
+	 *   successor_held t, its array's next index made as the index before
+	 *                  it starts, is about to follow it into the
+	 *                  dispatcher: true keeps it out, waiting as the
+	 *                  observer filed it (depend.c: singleton). Never
+	 *                  calls into the dispatcher.
 	 */
 	void (*task_entered)(void *arg, struct task *t);
 	void (*task_leaving)(void *arg, struct task *t);
@@ -146,6 +151,7 @@ struct state_observer {
 	void (*task_ended)(void *arg, struct task *t);
 	void (*task_gone)(void *arg, const struct task *t);
 	size_t (*tasks_evicted)(void *arg, int64_t ended_before_ms, size_t max);
+	bool (*successor_held)(void *arg, struct task *t);
 	void *arg;
 };
 /* Adds a copy of o; state_unobserve removes every observer with that arg. */

@@ -407,8 +407,12 @@ int state_task_submit(struct state *st, const Hpq__TaskSpec *spec, const struct 
 	team->active++;
 	cls->active++;
 	task_enter(st, t);
-	if (*spec->array)
-		array_submit_create(st, t, spec->array, spec->dependency);
+	if (*spec->array) {
+		char *later = depend_once_started(spec->dependency);
+
+		array_submit_create(st, t, spec->array, spec->dependency, later);
+		free(later);
+	}
 	state_event(st, "submit", t, NULL, who->user, "%s in team %s, class %s, pool %s, %u node%s",
 		    t->name, t->team, t->cls, t->pool, t->st.nnodes, t->st.nnodes > 1 ? "s" : "");
 	if (*t->dependency)

@@ -567,6 +567,15 @@ void task_entered(struct state *st, struct task *t)
 	TELL(st, task_entered, t);
 }
 
+bool task_successor_held(struct state *st, struct task *t)
+{
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].successor_held &&
+		    st->observers[i].successor_held(st->observers[i].arg, t))
+			return true;
+	return false;
+}
+
 void task_leaving(struct state *st, struct task *t)
 {
 	TELL(st, task_leaving, t);
