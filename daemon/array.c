@@ -242,6 +242,37 @@ static int range_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* Adds src's indices, none of which is in set, to set: ranges that
+ * continue each other with one stride join (step for single indices). */
+static void set_merge(struct array_set *set, const struct array_set *src, uint32_t step)
+{
+	uint32_t k = 0;
+
+	if (!src->n)
+		return;
+	if (!step)
+		step = 1;
+	for (uint32_t i = 0; i < src->n; i++)
+		set_push(set, src->r[i]);
+	qsort(set->r, set->n, sizeof(*set->r), range_cmp);
+	for (uint32_t i = 0; i < set->n; i++) {
+		struct array_range r = set->r[i];
+
+		if (k) {
+			struct array_range *p = &set->r[k - 1];
+			uint32_t sp = stride(p, stride(&r, step));
+
+			if (stride(&r, sp) == sp && r.lo - p->hi == sp) {
+				p->step = sp;
+				p->hi = r.hi;
+				continue;
+			}
+		}
+		set->r[k++] = r;
+	}
+	set->n = k;
+}
+
 /* Reads a decimal index at *p, advancing it; -1 if there is none or it is too large. */
 static int64_t read_num(const char **p)
 {
@@ -434,7 +465,9 @@ static void array_free(struct array *a)
 	free(a->dependency);
 	free(a->later);
 	array_set_release(&a->pending);
-	array_set_release(&a->gone_ok);
+	array_set_release(&a->gone_bad);
+	array_set_release(&a->dropped);
+	array_set_release(&a->rows);
 	state_task_free(a->tmpl);
 	free(a);
 }
@@ -489,7 +522,7 @@ const char *array_pending_reason(const struct state *st, const struct array *a)
 
 static void array_record(struct state *st, const struct array *a)
 {
-	char *pending = array_set_format(&a->pending);
+	char *pending = array_set_format(&a->pending), *dropped = array_set_format(&a->dropped);
 	struct store_array_row row = {
 		.id = a->id,
 		.spec = a->spec,
@@ -497,10 +530,12 @@ static void array_record(struct state *st, const struct array *a)
 		.max_running = a->max_running,
 		.held = a->held,
 		.dependency = a->dependency,
+		.dropped = dropped,
 	};
 
 	store_array_put(st->store, &row);
 	free(pending);
+	free(dropped);
 }
 
 static char *sdup(const char *s)
@@ -657,6 +692,10 @@ void array_drop_pending(struct state *st, struct array *a)
 	/* They end now: the array stays for keep_finished from here. */
 	if (n)
 		a->last_end_ms = hpq_now_ms();
+	/* They never get a row: the store keeps them as ranges, and so do
+	 * dependencies on them. */
+	set_merge(&a->gone_bad, &a->pending, a->step);
+	set_merge(&a->dropped, &a->pending, a->step);
 	array_set_release(&a->pending);
 	array_record(st, a);
 }
@@ -848,44 +887,22 @@ static void array_on_gone(void *arg, const struct task *t)
 {
 	struct array *a = array_find(arg, t->array_id);
 
-	if (a && t->state == TASK_COMPLETED)
-		array_set_add(&a->gone_ok, t->array_index, a->step);
-}
-
-struct bad_walk {
-	const struct array *a;
-	struct array_set bad;
-	uint32_t last;
-};
-
-static bool bad_one(void *arg, uint32_t idx)
-{
-	struct bad_walk *w = arg;
-
-	if (array_set_has(&w->a->gone_ok, idx))
-		return true;
-	/* In order: the distance from the last joins runs of one stride. */
-	array_set_add(&w->bad, idx, w->bad.n ? idx - w->last : 1);
-	w->last = idx;
-	return true;
+	if (a && t->state != TASK_COMPLETED)
+		array_set_add(&a->gone_bad, t->array_index, a->step);
 }
 
 /* a leaves memory with some indices completed and some not: the ones
- * that did not (dropped ones too) stay, for dependencies on them. */
-static void gone_keep_bad(struct state *st, const struct array *a)
+ * that did not (dropped ones too), all of them in its gone_bad now that
+ * its tasks have left, stay for dependencies on them. */
+static void gone_keep_bad(struct state *st, struct array *a)
 {
-	struct bad_walk w = { .a = a };
-	struct array_set all;
-	uint32_t m;
+	struct array_set bad = a->gone_bad;
 	size_t i;
 
-	if (array_set_parse(a->spec, &all, &m, NULL) < 0)
-		return;
-	array_set_each(&all, 0, bad_one, &w);
-	array_set_release(&all);
-	if (w.bad.n) {
-		w.bad.r = xreallocarray(w.bad.r, w.bad.n, sizeof(*w.bad.r));
-		w.bad.cap = w.bad.n;
+	memset(&a->gone_bad, 0, sizeof(a->gone_bad));
+	if (bad.n) {
+		bad.r = xreallocarray(bad.r, bad.n, sizeof(*bad.r));
+		bad.cap = bad.n;
 	}
 	for (i = st->narrays_gone; i > 0 && st->arrays_gone[i - 1].id > a->id; i--)
 		;
@@ -896,7 +913,7 @@ static void gone_keep_bad(struct state *st, const struct array *a)
 	}
 	memmove(st->arrays_gone + i + 1, st->arrays_gone + i,
 		(st->narrays_gone - i) * sizeof(*st->arrays_gone));
-	st->arrays_gone[i] = (struct array_gone){ .id = a->id, .bad = w.bad };
+	st->arrays_gone[i] = (struct array_gone){ .id = a->id, .bad = bad };
 	st->narrays_gone++;
 }
 
@@ -1009,6 +1026,14 @@ void array_load(struct state *st, const struct store_array_row *row, const char 
 	a->max_running = row->max_running;
 	a->held = row->held;
 	set_dependency(a, row->dependency, later);
+	if (!row->dropped) {
+		a->dropped_unknown = true;
+	} else if (*row->dropped && array_set_parse(row->dropped, &a->dropped, &m, NULL) < 0) {
+		log_warn("array %llu has unreadable dropped indices '%s': none kept",
+			 (unsigned long long)row->id, row->dropped);
+		memset(&a->dropped, 0, sizeof(a->dropped));
+	}
+	set_merge(&a->gone_bad, &a->dropped, a->step);
 	arrays_add(st, a);
 }
 
@@ -1090,14 +1115,51 @@ void array_load_gone(struct state *st, uint64_t array_id, uint32_t index, bool c
 
 	if (!a)
 		return;
-	a->ngone++;
-	a->nbegun++;
-	if (completed) {
-		a->nok++;
-		array_set_add(&a->gone_ok, index, a->step);
-	} else {
-		a->nbad++;
+	if (!completed)
+		array_set_add(&a->gone_bad, index, a->step);
+	if (a->dropped_unknown)
+		array_set_add(&a->rows, index, a->step);
+}
+
+struct drop_walk {
+	struct array *a;
+	uint32_t last;
+};
+
+static bool dropped_one(void *arg, uint32_t idx)
+{
+	struct drop_walk *w = arg;
+	struct array *a = w->a;
+
+	if (array_set_has(&a->pending, idx) || array_set_has(&a->rows, idx))
+		return true;
+	/* In order: the distance from the last joins runs of one stride. */
+	array_set_add(&a->dropped, idx, a->dropped.n ? idx - w->last : 1);
+	w->last = idx;
+	return true;
+}
+
+/*
+ * a's row is from before schema 16, which did not keep the indices a
+ * cancel dropped: they are those with no row that are not pending, as
+ * long as [tasks] retain has deleted none of its rows since (a start
+ * comes first; one before 16 lost the outcome of those it deleted, which
+ * count as dropped as they did). Recorded: the next start knows them.
+ */
+static void load_dropped(struct state *st, struct array *a)
+{
+	struct drop_walk w = { .a = a };
+	struct array_set all;
+	uint32_t m;
+
+	if (array_set_parse(a->spec, &all, &m, NULL) == 0) {
+		array_set_each(&all, 0, dropped_one, &w);
+		array_set_release(&all);
 	}
+	array_set_release(&a->rows);
+	set_merge(&a->gone_bad, &a->dropped, a->step);
+	a->dropped_unknown = false;
+	array_record(st, a);
 }
 
 void array_load_done(struct state *st)
@@ -1115,6 +1177,8 @@ void array_load_done(struct state *st)
 		if (i >= st->narrays || st->arrays[i]->id != t->array_id)
 			continue;
 		nmat[i]++;
+		if (st->arrays[i]->dropped_unknown)
+			array_set_add(&st->arrays[i]->rows, t->array_index, st->arrays[i]->step);
 		load_count(st->arrays[i], t);
 	}
 	for (size_t i = 0; i < st->narrays; i++) {
@@ -1122,16 +1186,26 @@ void array_load_done(struct state *st)
 		uint64_t left = array_set_count(&a->pending);
 		struct team *team;
 
-		nmat[i] += a->ngone;
 		struct prio_class *cls;
 		struct pool *pool;
 
-		/* Indices neither materialized nor pending were dropped (cancelled). */
+		if (a->dropped_unknown)
+			load_dropped(st, a);
+		/*
+		 * Indices neither loaded nor pending ended and left memory, or
+		 * were dropped by a cancel: those that did not complete are in
+		 * gone_bad, from their rows, from the rows [tasks] retain
+		 * deleted (arrays_gone_bad) and from dropped; the rest completed.
+		 */
 		if (a->count > nmat[i] + left) {
-			uint32_t dropped = a->count - nmat[i] - (uint32_t)left;
+			uint32_t gone = a->count - nmat[i] - (uint32_t)left;
+			uint64_t bad = array_set_count(&a->gone_bad);
 
-			a->nbad += dropped;
-			a->nbegun += dropped;
+			if (bad > gone)
+				bad = gone;
+			a->nbad += (uint32_t)bad;
+			a->nok += gone - (uint32_t)bad;
+			a->nbegun += gone;
 		}
 		if (!a->tmpl) {
 			if (left) {

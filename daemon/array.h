@@ -108,8 +108,16 @@ struct array {
 	                              * for an array of a store before version 15 */
 	char *later;                 /* what an index waits for once deps_met
 	                              * (depend_once_started): "" but for singleton */
-	uint32_t ngone;              /* at load: its ended tasks the store did not load */
-	struct array_set gone_ok;    /* indices that ended COMPLETED and left memory */
+	/* Indices that did not end COMPLETED and left memory, and those a
+	 * cancel dropped: every other index that is neither pending nor in
+	 * memory completed. Nothing is kept for a completed index. */
+	struct array_set gone_bad;
+	struct array_set dropped;    /* indices a cancel dropped before they existed
+	                              * (arrays.dropped: the store cannot tell them
+	                              * from the completed ones [tasks] retain deleted) */
+	bool dropped_unknown;        /* at load: a row from before schema 16 */
+	struct array_set rows;       /* at load, dropped_unknown only: its indices
+	                              * that have a row */
 	int64_t last_end_ms;         /* when its newest ended index in memory ended */
 };
 
@@ -167,14 +175,17 @@ bool array_has_index(const struct array *a, uint32_t idx);
  * ---- leaving memory ([tasks] keep_finished, state_tasks_evict)
  *
  * An array's ended task leaves memory as any task does; its array keeps
- * whether it completed (gone_ok) for dependencies on that index. An
+ * the index if it did not complete (gone_bad) for dependencies on it. An
  * array whose every index has ended and whose tasks have all left goes
  * too, in the same call; one that did not all complete stays known as a
  * task that did not (task_gone_bad), and one of which some indices
  * completed and some not keeps the indices that did not (as ranges: a
  * few bytes per such index, nothing for the others). A restart loads
- * every array again with its gone indices (array_load_gone), and the
- * sweep that follows makes the same record.
+ * every array again with its gone indices that did not complete
+ * (array_load_gone: from their rows, or from arrays_gone_bad once
+ * [tasks] retain deleted them) and those a cancel dropped; the rest that
+ * are neither pending nor loaded completed. The sweep that follows makes
+ * the same record.
  */
 struct array_gone {
 	uint64_t id;
@@ -195,7 +206,9 @@ void array_run_fields(const struct state *st, const struct task *t, uint32_t *mi
 void array_load(struct state *st, const struct store_array_row *row, const char *later);
 void array_load_task(struct state *st, const struct store_task_row *row);
 void array_load_done(struct state *st);
-/* An ended task of array array_id that stayed in the store (state_load). */
+/* An ended task of array array_id that stayed in the store (state_load):
+ * one that did not complete, or any of an array whose dropped indices are
+ * not known yet. */
 void array_load_gone(struct state *st, uint64_t array_id, uint32_t index, bool completed);
 void array_release_all(struct state *st);
 /* The dispatcher's successor hook (scheduler.h), set by state_init. */

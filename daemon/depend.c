@@ -249,7 +249,7 @@ static enum dres term_eval(const struct state *st, const struct task *self,
 		if (array_set_has(&a->pending, d->index))
 			return D_WAIT;
 		/* It ended and left memory, or was dropped with its array's rest. */
-		return by_gone(d->type, array_set_has(&a->gone_ok, d->index));
+		return by_gone(d->type, !array_set_has(&a->gone_bad, d->index));
 	}
 	if (a)
 		return by_array(d->type, a);

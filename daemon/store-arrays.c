@@ -10,14 +10,14 @@
 
 const struct stmt_def store_array_stmts[] = {
 	{ ST_ARRAY_PUT,
-	  "INSERT OR REPLACE INTO arrays (id, spec, pending, max_running, held, dependency)"
-	  " VALUES (?,?,?,?,?,?)" },
+	  "INSERT OR REPLACE INTO arrays (id, spec, pending, max_running, held, dependency,"
+	  " dropped) VALUES (?,?,?,?,?,?,?)" },
 	{ ST_COUNT, NULL },
 };
 
 void store_array_put(struct store *s, const struct store_array_row *a)
 {
-	struct op *op = op_new(s, ST_ARRAY_PUT, 6);
+	struct op *op = op_new(s, ST_ARRAY_PUT, 7);
 
 	op_int(op, 0, (int64_t)a->id);
 	op_text(op, 1, a->spec);
@@ -25,6 +25,7 @@ void store_array_put(struct store *s, const struct store_array_row *a)
 	op_int(op, 3, a->max_running);
 	op_int(op, 4, a->held);
 	op_text(op, 5, a->dependency ? a->dependency : "");
+	op_text(op, 6, a->dropped ? a->dropped : "");
 }
 
 static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
@@ -36,6 +37,8 @@ static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 		.max_running = (uint32_t)sqlite3_column_int64(q, 3),
 		.held = sqlite3_column_int64(q, 4) != 0,
 		.dependency = col_text(q, 5),
+		/* NULL: a row from before version 16 (array_load_done) */
+		.dropped = sqlite3_column_type(q, 6) == SQLITE_NULL ? NULL : col_text(q, 6),
 	};
 
 	cb->on_array(arg, &a);
@@ -43,6 +46,6 @@ static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 
 int store_load_arrays(struct store *s, const struct store_loader *cb, void *arg)
 {
-	return store_load_rows(s, "SELECT id, spec, pending, max_running, held, dependency"
-			       " FROM arrays ORDER BY id", array_row, cb, arg);
+	return store_load_rows(s, "SELECT id, spec, pending, max_running, held, dependency,"
+			       " dropped FROM arrays ORDER BY id", array_row, cb, arg);
 }

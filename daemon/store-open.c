@@ -389,6 +389,27 @@ static const char schema_v14[] =
 static const char schema_v15[] =
 	"ALTER TABLE arrays ADD COLUMN dependency TEXT NOT NULL DEFAULT '';\n";
 
+/*
+ * Version 16: how an array's indices ended outlives the rows [tasks]
+ * retain deletes. A restart counted every index that was neither a row
+ * nor pending as dropped by a cancel, so an array whose early indices
+ * were deleted counted them as not completed (afterok on it was never
+ * met). Now the indices a cancel dropped are kept as ranges
+ * (arrays.dropped), and the deleted indices that did not complete as rows
+ * of arrays_gone_bad; every other index that is neither a row nor
+ * pending completed. A row from before keeps dropped NULL: hpqd computes
+ * it at its next start from the rows, which no version-16 retain has
+ * deleted yet, and writes it; one with indices still pending dropped none.
+ */
+static const char schema_v16[] =
+	"ALTER TABLE arrays ADD COLUMN dropped TEXT;\n"
+	"UPDATE arrays SET dropped = '' WHERE pending != '';\n"
+	"CREATE TABLE arrays_gone_bad (\n"
+	"  array_id INTEGER NOT NULL,\n"
+	"  array_index INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (array_id, array_index)\n"
+	") WITHOUT ROWID;\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -405,6 +426,7 @@ static const char *const migrations[] = {
 	schema_v13,
 	schema_v14,
 	schema_v15,
+	schema_v16,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -806,8 +806,13 @@ static const struct {
 } gone_queries[] = {
 	{ STORE_GONE_BAD, "SELECT id FROM tasks WHERE state IN " BAD_STATES " AND" GONE_WHERE
 			  " UNION SELECT id FROM tasks_gone_bad ORDER BY id" },
+	/* Only the indices that did not complete: the others are the rest
+	 * (array_load_done), but for an array whose dropped indices are not
+	 * known yet, which counts them from every row. */
 	{ STORE_GONE_ARRAY, "SELECT array_id, state, array_index FROM tasks WHERE array_id != 0 AND"
-			    GONE_WHERE },
+			    " (state IN " BAD_STATES " OR array_id IN (SELECT id FROM arrays WHERE"
+			    " dropped IS NULL)) AND" GONE_WHERE
+			    " UNION ALL SELECT array_id, 'FAILED', array_index FROM arrays_gone_bad" },
 	{ STORE_GONE_TEAM, "SELECT team, state, count(*), sum(attempts) FROM tasks WHERE"
 			   GONE_WHERE " GROUP BY team, state" },
 	{ STORE_GONE_MAX, "SELECT max(id) FROM tasks WHERE ?1 = ?1" },
@@ -1078,6 +1083,11 @@ static int tprune_run(struct store *s, void *arg)
 		/* how the ones that did not complete ended outlives their rows */
 		("INSERT OR IGNORE INTO tasks_gone_bad SELECT id FROM tasks WHERE id IN"
 		 " (SELECT id FROM temp.prune_ids) AND state IN " BAD_STATES),
+		/* and an array's index's, by its index: the rest of the array
+		 * completed (array_load_done) */
+		("INSERT OR IGNORE INTO arrays_gone_bad SELECT array_id, array_index FROM tasks"
+		 " WHERE id IN (SELECT id FROM temp.prune_ids) AND array_id != 0 AND state IN "
+		 BAD_STATES),
 		"DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM temp.prune_ids)",
 		"DELETE FROM task_env WHERE id IN (SELECT id FROM temp.prune_ids)",
 		"DELETE FROM tasks WHERE id IN (SELECT id FROM temp.prune_ids)",
@@ -1109,7 +1119,7 @@ static int tprune_run(struct store *s, void *arg)
 		rc = sqlite3_step(q);
 		if (rc == SQLITE_DONE) {
 			rc = SQLITE_OK;
-			if (i == 6)
+			if (i == 7)  /* DELETE FROM tasks */
 				r->p.deleted = sqlite3_changes(db);
 		}
 		sqlite3_finalize(q);

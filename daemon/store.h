@@ -213,6 +213,9 @@ struct store_array_row {
 	bool held;
 	const char *dependency;      /* version 15: what its indices were submitted
 	                              * with (singleton holds for each); "" none */
+	const char *dropped;         /* version 16: ranges of the indices a cancel
+	                              * dropped before they existed ("" none); NULL
+	                              * in a row from before, which never said */
 };
 
 /* A training plan (plan.h). Its segments in one text:
@@ -318,7 +321,9 @@ struct store_usage_row {
  * not loaded (store_loader.ended_since_ms), one kind of summary a row. */
 enum store_gone_kind {
 	STORE_GONE_BAD,              /* id: one that did not end COMPLETED */
-	STORE_GONE_ARRAY,            /* array_id, index, state: one of an array */
+	STORE_GONE_ARRAY,            /* array_id, index, state: one of an array that
+	                              * did not end COMPLETED (any, for an array
+	                              * whose dropped is NULL); retain's too */
 	STORE_GONE_TEAM,             /* team, state: count of them, attempts summed */
 	STORE_GONE_MAX,              /* id: the largest task id in the store */
 };

@@ -947,8 +947,8 @@ static void test_evict_ended(void **ts)
 	assert_int_equal(f->st.ntasks, before - 2);
 	assert_ptr_equal(array_find(&f->st, x), a);
 	assert_null(array_task_find(&f->st, a, 0));
-	assert_true(array_set_has(&a->gone_ok, 0));
-	assert_false(array_set_has(&a->gone_ok, 1));
+	assert_false(array_set_has(&a->gone_bad, 0));
+	assert_true(array_set_has(&a->gone_bad, 1));
 	assert_true(dep_offered(f, "afterok", x, 0));
 	assert_false(dep_offered(f, "afterok", x, 1));
 	assert_true(dep_offered(f, "afternotok", x, 1));
@@ -1002,7 +1002,7 @@ static void test_evict_ended(void **ts)
 	/* Its first task stays: it is the template of the indices left. */
 	assert_non_null(array_task_find(&f->st, a, 0));
 	assert_null(array_task_find(&f->st, a, 1));
-	assert_true(array_set_has(&a->gone_ok, 1));
+	assert_false(array_set_has(&a->gone_bad, 1));
 	assert_int_equal(a->nok, 1);
 	assert_int_equal(a->nbad, 1);
 	assert_false(dep_offered(f, "afterok", z, 0));

@@ -22,7 +22,11 @@
  *     still knows how they ended, loads an array's template whose first
  *     index ended long ago and counts its ended indices;
  *   - [tasks] retain deletes in batches, with checkpoints and scripts, and
- *     never the newest task.
+ *     never the newest task;
+ *   - an array's indices answer dependencies as they ended whatever
+ *     retain deleted of them, in one batch or several, before or after a
+ *     restart, while the array still runs too, and for an array whose row
+ *     is from before schema 16 (its dropped indices counted at start).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,10 +42,12 @@
 
 #include "array.h"
 #include "clock.h"
+#include "control.h"
 #include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.h"
 #include "hpq.pb-c.h"
+#include "select.h"
 #include "state.h"
 #include "store.h"
 #include "submit.h"
@@ -412,7 +418,7 @@ static void test_array_survives(void **ts)
 	arr = array_find(&f->st, a_id);
 	assert_non_null(arr);
 	assert_non_null(arr->tmpl);
-	assert_true(array_set_has(&arr->gone_ok, 0));
+	assert_true(array_set_empty(&arr->gone_bad));     /* it completed */
 
 	/* A restart long after index 0 ended: the template still comes back. */
 	fix_commit_close(f);
@@ -612,6 +618,207 @@ static void test_retain_keeps_how_it_ended(void **ts)
 	fix_commit(f);
 }
 
+/* What a dependency of type on x (idx < 0: the whole array) answers: 1
+ * met, 0 never, -1 waits. The probe is cancelled after. */
+static int dep(struct fix *f, const char *type, uint64_t x, int idx)
+{
+	struct state_err e = { { 0 } };
+	char d[64];
+	struct task *t;
+	int r;
+
+	if (idx < 0)
+		snprintf(d, sizeof(d), "%s:%llu", type, (unsigned long long)x);
+	else
+		snprintf(d, sizeof(d), "%s:%llu_%d", type, (unsigned long long)x, idx);
+	t = submit(f, "", d, NULL);
+	r = t->st.state == SCHED_PENDING ? 1 :
+	    t->reason && !strcmp(t->reason, "dependency-never-satisfied") ? 0 : -1;
+	assert_int_equal(state_task_cancel(&f->st, t, &alice, &e), 0);
+	return r;
+}
+
+/* Array x ended: index i completed where outcome[i] is 'c'. */
+static void check_ended(struct fix *f, uint64_t x, const char *outcome)
+{
+	int all_ok = !strchr(outcome, 'b');
+
+	for (int i = 0; outcome[i]; i++) {
+		int ok = outcome[i] == 'c';
+
+		if (dep(f, "afterok", x, i) != ok || dep(f, "afternotok", x, i) != !ok ||
+		    dep(f, "afterany", x, i) != 1)
+			fail_msg("array %llu index %d: not %s", (unsigned long long)x, i,
+				 ok ? "completed" : "failed");
+	}
+	assert_int_equal(dep(f, "afterok", x, -1), all_ok);
+	assert_int_equal(dep(f, "afternotok", x, -1), !all_ok);
+	assert_int_equal(dep(f, "afterany", x, -1), 1);
+}
+
+static void index_exit(struct fix *f, uint64_t x, uint32_t idx, int code)
+{
+	struct task *t = array_task_find(&f->st, array_find(&f->st, x), idx);
+
+	assert_non_null(t);
+	assert_int_equal(state_task_member_exit(&f->st, t, 0, code, "exit"), EXIT_ENDED);
+}
+
+static void cancel_array(struct fix *f, uint64_t x)
+{
+	Hpq__TaskSelector q = HPQ__TASK_SELECTOR__INIT;
+	struct state_err e = { { 0 } };
+	struct selection sel;
+	char id[32], *ids[] = { id };
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)x);
+	q.n_ids = 1;
+	q.ids = ids;
+	assert_int_equal(select_resolve(&f->st, &q, &sel, &e), 0);
+	control_apply(&f->st, &sel, CONTROL_CANCEL, &alice, NULL, NULL);
+	select_release(&sel);
+}
+
+/* x all completed, y all failed, z mixed: 0 and 3 failed, 1 and 2
+ * completed, 4 was cancelled and 5 dropped with the rest. */
+static void three_arrays(struct fix *f, uint64_t *x, uint64_t *y, uint64_t *z)
+{
+	fix_cpu_node(&f->st, "n1", 4);
+	*x = submit(f, "0-3", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 4);
+	finish_running(f, 0);
+	*y = submit(f, "0-3", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 4);
+	finish_running(f, 1);
+	*z = submit(f, "0-5%2", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 2);
+	index_exit(f, *z, 0, 1);
+	index_exit(f, *z, 1, 0);
+	assert_int_equal(fix_cycle(&f->st), 2);
+	index_exit(f, *z, 2, 0);
+	index_exit(f, *z, 3, 1);
+	assert_true(array_set_has(&array_find(&f->st, *z)->pending, 5));
+	cancel_array(f, *z);
+}
+
+static void check_three(struct fix *f, uint64_t x, uint64_t y, uint64_t z)
+{
+	check_ended(f, x, "cccc");
+	check_ended(f, y, "bbbb");
+	check_ended(f, z, "bccbbb");
+}
+
+/*
+ * [tasks] retain deletes the rows of arrays that all completed, all
+ * failed, and of one mixed with a cancel, some in one batch and the rest
+ * in a later one, with restarts between: dependencies on each array and
+ * on each index answer as they did while the rows were there.
+ */
+static void test_retain_array_outcomes(void **ts)
+{
+	struct fix *f = *ts;
+	uint64_t x, y, z;
+
+	three_arrays(f, &x, &y, &z);
+	check_three(f, x, y, z);
+	fix_commit(f);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	assert_null(array_find(&f->st, z));
+	check_three(f, x, y, z);
+
+	/* Some of their rows go; a restart; the rest go; a restart. */
+	assert_int_equal(prune(f, 7), 7);
+	check_three(f, x, y, z);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	check_three(f, x, y, z);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	check_three(f, x, y, z);
+	fix_commit(f);
+	prune(f, 500);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM tasks WHERE array_id != 0"), 0);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	check_three(f, x, y, z);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	check_three(f, x, y, z);
+	fix_commit(f);
+}
+
+/*
+ * An array that still runs loses the rows of its early indices (not its
+ * first: its template): after a restart they count as they ended, not as
+ * dropped, and the array as a whole is met once the rest completes.
+ */
+static void test_retain_running_array(void **ts)
+{
+	struct fix *f = *ts;
+	struct array *a;
+	uint64_t x;
+
+	fix_cpu_node(&f->st, "n1", 1);
+	x = submit(f, "0-4", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 1);
+	finish_running(f, 0);                /* 0 */
+	assert_int_equal(fix_cycle(&f->st), 1);
+	finish_running(f, 0);                /* 1 */
+	assert_int_equal(fix_cycle(&f->st), 1);
+	finish_running(f, 2);                /* 2 fails */
+	assert_int_equal(fix_cycle(&f->st), 1);  /* 3 runs, 4 waits */
+	fix_commit(f);
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000), 3);
+	assert_int_equal(prune(f, 500), 2);  /* 1 and 2: 0 is the template */
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	fix_cpu_node(&f->st, "n1", 1);
+	a = array_find(&f->st, x);
+	assert_non_null(a);
+	assert_int_equal(a->nok, 2);
+	assert_int_equal(a->nbad, 1);
+	assert_int_equal(dep(f, "afterok", x, 1), 1);
+	assert_int_equal(dep(f, "afternotok", x, 2), 1);
+	assert_int_equal(dep(f, "afterok", x, -1), 0);
+	assert_int_equal(dep(f, "afternotok", x, -1), -1);
+	finish_running(f, 0);                /* 3 */
+	assert_true(fix_cycle(&f->st) >= 1);
+	finish_running(f, 0);                /* 4 */
+	check_ended(f, x, "ccbcc");
+	fix_commit(f);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, x));
+	check_ended(f, x, "ccbcc");
+}
+
+/* An array whose row is from before schema 16 (dropped NULL): its next
+ * start counts its dropped indices from its rows and records them, and
+ * retain may delete the rows after. */
+static void test_retain_array_from_before(void **ts)
+{
+	struct fix *f = *ts;
+	uint64_t x, y, z;
+	sqlite3 *db;
+
+	three_arrays(f, &x, &y, &z);
+	fix_commit_close(f);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE arrays SET dropped = NULL", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	fix_open_keep(f, 0);
+	check_three(f, x, y, z);
+	fix_commit(f);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM arrays WHERE dropped IS NULL"), 0);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM arrays WHERE dropped = '5'"), 1);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	fix_commit(f);
+	prune(f, 500);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	check_three(f, x, y, z);
+	fix_commit(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -621,6 +828,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_batches, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_keeps_how_it_ended, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_array_outcomes, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_running_array, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_array_from_before, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

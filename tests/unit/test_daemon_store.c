@@ -35,6 +35,9 @@
  *     transaction already sees them; a bulk change that a crash left
  *     half written is finished at the next load; a database of version 12
  *     (before bulk changes) upgrades and takes them;
+ *   - one of version 15 gets arrays.dropped and arrays_gone_bad; an array
+ *     from before has its dropped indices counted at the next start and
+ *     recorded;
  *   - a database from a newer hpqd is refused, not damaged.
  */
 #include <setjmp.h>
@@ -52,6 +55,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "array.h"
 #include "error.h"
 #include "hpq.pb-c.h"
 #include "clock.h"
@@ -186,8 +190,9 @@ static void test_new_database_has_defaults(void **ts)
 	 * 10: the autoscaler's nodes (daemon/autoscale.c); 11: training plans
 	 * (daemon/plan.c); 12: the plan a task runs in; 13: changes of many
 	 * tasks at once (task_bulk); 14: how pruned tasks ended (tasks_gone_bad);
-	 * 15: the dependency an array's indices were submitted with */
-	assert_int_equal(store_schema_latest(), 15);
+	 * 15: the dependency an array's indices were submitted with; 16: how
+	 * an array's indices ended when [tasks] retain deleted them */
+	assert_int_equal(store_schema_latest(), 16);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1423,6 +1428,7 @@ static void test_v8_upgrades(void **ts)
 			 " DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
 			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
 			 " ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
 			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
@@ -1491,7 +1497,8 @@ static void test_v9_upgrades(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; "
 			 "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk; "
-			 "ALTER TABLE arrays DROP COLUMN dependency; "
+			 "ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped; "
 			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v9 fixture: %s", msg);
@@ -1550,7 +1557,9 @@ static void test_plans_upgrade(void **ts)
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 10);
 	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
 			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
-			 " ALTER TABLE arrays DROP COLUMN dependency", NULL, NULL, &msg) != SQLITE_OK ||
+			 " ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped", NULL,
+			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
 	sqlite3_close(db);
@@ -1599,7 +1608,8 @@ static void test_plan_tasks_upgrade(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 11);
 	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE tasks_gone_bad;"
-			 " DROP TABLE task_bulk; ALTER TABLE arrays DROP COLUMN dependency", NULL,
+			 " DROP TABLE task_bulk; ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped", NULL,
 			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
@@ -1955,6 +1965,7 @@ static void test_v12_upgrades(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
 			 " ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
 			 " PRAGMA user_version = 12", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v12 fixture: %s", msg);
@@ -1995,6 +2006,7 @@ static void test_v13_upgrades(void **ts)
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
 			 " PRAGMA user_version = 13", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v13 fixture: %s", msg);
@@ -2025,6 +2037,7 @@ static void test_v14_upgrades(void **ts)
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "ALTER TABLE arrays DROP COLUMN dependency;"
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
 			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', '');"
 			 " PRAGMA user_version = 14", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v14 fixture: %s", msg);
@@ -2034,6 +2047,54 @@ static void test_v14_upgrades(void **ts)
 	load(s, &st);
 	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays WHERE dependency = ''"), 1);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
+/*
+ * Version 16 adds arrays.dropped and arrays_gone_bad to a version-15
+ * database: an array with indices pending dropped none (""), one without
+ * does not say (NULL) until the next start counts them from its rows, as
+ * before, and records them.
+ */
+static void test_v15_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	struct array *a;
+	sqlite3 *db;
+	char *msg = NULL;
+
+	load(s, &st);
+	state_release(&st);
+	fix_close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', ''),"
+			 " (9, '0-9', '4-9');"
+			 " PRAGMA user_version = 15", NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v15 fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays WHERE id = 5 AND"
+				" dropped IS NULL"), 1);
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays WHERE id = 9 AND"
+				" dropped = ''"), 1);
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays_gone_bad"), 0);
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	/* Array 5 has no row: all four were dropped, none completed. */
+	a = array_find(&st, 5);
+	assert_non_null(a);
+	assert_int_equal(a->nbad, 4);
+	assert_int_equal(a->nok, 0);
+	assert_int_equal(array_set_count(&a->gone_bad), 4);
+	fix_commit_store(f, s);
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays WHERE id = 5 AND"
+				" dropped = '0-3'"), 1);
 	state_release(&st);
 	fix_close_store(f, s);
 }
@@ -2082,6 +2143,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v12_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v13_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v14_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v15_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_token_outlives_its_join, setup, fix_teardown),
 	};
