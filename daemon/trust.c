@@ -383,6 +383,12 @@ int state_cert_renewable(const struct state *st, const char *node, struct state_
 		if (!newest || c->not_after_ms > newest->not_after_ms)
 			newest = c;
 	}
+	/* A connection outlives its certificate (the agent renews on it),
+	 * but a node none of whose certificates is valid any more joins
+	 * again: a stale connection does not make it a fresh one. */
+	if (!valid)
+		return state_errf(e, HPQ_EAUTH, "node %s holds no valid certificate any more: "
+				  "it joins again with a token (hpq node token create)", node);
 	if (valid < TRUST_NODE_CERTS_MAX)
 		return 0;
 	format_utc(newest->not_after_ms, when, sizeof(when));

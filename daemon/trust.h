@@ -79,7 +79,8 @@ const struct node_cert *state_node_cert(const struct state *st, const char *node
  * renews once a certificate lifetime (a third before the end), so that is
  * room for its current one, the renewed one and one whose answer was lost,
  * and a node that asks again and again (a fault, or a thief) cannot make
- * hpqd sign and keep more.
+ * hpqd sign and keep more. Nor once none is valid: a connection opened
+ * before the last one expired does not renew it.
  */
 int state_cert_renewable(const struct state *st, const char *node, struct state_err *e);
 /* Revokes every certificate of node; how many were valid goes to *n. */

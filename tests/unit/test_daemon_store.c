@@ -1287,6 +1287,31 @@ static void test_trust_round_trip(void **ts)
 	sqlite3_close(db);
 }
 
+/* Renewal: refused once a node holds no valid certificate (a connection
+ * opened before its last one expired), and at 3 valid ones. */
+static void test_renewal_needs_a_valid_certificate(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	struct state_err e;
+	int64_t now = hpq_now_ms();
+
+	load(s, &st);
+	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
+	state_cert_issued(&st, "AA01", "n1", "", now - 1, "joined with token");
+	assert_int_equal(state_cert_renewable(&st, "n1", &e), HPQ_EAUTH);
+	assert_non_null(strstr(e.msg, "no valid certificate"));
+	state_cert_issued(&st, "AA02", "n1", "", now + 600000, "renewed");
+	assert_int_equal(state_cert_renewable(&st, "n1", &e), 0);
+	state_cert_issued(&st, "AA03", "n1", "", now + 700000, "renewed");
+	state_cert_issued(&st, "AA04", "n1", "", now + 800000, "renewed");
+	assert_int_equal(state_cert_renewable(&st, "n1", &e), HPQ_EBUSY);
+	fix_commit_store(f, s);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
 /* req_join's order: a token checked, the certificate signed (which takes
  * a while), the use recorded, the certificate recorded, then the token's
  * id and pool read for the log and the reply. A token that expires while
@@ -2146,6 +2171,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v15_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_token_outlives_its_join, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_renewal_needs_a_valid_certificate, setup,
+						fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
