@@ -496,13 +496,7 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
 
 int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen)
 {
-	char msg[512];
-	int r;
-
-	r = hpq_ini_load(path, config_ini_cb, cfg, msg, sizeof(msg));
-	if (r < 0)
-		return hpq_errf(err, errlen, r, "%s", msg);
-	return 0;
+	return hpq_ini_load(path, config_ini_cb, cfg, err, errlen);
 }
 
 /* *path made absolute against the working directory. */

@@ -1085,15 +1085,9 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	char msg[512];
-	int r;
-
 	free(c->file);
 	c->file = xstrdup(path);
-	r = hpq_ini_load(path, on_ini, c, msg, sizeof(msg));
-	if (r < 0)
-		return hpq_errf(err, errlen, r, "%s", msg);
-	return 0;
+	return hpq_ini_load(path, on_ini, c, err, errlen);
 }
 
 const char *config_catalog(const struct config *c)
