@@ -1065,6 +1065,10 @@ void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store
 
 /* ---------------------------------------------------------------- retention */
 
+/* The statement of a prune batch whose changes are the rows it deleted. */
+static const char tprune_delete_tasks[] =
+	"DELETE FROM tasks WHERE id IN (SELECT id FROM temp.prune_ids)";
+
 static int tprune_run(struct store *s, void *arg)
 {
 	static const char *const sql[] = {
@@ -1090,7 +1094,7 @@ static int tprune_run(struct store *s, void *arg)
 		 BAD_STATES),
 		"DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM temp.prune_ids)",
 		"DELETE FROM task_env WHERE id IN (SELECT id FROM temp.prune_ids)",
-		"DELETE FROM tasks WHERE id IN (SELECT id FROM temp.prune_ids)",
+		tprune_delete_tasks,
 		/* A script goes with its task, an array's once no task of it is left. */
 		("DELETE FROM scripts WHERE id IN (SELECT id FROM temp.prune_ids UNION"
 		 " SELECT array_id FROM temp.prune_ids WHERE array_id != 0)"
@@ -1119,7 +1123,7 @@ static int tprune_run(struct store *s, void *arg)
 		rc = sqlite3_step(q);
 		if (rc == SQLITE_DONE) {
 			rc = SQLITE_OK;
-			if (i == 7)  /* DELETE FROM tasks */
+			if (sql[i] == tprune_delete_tasks)
 				r->p.deleted = sqlite3_changes(db);
 		}
 		sqlite3_finalize(q);
