@@ -330,31 +330,48 @@ static void exec_sup_request(struct exec *ex, struct task *t, int signo, int64_t
 
 /* The supervisor's record of how the task ended. Returns 0, or -1 when
  * there is none (or it is not about this task's process). */
+/* The start of file name in the attempt directory dir into buf, a string:
+ * "" when there is none. */
+static void exec_attempt_file(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[4200];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* The supervisor's record in t's attempt directory, whichever process it
+ * is about: its pid, exit code, end and reason. Returns 0, or -1 when there
+ * is none that reads. */
+static int exec_sup_record(struct exec *ex, const struct task *t, long *ret_pid, int *ret_code,
+			   long long *ret_end, char ret_reason[TASK_REASON_MAX])
+{
+	char dir[4096], buf[256], word[64];
+
+	exec_attempt_dir(ex, t, dir, sizeof(dir));
+	exec_attempt_file(dir, "status", buf, sizeof(buf));
+	if (sscanf(buf, "hpq-supervisor-status 1 pid=%ld code=%d end=%lld reason=%63s", ret_pid,
+		   ret_code, ret_end, word) != 4 || *ret_code < 0 || *ret_code > 255 + 128 ||
+	    !exec_reason_ok(word))
+		return -1;
+	task_set_reason(ret_reason, word);
+	return 0;
+}
+
 static int exec_sup_status(struct exec *ex, const struct task *t, int *ret_code,
 			   char ret_reason[TASK_REASON_MAX])
 {
-	char path[4200], buf[256], word[64];
 	long long end;
 	long pid;
-	ssize_t n;
-	int fd, code;
 
-	exec_attempt_dir(ex, t, path, sizeof(path));
-	strcat(path, "/status");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if (exec_sup_record(ex, t, &pid, ret_code, &end, ret_reason) < 0 || pid != (long)t->pid)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if (sscanf(buf, "hpq-supervisor-status 1 pid=%ld code=%d end=%lld reason=%63s", &pid,
-		   &code, &end, word) != 4 || pid != (long)t->pid || code < 0 || code > 255 + 128 ||
-	    !exec_reason_ok(word))
-		return -1;
-	*ret_code = code;
-	task_set_reason(ret_reason, word);
 	return 0;
 }
 
@@ -1768,22 +1785,6 @@ static void exec_orphan_remove(struct exec *ex, struct task *t)
 	task_free(t);
 }
 
-/* The start of file name in the attempt directory dir into buf, a string:
- * "" when there is none. */
-static void exec_attempt_file(const char *dir, const char *name, char *buf, size_t len)
-{
-	char path[4200];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	n = fd >= 0 ? read(fd, buf, len - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-}
-
 /*
  * An attempt directory with no record: the agent died after the attempt
  * started and before its journal was saved (agent.c, agent_flush). hpqd
@@ -1816,15 +1817,13 @@ static void exec_orphan(struct exec *ex, uint64_t id, uint32_t attempt)
 		return;
 	}
 	/* Gone: its supervisor's record, if any, says how it ended. */
-	exec_attempt_file(dir, "status", buf, sizeof(buf));
-	if (sscanf(buf, "hpq-supervisor-status 1 pid=%ld code=%*d end=%lld", &pid, &end) == 2)
-		t->pid = (pid_t)pid;
-	if (pid <= 1 || exec_sup_status(ex, t, &code, reason) < 0) {
+	if (exec_sup_record(ex, t, &pid, &code, &end, reason) < 0 || pid <= 1) {
 		log_notice("task %" PRIu64 " attempt %" PRIu32 ": a start with no record in the "
 			   "journal and nothing running: dropped", id, attempt);
 		exec_orphan_remove(ex, t);
 		return;
 	}
+	t->pid = (pid_t)pid;
 	exec_attempt_file(dir, "start", buf, sizeof(buf));
 	if (sscanf(buf, "task %*u attempt %*u start %lld", &start) == 1)
 		t->start_ms = start;
