@@ -891,6 +891,22 @@ static void array_on_gone(void *arg, const struct task *t)
 		array_set_add(&a->gone_bad, t->array_index, a->step);
 }
 
+/* The first record of st->arrays_gone whose id is id or above. */
+static size_t gone_lower_bound(const struct state *st, uint64_t id)
+{
+	size_t lo = 0, hi = st->narrays_gone;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->arrays_gone[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* a leaves memory with some indices completed and some not: the ones
  * that did not (dropped ones too), all of them in its gone_bad now that
  * its tasks have left, stay for dependencies on them. */
@@ -904,8 +920,7 @@ static void gone_keep_bad(struct state *st, struct array *a)
 		bad.r = xreallocarray(bad.r, bad.n, sizeof(*bad.r));
 		bad.cap = bad.n;
 	}
-	for (i = st->narrays_gone; i > 0 && st->arrays_gone[i - 1].id > a->id; i--)
-		;
+	i = gone_lower_bound(st, a->id);
 	if (st->narrays_gone == st->arrays_gone_cap) {
 		st->arrays_gone_cap = st->arrays_gone_cap ? 2 * st->arrays_gone_cap : 16;
 		st->arrays_gone = xreallocarray(st->arrays_gone, st->arrays_gone_cap,
@@ -919,20 +934,13 @@ static void gone_keep_bad(struct state *st, struct array *a)
 
 bool array_gone_completed(const struct state *st, uint64_t id, uint32_t idx)
 {
-	size_t lo = 0, hi = st->narrays_gone;
 	bool ok = false;
+	size_t lo;
 
 	/* Not a task that did not complete: all of it completed. */
 	if (!state_task_gone(st, id, &ok) || ok)
 		return ok;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (st->arrays_gone[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = gone_lower_bound(st, id);
 	/* Without a record none of it completed. */
 	return lo < st->narrays_gone && st->arrays_gone[lo].id == id &&
 	       !array_set_has(&st->arrays_gone[lo].bad, idx);
