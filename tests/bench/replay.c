@@ -964,6 +964,15 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Of v sorted, n > 0: the middle value, or the mean of the middle two. */
+static double median_of(const double *v, size_t n)
+{
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Sorts v. p95 by nearest rank, as bench_quantile: the smallest value
+ * that at least 95% of them do not exceed (the rank in whole numbers, so
+ * that 0.95 * n cannot round past it). */
 static struct stats stats_of(double *v, size_t n)
 {
 	struct stats st = {0, 0, 0};
@@ -975,8 +984,8 @@ static struct stats stats_of(double *v, size_t n)
 	for (i = 0; i < n; i++)
 		st.mean += v[i];
 	st.mean /= (double)n;
-	st.median = v[n / 2];
-	st.p95 = v[(size_t)(0.95 * (double)(n - 1))];
+	st.median = median_of(v, n);
+	st.p95 = v[(95 * n + 99) / 100 - 1];
 	return st;
 }
 
@@ -1446,7 +1455,8 @@ int main(int argc, char **argv)
 		       walls[run], load_s);
 	}
 	qsort(walls, (size_t)o.runs, sizeof(double), cmp_wall);
-	printf("replay wall time, median of %d: %.3f s\n", o.runs, walls[o.runs / 2]);
+	printf("replay wall time, median of %d: %.3f s\n", o.runs,
+	       median_of(walls, (size_t)o.runs));
 	write_csv(&o, res, nres);
 	write_gp(&o, res, nres);
 	printf("\n%-13s %9s %9s %9s %9s %7s %6s %8s %10s %7s\n", "policy", "queue_mean",
