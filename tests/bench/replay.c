@@ -1115,7 +1115,9 @@ static void out_close(FILE *f, const char *name)
 static void write_csv(const struct opts *o, struct result *res, size_t nres)
 {
 	double cap = (double)o->nodes * NODE_GPUS;
-	double window = jobs[ntrace - 1].submit > 0 ? (double)jobs[ntrace - 1].submit : 1;
+	/* the window replay() integrates window_alloc over: first to last submission */
+	int64_t span = jobs[ntrace - 1].submit - jobs[0].submit;
+	double window = span > 0 ? (double)span : 1;
 	size_t p, b, nbins = 0;
 	FILE *f = out_open(o, "summary.csv"), *g;
 

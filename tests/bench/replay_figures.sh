@@ -77,8 +77,10 @@ expect "$s" static jct_p95_s 7200
 expect "$t" static,1 queue_median_s 1800
 expect "$t" static,1 queue_p95_s 3600
 expect "$t" static,10 queue_median_s 0
+# from 10:00 to 12:00 on 80 GPUs: 80 of them for an hour, then 8
+expect "$s" static util_pct 55.00
 # the table it prints says the same as summary.csv
-grep -q '^static  *300s  *0s  *3600s  *3900s ' "$out/late.log" || {
+grep -q '^static  *300s  *0s  *3600s  *3900s  *55\.00 ' "$out/late.log" || {
 	cat "$out/late.log"
 	echo "replay_figures: the printed table disagrees with summary.csv" >&2
 	bad=1
