@@ -729,10 +729,17 @@ static int64_t borrow_limit(const struct sched_quota *q, int d)
 	return res_dim(q->guarantee, d) * (int64_t)q->borrow_limit_pct / 100;
 }
 
-/* Advances the decayed borrow history of q to s->now. */
+/*
+ * Advances the decayed borrow history of q to s->now: the integral of
+ * borrowed(t) 2^-((now - t) / h) dt / h. Over a step of x half-lives in
+ * which borrowed held still, that is hist 2^-x + borrowed (1 - 2^-x) / ln 2,
+ * exactly, so the history is the same however often it is advanced (not
+ * borrowed x, which only approaches it for small steps and made a team's
+ * history grow with the time since its last update).
+ */
 static void hist_advance(const struct sched *s, struct tq *q)
 {
-	double x, f;
+	double x, f, g;
 	int d;
 
 	if (s->now <= q->hist_ms)
@@ -742,8 +749,9 @@ static void hist_advance(const struct sched *s, struct tq *q)
 	} else {
 		x = (double)(s->now - q->hist_ms) / (double)s->pol.half_life_ms;
 		f = exp2(-x);
+		g = -expm1(-x * M_LN2) / M_LN2; /* (1 - f) / ln 2 */
 		for (d = 0; d < NDIMS; d++)
-			q->hist[d] = q->hist[d] * f + (double)res_dim(q->borrowed, d) * x;
+			q->hist[d] = q->hist[d] * f + (double)res_dim(q->borrowed, d) * g;
 	}
 	q->hist_ms = s->now;
 }

@@ -121,10 +121,12 @@ static void test_ties(void **state)
 }
 
 /*
- * share = (borrowed + decayed) / idle, decayed u <- u 0.5^(dt/h) + borrowed dt/h.
- * A borrows 16 of 16 idle GPUs for one half-life and stops (u_A = 16).
- * B then borrows 8 and keeps it; x half-lives later A and B each want 8 more:
- * share_A = 2^-x, share_B = (8 + 8x) / 16. B wins at x = 0.4, A at x = 0.6.
+ * share = (borrowed + decayed) / idle, over x = dt/h half-lives decayed
+ * u <- u 2^-x + borrowed (1 - 2^-x) / ln 2 (the integral of borrowed,
+ * halved every half-life). A borrows 16 of 16 idle GPUs for one half-life
+ * and stops (u_A = 8 / ln 2 = 11.5). B then borrows 8 and keeps it; x
+ * half-lives later A and B each want 8 more: share_A = 2^-x / (2 ln 2),
+ * share_B = 1/2 + (1 - 2^-x) / (2 ln 2). B wins below x = 0.24, A above.
  */
 static void decay_race(double x, const char *want)
 {
@@ -151,8 +153,48 @@ static void decay_race(double x, const char *want)
 static void test_decay(void **state)
 {
 	(void)state;
-	decay_race(0.4, "S22");
-	decay_race(0.6, "S13");
+	decay_race(0.15, "S22");
+	decay_race(0.35, "S13");
+}
+
+/*
+ * The history is the same however often it is brought up to date. A and B
+ * each borrow 8 GPUs from the same moment; B stops after 5 half-lives, A
+ * after 6, and meanwhile A's quota is set again (unchanged, as any `hpq
+ * team set` does) every half of a half-life. A borrowed more, and more
+ * recently: B goes first (u_A = 8 (1 - 2^-6) / ln 2 = 11.4 against u_B =
+ * 8 (1 - 2^-5) / ln 2 / 2 = 5.6). Summing borrowed x dt/h per step instead
+ * made B's one step of 5 half-lives 40 (20 once decayed) and A's twelve
+ * small ones 13.4: A went first.
+ */
+static void test_decay_steps(void **state)
+{
+	const int64_t h = 100000;
+	struct sched_quota borrower = {.sharing = SCHED_LEND_AND_BORROW, .has_borrow_abs = true,
+				       .borrow_abs = {1000, 1000, 1000000}};
+	struct fx f;
+	int i;
+
+	(void)state;
+	world(&f, SCHED_IDLE_FAIR_SHARE, 2, h);
+	fx_submit(&f, 11, A, TRAINING, 1, 8);
+	fx_submit(&f, 21, B, TRAINING, 1, 8);
+	fx_cycle(&f);
+	assert_int_equal(f.nd, 2);
+	for (i = 1; i <= 12; i++) {
+		f.now += h / 2 - 10;
+		if (i == 10)
+			fx_finish(&f, 21);
+		else
+			fx_cycle_expect(&f, "");
+		assert_int_equal(sched_team_quota(f.s, A, 0, &borrower), 0);
+	}
+	fx_finish(&f, 11);
+	fx_submit(&f, 12, A, TRAINING, 1, 8);
+	fx_submit(&f, 22, B, TRAINING, 1, 8);
+	/* then A: B's 8 now count, (8 + 5.6) / 16 against 11.4 / 16 */
+	fx_cycle_expect(&f, "S22 S12");
+	fx_free(&f);
 }
 
 /* Without decay (half-life 0) only what is borrowed now counts. */
@@ -293,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_weight_zero_borrows_last),
 		cmocka_unit_test(test_ties),
 		cmocka_unit_test(test_decay),
+		cmocka_unit_test(test_decay_steps),
 		cmocka_unit_test(test_no_history),
 		cmocka_unit_test(test_guarantee_before_idle),
 		cmocka_unit_test(test_no_guarantee_weights),
