@@ -24,8 +24,9 @@
  *
  * Events: a job arrives (sched_task_submit), ends after its duration of
  * RUNNING time (sched_task_finish), checkpoints (sched_task_checkpoint),
- * and the dispatcher's own wakeups (sched_next_wakeup). After the events
- * of one instant, cycles run until no preemption is decided: a preempted
+ * and the dispatcher's own wakeups (sched_next_wakeup). The events of one
+ * instant go ends first (in trace order), then checkpoints, then arrivals;
+ * after them, cycles run until no preemption is decided: a preempted
  * job stops at once and is requeued with its remaining work plus the work
  * it lost.
  *
@@ -515,11 +516,22 @@ static void guarantees(const struct opts *o)
 
 /* ---- events ---- */
 
+/*
+ * Ends before checkpoints, then trace order: a total order, because the
+ * order of ends of one instant decides which nodes the dispatcher sees
+ * freed last, and so where the next tasks go. Left to the heap, it would
+ * depend on what else the heap holds (the checkpoints of the -preempt
+ * policies), and a policy that preempts nothing would place differently.
+ */
 static bool ev_before(const struct ev *a, const struct ev *b)
 {
 	if (a->t != b->t)
 		return a->t < b->t;
-	return a->kind < b->kind; /* ends before checkpoints */
+	if (a->kind != b->kind)
+		return a->kind < b->kind;
+	if (a->job != b->job)
+		return a->job < b->job;
+	return a->attempt < b->attempt;
 }
 
 static void ev_push(struct evheap *h, struct ev e)

@@ -85,5 +85,46 @@ grep -q '^static  *300s  *0s  *3600s  *3900s  *55\.00 ' "$out/late.log" || {
 	echo "replay_figures: the printed table disagrees with summary.csv" >&2
 	bad=1
 }
+
+# Two jobs end at the same instant, and which of them the replay reports
+# first decides where the next job goes. Team 1 (within its guarantee or
+# on idle compute nobody reclaims: the other teams' jobs come at 10,000 s,
+# when it is done) fills 8 nodes for 2,000 s and two more with a long and
+# a short 4-GPU job each (L0 1,000 s and S0, L1 500 s and S1, S0 and S1
+# ending together at 100 s). J (4 GPUs) waits for a half node, K (8 GPUs)
+# for a whole one. Ends of one instant go in trace order: S0, then S1, so
+# the dispatcher hands S1's node to J, and K waits for L0's node at
+# 1,000 s (940 s). The -preempt policies preempt nothing here, and their
+# checkpoints (every 30 s) must not change that order.
+mkdir -p "$out/tie"
+trace "$out/tie"
+for c in 02 03 04 05 06 07 08 09 10; do
+	echo "x$c,10000,1,1" >>"$out/tie/cluster$c.csv"
+done
+{
+	for i in 1 2 3 4 5 6 7 8; do
+		echo "f$i,0,2000,8"
+	done
+	echo 'l0,0,1000,4'
+	echo 's0,0,100,4'
+	echo 'l1,0,500,4'
+	echo 's1,0,100,4'
+	echo 'j,50,5000,4'
+	echo 'k,60,100,8'
+} >>"$out/tie/cluster01.csv"
+"$replay" --traces "$out/tie" --nodes 10 --no-plots --ckpt-interval 30 --out "$out/tie-out" \
+	>"$out/tie.log" 2>&1 || {
+	cat "$out/tie.log"
+	echo "replay_figures: hpq-replay failed" >&2
+	exit 1
+}
+s=$out/tie-out/summary.csv
+t=$out/tie-out/teams.csv
+for p in fcfs fcfs-preempt fair fair-preempt; do
+	expect "$s" $p preemptions 0
+	expect "$t" $p,1 queue_p95_s 940
+	expect "$t" $p,1 queue_mean_s 71
+done
+
 [ "$bad" = 0 ] || exit 1
 echo "replay_figures: ok"
