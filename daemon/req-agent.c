@@ -19,6 +19,8 @@
  * (and whose member there had not already finished) -> requeue, killing
  * the gang's other members. A START whose RunTask has not gone out yet is
  * left alone: its completion sends RunTask on the new connection.
+ * A Register takes a node over from another connection only once that one
+ * has gone quiet (check_live_peer).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -154,6 +156,34 @@ static void on_register_committed(void *arg, int status)
 	free(rr);
 }
 
+/*
+ * A second connection may take a node over only from one that has gone
+ * quiet (a half-open TCP connection of an agent that reconnected). While
+ * the node's agent still beats on its own connection, a Register under
+ * its name is another machine's (a cloned host, a mistyped --name): taken
+ * over, the node's runs it does not list would be requeued while they
+ * still run, and the two would take the name from each other for ever.
+ * A live agent beats every heartbeat interval; two give it room.
+ */
+static int check_live_peer(struct hpqd *d, const struct conn *c, const char *name,
+			   struct state_err *e)
+{
+	const struct node *n = state_node_find(&d->state, name);
+	const struct conn *prev = n ? agentlink_conn(d, n) : NULL;
+	uint64_t quiet;
+
+	if (!prev || prev == c)
+		return 0;
+	quiet = uv_now(d->loop) - n->seen_mono;
+	if (quiet >= 2 * d->cfg.heartbeat_ms)
+		return 0;
+	log_warn("node %s: a second agent (%s) registers while the first (%s) is connected "
+		 "and was heard from %llu ms ago: refused", name, c->peer, prev->peer,
+		 (unsigned long long)quiet);
+	return state_errf(e, HPQ_EBUSY, "node %s is connected from %s and heard from: a second "
+			  "agent cannot register under its name", name, prev->peer);
+}
+
 static bool listed(const Hpq__Register *m, uint64_t task_id, uint32_t attempt)
 {
 	for (size_t i = 0; i < m->n_tasks; i++)
@@ -205,6 +235,9 @@ int req_register(struct req *q)
 		if (!m->tasks[i])
 			return state_errf(q->e, HPQ_EINVAL, "empty task in Register");
 
+	r = check_live_peer(d, c, reg.name, q->e);
+	if (r < 0)
+		return r;
 	/* A refused Register changes nothing: the node's connection, if it
 	 * has one, goes only once this one has taken the node. */
 	r = state_node_register(st, &reg, c->software ? c->software : "", &n, q->e);

@@ -18,8 +18,9 @@
  * - With a valid certificate, a node that says Hello as another node is
  *   refused, and one that reports another node's task is refused, the
  *   task untouched, and a "security" event is recorded.
- * - A Register hpqd refuses (an unusable address) on a second connection
- *   with a node's certificate leaves its registered connection serving it.
+ * - A Register on a second connection with a node's certificate, while
+ *   its registered connection beats, is refused (another machine under
+ *   its name) and leaves that connection serving it.
  * - Renewals asked for one after another are refused once the node holds
  *   3 valid certificates.
  * - `hpq node revoke` disconnects the node, and every other connection
@@ -342,9 +343,10 @@ static Hpq__Envelope *raw_beat(struct h_tls *r, uint64_t id)
 
 /*
  * Node `as` is registered on one connection; a second connection with its
- * certificate sends a Register hpqd refuses (an unusable address). The
- * refusal changes nothing: the first connection still serves the node,
- * which is still connected, and once that connection ends the node is not.
+ * certificate sends a Register, which hpqd refuses: the first was heard
+ * from just now. The refusal changes nothing: the first connection still
+ * serves the node, which is still connected, and once that connection
+ * ends the node is not.
  */
 static void refused_register_keeps_node(struct h_cluster *c, const char *pem, const char *ca,
 					const char *as)
@@ -362,8 +364,8 @@ static void refused_register_keeps_node(struct h_cluster *c, const char *pem, co
 
 	raw_open(&two, c->port, pem, ca);
 	raw_hello_ok(&two, as);
-	assert_error(raw_register(&two, 2, as, "bad\naddress"), HPQ_EINVAL, "address",
-		     "a Register with an unusable address");
+	assert_error(raw_register(&two, 2, as, ""), HPQ_EBUSY, "a second agent",
+		     "a Register on a second connection");
 	h_tls_close(&two);
 
 	reply = raw_beat(&one, 3);
