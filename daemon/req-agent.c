@@ -14,6 +14,7 @@
  * Reconciliation at Register, per the agent's task list:
  *   expected and running          -> adopt (it runs; nothing to send)
  *   expected and exited           -> apply the outcome
+ *   exited but not expected       -> ignored (a security event if foreign)
  *   running but not expected      -> KillTask "stale"
  * and for the daemon's runs on that node that the agent did not list
  * (and whose member there had not already finished) -> requeue, killing
@@ -256,6 +257,12 @@ int req_register(struct req *q)
 		if (at->exited) {
 			if (rank >= 0)
 				apply_exit(d, t, rank, at);
+			else if (foreign(st, at, n))
+				state_security(st, n->name, NULL, n->name, "Register reports the "
+					       "exit of task %llu attempt %u, which does not run "
+					       "on %s: ignored",
+					       (unsigned long long)at->task_id, at->attempt,
+					       n->name);
 		} else if (rank >= 0) {
 			t->run_unsent = false;
 			log_info("task %llu attempt %u: adopted on %s",

@@ -10,6 +10,9 @@
  *                   updates with attempts they never got, and floods of
  *                   heartbeats: hpqd refuses or ignores each with a logged
  *                   reason, no task is ended by a lie, nothing crashes.
+ *   sim_register_lie: a node whose Register lists the exit of a task that
+ *                   runs on a simulated node: the task runs on, and the
+ *                   lie is a security event.
  *   sim_impostors:  connections that register names already connected,
  *                   whose agents still beat: each is refused with a logged
  *                   reason, the node is never counted twice, and every
@@ -22,8 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "msg.h"
 
 #include "harness.h"
 
@@ -337,6 +344,112 @@ static void sim_liars(void **state)
 	h_pass(c);
 }
 
+/* Sends env on fd and returns the reply to its id (pushes before it are
+ * dropped), or NULL. */
+static Hpq__Envelope *raw_request(int fd, struct hpq_framer *f, Hpq__Envelope *env)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	Hpq__Envelope *reply;
+
+	h_append_frame(&buf, &len, env);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	free(buf);
+	while ((reply = h_next_frame(fd, f, 30000)) && reply->id != env->id)
+		hpq_msg_free(reply);
+	return reply;
+}
+
+static bool has_event(struct h_cluster *c, const char *kind, const char *text)
+{
+	json_t *j = h_hpq_json(c, "events", "--limit", "100000", NULL), *e;
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(j, i, e)
+		if (!strcmp(h_str(e, "kind"), kind) && strstr(h_str(e, "message"), text))
+			found = true;
+	json_decref(j);
+	return found;
+}
+
+static void sim_register_lie(void **state)
+{
+	struct h_cluster *c = *state;
+	const char *const args[] = { "--nodes", "2", "--prefix", "reg", "--quiet", NULL };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
+	Hpq__Hello hello = HPQ__HELLO__INIT;
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+	Hpq__AgentTask lie = HPQ__AGENT_TASK__INIT, *tasks[1] = { &lie };
+	struct hpq_framer f;
+	struct sim s;
+	char want[128];
+	uint64_t id;
+	json_t *t;
+	int fd;
+
+	h_daemon_start(c);
+	sim_start(c, &s, "sim", args);
+	assert_true(H_WAIT_FOR(c, sim_stat(&s, "ready") == 2, 30000));
+	id = h_submit(c, "--gpus", "1", "--", "sim:duration=1h", NULL);
+	assert_true(h_wait_state(c, id, "RUNNING", 30000));
+
+	/* Node regliar registers, listing that task's exit as its own. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->sock);
+	assert_true(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	hpq_framer_init(&f, HPQ_FRAME_MAX);
+	hello.role = HPQ__ROLE__ROLE_AGENT;
+	hello.protocol_version = HPQ_PROTOCOL_VERSION;
+	hello.software_version = (char *)"t_sim";
+	hello.name = (char *)"regliar";
+	env.id = 1;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	reply = raw_request(fd, &f, &env);
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
+	hpq_msg_free(reply);
+	lie.task_id = id;
+	lie.attempt = 1;
+	lie.exited = true;
+	lie.exit_code = 99;
+	lie.reason = (char *)"exit";
+	cap.gpus = 1;
+	cap.cpus = 1;
+	cap.mem = 1024;
+	reg.name = (char *)"regliar";
+	reg.capacity = &cap;
+	reg.tasks = tasks;
+	reg.n_tasks = 1;
+	env.id = 2;
+	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
+	env.register_ = &reg;
+	reply = raw_request(fd, &f, &env);
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_REGISTER_REPLY);
+	hpq_msg_free(reply);
+
+	/* Ignored, and said so: the task runs on where it ran. */
+	snprintf(want, sizeof(want), "Register reports the exit of task %llu attempt 1",
+		 (unsigned long long)id);
+	assert_true(H_WAIT_FOR(c, has_event(c, "security", want), 30000));
+	t = h_task(c, id);
+	assert_string_equal(h_str(t, "state"), "RUNNING");
+	assert_int_equal(h_int(t, "attempts"), 1);
+	json_decref(t);
+	close(fd);
+	hpq_framer_release(&f);
+
+	assert_int_equal(h_hpq(c, NULL, "cancel", h_id(id), NULL), 0);
+	assert_true(h_wait_state(c, id, "CANCELLED", 30000));
+	sim_stop(c, &s);
+	assert_int_equal(sim_stat(&s, "max_attempt"), 1);
+	h_pass(c);
+}
+
 static void sim_impostors(void **state)
 {
 	struct h_cluster *c = *state;
@@ -397,6 +510,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(sim_many, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(sim_liars, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(sim_register_lie, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(sim_impostors, h_setup, h_teardown),
 	};
 
