@@ -212,6 +212,12 @@ int state_node_register(struct state *st, const Hpq__Register *reg, const char *
 		return state_errf(e, HPQ_EBUSY, "node %s runs tasks in pool %s: drain it before "
 				  "moving it to pool %s", n->name, st->pools[n->pool]->name,
 				  pool_name);
+	/* The dispatcher would keep it where it is (sched_node_set) while
+	 * the node said it moved: the gang it is held for would start there. */
+	if (n && (!pool || pool->id != n->pool) && sched_node_claimed(st->sched, n->id))
+		return state_errf(e, HPQ_EBUSY, "node %s is held for a task about to start in "
+				  "pool %s: drain it before moving it to pool %s", n->name,
+				  st->pools[n->pool]->name, pool_name);
 	if (!pool)
 		pool = pool_create(st, pool_name, NULL);
 	if (!n)

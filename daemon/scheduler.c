@@ -2850,6 +2850,12 @@ uint32_t sched_node_tasks(const struct sched *s, uint32_t node)
 	return s->nodes[node].ntasks;
 }
 
+bool sched_node_claimed(const struct sched *s, uint32_t node)
+{
+	return node < s->nnodes && s->nodes[node].exists &&
+	       !hpq_res_is_zero(s->nodes[node].claim);
+}
+
 int sched_node_remove(struct sched *s, uint32_t node)
 {
 	struct node *n;

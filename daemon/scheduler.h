@@ -185,6 +185,9 @@ int sched_node_set(struct sched *s, uint32_t node, uint32_t pool, struct hpq_res
 int sched_node_remove(struct sched *s, uint32_t node); /* HPQ_EBUSY if tasks hold it */
 /* How many tasks hold node now (running or preempting); 0 if it is unknown. */
 uint32_t sched_node_tasks(const struct sched *s, uint32_t node);
+/* Whether a preemption's beneficiary holds room on node until it starts:
+ * such a node, like one with tasks, may not change pools. */
+bool sched_node_claimed(const struct sched *s, uint32_t node);
 
 /*
  * The successor hook: when a task with `successor` set starts (a START

@@ -17,7 +17,9 @@
  *     refused; the mark, the preemption count and the class cap survive
  *     a reopen;
  *   - hpq node remove: only a drained node that holds no task leaves, for
- *     good (also after a reopen), and its name may join again.
+ *     good (also after a reopen), and its name may join again;
+ *   - a node whose room a waiting gang holds may not register in another
+ *     pool until that has passed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,7 +50,7 @@ static int setup(void **ts)
 }
 
 struct ask {
-	const char *pool, *cls;
+	const char *pool, *cls, *team;
 	uint32_t nodes, gpus;
 	uint64_t time_s;
 	bool exclusive;
@@ -66,6 +68,7 @@ static int submit(struct fix *f, const struct actor *who, struct ask a, struct t
 	res.cpus = 1;
 	spec.pool = (char *)(a.pool ? a.pool : "");
 	spec.class_ = (char *)(a.cls ? a.cls : "");
+	spec.team = (char *)(a.team ? a.team : "");
 	spec.nodes = a.nodes;
 	spec.per_node = &res;
 	spec.n_argv = 1;
@@ -187,6 +190,114 @@ static void a_node_removed_leaves_a_gang_unsatisfiable(void **ts)
 	assert_int_equal(submit(f, &alice, (struct ask){ .nodes = 2, .gpus = 8 }, NULL, &e),
 			 HPQ_EINVAL);
 	assert_non_null(strstr(e.msg, "only 1 node"));
+}
+
+/* One dispatcher cycle, a little later than the one before, its starts and
+ * preemptions applied as dispatch.c does. */
+static void cycle_all(struct fix *f)
+{
+	static int64_t now = 1000;
+	const struct sched_decision *d;
+	size_t n;
+
+	now += 10;
+	d = sched_cycle(f->st.sched, now, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = state_task_of(d[i].task);
+
+		if (d[i].action == SCHED_START)
+			state_task_start(&f->st, t);
+		else if (d[i].action == SCHED_PREEMPT)
+			state_task_preempt(&f->st, t,
+					   d[i].beneficiary ? state_task_of(d[i].beneficiary)
+							    : NULL, d[i].cause);
+	}
+}
+
+static int register_in(struct fix *f, const char *name, const char *pool, struct state_err *e)
+{
+	Hpq__Register reg = HPQ__REGISTER__INIT;
+	Hpq__Resources cap = HPQ__RESOURCES__INIT;
+	struct node *n;
+
+	cap.gpus = 8;
+	cap.cpus = 64;
+	cap.mem = 512 * 1024;
+	reg.name = (char *)name;
+	reg.pool = (char *)pool;
+	reg.capacity = &cap;
+	reg.address = "10.0.0.1";
+	return state_node_register(&f->st, &reg, "0.1.0", &n, e);
+}
+
+/*
+ * A gang reclaims its team's guarantee: it waits for the borrower's task
+ * to leave, its room held on both nodes. The idle one runs nothing, yet
+ * may not move to another pool, or hpqd would list it there while the
+ * dispatcher still counts it here, and starts the gang on it.
+ */
+static void a_node_held_for_a_gang_keeps_its_pool(void **ts)
+{
+	struct fix *f = *ts;
+	Hpq__TeamSetRequest req = HPQ__TEAM_SET_REQUEST__INIT;
+	Hpq__Team tm = HPQ__TEAM__INIT;
+	Hpq__PoolQuota pq = HPQ__POOL_QUOTA__INIT, *pqs[] = { &pq };
+	Hpq__Resources g = HPQ__RESOURCES__INIT;
+	char *fields[] = { "quotas" };
+	struct actor owner = admin;
+	struct state_err e;
+	struct task *borrowed, *gang;
+	struct node *idle;
+	struct hpq_res cap;
+	uint32_t home;
+
+	fix_gpu_node(&f->st, "a1", "default", 8);
+	fix_gpu_node(&f->st, "a2", "default", 8);
+	home = state_pool_find(&f->st, "default")->id;
+	g.gpus = 16;
+	pq.pool = "default";
+	pq.guarantee = &g;
+	pq.sharing = "lend-and-borrow";
+	pq.borrow_limit_pct = 100;
+	tm.name = "owner";
+	tm.n_quotas = 1;
+	tm.quotas = pqs;
+	req.team = &tm;
+	req.create = true;
+	req.fields = fields;
+	req.n_fields = 1;
+	assert_int_equal(state_team_set(&f->st, &req, &admin, &e), 0);
+	owner.user = "alice";
+	owner.uid = owner.gid = 1000;
+	assert_int_equal(submit(f, &alice, (struct ask){ .cls = "training", .gpus = 8 },
+				&borrowed, &e), 0);
+	cycle_all(f);
+	assert_int_equal(borrowed->state, TASK_RUNNING);
+	assert_int_equal(submit(f, &owner, (struct ask){ .team = "owner", .cls = "training",
+							  .nodes = 2, .gpus = 4 },
+				&gang, &e), 0);
+	cycle_all(f);
+	assert_int_equal(borrowed->state, TASK_PREEMPTING);
+	idle = state_node_find(&f->st, strcmp(borrowed->node_names[0], "a1") ? "a1" : "a2");
+	assert_int_equal(sched_node_tasks(f->st.sched, idle->id), 0);
+
+	assert_int_equal(register_in(f, idle->name, "other", &e), HPQ_EBUSY);
+	assert_non_null(strstr(e.msg, "held for"));
+	assert_int_equal(idle->pool, home);
+
+	/* The borrower leaves: the gang starts on both nodes of its own pool. */
+	assert_int_equal(state_task_member_exit(&f->st, borrowed, 0, 143, "signal"),
+			 EXIT_REQUEUED);
+	cycle_all(f);
+	assert_int_equal(gang->state, TASK_RUNNING);
+	for (uint32_t i = 0; i < gang->n_node_names; i++)
+		assert_int_equal(state_node_find(&f->st, gang->node_names[i])->pool, home);
+	/* Once nothing holds it any more, it moves, capacity and all. */
+	assert_int_equal(state_task_member_exit(&f->st, gang, 0, 0, "exit"), EXIT_WAIT);
+	assert_int_equal(state_task_member_exit(&f->st, gang, 1, 0, "exit"), EXIT_ENDED);
+	assert_int_equal(register_in(f, idle->name, "other", &e), 0);
+	assert_int_equal(sched_pool_capacity(f->st.sched, idle->pool, &cap, NULL), 0);
+	assert_int_equal(cap.gpus, 8);
 }
 
 static void update_pending_and_running(void **ts)
@@ -332,6 +443,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_node_that_shrinks_leaves_its_queue_unsatisfiable,
 						setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(a_node_removed_leaves_a_gang_unsatisfiable, setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(a_node_held_for_a_gang_keeps_its_pool, setup,
 						fix_teardown),
 		cmocka_unit_test_setup_teardown(update_pending_and_running, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(requeue_marks_running_tasks, setup, fix_teardown),
