@@ -3,6 +3,8 @@
  * array, rewritten whenever its pending indices, its % limit or its hold
  * change.
  */
+#include <stdlib.h>
+
 #include <sqlite3.h>
 
 #include "store-internal.h"
@@ -26,6 +28,48 @@ void store_array_put(struct store *s, const struct store_array_row *a)
 	op_int(op, 4, a->held);
 	op_text(op, 5, a->dependency ? a->dependency : "");
 	op_text(op, 6, a->dropped ? a->dropped : "");
+}
+
+/* Reads a decimal number at *p, advancing it; false if there is none. */
+static bool read_ul(const char **p, unsigned long *v)
+{
+	char *end;
+
+	if (**p < '0' || **p > '9')
+		return false;
+	*v = strtoul(*p, &end, 10);
+	*p = end;
+	return true;
+}
+
+bool store_ranges_have(const char *ranges, uint32_t idx)
+{
+	const char *p = ranges;
+
+	while (*p) {
+		unsigned long lo, hi, step = 1;
+
+		if (!read_ul(&p, &lo))
+			return false;
+		hi = lo;
+		if (*p == '-') {
+			p++;
+			if (!read_ul(&p, &hi))
+				return false;
+		}
+		if (*p == ':') {
+			p++;
+			if (!read_ul(&p, &step))
+				return false;
+		}
+		if (idx >= lo && idx <= hi && step && (idx - lo) % step == 0)
+			return true;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return false;
+	}
+	return false;
 }
 
 static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)

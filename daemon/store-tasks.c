@@ -442,6 +442,29 @@ struct history_req {
 	void *arg;
 };
 
+/* The batch script kept under hr->script_id, if any. */
+static int history_script(struct store *s, struct history_req *hr)
+{
+	struct store_history *h = &hr->h;
+	sqlite3_stmt *q;
+	int rc;
+
+	if (!hr->script_id)
+		return SQLITE_OK;
+	q = store_stmt(s, ST_SCRIPT_READ);
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, (int64_t)hr->script_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		free(h->script);
+		h->script_len = (size_t)sqlite3_column_bytes(q, 0);
+		h->script = xmemdup(h->script_len ? sqlite3_column_blob(q, 0) : "", h->script_len);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int history_run(struct store *s, void *arg)
 {
 	struct history_req *hr = arg;
@@ -484,21 +507,9 @@ static int history_run(struct store *s, void *arg)
 		e->message = col_dup(q, 6);
 	}
 	sqlite3_reset(q);
-	if (rc != SQLITE_DONE || !hr->script_id)
-		return rc == SQLITE_DONE ? SQLITE_OK : rc;
-
-	q = store_stmt(s, ST_SCRIPT_READ);
-	sqlite3_reset(q);
-	sqlite3_bind_int64(q, 1, (int64_t)hr->script_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		free(h->script);
-		h->script_len = (size_t)sqlite3_column_bytes(q, 0);
-		h->script = xmemdup(h->script_len ? sqlite3_column_blob(q, 0) : "", h->script_len);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(q);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	if (rc != SQLITE_DONE)
+		return rc;
+	return history_script(s, hr);
 }
 
 static void history_free(struct history_req *hr)
@@ -903,10 +914,59 @@ static void made_row(void *arg, const struct store_task_row *row,
 	}
 }
 
+/*
+ * An index that a cancel dropped before it had a task of its own (in its
+ * array's dropped) has no row: it is its array's first task's request,
+ * never started, CANCELLED, as it would be had it been cancelled once
+ * materialized. Its history is not that task's: none.
+ */
+static void made_dropped(void *arg, const struct store_task_row *row,
+			 const struct store_checkpoint *newest)
+{
+	struct task_hist_req *r = arg;
+	struct store_task_row t = *row;
+
+	t.array_index = r->index;
+	t.state = "CANCELLED";
+	t.reason = "cancelled while pending";
+	t.node_names = NULL;
+	t.n_node_names = 0;
+	t.nodes_done = "";
+	t.attempts = 0;
+	t.start_ms = t.end_ms = 0;
+	t.has_exit_code = false;
+	t.exit_code = 0;
+	t.cancel_requested = false;
+	t.held = false;
+	t.peak_mem = t.cpu_usec = 0;
+	t.preemptions = 0;
+	t.requeue_by = "";
+	made_row(arg, &t, NULL);
+}
+
+/* Whether index is one a cancel dropped from array array_id. */
+static int index_dropped(struct store *s, uint64_t array_id, uint32_t index, bool *dropped)
+{
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(store_db(s), "SELECT dropped FROM arrays WHERE id = ?1", -1,
+				    &q, NULL);
+
+	*dropped = false;
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)array_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*dropped = store_ranges_have(col_text(q, 0), index);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int task_hist_run(struct store *s, void *arg)
 {
 	struct task_hist_req *r = arg;
 	struct store_loader cb = { .on_task = made_row };
+	bool dropped = false;
 	sqlite3_stmt *q;
 	int rc;
 
@@ -921,13 +981,19 @@ static int task_hist_run(struct store *s, void *arg)
 		if (rc == SQLITE_ROW)
 			r->hr.task_id = (uint64_t)sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
-		if (rc != SQLITE_ROW)
-			return rc == SQLITE_DONE ? SQLITE_OK : rc;
+		if (rc == SQLITE_DONE)
+			rc = index_dropped(s, r->array_id, r->index, &dropped);
+		else if (rc == SQLITE_ROW)
+			rc = SQLITE_OK;
+		if (rc != SQLITE_OK || (!r->hr.task_id && !dropped))
+			return rc;
 	}
 	rc = sqlite3_prepare_v2(store_db(s), TASK_COLS " WHERE t.id = ?1", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
-	sqlite3_bind_int64(q, 1, (int64_t)r->hr.task_id);
+	if (dropped)
+		cb.on_task = made_dropped;
+	sqlite3_bind_int64(q, 1, (int64_t)(dropped ? r->array_id : r->hr.task_id));
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		read_task_row(q, &cb, r);
 	sqlite3_finalize(q);
@@ -935,7 +1001,7 @@ static int task_hist_run(struct store *s, void *arg)
 		return rc;
 	if (!r->hr.h.task)
 		return SQLITE_OK;
-	return history_run(s, &r->hr);
+	return dropped ? history_script(s, &r->hr) : history_run(s, &r->hr);
 }
 
 /* h goes to fn whatever the status: what make made is fn's to free. */

@@ -490,7 +490,9 @@ typedef void *(*store_make_fn)(const struct store_task_row *row,
 			       const struct store_checkpoint *newest);
 void store_read_task_history(struct store *s, uint64_t task_id, bool script, store_make_fn make,
 			     store_history_fn fn, void *arg);
-/* The same for the task of index index of array array_id. */
+/* The same for the task of index index of array array_id; for an index a
+ * cancel dropped before it had a task (arrays.dropped), its array's first
+ * task's row made CANCELLED and never started, with no history. */
 void store_read_index_history(struct store *s, uint64_t array_id, uint32_t index, bool script,
 			      store_make_fn make, store_history_fn fn, void *arg);
 

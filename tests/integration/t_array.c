@@ -12,7 +12,8 @@
  *     dispatcher runs cycles; another hold is refused for running tasks;
  *     its release starts it; a held array's indices shown one by one
  *     (ID_INDEX) and listed one row each (expand_arrays); cancel of a
- *     whole pending array by selector, and by its plain id (hpq cancel);
+ *     whole pending array by selector (its indices that never had a task
+ *     shown CANCELLED), and by its plain id (hpq cancel);
  *   - depend_restart: A -> B (afterok) -> C across a daemon restart, then
  *     afternotok (runs after a failure) and afterok with
  *     kill_on_invalid_dep (cancelled, dependency-never-satisfied).
@@ -344,6 +345,8 @@ static void hold_release(void **state)
 		assert_string_equal(a.rest, "");
 		assert_int_equal(a.n, 1);
 	}
+	/* Its indices that never had a task show as cancelled too. */
+	show_index(c, arr, 5, "CANCELLED", "cancelled while pending");
 	/* Cancelled by its plain id, as hpq cancel sends one: the same. */
 	arr = submit(c, "true", "0-99", true, "", false, err, sizeof(err));
 	assert_true(arr > 0);

@@ -26,7 +26,8 @@
  *   - an array's indices answer dependencies as they ended whatever
  *     retain deleted of them, in one batch or several, before or after a
  *     restart, while the array still runs too, and for an array whose row
- *     is from before schema 16 (its dropped indices counted at start).
+ *     is from before schema 16 (its dropped indices counted at start);
+ *   - hpq show ID_INDEX of an index a cancel dropped shows it CANCELLED.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -790,6 +791,67 @@ static void test_retain_running_array(void **ts)
 	check_ended(f, x, "ccbcc");
 }
 
+/* hpq show ID_INDEX's read of index idx of array x (the store's). */
+static struct task *read_index(struct fix *f, uint64_t x, uint32_t idx)
+{
+	struct show_read sr = { 0 };
+
+	store_read_index_history(f->s, x, idx, true, make, on_show, &sr);
+	store_submit(f->s);
+	while (!sr.done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(sr.done, 1);
+	return sr.t;
+}
+
+/* Index idx of array x shows CANCELLED, never started. */
+static void shows_cancelled(struct fix *f, uint64_t x, uint32_t idx)
+{
+	struct task *t = read_index(f, x, idx);
+
+	if (!t)
+		fail_msg("array %llu index %u: not found", (unsigned long long)x, idx);
+	assert_int_equal(t->array_id, x);
+	assert_int_equal(t->array_index, idx);
+	assert_int_equal(t->state, TASK_CANCELLED);
+	assert_int_equal(t->attempts, 0);
+	assert_int_equal(t->start_ms, 0);
+	state_task_free(t);
+}
+
+/*
+ * An index that a cancel dropped before it had a task of its own shows as
+ * CANCELLED, as one cancelled once it had one does: while its array is in
+ * memory, after it left, and after a restart. An index the array never
+ * had is still not found.
+ */
+static void test_show_dropped_index(void **ts)
+{
+	struct fix *f = *ts;
+	uint64_t x, y, z, s;
+
+	three_arrays(f, &x, &y, &z);
+	/* Stepped: 0 runs, 2 waits, 4-10:2 are dropped with the rest. */
+	s = submit(f, "0-10:2%1", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 1);
+	cancel_array(f, s);
+	fix_commit(f);
+	shows_cancelled(f, z, 4);
+	shows_cancelled(f, z, 5);
+	assert_null(read_index(f, z, 6));
+	shows_cancelled(f, s, 6);
+	shows_cancelled(f, s, 10);
+	assert_null(read_index(f, s, 7));
+	assert_null(read_index(f, s, 12));
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, z));
+	shows_cancelled(f, z, 5);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	shows_cancelled(f, z, 5);
+	assert_null(read_index(f, z, 6));
+}
+
 /* An array whose row is from before schema 16 (dropped NULL): its next
  * start counts its dropped indices from its rows and records them, and
  * retain may delete the rows after. */
@@ -831,6 +893,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retain_array_outcomes, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_running_array, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_array_from_before, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_show_dropped_index, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
