@@ -907,20 +907,20 @@ static size_t gone_lower_bound(const struct state *st, uint64_t id)
 	return lo;
 }
 
-/* a leaves memory with some indices completed and some not: the ones
- * that did not (dropped ones too), all of them in its gone_bad now that
- * its tasks have left, stay for dependencies on them. */
-static void gone_keep_bad(struct state *st, struct array *a)
+/* set, which is kept as it is from now on, without room to grow. */
+static void set_trim(struct array_set *set)
 {
-	struct array_set bad = a->gone_bad;
-	size_t i;
-
-	memset(&a->gone_bad, 0, sizeof(a->gone_bad));
-	if (bad.n) {
-		bad.r = xreallocarray(bad.r, bad.n, sizeof(*bad.r));
-		bad.cap = bad.n;
+	if (set->n && set->cap > set->n) {
+		set->r = xreallocarray(set->r, set->n, sizeof(*set->r));
+		set->cap = set->n;
 	}
-	i = gone_lower_bound(st, a->id);
+}
+
+/* The record of array id, which left memory, with its indices bad. */
+static void gone_insert(struct state *st, uint64_t id, struct array_set bad)
+{
+	size_t i = gone_lower_bound(st, id);
+
 	if (st->narrays_gone == st->arrays_gone_cap) {
 		st->arrays_gone_cap = st->arrays_gone_cap ? 2 * st->arrays_gone_cap : 16;
 		st->arrays_gone = xreallocarray(st->arrays_gone, st->arrays_gone_cap,
@@ -928,8 +928,20 @@ static void gone_keep_bad(struct state *st, struct array *a)
 	}
 	memmove(st->arrays_gone + i + 1, st->arrays_gone + i,
 		(st->narrays_gone - i) * sizeof(*st->arrays_gone));
-	st->arrays_gone[i] = (struct array_gone){ .id = a->id, .bad = bad };
+	st->arrays_gone[i] = (struct array_gone){ .id = id, .bad = bad };
 	st->narrays_gone++;
+}
+
+/* a leaves memory with some indices completed and some not: the ones
+ * that did not (dropped ones too), all of them in its gone_bad now that
+ * its tasks have left, stay for dependencies on them. */
+static void gone_keep_bad(struct state *st, struct array *a)
+{
+	struct array_set bad = a->gone_bad;
+
+	memset(&a->gone_bad, 0, sizeof(a->gone_bad));
+	set_trim(&bad);
+	gone_insert(st, a->id, bad);
 }
 
 bool array_gone_completed(const struct state *st, uint64_t id, uint32_t idx)
@@ -1117,12 +1129,41 @@ static void load_count(struct array *a, struct task *t)
 		a->head = t;
 }
 
+void array_load_left(struct state *st, uint64_t id, const char *spec, const char *dropped)
+{
+	struct array_set bad = { 0 }, all;
+	struct array whole = { 0 };
+	size_t i;
+	uint32_t m;
+
+	/* Unreadable: kept whole, its other indices count as completed. */
+	if (array_set_parse(spec, &all, &m, NULL) == 0) {
+		set_whole(&whole, &all);
+		array_set_release(&all);
+	}
+	if (*dropped && array_set_parse(dropped, &bad, &m, NULL) < 0) {
+		log_warn("array %llu has unreadable dropped indices '%s': none kept",
+			 (unsigned long long)id, dropped);
+		memset(&bad, 0, sizeof(bad));
+	}
+	gone_insert(st, id, bad);
+	i = gone_lower_bound(st, id);
+	st->arrays_gone[i].count = whole.count;
+	st->arrays_gone[i].step = whole.step;
+}
+
 void array_load_gone(struct state *st, uint64_t array_id, uint32_t index, bool completed)
 {
 	struct array *a = array_find(st, array_id);
+	size_t i;
 
-	if (!a)
+	if (!a) {
+		/* One that left: its record (array_load_left), if it has one. */
+		i = gone_lower_bound(st, array_id);
+		if (!completed && i < st->narrays_gone && st->arrays_gone[i].id == array_id)
+			array_set_add(&st->arrays_gone[i].bad, index, st->arrays_gone[i].step);
 		return;
+	}
 	if (!completed)
 		array_set_add(&a->gone_bad, index, a->step);
 	if (a->dropped_unknown)
@@ -1170,9 +1211,31 @@ static void load_dropped(struct state *st, struct array *a)
 	array_record(st, a);
 }
 
+/* The records of the arrays that left (array_load_left), complete: those
+ * that all failed need none, as when they leave memory (array_on_evicted). */
+static void gone_load_done(struct state *st)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < st->narrays_gone; i++) {
+		struct array_gone *g = &st->arrays_gone[i];
+
+		if (g->count && array_set_count(&g->bad) >= g->count) {
+			array_set_release(&g->bad);
+			continue;
+		}
+		g->count = 0;
+		set_trim(&g->bad);
+		st->arrays_gone[k++] = *g;
+	}
+	st->narrays_gone = k;
+}
+
 void array_load_done(struct state *st)
 {
 	uint32_t *nmat = st->narrays ? xcalloc(st->narrays, sizeof(*nmat)) : NULL;
+
+	gone_load_done(st);
 
 	/* One pass over the tasks, whatever the number of arrays. */
 	for (size_t k = 0; k < st->ntasks; k++) {

@@ -181,15 +181,20 @@ bool array_has_index(const struct array *a, uint32_t idx);
  * task that did not (task_gone_bad), and one of which some indices
  * completed and some not keeps the indices that did not (as ranges: a
  * few bytes per such index, nothing for the others). A restart loads
- * every array again with its gone indices that did not complete
- * (array_load_gone: from their rows, or from arrays_gone_bad once
- * [tasks] retain deleted them) and those a cancel dropped; the rest that
- * are neither pending nor loaded completed. The sweep that follows makes
- * the same record.
+ * the arrays that may still be in memory with their gone indices that
+ * did not complete (array_load_gone: from their rows, or from
+ * arrays_gone_bad once [tasks] retain deleted them) and those a cancel
+ * dropped; the rest that are neither pending nor loaded completed. One
+ * that ended and none of whose tasks is loaded is not built: the store
+ * names it a task that did not complete if it did not all complete, and
+ * it gets its record at once (array_load_left), with every index that
+ * did not complete, unless none completed.
  */
 struct array_gone {
 	uint64_t id;
 	struct array_set bad;        /* its indices that did not end COMPLETED */
+	uint32_t count, step;        /* at load (array_load_left): of the whole
+	                              * array; count 0 after */
 };
 
 /* Whether index idx of array id, which left memory, ended COMPLETED
@@ -206,6 +211,11 @@ void array_run_fields(const struct state *st, const struct task *t, uint32_t *mi
 void array_load(struct state *st, const struct store_array_row *row, const char *later);
 void array_load_task(struct state *st, const struct store_task_row *row);
 void array_load_done(struct state *st);
+/* An array that ended and left, and did not all complete (the store did
+ * not load it: STORE_GONE_ARRAY_LEFT): its record, with the indices a
+ * cancel dropped; those of its tasks that did not complete follow
+ * (array_load_gone). */
+void array_load_left(struct state *st, uint64_t id, const char *spec, const char *dropped);
 /* An ended task of array array_id that stayed in the store (state_load):
  * one that did not complete, or any of an array whose dropped indices are
  * not known yet. */

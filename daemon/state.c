@@ -197,6 +197,8 @@ static void load_gone_row(void *arg, const struct store_gone_row *g)
 	if (g->kind == STORE_GONE_ARRAY)
 		array_load_gone(arg, g->array_id, g->index,
 				state_task_state_parse(g->state ? g->state : "") == TASK_COMPLETED);
+	else if (g->kind == STORE_GONE_ARRAY_LEFT)
+		array_load_left(arg, g->array_id, g->spec, g->dropped);
 	else
 		load_gone(arg, g);
 }

@@ -1,7 +1,8 @@
 /*
  * store-arrays.c: the arrays table (store.h, array.h): one row per task
  * array, rewritten whenever its pending indices, its % limit or its hold
- * change.
+ * change. A start that leaves old ended tasks in the store loads only
+ * the arrays that may still be in memory (ARRAYS_LEFT).
  */
 #include <stdlib.h>
 
@@ -90,6 +91,23 @@ static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)
 
 int store_load_arrays(struct store *s, const struct store_loader *cb, void *arg)
 {
-	return store_load_rows(s, "SELECT id, spec, pending, max_running, held, dependency,"
-			       " dropped FROM arrays ORDER BY id", array_row, cb, arg);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (cb->ended_since_ms <= 0 || !cb->on_gone)
+		return store_load_rows(s, "SELECT id, spec, pending, max_running, held,"
+				       " dependency, dropped FROM arrays ORDER BY id", array_row,
+				       cb, arg);
+	/* Not the arrays that ended and left, as many as ever ran: on_gone
+	 * hears of those that did not all complete. */
+	rc = sqlite3_prepare_v2(store_db(s), "SELECT id, spec, pending, max_running, held,"
+				" dependency, dropped FROM arrays WHERE NOT (" ARRAYS_LEFT ")"
+				" ORDER BY id", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, cb->ended_since_ms);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		array_row(q, cb, arg);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }

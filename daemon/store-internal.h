@@ -204,6 +204,28 @@ static inline bool store_bulk_forced(const struct op *op)
  * an SQLite result code. */
 int store_bulk_finish(struct store *s);
 
+/* Task states in SQL: the live ones, and the ends that are not a completion. */
+#define LIVE_STATES "('PENDING','RUNNING','PREEMPTING')"
+#define BAD_STATES "('FAILED','CANCELLED','TIMEOUT','OUT_OF_MEMORY')"
+/*
+ * The arrays that ended and left memory, for a load that leaves the tasks
+ * that ended before ?1 in the store: nothing pending, their dropped
+ * indices known (schema 16), and none of their tasks loaded. The daemon
+ * builds none of them; those that did not all complete come as gone
+ * summaries (STORE_GONE_BAD, STORE_GONE_ARRAY_LEFT). The unary + keeps
+ * each subquery on the index of state or end time, not on tasks_array,
+ * which holds every array task ever run.
+ */
+#define ARRAYS_LEFT \
+	"pending = '' AND dropped IS NOT NULL AND id NOT IN (SELECT array_id FROM tasks" \
+	" WHERE state IN " LIVE_STATES " AND +array_id != 0 UNION SELECT array_id FROM" \
+	" tasks WHERE end_time != 0 AND end_time >= ?1 AND +array_id != 0)"
+/* Of those, the ones that did not all complete. */
+#define ARRAYS_LEFT_BAD \
+	ARRAYS_LEFT " AND (dropped != '' OR id IN (SELECT array_id FROM arrays_gone_bad)" \
+	" OR id IN (SELECT array_id FROM tasks WHERE state IN " BAD_STATES \
+	" AND +array_id != 0))"
+
 /* Each table family's part of store_load, in its order; SQLite result codes. */
 int store_load_teams(struct store *s, const struct store_loader *cb, void *arg);
 int store_load_nodes(struct store *s, const struct store_loader *cb, void *arg);

@@ -798,9 +798,6 @@ static void read_task_row(sqlite3_stmt *q, const struct store_loader *cb, void *
 	" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)" \
 	" LEFT JOIN scripts s ON s.id = t.id"
 
-#define LIVE_STATES "('PENDING','RUNNING','PREEMPTING')"
-/* The ends that are not a completion. */
-#define BAD_STATES "('FAILED','CANCELLED','TIMEOUT','OUT_OF_MEMORY')"
 /* An array's first task while its array has indices left: its template. */
 #define ARRAY_TEMPLATE "(SELECT id FROM arrays WHERE pending != '')"
 
@@ -815,8 +812,14 @@ static const struct {
 	enum store_gone_kind kind;
 	const char *sql;
 } gone_queries[] = {
+	/* An array that left and did not all complete counts as a task that
+	 * did not (array_gone_completed). */
 	{ STORE_GONE_BAD, "SELECT id FROM tasks WHERE state IN " BAD_STATES " AND" GONE_WHERE
-			  " UNION SELECT id FROM tasks_gone_bad ORDER BY id" },
+			  " UNION SELECT id FROM tasks_gone_bad UNION SELECT id FROM arrays"
+			  " WHERE " ARRAYS_LEFT_BAD " ORDER BY id" },
+	/* Before the indices: those of these arrays join them. */
+	{ STORE_GONE_ARRAY_LEFT, "SELECT id, spec, dropped FROM arrays WHERE " ARRAYS_LEFT_BAD
+				 " ORDER BY id" },
 	/* Only the indices that did not complete: the others are the rest
 	 * (array_load_done), but for an array whose dropped indices are not
 	 * known yet, which counts them from every row. */
@@ -845,6 +848,11 @@ static int read_gone_rows(struct store *s, const struct store_loader *cb, void *
 			case STORE_GONE_BAD:
 			case STORE_GONE_MAX:
 				g.id = (uint64_t)sqlite3_column_int64(q, 0);
+				break;
+			case STORE_GONE_ARRAY_LEFT:
+				g.array_id = (uint64_t)sqlite3_column_int64(q, 0);
+				g.spec = col_text(q, 1);
+				g.dropped = col_text(q, 2);
 				break;
 			case STORE_GONE_ARRAY:
 				g.array_id = (uint64_t)sqlite3_column_int64(q, 0);

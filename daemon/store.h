@@ -321,6 +321,11 @@ struct store_usage_row {
  * not loaded (store_loader.ended_since_ms), one kind of summary a row. */
 enum store_gone_kind {
 	STORE_GONE_BAD,              /* id: one that did not end COMPLETED */
+	STORE_GONE_ARRAY_LEFT,       /* array_id, spec, dropped: an array that ended,
+	                              * whose tasks are none of them loaded and
+	                              * which did not all complete: it is not
+	                              * loaded (on_array) either, and its indices
+	                              * that did not complete follow */
 	STORE_GONE_ARRAY,            /* array_id, index, state: one of an array that
 	                              * did not end COMPLETED (any, for an array
 	                              * whose dropped is NULL); retain's too */
@@ -333,6 +338,7 @@ struct store_gone_row {
 	uint32_t index;              /* in its array */
 	const char *team, *state;
 	uint64_t count, attempts;
+	const char *spec, *dropped;  /* STORE_GONE_ARRAY_LEFT */
 };
 
 /* ---- recording into the open batch */
@@ -430,7 +436,8 @@ struct store_loader {
 	 * daemon keeps them in the store only. on_gone, if set, gets a summary
 	 * of each of them instead, after the tasks (an array's first task is
 	 * loaded whenever its array still has pending indices: it is the
-	 * array's template). */
+	 * array's template). Nor are the arrays that ended and none of whose
+	 * tasks is loaded: on_array gets only the others. */
 	int64_t ended_since_ms;
 	void (*on_gone)(void *arg, const struct store_gone_row *g);
 };

@@ -1191,6 +1191,7 @@ void load_gone(void *arg, const struct store_gone_row *g)
 		task_gone_bad(st, g->id);
 		break;
 	case STORE_GONE_ARRAY:       /* the array's: state.c hands it to array.c */
+	case STORE_GONE_ARRAY_LEFT:
 		break;
 	case STORE_GONE_TEAM:
 		s = final_of(g->state);

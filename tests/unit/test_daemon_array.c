@@ -1100,7 +1100,7 @@ static void test_evict_mixed(void **ts)
 	assert_int_equal(array_set_count(&f->st.arrays_gone[0].bad), 4);
 	assert_int_equal(f->st.arrays_gone[0].bad.n, 2);
 
-	/* A restart loads the arrays with their gone indices; they go again. */
+	/* A restart builds none of them again, and keeps the same records. */
 	fix_commit(f);
 	fix_close(f);
 	fix_open_keep(f, 0);

@@ -480,14 +480,9 @@ static void test_array_survives(void **ts)
 		assert_int_equal(x->st.state, SCHED_PENDING);
 	}
 	/* And after a restart that leaves them all in the store: the array
-	 * is counted from the store, then goes at the first sweep. */
+	 * is not built again, and is known to have completed. */
 	fix_commit_close(f);
 	fix_open_keep(f, 0);
-	arr = array_find(&f->st, a_id);
-	assert_non_null(arr);
-	assert_int_equal(arr->nok, 3);
-	assert_int_equal(arr->nbad, 0);
-	state_tasks_evict(&f->st, hpq_now_ms(), 100);
 	assert_null(array_find(&f->st, a_id));
 	{
 		bool ok = false;
@@ -791,6 +786,48 @@ static void test_retain_running_array(void **ts)
 	check_ended(f, x, "ccbcc");
 }
 
+/*
+ * A restart builds no array for those that ended and whose tasks all left
+ * memory (still rows, or deleted by retain): memory follows the live
+ * arrays, not how many ever ran. What dependencies need of them is kept
+ * all the same, and an array that still runs, or whose tasks are still
+ * in memory, loads whole.
+ */
+static void test_restart_leaves_ended_arrays(void **ts)
+{
+	struct fix *f = *ts;
+	uint64_t x, y, z, live, recent;
+
+	three_arrays(f, &x, &y, &z);
+	fix_commit(f);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_int_equal(f->st.narrays, 0);
+	live = submit(f, "0-3", "", NULL)->st.id;     /* no node: it waits */
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	assert_int_equal(f->st.narrays, 1);
+	assert_non_null(array_find(&f->st, live));
+	check_three(f, x, y, z);
+	fix_commit(f);
+	prune(f, 500);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	assert_int_equal(f->st.narrays, 1);
+	check_three(f, x, y, z);
+
+	/* One whose ended tasks are still in memory at the restart loads. */
+	recent = submit(f, "0-1", "", NULL)->st.id;
+	fix_cpu_node(&f->st, "n1", 8);
+	assert_true(fix_cycle(&f->st) >= 2);
+	finish_running(f, 0);
+	assert_null(array_find(&f->st, recent)->head);
+	fix_commit_close(f);
+	fix_open_keep(f, 3600 * 1000);
+	assert_non_null(array_find(&f->st, recent));
+	assert_int_equal(array_find(&f->st, recent)->nok, 2);
+	check_three(f, x, y, z);
+}
+
 /* hpq show ID_INDEX's read of index idx of array x (the store's). */
 static struct task *read_index(struct fix *f, uint64_t x, uint32_t idx)
 {
@@ -894,6 +931,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retain_running_array, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_array_from_before, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_show_dropped_index, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_leaves_ended_arrays, setup,
+						fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
