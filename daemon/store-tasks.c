@@ -1177,6 +1177,16 @@ static int tprune_run(struct store *s, void *arg)
 		  * without it, a scan of every task for each script */
 		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE array_id = scripts.id"
 		 " AND array_id != 0)"),
+		/* An array's row with its last task, once it all completed:
+		 * nothing is left of it to answer for (its id counts as a task
+		 * that completed). One that did not keeps which indices did
+		 * not: its dropped, its arrays_gone_bad rows and the count of
+		 * its spec tell its record (array_load_left). */
+		("DELETE FROM arrays WHERE id IN (SELECT array_id FROM temp.prune_ids WHERE"
+		 " array_id != 0) AND pending = '' AND dropped = ''"
+		 " AND NOT EXISTS (SELECT 1 FROM arrays_gone_bad WHERE array_id = arrays.id)"
+		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE array_id = arrays.id"
+		 " AND array_id != 0)"),
 		"DELETE FROM temp.prune_ids",
 	};
 	struct store_prune_req *r = arg;

@@ -27,7 +27,10 @@
  *     retain deleted of them, in one batch or several, before or after a
  *     restart, while the array still runs too, and for an array whose row
  *     is from before schema 16 (its dropped indices counted at start);
- *   - hpq show ID_INDEX of an index a cancel dropped shows it CANCELLED.
+ *   - hpq show ID_INDEX of an index a cancel dropped shows it CANCELLED;
+ *   - a restart builds no array for those that ended and left memory;
+ *     retain deletes the row of an array that all completed with its
+ *     last task.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -828,6 +831,40 @@ static void test_restart_leaves_ended_arrays(void **ts)
 	check_three(f, x, y, z);
 }
 
+/*
+ * [tasks] retain deletes the row of an array that all completed with its
+ * last task: nothing of it is needed any more. Those that did not all
+ * complete keep theirs (which of their indices did not), as does one
+ * with tasks left; dependencies answer as before across a restart.
+ */
+static void test_retain_prunes_arrays(void **ts)
+{
+	struct fix *f = *ts;
+	uint64_t x, y, z, w;
+	char sql[128];
+
+	three_arrays(f, &x, &y, &z);
+	w = submit(f, "0-1", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 2);
+	finish_running(f, 0);
+	fix_commit(f);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	submit(f, "", "", NULL);             /* the newest row stays */
+	fix_commit(f);
+	assert_int_equal(prune(f, 5), 5);    /* in two batches */
+	prune(f, 500);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM tasks WHERE array_id != 0"), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM arrays WHERE id IN (%llu, %llu)",
+		 (unsigned long long)y, (unsigned long long)z);
+	assert_int_equal(count_rows(f, sql), 2);
+	assert_int_equal(count_rows(f, "SELECT count(*) FROM arrays"), 2);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	check_three(f, x, y, z);
+	check_ended(f, w, "cc");
+	fix_commit(f);
+}
+
 /* hpq show ID_INDEX's read of index idx of array x (the store's). */
 static struct task *read_index(struct fix *f, uint64_t x, uint32_t idx)
 {
@@ -933,6 +970,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_show_dropped_index, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_restart_leaves_ended_arrays, setup,
 						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_prunes_arrays, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
