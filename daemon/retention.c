@@ -87,7 +87,9 @@ void retention_tick(struct hpqd *d)
 
 	if (!r || d->stopping)
 		return;
-	if (!r->sweeping && d->state.ntasks) {
+	/* An ended array may be left after its tasks (a sweep whose room
+	 * they took): it goes at a later one. */
+	if (!r->sweeping && (d->state.ntasks || d->state.narrays)) {
 		struct sweep *sw = xcalloc(1, sizeof(*sw));
 
 		sw->d = d;

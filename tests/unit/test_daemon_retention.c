@@ -30,7 +30,9 @@
  *   - hpq show ID_INDEX of an index a cancel dropped shows it CANCELLED;
  *   - a restart builds no array for those that ended and left memory;
  *     retain deletes the row of an array that all completed with its
- *     last task.
+ *     last task;
+ *   - the sweep (retention_tick) takes an ended array that stayed after
+ *     its last task left.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,11 +48,14 @@
 
 #include "array.h"
 #include "clock.h"
+#include "context.h"
 #include "control.h"
 #include "daemon_fixture.h"
 #include "error.h"
 #include "hpq.h"
 #include "hpq.pb-c.h"
+#include "log.h"
+#include "retention.h"
 #include "select.h"
 #include "state.h"
 #include "store.h"
@@ -865,6 +870,55 @@ static void test_retain_prunes_arrays(void **ts)
 	fix_commit(f);
 }
 
+/*
+ * The sweep of keep_finished (retention_tick) goes on while an ended array
+ * is in memory without a task: one whose tasks left in a sweep with no
+ * room left for it (RETENTION_EVICT_MAX) leaves at the next one.
+ */
+static void test_sweep_takes_last_array(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct hpqd d;
+	char err[256] = "";
+	uint64_t x;
+
+	hpq_log_set_level(LOG_WARNING);   /* thousands of cancels otherwise */
+	fix_cpu_node(&f->st, "n1", 2);
+	x = submit(f, "0-1", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 2);
+	finish_running(f, 0);
+	/* The array's two, then as many more as one sweep takes. */
+	for (int i = 2; i < RETENTION_EVICT_MAX; i++)
+		assert_int_equal(state_task_cancel(&f->st, submit(f, "", "", NULL), &alice, &e),
+				 0);
+	fix_commit_close(f);
+
+	memset(&d, 0, sizeof(d));
+	d.loop = &f->loop;
+	if (store_open(f->path, f->flags, &d.store, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&d.state, d.store);
+	if (state_load(&d.state, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(d.store, &f->loop, NULL, NULL), 0);
+	assert_int_equal(retention_init(&d), 0);
+	assert_int_equal(d.state.ntasks, RETENTION_EVICT_MAX);
+	for (int i = 0; i < 3; i++) {
+		retention_tick(&d);
+		fix_commit_store(f, d.store);
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	}
+	assert_int_equal(d.state.ntasks, 0);
+	assert_null(array_find(&d.state, x));
+	assert_int_equal(d.state.narrays, 0);
+	retention_close(&d);
+	fix_commit_store(f, d.store);
+	state_release(&d.state);
+	fix_close_store(f, d.store);
+	hpq_log_set_level(LOG_INFO);
+}
+
 /* hpq show ID_INDEX's read of index idx of array x (the store's). */
 static struct task *read_index(struct fix *f, uint64_t x, uint32_t idx)
 {
@@ -971,6 +1025,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_leaves_ended_arrays, setup,
 						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_prunes_arrays, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_takes_last_array, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
