@@ -373,7 +373,10 @@ static struct task *update_task(struct state *st, const char *id, struct state_e
 	*r = select_resolve(st, &sel, &found, e);
 	if (*r < 0)
 		return NULL;
-	if (found.n == 1 && found.v[0].kind == SEL_TASK) {
+	/* A plain id is its own task: an array's, once its first index has
+	 * ended, does not name the one index of it still going. */
+	if (found.n == 1 && found.v[0].kind == SEL_TASK &&
+	    (strchr(id, '_') || found.v[0].t->st.id == strtoull(id, NULL, 10))) {
 		t = found.v[0].t;
 	} else if (found.n == 1 && found.v[0].kind == SEL_MISSING) {
 		*r = state_errf(e, found.v[0].code, "%s", found.v[0].msg ? found.v[0].msg : id);

@@ -59,6 +59,19 @@ static void push_task(struct selection *s, const struct filter *f, struct task *
 	s->v[s->n - 1].id = t->st.id;
 }
 
+/*
+ * A task that a whole array or a filter without ids takes: not one that
+ * has ended, unless the states asked for name its state. Nothing can be
+ * done to it, and `hpq cancel ARRAY` once some indices finished, or
+ * `hpq cancel --user U`, would fail for every one of them.
+ */
+static void push_live_task(struct selection *s, const struct filter *f, struct task *t)
+{
+	if (task_state_final(t->state) && !(f->states & 1u << t->state))
+		return;
+	push_task(s, f, t);
+}
+
 /* A not materialized index, or the rest of an array: as its template, PENDING. */
 static void push_pending(struct selection *s, const struct filter *f, struct array *a,
 			 enum sel_kind kind, uint32_t index)
@@ -211,15 +224,26 @@ static void select_indices(const struct state *st, struct selection *s, const st
 	free(x.map);
 }
 
-/* A whole array: its materialized tasks and its pending rest. */
+/* A whole array: its pending rest and its materialized tasks that have
+ * not ended; an array with neither has ended. */
 static void select_array(const struct state *st, struct selection *s, const struct filter *f,
 			 struct array *a)
 {
-	if (!array_set_empty(&a->pending))
+	bool live = !array_set_empty(&a->pending);
+
+	if (live)
 		push_pending(s, f, a, SEL_ARRAY_REST, 0);
-	for (size_t i = state_task_lower_bound(st, a->id); i < st->ntasks; i++)
-		if (st->tasks[i]->array_id == a->id)
-			push_task(s, f, st->tasks[i]);
+	for (size_t i = state_task_lower_bound(st, a->id); i < st->ntasks; i++) {
+		struct task *t = st->tasks[i];
+
+		if (t->array_id != a->id)
+			continue;
+		live = live || !task_state_final(t->state);
+		push_live_task(s, f, t);
+	}
+	if (!live && !f->states)
+		push_missing(s, a->id, HPQ_ESTATE, "array %llu has already ended",
+			     (unsigned long long)a->id);
 }
 
 static int parse_filter(const Hpq__TaskSelector *sel, struct filter *f, struct state_err *e)
@@ -333,7 +357,7 @@ int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct 
 	}
 	if (!sel->n_ids) {
 		for (size_t i = 0; i < st->ntasks && out->n < SELECT_MAX_ITEMS; i++)
-			push_task(out, &f, st->tasks[i]);
+			push_live_task(out, &f, st->tasks[i]);
 		for (size_t i = 0; i < st->narrays && out->n < SELECT_MAX_ITEMS; i++)
 			if (!array_set_empty(&st->arrays[i]->pending))
 				push_pending(out, &f, st->arrays[i], SEL_ARRAY_REST, 0);

@@ -6,7 +6,9 @@
  * index, materialized or not), one index ("12_5") or several
  * ("12_[1-3,7]"); the filters (user, team, name, states, array) keep what
  * matches all of them, over the named ids or, without ids, over every
- * task. An empty selector matches nothing and is refused.
+ * task. A whole array, or filters without ids, leave out the tasks that
+ * have ended unless the states name theirs. An empty selector matches
+ * nothing and is refused.
  *
  * Resolving changes nothing: an index not materialized yet is reported
  * as (array, index), and the caller materializes it once the asker's

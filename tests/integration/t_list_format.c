@@ -26,6 +26,10 @@
  * - Such a list written where it does not fit (/dev/full), as a table or
  *   as --json, fails (1) and says so: its rows go to the file by write(2),
  *   around stdio, and a refused write must still count.
+ * - Job control over a whole array or by filters leaves out the tasks
+ *   that have ended: an array whose first index was cancelled is
+ *   released, held and cancelled whole without a failure; one that has
+ *   ended altogether is an error that says so.
  * - A reply sent while such a list lies unread (all of it built, far more
  *   than the socket takes plus the 64K limit) is not refused for the
  *   list's bytes: the client that reads both gets both.
@@ -631,11 +635,57 @@ static void list_many_frames(void **state)
 	h_pass(c);
 }
 
+/* hpq's exit status and stdout of `hpq ARGS...`, stdout kept in buf. */
+static int hpq_line(struct h_cluster *c, char *buf, size_t len, const char *const *argv)
+{
+	struct h_out o;
+	int r = h_hpqv(c, &o, argv);
+
+	snprintf(buf, len, "%s%s", o.out, o.err);
+	h_out_free(&o);
+	return r;
+}
+
+/*
+ * Job control over a whole array or a filter: an index that has ended is
+ * not something to act on (hpq cancel ARRAY after some of it finished, hpq
+ * cancel --user $USER); an array that has ended altogether says so.
+ */
+static void control_selection(void **state)
+{
+	struct h_cluster *c = *state;
+	char out[1024], arr[32], one[48];
+	uint64_t a;
+
+	h_daemon_start(c);
+	/* No agent: the array's indices stay pending. */
+	a = h_submit(c, "--hold", "--array", "0-3", "--name", "sel", "--", "true", NULL);
+	snprintf(arr, sizeof(arr), "%" PRIu64, a);
+	snprintf(one, sizeof(one), "%" PRIu64 "_0", a);
+	assert_int_equal(h_hpq(c, NULL, "cancel", one, NULL), 0);
+	assert_true(h_wait_state(c, a, "CANCELLED", 30000));
+
+	/* Its first index has ended; the rest is held: released whole. */
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "release", arr, NULL }) != 0)
+		fail_msg("hpq release %s: %s", arr, out);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "hold", "--name", "sel", NULL }) != 0)
+		fail_msg("hpq hold --name sel: %s", out);
+
+	/* Everything of user and array alike cancelled, what ended aside. */
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", "--name", "sel", NULL }) != 0)
+		fail_msg("hpq cancel --name sel: %s", out);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", arr, NULL }) != 1 ||
+	    !strstr(out, "has already ended") || strchr(out, '\n') != strrchr(out, '\n'))
+		fail_msg("hpq cancel %s, all of it ended: %s", arr, out);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(list_format, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(list_many_frames, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(control_selection, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
