@@ -290,6 +290,74 @@ static void rests_first(struct selection *s)
 	}
 }
 
+/* What an item acts on, for finding the same twice: a task by its id;
+ * an array's rest as (array, 0), before its indices (array, index + 1). */
+struct item_key {
+	bool index_space;            /* an array's rest or index, not a task */
+	uint64_t id;
+	uint64_t sub;
+	size_t at;                   /* the item's place in the selection */
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct item_key *x = a, *y = b;
+
+	if (x->index_space != y->index_space)
+		return x->index_space ? 1 : -1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	if (x->sub != y->sub)
+		return x->sub < y->sub ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * Several ids may name the same task or index ("12 12_5", "12_[1-3] 12_2"):
+ * each is acted on once, at its first place, and an index not taken
+ * otherwise is left to its array's rest when that is named too. Acting
+ * twice would report the second time as a failure (already cancelled, no
+ * longer pending, not held) of what was done.
+ */
+static void drop_repeats(struct selection *s)
+{
+	struct item_key *k = xcalloc(s->n ? s->n : 1, sizeof(*k));
+	bool *drop = xcalloc(s->n ? s->n : 1, sizeof(*drop));
+	size_t nk = 0, w = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct sel_item *it = &s->v[i];
+
+		if (it->kind == SEL_TASK)
+			k[nk++] = (struct item_key){ false, it->t->st.id, 0, i };
+		else if (it->kind == SEL_INDEX)
+			k[nk++] = (struct item_key){ true, it->a->id, (uint64_t)it->index + 1, i };
+		else if (it->kind == SEL_ARRAY_REST)
+			k[nk++] = (struct item_key){ true, it->a->id, 0, i };
+	}
+	qsort(k, nk, sizeof(*k), key_cmp);
+	/* k[first]: the first key of the task or array of k[i]; an array's is
+	 * its rest, if that is named. */
+	for (size_t i = 1, first = 0; i < nk; i++) {
+		if (k[i].index_space != k[first].index_space || k[i].id != k[first].id) {
+			first = i;
+			continue;
+		}
+		if (k[i].sub == k[i - 1].sub || (k[i].index_space && k[first].sub == 0))
+			drop[k[i].at] = true;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		if (drop[i]) {
+			free(s->v[i].msg);
+			continue;
+		}
+		s->v[w++] = s->v[i];
+	}
+	s->n = w;
+	free(k);
+	free(drop);
+}
+
 int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct selection *out,
 		   struct state_err *e)
 {
@@ -362,6 +430,8 @@ int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct 
 			if (!array_set_empty(&st->arrays[i]->pending))
 				push_pending(out, &f, st->arrays[i], SEL_ARRAY_REST, 0);
 	}
+	if (sel->n_ids > 1)
+		drop_repeats(out);
 	rests_first(out);
 	return 0;
 }

@@ -29,7 +29,8 @@
  * - Job control over a whole array or by filters leaves out the tasks
  *   that have ended: an array whose first index was cancelled is
  *   released, held and cancelled whole without a failure; one that has
- *   ended altogether is an error that says so.
+ *   ended altogether is an error that says so. A task or index named
+ *   twice (12_[1-2] 12_2, 12 12_3) is acted on and counted once.
  * - A reply sent while such a list lies unread (all of it built, far more
  *   than the socket takes plus the 64K limit) is not refused for the
  *   list's bytes: the client that reads both gets both.
@@ -654,7 +655,7 @@ static int hpq_line(struct h_cluster *c, char *buf, size_t len, const char *cons
 static void control_selection(void **state)
 {
 	struct h_cluster *c = *state;
-	char out[1024], arr[32], one[48];
+	char out[1024], arr[32], one[48], two[48];
 	uint64_t a;
 
 	h_daemon_start(c);
@@ -670,6 +671,20 @@ static void control_selection(void **state)
 		fail_msg("hpq release %s: %s", arr, out);
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "hold", "--name", "sel", NULL }) != 0)
 		fail_msg("hpq hold --name sel: %s", out);
+
+	/* Index 2 named twice, 1 once: held once each. */
+	assert_int_equal(h_hpq(c, NULL, "release", arr, NULL), 0);
+	snprintf(one, sizeof(one), "%" PRIu64 "_[1-2]", a);
+	snprintf(two, sizeof(two), "%" PRIu64 "_2", a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "hold", one, two, NULL }) != 0 ||
+	    !strstr(out, "held 2 tasks\n"))
+		fail_msg("hpq hold %s %s: %s", one, two, out);
+	/* The array and an index of its rest: released with the rest. */
+	assert_int_equal(h_hpq(c, NULL, "hold", arr, NULL), 0);
+	snprintf(two, sizeof(two), "%" PRIu64 "_3", a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "release", arr, two, NULL }) != 0 ||
+	    !strstr(out, "released 3 tasks\n"))
+		fail_msg("hpq release %s %s: %s", arr, two, out);
 
 	/* Everything of user and array alike cancelled, what ended aside. */
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", "--name", "sel", NULL }) != 0)
