@@ -420,7 +420,7 @@ bad:
 
 /* ---------------------------------------------------------------- the arrays of the state */
 
-static size_t arrays_lower_bound(const struct state *st, uint64_t id)
+size_t arrays_lower_bound(const struct state *st, uint64_t id)
 {
 	size_t lo = 0, hi = st->narrays;
 

@@ -123,6 +123,8 @@ struct array {
 
 /* The array with this id; NULL if none (id 0: a task in no array). */
 struct array *array_find(const struct state *st, uint64_t id);
+/* The place in st->arrays (ordered by id) of the first array of id or more. */
+size_t arrays_lower_bound(const struct state *st, uint64_t id);
 /* The materialized task of index idx of a, or NULL. */
 struct task *array_task_find(const struct state *st, const struct array *a, uint32_t idx);
 /* a's pending indices as one list row: "5-999%50". malloc'd. */

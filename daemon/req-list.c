@@ -13,9 +13,11 @@
  * rows the next index): a task that leaves memory meanwhile is simply
  * not met, and no row outlives the strings it borrows: a row of tasks is
  * packed as it is taken, and a frame of columns is encoded before its
- * turn ends. The list is of the tasks that existed when it was asked for
- * (below st->next_id then), each as it stands when the walk reaches it,
- * with queue positions as of its first pending row. A list that is not
+ * turn ends. An array's pending rows follow its first task, or stand in
+ * its place once that task has ended and left memory. The list is of the
+ * tasks that existed when it was asked for (below st->next_id then), each
+ * as it stands when the walk reaches it, with queue positions as of its
+ * first pending row. A list that is not
  * streamed, or has no socket to go to, is built at once.
  */
 #include <stdio.h>
@@ -573,12 +575,11 @@ static bool expand_one(void *arg, uint32_t idx)
 	return false;
 }
 
-/* The rows of the pending indices of the array head heads, from where the
+/* The rows of the pending indices of array a (NULL: none), from where the
  * last turn paused if it did. */
-static enum list_step list_array_rows(struct list_run *r, const struct task *head)
+static enum list_step list_array_rows(struct list_run *r, const struct array *a)
 {
 	const struct state *st = &r->d->state;
-	const struct array *a = array_find(st, head->array_id);
 	struct expand_arg x = { r, a, NULL, STEP_ON };
 	bool resume = r->in_array;
 	char *spec;
@@ -639,14 +640,51 @@ static enum list_step list_step(struct list_run *r, const struct task *t)
 
 	if (r->array_id && t->array_id != r->array_id)
 		return STEP_ON;
-	if (head && !r->o.forward && (s = list_array_rows(r, t)) != STEP_ON)
+	if (head && !r->o.forward &&
+	    (s = list_array_rows(r, array_find(&r->d->state, t->st.id))) != STEP_ON)
 		return s;
 	/* Forward, a paused step's own row went out before its array's. */
 	if (!(resumed && r->o.forward) && list_match(t, &r->f) && !list_task_row(r, t))
 		return STEP_FULL;
-	if (head && r->o.forward && (s = list_array_rows(r, t)) != STEP_ON)
+	if (head && r->o.forward &&
+	    (s = list_array_rows(r, array_find(&r->d->state, t->st.id))) != STEP_ON)
 		return s;
 	return list_out_full(&r->o) ? STEP_FULL : STEP_ON;
+}
+
+/*
+ * The array at st->arrays[q] if its first task, whose id it has, has left
+ * memory (it ended: state_tasks_evict) while indices of it still wait:
+ * the walk meets its rows where that task's were, or they would be lost.
+ */
+static const struct array *walk_orphan(const struct state *st, size_t q)
+{
+	const struct array *a = st->arrays[q];
+
+	if (!a->tmpl || array_set_empty(&a->pending) || state_task_find(st, a->id))
+		return NULL;
+	return a;
+}
+
+/* The first array walk_orphan finds from arrays[*q] on (forward), or down
+ * from arrays[*q - 1], that comes before task t (NULL: any, below end);
+ * NULL if none. *q is left at it, or where the search stopped. */
+static const struct array *walk_next_orphan(const struct list_run *r, size_t *q,
+					    const struct task *t)
+{
+	const struct state *st = &r->d->state;
+	bool fwd = r->o.forward;
+
+	while (fwd ? *q < st->narrays && st->arrays[*q]->id < r->end &&
+		     (!t || st->arrays[*q]->id < t->st.id)
+		   : *q > 0 && (!t || st->arrays[*q - 1]->id > t->st.id)) {
+		const struct array *a = walk_orphan(st, fwd ? *q : *q - 1);
+
+		if (a)
+			return a;
+		*q = fwd ? *q + 1 : *q - 1;
+	}
+	return NULL;
 }
 
 /* The task k ahead of the walk at p (list_walk), if there is one. */
@@ -657,41 +695,77 @@ static const struct task *walk_ahead(const struct state *st, size_t p, bool fwd,
 	return p >= k ? st->tasks[p - k] : NULL;
 }
 
+/* The array of id's rows alone, its first task gone (walk_orphan). */
+static enum list_step list_orphan_step(struct list_run *r, const struct array *a)
+{
+	enum list_step s;
+
+	if (r->array_id && a->id != r->array_id)
+		return STEP_ON;
+	if ((s = list_array_rows(r, a)) != STEP_ON)
+		return s;
+	return list_out_full(&r->o) ? STEP_FULL : STEP_ON;
+}
+
 /* One turn of the walk: true once the list is complete. */
 static bool list_walk(struct list_run *r)
 {
 	const struct state *st = &r->d->state;
 	bool fwd = r->o.forward;
-	/* fwd: the next task is tasks[p]; else tasks[p - 1]. */
+	/* fwd: the next task is tasks[p]; else tasks[p - 1]. The same for
+	 * the arrays whose first task has gone, from arrays[q]. */
 	size_t p = state_task_lower_bound(st, fwd ? r->next : r->next + 1);
+	size_t q = arrays_lower_bound(st, fwd ? r->next : r->next + 1);
+	size_t k = fwd ? q : q - 1;
 
 	r->turn_frames = r->o.frames;
-	/* The task whose array's rows paused has left: go on past it. */
+	/* The task whose array's rows paused has left (and its array with
+	 * it, if the array has no rows left): go on past it. */
 	if (r->in_array && !(fwd ? p < st->ntasks && st->tasks[p]->st.id == r->next
-				 : p > 0 && st->tasks[p - 1]->st.id == r->next))
+				 : p > 0 && st->tasks[p - 1]->st.id == r->next) &&
+	    !((fwd ? q < st->narrays : q > 0) && st->arrays[k]->id == r->next &&
+	      walk_orphan(st, k)))
 		r->in_array = false;
-	while (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0) {
-		const struct task *t = st->tasks[fwd ? p++ : --p], *ahead;
+	for (;;) {
+		const struct task *t = NULL, *ahead;
+		const struct array *orphan;
+		enum list_step s;
+		uint64_t id;
 
-		if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_AHEAD)))
-			task_prefetch(ahead);
-		if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_TEXTS)))
-			task_prefetch_texts(ahead);
+		if (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0)
+			t = st->tasks[fwd ? p : p - 1];
+		if ((orphan = walk_next_orphan(r, &q, t))) {
+			id = orphan->id;
+			s = list_orphan_step(r, orphan);
+			q = fwd ? q + 1 : q - 1;
+		} else if (t) {
+			p = fwd ? p + 1 : p - 1;
+			if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_AHEAD)))
+				task_prefetch(ahead);
+			if ((ahead = walk_ahead(st, p, fwd, TASK_PREFETCH_TEXTS)))
+				task_prefetch_texts(ahead);
+			id = t->st.id;
+			s = list_step(r, t);
+		} else {
+			return true;
+		}
 
-		switch (list_step(r, t)) {
+		switch (s) {
 		case STEP_FULL:
 			return true;
 		case STEP_PAUSED:
-			r->next = t->st.id;
+			r->next = id;
 			return false;
 		case STEP_ON:
 			break;
 		}
-		r->next = fwd ? t->st.id + 1 : t->st.id - 1;
-		if (turn_over(r))
-			return fwd ? p == st->ntasks || st->tasks[p]->st.id >= r->end : p == 0;
+		r->next = fwd ? id + 1 : id - 1;
+		if (!turn_over(r))
+			continue;
+		if (fwd ? p < st->ntasks && st->tasks[p]->st.id < r->end : p > 0)
+			return false;
+		return !walk_next_orphan(r, &q, NULL);
 	}
-	return true;
 }
 
 static void list_run_free(struct list_run *r)

@@ -31,6 +31,9 @@
  *   released, held and cancelled whole without a failure; one that has
  *   ended altogether is an error that says so. A task or index named
  *   twice (12_[1-2] 12_2, 12 12_3) is acted on and counted once.
+ * - An array whose first task ended and left memory still has its pending
+ *   rest listed: one row, or every index once over several frames, with
+ *   or without a limit.
  * - A reply sent while such a list lies unread (all of it built, far more
  *   than the socket takes plus the 64K limit) is not refused for the
  *   list's bytes: the client that reads both gets both.
@@ -695,12 +698,81 @@ static void control_selection(void **state)
 	h_pass(c);
 }
 
+/* Does `hpq list --format id --noheader [ARG [ARG2]]` print a row that is id? */
+static bool list_has_id(struct h_cluster *c, const char *id, const char *arg, const char *arg2)
+{
+	const char *argv[] = { "list", "--format", "id", "--noheader", arg, arg2, NULL };
+	struct h_out o;
+	bool found = false;
+
+	if (h_hpqv(c, &o, argv) != 0)
+		fail_msg("hpq list: %s", o.err);
+	for (char *save = NULL, *l = strtok_r(o.out, "\n", &save); l && !found;
+	     l = strtok_r(NULL, "\n", &save))
+		found = strcmp(l + strspn(l, " "), id) == 0;
+	h_out_free(&o);
+	return found;
+}
+
+/*
+ * An array whose first index ended and left memory (keep_finished = 0)
+ * still has its pending rest listed: the row hung on that first task.
+ */
+static void list_array_without_first(void **state)
+{
+	struct h_cluster *c = *state;
+	char first[48], rest[48], arr[32];
+	json_t *all;
+	uint64_t a;
+
+	h_daemon_config(c, "[tasks]\nkeep_finished = 0\n");
+	h_daemon_start(c);
+	/* More indices than a frame holds rows: expanded, the walk pauses
+	 * within them. */
+	a = h_submit(c, "--hold", "--array", "0-2999", "--", "true", NULL);
+	snprintf(first, sizeof(first), "%" PRIu64 "_0", a);
+	snprintf(rest, sizeof(rest), "%" PRIu64 "_[1-2999]", a);
+	snprintf(arr, sizeof(arr), "%" PRIu64, a);
+	assert_true(list_has_id(c, rest, NULL, NULL));
+	assert_int_equal(h_hpq(c, NULL, "cancel", first, NULL), 0);
+	if (!H_WAIT_FOR(c, !list_has_id(c, first, "--all", NULL), 30000))
+		fail_msg("%s did not leave hpqd's memory", first);
+	/* Walked forward, and back (a limit), and for one array. */
+	if (!list_has_id(c, rest, NULL, NULL) || !list_has_id(c, rest, "--all", NULL))
+		fail_msg("the pending rest %s is not listed", rest);
+	if (!list_has_id(c, rest, "--limit", "5") || !list_has_id(c, rest, "--array", arr))
+		fail_msg("the pending rest %s is not listed with --limit or --array", rest);
+	all = h_hpq_json(c, "list", NULL);
+	assert_int_equal(json_array_size(all), 1);
+	assert_string_equal(h_str(json_array_get(all, 0), "array_spec"), "1-2999");
+	json_decref(all);
+	snprintf(rest, sizeof(rest), "%" PRIu64 "_2", a);
+	if (!list_has_id(c, rest, "--expand-arrays", NULL))
+		fail_msg("the pending index %s is not listed", rest);
+	/* Every index once, from the highest down, forward and back. */
+	for (int k = 0; k < 2; k++) {
+		size_t n = 0;
+
+		all = k ? h_hpq_json(c, "list", "--expand-arrays", "--limit", "2500", NULL)
+			: h_hpq_json(c, "list", "--expand-arrays", NULL);
+		n = json_array_size(all);
+		assert_int_equal(n, k ? 2500 : 2999);
+		for (size_t i = 0; i < n; i++)
+			if (h_int(json_array_get(all, i), "array_index") != (long long)(n - i))
+				fail_msg("row %zu of %zu is index %lld", i, n,
+					 h_int(json_array_get(all, i), "array_index"));
+		json_decref(all);
+	}
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(list_format, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(list_many_frames, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(control_selection, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(list_array_without_first, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
