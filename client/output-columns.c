@@ -189,6 +189,12 @@ char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms)
 
 	switch (col) {
 	case COL_ID:
+		if (t->array_spec && t->array_spec[0]) {
+			/* An array's pending rest: its indices, of any length. */
+			size_t n = strlen(t->array_spec) + 32;
+
+			return task_id_text(t, xmalloc(n), n);
+		}
 		return xstrdup(task_id_text(t, buf, sizeof(buf)));
 	case COL_NAME:
 		return xstrdup(t->name);

@@ -150,6 +150,8 @@ struct text_row {
 	char id[64], exit[16], nodes[24], gpus[24], time[64];
 	char *reason, *nodelist;    /* grown as needed */
 	size_t reason_cap, nodelist_cap;
+	char *spec_id;              /* an array's pending rest, ID_[...]: any length */
+	size_t spec_id_cap;
 	char *esc[ROW_COLS];        /* cells escaped (escape.h), this row's */
 	/* Each column's last text from the reply and its length: rows share
 	 * most texts (a reply of columns sends each once), checked once. A
@@ -185,10 +187,14 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 		r->gen = gen;
 	}
 	/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
-	if (!k->has_array && !(k->array_spec && k->array_spec[0]))
+	if (k->array_spec && k->array_spec[0]) {
+		len = strlen(k->array_spec) + 32;
+		r->cell[c++] = task_id_text(k, text_room(&r->spec_id, &r->spec_id_cap, len), len);
+	} else if (!k->has_array) {
 		r->cell[c++] = text_uint(k->id, r->id, sizeof(r->id));
-	else
+	} else {
 		r->cell[c++] = task_id_text(k, r->id, sizeof(r->id));
+	}
 	r->cell[c++] = k->name;
 	r->cell[c++] = k->team;
 	r->cell[c++] = k->user;
@@ -237,7 +243,7 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	for (size_t i = 0; i < c; i++) {
 		const char *x = r->cell[i];
 		bool own = (x >= (const char *)r && x < (const char *)(r + 1)) || x == r->reason ||
-			   x == r->nodelist;
+			   x == r->nodelist || x == r->spec_id;
 
 		if (!x || !x[0])
 			x = r->cell[i] = "-";
@@ -263,6 +269,7 @@ static void text_row_free(struct text_row *r)
 {
 	free(r->reason);
 	free(r->nodelist);
+	free(r->spec_id);
 	for (size_t i = 0; i < ROW_COLS; i++)
 		free(r->esc[i]);
 }

@@ -435,6 +435,35 @@ static void test_text_list_arrays(void **state)
 	free(buf);
 }
 
+/* An array's pending rest of scattered indices (after holds and cancels
+ * of single ones) is an id of any length: shown whole, bracket closed. */
+static void test_long_array_spec(void **state)
+{
+	Hpq__Task b = HPQ__TASK__INIT, *ts[] = {&b};
+	struct output_ctx o = {0};
+	char spec[600], want[640], *buf = NULL, *out;
+	size_t len = 0, at = 0;
+
+	(void)state;
+	for (unsigned i = 1; at + 8 < sizeof(spec); i += 3)
+		at += (size_t)snprintf(spec + at, sizeof(spec) - at, "%s%u", at ? "," : "", i);
+	b.id = 12;
+	b.array_id = 12;
+	b.array_spec = spec;
+	b.name = "sweep";
+	b.state = "PENDING";
+	snprintf(want, sizeof(want), "12_[%s]  sweep", spec);
+	o.out = open_memstream(&buf, &len);
+	output_text.tasks(&o, rows_of(ts, 1));
+	fclose(o.out);
+	assert_non_null(strstr(buf, want));
+	free(buf);
+	snprintf(want, sizeof(want), "12_[%s]\n", spec);
+	out = table_of(ts, 1, "id", false);
+	assert_string_equal(out, want);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_acct_time),
 		cmocka_unit_test(test_json_task_arrays),
 		cmocka_unit_test(test_text_list_arrays),
+		cmocka_unit_test(test_long_array_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
