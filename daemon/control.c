@@ -174,6 +174,25 @@ static int index_apply(struct state *st, struct sel_item *it, enum control_op op
 	return HPQ_EINVAL;
 }
 
+/*
+ * The task index idx of a has become since the selection was resolved, or
+ * NULL. An earlier item's end of the array's head (a cancel) makes the
+ * next pending index the new head: the newest task, looked for from the
+ * newest down.
+ */
+static struct task *index_made_task(const struct state *st, const struct array *a, uint32_t idx)
+{
+	if (array_set_has(&a->pending, idx))
+		return NULL;
+	for (size_t i = st->ntasks; i-- > 0 && st->tasks[i]->st.id > a->id;) {
+		struct task *t = st->tasks[i];
+
+		if (t->array_id == a->id && t->array_index == idx)
+			return t;
+	}
+	return NULL;
+}
+
 void control_apply(struct state *st, struct selection *sel, enum control_op op,
 		   const struct actor *who, void (*kill)(void *arg, struct task *t), void *arg)
 {
@@ -204,8 +223,17 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 	for (size_t i = 0; i < sel->n; i++) {
 		struct sel_item *it = &sel->v[i];
 		struct state_err e = { { 0 } };
-		const struct task *subject = it->t ? it->t : it->a ? it->a->tmpl : NULL;
+		const struct task *subject;
+		struct task *made;
 		int r = 0;
+
+		/* Acted on as the task it is now, as if it had been named. */
+		if (it->kind == SEL_INDEX && (made = index_made_task(st, it->a, it->index))) {
+			it->kind = SEL_TASK;
+			it->t = made;
+			it->id = made->st.id;
+		}
+		subject = it->t ? it->t : it->a ? it->a->tmpl : NULL;
 
 		switch (it->kind) {
 		case SEL_MISSING:
@@ -223,6 +251,12 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 			break;
 		case SEL_INDEX:
 		case SEL_ARRAY_REST:
+			/* Every pending index became a task since: none is left. */
+			if (!it->a->tmpl) {
+				r = state_errf(&e, HPQ_ESTATE, "array %llu has no pending index left",
+					       (unsigned long long)it->a->id);
+				break;
+			}
 			if (!rights_task_manage(st, it->a->tmpl, who)) {
 				r = rights_task_refuse(it->a->tmpl, what[op], &e);
 				break;

@@ -30,7 +30,11 @@
  *   that have ended: an array whose first index was cancelled is
  *   released, held and cancelled whole without a failure; one that has
  *   ended altogether is an error that says so. A task or index named
- *   twice (12_[1-2] 12_2, 12 12_3) is acted on and counted once.
+ *   twice (12_[1-2] 12_2, 12 12_3) is acted on and counted once. A
+ *   cancel of a range from an array's head (12_[0-9]) cancels every index
+ *   of it, the one made the new head by the head's cancel too, whether
+ *   root or the owner asks (hpqd once crashed on the owner's); a hold of
+ *   12_[0-2] holds each of them the same.
  * - An array whose first task ended and left memory still has its pending
  *   rest listed: one row, or every index once over several frames, with
  *   or without a limit.
@@ -39,6 +43,7 @@
  *   list's bytes: the client that reads both gets both.
  */
 #include <fcntl.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -688,6 +693,11 @@ static void control_selection(void **state)
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "release", arr, two, NULL }) != 0 ||
 	    !strstr(out, "released 3 tasks\n"))
 		fail_msg("hpq release %s %s: %s", arr, two, out);
+	/* The last index of the rest, twice: once it is made a task, the
+	 * array keeps nothing to make another from. */
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "hold", two, two, NULL }) != 0 ||
+	    !strstr(out, "held 1 task\n"))
+		fail_msg("hpq hold %s %s: %s", two, two, out);
 
 	/* Everything of user and array alike cancelled, what ended aside. */
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", "--name", "sel", NULL }) != 0)
@@ -695,6 +705,60 @@ static void control_selection(void **state)
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", arr, NULL }) != 1 ||
 	    !strstr(out, "has already ended") || strchr(out, '\n') != strrchr(out, '\n'))
 		fail_msg("hpq cancel %s, all of it ended: %s", arr, out);
+	h_pass(c);
+}
+
+/*
+ * A cancel of an array's first indices by range: the cancel of the head
+ * makes the next index a task before its own item comes, which must
+ * still cancel it (as any index of the range), by root or by the owner.
+ */
+static void control_refilled_index(void **state)
+{
+	struct h_cluster *c = *state;
+	const struct passwd *pw = getpwnam("nobody");
+	char out[1024], ids[48];
+	uint64_t a;
+	json_t *all;
+
+	h_daemon_start(c);
+	/* No agent: the head waits in the dispatcher, the rest behind it. */
+	a = h_submit(c, "--array", "0-9", "--", "true", NULL);
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_[0-9]", a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", ids, NULL }) != 0 ||
+	    !strstr(out, "cancelled 10 tasks\n"))
+		fail_msg("hpq cancel %s: %s", ids, out);
+	all = h_hpq_json(c, "list", NULL);
+	if (json_array_size(all) != 0)
+		fail_msg("%zu tasks still active after hpq cancel %s", json_array_size(all), ids);
+	json_decref(all);
+	/* A hold the same: the head's hold makes the next index the head. */
+	a = h_submit(c, "--array", "0-9", "--", "true", NULL);
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_[0-2]", a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "hold", ids, NULL }) != 0 ||
+	    !strstr(out, "held 3 tasks\n"))
+		fail_msg("hpq hold %s: %s", ids, out);
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_1", a);
+	all = h_hpq_json(c, "show", ids, NULL);
+	if (!json_is_true(json_object_get(all, "held")))
+		fail_msg("%s is not held after hpq hold %" PRIu64 "_[0-2]", ids, a);
+	json_decref(all);
+	snprintf(ids, sizeof(ids), "%" PRIu64, a);
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+
+	if (!pw)
+		skip();
+	h_cli_as(c, pw->pw_uid, pw->pw_gid);
+	a = h_submit(c, "--array", "0-1", "--", "true", NULL);
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_[0-1]", a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", ids, NULL }) != 0 ||
+	    !strstr(out, "cancelled 2 tasks\n"))
+		fail_msg("hpq cancel %s as nobody: %s", ids, out);
+	h_cli_as(c, 0, 0);
+	all = h_hpq_json(c, "list", NULL);
+	if (json_array_size(all) != 0)
+		fail_msg("%zu tasks still active after hpq cancel %s", json_array_size(all), ids);
+	json_decref(all);
 	h_pass(c);
 }
 
@@ -772,6 +836,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(list_format, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(list_many_frames, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(control_selection, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(control_refilled_index, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(list_array_without_first, h_setup, h_teardown),
 	};
 
