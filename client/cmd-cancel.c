@@ -31,6 +31,7 @@ static int cancel_exec(struct cli *cli, const struct cmd_entry *e, int argc, cha
 	struct select_args s;
 	uint64_t *ids = NULL;
 	size_t n = 0;
+	bool array = false;          /* hpqd answered for tasks not named */
 	int c, r;
 
 	select_init(&s);
@@ -73,8 +74,17 @@ static int cancel_exec(struct cli *cli, const struct cmd_entry *e, int argc, cha
 	for (size_t i = 0; i < cr->n_results; i++)
 		if (cr->results[i]->code != 0)
 			r = CLI_ERR;
-	/* Every id must have an answer; silence is not success. */
-	for (size_t i = 0; i < n; i++) {
+	/* Every id must have an answer; silence is not success. An array's id
+	 * is answered for by its tasks (hpqd cancels the whole array), whose
+	 * results need not name it: then the ids cannot be told apart. */
+	for (size_t k = 0; k < cr->n_results && !array; k++) {
+		bool named = false;
+
+		for (size_t i = 0; i < n && !named; i++)
+			named = cr->results[k]->id == ids[i];
+		array = !named;
+	}
+	for (size_t i = 0; i < n && !array; i++) {
 		bool seen = false;
 
 		for (size_t k = 0; k < cr->n_results && !seen; k++)

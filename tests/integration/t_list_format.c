@@ -29,7 +29,9 @@
  * - Job control over a whole array or by filters leaves out the tasks
  *   that have ended: an array whose first index was cancelled is
  *   released, held and cancelled whole without a failure; one that has
- *   ended altogether is an error that says so. A task or index named
+ *   ended altogether is an error that says so; the plain id of one
+ *   whose first task ended cancels the rest without a complaint that
+ *   hpqd did not answer for that id. A task or index named
  *   twice (12_[1-2] 12_2, 12 12_3) is acted on and counted once. A
  *   cancel of a range from an array's head (12_[0-9]) cancels every index
  *   of it, the one made the new head by the head's cancel too, whether
@@ -705,6 +707,17 @@ static void control_selection(void **state)
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", arr, NULL }) != 1 ||
 	    !strstr(out, "has already ended") || strchr(out, '\n') != strrchr(out, '\n'))
 		fail_msg("hpq cancel %s, all of it ended: %s", arr, out);
+
+	/* An array whose first index ended and whose last is a task: its
+	 * plain id cancels that task, which is all that hpqd answers for. */
+	a = h_submit(c, "--hold", "--array", "0-1", "--name", "sel2", "--", "true", NULL);
+	snprintf(arr, sizeof(arr), "%" PRIu64, a);
+	snprintf(one, sizeof(one), "%" PRIu64 "_0", a);
+	snprintf(two, sizeof(two), "%" PRIu64 "_1", a);
+	assert_int_equal(h_hpq(c, NULL, "cancel", one, NULL), 0);
+	assert_int_equal(h_hpq(c, NULL, "hold", two, NULL), 0);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", arr, NULL }) != 0)
+		fail_msg("hpq cancel %s: %s", arr, out);
 	h_pass(c);
 }
 
