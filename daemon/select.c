@@ -181,7 +181,56 @@ struct each_arg {
 	struct array *a;
 	struct idx_task *map;
 	size_t nmap;
+	struct array_set all;        /* a's indices (its spec), parsed once */
+	bool has_all;
+	/* The indices named one after another that have ended (HPQ_ESTATE)
+	 * or never were (HPQ_ENOTFOUND): one item, not one each, so that
+	 * 12_[0-999999] of a short array is not a reply of a million. */
+	int run_code;                /* 0: no run */
+	uint32_t run_first, run_last;
+	uint64_t run_n;
 };
+
+/* The run of missing indices as one item. */
+static void end_run(struct each_arg *x)
+{
+	unsigned long long id = x->a->id, n = x->run_n;
+	bool gapless = x->run_last - x->run_first + 1 == n;
+
+	if (!x->run_code)
+		return;
+	if (n == 1 && x->run_code == HPQ_ESTATE)
+		push_missing(x->s, id, HPQ_ESTATE, "array %llu index %u has already ended", id,
+			     x->run_first);
+	else if (n == 1)
+		push_missing(x->s, id, HPQ_ENOTFOUND, "array %llu has no index %u", id,
+			     x->run_first);
+	else if (x->run_code == HPQ_ESTATE && gapless)
+		push_missing(x->s, id, HPQ_ESTATE, "array %llu indices %u-%u have already ended",
+			     id, x->run_first, x->run_last);
+	else if (x->run_code == HPQ_ESTATE)
+		push_missing(x->s, id, HPQ_ESTATE, "%llu indices of array %llu named from %u to "
+			     "%u have already ended", n, id, x->run_first, x->run_last);
+	else if (gapless)
+		push_missing(x->s, id, HPQ_ENOTFOUND, "array %llu has no indices %u-%u", id,
+			     x->run_first, x->run_last);
+	else
+		push_missing(x->s, id, HPQ_ENOTFOUND, "array %llu has none of the %llu indices "
+			     "named from %u to %u", id, n, x->run_first, x->run_last);
+	x->run_code = 0;
+}
+
+static void missing_index(struct each_arg *x, int code, uint32_t idx)
+{
+	if (x->run_code != code) {
+		end_run(x);
+		x->run_code = code;
+		x->run_first = idx;
+		x->run_n = 0;
+	}
+	x->run_last = idx;
+	x->run_n++;
+}
 
 static bool each_index(void *arg, uint32_t idx)
 {
@@ -189,23 +238,24 @@ static bool each_index(void *arg, uint32_t idx)
 	struct idx_task key = { idx, NULL }, *hit;
 
 	hit = x->nmap ? bsearch(&key, x->map, x->nmap, sizeof(*x->map), idx_cmp) : NULL;
+	if (hit || array_set_has(&x->a->pending, idx))
+		end_run(x);
 	if (hit)
 		push_task(x->s, x->f, hit->t);
 	else if (array_set_has(&x->a->pending, idx))
 		push_pending(x->s, x->f, x->a, SEL_INDEX, idx);
-	else if (array_has_index(x->a, idx))
-		push_missing(x->s, x->a->id, HPQ_ESTATE, "array %llu index %u has already ended",
-			     (unsigned long long)x->a->id, idx);
+	else if (x->has_all ? array_set_has(&x->all, idx) : array_has_index(x->a, idx))
+		missing_index(x, HPQ_ESTATE, idx);
 	else
-		push_missing(x->s, x->a->id, HPQ_ENOTFOUND, "array %llu has no index %u",
-			     (unsigned long long)x->a->id, idx);
+		missing_index(x, HPQ_ENOTFOUND, idx);
 	return x->s->n < SELECT_MAX_ITEMS;
 }
 
 static void select_indices(const struct state *st, struct selection *s, const struct filter *f,
 			   struct array *a, const struct array_set *set)
 {
-	struct each_arg x = { s, f, a, NULL, 0 };
+	struct each_arg x = { .s = s, .f = f, .a = a };
+	uint32_t max_running;
 	size_t cap = 0;
 
 	for (size_t i = state_task_lower_bound(st, a->id); i < st->ntasks; i++) {
@@ -220,7 +270,11 @@ static void select_indices(const struct state *st, struct selection *s, const st
 		x.map[x.nmap++] = (struct idx_task){ t->array_index, t };
 	}
 	qsort(x.map, x.nmap, sizeof(*x.map), idx_cmp);
+	x.has_all = array_set_parse(a->spec, &x.all, &max_running, NULL) == 0;
 	array_set_each(set, 0, each_index, &x);
+	end_run(&x);
+	if (x.has_all)
+		array_set_release(&x.all);
 	free(x.map);
 }
 
@@ -376,8 +430,9 @@ int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct 
 				  "state, array)");
 	if (sel->n_ids > SELECT_MAX_IDS)
 		return state_errf(e, HPQ_EINVAL, "at most %d ids at once", SELECT_MAX_IDS);
-	/* Every id must read before anything is resolved. */
-	for (size_t i = 0; i < sel->n_ids; i++) {
+	/* Every id must read before anything is resolved; the indices they
+	 * name are each looked at, and that is bounded as the items are. */
+	for (size_t i = 0, nindices = 0; i < sel->n_ids; i++) {
 		struct array_set set;
 		uint64_t id;
 		bool has_set;
@@ -385,8 +440,13 @@ int select_resolve(const struct state *st, const Hpq__TaskSelector *sel, struct 
 		r = select_parse_id(sel->ids[i], &id, &has_set, &set, e);
 		if (r < 0)
 			return r;
-		if (has_set)
-			array_set_release(&set);
+		if (!has_set)
+			continue;
+		nindices += array_set_count(&set);
+		array_set_release(&set);
+		if (nindices > SELECT_MAX_ITEMS)
+			return state_errf(e, HPQ_EINVAL, "at most %d array indices at once",
+					  SELECT_MAX_ITEMS);
 	}
 	for (size_t i = 0; i < sel->n_ids && out->n < SELECT_MAX_ITEMS; i++) {
 		struct array_set set;

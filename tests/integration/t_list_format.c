@@ -36,7 +36,9 @@
  *   cancel of a range from an array's head (12_[0-9]) cancels every index
  *   of it, the one made the new head by the head's cancel too, whether
  *   root or the owner asks (hpqd once crashed on the owner's); a hold of
- *   12_[0-2] holds each of them the same.
+ *   12_[0-2] holds each of them the same. Indices
+ *   named past an array's end are one failure, not one each; more than
+ *   a million indices in one request are refused, nothing done.
  * - An array whose first task ended and left memory still has its pending
  *   rest listed: one row, or every index once over several frames, with
  *   or without a limit.
@@ -775,6 +777,37 @@ static void control_refilled_index(void **state)
 	h_pass(c);
 }
 
+/*
+ * Indices named past an array's end: one answer for the run of them, not
+ * one each (12_[0-999999] of 0-9 was a million, over the frame limit, and
+ * hpq said only that the reply was too long); more indices in a request
+ * than it may act on are refused before anything is done.
+ */
+static void control_many_indices(void **state)
+{
+	struct h_cluster *c = *state;
+	char out[1024], ids[48];
+	uint64_t a;
+	json_t *all;
+
+	h_daemon_start(c);
+	a = h_submit(c, "--hold", "--array", "0-9", "--", "true", NULL);
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_[0-999999]", a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "hold", ids, ids, NULL }) != 1 ||
+	    !strstr(out, "at most 1000000 array indices"))
+		fail_msg("hpq hold %s %s: %s", ids, ids, out);
+	all = h_hpq_json(c, "list", "--expand-arrays", NULL);
+	assert_int_equal(json_array_size(all), 10);
+	json_decref(all);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", ids, NULL }) != 1 ||
+	    !strstr(out, "has no indices 10-999999\n") || !strstr(out, "cancelled 10 tasks, 1 failed"))
+		fail_msg("hpq cancel %s: %s", ids, out);
+	all = h_hpq_json(c, "list", NULL);
+	assert_int_equal(json_array_size(all), 0);
+	json_decref(all);
+	h_pass(c);
+}
+
 /* Does `hpq list --format id --noheader [ARG [ARG2]]` print a row that is id? */
 static bool list_has_id(struct h_cluster *c, const char *id, const char *arg, const char *arg2)
 {
@@ -850,6 +883,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(list_many_frames, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(control_selection, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(control_refilled_index, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(control_many_indices, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(list_array_without_first, h_setup, h_teardown),
 	};
 
