@@ -279,6 +279,36 @@ int req_show(struct req *q)
 	return 0;
 }
 
+struct id_at {
+	uint64_t id;
+	size_t at;
+};
+
+static int id_at_cmp(const void *a, const void *b)
+{
+	const struct id_at *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* For each of the n ids, where it is named first: an id named twice is
+ * cancelled once, its second answer the first's (not "already ended"). */
+static size_t *first_places(const uint64_t *ids, size_t n)
+{
+	struct id_at *v = xcalloc(n, sizeof(*v));
+	size_t *first = xcalloc(n, sizeof(*first));
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct id_at){ ids[i], i };
+	qsort(v, n, sizeof(*v), id_at_cmp);
+	for (size_t i = 0; i < n; i++)
+		first[v[i].at] = i && v[i].id == v[i - 1].id ? first[v[i - 1].at] : v[i].at;
+	free(v);
+	return first;
+}
+
 int req_cancel(struct req *q)
 {
 	const Hpq__CancelRequest *m = q->env->cancel;
@@ -288,7 +318,7 @@ int req_cancel(struct req *q)
 	Hpq__CancelResult *res, **ptrs;
 	struct state_err *msgs;
 	struct cancel_batch batch = { 0 };
-	size_t pending = 0;
+	size_t pending = 0, *first;
 
 	if (m->select)
 		return req_cancel_select(q);
@@ -304,10 +334,11 @@ int req_cancel(struct req *q)
 	res = xcalloc(m->n_ids, sizeof(*res));
 	ptrs = xcalloc(m->n_ids, sizeof(*ptrs));
 	msgs = xcalloc(m->n_ids, sizeof(*msgs));
+	first = first_places(m->ids, m->n_ids);
 	for (size_t i = 0; i < m->n_ids; i++) {
 		const struct task *t = state_task_find(st, m->ids[i]);
 
-		pending += t && t->state == TASK_PENDING;
+		pending += first[i] == i && t && t->state == TASK_PENDING;
 	}
 	batch.on = pending >= CANCEL_BATCH_MIN;
 	for (size_t i = 0; i < m->n_ids; i++) {
@@ -317,6 +348,11 @@ int req_cancel(struct req *q)
 		hpq__cancel_result__init(&res[i]);
 		res[i].id = m->ids[i];
 		ptrs[i] = &res[i];
+		if (first[i] != i) {
+			res[i].code = res[first[i]].code;
+			res[i].message = res[first[i]].message;
+			continue;
+		}
 		if (!t) {
 			r = state_errf(&msgs[i], HPQ_ENOTFOUND, "no task %llu",
 				       (unsigned long long)m->ids[i]);
@@ -342,6 +378,7 @@ int req_cancel(struct req *q)
 	free(res);
 	free(ptrs);
 	free(msgs);
+	free(first);
 	return 0;
 }
 

@@ -32,7 +32,8 @@
  *   ended altogether is an error that says so; the plain id of one
  *   whose first task ended cancels the rest without a complaint that
  *   hpqd did not answer for that id. A task or index named
- *   twice (12_[1-2] 12_2, 12 12_3) is acted on and counted once. A
+ *   twice (12_[1-2] 12_2, 12 12_3, or a plain id twice) is acted on
+ *   once, without a failure for the second time. A
  *   cancel of a range from an array's head (12_[0-9]) cancels every index
  *   of it, the one made the new head by the head's cancel too, whether
  *   root or the owner asks (hpqd once crashed on the owner's); a hold of
@@ -709,6 +710,12 @@ static void control_selection(void **state)
 	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", arr, NULL }) != 1 ||
 	    !strstr(out, "has already ended") || strchr(out, '\n') != strrchr(out, '\n'))
 		fail_msg("hpq cancel %s, all of it ended: %s", arr, out);
+
+	/* A plain id named twice: cancelled once, answered for each time. */
+	a = h_submit(c, "--hold", "--", "true", NULL);
+	snprintf(arr, sizeof(arr), "%" PRIu64, a);
+	if (hpq_line(c, out, sizeof(out), (const char *[]){ "cancel", arr, arr, NULL }) != 0)
+		fail_msg("hpq cancel %s %s: %s", arr, arr, out);
 
 	/* An array whose first index ended and whose last is a task: its
 	 * plain id cancels that task, which is all that hpqd answers for. */
