@@ -664,8 +664,13 @@ static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const 
 			continue;
 		}
 		msg = hpq_escape(r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
-		fprintf(o->err, "hpq: cannot cancel task %llu: %s\n", (unsigned long long)r[i]->id,
-			msg);
+		/* A summary of refusals past hpqd's bound: tasks counts them. */
+		if (r[i]->tasks)
+			fprintf(o->err, "hpq: cannot cancel %u more task%s: %s\n", r[i]->tasks,
+				r[i]->tasks == 1 ? "" : "s", msg);
+		else
+			fprintf(o->err, "hpq: cannot cancel task %llu: %s\n",
+				(unsigned long long)r[i]->id, msg);
 		free(msg);
 	}
 }

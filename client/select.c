@@ -213,14 +213,22 @@ int select_operands(struct cli *cli, struct select_args *s, int argc, char **arg
 	return 0;
 }
 
+/* How many tasks r stands for: a summary of refusals (id 0) counts them. */
+static size_t result_tasks(const Hpq__CancelResult *r)
+{
+	return r->tasks ? r->tasks : 1;
+}
+
 int select_report(struct cli *cli, const char *verb, const char *done,
 		  Hpq__CancelResult *const *r, size_t n)
 {
-	size_t failed = 0;
+	size_t failed = 0, total = 0;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		total += result_tasks(r[i]);
 		if (r[i]->code != 0)
-			failed++;
+			failed += result_tasks(r[i]);
+	}
 	if (cli->json) {
 		/* The same shape as hpq cancel --json: [{id, ok, error}]. */
 		output_json.cancelled(&cli->out, r, n);
@@ -232,15 +240,20 @@ int select_report(struct cli *cli, const char *verb, const char *done,
 		if (r[i]->code == 0)
 			continue;
 		msg = hpq_escape(r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
-		fprintf(cli->out.err, "hpq: cannot %s task %llu: %s\n", verb,
-			(unsigned long long)r[i]->id, msg);
+		if (r[i]->tasks)
+			fprintf(cli->out.err, "hpq: cannot %s %u more task%s: %s; to act on your "
+				"own, add --user $USER\n", verb, r[i]->tasks,
+				r[i]->tasks == 1 ? "" : "s", msg);
+		else
+			fprintf(cli->out.err, "hpq: cannot %s task %llu: %s\n", verb,
+				(unsigned long long)r[i]->id, msg);
 		free(msg);
 	}
 	if (n == 0)
 		fprintf(cli->out.out, "no task matched\n");
 	else
-		fprintf(cli->out.out, "%s %zu task%s%s", done, n - failed,
-			n - failed == 1 ? "" : "s", failed ? "" : "\n");
+		fprintf(cli->out.out, "%s %zu task%s%s", done, total - failed,
+			total - failed == 1 ? "" : "s", failed ? "" : "\n");
 	if (failed)
 		fprintf(cli->out.out, ", %zu failed\n", failed);
 	return failed ? CLI_ERR : CLI_OK;

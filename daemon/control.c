@@ -202,9 +202,16 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 		[CONTROL_RELEASE] = "release it",
 		[CONTROL_REQUEUE] = "requeue it",
 	};
+	static const char *const verb[] = {
+		[CONTROL_CANCEL] = "cancel",
+		[CONTROL_HOLD] = "hold",
+		[CONTROL_RELEASE] = "release",
+		[CONTROL_REQUEUE] = "requeue",
+	};
 
 	struct cancel_batch batch = { 0 };
-	size_t pending = 0;
+	size_t pending = 0, denied = 0;
+	char *msg;
 
 	/* Many pending tasks cancelled, or many plain held ones released: one
 	 * batch (task.h), and one bulk change in the store. */
@@ -271,11 +278,26 @@ void control_apply(struct state *st, struct selection *sel, enum control_op op,
 						  : rest_apply(st, it->a, op, who, &e);
 			break;
 		}
+		free(it->msg);
+		it->msg = NULL;
+		it->code = r < 0 ? r : 0;
+		if (r == HPQ_EPERM && denied++ >= CONTROL_DENIED_MAX) {
+			it->folded = true;
+			sel->folded++;
+			continue;
+		}
 		if (r == HPQ_EPERM && subject)
 			rights_denied(st, who, subject, e.msg);
-		it->code = r < 0 ? r : 0;
-		free(it->msg);
-		it->msg = r < 0 ? xstrdup(e.msg) : NULL;
+		if (r < 0)
+			it->msg = xstrdup(e.msg);
 	}
 	state_cancel_batch_end(st, &batch, who);
+	if (!sel->folded)
+		return;
+	xasprintf(&sel->folded_msg, "only their owners, admins of their teams and cluster "
+		  "administrators may %s them", verb[op]);
+	xasprintf(&msg, "%s by %s refused for %zu more tasks: %s", verb[op], who->user,
+		  sel->folded, sel->folded_msg);
+	rights_denied_many(st, who, (uint32_t)sel->folded, msg);
+	free(msg);
 }

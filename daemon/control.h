@@ -28,6 +28,15 @@ enum control_op {
 	CONTROL_REQUEUE,             /* running tasks only: back to the queue at their exit */
 };
 
+/*
+ * Refusals for want of rights answered and recorded one by one in one
+ * request; past them, a selection's refused tasks are counted and answered
+ * by one summary, recorded as one "denied" event, so that a user's filter
+ * over a shared queue (hpq cancel --state pending) gets a reply that fits
+ * a frame and writes a bounded number of events.
+ */
+#define CONTROL_DENIED_MAX 100
+
 /* Holds (release false) or releases t. */
 int state_task_hold(struct state *st, struct task *t, bool release, const struct actor *who,
 		    struct state_err *e);
@@ -37,6 +46,8 @@ int state_task_hold(struct state *st, struct task *t, bool release, const struct
  * each item's code and msg say how it went. kill(arg, t) is called for
  * each running task whose stop must reach its agent (state_task_cancel or
  * state_task_requeue_request returned 1); refusals for rights are recorded (rights_denied).
+ * The refusals past the first CONTROL_DENIED_MAX are folded (sel_item.folded)
+ * and counted in sel->folded, with sel->folded_msg saying who may act on them.
  */
 void control_apply(struct state *st, struct selection *sel, enum control_op op,
 		   const struct actor *who, void (*kill)(void *arg, struct task *t), void *arg);

@@ -5,7 +5,9 @@
  * TaskSelector (CancelRequest.select: ids as text, whole arrays, indices
  * and filters). The reply gives each item's outcome and waits for the
  * commit of the whole batch: one transaction however many tasks it
- * touches.
+ * touches. Refusals for rights past CONTROL_DENIED_MAX are one summary
+ * result at the end (id 0, tasks: how many), so that a filter over other
+ * users' tasks gets a reply that fits a frame.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -38,21 +40,35 @@ static void kill_one(void *arg, struct task *t)
 				    requeue ? "requeued" : "cancelled");
 }
 
-/* The items' outcomes, in the selection's order. */
-static Hpq__CancelResult **results(const struct selection *sel, Hpq__CancelResult **ret_res)
+/* The items' outcomes, in the selection's order, then the summary of the
+ * folded refusals (id 0, tasks: how many): returns how many results. */
+static size_t results(const struct selection *sel, Hpq__CancelResult **ret_res,
+		      Hpq__CancelResult ***ret_ptrs)
 {
-	Hpq__CancelResult *res = sel->n ? xcalloc(sel->n, sizeof(*res)) : NULL;
-	Hpq__CancelResult **ptrs = sel->n ? xcalloc(sel->n, sizeof(*ptrs)) : NULL;
+	size_t n = sel->n - sel->folded + (sel->folded ? 1 : 0), k = 0;
+	Hpq__CancelResult *res = n ? xcalloc(n, sizeof(*res)) : NULL;
+	Hpq__CancelResult **ptrs = n ? xcalloc(n, sizeof(*ptrs)) : NULL;
 
 	for (size_t i = 0; i < sel->n; i++) {
-		hpq__cancel_result__init(&res[i]);
-		res[i].id = sel->v[i].id;
-		res[i].code = sel->v[i].code;
-		res[i].message = sel->v[i].msg ? sel->v[i].msg : (char *)"";
-		ptrs[i] = &res[i];
+		if (sel->v[i].folded)
+			continue;
+		hpq__cancel_result__init(&res[k]);
+		res[k].id = sel->v[i].id;
+		res[k].code = sel->v[i].code;
+		res[k].message = sel->v[i].msg ? sel->v[i].msg : (char *)"";
+		ptrs[k] = &res[k];
+		k++;
+	}
+	if (sel->folded) {
+		hpq__cancel_result__init(&res[k]);
+		res[k].code = HPQ_EPERM;
+		res[k].message = sel->folded_msg;
+		res[k].tasks = (uint32_t)sel->folded;
+		ptrs[k] = &res[k];
 	}
 	*ret_res = res;
-	return ptrs;
+	*ret_ptrs = ptrs;
+	return n;
 }
 
 static int control(struct req *q, const Hpq__TaskSelector *select, enum control_op op)
@@ -63,6 +79,7 @@ static int control(struct req *q, const Hpq__TaskSelector *select, enum control_
 	Hpq__ControlReply rep = HPQ__CONTROL_REPLY__INIT;
 	Hpq__CancelResult *res, **ptrs;
 	struct selection sel;
+	size_t n;
 	struct stop_ctx x = { q->d, op };
 	int r = select_resolve(st, select, &sel, q->e);
 
@@ -73,15 +90,15 @@ static int control(struct req *q, const Hpq__TaskSelector *select, enum control_
 		return state_errf(q->e, HPQ_ENOTFOUND, "no task matches");
 	}
 	control_apply(st, &sel, op, &q->c->actor, kill_one, &x);
-	ptrs = results(&sel, &res);
+	n = results(&sel, &res, &ptrs);
 	env.id = q->id;
 	if (op == CONTROL_CANCEL) {
-		crep.n_results = sel.n;
+		crep.n_results = n;
 		crep.results = ptrs;
 		env.body_case = HPQ__ENVELOPE__BODY_CANCEL_REPLY;
 		env.cancel_reply = &crep;
 	} else {
-		rep.n_results = sel.n;
+		rep.n_results = n;
 		rep.results = ptrs;
 		env.body_case = HPQ__ENVELOPE__BODY_CONTROL_REPLY;
 		env.control_reply = &rep;

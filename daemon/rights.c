@@ -111,8 +111,9 @@ static struct denial *denial_of(struct state *st, const char *user, int64_t now_
 	return d;
 }
 
-void rights_event_at(struct state *st, const char *kind, const char *name, const struct task *t,
-		     const char *node, const char *msg, int64_t now_ms)
+/* An event that stands for n refusals: left out, it counts as n. */
+static void event_of(struct state *st, const char *kind, const char *name, const struct task *t,
+		     const char *node, const char *msg, uint32_t n, int64_t now_ms)
 {
 	struct denial *d = denial_of(st, name, now_ms);
 
@@ -121,10 +122,11 @@ void rights_event_at(struct state *st, const char *kind, const char *name, const
 		d->recorded = 0;
 	}
 	if (d->recorded >= DENIED_BURST) {
-		if (!d->dropped++)
+		if (!d->dropped)
 			log_notice("%s was refused more than %d times in %d s: the rest of the "
 				   "minute is counted, not recorded", name, DENIED_BURST,
 				   DENIED_WINDOW_MS / 1000);
+		d->dropped = n > UINT32_MAX - d->dropped ? UINT32_MAX : d->dropped + n;
 		return;
 	}
 	d->recorded++;
@@ -137,10 +139,21 @@ void rights_event_at(struct state *st, const char *kind, const char *name, const
 	d->dropped = 0;
 }
 
+void rights_event_at(struct state *st, const char *kind, const char *name, const struct task *t,
+		     const char *node, const char *msg, int64_t now_ms)
+{
+	event_of(st, kind, name, t, node, msg, 1, now_ms);
+}
+
 void rights_denied_at(struct state *st, const struct actor *who, const struct task *t,
 		      const char *msg, int64_t now_ms)
 {
-	rights_event_at(st, "denied", who->user, t, NULL, msg, now_ms);
+	event_of(st, "denied", who->user, t, NULL, msg, 1, now_ms);
+}
+
+void rights_denied_many(struct state *st, const struct actor *who, uint32_t n, const char *msg)
+{
+	event_of(st, "denied", who->user, NULL, NULL, msg, n, hpq_mono_ms());
 }
 
 void rights_denied(struct state *st, const struct actor *who, const struct task *t,

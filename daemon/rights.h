@@ -68,6 +68,10 @@ void rights_denied(struct state *st, const struct actor *who, const struct task 
 		   const char *msg);
 void rights_denied_at(struct state *st, const struct actor *who, const struct task *t,
 		      const char *msg, int64_t now_ms);
+/* One refusal that stands for n of who's (the tasks of a request refused
+ * past CONTROL_DENIED_MAX, control.h): left out by the limit, it counts as
+ * n in the next recorded one. */
+void rights_denied_many(struct state *st, const struct actor *who, uint32_t n, const char *msg);
 /* The same limit for any kind of event about name ("security": trust.h). */
 void rights_event_at(struct state *st, const char *kind, const char *name, const struct task *t,
 		     const char *node, const char *msg, int64_t now_ms);

@@ -108,6 +108,7 @@ void select_release(struct selection *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].msg);
 	free(s->v);
+	free(s->folded_msg);
 	memset(s, 0, sizeof(*s));
 }
 

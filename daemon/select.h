@@ -43,11 +43,16 @@ struct sel_item {
 	uint64_t id;                 /* for the reply: the task's, or the array's */
 	int code;
 	char *msg;                   /* why it failed (malloc'd), or NULL */
+	bool folded;                 /* refused, answered for by the selection's summary */
 };
 
 struct selection {
 	struct sel_item *v;
 	size_t n, cap;
+	/* Set by control_apply: the refusals past CONTROL_DENIED_MAX, answered
+	 * as one summary, and why (malloc'd). */
+	size_t folded;
+	char *folded_msg;
 };
 
 /* At most this many ids per selector, and items per selection. */

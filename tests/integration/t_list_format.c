@@ -40,6 +40,11 @@
  *   12_[0-2] holds each of them the same. Indices
  *   named past an array's end are one failure, not one each; more than
  *   a million indices in one request are refused, nothing done.
+ * - A filter over others' tasks (hpq cancel --state pending as nobody,
+ *   150 of root's pending): nobody's own task is cancelled, root's stay;
+ *   100 refusals come one by one, the other 50 as one summary line (and
+ *   one --json entry with "tasks": 50) counted in "150 failed", exit 1,
+ *   and no more "denied" events than answers.
  * - An array whose first task ended and left memory still has its pending
  *   rest listed: one row, or every index once over several frames, with
  *   or without a limit.
@@ -815,6 +820,82 @@ static void control_many_indices(void **state)
 	h_pass(c);
 }
 
+/* How many lines of text begin with prefix. */
+static size_t count_prefix(const char *text, const char *prefix)
+{
+	size_t n = 0;
+
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		n += strncmp(l, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
+/*
+ * A filter over a shared queue by a user who may act on few of its tasks:
+ * past CONTROL_DENIED_MAX (100) refusals, the rest are one summary that
+ * counts them, answered and recorded once (each was a line of the reply,
+ * which at 40,000 of them was over the frame limit, and a "denied" event).
+ * Root's tasks stay pending; nobody's own is cancelled.
+ */
+static void control_many_refusals(void **state)
+{
+	struct h_cluster *c = *state;
+	const struct passwd *pw = getpwnam("nobody");
+	char ids[48];
+	struct h_out o;
+	json_t *all, *ev;
+	uint64_t a, mine;
+	size_t i, denied = 0, summaries = 0;
+
+	if (!pw)
+		skip();
+	h_daemon_start(c);
+	/* 150 held tasks of root's: an array's indices, each made a task. */
+	a = h_submit(c, "--hold", "--array", "0-149", "--", "true", NULL);
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_[0-149]", a);
+	assert_int_equal(h_hpq(c, NULL, "hold", ids, NULL), 0);
+
+	h_cli_as(c, pw->pw_uid, pw->pw_gid);
+	mine = h_submit(c, "--hold", "--", "true", NULL);
+	if (h_hpq(c, &o, "cancel", "--state", "pending", NULL) != 1 ||
+	    count_prefix(o.err, "hpq: cannot cancel task ") != 100 ||
+	    count_prefix(o.err, "hpq: cannot cancel 50 more tasks: only their owners") != 1 ||
+	    !strstr(o.err, "--user $USER") || strcmp(o.out, "cancelled 1 task, 150 failed\n"))
+		fail_msg("hpq cancel --state pending as nobody: %s%s", o.out, o.err);
+	h_out_free(&o);
+	/* --json: valid, the summary's count in "tasks", exit 1. */
+	assert_int_equal(h_hpq(c, &o, "hold", "--state", "pending", "--json", NULL), 1);
+	all = json_loads(o.out, 0, NULL);
+	if (json_array_size(all) != 101)
+		fail_msg("hpq hold --state pending --json as nobody: %s%s", o.out, o.err);
+	h_out_free(&o);
+	json_array_foreach(all, i, ev) {
+		if (json_object_get(ev, "tasks")) {
+			assert_int_equal(h_int(ev, "tasks"), 50);
+			assert_int_equal(h_int(ev, "id"), 0);
+			assert_true(json_is_false(json_object_get(ev, "ok")));
+			summaries++;
+		}
+	}
+	assert_int_equal(summaries, 1);
+	json_decref(all);
+
+	h_cli_as(c, 0, 0);
+	assert_true(h_wait_state(c, mine, "CANCELLED", 30000));
+	all = h_hpq_json(c, "list", "--state", "pending", NULL);
+	assert_int_equal(json_array_size(all), 150);
+	json_decref(all);
+	/* Two requests: at most 101 "denied" events each. */
+	all = h_hpq_json(c, "events", "--limit", "10000", NULL);
+	json_array_foreach(all, i, ev)
+		denied += !strcmp(h_str(ev, "kind"), "denied") && !strcmp(h_str(ev, "actor"),
+									  pw->pw_name);
+	if (denied > 2 * 101)
+		fail_msg("%zu denied events for two requests", denied);
+	json_decref(all);
+	h_pass(c);
+}
+
 /* Does `hpq list --format id --noheader [ARG [ARG2]]` print a row that is id? */
 static bool list_has_id(struct h_cluster *c, const char *id, const char *arg, const char *arg2)
 {
@@ -891,6 +972,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(control_selection, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(control_refilled_index, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(control_many_indices, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(control_many_refusals, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(list_array_without_first, h_setup, h_teardown),
 	};
 

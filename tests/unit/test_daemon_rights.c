@@ -13,7 +13,9 @@
  *   - a reader's view of private data: owner, team admins, cluster
  *     administrators, everyone with private_data off;
  *   - refusals are recorded as "denied" events, DENIED_BURST per user and
- *     window, and the next window's first says how many were left out.
+ *     window, and the next window's first says how many were left out; a
+ *     summary of many refusals (rights_denied_many) is one event, and
+ *     counts for all of them when it is left out.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "error.h"
 #include "groups.h"
 #include "hpq.pb-c.h"
@@ -347,6 +350,24 @@ static void test_denied_rate(void **ts)
 		rights_denied_at(&f->st, &who, NULL, "no", t0 + 100000 + i);
 	}
 	assert_int_equal(f->denied, DENIED_BURST + 3 + DENIED_MAX_USERS + 3);
+
+	/* A summary of many refusals (control.h) is one event, and left out
+	 * it counts for all of them. */
+	{
+		struct actor carol = { .user = "carol", .known = true };
+		int64_t now = hpq_mono_ms();
+		int before = f->denied;
+
+		rights_denied_many(&f->st, &carol, 500, "cancel of 500 more tasks");
+		assert_int_equal(f->denied, before + 1);
+		assert_string_equal(f->last, "cancel of 500 more tasks");
+		for (int i = 1; i < DENIED_BURST; i++)
+			rights_denied_at(&f->st, &carol, NULL, "task 1 is alice's", now);
+		rights_denied_many(&f->st, &carol, 500, "cancel of 500 more tasks");
+		assert_int_equal(f->denied, before + DENIED_BURST);
+		rights_denied_at(&f->st, &carol, NULL, "later", now + DENIED_WINDOW_MS + 1000);
+		assert_non_null(strstr(f->last, "later (and 500 earlier refusals of carol"));
+	}
 }
 
 int main(void)
