@@ -657,21 +657,10 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char *msg;
-
-		if (r[i]->code == 0) {
+		if (r[i]->code == 0)
 			fprintf(o->out, "cancelled task %llu\n", (unsigned long long)r[i]->id);
-			continue;
-		}
-		msg = hpq_escape(r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
-		/* A summary of refusals past hpqd's bound: tasks counts them. */
-		if (r[i]->tasks)
-			fprintf(o->err, "hpq: cannot cancel %u more task%s: %s\n", r[i]->tasks,
-				r[i]->tasks == 1 ? "" : "s", msg);
 		else
-			fprintf(o->err, "hpq: cannot cancel task %llu: %s\n",
-				(unsigned long long)r[i]->id, msg);
-		free(msg);
+			output_result_error(o->err, "cancel", r[i]);
 	}
 }
 

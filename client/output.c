@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "error.h"
+#include "escape.h"
 #include "output.h"
 #include "parse.h"
 #include "xalloc.h"
@@ -217,6 +219,18 @@ const char *output_state_colour(const char *state)
 bool output_state_ended(const char *state)
 {
 	return strcmp(state, "PENDING") && strcmp(state, "RUNNING") && strcmp(state, "PREEMPTING");
+}
+
+void output_result_error(FILE *f, const char *verb, const Hpq__CancelResult *r)
+{
+	char *msg = hpq_escape(r->message[0] ? r->message : hpq_strerror(r->code));
+
+	if (r->tasks)
+		fprintf(f, "hpq: cannot %s %u more task%s: %s; to act on your own, add --user "
+			"$USER\n", verb, r->tasks, r->tasks == 1 ? "" : "s", msg);
+	else
+		fprintf(f, "hpq: cannot %s task %llu: %s\n", verb, (unsigned long long)r->id, msg);
+	free(msg);
 }
 
 void output_write(FILE *f, const char *buf, size_t n)

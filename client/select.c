@@ -10,7 +10,6 @@
 #include <strings.h>
 
 #include "error.h"
-#include "escape.h"
 #include "parse.h"
 #include "select.h"
 #include "xalloc.h"
@@ -234,21 +233,9 @@ int select_report(struct cli *cli, const char *verb, const char *done,
 		output_json.cancelled(&cli->out, r, n);
 		return failed ? CLI_ERR : CLI_OK;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char *msg;
-
-		if (r[i]->code == 0)
-			continue;
-		msg = hpq_escape(r[i]->message[0] ? r[i]->message : hpq_strerror(r[i]->code));
-		if (r[i]->tasks)
-			fprintf(cli->out.err, "hpq: cannot %s %u more task%s: %s; to act on your "
-				"own, add --user $USER\n", verb, r[i]->tasks,
-				r[i]->tasks == 1 ? "" : "s", msg);
-		else
-			fprintf(cli->out.err, "hpq: cannot %s task %llu: %s\n", verb,
-				(unsigned long long)r[i]->id, msg);
-		free(msg);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (r[i]->code != 0)
+			output_result_error(cli->out.err, verb, r[i]);
 	if (n == 0)
 		fprintf(cli->out.out, "no task matched\n");
 	else
