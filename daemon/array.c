@@ -324,8 +324,9 @@ static void set_normalize(struct array_set *set)
 	*set = out;
 }
 
-int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
-		    struct state_err *e)
+/* array_set_parse without its bound on the text's length. */
+static int set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
+		     struct state_err *e)
 {
 	const char *p = spec;
 	uint64_t count;
@@ -335,8 +336,6 @@ int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_runni
 	*max_running = 0;
 	if (!*spec)
 		return state_errf(e, HPQ_EINVAL, "an empty --array: give indices, e.g. 0-99%%10");
-	if (strlen(spec) > ARRAY_MAX_SPEC)
-		return state_errf(e, HPQ_EINVAL, "--array is longer than %d bytes", ARRAY_MAX_SPEC);
 	for (;;) {
 		struct array_range r;
 		int64_t a, b, s = 1;
@@ -416,6 +415,24 @@ bad:
 	array_set_release(set);
 	return state_errf(e, HPQ_EINVAL, "--array '%.64s' is not a list of indices N, ranges "
 			  "N-M or N-M:STEP, with an optional %%LIMIT (e.g. 0-999%%50)", spec);
+}
+
+int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
+		    struct state_err *e)
+{
+	if (strlen(spec) > ARRAY_MAX_SPEC) {
+		memset(set, 0, sizeof(*set));
+		*max_running = 0;
+		return state_errf(e, HPQ_EINVAL, "--array is longer than %d bytes", ARRAY_MAX_SPEC);
+	}
+	return set_parse(spec, set, max_running, e);
+}
+
+int array_set_load(const char *text, struct array_set *set)
+{
+	uint32_t m;
+
+	return set_parse(text, set, &m, NULL);
 }
 
 /* ---------------------------------------------------------------- the arrays of the state */
@@ -1038,7 +1055,7 @@ void array_load(struct state *st, const struct store_array_row *row, const char 
 	set_whole(a, &all);
 	array_set_release(&all);
 	a->spec = xstrdup(row->spec);
-	if (*row->pending && array_set_parse(row->pending, &a->pending, &m, NULL) < 0) {
+	if (*row->pending && array_set_load(row->pending, &a->pending) < 0) {
 		log_warn("array %llu has unreadable pending indices '%s': none kept",
 			 (unsigned long long)row->id, row->pending);
 		memset(&a->pending, 0, sizeof(a->pending));
@@ -1048,7 +1065,7 @@ void array_load(struct state *st, const struct store_array_row *row, const char 
 	set_dependency(a, row->dependency, later);
 	if (!row->dropped) {
 		a->dropped_unknown = true;
-	} else if (*row->dropped && array_set_parse(row->dropped, &a->dropped, &m, NULL) < 0) {
+	} else if (*row->dropped && array_set_load(row->dropped, &a->dropped) < 0) {
 		log_warn("array %llu has unreadable dropped indices '%s': none kept",
 			 (unsigned long long)row->id, row->dropped);
 		memset(&a->dropped, 0, sizeof(a->dropped));
@@ -1141,7 +1158,7 @@ void array_load_left(struct state *st, uint64_t id, const char *spec, const char
 		set_whole(&whole, &all);
 		array_set_release(&all);
 	}
-	if (*dropped && array_set_parse(dropped, &bad, &m, NULL) < 0) {
+	if (*dropped && array_set_load(dropped, &bad) < 0) {
 		log_warn("array %llu has unreadable dropped indices '%s': none kept",
 			 (unsigned long long)id, dropped);
 		memset(&bad, 0, sizeof(bad));

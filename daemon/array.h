@@ -61,6 +61,11 @@ struct array_set {
  * a negative code with a message. */
 int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
 		    struct state_err *e);
+/* A set as hpqd wrote it into the store (array_set_format): as
+ * array_set_parse, but of any length, since a subset of a spec, its
+ * indices cancelled here and there, can take far more text than the
+ * spec. */
+int array_set_load(const char *text, struct array_set *set);
 void array_set_release(struct array_set *set);
 uint64_t array_set_count(const struct array_set *set);
 static inline bool array_set_empty(const struct array_set *set)

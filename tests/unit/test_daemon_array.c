@@ -8,7 +8,8 @@
  *   - a 10,000-index array with %50 is one task and one queued entry at
  *     submit; one cycle starts exactly 50 indices (the successor hook), an
  *     index that ends lets exactly one more start; each index runs once;
- *   - a restart keeps the pending indices, the running ones and the limit;
+ *   - a restart keeps the pending indices, the running ones and the limit,
+ *     and a pending set however scattered a cancel left it;
  *   - a bad array submit changes nothing;
  *   - selectors: ids (12, 12_5, 12_[1-3,7]) and filters, malformed ones
  *     and the empty selector refused;
@@ -1403,6 +1404,46 @@ static void test_singleton_array_restart(void **ts)
 	fix_commit(f);
 }
 
+/* Indices cancelled here and there leave a pending set whose text is far
+ * longer than any spec a user may give: a restart reads it back whole. */
+static void test_restart_long_sets(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	struct selection sel;
+	struct task *t;
+	struct array *a;
+	char id[64];
+	uint64_t array_id;
+
+	assert_int_equal(submit(f, "0-9999", true, &t, &e), 0);
+	array_id = t->array_id;
+	snprintf(id, sizeof(id), "%llu_[1-9999:3]", (unsigned long long)array_id);
+	{
+		Hpq__TaskSelector tsel = HPQ__TASK_SELECTOR__INIT;
+		char *ids[] = { id };
+
+		tsel.n_ids = 1;
+		tsel.ids = ids;
+		assert_int_equal(select_resolve(&f->st, &tsel, &sel, &e), 0);
+		control_apply(&f->st, &sel, CONTROL_CANCEL, &alice, NULL, NULL);
+		for (size_t i = 0; i < sel.n; i++)
+			assert_int_equal(sel.v[i].code, 0);
+		select_release(&sel);
+	}
+	a = array_find(&f->st, array_id);
+	assert_int_equal(array_set_count(&a->pending), 6666);
+	fix_commit(f);
+
+	fix_close(f);
+	fix_open(f);
+	a = array_find(&f->st, array_id);
+	assert_non_null(a);
+	assert_int_equal(array_set_count(&a->pending), 6666);
+	assert_true(array_set_has(&a->pending, 9998));
+	assert_false(array_set_has(&a->pending, 9997));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1415,6 +1456,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limit_and_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_unlimited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_long_sets, setup, teardown),
 		cmocka_unit_test(test_select_ids),
 		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_array_control, setup, teardown),
