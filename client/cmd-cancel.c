@@ -25,9 +25,10 @@ static const struct option cancel_options[] = {
 
 static int cancel_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
 {
-	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT;
 	Hpq__CancelRequest cancel = HPQ__CANCEL_REQUEST__INIT;
-	Hpq__CancelReply *cr;
+	Hpq__CancelResult **res;
+	struct select_reply reply = { 0 };
 	struct select_args s;
 	uint64_t *ids = NULL;
 	size_t n = 0;
@@ -59,43 +60,43 @@ static int cancel_exec(struct cli *cli, const struct cmd_entry *e, int argc, cha
 		cancel.ids = ids;
 		cancel.n_ids = n;
 	}
+	cancel.stream = true;
 	req.body_case = HPQ__ENVELOPE__BODY_CANCEL;
 	req.cancel = &cancel;
-	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_CANCEL_REPLY, "cancel", &reply);
+	r = select_call(cli, &req, HPQ__ENVELOPE__BODY_CANCEL_REPLY, "cancel", &reply);
 	if (r != 0)
 		goto out;
-	cr = reply->cancel_reply;
+	res = reply.results;
 	if (cancel.select && !cli->json) {
 		/* Filters may match many tasks: failures and a count, as hpq hold. */
-		r = select_report(cli, "cancel", "cancelled", cr->results, cr->n_results);
+		r = select_report(cli, "cancel", "cancelled", res, reply.n);
 		goto out;
 	}
-	cli_output(cli)->cancelled(&cli->out, cr->results, cr->n_results);
-	for (size_t i = 0; i < cr->n_results; i++)
-		if (cr->results[i]->code != 0)
+	cli_output(cli)->cancelled(&cli->out, res, reply.n);
+	for (size_t i = 0; i < reply.n; i++)
+		if (res[i]->code != 0)
 			r = CLI_ERR;
 	/* Every id must have an answer; silence is not success. An array's id
 	 * is answered for by its tasks (hpqd cancels the whole array), whose
 	 * results need not name it: then the ids cannot be told apart. */
-	for (size_t k = 0; k < cr->n_results && !array; k++) {
+	for (size_t k = 0; k < reply.n && !array; k++) {
 		bool named = false;
 
 		for (size_t i = 0; i < n && !named; i++)
-			named = cr->results[k]->id == ids[i];
+			named = res[k]->id == ids[i];
 		array = !named;
 	}
 	for (size_t i = 0; i < n && !array; i++) {
 		bool seen = false;
 
-		for (size_t k = 0; k < cr->n_results && !seen; k++)
-			seen = cr->results[k]->id == ids[i];
+		for (size_t k = 0; k < reply.n && !seen; k++)
+			seen = res[k]->id == ids[i];
 		if (!seen)
 			r = cli_error(cli, "hpqd did not answer for task %llu",
 				      (unsigned long long)ids[i]);
 	}
 out:
-	if (reply)
-		hpq_msg_free(reply);
+	select_reply_free(&reply);
 	free(ids);
 	select_free(&s);
 	return r;

@@ -29,9 +29,10 @@ static const struct option control_options[] = {
 static int control_run(struct cli *cli, const struct cmd_entry *e, int argc, char **argv,
 		       enum control_op op)
 {
-	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__Envelope req = HPQ__ENVELOPE__INIT;
 	Hpq__HoldRequest hold = HPQ__HOLD_REQUEST__INIT;
 	Hpq__RequeueRequest requeue = HPQ__REQUEUE_REQUEST__INIT;
+	struct select_reply reply = { 0 };
 	struct select_args s;
 	int c, r;
 
@@ -50,22 +51,22 @@ static int control_run(struct cli *cli, const struct cmd_entry *e, int argc, cha
 		goto out;
 	if (op == OP_REQUEUE) {
 		requeue.select = &s.sel;
+		requeue.stream = true;
 		req.body_case = HPQ__ENVELOPE__BODY_REQUEUE;
 		req.requeue = &requeue;
 	} else {
 		hold.select = &s.sel;
 		hold.release = op == OP_RELEASE;
+		hold.stream = true;
 		req.body_case = HPQ__ENVELOPE__BODY_HOLD;
 		req.hold = &hold;
 	}
-	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_CONTROL_REPLY, op_words[op].what, &reply);
+	r = select_call(cli, &req, HPQ__ENVELOPE__BODY_CONTROL_REPLY, op_words[op].what, &reply);
 	if (r != 0)
 		goto out;
-	r = select_report(cli, op_words[op].verb, op_words[op].done,
-			  reply->control_reply->results, reply->control_reply->n_results);
+	r = select_report(cli, op_words[op].verb, op_words[op].done, reply.results, reply.n);
 out:
-	if (reply)
-		hpq_msg_free(reply);
+	select_reply_free(&reply);
 	select_free(&s);
 	return r;
 }

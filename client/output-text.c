@@ -657,7 +657,10 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (r[i]->code == 0)
+		if (r[i]->code == 0 && r[i]->tasks)
+			fprintf(o->out, "cancelled %u pending indices of array %llu\n", r[i]->tasks,
+				(unsigned long long)r[i]->id);
+		else if (r[i]->code == 0)
 			fprintf(o->out, "cancelled task %llu\n", (unsigned long long)r[i]->id);
 		else
 			output_result_error(o->err, "cancel", r[i]);

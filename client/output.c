@@ -225,7 +225,7 @@ void output_result_error(FILE *f, const char *verb, const Hpq__CancelResult *r)
 {
 	char *msg = hpq_escape(r->message[0] ? r->message : hpq_strerror(r->code));
 
-	if (r->tasks)
+	if (!r->id && r->tasks)
 		fprintf(f, "hpq: cannot %s %u more task%s: %s; to act on your own, add --user "
 			"$USER\n", verb, r->tasks, r->tasks == 1 ? "" : "s", msg);
 	else

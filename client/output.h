@@ -144,7 +144,7 @@ const char *output_state_colour(const char *state);
 bool output_state_ended(const char *state);
 /* The error line of a job-control result r that failed, to f: "hpq:
  * cannot VERB task ID: why", or for a summary of refusals past hpqd's
- * bound (r->tasks) "cannot VERB N more tasks: why" with the way to act on
+ * bound (id 0, r->tasks) "cannot VERB N more tasks: why" with the way to act on
  * one's own. */
 void output_result_error(FILE *f, const char *verb, const Hpq__CancelResult *r);
 /* A printer's own buffer of n bytes to f, after what f holds: straight to

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "msg.h"
 #include "parse.h"
 #include "select.h"
 #include "xalloc.h"
@@ -210,6 +211,69 @@ int select_operands(struct cli *cli, struct select_args *s, int argc, char **arg
 				       "(--user, --team, --name, --state, --array); to act on "
 				       "all your tasks, use --user $USER");
 	return 0;
+}
+
+/* The results of one frame of a job-control reply, and whether another follows. */
+static bool frame_results(const Hpq__Envelope *env, Hpq__CancelResult ***r, size_t *n)
+{
+	if (env->body_case == HPQ__ENVELOPE__BODY_CANCEL_REPLY) {
+		*r = env->cancel_reply->results;
+		*n = env->cancel_reply->n_results;
+		return env->cancel_reply->more;
+	}
+	*r = env->control_reply->results;
+	*n = env->control_reply->n_results;
+	return env->control_reply->more;
+}
+
+static void add_frame(struct select_reply *out, Hpq__Envelope *env)
+{
+	Hpq__CancelResult **r;
+	size_t n;
+
+	frame_results(env, &r, &n);
+	out->frames = xreallocarray(out->frames, out->nframes + 1, sizeof(*out->frames));
+	out->frames[out->nframes++] = env;
+	out->results = xreallocarray(out->results, out->n + n + 1, sizeof(*out->results));
+	memcpy(out->results + out->n, r, n * sizeof(*r));
+	out->n += n;
+}
+
+int select_call(struct cli *cli, Hpq__Envelope *req, Hpq__Envelope__BodyCase expect,
+		const char *what, struct select_reply *out)
+{
+	Hpq__Envelope *env;
+	Hpq__CancelResult **r;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cli_call(cli, req, expect, what, &env) != 0)
+		return CLI_ERR;
+	add_frame(out, env);
+	while (frame_results(env, &r, &n)) {
+		rc = hpq_client_next(&cli->client, req->id, &env);
+		if (rc != 0)
+			return cli_error(cli, "cannot %s: %s (the change was made; hpq list shows "
+					 "where it stands)", what,
+					 cli->client.errbuf[0] ? cli->client.errbuf : hpq_strerror(rc));
+		if (env->body_case != expect) {
+			hpq_msg_free(env);
+			return cli_error(cli, "cannot %s: hpqd answered with an unexpected message",
+					 what);
+		}
+		add_frame(out, env);
+	}
+	return 0;
+}
+
+void select_reply_free(struct select_reply *r)
+{
+	for (size_t i = 0; i < r->nframes; i++)
+		hpq_msg_free(r->frames[i]);
+	free(r->frames);
+	free(r->results);
+	memset(r, 0, sizeof(*r));
 }
 
 /* How many tasks r stands for: a summary of refusals (id 0) counts them. */

@@ -76,6 +76,23 @@ int select_option(struct cli *cli, struct select_args *s, int c, const char *arg
  * selected: never "every task" by accident. Returns 0 or CLI_USAGE. */
 int select_operands(struct cli *cli, struct select_args *s, int argc, char **argv, int first);
 
+/* A job-control reply gathered from its frames: every frame's results,
+ * in order. */
+struct select_reply {
+	Hpq__Envelope **frames;
+	size_t nframes;
+	Hpq__CancelResult **results;
+	size_t n;
+};
+
+/* cli_call for a CancelRequest, HoldRequest or RequeueRequest that asked
+ * for a stream: reads the reply's frames into out, until one without
+ * `more` (release it with select_reply_free). Returns 0, or CLI_ERR
+ * having said why. */
+int select_call(struct cli *cli, Hpq__Envelope *req, Hpq__Envelope__BodyCase expect,
+		const char *what, struct select_reply *out);
+void select_reply_free(struct select_reply *r);
+
 /* Prints a job-control reply: each failure on stderr ("hpq: cannot hold
  * task 12: why"), then a summary ("held 3 tasks"); with --json the array
  * of {id, ok, error} hpq cancel prints. verb is "hold", done "held".

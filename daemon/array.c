@@ -700,21 +700,49 @@ struct task *array_materialize(struct state *st, struct array *a, uint32_t idx)
 	return t;
 }
 
+/* What waits on a looks again: n of its indices ended as they were
+ * dropped, and no task ended with them (state.h). */
+static void tell_dropped(struct state *st, struct array *a)
+{
+	for (size_t i = 0; i < st->nobservers; i++)
+		if (st->observers[i].indices_dropped)
+			st->observers[i].indices_dropped(st->observers[i].arg, a);
+}
+
+void array_drop_done(struct state *st, struct array *a, uint32_t n)
+{
+	if (!n)
+		return;
+	a->nbad += n;
+	a->nbegun += n;
+	/* They end now: the array stays for keep_finished from here. */
+	a->last_end_ms = hpq_now_ms();
+	array_record(st, a);
+	tell_dropped(st, a);
+}
+
 void array_drop_pending(struct state *st, struct array *a)
 {
 	uint32_t n = (uint32_t)array_set_count(&a->pending);
 
-	a->nbad += n;
-	a->nbegun += n;
-	/* They end now: the array stays for keep_finished from here. */
-	if (n)
-		a->last_end_ms = hpq_now_ms();
 	/* They never get a row: the store keeps them as ranges, and so do
 	 * dependencies on them. */
 	set_merge(&a->gone_bad, &a->pending, a->step);
 	set_merge(&a->dropped, &a->pending, a->step);
 	array_set_release(&a->pending);
-	array_record(st, a);
+	if (n)
+		array_drop_done(st, a, n);
+	else
+		array_record(st, a);
+}
+
+bool array_drop_index(struct array *a, uint32_t idx)
+{
+	if (!array_set_remove(&a->pending, idx))
+		return false;
+	array_set_add(&a->gone_bad, idx, a->step);
+	array_set_add(&a->dropped, idx, a->step);
+	return true;
 }
 
 void array_set_held(struct state *st, struct array *a, bool held)

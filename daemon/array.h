@@ -10,8 +10,10 @@
  * (scheduler.h) asks for the next index, which is materialized then (a new
  * task id, a copy of the array's template) and may start in the same
  * cycle; the `%` limit stops the chain while that many indices run, and
- * an index that ends lets it go on. Any operation on one index that is not
- * materialized (hold, cancel, show) materializes it first.
+ * an index that ends lets it go on. A hold or release of one index that
+ * is not materialized materializes it first; a cancel drops it from the
+ * pending set (array_drop_index), as the cancel of a whole array drops
+ * them all.
  *
  * The arrays table keeps each array's pending set as ranges
  * ("5-999:2,1001"), rewritten as indices are materialized, and the
@@ -154,6 +156,15 @@ void array_submit_create(struct state *st, struct task *t, const char *spec,
 struct task *array_materialize(struct state *st, struct array *a, uint32_t idx);
 /* Drops every pending index of a (cancel of a whole array); recorded. */
 void array_drop_pending(struct state *st, struct array *a);
+/*
+ * A cancel of some pending indices, none of which is a task: each ends
+ * without ever being one, as array_drop_pending ends them all.
+ * array_drop_index takes idx out of the pending set (false: it was not
+ * there), and array_drop_done records a after n of them, which end now,
+ * once, however many there were.
+ */
+bool array_drop_index(struct array *a, uint32_t idx);
+void array_drop_done(struct state *st, struct array *a, uint32_t n);
 /* Holds or releases the pending set of a (not its head); recorded. */
 void array_set_held(struct state *st, struct array *a, bool held);
 /* Gives a a head in the dispatcher when it has pending indices, none is

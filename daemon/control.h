@@ -7,7 +7,10 @@
  * release puts it back with its submit time, so it keeps its place in the
  * queue. Holding a whole array holds its pending indices as one (the
  * arrays row) and its materialized pending tasks; holding one index that
- * is not materialized materializes it, held.
+ * is not materialized materializes it, held. Cancelling such indices
+ * drops them from the pending set without making them tasks, before the
+ * array's head is acted on; each run of one array's is one result
+ * (sel_item.tasks).
  */
 #ifndef HPQD_CONTROL_H
 #define HPQD_CONTROL_H

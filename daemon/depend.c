@@ -711,6 +711,16 @@ static void depend_on_task(void *arg, struct task *t)
 		wake(st, singleton_key(t));
 }
 
+/* Indices of a that a cancel dropped ended with no task: what waits on
+ * the array (afterany:A, afternotok:A_5) looks again. */
+static void depend_on_dropped(void *arg, struct array *a)
+{
+	struct state *st = arg;
+
+	if (st->depend)
+		wake(st, a->id);
+}
+
 /* A task new in the queue goes in through its dependencies. */
 static void depend_on_entered(void *arg, struct task *t)
 {
@@ -724,6 +734,7 @@ void depend_follow_tasks(struct state *st)
 		.task_started = depend_on_task,
 		.task_ended = depend_on_task,
 		.successor_held = depend_on_successor,
+		.indices_dropped = depend_on_dropped,
 		.arg = st,
 	});
 }

@@ -7,7 +7,9 @@
  * commit of the whole batch: one transaction however many tasks it
  * touches. Refusals for rights past CONTROL_DENIED_MAX are one summary
  * result at the end (id 0, tasks: how many), so that a filter over other
- * users' tasks gets a reply that fits a frame.
+ * users' tasks gets a reply of bounded size; to a client that asks for a
+ * stream, the results of a selection of any size come in as many frames
+ * as they need.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,8 @@
 #include "context.h"
 #include "control.h"
 #include "error.h"
+#include "hpq.h"
+#include "msg.h"
 #include "request.h"
 #include "select.h"
 #include "server.h"
@@ -40,15 +44,22 @@ static void kill_one(void *arg, struct task *t)
 				    requeue ? "requeued" : "cancelled");
 }
 
+/* The bytes a frame's results may take: the rest of HPQ_FRAME_MAX is
+ * more than the envelope around them needs. */
+#define CONTROL_BUDGET (HPQ_FRAME_MAX - 65536)
+
 /* The items' outcomes, in the selection's order, then the summary of the
  * folded refusals (id 0, tasks: how many): returns how many results. */
 static size_t results(const struct selection *sel, Hpq__CancelResult **ret_res,
 		      Hpq__CancelResult ***ret_ptrs)
 {
-	size_t n = sel->n - sel->folded + (sel->folded ? 1 : 0), k = 0;
-	Hpq__CancelResult *res = n ? xcalloc(n, sizeof(*res)) : NULL;
-	Hpq__CancelResult **ptrs = n ? xcalloc(n, sizeof(*ptrs)) : NULL;
+	size_t n = sel->folded ? 1 : 0, k = 0;
+	Hpq__CancelResult *res, **ptrs;
 
+	for (size_t i = 0; i < sel->n; i++)
+		n += !sel->v[i].folded;
+	res = n ? xcalloc(n, sizeof(*res)) : NULL;
+	ptrs = n ? xcalloc(n, sizeof(*ptrs)) : NULL;
 	for (size_t i = 0; i < sel->n; i++) {
 		if (sel->v[i].folded)
 			continue;
@@ -56,6 +67,7 @@ static size_t results(const struct selection *sel, Hpq__CancelResult **ret_res,
 		res[k].id = sel->v[i].id;
 		res[k].code = sel->v[i].code;
 		res[k].message = sel->v[i].msg ? sel->v[i].msg : (char *)"";
+		res[k].tasks = sel->v[i].tasks > 1 ? sel->v[i].tasks : 0;
 		ptrs[k] = &res[k];
 		k++;
 	}
@@ -71,12 +83,60 @@ static size_t results(const struct selection *sel, Hpq__CancelResult **ret_res,
 	return n;
 }
 
-static int control(struct req *q, const Hpq__TaskSelector *select, enum control_op op)
+/*
+ * The results as the reply, once the change is committed: in frames of
+ * at most CONTROL_BUDGET bytes of results for a client that streams,
+ * else in one. A filter may match a million tasks, whose results
+ * (about 6 bytes each) a frame cannot hold.
+ */
+static void reply(struct req *q, enum control_op op, Hpq__CancelResult **ptrs, size_t n,
+		  bool stream)
+{
+	uint8_t **frames = NULL;
+	size_t *lens = NULL, nframes = 0, i = 0;
+
+	do {
+		Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+		Hpq__CancelReply crep = HPQ__CANCEL_REPLY__INIT;
+		Hpq__ControlReply rep = HPQ__CONTROL_REPLY__INIT;
+		size_t first = i, bytes = 0;
+
+		for (; i < n; i++) {
+			/* The result, its field's tag and its length. */
+			size_t b = hpq__cancel_result__get_packed_size(ptrs[i]) + 6;
+
+			if (stream && i > first && bytes + b > CONTROL_BUDGET)
+				break;
+			bytes += b;
+		}
+		env.id = q->id;
+		if (op == CONTROL_CANCEL) {
+			crep.n_results = i - first;
+			crep.results = ptrs + first;
+			crep.more = i < n;
+			env.body_case = HPQ__ENVELOPE__BODY_CANCEL_REPLY;
+			env.cancel_reply = &crep;
+		} else {
+			rep.n_results = i - first;
+			rep.results = ptrs + first;
+			rep.more = i < n;
+			env.body_case = HPQ__ENVELOPE__BODY_CONTROL_REPLY;
+			env.control_reply = &rep;
+		}
+		frames = xreallocarray(frames, nframes + 1, sizeof(*frames));
+		lens = xreallocarray(lens, nframes + 1, sizeof(*lens));
+		frames[nframes] = hpq_msg_encode(&env, &lens[nframes]);
+		nframes++;
+	} while (i < n);
+	server_frames_after_commit(q->c, q->id, frames, lens, nframes);
+	free(frames);
+	free(lens);
+}
+
+static int control(struct req *q, const Hpq__TaskSelector *select, bool stream,
+		   enum control_op op)
 {
 	struct state *st = &q->d->state;
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__CancelReply crep = HPQ__CANCEL_REPLY__INIT;
-	Hpq__ControlReply rep = HPQ__CONTROL_REPLY__INIT;
 	Hpq__CancelResult *res, **ptrs;
 	struct selection sel;
 	size_t n;
@@ -91,19 +151,7 @@ static int control(struct req *q, const Hpq__TaskSelector *select, enum control_
 	}
 	control_apply(st, &sel, op, &q->c->actor, kill_one, &x);
 	n = results(&sel, &res, &ptrs);
-	env.id = q->id;
-	if (op == CONTROL_CANCEL) {
-		crep.n_results = n;
-		crep.results = ptrs;
-		env.body_case = HPQ__ENVELOPE__BODY_CANCEL_REPLY;
-		env.cancel_reply = &crep;
-	} else {
-		rep.n_results = n;
-		rep.results = ptrs;
-		env.body_case = HPQ__ENVELOPE__BODY_CONTROL_REPLY;
-		env.control_reply = &rep;
-	}
-	server_reply_after_commit(q->c, &env);
+	reply(q, op, ptrs, n, stream);
 	free(res);
 	free(ptrs);
 	select_release(&sel);
@@ -114,17 +162,21 @@ int req_hold(struct req *q)
 {
 	const Hpq__HoldRequest *m = q->env->hold;
 
-	return control(q, m->select, m->release ? CONTROL_RELEASE : CONTROL_HOLD);
+	return control(q, m->select, m->stream, m->release ? CONTROL_RELEASE : CONTROL_HOLD);
 }
 
 int req_requeue(struct req *q)
 {
-	return control(q, q->env->requeue->select, CONTROL_REQUEUE);
+	const Hpq__RequeueRequest *m = q->env->requeue;
+
+	return control(q, m->select, m->stream, CONTROL_REQUEUE);
 }
 
 int req_cancel_select(struct req *q)
 {
-	return control(q, q->env->cancel->select, CONTROL_CANCEL);
+	const Hpq__CancelRequest *m = q->env->cancel;
+
+	return control(q, m->select, m->stream, CONTROL_CANCEL);
 }
 
 /* A cancel by plain ids (CancelRequest.ids, as hpq cancel 12 sends it)
@@ -144,7 +196,7 @@ int req_cancel_ids_select(struct req *q)
 	}
 	sel.n_ids = m->n_ids;
 	sel.ids = ids;
-	r = control(q, &sel, CONTROL_CANCEL);
+	r = control(q, &sel, m->stream, CONTROL_CANCEL);
 	free(ids);
 	free(buf);
 	return r;

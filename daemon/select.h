@@ -43,7 +43,11 @@ struct sel_item {
 	uint64_t id;                 /* for the reply: the task's, or the array's */
 	int code;
 	char *msg;                   /* why it failed (malloc'd), or NULL */
-	bool folded;                 /* refused, answered for by the selection's summary */
+	bool folded;                 /* answered for by another result: refused, by the
+	                              * selection's summary; a dropped index, by the
+	                              * first of its array's run (control.c) */
+	uint32_t tasks;              /* how many tasks its result stands for (0: one):
+	                              * an array's pending indices acted on at once */
 };
 
 struct selection {

@@ -437,8 +437,8 @@ void server_send_ok(struct conn *c, uint64_t id)
 struct pending_reply {
 	struct conn *c;
 	uint64_t id;
-	uint8_t *frame;
-	size_t len;
+	uint8_t **frames;
+	size_t *lens, n;
 };
 
 static void conn_resume(struct conn *c);
@@ -457,26 +457,41 @@ static void on_committed(void *arg, int status)
 		store_health(p->c->srv->p.store, &h);
 		snprintf(msg, sizeof(msg), "the change could not be stored: %s; the daemon is "
 			 "stopping", *h.problem ? h.problem : "the state store failed");
-		free(p->frame);
+		for (size_t i = 0; i < p->n; i++)
+			free(p->frames[i]);
 		server_send_error(p->c, p->id, HPQ_ESTORAGE, msg);
 	} else {
-		server_send_frame(p->c, p->frame, p->len);
+		for (size_t i = 0; i < p->n; i++)
+			send_frame(p->c, p->frames[i], p->lens[i], i == 0);
 	}
 	conn_resume(p->c);
 	server_unref(p->c);
+	free(p->frames);
+	free(p->lens);
 	free(p);
 }
 
-void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env)
+void server_frames_after_commit(struct conn *c, uint64_t id, uint8_t **frames, size_t *lens,
+				size_t n)
 {
 	struct pending_reply *p = xcalloc(1, sizeof(*p));
 
 	p->c = c;
-	p->id = env->id;
-	p->frame = hpq_msg_encode(env, &p->len);
+	p->id = id;
+	p->frames = (void *)xmemdup(frames, n * sizeof(*frames));
+	p->lens = (void *)xmemdup(lens, n * sizeof(*lens));
+	p->n = n;
 	server_ref(c);
 	c->inflight++;
 	store_after_commit(c->srv->p.store, on_committed, p);
+}
+
+void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env)
+{
+	size_t len;
+	uint8_t *frame = hpq_msg_encode(env, &len);
+
+	server_frames_after_commit(c, env->id, &frame, &len, 1);
 }
 
 void server_ok_after_commit(struct conn *c, uint64_t id)

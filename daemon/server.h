@@ -158,6 +158,10 @@ void server_send_ok(struct conn *c, uint64_t id);
  * completion, or replaced by an Error if the commit failed.
  */
 void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env);
+/* The same for a reply of n frames (hpq_msg_encode's, taken over), sent
+ * in order, the later ones as server_send_frame_continued sends them. */
+void server_frames_after_commit(struct conn *c, uint64_t id, uint8_t **frames, size_t *lens,
+				size_t n);
 void server_ok_after_commit(struct conn *c, uint64_t id);
 
 /* Closes c after what is queued has been written. */

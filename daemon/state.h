@@ -142,7 +142,10 @@ struct state_observer {
 	 *                  it starts, is about to follow it into the
 	 *                  dispatcher: true keeps it out, waiting as the
 	 *                  observer filed it (depend.c: singleton). Never
-	 *                  calls into the dispatcher.
+	 *                  calls into the dispatcher;
+	 *   indices_dropped pending indices of a ended without ever being
+	 *                  tasks (a cancel dropped them): no task ended, yet
+	 *                  what waits on the array may be met (depend.c).
 	 */
 	void (*task_entered)(void *arg, struct task *t);
 	void (*task_leaving)(void *arg, struct task *t);
@@ -152,6 +155,7 @@ struct state_observer {
 	void (*task_gone)(void *arg, const struct task *t);
 	size_t (*tasks_evicted)(void *arg, int64_t ended_before_ms, size_t max);
 	bool (*successor_held)(void *arg, struct task *t);
+	void (*indices_dropped)(void *arg, struct array *a);
 	void *arg;
 };
 /* Adds a copy of o; state_unobserve removes every observer with that arg. */

@@ -16,7 +16,9 @@
  *     shown CANCELLED), and by its plain id (hpq cancel);
  *   - depend_restart: A -> B (afterok) -> C across a daemon restart, then
  *     afternotok (runs after a failure) and afterok with
- *     kill_on_invalid_dep (cancelled, dependency-never-satisfied).
+ *     kill_on_invalid_dep (cancelled, dependency-never-satisfied);
+ *   - long_reply: a job-control reply of 200,000 results streams in
+ *     several frames; hpq counts them all.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -27,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "client.h"
+#include "error.h"
 #include "harness.h"
 #include "msg.h"
 
@@ -427,12 +430,86 @@ static void depend_restart(void **state)
 	h_pass(c);
 }
 
+/*
+ * A job-control reply longer than a frame: a requeue of 200,000 pending
+ * indices, none of which runs, answers for each (about 11 MB of results),
+ * in frames of at most HPQ_FRAME_MAX, each but the last with `more`, when
+ * the request asks for a stream; hpq counts every one.
+ */
+static void long_reply(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__RequeueRequest req = HPQ__REQUEUE_REQUEST__INIT;
+	Hpq__TaskSelector sel = HPQ__TASK_SELECTOR__INIT;
+	struct hpq_client cl;
+	char err[256], id[64], *ids[] = { id };
+	size_t frames = 0, results = 0;
+	uint64_t arr;
+	struct h_out o;
+	bool more;
+
+	h_daemon_start(c);
+	arr = submit(c, "true", "0-199999", true, "", false, err, sizeof(err));
+	assert_true(arr > 0);
+	snprintf(id, sizeof(id), "%" PRIu64 "_[0-199999]", arr);
+	sel.n_ids = 1;
+	sel.ids = ids;
+	req.select = &sel;
+	req.stream = true;
+	env.body_case = HPQ__ENVELOPE__BODY_REQUEUE;
+	env.requeue = &req;
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	if (hpq_client_call(&cl, &env, &reply) != 0)
+		fail_msg("requeue: %s", cl.errbuf);
+	do {
+		Hpq__ControlReply *r = reply->control_reply;
+
+		assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_CONTROL_REPLY);
+		for (size_t i = 0; i < r->n_results; i++) {
+			assert_int_equal(r->results[i]->code, HPQ_ESTATE);
+			assert_int_equal(r->results[i]->id, arr);
+		}
+		results += r->n_results;
+		frames++;
+		more = r->more;
+		hpq_msg_free(reply);
+		reply = NULL;
+		if (more && hpq_client_next(&cl, env.id, &reply) != 0)
+			fail_msg("frame %zu of the requeue's reply: %s", frames + 1, cl.errbuf);
+	} while (more);
+	hpq_client_close(&cl);
+	assert_int_equal(results, 200000);
+	if (frames < 2)
+		fail_msg("200,000 results came in %zu frame", frames);
+
+	/* hpq asks for the stream: every failure counted, the exit status 1. */
+	assert_int_not_equal(h_hpq(c, &o, "requeue", id, NULL), 0);
+	if (!strstr(o.out, "requeued 0 tasks, 200000 failed"))
+		fail_msg("hpq requeue %s: %s", id, o.out);
+	h_out_free(&o);
+	/* Nothing changed. The cancel of them all: the head, index 0, is a
+	 * task; the others are one result. */
+	assert_int_equal(h_hpq(c, &o, "cancel", id, "--json", NULL), 0);
+	if (!strstr(o.out, "\"tasks\": 199999"))
+		fail_msg("hpq cancel %s --json: %s", id, o.out);
+	h_out_free(&o);
+	snprintf(id, sizeof(id), "%" PRIu64 "_199999", arr);
+	assert_int_equal(h_hpq(c, &o, "show", id, NULL), 0);
+	if (!strstr(o.out, "CANCELLED"))
+		fail_msg("hpq show %s: %s", id, o.out);
+	h_out_free(&o);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(array_limit, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(hold_release, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(depend_restart, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(long_reply, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

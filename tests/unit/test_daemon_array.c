@@ -445,8 +445,8 @@ static void test_select_ids(void **ts)
 	}
 }
 
-static int hold_ids(struct fix *f, const struct actor *who, bool release, const char *id,
-		    struct selection *sel)
+static int control_ids(struct fix *f, const struct actor *who, enum control_op op,
+		       const char *id, struct selection *sel)
 {
 	Hpq__TaskSelector ts = HPQ__TASK_SELECTOR__INIT;
 	char *ids[] = { (char *)id };
@@ -458,11 +458,17 @@ static int hold_ids(struct fix *f, const struct actor *who, bool release, const 
 	r = select_resolve(&f->st, &ts, sel, &e);
 	if (r < 0)
 		fail_msg("%s: %s", id, e.msg);
-	control_apply(&f->st, sel, release ? CONTROL_RELEASE : CONTROL_HOLD, who, NULL, NULL);
+	control_apply(&f->st, sel, op, who, NULL, NULL);
 	for (size_t i = 0; i < sel->n; i++)
 		if (sel->v[i].code < 0)
 			return sel->v[i].code;
 	return 0;
+}
+
+static int hold_ids(struct fix *f, const struct actor *who, bool release, const char *id,
+		    struct selection *sel)
+{
+	return control_ids(f, who, release ? CONTROL_RELEASE : CONTROL_HOLD, id, sel);
 }
 
 static const char *first_msg(const struct selection *sel)
@@ -592,6 +598,88 @@ static void test_array_control(void **ts)
 	assert_true(array_set_empty(&a->pending));
 	assert_int_equal(count_state(f, a->id, TASK_PENDING), 0);
 	assert_int_equal(fix_cycle(&f->st), 0);
+	fix_commit(f);
+}
+
+/* The results a reply of sel gives (sel_item.folded: answered for by another). */
+static size_t answered(const struct selection *sel, const struct sel_item **last)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sel->n; i++)
+		if (!sel->v[i].folded) {
+			n++;
+			*last = &sel->v[i];
+		}
+	return n;
+}
+
+/*
+ * A cancel of indices that are not tasks drops them, as the cancel of a
+ * whole array drops its rest: no task, id or row is made for each only to
+ * end it, one result stands for the run, and what waits on the array
+ * looks again though no task ended. The head goes after them, so that
+ * its end does not make the next of them a task.
+ */
+static void test_cancel_indices_drop(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e = { { 0 } };
+	const struct sel_item *it = NULL;
+	struct selection sel;
+	struct array *a, *b;
+	struct task *t, *any, *ok;
+	uint64_t next;
+	size_t ntasks;
+	char id[64];
+
+	assert_int_equal(submit(f, "0-99999", true, &t, &e), 0);
+	a = array_find(&f->st, t->st.id);
+	snprintf(id, sizeof(id), "afterany:%llu", (unsigned long long)a->id);
+	any = dep_task(f, id, false);
+	snprintf(id, sizeof(id), "afterok:%llu", (unsigned long long)a->id);
+	ok = dep_task(f, id, false);
+	snprintf(id, sizeof(id), "%llu_0", (unsigned long long)a->id);
+	assert_int_equal(control_ids(f, &alice, CONTROL_CANCEL, id, &sel), 0);
+	select_release(&sel);
+	assert_int_equal(t->state, TASK_CANCELLED);
+	assert_string_equal(any->reason, "dependency");
+
+	ntasks = f->st.ntasks;
+	next = f->st.next_id;
+	snprintf(id, sizeof(id), "%llu_[1-99999]", (unsigned long long)a->id);
+	assert_int_equal(control_ids(f, &alice, CONTROL_CANCEL, id, &sel), 0);
+	assert_int_equal(sel.n, 99999);
+	assert_int_equal(answered(&sel, &it), 1);
+	assert_int_equal(it->id, a->id);
+	assert_int_equal(it->tasks, 99999);
+	assert_int_equal(sel.folded, 0);
+	select_release(&sel);
+	assert_int_equal(f->st.ntasks, ntasks);
+	assert_int_equal(f->st.next_id, next);
+	assert_true(array_set_empty(&a->pending));
+	assert_int_equal(array_set_count(&a->dropped), 99999);
+	assert_int_equal(a->nbegun, 100000);
+	/* Every index has ended, one of them as a task: the waiting look again. */
+	assert_string_not_equal(any->reason, "dependency");
+	assert_int_equal(any->st.state, SCHED_PENDING);
+	assert_string_equal(ok->reason, "dependency-never-satisfied");
+
+	/* An array that runs: its head goes after the indices named with it. */
+	fix_cpu_node(&f->st, "n1", 1);
+	assert_int_equal(submit(f, "0-19", false, &t, &e), 0);
+	b = array_find(&f->st, t->st.id);
+	snprintf(id, sizeof(id), "%llu_[0-9]", (unsigned long long)b->id);
+	assert_int_equal(control_ids(f, &alice, CONTROL_CANCEL, id, &sel), 0);
+	assert_int_equal(answered(&sel, &it), 2);
+	select_release(&sel);
+	assert_int_equal(t->state, TASK_CANCELLED);
+	assert_int_equal(count_state(f, b->id, TASK_CANCELLED), 1);
+	assert_int_equal(array_set_count(&b->dropped), 9);
+	assert_int_equal(array_set_count(&b->pending), 9);
+	assert_non_null(b->head);
+	assert_int_equal(b->head->array_index, 10);
+	assert_int_equal(fix_cycle(&f->st), 1);
 	fix_commit(f);
 }
 
@@ -1201,6 +1289,8 @@ static uint32_t solo_running(struct fix *f, const char *user, struct task **one)
 {
 	uint32_t n = 0;
 
+	if (one)
+		*one = NULL;
 	for (size_t i = 0; i < f->st.ntasks; i++) {
 		struct task *t = f->st.tasks[i];
 
@@ -1460,6 +1550,7 @@ int main(void)
 		cmocka_unit_test(test_select_ids),
 		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_array_control, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_indices_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_by_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depend_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depend_chain, setup, teardown),
