@@ -170,7 +170,7 @@ struct result {
 	double window_alloc;          /* GPU-ms allocated before the last arrival */
 	double jain, util;            /* util: % of the pool over the window */
 	size_t peak_queued;           /* most tasks pending in the dispatcher at once */
-	int64_t makespan;             /* ms, last end */
+	int64_t makespan;             /* ms, from the first submission to the last end */
 	double wall;                  /* s */
 	struct bins bins;
 };
@@ -835,6 +835,10 @@ static void cycles(struct sim *m)
 		if (!nv)
 			return;
 	}
+	/* Each round ends what it preempts and starts what it can: rounds
+	 * without end at one instant would be tasks preempting each other. */
+	die("%s: preemption did not settle in %d cycles at %" PRId64 " s", m->pol->name, guard,
+	    m->now / MS);
 }
 
 static void sched_setup(struct sim *m)
@@ -955,8 +959,8 @@ static void replay(const struct opts *o, const struct policy *pol, struct result
 			die("%s: job %zu never ran", pol->name, i);
 		r->lost_gpuh += j->lost / MS / 3600;
 		r->used_gpuh += ((double)j->work * j->gpus + j->lost) / MS / 3600;
-		if (j->end > r->makespan)
-			r->makespan = j->end;
+		if (j->end - jobs[0].submit > r->makespan)
+			r->makespan = j->end - jobs[0].submit;
 	}
 	for (i = 0; i < ntrace; i++) {
 		struct outcome oc = outcome_of(&jobs[i]);

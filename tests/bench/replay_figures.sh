@@ -79,6 +79,9 @@ expect "$t" static,1 queue_p95_s 3600
 expect "$t" static,10 queue_median_s 0
 # from 10:00 to 12:00 on 80 GPUs: 80 of them for an hour, then 8
 expect "$s" static util_pct 55.00
+# from the first submission, 10:00, to the last end, 13:00 (not from the
+# trace's zero: 13 h)
+expect "$s" static makespan_h 3.0
 # the table it prints says the same as summary.csv
 grep -q '^static  *300s  *0s  *3600s  *3900s  *55\.00 ' "$out/late.log" || {
 	cat "$out/late.log"
