@@ -66,9 +66,17 @@ int creds_read_token(const char *path, char **ret, char *err, size_t errlen)
 	return 0;
 }
 
-bool creds_renew_due(const struct hpq_cert_info *info, int64_t now_s)
+int64_t creds_lifetime(const struct hpq_cert_info *info)
 {
 	int64_t lifetime = info->not_after - info->not_before;
+
+	/* Counted from its issue: the backdating is not life it will have. */
+	return lifetime > HPQ_PKI_BACKDATE_S ? lifetime - HPQ_PKI_BACKDATE_S : lifetime;
+}
+
+bool creds_renew_due(const struct hpq_cert_info *info, int64_t now_s)
+{
+	int64_t lifetime = creds_lifetime(info);
 
 	if (lifetime <= 0)
 		return true;

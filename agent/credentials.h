@@ -66,6 +66,9 @@ int creds_store(struct creds *c, const char *node, const char *key_pem, const vo
 int creds_split_node(const char *text, char **ret_key, char **ret_cert, char *err,
 		     size_t errlen);
 
+/* The certificate's lifetime in seconds, from its issue (notBefore is
+ * HPQ_PKI_BACKDATE_S before it) to notAfter. */
+int64_t creds_lifetime(const struct hpq_cert_info *info);
 /* True once less than a third of the certificate's lifetime is left. */
 bool creds_renew_due(const struct hpq_cert_info *info, int64_t now_s);
 

@@ -481,6 +481,19 @@ int uplink_socket(const struct uplink *l)
 
 /* ------------------------------------------------------------ renewal */
 
+/*
+ * How often to look whether the certificate is due: every
+ * UPLINK_RENEW_CHECK, or a sixth of its lifetime if that is shorter, so
+ * that a short-lived certificate is renewed while a third of it is left
+ * (hpqd closes a connection whose certificate expired).
+ */
+static double uplink_renew_every(const struct uplink *l)
+{
+	double every = (double)creds_lifetime(&l->creds.info) / 6;
+
+	return every < 1.0 ? 1.0 : every > UPLINK_RENEW_CHECK ? UPLINK_RENEW_CHECK : every;
+}
+
 /* hpqd said no, or its answer was unusable: try again later, less often. */
 static void uplink_renew_refused(struct uplink *l, const char *why)
 {
@@ -520,7 +533,7 @@ static void uplink_renew_answered(void *ctx, const Hpq__Envelope *reply)
 		uplink_renew_refused(l, msg);
 		return;
 	}
-	l->renew_delay = UPLINK_RENEW_CHECK;
+	l->renew_delay = uplink_renew_every(l);
 	log_notice("uplink: renewed this node's certificate: valid until %s (serial %s), in %s; "
 		   "used from the next connection",
 		   creds_format_time(l->creds.info.not_after, when, sizeof(when)),
@@ -585,7 +598,8 @@ static void uplink_registered(struct uplink *l, const Hpq__RegisterReply *rr)
 		   "plaintext, --insecure");
 	l->ops->ready(l->data);
 	if (l->mode == UPLINK_TLS && uplink_ready(l)) {
-		ev_timer_set(&l->renew_w, UPLINK_RENEW_CHECK, UPLINK_RENEW_CHECK);
+		l->renew_delay = uplink_renew_every(l);
+		ev_timer_set(&l->renew_w, l->renew_delay, l->renew_delay);
 		ev_timer_start(l->loop, &l->renew_w);
 		uplink_renew_check(l);
 	}

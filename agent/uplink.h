@@ -53,7 +53,8 @@
 #define UPLINK_CONNECT_TIMEOUT 10.0
 #define UPLINK_HANDSHAKE_TIMEOUT 30.0
 /* How often a registered uplink looks whether its certificate is due for
- * renewal, and the longest wait after hpqd refused to renew it. */
+ * renewal (more often for a certificate that lives less than 6 times
+ * this), and the longest wait after hpqd refused to renew it. */
 #define UPLINK_RENEW_CHECK 60.0
 #define UPLINK_RENEW_RETRY_MAX 3600.0
 

@@ -43,9 +43,6 @@
 #include "xalloc.h"
 
 #define CA_DAYS 3650
-/* Certificates start a little in the past, so that a freshly issued one
- * is not "not yet valid" on a machine whose clock is a few minutes behind. */
-#define BACKDATE_S 300
 #define LIFETIME_MAX ((int64_t)20 * 365 * 86400)
 #define SERVER_DAYS_MAX (20 * 365)
 /* "hpq cluster CA " and the label must fit X.509's 64-character CN. */
@@ -458,7 +455,7 @@ static X509 *new_cert(EVP_PKEY *pubkey, X509_NAME *subject, X509 *issuer, int64_
 	    !X509_set_subject_name(x, subject) ||
 	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) ||
 	    !X509_set_pubkey(x, pubkey) ||
-	    !ASN1_TIME_set(X509_getm_notBefore(x), now - BACKDATE_S) ||
+	    !ASN1_TIME_set(X509_getm_notBefore(x), now - HPQ_PKI_BACKDATE_S) ||
 	    !ASN1_TIME_set(X509_getm_notAfter(x), now + (time_t)lifetime_s))
 		goto fail;
 	/* The subject key identifier first: the self-signed CA's authority key

@@ -32,6 +32,11 @@
 /* The largest key or certificate file read, and the largest CSR signed. */
 #define HPQ_PKI_FILE_MAX (64u << 10)
 
+/* Certificates start a little in the past, so that a freshly issued one
+ * is not "not yet valid" on a machine whose clock is a few minutes behind:
+ * one was issued this long after its notBefore. */
+#define HPQ_PKI_BACKDATE_S 300
+
 struct hpq_cert_info {
 	char cn[HPQ_NAME_MAX];       /* node name (node certs), "" if none */
 	char ou[HPQ_NAME_MAX];       /* pool (node certs), "" if none */

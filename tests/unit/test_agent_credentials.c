@@ -333,13 +333,22 @@ static void split_node(void **state)
 
 static void renew_due_after_two_thirds(void **state)
 {
-	struct hpq_cert_info info = {.not_before = 1000, .not_after = 1000 + 3000};
+	/* Issued at 1000 for 3000 s, backdated as hpqd does. */
+	struct hpq_cert_info info = {.not_before = 1000 - HPQ_PKI_BACKDATE_S,
+				     .not_after = 1000 + 3000};
 
 	assert_false(creds_renew_due(&info, 1000));
 	assert_false(creds_renew_due(&info, 2999));
 	assert_false(creds_renew_due(&info, 3000)); /* exactly a third left */
 	assert_true(creds_renew_due(&info, 3001));
 	assert_true(creds_renew_due(&info, 5000));
+	/* A certificate of 60 s is not due at once for its backdating: a
+	 * third of its own life is left until 40 s after its issue. */
+	info.not_after = 1000 + 60;
+	assert_int_equal(creds_lifetime(&info), 60);
+	assert_false(creds_renew_due(&info, 1000));
+	assert_false(creds_renew_due(&info, 1040));
+	assert_true(creds_renew_due(&info, 1041));
 	info.not_after = info.not_before;
 	assert_true(creds_renew_due(&info, 0));
 }

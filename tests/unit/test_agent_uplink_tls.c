@@ -601,8 +601,9 @@ static void renewal_when_due(void **state)
 	struct fake f;
 
 	fake_start(&f, loop, false, NULL, server, sizeof(server));
-	/* pki.c backdates 5 minutes: 100 s ahead is less than a third left. */
-	f.lifetime_s = 100;
+	/* Due with 2 s left, 4 s after its issue (the backdating is not
+	 * counted), looked at every second (a sixth of its life). */
+	f.lifetime_s = 6;
 	join_fresh(loop, &f, server, w, &l, &as);
 	memcpy(serial, l.creds.info.serial, sizeof(serial));
 	run_until(loop, f.renews > 0 && strcmp(l.creds.info.serial, serial) != 0);
