@@ -43,6 +43,7 @@
 #include "router.h"
 #include "server.h"
 #include "store.h"
+#include "trust.h"
 #include "usage.h"
 #include "xalloc.h"
 
@@ -64,6 +65,16 @@ static void on_store_change(void *arg)
 
 /* A state directory hpqd cannot write is refused at start, not at the
  * first change: a read-only mount, or no write permission. */
+/* A node's connection outlived its certificate (server.h): recorded as a
+ * breach, since nothing renewed it in time. */
+static void on_cert_lapsed(void *arg, struct conn *c, const char *why)
+{
+	struct hpqd *d = arg;
+	const char *node = c->cert.cn;
+
+	state_security(&d->state, node, NULL, node, "%s: %s", c->peer, why);
+}
+
 static int check_state_dir(const char *dir, char *err, size_t errlen)
 {
 	struct statvfs v;
@@ -272,6 +283,7 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 			   .tls = cfg->insecure ? NULL : ca_server_tls(d->ca),
 			   .groups = d->groups,
 			   .on_message = router_deliver,
+			   .on_lapsed = on_cert_lapsed,
 			   .arg = d,
 		   }, &d->server);
 	/* None can fail in libuv short of a broken loop. */

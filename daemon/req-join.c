@@ -117,6 +117,10 @@ int req_renew(struct req *q)
 		return state_errf(q->e, HPQ_EINVAL, "renewal refused: %s", err);
 	state_cert_issued(st, info.serial, c->cert.cn, c->cert.ou, ms_of(info.not_after),
 			  "renewed");
+	/* The peer proved it holds the new key (the request is signed with
+	 * it) over a channel the old certificate vouched for: the new one
+	 * vouches for this connection now, which outlives the old one. */
+	server_cert_renewed(c, &info);
 	rep.certificate.data = (uint8_t *)pem;
 	rep.certificate.len = strlen(pem);
 	rep.not_after_ms = ms_of(info.not_after);

@@ -42,6 +42,14 @@
  * it may only join (CONN_JOIN). Hello.name is trusted only when hpqd runs
  * --insecure (loopback only, no TLS). Every message after that goes whole
  * to the on_message callback (the router).
+ *
+ * A certificate is checked for expiry by the handshake only, and a
+ * connection outlives it: so the certificate that vouches for a live
+ * connection (the one it presented, or the one the node renewed over it:
+ * server_cert_renewed) is checked again before every message is handed on
+ * and by the reaper. Once it has expired the connection is closed, the
+ * on_lapsed callback told why first, and nothing the peer sent after is
+ * read.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -52,10 +60,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <munge.h>
 
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "groups.h"
@@ -803,12 +813,50 @@ static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state
 
 /* ---------------------------------------------------------------- delivery */
 
+/*
+ * Has the certificate that vouches for c expired? Then c is closed, with
+ * an Error that says so and the on_lapsed callback (a security event and
+ * a log line), and true is returned: nothing more of it is read.
+ */
+static bool cert_lapsed(struct conn *c)
+{
+	char why[200], when[32];
+	time_t t;
+	struct tm tm;
+
+	if (!c->has_cert || c->dead || hpq_now_ms() / 1000 < c->cert.not_after)
+		return false;
+	t = (time_t)c->cert.not_after;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(why, sizeof(why), "certificate %s of node %s expired on %s: closing its "
+		 "connection", c->cert.serial, c->cert.cn, when);
+	if (c->srv->p.on_lapsed)
+		c->srv->p.on_lapsed(c->srv->p.arg, c, why);
+	else
+		log_warn("%s: %s", c->peer, why);
+	server_send_error(c, 0, HPQ_EAUTH, why);
+	server_close(c);
+	return true;
+}
+
+void server_cert_renewed(struct conn *c, const struct hpq_cert_info *info)
+{
+	if (!c->has_cert || strcmp(info->cn, c->cert.cn) || info->not_after <= c->cert.not_after)
+		return;
+	log_debug("%s: now vouched for by certificate %s (was %s)", c->peer, info->serial,
+		  c->cert.serial);
+	c->cert = *info;
+}
+
 /* Hello and Auth are the server's; everything after goes to on_message. */
 static void deliver(struct conn *c, const Hpq__Envelope *env)
 {
 	struct state_err e = { { 0 } };
 	int r;
 
+	if (cert_lapsed(c))
+		return;
 	if (c->phase == CONN_READY) {
 		if (env->body_case == HPQ__ENVELOPE__BODY_HELLO ||
 		    env->body_case == HPQ__ENVELOPE__BODY_AUTH) {
@@ -1397,7 +1445,7 @@ static void on_reaper(uv_timer_t *h)
 		if (c->pseudo || c->dead)
 			continue;
 		settle(c);
-		if (c->dead)
+		if (c->dead || cert_lapsed(c))
 			continue;
 		if (c->phase != CONN_READY && now - c->accepted_mono > lim->hello_timeout_ms) {
 			snprintf(why, sizeof(why), "no Hello (and Auth) within %s ([limits] "

@@ -73,7 +73,8 @@ struct conn {
 	bool tls_ready;            /* its handshake is done */
 	bool tls_failed;           /* it failed: no close_notify */
 	bool has_cert;             /* the peer sent a certificate the CA signed: cert */
-	struct hpq_cert_info cert;
+	struct hpq_cert_info cert; /* the one that vouches for it: presented, or renewed
+	                            * over it (server_cert_renewed); c ends when it expires */
 	uint8_t nonce[HPQ_AUTH_NONCE_BYTES];
 	uint32_t peer_uid, peer_gid; /* SO_PEERCRED on the Unix socket */
 	char peer[96];             /* for log lines: "unix uid 1000", "127.0.0.1:5123" */
@@ -108,6 +109,9 @@ struct server_params {
 	struct groups *groups;         /* users' groups for roles (groups.h); NULL: no cache */
 	/* A whole message from a peer past Hello (and Auth). */
 	void (*on_message)(void *arg, struct conn *c, const Hpq__Envelope *env);
+	/* The certificate that vouches for c expired: c is being closed, for
+	 * why (which names the certificate). NULL: only logged. */
+	void (*on_lapsed)(void *arg, struct conn *c, const char *why);
 	void *arg;
 };
 
@@ -166,6 +170,11 @@ void server_ok_after_commit(struct conn *c, uint64_t id);
 
 /* Closes c after what is queued has been written. */
 void server_close(struct conn *c);
+/* The node c proved itself as renewed its certificate over c: from now on
+ * info's expiry, not the presented certificate's, ends c (a peer whose
+ * certificate expires is disconnected). Ignored unless info is c's node's
+ * and lasts longer. */
+void server_cert_renewed(struct conn *c, const struct hpq_cert_info *info);
 /* Closes every connection whose peer proved itself with a certificate of
  * node (revocation); returns how many. */
 size_t server_close_node(struct server *srv, const char *node);

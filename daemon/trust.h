@@ -67,8 +67,9 @@ const struct join_token **state_tokens(struct state *st, size_t *n);
 void state_cert_issued(struct state *st, const char *serial, const char *node, const char *pool,
 		       int64_t not_after_ms, const char *how);
 /* May a peer with the certificate serial act as node: issued by this
- * hpqd to that node, and not revoked? (Expiry and the signature are the
- * TLS handshake's.) */
+ * hpqd to that node, and not revoked? (The signature and expiry at
+ * connection are the TLS handshake's; a live connection is closed once
+ * its certificate expires by the server, server.h.) */
 int state_cert_check(const struct state *st, const char *serial, const char *node,
 		     struct state_err *e);
 /* The newest certificate of node that is neither revoked nor expired. */
