@@ -4,8 +4,9 @@
  *
  * Team members and admins may be @groups, and [auth] admin_group makes a
  * group's members cluster administrators (docs/security.md "Rights").
- * The server asks once per connection, at Hello, once it knows who the
- * peer is; the cache spares the name service (files, LDAP, sssd) a
+ * The server asks at Hello, once it knows who the peer is, and again
+ * before a request of a connection whose answer is older than the TTL
+ * (hpq top, a follower of events: connections that last); the cache spares the name service (files, LDAP, sssd) a
  * lookup per `hpq` command of a script in a loop, and the TTL bounds how
  * long a change of membership takes to count. The loop thread owns it.
  */

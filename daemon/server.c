@@ -41,7 +41,10 @@
  * agent's from its certificate, whose CN must be the name Hello gives, or
  * it may only join (CONN_JOIN). Hello.name is trusted only when hpqd runs
  * --insecure (loopback only, no TLS). Every message after that goes whole
- * to the on_message callback (the router).
+ * to the on_message callback (the router). A user's groups, and whether
+ * they make an administrator, are looked up at Hello and again before a
+ * request once GROUPS_TTL_MS old: a connection that lasts days keeps the
+ * user, not the rights of its first minute.
  *
  * A certificate is checked for expiry by the handshake only, and a
  * connection outlives it: so the certificate that vouches for a live
@@ -529,6 +532,42 @@ static bool is_admin(const struct server *srv, const char *user, uint32_t uid, b
 	return false;
 }
 
+/*
+ * Roles: the user's groups (teams' @group members and admins, [auth]
+ * admin_group), from NSS for the uid and gid established, and whether
+ * that makes an administrator. Set at Hello, and again before a request
+ * once they are GROUPS_TTL_MS old (refresh_rights).
+ */
+static void set_rights(struct conn *c)
+{
+	free(c->actor.groups);
+	c->actor.groups = NULL;
+	c->actor.ngroups = 0;
+	c->rights_mono = uv_now(c->srv->p.loop);
+	if (!c->actor.agent && c->actor.known)
+		c->actor.groups = groups_of(c->srv->p.groups, c->user, c->actor.gid,
+					    (int64_t)c->rights_mono, &c->actor.ngroups);
+	c->actor.admin = !c->actor.agent &&
+			 (is_admin(c->srv, c->user, c->actor.uid, c->actor.known) ||
+			  actor_in_group(&c->actor, c->srv->p.cfg->admin_group));
+}
+
+/* A connection lasts as long as its peer likes (hpq top, a follower of
+ * events): its rights follow the user's groups as a new connection's
+ * would, within the groups cache's TTL, not those of when it said Hello. */
+static void refresh_rights(struct conn *c)
+{
+	bool was = c->actor.admin;
+
+	if (c->pseudo || c->actor.agent || !c->actor.known ||
+	    uv_now(c->srv->p.loop) - c->rights_mono < GROUPS_TTL_MS)
+		return;
+	set_rights(c);
+	if (was != c->actor.admin)
+		log_notice("%s: user %s %s an administrator now (its groups changed)", c->peer,
+			   c->user, c->actor.admin ? "is" : "is no longer");
+}
+
 /* Sets user, uid, gid and admin of c; Unix socket from the peer
  * credentials, a TCP client from its MUNGE credential (c->munged), an
  * agent or an --insecure daemon's TCP client from the name the peer gives. */
@@ -558,14 +597,7 @@ static int identify(struct conn *c, const char *name, struct state_err *e)
 	}
 	c->actor.user = c->user;
 	c->actor.agent = c->role == HPQ__ROLE__ROLE_AGENT;
-	/* Roles: the user's groups (teams' @group members and admins, [auth]
-	 * admin_group), from NSS for the uid and gid established above. */
-	if (!c->actor.agent && c->actor.known)
-		c->actor.groups = groups_of(c->srv->p.groups, c->user, c->actor.gid,
-					    (int64_t)uv_now(c->srv->p.loop), &c->actor.ngroups);
-	c->actor.admin = !c->actor.agent &&
-			 (is_admin(c->srv, c->user, c->actor.uid, c->actor.known) ||
-			  actor_in_group(&c->actor, c->srv->p.cfg->admin_group));
+	set_rights(c);
 	if (c->actor.agent) {
 		if (c->local && !privileged_uid(c->srv, c->peer_uid))
 			return state_errf(e, HPQ_EPERM,
@@ -866,6 +898,7 @@ static void deliver(struct conn *c, const Hpq__Envelope *env)
 						  : "no Auth was asked for");
 			return;
 		}
+		refresh_rights(c);
 		c->srv->p.on_message(c->srv->p.arg, c, env);
 		return;
 	}

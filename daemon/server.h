@@ -67,6 +67,7 @@ struct conn {
 	char *user;                /* identity (agents: the node name) */
 	char *software;            /* Hello.software_version */
 	struct actor actor;        /* who this connection acts as, for the state */
+	uint64_t rights_mono;      /* uv_now when actor's groups and admin were looked up */
 	struct hpq_framer framer;
 	struct hpq_tls *tls;       /* TCP without --insecure: the TLS channel */
 	bool tls_started;          /* the peer's first bytes were a TLS record */
