@@ -63,8 +63,6 @@ static void on_store_change(void *arg)
 		d->on_store(d);
 }
 
-/* A state directory hpqd cannot write is refused at start, not at the
- * first change: a read-only mount, or no write permission. */
 /* A node's connection outlived its certificate (server.h): recorded as a
  * breach, since nothing renewed it in time. */
 static void on_cert_lapsed(void *arg, struct conn *c, const char *why)
@@ -75,6 +73,8 @@ static void on_cert_lapsed(void *arg, struct conn *c, const char *why)
 	state_security(&d->state, node, NULL, node, "%s: %s", c->peer, why);
 }
 
+/* A state directory hpqd cannot write is refused at start, not at the
+ * first change: a read-only mount, or no write permission. */
 static int check_state_dir(const char *dir, char *err, size_t errlen)
 {
 	struct statvfs v;
