@@ -784,7 +784,10 @@ static void read_task_row(sqlite3_stmt *q, const struct store_loader *cb, void *
 }
 
 /* The columns of a task row as read_task_row reads them. Not the environment:
- * nobody keeps it in memory (RunTask reads it, store_read_run). */
+ * nobody keeps it in memory (RunTask reads it, store_read_run). Nor the
+ * script, only whether one is kept for the task: its own, or its array's,
+ * kept once under the array's id, for each index alike (an index told it
+ * has none would start without it). */
 #define TASK_COLS \
 	"SELECT t.id, t.name, t.team, t.user, t.uid, t.gid, t.class, t.pool, t.state," \
 	" t.reason, t.nnodes, t.gpus, t.cpus, t.mem, t.node_names, t.nodes_done," \
@@ -792,11 +795,12 @@ static void read_task_row(sqlite3_stmt *q, const struct store_loader *cb, void *
 	" t.time_limit_s, t.preempt_signal, t.grace_s, t.checkpoint_dir, t.cwd, t.argv," \
 	" x'', t.cancel_requested, c.attempt, c.step, c.path, c.time, t.array_id," \
 	" t.array_index, t.output, t.error, t.dependency, t.kill_on_invalid_dep, t.held," \
-	" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions, s.body," \
+	" t.submit_dir, t.ntasks_per_node, t.peak_mem, t.cpu_usec, t.preemptions," \
+	" CASE WHEN s.id IS NULL THEN NULL ELSE x'' END," \
 	" t.requeue_by, t.recipe, t.recipe_version, t.recipe_params, t.plan" \
 	" FROM tasks t LEFT JOIN checkpoints c" \
 	" ON c.id = (SELECT max(id) FROM checkpoints WHERE task_id = t.id)" \
-	" LEFT JOIN scripts s ON s.id = t.id"
+	" LEFT JOIN scripts s ON s.id = CASE WHEN t.array_id != 0 THEN t.array_id ELSE t.id END"
 
 /* An array's first task while its array has indices left: its template. */
 #define ARRAY_TEMPLATE "(SELECT id FROM arrays WHERE pending != '')"

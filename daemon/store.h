@@ -199,7 +199,9 @@ struct store_task_row {
 	char *const *recipe_params;  /* "k=v" */
 	size_t n_recipe_params;
 	const char *plan;            /* schema version 12: the plan it runs in, "" none */
-	const char *script;          /* insert and load: the batch script, or NULL */
+	const char *script;          /* insert: the batch script, or NULL; load: ""
+	                              * when one is kept for it (its array's for an
+	                              * index), NULL when none */
 	size_t script_len;
 };
 

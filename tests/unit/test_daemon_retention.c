@@ -6,7 +6,8 @@
  *
  *   - a pending task holds no environment or script in memory; the store
  *     hands them out for RunTask, an array index's script under its
- *     array's id;
+ *     array's id, and an array's index made a task before a restart
+ *     still runs its array's script after it;
  *   - the sweep walks the tasks only when one may be old enough: the
  *     state's bound is the earliest end in memory, kept through ends,
  *     evictions of at most max and a restart that loads ended tasks;
@@ -230,6 +231,46 @@ static void test_env_stays_in_store(void **ts)
 			assert_string_equal(rr.script, "#!/bin/sh\necho array\n");
 		}
 	}
+}
+
+/*
+ * An array's index made a task before a restart runs its array's script
+ * after it: its row has no script of its own (the array's is kept once,
+ * under the array's id), and RunTask asks for one only when the task says
+ * it has one (agentlink.c).
+ */
+static void test_index_script_after_restart(void **ts)
+{
+	struct fix *f = *ts;
+	struct task *a = submit(f, "0-3", "", "#!/bin/sh\necho array\n");
+	uint64_t a_id = a->st.id, head_id = 0;
+	struct task *t;
+	struct show_read sr;
+
+	fix_cpu_node(&f->st, "n1", 1);
+	assert_int_equal(fix_cycle(&f->st), 1);  /* index 0 runs, index 1 is the head */
+	for (size_t i = 0; i < f->st.ntasks; i++)
+		if (f->st.tasks[i]->array_id == a_id && f->st.tasks[i]->array_index == 1)
+			head_id = f->st.tasks[i]->st.id;
+	assert_int_not_equal(head_id, 0);
+	assert_int_not_equal(head_id, a_id);
+	assert_true(state_task_find(&f->st, head_id)->has_script);
+
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	t = state_task_find(&f->st, head_id);
+	assert_non_null(t);
+	assert_int_equal(t->state, TASK_PENDING);
+	assert_true(t->has_script);
+	t = state_task_find(&f->st, a_id);
+	assert_non_null(t);
+	assert_true(t->has_script);
+	/* hpq show of it, read from its row, says so too. */
+	read_show(f, head_id, &sr);
+	assert_non_null(sr.t);
+	assert_true(sr.t->has_script);
+	assert_true(sr.has_script);
+	state_task_free(sr.t);
 }
 
 static void test_evict_bound(void **ts)
@@ -1013,6 +1054,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_env_stays_in_store, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_index_script_after_restart, setup,
+						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_bound, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
