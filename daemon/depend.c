@@ -808,6 +808,32 @@ static bool reaches(struct state *st, const struct task *t, const char *spec, st
 	return false;
 }
 
+size_t depend_gone_indices(const struct state *st, const char *spec, uint64_t *ids,
+			   uint32_t *indices, size_t max)
+{
+	struct dspec d;
+	size_t n = 0;
+	bool ok;
+
+	if (!spec || !*spec || dparse(spec, &d, NULL) < 0)
+		return 0;
+	for (unsigned i = 0; i < d.n && n < max; i++) {
+		const struct dterm *x = &d.v[i];
+		size_t k = 0;
+
+		if (x->type == D_SINGLETON || !x->has_index || array_find(st, x->id) ||
+		    !state_task_gone(st, x->id, &ok))
+			continue;
+		while (k < n && (ids[k] != x->id || indices[k] != x->index))
+			k++;
+		if (k < n)
+			continue;
+		ids[n] = x->id;
+		indices[n++] = x->index;
+	}
+	return n;
+}
+
 int depend_check(struct state *st, struct task *t, const char *spec, struct state_err *e)
 {
 	bool ok;

@@ -22,6 +22,8 @@
 #define HPQD_DEPEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct state;
 struct state_err;
@@ -34,6 +36,16 @@ struct task;
  * exists, and that t is not among what it would wait for, directly or
  * through others (a cycle). Changes nothing. */
 int depend_check(struct state *st, struct task *t, const char *spec, struct state_err *e);
+
+/*
+ * What depend_check cannot check from memory: the terms of spec that name
+ * an index (ID_INDEX) of an id that left memory, which only the store
+ * knows was an array with that index (store_read_indices). Puts at most
+ * max of them in ids and indices, each id and index once; returns how
+ * many (0 when spec does not parse: depend_check says why).
+ */
+size_t depend_gone_indices(const struct state *st, const char *spec, uint64_t *ids,
+			   uint32_t *indices, size_t max);
 
 /*
  * t (PENDING, not held, not in the dispatcher) enters the dispatcher if

@@ -5,7 +5,8 @@
  * Reads answer at once from memory, except `show`, whose checkpoints and
  * events live only in the database: it queues a read behind everything
  * recorded so far and answers from the storage thread's result. Changes
- * answer after their commit.
+ * answer after their commit. A submit whose dependency names an index of
+ * an array that left memory waits for the store to say the array had it.
  *
  * Replies point into the state's own strings instead of copying them;
  * that is safe because they are encoded before the handler returns.
@@ -18,6 +19,7 @@
 #include "agentlink.h"
 #include "array.h"
 #include "context.h"
+#include "depend.h"
 #include "error.h"
 #include "msg.h"
 #include "queue.h"
@@ -32,30 +34,103 @@
 
 #define MAX_CANCEL_IDS SELECT_MAX_IDS /* req_cancel_ids_select takes them all */
 
-int req_submit(struct req *q)
+static int submit_now(struct hpqd *d, struct conn *c, uint64_t id, const Hpq__TaskSpec *spec,
+		      struct state_err *e)
 {
-	const Hpq__SubmitRequest *m = q->env->submit;
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__SubmitReply rep = HPQ__SUBMIT_REPLY__INIT;
 	struct task *t;
-	int r;
+	int r = state_task_submit(&d->state, spec, &c->actor, &t, e);
+
+	if (r < 0)
+		return r;
+	rep.id = t->st.id;
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_SUBMIT_REPLY;
+	env.submit_reply = &rep;
+	server_reply_after_commit(c, &env);
+	return 0;
+}
+
+/*
+ * A submit whose dependency names an index of an array that left memory:
+ * the store says whether the array had it (an index it never had would
+ * otherwise count as completed), then the submit goes on as any other,
+ * from a copy of its spec.
+ */
+struct submit_wait {
+	struct hpqd *d;
+	struct conn *c;
+	uint64_t id;
+	size_t len;
+	uint8_t spec[];
+};
+
+static void on_indices(void *arg, int status, const struct store_index_query *x, size_t n)
+{
+	struct submit_wait *w = arg;
+	struct state_err e = { .msg = "" };
+	Hpq__TaskSpec *spec;
+	int r = 0;
+
+	if (status < 0)
+		r = state_errf(&e, HPQ_ESTORAGE, "cannot read the arrays the dependency names "
+			       "from the state database: try again");
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (x[i].known == STORE_INDEX_NOT_ARRAY)
+			r = state_errf(&e, HPQ_ENOTFOUND, "--dependency: no array %llu",
+				       (unsigned long long)x[i].id);
+		else if (x[i].known == STORE_INDEX_NOT_OF)
+			r = state_errf(&e, HPQ_ENOTFOUND, "--dependency: array %llu has no "
+				       "index %u", (unsigned long long)x[i].id, x[i].index);
+	}
+	/* The disk may have filled meanwhile: refused as it is on arrival. */
+	if (r == 0)
+		r = store_check_writable(w->d->store, e.msg, sizeof(e.msg));
+	if (r == 0) {
+		spec = hpq__task_spec__unpack(NULL, w->len, w->spec);
+		r = spec ? submit_now(w->d, w->c, w->id, spec, &e)
+			 : state_errf(&e, HPQ_EPROTO, "the submit could not be read back");
+		if (spec)
+			hpq__task_spec__free_unpacked(spec, NULL);
+	}
+	if (r == HPQ_EPERM)
+		rights_denied(&w->d->state, &w->c->actor, NULL, e.msg);
+	if (r < 0)
+		server_send_error(w->c, w->id, r, e.msg);
+	server_unref(w->c);
+	free(w);
+}
+
+int req_submit(struct req *q)
+{
+	const Hpq__SubmitRequest *m = q->env->submit;
+	struct store_index_query x[DEPEND_MAX_TERMS];
+	uint64_t ids[DEPEND_MAX_TERMS];
+	uint32_t idx[DEPEND_MAX_TERMS];
+	struct submit_wait *w;
+	size_t n;
 
 	/* A task runs as its submitter: root only where the cluster allows it. */
 	if (q->c->actor.uid == 0 && !q->d->cfg.allow_root_tasks)
 		return state_errf(q->e, HPQ_EPERM, "tasks may not run as root on this cluster: "
 				  "submit as an ordinary user (or set [auth] allow_root_tasks "
 				  "= yes in hpqd.conf)");
-	r = state_task_submit(&q->d->state, m->spec, &q->c->actor, &t, q->e);
-	if (r < 0)
-		return r;
-	rep.id = t->st.id;
-	env.id = q->id;
-	env.body_case = HPQ__ENVELOPE__BODY_SUBMIT_REPLY;
-	env.submit_reply = &rep;
-	server_reply_after_commit(q->c, &env);
+	n = m->spec ? depend_gone_indices(&q->d->state, m->spec->dependency, ids, idx,
+					  DEPEND_MAX_TERMS) : 0;
+	if (!n)
+		return submit_now(q->d, q->c, q->id, m->spec, q->e);
+	for (size_t i = 0; i < n; i++)
+		x[i] = (struct store_index_query){ .id = ids[i], .index = idx[i] };
+	w = xcalloc(1, sizeof(*w) + hpq__task_spec__get_packed_size(m->spec));
+	w->d = q->d;
+	w->c = q->c;
+	w->id = q->id;
+	w->len = hpq__task_spec__pack(m->spec, w->spec);
+	server_ref(q->c);
+	store_read_indices(q->d->store, x, n, on_indices, w);
 	return 0;
 }
-
 
 struct show_req {
 	struct hpqd *d;

@@ -2,9 +2,12 @@
  * store-arrays.c: the arrays table (store.h, array.h): one row per task
  * array, rewritten whenever its pending indices, its % limit or its hold
  * change. A start that leaves old ended tasks in the store loads only
- * the arrays that may still be in memory (ARRAYS_LEFT).
+ * the arrays that may still be in memory (ARRAYS_LEFT). A dependency on
+ * an index of an array that left memory is checked against its row here
+ * (store_read_indices).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -71,6 +74,75 @@ bool store_ranges_have(const char *ranges, uint32_t idx)
 			return false;
 	}
 	return false;
+}
+
+/* ---------------------------------------------------------------- indices named by a dependency */
+
+struct indices_req {
+	store_indices_fn fn;
+	void *arg;
+	size_t n;
+	struct store_index_query q[];
+};
+
+static int index_known(sqlite3 *db, struct store_index_query *x)
+{
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(db, "SELECT spec FROM arrays WHERE id = ?1", -1, &q, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)x->id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		x->known = store_ranges_have(col_text(q, 0), x->index) ? STORE_INDEX_OF
+								       : STORE_INDEX_NOT_OF;
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return rc == SQLITE_ROW ? SQLITE_OK : rc;
+	/* No array row: a task of its own (an array's id has one while any
+	 * of its tasks' rows is kept), or nothing left to tell. */
+	rc = sqlite3_prepare_v2(db, "SELECT array_id FROM tasks WHERE id = ?1", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)x->id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q, 0) != x->id)
+		x->known = STORE_INDEX_NOT_ARRAY;
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int indices_run(struct store *s, void *arg)
+{
+	struct indices_req *r = arg;
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; i < r->n && rc == SQLITE_OK; i++) {
+		r->q[i].known = STORE_INDEX_UNKNOWN;
+		rc = index_known(store_db(s), &r->q[i]);
+	}
+	return rc;
+}
+
+static void indices_done(void *arg, int status)
+{
+	struct indices_req *r = arg;
+
+	r->fn(r->arg, status, r->q, r->n);
+	free(r);
+}
+
+void store_read_indices(struct store *s, const struct store_index_query *q, size_t n,
+			store_indices_fn fn, void *arg)
+{
+	struct indices_req *r = xcalloc(1, sizeof(*r) + n * sizeof(r->q[0]));
+
+	r->fn = fn;
+	r->arg = arg;
+	r->n = n;
+	memcpy(r->q, q, n * sizeof(r->q[0]));
+	store_call_read(s, indices_run, indices_done, r);
 }
 
 static void array_row(sqlite3_stmt *q, const struct store_loader *cb, void *arg)

@@ -506,6 +506,32 @@ void store_read_index_history(struct store *s, uint64_t array_id, uint32_t index
 			      store_make_fn make, store_history_fn fn, void *arg);
 
 /*
+ * What the store knows of index index of id, a task that left memory, for
+ * a dependency on it: the array's spec while its row is kept; else, from
+ * id's own row, that it is no array; else nothing ([tasks] retain deleted
+ * it all, and what is gone cannot be told from what never was).
+ */
+enum store_index_known {
+	STORE_INDEX_UNKNOWN,
+	STORE_INDEX_OF,              /* the array has the index */
+	STORE_INDEX_NOT_OF,          /* the array has no such index */
+	STORE_INDEX_NOT_ARRAY,       /* id is a task of its own, not an array */
+};
+
+struct store_index_query {
+	uint64_t id;
+	uint32_t index;
+	enum store_index_known known;    /* the answer */
+};
+
+typedef void (*store_indices_fn)(void *arg, int status, const struct store_index_query *q,
+				 size_t n);
+/* Answers the n queries of q (copied) from what is committed, or fn gets
+ * status < 0. */
+void store_read_indices(struct store *s, const struct store_index_query *q, size_t n,
+			store_indices_fn fn, void *arg);
+
+/*
  * What RunTask needs that the daemon does not keep in memory: the
  * environment of task task_id (an array's index runs its array's first
  * task's) and the batch script kept under script_id (the task's or its

@@ -17,6 +17,10 @@
  *   - depend_restart: A -> B (afterok) -> C across a daemon restart, then
  *     afternotok (runs after a failure) and afterok with
  *     kill_on_invalid_dep (cancelled, dependency-never-satisfied);
+ *   - depend_gone_index: a dependency on an index of an array that ended
+ *     and left memory is refused when the array never had that index, or
+ *     names an index of a plain task, and taken otherwise, before and
+ *     after a restart;
  *   - long_reply: a job-control reply of 200,000 results streams in
  *     several frames; hpq counts them all.
  */
@@ -430,6 +434,72 @@ static void depend_restart(void **state)
 	h_pass(c);
 }
 
+/* How many tasks hpqd holds in memory (hpq list --all). */
+static size_t in_memory(struct h_cluster *c)
+{
+	json_t *all = h_tasks(c);
+	size_t n = json_array_size(all);
+
+	json_decref(all);
+	return n;
+}
+
+/*
+ * A dependency on an index of an array that ended and left memory is
+ * checked against what the store kept of it, as one on an array still in
+ * memory is: an index it never had is refused (it would otherwise count
+ * as completed, and the task run at once), as is an index of a plain
+ * task; a real index is taken and met. The same after a restart.
+ */
+static void depend_gone_index(void **state)
+{
+	struct h_cluster *c = *state;
+	char dep[64], err[256] = "", want[96];
+	uint64_t a, p, b;
+
+	h_daemon_config(c, "[tasks]\nkeep_finished = 0\n");
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 4, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	a = submit(c, "true", "0-2", false, "", false, err, sizeof(err));
+	p = submit(c, "true", "", false, "", false, err, sizeof(err));
+	assert_true(a && p);
+	assert_true(h_wait_state(c, p, "COMPLETED", 30000));
+	if (!H_WAIT_FOR(c, in_memory(c) == 0, 60000))
+		fail_msg("the ended tasks did not leave hpqd's memory");
+
+	for (int round = 0; round < 2; round++) {
+		snprintf(dep, sizeof(dep), "afterok:%" PRIu64 "_99999", a);
+		err[0] = '\0';
+		assert_int_equal(submit(c, "true", "", false, dep, false, err, sizeof(err)), 0);
+		snprintf(want, sizeof(want), "array %" PRIu64 " has no index 99999", a);
+		if (!strstr(err, want))
+			fail_msg("%s: '%s', not '%s'", dep, err, want);
+		snprintf(dep, sizeof(dep), "afterok:%" PRIu64 "_0", p);
+		err[0] = '\0';
+		assert_int_equal(submit(c, "true", "", false, dep, false, err, sizeof(err)), 0);
+		snprintf(want, sizeof(want), "no array %" PRIu64, p);
+		if (!strstr(err, want))
+			fail_msg("%s: '%s', not '%s'", dep, err, want);
+		/* One term of several is enough to refuse it. */
+		snprintf(dep, sizeof(dep), "afterok:%" PRIu64 "_1:%" PRIu64 "_7", a, a);
+		assert_int_equal(submit(c, "true", "", false, dep, false, err, sizeof(err)), 0);
+		snprintf(dep, sizeof(dep), "afterok:%" PRIu64 "_2", a);
+		b = submit(c, "true", "", false, dep, false, err, sizeof(err));
+		if (!b)
+			fail_msg("%s refused: %s", dep, err);
+		assert_true(h_wait_state(c, b, "COMPLETED", 30000));
+		if (!H_WAIT_FOR(c, in_memory(c) == 0, 60000))
+			fail_msg("task %" PRIu64 " did not leave hpqd's memory", b);
+		if (!round) {
+			assert_int_equal(h_daemon_stop(c, SIGTERM), 0);
+			h_daemon_start(c);
+			assert_true(h_wait_nodes(c, 1, 30000));
+		}
+	}
+	h_pass(c);
+}
+
 /*
  * A job-control reply longer than a frame: a requeue of 200,000 pending
  * indices, none of which runs, answers for each (about 11 MB of results),
@@ -509,6 +579,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(array_limit, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(hold_release, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(depend_restart, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(depend_gone_index, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(long_reply, h_setup, h_teardown),
 	};
 
