@@ -22,6 +22,7 @@
 #include "agentlink.h"
 #include "array.h"
 #include "context.h"
+#include "control.h"
 #include "log.h"
 #include "msg.h"
 #include "server.h"
@@ -157,15 +158,25 @@ static struct task *run_still_unsent(struct run_job *j)
  */
 static void on_start_committed(void *arg, int status, const struct store_run *run)
 {
+	static const struct actor hpqd_actor = { .user = "hpqd", .admin = true, .known = true };
 	struct run_job *j = arg;
 	struct task *t = status == 0 ? run_still_unsent(j) : NULL;
+	struct state_err e;
 
 	if (t && !run) {
-		/* Never sent, so it runs nowhere: back to the queue. */
+		/* Never sent, so it runs nowhere: back to the queue, held. The
+		 * dispatcher would start it again at once, and the same read
+		 * would fail again, attempt after attempt, while nothing else
+		 * got the node. */
 		log_warn("task %llu attempt %u: cannot read its environment from the state "
-			 "database; it is requeued", (unsigned long long)j->task_id, j->attempt);
+			 "database; it is requeued and held: hpq release it once the "
+			 "database reads again", (unsigned long long)j->task_id, j->attempt);
 		t->run_unsent = false;
 		state_task_requeue(&j->d->state, t, "its environment could not be read");
+		if (t->state == TASK_PENDING &&
+		    state_task_hold(&j->d->state, t, false, &hpqd_actor, &e) < 0)
+			log_warn("task %llu: cannot hold it: %s", (unsigned long long)j->task_id,
+				 e.msg);
 	} else if (t) {
 		t->run_unsent = false;
 		send_run(j->d, t, run);

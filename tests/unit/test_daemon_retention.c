@@ -7,7 +7,8 @@
  *   - a pending task holds no environment or script in memory; the store
  *     hands them out for RunTask, an array index's script under its
  *     array's id, and an array's index made a task before a restart
- *     still runs its array's script after it;
+ *     still runs its array's script after it; a start whose environment
+ *     cannot be read goes back to the queue held, not round again;
  *   - the sweep walks the tasks only when one may be old enough: the
  *     state's bound is the earliest end in memory, kept through ends,
  *     evictions of at most max and a restart that loads ended tasks;
@@ -47,6 +48,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "agentlink.h"
 #include "array.h"
 #include "clock.h"
 #include "context.h"
@@ -271,6 +273,83 @@ static void test_index_script_after_restart(void **ts)
 	assert_true(sr.t->has_script);
 	assert_true(sr.has_script);
 	state_task_free(sr.t);
+}
+
+/* Renames table from to to in the database at path, from a connection of
+ * its own, as a damaged page would fail the reads of it. */
+static void rename_table(const char *path, const char *from, const char *to)
+{
+	char sql[128];
+	sqlite3 *db;
+
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s RENAME TO %s", from, to);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * A start whose environment cannot be read from the store (agentlink.c):
+ * its RunTask never leaves, and the task goes back to the queue held, not
+ * to be started again at once with the same failed read, attempt after
+ * attempt. Released once the database reads again, it starts, and its
+ * RunTask has its environment.
+ */
+static void test_unreadable_env_holds(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+	struct run_read rr;
+	struct hpqd d;
+	char err[256] = "";
+	struct task *t;
+	uint64_t id;
+
+	id = submit(f, "", "", NULL)->st.id;
+	fix_commit_close(f);
+	memset(&d, 0, sizeof(d));
+	d.loop = &f->loop;
+	if (store_open(f->path, f->flags, &d.store, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&d.state, d.store);
+	if (state_load(&d.state, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(d.store, &f->loop, NULL, NULL), 0);
+
+	rename_table(f->path, "task_env", "task_env_away");
+	fix_cpu_node(&d.state, "n1", 1);
+	assert_int_equal(fix_cycle(&d.state), 1);
+	t = state_task_find(&d.state, id);
+	assert_int_equal(t->state, TASK_RUNNING);
+	agentlink_run_after_commit(&d, t);
+	store_submit(d.store);
+	while (t->run_unsent)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(t->state, TASK_PENDING);
+	assert_int_equal(t->attempts, 1);
+	assert_true(t->held);
+	assert_int_equal(fix_cycle(&d.state), 0);
+	assert_int_equal(fix_cycle(&d.state), 0);
+	assert_int_equal(t->attempts, 1);
+	fix_commit_store(f, d.store);
+
+	rename_table(f->path, "task_env_away", "task_env");
+	assert_int_equal(state_task_hold(&d.state, t, true, &alice, &e), 0);
+	assert_int_equal(fix_cycle(&d.state), 1);
+	assert_int_equal(t->attempts, 2);
+	fix_commit_store(f, d.store);
+	memset(&rr, 0, sizeof(rr));
+	store_read_run(d.store, id, 0, on_run, &rr);
+	store_submit(d.store);
+	while (!rr.done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(rr.done, 1);
+	assert_int_equal(rr.envc, 3);
+	assert_string_equal(rr.env1, "PATH=/usr/bin:/bin");
+
+	fix_commit_store(f, d.store);
+	state_release(&d.state);
+	fix_close_store(f, d.store);
 }
 
 static void test_evict_bound(void **ts)
@@ -1056,6 +1135,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_stays_in_store, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_index_script_after_restart, setup,
 						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_env_holds, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_bound, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
