@@ -141,7 +141,11 @@ struct show_req {
 	bool from_store;             /* the task's row is read too */
 	uint64_t array_id;           /* ID_INDEX read from the store: its array and index */
 	uint32_t array_index;
+	bool index_pending;          /* ID_INDEX without a task: only its script is read */
 };
+
+static int send_template(struct hpqd *d, struct conn *c, uint64_t id, const struct array *a,
+			 uint32_t index, const struct store_history *h, struct state_err *e);
 
 static void *task_of_row(const struct store_task_row *row, const struct store_checkpoint *newest);
 
@@ -163,6 +167,20 @@ static void on_history(void *arg, int status, const struct store_history *h)
 
 	if (status < 0) {
 		server_send_error(q->c, q->id, status, "cannot read the task's history");
+		goto out;
+	}
+	if (q->index_pending) {
+		const struct array *a = array_find(st, q->array_id);
+		int r;
+
+		if (!a || !a->tmpl || !array_set_has(&a->pending, q->array_index))
+			r = state_errf(&e, HPQ_ESTATE, "%llu_%u started while its script was read: "
+				       "show it again", (unsigned long long)q->array_id,
+				       q->array_index);
+		else
+			r = send_template(q->d, q->c, q->id, a, q->array_index, h, &e);
+		if (r < 0)
+			server_send_error(q->c, q->id, r, e.msg);
 		goto out;
 	}
 	if (!t && q->array_id) {
@@ -262,19 +280,58 @@ static void *task_of_row(const struct store_task_row *row, const struct store_ch
 }
 
 /*
+ * Index index of a, which has no task yet: a's template with that index.
+ * With h, the script read for it (hpq show --script).
+ */
+static int send_template(struct hpqd *d, struct conn *c, uint64_t id, const struct array *a,
+			 uint32_t index, const struct store_history *h, struct state_err *e)
+{
+	struct state *st = &d->state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ShowReply rep = HPQ__SHOW_REPLY__INIT;
+	Hpq__Task task;
+	Hpq__Resources res;
+	struct rights_view view;
+
+	task_to_pb(st, a->tmpl, &task, &res);
+	if (h) {
+		if (!h->script)
+			return state_errf(e, HPQ_ENOTFOUND, "%llu_%u was not submitted as a batch "
+					  "script", (unsigned long long)a->id, index);
+		task.script.data = (uint8_t *)h->script;
+		task.script.len = h->script_len;
+	}
+	rights_view_init(&view, st, &c->actor, d->cfg.private_data);
+	task_redact(&view, a->tmpl, &task);
+	rights_view_release(&view);
+	if (h && task.redacted)
+		return state_errf(e, HPQ_EPERM, "task %llu is %s's: its script is private",
+				  (unsigned long long)a->id, a->tmpl->user);
+	task.id = a->id;
+	task.has_array = true;
+	task.array_id = a->id;
+	task.array_index = index;
+	task.held = a->held;
+	task.reason = (char *)array_pending_reason(st, a);
+	rep.task = &task;
+	env.id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_SHOW_REPLY;
+	env.show_reply = &rep;
+	server_send(c, &env);
+	return 0;
+}
+
+/*
  * ID_INDEX: the index's own task once it is materialized (*task_id), else
- * the array's template with that index, answered here (returns 1).
+ * the array's template with that index, answered here (returns 1), or,
+ * for its script, once that is read from the store (returns 2).
  */
 static int show_array_index(struct req *q, const Hpq__ShowRequest *m, uint64_t *task_id)
 {
 	struct state *st = &q->d->state;
 	const struct array *a = array_find(st, m->id);
 	const struct task *t;
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__ShowReply rep = HPQ__SHOW_REPLY__INIT;
-	Hpq__Task task;
-	Hpq__Resources res;
-	struct rights_view view;
+	int r;
 
 	/* The array ended and left memory: the store has its tasks. */
 	if (!a && state_task_gone(st, m->id, &(bool){ false })) {
@@ -297,22 +354,11 @@ static int show_array_index(struct req *q, const Hpq__ShowRequest *m, uint64_t *
 	if (!a->tmpl || !array_set_has(&a->pending, m->array_index))
 		return state_errf(q->e, HPQ_ENOTFOUND, "array %llu has no index %u",
 				  (unsigned long long)m->id, m->array_index);
-	task_to_pb(st, a->tmpl, &task, &res);
-	rights_view_init(&view, st, &q->c->actor, q->d->cfg.private_data);
-	task_redact(&view, a->tmpl, &task);
-	rights_view_release(&view);
-	task.id = a->id;
-	task.has_array = true;
-	task.array_id = a->id;
-	task.array_index = m->array_index;
-	task.held = a->held;
-	task.reason = (char *)array_pending_reason(st, a);
-	rep.task = &task;
-	env.id = q->id;
-	env.body_case = HPQ__ENVELOPE__BODY_SHOW_REPLY;
-	env.show_reply = &rep;
-	server_send(q->c, &env);
-	return 1;
+	/* The script is its array's, in the store only (as every task's). */
+	if (m->script)
+		return 2;
+	r = send_template(q->d, q->c, q->id, a, m->array_index, NULL, q->e);
+	return r < 0 ? r : 1;
 }
 
 int req_show(struct req *q)
@@ -325,6 +371,18 @@ int req_show(struct req *q)
 	if (m->has_array_index) {
 		int r = show_array_index(q, m, &task_id);
 
+		if (r == 2) {
+			s = xcalloc(1, sizeof(*s));
+			s->d = q->d;
+			s->c = q->c;
+			s->id = q->id;
+			s->array_id = m->id;
+			s->array_index = m->array_index;
+			s->index_pending = true;
+			server_ref(s->c);
+			store_read_history(q->d->store, 0, m->id, on_history, s);
+			return 0;
+		}
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}

@@ -21,6 +21,9 @@
  *     and left memory is refused when the array never had that index, or
  *     names an index of a plain task, and taken otherwise, before and
  *     after a restart;
+ *   - script_restart: hpq show --script of an index without a task prints
+ *     its array's script; an index made a task before a restart runs the
+ *     stored script after it;
  *   - long_reply: a job-control reply of 200,000 results streams in
  *     several frames; hpq counts them all.
  */
@@ -501,6 +504,63 @@ static void depend_gone_index(void **state)
 }
 
 /*
+ * A batch script array: `hpq show --script` of an index that has no task
+ * yet prints the array's script; an index made a task before a restart
+ * (the head that waits) runs the stored script after it, as the others
+ * do, though the file it was submitted from is gone.
+ */
+static void script_restart(void **state)
+{
+	struct h_cluster *c = *state;
+	const char *path = h_path(c, "job.sh");
+	char script[512], idx[48], *out;
+	struct h_out o;
+	struct arr arr;
+	uint64_t a;
+
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\nwhile [ ! -f %s ]; do sleep 0.1; done\n"
+		 "echo from the script > %s/idx.$HPQ_ARRAY_INDEX\n", h_path(c, "go"), c->dir);
+	h_write_file(path, script);
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 1, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	if (h_hpq(c, &o, "submit", "--array", "0-2", "--cpus", "1", "--chdir", c->dir, path,
+		  NULL) != 0)
+		fail_msg("hpq submit %s: %s", path, o.err);
+	a = h_parse_id(o.out);
+	h_out_free(&o);
+	unlink(path);
+
+	snprintf(idx, sizeof(idx), "%" PRIu64 "_2", a);
+	assert_int_equal(h_hpq(c, &o, "show", idx, "--script", NULL), 0);
+	if (strcmp(o.out, script))
+		fail_msg("hpq show --script %s printed '%s'", idx, o.out);
+	h_out_free(&o);
+
+	/* Index 0 runs; index 1 waits as a task of its own. */
+	if (!H_WAIT_FOR(c, (list_array(c, a, &arr), arr.n == 2), 30000))
+		fail_msg("array %" PRIu64 " has %d tasks, not 2", a, arr.n);
+	assert_int_equal(h_daemon_stop(c, SIGTERM), 0);
+	h_daemon_start(c);
+	assert_true(h_wait_nodes(c, 1, 30000));
+	h_write_file(h_path(c, "go"), "");
+	if (!H_WAIT_FOR(c, completed(c, a) == 3, 60000)) {
+		list_array(c, a, &arr);
+		for (int i = 0; i < arr.n; i++)
+			fprintf(stderr, "index %u: %s\n", arr.index[i], arr.state[i]);
+		fail_msg("array %" PRIu64 " did not complete", a);
+	}
+	for (int i = 0; i < 3; i++) {
+		out = h_read_file(h_path(c, "idx.%d", i));
+		if (!out || strcmp(out, "from the script\n"))
+			fail_msg("index %d wrote '%s'", i, out ? out : "(nothing)");
+		free(out);
+	}
+	h_pass(c);
+}
+
+/*
  * A job-control reply longer than a frame: a requeue of 200,000 pending
  * indices, none of which runs, answers for each (about 11 MB of results),
  * in frames of at most HPQ_FRAME_MAX, each but the last with `more`, when
@@ -580,6 +640,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hold_release, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(depend_restart, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(depend_gone_index, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(script_restart, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(long_reply, h_setup, h_teardown),
 	};
 
