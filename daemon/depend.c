@@ -817,13 +817,15 @@ size_t depend_gone_indices(const struct state *st, const char *spec, uint64_t *i
 
 	if (!spec || !*spec || dparse(spec, &d, NULL) < 0)
 		return 0;
-	for (unsigned i = 0; i < d.n && n < max; i++) {
+	for (unsigned i = 0; i < d.n && (n < max || !ids); i++) {
 		const struct dterm *x = &d.v[i];
 		size_t k = 0;
 
 		if (x->type == D_SINGLETON || !x->has_index || array_find(st, x->id) ||
 		    !state_task_gone(st, x->id, &ok))
 			continue;
+		if (!ids)
+			return 1;
 		while (k < n && (ids[k] != x->id || indices[k] != x->index))
 			k++;
 		if (k < n)

@@ -42,7 +42,8 @@ int depend_check(struct state *st, struct task *t, const char *spec, struct stat
  * an index (ID_INDEX) of an id that left memory, which only the store
  * knows was an array with that index (store_read_indices). Puts at most
  * max of them in ids and indices, each id and index once; returns how
- * many (0 when spec does not parse: depend_check says why).
+ * many (0 when spec does not parse: depend_check says why). With ids
+ * NULL, only whether there is one.
  */
 size_t depend_gone_indices(const struct state *st, const char *spec, uint64_t *ids,
 			   uint32_t *indices, size_t max);

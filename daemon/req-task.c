@@ -53,6 +53,47 @@ static int submit_now(struct hpqd *d, struct conn *c, uint64_t id, const Hpq__Ta
 }
 
 /*
+ * What the store said of the array indices a dependency names that memory
+ * could not check (depend_gone_indices): a refusal as depend_check makes
+ * for an array in memory, or 0. Also refused: a disk that filled while the
+ * store was read, as a change is on arrival.
+ */
+static int indices_verdict(struct hpqd *d, int status, const struct store_index_query *x,
+			   size_t n, struct state_err *e)
+{
+	if (status < 0)
+		return state_errf(e, HPQ_ESTORAGE, "cannot read the arrays the dependency names "
+				  "from the state database: try again");
+	for (size_t i = 0; i < n; i++) {
+		if (x[i].known == STORE_INDEX_NOT_ARRAY)
+			return state_errf(e, HPQ_ENOTFOUND, "--dependency: no array %llu",
+					  (unsigned long long)x[i].id);
+		if (x[i].known == STORE_INDEX_NOT_OF)
+			return state_errf(e, HPQ_ENOTFOUND, "--dependency: array %llu has no "
+					  "index %u", (unsigned long long)x[i].id, x[i].index);
+	}
+	return store_check_writable(d->store, e->msg, sizeof(e->msg));
+}
+
+/* Asks the store about the indices dependency names of arrays that left
+ * memory, for fn; returns false, having asked nothing, when there is none. */
+static bool read_gone_indices(struct hpqd *d, const char *dependency, store_indices_fn fn,
+			      void *arg)
+{
+	struct store_index_query x[DEPEND_MAX_TERMS];
+	uint64_t ids[DEPEND_MAX_TERMS];
+	uint32_t idx[DEPEND_MAX_TERMS];
+	size_t n = depend_gone_indices(&d->state, dependency, ids, idx, DEPEND_MAX_TERMS);
+
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (struct store_index_query){ .id = ids[i], .index = idx[i] };
+	store_read_indices(d->store, x, n, fn, arg);
+	return true;
+}
+
+/*
  * A submit whose dependency names an index of an array that left memory:
  * the store says whether the array had it (an index it never had would
  * otherwise count as completed), then the submit goes on as any other,
@@ -71,22 +112,8 @@ static void on_indices(void *arg, int status, const struct store_index_query *x,
 	struct submit_wait *w = arg;
 	struct state_err e = { .msg = "" };
 	Hpq__TaskSpec *spec;
-	int r = 0;
+	int r = indices_verdict(w->d, status, x, n, &e);
 
-	if (status < 0)
-		r = state_errf(&e, HPQ_ESTORAGE, "cannot read the arrays the dependency names "
-			       "from the state database: try again");
-	for (size_t i = 0; i < n && r == 0; i++) {
-		if (x[i].known == STORE_INDEX_NOT_ARRAY)
-			r = state_errf(&e, HPQ_ENOTFOUND, "--dependency: no array %llu",
-				       (unsigned long long)x[i].id);
-		else if (x[i].known == STORE_INDEX_NOT_OF)
-			r = state_errf(&e, HPQ_ENOTFOUND, "--dependency: array %llu has no "
-				       "index %u", (unsigned long long)x[i].id, x[i].index);
-	}
-	/* The disk may have filled meanwhile: refused as it is on arrival. */
-	if (r == 0)
-		r = store_check_writable(w->d->store, e.msg, sizeof(e.msg));
 	if (r == 0) {
 		spec = hpq__task_spec__unpack(NULL, w->len, w->spec);
 		r = spec ? submit_now(w->d, w->c, w->id, spec, &e)
@@ -105,30 +132,22 @@ static void on_indices(void *arg, int status, const struct store_index_query *x,
 int req_submit(struct req *q)
 {
 	const Hpq__SubmitRequest *m = q->env->submit;
-	struct store_index_query x[DEPEND_MAX_TERMS];
-	uint64_t ids[DEPEND_MAX_TERMS];
-	uint32_t idx[DEPEND_MAX_TERMS];
 	struct submit_wait *w;
-	size_t n;
 
 	/* A task runs as its submitter: root only where the cluster allows it. */
 	if (q->c->actor.uid == 0 && !q->d->cfg.allow_root_tasks)
 		return state_errf(q->e, HPQ_EPERM, "tasks may not run as root on this cluster: "
 				  "submit as an ordinary user (or set [auth] allow_root_tasks "
 				  "= yes in hpqd.conf)");
-	n = m->spec ? depend_gone_indices(&q->d->state, m->spec->dependency, ids, idx,
-					  DEPEND_MAX_TERMS) : 0;
-	if (!n)
+	if (!m->spec || !depend_gone_indices(&q->d->state, m->spec->dependency, NULL, NULL, 0))
 		return submit_now(q->d, q->c, q->id, m->spec, q->e);
-	for (size_t i = 0; i < n; i++)
-		x[i] = (struct store_index_query){ .id = ids[i], .index = idx[i] };
 	w = xcalloc(1, sizeof(*w) + hpq__task_spec__get_packed_size(m->spec));
 	w->d = q->d;
 	w->c = q->c;
 	w->id = q->id;
 	w->len = hpq__task_spec__pack(m->spec, w->spec);
 	server_ref(q->c);
-	store_read_indices(q->d->store, x, n, on_indices, w);
+	read_gone_indices(q->d, m->spec->dependency, on_indices, w);
 	return 0;
 }
 
@@ -562,19 +581,85 @@ static struct task *update_task(struct state *st, const char *id, struct state_e
 	return t;
 }
 
-int req_update(struct req *q)
+static int update_now(struct hpqd *d, struct conn *c, uint64_t id, const char *task,
+		      char *const *fields, size_t n, struct state_err *e)
 {
-	const Hpq__UpdateRequest *m = q->env->update;
-	struct state *st = &q->d->state;
+	struct state *st = &d->state;
 	int r;
-	struct task *t = update_task(st, m->id, q->e, &r);
+	struct task *t = update_task(st, task, e, &r);
 
 	if (!t)
 		return r;
-	r = state_task_update(st, t, m->fields, m->n_fields, &q->c->actor, q->e);
+	r = state_task_update(st, t, fields, n, &c->actor, e);
 	if (r == HPQ_EPERM)
-		rights_denied(st, &q->c->actor, t, q->e->msg);
+		rights_denied(st, &c->actor, t, e->msg);
 	if (r == 1)
-		agentlink_limit_after_commit(q->d, t);
-	return req_ok_after_commit(q, r);
+		agentlink_limit_after_commit(d, t);
+	if (r < 0)
+		return r;
+	server_ok_after_commit(c, id);
+	return 0;
+}
+
+/* An update whose dependency names an index of an array that left memory
+ * (as a submit's, submit_wait): from a copy of its id and fields. */
+struct update_wait {
+	struct hpqd *d;
+	struct conn *c;
+	uint64_t id;
+	char *task;
+	char **fields;
+	size_t n;
+};
+
+static void on_update_indices(void *arg, int status, const struct store_index_query *x,
+			      size_t n)
+{
+	struct update_wait *w = arg;
+	struct state_err e = { .msg = "" };
+	int r = indices_verdict(w->d, status, x, n, &e);
+
+	if (r == 0)
+		r = update_now(w->d, w->c, w->id, w->task, w->fields, w->n, &e);
+	if (r < 0)
+		server_send_error(w->c, w->id, r, e.msg);
+	server_unref(w->c);
+	free(w->task);
+	for (size_t i = 0; i < w->n; i++)
+		free(w->fields[i]);
+	free(w->fields);
+	free(w);
+}
+
+/* The dependency fields sets (the last one counts), or NULL. */
+static const char *update_dependency(char *const *fields, size_t n)
+{
+	const char *dep = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(fields[i], "dependency=", 11))
+			dep = fields[i] + 11;
+	return dep;
+}
+
+int req_update(struct req *q)
+{
+	const Hpq__UpdateRequest *m = q->env->update;
+	const char *dep = update_dependency(m->fields, m->n_fields);
+	struct update_wait *w;
+
+	if (!dep || !depend_gone_indices(&q->d->state, dep, NULL, NULL, 0))
+		return update_now(q->d, q->c, q->id, m->id, m->fields, m->n_fields, q->e);
+	w = xcalloc(1, sizeof(*w));
+	w->d = q->d;
+	w->c = q->c;
+	w->id = q->id;
+	w->task = xstrdup(m->id);
+	w->n = m->n_fields;
+	w->fields = xcalloc(w->n, sizeof(*w->fields));
+	for (size_t i = 0; i < w->n; i++)
+		w->fields[i] = xstrdup(m->fields[i]);
+	server_ref(q->c);
+	read_gone_indices(q->d, dep, on_update_indices, w);
+	return 0;
 }

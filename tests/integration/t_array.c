@@ -18,9 +18,9 @@
  *     afternotok (runs after a failure) and afterok with
  *     kill_on_invalid_dep (cancelled, dependency-never-satisfied);
  *   - depend_gone_index: a dependency on an index of an array that ended
- *     and left memory is refused when the array never had that index, or
- *     names an index of a plain task, and taken otherwise, before and
- *     after a restart;
+ *     and left memory, at submit or by hpq update, is refused when the
+ *     array never had that index, or names an index of a plain task, and
+ *     taken otherwise, before and after a restart;
  *   - script_restart: hpq show --script of an index without a task prints
  *     its array's script; an index made a task before a restart runs the
  *     stored script after it;
@@ -457,7 +457,8 @@ static size_t in_memory(struct h_cluster *c)
 static void depend_gone_index(void **state)
 {
 	struct h_cluster *c = *state;
-	char dep[64], err[256] = "", want[96];
+	char dep[64], err[256] = "", want[96], field[96];
+	struct h_out o;
 	uint64_t a, p, b;
 
 	h_daemon_config(c, "[tasks]\nkeep_finished = 0\n");
@@ -487,6 +488,21 @@ static void depend_gone_index(void **state)
 		/* One term of several is enough to refuse it. */
 		snprintf(dep, sizeof(dep), "afterok:%" PRIu64 "_1:%" PRIu64 "_7", a, a);
 		assert_int_equal(submit(c, "true", "", false, dep, false, err, sizeof(err)), 0);
+		/* hpq update of a held task's dependency: the same. */
+		b = submit(c, "true", "", true, "", false, err, sizeof(err));
+		assert_true(b != 0);
+		snprintf(field, sizeof(field), "dependency=afterok:%" PRIu64 "_99999", a);
+		assert_int_not_equal(h_hpq(c, &o, "update", h_id(b), field, NULL), 0);
+		snprintf(want, sizeof(want), "array %" PRIu64 " has no index 99999", a);
+		if (!strstr(o.err, want))
+			fail_msg("update %s: '%s', not '%s'", field, o.err, want);
+		h_out_free(&o);
+		snprintf(field, sizeof(field), "dependency=afterok:%" PRIu64 "_1", a);
+		if (h_hpq(c, &o, "update", h_id(b), field, NULL) != 0)
+			fail_msg("update %s: %s", field, o.err);
+		h_out_free(&o);
+		assert_int_equal(h_hpq(c, NULL, "cancel", h_id(b), NULL), 0);
+
 		snprintf(dep, sizeof(dep), "afterok:%" PRIu64 "_2", a);
 		b = submit(c, "true", "", false, dep, false, err, sizeof(err));
 		if (!b)
