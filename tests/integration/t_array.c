@@ -23,7 +23,8 @@
  *     taken otherwise, before and after a restart;
  *   - script_restart: hpq show --script of an index without a task prints
  *     its array's script; an index made a task before a restart runs the
- *     stored script after it;
+ *     stored script after it; attempt 2 of a requeued index runs it with
+ *     the same environment;
  *   - long_reply: a job-control reply of 200,000 results streams in
  *     several frames; hpq counts them all.
  */
@@ -519,11 +520,22 @@ static void depend_gone_index(void **state)
 	h_pass(c);
 }
 
+/* Task id's first attempt is over: it waits in the queue or runs again. */
+static bool requeued(struct h_cluster *c, uint64_t id)
+{
+	json_t *t = h_task(c, id);
+	bool r = !strcmp(h_str(t, "state"), "PENDING") || h_int(t, "attempts") >= 2;
+
+	json_decref(t);
+	return r;
+}
+
 /*
  * A batch script array: `hpq show --script` of an index that has no task
  * yet prints the array's script; an index made a task before a restart
  * (the head that waits) runs the stored script after it, as the others
- * do, though the file it was submitted from is gone.
+ * do, though the file it was submitted from is gone; an index requeued
+ * after the restart runs it again, in attempt 2, with its environment.
  */
 static void script_restart(void **state)
 {
@@ -535,14 +547,15 @@ static void script_restart(void **state)
 	uint64_t a;
 
 	snprintf(script, sizeof(script),
-		 "#!/bin/sh\nwhile [ ! -f %s ]; do sleep 0.1; done\n"
-		 "echo from the script > %s/idx.$HPQ_ARRAY_INDEX\n", h_path(c, "go"), c->dir);
+		 "#!/bin/sh\necho start $HPQ_ATTEMPT $HPQ_SPEC_VAR >> %s/idx.$HPQ_ARRAY_INDEX\n"
+		 "while [ ! -f %s ]; do sleep 0.1; done\n"
+		 "echo end >> %s/idx.$HPQ_ARRAY_INDEX\n", c->dir, h_path(c, "go"), c->dir);
 	h_write_file(path, script);
 	h_daemon_start(c);
 	h_agent_start(c, "node1", 0, 1, "1G");
 	assert_true(h_wait_nodes(c, 1, 30000));
-	if (h_hpq(c, &o, "submit", "--array", "0-2", "--cpus", "1", "--chdir", c->dir, path,
-		  NULL) != 0)
+	if (h_hpq(c, &o, "submit", "--array", "0-2", "--cpus", "1", "--chdir", c->dir,
+		  "--export", "ALL,HPQ_SPEC_VAR=kept", path, NULL) != 0)
 		fail_msg("hpq submit %s: %s", path, o.err);
 	a = h_parse_id(o.out);
 	h_out_free(&o);
@@ -560,6 +573,12 @@ static void script_restart(void **state)
 	assert_int_equal(h_daemon_stop(c, SIGTERM), 0);
 	h_daemon_start(c);
 	assert_true(h_wait_nodes(c, 1, 30000));
+	/* Index 0, adopted, is requeued: its attempt 2 runs the same script
+	 * with the same environment. */
+	snprintf(idx, sizeof(idx), "%" PRIu64 "_0", a);
+	assert_int_equal(h_hpq(c, NULL, "requeue", idx, NULL), 0);
+	if (!H_WAIT_FOR(c, requeued(c, a), 60000))
+		fail_msg("%s was not requeued", idx);
 	h_write_file(h_path(c, "go"), "");
 	if (!H_WAIT_FOR(c, completed(c, a) == 3, 60000)) {
 		list_array(c, a, &arr);
@@ -569,7 +588,8 @@ static void script_restart(void **state)
 	}
 	for (int i = 0; i < 3; i++) {
 		out = h_read_file(h_path(c, "idx.%d", i));
-		if (!out || strcmp(out, "from the script\n"))
+		if (!out || strcmp(out, i ? "start 1 kept\nend\n"
+					  : "start 1 kept\nstart 2 kept\nend\n"))
 			fail_msg("index %d wrote '%s'", i, out ? out : "(nothing)");
 		free(out);
 	}
