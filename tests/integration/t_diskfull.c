@@ -15,6 +15,10 @@
  *   fails its commit (the check before it passed). hpqd keeps running,
  *   degraded, refuses the next submit, and answers the large one only
  *   once the space is back and its commit went through; it is durable.
+ * - large_start_on_a_nearly_full_disk: the same submit where an agent
+ *   waits fails its commit with its start; once the space is back the
+ *   task's environment and arguments (1.8 MB) are read for its RunTask,
+ *   and it runs with all of them.
  * - start_on_full_disk: hpqd started on a full disk (no room even for the
  *   database's -shm file) serves reads, degraded, and resumes by itself.
  * - agent_report_waits: a task ends while the disk is full. Its agent's
@@ -540,6 +544,80 @@ static void large_submit_on_a_nearly_full_disk(void **state)
 	h_pass(c);
 }
 
+/*
+ * A large task submitted where an agent waits, on a nearly full disk: its
+ * submit and its start fail their commit together. Once the space is
+ * back they commit, the environment and arguments (1.8 MB, near [limits]
+ * max_task_bytes) are read for its RunTask then, and the task runs with
+ * every one of them.
+ */
+static void large_start_on_a_nearly_full_disk(void **state)
+{
+	struct fixture *f = *state;
+	struct h_cluster *c = f->c;
+	char out_path[256], *out, *arg;
+	const char *argv[BIG_ARGS + 10];
+	uint64_t id;
+	pid_t pid;
+	int n = 0, status;
+
+	h_daemon_config(c, ROOT_TASKS "[limits]\nmax_task_bytes = 2M\n");
+	use_tmpfs(f);
+	assert_true(start_hpqd(f, false));
+	h_agent_start(c, "node1", 0, 1, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	fill(f->state, 700 << 10);
+	assert_true(writable(c));
+
+	arg = malloc(BIG_ARG + 1);
+	assert_non_null(arg);
+	memset(arg, 'x', BIG_ARG);
+	arg[BIG_ARG] = '\0';
+	argv[n++] = h_bin("hpq");
+	argv[n++] = "submit";
+	argv[n++] = "--";
+	argv[n++] = "sh";
+	argv[n++] = "-c";
+	argv[n++] = "[ $# -eq 9 ] && [ ${#1} -eq 100000 ] && [ ${#BIG0} -eq 100000 ] && "
+		    "[ ${#BIG8} -eq 100000 ]";
+	argv[n++] = "sh";
+	for (int i = 0; i < BIG_ARGS; i++)
+		argv[n++] = arg;
+	argv[n] = NULL;
+	snprintf(out_path, sizeof(out_path), "%s", h_path(c, "big-start.out"));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		setenv("HPQ_SOCKET", c->sock, 1);
+		unsetenv("HPQ_SERVER");
+		for (int i = 0; i < BIG_ARGS; i++) {
+			char name[16];
+
+			snprintf(name, sizeof(name), "BIG%d", i);
+			setenv(name, arg, 1);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (!H_WAIT_FOR(c, c->hpqd == 0 || degraded(c, NULL), 30000) || c->hpqd == 0)
+		fail_msg("hpqd is not degraded after a commit larger than the disk");
+	unfill(f->state);
+	status = h_wait_child(c, pid, 40000);
+	out = h_read_file(out_path);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the large submit: status %#x, output '%s'", status, out ? out : "");
+	id = h_parse_id(out);
+	free(out);
+	free(arg);
+	assert_true(id != 0);
+	assert_true(h_wait_state(c, id, "COMPLETED", 60000));
+	h_pass(c);
+}
+
 static void start_on_full_disk(void **state)
 {
 	struct fixture *f = *state;
@@ -693,6 +771,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(full_while_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(large_submit_on_a_nearly_full_disk, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(large_start_on_a_nearly_full_disk, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(start_on_full_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_report_waits, setup, teardown),
