@@ -1,7 +1,8 @@
 /*
  * t_gang: a task over several nodes starts on all of them together or
  * not at all. A 2-node gang on two idle agents runs once per node with
- * HPQ_NODE_RANK 0 and 1, HPQ_NNODES=2 and one HPQ_MASTER_ADDR; the same
+ * HPQ_NODE_RANK 0 and 1, HPQ_NNODES=2, one HPQ_MASTER_ADDR and the
+ * environment it was submitted with on every node; the same
  * gang waits while one node is busy and starts when it frees up; a 3-node
  * gang on a 2-node cluster is refused at submit as impossible, and runs
  * once a third agent has joined.
@@ -13,7 +14,10 @@
 
 #include "harness.h"
 
-#define GANG_CMD "echo \"gang rank=$HPQ_NODE_RANK nnodes=$HPQ_NNODES master=$HPQ_MASTER_ADDR\""
+#define GANG_CMD "echo \"gang rank=$HPQ_NODE_RANK nnodes=$HPQ_NNODES master=$HPQ_MASTER_ADDR" \
+		 " var=$HPQ_GANG_VAR\""
+/* Exported at submit (hpq's own environment): every node's rank gets it. */
+#define GANG_VAR "from-the-submit"
 
 /* Checks a finished gang of n nodes: distinct nodes, each log has its own
  * rank line, all ranks 0..n-1 present, one master address. */
@@ -32,7 +36,7 @@ static void check_gang(struct h_cluster *c, uint64_t id, int n)
 		const char *node = json_string_value(json_array_get(names, i));
 		char *log, *line = NULL;
 		int rank, nn;
-		char m[128];
+		char m[128], v[64];
 
 		assert_non_null(node);
 		for (int k = 0; k < i; k++)
@@ -41,9 +45,14 @@ static void check_gang(struct h_cluster *c, uint64_t id, int n)
 		/* At a line start: the agent's header line quotes the command. */
 		if (!log || !(line = strstr(log, "\ngang rank=")))
 			fail_msg("gang %" PRIu64 ": no rank line in %s's log", id, node);
-		m[0] = '\0';
-		assert_true(sscanf(line, "\ngang rank=%d nnodes=%d master=%127s", &rank, &nn, m) >= 2);
+		m[0] = v[0] = '\0';
+		assert_true(sscanf(line, "\ngang rank=%d nnodes=%d master=%127s var=%63s", &rank,
+				   &nn, m, v) >= 2);
 		assert_int_equal(nn, n);
+		/* The environment, read from the state database once for all ranks. */
+		if (strcmp(v, GANG_VAR))
+			fail_msg("gang %" PRIu64 ": rank %d on %s got HPQ_GANG_VAR '%s'", id, rank,
+				 node, v);
 		assert_true(rank >= 0 && rank < n);
 		assert_false(seen[rank]);
 		seen[rank] = true;
@@ -133,6 +142,8 @@ static void gang(void **state)
 	struct h_cluster *c = *state;
 	uint64_t id, blocker;
 	struct h_out o;
+
+	setenv("HPQ_GANG_VAR", GANG_VAR, 1);
 	char ids[32];
 
 	h_daemon_start(c);
