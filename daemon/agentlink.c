@@ -151,6 +151,19 @@ static struct task *run_still_unsent(struct run_job *j)
 	return NULL;
 }
 
+/* The pending rest of t's array, if any, held by hpqd. */
+static void hold_rest(struct hpqd *d, const struct task *t)
+{
+	struct array *a = t->array_id ? array_find(&d->state, t->array_id) : NULL;
+
+	if (!a || a->held || array_set_empty(&a->pending))
+		return;
+	array_set_held(&d->state, a, true);
+	state_event(&d->state, "hold", a->tmpl, NULL, "hpqd", "%llu pending indices of array "
+		    "%llu held: its environment could not be read",
+		    (unsigned long long)array_set_count(&a->pending), (unsigned long long)a->id);
+}
+
 /*
  * The START is committed, and the environment and script (task.c does
  * not keep them in memory while a task waits in the queue) were read in
@@ -169,10 +182,14 @@ static void on_start_committed(void *arg, int status, const struct store_run *ru
 		 * would fail again, attempt after attempt, while nothing else
 		 * got the node. */
 		log_warn("task %llu attempt %u: cannot read its environment from the state "
-			 "database; it is requeued and held: hpq release it once the "
-			 "database reads again", (unsigned long long)j->task_id, j->attempt);
+			 "database; it is requeued and held (with its array's pending "
+			 "rest): hpq release them once the database reads again",
+			 (unsigned long long)j->task_id, j->attempt);
 		t->run_unsent = false;
 		state_task_requeue(&j->d->state, t, "its environment could not be read");
+		/* An array's indices all read its first task's: its rest waits too,
+		 * rather than each index being made a task to fail the same way. */
+		hold_rest(j->d, t);
 		if (t->state == TASK_PENDING &&
 		    state_task_hold(&j->d->state, t, false, &hpqd_actor, &e) < 0)
 			log_warn("task %llu: cannot hold it: %s", (unsigned long long)j->task_id,

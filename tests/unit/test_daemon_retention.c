@@ -8,7 +8,8 @@
  *     hands them out for RunTask, an array index's script under its
  *     array's id, and an array's index made a task before a restart
  *     still runs its array's script after it; a start whose environment
- *     cannot be read goes back to the queue held, not round again;
+ *     cannot be read goes back to the queue held, not round again, an
+ *     array's index with its array's pending rest;
  *   - the sweep walks the tasks only when one may be old enough: the
  *     state's bound is the earliest end in memory, kept through ends,
  *     evictions of at most max and a restart that loads ended tasks;
@@ -347,6 +348,57 @@ static void test_unreadable_env_holds(void **ts)
 	assert_int_equal(rr.envc, 3);
 	assert_string_equal(rr.env1, "PATH=/usr/bin:/bin");
 
+	fix_commit_store(f, d.store);
+	state_release(&d.state);
+	fix_close_store(f, d.store);
+}
+
+/* The same for an array's index: its pending rest is held with it, not
+ * made a task index by index to fail the same way. */
+static void test_unreadable_env_holds_array(void **ts)
+{
+	struct fix *f = *ts;
+	struct hpqd d;
+	char err[256] = "";
+	struct array *a;
+	struct task *t;
+	uint64_t id;
+
+	id = submit(f, "0-99", "", "#!/bin/sh\necho array\n")->st.id;
+	fix_commit_close(f);
+	memset(&d, 0, sizeof(d));
+	d.loop = &f->loop;
+	if (store_open(f->path, f->flags, &d.store, err, sizeof(err)) < 0)
+		fail_msg("store_open: %s", err);
+	state_init(&d.state, d.store);
+	if (state_load(&d.state, err, sizeof(err)) < 0)
+		fail_msg("state_load: %s", err);
+	assert_int_equal(store_start(d.store, &f->loop, NULL, NULL), 0);
+
+	rename_table(f->path, "task_env", "task_env_away");
+	fix_cpu_node(&d.state, "n1", 1);
+	/* Each start's read fails (the head that already waited starts too). */
+	for (int i = 0; i < 5 && fix_cycle(&d.state); i++) {
+		for (size_t k = 0; k < d.state.ntasks; k++) {
+			t = d.state.tasks[k];
+			if (!t->run_unsent)
+				continue;
+			agentlink_run_after_commit(&d, t);
+			store_submit(d.store);
+			while (t->run_unsent)
+				uv_run(&f->loop, UV_RUN_ONCE);
+		}
+	}
+	assert_int_equal(fix_cycle(&d.state), 0);
+	a = array_find(&d.state, id);
+	assert_non_null(a);
+	assert_true(a->held);
+	/* index 0 and at most the head that waited already, both held */
+	assert_true(d.state.ntasks <= 2);
+	for (size_t k = 0; k < d.state.ntasks; k++)
+		assert_true(d.state.tasks[k]->held);
+
+	rename_table(f->path, "task_env_away", "task_env");
 	fix_commit_store(f, d.store);
 	state_release(&d.state);
 	fix_close_store(f, d.store);
@@ -1136,6 +1188,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_script_after_restart, setup,
 						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_env_holds, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_env_holds_array, setup,
+						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_bound, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_show_depend, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
