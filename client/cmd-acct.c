@@ -3,9 +3,10 @@
  * store, filtered there by end time, user, team, state and name, with what
  * they used: elapsed time, GPU-hours (worked out here: GPUs per node x
  * nodes x elapsed), CPU time and peak memory (measured by the agent's
- * cgroup), attempts and preemptions. A table for people, --csv and --json
- * for programs; the column names of --format are the CSV header and the
- * JSON keys' stems.
+ * cgroup), attempts and preemptions; an array's indices that a cancel
+ * dropped before they were tasks, as one row (12_[5-99]). A table for
+ * people, --csv and --json for programs; the column names of --format are
+ * the CSV header and the JSON keys' stems.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +222,9 @@ const struct cmd_entry cmd_acct_entry = {
 		"(2026-12-04), a date and time in local time (2026-12-04T10:00), now, or\n"
 		"how long ago (2h, 7d). GPU-hours are GPUs per node x nodes x the elapsed\n"
 		"time of the last attempt; CPU time and peak memory are measured where the\n"
-		"node confines its tasks (cgroup v2), else 0.\n\n"
+		"node confines its tasks (cgroup v2), else 0. An array's indices that a\n"
+		"cancel dropped before they were tasks are one row, ID_[RANGES] (12_[5-99]),\n"
+		"CANCELLED, never started, ending when they were dropped.\n\n"
 		"options:\n"
 		"  --since TIME      tasks that ended at or after TIME\n"
 		"  --until TIME      tasks that ended before TIME\n"
@@ -239,7 +242,8 @@ const struct cmd_entry cmd_acct_entry = {
 		"  --csv             CSV (RFC 4180 quoting) with the column names as header;\n"
 		"                    seconds, bytes and UTC times\n"
 		"  --json            a JSON array of objects: id, task (ID_INDEX), array_id,\n"
-		"                    array_index, name, user, team, class, pool, state,\n"
+		"                    array_index, array_spec (an array's dropped indices),\n"
+		"                    name, user, team, class, pool, state,\n"
 		"                    exit_code, reason, submit_time, start_time, end_time,\n"
 		"                    elapsed (s), nodes, node_names, per_node, gpus, gpu_hours,\n"
 		"                    cpu_time (s), peak_mem (bytes), attempts, preemptions\n\n"

@@ -365,14 +365,21 @@ json_t *task_acct_json(const Hpq__Task *t, int64_t now_ms)
 	json_t *o = json_object(), *a = json_array();
 	uint32_t nodes = t->nodes ? t->nodes : 1;
 	uint32_t gpus = t->per_node ? t->per_node->gpus : 0;
-	char buf[128];
+	bool spec = t->array_spec && t->array_spec[0];
+	/* An array's indices dropped before they were tasks: "12_[5-99]",
+	 * of any length */
+	char *id = task_cell(t, COL_ID, true, now_ms);
 
 	json_object_set_new(o, "id", json_integer((json_int_t)t->id));
-	json_object_set_new(o, "task", json_string(task_id_text(t, buf, sizeof(buf))));
-	json_object_set_new(o, "array_id", t->has_array ? json_integer((json_int_t)t->array_id)
-							: json_null());
-	json_object_set_new(o, "array_index", t->has_array ? json_integer(t->array_index)
-							   : json_null());
+	json_object_set_new(o, "task", json_string(id));
+	free(id);
+	json_object_set_new(o, "array_id", t->has_array || spec
+						   ? json_integer((json_int_t)t->array_id)
+						   : json_null());
+	json_object_set_new(o, "array_index", t->has_array && !spec
+						      ? json_integer(t->array_index)
+						      : json_null());
+	json_object_set_new(o, "array_spec", spec ? acct_str(t->array_spec) : json_null());
 	json_object_set_new(o, "name", acct_str(t->name));
 	json_object_set_new(o, "user", acct_str(t->user));
 	json_object_set_new(o, "team", acct_str(t->team));

@@ -108,11 +108,33 @@ int req_log_request(struct req *q)
 #define ACCT_MAX_LIMIT 100000
 /* Room left in a frame for the envelope around the rows. */
 #define ACCT_BUDGET (HPQ_FRAME_MAX - 65536)
+/* An array's dropped indices are ranges of any length (a cancel of every
+ * third index leaves one per index): a record shows at most this much of
+ * them, cut at a range and ending in "...", so that one array cannot
+ * crowd every other record out of the frame. */
+#define ACCT_DROPPED_MAX 4096
 
 struct acct_req {
 	struct conn *c;
 	uint64_t id;
 };
+
+/* An array's dropped ranges as its record shows them: ACCT_DROPPED_MAX. */
+static char *acct_dropped_text(const char *ranges)
+{
+	size_t len = strlen(ranges);
+	char *s;
+
+	if (len <= ACCT_DROPPED_MAX)
+		return xstrdup(ranges);
+	len = ACCT_DROPPED_MAX;
+	while (len > 0 && ranges[len] != ',')
+		len--;
+	s = xmalloc(len + 5);
+	memcpy(s, ranges, len);
+	strcpy(s + len, len ? ",..." : "...");
+	return s;
+}
 
 static void on_acct(void *arg, int status, const struct store_acct_list *l)
 {
@@ -121,6 +143,7 @@ static void on_acct(void *arg, int status, const struct store_acct_list *l)
 	Hpq__AcctReply rep = HPQ__ACCT_REPLY__INIT;
 	Hpq__Task *tasks = NULL, **ptrs = NULL;
 	Hpq__Resources *res = NULL;
+	char **specs = NULL;
 	size_t n = 0, bytes = 0, skip = 0;
 
 	if (status < 0) {
@@ -132,6 +155,7 @@ static void on_acct(void *arg, int status, const struct store_acct_list *l)
 		tasks = xcalloc(l->n, sizeof(*tasks));
 		res = xcalloc(l->n, sizeof(*res));
 		ptrs = xcalloc(l->n, sizeof(*ptrs));
+		specs = xcalloc(l->n, sizeof(*specs));
 	}
 	/* Oldest first; when the frame cannot hold them all, keep the newest. */
 	for (size_t i = l->n; i-- > 0;) {
@@ -163,6 +187,8 @@ static void on_acct(void *arg, int status, const struct store_acct_list *l)
 		t->has_array = a->array_id != 0;
 		t->array_id = a->array_id;
 		t->array_index = a->array_index;
+		if (a->dropped && *a->dropped)
+			t->array_spec = specs[i] = acct_dropped_text(a->dropped);
 		t->peak_mem = a->peak_mem;
 		t->cpu_usec = a->cpu_usec;
 		t->preemptions = a->preemptions;
@@ -186,6 +212,9 @@ static void on_acct(void *arg, int status, const struct store_acct_list *l)
 	free(tasks);
 	free(res);
 	free(ptrs);
+	for (size_t i = 0; specs && i < l->n; i++)
+		free(specs[i]);
+	free(specs);
 out:
 	server_unref(r->c);
 	free(r);

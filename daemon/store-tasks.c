@@ -557,6 +557,37 @@ struct acct_req {
 	void *arg;
 };
 
+/*
+ * An array's indices that a cancel dropped before they had tasks of their
+ * own (arrays.dropped) are one record, as Slurm's sacct shows an array's
+ * cancelled pending rest (12_[5-99]): its first task's request (the
+ * template every index was made from), CANCELLED, never started. They end
+ * when they were dropped. No column keeps that: it is the time of the
+ * newest of the array's drops that recorded an event (control.c: kind
+ * cancel on its first task, "N pending indices of array A cancelled"),
+ * else, its events deleted by [events] retain or dropped with no event of
+ * its own (depend.c, kill_on_invalid_dep), the newest end of the array's
+ * tasks, which ended with them, else its submit. An array whose first
+ * task [tasks] retain deleted has no record: what it asked for is gone.
+ */
+#define DROPPED_END \
+	"coalesce((SELECT max(e.time) FROM events e WHERE e.task_id = a.id AND e.kind = 'cancel'" \
+	" AND e.message LIKE '% pending indices of array %'), (SELECT nullif(max(x.end_time), 0)" \
+	" FROM tasks x WHERE x.array_id = a.id AND x.array_id != 0), t.submit_time)"
+#define ACCT_DROPPED \
+	"SELECT id, name, team, user, class, pool, state, reason, nnodes, gpus, cpus, mem," \
+	" node_names, attempts, submit_time, start_time, end_time, exit_code, time_limit_s," \
+	" array_id, array_index, peak_mem, cpu_usec, preemptions, dropped FROM (SELECT t.id," \
+	" t.name, t.team, t.user, t.class, t.pool, 'CANCELLED' AS state," \
+	" 'cancelled while pending' AS reason, t.nnodes, t.gpus, t.cpus, t.mem," \
+	" '' AS node_names, 0 AS attempts, t.submit_time, 0 AS start_time, " \
+	DROPPED_END " AS end_time, NULL AS exit_code, t.time_limit_s, a.id AS array_id," \
+	" 0 AS array_index, 0 AS peak_mem, 0 AS cpu_usec, 0 AS preemptions, a.dropped AS dropped" \
+	" FROM arrays a CROSS JOIN tasks t ON t.id = a.id WHERE a.dropped != ''" \
+	" AND (?3 IS NULL OR t.user = ?3) AND (?4 IS NULL OR t.team = ?4)" \
+	" AND (?5 IS NULL OR t.name = ?5) AND (?6 IS NULL OR instr(?6, ',CANCELLED,') > 0))" \
+	" WHERE end_time >= ?1 AND (?2 = 0 OR end_time < ?2)"
+
 static void acct_row_free(struct store_acct_row *r)
 {
 	free(r->name);
@@ -566,6 +597,7 @@ static void acct_row_free(struct store_acct_row *r)
 	free(r->pool);
 	free(r->state);
 	free(r->reason);
+	free(r->dropped);
 	for (size_t i = 0; i < r->n_node_names; i++)
 		free(r->node_names[i]);
 	free(r->node_names);
@@ -588,12 +620,14 @@ static int acct_run(struct store *s, void *arg)
 	rc = sqlite3_prepare_v2(db,
 		"SELECT id, name, team, user, class, pool, state, reason, nnodes, gpus, cpus, mem,"
 		" node_names, attempts, submit_time, start_time, end_time, exit_code, time_limit_s,"
-		" array_id, array_index, peak_mem, cpu_usec, preemptions FROM tasks"
+		" array_id, array_index, peak_mem, cpu_usec, preemptions, '' AS dropped FROM tasks"
 		" WHERE end_time != 0 AND end_time >= ?1 AND (?2 = 0 OR end_time < ?2)"
 		" AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR team = ?4)"
 		" AND (?5 IS NULL OR name = ?5)"
 		" AND (?6 IS NULL OR instr(?6, ',' || state || ',') > 0)"
-		" ORDER BY id DESC LIMIT ?7", -1, &q, NULL);
+		" UNION ALL "
+		ACCT_DROPPED
+		" ORDER BY id DESC, dropped DESC LIMIT ?7", -1, &q, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, f->since_ms);
 		sqlite3_bind_int64(q, 2, f->until_ms);
@@ -649,6 +683,7 @@ static int acct_run(struct store *s, void *arg)
 				.peak_mem = (uint64_t)sqlite3_column_int64(q, 21),
 				.cpu_usec = (uint64_t)sqlite3_column_int64(q, 22),
 				.preemptions = (uint32_t)sqlite3_column_int64(q, 23),
+				.dropped = col_dup(q, 24),
 			};
 			col_strv_free(&nodes);
 			r->l.n = n;

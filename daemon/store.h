@@ -567,7 +567,10 @@ void store_tasks_prune(struct store *s, int64_t before_ms, uint32_t max_rows, st
  * hpq acct: ended tasks whose end falls in [since_ms, until_ms) (until 0:
  * no bound), of a user, team and name where those are set, in one of the
  * states (a ",COMPLETED,FAILED," list; NULL: every final state). The
- * newest limit of them by id, handed out oldest first.
+ * newest limit of them by id, handed out oldest first. An array's indices
+ * that a cancel dropped before they were tasks are one more row of its id
+ * (after its first task's), CANCELLED, never started, with dropped their
+ * ranges ("5-99,120") and end_ms when they were dropped (store-tasks.c).
  */
 struct store_acct_filter {
 	int64_t since_ms, until_ms;
@@ -579,6 +582,7 @@ struct store_acct_row {
 	uint64_t id, array_id;
 	uint32_t array_index;
 	char *name, *team, *user, *cls, *pool, *state, *reason;
+	char *dropped;                   /* "" but for an array's dropped indices */
 	char **node_names;
 	size_t n_node_names;
 	uint32_t nnodes, attempts, preemptions;

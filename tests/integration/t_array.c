@@ -26,7 +26,11 @@
  *     stored script after it; attempt 2 of a requeued index runs it with
  *     the same environment;
  *   - long_reply: a job-control reply of 200,000 results streams in
- *     several frames; hpq counts them all.
+ *     several frames; hpq counts them all;
+ *   - acct_dropped: indices a cancel dropped before they were tasks are one
+ *     record of hpq acct (ID_[RANGES], CANCELLED, never started) in JSON,
+ *     CSV and the table, with its filters (state, user, period), through a
+ *     restart; thousands of ranges shown cut.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -669,6 +673,144 @@ static void long_reply(void **state)
 	h_pass(c);
 }
 
+/* The row of hpq acct --json (with args) whose task is task, or NULL. */
+static json_t *acct_row(struct h_cluster *c, const char *task, const char *a1, const char *a2)
+{
+	json_t *j = h_hpq_json(c, "acct", a1, a2, NULL), *row, *found = NULL;
+	size_t i;
+
+	assert_non_null(j);
+	json_array_foreach(j, i, row)
+		if (!strcmp(h_str(row, "task"), task))
+			found = json_incref(row);
+	json_decref(j);
+	return found;
+}
+
+static bool acct_has(struct h_cluster *c, const char *task, const char *a1, const char *a2)
+{
+	json_t *row = acct_row(c, task, a1, a2);
+
+	json_decref(row);
+	return row != NULL;
+}
+
+static void acct_dropped(void **state)
+{
+	struct h_cluster *c = *state;
+	char err[256], cmd[256], task[64], ids[64], line[80];
+	json_t *row;
+	uint64_t arr;
+	struct h_out o;
+	const char *spec;
+
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 2, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	snprintf(cmd, sizeof(cmd), "while [ ! -f %s ]; do sleep 0.1; done", h_path(c, "go"));
+	arr = submit(c, cmd, "0-4099%1", false, "", false, err, sizeof(err));
+	assert_true(arr > 0);
+	assert_true(h_wait_state(c, arr, "RUNNING", 30000));
+	snprintf(ids, sizeof(ids), "%" PRIu64 "_[5-99]", arr);
+	assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
+
+	/* One record for the 95, as sacct shows an array's cancelled rest. */
+	snprintf(task, sizeof(task), "%" PRIu64 "_[5-99]", arr);
+	row = acct_row(c, task, NULL, NULL);
+	if (!row)
+		fail_msg("hpq acct has no record %s", task);
+	assert_int_equal(h_int(row, "id"), (long long)arr);
+	assert_int_equal(h_int(row, "array_id"), (long long)arr);
+	assert_true(json_is_null(json_object_get(row, "array_index")));
+	assert_string_equal(h_str(row, "array_spec"), "5-99");
+	assert_string_equal(h_str(row, "state"), "CANCELLED");
+	assert_string_equal(h_str(row, "reason"), "cancelled while pending");
+	assert_true(json_is_null(json_object_get(row, "start_time")));
+	assert_true(json_is_string(json_object_get(row, "end_time")));
+	assert_int_equal(h_int(row, "elapsed"), 0);
+	assert_int_equal(h_int(row, "attempts"), 0);
+	json_decref(row);
+	/* Its filters: state, user, the period. */
+	assert_true(acct_has(c, task, "--state", "cancelled"));
+	assert_false(acct_has(c, task, "--state", "completed,failed"));
+	assert_false(acct_has(c, task, "--user", "nosuchuser"));
+	assert_true(acct_has(c, task, "--since", "1h"));
+	assert_false(acct_has(c, task, "--until", "1h"));
+	/* CSV and the table name it so too. */
+	assert_int_equal(h_hpq(c, &o, "acct", "--csv", "--format", "id,state,elapsed", NULL), 0);
+	snprintf(line, sizeof(line), "\n%s,CANCELLED,0\n", task);
+	if (!strstr(o.out, line))
+		fail_msg("hpq acct --csv has no '%s':\n%s", task, o.out);
+	h_out_free(&o);
+	assert_int_equal(h_hpq(c, &o, "acct", NULL), 0);
+	if (!strstr(o.out, task))
+		fail_msg("hpq acct has no '%s':\n%s", task, o.out);
+	h_out_free(&o);
+
+	/* Every other index of the rest: thousands of ranges, shown cut. */
+	{
+		const char *argv[6] = { "cancel" };
+		char *lists[4];
+
+		for (int k = 0; k < 4; k++) {
+			char *p = lists[k] = malloc(4096);
+
+			p += sprintf(p, "%" PRIu64 "_[", arr);
+			for (int i = 0; i < 500; i++)
+				p += sprintf(p, "%s%d", i ? "," : "", 100 + 2 * (500 * k + i));
+			strcpy(p, "]");
+			argv[k + 1] = lists[k];
+		}
+		if (h_hpqv(c, &o, argv) != 0)
+			fail_msg("hpq cancel: %s%s", o.out, o.err);
+		h_out_free(&o);
+		for (int k = 0; k < 4; k++)
+			free(lists[k]);
+	}
+	/* a restart in between: the store keeps what the record needs */
+	assert_int_equal(h_daemon_stop(c, SIGTERM), 0);
+	h_daemon_start(c);
+	assert_true(h_wait_nodes(c, 1, 30000));
+	row = NULL;
+	{
+		json_t *j = h_hpq_json(c, "acct", "--state", "cancelled", NULL), *r;
+		size_t i;
+
+		json_array_foreach(j, i, r)
+			if (json_is_string(json_object_get(r, "array_spec")))
+				row = json_incref(r);
+		json_decref(j);
+	}
+	assert_non_null(row);
+	spec = h_str(row, "array_spec");
+	assert_true(!strncmp(spec, "5-100,102,104,", 14));
+	assert_true(strlen(spec) <= 4100);
+	assert_string_equal(spec + strlen(spec) - 4, ",...");
+	json_decref(row);
+
+	/* The rest cancelled with the one that runs. */
+	assert_int_equal(h_hpq(c, NULL, "cancel", h_id(arr), NULL), 0);
+	assert_true(h_wait_state(c, arr, "CANCELLED", 30000));
+	snprintf(task, sizeof(task), "%" PRIu64 "_0", arr);
+	assert_true(acct_has(c, task, "--state", "cancelled"));
+	row = NULL;
+	{
+		json_t *j = h_hpq_json(c, "acct", "--state", "cancelled", NULL), *r;
+		size_t i;
+
+		json_array_foreach(j, i, r)
+			if (json_is_string(json_object_get(r, "array_spec")))
+				row = json_incref(r);
+		json_decref(j);
+	}
+	assert_non_null(row);
+	/* the gaps filled: one range again */
+	assert_string_equal(h_str(row, "array_spec"), "1-4099");
+	json_decref(row);
+	h_write_file(h_path(c, "go"), "");
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +820,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(depend_gone_index, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(script_restart, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(long_reply, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(acct_dropped, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

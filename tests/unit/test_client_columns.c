@@ -338,7 +338,53 @@ static void test_acct_json(void **state)
 	assert_true(json_is_null(get(o, "array_id")));
 	assert_true(json_is_null(get(o, "array_index")));
 	assert_true(json_is_null(get(o, "exit_code")));
+	assert_true(json_is_null(get(o, "array_spec")));
 	json_decref(o);
+}
+
+/*
+ * hpq acct's record of an array's indices that a cancel dropped before
+ * they were tasks: its id is the array's, its task the array's ranges
+ * whole (ID_[RANGES], of any length), no index, never started: no
+ * elapsed time, no GPU-hours. The same id in a table and CSV.
+ */
+static void test_acct_dropped(void **state)
+{
+	Hpq__Task t = HPQ__TASK__INIT;
+	Hpq__Resources per = HPQ__RESOURCES__INIT;
+	char spec[600], want[640], err[128], *cell, *p = spec;
+	size_t cols[TASK_COLUMNS_MAX], n;
+	json_t *o;
+
+	for (int i = 0; i < 100; i++)
+		p += sprintf(p, "%s%d", i ? "," : "", 1000 + 3 * i);
+	snprintf(want, sizeof(want), "33_[%s]", spec);
+	per.gpus = 8;
+	t.id = 33;
+	t.has_array = true;
+	t.array_id = 33;
+	t.array_spec = spec;
+	t.name = "sweep";
+	t.state = "CANCELLED";
+	t.reason = "cancelled while pending";
+	t.nodes = 2;
+	t.per_node = &per;
+	t.submit_time = T0;
+	t.end_time = T0 + 3600 * 1000;
+	o = task_acct_json(&t, T0 + 7200 * 1000);
+	assert_int_equal(json_integer_value(get(o, "id")), 33);
+	assert_string_equal(json_string_value(get(o, "task")), want);
+	assert_int_equal(json_integer_value(get(o, "array_id")), 33);
+	assert_true(json_is_null(get(o, "array_index")));
+	assert_string_equal(json_string_value(get(o, "array_spec")), spec);
+	assert_true(json_is_null(get(o, "start_time")));
+	assert_int_equal(json_integer_value(get(o, "elapsed")), 0);
+	assert_true(json_real_value(get(o, "gpu_hours")) == 0);
+	json_decref(o);
+	assert_int_equal(task_columns_parse("id", cols, TASK_COLUMNS_MAX, &n, err, sizeof(err)), 0);
+	cell = task_cell(&t, cols[0], true, T0);
+	assert_string_equal(cell, want);
+	free(cell);
 }
 
 static void test_acct_time(void **state)
@@ -474,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_csv_rows),
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_acct_json),
+		cmocka_unit_test(test_acct_dropped),
 		cmocka_unit_test(test_acct_time),
 		cmocka_unit_test(test_json_task_arrays),
 		cmocka_unit_test(test_text_list_arrays),

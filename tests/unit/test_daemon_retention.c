@@ -35,7 +35,9 @@
  *     retain deletes the row of an array that all completed with its
  *     last task;
  *   - the sweep (retention_tick) takes an ended array that stayed after
- *     its last task left.
+ *     its last task left;
+ *   - hpq acct's record of an array's indices a cancel dropped: its
+ *     filters, its end, a restart, [events] retain, [tasks] retain.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -840,6 +842,21 @@ static void index_exit(struct fix *f, uint64_t x, uint32_t idx, int code)
 	assert_int_equal(state_task_member_exit(&f->st, t, 0, code, "exit"), EXIT_ENDED);
 }
 
+/* hpq cancel ID (12, 12_5, 12_[5-7]) */
+static void cancel_id(struct fix *f, const char *id)
+{
+	Hpq__TaskSelector q = HPQ__TASK_SELECTOR__INIT;
+	struct state_err e = { { 0 } };
+	struct selection sel;
+	char *ids[] = { (char *)id };
+
+	q.n_ids = 1;
+	q.ids = ids;
+	assert_int_equal(select_resolve(&f->st, &q, &sel, &e), 0);
+	control_apply(&f->st, &sel, CONTROL_CANCEL, &alice, NULL, NULL);
+	select_release(&sel);
+}
+
 static void cancel_array(struct fix *f, uint64_t x)
 {
 	Hpq__TaskSelector q = HPQ__TASK_SELECTOR__INIT;
@@ -1181,6 +1198,198 @@ static void test_retain_array_from_before(void **ts)
 	fix_commit(f);
 }
 
+/* ---------------------------------------------------------------- hpq acct */
+
+struct acct_read {
+	int done;
+	size_t n;
+	bool truncated;
+	struct {
+		uint64_t id, array_id;
+		char state[16], dropped[32], reason[32];
+		int64_t start_ms, end_ms;
+		uint32_t attempts;
+	} v[8];
+};
+
+static void on_acct(void *arg, int status, const struct store_acct_list *l)
+{
+	struct acct_read *r = arg;
+
+	r->done = status == 0 && !l->error ? 1 : -1;
+	if (r->done < 0)
+		return;
+	assert_true(l->n <= 8);
+	r->n = l->n;
+	r->truncated = l->truncated;
+	for (size_t i = 0; i < l->n; i++) {
+		r->v[i].id = l->v[i].id;
+		r->v[i].array_id = l->v[i].array_id;
+		snprintf(r->v[i].state, sizeof(r->v[i].state), "%s", l->v[i].state);
+		snprintf(r->v[i].dropped, sizeof(r->v[i].dropped), "%s", l->v[i].dropped);
+		snprintf(r->v[i].reason, sizeof(r->v[i].reason), "%s", l->v[i].reason);
+		r->v[i].start_ms = l->v[i].start_ms;
+		r->v[i].end_ms = l->v[i].end_ms;
+		r->v[i].attempts = l->v[i].attempts;
+	}
+}
+
+/* hpq acct's read with filter q (NULL: everything) */
+static struct acct_read *acct_of(struct fix *f, const struct store_acct_filter *q)
+{
+	static struct acct_read r;
+	struct store_acct_filter all = { .limit = 100 };
+
+	memset(&r, 0, sizeof(r));
+	store_acct_read(f->s, q ? q : &all, on_acct, &r);
+	store_submit(f->s);
+	while (!r.done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(r.done, 1);
+	return &r;
+}
+
+/* The number of hpq acct's records of array x's dropped indices with q,
+ * the one there is in *end_ms and its ranges in dropped. */
+static size_t dropped_records(struct fix *f, const struct store_acct_filter *q, uint64_t x,
+			      int64_t *end_ms, char *dropped)
+{
+	struct acct_read *r = acct_of(f, q);
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (!r->v[i].dropped[0])
+			continue;
+		assert_int_equal(r->v[i].id, x);
+		assert_int_equal(r->v[i].array_id, x);
+		assert_string_equal(r->v[i].state, "CANCELLED");
+		assert_string_equal(r->v[i].reason, "cancelled while pending");
+		assert_int_equal(r->v[i].start_ms, 0);
+		assert_int_equal(r->v[i].attempts, 0);
+		if (end_ms)
+			*end_ms = r->v[i].end_ms;
+		if (dropped)
+			strcpy(dropped, r->v[i].dropped);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * hpq acct shows an array's indices that a cancel dropped before they had
+ * tasks of their own, as sacct shows an array's cancelled pending rest:
+ * one record (ID_[RANGES]) CANCELLED, never started, ending when they were
+ * dropped (the newest drop's event; the newest end of the array's tasks
+ * once [events] retain deleted that), after the array's first task. The
+ * filters hold for it: state, user, team, name, the period, the limit.
+ * It stays through a restart and the array leaving memory, and goes
+ * when [tasks] retain deletes the array's first task.
+ */
+static void test_acct_dropped_indices(void **ts)
+{
+	struct fix *f = *ts;
+	struct store_acct_filter q = { .limit = 100 };
+	struct acct_read *r;
+	char id[48], dropped[32], sql[128];
+	int64_t mid, end, ev;
+	uint64_t s;
+	sqlite3 *db;
+
+	fix_cpu_node(&f->st, "n1", 4);
+	s = submit(f, "0-9%1", "", NULL)->st.id;
+	assert_int_equal(fix_cycle(&f->st), 1);
+	index_exit(f, s, 0, 0);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	/* what ended before this ended before the cancel */
+	mid = hpq_now_ms();
+	while (hpq_now_ms() <= mid + 1)
+		;
+	snprintf(id, sizeof(id), "%llu_[5-7]", (unsigned long long)s);
+	cancel_id(f, id);
+	fix_commit(f);
+
+	/* index 0, then the dropped 5-7; 1 still runs */
+	r = acct_of(f, NULL);
+	assert_int_equal(r->n, 2);
+	assert_int_equal(r->v[0].id, s);
+	assert_string_equal(r->v[0].state, "COMPLETED");
+	assert_string_equal(r->v[0].dropped, "");
+	assert_int_equal(dropped_records(f, NULL, s, &end, dropped), 1);
+	assert_string_equal(dropped, "5-7");
+	ev = count_rows(f, "SELECT max(time) FROM events WHERE kind = 'cancel'");
+	assert_true(ev > mid);
+	assert_int_equal(end, ev);
+
+	/* the filters */
+	q.states = ",CANCELLED,";
+	assert_int_equal(acct_of(f, &q)->n, 1);
+	assert_int_equal(dropped_records(f, &q, s, NULL, NULL), 1);
+	q.states = ",COMPLETED,FAILED,";
+	assert_int_equal(acct_of(f, &q)->n, 1);
+	assert_int_equal(dropped_records(f, &q, s, NULL, NULL), 0);
+	q.states = NULL;
+	q.user = "bob";
+	assert_int_equal(acct_of(f, &q)->n, 0);
+	q.user = "alice";
+	assert_int_equal(dropped_records(f, &q, s, NULL, NULL), 1);
+	q.user = NULL;
+	q.team = "nobody";
+	assert_int_equal(acct_of(f, &q)->n, 0);
+	q.team = NULL;
+	q.name = "nothing";
+	assert_int_equal(acct_of(f, &q)->n, 0);
+	q.name = NULL;
+	q.since_ms = end + 1;
+	assert_int_equal(acct_of(f, &q)->n, 0);
+	q.since_ms = end;
+	assert_int_equal(acct_of(f, &q)->n, 1);
+	assert_int_equal(dropped_records(f, &q, s, NULL, NULL), 1);
+	q.since_ms = 0;
+	q.until_ms = end;
+	assert_int_equal(acct_of(f, &q)->n, 1);
+	assert_int_equal(dropped_records(f, &q, s, NULL, NULL), 0);
+	q.until_ms = 0;
+	q.limit = 1;
+	r = acct_of(f, &q);
+	assert_int_equal(r->n, 1);
+	assert_true(r->truncated);
+	assert_string_equal(r->v[0].dropped, "5-7");
+	q.limit = 100;
+
+	/* 1 ends, 2 is the head: a cancel of the array cancels it and drops
+	 * the rest, one record still, ending at the newest drop */
+	index_exit(f, s, 1, 0);
+	cancel_array(f, s);
+	fix_commit(f);
+	assert_int_equal(dropped_records(f, NULL, s, &end, dropped), 1);
+	assert_string_equal(dropped, "3-9");
+	snprintf(sql, sizeof(sql), "SELECT max(time) FROM events WHERE kind = 'cancel' AND"
+		 " task_id = %llu", (unsigned long long)s);
+	ev = count_rows(f, sql);
+	assert_int_equal(end, ev);
+	assert_int_equal(acct_of(f, NULL)->n, 4);
+
+	/* [events] retain deleted the events; a restart; out of memory */
+	fix_commit_close(f);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM events", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	fix_open_keep(f, 0);
+	state_tasks_evict(&f->st, hpq_now_ms() + 1, 1000);
+	assert_null(array_find(&f->st, s));
+	fix_commit(f);
+	assert_int_equal(dropped_records(f, NULL, s, &end, dropped), 1);
+	assert_string_equal(dropped, "3-9");
+	assert_int_equal(end, count_rows(f, "SELECT max(end_time) FROM tasks"));
+	assert_true(end > mid);
+
+	/* Retain takes the first task, and the record. */
+	submit(f, "", "", NULL);
+	assert_int_equal(prune(f, 500), 3);
+	assert_int_equal(dropped_records(f, NULL, s, NULL, NULL), 0);
+	assert_int_equal(acct_of(f, NULL)->n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1203,6 +1412,7 @@ int main(void)
 						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_prunes_arrays, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_takes_last_array, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_acct_dropped_indices, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
