@@ -567,8 +567,10 @@ struct acct_req {
  * cancel on its first task, "N pending indices of array A cancelled"),
  * else, its events deleted by [events] retain or dropped with no event of
  * its own (depend.c, kill_on_invalid_dep), the newest end of the array's
- * tasks, which ended with them, else its submit. An array whose first
- * task [tasks] retain deleted has no record: what it asked for is gone.
+ * tasks, which ended with them, else its submit. [tasks] retain keeps
+ * its first task while they are younger than it keeps tasks, as if they
+ * were tasks of their own (tprune_run): once it deleted it, they have no
+ * record, as its other tasks have none.
  */
 #define DROPPED_END \
 	"coalesce((SELECT max(e.time) FROM events e WHERE e.task_id = a.id AND e.kind = 'cancel'" \
@@ -1196,6 +1198,11 @@ static int tprune_run(struct store *s, void *arg)
 		 " AND id NOT IN " ARRAY_TEMPLATE
 		 " AND id NOT IN (SELECT array_id FROM tasks WHERE state IN " LIVE_STATES
 		 " AND array_id != 0)"
+		 /* nor while its indices that a cancel dropped are younger
+		  * than retain keeps tasks: their record is its (hpq acct,
+		  * hpq show ID_INDEX) */
+		 " AND id NOT IN (SELECT a.id FROM arrays a CROSS JOIN tasks t ON t.id = a.id WHERE"
+		 " a.dropped != '' AND " DROPPED_END " >= ?1)"
 		 " AND id < (SELECT max(id) FROM tasks) ORDER BY end_time LIMIT ?2"),
 		/* how the ones that did not complete ended outlives their rows */
 		("INSERT OR IGNORE INTO tasks_gone_bad SELECT id FROM tasks WHERE id IN"

@@ -556,7 +556,9 @@ void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store
  * [tasks] retain: deletes at most max_rows of the tasks that ended before
  * before_ms, with their checkpoints and scripts (an array's script once no
  * task of it is left), never the first task of an array that still has
- * pending indices. p->deleted says how many went.
+ * pending indices, or indices that a cancel dropped at or after before_ms
+ * (their hpq acct record and hpq show ID_INDEX are its). p->deleted says
+ * how many went.
  */
 struct store_prune;
 typedef void (*store_prune_fn)(void *arg, int status, const struct store_prune *p);
