@@ -807,6 +807,24 @@ static void acct_dropped(void **state)
 	/* the gaps filled: one range again */
 	assert_string_equal(h_str(row, "array_spec"), "1-4099");
 	json_decref(row);
+	/* Oldest first, as the table prints them: the record after its
+	 * array's first task. */
+	{
+		json_t *j = h_hpq_json(c, "acct", NULL), *r;
+		long long last = 0;
+		size_t i, first = SIZE_MAX;
+
+		json_array_foreach(j, i, r) {
+			assert_true(h_int(r, "id") >= last);
+			last = h_int(r, "id");
+			if (!strcmp(h_str(r, "task"), task))
+				first = i;
+		}
+		r = json_array_get(j, first + 1);
+		assert_non_null(r);
+		assert_true(json_is_string(json_object_get(r, "array_spec")));
+		json_decref(j);
+	}
 	h_write_file(h_path(c, "go"), "");
 	h_pass(c);
 }
