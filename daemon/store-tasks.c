@@ -949,6 +949,7 @@ struct task_hist_req {
 	store_make_fn make;
 	uint64_t array_id;           /* hr.task_id 0: the task of this array's index */
 	uint32_t index;
+	int64_t dropped_ms;          /* when index was dropped, if it was (DROPPED_END) */
 };
 
 static void made_row(void *arg, const struct store_task_row *row,
@@ -967,7 +968,8 @@ static void made_row(void *arg, const struct store_task_row *row,
  * An index that a cancel dropped before it had a task of its own (in its
  * array's dropped) has no row: it is its array's first task's request,
  * never started, CANCELLED, as it would be had it been cancelled once
- * materialized. Its history is not that task's: none.
+ * materialized, ending when it was dropped (as hpq acct's record of it).
+ * Its history is not that task's: none.
  */
 static void made_dropped(void *arg, const struct store_task_row *row,
 			 const struct store_checkpoint *newest)
@@ -982,7 +984,8 @@ static void made_dropped(void *arg, const struct store_task_row *row,
 	t.n_node_names = 0;
 	t.nodes_done = "";
 	t.attempts = 0;
-	t.start_ms = t.end_ms = 0;
+	t.start_ms = 0;
+	t.end_ms = r->dropped_ms;
 	t.has_exit_code = false;
 	t.exit_code = 0;
 	t.cancel_requested = false;
@@ -993,20 +996,24 @@ static void made_dropped(void *arg, const struct store_task_row *row,
 	made_row(arg, &t, NULL);
 }
 
-/* Whether index is one a cancel dropped from array array_id. */
-static int index_dropped(struct store *s, uint64_t array_id, uint32_t index, bool *dropped)
+/* Whether index is one a cancel dropped from array array_id, and when. */
+static int index_dropped(struct store *s, uint64_t array_id, uint32_t index, bool *dropped,
+			 int64_t *when_ms)
 {
 	sqlite3_stmt *q;
-	int rc = sqlite3_prepare_v2(store_db(s), "SELECT dropped FROM arrays WHERE id = ?1", -1,
-				    &q, NULL);
+	int rc = sqlite3_prepare_v2(store_db(s), "SELECT a.dropped, " DROPPED_END " FROM arrays a"
+				    " LEFT JOIN tasks t ON t.id = a.id WHERE a.id = ?1", -1, &q,
+				    NULL);
 
 	*dropped = false;
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)array_id);
 	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*dropped = store_ranges_have(col_text(q, 0), index);
+		*when_ms = sqlite3_column_int64(q, 1);
+	}
 	sqlite3_finalize(q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -1031,7 +1038,7 @@ static int task_hist_run(struct store *s, void *arg)
 			r->hr.task_id = (uint64_t)sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
 		if (rc == SQLITE_DONE)
-			rc = index_dropped(s, r->array_id, r->index, &dropped);
+			rc = index_dropped(s, r->array_id, r->index, &dropped, &r->dropped_ms);
 		else if (rc == SQLITE_ROW)
 			rc = SQLITE_OK;
 		if (rc != SQLITE_OK || (!r->hr.task_id && !dropped))

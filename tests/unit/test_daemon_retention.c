@@ -1127,7 +1127,7 @@ static struct task *read_index(struct fix *f, uint64_t x, uint32_t idx)
 	return sr.t;
 }
 
-/* Index idx of array x shows CANCELLED, never started. */
+/* Index idx of array x shows CANCELLED, never started, ended. */
 static void shows_cancelled(struct fix *f, uint64_t x, uint32_t idx)
 {
 	struct task *t = read_index(f, x, idx);
@@ -1139,6 +1139,7 @@ static void shows_cancelled(struct fix *f, uint64_t x, uint32_t idx)
 	assert_int_equal(t->state, TASK_CANCELLED);
 	assert_int_equal(t->attempts, 0);
 	assert_int_equal(t->start_ms, 0);
+	assert_true(t->end_ms > 0);
 	state_task_free(t);
 }
 
@@ -1328,6 +1329,14 @@ static void test_acct_dropped_indices(void **ts)
 	ev = count_rows(f, "SELECT max(time) FROM events WHERE kind = 'cancel'");
 	assert_true(ev > mid);
 	assert_int_equal(end, ev);
+	/* hpq show of one of them ends then too */
+	{
+		struct task *t = read_index(f, s, 6);
+
+		assert_non_null(t);
+		assert_int_equal(t->end_ms, end);
+		state_task_free(t);
+	}
 
 	/* the filters */
 	q.states = ",CANCELLED,";
