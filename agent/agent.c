@@ -357,7 +357,22 @@ static void agent_start_runs(struct agent *a)
 	for (size_t i = 0; i < n; i++)
 		rts[i] = a->runs[i].rt;
 	a->nruns = 0;
-	exec_start_many(&a->exec, rts, n, tasks, ret);
+	/* Starts that come after the node's lease ran out were held up on the
+	 * way (a network that kept its bytes, then healed): hpqd may have
+	 * declared the node lost since and started them on another node.
+	 * None begins here, where its supervisor would fence it only once it
+	 * ran: each ends at once, fenced, and hpqd requeues it as it does a
+	 * task its supervisor fenced. */
+	if (a->lease_until && hpq_boot_ms() >= a->lease_until) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "the node's lease from hpqd ran out %" PRId64 " ms "
+			 "before its start came", hpq_boot_ms() - a->lease_until);
+		for (size_t i = 0; i < n; i++)
+			ret[i] = exec_refuse(&a->exec, rts[i], "fenced", why, &tasks[i]);
+	} else {
+		exec_start_many(&a->exec, rts, n, tasks, ret);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const Hpq__RunTask *rt = rts[i];
 		uint64_t id = a->runs[i].msg_id;

@@ -1642,6 +1642,17 @@ void exec_start_many(struct exec *ex, const Hpq__RunTask *const *rts, size_t n,
 				 ret_tasks + i, ret + i);
 }
 
+int exec_refuse(struct exec *ex, const Hpq__RunTask *rt, const char *reason, const char *why,
+		struct task **ret_task)
+{
+	int r = exec_task_new(ex, rt, ret_task);
+
+	if (r < 0)
+		return r;
+	exec_spawn_failed(ex, *ret_task, reason, why);
+	return 0;
+}
+
 int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task)
 {
 	int r;

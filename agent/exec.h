@@ -139,6 +139,14 @@ int exec_start(struct exec *ex, const Hpq__RunTask *rt, struct task **ret_task);
  */
 void exec_start_many(struct exec *ex, const Hpq__RunTask *const *rts, size_t n,
 		     struct task **ret_tasks, int *ret);
+/*
+ * A start refused before anything is made for it: rt's attempt is
+ * recorded as ended at once, exit code 127 and reason (a word), why in
+ * its log, as one that could not be spawned, and reported as any other
+ * end. Returns as exec_start.
+ */
+int exec_refuse(struct exec *ex, const Hpq__RunTask *rt, const char *reason, const char *why,
+		struct task **ret_task);
 
 /*
  * Stops a running task: sends signo (0: the task's stop signal) to its

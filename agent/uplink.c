@@ -310,15 +310,6 @@ static void uplink_send_join(struct uplink *l)
 	free(csr);
 }
 
-/* The boot clock (it counts a suspend too), in ms: what leases are kept in. */
-static int64_t uplink_boot_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void uplink_send_register(struct uplink *l)
 {
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
@@ -331,7 +322,7 @@ static void uplink_send_register(struct uplink *l)
 	env.register_ = &reg;
 	l->reg_sent_wall_ms = hpq_now_ms();
 	l->reg_sent_mono = hpq_mono_s();
-	l->reg_sent_boot_ms = uplink_boot_ms();
+	l->reg_sent_boot_ms = hpq_boot_ms();
 	l->state = UPLINK_REGISTER;
 	l->handshake_id = uplink_send_raw(l, &env, true);
 	l->ops->release_register(l->data, &reg);
@@ -371,7 +362,7 @@ static void uplink_send_heartbeat(struct uplink *l)
 	}
 	/* Fencing: each beat is a request, and its Ok renews the lease. */
 	b = xmalloc(sizeof(*b));
-	*b = (struct uplink_beat){l, uplink_boot_ms()};
+	*b = (struct uplink_beat){l, hpq_boot_ms()};
 	uplink_pending_add(l, uplink_send_raw(l, &env, true), uplink_heartbeat_answered, b);
 }
 

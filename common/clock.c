@@ -1,5 +1,5 @@
 /*
- * clock.c: wall and monotonic time (clock.h).
+ * clock.c: wall, monotonic and boot time (clock.h).
  */
 #include <time.h>
 
@@ -33,4 +33,12 @@ double hpq_mono_s(void)
 	struct timespec ts = mono();
 
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int64_t hpq_boot_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

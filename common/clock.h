@@ -20,4 +20,8 @@ int64_t hpq_mono_ms(void);
 /* Monotonic seconds, with nanosecond resolution. */
 double hpq_mono_s(void);
 
+/* The boot clock in milliseconds: monotonic, and it counts a suspend too.
+ * An agent's fencing lease is kept in it (agent.c, supervisor.c). */
+int64_t hpq_boot_ms(void);
+
 #endif

@@ -24,6 +24,10 @@
  *   stopped and killed by the supervisor before hpqd declares the node lost
  *   and runs the task elsewhere: the two attempts, which each hold an
  *   exclusive flock named after the task, never overlap.
+ * - stale_start: a RunTask that reaches its agent only after the node's
+ *   lease ran out (the agent was stopped while it was sent, and hpqd
+ *   meanwhile ran attempt 2 elsewhere) never begins: it ends at once,
+ *   fenced, and the attempts never overlap.
  *
  * Each task logs "start PID" and waits for a release file of its own, so
  * the test decides when it ends.
@@ -358,6 +362,54 @@ static void fence(void **state)
 	h_pass(c);
 }
 
+/*
+ * A start held up on the way: node1's agent is stopped (SIGSTOP) before
+ * hpqd sends it a RunTask, which waits in its socket while hpqd declares
+ * node1 lost and runs attempt 2 on node2. When node1's agent goes on, it
+ * reads the old RunTask after its lease has run out: attempt 1 must not
+ * begin there while attempt 2 runs (it once did, and its supervisor
+ * fenced it only after the command had started).
+ */
+static void stale_start(void **state)
+{
+	struct h_cluster *c = *state;
+	const char *runs = h_path(c, "stale.runs");
+	char cmd[1024];
+	uint64_t id;
+
+	h_daemon_config(c, "[agents]\nheartbeat = 1s\nunreachable_after = 12\n"
+			"fence_after = 3s\n");
+	h_daemon_start(c);
+	h_agent_start(c, "node1", 0, 2, "1G");
+	assert_true(h_wait_nodes(c, 1, 30000));
+	assert_true(h_wait_heartbeats(c, "node1", 2, 30000));
+	assert_int_equal(kill(c->agents[0].pid, SIGSTOP), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "exec 9>>%s.$HPQ_TASK_ID; flock -n 9 || echo overlap >> %s; "
+		 "echo \"start $HPQ_ATTEMPT $$\" >> %s; "
+		 "while [ ! -e %s ]; do sleep 0.1; done",
+		 h_path(c, "stale.lock"), runs, runs, h_path(c, "stale.release"));
+	id = h_submit(c, "--cpus", "2", "--grace", "1s", "--", "sh", "-c", cmd, NULL);
+	assert_true(h_wait_state(c, id, "RUNNING", 30000));  /* sent to node1, unread */
+	h_agent_start(c, "node2", 0, 2, "1G");
+	/* node1 lost: attempt 2 on node2. */
+	assert_true(H_WAIT_FOR(c, h_count_prefix(runs, "start 2 ") == 1, 60000));
+
+	assert_int_equal(kill(c->agents[0].pid, SIGCONT), 0);
+	assert_true(H_WAIT_FOR(c, h_file_has(c->agents[0].log, "lease from hpqd ran out") ||
+					  h_count_prefix(runs, "start 1 ") > 0,
+			       30000));
+	assert_int_equal(h_count_prefix(runs, "start 1 "), 0);
+	assert_int_equal(h_count_prefix(runs, "overlap"), 0);
+	/* node1 comes back; attempt 2 ends as its own. */
+	assert_true(h_wait_nodes(c, 2, 30000));
+	h_write_file(h_path(c, "stale.release"), "");
+	expect_end(c, id, "COMPLETED", 0, NULL);
+	assert_int_equal(h_count_prefix(runs, "start 1 "), 0);
+	assert_int_equal(h_count_prefix(runs, "overlap"), 0);
+	h_pass(c);
+}
+
 /* The tmpfs goes also when the test failed half way (lazily: the agent
  * may still be in it until h_teardown stops it). */
 static int full_teardown(void **state)
@@ -377,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unjournaled, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(work_dir_full, h_setup, full_teardown),
 		cmocka_unit_test_setup_teardown(fence, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(stale_start, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
