@@ -32,7 +32,8 @@ static bool select_number(const char *s, size_t len, uint64_t min, uint64_t max,
 	return hpq_parse_uint(buf, min, max, ret) == 0;
 }
 
-/* "1-3,7,9-12": indices and ranges A-B with A <= B. */
+/* "1-3,7,9-12,20-30:5": indices and ranges A-B with A <= B, each range
+ * with an optional step (as hpq list writes an array's pending rest). */
 static bool select_index_list(const char *s, size_t len)
 {
 	const char *end = s + len;
@@ -43,13 +44,18 @@ static bool select_index_list(const char *s, size_t len)
 		const char *comma = memchr(s, ',', (size_t)(end - s));
 		const char *item_end = comma ? comma : end;
 		const char *dash = memchr(s, '-', (size_t)(item_end - s));
-		uint64_t a, b;
+		const char *colon = dash ? memchr(dash, ':', (size_t)(item_end - dash)) : NULL;
+		const char *hi_end = colon ? colon : item_end;
+		uint64_t a, b, step;
 
 		if (dash) {
 			if (!select_number(s, (size_t)(dash - s), 0, UINT32_MAX, &a) ||
-			    !select_number(dash + 1, (size_t)(item_end - dash - 1), 0, UINT32_MAX,
+			    !select_number(dash + 1, (size_t)(hi_end - dash - 1), 0, UINT32_MAX,
 					   &b) ||
 			    a > b)
+				return false;
+			if (colon && !select_number(colon + 1, (size_t)(item_end - colon - 1), 1,
+						    UINT32_MAX, &step))
 				return false;
 		} else if (!select_number(s, (size_t)(item_end - s), 0, UINT32_MAX, &a)) {
 			return false;

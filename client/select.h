@@ -19,7 +19,8 @@
 #include "cli.h"
 
 /* Checks one task id as typed. With ranges, "ID_[LIST]" is allowed, LIST
- * being indices and ranges A-B (A <= B) separated by commas; without, only
+ * being indices and ranges A-B (A <= B) or A-B:STEP separated by commas,
+ * as hpq list writes an array's pending indices; without, only
  * "ID" and "ID_INDEX". Returns 0, or HPQ_EINVAL with a message in err. */
 int select_check_id(const char *s, bool ranges, char *err, size_t errlen);
 /* True for a bare task id ("12"): what an older hpqd understands. */
