@@ -24,6 +24,9 @@ struct ca {
 	char **names;
 	size_t nnames;
 	uint64_t node_lifetime_s;
+	char *dir;                   /* <state_dir>/tls */
+	char *cert_pem;              /* the server certificate tls speaks with */
+	struct hpq_cert_info cert;   /* and what it says */
 };
 
 static void add_name(struct ca *ca, const char *name)
@@ -88,49 +91,97 @@ static void find_names(struct ca *ca, const struct config *cfg)
 	add_name(ca, "::1");
 }
 
-int ca_open(const struct config *cfg, const char *cluster_id, struct ca **ret, char *err,
-	    size_t errlen)
+/*
+ * The server certificate for days (as hpq_ca_server_cert keeps or makes
+ * it) and, when it is not the one tls speaks with already, a new TLS
+ * context with it. Sets *changed then; the old context is freed.
+ */
+static int server_tls(struct ca *ca, int days, bool *changed, char *err, size_t errlen)
 {
-	struct ca *ca = xcalloc(1, sizeof(*ca));
-	char *dir = NULL, *cert = NULL, *key = NULL;
 	struct hpq_tls_config tc = { 0 };
+	struct hpq_cert_info info;
+	struct hpq_tls_ctx *tls;
+	char *cert = NULL, *key = NULL;
 	int r;
 
-	xasprintf(&dir, "%s/tls", cfg->state_dir);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		r = hpq_errf(err, errlen, -errno, "cannot make '%s': %s", dir, strerror(errno));
-		goto fail;
-	}
-	r = hpq_ca_open(dir, cluster_id, true, &ca->ca, err, errlen);
+	*changed = false;
+	r = hpq_ca_server_cert(ca->ca, ca->dir, (const char *const *)ca->names, ca->nnames, days,
+			       &cert, &key, err, errlen);
+	if (r < 0 || (ca->cert_pem && !strcmp(ca->cert_pem, cert)))
+		goto out;
+	r = hpq_pki_cert_info(cert, strlen(cert), &info, err, errlen);
 	if (r < 0)
-		goto fail;
-	find_names(ca, cfg);
-	r = hpq_ca_server_cert(ca->ca, dir, (const char *const *)ca->names, ca->nnames,
-			       (int)(cfg->tls.server_cert_lifetime_s / 86400), &cert, &key, err,
-			       errlen);
-	if (r < 0)
-		goto fail;
+		goto out;
 	tc.ca_pem = hpq_ca_pem(ca->ca);
 	tc.cert_pem = cert;
 	tc.key_pem = key;
 	tc.chain_pem = hpq_ca_pem(ca->ca);
-	ca->tls = hpq_tls_ctx_new(true, &tc, err, errlen);
-	if (!ca->tls) {
+	tls = hpq_tls_ctx_new(true, &tc, err, errlen);
+	if (!tls) {
 		r = HPQ_ETLS;
-		goto fail;
+		goto out;
 	}
-	ca->node_lifetime_s = cfg->tls.node_cert_lifetime_s;
+	hpq_tls_ctx_free(ca->tls);
+	ca->tls = tls;
+	free(ca->cert_pem);
+	ca->cert_pem = cert;
+	cert = NULL;
+	ca->cert = info;
+	*changed = true;
+out:
 	free(cert);
 	free(key);
-	free(dir);
+	return r;
+}
+
+static int lifetime_days(const struct config *cfg)
+{
+	return (int)(cfg->tls.server_cert_lifetime_s / 86400);
+}
+
+int ca_open(const struct config *cfg, const char *cluster_id, struct ca **ret, char *err,
+	    size_t errlen)
+{
+	struct ca *ca = xcalloc(1, sizeof(*ca));
+	bool changed;
+	int r;
+
+	xasprintf(&ca->dir, "%s/tls", cfg->state_dir);
+	if (mkdir(ca->dir, 0700) < 0 && errno != EEXIST) {
+		r = hpq_errf(err, errlen, -errno, "cannot make '%s': %s", ca->dir, strerror(errno));
+		goto fail;
+	}
+	r = hpq_ca_open(ca->dir, cluster_id, true, &ca->ca, err, errlen);
+	if (r < 0)
+		goto fail;
+	find_names(ca, cfg);
+	r = server_tls(ca, lifetime_days(cfg), &changed, err, errlen);
+	if (r < 0)
+		goto fail;
+	ca->node_lifetime_s = cfg->tls.node_cert_lifetime_s;
 	*ret = ca;
 	return 0;
 fail:
-	free(cert);
-	free(key);
-	free(dir);
 	ca_free(ca);
 	return r;
+}
+
+int ca_renew_server(struct ca *ca, const struct config *cfg, bool *renewed, char *err,
+		    size_t errlen)
+{
+	return server_tls(ca, lifetime_days(cfg), renewed, err, errlen);
+}
+
+const struct hpq_cert_info *ca_server_cert(const struct ca *ca)
+{
+	return &ca->cert;
+}
+
+uint64_t ca_renew_every_ms(const struct config *cfg)
+{
+	uint64_t sixth = cfg->tls.server_cert_lifetime_s * 1000 / 6;
+
+	return sixth < 3600000 ? sixth : 3600000;
 }
 
 void ca_free(struct ca *ca)
@@ -139,6 +190,8 @@ void ca_free(struct ca *ca)
 		return;
 	hpq_tls_ctx_free(ca->tls);
 	hpq_ca_free(ca->ca);
+	free(ca->cert_pem);
+	free(ca->dir);
 	for (size_t i = 0; i < ca->nnames; i++)
 		free(ca->names[i]);
 	free(ca->names);

@@ -82,6 +82,7 @@ struct hpqd {
 	/* hpqd.c's own. */
 	int lock_fd;                /* flock on <state_dir>/hpqd.lock: one daemon per directory */
 	uv_timer_t stop_timer;      /* the last steps of a stop run from it */
+	uv_timer_t cert_timer;      /* renews the server certificate (TLS only) */
 };
 
 #endif

@@ -73,6 +73,35 @@ static void on_cert_lapsed(void *arg, struct conn *c, const char *why)
 	state_security(&d->state, node, NULL, node, "%s: %s", c->peer, why);
 }
 
+/* hpqd's own certificate, renewed while it runs once a third of its life
+ * is left (ca.h): new connections get the new one, open ones keep
+ * theirs. A daemon that ran past its certificate's life would refuse
+ * every agent and client over TCP. */
+static void on_cert_timer(uv_timer_t *h)
+{
+	struct hpqd *d = container_of(h, struct hpqd, cert_timer);
+	const struct hpq_cert_info *c;
+	char err[512], when[32];
+	bool renewed;
+	struct tm tm;
+	time_t t;
+
+	if (ca_renew_server(d->ca, &d->cfg, &renewed, err, sizeof(err)) < 0) {
+		log_err("cannot renew hpqd's server certificate: %s (trying again in %llu s)",
+			  err, (unsigned long long)ca_renew_every_ms(&d->cfg) / 1000);
+		return;
+	}
+	if (!renewed)
+		return;
+	server_set_tls(d->server, ca_server_tls(d->ca));
+	c = ca_server_cert(d->ca);
+	t = (time_t)c->not_after;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+	log_notice("hpqd's server certificate renewed: serial %s, valid until %s", c->serial,
+		   when);
+}
+
 /* A state directory hpqd cannot write is refused at start, not at the
  * first change: a read-only mount, or no write permission. */
 static int check_state_dir(const char *dir, char *err, size_t errlen)
@@ -287,7 +316,10 @@ int hpqd_init(struct hpqd *d, uv_loop_t *loop, const struct config *cfg, unsigne
 			   .arg = d,
 		   }, &d->server);
 	/* None can fail in libuv short of a broken loop. */
-	if (uv_timer_init(loop, &d->stop_timer) < 0 || dispatch_init(d) < 0 ||
+	if (uv_timer_init(loop, &d->stop_timer) < 0 || uv_timer_init(loop, &d->cert_timer) < 0 ||
+	    (!cfg->insecure && uv_timer_start(&d->cert_timer, on_cert_timer,
+					      ca_renew_every_ms(cfg), ca_renew_every_ms(cfg)) < 0) ||
+	    dispatch_init(d) < 0 ||
 	    agentlink_init(d) < 0 || events_init(d) < 0 || usage_init(d) < 0 ||
 	    logs_init(d) < 0 || repair_init(d) < 0 || retention_init(d) < 0 ||
 	    autoscale_init(d) < 0)
@@ -323,6 +355,7 @@ static void finish_stop(uv_timer_t *h)
 	dispatch_close(d);
 	agentlink_close(d);
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+	uv_close((uv_handle_t *)&d->cert_timer, NULL);
 	usage_close(d);         /* its last rows go into the final commit */
 	deprecation_close(d->deprecations); /* and the uses not written yet */
 	d->deprecations = NULL;

@@ -1545,6 +1545,12 @@ int server_listen(struct server *srv, const char *listen, const char *path, char
 	return 0;
 }
 
+void server_set_tls(struct server *srv, struct hpq_tls_ctx *tls)
+{
+	if (srv->p.tls)
+		srv->p.tls = tls;
+}
+
 int server_port(const struct server *srv)
 {
 	return srv->port;

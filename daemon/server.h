@@ -129,6 +129,10 @@ int server_listen(struct server *srv, const char *listen, const char *path, char
 		  size_t errlen);
 /* The TCP port actually bound, 0 if none. */
 int server_port(const struct server *srv);
+/* New TCP connections speak TLS with tls from now on (hpqd's certificate
+ * renewed: ca_renew_server); open ones keep the context they began with,
+ * which OpenSSL keeps for them. Not for a server without TLS. */
+void server_set_tls(struct server *srv, struct hpq_tls_ctx *tls);
 /* Shutdown, step 1: close the listeners and stop reading from everyone. */
 void server_quiesce(struct server *srv);
 /* Shutdown, step 2: flush what is queued to each peer, then close. */
