@@ -1133,6 +1133,36 @@ json_t *h_tasks(struct h_cluster *c)
 	return j;
 }
 
+/* Does an event of events (an array) have kind (NULL: any) and text in its message? */
+static bool events_have(json_t *events, const char *kind, const char *text)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(events, i, e)
+		if ((!kind || !strcmp(h_str(e, "kind"), kind)) && strstr(h_str(e, "message"), text))
+			return true;
+	return false;
+}
+
+bool h_has_event(struct h_cluster *c, const char *kind, const char *text)
+{
+	json_t *events = h_hpq_json(c, "events", "--limit", "100000", NULL);
+	bool found = events_have(events, kind, text);
+
+	json_decref(events);
+	return found;
+}
+
+bool h_task_has_event(struct h_cluster *c, uint64_t id, const char *kind, const char *text)
+{
+	json_t *t = h_task(c, id);
+	bool found = t && events_have(json_object_get(t, "events"), kind, text);
+
+	json_decref(t);
+	return found;
+}
+
 json_t *h_task(struct h_cluster *c, uint64_t id)
 {
 	char ids[32];

@@ -168,6 +168,11 @@ uint64_t h_submit(struct h_cluster *c, const char *arg, ...) __attribute__((sent
 json_t *h_tasks(struct h_cluster *c);
 /* One task (hpq show ID --json); NULL if the show fails. */
 json_t *h_task(struct h_cluster *c, uint64_t id);
+/* Whether the event log (hpq events, its newest 100,000) holds an event of
+ * kind (NULL: any kind) whose message contains text. */
+bool h_has_event(struct h_cluster *c, const char *kind, const char *text);
+/* The same among task id's own events (hpq show). */
+bool h_task_has_event(struct h_cluster *c, uint64_t id, const char *kind, const char *text);
 /* The step of the task's newest checkpoint (hpq show); -1 if none. */
 long long h_newest_step(struct h_cluster *c, uint64_t id);
 /* A task id as text, for an hpq argument: one of four rotating buffers. */

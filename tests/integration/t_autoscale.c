@@ -132,20 +132,6 @@ static int nodes_in(struct h_cluster *c, const char *pool, const char *svc)
 	return count;
 }
 
-/* An event whose message holds text. */
-static bool has_event(struct h_cluster *c, const char *text)
-{
-	json_t *events = h_hpq_json(c, "events", "--limit", "100000", NULL), *e;
-	size_t i;
-	bool found = false;
-
-	json_array_foreach(events, i, e)
-		if (strstr(h_str(e, "message"), text))
-			found = true;
-	json_decref(events);
-	return found;
-}
-
 static const char *task_reason(struct h_cluster *c, uint64_t id, char *buf, size_t len)
 {
 	json_t *t = h_task(c, id);
@@ -212,7 +198,7 @@ static void burst_up_and_down(void **state)
 		assert_true(h_wait_state(c, ids[i], "COMPLETED", 60000));
 	assert_true(H_WAIT_FOR(c, nodes_in(c, "burst", NULL) == 0, 60000));
 	assert_true(H_WAIT_FOR(c, log_lines(c, "deprovision.log", "deprovision ") == 3, 30000));
-	assert_true(has_event(c, "removed from pool burst by hpqd"));
+	assert_true(h_has_event(c, NULL, "removed from pool burst by hpqd"));
 	/* And nothing more was launched. */
 	assert_int_equal(provisioned(c), 3);
 	h_pass(c);
@@ -291,17 +277,17 @@ static void launch_timeout_backs_off(void **state)
 	h_write_file(h_path(c, "hang"), "");
 	h_daemon_start(c);
 	id = submit_wait(c, "1");
-	assert_true(H_WAIT_FOR(c, has_event(c, "timed out: its agent did not register within 2s"),
-			       60000));
+	assert_true(H_WAIT_FOR(c, h_has_event(c, NULL, "timed out: its agent did not register "
+					      "within 2s"), 60000));
 	assert_true(H_WAIT_FOR(c, !strcmp(task_reason(c, id, reason, sizeof(reason)),
 					  "launch-failed"), 30000));
-	assert_true(has_event(c, "1 launch failure in a row; next launch in 2s"));
+	assert_true(h_has_event(c, NULL, "1 launch failure in a row; next launch in 2s"));
 	/* The node that never came is undone. */
 	assert_true(H_WAIT_FOR(c, log_lines(c, "deprovision.log", "deprovision burst-1") == 1,
 			       30000));
 	/* Backing off: a second try also fails, the wait doubles. */
-	assert_true(H_WAIT_FOR(c, has_event(c, "2 launch failures in a row; next launch in 4s"),
-			       60000));
+	assert_true(H_WAIT_FOR(c, h_has_event(c, NULL, "2 launch failures in a row; next launch "
+					      "in 4s"), 60000));
 	/* The cloud recovers: the next launch brings the node. */
 	unlink(h_path(c, "hang"));
 	assert_true(h_wait_state(c, id, "RUNNING", 90000));
@@ -321,9 +307,9 @@ static void failing_provision_says_why(void **state)
 	h_write_file(h_path(c, "fail"), "");
 	h_daemon_start(c);
 	id = submit_wait(c, "1");
-	assert_true(H_WAIT_FOR(c, has_event(c, "provision command for burst-1 in pool burst "
-					    "failed (exit 3): out of capacity: quota exceeded "
-					    "for instance type x1"), 60000));
+	assert_true(H_WAIT_FOR(c, h_has_event(c, NULL, "provision command for burst-1 in pool "
+					      "burst failed (exit 3): out of capacity: quota "
+					      "exceeded for instance type x1"), 60000));
 	assert_true(H_WAIT_FOR(c, !strcmp(task_reason(c, id, reason, sizeof(reason)),
 					  "launch-failed"), 30000));
 	/* Its node is undone too. */
@@ -395,7 +381,7 @@ static void consolidation_moves_to_checkpoint(void **state)
 	snprintf(want, sizeof(want), "deprovision %s", trainer_node);
 	assert_int_equal(log_lines(c, "deprovision.log", want), 1);
 	assert_true(H_WAIT_FOR(c, nodes_in(c, "burst", NULL) == 1, 60000));
-	assert_true(has_event(c, "consolidation: its work fits on other nodes"));
+	assert_true(h_has_event(c, NULL, "consolidation: its work fits on other nodes"));
 	assert_true(h_wait_state(c, t[0], "COMPLETED", 120000));
 	j = h_task(c, t[0]);
 	assert_int_equal(h_int(j, "attempts"), 2);
@@ -426,7 +412,7 @@ static void lifetime_replaces_new_first(void **state)
 	assert_true(H_WAIT_FOR(c, log_lines(c, "deprovision.log", "deprovision burst-1") == 1,
 			       60000));
 	assert_true(log_lines(c, "provision.log", "provision burst-2 ") == 1);
-	assert_true(has_event(c, "replaced: older than max_node_lifetime"));
+	assert_true(h_has_event(c, NULL, "replaced: older than max_node_lifetime"));
 	assert_true(H_WAIT_FOR(c, nodes_in(c, "burst", NULL) >= 1, 30000));
 	h_pass(c);
 }

@@ -31,20 +31,6 @@ static bool group_gone(pid_t pgid)
 	return kill(-pgid, 0) < 0 && errno == ESRCH;
 }
 
-/* Does task id have an event of kind whose message holds text? */
-static bool has_event(struct h_cluster *c, uint64_t id, const char *kind, const char *text)
-{
-	json_t *t = h_task(c, id), *ev;
-	bool found = false;
-	size_t i;
-
-	json_array_foreach(json_object_get(t, "events"), i, ev)
-		if (!strcmp(h_str(ev, "kind"), kind) && strstr(h_str(ev, "message"), text))
-			found = true;
-	json_decref(t);
-	return found;
-}
-
 /* Three held tasks cancelled by a filter: CANCELLED, each with its end
  * event; the cancel itself is one event, naming how many. */
 static void cancel_many_pending(struct h_cluster *c)
@@ -63,8 +49,8 @@ static void cancel_many_pending(struct h_cluster *c)
 
 		assert_string_equal(h_str(t, "state"), "CANCELLED");
 		json_decref(t);
-		assert_true(has_event(c, id[i], "end", "CANCELLED: cancelled by "));
-		assert_false(has_event(c, id[i], "cancel", ""));
+		assert_true(h_task_has_event(c, id[i], "end", "CANCELLED: cancelled by "));
+		assert_false(h_task_has_event(c, id[i], "cancel", ""));
 	}
 	evs = h_hpq_json(c, "events", NULL);
 	json_array_foreach(json_is_array(evs) ? evs : json_object_get(evs, "events"), i, ev)
@@ -131,7 +117,7 @@ static void cancel_pending_and_running(void **state)
 	assert_string_equal(h_str(t, "state"), "CANCELLED");
 	assert_int_equal(h_int(t, "attempts"), 0);
 	json_decref(t);
-	assert_true(has_event(c, pending, "cancel", "cancelled while pending"));
+	assert_true(h_task_has_event(c, pending, "cancel", "cancelled while pending"));
 
 	/* Cancel the running one: CANCELLED once the agent has killed it. */
 	snprintf(ids, sizeof(ids), "%" PRIu64, running);
@@ -207,7 +193,7 @@ static void bulk_survives_kill(void **state)
 		assert_string_equal(h_str(t, "state"), "CANCELLED");
 		assert_false(json_is_null(json_object_get(t, "end_time")));
 		json_decref(t);
-		assert_true(has_event(c, cancel[i], "end", "CANCELLED: cancelled by "));
+		assert_true(h_task_has_event(c, cancel[i], "end", "CANCELLED: cancelled by "));
 	}
 	for (i = 0; i < BULK_RELEASE; i++) {
 		json_t *t = h_task(c, release[i]);
@@ -215,7 +201,7 @@ static void bulk_survives_kill(void **state)
 		assert_string_equal(h_str(t, "state"), "PENDING");
 		assert_false(json_is_true(json_object_get(t, "held")));
 		json_decref(t);
-		assert_true(has_event(c, release[i], "release", "released by "));
+		assert_true(h_task_has_event(c, release[i], "release", "released by "));
 	}
 	j = h_hpq_json(c, "acct", "--state", "cancelled", NULL);
 	json_array_foreach(j, i, row)

@@ -58,28 +58,6 @@ static bool node_connected(struct h_cluster *c, const char *name)
 	return up;
 }
 
-static bool has_event(struct h_cluster *c, const char *kind, const char *text)
-{
-	json_t *j = h_hpq_json(c, "events", "--limit", "1000", NULL), *e;
-	bool found = false;
-	size_t i;
-
-	json_array_foreach(j, i, e)
-		if (!strcmp(h_str(e, "kind"), kind) && strstr(h_str(e, "message"), text))
-			found = true;
-	json_decref(j);
-	return found;
-}
-
-static bool log_has(const char *path, const char *text)
-{
-	char *log = h_read_file(path);
-	bool found = log && strstr(log, text);
-
-	free(log);
-	return found;
-}
-
 static int log_count(const char *path, const char *text)
 {
 	char *log = h_read_file(path);
@@ -313,16 +291,16 @@ static void expiry(void **state)
 	/* By hand: served until its certificate's notAfter, not after. */
 	beat_past_expiry(c, pem, ca, "hand", hand_expires);
 	assert_true(H_WAIT_FOR(c, !node_connected(c, "hand"), 10000));
-	assert_true(has_event(c, "security", "of node hand expired"));
+	assert_true(h_has_event(c, "security", "of node hand expired"));
 
 	/* The agent refused its renewals is cut off, and stays off. */
 	assert_true(H_WAIT_FOR(c, hpq_now_ms() > (starved_expires + 1) * 1000, 60000));
-	assert_true(H_WAIT_FOR(c, has_event(c, "security", "of node starved expired"), 15000));
+	assert_true(H_WAIT_FOR(c, h_has_event(c, "security", "of node starved expired"), 15000));
 	assert_true(H_WAIT_FOR(c, !node_connected(c, "starved"), 15000));
-	assert_true(log_has(c->agents[starved].log, "did not renew this node's certificate"));
+	assert_true(h_file_has(c->agents[starved].log, "did not renew this node's certificate"));
 	/* It was told why. */
-	assert_true(log_has(c->agents[starved].log, "of node starved expired on"));
-	assert_true(H_WAIT_FOR(c, log_has(c->agents[starved].log, "certificate expired on"),
+	assert_true(h_file_has(c->agents[starved].log, "of node starved expired on"));
+	assert_true(H_WAIT_FOR(c, h_file_has(c->agents[starved].log, "certificate expired on"),
 			       30000));
 	assert_false(node_connected(c, "starved"));
 
@@ -330,10 +308,10 @@ static void expiry(void **state)
 	 * the certificate it connected with. */
 	assert_true(H_WAIT_FOR(c, hpq_now_ms() > (steady_expires + 8) * 1000, 60000));
 	assert_true(node_connected(c, "steady"));
-	assert_true(has_event(c, "node", "renewed: certificate"));
-	assert_false(has_event(c, "security", "of node steady"));
+	assert_true(h_has_event(c, "node", "renewed: certificate"));
+	assert_false(h_has_event(c, "security", "of node steady"));
 	assert_int_equal(log_count(c->agents[steady].log, "uplink: registered with hpqd"), 1);
-	assert_false(log_has(c->agents[steady].log, "reconnecting"));
+	assert_false(h_file_has(c->agents[steady].log, "reconnecting"));
 	free(pem);
 	free(ca);
 	h_pass(c);

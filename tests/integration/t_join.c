@@ -138,20 +138,6 @@ static bool node_connected(struct h_cluster *c, const char *name)
 	return up;
 }
 
-/* Does an event of kind carry text in its message? */
-static bool has_event(struct h_cluster *c, const char *kind, const char *text)
-{
-	json_t *j = h_hpq_json(c, "events", "--limit", "1000", NULL), *e;
-	bool found = false;
-	size_t i;
-
-	json_array_foreach(j, i, e)
-		if (!strcmp(h_str(e, "kind"), kind) && strstr(h_str(e, "message"), text))
-			found = true;
-	json_decref(j);
-	return found;
-}
-
 static void assert_mode(const char *path, mode_t mode)
 {
 	struct stat st;
@@ -536,14 +522,14 @@ static void join_flow(void **state)
 		assert_non_null(strstr(o.out, "over-tls"));
 		h_out_free(&o);
 	}
-	assert_true(has_event(c, "node", "joined with token"));
+	assert_true(h_has_event(c, "node", "joined with token"));
 	/* A 60 s certificate is due with 20 s left: the agent renews. */
-	assert_true(H_WAIT_FOR(c, has_event(c, "node", "renewed: certificate"), 60000));
+	assert_true(H_WAIT_FOR(c, h_has_event(c, "node", "renewed: certificate"), 60000));
 
 	/* The same token again, as a thief would: used up. */
 	i = join(c, "edge2", one.token, one.hash);
 	assert_gave_up(c, i, "used up");
-	assert_true(has_event(c, "security", "join as edge2"));
+	assert_true(h_has_event(c, "security", "join as edge2"));
 	assert_false(node_connected(c, "edge2"));
 
 	/* The wrong CA: the agent stops before sending the token. */
@@ -612,7 +598,7 @@ static void join_flow(void **state)
 	report_foreign(c, pem, ca, "edge5", sleeper);
 	refused_register_keeps_node(c, pem, ca, "edge5");
 	renewal_flood(c, pem, ca, "edge5");
-	assert_true(has_event(c, "security", "does not run on node edge5"));
+	assert_true(h_has_event(c, "security", "does not run on node edge5"));
 	{
 		json_t *t = h_task(c, sleeper);
 
@@ -648,7 +634,7 @@ static void join_flow(void **state)
 				      strstr(log, "refuses this node's certificate") ? (free(log), true)
 										   : (free(log), false),
 			       30000));
-	assert_true(has_event(c, "security", "was revoked"));
+	assert_true(h_has_event(c, "security", "was revoked"));
 	assert_false(node_connected(c, "edge1"));
 	/* The revoked node's certificate (the one above) cannot even report
 	 * for itself. */

@@ -445,19 +445,6 @@ static void user_limits(void **state)
 	assert_int_equal(h_hpq(c, NULL, "cancel", "1", "2", "3", NULL), 0);
 }
 
-static bool has_event(struct h_cluster *c, uint64_t id, const char *kind, const char *text)
-{
-	json_t *t = h_task(c, id), *ev;
-	bool found = false;
-	size_t i;
-
-	json_array_foreach(json_object_get(t, "events"), i, ev)
-		if (!strcmp(h_str(ev, "kind"), kind) && strstr(h_str(ev, "message"), text))
-			found = true;
-	json_decref(t);
-	return found;
-}
-
 static bool in_state(struct h_cluster *c, uint64_t id, const char *state)
 {
 	json_t *t = h_task(c, id);
@@ -492,7 +479,7 @@ static void grace(void **state)
 		snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
 		assert_int_equal(h_hpq(c, NULL, "cancel", ids, NULL), 0);
 	}
-	assert_true(has_event(c, id, "cancel", "grace 1s"));
+	assert_true(h_task_has_event(c, id, "cancel", "grace 1s"));
 	assert_true(h_wait_state(c, id, "CANCELLED", 20000));
 
 	/* Reclaim: B borrows both GPUs on the default team; team g takes them back. */
@@ -506,7 +493,7 @@ static void grace(void **state)
 	owner = h_submit(c, "--team", "g", "--gpus", "2", "--", "sh", "-c", STUBBORN, NULL);
 	h_cli_as(c, 0, 0);
 	assert_true(H_WAIT_FOR(c, in_state(c, owner, "RUNNING"), 20000));
-	assert_true(has_event(c, victim, "preempt", "(reclaim), grace 1s"));
+	assert_true(h_task_has_event(c, victim, "preempt", "(reclaim), grace 1s"));
 	{
 		char a[32], b[32];
 

@@ -362,19 +362,6 @@ static Hpq__Envelope *raw_request(int fd, struct hpq_framer *f, Hpq__Envelope *e
 	return reply;
 }
 
-static bool has_event(struct h_cluster *c, const char *kind, const char *text)
-{
-	json_t *j = h_hpq_json(c, "events", "--limit", "100000", NULL), *e;
-	bool found = false;
-	size_t i;
-
-	json_array_foreach(j, i, e)
-		if (!strcmp(h_str(e, "kind"), kind) && strstr(h_str(e, "message"), text))
-			found = true;
-	json_decref(j);
-	return found;
-}
-
 static void sim_register_lie(void **state)
 {
 	struct h_cluster *c = *state;
@@ -437,7 +424,7 @@ static void sim_register_lie(void **state)
 	/* Ignored, and said so: the task runs on where it ran. */
 	snprintf(want, sizeof(want), "Register reports the exit of task %llu attempt 1",
 		 (unsigned long long)id);
-	assert_true(H_WAIT_FOR(c, has_event(c, "security", want), 30000));
+	assert_true(H_WAIT_FOR(c, h_has_event(c, "security", want), 30000));
 	t = h_task(c, id);
 	assert_string_equal(h_str(t, "state"), "RUNNING");
 	assert_int_equal(h_int(t, "attempts"), 1);
