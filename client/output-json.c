@@ -800,7 +800,8 @@ static void json_cancelled(const struct output_ctx *o, Hpq__CancelResult *const 
 		json_object_set_new(e, "ok", json_boolean(r[i]->code == 0));
 		json_object_set_new(e, "error", r[i]->code == 0 ? json_null()
 								: json_str(r[i]->message));
-		/* A summary of refusals past hpqd's bound (id 0): how many tasks. */
+		/* How many tasks: a summary of refusals past hpqd's bound (id 0),
+		 * an array's pending indices (its id). */
 		if (r[i]->tasks)
 			json_object_set_new(e, "tasks", json_integer((json_int_t)r[i]->tasks));
 		json_array_append_new(a, e);

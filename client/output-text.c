@@ -658,8 +658,8 @@ static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const 
 {
 	for (size_t i = 0; i < n; i++) {
 		if (r[i]->code == 0 && r[i]->tasks)
-			fprintf(o->out, "cancelled %u pending indices of array %llu\n", r[i]->tasks,
-				(unsigned long long)r[i]->id);
+			fprintf(o->out, "cancelled %u pending %s of array %llu\n", r[i]->tasks,
+				r[i]->tasks == 1 ? "index" : "indices", (unsigned long long)r[i]->id);
 		else if (r[i]->code == 0)
 			fprintf(o->out, "cancelled task %llu\n", (unsigned long long)r[i]->id);
 		else

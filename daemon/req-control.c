@@ -67,7 +67,9 @@ static size_t results(const struct selection *sel, Hpq__CancelResult **ret_res,
 		res[k].id = sel->v[i].id;
 		res[k].code = sel->v[i].code;
 		res[k].message = sel->v[i].msg ? sel->v[i].msg : (char *)"";
-		res[k].tasks = sel->v[i].tasks > 1 ? sel->v[i].tasks : 0;
+		/* An array's pending indices say how many they are, also one:
+		 * else the result reads as the array's first task's. */
+		res[k].tasks = sel->v[i].tasks;
 		ptrs[k] = &res[k];
 		k++;
 	}

@@ -829,6 +829,38 @@ static void acct_dropped(void **state)
 	h_pass(c);
 }
 
+/*
+ * An array's pending indices cancelled are one result of the array's id
+ * that counts them, also when there is one: else it reads as the array's
+ * first task, which the same cancel may name too ("cancelled task 12"
+ * twice), and --json cannot tell it from that task.
+ */
+static void cancel_one_index(void **state)
+{
+	struct h_cluster *c = *state;
+	char err[256], id[64], want[128];
+	uint64_t arr;
+	struct h_out o;
+
+	h_daemon_start(c);
+	/* Held: index 0 is a task (the head), 1 and 2 are not. */
+	arr = submit(c, "true", "0-2", true, "", false, err, sizeof(err));
+	assert_true(arr > 0);
+	snprintf(id, sizeof(id), "%" PRIu64 "_1", arr);
+	assert_int_equal(h_hpq(c, &o, "cancel", id, "--json", NULL), 0);
+	if (!strstr(o.out, "\"tasks\": 1"))
+		fail_msg("hpq cancel %s --json: %s", id, o.out);
+	h_out_free(&o);
+	/* The head and the one index left. */
+	assert_int_equal(h_hpq(c, &o, "cancel", h_id(arr), NULL), 0);
+	snprintf(want, sizeof(want), "cancelled 1 pending index of array %" PRIu64 "\n", arr);
+	if (!strstr(o.out, want) || strlen(o.out) != strlen(want) + strlen("cancelled task \n") +
+							  strlen(h_id(arr)))
+		fail_msg("hpq cancel %" PRIu64 ": %s", arr, o.out);
+	h_out_free(&o);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +871,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(script_restart, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(long_reply, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(acct_dropped, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(cancel_one_index, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
