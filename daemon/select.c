@@ -142,8 +142,13 @@ int select_parse_id(const char *s, uint64_t *id, bool *has_set, struct array_set
 		memcpy(inner, p, n - 1);
 		inner[n - 1] = '\0';
 		r = array_set_parse(inner, set, &m, e);
-		if (r < 0)
-			return state_errf(e, r, "'%.64s': %s", s, e ? e->msg : "bad indices");
+		if (r < 0) {
+			/* The reason is in e->msg, which the message is written over. */
+			char why[sizeof(e->msg)];
+
+			snprintf(why, sizeof(why), "%s", e ? e->msg : "bad indices");
+			return state_errf(e, r, "'%.64s': %s", s, why);
+		}
 	} else {
 		char one[16];
 		size_t n = strlen(p);

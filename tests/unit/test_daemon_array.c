@@ -443,6 +443,10 @@ static void test_select_ids(void **ts)
 			fail_msg("'%s' was accepted", bad[i]);
 		assert_true(e.msg[0] != '\0');
 	}
+	/* Indices that hpq lets through but no array has: the reason, once. */
+	assert_int_equal(select_parse_id("12_[1-99999999]", &id, &has, &set, &e), HPQ_EINVAL);
+	assert_string_equal(e.msg, "'12_[1-99999999]': --array '1-99999999': indices go from 0 "
+			    "to 4000000");
 }
 
 static int control_ids(struct fix *f, const struct actor *who, enum control_op op,
