@@ -87,6 +87,14 @@ int select_check_id(const char *s, bool ranges, char *err, size_t errlen)
 	}
 	if (ok)
 		return 0;
+	/* As hpq list shows an array with a % limit: the limit is no index. */
+	if (ranges && us && us[1] == '[' && strchr(us, '%')) {
+		const char *pct = strchr(us, '%');
+
+		return hpq_errf(err, errlen, HPQ_EINVAL,
+				"'%.100s' is not a task id: leave out the %% limit, which is not "
+				"an index (%.*s])", s, (int)(pct - s > 100 ? 100 : pct - s), s);
+	}
 	if (ranges)
 		return hpq_errf(err, errlen, HPQ_EINVAL,
 				"'%.100s' is not a task id: use ID, ID_INDEX or ID_[LIST] "

@@ -43,6 +43,10 @@ static void test_ids(void **state)
 			fail_msg("'%s' accepted", bad[i]);
 		assert_non_null(strstr(err, "is not a task id"));
 	}
+	/* hpq list shows an array's % limit after its pending indices
+	 * (12_[5-999%50]): what to leave out is said. */
+	assert_int_equal(select_check_id("12_[5-999:2%50]", true, err, sizeof(err)), HPQ_EINVAL);
+	assert_non_null(strstr(err, "12_[5-999:2]"));
 	/* Without ranges (hpq update): one task only. */
 	assert_int_equal(select_check_id("12_5", false, err, sizeof(err)), 0);
 	assert_int_equal(select_check_id("12_[5]", false, err, sizeof(err)), HPQ_EINVAL);
