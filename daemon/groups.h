@@ -6,9 +6,10 @@
  * group's members cluster administrators (docs/security.md "Rights").
  * The server asks at Hello, once it knows who the peer is, and again
  * before a request of a connection whose answer is older than the TTL
- * (hpq top, a follower of events: connections that last); the cache spares the name service (files, LDAP, sssd) a
- * lookup per `hpq` command of a script in a loop, and the TTL bounds how
- * long a change of membership takes to count. The loop thread owns it.
+ * (hpq top, a follower of events: connections that last). The cache
+ * spares the name service (files, LDAP, sssd) a lookup per `hpq` command
+ * of a script in a loop, and the TTL bounds how long a change of
+ * membership takes to count. The loop thread owns it.
  */
 #ifndef HPQD_GROUPS_H
 #define HPQD_GROUPS_H
