@@ -91,6 +91,16 @@ static void find_names(struct ca *ca, const struct config *cfg)
 	add_name(ca, "::1");
 }
 
+/* "2026-12-04 18:00 UTC" */
+static void format_utc(int64_t s, char *buf, size_t len)
+{
+	time_t t = (time_t)s;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
 /*
  * The server certificate for days (as hpq_ca_server_cert keeps or makes
  * it) and, when it is not the one tls speaks with already, a new TLS
@@ -169,7 +179,15 @@ fail:
 int ca_renew_server(struct ca *ca, const struct config *cfg, bool *renewed, char *err,
 		    size_t errlen)
 {
-	return server_tls(ca, lifetime_days(cfg), renewed, err, errlen);
+	char when[40];
+	int r = server_tls(ca, lifetime_days(cfg), renewed, err, errlen);
+
+	if (r == 0 && *renewed) {
+		format_utc(ca->cert.not_after, when, sizeof(when));
+		log_notice("hpqd's server certificate renewed: serial %s, valid until %s",
+			   ca->cert.serial, when);
+	}
+	return r;
 }
 
 const struct hpq_cert_info *ca_server_cert(const struct ca *ca)
@@ -217,16 +235,6 @@ const char *const *ca_server_names(const struct ca *ca, size_t *n)
 {
 	*n = ca->nnames;
 	return (const char *const *)ca->names;
-}
-
-/* "2026-12-04 18:00 UTC" */
-static void format_utc(int64_t s, char *buf, size_t len)
-{
-	time_t t = (time_t)s;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
 }
 
 int ca_check(const struct config *cfg, FILE *out)

@@ -41,9 +41,10 @@ const struct hpq_cert_info *ca_server_cert(const struct ca *ca);
 /*
  * The server certificate again, as at start, for [tls] server_cert_lifetime
  * of cfg: made anew once a third of its life is left (or the names it
- * must carry changed). Returns 0 with *renewed set when ca_server_tls is
- * a new context, the old one freed: hand it to the listener at once
- * (server_set_tls); or a negative code and why, the old one kept.
+ * must carry changed), and the new serial and expiry logged. Returns 0
+ * with *renewed set when ca_server_tls is a new context, the old one
+ * freed: hand it to the listener at once (server_set_tls); or a negative
+ * code and why, the old one kept.
  */
 int ca_renew_server(struct ca *ca, const struct config *cfg, bool *renewed, char *err,
 		    size_t errlen);

@@ -80,26 +80,16 @@ static void on_cert_lapsed(void *arg, struct conn *c, const char *why)
 static void on_cert_timer(uv_timer_t *h)
 {
 	struct hpqd *d = container_of(h, struct hpqd, cert_timer);
-	const struct hpq_cert_info *c;
-	char err[512], when[32];
+	char err[512];
 	bool renewed;
-	struct tm tm;
-	time_t t;
 
 	if (ca_renew_server(d->ca, &d->cfg, &renewed, err, sizeof(err)) < 0) {
 		log_err("cannot renew hpqd's server certificate: %s (trying again in %llu s)",
 			  err, (unsigned long long)ca_renew_every_ms(&d->cfg) / 1000);
 		return;
 	}
-	if (!renewed)
-		return;
-	server_set_tls(d->server, ca_server_tls(d->ca));
-	c = ca_server_cert(d->ca);
-	t = (time_t)c->not_after;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
-	log_notice("hpqd's server certificate renewed: serial %s, valid until %s", c->serial,
-		   when);
+	if (renewed)
+		server_set_tls(d->server, ca_server_tls(d->ca));
 }
 
 /* A state directory hpqd cannot write is refused at start, not at the
