@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "config-check.h"
 #include "credentials.h"
 #include "error.h"
@@ -110,7 +111,7 @@ static unsigned check_credentials(const struct agent_config *cfg, FILE *f)
 			cfg->name);
 		problems++;
 	} else {
-		creds_format_time(info.not_after, when, sizeof(when));
+		hpq_utc_text(info.not_after * 1000, when, sizeof(when));
 		fprintf(f, "hpq-agent: joined as node %s%s%s; certificate valid until %s\n",
 			info.cn, *info.ou ? " in pool " : "", info.ou, when);
 		if (info.not_after <= (int64_t)time(NULL)) {

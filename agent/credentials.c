@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -20,16 +19,6 @@
 #include "xalloc.h"
 
 #define CREDS_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
-
-char *creds_format_time(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-	return buf;
-}
 
 bool creds_token_valid(const char *s)
 {

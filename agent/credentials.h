@@ -78,7 +78,5 @@ bool creds_token_valid(const char *s);
  * white space is dropped. Returns the token (malloc'd). */
 int creds_read_token(const char *path, char **ret, char *err, size_t errlen);
 
-/* "2025-01-31 12:00:00 UTC". Returns buf. */
-char *creds_format_time(int64_t t, char *buf, size_t len);
 
 #endif

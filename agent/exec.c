@@ -63,7 +63,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -90,15 +89,6 @@ static const char *const exec_managed_vars[] = {
 
 #define EXEC_USER_PATH "/usr/local/bin:/usr/bin:/bin"
 #define EXEC_ROOT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-static void exec_format_time(int64_t ms, char *buf, size_t len)
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* ------------------------------------------------------------ environment */
 
@@ -453,7 +443,7 @@ static void exec_finish(struct exec *ex, struct task *t, int code, const char *r
 	t->exit_code = code;
 	t->end_ms = hpq_now_ms();
 	task_set_reason(t->reason, t->kill_reason[0] ? t->kill_reason : reason);
-	exec_format_time(t->end_ms, when, sizeof(when));
+	hpq_utc_iso(t->end_ms, when, sizeof(when));
 	if (t->oom)
 		exec_log_line(ex, t, "==== hpq: task %" PRIu64 " attempt %" PRIu32 ": out of "
 			      "memory: the kernel's OOM killer ended a process of it at its "
@@ -1039,7 +1029,7 @@ static void exec_write_header(int fd, struct exec *ex, const struct task *t, con
 
 	/* One line whatever the fields hold: a newline or an escape sequence
 	 * in the command cannot forge a second header (escape.h). */
-	exec_format_time(t->start_ms, when, sizeof(when));
+	hpq_utc_iso(t->start_ms, when, sizeof(when));
 	dprintf(fd, "==== hpq: task %" PRIu64 "%s%s%s attempt %" PRIu32 " on %s at %s as %s "
 		"(uid %lu):", t->id, name[0] ? " (" : "", name, name[0] ? ")" : "",
 		t->attempt, node, when, user, (unsigned long)id->uid);

@@ -30,7 +30,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -492,7 +491,7 @@ static void uplink_renew_refused(struct uplink *l, const char *why)
 
 	log_warn("uplink: hpqd at %s did not renew this node's certificate (valid until %s): "
 		 "%s; trying again in %s", l->server,
-		 creds_format_time(l->creds.info.not_after, when, sizeof(when)), why,
+		 hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when)), why,
 		 hpq_format_duration((uint64_t)l->renew_delay, wait, sizeof(wait)));
 	l->renew_next = ev_now(l->loop) + l->renew_delay;
 	l->renew_delay = 2 * l->renew_delay > UPLINK_RENEW_RETRY_MAX ? UPLINK_RENEW_RETRY_MAX
@@ -527,7 +526,7 @@ static void uplink_renew_answered(void *ctx, const Hpq__Envelope *reply)
 	l->renew_delay = uplink_renew_every(l);
 	log_notice("uplink: renewed this node's certificate: valid until %s (serial %s), in %s; "
 		   "used from the next connection",
-		   creds_format_time(l->creds.info.not_after, when, sizeof(when)),
+		   hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when)),
 		   l->creds.info.serial, l->creds.node_path);
 }
 
@@ -555,7 +554,7 @@ static void uplink_renew_check(struct uplink *l)
 	env.body_case = HPQ__ENVELOPE__BODY_RENEW;
 	env.renew = &rq;
 	log_info("uplink: asking hpqd to renew this node's certificate (valid until %s)",
-		 creds_format_time(l->creds.info.not_after, when, sizeof(when)));
+		 hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when)));
 	if (uplink_request(l, &env, uplink_renew_answered, l) < 0)
 		uplink_forget_key(&l->renew_key_pem);
 	free(csr);
@@ -660,7 +659,7 @@ static void uplink_joined(struct uplink *l, const Hpq__JoinReply *jr)
 	l->joining = false;
 	log_notice("uplink: joined the cluster of hpqd at %s as node %s in pool %s; certificate "
 		   "valid until %s, saved in %s", l->server, l->name, uplink_pool(l),
-		   creds_format_time(l->creds.info.not_after, when, sizeof(when)), l->creds.dir);
+		   hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when)), l->creds.dir);
 	if (l->creds.info.ou[0] && strcmp(l->creds.info.ou, l->pool) != 0)
 		log_notice("uplink: the join token puts node %s in pool %s, not in pool %s (--pool)",
 			   l->name, l->creds.info.ou, l->pool);
@@ -932,7 +931,7 @@ static bool uplink_tls_prepare(struct uplink *l)
 			hpq_log(uplink_loud(l), "uplink: this node's certificate expired on %s: "
 				"hpqd will refuse it; join again with a new token: remove %s and "
 				"start hpq-agent with --join TOKEN --ca-hash sha256:...",
-				creds_format_time(l->creds.info.not_after, when, sizeof(when)),
+				hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when)),
 				l->creds.dir);
 	}
 	l->tls_ctx = hpq_tls_ctx_new(false, &tc, msg, sizeof(msg));
@@ -1017,7 +1016,7 @@ static int uplink_init_tls(struct uplink *l, const struct uplink_config *cfg, ch
 	if (r < 0)
 		return r;
 	if (l->creds.present) {
-		creds_format_time(l->creds.info.not_after, when, sizeof(when));
+		hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when));
 		if (l->creds.info.not_after <= hpq_now_ms() / 1000)
 			return hpq_errf(err, errlen, HPQ_EAUTH,
 					"this node's certificate (%s) expired on %s: join again "

@@ -9,6 +9,7 @@
 #ifndef HPQ_CLOCK_H
 #define HPQ_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Wall clock: unix milliseconds. */
@@ -23,5 +24,17 @@ double hpq_mono_s(void);
 /* The boot clock in milliseconds: monotonic, and it counts a suspend too.
  * An agent's fencing lease is kept in it (agent.c, supervisor.c). */
 int64_t hpq_boot_ms(void);
+
+/* Room for either form of a wall time below, its NUL included. */
+#define HPQ_UTC_LEN 32
+
+/* Wall time ms as people read it in logs and messages:
+ * "2026-12-04 18:00:00 UTC". Returns buf. A time that gmtime cannot
+ * take (a year past 9999) is written as its number of milliseconds. */
+const char *hpq_utc_text(int64_t ms, char *buf, size_t len);
+
+/* Wall time ms in ISO 8601, for files and programs:
+ * "2026-12-04T18:00:00Z". Returns buf; the same fallback. */
+const char *hpq_utc_iso(int64_t ms, char *buf, size_t len);
 
 #endif

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "ca.h"
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 #include "parse.h"
@@ -89,16 +89,6 @@ static void find_names(struct ca *ca, const struct config *cfg)
 	add_name(ca, "localhost");
 	add_name(ca, "127.0.0.1");
 	add_name(ca, "::1");
-}
-
-/* "2026-12-04 18:00 UTC" */
-static void format_utc(int64_t s, char *buf, size_t len)
-{
-	time_t t = (time_t)s;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
 }
 
 /*
@@ -179,11 +169,11 @@ fail:
 int ca_renew_server(struct ca *ca, const struct config *cfg, bool *renewed, char *err,
 		    size_t errlen)
 {
-	char when[40];
+	char when[HPQ_UTC_LEN];
 	int r = server_tls(ca, lifetime_days(cfg), renewed, err, errlen);
 
 	if (r == 0 && *renewed) {
-		format_utc(ca->cert.not_after, when, sizeof(when));
+		hpq_utc_text(ca->cert.not_after * 1000, when, sizeof(when));
 		log_notice("hpqd's server certificate renewed: serial %s, valid until %s",
 			   ca->cert.serial, when);
 	}
@@ -242,7 +232,7 @@ int ca_check(const struct config *cfg, FILE *out)
 	struct hpq_ca *hca = NULL;
 	struct hpq_cert_info info;
 	struct ca names = { 0 };
-	char *dir = NULL, *path = NULL, *pem = NULL, err[512], when[40];
+	char *dir = NULL, *path = NULL, *pem = NULL, err[512], when[HPQ_UTC_LEN];
 	size_t len;
 	int r;
 
@@ -265,7 +255,7 @@ int ca_check(const struct config *cfg, FILE *out)
 			if (r < 0) {
 				fprintf(out, "hpqd: tls: the server certificate cannot be used: %s\n", err);
 			} else {
-				format_utc(info.not_after, when, sizeof(when));
+				hpq_utc_text(info.not_after * 1000, when, sizeof(when));
 				fprintf(out, "hpqd: tls: server certificate valid until %s\n", when);
 			}
 		}

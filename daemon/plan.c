@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "config.h"
@@ -105,17 +104,6 @@ struct plan *plans_find(const struct state *st, const char *name)
 static bool plan_ended(const struct plan *p)
 {
 	return p->state == PLAN_COMPLETED || p->state == PLAN_CANCELLED;
-}
-
-/* "2026-12-10 00:00:00Z" */
-static const char *fmt_time(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
-	return buf;
 }
 
 /* ---------------------------------------------------------------- rows, events */
@@ -420,10 +408,10 @@ int plans_search(struct state *st, const struct plan_query *q, int64_t now,
 	/* a second of slack for the client's clock and the trip */
 	if (q->after && q->after < now - 1000)
 		return state_errf(e, HPQ_EINVAL, "--after %s is in the past",
-				  fmt_time(q->after, when, sizeof(when)));
+				  hpq_utc_text(q->after, when, sizeof(when)));
 	if (q->before && q->before <= now)
 		return state_errf(e, HPQ_EINVAL, "--before %s is in the past",
-				  fmt_time(q->before, when, sizeof(when)));
+				  hpq_utc_text(q->before, when, sizeof(when)));
 
 	c = build_calendar(st, pool->id, NULL);
 	if (ret_pool_nodes)
@@ -514,7 +502,7 @@ int plans_create(struct state *st, const struct actor *who, const char *offer_id
 				  "search again", offer_id);
 	if (o->expires_ms <= now)
 		return state_errf(e, HPQ_ESTATE, "offering %s expired at %s: search again", o->id,
-				  fmt_time(o->expires_ms, a, sizeof(a)));
+				  hpq_utc_text(o->expires_ms, a, sizeof(a)));
 	if (o->o.segments[o->o.nsegments - 1].end <= now)
 		return state_errf(e, HPQ_EINVAL, "offering %s lies in the past: search again",
 				  o->id);
@@ -559,8 +547,8 @@ int plans_create(struct state *st, const struct actor *who, const char *offer_id
 	plan_put(st, p);
 	plan_event(st, p, who->user, "scheduled for team %s: %u nodes of pool %s in %u segment%s, "
 		   "%s to %s", p->team, p->nnodes, p->pool, p->nsegments,
-		   p->nsegments == 1 ? "" : "s", fmt_time(p->seg[0].start_ms, a, sizeof(a)),
-		   fmt_time(p->seg[p->nsegments - 1].end_ms, b, sizeof(b)));
+		   p->nsegments == 1 ? "" : "s", hpq_utc_text(p->seg[0].start_ms, a, sizeof(a)),
+		   hpq_utc_text(p->seg[p->nsegments - 1].end_ms, b, sizeof(b)));
 	plans_advance(st, now);
 	st->dirty = true;            /* the dispatcher wakes up for its segments */
 	*ret = p;
@@ -645,11 +633,11 @@ static void wait_reason(const struct plan *p, int64_t now, char *buf, size_t len
 			continue;
 		snprintf(buf, len, "%s: segment %u of %u starts %s",
 			 s == 0 ? "plan-not-started" : "between-segments", s + 1, p->nsegments,
-			 fmt_time(p->seg[s].start_ms, t, sizeof(t)));
+			 hpq_utc_text(p->seg[s].start_ms, t, sizeof(t)));
 		return;
 	}
 	snprintf(buf, len, "plan-ending: its last segment ends %s",
-		 fmt_time(p->seg[p->nsegments - 1].end_ms, t, sizeof(t)));
+		 hpq_utc_text(p->seg[p->nsegments - 1].end_ms, t, sizeof(t)));
 }
 
 /* p's own dispatcher pool (plan.h), made when first needed. */
@@ -1089,11 +1077,11 @@ int64_t plans_advance(struct state *st, int64_t now)
 			switch (want) {
 			case PLAN_ACTIVE:
 				plan_event(st, p, NULL, "active: segment %u of %u, until %s", s,
-					   p->nsegments, fmt_time(p->seg[s - 1].end_ms, t, sizeof(t)));
+					   p->nsegments, hpq_utc_text(p->seg[s - 1].end_ms, t, sizeof(t)));
 				break;
 			case PLAN_BETWEEN:
 				plan_event(st, p, NULL, "between-segments: segment %u starts at %s",
-					   s, fmt_time(p->seg[s - 1].start_ms, t, sizeof(t)));
+					   s, hpq_utc_text(p->seg[s - 1].start_ms, t, sizeof(t)));
 				break;
 			case PLAN_COMPLETED:
 				plan_event(st, p, NULL, "completed");

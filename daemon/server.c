@@ -63,7 +63,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <munge.h>
@@ -852,15 +851,11 @@ static int on_auth(struct conn *c, uint64_t id, const Hpq__Auth *a, struct state
  */
 static bool cert_lapsed(struct conn *c)
 {
-	char why[200], when[32];
-	time_t t;
-	struct tm tm;
+	char why[200], when[HPQ_UTC_LEN];
 
 	if (!c->has_cert || c->dead || hpq_now_ms() / 1000 < c->cert.not_after)
 		return false;
-	t = (time_t)c->cert.not_after;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	hpq_utc_text(c->cert.not_after * 1000, when, sizeof(when));
 	snprintf(why, sizeof(why), "certificate %s of node %s expired on %s: closing its "
 		 "connection", c->cert.serial, c->cert.cn, when);
 	if (c->srv->p.on_lapsed)

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -149,16 +148,6 @@ static void trust_prune_certs(struct state *st, int64_t now)
 		cert_free(cv[i]);
 	}
 	free(cv);
-}
-
-/* "2026-12-04 18:00 UTC" */
-static void format_utc(int64_t ms, char *buf, size_t len)
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
 }
 
 void state_security(struct state *st, const char *name, const struct task *t, const char *node,
@@ -317,7 +306,7 @@ void state_cert_issued(struct state *st, const char *serial, const char *node, c
 		       int64_t not_after_ms, const char *how)
 {
 	struct node_cert *c;
-	char when[32];
+	char when[HPQ_UTC_LEN];
 
 	/* Not the tokens: req_join holds the one it checked until it has
 	 * answered, and it may have expired while the certificate was signed. */
@@ -330,7 +319,7 @@ void state_cert_issued(struct state *st, const char *serial, const char *node, c
 	c->not_after_ms = not_after_ms;
 	strmap_put(&st->certs, c->serial, c);
 	cert_save(st, c);
-	format_utc(not_after_ms, when, sizeof(when));
+	hpq_utc_text(not_after_ms, when, sizeof(when));
 	state_event(st, "node", NULL, node, node, "%s: certificate %s%s%s, valid until %s", how,
 		    serial, *pool ? " for pool " : "", pool, when);
 }
@@ -372,7 +361,7 @@ int state_cert_renewable(const struct state *st, const char *node, struct state_
 	const struct node_cert *newest = NULL;
 	int64_t now = hpq_now_ms();
 	size_t valid = 0;
-	char when[32];
+	char when[HPQ_UTC_LEN];
 
 	for (size_t i = 0; i < st->certs.cap; i++) {
 		const struct node_cert *c = st->certs.keys[i] ? st->certs.vals[i] : NULL;
@@ -391,7 +380,7 @@ int state_cert_renewable(const struct state *st, const char *node, struct state_
 				  "it joins again with a token (hpq node token create)", node);
 	if (valid < TRUST_NODE_CERTS_MAX)
 		return 0;
-	format_utc(newest->not_after_ms, when, sizeof(when));
+	hpq_utc_text(newest->not_after_ms, when, sizeof(when));
 	return state_errf(e, HPQ_EBUSY, "node %s holds %zu valid certificates already (the "
 			  "newest, %s, valid until %s): no renewal until one of them expires",
 			  node, valid, newest->serial, when);

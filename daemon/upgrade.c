@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "deprecation.h"
 #include "list.h"
@@ -78,15 +78,6 @@ recommend(struct upgrade_result *r, enum upgrade_status s, const char *fmt, ...)
 	if (vasprintf(&r->recommendation, fmt, ap) < 0)
 		r->recommendation = NULL;
 	va_end(ap);
-}
-
-static void day_of(int64_t ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---------------------------------------------------------------- the checks */
@@ -156,8 +147,8 @@ static void check_deprecated(const struct upgrade_ctx *x, struct upgrade_result 
 
 		if (x->now_ms - u[i].last_ms > UPGRADE_DEPRECATED_RECENT_MS)
 			continue;
-		day_of(u[i].first_ms, first);
-		day_of(u[i].last_ms, last);
+		hpq_utc_iso(u[i].first_ms, first, sizeof(first));
+		hpq_utc_iso(u[i].last_ms, last, sizeof(last));
 		affected(r, "%s %s: %s, %" PRIu64 " time%s from %s to %s (deprecated in %s, "
 			 "removed in %s%s)", d->kind, d->id, u[i].who, u[i].count,
 			 u[i].count == 1 ? "" : "s", first, last, d->since, d->removed,
@@ -200,7 +191,7 @@ static void check_schema(const struct upgrade_ctx *x, struct upgrade_result *r)
 		 x->schema + 1, x->target->schema, x->target->version, db, need,
 		 x->free_bytes);
 	if (b && b->has) {
-		day_of(b->time_ms, when);
+		hpq_utc_iso(b->time_ms, when, sizeof(when));
 		fresh = x->now_ms - b->time_ms <= UPGRADE_BACKUP_FRESH_MS && b->schema == x->schema;
 		affected(r, "newest backup: %s at %s (schema %u)%s", b->path, when, b->schema,
 			 fresh ? "" : ": not fresh");
