@@ -87,7 +87,7 @@ struct config {
 		uint32_t max_connections;     /* of unprivileged peers, all together */
 		uint32_t max_connections_per_user;
 		uint32_t max_unauthenticated_per_address; /* TCP, before Hello/Auth */
-		uint32_t max_inflight;        /* replies awaiting commit per connection */
+		uint32_t max_inflight;        /* requests awaiting their answer, per connection */
 		uint64_t max_write_queue;     /* bytes of replies a peer may leave unread */
 		uint64_t log_interval_ms;     /* one line per interval about refused peers */
 		uint32_t max_pending_tasks;   /* per user */

@@ -243,7 +243,7 @@ struct read_req {
 
 static void read_free(struct read_req *q)
 {
-	server_unref(q->c);
+	server_answered(q->c);
 	free(q);
 }
 
@@ -315,7 +315,7 @@ int events_request(struct events *ev, struct conn *c, uint64_t id, const Hpq__Ev
 	q = xcalloc(1, sizeof(*q));
 	q->c = c;
 	q->id = id;
-	server_ref(c);
+	server_awaits(c);
 	store_events_read(ev->d->store, &f, on_read, q);
 
 	if (m->follow) {

@@ -38,7 +38,7 @@ struct logs {
 static void relay_free(struct relay *r)
 {
 	dlist_del(&r->link);
-	server_unref(r->client);
+	server_answered(r->client);
 	server_unref(r->agent);
 	free(r);
 }
@@ -72,7 +72,7 @@ void logs_relay(struct logs *lg, struct conn *client, uint64_t id, uint64_t task
 
 	r->client = client;
 	r->agent = agent;
-	server_ref(r->client);
+	server_awaits(r->client);
 	server_ref(r->agent);
 	r->client_id = id;
 	r->agent_id = LOGS_ID_BIT | ++lg->next_id;

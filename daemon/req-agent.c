@@ -153,7 +153,7 @@ static void on_register_committed(void *arg, int status)
 		env.register_reply = &rep;
 		agentlink_open_pushes(rr->c, &env);
 	}
-	server_unref(rr->c);
+	server_answered(rr->c);
 	free(rr);
 }
 
@@ -293,7 +293,7 @@ int req_register(struct req *q)
 	rr->id = q->id;
 	rr->heartbeat_s = (uint32_t)(d->cfg.heartbeat_ms / 1000);
 	rr->fence_after_ms = d->cfg.fence_after_ms;
-	server_ref(c);
+	server_awaits(c);
 	store_after_commit(d->store, on_register_committed, rr);
 	return 0;
 }

@@ -216,7 +216,7 @@ static void on_acct(void *arg, int status, const struct store_acct_list *l)
 		free(specs[i]);
 	free(specs);
 out:
-	server_unref(r->c);
+	server_answered(r->c);
 	free(r);
 }
 
@@ -261,7 +261,7 @@ int req_acct(struct req *q)
 	r = xcalloc(1, sizeof(*r));
 	r->c = q->c;
 	r->id = q->id;
-	server_ref(q->c);
+	server_awaits(q->c);
 	store_acct_read(q->d->store, &f, on_acct, r);
 	free(states);
 	return 0;
@@ -408,7 +408,7 @@ static void on_upgrade_backup(void *arg, int status, const struct store_backup_i
 	free(chkp);
 	upgrade_results_free(res);
 out:
-	server_unref(r->c);
+	server_answered(r->c);
 	hpq_catalog_release(&r->cat);
 	free(r);
 }
@@ -448,7 +448,7 @@ int req_upgrade_check(struct req *q)
 	r->id = q->id;
 	r->cat = cat;
 	r->target = t;
-	server_ref(q->c);
+	server_awaits(q->c);
 	store_backup_latest(d->store, on_upgrade_backup, r);
 	return 0;
 }

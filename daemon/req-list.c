@@ -783,7 +783,7 @@ static void list_run_free(struct list_run *r)
 	free((char *)r->f.team);
 	free((char *)r->f.user);
 	free((char *)r->f.name);
-	server_unref(r->o.c);
+	server_answered(r->o.c);
 	free(r);
 }
 
@@ -931,7 +931,7 @@ int req_list(struct req *q)
 	r->whole = !r->o.stream || q->c->pseudo;
 	r->end = st->next_id;
 	r->next = r->o.forward ? 0 : st->next_id ? st->next_id - 1 : 0;
-	server_ref(q->c);
+	server_awaits(q->c);
 	list_turn(r);
 	return 0;
 }

@@ -125,7 +125,7 @@ static void on_indices(void *arg, int status, const struct store_index_query *x,
 		rights_denied(&w->d->state, &w->c->actor, NULL, e.msg);
 	if (r < 0)
 		server_send_error(w->c, w->id, r, e.msg);
-	server_unref(w->c);
+	server_answered(w->c);
 	free(w);
 }
 
@@ -146,7 +146,7 @@ int req_submit(struct req *q)
 	w->c = q->c;
 	w->id = q->id;
 	w->len = hpq__task_spec__pack(m->spec, w->spec);
-	server_ref(q->c);
+	server_awaits(q->c);
 	read_gone_indices(q->d, m->spec->dependency, on_indices, w);
 	return 0;
 }
@@ -289,7 +289,7 @@ static void on_history(void *arg, int status, const struct store_history *h)
 	free(evp);
 out:
 	state_task_free(gone);
-	server_unref(q->c);
+	server_answered(q->c);
 	free(q);
 }
 
@@ -398,7 +398,7 @@ int req_show(struct req *q)
 			s->array_id = m->id;
 			s->array_index = m->array_index;
 			s->index_pending = true;
-			server_ref(s->c);
+			server_awaits(s->c);
 			store_read_history(q->d->store, 0, m->id, on_history, s);
 			return 0;
 		}
@@ -414,7 +414,7 @@ int req_show(struct req *q)
 	s->id = q->id;
 	s->task_id = task_id;
 	s->script = m->script;
-	server_ref(s->c);
+	server_awaits(s->c);
 	s->from_store = !t;
 	if (!t && !task_id) {
 		s->array_id = m->id;
@@ -623,7 +623,7 @@ static void on_update_indices(void *arg, int status, const struct store_index_qu
 		r = update_now(w->d, w->c, w->id, w->task, w->fields, w->n, &e);
 	if (r < 0)
 		server_send_error(w->c, w->id, r, e.msg);
-	server_unref(w->c);
+	server_answered(w->c);
 	free(w->task);
 	for (size_t i = 0; i < w->n; i++)
 		free(w->fields[i]);
@@ -659,7 +659,7 @@ int req_update(struct req *q)
 	w->fields = xcalloc(w->n, sizeof(*w->fields));
 	for (size_t i = 0; i < w->n; i++)
 		w->fields[i] = xstrdup(m->fields[i]);
-	server_ref(q->c);
+	server_awaits(q->c);
 	read_gone_indices(q->d, dep, on_update_indices, w);
 	return 0;
 }

@@ -105,6 +105,7 @@ struct server {
 	struct dlist conns;
 	uv_timer_t reaper;
 	bool has_reaper;
+	bool quiesced;               /* stopping: reads no more requests */
 	struct strmap counts;        /* of struct peer_count, by key */
 	uint32_t unprivileged;       /* connections counted toward max_connections */
 	struct hpq_log_limit peer_log; /* refused and reaped peers */
@@ -459,8 +460,6 @@ static void on_committed(void *arg, int status)
 {
 	struct pending_reply *p = arg;
 
-	p->c->inflight--;
-
 	if (status < 0) {
 		struct store_health h;
 		char msg[600];
@@ -476,8 +475,7 @@ static void on_committed(void *arg, int status)
 		for (size_t i = 0; i < p->n; i++)
 			send_frame(p->c, p->frames[i], p->lens[i], i == 0);
 	}
-	conn_resume(p->c);
-	server_unref(p->c);
+	server_answered(p->c);
 	free(p->frames);
 	free(p->lens);
 	free(p);
@@ -493,8 +491,7 @@ void server_frames_after_commit(struct conn *c, uint64_t id, uint8_t **frames, s
 	p->frames = (void *)xmemdup(frames, n * sizeof(*frames));
 	p->lens = (void *)xmemdup(lens, n * sizeof(*lens));
 	p->n = n;
-	server_ref(c);
-	c->inflight++;
+	server_awaits(c);
 	store_after_commit(c->srv->p.store, on_committed, p);
 }
 
@@ -515,6 +512,19 @@ void server_ok_after_commit(struct conn *c, uint64_t id)
 	env.body_case = HPQ__ENVELOPE__BODY_OK;
 	env.ok = &ok;
 	server_reply_after_commit(c, &env);
+}
+
+void server_awaits(struct conn *c)
+{
+	server_ref(c);
+	c->inflight++;
+}
+
+void server_answered(struct conn *c)
+{
+	c->inflight--;
+	conn_resume(c);
+	server_unref(c);
 }
 
 /* ---------------------------------------------------------------- identity */
@@ -1052,10 +1062,12 @@ static void feed(struct conn *c, const void *data, size_t n)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
-/* A reply was committed: if reading waited for it, go on. */
+/* A reply was committed or sent: if reading waited for it, go on, unless
+ * hpqd is stopping, when a commit still completes but nothing new is read. */
 static void conn_resume(struct conn *c)
 {
-	if (c->dead || !c->paused || c->inflight >= limits(c->srv)->max_inflight)
+	if (c->dead || !c->paused || c->srv->quiesced ||
+	    c->inflight >= limits(c->srv)->max_inflight)
 		return;
 	c->paused = false;
 	if (!c->pseudo && uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
@@ -1553,6 +1565,7 @@ int server_port(const struct server *srv)
 
 void server_quiesce(struct server *srv)
 {
+	srv->quiesced = true;
 	if (srv->has_reaper && !uv_is_closing((uv_handle_t *)&srv->reaper))
 		uv_close((uv_handle_t *)&srv->reaper, NULL);
 	if (srv->has_tcp && !uv_is_closing((uv_handle_t *)&srv->tcp))

@@ -172,6 +172,16 @@ void server_reply_after_commit(struct conn *c, const Hpq__Envelope *env);
 void server_frames_after_commit(struct conn *c, uint64_t id, uint8_t **frames, size_t *lens,
 				size_t n);
 void server_ok_after_commit(struct conn *c, uint64_t id);
+/*
+ * A request whose reply comes later from elsewhere (a read of the store,
+ * a relay to an agent): server_awaits holds c, as server_ref does, and
+ * counts the request against [limits] max_inflight, as a reply waiting
+ * for its commit is counted, so that a peer cannot queue reads without
+ * end by not waiting for their answers. server_answered, once the reply
+ * is sent (or c died), lets go of both.
+ */
+void server_awaits(struct conn *c);
+void server_answered(struct conn *c);
 
 /* Closes c after what is queued has been written. */
 void server_close(struct conn *c);

@@ -655,7 +655,7 @@ static void on_read(void *arg, int status, const struct store_usage_list *l)
 	free(rows);
 	free(ptrs);
 out:
-	server_unref(q->c);
+	server_answered(q->c);
 	free(q);
 }
 
@@ -685,7 +685,7 @@ int usage_request(struct usage *u, struct conn *c, uint64_t id, const Hpq__Usage
 	q->dim = dim;
 	q->since_hour = m->since / HOUR_MS;
 	q->until_ms = u->last_ms;
-	server_ref(c);
+	server_awaits(c);
 	store_usage_read(u->d->store, dim_names[dim], q->since_hour, on_read, q);
 	return 0;
 }

@@ -878,6 +878,71 @@ static void inflight(void **state)
 			 "than max_inflight (%d) of them at once", PIPELINED, cycles, MAX_INFLIGHT);
 }
 
+/*
+ * Requests answered from elsewhere count against max_inflight too: here
+ * `hpq logs` relays to an agent that is stopped and so never answers. The
+ * request after max_inflight of them is not even read until one of them
+ * times out (LOGS_TIMEOUT_MS): its reply comes after theirs, not at once
+ * as it did when such waits were not counted.
+ */
+static void inflight_reads(void **state)
+{
+	struct h_cluster *c = *state;
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *rep;
+	Hpq__LogRequest log = HPQ__LOG_REQUEST__INIT;
+	Hpq__ShowRequest show = HPQ__SHOW_REQUEST__INIT;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct reader r;
+	uint64_t id;
+	int64_t t0;
+
+	short_limits(c);
+	id = h_submit(c, "--cpus", "1", "--", "sleep", "600", NULL);
+	assert_true(h_wait_state(c, id, "RUNNING", 30000));
+	assert_int_equal(kill(c->agents[0].pid, SIGSTOP), 0);
+	log.task_id = id;
+	env.body_case = HPQ__ENVELOPE__BODY_LOG_REQUEST;
+	env.log_request = &log;
+	for (uint64_t i = 0; i < MAX_INFLIGHT; i++) {
+		env.id = 10 + i;
+		h_append_frame(&buf, &len, &env);
+	}
+	show.id = id;
+	env.id = 20;
+	env.body_case = HPQ__ENVELOPE__BODY_SHOW;
+	env.show = &show;
+	h_append_frame(&buf, &len, &env);
+
+	reader_init(&r, unix_client(c));
+	t0 = h_now_ms();
+	assert_true(send_all(r.fd, buf, len, 15000));
+	free(buf);
+	rep = reader_next(&r, 30000);
+	assert_non_null(rep);
+	if (rep->id == 20)
+		fail_msg("the request after %d relays waiting for an agent was answered after "
+			 "%lld ms, before any of them", MAX_INFLIGHT, (long long)(h_now_ms() - t0));
+	assert_true(rep->id >= 10 && rep->id < 10 + MAX_INFLIGHT);
+	assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_ERROR);
+	assert_true(has_text(rep->error->message, "did not answer in time"));
+	hpq_msg_free(rep);
+	for (int n = 1; n <= MAX_INFLIGHT; n++) {   /* the other relays and the show */
+		rep = reader_next(&r, 15000);
+		assert_non_null(rep);
+		if (rep->id == 20)
+			assert_int_equal(rep->body_case, HPQ__ENVELOPE__BODY_SHOW_REPLY);
+		hpq_msg_free(rep);
+	}
+	reader_close(&r);
+	fprintf(stderr, "the request after %d waiting relays was read %lld ms after it came\n",
+		MAX_INFLIGHT, (long long)(h_now_ms() - t0));
+
+	assert_int_equal(kill(c->agents[0].pid, SIGCONT), 0);
+	assert_int_equal(h_hpq(c, NULL, "cancel", h_id(id), NULL), 0);
+	assert_true(h_wait_state(c, id, "CANCELLED", 30000));
+}
+
 /* The size of a list of every task, as hpqd sends it. */
 static size_t list_size(struct h_cluster *c)
 {
@@ -1097,6 +1162,7 @@ int main(void)
 		cmocka_unit_test(rate),
 		cmocka_unit_test(preauth_per_address),
 		cmocka_unit_test(inflight),
+		cmocka_unit_test(inflight_reads),
 		cmocka_unit_test(write_limits),
 		cmocka_unit_test(idle),
 		cmocka_unit_test(agent_idle),
