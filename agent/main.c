@@ -533,9 +533,11 @@ int main(int argc, char **argv)
 		ev_run(loop, 0);
 
 	if (m.agent.uplink.gave_up) {
-		/* A token or a pin that was refused stays refused: systemd must not
-		 * keep trying (RestartPreventExitStatus=2). */
-		log_err("stopping: node %s cannot join the cluster (see above)", m.cfg.name);
+		/* A token or a pin that was refused, or a certificate that expired,
+		 * stays refused: systemd must not keep trying
+		 * (RestartPreventExitStatus=2). */
+		log_err("stopping: node %s cannot be in the cluster until it joins (see above)",
+			m.cfg.name);
 		status = 2;
 	}
 	log_notice("stopped; %zu tasks left running", agent_running(&m.agent));

@@ -914,6 +914,9 @@ static void uplink_attempt_unix(struct uplink *l)
 /*
  * The TLS context of this attempt: the node's certificate and the cluster
  * CA, or, to join, the pin alone. Returns false when the attempt ends here.
+ * A certificate that expired stays refused, as a spent token does: the
+ * uplink gives up (the agent exits, and systemd does not start it again)
+ * instead of dialling hpqd with it for ever; only a new join helps.
  */
 static bool uplink_tls_prepare(struct uplink *l)
 {
@@ -927,12 +930,16 @@ static bool uplink_tls_prepare(struct uplink *l)
 		tc.ca_pem = l->creds.ca_pem;
 		tc.cert_pem = l->creds.cert_pem;
 		tc.key_pem = l->creds.key_pem;
-		if (l->creds.info.not_after <= hpq_now_ms() / 1000)
-			hpq_log(uplink_loud(l), "uplink: this node's certificate expired on %s: "
-				"hpqd will refuse it; join again with a new token: remove %s and "
-				"start hpq-agent with --join TOKEN --ca-hash sha256:...",
-				hpq_utc_text(l->creds.info.not_after * 1000, when, sizeof(when)),
-				l->creds.dir);
+		if (l->creds.info.not_after <= hpq_now_ms() / 1000) {
+			uplink_give_up(l, "uplink: this node's certificate (%s) expired on %s: "
+				       "hpqd refuses it; join again with a new token: run 'hpq "
+				       "node token create' on the hpqd host, remove %s and start "
+				       "hpq-agent with --join TOKEN --ca-hash sha256:...",
+				       l->creds.node_path,
+				       hpq_utc_text(l->creds.info.not_after * 1000, when,
+						    sizeof(when)), l->creds.dir);
+			return false;
+		}
 	}
 	l->tls_ctx = hpq_tls_ctx_new(false, &tc, msg, sizeof(msg));
 	if (l->tls_ctx)

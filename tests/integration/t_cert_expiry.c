@@ -12,7 +12,8 @@
  * - An agent whose renewals hpqd refuses (its node holds 3 valid
  *   certificates already, taken by hand with its own certificate) is cut
  *   off when its certificate expires, with a "security" event, and cannot
- *   come back with it: its node stays disconnected, and its log says why.
+ *   come back with it: it exits with status 2, as a refused join does (so
+ *   that systemd does not start it again), and its log says why.
  * - An agent whose renewals work keeps its one connection past the
  *   notAfter of the certificate it connected with: the renewed
  *   certificate vouches for the connection from then on.
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "clock.h"
 #include "error.h"
@@ -300,8 +302,12 @@ static void expiry(void **state)
 	assert_true(h_file_has(c->agents[starved].log, "did not renew this node's certificate"));
 	/* It was told why. */
 	assert_true(h_file_has(c->agents[starved].log, "of node starved expired on"));
-	assert_true(H_WAIT_FOR(c, h_file_has(c->agents[starved].log, "certificate expired on"),
-			       30000));
+	if (!H_WAIT_FOR(c, c->agents[starved].pid == 0, 30000))
+		fail_msg("the agent whose certificate expired still runs");
+	assert_true(WIFEXITED(c->agents[starved].status) &&
+		    WEXITSTATUS(c->agents[starved].status) == 2);
+	assert_true(h_file_has(c->agents[starved].log, "tls/node.pem) expired on"));
+	assert_true(h_file_has(c->agents[starved].log, "until it joins"));
 	assert_false(node_connected(c, "starved"));
 
 	/* The agent that renews keeps its one connection past the notAfter of
