@@ -656,14 +656,17 @@ static void text_task(const struct output_ctx *o, const Hpq__Task *k)
 
 static void text_cancelled(const struct output_ctx *o, Hpq__CancelResult *const *r, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
 		if (r[i]->code == 0 && r[i]->tasks)
 			fprintf(o->out, "cancelled %u pending %s of array %llu\n", r[i]->tasks,
 				r[i]->tasks == 1 ? "index" : "indices", (unsigned long long)r[i]->id);
 		else if (r[i]->code == 0)
 			fprintf(o->out, "cancelled task %llu\n", (unsigned long long)r[i]->id);
-		else
-			output_result_error(o->err, "cancel", r[i]);
+		else {
+			i += output_result_error(o->err, "cancel", r + i, n - i);
+			continue;
+		}
+		i++;
 	}
 }
 

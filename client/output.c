@@ -221,16 +221,31 @@ bool output_state_ended(const char *state)
 	return strcmp(state, "PENDING") && strcmp(state, "RUNNING") && strcmp(state, "PREEMPTING");
 }
 
-void output_result_error(FILE *f, const char *verb, const Hpq__CancelResult *r)
+static bool failed_alike(const Hpq__CancelResult *a, const Hpq__CancelResult *b)
 {
-	char *msg = hpq_escape(r->message[0] ? r->message : hpq_strerror(r->code));
+	return b->code == a->code && b->id == a->id && b->tasks == a->tasks &&
+	       !strcmp(b->message, a->message);
+}
 
-	if (!r->id && r->tasks)
+size_t output_result_error(FILE *f, const char *verb, Hpq__CancelResult *const *r, size_t n)
+{
+	char *msg = hpq_escape(r[0]->message[0] ? r[0]->message : hpq_strerror(r[0]->code));
+	bool summary = !r[0]->id && r[0]->tasks;
+	size_t k = 1;
+
+	while (!summary && k < n && failed_alike(r[0], r[k]))
+		k++;
+	if (summary)
 		fprintf(f, "hpq: cannot %s %u more task%s: %s; to act on your own, add --user "
-			"$USER\n", verb, r->tasks, r->tasks == 1 ? "" : "s", msg);
+			"$USER\n", verb, r[0]->tasks, r[0]->tasks == 1 ? "" : "s", msg);
+	else if (k > 1)
+		fprintf(f, "hpq: cannot %s task %llu: %s (the same for %zu more)\n", verb,
+			(unsigned long long)r[0]->id, msg, k - 1);
 	else
-		fprintf(f, "hpq: cannot %s task %llu: %s\n", verb, (unsigned long long)r->id, msg);
+		fprintf(f, "hpq: cannot %s task %llu: %s\n", verb, (unsigned long long)r[0]->id,
+			msg);
 	free(msg);
+	return k;
 }
 
 void output_write(FILE *f, const char *buf, size_t n)

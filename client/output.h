@@ -142,11 +142,16 @@ char *output_argv(char *const *argv, size_t n);
 const char *output_state_colour(const char *state);
 /* Is a task in this state finished: not pending, running or preempting? */
 bool output_state_ended(const char *state);
-/* The error line of a job-control result r that failed, to f: "hpq:
+/*
+ * The error line of r[0], a job-control result that failed, to f: "hpq:
  * cannot VERB task ID: why", or for a summary of refusals past hpqd's
- * bound (id 0, r->tasks) "cannot VERB N more tasks: why" with the way to act on
- * one's own. */
-void output_result_error(FILE *f, const char *verb, const Hpq__CancelResult *r);
+ * bound (id 0, r->tasks) "cannot VERB N more tasks: why" with the way to
+ * act on one's own. The results after it, of n, that failed alike (the
+ * same id, code and message: each pending index of an array that a
+ * requeue names) are one line with it, which counts them. Returns how many
+ * results the line stands for.
+ */
+size_t output_result_error(FILE *f, const char *verb, Hpq__CancelResult *const *r, size_t n);
 /* A printer's own buffer of n bytes to f, after what f holds: straight to
  * its file, one write(2) for the whole buffer where stdio would make two
  * (it copies a buffer's head into its own first). A failure is left on f

@@ -311,9 +311,8 @@ int select_report(struct cli *cli, const char *verb, const char *done,
 		output_json.cancelled(&cli->out, r, n);
 		return failed ? CLI_ERR : CLI_OK;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (r[i]->code != 0)
-			output_result_error(cli->out.err, verb, r[i]);
+	for (size_t i = 0; i < n;)
+		i += r[i]->code != 0 ? output_result_error(cli->out.err, verb, r + i, n - i) : 1;
 	if (n == 0)
 		fprintf(cli->out.out, "no task matched\n");
 	else

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "dash.h"
+#include "error.h"
 #include "output-columns.h"
 #include "output.h"
 #include "table.h"
@@ -916,6 +917,42 @@ static void test_text_events(void **state)
 	free(buf);
 }
 
+/* Job-control failures: alike ones in a row are one line that counts them;
+ * a different id or message, or a summary of refusals, is a line of its own. */
+static void test_result_errors(void **state)
+{
+	Hpq__CancelResult v[6], *r[6];
+	const char *msg[6] = { "array 12's pending indices are not running",
+			       "array 12's pending indices are not running",
+			       "array 12's pending indices are not running",
+			       "12_9 is no longer pending", "not yours", "not yours" };
+	const uint64_t ids[6] = { 12, 12, 12, 12, 0, 0 };
+	size_t len, used;
+	char *buf;
+	FILE *f;
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		hpq__cancel_result__init(&v[i]);
+		v[i].id = ids[i];
+		v[i].code = i < 4 ? HPQ_ESTATE : HPQ_EPERM;
+		v[i].message = (char *)msg[i];
+		v[i].tasks = i < 4 ? 0 : 40;
+		r[i] = &v[i];
+	}
+	f = open_memstream(&buf, &len);
+	for (size_t i = 0; i < 6; i += used)
+		used = output_result_error(f, "requeue", r + i, 6 - i);
+	fclose(f);
+	assert_string_equal(buf,
+		"hpq: cannot requeue task 12: array 12's pending indices are not running (the "
+		"same for 2 more)\n"
+		"hpq: cannot requeue task 12: 12_9 is no longer pending\n"
+		"hpq: cannot requeue 40 more tasks: not yours; to act on your own, add --user $USER\n"
+		"hpq: cannot requeue 40 more tasks: not yours; to act on your own, add --user $USER\n");
+	free(buf);
+}
+
 static void test_formatting(void **state)
 {
 	Hpq__Resources r = HPQ__RESOURCES__INIT;
@@ -962,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_text_task_list_finished),
 		cmocka_unit_test(test_text_events),
 		cmocka_unit_test(test_formatting),
+		cmocka_unit_test(test_result_errors),
 	};
 
 	/* Relative times are computed in UTC for repeatable output. */
