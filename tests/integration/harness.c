@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hpq.h"
 #include "msg.h"
 
 #define H_MARKER "HPQ_ITEST_DIR"
@@ -1481,6 +1482,63 @@ Hpq__Envelope *h_tls_next(struct h_tls *r)
 		if (m < 0 && !hpq_framer_pending(&r->f))
 			return NULL;
 	}
+}
+
+void h_tls_open_node(struct h_tls *r, int port, const char *pem, const char *ca)
+{
+	struct hpq_tls_config cfg = { .ca_pem = ca, .cert_pem = pem, .key_pem = pem };
+
+	if (!h_tls_open(r, port, &cfg))
+		fail_msg("harness: no TLS connection to port %d with the node's certificate", port);
+}
+
+Hpq__Envelope *h_tls_call(struct h_tls *r, uint64_t id, Hpq__Envelope *env)
+{
+	Hpq__Envelope *reply;
+
+	env->id = id;
+	if (!h_tls_send(r, env))
+		return NULL;
+	while ((reply = h_tls_next(r)) && reply->id != id)
+		hpq_msg_free(reply);
+	return reply;
+}
+
+Hpq__Envelope *h_tls_hello(struct h_tls *r, const char *name)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Hello hello = HPQ__HELLO__INIT;
+
+	hello.role = HPQ__ROLE__ROLE_AGENT;
+	hello.protocol_version = HPQ_PROTOCOL_VERSION;
+	hello.software_version = (char *)"harness";
+	hello.name = (char *)name;
+	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	return h_tls_call(r, 1, &env);
+}
+
+Hpq__Envelope *h_tls_beat(struct h_tls *r, uint64_t id)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__Heartbeat hb = HPQ__HEARTBEAT__INIT;
+
+	env.body_case = HPQ__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	return h_tls_call(r, id, &env);
+}
+
+bool h_node_connected(struct h_cluster *c, const char *name)
+{
+	json_t *nodes = h_hpq_json(c, "node", "list", NULL), *n;
+	bool up = false;
+	size_t i;
+
+	json_array_foreach(nodes, i, n)
+		if (!strcmp(h_str(n, "name"), name))
+			up = json_is_true(json_object_get(n, "connected"));
+	json_decref(nodes);
+	return up;
 }
 
 void h_tls_close(struct h_tls *r)

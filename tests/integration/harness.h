@@ -300,6 +300,18 @@ bool h_tls_open(struct h_tls *r, int port, const struct hpq_tls_config *cfg);
 bool h_tls_send(struct h_tls *r, const Hpq__Envelope *env);
 Hpq__Envelope *h_tls_next(struct h_tls *r);
 void h_tls_close(struct h_tls *r);
+/* A node's own connection: trusting the cluster CA ca, proving itself
+ * with pem (its key and certificate, as node.pem holds them); fails the
+ * test if the handshake does. */
+void h_tls_open_node(struct h_tls *r, int port, const char *pem, const char *ca);
+/* Sends env with id and returns the reply to it, skipping others; NULL
+ * once the connection is closed. */
+Hpq__Envelope *h_tls_call(struct h_tls *r, uint64_t id, Hpq__Envelope *env);
+/* Hello as the agent of node name (id 1); a heartbeat (id): their replies. */
+Hpq__Envelope *h_tls_hello(struct h_tls *r, const char *name);
+Hpq__Envelope *h_tls_beat(struct h_tls *r, uint64_t id);
+/* Whether hpq node list says node name is connected. */
+bool h_node_connected(struct h_cluster *c, const char *name);
 
 /* Small file helpers. h_read_file returns a malloc'd NUL-terminated
  * string or NULL. h_path returns <dir>/<formatted>, valid until

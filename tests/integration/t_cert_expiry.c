@@ -47,19 +47,6 @@ static void token_create(struct h_cluster *c, struct token *t, const char *uses)
 	json_decref(j);
 }
 
-static bool node_connected(struct h_cluster *c, const char *name)
-{
-	json_t *j = h_hpq_json(c, "node", "list", NULL), *o;
-	bool up = false;
-	size_t i;
-
-	json_array_foreach(j, i, o)
-		if (!strcmp(h_str(o, "name"), name))
-			up = json_is_true(json_object_get(o, "connected"));
-	json_decref(j);
-	return up;
-}
-
 static int log_count(const char *path, const char *text)
 {
 	char *log = h_read_file(path);
@@ -72,32 +59,6 @@ static int log_count(const char *path, const char *text)
 }
 
 /* ---------------------------------------------------------------- a node by hand */
-
-static Hpq__Envelope *raw_call(struct h_tls *r, uint64_t id, Hpq__Envelope *env)
-{
-	Hpq__Envelope *reply;
-
-	env->id = id;
-	if (!h_tls_send(r, env))
-		return NULL;
-	while ((reply = h_tls_next(r)) && reply->id != id)
-		hpq_msg_free(reply);
-	return reply;
-}
-
-static Hpq__Envelope *raw_hello(struct h_tls *r, const char *name)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__Hello hello = HPQ__HELLO__INIT;
-
-	hello.role = HPQ__ROLE__ROLE_AGENT;
-	hello.protocol_version = HPQ_PROTOCOL_VERSION;
-	hello.software_version = (char *)"t_cert_expiry";
-	hello.name = (char *)name;
-	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
-	env.hello = &hello;
-	return raw_call(r, 1, &env);
-}
 
 static void expect(Hpq__Envelope *reply, int body, const char *what)
 {
@@ -121,14 +82,14 @@ static void raw_join(struct h_cluster *c, const char *name, const struct token *
 	struct h_tls r;
 
 	assert_true(h_tls_open(&r, c->port, &cfg));
-	expect(raw_hello(&r, name), HPQ__ENVELOPE__BODY_HELLO_REPLY, "Hello to join");
+	expect(h_tls_hello(&r, name), HPQ__ENVELOPE__BODY_HELLO_REPLY, "Hello to join");
 	assert_int_equal(hpq_pki_make_request(name, &key, &csr, err, sizeof(err)), 0);
 	jr.token = (char *)t->token;
 	jr.csr.data = (uint8_t *)csr;
 	jr.csr.len = strlen(csr);
 	env.body_case = HPQ__ENVELOPE__BODY_JOIN;
 	env.join = &jr;
-	reply = raw_call(&r, 2, &env);
+	reply = h_tls_call(&r, 2, &env);
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_JOIN_REPLY);
 	assert_true(asprintf(pem, "%s%.*s", key, (int)reply->join_reply->certificate.len,
@@ -140,23 +101,6 @@ static void raw_join(struct h_cluster *c, const char *name, const struct token *
 	free(key);
 	free(csr);
 	h_tls_close(&r);
-}
-
-static void raw_open(struct h_tls *r, int port, const char *pem, const char *ca)
-{
-	struct hpq_tls_config cfg = { .ca_pem = ca, .cert_pem = pem, .key_pem = pem };
-
-	assert_true(h_tls_open(r, port, &cfg));
-}
-
-static Hpq__Envelope *raw_beat(struct h_tls *r, uint64_t id)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__Heartbeat hb = HPQ__HEARTBEAT__INIT;
-
-	env.body_case = HPQ__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &hb;
-	return raw_call(r, id, &env);
 }
 
 /*
@@ -174,20 +118,20 @@ static void beat_past_expiry(struct h_cluster *c, const char *pem, const char *c
 	uint64_t id = 10;
 	int answered_late = 0, beats = 0;
 
-	raw_open(&r, c->port, pem, ca);
-	expect(raw_hello(&r, as), HPQ__ENVELOPE__BODY_HELLO_REPLY, "Hello");
+	h_tls_open_node(&r, c->port, pem, ca);
+	expect(h_tls_hello(&r, as), HPQ__ENVELOPE__BODY_HELLO_REPLY, "Hello");
 	reg.name = (char *)as;
 	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
 	env.register_ = &reg;
-	expect(raw_call(&r, 2, &env), HPQ__ENVELOPE__BODY_REGISTER_REPLY, "Register");
-	assert_true(H_WAIT_FOR(c, node_connected(c, as), 10000));
+	expect(h_tls_call(&r, 2, &env), HPQ__ENVELOPE__BODY_REGISTER_REPLY, "Register");
+	assert_true(H_WAIT_FOR(c, h_node_connected(c, as), 10000));
 	for (;;) {
 		int64_t sent = hpq_now_ms();
 
 		if (sent > (not_after + 20) * 1000)
 			fail_msg("node %s's connection is still served 20 s after its certificate "
 				 "expired", as);
-		reply = raw_beat(&r, id++);
+		reply = h_tls_beat(&r, id++);
 		if (!reply || reply->body_case != HPQ__ENVELOPE__BODY_OK) {
 			if (sent < (not_after - 1) * 1000)
 				fail_msg("node %s's beat %d s before its certificate expired: %s", as,
@@ -211,7 +155,7 @@ static void beat_past_expiry(struct h_cluster *c, const char *pem, const char *c
 	assert_true(beats > 0);
 	assert_int_equal(answered_late, 0);
 	/* Nothing more is read from it. */
-	reply = raw_beat(&r, id++);
+	reply = h_tls_beat(&r, id++);
 	if (reply && reply->body_case == HPQ__ENVELOPE__BODY_OK)
 		fail_msg("node %s's connection answered a beat after it was closed", as);
 	hpq_msg_free(reply);
@@ -225,8 +169,8 @@ static void fill_renewals(struct h_cluster *c, const char *pem, const char *ca, 
 	struct h_tls r;
 	bool refused = false;
 
-	raw_open(&r, c->port, pem, ca);
-	expect(raw_hello(&r, as), HPQ__ENVELOPE__BODY_HELLO_REPLY, "Hello");
+	h_tls_open_node(&r, c->port, pem, ca);
+	expect(h_tls_hello(&r, as), HPQ__ENVELOPE__BODY_HELLO_REPLY, "Hello");
 	for (int i = 0; i < 5 && !refused; i++) {
 		Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
 		Hpq__RenewRequest rq = HPQ__RENEW_REQUEST__INIT;
@@ -237,7 +181,7 @@ static void fill_renewals(struct h_cluster *c, const char *pem, const char *ca, 
 		rq.csr.len = strlen(csr);
 		env.body_case = HPQ__ENVELOPE__BODY_RENEW;
 		env.renew = &rq;
-		reply = raw_call(&r, 10 + (uint64_t)i, &env);
+		reply = h_tls_call(&r, 10 + (uint64_t)i, &env);
 		free(key);
 		free(csr);
 		assert_non_null(reply);
@@ -279,7 +223,7 @@ static void expiry(void **state)
 		starved = h_agent_start_tcp(c, "starved", 0, 1, "1G", extra);
 	}
 	raw_join(c, "hand", &t, &pem, &ca, &hand_expires);
-	assert_true(H_WAIT_FOR(c, node_connected(c, "steady") && node_connected(c, "starved"),
+	assert_true(H_WAIT_FOR(c, h_node_connected(c, "steady") && h_node_connected(c, "starved"),
 			       30000));
 	steady_expires = cert_not_after(h_path(c, "steady/tls/node.pem"));
 	starved_expires = cert_not_after(h_path(c, "starved/tls/node.pem"));
@@ -292,13 +236,13 @@ static void expiry(void **state)
 
 	/* By hand: served until its certificate's notAfter, not after. */
 	beat_past_expiry(c, pem, ca, "hand", hand_expires);
-	assert_true(H_WAIT_FOR(c, !node_connected(c, "hand"), 10000));
+	assert_true(H_WAIT_FOR(c, !h_node_connected(c, "hand"), 10000));
 	assert_true(h_has_event(c, "security", "of node hand expired"));
 
 	/* The agent refused its renewals is cut off, and stays off. */
 	assert_true(H_WAIT_FOR(c, hpq_now_ms() > (starved_expires + 1) * 1000, 60000));
 	assert_true(H_WAIT_FOR(c, h_has_event(c, "security", "of node starved expired"), 15000));
-	assert_true(H_WAIT_FOR(c, !node_connected(c, "starved"), 15000));
+	assert_true(H_WAIT_FOR(c, !h_node_connected(c, "starved"), 15000));
 	assert_true(h_file_has(c->agents[starved].log, "did not renew this node's certificate"));
 	/* It was told why. */
 	assert_true(h_file_has(c->agents[starved].log, "of node starved expired on"));
@@ -308,12 +252,12 @@ static void expiry(void **state)
 		    WEXITSTATUS(c->agents[starved].status) == 2);
 	assert_true(h_file_has(c->agents[starved].log, "tls/node.pem) expired on"));
 	assert_true(h_file_has(c->agents[starved].log, "until it joins"));
-	assert_false(node_connected(c, "starved"));
+	assert_false(h_node_connected(c, "starved"));
 
 	/* The agent that renews keeps its one connection past the notAfter of
 	 * the certificate it connected with. */
 	assert_true(H_WAIT_FOR(c, hpq_now_ms() > (steady_expires + 8) * 1000, 60000));
-	assert_true(node_connected(c, "steady"));
+	assert_true(h_node_connected(c, "steady"));
 	assert_true(h_has_event(c, "node", "renewed: certificate"));
 	assert_false(h_has_event(c, "security", "of node steady"));
 	assert_int_equal(log_count(c->agents[steady].log, "uplink: registered with hpqd"), 1);

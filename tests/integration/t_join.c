@@ -129,15 +129,6 @@ static json_t *node_of(struct h_cluster *c, const char *name)
 	return found;
 }
 
-static bool node_connected(struct h_cluster *c, const char *name)
-{
-	json_t *n = node_of(c, name);
-	bool up = n && json_is_true(json_object_get(n, "connected"));
-
-	json_decref(n);
-	return up;
-}
-
 static void assert_mode(const char *path, mode_t mode)
 {
 	struct stat st;
@@ -151,31 +142,6 @@ static void assert_mode(const char *path, mode_t mode)
 
 /* An agent's connection driven by the test (h_tls): with a node's own key
  * and certificate (node.pem holds both), trusting the cluster CA. */
-static void raw_open(struct h_tls *r, int port, const char *pem, const char *ca)
-{
-	struct hpq_tls_config cfg = { .ca_pem = ca, .cert_pem = pem, .key_pem = pem };
-
-	assert_true(h_tls_open(r, port, &cfg));
-}
-
-static void raw_send(struct h_tls *r, uint64_t id, Hpq__Envelope *env)
-{
-	env->id = id;
-	assert_true(h_tls_send(r, env));
-}
-
-/* The next message with id (others skipped); NULL on close. */
-static Hpq__Envelope *raw_read(struct h_tls *r, uint64_t id)
-{
-	Hpq__Envelope *env;
-
-	while ((env = h_tls_next(r)) && env->id != id)
-		hpq_msg_free(env);
-	return env;
-}
-
-static Hpq__Envelope *raw_hello(struct h_tls *r, const char *name);
-
 /* A join by hand: TLS pinned to the token's CA hash, Hello as name, a
  * certificate request; returns hpqd's answer. */
 static Hpq__Envelope *raw_join(struct h_cluster *c, const char *name, const struct token *t)
@@ -187,7 +153,7 @@ static Hpq__Envelope *raw_join(struct h_cluster *c, const char *name, const stru
 	struct h_tls r;
 
 	assert_true(h_tls_open(&r, c->port, &cfg));
-	reply = raw_hello(&r, name);
+	reply = h_tls_hello(&r, name);
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
 	hpq_msg_free(reply);
@@ -197,27 +163,11 @@ static Hpq__Envelope *raw_join(struct h_cluster *c, const char *name, const stru
 	jr.csr.len = strlen(csr);
 	env.body_case = HPQ__ENVELOPE__BODY_JOIN;
 	env.join = &jr;
-	raw_send(&r, 2, &env);
-	reply = raw_read(&r, 2);
+	reply = h_tls_call(&r, 2, &env);
 	free(key);
 	free(csr);
 	h_tls_close(&r);
 	return reply;
-}
-
-static Hpq__Envelope *raw_hello(struct h_tls *r, const char *name)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__Hello hello = HPQ__HELLO__INIT;
-
-	hello.role = HPQ__ROLE__ROLE_AGENT;
-	hello.protocol_version = HPQ_PROTOCOL_VERSION;
-	hello.software_version = (char *)"t_join";
-	hello.name = (char *)name;
-	env.body_case = HPQ__ENVELOPE__BODY_HELLO;
-	env.hello = &hello;
-	raw_send(r, 1, &env);
-	return raw_read(r, 1);
 }
 
 static void assert_error(Hpq__Envelope *reply, int code, const char *want, const char *what)
@@ -239,9 +189,9 @@ static void impersonate(struct h_cluster *c, const char *pem, const char *ca, co
 	struct h_tls r;
 	char want[128];
 
-	raw_open(&r, c->port, pem, ca);
+	h_tls_open_node(&r, c->port, pem, ca);
 	snprintf(want, sizeof(want), "this certificate is node %s's", as);
-	assert_error(raw_hello(&r, claim), HPQ_EAUTH, want, "Hello as another node");
+	assert_error(h_tls_hello(&r, claim), HPQ_EAUTH, want, "Hello as another node");
 	h_tls_close(&r);
 }
 
@@ -256,16 +206,15 @@ static void report_foreign(struct h_cluster *c, const char *pem, const char *ca,
 	Hpq__AgentTask at = HPQ__AGENT_TASK__INIT;
 	struct h_tls r;
 
-	raw_open(&r, c->port, pem, ca);
-	reply = raw_hello(&r, as);
+	h_tls_open_node(&r, c->port, pem, ca);
+	reply = h_tls_hello(&r, as);
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
 	hpq_msg_free(reply);
 	reg.name = (char *)as;
 	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
 	env.register_ = &reg;
-	raw_send(&r, 2, &env);
-	reply = raw_read(&r, 2);
+	reply = h_tls_call(&r, 2, &env);
 	assert_non_null(reply);
 	if (reply->body_case != HPQ__ENVELOPE__BODY_REGISTER_REPLY)
 		fail_msg("Register: %s", reply->body_case == HPQ__ENVELOPE__BODY_ERROR
@@ -281,8 +230,7 @@ static void report_foreign(struct h_cluster *c, const char *pem, const char *ca,
 	tu.task = &at;
 	env.body_case = HPQ__ENVELOPE__BODY_TASK_UPDATE;
 	env.task_update = &tu;
-	raw_send(&r, 3, &env);
-	assert_error(raw_read(&r, 3), HPQ_EPERM, "a node reports only its own tasks",
+	assert_error(h_tls_call(&r, 3, &env), HPQ_EPERM, "a node reports only its own tasks",
 		     "a report about another node's task");
 	h_tls_close(&r);
 }
@@ -299,13 +247,12 @@ static Hpq__Envelope *raw_register(struct h_tls *r, uint64_t id, const char *as,
 	reg.address = (char *)address;
 	env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
 	env.register_ = &reg;
-	raw_send(r, id, &env);
-	return raw_read(r, id);
+	return h_tls_call(r, id, &env);
 }
 
 static void raw_hello_ok(struct h_tls *r, const char *as)
 {
-	Hpq__Envelope *reply = raw_hello(r, as);
+	Hpq__Envelope *reply = h_tls_hello(r, as);
 
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_HELLO_REPLY);
@@ -314,19 +261,6 @@ static void raw_hello_ok(struct h_tls *r, const char *as)
 
 /* A heartbeat sent as a request on r: is it answered (Ok, or an Error
  * when the connection is not registered), or is the connection closed? */
-static Hpq__Envelope *raw_beat(struct h_tls *r, uint64_t id)
-{
-	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
-	Hpq__Heartbeat hb = HPQ__HEARTBEAT__INIT;
-
-	env.body_case = HPQ__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &hb;
-	env.id = id;
-	if (!h_tls_send(r, &env))
-		return NULL;
-	return raw_read(r, id);
-}
-
 /*
  * Node `as` is registered on one connection; a second connection with its
  * certificate sends a Register, which hpqd refuses: the first was heard
@@ -340,28 +274,28 @@ static void refused_register_keeps_node(struct h_cluster *c, const char *pem, co
 	struct h_tls one, two;
 	Hpq__Envelope *reply;
 
-	raw_open(&one, c->port, pem, ca);
+	h_tls_open_node(&one, c->port, pem, ca);
 	raw_hello_ok(&one, as);
 	reply = raw_register(&one, 2, as, "");
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_REGISTER_REPLY);
 	hpq_msg_free(reply);
-	assert_true(H_WAIT_FOR(c, node_connected(c, as), 30000));
+	assert_true(H_WAIT_FOR(c, h_node_connected(c, as), 30000));
 
-	raw_open(&two, c->port, pem, ca);
+	h_tls_open_node(&two, c->port, pem, ca);
 	raw_hello_ok(&two, as);
 	assert_error(raw_register(&two, 2, as, ""), HPQ_EBUSY, "a second agent",
 		     "a Register on a second connection");
 	h_tls_close(&two);
 
-	reply = raw_beat(&one, 3);
+	reply = h_tls_beat(&one, 3);
 	if (!reply || reply->body_case != HPQ__ENVELOPE__BODY_OK)
 		fail_msg("after another connection's refused Register, node %s's connection %s",
 			 as, reply ? hpq_msg_name(reply) : "was closed");
 	hpq_msg_free(reply);
-	assert_true(node_connected(c, as));
+	assert_true(h_node_connected(c, as));
 	h_tls_close(&one);
-	assert_true(H_WAIT_FOR(c, !node_connected(c, as), 30000));
+	assert_true(H_WAIT_FOR(c, !h_node_connected(c, as), 30000));
 }
 
 /* Node `as` asks for one renewal after another on one connection: hpqd
@@ -372,7 +306,7 @@ static void renewal_flood(struct h_cluster *c, const char *pem, const char *ca, 
 	int signed_ = 0, i;
 	bool refused = false;
 
-	raw_open(&r, c->port, pem, ca);
+	h_tls_open_node(&r, c->port, pem, ca);
 	raw_hello_ok(&r, as);
 	/* Certificates here live 30 s, so some may expire meanwhile: a few
 	 * more tries than 3 are allowed, never one without limit. */
@@ -386,8 +320,7 @@ static void renewal_flood(struct h_cluster *c, const char *pem, const char *ca, 
 		rq.csr.len = strlen(csr);
 		env.body_case = HPQ__ENVELOPE__BODY_RENEW;
 		env.renew = &rq;
-		raw_send(&r, 10 + (uint64_t)i, &env);
-		reply = raw_read(&r, 10 + (uint64_t)i);
+		reply = h_tls_call(&r, 10 + (uint64_t)i, &env);
 		free(key);
 		free(csr);
 		assert_non_null(reply);
@@ -516,7 +449,7 @@ static void join_flow(void **state)
 	/* A join, and a node that works. */
 	token_create(c, &one, "1", "1h");
 	edge1 = join(c, "edge1", one.token, one.hash);
-	assert_true(H_WAIT_FOR(c, node_connected(c, "edge1"), 30000));
+	assert_true(H_WAIT_FOR(c, h_node_connected(c, "edge1"), 30000));
 	n = node_of(c, "edge1");
 	assert_string_equal(h_str(n, "identity"), "tls");
 	assert_false(json_is_null(json_object_get(n, "cert_not_after")));
@@ -541,7 +474,7 @@ static void join_flow(void **state)
 	i = join(c, "edge2", one.token, one.hash);
 	assert_gave_up(c, i, "used up");
 	assert_true(h_has_event(c, "security", "join as edge2"));
-	assert_false(node_connected(c, "edge2"));
+	assert_false(h_node_connected(c, "edge2"));
 
 	/* The wrong CA: the agent stops before sending the token. */
 	token_create(c, &many, "5", "1h");
@@ -595,9 +528,9 @@ static void join_flow(void **state)
 	/* A second node, then by hand with its certificate: no Hello as
 	 * another node, no report about another node's task. */
 	edge5 = join(c, "edge5", many.token, many.hash);
-	assert_true(H_WAIT_FOR(c, node_connected(c, "edge5"), 30000));
+	assert_true(H_WAIT_FOR(c, h_node_connected(c, "edge5"), 30000));
 	h_agent_stop(c, edge5, SIGTERM);
-	assert_true(H_WAIT_FOR(c, !node_connected(c, "edge5"), 30000));
+	assert_true(H_WAIT_FOR(c, !h_node_connected(c, "edge5"), 30000));
 	snprintf(path, sizeof(path), "%s", h_path(c, "edge5/tls/node.pem"));
 	pem = h_read_file(path);
 	ca = h_read_file(h_path(c, "edge5/tls/ca.crt"));
@@ -631,26 +564,26 @@ static void join_flow(void **state)
 		/* Taken before the revocation stops its renewals, with time left
 		 * for both uses of it here. */
 		pem = (free(pem), pem_with_life_left(c, h_path(c, "edge1/tls/node.pem"), 15));
-		raw_open(&other, c->port, pem, ca);
+		h_tls_open_node(&other, c->port, pem, ca);
 		raw_hello_ok(&other, "edge1");
-		reply = raw_beat(&other, 2);     /* open: refused, since not registered */
+		reply = h_tls_beat(&other, 2);     /* open: refused, since not registered */
 		assert_non_null(reply);
 		assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_ERROR);
 		hpq_msg_free(reply);
 		assert_int_equal(h_hpq(c, NULL, "node", "revoke", "edge1", NULL), 0);
-		reply = raw_beat(&other, 3);
+		reply = h_tls_beat(&other, 3);
 		if (reply)
 			fail_msg("a connection with edge1's revoked certificate is still open: %s",
 				 hpq_msg_name(reply));
 		h_tls_close(&other);
 	}
-	assert_true(H_WAIT_FOR(c, !node_connected(c, "edge1"), 30000));
+	assert_true(H_WAIT_FOR(c, !h_node_connected(c, "edge1"), 30000));
 	assert_true(H_WAIT_FOR(c, (log = h_read_file(c->agents[edge1].log)) &&
 				      strstr(log, "refuses this node's certificate") ? (free(log), true)
 										   : (free(log), false),
 			       30000));
 	assert_true(h_has_event(c, "security", "was revoked"));
-	assert_false(node_connected(c, "edge1"));
+	assert_false(h_node_connected(c, "edge1"));
 	/* The revoked node's certificate (the one above) cannot even report
 	 * for itself. */
 	{
@@ -658,15 +591,15 @@ static void join_flow(void **state)
 		Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply;
 		Hpq__Register reg = HPQ__REGISTER__INIT;
 
-		raw_open(&r, c->port, pem, ca);
-		reply = raw_hello(&r, "edge1");
+		h_tls_open_node(&r, c->port, pem, ca);
+		reply = h_tls_hello(&r, "edge1");
 		assert_non_null(reply);
 		hpq_msg_free(reply);
 		reg.name = (char *)"edge1";
 		env.body_case = HPQ__ENVELOPE__BODY_REGISTER;
 		env.register_ = &reg;
-		raw_send(&r, 2, &env);
-		assert_error(raw_read(&r, 2), HPQ_EAUTH, "was revoked", "a revoked certificate");
+		assert_error(h_tls_call(&r, 2, &env), HPQ_EAUTH, "was revoked",
+			     "a revoked certificate");
 		/* Nor, registered or not, record a checkpoint of a task that
 		 * still runs on its node: the path an attempt resumes from. */
 		{
@@ -681,8 +614,7 @@ static void join_flow(void **state)
 			ck.path = (char *)"/tmp/planted-by-a-revoked-node";
 			env.body_case = HPQ__ENVELOPE__BODY_CHECKPOINT;
 			env.checkpoint = &ck;
-			raw_send(&r, 3, &env);
-			reply = raw_read(&r, 3);
+			reply = h_tls_call(&r, 3, &env);
 			if (reply && reply->body_case != HPQ__ENVELOPE__BODY_ERROR)
 				fail_msg("a revoked certificate recorded a checkpoint of task %"
 					 PRIu64 " (%s)", sleeper, hpq_msg_name(reply));
@@ -702,7 +634,7 @@ static void join_flow(void **state)
 		snprintf(a->extra[3], sizeof(a->extra[3]), "%s", again.hash);
 		h_agent_restart(c, edge1);
 	}
-	assert_true(H_WAIT_FOR(c, node_connected(c, "edge1"), 30000));
+	assert_true(H_WAIT_FOR(c, h_node_connected(c, "edge1"), 30000));
 	free(pem);
 	free(ca);
 
