@@ -698,6 +698,23 @@ static json_t *acct_row(struct h_cluster *c, const char *task, const char *a1, c
 	return found;
 }
 
+/* The last record hpq acct --state cancelled has of indices a cancel
+ * dropped (the one with an array_spec); fails the test without one. */
+static json_t *dropped_record(struct h_cluster *c)
+{
+	json_t *j = h_hpq_json(c, "acct", "--state", "cancelled", NULL), *r, *row = NULL;
+	size_t i;
+
+	json_array_foreach(j, i, r)
+		if (json_is_string(json_object_get(r, "array_spec")))
+			row = r;
+	row = json_incref(row);
+	json_decref(j);
+	if (!row)
+		fail_msg("hpq acct --state cancelled has no record of dropped indices");
+	return row;
+}
+
 static bool acct_has(struct h_cluster *c, const char *task, const char *a1, const char *a2)
 {
 	json_t *row = acct_row(c, task, a1, a2);
@@ -782,17 +799,7 @@ static void acct_dropped(void **state)
 	assert_int_equal(h_daemon_stop(c, SIGTERM), 0);
 	h_daemon_start(c);
 	assert_true(h_wait_nodes(c, 1, 30000));
-	row = NULL;
-	{
-		json_t *j = h_hpq_json(c, "acct", "--state", "cancelled", NULL), *r;
-		size_t i;
-
-		json_array_foreach(j, i, r)
-			if (json_is_string(json_object_get(r, "array_spec")))
-				row = json_incref(r);
-		json_decref(j);
-	}
-	assert_non_null(row);
+	row = dropped_record(c);
 	spec = h_str(row, "array_spec");
 	assert_true(!strncmp(spec, "5-100,102,104,", 14));
 	assert_true(strlen(spec) <= 4100);
@@ -804,17 +811,7 @@ static void acct_dropped(void **state)
 	assert_true(h_wait_state(c, arr, "CANCELLED", 30000));
 	snprintf(task, sizeof(task), "%" PRIu64 "_0", arr);
 	assert_true(acct_has(c, task, "--state", "cancelled"));
-	row = NULL;
-	{
-		json_t *j = h_hpq_json(c, "acct", "--state", "cancelled", NULL), *r;
-		size_t i;
-
-		json_array_foreach(j, i, r)
-			if (json_is_string(json_object_get(r, "array_spec")))
-				row = json_incref(r);
-		json_decref(j);
-	}
-	assert_non_null(row);
+	row = dropped_record(c);
 	/* the gaps filled: one range again */
 	assert_string_equal(h_str(row, "array_spec"), "1-4099");
 	json_decref(row);
