@@ -7,42 +7,39 @@
 
 #include "clock.h"
 
-int64_t hpq_now_ms(void)
+static struct timespec read_clock(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(id, &ts);
+	return ts;
+}
+
+static int64_t ms_of(struct timespec ts)
+{
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timespec mono(void)
+int64_t hpq_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts;
+	return ms_of(read_clock(CLOCK_REALTIME));
 }
 
 int64_t hpq_mono_ms(void)
 {
-	struct timespec ts = mono();
-
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ms_of(read_clock(CLOCK_MONOTONIC));
 }
 
 double hpq_mono_s(void)
 {
-	struct timespec ts = mono();
+	struct timespec ts = read_clock(CLOCK_MONOTONIC);
 
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int64_t hpq_boot_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ms_of(read_clock(CLOCK_BOOTTIME));
 }
 
 /* Written by two literal strftime formats, so that the compiler checks
