@@ -1164,6 +1164,15 @@ bool h_task_has_event(struct h_cluster *c, uint64_t id, const char *kind, const 
 	return found;
 }
 
+bool h_node_has_event(struct h_cluster *c, const char *node, const char *kind, const char *text)
+{
+	json_t *events = h_hpq_json(c, "events", "--node", node, "--limit", "100000", NULL);
+	bool found = events_have(events, kind, text);
+
+	json_decref(events);
+	return found;
+}
+
 json_t *h_task(struct h_cluster *c, uint64_t id)
 {
 	char ids[32];

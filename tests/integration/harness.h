@@ -173,6 +173,8 @@ json_t *h_task(struct h_cluster *c, uint64_t id);
 bool h_has_event(struct h_cluster *c, const char *kind, const char *text);
 /* The same among task id's own events (hpq show). */
 bool h_task_has_event(struct h_cluster *c, uint64_t id, const char *kind, const char *text);
+/* The same among node's events (hpq events --node). */
+bool h_node_has_event(struct h_cluster *c, const char *node, const char *kind, const char *text);
 /* The step of the task's newest checkpoint (hpq show); -1 if none. */
 long long h_newest_step(struct h_cluster *c, uint64_t id);
 /* A task id as text, for an hpq argument: one of four rotating buffers. */

@@ -357,19 +357,6 @@ static char *pem_with_life_left(struct h_cluster *c, const char *path, int64_t m
 	return pem;
 }
 
-/* Whether one of node's events says text. */
-static bool node_has_event(struct h_cluster *c, const char *node, const char *text)
-{
-	json_t *events = h_hpq_json(c, "events", "--node", node, "--limit", "100000", NULL), *e;
-	bool found = false;
-	size_t i;
-
-	json_array_foreach(events, i, e)
-		found = found || strstr(h_str(e, "message"), text);
-	json_decref(events);
-	return found;
-}
-
 /* hpqd --check on the cluster's state directory: its output, and its exit
  * status in *status. */
 static char *check_output(struct h_cluster *c, int *status)
@@ -552,7 +539,7 @@ static void join_flow(void **state)
 
 	/* A 30 s certificate (the shortest hpqd issues) is due with 10 s
 	 * left: edge1's agent has renewed it meanwhile, or does so now. */
-	assert_true(H_WAIT_FOR(c, node_has_event(c, "edge1", "renewed: certificate"), 60000));
+	assert_true(H_WAIT_FOR(c, h_node_has_event(c, "edge1", "node", "renewed: certificate"), 60000));
 
 	/* Revocation: edge1 is cut off and its certificate refused, on every
 	 * connection: also one that has not registered (by hand, with the
