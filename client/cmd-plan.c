@@ -103,18 +103,6 @@ bad:
 			       "YYYY-MM-DD[THH:MM[:SS]][Z], not '%s'", opt, arg);
 }
 
-static const char *when(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0)
-		return "-";
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-	return buf;
-}
-
 /* As every command's JSON: ISO-8601 UTC with milliseconds, null if unset. */
 static json_t *json_when(int64_t ms)
 {
@@ -146,8 +134,9 @@ static void segments_text(FILE *f, Hpq__PlanSegment *const *segs, size_t n)
 	char a[32], b[32], d[32];
 
 	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "  segment %zu: %s - %s  %-8s %u nodes:", i + 1, when(segs[i]->start, a, 32),
-			when(segs[i]->end, b, 32),
+		fprintf(f, "  segment %zu: %s - %s  %-8s %u nodes:", i + 1,
+			output_time_local(segs[i]->start, a, sizeof(a)),
+			output_time_local(segs[i]->end, b, sizeof(b)),
 			hpq_format_duration((uint64_t)(segs[i]->end - segs[i]->start) / 1000, d,
 					    sizeof(d)), segs[i]->nodes);
 		for (size_t k = 0; k < segs[i]->n_node_names; k++)
@@ -258,7 +247,8 @@ static int search_exec(struct cli *cli, const struct cmd_entry *e, int argc, cha
 			const Hpq__PlanOffer *o = rep->offers[i];
 
 			fprintf(cli->out.out, "%s%-8s finish %s  breaks %u  expires %s\n", i ? "\n" : "",
-				o->id, when(o->finish, a, 32), o->breaks, when(o->expires, b, 32));
+				o->id, output_time_local(o->finish, a, sizeof(a)), o->breaks,
+				output_time_local(o->expires, b, sizeof(b)));
 			segments_text(cli->out.out, o->segments, o->n_segments);
 		}
 	}
@@ -296,11 +286,11 @@ static void plan_text(FILE *f, const Hpq__Plan *p)
 		p->team, p->pool, p->state);
 	fprintf(f, "nodes:       %u\nduration:    %s\n", p->nodes,
 		hpq_format_duration(p->duration_s, d, sizeof(d)));
-	fprintf(f, "created:     %s by %s\n", when(p->created, a, 32), p->created_by);
+	fprintf(f, "created:     %s by %s\n", output_time_local(p->created, a, 32), p->created_by);
 	if (p->next_change)
-		fprintf(f, "next change: %s\n", when(p->next_change, a, 32));
+		fprintf(f, "next change: %s\n", output_time_local(p->next_change, a, 32));
 	if (p->ended)
-		fprintf(f, "ended:       %s\n", when(p->ended, a, 32));
+		fprintf(f, "ended:       %s\n", output_time_local(p->ended, a, 32));
 	fprintf(f, "GPU-hours:   %.1f reserved\n", p->gpu_hours_reserved);
 	segments_text(f, p->segments, p->n_segments);
 }
@@ -404,12 +394,14 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			"POOL", "STATE", "NODES", "SEGS", "START", "FINISH");
 		for (size_t i = 0; i < rep->n_plans; i++) {
 			const Hpq__Plan *p = rep->plans[i];
+			size_t n = p->n_segments;
+			const Hpq__PlanSegment *first = n ? p->segments[0] : NULL;
+			const Hpq__PlanSegment *last = n ? p->segments[n - 1] : NULL;
 
 			fprintf(cli->out.out, "%-20s %-12s %-10s %-16s %5u %4zu %-19s %-19s\n",
 				p->name, p->team, p->pool, p->state, p->nodes, p->n_segments,
-				p->n_segments ? when(p->segments[0]->start, a, 32) : "-",
-				p->n_segments ? when(p->segments[p->n_segments - 1]->end, b, 32)
-					      : "-");
+				first ? output_time_local(first->start, a, sizeof(a)) : "-",
+				last ? output_time_local(last->end, b, sizeof(b)) : "-");
 		}
 	}
 	hpq_msg_free(reply);
