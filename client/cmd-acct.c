@@ -7,7 +7,12 @@
  * dropped before they were tasks, as one row (12_[5-99]). A table for
  * people, --csv and --json for programs; the column names of --format are
  * the CSV header and the JSON keys' stems.
+ *
+ * The records come streamed (AcctRequest.stream): hpqd reads its store a
+ * page at a time as hpq reads the frames, so that a month of a busy
+ * cluster's history (--limit 0) is one command, as sacct's is.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +24,7 @@
 #include "output-columns.h"
 #include "parse.h"
 #include "select.h"
+#include "xalloc.h"
 
 enum {
 	OPT_SINCE = CLI_OPT_FIRST_PRIVATE,
@@ -87,19 +93,103 @@ int acct_parse_time(const char *s, int64_t now_ms, int64_t *ret_ms, char *err, s
 			"(2026-12-04T10:00), now, or how long ago (2h, 7d)", s);
 }
 
+/* What hpq acct asks for without --limit. */
+#define ACCT_DEFAULT_LIMIT 10000
+
+/* The next frame of the reply to id; NULL (having said why) on an error. */
+static Hpq__AcctReply *acct_next_frame(struct cli *cli, uint64_t id)
+{
+	Hpq__Envelope *next = NULL;
+	int r = hpq_client_next(&cli->client, id, &next);
+
+	if (r != 0) {
+		cli_error(cli, "cannot read the accounting: %s",
+			  cli->client.errbuf[0] ? cli->client.errbuf : hpq_strerror(r));
+		return NULL;
+	}
+	if (next->body_case != HPQ__ENVELOPE__BODY_ACCT_REPLY) {
+		cli_error(cli, "cannot read the accounting: hpqd answered with an unexpected "
+			  "message");
+		return NULL;
+	}
+	return next->acct_reply;
+}
+
+/*
+ * The records, frame by frame as they come. JSON and CSV are printed as
+ * each frame comes and then forgotten (hpq_msg_arena_reset), so that hpq
+ * holds one frame however long the history; the JSON is what one array's
+ * json_dumpf prints. A table needs every row for its widths: its frames
+ * are kept.
+ */
+struct acct_out {
+	struct cli *cli;
+	const size_t *cols;
+	size_t ncols;
+	bool csv, header;
+	size_t n;                    /* records printed or kept */
+	Hpq__Task **kept;            /* a table's */
+};
+
+static void acct_out_frame(struct acct_out *o, const Hpq__AcctReply *rep, int64_t now_ms)
+{
+	FILE *f = o->cli->out.out;
+
+	if (o->cli->json) {
+		json_t *a = json_array();
+		char *s;
+		size_t len;
+
+		for (size_t i = 0; i < rep->n_tasks; i++)
+			json_array_append_new(a, task_acct_json(rep->tasks[i], now_ms));
+		s = rep->n_tasks ? json_dumps(a, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
+		/* "[\n" ELEMENTS "\n]": the elements, after those printed already */
+		if (s && (len = strlen(s)) > 4) {
+			fputs(o->n ? ",\n" : "[\n", f);
+			fwrite(s + 2, 1, len - 4, f);
+		}
+		free(s);
+		json_decref(a);
+	} else if (o->csv) {
+		task_csv(f, rep->tasks, rep->n_tasks, o->cols, o->ncols, o->header && !o->n,
+			 now_ms);
+		o->header = false;
+	} else {
+		o->kept = xreallocarray(o->kept, o->n + rep->n_tasks + 1, sizeof(*o->kept));
+		memcpy(o->kept + o->n, rep->tasks, rep->n_tasks * sizeof(*o->kept));
+	}
+	o->n += rep->n_tasks;
+}
+
+static void acct_out_end(struct acct_out *o)
+{
+	struct task_array_rows rows;
+
+	if (o->cli->json)
+		fputs(o->n ? "\n]\n" : "[]\n", o->cli->out.out);
+	else if (o->csv)
+		task_csv(o->cli->out.out, NULL, 0, o->cols, o->ncols, o->header, 0);
+	else
+		task_table(&o->cli->out, task_rows_array(&rows, o->kept, o->n), o->cols, o->ncols,
+			   o->header);
+	free(o->kept);
+}
+
 static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
 {
 	Hpq__Envelope req = HPQ__ENVELOPE__INIT, *reply = NULL;
 	Hpq__AcctRequest ar = HPQ__ACCT_REQUEST__INIT;
 	const char **states = NULL, *format = ACCT_DEFAULT_COLUMNS, *opt;
 	size_t n_states = 0, cols[TASK_COLUMNS_MAX], ncols = 0;
-	bool csv = false, noheader = false, formatted = false;
+	bool csv = false, noheader = false, formatted = false, truncated;
 	int64_t now_ms = cli->out.now_ms;
+	struct acct_out o = { .cli = cli };
 	Hpq__AcctReply *rep;
 	char err[256];
 	uint64_t v;
 	int c, r = CLI_USAGE;
 
+	ar.limit = ACCT_DEFAULT_LIMIT;
 	while ((c = cli_getopt(cli, e, argc, argv, ":h", acct_options)) != -1) {
 		switch (c) {
 		case OPT_SINCE:
@@ -133,7 +223,7 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 			ar.name = optarg;
 			break;
 		case OPT_LIMIT:
-			if (cli_parse_uint(cli, "--limit", optarg, 1, 1000000, &v) != 0)
+			if (cli_parse_uint(cli, "--limit", optarg, 0, UINT32_MAX, &v) != 0)
 				goto out;
 			ar.limit = (uint32_t)v;
 			break;
@@ -178,37 +268,42 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		cli_usage_error(cli, "%s", err);
 		goto out;
 	}
+	o.cols = cols;
+	o.ncols = ncols;
+	o.csv = csv;
+	o.header = !noheader;
 	ar.states = (char **)states;
 	ar.n_states = n_states;
+	ar.stream = true;
 	req.body_case = HPQ__ENVELOPE__BODY_ACCT;
 	req.acct = &ar;
+	/* hpq exits after printing: the frames need not be freed. */
+	hpq_msg_use_arena();
 	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_ACCT_REPLY, "read the accounting", &reply);
 	if (r != 0)
 		goto out;
 	rep = reply->acct_reply;
-	if (cli->json) {
-		json_t *a = json_array();
-
-		for (size_t i = 0; i < rep->n_tasks; i++)
-			json_array_append_new(a, task_acct_json(rep->tasks[i], now_ms));
-		json_dumpf(a, cli->out.out, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
-		fputc('\n', cli->out.out);
-		json_decref(a);
-	} else if (csv) {
-		task_csv(cli->out.out, rep->tasks, rep->n_tasks, cols, ncols, !noheader, now_ms);
-	} else {
-		struct task_array_rows rows;
-
-		task_table(&cli->out, task_rows_array(&rows, rep->tasks, rep->n_tasks), cols, ncols,
-			   !noheader);
+	truncated = rep->truncated;
+	for (;;) {
+		acct_out_frame(&o, rep, now_ms);
+		if (!rep->more)
+			break;
+		if (o.cli->json || o.csv)
+			hpq_msg_arena_reset();
+		if (!(rep = acct_next_frame(cli, req.id))) {
+			r = CLI_ERR;
+			break;
+		}
 	}
-	if (rep->truncated)
-		fprintf(stderr, "hpq: more tasks matched than one reply holds; these are %zu of "
-				"them. Narrow the period with --since and --until, or use "
-				"--limit\n", rep->n_tasks);
+	if (r == 0)
+		acct_out_end(&o);
+	else
+		free(o.kept);
+	if (truncated)
+		fprintf(stderr, "hpq: more tasks matched; these are the newest %zu. Narrow the "
+				"period with --since and --until, or raise --limit (0: all of "
+				"them)\n", o.n);
 out:
-	if (reply)
-		hpq_msg_free(reply);
 	free(states);
 	return r;
 }
@@ -234,7 +329,9 @@ const struct cmd_entry cmd_acct_entry = {
 		"  --state S         only tasks in state S: completed, failed, cancelled,\n"
 		"                    timeout or out_of_memory; repeat it or give a list\n"
 		"  --name N          only tasks named N\n"
-		"  --limit N         at most N tasks (hpqd's default: 10000)\n"
+		"  --limit N         the newest N tasks at most (default 10000; 0: all of\n"
+		"                    them, however many: --json and --csv print them as\n"
+		"                    they come)\n"
 		"  --format COLUMNS  the columns, separated by commas; default:\n"
 		"                    id,name,user,team,class,state,exit,reason,start,end,\n"
 		"                    elapsed,nodes,gpu_hours,cpu_time,peak_mem,attempts,\n"

@@ -3,7 +3,8 @@
  * accounting (request.h). Each answers from what its module keeps:
  * status.c builds the status from memory, events.c and usage.c read the
  * store behind everything recorded so far, logs.c relays the read to the
- * agent that holds the output; accounting reads the ended tasks' rows;
+ * agent that holds the output; accounting reads the ended tasks' rows,
+ * streamed a page at a time as the client reads them;
  * hpq versions reads the release catalogue; hpq upgrade-check reads it too,
  * then the newest backup's record, and runs upgrade.c's checks.
  */
@@ -105,7 +106,12 @@ int req_log_request(struct req *q)
 /* ---------------------------------------------------------------- hpq acct */
 
 #define ACCT_DEFAULT_LIMIT 10000
-#define ACCT_MAX_LIMIT 100000
+#define ACCT_MAX_LIMIT 100000      /* without AcctRequest.stream: one frame */
+/* Streamed: records read from the store at a time, and how much may wait
+ * unread by the client before the next page waits too (LIST_QUEUE_MAX). */
+#define ACCT_PAGE 1024
+#define ACCT_QUEUE_MAX (2u << 20)
+#define ACCT_WAIT_MS 2
 /* Room left in a frame for the envelope around the rows. */
 #define ACCT_BUDGET (HPQ_FRAME_MAX - 65536)
 /* An array's dropped indices are ranges of any length (a cancel of every
@@ -114,9 +120,16 @@ int req_log_request(struct req *q)
  * crowd every other record out of the frame. */
 #define ACCT_DROPPED_MAX 4096
 
-struct acct_req {
+/* An hpq acct, from its request until its last frame is sent. */
+struct acct_run {
+	uv_timer_t wait;             /* stream: the next page, once the client read enough */
+	struct hpqd *d;
 	struct conn *c;
 	uint64_t id;
+	bool stream;
+	bool sent;                   /* a frame went out: the next ones continue it */
+	uint64_t left;               /* stream: records still to send (UINT64_MAX: all) */
+	struct store_acct_filter f;  /* stream: the next page's; its texts are the run's own */
 };
 
 /* An array's dropped ranges as its record shows them: ACCT_DROPPED_MAX. */
@@ -136,101 +149,219 @@ static char *acct_dropped_text(const char *ranges)
 	return s;
 }
 
-static void on_acct(void *arg, int status, const struct store_acct_list *l)
+/* The Tasks of a frame of records, which they point into. */
+struct acct_frame {
+	Hpq__Task *tasks, **ptrs;
+	Hpq__Resources *res;
+	char **specs;                /* the dropped ranges' texts, the frame's own */
+	size_t n, bytes;
+};
+
+static void acct_frame_init(struct acct_frame *fr, size_t cap)
 {
-	struct acct_req *r = arg;
+	*fr = (struct acct_frame){ 0 };
+	if (!cap)
+		return;
+	fr->tasks = xcalloc(cap, sizeof(*fr->tasks));
+	fr->res = xcalloc(cap, sizeof(*fr->res));
+	fr->ptrs = xcalloc(cap, sizeof(*fr->ptrs));
+	fr->specs = xcalloc(cap, sizeof(*fr->specs));
+}
+
+/* Record a as the frame's slot i; returns the bytes it takes in the frame. */
+static size_t acct_frame_put(struct acct_frame *fr, size_t i, const struct store_acct_row *a)
+{
+	Hpq__Task *t = &fr->tasks[i];
+
+	hpq__task__init(t);
+	hpq__resources__init(&fr->res[i]);
+	t->id = a->id;
+	t->name = a->name;
+	t->team = a->team;
+	t->user = a->user;
+	t->class_ = a->cls;
+	t->pool = a->pool;
+	t->state = a->state;
+	t->reason = a->reason;
+	t->nodes = a->nnodes;
+	hpq_res_to_pb(a->per_node, &fr->res[i]);
+	t->per_node = &fr->res[i];
+	t->n_node_names = a->n_node_names;
+	t->node_names = a->node_names;
+	t->attempts = a->attempts;
+	t->submit_time = a->submit_ms;
+	t->start_time = a->start_ms;
+	t->end_time = a->end_ms;
+	t->has_exit_code = a->has_exit_code;
+	t->exit_code = a->exit_code;
+	t->time_limit_s = a->time_limit_s;
+	t->has_array = a->array_id != 0;
+	t->array_id = a->array_id;
+	t->array_index = a->array_index;
+	if (a->dropped && *a->dropped)
+		t->array_spec = fr->specs[i] = acct_dropped_text(a->dropped);
+	t->peak_mem = a->peak_mem;
+	t->cpu_usec = a->cpu_usec;
+	t->preemptions = a->preemptions;
+	return hpq__task__get_packed_size(t) + 8;
+}
+
+/* Sends the frame's slots [from, from + n), and empties it. */
+static void acct_frame_send(struct acct_run *r, struct acct_frame *fr, size_t from, bool truncated,
+			    bool more)
+{
 	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
 	Hpq__AcctReply rep = HPQ__ACCT_REPLY__INIT;
-	Hpq__Task *tasks = NULL, **ptrs = NULL;
-	Hpq__Resources *res = NULL;
-	char **specs = NULL;
-	size_t n = 0, bytes = 0, skip = 0;
 
-	if (status < 0) {
-		server_send_error(r->c, r->id, status, l && l->error ? l->error
-					      : "cannot read the accounting records");
-		goto out;
-	}
-	if (l->n) {
-		tasks = xcalloc(l->n, sizeof(*tasks));
-		res = xcalloc(l->n, sizeof(*res));
-		ptrs = xcalloc(l->n, sizeof(*ptrs));
-		specs = xcalloc(l->n, sizeof(*specs));
-	}
-	/* Oldest first; when the frame cannot hold them all, keep the newest. */
-	for (size_t i = l->n; i-- > 0;) {
-		const struct store_acct_row *a = &l->v[i];
-		Hpq__Task *t = &tasks[i];
-
-		hpq__task__init(t);
-		hpq__resources__init(&res[i]);
-		t->id = a->id;
-		t->name = a->name;
-		t->team = a->team;
-		t->user = a->user;
-		t->class_ = a->cls;
-		t->pool = a->pool;
-		t->state = a->state;
-		t->reason = a->reason;
-		t->nodes = a->nnodes;
-		hpq_res_to_pb(a->per_node, &res[i]);
-		t->per_node = &res[i];
-		t->n_node_names = a->n_node_names;
-		t->node_names = a->node_names;
-		t->attempts = a->attempts;
-		t->submit_time = a->submit_ms;
-		t->start_time = a->start_ms;
-		t->end_time = a->end_ms;
-		t->has_exit_code = a->has_exit_code;
-		t->exit_code = a->exit_code;
-		t->time_limit_s = a->time_limit_s;
-		t->has_array = a->array_id != 0;
-		t->array_id = a->array_id;
-		t->array_index = a->array_index;
-		if (a->dropped && *a->dropped)
-			t->array_spec = specs[i] = acct_dropped_text(a->dropped);
-		t->peak_mem = a->peak_mem;
-		t->cpu_usec = a->cpu_usec;
-		t->preemptions = a->preemptions;
-		bytes += hpq__task__get_packed_size(t) + 8;
-		if (bytes > ACCT_BUDGET) {
-			skip = i + 1;
-			rep.truncated = true;
-			break;
-		}
-		n++;
-	}
-	for (size_t i = 0; i < n; i++)
-		ptrs[i] = &tasks[skip + i];
-	rep.n_tasks = n;
-	rep.tasks = ptrs;
-	rep.truncated = rep.truncated || l->truncated;
+	for (size_t i = 0; i < fr->n; i++)
+		fr->ptrs[i] = &fr->tasks[from + i];
+	rep.n_tasks = fr->n;
+	rep.tasks = fr->ptrs;
+	rep.truncated = truncated;
+	rep.more = more;
 	env.id = r->id;
 	env.body_case = HPQ__ENVELOPE__BODY_ACCT_REPLY;
 	env.acct_reply = &rep;
-	server_send(r->c, &env);
-	free(tasks);
-	free(res);
-	free(ptrs);
-	for (size_t i = 0; specs && i < l->n; i++)
-		free(specs[i]);
-	free(specs);
-out:
-	server_answered(r->c);
+	(r->sent ? server_send_continued : server_send)(r->c, &env);
+	r->sent = true;
+	fr->n = fr->bytes = 0;
+}
+
+static void acct_frame_release(struct acct_frame *fr, size_t cap)
+{
+	for (size_t i = 0; fr->specs && i < cap; i++)
+		free(fr->specs[i]);
+	free(fr->specs);
+	free(fr->tasks);
+	free(fr->res);
+	free(fr->ptrs);
+}
+
+/* One frame: oldest first; when it cannot hold them all, the newest. */
+static void acct_send_whole(struct acct_run *r, const struct store_acct_list *l)
+{
+	struct acct_frame fr;
+	size_t skip = 0;
+	bool truncated = l->truncated;
+
+	acct_frame_init(&fr, l->n);
+	for (size_t i = l->n; i-- > 0;) {
+		size_t sz = acct_frame_put(&fr, i, &l->v[i]);
+
+		if (fr.bytes + sz > ACCT_BUDGET) {
+			skip = i + 1;
+			truncated = true;
+			break;
+		}
+		fr.bytes += sz;
+		fr.n++;
+	}
+	acct_frame_send(r, &fr, skip, truncated, false);
+	acct_frame_release(&fr, l->n);
+}
+
+/* A page, in as many frames as it takes; more: another page follows. */
+static void acct_send_page(struct acct_run *r, const struct store_acct_list *l, bool more)
+{
+	struct acct_frame fr;
+	size_t from = 0;
+	bool truncated = !r->sent && l->truncated;
+
+	acct_frame_init(&fr, l->n);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t sz = acct_frame_put(&fr, i, &l->v[i]);
+
+		if (fr.n && fr.bytes + sz > ACCT_BUDGET) {
+			acct_frame_send(r, &fr, from, truncated, true);
+			truncated = false;
+			from = i;
+		}
+		fr.bytes += sz;
+		fr.n++;
+	}
+	acct_frame_send(r, &fr, from, truncated, more);
+	acct_frame_release(&fr, l->n);
+}
+
+static void acct_run_free(uv_handle_t *h)
+{
+	struct acct_run *r = h->data;
+
+	free((char *)r->f.user);
+	free((char *)r->f.team);
+	free((char *)r->f.name);
+	free((char *)r->f.states);
 	free(r);
+}
+
+static void acct_run_end(struct acct_run *r)
+{
+	server_answered(r->c);
+	if (r->stream)
+		uv_close((uv_handle_t *)&r->wait, acct_run_free);
+	else
+		acct_run_free((uv_handle_t *)&r->wait);
+}
+
+static void on_acct(void *arg, int status, const struct store_acct_list *l);
+
+/* The next page, unless the client has not read enough of the last ones. */
+static void acct_next(uv_timer_t *h)
+{
+	struct acct_run *r = h->data;
+
+	if (r->c->dead) {
+		acct_run_end(r);
+		return;
+	}
+	if (server_queued(r->c) > ACCT_QUEUE_MAX) {
+		uv_timer_start(&r->wait, acct_next, ACCT_WAIT_MS, 0);
+		return;
+	}
+	r->f.limit = r->left < ACCT_PAGE ? (uint32_t)r->left : ACCT_PAGE;
+	store_acct_read(r->d->store, &r->f, on_acct, r);
+}
+
+static void on_acct(void *arg, int status, const struct store_acct_list *l)
+{
+	struct acct_run *r = arg;
+	bool more;
+
+	if (status < 0 || l->error) {
+		server_send_error(r->c, r->id, status < 0 ? status : HPQ_ESTORAGE,
+				  l && l->error ? l->error : "cannot read the accounting records");
+		acct_run_end(r);
+		return;
+	}
+	if (!r->stream) {
+		acct_send_whole(r, l);
+		acct_run_end(r);
+		return;
+	}
+	if (r->left != UINT64_MAX)
+		r->left -= l->n;
+	more = l->more && r->left > 0;
+	acct_send_page(r, l, more);
+	if (!more) {
+		acct_run_end(r);
+		return;
+	}
+	r->f.from = l->next;
+	r->f.newest = 0;
+	acct_next(&r->wait);
 }
 
 int req_acct(struct req *q)
 {
 	const Hpq__AcctRequest *m = q->env->acct;
 	struct store_acct_filter f = { 0 };
-	struct acct_req *r;
+	struct acct_run *r;
 	char *states = NULL;
 	size_t len = 2;
 
 	if (m->until && m->until <= m->since)
 		return state_errf(q->e, HPQ_EINVAL, "--until must be later than --since");
-	if (m->limit > ACCT_MAX_LIMIT)
+	if (m->limit > ACCT_MAX_LIMIT && (!m->stream || q->c->pseudo))
 		return state_errf(q->e, HPQ_EINVAL, "--limit %u is more than %d", m->limit,
 				  ACCT_MAX_LIMIT);
 	for (size_t i = 0; i < m->n_states; i++) {
@@ -259,9 +390,28 @@ int req_acct(struct req *q)
 	f.states = states;
 	f.limit = m->limit ? m->limit : ACCT_DEFAULT_LIMIT;
 	r = xcalloc(1, sizeof(*r));
+	r->d = q->d;
 	r->c = q->c;
 	r->id = q->id;
+	r->wait.data = r;
 	server_awaits(q->c);
+	if (m->stream && !q->c->pseudo) {
+		r->stream = true;
+		uv_timer_init(q->d->loop, &r->wait);
+		/* What ends from now on is not part of this list: the pages
+		 * are read one by one, and stay one list. */
+		if (!f.until_ms)
+			f.until_ms = hpq_now_ms() + 1;
+		r->left = m->limit ? m->limit : UINT64_MAX;
+		f.forward = true;
+		f.newest = m->limit;
+		f.user = f.user ? xstrdup(f.user) : NULL;
+		f.team = f.team ? xstrdup(f.team) : NULL;
+		f.name = f.name ? xstrdup(f.name) : NULL;
+		r->f = f;
+		acct_next(&r->wait);
+		return 0;
+	}
 	store_acct_read(q->d->store, &f, on_acct, r);
 	free(states);
 	return 0;

@@ -576,6 +576,11 @@ struct acct_req {
 	"coalesce((SELECT max(e.time) FROM events e WHERE e.task_id = a.id AND e.kind = 'cancel'" \
 	" AND e.message LIKE '% pending indices of array %'), (SELECT nullif(max(x.end_time), 0)" \
 	" FROM tasks x WHERE x.array_id = a.id AND x.array_id != 0), t.submit_time)"
+/*
+ * ?8, ?9: the position a forward read starts at (store_acct_pos): a
+ * task's row (id, 0) is at or after it when id > ?8, or id = ?8 and ?9 =
+ * 0; an array's dropped record (id, 1) when id >= ?8. 0, 0 for the rest.
+ */
 #define ACCT_DROPPED \
 	"SELECT id, name, team, user, class, pool, state, reason, nnodes, gpus, cpus, mem," \
 	" node_names, attempts, submit_time, start_time, end_time, exit_code, time_limit_s," \
@@ -585,10 +590,24 @@ struct acct_req {
 	" '' AS node_names, 0 AS attempts, t.submit_time, 0 AS start_time, " \
 	DROPPED_END " AS end_time, NULL AS exit_code, t.time_limit_s, a.id AS array_id," \
 	" 0 AS array_index, 0 AS peak_mem, 0 AS cpu_usec, 0 AS preemptions, a.dropped AS dropped" \
-	" FROM arrays a CROSS JOIN tasks t ON t.id = a.id WHERE a.dropped != ''" \
+	" FROM arrays a CROSS JOIN tasks t ON t.id = a.id WHERE a.dropped != '' AND t.id >= ?8" \
 	" AND (?3 IS NULL OR t.user = ?3) AND (?4 IS NULL OR t.team = ?4)" \
 	" AND (?5 IS NULL OR t.name = ?5) AND (?6 IS NULL OR instr(?6, ',CANCELLED,') > 0))" \
 	" WHERE end_time >= ?1 AND (?2 = 0 OR end_time < ?2)"
+/* Every record, in no order yet (the ORDER BY follows). */
+#define ACCT_ROWS \
+	"SELECT id, name, team, user, class, pool, state, reason, nnodes, gpus, cpus, mem," \
+	" node_names, attempts, submit_time, start_time, end_time, exit_code, time_limit_s," \
+	" array_id, array_index, peak_mem, cpu_usec, preemptions, '' AS dropped FROM tasks" \
+	" WHERE end_time != 0 AND end_time >= ?1 AND (?2 = 0 OR end_time < ?2)" \
+	" AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR team = ?4)" \
+	" AND (?5 IS NULL OR name = ?5)" \
+	" AND (?6 IS NULL OR instr(?6, ',' || state || ',') > 0)" \
+	" AND id >= ?8 AND NOT (id = ?8 AND ?9 = 1)" \
+	" UNION ALL " ACCT_DROPPED
+/* Newest first, LIMIT ?7 OFFSET ?10; oldest first, LIMIT ?7. */
+#define ACCT_NEWEST ACCT_ROWS " ORDER BY id DESC, dropped DESC LIMIT ?7 OFFSET ?10"
+#define ACCT_FORWARD ACCT_ROWS " ORDER BY id ASC, dropped ASC LIMIT ?7"
 
 static void acct_row_free(struct store_acct_row *r)
 {
@@ -605,96 +624,139 @@ static void acct_row_free(struct store_acct_row *r)
 	free(r->node_names);
 }
 
+static struct store_acct_pos acct_pos(sqlite3_stmt *q)
+{
+	return (struct store_acct_pos){ (uint64_t)sqlite3_column_int64(q, 0),
+					sqlite3_column_bytes(q, 24) > 0 };
+}
+
+static void acct_row_read(sqlite3_stmt *q, struct store_acct_row *a)
+{
+	struct col_strv nodes;
+	char **names;
+
+	/* The row owns each name (acct_row_free): col_strv's point into one
+	 * buffer of its own. */
+	col_strv_names(&nodes, q, 12);
+	names = nodes.n ? xcalloc(nodes.n, sizeof(*names)) : NULL;
+	for (size_t i = 0; i < nodes.n; i++)
+		names[i] = xstrdup(nodes.v[i]);
+	*a = (struct store_acct_row){
+		.id = (uint64_t)sqlite3_column_int64(q, 0),
+		.name = col_dup(q, 1),
+		.team = col_dup(q, 2),
+		.user = col_dup(q, 3),
+		.cls = col_dup(q, 4),
+		.pool = col_dup(q, 5),
+		.state = col_dup(q, 6),
+		.reason = col_dup(q, 7),
+		.nnodes = (uint32_t)sqlite3_column_int64(q, 8),
+		.per_node = { sqlite3_column_int64(q, 9), sqlite3_column_int64(q, 10),
+			      sqlite3_column_int64(q, 11) },
+		.node_names = names,
+		.n_node_names = nodes.n,
+		.attempts = (uint32_t)sqlite3_column_int64(q, 13),
+		.submit_ms = sqlite3_column_int64(q, 14),
+		.start_ms = sqlite3_column_int64(q, 15),
+		.end_ms = sqlite3_column_int64(q, 16),
+		.has_exit_code = sqlite3_column_type(q, 17) != SQLITE_NULL,
+		.exit_code = (int32_t)sqlite3_column_int64(q, 17),
+		.time_limit_s = (uint64_t)sqlite3_column_int64(q, 18),
+		.array_id = (uint64_t)sqlite3_column_int64(q, 19),
+		.array_index = (uint32_t)sqlite3_column_int64(q, 20),
+		.peak_mem = (uint64_t)sqlite3_column_int64(q, 21),
+		.cpu_usec = (uint64_t)sqlite3_column_int64(q, 22),
+		.preemptions = (uint32_t)sqlite3_column_int64(q, 23),
+		.dropped = col_dup(q, 24),
+	};
+	col_strv_free(&nodes);
+}
+
+static int acct_prepare(sqlite3 *db, const char *sql, const struct store_acct_filter *f,
+			int64_t limit, int64_t offset, sqlite3_stmt **ret)
+{
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+
+	*ret = q;
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, f->since_ms);
+	sqlite3_bind_int64(q, 2, f->until_ms);
+	if (f->user)
+		sqlite3_bind_text(q, 3, f->user, -1, SQLITE_STATIC);
+	if (f->team)
+		sqlite3_bind_text(q, 4, f->team, -1, SQLITE_STATIC);
+	if (f->name)
+		sqlite3_bind_text(q, 5, f->name, -1, SQLITE_STATIC);
+	if (f->states)
+		sqlite3_bind_text(q, 6, f->states, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 7, limit);
+	sqlite3_bind_int64(q, 8, f->forward ? (int64_t)f->from.id : 0);
+	sqlite3_bind_int(q, 9, f->forward && f->from.dropped);
+	if (sqlite3_bind_parameter_count(q) >= 10)
+		sqlite3_bind_int64(q, 10, offset);
+	return SQLITE_OK;
+}
+
+/* forward with newest: where the newest f->newest records begin. */
+static int acct_find_newest(sqlite3 *db, struct store_acct_filter *f, bool *truncated)
+{
+	sqlite3_stmt *q;
+	int rc = acct_prepare(db, ACCT_NEWEST, f, 2, (int64_t)(f->newest - 1), &q);
+
+	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		f->from = acct_pos(q);
+		*truncated = (rc = sqlite3_step(q)) == SQLITE_ROW;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE;
+	sqlite3_finalize(q);
+	return rc;
+}
+
 static int acct_run(struct store *s, void *arg)
 {
 	struct acct_req *r = arg;
-	const struct store_acct_filter *f = &r->f;
+	struct store_acct_filter f = r->f;
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *q = NULL;
 	size_t n = 0;
-	int rc;
+	int rc = SQLITE_DONE;
 
 	/* A rerun (store.h) starts over. */
 	for (size_t i = 0; i < r->l.n; i++)
 		acct_row_free(&r->rows[i]);
 	r->l.n = 0;
-	r->l.truncated = false;
-	rc = sqlite3_prepare_v2(db,
-		"SELECT id, name, team, user, class, pool, state, reason, nnodes, gpus, cpus, mem,"
-		" node_names, attempts, submit_time, start_time, end_time, exit_code, time_limit_s,"
-		" array_id, array_index, peak_mem, cpu_usec, preemptions, '' AS dropped FROM tasks"
-		" WHERE end_time != 0 AND end_time >= ?1 AND (?2 = 0 OR end_time < ?2)"
-		" AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR team = ?4)"
-		" AND (?5 IS NULL OR name = ?5)"
-		" AND (?6 IS NULL OR instr(?6, ',' || state || ',') > 0)"
-		" UNION ALL "
-		ACCT_DROPPED
-		" ORDER BY id DESC, dropped DESC LIMIT ?7", -1, &q, NULL);
+	r->l.truncated = r->l.more = false;
+	if (f.forward && f.newest)
+		rc = acct_find_newest(db, &f, &r->l.truncated);
+	if (rc == SQLITE_DONE)
+		rc = acct_prepare(db, f.forward ? ACCT_FORWARD : ACCT_NEWEST, &f,
+				  (int64_t)f.limit + 1, 0, &q);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, f->since_ms);
-		sqlite3_bind_int64(q, 2, f->until_ms);
-		if (f->user)
-			sqlite3_bind_text(q, 3, f->user, -1, SQLITE_STATIC);
-		if (f->team)
-			sqlite3_bind_text(q, 4, f->team, -1, SQLITE_STATIC);
-		if (f->name)
-			sqlite3_bind_text(q, 5, f->name, -1, SQLITE_STATIC);
-		if (f->states)
-			sqlite3_bind_text(q, 6, f->states, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 7, (int64_t)f->limit + 1);
 		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-			struct store_acct_row *a;
-			struct col_strv nodes;
-			char **names;
-
-			if (n == f->limit) {
-				r->l.truncated = true;
+			if (n == f.limit) {
+				/* One row too many: there is more (newest first:
+				 * older ones, which the limit leaves out). */
+				if (f.forward) {
+					r->l.more = true;
+					r->l.next = acct_pos(q);
+				} else {
+					r->l.truncated = true;
+				}
 				continue;
 			}
 			r->rows = xreallocarray(r->rows, n + 1, sizeof(*r->rows));
-			a = &r->rows[n++];
-			/* The row owns each name (acct_row_free): col_strv's point
-			 * into one buffer of its own. */
-			col_strv_names(&nodes, q, 12);
-			names = nodes.n ? xcalloc(nodes.n, sizeof(*names)) : NULL;
-			for (size_t i = 0; i < nodes.n; i++)
-				names[i] = xstrdup(nodes.v[i]);
-			*a = (struct store_acct_row){
-				.id = (uint64_t)sqlite3_column_int64(q, 0),
-				.name = col_dup(q, 1),
-				.team = col_dup(q, 2),
-				.user = col_dup(q, 3),
-				.cls = col_dup(q, 4),
-				.pool = col_dup(q, 5),
-				.state = col_dup(q, 6),
-				.reason = col_dup(q, 7),
-				.nnodes = (uint32_t)sqlite3_column_int64(q, 8),
-				.per_node = { sqlite3_column_int64(q, 9), sqlite3_column_int64(q, 10),
-					      sqlite3_column_int64(q, 11) },
-				.node_names = names,
-				.n_node_names = nodes.n,
-				.attempts = (uint32_t)sqlite3_column_int64(q, 13),
-				.submit_ms = sqlite3_column_int64(q, 14),
-				.start_ms = sqlite3_column_int64(q, 15),
-				.end_ms = sqlite3_column_int64(q, 16),
-				.has_exit_code = sqlite3_column_type(q, 17) != SQLITE_NULL,
-				.exit_code = (int32_t)sqlite3_column_int64(q, 17),
-				.time_limit_s = (uint64_t)sqlite3_column_int64(q, 18),
-				.array_id = (uint64_t)sqlite3_column_int64(q, 19),
-				.array_index = (uint32_t)sqlite3_column_int64(q, 20),
-				.peak_mem = (uint64_t)sqlite3_column_int64(q, 21),
-				.cpu_usec = (uint64_t)sqlite3_column_int64(q, 22),
-				.preemptions = (uint32_t)sqlite3_column_int64(q, 23),
-				.dropped = col_dup(q, 24),
-			};
-			col_strv_free(&nodes);
+			acct_row_read(q, &r->rows[n++]);
 			r->l.n = n;
 		}
 	}
 	if (rc != SQLITE_DONE)
 		read_failed(db, r->errbuf, sizeof(r->errbuf), &r->l.error);
 	sqlite3_finalize(q);
-	rows_reverse(r->rows, n, sizeof(*r->rows));
+	if (!f.forward)
+		rows_reverse(r->rows, n, sizeof(*r->rows));
 	r->l.v = r->rows;
 	r->l.n = n;
 	return SQLITE_OK;

@@ -573,12 +573,27 @@ void store_tasks_prune(struct store *s, int64_t before_ms, uint32_t max_rows, st
  * that a cancel dropped before they were tasks are one more row of its id
  * (after its first task's), CANCELLED, never started, with dropped their
  * ranges ("5-99,120") and end_ms when they were dropped (store-tasks.c).
+ *
+ * A streamed read goes forward a page at a time: the first limit rows at
+ * or after the position `from`, oldest first; l->more says whether a row
+ * follows them, l->next where the next page starts. With newest set, the
+ * page starts where the newest `newest` rows begin instead (l->truncated
+ * if any row comes before them). Each page is read on its own, so that
+ * the store is never held for a whole history; one that ends later than
+ * until_ms never shows, so a fixed until_ms keeps the pages one list.
  */
+struct store_acct_pos {
+	uint64_t id;
+	bool dropped;                    /* the array's record of its dropped indices */
+};
 struct store_acct_filter {
 	int64_t since_ms, until_ms;
 	const char *user, *team, *name;  /* NULL: any */
 	const char *states;
 	uint32_t limit;
+	bool forward;                    /* a page of a streamed read */
+	struct store_acct_pos from;
+	uint64_t newest;
 };
 struct store_acct_row {
 	uint64_t id, array_id;
@@ -598,6 +613,8 @@ struct store_acct_list {
 	const struct store_acct_row *v;
 	size_t n;
 	bool truncated;
+	bool more;                       /* forward: a row follows, at next */
+	struct store_acct_pos next;
 	const char *error;
 };
 typedef void (*store_acct_fn)(void *arg, int status, const struct store_acct_list *l);

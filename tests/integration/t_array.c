@@ -30,7 +30,12 @@
  *   - acct_dropped: indices a cancel dropped before they were tasks are one
  *     record of hpq acct (ID_[RANGES], CANCELLED, never started) in JSON,
  *     CSV and the table, with its filters (state, user, period), through a
- *     restart; thousands of ranges shown cut.
+ *     restart; thousands of ranges shown cut;
+ *   - acct_stream: hpq acct of 3,000 records comes in pages, each record
+ *     once and in order, in JSON, CSV and the table; --limit N gives the
+ *     newest N and says more matched; a request that does not stream is
+ *     still one frame, and refused above 100,000; a client that leaves in
+ *     the middle of a reply leaves hpqd serving.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -869,6 +874,110 @@ static void cancel_one_index(void **state)
 	h_pass(c);
 }
 
+#define ACCT_RECORDS 3000
+
+/* The ids of hpq acct --json ARGS, in order; their number. */
+static size_t acct_ids(struct h_cluster *c, uint64_t *ids, size_t max, const char *a1,
+		       const char *a2)
+{
+	json_t *j = h_hpq_json(c, "acct", "--limit", a1, a2, NULL), *row;
+	size_t i, n = json_array_size(j);
+
+	assert_non_null(j);
+	assert_true(n <= max);
+	json_array_foreach(j, i, row)
+		ids[i] = (uint64_t)h_int(row, "id");
+	json_decref(j);
+	return n;
+}
+
+static size_t lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void acct_stream(void **state)
+{
+	struct h_cluster *c = *state;
+	static uint64_t ids[ACCT_RECORDS + 8], newest[ACCT_RECORDS + 8];
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT, *reply = NULL;
+	Hpq__AcctRequest req = HPQ__ACCT_REQUEST__INIT;
+	char err[256], range[64];
+	struct hpq_client cl;
+	struct h_out o;
+	uint64_t arr;
+	size_t n;
+
+	/* No node: the indices wait; a hold makes each a task, the cancel
+	 * ends them all, a record each. */
+	h_daemon_start(c);
+	arr = submit(c, "true", "0-2999", false, "", false, err, sizeof(err));
+	assert_true(arr > 0);
+	snprintf(range, sizeof(range), "%" PRIu64 "_[0-2999]", arr);
+	assert_int_equal(h_hpq(c, NULL, "hold", range, NULL), 0);
+	assert_int_equal(h_hpq(c, NULL, "cancel", range, NULL), 0);
+
+	n = acct_ids(c, ids, ACCT_RECORDS + 8, "0", NULL);
+	assert_int_equal(n, ACCT_RECORDS);
+	for (size_t i = 1; i < n; i++)
+		if (ids[i] <= ids[i - 1])
+			fail_msg("hpq acct: record %zu (task %" PRIu64 ") after task %" PRIu64, i,
+				 ids[i], ids[i - 1]);
+	assert_int_equal(h_hpq(c, &o, "acct", "--limit", "0", "--csv", NULL), 0);
+	assert_int_equal(lines(o.out), ACCT_RECORDS + 1);
+	h_out_free(&o);
+	assert_int_equal(h_hpq(c, &o, "acct", NULL), 0);
+	assert_int_equal(lines(o.out), ACCT_RECORDS + 1);
+	assert_string_equal(o.err, "");
+	h_out_free(&o);
+
+	/* The newest 1,500, and a word that there were more. */
+	assert_int_equal(acct_ids(c, newest, ACCT_RECORDS, "1500", NULL), 1500);
+	assert_memory_equal(newest, ids + ACCT_RECORDS - 1500, 1500 * sizeof(*ids));
+	assert_int_equal(h_hpq(c, &o, "acct", "--limit", "1500", "--csv", NULL), 0);
+	assert_int_equal(lines(o.out), 1501);
+	if (!strstr(o.err, "these are the newest 1500"))
+		fail_msg("hpq acct --limit 1500 did not say more matched: %s", o.err);
+	h_out_free(&o);
+	assert_int_equal(acct_ids(c, newest, ACCT_RECORDS, "0", "--name=nosuch"), 0);
+	assert_int_not_equal(h_hpq(c, &o, "acct", "--limit", "-1", NULL), 0);
+	assert_non_null(strstr(o.err, "--limit"));
+	h_out_free(&o);
+	assert_int_not_equal(h_hpq(c, &o, "acct", "--limit", "4294967296", NULL), 0);
+	assert_non_null(strstr(o.err, "--limit"));
+	h_out_free(&o);
+
+	/* A client that does not stream: one frame, at most 100,000. */
+	req.limit = 0;
+	env.body_case = HPQ__ENVELOPE__BODY_ACCT;
+	env.acct = &req;
+	assert_int_equal(call(c, &env, &reply, err, sizeof(err)), 0);
+	assert_int_equal(reply->body_case, HPQ__ENVELOPE__BODY_ACCT_REPLY);
+	assert_int_equal(reply->acct_reply->n_tasks, ACCT_RECORDS);
+	assert_false(reply->acct_reply->more);
+	hpq_msg_free(reply);
+	req.limit = 100001;
+	assert_int_not_equal(call(c, &env, &reply, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "is more than 100000"));
+
+	/* One that leaves after the first frame. */
+	req.limit = 0;
+	req.stream = true;
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	assert_int_equal(hpq_client_call(&cl, &env, &reply), 0);
+	assert_true(reply->acct_reply->more);
+	assert_true(reply->acct_reply->n_tasks < ACCT_RECORDS);
+	hpq_msg_free(reply);
+	hpq_client_close(&cl);
+	assert_int_equal(acct_ids(c, ids, ACCT_RECORDS + 8, "0", NULL), ACCT_RECORDS);
+	h_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +988,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(script_restart, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(long_reply, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(acct_dropped, h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(acct_stream, h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(cancel_one_index, h_setup, h_teardown),
 	};
 

@@ -38,7 +38,9 @@
  *     its last task left;
  *   - hpq acct's record of an array's indices a cancel dropped: its
  *     filters, its end, a restart, [events] retain, and [tasks] retain
- *     keeping the array's first task while the drop is young.
+ *     keeping the array's first task while the drop is young;
+ *   - hpq acct streamed: pages of every size give the whole read's
+ *     records once each, in order; the newest N; filters on pages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1210,7 +1212,8 @@ static void test_retain_array_from_before(void **ts)
 struct acct_read {
 	int done;
 	size_t n;
-	bool truncated;
+	bool truncated, more;
+	struct store_acct_pos next;
 	struct {
 		uint64_t id, array_id;
 		char state[16], dropped[32], reason[32];
@@ -1229,6 +1232,8 @@ static void on_acct(void *arg, int status, const struct store_acct_list *l)
 	assert_true(l->n <= 8);
 	r->n = l->n;
 	r->truncated = l->truncated;
+	r->more = l->more;
+	r->next = l->next;
 	for (size_t i = 0; i < l->n; i++) {
 		r->v[i].id = l->v[i].id;
 		r->v[i].array_id = l->v[i].array_id;
@@ -1413,6 +1418,94 @@ static void test_acct_dropped_indices(void **ts)
 	assert_int_equal(acct_of(f, NULL)->n, 0);
 }
 
+/*
+ * hpq acct streamed reads forward a page at a time: the pages, each from
+ * where the last one said the next starts, are the whole read's records
+ * in its order, each once, wherever a page ends: between an array's
+ * first task and its dropped record too. With newest, they start where
+ * the newest records do, and truncated says that older ones were left.
+ */
+static void test_acct_pages(void **ts)
+{
+	struct fix *f = *ts;
+	struct store_acct_filter p;
+	struct acct_read *r;
+	struct store_acct_pos whole[8] = { { 0, false } };
+	char id[48];
+	size_t n, got;
+	uint64_t s;
+
+	fix_cpu_node(&f->st, "n1", 4);
+	s = submit(f, "0-9%1", "", NULL)->st.id;
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal(fix_cycle(&f->st), 1);
+		index_exit(f, s, i, 0);
+	}
+	snprintf(id, sizeof(id), "%llu_[6-8]", (unsigned long long)s);
+	cancel_id(f, id);
+	fix_commit(f);
+
+	r = acct_of(f, NULL);
+	n = r->n;
+	assert_int_equal(n, 5);                 /* indices 0-3, then 6-8 dropped */
+	for (size_t i = 0; i < n; i++)
+		whole[i] = (struct store_acct_pos){ r->v[i].id, r->v[i].dropped[0] != 0 };
+	assert_int_equal(whole[0].id, s);
+	assert_int_equal(whole[1].id, s);
+	assert_true(whole[1].dropped);
+
+	for (uint32_t page = 1; page <= n + 1; page++) {
+		p = (struct store_acct_filter){ .limit = page, .forward = true };
+		got = 0;
+		for (;;) {
+			r = acct_of(f, &p);
+			assert_true(r->n <= page);
+			assert_false(r->truncated);
+			for (size_t i = 0; i < r->n; i++, got++) {
+				assert_true(got < n);
+				assert_int_equal(r->v[i].id, whole[got].id);
+				assert_int_equal(r->v[i].dropped[0] != 0, whole[got].dropped);
+			}
+			if (!r->more)
+				break;
+			assert_int_equal(r->n, page);
+			p.from = r->next;
+		}
+		assert_int_equal(got, n);
+	}
+
+	/* the newest 4: from the dropped record on */
+	p = (struct store_acct_filter){ .limit = 100, .forward = true, .newest = 4 };
+	r = acct_of(f, &p);
+	assert_int_equal(r->n, 4);
+	assert_true(r->truncated);
+	assert_false(r->more);
+	assert_int_equal(r->v[0].id, s);
+	assert_string_equal(r->v[0].dropped, "6-8");
+	/* as many as there are, or more: all, none left out */
+	p.newest = 5;
+	r = acct_of(f, &p);
+	assert_int_equal(r->n, 5);
+	assert_false(r->truncated);
+	p.newest = 50;
+	assert_int_equal(acct_of(f, &p)->n, 5);
+	/* the filters hold for pages: the completed ones, two at a time */
+	p = (struct store_acct_filter){ .limit = 2, .forward = true, .states = ",COMPLETED," };
+	r = acct_of(f, &p);
+	assert_int_equal(r->n, 2);
+	assert_true(r->more);
+	p.from = r->next;
+	r = acct_of(f, &p);
+	assert_int_equal(r->n, 2);
+	assert_false(r->more);
+	assert_int_equal(r->v[1].id, whole[4].id);
+	/* nothing in the period: one empty page */
+	p = (struct store_acct_filter){ .limit = 2, .forward = true, .since_ms = INT64_MAX / 2 };
+	r = acct_of(f, &p);
+	assert_int_equal(r->n, 0);
+	assert_false(r->more);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1436,6 +1529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retain_prunes_arrays, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_takes_last_array, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_acct_dropped_indices, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_acct_pages, setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
