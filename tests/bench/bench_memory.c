@@ -12,7 +12,10 @@
  *            this program writes F ended tasks (2 hours old) and P
  *            pending ones directly with SQLite, the way hpqd writes them;
  *            then the time from starting hpqd to its first answered
- *            request (hpq status), and its VmRSS then and a little later
+ *            request (hpq status), and its VmRSS then and a little later;
+ *            then `hpq acct --limit 0 --csv`, every ended task's record:
+ *            its time to the last line, hpq's peak RSS, and hpqd's VmRSS
+ *            before and after
  *
  * usage: bench_memory [--tasks 10000,100000] [--clients 16] [--env-vars 60]
  *        bench_memory --restart 1000000,100000 [--env-vars 60] [--reuse DIR]
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -375,6 +379,42 @@ static void generate(const char *path, long finished, long npending, int nvars)
 	close(fd);
 }
 
+/* hpq acct --limit 0 --csv, read through a pipe: how many records, and
+ * hpq's peak RSS in KiB (*maxrss). */
+static long acct_export(const struct daemon *d, long *maxrss)
+{
+	char buf[65536];
+	struct rusage ru;
+	long lines = 0;
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p) < 0 || (pid = fork()) < 0) {
+		perror("acct");
+		exit(1);
+	}
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		setenv("HPQ_SOCKET", d->sock, 1);
+		execl(bench_bin("hpq"), "hpq", "acct", "--limit", "0", "--csv", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((n = read(p[0], buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	close(p[0]);
+	if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "bench_memory: hpq acct failed\n");
+		exit(1);
+	}
+	*maxrss = ru.ru_maxrss;
+	return lines - 1;             /* the header */
+}
+
 /* reuse: a directory a previous run kept (HPQ_KEEP_TMP), or NULL. */
 static void restart(long finished, long npending, int nvars, const char *reuse)
 {
@@ -407,6 +447,19 @@ static void restart(long finished, long npending, int nvars, const char *reuse)
 		fflush(stdout);
 		daemon_stop(&d);
 	}
+	daemon_start(&d);
+	for (int run = 0; run < 3; run++) {
+		long records, maxrss;
+
+		rss = rss_kb(d.pid);
+		t0 = bench_now_ns();
+		records = acct_export(&d, &maxrss);
+		s = (double)(bench_now_ns() - t0) / 1e9;
+		printf("acct %d: %ld records as CSV in %.2f s; hpq peak RSS %ld KiB; hpqd VmRSS "
+		       "%ld KiB, after %ld KiB\n", run + 1, records, s, maxrss, rss, rss_kb(d.pid));
+		fflush(stdout);
+	}
+	daemon_stop(&d);
 	if (!reuse)
 		daemon_remove(&d);
 }

@@ -111,6 +111,10 @@ RULES = {
         (r"^(restart \d+): first answer ([\d.]+ s) after start; VmRSS then (\d+ KiB), "
          r"2 s later (\d+ KiB)$",
          ["restart", "first answer after start", "VmRSS then", "2 s later"]),
+        (r"^(acct \d+): (\d+ records) as CSV in ([\d.]+ s); hpq peak RSS (\d+ KiB); "
+         r"hpqd VmRSS (\d+ KiB), after (\d+ KiB)$",
+         ["hpq acct --limit 0 --csv", "records", "to the last line", "hpq peak RSS",
+          "hpqd VmRSS before", "after"]),
     ], None),
     "bench_plan_search": ("Training-plan search (bench_plan_search)", [
         (r"^(calendar): (.*)$", ["what", "value"]),
