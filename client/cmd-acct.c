@@ -116,11 +116,43 @@ static Hpq__AcctReply *acct_next_frame(struct cli *cli, uint64_t id)
 }
 
 /*
- * The records, frame by frame as they come. JSON and CSV are printed as
- * each frame comes and then forgotten (hpq_msg_arena_reset), so that hpq
- * holds one frame however long the history; the JSON is what one array's
- * json_dumpf prints. A table needs every row for its widths: its frames
- * are kept.
+ * The records of --json, read one at a time as they come, for
+ * output_json_acct: each frame is printed and forgotten (its memory
+ * reused, hpq_msg_arena_reset) before the next is read, so that hpq's
+ * memory does not grow with the history. An error ends the rows; err
+ * says it.
+ */
+struct acct_stream {
+	struct task_rows rows;
+	struct cli *cli;
+	uint64_t id;
+	Hpq__AcctReply *frame;
+	size_t i, n;                 /* the next row of frame; rows read */
+	int err;
+};
+
+static const Hpq__Task *acct_stream_next(struct task_rows *r)
+{
+	struct acct_stream *as = (struct acct_stream *)r;
+
+	while (!as->err && as->i >= as->frame->n_tasks) {
+		if (!as->frame->more)
+			return NULL;
+		hpq_msg_arena_reset();
+		as->i = 0;
+		if (!(as->frame = acct_next_frame(as->cli, as->id)))
+			as->err = CLI_ERR;
+	}
+	if (as->err)
+		return NULL;
+	as->n++;
+	return as->frame->tasks[as->i++];
+}
+
+/*
+ * The records of a table or CSV, frame by frame as they come: CSV is
+ * printed as each frame comes, which is then forgotten; a table needs
+ * every row for its widths, and keeps them.
  */
 struct acct_out {
 	struct cli *cli;
@@ -133,25 +165,8 @@ struct acct_out {
 
 static void acct_out_frame(struct acct_out *o, const Hpq__AcctReply *rep, int64_t now_ms)
 {
-	FILE *f = o->cli->out.out;
-
-	if (o->cli->json) {
-		json_t *a = json_array();
-		char *s;
-		size_t len;
-
-		for (size_t i = 0; i < rep->n_tasks; i++)
-			json_array_append_new(a, task_acct_json(rep->tasks[i], now_ms));
-		s = rep->n_tasks ? json_dumps(a, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
-		/* "[\n" ELEMENTS "\n]": the elements, after those printed already */
-		if (s && (len = strlen(s)) > 4) {
-			fputs(o->n ? ",\n" : "[\n", f);
-			fwrite(s + 2, 1, len - 4, f);
-		}
-		free(s);
-		json_decref(a);
-	} else if (o->csv) {
-		task_csv(f, rep->tasks, rep->n_tasks, o->cols, o->ncols, o->header && !o->n,
+	if (o->csv) {
+		task_csv(o->cli->out.out, rep->tasks, rep->n_tasks, o->cols, o->ncols, o->header,
 			 now_ms);
 		o->header = false;
 	} else {
@@ -165,11 +180,7 @@ static void acct_out_end(struct acct_out *o)
 {
 	struct task_array_rows rows;
 
-	if (o->cli->json)
-		fputs(o->n ? "\n]\n" : "[]\n", o->cli->out.out);
-	else if (o->csv)
-		task_csv(o->cli->out.out, NULL, 0, o->cols, o->ncols, o->header, 0);
-	else
+	if (!o->csv)
 		task_table(&o->cli->out, task_rows_array(&rows, o->kept, o->n), o->cols, o->ncols,
 			   o->header);
 	free(o->kept);
@@ -284,21 +295,29 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		goto out;
 	rep = reply->acct_reply;
 	truncated = rep->truncated;
-	for (;;) {
-		acct_out_frame(&o, rep, now_ms);
-		if (!rep->more)
-			break;
-		if (o.cli->json || o.csv)
-			hpq_msg_arena_reset();
-		if (!(rep = acct_next_frame(cli, req.id))) {
-			r = CLI_ERR;
-			break;
+	if (cli->json) {
+		struct acct_stream as = { { .next = acct_stream_next }, cli, req.id, rep, 0, 0, 0 };
+
+		output_json_acct(cli->out.out, &as.rows, now_ms);
+		r = as.err;
+		o.n = as.n;
+	} else {
+		for (;;) {
+			acct_out_frame(&o, rep, now_ms);
+			if (!rep->more)
+				break;
+			if (o.csv)
+				hpq_msg_arena_reset();
+			if (!(rep = acct_next_frame(cli, req.id))) {
+				r = CLI_ERR;
+				break;
+			}
 		}
+		if (r == 0)
+			acct_out_end(&o);
+		else
+			free(o.kept);
 	}
-	if (r == 0)
-		acct_out_end(&o);
-	else
-		free(o.kept);
 	if (truncated)
 		fprintf(stderr, "hpq: more tasks matched; these are the newest %zu. Narrow the "
 				"period with --since and --until, or raise --limit (0: all of "

@@ -79,8 +79,5 @@ void task_csv(FILE *f, Hpq__Task *const *tasks, size_t n, const size_t *cols, si
 /* One CSV field: quoted when it holds a comma, quote, CR or LF or starts
  * or ends with a space, quotes doubled (malloc'd). */
 char *task_csv_field(const char *s);
-/* The object hpq acct --json prints for a task: stable keys, numbers as
- * numbers, null when unset. */
-json_t *task_acct_json(const Hpq__Task *t, int64_t now_ms);
 
 #endif

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "output-columns.h"
 #include "output.h"
 #include "xalloc.h"
 
@@ -759,6 +760,107 @@ static void jw_task(struct jw *w, const Hpq__Task *t)
 	jw_key_int(w, "cpu_usec", (json_int_t)t->cpu_usec);
 	jw_key_int(w, "preemptions", t->preemptions);
 	jw_close(w, '}');
+}
+
+/* A real as jansson prints it with JSON_REAL_PRECISION(9): its own
+ * formatting, two of them in a record, is not worth a copy. */
+static void jw_real(struct jw *w, double x)
+{
+	json_t *v = json_real(x);
+	char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(9)) : NULL;
+
+	if (s)
+		jw_put(w, s, strlen(s));
+	else
+		jw_null(w);             /* not a number: jansson has no text for it */
+	free(s);
+	json_decref(v);
+}
+
+/* hpq acct's record of t, key for key (hpq(1), hpq acct --json). */
+static void jw_acct(struct jw *w, const Hpq__Task *t, int64_t now_ms)
+{
+	uint32_t nodes = t->nodes ? t->nodes : 1;
+	uint32_t gpus = t->per_node ? t->per_node->gpus : 0;
+	bool spec = t->array_spec && t->array_spec[0];
+	char buf[128], *id;
+
+	jw_open(w, '{');
+	jw_key_int(w, "id", (json_int_t)t->id);
+	/* "12_[5-99]": an array's dropped indices, of any length */
+	if (spec) {
+		size_t n = strlen(t->array_spec) + 32;
+
+		id = task_id_text(t, xmalloc(n), n);
+		jw_key_string(w, "task", id);
+		free(id);
+	} else {
+		jw_key_string(w, "task", task_id_text(t, buf, sizeof(buf)));
+	}
+	jw_key(w, "array_id");
+	if (t->has_array || spec)
+		jw_int(w, (json_int_t)t->array_id);
+	else
+		jw_null(w);
+	jw_key(w, "array_index");
+	if (t->has_array && !spec)
+		jw_int(w, t->array_index);
+	else
+		jw_null(w);
+	jw_key(w, "array_spec");
+	if (spec)
+		jw_string(w, t->array_spec);
+	else
+		jw_null(w);
+	jw_key_string(w, "name", t->name);
+	jw_key_string(w, "user", t->user);
+	jw_key_string(w, "team", t->team);
+	jw_key_string(w, "class", t->class_);
+	jw_key_string(w, "pool", t->pool);
+	jw_key_string(w, "state", t->state);
+	jw_key(w, "exit_code");
+	if (t->has_exit_code)
+		jw_int(w, t->exit_code);
+	else
+		jw_null(w);
+	jw_key_string(w, "reason", t->reason);
+	jw_key_time(w, "submit_time", t->submit_time);
+	jw_key_time(w, "start_time", t->start_time);
+	jw_key_time(w, "end_time", t->end_time);
+	jw_key_int(w, "elapsed", (json_int_t)task_elapsed_s(t, now_ms));
+	jw_key_int(w, "nodes", nodes);
+	jw_key(w, "node_names");
+	jw_strings(w, t->node_names, t->n_node_names);
+	jw_key(w, "per_node");
+	jw_res(w, t->per_node);
+	jw_key_int(w, "gpus", gpus >= HPQ_UNLIMITED_COUNT ? 0 : (json_int_t)gpus * nodes);
+	jw_key(w, "gpu_hours");
+	jw_real(w, task_gpu_hours(t, now_ms));
+	jw_key(w, "cpu_time");
+	jw_real(w, (double)t->cpu_usec / 1e6);
+	jw_key_int(w, "peak_mem", (json_int_t)t->peak_mem);
+	jw_key_int(w, "attempts", t->attempts);
+	jw_key_int(w, "preemptions", t->preemptions);
+	jw_close(w, '}');
+}
+
+void output_json_acct(FILE *f, struct task_rows *tasks, int64_t now_ms)
+{
+	struct jw *w = xcalloc(1, sizeof(*w));
+
+	w->f = f;
+	w->first[0] = true;
+	flockfile(f);
+	jw_open(w, '[');
+	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
+		jw_next(w);
+		jw_acct(w, k, now_ms);
+	}
+	jw_close(w, ']');
+	jw_putc(w, '\n');
+	jw_flush(w);
+	funlockfile(f);
+	free(w);
 }
 
 /* A JSON array of the tasks, as json_dumps(JSON_INDENT(2)) of one array

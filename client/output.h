@@ -117,6 +117,15 @@ json_t *output_json_class(const Hpq__PriorityClass *c);
 json_t *output_json_res(const Hpq__Resources *r);
 /* A JSON string of the n bytes at s: invalid UTF-8 becomes U+FFFD. */
 json_t *output_json_text(const char *s, size_t n);
+/* hpq acct --json: an array of each task's record (id, task, array_id,
+ * array_index, array_spec, name, user, team, class, pool, state,
+ * exit_code, reason, submit_time, start_time, end_time, elapsed, nodes,
+ * node_names, per_node, gpus, gpu_hours, cpu_time, peak_mem, attempts,
+ * preemptions), as json_dumps(JSON_INDENT(2) | JSON_REAL_PRECISION(9))
+ * prints one array of those objects, and a newline: in one pass, each
+ * task printed as it is read, so that a reply that comes in frames is
+ * printed as they come. */
+void output_json_acct(FILE *f, struct task_rows *tasks, int64_t now_ms);
 
 /* Formatting shared by both outputs. Each writes into buf and returns it. */
 #define OUTPUT_TIME_LEN 32

@@ -19,6 +19,7 @@
 #include "cmd-acct.h"
 #include "error.h"
 #include "output-columns.h"
+#include "output.h"
 
 /* 2024-05-01T12:00:03.250Z */
 #define T0 1714564803250LL
@@ -285,6 +286,106 @@ static json_t *get(json_t *o, const char *key)
 	return v;
 }
 
+/*
+ * The record hpq acct --json prints, built with jansson, key by key, as
+ * hpq(1) lists them: output_json_acct writes the same bytes straight from
+ * the reply (test_acct_json_bytes).
+ */
+static json_t *acct_str(const char *s)
+{
+	return output_json_text(s ? s : "", s ? strlen(s) : 0);
+}
+
+static json_t *acct_time(int64_t ms)
+{
+	char buf[OUTPUT_TIME_LEN];
+
+	return ms > 0 ? json_string(output_time_iso(ms, buf, sizeof(buf))) : json_null();
+}
+
+static json_t *acct_reference(const Hpq__Task *t, int64_t now_ms)
+{
+	json_t *o = json_object(), *a = json_array();
+	uint32_t nodes = t->nodes ? t->nodes : 1;
+	uint32_t gpus = t->per_node ? t->per_node->gpus : 0;
+	bool spec = t->array_spec && t->array_spec[0];
+	/* An array's indices dropped before they were tasks: "12_[5-99]",
+	 * of any length */
+	size_t cols[TASK_COLUMNS_MAX], ncols;
+	char err[64], *id;
+
+	assert_int_equal(task_columns_parse("id", cols, TASK_COLUMNS_MAX, &ncols, err,
+					    sizeof(err)), 0);
+	id = task_cell(t, cols[0], true, now_ms);
+	json_object_set_new(o, "id", json_integer((json_int_t)t->id));
+	json_object_set_new(o, "task", json_string(id));
+	free(id);
+	json_object_set_new(o, "array_id", t->has_array || spec
+						   ? json_integer((json_int_t)t->array_id)
+						   : json_null());
+	json_object_set_new(o, "array_index", t->has_array && !spec
+						      ? json_integer(t->array_index)
+						      : json_null());
+	json_object_set_new(o, "array_spec", spec ? acct_str(t->array_spec) : json_null());
+	json_object_set_new(o, "name", acct_str(t->name));
+	json_object_set_new(o, "user", acct_str(t->user));
+	json_object_set_new(o, "team", acct_str(t->team));
+	json_object_set_new(o, "class", acct_str(t->class_));
+	json_object_set_new(o, "pool", acct_str(t->pool));
+	json_object_set_new(o, "state", acct_str(t->state));
+	json_object_set_new(o, "exit_code", t->has_exit_code ? json_integer(t->exit_code)
+							     : json_null());
+	json_object_set_new(o, "reason", acct_str(t->reason));
+	json_object_set_new(o, "submit_time", acct_time(t->submit_time));
+	json_object_set_new(o, "start_time", acct_time(t->start_time));
+	json_object_set_new(o, "end_time", acct_time(t->end_time));
+	json_object_set_new(o, "elapsed", json_integer((json_int_t)task_elapsed_s(t, now_ms)));
+	json_object_set_new(o, "nodes", json_integer(nodes));
+	for (size_t i = 0; i < t->n_node_names; i++)
+		json_array_append_new(a, acct_str(t->node_names[i]));
+	json_object_set_new(o, "node_names", a);
+	json_object_set_new(o, "per_node", output_json_res(t->per_node));
+	json_object_set_new(o, "gpus", json_integer(gpus >= HPQ_UNLIMITED_COUNT
+							    ? 0
+							    : (json_int_t)gpus * nodes));
+	json_object_set_new(o, "gpu_hours", json_real(task_gpu_hours(t, now_ms)));
+	json_object_set_new(o, "cpu_time", json_real((double)t->cpu_usec / 1e6));
+	json_object_set_new(o, "peak_mem", json_integer((json_int_t)t->peak_mem));
+	json_object_set_new(o, "attempts", json_integer(t->attempts));
+	json_object_set_new(o, "preemptions", json_integer(t->preemptions));
+	return o;
+}
+
+/* What output_json_acct prints of ts: malloc'd. */
+static char *acct_printed(Hpq__Task *const *ts, size_t n, int64_t now_ms)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	output_json_acct(f, rows_of(ts, n), now_ms);
+	fclose(f);
+	return buf;
+}
+
+/* The record output_json_acct prints of t, parsed. */
+static json_t *acct_record(const Hpq__Task *t, int64_t now_ms)
+{
+	Hpq__Task *ts[] = { (Hpq__Task *)t };
+	char *s = acct_printed(ts, 1, now_ms);
+	json_error_t je;
+	json_t *a = json_loads(s, 0, &je), *o;
+
+	if (!a)
+		fail_msg("hpq acct --json printed what is not JSON (%s):\n%s", je.text, s);
+	free(s);
+	assert_int_equal(json_array_size(a), 1);
+	o = json_incref(json_array_get(a, 0));
+	json_decref(a);
+	return o;
+}
+
 static void test_acct_json(void **state)
 {
 	Hpq__Task t = HPQ__TASK__INIT;
@@ -309,7 +410,7 @@ static void test_acct_json(void **state)
 	t.cpu_usec = 2500000;
 	t.peak_mem = 4096;
 	t.attempts = 1;
-	o = task_acct_json(&t, T0);
+	o = acct_record(&t, T0);
 	assert_int_equal(json_integer_value(get(o, "id")), 40);
 	assert_string_equal(json_string_value(get(o, "task")), "33_7");
 	assert_int_equal(json_integer_value(get(o, "array_id")), 33);
@@ -333,13 +434,89 @@ static void test_acct_json(void **state)
 	/* Outside an array, and before an exit code: nulls. */
 	t.has_array = false;
 	t.has_exit_code = false;
-	o = task_acct_json(&t, T0);
+	o = acct_record(&t, T0);
 	assert_string_equal(json_string_value(get(o, "task")), "40");
 	assert_true(json_is_null(get(o, "array_id")));
 	assert_true(json_is_null(get(o, "array_index")));
 	assert_true(json_is_null(get(o, "exit_code")));
 	assert_true(json_is_null(get(o, "array_spec")));
 	json_decref(o);
+}
+
+/*
+ * hpq acct --json is written straight from the reply: byte for byte what
+ * jansson prints of the records (acct_reference) as one array, whatever
+ * the fields hold: escapes, bytes that are not UTF-8, an array's dropped
+ * ranges, node names, reals of every length, no record at all.
+ */
+static void test_acct_json_bytes(void **state)
+{
+	Hpq__Task t[4] = { HPQ__TASK__INIT, HPQ__TASK__INIT, HPQ__TASK__INIT, HPQ__TASK__INIT };
+	Hpq__Task *ts[] = { &t[0], &t[1], &t[2], &t[3] };
+	Hpq__Resources per = HPQ__RESOURCES__INIT;
+	char *nodes[] = { "gpu-a", "gpu \"b\"" }, *got, *want;
+	json_t *a;
+
+	per.gpus = 8;
+	per.cpus = 96;
+	per.mem = 1 << 30;
+	t[0].id = 7;
+	t[0].name = "train";
+	t[0].user = "alice";
+	t[0].team = "t1";
+	t[0].class_ = "training";
+	t[0].pool = "p5";
+	t[0].state = "COMPLETED";
+	t[0].has_exit_code = true;
+	t[0].nodes = 2;
+	t[0].per_node = &per;
+	t[0].node_names = nodes;
+	t[0].n_node_names = 2;
+	t[0].submit_time = T0 - 1000;
+	t[0].start_time = T0;
+	t[0].end_time = T0 + 3723457;
+	t[0].cpu_usec = 123456789;
+	t[0].peak_mem = 1ull << 33;
+	t[0].attempts = 2;
+	t[0].preemptions = 1;
+	t[1] = t[0];
+	t[1].id = 8;
+	t[1].has_array = true;
+	t[1].array_id = 7;
+	t[1].array_index = 3;
+	t[1].name = "caf\xc3\xa9 \\ \"q\"\ttab \xff";
+	t[1].reason = "line\nbreak";
+	t[1].state = "FAILED";
+	t[1].exit_code = -9;
+	t[1].cpu_usec = 1;
+	t[1].end_time = T0 + 1;
+	t[2].id = 9;
+	t[2].has_array = true;
+	t[2].array_id = 9;
+	t[2].array_spec = "5-99,120";
+	t[2].state = "CANCELLED";
+	t[2].end_time = T0;
+	t[3].id = 10;
+	t[3].state = "TIMEOUT";
+	t[3].start_time = T0;
+	t[3].end_time = T0 + 1000ll * 86400 * 400;
+	t[3].cpu_usec = 99999999999ull;
+
+	a = json_array();
+	for (size_t i = 0; i < 4; i++)
+		json_array_append_new(a, acct_reference(ts[i], T0 + 5000));
+	want = json_dumps(a, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+	json_decref(a);
+	got = acct_printed(ts, 4, T0 + 5000);
+	assert_int_equal(strlen(got), strlen(want) + 1);
+	assert_memory_equal(got, want, strlen(want));
+	assert_int_equal(got[strlen(want)], '\n');
+	free(got);
+	free(want);
+	/* No record: the empty array */
+	got = acct_printed(ts, 0, T0);
+	assert_string_equal(got, "[]\n");
+	free(got);
 }
 
 /*
@@ -371,7 +548,7 @@ static void test_acct_dropped(void **state)
 	t.per_node = &per;
 	t.submit_time = T0;
 	t.end_time = T0 + 3600 * 1000;
-	o = task_acct_json(&t, T0 + 7200 * 1000);
+	o = acct_record(&t, T0 + 7200 * 1000);
 	assert_int_equal(json_integer_value(get(o, "id")), 33);
 	assert_string_equal(json_string_value(get(o, "task")), want);
 	assert_int_equal(json_integer_value(get(o, "array_id")), 33);
@@ -520,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_csv_rows),
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_acct_json),
+		cmocka_unit_test(test_acct_json_bytes),
 		cmocka_unit_test(test_acct_dropped),
 		cmocka_unit_test(test_acct_time),
 		cmocka_unit_test(test_json_task_arrays),
