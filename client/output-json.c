@@ -621,10 +621,32 @@ static void jw_res(struct jw *w, const Hpq__Resources *r)
 	jw_close(w, '}');
 }
 
+/* A task's array_id, array_index and array_spec: null outside an array,
+ * and for an array's pending rest (array_spec) no index. */
+static void jw_array_keys(struct jw *w, const Hpq__Task *t)
+{
+	bool spec = t->array_spec && t->array_spec[0];
+
+	jw_key(w, "array_id");
+	if (t->has_array || spec)
+		jw_int(w, (json_int_t)t->array_id);
+	else
+		jw_null(w);
+	jw_key(w, "array_index");
+	if (t->has_array && !spec)
+		jw_int(w, t->array_index);
+	else
+		jw_null(w);
+	jw_key(w, "array_spec");
+	if (spec)
+		jw_string(w, t->array_spec);
+	else
+		jw_null(w);
+}
+
 /* output_json_task, field for field. */
 static void jw_task(struct jw *w, const Hpq__Task *t)
 {
-	bool spec = t->array_spec && t->array_spec[0];
 	char sig[16];
 
 	jw_open(w, '{');
@@ -726,21 +748,7 @@ static void jw_task(struct jw *w, const Hpq__Task *t)
 		jw_string(w, t->cwd);
 	jw_key(w, "redacted");
 	jw_bool(w, t->redacted);
-	jw_key(w, "array_id");
-	if (t->has_array || spec)
-		jw_int(w, (json_int_t)t->array_id);
-	else
-		jw_null(w);
-	jw_key(w, "array_index");
-	if (t->has_array && !spec)
-		jw_int(w, t->array_index);
-	else
-		jw_null(w);
-	jw_key(w, "array_spec");
-	if (spec)
-		jw_string(w, t->array_spec);
-	else
-		jw_null(w);
+	jw_array_keys(w, t);
 	jw_key(w, "held");
 	jw_bool(w, t->held);
 	jw_key_string(w, "dependency", t->dependency ? t->dependency : "");
@@ -797,21 +805,7 @@ static void jw_acct(struct jw *w, const Hpq__Task *t, int64_t now_ms)
 	} else {
 		jw_key_string(w, "task", task_id_text(t, buf, sizeof(buf)));
 	}
-	jw_key(w, "array_id");
-	if (t->has_array || spec)
-		jw_int(w, (json_int_t)t->array_id);
-	else
-		jw_null(w);
-	jw_key(w, "array_index");
-	if (t->has_array && !spec)
-		jw_int(w, t->array_index);
-	else
-		jw_null(w);
-	jw_key(w, "array_spec");
-	if (spec)
-		jw_string(w, t->array_spec);
-	else
-		jw_null(w);
+	jw_array_keys(w, t);
 	jw_key_string(w, "name", t->name);
 	jw_key_string(w, "user", t->user);
 	jw_key_string(w, "team", t->team);
@@ -844,7 +838,11 @@ static void jw_acct(struct jw *w, const Hpq__Task *t, int64_t now_ms)
 	jw_close(w, '}');
 }
 
-void output_json_acct(FILE *f, struct task_rows *tasks, int64_t now_ms)
+/* An array of a row for each of tasks, as json_dumps(JSON_INDENT(2))
+ * prints one array, and a newline: one pass, each task printed as it is
+ * read, so that a reply that comes in frames is printed as they come. */
+static void jw_rows(FILE *f, struct task_rows *tasks,
+		    void (*row)(struct jw *w, const Hpq__Task *t, int64_t now_ms), int64_t now_ms)
 {
 	struct jw *w = xcalloc(1, sizeof(*w));
 
@@ -854,7 +852,7 @@ void output_json_acct(FILE *f, struct task_rows *tasks, int64_t now_ms)
 	jw_open(w, '[');
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		jw_next(w);
-		jw_acct(w, k, now_ms);
+		row(w, k, now_ms);
 	}
 	jw_close(w, ']');
 	jw_putc(w, '\n');
@@ -863,27 +861,22 @@ void output_json_acct(FILE *f, struct task_rows *tasks, int64_t now_ms)
 	free(w);
 }
 
+void output_json_acct(FILE *f, struct task_rows *tasks, int64_t now_ms)
+{
+	jw_rows(f, tasks, jw_acct, now_ms);
+}
+
+static void jw_list_row(struct jw *w, const Hpq__Task *t, int64_t now_ms)
+{
+	(void)now_ms;
+	jw_task(w, t);
+}
+
 /* A JSON array of the tasks, as json_dumps(JSON_INDENT(2)) of one array
  * of output_json_task values would print it, and a newline. */
-/* One pass, printing each task as it is read: a list that comes in frames
- * is printed as they come. */
 static void json_tasks(const struct output_ctx *o, struct task_rows *tasks)
 {
-	struct jw *w = xcalloc(1, sizeof(*w));
-
-	w->f = o->out;
-	w->first[0] = true;
-	flockfile(o->out);
-	jw_open(w, '[');
-	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
-		jw_next(w);
-		jw_task(w, k);
-	}
-	jw_close(w, ']');
-	jw_putc(w, '\n');
-	jw_flush(w);
-	funlockfile(o->out);
-	free(w);
+	jw_rows(o->out, tasks, jw_list_row, 0);
 }
 
 static void json_task(const struct output_ctx *o, const Hpq__Task *t)
