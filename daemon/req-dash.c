@@ -154,12 +154,12 @@ struct acct_frame {
 	Hpq__Task *tasks, **ptrs;
 	Hpq__Resources *res;
 	char **specs;                /* the dropped ranges' texts, the frame's own */
-	size_t n, bytes;
+	size_t cap, n, bytes;        /* slots; those to send next, their bytes */
 };
 
 static void acct_frame_init(struct acct_frame *fr, size_t cap)
 {
-	*fr = (struct acct_frame){ 0 };
+	*fr = (struct acct_frame){ .cap = cap };
 	if (!cap)
 		return;
 	fr->tasks = xcalloc(cap, sizeof(*fr->tasks));
@@ -227,9 +227,9 @@ static void acct_frame_send(struct acct_run *r, struct acct_frame *fr, size_t fr
 	fr->n = fr->bytes = 0;
 }
 
-static void acct_frame_release(struct acct_frame *fr, size_t cap)
+static void acct_frame_release(struct acct_frame *fr)
 {
-	for (size_t i = 0; fr->specs && i < cap; i++)
+	for (size_t i = 0; fr->specs && i < fr->cap; i++)
 		free(fr->specs[i]);
 	free(fr->specs);
 	free(fr->tasks);
@@ -257,7 +257,7 @@ static void acct_send_whole(struct acct_run *r, const struct store_acct_list *l)
 		fr.n++;
 	}
 	acct_frame_send(r, &fr, skip, truncated, false);
-	acct_frame_release(&fr, l->n);
+	acct_frame_release(&fr);
 }
 
 /* A page, in as many frames as it takes; more: another page follows. */
@@ -280,7 +280,7 @@ static void acct_send_page(struct acct_run *r, const struct store_acct_list *l, 
 		fr.n++;
 	}
 	acct_frame_send(r, &fr, from, truncated, more);
-	acct_frame_release(&fr, l->n);
+	acct_frame_release(&fr);
 }
 
 static void acct_run_free(uv_handle_t *h)
