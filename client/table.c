@@ -1,8 +1,12 @@
 /*
- * table.c: aligned text tables (see table.h). Cells are kept as strings
- * until the whole table is known, because a column's width is that of its
- * widest cell. A flat array of cells, row-major, over one arena of their
- * texts is all the structure needed, also for 100,000 rows.
+ * table.c: aligned text tables (see table.h). A column is as wide as its
+ * widest cell, so every cell is kept until the table is printed, and a
+ * table can be a history of a million finished tasks (hpq acct). A cell
+ * is therefore kept in the fewest bytes that say it, one after another
+ * in one arena: a byte with its colour and whether it shows fewer
+ * characters than it has bytes, its length, then that width if so, then
+ * its text. The columns' widths grow as the cells are added, and the
+ * printing reads the arena once, front to back.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -17,23 +21,26 @@
 #define TABLE_BOLD "\033[1m"
 #define TABLE_RESET "\033[0m"
 
-struct table_cell {
-	size_t off;          /* of its text in the table's arena */
-	size_t len, width;   /* bytes; characters shown */
-	const char *colour;
-};
+/* A cell's first byte: its colour's index + 1 (0: none), and CELL_WIDE
+ * when its width follows its length. */
+#define CELL_WIDE 0x80u
+#define CELL_COLOURS 0x7fu
+/* The most bytes a cell's head takes: the byte and two varints. */
+#define CELL_HEAD_MAX (1 + 2 * 10)
 
 /* Cells' texts live in one arena, not one allocation each: a table of
- * 100,000 tasks has over a million cells. Both are big buffers (xalloc.h). */
+ * 100,000 tasks has over a million cells. It is a big buffer (xalloc.h). */
 struct table {
 	size_t ncols;
-	struct table_cell *cells; /* header row first */
-	size_t ncells;
-	size_t cap;
-	char *arena;
+	size_t ncells;       /* the header row's included */
+	unsigned char *arena;
 	size_t alen, acap;
+	size_t *head_width;  /* the header's cells' widths */
+	size_t *width;       /* the widest cell of each column below the header */
 	bool *right;
 	bool no_header;
+	const char *colour[CELL_COLOURS];
+	size_t ncolours;
 };
 
 size_t table_width(const char *s)
@@ -56,12 +63,46 @@ char *table_escape(const char *s, size_t *len, size_t *width)
 	return esc;
 }
 
+static unsigned char *put_varint(unsigned char *p, size_t v)
+{
+	for (; v >= 0x80; v >>= 7)
+		*p++ = (unsigned char)(v | 0x80);
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+static const unsigned char *get_varint(const unsigned char *p, size_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	for (; *p & 0x80; p++, shift += 7)
+		*v |= (size_t)(*p & 0x7f) << shift;
+	*v |= (size_t)*p++ << shift;
+	return p;
+}
+
+/* The index + 1 of colour among the table's (0 for none). */
+static unsigned colour_index(struct table *t, const char *colour)
+{
+	if (!colour)
+		return 0;
+	for (size_t i = 0; i < t->ncolours; i++)
+		if (t->colour[i] == colour || !strcmp(t->colour[i], colour))
+			return (unsigned)i + 1;
+	if (t->ncolours == CELL_COLOURS)
+		hpq_fatal("table: more than %u colours", CELL_COLOURS);
+	t->colour[t->ncolours++] = colour;
+	return (unsigned)t->ncolours;
+}
+
 /* Appends a cell showing s: escaped (escape.h), "-" when empty. */
 static void table_push(struct table *t, const char *s, const char *colour)
 {
-	struct table_cell *c;
+	size_t col = t->ncells % t->ncols, len, width, *w;
+	unsigned head = colour_index(t, colour);
+	unsigned char *p;
 	char *esc = NULL;
-	size_t len, width;
 
 	if (!s[0])
 		s = "-";
@@ -69,31 +110,52 @@ static void table_push(struct table *t, const char *s, const char *colour)
 		width = len;
 	else
 		s = esc = table_escape(s, &len, &width);
-	if (t->ncells == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 8 * t->ncols;
-
-		if (cap > SIZE_MAX / sizeof(*t->cells))
-			hpq_fatal("table: too many cells");
-		t->cells = xbig_grow(t->cells, t->cap * sizeof(*t->cells),
-				     cap * sizeof(*t->cells));
-		t->cap = cap;
-	}
-	if (t->alen + len + 1 > t->acap) {
+	if (width != len)
+		head |= CELL_WIDE;
+	if (len > SIZE_MAX - CELL_HEAD_MAX - t->alen)
+		hpq_fatal("table: too many cells");
+	if (t->alen + CELL_HEAD_MAX + len > t->acap) {
 		size_t acap = t->acap ? 2 * t->acap : 4096;
 
-		while (t->alen + len + 1 > acap)
+		while (t->alen + CELL_HEAD_MAX + len > acap)
 			acap *= 2;
 		t->arena = xbig_grow(t->arena, t->acap, acap);
 		t->acap = acap;
 	}
-	memcpy(t->arena + t->alen, s, len + 1);
-	c = &t->cells[t->ncells++];
-	c->off = t->alen;
-	c->len = len;
-	c->width = width;
-	c->colour = colour;
-	t->alen += len + 1;
+	p = t->arena + t->alen;
+	*p++ = (unsigned char)head;
+	p = put_varint(p, len);
+	if (head & CELL_WIDE)
+		p = put_varint(p, width);
+	memcpy(p, s, len);
+	t->alen = (size_t)(p - t->arena) + len;
+	w = t->ncells < t->ncols ? &t->head_width[col] : &t->width[col];
+	if (width > *w)
+		*w = width;
+	t->ncells++;
 	free(esc);
+}
+
+/* A cell read back from the arena at p; returns where the next starts. */
+struct cell {
+	const char *text;
+	size_t len, width;
+	const char *colour;
+};
+
+static const unsigned char *cell_read(const struct table *t, const unsigned char *p,
+				      struct cell *c)
+{
+	unsigned head = *p++;
+
+	p = get_varint(p, &c->len);
+	if (head & CELL_WIDE)
+		p = get_varint(p, &c->width);
+	else
+		c->width = c->len;
+	c->colour = head & CELL_COLOURS ? t->colour[(head & CELL_COLOURS) - 1] : NULL;
+	c->text = (const char *)p;
+	return p + c->len;
 }
 
 struct table *table_new(size_t ncols, ...)
@@ -105,6 +167,8 @@ struct table *table_new(size_t ncols, ...)
 		hpq_fatal("table_new: a table needs columns");
 	t->ncols = ncols;
 	t->right = xcalloc(ncols, sizeof(*t->right));
+	t->head_width = xcalloc(ncols, sizeof(*t->head_width));
+	t->width = xcalloc(ncols, sizeof(*t->width));
 	va_start(ap, ncols);
 	for (size_t i = 0; i < ncols; i++)
 		table_push(t, va_arg(ap, const char *), NULL);
@@ -117,7 +181,8 @@ void table_free(struct table *t)
 	if (!t)
 		return;
 	xbig_free(t->arena, t->acap);
-	xbig_free(t->cells, t->cap * sizeof(*t->cells));
+	free(t->head_width);
+	free(t->width);
 	free(t->right);
 	free(t);
 }
@@ -134,7 +199,11 @@ void table_add_column(struct table *t, const char *header)
 	if (t->ncells != t->ncols)
 		hpq_fatal("table_add_column: the table has rows");
 	t->right = xreallocarray(t->right, t->ncols + 1, sizeof(*t->right));
-	t->right[t->ncols++] = false;
+	t->head_width = xreallocarray(t->head_width, t->ncols + 1, sizeof(*t->head_width));
+	t->width = xreallocarray(t->width, t->ncols + 1, sizeof(*t->width));
+	t->right[t->ncols] = false;
+	t->head_width[t->ncols] = t->width[t->ncols] = 0;
+	t->ncols++;
 	table_push(t, header, NULL);
 }
 
@@ -175,94 +244,89 @@ size_t table_rows(const struct table *t)
 
 static void table_pad(FILE *f, size_t n)
 {
-	static const char spaces[64] = "                                                               ";
+	static const char spaces[] = "                                                                ";
+	const size_t run = sizeof(spaces) - 1;  /* not its NUL */
 
-	for (; n > sizeof(spaces); n -= sizeof(spaces))
-		fwrite_unlocked(spaces, 1, sizeof(spaces), f);
+	for (; n > run; n -= run)
+		fwrite_unlocked(spaces, 1, run, f);
 	fwrite_unlocked(spaces, 1, n, f);
 }
 
-/* One row, its cells padded, built in *line (grown as needed): one write
- * a row instead of several a cell, for tables of 100,000 rows. */
-static size_t table_line(const struct table *t, size_t row0, const size_t *width, char **line,
-			 size_t *cap)
+/* Room for n more bytes in *line (grown as needed), of which *len are used. */
+static char *line_room(char **line, size_t *cap, size_t len, size_t n)
 {
-	size_t n = 0, need = 1;
-
-	for (size_t col = 0; col < t->ncols && row0 + col < t->ncells; col++)
-		need += 2 + width[col] + t->cells[row0 + col].len;
-	if (need > *cap) {
-		*cap = need * 2;
+	if (len + n > *cap) {
+		*cap = 2 * (len + n);
 		*line = xrealloc(*line, *cap);
 	}
-	for (size_t col = 0; col < t->ncols && row0 + col < t->ncells; col++) {
-		const struct table_cell *c = &t->cells[row0 + col];
-		bool last = col == t->ncols - 1 || row0 + col == t->ncells - 1;
-		size_t pad = width[col] - c->width;
-
-		if (col > 0) {
-			memcpy(*line + n, "  ", 2);
-			n += 2;
-		}
-		if (t->right[col]) {
-			memset(*line + n, ' ', pad);
-			n += pad;
-		}
-		memcpy(*line + n, t->arena + c->off, c->len);
-		n += c->len;
-		if (!t->right[col] && !last) {
-			memset(*line + n, ' ', pad);
-			n += pad;
-		}
-	}
-	(*line)[n++] = '\n';
-	return n;
+	return *line + len;
 }
 
 void table_print(const struct table *t, FILE *f, bool colour)
 {
 	size_t *width = xcalloc(t->ncols, sizeof(*width));
-	size_t first = t->no_header ? t->ncols : 0;
+	const unsigned char *p = t->arena;
+	char *line = NULL;
+	size_t cap = 0, n = 0;
+	struct cell c;
 
-	for (size_t i = first; i < t->ncells; i++)
-		if (t->cells[i].width > width[i % t->ncols])
-			width[i % t->ncols] = t->cells[i].width;
-	/* One lock for the table, not one per cell: a list can be a million. */
+	for (size_t col = 0; col < t->ncols; col++)
+		width[col] = t->no_header || t->head_width[col] < t->width[col]
+			     ? t->width[col] : t->head_width[col];
+	/* One lock for the table, not one per cell: a list can be a million;
+	 * without colour, one write a row, built in line. */
 	flockfile(f);
-	if (!colour) {
-		char *line = NULL;
-		size_t cap = 0;
-
-		for (size_t i = first; i < t->ncells; i += t->ncols) {
-			size_t len = table_line(t, i, width, &line, &cap);
-
-			fwrite_unlocked(line, 1, len, f);
-		}
-		funlockfile(f);
-		free(line);
-		free(width);
-		return;
-	}
-	for (size_t i = first; i < t->ncells; i++) {
-		const struct table_cell *c = &t->cells[i];
-		size_t col = i % t->ncols;
+	for (size_t i = 0; i < t->ncells; i++) {
+		size_t col = i % t->ncols, pad;
 		bool last = col == t->ncols - 1 || i == t->ncells - 1;
-		size_t pad = width[col] - c->width;
-		const char *sgr = i < t->ncols ? TABLE_BOLD : c->colour;
+		const char *sgr;
 
+		p = cell_read(t, p, &c);
+		if (i < t->ncols && t->no_header)
+			continue;
+		pad = width[col] - c.width;
+		if (!colour) {
+			char *q = line_room(&line, &cap, n, 2 + width[col] + c.len + 1);
+
+			if (col > 0) {
+				memcpy(q, "  ", 2);
+				q += 2;
+			}
+			if (t->right[col]) {
+				memset(q, ' ', pad);
+				q += pad;
+			}
+			memcpy(q, c.text, c.len);
+			q += c.len;
+			if (!t->right[col] && !last) {
+				memset(q, ' ', pad);
+				q += pad;
+			}
+			if (last)
+				*q++ = '\n';
+			n = (size_t)(q - line);
+			if (last) {
+				fwrite_unlocked(line, 1, n, f);
+				n = 0;
+			}
+			continue;
+		}
+		sgr = i < t->ncols ? TABLE_BOLD : c.colour;
 		if (col > 0)
 			fwrite_unlocked("  ", 1, 2, f);
 		if (t->right[col])
 			table_pad(f, pad);
 		if (sgr)
-			fprintf(f, "%s%s%s", sgr, t->arena + c->off, TABLE_RESET);
-		else
-			fwrite_unlocked(t->arena + c->off, 1, c->len, f);
+			fputs_unlocked(sgr, f);
+		fwrite_unlocked(c.text, 1, c.len, f);
+		if (sgr)
+			fputs_unlocked(TABLE_RESET, f);
 		if (!t->right[col] && !last)
 			table_pad(f, pad);
 		if (last)
 			fputc_unlocked('\n', f);
 	}
 	funlockfile(f);
+	free(line);
 	free(width);
 }

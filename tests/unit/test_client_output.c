@@ -22,6 +22,7 @@
 #include "output-columns.h"
 #include "output.h"
 #include "table.h"
+#include "xalloc.h"
 
 /* 2024-05-01T12:00:03.250Z */
 #define T0 1714564803250LL
@@ -500,7 +501,55 @@ static void test_table_cells(void **state)
 	table_free(t);
 }
 
-/* The task list prints one aligned row per task with the columns people scan. */
+/* Cells as the table keeps them: lengths of one, two and three bytes,
+ * wide cells (fewer characters than bytes), columns added at run time, a
+ * hidden header that no longer sets widths, a short last row, colours. */
+static void test_table_kept_cells(void **state)
+{
+	struct table *t = table_new(1, "NAME");
+	char *out, *want, *big = malloc(20001), *mid = malloc(301);
+
+	memset(big, 'b', 20000);
+	big[20000] = '\0';
+	memset(mid, 'm', 300);
+	mid[300] = '\0';
+	table_add_column(t, "LONG-HEADER");
+	table_add_column(t, "TEXT");
+	table_align_right(t, 1);
+	table_add(t, NULL, "%s", mid);
+	table_add(t, "\033[31m", "%s", "1");
+	table_add(t, NULL, "%s", "x");
+	table_add(t, NULL, "%s", "\xe6\x97\xa5\xe6\x9c\xac"); /* 2 characters, 6 bytes */
+	table_add(t, "\033[32m", "%s", "22");
+	table_add(t, NULL, "%s", big);
+	table_add(t, NULL, "%s", "z");
+	assert_int_equal(table_rows(t), 3);
+
+	out = print_table(t, false);
+	xasprintf(&want, "NAME%*s  LONG-HEADER  TEXT\n%s            1  x\n"
+		  "\xe6\x97\xa5\xe6\x9c\xac%*s           22  %s\nz\n", 296, "", mid, 298, "", big);
+	assert_string_equal(out, want);
+	free(want);
+	free(out);
+	out = print_table(t, true);
+	assert_non_null(strstr(out, "\033[31m1\033[0m"));
+	assert_non_null(strstr(out, "\033[32m22\033[0m"));
+	assert_non_null(strstr(out, "\033[1mLONG-HEADER\033[0m"));
+	free(out);
+
+	/* Without its header, the second column is as wide as "22". */
+	table_hide_header(t);
+	out = print_table(t, false);
+	xasprintf(&want, "%s   1  x\n\xe6\x97\xa5\xe6\x9c\xac%*s  22  %s\nz\n", mid, 298, "",
+		  big);
+	assert_string_equal(out, want);
+	free(want);
+	free(out);
+	free(big);
+	free(mid);
+	table_free(t);
+}
+
 static void test_text_task_list(void **state)
 {
 	Hpq__Task a = HPQ__TASK__INIT, b = HPQ__TASK__INIT, *ts[] = {&a, &b};
@@ -991,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_json_list_as_jansson),
 		cmocka_unit_test(test_table_alignment),
 		cmocka_unit_test(test_table_cells),
+		cmocka_unit_test(test_table_kept_cells),
 		cmocka_unit_test(test_text_task_list),
 		cmocka_unit_test(test_text_task_list_as_table),
 		cmocka_unit_test(test_text_task_list_varied),
