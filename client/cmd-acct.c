@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "cmd-acct.h"
 #include "error.h"
+#include "log.h"
 #include "msg.h"
 #include "output-columns.h"
 #include "parse.h"
@@ -116,11 +117,11 @@ static Hpq__AcctReply *acct_next_frame(struct cli *cli, uint64_t id)
 }
 
 /*
- * The records of --json, read one at a time as they come, for
- * output_json_acct: each frame is printed and forgotten (its memory
- * reused, hpq_msg_arena_reset) before the next is read, so that hpq's
- * memory does not grow with the history. An error ends the rows; err
- * says it.
+ * The records, read one at a time as they come, for every printer: each
+ * frame is forgotten (its memory reused, hpq_msg_arena_reset) once its
+ * records are printed or, for a table, kept as cells (table.c), before
+ * the next is read, so that hpq's memory does not grow with the history
+ * by a message a record. An error ends the rows; err says it.
  */
 struct acct_stream {
 	struct task_rows rows;
@@ -149,41 +150,11 @@ static const Hpq__Task *acct_stream_next(struct task_rows *r)
 	return as->frame->tasks[as->i++];
 }
 
-/*
- * The records of a table or CSV, frame by frame as they come: CSV is
- * printed as each frame comes, which is then forgotten; a table needs
- * every row for its widths, and keeps them.
- */
-struct acct_out {
-	struct cli *cli;
-	const size_t *cols;
-	size_t ncols;
-	bool csv, header;
-	size_t n;                    /* records printed or kept */
-	Hpq__Task **kept;            /* a table's */
-};
-
-static void acct_out_frame(struct acct_out *o, const Hpq__AcctReply *rep, int64_t now_ms)
+/* The one pass a printer takes starts at the first record. */
+static void acct_stream_start(struct task_rows *r)
 {
-	if (o->csv) {
-		task_csv(o->cli->out.out, rep->tasks, rep->n_tasks, o->cols, o->ncols, o->header,
-			 now_ms);
-		o->header = false;
-	} else {
-		o->kept = xreallocarray(o->kept, o->n + rep->n_tasks + 1, sizeof(*o->kept));
-		memcpy(o->kept + o->n, rep->tasks, rep->n_tasks * sizeof(*o->kept));
-	}
-	o->n += rep->n_tasks;
-}
-
-static void acct_out_end(struct acct_out *o)
-{
-	struct task_array_rows rows;
-
-	if (!o->csv)
-		task_table(&o->cli->out, task_rows_array(&rows, o->kept, o->n), o->cols, o->ncols,
-			   o->header);
-	free(o->kept);
+	if (((struct acct_stream *)r)->n)
+		hpq_fatal("acct: the records can be read only once");
 }
 
 static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char **argv)
@@ -194,8 +165,7 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	size_t n_states = 0, cols[TASK_COLUMNS_MAX], ncols = 0;
 	bool csv = false, noheader = false, formatted = false, truncated;
 	int64_t now_ms = cli->out.now_ms;
-	struct acct_out o = { .cli = cli };
-	Hpq__AcctReply *rep;
+	struct acct_stream as;
 	char err[256];
 	uint64_t v;
 	int c, r = CLI_USAGE;
@@ -279,10 +249,6 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 		cli_usage_error(cli, "%s", err);
 		goto out;
 	}
-	o.cols = cols;
-	o.ncols = ncols;
-	o.csv = csv;
-	o.header = !noheader;
 	ar.states = (char **)states;
 	ar.n_states = n_states;
 	ar.stream = true;
@@ -293,35 +259,20 @@ static int acct_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_ACCT_REPLY, "read the accounting", &reply);
 	if (r != 0)
 		goto out;
-	rep = reply->acct_reply;
-	truncated = rep->truncated;
-	if (cli->json) {
-		struct acct_stream as = { { .next = acct_stream_next }, cli, req.id, rep, 0, 0, 0 };
-
+	truncated = reply->acct_reply->truncated; /* the first frame's, before it is forgotten */
+	as = (struct acct_stream){ { .next = acct_stream_next, .rewind_last = acct_stream_start },
+				   cli, req.id, reply->acct_reply, 0, 0, 0 };
+	if (cli->json)
 		output_json_acct(cli->out.out, &as.rows, now_ms);
-		r = as.err;
-		o.n = as.n;
-	} else {
-		for (;;) {
-			acct_out_frame(&o, rep, now_ms);
-			if (!rep->more)
-				break;
-			if (o.csv)
-				hpq_msg_arena_reset();
-			if (!(rep = acct_next_frame(cli, req.id))) {
-				r = CLI_ERR;
-				break;
-			}
-		}
-		if (r == 0)
-			acct_out_end(&o);
-		else
-			free(o.kept);
-	}
-	if (truncated)
+	else if (csv)
+		task_csv(cli->out.out, &as.rows, cols, ncols, !noheader, now_ms);
+	else
+		task_table(&cli->out, &as.rows, cols, ncols, !noheader);
+	r = as.err;
+	if (r == 0 && truncated)
 		fprintf(stderr, "hpq: more tasks matched; these are the newest %zu. Narrow the "
 				"period with --since and --until, or raise --limit (0: all of "
-				"them)\n", o.n);
+				"them)\n", as.n);
 out:
 	free(states);
 	return r;
@@ -350,7 +301,7 @@ const struct cmd_entry cmd_acct_entry = {
 		"  --name N          only tasks named N\n"
 		"  --limit N         the newest N tasks at most (default 10000; 0: all of\n"
 		"                    them, however many: --json and --csv print them as\n"
-		"                    they come)\n"
+		"                    they come; a table keeps about 200 bytes a row)\n"
 		"  --format COLUMNS  the columns, separated by commas; default:\n"
 		"                    id,name,user,team,class,state,exit,reason,start,end,\n"
 		"                    elapsed,nodes,gpu_hours,cpu_time,peak_mem,attempts,\n"

@@ -295,7 +295,7 @@ void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_
 			table_align_right(t, c);
 	if (!header)
 		table_hide_header(t);
-	tasks->rewind(tasks);
+	task_rows_rewind_last(tasks);
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		for (size_t c = 0; c < ncols; c++) {
 			char *cell = task_cell(k, cols[c], false, o->now_ms);
@@ -328,16 +328,17 @@ char *task_csv_field(const char *s)
 	return q;
 }
 
-void task_csv(FILE *f, Hpq__Task *const *tasks, size_t n, const size_t *cols, size_t ncols,
-	      bool header, int64_t now_ms)
+void task_csv(FILE *f, struct task_rows *tasks, const size_t *cols, size_t ncols, bool header,
+	      int64_t now_ms)
 {
 	for (size_t c = 0; header && c < ncols; c++)
 		fprintf(f, "%s%s", c ? "," : "", task_columns[cols[c]].name);
 	if (header)
 		fputc('\n', f);
-	for (size_t i = 0; i < n; i++) {
+	task_rows_rewind_last(tasks);
+	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		for (size_t c = 0; c < ncols; c++) {
-			char *cell = task_cell(tasks[i], cols[c], true, now_ms);
+			char *cell = task_cell(k, cols[c], true, now_ms);
 			char *q = task_csv_field(cell);
 
 			fprintf(f, "%s%s", c ? "," : "", q);

@@ -69,13 +69,14 @@ double task_gpu_hours(const Hpq__Task *t, int64_t now_ms);
 /* Bytes for people: "512B", "2.0K", "1.5G". Returns buf. */
 char *task_bytes_text(uint64_t bytes, char *buf, size_t len);
 
-/* A table of the chosen columns; header false leaves the header row out. */
+/* A table of the chosen columns; header false leaves the header row out.
+ * Both it and task_csv read the rows once (task_rows_rewind_last). */
 void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_t *cols,
 		size_t ncols, bool header);
 /* CSV with RFC 4180 quoting: a header row of column names when header;
  * lines end in LF, as hpq usage --csv. */
-void task_csv(FILE *f, Hpq__Task *const *tasks, size_t n, const size_t *cols, size_t ncols,
-	      bool header, int64_t now_ms);
+void task_csv(FILE *f, struct task_rows *tasks, const size_t *cols, size_t ncols, bool header,
+	      int64_t now_ms);
 /* One CSV field: quoted when it holds a comma, quote, CR or LF or starts
  * or ends with a space, quotes doubled (malloc'd). */
 char *task_csv_field(const char *s);

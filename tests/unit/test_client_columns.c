@@ -173,11 +173,12 @@ static char *csv_of(Hpq__Task *const *ts, size_t n, const char *format, bool hea
 	char err[256], *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
+	struct task_array_rows rows;
 
 	assert_int_equal(task_columns_parse(format, cols, TASK_COLUMNS_MAX, &ncols, err,
 					    sizeof(err)),
 			 0);
-	task_csv(f, ts, n, cols, ncols, header, T0);
+	task_csv(f, task_rows_array(&rows, ts, n), cols, ncols, header, T0);
 	fclose(f);
 	return buf;
 }
