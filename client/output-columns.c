@@ -4,6 +4,8 @@
  * for a table and for a program. The two are kept side by side in one
  * switch so that a new column cannot exist in one form only.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -157,135 +159,193 @@ char *task_bytes_text(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-static char *task_time_cell(int64_t ms, bool raw)
+/* Room for n bytes in b's text, its contents not kept. */
+static char *cell_room(struct task_cell_buf *b, size_t n)
 {
-	char buf[OUTPUT_TIME_LEN];
-
-	if (ms <= 0)
-		return xstrdup("");
-	return xstrdup(raw ? output_time_iso(ms, buf, sizeof(buf))
-			   : output_time_local(ms, buf, sizeof(buf)));
+	if (n > b->cap) {
+		b->cap = n < 256 ? 256 : 2 * n;
+		free(b->s);
+		b->s = xmalloc(b->cap);
+	}
+	return b->s;
 }
 
-static char *task_join(char *const *v, size_t n)
+/* v in decimal at p; returns the end (20 bytes at most, no NUL). */
+static char *put_uint(char *p, uint64_t v)
+{
+	char tmp[20], *q = tmp + sizeof(tmp);
+
+	do
+		*--q = (char)('0' + v % 10);
+	while (v /= 10);
+	memcpy(p, q, (size_t)(tmp + sizeof(tmp) - q));
+	return p + (tmp + sizeof(tmp) - q);
+}
+
+static const char *cell_uint(struct task_cell_buf *b, uint64_t v)
+{
+	*put_uint(cell_room(b, 21), v) = '\0';
+	return b->s;
+}
+
+static const char *cell_fmt(struct task_cell_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static const char *cell_fmt(struct task_cell_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b->s, b->cap, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return "";
+	if ((size_t)n >= b->cap) {
+		cell_room(b, (size_t)n + 1);
+		va_start(ap, fmt);
+		vsnprintf(b->s, b->cap, fmt, ap);
+		va_end(ap);
+	}
+	return b->s;
+}
+
+static const char *cell_time(struct task_cell_buf *b, int64_t ms, bool raw)
+{
+	char *buf = cell_room(b, OUTPUT_TIME_LEN);
+
+	if (ms <= 0)
+		return "";
+	return raw ? output_time_iso(ms, buf, OUTPUT_TIME_LEN)
+		   : output_time_local(ms, buf, OUTPUT_TIME_LEN);
+}
+
+static const char *cell_join(struct task_cell_buf *b, char *const *v, size_t n)
 {
 	size_t len = 1;
-	char *s, *p;
+	char *p;
 
 	for (size_t i = 0; i < n; i++)
 		len += strlen(v[i]) + 1;
-	p = s = xmalloc(len);
+	p = cell_room(b, len);
 	*p = '\0';
 	for (size_t i = 0; i < n; i++)
 		p = stpcpy(stpcpy(p, i ? "," : ""), v[i]);
-	return s;
+	return b->s;
 }
 
-char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms)
+const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms,
+			   struct task_cell_buf *b)
 {
 	uint32_t nodes = t->nodes ? t->nodes : 1;
-	char buf[128], *s = NULL;
+	size_t n;
 	uint64_t secs;
+	char *p;
 
 	switch (col) {
 	case COL_ID:
 		if (t->array_spec && t->array_spec[0]) {
 			/* An array's pending rest: its indices, of any length. */
-			size_t n = strlen(t->array_spec) + 32;
-
-			return task_id_text(t, xmalloc(n), n);
+			n = strlen(t->array_spec) + 32;
+			return task_id_text(t, cell_room(b, n), n);
 		}
-		return xstrdup(task_id_text(t, buf, sizeof(buf)));
+		if (!t->has_array)
+			return cell_uint(b, t->id);
+		p = put_uint(cell_room(b, 42), t->array_id ? t->array_id : t->id);
+		*p++ = '_';
+		*put_uint(p, t->array_index) = '\0';
+		return b->s;
 	case COL_NAME:
-		return xstrdup(t->name);
+		return t->name;
 	case COL_TEAM:
-		return xstrdup(t->team);
+		return t->team;
 	case COL_USER:
-		return xstrdup(t->user);
+		return t->user;
 	case COL_CLASS:
-		return xstrdup(t->class_);
+		return t->class_;
 	case COL_POOL:
-		return xstrdup(t->pool);
+		return t->pool;
 	case COL_STATE:
-		return xstrdup(t->state);
+		return t->state;
 	case COL_EXIT:
-		if (output_state_ended(t->state) && t->has_exit_code)
-			xasprintf(&s, "%d", t->exit_code);
-		return s ? s : xstrdup("");
+		if (!output_state_ended(t->state) || !t->has_exit_code)
+			return "";
+		if (t->exit_code >= 0)
+			return cell_uint(b, (uint64_t)t->exit_code);
+		return cell_fmt(b, "%d", t->exit_code);
 	case COL_REASON:
-		if (!raw && t->queue_position)
-			xasprintf(&s, "%s%s#%u", t->reason, t->reason[0] ? " " : "",
-				  t->queue_position);
-		return s ? s : xstrdup(t->reason);
+		if (raw || !t->queue_position)
+			return t->reason;
+		/* "reason #3", or "#3" alone */
+		n = strlen(t->reason);
+		p = cell_room(b, n + 23);
+		memcpy(p, t->reason, n);
+		p += n;
+		if (n)
+			*p++ = ' ';
+		*p++ = '#';
+		*put_uint(p, t->queue_position) = '\0';
+		return b->s;
 	case COL_NODES:
-		xasprintf(&s, "%u", nodes);
-		return s;
+		return cell_uint(b, nodes);
 	case COL_GPUS:
-		xasprintf(&s, "%llu", (unsigned long long)nodes * (t->per_node ? t->per_node->gpus
-									     : 0));
-		return s;
+		return cell_uint(b, (uint64_t)nodes * (t->per_node ? t->per_node->gpus : 0));
 	case COL_TIME:
 	case COL_ELAPSED:
 		secs = task_elapsed_s(t, now_ms);
 		if (raw)
-			xasprintf(&s, "%llu", (unsigned long long)secs);
-		else
-			s = xstrdup(output_runtime(t, now_ms, buf, sizeof(buf)));
-		return s;
+			return cell_uint(b, secs);
+		return output_runtime(t, now_ms, cell_room(b, 64), 64);
 	case COL_NODELIST:
 		/* A requeued task still names its last nodes; it is not on them now. */
-		return strcmp(t->state, "PENDING") ? task_join(t->node_names, t->n_node_names)
-						   : xstrdup("");
+		if (!strcmp(t->state, "PENDING"))
+			return "";
+		return cell_join(b, t->node_names, t->n_node_names);
 	case COL_SUBMIT:
-		return task_time_cell(t->submit_time, raw);
+		return cell_time(b, t->submit_time, raw);
 	case COL_START:
-		return task_time_cell(t->start_time, raw);
+		return cell_time(b, t->start_time, raw);
 	case COL_END:
-		return task_time_cell(t->end_time, raw);
+		return cell_time(b, t->end_time, raw);
 	case COL_LIMIT:
 		if (!t->time_limit_s)
-			return xstrdup("");
+			return "";
 		if (raw)
-			xasprintf(&s, "%llu", (unsigned long long)t->time_limit_s);
-		else
-			s = xstrdup(hpq_format_duration(t->time_limit_s, buf, sizeof(buf)));
-		return s;
+			return cell_uint(b, t->time_limit_s);
+		return hpq_format_duration(t->time_limit_s, cell_room(b, 64), 64);
 	case COL_ATTEMPTS:
-		xasprintf(&s, "%u", t->attempts);
-		return s;
+		return cell_uint(b, t->attempts);
 	case COL_PREEMPTIONS:
-		xasprintf(&s, "%u", t->preemptions);
-		return s;
+		return cell_uint(b, t->preemptions);
 	case COL_HELD:
-		return xstrdup(t->held ? "yes" : "no");
+		return t->held ? "yes" : "no";
 	case COL_DEPENDENCY:
-		return xstrdup(t->dependency);
+		return t->dependency;
 	case COL_GPU_HOURS:
-		xasprintf(&s, raw ? "%.3f" : "%.2f", task_gpu_hours(t, now_ms));
-		return s;
+		cell_room(b, 64);
+		return cell_fmt(b, raw ? "%.3f" : "%.2f", task_gpu_hours(t, now_ms));
 	case COL_CPU_TIME:
-		if (raw)
-			xasprintf(&s, "%.3f", (double)t->cpu_usec / 1e6);
-		else
-			s = xstrdup(t->cpu_usec ? hpq_format_duration(t->cpu_usec / 1000000, buf,
-								       sizeof(buf))
-						: "");
-		return s;
+		if (raw) {
+			cell_room(b, 64);
+			return cell_fmt(b, "%.3f", (double)t->cpu_usec / 1e6);
+		}
+		if (!t->cpu_usec)
+			return "";
+		return hpq_format_duration(t->cpu_usec / 1000000, cell_room(b, 64), 64);
 	case COL_PEAK_MEM:
 		if (raw)
-			xasprintf(&s, "%llu", (unsigned long long)t->peak_mem);
-		else
-			s = xstrdup(t->peak_mem ? task_bytes_text(t->peak_mem, buf, sizeof(buf))
-						: "");
-		return s;
+			return cell_uint(b, t->peak_mem);
+		if (!t->peak_mem)
+			return "";
+		return task_bytes_text(t->peak_mem, cell_room(b, 64), 64);
 	}
-	hpq_fatal("task_cell: no column %zu", col);
+	hpq_fatal("task_cell_text: no column %zu", col);
 }
 
 void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_t *cols,
 		size_t ncols, bool header)
 {
 	struct table *t = table_new(1, task_columns[cols[0]].header);
+	struct task_cell_buf b = { 0 };
 
 	/* table_new takes its headers as arguments; the rest are added here. */
 	for (size_t c = 1; c < ncols; c++)
@@ -296,27 +356,20 @@ void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_
 	if (!header)
 		table_hide_header(t);
 	task_rows_rewind_last(tasks);
-	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
-		for (size_t c = 0; c < ncols; c++) {
-			char *cell = task_cell(k, cols[c], false, o->now_ms);
-
-			table_add(t, cols[c] == COL_STATE ? output_state_colour(k->state) : NULL,
-				  "%s", cell);
-			free(cell);
-		}
-	}
+	for (const Hpq__Task *k; (k = tasks->next(tasks));)
+		for (size_t c = 0; c < ncols; c++)
+			table_add_text(t, cols[c] == COL_STATE ? output_state_colour(k->state) : NULL,
+				       task_cell_text(k, cols[c], false, o->now_ms, &b));
 	table_print(t, o->out, o->colour);
 	table_free(t);
+	free(b.s);
 }
 
-char *task_csv_field(const char *s)
+/* The quoting of task_csv_field, at p; returns the end (no NUL). */
+static char *csv_quote(char *p, const char *s, size_t n)
 {
-	size_t n = strlen(s);
-	char *q, *p;
-
 	if (strcspn(s, ",\"\r\n") == n && !(n && (s[0] == ' ' || s[n - 1] == ' ')))
-		return xstrdup(s);
-	p = q = xmalloc(2 * n + 3);
+		return (char *)memcpy(p, s, n) + n;
 	*p++ = '"';
 	for (; *s; s++) {
 		if (*s == '"')
@@ -324,27 +377,51 @@ char *task_csv_field(const char *s)
 		*p++ = *s;
 	}
 	*p++ = '"';
-	*p = '\0';
+	return p;
+}
+
+char *task_csv_field(const char *s)
+{
+	size_t n = strlen(s);
+	char *q = xmalloc(2 * n + 3);
+
+	*csv_quote(q, s, n) = '\0';
 	return q;
 }
 
 void task_csv(FILE *f, struct task_rows *tasks, const size_t *cols, size_t ncols, bool header,
 	      int64_t now_ms)
 {
+	struct task_cell_buf b = { 0 };
+	char *line = NULL;
+	size_t cap = 0;
+
 	for (size_t c = 0; header && c < ncols; c++)
 		fprintf(f, "%s%s", c ? "," : "", task_columns[cols[c]].name);
 	if (header)
 		fputc('\n', f);
 	task_rows_rewind_last(tasks);
+	/* One write a record, laid out in line. */
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
-		for (size_t c = 0; c < ncols; c++) {
-			char *cell = task_cell(k, cols[c], true, now_ms);
-			char *q = task_csv_field(cell);
+		size_t len = 0;
 
-			fprintf(f, "%s%s", c ? "," : "", q);
-			free(q);
-			free(cell);
+		for (size_t c = 0; c < ncols; c++) {
+			const char *cell = task_cell_text(k, cols[c], true, now_ms, &b);
+			size_t n = strlen(cell);
+
+			if (len + 2 * n + 4 > cap) {
+				cap = 2 * (len + 2 * n + 4);
+				line = xrealloc(line, cap);
+			}
+			if (c)
+				line[len++] = ',';
+			len = (size_t)(csv_quote(line + len, cell, n) - line);
 		}
-		fputc('\n', f);
+		if (len + 1 > cap)
+			line = xrealloc(line, cap = len + 1);
+		line[len++] = '\n';
+		fwrite(line, 1, len, f);
 	}
+	free(line);
+	free(b.s);
 }

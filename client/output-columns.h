@@ -54,10 +54,18 @@ int task_columns_parse(const char *spec, size_t *cols, size_t max, size_t *ret_n
 	"  cpu_time     CPU time used over its attempts\n"                            \
 	"  peak_mem     the largest memory use of an attempt\n"
 
-/* A cell of column col for task t (malloc'd): for people when !raw
- * (durations "1h30m", memory "1.5G", local times), for programs when raw
- * (seconds, bytes, ISO-8601 UTC, "" when unset). */
-char *task_cell(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms);
+/* Where a cell's text is laid out: grown as needed, kept from cell to
+ * cell (free s when done), so that a row costs no allocation. */
+struct task_cell_buf {
+	char *s;
+	size_t cap;
+};
+/* Column col of task t: for people when !raw (durations "1h30m", memory
+ * "1.5G", local times), for programs when raw (seconds, bytes, ISO-8601
+ * UTC, "" when unset). One of t's strings, or b's text: valid until t or
+ * b next changes. */
+const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now_ms,
+			   struct task_cell_buf *b);
 
 /* The task's id as shown: "12", "12_5" in an array, "12_[5-999%50]" for
  * an array's pending rest. Returns buf. */

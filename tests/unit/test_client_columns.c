@@ -313,14 +313,14 @@ static json_t *acct_reference(const Hpq__Task *t, int64_t now_ms)
 	/* An array's indices dropped before they were tasks: "12_[5-99]",
 	 * of any length */
 	size_t cols[TASK_COLUMNS_MAX], ncols;
-	char err[64], *id;
+	struct task_cell_buf b = { 0 };
+	char err[64];
 
 	assert_int_equal(task_columns_parse("id", cols, TASK_COLUMNS_MAX, &ncols, err,
 					    sizeof(err)), 0);
-	id = task_cell(t, cols[0], true, now_ms);
 	json_object_set_new(o, "id", json_integer((json_int_t)t->id));
-	json_object_set_new(o, "task", json_string(id));
-	free(id);
+	json_object_set_new(o, "task", json_string(task_cell_text(t, cols[0], true, now_ms, &b)));
+	free(b.s);
 	json_object_set_new(o, "array_id", t->has_array || spec
 						   ? json_integer((json_int_t)t->array_id)
 						   : json_null());
@@ -530,7 +530,8 @@ static void test_acct_dropped(void **state)
 {
 	Hpq__Task t = HPQ__TASK__INIT;
 	Hpq__Resources per = HPQ__RESOURCES__INIT;
-	char spec[600], want[640], err[128], *cell, *p = spec;
+	char spec[600], want[640], err[128], *p = spec;
+	struct task_cell_buf b = { 0 };
 	size_t cols[TASK_COLUMNS_MAX], n;
 	json_t *o;
 
@@ -560,9 +561,8 @@ static void test_acct_dropped(void **state)
 	assert_true(json_real_value(get(o, "gpu_hours")) == 0);
 	json_decref(o);
 	assert_int_equal(task_columns_parse("id", cols, TASK_COLUMNS_MAX, &n, err, sizeof(err)), 0);
-	cell = task_cell(&t, cols[0], true, T0);
-	assert_string_equal(cell, want);
-	free(cell);
+	assert_string_equal(task_cell_text(&t, cols[0], true, T0, &b), want);
+	free(b.s);
 }
 
 static void test_acct_time(void **state)
