@@ -63,26 +63,6 @@ static const struct option list_options[] = {
 	CLI_COMMON_OPTIONS,
 };
 
-/* The table hpq list prints when only --noheader is given: output_text's
- * columns, EXIT only when a finished task is listed. */
-static size_t list_default_columns(struct task_rows *tasks, size_t *cols)
-{
-	char err[128];
-	bool finished = false;
-	size_t ncols = 0;
-
-	task_rows_rewind_live(tasks);
-	for (const Hpq__Task *k; !finished && (k = tasks->next(tasks));)
-		finished = output_state_ended(k->state);
-	if (task_columns_parse(finished ? "id,name,team,user,class,state,exit,reason,nodes,gpus,"
-					  "time,nodelist"
-					: "id,name,team,user,class,state,reason,nodes,gpus,time,"
-					  "nodelist",
-			       cols, TASK_COLUMNS_MAX, &ncols, err, sizeof(err)) != 0)
-		hpq_fatal("hpq list: %s", err);
-	return ncols;
-}
-
 /* Do the columns need only what LIST_VIEW_TABLE carries? */
 static bool list_table_view(const size_t *cols, size_t ncols)
 {
@@ -483,11 +463,10 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	fr.reverse = !first->in_order;
 	if (fr.reverse) /* the frames come last to first */
 		fr.rows.rewind_live = fr.rows.rewind_last = NULL;
-	if (format || noheader) {
-		if (!format)
-			ncols = list_default_columns(&fr.rows, cols);
+	if (format) {
 		task_table(&cli->out, &fr.rows, cols, ncols, !noheader);
 	} else {
+		cli->out.noheader = noheader;
 		cli_output(cli)->tasks(&cli->out, &fr.rows);
 	}
 	if (fr.err) {

@@ -472,7 +472,9 @@ static size_t text_line(char *p, const struct text_layout *l, const struct text_
 }
 
 /* A list with finished tasks (hpq list --all, --state failed) has an EXIT
- * column after STATE: their exit codes, "-" for the others. */
+ * column after STATE: their exit codes, "-" for the others. With
+ * o->noheader (hpq list --noheader) the header row is left out, and its
+ * texts do not widen the columns. */
 static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 {
 	static const char *const head[ROW_COLS] = {
@@ -490,7 +492,7 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 	 * one, the EXIT column goes. The rows come in print order, are read
 	 * once (task_rows_rewind_last) and are kept for the printing. */
 	for (size_t c = 0; c < ROW_COLS; c++)
-		l.width[c] = strlen(head[c]);
+		l.width[c] = o->noheader ? 0 : strlen(head[c]);
 	task_rows_rewind_last(tasks);
 	for (const Hpq__Task *k; (k = tasks->next(tasks));) {
 		text_row_fill(o, k, tasks->gen, &r);
@@ -510,7 +512,9 @@ static void text_tasks(const struct output_ctx *o, struct task_rows *tasks)
 	for (size_t i = 0;; i++) {
 		size_t need;
 
-		if (i == 0) {
+		if (i == 0 && o->noheader) {
+			continue;
+		} else if (i == 0) {
 			for (size_t c = 0; c < ROW_COLS; c++) {
 				r.cell[c] = head[c];
 				r.len[c] = r.shown[c] = strlen(head[c]);

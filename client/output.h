@@ -33,6 +33,8 @@ struct output_ctx {
 	FILE *err;      /* per-item failures (cancel) */
 	bool colour;    /* ANSI colour in tables */
 	int64_t now_ms; /* "now" for ages and run times; tests fix it */
+	bool noheader;  /* the task table leaves its header row out, and its
+	                 * widths are then those of the rows alone */
 };
 
 struct output_version {

@@ -595,14 +595,16 @@ static void test_text_task_list(void **state)
 
 /* hpq list's table has a printer of its own, without the table module:
  * the same bytes as the table of the same columns (which hpq list
- * --noheader prints), for arrays, queue positions, node lists, finished
- * tasks, cells to escape, cells of UTF-8, and with colour. */
+ * --format prints), for arrays, queue positions, node lists, finished
+ * tasks, cells to escape, cells of UTF-8, and with colour; with a header
+ * and without one (--noheader), whose widths then do not count. The
+ * first is returned as fast, the second as table. */
 static void print_both_colour(Hpq__Task *const *ts, size_t n, const char *spec, bool colour,
 			      char **fast, char **table)
 {
 	struct output_ctx o = {0};
 	size_t cols[TASK_COLUMNS_MAX], ncols = 0, len = 0;
-	char err[128];
+	char err[128], *bare_fast = NULL, *bare_table = NULL;
 
 	assert_int_equal(task_columns_parse(spec, cols, TASK_COLUMNS_MAX, &ncols, err,
 					    sizeof(err)), 0);
@@ -616,6 +618,18 @@ static void print_both_colour(Hpq__Task *const *ts, size_t n, const char *spec, 
 	o.out = open_memstream(table, &len);
 	task_table(&o, rows_of(ts, n), cols, ncols, true);
 	fclose(o.out);
+
+	/* Without the header (--noheader), whose widths no longer count. */
+	o.noheader = true;
+	o.out = open_memstream(&bare_fast, &len);
+	output_text.tasks(&o, rows_of(ts, n));
+	fclose(o.out);
+	o.out = open_memstream(&bare_table, &len);
+	task_table(&o, rows_of(ts, n), cols, ncols, false);
+	fclose(o.out);
+	assert_string_equal(bare_fast, bare_table);
+	free(bare_fast);
+	free(bare_table);
 }
 
 static void print_both(Hpq__Task *const *ts, size_t n, const char *spec, char **fast,
