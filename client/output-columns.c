@@ -170,24 +170,12 @@ static char *cell_room(struct task_cell_buf *b, size_t n)
 	return b->s;
 }
 
-/* v in decimal at p; returns the end (20 bytes at most, no NUL). */
-static char *put_uint(char *p, uint64_t v)
-{
-	char tmp[20], *q = tmp + sizeof(tmp);
-
-	do
-		*--q = (char)('0' + v % 10);
-	while (v /= 10);
-	memcpy(p, q, (size_t)(tmp + sizeof(tmp) - q));
-	return p + (tmp + sizeof(tmp) - q);
-}
-
 static const char *cell_uint(struct task_cell_buf *b, uint64_t v)
 {
-	*put_uint(cell_room(b, 21), v) = '\0';
-	return b->s;
+	return output_uint(v, cell_room(b, 24), 24);
 }
 
+/* b's text printed from fmt, b grown to fit (it may have no room yet). */
 static const char *cell_fmt(struct task_cell_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static const char *cell_fmt(struct task_cell_buf *b, const char *fmt, ...)
@@ -239,7 +227,7 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 	uint32_t nodes = t->nodes ? t->nodes : 1;
 	size_t n;
 	uint64_t secs;
-	char *p;
+	char num[24], *p;
 
 	switch (col) {
 	case COL_ID:
@@ -250,9 +238,10 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 		}
 		if (!t->has_array)
 			return cell_uint(b, t->id);
-		p = put_uint(cell_room(b, 42), t->array_id ? t->array_id : t->id);
+		p = stpcpy(cell_room(b, 48), output_uint(t->array_id ? t->array_id : t->id, num,
+							  sizeof(num)));
 		*p++ = '_';
-		*put_uint(p, t->array_index) = '\0';
+		strcpy(p, output_uint(t->array_index, num, sizeof(num)));
 		return b->s;
 	case COL_NAME:
 		return t->name;
@@ -283,7 +272,7 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 		if (n)
 			*p++ = ' ';
 		*p++ = '#';
-		*put_uint(p, t->queue_position) = '\0';
+		strcpy(p, output_uint(t->queue_position, num, sizeof(num)));
 		return b->s;
 	case COL_NODES:
 		return cell_uint(b, nodes);
@@ -321,13 +310,10 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 	case COL_DEPENDENCY:
 		return t->dependency;
 	case COL_GPU_HOURS:
-		cell_room(b, 64);
 		return cell_fmt(b, raw ? "%.3f" : "%.2f", task_gpu_hours(t, now_ms));
 	case COL_CPU_TIME:
-		if (raw) {
-			cell_room(b, 64);
+		if (raw)
 			return cell_fmt(b, "%.3f", (double)t->cpu_usec / 1e6);
-		}
 		if (!t->cpu_usec)
 			return "";
 		return hpq_format_duration(t->cpu_usec / 1000000, cell_room(b, 64), 64);
@@ -365,8 +351,7 @@ void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_
 	free(b.s);
 }
 
-/* The quoting of task_csv_field, at p; returns the end (no NUL). */
-static char *csv_quote(char *p, const char *s, size_t n)
+char *task_csv_quote(char *p, const char *s, size_t n)
 {
 	if (strcspn(s, ",\"\r\n") == n && !(n && (s[0] == ' ' || s[n - 1] == ' ')))
 		return (char *)memcpy(p, s, n) + n;
@@ -378,15 +363,6 @@ static char *csv_quote(char *p, const char *s, size_t n)
 	}
 	*p++ = '"';
 	return p;
-}
-
-char *task_csv_field(const char *s)
-{
-	size_t n = strlen(s);
-	char *q = xmalloc(2 * n + 3);
-
-	*csv_quote(q, s, n) = '\0';
-	return q;
 }
 
 void task_csv(FILE *f, struct task_rows *tasks, const size_t *cols, size_t ncols, bool header,
@@ -415,7 +391,7 @@ void task_csv(FILE *f, struct task_rows *tasks, const size_t *cols, size_t ncols
 			}
 			if (c)
 				line[len++] = ',';
-			len = (size_t)(csv_quote(line + len, cell, n) - line);
+			len = (size_t)(task_csv_quote(line + len, cell, n) - line);
 		}
 		if (len + 1 > cap)
 			line = xrealloc(line, cap = len + 1);

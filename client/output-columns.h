@@ -85,8 +85,9 @@ void task_table(const struct output_ctx *o, struct task_rows *tasks, const size_
  * lines end in LF, as hpq usage --csv. */
 void task_csv(FILE *f, struct task_rows *tasks, const size_t *cols, size_t ncols, bool header,
 	      int64_t now_ms);
-/* One CSV field: quoted when it holds a comma, quote, CR or LF or starts
- * or ends with a space, quotes doubled (malloc'd). */
-char *task_csv_field(const char *s);
+/* One CSV field, s of n bytes, at p (room for 2n + 2 bytes): quoted when
+ * it holds a comma, quote, CR or LF or starts or ends with a space,
+ * quotes doubled. Returns its end; no NUL is written. */
+char *task_csv_quote(char *p, const char *s, size_t n);
 
 #endif

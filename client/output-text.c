@@ -111,19 +111,6 @@ static void text_submitted(const struct output_ctx *o, uint64_t id)
 	fprintf(o->out, "%llu\n", (unsigned long long)id);
 }
 
-/* v in decimal at the end of buf (24 bytes at least), without printf:
- * a list of 100,000 tasks has several numbers a row. */
-static char *text_uint(uint64_t v, char *buf, size_t len)
-{
-	char *p = buf + len;
-
-	*--p = '\0';
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	return p;
-}
-
 /*
  * The task table: hpq list's, which can be 100,000 rows. It lays out what
  * table.h would, in the same bytes, but keeps each row's cells in a few
@@ -191,7 +178,7 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 		len = strlen(k->array_spec) + 32;
 		r->cell[c++] = task_id_text(k, text_room(&r->spec_id, &r->spec_id_cap, len), len);
 	} else if (!k->has_array) {
-		r->cell[c++] = text_uint(k->id, r->id, sizeof(r->id));
+		r->cell[c++] = output_uint(k->id, r->id, sizeof(r->id));
 	} else {
 		r->cell[c++] = task_id_text(k, r->id, sizeof(r->id));
 	}
@@ -208,7 +195,7 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	r->cell[c++] = r->exit;
 	/* REASON with the queue position: "reason #3", or "#3" alone. */
 	if (k->queue_position) {
-		char num[24], *pos = text_uint(k->queue_position, num, sizeof(num));
+		char num[24], *pos = output_uint(k->queue_position, num, sizeof(num));
 
 		len = strlen(k->reason);
 		p = text_room(&r->reason, &r->reason_cap, len + 2 + strlen(pos) + 1);
@@ -221,8 +208,8 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	} else {
 		r->cell[c++] = k->reason;
 	}
-	r->cell[c++] = text_uint(nodes, r->nodes, sizeof(r->nodes));
-	r->cell[c++] = text_uint((uint64_t)nodes * (k->per_node ? k->per_node->gpus : 0), r->gpus,
+	r->cell[c++] = output_uint(nodes, r->nodes, sizeof(r->nodes));
+	r->cell[c++] = output_uint((uint64_t)nodes * (k->per_node ? k->per_node->gpus : 0), r->gpus,
 				 sizeof(r->gpus));
 	r->cell[c++] = pending ? "-" : output_runtime(k, o->now_ms, r->time, sizeof(r->time));
 	len = 1;

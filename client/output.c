@@ -115,6 +115,17 @@ char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len)
 	return buf;
 }
 
+char *output_uint(uint64_t v, char *buf, size_t len)
+{
+	char *p = buf + len;
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	return p;
+}
+
 char *output_count(uint64_t n, char *buf, size_t len)
 {
 	if (n >= HPQ_UNLIMITED_COUNT)
