@@ -14,9 +14,12 @@
  *
  * A queue can hold 100,000 tasks: the list is asked for streamed (as many
  * frames as it takes, none truncated), in order (oldest first, frame after
- * frame) and, for a table whose columns need no more, with only the
- * table's fields (LIST_VIEW_TABLE), sent as columns (ListRequest.columns:
- * packed numbers, each text once). The printers read the rows one at a
+ * frame) and, for a table, with only the fields its columns show: the
+ * default table's (LIST_VIEW_TABLE), or with --format columns beyond
+ * those, the few more that any column shows (LIST_VIEW_FORMAT), sent as
+ * columns (ListRequest.columns: packed numbers, each text once). An hpqd
+ * from before LIST_VIEW_FORMAT refuses it and is asked for whole tasks
+ * instead. The printers read the rows one at a
  * time (output.h's task_rows): a table's frames are kept, compact, and
  * each row becomes a Task only while it is read; --json asks for every
  * field and prints each frame as it comes, then forgets it. An hpqd that
@@ -63,8 +66,9 @@ static const struct option list_options[] = {
 	CLI_COMMON_OPTIONS,
 };
 
-/* Do the columns need only what LIST_VIEW_TABLE carries? */
-static bool list_table_view(const size_t *cols, size_t ncols)
+/* The view that carries what the columns show: LIST_VIEW_TABLE's fields
+ * where they are enough, else LIST_VIEW_FORMAT's, which any column's are. */
+static Hpq__ListView list_view(const size_t *cols, size_t ncols)
 {
 	static const char *const table[] = {"id", "name", "team", "user", "class", "state",
 					    "exit", "reason", "nodes", "gpus", "time", "elapsed",
@@ -77,22 +81,23 @@ static bool list_table_view(const size_t *cols, size_t ncols)
 		       strcmp(task_columns[cols[i]].name, table[k]))
 			k++;
 		if (k == sizeof(table) / sizeof(table[0]))
-			return false;
+			return HPQ__LIST_VIEW__LIST_VIEW_FORMAT;
 	}
-	return true;
+	return HPQ__LIST_VIEW__LIST_VIEW_TABLE;
 }
 
 #define COL_HAS_EXIT_CODE HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_EXIT_CODE
 #define COL_HAS_ARRAY HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HAS_ARRAY
 #define COL_HELD HPQ__TASK_COLUMN_FLAG__TASK_COLUMN_HELD
 
-/* Do a frame's columns agree: as many entries in each, and every text
- * index in range? Checked once, so that reading a row cannot fail. */
-static bool list_columns_valid(const Hpq__TaskColumns *c)
+/* Do a frame's columns agree: as many entries in each (LIST_VIEW_FORMAT's
+ * too, if asked for), and every text index in range? Checked once, so that
+ * reading a row cannot fail. */
+static bool list_columns_valid(const Hpq__TaskColumns *c, bool format)
 {
-	size_t n = c->n_id, nn = 0;
+	size_t n = c->n_id, nn = 0, ntexts = format ? 9 : 7;
 	const uint32_t *texts[] = { c->name, c->team, c->user, c->class_, c->state, c->reason,
-				    c->array_spec };
+				    c->array_spec, c->pool, c->dependency };
 
 	if (c->n_name != n || c->n_team != n || c->n_user != n || c->n_class_ != n ||
 	    c->n_state != n || c->n_reason != n || c->n_queue_position != n || c->n_nodes != n ||
@@ -100,9 +105,13 @@ static bool list_columns_valid(const Hpq__TaskColumns *c)
 	    c->n_end_time != n || c->n_exit_code != n || c->n_flags != n ||
 	    c->n_array_id != n || c->n_array_index != n || c->n_array_spec != n)
 		return false;
+	if (format && (c->n_pool != n || c->n_submit_time != n || c->n_time_limit_s != n ||
+		       c->n_attempts != n || c->n_preemptions != n || c->n_dependency != n ||
+		       c->n_cpu_usec != n || c->n_peak_mem != n))
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		nn += c->node_counts[i];
-		for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++)
+		for (size_t k = 0; k < ntexts; k++)
 			if (texts[k][i] >= c->n_strings)
 				return false;
 	}
@@ -114,8 +123,9 @@ static bool list_columns_valid(const Hpq__TaskColumns *c)
 	return true;
 }
 
-/* The frame's ListReply, checked: NULL (having said why) if it is not one. */
-static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env)
+/* The frame's ListReply, checked (with LIST_VIEW_FORMAT's columns if
+ * format): NULL (having said why) if it is not one. */
+static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env, bool format)
 {
 	Hpq__ListReply *lr = env->body_case == HPQ__ENVELOPE__BODY_LIST_REPLY ? env->list_reply
 									       : NULL;
@@ -124,7 +134,7 @@ static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env)
 		cli_error(cli, "cannot list the tasks: hpqd answered with an unexpected message");
 		return NULL;
 	}
-	if (!lr->n_tasks && lr->columns && !list_columns_valid(lr->columns)) {
+	if (!lr->n_tasks && lr->columns && !list_columns_valid(lr->columns, format)) {
 		cli_error(cli, "cannot list the tasks: hpqd sent columns that do not agree");
 		return NULL;
 	}
@@ -132,7 +142,7 @@ static Hpq__ListReply *list_frame(struct cli *cli, Hpq__Envelope *env)
 }
 
 /* The next frame of the reply to id; NULL (having said why) on an error. */
-static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
+static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id, bool format)
 {
 	Hpq__Envelope *next = NULL;
 	int r = hpq_client_next(&cli->client, id, &next);
@@ -142,7 +152,7 @@ static Hpq__ListReply *list_next_frame(struct cli *cli, uint64_t id)
 			  cli->client.errbuf[0] ? cli->client.errbuf : hpq_strerror(r));
 		return NULL;
 	}
-	return list_frame(cli, next);
+	return list_frame(cli, next, format);
 }
 
 /*
@@ -168,6 +178,7 @@ struct frame_rows {
 	struct task_rows rows;
 	struct cli *cli;
 	uint64_t id;                 /* the request the frames answer */
+	bool format;                 /* its columns are LIST_VIEW_FORMAT's */
 	Hpq__ListReply **frames;
 	size_t nframes;
 	bool reverse;
@@ -221,6 +232,16 @@ static const Hpq__Task *frame_row(struct frame_rows *fr, const Hpq__ListReply *l
 	t->held = !!(c->flags[i] & COL_HELD);
 	t->array_id = c->array_id[i];
 	t->array_index = c->array_index[i];
+	if (fr->format) {
+		t->pool = c->strings[c->pool[i]];
+		t->submit_time = c->submit_time[i];
+		t->time_limit_s = c->time_limit_s[i];
+		t->attempts = c->attempts[i];
+		t->preemptions = c->preemptions[i];
+		t->dependency = c->strings[c->dependency[i]];
+		t->cpu_usec = c->cpu_usec[i];
+		t->peak_mem = c->peak_mem[i];
+	}
 	return t;
 }
 
@@ -247,7 +268,7 @@ static bool frame_rows_more(struct frame_rows *fr)
 		fr->rows.gen++;
 		fr->nframes = fr->f = 0;
 	}
-	if (!(lr = list_next_frame(fr->cli, fr->id))) {
+	if (!(lr = list_next_frame(fr->cli, fr->id, fr->format))) {
 		fr->err = CLI_ERR;
 		return false;
 	}
@@ -323,7 +344,7 @@ static const Hpq__Task *stream_rows_next(struct task_rows *r)
 		hpq_msg_arena_reset();
 		sr->rows.gen++;
 		sr->i = 0;
-		if (!(sr->frame = list_next_frame(sr->cli, sr->id)))
+		if (!(sr->frame = list_next_frame(sr->cli, sr->id, false)))
 			sr->err = CLI_ERR;
 	}
 	return sr->err ? NULL : sr->frame->tasks[sr->i++];
@@ -435,17 +456,31 @@ static int list_exec(struct cli *cli, const struct cmd_entry *e, int argc, char 
 	list.in_order = true;
 	/* hpq exits after printing: the reply's tasks need not be freed. */
 	hpq_msg_use_arena();
-	if (!cli->json && (!format || list_table_view(cols, ncols))) {
-		list.view = HPQ__LIST_VIEW__LIST_VIEW_TABLE;
+	if (!cli->json) {
+		list.view = format ? list_view(cols, ncols) : HPQ__LIST_VIEW__LIST_VIEW_TABLE;
 		list.columns = true;
 	}
 	req.body_case = HPQ__ENVELOPE__BODY_LIST;
 	req.list = &list;
-	r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_LIST_REPLY, "list the tasks", &reply);
-	if (r != 0)
+	if (list.view == HPQ__LIST_VIEW__LIST_VIEW_FORMAT) {
+		/* An hpqd of this protocol from before LIST_VIEW_FORMAT refuses it:
+		 * it is asked again for whole tasks. (A list changes nothing, so
+		 * asking again after any other failure only says it again.) */
+		r = CLI_ERR;
+		if (cli_connect(cli) != 0)
+			goto out;
+		if (hpq_client_call(&cli->client, &req, &reply) != 0) {
+			reply = NULL;
+			list.view = HPQ__LIST_VIEW__LIST_VIEW_FULL;
+			list.columns = false;
+		}
+	}
+	if (!reply &&
+	    (r = cli_call(cli, &req, HPQ__ENVELOPE__BODY_LIST_REPLY, "list the tasks", &reply)))
 		goto out;
 	r = CLI_ERR;
-	if (!(first = list_frame(cli, reply)))
+	fr.format = list.view == HPQ__LIST_VIEW__LIST_VIEW_FORMAT;
+	if (!(first = list_frame(cli, reply, fr.format)))
 		goto out;
 	if (cli->json && first->in_order) {
 		/* Printed as it comes: the frames are in order. */

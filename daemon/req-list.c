@@ -1,8 +1,9 @@
 /*
  * req-list.c: ListRequest, `hpq list` (request.h): the tasks that match a
  * filter, newest first (or oldest first, in_order), each whole or with
- * only the table's fields, as rows or as columns, in one frame or
- * streamed in as many as it takes.
+ * only the fields a table shows (the default table's, or those of every
+ * --format column), as rows or as columns, in one frame or streamed in as
+ * many as it takes.
  *
  * A streamed list is built over several turns of the loop, about a
  * frame's worth (LIST_FRAME_BYTES or LIST_FRAME_ROWS) at a time, so that
@@ -56,9 +57,12 @@
 #define LIST_COLS_ROW_BYTES 128
 #define LIST_COLS_NODE_BYTES 5
 #define LIST_COLS_TEXT_BYTES 8
-/* The columns of texts: name, team, user, class, state, reason, array_spec
- * and node names. */
-#define LIST_TEXT_COLS 8
+/* What LIST_VIEW_FORMAT's columns add to a row: four varints of up to 10
+ * bytes and four of up to 5. */
+#define LIST_COLS_FORMAT_BYTES 60
+/* The columns of texts: name, team, user, class, state, reason, array_spec,
+ * node names, and LIST_VIEW_FORMAT's pool and dependency. */
+#define LIST_TEXT_COLS 10
 /* A turn of a streamed list ends once its frame is within this of
  * LIST_FRAME_BYTES: more than a row takes. */
 #define LIST_TURN_SLACK (16u << 10)
@@ -112,6 +116,7 @@ static int list_state(const char *word, unsigned *states, struct state_err *e)
  */
 struct list_cols {
 	Hpq__TaskColumns pb;         /* its n_ counts are set when it is sent */
+	bool format;                 /* LIST_VIEW_FORMAT's columns too */
 	size_t n, cap;               /* rows */
 	size_t cap_strings, cap_node_names;
 	struct strmap index;         /* text -> its index + 1 */
@@ -143,7 +148,7 @@ struct list_out {
 	bool forward;                /* in_order without a limit: rows in print order */
 	uint8_t **held;              /* in_order: the encoded frames, newest first */
 	size_t *held_len, nheld;
-	bool columns;                /* ListRequest.columns (with LIST_VIEW_TABLE) */
+	bool columns;                /* ListRequest.columns (with a view but FULL) */
 	struct list_cols cols;       /* with columns: the frame's rows */
 	uint32_t view;               /* LIST_VIEW_* */
 	/* The row being taken, into the columns or packed into rows, */
@@ -180,9 +185,13 @@ static inline bool text_eq(const char *a, const char *b)
 static void list_out_fill(struct list_out *o, const struct state *st, const struct task *t,
 			  Hpq__Task *pb, Hpq__Resources *res, const struct rights_view *view)
 {
+	/* Initialised once (req_list), then row after row. */
 	if (o->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE) {
-		/* Initialised once (req_list), then row after row. */
 		task_table_row(st, t, pb, res);
+		return;
+	}
+	if (o->view == HPQ__LIST_VIEW__LIST_VIEW_FORMAT) {
+		task_format_row(st, t, pb, res);
 		return;
 	}
 	task_to_pb(st, t, pb, res);
@@ -239,6 +248,8 @@ static uint32_t list_cols_text(struct list_cols *c, unsigned col, const char *s)
 #define COL_ROW_ARRAYS(X) X(id) X(name) X(team) X(user) X(class_) X(state) X(reason) \
 	X(queue_position) X(nodes) X(gpus) X(node_counts) X(start_time) X(end_time) \
 	X(exit_code) X(flags) X(array_id) X(array_index) X(array_spec)
+#define COL_FORMAT_ARRAYS(X) X(pool) X(submit_time) X(time_limit_s) X(attempts) \
+	X(preemptions) X(dependency) X(cpu_usec) X(peak_mem)
 
 /* Room for one more row in every column, and for n more node names. */
 static void list_cols_reserve(struct list_cols *c, size_t n)
@@ -249,6 +260,9 @@ static void list_cols_reserve(struct list_cols *c, size_t n)
 		c->cap = c->cap ? 2 * c->cap : 64;
 #define GROW(f) pb->f = xreallocarray(pb->f, c->cap, sizeof(*pb->f));
 		COL_ROW_ARRAYS(GROW)
+		if (c->format) {
+			COL_FORMAT_ARRAYS(GROW)
+		}
 #undef GROW
 	}
 	if (pb->n_node_names + n > c->cap_node_names) {
@@ -292,6 +306,17 @@ static size_t list_cols_add(struct list_cols *c, const Hpq__Task *t)
 	pb->array_id[i] = t->array_id;
 	pb->array_index[i] = t->array_index;
 	pb->array_spec[i] = list_cols_text(c, 6, t->array_spec);
+	if (c->format) {
+		pb->pool[i] = list_cols_text(c, 8, t->pool);
+		pb->submit_time[i] = t->submit_time;
+		pb->time_limit_s[i] = t->time_limit_s;
+		pb->attempts[i] = t->attempts;
+		pb->preemptions[i] = t->preemptions;
+		pb->dependency[i] = list_cols_text(c, 9, t->dependency);
+		pb->cpu_usec[i] = t->cpu_usec;
+		pb->peak_mem[i] = t->peak_mem;
+		bytes += LIST_COLS_FORMAT_BYTES;
+	}
 	c->n++;
 	bytes += LIST_COLS_NODE_BYTES * t->n_node_names;
 	for (size_t k = first; k < pb->n_strings; k++)
@@ -324,6 +349,9 @@ static void list_cols_reverse(struct list_cols *c)
 	for (size_t i = 0; i < n / 2; i++) {
 #define SWAP_ROWS(f) SWAP(pb->f, i, n - 1 - i)
 		COL_ROW_ARRAYS(SWAP_ROWS)
+		if (c->format) {
+			COL_FORMAT_ARRAYS(SWAP_ROWS)
+		}
 #undef SWAP_ROWS
 	}
 	for (size_t i = 0; i < total / 2; i++)
@@ -345,6 +373,9 @@ static Hpq__TaskColumns *list_cols_frame(struct list_cols *c, bool forward)
 		list_cols_reverse(c);
 #define SETN(f) c->pb.n_##f = c->n;
 	COL_ROW_ARRAYS(SETN)
+	if (c->format) {
+		COL_FORMAT_ARRAYS(SETN)
+	}
 #undef SETN
 	return &c->pb;
 }
@@ -369,6 +400,7 @@ static void list_cols_release(struct list_cols *c)
 	free(pb->node_names);
 #define FREE(f) free(pb->f);
 	COL_ROW_ARRAYS(FREE)
+	COL_FORMAT_ARRAYS(FREE)
 #undef FREE
 	strmap_release(&c->index);
 }
@@ -896,9 +928,10 @@ int req_list(struct req *q)
 	struct list_filter f = { NULL, NULL, NULL, 0 };
 	struct list_run *r;
 
-	if (m->view > HPQ__LIST_VIEW__LIST_VIEW_TABLE)
+	if (m->view > HPQ__LIST_VIEW__LIST_VIEW_FORMAT)
 		return state_errf(q->e, HPQ_EINVAL, "unknown list view %u: this hpqd knows "
-				  "0 (every field) and 1 (the table's)", m->view);
+				  "0 (every field), 1 (the table's) and 2 (the table's and "
+				  "every --format column's)", m->view);
 	if (*m->state && list_state(m->state, &f.states, q->e) < 0)
 		return HPQ_EINVAL;
 	if (*m->state)               /* protocol 1's field: served, and recorded */
@@ -913,7 +946,8 @@ int req_list(struct req *q)
 	r->o = (struct list_out){ .c = q->c, .req_id = q->id, .stream = m->stream,
 				  .view = m->view, .limit = m->limit,
 				  .in_order = m->stream && m->in_order };
-	r->o.columns = m->columns && m->view == HPQ__LIST_VIEW__LIST_VIEW_TABLE;
+	r->o.columns = m->columns && m->view != HPQ__LIST_VIEW__LIST_VIEW_FULL;
+	r->o.cols.format = m->view == HPQ__LIST_VIEW__LIST_VIEW_FORMAT;
 	r->o.rows.field = protobuf_c_message_descriptor_get_field_by_name(
 		&hpq__list_reply__descriptor, "tasks")->id;
 	hpq__task_columns__init(&r->o.cols.pb);

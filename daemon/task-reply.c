@@ -32,6 +32,20 @@ void task_table_row(const struct state *st, const struct task *t, Hpq__Task *pb,
 	pb->held = t->held;
 }
 
+void task_format_row(const struct state *st, const struct task *t, Hpq__Task *pb,
+		     Hpq__Resources *res)
+{
+	task_table_row(st, t, pb, res);
+	pb->pool = t->pool;
+	pb->submit_time = t->submit_ms;
+	pb->time_limit_s = t->time_limit_s;
+	pb->attempts = t->attempts;
+	pb->preemptions = t->preemptions;
+	pb->dependency = t->dependency ? t->dependency : (char *)"";
+	pb->cpu_usec = t->cpu_usec;
+	pb->peak_mem = t->peak_mem;
+}
+
 void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
 		      Hpq__Resources *res)
 {
@@ -43,29 +57,23 @@ void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *p
 void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
 		Hpq__Resources *res)
 {
-	task_to_pb_table(st, t, pb, res);
+	hpq__task__init(pb);
+	hpq__resources__init(res);
+	task_format_row(st, t, pb, res);
 	hpq_res_to_pb(t->st.per_node, res);
 	pb->uid = t->uid;
 	pb->gid = t->gid;
-	pb->pool = t->pool;
-	pb->attempts = t->attempts;
-	pb->submit_time = t->submit_ms;
-	pb->time_limit_s = t->time_limit_s;
 	pb->checkpoint_dir = t->checkpoint_dir;
 	pb->n_argv = t->argc;
 	pb->argv = t->argv;
 	pb->cwd = t->cwd;
 	pb->preempt_signal = t->preempt_signal;
 	pb->grace_s = state_task_grace(st, t);
-	pb->dependency = t->dependency ? t->dependency : (char *)"";
 	pb->kill_on_invalid_dep = t->kill_on_invalid_dep;
 	pb->output = t->output;
 	pb->error = t->error;
 	pb->submit_dir = t->submit_dir;
 	pb->has_script = t->has_script;
-	pb->peak_mem = t->peak_mem;
-	pb->cpu_usec = t->cpu_usec;
-	pb->preemptions = t->preemptions;
 	pb->recipe = t->recipe ? t->recipe : (char *)"";
 	pb->recipe_version = t->recipe_version ? t->recipe_version : (char *)"";
 	pb->n_recipe_params = t->n_recipe_params;

@@ -28,6 +28,11 @@ void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *p
  * without initialising it for each. */
 void task_table_row(const struct state *st, const struct task *t, Hpq__Task *pb,
 		    Hpq__Resources *res);
+/* A table row (task_table_row) with the fields that only other columns of
+ * hpq list --format show (LIST_VIEW_FORMAT): pool, submit time, time limit,
+ * attempts, preemptions, dependency and usage, none of them private. */
+void task_format_row(const struct state *st, const struct task *t, Hpq__Task *pb,
+		     Hpq__Resources *res);
 /* Withholds t's private data from a reader who may not see it. */
 void task_redact(const struct rights_view *v, const struct task *t, Hpq__Task *pb);
 

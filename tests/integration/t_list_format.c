@@ -7,6 +7,10 @@
  *   with the exit code of a finished task in `exit`; `--noheader` leaves
  *   the header out: `list --format id --noheader --state active` is one id
  *   a line, the running and pending tasks, as the completion asks it.
+ * - Columns beyond the default table's (limit, dependency, ...) come as
+ *   columns too (LIST_VIEW_FORMAT), each field as whole tasks carry it;
+ *   the default table's frames leave them out, and a view hpqd does not
+ *   know is refused.
  * - An unknown column, or --format with --json, is a usage error (2).
  * - `cancel`, `hold`, `release` and `requeue` with neither ids nor
  *   filters are refused (2) and cancel nothing; plain ids still cancel
@@ -112,10 +116,85 @@ static size_t count_lines(const char *text)
 	return n;
 }
 
+/* One whole list on its own connection, as view asks for it. */
+static Hpq__ListReply *list_view_call(struct h_cluster *c, uint32_t view, Hpq__Envelope **reply)
+{
+	Hpq__Envelope env = HPQ__ENVELOPE__INIT;
+	Hpq__ListRequest list = HPQ__LIST_REQUEST__INIT;
+	char *all[] = { (char *)"pending", (char *)"running", (char *)"failed" };
+	struct hpq_client cl;
+
+	if (hpq_client_connect(&cl, c->sock, 30000) < 0)
+		fail_msg("cannot connect: %s", cl.errbuf);
+	list.view = view;
+	list.columns = true;
+	list.states = all;
+	list.n_states = 3;
+	env.body_case = HPQ__ENVELOPE__BODY_LIST;
+	env.list = &list;
+	if (hpq_client_call(&cl, &env, reply) != 0) {
+		hpq_client_close(&cl);
+		return NULL;
+	}
+	hpq_client_close(&cl);
+	assert_int_equal((*reply)->body_case, HPQ__ENVELOPE__BODY_LIST_REPLY);
+	assert_false((*reply)->list_reply->more);
+	return (*reply)->list_reply;
+}
+
+/*
+ * LIST_VIEW_FORMAT's columns say what whole tasks do: the same rows, each
+ * with the pool, times, counts, dependency and usage that a --format
+ * column shows. LIST_VIEW_TABLE's frame has none of them; a view hpqd
+ * does not know is refused.
+ */
+static void format_view_agrees(struct h_cluster *c, size_t want_rows)
+{
+	Hpq__Envelope *full_env = NULL, *fmt_env = NULL, *tab_env = NULL, *bad = NULL;
+	const Hpq__ListReply *full = list_view_call(c, HPQ__LIST_VIEW__LIST_VIEW_FULL, &full_env);
+	const Hpq__ListReply *fmt = list_view_call(c, HPQ__LIST_VIEW__LIST_VIEW_FORMAT, &fmt_env);
+	const Hpq__ListReply *tab = list_view_call(c, HPQ__LIST_VIEW__LIST_VIEW_TABLE, &tab_env);
+	const Hpq__TaskColumns *k;
+
+	assert_non_null(full);
+	assert_non_null(fmt);
+	assert_non_null(tab);
+	assert_int_equal(full->n_tasks, want_rows);
+	assert_non_null(k = fmt->columns);
+	assert_int_equal(fmt->n_tasks, 0);
+	assert_int_equal(k->n_id, want_rows);
+	assert_int_equal(k->n_pool, want_rows);
+	assert_int_equal(k->n_peak_mem, want_rows);
+	for (size_t i = 0; i < want_rows; i++) {
+		const Hpq__Task *t = full->tasks[i];
+
+		assert_int_equal(k->id[i], t->id);
+		assert_string_equal(k->strings[k->name[i]], t->name);
+		assert_string_equal(k->strings[k->state[i]], t->state);
+		assert_string_equal(k->strings[k->pool[i]], t->pool);
+		assert_string_equal(k->strings[k->dependency[i]], t->dependency);
+		assert_int_equal(k->submit_time[i], t->submit_time);
+		assert_true(k->submit_time[i] > 0);
+		assert_int_equal(k->time_limit_s[i], t->time_limit_s);
+		assert_int_equal(k->attempts[i], t->attempts);
+		assert_int_equal(k->preemptions[i], t->preemptions);
+		assert_int_equal(k->cpu_usec[i], t->cpu_usec);
+		assert_int_equal(k->peak_mem[i], t->peak_mem);
+	}
+	assert_non_null(tab->columns);
+	assert_int_equal(tab->columns->n_id, want_rows);
+	assert_int_equal(tab->columns->n_pool, 0);
+	assert_int_equal(tab->columns->n_submit_time, 0);
+	hpq_msg_free(full_env);
+	hpq_msg_free(fmt_env);
+	hpq_msg_free(tab_env);
+	assert_null(list_view_call(c, HPQ__LIST_VIEW__LIST_VIEW_FORMAT + 1, &bad));
+}
+
 static void list_format(void **state)
 {
 	struct h_cluster *c = *state;
-	uint64_t done, run, pend, held;
+	uint64_t done, run, pend, held, dep;
 	char want[256], ids[32], line[256];
 	struct h_out o;
 	json_t *t;
@@ -145,6 +224,20 @@ static void list_format(void **state)
 
 	/* hpqd fills one Task for all of a table's rows: a held task listed
 	 * right after a queued one has no queue position of its own. */
+	/* Columns beyond the default table's come from LIST_VIEW_FORMAT. */
+	snprintf(want, sizeof(want), "afterok:%" PRIu64, run);
+	dep = h_submit(c, "--name", "dep", "--time", "90", "--dependency", want, "--cpus", "1",
+		       "--", "true", NULL);
+	format_view_agrees(c, 4);
+	assert_int_equal(h_hpq(c, &o, "list", "--format", "id,limit,attempts,dependency",
+			       "--noheader", NULL), 0);
+	if (!line_of(o.out, dep, line, sizeof(line)) || !strstr(line, "1h30m") ||
+	    !strstr(line, want))
+		fail_msg("the dependent task's row has no 1h30m and %s in:\n%s", want, o.out);
+	h_out_free(&o);
+	assert_int_equal(h_hpq(c, NULL, "cancel", h_id(dep), NULL), 0);
+	assert_true(h_wait_state(c, dep, "CANCELLED", 30000));
+
 	held = h_submit(c, "--hold", "--name", "held", "--", "true", NULL);
 	assert_int_equal(h_hpq(c, &o, "list", "--format", "id,reason", "--noheader", NULL), 0);
 	if (!line_of(o.out, pend, line, sizeof(line)) || !strstr(line, "#1"))
