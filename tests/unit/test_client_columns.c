@@ -599,6 +599,52 @@ static void test_acct_time(void **state)
 	assert_int_equal(ms, 42);
 }
 
+/*
+ * A time cell reuses the last second's text (task_cell_buf): the same
+ * text as output_time_local / output_time_iso give for every time,
+ * whether the second repeats or not, in either form, alternating, with
+ * its own milliseconds when raw.
+ */
+static void test_time_cells(void **state)
+{
+	static const int64_t ms[] = {
+		1714521600000LL, 1714521600999LL, 1714521600007LL, 1714521601050LL,
+		1714521601050LL, 1714521600500LL, 1LL, 999LL, 1000LL, 253402300799999LL,
+	};
+	Hpq__Task t = HPQ__TASK__INIT;
+	struct task_cell_buf b = { 0 };
+	size_t cols[TASK_COLUMNS_MAX], ncols;
+	char err[64], want[OUTPUT_TIME_LEN];
+
+	(void)state;
+	setenv("TZ", "Europe/Berlin", 1);
+	tzset();
+	assert_int_equal(task_columns_parse("submit,end", cols, TASK_COLUMNS_MAX, &ncols, err,
+					    sizeof(err)), 0);
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+			bool raw = pass == 2 ? i % 2 == 1 : pass == 1;
+
+			t.submit_time = ms[i];
+			t.end_time = ms[i] + 1;
+			if (raw)
+				output_time_iso(ms[i], want, sizeof(want));
+			else
+				output_time_local(ms[i], want, sizeof(want));
+			assert_string_equal(task_cell_text(&t, cols[0], raw, T0, &b), want);
+			if (raw)
+				output_time_iso(ms[i] + 1, want, sizeof(want));
+			else
+				output_time_local(ms[i] + 1, want, sizeof(want));
+			assert_string_equal(task_cell_text(&t, cols[1], raw, T0, &b), want);
+		}
+	t.submit_time = 0;
+	assert_string_equal(task_cell_text(&t, cols[0], true, T0, &b), "");
+	free(b.s);
+	setenv("TZ", "UTC", 1);
+	tzset();
+}
+
 /* hpq list --json: array tasks carry their array's id and index, an
  * array's pending rest its spec; null outside an array. */
 static void test_json_task_arrays(void **state)
@@ -703,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_acct_json_bytes),
 		cmocka_unit_test(test_acct_dropped),
 		cmocka_unit_test(test_acct_time),
+		cmocka_unit_test(test_time_cells),
 		cmocka_unit_test(test_json_task_arrays),
 		cmocka_unit_test(test_text_list_arrays),
 		cmocka_unit_test(test_long_array_spec),
