@@ -8,6 +8,7 @@
  *	hpq --version                             process start alone (no daemon)
  *	hpq list                                  the default table
  *	hpq list --json
+ *	hpq list --format id,name,state,submit    a column beyond the default table's
  *	hpq list --state pending --user U         U: the benchmark's user
  *	hpq show ID                               one task
  *	hpq cancel ID x 10,000                    10,000 more tasks, by id
@@ -324,12 +325,13 @@ static long rss_kib(pid_t pid)
 }
 
 enum {
-	M_VERSION, M_LIST, M_JSON, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER,
+	M_VERSION, M_LIST, M_JSON, M_FORMAT, M_FILTER, M_SHOW, M_CANCEL_IDS, M_CANCEL_FILTER,
 	M_RELEASE_FILTER, M_LIST_QUEUED, M_N
 };
 
 static const char *const m_name[M_N] = {
-	"hpq --version", "hpq list", "hpq list --json", "hpq list --state pending --user U",
+	"hpq --version", "hpq list", "hpq list --json", "hpq list --format id,name,state,submit",
+	"hpq list --state pending --user U",
 	"hpq show ID", "hpq cancel ID x 10,000", "hpq cancel --user U --state pending",
 	"hpq release --user U", "hpq list, released (queue positions)",
 };
@@ -351,6 +353,8 @@ static void bench_size(int n, int runs)
 	char *version[] = {NULL, (char *)"--version", NULL};
 	char *list[] = {NULL, (char *)"list", NULL};
 	char *json[] = {NULL, (char *)"list", (char *)"--json", NULL};
+	char *fmt[] = {NULL, (char *)"list", (char *)"--format", (char *)"id,name,state,submit",
+		       NULL};
 	char *filt[] = {NULL, (char *)"list", (char *)"--state", (char *)"pending",
 			(char *)"--user", (char *)user, NULL};
 	char *show[] = {NULL, (char *)"show", idbuf, NULL};
@@ -397,6 +401,9 @@ static void bench_size(int n, int runs)
 		t[M_JSON][r] = time_hpq(json, NULL);
 		cpu[M_JSON][r] = last_cpu_ms;
 		dcpu[M_JSON][r] = last_hpqd_ms;
+		t[M_FORMAT][r] = time_hpq(fmt, NULL);
+		cpu[M_FORMAT][r] = last_cpu_ms;
+		dcpu[M_FORMAT][r] = last_hpqd_ms;
 		t[M_FILTER][r] = time_hpq(filt, NULL);
 		cpu[M_FILTER][r] = last_cpu_ms;
 		dcpu[M_FILTER][r] = last_hpqd_ms;
