@@ -197,29 +197,29 @@ static const char *cell_fmt(struct task_cell_buf *b, const char *fmt, ...)
 	return b->s;
 }
 
-/* A time as text: the second's from b if it was the last one asked for
- * (localtime_r and strftime were a tenth of an export's CPU), with its
- * milliseconds filled in when raw. */
+/* A time as text: the second's from b if it is one of those kept (for
+ * every cell, localtime_r and strftime were a tenth of an export's CPU),
+ * with its milliseconds filled in when raw. */
 static const char *cell_time(struct task_cell_buf *b, int64_t ms, bool raw)
 {
 	int64_t secs = ms / 1000;
-	char *t = b->time_text;
+	__typeof__(b->time[0]) *k = &b->time[secs % TASK_CELL_TIMES];
 	size_t n;
 
 	if (ms <= 0)
 		return "";
-	if (secs != b->time_s || raw != b->time_raw) {
+	if (secs != k->s || raw != k->raw || !k->text[0]) {
 		if (raw)
-			output_time_iso(ms, t, sizeof(b->time_text));
+			output_time_iso(ms, k->text, sizeof(k->text));
 		else
-			output_time_local(ms, t, sizeof(b->time_text));
-		b->time_s = secs;
-		b->time_raw = raw;
+			output_time_local(ms, k->text, sizeof(k->text));
+		k->s = secs;
+		k->raw = raw;
 	}
-	n = strlen(t);
-	if (raw && n >= 5 && t[n - 5] == '.' && t[n - 1] == 'Z') {
-		/* "...:SS.mmmZ": the cached text with this time's mmm. */
-		char *buf = memcpy(cell_room(b, n + 1), t, n + 1);
+	n = strlen(k->text);
+	if (raw && n >= 5 && k->text[n - 5] == '.' && k->text[n - 1] == 'Z') {
+		/* "...:SS.mmmZ": the kept text with this time's mmm. */
+		char *buf = memcpy(cell_room(b, n + 1), k->text, n + 1);
 		int m = (int)(ms % 1000);
 
 		buf[n - 4] = (char)('0' + m / 100);
@@ -227,7 +227,7 @@ static const char *cell_time(struct task_cell_buf *b, int64_t ms, bool raw)
 		buf[n - 2] = (char)('0' + m % 10);
 		return buf;
 	}
-	return t;
+	return k->text;
 }
 
 static const char *cell_join(struct task_cell_buf *b, char *const *v, size_t n)

@@ -55,15 +55,19 @@ int task_columns_parse(const char *spec, size_t *cols, size_t max, size_t *ret_n
 	"  peak_mem     the largest memory use of an attempt\n"
 
 /* Where a cell's text is laid out: grown as needed, kept from cell to
- * cell (free s when done), so that a row costs no allocation. The last
- * time's text is kept too: the rows of a list were mostly submitted,
- * started and ended within a few seconds of each other. Start it zeroed. */
+ * cell (free s when done), so that a row costs no allocation. The texts
+ * of the last few seconds shown are kept too, by second: the rows of a
+ * list were mostly submitted, started and ended within a few seconds of
+ * each other's. Start it zeroed. */
+#define TASK_CELL_TIMES 4
 struct task_cell_buf {
 	char *s;
 	size_t cap;
-	int64_t time_s;              /* the second time_text shows; 0: none */
-	bool time_raw;               /* ... as ISO-8601 UTC, its .000Z to fill */
-	char time_text[OUTPUT_TIME_LEN];
+	struct {
+		int64_t s;           /* the second text shows (none while it is "") */
+		bool raw;            /* ... as ISO-8601 UTC, its .000Z to fill */
+		char text[OUTPUT_TIME_LEN];
+	} time[TASK_CELL_TIMES];
 };
 /* Column col of task t: for people when !raw (durations "1h30m", memory
  * "1.5G", local times), for programs when raw (seconds, bytes, ISO-8601

@@ -600,16 +600,18 @@ static void test_acct_time(void **state)
 }
 
 /*
- * A time cell reuses the last second's text (task_cell_buf): the same
+ * A time cell reuses a recent second's text (task_cell_buf): the same
  * text as output_time_local / output_time_iso give for every time,
- * whether the second repeats or not, in either form, alternating, with
- * its own milliseconds when raw.
+ * whether the second repeats or not (the first one asked of a new buffer
+ * is second 0's), in either form, alternating, with its own
+ * milliseconds when raw.
  */
 static void test_time_cells(void **state)
 {
 	static const int64_t ms[] = {
-		1714521600000LL, 1714521600999LL, 1714521600007LL, 1714521601050LL,
-		1714521601050LL, 1714521600500LL, 1LL, 999LL, 1000LL, 253402300799999LL,
+		500LL, 1714521600000LL, 1714521600999LL, 1714521600007LL, 1714521601050LL,
+		1714521601050LL, 1714521600500LL, 1714521604500LL, 1LL, 999LL, 1000LL,
+		253402300799999LL,
 	};
 	Hpq__Task t = HPQ__TASK__INIT;
 	struct task_cell_buf b = { 0 };
