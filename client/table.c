@@ -242,16 +242,6 @@ size_t table_rows(const struct table *t)
 	return (body + t->ncols - 1) / t->ncols; /* a partial last row counts */
 }
 
-static void table_pad(FILE *f, size_t n)
-{
-	static const char spaces[] = "                                                                ";
-	const size_t run = sizeof(spaces) - 1;  /* not its NUL */
-
-	for (; n > run; n -= run)
-		fwrite_unlocked(spaces, 1, run, f);
-	fwrite_unlocked(spaces, 1, n, f);
-}
-
 /* Room for n more bytes in *line (grown as needed), of which *len are used. */
 static char *line_room(char **line, size_t *cap, size_t len, size_t n)
 {
@@ -273,58 +263,48 @@ void table_print(const struct table *t, FILE *f, bool colour)
 	for (size_t col = 0; col < t->ncols; col++)
 		width[col] = t->no_header || t->head_width[col] < t->width[col]
 			     ? t->width[col] : t->head_width[col];
-	/* One lock for the table, not one per cell: a list can be a million;
-	 * without colour, one write a row, built in line. */
+	/* One lock for the table, not one per cell, and one write a row,
+	 * built in line: a list can be a million rows. */
 	flockfile(f);
 	for (size_t i = 0; i < t->ncells; i++) {
 		size_t col = i % t->ncols, pad;
 		bool last = col == t->ncols - 1 || i == t->ncells - 1;
-		const char *sgr;
+		const char *sgr = NULL;
+		char *q;
 
 		p = cell_read(t, p, &c);
 		if (i < t->ncols && t->no_header)
 			continue;
 		pad = width[col] - c.width;
-		if (!colour) {
-			char *q = line_room(&line, &cap, n, 2 + width[col] + c.len + 1);
-
-			if (col > 0) {
-				memcpy(q, "  ", 2);
-				q += 2;
-			}
-			if (t->right[col]) {
-				memset(q, ' ', pad);
-				q += pad;
-			}
-			memcpy(q, c.text, c.len);
-			q += c.len;
-			if (!t->right[col] && !last) {
-				memset(q, ' ', pad);
-				q += pad;
-			}
-			if (last)
-				*q++ = '\n';
-			n = (size_t)(q - line);
-			if (last) {
-				fwrite_unlocked(line, 1, n, f);
-				n = 0;
-			}
-			continue;
+		if (colour)
+			sgr = i < t->ncols ? TABLE_BOLD : c.colour;
+		q = line_room(&line, &cap, n, 2 + width[col] + c.len + 1 +
+				      (sgr ? strlen(sgr) + strlen(TABLE_RESET) : 0));
+		if (col > 0) {
+			memcpy(q, "  ", 2);
+			q += 2;
 		}
-		sgr = i < t->ncols ? TABLE_BOLD : c.colour;
-		if (col > 0)
-			fwrite_unlocked("  ", 1, 2, f);
-		if (t->right[col])
-			table_pad(f, pad);
+		if (t->right[col]) {
+			memset(q, ' ', pad);
+			q += pad;
+		}
 		if (sgr)
-			fputs_unlocked(sgr, f);
-		fwrite_unlocked(c.text, 1, c.len, f);
+			q = stpcpy(q, sgr);
+		memcpy(q, c.text, c.len);
+		q += c.len;
 		if (sgr)
-			fputs_unlocked(TABLE_RESET, f);
-		if (!t->right[col] && !last)
-			table_pad(f, pad);
+			q = stpcpy(q, TABLE_RESET);
+		if (!t->right[col] && !last) {
+			memset(q, ' ', pad);
+			q += pad;
+		}
 		if (last)
-			fputc_unlocked('\n', f);
+			*q++ = '\n';
+		n = (size_t)(q - line);
+		if (last) {
+			fwrite_unlocked(line, 1, n, f);
+			n = 0;
+		}
 	}
 	funlockfile(f);
 	free(line);
