@@ -109,14 +109,20 @@ int task_columns_parse(const char *spec, size_t *cols, size_t max, size_t *ret_n
 
 char *task_id_text(const Hpq__Task *t, char *buf, size_t len)
 {
-	unsigned long long array = t->array_id ? t->array_id : t->id;
+	bool spec = t->array_spec && t->array_spec[0];
+	bool array = spec || t->has_array;
+	char num[24], *p;
 
-	if (t->array_spec && t->array_spec[0])
-		snprintf(buf, len, "%llu_[%s]", array, t->array_spec);
+	if (len < TASK_ID_LEN + (spec ? strlen(t->array_spec) : 0))
+		hpq_fatal("task_id_text: %zu bytes is too short", len);
+	/* Without printf: a list of 100,000 tasks has an id a row. */
+	if (!array)
+		return output_uint(t->id, buf, len);
+	p = stpcpy(buf, output_uint(t->array_id ? t->array_id : t->id, num, sizeof(num)));
+	if (spec)
+		stpcpy(stpcpy(stpcpy(p, "_["), t->array_spec), "]");
 	else if (t->has_array)
-		snprintf(buf, len, "%llu_%u", array, t->array_index);
-	else
-		snprintf(buf, len, "%llu", (unsigned long long)t->id);
+		stpcpy(stpcpy(p, "_"), output_uint(t->array_index, num, sizeof(num)));
 	return buf;
 }
 
@@ -250,22 +256,12 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 	uint32_t nodes = t->nodes ? t->nodes : 1;
 	size_t n;
 	uint64_t secs;
-	char num[24], *p;
 
 	switch (col) {
 	case COL_ID:
-		if (t->array_spec && t->array_spec[0]) {
-			/* An array's pending rest: its indices, of any length. */
-			n = strlen(t->array_spec) + 32;
-			return task_id_text(t, cell_room(b, n), n);
-		}
-		if (!t->has_array)
-			return cell_uint(b, t->id);
-		p = stpcpy(cell_room(b, 48), output_uint(t->array_id ? t->array_id : t->id, num,
-							  sizeof(num)));
-		*p++ = '_';
-		strcpy(p, output_uint(t->array_index, num, sizeof(num)));
-		return b->s;
+		/* An array's pending rest has its indices, of any length. */
+		n = TASK_ID_LEN + (t->array_spec ? strlen(t->array_spec) : 0);
+		return task_id_text(t, cell_room(b, n), n);
 	case COL_NAME:
 		return t->name;
 	case COL_TEAM:
@@ -287,16 +283,8 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 	case COL_REASON:
 		if (raw || !t->queue_position)
 			return t->reason;
-		/* "reason #3", or "#3" alone */
-		n = strlen(t->reason);
-		p = cell_room(b, n + 23);
-		memcpy(p, t->reason, n);
-		p += n;
-		if (n)
-			*p++ = ' ';
-		*p++ = '#';
-		strcpy(p, output_uint(t->queue_position, num, sizeof(num)));
-		return b->s;
+		return output_queued(t->reason, t->queue_position,
+				     cell_room(b, strlen(t->reason) + OUTPUT_QUEUED_LEN));
 	case COL_NODES:
 		return cell_uint(b, nodes);
 	case COL_GPUS:

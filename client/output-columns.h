@@ -77,7 +77,9 @@ const char *task_cell_text(const Hpq__Task *t, size_t col, bool raw, int64_t now
 			   struct task_cell_buf *b);
 
 /* The task's id as shown: "12", "12_5" in an array, "12_[5-999%50]" for
- * an array's pending rest. Returns buf. */
+ * an array's pending rest, in buf: TASK_ID_LEN bytes, and strlen of the
+ * rest's indices more. Returns the text, which is in buf. */
+#define TASK_ID_LEN 48
 char *task_id_text(const Hpq__Task *t, char *buf, size_t len);
 /* Seconds of its last attempt (to now while running); 0 if it never ran. */
 uint64_t task_elapsed_s(const Hpq__Task *t, int64_t now_ms);

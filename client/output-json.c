@@ -514,15 +514,13 @@ static void jw_key(struct jw *w, const char *key)
 /* json_integer's text ("%lld"), without printf. */
 static void jw_int(struct jw *w, json_int_t x)
 {
-	char buf[24], *p = buf + sizeof(buf);
-	unsigned long long u = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
+	char buf[24], *p;
 
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
+	p = output_uint(x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x, buf,
+			sizeof(buf));
 	if (x < 0)
 		*--p = '-';
-	jw_put(w, p, (size_t)(buf + sizeof(buf) - p));
+	jw_put(w, p, (size_t)(buf + sizeof(buf) - 1 - p)); /* not output_uint's NUL */
 }
 
 static void jw_null(struct jw *w)
@@ -797,10 +795,10 @@ static void jw_acct(struct jw *w, const Hpq__Task *t, int64_t now_ms)
 	jw_key_int(w, "id", (json_int_t)t->id);
 	/* "12_[5-99]": an array's dropped indices, of any length */
 	if (spec) {
-		size_t n = strlen(t->array_spec) + 32;
+		size_t n = TASK_ID_LEN + strlen(t->array_spec);
 
-		id = task_id_text(t, xmalloc(n), n);
-		jw_key_string(w, "task", id);
+		id = xmalloc(n);
+		jw_key_string(w, "task", task_id_text(t, id, n));
 		free(id);
 	} else {
 		jw_key_string(w, "task", task_id_text(t, buf, sizeof(buf)));

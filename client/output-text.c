@@ -175,10 +175,8 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	}
 	/* Array tasks as ID_INDEX, an array's pending rest as ID_[5-999%50]. */
 	if (k->array_spec && k->array_spec[0]) {
-		len = strlen(k->array_spec) + 32;
+		len = TASK_ID_LEN + strlen(k->array_spec);
 		r->cell[c++] = task_id_text(k, text_room(&r->spec_id, &r->spec_id_cap, len), len);
-	} else if (!k->has_array) {
-		r->cell[c++] = output_uint(k->id, r->id, sizeof(r->id));
 	} else {
 		r->cell[c++] = task_id_text(k, r->id, sizeof(r->id));
 	}
@@ -195,16 +193,8 @@ static void text_row_fill(const struct output_ctx *o, const Hpq__Task *k, unsign
 	r->cell[c++] = r->exit;
 	/* REASON with the queue position: "reason #3", or "#3" alone. */
 	if (k->queue_position) {
-		char num[24], *pos = output_uint(k->queue_position, num, sizeof(num));
-
-		len = strlen(k->reason);
-		p = text_room(&r->reason, &r->reason_cap, len + 2 + strlen(pos) + 1);
-		memcpy(p, k->reason, len);
-		if (len)
-			p[len++] = ' ';
-		p[len++] = '#';
-		strcpy(p + len, pos);
-		r->cell[c++] = p;
+		p = text_room(&r->reason, &r->reason_cap, strlen(k->reason) + OUTPUT_QUEUED_LEN);
+		r->cell[c++] = output_queued(k->reason, k->queue_position, p);
 	} else {
 		r->cell[c++] = k->reason;
 	}

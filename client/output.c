@@ -126,6 +126,19 @@ char *output_uint(uint64_t v, char *buf, size_t len)
 	return p;
 }
 
+char *output_queued(const char *reason, uint32_t pos, char *buf)
+{
+	char num[24];
+	size_t n = strlen(reason);
+
+	memcpy(buf, reason, n);
+	if (n)
+		buf[n++] = ' ';
+	buf[n++] = '#';
+	strcpy(buf + n, output_uint(pos, num, sizeof(num)));
+	return buf;
+}
+
 char *output_count(uint64_t n, char *buf, size_t len)
 {
 	if (n >= HPQ_UNLIMITED_COUNT)

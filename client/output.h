@@ -140,11 +140,16 @@ char *output_ago(int64_t now_ms, int64_t ms, char *buf, size_t len);
 /* Run time of a task: start to end, or to now while it runs; "-" while it
  * is pending (also after a requeue) or if it never started. */
 char *output_runtime(const Hpq__Task *t, int64_t now_ms, char *buf, size_t len);
-/* "unlimited" or the number; mem as "64G". */
 /* v in decimal at the end of buf (24 bytes at least), without printf:
  * a list of 100,000 tasks has several numbers a row. Returns where it
  * starts. */
 char *output_uint(uint64_t v, char *buf, size_t len);
+/* A queued task's reason with its queue position, "borrow-limit #3", or
+ * "#3" alone when the reason is empty, in buf: room for strlen(reason) +
+ * OUTPUT_QUEUED_LEN bytes. Returns buf. */
+#define OUTPUT_QUEUED_LEN 24
+char *output_queued(const char *reason, uint32_t pos, char *buf);
+/* "unlimited" or the number; mem as "64G". */
 char *output_count(uint64_t n, char *buf, size_t len);
 char *output_mem(uint64_t mib, char *buf, size_t len);
 /* "8 gpus, 1 cpu, 512G mem". */
