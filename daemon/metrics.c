@@ -468,15 +468,16 @@ static void render_counters(struct metrics *m, FILE *f)
 	struct team_count **v = counts_sorted(m, &n);
 
 	header(f, "hpq_tasks_submitted_total", "counter",
-	       "Tasks submitted, by team (kept across restarts: one per task in the store).");
+	       "Tasks submitted, by team (kept across restarts and [tasks] retain).");
 	for (size_t i = 0; i < n; i++)
 		put_u(f, "hpq_tasks_submitted_total", v[i]->submitted, "team", v[i]->team, NULL);
 	header(f, "hpq_tasks_started_total", "counter",
-	       "Attempts started, by team (kept across restarts: the tasks' attempts).");
+	       "Attempts started, by team (kept across restarts and [tasks] retain).");
 	for (size_t i = 0; i < n; i++)
 		put_u(f, "hpq_tasks_started_total", v[i]->started, "team", v[i]->team, NULL);
 	header(f, "hpq_tasks_finished_total", "counter",
-	       "Tasks that reached a final state, by team and state (kept across restarts).");
+	       "Tasks that reached a final state, by team and state (kept across restarts and "
+	       "[tasks] retain).");
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < NFINAL; k++)
 			put_u(f, "hpq_tasks_finished_total", v[i]->finished[k], "team", v[i]->team,

@@ -410,6 +410,23 @@ static const char schema_v16[] =
 	"  PRIMARY KEY (array_id, array_index)\n"
 	") WITHOUT ROWID;\n";
 
+/*
+ * Version 17: what the tasks [tasks] retain deleted add to the per-team
+ * counts (hpq_tasks_submitted_total, _started_total, _finished_total),
+ * by team and final state. A restart counted only the rows left, so the
+ * counters came back lower than they were, and a scraper took the drop
+ * for a reset and the whole count for new work. Counts deleted before
+ * this version are not known.
+ */
+static const char schema_v17[] =
+	"CREATE TABLE tasks_gone_counts (\n"
+	"  team TEXT NOT NULL,\n"
+	"  state TEXT NOT NULL,\n"
+	"  count INTEGER NOT NULL,\n"
+	"  attempts INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (team, state)\n"
+	") WITHOUT ROWID;\n";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
@@ -427,6 +444,7 @@ static const char *const migrations[] = {
 	schema_v14,
 	schema_v15,
 	schema_v16,
+	schema_v17,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

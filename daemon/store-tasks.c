@@ -930,8 +930,11 @@ static const struct {
 			    " (state IN " BAD_STATES " OR array_id IN (SELECT id FROM arrays WHERE"
 			    " dropped IS NULL)) AND" GONE_WHERE
 			    " UNION ALL SELECT array_id, 'FAILED', array_index FROM arrays_gone_bad" },
+	/* with what the deleted rows left (tprune_run): a team and state
+	 * can come twice, and the counts add up */
 	{ STORE_GONE_TEAM, "SELECT team, state, count(*), sum(attempts) FROM tasks WHERE"
-			   GONE_WHERE " GROUP BY team, state" },
+			   GONE_WHERE " GROUP BY team, state"
+			   " UNION ALL SELECT team, state, count, attempts FROM tasks_gone_counts" },
 	{ STORE_GONE_MAX, "SELECT max(id) FROM tasks WHERE ?1 = ?1" },
 };
 
@@ -1281,6 +1284,12 @@ static int tprune_run(struct store *s, void *arg)
 		("INSERT OR IGNORE INTO arrays_gone_bad SELECT array_id, array_index FROM tasks"
 		 " WHERE id IN (SELECT id FROM temp.prune_ids) AND array_id != 0 AND state IN "
 		 BAD_STATES),
+		/* and what they counted, for the metrics' totals */
+		("INSERT INTO tasks_gone_counts (team, state, count, attempts)"
+		 " SELECT team, state, count(*), sum(attempts) FROM tasks WHERE id IN"
+		 " (SELECT id FROM temp.prune_ids) GROUP BY team, state"
+		 " ON CONFLICT (team, state) DO UPDATE SET count = count + excluded.count,"
+		 " attempts = attempts + excluded.attempts"),
 		"DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM temp.prune_ids)",
 		"DELETE FROM task_env WHERE id IN (SELECT id FROM temp.prune_ids)",
 		tprune_delete_tasks,

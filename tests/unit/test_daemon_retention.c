@@ -25,7 +25,8 @@
  *     still knows how they ended, loads an array's template whose first
  *     index ended long ago and counts its ended indices;
  *   - [tasks] retain deletes in batches, with checkpoints and scripts, and
- *     never the newest task;
+ *     never the newest task; the per-team counts of the tasks it deleted
+ *     outlive their rows, across restarts and batches;
  *   - an array's indices answer dependencies as they ended whatever
  *     retain deleted of them, in one batch or several, before or after a
  *     restart, while the array still runs too, and for an array whose row
@@ -804,6 +805,61 @@ static void test_retain_keeps_how_it_ended(void **ts)
 	fix_commit(f);
 }
 
+/* The counts team default's tasks that left memory left behind. */
+static void check_gone_counts(struct fix *f, uint64_t submitted, uint64_t started,
+			      uint64_t completed, uint64_t failed, uint64_t cancelled)
+{
+	const struct task_gone_count *c = strmap_get(&f->st.gone_counts, "default");
+
+	assert_non_null(c);
+	assert_int_equal(c->submitted, submitted);
+	assert_int_equal(c->started, started);
+	assert_int_equal(c->finished[TASK_COMPLETED - TASK_COMPLETED], completed);
+	assert_int_equal(c->finished[TASK_FAILED - TASK_COMPLETED], failed);
+	assert_int_equal(c->finished[TASK_CANCELLED - TASK_COMPLETED], cancelled);
+}
+
+/*
+ * The per-team counts of the metrics' totals outlive the rows [tasks]
+ * retain deletes: a restart after a prune counts what it deleted, and a
+ * second prune of the same team and state adds to the first's.
+ */
+static void test_retain_keeps_counts(void **ts)
+{
+	struct fix *f = *ts;
+	struct state_err e;
+
+	fix_cpu_node(&f->st, "n1", 1);
+	submit(f, "", "", NULL);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	finish_running(f, 0);
+	assert_int_equal(state_task_cancel(&f->st, submit(f, "", "", NULL), &alice, &e), 0);
+	submit(f, "", "", NULL);
+	assert_int_equal(fix_cycle(&f->st), 1);
+	finish_running(f, 1);
+	submit(f, "", "", NULL);             /* the newest, pending: never pruned */
+	fix_commit(f);
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 3);
+	check_gone_counts(f, 3, 2, 1, 1, 1);
+	assert_int_equal(prune(f, 500), 3);
+	assert_int_equal(count_rows(f, "SELECT sum(count) FROM tasks_gone_counts"), 3);
+
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	check_gone_counts(f, 3, 2, 1, 1, 1);
+	/* Another is cancelled, and a newer one comes after it. */
+	assert_int_equal(state_task_cancel(&f->st, submit(f, "", "", NULL), &alice, &e), 0);
+	submit(f, "", "", NULL);
+	fix_commit(f);
+	assert_int_equal(state_tasks_evict(&f->st, hpq_now_ms() + 1, 100), 1);
+	assert_int_equal(prune(f, 500), 1);
+	assert_int_equal(count_rows(f, "SELECT count FROM tasks_gone_counts WHERE"
+				       " state = 'CANCELLED'"), 2);
+	fix_commit_close(f);
+	fix_open_keep(f, 0);
+	check_gone_counts(f, 4, 2, 1, 1, 2);
+}
+
 /* What a dependency of type on x (idx < 0: the whole array) answers: 1
  * met, 0 never, -1 waits. The probe is cancelled after. */
 static int dep(struct fix *f, const char *type, uint64_t x, int idx)
@@ -1520,6 +1576,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_array_survives, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_batches, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_keeps_how_it_ended, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_retain_keeps_counts, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_array_outcomes, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_running_array, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_retain_array_from_before, setup, fix_teardown),

@@ -191,8 +191,9 @@ static void test_new_database_has_defaults(void **ts)
 	 * (daemon/plan.c); 12: the plan a task runs in; 13: changes of many
 	 * tasks at once (task_bulk); 14: how pruned tasks ended (tasks_gone_bad);
 	 * 15: the dependency an array's indices were submitted with; 16: how
-	 * an array's indices ended when [tasks] retain deleted them */
-	assert_int_equal(store_schema_latest(), 16);
+	 * an array's indices ended when [tasks] retain deleted them;
+	 * 17: what the deleted tasks counted (tasks_gone_counts) */
+	assert_int_equal(store_schema_latest(), 17);
 	assert_non_null(state_pool_find(&st, "default"));
 	assert_int_equal(state_class_find(&st, "inference")->weight, 15);
 	assert_false(state_class_find(&st, "inference")->preemptible);
@@ -1454,6 +1455,7 @@ static void test_v8_upgrades(void **ts)
 			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
 			 " ALTER TABLE arrays DROP COLUMN dependency;"
 			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts;"
 			 " INSERT INTO pools (name) VALUES ('v8pool');"
 			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v8 fixture: %s", msg);
@@ -1523,7 +1525,8 @@ static void test_v9_upgrades(void **ts)
 	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; "
 			 "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk; "
 			 "ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped; "
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts; "
 			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v9 fixture: %s", msg);
@@ -1583,7 +1586,8 @@ static void test_plans_upgrade(void **ts)
 	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
 			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
 			 " ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped", NULL,
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts", NULL,
 			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
@@ -1634,7 +1638,8 @@ static void test_plan_tasks_upgrade(void **ts)
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 11);
 	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE tasks_gone_bad;"
 			 " DROP TABLE task_bulk; ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped", NULL,
+			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts", NULL,
 			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the fixture: %s", msg);
@@ -1991,6 +1996,7 @@ static void test_v12_upgrades(void **ts)
 	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
 			 " ALTER TABLE arrays DROP COLUMN dependency;"
 			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts;"
 			 " PRAGMA user_version = 12", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v12 fixture: %s", msg);
@@ -2032,6 +2038,7 @@ static void test_v13_upgrades(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; ALTER TABLE arrays DROP COLUMN dependency;"
 			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts;"
 			 " PRAGMA user_version = 13", NULL, NULL,
 			 &msg) != SQLITE_OK)
 		fail_msg("making the v13 fixture: %s", msg);
@@ -2063,6 +2070,7 @@ static void test_v14_upgrades(void **ts)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "ALTER TABLE arrays DROP COLUMN dependency;"
 			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts;"
 			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', '');"
 			 " PRAGMA user_version = 14", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("making the v14 fixture: %s", msg);
@@ -2096,6 +2104,7 @@ static void test_v15_upgrades(void **ts)
 	fix_close_store(f, s);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, "DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+			 " DROP TABLE tasks_gone_counts;"
 			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', ''),"
 			 " (9, '0-9', '4-9');"
 			 " PRAGMA user_version = 15", NULL, NULL, &msg) != SQLITE_OK)
@@ -2120,6 +2129,36 @@ static void test_v15_upgrades(void **ts)
 	fix_commit_store(f, s);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM arrays WHERE id = 5 AND"
 				" dropped = '0-3'"), 1);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
+/*
+ * Version 17 adds tasks_gone_counts to a version-16 database, empty: what
+ * retain deleted before is not known. A start reads it with the rows.
+ */
+static void test_v16_upgrades(void **ts)
+{
+	struct fix *f = *ts;
+	struct store *s = open_store(f);
+	struct state st;
+	sqlite3 *db;
+	char *msg = NULL;
+
+	load(s, &st);
+	state_release(&st);
+	fix_close_store(f, s);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, "DROP TABLE tasks_gone_counts; PRAGMA user_version = 16", NULL, NULL,
+			 &msg) != SQLITE_OK)
+		fail_msg("making the v16 fixture: %s", msg);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(db_int(f->path, "SELECT count(*) FROM tasks_gone_counts"), 0);
+	load(s, &st);
+	assert_null(strmap_get(&st.gone_counts, "default"));
 	state_release(&st);
 	fix_close_store(f, s);
 }
@@ -2169,6 +2208,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v13_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v14_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_v15_upgrades, setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_v16_upgrades, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_token_outlives_its_join, setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_renewal_needs_a_valid_certificate, setup,
