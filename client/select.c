@@ -1,14 +1,16 @@
 /*
  * select.c: task ids, states and filters for the job-control commands
  * (see select.h). The id syntax is small and fixed (digits, '_', a
- * bracketed list of indices and ranges), so it is checked by hand here
- * with hpq_parse_uint for every number; the daemon owns what an id means.
+ * bracketed list of indices and ranges), so it is checked by hand here,
+ * with hpq_parse_uint for every number and batchspec.h's reader for the
+ * list; the daemon owns what an id means.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "batchspec.h"
 #include "error.h"
 #include "msg.h"
 #include "parse.h"
@@ -32,39 +34,23 @@ static bool select_number(const char *s, size_t len, uint64_t min, uint64_t max,
 	return hpq_parse_uint(buf, min, max, ret) == 0;
 }
 
-/* "1-3,7,9-12,20-30:5": indices and ranges A-B with A <= B, each range
- * with an optional step (as hpq list writes an array's pending rest). */
+/* "1-3,7,9-12,20-30:5" (len bytes at s): indices and ranges A-B with
+ * A <= B, each range with an optional step (as hpq list writes an array's
+ * pending rest). */
 static bool select_index_list(const char *s, size_t len)
 {
 	const char *end = s + len;
+	struct hpq_index_range r;
 
-	if (len == 0)
-		return false;
-	while (s < end) {
-		const char *comma = memchr(s, ',', (size_t)(end - s));
-		const char *item_end = comma ? comma : end;
-		const char *dash = memchr(s, '-', (size_t)(item_end - s));
-		const char *colon = dash ? memchr(dash, ':', (size_t)(item_end - dash)) : NULL;
-		const char *hi_end = colon ? colon : item_end;
-		uint64_t a, b, step;
-
-		if (dash) {
-			if (!select_number(s, (size_t)(dash - s), 0, UINT32_MAX, &a) ||
-			    !select_number(dash + 1, (size_t)(hi_end - dash - 1), 0, UINT32_MAX,
-					   &b) ||
-			    a > b)
-				return false;
-			if (colon && !select_number(colon + 1, (size_t)(item_end - colon - 1), 1,
-						    UINT32_MAX, &step))
-				return false;
-		} else if (!select_number(s, (size_t)(item_end - s), 0, UINT32_MAX, &a)) {
+	for (const char *p = s;; p++) {
+		if (hpq_index_range_read(&p, &r) < 0 || p > end || r.lo > r.hi || r.hi > UINT32_MAX ||
+		    r.step == 0)
 			return false;
-		}
-		if (comma && comma + 1 == end)
-			return false; /* a trailing comma */
-		s = comma ? comma + 1 : end;
+		if (p == end)
+			return true;
+		if (*p != ',')
+			return false;
 	}
-	return true;
 }
 
 int select_check_id(const char *s, bool ranges, char *err, size_t errlen)

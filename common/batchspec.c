@@ -29,10 +29,50 @@ static int bs_number(const char **sp, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
+/* A number of an index list, UINT64_MAX past it: too large for any
+ * bound, which is the caller's to say. */
+static int range_number(const char **sp, uint64_t *ret)
+{
+	if (bs_number(sp, UINT64_MAX, ret) == 0)
+		return 0;
+	if (**sp < '0' || **sp > '9')
+		return HPQ_EINVAL;
+	while (**sp >= '0' && **sp <= '9')
+		++*sp;
+	*ret = UINT64_MAX;
+	return 0;
+}
+
+int hpq_index_range_read(const char **p, struct hpq_index_range *r)
+{
+	r->step = 1;
+	if (range_number(p, &r->lo) < 0)
+		return HPQ_EINVAL;
+	r->hi = r->lo;
+	if (**p == '-' && (++*p, range_number(p, &r->hi) < 0))
+		return HPQ_EINVAL;
+	if (**p == ':' && (++*p, range_number(p, &r->step) < 0))
+		return HPQ_EINVAL;
+	return 0;
+}
+
+bool hpq_index_list_has(const char *list, uint64_t idx)
+{
+	struct hpq_index_range r;
+
+	for (const char *p = list; hpq_index_range_read(&p, &r) == 0; p++) {
+		if (r.step && idx >= r.lo && idx <= r.hi && (idx - r.lo) % r.step == 0)
+			return true;
+		if (*p != ',')
+			break;
+	}
+	return false;
+}
+
 int hpq_array_check(const char *spec, uint64_t *ret_count, char *err, size_t errlen)
 {
 	const char *s = spec;
-	uint64_t count = 0, lo, hi, step, limit;
+	uint64_t count = 0, limit;
 
 	if (spec[0] == '\0')
 		return hpq_errf(err, errlen, HPQ_EINVAL, "--array needs indices, e.g. 0-99 or "
@@ -42,33 +82,23 @@ int hpq_array_check(const char *spec, uint64_t *ret_count, char *err, size_t err
 				HPQ_ARRAY_SPEC_MAX);
 	for (;;) {
 		const char *item = s;
+		struct hpq_index_range r;
 
-		if (bs_number(&s, HPQ_ARRAY_INDEX_MAX, &lo) < 0)
+		if (hpq_index_range_read(&s, &r) < 0 || r.lo > HPQ_ARRAY_INDEX_MAX ||
+		    r.hi > HPQ_ARRAY_INDEX_MAX)
 			goto bad_index;
-		hi = lo;
-		step = 1;
-		if (*s == '-') {
-			s++;
-			if (bs_number(&s, HPQ_ARRAY_INDEX_MAX, &hi) < 0)
-				goto bad_index;
-			if (hi < lo)
-				return hpq_errf(err, errlen, HPQ_EINVAL,
-						"--array range '%.*s' ends before it starts",
-						(int)(s - item), item);
-			if (*s == ':') {
-				s++;
-				if (bs_number(&s, HPQ_ARRAY_INDEX_MAX, &step) < 0 || step == 0)
-					return hpq_errf(err, errlen, HPQ_EINVAL,
-							"--array '%s': a step is a whole number "
-							"from 1 to %u", spec, HPQ_ARRAY_INDEX_MAX);
-			}
-		}
-		count += (hi - lo) / step + 1;
-		if (*s == ',') {
-			s++;
-			continue;
-		}
-		break;
+		if (r.hi < r.lo)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"--array range '%.*s' ends before it starts",
+					(int)(s - item), item);
+		if (r.step == 0 || r.step > HPQ_ARRAY_INDEX_MAX)
+			return hpq_errf(err, errlen, HPQ_EINVAL,
+					"--array '%s': a step is a whole number from 1 to %u",
+					spec, HPQ_ARRAY_INDEX_MAX);
+		count += (r.hi - r.lo) / r.step + 1;
+		if (*s != ',')
+			break;
+		s++;
 	}
 	if (*s == '%') {
 		s++;

@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "array.h"
+#include "batchspec.h"
 #include "clock.h"
 #include "error.h"
 #include "log.h"
+#include "parse.h"
 #include "state-internal.h"
 #include "store.h"
 #include "xalloc.h"
@@ -273,24 +275,6 @@ static void set_merge(struct array_set *set, const struct array_set *src, uint32
 	set->n = k;
 }
 
-/* Reads a decimal index at *p, advancing it; -1 if there is none or it is too large. */
-static int64_t read_num(const char **p)
-{
-	int64_t v = 0;
-	const char *s = *p;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	while (*s >= '0' && *s <= '9') {
-		v = v * 10 + (*s - '0');
-		if (v > (int64_t)ARRAY_MAX_INDEX * 10)
-			return -2;
-		s++;
-	}
-	*p = s;
-	return v;
-}
-
 /*
  * Ranges whose spans overlap ("0-10:2,1-9:2", "1-5,3") are rewritten as
  * plain runs through a bitmap of the indices; an index named twice is
@@ -338,56 +322,38 @@ static int set_parse(const char *spec, struct array_set *set, uint32_t *max_runn
 		return state_errf(e, HPQ_EINVAL, "an empty --array: give indices, e.g. 0-99%%10");
 	for (;;) {
 		struct array_range r;
-		int64_t a, b, s = 1;
+		struct hpq_index_range t;
 
-		a = read_num(&p);
-		if (a == -1)
+		if (hpq_index_range_read(&p, &t) < 0)
 			goto bad;
-		b = a;
-		if (*p == '-') {
-			p++;
-			b = read_num(&p);
-			if (b == -1)
-				goto bad;
+		if (t.step == 0) {
+			array_set_release(set);
+			return state_errf(e, HPQ_EINVAL, "--array '%.64s': a step of 0", spec);
 		}
-		if (*p == ':') {
-			p++;
-			s = read_num(&p);
-			if (s == -1)
-				goto bad;
-			if (s == 0) {
-				array_set_release(set);
-				return state_errf(e, HPQ_EINVAL, "--array '%.64s': a step of 0", spec);
-			}
-			if (s < -1)
-				s = ARRAY_MAX_INDEX + 1;  /* larger than any range: one index */
-		}
-		if (a > ARRAY_MAX_INDEX || b > ARRAY_MAX_INDEX || a < 0 || b < 0) {
+		if (t.lo > ARRAY_MAX_INDEX || t.hi > ARRAY_MAX_INDEX) {
 			array_set_release(set);
 			return state_errf(e, HPQ_EINVAL, "--array '%.64s': indices go from 0 to %u",
 					  spec, ARRAY_MAX_INDEX);
 		}
-		if (b < a) {
+		if (t.hi < t.lo) {
 			array_set_release(set);
-			return state_errf(e, HPQ_EINVAL, "--array '%.64s': range %lld-%lld goes "
-					  "down", spec, (long long)a, (long long)b);
+			return state_errf(e, HPQ_EINVAL, "--array '%.64s': range %llu-%llu goes "
+					  "down", spec, (unsigned long long)t.lo,
+					  (unsigned long long)t.hi);
 		}
-		r.lo = (uint32_t)a;
-		r.step = (uint32_t)(s > ARRAY_MAX_INDEX ? ARRAY_MAX_INDEX + 1 : s);
-		r.hi = r.lo + (uint32_t)(((uint64_t)b - (uint64_t)a) / r.step * r.step);
+		r.lo = (uint32_t)t.lo;
+		/* a step larger than any range: one index */
+		r.step = (uint32_t)(t.step > ARRAY_MAX_INDEX ? ARRAY_MAX_INDEX + 1 : t.step);
+		r.hi = r.lo + (uint32_t)((t.hi - t.lo) / r.step * r.step);
 		set_push(set, r);
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		break;
+		if (*p != ',')
+			break;
+		p++;
 	}
 	if (*p == '%') {
-		int64_t m;
+		uint64_t m;
 
-		p++;
-		m = read_num(&p);
-		if (m < 0 || m > ARRAY_MAX_COUNT)
+		if (hpq_parse_uint(p + 1, 0, ARRAY_MAX_COUNT, &m) < 0)
 			goto bad;
 		if (m == 0) {
 			array_set_release(set);
@@ -395,9 +361,9 @@ static int set_parse(const char *spec, struct array_set *set, uint32_t *max_runn
 					  "never run anything", spec);
 		}
 		*max_running = (uint32_t)m;
-	}
-	if (*p)
+	} else if (*p) {
 		goto bad;
+	}
 	qsort(set->r, set->n, sizeof(*set->r), range_cmp);
 	for (uint32_t i = 1; i < set->n; i++)
 		if (set->r[i].lo <= set->r[i - 1].hi)

@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "batchspec.h"
 #include "store-internal.h"
 #include "store.h"
 
@@ -34,48 +35,6 @@ void store_array_put(struct store *s, const struct store_array_row *a)
 	op_text(op, 6, a->dropped ? a->dropped : "");
 }
 
-/* Reads a decimal number at *p, advancing it; false if there is none. */
-static bool read_ul(const char **p, unsigned long *v)
-{
-	char *end;
-
-	if (**p < '0' || **p > '9')
-		return false;
-	*v = strtoul(*p, &end, 10);
-	*p = end;
-	return true;
-}
-
-bool store_ranges_have(const char *ranges, uint32_t idx)
-{
-	const char *p = ranges;
-
-	while (*p) {
-		unsigned long lo, hi, step = 1;
-
-		if (!read_ul(&p, &lo))
-			return false;
-		hi = lo;
-		if (*p == '-') {
-			p++;
-			if (!read_ul(&p, &hi))
-				return false;
-		}
-		if (*p == ':') {
-			p++;
-			if (!read_ul(&p, &step))
-				return false;
-		}
-		if (idx >= lo && idx <= hi && step && (idx - lo) % step == 0)
-			return true;
-		if (*p == ',')
-			p++;
-		else if (*p)
-			return false;
-	}
-	return false;
-}
-
 /* ---------------------------------------------------------------- indices named by a dependency */
 
 struct indices_req {
@@ -95,7 +54,7 @@ static int index_known(sqlite3 *db, struct store_index_query *x)
 	sqlite3_bind_int64(q, 1, (int64_t)x->id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
-		x->known = store_ranges_have(col_text(q, 0), x->index) ? STORE_INDEX_OF
+		x->known = hpq_index_list_has(col_text(q, 0), x->index) ? STORE_INDEX_OF
 								       : STORE_INDEX_NOT_OF;
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)

@@ -239,10 +239,6 @@ typedef void (*load_row_fn)(sqlite3_stmt *q, const struct store_loader *cb, void
 int store_load_rows(struct store *s, const char *sql, load_row_fn row,
 		    const struct store_loader *cb, void *arg);
 
-/* Whether idx is in ranges as array.c writes an array's sets into the
- * arrays table ("5-999:2,1001"; "" is none): false for anything else. */
-bool store_ranges_have(const char *ranges, uint32_t idx);
-
 /* A column's text, "" for NULL. */
 static inline const char *col_text(sqlite3_stmt *q, int col)
 {

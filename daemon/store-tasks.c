@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batchspec.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -1076,7 +1077,7 @@ static int index_dropped(struct store *s, uint64_t array_id, uint32_t index, boo
 	sqlite3_bind_int64(q, 1, (int64_t)array_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
-		*dropped = store_ranges_have(col_text(q, 0), index);
+		*dropped = hpq_index_list_has(col_text(q, 0), index);
 		*when_ms = sqlite3_column_int64(q, 1);
 	}
 	sqlite3_finalize(q);

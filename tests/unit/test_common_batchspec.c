@@ -2,7 +2,8 @@
  * test_common_batchspec.c: the syntax checks shared by the client and
  * hpqd for output patterns (outpat.h), array specs and dependency specs
  * (batchspec.h): what is accepted, what is refused, and that a refusal
- * names the offending part.
+ * names the offending part; the one reader of index lists, term by term
+ * and as a membership test on lists as hpqd stores them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,6 +91,7 @@ static void test_array(void **state)
 	arr_ok("7%1", 1);
 	arr_ok("0-9999999", 10000000);
 	arr_ok("5-5", 1);
+	arr_ok("1:2", 1);             /* a step after one index: hpqd has always taken it */
 	arr_bad("");
 	arr_bad("-1");
 	arr_bad("1-");
@@ -105,8 +107,59 @@ static void test_array(void **state)
 	arr_bad("0-10000000");
 	arr_bad("a-b");
 	arr_bad("1 2");
-	arr_bad("1:2");
 	arr_bad("0-9%%5");
+}
+
+static void test_index_ranges(void **state)
+{
+	static const struct {
+		const char *text, *rest;
+		uint64_t lo, hi, step;
+	} good[] = {
+		{ "7", "", 7, 7, 1 },
+		{ "0-99", "", 0, 99, 1 },
+		{ "5-999:2,1001", ",1001", 5, 999, 2 },
+		{ "5:2", "", 5, 5, 2 },
+		{ "0-4294967296]", "]", 0, 4294967296ull, 1 },
+		{ "3%50", "%50", 3, 3, 1 },
+		{ "18446744073709551615", "", UINT64_MAX, UINT64_MAX, 1 },
+		{ "1-99999999999999999999999:3", "", 1, UINT64_MAX, 3 },
+	};
+	static const char *const bad[] = {
+		"", "-3", "1-", "1-:2", "1-9:", "a", ",1", " 1", "+1",
+	};
+	struct hpq_index_range r;
+	const char *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		p = good[i].text;
+		if (hpq_index_range_read(&p, &r) != 0)
+			fail_msg("'%s' refused", good[i].text);
+		assert_string_equal(p, good[i].rest);
+		assert_true(r.lo == good[i].lo && r.hi == good[i].hi && r.step == good[i].step);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = bad[i];
+		if (hpq_index_range_read(&p, &r) != HPQ_EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+	}
+
+	/* Lists as hpqd stores them, and an array's spec with its limit. */
+	assert_true(hpq_index_list_has("5-999:2,1001", 5));
+	assert_true(hpq_index_list_has("5-999:2,1001", 7));
+	assert_false(hpq_index_list_has("5-999:2,1001", 6));
+	assert_false(hpq_index_list_has("5-999:2,1001", 1000));
+	assert_true(hpq_index_list_has("5-999:2,1001", 1001));
+	assert_false(hpq_index_list_has("5-999:2,1001", 4));
+	assert_true(hpq_index_list_has("0-3,8-9%2", 9));
+	assert_false(hpq_index_list_has("0-3,8-9%2", 2 + 20));
+	assert_false(hpq_index_list_has("", 0));
+	assert_false(hpq_index_list_has("3-5:0", 3));      /* a step of 0 holds nothing */
+	/* What comes before text that cannot be read still counts. */
+	assert_true(hpq_index_list_has("1,2,x", 2));
+	assert_false(hpq_index_list_has("1,2,x", 3));
+	assert_false(hpq_index_list_has("1,,3", 3));
 }
 
 static void dep_ok(const char *s)
@@ -160,6 +213,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_outpat),
 		cmocka_unit_test(test_array),
+		cmocka_unit_test(test_index_ranges),
 		cmocka_unit_test(test_dependency),
 	};
 
