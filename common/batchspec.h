@@ -12,8 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The largest array index, and the longest spec strings, in bytes. */
-#define HPQ_ARRAY_INDEX_MAX 9999999u
+/* What one array may be: indices 0..HPQ_ARRAY_INDEX_MAX, at most
+ * HPQ_ARRAY_COUNT_MAX of them (hpqd counts them); and the longest spec
+ * strings, in bytes. */
+#define HPQ_ARRAY_INDEX_MAX 4000000u
+#define HPQ_ARRAY_COUNT_MAX 1000000u
 #define HPQ_ARRAY_SPEC_MAX 4096
 #define HPQ_DEPENDENCY_MAX 4096
 

@@ -330,10 +330,10 @@ static int set_parse(const char *spec, struct array_set *set, uint32_t *max_runn
 			array_set_release(set);
 			return state_errf(e, HPQ_EINVAL, "--array '%.64s': a step of 0", spec);
 		}
-		if (t.lo > ARRAY_MAX_INDEX || t.hi > ARRAY_MAX_INDEX) {
+		if (t.lo > HPQ_ARRAY_INDEX_MAX || t.hi > HPQ_ARRAY_INDEX_MAX) {
 			array_set_release(set);
 			return state_errf(e, HPQ_EINVAL, "--array '%.64s': indices go from 0 to %u",
-					  spec, ARRAY_MAX_INDEX);
+					  spec, HPQ_ARRAY_INDEX_MAX);
 		}
 		if (t.hi < t.lo) {
 			array_set_release(set);
@@ -343,7 +343,7 @@ static int set_parse(const char *spec, struct array_set *set, uint32_t *max_runn
 		}
 		r.lo = (uint32_t)t.lo;
 		/* a step larger than any range: one index */
-		r.step = (uint32_t)(t.step > ARRAY_MAX_INDEX ? ARRAY_MAX_INDEX + 1 : t.step);
+		r.step = (uint32_t)(t.step > HPQ_ARRAY_INDEX_MAX ? HPQ_ARRAY_INDEX_MAX + 1 : t.step);
 		r.hi = r.lo + (uint32_t)((t.hi - t.lo) / r.step * r.step);
 		set_push(set, r);
 		if (*p != ',')
@@ -353,7 +353,7 @@ static int set_parse(const char *spec, struct array_set *set, uint32_t *max_runn
 	if (*p == '%') {
 		uint64_t m;
 
-		if (hpq_parse_uint(p + 1, 0, ARRAY_MAX_COUNT, &m) < 0)
+		if (hpq_parse_uint(p + 1, 0, HPQ_ARRAY_COUNT_MAX, &m) < 0)
 			goto bad;
 		if (m == 0) {
 			array_set_release(set);
@@ -369,10 +369,10 @@ static int set_parse(const char *spec, struct array_set *set, uint32_t *max_runn
 		if (set->r[i].lo <= set->r[i - 1].hi)
 			overlap = true;
 	count = array_set_count(set);
-	if (count > ARRAY_MAX_COUNT) {
+	if (count > HPQ_ARRAY_COUNT_MAX) {
 		array_set_release(set);
 		return state_errf(e, HPQ_EINVAL, "--array '%.64s' has %llu indices, more than %u",
-				  spec, (unsigned long long)count, ARRAY_MAX_COUNT);
+				  spec, (unsigned long long)count, HPQ_ARRAY_COUNT_MAX);
 	}
 	if (overlap)
 		set_normalize(set);
@@ -386,10 +386,10 @@ bad:
 int array_set_parse(const char *spec, struct array_set *set, uint32_t *max_running,
 		    struct state_err *e)
 {
-	if (strlen(spec) > ARRAY_MAX_SPEC) {
+	if (strlen(spec) > HPQ_ARRAY_SPEC_MAX) {
 		memset(set, 0, sizeof(*set));
 		*max_running = 0;
-		return state_errf(e, HPQ_EINVAL, "--array is longer than %d bytes", ARRAY_MAX_SPEC);
+		return state_errf(e, HPQ_EINVAL, "--array is longer than %d bytes", HPQ_ARRAY_SPEC_MAX);
 	}
 	return set_parse(spec, set, max_running, e);
 }

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batchspec.h"
 #include "hpq.pb-c.h"
 
 struct state;
@@ -40,12 +41,6 @@ struct state_err;
 struct task;
 struct store_array_row;
 struct store_task_row;
-
-/* What one array may be: indices 0..ARRAY_MAX_INDEX, at most
- * ARRAY_MAX_COUNT of them, a spec of at most ARRAY_MAX_SPEC bytes. */
-#define ARRAY_MAX_INDEX 4000000u
-#define ARRAY_MAX_COUNT 1000000u
-#define ARRAY_MAX_SPEC 4096
 
 /* lo, lo + step, ..., hi (hi is in the range: (hi - lo) % step == 0). */
 struct array_range {

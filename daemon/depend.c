@@ -97,7 +97,7 @@ static int dparse(const char *spec, struct dspec *d, struct state_err *e)
 					goto bad;
 				if (*p == '_') {
 					p++;
-					if (read_u64(&p, &idx) < 0 || idx > ARRAY_MAX_INDEX)
+					if (read_u64(&p, &idx) < 0 || idx > HPQ_ARRAY_INDEX_MAX)
 						goto bad;
 					t.has_index = true;
 					t.index = (uint32_t)idx;

@@ -134,7 +134,7 @@ int select_parse_id(const char *s, uint64_t *id, bool *has_set, struct array_set
 		goto bad;
 	if (*p == '[') {
 		size_t n = strlen(++p);
-		char inner[ARRAY_MAX_SPEC + 1];
+		char inner[HPQ_ARRAY_SPEC_MAX + 1];
 		int r;
 
 		if (n < 2 || p[n - 1] != ']' || n > sizeof(inner) || memchr(p, '%', n))

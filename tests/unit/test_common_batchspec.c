@@ -89,7 +89,7 @@ static void test_array(void **state)
 	arr_ok("1,3,5-9:2", 5);
 	arr_ok("0-999%50", 1000);
 	arr_ok("7%1", 1);
-	arr_ok("0-9999999", 10000000);
+	arr_ok("0-4000000", 4000001); /* hpqd counts (at most 1,000,000) */
 	arr_ok("5-5", 1);
 	arr_ok("1:2", 1);             /* a step after one index: hpqd has always taken it */
 	arr_bad("");
@@ -104,7 +104,7 @@ static void test_array(void **state)
 	arr_bad("0-9%");
 	arr_bad("0-9%0");
 	arr_bad("0-9%5x");
-	arr_bad("0-10000000");
+	arr_bad("0-4000001");
 	arr_bad("a-b");
 	arr_bad("1 2");
 	arr_bad("0-9%%5");
