@@ -70,19 +70,9 @@ static const struct option list_options[] = {
  * where they are enough, else LIST_VIEW_FORMAT's, which any column's are. */
 static Hpq__ListView list_view(const size_t *cols, size_t ncols)
 {
-	static const char *const table[] = {"id", "name", "team", "user", "class", "state",
-					    "exit", "reason", "nodes", "gpus", "time", "elapsed",
-					    "nodelist", "start", "end", "held"};
-
-	for (size_t i = 0; i < ncols; i++) {
-		size_t k = 0;
-
-		while (k < sizeof(table) / sizeof(table[0]) &&
-		       strcmp(task_columns[cols[i]].name, table[k]))
-			k++;
-		if (k == sizeof(table) / sizeof(table[0]))
+	for (size_t i = 0; i < ncols; i++)
+		if (!task_columns[cols[i]].table)
 			return HPQ__LIST_VIEW__LIST_VIEW_FORMAT;
-	}
 	return HPQ__LIST_VIEW__LIST_VIEW_TABLE;
 }
 

@@ -21,6 +21,7 @@ struct task_column {
 	const char *name;   /* as --format takes it, lower case */
 	const char *header; /* table header */
 	bool right;         /* numbers align right */
+	bool table;         /* LIST_VIEW_TABLE's columns carry it (else LIST_VIEW_FORMAT's) */
 };
 
 /* Every column, ending with a NULL name. */
