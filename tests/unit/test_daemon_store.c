@@ -1974,6 +1974,32 @@ static void test_bulk_finished_at_load(void **ts)
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM task_bulk"), 0);
 }
 
+/* Makes f's database at the latest version, with what a new cluster has. */
+static void create(struct fix *f)
+{
+	struct store *s = open_store(f);
+	struct state st;
+
+	load(s, &st);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
+/* Makes f's database, made at the latest version, one of version
+ * version: sql takes out what the versions after it added. */
+static void downgrade(struct fix *f, int version, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL, pragma[48];
+
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v%d fixture: %s", version, msg);
+	sqlite3_close(db);
+}
+
 /* Version 13 added task_bulk. A database of version 12 (this code's, less
  * that table) opens, upgraded, and a cancel of many tasks goes through it. */
 static void test_v12_upgrades(void **ts)
@@ -1982,8 +2008,6 @@ static void test_v12_upgrades(void **ts)
 	struct store *s = open_store(f);
 	static const uint64_t ids[] = { 1, 2 };
 	struct state st;
-	sqlite3 *db;
-	char *msg = NULL;
 
 	load(s, &st);
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
@@ -1992,15 +2016,11 @@ static void test_v12_upgrades(void **ts)
 	fix_commit_store(f, s);
 	state_release(&st);
 	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
-			 " ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts;"
-			 " PRAGMA user_version = 12", NULL, NULL,
-			 &msg) != SQLITE_OK)
-		fail_msg("making the v12 fixture: %s", msg);
-	sqlite3_close(db);
+	downgrade(f, 12, "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+		  " ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad;"
+		  " ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts;");
 
 	s = open_store(f);
 	load(s, &st);
@@ -2024,8 +2044,6 @@ static void test_v13_upgrades(void **ts)
 	struct store *s = open_store(f);
 	static const uint64_t ids[] = { 1 };
 	struct state st;
-	sqlite3 *db;
-	char *msg = NULL;
 
 	load(s, &st);
 	assert_int_equal(store_start(s, &f->loop, NULL, NULL), 0);
@@ -2035,14 +2053,11 @@ static void test_v13_upgrades(void **ts)
 	fix_commit_store(f, s);
 	state_release(&st);
 	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE tasks_gone_bad; ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts;"
-			 " PRAGMA user_version = 13", NULL, NULL,
-			 &msg) != SQLITE_OK)
-		fail_msg("making the v13 fixture: %s", msg);
-	sqlite3_close(db);
+	downgrade(f, 13, "DROP TABLE tasks_gone_bad;"
+		  " ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad;"
+		  " ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts;");
 
 	s = open_store(f);
 	load(s, &st);
@@ -2059,22 +2074,15 @@ static void test_v13_upgrades(void **ts)
 static void test_v14_upgrades(void **ts)
 {
 	struct fix *f = *ts;
-	struct store *s = open_store(f);
+	struct store *s;
 	struct state st;
-	sqlite3 *db;
-	char *msg = NULL;
 
-	load(s, &st);
-	state_release(&st);
-	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts;"
-			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', '');"
-			 " PRAGMA user_version = 14", NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("making the v14 fixture: %s", msg);
-	sqlite3_close(db);
+	create(f);
+	downgrade(f, 14, "ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad;"
+		  " ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts;"
+		  " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', '');");
 
 	s = open_store(f);
 	load(s, &st);
@@ -2093,23 +2101,16 @@ static void test_v14_upgrades(void **ts)
 static void test_v15_upgrades(void **ts)
 {
 	struct fix *f = *ts;
-	struct store *s = open_store(f);
+	struct store *s;
 	struct state st;
 	struct array *a;
-	sqlite3 *db;
-	char *msg = NULL;
 
-	load(s, &st);
-	state_release(&st);
-	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts;"
-			 " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', ''),"
-			 " (9, '0-9', '4-9');"
-			 " PRAGMA user_version = 15", NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("making the v15 fixture: %s", msg);
-	sqlite3_close(db);
+	create(f);
+	downgrade(f, 15, "DROP TABLE arrays_gone_bad;"
+		  " ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts;"
+		  " INSERT INTO arrays (id, spec, pending) VALUES (5, '0-3', ''),"
+		  " (9, '0-9', '4-9');");
 
 	s = open_store(f);
 	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
@@ -2140,19 +2141,11 @@ static void test_v15_upgrades(void **ts)
 static void test_v16_upgrades(void **ts)
 {
 	struct fix *f = *ts;
-	struct store *s = open_store(f);
+	struct store *s;
 	struct state st;
-	sqlite3 *db;
-	char *msg = NULL;
 
-	load(s, &st);
-	state_release(&st);
-	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE tasks_gone_counts; PRAGMA user_version = 16", NULL, NULL,
-			 &msg) != SQLITE_OK)
-		fail_msg("making the v16 fixture: %s", msg);
-	sqlite3_close(db);
+	create(f);
+	downgrade(f, 16, "DROP TABLE tasks_gone_counts;");
 
 	s = open_store(f);
 	assert_int_equal(db_int(f->path, "PRAGMA user_version"), store_schema_latest());
