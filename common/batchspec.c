@@ -102,10 +102,11 @@ int hpq_array_check(const char *spec, uint64_t *ret_count, char *err, size_t err
 	}
 	if (*s == '%') {
 		s++;
-		if (bs_number(&s, HPQ_ARRAY_INDEX_MAX + 1, &limit) < 0 || limit == 0 || *s)
+		if (bs_number(&s, HPQ_ARRAY_COUNT_MAX, &limit) < 0 || limit == 0 || *s)
 			return hpq_errf(err, errlen, HPQ_EINVAL,
 					"--array '%s': the limit after '%%' is how many indices "
-					"may run at once, a whole number from 1", spec);
+					"may run at once, a whole number from 1 to %u", spec,
+					HPQ_ARRAY_COUNT_MAX);
 	}
 	if (*s != '\0')
 		return hpq_errf(err, errlen, HPQ_EINVAL,

@@ -47,8 +47,8 @@ bool hpq_index_list_has(const char *list, uint64_t idx);
 
 /* An array spec: a comma-separated list of N, N-M and N-M:STEP (N <= M,
  * STEP >= 1, indices 0..HPQ_ARRAY_INDEX_MAX), optionally followed by
- * %LIMIT (>= 1), how many indices may run at once: "0-999%50",
- * "1,3,5-9:2". Returns 0 and, where ret_count is set, the number of
+ * %LIMIT (1..HPQ_ARRAY_COUNT_MAX), how many indices may run at once:
+ * "0-999%50", "1,3,5-9:2". Returns 0 and, where ret_count is set, the number of
  * indices the list names (an index listed twice counts twice); or
  * HPQ_EINVAL with a message in err. */
 int hpq_array_check(const char *spec, uint64_t *ret_count, char *err, size_t errlen);

@@ -104,6 +104,8 @@ static void test_array(void **state)
 	arr_bad("0-9%");
 	arr_bad("0-9%0");
 	arr_bad("0-9%5x");
+	arr_ok("0-9%1000000", 10);
+	arr_bad("0-9%1000001");             /* hpqd's bound too */
 	arr_bad("0-4000001");
 	arr_bad("a-b");
 	arr_bad("1 2");
