@@ -121,7 +121,7 @@ char *task_id_text(const Hpq__Task *t, char *buf, size_t len)
 	p = stpcpy(buf, output_uint(t->array_id ? t->array_id : t->id, num, sizeof(num)));
 	if (spec)
 		stpcpy(stpcpy(stpcpy(p, "_["), t->array_spec), "]");
-	else if (t->has_array)
+	else
 		stpcpy(stpcpy(p, "_"), output_uint(t->array_index, num, sizeof(num)));
 	return buf;
 }

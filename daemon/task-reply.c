@@ -46,14 +46,6 @@ void task_format_row(const struct state *st, const struct task *t, Hpq__Task *pb
 	pb->peak_mem = t->peak_mem;
 }
 
-void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
-		      Hpq__Resources *res)
-{
-	hpq__task__init(pb);
-	hpq__resources__init(res);
-	task_table_row(st, t, pb, res);
-}
-
 void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
 		Hpq__Resources *res)
 {

@@ -19,13 +19,9 @@ void task_to_pb(const struct state *st, const struct task *t, Hpq__Task *pb,
 		Hpq__Resources *res);
 /* Fills pb with only what hpq list's default table shows (LIST_VIEW_TABLE,
  * task_to_pb's first part): no argv, environment or paths, so nothing is
- * private to redact. */
-void task_to_pb_table(const struct state *st, const struct task *t, Hpq__Task *pb,
-		      Hpq__Resources *res);
-/* The same on a pb and res that hold a table row already (task_to_pb_table's
- * or this one's): every field that a table row carries is set, and the rest
- * stay as they were, so that a list can fill one Task for all its rows
- * without initialising it for each. */
+ * private to redact. pb and res are initialised once, or hold a row
+ * already: every field that a table row carries is set, and the rest stay
+ * as they were, so that a list can fill one Task for all its rows. */
 void task_table_row(const struct state *st, const struct task *t, Hpq__Task *pb,
 		    Hpq__Resources *res);
 /* A table row (task_table_row) with the fields that only other columns of
