@@ -59,8 +59,8 @@ static int index_known(sqlite3 *db, struct store_index_query *x)
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return rc == SQLITE_ROW ? SQLITE_OK : rc;
-	/* No array row: a task of its own (an array's id has one while any
-	 * of its tasks' rows is kept), or nothing left to tell. */
+	/* No array row: a task of its own, or nothing left to tell (an
+	 * earlier hpqd deleted the row of an array with its last task). */
 	rc = sqlite3_prepare_v2(db, "SELECT array_id FROM tasks WHERE id = ?1", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return rc;

@@ -1257,6 +1257,13 @@ void store_read_run(struct store *s, uint64_t task_id, uint64_t script_id, store
 static const char tprune_delete_tasks[] =
 	"DELETE FROM tasks WHERE id IN (SELECT id FROM temp.prune_ids)";
 
+/*
+ * A prune batch. It never deletes an array's row: the row's spec is the
+ * only record of which indices the array had once its tasks are gone,
+ * and without it a dependency on an index it never had would count as
+ * completed (store_read_indices). A row is a few dozen bytes, and a start
+ * does not read those of arrays that left (ARRAYS_LEFT).
+ */
 static int tprune_run(struct store *s, void *arg)
 {
 	static const char *const sql[] = {
@@ -1301,16 +1308,6 @@ static int tprune_run(struct store *s, void *arg)
 		 /* array_id != 0 lets it use tasks_array, a partial index:
 		  * without it, a scan of every task for each script */
 		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE array_id = scripts.id"
-		 " AND array_id != 0)"),
-		/* An array's row with its last task, once it all completed:
-		 * nothing is left of it to answer for (its id counts as a task
-		 * that completed). One that did not keeps which indices did
-		 * not: its dropped, its arrays_gone_bad rows and the count of
-		 * its spec tell its record (array_load_left). */
-		("DELETE FROM arrays WHERE id IN (SELECT array_id FROM temp.prune_ids WHERE"
-		 " array_id != 0) AND pending = '' AND dropped = ''"
-		 " AND NOT EXISTS (SELECT 1 FROM arrays_gone_bad WHERE array_id = arrays.id)"
-		 " AND NOT EXISTS (SELECT 1 FROM tasks WHERE array_id = arrays.id"
 		 " AND array_id != 0)"),
 		"DELETE FROM temp.prune_ids",
 	};

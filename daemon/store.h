@@ -507,9 +507,10 @@ void store_read_index_history(struct store *s, uint64_t array_id, uint32_t index
 
 /*
  * What the store knows of index index of id, a task that left memory, for
- * a dependency on it: the array's spec while its row is kept; else, from
- * id's own row, that it is no array; else nothing ([tasks] retain deleted
- * it all, and what is gone cannot be told from what never was).
+ * a dependency on it: the array's spec (an array's row is never deleted);
+ * else, from id's own row, that it is no array; else nothing ([tasks]
+ * retain deleted a task's row, or an earlier hpqd an array's, and what is
+ * gone cannot be told from what never was).
  */
 enum store_index_known {
 	STORE_INDEX_UNKNOWN,
