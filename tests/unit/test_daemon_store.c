@@ -1436,6 +1436,32 @@ static void on_deprecated_row(void *arg, const struct store_deprecated_row *r)
 	(*(int *)arg)++;
 }
 
+/* Makes f's database at the latest version, with what a new cluster has. */
+static void create(struct fix *f)
+{
+	struct store *s = open_store(f);
+	struct state st;
+
+	load(s, &st);
+	state_release(&st);
+	fix_close_store(f, s);
+}
+
+/* Makes f's database, made at the latest version, one of version
+ * version: sql takes out what the versions after it added. */
+static void downgrade(struct fix *f, int version, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL, pragma[48];
+
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("making the v%d fixture: %s", version, msg);
+	sqlite3_close(db);
+}
+
 /* Version 8 is this one without the tables of versions 9 to 11: made by
  * dropping them. */
 static void test_v8_upgrades(void **ts)
@@ -1444,22 +1470,18 @@ static void test_v8_upgrades(void **ts)
 	struct store *s = open_store(f);
 	struct store_backup_info b = { 0 };
 	struct state st;
-	sqlite3 *db;
-	char err[256] = "", *msg = NULL;
+	char err[256] = "";
 	int rows = 0;
 
 	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE deprecated_uses; DROP TABLE backups; DROP TABLE autoscale_nodes;"
-			 " DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
-			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
-			 " ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts;"
-			 " INSERT INTO pools (name) VALUES ('v8pool');"
-			 " PRAGMA user_version = 8", NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("making the v8 fixture: %s", msg);
-	sqlite3_close(db);
+	downgrade(f, 8, "DROP TABLE deprecated_uses; DROP TABLE backups;"
+		  " DROP TABLE autoscale_nodes; DROP TABLE plans;"
+		  " ALTER TABLE tasks DROP COLUMN plan;"
+		  " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+		  " ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts;"
+		  " INSERT INTO pools (name) VALUES ('v8pool');");
 	/* hpqd --backup against a version 8 database: nowhere to record. */
 	assert_int_equal(store_backup_record(f->path, "/b/1.db", 1, 2, 8, err, sizeof(err)),
 			 -ENOENT);
@@ -1517,20 +1539,15 @@ static void test_v9_upgrades(void **ts)
 	struct store *s;
 	struct state st;
 	sqlite3 *db;
-	char *msg = NULL, rows[512] = "", err[256] = "";
+	char rows[512] = "", err[256] = "";
 
 	s = open_store(f);
 	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, "DROP TABLE autoscale_nodes; DROP TABLE plans; "
-			 "DROP TABLE tasks_gone_bad; DROP TABLE task_bulk; "
-			 "ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts; "
-			 "ALTER TABLE tasks DROP COLUMN plan; PRAGMA user_version = 9", NULL, NULL,
-			 &msg) != SQLITE_OK)
-		fail_msg("making the v9 fixture: %s", msg);
-	sqlite3_close(db);
+	downgrade(f, 9, "DROP TABLE autoscale_nodes; DROP TABLE plans;"
+		  " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+		  " ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts; ALTER TABLE tasks DROP COLUMN plan;");
 
 	s = open_store(f);
 	assert_int_equal(store_load_asnodes(s, on_asnode, rows, err, sizeof(err)), 0);
@@ -1572,8 +1589,6 @@ static void test_plans_upgrade(void **ts)
 	struct store *s = open_store(f);
 	struct state st;
 	struct plan *p;
-	sqlite3 *db;
-	char sql[64], *msg = NULL;
 	struct store_plan_row row = {
 		.id = 7, .name = "llm", .team = "default", .pool = "gpu", .state = "between-segments",
 		.segments = "1000-2000@n1,n2;3000-4000@n3,n4", .created_by = "carol", .nodes = 2,
@@ -1581,17 +1596,11 @@ static void test_plans_upgrade(void **ts)
 	};
 
 	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 10);
-	if (sqlite3_exec(db, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
-			 " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
-			 " ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts", NULL,
-			 NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("making the fixture: %s", msg);
-	sqlite3_close(db);
+	downgrade(f, 10, "DROP TABLE plans; ALTER TABLE tasks DROP COLUMN plan;"
+		  " DROP TABLE tasks_gone_bad; DROP TABLE task_bulk;"
+		  " ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts");
 
 	s = open_store(f);
 	load(s, &st);
@@ -1629,21 +1638,15 @@ static void test_plan_tasks_upgrade(void **ts)
 	struct state st;
 	struct task *t;
 	sqlite3 *db;
-	char sql[64], *msg = NULL;
+	char *msg = NULL;
 
 	make_v1(f->path);
 	s = open_store(f);
 	fix_close_store(f, s);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", 11);
-	if (sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE tasks_gone_bad;"
-			 " DROP TABLE task_bulk; ALTER TABLE arrays DROP COLUMN dependency;"
-			 " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
-			 " DROP TABLE tasks_gone_counts", NULL,
-			 NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("making the fixture: %s", msg);
-	sqlite3_close(db);
+	downgrade(f, 11, "ALTER TABLE tasks DROP COLUMN plan; DROP TABLE tasks_gone_bad;"
+		  " DROP TABLE task_bulk; ALTER TABLE arrays DROP COLUMN dependency;"
+		  " DROP TABLE arrays_gone_bad; ALTER TABLE arrays DROP COLUMN dropped;"
+		  " DROP TABLE tasks_gone_counts");
 
 	s = open_store(f);
 	load(s, &st);
@@ -1972,32 +1975,6 @@ static void test_bulk_finished_at_load(void **ts)
 	events_text(f->path, first, got, sizeof(got));
 	assert_string_equal(got, want);
 	assert_int_equal(db_int(f->path, "SELECT count(*) FROM task_bulk"), 0);
-}
-
-/* Makes f's database at the latest version, with what a new cluster has. */
-static void create(struct fix *f)
-{
-	struct store *s = open_store(f);
-	struct state st;
-
-	load(s, &st);
-	state_release(&st);
-	fix_close_store(f, s);
-}
-
-/* Makes f's database, made at the latest version, one of version
- * version: sql takes out what the versions after it added. */
-static void downgrade(struct fix *f, int version, const char *sql)
-{
-	sqlite3 *db;
-	char *msg = NULL, pragma[48];
-
-	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("making the v%d fixture: %s", version, msg);
-	sqlite3_close(db);
 }
 
 /* Version 13 added task_bulk. A database of version 12 (this code's, less
