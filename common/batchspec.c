@@ -8,6 +8,7 @@
 
 #include "batchspec.h"
 #include "error.h"
+#include "parse.h"
 
 /* A decimal number at *sp, at most max; advances *sp. */
 static int bs_number(const char **sp, uint64_t max, uint64_t *ret)
@@ -100,18 +101,18 @@ int hpq_array_check(const char *spec, uint64_t *ret_count, char *err, size_t err
 			break;
 		s++;
 	}
+	/* The limit is read as hpqd reads it (array.c). */
 	if (*s == '%') {
-		s++;
-		if (bs_number(&s, HPQ_ARRAY_COUNT_MAX, &limit) < 0 || limit == 0 || *s)
+		if (hpq_parse_uint(s + 1, 1, HPQ_ARRAY_COUNT_MAX, &limit) < 0)
 			return hpq_errf(err, errlen, HPQ_EINVAL,
 					"--array '%s': the limit after '%%' is how many indices "
 					"may run at once, a whole number from 1 to %u", spec,
 					HPQ_ARRAY_COUNT_MAX);
-	}
-	if (*s != '\0')
+	} else if (*s != '\0') {
 		return hpq_errf(err, errlen, HPQ_EINVAL,
 				"--array '%s': unexpected '%c'; write indices as N, N-M or "
 				"N-M:STEP, separated by commas, then %%LIMIT if any", spec, *s);
+	}
 	if (ret_count)
 		*ret_count = count;
 	return 0;
